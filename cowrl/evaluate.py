@@ -1,0 +1,173 @@
+"""``evaluate(cfg) -> dict``: put policies side by side on one target, same metrics on both.
+
+Called by ``eval.py`` (Hydra) and directly by tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from cowrl.errors import ConfigError
+from cowrl.metrics import FIELDS, RunRecord, summarize
+from cowrl.policies.base import Policy
+from cowrl.registry import make_costmodel, make_policy, make_workload
+from cowrl.sim.costmodel import CostModel
+from cowrl.sim.simulator import simulate
+from cowrl.traces.io import Trace, load_trace
+
+log = logging.getLogger(__name__)
+
+
+def _names(cfg: DictConfig, key: str) -> list[str]:
+    value = cfg.get(key) or []
+    if isinstance(value, str):
+        value = [value]
+    names = [str(v) for v in value]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{key}: duplicate names in {names}")
+    return names
+
+
+def load_workloads(cfg: DictConfig) -> list[Trace]:
+    """The traces to evaluate: generated workloads first, then trace files."""
+    traces = [make_workload(name, seed=int(cfg.seed)) for name in _names(cfg, "workloads")]
+    traces += [load_trace(p) for p in _names(cfg, "traces")]
+    seen: set[str] = set()
+    for t in traces:
+        if t.name in seen:
+            raise ConfigError(f"traces: two workloads are named {t.name!r}; rename a file")
+        seen.add(t.name)
+    if not traces:
+        raise ConfigError("workloads/traces: nothing to evaluate; give workloads=[...] or traces=[...]")
+    return traces
+
+
+def load_policies(cfg: DictConfig) -> list[Policy]:
+    names = _names(cfg, "policies")
+    if not names:
+        raise ConfigError("policies: give at least one policy name")
+    return [make_policy(name, lam=float(cfg["lambda"])) for name in names]
+
+
+def run_sim(traces: Sequence[Trace], policies: Sequence[Policy], cost: CostModel, seed: int,
+            progress: bool = True) -> list[RunRecord]:
+    from tqdm import tqdm
+
+    jobs = [(p, t) for t in traces for p in policies]
+    records = []
+    for policy, trace in tqdm(jobs, desc="sim", unit="run", disable=not progress, leave=False):
+        records.append(simulate(trace, policy, cost, seed=seed))
+    return records
+
+
+def run_kernel(traces: Sequence[Trace], policies: Sequence[Policy], cfg: DictConfig
+               ) -> list[RunRecord]:
+    from cowrl.kernel.backend import run_kernel as _run_kernel
+
+    runnable = []
+    for p in policies:
+        try:
+            p.kernel_program()
+            runnable.append(p)
+        except NotImplementedError:
+            log.warning("policy %s cannot run in the kernel (it reads the future); skipped",
+                        p.name)
+    return _run_kernel(list(traces), runnable, cfg.kernel, progress=bool(cfg.progress))
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Run every (policy, workload) on ``cfg.target.name``; write results and return them."""
+    target = str(cfg.target.name)
+    cost = make_costmodel(cfg.costmodel)
+    lam = float(cfg["lambda"])
+    if lam < 0:
+        raise ConfigError(f"lambda must be >= 0, got {lam}")
+    traces = load_workloads(cfg)
+    policies = load_policies(cfg)
+    if target == "sim":
+        records = run_sim(traces, policies, cost, int(cfg.seed), bool(cfg.progress))
+    elif target == "kernel":
+        records = run_kernel(traces, policies, cfg)
+    else:
+        raise ConfigError(f"target: unknown target {target!r} (sim or kernel)")
+    rows = [summarize(r, lam, cost.page_cost_ns) for r in records]
+    out = Path(cfg.out) if cfg.get("out") else _hydra_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "target": target,
+        "costmodel": cost.name,
+        "costmodel_provenance": cost.provenance,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    write_results(out, rows, meta)
+    if cfg.get("plots", True):
+        from cowrl.plots import plot_all
+
+        plot_all(out, rows, records)
+    print_table(rows)
+    log.info("results in %s", out)
+    return {"out": str(out), "rows": rows, "meta": meta}
+
+
+def _hydra_dir() -> Path:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:
+        return Path("outputs/eval")
+
+
+def write_results(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1,
+                                                 default=_json_default))
+    extra = sorted({k for r in rows for k in r} - set(FIELDS))
+    with (out / "results.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(FIELDS) + extra)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o).__name__)
+
+
+def relative_objective(rows: list[dict[str, Any]], reference: str = "baseline"
+                       ) -> dict[tuple[str, str], float]:
+    """objective / reference policy's objective, per (policy, workload); empty without it."""
+    ref = {r["workload"]: r["objective"] for r in rows if r["policy"] == reference}
+    return {(r["policy"], r["workload"]): r["objective"] / ref[r["workload"]]
+            for r in rows if ref.get(r["workload"])}
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    rel = relative_objective(rows)
+    table = Table(title=f"COW precopy: {rows[0]['target'] if rows else ''}", show_lines=False)
+    for col in ("workload", "policy", "writes", "faults", "precopied", "wasted", "cow ms",
+                "fault avg µs", "write p99 µs", "write max µs", "objective", "vs baseline"):
+        table.add_column(col, justify="left" if col in ("workload", "policy") else "right")
+    for r in sorted(rows, key=lambda r: (r["workload"], r["objective"])):
+        table.add_row(
+            r["workload"], r["policy"], str(r["writes"]), str(r["faults"]), str(r["precopied"]),
+            str(r["wasted"]), f"{r['cow_ns'] / 1e6:.3f}", f"{r['fault_avg_ns'] / 1e3:.2f}",
+            f"{r['write_p99_ns'] / 1e3:.2f}", f"{r['write_max_ns'] / 1e3:.2f}",
+            f"{r['objective'] / 1e6:.3f}",
+            f"{rel[(r['policy'], r['workload'])]:.3f}" if (r["policy"], r["workload"]) in rel
+            else "-",
+        )
+    Console(width=160).print(table)

@@ -1,0 +1,74 @@
+"""Build policies, workloads and cost models by name from ``conf/<group>/<name>.yaml``.
+
+Hydra selects one option of a group per run (``costmodel=tcg``); lists of
+names (``policies=[baseline,precopy]``) are resolved here, from the same
+files, with ``hydra.utils.instantiate``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from cowrl.errors import ConfigError
+from cowrl.policies.base import Policy
+from cowrl.sim.costmodel import CostModel
+from cowrl.traces.io import Trace
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def available(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def group_config(group: str, name: str, field: str | None = None) -> DictConfig:
+    """The YAML of option ``name`` in ``group``; a one-line error naming ``field`` if unknown."""
+    path = CONF_DIR / group / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"{field or group}: unknown {group} {name!r} (available: {', '.join(available(group))})"
+        )
+    cfg = OmegaConf.load(path)
+    assert isinstance(cfg, DictConfig)
+    return cfg
+
+
+def build(cfg: DictConfig | dict[str, Any], what: str, **overrides: Any) -> Any:
+    """``instantiate`` with ConfigError (naming ``what``) instead of Hydra's long traceback."""
+    try:
+        return instantiate(cfg, **overrides, _convert_="all")
+    except ConfigError:
+        raise
+    except Exception as e:  # hydra wraps the real cause; surface it in one line
+        cause: BaseException = e
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, ConfigError):
+            raise ConfigError(str(cause)) from None
+        raise ConfigError(f"{what}: {str(cause).splitlines()[0]}") from None
+
+
+def make_policy(spec: str | DictConfig | dict[str, Any], lam: float = 1.0) -> Policy:
+    """A policy from its name (``conf/policy/<name>.yaml``) or a config with ``_target_``."""
+    cfg = group_config("policy", spec, "policies") if isinstance(spec, str) else spec
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))  # type: ignore[arg-type]
+    if "lam" in cfg and cfg.lam is None:
+        cfg.lam = lam
+    return build(cfg, f"policy {cfg.get('name', spec)}")
+
+
+def make_workload(spec: str | DictConfig | dict[str, Any], seed: int = 0) -> Trace:
+    """A trace from a workload name (``conf/workload/<name>.yaml``) or a generator config."""
+    cfg = group_config("workload", spec, "workloads") if isinstance(spec, str) else spec
+    return build(cfg, f"workload {spec if isinstance(spec, str) else cfg.get('name')}",
+                 seed=seed)
+
+
+def make_costmodel(spec: str | DictConfig | dict[str, Any]) -> CostModel:
+    """A cost model from a name (``conf/costmodel/<name>.yaml``) or a config."""
+    cfg = group_config("costmodel", spec, "costmodel") if isinstance(spec, str) else spec
+    return build(cfg, "costmodel")

@@ -1,0 +1,117 @@
+"""The page-fault cost model: what a COW fault costs, in nanoseconds.
+
+Parameters live in ``conf/costmodel/*.yaml``; each file says where its numbers
+came from (``provenance``). A demand fault that precopies ``n`` pages costs::
+
+    fault_ns + copy_ns + n * precopy_ns  (+ the THP model's extra on a huge page's first fault)
+
+and a write that takes no fault costs ``write_ns``. Noise, when enabled, scales
+each fault's cost by an independent lognormal factor with median 1, drawn from
+a seeded generator; with ``noise.kind: none`` costs are exact expected values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cowrl.errors import ConfigError
+
+HUGE_PAGES = 512  # 4 KiB pages per 2 MiB THP
+
+
+class THPModel:
+    """How a write fault to a shared anonymous THP behaves (replaceable part)."""
+
+    name = "thp"
+
+    def first_fault_extra_ns(self, cost: CostModel) -> float:
+        """Extra cost of the first demand fault inside one 2 MiB huge page."""
+        raise NotImplementedError
+
+    def first_fault_private_pages(self) -> int:
+        """Pages of the huge page made private by that first fault, besides the faulting one."""
+        return 0
+
+
+class SplitThenCopy(THPModel):
+    """Linux >= 5.8 (commit 3917c80280c9): split the PMD, then COW 4 KiB as usual."""
+
+    name = "split_then_copy"
+
+    def first_fault_extra_ns(self, cost: CostModel) -> float:
+        return cost.thp_split_ns
+
+
+class CopyWholeHuge(THPModel):
+    """Pre-5.8 behaviour: the first write copies the whole 2 MiB huge page."""
+
+    name = "copy_whole_huge"
+
+    def first_fault_extra_ns(self, cost: CostModel) -> float:
+        return (HUGE_PAGES - 1) * cost.copy_ns
+
+    def first_fault_private_pages(self) -> int:
+        return HUGE_PAGES - 1
+
+
+@dataclass
+class NoiseModel:
+    """Per-fault multiplicative noise: ``none`` or ``lognormal`` (median 1, shape ``sigma``)."""
+
+    kind: str = "none"
+    sigma: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("none", "lognormal"):
+            raise ConfigError(f"costmodel.noise.kind must be 'none' or 'lognormal', got {self.kind!r}")
+        if self.sigma < 0:
+            raise ConfigError(f"costmodel.noise.sigma must be >= 0, got {self.sigma}")
+
+    def factors(self, rng: np.random.Generator | None, n: int) -> np.ndarray | None:
+        if self.kind == "none" or self.sigma == 0 or n == 0:
+            return None
+        if rng is None:
+            raise ConfigError("costmodel.noise is on but no seed was given")
+        return rng.lognormal(mean=0.0, sigma=self.sigma, size=n)
+
+
+@dataclass
+class CostModel:
+    """Parametric COW cost model (all values in ns)."""
+
+    fault_ns: float
+    copy_ns: float
+    precopy_ns: float
+    thp_split_ns: float = 0.0
+    write_ns: float = 0.0
+    name: str = "costmodel"
+    noise: NoiseModel = field(default_factory=NoiseModel)
+    thp_model: THPModel = field(default_factory=SplitThenCopy)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.noise, dict):
+            self.noise = NoiseModel(**self.noise)
+        for f in ("fault_ns", "copy_ns", "precopy_ns", "thp_split_ns", "write_ns"):
+            v = getattr(self, f)
+            if not isinstance(v, (int, float)) or v < 0 or not np.isfinite(v):
+                raise ConfigError(f"costmodel.{f} must be a finite number >= 0, got {v!r}")
+            setattr(self, f, float(v))
+
+    @property
+    def page_cost_ns(self) -> float:
+        """Cost of one page copy; the unit of the waste penalty in the objective."""
+        return self.copy_ns
+
+    @property
+    def demand_ns(self) -> float:
+        """Expected cost of one demand fault with no precopy."""
+        return self.fault_ns + self.copy_ns
+
+    def fault_cost(self, precopied: np.ndarray | int, thp_first: np.ndarray | int = 0) -> Any:
+        """Expected latency of demand faults that precopied ``precopied`` pages."""
+        return (self.fault_ns + self.copy_ns + np.asarray(precopied) * self.precopy_ns
+                + np.asarray(thp_first) * self.thp_model.first_fault_extra_ns(self))
