@@ -38,7 +38,9 @@ def _names(cfg: DictConfig, key: str) -> list[str]:
 
 def load_workloads(cfg: DictConfig) -> list[Trace]:
     """The traces to evaluate: generated workloads first, then trace files."""
-    traces = [make_workload(name, seed=int(cfg.seed)) for name in _names(cfg, "workloads")]
+    params = cfg.get("workload_params") or {}
+    traces = [make_workload(name, seed=int(cfg.seed), **params.get(name, {}))
+              for name in _names(cfg, "workloads")]
     traces += [load_trace(p) for p in _names(cfg, "traces")]
     seen: set[str] = set()
     for t in traces:

@@ -61,11 +61,14 @@ def make_policy(spec: str | DictConfig | dict[str, Any], lam: float = 1.0) -> Po
     return build(cfg, f"policy {cfg.get('name', spec)}")
 
 
-def make_workload(spec: str | DictConfig | dict[str, Any], seed: int = 0) -> Trace:
-    """A trace from a workload name (``conf/workload/<name>.yaml``) or a generator config."""
+def make_workload(spec: str | DictConfig | dict[str, Any], seed: int = 0, **params: Any) -> Trace:
+    """A trace from a workload name (``conf/workload/<name>.yaml``) or a generator config.
+
+    ``params`` override the generator's parameters (``n_pages``, ``writes``, ...).
+    """
     cfg = group_config("workload", spec, "workloads") if isinstance(spec, str) else spec
     return build(cfg, f"workload {spec if isinstance(spec, str) else cfg.get('name')}",
-                 seed=seed)
+                 seed=seed, **params)
 
 
 def make_costmodel(spec: str | DictConfig | dict[str, Any]) -> CostModel:

@@ -1,0 +1,47 @@
+# cowrl: `make demo` runs the main job on embedded defaults; `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+TORCH_VERSION ?= 2.13.0
+APT_PACKAGES := qemu-system-x86 busybox-static cpio gcc make kmod linux-headers-amd64
+
+.PHONY: demo test setup kernel-deps lint bench clean
+
+# A venv with the project. torch comes first and CPU-only: a local wheel where
+# one lies on disk (pip's find-links), else PyTorch's CPU index; a plain
+# `torch` requirement would pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --no-index "torch==$(TORCH_VERSION)" 2>/dev/null \
+	  || $(VPY) -m pip install -q "torch==$(TORCH_VERSION)" --index-url https://download.pytorch.org/whl/cpu \
+	  || $(VPY) -m pip install -q "torch==$(TORCH_VERSION)"
+	$(VPY) -m pip install -q -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Debian packages for the kernel target (qemu, busybox, headers). Needs root;
+# the runner downloads the matching linux-image .deb itself.
+kernel-deps:
+	@if dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  echo "kernel-deps: apt packages present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	else \
+	  echo "kernel-deps: run 'sudo apt-get install $(APT_PACKAGES)' for the kernel target"; \
+	fi
+
+demo: setup kernel-deps
+	$(VPY) eval.py
+
+lint: setup
+	$(VPY) -m ruff check .
+
+test: setup kernel-deps lint
+	$(VPY) -m pytest -q -ra
+
+bench: setup
+	$(VPY) experiments/bench_sim.py
+
+clean:
+	rm -rf $(VENV) outputs multirun
