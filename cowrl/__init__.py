@@ -1,0 +1,1 @@
+import cowrl.envs  # noqa: F401  (registers cowrl/Precopy-v0)

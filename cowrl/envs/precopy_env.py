@@ -1,0 +1,281 @@
+"""``cowrl/Precopy-v0``: choose the precopy degree at every COW demand fault."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from cowrl.envs import _kernels as K
+from cowrl.envs.workloads import WorkloadSpec, parse_one, parse_workloads, sample_trace
+from cowrl.errors import ConfigError
+from cowrl.policies.base import FaultContext
+from cowrl.policies.features import FEATURE_NAMES, N_FEATURES, FaultHistory
+from cowrl.sim.costmodel import HUGE_PAGES, CostModel
+from cowrl.sim.simulator import PageState
+from cowrl.traces.io import Trace
+
+DEFAULT_DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
+
+# The cost model used when none is given: conf/costmodel/<DEFAULT_COSTMODEL>.yaml, the
+# same default as conf/eval.yaml and conf/train.yaml (numbers live in the YAML only).
+DEFAULT_COSTMODEL = "seed_table1"
+
+
+def make_cost(cost: CostModel | Mapping[str, Any] | str | None, field_name: str = "cost"
+              ) -> CostModel:
+    """A :class:`CostModel` from an instance, a dict of its fields, a ``conf/costmodel`` name,
+    or ``None`` (:data:`DEFAULT_COSTMODEL`)."""
+    if isinstance(cost, CostModel):
+        return cost
+    if cost is None or isinstance(cost, str):
+        from cowrl.registry import make_costmodel  # loads conf/costmodel/<name>.yaml
+
+        try:
+            return make_costmodel(DEFAULT_COSTMODEL if cost is None else cost)
+        except ConfigError as e:
+            raise ConfigError(f"{field_name}: {e}") from None
+    if isinstance(cost, Mapping):
+        known = CostModel.__dataclass_fields__
+        for key in cost:
+            if key not in known:
+                raise ConfigError(f"{field_name}.{key}: not a cost model field "
+                                  f"(fields: {', '.join(known)})")
+        for key in ("fault_ns", "copy_ns", "precopy_ns"):
+            if key not in cost:
+                raise ConfigError(f"{field_name}.{key}: missing")
+        return CostModel(**cost)
+    raise ConfigError(f"{field_name}: expected a CostModel, a dict of its fields or a "
+                      f"conf/costmodel name, got {type(cost).__name__}")
+
+
+def check_degrees(degrees: Sequence[int], field_name: str = "degrees") -> np.ndarray:
+    try:
+        vals = list(degrees)
+    except TypeError:
+        raise ConfigError(f"{field_name}: expected a list of integers, got {degrees!r}") from None
+    if not vals:
+        raise ConfigError(f"{field_name}: must not be empty")
+    for d in vals:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0:
+            raise ConfigError(f"{field_name}: every degree must be an integer >= 0, got {d!r}")
+    if len(set(vals)) != len(vals):
+        raise ConfigError(f"{field_name}: degrees must be distinct, got {vals}")
+    return np.asarray(vals, dtype=np.int64)
+
+
+def check_scalars(lam: float, max_faults: int | None) -> None:
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0 \
+            or not np.isfinite(lam):
+        raise ConfigError(f"lam: must be a finite number >= 0, got {lam!r}")
+    if max_faults is not None and (isinstance(max_faults, bool)
+                                   or not isinstance(max_faults, (int, np.integer))
+                                   or max_faults <= 0):
+        raise ConfigError(f"max_faults: must be a positive integer or None, got {max_faults!r}")
+
+
+class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
+    """Pick the precopy degree at each copy-on-write demand fault of a replayed write trace.
+
+    The env replays a write trace with the simulator's exact semantics
+    (:mod:`cowrl.sim.simulator`: :class:`~cowrl.sim.simulator.PageState` and
+    the :class:`~cowrl.sim.costmodel.CostModel`). Writes to private pages cost
+    nothing and are skipped; every write to a shared page is a demand fault,
+    and one ``step`` is one demand fault.
+
+    **Action space** ``Discrete(len(degrees))``: action ``a`` precopies
+    ``degrees[a]`` pages after the faulting page (the window
+    ``p+1 .. min(p+k, n_pages-1)``; already-private pages count toward ``k``).
+
+    **Observation space** ``Box(float32)`` of 7 features from
+    :class:`cowrl.policies.features.FaultHistory` (``delta_log`` in [-1, 1],
+    the rest in [0, 1]; see :data:`cowrl.policies.features.FEATURE_NAMES`),
+    all computable in the kernel module. With ``prev_action_obs=True`` a
+    one-hot of the previous action follows (``len(degrees)`` more dims, all 0
+    at the first fault). The observation after the last fault is all zeros.
+
+    **Reward** ``-(fault_ns + lam * page_cost_ns * wasted) / demand_ns`` where
+    ``fault_ns`` is this fault's cost (trap, copy, synchronous precopy, THP
+    extra, times the noise factor), ``wasted`` the pages precopied at this
+    step that the trace never writes, and ``demand_ns = fault_ns + copy_ns``
+    of the cost model (one plain fault costs -1). An episode's return is
+    exactly ``-objective / demand_ns`` of :func:`cowrl.metrics.summarize`.
+
+    **Episode end** ``terminated`` when the trace has no write left to a
+    shared page; ``truncated`` after ``max_faults`` faults if set. The info
+    of the last step carries ``run``: the run's ``faults``, ``precopied``,
+    ``wasted``, ``cow_ns``, ``objective`` and ``writes`` (writes replayed).
+
+    **Info** every step: ``page``, ``k``, ``precopied``, ``wasted``,
+    ``thp_first``, ``fault_ns``, ``write_index`` of the fault just handled.
+    ``reset`` gives the first fault's ``page`` and ``write_index`` and the
+    episode's ``workload`` name.
+
+    **Arguments**
+
+    * ``workloads``: list of generator dicts (``{"generator": "uniform",
+      "n_pages": 4096}``; list values are per-episode choices; the seed is
+      drawn per episode unless given), trace file paths and/or
+      :class:`~cowrl.traces.io.Trace` objects (see :mod:`cowrl.envs.workloads`).
+      ``reset`` draws one with ``np_random``; ``options={"trace": t}`` forces
+      one. Default: every generator with its default parameters.
+    * ``degrees``: the degrees the actions choose from, default
+      ``(0, 1, 2, 4, 8, 16, 32, 64)``.
+    * ``cost``: a :class:`~cowrl.sim.costmodel.CostModel`, a dict of its
+      fields, or a ``conf/costmodel`` name (default ``"seed_table1"``,
+      uncalibrated). With lognormal noise, one factor per fault is drawn from
+      ``np_random`` at reset.
+    * ``lam``: weight of the waste penalty (the objective's lambda), default 1.
+    * ``thp``: back the region with 2 MiB THP (the cost model's THP model
+      prices each huge page's first fault), default False.
+    * ``max_faults``: truncate episodes after this many faults (None: never).
+    * ``prev_action_obs``: append a one-hot of the previous action.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(
+        self,
+        workloads: Sequence[WorkloadSpec] | WorkloadSpec | None = None,
+        degrees: Sequence[int] = DEFAULT_DEGREES,
+        cost: CostModel | Mapping[str, Any] | str | None = None,
+        lam: float = 1.0,
+        thp: bool = False,
+        max_faults: int | None = None,
+        prev_action_obs: bool = False,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None:
+            raise ConfigError(f"render_mode: this env does not render, got {render_mode!r}")
+        self.degrees = check_degrees(degrees)
+        check_scalars(lam, max_faults)
+        self.cost = make_cost(cost)
+        self.lam = float(lam)
+        self.thp = bool(thp)
+        self.max_faults = None if max_faults is None else int(max_faults)
+        self.prev_action_obs = bool(prev_action_obs)
+        self.sources = parse_workloads(workloads)
+
+        n_deg = len(self.degrees)
+        self.action_space = spaces.Discrete(n_deg)
+        dim = N_FEATURES + (n_deg if self.prev_action_obs else 0)
+        low = np.zeros(dim, dtype=np.float32)
+        low[FEATURE_NAMES.index("delta_log")] = -1.0
+        self.observation_space = spaces.Box(low=low, high=np.ones(dim, dtype=np.float32),
+                                            dtype=np.float32)
+        self._degree_list = [int(d) for d in self.degrees]
+        self._lam_page_ns = self.lam * self.cost.page_cost_ns
+        self._extra_private = self.cost.thp_model.first_fault_private_pages() if self.thp else 0
+        self._thp_extra_ns = float(self.cost.thp_model.first_fault_extra_ns(self.cost))
+        self._trace: Trace | None = None
+        self._done = True
+
+    # --- episode state -------------------------------------------------------------------
+
+    def _start(self, trace: Trace, written: np.ndarray) -> None:
+        self._trace = trace
+        self._pages = trace.pages
+        self._written = written
+        self._state = PageState(trace.n_pages, thp=self.thp)
+        self._priv = np.frombuffer(self._state.private, dtype=np.uint8)
+        self._noise = self.cost.noise.factors(self.np_random, int(written.sum()))
+        self._history = FaultHistory()
+        self._faults = self._precopied = self._wasted = 0
+        self._cow_ns = 0.0
+        self._prev_page, self._prev_k, self._prev_a = -1, 0, -1
+        self._pos = 0
+        self._page = int(self._pages[0])
+        self._done = False
+
+    def _observe(self) -> np.ndarray:
+        ctx = FaultContext(page=self._page, n_pages=self._state.n_pages,
+                           fault_index=self._faults, prev_page=self._prev_page,
+                           prev_k=self._prev_k, private_pages=self._state.n_private,
+                           write_index=self._pos)
+        feats = self._history.update(ctx)
+        if not self.prev_action_obs:
+            return feats
+        obs = np.zeros(self.observation_space.shape, dtype=np.float32)
+        obs[:N_FEATURES] = feats
+        if self._prev_a >= 0:
+            obs[N_FEATURES + self._prev_a] = 1.0
+        return obs
+
+    def _run_info(self) -> dict[str, Any]:
+        return {"faults": self._faults, "precopied": self._precopied, "wasted": self._wasted,
+                "cow_ns": self._cow_ns,
+                "objective": self._cow_ns + self.lam * self._wasted * self.cost.page_cost_ns,
+                "writes": min(self._pos, len(self._pages))}
+
+    # --- gymnasium API -------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if options and options.get("trace") is not None:
+            trace, written = parse_one(options["trace"], "options.trace").draw(self.np_random)
+        else:
+            trace, written = sample_trace(self.np_random, self.sources)
+        self._start(trace, written)
+        obs = self._observe()
+        return obs, {"page": self._page, "write_index": self._pos, "workload": trace.name}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._done:
+            raise RuntimeError("PrecopyEnv: the episode has ended; call reset()")
+        a = int(action)
+        if not 0 <= a < len(self._degree_list):
+            raise ValueError(f"PrecopyEnv: action {action!r} is outside Discrete("
+                             f"{len(self._degree_list)})")
+        k = self._degree_list[a]
+        p = self._page
+        n_pages = self._state.n_pages
+        # Pages the demand fault can change lie in [lo, hi): count waste there before and after.
+        lo, hi = p, min(p + k, n_pages - 1) + 1
+        if self.thp:
+            h0 = (p // HUGE_PAGES) * HUGE_PAGES
+            lo, hi = min(lo, h0), max(hi, min(h0 + HUGE_PAGES, n_pages))
+        before = K.count_unwritten_private(self._priv, self._written, lo, hi)
+        n, h = self._state.demand(p, k, self._extra_private)
+        wasted = K.count_unwritten_private(self._priv, self._written, lo, hi) - before
+        # CostModel.fault_cost with the same operation order, without numpy overhead.
+        fault_ns = self.cost.fault_ns + self.cost.copy_ns + n * self.cost.precopy_ns \
+            + h * self._thp_extra_ns
+        if self._noise is not None:
+            fault_ns = fault_ns * float(self._noise[self._faults])
+        reward = -(fault_ns + self._lam_page_ns * wasted) / self.cost.demand_ns
+        info: dict[str, Any] = {"page": p, "k": k, "precopied": n, "wasted": wasted,
+                                "thp_first": h, "fault_ns": fault_ns, "write_index": self._pos}
+        self._faults += 1
+        self._precopied += n
+        self._wasted += wasted
+        self._cow_ns += fault_ns
+        self._prev_page, self._prev_k, self._prev_a = p, k, a
+        self._pos = K.next_fault(self._pages, self._priv, self._pos + 1)
+        terminated = self._pos >= len(self._pages)
+        truncated = False
+        if terminated:
+            obs = np.zeros(self.observation_space.shape, dtype=np.float32)
+        else:
+            self._page = int(self._pages[self._pos])
+            obs = self._observe()
+            truncated = self.max_faults is not None and self._faults >= self.max_faults
+        if terminated or truncated:
+            self._done = True
+            info["run"] = self._run_info()
+        return obs, reward, terminated, truncated, info
+
+    # --- pickling: the numpy view of PageState's bytearray must be rebuilt ----------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_priv", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if getattr(self, "_state", None) is not None:
+            self._priv = np.frombuffer(self._state.private, dtype=np.uint8)

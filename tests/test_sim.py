@@ -1,0 +1,208 @@
+"""The simulator's semantics (the contract), hand-computed, plus fast == generic and the oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cowrl.errors import ConfigError
+from cowrl.metrics import summarize, write_quantiles
+from cowrl.policies.base import FaultContext, Policy
+from cowrl.policies.oracle import Oracle
+from cowrl.policies.static import Baseline, FaultAround, HugePage, StaticPrecopy
+from cowrl.sim.costmodel import HUGE_PAGES, CopyWholeHuge, CostModel
+from cowrl.sim.simulator import PageState, simulate
+from cowrl.traces.generators import GENERATORS
+from cowrl.traces.io import Trace
+
+FAULT, COPY, PRE, SPLIT, WRITE = 1000.0, 700.0, 150.0, 5000.0, 3.0
+LAM = 0.5
+
+
+def cost(**kw) -> CostModel:
+    base = dict(fault_ns=FAULT, copy_ns=COPY, precopy_ns=PRE, thp_split_ns=SPLIT, write_ns=WRITE)
+    base.update(kw)
+    return CostModel(**base)
+
+
+def trace(pages: list[int], n_pages: int) -> Trace:
+    return Trace(pages=np.asarray(pages), n_pages=n_pages, name="hand")
+
+
+class ThpPrecopy(StaticPrecopy):
+    thp = True
+
+
+class Scripted(Policy):
+    """Degrees from a list, one per fault (forces the generic path)."""
+
+    def __init__(self, ks: list[int]) -> None:
+        self.ks, self.name = ks, "scripted"
+
+    def decide(self, ctx: FaultContext) -> int:
+        return self.ks[ctx.fault_index]
+
+
+def both_paths(t: Trace, policy: Policy, cm: CostModel):
+    fast = simulate(t, policy, cm, record_events=True)
+    slow = simulate(t, policy, cm, record_events=True, fast=False)
+    for a, b in zip(fast[1].__dict__.values(), slow[1].__dict__.values(), strict=True):
+        assert np.array_equal(a, b)
+    return fast
+
+
+# --- hand-computed semantics -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_window_precopies_next_k_and_counts_waste(fast: bool) -> None:
+    # n=10, k=3: fault at 2 makes 3,4,5 private; 4 is then free; 9 faults, window is empty.
+    rec, ev = simulate(trace([2, 4, 9], 10), StaticPrecopy(3), cost(), record_events=True,
+                       fast=fast)
+    assert ev.page.tolist() == [2, 9] and ev.precopied.tolist() == [3, 0]
+    assert ev.write_index.tolist() == [0, 2]
+    assert (rec.faults, rec.precopied, rec.wasted) == (2, 3, 2)  # 3 and 5 never written
+    assert rec.fault_ns.tolist() == [FAULT + COPY + 3 * PRE, FAULT + COPY]
+    assert summarize(rec, LAM, COPY)["objective"] == 2 * (FAULT + COPY) + 3 * PRE + LAM * 2 * COPY
+
+
+def test_already_private_pages_count_toward_k() -> None:
+    # fault 5 (k=3): 6,7,8. fault 3 (k=3): window 4..6, only 4 is shared -> 1 page, 7 untouched.
+    state = PageState(10)
+    assert state.demand(5, 3) == (3, 0)
+    assert state.demand(3, 3) == (1, 0)
+    assert state.private_mask().nonzero()[0].tolist() == [3, 4, 5, 6, 7, 8]
+    rec, ev = both_paths(trace([5, 3, 9], 10), StaticPrecopy(3), cost())
+    assert ev.precopied.tolist() == [3, 1, 0]
+    rec, ev = both_paths(trace([5, 3, 9], 10), Scripted([3, 3, 0]), cost())
+    assert ev.precopied.tolist() == [3, 1, 0]
+
+
+def test_window_stops_at_region_end() -> None:
+    rec, ev = both_paths(trace([7, 9], 10), StaticPrecopy(5), cost())
+    assert ev.precopied.tolist() == [2] and rec.faults == 1  # 8, 9; the write to 9 is free
+    assert PageState(10).demand(9, 64) == (0, 0)
+
+
+def test_thp_split_then_copy_extra_once_per_huge_page() -> None:
+    n = 3 * HUGE_PAGES + 76  # the last huge page is partial
+    pages = [0, 1, 600, 513, 1100, 1030, 5]
+    rec, ev = both_paths(trace(pages, n), HugePage(), cost())
+    assert rec.faults == 7 and rec.precopied == 0 and rec.wasted == 0
+    assert ev.thp_first.tolist() == [1, 0, 1, 0, 1, 0, 0]  # huge pages 0, 1, 2
+    assert rec.fault_ns.sum() == 7 * (FAULT + COPY) + 3 * SPLIT
+    # the same trace without THP pays no split
+    assert simulate(trace(pages, n), Baseline(), cost()).fault_ns.sum() == 7 * (FAULT + COPY)
+    # precopy on a THP region: the split is still paid once per huge page
+    # (511's window reaches 512 in huge page 1; 513's fault is huge page 1's first)
+    rec, ev = both_paths(trace([0, 2, 511, 512, 513], n), ThpPrecopy(1), cost())
+    assert ev.page.tolist() == [0, 2, 511, 513]
+    assert ev.thp_first.tolist() == [1, 0, 0, 1] and ev.precopied.tolist() == [1, 1, 1, 1]
+    assert rec.fault_ns.sum() == 4 * (FAULT + COPY + PRE) + 2 * SPLIT
+
+
+def test_thp_copy_whole_huge_counts_the_rest_as_precopied() -> None:
+    n = 3 * HUGE_PAGES + 76
+    pages = [0, 1, 600, 513, 1600]
+    cm = cost(thp_model=CopyWholeHuge())
+    rec, ev = both_paths(trace(pages, n), HugePage(), cm)
+    assert ev.page.tolist() == [0, 600, 1600]  # 1 and 513 were made private by the copy
+    assert ev.precopied.tolist() == [511, 511, 75]  # stops at the region end
+    assert rec.precopied == 1097 and rec.wasted == 1097 - 2
+    assert ev.thp_first.tolist() == [1, 1, 1]
+
+
+def test_thp_copy_whole_huge_prices_the_copy_once() -> None:
+    """Pre-5.8 THP COW copies the 2 MiB once: the faulting page plus 511 pages priced as
+    precopied (no trap each), and nothing more; a partial huge page pays only its pages."""
+    pages = [0, 600, 1100]
+    cm = cost(thp_model=CopyWholeHuge())
+    rec = simulate(trace(pages, 3 * HUGE_PAGES), HugePage(), cm)
+    assert rec.precopied == 3 * 511
+    assert rec.fault_ns.sum() == 3 * (FAULT + COPY + 511 * PRE)
+    partial = simulate(trace([0], 100), HugePage(), cm)
+    assert partial.precopied == 99
+    assert partial.fault_ns.sum() == FAULT + COPY + 99 * PRE
+
+
+def test_private_writes_take_no_fault_and_noise_off_is_exact() -> None:
+    rec = simulate(trace([3, 3, 3, 4], 8), StaticPrecopy(1), cost())
+    assert rec.faults == 1 and rec.writes == 4 and rec.nonfault_write_ns == WRITE
+    a = simulate(GENERATORS["uniform"](n_pages=500, writes=2000), StaticPrecopy(2), cost())
+    b = simulate(GENERATORS["uniform"](n_pages=500, writes=2000), StaticPrecopy(2), cost())
+    assert np.array_equal(a.fault_ns, b.fault_ns)
+    assert set(a.fault_ns.tolist()) <= {FAULT + COPY + j * PRE for j in range(3)}
+
+
+def test_noise_on_is_seeded() -> None:
+    cm = cost(noise={"kind": "lognormal", "sigma": 0.3})
+    t = GENERATORS["uniform"](n_pages=500, writes=2000)
+    a = simulate(t, StaticPrecopy(2), cm, seed=1)
+    b = simulate(t, StaticPrecopy(2), cm, seed=1)
+    c = simulate(t, StaticPrecopy(2), cm, seed=2)
+    assert np.array_equal(a.fault_ns, b.fault_ns) and not np.array_equal(a.fault_ns, c.fault_ns)
+    assert np.array_equal(a.fault_ns, simulate(t, StaticPrecopy(2), cm, seed=1, fast=False)
+                          .fault_ns)
+    with pytest.raises(ConfigError, match="seed"):
+        simulate(t, StaticPrecopy(2), cm)
+
+
+def test_per_write_quantiles_include_non_faulting_writes() -> None:
+    # 10 faults (k=0) among 1000 writes: the median and p99 writes are free.
+    pages = list(range(10)) + [i % 10 for i in range(990)]
+    rec = simulate(trace(pages, 10), Baseline(), cost())
+    row = summarize(rec, LAM, COPY)
+    assert (row["writes"], row["faults"]) == (1000, 10)
+    assert row["write_p50_ns"] == WRITE and row["write_p99_ns"] == WRITE
+    assert row["write_max_ns"] == FAULT + COPY
+    assert row["fault_avg_ns"] == FAULT + COPY
+    per_write = np.full(1000, WRITE)
+    per_write[:10] = FAULT + COPY
+    qs = (0.5, 0.99, 0.995, 1.0)
+    for q, got in zip(qs, write_quantiles(rec, qs), strict=True):
+        assert got == np.quantile(per_write, q, method="inverted_cdf")
+
+
+# --- fast (numba) path == generic path on every generator ----------------------------------
+
+
+def suite(seed: int, n_pages: int = 1300, writes: int = 3000) -> list[Trace]:
+    out = []
+    for g, fn in GENERATORS.items():
+        kw = {"n_pages": n_pages, "writes": writes, "seed": seed}
+        if g == "sparse":
+            kw = {"n_pages": n_pages, "touched": 50, "seed": seed}
+        out.append(fn(**kw))
+    return out
+
+
+@pytest.mark.parametrize("policy", [Baseline(), StaticPrecopy(1), StaticPrecopy(3),
+                                    FaultAround(), StaticPrecopy(64), HugePage(),
+                                    ThpPrecopy(8)], ids=lambda p: f"{p.name}-thp{p.thp}")
+@pytest.mark.parametrize("thp_model", ["split", "whole"])
+def test_fast_path_equals_generic_path(policy: Policy, thp_model: str) -> None:
+    cm = cost() if thp_model == "split" else cost(thp_model=CopyWholeHuge())
+    for t in suite(seed=3):
+        fast, ev_f = simulate(t, policy, cm, record_events=True)
+        slow, ev_s = simulate(t, policy, cm, record_events=True, fast=False)
+        for key in ("faults", "precopied", "wasted", "writes"):
+            assert getattr(fast, key) == getattr(slow, key), (t.name, key)
+        assert np.array_equal(fast.fault_ns, slow.fault_ns)
+        for a, b in zip(ev_f.__dict__.values(), ev_s.__dict__.values(), strict=True):
+            assert np.array_equal(a, b), t.name
+
+
+# --- the oracle -------------------------------------------------------------------------------
+
+STATIC = [Baseline(), StaticPrecopy(1), HugePage(), FaultAround()] + \
+    [StaticPrecopy(k) for k in (2, 4, 8, 32, 64)]
+
+
+@pytest.mark.parametrize("seed, n_pages, writes", [(0, 700, 1500), (1, 2048, 2500)])
+def test_oracle_never_worse_than_any_static_policy(seed: int, n_pages: int, writes: int) -> None:
+    cm = cost()
+    for t in suite(seed, n_pages, writes):
+        best = summarize(simulate(t, Oracle(lam=LAM), cm), LAM, cm.page_cost_ns)["objective"]
+        for p in STATIC:
+            obj = summarize(simulate(t, p, cm), LAM, cm.page_cost_ns)["objective"]
+            assert best <= obj + 1e-6, (t.name, p.name, best, obj)
