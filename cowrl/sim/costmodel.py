@@ -46,12 +46,17 @@ class SplitThenCopy(THPModel):
 
 
 class CopyWholeHuge(THPModel):
-    """Pre-5.8 behaviour: the first write copies the whole 2 MiB huge page."""
+    """Pre-5.8 behaviour: the first write copies the whole 2 MiB huge page.
+
+    The other pages of the huge page become private in that fault and are
+    counted and priced as precopied pages (``precopy_ns`` each, no trap), so a
+    partial huge page at the region end costs only the pages it has.
+    """
 
     name = "copy_whole_huge"
 
     def first_fault_extra_ns(self, cost: CostModel) -> float:
-        return (HUGE_PAGES - 1) * cost.copy_ns
+        return 0.0
 
     def first_fault_private_pages(self) -> int:
         return HUGE_PAGES - 1

@@ -7,6 +7,7 @@ built from configs in ``conf/workload/`` with ``hydra.utils.instantiate``.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -15,11 +16,13 @@ from cowrl.errors import ConfigError
 from cowrl.traces.io import Trace
 
 
-def _check(name: str, **fields: Any) -> None:
+def _check(name: str, optional: tuple[str, ...] = ("writes",), **fields: Any) -> None:
+    """Every field must be a positive integer (``optional`` ones may also be None)."""
     for key, value in fields.items():
-        if value is None:
+        if value is None and key in optional:
             continue
-        if int(value) != value or value <= 0:
+        if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                or int(value) != value or value <= 0):
             raise ConfigError(f"workload {name}: {key} must be a positive integer, got {value!r}")
 
 
@@ -70,7 +73,7 @@ def zipf(n_pages: int = 4096, writes: int | None = None, alpha: float = 1.2, see
          name: str = "zipf") -> Trace:
     """A Zipf(``alpha``) hot set scattered over the region (a key-value store's hot keys)."""
     _check(name, n_pages=n_pages, writes=writes)
-    if alpha <= 0:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
         raise ConfigError(f"workload {name}: alpha must be > 0, got {alpha!r}")
     rng = np.random.default_rng(seed)
     ranks = np.arange(1, n_pages + 1, dtype=np.float64)

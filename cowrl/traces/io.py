@@ -108,8 +108,15 @@ def load_trace(path: str | Path) -> Trace:
                 if "pages" not in z:
                     raise TraceError(f"{p}: .npz trace has no 'pages' array")
                 pages = z["pages"]
-                n_pages = int(z["n_pages"]) if "n_pages" in z else None
+                n_pages = None
+                if "n_pages" in z:
+                    n = z["n_pages"]
+                    if n.ndim != 0 or n.dtype.kind not in "iu":
+                        raise TraceError(f"{p}: n_pages must be a 0-d integer, got {n!r}")
+                    n_pages = int(n)
                 meta = json.loads(str(z["meta"])) if "meta" in z else {}
+                if not isinstance(meta, dict):
+                    raise TraceError(f"{p}: meta must be a JSON object")
         elif suffix in (".txt", ".csv", ""):
             pages = _load_txt(p)
             n_pages = None
@@ -124,7 +131,10 @@ def load_trace(path: str | Path) -> Trace:
     if n_pages is None:
         n_pages = int(pages.max()) + 1
     meta = {**meta, "source": str(p)}
-    return Trace(pages=pages, n_pages=n_pages, name=p.stem, meta=meta)
+    try:
+        return Trace(pages=pages, n_pages=n_pages, name=p.stem, meta=meta)
+    except TraceError as e:  # name the file, not just its stem
+        raise TraceError(f"{p}: {str(e).split(': ', 1)[-1]}") from None
 
 
 def save_trace(trace: Trace, path: str | Path) -> Path:
