@@ -78,7 +78,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("write", [
-    # FAIL NOW (io bug): these escape as TypeError, or name only the stem.
+    # Bad fields must not escape as TypeError, and the message names the path.
     lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.array([5, 6])),
     lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(0)),
     lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(2)),
@@ -138,7 +138,7 @@ def test_generator_bad_params_raise_config_error_naming_field(gen: str, kw: dict
 
 
 @pytest.mark.parametrize("gen, kw, field", [
-    # FAIL NOW (generators bug): non-numbers escape as ValueError/TypeError from _check.
+    # Non-numbers must not escape as ValueError/TypeError.
     ("uniform", {"n_pages": "abc"}, "n_pages"),
     ("uniform", {"n_pages": None}, "n_pages"),
     ("zipf", {"alpha": "x"}, "alpha"),

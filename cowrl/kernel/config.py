@@ -1,0 +1,77 @@
+"""Configuration of the kernel target (Hydra group ``kernel``; YAML in ``conf/kernel/``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cowrl.errors import ConfigError
+
+
+@dataclass
+class KernelConfig:
+    """How to reach a Linux kernel with the cowrl module loaded.
+
+    ``runner``: ``qemu`` boots a Debian kernel under qemu (default); ``host``
+    loads the module into the running kernel (root, headers and module
+    support needed).
+    """
+
+    runner: str = "qemu"
+    accel: str = "auto"
+    """qemu accelerator: ``auto`` probes KVM (result cached) then falls back to ``tcg``."""
+    kvm_probe_timeout_s: float = 20.0
+    kvm_cpu: str = "host"
+    boot_timeout_s: float = 180.0
+    """Seconds from qemu start until the guest starts the job."""
+    timeout_s: float = 3600.0
+    """Seconds for the whole guest session (boot, all runs, checks)."""
+    memory_mb: int = 2048
+    cpus: int = 2
+    kernel_release: str = "auto"
+    """Debian kernel flavour, e.g. ``6.1.0-56-amd64``; ``auto`` = the newest installed headers."""
+    cache_dir: str = "~/.cache/cowrl"
+    writer: str = "child"
+    """Who writes after fork: ``child`` (as in the seed) or ``parent`` (Redis BGSAVE style)."""
+    thp: str = "policy"
+    """``policy``: THP ``madvise`` for policies with ``thp=True``, ``never`` for the rest."""
+    module: bool = True
+    """Load the module; ``False`` runs the harness without it (no counts, baseline only)."""
+    keep_jobs: bool = False
+    """Keep the job directory (traces, raw harness files, serial log) after a run."""
+
+    def __post_init__(self) -> None:
+        choices = {"runner": ("qemu", "host"), "accel": ("auto", "kvm", "tcg"),
+                   "writer": ("child", "parent"), "thp": ("policy",)}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"kernel.{name} must be one of {allowed}, "
+                                  f"got {getattr(self, name)!r}")
+        for name in ("memory_mb", "cpus"):
+            if int(getattr(self, name)) <= 0:
+                raise ConfigError(f"kernel.{name} must be positive")
+
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir).expanduser()
+
+    @classmethod
+    def from_any(cls, cfg: KernelConfig | Mapping[str, Any] | None) -> KernelConfig:
+        """Accept a KernelConfig, a dict or an OmegaConf node (unknown keys are errors)."""
+        if cfg is None:
+            return cls()
+        if isinstance(cfg, KernelConfig):
+            return cfg
+        if hasattr(cfg, "_metadata"):  # DictConfig, without importing omegaconf here
+            from omegaconf import OmegaConf
+
+            cfg = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+        known = {f.name for f in dataclasses.fields(cls)}
+        data = {k: v for k, v in dict(cfg).items() if k not in ("_target_", "name")}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown kernel config field(s): {', '.join(unknown)}")
+        return cls(**data)

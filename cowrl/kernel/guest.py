@@ -1,0 +1,226 @@
+"""Run a batch of kernel jobs on the machine it runs on (the qemu guest, or the host runner).
+
+Usage: ``python cowrl/kernel/guest.py JOB.json`` (run as a script: importing the
+``cowrl`` package could pull in numpy or torch, which take many seconds to
+import under TCG; this file uses the standard library only).
+
+For each run of the job it sets the THP mode, loads or unloads the module,
+and runs the replay harness, whose files land in ``OUT/runs/<id>/``. Then it
+runs the requested checks (``manual_cow``, ``rmmod``) and writes
+``OUT/guest.json``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import mmap
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+import types
+from pathlib import Path
+from typing import Any
+
+SYS_FINIT_MODULE = 313  # x86_64
+SYS_DELETE_MODULE = 176
+THP_ENABLED = "/sys/kernel/mm/transparent_hugepage/enabled"
+PAGE = mmap.PAGESIZE
+MODULE_NAME = "cowrl"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _import_kernel_pkg(root: Path) -> None:
+    """Make ``cowrl.kernel.*`` importable without running ``cowrl/__init__.py``."""
+    if "cowrl" not in sys.modules:
+        pkg = types.ModuleType("cowrl")
+        pkg.__path__ = [str(root / "cowrl")]  # type: ignore[attr-defined]
+        sys.modules["cowrl"] = pkg
+
+
+def module_is_loaded() -> bool:
+    return os.path.isdir(f"/sys/module/{MODULE_NAME}")
+
+
+def load_module(path: str, params: str = "") -> None:
+    """finit_module(2) the module file (no kmod needed in the guest)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _libc.syscall(SYS_FINIT_MODULE, fd, params.encode(), 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"finit_module({path}): {os.strerror(err)}")
+    finally:
+        os.close(fd)
+    for _ in range(100):  # udev-less guest: devtmpfs creates the node asynchronously
+        if os.path.exists(f"/dev/{MODULE_NAME}"):
+            return
+        time.sleep(0.01)
+
+
+def unload_module() -> int:
+    """delete_module(2); returns 0 or the errno (EBUSY/EWOULDBLOCK while pinned)."""
+    if _libc.syscall(SYS_DELETE_MODULE, MODULE_NAME.encode(), os.O_NONBLOCK) != 0:
+        return ctypes.get_errno()
+    return 0
+
+
+def set_thp(mode: str) -> str:
+    """Write the THP mode; returns what the kernel reports afterwards."""
+    try:
+        with open(THP_ENABLED, "w") as f:
+            f.write(mode)
+        return Path(THP_ENABLED).read_text().strip()
+    except OSError as e:
+        return f"unavailable ({e.strerror})"
+
+
+def run_one(job: dict[str, Any], run: dict[str, Any], out: Path) -> dict[str, Any]:
+    rdir = out / "runs" / run["id"]
+    rdir.mkdir(parents=True, exist_ok=True)
+    if run["module"] and not module_is_loaded():
+        load_module(job["module"])
+    if not run["module"] and module_is_loaded():
+        err = unload_module()
+        if err:
+            raise OSError(err, "cannot unload the module for a no-module run")
+    thp = set_thp("madvise" if run["thp"] else "never")
+    cmd = [job["harness"], "--trace", run["trace"], "--n-pages", str(run["n_pages"]),
+           "--out", str(rdir), "--k", str(run["k"]), "--writer", run["writer"]]
+    if run["thp"]:
+        cmd.append("--thp")
+    if not run["module"]:
+        cmd.append("--no-module")
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=job.get("run_timeout", 3600))
+    return {"id": run["id"], "rc": p.returncode, "stderr": p.stderr[-2000:], "thp_mode": thp,
+            "wall_s": time.monotonic() - t0}
+
+
+def _pagemap_exclusive(addr: int, n: int) -> list[bool]:
+    with open("/proc/self/pagemap", "rb") as f:
+        f.seek((addr // PAGE) * 8)
+        raw = f.read(n * 8)
+    words = [int.from_bytes(raw[i * 8:i * 8 + 8], "little") for i in range(n)]
+    return [bool(w >> 63 & 1) and bool(w >> 56 & 1) for w in words]
+
+
+def _errno_of(fn: Any, *args: Any) -> int:
+    try:
+        fn(*args)
+    except OSError as e:
+        return int(e.errno or -1)
+    return 0
+
+
+def check_manual_cow(use_module: bool, n: int = 16) -> dict[str, Any]:
+    """After fork, manual_cow in the child: pages become private, both views unchanged."""
+    from cowrl.kernel import manual_cow as mc
+
+    buf = mmap.mmap(-1, n * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    data = bytes((i * 131 + 7) & 0xFF for i in range(n * PAGE))
+    buf[:] = data
+    addr = mc.buffer_address(buf)
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child breaks COW on its view
+        res: dict[str, Any] = {}
+        try:
+            before = _pagemap_exclusive(addr, n)
+            if use_module:
+                pages = mc.manual_cow_module(addr, n * PAGE)
+            else:
+                pages = mc.manual_cow_madvise(addr, n * PAGE)
+            after = _pagemap_exclusive(addr, n)
+            res = {"pages": pages, "private_before": sum(before), "private_after": sum(after),
+                   "data_ok": bytes(buf[:]) == data}
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            res = {"error": repr(e)}
+        os.write(wfd, json.dumps(res).encode())
+        os._exit(0)
+    os.close(wfd)
+    raw = b""
+    while chunk := os.read(rfd, 65536):
+        raw += chunk
+    os.close(rfd)
+    os.waitpid(pid, 0)
+    res = json.loads(raw or b"{}")
+    res["parent_data_ok"] = bytes(buf[:]) == data
+    res["n"] = n
+
+    hole = mmap.mmap(-1, 4 * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    hole_addr = mc.buffer_address(hole)
+    hole.close()  # now unmapped
+    if use_module:
+        res["err_flags"] = _errno_of(mc.manual_cow_module, addr, PAGE, 1)
+        res["err_overflow"] = _errno_of(mc.manual_cow_module, 2**64 - PAGE, 2 * PAGE)
+        res["err_unmapped"] = _errno_of(mc.manual_cow_module, hole_addr, 4 * PAGE)
+    else:
+        res["err_overflow"] = _errno_of(mc.manual_cow, 2**64 - PAGE, 2 * PAGE)
+        res["err_unmapped"] = _errno_of(mc.manual_cow_madvise, hole_addr, 4 * PAGE)
+    buf.close()
+    return res
+
+
+def run_checks(job: dict[str, Any]) -> dict[str, Any]:
+    checks: dict[str, Any] = {}
+    want = job.get("checks", [])
+    if "manual_cow" in want:
+        checks["manual_cow_madvise"] = check_manual_cow(use_module=False)
+        if not module_is_loaded():
+            load_module(job["module"])
+        checks["manual_cow_module"] = check_manual_cow(use_module=True)
+        checks["manual_cow_module"]["errno_names"] = {
+            k: errno.errorcode.get(v, str(v)) for k, v in checks["manual_cow_module"].items()
+            if k.startswith("err_")}
+    if "rmmod" in want:
+        if not module_is_loaded():
+            load_module(job["module"])
+        err = unload_module()
+        checks["rmmod"] = {"errno": err, "unloaded": not module_is_loaded(),
+                           "dev_gone": not os.path.exists(f"/dev/{MODULE_NAME}")}
+    return checks
+
+
+def _uptime() -> float:
+    try:
+        return float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError):
+        return -1.0
+
+
+def main(argv: list[str]) -> int:
+    job_path = Path(argv[1])
+    job = json.loads(job_path.read_text())
+    out = Path(job["out"])
+    _import_kernel_pkg(Path(job["root"]))
+    t0 = time.monotonic()
+    report: dict[str, Any] = {"kernel_release": platform.release(), "runs": [], "checks": {},
+                              "python": sys.version.split()[0], "uptime_at_start_s": _uptime()}
+    try:
+        for run in job["runs"]:
+            try:
+                report["runs"].append(run_one(job, run, out))
+            except Exception as e:  # noqa: BLE001 - one bad run must not lose the batch
+                report["runs"].append({"id": run["id"], "rc": -1, "stderr": repr(e)})
+            print(f"cowrl-guest: run {run['id']} rc={report['runs'][-1]['rc']}", flush=True)
+        report["checks"] = run_checks(job)
+    except Exception:  # noqa: BLE001
+        report["error"] = traceback.format_exc()
+    finally:
+        if job.get("unload_at_end", True) and module_is_loaded():
+            report["final_unload_errno"] = unload_module()
+        report["wall_s"] = time.monotonic() - t0
+        report["uptime_at_end_s"] = _uptime()
+        tmp = out / "guest.json.tmp"
+        tmp.write_text(json.dumps(report, indent=1))
+        os.replace(tmp, out / "guest.json")
+    return 0 if "error" not in report else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * cowrl_uapi.h - ioctl ABI of the cowrl COW-fault module (/dev/cowrl).
+ *
+ * This header is the single source of truth for the ABI: the module, the C
+ * replay harness and Python (cowrl/kernel/abi.py parses the #defines and the
+ * _IO* lines below) all read it.  Bump COWRL_ABI_VERSION on any change.
+ *
+ * Keep every #define on one line and every struct free of implicit padding:
+ * the Python parser relies on both.
+ */
+#ifndef _UAPI_COWRL_H
+#define _UAPI_COWRL_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define COWRL_ABI_VERSION 1
+#define COWRL_DEVICE_NAME "cowrl"
+#define COWRL_IOC_MAGIC 0xC7
+
+/* struct cowrl_record.flags */
+#define COWRL_REC_DEMAND 1
+#define COWRL_REC_PRECOPY 2
+#define COWRL_REC_MANUAL 4
+#define COWRL_REC_USER 8
+
+/* struct cowrl_target.flags */
+#define COWRL_TARGET_CHILDREN 1
+
+/* struct cowrl_policy.mode */
+#define COWRL_POLICY_OFF 0
+#define COWRL_POLICY_STATIC 1
+#define COWRL_POLICY_TABLE 2
+
+#define COWRL_MAX_TARGETS 16
+#define COWRL_MAX_K 512
+
+/* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */
+struct cowrl_record {
+	__s32 pid;		/* thread group id of the faulting task */
+	__u32 flags;		/* COWRL_REC_* */
+	__u64 addr;		/* faulting address, page aligned */
+	__u64 start_ns;		/* ktime_get_ns() at wp_page_copy entry */
+	__u64 latency_ns;	/* time inside wp_page_copy */
+	__u64 work_ns;		/* demand only: synchronous precopy work after it */
+	__u32 degree;		/* demand only: precopy degree k applied */
+	__u32 precopied;	/* demand only: pages its precopy made private */
+};
+
+struct cowrl_version {
+	__u32 abi_version;
+	__u32 record_size;
+	__u32 ring_records;	/* ring buffer capacity */
+	__u32 max_targets;
+};
+
+/* Watch COW faults of process @pid (and its descendants with CHILDREN) in [start, start+len). */
+struct cowrl_target {
+	__s32 pid;		/* thread group id; 0 with UNREGISTER = all */
+	__u32 flags;		/* COWRL_TARGET_* */
+	__u64 start;
+	__u64 len;
+};
+
+/*
+ * Policy applied at each demand fault.  STATIC uses @k.  TABLE is reserved for
+ * a pushed decision table: @table_ptr points to @table_len entries of
+ * @entry_size bytes; this ABI version rejects it with -EOPNOTSUPP.
+ */
+struct cowrl_policy {
+	__u32 mode;		/* COWRL_POLICY_* */
+	__u32 k;
+	__u32 table_len;
+	__u32 entry_size;
+	__u64 table_ptr;
+};
+
+struct cowrl_counters {
+	__u64 demand_faults;	/* in-scope wp_page_copy calls from demand faults */
+	__u64 precopy_copies;	/* in-scope wp_page_copy calls made by precopy */
+	__u64 manual_copies;	/* in-scope wp_page_copy calls made by manual_cow */
+	__u64 precopy_works;	/* precopy task_work callbacks run */
+	__u64 precopy_tries;	/* fixup_user_fault calls made by precopy */
+	__u64 precopy_skipped;	/* window pages skipped: not present or huge */
+	__u64 work_failed;	/* precopy work that could not be queued */
+	__u64 records;		/* records written to the ring */
+	__u64 dropped;		/* records lost because the ring was full */
+	__u64 nmissed;		/* kretprobe nmissed */
+	__u64 pending_work;	/* precopy work queued and not yet run */
+	__u64 out_of_scope;	/* wp_page_copy calls of watched tasks outside the range */
+};
+
+/* Break COW for every page of [addr, addr+len).  @flags must be 0. */
+struct cowrl_manual_cow {
+	__u64 addr;
+	__u64 len;
+	__u32 flags;
+	__u32 reserved;
+	__u64 pages;		/* out: pages visited */
+};
+
+#define COWRL_IOC_VERSION _IOR(COWRL_IOC_MAGIC, 0, struct cowrl_version)
+#define COWRL_IOC_REGISTER _IOW(COWRL_IOC_MAGIC, 1, struct cowrl_target)
+#define COWRL_IOC_UNREGISTER _IOW(COWRL_IOC_MAGIC, 2, struct cowrl_target)
+#define COWRL_IOC_SET_POLICY _IOW(COWRL_IOC_MAGIC, 3, struct cowrl_policy)
+#define COWRL_IOC_COUNTERS _IOR(COWRL_IOC_MAGIC, 4, struct cowrl_counters)
+#define COWRL_IOC_RESET _IO(COWRL_IOC_MAGIC, 5)
+#define COWRL_IOC_MANUAL_COW _IOWR(COWRL_IOC_MAGIC, 6, struct cowrl_manual_cow)
+
+#endif /* _UAPI_COWRL_H */

@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cowrl_harness - replay a write trace over a COW-shared region, for real.
+ *
+ * Maps n_pages of anonymous memory between two PROT_NONE guard pages (so the
+ * region is its own VMA), fills every page, applies the THP madvise, optionally
+ * registers itself with /dev/cowrl and sets the static precopy degree, forks,
+ * and lets one process (the writer) write one byte into each trace page in
+ * order, timing every write.  The other process (the holder) keeps the
+ * snapshot.  At the end the writer counts its private pages through
+ * /proc/self/pagemap (bit 56, exclusively mapped) and both processes verify
+ * that they see exactly the contents they should.
+ *
+ * Usage: cowrl_harness --trace FILE --n-pages N --out DIR [--k K] [--thp]
+ *                      [--writer child|parent] [--no-module] [--dev PATH]
+ * FILE holds little-endian int64 page indices.  DIR receives summary.txt
+ * (key=value lines), write_ns.bin (u64 per write) and records.bin (raw
+ * struct cowrl_record from the module).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../cowrl_uapi.h"
+
+#define PAGE 4096UL
+#define HUGE (2UL << 20)
+#define PM_EXCLUSIVE (1ULL << 56)
+#define PM_PRESENT (1ULL << 63)
+
+struct shared_result {
+	uint64_t private_pages;
+	uint64_t wasted;
+	uint64_t written_not_private;
+	int32_t writer_ok;
+	int32_t holder_ok;
+	uint64_t writer_bad_pages;
+	uint64_t holder_bad_pages;
+	uint64_t elapsed_ns;
+};
+
+struct opts {
+	const char *trace, *out, *dev, *writer;
+	long n_pages;
+	unsigned int k;
+	int thp, module;
+};
+
+static void die(const char *what)
+{
+	fprintf(stderr, "cowrl_harness: %s: %s\n", what, strerror(errno));
+	exit(2);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t pattern(uint64_t page, uint64_t word)
+{
+	return (page << 20) ^ word ^ 0x9e3779b97f4a7c15ULL;
+}
+
+static void fill(uint8_t *region, long n_pages)
+{
+	for (long p = 0; p < n_pages; p++) {
+		uint64_t *w = (uint64_t *)(region + p * PAGE);
+
+		for (unsigned long j = 0; j < PAGE / 8; j++)
+			w[j] = pattern(p, j);
+	}
+}
+
+/* Count pages whose contents differ from the fill (plus the writer's flipped byte 0). */
+static uint64_t verify(const uint8_t *region, long n_pages, const uint8_t *written)
+{
+	uint64_t bad = 0;
+
+	for (long p = 0; p < n_pages; p++) {
+		const uint64_t *w = (const uint64_t *)(region + p * PAGE);
+		uint64_t first = pattern(p, 0);
+
+		if (written && written[p])
+			first ^= 0xff;
+		if (w[0] != first) {
+			bad++;
+			continue;
+		}
+		for (unsigned long j = 1; j < PAGE / 8; j++) {
+			if (w[j] != pattern(p, j)) {
+				bad++;
+				break;
+			}
+		}
+	}
+	return bad;
+}
+
+static long anon_huge_kb(uintptr_t start)
+{
+	char line[512];
+	unsigned long lo, hi;
+	long kb = -1;
+	int in = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+			in = lo == (unsigned long)start;
+		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+static void scan_pagemap(const uint8_t *region, long n_pages, const uint8_t *written,
+			 struct shared_result *res)
+{
+	uint64_t *pm = calloc(n_pages, sizeof(*pm));
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	size_t want = n_pages * sizeof(*pm);
+	off_t off = (off_t)((uintptr_t)region / PAGE) * 8;
+
+	if (!pm || fd < 0)
+		die("pagemap");
+	for (size_t got = 0; got < want;) {
+		ssize_t r = pread(fd, (char *)pm + got, want - got, off + got);
+
+		if (r <= 0)
+			die("pagemap read");
+		got += r;
+	}
+	close(fd);
+	for (long p = 0; p < n_pages; p++) {
+		int priv = (pm[p] & PM_PRESENT) && (pm[p] & PM_EXCLUSIVE);
+
+		res->private_pages += priv;
+		if (priv && !written[p])
+			res->wasted++;
+		if (!priv && written[p])
+			res->written_not_private++;
+	}
+	free(pm);
+}
+
+static void writer(uint8_t *region, long n_pages, const int64_t *trace, long writes,
+		   uint64_t *write_ns, const uint8_t *written, struct shared_result *res)
+{
+	uint64_t t0 = now_ns();
+
+	for (long i = 0; i < writes; i++) {
+		volatile uint8_t *b = region + trace[i] * PAGE;
+		uint8_t v = (uint8_t)(pattern(trace[i], 0) ^ 0xff);
+		uint64_t a, z;
+
+		a = now_ns();
+		__asm__ __volatile__("" ::: "memory");
+		*b = v;
+		__asm__ __volatile__("" ::: "memory");
+		z = now_ns();
+		write_ns[i] = z - a;
+	}
+	res->elapsed_ns = now_ns() - t0;
+	scan_pagemap(region, n_pages, written, res);
+	res->writer_bad_pages = verify(region, n_pages, written);
+	res->writer_ok = res->writer_bad_pages == 0;
+}
+
+static void holder_wait_and_verify(int rfd, uint8_t *region, long n_pages,
+				   struct shared_result *res)
+{
+	char c;
+
+	if (read(rfd, &c, 1) != 1)
+		die("holder pipe");
+	res->holder_bad_pages = verify(region, n_pages, NULL);
+	res->holder_ok = res->holder_bad_pages == 0;
+}
+
+static int64_t *read_trace(const char *path, long *writes)
+{
+	struct stat st;
+	int64_t *t;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0 || fstat(fd, &st))
+		die(path);
+	if (st.st_size == 0 || st.st_size % 8) {
+		fprintf(stderr, "cowrl_harness: %s: not a non-empty int64 file\n", path);
+		exit(2);
+	}
+	t = malloc(st.st_size);
+	if (!t)
+		die("malloc");
+	for (off_t got = 0; got < st.st_size;) {
+		ssize_t r = read(fd, (char *)t + got, st.st_size - got);
+
+		if (r <= 0)
+			die(path);
+		got += r;
+	}
+	close(fd);
+	*writes = st.st_size / 8;
+	return t;
+}
+
+static void write_file(const char *dir, const char *name, const void *buf, size_t len)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	if (!f || (len && fwrite(buf, 1, len, f) != len) || fclose(f))
+		die(path);
+}
+
+static void read_thp_setting(char *buf, size_t len)
+{
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+	snprintf(buf, len, "unknown");
+	if (f) {
+		if (fgets(buf, len, f))
+			buf[strcspn(buf, "\n")] = 0;
+		fclose(f);
+	}
+}
+
+static void parse(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{"trace", 1, 0, 't'}, {"n-pages", 1, 0, 'n'}, {"out", 1, 0, 'o'},
+		{"k", 1, 0, 'k'}, {"thp", 0, 0, 'H'}, {"writer", 1, 0, 'w'},
+		{"no-module", 0, 0, 'N'}, {"dev", 1, 0, 'd'}, {0, 0, 0, 0},
+	};
+	int c;
+
+	*o = (struct opts){ .dev = "/dev/" COWRL_DEVICE_NAME, .writer = "child", .module = 1 };
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 't': o->trace = optarg; break;
+		case 'n': o->n_pages = atol(optarg); break;
+		case 'o': o->out = optarg; break;
+		case 'k': o->k = (unsigned int)atoi(optarg); break;
+		case 'H': o->thp = 1; break;
+		case 'w': o->writer = optarg; break;
+		case 'N': o->module = 0; break;
+		case 'd': o->dev = optarg; break;
+		default: exit(2);
+		}
+	}
+	if (!o->trace || !o->out || o->n_pages <= 0 ||
+	    (strcmp(o->writer, "child") && strcmp(o->writer, "parent"))) {
+		fprintf(stderr, "usage: cowrl_harness --trace FILE --n-pages N --out DIR [--k K] "
+			"[--thp] [--writer child|parent] [--no-module] [--dev PATH]\n");
+		exit(2);
+	}
+}
+
+static int module_setup(const struct opts *o, uintptr_t start, size_t len)
+{
+	struct cowrl_version v;
+	struct cowrl_policy pol = { .mode = COWRL_POLICY_STATIC, .k = o->k };
+	struct cowrl_target tg = { .pid = getpid(), .flags = COWRL_TARGET_CHILDREN,
+				   .start = start, .len = len };
+	int fd = open(o->dev, O_RDWR);
+
+	if (fd < 0)
+		die(o->dev);
+	if (ioctl(fd, COWRL_IOC_VERSION, &v))
+		die("COWRL_IOC_VERSION");
+	if (v.abi_version != COWRL_ABI_VERSION || v.record_size != sizeof(struct cowrl_record)) {
+		fprintf(stderr, "cowrl_harness: module ABI %u, harness ABI %d\n",
+			v.abi_version, COWRL_ABI_VERSION);
+		exit(2);
+	}
+	if (ioctl(fd, COWRL_IOC_RESET) || ioctl(fd, COWRL_IOC_SET_POLICY, &pol) ||
+	    ioctl(fd, COWRL_IOC_REGISTER, &tg))
+		die("module setup");
+	return fd;
+}
+
+static void module_finish(int fd, const char *out, struct cowrl_counters *cnt)
+{
+	struct cowrl_target tg = { .pid = getpid() };
+	struct cowrl_policy off = { .mode = COWRL_POLICY_OFF };
+	size_t cap = 1 << 16, used = 0;
+	char *buf = malloc(cap);
+	ssize_t r;
+
+	if (ioctl(fd, COWRL_IOC_UNREGISTER, &tg) || ioctl(fd, COWRL_IOC_SET_POLICY, &off) ||
+	    ioctl(fd, COWRL_IOC_COUNTERS, cnt))
+		die("module finish");
+	for (;;) {
+		if (cap - used < (1 << 15)) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+		}
+		if (!buf)
+			die("malloc");
+		r = read(fd, buf + used, (cap - used) / sizeof(struct cowrl_record) *
+			 sizeof(struct cowrl_record));
+		if (r < 0)
+			die("read records");
+		if (r == 0)
+			break;
+		used += r;
+	}
+	write_file(out, "records.bin", buf, used);
+	free(buf);
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	struct cowrl_counters cnt = { 0 };
+	struct shared_result *res;
+	uint64_t *write_ns;
+	uint8_t *base, *region, *written;
+	int64_t *trace;
+	long writes, thp_kb;
+	size_t len, span;
+	int pfd[2], status, fd = -1, child_writes;
+	char thp_setting[128], path[4096];
+	pid_t pid;
+	FILE *f;
+
+	parse(argc, argv, &o);
+	trace = read_trace(o.trace, &writes);
+	written = calloc(o.n_pages, 1);
+	if (!written)
+		die("calloc");
+	for (long i = 0; i < writes; i++) {
+		if (trace[i] < 0 || trace[i] >= o.n_pages) {
+			fprintf(stderr, "cowrl_harness: page %lld outside region of %ld pages\n",
+				(long long)trace[i], o.n_pages);
+			return 2;
+		}
+		written[trace[i]] = 1;
+	}
+
+	/* Region between PROT_NONE guards, 2 MiB aligned so THP can back it. */
+	len = o.n_pages * PAGE;
+	span = len + HUGE + 2 * PAGE;
+	base = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		die("mmap region");
+	region = (uint8_t *)(((uintptr_t)base + PAGE + HUGE - 1) & ~(HUGE - 1));
+	if (mprotect(region, len, PROT_READ | PROT_WRITE))
+		die("mprotect region");
+	if (madvise(region, len, o.thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE))
+		die("madvise THP");
+	fill(region, o.n_pages);
+	thp_kb = anon_huge_kb((uintptr_t)region);
+	read_thp_setting(thp_setting, sizeof(thp_setting));
+
+	res = mmap(NULL, sizeof(*res) + writes * 8, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (res == MAP_FAILED)
+		die("mmap results");
+	write_ns = (uint64_t *)(res + 1);
+	memset(res, 0, sizeof(*res));
+
+	if (o.module)
+		fd = module_setup(&o, (uintptr_t)region, len);
+	if (pipe(pfd))
+		die("pipe");
+
+	child_writes = !strcmp(o.writer, "child");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		if (child_writes) {
+			writer(region, o.n_pages, trace, writes, write_ns, written, res);
+		} else {
+			holder_wait_and_verify(pfd[0], region, o.n_pages, res);
+		}
+		_exit(0);
+	}
+	if (child_writes) {
+		if (waitpid(pid, &status, 0) < 0)
+			die("waitpid");
+		res->holder_bad_pages = verify(region, o.n_pages, NULL);
+		res->holder_ok = res->holder_bad_pages == 0;
+	} else {
+		writer(region, o.n_pages, trace, writes, write_ns, written, res);
+		if (write(pfd[1], "g", 1) != 1)
+			die("pipe write");
+		if (waitpid(pid, &status, 0) < 0)
+			die("waitpid");
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "cowrl_harness: child failed (status %d)\n", status);
+		return 2;
+	}
+	if (o.module)
+		module_finish(fd, o.out, &cnt);
+
+	write_file(o.out, "write_ns.bin", write_ns, writes * 8);
+	snprintf(path, sizeof(path), "%s/summary.txt", o.out);
+	f = fopen(path, "w");
+	if (!f)
+		die(path);
+	fprintf(f, "abi_version=%d\nregion_start=%lu\nn_pages=%ld\nwrites=%ld\nk=%u\n"
+		"thp=%d\nthp_setting=%s\nanon_huge_kb=%ld\nwriter=%s\nmodule=%d\n",
+		COWRL_ABI_VERSION, (unsigned long)(uintptr_t)region, o.n_pages, writes, o.k,
+		o.thp, thp_setting, thp_kb, o.writer, o.module);
+	fprintf(f, "private_pages=%llu\nwasted=%llu\nwritten_not_private=%llu\n"
+		"writer_ok=%d\nholder_ok=%d\nwriter_bad_pages=%llu\nholder_bad_pages=%llu\n"
+		"elapsed_ns=%llu\n",
+		(unsigned long long)res->private_pages, (unsigned long long)res->wasted,
+		(unsigned long long)res->written_not_private, res->writer_ok, res->holder_ok,
+		(unsigned long long)res->writer_bad_pages,
+		(unsigned long long)res->holder_bad_pages, (unsigned long long)res->elapsed_ns);
+	fprintf(f, "demand_faults=%llu\nprecopy_copies=%llu\nmanual_copies=%llu\n"
+		"precopy_works=%llu\nprecopy_tries=%llu\nprecopy_skipped=%llu\n"
+		"work_failed=%llu\nrecords=%llu\ndropped=%llu\nnmissed=%llu\n"
+		"pending_work=%llu\nout_of_scope=%llu\n",
+		(unsigned long long)cnt.demand_faults, (unsigned long long)cnt.precopy_copies,
+		(unsigned long long)cnt.manual_copies, (unsigned long long)cnt.precopy_works,
+		(unsigned long long)cnt.precopy_tries, (unsigned long long)cnt.precopy_skipped,
+		(unsigned long long)cnt.work_failed, (unsigned long long)cnt.records,
+		(unsigned long long)cnt.dropped, (unsigned long long)cnt.nmissed,
+		(unsigned long long)cnt.pending_work, (unsigned long long)cnt.out_of_scope);
+	if (fclose(f))
+		die(path);
+	return 0;
+}
