@@ -40,6 +40,11 @@ class KernelConfig:
     """``policy``: THP ``madvise`` for policies with ``thp=True``, ``never`` for the rest."""
     module: bool = True
     """Load the module; ``False`` runs the harness without it (no counts, baseline only)."""
+    warmup: bool = True
+    """Run the first (policy, trace) once more at session start and discard it: the first
+    run after boot pays cold caches (and, under TCG, code translation) and would be biased."""
+    repeats: int = 1
+    """Runs per (policy, trace), policy order rotated each repeat; the median-cow_ns run is kept."""
     keep_jobs: bool = False
     """Keep the job directory (traces, raw harness files, serial log) after a run."""
 
@@ -50,7 +55,7 @@ class KernelConfig:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"kernel.{name} must be one of {allowed}, "
                                   f"got {getattr(self, name)!r}")
-        for name in ("memory_mb", "cpus"):
+        for name in ("memory_mb", "cpus", "repeats"):
             if int(getattr(self, name)) <= 0:
                 raise ConfigError(f"kernel.{name} must be positive")
 
