@@ -48,41 +48,118 @@ def load_workloads(cfg: DictConfig) -> list[Trace]:
             raise ConfigError(f"traces: two workloads are named {t.name!r}; rename a file")
         seen.add(t.name)
     if not traces:
-        raise ConfigError("workloads/traces: nothing to evaluate; give workloads=[...] or traces=[...]")
+        raise ConfigError(
+            "workloads/traces: nothing to evaluate; give workloads=[...] or traces=[...]")
     return traces
 
 
+def _is_learned(policy: Policy) -> bool:
+    from cowrl.policies.bandits import BanditPolicy
+    from cowrl.policies.sb3 import SB3Trainer
+
+    return isinstance(policy, (BanditPolicy, SB3Trainer))
+
+
+def _artifacts(cfg: DictConfig) -> dict[str, Path]:
+    """Trained artifacts by policy name: ``checkpoints=[...]`` first, else the latest ones."""
+    from cowrl.policies.artifacts import read_artifact
+
+    found: dict[str, Path] = {}
+    for path in _names(cfg, "checkpoints"):
+        art = read_artifact(path)
+        found[art["name"]] = Path(art["_path"])
+    return found
+
+
+def _resolve_learned(name: str, cfg: DictConfig, given: dict[str, Path]) -> Path | None:
+    from cowrl.policies.artifacts import find_latest
+
+    if name in given:
+        return given[name]
+    latest = cfg.get("latest_dir")
+    return find_latest(latest, name) if latest else None
+
+
 def load_policies(cfg: DictConfig) -> list[Policy]:
-    names = _names(cfg, "policies")
+    """Policies by name; learned ones load their trained artifact (``checkpoints`` or latest).
+
+    With ``policies`` null (the default) this is the adaptive-vs-static comparison:
+    every trained policy of ``adaptive`` that has an artifact, then ``references``.
+    """
+    from cowrl.policies.artifacts import load_policy
+
+    lam = float(cfg["lambda"])
+    given = _artifacts(cfg)
+    default = cfg.get("policies") is None
+    if default:
+        names = [str(n) for n in (cfg.get("adaptive") or [])] + [
+            str(n) for n in (cfg.get("references") or [])]
+        names += [n for n in given if n not in names]
+    else:
+        names = _names(cfg, "policies")
+        names += [n for n in given if n not in names]
     if not names:
         raise ConfigError("policies: give at least one policy name")
-    return [make_policy(name, lam=float(cfg["lambda"])) for name in names]
+    policies: list[Policy] = []
+    for name in names:
+        policy = make_policy(name, lam=lam) if name not in given else None
+        if policy is None or _is_learned(policy):
+            path = _resolve_learned(name, cfg, given)
+            if path is None:
+                if default:
+                    log.warning("no trained artifact for %s (python train.py policy=%s); "
+                                "left out", name, name)
+                    continue
+                raise ConfigError(f"policies: no trained artifact for {name!r}; run "
+                                  f"python train.py policy={name} or give checkpoints=[DIR]")
+            policy = load_policy(path, name=name)
+            log.info("%s: artifact %s", name, path)
+        policies.append(policy)
+    return policies
 
 
 def run_sim(traces: Sequence[Trace], policies: Sequence[Policy], cost: CostModel, seed: int,
             progress: bool = True) -> list[RunRecord]:
     from tqdm import tqdm
 
+    from cowrl.policies.best_static import BestStatic
+
     jobs = [(p, t) for t in traces for p in policies]
     records = []
     for policy, trace in tqdm(jobs, desc="sim", unit="run", disable=not progress, leave=False):
+        if isinstance(policy, BestStatic):
+            chosen = policy.for_trace(trace, cost)
+            rec = simulate(trace, chosen, cost, seed=seed)
+            rec.extra["best_k"] = chosen.static_k
+            records.append(rec)
+            continue
         records.append(simulate(trace, policy, cost, seed=seed))
     return records
 
 
-def run_kernel(traces: Sequence[Trace], policies: Sequence[Policy], cfg: DictConfig
-               ) -> list[RunRecord]:
+def run_kernel(traces: Sequence[Trace], policies: Sequence[Policy], cfg: DictConfig,
+               cost: CostModel | None = None) -> list[RunRecord]:
     from cowrl.kernel.backend import run_kernel as _run_kernel
+    from cowrl.policies.best_static import BestStatic
 
-    runnable = []
+    runnable, best = [], []
     for p in policies:
+        if isinstance(p, BestStatic):
+            best.append(p)
+            continue
         try:
             p.kernel_program()
             runnable.append(p)
         except NotImplementedError:
-            log.warning("policy %s cannot run in the kernel (it reads the future); skipped",
-                        p.name)
-    return _run_kernel(list(traces), runnable, cfg.kernel, progress=bool(cfg.progress))
+            log.warning("policy %s cannot run in the kernel (it reads the future or has no "
+                        "kernel form); skipped", p.name)
+    records = _run_kernel(list(traces), runnable, cfg.kernel, progress=bool(cfg.progress))
+    for p in best:  # the degree is chosen per workload in simulation, then run for real
+        assert cost is not None
+        for t in traces:
+            records += _run_kernel([t], [p.for_trace(t, cost)], cfg.kernel,
+                                   progress=bool(cfg.progress))
+    return records
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -97,7 +174,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if target == "sim":
         records = run_sim(traces, policies, cost, int(cfg.seed), bool(cfg.progress))
     elif target == "kernel":
-        records = run_kernel(traces, policies, cfg)
+        records = run_kernel(traces, policies, cfg, cost)
     else:
         raise ConfigError(f"target: unknown target {target!r} (sim or kernel)")
     rows = [summarize(r, lam, cost.page_cost_ns) for r in records]
@@ -115,8 +192,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
         plot_all(out, rows, records)
     print_table(rows)
+    result: dict[str, Any] = {"out": str(out), "rows": rows, "meta": meta}
+    if cfg.get("report", True):
+        from cowrl.report import write_report
+
+        result["report"] = write_report(out, rows, traces, cost, lam, target,
+                                        adaptive=[str(n) for n in cfg.get("adaptive") or []])
     log.info("results in %s", out)
-    return {"out": str(out), "rows": rows, "meta": meta}
+    return result
 
 
 def _hydra_dir() -> Path:

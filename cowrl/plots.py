@@ -1,4 +1,4 @@
-"""Result plots (PNG): objective vs baseline, Pareto of COW time against waste, write-latency CDFs."""
+"""Result plots (PNG): objective vs baseline, COW time against waste, write-latency CDFs."""
 
 from __future__ import annotations
 

@@ -71,7 +71,8 @@ class NoiseModel:
 
     def __post_init__(self) -> None:
         if self.kind not in ("none", "lognormal"):
-            raise ConfigError(f"costmodel.noise.kind must be 'none' or 'lognormal', got {self.kind!r}")
+            raise ConfigError(
+                f"costmodel.noise.kind must be 'none' or 'lognormal', got {self.kind!r}")
         if self.sigma < 0:
             raise ConfigError(f"costmodel.noise.sigma must be >= 0, got {self.sigma}")
 

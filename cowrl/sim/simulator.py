@@ -1,4 +1,4 @@
-"""The trace-driven COW simulator. Its semantics are the contract the kernel target is checked against.
+"""The trace-driven COW simulator: the contract the kernel target is checked against.
 
 Semantics (also in ``docs/semantics.md``):
 

@@ -1,0 +1,129 @@
+"""Policy artifacts: ``DIR/policy.json``, versioned and self-describing, plus "latest" pointers.
+
+An artifact is one JSON object::
+
+    {"format": "cowrl-policy", "version": 1,
+     "name": "bandit",            # the policy's config name: its row name in eval
+     "kind": "table" | "readahead" | "static" | "sb3",
+     "policy": {...},             # what is needed to rebuild the deployable policy
+     "learner": {...} | null,     # learner class, parameters and state (to resume)
+     "training": {...},           # rounds done, seed, wall time, final metrics
+     "config": {...},             # the full config that produced it
+     "created": "ISO time", "cowrl_version": "0.1.0"}
+
+``kind == "sb3"`` keeps the stable-baselines3 model in ``policy.sb3.zip``
+next to the JSON (SB3's own format) and names it under ``policy.model``.
+
+``train.py`` also writes ``<latest_dir>/<name>.json`` = ``{"path": ...}``,
+which ``eval.py`` reads to find the newest artifact per policy name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from cowrl.errors import ConfigError
+from cowrl.policies.base import Policy
+
+FORMAT = "cowrl-policy"
+VERSION = 1
+ARTIFACT_NAME = "policy.json"
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def save_artifact(path: Path, name: str, kind: str, policy: dict[str, Any],
+                  config: dict[str, Any], learner: dict[str, Any] | None = None,
+                  training: dict[str, Any] | None = None) -> Path:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ver = version("cowrl")
+    except PackageNotFoundError:  # pragma: no cover
+        ver = "unknown"
+    write_json_atomic(path, {
+        "format": FORMAT, "version": VERSION, "name": name, "kind": kind, "policy": policy,
+        "learner": learner, "training": training or {}, "config": config,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cowrl_version": ver,
+    })
+    return path
+
+
+def read_artifact(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if p.is_dir():
+        p = p / ARTIFACT_NAME
+    if not p.is_file():
+        raise ConfigError(f"checkpoints: no policy artifact at {p}")
+    try:
+        art = json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"checkpoints: {p} is not a readable artifact ({e})") from None
+    if not isinstance(art, dict) or art.get("format") != FORMAT:
+        raise ConfigError(f"checkpoints: {p} is not a cowrl policy artifact")
+    if art.get("version") != VERSION:
+        raise ConfigError(f"checkpoints: {p} has artifact version {art.get('version')}, "
+                          f"this cowrl reads version {VERSION}")
+    art["_path"] = str(p.resolve())
+    return art
+
+
+def policy_from_artifact(art: dict[str, Any], name: str | None = None) -> Policy:
+    """The deployable policy an artifact describes, named ``name`` (default: its own)."""
+    name = name or art["name"]
+    kind = art["kind"]
+    spec = art["policy"]
+    if kind == "table":
+        from cowrl.policies.table import TablePolicy
+
+        return TablePolicy(spec["table"], context=spec["context"], name=name)
+    if kind == "readahead":
+        from cowrl.policies.readahead import Readahead
+
+        return Readahead(name=name, **spec)
+    if kind == "static":
+        from cowrl.policies.static import StaticPrecopy
+
+        return StaticPrecopy(k=spec["k"], name=name)
+    if kind == "sb3":
+        from cowrl.policies.sb3 import SB3Policy
+
+        model = Path(art["_path"]).parent / spec["model"]
+        return SB3Policy(model, algo=spec["algo"], degrees=spec["degrees"], name=name,
+                         prev_action_obs=spec.get("prev_action_obs", False))
+    raise ConfigError(f"checkpoints: {art.get('_path')}: unknown artifact kind {kind!r}")
+
+
+def load_policy(path: str | Path, name: str | None = None) -> Policy:
+    return policy_from_artifact(read_artifact(path), name)
+
+
+def latest_pointer(latest_dir: str | Path, name: str) -> Path:
+    return Path(latest_dir) / f"{name}.json"
+
+
+def set_latest(latest_dir: str | Path, name: str, artifact: Path) -> Path:
+    p = latest_pointer(latest_dir, name)
+    write_json_atomic(p, {"name": name, "path": str(Path(artifact).resolve())})
+    return p
+
+
+def find_latest(latest_dir: str | Path, name: str) -> Path | None:
+    """The newest artifact trained for policy ``name``, or None."""
+    p = latest_pointer(latest_dir, name)
+    if not p.is_file():
+        return None
+    try:
+        target = Path(json.loads(p.read_text())["path"])
+    except (OSError, ValueError, KeyError):
+        return None
+    return target if target.is_file() else None

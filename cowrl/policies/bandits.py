@@ -1,0 +1,360 @@
+"""Bandits over precopy degrees: learners (MABWiser-style) and the policy that trains them.
+
+**Learners** look like MABWiser: ``fit(decisions, rewards, contexts)``,
+``partial_fit(...)``, ``predict(contexts)`` (the exploring choice) and
+``predict_expectations(contexts)``, plus ``greedy(contexts)`` for the frozen
+form. ``contexts`` are context-cell indices (:mod:`cowrl.policies.context`):
+the non-contextual learners keep one independent bandit per cell.
+
+* :class:`DiscountedUCB` (Garivier & Moulines; the Micro-Armed Bandit,
+  MICRO 2023, uses it for prefetch degree): old rewards fade by ``gamma`` per
+  pull, so an arm's estimate follows a phase change.
+* :class:`UCB1` (Auer et al.): no discount.
+* :class:`ThompsonSampling`: Gaussian posterior sampling, optional discount.
+* :class:`~cowrl.policies.linucb.LinUCB`: one ridge regression per arm over
+  features of the cell, so cells share what they learn.
+
+**Reward.** A decision's reward is its saving relative to ``k = 0`` at the
+same fault, in units of one demand fault, known in hindsight from the trace:
+every page the precopy made private that the trace writes later saved a
+fault (``+ (demand_ns - precopy_ns)``); every one it never writes is waste
+(``- (precopy_ns + lambda * page_cost_ns)``). Summed over a run these
+rewards are exactly ``(objective(baseline) - objective(policy)) /
+demand_ns``, so maximising them minimises the objective; and since ``k = 0``
+always earns exactly 0, a phase that makes every fault cheaper or dearer
+does not shift one arm's estimate against another's. The reward is divided
+by the largest degree so it stays in about [-1.4, 0.3].
+
+**Epochs.** As in the Micro-Armed Bandit, an arm is held for an epoch
+(``epoch_faults`` faults): each cell draws its arm when it is first seen in
+an epoch and keeps it; at the epoch's end each cell's learner gets one pull
+with the mean reward of its decisions.
+
+**Deployment.** The kernel cannot see waste online (a precopied page that is
+later written takes no fault, and one never written is invisible), and a
+forked child that writes 64 pages has no budget for exploration: one
+exploratory ``k = 64`` on such a workload doubles its cost. So learning
+happens in the simulator and the module gets the frozen greedy table
+(:class:`~cowrl.policies.table.TablePolicy`); see ``docs/policies.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from cowrl.errors import ConfigError
+from cowrl.policies.base import FaultContext, KernelProgram, Policy
+from cowrl.policies.context import N_CELLS, ContextSpec, StreamContext
+from cowrl.policies.table import TablePolicy
+from cowrl.sim.costmodel import CostModel
+from cowrl.traces.io import Trace
+
+DEFAULT_DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
+
+
+def check_degrees(degrees: Sequence[int], field: str = "policy.degrees") -> tuple[int, ...]:
+    try:
+        vals = [int(d) for d in degrees]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{field}: expected a list of integers, got {degrees!r}") from None
+    if not vals or any(d < 0 for d in vals) or len(set(vals)) != len(vals):
+        raise ConfigError(f"{field}: need distinct integers >= 0, got {vals}")
+    if 0 not in vals:
+        raise ConfigError(f"{field}: must include 0 (the kernel's own behaviour), got {vals}")
+    return tuple(sorted(vals))
+
+
+def _positive(name: str, value: float, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} "
+                          f"number, got {value!r}")
+    return float(value)
+
+
+class Learner:
+    """MABWiser-style bandit learner over ``arms`` (degrees), one bandit per context cell."""
+
+    def __init__(self, arms: Sequence[int], n_contexts: int = N_CELLS, seed: int = 0) -> None:
+        self.arms = check_degrees(arms)
+        self.n_contexts = int(n_contexts)
+        self.seed = int(seed)
+        self._index = {a: i for i, a in enumerate(self.arms)}
+
+    # --- MABWiser-like API -------------------------------------------------------------
+    def fit(self, decisions: Sequence[int], rewards: Sequence[float],
+            contexts: Sequence[int] | None = None) -> Learner:
+        self.reset()
+        return self.partial_fit(decisions, rewards, contexts)
+
+    def partial_fit(self, decisions: Sequence[int], rewards: Sequence[float],
+                    contexts: Sequence[int] | None = None) -> Learner:
+        ctxs = [0] * len(decisions) if contexts is None else list(contexts)
+        for d, r, c in zip(decisions, rewards, ctxs, strict=True):
+            self._update(int(c), self._index[int(d)], float(r))
+        return self
+
+    def predict(self, contexts: Sequence[int] | None = None) -> list[int]:
+        """The exploring choice (UCB bound or posterior sample) per context."""
+        return [self.arms[self._select(int(c))] for c in (contexts or [0])]
+
+    def predict_expectations(self, contexts: Sequence[int] | None = None) -> np.ndarray:
+        """Estimated mean reward of every arm, shape ``(len(contexts), n_arms)``."""
+        return np.stack([self._means(int(c)) for c in (contexts or [0])])
+
+    def greedy(self, contexts: Sequence[int] | None = None) -> list[int]:
+        """The exploiting choice; ties (and cells never seen) go to the smallest degree."""
+        exp = self.predict_expectations(contexts)
+        return [self.arms[int(np.argmax(row))] for row in exp]
+
+    # --- to implement ------------------------------------------------------------------
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def _update(self, c: int, a: int, r: float) -> None:
+        raise NotImplementedError
+
+    def _select(self, c: int) -> int:
+        raise NotImplementedError
+
+    def _means(self, c: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def params(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class _CountLearner(Learner):
+    """Discounted counts ``N`` and reward sums ``S`` per (cell, arm)."""
+
+    gamma = 1.0
+
+    def reset(self) -> None:
+        self.N = np.zeros((self.n_contexts, len(self.arms)))
+        self.S = np.zeros((self.n_contexts, len(self.arms)))
+
+    def _update(self, c: int, a: int, r: float) -> None:
+        if self.gamma != 1.0:
+            self.N[c] *= self.gamma
+            self.S[c] *= self.gamma
+        self.N[c, a] += 1.0
+        self.S[c, a] += r
+
+    def _means(self, c: int) -> np.ndarray:
+        # Shrunk toward 0, the reward k=0 always earns: an arm must earn its lead.
+        return self.S[c] / (self.N[c] + 1.0)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"N": self.N.tolist(), "S": self.S.tolist()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.N = np.asarray(state["N"], dtype=np.float64)
+        self.S = np.asarray(state["S"], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class DUCBParams:
+    gamma: float = 0.98
+    """Discount per pull of the cell (1.0 is UCB1 with the DUCB bonus)."""
+    c: float = 0.3
+    """Exploration scale (``2B`` in Garivier & Moulines; rewards lie in about [-1.4, 0.3])."""
+    xi: float = 0.5
+
+
+class DiscountedUCB(_CountLearner):
+    """Discounted UCB: ``S/N + c * sqrt(xi * log(sum N) / N)`` on discounted statistics."""
+
+    def __init__(self, arms: Sequence[int] = DEFAULT_DEGREES, n_contexts: int = N_CELLS,
+                 seed: int = 0, gamma: float = DUCBParams.gamma, c: float = DUCBParams.c,
+                 xi: float = DUCBParams.xi) -> None:
+        super().__init__(arms, n_contexts, seed)
+        g = _positive("policy.learner.gamma", gamma)
+        if g > 1:
+            raise ConfigError(f"policy.learner.gamma must be in (0, 1], got {gamma!r}")
+        self.hp = DUCBParams(gamma=g, c=_positive("policy.learner.c", c, allow_zero=True),
+                             xi=_positive("policy.learner.xi", xi))
+        self.gamma = self.hp.gamma
+        self.reset()
+
+    def _select(self, c: int) -> int:
+        n = self.N[c]
+        unplayed = np.flatnonzero(n == 0)
+        if unplayed.size:
+            return int(unplayed[0])
+        bonus = self.hp.c * np.sqrt(self.hp.xi * math.log(max(n.sum(), 1.0 + 1e-9)) / n)
+        return int(np.argmax(self.S[c] / n + bonus))
+
+    def params(self) -> dict[str, Any]:
+        return asdict(self.hp)
+
+
+class UCB1(_CountLearner):
+    """UCB1: ``mean + c * sqrt(2 log n / N)``, no discount."""
+
+    def __init__(self, arms: Sequence[int] = DEFAULT_DEGREES, n_contexts: int = N_CELLS,
+                 seed: int = 0, c: float = 0.3) -> None:
+        super().__init__(arms, n_contexts, seed)
+        self.c = _positive("policy.learner.c", c, allow_zero=True)
+        self.reset()
+
+    def _select(self, c: int) -> int:
+        n = self.N[c]
+        unplayed = np.flatnonzero(n == 0)
+        if unplayed.size:
+            return int(unplayed[0])
+        return int(np.argmax(self.S[c] / n + self.c * np.sqrt(2.0 * math.log(n.sum()) / n)))
+
+    def params(self) -> dict[str, Any]:
+        return {"c": self.c}
+
+
+class ThompsonSampling(_CountLearner):
+    """Gaussian Thompson sampling: draw ``N(S/(N+1), sigma^2/(N+1))`` per arm, play the best."""
+
+    def __init__(self, arms: Sequence[int] = DEFAULT_DEGREES, n_contexts: int = N_CELLS,
+                 seed: int = 0, sigma: float = 0.3, gamma: float = 1.0) -> None:
+        super().__init__(arms, n_contexts, seed)
+        self.sigma = _positive("policy.learner.sigma", sigma)
+        g = _positive("policy.learner.gamma", gamma)
+        if g > 1:
+            raise ConfigError(f"policy.learner.gamma must be in (0, 1], got {gamma!r}")
+        self.gamma = g
+        self.rng = np.random.default_rng(self.seed)
+        self.reset()
+
+    def _select(self, c: int) -> int:
+        mean = self.S[c] / (self.N[c] + 1.0)
+        draw = self.rng.normal(mean, self.sigma / np.sqrt(self.N[c] + 1.0))
+        return int(np.argmax(draw))
+
+    def get_state(self) -> dict[str, Any]:
+        return {**super().get_state(), "rng": self.rng.bit_generator.state}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        self.rng.bit_generator.state = state["rng"]
+
+    def params(self) -> dict[str, Any]:
+        return {"sigma": self.sigma, "gamma": self.gamma}
+
+
+class BanditPolicy(Policy):
+    """A contextual bandit over degrees that learns in the simulator and freezes to a table.
+
+    ``decide`` plays the learner's exploring choice while :attr:`learning`
+    (after :meth:`begin_episode` gave it the trace, for hindsight rewards) and
+    the greedy table otherwise.
+    """
+
+    def __init__(self, learner: Learner, name: str = "bandit",
+                 context: ContextSpec | dict[str, Any] | None = None,
+                 epoch_faults: int = 64) -> None:
+        if not isinstance(learner, Learner):
+            raise ConfigError(f"policy.learner: expected a bandit learner, got "
+                              f"{type(learner).__name__}")
+        if isinstance(epoch_faults, bool) or not isinstance(epoch_faults, int) \
+                or epoch_faults <= 0:
+            raise ConfigError(f"policy.epoch_faults must be a positive integer, "
+                              f"got {epoch_faults!r}")
+        self.name = name
+        self.learner = learner
+        self.degrees = learner.arms
+        self.spec = ContextSpec.from_any(context)
+        self.epoch_faults = epoch_faults
+        self.ctx = StreamContext(self.spec)
+        self.learning = False
+        self._table = [0] * N_CELLS
+        self._reset_epoch()
+
+    # --- training hooks (called by cowrl.training) ----------------------------------------
+    def begin_episode(self, trace: Trace, cost: CostModel, lam: float) -> None:
+        """Learn during the next run over ``trace`` (its future gives hindsight rewards)."""
+        self.learning = True
+        self._written = np.zeros(trace.n_pages, dtype=np.uint8)
+        self._written[trace.pages] = 1
+        self._priv = np.zeros(trace.n_pages, dtype=np.uint8)
+        # Percent of this run's baseline objective (every written page faults once).
+        scale = int(self._written.sum()) * cost.demand_ns / 100.0
+        self._gain = (cost.demand_ns - cost.precopy_ns) / scale
+        self._loss = (cost.precopy_ns + lam * cost.page_cost_ns) / scale
+        self.episode_reward = 0.0
+
+    def end_episode(self) -> None:
+        self._flush_epoch()
+        self.learning = False
+        self._written = self._priv = None  # type: ignore[assignment]
+
+    def freeze(self) -> TablePolicy:
+        """The greedy table (what the module runs)."""
+        table = self.learner.greedy(list(range(N_CELLS)))
+        return TablePolicy(table, context=self.spec, name=self.name)
+
+    # --- Policy ---------------------------------------------------------------------------
+    def reset(self, n_pages: int, seed: int | None = None) -> None:
+        self.ctx.reset()
+        self._reset_epoch()
+        if not self.learning:
+            self._table = self.learner.greedy(list(range(N_CELLS)))
+
+    def decide(self, ctx: FaultContext) -> int:
+        f = self.ctx.observe_fault(ctx.page)
+        if self.learning:
+            k = self._epoch_arm.get(f.cell)
+            if k is None:
+                k = self._epoch_arm[f.cell] = self.learner.predict([f.cell])[0]
+        else:
+            k = self._table[f.cell]
+        self.ctx.commit(f, ctx.page, ctx.n_pages, k)
+        self._last_cell = f.cell
+        return k
+
+    def observe(self, ctx: FaultContext, k: int, fault_ns: float, precopied: int) -> None:
+        if not self.learning:
+            return
+        p = ctx.page
+        priv = self._priv
+        priv[p] = 1
+        hi = min(p + k, ctx.n_pages - 1) + 1
+        r = 0.0
+        if hi > p + 1:
+            shared = priv[p + 1:hi] == 0
+            n_new = int(shared.sum())
+            if n_new:
+                useful = int(np.count_nonzero(shared & (self._written[p + 1:hi] == 1)))
+                r = useful * self._gain - (n_new - useful) * self._loss
+                priv[p + 1:hi] = 1
+        self.episode_reward += r
+        acc = self._epoch_sum.setdefault(self._last_cell, [0.0, 0])
+        acc[0] += r
+        acc[1] += 1
+        self._epoch_n += 1
+        if self._epoch_n >= self.epoch_faults:
+            self._flush_epoch()
+
+    def _reset_epoch(self) -> None:
+        self._epoch_arm: dict[int, int] = {}
+        self._epoch_sum: dict[int, list[float]] = {}
+        self._epoch_n = 0
+        self._last_cell = 0
+
+    def _flush_epoch(self) -> None:
+        if self._epoch_sum:
+            cells = sorted(self._epoch_sum)
+            self.learner.partial_fit([self._epoch_arm[c] for c in cells],
+                                     [self._epoch_sum[c][0] / self._epoch_sum[c][1]
+                                      for c in cells], cells)
+        self._epoch_arm, self._epoch_sum, self._epoch_n = {}, {}, 0
+
+    def kernel_program(self) -> KernelProgram:
+        return self.freeze().kernel_program()

@@ -1,0 +1,136 @@
+"""The module-side form of table policies: the ioctl payload and a user-space build of the C code.
+
+``pack_table`` turns a :class:`~cowrl.policies.base.KernelProgram` of mode
+``"table"`` into the bytes of ``struct cowrl_policy_table``
+(``kernel_module/cowrl_policy.h``), which ``COWRL_IOC_SET_POLICY`` with
+``mode = COWRL_POLICY_TABLE`` carries (``table_ptr`` -> these bytes,
+``table_len = 1``, ``entry_size = TABLE_BYTES``).
+
+``CPolicy`` compiles the header into a shared library with gcc (tests and
+``experiments/bench_policy.py``) and replays fault pages through the exact
+code the module runs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from cowrl.errors import TargetUnavailable
+from cowrl.policies.base import KernelProgram
+from cowrl.policies.context import N_CELLS, STATE_BYTES, TABLE_BYTES
+
+HEADER = Path(__file__).resolve().parents[2] / "kernel_module" / "cowrl_policy.h"
+TABLE_VERSION = 1
+DECIDE = {"table": 0, "readahead": 1}
+_FMT = f"<6I{N_CELLS}H"
+
+_SHIM = r"""
+#include <time.h>
+#include "cowrl_policy.h"
+
+unsigned int cp_sizeof_state(void) { return sizeof(struct cowrl_policy_state); }
+unsigned int cp_sizeof_table(void) { return sizeof(struct cowrl_policy_table); }
+int cp_check(const struct cowrl_policy_table *tb) { return cowrl_policy_check(tb); }
+
+/* Replay fault pages through a fresh state; write each decision to out_k. */
+/* @out_hist (may be NULL): per fault, FaultHistory's run, hit_rate_fp and the cell. */
+void cp_replay(const struct cowrl_policy_table *tb, const int64_t *pages, int64_t n,
+               int64_t n_pages, uint32_t *out_k, int32_t *out_hist)
+{
+	struct cowrl_policy_state st;
+	int64_t i;
+
+	cowrl_policy_reset(&st);
+	for (i = 0; i < n; i++) {
+		out_k[i] = cowrl_policy_fault(&st, tb, pages[i], n_pages);
+		if (out_hist) {
+			out_hist[3 * i] = (int32_t)st.fh_run;
+			out_hist[3 * i + 1] = st.fh_hit_rate;
+			out_hist[3 * i + 2] = (int32_t)st.last_cell;
+		}
+	}
+}
+
+/* Mean ns per cowrl_policy_fault over @reps replays of @pages (user-space proxy). */
+double cp_bench(const struct cowrl_policy_table *tb, const int64_t *pages, int64_t n,
+                int64_t n_pages, int reps)
+{
+	struct cowrl_policy_state st;
+	struct timespec a, b;
+	volatile uint32_t sink = 0;
+	int64_t i;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (r = 0; r < reps; r++) {
+		cowrl_policy_reset(&st);
+		for (i = 0; i < n; i++)
+			sink += cowrl_policy_fault(&st, tb, pages[i], n_pages);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	(void)sink;
+	return ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / ((double)n * reps);
+}
+"""
+
+
+def pack_table(program: KernelProgram) -> bytes:
+    """The bytes of ``struct cowrl_policy_table`` for a table-mode kernel program."""
+    if program.mode != "table" or not isinstance(program.table, dict):
+        raise ValueError(f"not a table program: mode={program.mode!r}")
+    t = program.table
+    cells = list(t.get("cells") or [0] * N_CELLS)
+    return struct.pack(_FMT, TABLE_VERSION, DECIDE[t["decide"]], int(t["slots"]),
+                       int(t["near"]), int(t.get("max_k", 0)), N_CELLS, *cells)
+
+
+class CPolicy:
+    """``cowrl_policy.h`` compiled for user space (gcc -O2 -shared) and called through ctypes."""
+
+    def __init__(self, build_dir: str | Path) -> None:
+        gcc = shutil.which("gcc") or shutil.which("cc")
+        if gcc is None:
+            raise TargetUnavailable("no C compiler (gcc) found; install gcc")
+        d = Path(build_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        src, lib = d / "cowrl_policy_shim.c", d / "libcowrl_policy.so"
+        src.write_text(_SHIM)
+        subprocess.run([gcc, "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-shared",
+                        "-fPIC", "-I", str(HEADER.parent), "-o", str(lib), str(src)],
+                       check=True, capture_output=True, text=True)
+        self.lib = ctypes.CDLL(str(lib))
+        self.lib.cp_check.argtypes = [ctypes.c_char_p]
+        self.lib.cp_replay.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
+                                       ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p]
+        self.lib.cp_bench.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
+                                      ctypes.c_int64, ctypes.c_int]
+        self.lib.cp_bench.restype = ctypes.c_double
+        assert self.lib.cp_sizeof_state() == STATE_BYTES, "state layout drifted"
+        assert self.lib.cp_sizeof_table() == TABLE_BYTES, "table layout drifted"
+
+    def check(self, payload: bytes) -> int:
+        return int(self.lib.cp_check(payload))
+
+    def replay(self, payload: bytes, pages: np.ndarray, n_pages: int) -> np.ndarray:
+        """The module's decision at each fault page, from a fresh state."""
+        return self.replay_history(payload, pages, n_pages)[0]
+
+    def replay_history(self, payload: bytes, pages: np.ndarray, n_pages: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Decisions and, per fault, (FaultHistory run, hit_rate_fp, cell) after it."""
+        p = np.ascontiguousarray(pages, dtype=np.int64)
+        out = np.zeros(p.size, dtype=np.uint32)
+        hist = np.zeros((p.size, 3), dtype=np.int32)
+        self.lib.cp_replay(payload, p.ctypes.data, p.size, int(n_pages), out.ctypes.data,
+                           hist.ctypes.data)
+        return out.astype(np.int64), hist.astype(np.int64)
+
+    def bench_ns(self, payload: bytes, pages: np.ndarray, n_pages: int, reps: int = 20) -> float:
+        p = np.ascontiguousarray(pages, dtype=np.int64)
+        return float(self.lib.cp_bench(payload, p.ctypes.data, p.size, int(n_pages), reps))

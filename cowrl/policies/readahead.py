@@ -1,0 +1,53 @@
+"""``readahead``: a non-learned adaptive heuristic, the COW analogue of Linux readahead.
+
+Per stream (the stream slots of :mod:`cowrl.policies.context`, as Linux keeps
+readahead state per file), the degree doubles on every sequential hit (the
+fault lands right after the stream's last precopy window) from 1 up to
+``max_k``, and drops to 0 on a miss (no stream, or a gap). It runs in the
+module as ``COWRL_DECIDE_READAHEAD`` (``kernel_module/cowrl_policy.h``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cowrl.errors import ConfigError
+from cowrl.policies.base import FaultContext, KernelProgram, Policy
+from cowrl.policies.context import ContextSpec, StreamContext
+
+
+def readahead_k(matched: bool, gap: int, slot_k: int, max_k: int) -> int:
+    if not matched or gap != 1:
+        return 0
+    return min(max(1, 2 * slot_k), max_k)
+
+
+class Readahead(Policy):
+    """Double k on a sequential hit, reset to 0 on a miss."""
+
+    def __init__(self, max_k: int = 64, context: ContextSpec | dict[str, Any] | None = None,
+                 name: str = "readahead") -> None:
+        if isinstance(max_k, bool) or not isinstance(max_k, int) or not 1 <= max_k <= 512:
+            raise ConfigError(f"policy.max_k must be an integer in 1..512, got {max_k!r}")
+        self.name = name
+        self.max_k = max_k
+        self.spec = ContextSpec.from_any(context)
+        self.ctx = StreamContext(self.spec)
+
+    def reset(self, n_pages: int, seed: int | None = None) -> None:
+        self.ctx.reset()
+
+    def decide(self, ctx: FaultContext) -> int:
+        f = self.ctx.observe_fault(ctx.page)
+        k = readahead_k(f.matched, f.gap, f.slot_k, self.max_k)
+        self.ctx.commit(f, ctx.page, ctx.n_pages, k)
+        return k
+
+    def kernel_program(self) -> KernelProgram:
+        return KernelProgram(mode="table", table={
+            "decide": "readahead", "slots": self.spec.slots, "near": self.spec.near,
+            "max_k": self.max_k, "cells": []})
+
+    def artifact_spec(self) -> dict[str, Any]:
+        return {"max_k": self.max_k, "context": {"slots": self.spec.slots,
+                                                 "near": self.spec.near}}

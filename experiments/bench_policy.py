@@ -1,0 +1,62 @@
+"""Module-side cost of the learned policies: memory (bytes) and ns per decision.
+
+Compiles kernel_module/cowrl_policy.h for user space (gcc -O2) and times
+cowrl_policy_fault on the fault streams the simulator records, as a proxy for
+the in-kernel cost on the fault path. Usage:
+
+    python experiments/bench_policy.py [--artifact DIR] [--reps 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+
+from cowrl.policies.artifacts import find_latest, load_policy
+from cowrl.policies.context import STATE_BYTES, TABLE_BYTES
+from cowrl.policies.kernel_table import CPolicy, pack_table
+from cowrl.registry import make_costmodel, make_policy, make_workload
+from cowrl.sim.simulator import simulate
+
+WORKLOADS = ["seq", "random", "zipf", "interleaved", "phased", "heldout_random_sparse"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--artifact", default=None, help="trained policy (default: latest bandit)")
+    ap.add_argument("--latest-dir", default="outputs/latest")
+    ap.add_argument("--reps", type=int, default=200)
+    args = ap.parse_args()
+    path = args.artifact or find_latest(args.latest_dir, "bandit")
+    policies = [make_policy("readahead")]
+    if path:
+        policies.insert(0, load_policy(path))
+    cost = make_costmodel("seed_table1")
+    with tempfile.TemporaryDirectory() as d:
+        c = CPolicy(d)
+        print(f"memory: table (ioctl payload, per policy) {TABLE_BYTES} B, "
+              f"state per watched region {STATE_BYTES} B, total {TABLE_BYTES + STATE_BYTES} B")
+        for pol in policies:
+            payload = pack_table(pol.kernel_program())
+            for w in WORKLOADS:
+                trace = make_workload(w)
+                rec, ev = simulate(trace, pol, cost, record_events=True)
+                reps = max(1, args.reps * 1000 // max(ev.page.size, 1))
+                ns = min(c.bench_ns(payload, ev.page, trace.n_pages, reps) for _ in range(5))
+                t0 = time.perf_counter()
+                simulate(trace, pol, cost)
+                py_us = (time.perf_counter() - t0) / max(rec.faults, 1) * 1e6
+                share = ns / cost.demand_ns * 100
+                print(f"{pol.name:10s} {w:22s} faults={rec.faults:6d}  C {ns:6.1f} ns/decision "
+                      f"({share:.3f}% of a {cost.demand_ns:.0f} ns fault)  "
+                      f"python sim {py_us:6.1f} us/fault")
+        same = np.array_equal(c.replay(pack_table(pol.kernel_program()), ev.page,
+                                       trace.n_pages), ev.k)
+        print(f"C decisions equal Python on the last stream: {same}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The module's C decision code (kernel_module/cowrl_policy.h) against the Python policies.
+
+A fault stream recorded by the simulator (record_events=True) under the Python
+policy is replayed through the C code compiled for user space; the C decisions
+must equal the recorded ones, fault for fault.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cowrl.policies.base import FaultContext
+from cowrl.policies.context import N_CELLS, STATE_BYTES, TABLE_BYTES
+from cowrl.policies.features import FaultHistory
+from cowrl.policies.kernel_table import CPolicy, pack_table
+from cowrl.policies.readahead import Readahead
+from cowrl.policies.table import TablePolicy
+from cowrl.registry import make_costmodel, make_workload
+from cowrl.sim.simulator import simulate
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+
+WORKLOADS = ["seq", "reverse", "stride", "random", "zipf", "interleaved", "phased", "sparse",
+             "heldout_stride8", "heldout_interleaved3", "heldout_phased256"]
+
+
+@pytest.fixture(scope="module")
+def cpolicy(tmp_path_factory: pytest.TempPathFactory) -> CPolicy:
+    return CPolicy(tmp_path_factory.mktemp("cpolicy"))
+
+
+def _policies() -> list:
+    rng = np.random.default_rng(7)
+    degrees = np.array([0, 1, 2, 4, 8, 16, 32, 64])
+    return [
+        # Random tables reach every cell and every degree; small `near`/`slots` hit edge cases.
+        TablePolicy(rng.choice(degrees, N_CELLS).tolist(), name="random_table"),
+        TablePolicy(rng.choice(degrees, N_CELLS).tolist(), context={"slots": 1, "near": 3}),
+        TablePolicy(rng.choice(degrees, N_CELLS).tolist(), context={"slots": 16, "near": 64}),
+        Readahead(),
+        Readahead(max_k=8, context={"slots": 2, "near": 4}),
+    ]
+
+
+def test_layouts_match_python(cpolicy: CPolicy) -> None:
+    # CPolicy asserts sizeof(state) and sizeof(table) at load; the payload packs to the table.
+    assert len(pack_table(TablePolicy([0] * N_CELLS).kernel_program())) == TABLE_BYTES == 144
+    assert STATE_BYTES == 448
+
+
+def test_check_rejects_bad_tables(cpolicy: CPolicy) -> None:
+    good = pack_table(TablePolicy([64] * N_CELLS).kernel_program())
+    assert cpolicy.check(good) == 0
+    bad_version = b"\x02" + good[1:]
+    assert cpolicy.check(bad_version) == -22
+    bad_k = good[:24] + (1000).to_bytes(2, "little") + good[26:]
+    assert cpolicy.check(bad_k) == -22
+
+
+@pytest.mark.parametrize("workload", WORKLOADS)
+def test_c_decisions_equal_python(cpolicy: CPolicy, workload: str) -> None:
+    cost = make_costmodel("seed_table1")
+    trace = make_workload(workload, seed=3)
+    for policy in _policies():
+        rec, ev = simulate(trace, policy, cost, record_events=True)
+        assert ev.k.size == rec.faults > 0
+        payload = pack_table(policy.kernel_program())
+        c_k, hist = cpolicy.replay_history(payload, ev.page, trace.n_pages)
+        mismatch = np.flatnonzero(c_k != ev.k)
+        assert mismatch.size == 0, (policy.name, workload, mismatch[:5])
+        # FaultHistory's integer state in C equals features.py's after every fault.
+        fh = FaultHistory()
+        prev_page, prev_k = -1, 0
+        for i, (p, k) in enumerate(zip(ev.page.tolist(), ev.k.tolist(), strict=True)):
+            fh.update(FaultContext(page=p, n_pages=trace.n_pages, fault_index=i,
+                                   prev_page=prev_page, prev_k=prev_k, private_pages=0))
+            assert (fh.run, fh.hit_rate_fp) == (hist[i, 0], hist[i, 1])
+            prev_page, prev_k = p, k
+
+
+def test_trained_artifact_equivalence(cpolicy: CPolicy, tmp_path: Path, compose_cfg) -> None:
+    from cowrl.policies.artifacts import load_policy
+    from cowrl.training import train
+
+    cfg = compose_cfg("train", ["policy=bandit", "rounds=2", "workloads=[seq,random,stride]",
+                                f"out={tmp_path}", "latest_dir=null", "progress=false"])
+    train(cfg)
+    policy = load_policy(tmp_path)
+    cost = make_costmodel("seed_table1")
+    for w in ("seq", "stride", "phased"):
+        trace = make_workload(w)
+        rec, ev = simulate(trace, policy, cost, record_events=True)
+        assert (cpolicy.replay(pack_table(policy.kernel_program()), ev.page, trace.n_pages)
+                == ev.k).all()

@@ -1,0 +1,16 @@
+"""Train an adaptive precopy policy in the simulator: ``python train.py policy=bandit``."""
+
+import hydra
+from omegaconf import DictConfig
+
+from cowrl.cli import run_cli
+from cowrl.training import train
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> None:
+    run_cli(train, cfg)
+
+
+if __name__ == "__main__":
+    main()
