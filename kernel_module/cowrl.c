@@ -9,13 +9,21 @@
  * returns to user space and write-faults the window with fixup_user_fault().
  * Copies made by that work are tagged as precopy and never trigger precopy.
  *
+ * The degree k is static (COWRL_POLICY_STATIC) or decided at every demand
+ * fault by a pushed decision table (COWRL_POLICY_TABLE): cowrl_policy_fault()
+ * of cowrl_policy.h, run in the kretprobe return handler under cowrl_lock on
+ * the watched target's struct cowrl_policy_state (static storage, no
+ * allocation).
+ *
  * The ioctl ABI is in cowrl_uapi.h.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/capability.h>
+#include <linux/build_bug.h>
 #include <linux/fs.h>
 #include <linux/kprobes.h>
+#include <linux/ktime.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -29,6 +37,10 @@
 #include <linux/vmalloc.h>
 
 #include "cowrl_uapi.h"
+#include "cowrl_policy.h"
+
+static_assert(sizeof(struct cowrl_policy_table) == COWRL_POLICY_TABLE_BYTES);
+static_assert(COWRL_POLICY_MAX_K == COWRL_MAX_K);
 
 static char *symbol = "wp_page_copy";
 module_param(symbol, charp, 0444);
@@ -60,18 +72,25 @@ struct cowrl_probe_data {
 	unsigned long limit;
 	u32 kind;
 	u32 user;
+	int tidx;		/* index of the matching target in cowrl_targets */
+	s32 tpid;		/* its pid and start: the return handler re-checks them */
+	u64 tstart;
 };
 
 enum cowrl_counter {
 	CNT_DEMAND, CNT_PRECOPY, CNT_MANUAL, CNT_WORKS, CNT_TRIES, CNT_SKIPPED,
-	CNT_WORK_FAILED, CNT_RECORDS, CNT_DROPPED, CNT_OUT_OF_SCOPE, CNT_MAX,
+	CNT_WORK_FAILED, CNT_RECORDS, CNT_DROPPED, CNT_OUT_OF_SCOPE, CNT_DECISIONS,
+	CNT_DECIDE_NS, CNT_DECIDE_CLOCK_NS, CNT_MAX,
 };
 
-static DEFINE_SPINLOCK(cowrl_lock);	/* targets, policy, active */
+static DEFINE_SPINLOCK(cowrl_lock);	/* targets, policy, table, states, active */
 static struct cowrl_target cowrl_targets[COWRL_MAX_TARGETS];
 static int cowrl_ntargets;
 static struct cowrl_active cowrl_active[COWRL_MAX_ACTIVE];
 static struct cowrl_policy cowrl_policy;
+/* TABLE mode: the pushed table and one decision state per target (same index). */
+static struct cowrl_policy_table cowrl_table;
+static struct cowrl_policy_state cowrl_states[COWRL_MAX_TARGETS];
 
 static DEFINE_SPINLOCK(ring_lock);
 static struct cowrl_record *ring;
@@ -118,10 +137,12 @@ static bool cowrl_owned_by(struct task_struct *t, const struct cowrl_target *tg)
 }
 
 /*
- * 1 if @tsk is watched and @addr is in its range (*limit = range end),
- * -1 if watched but out of range, 0 if not watched.  Called under cowrl_lock.
+ * 1 if @tsk is watched and @addr is in its range (*limit = range end, *tidx =
+ * target index), -1 if watched but out of range, 0 if not watched.  Called
+ * under cowrl_lock.
  */
-static int cowrl_scope(struct task_struct *tsk, unsigned long addr, unsigned long *limit)
+static int cowrl_scope(struct task_struct *tsk, unsigned long addr, unsigned long *limit,
+		       int *tidx)
 {
 	int i, scope = 0;
 
@@ -133,6 +154,7 @@ static int cowrl_scope(struct task_struct *tsk, unsigned long addr, unsigned lon
 			continue;
 		if (addr >= tg->start && addr - tg->start < tg->len) {
 			*limit = tg->start + tg->len;
+			*tidx = i;
 			scope = 1;
 			break;
 		}
@@ -192,15 +214,20 @@ static int cowrl_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 	struct cowrl_probe_data *d = (struct cowrl_probe_data *)ri->data;
 	struct cowrl_active *a;
 	unsigned long flags, limit = 0;
-	int scope;
+	int scope, tidx = -1;
 
 	if (!READ_ONCE(cowrl_ntargets) || !current->mm)
 		return 1;
 
 	spin_lock_irqsave(&cowrl_lock, flags);
-	scope = cowrl_scope(current, vmf->address, &limit);
+	scope = cowrl_scope(current, vmf->address, &limit, &tidx);
 	a = scope > 0 ? cowrl_active_find(current) : NULL;
 	d->kind = a ? a->kind : COWRL_REC_DEMAND;
+	if (scope > 0) {
+		d->tidx = tidx;
+		d->tpid = cowrl_targets[tidx].pid;
+		d->tstart = cowrl_targets[tidx].start;
+	}
 	spin_unlock_irqrestore(&cowrl_lock, flags);
 
 	if (scope < 0)
@@ -234,6 +261,37 @@ err_pending:
 	return false;
 }
 
+/*
+ * TABLE mode: the degree for the demand fault of @d, from its target's state.
+ * Runs in the kretprobe return handler under cowrl_lock: O(slots), no
+ * allocation.  0 if the policy changed or the target went away meanwhile.
+ */
+static u32 cowrl_decide(const struct cowrl_probe_data *d)
+{
+	const struct cowrl_target *tg;
+	unsigned long flags;
+	u64 t0, t1, t2;
+	u32 k = 0;
+
+	spin_lock_irqsave(&cowrl_lock, flags);
+	tg = d->tidx >= 0 && d->tidx < cowrl_ntargets ? &cowrl_targets[d->tidx] : NULL;
+	if (cowrl_policy.mode == COWRL_POLICY_TABLE && tg && tg->pid == d->tpid &&
+	    tg->start == d->tstart) {
+		/* t1 - t0 is the clock's own cost: decide_ns - decide_clock_ns = net cost. */
+		t0 = ktime_get_ns();
+		t1 = ktime_get_ns();
+		k = cowrl_policy_fault(&cowrl_states[d->tidx], &cowrl_table,
+				       (s64)((d->addr - tg->start) >> PAGE_SHIFT),
+				       (s64)(tg->len >> PAGE_SHIFT));
+		t2 = ktime_get_ns();
+		cnt_inc(CNT_DECISIONS);
+		atomic64_add(t2 - t1, &cowrl_cnt[CNT_DECIDE_NS]);
+		atomic64_add(t1 - t0, &cowrl_cnt[CNT_DECIDE_CLOCK_NS]);
+	}
+	spin_unlock_irqrestore(&cowrl_lock, flags);
+	return k;
+}
+
 static int cowrl_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
 	struct cowrl_probe_data *d = (struct cowrl_probe_data *)ri->data;
@@ -261,15 +319,23 @@ static int cowrl_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 	}
 
 	cnt_inc(CNT_DEMAND);
+	if (regs_return_value(regs) & VM_FAULT_ERROR) {
+		cowrl_emit(&rec);	/* no copy made: no decision, no precopy */
+		return 0;
+	}
 	mode = READ_ONCE(cowrl_policy.mode);
-	k = READ_ONCE(cowrl_policy.k);
-	if (mode != COWRL_POLICY_STATIC || !k ||
-	    (regs_return_value(regs) & VM_FAULT_ERROR)) {
+	if (mode == COWRL_POLICY_TABLE)
+		k = cowrl_decide(d);
+	else if (mode == COWRL_POLICY_STATIC)
+		k = READ_ONCE(cowrl_policy.k);
+	else
+		k = 0;
+	rec.degree = k;
+	if (!k) {
 		cowrl_emit(&rec);
 		return 0;
 	}
 
-	rec.degree = k;
 	w = kzalloc(sizeof(*w), GFP_ATOMIC);
 	if (!w)
 		goto err_emit;
@@ -419,6 +485,7 @@ static long cowrl_register(const struct cowrl_target __user *uarg)
 			break;
 	if (i < COWRL_MAX_TARGETS) {
 		cowrl_targets[i] = tg;
+		cowrl_policy_reset(&cowrl_states[i]);
 		if (i == cowrl_ntargets)
 			WRITE_ONCE(cowrl_ntargets, cowrl_ntargets + 1);
 		ret = 0;
@@ -441,6 +508,7 @@ static long cowrl_unregister(const struct cowrl_target __user *uarg)
 		if (tg.pid && cowrl_targets[i].pid != tg.pid)
 			continue;
 		cowrl_targets[i] = cowrl_targets[cowrl_ntargets - 1];
+		cowrl_states[i] = cowrl_states[cowrl_ntargets - 1];
 		WRITE_ONCE(cowrl_ntargets, cowrl_ntargets - 1);
 		ret = 0;
 	}
@@ -448,18 +516,40 @@ static long cowrl_unregister(const struct cowrl_target __user *uarg)
 	return tg.pid ? ret : 0;
 }
 
+/* Reset every target's decision state.  Called under cowrl_lock. */
+static void cowrl_states_reset(void)
+{
+	int i;
+
+	for (i = 0; i < COWRL_MAX_TARGETS; i++)
+		cowrl_policy_reset(&cowrl_states[i]);
+}
+
 static long cowrl_set_policy(const struct cowrl_policy __user *uarg)
 {
+	struct cowrl_policy_table tb;
 	struct cowrl_policy p;
 	unsigned long flags;
 
 	if (copy_from_user(&p, uarg, sizeof(p)))
 		return -EFAULT;
-	if (p.mode == COWRL_POLICY_TABLE)
-		return -EOPNOTSUPP;	/* reserved for the decision-table issue */
-	if (p.mode > COWRL_POLICY_TABLE || p.k > COWRL_MAX_K)
+	if (p.mode > COWRL_POLICY_TABLE)
 		return -EINVAL;
+	if (p.mode == COWRL_POLICY_TABLE) {
+		if (p.table_len != 1 || p.entry_size != sizeof(tb))
+			return -EINVAL;
+		if (copy_from_user(&tb, u64_to_user_ptr(p.table_ptr), sizeof(tb)))
+			return -EFAULT;
+		if (cowrl_policy_check(&tb))
+			return -EINVAL;
+		p.k = 0;
+	} else if (p.k > COWRL_MAX_K) {
+		return -EINVAL;
+	}
 	spin_lock_irqsave(&cowrl_lock, flags);
+	if (p.mode == COWRL_POLICY_TABLE)
+		cowrl_table = tb;
+	cowrl_states_reset();
 	WRITE_ONCE(cowrl_policy.k, p.k);
 	WRITE_ONCE(cowrl_policy.mode, p.mode);
 	spin_unlock_irqrestore(&cowrl_lock, flags);
@@ -481,6 +571,9 @@ static long cowrl_get_counters(struct cowrl_counters __user *uarg)
 		.nmissed = READ_ONCE(cowrl_kretprobe.nmissed),
 		.pending_work = atomic64_read(&cowrl_pending),
 		.out_of_scope = atomic64_read(&cowrl_cnt[CNT_OUT_OF_SCOPE]),
+		.decisions = atomic64_read(&cowrl_cnt[CNT_DECISIONS]),
+		.decide_ns = atomic64_read(&cowrl_cnt[CNT_DECIDE_NS]),
+		.decide_clock_ns = atomic64_read(&cowrl_cnt[CNT_DECIDE_CLOCK_NS]),
 	};
 
 	return copy_to_user(uarg, &c, sizeof(c)) ? -EFAULT : 0;
@@ -494,6 +587,9 @@ static void cowrl_reset(void)
 	for (i = 0; i < CNT_MAX; i++)
 		atomic64_set(&cowrl_cnt[i], 0);
 	WRITE_ONCE(cowrl_kretprobe.nmissed, 0);
+	spin_lock_irqsave(&cowrl_lock, flags);
+	cowrl_states_reset();
+	spin_unlock_irqrestore(&cowrl_lock, flags);
 	spin_lock_irqsave(&ring_lock, flags);
 	ring_head = 0;
 	ring_count = 0;
@@ -603,6 +699,7 @@ static int __init cowrl_init(void)
 	if (!ring)
 		return -ENOMEM;
 
+	cowrl_states_reset();	/* before the probe exists: no lock needed */
 	cowrl_kretprobe.kp.symbol_name = symbol;
 	ret = register_kretprobe(&cowrl_kretprobe);
 	if (ret) {
@@ -616,8 +713,8 @@ static int __init cowrl_init(void)
 		pr_err("cannot register /dev/%s (%d)\n", COWRL_DEVICE_NAME, ret);
 		goto err_unregister_probe;
 	}
-	pr_info("probing %s, ABI %d, ring of %u records\n", symbol, COWRL_ABI_VERSION,
-		ring_records);
+	pr_info("probing %s, ABI %d, ring of %u records, table state %zu bytes\n", symbol,
+		COWRL_ABI_VERSION, ring_records, sizeof(cowrl_states) + sizeof(cowrl_table));
 	return 0;
 
 err_unregister_probe:
@@ -640,4 +737,4 @@ module_exit(cowrl_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("COW fault observer and precopy policy hook");
-MODULE_VERSION("1");
+MODULE_VERSION("2");

@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 1
+#define COWRL_ABI_VERSION 2
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -35,6 +35,8 @@
 
 #define COWRL_MAX_TARGETS 16
 #define COWRL_MAX_K 512
+/* sizeof(struct cowrl_policy_table) of cowrl_policy.h: the TABLE payload entry */
+#define COWRL_POLICY_TABLE_BYTES 144
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */
 struct cowrl_record {
@@ -44,7 +46,7 @@ struct cowrl_record {
 	__u64 start_ns;		/* ktime_get_ns() at wp_page_copy entry */
 	__u64 latency_ns;	/* time inside wp_page_copy */
 	__u64 work_ns;		/* demand only: synchronous precopy work after it */
-	__u32 degree;		/* demand only: precopy degree k applied */
+	__u32 degree;		/* demand only: precopy degree k decided (TABLE) or set (STATIC) */
 	__u32 precopied;	/* demand only: pages its precopy made private */
 };
 
@@ -64,9 +66,12 @@ struct cowrl_target {
 };
 
 /*
- * Policy applied at each demand fault.  STATIC uses @k.  TABLE is reserved for
- * a pushed decision table: @table_ptr points to @table_len entries of
- * @entry_size bytes; this ABI version rejects it with -EOPNOTSUPP.
+ * Policy applied at each demand fault.  STATIC uses @k (<= COWRL_MAX_K).
+ * TABLE ignores @k: @table_ptr points to @table_len == 1 entry of
+ * @entry_size == COWRL_POLICY_TABLE_BYTES bytes, a struct cowrl_policy_table
+ * (cowrl_policy.h) that the module copies and checks (-EINVAL if the lengths
+ * or cowrl_policy_check() fail, -EFAULT if @table_ptr cannot be read).  Every
+ * SET_POLICY resets the per-target decision state.
  */
 struct cowrl_policy {
 	__u32 mode;		/* COWRL_POLICY_* */
@@ -89,6 +94,9 @@ struct cowrl_counters {
 	__u64 nmissed;		/* kretprobe nmissed */
 	__u64 pending_work;	/* precopy work queued and not yet run */
 	__u64 out_of_scope;	/* wp_page_copy calls of watched tasks outside the range */
+	__u64 decisions;	/* TABLE: cowrl_policy_fault() calls (one per demand fault) */
+	__u64 decide_ns;	/* TABLE: ktime ns spent in them, summed (includes one clock read) */
+	__u64 decide_clock_ns;	/* TABLE: ns of an empty ktime interval taken just before each */
 };
 
 /* Break COW for every page of [addr, addr+len).  @flags must be 0. */

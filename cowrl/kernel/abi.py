@@ -17,6 +17,8 @@ from typing import Any
 
 UAPI_HEADER = Path(__file__).resolve().parents[2] / "kernel_module" / "cowrl_uapi.h"
 """Where the header lives in a source checkout."""
+POLICY_HEADER = UAPI_HEADER.with_name("cowrl_policy.h")
+"""The decision code's header (its ``#define COWRL_*`` integers: table limits)."""
 
 _CTYPES = {"__u32": ctypes.c_uint32, "__s32": ctypes.c_int32, "__u64": ctypes.c_uint64,
            "__s64": ctypes.c_int64}
@@ -86,6 +88,12 @@ class Abi:
 def load_abi(header: str | Path = UAPI_HEADER) -> Abi:
     """Parse ``header`` (default: the checkout's ``kernel_module/cowrl_uapi.h``)."""
     return Abi(Path(header).read_text())
+
+
+@lru_cache(maxsize=4)
+def load_policy_constants(header: str | Path = POLICY_HEADER) -> dict[str, int]:
+    """The integer ``#define COWRL_*`` of ``cowrl_policy.h`` (same one-line rule as the uapi)."""
+    return Abi(Path(header).read_text()).constants
 
 
 def record_dtype() -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 
 from cowrl.errors import CowrlError
 from cowrl.kernel.config import KernelConfig
-from cowrl.kernel.jobs import RunRequest, parse_run, write_job
+from cowrl.kernel.jobs import DemandEvents, RunRequest, demand_events, parse_run, write_job
 from cowrl.kernel.runners import make_runner
 from cowrl.metrics import RunRecord
 from cowrl.policies.base import Policy
@@ -33,6 +33,8 @@ class KernelSession:
     records: list[RunRecord]
     checks: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    events: list[DemandEvents | None] = field(default_factory=list)
+    """Per record: the module's demand-fault records in fault order (None without module)."""
 
 
 def _log(progress: bool, msg: str) -> None:
@@ -42,7 +44,8 @@ def _log(progress: bool, msg: str) -> None:
 
 def run_session(requests: list[RunRequest], cfg: KernelConfig | Mapping[str, Any] | None = None,
                 checks: tuple[str, ...] = (), progress: bool = True) -> KernelSession:
-    """Run ``requests`` (and the guest ``checks``: ``manual_cow``, ``rmmod``) in one boot."""
+    """Run ``requests`` (and the guest ``checks``: ``manual_cow``, ``table_ioctl``,
+    ``rmmod``) in one boot."""
     kcfg = KernelConfig.from_any(cfg)
     if not requests and not checks:
         raise CowrlError("nothing to run on the kernel target")
@@ -62,9 +65,10 @@ def run_session(requests: list[RunRequest], cfg: KernelConfig | Mapping[str, Any
     if guest.get("error"):
         raise CowrlError(f"the kernel job failed inside the guest: {guest['error'][-800:]}")
     info = {**info, "kernel_release": guest.get("kernel_release", ""),
+            "clocksource": guest.get("clocksource", ""),
             "guest_wall_s": guest.get("wall_s"), "wall_s": time.monotonic() - t0}
     by_id = {r["id"]: r for r in guest.get("runs", [])}
-    records = []
+    records, events = [], []
     for spec, req in zip(specs, requests, strict=True):
         run = by_id.get(spec.id, {"rc": -1, "stderr": "missing"})
         rinfo = {"runner": info["runner"], "accel": info["accel"],
@@ -72,11 +76,13 @@ def run_session(requests: list[RunRequest], cfg: KernelConfig | Mapping[str, Any
         if run["rc"] != 0:
             rinfo["run_error"] = f"rc={run['rc']}: {run.get('stderr', '')[-500:]}"
         records.append(parse_run(jobdir, spec, req.trace, rinfo))
+        events.append(demand_events(jobdir, spec))
     info["final_unload_errno"] = guest.get("final_unload_errno")
     _log(progress, f"done in {info['wall_s']:.1f} s ({info['runner']}, {info['accel']})")
     if not kcfg.keep_jobs:
         shutil.rmtree(jobdir, ignore_errors=True)
-    return KernelSession(records=records, checks=guest.get("checks", {}), info=info)
+    return KernelSession(records=records, checks=guest.get("checks", {}), info=info,
+                         events=events)
 
 
 def run_kernel(traces: list[Trace], policies: list[Policy],

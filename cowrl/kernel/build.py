@@ -29,10 +29,11 @@ SOURCE_DIR = Path(__file__).resolve().parents[2] / "kernel_module"
 GUEST_MODULES = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev",
                  "virtio_pci", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p")
 """9p-over-virtio modules, in insmod order (virtio before virtio_ring fails)."""
+MODULE_SOURCES = ("cowrl.c", "cowrl_uapi.h", "cowrl_policy.h", "Makefile")
 
 
 def _sources() -> list[Path]:
-    files = [SOURCE_DIR / n for n in ("cowrl.c", "cowrl_uapi.h", "Makefile")]
+    files = [SOURCE_DIR / n for n in MODULE_SOURCES]
     files += [SOURCE_DIR / "harness" / "cowrl_harness.c", SOURCE_DIR / "initramfs" / "init"]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
@@ -122,7 +123,7 @@ def ensure_module(cache: Path, release: str) -> Path:
         return dest / "cowrl.ko"
     kdir = headers_dir(release)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=_mkdir(cache / "build")))
-    for f in ("cowrl.c", "cowrl_uapi.h", "Makefile"):
+    for f in MODULE_SOURCES:
         shutil.copy2(SOURCE_DIR / f, tmp / f)
     _run(["make", "-C", str(tmp), f"KDIR={kdir}", "modules"],
          f"build the module against {kdir} (install gcc, make and the headers)")

@@ -6,14 +6,15 @@ import under TCG; this file uses the standard library only).
 
 For each run of the job it sets the THP mode, loads or unloads the module,
 and runs the replay harness, whose files land in ``OUT/runs/<id>/``. Then it
-runs the requested checks (``manual_cow``, ``rmmod``) and writes
-``OUT/guest.json``.
+runs the requested checks (``manual_cow``, ``table_ioctl``, ``rmmod``) and
+writes ``OUT/guest.json``.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import json
 import mmap
 import os
@@ -29,6 +30,7 @@ from typing import Any
 SYS_FINIT_MODULE = 313  # x86_64
 SYS_DELETE_MODULE = 176
 THP_ENABLED = "/sys/kernel/mm/transparent_hugepage/enabled"
+CLOCKSOURCE = "/sys/devices/system/clocksource/clocksource0/current_clocksource"
 PAGE = mmap.PAGESIZE
 MODULE_NAME = "cowrl"
 
@@ -90,7 +92,11 @@ def run_one(job: dict[str, Any], run: dict[str, Any], out: Path) -> dict[str, An
             raise OSError(err, "cannot unload the module for a no-module run")
     thp = set_thp("madvise" if run["thp"] else "never")
     cmd = [job["harness"], "--trace", run["trace"], "--n-pages", str(run["n_pages"]),
-           "--out", str(rdir), "--k", str(run["k"]), "--writer", run["writer"]]
+           "--out", str(rdir), "--writer", run["writer"]]
+    if run.get("mode", "static") == "table":
+        cmd += ["--table", run["table"]]
+    else:
+        cmd += ["--k", str(run["k"])]
     if run["thp"]:
         cmd.append("--thp")
     if not run["module"]:
@@ -166,6 +172,69 @@ def check_manual_cow(use_module: bool, n: int = 16) -> dict[str, Any]:
     return res
 
 
+def _set_policy_errno(fd: int, abi: Any, mode: int, payload: bytes | None, *,
+                      table_len: int = 1, entry_size: int | None = None,
+                      table_ptr: int | None = None) -> int:
+    """COWRL_IOC_SET_POLICY with a table; 0 or the errno."""
+    buf = ctypes.create_string_buffer(payload or b"\0", len(payload or b"\0"))
+    pol = abi.struct("cowrl_policy", mode=mode, table_len=table_len,
+                     entry_size=len(payload or b"") if entry_size is None else entry_size,
+                     table_ptr=ctypes.addressof(buf) if table_ptr is None else table_ptr)
+    try:
+        fcntl.ioctl(fd, abi.COWRL_IOC_SET_POLICY, bytes(pol))
+    except OSError as e:
+        return int(e.errno or -1)
+    return 0
+
+
+def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
+    """SET_POLICY TABLE with bad lengths, pointers and payloads: the errno of each."""
+    from cowrl.kernel.abi import load_abi
+
+    abi = load_abi()
+    good = bytes.fromhex(job["table_payload"])
+
+    def patched(off: int, value: int, size: int = 4) -> bytes:
+        return good[:off] + value.to_bytes(size, "little") + good[off + size:]
+
+    hole = mmap.mmap(-1, 4 * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    hole_addr = ctypes.addressof(ctypes.c_char.from_buffer(hole))
+    hole.close()  # now unmapped
+    T = abi.COWRL_POLICY_TABLE
+    fd = os.open(abi.device, os.O_RDWR)
+    try:
+        v = abi.struct("cowrl_version")
+        raw = bytearray(bytes(v))
+        fcntl.ioctl(fd, abi.COWRL_IOC_VERSION, raw)
+        res: dict[str, Any] = {"abi_version": int.from_bytes(raw[:4], "little")}
+        res["err"] = {
+            "good": _set_policy_errno(fd, abi, T, good),
+            "len0": _set_policy_errno(fd, abi, T, good, table_len=0),
+            "len2": _set_policy_errno(fd, abi, T, good, table_len=2),
+            "entry_short": _set_policy_errno(fd, abi, T, good, entry_size=len(good) - 2),
+            "entry_long": _set_policy_errno(fd, abi, T, good + b"\0\0"),
+            "null_ptr": _set_policy_errno(fd, abi, T, good, table_ptr=0),
+            "unmapped_ptr": _set_policy_errno(fd, abi, T, good, table_ptr=hole_addr),
+            "kernel_ptr": _set_policy_errno(fd, abi, T, good, table_ptr=0xFFFF_8880_0000_0000),
+            "bad_version": _set_policy_errno(fd, abi, T, patched(0, 2)),
+            "bad_decide": _set_policy_errno(fd, abi, T, patched(4, 7)),
+            "slots0": _set_policy_errno(fd, abi, T, patched(8, 0)),
+            "slots17": _set_policy_errno(fd, abi, T, patched(8, 17)),
+            "near0": _set_policy_errno(fd, abi, T, patched(12, 0)),
+            "max_k0": _set_policy_errno(fd, abi, T, patched(16, 0)),
+            "n_cells": _set_policy_errno(fd, abi, T, patched(20, 59)),
+            "cell_k513": _set_policy_errno(fd, abi, T, patched(24 + 2 * 59, 513, 2)),
+            "bad_mode": _set_policy_errno(fd, abi, 3, good),
+            "good_again": _set_policy_errno(fd, abi, T, good),
+            "off": _set_policy_errno(fd, abi, abi.COWRL_POLICY_OFF, None, table_len=0),
+        }
+        res["errno_names"] = {k: errno.errorcode.get(e, str(e)) if e else "0"
+                              for k, e in res["err"].items()}
+    finally:
+        os.close(fd)
+    return res
+
+
 def run_checks(job: dict[str, Any]) -> dict[str, Any]:
     checks: dict[str, Any] = {}
     want = job.get("checks", [])
@@ -177,6 +246,13 @@ def run_checks(job: dict[str, Any]) -> dict[str, Any]:
         checks["manual_cow_module"]["errno_names"] = {
             k: errno.errorcode.get(v, str(v)) for k, v in checks["manual_cow_module"].items()
             if k.startswith("err_")}
+    if "table_ioctl" in want:
+        if not module_is_loaded():
+            load_module(job["module"])
+        try:
+            checks["table_ioctl"] = check_table_ioctl(job)
+        except Exception as e:  # noqa: BLE001 - reported, the other checks still run
+            checks["table_ioctl"] = {"error": repr(e)}
     if "rmmod" in want:
         if not module_is_loaded():
             load_module(job["module"])
@@ -193,6 +269,13 @@ def _uptime() -> float:
         return -1.0
 
 
+def _clocksource() -> str:
+    try:
+        return Path(CLOCKSOURCE).read_text().strip()
+    except OSError:
+        return ""
+
+
 def main(argv: list[str]) -> int:
     job_path = Path(argv[1])
     job = json.loads(job_path.read_text())
@@ -200,7 +283,8 @@ def main(argv: list[str]) -> int:
     _import_kernel_pkg(Path(job["root"]))
     t0 = time.monotonic()
     report: dict[str, Any] = {"kernel_release": platform.release(), "runs": [], "checks": {},
-                              "python": sys.version.split()[0], "uptime_at_start_s": _uptime()}
+                              "python": sys.version.split()[0], "uptime_at_start_s": _uptime(),
+                              "clocksource": _clocksource()}
     try:
         for run in job["runs"]:
             try:

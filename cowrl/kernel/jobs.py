@@ -1,14 +1,17 @@
 """Job files: (trace, policy) runs -> ``job.json`` for the guest, and harness output -> RunRecord.
 
 A job directory holds ``job.json``, one ``traces/<i>.bin`` per trace
-(little-endian int64 page indices, what the C harness reads) and, after the
-guest ran, ``guest.json`` and ``runs/<id>/{summary.txt, write_ns.bin,
-records.bin}``.
+(little-endian int64 page indices, what the C harness reads), one
+``tables/<run id>.bin`` per table-mode run (``struct cowrl_policy_table``,
+from :func:`cowrl.policies.kernel_table.pack_table`, pushed by the harness
+with ``COWRL_IOC_SET_POLICY`` mode ``TABLE``) and, after the guest ran,
+``guest.json`` and ``runs/<id>/{summary.txt, write_ns.bin, records.bin}``.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from cowrl.errors import CowrlError
-from cowrl.kernel.abi import load_abi, record_dtype
+from cowrl.kernel.abi import load_abi, load_policy_constants, record_dtype
 from cowrl.metrics import RunRecord
 from cowrl.policies.base import Policy
 from cowrl.traces.io import Trace
@@ -51,22 +54,91 @@ class RunSpec:
     module: bool
     policy: str
     workload: str
+    mode: str = "static"
+    """``static`` (``k``) or ``table`` (the decision table in ``table``)."""
+    table: str = ""
+    """Table mode: path of the packed ``struct cowrl_policy_table`` file."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def kernel_degree(policy: Policy) -> tuple[int, bool]:
-    """(k, thp) of a policy that the module can run, else CowrlError."""
+@dataclass(frozen=True)
+class KernelPlan:
+    """What the harness sets in the module for one policy."""
+
+    mode: str  # "static" | "table"
+    k: int
+    thp: bool
+    table: bytes = b""
+
+
+def table_payload_error(payload: bytes) -> str | None:
+    """Why the module would reject ``payload`` as a TABLE entry (``-EINVAL``), or None.
+
+    Mirrors the ioctl's length check and ``cowrl_policy_check()`` of
+    ``kernel_module/cowrl_policy.h`` (limits read from that header), so a bad
+    table fails on the host with a reason instead of as an errno in the guest.
+    """
+    c = load_policy_constants()
+    size = load_abi().COWRL_POLICY_TABLE_BYTES
+    if len(payload) != size:
+        return f"{len(payload)} bytes, expected {size} (struct cowrl_policy_table)"
+    n_cells = c["COWRL_POLICY_CELLS"]
+    version, decide, slots, near, max_k, cells_n, *cells = struct.unpack(
+        f"<6I{n_cells}H", payload)
+    max_table_k = c["COWRL_POLICY_MAX_K"]
+    if version != c["COWRL_POLICY_TABLE_VERSION"]:
+        return f"version {version}, expected {c['COWRL_POLICY_TABLE_VERSION']}"
+    if cells_n != n_cells:
+        return f"n_cells {cells_n}, expected {n_cells}"
+    if decide not in (c["COWRL_DECIDE_TABLE"], c["COWRL_DECIDE_READAHEAD"]):
+        return f"unknown decide {decide}"
+    if not 1 <= slots <= c["COWRL_POLICY_MAX_SLOTS"]:
+        return f"slots {slots} outside 1..{c['COWRL_POLICY_MAX_SLOTS']}"
+    if not 1 <= near <= c["COWRL_POLICY_MAX_NEAR"]:
+        return f"near {near} outside 1..{c['COWRL_POLICY_MAX_NEAR']}"
+    if decide == c["COWRL_DECIDE_READAHEAD"] and not 1 <= max_k <= max_table_k:
+        return f"readahead max_k {max_k} outside 1..{max_table_k}"
+    bad = [i for i, k in enumerate(cells) if k > max_table_k]
+    if bad:
+        return f"cell {bad[0]} has k={cells[bad[0]]} > {max_table_k}"
+    return None
+
+
+def kernel_plan(policy: Policy) -> KernelPlan:
+    """How the module runs ``policy`` (static degree or packed table), else CowrlError."""
     try:
         prog = policy.kernel_program()
     except NotImplementedError as e:
         raise CowrlError(f"policy {policy.name!r} cannot run on the kernel target: {e}") from None
+    thp = bool(prog.thp or policy.thp)
+    if prog.mode == "table":
+        from cowrl.policies.kernel_table import pack_table
+
+        try:
+            payload = pack_table(prog)
+        except (ValueError, KeyError, TypeError, struct.error) as e:
+            raise CowrlError(f"policy {policy.name!r}: cannot pack its decision table: "
+                             f"{e!r}") from None
+        why = table_payload_error(payload)
+        if why:
+            raise CowrlError(f"policy {policy.name!r}: the module would reject its decision "
+                             f"table: {why}")
+        return KernelPlan("table", 0, thp, payload)
     if prog.mode != "static":
         raise CowrlError(f"policy {policy.name!r} needs kernel program mode {prog.mode!r}; "
-                         "this module supports 'static' only")
+                         "the module runs 'static' and 'table'")
     max_k = load_abi().COWRL_MAX_K
     if not 0 <= int(prog.k) <= max_k:
         raise CowrlError(f"policy {policy.name!r}: k={prog.k} is outside 0..{max_k}")
-    return int(prog.k), bool(prog.thp or policy.thp)
+    return KernelPlan("static", int(prog.k), thp)
+
+
+def kernel_degree(policy: Policy) -> tuple[int, bool]:
+    """(k, thp) of a static policy (kept for callers of ABI v1); table policies raise."""
+    plan = kernel_plan(policy)
+    if plan.mode != "static":
+        raise CowrlError(f"policy {policy.name!r} decides per fault (table mode), no fixed k")
+    return plan.k, plan.thp
 
 
 def write_job(jobdir: Path, requests: list[RunRequest], writer: str, paths: dict[str, Any],
@@ -76,10 +148,17 @@ def write_job(jobdir: Path, requests: list[RunRequest], writer: str, paths: dict
     trace_files: dict[int, str] = {}
     specs: list[RunSpec] = []
     for i, req in enumerate(requests):
-        k, thp = kernel_degree(req.policy)
-        if not req.module and k:
-            raise CowrlError(f"policy {req.policy.name!r} precopies (k={k}) and needs the "
+        plan = kernel_plan(req.policy)
+        if not req.module and (plan.k or plan.mode != "static"):
+            what = f"k={plan.k}" if plan.mode == "static" else "a decision table"
+            raise CowrlError(f"policy {req.policy.name!r} precopies ({what}) and needs the "
                              "module; kernel.module=false runs baseline-like policies only")
+        table = ""
+        if plan.mode == "table":
+            (jobdir / "tables").mkdir(exist_ok=True)
+            tfile = jobdir / "tables" / f"r{i:03d}.bin"
+            tfile.write_bytes(plan.table)
+            table = str(tfile)
         key = id(req.trace)
         if key not in trace_files:
             f = jobdir / "traces" / f"{len(trace_files)}.bin"
@@ -87,10 +166,15 @@ def write_job(jobdir: Path, requests: list[RunRequest], writer: str, paths: dict
             trace_files[key] = str(f)
         label = req.label or (req.policy.name if req.module else f"{req.policy.name}+nomodule")
         specs.append(RunSpec(id=f"r{i:03d}", trace=trace_files[key], n_pages=req.trace.n_pages,
-                             k=k, thp=thp, writer=req.writer or writer, module=req.module,
-                             policy=label, workload=req.trace.name))
-    job = {"version": 1, "out": str(jobdir), "checks": list(checks),
-           "runs": [asdict(s) for s in specs], **paths}
+                             k=plan.k, thp=plan.thp, writer=req.writer or writer,
+                             module=req.module, policy=label, workload=req.trace.name,
+                             mode=plan.mode, table=table))
+    job: dict[str, Any] = {"version": 2, "out": str(jobdir), "checks": list(checks),
+                           "runs": [asdict(s) for s in specs], **paths}
+    if "table_ioctl" in checks:  # a valid payload for the guest's bad-ioctl check to mutate
+        from cowrl.policies.readahead import Readahead
+
+        job["table_payload"] = kernel_plan(Readahead()).table.hex()
     (jobdir / "job.json").write_text(json.dumps(job, indent=1))
     return specs
 
@@ -112,6 +196,32 @@ def first_write_index(pages: np.ndarray, n_pages: int) -> np.ndarray:
     uniq, idx = np.unique(pages, return_index=True)
     first[uniq] = idx
     return first
+
+
+@dataclass
+class DemandEvents:
+    """The module's demand-fault records of one run, in fault (ring) order."""
+
+    page: np.ndarray
+    """Faulting page index within the region."""
+    degree: np.ndarray
+    """Degree k the module applied (TABLE: decided by ``cowrl_policy_fault``)."""
+    precopied: np.ndarray
+    """Pages the fault's precopy made private."""
+
+
+def demand_events(jobdir: Path, spec: RunSpec) -> DemandEvents | None:
+    """The demand records of run ``spec`` (None without the module or its files)."""
+    rdir = jobdir / "runs" / spec.id
+    rec_file, summ = rdir / "records.bin", rdir / "summary.txt"
+    if not spec.module or not rec_file.is_file() or not summ.is_file():
+        return None
+    start = np.uint64(read_summary(summ)["region_start"])
+    recs = np.fromfile(rec_file, dtype=record_dtype())
+    demand = recs[(recs["flags"] & load_abi().COWRL_REC_DEMAND) != 0]
+    return DemandEvents(page=((demand["addr"] - start) // PAGE_SIZE).astype(np.int64),
+                        degree=demand["degree"].astype(np.int64),
+                        precopied=demand["precopied"].astype(np.int64))
 
 
 def parse_run(jobdir: Path, spec: RunSpec, trace: Trace, info: dict[str, Any]) -> RunRecord:
@@ -156,6 +266,7 @@ def parse_run(jobdir: Path, spec: RunSpec, trace: Trace, info: dict[str, Any]) -
         "anon_huge_kb": int(s.get("anon_huge_kb", 0)),
         "thp_setting": s.get("thp_setting", ""),
         "k": spec.k,
+        "mode": spec.mode,
         "writer": spec.writer,
         "module": spec.module,
         "private_pages": int(s["private_pages"]),
@@ -165,6 +276,13 @@ def parse_run(jobdir: Path, spec: RunSpec, trace: Trace, info: dict[str, Any]) -
         "elapsed_ns": int(s["elapsed_ns"]),
         **info,
     }
+    if spec.mode == "table":  # per-decision cost in the module (ktime around the call)
+        n_dec = int(s.get("decisions", 0))
+        extra["decisions"] = n_dec
+        extra["decide_avg_ns"] = int(s.get("decide_ns", 0)) / n_dec if n_dec else 0.0
+        # the same interval with nothing in it: decide_avg_ns minus this = the call alone
+        extra["decide_clock_avg_ns"] = (int(s.get("decide_clock_ns", 0)) / n_dec
+                                        if n_dec else 0.0)
     extra.pop("run_error", None)
     return RunRecord(policy=spec.policy, workload=spec.workload, target="kernel",
                      n_pages=trace.n_pages, writes=int(s["writes"]), faults=faults,

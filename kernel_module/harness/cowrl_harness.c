@@ -4,18 +4,22 @@
  *
  * Maps n_pages of anonymous memory between two PROT_NONE guard pages (so the
  * region is its own VMA), fills every page, applies the THP madvise, optionally
- * registers itself with /dev/cowrl and sets the static precopy degree, forks,
+ * registers itself with /dev/cowrl and sets the policy (a static precopy
+ * degree, or with --table a decision table pushed as COWRL_POLICY_TABLE), forks,
  * and lets one process (the writer) write one byte into each trace page in
  * order, timing every write.  The other process (the holder) keeps the
  * snapshot.  At the end the writer counts its private pages through
  * /proc/self/pagemap (bit 56, exclusively mapped) and both processes verify
  * that they see exactly the contents they should.
  *
- * Usage: cowrl_harness --trace FILE --n-pages N --out DIR [--k K] [--thp]
- *                      [--writer child|parent] [--no-module] [--dev PATH]
+ * Usage: cowrl_harness --trace FILE --n-pages N --out DIR [--k K | --table TFILE]
+ *                      [--thp] [--writer child|parent] [--no-module] [--dev PATH]
  * FILE holds little-endian int64 page indices.  DIR receives summary.txt
  * (key=value lines), write_ns.bin (u64 per write) and records.bin (raw
- * struct cowrl_record from the module).
+ * struct cowrl_record from the module).  TFILE holds one struct
+ * cowrl_policy_table (cowrl_policy.h, COWRL_POLICY_TABLE_BYTES bytes, as
+ * cowrl.policies.kernel_table.pack_table writes it); the harness passes it
+ * as is (entry_size = file size), so the module does all the checking.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -51,7 +55,7 @@ struct shared_result {
 };
 
 struct opts {
-	const char *trace, *out, *dev, *writer;
+	const char *trace, *out, *dev, *writer, *table;
 	long n_pages;
 	unsigned int k;
 	int thp, module;
@@ -250,7 +254,8 @@ static void parse(int argc, char **argv, struct opts *o)
 	static const struct option lo[] = {
 		{"trace", 1, 0, 't'}, {"n-pages", 1, 0, 'n'}, {"out", 1, 0, 'o'},
 		{"k", 1, 0, 'k'}, {"thp", 0, 0, 'H'}, {"writer", 1, 0, 'w'},
-		{"no-module", 0, 0, 'N'}, {"dev", 1, 0, 'd'}, {0, 0, 0, 0},
+		{"no-module", 0, 0, 'N'}, {"dev", 1, 0, 'd'}, {"table", 1, 0, 'T'},
+		{0, 0, 0, 0},
 	};
 	int c;
 
@@ -265,21 +270,44 @@ static void parse(int argc, char **argv, struct opts *o)
 		case 'w': o->writer = optarg; break;
 		case 'N': o->module = 0; break;
 		case 'd': o->dev = optarg; break;
+		case 'T': o->table = optarg; break;
 		default: exit(2);
 		}
 	}
-	if (!o->trace || !o->out || o->n_pages <= 0 ||
+	if (!o->trace || !o->out || o->n_pages <= 0 || (o->table && (o->k || !o->module)) ||
 	    (strcmp(o->writer, "child") && strcmp(o->writer, "parent"))) {
-		fprintf(stderr, "usage: cowrl_harness --trace FILE --n-pages N --out DIR [--k K] "
-			"[--thp] [--writer child|parent] [--no-module] [--dev PATH]\n");
+		fprintf(stderr, "usage: cowrl_harness --trace FILE --n-pages N --out DIR "
+			"[--k K | --table TFILE] [--thp] [--writer child|parent] [--no-module] "
+			"[--dev PATH]\n");
 		exit(2);
 	}
+}
+
+/* The whole of @path (at most 64 KiB) in a malloc'd buffer; *len = its size. */
+static void *read_small_file(const char *path, size_t *len)
+{
+	char *buf = malloc(1 << 16);
+	size_t got = 0;
+	ssize_t r;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0 || !buf)
+		die(path);
+	while ((r = read(fd, buf + got, (1 << 16) - got)) > 0)
+		got += r;
+	if (r < 0)
+		die(path);
+	close(fd);
+	*len = got;
+	return buf;
 }
 
 static int module_setup(const struct opts *o, uintptr_t start, size_t len)
 {
 	struct cowrl_version v;
 	struct cowrl_policy pol = { .mode = COWRL_POLICY_STATIC, .k = o->k };
+	size_t table_bytes = 0;
+	void *table = NULL;
 	struct cowrl_target tg = { .pid = getpid(), .flags = COWRL_TARGET_CHILDREN,
 				   .start = start, .len = len };
 	int fd = open(o->dev, O_RDWR);
@@ -293,9 +321,19 @@ static int module_setup(const struct opts *o, uintptr_t start, size_t len)
 			v.abi_version, COWRL_ABI_VERSION);
 		exit(2);
 	}
-	if (ioctl(fd, COWRL_IOC_RESET) || ioctl(fd, COWRL_IOC_SET_POLICY, &pol) ||
-	    ioctl(fd, COWRL_IOC_REGISTER, &tg))
-		die("module setup");
+	if (o->table) {
+		table = read_small_file(o->table, &table_bytes);
+		pol = (struct cowrl_policy){ .mode = COWRL_POLICY_TABLE, .table_len = 1,
+					     .entry_size = (__u32)table_bytes,
+					     .table_ptr = (__u64)(uintptr_t)table };
+	}
+	if (ioctl(fd, COWRL_IOC_RESET))
+		die("COWRL_IOC_RESET");
+	if (ioctl(fd, COWRL_IOC_SET_POLICY, &pol))
+		die(o->table ? "COWRL_IOC_SET_POLICY (table)" : "COWRL_IOC_SET_POLICY");
+	if (ioctl(fd, COWRL_IOC_REGISTER, &tg))
+		die("COWRL_IOC_REGISTER");
+	free(table);
 	return fd;
 }
 
@@ -423,9 +461,9 @@ int main(int argc, char **argv)
 	if (!f)
 		die(path);
 	fprintf(f, "abi_version=%d\nregion_start=%lu\nn_pages=%ld\nwrites=%ld\nk=%u\n"
-		"thp=%d\nthp_setting=%s\nanon_huge_kb=%ld\nwriter=%s\nmodule=%d\n",
+		"mode=%s\nthp=%d\nthp_setting=%s\nanon_huge_kb=%ld\nwriter=%s\nmodule=%d\n",
 		COWRL_ABI_VERSION, (unsigned long)(uintptr_t)region, o.n_pages, writes, o.k,
-		o.thp, thp_setting, thp_kb, o.writer, o.module);
+		o.table ? "table" : "static", o.thp, thp_setting, thp_kb, o.writer, o.module);
 	fprintf(f, "private_pages=%llu\nwasted=%llu\nwritten_not_private=%llu\n"
 		"writer_ok=%d\nholder_ok=%d\nwriter_bad_pages=%llu\nholder_bad_pages=%llu\n"
 		"elapsed_ns=%llu\n",
@@ -436,13 +474,16 @@ int main(int argc, char **argv)
 	fprintf(f, "demand_faults=%llu\nprecopy_copies=%llu\nmanual_copies=%llu\n"
 		"precopy_works=%llu\nprecopy_tries=%llu\nprecopy_skipped=%llu\n"
 		"work_failed=%llu\nrecords=%llu\ndropped=%llu\nnmissed=%llu\n"
-		"pending_work=%llu\nout_of_scope=%llu\n",
+		"pending_work=%llu\nout_of_scope=%llu\ndecisions=%llu\ndecide_ns=%llu\n"
+		"decide_clock_ns=%llu\n",
 		(unsigned long long)cnt.demand_faults, (unsigned long long)cnt.precopy_copies,
 		(unsigned long long)cnt.manual_copies, (unsigned long long)cnt.precopy_works,
 		(unsigned long long)cnt.precopy_tries, (unsigned long long)cnt.precopy_skipped,
 		(unsigned long long)cnt.work_failed, (unsigned long long)cnt.records,
 		(unsigned long long)cnt.dropped, (unsigned long long)cnt.nmissed,
-		(unsigned long long)cnt.pending_work, (unsigned long long)cnt.out_of_scope);
+		(unsigned long long)cnt.pending_work, (unsigned long long)cnt.out_of_scope,
+		(unsigned long long)cnt.decisions, (unsigned long long)cnt.decide_ns,
+		(unsigned long long)cnt.decide_clock_ns);
 	if (fclose(f))
 		die(path);
 	return 0;

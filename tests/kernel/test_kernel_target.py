@@ -1,5 +1,9 @@
 """The kernel target for real: one qemu boot (session fixture) runs the whole batch.
 
+It also holds the TABLE-mode equivalence test: the module's demand-fault
+records (page, degree, pages precopied) under a pushed decision table equal
+the simulator's events for the same Python policy, fault for fault.
+
 Deselect with ``-m "not kernel"``. Needs qemu-system-x86, busybox-static,
 cpio, gcc, make and a linux-headers/linux-image pair (``.ci/run`` installs them).
 """
@@ -13,7 +17,11 @@ import pytest
 
 from cowrl.kernel.backend import KernelSession, run_session
 from cowrl.kernel.jobs import RunRequest
+from cowrl.policies.context import GAP_BUCKETS, RATE_BUCKETS, RUN_BUCKETS
+from cowrl.policies.readahead import Readahead
 from cowrl.policies.static import Baseline, HugePage, StaticPrecopy
+from cowrl.policies.table import TablePolicy
+from cowrl.registry import make_costmodel, make_workload
 from cowrl.traces.io import Trace
 
 N = 1024
@@ -38,6 +46,47 @@ EXPECTED = {  # (faults, precopied, wasted)
     ("reverse", "precopy4"): (1024, 0, 0),
 }
 
+
+
+def _named(trace: Trace, name: str) -> Trace:
+    return Trace(trace.pages, trace.n_pages, name=name)
+
+
+# TABLE mode: small traces from the suite's generators (sequential, interleaved streams,
+# phased sequential/random, uniform random).
+EQ_TRACES = {
+    "eq_seq": _named(make_workload("seq", n_pages=1024), "eq_seq"),
+    "eq_interleaved": _named(make_workload("interleaved", seed=1, n_pages=2048), "eq_interleaved"),
+    "eq_phased": _named(make_workload("phased", seed=2, n_pages=1024, writes=2048,
+                                      phase_writes=256), "eq_phased"),
+    "eq_random": _named(make_workload("random", seed=3, n_pages=1024, writes=1024), "eq_random"),
+}
+
+
+def hand_table() -> list[int]:
+    """A non-trivial cell -> k table: grows with the run, rate-dependent, near-gap strides."""
+    cells = []
+    for gap_b in range(GAP_BUCKETS):
+        for run_b in range(RUN_BUCKETS):
+            for rate_b in range(RATE_BUCKETS):
+                if gap_b == 0:  # no stream matched
+                    k = (0, 0, 1, 3)[rate_b]
+                elif gap_b == 1:  # exact continuation
+                    k = (1, 2, 4, 8, 32)[run_b] * (2 if rate_b == 3 else 1)
+                else:  # near-forward gap
+                    k = (0, 1, 2, 5, 7)[run_b] + rate_b
+                cells.append(k)
+    return cells
+
+
+# Instantiated as tests/test_policy_equivalence.py does.
+EQ_POLICIES = {
+    "readahead": Readahead,
+    "readahead8": lambda: Readahead(max_k=8, context={"slots": 2, "near": 4}),
+    "table_hand": lambda: TablePolicy(hand_table(), context={"slots": 4, "near": 8},
+                                      name="table_hand"),
+}
+
 pytestmark = pytest.mark.kernel
 
 
@@ -47,14 +96,23 @@ def session() -> KernelSession:
     reqs.append(RunRequest(TRACES["seq"], Baseline(), module=False, label="nomodule"))
     reqs.append(RunRequest(TRACES["stride3"], StaticPrecopy(4), writer="parent",
                            label="precopy4-parent"))
-    return run_session(reqs, {"accel": "auto"}, checks=("manual_cow", "rmmod"), progress=True)
+    reqs += [RunRequest(EQ_TRACES[t], EQ_POLICIES[p](), label=p) for p in EQ_POLICIES
+             for t in EQ_TRACES]
+    reqs.append(RunRequest(EQ_TRACES["eq_interleaved"], EQ_POLICIES["table_hand"](),
+                           writer="parent", label="table_hand-parent"))
+    return run_session(reqs, {"accel": "auto"}, checks=("manual_cow", "table_ioctl", "rmmod"),
+                       progress=True)
+
+
+def _index(session: KernelSession, trace: str, policy: str) -> int:
+    for i, r in enumerate(session.records):
+        if r.workload == trace and r.policy == policy:
+            return i
+    raise KeyError((trace, policy))
 
 
 def _rec(session: KernelSession, trace: str, policy: str):  # noqa: ANN202
-    for r in session.records:
-        if r.workload == trace and r.policy == policy:
-            return r
-    raise KeyError((trace, policy))
+    return session.records[_index(session, trace, policy)]
 
 
 @pytest.mark.parametrize("trace,policy", sorted(EXPECTED))
@@ -121,3 +179,51 @@ def test_manual_cow(session: KernelSession, path: str) -> None:
 def test_rmmod_after_runs(session: KernelSession) -> None:
     c = session.checks["rmmod"]
     assert c == {"errno": 0, "unloaded": True, "dev_gone": True}
+
+
+@pytest.mark.parametrize("trace,policy", [(t, p) for p in EQ_POLICIES for t in EQ_TRACES]
+                         + [("eq_interleaved", "table_hand-parent")])
+def test_table_mode_decisions_equal_simulator(session: KernelSession, trace: str,
+                                              policy: str) -> None:
+    """Module decisions (cowrl_policy_fault in the kretprobe) == the Python policy's, exactly."""
+    from cowrl.sim import simulate
+
+    i = _index(session, trace, policy)
+    r, kev = session.records[i], session.events[i]
+    assert kev is not None and r.extra["mode"] == "table"
+    py_policy = EQ_POLICIES[policy.removesuffix("-parent")]()
+    sim, ev = simulate(EQ_TRACES[trace], py_policy, make_costmodel("seed_table1"),
+                       record_events=True)
+    assert kev.page.size == ev.page.size == sim.faults
+    mism = np.flatnonzero((kev.page != ev.page) | (kev.degree != ev.k))
+    first = mism[:3]
+    assert mism.size == 0, (f"{mism.size} mismatches, first at faults {first.tolist()}: "
+                            f"kernel (page, k) {np.c_[kev.page[first], kev.degree[first]]} "
+                            f"vs sim {np.c_[ev.page[first], ev.k[first]]}")
+    assert kev.precopied.tolist() == ev.precopied.tolist()
+    assert (r.faults, r.precopied, r.wasted) == (sim.faults, sim.precopied, sim.wasted)
+    assert r.extra["integrity_ok"] and r.extra["dropped"] == 0 and r.extra["nmissed"] == 0
+    assert r.extra["decisions"] == r.faults and r.extra["decide_avg_ns"] > 0
+    assert r.extra["decide_clock_avg_ns"] >= 0
+
+
+def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
+    """The tables really precopy and use several degrees (the equivalence is not vacuous)."""
+    seq = session.events[_index(session, "eq_seq", "readahead")]
+    assert seq is not None and seq.degree.max() == 64 and seq.precopied.sum() > 900
+    hand = {int(k) for t in EQ_TRACES
+            for k in session.events[_index(session, t, "table_hand")].degree}
+    assert len(hand) >= 6, hand
+
+
+def test_table_ioctl_errors(session: KernelSession) -> None:
+    c = session.checks["table_ioctl"]
+    assert "error" not in c, c
+    assert c["abi_version"] == 2
+    err = c["err"]
+    assert err["good"] == err["good_again"] == err["off"] == 0
+    for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
+        assert err[case] == errno.EFAULT, (case, c["errno_names"])
+    for case in ("len0", "len2", "entry_short", "entry_long", "bad_version", "bad_decide",
+                 "slots0", "slots17", "near0", "max_k0", "n_cells", "cell_k513", "bad_mode"):
+        assert err[case] == errno.EINVAL, (case, c["errno_names"])

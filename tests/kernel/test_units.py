@@ -17,8 +17,13 @@ from cowrl.kernel import abi as abimod
 from cowrl.kernel import runners
 from cowrl.kernel.abi import load_abi, record_dtype
 from cowrl.kernel.config import KernelConfig
-from cowrl.kernel.jobs import RunRequest, parse_run, write_job
+from cowrl.kernel.jobs import RunRequest, kernel_plan, parse_run, table_payload_error, write_job
+from cowrl.policies.base import KernelProgram, Policy
+from cowrl.policies.context import N_CELLS
+from cowrl.policies.kernel_table import pack_table
+from cowrl.policies.readahead import Readahead
 from cowrl.policies.static import Baseline, HugePage, StaticPrecopy
+from cowrl.policies.table import TablePolicy
 from cowrl.traces.io import Trace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +32,7 @@ C_PROBE = r"""
 #include <stddef.h>
 #include <stdio.h>
 #include "cowrl_uapi.h"
+#include "cowrl_policy.h"
 #define S(t) printf("size %s %zu\n", #t, sizeof(struct t))
 #define O(t, f) printf("off %s.%s %zu\n", #t, #f, offsetof(struct t, f))
 #define I(n) printf("ioctl %s %lu\n", #n, (unsigned long)(n))
@@ -36,11 +42,14 @@ int main(void)
 	S(cowrl_counters); S(cowrl_manual_cow);
 	O(cowrl_record, addr); O(cowrl_record, work_ns); O(cowrl_record, precopied);
 	O(cowrl_manual_cow, pages); O(cowrl_counters, out_of_scope); O(cowrl_policy, table_ptr);
+	O(cowrl_counters, decisions); O(cowrl_counters, decide_ns);
+	O(cowrl_counters, decide_clock_ns);
 	I(COWRL_IOC_VERSION); I(COWRL_IOC_REGISTER); I(COWRL_IOC_UNREGISTER);
 	I(COWRL_IOC_SET_POLICY); I(COWRL_IOC_COUNTERS); I(COWRL_IOC_RESET);
 	I(COWRL_IOC_MANUAL_COW);
 	printf("const COWRL_ABI_VERSION %d\n", COWRL_ABI_VERSION);
 	printf("const COWRL_MAX_K %d\n", COWRL_MAX_K);
+	printf("const COWRL_POLICY_TABLE_BYTES %zu\n", sizeof(struct cowrl_policy_table));
 	return 0;
 }
 """
@@ -69,7 +78,7 @@ def test_python_abi_matches_compiled_header(tmp_path: Path) -> None:
 
 def test_abi_basics() -> None:
     abi = load_abi()
-    assert abi.version >= 1
+    assert abi.version == 2
     assert abi.device == "/dev/cowrl"
     assert record_dtype().itemsize == ctypes.sizeof(abi.structs["cowrl_record"]) == 48
     assert abi.COWRL_POLICY_TABLE != abi.COWRL_POLICY_STATIC  # room for the decision table
@@ -183,3 +192,81 @@ def test_manual_cow_madvise_path_here() -> None:
         manual_cow.manual_cow(object(), 10)
     buf = bytearray(10000)
     assert manual_cow.manual_cow(buf, len(buf), use_module=False) >= 3
+
+
+def _good_table() -> bytes:
+    return pack_table(TablePolicy(list(range(N_CELLS)), context={"slots": 3, "near": 9})
+                      .kernel_program())
+
+
+def _patched(good: bytes, off: int, value: int, size: int = 4) -> bytes:
+    return good[:off] + value.to_bytes(size, "little") + good[off + size:]
+
+
+BAD_TABLES = {  # name -> (offset, value, size) patched into a good payload
+    "version": (0, 2, 4), "decide": (4, 9, 4), "slots0": (8, 0, 4), "slots17": (8, 17, 4),
+    "near0": (12, 0, 4), "near4097": (12, 4097, 4), "n_cells": (20, 61, 4),
+    "cell_k513": (24 + 2 * 7, 513, 2),
+}
+
+
+def test_table_payload_checks_in_python() -> None:
+    good = _good_table()
+    assert table_payload_error(good) is None
+    ra = pack_table(Readahead(max_k=8).kernel_program())
+    assert table_payload_error(ra) is None
+    assert "max_k" in (table_payload_error(_patched(ra, 16, 0)) or "")
+    assert "bytes" in (table_payload_error(good[:-2]) or "")
+    assert "bytes" in (table_payload_error(good + b"\0\0") or "")
+    for name, (off, value, size) in BAD_TABLES.items():
+        assert table_payload_error(_patched(good, off, value, size)), name
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to compile the header")
+def test_table_payload_check_agrees_with_c(tmp_path: Path) -> None:
+    """The host-side check rejects exactly what cowrl_policy_check() (the module's) rejects."""
+    from cowrl.policies.kernel_table import CPolicy
+
+    c = CPolicy(tmp_path)
+    good, ra = _good_table(), pack_table(Readahead(max_k=8).kernel_program())
+    cases = [good, ra, _patched(ra, 16, 0), _patched(ra, 16, 513), _patched(good, 16, 0),
+             _patched(good, 12, 4096), _patched(good, 8, 16)]
+    cases += [_patched(good, *v) for v in BAD_TABLES.values()]
+    for payload in cases:
+        assert (table_payload_error(payload) is None) == (c.check(payload) == 0)
+
+
+class _BadTable(Policy):
+    name = "bad_table"
+
+    def kernel_program(self) -> KernelProgram:
+        return KernelProgram(mode="table", table={"decide": "table", "slots": 0, "near": 4,
+                                                  "cells": [1] * N_CELLS})
+
+
+def test_kernel_plan_for_table_policies(tmp_path: Path) -> None:
+    plan = kernel_plan(Readahead(max_k=16))
+    assert plan.mode == "table" and plan.k == 0 and len(plan.table) == 144
+    assert plan.table == pack_table(Readahead(max_k=16).kernel_program())
+    with pytest.raises(CowrlError, match="would reject its decision table: slots 0"):
+        kernel_plan(_BadTable())
+    with pytest.raises(CowrlError, match="cannot run on the kernel target"):
+        kernel_plan(Policy())
+    with pytest.raises(CowrlError, match="needs the module"):
+        write_job(tmp_path, [RunRequest(_trace(), Readahead(), module=False)], "child", {})
+
+
+def test_job_with_table_runs(tmp_path: Path) -> None:
+    import json
+
+    tr = _trace()
+    tp = TablePolicy([2] * N_CELLS, name="t2")
+    specs = write_job(tmp_path, [RunRequest(tr, StaticPrecopy(2)), RunRequest(tr, tp),
+                                 RunRequest(tr, Readahead())], "child", {"module": "m.ko"},
+                      ("table_ioctl",))
+    assert [s.mode for s in specs] == ["static", "table", "table"]
+    assert specs[0].table == "" and specs[1].k == 0
+    assert Path(specs[1].table).read_bytes() == pack_table(tp.kernel_program())
+    job = json.loads((tmp_path / "job.json").read_text())
+    assert job["version"] == 2 and job["runs"][1]["table"] == specs[1].table
+    assert table_payload_error(bytes.fromhex(job["table_payload"])) is None
