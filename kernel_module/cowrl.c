@@ -12,8 +12,11 @@
  * The degree k is static (COWRL_POLICY_STATIC) or decided at every demand
  * fault by a pushed decision table (COWRL_POLICY_TABLE): cowrl_policy_fault()
  * of cowrl_policy.h, run in the kretprobe return handler under cowrl_lock on
- * the watched target's struct cowrl_policy_state (static storage, no
- * allocation).
+ * the watched target's struct cowrl_policy_state.  That state is allocated
+ * (GFP_KERNEL) by COWRL_IOC_REGISTER and freed by UNREGISTER, by a
+ * re-register (which replaces it) and at module exit: the fault path never
+ * allocates it, and a module with no target holds only the table and 16
+ * pointers of decision state.
  *
  * The ioctl ABI is in cowrl_uapi.h.
  */
@@ -88,9 +91,14 @@ static struct cowrl_target cowrl_targets[COWRL_MAX_TARGETS];
 static int cowrl_ntargets;
 static struct cowrl_active cowrl_active[COWRL_MAX_ACTIVE];
 static struct cowrl_policy cowrl_policy;
-/* TABLE mode: the pushed table and one decision state per target (same index). */
+/*
+ * TABLE mode: the pushed table and one decision state per target (same index).
+ * cowrl_states[i] is non-NULL exactly for i < cowrl_ntargets; a state is only
+ * dereferenced under cowrl_lock, so one unlinked under the lock can be freed
+ * after unlocking.
+ */
 static struct cowrl_policy_table cowrl_table;
-static struct cowrl_policy_state cowrl_states[COWRL_MAX_TARGETS];
+static struct cowrl_policy_state *cowrl_states[COWRL_MAX_TARGETS];
 
 static DEFINE_SPINLOCK(ring_lock);
 static struct cowrl_record *ring;
@@ -268,19 +276,23 @@ err_pending:
  */
 static u32 cowrl_decide(const struct cowrl_probe_data *d)
 {
-	const struct cowrl_target *tg;
+	const struct cowrl_target *tg = NULL;
+	struct cowrl_policy_state *st = NULL;
 	unsigned long flags;
 	u64 t0, t1, t2;
 	u32 k = 0;
 
 	spin_lock_irqsave(&cowrl_lock, flags);
-	tg = d->tidx >= 0 && d->tidx < cowrl_ntargets ? &cowrl_targets[d->tidx] : NULL;
-	if (cowrl_policy.mode == COWRL_POLICY_TABLE && tg && tg->pid == d->tpid &&
+	if (d->tidx >= 0 && d->tidx < cowrl_ntargets) {
+		tg = &cowrl_targets[d->tidx];
+		st = cowrl_states[d->tidx];
+	}
+	if (cowrl_policy.mode == COWRL_POLICY_TABLE && tg && st && tg->pid == d->tpid &&
 	    tg->start == d->tstart) {
 		/* t1 - t0 is the clock's own cost: decide_ns - decide_clock_ns = net cost. */
 		t0 = ktime_get_ns();
 		t1 = ktime_get_ns();
-		k = cowrl_policy_fault(&cowrl_states[d->tidx], &cowrl_table,
+		k = cowrl_policy_fault(st, &cowrl_table,
 				       (s64)((d->addr - tg->start) >> PAGE_SHIFT),
 				       (s64)(tg->len >> PAGE_SHIFT));
 		t2 = ktime_get_ns();
@@ -465,8 +477,14 @@ static long cowrl_manual_cow(struct cowrl_manual_cow __user *uarg)
 	return ret;
 }
 
+/*
+ * Watch tg.pid in its range with a fresh decision state.  The state is
+ * allocated here, outside the lock; a re-register replaces (and frees) the
+ * target's old state, which is how its state is reset.
+ */
 static long cowrl_register(const struct cowrl_target __user *uarg)
 {
+	struct cowrl_policy_state *st, *old = NULL;
 	struct cowrl_target tg;
 	unsigned long flags;
 	u64 end;
@@ -479,26 +497,37 @@ static long cowrl_register(const struct cowrl_target __user *uarg)
 	    check_add_overflow(tg.start, tg.len, &end))
 		return -EINVAL;
 
+	st = kzalloc(sizeof(*st), GFP_KERNEL);
+	if (!st)
+		return -ENOMEM;
+	cowrl_policy_reset(st);
+
 	spin_lock_irqsave(&cowrl_lock, flags);
 	for (i = 0; i < cowrl_ntargets; i++)
 		if (cowrl_targets[i].pid == tg.pid)
 			break;
 	if (i < COWRL_MAX_TARGETS) {
+		old = cowrl_states[i];	/* NULL for a new target */
 		cowrl_targets[i] = tg;
-		cowrl_policy_reset(&cowrl_states[i]);
+		cowrl_states[i] = st;
+		st = NULL;
 		if (i == cowrl_ntargets)
 			WRITE_ONCE(cowrl_ntargets, cowrl_ntargets + 1);
 		ret = 0;
 	}
 	spin_unlock_irqrestore(&cowrl_lock, flags);
+	kfree(old);
+	kfree(st);	/* -ENOSPC: not installed */
 	return ret;
 }
 
+/* Stop watching tg.pid (0 = all); the last target moves, with its state, into the hole. */
 static long cowrl_unregister(const struct cowrl_target __user *uarg)
 {
+	struct cowrl_policy_state *gone[COWRL_MAX_TARGETS];
 	struct cowrl_target tg;
 	unsigned long flags;
-	int i;
+	int i, last, n = 0;
 	long ret = -ENOENT;
 
 	if (copy_from_user(&tg, uarg, sizeof(tg)))
@@ -507,22 +536,28 @@ static long cowrl_unregister(const struct cowrl_target __user *uarg)
 	for (i = cowrl_ntargets - 1; i >= 0; i--) {
 		if (tg.pid && cowrl_targets[i].pid != tg.pid)
 			continue;
-		cowrl_targets[i] = cowrl_targets[cowrl_ntargets - 1];
-		cowrl_states[i] = cowrl_states[cowrl_ntargets - 1];
-		WRITE_ONCE(cowrl_ntargets, cowrl_ntargets - 1);
+		last = cowrl_ntargets - 1;
+		gone[n++] = cowrl_states[i];
+		cowrl_targets[i] = cowrl_targets[last];
+		cowrl_states[i] = cowrl_states[last];
+		cowrl_states[last] = NULL;
+		WRITE_ONCE(cowrl_ntargets, last);
 		ret = 0;
 	}
 	spin_unlock_irqrestore(&cowrl_lock, flags);
+	while (n)
+		kfree(gone[--n]);
 	return tg.pid ? ret : 0;
 }
 
-/* Reset every target's decision state.  Called under cowrl_lock. */
+/* Reset every registered target's decision state.  Called under cowrl_lock. */
 static void cowrl_states_reset(void)
 {
 	int i;
 
 	for (i = 0; i < COWRL_MAX_TARGETS; i++)
-		cowrl_policy_reset(&cowrl_states[i]);
+		if (cowrl_states[i])
+			cowrl_policy_reset(cowrl_states[i]);
 }
 
 static long cowrl_set_policy(const struct cowrl_policy __user *uarg)
@@ -699,7 +734,6 @@ static int __init cowrl_init(void)
 	if (!ring)
 		return -ENOMEM;
 
-	cowrl_states_reset();	/* before the probe exists: no lock needed */
 	cowrl_kretprobe.kp.symbol_name = symbol;
 	ret = register_kretprobe(&cowrl_kretprobe);
 	if (ret) {
@@ -713,8 +747,9 @@ static int __init cowrl_init(void)
 		pr_err("cannot register /dev/%s (%d)\n", COWRL_DEVICE_NAME, ret);
 		goto err_unregister_probe;
 	}
-	pr_info("probing %s, ABI %d, ring of %u records, table state %zu bytes\n", symbol,
-		COWRL_ABI_VERSION, ring_records, sizeof(cowrl_states) + sizeof(cowrl_table));
+	pr_info("probing %s, ABI %d, ring of %u records, decision state %zu bytes + %zu per target\n",
+		symbol, COWRL_ABI_VERSION, ring_records, sizeof(cowrl_states) + sizeof(cowrl_table),
+		sizeof(struct cowrl_policy_state));
 	return 0;
 
 err_unregister_probe:
@@ -726,8 +761,18 @@ err_free_ring:
 
 static void __exit cowrl_exit(void)
 {
+	int i;
+
 	misc_deregister(&cowrl_misc);
 	unregister_kretprobe(&cowrl_kretprobe);
+	/*
+	 * No handler runs any more, no ioctl is in flight (an open /dev/cowrl
+	 * pins the module) and no precopy work is pending (each pins it too, and
+	 * none touches a state): targets left registered are freed here.
+	 */
+	WARN_ON(atomic64_read(&cowrl_pending));
+	for (i = 0; i < COWRL_MAX_TARGETS; i++)
+		kfree(cowrl_states[i]);
 	vfree(ring);
 	pr_info("unloaded, kretprobe nmissed %d\n", cowrl_kretprobe.nmissed);
 }

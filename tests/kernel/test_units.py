@@ -270,3 +270,25 @@ def test_job_with_table_runs(tmp_path: Path) -> None:
     job = json.loads((tmp_path / "job.json").read_text())
     assert job["version"] == 2 and job["runs"][1]["table"] == specs[1].table
     assert table_payload_error(bytes.fromhex(job["table_payload"])) is None
+
+
+@pytest.mark.skipif(shutil.which("nm") is None or shutil.which("make") is None,
+                    reason="needs nm and make to build and inspect the module")
+def test_module_static_decision_state_under_4k() -> None:
+    """Issue 4 (KML: decision state under 4 KB): the module's static TABLE-mode state is
+    the table plus one pointer per target slot; each target's 448-byte state is allocated
+    at REGISTER, never in .bss."""
+    from cowrl.kernel.build import ensure_module, resolve_release
+
+    try:
+        ko = ensure_module(KernelConfig().cache_path, resolve_release("auto"))
+    except (TargetUnavailable, CowrlError) as e:
+        pytest.skip(str(e))
+    out = subprocess.run(["nm", "-S", str(ko)], capture_output=True, text=True,
+                         check=True).stdout
+    sizes = {f[3]: int(f[1], 16) for f in (line.split() for line in out.splitlines())
+             if len(f) == 4}
+    abi = load_abi()
+    assert sizes["cowrl_table"] == abi.COWRL_POLICY_TABLE_BYTES == 144
+    assert sizes["cowrl_states"] == 8 * abi.COWRL_MAX_TARGETS == 128
+    assert sizes["cowrl_table"] + sizes["cowrl_states"] < 4096
