@@ -1,0 +1,167 @@
+"""The calibration's configuration schema (values live in ``conf/calibrate.yaml``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cowrl.errors import ConfigError
+
+TARGETS = ("host", "kernel")
+DEFAULT_NAMES = {"host": "host", "kernel": "tcg"}
+
+
+def _ints(field_name: str, value: Any, minimum: int = 1) -> list[int]:
+    if isinstance(value, (int, str)) or value is None:
+        value = [value]
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise ConfigError(f"{field_name} must be integers >= {minimum}, got {v!r}")
+        out.append(int(v))
+    if not out:
+        raise ConfigError(f"{field_name} must not be empty")
+    return out
+
+
+def _posint(field_name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{field_name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+@dataclass
+class HostBenchConfig:
+    """Microbenchmarks on the running kernel (``target=host``)."""
+
+    region_pages: list[int] = field(default_factory=lambda: [256, 1024, 4096, 16384])
+    reps: int = 5
+    warmup_reps: int = 1
+    """Forks per configuration measured and thrown away first: a VM's first touch of
+    guest memory costs an extra exit to the hypervisor that is not a COW cost."""
+    populate_batches: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64])
+    memcpy_pages: int = 16384
+    thp: str = "auto"
+    """``auto``: measure THP when the kernel offers it; ``on``: require it; ``off``: skip."""
+    thp_region_pages: list[int] = field(default_factory=lambda: [1024, 4096])
+    cc: str = "cc"
+
+    def __post_init__(self) -> None:
+        p = "host_bench."
+        self.region_pages = _ints(p + "region_pages", self.region_pages)
+        self.reps = _posint(p + "reps", self.reps)
+        self.warmup_reps = _posint(p + "warmup_reps", self.warmup_reps, 0)
+        self.populate_batches = _ints(p + "populate_batches", self.populate_batches)
+        if len(set(self.populate_batches)) < 2:
+            raise ConfigError(f"{p}populate_batches needs two different batch sizes to fit a "
+                              f"per-page slope, got {self.populate_batches}")
+        if sum(b <= max(self.region_pages) for b in set(self.populate_batches)) < 2:
+            raise ConfigError(f"{p}populate_batches: two batch sizes must fit in the largest "
+                              f"region ({max(self.region_pages)} pages)")
+        self.memcpy_pages = _posint(p + "memcpy_pages", self.memcpy_pages)
+        if self.thp not in ("auto", "on", "off"):
+            raise ConfigError(f"{p}thp must be auto, on or off, got {self.thp!r}")
+        self.thp_region_pages = _ints(p + "thp_region_pages", self.thp_region_pages, 512)
+
+
+@dataclass
+class KernelBenchConfig:
+    """Static-degree runs through the kernel target (``target=kernel``)."""
+
+    backend: str = "real"
+    """``real``: :func:`cowrl.kernel.backend.run_kernel`; ``fake``: the simulator with a
+    known cost model and noise, for tests of the pipeline only (never a measurement)."""
+    ks: list[int] = field(default_factory=lambda: [0, 1, 2, 4, 8, 16])
+    region_pages: list[int] = field(default_factory=lambda: [1024, 8192])
+    hugepage: bool = True
+    reps: int = 3
+    """Runs of each (policy, trace) in the one boot; their faults are pooled."""
+    fake_costmodel: str = "seed_table1"
+    fake_sigma: float = 0.2
+
+    def __post_init__(self) -> None:
+        p = "kernel_bench."
+        if self.backend not in ("real", "fake"):
+            raise ConfigError(f"{p}backend must be real or fake, got {self.backend!r}")
+        self.ks = _ints(p + "ks", self.ks, 0)
+        if len(set(self.ks)) < 2:
+            raise ConfigError(f"{p}ks needs two different degrees to fit precopy_ns, "
+                              f"got {self.ks}")
+        self.region_pages = _ints(p + "region_pages", self.region_pages, 2)
+        self.reps = _posint(p + "reps", self.reps)
+        if not isinstance(self.hugepage, bool):
+            raise ConfigError(f"{p}hugepage must be true or false, got {self.hugepage!r}")
+        if self.hugepage and max(self.region_pages) < 512:
+            raise ConfigError(f"{p}region_pages: the hugepage runs need a region of at "
+                              f"least 512 pages, got {self.region_pages}")
+        if not isinstance(self.fake_sigma, (int, float)) or self.fake_sigma < 0:
+            raise ConfigError(f"{p}fake_sigma must be >= 0, got {self.fake_sigma!r}")
+
+
+QUICK_HOST = {"region_pages": [256, 1024], "reps": 2, "warmup_reps": 1,
+              "populate_batches": [1, 4, 16], "memcpy_pages": 1024,
+              "thp_region_pages": [1024]}
+QUICK_KERNEL = {"ks": [0, 1, 4], "region_pages": [1024], "reps": 1}
+
+
+@dataclass
+class CalibrationConfig:
+    """Everything ``calibrate(cfg)`` reads; built from the Hydra config by :meth:`from_cfg`."""
+
+    target: str = "host"
+    name: str = "host"
+    out_dir: str | None = None
+    quick: bool = False
+    seed: int = 0
+    progress: bool = True
+    trim_factor: float = 10.0
+    """Drop samples above this multiple of their run's median (preemptions); 0 keeps all."""
+    host_bench: HostBenchConfig = field(default_factory=HostBenchConfig)
+    kernel_bench: KernelBenchConfig = field(default_factory=KernelBenchConfig)
+    kernel: Any = None
+    """The kernel target's config (Hydra group ``kernel``), passed to ``run_kernel``."""
+
+    @classmethod
+    def from_cfg(cls, cfg: Mapping[str, Any]) -> CalibrationConfig:
+        """Validate a (Hydra or plain) mapping; every error is one line naming its field."""
+        if hasattr(cfg, "_metadata"):
+            from omegaconf import OmegaConf
+
+            cfg = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+        data = dict(cfg)
+        target = data.get("target", "host")
+        if isinstance(target, Mapping):  # the Hydra group form: target: {name: host}
+            target = target.get("name")
+        if target not in TARGETS:
+            raise ConfigError(f"target must be one of {TARGETS}, got {target!r}")
+        name = data.get("name") or DEFAULT_NAMES[target]
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise ConfigError(f"name must be a file stem (letters, digits, _ . -), got {name!r}")
+        quick = data.get("quick", False)
+        if not isinstance(quick, bool):
+            raise ConfigError(f"quick must be true or false, got {quick!r}")
+        trim = data.get("trim_factor", 10.0)
+        if isinstance(trim, bool) or not isinstance(trim, (int, float)) or trim < 0:
+            raise ConfigError(f"trim_factor must be a number >= 0, got {trim!r}")
+        seed = data.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"seed must be an integer, got {seed!r}")
+        host = {**(data.get("host_bench") or {}), **(QUICK_HOST if quick else {})}
+        kern = {**(data.get("kernel_bench") or {}), **(QUICK_KERNEL if quick else {})}
+        return cls(target=target, name=name, out_dir=data.get("out_dir"), quick=quick,
+                   seed=seed, progress=bool(data.get("progress", True)), trim_factor=float(trim),
+                   host_bench=_build(HostBenchConfig, host, "host_bench"),
+                   kernel_bench=_build(KernelBenchConfig, kern, "kernel_bench"),
+                   kernel=data.get("kernel"))
+
+
+def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{prefix}.{unknown[0]}: unknown field "
+                          f"(known: {', '.join(sorted(known))})")
+    return cls(**data)

@@ -1,0 +1,311 @@
+"""``target=kernel``: fit the cost model to per-fault latencies measured through the module.
+
+Static precopy ``k`` over sequential traces of a few region sizes (plus the
+hugepage policy) run in one guest boot via :func:`cowrl.kernel.backend.run_kernel`.
+The simulator's event replay of the same trace and policy, which the kernel
+target matches event for event, says how many pages each demand fault
+precopied and whether it was the first fault in a huge page. Then one least
+squares fit over all faults gives::
+
+    latency = (fault_ns + copy_ns) + precopy_ns * precopied + thp_split_ns * thp_first
+
+``copy_ns`` is the module's in-kernel time of a demand fault's
+``wp_page_copy`` (``kfault_avg_ns`` of the k=0 runs: allocate, copy, PTE);
+``fault_ns`` is the rest of the intercept. ``write_ns`` is the median latency
+of writes that took no fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from cowrl.calibration.config import CalibrationConfig, KernelBenchConfig
+from cowrl.calibration.fit import FaultSamples, FitError, fit_fault_model, lognormal_sigma
+from cowrl.calibration.provenance import host_facts, load_note, loadavg
+from cowrl.metrics import RunRecord
+from cowrl.policies.base import Policy
+from cowrl.policies.static import Baseline, HugePage, StaticPrecopy
+from cowrl.sim.costmodel import CostModel, NoiseModel
+from cowrl.sim.simulator import SimEvents, simulate
+from cowrl.traces.generators import sequential
+from cowrl.traces.io import Trace
+
+Run = tuple[Trace, Policy]
+Backend = Callable[[list[Run], Any, bool], list[RunRecord]]
+"""Runs (trace, policy) pairs in the given order in one session; one RunRecord per pair."""
+
+_UNIT = CostModel(fault_ns=0.0, copy_ns=0.0, precopy_ns=0.0, name="events-only")
+
+
+def design(kb: KernelBenchConfig) -> tuple[list[Trace], list[Policy], list[Run]]:
+    """The calibration's traces (sequential, one per region size), policies and run order.
+
+    Runs are interleaved (repetition, then trace, then policies in a rotated
+    order) so that a drift of the host's load over the session does not line
+    up with one policy: under TCG, guest time is host time.
+    """
+    traces = [sequential(n_pages=n, name=f"seq{n}" + (f"_r{r}" if r else ""))
+              for r in range(kb.reps) for n in kb.region_pages]
+    policies: list[Policy] = [Baseline() if k == 0 else StaticPrecopy(k, name=f"precopy{k}")
+                              for k in kb.ks]
+    if kb.hugepage:
+        policies.append(HugePage())
+    return traces, policies, interleave(traces, policies)
+
+
+def interleave(traces: Sequence[Trace], policies: Sequence[Policy]) -> list[Run]:
+    """Every (trace, policy) once, policies rotated from one trace to the next."""
+    n = len(policies)
+    return [(t, policies[(i + j) % n]) for i, t in enumerate(traces) for j in range(n)]
+
+
+def fake_backend(truth: CostModel, seed: int = 0) -> Backend:
+    """A stand-in for the kernel target: the simulator priced by ``truth`` with its noise.
+
+    It returns RunRecords shaped like the real backend's (per-write latencies,
+    ``kfault_avg_ns``), with ``target="kernel-fake"``. It only tests the
+    pipeline; nothing it returns is a measurement.
+    """
+
+    def run(runs: list[Run], cfg: Any = None, progress: bool = False) -> list[RunRecord]:
+        rng = np.random.default_rng(seed)
+        out = []
+        for t, p in runs:
+            rec, ev = simulate(t, p, truth, seed=int(rng.integers(1 << 31)),
+                               record_events=True, target="kernel-fake")
+            w = np.full(t.writes, truth.write_ns, dtype=np.float64)
+            w *= rng.lognormal(0.0, truth.noise.sigma / 4, size=w.size)
+            w[ev.write_index] = rec.fault_ns
+            rec.write_ns = w
+            rec.extra = {"kfault_avg_ns": truth.copy_ns, "thp": bool(p.thp),
+                         "thp_backed": bool(p.thp), "k": int(p.static_k or 0),
+                         "runner": "fake", "accel": "none (simulated)",
+                         "kernel_release": "fake"}
+            out.append(rec)
+        return out
+
+    return run
+
+
+def real_backend() -> Backend:
+    """The kernel target, every run in one guest session, in the given order."""
+    from cowrl.kernel.backend import run_session
+    from cowrl.kernel.jobs import RunRequest
+
+    def run(runs: list[Run], cfg: Any = None, progress: bool = True) -> list[RunRecord]:
+        reqs = [RunRequest(trace=t, policy=p) for t, p in runs]
+        return run_session(reqs, cfg, progress=progress).records
+
+    return run
+
+
+def events_for(runs: Sequence[Run]) -> dict[tuple[str, str], tuple[RunRecord, SimEvents]]:
+    """Exact simulator events for every (trace, policy), keyed by (policy name, workload)."""
+    out = {}
+    for t, p in runs:
+        rec, ev = simulate(t, p, _UNIT, record_events=True)
+        out[(p.name, t.name)] = (rec, ev)
+    return out
+
+
+def samples_from_runs(records: Sequence[RunRecord], runs: Sequence[Run]
+                      ) -> tuple[FaultSamples, np.ndarray, list[dict[str, Any]]]:
+    """Per-fault samples (latency, precopied, thp_first) and non-fault write latencies.
+
+    A run whose fault or precopy counts differ from the simulator's is left
+    out of the fit (its faults cannot be paired with events) and reported.
+    """
+    ev = events_for(runs)
+    parts: list[FaultSamples] = []
+    plain: list[np.ndarray] = []
+    info_runs: list[dict[str, Any]] = []
+    for i, rec in enumerate(records):
+        sim, e = ev[(rec.policy, rec.workload)]
+        info = {"policy": rec.policy, "workload": rec.workload, "faults": rec.faults,
+                "sim_faults": sim.faults, "precopied": rec.precopied,
+                "sim_precopied": sim.precopied, "used": False}
+        info_runs.append(info)
+        if rec.write_ns is None or rec.faults != sim.faults or rec.precopied != sim.precopied:
+            info["why_unused"] = "counts differ from the simulator" if rec.write_ns is not None \
+                else "no per-write latencies"
+            continue
+        w = np.asarray(rec.write_ns, dtype=np.float64)
+        h = e.thp_first.astype(np.float64)
+        if np.any(h) and not rec.extra.get("thp_backed", True):
+            h = np.zeros_like(h)  # the region was not THP-backed: no split happened
+            info["note"] = "hugepage run not THP-backed"
+        parts.append(FaultSamples(w[e.write_index], e.precopied.astype(np.float64), h,
+                                  np.full(e.write_index.size, i)))
+        mask = np.ones(w.size, dtype=bool)
+        mask[e.write_index] = False
+        plain.append(w[mask])
+        info["used"] = True
+        info["fault_mean_ns"] = round(float(w[e.write_index].mean()), 1)
+    return (FaultSamples.concat(parts), np.concatenate(plain) if plain else np.zeros(0),
+            info_runs)
+
+
+def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_factor: float
+               ) -> dict[str, Any]:
+    """Cost-model parameters and diagnostics from kernel-target runs (one per pair)."""
+    s, plain, runs = samples_from_runs(records, runs_done)
+    if s.latency_ns.size == 0:
+        raise FitError("no kernel run matched the simulator's events; nothing to fit "
+                       f"(runs: {runs})")
+    fit, trimmed = fit_fault_model(s, trim_factor)
+    notes: list[str] = []
+    demand_ns = fit["demand_ns"]
+    precopy_ns = fit["precopy_ns"] if "precopy_ns" in fit.names else None
+    if precopy_ns is None:
+        raise FitError("the kernel runs did not vary the pages precopied; precopy_ns is "
+                       "not identified (check kernel_bench.ks)")
+    thp = fit["thp_split_ns"] if "thp_split_ns" in fit.names else None
+    if thp is not None and thp < 0:
+        notes.append(f"fitted thp_split_ns {thp:.0f} ns < 0 (no measurable split cost): set 0")
+        thp = 0.0
+    # copy_ns: the share of a k=0 demand fault spent inside wp_page_copy (module timing),
+    # paired with the harness latency of the same faults.
+    kf = [(float(r.extra.get("kfault_avg_ns", 0.0)), float(np.mean(r.fault_ns)), r.faults)
+          for r in records if r.extra.get("k", None) == 0 and not r.extra.get("thp", False)
+          and r.extra.get("kfault_avg_ns", 0.0) > 0 and r.faults > 0]
+    if kf:
+        share = sum(k * n for k, _, n in kf) / sum(h * n for _, h, n in kf)
+        if share > 1:
+            notes.append(f"in-kernel copy time exceeds the harness latency (share {share:.2f}); "
+                         "copy_ns set to the whole demand cost")
+        share = min(1.0, share)
+        copy_ns = share * demand_ns
+        copy_src = (f"module in-kernel wp_page_copy time of k=0 demand faults = {share:.1%} of "
+                    "their harness latency (kfault_avg_ns / mean fault_ns), times the intercept")
+    else:
+        share = None
+        copy_ns = precopy_ns
+        copy_src = "no in-kernel timings: copy_ns = precopy_ns (COW break without a trap)"
+        notes.append(copy_src)
+    fault_ns = demand_ns - copy_ns
+    if fault_ns < 0:
+        notes.append(f"precopy_ns {copy_ns:.0f} ns exceeds the fitted demand cost "
+                     f"{demand_ns:.0f} ns: fault_ns clipped to 0")
+        fault_ns = 0.0
+    pred = fit.coef[0] + s.precopied * (precopy_ns) + s.thp_first * (thp or 0.0)
+    noise = lognormal_sigma(s.latency_ns / pred)
+    per_k: dict[str, Any] = {}
+    for r in runs:
+        if r.get("used"):
+            per_k.setdefault(r["policy"], {})[r["workload"]] = r["fault_mean_ns"]
+    params = {"fault_ns": round(fault_ns, 1), "copy_ns": round(copy_ns, 1),
+              "precopy_ns": round(max(0.0, precopy_ns), 1),
+              "thp_split_ns": round(thp, 1) if thp is not None else None,
+              "write_ns": round(float(np.median(plain)), 1) if plain.size else None,
+              "sigma": round(noise["sigma"], 3)}
+    if precopy_ns < 0:
+        notes.append(f"fitted precopy_ns {precopy_ns:.0f} < 0: set 0")
+    fits = {
+        "faults": {**fit.summary(), "trimmed": trimmed,
+                   "model": "latency = demand_ns + precopy_ns * precopied "
+                            "+ thp_split_ns * thp_first"},
+        "copy_split": {"source": copy_src, "copy_ns": round(copy_ns, 1),
+                       "kernel_share": round(share, 4) if share is not None else None,
+                       "runs": len(kf)},
+        "noise": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in noise.items()},
+        "plain_write": {"median_ns": round(float(np.median(plain)), 1) if plain.size else None,
+                        "n": int(plain.size)},
+        "fault_mean_ns_by_run": per_k,
+        "runs_used": int(sum(r["used"] for r in runs)),
+        "runs_total": len(runs),
+    }
+    alt = precopy_setup_fit(s, trim_factor)
+    if alt is not None:
+        fits["diagnostic_precopy_setup"] = alt
+    unused = [r for r in runs if not r["used"]]
+    if unused:
+        fits["runs_unused"] = unused
+    return {"params": params, "fits": fits, "notes": notes}
+
+
+def precopy_setup_fit(s: FaultSamples, trim_factor: float) -> dict[str, Any] | None:
+    """Diagnostic: the same fit with a fixed cost per fault that precopies at all.
+
+    The cost model prices precopy as ``precopy_ns * n``. The module defers the
+    work to ``task_work`` and takes ``mmap_read_lock`` once per fault, a fixed
+    cost the model has no parameter for; this fit says how large it is.
+    """
+    from cowrl.calibration.fit import fit_linear, run_medians, trim_outliers
+
+    keep = trim_outliers(s.latency_ns, run_medians(s), trim_factor)
+    t = s.select(keep)
+    cols = {"demand_ns": np.ones(t.latency_ns.shape), "precopy_ns": t.precopied,
+            "precopy_setup_ns": (t.precopied > 0).astype(np.float64)}
+    if t.thp_first.any() and not t.thp_first.all():
+        cols["thp_split_ns"] = t.thp_first
+    try:
+        f = fit_linear(cols, t.latency_ns)
+    except FitError:
+        return None
+    return {**f.summary(), "model": "latency = demand_ns + precopy_setup_ns * [precopied > 0] "
+                                    "+ precopy_ns * precopied + thp_split_ns * thp_first "
+                                    "(not expressible in CostModel; diagnostic only)"}
+
+
+def calibrate_kernel(cc: CalibrationConfig, backend: Backend | None = None) -> dict[str, Any]:
+    """Run the calibration design on the kernel target (one boot) and fit it."""
+    from cowrl.registry import make_costmodel
+
+    kb = cc.kernel_bench
+    traces, policies, order = design(kb)
+    fake = backend is None and kb.backend == "fake"
+    if backend is None:
+        if fake:
+            truth = make_costmodel(kb.fake_costmodel)
+            truth.noise = NoiseModel("lognormal", kb.fake_sigma)
+            backend = fake_backend(truth, cc.seed)
+        else:
+            backend = real_backend()
+    facts = host_facts()
+    before = loadavg()
+    records = backend(order, cc.kernel, cc.progress)
+    after = loadavg()
+    res = fit_kernel(records, order, cc.trim_factor)
+    x = records[0].extra if records else {}
+    res["provenance"] = {
+        "calibrated": not fake,
+        "source": ("FAKE BACKEND (simulator with a known cost model): NOT A MEASUREMENT"
+                   if fake else "calibrate.py target=kernel (module + replay harness)"),
+        "target": "kernel",
+        "runner": x.get("runner", "?"),
+        "accelerator": x.get("accel", "?"),
+        "kernel": x.get("kernel_release", "?"),
+        "cpu_model": f"guest vCPU emulated on host {facts['cpu_model']}"
+                     if str(x.get("accel", "")).lower() == "tcg" else facts["cpu_model"],
+        "host_kernel": facts["kernel"],
+        "host_cpus": facts["cpus"],
+        "date": facts["date"],
+        "quick": cc.quick,
+        **load_note(before, after, facts["cpus"]),
+        "load_note_detail": "the load after includes this session's own qemu; before is others'",
+        "design": {"traces": [t.name for t in traces], "policies": [p.name for p in policies],
+                   "ks": kb.ks, "region_pages": kb.region_pages, "hugepage": kb.hugepage,
+                   "reps": kb.reps, "order": "interleaved (rep, trace, rotated policies)",
+                   "kernel_config": _kernel_cfg_summary(cc.kernel),
+                   "one_boot": True, "trim_factor": cc.trim_factor},
+        "identification": {
+            "fault_ns + copy_ns": "intercept of the per-fault least squares fit",
+            "precopy_ns": "slope in pages precopied (from the simulator's exact events)",
+            "copy_ns": res["fits"]["copy_split"]["source"],
+            "thp_split_ns": "coefficient of the first fault per 2 MiB page (hugepage runs)",
+            "write_ns": "median latency of writes that took no fault",
+            "noise.sigma": "RMS of log(latency / fitted mean), all fitted faults",
+        },
+        "fits": res.pop("fits"),
+        "notes": res.pop("notes"),
+    }
+    return res
+
+
+def _kernel_cfg_summary(kcfg: Any) -> dict[str, Any]:
+    """The guest settings that change TCG timings (vCPUs, memory, writer)."""
+    d = dict(kcfg or {})
+    return {k: d[k] for k in ("runner", "accel", "cpus", "memory_mb", "writer") if k in d}

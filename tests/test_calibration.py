@@ -1,0 +1,171 @@
+"""Calibration: the fits recover known parameters, the YAML round-trips, host calibration runs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from cowrl.calibration import calibrate
+from cowrl.calibration.config import CalibrationConfig, KernelBenchConfig
+from cowrl.calibration.fit import FitError, fit_linear, lognormal_sigma
+from cowrl.calibration.host import fit_host
+from cowrl.calibration.kernel import design, fake_backend, fit_kernel
+from cowrl.errors import ConfigError
+from cowrl.registry import make_costmodel
+from cowrl.sim.costmodel import CostModel, NoiseModel
+
+ROOT = Path(__file__).resolve().parent.parent
+TRUTH = dict(fault_ns=1500.0, copy_ns=3000.0, precopy_ns=2000.0, thp_split_ns=20000.0,
+             write_ns=50.0)
+
+
+def test_fit_linear_exact_and_degenerate() -> None:
+    x = np.arange(10.0)
+    f = fit_linear({"a": np.ones(10), "b": x}, 3.0 + 2.0 * x)
+    assert f["a"] == pytest.approx(3.0) and f["b"] == pytest.approx(2.0)
+    assert f.r2 == pytest.approx(1.0) and f.rmse == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(FitError, match="do not identify"):
+        fit_linear({"a": np.ones(10), "b": np.ones(10)}, x)
+
+
+def test_lognormal_sigma_recovers_shape() -> None:
+    r = np.random.default_rng(0).lognormal(0.0, 0.3, size=20000) * 5.0
+    n = lognormal_sigma(r)
+    assert n["sigma"] == pytest.approx(0.3, abs=0.01)
+    assert n["sigma_iqr"] == pytest.approx(0.3, abs=0.02)
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.1])
+def test_kernel_fit_recovers_simulated_parameters(sigma: float) -> None:
+    """The simulator with known parameters (and noise) stands in for the kernel."""
+    truth = CostModel(**TRUTH, noise=NoiseModel("lognormal" if sigma else "none", sigma))
+    kb = KernelBenchConfig(ks=[0, 1, 2, 4, 8], region_pages=[2048, 4096], reps=1)
+    _, _, order = design(kb)
+    records = fake_backend(truth, seed=1)(order, None, False)
+    res = fit_kernel(records, order, trim_factor=10.0)
+    p = res["params"]
+    scale = np.exp(sigma ** 2 / 2)  # the noise factor has median 1, so mean exp(s²/2)
+    assert p["fault_ns"] + p["copy_ns"] == pytest.approx(4500.0 * scale, rel=0.02)
+    assert p["precopy_ns"] == pytest.approx(2000.0 * scale, rel=0.03)
+    assert p["thp_split_ns"] == pytest.approx(20000.0 * scale, rel=0.15 if sigma else 1e-6)
+    assert p["write_ns"] == pytest.approx(50.0, rel=0.05)
+    # the fake's in-kernel time is copy_ns: the split recovers it
+    assert p["copy_ns"] == pytest.approx(3000.0, rel=0.05)
+    assert p["sigma"] == pytest.approx(sigma, abs=0.02)
+    assert res["fits"]["faults"]["r2"] > (0.99 if sigma == 0 else 0.8)
+
+
+def _synthetic_host_raw(rng: np.random.Generator) -> dict:
+    def noisy(mean: float, shape: tuple[int, ...]) -> np.ndarray:
+        return mean * rng.lognormal(0.0, 0.05, size=shape) / np.exp(0.05 ** 2 / 2)
+
+    demand = [{"n_pages": n, "fault": noisy(3000.0, (3, n)), "plain": noisy(30.0, (3, n))}
+              for n in (512, 2048)]
+    populate = [{"n_pages": 2048, "batch": b, "ns": noisy(800.0 + 2500.0 * b, (200,))}
+                for b in (1, 4, 16, 64)]
+    thp = []
+    for n in (1024, 2048):
+        f = noisy(3000.0, (3, n))
+        f[:, ::512] += 15000.0
+        thp.append({"n_pages": n, "fault": f})
+    return {"demand": demand, "populate": populate, "memcpy": noisy(400.0, (4096,)),
+            "thp": thp, "thp_backed": True, "want_thp": True, "thp_setting": "[madvise]",
+            "timer_min_ns": 20}
+
+
+def test_host_fit_recovers_synthetic_parameters() -> None:
+    res = fit_host(_synthetic_host_raw(np.random.default_rng(2)), trim_factor=10.0)
+    p = res["params"]
+    assert p["fault_ns"] + p["copy_ns"] == pytest.approx(3000.0, rel=0.01)
+    assert p["copy_ns"] == pytest.approx(2500.0, rel=0.02)
+    assert p["precopy_ns"] == p["copy_ns"]
+    assert p["thp_split_ns"] == pytest.approx(15000.0, rel=0.05)
+    assert p["write_ns"] == pytest.approx(30.0, rel=0.05)
+    assert res["fits"]["populate_write"]["batch_means_fit"]["r2"] > 0.99
+
+
+def test_fake_kernel_calibration_writes_loadable_yaml(tmp_path: Path) -> None:
+    out = calibrate({"target": "kernel", "name": "fake_cm", "quick": True, "out_dir": str(tmp_path),
+                     "progress": False, "kernel_bench": {"backend": "fake"}})
+    path = tmp_path / "fake_cm.yaml"
+    assert out["path"] == str(path) and path.is_file()
+    text = path.read_text()
+    assert text.startswith("# FAKE")
+    cm = make_costmodel(OmegaConf.load(path))
+    assert cm.name == "fake_cm"
+    assert cm.provenance["source"].startswith("FAKE BACKEND")
+    assert cm.provenance["calibrated"] is False
+    assert cm.provenance["fits"]["faults"]["n"] > 0
+    assert cm.provenance == out["provenance"]  # provenance round-trips through the YAML
+    for f in ("fault_ns", "copy_ns", "precopy_ns", "write_ns"):
+        assert getattr(cm, f) == pytest.approx(out["params"][f])
+
+
+@pytest.mark.parametrize("name", ["host", "tcg"])
+def test_shipped_calibrations_load_by_name(name: str) -> None:
+    cm = make_costmodel(name)
+    p = cm.provenance
+    assert cm.name == name and p["calibrated"] is True
+    for key in ("kernel", "cpu_model", "runner", "accelerator", "date", "fits", "load_note"):
+        assert key in p, key
+    assert 200 <= cm.fault_ns + cm.copy_ns <= 1e6
+    assert cm.noise.kind == "none" and cm.noise.sigma > 0
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_host_calibration_quick_runs_here(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    out = calibrate({"target": "host", "name": "quickhost", "quick": True,
+                     "out_dir": str(tmp_path), "progress": False})
+    assert time.monotonic() - t0 < 30
+    p = out["params"]
+    assert 200 <= p["fault_ns"] + p["copy_ns"] <= 1e6
+    assert p["copy_ns"] > 0 and p["precopy_ns"] > 0 and p["write_ns"] > 0
+    assert p["write_ns"] < p["fault_ns"] + p["copy_ns"]
+    prov = make_costmodel(OmegaConf.load(tmp_path / "quickhost.yaml")).provenance
+    assert prov["accelerator"] == "native" and prov["quick"] is True
+    assert prov["fits"]["demand"]["n"] > 100
+
+
+@pytest.mark.parametrize("cfg, field", [
+    ({"target": "moon"}, "target"),
+    ({"target": "host", "host_bench": {"reps": -1}}, "host_bench.reps"),
+    ({"target": "host", "host_bench": {"populate_batches": [4]}}, "host_bench.populate_batches"),
+    ({"target": "host", "host_bench": {"thp": "maybe"}}, "host_bench.thp"),
+    ({"target": "host", "host_bench": {"colour": 1}}, "host_bench.colour"),
+    ({"target": "kernel", "kernel_bench": {"ks": [2]}}, "kernel_bench.ks"),
+    ({"target": "kernel", "kernel_bench": {"backend": "vm"}}, "kernel_bench.backend"),
+    ({"target": "host", "name": "../evil"}, "name"),
+    ({"target": "host", "trim_factor": -1}, "trim_factor"),
+])
+def test_bad_config_is_one_line_naming_the_field(cfg: dict, field: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        CalibrationConfig.from_cfg(cfg)
+    msg = str(e.value)
+    assert field in msg and "\n" not in msg
+
+
+def test_cli_bad_value_exits_with_one_line(python: str, tmp_path: Path) -> None:
+    r = subprocess.run([python, str(ROOT / "calibrate.py"), "target=host", "host_bench.reps=0",
+                        f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "host_bench.reps" in lines[0]
+
+
+@pytest.mark.kernel
+def test_kernel_calibration_quick_real_boot(tmp_path: Path) -> None:
+    """One short guest boot: the fit has every parameter and sane TCG magnitudes."""
+    out = calibrate({"target": "kernel", "name": "tcgq", "quick": True,
+                     "out_dir": str(tmp_path), "progress": False})
+    p, prov = out["params"], out["provenance"]
+    assert prov["calibrated"] is True and prov["accelerator"] in ("tcg", "kvm")
+    assert prov["fits"]["runs_used"] == prov["fits"]["runs_total"]  # counts equal the sim's
+    assert 1e3 <= p["fault_ns"] + p["copy_ns"] <= 1e7
+    assert p["precopy_ns"] > 0
