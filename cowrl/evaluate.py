@@ -139,27 +139,26 @@ def run_sim(traces: Sequence[Trace], policies: Sequence[Policy], cost: CostModel
 
 def run_kernel(traces: Sequence[Trace], policies: Sequence[Policy], cfg: DictConfig,
                cost: CostModel | None = None) -> list[RunRecord]:
-    from cowrl.kernel.backend import run_kernel as _run_kernel
+    from cowrl.kernel.backend import run_pairs
     from cowrl.policies.best_static import BestStatic
 
-    runnable, best = [], []
+    pairs: list[tuple[Policy, Trace]] = []
     for p in policies:
         if isinstance(p, BestStatic):
-            best.append(p)
+            # The degree is chosen per workload in simulation, then run for real.
+            assert cost is not None
+            pairs += [(p.for_trace(t, cost), t) for t in traces]
             continue
         try:
             p.kernel_program()
-            runnable.append(p)
         except NotImplementedError:
             log.warning("policy %s cannot run in the kernel (it reads the future or has no "
                         "kernel form); skipped", p.name)
-    records = _run_kernel(list(traces), runnable, cfg.kernel, progress=bool(cfg.progress))
-    for p in best:  # the degree is chosen per workload in simulation, then run for real
-        assert cost is not None
-        for t in traces:
-            records += _run_kernel([t], [p.for_trace(t, cost)], cfg.kernel,
-                                   progress=bool(cfg.progress))
-    return records
+            continue
+        pairs += [(p, t) for t in traces]
+    if not pairs:
+        raise ConfigError("policies: none of them can run on the kernel target")
+    return run_pairs(pairs, cfg.kernel, progress=bool(cfg.progress))
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:

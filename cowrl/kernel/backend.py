@@ -94,28 +94,45 @@ def run_kernel(traces: list[Trace], policies: list[Policy],
     Raises :class:`~cowrl.errors.TargetUnavailable` when the runner cannot run
     here and :class:`~cowrl.errors.CowrlError` for a policy the module cannot run.
     """
-    kcfg = KernelConfig.from_any(cfg)
     if not policies or not traces:
         raise CowrlError("run_kernel needs at least one policy and one trace")
-    # Repeat r runs the policies rotated by r, so no policy always runs first on a trace.
-    order = [(r, (i + r) % len(policies), j) for r in range(kcfg.repeats)
-             for j in range(len(traces)) for i in range(len(policies))]
-    requests = [RunRequest(trace=traces[j], policy=policies[i], module=kcfg.module)
-                for _, i, j in order]
+    return run_pairs([(p, t) for p in policies for t in traces], cfg, progress)
+
+
+def run_pairs(pairs: list[tuple[Policy, Trace]],
+              cfg: KernelConfig | Mapping[str, Any] | None = None,
+              progress: bool = True) -> list[RunRecord]:
+    """Run each (policy, trace) pair in one guest boot; one RunRecord per pair, in order.
+
+    With ``kernel.repeats > 1`` each repeat runs the pairs of a trace in an order
+    rotated by the repeat number, and the run with the median ``cow_ns`` is kept;
+    with ``kernel.warmup`` one discarded run comes first.
+    """
+    kcfg = KernelConfig.from_any(cfg)
+    if not pairs:
+        raise CowrlError("run_kernel needs at least one (policy, trace) run")
+    # Rotate within each trace's group, so no policy always runs first on a trace.
+    groups: dict[int, list[int]] = {}
+    for idx, (_, t) in enumerate(pairs):
+        groups.setdefault(id(t), []).append(idx)
+    order = [g[(i + r) % len(g)] for r in range(kcfg.repeats) for g in groups.values()
+             for i in range(len(g))]
+    requests = [RunRequest(trace=pairs[i][1], policy=pairs[i][0], module=kcfg.module)
+                for i in order]
     if kcfg.warmup:
-        requests.insert(0, RunRequest(trace=traces[0], policy=policies[0], module=kcfg.module))
+        requests.insert(0, RunRequest(trace=pairs[0][1], policy=pairs[0][0],
+                                      module=kcfg.module))
     records = run_session(requests, kcfg, progress=progress).records
     if kcfg.warmup:
         records = records[1:]
-    runs: dict[tuple[int, int], list[RunRecord]] = {}
-    for (_, i, j), rec in zip(order, records, strict=True):
-        runs.setdefault((i, j), []).append(rec)
+    runs: dict[int, list[RunRecord]] = {}
+    for i, rec in zip(order, records, strict=True):
+        runs.setdefault(i, []).append(rec)
     out = []
-    for i in range(len(policies)):
-        for j in range(len(traces)):
-            reps = sorted(runs[(i, j)], key=lambda r: float(r.fault_ns.sum()))
-            keep = reps[(len(reps) - 1) // 2]
-            if len(reps) > 1:
-                keep.extra["repeats_cow_ns"] = [float(r.fault_ns.sum()) for r in runs[(i, j)]]
-            out.append(keep)
+    for i in range(len(pairs)):
+        reps = sorted(runs[i], key=lambda r: float(r.fault_ns.sum()))
+        keep = reps[(len(reps) - 1) // 2]
+        if len(reps) > 1:
+            keep.extra["repeats_cow_ns"] = [float(r.fault_ns.sum()) for r in runs[i]]
+        out.append(keep)
     return out
