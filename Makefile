@@ -31,8 +31,12 @@ kernel-deps:
 	  echo "kernel-deps: run 'sudo apt-get install $(APT_PACKAGES)' for the kernel target"; \
 	fi
 
+# The main job: train the default bandit, then adaptive vs static in simulation
+# and on the real kernel (qemu), each printing its comparison table.
 demo: setup kernel-deps
-	$(VPY) eval.py
+	$(VPY) train.py policy=bandit out=outputs/demo/train
+	$(VPY) eval.py target=sim out=outputs/demo/sim
+	$(VPY) eval.py target=kernel out=outputs/demo/kernel
 
 lint: setup
 	$(VPY) -m ruff check .
