@@ -96,7 +96,10 @@ def kernel_records(traces: list[Trace], policies: list[Policy], args: argparse.N
         allrecs = fake_backend(truth, args.seed)(runs, None, False)
         info: dict[str, Any] = {"backend": "FAKE (simulator stand-in): not a measurement"}
     else:
-        kcfg = {"cpus": args.kernel_cpus} if args.kernel_cpus else None
+        kcfg = {"cpus": args.kernel_cpus} if args.kernel_cpus else {}
+        if args.icount is not None:
+            kcfg["icount"] = args.icount
+        kcfg = kcfg or None
         allrecs = real_backend()(runs, kcfg, True)
         info = {"backend": "kernel (module + harness, one boot)", "kernel_cfg": kcfg}
     recs = [r for (_, tag, _), r in zip(tagged, allrecs, strict=True) if tag == "f"]
@@ -241,6 +244,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "policies": [p.name for p in policies], "lambda": args.lam, "kernel": info,
         "kernel_release": krecs[0].extra.get("kernel_release") if krecs else None,
         "accel": krecs[0].extra.get("accel") if krecs else None,
+        "icount": krecs[0].extra.get("icount", "unknown") if krecs else None,
+        "costmodel_clock": cost.provenance.get("clock", "unknown"),
         "summary": head, "kendall_tau": ranks,
         "median_signed_cow_rel_err_by_policy": by_policy,
         "goals": {"median_abs_cow_rel_err<=0.15": head["median_abs_cow_rel_err"] <= 0.15,
@@ -307,7 +312,8 @@ def print_report(result: dict[str, Any]) -> None:
 
     rows = result["rows"]
     t = Table(title=f"fidelity: sim (costmodel={result['costmodel']}) vs kernel "
-                    f"({result['kernel_release']}, {result['accel']})")
+                    f"({result['kernel_release']}, {result['accel']}, "
+                    f"icount {result.get('icount')})")
     for c in ("workload", "policy", "faults s/k", "precopied s/k", "wasted s/k", "cow ms sim",
               "cow ms kern", "cow err", "cow err trim", "p99 µs sim", "p99 µs kern", "p99 err"):
         t.add_column(c, justify="left" if c in ("workload", "policy") else "right")
@@ -371,6 +377,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "fidelity of a model fitted there (separates model error from drift)")
     ap.add_argument("--kernel-cpus", type=int, default=None,
                     help="guest vCPUs (default: the kernel config's)")
+    ap.add_argument("--icount", default=None,
+                    help="kernel.icount for the boot (off | auto | shift N; default: the "
+                         "config's, 0 = deterministic instruction-count time)")
     ap.add_argument("--reuse", default=None,
                     help="directory of an earlier run: re-analyse its kernel records, no boot")
     ap.add_argument("--out", default="outputs/fidelity")

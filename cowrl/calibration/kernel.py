@@ -277,6 +277,7 @@ def calibrate_kernel(cc: CalibrationConfig, backend: Backend | None = None) -> d
         "target": "kernel",
         "runner": x.get("runner", "?"),
         "accelerator": x.get("accel", "?"),
+        "clock": _clock_note(x),
         "kernel": x.get("kernel_release", "?"),
         "cpu_model": f"guest vCPU emulated on host {facts['cpu_model']}"
                      if str(x.get("accel", "")).lower() == "tcg" else facts["cpu_model"],
@@ -305,7 +306,28 @@ def calibrate_kernel(cc: CalibrationConfig, backend: Backend | None = None) -> d
     return res
 
 
+def _clock_note(extra: dict[str, Any]) -> str:
+    """What the measured nanoseconds are: the guest clock mode of the runs."""
+    ic = str(extra.get("icount", "unknown"))
+    accel = str(extra.get("accel", "?")).lower()
+    if ic.startswith("shift=") and "sleep=off" in ic:
+        n = int(ic.split(",")[0].split("=")[1])
+        return (f"icount {ic}: guest time = {2 ** n} ns per guest instruction executed "
+                "(deterministic virtual time; ns rank work, they are not wall latency)")
+    if ic == "shift=auto":
+        return "icount shift=auto: adaptive virtual time that follows host time (not deterministic)"
+    if accel == "tcg":
+        return "icount off: guest time is host time (host preemption lands in latencies)"
+    return f"{ic}: real time ({accel})"
+
+
 def _kernel_cfg_summary(kcfg: Any) -> dict[str, Any]:
-    """The guest settings that change TCG timings (vCPUs, memory, writer)."""
+    """The guest settings that change TCG timings (vCPUs, memory, writer, clock)."""
+    from cowrl.kernel.config import KernelConfig
+
     d = dict(kcfg or {})
-    return {k: d[k] for k in ("runner", "accel", "cpus", "memory_mb", "writer") if k in d}
+    out = {k: d[k] for k in ("runner", "accel", "cpus", "memory_mb", "writer", "icount")
+           if k in d}
+    if "icount" not in out:
+        out["icount"] = KernelConfig().icount
+    return out

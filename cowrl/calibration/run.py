@@ -22,8 +22,8 @@ _HEADERS = {
              "the fits. Do not edit by hand:\nre-run the command."),
     "kernel": ("CALIBRATED through the kernel target by `python calibrate.py target=kernel"
                "{quick}`:\nmodule + replay harness in the {runner} guest ({accel}). Matches "
-               "`eval.py target=kernel`.\nSee docs/calibration.md; `provenance` has the fits. "
-               "Do not edit by hand: re-run."),
+               "`eval.py target=kernel`.\nClock: {clock}.\nSee docs/calibration.md; "
+               "`provenance` has the fits. Do not edit by hand: re-run."),
     "fake": ("FAKE: produced by calibrate.py with kernel_bench.backend=fake, i.e. from the "
              "simulator\nwith a known cost model. NOT A MEASUREMENT; for testing the pipeline "
              "only."),
@@ -53,7 +53,7 @@ def calibrate(cfg: Any) -> dict[str, Any]:
     fake = str(prov.get("source", "")).startswith("FAKE")
     header = _HEADERS["fake" if fake else cc.target].format(
         quick=" quick=true" if cc.quick else "", runner=prov.get("runner"),
-        accel=prov.get("accelerator"))
+        accel=prov.get("accelerator"), clock=prov.get("clock", "unknown"))
     path = write_costmodel(out_dir / f"{cc.name}.yaml", cc.name, params, prov, header)
     _print_summary(cc.name, path, params, prov)
     result = {"name": cc.name, "path": str(path), "params": params, "provenance": prov}
@@ -76,8 +76,9 @@ def _print_summary(name: str, path: Path, params: dict[str, Any], prov: dict[str
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"cost model {name!r} ({prov.get('target')}, {prov.get('accelerator')}, "
-                    f"kernel {prov.get('kernel')})", min_width=70)
+    clock = f", {prov['clock'].split(':')[0]}" if prov.get("clock") else ""
+    t = Table(title=f"cost model {name!r} ({prov.get('target')}, {prov.get('accelerator')}"
+                    f"{clock}, kernel {prov.get('kernel')})", min_width=70)
     t.add_column("parameter")
     t.add_column("ns", justify="right")
     for f in ("fault_ns", "copy_ns", "precopy_ns", "thp_split_ns", "write_ns"):

@@ -10,6 +10,27 @@ from typing import Any
 
 from cowrl.errors import ConfigError
 
+ICOUNT_MAX_SHIFT = 10
+
+
+def normalise_icount(v: Any) -> str | int:
+    """``off`` | ``auto`` | an integer shift 0..10 (YAML's bare ``off`` is False)."""
+    if v is False or (isinstance(v, str) and v.strip().lower() in ("off", "false", "none")):
+        return "off"
+    if isinstance(v, str) and v.strip().lower() == "auto":
+        return "auto"
+    if isinstance(v, bool) or v is None:
+        raise ConfigError(f"kernel.icount must be off, auto or a shift 0..{ICOUNT_MAX_SHIFT}, "
+                          f"got {v!r}")
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        n = -1
+    if str(v).strip() != str(n) or not 0 <= n <= ICOUNT_MAX_SHIFT:
+        raise ConfigError(f"kernel.icount must be off, auto or a shift 0..{ICOUNT_MAX_SHIFT}, "
+                          f"got {v!r}")
+    return n
+
 
 @dataclass
 class KernelConfig:
@@ -23,6 +44,13 @@ class KernelConfig:
     runner: str = "qemu"
     accel: str = "auto"
     """qemu accelerator: ``auto`` probes KVM (result cached) then falls back to ``tcg``."""
+    icount: str | int = 0
+    """TCG guest clock. An integer ``N`` (default 0): ``-icount shift=N,sleep=off`` with
+    single-threaded TCG, guest time = 2**N ns per guest instruction executed, so identical
+    runs take identical guest time whatever the host load (deterministic; ns rank work, not
+    wall latency). ``off``: guest time is host time (multi-threaded TCG; host preemption
+    lands inside latencies). ``auto``: ``-icount shift=auto`` (adaptive, follows host time;
+    not deterministic). Ignored under KVM and by the host runner."""
     kvm_probe_timeout_s: float = 20.0
     kvm_cpu: str = "host"
     boot_timeout_s: float = 180.0
@@ -55,9 +83,23 @@ class KernelConfig:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"kernel.{name} must be one of {allowed}, "
                                   f"got {getattr(self, name)!r}")
+        self.icount = normalise_icount(self.icount)
         for name in ("memory_mb", "cpus", "repeats"):
             if int(getattr(self, name)) <= 0:
                 raise ConfigError(f"kernel.{name} must be positive")
+
+    def icount_mode(self, accel: str) -> str:
+        """The guest clock a run under ``accel`` uses: ``off`` or qemu's -icount argument."""
+        if accel != "tcg" or self.runner != "qemu" or self.icount == "off":
+            return "off"
+        if self.icount == "auto":
+            return "shift=auto"
+        return f"shift={self.icount},sleep=off"
+
+    def guest_cpus(self, accel: str) -> int:
+        """vCPUs of the guest: ``cpus``, but 1 under icount (qemu 7.2's round-robin TCG with
+        -icount hangs the x86 kernel at SMP bring-up, "x86: Booting SMP configuration")."""
+        return 1 if self.icount_mode(accel) != "off" else int(self.cpus)
 
     @property
     def cache_path(self) -> Path:

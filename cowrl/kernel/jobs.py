@@ -224,6 +224,16 @@ def demand_events(jobdir: Path, spec: RunSpec) -> DemandEvents | None:
                         precopied=demand["precopied"].astype(np.int64))
 
 
+def runner_facts(jobdir: Path) -> dict[str, Any]:
+    """What the runner wrote about the session (``runner.json``: accel, ``icount`` = the
+    guest clock, ``off`` or qemu's -icount argument); {} if absent."""
+    f = jobdir / "runner.json"
+    try:
+        return dict(json.loads(f.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
 def parse_run(jobdir: Path, spec: RunSpec, trace: Trace, info: dict[str, Any]) -> RunRecord:
     """Join the harness timings and the module's records into one RunRecord."""
     rdir = jobdir / "runs" / spec.id
@@ -274,6 +284,7 @@ def parse_run(jobdir: Path, spec: RunSpec, trace: Trace, info: dict[str, Any]) -
         "out_of_scope": int(s.get("out_of_scope", 0)),
         "unmatched_faults": unmatched,
         "elapsed_ns": int(s["elapsed_ns"]),
+        "icount": runner_facts(jobdir).get("icount", "unknown"),
         **info,
     }
     if spec.mode == "table":  # per-decision cost in the module (ktime around the call)

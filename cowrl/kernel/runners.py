@@ -39,6 +39,15 @@ def _qemu_version() -> str:
     return out.stdout.splitlines()[0] if out.stdout else "unknown"
 
 
+RUNNER_FACTS = "runner.json"
+
+
+def write_runner_facts(jobdir: Path, facts: dict[str, Any]) -> None:
+    """How the job is run (runner, accel, guest clock mode): ``parse_run`` copies
+    ``accel``/``icount`` into every RunRecord's extra."""
+    (jobdir / RUNNER_FACTS).write_text(json.dumps(facts, indent=1))
+
+
 class QemuRunner:
     """Boot the Debian kernel under qemu with the module, run the job, power off."""
 
@@ -73,12 +82,15 @@ class QemuRunner:
                     raise TargetUnavailable(f"the path {v} has a space; the qemu runner "
                                             "passes paths on the kernel command line")
                 append += f" cowrl.{k}={v}"
+        icount = self.cfg.icount_mode(accel)
         if accel == "kvm":
             cpu = ["-accel", "kvm", "-cpu", self.cfg.kvm_cpu]
-        else:
+        elif icount == "off":
             cpu = ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        else:  # -icount needs single-threaded TCG (all vCPUs round-robin on one host thread)
+            cpu = ["-accel", "tcg,thread=single", "-cpu", "max", "-icount", icount]
         cmd = ["qemu-system-x86_64", *cpu, "-m", str(self.cfg.memory_mb),
-               "-smp", str(self.cfg.cpus), "-display", "none", "-monitor", "none",
+               "-smp", str(self.cfg.guest_cpus(accel)), "-display", "none", "-monitor", "none",
                "-serial", f"file:{log}", "-no-reboot",
                "-kernel", str(self.kernel_dir / "vmlinuz"), "-initrd", str(self.initramfs),
                "-append", append,
@@ -146,8 +158,13 @@ class QemuRunner:
         """Boot once, run the whole job; returns runner info (accel, timings)."""
         accel = "kvm" if self._kvm_works() else "tcg"
         log = jobdir / "serial.log"
+        icount = self.cfg.icount_mode(accel)
+        cmd = self._cmd(accel, jobdir, False, log)
+        write_runner_facts(jobdir, {"runner": "qemu", "accel": accel, "icount": icount,
+                                    "guest_cpus": self.cfg.guest_cpus(accel),
+                                    "qemu_version": self.qemu_version, "qemu_cmd": cmd})
         t0 = time.monotonic()
-        ok, el = self._boot(self._cmd(accel, jobdir, False, log), log, "COWRL-GUEST-EXIT",
+        ok, el = self._boot(cmd, log, "COWRL-GUEST-EXIT",
                             self.cfg.boot_timeout_s, self.cfg.timeout_s,
                             first="COWRL-GUEST-START")
         self.timings["qemu_s"] = time.monotonic() - t0
@@ -159,7 +176,8 @@ class QemuRunner:
                 f"the {accel} guest did not finish the job in {el:.0f} s "
                 f"(boot timeout {self.cfg.boot_timeout_s} s, total {self.cfg.timeout_s} s); "
                 f"serial log tail: {tail!r}; guest log tail: {gtail!r}")
-        return {"runner": "qemu", "accel": accel, **self.timings}
+        return {"runner": "qemu", "accel": accel, "icount": icount,
+                "guest_cpus": self.cfg.guest_cpus(accel), **self.timings}
 
 
 class HostRunner:
@@ -202,6 +220,7 @@ class HostRunner:
         if Path("/sys/module/cowrl").exists():
             raise TargetUnavailable("a cowrl module is already loaded on this host; "
                                     "'rmmod cowrl' first")
+        write_runner_facts(jobdir, {"runner": "host", "accel": "none", "icount": "off"})
         t0 = time.monotonic()
         p = subprocess.run([guest_python(), str(PROJECT_ROOT / "cowrl/kernel/guest.py"),
                             str(jobdir / "job.json")], cwd=PROJECT_ROOT, capture_output=True,
@@ -210,7 +229,7 @@ class HostRunner:
         self.timings["host_s"] = time.monotonic() - t0
         if not (jobdir / "guest.json").is_file():
             raise TargetUnavailable(f"the host job failed: {(p.stdout + p.stderr)[-1500:]}")
-        return {"runner": "host", "accel": "none", **self.timings}
+        return {"runner": "host", "accel": "none", "icount": "off", **self.timings}
 
 
 def make_runner(cfg: KernelConfig) -> QemuRunner | HostRunner:

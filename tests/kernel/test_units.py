@@ -177,6 +177,48 @@ def test_parse_run_joins_records_to_first_writes(tmp_path: Path) -> None:
     assert rec.fault_ns.tolist() == [10, 20, 50]
     assert rec.extra["kfault_min_ns"] == 110 and rec.extra["kfault_max_ns"] == 300
     assert rec.extra["integrity_ok"] and rec.extra["unmatched_faults"] == 0
+    assert rec.extra["icount"] == "unknown"  # no runner.json in this hand-made job
+    runners.write_runner_facts(tmp_path, {"runner": "qemu", "accel": "tcg",
+                                          "icount": "shift=0,sleep=off"})
+    rec = parse_run(tmp_path, specs[0], tr, {"runner": "qemu", "accel": "tcg"})
+    assert rec.extra["icount"] == "shift=0,sleep=off" and rec.extra["accel"] == "tcg"
+
+
+@pytest.mark.parametrize(("given", "want"), [(0, 0), ("3", 3), (False, "off"), ("off", "off"),
+                                             ("OFF", "off"), ("auto", "auto"), (10, 10)])
+def test_icount_values(given: object, want: object) -> None:
+    assert KernelConfig(icount=given).icount == want  # type: ignore[arg-type]
+    # YAML's bare `off` is False; Hydra's command line gives the string
+    assert KernelConfig.from_any(yaml.safe_load(f"icount: {given}")).icount == want
+
+
+@pytest.mark.parametrize("bad", [-1, 11, "fast", 1.5, True, None])
+def test_icount_rejects(bad: object) -> None:
+    with pytest.raises(ConfigError, match="kernel.icount"):
+        KernelConfig(icount=bad)  # type: ignore[arg-type]
+
+
+def test_icount_mode_and_qemu_flags(tmp_path: Path) -> None:
+    cfg = KernelConfig(cache_dir=str(tmp_path))
+    assert cfg.icount == 0 and cfg.icount_mode("tcg") == "shift=0,sleep=off"
+    assert cfg.icount_mode("kvm") == "off" and cfg.guest_cpus("kvm") == cfg.cpus
+    assert cfg.guest_cpus("tcg") == 1  # qemu's icount + x86 SMP hangs at bring-up
+    assert KernelConfig(icount="auto").icount_mode("tcg") == "shift=auto"
+    assert KernelConfig(icount="off").icount_mode("tcg") == "off"
+    assert KernelConfig(runner="host").icount_mode("tcg") == "off"
+    r = runners.QemuRunner.__new__(runners.QemuRunner)
+    r.cfg, r.kernel_dir, r.initramfs = cfg, tmp_path, tmp_path / "i.cpio.gz"
+    on = r._cmd("tcg", tmp_path, False, tmp_path / "log")
+    assert on[on.index("-accel") + 1] == "tcg,thread=single"
+    assert on[on.index("-icount") + 1] == "shift=0,sleep=off"
+    assert on[on.index("-smp") + 1] == "1"
+    r.cfg = KernelConfig(icount="off", cache_dir=str(tmp_path))
+    off = r._cmd("tcg", tmp_path, False, tmp_path / "log")
+    assert off[off.index("-accel") + 1] == "tcg,thread=multi" and "-icount" not in off
+    assert off[off.index("-smp") + 1] == str(r.cfg.cpus)
+    r.cfg = cfg
+    kvm = r._cmd("kvm", tmp_path, False, tmp_path / "log")
+    assert kvm[kvm.index("-accel") + 1] == "kvm" and "-icount" not in kvm
 
 
 def test_manual_cow_madvise_path_here() -> None:

@@ -1,0 +1,126 @@
+"""Run-to-run noise of the kernel target's ``cow_ns``: TCG with host time vs ``-icount``.
+
+    python experiments/bench_kernel_noise.py [--modes off,0] [--pages 4096] [--reps 5]
+
+For each clock mode (``kernel.icount``: ``off`` = guest time is host time,
+an integer N = ``-icount shift=N,sleep=off``, ``auto``) one guest boot runs
+identical (policy, sequential trace) pairs ``--reps`` times each, interleaved
+(rep, then policies in rotated order), after one discarded warm-up run. It
+prints per mode and policy every repetition's ``cow_ns`` (sum of the harness
+latencies of demand faults), the coefficient of variation, max/min, and the
+fidelity noise floor (median over runs of |one rep / median of the others - 1|),
+plus the per-rep ratio of the policies' ``cow_ns`` to the first policy's and
+the session's wall and boot times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cowrl.errors import CowrlError
+from cowrl.kernel.backend import run_session
+from cowrl.kernel.config import normalise_icount
+from cowrl.kernel.jobs import RunRequest
+from cowrl.policies.base import Policy
+from cowrl.policies.static import Baseline, StaticPrecopy
+from cowrl.traces.generators import sequential
+
+
+def policies_from(names: list[str]) -> list[Policy]:
+    out: list[Policy] = []
+    for n in names:
+        if n == "baseline":
+            out.append(Baseline())
+        elif n.startswith("precopy") and n[7:].isdigit():
+            out.append(StaticPrecopy(int(n[7:]), name=n))
+        else:
+            raise SystemExit(f"unknown policy {n!r} (baseline | precopyK)")
+    return out
+
+
+def loo_err(xs: list[float]) -> list[float]:
+    """|x_i / median(others) - 1| for every repetition."""
+    return [abs(x / float(np.median(xs[:i] + xs[i + 1:])) - 1) for i, x in enumerate(xs)
+            if len(xs) > 1]
+
+
+def one_mode(mode: str | int, pols: list[Policy], args: argparse.Namespace) -> dict[str, Any]:
+    trace = sequential(n_pages=args.pages, name=f"seq{args.pages}")
+    order = [pols[(r + j) % len(pols)] for r in range(args.reps) for j in range(len(pols))]
+    reqs = [RunRequest(trace=trace, policy=pols[0])]  # warm-up, discarded
+    reqs += [RunRequest(trace=trace, policy=p) for p in order]
+    cfg = {"icount": mode, "cpus": args.cpus} if args.cpus else {"icount": mode}
+    t0 = time.monotonic()
+    sess = run_session(reqs, cfg, progress=args.progress)
+    wall = time.monotonic() - t0
+    recs = sess.records[1:]
+    cow: dict[str, list[float]] = {p.name: [] for p in pols}
+    for p, r in zip(order, recs, strict=True):
+        if r.faults != int(r.fault_ns.size) or not r.extra.get("integrity_ok", False):
+            raise CowrlError(f"run {p.name}: faults {r.faults}, integrity "
+                             f"{r.extra.get('integrity_ok')}")
+        cow[p.name].append(float(r.fault_ns.sum()))
+    stats = {}
+    for name, xs in cow.items():
+        a = np.asarray(xs)
+        stats[name] = {"cow_ms": [round(x / 1e6, 3) for x in xs],
+                       "cv": float(a.std(ddof=1) / a.mean()) if a.size > 1 else 0.0,
+                       "max_over_min": float(a.max() / a.min()),
+                       "loo_median_abs_rel_err": float(np.median(loo_err(xs))),
+                       "faults": int(recs[0].faults) if name == pols[0].name else None}
+    ref = cow[pols[0].name]
+    ratios = {n: [round(x / y, 3) for x, y in zip(xs, ref, strict=True)]
+              for n, xs in cow.items() if n != pols[0].name}
+    x = recs[0].extra
+    return {"mode": str(mode), "accel": x.get("accel"), "icount": x.get("icount"),
+            "clocksource": sess.info.get("clocksource"), "boot_s": sess.info.get("boot_s"),
+            "qemu_s": sess.info.get("qemu_s"), "wall_s": round(wall, 1), "stats": stats,
+            "ratio_to_" + pols[0].name: ratios}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--modes", default="off,0", help="comma-separated kernel.icount values")
+    ap.add_argument("--policies", default="baseline,precopy4")
+    ap.add_argument("--pages", type=int, default=4096)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--cpus", type=int, default=None, help="guest vCPUs (default: config's)")
+    ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--progress", action="store_true")
+    args = ap.parse_args(argv)
+    pols = policies_from(args.policies.split(","))
+    modes = [normalise_icount(m) for m in args.modes.split(",")]
+    out = []
+    for m in modes:
+        try:
+            res = one_mode(m, pols, args)
+        except CowrlError as e:
+            print(f"error: icount={m}: {e}", file=sys.stderr)
+            return 2
+        out.append(res)
+        print(f"\nicount={res['mode']} (accel {res['accel']}, clock {res['icount']}, "
+              f"clocksource {res['clocksource']}): boot {res['boot_s']:.1f} s, "
+              f"qemu {res['qemu_s']:.1f} s, session {res['wall_s']:.1f} s")
+        print(f"  {'policy':<10} {'cow_ms per rep':<44} {'CV':>6} {'max/min':>8} "
+              f"{'LOO err':>8}")
+        for name, s in res["stats"].items():
+            print(f"  {name:<10} {str(s['cow_ms']):<44} {s['cv']:6.1%} "
+                  f"{s['max_over_min']:8.3f} {s['loo_median_abs_rel_err']:8.1%}")
+        for k, v in res.items():
+            if k.startswith("ratio_to_"):
+                for n, r in v.items():
+                    print(f"  {n}/{k[9:]} per rep: {r}  (spread {max(r) / min(r):.3f})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
