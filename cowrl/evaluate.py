@@ -161,10 +161,20 @@ def run_kernel(traces: Sequence[Trace], policies: Sequence[Policy], cfg: DictCon
     return run_pairs(pairs, cfg.kernel, progress=bool(cfg.progress))
 
 
+def resolve_costmodel(cfg: DictConfig) -> Any:
+    """``costmodel=auto`` (the default) means the target's own, ``target.costmodel``."""
+    if cfg.costmodel.get("name") == "auto":
+        name = cfg.target.get("costmodel")
+        if not name:
+            raise ConfigError(f"costmodel: auto, but target {cfg.target.name!r} names none")
+        return str(name)
+    return cfg.costmodel
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Run every (policy, workload) on ``cfg.target.name``; write results and return them."""
     target = str(cfg.target.name)
-    cost = make_costmodel(cfg.costmodel)
+    cost = make_costmodel(resolve_costmodel(cfg))
     lam = float(cfg["lambda"])
     if lam < 0:
         raise ConfigError(f"lambda must be >= 0, got {lam}")

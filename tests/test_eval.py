@@ -70,7 +70,8 @@ def _eval_cli(python: str, *args: str) -> subprocess.CompletedProcess[str]:
     [
         (["policies=[nope]"], "policies: unknown policy 'nope'"),
         (["workloads=[nope]"], "workloads: unknown workload 'nope'"),
-        (["costmodel.copy_ns=-5"], "costmodel.copy_ns"),
+        (["costmodel=seed_table1", "costmodel.copy_ns=-5"],
+         "costmodel.copy_ns must be a finite number >= 0"),
         (["workloads=[seq]", "lambda=-1"], "lambda must be >= 0"),
         (["workloads=[]", "traces=[/nonexistent/t.npy]"], "/nonexistent/t.npy"),
     ],
@@ -96,3 +97,12 @@ def test_eval_negative_workload_size(python: str) -> None:
                      "+workload_params.seq.n_pages=-5")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: workload seq: n_pages must be a positive integer, got -5"
+
+
+def test_costmodel_auto_follows_the_target(compose_cfg) -> None:
+    from cowrl.evaluate import resolve_costmodel
+
+    assert resolve_costmodel(compose_cfg("eval", ["target=sim"])) == "seed_table1"
+    assert resolve_costmodel(compose_cfg("eval", ["target=kernel"])) == "tcg"
+    explicit = resolve_costmodel(compose_cfg("eval", ["target=kernel", "costmodel=host"]))
+    assert explicit.name == "host"
