@@ -106,3 +106,13 @@ def test_costmodel_auto_follows_the_target(compose_cfg) -> None:
     assert resolve_costmodel(compose_cfg("eval", ["target=kernel"])) == "tcg"
     explicit = resolve_costmodel(compose_cfg("eval", ["target=kernel", "costmodel=host"]))
     assert explicit.name == "host"
+
+
+def test_experiment_configs_hold_only_their_overrides(compose_cfg) -> None:
+    seed = compose_cfg("eval", ["experiment=seed_table1"])
+    assert seed.target.name == "kernel" and list(seed.policies) == ["baseline", "hugepage",
+                                                                      "precopy"]
+    assert seed.workload_params.seq.n_pages == 16384 and seed.kernel.repeats == 3
+    held = compose_cfg("eval", ["experiment=heldout"])
+    assert held.target.name == "sim"
+    assert all(w.startswith("heldout_") for w in held.workloads)
