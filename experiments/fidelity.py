@@ -33,7 +33,7 @@ from cowrl.metrics import RunRecord, summarize
 from cowrl.policies.base import Policy
 from cowrl.policies.static import StaticPrecopy
 from cowrl.registry import group_config, make_costmodel, make_policy, make_workload
-from cowrl.sim.costmodel import CostModel, NoiseModel
+from cowrl.sim.costmodel import PARAM_FIELDS, CostModel, NoiseModel
 from cowrl.sim.simulator import simulate
 from cowrl.traces.io import Trace
 
@@ -90,9 +90,9 @@ def kernel_records(traces: list[Trace], policies: list[Policy], args: argparse.N
     tagged.sort(key=lambda x: x[0])
     runs = [r for _, _, r in tagged]
     if args.backend == "fake":
-        truth = CostModel(**{f: getattr(cost, f) for f in (
-            "fault_ns", "copy_ns", "precopy_ns", "thp_split_ns", "write_ns")},
-            noise=NoiseModel("lognormal", cost.noise.sigma or 0.2), name="fake-truth")
+        truth = CostModel(**{f: getattr(cost, f) for f in PARAM_FIELDS},
+                          noise=NoiseModel("lognormal", cost.noise.sigma or 0.2),
+                          name="fake-truth")
         allrecs = fake_backend(truth, args.seed)(runs, None, False)
         info: dict[str, Any] = {"backend": "FAKE (simulator stand-in): not a measurement"}
     else:
@@ -148,10 +148,9 @@ def sim_predictions(traces: list[Trace], policies: list[Policy], cost: CostModel
                                                        dict[tuple[str, str], float]]:
     """Simulator rows (noise off) and the write p99 with the fitted noise on."""
     rows, p99 = [], {}
-    noisy = CostModel(**{f: getattr(cost, f) for f in (
-        "fault_ns", "copy_ns", "precopy_ns", "thp_split_ns", "write_ns")},
-        noise=NoiseModel("lognormal", cost.noise.sigma), thp_model=cost.thp_model,
-        name=cost.name)
+    noisy = CostModel(**{f: getattr(cost, f) for f in PARAM_FIELDS},
+                      noise=NoiseModel("lognormal", cost.noise.sigma), thp_model=cost.thp_model,
+                      name=cost.name)
     for p in policies:
         for t in traces:
             rows.append(summarize(simulate(t, p, cost, seed=args.seed), args.lam,
@@ -175,6 +174,8 @@ def same_session(cal: list[Any], traces: list[Trace], policies: list[Policy],
     p = res["params"]
     cm = CostModel(fault_ns=p["fault_ns"], copy_ns=p["copy_ns"], precopy_ns=p["precopy_ns"],
                    thp_split_ns=p["thp_split_ns"] or 0.0, write_ns=p["write_ns"] or 0.0,
+                   precopy_setup_ns=p.get("precopy_setup_ns") or 0.0,
+                   precopy_skip_ns=p.get("precopy_skip_ns") or 0.0,
                    noise=NoiseModel("none", p["sigma"]), name="same-session")
     sim_rows, p99 = sim_predictions(traces, policies, cm, args)
     rows = compare(pair_rows(sim_rows, kern_rows), p99 or None)

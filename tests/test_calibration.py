@@ -61,6 +61,36 @@ def test_kernel_fit_recovers_simulated_parameters(sigma: float) -> None:
     assert res["fits"]["faults"]["r2"] > (0.99 if sigma == 0 else 0.8)
 
 
+@pytest.mark.parametrize("sigma", [0.0, 0.1])
+def test_kernel_fit_recovers_setup_and_skip_costs(sigma: float) -> None:
+    """Known precopy_setup_ns and precopy_skip_ns are recovered from the design's runs."""
+    truth = CostModel(**TRUTH, precopy_setup_ns=700.0, precopy_skip_ns=250.0,
+                      noise=NoiseModel("lognormal" if sigma else "none", sigma))
+    kb = KernelBenchConfig(ks=[0, 1, 2, 4, 8, 16], region_pages=[1024, 2048], reps=1)
+    traces, _, order = design(kb)
+    assert [t.name for t in traces] == ["seq1024", "seq2048", "rev1024"]
+    assert not any(p.thp for t, p in order if t.name.startswith("rev"))
+    records = fake_backend(truth, seed=3)(order, None, False)
+    res = fit_kernel(records, order, trim_factor=10.0)
+    p, fit = res["params"], res["fits"]["faults"]
+    scale = np.exp(sigma ** 2 / 2)
+    tol = 0.05 if sigma else 1e-6
+    assert p["fault_ns"] + p["copy_ns"] == pytest.approx(4500.0 * scale, rel=tol)
+    assert p["precopy_setup_ns"] == pytest.approx(700.0 * scale, rel=0.2 if sigma else 1e-6)
+    assert p["precopy_ns"] == pytest.approx(2000.0 * scale, rel=tol)
+    assert p["precopy_skip_ns"] == pytest.approx(250.0 * scale, rel=0.2 if sigma else 1e-6)
+    assert p["thp_split_ns"] == pytest.approx(20000.0 * scale, rel=0.15 if sigma else 1e-6)
+    assert fit["samples"]["skipped_pages"] > 0 and fit["r2"] > (0.999 if sigma == 0 else 0.8)
+    # the older per-page-only model is kept as a diagnostic and fits worse
+    assert res["fits"]["diagnostic_per_page_only"]["r2"] < fit["r2"]
+    # without the reverse trace no window page is ever found private: skip is not identified
+    kb2 = KernelBenchConfig(ks=[0, 1, 4], region_pages=[1024], reps=1, reverse=False)
+    _, _, order2 = design(kb2)
+    res2 = fit_kernel(fake_backend(truth, seed=3)(order2, None, False), order2, 10.0)
+    assert res2["params"]["precopy_skip_ns"] == 0.0
+    assert any("precopy_skip_ns not identified" in n for n in res2["notes"])
+
+
 def _synthetic_host_raw(rng: np.random.Generator) -> dict:
     def noisy(mean: float, shape: tuple[int, ...]) -> np.ndarray:
         return mean * rng.lognormal(0.0, 0.05, size=shape) / np.exp(0.05 ** 2 / 2)
@@ -85,6 +115,7 @@ def test_host_fit_recovers_synthetic_parameters() -> None:
     assert p["fault_ns"] + p["copy_ns"] == pytest.approx(3000.0, rel=0.01)
     assert p["copy_ns"] == pytest.approx(2500.0, rel=0.02)
     assert p["precopy_ns"] == p["copy_ns"]
+    assert p["precopy_setup_ns"] == 0.0 and p["precopy_skip_ns"] == 0.0  # need the module
     assert p["thp_split_ns"] == pytest.approx(15000.0, rel=0.05)
     assert p["write_ns"] == pytest.approx(30.0, rel=0.05)
     assert res["fits"]["populate_write"]["batch_means_fit"]["r2"] > 0.99
@@ -103,8 +134,10 @@ def test_fake_kernel_calibration_writes_loadable_yaml(tmp_path: Path) -> None:
     assert cm.provenance["calibrated"] is False
     assert cm.provenance["fits"]["faults"]["n"] > 0
     assert cm.provenance == out["provenance"]  # provenance round-trips through the YAML
-    for f in ("fault_ns", "copy_ns", "precopy_ns", "write_ns"):
+    for f in ("fault_ns", "copy_ns", "precopy_ns", "write_ns", "precopy_setup_ns",
+              "precopy_skip_ns"):
         assert getattr(cm, f) == pytest.approx(out["params"][f])
+    assert "precopy_skip_ns" in cm.provenance["identification"]
 
 
 @pytest.mark.parametrize("name", ["host", "tcg"])
@@ -141,6 +174,7 @@ def test_host_calibration_quick_runs_here(tmp_path: Path) -> None:
     ({"target": "host", "host_bench": {"colour": 1}}, "host_bench.colour"),
     ({"target": "kernel", "kernel_bench": {"ks": [2]}}, "kernel_bench.ks"),
     ({"target": "kernel", "kernel_bench": {"backend": "vm"}}, "kernel_bench.backend"),
+    ({"target": "kernel", "kernel_bench": {"reverse": "yes"}}, "kernel_bench.reverse"),
     ({"target": "host", "name": "../evil"}, "name"),
     ({"target": "host", "trim_factor": -1}, "trim_factor"),
 ])

@@ -261,10 +261,16 @@ POLICIES = [
 ]
 
 
+TERMS = {"precopy_setup_ns": 90.0, "precopy_skip_ns": 11.0}
+
+
 @pytest.mark.parametrize("gen", sorted(GENERATORS))
 @pytest.mark.parametrize("thp_model", ["split", "whole"])
-def test_episode_return_equals_minus_objective(gen: str, thp_model: str) -> None:
-    cm = cost() if thp_model == "split" else cost(thp_model=CopyWholeHuge())
+@pytest.mark.parametrize("with_terms", [False, True], ids=["per_page", "setup_skip"])
+def test_episode_return_equals_minus_objective(gen: str, thp_model: str,
+                                               with_terms: bool) -> None:
+    extra = TERMS if with_terms else {}
+    cm = cost(**extra) if thp_model == "split" else cost(thp_model=CopyWholeHuge(), **extra)
     spec = next(s for s in small_suite() if s["generator"] == gen)
     trace = GENERATORS[gen](**{k: v for k, v in spec.items() if k != "generator"}, seed=4)
     for policy, thp in POLICIES:
@@ -287,6 +293,43 @@ def test_episode_return_equals_minus_objective(gen: str, thp_model: str) -> None
             (rec.faults, rec.faults, rec.precopied, rec.wasted), policy
         assert run["cow_ns"] == pytest.approx(row["cow_ns"], rel=1e-12)
         assert run["objective"] == pytest.approx(row["objective"], rel=1e-12)
+
+
+def test_env_fault_costs_equal_simulator_costs_with_setup_and_skip() -> None:
+    """Per fault and bit for bit, the env prices like CostModel.fault_cost (mixed degrees)."""
+    from cowrl.policies.base import FaultContext, Policy
+
+    degrees = (0, 1, 2, 8, 64)
+    acts = np.random.default_rng(5).integers(0, len(degrees), 100_000)
+
+    class Replay(Policy):
+        name = "replay"
+
+        def decide(self, ctx: FaultContext) -> int:
+            return degrees[acts[ctx.fault_index]]
+
+    cm = cost(**TERMS)
+    trace = GENERATORS["uniform"](n_pages=700, writes=3000, seed=6)
+    rec, ev = simulate(trace, Replay(), cm, record_events=True)
+    assert ev.skipped.sum() > 0 and (ev.work == 0).any() and (ev.window == 0).any()
+    env = PrecopyEnv(workloads=[trace], cost=cm, lam=LAM, degrees=degrees)
+    env.reset(seed=0)
+    got = []
+    i = 0
+    while True:
+        _, _, te, _, info = env.step(acts[i])
+        got.append(info["fault_ns"])
+        i += 1
+        if te:
+            break
+    assert got == rec.fault_ns.tolist()
+    venv = PrecopyVectorEnv(2, workloads=[trace], cost=cm, lam=LAM, degrees=degrees)
+    venv.reset(seed=0)
+    vgot = []
+    for i in range(len(got)):
+        _, _, _, _, info = venv.step(np.full(2, acts[i]))
+        vgot.append(info["fault_ns"][0])
+    assert vgot == got
 
 
 def test_env_events_match_simulator_events() -> None:
@@ -321,6 +364,8 @@ def vec_rollout(venv, actions: np.ndarray, seed: int) -> list[tuple]:
     {},
     {"prev_action_obs": True, "max_faults": 40, "lam": 2.0},
     {"thp": True, "cost": cost(thp_model=CopyWholeHuge(),
+                               noise={"kind": "lognormal", "sigma": 0.25})},
+    {"thp": True, "cost": cost(precopy_setup_ns=90.0, precopy_skip_ns=11.0,
                                noise={"kind": "lognormal", "sigma": 0.25})},
 ])
 def test_batched_env_equals_sync_vector_of_single_envs(kw: dict) -> None:

@@ -16,6 +16,7 @@ from cowrl.traces.generators import GENERATORS
 from cowrl.traces.io import Trace
 
 FAULT, COPY, PRE, SPLIT, WRITE = 1000.0, 700.0, 150.0, 5000.0, 3.0
+SETUP, SKIP = 90.0, 11.0  # precopy_setup_ns, precopy_skip_ns (0 unless a test sets them)
 LAM = 0.5
 
 
@@ -69,8 +70,8 @@ def test_window_precopies_next_k_and_counts_waste(fast: bool) -> None:
 def test_already_private_pages_count_toward_k() -> None:
     # fault 5 (k=3): 6,7,8. fault 3 (k=3): window 4..6, only 4 is shared -> 1 page, 7 untouched.
     state = PageState(10)
-    assert state.demand(5, 3) == (3, 0)
-    assert state.demand(3, 3) == (1, 0)
+    assert state.demand(5, 3) == (3, 0, 3, 0)  # (precopied, thp_first, window, skipped)
+    assert state.demand(3, 3) == (1, 0, 3, 2)
     assert state.private_mask().nonzero()[0].tolist() == [3, 4, 5, 6, 7, 8]
     rec, ev = both_paths(trace([5, 3, 9], 10), StaticPrecopy(3), cost())
     assert ev.precopied.tolist() == [3, 1, 0]
@@ -81,7 +82,86 @@ def test_already_private_pages_count_toward_k() -> None:
 def test_window_stops_at_region_end() -> None:
     rec, ev = both_paths(trace([7, 9], 10), StaticPrecopy(5), cost())
     assert ev.precopied.tolist() == [2] and rec.faults == 1  # 8, 9; the write to 9 is free
-    assert PageState(10).demand(9, 64) == (0, 0)
+    assert PageState(10).demand(9, 64) == (0, 0, 0, 0)
+    assert PageState(10).demand(7, 5) == (2, 0, 2, 0)  # window clipped to 8, 9
+
+
+# --- precopy_setup_ns and precopy_skip_ns ------------------------------------------------------
+
+def terms(**kw) -> CostModel:
+    return cost(precopy_setup_ns=SETUP, precopy_skip_ns=SKIP, **kw)
+
+
+def test_setup_and_skip_terms_hand_computed() -> None:
+    # n=10, k=3. fault 5: window 6,7,8 all shared. fault 3: window 4,5,6; 5 and 6 are
+    # private -> 1 copied, 2 skipped. fault 9: empty window (region end), work still queued.
+    rec, ev = both_paths(trace([5, 3, 9], 10), StaticPrecopy(3), terms())
+    assert ev.page.tolist() == [5, 3, 9]
+    assert ev.precopied.tolist() == [3, 1, 0]
+    assert ev.window.tolist() == [3, 3, 0] and ev.skipped.tolist() == [0, 2, 0]
+    assert ev.work.tolist() == [1, 1, 1]
+    base = FAULT + COPY + SETUP
+    assert rec.fault_ns.tolist() == [base + 3 * PRE, base + PRE + 2 * SKIP, base]
+    # a degree-0 fault queues no work: no setup, no window, nothing skipped
+    rec, ev = both_paths(trace([5, 3, 9], 10), Scripted([3, 0, 2]), terms())
+    assert ev.window.tolist() == [3, 0, 0] and ev.skipped.tolist() == [0, 0, 0]
+    assert rec.fault_ns.tolist() == [base + 3 * PRE, FAULT + COPY, base]
+    rec = simulate(trace([5, 3, 9], 10), Baseline(), terms())
+    assert rec.fault_ns.tolist() == [FAULT + COPY] * 3
+
+
+def test_all_private_window_costs_setup_and_skips() -> None:
+    # reverse writes, k=2: every window page was written before (nothing copied)
+    rec, ev = both_paths(trace([3, 2, 1, 0], 4), StaticPrecopy(2), terms())
+    assert ev.precopied.tolist() == [0, 0, 0, 0]
+    assert ev.window.tolist() == [0, 1, 2, 2] and ev.skipped.tolist() == [0, 1, 2, 2]
+    base = FAULT + COPY + SETUP
+    assert rec.fault_ns.tolist() == [base, base + SKIP, base + 2 * SKIP, base + 2 * SKIP]
+    assert rec.precopied == 0 and rec.wasted == 0
+
+
+def test_window_clipped_at_region_end_prices_only_walked_pages() -> None:
+    rec, ev = both_paths(trace([7, 9], 10), StaticPrecopy(5), terms())
+    assert ev.window.tolist() == [2] and ev.skipped.tolist() == [0]
+    assert rec.fault_ns.tolist() == [FAULT + COPY + SETUP + 2 * PRE]
+
+
+def test_copy_whole_huge_pages_are_not_window_pages() -> None:
+    """CopyWholeHuge's 511 pages stay priced as precopied; a window over them skips them."""
+    n = 2 * HUGE_PAGES
+    cm = terms(thp_model=CopyWholeHuge())
+    rec, ev = both_paths(trace([0, 600], n), HugePage(), cm)  # k = 0: no work, no window
+    assert ev.precopied.tolist() == [511, 511] and ev.window.tolist() == [0, 0]
+    assert rec.fault_ns.tolist() == [FAULT + COPY + 511 * PRE] * 2
+    # k = 4: the whole huge page becomes private first, so the window is walked and skipped
+    rec, ev = both_paths(trace([0, 1000], n), ThpPrecopy(4), cm)
+    assert ev.precopied.tolist() == [511, 511] and ev.window.tolist() == [4, 4]
+    assert ev.skipped.tolist() == [4, 4] and ev.thp_first.tolist() == [1, 1]
+    assert rec.fault_ns.tolist() == [FAULT + COPY + SETUP + 511 * PRE + 4 * SKIP] * 2
+    # a window that leaves the huge page copies the next one's shared pages as usual
+    rec, ev = both_paths(trace([510], n), ThpPrecopy(4), cm)
+    assert ev.precopied.tolist() == [511 + 3] and ev.window.tolist() == [4]
+    assert ev.skipped.tolist() == [1]  # 511 (whole-huge copy) skipped; 512..514 copied
+    assert rec.fault_ns.tolist() == [FAULT + COPY + SETUP + 514 * PRE + SKIP]
+
+
+def test_default_terms_reproduce_the_per_page_formula_exactly() -> None:
+    rng = np.random.default_rng(0)
+    n, h = rng.integers(0, 65, 1000), rng.integers(0, 2, 1000)
+    w, s = rng.integers(0, 2, 1000), rng.integers(0, 65, 1000)
+    cm = cost()
+    old = cm.fault_ns + cm.copy_ns + n * cm.precopy_ns + h * cm.thp_split_ns
+    assert np.array_equal(cm.fault_cost(n, h, w, s), old)
+    assert np.array_equal(cm.fault_cost(n, h), old)
+    t = GENERATORS["uniform"](n_pages=500, writes=2000, seed=1)
+    a = simulate(t, StaticPrecopy(4), cm)
+    assert set(a.fault_ns.tolist()) <= {FAULT + COPY + j * PRE for j in range(5)}
+    new = terms()
+    assert new.fault_cost(2, 1, 1, 3) == FAULT + COPY + SETUP + 2 * PRE + 3 * SKIP + SPLIT
+    with pytest.raises(ConfigError, match="precopy_skip_ns"):
+        cost(precopy_skip_ns=-1.0)
+    with pytest.raises(ConfigError, match="precopy_setup_ns"):
+        cost(precopy_setup_ns=float("nan"))
 
 
 def test_thp_split_then_copy_extra_once_per_huge_page() -> None:
@@ -180,8 +260,10 @@ def suite(seed: int, n_pages: int = 1300, writes: int = 3000) -> list[Trace]:
                                     FaultAround(), StaticPrecopy(64), HugePage(),
                                     ThpPrecopy(8)], ids=lambda p: f"{p.name}-thp{p.thp}")
 @pytest.mark.parametrize("thp_model", ["split", "whole"])
-def test_fast_path_equals_generic_path(policy: Policy, thp_model: str) -> None:
-    cm = cost() if thp_model == "split" else cost(thp_model=CopyWholeHuge())
+@pytest.mark.parametrize("with_terms", [False, True], ids=["per_page", "setup_skip"])
+def test_fast_path_equals_generic_path(policy: Policy, thp_model: str, with_terms: bool) -> None:
+    extra = {"precopy_setup_ns": SETUP, "precopy_skip_ns": SKIP} if with_terms else {}
+    cm = cost(**extra) if thp_model == "split" else cost(thp_model=CopyWholeHuge(), **extra)
     for t in suite(seed=3):
         fast, ev_f = simulate(t, policy, cm, record_events=True)
         slow, ev_s = simulate(t, policy, cm, record_events=True, fast=False)

@@ -77,6 +77,9 @@ class KernelBenchConfig:
     ks: list[int] = field(default_factory=lambda: [0, 1, 2, 4, 8, 16])
     region_pages: list[int] = field(default_factory=lambda: [1024, 8192])
     hugepage: bool = True
+    reverse: bool = True
+    """Also run a reverse trace (smallest region, static k): its windows cover pages that
+    are already private, which identifies ``precopy_skip_ns``."""
     reps: int = 3
     """Runs of each (policy, trace) in the one boot; their faults are pooled."""
     fake_costmodel: str = "seed_table1"
@@ -94,6 +97,8 @@ class KernelBenchConfig:
         self.reps = _posint(p + "reps", self.reps)
         if not isinstance(self.hugepage, bool):
             raise ConfigError(f"{p}hugepage must be true or false, got {self.hugepage!r}")
+        if not isinstance(self.reverse, bool):
+            raise ConfigError(f"{p}reverse must be true or false, got {self.reverse!r}")
         if self.hugepage and max(self.region_pages) < 512:
             raise ConfigError(f"{p}region_pages: the hugepage runs need a region of at "
                               f"least 512 pages, got {self.region_pages}")

@@ -107,6 +107,9 @@ def trim_outliers(y: np.ndarray, group_median: np.ndarray, factor: float) -> np.
     return y <= factor * np.asarray(group_median, dtype=np.float64)
 
 
+_SAMPLE_FIELDS = ("latency_ns", "precopied", "thp_first", "run", "work", "skipped")
+
+
 @dataclass
 class FaultSamples:
     """Per-demand-fault observations pooled over runs: latency and what the fault did."""
@@ -116,17 +119,25 @@ class FaultSamples:
     thp_first: np.ndarray
     run: np.ndarray
     """Index of the run each sample came from (for per-run medians and residuals)."""
+    work: np.ndarray | None = None
+    """1 where the fault queued precopy work (``k > 0``); zeros if not given."""
+    skipped: np.ndarray | None = None
+    """Window pages walked that were already private; zeros if not given."""
+
+    def __post_init__(self) -> None:
+        if self.work is None:
+            self.work = np.zeros(np.shape(self.latency_ns))
+        if self.skipped is None:
+            self.skipped = np.zeros(np.shape(self.latency_ns))
 
     @classmethod
     def concat(cls, parts: Sequence[FaultSamples]) -> FaultSamples:
         if not parts:
-            return cls(*(np.zeros(0) for _ in range(4)))
-        return cls(*(np.concatenate([getattr(p, f) for p in parts])
-                     for f in ("latency_ns", "precopied", "thp_first", "run")))
+            return cls(*(np.zeros(0) for _ in _SAMPLE_FIELDS))
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in _SAMPLE_FIELDS))
 
     def select(self, mask: np.ndarray) -> FaultSamples:
-        return FaultSamples(self.latency_ns[mask], self.precopied[mask], self.thp_first[mask],
-                            self.run[mask])
+        return FaultSamples(*(getattr(self, f)[mask] for f in _SAMPLE_FIELDS))
 
 
 def run_medians(s: FaultSamples) -> np.ndarray:
@@ -145,18 +156,28 @@ def run_medians(s: FaultSamples) -> np.ndarray:
     return med
 
 
-def fit_fault_model(s: FaultSamples, trim_factor: float = 0.0) -> tuple[LinearFit, int]:
-    """Fit ``latency = (fault_ns + copy_ns) + precopy_ns * n + thp_split_ns * thp_first``.
+FAULT_MODEL = ("latency = demand_ns + precopy_setup_ns * [k > 0] + precopy_ns * precopied "
+               "+ precopy_skip_ns * skipped + thp_split_ns * thp_first")
+FAULT_TERMS = ("precopy_setup_ns", "precopy_ns", "precopy_skip_ns", "thp_split_ns")
 
-    Columns that never vary in the data (no precopy, no THP) are left out and
-    their coefficient is absent from the fit. Returns the fit and the number of
+
+def fit_fault_model(s: FaultSamples, trim_factor: float = 0.0,
+                    terms: Sequence[str] = FAULT_TERMS) -> tuple[LinearFit, int]:
+    """Fit :data:`FAULT_MODEL` (the ``CostModel.fault_cost`` formula) by least squares.
+
+    ``terms`` are the coefficients to try besides the intercept ``demand_ns``
+    (``fault_ns + copy_ns``); a column that never varies in the data (no
+    precopy work, no skipped window page, no THP) is left out and its
+    coefficient is absent from the fit. Returns the fit and the number of
     samples trimmed as outliers.
     """
     keep = trim_outliers(s.latency_ns, run_medians(s), trim_factor)
     t = s.select(keep)
+    data = {"precopy_setup_ns": t.work, "precopy_ns": t.precopied,
+            "precopy_skip_ns": t.skipped, "thp_split_ns": t.thp_first}
     cols: dict[str, np.ndarray] = {"demand_ns": np.ones(t.latency_ns.shape)}
-    if t.precopied.size and np.ptp(t.precopied) > 0:
-        cols["precopy_ns"] = t.precopied
-    if t.thp_first.size and t.thp_first.any() and not t.thp_first.all():
-        cols["thp_split_ns"] = t.thp_first
+    for name in FAULT_TERMS:
+        x = np.asarray(data[name], dtype=np.float64)
+        if name in terms and x.size and np.ptp(x) > 0:
+            cols[name] = x
     return fit_linear(cols, t.latency_ns), int((~keep).sum())

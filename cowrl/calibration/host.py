@@ -237,6 +237,10 @@ def fit_host(raw: dict[str, Any], trim_factor: float) -> dict[str, Any]:
         "precopy_ns": round(precopy_ns, 1),
         "thp_split_ns": round(thp_split_ns, 1) if thp_split_ns is not None else None,
         "write_ns": round(float(np.median(plain)), 1),
+        # No module, no precopy work: the fixed cost of queuing it and the cost of walking
+        # an already-private window page cannot be measured from user space.
+        "precopy_setup_ns": 0.0,
+        "precopy_skip_ns": 0.0,
         "sigma": round(noise["sigma"], 3),
     }
     fits: dict[str, Any] = {
@@ -299,6 +303,10 @@ def calibrate_host(cc: CalibrationConfig) -> dict[str, Any]:
             "precopy_ns": "same as copy_ns (precopy breaks COW page by page without a trap)",
             "thp_split_ns": "first fault per 2 MiB page minus other faults, THP-backed region",
             "write_ns": "median timed write to an already private page (timer included)",
+            "precopy_setup_ns": "not identifiable without the module (no precopy work runs "
+                                "in user space): 0",
+            "precopy_skip_ns": "not identifiable without the module (no precopy window is "
+                               "walked in user space): 0",
             "noise.sigma": "RMS of log(fault latency / median), demand faults THP off",
         },
         "fits": res.pop("fits"),

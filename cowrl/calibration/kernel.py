@@ -1,13 +1,23 @@
 """``target=kernel``: fit the cost model to per-fault latencies measured through the module.
 
 Static precopy ``k`` over sequential traces of a few region sizes (plus the
-hugepage policy) run in one guest boot via :func:`cowrl.kernel.backend.run_kernel`.
-The simulator's event replay of the same trace and policy, which the kernel
-target matches event for event, says how many pages each demand fault
-precopied and whether it was the first fault in a huge page. Then one least
-squares fit over all faults gives::
+hugepage policy), and over a reverse trace, run in one guest boot via
+:func:`cowrl.kernel.backend.run_kernel`. The simulator's event replay of the
+same trace and policy, which the kernel target matches event for event, says
+for each demand fault whether it queued precopy work (``k > 0``), how many
+pages it precopied, how many window pages it found already private, and
+whether it was the first fault in a huge page. Then one least squares fit
+over all faults gives::
 
-    latency = (fault_ns + copy_ns) + precopy_ns * precopied + thp_split_ns * thp_first
+    latency = (fault_ns + copy_ns) + precopy_setup_ns * [k > 0] + precopy_ns * precopied
+              + precopy_skip_ns * skipped + thp_split_ns * thp_first
+
+Identification: on a sequential trace every window page is still shared
+(``skipped = 0``) and ``[k > 0]`` separates the fixed cost from the per-page
+slope (k = 0 against k >= 1; the region end, where the window is clipped or
+empty but the work still runs, adds leverage). On the reverse trace (pages
+``n-1 .. 0``) every window page was written just before, so ``precopied = 0``
+and ``skipped = min(k, n-1-p)``: its slope over k is ``precopy_skip_ns``.
 
 ``copy_ns`` is the module's in-kernel time of a demand fault's
 ``wp_page_copy`` (``kfault_avg_ns`` of the k=0 runs: allocate, copy, PTE);
@@ -23,14 +33,20 @@ from typing import Any
 import numpy as np
 
 from cowrl.calibration.config import CalibrationConfig, KernelBenchConfig
-from cowrl.calibration.fit import FaultSamples, FitError, fit_fault_model, lognormal_sigma
+from cowrl.calibration.fit import (
+    FAULT_MODEL,
+    FaultSamples,
+    FitError,
+    fit_fault_model,
+    lognormal_sigma,
+)
 from cowrl.calibration.provenance import host_facts, load_note, loadavg
 from cowrl.metrics import RunRecord
 from cowrl.policies.base import Policy
 from cowrl.policies.static import Baseline, HugePage, StaticPrecopy
 from cowrl.sim.costmodel import CostModel, NoiseModel
 from cowrl.sim.simulator import SimEvents, simulate
-from cowrl.traces.generators import sequential
+from cowrl.traces.generators import reverse, sequential
 from cowrl.traces.io import Trace
 
 Run = tuple[Trace, Policy]
@@ -41,19 +57,36 @@ _UNIT = CostModel(fault_ns=0.0, copy_ns=0.0, precopy_ns=0.0, name="events-only")
 
 
 def design(kb: KernelBenchConfig) -> tuple[list[Trace], list[Policy], list[Run]]:
-    """The calibration's traces (sequential, one per region size), policies and run order.
+    """The calibration's traces, policies and run order.
 
+    Per repetition: a sequential trace per region size, run under every
+    policy (static k, plus hugepage); with ``kernel_bench.reverse``, a reverse
+    trace of the smallest region under the static-k policies (its windows
+    cover pages already private: that identifies ``precopy_skip_ns``).
     Runs are interleaved (repetition, then trace, then policies in a rotated
     order) so that a drift of the host's load over the session does not line
-    up with one policy: under TCG, guest time is host time.
+    up with one policy (with ``kernel.icount: off``, guest time is host time).
     """
-    traces = [sequential(n_pages=n, name=f"seq{n}" + (f"_r{r}" if r else ""))
-              for r in range(kb.reps) for n in kb.region_pages]
     policies: list[Policy] = [Baseline() if k == 0 else StaticPrecopy(k, name=f"precopy{k}")
                               for k in kb.ks]
+    static = list(policies)
     if kb.hugepage:
         policies.append(HugePage())
-    return traces, policies, interleave(traces, policies)
+    traces: list[Trace] = []
+    order: list[Run] = []
+    i = 0
+    for r in range(kb.reps):
+        suffix = f"_r{r}" if r else ""
+        rep = [(sequential(n_pages=n, name=f"seq{n}{suffix}"), policies)
+               for n in kb.region_pages]
+        if kb.reverse:
+            n = min(kb.region_pages)
+            rep.append((reverse(n_pages=n, name=f"rev{n}{suffix}"), static))
+        for t, pols in rep:
+            traces.append(t)
+            order += [(t, pols[(i + j) % len(pols)]) for j in range(len(pols))]
+            i += 1
+    return traces, policies, order
 
 
 def interleave(traces: Sequence[Trace], policies: Sequence[Policy]) -> list[Run]:
@@ -113,7 +146,7 @@ def events_for(runs: Sequence[Run]) -> dict[tuple[str, str], tuple[RunRecord, Si
 
 def samples_from_runs(records: Sequence[RunRecord], runs: Sequence[Run]
                       ) -> tuple[FaultSamples, np.ndarray, list[dict[str, Any]]]:
-    """Per-fault samples (latency, precopied, thp_first) and non-fault write latencies.
+    """Per-fault samples (latency, precopied, thp_first, work, skipped) and non-fault writes.
 
     A run whose fault or precopy counts differ from the simulator's is left
     out of the fit (its faults cannot be paired with events) and reported.
@@ -138,7 +171,8 @@ def samples_from_runs(records: Sequence[RunRecord], runs: Sequence[Run]
             h = np.zeros_like(h)  # the region was not THP-backed: no split happened
             info["note"] = "hugepage run not THP-backed"
         parts.append(FaultSamples(w[e.write_index], e.precopied.astype(np.float64), h,
-                                  np.full(e.write_index.size, i)))
+                                  np.full(e.write_index.size, i),
+                                  e.work.astype(np.float64), e.skipped.astype(np.float64)))
         mask = np.ones(w.size, dtype=bool)
         mask[e.write_index] = False
         plain.append(w[mask])
@@ -157,15 +191,28 @@ def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_fact
                        f"(runs: {runs})")
     fit, trimmed = fit_fault_model(s, trim_factor)
     notes: list[str] = []
+
+    def coef(name: str) -> float | None:
+        return fit[name] if name in fit.names else None
+
     demand_ns = fit["demand_ns"]
-    precopy_ns = fit["precopy_ns"] if "precopy_ns" in fit.names else None
+    precopy_ns = coef("precopy_ns")
     if precopy_ns is None:
         raise FitError("the kernel runs did not vary the pages precopied; precopy_ns is "
                        "not identified (check kernel_bench.ks)")
-    thp = fit["thp_split_ns"] if "thp_split_ns" in fit.names else None
+    thp = coef("thp_split_ns")
     if thp is not None and thp < 0:
         notes.append(f"fitted thp_split_ns {thp:.0f} ns < 0 (no measurable split cost): set 0")
         thp = 0.0
+    setup, skip = coef("precopy_setup_ns"), coef("precopy_skip_ns")
+    for name, v in (("precopy_setup_ns", setup), ("precopy_skip_ns", skip)):
+        if v is None:
+            notes.append(f"{name} not identified by these runs (its column never varies; "
+                         "a reverse trace with k > 0 identifies precopy_skip_ns): set 0")
+        elif v < 0:
+            notes.append(f"fitted {name} {v:.0f} ns < 0: set 0")
+    setup = max(0.0, setup or 0.0)
+    skip = max(0.0, skip or 0.0)
     # copy_ns: the share of a k=0 demand fault spent inside wp_page_copy (module timing),
     # paired with the harness latency of the same faults.
     kf = [(float(r.extra.get("kfault_avg_ns", 0.0)), float(np.mean(r.fault_ns)), r.faults)
@@ -190,7 +237,8 @@ def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_fact
         notes.append(f"precopy_ns {copy_ns:.0f} ns exceeds the fitted demand cost "
                      f"{demand_ns:.0f} ns: fault_ns clipped to 0")
         fault_ns = 0.0
-    pred = fit.coef[0] + s.precopied * (precopy_ns) + s.thp_first * (thp or 0.0)
+    pred = (demand_ns + s.work * setup + s.precopied * precopy_ns + s.skipped * skip
+            + s.thp_first * (thp or 0.0))
     noise = lognormal_sigma(s.latency_ns / pred)
     per_k: dict[str, Any] = {}
     for r in runs:
@@ -200,13 +248,15 @@ def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_fact
               "precopy_ns": round(max(0.0, precopy_ns), 1),
               "thp_split_ns": round(thp, 1) if thp is not None else None,
               "write_ns": round(float(np.median(plain)), 1) if plain.size else None,
+              "precopy_setup_ns": round(setup, 1), "precopy_skip_ns": round(skip, 1),
               "sigma": round(noise["sigma"], 3)}
     if precopy_ns < 0:
         notes.append(f"fitted precopy_ns {precopy_ns:.0f} < 0: set 0")
     fits = {
-        "faults": {**fit.summary(), "trimmed": trimmed,
-                   "model": "latency = demand_ns + precopy_ns * precopied "
-                            "+ thp_split_ns * thp_first"},
+        "faults": {**fit.summary(), "trimmed": trimmed, "model": FAULT_MODEL,
+                   "samples": {"work": int(s.work.sum()), "skipped_pages": int(s.skipped.sum()),
+                               "precopied_pages": int(s.precopied.sum()),
+                               "thp_first": int(s.thp_first.sum())}},
         "copy_split": {"source": copy_src, "copy_ns": round(copy_ns, 1),
                        "kernel_share": round(share, 4) if share is not None else None,
                        "runs": len(kf)},
@@ -217,37 +267,28 @@ def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_fact
         "runs_used": int(sum(r["used"] for r in runs)),
         "runs_total": len(runs),
     }
-    alt = precopy_setup_fit(s, trim_factor)
+    alt = per_page_only_fit(s, trim_factor)
     if alt is not None:
-        fits["diagnostic_precopy_setup"] = alt
+        fits["diagnostic_per_page_only"] = alt
     unused = [r for r in runs if not r["used"]]
     if unused:
         fits["runs_unused"] = unused
     return {"params": params, "fits": fits, "notes": notes}
 
 
-def precopy_setup_fit(s: FaultSamples, trim_factor: float) -> dict[str, Any] | None:
-    """Diagnostic: the same fit with a fixed cost per fault that precopies at all.
+def per_page_only_fit(s: FaultSamples, trim_factor: float) -> dict[str, Any] | None:
+    """Diagnostic: the older model without ``precopy_setup_ns`` and ``precopy_skip_ns``.
 
-    The cost model prices precopy as ``precopy_ns * n``. The module defers the
-    work to ``task_work`` and takes ``mmap_read_lock`` once per fault, a fixed
-    cost the model has no parameter for; this fit says how large it is.
+    ``latency = demand_ns + precopy_ns * precopied + thp_split_ns * thp_first``, fitted
+    on the same faults, to show what the two terms change (its R² and residuals).
     """
-    from cowrl.calibration.fit import fit_linear, run_medians, trim_outliers
-
-    keep = trim_outliers(s.latency_ns, run_medians(s), trim_factor)
-    t = s.select(keep)
-    cols = {"demand_ns": np.ones(t.latency_ns.shape), "precopy_ns": t.precopied,
-            "precopy_setup_ns": (t.precopied > 0).astype(np.float64)}
-    if t.thp_first.any() and not t.thp_first.all():
-        cols["thp_split_ns"] = t.thp_first
     try:
-        f = fit_linear(cols, t.latency_ns)
+        f, _ = fit_fault_model(s, trim_factor, terms=("precopy_ns", "thp_split_ns"))
     except FitError:
         return None
-    return {**f.summary(), "model": "latency = demand_ns + precopy_setup_ns * [precopied > 0] "
-                                    "+ precopy_ns * precopied + thp_split_ns * thp_first "
-                                    "(not expressible in CostModel; diagnostic only)"}
+    return {**f.summary(), "model": "latency = demand_ns + precopy_ns * precopied + "
+                                    "thp_split_ns * thp_first (the cost model before "
+                                    "precopy_setup_ns and precopy_skip_ns; diagnostic only)"}
 
 
 def calibrate_kernel(cc: CalibrationConfig, backend: Backend | None = None) -> dict[str, Any]:
@@ -289,12 +330,17 @@ def calibrate_kernel(cc: CalibrationConfig, backend: Backend | None = None) -> d
         "load_note_detail": "the load after includes this session's own qemu; before is others'",
         "design": {"traces": [t.name for t in traces], "policies": [p.name for p in policies],
                    "ks": kb.ks, "region_pages": kb.region_pages, "hugepage": kb.hugepage,
-                   "reps": kb.reps, "order": "interleaved (rep, trace, rotated policies)",
+                   "reverse": kb.reverse, "reps": kb.reps,
+                   "order": "interleaved (rep, trace, rotated policies)",
                    "kernel_config": _kernel_cfg_summary(cc.kernel),
                    "one_boot": True, "trim_factor": cc.trim_factor},
         "identification": {
             "fault_ns + copy_ns": "intercept of the per-fault least squares fit",
+            "precopy_setup_ns": "coefficient of [k > 0]: the module queues precopy work for "
+                                "every demand fault with k > 0 (k = 0 vs k >= 1 runs)",
             "precopy_ns": "slope in pages precopied (from the simulator's exact events)",
+            "precopy_skip_ns": "slope in window pages already private (reverse-trace runs: "
+                               "every window page was written before, none is copied)",
             "copy_ns": res["fits"]["copy_split"]["source"],
             "thp_split_ns": "coefficient of the first fault per 2 MiB page (hugepage runs)",
             "write_ns": "median latency of writes that took no fault",

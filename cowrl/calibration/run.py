@@ -10,6 +10,7 @@ from typing import Any
 from cowrl.calibration.config import CalibrationConfig
 from cowrl.calibration.writer import write_costmodel
 from cowrl.registry import CONF_DIR, make_costmodel
+from cowrl.sim.costmodel import PARAM_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def _print_summary(name: str, path: Path, params: dict[str, Any], prov: dict[str
                     f"{clock}, kernel {prov.get('kernel')})", min_width=70)
     t.add_column("parameter")
     t.add_column("ns", justify="right")
-    for f in ("fault_ns", "copy_ns", "precopy_ns", "thp_split_ns", "write_ns"):
+    for f in PARAM_FIELDS:
         t.add_row(f, f"{params[f]:.1f}")
     t.add_row("noise sigma", f"{params['sigma']:.3f}")
     con = Console(width=120)

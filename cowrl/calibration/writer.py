@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from cowrl.errors import ConfigError
+from cowrl.sim.costmodel import PARAM_FIELDS
 
 _FIELD_COMMENTS = {
     "fault_ns": "What a trap adds to breaking COW on one page (entry/exit, dispatch, lookup).",
@@ -15,6 +16,10 @@ _FIELD_COMMENTS = {
     "precopy_ns": "Marginal cost of one precopied page inside a demand fault (no trap).",
     "thp_split_ns": "Extra cost of the first demand fault in a 2 MiB THP (PMD split).",
     "write_ns": "A timed write that takes no fault (includes the timer pair).",
+    "precopy_setup_ns": "Fixed cost of a demand fault that queues precopy work (k > 0): "
+                        "task_work, mmap lock.",
+    "precopy_skip_ns": "A precopy window page walked but already private (checked, "
+                       "not copied).",
 }
 
 
@@ -23,7 +28,7 @@ def costmodel_yaml(name: str, params: dict[str, Any], provenance: dict[str, Any]
     """The YAML text of a cost model: commented fields, then provenance."""
     lines = [f"# {h}" if h else "#" for h in header.strip().splitlines()]
     lines += ["_target_: cowrl.sim.costmodel.CostModel", f"name: {name}"]
-    for f in ("fault_ns", "copy_ns", "precopy_ns", "thp_split_ns", "write_ns"):
+    for f in PARAM_FIELDS:
         v = params.get(f)
         if v is None:
             raise ConfigError(f"costmodel.{f}: no value to write for {name!r}")

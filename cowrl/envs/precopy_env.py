@@ -98,10 +98,12 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
     at the first fault). The observation after the last fault is all zeros.
 
     **Reward** ``-(fault_ns + lam * page_cost_ns * wasted) / demand_ns`` where
-    ``fault_ns`` is this fault's cost (trap, copy, synchronous precopy, THP
-    extra, times the noise factor), ``wasted`` the pages precopied at this
-    step that the trace never writes, and ``demand_ns = fault_ns + copy_ns``
-    of the cost model (one plain fault costs -1). An episode's return is
+    ``fault_ns`` is this fault's cost (:meth:`CostModel.fault_cost`: trap, copy,
+    the precopy work's fixed cost if ``k > 0``, pages precopied, window pages
+    found already private, THP extra; times the noise factor), ``wasted``
+    the pages precopied at this step that the trace never writes, and
+    ``demand_ns = fault_ns + copy_ns`` of the cost model (one plain fault
+    costs -1). An episode's return is
     exactly ``-objective / demand_ns`` of :func:`cowrl.metrics.summarize`.
 
     **Episode end** ``terminated`` when the trace has no write left to a
@@ -239,11 +241,12 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
             h0 = (p // HUGE_PAGES) * HUGE_PAGES
             lo, hi = min(lo, h0), max(hi, min(h0 + HUGE_PAGES, n_pages))
         before = K.count_unwritten_private(self._priv, self._written, lo, hi)
-        n, h = self._state.demand(p, k, self._extra_private)
+        n, h, _, skipped = self._state.demand(p, k, self._extra_private)
         wasted = K.count_unwritten_private(self._priv, self._written, lo, hi) - before
         # CostModel.fault_cost with the same operation order, without numpy overhead.
-        fault_ns = self.cost.fault_ns + self.cost.copy_ns + n * self.cost.precopy_ns \
-            + h * self._thp_extra_ns
+        c = self.cost
+        fault_ns = c.fault_ns + c.copy_ns + (1 if k > 0 else 0) * c.precopy_setup_ns \
+            + n * c.precopy_ns + skipped * c.precopy_skip_ns + h * self._thp_extra_ns
         if self._noise is not None:
             fault_ns = fault_ns * float(self._noise[self._faults])
         reward = -(fault_ns + self._lam_page_ns * wasted) / self.cost.demand_ns

@@ -225,8 +225,9 @@ class PrecopyVectorEnv(VectorEnv):
         out["fault_ns"] = np.empty(n, dtype=np.float64)
         code = K.vec_step(active, a, self.degrees, self._pages, self._private, self._written,
                           self._touched, self._noise, self._st, self._cow, self.thp,
-                          self._extra_private, self._base_ns, self.cost.precopy_ns,
-                          self._thp_extra_ns, self._lam_page_ns, self.cost.demand_ns,
+                          self._extra_private, self._base_ns, self.cost.precopy_setup_ns,
+                          self.cost.precopy_ns, self.cost.precopy_skip_ns, self._thp_extra_ns,
+                          self._lam_page_ns, self.cost.demand_ns,
                           self._noise_on, self.max_faults or 0, self.prev_action_obs, self._obs,
                           reward, terminated, truncated, out["page"], out["k"],
                           out["precopied"], out["wasted"], out["thp_first"], out["fault_ns"],

@@ -1,11 +1,16 @@
 """The page-fault cost model: what a COW fault costs, in nanoseconds.
 
 Parameters live in ``conf/costmodel/*.yaml``; each file says where its numbers
-came from (``provenance``). A demand fault that precopies ``n`` pages costs::
+came from (``provenance``). A demand fault with degree ``k`` that precopies
+``n`` pages and walks ``s`` window pages that were already private costs::
 
-    fault_ns + copy_ns + n * precopy_ns  (+ the THP model's extra on a huge page's first fault)
+    fault_ns + copy_ns + [k > 0] * precopy_setup_ns + n * precopy_ns + s * precopy_skip_ns
+        (+ the THP model's extra on a huge page's first fault)
 
-and a write that takes no fault costs ``write_ns``. Noise, when enabled, scales
+``[k > 0]`` is 1 when the fault queued precopy work: the kernel module does so
+for every demand fault with ``k > 0``, even when the window is empty (region
+end) or already private. Both precopy terms default to 0 (the older, purely
+per-page model). A write that takes no fault costs ``write_ns``. Noise, when enabled, scales
 each fault's cost by an independent lognormal factor with median 1, drawn from
 a seeded generator; with ``noise.kind: none`` costs are exact expected values.
 """
@@ -20,6 +25,10 @@ import numpy as np
 from cowrl.errors import ConfigError
 
 HUGE_PAGES = 512  # 4 KiB pages per 2 MiB THP
+
+PARAM_FIELDS = ("fault_ns", "copy_ns", "precopy_ns", "thp_split_ns", "write_ns",
+                "precopy_setup_ns", "precopy_skip_ns")
+"""The numeric parameters of :class:`CostModel` (all ns, all >= 0)."""
 
 
 class THPModel:
@@ -50,7 +59,9 @@ class CopyWholeHuge(THPModel):
 
     The other pages of the huge page become private in that fault and are
     counted and priced as precopied pages (``precopy_ns`` each, no trap), so a
-    partial huge page at the region end costs only the pages it has.
+    partial huge page at the region end costs only the pages it has. They are
+    not window pages: a precopy window that then walks them finds them private
+    (``precopy_skip_ns`` each).
     """
 
     name = "copy_whole_huge"
@@ -93,6 +104,11 @@ class CostModel:
     precopy_ns: float
     thp_split_ns: float = 0.0
     write_ns: float = 0.0
+    precopy_setup_ns: float = 0.0
+    """Fixed cost of a demand fault that queues precopy work (``k > 0``): task_work,
+    ``mmap_read_lock``, VMA lookup. Charged even when the window turns out empty."""
+    precopy_skip_ns: float = 0.0
+    """Cost of a window page that is walked but already private (checked, not copied)."""
     name: str = "costmodel"
     noise: NoiseModel = field(default_factory=NoiseModel)
     thp_model: THPModel = field(default_factory=SplitThenCopy)
@@ -101,7 +117,7 @@ class CostModel:
     def __post_init__(self) -> None:
         if isinstance(self.noise, dict):
             self.noise = NoiseModel(**self.noise)
-        for f in ("fault_ns", "copy_ns", "precopy_ns", "thp_split_ns", "write_ns"):
+        for f in PARAM_FIELDS:
             v = getattr(self, f)
             if not isinstance(v, (int, float)) or v < 0 or not np.isfinite(v):
                 raise ConfigError(f"costmodel.{f} must be a finite number >= 0, got {v!r}")
@@ -117,7 +133,18 @@ class CostModel:
         """Expected cost of one demand fault with no precopy."""
         return self.fault_ns + self.copy_ns
 
-    def fault_cost(self, precopied: np.ndarray | int, thp_first: np.ndarray | int = 0) -> Any:
-        """Expected latency of demand faults that precopied ``precopied`` pages."""
-        return (self.fault_ns + self.copy_ns + np.asarray(precopied) * self.precopy_ns
+    def fault_cost(self, precopied: np.ndarray | int, thp_first: np.ndarray | int = 0,
+                   work: np.ndarray | int = 0, skipped: np.ndarray | int = 0) -> Any:
+        """Expected latency of demand faults (the one formula; the envs inline it).
+
+        ``precopied``: pages the fault made private besides the faulting one
+        (window pages copied, plus a ``CopyWholeHuge`` huge page's other pages);
+        ``thp_first``: first fault in its huge page; ``work``: the fault queued
+        precopy work (``k > 0``); ``skipped``: window pages walked but already
+        private. Terms are added in this order, left to right; the envs repeat
+        it operation for operation so that their costs are bit-identical.
+        """
+        return (self.fault_ns + self.copy_ns + np.asarray(work) * self.precopy_setup_ns
+                + np.asarray(precopied) * self.precopy_ns
+                + np.asarray(skipped) * self.precopy_skip_ns
                 + np.asarray(thp_first) * self.thp_model.first_fault_extra_ns(self))

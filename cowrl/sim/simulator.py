@@ -10,7 +10,13 @@ Semantics (also in ``docs/semantics.md``):
 * **Precopy of degree k** covers the window ``p+1 .. min(p+k, n_pages-1)``: it
   stops at the region end. Pages already private inside the window are skipped
   but *count toward k* (the kernel walks an address window and a private page
-  simply does not fault). ``precopied`` counts the shared pages it made private.
+  simply does not fault). ``precopied`` counts the shared pages it made private;
+  ``window`` is the number of window pages walked (``k`` clipped at the region
+  end) and ``skipped = window - (window pages precopied)`` the already-private
+  ones among them.
+* **Precopy work**: the kernel module queues precopy work for every demand
+  fault with ``k > 0`` (even if the window is empty or already private); the
+  cost model charges ``precopy_setup_ns`` for it (``work = [k > 0]``).
 * **Waste**: a precopied page that the trace never writes.
 * **THP** (``policy.thp``): the region is 2 MiB-aligned huge pages. The first
   demand fault inside each huge page pays the cost model's THP extra
@@ -40,12 +46,19 @@ _CHUNK = 1 << 16
 
 
 def _static_run(pages: np.ndarray, n_pages: int, k: int, thp: bool, extra_private: int,
-                private: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Static-degree replay (compiled with numba when available). Same semantics as the loop."""
+                private: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Static-degree replay (compiled with numba when available). Same semantics as the loop.
+
+    Returns per fault: write index, pages precopied, thp_first, window pages
+    walked, window pages skipped (already private), and the fault count.
+    """
     n = pages.shape[0]
     fault_w = np.empty(n, dtype=np.int64)
     fault_n = np.empty(n, dtype=np.int64)
     fault_h = np.zeros(n, dtype=np.int64)
+    fault_win = np.zeros(n, dtype=np.int64)
+    fault_s = np.zeros(n, dtype=np.int64)
     touched = np.zeros((n_pages + HUGE_PAGES - 1) // HUGE_PAGES, dtype=np.uint8)
     nf = 0
     for i in range(n):
@@ -66,14 +79,20 @@ def _static_run(pages: np.ndarray, n_pages: int, k: int, thp: bool, extra_privat
                             private[j] = 1
                             cnt += 1
         hi = min(p + k, n_pages - 1)
+        skip = 0
         for j in range(p + 1, hi + 1):
             if private[j] == 0:
                 private[j] = 1
                 cnt += 1
+            else:
+                skip += 1
         fault_w[nf] = i
         fault_n[nf] = cnt
+        if hi > p:
+            fault_win[nf] = hi - p
+        fault_s[nf] = skip
         nf += 1
-    return fault_w[:nf], fault_n[:nf], fault_h[:nf], nf
+    return fault_w[:nf], fault_n[:nf], fault_h[:nf], fault_win[:nf], fault_s[:nf], nf
 
 
 if njit is not None:
@@ -89,6 +108,16 @@ class SimEvents:
     k: np.ndarray
     precopied: np.ndarray
     thp_first: np.ndarray
+    window: np.ndarray
+    """Window pages walked: ``min(k, n_pages - 1 - page)`` (0 for k = 0 or at the region end)."""
+    skipped: np.ndarray
+    """Window pages walked that were already private. ``window - skipped`` are the window's
+    copies; ``precopied`` can exceed them by a ``CopyWholeHuge`` huge page's other pages."""
+
+    @property
+    def work(self) -> np.ndarray:
+        """1 where the fault queued precopy work (``k > 0``), as the kernel module does."""
+        return (self.k > 0).astype(np.int64)
 
 
 class PageState:
@@ -102,11 +131,16 @@ class PageState:
         self.thp_touched = bytearray((n_pages + HUGE_PAGES - 1) // HUGE_PAGES) if thp else None
         self.n_private = 0
 
-    def demand(self, p: int, k: int, extra_private: int = 0) -> tuple[int, int]:
-        """Apply a demand fault at ``p`` with degree ``k``; return (pages precopied, thp_first)."""
+    def demand(self, p: int, k: int, extra_private: int = 0) -> tuple[int, int, int, int]:
+        """Apply a demand fault at ``p`` with degree ``k``.
+
+        Returns ``(precopied, thp_first, window, skipped)``: pages made private
+        besides ``p``, first fault in its huge page, window pages walked
+        (clipped at the region end) and those of them already private.
+        """
         self.private[p] = 1
         self.n_private += 1
-        n = thp_first = 0
+        n = thp_first = window = skipped = 0
         if self.thp_touched is not None:
             h = p // HUGE_PAGES
             if not self.thp_touched[h]:
@@ -115,8 +149,13 @@ class PageState:
                 if extra_private:
                     n += self._cover(h * HUGE_PAGES, min(h * HUGE_PAGES + HUGE_PAGES, self.n_pages))
         if k > 0:
-            n += self._cover(p + 1, min(p + k, self.n_pages - 1) + 1)
-        return n, thp_first
+            hi = min(p + k, self.n_pages - 1) + 1
+            if hi > p + 1:
+                window = hi - p - 1
+                copied = self._cover(p + 1, hi)
+                n += copied
+                skipped = window - copied
+        return n, thp_first, window, skipped
 
     def _cover(self, lo: int, hi: int) -> int:
         if hi <= lo:
@@ -138,7 +177,7 @@ def written_mask(trace: Trace) -> np.ndarray:
 
 
 def _replay_generic(trace: Trace, policy: Policy, cost: CostModel, extra_private: int
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                    ) -> tuple[np.ndarray, ...]:
     """Replay with a policy consulted at every demand fault (adaptive and learned policies)."""
     state = PageState(trace.n_pages, thp=policy.thp)
     ev_w: list[int] = []
@@ -146,6 +185,8 @@ def _replay_generic(trace: Trace, policy: Policy, cost: CostModel, extra_private
     ev_k: list[int] = []
     ev_n: list[int] = []
     ev_h: list[int] = []
+    ev_win: list[int] = []
+    ev_s: list[int] = []
     priv = state.private
     prev_page, prev_k = -1, 0
     for start in range(0, trace.writes, _CHUNK):
@@ -158,16 +199,19 @@ def _replay_generic(trace: Trace, policy: Policy, cost: CostModel, extra_private
             k = int(policy.decide(ctx))
             if k < 0:
                 raise ValueError(f"policy {policy.name!r} returned negative degree {k}")
-            n, h = state.demand(p, k, extra_private)
+            n, h, win, skip = state.demand(p, k, extra_private)
             ev_w.append(start + i)
             ev_p.append(p)
             ev_k.append(k)
             ev_n.append(n)
             ev_h.append(h)
-            policy.observe(ctx, k, float(cost.fault_cost(n, h)), n)
+            ev_win.append(win)
+            ev_s.append(skip)
+            policy.observe(ctx, k, float(cost.fault_cost(n, h, int(k > 0), skip)), n)
             prev_page, prev_k = p, k
     return (np.asarray(ev_w, dtype=np.int64), np.asarray(ev_k, dtype=np.int64),
             np.asarray(ev_n, dtype=np.int64), np.asarray(ev_h, dtype=np.int64),
+            np.asarray(ev_win, dtype=np.int64), np.asarray(ev_s, dtype=np.int64),
             state.private_mask())
 
 
@@ -195,13 +239,16 @@ def simulate(
     extra_private = cost.thp_model.first_fault_private_pages() if policy.thp else 0
     if fast and policy.static_k is not None:
         private = np.zeros(trace.n_pages, dtype=np.uint8)
-        ev_w, ev_n, ev_h, _ = _static_run(trace.pages, trace.n_pages, int(policy.static_k),
-                                          bool(policy.thp), extra_private, private)
+        ev_w, ev_n, ev_h, ev_win, ev_s, _ = _static_run(
+            trace.pages, trace.n_pages, int(policy.static_k), bool(policy.thp), extra_private,
+            private)
         ev_k = np.full(ev_w.shape, int(policy.static_k), dtype=np.int64)
         private_mask = private.astype(bool)
     else:
-        ev_w, ev_k, ev_n, ev_h, private_mask = _replay_generic(trace, policy, cost, extra_private)
-    fault_ns = np.asarray(cost.fault_cost(ev_n, ev_h), dtype=np.float64)
+        ev_w, ev_k, ev_n, ev_h, ev_win, ev_s, private_mask = _replay_generic(
+            trace, policy, cost, extra_private)
+    fault_ns = np.asarray(cost.fault_cost(ev_n, ev_h, (ev_k > 0).astype(np.int64), ev_s),
+                          dtype=np.float64)
     factors = cost.noise.factors(np.random.default_rng(seed) if seed is not None else None,
                                  fault_ns.size)
     if factors is not None:
@@ -214,5 +261,5 @@ def simulate(
         fault_ns=fault_ns, nonfault_write_ns=cost.write_ns,
     )
     if record_events:
-        return rec, SimEvents(ev_w, trace.pages[ev_w], ev_k, ev_n, ev_h)
+        return rec, SimEvents(ev_w, trace.pages[ev_w], ev_k, ev_n, ev_h, ev_win, ev_s)
     return rec
