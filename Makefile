@@ -31,12 +31,14 @@ kernel-deps:
 	  echo "kernel-deps: run 'sudo apt-get install $(APT_PACKAGES)' for the kernel target"; \
 	fi
 
-# The main job: train the default bandit, then adaptive vs static in simulation
-# and on the real kernel (qemu), each printing its comparison table.
+# The main job: train the default bandit in the simulator priced by the kernel
+# target's calibration (tcg), then adaptive vs static in simulation and on the
+# real kernel (qemu) with the same cost model, each printing its table.
+DEMO_COST ?= tcg
 demo: setup kernel-deps
-	$(VPY) train.py policy=bandit out=outputs/demo/train
-	$(VPY) eval.py target=sim out=outputs/demo/sim
-	$(VPY) eval.py target=kernel out=outputs/demo/kernel
+	$(VPY) train.py policy=bandit costmodel=$(DEMO_COST) out=outputs/demo/train latest_dir=outputs/demo/latest
+	$(VPY) eval.py target=sim costmodel=$(DEMO_COST) out=outputs/demo/sim latest_dir=outputs/demo/latest
+	$(VPY) eval.py target=kernel costmodel=$(DEMO_COST) out=outputs/demo/kernel latest_dir=outputs/demo/latest
 
 lint: setup
 	$(VPY) -m ruff check .
