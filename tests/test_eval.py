@@ -116,3 +116,17 @@ def test_experiment_configs_hold_only_their_overrides(compose_cfg) -> None:
     held = compose_cfg("eval", ["experiment=heldout"])
     assert held.target.name == "sim"
     assert all(w.startswith("heldout_") for w in held.workloads)
+
+
+def test_compare_targets_script(compose_cfg, python: str, tmp_path: Path) -> None:
+    """experiments/compare_targets.py pairs two eval outputs (here: sim against itself)."""
+    for d in ("a", "b"):
+        evaluate(compose_cfg("eval", ["policies=[baseline,precopy,fault_around]",
+                                      "workloads=[seq,random]", f"out={tmp_path / d}",
+                                      "plots=false", "progress=false", "report=false"]))
+    proc = subprocess.run([python, str(ROOT / "experiments" / "compare_targets.py"),
+                           str(tmp_path / "a"), str(tmp_path / "b")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "pairs 6, event counts equal in 6" in proc.stdout
+    assert "overall 1.00, mean per workload 1.00" in proc.stdout
