@@ -176,6 +176,7 @@ def same_session(cal: list[Any], traces: list[Trace], policies: list[Policy],
                    thp_split_ns=p["thp_split_ns"] or 0.0, write_ns=p["write_ns"] or 0.0,
                    precopy_setup_ns=p.get("precopy_setup_ns") or 0.0,
                    precopy_skip_ns=p.get("precopy_skip_ns") or 0.0,
+                   decide_ns=p.get("decide_ns") or 0.0,
                    noise=NoiseModel("none", p["sigma"]), name="same-session")
     sim_rows, p99 = sim_predictions(traces, policies, cm, args)
     rows = compare(pair_rows(sim_rows, kern_rows), p99 or None)

@@ -91,6 +91,47 @@ def test_kernel_fit_recovers_setup_and_skip_costs(sigma: float) -> None:
     assert any("precopy_skip_ns not identified" in n for n in res2["notes"])
 
 
+@pytest.mark.parametrize("sigma", [0.0, 0.1])
+def test_kernel_fit_recovers_decide_ns(sigma: float) -> None:
+    """A known decide_ns (charged to the table k=0 runs only) is recovered, with counts
+    and a standard error; the other parameters are unaffected by the table runs."""
+    truth = CostModel(**TRUTH, precopy_setup_ns=700.0, precopy_skip_ns=250.0, decide_ns=300.0,
+                      noise=NoiseModel("lognormal" if sigma else "none", sigma))
+    kb = KernelBenchConfig(ks=[0, 1, 2, 4, 8], region_pages=[1024, 2048], reps=2)
+    traces, policies, order = design(kb)
+    assert "table0" in [p.name for p in policies]
+    table_runs = [(t.name, p) for t, p in order if p.name == "table0"]
+    assert sorted(t for t, _ in table_runs) == ["seq1024", "seq1024_r1", "seq2048", "seq2048_r1"]
+    assert all(p.static_k is None and p.kernel_program().mode == "table"
+               and set(p.table) == {0} for _, p in table_runs)
+    records = fake_backend(truth, seed=5)(order, None, False)
+    res = fit_kernel(records, order, trim_factor=10.0)
+    p, d = res["params"], res["fits"]["decide"]
+    scale = np.exp(sigma ** 2 / 2)
+    if sigma == 0:
+        assert p["decide_ns"] == pytest.approx(300.0, abs=0.05) and d["stderr_ns"] < 1e-6
+    else:
+        assert d["stderr_ns"] > 0
+        assert abs(d["decide_ns"] - 300.0 * scale) < 4 * d["stderr_ns"] + 1.0
+        assert p["decide_ns"] == pytest.approx(300.0 * scale, rel=0.25)
+    assert d["n_table_runs"] == 4 and d["n_static_runs"] == 4  # baseline on the same traces
+    assert d["n_table_faults"] == 2 * (1024 + 2048) == d["n_static_faults"]
+    assert d["fit_indicator_coef_ns"] is not None
+    assert res["fits"]["faults"]["samples"]["decided"] == d["n_table_faults"]
+    tol = 0.05 if sigma else 1e-6
+    assert p["fault_ns"] + p["copy_ns"] == pytest.approx(4500.0 * scale, rel=tol)
+    assert p["copy_ns"] == pytest.approx(3000.0, rel=0.05)  # table runs not in the copy split
+    assert p["precopy_setup_ns"] == pytest.approx(700.0 * scale, rel=0.2 if sigma else 1e-6)
+    assert p["precopy_skip_ns"] == pytest.approx(250.0 * scale, rel=0.2 if sigma else 1e-6)
+    # without the table runs decide_ns is not identified: 0, with a note
+    kb2 = KernelBenchConfig(ks=[0, 1, 4], region_pages=[1024], reps=1, decide=False)
+    _, pols2, order2 = design(kb2)
+    assert "table0" not in [q.name for q in pols2]
+    res2 = fit_kernel(fake_backend(truth, seed=3)(order2, None, False), order2, 10.0)
+    assert res2["params"]["decide_ns"] == 0.0
+    assert any("decide_ns not identified" in n for n in res2["notes"])
+
+
 def _synthetic_host_raw(rng: np.random.Generator) -> dict:
     def noisy(mean: float, shape: tuple[int, ...]) -> np.ndarray:
         return mean * rng.lognormal(0.0, 0.05, size=shape) / np.exp(0.05 ** 2 / 2)
@@ -116,6 +157,7 @@ def test_host_fit_recovers_synthetic_parameters() -> None:
     assert p["copy_ns"] == pytest.approx(2500.0, rel=0.02)
     assert p["precopy_ns"] == p["copy_ns"]
     assert p["precopy_setup_ns"] == 0.0 and p["precopy_skip_ns"] == 0.0  # need the module
+    assert p["decide_ns"] == 0.0  # TABLE mode is the module's
     assert p["thp_split_ns"] == pytest.approx(15000.0, rel=0.05)
     assert p["write_ns"] == pytest.approx(30.0, rel=0.05)
     assert res["fits"]["populate_write"]["batch_means_fit"]["r2"] > 0.99
@@ -135,9 +177,12 @@ def test_fake_kernel_calibration_writes_loadable_yaml(tmp_path: Path) -> None:
     assert cm.provenance["fits"]["faults"]["n"] > 0
     assert cm.provenance == out["provenance"]  # provenance round-trips through the YAML
     for f in ("fault_ns", "copy_ns", "precopy_ns", "write_ns", "precopy_setup_ns",
-              "precopy_skip_ns"):
+              "precopy_skip_ns", "decide_ns"):
         assert getattr(cm, f) == pytest.approx(out["params"][f])
     assert "precopy_skip_ns" in cm.provenance["identification"]
+    assert "decide_ns" in cm.provenance["identification"]
+    assert "table0" in cm.provenance["design"]["policies"]
+    assert cm.provenance["fits"]["decide"]["n_table_faults"] > 0
 
 
 @pytest.mark.parametrize("name", ["host", "tcg"])
@@ -175,6 +220,8 @@ def test_host_calibration_quick_runs_here(tmp_path: Path) -> None:
     ({"target": "kernel", "kernel_bench": {"ks": [2]}}, "kernel_bench.ks"),
     ({"target": "kernel", "kernel_bench": {"backend": "vm"}}, "kernel_bench.backend"),
     ({"target": "kernel", "kernel_bench": {"reverse": "yes"}}, "kernel_bench.reverse"),
+    ({"target": "kernel", "kernel_bench": {"decide": "yes"}}, "kernel_bench.decide"),
+    ({"target": "kernel", "kernel_bench": {"ks": [1, 2]}}, "kernel_bench.decide"),
     ({"target": "host", "name": "../evil"}, "name"),
     ({"target": "host", "trim_factor": -1}, "trim_factor"),
 ])
@@ -203,3 +250,6 @@ def test_kernel_calibration_quick_real_boot(tmp_path: Path) -> None:
     assert prov["fits"]["runs_used"] == prov["fits"]["runs_total"]  # counts equal the sim's
     assert 1e3 <= p["fault_ns"] + p["copy_ns"] <= 1e7
     assert p["precopy_ns"] > 0
+    d = prov["fits"]["decide"]  # table k=0 runs vs static k=0: the run-time decision
+    assert d["n_table_faults"] > 0 and d["n_static_faults"] > 0 and p["decide_ns"] >= 0
+    assert d.get("module_decisions", 0) > 0

@@ -261,12 +261,12 @@ POLICIES = [
 ]
 
 
-TERMS = {"precopy_setup_ns": 90.0, "precopy_skip_ns": 11.0}
+TERMS = {"precopy_setup_ns": 90.0, "precopy_skip_ns": 11.0, "decide_ns": 37.0}
 
 
 @pytest.mark.parametrize("gen", sorted(GENERATORS))
 @pytest.mark.parametrize("thp_model", ["split", "whole"])
-@pytest.mark.parametrize("with_terms", [False, True], ids=["per_page", "setup_skip"])
+@pytest.mark.parametrize("with_terms", [False, True], ids=["per_page", "setup_skip_decide"])
 def test_episode_return_equals_minus_objective(gen: str, thp_model: str,
                                                with_terms: bool) -> None:
     extra = TERMS if with_terms else {}
@@ -275,7 +275,9 @@ def test_episode_return_equals_minus_objective(gen: str, thp_model: str,
     trace = GENERATORS[gen](**{k: v for k, v in spec.items() if k != "generator"}, seed=4)
     for policy, thp in POLICIES:
         k = int(policy.static_k)
-        env = PrecopyEnv(workloads=[trace], cost=cm, lam=LAM, thp=thp, degrees=(0, 1, 8, 16, 64))
+        # a static policy decides nothing at run time: decided=False (no decide_ns)
+        env = PrecopyEnv(workloads=[trace], cost=cm, lam=LAM, thp=thp, degrees=(0, 1, 8, 16, 64),
+                         decided=False)
         env.reset(seed=0)
         a = env._degree_list.index(k)
         ret, steps = 0.0, 0
@@ -296,7 +298,8 @@ def test_episode_return_equals_minus_objective(gen: str, thp_model: str,
 
 
 def test_env_fault_costs_equal_simulator_costs_with_setup_and_skip() -> None:
-    """Per fault and bit for bit, the env prices like CostModel.fault_cost (mixed degrees)."""
+    """Per fault and bit for bit, the env prices like CostModel.fault_cost (mixed degrees,
+    decided at run time: every step pays decide_ns, as an adaptive policy in simulate)."""
     from cowrl.policies.base import FaultContext, Policy
 
     degrees = (0, 1, 2, 8, 64)
@@ -330,6 +333,60 @@ def test_env_fault_costs_equal_simulator_costs_with_setup_and_skip() -> None:
         _, _, _, _, info = venv.step(np.full(2, acts[i]))
         vgot.append(info["fault_ns"][0])
     assert vgot == got
+    # decided=False: the same faults priced without decide_ns, bit for bit
+    env = PrecopyEnv(workloads=[trace], cost=cm, lam=LAM, degrees=degrees, decided=False)
+    env.reset(seed=0)
+    ngot = [env.step(a)[4]["fault_ns"] for a in acts[:len(got)]]
+    want = cm.fault_cost(ev.precopied, ev.thp_first, ev.work, ev.skipped)
+    assert ngot == want.tolist() and ngot != got
+    venv = PrecopyVectorEnv(2, workloads=[trace], cost=cm, lam=LAM, degrees=degrees,
+                            decided=False)
+    venv.reset(seed=0)
+    assert [venv.step(np.full(2, a))[4]["fault_ns"][0] for a in acts[:len(got)]] == ngot
+
+
+@pytest.mark.parametrize("gen", ["sequential", "interleaved", "phased", "uniform"])
+def test_decided_env_return_equals_adaptive_policy_objective(gen: str) -> None:
+    """decided=True (default): replaying an adaptive policy's degrees (readahead, a table),
+    the return is -objective / demand_ns of simulate with that policy, decide_ns included."""
+    from cowrl.policies.context import N_CELLS
+    from cowrl.policies.readahead import Readahead
+    from cowrl.policies.table import TablePolicy
+
+    cm = cost(**TERMS)
+    trace = GENERATORS[gen](n_pages=700, writes=1500, seed=3)
+    table = np.random.default_rng(2).choice(DEFAULT_DEGREES, N_CELLS).tolist()
+    for policy in (Readahead(max_k=64), TablePolicy(table, name="t")):
+        rec, ev = simulate(trace, policy, cm, record_events=True)
+        row = summarize(rec, LAM, cm.page_cost_ns)
+        acts = [DEFAULT_DEGREES.index(int(k)) for k in ev.k]
+        env = PrecopyEnv(workloads=[trace], cost=cm, lam=LAM)
+        venv = PrecopyVectorEnv(1, workloads=[trace], cost=cm, lam=LAM)
+        env.reset(seed=0)
+        venv.reset(seed=0)
+        ret = vret = 0.0
+        for a in acts:
+            _, r, te, _, info = env.step(a)
+            _, vr, vte, _, vinfo = venv.step(np.array([a]))
+            ret += r
+            vret += float(vr[0])
+        assert te and vte[0]
+        assert ret == pytest.approx(-row["objective"] / cm.demand_ns, rel=1e-12)
+        assert vret == pytest.approx(ret, rel=1e-12)
+        assert info["run"]["cow_ns"] == pytest.approx(float(rec.fault_ns.sum()), rel=1e-12)
+        assert vinfo["run"]["wasted"][0] == rec.wasted == info["run"]["wasted"]
+        # the decision cost is in there: without it the return is higher by faults * decide
+        static_row = summarize(simulate(trace, policy, cost(**{**TERMS, "decide_ns": 0.0})),
+                               LAM, cm.page_cost_ns)
+        assert row["objective"] - static_row["objective"] == pytest.approx(
+            rec.faults * TERMS["decide_ns"], rel=1e-9)
+
+
+def test_decided_must_be_bool() -> None:
+    with pytest.raises(ConfigError, match="decided"):
+        PrecopyEnv(decided="yes")
+    with pytest.raises(ConfigError, match="decided"):
+        PrecopyVectorEnv(1, decided=1)
 
 
 def test_env_events_match_simulator_events() -> None:
@@ -407,10 +464,10 @@ def test_batched_env_equals_single_envs_on_given_traces() -> None:
 
 def test_vector_env_large_trace_growth_and_identity() -> None:
     """Slots grow when a bigger trace arrives; the run totals still match the simulator."""
-    cm = cost()
+    cm = cost(**TERMS)
     small = GENERATORS["uniform"](n_pages=100, writes=100, seed=1)
     big = GENERATORS["sequential"](n_pages=5000, writes=9000)
-    venv = PrecopyVectorEnv(3, workloads=[small], cost=cm, lam=LAM)
+    venv = PrecopyVectorEnv(3, workloads=[small], cost=cm, lam=LAM, decided=False)
     venv.reset(seed=0)
     venv.reset(options={"trace": big, "reset_mask": [False, True, False]})
     a = DEFAULT_DEGREES.index(4)

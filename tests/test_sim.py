@@ -17,6 +17,7 @@ from cowrl.traces.io import Trace
 
 FAULT, COPY, PRE, SPLIT, WRITE = 1000.0, 700.0, 150.0, 5000.0, 3.0
 SETUP, SKIP = 90.0, 11.0  # precopy_setup_ns, precopy_skip_ns (0 unless a test sets them)
+DECIDE = 37.0  # decide_ns (0 unless a test sets it)
 LAM = 0.5
 
 
@@ -243,6 +244,73 @@ def test_per_write_quantiles_include_non_faulting_writes() -> None:
         assert got == np.quantile(per_write, q, method="inverted_cdf")
 
 
+# --- decide_ns: the run-time decision of an adaptive (table) policy ---------------------------
+
+
+def test_decide_ns_hand_computed_static_pays_nothing_adaptive_pays_per_fault() -> None:
+    cm = terms(decide_ns=DECIDE)
+    t = trace([5, 3, 9, 5, 6], 10)  # k=3: 3 demand faults (5, 6 private then); k=0: 4
+    base = FAULT + COPY + SETUP
+    # static k=3 (module STATIC mode): no decision cost, on either path
+    rec, ev = both_paths(t, StaticPrecopy(3), cm)
+    assert rec.fault_ns.tolist() == [base + 3 * PRE, base + PRE + 2 * SKIP, base]
+    rec = simulate(t, Baseline(), cm, fast=False)
+    assert rec.fault_ns.tolist() == [FAULT + COPY] * 4
+    # the same degrees decided at run time: decide_ns once per demand fault, k = 0 too
+    rec, ev = both_paths(t, Scripted([3, 3, 3]), cm)
+    assert ev.page.tolist() == [5, 3, 9]
+    assert rec.fault_ns.tolist() == [FAULT + COPY + DECIDE + SETUP + 3 * PRE,
+                                     FAULT + COPY + DECIDE + SETUP + PRE + 2 * SKIP,
+                                     FAULT + COPY + DECIDE + SETUP]
+    rec = simulate(t, Scripted([0, 0, 0, 0]), cm)
+    assert rec.fault_ns.tolist() == [FAULT + COPY + DECIDE] * 4
+    # the formula: decided is its own term, 0 unless given
+    assert cm.fault_cost(2, 1, 1, 3, 1) == FAULT + COPY + DECIDE + SETUP + 2 * PRE + 3 * SKIP \
+        + SPLIT
+    assert cm.fault_cost(2, 1, 1, 3) == FAULT + COPY + SETUP + 2 * PRE + 3 * SKIP + SPLIT
+
+
+def test_decide_ns_reaches_observe_and_default_zero_is_bit_identical() -> None:
+    seen: list[float] = []
+
+    class Watch(Scripted):
+        def observe(self, ctx: FaultContext, k: int, fault_ns: float, precopied: int) -> None:
+            seen.append(fault_ns)
+
+    t = GENERATORS["uniform"](n_pages=300, writes=900, seed=2)
+    ks = np.random.default_rng(1).choice([0, 1, 4, 16], 900).tolist()
+    rec = simulate(t, Watch(ks), terms(decide_ns=DECIDE))
+    assert seen == rec.fault_ns.tolist()
+    zero = simulate(t, Scripted(ks), terms())
+    assert np.array_equal(zero.fault_ns, simulate(t, Scripted(ks), terms(decide_ns=0.0)).fault_ns)
+    assert np.array_equal(rec.fault_ns, zero.fault_ns + DECIDE)
+    # explicit decided=0 / default: exactly the formula without the term
+    rng = np.random.default_rng(0)
+    n, h = rng.integers(0, 65, 500), rng.integers(0, 2, 500)
+    w, s = rng.integers(0, 2, 500), rng.integers(0, 65, 500)
+    cm = terms()
+    assert np.array_equal(cm.fault_cost(n, h, w, s, np.ones(500, dtype=np.int64)),
+                          cm.fault_cost(n, h, w, s))
+    with pytest.raises(ConfigError, match="decide_ns"):
+        cost(decide_ns=-1.0)
+
+
+def test_table_and_readahead_policies_pay_decide_ns_static_policies_do_not() -> None:
+    from cowrl.policies.context import N_CELLS
+    from cowrl.policies.readahead import Readahead
+    from cowrl.policies.table import TablePolicy
+
+    cm0, cm1 = terms(), terms(decide_ns=DECIDE)
+    for t in suite(seed=5, n_pages=700, writes=1500):
+        for p in (TablePolicy([0] * N_CELLS), Readahead(max_k=16)):
+            a, b = simulate(t, p, cm0), simulate(t, p, cm1)
+            assert np.array_equal(b.fault_ns, a.fault_ns + DECIDE), (t.name, p.name)
+        for p in (Baseline(), StaticPrecopy(4), HugePage()):
+            for fast in (True, False):
+                a, b = simulate(t, p, cm0, fast=fast), simulate(t, p, cm1, fast=fast)
+                assert np.array_equal(a.fault_ns, b.fault_ns), (t.name, p.name, fast)
+
+
 # --- fast (numba) path == generic path on every generator ----------------------------------
 
 
@@ -260,9 +328,10 @@ def suite(seed: int, n_pages: int = 1300, writes: int = 3000) -> list[Trace]:
                                     FaultAround(), StaticPrecopy(64), HugePage(),
                                     ThpPrecopy(8)], ids=lambda p: f"{p.name}-thp{p.thp}")
 @pytest.mark.parametrize("thp_model", ["split", "whole"])
-@pytest.mark.parametrize("with_terms", [False, True], ids=["per_page", "setup_skip"])
+@pytest.mark.parametrize("with_terms", [False, True], ids=["per_page", "setup_skip_decide"])
 def test_fast_path_equals_generic_path(policy: Policy, thp_model: str, with_terms: bool) -> None:
-    extra = {"precopy_setup_ns": SETUP, "precopy_skip_ns": SKIP} if with_terms else {}
+    extra = {"precopy_setup_ns": SETUP, "precopy_skip_ns": SKIP,
+             "decide_ns": DECIDE} if with_terms else {}
     cm = cost(**extra) if thp_model == "split" else cost(thp_model=CopyWholeHuge(), **extra)
     for t in suite(seed=3):
         fast, ev_f = simulate(t, policy, cm, record_events=True)

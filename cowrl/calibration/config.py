@@ -82,6 +82,9 @@ class KernelBenchConfig:
     are already private, which identifies ``precopy_skip_ns``."""
     reps: int = 3
     """Runs of each (policy, trace) in the one boot; their faults are pooled."""
+    decide: bool = True
+    """Also run a table policy that always chooses k = 0 (module TABLE mode) on the
+    sequential traces: against the static k = 0 runs it identifies ``decide_ns``."""
     fake_costmodel: str = "seed_table1"
     fake_sigma: float = 0.2
 
@@ -99,6 +102,11 @@ class KernelBenchConfig:
             raise ConfigError(f"{p}hugepage must be true or false, got {self.hugepage!r}")
         if not isinstance(self.reverse, bool):
             raise ConfigError(f"{p}reverse must be true or false, got {self.reverse!r}")
+        if not isinstance(self.decide, bool):
+            raise ConfigError(f"{p}decide must be true or false, got {self.decide!r}")
+        if self.decide and 0 not in self.ks:
+            raise ConfigError(f"{p}decide: the table k=0 runs are compared with static k=0 "
+                              f"runs; add 0 to ks (got {self.ks})")
         if self.hugepage and max(self.region_pages) < 512:
             raise ConfigError(f"{p}region_pages: the hugepage runs need a region of at "
                               f"least 512 pages, got {self.region_pages}")

@@ -107,7 +107,7 @@ def trim_outliers(y: np.ndarray, group_median: np.ndarray, factor: float) -> np.
     return y <= factor * np.asarray(group_median, dtype=np.float64)
 
 
-_SAMPLE_FIELDS = ("latency_ns", "precopied", "thp_first", "run", "work", "skipped")
+_SAMPLE_FIELDS = ("latency_ns", "precopied", "thp_first", "run", "work", "skipped", "decided")
 
 
 @dataclass
@@ -123,12 +123,16 @@ class FaultSamples:
     """1 where the fault queued precopy work (``k > 0``); zeros if not given."""
     skipped: np.ndarray | None = None
     """Window pages walked that were already private; zeros if not given."""
+    decided: np.ndarray | None = None
+    """1 where the policy decided ``k`` at run time (module TABLE mode); zeros if not given."""
 
     def __post_init__(self) -> None:
         if self.work is None:
             self.work = np.zeros(np.shape(self.latency_ns))
         if self.skipped is None:
             self.skipped = np.zeros(np.shape(self.latency_ns))
+        if self.decided is None:
+            self.decided = np.zeros(np.shape(self.latency_ns))
 
     @classmethod
     def concat(cls, parts: Sequence[FaultSamples]) -> FaultSamples:
@@ -156,9 +160,9 @@ def run_medians(s: FaultSamples) -> np.ndarray:
     return med
 
 
-FAULT_MODEL = ("latency = demand_ns + precopy_setup_ns * [k > 0] + precopy_ns * precopied "
-               "+ precopy_skip_ns * skipped + thp_split_ns * thp_first")
-FAULT_TERMS = ("precopy_setup_ns", "precopy_ns", "precopy_skip_ns", "thp_split_ns")
+FAULT_MODEL = ("latency = demand_ns + decide_ns * decided + precopy_setup_ns * [k > 0] "
+               "+ precopy_ns * precopied + precopy_skip_ns * skipped + thp_split_ns * thp_first")
+FAULT_TERMS = ("decide_ns", "precopy_setup_ns", "precopy_ns", "precopy_skip_ns", "thp_split_ns")
 
 
 def fit_fault_model(s: FaultSamples, trim_factor: float = 0.0,
@@ -167,13 +171,13 @@ def fit_fault_model(s: FaultSamples, trim_factor: float = 0.0,
 
     ``terms`` are the coefficients to try besides the intercept ``demand_ns``
     (``fault_ns + copy_ns``); a column that never varies in the data (no
-    precopy work, no skipped window page, no THP) is left out and its
+    table-mode run, no precopy work, no skipped window page, no THP) is left out and its
     coefficient is absent from the fit. Returns the fit and the number of
     samples trimmed as outliers.
     """
     keep = trim_outliers(s.latency_ns, run_medians(s), trim_factor)
     t = s.select(keep)
-    data = {"precopy_setup_ns": t.work, "precopy_ns": t.precopied,
+    data = {"decide_ns": t.decided, "precopy_setup_ns": t.work, "precopy_ns": t.precopied,
             "precopy_skip_ns": t.skipped, "thp_split_ns": t.thp_first}
     cols: dict[str, np.ndarray] = {"demand_ns": np.ones(t.latency_ns.shape)}
     for name in FAULT_TERMS:
@@ -181,3 +185,15 @@ def fit_fault_model(s: FaultSamples, trim_factor: float = 0.0,
         if name in terms and x.size and np.ptp(x) > 0:
             cols[name] = x
     return fit_linear(cols, t.latency_ns), int((~keep).sum())
+
+
+def mean_difference(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+    """``mean(a) - mean(b)`` with its standard error (Welch: unequal variances)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.size < 2 or b.size < 2:
+        raise FitError(f"too few samples for a difference of means ({a.size}, {b.size})")
+    se = float(np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size))
+    return {"diff_ns": float(a.mean() - b.mean()), "stderr_ns": se,
+            "mean_a_ns": float(a.mean()), "mean_b_ns": float(b.mean()),
+            "n_a": int(a.size), "n_b": int(b.size)}

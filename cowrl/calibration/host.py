@@ -241,6 +241,8 @@ def fit_host(raw: dict[str, Any], trim_factor: float) -> dict[str, Any]:
         # an already-private window page cannot be measured from user space.
         "precopy_setup_ns": 0.0,
         "precopy_skip_ns": 0.0,
+        # No module, no table mode: the run-time decision cost cannot be measured here.
+        "decide_ns": 0.0,
         "sigma": round(noise["sigma"], 3),
     }
     fits: dict[str, Any] = {
@@ -307,6 +309,8 @@ def calibrate_host(cc: CalibrationConfig) -> dict[str, Any]:
                                 "in user space): 0",
             "precopy_skip_ns": "not identifiable without the module (no precopy window is "
                                "walked in user space): 0",
+            "decide_ns": "not measurable without the module (the run-time decision is the "
+                         "module's TABLE mode, cowrl_policy_fault() at each demand fault): 0",
             "noise.sigma": "RMS of log(fault latency / median), demand faults THP off",
         },
         "fits": res.pop("fits"),

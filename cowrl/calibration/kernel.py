@@ -1,7 +1,8 @@
 """``target=kernel``: fit the cost model to per-fault latencies measured through the module.
 
 Static precopy ``k`` over sequential traces of a few region sizes (plus the
-hugepage policy), and over a reverse trace, run in one guest boot via
+hugepage policy, and a table policy that always chooses k = 0), and over a
+reverse trace, run in one guest boot via
 :func:`cowrl.kernel.backend.run_kernel`. The simulator's event replay of the
 same trace and policy, which the kernel target matches event for event, says
 for each demand fault whether it queued precopy work (``k > 0``), how many
@@ -9,8 +10,8 @@ pages it precopied, how many window pages it found already private, and
 whether it was the first fault in a huge page. Then one least squares fit
 over all faults gives::
 
-    latency = (fault_ns + copy_ns) + precopy_setup_ns * [k > 0] + precopy_ns * precopied
-              + precopy_skip_ns * skipped + thp_split_ns * thp_first
+    latency = (fault_ns + copy_ns) + decide_ns * decided + precopy_setup_ns * [k > 0]
+              + precopy_ns * precopied + precopy_skip_ns * skipped + thp_split_ns * thp_first
 
 Identification: on a sequential trace every window page is still shared
 (``skipped = 0``) and ``[k > 0]`` separates the fixed cost from the per-page
@@ -18,6 +19,15 @@ slope (k = 0 against k >= 1; the region end, where the window is clipped or
 empty but the work still runs, adds leverage). On the reverse trace (pages
 ``n-1 .. 0``) every window page was written just before, so ``precopied = 0``
 and ``skipped = min(k, n-1-p)``: its slope over k is ``precopy_skip_ns``.
+
+``decide_ns``: the table runs (module TABLE mode: ``cowrl_policy_fault()`` at
+every demand fault, under ``cowrl_lock``, timed with ktime) choose k = 0, so
+their faults differ from the static k = 0 runs' on the same traces only by the
+run-time decision. ``decide_ns`` is the difference of the two per-fault means
+(after the same outlier trimming as the fit), with its standard error; the
+fit's indicator column (``decided``) keeps those runs from biasing the other
+coefficients, and its coefficient is recorded as a cross-check (it differs by
+the intercept's offset from the k = 0 mean).
 
 ``copy_ns`` is the module's in-kernel time of a demand fault's
 ``wp_page_copy`` (``kfault_avg_ns`` of the k=0 runs: allocate, copy, PTE);
@@ -39,19 +49,27 @@ from cowrl.calibration.fit import (
     FitError,
     fit_fault_model,
     lognormal_sigma,
+    mean_difference,
+    run_medians,
+    trim_outliers,
 )
 from cowrl.calibration.provenance import host_facts, load_note, loadavg
 from cowrl.metrics import RunRecord
 from cowrl.policies.base import Policy
+from cowrl.policies.context import N_CELLS
 from cowrl.policies.static import Baseline, HugePage, StaticPrecopy
+from cowrl.policies.table import TablePolicy
 from cowrl.sim.costmodel import CostModel, NoiseModel
-from cowrl.sim.simulator import SimEvents, simulate
+from cowrl.sim.simulator import SimEvents, decides, simulate
 from cowrl.traces.generators import reverse, sequential
 from cowrl.traces.io import Trace
 
 Run = tuple[Trace, Policy]
 Backend = Callable[[list[Run], Any, bool], list[RunRecord]]
 """Runs (trace, policy) pairs in the given order in one session; one RunRecord per pair."""
+
+DECIDE_POLICY = "table0"
+"""The calibration's table policy: k = 0 at every fault, decided in the module (TABLE mode)."""
 
 _UNIT = CostModel(fault_ns=0.0, copy_ns=0.0, precopy_ns=0.0, name="events-only")
 
@@ -60,9 +78,11 @@ def design(kb: KernelBenchConfig) -> tuple[list[Trace], list[Policy], list[Run]]
     """The calibration's traces, policies and run order.
 
     Per repetition: a sequential trace per region size, run under every
-    policy (static k, plus hugepage); with ``kernel_bench.reverse``, a reverse
-    trace of the smallest region under the static-k policies (its windows
-    cover pages already private: that identifies ``precopy_skip_ns``).
+    policy (static k, plus hugepage, plus with ``kernel_bench.decide`` a table
+    policy whose table is all zeros: k = 0 decided at run time); with
+    ``kernel_bench.reverse``, a reverse trace of the smallest region under the
+    static-k policies (its windows cover pages already private: that
+    identifies ``precopy_skip_ns``).
     Runs are interleaved (repetition, then trace, then policies in a rotated
     order) so that a drift of the host's load over the session does not line
     up with one policy (with ``kernel.icount: off``, guest time is host time).
@@ -72,6 +92,8 @@ def design(kb: KernelBenchConfig) -> tuple[list[Trace], list[Policy], list[Run]]
     static = list(policies)
     if kb.hugepage:
         policies.append(HugePage())
+    if kb.decide:
+        policies.append(TablePolicy([0] * N_CELLS, name=DECIDE_POLICY))
     traces: list[Trace] = []
     order: list[Run] = []
     i = 0
@@ -115,6 +137,7 @@ def fake_backend(truth: CostModel, seed: int = 0) -> Backend:
             rec.write_ns = w
             rec.extra = {"kfault_avg_ns": truth.copy_ns, "thp": bool(p.thp),
                          "thp_backed": bool(p.thp), "k": int(p.static_k or 0),
+                         "mode": "static" if p.static_k is not None else "table",
                          "runner": "fake", "accel": "none (simulated)",
                          "kernel_release": "fake"}
             out.append(rec)
@@ -146,20 +169,24 @@ def events_for(runs: Sequence[Run]) -> dict[tuple[str, str], tuple[RunRecord, Si
 
 def samples_from_runs(records: Sequence[RunRecord], runs: Sequence[Run]
                       ) -> tuple[FaultSamples, np.ndarray, list[dict[str, Any]]]:
-    """Per-fault samples (latency, precopied, thp_first, work, skipped) and non-fault writes.
+    """Per-fault samples (latency, precopied, thp_first, work, skipped, decided) and
+    non-fault writes.
 
     A run whose fault or precopy counts differ from the simulator's is left
     out of the fit (its faults cannot be paired with events) and reported.
     """
     ev = events_for(runs)
+    pol = {p.name: p for _, p in runs}
     parts: list[FaultSamples] = []
     plain: list[np.ndarray] = []
     info_runs: list[dict[str, Any]] = []
     for i, rec in enumerate(records):
         sim, e = ev[(rec.policy, rec.workload)]
+        p = pol[rec.policy]
         info = {"policy": rec.policy, "workload": rec.workload, "faults": rec.faults,
                 "sim_faults": sim.faults, "precopied": rec.precopied,
-                "sim_precopied": sim.precopied, "used": False}
+                "sim_precopied": sim.precopied, "used": False, "decided": bool(decides(p)),
+                "static_k0": p.static_k == 0 and not p.thp}
         info_runs.append(info)
         if rec.write_ns is None or rec.faults != sim.faults or rec.precopied != sim.precopied:
             info["why_unused"] = "counts differ from the simulator" if rec.write_ns is not None \
@@ -172,7 +199,8 @@ def samples_from_runs(records: Sequence[RunRecord], runs: Sequence[Run]
             info["note"] = "hugepage run not THP-backed"
         parts.append(FaultSamples(w[e.write_index], e.precopied.astype(np.float64), h,
                                   np.full(e.write_index.size, i),
-                                  e.work.astype(np.float64), e.skipped.astype(np.float64)))
+                                  e.work.astype(np.float64), e.skipped.astype(np.float64),
+                                  np.full(e.write_index.size, float(decides(p)))))
         mask = np.ones(w.size, dtype=bool)
         mask[e.write_index] = False
         plain.append(w[mask])
@@ -213,10 +241,14 @@ def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_fact
             notes.append(f"fitted {name} {v:.0f} ns < 0: set 0")
     setup = max(0.0, setup or 0.0)
     skip = max(0.0, skip or 0.0)
+    decide, decide_fit = decide_estimate(s, runs, records, trim_factor, coef("decide_ns"))
+    if decide_fit.get("note"):
+        notes.append(decide_fit["note"])
     # copy_ns: the share of a k=0 demand fault spent inside wp_page_copy (module timing),
     # paired with the harness latency of the same faults.
     kf = [(float(r.extra.get("kfault_avg_ns", 0.0)), float(np.mean(r.fault_ns)), r.faults)
           for r in records if r.extra.get("k", None) == 0 and not r.extra.get("thp", False)
+          and r.extra.get("mode", "static") == "static"
           and r.extra.get("kfault_avg_ns", 0.0) > 0 and r.faults > 0]
     if kf:
         share = sum(k * n for k, _, n in kf) / sum(h * n for _, h, n in kf)
@@ -237,8 +269,8 @@ def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_fact
         notes.append(f"precopy_ns {copy_ns:.0f} ns exceeds the fitted demand cost "
                      f"{demand_ns:.0f} ns: fault_ns clipped to 0")
         fault_ns = 0.0
-    pred = (demand_ns + s.work * setup + s.precopied * precopy_ns + s.skipped * skip
-            + s.thp_first * (thp or 0.0))
+    pred = (demand_ns + s.decided * (coef("decide_ns") or 0.0) + s.work * setup
+            + s.precopied * precopy_ns + s.skipped * skip + s.thp_first * (thp or 0.0))
     noise = lognormal_sigma(s.latency_ns / pred)
     per_k: dict[str, Any] = {}
     for r in runs:
@@ -249,6 +281,7 @@ def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_fact
               "thp_split_ns": round(thp, 1) if thp is not None else None,
               "write_ns": round(float(np.median(plain)), 1) if plain.size else None,
               "precopy_setup_ns": round(setup, 1), "precopy_skip_ns": round(skip, 1),
+              "decide_ns": round(decide, 1),
               "sigma": round(noise["sigma"], 3)}
     if precopy_ns < 0:
         notes.append(f"fitted precopy_ns {precopy_ns:.0f} < 0: set 0")
@@ -256,7 +289,9 @@ def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_fact
         "faults": {**fit.summary(), "trimmed": trimmed, "model": FAULT_MODEL,
                    "samples": {"work": int(s.work.sum()), "skipped_pages": int(s.skipped.sum()),
                                "precopied_pages": int(s.precopied.sum()),
-                               "thp_first": int(s.thp_first.sum())}},
+                               "thp_first": int(s.thp_first.sum()),
+                               "decided": int(s.decided.sum())}},
+        "decide": decide_fit,
         "copy_split": {"source": copy_src, "copy_ns": round(copy_ns, 1),
                        "kernel_share": round(share, 4) if share is not None else None,
                        "runs": len(kf)},
@@ -274,6 +309,48 @@ def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_fact
     if unused:
         fits["runs_unused"] = unused
     return {"params": params, "fits": fits, "notes": notes}
+
+
+def decide_estimate(s: FaultSamples, runs: Sequence[dict[str, Any]],
+                    records: Sequence[RunRecord], trim_factor: float,
+                    fit_coef: float | None) -> tuple[float, dict[str, Any]]:
+    """``decide_ns``: per-fault mean of the table k=0 runs minus that of the static k=0 runs
+    on the same traces (samples trimmed as in the fit), with counts and standard error."""
+    keep = trim_outliers(s.latency_ns, run_medians(s), trim_factor)
+    table = [i for i, r in enumerate(runs) if r.get("used") and r["decided"]]
+    traces = {runs[i]["workload"] for i in table}
+    static = [i for i, r in enumerate(runs) if r.get("used") and r["static_k0"]
+              and r["workload"] in traces]
+    out: dict[str, Any] = {
+        "model": "decide_ns = mean latency of table k=0 faults (module TABLE mode, decided at "
+                 "run time) - mean latency of static k=0 faults, same traces and boot",
+        "traces": sorted(traces)}
+    if not table or not static:
+        out["note"] = ("decide_ns not identified by these runs (no table-mode k=0 runs paired "
+                       "with static k=0 runs; kernel_bench.decide): set 0")
+        return 0.0, out
+    a = keep & np.isin(s.run, table)
+    b = keep & np.isin(s.run, static)
+    d = mean_difference(s.latency_ns[a], s.latency_ns[b])
+    out.update({
+        "decide_ns": round(d["diff_ns"], 1), "stderr_ns": round(d["stderr_ns"], 1),
+        "table_k0_mean_ns": round(d["mean_a_ns"], 1), "static_k0_mean_ns": round(d["mean_b_ns"], 1),
+        "n_table_faults": d["n_a"], "n_static_faults": d["n_b"],
+        "n_table_runs": len(table), "n_static_runs": len(static),
+        "fit_indicator_coef_ns": round(fit_coef, 1) if fit_coef is not None else None})
+    # the module's own counters (ktime around cowrl_policy_fault, and around nothing)
+    mod = [(float(r.extra["decide_avg_ns"]), float(r.extra.get("decide_clock_avg_ns", 0.0)),
+            int(r.extra.get("decisions", 0))) for r in records
+           if r.extra.get("mode") == "table" and "decide_avg_ns" in r.extra]
+    n_dec = sum(n for *_, n in mod)
+    if n_dec:
+        out["module_decide_avg_ns"] = round(sum(x * n for x, _, n in mod) / n_dec, 1)
+        out["module_decide_clock_avg_ns"] = round(sum(c * n for _, c, n in mod) / n_dec, 1)
+        out["module_decisions"] = n_dec
+    if d["diff_ns"] < 0:
+        out["note"] = f"measured decide_ns {d['diff_ns']:.0f} ns < 0: set 0"
+        return 0.0, out
+    return d["diff_ns"], out
 
 
 def per_page_only_fit(s: FaultSamples, trim_factor: float) -> dict[str, Any] | None:
@@ -330,7 +407,7 @@ def calibrate_kernel(cc: CalibrationConfig, backend: Backend | None = None) -> d
         "load_note_detail": "the load after includes this session's own qemu; before is others'",
         "design": {"traces": [t.name for t in traces], "policies": [p.name for p in policies],
                    "ks": kb.ks, "region_pages": kb.region_pages, "hugepage": kb.hugepage,
-                   "reverse": kb.reverse, "reps": kb.reps,
+                   "reverse": kb.reverse, "decide": kb.decide, "reps": kb.reps,
                    "order": "interleaved (rep, trace, rotated policies)",
                    "kernel_config": _kernel_cfg_summary(cc.kernel),
                    "one_boot": True, "trim_factor": cc.trim_factor},
@@ -343,6 +420,9 @@ def calibrate_kernel(cc: CalibrationConfig, backend: Backend | None = None) -> d
                                "every window page was written before, none is copied)",
             "copy_ns": res["fits"]["copy_split"]["source"],
             "thp_split_ns": "coefficient of the first fault per 2 MiB page (hugepage runs)",
+            "decide_ns": "per-fault mean of table-mode runs that always choose k=0 (policy "
+                         f"{DECIDE_POLICY}: cowrl_policy_fault() at every demand fault) minus "
+                         "that of static k=0 runs on the same sequential traces (fits.decide)",
             "write_ns": "median latency of writes that took no fault",
             "noise.sigma": "RMS of log(latency / fitted mean), all fitted faults",
         },

@@ -20,6 +20,8 @@ _FIELD_COMMENTS = {
                         "task_work, mmap lock.",
     "precopy_skip_ns": "A precopy window page walked but already private (checked, "
                        "not copied).",
+    "decide_ns": "Deciding k at run time at a demand fault (module TABLE mode; table and "
+                 "adaptive policies only).",
 }
 
 

@@ -84,8 +84,8 @@ def vec_first_obs(i: int, st: np.ndarray, pages: np.ndarray, obs: np.ndarray) ->
 def vec_step(active: np.ndarray, actions: np.ndarray, degrees: np.ndarray, pages: np.ndarray,
              private: np.ndarray, written: np.ndarray, touched: np.ndarray, noise: np.ndarray,
              st: np.ndarray, cow_ns: np.ndarray, thp: bool, extra_private: int, base_ns: float,
-             setup_ns: float, precopy_ns: float, skip_ns: float, thp_extra_ns: float,
-             lam_page_ns: float, demand_ns: float,
+             decide_ns: float, setup_ns: float, precopy_ns: float, skip_ns: float,
+             thp_extra_ns: float, lam_page_ns: float, demand_ns: float,
              noise_on: bool, max_faults: int, prev_action_obs: bool, obs: np.ndarray,
              reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
              out_page: np.ndarray, out_k: np.ndarray, out_n: np.ndarray, out_wasted: np.ndarray,
@@ -147,8 +147,9 @@ def vec_step(active: np.ndarray, actions: np.ndarray, degrees: np.ndarray, pages
                 else:
                     skip += 1
         # --- cost: CostModel.fault_cost, same operation order ---
-        f_ns = base_ns + (1 if k > 0 else 0) * setup_ns + cnt * precopy_ns + skip * skip_ns \
-            + h * thp_extra_ns
+        # (decide_ns is ``decided * CostModel.decide_ns``, computed once by the caller)
+        f_ns = base_ns + decide_ns + (1 if k > 0 else 0) * setup_ns + cnt * precopy_ns \
+            + skip * skip_ns + h * thp_extra_ns
         if noise_on:
             f_ns = f_ns * noise[st[i, ZOFF] + st[i, FAULTS]]
         reward[i] = -(f_ns + lam_page_ns * waste) / demand_ns

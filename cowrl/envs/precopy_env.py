@@ -67,6 +67,11 @@ def check_degrees(degrees: Sequence[int], field_name: str = "degrees") -> np.nda
     return np.asarray(vals, dtype=np.int64)
 
 
+def check_decided(decided: bool) -> None:
+    if not isinstance(decided, (bool, np.bool_)):
+        raise ConfigError(f"decided: must be true or false, got {decided!r}")
+
+
 def check_scalars(lam: float, max_faults: int | None) -> None:
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0 \
             or not np.isfinite(lam):
@@ -99,7 +104,8 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
 
     **Reward** ``-(fault_ns + lam * page_cost_ns * wasted) / demand_ns`` where
     ``fault_ns`` is this fault's cost (:meth:`CostModel.fault_cost`: trap, copy,
-    the precopy work's fixed cost if ``k > 0``, pages precopied, window pages
+    the decision cost ``decide_ns`` if ``decided``, the precopy work's fixed cost
+    if ``k > 0``, pages precopied, window pages
     found already private, THP extra; times the noise factor), ``wasted``
     the pages precopied at this step that the trace never writes, and
     ``demand_ns = fault_ns + copy_ns`` of the cost model (one plain fault
@@ -135,6 +141,10 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
       prices each huge page's first fault), default False.
     * ``max_faults``: truncate episodes after this many faults (None: never).
     * ``prev_action_obs``: append a one-hot of the previous action.
+    * ``decided``: every step is an agent decision made at run time (in the
+      kernel: a pushed table), so each fault pays the cost model's
+      ``decide_ns`` (default True). ``False`` prices the faults as a static
+      policy's (no decision cost), e.g. to replay a static policy's actions.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}
@@ -149,9 +159,12 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
         max_faults: int | None = None,
         prev_action_obs: bool = False,
         render_mode: str | None = None,
+        decided: bool = True,
     ) -> None:
         if render_mode is not None:
             raise ConfigError(f"render_mode: this env does not render, got {render_mode!r}")
+        check_decided(decided)
+        self.decided = bool(decided)
         self.degrees = check_degrees(degrees)
         check_scalars(lam, max_faults)
         self.cost = make_cost(cost)
@@ -172,6 +185,7 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
         self._lam_page_ns = self.lam * self.cost.page_cost_ns
         self._extra_private = self.cost.thp_model.first_fault_private_pages() if self.thp else 0
         self._thp_extra_ns = float(self.cost.thp_model.first_fault_extra_ns(self.cost))
+        self._decided = 1 if self.decided else 0
         self._trace: Trace | None = None
         self._done = True
 
@@ -245,7 +259,8 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
         wasted = K.count_unwritten_private(self._priv, self._written, lo, hi) - before
         # CostModel.fault_cost with the same operation order, without numpy overhead.
         c = self.cost
-        fault_ns = c.fault_ns + c.copy_ns + (1 if k > 0 else 0) * c.precopy_setup_ns \
+        fault_ns = c.fault_ns + c.copy_ns + self._decided * c.decide_ns \
+            + (1 if k > 0 else 0) * c.precopy_setup_ns \
             + n * c.precopy_ns + skipped * c.precopy_skip_ns + h * self._thp_extra_ns
         if self._noise is not None:
             fault_ns = fault_ns * float(self._noise[self._faults])

@@ -14,6 +14,7 @@ from gymnasium.vector.utils import batch_space
 from cowrl.envs import _kernels as K
 from cowrl.envs.precopy_env import (
     DEFAULT_DEGREES,
+    check_decided,
     check_degrees,
     check_scalars,
     make_cost,
@@ -60,12 +61,15 @@ class PrecopyVectorEnv(VectorEnv):
         max_faults: int | None = None,
         prev_action_obs: bool = False,
         render_mode: str | None = None,
+        decided: bool = True,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) \
                 or num_envs <= 0:
             raise ConfigError(f"num_envs: must be a positive integer, got {num_envs!r}")
         if render_mode is not None:
             raise ConfigError(f"render_mode: this env does not render, got {render_mode!r}")
+        check_decided(decided)
+        self.decided = bool(decided)
         self.num_envs = int(num_envs)
         self.degrees = check_degrees(degrees)
         check_scalars(lam, max_faults)
@@ -91,6 +95,7 @@ class PrecopyVectorEnv(VectorEnv):
         self._extra_private = self.cost.thp_model.first_fault_private_pages() if self.thp else 0
         self._thp_extra_ns = float(self.cost.thp_model.first_fault_extra_ns(self.cost))
         self._base_ns = self.cost.fault_ns + self.cost.copy_ns
+        self._decide_ns = (1 if self.decided else 0) * self.cost.decide_ns
         self._noise_on = self.cost.noise.kind != "none" and self.cost.noise.sigma > 0
 
         n = self.num_envs
@@ -225,7 +230,8 @@ class PrecopyVectorEnv(VectorEnv):
         out["fault_ns"] = np.empty(n, dtype=np.float64)
         code = K.vec_step(active, a, self.degrees, self._pages, self._private, self._written,
                           self._touched, self._noise, self._st, self._cow, self.thp,
-                          self._extra_private, self._base_ns, self.cost.precopy_setup_ns,
+                          self._extra_private, self._base_ns, self._decide_ns,
+                          self.cost.precopy_setup_ns,
                           self.cost.precopy_ns, self.cost.precopy_skip_ns, self._thp_extra_ns,
                           self._lam_page_ns, self.cost.demand_ns,
                           self._noise_on, self.max_faults or 0, self.prev_action_obs, self._obs,

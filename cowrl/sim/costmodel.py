@@ -4,12 +4,19 @@ Parameters live in ``conf/costmodel/*.yaml``; each file says where its numbers
 came from (``provenance``). A demand fault with degree ``k`` that precopies
 ``n`` pages and walks ``s`` window pages that were already private costs::
 
-    fault_ns + copy_ns + [k > 0] * precopy_setup_ns + n * precopy_ns + s * precopy_skip_ns
-        (+ the THP model's extra on a huge page's first fault)
+    fault_ns + copy_ns + d * decide_ns + [k > 0] * precopy_setup_ns + n * precopy_ns
+        + s * precopy_skip_ns   (+ the THP model's extra on a huge page's first fault)
+
+``d`` is 1 when the policy decided ``k`` at run time, at this fault: in the
+kernel, a pushed table (module TABLE mode runs ``cowrl_policy_fault()`` in the
+kretprobe return path under ``cowrl_lock``); in the simulator, a policy with
+``static_k is None``; in the envs, every step (an agent decision) unless the
+env is built with ``decided=False``. Static policies (module STATIC mode) never
+pay it. ``decide_ns`` defaults to 0.
 
 ``[k > 0]`` is 1 when the fault queued precopy work: the kernel module does so
 for every demand fault with ``k > 0``, even when the window is empty (region
-end) or already private. Both precopy terms default to 0 (the older, purely
+end) or already private. Both precopy terms and ``decide_ns`` default to 0 (the older, purely
 per-page model). A write that takes no fault costs ``write_ns``. Noise, when enabled, scales
 each fault's cost by an independent lognormal factor with median 1, drawn from
 a seeded generator; with ``noise.kind: none`` costs are exact expected values.
@@ -27,7 +34,7 @@ from cowrl.errors import ConfigError
 HUGE_PAGES = 512  # 4 KiB pages per 2 MiB THP
 
 PARAM_FIELDS = ("fault_ns", "copy_ns", "precopy_ns", "thp_split_ns", "write_ns",
-                "precopy_setup_ns", "precopy_skip_ns")
+                "precopy_setup_ns", "precopy_skip_ns", "decide_ns")
 """The numeric parameters of :class:`CostModel` (all ns, all >= 0)."""
 
 
@@ -109,6 +116,10 @@ class CostModel:
     ``mmap_read_lock``, VMA lookup. Charged even when the window turns out empty."""
     precopy_skip_ns: float = 0.0
     """Cost of a window page that is walked but already private (checked, not copied)."""
+    decide_ns: float = 0.0
+    """Cost of deciding ``k`` at run time at a demand fault (the module's TABLE mode:
+    context update and table lookup under a lock). Charged once per demand fault of a
+    policy that decides (``static_k is None``); static policies never pay it."""
     name: str = "costmodel"
     noise: NoiseModel = field(default_factory=NoiseModel)
     thp_model: THPModel = field(default_factory=SplitThenCopy)
@@ -134,17 +145,22 @@ class CostModel:
         return self.fault_ns + self.copy_ns
 
     def fault_cost(self, precopied: np.ndarray | int, thp_first: np.ndarray | int = 0,
-                   work: np.ndarray | int = 0, skipped: np.ndarray | int = 0) -> Any:
+                   work: np.ndarray | int = 0, skipped: np.ndarray | int = 0,
+                   decided: np.ndarray | int = 0) -> Any:
         """Expected latency of demand faults (the one formula; the envs inline it).
 
         ``precopied``: pages the fault made private besides the faulting one
         (window pages copied, plus a ``CopyWholeHuge`` huge page's other pages);
         ``thp_first``: first fault in its huge page; ``work``: the fault queued
         precopy work (``k > 0``); ``skipped``: window pages walked but already
-        private. Terms are added in this order, left to right; the envs repeat
-        it operation for operation so that their costs are bit-identical.
+        private; ``decided``: the policy decided ``k`` at run time at this fault
+        (``decide_ns``; 0 for static policies). Terms are added in this order, left
+        to right; the envs repeat it operation for operation so that their costs
+        are bit-identical. With ``decide_ns = 0`` the ``decided`` term adds an exact
+        0.0, so every cost is bit-identical to the formula without it.
         """
-        return (self.fault_ns + self.copy_ns + np.asarray(work) * self.precopy_setup_ns
+        return (self.fault_ns + self.copy_ns + np.asarray(decided) * self.decide_ns
+                + np.asarray(work) * self.precopy_setup_ns
                 + np.asarray(precopied) * self.precopy_ns
                 + np.asarray(skipped) * self.precopy_skip_ns
                 + np.asarray(thp_first) * self.thp_model.first_fault_extra_ns(self))

@@ -17,6 +17,9 @@ Semantics (also in ``docs/semantics.md``):
 * **Precopy work**: the kernel module queues precopy work for every demand
   fault with ``k > 0`` (even if the window is empty or already private); the
   cost model charges ``precopy_setup_ns`` for it (``work = [k > 0]``).
+* **Decision**: a policy that decides ``k`` at run time (``static_k is None``;
+  in the kernel, a pushed table) pays ``decide_ns`` at every demand fault
+  (``decided = 1``); a static policy never does, on either replay path.
 * **Waste**: a precopied page that the trace never writes.
 * **THP** (``policy.thp``): the region is 2 MiB-aligned huge pages. The first
   demand fault inside each huge page pays the cost model's THP extra
@@ -170,6 +173,15 @@ class PageState:
         return np.frombuffer(self.private, dtype=np.uint8).astype(bool)
 
 
+def decides(policy: Policy) -> int:
+    """1 if ``policy`` decides ``k`` at run time at each demand fault (pays ``decide_ns``).
+
+    Static policies (``static_k`` set: the module's STATIC mode) do not, whichever
+    replay path runs them; every other policy is a pushed table in the kernel.
+    """
+    return 0 if policy.static_k is not None else 1
+
+
 def written_mask(trace: Trace) -> np.ndarray:
     m = np.zeros(trace.n_pages, dtype=bool)
     m[trace.pages] = True
@@ -179,6 +191,7 @@ def written_mask(trace: Trace) -> np.ndarray:
 def _replay_generic(trace: Trace, policy: Policy, cost: CostModel, extra_private: int
                     ) -> tuple[np.ndarray, ...]:
     """Replay with a policy consulted at every demand fault (adaptive and learned policies)."""
+    decided = decides(policy)
     state = PageState(trace.n_pages, thp=policy.thp)
     ev_w: list[int] = []
     ev_p: list[int] = []
@@ -207,7 +220,7 @@ def _replay_generic(trace: Trace, policy: Policy, cost: CostModel, extra_private
             ev_h.append(h)
             ev_win.append(win)
             ev_s.append(skip)
-            policy.observe(ctx, k, float(cost.fault_cost(n, h, int(k > 0), skip)), n)
+            policy.observe(ctx, k, float(cost.fault_cost(n, h, int(k > 0), skip, decided)), n)
             prev_page, prev_k = p, k
     return (np.asarray(ev_w, dtype=np.int64), np.asarray(ev_k, dtype=np.int64),
             np.asarray(ev_n, dtype=np.int64), np.asarray(ev_h, dtype=np.int64),
@@ -247,7 +260,8 @@ def simulate(
     else:
         ev_w, ev_k, ev_n, ev_h, ev_win, ev_s, private_mask = _replay_generic(
             trace, policy, cost, extra_private)
-    fault_ns = np.asarray(cost.fault_cost(ev_n, ev_h, (ev_k > 0).astype(np.int64), ev_s),
+    fault_ns = np.asarray(cost.fault_cost(ev_n, ev_h, (ev_k > 0).astype(np.int64), ev_s,
+                                          decides(policy)),
                           dtype=np.float64)
     factors = cost.noise.factors(np.random.default_rng(seed) if seed is not None else None,
                                  fault_ns.size)
