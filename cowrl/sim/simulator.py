@@ -58,10 +58,11 @@ def _static_run(pages: np.ndarray, n_pages: int, k: int, thp: bool, extra_privat
     """
     n = pages.shape[0]
     fault_w = np.empty(n, dtype=np.int64)
-    fault_n = np.empty(n, dtype=np.int64)
-    fault_h = np.zeros(n, dtype=np.int64)
-    fault_win = np.zeros(n, dtype=np.int64)
-    fault_s = np.zeros(n, dtype=np.int64)
+    # Narrow per-fault arrays: they dominate memory when every page faults.
+    fault_n = np.empty(n, dtype=np.int32)
+    fault_h = np.zeros(n, dtype=np.uint8)
+    fault_win = np.zeros(n, dtype=np.int32)
+    fault_s = np.zeros(n, dtype=np.int32)
     touched = np.zeros((n_pages + HUGE_PAGES - 1) // HUGE_PAGES, dtype=np.uint8)
     nf = 0
     for i in range(n):
@@ -222,9 +223,9 @@ def _replay_generic(trace: Trace, policy: Policy, cost: CostModel, extra_private
             ev_s.append(skip)
             policy.observe(ctx, k, float(cost.fault_cost(n, h, int(k > 0), skip, decided)), n)
             prev_page, prev_k = p, k
-    return (np.asarray(ev_w, dtype=np.int64), np.asarray(ev_k, dtype=np.int64),
-            np.asarray(ev_n, dtype=np.int64), np.asarray(ev_h, dtype=np.int64),
-            np.asarray(ev_win, dtype=np.int64), np.asarray(ev_s, dtype=np.int64),
+    return (np.asarray(ev_w, dtype=np.int64), np.asarray(ev_k, dtype=np.int32),
+            np.asarray(ev_n, dtype=np.int32), np.asarray(ev_h, dtype=np.uint8),
+            np.asarray(ev_win, dtype=np.int32), np.asarray(ev_s, dtype=np.int32),
             state.private_mask())
 
 
@@ -255,7 +256,7 @@ def simulate(
         ev_w, ev_n, ev_h, ev_win, ev_s, _ = _static_run(
             trace.pages, trace.n_pages, int(policy.static_k), bool(policy.thp), extra_private,
             private)
-        ev_k = np.full(ev_w.shape, int(policy.static_k), dtype=np.int64)
+        ev_k = np.full(ev_w.shape, int(policy.static_k), dtype=np.int32)
         private_mask = private.astype(bool)
     else:
         ev_w, ev_k, ev_n, ev_h, ev_win, ev_s, private_mask = _replay_generic(
