@@ -43,11 +43,12 @@ from cowrl.errors import TargetUnavailable
 from cowrl.sim.costmodel import HUGE_PAGES
 
 BENCH_SRC = Path(__file__).resolve().parent / "hostbench.c"
+BENCH_HEADER = Path(__file__).resolve().parents[2] / "kernel_module" / "harness" / "cowrl_region.h"
 
 
 def build_bench(cc: str = "cc", cache_dir: Path | None = None) -> Path:
     """Compile ``hostbench.c`` once per source hash; returns the binary's path."""
-    src = BENCH_SRC.read_bytes()
+    src = BENCH_SRC.read_bytes() + BENCH_HEADER.read_bytes()
     digest = hashlib.sha256(src).hexdigest()[:12]
     cache = (cache_dir or Path("~/.cache/cowrl/calibration").expanduser())
     exe = cache / f"hostbench-{digest}"

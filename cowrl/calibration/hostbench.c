@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../kernel_module/harness/cowrl_region.h"
+
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -37,14 +39,6 @@ static void die(const char *what)
 {
 	fprintf(stderr, "hostbench: %s: %s\n", what, strerror(errno));
 	exit(2);
-}
-
-static inline uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static size_t span_of(long n_pages)
@@ -70,26 +64,6 @@ static uint8_t *map_region(long n_pages, int thp, uint8_t **basep)
 		memset(region + p * PAGE, (int)(p & 0xff) | 1, PAGE);
 	*basep = base;
 	return region;
-}
-
-static long anon_huge_kb(uintptr_t start)
-{
-	char line[512];
-	unsigned long lo, hi;
-	long kb = -1;
-	int in = 0;
-	FILE *f = fopen("/proc/self/smaps", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
-			in = lo == (unsigned long)start;
-		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
 }
 
 static uint64_t *shared_buf(size_t n)

@@ -34,7 +34,8 @@ MODULE_SOURCES = ("cowrl.c", "cowrl_uapi.h", "cowrl_policy.h", "Makefile")
 
 def _sources() -> list[Path]:
     files = [SOURCE_DIR / n for n in MODULE_SOURCES]
-    files += [SOURCE_DIR / "harness" / "cowrl_harness.c", SOURCE_DIR / "initramfs" / "init"]
+    files += [SOURCE_DIR / "harness" / "cowrl_harness.c", SOURCE_DIR / "harness" / "cowrl_region.h",
+              SOURCE_DIR / "initramfs" / "init"]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise TargetUnavailable(f"the module sources are missing ({', '.join(missing)}); "

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "../cowrl_uapi.h"
+#include "cowrl_region.h"
 
 #define PAGE 4096UL
 #define HUGE (2UL << 20)
@@ -65,14 +66,6 @@ static void die(const char *what)
 {
 	fprintf(stderr, "cowrl_harness: %s: %s\n", what, strerror(errno));
 	exit(2);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static uint64_t pattern(uint64_t page, uint64_t word)
@@ -113,26 +106,6 @@ static uint64_t verify(const uint8_t *region, long n_pages, const uint8_t *writt
 		}
 	}
 	return bad;
-}
-
-static long anon_huge_kb(uintptr_t start)
-{
-	char line[512];
-	unsigned long lo, hi;
-	long kb = -1;
-	int in = 0;
-	FILE *f = fopen("/proc/self/smaps", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
-			in = lo == (unsigned long)start;
-		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
 }
 
 static void scan_pagemap(const uint8_t *region, long n_pages, const uint8_t *written,
