@@ -163,6 +163,28 @@ class _CountLearner(Learner):
         self.S = np.asarray(state["S"], dtype=np.float64)
 
 
+class _UCBLearner(_CountLearner):
+    """Plays every arm of a cell once, then the highest ``S/N + bonus(N)``."""
+
+    def _bonus(self, n: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _select(self, c: int) -> int:
+        n = self.N[c]
+        unplayed = np.flatnonzero(n == 0)
+        if unplayed.size:
+            return int(unplayed[0])
+        return int(np.argmax(self.S[c] / n + self._bonus(n)))
+
+
+def _discount(value: float) -> float:
+    """``policy.learner.gamma`` in (0, 1]."""
+    g = _positive("policy.learner.gamma", value)
+    if g > 1:
+        raise ConfigError(f"policy.learner.gamma must be in (0, 1], got {value!r}")
+    return g
+
+
 @dataclass(frozen=True)
 class DUCBParams:
     gamma: float = 0.98
@@ -172,34 +194,27 @@ class DUCBParams:
     xi: float = 0.5
 
 
-class DiscountedUCB(_CountLearner):
+class DiscountedUCB(_UCBLearner):
     """Discounted UCB: ``S/N + c * sqrt(xi * log(sum N) / N)`` on discounted statistics."""
 
     def __init__(self, arms: Sequence[int] = DEFAULT_DEGREES, n_contexts: int = N_CELLS,
                  seed: int = 0, gamma: float = DUCBParams.gamma, c: float = DUCBParams.c,
                  xi: float = DUCBParams.xi) -> None:
         super().__init__(arms, n_contexts, seed)
-        g = _positive("policy.learner.gamma", gamma)
-        if g > 1:
-            raise ConfigError(f"policy.learner.gamma must be in (0, 1], got {gamma!r}")
-        self.hp = DUCBParams(gamma=g, c=_positive("policy.learner.c", c, allow_zero=True),
+        self.hp = DUCBParams(gamma=_discount(gamma),
+                             c=_positive("policy.learner.c", c, allow_zero=True),
                              xi=_positive("policy.learner.xi", xi))
         self.gamma = self.hp.gamma
         self.reset()
 
-    def _select(self, c: int) -> int:
-        n = self.N[c]
-        unplayed = np.flatnonzero(n == 0)
-        if unplayed.size:
-            return int(unplayed[0])
-        bonus = self.hp.c * np.sqrt(self.hp.xi * math.log(max(n.sum(), 1.0 + 1e-9)) / n)
-        return int(np.argmax(self.S[c] / n + bonus))
+    def _bonus(self, n: np.ndarray) -> np.ndarray:
+        return self.hp.c * np.sqrt(self.hp.xi * math.log(max(n.sum(), 1.0 + 1e-9)) / n)
 
     def params(self) -> dict[str, Any]:
         return asdict(self.hp)
 
 
-class UCB1(_CountLearner):
+class UCB1(_UCBLearner):
     """UCB1: ``mean + c * sqrt(2 log n / N)``, no discount."""
 
     def __init__(self, arms: Sequence[int] = DEFAULT_DEGREES, n_contexts: int = N_CELLS,
@@ -208,12 +223,8 @@ class UCB1(_CountLearner):
         self.c = _positive("policy.learner.c", c, allow_zero=True)
         self.reset()
 
-    def _select(self, c: int) -> int:
-        n = self.N[c]
-        unplayed = np.flatnonzero(n == 0)
-        if unplayed.size:
-            return int(unplayed[0])
-        return int(np.argmax(self.S[c] / n + self.c * np.sqrt(2.0 * math.log(n.sum()) / n)))
+    def _bonus(self, n: np.ndarray) -> np.ndarray:
+        return self.c * np.sqrt(2.0 * math.log(n.sum()) / n)
 
     def params(self) -> dict[str, Any]:
         return {"c": self.c}
@@ -226,10 +237,7 @@ class ThompsonSampling(_CountLearner):
                  seed: int = 0, sigma: float = 0.3, gamma: float = 1.0) -> None:
         super().__init__(arms, n_contexts, seed)
         self.sigma = _positive("policy.learner.sigma", sigma)
-        g = _positive("policy.learner.gamma", gamma)
-        if g > 1:
-            raise ConfigError(f"policy.learner.gamma must be in (0, 1], got {gamma!r}")
-        self.gamma = g
+        self.gamma = _discount(gamma)
         self.rng = np.random.default_rng(self.seed)
         self.reset()
 
