@@ -113,3 +113,31 @@ def test_precopy_best_picks_the_best_static_degree() -> None:
     best = BestStatic()
     assert best.best_k(make_workload("seq"), COST) == 64
     assert best.best_k(make_workload("random"), COST) == 0
+
+
+def test_bandit_rewards_sum_to_the_objective_saving() -> None:
+    """Hindsight rewards (percent of the baseline objective) add up to exactly
+    objective(k=0 table) - objective(policy), with every cost term switched on."""
+    from cowrl.metrics import summarize
+    from cowrl.policies.bandits import BanditPolicy, DiscountedUCB
+    from cowrl.policies.context import N_CELLS
+    from cowrl.policies.table import TablePolicy
+    from cowrl.sim.costmodel import CostModel
+    from cowrl.sim.simulator import simulate
+    from cowrl.traces.generators import phased
+
+    cost = CostModel(fault_ns=2000, copy_ns=9000, precopy_ns=8000, precopy_setup_ns=900,
+                     precopy_skip_ns=700, decide_ns=300)
+    trace = phased(n_pages=1024, writes=3000, phase_writes=200, seed=3)
+    lam = 0.5
+    policy = BanditPolicy(DiscountedUCB(seed=0), epoch_faults=16)
+    policy.begin_episode(trace, cost, lam)
+    rec = simulate(trace, policy, cost)
+    reward = policy.episode_reward
+    policy.end_episode()
+    base = simulate(trace, TablePolicy([0] * N_CELLS), cost)
+    obj = summarize(rec, lam, cost.page_cost_ns)["objective"]
+    obj0 = summarize(base, lam, cost.page_cost_ns)["objective"]
+    scale = len(set(trace.pages.tolist())) * cost.demand_ns / 100.0
+    assert rec.precopied > 0
+    assert reward * scale == pytest.approx(obj0 - obj, rel=1e-9)

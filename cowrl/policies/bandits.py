@@ -294,8 +294,12 @@ class BanditPolicy(Policy):
         self._priv = np.zeros(trace.n_pages, dtype=np.uint8)
         # Percent of this run's baseline objective (every written page faults once).
         scale = int(self._written.sum()) * cost.demand_ns / 100.0
-        self._gain = (cost.demand_ns - cost.precopy_ns) / scale
+        # A useful precopy saves a whole decided demand fault; every precopying fault pays
+        # the setup, every window page already private the skip (cowrl.sim.costmodel).
+        self._gain = (cost.demand_ns + cost.decide_ns - cost.precopy_ns) / scale
         self._loss = (cost.precopy_ns + lam * cost.page_cost_ns) / scale
+        self._setup = cost.precopy_setup_ns / scale
+        self._skip = cost.precopy_skip_ns / scale
         self.episode_reward = 0.0
 
     def end_episode(self) -> None:
@@ -334,13 +338,14 @@ class BanditPolicy(Policy):
         priv = self._priv
         priv[p] = 1
         hi = min(p + k, ctx.n_pages - 1) + 1
-        r = 0.0
+        r = -self._setup if k > 0 else 0.0
         if hi > p + 1:
             shared = priv[p + 1:hi] == 0
             n_new = int(shared.sum())
+            r -= (hi - p - 1 - n_new) * self._skip
             if n_new:
                 useful = int(np.count_nonzero(shared & (self._written[p + 1:hi] == 1)))
-                r = useful * self._gain - (n_new - useful) * self._loss
+                r += useful * self._gain - (n_new - useful) * self._loss
                 priv[p + 1:hi] = 1
         self.episode_reward += r
         acc = self._epoch_sum.setdefault(self._last_cell, [0.0, 0])
