@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from cowrl.errors import ConfigError
-from cowrl.policies.base import FaultContext, KernelProgram, Policy
-from cowrl.policies.context import ContextSpec, StreamContext
+from cowrl.policies.base import KernelProgram
+from cowrl.policies.context import ContextSpec, Fault
+from cowrl.policies.table import StreamPolicy
 
 
 def readahead_k(matched: bool, gap: int, slot_k: int, max_k: int) -> int:
@@ -22,26 +23,18 @@ def readahead_k(matched: bool, gap: int, slot_k: int, max_k: int) -> int:
     return min(max(1, 2 * slot_k), max_k)
 
 
-class Readahead(Policy):
+class Readahead(StreamPolicy):
     """Double k on a sequential hit, reset to 0 on a miss."""
 
     def __init__(self, max_k: int = 64, context: ContextSpec | dict[str, Any] | None = None,
                  name: str = "readahead") -> None:
         if isinstance(max_k, bool) or not isinstance(max_k, int) or not 1 <= max_k <= 512:
             raise ConfigError(f"policy.max_k must be an integer in 1..512, got {max_k!r}")
-        self.name = name
         self.max_k = max_k
-        self.spec = ContextSpec.from_any(context)
-        self.ctx = StreamContext(self.spec)
+        super().__init__(context, name)
 
-    def reset(self, n_pages: int, seed: int | None = None) -> None:
-        self.ctx.reset()
-
-    def decide(self, ctx: FaultContext) -> int:
-        f = self.ctx.observe_fault(ctx.page)
-        k = readahead_k(f.matched, f.gap, f.slot_k, self.max_k)
-        self.ctx.commit(f, ctx.page, ctx.n_pages, k)
-        return k
+    def degree(self, fault: Fault) -> int:
+        return readahead_k(fault.matched, fault.gap, fault.slot_k, self.max_k)
 
     def kernel_program(self) -> KernelProgram:
         return KernelProgram(mode="table", table={

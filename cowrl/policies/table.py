@@ -14,7 +14,7 @@ from typing import Any
 
 from cowrl.errors import ConfigError
 from cowrl.policies.base import FaultContext, KernelProgram, Policy
-from cowrl.policies.context import N_CELLS, ContextSpec, StreamContext, describe_cell
+from cowrl.policies.context import N_CELLS, ContextSpec, Fault, StreamContext, describe_cell
 
 MAX_TABLE_K = 512  # COWRL_MAX_K of the uapi header
 
@@ -29,24 +29,38 @@ def check_table(table: Sequence[int], field: str = "table") -> list[int]:
     return vals
 
 
-class TablePolicy(Policy):
-    """Decide ``k = table[cell(context)]`` at every demand fault (kernel-deployable)."""
+class StreamPolicy(Policy):
+    """Decides from the per-stream context at each demand fault, as the module does."""
 
-    def __init__(self, table: Sequence[int], context: ContextSpec | dict[str, Any] | None = None,
-                 name: str = "table") -> None:
+    def __init__(self, context: ContextSpec | dict[str, Any] | None, name: str) -> None:
         self.name = name
-        self.table = check_table(table)
         self.spec = ContextSpec.from_any(context)
         self.ctx = StreamContext(self.spec)
+
+    def degree(self, fault: Fault) -> int:
+        """The degree for a fault the context has just classified."""
+        raise NotImplementedError
 
     def reset(self, n_pages: int, seed: int | None = None) -> None:
         self.ctx.reset()
 
     def decide(self, ctx: FaultContext) -> int:
         f = self.ctx.observe_fault(ctx.page)
-        k = self.table[f.cell]
+        k = self.degree(f)
         self.ctx.commit(f, ctx.page, ctx.n_pages, k)
         return k
+
+
+class TablePolicy(StreamPolicy):
+    """Decide ``k = table[cell(context)]`` at every demand fault (kernel-deployable)."""
+
+    def __init__(self, table: Sequence[int], context: ContextSpec | dict[str, Any] | None = None,
+                 name: str = "table") -> None:
+        self.table = check_table(table)
+        super().__init__(context, name)
+
+    def degree(self, fault: Fault) -> int:
+        return self.table[fault.cell]
 
     def kernel_program(self) -> KernelProgram:
         return KernelProgram(mode="table", k=0, thp=False, table={
