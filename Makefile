@@ -7,15 +7,22 @@ APT_PACKAGES := qemu-system-x86 busybox-static cpio gcc make kmod linux-headers-
 
 .PHONY: demo test setup kernel-deps lint bench clean
 
-# A venv with the project. torch comes first and CPU-only: a local wheel where
-# one lies on disk (pip's find-links), else PyTorch's CPU index; a plain
-# `torch` requirement would pull a multi-GB CUDA build.
+# A venv with the project. torch comes first and CPU-only: the +cpu wheel where
+# one lies in pip's find-links (pip prefers it for torch==X), else PyTorch's CPU
+# index; a plain `torch` requirement would pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install -q --no-index "torch==$(TORCH_VERSION)" 2>/dev/null \
-	  || $(VPY) -m pip install -q "torch==$(TORCH_VERSION)" --index-url https://download.pytorch.org/whl/cpu \
-	  || $(VPY) -m pip install -q "torch==$(TORCH_VERSION)"
+	@links="$$($(VPY) -m pip config get global.find-links 2>/dev/null || echo "$$PIP_FIND_LINKS")"; \
+	if ls $$links/torch-$(TORCH_VERSION)+cpu-*.whl >/dev/null 2>&1; then \
+	  echo "torch: CPU wheel from $$links"; \
+	  $(VPY) -m pip install -q "torch==$(TORCH_VERSION)"; \
+	else \
+	  echo "torch: CPU build from download.pytorch.org"; \
+	  $(VPY) -m pip install -q "torch==$(TORCH_VERSION)" --index-url https://download.pytorch.org/whl/cpu \
+	    --extra-index-url https://pypi.org/simple; \
+	fi
 	$(VPY) -m pip install -q -e ".[dev]"
+	$(VPY) -c "import torch; assert not torch.version.cuda, 'a CUDA build of torch was installed'"
 	touch $@
 
 setup: $(VENV)/.installed
