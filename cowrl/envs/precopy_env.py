@@ -82,6 +82,34 @@ def check_scalars(lam: float, max_faults: int | None) -> None:
         raise ConfigError(f"max_faults: must be a positive integer or None, got {max_faults!r}")
 
 
+def init_settings(env: Any, workloads: Sequence[WorkloadSpec] | WorkloadSpec | None,
+                  degrees: Sequence[int], cost: CostModel | Mapping[str, Any] | str | None,
+                  lam: float, thp: bool, max_faults: int | None, prev_action_obs: bool,
+                  render_mode: str | None, decided: bool) -> spaces.Box:
+    """Validate the arguments both envs share, set them on ``env`` (with the derived cost
+    constants) and return the observation space of one env."""
+    if render_mode is not None:
+        raise ConfigError(f"render_mode: this env does not render, got {render_mode!r}")
+    check_decided(decided)
+    check_scalars(lam, max_faults)
+    env.decided = bool(decided)
+    env.degrees = check_degrees(degrees)
+    env.cost = make_cost(cost)
+    env.lam = float(lam)
+    env.thp = bool(thp)
+    env.max_faults = None if max_faults is None else int(max_faults)
+    env.prev_action_obs = bool(prev_action_obs)
+    env.sources = parse_workloads(workloads)
+    env.render_mode = None
+    env._lam_page_ns = env.lam * env.cost.page_cost_ns
+    env._extra_private = env.cost.thp_model.first_fault_private_pages() if env.thp else 0
+    env._thp_extra_ns = float(env.cost.thp_model.first_fault_extra_ns(env.cost))
+    dim = N_FEATURES + (len(env.degrees) if env.prev_action_obs else 0)
+    low = np.zeros(dim, dtype=np.float32)
+    low[FEATURE_NAMES.index("delta_log")] = -1.0
+    return spaces.Box(low=low, high=np.ones(dim, dtype=np.float32), dtype=np.float32)
+
+
 class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
     """Pick the precopy degree at each copy-on-write demand fault of a replayed write trace.
 
@@ -161,30 +189,11 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
         render_mode: str | None = None,
         decided: bool = True,
     ) -> None:
-        if render_mode is not None:
-            raise ConfigError(f"render_mode: this env does not render, got {render_mode!r}")
-        check_decided(decided)
-        self.decided = bool(decided)
-        self.degrees = check_degrees(degrees)
-        check_scalars(lam, max_faults)
-        self.cost = make_cost(cost)
-        self.lam = float(lam)
-        self.thp = bool(thp)
-        self.max_faults = None if max_faults is None else int(max_faults)
-        self.prev_action_obs = bool(prev_action_obs)
-        self.sources = parse_workloads(workloads)
-
-        n_deg = len(self.degrees)
-        self.action_space = spaces.Discrete(n_deg)
-        dim = N_FEATURES + (n_deg if self.prev_action_obs else 0)
-        low = np.zeros(dim, dtype=np.float32)
-        low[FEATURE_NAMES.index("delta_log")] = -1.0
-        self.observation_space = spaces.Box(low=low, high=np.ones(dim, dtype=np.float32),
-                                            dtype=np.float32)
+        self.observation_space = init_settings(self, workloads, degrees, cost, lam, thp,
+                                               max_faults, prev_action_obs, render_mode,
+                                               decided)
+        self.action_space = spaces.Discrete(len(self.degrees))
         self._degree_list = [int(d) for d in self.degrees]
-        self._lam_page_ns = self.lam * self.cost.page_cost_ns
-        self._extra_private = self.cost.thp_model.first_fault_private_pages() if self.thp else 0
-        self._thp_extra_ns = float(self.cost.thp_model.first_fault_extra_ns(self.cost))
         self._decided = 1 if self.decided else 0
         self._trace: Trace | None = None
         self._done = True

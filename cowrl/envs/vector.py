@@ -12,16 +12,9 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from cowrl.envs import _kernels as K
-from cowrl.envs.precopy_env import (
-    DEFAULT_DEGREES,
-    check_decided,
-    check_degrees,
-    check_scalars,
-    make_cost,
-)
-from cowrl.envs.workloads import WorkloadSpec, parse_one, parse_workloads, sample_trace
+from cowrl.envs.precopy_env import DEFAULT_DEGREES, init_settings
+from cowrl.envs.workloads import WorkloadSpec, parse_one, sample_trace
 from cowrl.errors import ConfigError
-from cowrl.policies.features import N_FEATURES
 from cowrl.sim.costmodel import HUGE_PAGES, CostModel
 from cowrl.traces.io import Trace
 
@@ -66,34 +59,13 @@ class PrecopyVectorEnv(VectorEnv):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) \
                 or num_envs <= 0:
             raise ConfigError(f"num_envs: must be a positive integer, got {num_envs!r}")
-        if render_mode is not None:
-            raise ConfigError(f"render_mode: this env does not render, got {render_mode!r}")
-        check_decided(decided)
-        self.decided = bool(decided)
         self.num_envs = int(num_envs)
-        self.degrees = check_degrees(degrees)
-        check_scalars(lam, max_faults)
-        self.cost = make_cost(cost)
-        self.lam = float(lam)
-        self.thp = bool(thp)
-        self.max_faults = None if max_faults is None else int(max_faults)
-        self.prev_action_obs = bool(prev_action_obs)
-        self.sources = parse_workloads(workloads)
-        self.render_mode = None
-
-        n_deg = len(self.degrees)
-        self.single_action_space = spaces.Discrete(n_deg)
-        dim = N_FEATURES + (n_deg if self.prev_action_obs else 0)
-        low = np.zeros(dim, dtype=np.float32)
-        low[0] = -1.0  # delta_log
-        self.single_observation_space = spaces.Box(low=low, high=np.ones(dim, np.float32),
-                                                   dtype=np.float32)
+        self.single_observation_space = init_settings(self, workloads, degrees, cost, lam, thp,
+                                                      max_faults, prev_action_obs,
+                                                      render_mode, decided)
+        self.single_action_space = spaces.Discrete(len(self.degrees))
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-
-        self._lam_page_ns = self.lam * self.cost.page_cost_ns
-        self._extra_private = self.cost.thp_model.first_fault_private_pages() if self.thp else 0
-        self._thp_extra_ns = float(self.cost.thp_model.first_fault_extra_ns(self.cost))
         self._base_ns = self.cost.fault_ns + self.cost.copy_ns
         self._decide_ns = (1 if self.decided else 0) * self.cost.decide_ns
         self._noise_on = self.cost.noise.kind != "none" and self.cost.noise.sigma > 0
@@ -109,7 +81,7 @@ class PrecopyVectorEnv(VectorEnv):
         self._written = np.zeros(0, dtype=np.uint8)
         self._touched = np.zeros(0, dtype=np.uint8)
         self._noise = np.zeros(0, dtype=np.float64)
-        self._obs = np.zeros((n, dim), dtype=np.float32)
+        self._obs = np.zeros((n, self.single_observation_space.shape[0]), dtype=np.float32)
         self._needs_reset = np.ones(n, dtype=bool)
         self._n_needs_reset = n
         self._started = False
