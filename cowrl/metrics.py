@@ -8,6 +8,8 @@ figures (``write_*``, ``cow_ns``, ``objective``) are the honest ones.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +72,17 @@ def write_quantiles(rec: RunRecord, qs: tuple[float, ...] = (0.5, 0.99, 1.0)) ->
     return [_mixture_quantile(f, rec.writes - rec.faults, rec.nonfault_write_ns, q) for q in qs]
 
 
+def objective(rec: RunRecord, lam: float, page_cost_ns: float) -> float:
+    """``cow_ns + lam * wasted * page_cost_ns``: the one definition of the objective."""
+    return float(np.sum(np.asarray(rec.fault_ns, dtype=np.float64))) \
+        + lam * rec.wasted * page_cost_ns
+
+
+def geomean(xs: Sequence[float]) -> float:
+    """Geometric mean (values floored at 1e-300 so a zero cannot give -inf)."""
+    return math.exp(sum(math.log(max(float(x), 1e-300)) for x in xs) / len(xs))
+
+
 def summarize(rec: RunRecord, lam: float, page_cost_ns: float) -> dict[str, Any]:
     """Turn a :class:`RunRecord` into one results row (all of :data:`FIELDS`, plus extras)."""
     f = np.asarray(rec.fault_ns, dtype=np.float64)
@@ -91,7 +104,7 @@ def summarize(rec: RunRecord, lam: float, page_cost_ns: float) -> dict[str, Any]
         "write_p50_ns": p50,
         "write_p99_ns": p99,
         "write_max_ns": pmax,
-        "objective": cow_ns + lam * rec.wasted * page_cost_ns,
+        "objective": objective(rec, lam, page_cost_ns),
         "lambda": float(lam),
         "page_cost_ns": float(page_cost_ns),
     }

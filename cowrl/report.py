@@ -14,20 +14,16 @@ suite and on the held-out workloads (``heldout_*``):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cowrl.metrics import geomean, objective
 from cowrl.sim.costmodel import CostModel
 from cowrl.traces.io import Trace
 
 STATIC = ("baseline", "precopy", "precopy_best", "hugepage", "fault_around")
 REFERENCE = (*STATIC, "readahead", "oracle")
-
-
-def _geo(xs: Sequence[float]) -> float:
-    return math.exp(sum(math.log(max(x, 1e-300)) for x in xs) / len(xs))
 
 
 def single_static_objectives(traces: Sequence[Trace], cost: CostModel, lam: float
@@ -43,8 +39,7 @@ def single_static_objectives(traces: Sequence[Trace], cost: CostModel, lam: floa
         for k, obj in bs.objectives(t, cost).items():
             out.setdefault(f"k={k}", {})[t.name] = obj
         rec: Any = simulate(t, HugePage(), cost)
-        out.setdefault("hugepage", {})[t.name] = float(rec.fault_ns.sum()) \
-            + lam * rec.wasted * cost.page_cost_ns
+        out.setdefault("hugepage", {})[t.name] = objective(rec, lam, cost.page_cost_ns)
     return out
 
 
@@ -68,8 +63,8 @@ def check_targets(rows: list[dict[str, Any]], policy: str, workloads: Sequence[s
     res["per_workload_ok"] = not misses
     res["per_workload_misses"] = misses
     if singles:
-        geo_pol = _geo([by[(policy, w)]["objective"] for w in ws])
-        best_name, best_geo = min(((n, _geo([v[w] for w in ws])) for n, v in singles.items()),
+        geo_pol = geomean([by[(policy, w)]["objective"] for w in ws])
+        best_name, best_geo = min(((n, geomean([v[w] for w in ws])) for n, v in singles.items()),
                                   key=lambda x: x[1])
         res["best_single_static"] = best_name
         res["geomean_improvement_vs_best_single"] = 1.0 - geo_pol / best_geo

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import csv
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from cowrl.errors import ConfigError
-from cowrl.metrics import summarize
+from cowrl.metrics import geomean, objective
 from cowrl.policies.artifacts import (
     ARTIFACT_NAME,
     read_artifact,
@@ -73,21 +71,13 @@ def workload_seed(seed: int, round_: int) -> int:
     return seed * 1_000_003 + 7919 * (round_ + 1)
 
 
-def objective(rec: Any, lam: float, cost: CostModel) -> float:
-    return float(summarize(rec, lam, cost.page_cost_ns)["objective"])
-
-
-def geomean(xs: list[float]) -> float:
-    return float(math.exp(np.mean(np.log(np.asarray(xs, dtype=np.float64)))))
-
-
 def score(policy: Policy, traces: list[Trace], cost: CostModel, lam: float
           ) -> dict[str, float]:
     """objective / baseline objective per workload (lower is better), in simulation."""
     out = {}
     for t in traces:
-        base = objective(simulate(t, Baseline(), cost), lam, cost)
-        out[t.name] = objective(simulate(t, policy, cost), lam, cost) / base
+        base = objective(simulate(t, Baseline(), cost), lam, cost.page_cost_ns)
+        out[t.name] = objective(simulate(t, policy, cost), lam, cost.page_cost_ns) / base
     return out
 
 
@@ -194,11 +184,11 @@ def _train_bandit(cfg: DictConfig, policy: BanditPolicy, names: list[str],
         ratios = {}
         for wname in names:
             trace = make_workload(wname, seed=workload_seed(seed, r))
-            base = objective(simulate(trace, Baseline(), cost), lam, cost)
+            base = objective(simulate(trace, Baseline(), cost), lam, cost.page_cost_ns)
             policy.begin_episode(trace, cost, lam)
             rec = simulate(trace, policy, cost)
             policy.end_episode()
-            ratios[wname] = objective(rec, lam, cost) / base
+            ratios[wname] = objective(rec, lam, cost.page_cost_ns) / base
         row: dict[str, Any] = {"round": r + 1, "train_geomean": geomean(list(ratios.values()))}
         row.update({f"train/{k}": v for k, v in ratios.items()})
         row["greedy_geomean"] = None

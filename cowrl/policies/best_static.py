@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from cowrl.metrics import objective
 from cowrl.policies.base import FaultContext, Policy
 from cowrl.policies.static import StaticPrecopy
 from cowrl.sim.costmodel import CostModel
@@ -27,7 +28,7 @@ class BestStatic(Policy):
         out = {}
         for k in self.candidates:
             rec: Any = simulate(trace, StaticPrecopy(k), cost)
-            out[k] = float(rec.fault_ns.sum()) + self.lam * rec.wasted * cost.page_cost_ns
+            out[k] = objective(rec, self.lam, cost.page_cost_ns)
         return out
 
     def best_k(self, trace: Trace, cost: CostModel) -> int:

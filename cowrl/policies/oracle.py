@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from cowrl.metrics import objective
 from cowrl.policies.base import FaultContext, Policy
 from cowrl.policies.static import Baseline, HugePage, StaticPrecopy
 from cowrl.sim.costmodel import CostModel
@@ -79,7 +80,7 @@ def simulate_oracle(trace: Trace, oracle: Oracle, cost: CostModel, seed: int | N
         out = S.simulate(trace, policy, cost, seed=seed, record_events=record_events,
                          target=target)
         rec = out[0] if record_events else out
-        obj = float(np.sum(rec.fault_ns)) + oracle.lam * rec.wasted * cost.page_cost_ns
+        obj = objective(rec, oracle.lam, cost.page_cost_ns)
         runs.append((obj, policy.name, out))
 
     _run(greedy)

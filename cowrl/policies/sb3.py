@@ -112,8 +112,9 @@ def train_sb3(cfg: DictConfig, trainer: SB3Trainer, names: list[str], eval_trace
     from stable_baselines3.common.monitor import Monitor
 
     from cowrl.envs.precopy_env import PrecopyEnv
+    from cowrl.metrics import geomean
     from cowrl.policies.artifacts import ARTIFACT_NAME, save_artifact
-    from cowrl.training import geomean, score
+    from cowrl.training import score
 
     timesteps = cfg.get("timesteps")
     if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps <= 0:
