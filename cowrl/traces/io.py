@@ -32,12 +32,24 @@ from cowrl.errors import TraceError
 
 @dataclass(frozen=True)
 class Trace:
-    """A write trace over a region of ``n_pages`` pages."""
+    """A write trace over ``n_pages`` pages, in one region or several.
+
+    Several regions (anonymous VMAs of a recorded program) are laid end to end
+    in one page-index space: region ``i`` holds pages
+    ``region_ends[i-1] .. region_ends[i] - 1`` (``region_sizes`` are their sizes,
+    summing to ``n_pages``). Precopy clips at the end of the faulting page's
+    region, as the kernel clips at a VMA's end. ``region_sizes=None`` is one
+    region of ``n_pages``. ``t_ns`` (ns since the fork) and ``writer`` (0 the
+    parent, ``i >= 1`` the i-th child) are optional, one entry per write.
+    """
 
     pages: np.ndarray
     n_pages: int
     name: str = "trace"
     meta: dict[str, Any] = field(default_factory=dict)
+    region_sizes: np.ndarray | None = None
+    t_ns: np.ndarray | None = None
+    writer: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         pages = validate_pages(self.pages, where=self.name)
@@ -50,10 +62,34 @@ class Trace:
                 f"of n_pages={self.n_pages}"
             )
         object.__setattr__(self, "n_pages", int(self.n_pages))
+        if self.region_sizes is not None:
+            sizes = np.asarray(self.region_sizes, dtype=np.int64).reshape(-1)
+            if sizes.size == 0 or sizes.min() <= 0 or int(sizes.sum()) != self.n_pages:
+                raise TraceError(f"{self.name}: region_sizes must be positive and sum to "
+                                 f"n_pages={self.n_pages}")
+            sizes.setflags(write=False)
+            object.__setattr__(self, "region_sizes", sizes)
+        for f in ("t_ns", "writer"):
+            v = getattr(self, f)
+            if v is not None and np.asarray(v).shape != self.pages.shape:
+                raise TraceError(f"{self.name}: {f} must have one entry per write "
+                                 f"({self.writes}), got shape {np.asarray(v).shape}")
 
     @property
     def writes(self) -> int:
         return int(self.pages.shape[0])
+
+    @property
+    def region_ends(self) -> np.ndarray:
+        """Exclusive end page of each region, ascending (one region: ``[n_pages]``)."""
+        if self.region_sizes is None:
+            return np.array([self.n_pages], dtype=np.int64)
+        return np.cumsum(self.region_sizes)
+
+    def region_end_of(self, pages: np.ndarray) -> np.ndarray:
+        """The exclusive end page of the region holding each of ``pages``."""
+        ends = self.region_ends
+        return ends[np.searchsorted(ends, pages, side="right")]
 
 
 def validate_pages(arr: Any, where: str) -> np.ndarray:
