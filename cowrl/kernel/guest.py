@@ -19,6 +19,7 @@ import json
 import mmap
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -49,13 +50,44 @@ def module_is_loaded() -> bool:
     return os.path.isdir(f"/sys/module/{MODULE_NAME}")
 
 
+def kernel_log(last: int = 0) -> list[str]:
+    """The kernel log (``/dev/kmsg``, non-blocking): every line, or the ``last`` ones."""
+    lines: list[str] = []
+    try:
+        fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return lines
+    try:
+        while True:
+            try:
+                rec = os.read(fd, 8192).decode(errors="replace")
+            except BlockingIOError:
+                break
+            except OSError:  # EPIPE: a record was overwritten; keep reading
+                continue
+            head, _, msg = rec.partition(";")
+            fields = head.split(",")
+            ts = int(fields[2]) / 1e6 if len(fields) > 2 and fields[2].isdigit() else 0.0
+            lines.append(f"[{ts:12.6f}] {msg.splitlines()[0] if msg else ''}")
+    finally:
+        os.close(fd)
+    return lines[-last:] if last else lines
+
+
 def load_module(path: str, params: str = "") -> None:
-    """finit_module(2) the module file (no kmod needed in the guest)."""
+    """finit_module(2) the module file (no kmod needed in the guest).
+
+    A refused load raises OSError naming the module's own reason (its last kernel log lines),
+    not just the errno (a missing symbol is ENOENT, "No such file or directory").
+    """
     fd = os.open(path, os.O_RDONLY)
     try:
         if _libc.syscall(SYS_FINIT_MODULE, fd, params.encode(), 0) != 0:
             err = ctypes.get_errno()
-            raise OSError(err, f"finit_module({path}): {os.strerror(err)}")
+            why = [ln.split("] ", 1)[-1] for ln in kernel_log(20)
+                   if MODULE_NAME in ln or "Unknown symbol" in ln][-3:]
+            raise OSError(err, f"cannot load {path} {params}: {os.strerror(err)}; kernel log: "
+                          f"{' | '.join(why) or 'nothing'}")
     finally:
         os.close(fd)
     for _ in range(100):  # udev-less guest: devtmpfs creates the node asynchronously
@@ -85,7 +117,7 @@ def run_one(job: dict[str, Any], run: dict[str, Any], out: Path) -> dict[str, An
     rdir = out / "runs" / run["id"]
     rdir.mkdir(parents=True, exist_ok=True)
     if run["module"] and not module_is_loaded():
-        load_module(job["module"])
+        load_module(job["module"], job.get("module_params", ""))
     if not run["module"] and module_is_loaded():
         err = unload_module()
         if err:
@@ -102,9 +134,31 @@ def run_one(job: dict[str, Any], run: dict[str, Any], out: Path) -> dict[str, An
     if not run["module"]:
         cmd.append("--no-module")
     t0 = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=job.get("run_timeout", 3600))
-    return {"id": run["id"], "rc": p.returncode, "stderr": p.stderr[-2000:], "thp_mode": thp,
+    rc, stderr = run_bounded(cmd, float(job.get("run_timeout", 600)))
+    if rc == 3 and (rdir / "summary.txt").is_file():  # the harness found its counts unreliable
+        os.replace(rdir / "summary.txt", rdir / "summary.unreliable.txt")
+    return {"id": run["id"], "rc": rc, "stderr": stderr[-2000:], "thp_mode": thp,
             "wall_s": time.monotonic() - t0}
+
+
+def run_bounded(cmd: list[str], timeout: float) -> tuple[int, str]:
+    """Run ``cmd`` (its own process group) for at most ``timeout`` s; (rc, stderr) with a
+    distinct message for a hung run and for a run killed by a signal."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, 9)
+        out, err = p.communicate()
+        return -1, (f"hung run: {os.path.basename(cmd[0])} did not finish within {timeout:g} s "
+                    f"and was killed (run_timeout); stderr: {err[-800:]}")
+    if p.returncode < 0:
+        sig = -p.returncode
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        return p.returncode, (f"{os.path.basename(cmd[0])} was killed by {name}; "
+                              f"stderr: {err[-800:]}")
+    return p.returncode, err
 
 
 def _pagemap_exclusive(addr: int, n: int) -> list[bool]:
@@ -241,21 +295,21 @@ def run_checks(job: dict[str, Any]) -> dict[str, Any]:
     if "manual_cow" in want:
         checks["manual_cow_madvise"] = check_manual_cow(use_module=False)
         if not module_is_loaded():
-            load_module(job["module"])
+            load_module(job["module"], job.get("module_params", ""))
         checks["manual_cow_module"] = check_manual_cow(use_module=True)
         checks["manual_cow_module"]["errno_names"] = {
             k: errno.errorcode.get(v, str(v)) for k, v in checks["manual_cow_module"].items()
             if k.startswith("err_")}
     if "table_ioctl" in want:
         if not module_is_loaded():
-            load_module(job["module"])
+            load_module(job["module"], job.get("module_params", ""))
         try:
             checks["table_ioctl"] = check_table_ioctl(job)
         except Exception as e:  # noqa: BLE001 - reported, the other checks still run
             checks["table_ioctl"] = {"error": repr(e)}
     if "rmmod" in want:
         if not module_is_loaded():
-            load_module(job["module"])
+            load_module(job["module"], job.get("module_params", ""))
         err = unload_module()
         checks["rmmod"] = {"errno": err, "unloaded": not module_is_loaded(),
                            "dev_gone": not os.path.exists(f"/dev/{MODULE_NAME}")}
@@ -267,6 +321,13 @@ def _uptime() -> float:
         return float(Path("/proc/uptime").read_text().split()[0])
     except (OSError, ValueError):
         return -1.0
+
+
+def _taint() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/tainted").read_text())
+    except (OSError, ValueError):
+        return -1
 
 
 def _clocksource() -> str:
@@ -298,6 +359,8 @@ def main(argv: list[str]) -> int:
     finally:
         if job.get("unload_at_end", True) and module_is_loaded():
             report["final_unload_errno"] = unload_module()
+        report["taint"] = _taint()
+        (out / "dmesg.txt").write_text("\n".join(kernel_log()) + "\n")
         report["wall_s"] = time.monotonic() - t0
         report["uptime_at_end_s"] = _uptime()
         tmp = out / "guest.json.tmp"

@@ -43,7 +43,8 @@ int main(void)
 	O(cowrl_record, addr); O(cowrl_record, work_ns); O(cowrl_record, precopied);
 	O(cowrl_manual_cow, pages); O(cowrl_counters, out_of_scope); O(cowrl_policy, table_ptr);
 	O(cowrl_counters, decisions); O(cowrl_counters, decide_ns);
-	O(cowrl_counters, decide_clock_ns);
+	O(cowrl_counters, decide_clock_ns); O(cowrl_counters, kernel_copies);
+	O(cowrl_counters, targets);
 	I(COWRL_IOC_VERSION); I(COWRL_IOC_REGISTER); I(COWRL_IOC_UNREGISTER);
 	I(COWRL_IOC_SET_POLICY); I(COWRL_IOC_COUNTERS); I(COWRL_IOC_RESET);
 	I(COWRL_IOC_MANUAL_COW);
@@ -78,7 +79,7 @@ def test_python_abi_matches_compiled_header(tmp_path: Path) -> None:
 
 def test_abi_basics() -> None:
     abi = load_abi()
-    assert abi.version == 2
+    assert abi.version == 3
     assert abi.device == "/dev/cowrl"
     assert record_dtype().itemsize == ctypes.sizeof(abi.structs["cowrl_record"]) == 48
     assert abi.COWRL_POLICY_TABLE != abi.COWRL_POLICY_STATIC  # room for the decision table
@@ -318,8 +319,8 @@ def test_job_with_table_runs(tmp_path: Path) -> None:
                     reason="needs nm and make to build and inspect the module")
 def test_module_static_decision_state_under_4k() -> None:
     """Issue 4 (KML: decision state under 4 KB): the module's static TABLE-mode state is
-    the table plus one pointer per target slot; each target's 448-byte state is allocated
-    at REGISTER, never in .bss."""
+    one pointer to the pushed table plus one pointer per target slot; each target (with its
+    448-byte decision state) is allocated at REGISTER, the table at SET_POLICY, never in .bss."""
     from cowrl.kernel.build import ensure_module, resolve_release
 
     try:
@@ -331,6 +332,6 @@ def test_module_static_decision_state_under_4k() -> None:
     sizes = {f[3]: int(f[1], 16) for f in (line.split() for line in out.splitlines())
              if len(f) == 4}
     abi = load_abi()
-    assert sizes["cowrl_table"] == abi.COWRL_POLICY_TABLE_BYTES == 144
-    assert sizes["cowrl_states"] == 8 * abi.COWRL_MAX_TARGETS == 128
-    assert sizes["cowrl_table"] + sizes["cowrl_states"] < 4096
+    assert sizes["cowrl_table"] == 8
+    assert sizes["cowrl_tgts"] == 8 * abi.COWRL_MAX_TARGETS == 128
+    assert sizes["cowrl_table"] + sizes["cowrl_tgts"] < 4096
