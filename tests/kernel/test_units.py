@@ -335,3 +335,85 @@ def test_module_static_decision_state_under_4k() -> None:
     assert sizes["cowrl_table"] == 8
     assert sizes["cowrl_tgts"] == 8 * abi.COWRL_MAX_TARGETS == 128
     assert sizes["cowrl_table"] + sizes["cowrl_tgts"] < 4096
+
+
+SERIAL = """[    0.5] Spectre V2 : WARNING: Unprivileged eBPF is enabled with eIBRS on
+[   12.1] sysrq: Trigger a crash
+[   12.1] Kernel panic - not syncing: sysrq triggered crash
+[   12.1] CPU: 1 PID: 77 Comm: python3 Tainted: G           OE      6.1.0-57-amd64
+[   12.1] Call Trace:
+"""
+
+
+def test_oops_head_starts_at_the_report_and_needs_a_panic() -> None:
+    head = runners.oops_head(SERIAL)
+    assert head.splitlines()[0].endswith("sysrq: Trigger a crash")
+    assert "Call Trace" in head and "Spectre" not in head
+    assert runners.oops_head(SERIAL.split("[   12.1] Kernel panic")[0]) == ""  # no panic
+
+
+def test_taint_flags() -> None:
+    assert runners.taint_flags(12288) == "OE"
+    assert runners.taint_flags(12288 | 512) == "WOE"
+    assert runners.taint_flags(0) == "-"
+
+
+def test_guest_health_raises_on_extra_taint(tmp_path: Path) -> None:
+    import json
+
+    (tmp_path / "guest.json").write_text(json.dumps({"taint": 12288}))
+    (tmp_path / "dmesg.txt").write_text("cowrl: probing wp_page_copy\n")
+    info = runners.guest_health(tmp_path, tmp_path / "cache")
+    assert info["taint"] == 12288 and Path(info["dmesg_file"]).is_file()
+    (tmp_path / "guest.json").write_text(json.dumps({"taint": 12288 | 512}))
+    with pytest.raises(runners.GuestTainted, match="WOE"):
+        runners.guest_health(tmp_path, tmp_path / "cache")
+
+
+def test_run_timeout_below_session_timeout() -> None:
+    with pytest.raises(ConfigError, match="run_timeout_s"):
+        KernelConfig(run_timeout_s=4000.0)
+
+
+def test_module_make_args_for_a_newer_gcc(tmp_path: Path) -> None:
+    from cowrl.kernel import build
+
+    (tmp_path / ".config").write_text(
+        'CONFIG_CC_VERSION_TEXT="x86_64-linux-gnu-gcc-99 (Debian 99.1) 99.1"\n'
+        "CONFIG_DEBUG_INFO_BTF_MODULES=y\n")
+    args = build.module_make_args(tmp_path)
+    assert "CC=gcc" in args and "CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT=" in args
+    if shutil.which("pahole") is None:
+        assert "CONFIG_DEBUG_INFO_BTF_MODULES=" in args
+
+
+def test_suite_sources_follow_the_system_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cowrl.kernel import build
+
+    monkeypatch.setattr(build, "_system_debian_sources", lambda: [
+        ("http://mirror.invalid/debian", "bookworm", "/k.gpg"),
+        ("http://mirror.invalid/debian", "bookworm-updates", "/k.gpg"),
+        ("http://security.invalid/debian-security", "bookworm-security", ""),
+        ("http://mirror.invalid/debian", "bookworm-backports", "/k.gpg")])
+    apt = build.SuiteApt.__new__(build.SuiteApt)
+    apt.suite = "trixie"
+    text = apt._sources()
+    assert "deb [signed-by=/k.gpg] http://mirror.invalid/debian trixie main" in text
+    assert "http://security.invalid/debian-security trixie-security main" in text
+    assert "trixie-updates" in text and "backports" not in text
+
+
+def test_initramfs_module_order_skips_built_in_ones(tmp_path: Path) -> None:
+    import lzma
+
+    from cowrl.kernel import build
+
+    tree = tmp_path / "usr/lib/modules/9.9-amd64/kernel"
+    tree.mkdir(parents=True)
+    for name in ("netfs", "9pnet", "9pnet_virtio", "9p"):
+        (tree / f"{name}.ko.xz").write_bytes(lzma.compress(b"\x7fELF" + name.encode()))
+    mods = tmp_path / "out"
+    mods.mkdir()
+    order = [n for n in build.GUEST_MODULES if build._copy_module(tmp_path / "usr", n, mods)]
+    assert order == ["netfs", "9pnet", "9pnet_virtio", "9p"]
+    assert (mods / "9p.ko").read_bytes() == b"\x7fELF9p"
