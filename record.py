@@ -1,4 +1,4 @@
-"""Record a real program's COW fault stream in the guest kernel: ``python record.py app=NAME out=DIR``."""
+"""Record a real program's COW faults in the guest kernel: ``python record.py app=NAME out=DIR``."""
 
 import sys
 

@@ -64,7 +64,7 @@ class Program:
         out, err = self.p.communicate()
         self._killer.cancel()
         if self.timed_out:
-            raise RecordError(f"{self.what}: timed out after {self.timeout_s:.0f} s "
+            raise RecordError(f"{self.what}: timed out after {self.timeout_s:g} s "
                               f"(app.timeout_s)")
         if self.p.returncode != 0:
             tail = (err or "").strip().splitlines()[-1:] or [""]
@@ -144,15 +144,20 @@ def _benchmark(app: dict[str, Any], sock: str, requests: int, tmp: Path) -> dict
            "-r", str(a["keys"]), "-d", str(a["value_bytes"]), "-c", str(a["clients"]),
            "--csv", "-q"]
     prog = Program(app, cmd, f"app {app['name']}: redis-benchmark", cwd=tmp)
-    text = prog.wait()
+    figures = _bench_csv(prog.wait(), app)
+    return {**figures, "requests": requests, "command": " ".join(cmd)}
+
+
+def _bench_csv(text: str, app: dict[str, Any]) -> dict[str, float]:
+    """The SET row of ``redis-benchmark --csv`` (rps, avg/min/p50/p95/p99/max latency ms)."""
     rows = [ln for ln in text.splitlines() if ln.startswith('"SET"')]
     head = [ln for ln in text.splitlines() if ln.startswith('"test"')]
     if not rows or not head:
-        raise RecordError(f"app {app['name']}: redis-benchmark printed no CSV row: {text[-200:]!r}")
+        raise RecordError(f"app {app['name']}: redis-benchmark printed no CSV row: "
+                          f"{text[-200:]!r}")
     keys = [h.strip('"') for h in head[0].split(",")]
     vals = [v.strip('"') for v in rows[0].split(",")]
-    return {k: float(v) for k, v in zip(keys[1:], vals[1:])} | {"requests": requests,
-                                                                 "command": " ".join(cmd)}
+    return {k: float(v) for k, v in zip(keys[1:], vals[1:], strict=True)}
 
 
 def _populate(app: dict[str, Any], sock: str) -> None:
@@ -197,10 +202,11 @@ def redis_bgsave(sess: Session, app: dict[str, Any], out: Path) -> dict[str, Any
         mem = r.info("memory")
         calm = _benchmark(app, sock, int(a["requests"]), tmp)
         sess.register(server.p.pid, children=False)
+        factor = int(a.get("snapshot_load_factor", 4))
         # The load runs from just before the BGSAVE until it ends, and beyond.
         bench = subprocess.Popen(
             [app["programs"]["redis-benchmark"], "-s", sock, "-t", "set", "-n",
-             str(int(a["requests"]) * int(a.get("snapshot_load_factor", 4))), "-r",
+             str(int(a["requests"]) * factor), "-r",
              str(a["keys"]), "-d", str(a["value_bytes"]), "-c", str(a["clients"]), "--csv",
              "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp)
         time.sleep(float(a.get("bgsave_after_s", 0.5)))
@@ -220,11 +226,7 @@ def redis_bgsave(sess: Session, app: dict[str, Any], out: Path) -> dict[str, Any
         if bench.returncode != 0:
             raise RecordError(f"app {app['name']}: redis-benchmark exited with status "
                               f"{bench.returncode}: {berr.strip()[-200:]}")
-        head = [ln for ln in bout.splitlines() if ln.startswith('"test"')]
-        row = [ln for ln in bout.splitlines() if ln.startswith('"SET"')]
-        keys = [h.strip('"') for h in head[0].split(",")] if head else []
-        snap = ({k: float(v.strip('"')) for k, v in zip(keys[1:], row[0].split(",")[1:])}
-                if row else {})
+        snap = {**_bench_csv(bout, app), "requests": int(a["requests"]) * factor}
         stats = r.info("stats")
         server_info = r.info("server")
         figures = {

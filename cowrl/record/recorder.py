@@ -141,7 +141,8 @@ def records_to_trace(jobdir: Path, name: str, meta: dict[str, Any]) -> tuple[Tra
     stats: dict[str, Any] = {"records": int(recs.size), "demand": int(demand.sum()),
                              "demand_in_window": int((demand & in_window).sum()),
                              "demand_other_pids": int((demand & in_window & (role < 0)).sum()),
-                             "demand_before_fork": int((demand & (recs["start_ns"] < t_fork)).sum()),
+                             "demand_before_fork":
+                                 int((demand & (recs["start_ns"] < t_fork)).sum()),
                              "demand_after_end": int((demand & (recs["start_ns"] > t_end)).sum())}
     addr = np.asarray(recs["addr"][keep], dtype=np.uint64)
     t_ns = np.asarray(recs["start_ns"][keep], dtype=np.int64) - t_fork

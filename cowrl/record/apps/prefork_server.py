@@ -99,7 +99,7 @@ def main() -> int:
             print(f"worker {pid} died", file=sys.stderr)
             return 4
         lat.append(time.monotonic_ns() - t0)
-    for pid, wfd, rf in workers:
+    for _, wfd, _ in workers:
         os.write(wfd, b"quit\n")
     bad = 0
     for pid, _, _ in workers:
