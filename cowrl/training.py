@@ -66,6 +66,14 @@ def _out_dir(cfg: DictConfig) -> Path:
         return Path("outputs/train")
 
 
+def _workload_params(cfg: DictConfig) -> dict[str, dict[str, Any]]:
+    """Per-workload generator overrides (``workload_params.rand0.exclude=seq``), as in eval."""
+    params = cfg.get("workload_params") or {}
+    if isinstance(params, DictConfig):
+        params = OmegaConf.to_container(params, resolve=True)
+    return {str(k): dict(v) for k, v in params.items()}
+
+
 def workload_seed(seed: int, round_: int) -> int:
     """The seed of every training workload in round ``round_`` (one place, written out)."""
     return seed * 1_000_003 + 7919 * (round_ + 1)
@@ -106,7 +114,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     policy = build_policy(cfg)
     name = str(cfg.policy.get("name", policy.name))
     config = OmegaConf.to_container(cfg, resolve=True)
-    eval_traces = [make_workload(n, seed=seed) for n in names]
+    params = _workload_params(cfg)
+    eval_traces = [make_workload(n, seed=seed, **params.get(n, {})) for n in names]
 
     if isinstance(policy, BanditPolicy):
         result = _train_bandit(cfg, policy, names, eval_traces, cost, lam, seed, rounds,
@@ -183,7 +192,8 @@ def _train_bandit(cfg: DictConfig, policy: BanditPolicy, names: list[str],
     for r in bar:
         ratios = {}
         for wname in names:
-            trace = make_workload(wname, seed=workload_seed(seed, r))
+            trace = make_workload(wname, seed=workload_seed(seed, r),
+                                  **_workload_params(cfg).get(wname, {}))
             base = objective(simulate(trace, Baseline(), cost), lam, cost.page_cost_ns)
             policy.begin_episode(trace, cost, lam)
             rec = simulate(trace, policy, cost)
