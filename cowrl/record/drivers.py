@@ -252,4 +252,25 @@ def redis_bgsave(sess: Session, app: dict[str, Any], out: Path) -> dict[str, Any
     return figures
 
 
-DRIVERS = {"cpython_prefork": cpython_prefork, "redis_bgsave": redis_bgsave}
+def shell_subshells(sess: Session, app: dict[str, Any], out: Path) -> dict[str, Any]:
+    """bash running apps/subshells.sh: the forked subshells (children of the script)."""
+    a = app["params"]
+    cmd = [app["program"], str(ROOT / "cowrl/record/apps/subshells.sh"), str(a["checks"]),
+           str(a["par"]), str(a["lines"])]
+    prog = Program(app, cmd, f"app {app['name']}: {app['program']}", cwd=out)
+    pid = int(prog.readline("READY "))
+    sess.register(pid, children=True)
+    sess.mark("fork")  # the first fork follows the "go" line
+    prog.send("go\n")
+    result = json.loads(prog.readline("RESULT "))
+    sess.mark("end")
+    prog.wait()
+    # The children are short-lived and many: the host numbers them 1.. by first fault.
+    # The script's own process is left out: it forks again and again, so its pages are
+    # shared anew by each fork (refaults), while each child faults once per page.
+    return {**result, "roles": {str(pid): 0}, "child_roles": "by_first_fault",
+            "exclude_parent": True, "command": cmd}
+
+
+DRIVERS = {"cpython_prefork": cpython_prefork, "redis_bgsave": redis_bgsave,
+           "shell_subshells": shell_subshells}

@@ -136,6 +136,20 @@ def records_to_trace(jobdir: Path, name: str, meta: dict[str, Any]) -> tuple[Tra
     for p, r in roles.items():
         if p < pid_role.size:
             pid_role[p] = r
+    if figures.get("child_roles") == "by_first_fault":
+        # Only the app's processes and their descendants are registered: every other pid of
+        # the window is a child, numbered by its first fault.
+        win = recs["pid"][((recs["flags"] & load_abi().COWRL_REC_DEMAND) != 0)
+                          & (recs["start_ns"] >= t_fork) & (recs["start_ns"] <= t_end)]
+        _, first = np.unique(win, return_index=True)
+        kids = [int(p) for p in win[np.sort(first)] if int(p) not in roles]
+        for i, p in enumerate(kids):
+            pid_role[p] = i + 1
+            roles[p] = i + 1
+        if figures.get("exclude_parent"):
+            for p, r in list(roles.items()):
+                if r == 0:
+                    pid_role[p] = -1
     role = np.where(recs["pid"] >= 0, pid_role[np.clip(recs["pid"], 0, pid_role.size - 1)], -1)
     keep = demand & in_window & (role >= 0)
     stats: dict[str, Any] = {"records": int(recs.size), "demand": int(demand.sum()),
