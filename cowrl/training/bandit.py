@@ -26,7 +26,14 @@ from cowrl.registry import make_workload
 from cowrl.sim.costmodel import CostModel
 from cowrl.sim.simulator import simulate
 from cowrl.traces.io import Trace
-from cowrl.training.core import CHECKPOINT, CURVE, int_field, score, workload_seed
+from cowrl.training.core import (
+    CHECKPOINT,
+    CURVE,
+    int_field,
+    score,
+    workload_params,
+    workload_seed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +83,8 @@ def train_bandit(cfg: DictConfig, policy: BanditPolicy, names: list[str],
     for r in bar:
         ratios = {}
         for wname in names:
-            trace = make_workload(wname, seed=workload_seed(seed, r))
+            trace = make_workload(wname, seed=workload_seed(seed, r),
+                                  **workload_params(cfg).get(wname, {}))
             base = objective(simulate(trace, Baseline(), cost), lam, cost.page_cost_ns)
             policy.begin_episode(trace, cost, lam)
             rec = simulate(trace, policy, cost)

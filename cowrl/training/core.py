@@ -65,6 +65,14 @@ def _out_dir(cfg: DictConfig) -> Path:
         return Path("outputs/train")
 
 
+def workload_params(cfg: DictConfig) -> dict[str, dict[str, Any]]:
+    """Per-workload generator overrides (``workload_params.rand0.exclude=seq``), as in eval."""
+    params = cfg.get("workload_params") or {}
+    if isinstance(params, DictConfig):
+        params = OmegaConf.to_container(params, resolve=True)
+    return {str(k): dict(v) for k, v in params.items()}
+
+
 def workload_seed(seed: int, round_: int) -> int:
     """The seed of every training workload in round ``round_`` (one place, written out)."""
     return seed * 1_000_003 + 7919 * (round_ + 1)
@@ -103,7 +111,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     policy = build_policy(cfg)
     name = str(cfg.policy.get("name", policy.name))
     config = OmegaConf.to_container(cfg, resolve=True)
-    eval_traces = [make_workload(n, seed=seed) for n in names]
+    params = workload_params(cfg)
+    eval_traces = [make_workload(n, seed=seed, **params.get(n, {})) for n in names]
 
     trainer = getattr(policy, "trainer", None)
     if trainer is not None:
