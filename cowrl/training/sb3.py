@@ -24,7 +24,7 @@ from cowrl.policies.artifacts import ARTIFACT_NAME, save_artifact
 from cowrl.policies.sb3 import ALGOS, MODEL_FILE, SB3Policy, algo_class
 from cowrl.sim.costmodel import CostModel
 from cowrl.traces.io import Trace
-from cowrl.training.core import score
+from cowrl.training.core import score, workload_params
 
 CKPT_FILE = "checkpoint.sb3.zip"
 
@@ -57,8 +57,10 @@ class SB3Spec:
         self.kwargs = dict(self.kwargs or {})
 
 
-def env_workloads(names: Sequence[str]) -> list[dict[str, Any]]:
-    """The env's workload specs for conf/workload names (the seed is drawn per episode)."""
+def env_workloads(names: Sequence[str], params: dict[str, dict[str, Any]] | None = None
+                  ) -> list[dict[str, Any]]:
+    """The env's workload specs for conf/workload names, with ``workload_params`` overrides
+    (the seed is drawn per episode)."""
     from omegaconf import OmegaConf
 
     from cowrl.registry import group_config
@@ -67,6 +69,7 @@ def env_workloads(names: Sequence[str]) -> list[dict[str, Any]]:
     for n in names:
         spec = OmegaConf.to_container(group_config("workload", n, "workloads"))
         assert isinstance(spec, dict)
+        spec.update((params or {}).get(n, {}))
         spec.pop("seed", None)
         out.append(spec)
     return out
@@ -83,9 +86,10 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
     timesteps = cfg.get("timesteps")
     if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps <= 0:
         raise ConfigError(f"timesteps must be a positive integer, got {timesteps!r}")
-    venv = VecMonitor(SB3VecEnv(PrecopyVectorEnv(
-        spec.n_envs, workloads=env_workloads(names), degrees=spec.degrees, cost=cost, lam=lam,
-        prev_action_obs=spec.prev_action_obs), seed=seed), str(out / "monitor"))
+    vec = PrecopyVectorEnv(spec.n_envs, workloads=env_workloads(names, workload_params(cfg)),
+                           degrees=spec.degrees, cost=cost, lam=lam,
+                           prev_action_obs=spec.prev_action_obs)
+    venv = VecMonitor(SB3VecEnv(vec, seed=seed), str(out / "monitor"))
     cls = algo_class(spec.algo)
     ckpt = out / CKPT_FILE
     t0 = time.perf_counter()
