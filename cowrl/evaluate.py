@@ -53,11 +53,9 @@ def load_workloads(cfg: DictConfig) -> list[Trace]:
     return traces
 
 
-def _is_learned(policy: Policy) -> bool:
-    from cowrl.policies.bandits import BanditPolicy
-    from cowrl.policies.sb3 import SB3Trainer
-
-    return isinstance(policy, (BanditPolicy, SB3Trainer))
+def _is_learned(policy: Any) -> bool:
+    """A config that is trained (``cowrl.training.TRAINERS``): evaluate its artifact."""
+    return getattr(policy, "trainer", None) is not None
 
 
 def _artifacts(cfg: DictConfig) -> dict[str, Path]:
@@ -122,40 +120,32 @@ def run_sim(traces: Sequence[Trace], policies: Sequence[Policy], cost: CostModel
             progress: bool = True) -> list[RunRecord]:
     from tqdm import tqdm
 
-    from cowrl.policies.best_static import BestStatic
-
     jobs = [(p, t) for t in traces for p in policies]
-    records = []
-    for policy, trace in tqdm(jobs, desc="sim", unit="run", disable=not progress, leave=False):
-        if isinstance(policy, BestStatic):
-            chosen = policy.for_trace(trace, cost)
-            rec = simulate(trace, chosen, cost, seed=seed)
-            rec.extra["best_k"] = chosen.static_k
-            records.append(rec)
-            continue
-        records.append(simulate(trace, policy, cost, seed=seed))
-    return records
+    return [simulate(trace, policy, cost, seed=seed)  # type: ignore[misc]
+            for policy, trace in tqdm(jobs, desc="sim", unit="run", disable=not progress,
+                                      leave=False)]
 
 
 def run_kernel(traces: Sequence[Trace], policies: Sequence[Policy], cfg: DictConfig,
                cost: CostModel | None = None) -> list[RunRecord]:
     from cowrl.kernel.backend import run_pairs
-    from cowrl.policies.best_static import BestStatic
 
     pairs: list[tuple[Policy, Trace]] = []
     for p in policies:
-        if isinstance(p, BestStatic):
-            # The degree is chosen per workload in simulation, then run for real.
-            assert cost is not None
-            pairs += [(p.for_trace(t, cost), t) for t in traces]
-            continue
+        # A policy chosen per workload in simulation (precopy_best) is resolved, then run
+        # for real; one that reads the future (the oracle) or has no kernel form is not.
+        resolved = [(p.for_trace(t, cost), t) for t in traces] \
+            if cost is not None and not p.needs_future else [(p, t) for t in traces]
         try:
-            p.kernel_program()
+            if p.needs_future:
+                raise NotImplementedError
+            for q, _ in resolved:
+                q.kernel_program()
         except NotImplementedError:
             log.warning("policy %s cannot run in the kernel (it reads the future or has no "
                         "kernel form); skipped", p.name)
             continue
-        pairs += [(p, t) for t in traces]
+        pairs += resolved
     if not pairs:
         raise ConfigError("policies: none of them can run on the kernel target")
     return run_pairs(pairs, cfg.kernel, progress=bool(cfg.progress))
