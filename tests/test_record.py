@@ -20,8 +20,8 @@ import pytest
 from cowrl.errors import CowrlError
 from cowrl.kernel.abi import load_abi, record_dtype
 from cowrl.record.drivers import Program
-from cowrl.record.guest import RecordError
 from cowrl.record.recorder import record, records_to_trace
+from cowrl.record.session import RecordError
 from cowrl.traces.io import load_trace
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -283,7 +283,7 @@ def main(argv: list[str]) -> int:
     if job.get("kind") == "record":  # record.py: a real program, not a trace replay
         from cowrl.record.guest import main as record_main
 
-        return record_main(job)
+        return record_main(job, sys.modules[__name__])
     t0 = time.monotonic()
     report: dict[str, Any] = {"kernel_release": platform.release(), "runs": [], "checks": {},
                               "python": sys.version.split()[0], "uptime_at_start_s": _uptime(),

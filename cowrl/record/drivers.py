@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cowrl.record.guest import RecordError, Session
+from cowrl.record.session import RecordError, Session
 
 ROOT = Path(__file__).resolve().parents[2]
 
