@@ -243,7 +243,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("plots", True):
         from cowrl.plots import plot_all
 
-        plot_all(out, rows, records)
+        plot_all(out, rows, records, groups)
     print_table(rows)
     result: dict[str, Any] = {"out": str(out), "rows": rows, "meta": meta}
     if cfg.get("report", True):
