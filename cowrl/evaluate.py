@@ -98,11 +98,9 @@ def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
     return traces, groups
 
 
-def _is_learned(policy: Policy) -> bool:
-    from cowrl.policies.bandits import BanditPolicy
-    from cowrl.policies.sb3 import SB3Trainer
-
-    return isinstance(policy, (BanditPolicy, SB3Trainer))
+def _is_learned(policy: Any) -> bool:
+    """A config that is trained (``cowrl.training.TRAINERS``): evaluate its artifact."""
+    return getattr(policy, "trainer", None) is not None
 
 
 def _artifacts(cfg: DictConfig) -> dict[str, Path]:
@@ -164,35 +162,22 @@ def load_policies(cfg: DictConfig) -> list[Policy]:
 
 
 def plan_runs(traces: Sequence[Trace], policies: Sequence[Policy], target: Target,
-              cost: CostModel) -> tuple[list[Run], dict[int, int]]:
+              cost: CostModel) -> list[Run]:
     """The (policy, trace) runs, trace by trace, of the policies ``target`` can run.
 
-    ``precopy_best`` is resolved here, in simulation with ``cost``, to the best
-    fixed degree for each trace (the row records it as ``best_k``), whatever
-    the target. Returns the runs and, by run index, the degree so chosen.
+    A policy the target cannot run on some trace (the oracle on a kernel, which
+    would read the future) is left out with a warning; an error if none is left.
     """
-    per_trace: dict[str, dict[int, Policy]] = {}  # policy -> id(trace) -> what runs there
+    keep = []
     for p in policies:
-        choose = getattr(p, "for_trace", None)  # a degree chosen per workload, in hindsight
-        chosen = {id(t): choose(t, cost) if choose else p for t in traces}
-        why = next((w for q in chosen.values() if (w := target.unsupported(q))), None)
+        why = next((w for t in traces if (w := target.unsupported(p, t, cost))), None)
         if why:
             log.warning("%s: left out on target %s: %s", p.name, target.name, why)
         else:
-            per_trace[p.name] = chosen
-    if not per_trace:
+            keep.append(p)
+    if not keep:
         raise ConfigError(f"policies: none of them can run on target {target.name!r}")
-    runs: list[Run] = []
-    best_k: dict[int, int] = {}
-    for t in traces:
-        for p in policies:
-            if p.name not in per_trace:
-                continue
-            q = per_trace[p.name][id(t)]
-            if q is not p:
-                best_k[len(runs)] = int(q.static_k or 0)
-            runs.append(Run(q, t))
-    return runs, best_k
+    return [Run(p, t) for t in traces for p in keep]
 
 
 def resolve_costmodel(cfg: DictConfig) -> Any:
@@ -224,10 +209,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"lambda must be >= 0, got {lam}")
     traces, groups = load_workloads(cfg)
     policies = load_policies(cfg)
-    runs, best_k = plan_runs(traces, policies, target, cost)
+    runs = plan_runs(traces, policies, target, cost)
     records = target.run(Plan(runs, cost, seed=int(cfg.seed), progress=bool(cfg.progress)))
-    for i, k in best_k.items():
-        records[i].extra["best_k"] = k
     rows = [summarize(r, lam, cost.page_cost_ns) for r in records]
     out = Path(cfg.out) if cfg.get("out") else _hydra_dir()
     out.mkdir(parents=True, exist_ok=True)

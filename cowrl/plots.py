@@ -171,7 +171,7 @@ def plot_pareto(out: Path, rows: list[dict[str, Any]],
         xr = (max(xs) - min(xs)) or 4.0  # wasted pages are integers
         yr = (max(ys) - min(ys)) or max(1e-3, 0.1 * max(ys))
         ax.set_xlim(min(xs) - 0.15 * xr, max(xs) + 0.45 * xr)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         ax.set_ylim(min(ys) - 0.15 * yr, max(ys) + 0.15 * yr)
         ax.set_title(w, fontsize=9)
         ax.set_xlabel("wasted pages")

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import time
 import traceback
-import types
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +37,9 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _import_kernel_pkg(root: Path) -> None:
-    """Make ``cowrl.kernel.*`` importable without running ``cowrl/__init__.py``."""
-    if "cowrl" not in sys.modules:
-        pkg = types.ModuleType("cowrl")
-        pkg.__path__ = [str(root / "cowrl")]  # type: ignore[attr-defined]
-        sys.modules["cowrl"] = pkg
+    """Make ``cowrl.kernel.*`` importable (``cowrl/__init__.py`` imports nothing heavy)."""
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
 
 
 def module_is_loaded() -> bool:

@@ -3,7 +3,7 @@
 A job directory holds ``job.json``, one ``traces/<i>.bin`` per trace
 (little-endian int64 page indices, what the C harness reads), one
 ``tables/<run id>.bin`` per table-mode run (``struct cowrl_policy_table``,
-from :func:`cowrl.policies.kernel_table.pack_table`, pushed by the harness
+from :func:`cowrl.kernel.table.pack_table`, pushed by the harness
 with ``COWRL_IOC_SET_POLICY`` mode ``TABLE``) and, after the guest ran,
 ``guest.json`` and ``runs/<id>/{summary.txt, write_ns.bin, records.bin}``.
 """
@@ -112,7 +112,7 @@ def kernel_plan(policy: Policy) -> KernelPlan:
         raise CowrlError(f"policy {policy.name!r} cannot run on the kernel target: {e}") from None
     thp = bool(prog.thp or policy.thp)
     if prog.mode == "table":
-        from cowrl.policies.kernel_table import pack_table
+        from cowrl.kernel.table import pack_table
 
         try:
             payload = pack_table(prog)

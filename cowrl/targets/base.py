@@ -63,8 +63,9 @@ class Target(abc.ABC):
     write_latencies: ClassVar[bool] = False
     """Records carry one latency per write (``RunRecord.write_ns``): what a fit needs."""
 
-    def unsupported(self, policy: Policy) -> str | None:
-        """Why ``policy`` cannot run here, or None when it can."""
+    def unsupported(self, policy: Policy, trace: Trace | None = None,
+                    cost: CostModel | None = None) -> str | None:
+        """Why ``policy`` cannot run here (on ``trace``, priced by ``cost``), or None."""
         return None
 
     @abc.abstractmethod

@@ -52,6 +52,9 @@ class SimulatedKernel(Target):
             from cowrl.registry import make_costmodel
 
             truth = make_costmodel(truth)
+        from cowrl.targets.kernel import KernelForms
+
+        self.forms = KernelForms()
         self.truth = truth
         self.sigma = sigma
         self.seed = int(seed)
@@ -60,11 +63,10 @@ class SimulatedKernel(Target):
         self.costmodel = costmodel
         self.calibration_name = name
 
-    def unsupported(self, policy: Policy) -> str | None:
+    def unsupported(self, policy: Policy, trace: Trace | None = None,
+                    cost: CostModel | None = None) -> str | None:
         """As on the kernel target: what the module cannot run, this stand-in refuses too."""
-        from cowrl.targets.kernel import kernel_unsupported
-
-        return kernel_unsupported(policy)
+        return self.forms.unsupported(policy, trace, cost)
 
     def truth_for(self, plan: Plan) -> CostModel:
         """The cost model this plan's runs are priced with (noise included)."""
@@ -83,7 +85,9 @@ class SimulatedKernel(Target):
         def session(runs: list[tuple[Policy, Trace]]) -> list[RunRecord]:
             return [self._one(t, p, truth, rng) for p, t in runs]
 
-        return run_repeated(plan.runs, plan.repeats or self.repeats, False, session)
+        # resolved as the kernel target resolves (with the plan's cost model, not truth)
+        runs = [(self.forms.resolve(p, t, plan.cost), t) for p, t in plan.runs]
+        return run_repeated(runs, plan.repeats or self.repeats, False, session)
 
     def _one(self, t: Trace, p: Policy, truth: CostModel, rng: np.random.Generator
              ) -> RunRecord:
@@ -96,7 +100,7 @@ class SimulatedKernel(Target):
         w[ev.write_index] = rec.fault_ns
         rec.write_ns = w
         rec.target = self.name
-        rec.extra = {"kfault_avg_ns": truth.copy_ns, "thp": bool(p.thp),
+        rec.extra = {**rec.extra, "kfault_avg_ns": truth.copy_ns, "thp": bool(p.thp),
                      "thp_backed": bool(p.thp), "k": int(p.static_k or 0),
                      "mode": "static" if p.static_k is not None else "table",
                      "runner": "simulated", "accel": "none (simulated)",
