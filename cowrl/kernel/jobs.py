@@ -135,14 +135,6 @@ def kernel_plan(policy: Policy) -> KernelPlan:
     return KernelPlan("static", int(prog.k), thp)
 
 
-def kernel_degree(policy: Policy) -> tuple[int, bool]:
-    """(k, thp) of a static policy (kept for callers of ABI v1); table policies raise."""
-    plan = kernel_plan(policy)
-    if plan.mode != "static":
-        raise CowrlError(f"policy {policy.name!r} decides per fault (table mode), no fixed k")
-    return plan.k, plan.thp
-
-
 def write_job(jobdir: Path, requests: list[RunRequest], writer: str, paths: dict[str, Any],
               checks: tuple[str, ...] = ()) -> list[RunSpec]:
     """Serialise ``requests`` into ``jobdir`` (traces written once each)."""
@@ -252,6 +244,26 @@ def runner_facts(jobdir: Path) -> dict[str, Any]:
         return {}
 
 
+def _region_pages(addr: np.ndarray, region_start: int, n_pages: int, spec: RunSpec
+                  ) -> np.ndarray:
+    """Page indices of module records in the run's region; CowrlError for foreign ones.
+
+    The module only records faults inside the registered range, so an address
+    outside the region means the records belong to another run or region (a
+    stale ``records.bin``, a mixed-up job directory): fail saying so.
+    """
+    a = addr.astype(np.int64)  # user-space addresses fit in int64
+    off = a - np.int64(region_start)
+    bad = (off < 0) | (off >= np.int64(n_pages) * PAGE_SIZE)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise CowrlError(
+            f"kernel run {spec.id} ({spec.policy} on {spec.workload}): {int(bad.sum())} "
+            f"module record(s) outside its region of {n_pages} pages at {region_start:#x} "
+            f"(first: {int(a[i]):#x}); they belong to another run or region")
+    return off // PAGE_SIZE
+
+
 def parse_run(jobdir: Path, spec: RunSpec, trace: Trace, info: dict[str, Any]) -> RunRecord:
     """Join the harness timings and the module's records into one RunRecord."""
     rdir = jobdir / "runs" / spec.id
@@ -269,8 +281,10 @@ def parse_run(jobdir: Path, spec: RunSpec, trace: Trace, info: dict[str, Any]) -
         if recs is None:
             recs = np.zeros(0, dtype=record_dtype())
         demand = recs[(recs["flags"] & abi.COWRL_REC_DEMAND) != 0]
-        pages = slots_to_pages(((demand["addr"] - np.uint64(s["region_start"])) // PAGE_SIZE)
-                               .astype(np.int64), spec)
+        # a multi-region run's records are in harness slots (one guard slot between regions)
+        slots = _region_pages(demand["addr"], int(s["region_start"]),
+                              int(s.get("n_slots", trace.n_pages)), spec)
+        pages = slots_to_pages(slots, spec)
         widx = first[pages]
         order = np.argsort(widx, kind="stable")
         widx = widx[order]
