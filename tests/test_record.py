@@ -101,7 +101,8 @@ def test_records_to_trace(tmp_path: Path) -> None:
 @pytest.mark.kernel
 def test_record_a_real_program_and_replay_it(tmp_path: Path, compose_cfg) -> None:
     """Record a small cpython_prefork in the guest; its k=0 kernel replay gives its faults."""
-    from cowrl.kernel.backend import run_kernel
+    from cowrl.kernel.backend import run_session
+    from cowrl.kernel.jobs import RunRequest
     from cowrl.policies.static import Baseline
 
     out = tmp_path / "rec"
@@ -124,7 +125,7 @@ def test_record_a_real_program_and_replay_it(tmp_path: Path, compose_cfg) -> Non
     assert distinct == trace.writes - stats["refaults"]
     again = np.setdiff1d(np.arange(trace.writes), np.unique(trace.pages, return_index=True)[1])
     assert np.all(trace.writer[again] == 0)
-    rec = run_kernel([trace], [Baseline()], {"warmup": False}, progress=False)[0]
+    rec = run_session([RunRequest(trace, Baseline())], None, progress=False).records[0]
     assert rec.faults == distinct and rec.extra["integrity_ok"]
     with pytest.raises(CowrlError, match="not empty"):
         record(cfg)
