@@ -56,6 +56,8 @@ def check_overrides(config_name: str, argv: Sequence[str], conf_dir: Path | None
     from hydra.errors import HydraException, OverrideParseException
 
     check_choices(argv, conf_dir)
+    if any(a in ("-m", "--multirun") or a.startswith("--") for a in argv):
+        return  # sweeps and Hydra's own flags (--cfg, --help...): @hydra.main's to handle
     conf = conf_dir or Path(__file__).resolve().parent.parent / "conf"
     overrides = [a for a in argv if not a.startswith("-")]
     try:

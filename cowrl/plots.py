@@ -63,7 +63,8 @@ def plot_objective(out: Path, rows: list[dict[str, Any]],
     logs = np.log(m[np.isfinite(m) & (m > 0)])
     lim = float(np.clip(np.abs(logs).max() if logs.size else 0.0, np.log(1.01), np.log(2.0)))
     norm = Normalize(vmin=-lim, vmax=lim)
-    fig, ax = plt.subplots(figsize=(2.4 + 0.95 * len(policies), 1.4 + 0.36 * len(workloads)))
+    fig, ax = plt.subplots(figsize=(max(6.5, 2.6 + 0.95 * len(policies)),
+                                    max(3.0, 1.6 + 0.36 * len(workloads))))
     with np.errstate(divide="ignore", invalid="ignore"):
         shown = np.log(m)
     im = ax.imshow(np.ma.masked_invalid(shown), cmap="RdYlGn_r", norm=norm, aspect="auto")
@@ -85,10 +86,11 @@ def plot_objective(out: Path, rows: list[dict[str, Any]],
             if g[i] != g[i - 1]:
                 ax.axhline(i - 0.5, color="black", lw=1.5)
     label = "objective / baseline" if has_base else "objective / best policy"
-    bar = fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02, label=f"{label} (lower is better)")
+    bar = fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02, label=label)
     ticks = np.linspace(-lim, lim, 5)
     bar.set_ticks(ticks, labels=[f"{np.exp(t):.3g}" for t in ticks])
-    ax.set_title(f"{label} per workload (cow_ns + lambda * wasted * page cost)", fontsize=10)
+    ax.set_title(f"{label}, lower is better\n(objective = cow_ns + lambda * wasted * page cost)",
+                 fontsize=9)
     fig.tight_layout()
     path = out / "objective.png"
     fig.savefig(path, dpi=110)
@@ -112,6 +114,7 @@ def place_labels(ax: Any, xs: Sequence[float], ys: Sequence[float], labels: Sequ
     """
     fig = ax.figure
     fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
     to_px = ax.transData.transform
     pts = to_px(np.column_stack([xs, ys])) if len(xs) else np.zeros((0, 2))
     bbox = ax.get_window_extent()
@@ -123,7 +126,9 @@ def place_labels(ax: Any, xs: Sequence[float], ys: Sequence[float], labels: Sequ
     offsets: list[tuple[float, float]] = [(0.0, 0.0)] * len(labels)
     for i in sorted(range(len(labels)), key=lambda i: (-pts[i, 1], pts[i, 0], labels[i])):
         x, y = pts[i]
-        w = 0.62 * fontsize * px_per_pt * len(labels[i])
+        probe = ax.text(0, 0, labels[i], fontsize=fontsize)
+        w = probe.get_window_extent(renderer).width + 1.0  # the text's real width
+        probe.remove()
         best = None
         for step in range(0, 40):
             dy = ((step + 1) // 2) * h * (1 if step % 2 else -1) if step else 0.0

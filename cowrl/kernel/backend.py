@@ -90,7 +90,8 @@ class GuestProgress:
             from tqdm import tqdm
 
             self._bar = tqdm(total=int(self.done_writes[-1]), unit="write", unit_scale=True,
-                             file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+                             file=sys.stderr, dynamic_ncols=True, smoothing=0.1,
+                             desc=f"[kernel] run 1/{self.n}")
         self._bar.set_description(f"[kernel] run {min(finished + 1, self.n)}/{self.n}",
                                   refresh=False)
         self._bar.n = int(self.done_writes[finished])
