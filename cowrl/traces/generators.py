@@ -134,3 +134,303 @@ def sparse(n_pages: int = 4096, touched: int = 64, writes: int | None = None, se
 
 GENERATORS = {f.__name__: f for f in (sequential, reverse, stride, uniform, zipf, interleaved,
                                       phased, sparse)}
+
+
+# --- Families for a wide training distribution (domain randomization) -------------------------
+# Each family below draws its structure from ``seed``; ``sample_params`` draws its parameters.
+# ``randomized`` draws a family and its parameters from one seed, so that training sees a fresh
+# trace per episode and a protocol can leave a family out by name.
+
+
+def _clip_pages(pages: np.ndarray, n_pages: int, writes: int | None) -> np.ndarray:
+    """Exactly ``writes`` entries (the pattern cut, or repeated from its start, as the other
+    generators wrap); all of them when None; never empty."""
+    pages = np.asarray(pages, dtype=np.int64)
+    if pages.size == 0:
+        pages = np.zeros(1, dtype=np.int64)
+    if writes is not None:
+        pages = np.resize(pages, int(writes))
+    return pages % n_pages
+
+
+def block_stride(n_pages: int = 4096, block: int = 3, gap: int = 3, passes: int = 1,
+                 writes: int | None = None, seed: int = 0, name: str = "block_stride") -> Trace:
+    """Runs of ``block`` pages separated by gaps of ``gap`` pages, swept forward (a compacting
+    GC, an array of structs whose hot fields span ``block`` pages). ``passes > 1`` revisits the
+    region shifted by one block each pass, so later passes fill the gaps (a blocked sweep)."""
+    _check(name, n_pages=n_pages, block=block, gap=gap, passes=passes, writes=writes)
+    period = block + gap
+    starts = np.arange(0, n_pages, period)
+    runs = []
+    for ps in range(passes):
+        off = (ps * block) % period
+        s = starts + off
+        runs.append((s[:, None] + np.arange(block)[None, :]).reshape(-1))
+    pages = np.concatenate(runs)
+    pages = pages[pages < n_pages]
+    return _trace(name, _clip_pages(pages, n_pages, writes), n_pages, block=block, gap=gap,
+                  passes=passes)
+
+
+def long_stride(n_pages: int = 4096, stride: int = 64, columns: int = 1,
+                writes: int | None = None, seed: int = 0, name: str = "long_stride") -> Trace:
+    """A column sweep with a long stride (a 2-D array walked column by column, one row =
+    ``stride`` pages): ``columns`` adjacent columns are swept in turn; ``columns == stride``
+    writes the whole region in the end."""
+    _check(name, n_pages=n_pages, stride=stride, columns=columns, writes=writes)
+    if columns > stride:
+        raise ConfigError(f"workload {name}: columns={columns} exceeds stride={stride}")
+    pages = np.concatenate([np.arange(c, n_pages, stride) for c in range(columns)])
+    return _trace(name, _clip_pages(pages, n_pages, writes), n_pages, stride=stride,
+                  columns=columns)
+
+
+def short_runs(n_pages: int = 4096, writes: int | None = None, run_min: int = 1,
+               run_max: int = 8, seed: int = 0, name: str = "short_runs") -> Trace:
+    """Short sequential runs (``run_min..run_max`` pages) at random places (B-tree node
+    updates, slab refills): locality too short for a large window to pay."""
+    _check(name, n_pages=n_pages, writes=writes, run_min=run_min, run_max=run_max)
+    if run_min > run_max:
+        raise ConfigError(f"workload {name}: run_min={run_min} exceeds run_max={run_max}")
+    rng = np.random.default_rng(seed)
+    w = _writes(n_pages, writes)
+    out: list[np.ndarray] = []
+    total = 0
+    while total < w:
+        n = int(rng.integers(run_min, run_max + 1))
+        s = int(rng.integers(0, n_pages))
+        out.append(s + np.arange(n))
+        total += n
+    return _trace(name, _clip_pages(np.concatenate(out), n_pages, w), n_pages,
+                  run_min=run_min, run_max=run_max, seed=seed)
+
+
+def multi_stream(n_pages: int = 4096, writes: int | None = None, streams: int = 3,
+                 max_stride: int = 1, seed: int = 0, name: str = "multi_stream") -> Trace:
+    """``streams`` writers over disjoint slices at different rates (drawn weights), each
+    sequential or, with ``max_stride > 1``, strided by its own 1..max_stride."""
+    _check(name, n_pages=n_pages, writes=writes, streams=streams, max_stride=max_stride)
+    size = n_pages // streams
+    if size == 0:
+        raise ConfigError(f"workload {name}: streams={streams} exceeds n_pages={n_pages}")
+    rng = np.random.default_rng(seed)
+    w = _writes(n_pages, writes)
+    rates = rng.dirichlet(np.ones(streams))
+    strides = rng.integers(1, max_stride + 1, size=streams)
+    which = rng.choice(streams, size=w, p=rates)
+    pos = np.zeros(w, dtype=np.int64)
+    for s in range(streams):
+        idx = np.flatnonzero(which == s)
+        pos[idx] = (np.arange(idx.size) * strides[s]) % size
+    return _trace(name, which * size + pos, n_pages, streams=streams, max_stride=max_stride,
+                  seed=seed)
+
+
+def tiled2d(n_pages: int = 4096, row_pages: int = 64, tile_rows: int = 8, tile_cols: int = 8,
+            writes: int | None = None, seed: int = 0, name: str = "tiled2d") -> Trace:
+    """A 2-D array (rows of ``row_pages`` pages) traversed tile by tile (``tile_rows`` x
+    ``tile_cols`` pages), row-major inside a tile and across tiles (blocked matrix code)."""
+    _check(name, n_pages=n_pages, row_pages=row_pages, tile_rows=tile_rows, tile_cols=tile_cols,
+           writes=writes)
+    rows = max(1, n_pages // row_pages)
+    out = []
+    for r0 in range(0, rows, tile_rows):
+        for c0 in range(0, row_pages, tile_cols):
+            r = np.arange(r0, min(r0 + tile_rows, rows))
+            c = np.arange(c0, min(c0 + tile_cols, row_pages))
+            out.append((r[:, None] * row_pages + c[None, :]).reshape(-1))
+    pages = np.concatenate(out)
+    pages = pages[pages < n_pages]
+    return _trace(name, _clip_pages(pages, n_pages, writes), n_pages, row_pages=row_pages,
+                  tile_rows=tile_rows, tile_cols=tile_cols)
+
+
+def reverse_blocks(n_pages: int = 4096, block: int = 16, descending_inside: bool = False,
+                   writes: int | None = None, seed: int = 0,
+                   name: str = "reverse_blocks") -> Trace:
+    """Blocks of ``block`` pages from the region end down, each written ascending (a
+    downward-growing heap of forward-filled chunks) or, optionally, descending."""
+    _check(name, n_pages=n_pages, block=block, writes=writes)
+    starts = np.arange(0, n_pages, block)[::-1]
+    inside = np.arange(block)[::-1] if descending_inside else np.arange(block)
+    pages = (starts[:, None] + inside[None, :]).reshape(-1)
+    pages = pages[pages < n_pages]
+    return _trace(name, _clip_pages(pages, n_pages, writes), n_pages, block=block,
+                  descending_inside=bool(descending_inside))
+
+
+def dense_chunks(n_pages: int = 4096, chunk: int = 64, coverage: float = 1.0,
+                 writes: int | None = None, seed: int = 0, name: str = "dense_chunks") -> Trace:
+    """Chunks of ``chunk`` pages taken in random order, each written in random order until
+    ``coverage`` of it is written (object arenas, hash buckets filled densely)."""
+    _check(name, n_pages=n_pages, chunk=chunk, writes=writes)
+    if not 0 < coverage <= 1:
+        raise ConfigError(f"workload {name}: coverage must be in (0, 1], got {coverage!r}")
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in rng.permutation(np.arange(0, n_pages, chunk)):
+        size = min(chunk, n_pages - s)
+        m = max(1, int(round(coverage * size)))
+        out.append(s + rng.permutation(size)[:m])
+    return _trace(name, _clip_pages(np.concatenate(out), n_pages, writes), n_pages, chunk=chunk,
+                  coverage=coverage, seed=seed)
+
+
+def _segment(family: str, rng: np.random.Generator, n_pages: int) -> Trace:
+    params = sample_params(family, rng, n_pages=n_pages)
+    return FAMILIES[family](**params)
+
+
+def mixture(n_pages: int = 4096, parts: int = 2, families: tuple[str, ...] | None = None,
+            writes: int | None = None, seed: int = 0, name: str = "mixture") -> Trace:
+    """``parts`` drawn families over disjoint slices of the region, interleaved write by write
+    at random (several tenants, each with its own pattern)."""
+    _check(name, n_pages=n_pages, parts=parts, writes=writes)
+    rng = np.random.default_rng(seed)
+    pool = list(families or BASE_FAMILIES)
+    size = n_pages // parts
+    if size < 16:
+        raise ConfigError(f"workload {name}: parts={parts} leaves slices under 16 pages")
+    segs = [_segment(str(rng.choice(pool)), rng, size) for _ in range(parts)]
+    order = np.concatenate([np.full(s.writes, i) for i, s in enumerate(segs)])
+    rng.shuffle(order)
+    out = np.empty(order.size, dtype=np.int64)
+    for i, s in enumerate(segs):
+        out[order == i] = s.pages + i * size
+    return _trace(name, _clip_pages(out, n_pages, writes), n_pages, parts=parts,
+                  kinds=[s.name for s in segs], seed=seed)
+
+
+def phases(n_pages: int = 4096, parts: int = 3, families: tuple[str, ...] | None = None,
+           writes: int | None = None, seed: int = 0, name: str = "phases") -> Trace:
+    """``parts`` drawn families one after the other over the same region (phase changes)."""
+    _check(name, n_pages=n_pages, parts=parts, writes=writes)
+    rng = np.random.default_rng(seed)
+    pool = list(families or BASE_FAMILIES)
+    segs = [_segment(str(rng.choice(pool)), rng, n_pages) for _ in range(parts)]
+    pages = np.concatenate([s.pages[: max(1, s.writes // parts + 1)] for s in segs])
+    return _trace(name, _clip_pages(pages, n_pages, writes), n_pages, parts=parts,
+                  kinds=[s.name for s in segs], seed=seed)
+
+
+def _log_int(rng: np.random.Generator, lo: int, hi: int) -> int:
+    """An integer drawn log-uniformly in ``lo..hi``."""
+    return int(min(hi, max(lo, round(float(np.exp(rng.uniform(np.log(lo), np.log(hi + 1))))))))
+
+
+def sample_params(family: str, rng: np.random.Generator, n_pages: int | None = None
+                  ) -> dict[str, Any]:
+    """Random parameters of ``family`` (region size log-uniform in 512..16384 unless given)."""
+    if family not in FAMILIES:
+        raise ConfigError(f"family: unknown family {family!r} (families: {', '.join(FAMILIES)})")
+    n = int(n_pages) if n_pages is not None else _log_int(rng, 512, 16384)
+    seed = int(rng.integers(2**31 - 1))
+    p: dict[str, Any] = {"n_pages": n, "seed": seed}
+    if family == "seq":
+        frac = float(rng.uniform(0.1, 1.0))
+        p.update(writes=max(1, int(frac * n)), start=int(rng.integers(0, n)))
+    elif family == "reverse":
+        p.update(writes=max(1, int(rng.uniform(0.1, 1.0) * n)))
+    elif family == "stride":
+        p.update(stride=_log_int(rng, 2, 32))
+    elif family == "random":
+        p.update(writes=max(1, int(rng.uniform(0.1, 2.0) * n)))
+    elif family == "zipf":
+        p.update(writes=max(1, int(rng.uniform(0.5, 4.0) * n)), alpha=float(rng.uniform(0.6, 1.6)))
+    elif family == "interleaved":
+        p.update(streams=min(n // 16, _log_int(rng, 2, 12)))
+    elif family == "sparse":
+        p.update(touched=min(n, _log_int(rng, 8, max(8, n // 16))))
+    elif family == "block_stride":
+        p.update(block=_log_int(rng, 1, 16), gap=_log_int(rng, 1, 48),
+                 passes=1 if rng.random() < 0.7 else 2)
+    elif family == "long_stride":
+        s = _log_int(rng, 17, min(512, max(17, n // 4)))
+        p.update(stride=s, columns=s if rng.random() < 0.5 else _log_int(rng, 1, max(1, s // 4)))
+    elif family == "short_runs":
+        lo = _log_int(rng, 1, 8)
+        p.update(run_min=lo, run_max=lo + _log_int(rng, 1, 24) - 1,
+                 writes=max(1, int(rng.uniform(0.2, 1.5) * n)))
+    elif family == "multi_stream":
+        p.update(streams=min(n // 16, _log_int(rng, 2, 8)),
+                 max_stride=1 if rng.random() < 0.6 else _log_int(rng, 2, 8))
+    elif family == "tiled2d":
+        row = _log_int(rng, 8, min(256, max(8, n // 8)))
+        p.update(row_pages=row, tile_rows=_log_int(rng, 1, 16), tile_cols=_log_int(rng, 1, row))
+    elif family == "reverse_blocks":
+        p.update(block=_log_int(rng, 2, 128), descending_inside=bool(rng.random() < 0.3))
+    elif family == "dense_chunks":
+        p.update(chunk=_log_int(rng, 4, 512),
+                 coverage=1.0 if rng.random() < 0.5 else float(rng.uniform(0.3, 1.0)))
+    elif family in ("mixture", "phases"):
+        p.update(parts=int(rng.integers(2, 5)))
+    return p
+
+
+FAMILIES = {
+    "seq": sequential, "reverse": reverse, "stride": stride, "random": uniform, "zipf": zipf,
+    "interleaved": interleaved, "sparse": sparse, "block_stride": block_stride,
+    "long_stride": long_stride, "short_runs": short_runs, "multi_stream": multi_stream,
+    "tiled2d": tiled2d, "reverse_blocks": reverse_blocks, "dense_chunks": dense_chunks,
+    "mixture": mixture, "phases": phases,
+}
+"""Every family the randomized distribution draws from, by the name a protocol leaves out."""
+
+BASE_FAMILIES = tuple(f for f in FAMILIES if f not in ("mixture", "phases"))
+"""Families that ``mixture`` and ``phases`` compose."""
+
+
+def _family_list(value: Any, field: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):  # "seq,stride": the form a list-as-choices config cannot mangle
+        names = tuple(v.strip() for v in value.split(",") if v.strip())
+    else:
+        names = tuple(str(v) for v in value)
+    bad = [f for f in names if f not in FAMILIES]
+    if bad:
+        raise ConfigError(f"{field}: unknown family {bad[0]!r} (families: {', '.join(FAMILIES)})")
+    return names
+
+
+def randomized(seed: int = 0, draw: int = 0, families: Any = None, exclude: Any = None,
+               n_pages: int | None = None, writes: int | None = None,
+               name: str | None = None) -> Trace:
+    """One trace of a family drawn at random (from ``families``, default all, minus
+    ``exclude``), with random parameters, all from ``(seed, draw)``.
+
+    A left-out family is also kept out of the parts of ``mixture`` and ``phases``. The
+    trace is named ``name`` (default ``rand<draw>``); ``meta`` records the family and its
+    parameters. ``families``/``exclude`` take a list or a comma-separated string; ``writes``
+    cuts or repeats the drawn trace to that length.
+    """
+    pool = _family_list(families, "families") or tuple(FAMILIES)
+    out = set(_family_list(exclude, "exclude"))
+    pool = tuple(f for f in pool if f not in out)
+    if not pool:
+        raise ConfigError("exclude: every family is left out; nothing to draw")
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(draw)])
+    family = str(pool[int(rng.integers(len(pool)))])
+    params = sample_params(family, rng, n_pages=n_pages)
+    if family in ("mixture", "phases"):
+        params["families"] = tuple(f for f in BASE_FAMILIES if f not in out) or BASE_FAMILIES
+    t = FAMILIES[family](**params)
+    meta = {**t.meta, "family": family, "draw": int(draw), "sampler_seed": int(seed)}
+    pages = t.pages if writes is None else _clip_pages(t.pages, t.n_pages, int(writes))
+    return Trace(pages=pages, n_pages=t.n_pages, name=name or f"rand{draw}", meta=meta)
+
+
+def family_trace(family: str, seed: int = 0, n_pages: int | None = None,
+                 name: str | None = None) -> Trace:
+    """One trace of ``family`` with random parameters from ``seed`` (a held-out test draw)."""
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5EED])
+    params = sample_params(family, rng, n_pages=n_pages)
+    t = FAMILIES[family](**params)
+    return Trace(pages=t.pages, n_pages=t.n_pages, name=name or f"{family}_{seed}",
+                 meta={**t.meta, "family": family})
+
+
+# ``randomized`` is listed so that the envs (PPO, DQN) can draw it per episode by name.
+GENERATORS.update({f.__name__: f for f in (block_stride, long_stride, short_runs, multi_stream,
+                                           tiled2d, reverse_blocks, dense_chunks, mixture,
+                                           phases, randomized)})

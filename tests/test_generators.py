@@ -1,0 +1,74 @@
+"""The randomized training distribution: families, their parameters and the sampler."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cowrl.errors import ConfigError
+from cowrl.registry import available, make_workload
+from cowrl.traces import generators as g
+
+
+@pytest.mark.parametrize("family", list(g.FAMILIES))
+def test_every_family_draws_valid_seeded_traces(family: str) -> None:
+    for seed in range(6):
+        t = g.family_trace(family, seed=seed)
+        assert t.writes > 0 and 0 <= t.pages.min() and t.pages.max() < t.n_pages
+        assert t.meta["family"] == family
+        again = g.family_trace(family, seed=seed)
+        assert np.array_equal(t.pages, again.pages) and t.n_pages == again.n_pages
+
+
+def test_structure_of_the_new_families() -> None:
+    b = g.block_stride(n_pages=24, block=3, gap=3)
+    assert b.pages.tolist() == [0, 1, 2, 6, 7, 8, 12, 13, 14, 18, 19, 20]
+    col = g.long_stride(n_pages=12, stride=4, columns=4)
+    assert col.pages.tolist() == [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]
+    tile = g.tiled2d(n_pages=16, row_pages=4, tile_rows=2, tile_cols=2)
+    assert tile.pages.tolist()[:8] == [0, 1, 4, 5, 2, 3, 6, 7]
+    rb = g.reverse_blocks(n_pages=8, block=4)
+    assert rb.pages.tolist() == [4, 5, 6, 7, 0, 1, 2, 3]
+    dc = g.dense_chunks(n_pages=256, chunk=64, seed=1)
+    assert sorted(dc.pages.tolist()) == list(range(256))  # dense in the end, random order
+    assert np.count_nonzero(np.diff(dc.pages) == 1) < 32
+    runs = g.short_runs(n_pages=4096, writes=2000, run_min=2, run_max=4, seed=3)
+    assert runs.writes == 2000
+
+
+def test_sampler_is_fresh_per_seed_and_covers_the_families() -> None:
+    fams = {g.randomized(seed=s, draw=d).meta["family"] for s in range(40) for d in range(4)}
+    assert fams == set(g.FAMILIES)
+    a, b = g.randomized(seed=1, draw=0), g.randomized(seed=2, draw=0)
+    assert a.meta != b.meta or not np.array_equal(a.pages, b.pages)
+    assert np.array_equal(g.randomized(seed=7, draw=2).pages, g.randomized(seed=7, draw=2).pages)
+
+
+def test_a_left_out_family_is_never_drawn_even_inside_mixtures() -> None:
+    for s in range(200):
+        t = g.randomized(seed=s, draw=s % 3, exclude=["seq", "interleaved"])
+        assert t.meta["family"] not in ("seq", "interleaved")
+        assert not {"seq", "interleaved"} & set(t.meta.get("kinds", []))
+
+
+def test_bad_parameters_name_the_field() -> None:
+    with pytest.raises(ConfigError, match="gap"):
+        g.block_stride(gap=0)
+    with pytest.raises(ConfigError, match="columns"):
+        g.long_stride(stride=4, columns=8)
+    with pytest.raises(ConfigError, match="exclude: unknown family 'nope'"):
+        g.randomized(exclude=["nope"])
+    with pytest.raises(ConfigError, match="every family"):
+        g.randomized(exclude=list(g.FAMILIES))
+    with pytest.raises(ConfigError, match="coverage"):
+        g.dense_chunks(coverage=1.5)
+
+
+def test_workload_configs_build() -> None:
+    for name in ("block_stride", "long_stride", "short_runs", "multi_stream", "tiled2d",
+                 "reverse_blocks", "dense_chunks", "mixture", "phases", "rand0", "rand7"):
+        assert name in available("workload")
+        t = make_workload(name, seed=5)
+        assert t.name == name and t.writes > 0
+    t = make_workload("rand0", seed=5, exclude=["random"])
+    assert t.meta["family"] != "random"
