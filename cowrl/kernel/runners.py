@@ -99,8 +99,11 @@ def amend_job(jobdir: Path, cfg: KernelConfig) -> None:
 def guest_health(jobdir: Path, cache: Path) -> dict[str, Any]:
     """Taint and dmesg of the finished guest (guest.json, dmesg.txt); raises GuestTainted when
     a taint bit beyond the module's own appeared. dmesg is kept in the cache."""
-    guest = json.loads((jobdir / "guest.json").read_text())
-    taint = int(guest.get("taint", -1))
+    taint_file = jobdir / "taint"  # written by the guest's /init after any job
+    if taint_file.is_file():
+        taint = int(taint_file.read_text().strip() or -1)
+    else:  # the host runner: guest.py's own reading
+        taint = int(json.loads((jobdir / "guest.json").read_text()).get("taint", -1))
     out: dict[str, Any] = {"taint": taint, "taint_flags": taint_flags(max(taint, 0))}
     dmesg = jobdir / "dmesg.txt"
     if dmesg.is_file():
@@ -109,7 +112,8 @@ def guest_health(jobdir: Path, cache: Path) -> dict[str, Any]:
         shutil.copy2(dmesg, kept)
         out["dmesg_file"] = str(kept)
     if taint < 0:
-        raise GuestTainted(f"the guest reported no taint value ({jobdir / 'guest.json'})")
+        raise GuestTainted(f"the guest reported no taint value ({taint_file} and "
+                           f"{jobdir / 'guest.json'})")
     if taint & ~MODULE_TAINT:
         text = dmesg.read_text(errors="replace") if dmesg.is_file() else ""
         raise GuestTainted(f"the guest kernel was tainted {taint} ({taint_flags(taint)}), beyond "
