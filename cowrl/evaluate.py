@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +54,19 @@ def _names(cfg: DictConfig, key: str) -> list[str]:
     return names
 
 
-GROUPS = ("suite", "held-out", "traces")
-"""Workload groups of a report: the training suite, held-out workloads, trace files."""
+GROUPS = ("suite", "held-out", "other", "traces")
+"""Workload groups of a report: the training suite, held-out workloads, other named
+workloads (``conf/workload``), trace files (``traces=[...]``)."""
 
 
-def workload_group(name: str, from_file: bool) -> str:
-    """``traces`` for a trace file's row, ``held-out`` for ``heldout_*``, else ``suite``."""
+def workload_group(name: str, from_file: bool, suite: Collection[str] = ()) -> str:
+    """``traces`` for a trace file's row, ``held-out`` for ``heldout_*``, ``suite`` for the
+    rest of ``suite``, ``other`` for any other named workload."""
     if from_file:
         return "traces"
-    return "held-out" if name.startswith("heldout_") else "suite"
+    if name.startswith("heldout_"):
+        return "held-out"
+    return "suite" if name in suite else "other"
 
 
 def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
@@ -83,7 +87,8 @@ def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
             raise ConfigError(f"workload_params.{key}: {key!r} is not among the workloads "
                               f"evaluated ({', '.join(names) or 'none'})")
     traces = [make_workload(name, seed=int(cfg.seed), **params.get(name, {})) for name in names]
-    groups = {t.name: workload_group(t.name, False) for t in traces}
+    suite = set(_names(cfg, "suite"))
+    groups = {t.name: workload_group(t.name, False, suite) for t in traces}
     for path in files:
         t = load_trace(path)
         if t.name in groups:
@@ -211,7 +216,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     policies = load_policies(cfg)
     runs = plan_runs(traces, policies, target, cost)
     records = target.run(Plan(runs, cost, seed=int(cfg.seed), progress=bool(cfg.progress)))
-    rows = [summarize(r, lam, cost.page_cost_ns) for r in records]
+    rows = [{**summarize(r, lam, cost.page_cost_ns), "group": groups[r.workload]}
+            for r in records]
     out = Path(cfg.out) if cfg.get("out") else _hydra_dir()
     out.mkdir(parents=True, exist_ok=True)
     meta = {
