@@ -54,14 +54,10 @@ def _names(cfg: DictConfig, key: str) -> list[str]:
     return names
 
 
-GROUPS = ("suite", "held-out", "other", "traces")
-"""Workload groups of a report: the training suite, held-out workloads, other named
-workloads (``conf/workload``), trace files (``traces=[...]``)."""
-
-
 def workload_group(name: str, from_file: bool, suite: Collection[str] = ()) -> str:
-    """``traces`` for a trace file's row, ``held-out`` for ``heldout_*``, ``suite`` for the
-    rest of ``suite``, ``other`` for any other named workload."""
+    """A workload's group in the report: ``traces`` for a trace file's row, ``held-out``
+    for ``heldout_*``, ``suite`` for the rest of ``suite``, ``other`` for any other named
+    workload (``conf/workload``)."""
     if from_file:
         return "traces"
     if name.startswith("heldout_"):
@@ -201,7 +197,7 @@ def load_target(cfg: DictConfig) -> Target:
     target = make_target(cfg.target)
     if not isinstance(target, Target):
         raise ConfigError(f"target: {getattr(target, 'name', target)!r} runs no traces "
-                          "(calibrate.py only); eval.py takes sim, kernel or kernel_sim")
+                          "(calibrate.py only); eval.py needs one that replays traces")
     return target
 
 
