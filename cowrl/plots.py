@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from cowrl.metrics import RunRecord  # noqa: E402
 
-GROUP_ORDER = ("suite", "held-out", "traces")
+GROUP_ORDER = ("suite", "held-out", "other", "traces")
 MARKERS = "osD^vP*Xh<>p"
 
 
