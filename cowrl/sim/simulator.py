@@ -90,7 +90,7 @@ def _replay_policy(engine: ReplayEngine, policy: Policy, record: bool
         fault_ns.append(ev.fault_ns)
         if record:
             rows.append((ev.write_index, ev.page, k, ev.precopied, ev.thp_first, ev.window,
-                         ev.skipped, ctx.run, ctx.hit_rate_fp))
+                         ev.skipped, ctx.run, ctx.hit_rate_fp, ev.wasted))
         ctx = engine.context
     table = np.asarray(rows, dtype=np.int64).reshape(-1, len(EVENT_COLUMNS)) if record else None
     return np.asarray(fault_ns, dtype=np.float64), table
