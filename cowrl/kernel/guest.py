@@ -94,6 +94,8 @@ def run_one(job: dict[str, Any], run: dict[str, Any], out: Path) -> dict[str, An
         cmd += ["--table", run["table"]]
     else:
         cmd += ["--k", str(run["k"])]
+    if run.get("regions"):
+        cmd += ["--regions", run["regions"]]
     if run["thp"]:
         cmd.append("--thp")
     if not run["module"]:
@@ -278,6 +280,10 @@ def main(argv: list[str]) -> int:
     job = json.loads(job_path.read_text())
     out = Path(job["out"])
     _import_kernel_pkg(Path(job["root"]))
+    if job.get("kind") == "record":  # record.py: a real program, not a trace replay
+        from cowrl.record.guest import main as record_main
+
+        return record_main(job, sys.modules[__name__])
     t0 = time.monotonic()
     report: dict[str, Any] = {"kernel_release": platform.release(), "runs": [], "checks": {},
                               "python": sys.version.split()[0], "uptime_at_start_s": _uptime(),
