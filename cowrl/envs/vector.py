@@ -93,6 +93,7 @@ def _vec_step(active: np.ndarray, actions: np.ndarray, degrees: np.ndarray, limi
     ns1 = np.zeros(1, dtype=np.float64)
     ev1 = np.zeros((1, len(EVENT_COLUMNS)), dtype=np.int64)
     unused = np.zeros(1, dtype=np.int64)
+    tot1 = np.zeros(1, dtype=np.float64)
     obs_dim = obs.shape[1]
     for i in range(active.shape[0]):
         reward[i] = 0.0
@@ -106,7 +107,7 @@ def _vec_step(active: np.ndarray, actions: np.ndarray, degrees: np.ndarray, limi
         a = actions[i] if limit else -1
         k = degrees[a] if limit else 0
         replay(pages, ends, private, touched, written, noise, lay, st, i, thp, extra_private,
-               coef, decided, STATIC, k, unused, 0, 1, 1, unused, limit, ns1, True, ev1)
+               coef, decided, STATIC, k, unused, 0, 1, 1, unused, limit, ns1, True, ev1, tot1)
         for c in range(obs_dim):
             obs[i, c] = 0.0
         st[i, PREV_A] = a

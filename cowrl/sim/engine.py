@@ -103,18 +103,20 @@ def replay(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np
            written: np.ndarray, noise: np.ndarray, lay: np.ndarray, st: np.ndarray, i: int,
            thp: bool, extra_private: int, coef: np.ndarray, decided: int, code: int,
            static_k: int, cells: np.ndarray, max_k: int, slots: int, near: int, ss: np.ndarray,
-           limit: int, out_ns: np.ndarray, record: bool, ev: np.ndarray) -> int:
+           limit: int, out_ns: np.ndarray, record: bool, ev: np.ndarray, total: np.ndarray
+           ) -> int:
     """The replay loop: from run ``i``'s state ``st[i]``, apply up to ``limit`` demand faults
     under a program (``code``, see :mod:`cowrl.sim.programs`; ``STATIC`` with ``static_k``
     applies one given degree), each priced, and stop at the next fault's context.
 
     Run ``i``'s arrays lie in the buffers at the offsets of ``lay[i]`` (columns
-    ``P_OFF`` ...; one run: all offsets 0). Per applied fault it writes ``out_ns`` and,
-    with ``record``, the :data:`EVENT_COLUMNS` into ``ev``; it returns the number
-    applied. ``st[i, POS] = -1`` (a fresh run) first looks for the first demand fault.
-    This is the only loop over a trace. The state lives in local variables and the
-    buffers are indexed with offsets, not sliced: numba keeps locals in registers,
-    while a view or a state array written per fault costs tens of ns each here.
+    ``P_OFF`` ...; one run: all offsets 0). Per applied fault it writes ``out_ns``
+    (unless it is empty: then only ``total[0]``, the sum, is kept) and, with ``record``,
+    the :data:`EVENT_COLUMNS` into ``ev``; it returns the number applied; ``total[0]``
+    accumulates the latencies. ``st[i, POS] = -1`` (a fresh run) first looks for the
+    first demand fault. This is the only loop over a trace. The state lives in local
+    variables and the buffers are indexed with offsets, not sliced: numba keeps locals
+    in registers, while a view or a state array written per fault costs tens of ns.
     """
     pos, page, rend, rstart, prev_page, prev_k = st[i, 0], st[i, 1], st[i, 2], st[i, 3], \
         st[i, 4], st[i, 5]
@@ -123,6 +125,8 @@ def replay(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np
     p0, n_w, e0, n_e = lay[i, P_OFF], lay[i, N_WRITES], lay[i, E_OFF], lay[i, N_ENDS]
     s0, h0, z0, n_z = lay[i, S_OFF], lay[i, H_OFF], lay[i, Z_OFF], lay[i, N_NOISE]
     c0, c1, c2, c3, c4, c5 = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5]
+    store = out_ns.shape[0] > 0
+    acc = 0.0
     nf = 0
     adv = pos < 0
     while True:
@@ -158,7 +162,9 @@ def replay(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np
         f = fault_ns(c0, c1, c2, c3, c4, c5, decided, 1 if k > 0 else 0, n, skip, h)
         if n_z > 0:
             f = f * noise[z0 + faults]
-        out_ns[nf] = f
+        acc += f
+        if store:
+            out_ns[nf] = f
         if record:
             ev[nf, 0] = pos
             ev[nf, 1] = page
@@ -181,6 +187,7 @@ def replay(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np
         prev_page, prev_k
     st[i, 6], st[i, 7], st[i, 8], st[i, 9], st[i, 10], st[i, 11], st[i, 12] = seq, run, hit, \
         npriv, faults, precopied, wasted
+    total[0] += acc
     return nf
 
 
@@ -239,6 +246,8 @@ class ReplayEngine:
         self._ev1 = np.zeros((1, len(EVENT_COLUMNS)), dtype=np.int64)
         self._cells0 = np.zeros(N_CELLS, dtype=np.int64)
         self._ss0 = new_stream_state()
+        self.total_ns = np.zeros(1, dtype=np.float64)
+        """Sum of the fault latencies applied so far in this run (``cow_ns``)."""
 
     def reset(self, trace: Trace, written: np.ndarray | None = None,
               noise_rng: np.random.Generator | None = None) -> FaultContext | None:
@@ -257,6 +266,7 @@ class ReplayEngine:
         self._lay = layout(self.pages.shape[0], self.ends.shape[0], self.n_pages,
                            self.touched.shape[0], self.noise.shape[0])
         fresh_state(self.st)
+        self.total_ns[0] = 0.0
         self._replay(STATIC, 0, self._cells0, 0, 1, 1, self._ss0, 0, self._ns1, False,
                      self._ev1)  # finds the first demand fault
         return self.context
@@ -272,7 +282,7 @@ class ReplayEngine:
         nf = replay(self.pages, self.ends, self.private, self.touched, self.written,
                     self.noise, self._lay, self._st, 0, self.thp, self.extra_private, self.coef,
                     self.decided, code, static_k, cells, max_k, slots, near, ss, limit, out,
-                    record, ev)
+                    record, ev, self.total_ns)
         self.done = bool(self.st[POS] >= self.pages.shape[0])
         return int(nf)
 
@@ -302,18 +312,22 @@ class ReplayEngine:
                           skipped=e[6], thp_first=e[4], work=1 if k > 0 else 0,
                           decided=self.decided, wasted=e[9], fault_ns=float(self._ns1[0]))
 
-    def run_program(self, program: Any, record: bool = False) -> RunResult:
-        """Replay the rest of the trace under a ``KernelProgram`` in compiled code."""
+    def run_program(self, program: Any, record: bool = False, latencies: bool = True
+                    ) -> RunResult:
+        """Replay the rest of the trace under a ``KernelProgram`` in compiled code.
+
+        ``latencies=False`` keeps only their sum (:attr:`total_ns`): what an objective
+        needs, without an array of one float per fault.
+        """
         code, static_k, cells, max_k, slots, near = program_args(program)
         # Each fault makes one written page private: the written pages left bound the faults.
         n_max = int(np.count_nonzero(self.written)) - int(self.st[FAULTS])
-        out = np.empty(max(n_max, 0), dtype=np.float64)
-        ev = np.zeros((out.size if record else 0, len(EVENT_COLUMNS)), dtype=np.int64)
+        # Pages of the bound that are never written are never touched: no memory is used.
+        out = np.empty(max(n_max, 0) if latencies else 0, dtype=np.float64)
+        ev = np.zeros((max(n_max, 0) if record else 0, len(EVENT_COLUMNS)), dtype=np.int64)
         nf = self._replay(code, static_k, cells, max_k, slots, near, new_stream_state(),
-                          out.size, out, record, ev)
-        # Give back the unused bound (sequential precopy faults on few of the written pages).
-        out = out[:nf].copy() if 2 * nf < out.size else out[:nf]
-        return RunResult(fault_ns=out, faults=int(self.st[FAULTS]),
+                          max(n_max, 0), out, record, ev)
+        return RunResult(fault_ns=out[:nf] if latencies else out, faults=int(self.st[FAULTS]),
                          precopied=int(self.st[PRECOPIED]), wasted=int(self.st[WASTED]),
                          events=ev[:nf].copy() if record else None)
 
