@@ -51,48 +51,6 @@ def written_mask(pages: np.ndarray, n_pages: int) -> np.ndarray:
     return m
 
 
-@njit(cache=True, nogil=True, forceinline=True)
-def demand(private: np.ndarray, touched: np.ndarray, written: np.ndarray, p: int, k: int,
-           r_lo: int, r_hi: int, thp: bool, extra_private: int, s0: int = 0, h0: int = 0
-           ) -> tuple[int, int, int, int, int]:
-    """The page-state update of one demand fault at ``p`` with degree ``k``.
-
-    ``[r_lo, r_hi)`` is the faulting page's region. Page ``j``'s bytes are
-    ``private[s0 + j]`` and ``written[s0 + j]``, huge page ``h``'s ``touched[h0 + h]``
-    (the vector env keeps every sub-env in one buffer). Returns ``(precopied,
-    thp_first, window, skipped, wasted)``. (:func:`replay` skips the call when only
-    the faulting page changes, ``k == 0`` without THP.)
-    """
-    private[s0 + p] = 1
-    n = h = win = skip = waste = 0
-    if thp:
-        hp = p // HUGE_PAGES
-        if touched[h0 + hp] == 0:
-            touched[h0 + hp] = 1
-            h = 1
-            if extra_private > 0:  # CopyWholeHuge: the rest of the huge page, in the region
-                for j in range(max(hp * HUGE_PAGES, r_lo), min(hp * HUGE_PAGES + HUGE_PAGES,
-                                                               r_hi)):
-                    if private[s0 + j] == 0:
-                        private[s0 + j] = 1
-                        n += 1
-                        if written[s0 + j] == 0:
-                            waste += 1
-    if k > 0:
-        hi = min(p + k, r_hi - 1)
-        if hi > p:
-            win = hi - p
-            for j in range(p + 1, hi + 1):
-                if private[s0 + j] == 0:
-                    private[s0 + j] = 1
-                    n += 1
-                    if written[s0 + j] == 0:
-                        waste += 1
-                else:
-                    skip += 1
-    return n, h, win, skip, waste
-
-
 # Columns of a layout row: where one run's arrays lie in the (possibly shared) buffers.
 P_OFF, N_WRITES, E_OFF, N_ENDS, S_OFF, N_PAGES, H_OFF, N_HUGE, Z_OFF, N_NOISE = range(10)
 N_LAYOUT = 10
@@ -114,7 +72,8 @@ def replay(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np
     (unless it is empty: then only ``total[0]``, the sum, is kept) and, with ``record``,
     the :data:`EVENT_COLUMNS` into ``ev``; it returns the number applied; ``total[0]``
     accumulates the latencies. ``st[i, POS] = -1`` (a fresh run) first looks for the
-    first demand fault. This is the only loop over a trace. The state lives in local
+    first demand fault. This is the only loop over a trace, and the only place where
+    pages change state (written out below, as in ``docs/semantics.md``). The state lives in local
     variables and the buffers are indexed with offsets, not sliced: numba keeps locals
     in registers, while a view or a state array written per fault costs tens of ns.
     """
@@ -153,12 +112,35 @@ def replay(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np
             break
         k = static_k if code == STATIC else program_decide(code, static_k, cells, max_k, ss,
                                                            slots, near, page, rend)
-        if k > 0 or thp:
-            n, h, win, skip, waste = demand(private, touched, written, page, k, rstart, rend,
-                                            thp, extra_private, s0, h0)
-        else:  # only the faulting page changes (saves a call where nothing else happens)
-            private[s0 + page] = 1
-            n = h = win = skip = waste = 0
+        # --- the page-state update (docs/semantics.md): the faulting page, the huge
+        # page's first fault, the precopy window clipped at the region end ---
+        private[s0 + page] = 1
+        n = h = win = skip = waste = 0
+        if thp:
+            hp = page // HUGE_PAGES
+            if touched[h0 + hp] == 0:
+                touched[h0 + hp] = 1
+                h = 1
+                if extra_private > 0:  # CopyWholeHuge: the rest of the huge page, in the region
+                    for j in range(max(hp * HUGE_PAGES, rstart),
+                                   min(hp * HUGE_PAGES + HUGE_PAGES, rend)):
+                        if private[s0 + j] == 0:
+                            private[s0 + j] = 1
+                            n += 1
+                            if written[s0 + j] == 0:
+                                waste += 1
+        if k > 0:
+            hi = min(page + k, rend - 1)
+            if hi > page:
+                win = hi - page
+                for j in range(page + 1, hi + 1):
+                    if private[s0 + j] == 0:
+                        private[s0 + j] = 1
+                        n += 1
+                        if written[s0 + j] == 0:
+                            waste += 1
+                    else:
+                        skip += 1
         f = fault_ns(c0, c1, c2, c3, c4, c5, decided, 1 if k > 0 else 0, n, skip, h)
         if n_z > 0:
             f = f * noise[z0 + faults]
