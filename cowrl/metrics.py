@@ -98,12 +98,21 @@ _CDF_POINTS = 2048
 
 
 @njit(cache=True, nogil=True)
-def _log_histogram(x: np.ndarray, lo: float, hi: float, bins: int) -> np.ndarray:
+def _log_histogram(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts of ``x`` in the bins ``(edges[b], edges[b + 1]]`` (the first one closed),
+    for log-spaced ``edges``: the bin from the logarithm, then checked against the edges
+    themselves so that every count is exact at its upper edge."""
+    bins = edges.shape[0] - 1
     counts = np.zeros(bins, dtype=np.int64)
-    scale = bins / (math.log(hi) - math.log(lo))
+    lo = math.log(edges[0])
+    scale = bins / (math.log(edges[bins]) - lo)
     for v in x:
-        b = int((math.log(v) - math.log(lo)) * scale)
-        counts[min(max(b, 0), bins - 1)] += 1
+        b = min(max(int((math.log(v) - lo) * scale), 0), bins - 1)
+        while b > 0 and v <= edges[b]:
+            b -= 1
+        while b < bins - 1 and v > edges[b + 1]:
+            b += 1
+        counts[b] += 1
     return counts
 
 
@@ -123,9 +132,10 @@ def latency_distribution(rec: RunRecord, max_points: int = _CDF_POINTS
         x, c = vals[:1].copy(), np.array([vals.size])
     else:
         lo, hi = float(vals.min()), float(vals.max())
-        c = _log_histogram(vals, lo, hi, max_points)
-        x = np.geomspace(lo, hi, max_points + 1)[1:]
-        x[-1] = hi
+        edges = np.geomspace(lo, hi, max_points + 1)
+        edges[0], edges[-1] = lo, hi
+        c = _log_histogram(vals, edges)
+        x = edges[1:]
         keep = c > 0
         x, c = x[keep], c[keep]
     if rec.write_ns is None and rec.writes > rec.faults:

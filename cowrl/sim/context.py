@@ -97,6 +97,9 @@ class FaultEvent:
     """Pages this fault made private that the trace never writes."""
     fault_ns: float
     """This fault's latency: :func:`cowrl.sim.costmodel.fault_ns` times the noise factor."""
+    precopy_ns: float = 0.0
+    """What the precopy added to this fault (work, pages copied, window pages skipped):
+    the fault's cost minus the same fault's with ``k = 0``, noise-free."""
 
     @property
     def useful(self) -> int:

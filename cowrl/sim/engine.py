@@ -290,9 +290,15 @@ class ReplayEngine:
         self._replay(STATIC, k, self._cells0, 0, 1, 1, self._ss0, 1, self._ns1, True,
                      self._ev1)
         e = self._ev1[0].tolist()
+        work = 1 if k > 0 else 0
+        c = self.coef
+        with_k = fault_ns(c[0], c[1], c[2], c[3], c[4], c[5], self.decided, work, e[3], e[6],
+                          e[4])
+        without = fault_ns(c[0], c[1], c[2], c[3], c[4], c[5], self.decided, 0, 0, 0, e[4])
         return FaultEvent(page=e[1], k=k, write_index=e[0], precopied=e[3], window=e[5],
-                          skipped=e[6], thp_first=e[4], work=1 if k > 0 else 0,
-                          decided=self.decided, wasted=e[9], fault_ns=float(self._ns1[0]))
+                          skipped=e[6], thp_first=e[4], work=work, decided=self.decided,
+                          wasted=e[9], fault_ns=float(self._ns1[0]),
+                          precopy_ns=float(with_k - without))
 
     def run_program(self, program: Any, record: bool = False, latencies: bool = True
                     ) -> RunResult:
