@@ -201,9 +201,10 @@ def load_target(cfg: DictConfig) -> Target:
     return target
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Run every (policy, workload) on ``cfg.target``; write results and return them."""
-    target = load_target(cfg)
+def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
+    """Run every (policy, workload) on ``target`` (default: built from ``cfg.target``);
+    write results and return them."""
+    target = target if target is not None else load_target(cfg)
     cost = make_costmodel(resolve_costmodel(cfg))
     lam = float(cfg["lambda"])
     if lam < 0:
