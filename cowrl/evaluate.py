@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +54,15 @@ def _names(cfg: DictConfig, key: str) -> list[str]:
     return names
 
 
-GROUPS = ("suite", "held-out", "traces")
-"""Workload groups of a report: the training suite, held-out workloads, trace files."""
-
-
-def workload_group(name: str, from_file: bool) -> str:
-    """``traces`` for a trace file's row, ``held-out`` for ``heldout_*``, else ``suite``."""
+def workload_group(name: str, from_file: bool, suite: Collection[str] = ()) -> str:
+    """A workload's group in the report: ``traces`` for a trace file's row, ``held-out``
+    for ``heldout_*``, ``suite`` for the rest of ``suite``, ``other`` for any other named
+    workload (``conf/workload``)."""
     if from_file:
         return "traces"
-    return "held-out" if name.startswith("heldout_") else "suite"
+    if name.startswith("heldout_"):
+        return "held-out"
+    return "suite" if name in suite else "other"
 
 
 def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
@@ -83,7 +83,8 @@ def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
             raise ConfigError(f"workload_params.{key}: {key!r} is not among the workloads "
                               f"evaluated ({', '.join(names) or 'none'})")
     traces = [make_workload(name, seed=int(cfg.seed), **params.get(name, {})) for name in names]
-    groups = {t.name: workload_group(t.name, False) for t in traces}
+    suite = set(_names(cfg, "suite"))
+    groups = {t.name: workload_group(t.name, False, suite) for t in traces}
     for path in files:
         t = load_trace(path)
         if t.name in groups:
@@ -196,13 +197,14 @@ def load_target(cfg: DictConfig) -> Target:
     target = make_target(cfg.target)
     if not isinstance(target, Target):
         raise ConfigError(f"target: {getattr(target, 'name', target)!r} runs no traces "
-                          "(calibrate.py only); eval.py takes sim, kernel or kernel_sim")
+                          "(calibrate.py only); eval.py needs one that replays traces")
     return target
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Run every (policy, workload) on ``cfg.target``; write results and return them."""
-    target = load_target(cfg)
+def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
+    """Run every (policy, workload) on ``target`` (default: built from ``cfg.target``);
+    write results and return them."""
+    target = target if target is not None else load_target(cfg)
     cost = make_costmodel(resolve_costmodel(cfg))
     lam = float(cfg["lambda"])
     if lam < 0:
@@ -211,7 +213,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     policies = load_policies(cfg)
     runs = plan_runs(traces, policies, target, cost)
     records = target.run(Plan(runs, cost, seed=int(cfg.seed), progress=bool(cfg.progress)))
-    rows = [summarize(r, lam, cost.page_cost_ns) for r in records]
+    rows = [{**summarize(r, lam, cost.page_cost_ns), "group": groups[r.workload]}
+            for r in records]
     out = Path(cfg.out) if cfg.get("out") else _hydra_dir()
     out.mkdir(parents=True, exist_ok=True)
     meta = {

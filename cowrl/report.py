@@ -116,6 +116,7 @@ def check_targets(rows: list[dict[str, Any]], policy: str, workloads: Sequence[s
 
 
 GROUP_TITLES = {"suite": "Training suite", "held-out": "Held-out workloads (never trained on)",
+                "other": "Other workloads (conf/workload)",
                 "traces": "Trace files (traces=[...])"}
 
 
@@ -129,8 +130,8 @@ def write_report(out: Path, rows: list[dict[str, Any]], traces: Sequence[Trace],
                  ) -> dict[str, Any]:
     """Write ``out/report.md``: a winner table per workload group, then the targets.
 
-    ``groups`` maps a workload to ``suite``, ``held-out`` or ``traces`` (rows of
-    trace files); without it, ``heldout_*`` are held out and the rest the suite.
+    ``groups`` maps a workload to ``suite``, ``held-out``, ``other`` or ``traces``
+    (rows of trace files); without it, ``heldout_*`` are held out and the rest the suite.
     ``simulated``: the rows were priced by ``cost``, so the geomean target can
     compare them with every single static policy simulated with it.
     """

@@ -128,17 +128,25 @@ def test_traces_alone_evaluate_just_the_traces(compose_cfg, tmp_path: Path) -> N
     assert {r["workload"] for r in res["rows"]} == {"alpha"}
     assert res["meta"]["groups"] == {"alpha": "traces"}
     # with generated workloads too, the trace file's rows form their own group
-    cfg = compose_cfg("eval", ["policies=[baseline,precopy]", "workloads=[seq,heldout_reverse]",
+    from cowrl.registry import available
+
+    suite = set(cfg.suite)
+    other = next(w for w in available("workload") if w not in suite)
+    cfg = compose_cfg("eval", ["policies=[baseline,precopy]",
+                               f"workloads=[seq,heldout_reverse,{other}]",
+                               f"workload_params.{other}.n_pages=256",
                                f"traces=[{a}]", f"out={tmp_path / 'p'}", "plots=false",
                                "progress=false"])
     res = evaluate(cfg)
     assert res["meta"]["groups"] == {"seq": "suite", "heldout_reverse": "held-out",
-                                     "alpha": "traces"}
+                                     other: "other", "alpha": "traces"}
+    assert {r["group"] for r in res["rows"] if r["workload"] == "alpha"} == {"traces"}
     md = (tmp_path / "p" / "report.md").read_text()
     sections = md.split("\n## ")
     assert [s.splitlines()[0] for s in sections[1:]] == [
-        "Training suite", "Held-out workloads (never trained on)", "Trace files (traces=[...])"]
-    assert "| alpha |" in sections[3] and "| alpha |" not in sections[1]
+        "Training suite", "Held-out workloads (never trained on)",
+        "Other workloads (conf/workload)", "Trace files (traces=[...])"]
+    assert "| alpha |" in sections[4] and "| alpha |" not in sections[1]
 
 
 def test_eval_on_the_test_target(compose_cfg, tmp_path: Path) -> None:

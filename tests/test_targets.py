@@ -85,13 +85,20 @@ def test_simulated_kernel_keeps_the_thp_model_and_counts() -> None:
 
 def test_guest_progress_counts_runs_from_the_job_dir(tmp_path: Path) -> None:
     gp = GuestProgress(tmp_path, [10, 20, 30], enabled=False)
-    assert gp.done() == (0, 0)
+    assert gp.done() == (False, 0)
     (tmp_path / "runs" / "r000").mkdir(parents=True)
-    assert gp.done() == (1, 0)
+    assert gp.done() == (True, 0)
     (tmp_path / "runs" / "r001").mkdir()
-    assert gp.done() == (2, 1) and int(gp.done_writes[1]) == 10
+    assert gp.done() == (True, 1) and int(gp.done_writes[1]) == 10
+    # the qemu guest's log, streamed over the share, says which runs finished
+    (tmp_path / "guest.log").write_text("cowrl-guest: run r000 rc=0\n")
+    (tmp_path / "runs" / "r002").mkdir()
+    assert gp.done() == (True, 1)
+    (tmp_path / "guest.log").write_text("cowrl-guest: run r000 rc=0\ncowrl-guest: run r001 "
+                                        "rc=0\n")
+    assert gp.done() == (True, 2)
     (tmp_path / "guest.json").write_text("{}")
-    assert gp.done() == (3, 3) and int(gp.done_writes[3]) == 60
+    assert gp.done() == (True, 3) and int(gp.done_writes[3]) == 60
 
 
 def test_guest_progress_bar_reaches_the_total(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

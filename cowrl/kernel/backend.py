@@ -51,16 +51,19 @@ def _log(progress: bool, msg: str) -> None:
 class GuestProgress:
     """A progress bar with an ETA over the runs of one guest session.
 
-    The guest runs the job's runs one after the other and creates
-    ``runs/<id>/`` on the shared job directory as it starts each (the qemu
-    runner's writable 9p share, or the host's own directory), then writes
-    ``guest.json`` at the end. A thread polls that directory: when run ``i``
-    has started, runs ``< i`` are done. The bar counts writes replayed, so
-    that the ETA weighs long traces as they are; it starts with the first run,
-    after the boot.
+    The guest (``guest.py``) runs the job's runs one after the other: it creates
+    ``runs/<id>/`` on the shared job directory as it starts each, prints
+    ``cowrl-guest: run <id>`` as it finishes each (the qemu guest's output goes
+    to ``guest.log`` on the writable 9p share as it is printed) and writes
+    ``guest.json`` at the end. A thread polls the directory: finished runs are
+    the lines of ``guest.log`` when it is there, else the run directories but
+    the newest (the host runner writes its log at the end). The bar counts
+    writes replayed, so that the ETA weighs long traces as they are; it starts
+    with the first run, after the boot.
     """
 
     POLL_S = 0.5
+    DONE_LINE = "cowrl-guest: run "
 
     def __init__(self, jobdir: Path, writes: Sequence[int], enabled: bool = True) -> None:
         self.jobdir = jobdir
@@ -71,16 +74,20 @@ class GuestProgress:
         self._thread: threading.Thread | None = None
         self._bar: Any = None
 
-    def done(self) -> tuple[int, int]:
-        """(runs started, runs finished) as the job directory shows them now."""
+    def done(self) -> tuple[bool, int]:
+        """(the first run has started, runs finished) as the job directory shows them now."""
         if (self.jobdir / "guest.json").is_file():
-            return self.n, self.n
+            return True, self.n
         try:
             started = sum(1 for e in os.scandir(self.jobdir / "runs") if e.is_dir())
         except FileNotFoundError:
             started = 0
-        started = min(started, self.n)
-        return started, max(0, started - 1)
+        try:
+            log = (self.jobdir / "guest.log").read_text(errors="replace")
+            finished = log.count(self.DONE_LINE)
+        except OSError:
+            finished = max(0, started - 1)
+        return started > 0 or finished > 0, min(finished, self.n)
 
     def _update(self) -> None:
         started, finished = self.done()
