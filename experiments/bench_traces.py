@@ -96,7 +96,11 @@ def main() -> int:
             subprocess.run([sys.executable, str(ROOT / "eval.py"), f"target={target}",
                             "policies=[baseline,precopy]", f"traces=[{path}]", "workloads=[]",
                             "plots=false", "report=false", f"out={Path(td) / target}",
-                            "progress=false"], check=True, cwd=ROOT, capture_output=True)
+                            "progress=false",
+                            # the region is filled in the guest: room for it and its copies
+                            *(["kernel.memory_mb=3072", "kernel.warmup=false"]
+                              if target == "kernel" else [])],
+                           check=True, cwd=ROOT, capture_output=True)
             res = json.loads((Path(td) / target / "results.json").read_text())
             faults = {r["policy"]: r["faults"] for r in res["rows"]}
             rows.append((f"eval.py target={target} (baseline, precopy)",
