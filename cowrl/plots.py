@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from cowrl.metrics import RunRecord  # noqa: E402
+from cowrl.metrics import RunRecord, latency_distribution  # noqa: E402
 
 GROUP_ORDER = ("suite", "held-out", "other", "traces")
 MARKERS = "osD^vP*Xh<>p"
@@ -194,13 +194,10 @@ def plot_pareto(out: Path, rows: list[dict[str, Any]],
 
 
 def write_latency_cdf(rec: RunRecord) -> tuple[np.ndarray, np.ndarray]:
-    """(latency ns, cumulative fraction of writes), including writes that took no fault."""
-    if rec.write_ns is not None:
-        x = np.sort(np.asarray(rec.write_ns, dtype=np.float64))
-        return x, np.arange(1, x.size + 1) / x.size
-    x = np.concatenate([[rec.nonfault_write_ns], np.sort(np.asarray(rec.fault_ns, float))])
-    weights = np.concatenate([[rec.writes - rec.faults], np.ones(rec.faults)])
-    return x, np.cumsum(weights) / rec.writes
+    """(latency ns, cumulative fraction of writes), including writes that took no fault
+    (at most about 2048 points: :func:`cowrl.metrics.latency_distribution`)."""
+    x, counts = latency_distribution(rec)
+    return x, np.cumsum(counts) / max(int(counts.sum()), 1)
 
 
 def plot_write_cdf(out: Path, records: list[RunRecord],

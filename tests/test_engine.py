@@ -59,6 +59,9 @@ def test_engine_session_equals_reference(thp: bool, whole: bool) -> None:
         assert [e.thp_first for e in got] == ref.thp_first.tolist(), t.name
         assert [e.fault_ns for e in got] == ref.fault_ns.tolist(), t.name
         assert sum(e.wasted for e in got) == ref.wasted, t.name
+        assert [e.precopy_ns for e in got] == [
+            cm.fault_cost(e.precopied, e.thp_first, e.work, e.skipped, 1)
+            - cm.fault_cost(0, e.thp_first, 0, 0, 1) for e in got], t.name
         assert eng.totals() == {"faults": ref.faults, "precopied": ref.precopied,
                                 "wasted": ref.wasted}
 

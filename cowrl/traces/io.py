@@ -190,8 +190,15 @@ def validate_pages(arr: Any, where: str) -> np.ndarray:
             raise TraceError(f"{where}: the trace has non-integer entries")
     elif a.dtype.kind not in "iu":
         raise TraceError(f"{where}: the trace must hold integers, got dtype {a.dtype}")
-    # A read-only int64 memmap (a large .npy) is used in place; anything else is copied.
-    if not (isinstance(a, np.memmap) and a.dtype == np.int64 and a.mode == "r"):
+    # A read-only int64 memmap (a large .npy) is used in place, and so is a read-only int64
+    # array that owns its data (one this function made: a Trace re-checks its pages);
+    # anything else is copied, so the trace cannot change under the caller's hands.
+    mapped = arr if isinstance(arr, np.memmap) else a.base
+    in_place = a.dtype == np.int64 and (
+        (isinstance(mapped, np.memmap) and mapped.mode == "r" and not a.flags.writeable)
+        or (isinstance(arr, np.memmap) and arr.mode == "r")
+        or (not a.flags.writeable and a.base is None and a.flags.owndata))
+    if not in_place:
         a = a.astype(np.int64, copy=True)
     if a.min() < 0:
         i = int(np.argmax(a < 0))
