@@ -129,3 +129,36 @@ def test_record_a_real_program_and_replay_it(tmp_path: Path, compose_cfg) -> Non
     assert rec.faults == distinct and rec.extra["integrity_ok"]
     with pytest.raises(CowrlError, match="not empty"):
         record(cfg)
+
+
+CORPUS = ["redis_bgsave", "cpython_prefork", "cpython_prefork_freeze", "shell_subshells"]
+
+
+@pytest.mark.parametrize("name", CORPUS)
+def test_corpus_trace_loads_with_provenance(name: str) -> None:
+    from cowrl.registry import make_workload
+
+    t = make_workload(name)
+    assert t.name == name and t.region_sizes is not None and t.region_starts is not None
+    info = json.loads((ROOT / "data/traces" / f"{name}.json").read_text())
+    prov = info["provenance"]
+    assert prov["dropped"] == 0 and prov["nmissed"] == 0 and prov["app"] == name
+    assert info["stats"]["writes"] == t.writes
+    assert (ROOT / "data/traces" / f"{name}.npz").stat().st_size < 4 * 2**20
+    full = load_trace(ROOT / "data/traces" / f"{name}.npz")
+    assert full.t_ns is not None and np.all(np.diff(full.t_ns) >= 0)
+
+
+def test_experiment_real_composes(compose_cfg) -> None:
+    cfg = compose_cfg("eval", ["experiment=real"])
+    assert list(cfg.workloads) == CORPUS and list(cfg.snapshot_report) == ["redis_bgsave"]
+
+
+def test_snapshot_table(tmp_path: Path) -> None:
+    from cowrl.record.report import write_snapshot_table
+
+    row = {"workload": "redis_bgsave", "policy": "precopy", "faults": 10, "precopied": 6,
+           "wasted": 2, "cow_ns": 5e6, "write_p99_ns": 3e4, "write_max_ns": 9e4}
+    text = write_snapshot_table(tmp_path, [row, {**row, "workload": "other"}], ["redis_bgsave"])
+    assert "| redis_bgsave | precopy | 30.00 | 90.00 | 5.0 | 10 | 16 (0.1) | 2 (0.0) |" in text
+    assert "other" not in text and (tmp_path / "snapshot.md").read_text() == text
