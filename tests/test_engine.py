@@ -117,3 +117,16 @@ def test_apply_after_the_end_and_negative_degree_raise() -> None:
     assert eng.context is None and eng.done
     with pytest.raises(RuntimeError, match="reset"):
         eng.apply(0)
+
+
+def test_numba_cache_stamp_covers_every_file_the_replay_inlines(tmp_path, monkeypatch) -> None:
+    from cowrl.envs import vector
+    from cowrl.sim import _jit_cache, engine
+
+    for fn in (engine.replay, vector._vec_step):
+        assert isinstance(fn._cache._impl.locator, _jit_cache._PackageStampLocator)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    monkeypatch.setattr(_jit_cache, "_WATCHED", (tmp_path,))
+    stamp = engine.replay._cache._impl.locator.get_source_stamp()
+    (tmp_path / "a.py").write_text("x = 2\n")  # an edit elsewhere than engine.py
+    assert engine.replay._cache._impl.locator.get_source_stamp() != stamp
