@@ -130,3 +130,16 @@ def test_numba_cache_stamp_covers_every_file_the_replay_inlines(tmp_path, monkey
     stamp = engine.replay._cache._impl.locator.get_source_stamp()
     (tmp_path / "a.py").write_text("x = 2\n")  # an edit elsewhere than engine.py
     assert engine.replay._cache._impl.locator.get_source_stamp() != stamp
+
+
+def test_cow_objective_is_the_objective_without_per_fault_arrays() -> None:
+    from cowrl.metrics import objective
+    from cowrl.policies.static import HugePage
+    from cowrl.sim.simulator import cow_objective
+
+    noisy = CostModel(**{**CM.__dict__, "noise": {"kind": "lognormal", "sigma": 0.5}})
+    for t in traces(seed=2)[:6]:
+        for p in (StaticPrecopy(0), StaticPrecopy(8), HugePage(), Readahead()):
+            for cm, seed in ((CM, None), (noisy, 5)):
+                want = objective(simulate(t, p, cm, seed=seed), 0.7, cm.page_cost_ns)
+                assert cow_objective(t, p, cm, 0.7, seed=seed) == pytest.approx(want, rel=1e-12)
