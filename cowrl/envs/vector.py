@@ -240,9 +240,10 @@ class PrecopyVectorEnv(VectorEnv):
              terminated: np.ndarray, truncated: np.ndarray, ints: np.ndarray,
              fault_ns: np.ndarray) -> int:
         b, lay = self._bufs, self._lay
-        assert np.array_equal(b["written"].off, b["private"].off)  # same sizes, same slots
-        for key, (off, length) in _LAYOUT_COLS.items():
-            lay[:, off], lay[:, length] = b[key].off, b[key].len
+        if self._fresh.any():  # slots were (re)filled since the last call
+            assert np.array_equal(b["written"].off, b["private"].off)  # same sizes, same slots
+            for key, (off, length) in _LAYOUT_COLS.items():
+                lay[:, off], lay[:, length] = b[key].off, b[key].len
         return _vec_step(active, actions, self.degrees, limit, b["pages"].buf, b["ends"].buf,
                          b["private"].buf, b["touched"].buf, b["written"].buf, b["noise"].buf,
                          lay, self._st, self._cow, self.thp, self._extra_private, self._coef,

@@ -17,10 +17,13 @@ precopies, which the kernel cannot observe directly (a precopied page that
 is later written takes no fault).
 
 A new context feature (stride, gap structure, neighbourhood density,
-usefulness of recent windows, a sentinel page's feedback) is added in one
-place: a field here, its update in ``engine.advance`` (compiled, shared by
-every replay path and both envs) and, if it is an observation, a column in
-:func:`fill_features`.
+usefulness of recent windows) or run-time feedback signal (a sentinel page
+left shared in a precopy window, whose later demand fault says the window was
+used, like readahead's ``PG_readahead``) is added in one place: a field here
+(and in :class:`FaultEvent` for feedback), its state in the engine's run state
+(``cowrl.sim.engine``: a column of ``N_STATE``), its update in
+``engine.replay``'s one loop (compiled, shared by ``simulate``, both envs and
+every policy) and, if it is an observation, a column in :func:`fill_features`.
 """
 
 from __future__ import annotations

@@ -37,6 +37,13 @@ from cowrl.errors import ConfigError
 
 HUGE_PAGES = 512  # 4 KiB pages per 2 MiB THP
 
+TERMS: tuple[tuple[str, str], ...] = (
+    ("decide_ns", "decided"), ("precopy_setup_ns", "work"), ("precopy_ns", "precopied"),
+    ("precopy_skip_ns", "skipped"), ("thp_split_ns", "thp_first"))
+"""The fault-cost formula's terms after ``fault_ns + copy_ns``, in the order :func:`fault_ns`
+adds them: (coefficient, the fault's count that multiplies it). The THP term's coefficient
+is the THP model's first-fault extra (``thp_split_ns`` under ``SplitThenCopy``)."""
+
 PARAM_FIELDS = ("fault_ns", "copy_ns", "precopy_ns", "thp_split_ns", "write_ns",
                 "precopy_setup_ns", "precopy_skip_ns", "decide_ns")
 """The numeric parameters of :class:`CostModel` (all ns, all >= 0)."""

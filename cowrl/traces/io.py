@@ -47,6 +47,7 @@ FORMAT_VERSION = 2
 """``meta["format"]`` of files written by :func:`save_trace` (1: single region only)."""
 MULTI_FIELDS = ("region_sizes", "region_starts", "region_writers", "t_ns", "writer")
 REPO_ROOT = Path(__file__).resolve().parents[2]
+CHECK_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -143,13 +144,16 @@ class Trace:
                                  f"(writer {int(w[bad[0]])}: {int(s[bad[0]]):#x}+"
                                  f"{int(sizes[a])} pages runs past {int(s[bad[0] + 1]):#x})")
         if self.writer is not None and rw is not None:
-            region = np.searchsorted(self.region_ends, self.pages, side="right")
-            wrong = np.nonzero(rw[region] != self.writer)[0]
-            if wrong.size:
-                i = int(wrong[0])
-                raise TraceError(f"{self.name}: writer: write {i} (writer "
-                                 f"{int(self.writer[i])}, page {int(self.pages[i])}) falls in "
-                                 f"region {int(region[i])} of writer {int(rw[region[i]])}")
+            ends = self.region_ends
+            for lo in range(0, self.writes, CHECK_CHUNK):  # chunks: bounded temporaries
+                region = np.searchsorted(ends, self.pages[lo:lo + CHECK_CHUNK], side="right")
+                wrong = np.nonzero(rw[region] != self.writer[lo:lo + CHECK_CHUNK])[0]
+                if wrong.size:
+                    j = int(wrong[0])
+                    i = lo + j
+                    raise TraceError(f"{self.name}: writer: write {i} (writer "
+                                     f"{int(self.writer[i])}, page {int(self.pages[i])}) falls "
+                                     f"in region {int(region[j])} of writer {int(rw[region[j]])}")
 
     @property
     def writes(self) -> int:
