@@ -85,3 +85,56 @@ def test_sweep_through_submitit_local(tmp_path: Path) -> None:
         assert "| validation | guarded | 3 |" in report
     else:
         assert "Skipped: validation" in report
+
+
+# --- the guarded prototype ---------------------------------------------------------------------
+
+
+def _ratio(trace, policy, cost) -> float:
+    from cowrl.metrics import objective
+    from cowrl.policies.static import Baseline
+    from cowrl.sim.simulator import simulate
+
+    base = objective(simulate(trace, Baseline(), cost), 1.0, cost.page_cost_ns)
+    return objective(simulate(trace, policy, cost), 1.0, cost.page_cost_ns) / base
+
+
+@pytest.mark.parametrize("cm", ["seed_table1", "host"])
+def test_risk_budget_bounds_the_loss_of_a_reckless_table(cm: str) -> None:
+    from cowrl.policies.guarded import N_CELLS, GuardedPolicy
+    from cowrl.traces import generators as g
+
+    cost = make_costmodel(cm)
+    reckless = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS)
+    # Where sentinels are honest (no window ends on a written page by luck), the loss over
+    # k=0 stays within the 1% allowance however bad the table is.
+    for t in (g.uniform(n_pages=4096, writes=4096, seed=1), g.sparse(n_pages=4096, seed=2),
+              g.reverse(n_pages=2048), g.long_stride(n_pages=4096, stride=64, columns=2)):
+        assert _ratio(t, reckless, cost) <= 1.01 + 1e-9, t.name
+    # ... and proven windows still pay on a sequential writer.
+    assert _ratio(g.sequential(n_pages=4096), reckless, cost) < 0.85
+
+
+def test_guarded_decides_from_the_past_only() -> None:
+    from cowrl.policies.base import FaultContext
+    from cowrl.policies.guarded import N_CELLS, GuardedPolicy
+    from cowrl.traces import generators as g
+
+    t = g.randomized(seed=4, draw=1)
+    pol = GuardedPolicy(table=[8] * N_CELLS)
+
+    def decisions(pages: np.ndarray) -> list[int]:
+        pol.reset(t.n_pages)
+        private, out = bytearray(t.n_pages), []
+        for p in pages.tolist():
+            if private[p]:
+                continue
+            k = pol.decide(FaultContext(page=p, n_pages=t.n_pages, fault_index=len(out),
+                                        prev_page=-1, prev_k=0, private_pages=0))
+            hi = min(p + k, t.n_pages - 1)
+            private[p:hi + 1] = b"\x01" * (hi + 1 - p)
+            out.append(k)
+        return out
+
+    full, half = decisions(t.pages), decisions(t.pages[: t.writes // 2])
+    assert full[: len(half)] == half

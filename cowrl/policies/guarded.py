@@ -28,11 +28,23 @@ being hit is a *miss*. Each class keeps the hit rate as an EWMA (weight 1/16, fi
 ``USE_ONE = 256``). This is the feedback the module lacked: a precopied page that is later
 written takes no fault, but the sentinel just past it does.
 
-**Decision.** ``k = table[cell]``; then the safety net: when the class's hit rate is below
-``floor`` (default 1/4 of ``USE_ONE``), ``k = 0``. The table is learned offline in the
-simulator (:func:`learn_table`) with full information: at every fault, the hindsight
-reward of every candidate degree is known from the trace, so each cell keeps the summed
-reward of every arm (a contextual bandit with full feedback) and the table is the argmax.
+**Decision.** ``want = table[cell]``. The run-time safety net is a *risk budget* ``B``
+(ns, per region): every demand fault adds ``budget_per_mille`` of a demand fault's cost;
+a window reserves its worst case, ``copied * loss + setup`` (every page it copies wasted);
+a hit on its sentinel gives the reserve back plus ``copied * gain`` (its pages were
+written: they saved their faults). ``k`` is the largest degree ``<= want`` whose reserve
+fits in ``B``, else 0. While sentinels are honest (a hit window was used), the loss over
+``k = 0`` therefore never exceeds the allowance (1% of the demand-fault cost by default):
+precopy is financed only by gains already proven. A sentinel proves the end of its
+window, not its interior: a strided stream whose window ends on a written page can fool
+it (measured in docs/policies.md).
+
+**Learning.** The table is learned offline in the simulator (:func:`learn_table`) with
+full information: at every fault the hindsight reward of every candidate degree is known
+from the trace, so each cell sums the reward of every arm (a contextual bandit with full
+feedback) and the table is the argmax, iterated a few passes under its own behaviour (with
+the budget and epsilon exploration). Train it on the randomized distribution only
+(:func:`cowrl.traces.generators.randomized`).
 """
 
 from __future__ import annotations
@@ -235,7 +247,7 @@ class GuardedPolicy(Policy):
     @classmethod
     def for_cost(cls, cost: CostModel, lam: float = 1.0, **kw: Any) -> GuardedPolicy:
         """Budget constants from a cost model (the module gets them pushed with the table)."""
-        return cls(gain_ns=int(cost.fault_ns + cost.copy_ns - cost.precopy_ns),
+        return cls(gain_ns=int(cost.fault_ns + cost.copy_ns + cost.decide_ns - cost.precopy_ns),
                    loss_ns=int(cost.precopy_ns + lam * cost.page_cost_ns),
                    setup_ns=int(cost.precopy_setup_ns), demand_ns=int(cost.demand_ns), **kw)
 
@@ -298,7 +310,8 @@ def arm_rewards(trace: Trace, cost: CostModel, lam: float,
     """Hindsight reward of every degree at every logged fault, in ns saved against ``k = 0``.
 
     Replays the logged decisions to know which pages were private at each fault; a window
-    page still shared is useful if the trace writes it later (``+ fault+copy-precopy``)
+    page still shared is useful if the trace writes it later (it saves a decided fault:
+    ``+ fault + copy + decide - precopy``)
     and waste otherwise (``- precopy - lambda * page_cost``); a page already private costs
     ``precopy_skip_ns``; ``k > 0`` pays ``precopy_setup_ns``.
     """
@@ -306,7 +319,7 @@ def arm_rewards(trace: Trace, cost: CostModel, lam: float,
     last = np.full(n, -1, dtype=np.int64)
     last[trace.pages] = np.arange(trace.writes)  # index of each page's last write
     private = np.zeros(n, dtype=bool)
-    gain = cost.fault_ns + cost.copy_ns - cost.precopy_ns
+    gain = cost.fault_ns + cost.copy_ns + cost.decide_ns - cost.precopy_ns
     loss = cost.precopy_ns + lam * cost.page_cost_ns
     kmax = max(degrees)
     idx = np.asarray(degrees)
