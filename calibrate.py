@@ -1,10 +1,12 @@
 """Calibrate the COW cost model: ``python calibrate.py target=host|kernel [name=NAME]``."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
 from cowrl.calibration import calibrate
-from cowrl.cli import run_cli
+from cowrl.cli import check_overrides, run_cli
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="calibrate")
@@ -13,4 +15,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides("calibrate", sys.argv[1:])
     main()

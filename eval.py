@@ -1,10 +1,12 @@
 """Evaluate precopy policies side by side: ``python eval.py target=sim|kernel``."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
-from cowrl.cli import run_cli
-from cowrl.evaluate import evaluate
+from cowrl.cli import check_overrides, run_cli
+from cowrl.evaluate import evaluate, register_configs
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
@@ -13,4 +15,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    register_configs()
+    check_overrides("eval", sys.argv[1:])
     main()

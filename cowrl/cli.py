@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
@@ -17,3 +18,61 @@ def run_cli(fn: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     except CowrlError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+def check_choices(argv: Sequence[str], conf_dir: Path | None = None) -> None:
+    """Exit with one line (status 2) if ``GROUP=NAME`` names no ``conf/GROUP/NAME.yaml``.
+
+    Hydra's own error for an unknown option of a config group spans many lines
+    (the search path and how to get a stack trace); call this before
+    ``@hydra.main`` runs. Options of a multirun (``a,b``) are checked one by one.
+    """
+    conf = conf_dir or Path(__file__).resolve().parent.parent / "conf"
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        key = key.lstrip("+~")
+        if not eq or not key or "." in key or "/" in key or key.startswith("-"):
+            continue
+        group = conf / key
+        if not group.is_dir():
+            continue
+        for name in value.split(","):
+            if name and name != "null" and not (group / f"{name}.yaml").is_file():
+                known = ", ".join(sorted(p.stem for p in group.glob("*.yaml")))
+                print(f"error: {key}: unknown {key} {name!r} (available: {known})",
+                      file=sys.stderr)
+                sys.exit(2)
+
+
+def check_overrides(config_name: str, argv: Sequence[str], conf_dir: Path | None = None) -> None:
+    """Exit with one line (status 2) if Hydra cannot apply the command line's overrides.
+
+    Composes the config once with the overrides, as ``@hydra.main`` is about to;
+    an unknown group option or a key the config does not have (``target.sigma=1``
+    on a target without ``sigma``) becomes ``error: FIELD: ...`` instead of
+    Hydra's multi-line report. Anything else is left to ``@hydra.main``.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException, OverrideParseException
+
+    check_choices(argv, conf_dir)
+    if any(a in ("-m", "--multirun") or a.startswith("--") for a in argv):
+        return  # sweeps and Hydra's own flags (--cfg, --help...): @hydra.main's to handle
+    conf = conf_dir or Path(__file__).resolve().parent.parent / "conf"
+    overrides = [a for a in argv if not a.startswith("-")]
+    try:
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            compose(config_name=config_name, overrides=overrides)
+    except HydraException as e:
+        key = getattr(e.__cause__, "full_key", None)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if key:
+            msg = f"{key}: no such field here ('+{key}=VALUE' would add one)"
+        elif isinstance(e, OverrideParseException):
+            msg = f"cannot parse the command line: {first}"
+        else:
+            msg = first
+        print(f"error: {msg}", file=sys.stderr)
+        sys.exit(2)
+    except Exception:  # noqa: BLE001, S110 - @hydra.main reports whatever else it finds
+        pass

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +16,32 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from cowrl.errors import ConfigError
-from cowrl.metrics import FIELDS, RunRecord, summarize
+from cowrl.metrics import FIELDS, summarize
 from cowrl.policies.base import Policy
 from cowrl.registry import make_costmodel, make_policy, make_workload
 from cowrl.sim.costmodel import CostModel
-from cowrl.sim.simulator import simulate
+from cowrl.targets.base import Plan, Run, Target, make_target
 from cowrl.traces.io import Trace, load_trace
 
 log = logging.getLogger(__name__)
+
+
+SCHEMA = "eval_schema"
+
+
+def register_configs() -> None:
+    """Register ``eval_schema`` (``conf/eval.yaml``'s first default) in Hydra's ConfigStore.
+
+    Hydra composes in struct mode, where an override may only set keys that
+    exist; ``workload_params`` is keyed by workload name, so the schema gives it
+    a node that accepts new keys: ``workload_params.seq.n_pages=1024`` works
+    without ``+``. Idempotent; called by ``eval.py`` and the tests' compose.
+    """
+    from hydra.core.config_store import ConfigStore
+
+    node = OmegaConf.create({"workload_params": {}})
+    OmegaConf.set_struct(node.workload_params, False)
+    ConfigStore.instance().store(name=SCHEMA, node=node)
 
 
 def _names(cfg: DictConfig, key: str) -> list[str]:
@@ -36,28 +54,54 @@ def _names(cfg: DictConfig, key: str) -> list[str]:
     return names
 
 
-def load_workloads(cfg: DictConfig) -> list[Trace]:
-    """The traces to evaluate: generated workloads first, then trace files."""
+def workload_group(name: str, from_file: bool, suite: Collection[str] = ()) -> str:
+    """A workload's group in the report: ``traces`` for a trace file's row, ``held-out``
+    for ``heldout_*``, ``suite`` for the rest of ``suite``, ``other`` for any other named
+    workload (``conf/workload``)."""
+    if from_file:
+        return "traces"
+    if name.startswith("heldout_"):
+        return "held-out"
+    return "suite" if name in suite else "other"
+
+
+def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
+    """The traces to evaluate (generated workloads first, then trace files) and each one's
+    group (:func:`workload_group`).
+
+    ``workloads: null`` (the default) means the ``suite`` when no ``traces`` are
+    given, and no generated workloads when some are; ``workloads=[]`` means none.
+    """
     params = cfg.get("workload_params") or {}
-    traces = [make_workload(name, seed=int(cfg.seed), **params.get(name, {}))
-              for name in _names(cfg, "workloads")]
-    traces += [load_trace(p) for p in _names(cfg, "traces")]
-    seen: set[str] = set()
-    for t in traces:
-        if t.name in seen:
+    files = _names(cfg, "traces")
+    if cfg.get("workloads") is None:
+        names = [] if files else _names(cfg, "suite")
+    else:
+        names = _names(cfg, "workloads")
+    for key in params:
+        if key not in names:
+            raise ConfigError(f"workload_params.{key}: {key!r} is not among the workloads "
+                              f"evaluated ({', '.join(names) or 'none'})")
+    traces = [make_workload(name, seed=int(cfg.seed), **params.get(name, {})) for name in names]
+    suite = set(_names(cfg, "suite"))
+    groups = {t.name: workload_group(t.name, False, suite) for t in traces}
+    for path in files:
+        t = load_trace(path)
+        if t.name in groups:
             raise ConfigError(f"traces: two workloads are named {t.name!r}; rename a file")
-        seen.add(t.name)
+        traces.append(t)
+        groups[t.name] = workload_group(t.name, True)
+    if len(groups) != len(traces):
+        raise ConfigError("workloads: two workloads have the same name")
     if not traces:
         raise ConfigError(
             "workloads/traces: nothing to evaluate; give workloads=[...] or traces=[...]")
-    return traces
+    return traces, groups
 
 
-def _is_learned(policy: Policy) -> bool:
-    from cowrl.policies.bandits import BanditPolicy
-    from cowrl.policies.sb3 import SB3Trainer
-
-    return isinstance(policy, (BanditPolicy, SB3Trainer))
+def _is_learned(policy: Any) -> bool:
+    """A config that is trained (``cowrl.training.TRAINERS``): evaluate its artifact."""
+    return getattr(policy, "trainer", None) is not None
 
 
 def _artifacts(cfg: DictConfig) -> dict[str, Path]:
@@ -118,47 +162,23 @@ def load_policies(cfg: DictConfig) -> list[Policy]:
     return policies
 
 
-def run_sim(traces: Sequence[Trace], policies: Sequence[Policy], cost: CostModel, seed: int,
-            progress: bool = True) -> list[RunRecord]:
-    from tqdm import tqdm
+def plan_runs(traces: Sequence[Trace], policies: Sequence[Policy], target: Target,
+              cost: CostModel) -> list[Run]:
+    """The (policy, trace) runs, trace by trace, of the policies ``target`` can run.
 
-    from cowrl.policies.best_static import BestStatic
-
-    jobs = [(p, t) for t in traces for p in policies]
-    records = []
-    for policy, trace in tqdm(jobs, desc="sim", unit="run", disable=not progress, leave=False):
-        if isinstance(policy, BestStatic):
-            chosen = policy.for_trace(trace, cost)
-            rec = simulate(trace, chosen, cost, seed=seed)
-            rec.extra["best_k"] = chosen.static_k
-            records.append(rec)
-            continue
-        records.append(simulate(trace, policy, cost, seed=seed))
-    return records
-
-
-def run_kernel(traces: Sequence[Trace], policies: Sequence[Policy], cfg: DictConfig,
-               cost: CostModel | None = None) -> list[RunRecord]:
-    from cowrl.kernel.backend import run_pairs
-    from cowrl.policies.best_static import BestStatic
-
-    pairs: list[tuple[Policy, Trace]] = []
+    A policy the target cannot run on some trace (the oracle on a kernel, which
+    would read the future) is left out with a warning; an error if none is left.
+    """
+    keep = []
     for p in policies:
-        if isinstance(p, BestStatic):
-            # The degree is chosen per workload in simulation, then run for real.
-            assert cost is not None
-            pairs += [(p.for_trace(t, cost), t) for t in traces]
-            continue
-        try:
-            p.kernel_program()
-        except NotImplementedError:
-            log.warning("policy %s cannot run in the kernel (it reads the future or has no "
-                        "kernel form); skipped", p.name)
-            continue
-        pairs += [(p, t) for t in traces]
-    if not pairs:
-        raise ConfigError("policies: none of them can run on the kernel target")
-    return run_pairs(pairs, cfg.kernel, progress=bool(cfg.progress))
+        why = next((w for t in traces if (w := target.unsupported(p, t, cost))), None)
+        if why:
+            log.warning("%s: left out on target %s: %s", p.name, target.name, why)
+        else:
+            keep.append(p)
+    if not keep:
+        raise ConfigError(f"policies: none of them can run on target {target.name!r}")
+    return [Run(p, t) for t in traces for p in keep]
 
 
 def resolve_costmodel(cfg: DictConfig) -> Any:
@@ -166,31 +186,40 @@ def resolve_costmodel(cfg: DictConfig) -> Any:
     if cfg.costmodel.get("name") == "auto":
         name = cfg.target.get("costmodel")
         if not name:
-            raise ConfigError(f"costmodel: auto, but target {cfg.target.name!r} names none")
+            raise ConfigError(f"costmodel: auto, but target {cfg.target.get('name')!r} "
+                              "names none (target.costmodel)")
         return str(name)
     return cfg.costmodel
 
 
+def load_target(cfg: DictConfig) -> Target:
+    """``cfg.target`` built (``conf/target/<name>.yaml``); only targets that run traces."""
+    target = make_target(cfg.target)
+    if not isinstance(target, Target):
+        raise ConfigError(f"target: {getattr(target, 'name', target)!r} runs no traces "
+                          "(calibrate.py only); eval.py needs one that replays traces")
+    return target
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Run every (policy, workload) on ``cfg.target.name``; write results and return them."""
-    target = str(cfg.target.name)
+    """Run every (policy, workload) on ``cfg.target``; write results and return them."""
+    target = load_target(cfg)
     cost = make_costmodel(resolve_costmodel(cfg))
     lam = float(cfg["lambda"])
     if lam < 0:
         raise ConfigError(f"lambda must be >= 0, got {lam}")
-    traces = load_workloads(cfg)
+    traces, groups = load_workloads(cfg)
     policies = load_policies(cfg)
-    if target == "sim":
-        records = run_sim(traces, policies, cost, int(cfg.seed), bool(cfg.progress))
-    elif target == "kernel":
-        records = run_kernel(traces, policies, cfg, cost)
-    else:
-        raise ConfigError(f"target: unknown target {target!r} (sim or kernel)")
-    rows = [summarize(r, lam, cost.page_cost_ns) for r in records]
+    runs = plan_runs(traces, policies, target, cost)
+    records = target.run(Plan(runs, cost, seed=int(cfg.seed), progress=bool(cfg.progress)))
+    rows = [{**summarize(r, lam, cost.page_cost_ns), "group": groups[r.workload]}
+            for r in records]
     out = Path(cfg.out) if cfg.get("out") else _hydra_dir()
     out.mkdir(parents=True, exist_ok=True)
     meta = {
-        "target": target,
+        "target": target.name,
+        "target_facts": target.describe(),
+        "groups": groups,
         "costmodel": cost.name,
         "costmodel_provenance": cost.provenance,
         "config": OmegaConf.to_container(cfg, resolve=True),
@@ -199,14 +228,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("plots", True):
         from cowrl.plots import plot_all
 
-        plot_all(out, rows, records)
+        plot_all(out, rows, records, groups)
     print_table(rows)
     result: dict[str, Any] = {"out": str(out), "rows": rows, "meta": meta}
     if cfg.get("report", True):
         from cowrl.report import write_report
 
-        result["report"] = write_report(out, rows, traces, cost, lam, target,
-                                        adaptive=[str(n) for n in cfg.get("adaptive") or []])
+        result["report"] = write_report(out, rows, traces, cost, lam, target.name,
+                                        adaptive=[str(n) for n in cfg.get("adaptive") or []],
+                                        groups=groups, simulated=not target.measured)
     log.info("results in %s", out)
     return result
 

@@ -1,7 +1,8 @@
 """``DIR/report.md``: the winner per workload and the adaptive policies' targets.
 
-Targets (issue 4), checked per adaptive policy, separately on the training
-suite and on the held-out workloads (``heldout_*``):
+Targets (issue 4), checked per adaptive policy, separately on each group of
+workloads: the training suite, the held-out workloads (``heldout_*``) and the
+trace files (``traces=[...]``):
 
 1. per workload, objective <= 1.05 x the best static policy for that workload
    (baseline, precopy k=1, precopy_best, hugepage, fault_around);
@@ -14,7 +15,7 @@ suite and on the held-out workloads (``heldout_*``):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,31 @@ def single_static_objectives(traces: Sequence[Trace], cost: CostModel, lam: floa
         rec: Any = simulate(t, HugePage(), cost)
         out.setdefault("hugepage", {})[t.name] = objective(rec, lam, cost.page_cost_ns)
     return out
+
+
+def _winner_table(workloads: Sequence[str], policies: Sequence[str],
+                  by: Mapping[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """Markdown rows: per workload the winner and every policy's objective / baseline."""
+    lines = ["| workload | winner | " + " | ".join(policies) + " |",
+             "|---|---|" + "---|" * len(policies)]
+    for w in workloads:
+        base = by.get(("baseline", w), {}).get("objective")
+        cands = [(by[(p, w)]["objective"], p) for p in policies
+                 if (p, w) in by and p != "oracle"]
+        winner = min(cands)[1] if cands else "-"
+        ties = [p for o, p in cands if cands and o <= min(cands)[0] * 1.001]
+        label = winner if len(ties) == 1 else (
+            "tie: " + ", ".join(ties) if len(ties) <= 3 else f"tie ({len(ties)} policies)")
+        cells = []
+        for p in policies:
+            r = by.get((p, w))
+            if r is None:
+                cells.append("-")
+            else:
+                v = r["objective"] / base if base else r["objective"]
+                cells.append(f"**{v:.3f}**" if p == winner else f"{v:.3f}")
+        lines.append(f"| {w} | {label} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def check_targets(rows: list[dict[str, Any]], policy: str, workloads: Sequence[str],
@@ -89,43 +115,45 @@ def check_targets(rows: list[dict[str, Any]], policy: str, workloads: Sequence[s
     return res
 
 
+GROUP_TITLES = {"suite": "Training suite", "held-out": "Held-out workloads (never trained on)",
+                "other": "Other workloads (conf/workload)",
+                "traces": "Trace files (traces=[...])"}
+
+
+def _group_of(name: str) -> str:
+    return "held-out" if name.startswith("heldout_") else "suite"
+
+
 def write_report(out: Path, rows: list[dict[str, Any]], traces: Sequence[Trace],
-                 cost: CostModel, lam: float, target: str, adaptive: Sequence[str] = ()
+                 cost: CostModel, lam: float, target: str, adaptive: Sequence[str] = (),
+                 groups: Mapping[str, str] | None = None, simulated: bool = True
                  ) -> dict[str, Any]:
+    """Write ``out/report.md``: a winner table per workload group, then the targets.
+
+    ``groups`` maps a workload to ``suite``, ``held-out``, ``other`` or ``traces``
+    (rows of trace files); without it, ``heldout_*`` are held out and the rest the suite.
+    ``simulated``: the rows were priced by ``cost``, so the geomean target can
+    compare them with every single static policy simulated with it.
+    """
     policies = list(dict.fromkeys(r["policy"] for r in rows))
     workloads = [t.name for t in traces]
+    group = {w: (groups or {}).get(w) or _group_of(w) for w in workloads}
     by = {(r["policy"], r["workload"]): r for r in rows}
     learned = [p for p in policies if p in adaptive or p not in REFERENCE]
     lines = [f"# COW precopy: adaptive vs static ({target})", "",
              f"Cost model `{cost.name}`, lambda = {lam}. Objective = cow_ns + lambda * wasted * "
-             "page_cost_ns; the table gives objective / baseline (lower is better). "
+             "page_cost_ns; the tables give objective / baseline (lower is better). "
              "Workloads named `heldout_*` were never trained on.", ""]
-    lines.append("| workload | winner | " + " | ".join(policies) + " |")
-    lines.append("|---|---|" + "---|" * len(policies))
-    for w in workloads:
-        base = by.get(("baseline", w), {}).get("objective")
-        cands = [(by[(p, w)]["objective"], p) for p in policies
-                 if (p, w) in by and p != "oracle"]
-        winner = min(cands)[1] if cands else "-"
-        ties = [p for o, p in cands if cands and o <= min(cands)[0] * 1.001]
-        label = winner if len(ties) == 1 else (
-            "tie: " + ", ".join(ties) if len(ties) <= 3 else f"tie ({len(ties)} policies)")
-        cells = []
-        for p in policies:
-            r = by.get((p, w))
-            if r is None:
-                cells.append("-")
-            else:
-                v = r["objective"] / base if base else r["objective"]
-                cells.append(f"**{v:.3f}**" if p == winner else f"{v:.3f}")
-        lines.append(f"| {w} | {label} | " + " | ".join(cells) + " |")
-    lines.append("")
+    splits = {g: [w for w in workloads if group[w] == g] for g in GROUP_TITLES}
+    splits = {g: ws for g, ws in splits.items() if ws}
+    for g, ws in splits.items():
+        if len(splits) > 1:
+            lines += [f"## {GROUP_TITLES[g]}", ""]
+        lines += _winner_table(ws, policies, by) + [""]
     lines.append("Winner: lowest objective among deployable policies (the oracle, which reads "
                  "the future, is shown but never named winner); policies within 0.1% tie.")
-    singles = single_static_objectives(traces, cost, lam) if target == "sim" else None
+    singles = single_static_objectives(traces, cost, lam) if simulated else None
     checks: dict[str, Any] = {}
-    splits = {"held-out": [w for w in workloads if w.startswith("heldout_")],
-              "suite": [w for w in workloads if not w.startswith("heldout_")]}
     for p in learned:
         for split, ws in splits.items():
             c = check_targets(rows, p, ws, singles)

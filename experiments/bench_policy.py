@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
+from cowrl.kernel.table import CPolicy, pack_table
 from cowrl.policies.artifacts import find_latest, load_policy
 from cowrl.policies.context import STATE_BYTES, TABLE_BYTES
-from cowrl.policies.kernel_table import CPolicy, pack_table
 from cowrl.registry import make_costmodel, make_policy, make_workload
 from cowrl.sim.simulator import simulate
 

@@ -1,9 +1,11 @@
 """Sim-to-real fidelity: the same policies and traces on target=sim and target=kernel.
 
     python experiments/fidelity.py [--costmodel tcg] [--n-pages 1024] [--out DIR]
+                                   [--target kernel|kernel_sim]
 
 Runs every (policy, workload) in the simulator priced by ``--costmodel`` and on
-the kernel target (one guest boot), then reports per pair: exact agreement of
+``--target`` (default ``kernel``: one guest boot; ``kernel_sim`` is the stand-in
+that needs no guest, for testing), then reports per pair: exact agreement of
 faults/precopied/wasted, relative error of ``cow_ns`` and ``write_p99_ns``,
 and the Kendall tau of the policy ranking by objective (per workload and
 overall). The default workloads are ones the calibration (sequential traces)
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import pickle
 import re
@@ -29,12 +32,14 @@ import numpy as np
 from cowrl.calibration.fidelity import compare, pair_rows, rank_agreement, summary
 from cowrl.calibration.fit import trim_outliers
 from cowrl.errors import CowrlError
+from cowrl.kernel.backend import median_of_repeats
 from cowrl.metrics import RunRecord, summarize
 from cowrl.policies.base import Policy
 from cowrl.policies.static import StaticPrecopy
 from cowrl.registry import group_config, make_costmodel, make_policy, make_workload
 from cowrl.sim.costmodel import PARAM_FIELDS, CostModel, NoiseModel
-from cowrl.sim.simulator import simulate
+from cowrl.targets import Plan, Target, make_target
+from cowrl.targets.sim import SimTarget
 from cowrl.traces.io import Trace
 
 DEFAULT_WORKLOADS = ["stride", "random", "interleaved", "phased"]
@@ -65,11 +70,25 @@ def make_policies(names: list[str], lam: float) -> list[Policy]:
     return out
 
 
+def measured_target(args: argparse.Namespace) -> Target:
+    """``--target`` built from ``conf/target``, with ``--kernel-cpus``/``--icount`` applied."""
+    kcfg = dict(group_config("kernel", "qemu", "kernel"))
+    if args.kernel_cpus:
+        kcfg["cpus"] = args.kernel_cpus
+    if args.icount is not None:
+        kcfg["icount"] = args.icount
+    target = make_target(args.target, kernel=kcfg)
+    if not isinstance(target, Target) or not target.write_latencies:
+        raise CowrlError(f"--target {args.target}: fidelity needs a target that replays "
+                         "traces and times every write (kernel, kernel_sim)")
+    return target
+
+
 def kernel_records(traces: list[Trace], policies: list[Policy], args: argparse.Namespace,
                    cost: CostModel) -> tuple[list[RunRecord], dict[str, Any], list[Any]]:
-    """Kernel runs of every (policy, workload) x reps, plus, with ``--same-session``, the
-    calibration design in the same boot (runs interleaved). Returns the fidelity records,
-    session info and the calibration (records, runs) pairs."""
+    """Runs of every (policy, workload) x reps on ``--target``, plus, with
+    ``--same-session``, the calibration design in the same session (runs interleaved).
+    Returns the fidelity records, session info and the calibration (record, run) pairs."""
     if args.reuse:
         with open(Path(args.reuse) / "kernel_records.pkl", "rb") as f:
             saved = pickle.load(f)
@@ -77,8 +96,9 @@ def kernel_records(traces: list[Trace], policies: list[Policy], args: argparse.N
                 saved.get("calibration", []))
     t0 = time.monotonic()
     from cowrl.calibration.config import KernelBenchConfig
-    from cowrl.calibration.kernel import design, fake_backend, interleave, real_backend
+    from cowrl.calibration.kernel import design, interleave
 
+    target = measured_target(args)
     reps = [Trace(t.pages, t.n_pages, name=f"{t.name}{REP}{r}", meta=t.meta)
             for r in range(args.reps) for t in traces]
     order = interleave(reps, policies)  # policies rotate, so load drift hits them all alike
@@ -89,19 +109,13 @@ def kernel_records(traces: list[Trace], policies: list[Policy], args: argparse.N
               for i, r in enumerate(cal_order, 1)] + [(i, "f", r) for i, r in enumerate(order)]
     tagged.sort(key=lambda x: x[0])
     runs = [r for _, _, r in tagged]
-    if args.backend == "fake":
-        truth = CostModel(**{f: getattr(cost, f) for f in PARAM_FIELDS},
-                          noise=NoiseModel("lognormal", cost.noise.sigma or 0.2),
-                          name="fake-truth")
-        allrecs = fake_backend(truth, args.seed)(runs, None, False)
-        info: dict[str, Any] = {"backend": "FAKE (simulator stand-in): not a measurement"}
-    else:
-        kcfg = {"cpus": args.kernel_cpus} if args.kernel_cpus else {}
-        if args.icount is not None:
-            kcfg["icount"] = args.icount
-        kcfg = kcfg or None
-        allrecs = real_backend()(runs, kcfg, True)
-        info = {"backend": "kernel (module + harness, one boot)", "kernel_cfg": kcfg}
+    # Repetitions are the @rep traces above (interleaved with the calibration runs), so
+    # the target runs each once; median_rep_rows takes the median as the target would.
+    allrecs = target.run(Plan(runs, cost, seed=args.seed, repeats=1, progress=True))
+    info: dict[str, Any] = {
+        "backend": (f"{target.name} (module + harness, one boot)" if target.measured
+                    else f"FAKE ({target.name}, simulator stand-in): not a measurement"),
+        "target": target.describe()}
     recs = [r for (_, tag, _), r in zip(tagged, allrecs, strict=True) if tag == "f"]
     cal = [(r, run) for (_, tag, run), r in zip(tagged, allrecs, strict=True) if tag == "c"]
     info.update(reps=args.reps, order="interleaved (rep, workload, rotated policies)",
@@ -119,26 +133,26 @@ def trimmed_cow(rec: RunRecord, factor: float) -> float:
 
 def median_rep_rows(recs: list[RunRecord], lam: float, page_cost_ns: float,
                     trim_factor: float) -> list[dict[str, Any]]:
-    """One kernel row per (policy, workload): the repetition with the median ``cow_ns``.
+    """One kernel row per (policy, workload): the repetition with the median ``cow_ns``
+    (:func:`cowrl.kernel.backend.median_of_repeats`, as the kernel target keeps it).
 
-    A single TCG run's total is at the mercy of host preemptions (a few faults
-    of milliseconds); the median run is a real run, with its own consistent
-    counts and percentiles. Every repetition's ``cow_ns`` is kept in the row.
+    Every repetition's ``cow_ns`` and objective are kept in the row (``cow_ns_reps``,
+    ``objective_reps``, in repetition order), and ``cow_ns_trimmed`` is the median
+    over the repetitions of ``cow_ns`` without the run's outliers.
     """
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in recs:
-        row = summarize(r, lam, page_cost_ns)
-        row["workload"], _, rep = row["workload"].partition(REP)
-        row["rep"] = int(rep or 0)
-        row["cow_ns_trimmed"] = trimmed_cow(r, trim_factor)
-        groups.setdefault((row["policy"], row["workload"]), []).append(row)
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
+    for r in sorted(recs, key=lambda r: int(r.workload.partition(REP)[2] or 0)):
+        groups.setdefault((r.policy, r.workload.partition(REP)[0]), []).append(r)
     out = []
-    for rows in groups.values():
-        rows.sort(key=lambda x: x["cow_ns"])
-        med = dict(rows[(len(rows) - 1) // 2])
-        med["cow_ns_reps"] = [x["cow_ns"] for x in rows]
-        med["objective_reps"] = [x["objective"] for x in sorted(rows, key=lambda x: x["rep"])]
-        med["cow_ns_trimmed"] = float(np.median([x["cow_ns_trimmed"] for x in rows]))
+    for reps in groups.values():
+        rows = [summarize(r, lam, page_cost_ns) for r in reps]
+        med = summarize(median_of_repeats(reps), lam, page_cost_ns)
+        med["workload"], _, rep = med["workload"].partition(REP)
+        med["rep"] = int(rep or 0)
+        med.pop("repeats_cow_ns", None)
+        med["cow_ns_reps"] = sorted(x["cow_ns"] for x in rows)
+        med["objective_reps"] = [x["objective"] for x in rows]
+        med["cow_ns_trimmed"] = float(np.median([trimmed_cow(r, trim_factor) for r in reps]))
         out.append(med)
     return out
 
@@ -147,22 +161,22 @@ def sim_predictions(traces: list[Trace], policies: list[Policy], cost: CostModel
                     args: argparse.Namespace) -> tuple[list[dict[str, Any]],
                                                        dict[tuple[str, str], float]]:
     """Simulator rows (noise off) and the write p99 with the fitted noise on."""
-    rows, p99 = [], {}
-    noisy = CostModel(**{f: getattr(cost, f) for f in PARAM_FIELDS},
-                      noise=NoiseModel("lognormal", cost.noise.sigma), thp_model=cost.thp_model,
-                      name=cost.name)
-    for p in policies:
-        for t in traces:
-            rows.append(summarize(simulate(t, p, cost, seed=args.seed), args.lam,
-                                  cost.page_cost_ns))
-            if cost.noise.sigma > 0:
-                r2 = summarize(simulate(t, p, noisy, seed=args.seed), args.lam, cost.page_cost_ns)
-                p99[(r2["policy"], r2["workload"])] = r2["write_p99_ns"]
+    sim = SimTarget()
+    runs = [(p, t) for p in policies for t in traces]
+    recs = sim.run(Plan(runs, cost, seed=args.seed))
+    rows = [summarize(r, args.lam, cost.page_cost_ns) for r in recs]
+    p99 = {}
+    if cost.noise.sigma > 0:
+        noisy = dataclasses.replace(cost, noise=NoiseModel("lognormal", cost.noise.sigma))
+        for r in sim.run(Plan(runs, noisy, seed=args.seed)):
+            r2 = summarize(r, args.lam, cost.page_cost_ns)
+            p99[(r2["policy"], r2["workload"])] = r2["write_p99_ns"]
     return rows, p99
 
 
 def same_session(cal: list[Any], traces: list[Trace], policies: list[Policy],
-                 kern_rows: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+                 kern_rows: list[dict[str, Any]], args: argparse.Namespace,
+                 cost: CostModel) -> dict[str, Any]:
     """Fit the cost model on the calibration runs of this very boot and predict again.
 
     Separates model error from drift of TCG timings between sessions (the
@@ -172,12 +186,10 @@ def same_session(cal: list[Any], traces: list[Trace], policies: list[Policy],
 
     res = fit_kernel([r for r, _ in cal], [run for _, run in cal], args.trim_factor)
     p = res["params"]
-    cm = CostModel(fault_ns=p["fault_ns"], copy_ns=p["copy_ns"], precopy_ns=p["precopy_ns"],
-                   thp_split_ns=p["thp_split_ns"] or 0.0, write_ns=p["write_ns"] or 0.0,
-                   precopy_setup_ns=p.get("precopy_setup_ns") or 0.0,
-                   precopy_skip_ns=p.get("precopy_skip_ns") or 0.0,
-                   decide_ns=p.get("decide_ns") or 0.0,
-                   noise=NoiseModel("none", p["sigma"]), name="same-session")
+    # The shipped model with the parameters fitted in this session (its THP model kept).
+    cm = dataclasses.replace(cost, **{f: p.get(f) or 0.0 for f in PARAM_FIELDS},
+                             noise=NoiseModel("none", p["sigma"]), name="same-session",
+                             provenance={})
     sim_rows, p99 = sim_predictions(traces, policies, cm, args)
     rows = compare(pair_rows(sim_rows, kern_rows), p99 or None)
     return {"params": p, "fit_r2": res["fits"]["faults"]["r2"], "summary": summary(rows),
@@ -235,7 +247,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     head.update(noise_floor(kern_rows))
     same = None
     if cal:
-        same = same_session(cal, traces, policies, kern_rows, args)
+        same = same_session(cal, traces, policies, kern_rows, args, cost)
     by_policy = {}
     for p in sorted({r["policy"] for r in rows}):
         e = [r["cow_rel_err"] for r in rows if r["policy"] == p]
@@ -370,8 +382,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--trim-factor", type=float, default=10.0,
                     help="for the diagnostic cow_ns without kernel outliers (x run median)")
-    ap.add_argument("--backend", choices=("real", "fake"), default="real",
-                    help="fake: the simulator stands in for the kernel (pipeline test only)")
+    ap.add_argument("--target", default="kernel",
+                    help="conf/target name measured: kernel (default), or kernel_sim, the "
+                         "simulator standing in for the kernel (pipeline test only)")
     ap.add_argument("--reps", type=int, default=3,
                     help="kernel runs per (policy, workload) in the boot; the median is compared")
     ap.add_argument("--same-session", action=argparse.BooleanOptionalAction, default=True,

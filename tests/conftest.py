@@ -19,6 +19,9 @@ def compose_cfg() -> Callable[..., DictConfig]:
     """Compose a root config (``eval``, ``train``, ...) with overrides, as the CLI would."""
 
     def _compose(name: str, overrides: list[str]) -> DictConfig:
+        from cowrl.evaluate import register_configs
+
+        register_configs()  # eval.yaml's schema node, as eval.py registers it
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             return compose(config_name=name, overrides=overrides)
 

@@ -15,14 +15,22 @@ from cowrl.calibration import calibrate
 from cowrl.calibration.config import CalibrationConfig, KernelBenchConfig
 from cowrl.calibration.fit import FitError, fit_linear, lognormal_sigma
 from cowrl.calibration.host import fit_host
-from cowrl.calibration.kernel import design, fake_backend, fit_kernel
+from cowrl.calibration.kernel import design, fit_kernel
 from cowrl.errors import ConfigError
+from cowrl.metrics import RunRecord
 from cowrl.registry import make_costmodel
 from cowrl.sim.costmodel import CostModel, NoiseModel
+from cowrl.targets import Plan
+from cowrl.targets.simulated import SimulatedKernel
 
 ROOT = Path(__file__).resolve().parent.parent
 TRUTH = dict(fault_ns=1500.0, copy_ns=3000.0, precopy_ns=2000.0, thp_split_ns=20000.0,
              write_ns=50.0)
+
+
+def _fake(truth: CostModel, seed: int, order: list) -> list[RunRecord]:
+    """The design's runs on the test target, priced by ``truth`` with its own noise."""
+    return SimulatedKernel(truth=truth, sigma=None, seed=seed).run(Plan(order, truth))
 
 
 def test_fit_linear_exact_and_degenerate() -> None:
@@ -47,7 +55,7 @@ def test_kernel_fit_recovers_simulated_parameters(sigma: float) -> None:
     truth = CostModel(**TRUTH, noise=NoiseModel("lognormal" if sigma else "none", sigma))
     kb = KernelBenchConfig(ks=[0, 1, 2, 4, 8], region_pages=[2048, 4096], reps=1)
     _, _, order = design(kb)
-    records = fake_backend(truth, seed=1)(order, None, False)
+    records = _fake(truth, 1, order)
     res = fit_kernel(records, order, trim_factor=10.0)
     p = res["params"]
     scale = np.exp(sigma ** 2 / 2)  # the noise factor has median 1, so mean exp(s²/2)
@@ -69,8 +77,8 @@ def test_kernel_fit_recovers_setup_and_skip_costs(sigma: float) -> None:
     kb = KernelBenchConfig(ks=[0, 1, 2, 4, 8, 16], region_pages=[1024, 2048], reps=1)
     traces, _, order = design(kb)
     assert [t.name for t in traces] == ["seq1024", "seq2048", "rev1024"]
-    assert not any(p.thp for t, p in order if t.name.startswith("rev"))
-    records = fake_backend(truth, seed=3)(order, None, False)
+    assert not any(p.thp for p, t in order if t.name.startswith("rev"))
+    records = _fake(truth, 3, order)
     res = fit_kernel(records, order, trim_factor=10.0)
     p, fit = res["params"], res["fits"]["faults"]
     scale = np.exp(sigma ** 2 / 2)
@@ -86,7 +94,7 @@ def test_kernel_fit_recovers_setup_and_skip_costs(sigma: float) -> None:
     # without the reverse trace no window page is ever found private: skip is not identified
     kb2 = KernelBenchConfig(ks=[0, 1, 4], region_pages=[1024], reps=1, reverse=False)
     _, _, order2 = design(kb2)
-    res2 = fit_kernel(fake_backend(truth, seed=3)(order2, None, False), order2, 10.0)
+    res2 = fit_kernel(_fake(truth, 3, order2), order2, 10.0)
     assert res2["params"]["precopy_skip_ns"] == 0.0
     assert any("precopy_skip_ns not identified" in n for n in res2["notes"])
 
@@ -100,11 +108,11 @@ def test_kernel_fit_recovers_decide_ns(sigma: float) -> None:
     kb = KernelBenchConfig(ks=[0, 1, 2, 4, 8], region_pages=[1024, 2048], reps=2)
     traces, policies, order = design(kb)
     assert "table0" in [p.name for p in policies]
-    table_runs = [(t.name, p) for t, p in order if p.name == "table0"]
+    table_runs = [(t.name, p) for p, t in order if p.name == "table0"]
     assert sorted(t for t, _ in table_runs) == ["seq1024", "seq1024_r1", "seq2048", "seq2048_r1"]
     assert all(p.static_k is None and p.kernel_program().mode == "table"
                and set(p.table) == {0} for _, p in table_runs)
-    records = fake_backend(truth, seed=5)(order, None, False)
+    records = _fake(truth, 5, order)
     res = fit_kernel(records, order, trim_factor=10.0)
     p, d = res["params"], res["fits"]["decide"]
     scale = np.exp(sigma ** 2 / 2)
@@ -127,7 +135,7 @@ def test_kernel_fit_recovers_decide_ns(sigma: float) -> None:
     kb2 = KernelBenchConfig(ks=[0, 1, 4], region_pages=[1024], reps=1, decide=False)
     _, pols2, order2 = design(kb2)
     assert "table0" not in [q.name for q in pols2]
-    res2 = fit_kernel(fake_backend(truth, seed=3)(order2, None, False), order2, 10.0)
+    res2 = fit_kernel(_fake(truth, 3, order2), order2, 10.0)
     assert res2["params"]["decide_ns"] == 0.0
     assert any("decide_ns not identified" in n for n in res2["notes"])
 
@@ -164,8 +172,8 @@ def test_host_fit_recovers_synthetic_parameters() -> None:
 
 
 def test_fake_kernel_calibration_writes_loadable_yaml(tmp_path: Path) -> None:
-    out = calibrate({"target": "kernel", "name": "fake_cm", "quick": True, "out_dir": str(tmp_path),
-                     "progress": False, "kernel_bench": {"backend": "fake"}})
+    out = calibrate({"target": "kernel_sim", "name": "fake_cm", "quick": True,
+                     "out_dir": str(tmp_path), "progress": False})
     path = tmp_path / "fake_cm.yaml"
     assert out["path"] == str(path) and path.is_file()
     text = path.read_text()
@@ -213,12 +221,18 @@ def test_host_calibration_quick_runs_here(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("cfg, field", [
     ({"target": "moon"}, "target"),
+    ({"target": {"_target_": "cowrl.targets.sim.Nope"}}, "target._target_"),
+    ({"target": {"_target_": "cowrl.targets.simulated.SimulatedKernel", "colour": 1}},
+     "target.colour"),
+    ({"target": {"_target_": "cowrl.targets.simulated.SimulatedKernel", "sigma": -1}},
+     "target.sigma"),
+    ({"target": "kernel", "kernel": {"runner": "moon"}}, "kernel.runner"),
     ({"target": "host", "host_bench": {"reps": -1}}, "host_bench.reps"),
     ({"target": "host", "host_bench": {"populate_batches": [4]}}, "host_bench.populate_batches"),
     ({"target": "host", "host_bench": {"thp": "maybe"}}, "host_bench.thp"),
     ({"target": "host", "host_bench": {"colour": 1}}, "host_bench.colour"),
     ({"target": "kernel", "kernel_bench": {"ks": [2]}}, "kernel_bench.ks"),
-    ({"target": "kernel", "kernel_bench": {"backend": "vm"}}, "kernel_bench.backend"),
+    ({"target": "kernel", "kernel_bench": {"backend": "fake"}}, "kernel_bench.backend"),
     ({"target": "kernel", "kernel_bench": {"reverse": "yes"}}, "kernel_bench.reverse"),
     ({"target": "kernel", "kernel_bench": {"decide": "yes"}}, "kernel_bench.decide"),
     ({"target": "kernel", "kernel_bench": {"ks": [1, 2]}}, "kernel_bench.decide"),

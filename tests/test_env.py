@@ -175,12 +175,12 @@ def test_seeded_workload_params_are_drawn_from_np_random() -> None:
     seen = set()
     for s in range(12):
         env.reset(seed=s)
-        seen.add((env._trace.n_pages, int(env._trace.meta["seed"])))
+        seen.add((env.trace.n_pages, int(env.trace.meta["seed"])))
     assert len({n for n, _ in seen}) > 1 and len(seen) == 12
     env.reset(seed=3)
-    first = env._trace.pages.copy()
+    first = env.trace.pages.copy()
     env.reset(seed=3)
-    assert np.array_equal(first, env._trace.pages)
+    assert np.array_equal(first, env.trace.pages)
 
 
 def test_trace_files_as_workloads(tmp_path) -> None:

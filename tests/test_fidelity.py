@@ -1,4 +1,4 @@
-"""Fidelity metrics on hand-made rows, and the experiment end to end on the fake backend."""
+"""Fidelity metrics on hand-made rows, and the experiment end to end on the test target."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cowrl.calibration.fidelity import compare, pair_rows, rank_agreement, rel_err, summary, tau
+from cowrl.metrics import RunRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,18 +68,28 @@ def test_rank_agreement_per_workload_and_overall() -> None:
     assert -1.0 <= r["overall"] <= 1.0
 
 
-def test_fidelity_experiment_fake_backend(tmp_path: Path) -> None:
+def test_fidelity_experiment_on_the_test_target(tmp_path: Path) -> None:
     sys.path.insert(0, str(ROOT / "experiments"))
     try:
         import fidelity
     finally:
         sys.path.pop(0)
     res = fidelity.run(fidelity.parse_args([
-        "--costmodel", "host", "--backend", "fake", "--n-pages", "512",
+        "--costmodel", "host", "--target", "kernel_sim", "--n-pages", "512",
         "--workloads", "stride", "random", "--policies", "baseline", "precopy", "precopy4",
         "--out", str(tmp_path)]))
     assert res["summary"]["counts_equal"] == res["summary"]["pairs"] == 6
     assert (tmp_path / "predicted_vs_measured.png").stat().st_size > 1000
     data = json.loads((tmp_path / "fidelity.json").read_text())
     assert data["kernel"]["backend"].startswith("FAKE")
+    assert data["kernel"]["target"]["measured"] is False
     assert len(data["rows"]) == 6
+    assert data["same_session_calibration"]["params"]["precopy_ns"] > 0
+    # kernel rows: the repetition with the median cow_ns (the kernel target's rule)
+    recs = [RunRecord(policy="p", workload=f"w{fidelity.REP}{r}", target="k", n_pages=4,
+                      writes=4, faults=1, precopied=0, wasted=0, fault_ns=np.array([c]))
+            for r, c in enumerate([30.0, 10.0, 20.0])]
+    (row,) = fidelity.median_rep_rows(recs, 1.0, 1.0, 10.0)
+    assert row["workload"] == "w" and row["cow_ns"] == 20.0 and row["rep"] == 2
+    assert row["cow_ns_reps"] == [10.0, 20.0, 30.0]
+    assert row["objective_reps"] == [30.0, 10.0, 20.0]

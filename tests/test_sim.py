@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sim_reference import PageState
 
 from cowrl.errors import ConfigError
 from cowrl.metrics import summarize, write_quantiles
-from cowrl.policies.base import FaultContext, Policy
+from cowrl.policies.base import FaultContext, FaultEvent, Policy
 from cowrl.policies.oracle import Oracle
 from cowrl.policies.static import Baseline, FaultAround, HugePage, StaticPrecopy
 from cowrl.sim.costmodel import HUGE_PAGES, CopyWholeHuge, CostModel
-from cowrl.sim.simulator import PageState, simulate
+from cowrl.sim.simulator import simulate
 from cowrl.traces.generators import GENERATORS
 from cowrl.traces.io import Trace
 
@@ -274,8 +275,8 @@ def test_decide_ns_reaches_observe_and_default_zero_is_bit_identical() -> None:
     seen: list[float] = []
 
     class Watch(Scripted):
-        def observe(self, ctx: FaultContext, k: int, fault_ns: float, precopied: int) -> None:
-            seen.append(fault_ns)
+        def observe(self, ctx: FaultContext, event: FaultEvent) -> None:
+            seen.append(event.fault_ns)
 
     t = GENERATORS["uniform"](n_pages=300, writes=900, seed=2)
     ks = np.random.default_rng(1).choice([0, 1, 4, 16], 900).tolist()

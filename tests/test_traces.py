@@ -10,7 +10,7 @@ import pytest
 
 from cowrl.errors import ConfigError, TraceError
 from cowrl.traces.generators import GENERATORS
-from cowrl.traces.io import Trace, load_trace, save_trace
+from cowrl.traces.io import Trace, iter_pages, load_trace, save_trace
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".txt", ".npz"])
@@ -147,3 +147,90 @@ def test_generator_non_numeric_params_raise_config_error(gen: str, kw: dict,
                                                               field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         GENERATORS[gen](**kw)
+
+
+# -- multi-region traces (recorded programs) ------------------------------------------------
+def _multi(**kw) -> Trace:
+    args = dict(pages=np.array([0, 3, 4, 9, 5]), n_pages=10, name="multi",
+                region_sizes=np.array([4, 2, 4]),
+                region_starts=np.array([0x10000, 0x40000, 0x10000], dtype=np.uint64),
+                region_writers=np.array([0, 0, 1]), t_ns=np.array([5, 9, 12, 30, 31]),
+                writer=np.array([0, 0, 0, 1, 0]))
+    args.update(kw)
+    return Trace(**args)
+
+
+def test_multi_region_roundtrip(tmp_path: Path) -> None:
+    t = _multi()
+    back = load_trace(save_trace(t, tmp_path / "m.npz"))
+    for f in ("pages", "region_sizes", "region_starts", "region_writers", "t_ns", "writer"):
+        assert np.array_equal(getattr(back, f), getattr(t, f)), f
+    assert back.n_pages == 10 and back.meta["format"] == 2
+    assert back.region_end_of(np.array([0, 4, 5, 6, 9])).tolist() == [4, 6, 6, 10, 10]
+    light = load_trace(tmp_path / "m.npz", times=False)
+    assert light.t_ns is None and light.writer is None and light.region_sizes is not None
+
+
+def test_multi_region_file_is_compact(tmp_path: Path) -> None:
+    n = 200_000
+    t = Trace(pages=np.arange(n) % 5000, n_pages=5000, region_sizes=np.array([2500, 2500]),
+              t_ns=np.arange(n) * 1000, writer=np.zeros(n, dtype=np.int32),
+              region_writers=np.array([0, 0]))
+    p = save_trace(t, tmp_path / "big.npz")
+    assert p.stat().st_size < 0.1 * n * 8  # compressed, compact dtypes
+    chunks = list(iter_pages(p, chunk=30_000))
+    assert len(chunks) == 7 and np.array_equal(np.concatenate(chunks), t.pages)
+
+
+@pytest.mark.parametrize("kw, needle", [
+    (dict(region_starts=np.array([0x10000, 0x12000, 0x10000], dtype=np.uint64)), "overlap"),
+    (dict(region_starts=np.array([0x10001, 0x40000, 0x10000], dtype=np.uint64)), "aligned"),
+    (dict(writer=np.array([0, 0, 1, 1, 0])), "writer: write 2"),
+    (dict(pages=np.array([0, 3, 10])), "outside"),
+    (dict(region_sizes=np.array([4, 2, 5])), "sum to"),
+    (dict(region_writers=np.array([0, 1])), "region_writers"),
+    (dict(t_ns=np.array([1, 2])), "t_ns"),
+])
+def test_bad_multi_region_traces(tmp_path: Path, kw, needle: str) -> None:
+    with pytest.raises(TraceError) as e:
+        _multi(**kw)
+    assert needle in str(e.value) and "\n" not in str(e.value), str(e.value)
+
+
+def test_bad_multi_region_file_names_the_file(tmp_path: Path) -> None:
+    p = tmp_path / "over.npz"
+    np.savez(p, pages=np.array([0, 1]), n_pages=np.int64(4), region_sizes=np.array([2, 2]),
+             region_starts=np.array([0x1000, 0x2000], dtype=np.uint64))
+    with pytest.raises(TraceError, match=r"over\.npz: region_starts: regions 0 and 1 overlap"):
+        load_trace(p)
+
+
+def _truncate(src: Path, dst: Path, n: int) -> Path:
+    dst.write_bytes(src.read_bytes()[:n])
+    return dst
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+@pytest.mark.parametrize("keep", [0, 60, 200])
+def test_empty_or_truncated_files(tmp_path: Path, suffix: str, keep: int) -> None:
+    full = save_trace(_multi() if suffix == ".npz" else Trace(np.arange(500), 500),
+                      tmp_path / f"full{suffix}")
+    p = _truncate(full, tmp_path / f"cut{suffix}", keep)
+    with pytest.raises(TraceError) as e:
+        load_trace(p)
+    msg = str(e.value)
+    assert str(p) in msg and "\n" not in msg, msg
+
+
+def test_eval_on_an_empty_trace_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    p = tmp_path / "empty.npy"
+    p.write_bytes(b"")
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, str(root / "eval.py"), f"traces=[{p}]", "workloads=[]",
+                        "policies=[baseline]", f"out={tmp_path / 'o'}"], capture_output=True,
+                       text=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "empty.npy" in r.stderr and "empty" in r.stderr

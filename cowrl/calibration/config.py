@@ -10,9 +10,6 @@ from typing import Any
 
 from cowrl.errors import ConfigError
 
-TARGETS = ("host", "kernel")
-DEFAULT_NAMES = {"host": "host", "kernel": "tcg"}
-
 
 def _ints(field_name: str, value: Any, minimum: int = 1) -> list[int]:
     if isinstance(value, (int, str)) or value is None:
@@ -71,9 +68,6 @@ class HostBenchConfig:
 class KernelBenchConfig:
     """Static-degree runs through the kernel target (``target=kernel``)."""
 
-    backend: str = "real"
-    """``real``: :func:`cowrl.kernel.backend.run_kernel`; ``fake``: the simulator with a
-    known cost model and noise, for tests of the pipeline only (never a measurement)."""
     ks: list[int] = field(default_factory=lambda: [0, 1, 2, 4, 8, 16])
     region_pages: list[int] = field(default_factory=lambda: [1024, 8192])
     hugepage: bool = True
@@ -85,13 +79,9 @@ class KernelBenchConfig:
     decide: bool = True
     """Also run a table policy that always chooses k = 0 (module TABLE mode) on the
     sequential traces: against the static k = 0 runs it identifies ``decide_ns``."""
-    fake_costmodel: str = "seed_table1"
-    fake_sigma: float = 0.2
 
     def __post_init__(self) -> None:
         p = "kernel_bench."
-        if self.backend not in ("real", "fake"):
-            raise ConfigError(f"{p}backend must be real or fake, got {self.backend!r}")
         self.ks = _ints(p + "ks", self.ks, 0)
         if len(set(self.ks)) < 2:
             raise ConfigError(f"{p}ks needs two different degrees to fit precopy_ns, "
@@ -110,8 +100,6 @@ class KernelBenchConfig:
         if self.hugepage and max(self.region_pages) < 512:
             raise ConfigError(f"{p}region_pages: the hugepage runs need a region of at "
                               f"least 512 pages, got {self.region_pages}")
-        if not isinstance(self.fake_sigma, (int, float)) or self.fake_sigma < 0:
-            raise ConfigError(f"{p}fake_sigma must be >= 0, got {self.fake_sigma!r}")
 
 
 QUICK_HOST = {"region_pages": [256, 1024], "reps": 2, "warmup_reps": 1,
@@ -124,8 +112,12 @@ QUICK_KERNEL = {"ks": [0, 1, 4], "region_pages": [1024], "reps": 1}
 class CalibrationConfig:
     """Everything ``calibrate(cfg)`` reads; built from the Hydra config by :meth:`from_cfg`."""
 
-    target: str = "host"
-    name: str = "host"
+    target: Any = None
+    """The target measured: a :class:`cowrl.targets.Target` that replays traces
+    (``kernel``, ``kernel_sim``) or a calibration-only one (``host``), built from
+    ``conf/target/<name>.yaml``."""
+    name: str | None = None
+    """Output file stem; None = the target's ``calibration_name``."""
     out_dir: str | None = None
     quick: bool = False
     seed: int = 0
@@ -134,24 +126,20 @@ class CalibrationConfig:
     """Drop samples above this multiple of their run's median (preemptions); 0 keeps all."""
     host_bench: HostBenchConfig = field(default_factory=HostBenchConfig)
     kernel_bench: KernelBenchConfig = field(default_factory=KernelBenchConfig)
-    kernel: Any = None
-    """The kernel target's config (Hydra group ``kernel``), passed to ``run_kernel``."""
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any]) -> CalibrationConfig:
         """Validate a (Hydra or plain) mapping; every error is one line naming its field."""
+        from cowrl.targets import make_target
+
         if hasattr(cfg, "_metadata"):
             from omegaconf import OmegaConf
 
             cfg = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
         data = dict(cfg)
-        target = data.get("target", "host")
-        if isinstance(target, Mapping):  # the Hydra group form: target: {name: host}
-            target = target.get("name")
-        if target not in TARGETS:
-            raise ConfigError(f"target must be one of {TARGETS}, got {target!r}")
-        name = data.get("name") or DEFAULT_NAMES[target]
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        name = data.get("name")
+        if name is not None and (not isinstance(name, str)
+                                 or not re.fullmatch(r"[A-Za-z0-9_.-]+", name)):
             raise ConfigError(f"name must be a file stem (letters, digits, _ . -), got {name!r}")
         quick = data.get("quick", False)
         if not isinstance(quick, bool):
@@ -164,11 +152,12 @@ class CalibrationConfig:
             raise ConfigError(f"seed must be an integer, got {seed!r}")
         host = {**(data.get("host_bench") or {}), **(QUICK_HOST if quick else {})}
         kern = {**(data.get("kernel_bench") or {}), **(QUICK_KERNEL if quick else {})}
+        host_bench = _build(HostBenchConfig, host, "host_bench")
+        kernel_bench = _build(KernelBenchConfig, kern, "kernel_bench")
+        target = make_target(data.get("target", "host"), kernel=data.get("kernel"))
         return cls(target=target, name=name, out_dir=data.get("out_dir"), quick=quick,
                    seed=seed, progress=bool(data.get("progress", True)), trim_factor=float(trim),
-                   host_bench=_build(HostBenchConfig, host, "host_bench"),
-                   kernel_bench=_build(KernelBenchConfig, kern, "kernel_bench"),
-                   kernel=data.get("kernel"))
+                   host_bench=host_bench, kernel_bench=kernel_bench)
 
 
 def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:

@@ -2,8 +2,9 @@
 
 Static precopy ``k`` over sequential traces of a few region sizes (plus the
 hugepage policy, and a table policy that always chooses k = 0), and over a
-reverse trace, run in one guest boot via
-:func:`cowrl.kernel.backend.run_kernel`. The simulator's event replay of the
+reverse trace, run in one session (one guest boot) of the target
+(:class:`cowrl.targets.Target`; ``target=kernel``, or the ``kernel_sim``
+stand-in for tests). The simulator's event replay of the
 same trace and policy, which the kernel target matches event for event, says
 for each demand fault whether it queued precopy work (``k > 0``), how many
 pages it precopied, how many window pages it found already private, and
@@ -37,7 +38,7 @@ of writes that took no fault.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -59,14 +60,11 @@ from cowrl.policies.base import Policy
 from cowrl.policies.context import N_CELLS
 from cowrl.policies.static import Baseline, HugePage, StaticPrecopy
 from cowrl.policies.table import TablePolicy
-from cowrl.sim.costmodel import CostModel, NoiseModel
+from cowrl.sim.costmodel import CostModel
 from cowrl.sim.simulator import SimEvents, decides, simulate
+from cowrl.targets.base import Plan, Run, Target
 from cowrl.traces.generators import reverse, sequential
 from cowrl.traces.io import Trace
-
-Run = tuple[Trace, Policy]
-Backend = Callable[[list[Run], Any, bool], list[RunRecord]]
-"""Runs (trace, policy) pairs in the given order in one session; one RunRecord per pair."""
 
 DECIDE_POLICY = "table0"
 """The calibration's table policy: k = 0 at every fault, decided in the module (TABLE mode)."""
@@ -106,7 +104,7 @@ def design(kb: KernelBenchConfig) -> tuple[list[Trace], list[Policy], list[Run]]
             rep.append((reverse(n_pages=n, name=f"rev{n}{suffix}"), static))
         for t, pols in rep:
             traces.append(t)
-            order += [(t, pols[(i + j) % len(pols)]) for j in range(len(pols))]
+            order += [Run(pols[(i + j) % len(pols)], t) for j in range(len(pols))]
             i += 1
     return traces, policies, order
 
@@ -114,54 +112,13 @@ def design(kb: KernelBenchConfig) -> tuple[list[Trace], list[Policy], list[Run]]
 def interleave(traces: Sequence[Trace], policies: Sequence[Policy]) -> list[Run]:
     """Every (trace, policy) once, policies rotated from one trace to the next."""
     n = len(policies)
-    return [(t, policies[(i + j) % n]) for i, t in enumerate(traces) for j in range(n)]
-
-
-def fake_backend(truth: CostModel, seed: int = 0) -> Backend:
-    """A stand-in for the kernel target: the simulator priced by ``truth`` with its noise.
-
-    It returns RunRecords shaped like the real backend's (per-write latencies,
-    ``kfault_avg_ns``), with ``target="kernel-fake"``. It only tests the
-    pipeline; nothing it returns is a measurement.
-    """
-
-    def run(runs: list[Run], cfg: Any = None, progress: bool = False) -> list[RunRecord]:
-        rng = np.random.default_rng(seed)
-        out = []
-        for t, p in runs:
-            rec, ev = simulate(t, p, truth, seed=int(rng.integers(1 << 31)),
-                               record_events=True, target="kernel-fake")
-            w = np.full(t.writes, truth.write_ns, dtype=np.float64)
-            w *= rng.lognormal(0.0, truth.noise.sigma / 4, size=w.size)
-            w[ev.write_index] = rec.fault_ns
-            rec.write_ns = w
-            rec.extra = {"kfault_avg_ns": truth.copy_ns, "thp": bool(p.thp),
-                         "thp_backed": bool(p.thp), "k": int(p.static_k or 0),
-                         "mode": "static" if p.static_k is not None else "table",
-                         "runner": "fake", "accel": "none (simulated)",
-                         "kernel_release": "fake"}
-            out.append(rec)
-        return out
-
-    return run
-
-
-def real_backend() -> Backend:
-    """The kernel target, every run in one guest session, in the given order."""
-    from cowrl.kernel.backend import run_session
-    from cowrl.kernel.jobs import RunRequest
-
-    def run(runs: list[Run], cfg: Any = None, progress: bool = True) -> list[RunRecord]:
-        reqs = [RunRequest(trace=t, policy=p) for t, p in runs]
-        return run_session(reqs, cfg, progress=progress).records
-
-    return run
+    return [Run(policies[(i + j) % n], t) for i, t in enumerate(traces) for j in range(n)]
 
 
 def events_for(runs: Sequence[Run]) -> dict[tuple[str, str], tuple[RunRecord, SimEvents]]:
     """Exact simulator events for every (trace, policy), keyed by (policy name, workload)."""
     out = {}
-    for t, p in runs:
+    for p, t in runs:
         rec, ev = simulate(t, p, _UNIT, record_events=True)
         out[(p.name, t.name)] = (rec, ev)
     return out
@@ -176,7 +133,7 @@ def samples_from_runs(records: Sequence[RunRecord], runs: Sequence[Run]
     out of the fit (its faults cannot be paired with events) and reported.
     """
     ev = events_for(runs)
-    pol = {p.name: p for _, p in runs}
+    pol = {p.name: p for p, _ in runs}
     parts: list[FaultSamples] = []
     plain: list[np.ndarray] = []
     info_runs: list[dict[str, Any]] = []
@@ -269,8 +226,11 @@ def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_fact
         notes.append(f"precopy_ns {copy_ns:.0f} ns exceeds the fitted demand cost "
                      f"{demand_ns:.0f} ns: fault_ns clipped to 0")
         fault_ns = 0.0
-    pred = (demand_ns + s.decided * (coef("decide_ns") or 0.0) + s.work * setup
-            + s.precopied * precopy_ns + s.skipped * skip + s.thp_first * (thp or 0.0))
+    fitted = CostModel(fault_ns=max(0.0, demand_ns), copy_ns=0.0,
+                       precopy_ns=max(0.0, precopy_ns), thp_split_ns=thp or 0.0,
+                       precopy_setup_ns=setup, precopy_skip_ns=skip,
+                       decide_ns=max(0.0, coef("decide_ns") or 0.0), name="fitted")
+    pred = fitted.fault_cost(s.precopied, s.thp_first, s.work, s.skipped, s.decided)
     noise = lognormal_sigma(s.latency_ns / pred)
     per_k: dict[str, Any] = {}
     for r in runs:
@@ -368,31 +328,44 @@ def per_page_only_fit(s: FaultSamples, trim_factor: float) -> dict[str, Any] | N
                                     "precopy_setup_ns and precopy_skip_ns; diagnostic only)"}
 
 
-def calibrate_kernel(cc: CalibrationConfig, backend: Backend | None = None) -> dict[str, Any]:
-    """Run the calibration design on the kernel target (one boot) and fit it."""
+HEADER_MEASURED = (
+    "CALIBRATED through the kernel target by `python calibrate.py target={target}{quick}`:\n"
+    "module + replay harness in the {runner} guest ({accel}). Matches `eval.py target=kernel`.\n"
+    "Clock: {clock}.\nSee docs/calibration.md; `provenance` has the fits. Do not edit by hand: "
+    "re-run.")
+HEADER_FAKE = (
+    "FAKE: produced by calibrate.py target={target}, i.e. from the simulator\nwith a known cost "
+    "model. NOT A MEASUREMENT; for testing the pipeline only.")
+
+
+def calibrate_kernel(cc: CalibrationConfig, target: Target) -> dict[str, Any]:
+    """Run the calibration design on ``target`` (one session) and fit it.
+
+    ``target`` must record one latency per write (the kernel target, or the
+    ``kernel_sim`` stand-in, whose cost model is then ``target.costmodel``).
+    Returns ``params``, ``provenance`` and the YAML's ``header``.
+    """
+    from cowrl.errors import ConfigError
     from cowrl.registry import make_costmodel
 
+    if not target.write_latencies:
+        raise ConfigError(f"target: {target.name!r} records no per-write latencies to fit; "
+                          "calibrate target=kernel (or host)")
     kb = cc.kernel_bench
     traces, policies, order = design(kb)
-    fake = backend is None and kb.backend == "fake"
-    if backend is None:
-        if fake:
-            truth = make_costmodel(kb.fake_costmodel)
-            truth.noise = NoiseModel("lognormal", kb.fake_sigma)
-            backend = fake_backend(truth, cc.seed)
-        else:
-            backend = real_backend()
+    fake = not target.measured
     facts = host_facts()
     before = loadavg()
-    records = backend(order, cc.kernel, cc.progress)
+    cost = make_costmodel(target.costmodel) if target.costmodel else _UNIT
+    records = target.run(Plan(order, cost, seed=cc.seed, repeats=1, progress=cc.progress))
     after = loadavg()
     res = fit_kernel(records, order, cc.trim_factor)
     x = records[0].extra if records else {}
     res["provenance"] = {
         "calibrated": not fake,
         "source": ("FAKE BACKEND (simulator with a known cost model): NOT A MEASUREMENT"
-                   if fake else "calibrate.py target=kernel (module + replay harness)"),
-        "target": "kernel",
+                   if fake else f"calibrate.py target={target.name} (module + replay harness)"),
+        "target": target.name,
         "runner": x.get("runner", "?"),
         "accelerator": x.get("accel", "?"),
         "clock": _clock_note(x),
@@ -409,7 +382,7 @@ def calibrate_kernel(cc: CalibrationConfig, backend: Backend | None = None) -> d
                    "ks": kb.ks, "region_pages": kb.region_pages, "hugepage": kb.hugepage,
                    "reverse": kb.reverse, "decide": kb.decide, "reps": kb.reps,
                    "order": "interleaved (rep, trace, rotated policies)",
-                   "kernel_config": _kernel_cfg_summary(cc.kernel),
+                   "kernel_config": _target_summary(target),
                    "one_boot": True, "trim_factor": cc.trim_factor},
         "identification": {
             "fault_ns + copy_ns": "intercept of the per-fault least squares fit",
@@ -429,6 +402,10 @@ def calibrate_kernel(cc: CalibrationConfig, backend: Backend | None = None) -> d
         "fits": res.pop("fits"),
         "notes": res.pop("notes"),
     }
+    prov = res["provenance"]
+    res["header"] = (HEADER_FAKE if fake else HEADER_MEASURED).format(
+        target=target.name, quick=" quick=true" if cc.quick else "", runner=prov["runner"],
+        accel=prov["accelerator"], clock=prov["clock"])
     return res
 
 
@@ -447,13 +424,8 @@ def _clock_note(extra: dict[str, Any]) -> str:
     return f"{ic}: real time ({accel})"
 
 
-def _kernel_cfg_summary(kcfg: Any) -> dict[str, Any]:
-    """The guest settings that change TCG timings (vCPUs, memory, writer, clock)."""
-    from cowrl.kernel.config import KernelConfig
-
-    d = dict(kcfg or {})
-    out = {k: d[k] for k in ("runner", "accel", "cpus", "memory_mb", "writer", "icount")
-           if k in d}
-    if "icount" not in out:
-        out["icount"] = KernelConfig().icount
-    return out
+def _target_summary(target: Target) -> dict[str, Any]:
+    """The settings that change the timings (for a kernel: vCPUs, memory, writer, clock)."""
+    facts = target.describe()
+    return {k: facts[k] for k in ("target", "runner", "accel", "cpus", "memory_mb", "writer",
+                                  "icount", "truth", "sigma") if k in facts}

@@ -16,32 +16,26 @@ log = logging.getLogger(__name__)
 
 FALLBACK = "seed_table1"
 
-_HEADERS = {
-    "host": ("CALIBRATED on this machine's running kernel by `python calibrate.py target=host"
-             "{quick}`.\nNative costs (no emulator); user-space microbenchmarks, no module. "
-             "See docs/calibration.md\nfor the identification assumptions; `provenance` has "
-             "the fits. Do not edit by hand:\nre-run the command."),
-    "kernel": ("CALIBRATED through the kernel target by `python calibrate.py target=kernel"
-               "{quick}`:\nmodule + replay harness in the {runner} guest ({accel}). Matches "
-               "`eval.py target=kernel`.\nClock: {clock}.\nSee docs/calibration.md; "
-               "`provenance` has the fits. Do not edit by hand: re-run."),
-    "fake": ("FAKE: produced by calibrate.py with kernel_bench.backend=fake, i.e. from the "
-             "simulator\nwith a known cost model. NOT A MEASUREMENT; for testing the pipeline "
-             "only."),
-}
-
 
 def calibrate(cfg: Any) -> dict[str, Any]:
-    """Calibrate ``cfg.target`` and write the cost model; returns params, path and provenance."""
-    cc = CalibrationConfig.from_cfg(cfg)
-    if cc.target == "host":
-        from cowrl.calibration.host import calibrate_host
+    """Calibrate ``cfg.target`` and write the cost model; returns params, path and provenance.
 
-        res = calibrate_host(cc)
-    else:
+    A target that replays traces (:class:`cowrl.targets.Target`: ``kernel``, or the
+    ``kernel_sim`` stand-in) runs the kernel design and is fitted
+    (:func:`cowrl.calibration.kernel.calibrate_kernel`); a calibration-only target
+    (``host``) measures itself (``target.calibrate``).
+    """
+    from cowrl.targets import Target
+
+    cc = CalibrationConfig.from_cfg(cfg)
+    target = cc.target
+    if isinstance(target, Target):
         from cowrl.calibration.kernel import calibrate_kernel
 
-        res = calibrate_kernel(cc)
+        res = calibrate_kernel(cc, target)
+    else:
+        res = target.calibrate(cc)
+    name = cc.name or target.calibration_name
     params, prov = res["params"], res["provenance"]
     fallback = make_costmodel(FALLBACK)
     for f in ("thp_split_ns", "write_ns"):
@@ -51,13 +45,9 @@ def calibrate(cfg: Any) -> dict[str, Any]:
                 f"{f} not measured here: taken from costmodel {FALLBACK} ({params[f]:.0f} ns)")
             prov.setdefault("borrowed", {})[f] = FALLBACK
     out_dir = Path(cc.out_dir) if cc.out_dir else CONF_DIR / "costmodel"
-    fake = str(prov.get("source", "")).startswith("FAKE")
-    header = _HEADERS["fake" if fake else cc.target].format(
-        quick=" quick=true" if cc.quick else "", runner=prov.get("runner"),
-        accel=prov.get("accelerator"), clock=prov.get("clock", "unknown"))
-    path = write_costmodel(out_dir / f"{cc.name}.yaml", cc.name, params, prov, header)
-    _print_summary(cc.name, path, params, prov)
-    result = {"name": cc.name, "path": str(path), "params": params, "provenance": prov}
+    path = write_costmodel(out_dir / f"{name}.yaml", name, params, prov, res["header"])
+    _print_summary(name, path, params, prov)
+    result = {"name": name, "path": str(path), "params": params, "provenance": prov}
     report = _run_dir()
     if report is not None:
         (report / "calibration.json").write_text(json.dumps(result, indent=1, default=str))

@@ -9,13 +9,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from cowrl.envs import _kernels as K
 from cowrl.envs.workloads import WorkloadSpec, parse_one, parse_workloads, sample_trace
 from cowrl.errors import ConfigError
-from cowrl.policies.base import FaultContext
-from cowrl.policies.features import FEATURE_NAMES, N_FEATURES, FaultHistory
-from cowrl.sim.costmodel import HUGE_PAGES, CostModel
-from cowrl.sim.simulator import PageState
+from cowrl.sim.context import FEATURE_NAMES, N_FEATURES, FaultContext, features
+from cowrl.sim.costmodel import CostModel
+from cowrl.sim.engine import POS, ReplayEngine
 from cowrl.traces.io import Trace
 
 DEFAULT_DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
@@ -102,8 +100,6 @@ def init_settings(env: Any, workloads: Sequence[WorkloadSpec] | WorkloadSpec | N
     env.sources = parse_workloads(workloads)
     env.render_mode = None
     env._lam_page_ns = env.lam * env.cost.page_cost_ns
-    env._extra_private = env.cost.thp_model.first_fault_private_pages() if env.thp else 0
-    env._thp_extra_ns = float(env.cost.thp_model.first_fault_extra_ns(env.cost))
     dim = N_FEATURES + (len(env.degrees) if env.prev_action_obs else 0)
     low = np.zeros(dim, dtype=np.float32)
     low[FEATURE_NAMES.index("delta_log")] = -1.0
@@ -113,19 +109,18 @@ def init_settings(env: Any, workloads: Sequence[WorkloadSpec] | WorkloadSpec | N
 class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
     """Pick the precopy degree at each copy-on-write demand fault of a replayed write trace.
 
-    The env replays a write trace with the simulator's exact semantics
-    (:mod:`cowrl.sim.simulator`: :class:`~cowrl.sim.simulator.PageState` and
-    the :class:`~cowrl.sim.costmodel.CostModel`). Writes to private pages cost
-    nothing and are skipped; every write to a shared page is a demand fault,
-    and one ``step`` is one demand fault.
+    The env is a front end of the replay engine (:mod:`cowrl.sim.engine`, the
+    simulator's own rules and :class:`~cowrl.sim.costmodel.CostModel`). Writes
+    to private pages cost nothing and are skipped; every write to a shared
+    page is a demand fault, and one ``step`` is one demand fault.
 
     **Action space** ``Discrete(len(degrees))``: action ``a`` precopies
     ``degrees[a]`` pages after the faulting page (the window
-    ``p+1 .. min(p+k, n_pages-1)``; already-private pages count toward ``k``).
+    ``p+1 .. min(p+k, region_end-1)``; already-private pages count toward ``k``).
 
-    **Observation space** ``Box(float32)`` of 7 features from
-    :class:`cowrl.policies.features.FaultHistory` (``delta_log`` in [-1, 1],
-    the rest in [0, 1]; see :data:`cowrl.policies.features.FEATURE_NAMES`),
+    **Observation space** ``Box(float32)`` of 7 features of the engine's fault
+    context (:func:`cowrl.sim.context.features`; ``delta_log`` in [-1, 1],
+    the rest in [0, 1]; see :data:`cowrl.sim.context.FEATURE_NAMES`),
     all computable in the kernel module. With ``prev_action_obs=True`` a
     one-hot of the previous action follows (``len(degrees)`` more dims, all 0
     at the first fault). The observation after the last fault is all zeros.
@@ -194,46 +189,30 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
                                                decided)
         self.action_space = spaces.Discrete(len(self.degrees))
         self._degree_list = [int(d) for d in self.degrees]
-        self._decided = 1 if self.decided else 0
-        self._trace: Trace | None = None
+        self._engine = ReplayEngine(self.cost, thp=self.thp, decided=self.decided)
         self._done = True
 
     # --- episode state -------------------------------------------------------------------
 
-    def _start(self, trace: Trace, written: np.ndarray) -> None:
-        self._trace = trace
-        self._pages = trace.pages
-        self._written = written
-        self._state = PageState(trace.n_pages, thp=self.thp)
-        self._priv = np.frombuffer(self._state.private, dtype=np.uint8)
-        self._noise = self.cost.noise.factors(self.np_random, int(written.sum()))
-        self._history = FaultHistory()
-        self._faults = self._precopied = self._wasted = 0
-        self._cow_ns = 0.0
-        self._prev_page, self._prev_k, self._prev_a = -1, 0, -1
-        self._pos = 0
-        self._page = int(self._pages[0])
-        self._done = False
+    @property
+    def trace(self) -> Trace | None:
+        """The trace of the current episode (None before the first reset)."""
+        return self._engine.trace
 
-    def _observe(self) -> np.ndarray:
-        ctx = FaultContext(page=self._page, n_pages=self._state.n_pages,
-                           fault_index=self._faults, prev_page=self._prev_page,
-                           prev_k=self._prev_k, private_pages=self._state.n_private,
-                           write_index=self._pos)
-        feats = self._history.update(ctx)
-        if not self.prev_action_obs:
-            return feats
+    def _observe(self, ctx: FaultContext | None) -> np.ndarray:
         obs = np.zeros(self.observation_space.shape, dtype=np.float32)
-        obs[:N_FEATURES] = feats
-        if self._prev_a >= 0:
+        if ctx is None:  # after the last fault
+            return obs
+        obs[:N_FEATURES] = features(ctx)
+        if self.prev_action_obs and self._prev_a >= 0:
             obs[N_FEATURES + self._prev_a] = 1.0
         return obs
 
     def _run_info(self) -> dict[str, Any]:
-        return {"faults": self._faults, "precopied": self._precopied, "wasted": self._wasted,
-                "cow_ns": self._cow_ns,
-                "objective": self._cow_ns + self.lam * self._wasted * self.cost.page_cost_ns,
-                "writes": min(self._pos, len(self._pages))}
+        tot = self._engine.totals()
+        return {**tot, "cow_ns": self._cow_ns,
+                "objective": self._cow_ns + self.lam * tot["wasted"] * self.cost.page_cost_ns,
+                "writes": min(int(self._engine.st[POS]), self._engine.pages.shape[0])}
 
     # --- gymnasium API -------------------------------------------------------------------
 
@@ -244,9 +223,13 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
             trace, written = parse_one(options["trace"], "options.trace").draw(self.np_random)
         else:
             trace, written = sample_trace(self.np_random, self.sources)
-        self._start(trace, written)
-        obs = self._observe()
-        return obs, {"page": self._page, "write_index": self._pos, "workload": trace.name}
+        ctx = self._engine.reset(trace, written, noise_rng=self.np_random)
+        assert ctx is not None  # a trace has at least one write, and every page starts shared
+        self._cow_ns = 0.0
+        self._prev_a = -1
+        self._done = False
+        return self._observe(ctx), {"page": ctx.page, "write_index": ctx.write_index,
+                                    "workload": trace.name}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._done:
@@ -255,54 +238,19 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
         if not 0 <= a < len(self._degree_list):
             raise ValueError(f"PrecopyEnv: action {action!r} is outside Discrete("
                              f"{len(self._degree_list)})")
-        k = self._degree_list[a]
-        p = self._page
-        n_pages = self._state.n_pages
-        # Pages the demand fault can change lie in [lo, hi): count waste there before and after.
-        lo, hi = p, min(p + k, n_pages - 1) + 1
-        if self.thp:
-            h0 = (p // HUGE_PAGES) * HUGE_PAGES
-            lo, hi = min(lo, h0), max(hi, min(h0 + HUGE_PAGES, n_pages))
-        before = K.count_unwritten_private(self._priv, self._written, lo, hi)
-        n, h, _, skipped = self._state.demand(p, k, self._extra_private)
-        wasted = K.count_unwritten_private(self._priv, self._written, lo, hi) - before
-        # CostModel.fault_cost with the same operation order, without numpy overhead.
-        c = self.cost
-        fault_ns = c.fault_ns + c.copy_ns + self._decided * c.decide_ns \
-            + (1 if k > 0 else 0) * c.precopy_setup_ns \
-            + n * c.precopy_ns + skipped * c.precopy_skip_ns + h * self._thp_extra_ns
-        if self._noise is not None:
-            fault_ns = fault_ns * float(self._noise[self._faults])
-        reward = -(fault_ns + self._lam_page_ns * wasted) / self.cost.demand_ns
-        info: dict[str, Any] = {"page": p, "k": k, "precopied": n, "wasted": wasted,
-                                "thp_first": h, "fault_ns": fault_ns, "write_index": self._pos}
-        self._faults += 1
-        self._precopied += n
-        self._wasted += wasted
-        self._cow_ns += fault_ns
-        self._prev_page, self._prev_k, self._prev_a = p, k, a
-        self._pos = K.next_fault(self._pages, self._priv, self._pos + 1)
-        terminated = self._pos >= len(self._pages)
-        truncated = False
-        if terminated:
-            obs = np.zeros(self.observation_space.shape, dtype=np.float32)
-        else:
-            self._page = int(self._pages[self._pos])
-            obs = self._observe()
-            truncated = self.max_faults is not None and self._faults >= self.max_faults
+        ev = self._engine.apply(self._degree_list[a])
+        reward = -(ev.fault_ns + self._lam_page_ns * ev.wasted) / self.cost.demand_ns
+        info: dict[str, Any] = {"page": ev.page, "k": ev.k, "precopied": ev.precopied,
+                                "wasted": ev.wasted, "thp_first": ev.thp_first,
+                                "fault_ns": ev.fault_ns, "write_index": ev.write_index}
+        self._cow_ns += ev.fault_ns
+        self._prev_a = a
+        ctx = self._engine.context
+        terminated = ctx is None
+        truncated = not terminated and self.max_faults is not None \
+            and self._engine.faults >= self.max_faults
+        obs = self._observe(ctx)
         if terminated or truncated:
             self._done = True
             info["run"] = self._run_info()
         return obs, reward, terminated, truncated, info
-
-    # --- pickling: the numpy view of PageState's bytearray must be rebuilt ----------------
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_priv", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        if getattr(self, "_state", None) is not None:
-            self._priv = np.frombuffer(self._state.private, dtype=np.uint8)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from cowrl.errors import ConfigError, CowrlError
+from cowrl.sim.engine import written_mask as _written_mask
 from cowrl.traces.generators import GENERATORS
 from cowrl.traces.io import Trace, load_trace
 
@@ -40,9 +41,7 @@ _SEED_HIGH = 2**31 - 1
 
 def written_mask(trace: Trace) -> np.ndarray:
     """Pages the trace ever writes, one uint8 per page."""
-    m = np.zeros(trace.n_pages, dtype=np.uint8)
-    m[trace.pages] = 1
-    return m
+    return _written_mask(trace.pages, trace.n_pages)
 
 
 @dataclass

@@ -1,8 +1,11 @@
-"""The kernel target: replay traces under policies inside a real Linux kernel with the module.
+"""One guest session of the kernel target, and running a list of runs with repeats.
 
-``run_kernel`` batches every (policy, trace) run into one guest boot (the
-boot is the expensive part) and returns one :class:`~cowrl.metrics.RunRecord`
-per run, in ``policies x traces`` order.
+:func:`run_session` serialises the runs into a job directory, boots the guest
+(or uses the host) once for all of them (the boot is the expensive part),
+shows a progress bar over the guest's runs and parses one
+:class:`~cowrl.metrics.RunRecord` per run. :func:`run_repeated` adds the
+repetitions, the warm-up run and the median of the repetitions; it is what
+:class:`cowrl.targets.kernel.KernelTarget` and the test target run.
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from cowrl.errors import CowrlError
 from cowrl.kernel.config import KernelConfig
@@ -42,6 +48,83 @@ def _log(progress: bool, msg: str) -> None:
         print(f"[kernel] {msg}", file=sys.stderr, flush=True)
 
 
+class GuestProgress:
+    """A progress bar with an ETA over the runs of one guest session.
+
+    The guest (``guest.py``) runs the job's runs one after the other: it creates
+    ``runs/<id>/`` on the shared job directory as it starts each, prints
+    ``cowrl-guest: run <id>`` as it finishes each (the qemu guest's output goes
+    to ``guest.log`` on the writable 9p share as it is printed) and writes
+    ``guest.json`` at the end. A thread polls the directory: finished runs are
+    the lines of ``guest.log`` when it is there, else the run directories but
+    the newest (the host runner writes its log at the end). The bar counts
+    writes replayed, so that the ETA weighs long traces as they are; it starts
+    with the first run, after the boot.
+    """
+
+    POLL_S = 0.5
+    DONE_LINE = "cowrl-guest: run "
+
+    def __init__(self, jobdir: Path, writes: Sequence[int], enabled: bool = True) -> None:
+        self.jobdir = jobdir
+        self.done_writes = np.concatenate([[0], np.cumsum(np.asarray(writes, dtype=np.int64))])
+        self.n = len(writes)
+        self.enabled = enabled and self.n > 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._bar: Any = None
+
+    def done(self) -> tuple[bool, int]:
+        """(the first run has started, runs finished) as the job directory shows them now."""
+        if (self.jobdir / "guest.json").is_file():
+            return True, self.n
+        try:
+            started = sum(1 for e in os.scandir(self.jobdir / "runs") if e.is_dir())
+        except FileNotFoundError:
+            started = 0
+        try:
+            log = (self.jobdir / "guest.log").read_text(errors="replace")
+            finished = log.count(self.DONE_LINE)
+        except OSError:
+            finished = max(0, started - 1)
+        return started > 0 or finished > 0, min(finished, self.n)
+
+    def _update(self) -> None:
+        started, finished = self.done()
+        if not started:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=int(self.done_writes[-1]), unit="write", unit_scale=True,
+                             file=sys.stderr, dynamic_ncols=True, smoothing=0.1,
+                             desc=f"[kernel] run 1/{self.n}")
+        self._bar.set_description(f"[kernel] run {min(finished + 1, self.n)}/{self.n}",
+                                  refresh=False)
+        self._bar.n = int(self.done_writes[finished])
+        self._bar.refresh()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.POLL_S):
+            self._update()
+
+    def __enter__(self) -> GuestProgress:
+        if self.enabled:
+            self._thread = threading.Thread(target=self._poll, name="guest-progress",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._update()
+        if self._bar is not None:
+            self._bar.close()
+
+
 def run_session(requests: list[RunRequest], cfg: KernelConfig | Mapping[str, Any] | None = None,
                 checks: tuple[str, ...] = (), progress: bool = True) -> KernelSession:
     """Run ``requests`` (and the guest ``checks``: ``manual_cow``, ``table_ioctl``,
@@ -59,8 +142,9 @@ def run_session(requests: list[RunRequest], cfg: KernelConfig | Mapping[str, Any
     jobdir.mkdir()
     specs = write_job(jobdir, requests, kcfg.writer,
                       {**paths, "root": str(Path(__file__).resolve().parents[2])}, checks)
-    _log(progress, f"{len(specs)} run(s) in one session, job dir {jobdir}")
-    info = runner.run(jobdir)
+    _log(progress, f"{len(specs)} run(s) in one session, job dir {jobdir}; booting")
+    with GuestProgress(jobdir, [r.trace.writes for r in requests], enabled=progress):
+        info = runner.run(jobdir)
     guest = json.loads((jobdir / "guest.json").read_text())
     if guest.get("error"):
         raise CowrlError(f"the kernel job failed inside the guest: {guest['error'][-800:]}")
@@ -85,54 +169,57 @@ def run_session(requests: list[RunRequest], cfg: KernelConfig | Mapping[str, Any
                          events=events)
 
 
-def run_kernel(traces: list[Trace], policies: list[Policy],
-               cfg: KernelConfig | Mapping[str, Any] | None = None,
-               progress: bool = True) -> list[RunRecord]:
-    """Replay every trace under every policy on the kernel target, in one guest boot.
 
-    Returns RunRecords with ``target="kernel"`` in ``policies x traces`` order.
-    Raises :class:`~cowrl.errors.TargetUnavailable` when the runner cannot run
-    here and :class:`~cowrl.errors.CowrlError` for a policy the module cannot run.
+
+Pair = tuple[Policy, Trace]
+
+
+def median_of_repeats(reps: Sequence[RunRecord]) -> RunRecord:
+    """The repetition with the median ``cow_ns`` (the lower middle one of an even count).
+
+    A single run's total is at the mercy of host preemptions (under TCG without
+    icount, a few faults of milliseconds); the median run is a real run with its
+    own consistent counts and percentiles. With more than one repetition, every
+    repetition's ``cow_ns`` (in run order) goes into ``extra["repeats_cow_ns"]``.
     """
-    if not policies or not traces:
-        raise CowrlError("run_kernel needs at least one policy and one trace")
-    return run_pairs([(p, t) for p in policies for t in traces], cfg, progress)
+    if not reps:
+        raise CowrlError("median_of_repeats needs at least one run")
+    cows = [float(np.sum(r.fault_ns)) for r in reps]
+    keep = reps[sorted(range(len(reps)), key=cows.__getitem__)[(len(reps) - 1) // 2]]
+    if len(reps) > 1:
+        keep.extra["repeats_cow_ns"] = cows
+    return keep
 
 
-def run_pairs(pairs: list[tuple[Policy, Trace]],
-              cfg: KernelConfig | Mapping[str, Any] | None = None,
-              progress: bool = True) -> list[RunRecord]:
-    """Run each (policy, trace) pair in one guest boot; one RunRecord per pair, in order.
+def run_repeated(runs: Sequence[Pair], repeats: int, warmup: bool,
+                 execute: Callable[[list[Pair]], list[RunRecord]]) -> list[RunRecord]:
+    """Run ``runs`` ``repeats`` times through ``execute`` (one session); one record per run.
 
-    With ``kernel.repeats > 1`` each repeat runs the pairs of a trace in an order
-    rotated by the repeat number, and the run with the median ``cow_ns`` is kept;
-    with ``kernel.warmup`` one discarded run comes first.
+    Repetition 0 runs them in the order given. Repetition ``r`` keeps each
+    trace's slots in that order but rotates its policies by ``r``, so that no
+    policy always runs first on a trace. With ``warmup``, one discarded run of
+    ``runs[0]`` comes first (the first run after boot pays cold caches). Each
+    run's record is :func:`median_of_repeats` of its repetitions.
     """
-    kcfg = KernelConfig.from_any(cfg)
-    if not pairs:
-        raise CowrlError("run_kernel needs at least one (policy, trace) run")
-    # Rotate within each trace's group, so no policy always runs first on a trace.
-    groups: dict[int, list[int]] = {}
-    for idx, (_, t) in enumerate(pairs):
-        groups.setdefault(id(t), []).append(idx)
-    order = [g[(i + r) % len(g)] for r in range(kcfg.repeats) for g in groups.values()
-             for i in range(len(g))]
-    requests = [RunRequest(trace=pairs[i][1], policy=pairs[i][0], module=kcfg.module)
-                for i in order]
-    if kcfg.warmup:
-        requests.insert(0, RunRequest(trace=pairs[0][1], policy=pairs[0][0],
-                                      module=kcfg.module))
-    records = run_session(requests, kcfg, progress=progress).records
-    if kcfg.warmup:
+    if not runs:
+        raise CowrlError("nothing to run: the plan has no (policy, trace) runs")
+    if repeats < 1:
+        raise CowrlError(f"repeats must be >= 1, got {repeats}")
+    slots: dict[int, list[int]] = {}
+    for i, (_, t) in enumerate(runs):
+        slots.setdefault(id(t), []).append(i)
+    rank = {i: j for g in slots.values() for j, i in enumerate(g)}
+    order = [slots[id(t)][(rank[i] + r) % len(slots[id(t)])]
+             for r in range(repeats) for i, (_, t) in enumerate(runs)]
+    batch = [tuple(runs[i]) for i in order]
+    if warmup:
+        batch.insert(0, tuple(runs[0]))
+    records = execute(batch)  # type: ignore[arg-type]
+    if len(records) != len(batch):
+        raise CowrlError(f"the session returned {len(records)} records for {len(batch)} runs")
+    if warmup:
         records = records[1:]
-    runs: dict[int, list[RunRecord]] = {}
+    reps: dict[int, list[RunRecord]] = {}
     for i, rec in zip(order, records, strict=True):
-        runs.setdefault(i, []).append(rec)
-    out = []
-    for i in range(len(pairs)):
-        reps = sorted(runs[i], key=lambda r: float(r.fault_ns.sum()))
-        keep = reps[(len(reps) - 1) // 2]
-        if len(reps) > 1:
-            keep.extra["repeats_cow_ns"] = [float(r.fault_ns.sum()) for r in runs[i]]
-        out.append(keep)
-    return out
+        reps.setdefault(i, []).append(rec)
+    return [median_of_repeats(reps[i]) for i in range(len(runs))]

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import time
 import traceback
-import types
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +37,9 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _import_kernel_pkg(root: Path) -> None:
-    """Make ``cowrl.kernel.*`` importable without running ``cowrl/__init__.py``."""
-    if "cowrl" not in sys.modules:
-        pkg = types.ModuleType("cowrl")
-        pkg.__path__ = [str(root / "cowrl")]  # type: ignore[attr-defined]
-        sys.modules["cowrl"] = pkg
+    """Make ``cowrl.kernel.*`` importable (``cowrl/__init__.py`` imports nothing heavy)."""
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
 
 
 def module_is_loaded() -> bool:
@@ -97,6 +94,8 @@ def run_one(job: dict[str, Any], run: dict[str, Any], out: Path) -> dict[str, An
         cmd += ["--table", run["table"]]
     else:
         cmd += ["--k", str(run["k"])]
+    if run.get("regions"):
+        cmd += ["--regions", run["regions"]]
     if run["thp"]:
         cmd.append("--thp")
     if not run["module"]:
@@ -281,6 +280,10 @@ def main(argv: list[str]) -> int:
     job = json.loads(job_path.read_text())
     out = Path(job["out"])
     _import_kernel_pkg(Path(job["root"]))
+    if job.get("kind") == "record":  # record.py: a real program, not a trace replay
+        from cowrl.record.guest import main as record_main
+
+        return record_main(job, sys.modules[__name__])
     t0 = time.monotonic()
     report: dict[str, Any] = {"kernel_release": platform.release(), "runs": [], "checks": {},
                               "python": sys.version.split()[0], "uptime_at_start_s": _uptime(),

@@ -3,7 +3,7 @@
 A job directory holds ``job.json``, one ``traces/<i>.bin`` per trace
 (little-endian int64 page indices, what the C harness reads), one
 ``tables/<run id>.bin`` per table-mode run (``struct cowrl_policy_table``,
-from :func:`cowrl.policies.kernel_table.pack_table`, pushed by the harness
+from :func:`cowrl.kernel.table.pack_table`, pushed by the harness
 with ``COWRL_IOC_SET_POLICY`` mode ``TABLE``) and, after the guest ran,
 ``guest.json`` and ``runs/<id>/{summary.txt, write_ns.bin, records.bin}``.
 """
@@ -58,6 +58,8 @@ class RunSpec:
     """``static`` (``k``) or ``table`` (the decision table in ``table``)."""
     table: str = ""
     """Table mode: path of the packed ``struct cowrl_policy_table`` file."""
+    regions: str = ""
+    """Multi-region trace: path of its region sizes (int64 pages), the harness's --regions."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -112,7 +114,7 @@ def kernel_plan(policy: Policy) -> KernelPlan:
         raise CowrlError(f"policy {policy.name!r} cannot run on the kernel target: {e}") from None
     thp = bool(prog.thp or policy.thp)
     if prog.mode == "table":
-        from cowrl.policies.kernel_table import pack_table
+        from cowrl.kernel.table import pack_table
 
         try:
             payload = pack_table(prog)
@@ -131,14 +133,6 @@ def kernel_plan(policy: Policy) -> KernelPlan:
     if not 0 <= int(prog.k) <= max_k:
         raise CowrlError(f"policy {policy.name!r}: k={prog.k} is outside 0..{max_k}")
     return KernelPlan("static", int(prog.k), thp)
-
-
-def kernel_degree(policy: Policy) -> tuple[int, bool]:
-    """(k, thp) of a static policy (kept for callers of ABI v1); table policies raise."""
-    plan = kernel_plan(policy)
-    if plan.mode != "static":
-        raise CowrlError(f"policy {policy.name!r} decides per fault (table mode), no fixed k")
-    return plan.k, plan.thp
 
 
 def write_job(jobdir: Path, requests: list[RunRequest], writer: str, paths: dict[str, Any],
@@ -164,11 +158,16 @@ def write_job(jobdir: Path, requests: list[RunRequest], writer: str, paths: dict
             f = jobdir / "traces" / f"{len(trace_files)}.bin"
             np.ascontiguousarray(req.trace.pages, dtype="<i8").tofile(f)
             trace_files[key] = str(f)
+        regions = ""
+        sizes = req.trace.region_sizes
+        if sizes is not None and sizes.size > 1:
+            regions = trace_files[key].replace(".bin", ".regions.bin")
+            np.ascontiguousarray(sizes, dtype="<i8").tofile(regions)
         label = req.label or (req.policy.name if req.module else f"{req.policy.name}+nomodule")
         specs.append(RunSpec(id=f"r{i:03d}", trace=trace_files[key], n_pages=req.trace.n_pages,
                              k=plan.k, thp=plan.thp, writer=req.writer or writer,
                              module=req.module, policy=label, workload=req.trace.name,
-                             mode=plan.mode, table=table))
+                             mode=plan.mode, table=table, regions=regions))
     job: dict[str, Any] = {"version": 2, "out": str(jobdir), "checks": list(checks),
                            "runs": [asdict(s) for s in specs], **paths}
     if "table_ioctl" in checks:  # a valid payload for the guest's bad-ioctl check to mutate
@@ -210,6 +209,16 @@ class DemandEvents:
     """Pages the fault's precopy made private."""
 
 
+def slots_to_pages(slots: np.ndarray, spec: RunSpec) -> np.ndarray:
+    """Harness slot indices -> trace page indices (a multi-region run has one guard slot
+    between regions; see kernel_module/harness/cowrl_harness.c)."""
+    if not spec.regions:
+        return slots
+    sizes = np.fromfile(spec.regions, dtype="<i8")
+    slot_first = np.concatenate([[0], np.cumsum(sizes)[:-1]]) + np.arange(sizes.size)
+    return slots - (np.searchsorted(slot_first, slots, side="right") - 1)
+
+
 def demand_events(jobdir: Path, spec: RunSpec) -> DemandEvents | None:
     """The demand records of run ``spec`` (None without the module or its files)."""
     rdir = jobdir / "runs" / spec.id
@@ -219,7 +228,8 @@ def demand_events(jobdir: Path, spec: RunSpec) -> DemandEvents | None:
     start = np.uint64(read_summary(summ)["region_start"])
     recs = np.fromfile(rec_file, dtype=record_dtype())
     demand = recs[(recs["flags"] & load_abi().COWRL_REC_DEMAND) != 0]
-    return DemandEvents(page=((demand["addr"] - start) // PAGE_SIZE).astype(np.int64),
+    slots = ((demand["addr"] - start) // PAGE_SIZE).astype(np.int64)
+    return DemandEvents(page=slots_to_pages(slots, spec),
                         degree=demand["degree"].astype(np.int64),
                         precopied=demand["precopied"].astype(np.int64))
 
@@ -232,6 +242,26 @@ def runner_facts(jobdir: Path) -> dict[str, Any]:
         return dict(json.loads(f.read_text()))
     except (OSError, ValueError):
         return {}
+
+
+def _region_pages(addr: np.ndarray, region_start: int, n_pages: int, spec: RunSpec
+                  ) -> np.ndarray:
+    """Page indices of module records in the run's region; CowrlError for foreign ones.
+
+    The module only records faults inside the registered range, so an address
+    outside the region means the records belong to another run or region (a
+    stale ``records.bin``, a mixed-up job directory): fail saying so.
+    """
+    a = addr.astype(np.int64)  # user-space addresses fit in int64
+    off = a - np.int64(region_start)
+    bad = (off < 0) | (off >= np.int64(n_pages) * PAGE_SIZE)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise CowrlError(
+            f"kernel run {spec.id} ({spec.policy} on {spec.workload}): {int(bad.sum())} "
+            f"module record(s) outside its region of {n_pages} pages at {region_start:#x} "
+            f"(first: {int(a[i]):#x}); they belong to another run or region")
+    return off // PAGE_SIZE
 
 
 def parse_run(jobdir: Path, spec: RunSpec, trace: Trace, info: dict[str, Any]) -> RunRecord:
@@ -251,7 +281,10 @@ def parse_run(jobdir: Path, spec: RunSpec, trace: Trace, info: dict[str, Any]) -
         if recs is None:
             recs = np.zeros(0, dtype=record_dtype())
         demand = recs[(recs["flags"] & abi.COWRL_REC_DEMAND) != 0]
-        pages = ((demand["addr"] - np.uint64(s["region_start"])) // PAGE_SIZE).astype(np.int64)
+        # a multi-region run's records are in harness slots (one guard slot between regions)
+        slots = _region_pages(demand["addr"], int(s["region_start"]),
+                              int(s.get("n_slots", trace.n_pages)), spec)
+        pages = slots_to_pages(slots, spec)
         widx = first[pages]
         order = np.argsort(widx, kind="stable")
         widx = widx[order]

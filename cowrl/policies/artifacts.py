@@ -4,7 +4,7 @@ An artifact is one JSON object::
 
     {"format": "cowrl-policy", "version": 1,
      "name": "bandit",            # the policy's config name: its row name in eval
-     "kind": "table" | "readahead" | "static" | "sb3",
+     "kind": "table" | "readahead" | "static" | "sb3",   # a key of ARTIFACT_KINDS
      "policy": {...},             # what is needed to rebuild the deployable policy
      "learner": {...} | null,     # learner class, parameters and state (to resume)
      "training": {...},           # rounds done, seed, wall time, final metrics
@@ -20,6 +20,7 @@ which ``eval.py`` reads to find the newest artifact per policy name.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import time
@@ -77,30 +78,33 @@ def read_artifact(path: str | Path) -> dict[str, Any]:
     return art
 
 
+# Artifact kinds: kind -> "module:Class"; the class rebuilds the deployable policy with
+# ``Class.from_artifact(spec, name, directory)``. Strings, so reading an artifact imports
+# only the class it needs (an sb3 artifact imports torch, a table one does not).
+ARTIFACT_KINDS: dict[str, str] = {
+    "table": "cowrl.policies.table:TablePolicy",
+    "readahead": "cowrl.policies.readahead:Readahead",
+    "static": "cowrl.policies.static:StaticPrecopy",
+    "sb3": "cowrl.policies.sb3:SB3Policy",
+}
+
+
+def register_artifact_kind(kind: str, target: str) -> None:
+    """Make ``kind`` loadable: ``target`` is ``"module:Class"`` with a ``from_artifact``."""
+    ARTIFACT_KINDS[kind] = target
+
+
 def policy_from_artifact(art: dict[str, Any], name: str | None = None) -> Policy:
     """The deployable policy an artifact describes, named ``name`` (default: its own)."""
-    name = name or art["name"]
     kind = art["kind"]
-    spec = art["policy"]
-    if kind == "table":
-        from cowrl.policies.table import TablePolicy
-
-        return TablePolicy(spec["table"], context=spec["context"], name=name)
-    if kind == "readahead":
-        from cowrl.policies.readahead import Readahead
-
-        return Readahead(name=name, **spec)
-    if kind == "static":
-        from cowrl.policies.static import StaticPrecopy
-
-        return StaticPrecopy(k=spec["k"], name=name)
-    if kind == "sb3":
-        from cowrl.policies.sb3 import SB3Policy
-
-        model = Path(art["_path"]).parent / spec["model"]
-        return SB3Policy(model, algo=spec["algo"], degrees=spec["degrees"], name=name,
-                         prev_action_obs=spec.get("prev_action_obs", False))
-    raise ConfigError(f"checkpoints: {art.get('_path')}: unknown artifact kind {kind!r}")
+    target = ARTIFACT_KINDS.get(kind)
+    if target is None:
+        raise ConfigError(f"checkpoints: {art.get('_path')}: unknown artifact kind {kind!r} "
+                          f"(known: {', '.join(sorted(ARTIFACT_KINDS))})")
+    module, cls = target.split(":")
+    policy_cls = getattr(importlib.import_module(module), cls)
+    return policy_cls.from_artifact(art["policy"], name or art["name"],
+                                    Path(art["_path"]).parent)
 
 
 def load_policy(path: str | Path, name: str | None = None) -> Policy:

@@ -15,15 +15,16 @@ the non-contextual learners keep one independent bandit per cell.
   features of the cell, so cells share what they learn.
 
 **Reward.** A decision's reward is its saving relative to ``k = 0`` at the
-same fault, in units of one demand fault, known in hindsight from the trace:
-every page the precopy made private that the trace writes later saved a
-fault (``+ (demand_ns - precopy_ns)``); every one it never writes is waste
-(``- (precopy_ns + lambda * page_cost_ns)``). Summed over a run these
-rewards are exactly ``(objective(baseline) - objective(policy)) /
-demand_ns``, so maximising them minimises the objective; and since ``k = 0``
-always earns exactly 0, a phase that makes every fault cheaper or dearer
-does not shift one arm's estimate against another's. The reward is divided
-by the largest degree so it stays in about [-1.4, 0.3].
+same fault, known in hindsight from the trace and read off the engine's
+:class:`~cowrl.sim.context.FaultEvent`: every page the precopy made private
+that the trace writes later saved a whole decided demand fault
+(``+ (demand_ns + decide_ns - precopy_ns)``); every one it never writes is
+waste (``- (precopy_ns + lambda * page_cost_ns)``); a fault that queued
+precopy work pays ``precopy_setup_ns`` and each window page already private
+``precopy_skip_ns``. Rewards are in percent of the run's baseline objective
+(every written page faulting once). Since ``k = 0`` always earns exactly 0, a
+phase that makes every fault cheaper or dearer does not shift one arm's
+estimate against another's.
 
 **Epochs.** As in the Micro-Armed Bandit, an arm is held for an epoch
 (``epoch_faults`` faults): each cell draws its arm when it is first seen in
@@ -48,10 +49,11 @@ from typing import Any
 import numpy as np
 
 from cowrl.errors import ConfigError
-from cowrl.policies.base import FaultContext, KernelProgram, Policy
+from cowrl.policies.base import FaultContext, FaultEvent, KernelProgram, Policy
 from cowrl.policies.context import N_CELLS, ContextSpec, StreamContext
 from cowrl.policies.table import TablePolicy
 from cowrl.sim.costmodel import CostModel
+from cowrl.sim.engine import written_mask
 from cowrl.traces.io import Trace
 
 DEFAULT_DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
@@ -190,7 +192,8 @@ class DUCBParams:
     gamma: float = 0.98
     """Discount per pull of the cell (1.0 is UCB1 with the DUCB bonus)."""
     c: float = 0.3
-    """Exploration scale (``2B`` in Garivier & Moulines; rewards lie in about [-1.4, 0.3])."""
+    """Exploration scale (``2B`` in Garivier & Moulines), in the rewards' units: percent of
+    the run's baseline objective."""
     xi: float = 0.5
 
 
@@ -285,17 +288,17 @@ class BanditPolicy(Policy):
         self._table = [0] * N_CELLS
         self._reset_epoch()
 
+    trainer = "bandit"
+    """Trained by ``cowrl.training`` (``TRAINERS``); built from its config it is untrained,
+    so ``eval.py`` loads its artifact instead."""
+
     # --- training hooks (called by cowrl.training) ----------------------------------------
     def begin_episode(self, trace: Trace, cost: CostModel, lam: float) -> None:
         """Learn during the next run over ``trace`` (its future gives hindsight rewards)."""
         self.learning = True
-        self._written = np.zeros(trace.n_pages, dtype=np.uint8)
-        self._written[trace.pages] = 1
-        self._priv = np.zeros(trace.n_pages, dtype=np.uint8)
         # Percent of this run's baseline objective (every written page faults once).
-        scale = int(self._written.sum()) * cost.demand_ns / 100.0
-        # A useful precopy saves a whole decided demand fault; every precopying fault pays
-        # the setup, every window page already private the skip (cowrl.sim.costmodel).
+        scale = int(np.count_nonzero(written_mask(trace.pages, trace.n_pages))) \
+            * cost.demand_ns / 100.0
         self._gain = (cost.demand_ns + cost.decide_ns - cost.precopy_ns) / scale
         self._loss = (cost.precopy_ns + lam * cost.page_cost_ns) / scale
         self._setup = cost.precopy_setup_ns / scale
@@ -305,7 +308,6 @@ class BanditPolicy(Policy):
     def end_episode(self) -> None:
         self._flush_epoch()
         self.learning = False
-        self._written = self._priv = None  # type: ignore[assignment]
 
     def freeze(self) -> TablePolicy:
         """The greedy table (what the module runs)."""
@@ -327,26 +329,19 @@ class BanditPolicy(Policy):
                 k = self._epoch_arm[f.cell] = self.learner.predict([f.cell])[0]
         else:
             k = self._table[f.cell]
-        self.ctx.commit(f, ctx.page, ctx.n_pages, k)
+        self.ctx.commit(f, ctx.page, ctx.region_end if ctx.region_end >= 0 else ctx.n_pages, k)
         self._last_cell = f.cell
         return k
 
-    def observe(self, ctx: FaultContext, k: int, fault_ns: float, precopied: int) -> None:
+    def replay_program(self) -> KernelProgram | None:
+        # Frozen, it is its greedy table (compiled replay); learning, it decides in Python.
+        return None if self.learning else self.kernel_program()
+
+    def observe(self, ctx: FaultContext, event: FaultEvent) -> None:
         if not self.learning:
             return
-        p = ctx.page
-        priv = self._priv
-        priv[p] = 1
-        hi = min(p + k, ctx.n_pages - 1) + 1
-        r = -self._setup if k > 0 else 0.0
-        if hi > p + 1:
-            shared = priv[p + 1:hi] == 0
-            n_new = int(shared.sum())
-            r -= (hi - p - 1 - n_new) * self._skip
-            if n_new:
-                useful = int(np.count_nonzero(shared & (self._written[p + 1:hi] == 1)))
-                r += useful * self._gain - (n_new - useful) * self._loss
-                priv[p + 1:hi] = 1
+        r = event.useful * self._gain - event.wasted * self._loss \
+            - event.work * self._setup - event.skipped * self._skip
         self.episode_reward += r
         acc = self._epoch_sum.setdefault(self._last_cell, [0.0, 0])
         acc[0] += r

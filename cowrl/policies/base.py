@@ -4,40 +4,32 @@ At every COW *demand* fault the simulator (or the kernel module, for policies
 that can be compiled to a kernel program) asks the policy for a precopy degree
 ``k >= 0``: how many pages after the faulting page to make private in the same
 fault. ``FaultContext`` holds only what the kernel module can also observe at a
-fault, so a policy that decides from it can be deployed in the module.
+fault, so a policy that decides from it can be deployed in the module. The
+replay engine (:mod:`cowrl.sim.engine`) builds it and, after the fault, hands
+the policy a ``FaultEvent`` (:meth:`Policy.observe`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from cowrl.sim.context import FaultContext, FaultEvent
 
-@dataclass(frozen=True)
-class FaultContext:
-    """What is observable at one demand fault (in the simulator and in the module)."""
+if TYPE_CHECKING:
+    from pathlib import Path
 
-    page: int
-    """Faulting page index within the region."""
-    n_pages: int
-    """Region size in pages."""
-    fault_index: int
-    """Demand faults seen before this one in this run."""
-    prev_page: int
-    """Page of the previous demand fault, or -1."""
-    prev_k: int
-    """Degree applied at the previous demand fault (0 if none)."""
-    private_pages: int
-    """Pages already private (demand-copied plus precopied) before this fault."""
-    write_index: int = -1
-    """Position of the faulting write in the trace (simulator only; -1 in the kernel)."""
+    from cowrl.sim.costmodel import CostModel
+    from cowrl.traces.io import Trace
+
+__all__ = ["FaultContext", "FaultEvent", "KernelProgram", "Policy"]
 
 
 @dataclass(frozen=True)
 class KernelProgram:
     """What a policy pushes to the kernel module through the ioctl ABI."""
 
-    mode: str  # "static" now; "table" for learned policies
+    mode: str  # "static", or "table" (table.decide: "table" or "readahead")
     k: int = 0
     thp: bool = False
     table: Any = None
@@ -54,20 +46,48 @@ class Policy:
     needs_future: ClassVar[bool] = False
     """True for policies that read the rest of the trace (oracle): simulator only."""
 
+    artifact_kind: ClassVar[str | None] = None
+    """The artifact kind (``cowrl.policies.artifacts.ARTIFACT_KINDS``) this policy saves as."""
+
+    def artifact_spec(self) -> dict[str, Any]:
+        """What :meth:`from_artifact` needs to rebuild this policy (``policy`` in the JSON)."""
+        raise NotImplementedError(f"policy {self.name!r} cannot be saved as an artifact")
+
+    @classmethod
+    def from_artifact(cls, spec: dict[str, Any], name: str, directory: Path) -> Policy:
+        """Rebuild a policy saved with :meth:`artifact_spec` (``directory``: the artifact's)."""
+        raise NotImplementedError(f"{cls.__name__} has no artifact form")
+
     def reset(self, n_pages: int, seed: int | None = None) -> None:  # noqa: B027
         """Start a new run over a region of ``n_pages`` pages."""
 
     def decide(self, ctx: FaultContext) -> int:
         raise NotImplementedError
 
-    def observe(self, ctx: FaultContext, k: int, fault_ns: float, precopied: int) -> None:  # noqa: B027
-        """Feedback after the fault ``ctx``: degree applied, its latency, pages precopied."""
+    def observe(self, ctx: FaultContext, event: FaultEvent) -> None:  # noqa: B027
+        """Feedback after the fault ``ctx``: what applying the degree did (and cost)."""
 
     def kernel_program(self) -> KernelProgram:
         """The module-side form of this policy; raises if it cannot run in the kernel."""
         if self.static_k is not None:
             return KernelProgram(mode="static", k=int(self.static_k), thp=self.thp)
         raise NotImplementedError(f"policy {self.name!r} has no kernel program")
+
+    def replay_program(self) -> KernelProgram | None:
+        """The program the engine may run instead of calling :meth:`decide` at every fault
+        (same decisions, compiled), or None. Static policies have one."""
+        if self.static_k is not None:
+            return KernelProgram(mode="static", k=int(self.static_k), thp=self.thp)
+        return None
+
+    def for_trace(self, trace: Trace, cost: CostModel, seed: int | None = None) -> Policy:
+        """The policy to replay ``trace`` with: itself, or, for policies chosen per trace in
+        hindsight (``precopy_best``, the oracle), the chosen one."""
+        return self
+
+    def run_extra(self) -> dict[str, Any]:
+        """Extra fields for the run's record (e.g. the degree ``precopy_best`` chose)."""
+        return {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

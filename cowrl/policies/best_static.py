@@ -6,15 +6,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from cowrl.metrics import objective
-from cowrl.policies.base import FaultContext, Policy
+from cowrl.policies.base import Policy
 from cowrl.policies.static import StaticPrecopy
 from cowrl.sim.costmodel import CostModel
+from cowrl.sim.simulator import simulate
 from cowrl.traces.io import Trace
 
 
+class _Chosen(StaticPrecopy):
+    """The static degree ``precopy_best`` chose for one trace (recorded as ``best_k``)."""
+
+    def run_extra(self) -> dict[str, Any]:
+        return {"best_k": self.static_k}
+
+
 class BestStatic(Policy):
-    """Runs every candidate degree and keeps the lowest objective (``evaluate`` calls
-    :meth:`best_k`; the row records the chosen ``k`` as ``best_k``)."""
+    """Runs every candidate degree and keeps the lowest objective (:meth:`for_trace`; the
+    row records the chosen ``k`` as ``best_k``)."""
 
     def __init__(self, candidates: Sequence[int] = (0, 1, 2, 4, 8, 16, 32, 64),
                  lam: float | None = 1.0, name: str = "precopy_best") -> None:
@@ -23,8 +31,6 @@ class BestStatic(Policy):
         self.lam = 1.0 if lam is None else float(lam)
 
     def objectives(self, trace: Trace, cost: CostModel) -> dict[int, float]:
-        from cowrl.sim.simulator import simulate
-
         out = {}
         for k in self.candidates:
             rec: Any = simulate(trace, StaticPrecopy(k), cost)
@@ -35,8 +41,6 @@ class BestStatic(Policy):
         objs = self.objectives(trace, cost)
         return min(objs, key=lambda k: (objs[k], k))
 
-    def for_trace(self, trace: Trace, cost: CostModel) -> StaticPrecopy:
-        return StaticPrecopy(self.best_k(trace, cost), name=self.name)
-
-    def decide(self, ctx: FaultContext) -> int:  # pragma: no cover - resolved per trace
-        raise RuntimeError("precopy_best is resolved per workload by evaluate()")
+    def for_trace(self, trace: Trace, cost: CostModel, seed: int | None = None
+                  ) -> StaticPrecopy:
+        return _Chosen(self.best_k(trace, cost), name=self.name)

@@ -1,9 +1,10 @@
 """The oracle: sees the rest of the trace. Simulator only.
 
-It runs a greedy look-ahead policy (at each fault, precopy the prefix of the
-next pages whose known future writes make it pay) and every static policy of
-its candidate set, and keeps the run with the lowest objective. By
-construction it is never worse than any static policy in that set.
+It runs a greedy look-ahead (at each fault, precopy the prefix of the next
+pages whose known future writes make it pay) and every static policy of its
+candidate set, and keeps the run with the lowest objective. By construction
+it is never worse than any static policy in that set. The look-ahead drives
+the replay engine itself and reads its page state (no copy of the rules).
 """
 
 from __future__ import annotations
@@ -12,44 +13,77 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from cowrl.metrics import objective
 from cowrl.policies.base import FaultContext, Policy
 from cowrl.policies.static import Baseline, HugePage, StaticPrecopy
 from cowrl.sim.costmodel import CostModel
+from cowrl.sim.engine import ReplayEngine
+from cowrl.sim.simulator import simulate
 from cowrl.traces.io import Trace
 
 
-class GreedyLookahead(Policy):
-    """Precopy the window prefix with the largest known net gain (needs the trace)."""
+@njit(cache=True, nogil=True)
+def _lookahead_k(written: np.ndarray, private: np.ndarray, page: int, limit: int, max_k: int,
+                 gain_useful: float, loss_waste: float) -> int:
+    """The window prefix with the largest known net gain (0 if none gains)."""
+    hi = min(page + max_k, limit - 1)
+    best, best_j, acc = 0.0, 0, 0.0
+    for j in range(page + 1, hi + 1):
+        if private[j] == 0:
+            acc += gain_useful if written[j] else -loss_waste
+        if acc > best:
+            best, best_j = acc, j - page
+    return best_j
 
-    def __init__(self, written: np.ndarray, cost: CostModel, lam: float, max_k: int = 64) -> None:
-        self.name = "lookahead"
-        self.written = written
-        self.max_k = max_k
-        self.gain_useful = cost.fault_ns + cost.copy_ns - cost.precopy_ns
-        self.loss_waste = cost.precopy_ns + lam * cost.page_cost_ns
-        self.private = bytearray(0)
+
+def lookahead_degrees(trace: Trace, cost: CostModel, lam: float, max_k: int = 64
+                      ) -> np.ndarray:
+    """The greedy look-ahead's degree at each demand fault of ``trace``."""
+    engine = ReplayEngine(cost, decided=True)
+    ctx = engine.reset(trace)
+    gain = cost.fault_ns + cost.copy_ns - cost.precopy_ns
+    loss = cost.precopy_ns + lam * cost.page_cost_ns
+    ks: list[int] = []
+    while ctx is not None:
+        k = int(_lookahead_k(engine.written, engine.private, ctx.page, ctx.region_end, max_k,
+                             gain, loss))
+        engine.apply(k)
+        ks.append(k)
+        ctx = engine.context
+    return np.asarray(ks, dtype=np.int64)
+
+
+class Replay(Policy):
+    """Plays a given degree at each successive demand fault (decided at run time)."""
+
+    def __init__(self, degrees: np.ndarray, name: str, extra: dict[str, Any]) -> None:
+        self.name = name
+        self.degrees = degrees
+        self.extra = extra
+        self._i = 0
 
     def reset(self, n_pages: int, seed: int | None = None) -> None:
-        self.private = bytearray(n_pages)
-
-    def observe(self, ctx: FaultContext, k: int, fault_ns: float, precopied: int) -> None:
-        # Mirror the simulator's page state: the faulting page and its window are now private.
-        hi = max(min(ctx.page + k, ctx.n_pages - 1), ctx.page) + 1
-        self.private[ctx.page:hi] = b"\x01" * (hi - ctx.page)
+        self._i = 0
 
     def decide(self, ctx: FaultContext) -> int:
-        hi = min(ctx.page + self.max_k, ctx.n_pages - 1)
-        if hi <= ctx.page:
-            return 0
-        w = self.written[ctx.page + 1:hi + 1]
-        gains = np.where(w, self.gain_useful, -self.loss_waste)
-        priv = np.frombuffer(bytes(self.private[ctx.page + 1:hi + 1]), dtype=np.uint8)
-        gains[priv.astype(bool)] = 0.0
-        c = np.cumsum(gains)
-        j = int(np.argmax(c))
-        return j + 1 if c[j] > 0 else 0
+        k = int(self.degrees[self._i])
+        self._i += 1
+        return k
+
+    def run_extra(self) -> dict[str, Any]:
+        return self.extra
+
+
+class _Choice(StaticPrecopy):
+    def __init__(self, base: StaticPrecopy, extra: dict[str, Any]) -> None:
+        super().__init__(k=int(base.static_k or 0), name=base.name)
+        self.thp = base.thp  # type: ignore[misc]
+        self.extra = extra
+
+    def run_extra(self) -> dict[str, Any]:
+        return self.extra
 
 
 class Oracle(Policy):
@@ -64,34 +98,19 @@ class Oracle(Policy):
         self.candidates = tuple(int(k) for k in candidates)
         self.include_thp = include_thp
 
-    def decide(self, ctx: FaultContext) -> int:  # pragma: no cover - never called
-        raise RuntimeError("the oracle runs through simulate_oracle")
-
-
-def simulate_oracle(trace: Trace, oracle: Oracle, cost: CostModel, seed: int | None = None,
-                    record_events: bool = False, target: str = "sim") -> Any:
-    from cowrl.sim import simulator as S
-
-    written = S.written_mask(trace)
-    greedy = GreedyLookahead(written, cost, oracle.lam)
-    runs: list[tuple[float, str, Any]] = []
-
-    def _run(policy: Policy) -> None:
-        out = S.simulate(trace, policy, cost, seed=seed, record_events=record_events,
-                         target=target)
-        rec = out[0] if record_events else out
-        obj = objective(rec, oracle.lam, cost.page_cost_ns)
-        runs.append((obj, policy.name, out))
-
-    _run(greedy)
-    for k in oracle.candidates:
-        _run(Baseline() if k == 0 else StaticPrecopy(k))
-    if oracle.include_thp:
-        _run(HugePage())
-    best = min(runs, key=lambda r: r[0])
-    out = best[2]
-    rec = out[0] if record_events else out
-    rec.policy = oracle.name
-    rec.extra["oracle_choice"] = best[1]
-    return out
-
+    def for_trace(self, trace: Trace, cost: CostModel, seed: int | None = None) -> Policy:
+        """The candidate with the lowest objective on ``trace`` (noise drawn with ``seed``)."""
+        greedy = Replay(lookahead_degrees(trace, cost, self.lam), "lookahead", {})
+        cands: list[Policy] = [greedy]
+        cands += [Baseline() if k == 0 else StaticPrecopy(k) for k in self.candidates]
+        if self.include_thp:
+            cands.append(HugePage())
+        scored = []
+        for i, p in enumerate(cands):
+            rec: Any = simulate(trace, p, cost, seed=seed)
+            scored.append((objective(rec, self.lam, cost.page_cost_ns), i, p))
+        _, _, best = min(scored, key=lambda r: (r[0], r[1]))
+        extra = {"oracle_choice": best.name}
+        if best.static_k is not None:
+            return _Choice(best, extra)  # type: ignore[arg-type]
+        return Replay(greedy.degrees, self.name, extra)

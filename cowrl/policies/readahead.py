@@ -9,22 +9,20 @@ module as ``COWRL_DECIDE_READAHEAD`` (``kernel_module/cowrl_policy.h``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from cowrl.errors import ConfigError
 from cowrl.policies.base import KernelProgram
 from cowrl.policies.context import ContextSpec, Fault
 from cowrl.policies.table import StreamPolicy
-
-
-def readahead_k(matched: bool, gap: int, slot_k: int, max_k: int) -> int:
-    if not matched or gap != 1:
-        return 0
-    return min(max(1, 2 * slot_k), max_k)
+from cowrl.sim.programs import readahead_k
 
 
 class Readahead(StreamPolicy):
     """Double k on a sequential hit, reset to 0 on a miss."""
+
+    artifact_kind = "readahead"
 
     def __init__(self, max_k: int = 64, context: ContextSpec | dict[str, Any] | None = None,
                  name: str = "readahead") -> None:
@@ -34,7 +32,7 @@ class Readahead(StreamPolicy):
         super().__init__(context, name)
 
     def degree(self, fault: Fault) -> int:
-        return readahead_k(fault.matched, fault.gap, fault.slot_k, self.max_k)
+        return int(readahead_k(int(fault.matched), fault.gap, fault.slot_k, self.max_k))
 
     def kernel_program(self) -> KernelProgram:
         return KernelProgram(mode="table", table={
@@ -44,3 +42,7 @@ class Readahead(StreamPolicy):
     def artifact_spec(self) -> dict[str, Any]:
         return {"max_k": self.max_k, "context": {"slots": self.spec.slots,
                                                  "near": self.spec.near}}
+
+    @classmethod
+    def from_artifact(cls, spec: dict[str, Any], name: str, directory: Path) -> Readahead:
+        return Readahead(name=name, **spec)

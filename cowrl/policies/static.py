@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from cowrl.errors import ConfigError
 from cowrl.policies.base import FaultContext, Policy
 
@@ -15,8 +18,17 @@ class StaticPrecopy(Policy):
         self.static_k = int(k)
         self.name = name or f"precopy{k}"
 
+    artifact_kind = "static"
+
     def decide(self, ctx: FaultContext) -> int:
         return self.static_k  # type: ignore[return-value]
+
+    def artifact_spec(self) -> dict[str, Any]:
+        return {"k": int(self.static_k)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_artifact(cls, spec: dict[str, Any], name: str, directory: Path) -> Policy:
+        return StaticPrecopy(k=spec["k"], name=name)
 
 
 class Baseline(StaticPrecopy):

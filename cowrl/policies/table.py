@@ -10,6 +10,7 @@ what the kernel executes, decision for decision.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from cowrl.errors import ConfigError
@@ -47,12 +48,18 @@ class StreamPolicy(Policy):
     def decide(self, ctx: FaultContext) -> int:
         f = self.ctx.observe_fault(ctx.page)
         k = self.degree(f)
-        self.ctx.commit(f, ctx.page, ctx.n_pages, k)
+        self.ctx.commit(f, ctx.page, ctx.region_end if ctx.region_end >= 0 else ctx.n_pages, k)
         return k
+
+    def replay_program(self) -> KernelProgram | None:
+        # The decisions are the module program's: the engine runs it compiled.
+        return self.kernel_program()
 
 
 class TablePolicy(StreamPolicy):
     """Decide ``k = table[cell(context)]`` at every demand fault (kernel-deployable)."""
+
+    artifact_kind = "table"
 
     def __init__(self, table: Sequence[int], context: ContextSpec | dict[str, Any] | None = None,
                  name: str = "table") -> None:
@@ -66,6 +73,15 @@ class TablePolicy(StreamPolicy):
         return KernelProgram(mode="table", k=0, thp=False, table={
             "decide": "table", "slots": self.spec.slots, "near": self.spec.near,
             "cells": list(self.table)})
+
+    def artifact_spec(self) -> dict[str, Any]:
+        return {"table": list(self.table), "context": {"slots": self.spec.slots,
+                                                       "near": self.spec.near},
+                "cells": self.describe()}
+
+    @classmethod
+    def from_artifact(cls, spec: dict[str, Any], name: str, directory: Path) -> Policy:
+        return TablePolicy(spec["table"], context=spec["context"], name=name)
 
     def describe(self) -> dict[str, int]:
         """Non-zero entries of the table, keyed by the cell in words."""

@@ -1,7 +1,9 @@
-"""Trace-driven COW simulator and its cost model."""
+"""Trace-driven COW replay: the cost model, the replay engine and ``simulate()``."""
 
+from cowrl.sim.context import FaultContext, FaultEvent
 from cowrl.sim.costmodel import CopyWholeHuge, CostModel, NoiseModel, SplitThenCopy, THPModel
-from cowrl.sim.simulator import PageState, SimEvents, simulate
+from cowrl.sim.engine import ReplayEngine
+from cowrl.sim.simulator import SimEvents, simulate
 
 __all__ = ["CostModel", "NoiseModel", "THPModel", "SplitThenCopy", "CopyWholeHuge",
-           "PageState", "SimEvents", "simulate"]
+           "FaultContext", "FaultEvent", "ReplayEngine", "SimEvents", "simulate"]

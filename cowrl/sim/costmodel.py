@@ -7,6 +7,9 @@ came from (``provenance``). A demand fault with degree ``k`` that precopies
     fault_ns + copy_ns + d * decide_ns + [k > 0] * precopy_setup_ns + n * precopy_ns
         + s * precopy_skip_ns   (+ the THP model's extra on a huge page's first fault)
 
+This formula is written once, in :func:`fault_ns` (compiled); the replay engine
+calls it per fault and :meth:`CostModel.fault_cost` over arrays.
+
 ``d`` is 1 when the policy decided ``k`` at run time, at this fault: in the
 kernel, a pushed table (module TABLE mode runs ``cowrl_policy_fault()`` in the
 kretprobe return path under ``cowrl_lock``); in the simulator, a policy with
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from cowrl.errors import ConfigError
 
@@ -102,6 +106,29 @@ class NoiseModel:
         return rng.lognormal(mean=0.0, sigma=self.sigma, size=n)
 
 
+@njit(cache=True, nogil=True)
+def fault_ns(coef: np.ndarray, decided: int, work: int, precopied: int, skipped: int,
+             thp_first: int) -> float:
+    """The cost of one demand fault (noise off); ``coef`` is :meth:`CostModel.coefficients`.
+
+    Terms are added left to right in this order; every caller goes through here, so
+    every replay path prices a fault bit for bit alike. With ``decide_ns = 0`` the
+    ``decided`` term adds an exact 0.0.
+    """
+    return (coef[0] + decided * coef[1] + work * coef[2] + precopied * coef[3]
+            + skipped * coef[4] + thp_first * coef[5])
+
+
+@njit(cache=True, nogil=True)
+def _fault_ns_many(coef: np.ndarray, decided: np.ndarray, work: np.ndarray,
+                   precopied: np.ndarray, skipped: np.ndarray, thp_first: np.ndarray
+                   ) -> np.ndarray:
+    out = np.empty(precopied.shape[0], dtype=np.float64)
+    for i in range(out.shape[0]):
+        out[i] = fault_ns(coef, decided[i], work[i], precopied[i], skipped[i], thp_first[i])
+    return out
+
+
 @dataclass
 class CostModel:
     """Parametric COW cost model (all values in ns)."""
@@ -144,23 +171,28 @@ class CostModel:
         """Expected cost of one demand fault with no precopy."""
         return self.fault_ns + self.copy_ns
 
+    def coefficients(self) -> np.ndarray:
+        """The fault-cost coefficients :func:`fault_ns` reads: ``[fault_ns + copy_ns,
+        decide_ns, precopy_setup_ns, precopy_ns, precopy_skip_ns, THP first-fault extra]``."""
+        return np.array([self.fault_ns + self.copy_ns, self.decide_ns, self.precopy_setup_ns,
+                         self.precopy_ns, self.precopy_skip_ns,
+                         float(self.thp_model.first_fault_extra_ns(self))], dtype=np.float64)
+
     def fault_cost(self, precopied: np.ndarray | int, thp_first: np.ndarray | int = 0,
                    work: np.ndarray | int = 0, skipped: np.ndarray | int = 0,
                    decided: np.ndarray | int = 0) -> Any:
-        """Expected latency of demand faults (the one formula; the envs inline it).
+        """Expected latency of demand faults (:func:`fault_ns`, elementwise).
 
         ``precopied``: pages the fault made private besides the faulting one
         (window pages copied, plus a ``CopyWholeHuge`` huge page's other pages);
         ``thp_first``: first fault in its huge page; ``work``: the fault queued
         precopy work (``k > 0``); ``skipped``: window pages walked but already
         private; ``decided``: the policy decided ``k`` at run time at this fault
-        (``decide_ns``; 0 for static policies). Terms are added in this order, left
-        to right; the envs repeat it operation for operation so that their costs
-        are bit-identical. With ``decide_ns = 0`` the ``decided`` term adds an exact
-        0.0, so every cost is bit-identical to the formula without it.
+        (``decide_ns``; 0 for static policies). Scalars give a float, arrays an array.
         """
-        return (self.fault_ns + self.copy_ns + np.asarray(decided) * self.decide_ns
-                + np.asarray(work) * self.precopy_setup_ns
-                + np.asarray(precopied) * self.precopy_ns
-                + np.asarray(skipped) * self.precopy_skip_ns
-                + np.asarray(thp_first) * self.thp_model.first_fault_extra_ns(self))
+        args = np.broadcast_arrays(*(np.asarray(a, dtype=np.int64)
+                                     for a in (decided, work, precopied, skipped, thp_first)))
+        shape = args[0].shape
+        out = _fault_ns_many(self.coefficients(), *(np.ascontiguousarray(a).reshape(-1)
+                                                    for a in args))
+        return float(out[0]) if shape == () else out.reshape(shape)

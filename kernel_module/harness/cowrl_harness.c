@@ -14,12 +14,21 @@
  *
  * Usage: cowrl_harness --trace FILE --n-pages N --out DIR [--k K | --table TFILE]
  *                      [--thp] [--writer child|parent] [--no-module] [--dev PATH]
+ *                      [--regions RFILE]
  * FILE holds little-endian int64 page indices.  DIR receives summary.txt
  * (key=value lines), write_ns.bin (u64 per write) and records.bin (raw
  * struct cowrl_record from the module).  TFILE holds one struct
  * cowrl_policy_table (cowrl_policy.h, COWRL_POLICY_TABLE_BYTES bytes, as
  * cowrl.policies.kernel_table.pack_table writes it); the harness passes it
  * as is (entry_size = file size), so the module does all the checking.
+ *
+ * RFILE (a multi-region trace, as recorded from a real program) holds the
+ * regions' sizes in pages (little-endian int64, summing to N).  Each region is
+ * mapped as its own VMA, one PROT_NONE guard page after the previous one, so
+ * they never merge and precopy clips at each region's end as at a VMA's end.
+ * Addresses then run over "slots": page p of the trace lives in slot
+ * p + (its region's index); records.bin addresses are slot addresses, and
+ * summary.txt's n_slots/regions say so.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -56,11 +65,14 @@ struct shared_result {
 };
 
 struct opts {
-	const char *trace, *out, *dev, *writer, *table;
+	const char *trace, *out, *dev, *writer, *table, *regions;
 	long n_pages;
 	unsigned int k;
 	int thp, module;
 };
+
+/* Multi-region: guard[slot] = 1 for the PROT_NONE page between two regions (NULL: one region). */
+static uint8_t *guard;
 
 static void die(const char *what)
 {
@@ -78,6 +90,9 @@ static void fill(uint8_t *region, long n_pages)
 	for (long p = 0; p < n_pages; p++) {
 		uint64_t *w = (uint64_t *)(region + p * PAGE);
 
+		if (guard && guard[p])
+			continue;
+
 		for (unsigned long j = 0; j < PAGE / 8; j++)
 			w[j] = pattern(p, j);
 	}
@@ -91,6 +106,9 @@ static uint64_t verify(const uint8_t *region, long n_pages, const uint8_t *writt
 	for (long p = 0; p < n_pages; p++) {
 		const uint64_t *w = (const uint64_t *)(region + p * PAGE);
 		uint64_t first = pattern(p, 0);
+
+		if (guard && guard[p])
+			continue;
 
 		if (written && written[p])
 			first ^= 0xff;
@@ -228,7 +246,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		{"trace", 1, 0, 't'}, {"n-pages", 1, 0, 'n'}, {"out", 1, 0, 'o'},
 		{"k", 1, 0, 'k'}, {"thp", 0, 0, 'H'}, {"writer", 1, 0, 'w'},
 		{"no-module", 0, 0, 'N'}, {"dev", 1, 0, 'd'}, {"table", 1, 0, 'T'},
-		{0, 0, 0, 0},
+		{"regions", 1, 0, 'R'}, {0, 0, 0, 0},
 	};
 	int c;
 
@@ -244,6 +262,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		case 'N': o->module = 0; break;
 		case 'd': o->dev = optarg; break;
 		case 'T': o->table = optarg; break;
+		case 'R': o->regions = optarg; break;
 		default: exit(2);
 		}
 	}
@@ -251,7 +270,7 @@ static void parse(int argc, char **argv, struct opts *o)
 	    (strcmp(o->writer, "child") && strcmp(o->writer, "parent"))) {
 		fprintf(stderr, "usage: cowrl_harness --trace FILE --n-pages N --out DIR "
 			"[--k K | --table TFILE] [--thp] [--writer child|parent] [--no-module] "
-			"[--dev PATH]\n");
+			"[--dev PATH] [--regions RFILE]\n");
 		exit(2);
 	}
 }
@@ -341,6 +360,63 @@ static void module_finish(int fd, const char *out, struct cowrl_counters *cnt)
 	close(fd);
 }
 
+/*
+ * --regions: read the region sizes, turn @trace's page indices into slot
+ * indices (page + index of its region), set o->n_pages to the slot count and
+ * fill the guard map.  Returns the number of regions.
+ */
+static long to_slots(struct opts *o, int64_t *trace, long writes)
+{
+	long n, total = 0;
+	int64_t *sizes = read_trace(o->regions, &n);
+	int64_t *first;	/* first page of each region */
+
+	first = malloc(n * sizeof(*first));
+	if (!first)
+		die("malloc");
+	for (long r = 0; r < n; r++) {
+		if (sizes[r] <= 0) {
+			fprintf(stderr, "cowrl_harness: %s: region %ld has size %lld\n", o->regions,
+				r, (long long)sizes[r]);
+			exit(2);
+		}
+		first[r] = total;
+		total += sizes[r];
+	}
+	if (total != o->n_pages) {
+		fprintf(stderr, "cowrl_harness: %s: regions sum to %ld pages, --n-pages is %ld\n",
+			o->regions, total, o->n_pages);
+		exit(2);
+	}
+	guard = calloc(total + n, 1);
+	if (!guard)
+		die("calloc");
+	for (long r = 1; r < n; r++)
+		guard[first[r] + r - 1] = 1;
+	for (long i = 0; i < writes; i++) {
+		long lo = 0, hi = n - 1;
+
+		if (trace[i] < 0 || trace[i] >= total) {
+			fprintf(stderr, "cowrl_harness: page %lld outside the %ld pages of %s\n",
+				(long long)trace[i], total, o->regions);
+			exit(2);
+		}
+		while (lo < hi) {	/* last region whose first page <= trace[i] */
+			long mid = (lo + hi + 1) / 2;
+
+			if (first[mid] <= trace[i])
+				lo = mid;
+			else
+				hi = mid - 1;
+		}
+		trace[i] += lo;
+	}
+	o->n_pages = total + n - 1;
+	free(first);
+	free(sizes);
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -349,7 +425,7 @@ int main(int argc, char **argv)
 	uint64_t *write_ns;
 	uint8_t *base, *region, *written;
 	int64_t *trace;
-	long writes, thp_kb;
+	long writes, thp_kb, n_regions, trace_pages;
 	size_t len, span;
 	int pfd[2], status, fd = -1, child_writes;
 	char thp_setting[128], path[4096];
@@ -358,11 +434,13 @@ int main(int argc, char **argv)
 
 	parse(argc, argv, &o);
 	trace = read_trace(o.trace, &writes);
+	trace_pages = o.n_pages;
+	n_regions = o.regions ? to_slots(&o, trace, writes) : 1;
 	written = calloc(o.n_pages, 1);
 	if (!written)
 		die("calloc");
 	for (long i = 0; i < writes; i++) {
-		if (trace[i] < 0 || trace[i] >= o.n_pages) {
+		if (trace[i] < 0 || trace[i] >= o.n_pages || (guard && guard[trace[i]])) {
 			fprintf(stderr, "cowrl_harness: page %lld outside region of %ld pages\n",
 				(long long)trace[i], o.n_pages);
 			return 2;
@@ -379,6 +457,9 @@ int main(int argc, char **argv)
 	region = (uint8_t *)(((uintptr_t)base + PAGE + HUGE - 1) & ~(HUGE - 1));
 	if (mprotect(region, len, PROT_READ | PROT_WRITE))
 		die("mprotect region");
+	for (long p = 0; guard && p < o.n_pages; p++)
+		if (guard[p] && mprotect(region + p * PAGE, PAGE, PROT_NONE))
+			die("mprotect guard");
 	if (madvise(region, len, o.thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE))
 		die("madvise THP");
 	fill(region, o.n_pages);
@@ -434,9 +515,11 @@ int main(int argc, char **argv)
 	if (!f)
 		die(path);
 	fprintf(f, "abi_version=%d\nregion_start=%lu\nn_pages=%ld\nwrites=%ld\nk=%u\n"
-		"mode=%s\nthp=%d\nthp_setting=%s\nanon_huge_kb=%ld\nwriter=%s\nmodule=%d\n",
-		COWRL_ABI_VERSION, (unsigned long)(uintptr_t)region, o.n_pages, writes, o.k,
-		o.table ? "table" : "static", o.thp, thp_setting, thp_kb, o.writer, o.module);
+		"mode=%s\nthp=%d\nthp_setting=%s\nanon_huge_kb=%ld\nwriter=%s\nmodule=%d\n"
+		"regions=%ld\nn_slots=%ld\n",
+		COWRL_ABI_VERSION, (unsigned long)(uintptr_t)region, trace_pages, writes, o.k,
+		o.table ? "table" : "static", o.thp, thp_setting, thp_kb, o.writer, o.module,
+		n_regions, o.n_pages);
 	fprintf(f, "private_pages=%llu\nwasted=%llu\nwritten_not_private=%llu\n"
 		"writer_ok=%d\nholder_ok=%d\nwriter_bad_pages=%llu\nholder_bad_pages=%llu\n"
 		"elapsed_ns=%llu\n",

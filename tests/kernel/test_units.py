@@ -18,9 +18,9 @@ from cowrl.kernel import runners
 from cowrl.kernel.abi import load_abi, record_dtype
 from cowrl.kernel.config import KernelConfig
 from cowrl.kernel.jobs import RunRequest, kernel_plan, parse_run, table_payload_error, write_job
+from cowrl.kernel.table import pack_table
 from cowrl.policies.base import KernelProgram, Policy
 from cowrl.policies.context import N_CELLS
-from cowrl.policies.kernel_table import pack_table
 from cowrl.policies.readahead import Readahead
 from cowrl.policies.static import Baseline, HugePage, StaticPrecopy
 from cowrl.policies.table import TablePolicy
@@ -267,7 +267,7 @@ def test_table_payload_checks_in_python() -> None:
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to compile the header")
 def test_table_payload_check_agrees_with_c(tmp_path: Path) -> None:
     """The host-side check rejects exactly what cowrl_policy_check() (the module's) rejects."""
-    from cowrl.policies.kernel_table import CPolicy
+    from cowrl.kernel.table import CPolicy
 
     c = CPolicy(tmp_path)
     good, ra = _good_table(), pack_table(Readahead(max_k=8).kernel_program())

@@ -1,0 +1,276 @@
+"""App drivers: start the real program, register it with the module, load it, collect figures.
+
+Each driver is ``fn(session, app, out) -> figures`` (a JSON-able dict), with
+``app`` the app's config (``conf/app/NAME.yaml``) and ``out`` the job
+directory. A driver sets the marks ``fork`` (CLOCK_MONOTONIC ns of the fork
+the trace starts at), ``end`` (the end of the COW window) and the
+``roles`` figure (pid -> writer role: 0 the parent, i the i-th child).
+Standard library only (runs in the guest).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from cowrl.record.session import RecordError, Session
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Program:
+    """A child process with line-wise stdout and a deadline (killed when it passes)."""
+
+    def __init__(self, app: dict[str, Any], cmd: list[str], what: str, **kw: Any) -> None:
+        self.what = what
+        self.cmd = cmd
+        self.deadline = time.monotonic() + float(app["timeout_s"])
+        self.timeout_s = float(app["timeout_s"])
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, **kw)
+        self.timed_out = False
+        self._killer = threading.Timer(self.timeout_s, self._kill)
+        self._killer.daemon = True
+        self._killer.start()
+
+    def _kill(self) -> None:
+        self.timed_out = True
+        self.p.kill()
+
+    def readline(self, prefix: str) -> str:
+        """The next stdout line starting with ``prefix`` (RecordError if the program ends)."""
+        assert self.p.stdout is not None
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                self.wait()
+                raise RecordError(f"{self.what}: ended before printing {prefix!r}")
+            if line.startswith(prefix):
+                return line[len(prefix):].strip()
+
+    def send(self, text: str) -> None:
+        assert self.p.stdin is not None
+        self.p.stdin.write(text)
+        self.p.stdin.flush()
+
+    def wait(self) -> str:
+        """Wait for exit; RecordError on timeout or non-zero status. Returns stdout's rest."""
+        out, err = self.p.communicate()
+        self._killer.cancel()
+        if self.timed_out:
+            raise RecordError(f"{self.what}: timed out after {self.timeout_s:g} s "
+                              f"(app.timeout_s)")
+        if self.p.returncode != 0:
+            tail = (err or "").strip().splitlines()[-1:] or [""]
+            raise RecordError(f"{self.what}: exited with status {self.p.returncode}: "
+                              f"{tail[0][:300]}")
+        return out or ""
+
+
+def cpython_prefork(sess: Session, app: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Debian's python3 running apps/prefork_server.py; the parent and its workers."""
+    a = app["params"]
+    cmd = [app["program"], "-I", str(ROOT / "cowrl/record/apps/prefork_server.py"),
+           "--rows", str(a["rows"]), "--workers", str(a["workers"]),
+           "--requests", str(a["requests"]), "--scan", str(a["scan"]),
+           "--collect-at", str(a["collect_at"]), "--freeze", str(int(a["freeze"])),
+           "--seed", str(a.get("seed", 0))]
+    prog = Program(app, cmd, f"app {app['name']}: {app['program']}")
+    pid = int(prog.readline("READY "))
+    sess.register(pid, children=True)
+    prog.send("go\n")
+    sess.marks["fork"] = int(prog.readline("FORK "))
+    workers = [int(x) for x in prog.readline("WORKERS ").split()]
+    result = json.loads(prog.readline("RESULT "))
+    sess.mark("end")
+    prog.wait()
+    roles = {str(pid): 0, **{str(w): i + 1 for i, w in enumerate(workers)}}
+    return {**result, "roles": roles, "command": cmd}
+
+
+# -- redis ------------------------------------------------------------------------------
+class Redis:
+    """A minimal RESP client over the server's unix socket (no redis-py in the guest)."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect(path)
+        self.f = self.s.makefile("rb")
+
+    def call(self, *args: str) -> Any:
+        msg = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+        self.s.sendall(msg.encode())
+        return self._reply()
+
+    def _reply(self) -> Any:
+        line = self.f.readline().rstrip(b"\r\n")
+        kind, rest = line[:1], line[1:].decode()
+        if kind in (b"+", b":"):
+            return int(rest) if kind == b":" else rest
+        if kind == b"-":
+            raise RecordError(f"redis replied an error: {rest}")
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self.f.read(n + 2)[:-2].decode()
+        raise RecordError(f"redis: unexpected reply {line[:80]!r}")
+
+    def info(self, section: str) -> dict[str, str]:
+        text = self.call("INFO", section)
+        return dict(ln.split(":", 1) for ln in text.splitlines() if ":" in ln)
+
+
+def _wait_socket(path: str, prog: Program) -> None:
+    while not os.path.exists(path):
+        if prog.p.poll() is not None:
+            prog.wait()
+            raise RecordError(f"{prog.what}: exited before opening its socket")
+        if time.monotonic() > prog.deadline:
+            prog.p.kill()
+            raise RecordError(f"{prog.what}: timed out before opening its socket")
+        time.sleep(0.05)
+
+
+def _benchmark(app: dict[str, Any], sock: str, requests: int, tmp: Path) -> dict[str, float]:
+    """redis-benchmark SETs of random keys; its own latency figures (ms) from --csv."""
+    a = app["params"]
+    cmd = [app["programs"]["redis-benchmark"], "-s", sock, "-t", "set", "-n", str(requests),
+           "-r", str(a["keys"]), "-d", str(a["value_bytes"]), "-c", str(a["clients"]),
+           "--csv", "-q"]
+    prog = Program(app, cmd, f"app {app['name']}: redis-benchmark", cwd=tmp)
+    figures = _bench_csv(prog.wait(), app)
+    return {**figures, "requests": requests, "command": " ".join(cmd)}
+
+
+def _bench_csv(text: str, app: dict[str, Any]) -> dict[str, float]:
+    """The SET row of ``redis-benchmark --csv`` (rps, avg/min/p50/p95/p99/max latency ms)."""
+    rows = [ln for ln in text.splitlines() if ln.startswith('"SET"')]
+    head = [ln for ln in text.splitlines() if ln.startswith('"test"')]
+    if not rows or not head:
+        raise RecordError(f"app {app['name']}: redis-benchmark printed no CSV row: "
+                          f"{text[-200:]!r}")
+    keys = [h.strip('"') for h in head[0].split(",")]
+    vals = [v.strip('"') for v in rows[0].split(",")]
+    return {k: float(v) for k, v in zip(keys[1:], vals[1:], strict=True)}
+
+
+def _populate(app: dict[str, Any], sock: str) -> None:
+    """Load ``keys`` keys of ``value_bytes`` bytes, named as redis-benchmark names them."""
+    a = app["params"]
+    prog = Program(app, [app["programs"]["redis-cli"], "-s", sock, "--pipe"],
+                   f"app {app['name']}: redis-cli --pipe")
+    val = "x" * int(a["value_bytes"])
+    assert prog.p.stdin is not None
+    batch = []
+    for i in range(int(a["keys"])):
+        key = f"key:{i:012d}"
+        batch.append(f"*3\r\n$3\r\nSET\r\n${len(key)}\r\n{key}\r\n${len(val)}\r\n{val}\r\n")
+        if len(batch) == 1024:
+            prog.p.stdin.write("".join(batch))
+            batch = []
+    prog.p.stdin.write("".join(batch))
+    prog.p.stdin.close()
+    prog.p.stdin = None
+    text = prog.wait()
+    if "errors: 0" not in text:
+        raise RecordError(f"app {app['name']}: redis-cli --pipe reported errors: {text[-200:]!r}")
+
+
+def redis_bgsave(sess: Session, app: dict[str, Any], out: Path) -> dict[str, Any]:
+    """redis-server loaded to ``keys`` x ``value_bytes``, BGSAVE under a SET load; the parent."""
+    a = app["params"]
+    tmp = out / "redis"
+    tmp.mkdir(exist_ok=True)
+    # The RDB goes to a tmpfs: the job share is 9p, and its writes would time the child.
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(a.get('tmpfs_mb', 1024))}m",
+                    "tmpfs", str(tmp)], check=True)
+    sock = str(tmp / "redis.sock")
+    server_cmd = [app["programs"]["redis-server"], "--port", "0", "--unixsocket", sock,
+                  "--save", "", "--appendonly", "no", "--dir", str(tmp),
+                  "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"]
+    server = Program(app, server_cmd, f"app {app['name']}: redis-server")
+    try:
+        _wait_socket(sock, server)
+        r = Redis(sock, float(app["timeout_s"]))
+        _populate(app, sock)
+        mem = r.info("memory")
+        calm = _benchmark(app, sock, int(a["requests"]), tmp)
+        sess.register(server.p.pid, children=False)
+        factor = int(a.get("snapshot_load_factor", 4))
+        # The load runs from just before the BGSAVE until it ends, and beyond.
+        bench = subprocess.Popen(
+            [app["programs"]["redis-benchmark"], "-s", sock, "-t", "set", "-n",
+             str(int(a["requests"]) * factor), "-r",
+             str(a["keys"]), "-d", str(a["value_bytes"]), "-c", str(a["clients"]), "--csv",
+             "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp)
+        time.sleep(float(a.get("bgsave_after_s", 0.5)))
+        sess.mark("fork")
+        reply = r.call("BGSAVE")
+        sess.mark("bgsave_reply")
+        while True:
+            pers = r.info("persistence")
+            if pers.get("rdb_bgsave_in_progress") == "0":
+                break
+            if time.monotonic() > server.deadline:
+                raise RecordError(f"app {app['name']}: BGSAVE did not finish in "
+                                  f"{app['timeout_s']} s (app.timeout_s)")
+            time.sleep(0.02)
+        sess.mark("end")
+        bout, berr = bench.communicate()
+        if bench.returncode != 0:
+            raise RecordError(f"app {app['name']}: redis-benchmark exited with status "
+                              f"{bench.returncode}: {berr.strip()[-200:]}")
+        snap = {**_bench_csv(bout, app), "requests": int(a["requests"]) * factor}
+        stats = r.info("stats")
+        server_info = r.info("server")
+        figures = {
+            "bgsave_reply": reply, "rdb_last_cow_size": int(pers["rdb_last_cow_size"]),
+            "rdb_last_bgsave_status": pers.get("rdb_last_bgsave_status"),
+            "rdb_last_bgsave_time_sec": int(pers.get("rdb_last_bgsave_time_sec", -1)),
+            "latest_fork_usec": int(stats.get("latest_fork_usec", -1)),
+            "used_memory": int(mem["used_memory"]), "used_memory_rss": int(mem["used_memory_rss"]),
+            "keys": int(a["keys"]), "value_bytes": int(a["value_bytes"]),
+            "redis_version": server_info.get("redis_version"),
+            "mem_allocator": mem.get("mem_allocator"),
+            "load_without_snapshot": calm, "load_with_snapshot": snap,
+            "roles": {str(server.p.pid): 0}, "command": server_cmd,
+        }
+    finally:
+        server.p.terminate()
+        try:
+            server.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.p.kill()
+        server._killer.cancel()
+        subprocess.run(["umount", "-l", str(tmp)], check=False)
+    return figures
+
+
+def shell_subshells(sess: Session, app: dict[str, Any], out: Path) -> dict[str, Any]:
+    """bash running apps/subshells.sh: the forked subshells (children of the script)."""
+    a = app["params"]
+    cmd = [app["program"], str(ROOT / "cowrl/record/apps/subshells.sh"), str(a["checks"]),
+           str(a["par"]), str(a["lines"])]
+    prog = Program(app, cmd, f"app {app['name']}: {app['program']}", cwd=out)
+    pid = int(prog.readline("READY "))
+    sess.register(pid, children=True)
+    sess.mark("fork")  # the first fork follows the "go" line
+    prog.send("go\n")
+    result = json.loads(prog.readline("RESULT "))
+    sess.mark("end")
+    prog.wait()
+    # The children are short-lived and many: the host numbers them 1.. by first fault.
+    # The script's own process is left out: it forks again and again, so its pages are
+    # shared anew by each fork (refaults), while each child faults once per page.
+    return {**result, "roles": {str(pid): 0}, "child_roles": "by_first_fault",
+            "exclude_parent": True, "command": cmd}
+
+
+DRIVERS = {"cpython_prefork": cpython_prefork, "redis_bgsave": redis_bgsave,
+           "shell_subshells": shell_subshells}

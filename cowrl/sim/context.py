@@ -1,0 +1,140 @@
+"""What the engine tells a policy at a demand fault, and what it reports back after it.
+
+:class:`FaultContext` holds only what the kernel module can also observe at a
+fault (plus the write's position in the trace, simulator only), so a policy
+that decides from it can be deployed in the module. :class:`FaultEvent` is
+what applying a degree did: pages precopied, the window, the skipped pages
+and each cost term; it feeds ``policy.observe``.
+
+**Fault-history features** (computed once, here, by :func:`history_step`
+and :func:`fill_features`; the engine calls them for every replay path, the
+module computes the same integers in ``kernel_module/cowrl_policy.h``). A
+*sequential hit* is a fault that lands on the page right after the previous
+fault's precopy window (``page == prev_page + prev_k + 1``): the stream used
+the whole window and asked for more. Its exponentially weighted rate
+(weight 1/8, a shift in the module) stands in for the hit rate of recent
+precopies, which the kernel cannot observe directly (a precopied page that
+is later written takes no fault).
+
+A new context feature (stride, gap structure, neighbourhood density,
+usefulness of recent windows, a sentinel page's feedback) is added in one
+place: a field here, its update in ``engine.advance`` (compiled, shared by
+every replay path and both envs) and, if it is an observation, a column in
+:func:`fill_features`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+N_FEATURES = 7
+FEATURE_NAMES = (
+    "delta_log",      # sign(delta) * log2(1 + |delta|) / log2(n_pages), delta = page - prev_page
+    "seq_hit",        # 1 if page == prev_page + prev_k + 1
+    "run_log",        # log2(1 + consecutive sequential hits) / 8, clipped to 1
+    "hit_rate",       # EWMA of seq_hit, weight 1/8
+    "to_end",         # (n_pages - 1 - page) / n_pages
+    "private_frac",   # private pages / n_pages
+    "prev_k_log",     # log2(1 + prev_k) / 7, clipped to 1
+)
+HIT_RATE_ONE = 256  # fixed-point 1.0 of the hit-rate EWMA, as in the module
+
+
+@dataclass(frozen=True)
+class FaultContext:
+    """What is observable at one demand fault (in the simulator and in the module)."""
+
+    page: int
+    """Faulting page index within the trace's page space."""
+    n_pages: int
+    """Pages of the trace (all regions)."""
+    fault_index: int
+    """Demand faults seen before this one in this run."""
+    prev_page: int
+    """Page of the previous demand fault, or -1."""
+    prev_k: int
+    """Degree applied at the previous demand fault (0 if none)."""
+    private_pages: int
+    """Pages already private (demand-copied plus precopied) before this fault."""
+    write_index: int = -1
+    """Position of the faulting write in the trace (simulator only; -1 in the kernel)."""
+    region_end: int = -1
+    """Exclusive end page of the faulting page's region (-1: ``n_pages``); the window
+    clips there."""
+    seq_hit: int = 0
+    """1 if ``page == prev_page + prev_k + 1`` (the previous window was used up)."""
+    run: int = 0
+    """Consecutive sequential hits up to this fault."""
+    hit_rate_fp: int = 0
+    """EWMA (weight 1/8) of ``seq_hit``, fixed point (:data:`HIT_RATE_ONE` is 1.0)."""
+
+
+@dataclass(frozen=True)
+class FaultEvent:
+    """What applying degree ``k`` at one demand fault did (the engine's answer to ``apply``)."""
+
+    page: int
+    k: int
+    write_index: int
+    precopied: int
+    """Pages made private besides the faulting one (window copies plus a
+    ``CopyWholeHuge`` huge page's other pages)."""
+    window: int
+    """Window pages walked: ``k`` clipped at the end of the page's region."""
+    skipped: int
+    """Window pages walked that were already private."""
+    thp_first: int
+    """1 for the first demand fault in its huge page (THP runs)."""
+    work: int
+    """1 when the fault queued precopy work (``k > 0``)."""
+    decided: int
+    """1 when the policy decided ``k`` at run time (pays ``decide_ns``)."""
+    wasted: int
+    """Pages this fault made private that the trace never writes."""
+    fault_ns: float
+    """This fault's latency: :func:`cowrl.sim.costmodel.fault_ns` times the noise factor."""
+
+    @property
+    def useful(self) -> int:
+        """Pages this fault made private that the trace writes later (each saves a fault)."""
+        return self.precopied - self.wasted
+
+
+@njit(cache=True, nogil=True)
+def history_step(prev_page: int, prev_k: int, page: int, run: int, hit_fp: int
+                 ) -> tuple[int, int, int]:
+    """The fault history at ``page``: ``(seq_hit, run, hit_rate_fp)`` from the previous ones.
+
+    ``>> 3`` is floor division by 8 on int64, as the module spells it out.
+    """
+    seq_hit = 1 if (prev_page >= 0 and page == prev_page + prev_k + 1) else 0
+    run = run + 1 if seq_hit else 0
+    hit_fp += (seq_hit * HIT_RATE_ONE - hit_fp) >> 3
+    return seq_hit, run, hit_fp
+
+
+@njit(cache=True, nogil=True)
+def fill_features(row: np.ndarray, page: int, n_pages: int, prev_page: int, prev_k: int,
+                  private_pages: int, seq_hit: int, run: int, hit_fp: int) -> None:
+    """Write the :data:`FEATURE_NAMES` observation of one fault into ``row[:7]``."""
+    n = max(n_pages, 2)
+    delta = page - prev_page if prev_page >= 0 else 0
+    row[0] = math.copysign(math.log2(float(1 + abs(delta))), float(delta)) / math.log2(float(n))
+    row[1] = float(seq_hit)
+    row[2] = min(1.0, math.log2(float(1 + run)) / 8.0)
+    row[3] = hit_fp / HIT_RATE_ONE
+    row[4] = (n_pages - 1 - page) / n
+    row[5] = private_pages / n
+    row[6] = min(1.0, math.log2(float(1 + prev_k)) / 7.0)
+
+
+def features(ctx: FaultContext) -> np.ndarray:
+    """The float32 observation vector of ``ctx`` (what the envs and SB3 policies see)."""
+    row = np.zeros(N_FEATURES, dtype=np.float32)
+    fill_features(row, ctx.page, ctx.n_pages, ctx.prev_page, ctx.prev_k, ctx.private_pages,
+                  ctx.seq_hit, ctx.run, ctx.hit_rate_fp)
+    return row

@@ -1,0 +1,140 @@
+"""``train(cfg) -> dict``: train one policy in the simulator and write its artifact.
+
+Called by ``train.py`` (Hydra) and directly by tests. Reads top to bottom:
+
+1. check the config and seed everything from ``cfg.seed``;
+2. build the policy from ``cfg.policy`` and the cost model;
+3. resume from ``DIR/checkpoint.json`` when ``resume`` is on and it exists;
+4. bandits: ``rounds`` passes over the training workloads, each workload drawn
+   with a fresh seed per round, one learning episode each; every
+   ``eval_every`` rounds the frozen greedy table is scored on the same
+   workloads at ``cfg.seed`` (the learning curve); a checkpoint after every
+   round (:mod:`cowrl.training.bandit`). stable-baselines3 policies:
+   :mod:`cowrl.training.sb3` (PPO/DQN on the vector env through an SB3 VecEnv);
+5. write ``DIR/policy.json``, ``DIR/curve.csv``, TensorBoard events in
+   ``DIR/tb`` and point ``<latest_dir>/<name>.json`` at the artifact.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from cowrl.errors import ConfigError
+from cowrl.metrics import geomean, objective
+from cowrl.policies.artifacts import ARTIFACT_NAME, save_artifact, set_latest
+from cowrl.policies.base import Policy
+from cowrl.policies.static import Baseline
+from cowrl.registry import make_costmodel, make_policy, make_workload
+from cowrl.sim.costmodel import CostModel
+from cowrl.sim.simulator import simulate
+from cowrl.traces.io import Trace
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.json"
+CURVE = "curve.csv"
+
+# How each trainable config is trained: its ``trainer`` attribute -> "module:function"
+# ``fn(cfg, policy, names, eval_traces, cost, lam, seed, out, config) -> dict``.
+TRAINERS: dict[str, str] = {
+    "bandit": "cowrl.training.bandit:train_bandit",
+    "sb3": "cowrl.training.sb3:train_sb3",
+}
+
+
+def int_field(cfg: DictConfig, key: str, minimum: int) -> int:
+    v = cfg.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ConfigError(f"{key} must be an integer >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def _out_dir(cfg: DictConfig) -> Path:
+    if cfg.get("out"):
+        return Path(str(cfg.out))
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:
+        return Path("outputs/train")
+
+
+def workload_params(cfg: DictConfig) -> dict[str, dict[str, Any]]:
+    """Per-workload generator overrides (``workload_params.rand0.exclude=seq``), as in eval."""
+    params = cfg.get("workload_params") or {}
+    if isinstance(params, DictConfig):
+        params = OmegaConf.to_container(params, resolve=True)
+    return {str(k): dict(v) for k, v in params.items()}
+
+
+def workload_seed(seed: int, round_: int) -> int:
+    """The seed of every training workload in round ``round_`` (one place, written out)."""
+    return seed * 1_000_003 + 7919 * (round_ + 1)
+
+
+def score(policy: Policy, traces: list[Trace], cost: CostModel, lam: float
+          ) -> dict[str, float]:
+    """objective / baseline objective per workload (lower is better), in simulation."""
+    out = {}
+    for t in traces:
+        base = objective(simulate(t, Baseline(), cost), lam, cost.page_cost_ns)
+        out[t.name] = objective(simulate(t, policy, cost), lam, cost.page_cost_ns) / base
+    return out
+
+
+def build_policy(cfg: DictConfig) -> Any:
+    pcfg = OmegaConf.create(OmegaConf.to_container(cfg.policy, resolve=True))
+    if "learner" in pcfg and isinstance(pcfg.learner, DictConfig):
+        pcfg.learner.seed = int(cfg.seed)
+    return make_policy(pcfg, lam=float(cfg["lambda"]))
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train ``cfg.policy``; return the artifact path, the learning curve and final scores."""
+    seed = int_field(cfg, "seed", 0)
+    lam = float(cfg["lambda"])
+    if lam < 0:
+        raise ConfigError(f"lambda must be >= 0, got {lam}")
+    names = [str(w) for w in (cfg.get("workloads") or [])]
+    if not names:
+        raise ConfigError("workloads: give at least one training workload")
+    latest_dir = cfg.get("latest_dir")
+    out = _out_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    cost = make_costmodel(cfg.costmodel)
+    policy = build_policy(cfg)
+    name = str(cfg.policy.get("name", policy.name))
+    config = OmegaConf.to_container(cfg, resolve=True)
+    params = workload_params(cfg)
+    eval_traces = [make_workload(n, seed=seed, **params.get(n, {})) for n in names]
+
+    trainer = getattr(policy, "trainer", None)
+    if trainer is not None:
+        module, fn = TRAINERS[trainer].split(":")
+        result = getattr(importlib.import_module(module), fn)(
+            cfg, policy, names, eval_traces, cost, lam, seed, out, config)
+    else:  # not learned (readahead, static): the artifact records the config
+        result = _save_fixed(policy, name, eval_traces, cost, lam, out, config)
+    if latest_dir:
+        set_latest(latest_dir, name, Path(result["artifact"]))
+    log.info("policy artifact: %s", result["artifact"])
+    return result
+
+
+def _save_fixed(policy: Policy, name: str, traces: list[Trace], cost: CostModel, lam: float,
+                out: Path, config: dict[str, Any]) -> dict[str, Any]:
+    kind = policy.artifact_kind
+    if kind is None:
+        raise ConfigError(f"policy {name!r} cannot be trained or saved as an artifact")
+    spec = policy.artifact_spec()
+    scores = score(policy, traces, cost, lam)
+    path = save_artifact(out / ARTIFACT_NAME, name, kind, spec, config,
+                         training={"rounds": 0, "scores": scores, "geomean": geomean(
+                             list(scores.values()))})
+    return {"out": str(out), "artifact": str(path), "curve": [], "scores": scores}

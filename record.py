@@ -1,0 +1,19 @@
+"""Record a real program's COW faults in the guest kernel: ``python record.py app=NAME out=DIR``."""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from cowrl.cli import run_cli
+from cowrl.record.recorder import check_app_arg, record
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="record")
+def main(cfg: DictConfig) -> None:
+    run_cli(record, cfg)
+
+
+if __name__ == "__main__":
+    check_app_arg(sys.argv[1:])  # an unknown app is one line, not Hydra's defaults-list error
+    main()

@@ -1,0 +1,55 @@
+"""Plots a reader can use: a readable heatmap for many workloads, pareto labels that never
+overlap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.text import Text
+
+from cowrl.plots import place_labels, plot_objective, plot_pareto
+
+
+def _rows(n_work: int, policies: list[str]) -> list[dict]:
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n_work):
+        for p in policies:
+            cow = 1e6 if p == "baseline" else 1e6 * rng.uniform(0.6, 2.0)
+            wasted = 0 if p in ("baseline", "hugepage") else int(rng.integers(0, 3))
+            rows.append({"workload": f"w{i}", "policy": p, "objective": cow + wasted,
+                         "cow_ns": cow, "wasted": wasted})
+    return rows
+
+
+def test_objective_heatmap_is_a_readable_grid(tmp_path: Path) -> None:
+    pols = ["bandit", "baseline", "precopy", "precopy_best", "hugepage", "fault_around",
+            "readahead", "oracle"]
+    rows = _rows(16, pols)
+    groups = {f"w{i}": "suite" if i < 8 else "held-out" for i in range(16)}
+    h, w = plt.imread(plot_objective(tmp_path, rows, groups)).shape[:2]
+    assert 600 <= w <= 1400 and 500 <= h <= 1200  # a grid, not a 4928 x 440 strip
+
+
+def test_pareto_labels_do_not_overlap(tmp_path: Path) -> None:
+    # many policies on the same few points: the worst case for labels
+    xs = [0, 0, 0, 0, 0, 3, 3, 3, 1000, 0, 0, 1]
+    ys = [5.0, 5.0, 5.0, 4.99, 5.01, 2.0, 2.0, 2.0, 9.0, 1.0, 1.0, 1.0]
+    labels = [f"policy_{i}" for i in range(len(xs))]
+    fig, ax = plt.subplots(figsize=(4, 3.2))
+    ax.scatter(xs, ys)
+    ax.set_xlim(-200, 1500)
+    ax.set_ylim(0, 10)
+    place_labels(ax, xs, ys, labels)
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    boxes = [Text.get_window_extent(t, r) for t in ax.texts]  # the text, not its leader line
+    assert len(boxes) == len(labels)
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            assert not boxes[i].overlaps(boxes[j]), (labels[i], labels[j])
+    plt.close(fig)
+    rows = _rows(5, ["baseline", "precopy", "hugepage", "oracle", "fault_around"])
+    assert plot_pareto(tmp_path, rows).stat().st_size > 1000

@@ -1,0 +1,131 @@
+"""record.py: app errors, the records -> trace conversion, and (kernel) a real recording.
+
+The kernel test records a small cpython_prefork (Debian's python3 forking 4
+workers) inside the qemu guest with the module observing, checks the trace's
+format, then replays it in the kernel harness with k=0 and checks the demand
+fault count against the recording.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cowrl.errors import CowrlError
+from cowrl.kernel.abi import load_abi, record_dtype
+from cowrl.record.drivers import Program
+from cowrl.record.recorder import record, records_to_trace
+from cowrl.record.session import RecordError
+from cowrl.traces.io import load_trace
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "record.py"), *args], cwd=cwd,
+                          capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_unknown_app_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    r = _cli("app=nope", f"out={tmp_path / 'o'}")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "unknown app 'nope'" in r.stderr and "cpython_prefork" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_program_names_the_debian_package(tmp_path: Path) -> None:
+    r = _cli("app=redis_bgsave", f"out={tmp_path / 'o'}",
+             "app.programs.redis-benchmark=/nonexistent/redis-benchmark")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "redis-benchmark is not installed" in r.stderr and "redis-tools" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_program_failure_and_timeout_are_one_line() -> None:
+    app = {"timeout_s": 30}
+    with pytest.raises(RecordError, match=r"app x: false: exited with status 1"):
+        Program(app, ["false"], "app x: false").wait()
+    with pytest.raises(RecordError, match=r"timed out after 0.5 s"):
+        Program({"timeout_s": 0.5}, ["sleep", "20"], "app x: sleep").wait()
+    with pytest.raises(RecordError, match="ended before printing 'READY '"):
+        Program(app, ["true"], "app x: true").readline("READY ")
+
+
+def _fake_job(tmp: Path) -> Path:
+    """A job dir as the guest leaves it: records of a parent (pid 10) and a child (11)."""
+    abi = load_abi()
+    dem = abi.COWRL_REC_DEMAND
+    heap, anon, lib = 0x55_0000_0000, 0x7F_0000_0000, 0x7F_1000_0000
+    rows = [  # pid, flags, addr, start_ns
+        (10, dem, heap + 0x1000, 50),           # before the fork mark: dropped
+        (10, dem, heap + 0x3000, 120),
+        (11, dem, heap + 0x3000, 130),          # the child's own copy: its own region
+        (10, dem, anon + 0x2000, 125),          # out of order in the ring: sorted by time
+        (10, dem, lib + 0x1000, 140),           # file-backed: not an anonymous VMA
+        (10, abi.COWRL_REC_PRECOPY, heap, 150),  # not a demand fault
+        (99, dem, heap, 160),                   # not the app's process
+        (10, dem, heap + 0x4000, 900),          # after the end mark
+    ]
+    recs = np.zeros(len(rows), dtype=record_dtype())
+    for i, (pid, flags, addr, t) in enumerate(rows):
+        recs[i]["pid"], recs[i]["flags"], recs[i]["addr"], recs[i]["start_ns"] = pid, flags, addr, t
+    recs.tofile(tmp / "records.bin")
+    vmas = [[heap, heap + 0x8000, "rw-p", "[heap]"], [anon, anon + 0x4000, "rw-p", ""],
+            [lib, lib + 0x2000, "rw-p", "/usr/lib/libx.so"]]
+    (tmp / "maps.jsonl").write_text("".join(json.dumps({"t_ns": 0, "pid": p, "vmas": vmas})
+                                            + "\n" for p in (10, 11)))
+    (tmp / "record.json").write_text(json.dumps({
+        "marks": {"fork": 100, "end": 500},
+        "figures": {"roles": {"10": 0, "11": 1}}}))
+    return tmp
+
+
+def test_records_to_trace(tmp_path: Path) -> None:
+    trace, stats = records_to_trace(_fake_job(tmp_path), "fake", {})
+    assert stats["file_or_unmapped"] == 1 and stats["demand_before_fork"] == 1
+    assert stats["demand_after_end"] == 1 and stats["demand_other_pids"] == 1
+    # regions: parent heap (8 pages), parent anon (4), child heap (8)
+    assert trace.region_sizes.tolist() == [8, 4, 8]
+    assert trace.region_writers.tolist() == [0, 0, 1]
+    assert trace.pages.tolist() == [3, 8 + 2, 12 + 3]
+    assert trace.writer.tolist() == [0, 0, 1] and trace.t_ns.tolist() == [20, 25, 30]
+
+
+@pytest.mark.kernel
+def test_record_a_real_program_and_replay_it(tmp_path: Path, compose_cfg) -> None:
+    """Record a small cpython_prefork in the guest; its k=0 kernel replay gives its faults."""
+    from cowrl.kernel.backend import run_session
+    from cowrl.kernel.jobs import RunRequest
+    from cowrl.policies.static import Baseline
+
+    out = tmp_path / "rec"
+    cfg = compose_cfg("record", ["app=cpython_prefork", f"out={out}", "app.params.rows=20000",
+                                 "app.params.requests=200", "app.params.collect_at=20",
+                                 "progress=false"])
+    res = record(cfg)
+    stats = res["stats"]
+    trace = load_trace(out / "cpython_prefork.npz")
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["dropped"] == 0 and prov["nmissed"] == 0
+    assert prov["packages"]["python3"] != "unknown" and "6.1" in prov["kernel_release"]
+    assert trace.writes == stats["writes"] > 1000
+    assert set(np.unique(trace.writer).tolist()) == {0, 1, 2, 3, 4}
+    assert np.all(np.diff(trace.t_ns) >= 0) and trace.t_ns[0] >= 0
+    assert trace.region_sizes.size >= 5 and trace.region_writers is not None
+    # Each process faults once per page per fork; the parent forked 4 times, so the pages
+    # it wrote between two forks fault again: those are the only repeated (writer, page).
+    distinct = np.unique(trace.pages).size
+    assert distinct == trace.writes - stats["refaults"]
+    again = np.setdiff1d(np.arange(trace.writes), np.unique(trace.pages, return_index=True)[1])
+    assert np.all(trace.writer[again] == 0)
+    rec = run_session([RunRequest(trace, Baseline())], None, progress=False).records[0]
+    assert rec.faults == distinct and rec.extra["integrity_ok"]
+    with pytest.raises(CowrlError, match="not empty"):
+        record(cfg)
