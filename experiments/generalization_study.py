@@ -43,11 +43,13 @@ def main() -> None:
     ap.add_argument("--artifacts", type=Path, default=None)
     ap.add_argument("--costmodels", default="seed_table1,host")
     ap.add_argument("--validation-dir", type=Path, default=CONF_DIR.parent.parent / "shared"
-                    / "validation")
+                    / "validation", help="default: ../shared/validation from the project root")
     ap.add_argument("--family-draws", type=int, default=2)
     ap.add_argument("--train-draws", type=int, default=48)
     ap.add_argument("--no-guarded", action="store_true")
     ap.add_argument("--no-families", action="store_true")
+    ap.add_argument("--tables", type=Path, default=None,
+                    help="load guarded_<costmodel>.json from here instead of learning")
     ap.add_argument("--save-tables", type=Path, default=None,
                     help="write the learned guarded table per cost model as JSON here")
     args = ap.parse_args()
@@ -58,7 +60,15 @@ def main() -> None:
             path = args.artifacts / f"{name}_{cm}" / "policy.json" if args.artifacts else None
             if path is not None and path.is_file():
                 policies.append(load_policy(path, name=name))
-        if not args.no_guarded:
+        if args.tables is not None:
+            import json
+
+            from cowrl.policies.guarded import GuardedPolicy
+
+            g = GuardedPolicy.for_cost(cost)
+            g.table = json.loads((args.tables / f"guarded_{cm}.json").read_text())
+            policies.append(g)
+        elif not args.no_guarded:
             from cowrl.policies.guarded import GuardedPolicy, learn_table
 
             t0 = time.time()

@@ -183,13 +183,15 @@ class GuardedContext:
         use_b = min(self.use[cls] >> 6, USE_BUCKETS - 1)
         return Cell(cell_of(kind, run_bucket(run), left, use_b), cls, slot, run)
 
-    def shared_in_window(self, page: int, k: int) -> int:
-        """Shared pages among ``page+1 .. page+k`` (clipped): what a window would copy."""
-        hi = min(page + k, self.n_pages - 1)
+    def shared_in_window(self, page: int, k: int, limit: int) -> int:
+        """Shared pages among ``page+1 .. page+k`` (clipped at ``limit``, the region's
+        exclusive end): what a window would copy."""
+        hi = min(page + k, limit - 1)
         return (hi - page) - sum(self.private[page + 1:hi + 1]) if hi > page else 0
 
-    def commit(self, c: Cell, page: int, k: int, copied: int = 0, reserved: int = 0) -> None:
-        n = self.n_pages
+    def commit(self, c: Cell, page: int, k: int, copied: int = 0, reserved: int = 0,
+               limit: int = -1) -> None:
+        n = self.n_pages if limit < 0 else limit
         self.n_faults += 1
         end = max(min(page + k, n - 1), page)
         self.valid[c.slot] = 1
@@ -255,7 +257,7 @@ class GuardedPolicy(Policy):
         self.ctx.reset(n_pages)
         self.budget = 0
 
-    def degree(self, c: Cell, page: int) -> tuple[int, int]:
+    def degree(self, c: Cell, page: int, limit: int) -> tuple[int, int]:
         """The degree and the pages it copies, within the budget."""
         want = self.table[c.cell]
         if self.explore is not None:
@@ -265,7 +267,7 @@ class GuardedPolicy(Policy):
         for d in reversed(self.degrees):
             if d > want or d == 0:
                 continue
-            copied = self.ctx.shared_in_window(page, d)
+            copied = self.ctx.shared_in_window(page, d, limit)
             if copied * self.reserve(c.cls) + self.setup <= self.budget:
                 return d, copied
         return 0, 0
@@ -284,13 +286,14 @@ class GuardedPolicy(Policy):
         # and bank their gain. Every fault adds a small allowance (the risk we accept).
         self.budget += self.ctx.refund_reserved + self.ctx.refund_pages * self.gain \
             + self.allowance
-        k, copied = self.degree(c, ctx.page)
+        limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
+        k, copied = self.degree(c, ctx.page, limit)
         reserved = copied * self.reserve(c.cls) if k > 0 else 0
         if k > 0:
             self.budget -= reserved + self.setup
         if self.trace_log is not None:
             self.trace_log.append((ctx.page, c.cell, k, ctx.write_index))
-        self.ctx.commit(c, ctx.page, k, copied, reserved)
+        self.ctx.commit(c, ctx.page, k, copied, reserved, limit)
         return k
 
     def kernel_program(self) -> KernelProgram:
@@ -324,9 +327,12 @@ def arm_rewards(trace: Trace, cost: CostModel, lam: float,
     kmax = max(degrees)
     idx = np.asarray(degrees)
     out = np.zeros((len(events), len(degrees)))
+    ends = (np.cumsum(trace.region_sizes) if trace.region_sizes is not None
+            else np.array([n], dtype=np.int64))
     for e, (page, _cell, k, wi) in enumerate(events):
         private[page] = True
-        hi = min(page + kmax, n - 1)
+        lim = int(ends[np.searchsorted(ends, page, side="right")])  # the region's end
+        hi = min(page + kmax, lim - 1)
         if hi > page:
             priv = private[page + 1:hi + 1]
             later = last[page + 1:hi + 1] > wi
@@ -337,7 +343,7 @@ def arm_rewards(trace: Trace, cost: CostModel, lam: float,
         else:
             out[e] = -np.where(idx > 0, cost.precopy_setup_ns, 0.0)
         if k > 0:
-            private[page + 1:min(page + k, n - 1) + 1] = True
+            private[page + 1:min(page + k, lim - 1) + 1] = True
     return out
 
 
