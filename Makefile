@@ -3,39 +3,32 @@ PYTHON ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
-APT_PACKAGES := qemu-system-x86 busybox-static cpio gcc make kmod linux-headers-amd64 python3 redis-server redis-tools
+APT_PACKAGES := qemu-system-x86 busybox-static cpio gcc libc6-dev make kmod linux-headers-amd64 python3 redis-server redis-tools
 
 .PHONY: demo test setup kernel-deps lint bench clean
 
-# A venv with the project. torch comes first and CPU-only: the +cpu wheel where
-# one lies in pip's find-links (pip prefers it for torch==X), else PyTorch's CPU
-# index; a plain `torch` requirement would pull a multi-GB CUDA build.
+# A venv with the project. torch comes first, pinned, from *your* pip configuration (pip.conf
+# or PIP_INDEX_URL / PIP_EXTRA_INDEX_URL / PIP_FIND_LINKS; see the README): where it offers a
+# +cpu wheel, pip takes it. A plain index would pull a multi-GB CUDA build: that is refused.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	@links="$$($(VPY) -m pip config get global.find-links 2>/dev/null || echo "$$PIP_FIND_LINKS")"; \
-	if ls $$links/torch-$(TORCH_VERSION)+cpu-*.whl >/dev/null 2>&1; then \
-	  echo "torch: CPU wheel from $$links"; \
-	  $(VPY) -m pip install -q "torch==$(TORCH_VERSION)"; \
-	else \
-	  echo "torch: CPU build from download.pytorch.org"; \
-	  $(VPY) -m pip install -q "torch==$(TORCH_VERSION)" --index-url https://download.pytorch.org/whl/cpu \
-	    --extra-index-url https://pypi.org/simple; \
-	fi
+	$(VPY) -m pip install -q "torch==$(TORCH_VERSION)"
+	$(VPY) -c "import torch, sys; sys.exit('a CUDA build of torch was installed: point pip at a CPU-only torch (README, Install)' if torch.version.cuda else 0)"
 	$(VPY) -m pip install -q -e ".[dev]"
-	$(VPY) -c "import torch; assert not torch.version.cuda, 'a CUDA build of torch was installed'"
 	touch $@
 
 setup: $(VENV)/.installed
 
-# Debian packages for the kernel target (qemu, busybox, headers). Needs root;
-# the runner downloads the matching linux-image .deb itself.
+# Debian packages for the kernel target (qemu, busybox, headers), without recommends (qemu
+# would pull a GUI). Needs root; the runner downloads the matching linux-image .deb itself,
+# and for kernel.release=6.12 image and headers from Debian 13 (trixie).
 kernel-deps:
 	@if dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
 	  echo "kernel-deps: apt packages present"; \
 	elif [ "$$(id -u)" = 0 ]; then \
-	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	else \
-	  echo "kernel-deps: run 'sudo apt-get install $(APT_PACKAGES)' for the kernel target"; \
+	  echo "kernel-deps: run 'sudo apt-get install --no-install-recommends $(APT_PACKAGES)' for the kernel target"; \
 	fi
 
 # The main job: train the default bandit in the simulator priced by the kernel

@@ -13,6 +13,9 @@ from typing import Any
 
 
 def _register_envs() -> None:
+    envs = sys.modules.get("cowrl.envs")
+    if envs is not None and not hasattr(envs, "register_envs"):
+        return  # cowrl.envs itself is importing gymnasium; it registers when it is done
     from cowrl.envs import register_envs
 
     register_envs()

@@ -201,9 +201,10 @@ def load_target(cfg: DictConfig) -> Target:
     return target
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Run every (policy, workload) on ``cfg.target``; write results and return them."""
-    target = load_target(cfg)
+def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
+    """Run every (policy, workload) on ``target`` (default: built from ``cfg.target``);
+    write results and return them."""
+    target = target if target is not None else load_target(cfg)
     cost = make_costmodel(resolve_costmodel(cfg))
     lam = float(cfg["lambda"])
     if lam < 0:
@@ -237,6 +238,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         result["report"] = write_report(out, rows, traces, cost, lam, target.name,
                                         adaptive=[str(n) for n in cfg.get("adaptive") or []],
                                         groups=groups, simulated=not target.measured)
+    if cfg.get("snapshot_report"):  # experiment=real: what the snapshotting parent feels
+        from cowrl.record.report import write_snapshot_table
+
+        result["snapshot"] = write_snapshot_table(out, rows, _names(cfg, "snapshot_report"),
+                                                  target.name)
     log.info("results in %s", out)
     return result
 

@@ -12,10 +12,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from cowrl.metrics import RunRecord  # noqa: E402
+from cowrl.metrics import RunRecord, latency_distribution  # noqa: E402
 
 GROUP_ORDER = ("suite", "held-out", "other", "traces")
 MARKERS = "osD^vP*Xh<>p"
@@ -57,12 +57,13 @@ def plot_objective(out: Path, rows: list[dict[str, Any]],
         for j, p in enumerate(policies):
             if (w, p) in obj and ref[w]:
                 m[i, j] = obj[(w, p)] / ref[w]
-    # Colour by log(ratio), symmetric around 1 (x2 and /2 equally far), saturating at the
-    # larger of the observed spread and 1%, at most a factor 2: a 5% gain must show even
-    # when another cell is 18x worse (the numbers say how much).
+    # Colour by log(ratio), each side of 1 scaled to its own extreme (at least 1%, at most a
+    # factor 2): a 5% gain must show as green even when another cell is 18x worse (the
+    # numbers say how much).
     logs = np.log(m[np.isfinite(m) & (m > 0)])
-    lim = float(np.clip(np.abs(logs).max() if logs.size else 0.0, np.log(1.01), np.log(2.0)))
-    norm = Normalize(vmin=-lim, vmax=lim)
+    lo = -float(np.clip(-logs.min() if logs.size else 0.0, np.log(1.01), np.log(2.0)))
+    hi = float(np.clip(logs.max() if logs.size else 0.0, np.log(1.01), np.log(2.0)))
+    norm = TwoSlopeNorm(vmin=lo, vcenter=0.0, vmax=hi)
     fig, ax = plt.subplots(figsize=(max(6.5, 2.6 + 0.95 * len(policies)),
                                     max(3.0, 1.6 + 0.36 * len(workloads))))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -87,7 +88,7 @@ def plot_objective(out: Path, rows: list[dict[str, Any]],
                 ax.axhline(i - 0.5, color="black", lw=1.5)
     label = "objective / baseline" if has_base else "objective / best policy"
     bar = fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02, label=label)
-    ticks = np.linspace(-lim, lim, 5)
+    ticks = [lo, lo / 2, 0.0, hi / 2, hi]
     bar.set_ticks(ticks, labels=[f"{np.exp(t):.3g}" for t in ticks])
     ax.set_title(f"{label}, lower is better\n(objective = cow_ns + lambda * wasted * page cost)",
                  fontsize=9)
@@ -193,13 +194,10 @@ def plot_pareto(out: Path, rows: list[dict[str, Any]],
 
 
 def write_latency_cdf(rec: RunRecord) -> tuple[np.ndarray, np.ndarray]:
-    """(latency ns, cumulative fraction of writes), including writes that took no fault."""
-    if rec.write_ns is not None:
-        x = np.sort(np.asarray(rec.write_ns, dtype=np.float64))
-        return x, np.arange(1, x.size + 1) / x.size
-    x = np.concatenate([[rec.nonfault_write_ns], np.sort(np.asarray(rec.fault_ns, float))])
-    weights = np.concatenate([[rec.writes - rec.faults], np.ones(rec.faults)])
-    return x, np.cumsum(weights) / rec.writes
+    """(latency ns, cumulative fraction of writes), including writes that took no fault
+    (at most about 2048 points: :func:`cowrl.metrics.latency_distribution`)."""
+    x, counts = latency_distribution(rec)
+    return x, np.cumsum(counts) / max(int(counts.sum()), 1)
 
 
 def plot_write_cdf(out: Path, records: list[RunRecord],

@@ -52,8 +52,12 @@ def build(cfg: DictConfig | dict[str, Any], what: str, **overrides: Any) -> Any:
         raise ConfigError(f"{what}: {str(cause).splitlines()[0]}") from None
 
 
-def make_policy(spec: str | DictConfig | dict[str, Any], lam: float = 1.0) -> Policy:
-    """A policy from its name (``conf/policy/<name>.yaml``) or a config with ``_target_``."""
+def make_policy(spec: str | DictConfig | dict[str, Any], lam: float = 1.0) -> Policy | Any:
+    """A policy from its name (``conf/policy/<name>.yaml``) or a config with ``_target_``.
+
+    A config of a policy that ``train.py`` makes (``ppo``, ``dqn``) builds its trainer
+    spec instead (``trainer`` attribute; ``cowrl.training.TRAINERS``).
+    """
     cfg = group_config("policy", spec, "policies") if isinstance(spec, str) else spec
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))  # type: ignore[arg-type]
     if "lam" in cfg and cfg.lam is None:

@@ -52,7 +52,7 @@ def main() -> None:
                 share = ns / cost.demand_ns * 100
                 print(f"{pol.name:10s} {w:22s} faults={rec.faults:6d}  C {ns:6.1f} ns/decision "
                       f"({share:.3f}% of a {cost.demand_ns:.0f} ns fault)  "
-                      f"python sim {py_us:6.1f} us/fault")
+                      f"simulate() {py_us:6.2f} us/fault")
         same = np.array_equal(c.replay(pack_table(pol.kernel_program()), ev.page,
                                        trace.n_pages), ev.k)
         print(f"C decisions equal Python on the last stream: {same}")

@@ -65,7 +65,8 @@ def run_both(a: Any, b: Any, workloads: list[str], policies: list[str], costmode
     return rows[0], rows[1], cost.name
 
 
-def report(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]]) -> dict[str, Any]:
+def report(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]],
+           names: tuple[str, str] = ("sim", "kernel")) -> dict[str, Any]:
     """Print the agreement of two sets of rows (``a`` predicts ``b``); returns the figures."""
     rows = compare(pair_rows(rows_a, rows_b))
     if not rows:
@@ -77,8 +78,9 @@ def report(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]]) -> dict[s
           f"max {s['max_abs_cow_rel_err']:.1%}")
     print(f"Kendall tau of the ranking by objective: overall {ranks['overall']:.2f}, "
           f"mean per workload {ranks['mean_per_workload']:.2f}")
-    print(f"  sim order:    {' < '.join(ranks['overall_policy_order_sim'])}")
-    print(f"  kernel order: {' < '.join(ranks['overall_policy_order_kernel'])}")
+    width = max(len(n) for n in names) + len(" order:")
+    for n, key in zip(names, ("sim", "kernel"), strict=True):
+        print(f"  {n + ' order:':<{width}} {' < '.join(ranks[f'overall_policy_order_{key}'])}")
     for w, t in sorted(ranks["per_workload"].items()):
         worst = max((r for r in rows if r["workload"] == w), key=lambda r: abs(r["cow_rel_err"]))
         print(f"  {w:24s} tau {t:5.2f}   worst cow err {worst['cow_rel_err']:+.1%} "
@@ -108,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             rows_a, rows_b, cm = run_both(args.a, args.b, args.workloads, args.policies,
                                           args.costmodel, args.n_pages)
             print(f"{args.a} vs {args.b}, costmodel {cm}")
+            names = (args.a, args.b)
         else:
             rows_a, meta_a = _rows(Path(args.a))
             rows_b, meta_b = _rows(Path(args.b))
@@ -116,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{meta_a.get('costmodel')}, {meta_b.get('target')} "
                       f"{meta_b.get('costmodel')}): objectives are not comparable",
                       file=sys.stderr)
-        report(rows_a, rows_b)
+            names = (str(meta_a.get("target", "a")), str(meta_b.get("target", "b")))
+        report(rows_a, rows_b, names)
     except CowrlError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -85,7 +85,8 @@ def measured_target(args: argparse.Namespace) -> Target:
 
 
 def kernel_records(traces: list[Trace], policies: list[Policy], args: argparse.Namespace,
-                   cost: CostModel) -> tuple[list[RunRecord], dict[str, Any], list[Any]]:
+                   cost: CostModel, target: Target | None = None
+                   ) -> tuple[list[RunRecord], dict[str, Any], list[Any]]:
     """Runs of every (policy, workload) x reps on ``--target``, plus, with
     ``--same-session``, the calibration design in the same session (runs interleaved).
     Returns the fidelity records, session info and the calibration (record, run) pairs."""
@@ -98,7 +99,7 @@ def kernel_records(traces: list[Trace], policies: list[Policy], args: argparse.N
     from cowrl.calibration.config import KernelBenchConfig
     from cowrl.calibration.kernel import design, interleave
 
-    target = measured_target(args)
+    target = target if target is not None else measured_target(args)
     reps = [Trace(t.pages, t.n_pages, name=f"{t.name}{REP}{r}", meta=t.meta)
             for r in range(args.reps) for t in traces]
     order = interleave(reps, policies)  # policies rotate, so load drift hits them all alike
@@ -229,13 +230,14 @@ def noise_floor(kern_rows: list[dict[str, Any]]) -> dict[str, Any]:
             "rep_tau_mean": float(np.mean(taus)) if taus else float("nan")}
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, target: Target | None = None) -> dict[str, Any]:
+    """The experiment: ``target`` (default: ``--target``) against the simulator."""
     cost = make_costmodel(args.costmodel)
     traces = make_traces(args.workloads, args.n_pages, args.seed)
     policies = make_policies(args.policies, args.lam)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    krecs, info, cal = kernel_records(traces, policies, args, cost)
+    krecs, info, cal = kernel_records(traces, policies, args, cost, target)
     if not args.reuse:
         with open(out / "kernel_records.pkl", "wb") as f:
             pickle.dump({"records": krecs, "info": info, "calibration": cal}, f)

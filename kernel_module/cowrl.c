@@ -2,42 +2,68 @@
 /*
  * cowrl - observe copy-on-write faults and precopy after them.
  *
- * A kretprobe on wp_page_copy() (the COW copy path of Linux 6.1) records every
- * copy made for the processes user space registers, into a ring buffer read
- * from /dev/cowrl.  After a demand fault it can precopy the next k pages of the
- * same VMA: a task_work queued from the return handler runs before the task
- * returns to user space and write-faults the window with fixup_user_fault().
- * Copies made by that work are tagged as precopy and never trigger precopy.
+ * A kretprobe on wp_page_copy() (the COW copy path; do_wp_page() where it is
+ * inlined, as in Debian 13's 6.12)
+ * records the copies made in the address spaces user space registers, into a
+ * ring buffer read from /dev/cowrl.  After a user-mode demand fault it can
+ * precopy the next k pages of the same VMA: a task_work queued from the return
+ * handler runs before the task returns to user space and write-faults the
+ * window with fixup_user_fault().  Copies made by that work are tagged as
+ * precopy and never trigger precopy.
+ *
+ * What it promises (docs/kernel.md says how each promise is tested):
+ *  - Only root (CAP_SYS_ADMIN) changes state or reads records; the device
+ *    node is 0600 and every operation but VERSION re-checks the capability.
+ *  - A target is a struct pid, resolved in the caller's pid namespace, plus
+ *    the mm it had when registered: a reused pid number never matches, an
+ *    exec'd or exited target matches nothing and is dropped at the next
+ *    ioctl.  CHILDREN covers descendants that have not exec'd since.
+ *  - Scope follows the faulting mm (vmf->vma->vm_mm), never current alone.
+ *  - Only user-mode write faults on private anonymous VMAs are demand faults
+ *    and precopy; kernel-mode faults (GUP, copy_to_user) are recorded as
+ *    KERNEL and never queue work; unshare faults and (6.1) lost pte_same
+ *    races are not copies for the process and are only counted as ignored.
+ *  - Precopy touches only pages that are present, anonymous, COW-shared
+ *    (not AnonExclusive), small, not KSM and swap-backed, in a writable,
+ *    private, anonymous VMA without userfaultfd, under mmap_read_lock: it
+ *    never writes user data, never populates a missing page it saw, never
+ *    dirties a file page.  At most one work per task is pending (a user fault
+ *    returns to user space, which runs it) and COWRL_MAX_PENDING overall.
+ *  - Each pending work pins the module; module exit waits for an RCU-tasks
+ *    grace period so no task is still executing the tail of the work.
  *
  * The degree k is static (COWRL_POLICY_STATIC) or decided at every demand
  * fault by a pushed decision table (COWRL_POLICY_TABLE): cowrl_policy_fault()
- * of cowrl_policy.h, run in the kretprobe return handler under cowrl_lock on
- * the watched target's struct cowrl_policy_state.  That state is allocated
- * (GFP_KERNEL) by COWRL_IOC_REGISTER and freed by UNREGISTER, by a
- * re-register (which replaces it) and at module exit: the fault path never
- * allocates it, and a module with no target holds only the table and 16
- * pointers of decision state.
- *
- * The ioctl ABI is in cowrl_uapi.h.
+ * of cowrl_policy.h, under the target's own spinlock.  The ioctl ABI is in
+ * cowrl_uapi.h.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/capability.h>
 #include <linux/build_bug.h>
+#include <linux/capability.h>
 #include <linux/fs.h>
+#include <linux/hashtable.h>
 #include <linux/kprobes.h>
 #include <linux/ktime.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/overflow.h>
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
+#include <linux/poll.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/task_work.h>
 #include <linux/uaccess.h>
+#include <linux/userfaultfd_k.h>
+#include <linux/version.h>
 #include <linux/vmalloc.h>
+#include <linux/wait.h>
 
 #include "cowrl_uapi.h"
 #include "cowrl_policy.h"
@@ -45,19 +71,48 @@
 static_assert(sizeof(struct cowrl_policy_table) == COWRL_POLICY_TABLE_BYTES);
 static_assert(COWRL_POLICY_MAX_K == COWRL_MAX_K);
 
-static char *symbol = "wp_page_copy";
+static char *symbol = "auto";
 module_param(symbol, charp, 0444);
-MODULE_PARM_DESC(symbol, "kernel function that copies a page on a COW fault");
+MODULE_PARM_DESC(symbol, "probed function: auto (wp_page_copy, else do_wp_page), wp_page_copy or do_wp_page");
+
+/*
+ * 6.1 has wp_page_copy() out of line and says whether it installed the copy
+ * (VM_FAULT_WRITE).  Debian 13's 6.12 inlines it into do_wp_page(), which also
+ * reuses exclusive pages: there a copy is a PTE that maps another page after
+ * the call than the fault saw (vmf->orig_pte) and is writable.
+ */
+static bool probe_do_wp_page;
 
 static unsigned int ring_records = 1U << 18;
 module_param(ring_records, uint, 0444);
-MODULE_PARM_DESC(ring_records, "ring buffer capacity in records");
+MODULE_PARM_DESC(ring_records, "ring buffer capacity in records (1024 .. 4194304)");
 
-#define COWRL_MAX_ACTIVE 64
+static bool time_decisions;
+module_param(time_decisions, bool, 0644);
+MODULE_PARM_DESC(time_decisions, "time every TABLE decision with ktime (decide_ns counters)");
+
+#define COWRL_RING_MIN 1024U
+#define COWRL_RING_MAX (1U << 22)
 #define COWRL_READ_CHUNK 64
+#define COWRL_MAX_PENDING 4096	/* precopy works queued machine-wide */
+#define COWRL_MAX_DEPTH 64	/* ancestors walked for CHILDREN targets */
 
-/* Tasks currently inside precopy work or manual_cow: their copies are not demand faults. */
+/* A registered address space.  Freed after an RCU grace period. */
+struct cowrl_tgt {
+	u64 id;			/* unique per registration: probe data re-finds it by slot + id */
+	struct pid *pid;	/* the thread group's struct pid (reference held) */
+	struct mm_struct *mm;	/* its mm at registration (mmgrab: compared, never used) */
+	struct pid_namespace *ns;	/* the registrant's namespace: record pids are in it */
+	u64 exec_id;		/* its self_exec_id: CHILDREN match descendants that kept it */
+	u32 flags;
+	u64 start, len;
+	spinlock_t lock;	/* the decision state */
+	struct cowrl_policy_state state;
+};
+
+/* Tasks inside precopy work or manual_cow (entries live on their stacks). */
 struct cowrl_active {
+	struct hlist_node node;
 	struct task_struct *task;
 	u32 kind;
 	u32 copies;
@@ -66,41 +121,40 @@ struct cowrl_active {
 struct cowrl_work {
 	struct callback_head cb;
 	struct cowrl_record rec;
+	struct mm_struct *mm;	/* compared with current->mm when the work runs */
 	unsigned long limit;	/* end of the registered range */
 };
 
 struct cowrl_probe_data {
 	u64 start_ns;
-	unsigned long addr;
-	unsigned long limit;
+	struct vm_fault *vmf;
+	unsigned long old_pfn;
+	u64 tid;
+	unsigned long addr, tstart, tlen;
+	s32 pid;
 	u32 kind;
-	u32 user;
-	int tidx;		/* index of the matching target in cowrl_targets */
-	s32 tpid;		/* its pid and start: the return handler re-checks them */
-	u64 tstart;
+	int slot;
 };
 
 enum cowrl_counter {
 	CNT_DEMAND, CNT_PRECOPY, CNT_MANUAL, CNT_WORKS, CNT_TRIES, CNT_SKIPPED,
 	CNT_WORK_FAILED, CNT_RECORDS, CNT_DROPPED, CNT_OUT_OF_SCOPE, CNT_DECISIONS,
-	CNT_DECIDE_NS, CNT_DECIDE_CLOCK_NS, CNT_MAX,
+	CNT_DECIDE_NS, CNT_DECIDE_CLOCK_NS, CNT_KERNEL, CNT_IGNORED, CNT_THROTTLED,
+	CNT_NOCOPY, CNT_MAX_PENDING, CNT_MAX,
 };
 
-static DEFINE_SPINLOCK(cowrl_lock);	/* targets, policy, table, states, active */
-static struct cowrl_target cowrl_targets[COWRL_MAX_TARGETS];
-static int cowrl_ntargets;
-static struct cowrl_active cowrl_active[COWRL_MAX_ACTIVE];
+static DEFINE_MUTEX(cowrl_mutex);	/* writers of targets, policy, table */
+static struct cowrl_tgt __rcu *cowrl_tgts[COWRL_MAX_TARGETS];
+static int cowrl_ntargets;		/* non-NULL slots; 0 = the probe returns at once */
+static u64 cowrl_next_id = 1;
 static struct cowrl_policy cowrl_policy;
-/*
- * TABLE mode: the pushed table and one decision state per target (same index).
- * cowrl_states[i] is non-NULL exactly for i < cowrl_ntargets; a state is only
- * dereferenced under cowrl_lock, so one unlinked under the lock can be freed
- * after unlocking.
- */
-static struct cowrl_policy_table cowrl_table;
-static struct cowrl_policy_state *cowrl_states[COWRL_MAX_TARGETS];
+static struct cowrl_policy_table __rcu *cowrl_table;
+
+static DEFINE_SPINLOCK(active_lock);
+static DEFINE_HASHTABLE(cowrl_active_ht, 6);
 
 static DEFINE_SPINLOCK(ring_lock);
+static DECLARE_WAIT_QUEUE_HEAD(ring_wait);
 static struct cowrl_record *ring;
 static u32 ring_head;	/* next slot to read */
 static u32 ring_count;
@@ -112,229 +166,291 @@ static void cnt_inc(enum cowrl_counter c)
 {
 	atomic64_inc(&cowrl_cnt[c]);
 }
+NOKPROBE_SYMBOL(cnt_inc);
 
 static void cowrl_emit(const struct cowrl_record *rec)
 {
 	unsigned long flags;
+	bool stored = false;
 
 	spin_lock_irqsave(&ring_lock, flags);
 	if (ring_count < ring_records) {
 		ring[(ring_head + ring_count) % ring_records] = *rec;
 		ring_count++;
-		cnt_inc(CNT_RECORDS);
-	} else {
-		cnt_inc(CNT_DROPPED);
+		stored = true;
 	}
 	spin_unlock_irqrestore(&ring_lock, flags);
+	cnt_inc(stored ? CNT_RECORDS : CNT_DROPPED);
+	if (stored && wq_has_sleeper(&ring_wait))
+		wake_up_interruptible(&ring_wait);
 }
+NOKPROBE_SYMBOL(cowrl_emit);
 
-/* Does @t or, for CHILDREN targets, one of its ancestors belong to @tg? */
-static bool cowrl_owned_by(struct task_struct *t, const struct cowrl_target *tg)
+/* Is @t a descendant of @tg's process that has not exec'd since it registered? */
+static bool cowrl_descends(struct task_struct *t, const struct cowrl_tgt *tg)
 {
 	int depth;
 
-	for (depth = 0; depth < 64; depth++) {
-		if (task_tgid_nr(t) == tg->pid)
-			return true;
-		if (!(tg->flags & COWRL_TARGET_CHILDREN) || t->pid <= 1 ||
-		    t == rcu_dereference(t->real_parent))
+	if (READ_ONCE(t->self_exec_id) != tg->exec_id)
+		return false;
+	for (depth = 0; depth < COWRL_MAX_DEPTH; depth++) {
+		struct task_struct *p = rcu_dereference(t->real_parent);
+
+		if (p == t)
 			return false;
-		t = rcu_dereference(t->real_parent);
+		t = p;
+		if (task_tgid(t) == tg->pid)
+			return true;
+		if (t->pid <= 1)
+			return false;
 	}
 	return false;
 }
+NOKPROBE_SYMBOL(cowrl_descends);
 
 /*
- * 1 if @tsk is watched and @addr is in its range (*limit = range end, *tidx =
- * target index), -1 if watched but out of range, 0 if not watched.  Called
- * under cowrl_lock.
+ * The target whose address space @mm is and whose range holds @addr: 1 with
+ * d filled in, -1 if @mm is watched but @addr is out of range, 0 if not
+ * watched.  Under rcu_read_lock.
  */
-static int cowrl_scope(struct task_struct *tsk, unsigned long addr, unsigned long *limit,
-		       int *tidx)
+static int cowrl_match(struct mm_struct *mm, unsigned long addr, struct cowrl_probe_data *d)
 {
 	int i, scope = 0;
 
-	rcu_read_lock();
-	for (i = 0; i < cowrl_ntargets; i++) {
-		const struct cowrl_target *tg = &cowrl_targets[i];
+	for (i = 0; i < COWRL_MAX_TARGETS; i++) {
+		struct cowrl_tgt *tg = rcu_dereference(cowrl_tgts[i]);
 
-		if (!cowrl_owned_by(tsk, tg))
+		if (!tg)
+			continue;
+		if (tg->mm != mm && !((tg->flags & COWRL_TARGET_CHILDREN) &&
+				      cowrl_descends(current, tg)))
 			continue;
 		if (addr >= tg->start && addr - tg->start < tg->len) {
-			*limit = tg->start + tg->len;
-			*tidx = i;
-			scope = 1;
-			break;
+			d->slot = i;
+			d->tid = tg->id;
+			d->tstart = tg->start;
+			d->tlen = tg->len;
+			d->pid = pid_nr_ns(task_tgid(current), tg->ns);
+			return 1;
 		}
 		scope = -1;
 	}
-	rcu_read_unlock();
 	return scope;
 }
+NOKPROBE_SYMBOL(cowrl_match);
 
 static struct cowrl_active *cowrl_active_find(struct task_struct *tsk)
 {
-	int i;
+	struct cowrl_active *a;
 
-	for (i = 0; i < COWRL_MAX_ACTIVE; i++)
-		if (cowrl_active[i].task == tsk)
-			return &cowrl_active[i];
+	hash_for_each_possible(cowrl_active_ht, a, node, (unsigned long)tsk)
+		if (a->task == tsk)
+			return a;
 	return NULL;
 }
+NOKPROBE_SYMBOL(cowrl_active_find);
 
-static int cowrl_active_enter(u32 kind)
+static void cowrl_active_enter(struct cowrl_active *a, u32 kind)
 {
-	struct cowrl_active *a;
 	unsigned long flags;
-	int ret = -EBUSY;
 
-	spin_lock_irqsave(&cowrl_lock, flags);
-	a = cowrl_active_find(NULL);
-	if (a) {
-		a->task = current;
-		a->kind = kind;
-		a->copies = 0;
-		ret = 0;
-	}
-	spin_unlock_irqrestore(&cowrl_lock, flags);
-	return ret;
+	a->task = current;
+	a->kind = kind;
+	a->copies = 0;
+	spin_lock_irqsave(&active_lock, flags);
+	hash_add(cowrl_active_ht, &a->node, (unsigned long)current);
+	spin_unlock_irqrestore(&active_lock, flags);
 }
 
-static u32 cowrl_active_leave(void)
+static void cowrl_active_leave(struct cowrl_active *a)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&active_lock, flags);
+	hash_del(&a->node);
+	spin_unlock_irqrestore(&active_lock, flags);
+}
+
+/* The kind of an in-scope copy that is not a user fault, and count it for its work. */
+static u32 cowrl_active_kind(void)
 {
 	struct cowrl_active *a;
 	unsigned long flags;
-	u32 copies = 0;
+	u32 kind = COWRL_REC_KERNEL;
 
-	spin_lock_irqsave(&cowrl_lock, flags);
+	spin_lock_irqsave(&active_lock, flags);
 	a = cowrl_active_find(current);
-	if (a) {
-		copies = a->copies;
-		a->task = NULL;
-	}
-	spin_unlock_irqrestore(&cowrl_lock, flags);
-	return copies;
+	if (a)
+		kind = a->kind;
+	spin_unlock_irqrestore(&active_lock, flags);
+	return kind;
 }
+NOKPROBE_SYMBOL(cowrl_active_kind);
+
+static void cowrl_active_count(void)
+{
+	struct cowrl_active *a;
+	unsigned long flags;
+
+	spin_lock_irqsave(&active_lock, flags);
+	a = cowrl_active_find(current);
+	if (a)
+		a->copies++;
+	spin_unlock_irqrestore(&active_lock, flags);
+}
+NOKPROBE_SYMBOL(cowrl_active_count);
 
 static int cowrl_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
 	struct vm_fault *vmf = (struct vm_fault *)regs_get_kernel_argument(regs, 0);
 	struct cowrl_probe_data *d = (struct cowrl_probe_data *)ri->data;
-	struct cowrl_active *a;
-	unsigned long flags, limit = 0;
-	int scope, tidx = -1;
+	struct vm_area_struct *vma;
+	int scope;
 
-	if (!READ_ONCE(cowrl_ntargets) || !current->mm)
+	if (likely(!READ_ONCE(cowrl_ntargets)))
+		return 1;
+	vma = vmf->vma;
+	/* Another process's memory (ptrace, process_vm_writev): never this task's business. */
+	if (vma->vm_mm != current->mm || !vma_is_anonymous(vma))
 		return 1;
 
-	spin_lock_irqsave(&cowrl_lock, flags);
-	scope = cowrl_scope(current, vmf->address, &limit, &tidx);
-	a = scope > 0 ? cowrl_active_find(current) : NULL;
-	d->kind = a ? a->kind : COWRL_REC_DEMAND;
-	if (scope > 0) {
-		d->tidx = tidx;
-		d->tpid = cowrl_targets[tidx].pid;
-		d->tstart = cowrl_targets[tidx].start;
-	}
-	spin_unlock_irqrestore(&cowrl_lock, flags);
-
+	rcu_read_lock();
+	scope = cowrl_match(vma->vm_mm, vmf->address, d);
+	rcu_read_unlock();
 	if (scope < 0)
 		cnt_inc(CNT_OUT_OF_SCOPE);
 	if (scope <= 0)
 		return 1;	/* no return probe */
-
+	if (vmf->flags & FAULT_FLAG_UNSHARE) {
+		cnt_inc(CNT_IGNORED);	/* a GUP pin breaking COW without a write */
+		return 1;
+	}
+	d->kind = (vmf->flags & FAULT_FLAG_USER) ? COWRL_REC_DEMAND | COWRL_REC_USER :
+						    cowrl_active_kind();
 	d->addr = vmf->address & PAGE_MASK;
-	d->limit = limit;
-	d->user = (vmf->flags & FAULT_FLAG_USER) ? COWRL_REC_USER : 0;
+	d->vmf = vmf;
+	d->old_pfn = pte_pfn(vmf->orig_pte);
 	d->start_ns = ktime_get_ns();
 	return 0;
 }
+NOKPROBE_SYMBOL(cowrl_entry);
+
+/*
+ * do_wp_page() mode: did the call install a copy?  The fault still holds the
+ * VMA (or mmap) lock, so the page table under vmf->pmd cannot be freed; the
+ * PTE is read once, without its lock, and only compared.
+ */
+static bool cowrl_copied(const struct cowrl_probe_data *d)
+{
+	pmd_t pmd = READ_ONCE(*d->vmf->pmd);
+	pte_t pte;
+
+	if (!pmd_present(pmd) || pmd_leaf(pmd))
+		return false;
+	pte = READ_ONCE(*pte_offset_kernel(&pmd, d->addr));
+	return pte_present(pte) && pte_write(pte) && pte_pfn(pte) != d->old_pfn;
+}
+NOKPROBE_SYMBOL(cowrl_copied);
 
 static void cowrl_precopy_fn(struct callback_head *cb);
 
-/* Queue precopy of the pages after @rec->addr; returns false if it cannot run. */
+/* Queue precopy after a user fault; false if it cannot run (counted by the caller). */
 static bool cowrl_queue_precopy(struct cowrl_work *w)
 {
 	init_task_work(&w->cb, cowrl_precopy_fn);
 	if (!try_module_get(THIS_MODULE))
 		return false;
-	atomic64_inc(&cowrl_pending);
-	if (task_work_add(current, &w->cb, TWA_RESUME))
-		goto err_pending;
+	if (task_work_add(current, &w->cb, TWA_RESUME)) {
+		module_put(THIS_MODULE);
+		return false;
+	}
 	return true;
-
-err_pending:
-	atomic64_dec(&cowrl_pending);
-	module_put(THIS_MODULE);
-	return false;
 }
+NOKPROBE_SYMBOL(cowrl_queue_precopy);
 
 /*
- * TABLE mode: the degree for the demand fault of @d, from its target's state.
- * Runs in the kretprobe return handler under cowrl_lock: O(slots), no
- * allocation.  0 if the policy changed or the target went away meanwhile.
+ * TABLE mode: the degree for the demand fault of @d from its target's state,
+ * under the target's lock.  0 if the target went away meanwhile.
  */
 static u32 cowrl_decide(const struct cowrl_probe_data *d)
 {
-	const struct cowrl_target *tg = NULL;
-	struct cowrl_policy_state *st = NULL;
+	const struct cowrl_policy_table *tb;
+	struct cowrl_tgt *tg;
 	unsigned long flags;
 	u64 t0, t1, t2;
 	u32 k = 0;
 
-	spin_lock_irqsave(&cowrl_lock, flags);
-	if (d->tidx >= 0 && d->tidx < cowrl_ntargets) {
-		tg = &cowrl_targets[d->tidx];
-		st = cowrl_states[d->tidx];
-	}
-	if (cowrl_policy.mode == COWRL_POLICY_TABLE && tg && st && tg->pid == d->tpid &&
-	    tg->start == d->tstart) {
-		/* t1 - t0 is the clock's own cost: decide_ns - decide_clock_ns = net cost. */
-		t0 = ktime_get_ns();
-		t1 = ktime_get_ns();
-		k = cowrl_policy_fault(st, &cowrl_table,
-				       (s64)((d->addr - tg->start) >> PAGE_SHIFT),
-				       (s64)(tg->len >> PAGE_SHIFT));
-		t2 = ktime_get_ns();
+	rcu_read_lock();
+	tg = rcu_dereference(cowrl_tgts[d->slot]);
+	tb = rcu_dereference(cowrl_table);
+	if (tg && tb && tg->id == d->tid) {
+		s64 page = (s64)((d->addr - d->tstart) >> PAGE_SHIFT);
+		s64 n_pages = (s64)(d->tlen >> PAGE_SHIFT);
+
+		spin_lock_irqsave(&tg->lock, flags);
+		if (unlikely(READ_ONCE(time_decisions))) {
+			/* t1 - t0 is the clock's own cost: decide_ns - decide_clock_ns = net. */
+			t0 = ktime_get_ns();
+			t1 = ktime_get_ns();
+			k = cowrl_policy_fault(&tg->state, tb, page, n_pages);
+			t2 = ktime_get_ns();
+			atomic64_add(t2 - t1, &cowrl_cnt[CNT_DECIDE_NS]);
+			atomic64_add(t1 - t0, &cowrl_cnt[CNT_DECIDE_CLOCK_NS]);
+		} else {
+			k = cowrl_policy_fault(&tg->state, tb, page, n_pages);
+		}
+		spin_unlock_irqrestore(&tg->lock, flags);
 		cnt_inc(CNT_DECISIONS);
-		atomic64_add(t2 - t1, &cowrl_cnt[CNT_DECIDE_NS]);
-		atomic64_add(t1 - t0, &cowrl_cnt[CNT_DECIDE_CLOCK_NS]);
 	}
-	spin_unlock_irqrestore(&cowrl_lock, flags);
+	rcu_read_unlock();
 	return k;
 }
+NOKPROBE_SYMBOL(cowrl_decide);
 
 static int cowrl_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
 	struct cowrl_probe_data *d = (struct cowrl_probe_data *)ri->data;
+	vm_fault_t ret = (vm_fault_t)regs_return_value(regs);
 	struct cowrl_record rec = {
-		.pid = task_tgid_nr(current),
-		.flags = d->kind | d->user,
+		.pid = d->pid,
+		.flags = d->kind,
 		.addr = d->addr,
 		.start_ns = d->start_ns,
 		.latency_ns = ktime_get_ns() - d->start_ns,
 	};
-	struct cowrl_active *a;
 	struct cowrl_work *w;
-	unsigned long flags;
 	u32 mode, k;
+	s64 pending;
 
-	if (d->kind != COWRL_REC_DEMAND) {
-		spin_lock_irqsave(&cowrl_lock, flags);
-		a = cowrl_active_find(current);
-		if (a)
-			a->copies++;
-		spin_unlock_irqrestore(&cowrl_lock, flags);
-		cnt_inc(d->kind == COWRL_REC_PRECOPY ? CNT_PRECOPY : CNT_MANUAL);
+	if (ret & VM_FAULT_ERROR) {
+		cnt_inc(CNT_IGNORED);	/* no copy made (OOM): nothing to record */
+		return 0;
+	}
+	if (probe_do_wp_page) {
+		if (!cowrl_copied(d)) {
+			cnt_inc(CNT_IGNORED);	/* reused, or lost the race */
+			return 0;
+		}
+	}
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
+	/* 6.1 says whether the copy was installed; without it another fault won the race. */
+	else if (!(ret & VM_FAULT_WRITE)) {
+		cnt_inc(CNT_IGNORED);
+		return 0;
+	}
+#endif
+	if (!(d->kind & COWRL_REC_DEMAND)) {
+		if (d->kind == COWRL_REC_KERNEL) {
+			cnt_inc(CNT_KERNEL);
+		} else {
+			cowrl_active_count();
+			cnt_inc(d->kind == COWRL_REC_PRECOPY ? CNT_PRECOPY : CNT_MANUAL);
+		}
 		cowrl_emit(&rec);
 		return 0;
 	}
 
 	cnt_inc(CNT_DEMAND);
-	if (regs_return_value(regs) & VM_FAULT_ERROR) {
-		cowrl_emit(&rec);	/* no copy made: no decision, no precopy */
-		return 0;
-	}
 	mode = READ_ONCE(cowrl_policy.mode);
 	if (mode == COWRL_POLICY_TABLE)
 		k = cowrl_decide(d);
@@ -348,60 +464,91 @@ static int cowrl_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 		return 0;
 	}
 
-	w = kzalloc(sizeof(*w), GFP_ATOMIC);
+	pending = atomic64_inc_return(&cowrl_pending);
+	if (pending > COWRL_MAX_PENDING) {
+		cnt_inc(CNT_THROTTLED);
+		goto err_pending;
+	}
+	if (pending > atomic64_read(&cowrl_cnt[CNT_MAX_PENDING]))
+		atomic64_set(&cowrl_cnt[CNT_MAX_PENDING], pending);	/* racy max: a gauge */
+	w = kzalloc(sizeof(*w), GFP_ATOMIC | __GFP_NOWARN);
 	if (!w)
-		goto err_emit;
+		goto err_pending;
 	w->rec = rec;
-	w->limit = d->limit;
+	w->mm = current->mm;
+	w->limit = d->tstart + d->tlen;
 	if (!cowrl_queue_precopy(w))
 		goto err_free;
 	return 0;	/* the work emits the record with its precopy time */
 
 err_free:
 	kfree(w);
-err_emit:
+err_pending:
+	atomic64_dec(&cowrl_pending);
 	cnt_inc(CNT_WORK_FAILED);
 	cowrl_emit(&rec);
 	return 0;
 }
+NOKPROBE_SYMBOL(cowrl_return);
 
-/* True if @addr has a present 4 KiB pte (huge or missing page tables count as not). */
-static bool cowrl_pte_present(struct mm_struct *mm, unsigned long addr)
+/* May precopy (or manual_cow) write-fault pages of @vma?  Under mmap_read_lock. */
+static bool cowrl_vma_ok(struct vm_area_struct *vma)
 {
-	spinlock_t *ptl;
-	pte_t *ptep;
-	bool present;
-
-	if (follow_pte(mm, addr, &ptep, &ptl))
-		return false;
-	present = pte_present(*ptep);
-	pte_unmap_unlock(ptep, ptl);
-	return present;
+	return vma_is_anonymous(vma) && (vma->vm_flags & VM_WRITE) &&
+	       !(vma->vm_flags & (VM_SHARED | VM_HUGETLB | VM_PFNMAP | VM_IO | VM_MIXEDMAP)) &&
+	       !userfaultfd_armed(vma);
 }
 
-/* Write-fault pages (addr, addr + k pages] of addr's VMA.  Caller is in precopy mode. */
+/*
+ * Does @addr of current's mm map a page that a write fault would copy: present,
+ * anonymous, COW-shared, small, not KSM, not lazily freed?  gup-fast walks the
+ * page tables with interrupts off and takes a page reference, so neither a
+ * huge PMD nor a concurrent unmap can trip it; nothing is faulted in.
+ */
+static bool cowrl_page_shared(unsigned long addr)
+{
+	struct page *page;
+	struct folio *folio;
+	bool ok;
+
+	if (get_user_pages_fast_only(addr, 1, 0, &page) != 1)
+		return false;
+	folio = page_folio(page);
+	ok = folio_test_anon(folio) && !folio_test_ksm(folio) && !folio_test_large(folio) &&
+	     folio_test_swapbacked(folio) && !PageAnonExclusive(page);
+	put_page(page);
+	return ok;
+}
+
+/* Write-fault the COW-shared pages (addr, addr + k pages] of addr's VMA, in precopy mode. */
 static void cowrl_precopy_window(struct mm_struct *mm, unsigned long addr, u32 k,
-				 unsigned long limit)
+				 unsigned long limit, struct cowrl_active *a)
 {
 	struct vm_area_struct *vma;
-	unsigned long a, end;
+	unsigned long p, end;
+	u32 before;
 
-	mmap_read_lock(mm);
+	if (mmap_read_lock_killable(mm))
+		return;
 	vma = vma_lookup(mm, addr);
-	if (!vma || !(vma->vm_flags & VM_WRITE))
+	if (!vma || !cowrl_vma_ok(vma))
 		goto out_unlock;
 	end = min3(vma->vm_end, limit, addr + ((unsigned long)k + 1) * PAGE_SIZE);
-	for (a = addr + PAGE_SIZE; a < end; a += PAGE_SIZE) {
+	for (p = addr + PAGE_SIZE; p < end; p += PAGE_SIZE) {
 		if (fatal_signal_pending(current))
 			break;
-		if (!cowrl_pte_present(mm, a)) {
+		cond_resched();
+		if (!cowrl_page_shared(p)) {
 			cnt_inc(CNT_SKIPPED);
 			continue;
 		}
 		cnt_inc(CNT_TRIES);
+		before = READ_ONCE(a->copies);
 		/* No @unlocked: the lock is never dropped, so @vma stays valid. */
-		if (fixup_user_fault(mm, a, FAULT_FLAG_WRITE, NULL))
+		if (fixup_user_fault(mm, p, FAULT_FLAG_WRITE, NULL))
 			break;
+		if (READ_ONCE(a->copies) == before)
+			cnt_inc(CNT_NOCOPY);	/* raced: became exclusive or was zapped */
 	}
 out_unlock:
 	mmap_read_unlock(mm);
@@ -411,14 +558,16 @@ static void cowrl_precopy_fn(struct callback_head *cb)
 {
 	struct cowrl_work *w = container_of(cb, struct cowrl_work, cb);
 	struct mm_struct *mm = current->mm;
+	struct cowrl_active a;
 	u64 t0 = ktime_get_ns();
 
 	cnt_inc(CNT_WORKS);
-	/* Work left over at exit runs after exit_mm(): nothing to copy then. */
-	if (mm && !(current->flags & PF_EXITING) &&
-	    !cowrl_active_enter(COWRL_REC_PRECOPY)) {
-		cowrl_precopy_window(mm, (unsigned long)w->rec.addr, w->rec.degree, w->limit);
-		w->rec.precopied = cowrl_active_leave();
+	/* Work left over at exit runs after exit_mm(); after an exec the mm differs. */
+	if (mm && mm == w->mm && !(current->flags & PF_EXITING)) {
+		cowrl_active_enter(&a, COWRL_REC_PRECOPY);
+		cowrl_precopy_window(mm, (unsigned long)w->rec.addr, w->rec.degree, w->limit, &a);
+		cowrl_active_leave(&a);
+		w->rec.precopied = a.copies;
 	} else {
 		cnt_inc(CNT_WORK_FAILED);
 	}
@@ -426,6 +575,7 @@ static void cowrl_precopy_fn(struct callback_head *cb)
 	cowrl_emit(&w->rec);
 	kfree(w);
 	atomic64_dec(&cowrl_pending);
+	/* Last: module exit waits for an RCU-tasks grace period after this put. */
 	module_put(THIS_MODULE);
 }
 
@@ -433,161 +583,312 @@ static struct kretprobe cowrl_kretprobe = {
 	.handler = cowrl_return,
 	.entry_handler = cowrl_entry,
 	.data_size = sizeof(struct cowrl_probe_data),
-	.maxactive = 64,
 };
 
+/* Break COW on [addr, addr+len) of the caller: page aligned, inside TASK_SIZE. */
 static long cowrl_manual_cow(struct cowrl_manual_cow __user *uarg)
 {
 	struct mm_struct *mm = current->mm;
 	struct cowrl_manual_cow mc;
-	unsigned long a, start, end;
+	struct cowrl_active a;
+	struct vm_area_struct *vma;
+	unsigned long p, end;
+	u64 last;
 	long ret = 0;
 
 	if (copy_from_user(&mc, uarg, sizeof(mc)))
 		return -EFAULT;
 	if (mc.flags || mc.reserved)
 		return -EINVAL;
-	if (check_add_overflow(mc.addr, mc.len, &mc.pages) || mc.pages > TASK_SIZE)
+	if (!PAGE_ALIGNED(mc.addr) || !PAGE_ALIGNED(mc.len) ||
+	    check_add_overflow(mc.addr, mc.len, &last) || last > TASK_SIZE)
 		return -EINVAL;
 	mc.pages = 0;
 	if (!mm)
 		return -EFAULT;
-	start = mc.addr & PAGE_MASK;
-	end = PAGE_ALIGN(mc.addr + mc.len);
+	end = (unsigned long)last;
 
-	ret = cowrl_active_enter(COWRL_REC_MANUAL);
-	if (ret)
-		return ret;
-	mmap_read_lock(mm);
-	for (a = start; a < end; a += PAGE_SIZE) {
+	cowrl_active_enter(&a, COWRL_REC_MANUAL);
+	for (p = (unsigned long)mc.addr; p < end; p += PAGE_SIZE) {
 		if (fatal_signal_pending(current)) {
 			ret = -EINTR;
 			break;
 		}
-		ret = fixup_user_fault(mm, a, FAULT_FLAG_WRITE, NULL);
+		cond_resched();
+		if (mmap_read_lock_killable(mm)) {
+			ret = -EINTR;
+			break;
+		}
+		vma = vma_lookup(mm, p);
+		if (!vma || !(vma->vm_flags & VM_WRITE) ||
+		    (vma->vm_flags & (VM_SHARED | VM_PFNMAP | VM_IO | VM_MIXEDMAP)))
+			ret = -EFAULT;	/* unmapped, read-only, or shared: nothing to break */
+		else
+			ret = fixup_user_fault(mm, p, FAULT_FLAG_WRITE, NULL);
+		mmap_read_unlock(mm);
 		if (ret)
 			break;
 		mc.pages++;
 	}
-	mmap_read_unlock(mm);
-	cowrl_active_leave();
+	cowrl_active_leave(&a);
 
 	if (copy_to_user(uarg, &mc, sizeof(mc)))
 		return -EFAULT;
 	return ret;
 }
 
+static void cowrl_tgt_free(struct cowrl_tgt *tg)
+{
+	put_pid(tg->pid);
+	mmdrop(tg->mm);
+	put_pid_ns(tg->ns);
+	kfree(tg);
+}
+
+static void cowrl_recount(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < COWRL_MAX_TARGETS; i++)
+		n += !!rcu_access_pointer(cowrl_tgts[i]);
+	WRITE_ONCE(cowrl_ntargets, n);
+}
+
+/* Unlink the targets in @gone (slot mask); free them after a grace period.  Under cowrl_mutex. */
+static void cowrl_drop(unsigned long gone)
+{
+	struct cowrl_tgt *dead[COWRL_MAX_TARGETS];
+	int i, n = 0;
+
+	if (!gone)
+		return;
+	for (i = 0; i < COWRL_MAX_TARGETS; i++) {
+		if (!(gone & BIT(i)))
+			continue;
+		dead[n++] = rcu_dereference_protected(cowrl_tgts[i], lockdep_is_held(&cowrl_mutex));
+		RCU_INIT_POINTER(cowrl_tgts[i], NULL);
+	}
+	cowrl_recount();
+	synchronize_rcu();	/* no probe handler still looks at them */
+	while (n)
+		cowrl_tgt_free(dead[--n]);
+}
+
+/* Drop targets that exited or exec'd (their mm is no longer their process's). */
+static void cowrl_reap(void)
+{
+	unsigned long gone = 0;
+	int i;
+
+	rcu_read_lock();
+	for (i = 0; i < COWRL_MAX_TARGETS; i++) {
+		struct cowrl_tgt *tg = rcu_dereference(cowrl_tgts[i]);
+		struct task_struct *t;
+
+		if (!tg)
+			continue;
+		t = pid_task(tg->pid, PIDTYPE_TGID);
+		if (!t || READ_ONCE(t->mm) != tg->mm)
+			gone |= BIT(i);
+	}
+	rcu_read_unlock();
+	cowrl_drop(gone);
+}
+
+static int cowrl_slot_of(struct pid *pid)
+{
+	int i;
+
+	for (i = 0; i < COWRL_MAX_TARGETS; i++) {
+		struct cowrl_tgt *tg = rcu_dereference_protected(cowrl_tgts[i],
+								 lockdep_is_held(&cowrl_mutex));
+
+		if (tg && tg->pid == pid)
+			return i;
+	}
+	return -1;
+}
+
 /*
- * Watch tg.pid in its range with a fresh decision state.  The state is
- * allocated here, outside the lock; a re-register replaces (and frees) the
- * target's old state, which is how its state is reset.
+ * Watch the process tg.pid (in the caller's pid namespace) in its range with a
+ * fresh decision state; re-registering a process replaces its target.
  */
 static long cowrl_register(const struct cowrl_target __user *uarg)
 {
-	struct cowrl_policy_state *st, *old = NULL;
 	struct cowrl_target tg;
-	unsigned long flags;
+	struct cowrl_tgt *t, *old = NULL;
+	struct task_struct *task;
+	struct pid *pid;
 	u64 end;
 	int i;
-	long ret = -ENOSPC;
+	long ret;
 
 	if (copy_from_user(&tg, uarg, sizeof(tg)))
 		return -EFAULT;
 	if (tg.pid <= 0 || !tg.len || (tg.flags & ~COWRL_TARGET_CHILDREN) ||
-	    check_add_overflow(tg.start, tg.len, &end))
+	    check_add_overflow(tg.start, tg.len, &end) || end > TASK_SIZE)
 		return -EINVAL;
-
-	st = kzalloc(sizeof(*st), GFP_KERNEL);
-	if (!st)
-		return -ENOMEM;
-	cowrl_policy_reset(st);
-
-	spin_lock_irqsave(&cowrl_lock, flags);
-	for (i = 0; i < cowrl_ntargets; i++)
-		if (cowrl_targets[i].pid == tg.pid)
-			break;
-	if (i < COWRL_MAX_TARGETS) {
-		old = cowrl_states[i];	/* NULL for a new target */
-		cowrl_targets[i] = tg;
-		cowrl_states[i] = st;
-		st = NULL;
-		if (i == cowrl_ntargets)
-			WRITE_ONCE(cowrl_ntargets, cowrl_ntargets + 1);
-		ret = 0;
+	pid = find_get_pid(tg.pid);
+	if (!pid)
+		return -ESRCH;
+	ret = -ESRCH;
+	t = kzalloc(sizeof(*t), GFP_KERNEL);
+	if (!t) {
+		ret = -ENOMEM;
+		goto err_pid;
 	}
-	spin_unlock_irqrestore(&cowrl_lock, flags);
-	kfree(old);
-	kfree(st);	/* -ENOSPC: not installed */
+	rcu_read_lock();
+	task = pid_task(pid, PIDTYPE_TGID);
+	if (task)
+		get_task_struct(task);
+	rcu_read_unlock();
+	if (!task)
+		goto err_free;
+	ret = -EINVAL;
+	/* A namespace's init with CHILDREN would watch every process in it. */
+	if ((tg.flags & COWRL_TARGET_CHILDREN) && is_child_reaper(pid))
+		goto err_task;
+	t->mm = get_task_mm(task);	/* NULL for kernel threads and zombies */
+	if (!t->mm)
+		goto err_task;
+	mmgrab(t->mm);
+	mmput(t->mm);
+	t->exec_id = READ_ONCE(task->self_exec_id);
+	put_task_struct(task);
+	t->pid = pid;
+	t->ns = get_pid_ns(task_active_pid_ns(current));
+	t->flags = tg.flags;
+	t->start = tg.start;
+	t->len = tg.len;
+	spin_lock_init(&t->lock);
+	cowrl_policy_reset(&t->state);
+
+	mutex_lock(&cowrl_mutex);
+	cowrl_reap();
+	i = cowrl_slot_of(pid);
+	if (i >= 0) {
+		old = rcu_dereference_protected(cowrl_tgts[i], lockdep_is_held(&cowrl_mutex));
+	} else {
+		for (i = 0; i < COWRL_MAX_TARGETS; i++)
+			if (!rcu_access_pointer(cowrl_tgts[i]))
+				break;
+	}
+	if (i < COWRL_MAX_TARGETS) {
+		t->id = cowrl_next_id++;
+		rcu_assign_pointer(cowrl_tgts[i], t);
+		t = NULL;
+		cowrl_recount();
+		ret = 0;
+	} else {
+		ret = -ENOSPC;
+	}
+	mutex_unlock(&cowrl_mutex);
+	if (old) {
+		synchronize_rcu();
+		cowrl_tgt_free(old);
+	}
+	if (t)
+		cowrl_tgt_free(t);	/* -ENOSPC: holds pid, mm and ns references */
+	return ret;
+
+err_task:
+	put_task_struct(task);
+err_free:
+	kfree(t);
+err_pid:
+	put_pid(pid);
 	return ret;
 }
 
-/* Stop watching tg.pid (0 = all); the last target moves, with its state, into the hole. */
+/* Stop watching tg.pid (0 = all targets). */
 static long cowrl_unregister(const struct cowrl_target __user *uarg)
 {
-	struct cowrl_policy_state *gone[COWRL_MAX_TARGETS];
 	struct cowrl_target tg;
-	unsigned long flags;
-	int i, last, n = 0;
-	long ret = -ENOENT;
+	struct pid *pid;
+	unsigned long gone = 0;
+	long ret = 0;
+	int i;
 
 	if (copy_from_user(&tg, uarg, sizeof(tg)))
 		return -EFAULT;
-	spin_lock_irqsave(&cowrl_lock, flags);
-	for (i = cowrl_ntargets - 1; i >= 0; i--) {
-		if (tg.pid && cowrl_targets[i].pid != tg.pid)
-			continue;
-		last = cowrl_ntargets - 1;
-		gone[n++] = cowrl_states[i];
-		cowrl_targets[i] = cowrl_targets[last];
-		cowrl_states[i] = cowrl_states[last];
-		cowrl_states[last] = NULL;
-		WRITE_ONCE(cowrl_ntargets, last);
-		ret = 0;
+	if (tg.pid < 0)
+		return -EINVAL;
+	mutex_lock(&cowrl_mutex);
+	cowrl_reap();
+	if (!tg.pid) {
+		gone = BIT(COWRL_MAX_TARGETS) - 1;
+	} else {
+		pid = find_get_pid(tg.pid);
+		i = pid ? cowrl_slot_of(pid) : -1;
+		put_pid(pid);
+		if (i >= 0)
+			gone = BIT(i);
+		else
+			ret = -ENOENT;
 	}
-	spin_unlock_irqrestore(&cowrl_lock, flags);
-	while (n)
-		kfree(gone[--n]);
-	return tg.pid ? ret : 0;
+	for (i = 0; i < COWRL_MAX_TARGETS; i++)
+		if (!rcu_access_pointer(cowrl_tgts[i]))
+			gone &= ~BIT(i);
+	cowrl_drop(gone);
+	mutex_unlock(&cowrl_mutex);
+	return ret;
 }
 
-/* Reset every registered target's decision state.  Called under cowrl_lock. */
+/* Reset every registered target's decision state.  Under cowrl_mutex. */
 static void cowrl_states_reset(void)
 {
+	unsigned long flags;
 	int i;
 
-	for (i = 0; i < COWRL_MAX_TARGETS; i++)
-		if (cowrl_states[i])
-			cowrl_policy_reset(cowrl_states[i]);
+	for (i = 0; i < COWRL_MAX_TARGETS; i++) {
+		struct cowrl_tgt *tg = rcu_dereference_protected(cowrl_tgts[i],
+								 lockdep_is_held(&cowrl_mutex));
+
+		if (!tg)
+			continue;
+		spin_lock_irqsave(&tg->lock, flags);
+		cowrl_policy_reset(&tg->state);
+		spin_unlock_irqrestore(&tg->lock, flags);
+	}
 }
 
 static long cowrl_set_policy(const struct cowrl_policy __user *uarg)
 {
-	struct cowrl_policy_table tb;
+	struct cowrl_policy_table *tb = NULL, *old = NULL;
 	struct cowrl_policy p;
-	unsigned long flags;
 
 	if (copy_from_user(&p, uarg, sizeof(p)))
 		return -EFAULT;
 	if (p.mode > COWRL_POLICY_TABLE)
 		return -EINVAL;
 	if (p.mode == COWRL_POLICY_TABLE) {
-		if (p.table_len != 1 || p.entry_size != sizeof(tb))
+		if (p.table_len != 1 || p.entry_size != sizeof(*tb))
 			return -EINVAL;
-		if (copy_from_user(&tb, u64_to_user_ptr(p.table_ptr), sizeof(tb)))
-			return -EFAULT;
-		if (cowrl_policy_check(&tb))
+		tb = memdup_user(u64_to_user_ptr(p.table_ptr), sizeof(*tb));
+		if (IS_ERR(tb))
+			return PTR_ERR(tb);
+		if (cowrl_policy_check(tb)) {
+			kfree(tb);
 			return -EINVAL;
+		}
 		p.k = 0;
 	} else if (p.k > COWRL_MAX_K) {
 		return -EINVAL;
 	}
-	spin_lock_irqsave(&cowrl_lock, flags);
-	if (p.mode == COWRL_POLICY_TABLE)
-		cowrl_table = tb;
+	mutex_lock(&cowrl_mutex);
+	WRITE_ONCE(cowrl_policy.mode, COWRL_POLICY_OFF);
+	if (tb) {
+		old = rcu_dereference_protected(cowrl_table, lockdep_is_held(&cowrl_mutex));
+		rcu_assign_pointer(cowrl_table, tb);
+	}
 	cowrl_states_reset();
 	WRITE_ONCE(cowrl_policy.k, p.k);
 	WRITE_ONCE(cowrl_policy.mode, p.mode);
-	spin_unlock_irqrestore(&cowrl_lock, flags);
+	mutex_unlock(&cowrl_mutex);
+	if (old) {
+		synchronize_rcu();
+		kfree(old);
+	}
 	return 0;
 }
 
@@ -609,8 +910,17 @@ static long cowrl_get_counters(struct cowrl_counters __user *uarg)
 		.decisions = atomic64_read(&cowrl_cnt[CNT_DECISIONS]),
 		.decide_ns = atomic64_read(&cowrl_cnt[CNT_DECIDE_NS]),
 		.decide_clock_ns = atomic64_read(&cowrl_cnt[CNT_DECIDE_CLOCK_NS]),
+		.kernel_copies = atomic64_read(&cowrl_cnt[CNT_KERNEL]),
+		.ignored = atomic64_read(&cowrl_cnt[CNT_IGNORED]),
+		.throttled = atomic64_read(&cowrl_cnt[CNT_THROTTLED]),
+		.precopy_nocopy = atomic64_read(&cowrl_cnt[CNT_NOCOPY]),
+		.max_pending = atomic64_read(&cowrl_cnt[CNT_MAX_PENDING]),
 	};
 
+	mutex_lock(&cowrl_mutex);
+	cowrl_reap();
+	c.targets = cowrl_ntargets;
+	mutex_unlock(&cowrl_mutex);
 	return copy_to_user(uarg, &c, sizeof(c)) ? -EFAULT : 0;
 }
 
@@ -622,9 +932,10 @@ static void cowrl_reset(void)
 	for (i = 0; i < CNT_MAX; i++)
 		atomic64_set(&cowrl_cnt[i], 0);
 	WRITE_ONCE(cowrl_kretprobe.nmissed, 0);
-	spin_lock_irqsave(&cowrl_lock, flags);
+	mutex_lock(&cowrl_mutex);
+	cowrl_reap();
 	cowrl_states_reset();
-	spin_unlock_irqrestore(&cowrl_lock, flags);
+	mutex_unlock(&cowrl_mutex);
 	spin_lock_irqsave(&ring_lock, flags);
 	ring_head = 0;
 	ring_count = 0;
@@ -645,13 +956,12 @@ static long cowrl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case COWRL_IOC_VERSION:
 		return copy_to_user(uarg, &v, sizeof(v)) ? -EFAULT : 0;
 	case COWRL_IOC_COUNTERS:
-		return cowrl_get_counters(uarg);
 	case COWRL_IOC_MANUAL_COW:
-		return cowrl_manual_cow(uarg);
 	case COWRL_IOC_REGISTER:
 	case COWRL_IOC_UNREGISTER:
 	case COWRL_IOC_SET_POLICY:
 	case COWRL_IOC_RESET:
+		/* Per call, not per open: a root-opened fd passed to another user is no key. */
 		if (!capable(CAP_SYS_ADMIN))
 			return -EPERM;
 		break;
@@ -660,6 +970,10 @@ static long cowrl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	}
 
 	switch (cmd) {
+	case COWRL_IOC_COUNTERS:
+		return cowrl_get_counters(uarg);
+	case COWRL_IOC_MANUAL_COW:
+		return cowrl_manual_cow(uarg);
 	case COWRL_IOC_REGISTER:
 		return cowrl_register(uarg);
 	case COWRL_IOC_UNREGISTER:
@@ -672,7 +986,11 @@ static long cowrl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	}
 }
 
-/* Drain whole records, oldest first; returns 0 when the ring is empty. */
+/*
+ * Drain whole records, oldest first.  An empty ring reads 0 (a drain, not an
+ * end: later reads return new records), or -EAGAIN with O_NONBLOCK; poll()
+ * waits for records.
+ */
 static ssize_t cowrl_read(struct file *file, char __user *buf, size_t count, loff_t *ppos)
 {
 	struct cowrl_record *chunk;
@@ -680,6 +998,8 @@ static ssize_t cowrl_read(struct file *file, char __user *buf, size_t count, lof
 	size_t done = 0;
 	u32 n, i;
 
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
 	if (count < sizeof(*chunk))
 		return -EINVAL;
 	chunk = kmalloc_array(COWRL_READ_CHUNK, sizeof(*chunk), GFP_KERNEL);
@@ -704,14 +1024,25 @@ static ssize_t cowrl_read(struct file *file, char __user *buf, size_t count, lof
 			return done ? done : -EFAULT;
 		}
 		done += n * sizeof(*chunk);
+		if (fatal_signal_pending(current))
+			break;
 	}
 	kfree(chunk);
+	if (!done && (file->f_flags & O_NONBLOCK))
+		return -EAGAIN;
 	return done;
+}
+
+static __poll_t cowrl_poll(struct file *file, poll_table *wait)
+{
+	poll_wait(file, &ring_wait, wait);
+	return READ_ONCE(ring_count) ? EPOLLIN | EPOLLRDNORM : 0;
 }
 
 static const struct file_operations cowrl_fops = {
 	.owner = THIS_MODULE,
 	.read = cowrl_read,
+	.poll = cowrl_poll,
 	.unlocked_ioctl = cowrl_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = noop_llseek,
@@ -721,24 +1052,42 @@ static struct miscdevice cowrl_misc = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = COWRL_DEVICE_NAME,
 	.fops = &cowrl_fops,
-	.mode = 0666,
+	.mode = 0600,
 };
 
 static int __init cowrl_init(void)
 {
 	int ret;
 
-	if (!ring_records)
+	if (strcmp(symbol, "auto") && strcmp(symbol, "wp_page_copy") && strcmp(symbol, "do_wp_page")) {
+		pr_err("symbol=%s is not supported: auto, wp_page_copy or do_wp_page (functions whose argument is the struct vm_fault *)\n",
+		       symbol);
 		return -EINVAL;
+	}
+	if (ring_records < COWRL_RING_MIN || ring_records > COWRL_RING_MAX) {
+		pr_err("ring_records=%u is outside %u..%u\n", ring_records, COWRL_RING_MIN,
+		       COWRL_RING_MAX);
+		return -EINVAL;
+	}
 	ring = vmalloc(array_size(ring_records, sizeof(*ring)));
 	if (!ring)
 		return -ENOMEM;
 
-	cowrl_kretprobe.kp.symbol_name = symbol;
+	/* Every task inside wp_page_copy (it may sleep) needs an instance. */
+	cowrl_kretprobe.maxactive = max_t(int, 256, 4 * num_possible_cpus());
+	probe_do_wp_page = !strcmp(symbol, "do_wp_page");
+	cowrl_kretprobe.kp.symbol_name = probe_do_wp_page ? "do_wp_page" : "wp_page_copy";
 	ret = register_kretprobe(&cowrl_kretprobe);
+	if (ret == -ENOENT && !strcmp(symbol, "auto")) {	/* inlined (6.12) */
+		memset(&cowrl_kretprobe.kp, 0, sizeof(cowrl_kretprobe.kp));
+		probe_do_wp_page = true;
+		cowrl_kretprobe.kp.symbol_name = "do_wp_page";
+		ret = register_kretprobe(&cowrl_kretprobe);
+	}
 	if (ret) {
 		pr_err("cannot probe %s (%d): this kernel has no such probeable function\n",
-		       symbol, ret);
+		       cowrl_kretprobe.kp.symbol_name, ret);
+		ret = -EINVAL;
 		goto err_free_ring;
 	}
 
@@ -747,9 +1096,9 @@ static int __init cowrl_init(void)
 		pr_err("cannot register /dev/%s (%d)\n", COWRL_DEVICE_NAME, ret);
 		goto err_unregister_probe;
 	}
-	pr_info("probing %s, ABI %d, ring of %u records, decision state %zu bytes + %zu per target\n",
-		symbol, COWRL_ABI_VERSION, ring_records, sizeof(cowrl_states) + sizeof(cowrl_table),
-		sizeof(struct cowrl_policy_state));
+	pr_info("probing %s, ABI %d, ring of %u records, maxactive %d\n",
+		cowrl_kretprobe.kp.symbol_name, COWRL_ABI_VERSION, ring_records,
+		cowrl_kretprobe.maxactive);
 	return 0;
 
 err_unregister_probe:
@@ -766,13 +1115,20 @@ static void __exit cowrl_exit(void)
 	misc_deregister(&cowrl_misc);
 	unregister_kretprobe(&cowrl_kretprobe);
 	/*
-	 * No handler runs any more, no ioctl is in flight (an open /dev/cowrl
-	 * pins the module) and no precopy work is pending (each pins it too, and
-	 * none touches a state): targets left registered are freed here.
+	 * No handler runs any more and no ioctl is in flight (an open /dev/cowrl
+	 * pins the module).  Each precopy work pinned the module and put it as
+	 * its last act; a task preempted between that put and its return is not
+	 * quiescent for RCU tasks, so after this wait none is in our text.
 	 */
+	synchronize_rcu_tasks();
 	WARN_ON(atomic64_read(&cowrl_pending));
-	for (i = 0; i < COWRL_MAX_TARGETS; i++)
-		kfree(cowrl_states[i]);
+	for (i = 0; i < COWRL_MAX_TARGETS; i++) {
+		struct cowrl_tgt *tg = rcu_dereference_protected(cowrl_tgts[i], 1);
+
+		if (tg)
+			cowrl_tgt_free(tg);
+	}
+	kfree(rcu_dereference_protected(cowrl_table, 1));
 	vfree(ring);
 	pr_info("unloaded, kretprobe nmissed %d\n", cowrl_kretprobe.nmissed);
 }
@@ -782,4 +1138,4 @@ module_exit(cowrl_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("COW fault observer and precopy policy hook");
-MODULE_VERSION("2");
+MODULE_VERSION("3");

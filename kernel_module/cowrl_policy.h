@@ -86,23 +86,26 @@ struct cowrl_policy_state {
 	struct cowrl_policy_slot slot[COWRL_POLICY_MAX_SLOTS];
 };
 
-/* floor(x / 8) for any sign (Python's x >> 3); >> of a negative int is not portable C. */
+/*
+ * floor(x / 8) for any sign (Python's x >> 3).  >> of a negative int is
+ * implementation-defined in C; gcc and clang define it as the arithmetic shift,
+ * which is floor division, so they get one instruction.
+ */
 static inline cp_s32 cowrl_policy_asr3(cp_s32 x)
 {
+#if defined(__GNUC__)
+	return x >> 3;
+#else
 	return x >= 0 ? (x >> 3) : -((-x + 7) >> 3);
+#endif
 }
 
+/* run 0 -> 0, 1 -> 1, 2..3 -> 2, 4..7 -> 3, >= 8 -> 4, without branches for run < 8. */
 static inline cp_u32 cowrl_policy_run_bucket(cp_u32 run)
 {
-	if (run == 0)
-		return 0;
-	if (run == 1)
-		return 1;
-	if (run < 4)
-		return 2;
-	if (run < 8)
-		return 3;
-	return 4;
+	static const unsigned char bucket[8] = { 0, 1, 2, 2, 3, 3, 3, 3 };
+
+	return run < 8 ? bucket[run] : 4;
 }
 
 static inline void cowrl_policy_reset(struct cowrl_policy_state *st)
@@ -147,7 +150,8 @@ static inline cp_u32 cowrl_policy_fault(struct cowrl_policy_state *st,
 					cp_s64 page, cp_s64 n_pages)
 {
 	cp_u32 i, s, best = COWRL_POLICY_MAX_SLOTS, run = 0, gap_b = 0, rate_b, cell, k;
-	cp_u32 seq_hit, slot_k = 0;
+	cp_u32 seq_hit, slot_k = 0, lru = 0;
+	cp_u64 lru_stamp = st->slot[0].stamp;
 	cp_s64 gap, best_gap = (cp_s64)tb->near + 1, end;
 
 	/* FaultHistory, exactly as cowrl/policies/features.py updates it. */
@@ -157,14 +161,28 @@ static inline cp_u32 cowrl_policy_fault(struct cowrl_policy_state *st,
 					     st->fh_hit_rate);
 	st->fh_last_seq_hit = seq_hit;
 
-	/* The stream whose last window ends just behind this page (smallest gap). */
+	/*
+	 * The stream whose last window ends just behind this page (smallest gap,
+	 * first slot on a tie), and in the same pass the least recently used slot
+	 * (first smallest stamp), which a new stream replaces.  A gap of 1 cannot
+	 * be beaten (gaps are >= 1 and must be strictly smaller), so the scan stops
+	 * there: the usual case for a sequential stream costs one or two slots.
+	 */
 	for (i = 0; i < tb->slots; i++) {
-		if (!st->slot[i].stamp)
+		cp_u64 stamp = st->slot[i].stamp;
+
+		if (stamp < lru_stamp) {
+			lru = i;
+			lru_stamp = stamp;
+		}
+		if (!stamp)
 			continue;
 		gap = page - st->slot[i].end;
 		if (gap >= 1 && gap < best_gap) {
 			best = i;
 			best_gap = gap;
+			if (gap == 1)
+				break;
 		}
 	}
 	if (best < COWRL_POLICY_MAX_SLOTS) {
@@ -175,10 +193,7 @@ static inline cp_u32 cowrl_policy_fault(struct cowrl_policy_state *st,
 		gap_b = best_gap == 1 ? 1 : 2;
 		slot_k = st->slot[s].k;
 	} else {
-		s = 0;	/* a new stream replaces the least recently used slot */
-		for (i = 1; i < tb->slots; i++)
-			if (st->slot[i].stamp < st->slot[s].stamp)
-				s = i;
+		s = lru;	/* only reached after a full scan: lru is the whole table's */
 	}
 	st->match_rate += cowrl_policy_asr3((best < COWRL_POLICY_MAX_SLOTS ?
 					     COWRL_POLICY_MATCH_ONE : 0) - st->match_rate);

@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 2
+#define COWRL_ABI_VERSION 3
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -24,6 +24,8 @@
 #define COWRL_REC_PRECOPY 2
 #define COWRL_REC_MANUAL 4
 #define COWRL_REC_USER 8
+/* v3: an in-scope copy from a kernel-mode fault (GUP, copy_to_user): never precopies */
+#define COWRL_REC_KERNEL 16
 
 /* struct cowrl_target.flags */
 #define COWRL_TARGET_CHILDREN 1
@@ -40,7 +42,7 @@
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */
 struct cowrl_record {
-	__s32 pid;		/* thread group id of the faulting task */
+	__s32 pid;		/* thread group id of the faulting task, in the registrant's pid namespace */
 	__u32 flags;		/* COWRL_REC_* */
 	__u64 addr;		/* faulting address, page aligned */
 	__u64 start_ns;		/* ktime_get_ns() at wp_page_copy entry */
@@ -57,7 +59,12 @@ struct cowrl_version {
 	__u32 max_targets;
 };
 
-/* Watch COW faults of process @pid (and its descendants with CHILDREN) in [start, start+len). */
+/*
+ * Watch COW faults in the address space of process @pid (in the caller's pid
+ * namespace), and with CHILDREN of its descendants that have not exec'd, in
+ * [start, start+len).  -ESRCH: no such process; -EINVAL: kernel thread, bad
+ * range or flags, or CHILDREN on a namespace's init.
+ */
 struct cowrl_target {
 	__s32 pid;		/* thread group id; 0 with UNREGISTER = all */
 	__u32 flags;		/* COWRL_TARGET_* */
@@ -88,18 +95,28 @@ struct cowrl_counters {
 	__u64 precopy_works;	/* precopy task_work callbacks run */
 	__u64 precopy_tries;	/* fixup_user_fault calls made by precopy */
 	__u64 precopy_skipped;	/* window pages skipped: not present or huge */
-	__u64 work_failed;	/* precopy work that could not be queued */
+	__u64 work_failed;	/* precopy work that could not be queued or found its mm gone */
 	__u64 records;		/* records written to the ring */
 	__u64 dropped;		/* records lost because the ring was full */
 	__u64 nmissed;		/* kretprobe nmissed */
 	__u64 pending_work;	/* precopy work queued and not yet run */
 	__u64 out_of_scope;	/* wp_page_copy calls of watched tasks outside the range */
 	__u64 decisions;	/* TABLE: cowrl_policy_fault() calls (one per demand fault) */
-	__u64 decide_ns;	/* TABLE: ktime ns spent in them, summed (includes one clock read) */
+	__u64 decide_ns;	/* TABLE, time_decisions=1: ktime ns in them, summed (one clock read) */
 	__u64 decide_clock_ns;	/* TABLE: ns of an empty ktime interval taken just before each */
+	/* v3 */
+	__u64 kernel_copies;	/* in-scope copies from kernel-mode faults (COWRL_REC_KERNEL) */
+	__u64 ignored;		/* in-scope calls that made no copy for a write: unshare, lost race, OOM */
+	__u64 throttled;	/* precopy not queued: COWRL_MAX_PENDING works already pending */
+	__u64 precopy_nocopy;	/* precopy faults that found the page no longer shared */
+	__u64 max_pending;	/* high-water mark of pending_work */
+	__u64 targets;		/* live targets (exited or exec'd ones are dropped first) */
 };
 
-/* Break COW for every page of [addr, addr+len).  @flags must be 0. */
+/*
+ * Break COW for every page of [addr, addr+len) of the caller: @addr and @len
+ * page aligned, the range below TASK_SIZE, @flags and @reserved 0.
+ */
 struct cowrl_manual_cow {
 	__u64 addr;
 	__u64 len;

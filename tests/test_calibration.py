@@ -267,3 +267,22 @@ def test_kernel_calibration_quick_real_boot(tmp_path: Path) -> None:
     d = prov["fits"]["decide"]  # table k=0 runs vs static k=0: the run-time decision
     assert d["n_table_faults"] > 0 and d["n_static_faults"] > 0 and p["decide_ns"] >= 0
     assert d.get("module_decisions", 0) > 0
+
+
+def test_calibrate_takes_a_target(tmp_path: Path) -> None:
+    """calibrate(cfg, target): the design runs on the given target; a noiseless stand-in
+    priced by known parameters gives them back, and the file says it is no measurement."""
+    truth = CostModel(**TRUTH, precopy_setup_ns=700.0, precopy_skip_ns=250.0, decide_ns=300.0,
+                      name="truth")
+    target = SimulatedKernel(truth=truth, sigma=0.0, name="standin")
+    out = calibrate({"target": "kernel_sim", "quick": True, "out_dir": str(tmp_path),
+                     "progress": False}, target=target)
+    p = out["params"]
+    assert out["path"] == str(tmp_path / "standin.yaml")  # the target's calibration_name
+    assert p["fault_ns"] + p["copy_ns"] == pytest.approx(4500.0, rel=1e-6)
+    assert p["precopy_ns"] == pytest.approx(2000.0, rel=1e-6)
+    assert p["precopy_setup_ns"] == pytest.approx(700.0, rel=1e-6)
+    assert p["precopy_skip_ns"] == pytest.approx(250.0, rel=1e-6)
+    assert p["decide_ns"] == pytest.approx(300.0, abs=0.05)
+    assert out["provenance"]["calibrated"] is False
+    assert out["provenance"]["design"]["kernel_config"]["target"] == "standin"

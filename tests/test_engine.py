@@ -59,6 +59,9 @@ def test_engine_session_equals_reference(thp: bool, whole: bool) -> None:
         assert [e.thp_first for e in got] == ref.thp_first.tolist(), t.name
         assert [e.fault_ns for e in got] == ref.fault_ns.tolist(), t.name
         assert sum(e.wasted for e in got) == ref.wasted, t.name
+        assert [e.precopy_ns for e in got] == [
+            cm.fault_cost(e.precopied, e.thp_first, e.work, e.skipped, 1)
+            - cm.fault_cost(0, e.thp_first, 0, 0, 1) for e in got], t.name
         assert eng.totals() == {"faults": ref.faults, "precopied": ref.precopied,
                                 "wasted": ref.wasted}
 
@@ -114,3 +117,29 @@ def test_apply_after_the_end_and_negative_degree_raise() -> None:
     assert eng.context is None and eng.done
     with pytest.raises(RuntimeError, match="reset"):
         eng.apply(0)
+
+
+def test_numba_cache_stamp_covers_every_file_the_replay_inlines(tmp_path, monkeypatch) -> None:
+    from cowrl.envs import vector
+    from cowrl.sim import _jit_cache, engine
+
+    for fn in (engine.replay, vector._vec_step):
+        assert isinstance(fn._cache._impl.locator, _jit_cache._PackageStampLocator)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    monkeypatch.setattr(_jit_cache, "_WATCHED", (tmp_path,))
+    stamp = engine.replay._cache._impl.locator.get_source_stamp()
+    (tmp_path / "a.py").write_text("x = 2\n")  # an edit elsewhere than engine.py
+    assert engine.replay._cache._impl.locator.get_source_stamp() != stamp
+
+
+def test_cow_objective_is_the_objective_without_per_fault_arrays() -> None:
+    from cowrl.metrics import objective
+    from cowrl.policies.static import HugePage
+    from cowrl.sim.simulator import cow_objective
+
+    noisy = CostModel(**{**CM.__dict__, "noise": {"kind": "lognormal", "sigma": 0.5}})
+    for t in traces(seed=2)[:6]:
+        for p in (StaticPrecopy(0), StaticPrecopy(8), HugePage(), Readahead()):
+            for cm, seed in ((CM, None), (noisy, 5)):
+                want = objective(simulate(t, p, cm, seed=seed), 0.7, cm.page_cost_ns)
+                assert cow_objective(t, p, cm, 0.7, seed=seed) == pytest.approx(want, rel=1e-12)

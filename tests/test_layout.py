@@ -127,6 +127,10 @@ def test_import_cowrl_is_light_and_registers_the_env_when_gymnasium_comes() -> N
     out = _run(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["PrecopyEnv", "PrecopyVectorEnv", "(7,)"]
+    # the envs module first (it imports gymnasium itself)
+    out = _run("import cowrl.envs.precopy_env\nimport gymnasium as gym\n"
+               "print(gym.make('cowrl/Precopy-v0').spec.id)\n")
+    assert out.returncode == 0 and out.stdout.strip() == "cowrl/Precopy-v0", out.stderr
     # gymnasium first, then cowrl: registered at once
     out = _run("import gymnasium as gym\nimport cowrl\nprint('cowrl/Precopy-v0' in "
                "gym.registry)\n")

@@ -59,3 +59,26 @@ def test_no_fault_run() -> None:
     row = summarize(rec([], writes=4), lam=1.0, page_cost_ns=10.0)
     assert row["cow_ns"] == 0.0 and row["fault_avg_ns"] == 0.0 and row["write_max_ns"] == 5.0
     assert row["objective"] == 30.0
+
+
+def test_write_quantiles_and_distribution_equal_a_full_sort() -> None:
+    from cowrl.metrics import latency_distribution
+
+    rng = np.random.default_rng(3)
+    for n_faults, writes, const in ((50, 400, 3.0), (9000, 20000, 250.0), (7000, 7000, 0.0)):
+        f = rng.lognormal(5.0, 1.0, n_faults)
+        r = rec(f.tolist(), writes=writes)
+        r.nonfault_write_ns = const
+        every = np.sort(np.concatenate([f, np.full(writes - n_faults, const)]))
+        for q, got in zip((0.5, 0.99, 1.0), write_quantiles(r), strict=True):
+            rank = min(every.size - 1, max(0, int(np.ceil(q * every.size)) - 1))
+            assert got == every[rank]
+        x, c = latency_distribution(r)
+        assert c.sum() == writes and np.all(np.diff(x) > 0)
+        assert x[-1] == every[-1] and x.size <= 2049
+        if writes <= 2048 + n_faults and n_faults <= 2048:  # exact: every distinct value
+            assert np.array_equal(np.repeat(x, c), every)
+        else:  # binned: the CDF is exact at each bin's upper edge (every x but the constant)
+            cdf = np.cumsum(c)
+            edge = x != const
+            assert np.array_equal(cdf[edge], np.searchsorted(every, x[edge], side="right"))

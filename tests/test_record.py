@@ -72,6 +72,7 @@ def _fake_job(tmp: Path) -> Path:
         (10, abi.COWRL_REC_PRECOPY, heap, 150),  # not a demand fault
         (99, dem, heap, 160),                   # not the app's process
         (10, dem, heap + 0x4000, 900),          # after the end mark
+        (10, abi.COWRL_REC_KERNEL, anon, 126),  # a kernel-mode copy (read(2) into a buffer)
     ]
     recs = np.zeros(len(rows), dtype=record_dtype())
     for i, (pid, flags, addr, t) in enumerate(rows):
@@ -92,10 +93,11 @@ def test_records_to_trace(tmp_path: Path) -> None:
     assert stats["file_or_unmapped"] == 1 and stats["demand_before_fork"] == 1
     assert stats["demand_after_end"] == 1 and stats["demand_other_pids"] == 1
     # regions: parent heap (8 pages), parent anon (4), child heap (8)
+    assert stats["kernel_mode"] == 1
     assert trace.region_sizes.tolist() == [8, 4, 8]
     assert trace.region_writers.tolist() == [0, 0, 1]
-    assert trace.pages.tolist() == [3, 8 + 2, 12 + 3]
-    assert trace.writer.tolist() == [0, 0, 1] and trace.t_ns.tolist() == [20, 25, 30]
+    assert trace.pages.tolist() == [3, 8 + 2, 8, 12 + 3]
+    assert trace.writer.tolist() == [0, 0, 0, 1] and trace.t_ns.tolist() == [20, 25, 26, 30]
 
 
 @pytest.mark.kernel
@@ -129,3 +131,47 @@ def test_record_a_real_program_and_replay_it(tmp_path: Path, compose_cfg) -> Non
     assert rec.faults == distinct and rec.extra["integrity_ok"]
     with pytest.raises(CowrlError, match="not empty"):
         record(cfg)
+
+
+CORPUS = ["redis_bgsave", "cpython_prefork", "cpython_prefork_freeze", "shell_subshells"]
+
+
+@pytest.mark.parametrize("name", CORPUS)
+def test_corpus_trace_loads_with_provenance(name: str) -> None:
+    from cowrl.registry import make_workload
+
+    t = make_workload(name)
+    assert t.name == name and t.region_sizes is not None and t.region_starts is not None
+    info = json.loads((ROOT / "data/traces" / f"{name}.json").read_text())
+    prov = info["provenance"]
+    assert prov["dropped"] == 0 and prov["nmissed"] == 0 and prov["app"] == name
+    assert info["stats"]["writes"] == t.writes
+    assert (ROOT / "data/traces" / f"{name}.npz").stat().st_size < 4 * 2**20
+    full = load_trace(ROOT / "data/traces" / f"{name}.npz")
+    assert full.t_ns is not None and np.all(np.diff(full.t_ns) >= 0)
+
+
+def test_experiment_real_composes(compose_cfg) -> None:
+    cfg = compose_cfg("eval", ["experiment=real"])
+    assert list(cfg.workloads) == CORPUS and list(cfg.snapshot_report) == ["redis_bgsave"]
+
+
+def test_snapshot_table(tmp_path: Path) -> None:
+    from cowrl.record.report import write_snapshot_table
+
+    row = {"workload": "redis_bgsave", "policy": "precopy", "faults": 10, "precopied": 6,
+           "wasted": 2, "cow_ns": 5e6, "write_p99_ns": 3e4, "write_max_ns": 9e4}
+    text = write_snapshot_table(tmp_path, [row, {**row, "workload": "other"}], ["redis_bgsave"])
+    assert "| redis_bgsave | precopy | 30.00 | 90.00 | 5.0 | 10 | 16 (0.1) | 2 (0.0) |" in text
+    assert "other" not in text and (tmp_path / "snapshot.md").read_text() == text
+
+
+@pytest.mark.kernel
+def test_a_failing_program_in_the_guest_is_one_line(tmp_path: Path) -> None:
+    """The program exits non-zero inside the guest: one line naming the app, no out dir."""
+    r = _cli("app=cpython_prefork", f"out={tmp_path / 'o'}", "app.program=/usr/bin/false",
+             "progress=false")
+    assert r.returncode == 2, r.stderr
+    err = r.stderr.strip().splitlines()
+    assert err[-1] == "error: app cpython_prefork: /usr/bin/false: exited with status 1", err
+    assert not (tmp_path / "o").exists() and not list(tmp_path.glob(".o.tmp*"))

@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cowrl.errors import ConfigError
@@ -121,3 +122,32 @@ def test_sb3_policies_train_save_and_evaluate(compose_cfg, tmp_path: Path, algo:
     assert by[algo]["writes"] == by["baseline"]["writes"] == 4096
     # The policy decided at every fault: counts obey the simulator's invariants.
     assert by[algo]["faults"] + by[algo]["precopied"] - by[algo]["wasted"] == 4096
+
+
+def test_sb3_vec_env_adapter_resets_ended_sub_envs_in_the_same_step() -> None:
+    """The SB3 VecEnv over PrecopyVectorEnv: same-step autoreset, terminal observations,
+    episode returns equal the vector env's, and SB3's own checks pass."""
+    from stable_baselines3.common.vec_env import VecEnv
+
+    from cowrl.envs.vector import PrecopyVectorEnv
+    from cowrl.training.vec_env import SB3VecEnv
+
+    # Sequential 64-page traces, action 0 (k = 0): every episode is exactly 64 faults.
+    venv = PrecopyVectorEnv(4, workloads=[{"generator": "sequential", "n_pages": 64,
+                                           "writes": 64}])
+    env = SB3VecEnv(venv, seed=3)
+    assert isinstance(env, VecEnv) and env.num_envs == 4
+    obs = env.reset()
+    assert obs.shape == (4, 7)
+    total = np.zeros(4)
+    for t in range(64):
+        obs, reward, done, infos = env.step(np.zeros(4, dtype=np.int64))
+        total += reward
+        if t < 63:
+            assert not done.any()
+    assert done.all()
+    assert all("terminal_observation" in i and not i["TimeLimit.truncated"] for i in infos)
+    # reset at once: the next observation is a new episode's first fault (write 0)
+    assert np.array_equal(venv._st[:, 0], np.zeros(4))
+    # -64 plain faults (reward -1 each, decide_ns = 0 in the default cost model)
+    np.testing.assert_allclose(total, -64.0)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from cowrl.errors import CowrlError
+from cowrl.sim.costmodel import TERMS
 
 
 class FitError(CowrlError):
@@ -160,9 +161,9 @@ def run_medians(s: FaultSamples) -> np.ndarray:
     return med
 
 
-FAULT_MODEL = ("latency = demand_ns + decide_ns * decided + precopy_setup_ns * [k > 0] "
-               "+ precopy_ns * precopied + precopy_skip_ns * skipped + thp_split_ns * thp_first")
-FAULT_TERMS = ("decide_ns", "precopy_setup_ns", "precopy_ns", "precopy_skip_ns", "thp_split_ns")
+FAULT_TERMS = tuple(name for name, _ in TERMS)
+FAULT_MODEL = "latency = demand_ns + " + " + ".join(
+    f"{name} * {'[k > 0]' if count == 'work' else count}" for name, count in TERMS)
 
 
 def fit_fault_model(s: FaultSamples, trim_factor: float = 0.0,
@@ -177,8 +178,7 @@ def fit_fault_model(s: FaultSamples, trim_factor: float = 0.0,
     """
     keep = trim_outliers(s.latency_ns, run_medians(s), trim_factor)
     t = s.select(keep)
-    data = {"decide_ns": t.decided, "precopy_setup_ns": t.work, "precopy_ns": t.precopied,
-            "precopy_skip_ns": t.skipped, "thp_split_ns": t.thp_first}
+    data = {name: getattr(t, count) for name, count in TERMS}
     cols: dict[str, np.ndarray] = {"demand_ns": np.ones(t.latency_ns.shape)}
     for name in FAULT_TERMS:
         x = np.asarray(data[name], dtype=np.float64)

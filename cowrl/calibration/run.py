@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 FALLBACK = "seed_table1"
 
 
-def calibrate(cfg: Any) -> dict[str, Any]:
-    """Calibrate ``cfg.target`` and write the cost model; returns params, path and provenance.
+def calibrate(cfg: Any, target: Any = None) -> dict[str, Any]:
+    """Calibrate ``target`` (default: built from ``cfg.target``) and write the cost model;
+    returns params, path and provenance.
 
     A target that replays traces (:class:`cowrl.targets.Target`: ``kernel``, or the
     ``kernel_sim`` stand-in) runs the kernel design and is fitted
@@ -28,7 +29,7 @@ def calibrate(cfg: Any) -> dict[str, Any]:
     from cowrl.targets import Target
 
     cc = CalibrationConfig.from_cfg(cfg)
-    target = cc.target
+    target = target if target is not None else cc.target
     if isinstance(target, Target):
         from cowrl.calibration.kernel import calibrate_kernel
 

@@ -11,7 +11,6 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numba import njit
-from numba.typed import List
 
 from cowrl.envs.precopy_env import DEFAULT_DEGREES, init_settings
 from cowrl.envs.workloads import WorkloadSpec, parse_one, sample_trace
@@ -19,101 +18,149 @@ from cowrl.errors import ConfigError
 from cowrl.sim.context import N_FEATURES, fill_features
 from cowrl.sim.costmodel import HUGE_PAGES, CostModel
 from cowrl.sim.engine import (
+    E_OFF,
+    EVENT_COLUMNS,
     FAULTS,
+    H_OFF,
     HIT,
+    N_ENDS,
+    N_HUGE,
+    N_LAYOUT,
+    N_NOISE,
+    N_PAGES,
     N_STATE,
+    N_WRITES,
     NPRIV,
+    P_OFF,
     PAGE,
     POS,
     PRECOPIED,
     PREV_K,
     PREV_PAGE,
     RUN,
+    S_OFF,
     SEQ,
     WASTED,
-    fault_step,
-    start_run,
+    Z_OFF,
+    fresh_state,
+    replay,
 )
+from cowrl.sim.programs import STATIC
 from cowrl.traces.io import Trace
 
 _STEP_KEYS = ("page", "k", "precopied", "wasted", "thp_first", "fault_ns", "write_index")
 _INT_KEYS = ("page", "k", "precopied", "wasted", "thp_first", "write_index")
 _RUN_KEYS = ("faults", "precopied", "wasted", "cow_ns", "objective", "writes")
 PREV_A = N_STATE  # the vector env's own column after the engine's: the previous action
+# Which buffer fills which (offset, length) columns of the layout (written shares private's).
+_LAYOUT_COLS = {"pages": (P_OFF, N_WRITES), "ends": (E_OFF, N_ENDS),
+                "private": (S_OFF, N_PAGES), "touched": (H_OFF, N_HUGE),
+                "noise": (Z_OFF, N_NOISE)}
+
+
+@njit(cache=True, nogil=True, forceinline=True)
+def _observe(obs: np.ndarray, st: np.ndarray, i: int, n_pages: int, prev_action_obs: bool
+             ) -> None:
+    """Sub-env ``i``'s observation at its current fault (the env's, row by row)."""
+    fill_features(obs, i, st[i, PAGE], n_pages, st[i, PREV_PAGE], st[i, PREV_K], st[i, NPRIV],
+                  st[i, SEQ], st[i, RUN], st[i, HIT])
+    if prev_action_obs and st[i, PREV_A] >= 0:
+        obs[i, N_FEATURES + st[i, PREV_A]] = 1.0
 
 
 @njit(cache=True, nogil=True)
-def _observe(obs: np.ndarray, st: np.ndarray, n_pages: int, prev_action_obs: bool) -> None:
-    """The observation of sub-env state ``st`` at its current fault (the env's, row by row)."""
-    obs[:] = 0.0
-    fill_features(obs, st[PAGE], n_pages, st[PREV_PAGE], st[PREV_K], st[NPRIV], st[SEQ],
-                  st[RUN], st[HIT])
-    if prev_action_obs and st[PREV_A] >= 0:
-        obs[N_FEATURES + st[PREV_A]] = 1.0
-
-
-@njit(cache=True, nogil=True)
-def _first_obs(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, st: np.ndarray,
-               n_pages: int, obs: np.ndarray) -> None:
-    start_run(pages, ends, private, st)
-    st[PREV_A] = -1
-    _observe(obs, st, n_pages, False)
-
-
-@njit(cache=True, nogil=True)
-def _vec_step(active: np.ndarray, actions: np.ndarray, degrees: np.ndarray, pages: List,
-              ends: List, private: List, touched: List, written: List, noise: List,
-              st: np.ndarray, cow_ns: np.ndarray, thp: bool, extra_private: int,
-              coef: np.ndarray, decided: int, lam_page_ns: float, demand_ns: float,
-              max_faults: int, prev_action_obs: bool, obs: np.ndarray, reward: np.ndarray,
+def _vec_step(active: np.ndarray, actions: np.ndarray, degrees: np.ndarray, limit: int,
+              pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np.ndarray,
+              written: np.ndarray, noise: np.ndarray, lay: np.ndarray, st: np.ndarray,
+              cow_ns: np.ndarray, thp: bool, extra_private: int, coef: np.ndarray,
+              decided: int, lam_page_ns: float, demand_ns: float, max_faults: int,
+              prev_action_obs: bool, obs: np.ndarray, reward: np.ndarray,
               terminated: np.ndarray, truncated: np.ndarray, out: np.ndarray,
               out_fault_ns: np.ndarray) -> int:
-    """One demand fault for every active sub-env, each through the engine's ``fault_step``.
+    """One demand fault for every active sub-env, each through the engine's ``replay``
+    (``limit`` = 0: only find the first fault of the active sub-envs, fresh runs).
 
     Returns the index of the first active sub-env whose action is out of range
     (nothing is changed then), else ``-1 - (sub-envs whose episode ended)``.
     ``out`` gets the integer info columns of :data:`_INT_KEYS`; inactive rows are 0.
+    Sub-env ``i``'s arrays lie in the flat buffers at the offsets of ``lay[i]``.
     """
     n_ended = 0
     n_deg = degrees.shape[0]
     for i in range(active.shape[0]):
-        if active[i] and (actions[i] < 0 or actions[i] >= n_deg):
+        if limit and active[i] and (actions[i] < 0 or actions[i] >= n_deg):
             return i
+    ns1 = np.zeros(1, dtype=np.float64)
+    ev1 = np.zeros((1, len(EVENT_COLUMNS)), dtype=np.int64)
+    unused = np.zeros(1, dtype=np.int64)
+    tot1 = np.zeros(1, dtype=np.float64)
+    obs_dim = obs.shape[1]
     for i in range(active.shape[0]):
         reward[i] = 0.0
         terminated[i] = False
         truncated[i] = False
-        out[:, i] = 0
+        for c in range(out.shape[0]):
+            out[c, i] = 0
         out_fault_ns[i] = 0.0
         if not active[i]:
             continue
-        a = actions[i]
-        k = degrees[a]
-        row = st[i]
-        p, widx = row[PAGE], row[POS]
-        n, h, win, skip, waste, f = fault_step(pages[i], ends[i], private[i], touched[i],
-                                               written[i], noise[i], row, k, thp,
-                                               extra_private, coef, decided)
-        reward[i] = -(f + lam_page_ns * waste) / demand_ns
-        out[0, i] = p
-        out[1, i] = k
-        out[2, i] = n
-        out[3, i] = waste
-        out[4, i] = h
-        out[5, i] = widx
-        out_fault_ns[i] = f
-        cow_ns[i] += f
-        row[PREV_A] = a
-        if row[POS] >= pages[i].shape[0]:
+        a = actions[i] if limit else -1
+        k = degrees[a] if limit else 0
+        replay(pages, ends, private, touched, written, noise, lay, st, i, thp, extra_private,
+               coef, decided, STATIC, k, unused, 0, 1, 1, unused, limit, ns1, True, ev1, tot1)
+        for c in range(obs_dim):
+            obs[i, c] = 0.0
+        st[i, PREV_A] = a
+        if limit:
+            f, waste = ns1[0], ev1[0, 9]
+            reward[i] = -(f + lam_page_ns * waste) / demand_ns
+            out[0, i] = ev1[0, 1]
+            out[1, i] = k
+            out[2, i] = ev1[0, 3]
+            out[3, i] = waste
+            out[4, i] = ev1[0, 4]
+            out[5, i] = ev1[0, 0]
+            out_fault_ns[i] = f
+            cow_ns[i] += f
+        if st[i, POS] >= lay[i, N_WRITES]:
             terminated[i] = True
-            obs[i, :] = 0.0
             n_ended += 1
             continue
-        _observe(obs[i], row, private[i].shape[0], prev_action_obs)
-        if max_faults > 0 and row[FAULTS] >= max_faults:
+        _observe(obs, st, i, lay[i, N_PAGES], prev_action_obs)
+        if limit and max_faults > 0 and st[i, FAULTS] >= max_faults:
             truncated[i] = True
             n_ended += 1
     return -1 - n_ended
+
+
+class _Slots:
+    """One flat buffer holding a variable-length array per sub-env (grown on demand)."""
+
+    def __init__(self, n: int, dtype: Any) -> None:
+        self.buf = np.zeros(0, dtype=dtype)
+        self.off = np.zeros(n, dtype=np.int64)
+        self.len = np.zeros(n, dtype=np.int64)
+        self.cap = np.zeros(n, dtype=np.int64)
+
+    def put(self, i: int, arr: np.ndarray) -> None:
+        m = int(arr.shape[0])
+        if m > self.cap[i]:
+            # Re-slot with room for 25% more in slot i (a slot grows a few times at most).
+            cap = self.cap.copy()
+            cap[i] = m + m // 4
+            off = np.concatenate([[0], np.cumsum(cap)[:-1]]).astype(np.int64)
+            buf = np.zeros(int(cap.sum()), dtype=self.buf.dtype)
+            for j in range(cap.size):
+                buf[off[j]:off[j] + self.len[j]] = self.buf[self.off[j]:self.off[j]
+                                                            + self.len[j]]
+            self.buf, self.off, self.cap = buf, off, cap
+        o = int(self.off[i])
+        self.buf[o:o + m] = arr
+        self.len[i] = m
+
+    def view(self, i: int) -> np.ndarray:
+        o = int(self.off[i])
+        return self.buf[o:o + int(self.len[i])]
 
 
 class PrecopyVectorEnv(VectorEnv):
@@ -130,9 +177,9 @@ class PrecopyVectorEnv(VectorEnv):
     identical trajectories for the same seed and actions. ``reset`` also
     accepts ``options={"trace": t, "reset_mask": mask}``.
 
-    Each sub-env is one replay-engine state (a row of an int64 matrix and its
-    page arrays, held in numba typed lists), so a step is one call into compiled
-    code that applies :func:`cowrl.sim.engine.fault_step` per sub-env: the same
+    Each sub-env is one replay-engine state (a row of an int64 matrix, its page
+    arrays in flat buffers with one slot per sub-env), so a step is one call into
+    compiled code that applies :func:`cowrl.sim.engine.replay` per sub-env: the same
     rules as ``PrecopyEnv`` and ``simulate``.
 
     **Vectorized environment**::
@@ -176,18 +223,42 @@ class PrecopyVectorEnv(VectorEnv):
         self._traces: list[Trace | None] = [None] * n
         self._st = np.zeros((n, N_STATE + 1), dtype=np.int64)
         self._cow = np.zeros(n, dtype=np.float64)
-        empty_i, empty_u = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.uint8)
-        empty_i.setflags(write=False)  # traces' pages are read-only: type the lists so
-        self._pages, self._ends = List([empty_i] * n), List([empty_i] * n)
-        self._private, self._written = List([empty_u] * n), List([empty_u] * n)
-        self._touched = List([empty_u] * n)
-        self._noise = List([np.zeros(0, dtype=np.float64)] * n)
+        # Flat buffers, one slot per sub-env (columns of self._lay: offset, length).
+        self._bufs = {"pages": _Slots(n, np.int64), "ends": _Slots(n, np.int64),
+                      "private": _Slots(n, np.uint8), "written": _Slots(n, np.uint8),
+                      "touched": _Slots(n, np.uint8), "noise": _Slots(n, np.float64)}
+        self._lay = np.zeros((n, N_LAYOUT), dtype=np.int64)
+        self._fresh = np.zeros(n, dtype=bool)  # reset, first fault not looked for yet
         self._obs = np.zeros((n, self.single_observation_space.shape[0]), dtype=np.float32)
         self._needs_reset = np.ones(n, dtype=bool)
         self._n_needs_reset = n
         self._started = False
 
     # --- sub-env state ---------------------------------------------------------------
+
+    def _run(self, active: np.ndarray, actions: np.ndarray, limit: int, reward: np.ndarray,
+             terminated: np.ndarray, truncated: np.ndarray, ints: np.ndarray,
+             fault_ns: np.ndarray) -> int:
+        b, lay = self._bufs, self._lay
+        if self._fresh.any():  # slots were (re)filled since the last call
+            assert np.array_equal(b["written"].off, b["private"].off)  # same sizes, same slots
+            for key, (off, length) in _LAYOUT_COLS.items():
+                lay[:, off], lay[:, length] = b[key].off, b[key].len
+        return _vec_step(active, actions, self.degrees, limit, b["pages"].buf, b["ends"].buf,
+                         b["private"].buf, b["touched"].buf, b["written"].buf, b["noise"].buf,
+                         lay, self._st, self._cow, self.thp, self._extra_private, self._coef,
+                         self._decided, self._lam_page_ns, self.cost.demand_ns,
+                         self.max_faults or 0, self.prev_action_obs, self._obs, reward,
+                         terminated, truncated, ints, fault_ns)
+
+    def _first_faults(self) -> None:
+        """Find the first demand fault (and observation) of every freshly reset sub-env."""
+        n = self.num_envs
+        if self._fresh.any():
+            self._run(self._fresh, np.zeros(n, dtype=np.int64), 0, np.zeros(n),
+                      np.zeros(n, dtype=bool), np.zeros(n, dtype=bool),
+                      np.zeros((len(_INT_KEYS), n), dtype=np.int64), np.zeros(n))
+            self._fresh[:] = False
 
     def _reset_one(self, i: int, seed: int | None, trace_spec: Any) -> str:
         if seed is not None or self._rngs[i] is None:
@@ -198,17 +269,18 @@ class PrecopyVectorEnv(VectorEnv):
         else:
             trace, written = sample_trace(rng, self.sources)
         noise = self.cost.noise.factors(rng, int(written.sum()))
-        ends = trace.region_ends
-        ends.setflags(write=False)
-        self._pages[i], self._ends[i], self._written[i] = trace.pages, ends, written
-        self._private[i] = np.zeros(trace.n_pages, dtype=np.uint8)
-        self._touched[i] = np.zeros((trace.n_pages + HUGE_PAGES - 1) // HUGE_PAGES
-                                    if self.thp else 1, dtype=np.uint8)
-        self._noise[i] = np.zeros(0, dtype=np.float64) if noise is None else noise
+        b = self._bufs
+        b["pages"].put(i, trace.pages)
+        b["ends"].put(i, trace.region_ends)
+        b["written"].put(i, written)
+        b["private"].put(i, np.zeros(trace.n_pages, dtype=np.uint8))
+        b["touched"].put(i, np.zeros((trace.n_pages + HUGE_PAGES - 1) // HUGE_PAGES
+                                     if self.thp else 1, dtype=np.uint8))
+        b["noise"].put(i, np.zeros(0) if noise is None else noise)
         self._traces[i] = trace
         self._cow[i] = 0.0
-        _first_obs(trace.pages, self._ends[i], self._private[i], self._st[i], trace.n_pages,
-                   self._obs[i])
+        fresh_state(self._st[i])
+        self._fresh[i] = True
         self._needs_reset[i] = False
         return trace.name
 
@@ -246,6 +318,7 @@ class PrecopyVectorEnv(VectorEnv):
         trace_spec = options.pop("trace", None)
         idx = np.arange(n) if mask is None else np.flatnonzero(np.asarray(mask, dtype=bool))
         names = [self._reset_one(int(i), seeds[int(i)], trace_spec) for i in idx]
+        self._first_faults()
         self._n_needs_reset = int(self._needs_reset.sum())
         self._started = True
         infos: dict[str, Any] = {}
@@ -266,12 +339,7 @@ class PrecopyVectorEnv(VectorEnv):
         truncated = np.empty(n, dtype=bool)
         ints = np.empty((len(_INT_KEYS), n), dtype=np.int64)
         fault_ns = np.empty(n, dtype=np.float64)
-        code = _vec_step(active, a, self.degrees, self._pages, self._ends, self._private,
-                         self._touched, self._written, self._noise, self._st, self._cow,
-                         self.thp, self._extra_private, self._coef, self._decided,
-                         self._lam_page_ns, self.cost.demand_ns, self.max_faults or 0,
-                         self.prev_action_obs, self._obs, reward, terminated, truncated, ints,
-                         fault_ns)
+        code = self._run(active, a, 1, reward, terminated, truncated, ints, fault_ns)
         out = dict(zip(_INT_KEYS, ints, strict=True))
         out["fault_ns"] = fault_ns
         if code >= 0:
@@ -289,6 +357,7 @@ class PrecopyVectorEnv(VectorEnv):
         if n_resetting:
             idx = np.flatnonzero(resetting)
             names = [self._reset_one(int(i), None, None) for i in idx]
+            self._first_faults()
             self._reset_info(infos, idx, names)
         self._needs_reset = ended
         self._n_needs_reset = n_ended
@@ -312,6 +381,7 @@ class PrecopyVectorEnv(VectorEnv):
 
     def close_extras(self, **kwargs: Any) -> None:
         self._traces = [None] * self.num_envs
+        self._bufs = {k: _Slots(self.num_envs, v.buf.dtype) for k, v in self._bufs.items()}
 
 
 __all__ = ["PrecopyVectorEnv"]

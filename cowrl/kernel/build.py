@@ -15,12 +15,15 @@ Layout::
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import lzma
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from cowrl.errors import TargetUnavailable
@@ -28,14 +31,16 @@ from cowrl.errors import TargetUnavailable
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "kernel_module"
 GUEST_MODULES = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev",
                  "virtio_pci", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p")
-"""9p-over-virtio modules, in insmod order (virtio before virtio_ring fails)."""
+"""9p-over-virtio modules, in insmod order (virtio before virtio_ring fails); those a kernel
+has built in (6.12: virtio, fscache) are absent from its tree and skipped."""
+HARNESS_PROGRAMS = ("cowrl_harness", "cowrl_stress")
 MODULE_SOURCES = ("cowrl.c", "cowrl_uapi.h", "cowrl_policy.h", "Makefile")
 
 
 def _sources() -> list[Path]:
     files = [SOURCE_DIR / n for n in MODULE_SOURCES]
-    files += [SOURCE_DIR / "harness" / "cowrl_harness.c", SOURCE_DIR / "harness" / "cowrl_region.h",
-              SOURCE_DIR / "initramfs" / "init"]
+    files += [SOURCE_DIR / "harness" / f"{n}.c" for n in HARNESS_PROGRAMS]
+    files += [SOURCE_DIR / "harness" / "cowrl_region.h", SOURCE_DIR / "initramfs" / "init"]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise TargetUnavailable(f"the module sources are missing ({', '.join(missing)}); "
@@ -90,24 +95,136 @@ def installed_header_releases() -> list[str]:
     return sorted(rels, key=key, reverse=True)
 
 
-def resolve_release(release: str) -> str:
-    """The kernel flavour to boot (``auto``: newest installed ``linux-headers-*``)."""
-    if release != "auto":
-        return release
-    rels = [r for r in installed_header_releases() if r.endswith("-amd64")]
-    if not rels:
-        raise TargetUnavailable("no Debian kernel headers are installed; run "
-                                "'apt-get install linux-headers-amd64'")
-    return rels[0]
+FETCH_SUITES = {"6.12": "trixie"}
+"""Kernel series the runner fetches (image *and* headers) from another Debian suite, through
+an apt configuration of its own built from this machine's Debian sources."""
+APT_LISTS_MAX_AGE_S = 24 * 3600
 
 
-def headers_dir(release: str) -> Path:
+def _series(release: str) -> str:
+    m = re.match(r"(\d+\.\d+)", release)
+    return m.group(1) if m else ""
+
+
+def resolve_release(release: str, cache: Path | None = None) -> str:
+    """The kernel flavour to boot: ``auto`` = newest installed ``linux-headers-*``; a series
+    of :data:`FETCH_SUITES` (``6.12``) = the newest amd64 flavour of that suite; else as is."""
+    if release == "auto":
+        rels = [r for r in installed_header_releases() if r.endswith("-amd64")]
+        if not rels:
+            raise TargetUnavailable("no Debian kernel headers are installed; run "
+                                    "'apt-get install linux-headers-amd64'")
+        return rels[0]
+    if release in FETCH_SUITES:
+        apt = SuiteApt(cache or Path("~/.cache/cowrl").expanduser(), FETCH_SUITES[release])
+        dep = apt.field("linux-headers-amd64", "Depends")
+        m = re.search(r"linux-headers-(\S+-amd64)\b", dep)
+        if not m or _series(m.group(1)) != release:
+            raise TargetUnavailable(f"the {FETCH_SUITES[release]} suite has no Linux {release} "
+                                    f"amd64 headers (linux-headers-amd64 depends on {dep!r})")
+        return m.group(1)
+    return release
+
+
+def _system_debian_sources() -> list[tuple[str, str, str]]:
+    """(uri, suite, signed_by) of this machine's Debian apt sources (deb822 and one-line)."""
+    out: list[tuple[str, str, str]] = []
+    for f in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for stanza in re.split(r"\n\s*\n", f.read_text()):
+            fields: dict[str, str] = {}
+            for line in stanza.splitlines():
+                if line.startswith("#") or ":" not in line:
+                    continue
+                k, v = line.split(":", 1)
+                fields[k.strip().lower()] = v.strip()
+            if "deb" not in fields.get("types", "").split() or fields.get("enabled") == "no":
+                continue
+            for uri in fields.get("uris", "").split():
+                for suite in fields.get("suites", "").split():
+                    out.append((uri, suite, fields.get("signed-by", "")))
+    lists = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*.list"))]
+    for f in lists:
+        if not f.is_file():
+            continue
+        for line in f.read_text().splitlines():
+            m = re.match(r"\s*deb\s+(?:\[([^]]*)\]\s+)?(\S+)\s+(\S+)", line)
+            if m:
+                signed = re.search(r"signed-by=(\S+)", m.group(1) or "")
+                out.append((m.group(2), m.group(3), signed.group(1) if signed else ""))
+    return out
+
+
+class SuiteApt:
+    """apt-get/apt-cache over one other Debian suite, with lists and sources kept in the cache
+    (never touching the system's apt state). Its sources are this machine's Debian sources with
+    the suite renamed (``bookworm`` -> ``trixie``, ``bookworm-security`` -> ``trixie-security``)."""
+
+    def __init__(self, cache: Path, suite: str) -> None:
+        self.suite = suite
+        self.dir = _mkdir(cache / "apt" / suite)
+        self.opts = [f"-o=Dir::Etc::SourceList={self.dir / 'sources.list'}",
+                     "-o=Dir::Etc::SourceParts=/dev/null",
+                     f"-o=Dir::State::Lists={self.dir / 'lists'}",
+                     f"-o=Dir::Cache={self.dir / 'cache'}", "-o=Debug::NoLocking=1",
+                     "-o=APT::Sandbox::User=root"]
+        self._update()
+
+    def _sources(self) -> str:
+        lines = []
+        for uri, suite, signed in _system_debian_sources():
+            base, _, pocket = suite.partition("-")
+            if pocket not in ("", "security", "updates"):
+                continue
+            if base == self.suite or not re.fullmatch(r"[a-z]+", base):
+                continue
+            opt = f"[signed-by={signed}] " if signed else ""
+            lines.append(f"deb {opt}{uri} {self.suite}{'-' + pocket if pocket else ''} main")
+        if not lines:
+            raise TargetUnavailable("this machine has no Debian apt sources to derive the "
+                                    f"{self.suite} suite from (/etc/apt/sources.list*)")
+        return "\n".join(dict.fromkeys(lines)) + "\n"
+
+    def _update(self) -> None:
+        src = self.dir / "sources.list"
+        text = self._sources()
+        stamp = self.dir / "updated"
+        fresh = (stamp.is_file() and src.is_file() and src.read_text() == text
+                 and time.time() - stamp.stat().st_mtime < APT_LISTS_MAX_AGE_S)
+        if fresh:
+            return
+        src.write_text(text)
+        for d in ("lists/partial", "cache/archives/partial"):
+            _mkdir(self.dir / d)
+        try:
+            _run(["apt-get", *self.opts, "-qq", "update"], f"update the {self.suite} package lists")
+        except TargetUnavailable:
+            if not any((self.dir / "lists").glob("*Packages*")):
+                raise
+            return  # offline: keep using the lists we have
+        stamp.write_text(time.ctime() + "\n")
+
+    def field(self, package: str, name: str) -> str:
+        out = _run(["apt-cache", *self.opts, "show", package],
+                   f"look up {package} in {self.suite}")
+        m = re.search(rf"^{name}: (.*)$", out, re.M)
+        return m.group(1) if m else ""
+
+    def download(self, packages: list[str], where: Path) -> list[Path]:
+        _run(["apt-get", *self.opts, "download", *packages],
+             f"download {' '.join(packages)} from {self.suite}", cwd=where)
+        return sorted(where.glob("*.deb"))
+
+
+def headers_dir(release: str, cache: Path | None = None) -> Path:
     d = Path(f"/usr/src/linux-headers-{release}")
     if not (d / "Makefile").is_file():
         d = Path(f"/lib/modules/{release}/build")
+    if not (d / "Makefile").is_file() and cache is not None:
+        d = cache / "kernel" / release / "root" / "usr" / "src" / f"linux-headers-{release}"
     if not (d / "Makefile").is_file():
-        raise TargetUnavailable(f"kernel headers for {release} are not installed; run "
-                                f"'apt-get install linux-headers-{release}'")
+        hint = (f"kernel.release={_series(release)} fetches them" if _series(release)
+                in FETCH_SUITES else f"run 'apt-get install linux-headers-{release}'")
+        raise TargetUnavailable(f"kernel headers for {release} are not installed; {hint}")
     return d
 
 
@@ -117,16 +234,46 @@ def package_version(package: str) -> str:
     return out.strip()
 
 
+def _gcc_major(cc: str) -> int:
+    try:
+        out = subprocess.run([cc, "-dumpversion"], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        return 0
+    m = re.match(r"(\d+)", out.strip())
+    return int(m.group(1)) if m else 0
+
+
+def module_make_args(kdir: Path) -> list[str]:
+    """Extra make variables to build a module against ``kdir`` with this machine's tools.
+
+    A kernel built by a newer gcc than ours (Debian 13's 6.12 is built by gcc-14) gets our
+    gcc and loses the one flag gcc-12 lacks (``-fmin-function-alignment``: the kernel then
+    passes ``-falign-functions``, the same 16-byte alignment); no ``pahole`` = no module BTF.
+    """
+    args: list[str] = []
+    cfg = (kdir / ".config").read_text() if (kdir / ".config").is_file() else ""
+    m = re.search(r'CONFIG_CC_VERSION_TEXT="?x86_64-linux-gnu-gcc-(\d+)', cfg)
+    if m and not shutil.which(f"x86_64-linux-gnu-gcc-{m.group(1)}"):
+        if _gcc_major("gcc") < int(m.group(1)):
+            args += ["CC=gcc", "CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT="]
+        else:
+            args.append("CC=gcc")
+    if "CONFIG_DEBUG_INFO_BTF_MODULES=y" in cfg and not shutil.which("pahole"):
+        args.append("CONFIG_DEBUG_INFO_BTF_MODULES=")
+    return args
+
+
 def ensure_module(cache: Path, release: str) -> Path:
     """Build ``cowrl.ko`` against the headers of ``release`` (cached)."""
     dest = cache / "build" / f"{release}-{source_hash()}"
     if (dest / "cowrl.ko").is_file():
         return dest / "cowrl.ko"
-    kdir = headers_dir(release)
+    kdir = headers_dir(release, cache)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=_mkdir(cache / "build")))
     for f in MODULE_SOURCES:
         shutil.copy2(SOURCE_DIR / f, tmp / f)
-    _run(["make", "-C", str(tmp), f"KDIR={kdir}", "modules"],
+    # Command-line variables reach the kernel's own make (recursive makes inherit them).
+    _run(["make", "-C", str(tmp), f"KDIR={kdir}", "modules", *module_make_args(kdir)],
          f"build the module against {kdir} (install gcc, make and the headers)")
     for f in tmp.iterdir():
         if f.name != "cowrl.ko" and f.is_file():
@@ -135,15 +282,16 @@ def ensure_module(cache: Path, release: str) -> Path:
 
 
 def ensure_harness(cache: Path) -> Path:
-    """Build the static replay harness (cached by source hash)."""
+    """Build the static replay harness and stress program (cached by source hash)."""
     dest = cache / "build" / f"harness-{source_hash()}"
-    if (dest / "cowrl_harness").is_file():
+    if all((dest / n).is_file() for n in HARNESS_PROGRAMS):
         return dest / "cowrl_harness"
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=_mkdir(cache / "build")))
-    src = SOURCE_DIR / "harness" / "cowrl_harness.c"
-    cmd = ["gcc", "-O2", "-Wall", "-static", f"-I{SOURCE_DIR}", "-o", str(tmp / "cowrl_harness"),
-           str(src)]
-    _run(cmd, "build the replay harness (install gcc and libc6-dev)")
+    for name in HARNESS_PROGRAMS:
+        src = SOURCE_DIR / "harness" / f"{name}.c"
+        cmd = ["gcc", "-O2", "-Wall", "-static", "-pthread", f"-I{SOURCE_DIR}", "-o",
+               str(tmp / name), str(src)]
+        _run(cmd, f"build {name} (install gcc and libc6-dev)")
     return _publish(tmp, dest) / "cowrl_harness"
 
 
@@ -152,14 +300,89 @@ def _mkdir(p: Path) -> Path:
     return p
 
 
+def _copy_module(tree: Path, name: str, dest: Path) -> bool:
+    """Copy ``name.ko`` (decompressing .xz/.zst/.gz) from a modules tree; False if absent."""
+    for f in tree.rglob(f"{name}.ko*"):
+        data = f.read_bytes()
+        if f.suffix == ".xz":
+            data = lzma.decompress(data)
+        elif f.suffix == ".gz":
+            data = gzip.decompress(data)
+        elif f.suffix == ".zst":
+            data = subprocess.run(["zstd", "-dc", str(f)], capture_output=True, check=True).stdout
+        elif f.suffix != ".ko":
+            continue
+        (dest / f"{name}.ko").write_bytes(data)
+        return True
+    return False
+
+
+def _extract_image(deb: Path, x: Path, out: Path, release: str, pkg: str) -> None:
+    _run(["dpkg-deb", "-x", str(deb), str(x)], f"extract {deb.name}")
+    shutil.copy2(x / "boot" / f"vmlinuz-{release}", out / "vmlinuz")
+    mods = _mkdir(out / "modules")
+    tree = next((t for t in (x / "lib" / "modules" / release, x / "usr/lib/modules" / release)
+                 if t.is_dir()), None)
+    if tree is None:
+        raise TargetUnavailable(f"{pkg} has no modules tree for {release}")
+    order = [name for name in GUEST_MODULES if _copy_module(tree, name, mods)]
+    if "9p" not in order:
+        raise TargetUnavailable(f"{pkg} has no 9p module: the guest cannot mount the host")
+    (mods / "order").write_text("\n".join(order) + "\n")
+
+
+def _glibc_needed(path: Path) -> tuple[int, ...]:
+    data = path.read_bytes()
+    vers = [tuple(int(x) for x in v.split(b".")) for v in re.findall(rb"GLIBC_(2\.\d+)", data)]
+    return max(vers, default=(0,))
+
+
+def _wrap_new_glibc_tools(root: Path, libc: Path) -> None:
+    """Run the suite's build tools that need a newer glibc than ours through its own loader."""
+    host = tuple(int(x) for x in os.confstr("CS_GNU_LIBC_VERSION").split()[1].split("."))
+    loader = libc / "ld-linux-x86-64.so.2"
+    for f in (root / "usr" / "lib").rglob("*"):
+        if not f.is_file() or f.is_symlink() or not os.access(f, os.X_OK):
+            continue
+        with f.open("rb") as fh:
+            if fh.read(4) != b"\x7fELF":
+                continue
+        if _glibc_needed(f) <= host:
+            continue
+        f.rename(f.with_name(f.name + ".bin"))
+        rel_loader = os.path.relpath(loader, f.parent)
+        rel_lib = os.path.relpath(libc, f.parent)
+        f.write_text('#!/bin/sh\n# runs the suite\'s binary with the suite\'s glibc (cowrl)\n'
+                     'd=$(dirname "$0")\n'
+                     f'exec "$d/{rel_loader}" --library-path "$d/{rel_lib}" "$0.bin" "$@"\n')
+        f.chmod(0o755)
+
+
 def ensure_kernel(cache: Path, release: str) -> Path:
     """Download (apt-get download) and extract the kernel image matching the headers.
 
-    Keeps only ``vmlinuz`` and the 9p/virtio modules. The image and the headers
-    must be the same Debian version; a mismatch is an error.
+    Keeps ``vmlinuz`` and the 9p/virtio modules. For a release with installed headers the
+    image must be the same Debian version. A release of a :data:`FETCH_SUITES` series is
+    fetched whole from its suite: image, headers, kbuild tools (and that suite's glibc for
+    tools built against it), extracted under ``root/``.
     """
     dest = cache / "kernel" / release
-    want = package_version(f"linux-headers-{release}")
+    local = any((d / "Makefile").is_file() for d in (Path(f"/usr/src/linux-headers-{release}"),
+                                                    Path(f"/lib/modules/{release}/build")))
+    if local:
+        want = package_version(f"linux-headers-{release}")
+        apt = None
+    elif _series(release) in FETCH_SUITES:
+        apt = SuiteApt(cache, FETCH_SUITES[_series(release)])
+        want = apt.field(f"linux-image-{release}", "Version")
+        if not want:
+            raise TargetUnavailable(f"linux-image-{release} is not in the {apt.suite} suite "
+                                    f"(try kernel.release={_series(release)})")
+    else:
+        raise TargetUnavailable(f"kernel headers for {release} are not installed and "
+                                f"{_series(release) or release} is not a fetched series "
+                                f"({', '.join(FETCH_SUITES)}); run 'apt-get install "
+                                f"linux-headers-{release}'")
     if (dest / "vmlinuz").is_file() and (dest / "version").is_file():
         have = (dest / "version").read_text().strip()
         if have == want:
@@ -168,26 +391,41 @@ def ensure_kernel(cache: Path, release: str) -> Path:
     pkg = f"linux-image-{release}"
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=_mkdir(cache / "kernel")))
     try:
-        _run(["apt-get", "download", f"{pkg}={want}"], f"download {pkg}={want} "
-             "(run 'apt-get update' first, and check the headers and image versions exist)",
-             cwd=tmp)
-        deb = next(tmp.glob(f"{pkg}_*.deb"))
+        dl = _mkdir(tmp / "dl")
+        if apt is None:
+            _run(["apt-get", "download", f"{pkg}={want}"], f"download {pkg}={want} "
+                 "(run 'apt-get update' first, and check the headers and image versions exist)",
+                 cwd=dl)
+        else:
+            kbuild = apt.field(f"linux-headers-{release}", "Depends")
+            m = re.search(r"(linux-kbuild-\S+?)[\s,]", kbuild + " ")
+            common = re.search(r"(linux-headers-\S+-common)\b", kbuild)
+            if not m or not common:
+                raise TargetUnavailable(f"cannot read the dependencies of linux-headers-{release}")
+            apt.download([f"{pkg}={want}", f"linux-headers-{release}={want}",
+                          f"{common.group(1)}={want}", f"{m.group(1)}={want}", "libc6"], dl)
+        deb = next(dl.glob(f"{pkg}_*.deb"))
         got = _run(["dpkg-deb", "-f", str(deb), "Version"], "read the image version").strip()
         if got != want:
             raise TargetUnavailable(f"{pkg} is version {got} but the headers are {want}; "
                                     "install a matching pair")
-        x = tmp / "x"
-        _run(["dpkg-deb", "-x", str(deb), str(x)], f"extract {deb.name}")
         out = _mkdir(tmp / "out")
-        shutil.copy2(x / "boot" / f"vmlinuz-{release}", out / "vmlinuz")
-        mods = _mkdir(out / "modules")
-        tree = x / "lib" / "modules" / release
-        for name in GUEST_MODULES:
-            found = list(tree.rglob(f"{name}.ko"))
-            if not found:
-                raise TargetUnavailable(f"{pkg} has no {name}.ko (compressed modules are "
-                                        "not supported)")
-            shutil.copy2(found[0], mods / f"{name}.ko")
+        _extract_image(deb, tmp / "x", out, release, pkg)
+        if apt is not None:
+            root = _mkdir(out / "root")
+            for d in dl.glob("*.deb"):
+                if d != deb and not d.name.startswith("libc6_"):
+                    _run(["dpkg-deb", "-x", str(d), str(root)], f"extract {d.name}")
+            libc_x = tmp / "libc"
+            _run(["dpkg-deb", "-x", str(next(dl.glob("libc6_*.deb"))), str(libc_x)],
+                 "extract libc6")
+            libc = _mkdir(root / "libc")
+            for f in (libc_x / "usr/lib/x86_64-linux-gnu").glob("*.so*"):
+                shutil.copy2(f, libc / f.name, follow_symlinks=True)
+            # The headers' Makefile includes the common tree by absolute path: make it relative.
+            mk = root / "usr/src" / f"linux-headers-{release}" / "Makefile"
+            mk.write_text(re.sub(r"include\s+/usr/src/", "include ../", mk.read_text()))
+            _wrap_new_glibc_tools(root, libc)
         (out / "version").write_text(want + "\n")
         return _publish(out, dest)
     finally:
@@ -211,8 +449,11 @@ def ensure_initramfs(cache: Path, release: str, kernel_dir: Path, module: Path) 
             _mkdir(root / d)
         shutil.copy2(busybox, root / "bin" / "busybox")
         os.symlink("busybox", root / "bin" / "sh")
-        for name in GUEST_MODULES:
+        order = (kernel_dir / "modules" / "order")
+        names = order.read_text().split() if order.is_file() else list(GUEST_MODULES)
+        for name in names:
             shutil.copy2(kernel_dir / "modules" / f"{name}.ko", root / "lib/modules" / f"{name}.ko")
+        (root / "lib/modules/order").write_text("\n".join(names) + "\n")
         shutil.copy2(module, root / "cowrl.ko")
         shutil.copy2(SOURCE_DIR / "initramfs" / "init", root / "init")
         os.chmod(root / "init", 0o755)

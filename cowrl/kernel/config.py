@@ -57,10 +57,13 @@ class KernelConfig:
     """Seconds from qemu start until the guest starts the job."""
     timeout_s: float = 3600.0
     """Seconds for the whole guest session (boot, all runs, checks)."""
+    run_timeout_s: float = 600.0
+    """Seconds for one harness run (or check) inside the session: a hung run fails alone."""
     memory_mb: int = 2048
     cpus: int = 2
     kernel_release: str = "auto"
-    """Debian kernel flavour, e.g. ``6.1.0-56-amd64``; ``auto`` = the newest installed headers."""
+    """Debian kernel flavour, e.g. ``6.1.0-57-amd64``; ``auto`` = the newest installed headers;
+    ``6.12`` = Debian 13's newest 6.12 (image and headers fetched from the trixie suite)."""
     cache_dir: str = "~/.cache/cowrl"
     writer: str = "child"
     """Who writes after fork: ``child`` (as in the seed) or ``parent`` (Redis BGSAVE style)."""
@@ -68,6 +71,9 @@ class KernelConfig:
     """``policy``: THP ``madvise`` for policies with ``thp=True``, ``never`` for the rest."""
     module: bool = True
     """Load the module; ``False`` runs the harness without it (no counts, baseline only)."""
+    module_params: str = ""
+    """Parameters for loading the module, e.g. ``time_decisions=1`` (ktime around each TABLE
+    decision; off by default, it costs more than the decision)."""
     warmup: bool = True
     """Run the first (policy, trace) once more at session start and discard it: the first
     run after boot pays cold caches (and, under TCG, code translation) and would be biased."""
@@ -84,6 +90,8 @@ class KernelConfig:
                 raise ConfigError(f"kernel.{name} must be one of {allowed}, "
                                   f"got {getattr(self, name)!r}")
         self.icount = normalise_icount(self.icount)
+        if not 0 < float(self.run_timeout_s) < float(self.timeout_s):
+            raise ConfigError("kernel.run_timeout_s must be positive and below kernel.timeout_s")
         for name in ("memory_mb", "cpus", "repeats"):
             if int(getattr(self, name)) <= 0:
                 raise ConfigError(f"kernel.{name} must be positive")

@@ -19,6 +19,7 @@ import json
 import mmap
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -46,13 +47,44 @@ def module_is_loaded() -> bool:
     return os.path.isdir(f"/sys/module/{MODULE_NAME}")
 
 
+def kernel_log(last: int = 0) -> list[str]:
+    """The kernel log (``/dev/kmsg``, non-blocking): every line, or the ``last`` ones."""
+    lines: list[str] = []
+    try:
+        fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return lines
+    try:
+        while True:
+            try:
+                rec = os.read(fd, 8192).decode(errors="replace")
+            except BlockingIOError:
+                break
+            except OSError:  # EPIPE: a record was overwritten; keep reading
+                continue
+            head, _, msg = rec.partition(";")
+            fields = head.split(",")
+            ts = int(fields[2]) / 1e6 if len(fields) > 2 and fields[2].isdigit() else 0.0
+            lines.append(f"[{ts:12.6f}] {msg.splitlines()[0] if msg else ''}")
+    finally:
+        os.close(fd)
+    return lines[-last:] if last else lines
+
+
 def load_module(path: str, params: str = "") -> None:
-    """finit_module(2) the module file (no kmod needed in the guest)."""
+    """finit_module(2) the module file (no kmod needed in the guest).
+
+    A refused load raises OSError naming the module's own reason (its last kernel log lines),
+    not just the errno (a missing symbol is ENOENT, "No such file or directory").
+    """
     fd = os.open(path, os.O_RDONLY)
     try:
         if _libc.syscall(SYS_FINIT_MODULE, fd, params.encode(), 0) != 0:
             err = ctypes.get_errno()
-            raise OSError(err, f"finit_module({path}): {os.strerror(err)}")
+            why = [ln.split("] ", 1)[-1] for ln in kernel_log(20)
+                   if MODULE_NAME in ln or "Unknown symbol" in ln][-3:]
+            raise OSError(err, f"cannot load {path} {params}: {os.strerror(err)}; kernel log: "
+                          f"{' | '.join(why) or 'nothing'}")
     finally:
         os.close(fd)
     for _ in range(100):  # udev-less guest: devtmpfs creates the node asynchronously
@@ -82,7 +114,7 @@ def run_one(job: dict[str, Any], run: dict[str, Any], out: Path) -> dict[str, An
     rdir = out / "runs" / run["id"]
     rdir.mkdir(parents=True, exist_ok=True)
     if run["module"] and not module_is_loaded():
-        load_module(job["module"])
+        load_module(job["module"], job.get("module_params", ""))
     if not run["module"] and module_is_loaded():
         err = unload_module()
         if err:
@@ -101,9 +133,36 @@ def run_one(job: dict[str, Any], run: dict[str, Any], out: Path) -> dict[str, An
     if not run["module"]:
         cmd.append("--no-module")
     t0 = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=job.get("run_timeout", 3600))
-    return {"id": run["id"], "rc": p.returncode, "stderr": p.stderr[-2000:], "thp_mode": thp,
+    rc, stderr = run_bounded(cmd, float(job.get("run_timeout", 600)))
+    if rc == 3 and (rdir / "summary.txt").is_file():  # the harness found its counts unreliable
+        os.replace(rdir / "summary.txt", rdir / "summary.unreliable.txt")
+    return {"id": run["id"], "rc": rc, "stderr": stderr[-2000:], "thp_mode": thp,
             "wall_s": time.monotonic() - t0}
+
+
+def describe_exit(rc: int, exe: str, err: str) -> str:
+    """stderr, or for a death by signal a sentence naming the signal."""
+    if rc >= 0:
+        return err
+    name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
+    return f"{os.path.basename(exe)} was killed by {name}; stderr: {err[-800:]}"
+
+
+def run_bounded(cmd: list[str], timeout: float, stdout: bool = False) -> Any:
+    """Run ``cmd`` (its own process group) for at most ``timeout`` s; (rc, stderr[, stdout])
+    with a distinct message for a hung run and for a run killed by a signal."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+        err = describe_exit(p.returncode, cmd[0], err)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, 9)
+        out, err = p.communicate()
+        err = (f"hung run: {os.path.basename(cmd[0])} did not finish within {timeout:g} s "
+               f"and was killed (run_timeout); stderr: {err[-800:]}")
+        return (-1, err, out) if stdout else (-1, err)
+    return (p.returncode, err, out) if stdout else (p.returncode, err)
 
 
 def _pagemap_exclusive(addr: int, n: int) -> list[bool]:
@@ -234,27 +293,138 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
+STRESS_TESTS = ("fuzz", "storm", "thp", "race", "forktree", "pidreuse", "reload")
+"""cowrl_stress tests, in the order the ``stress`` check runs them (reload last: it reloads
+the module under load)."""
+
+
+def _ioctl_counters(abi: Any) -> dict[str, int]:
+    c = abi.struct("cowrl_counters")
+    fd = os.open(abi.device, os.O_RDWR)
+    try:
+        buf = bytearray(bytes(c))
+        fcntl.ioctl(fd, abi.COWRL_IOC_COUNTERS, buf)
+    finally:
+        os.close(fd)
+    c = type(c).from_buffer_copy(bytes(buf))
+    return {name: int(getattr(c, name)) for name, _ in c._fields_}
+
+
+def check_stress(job: dict[str, Any], spec: str) -> dict[str, Any]:
+    """Run cowrl_stress tests (``stress`` = all; ``stress:NAME,NAME@SCALE``); JSON per test."""
+    names, _, scale = spec.partition("@")
+    tests = names.partition(":")[2].split(",") if ":" in names else list(STRESS_TESTS)
+    exe = str(Path(job["harness"]).with_name("cowrl_stress"))
+    set_thp("madvise")
+    res: dict[str, Any] = {}
+    for t in tests:
+        if not module_is_loaded():
+            load_module(job["module"], job.get("module_params", ""))
+        t0 = time.monotonic()
+        rc, err, out = run_bounded(
+            [exe, t, "--scale", scale or "1", "--module", job["module"]],
+            float(job.get("run_timeout", 600)), stdout=True)
+        try:
+            res[t] = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            res[t] = {"ok": False, "why": f"rc={rc}: {err[-600:]} {out[-300:]}"}
+        res[t]["rc"] = rc
+        res[t]["wall_s"] = round(time.monotonic() - t0, 2)
+        res[t]["taint"] = _taint()
+        print(f"cowrl-guest: stress {t} ok={res[t].get('ok')} {res[t]['wall_s']} s", flush=True)
+    return res
+
+
+def check_faults(job: dict[str, Any]) -> dict[str, Any]:
+    """Runner faults inside the guest: a SIGKILLed harness, a hung run (run_timeout) and a
+    bogus ``symbol=``: each error message, and the targets left afterwards (0)."""
+    from cowrl.kernel.abi import load_abi
+
+    abi = load_abi()
+    out = Path(job["out"]) / "tmp"
+    out.mkdir(parents=True, exist_ok=True)
+    n = 8192
+    trace = out / "faults_trace.bin"
+    trace.write_bytes(b"".join(i.to_bytes(8, "little") for i in range(n)) * 4)
+    res: dict[str, Any] = {}
+    if not module_is_loaded():
+        load_module(job["module"])
+
+    def harness(tag: str) -> list[str]:
+        d = out / tag
+        d.mkdir(exist_ok=True)
+        return [job["harness"], "--trace", str(trace), "--n-pages", str(n), "--out", str(d),
+                "--k", "4"]
+
+    # SIGKILL once the harness has registered itself.
+    p = subprocess.Popen(harness("sigkill"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while p.poll() is None and time.monotonic() < deadline:
+        if _ioctl_counters(abi)["targets"] >= 1:
+            break
+        time.sleep(0.05)
+    registered = _ioctl_counters(abi)["targets"]
+    os.killpg(p.pid, 9)
+    _, err = p.communicate()
+    res["sigkill"] = {"registered_before": registered,
+                      "error": describe_exit(p.returncode, job["harness"], err),
+                      "targets_after": _ioctl_counters(abi)["targets"]}
+    # A run that outlives its run_timeout (a 300 s race, given 1.5 s).
+    rc, msg = run_bounded([str(Path(job["harness"]).with_name("cowrl_stress")), "race",
+                           "--scale", "100"], 1.5)
+    time.sleep(0.2)
+    res["hung"] = {"rc": rc, "error": msg, "targets_after": _ioctl_counters(abi)["targets"]}
+    # A bogus symbol= is refused with the module's reason, and the module loads again after.
+    res["bogus_symbol"] = {"unload_errno": unload_module()}
+    try:
+        load_module(job["module"], "symbol=do_exit")
+        res["bogus_symbol"]["error"] = ""
+    except OSError as e:
+        res["bogus_symbol"]["error"] = str(e)
+    res["bogus_symbol"]["loaded_after"] = module_is_loaded()
+    load_module(job["module"], job.get("module_params", ""))
+    res["bogus_symbol"]["reload_ok"] = module_is_loaded()
+    res["next_run_targets"] = _ioctl_counters(abi)["targets"]
+    return res
+
+
+def check_crash() -> dict[str, Any]:
+    """Crash the guest on purpose (sysrq c): the runner must report a panic, not a timeout."""
+    Path("/proc/sys/kernel/sysrq").write_text("1")
+    with open("/proc/sysrq-trigger", "w") as f:
+        f.write("c")
+    return {"survived": True}  # not reached
+
+
 def run_checks(job: dict[str, Any]) -> dict[str, Any]:
     checks: dict[str, Any] = {}
     want = job.get("checks", [])
+    for spec in want:
+        if spec == "stress" or spec.startswith(("stress:", "stress@")):
+            checks[spec] = check_stress(job, spec)
+    if "faults" in want:
+        checks["faults"] = check_faults(job)
+    if "crash" in want:
+        checks["crash"] = check_crash()
     if "manual_cow" in want:
         checks["manual_cow_madvise"] = check_manual_cow(use_module=False)
         if not module_is_loaded():
-            load_module(job["module"])
+            load_module(job["module"], job.get("module_params", ""))
         checks["manual_cow_module"] = check_manual_cow(use_module=True)
         checks["manual_cow_module"]["errno_names"] = {
             k: errno.errorcode.get(v, str(v)) for k, v in checks["manual_cow_module"].items()
             if k.startswith("err_")}
     if "table_ioctl" in want:
         if not module_is_loaded():
-            load_module(job["module"])
+            load_module(job["module"], job.get("module_params", ""))
         try:
             checks["table_ioctl"] = check_table_ioctl(job)
         except Exception as e:  # noqa: BLE001 - reported, the other checks still run
             checks["table_ioctl"] = {"error": repr(e)}
     if "rmmod" in want:
         if not module_is_loaded():
-            load_module(job["module"])
+            load_module(job["module"], job.get("module_params", ""))
         err = unload_module()
         checks["rmmod"] = {"errno": err, "unloaded": not module_is_loaded(),
                            "dev_gone": not os.path.exists(f"/dev/{MODULE_NAME}")}
@@ -266,6 +436,13 @@ def _uptime() -> float:
         return float(Path("/proc/uptime").read_text().split()[0])
     except (OSError, ValueError):
         return -1.0
+
+
+def _taint() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/tainted").read_text())
+    except (OSError, ValueError):
+        return -1
 
 
 def _clocksource() -> str:
@@ -301,6 +478,8 @@ def main(argv: list[str]) -> int:
     finally:
         if job.get("unload_at_end", True) and module_is_loaded():
             report["final_unload_errno"] = unload_module()
+        report["taint"] = _taint()
+        (out / "dmesg.txt").write_text("\n".join(kernel_log()) + "\n")
         report["wall_s"] = time.monotonic() - t0
         report["uptime_at_end_s"] = _uptime()
         tmp = out / "guest.json.tmp"

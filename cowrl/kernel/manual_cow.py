@@ -43,12 +43,14 @@ def buffer_address(buf: Any) -> int:
 
 
 def module_loaded() -> bool:
-    """True when /dev/cowrl exists (the module is loaded)."""
-    return os.path.exists(load_abi().device)
+    """True when /dev/cowrl exists and this process may open it (root: the node is 0600)."""
+    dev = load_abi().device
+    return os.path.exists(dev) and os.access(dev, os.R_OK | os.W_OK)
 
 
 def manual_cow_module(addr: int, length: int, flags: int = 0) -> int:
-    """The ioctl path; returns pages visited, raises OSError with the module's errno."""
+    """The ioctl path (``addr`` and ``length`` page aligned; needs CAP_SYS_ADMIN); returns
+    pages visited, raises OSError with the module's errno."""
     abi = load_abi()
     arg = abi.struct("cowrl_manual_cow", addr=addr, len=length, flags=flags)
     fd = os.open(abi.device, os.O_RDONLY)
@@ -88,5 +90,7 @@ def manual_cow(buf_or_addr: Any, length: int, *, use_module: bool | None = None)
     if use_module is None:
         use_module = module_loaded()
     if use_module:
-        return manual_cow_module(addr, length)
+        start = addr & ~(PAGE_SIZE - 1)  # the ioctl takes whole pages only
+        end = (addr + length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+        return manual_cow_module(start, end - start)
     return manual_cow_madvise(addr, length)

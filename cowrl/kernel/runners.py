@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +23,48 @@ from cowrl.kernel.config import KernelConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROC_MODULES = Path("/proc/modules")
+MODULE_TAINT = 12288
+"""Taint flags loading the module sets (O out-of-tree 4096 + E unsigned 8192); any other bit
+means a warning, an oops or worse."""
+TAINT_LETTERS = "PFSRMBUDAWCIOELKXTN"
+"""Letters of /proc/sys/kernel/tainted bits 0.. (Documentation/admin-guide/tainted-kernels)."""
+GUEST_CMDLINE = "console=ttyS0 loglevel=5 panic=-1 oops=panic panic_on_warn=1"
+"""No ``quiet``: warnings reach the serial log; a warning or oops panics the guest, which the
+runner reports with the head of the oops."""
+PANIC_MARKER = "Kernel panic - not syncing"
+"""Every oops and warning panics the guest (oops=panic panic_on_warn=1), which prints this."""
+OOPS_STARTS = ("cut here", "BUG:", "Oops", "general protection fault", "sysrq: Trigger a crash",
+               "kernel BUG at", "watchdog:")
+
+
+class GuestPanic(TargetUnavailable):
+    """The guest kernel oopsed or panicked; the message holds the head of the oops."""
+
+
+class GuestHang(TargetUnavailable):
+    """The guest (or one run in it) made no progress within its timeout."""
+
+
+class GuestTainted(TargetUnavailable):
+    """The run finished but the kernel was tainted beyond the module's own flags."""
+
+
+def taint_flags(value: int) -> str:
+    """``12288`` -> ``OE``: the letters of the set taint bits."""
+    return "".join(c for i, c in enumerate(TAINT_LETTERS) if value >> i & 1) or "-"
+
+
+def oops_head(log: str, lines: int = 30) -> str:
+    """The head of the report that panicked the guest (from its first line), or ``""``."""
+    text = log.splitlines()
+    panic = next((i for i, line in enumerate(text) if PANIC_MARKER in line), None)
+    if panic is None:
+        return ""
+    start = panic
+    for i in range(panic, max(-1, panic - 120), -1):
+        if any(m in text[i] for m in OOPS_STARTS):
+            start = i
+    return "\n".join(text[start:start + lines])
 
 
 def guest_python() -> str:
@@ -42,6 +85,43 @@ def _qemu_version() -> str:
 RUNNER_FACTS = "runner.json"
 
 
+def amend_job(jobdir: Path, cfg: KernelConfig) -> None:
+    """Give the guest its per-run timeout (well below the session's) and module parameters."""
+    job_file = jobdir / "job.json"
+    job = json.loads(job_file.read_text())
+    job.setdefault("run_timeout", float(cfg.run_timeout_s))
+    job.setdefault("module_params", cfg.module_params)
+    tmp = job_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(job, indent=1))
+    os.replace(tmp, job_file)
+
+
+def guest_health(jobdir: Path, cache: Path) -> dict[str, Any]:
+    """Taint and dmesg of the finished guest (guest.json, dmesg.txt); raises GuestTainted when
+    a taint bit beyond the module's own appeared. dmesg is kept in the cache."""
+    taint_file = jobdir / "taint"  # written by the guest's /init after any job
+    if taint_file.is_file():
+        taint = int(taint_file.read_text().strip() or -1)
+    else:  # the host runner: guest.py's own reading
+        taint = int(json.loads((jobdir / "guest.json").read_text()).get("taint", -1))
+    out: dict[str, Any] = {"taint": taint, "taint_flags": taint_flags(max(taint, 0))}
+    dmesg = jobdir / "dmesg.txt"
+    if dmesg.is_file():
+        kept = cache / "logs" / f"{jobdir.name}.dmesg.txt"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(dmesg, kept)
+        out["dmesg_file"] = str(kept)
+    if taint < 0:
+        raise GuestTainted(f"the guest reported no taint value ({taint_file} and "
+                           f"{jobdir / 'guest.json'})")
+    if taint & ~MODULE_TAINT:
+        text = dmesg.read_text(errors="replace") if dmesg.is_file() else ""
+        raise GuestTainted(f"the guest kernel was tainted {taint} ({taint_flags(taint)}), beyond "
+                           f"the module's {MODULE_TAINT} (OE); dmesg kept at "
+                           f"{out.get('dmesg_file')}; head: {oops_head(text) or text[-800:]}")
+    return out
+
+
 def write_runner_facts(jobdir: Path, facts: dict[str, Any]) -> None:
     """How the job is run (runner, accel, guest clock mode): ``parse_run`` copies
     ``accel``/``icount`` into every RunRecord's extra."""
@@ -54,7 +134,7 @@ class QemuRunner:
     def __init__(self, cfg: KernelConfig) -> None:
         self.cfg = cfg
         self.cache = cfg.cache_path
-        self.release = build.resolve_release(cfg.kernel_release)
+        self.release = build.resolve_release(cfg.kernel_release, self.cache)
         self.qemu_version = _qemu_version()
         self.timings: dict[str, float] = {}
 
@@ -72,7 +152,7 @@ class QemuRunner:
 
     # -- qemu ---------------------------------------------------------------------------
     def _cmd(self, accel: str, jobdir: Path | None, probe: bool, log: Path) -> list[str]:
-        append = "console=ttyS0 quiet panic=-1"
+        append = GUEST_CMDLINE
         if probe:
             append += " cowrl.probe=1"
         else:
@@ -157,6 +237,7 @@ class QemuRunner:
     def run(self, jobdir: Path) -> dict[str, Any]:
         """Boot once, run the whole job; returns runner info (accel, timings)."""
         accel = "kvm" if self._kvm_works() else "tcg"
+        amend_job(jobdir, self.cfg)
         log = jobdir / "serial.log"
         icount = self.cfg.icount_mode(accel)
         cmd = self._cmd(accel, jobdir, False, log)
@@ -168,16 +249,32 @@ class QemuRunner:
                             self.cfg.boot_timeout_s, self.cfg.timeout_s,
                             first="COWRL-GUEST-START")
         self.timings["qemu_s"] = time.monotonic() - t0
+        serial = log.read_text(errors="replace") if log.exists() else ""
+        kept = self._keep_logs(jobdir, serial)
+        head = oops_head(serial)
+        if head:
+            raise GuestPanic(f"the guest kernel {self.release} crashed (serial log kept at "
+                             f"{kept}); head of the oops:\n{head}")
         if not ok or not (jobdir / "guest.json").is_file():
-            tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
             glog = jobdir / "guest.log"
-            gtail = glog.read_text(errors="replace")[-1500:] if glog.exists() else ""
-            raise TargetUnavailable(
-                f"the {accel} guest did not finish the job in {el:.0f} s "
-                f"(boot timeout {self.cfg.boot_timeout_s} s, total {self.cfg.timeout_s} s); "
-                f"serial log tail: {tail!r}; guest log tail: {gtail!r}")
+            gtail = glog.read_text(errors="replace")[-1000:] if glog.exists() else ""
+            started = "COWRL-GUEST-START" in serial
+            limit = self.cfg.timeout_s if started else self.cfg.boot_timeout_s
+            what = "the job" if started else "boot"
+            raise GuestHang(
+                f"the {accel} guest hung: {what} did not finish within {limit:.0f} s "
+                f"(ran {el:.0f} s; serial log kept at {kept}); last serial lines: "
+                f"{serial[-600:]!r}; guest log tail: {gtail!r}")
         return {"runner": "qemu", "accel": accel, "icount": icount,
-                "guest_cpus": self.cfg.guest_cpus(accel), **self.timings}
+                "guest_cpus": self.cfg.guest_cpus(accel), "serial_log": str(kept),
+                **guest_health(jobdir, self.cache), **self.timings}
+
+    def _keep_logs(self, jobdir: Path, serial: str) -> Path:
+        """Copy the serial log out of the job dir (which may be deleted) into the cache."""
+        dest = self.cache / "logs" / f"{jobdir.name}.serial.log"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(serial)
+        return dest
 
 
 class HostRunner:
@@ -221,15 +318,50 @@ class HostRunner:
             raise TargetUnavailable("a cowrl module is already loaded on this host; "
                                     "'rmmod cowrl' first")
         write_runner_facts(jobdir, {"runner": "host", "accel": "none", "icount": "off"})
+        amend_job(jobdir, self.cfg)
         t0 = time.monotonic()
-        p = subprocess.run([guest_python(), str(PROJECT_ROOT / "cowrl/kernel/guest.py"),
-                            str(jobdir / "job.json")], cwd=PROJECT_ROOT, capture_output=True,
-                           text=True, timeout=self.cfg.timeout_s)
-        (jobdir / "guest.log").write_text(p.stdout + p.stderr)
+        cmd = [guest_python(), str(PROJECT_ROOT / "cowrl/kernel/guest.py"),
+               str(jobdir / "job.json")]
+        p = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        try:
+            out, _ = p.communicate(timeout=self.cfg.timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)  # the job and its harness processes
+            out, _ = p.communicate()
+            (jobdir / "guest.log").write_text(out)
+            cleanup_host_module()
+            raise GuestHang(f"the host job did not finish within {self.cfg.timeout_s:.0f} s; "
+                            "it was killed, its targets unregistered and the module unloaded") \
+                from None
+        (jobdir / "guest.log").write_text(out)
         self.timings["host_s"] = time.monotonic() - t0
         if not (jobdir / "guest.json").is_file():
-            raise TargetUnavailable(f"the host job failed: {(p.stdout + p.stderr)[-1500:]}")
-        return {"runner": "host", "accel": "none", "icount": "off", **self.timings}
+            cleanup_host_module()
+            raise TargetUnavailable(f"the host job failed: {out[-1500:]}")
+        return {"runner": "host", "accel": "none", "icount": "off",
+                **guest_health(jobdir, self.cache), **self.timings}
+
+
+def cleanup_host_module() -> None:
+    """After a killed host job: unregister every target, policy off, unload the module."""
+    from cowrl.kernel.abi import load_abi
+
+    abi = load_abi()
+    if os.path.exists(abi.device):
+        import fcntl
+
+        fd = os.open(abi.device, os.O_RDWR)
+        try:
+            fcntl.ioctl(fd, abi.COWRL_IOC_UNREGISTER, bytes(abi.struct("cowrl_target", pid=0)))
+            fcntl.ioctl(fd, abi.COWRL_IOC_SET_POLICY, bytes(abi.struct("cowrl_policy")))
+        finally:
+            os.close(fd)
+    for _ in range(50):  # pending precopy work pins the module for a moment
+        if not Path("/sys/module/cowrl").exists():
+            return
+        subprocess.run(["rmmod", "cowrl"], capture_output=True)
+        time.sleep(0.1)
 
 
 def make_runner(cfg: KernelConfig) -> QemuRunner | HostRunner:

@@ -39,7 +39,7 @@ unsigned int cp_sizeof_table(void) { return sizeof(struct cowrl_policy_table); }
 int cp_check(const struct cowrl_policy_table *tb) { return cowrl_policy_check(tb); }
 
 /* Replay fault pages through a fresh state; write each decision to out_k. */
-/* @out_hist (may be NULL): per fault, FaultHistory's run, hit_rate_fp and the cell. */
+/* @out_hist (may be NULL): per fault, the fault history's run, hit_rate_fp and the cell. */
 void cp_replay(const struct cowrl_policy_table *tb, const int64_t *pages, int64_t n,
                int64_t n_pages, uint32_t *out_k, int32_t *out_hist)
 {
@@ -123,7 +123,7 @@ class CPolicy:
 
     def replay_history(self, payload: bytes, pages: np.ndarray, n_pages: int
                        ) -> tuple[np.ndarray, np.ndarray]:
-        """Decisions and, per fault, (FaultHistory run, hit_rate_fp, cell) after it."""
+        """Decisions and, per fault, (fault-history run, hit_rate_fp, cell) after it."""
         p = np.ascontiguousarray(pages, dtype=np.int64)
         out = np.zeros(p.size, dtype=np.uint32)
         hist = np.zeros((p.size, 3), dtype=np.int32)

@@ -17,14 +17,13 @@ the non-contextual learners keep one independent bandit per cell.
 **Reward.** A decision's reward is its saving relative to ``k = 0`` at the
 same fault, known in hindsight from the trace and read off the engine's
 :class:`~cowrl.sim.context.FaultEvent`: every page the precopy made private
-that the trace writes later saved a whole decided demand fault
-(``+ (demand_ns + decide_ns - precopy_ns)``); every one it never writes is
-waste (``- (precopy_ns + lambda * page_cost_ns)``); a fault that queued
-precopy work pays ``precopy_setup_ns`` and each window page already private
-``precopy_skip_ns``. Rewards are in percent of the run's baseline objective
-(every written page faulting once). Since ``k = 0`` always earns exactly 0, a
-phase that makes every fault cheaper or dearer does not shift one arm's
-estimate against another's.
+that the trace writes later saves a whole decided demand fault; the fault
+pays what the precopy added to it (``event.precopy_ns``: work, pages copied,
+pages skipped, from the cost model's one formula); every precopied page the
+trace never writes costs the waste penalty ``lambda * page_cost_ns``. Rewards
+are in percent of the run's baseline objective (every written page faulting
+once). Since ``k = 0`` always earns exactly 0, a phase that makes every fault
+cheaper or dearer does not shift one arm's estimate against another's.
 
 **Epochs.** As in the Micro-Armed Bandit, an arm is held for an epoch
 (``epoch_faults`` faults): each cell draws its arm when it is first seen in
@@ -297,12 +296,10 @@ class BanditPolicy(Policy):
         """Learn during the next run over ``trace`` (its future gives hindsight rewards)."""
         self.learning = True
         # Percent of this run's baseline objective (every written page faults once).
-        scale = int(np.count_nonzero(written_mask(trace.pages, trace.n_pages))) \
+        self._scale = int(np.count_nonzero(written_mask(trace.pages, trace.n_pages))) \
             * cost.demand_ns / 100.0
-        self._gain = (cost.demand_ns + cost.decide_ns - cost.precopy_ns) / scale
-        self._loss = (cost.precopy_ns + lam * cost.page_cost_ns) / scale
-        self._setup = cost.precopy_setup_ns / scale
-        self._skip = cost.precopy_skip_ns / scale
+        self._saved_ns = float(cost.fault_cost(0, decided=1))  # a decided fault, no precopy
+        self._waste_ns = lam * cost.page_cost_ns
         self.episode_reward = 0.0
 
     def end_episode(self) -> None:
@@ -340,8 +337,10 @@ class BanditPolicy(Policy):
     def observe(self, ctx: FaultContext, event: FaultEvent) -> None:
         if not self.learning:
             return
-        r = event.useful * self._gain - event.wasted * self._loss \
-            - event.work * self._setup - event.skipped * self._skip
+        # Saving vs k = 0 at this fault: the faults its useful pages will not take, minus
+        # what the precopy cost here and the waste penalty (the event's terms, cost model's).
+        r = (event.useful * self._saved_ns - event.precopy_ns
+             - event.wasted * self._waste_ns) / self._scale
         self.episode_reward += r
         acc = self._epoch_sum.setdefault(self._last_cell, [0.0, 0])
         acc[0] += r

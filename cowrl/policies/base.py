@@ -42,7 +42,8 @@ class Policy:
     thp: ClassVar[bool] = False
     """Back the region with transparent huge pages (2 MiB-aligned)."""
     static_k: int | None = None
-    """The degree used at every fault, when the policy is static (enables the fast path)."""
+    """The degree used at every fault, when the policy is static (the module's STATIC mode:
+    no run-time decision, no ``decide_ns``)."""
     needs_future: ClassVar[bool] = False
     """True for policies that read the rest of the trace (oracle): simulator only."""
 

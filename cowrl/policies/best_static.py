@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cowrl.metrics import objective
 from cowrl.policies.base import Policy
 from cowrl.policies.static import StaticPrecopy
 from cowrl.sim.costmodel import CostModel
-from cowrl.sim.simulator import simulate
+from cowrl.sim.simulator import cow_objective
 from cowrl.traces.io import Trace
 
 
@@ -31,11 +30,8 @@ class BestStatic(Policy):
         self.lam = 1.0 if lam is None else float(lam)
 
     def objectives(self, trace: Trace, cost: CostModel) -> dict[int, float]:
-        out = {}
-        for k in self.candidates:
-            rec: Any = simulate(trace, StaticPrecopy(k), cost)
-            out[k] = objective(rec, self.lam, cost.page_cost_ns)
-        return out
+        return {k: cow_objective(trace, StaticPrecopy(k), cost, self.lam)
+                for k in self.candidates}
 
     def best_k(self, trace: Trace, cost: CostModel) -> int:
         objs = self.objectives(trace, cost)

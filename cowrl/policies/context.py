@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cowrl.errors import ConfigError
-from cowrl.sim.programs import (  # noqa: F401  (the context's constants, re-exported)
+from cowrl.sim.programs import (  # noqa: F401  (the context's sizes, re-exported)
     GAP_BUCKETS,
     MAX_SLOTS,
     N_CELLS,
@@ -23,9 +23,7 @@ from cowrl.sim.programs import (  # noqa: F401  (the context's constants, re-exp
     RUN_BUCKETS,
     STATE_BYTES,
     TABLE_BYTES,
-    cell_of,
     new_stream_state,
-    run_bucket,
     stream_commit,
     stream_observe,
 )

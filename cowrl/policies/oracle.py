@@ -55,7 +55,7 @@ def lookahead_degrees(trace: Trace, cost: CostModel, lam: float, max_k: int = 64
     return np.asarray(ks, dtype=np.int64)
 
 
-class Replay(Policy):
+class DegreeSequence(Policy):
     """Plays a given degree at each successive demand fault (decided at run time)."""
 
     def __init__(self, degrees: np.ndarray, name: str, extra: dict[str, Any]) -> None:
@@ -100,7 +100,7 @@ class Oracle(Policy):
 
     def for_trace(self, trace: Trace, cost: CostModel, seed: int | None = None) -> Policy:
         """The candidate with the lowest objective on ``trace`` (noise drawn with ``seed``)."""
-        greedy = Replay(lookahead_degrees(trace, cost, self.lam), "lookahead", {})
+        greedy = DegreeSequence(lookahead_degrees(trace, cost, self.lam), "lookahead", {})
         cands: list[Policy] = [greedy]
         cands += [Baseline() if k == 0 else StaticPrecopy(k) for k in self.candidates]
         if self.include_thp:
@@ -113,4 +113,4 @@ class Oracle(Policy):
         extra = {"oracle_choice": best.name}
         if best.static_k is not None:
             return _Choice(best, extra)  # type: ignore[arg-type]
-        return Replay(greedy.degrees, self.name, extra)
+        return DegreeSequence(greedy.degrees, self.name, extra)

@@ -55,14 +55,19 @@ def plot(trace: Trace, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=90)
     x = trace.t_ns / 1e6 if trace.t_ns is not None else np.arange(trace.writes)
     c = trace.writer if trace.writer is not None else np.zeros(trace.writes)
-    sc = ax.scatter(x, trace.pages, c=c, s=1, cmap="tab10", vmin=0, vmax=9, linewidths=0)
-    for e in trace.region_ends[:-1]:
-        ax.axhline(e, color="0.85", lw=0.5, zorder=0)
+    few = int(c.max()) <= 9
+    sc = ax.scatter(x, trace.pages, c=c, s=1, cmap="tab10" if few else "viridis", vmin=0,
+                    vmax=9 if few else int(c.max()), linewidths=0)
+    ends = trace.region_ends[:-1]
+    if ends.size <= 100:  # more lines than that would paint the plot grey
+        for e in ends:
+            ax.axhline(e, color="0.85", lw=0.5, zorder=0)
     ax.set_xlabel("ms since the fork (guest clock)" if trace.t_ns is not None else "write")
-    ax.set_ylabel("page (regions end to end; grey: region ends)")
+    ax.set_ylabel("page (regions end to end" + ("; grey: region ends)" if ends.size <= 100
+                                                 else f", {ends.size + 1} regions)"))
     ax.set_title(f"{trace.name}: {trace.writes} COW faults")
     if trace.writer is not None and np.unique(trace.writer).size > 1:
         fig.colorbar(sc, ax=ax, label="writer (0 parent, i child i)")

@@ -67,9 +67,9 @@ class Program:
             raise RecordError(f"{self.what}: timed out after {self.timeout_s:g} s "
                               f"(app.timeout_s)")
         if self.p.returncode != 0:
-            tail = (err or "").strip().splitlines()[-1:] or [""]
-            raise RecordError(f"{self.what}: exited with status {self.p.returncode}: "
-                              f"{tail[0][:300]}")
+            tail = (err or "").strip().splitlines()[-1:]
+            raise RecordError(f"{self.what}: exited with status {self.p.returncode}"
+                              + (f": {tail[0][:300]}" if tail else ""))
         return out or ""
 
 
@@ -222,7 +222,12 @@ def redis_bgsave(sess: Session, app: dict[str, Any], out: Path) -> dict[str, Any
                                   f"{app['timeout_s']} s (app.timeout_s)")
             time.sleep(0.02)
         sess.mark("end")
-        bout, berr = bench.communicate()
+        try:
+            bout, berr = bench.communicate(timeout=max(1.0, server.deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            bench.kill()
+            raise RecordError(f"app {app['name']}: redis-benchmark timed out "
+                              f"(app.timeout_s={app['timeout_s']})") from None
         if bench.returncode != 0:
             raise RecordError(f"app {app['name']}: redis-benchmark exited with status "
                               f"{bench.returncode}: {berr.strip()[-200:]}")

@@ -130,7 +130,10 @@ def records_to_trace(jobdir: Path, name: str, meta: dict[str, Any]) -> tuple[Tra
     recs = np.memmap(jobdir / "records.bin", dtype=record_dtype(), mode="r") \
         if (jobdir / "records.bin").stat().st_size else np.zeros(0, dtype=record_dtype())
     abi = load_abi()
-    demand = (recs["flags"] & abi.COWRL_REC_DEMAND) != 0
+    # A COW copy for a write of the process: a user fault (DEMAND) or, since ABI v3 flags
+    # them apart, a kernel-mode one (copy_to_user into a shared page: read(2) into a buffer).
+    cow_flags = abi.COWRL_REC_DEMAND | abi.constants.get("COWRL_REC_KERNEL", 0)
+    demand = (recs["flags"] & cow_flags) != 0
     in_window = (recs["start_ns"] >= t_fork) & (recs["start_ns"] <= t_end)
     pid_role = np.full(int(recs["pid"].max()) + 1 if recs.size else 1, -1, dtype=np.int64)
     for p, r in roles.items():
@@ -139,8 +142,7 @@ def records_to_trace(jobdir: Path, name: str, meta: dict[str, Any]) -> tuple[Tra
     if figures.get("child_roles") == "by_first_fault":
         # Only the app's processes and their descendants are registered: every other pid of
         # the window is a child, numbered by its first fault.
-        win = recs["pid"][((recs["flags"] & load_abi().COWRL_REC_DEMAND) != 0)
-                          & (recs["start_ns"] >= t_fork) & (recs["start_ns"] <= t_end)]
+        win = recs["pid"][demand & (recs["start_ns"] >= t_fork) & (recs["start_ns"] <= t_end)]
         _, first = np.unique(win, return_index=True)
         kids = [int(p) for p in win[np.sort(first)] if int(p) not in roles]
         for i, p in enumerate(kids):
@@ -152,7 +154,9 @@ def records_to_trace(jobdir: Path, name: str, meta: dict[str, Any]) -> tuple[Tra
                     pid_role[p] = -1
     role = np.where(recs["pid"] >= 0, pid_role[np.clip(recs["pid"], 0, pid_role.size - 1)], -1)
     keep = demand & in_window & (role >= 0)
+    kernel = (recs["flags"] & abi.constants.get("COWRL_REC_KERNEL", 0)) != 0
     stats: dict[str, Any] = {"records": int(recs.size), "demand": int(demand.sum()),
+                             "kernel_mode": int(kernel.sum()),
                              "demand_in_window": int((demand & in_window).sum()),
                              "demand_other_pids": int((demand & in_window & (role < 0)).sum()),
                              "demand_before_fork":

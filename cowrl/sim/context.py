@@ -17,10 +17,13 @@ precopies, which the kernel cannot observe directly (a precopied page that
 is later written takes no fault).
 
 A new context feature (stride, gap structure, neighbourhood density,
-usefulness of recent windows, a sentinel page's feedback) is added in one
-place: a field here, its update in ``engine.advance`` (compiled, shared by
-every replay path and both envs) and, if it is an observation, a column in
-:func:`fill_features`.
+usefulness of recent windows) or run-time feedback signal (a sentinel page
+left shared in a precopy window, whose later demand fault says the window was
+used, like readahead's ``PG_readahead``) is added in one place: a field here
+(and in :class:`FaultEvent` for feedback), its state in the engine's run state
+(``cowrl.sim.engine``: a column of ``N_STATE``), its update in
+``engine.replay``'s one loop (compiled, shared by ``simulate``, both envs and
+every policy) and, if it is an observation, a column in :func:`fill_features`.
 """
 
 from __future__ import annotations
@@ -97,6 +100,9 @@ class FaultEvent:
     """Pages this fault made private that the trace never writes."""
     fault_ns: float
     """This fault's latency: :func:`cowrl.sim.costmodel.fault_ns` times the noise factor."""
+    precopy_ns: float = 0.0
+    """What the precopy added to this fault (work, pages copied, window pages skipped):
+    the fault's cost minus the same fault's with ``k = 0``, noise-free."""
 
     @property
     def useful(self) -> int:
@@ -104,7 +110,7 @@ class FaultEvent:
         return self.precopied - self.wasted
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, forceinline=True)
 def history_step(prev_page: int, prev_k: int, page: int, run: int, hit_fp: int
                  ) -> tuple[int, int, int]:
     """The fault history at ``page``: ``(seq_hit, run, hit_rate_fp)`` from the previous ones.
@@ -117,24 +123,25 @@ def history_step(prev_page: int, prev_k: int, page: int, run: int, hit_fp: int
     return seq_hit, run, hit_fp
 
 
-@njit(cache=True, nogil=True)
-def fill_features(row: np.ndarray, page: int, n_pages: int, prev_page: int, prev_k: int,
-                  private_pages: int, seq_hit: int, run: int, hit_fp: int) -> None:
-    """Write the :data:`FEATURE_NAMES` observation of one fault into ``row[:7]``."""
+@njit(cache=True, nogil=True, forceinline=True)
+def fill_features(obs: np.ndarray, i: int, page: int, n_pages: int, prev_page: int,
+                  prev_k: int, private_pages: int, seq_hit: int, run: int, hit_fp: int) -> None:
+    """Write the :data:`FEATURE_NAMES` observation of one fault into ``obs[i, :7]``."""
     n = max(n_pages, 2)
     delta = page - prev_page if prev_page >= 0 else 0
-    row[0] = math.copysign(math.log2(float(1 + abs(delta))), float(delta)) / math.log2(float(n))
-    row[1] = float(seq_hit)
-    row[2] = min(1.0, math.log2(float(1 + run)) / 8.0)
-    row[3] = hit_fp / HIT_RATE_ONE
-    row[4] = (n_pages - 1 - page) / n
-    row[5] = private_pages / n
-    row[6] = min(1.0, math.log2(float(1 + prev_k)) / 7.0)
+    obs[i, 0] = math.copysign(math.log2(float(1 + abs(delta))), float(delta)) \
+        / math.log2(float(n))
+    obs[i, 1] = float(seq_hit)
+    obs[i, 2] = min(1.0, math.log2(float(1 + run)) / 8.0)
+    obs[i, 3] = hit_fp / HIT_RATE_ONE
+    obs[i, 4] = (n_pages - 1 - page) / n
+    obs[i, 5] = private_pages / n
+    obs[i, 6] = min(1.0, math.log2(float(1 + prev_k)) / 7.0)
 
 
 def features(ctx: FaultContext) -> np.ndarray:
     """The float32 observation vector of ``ctx`` (what the envs and SB3 policies see)."""
-    row = np.zeros(N_FEATURES, dtype=np.float32)
-    fill_features(row, ctx.page, ctx.n_pages, ctx.prev_page, ctx.prev_k, ctx.private_pages,
+    obs = np.zeros((1, N_FEATURES), dtype=np.float32)
+    fill_features(obs, 0, ctx.page, ctx.n_pages, ctx.prev_page, ctx.prev_k, ctx.private_pages,
                   ctx.seq_hit, ctx.run, ctx.hit_rate_fp)
-    return row
+    return obs[0]

@@ -37,6 +37,13 @@ from cowrl.errors import ConfigError
 
 HUGE_PAGES = 512  # 4 KiB pages per 2 MiB THP
 
+TERMS: tuple[tuple[str, str], ...] = (
+    ("decide_ns", "decided"), ("precopy_setup_ns", "work"), ("precopy_ns", "precopied"),
+    ("precopy_skip_ns", "skipped"), ("thp_split_ns", "thp_first"))
+"""The fault-cost formula's terms after ``fault_ns + copy_ns``, in the order :func:`fault_ns`
+adds them: (coefficient, the fault's count that multiplies it). The THP term's coefficient
+is the THP model's first-fault extra (``thp_split_ns`` under ``SplitThenCopy``)."""
+
 PARAM_FIELDS = ("fault_ns", "copy_ns", "precopy_ns", "thp_split_ns", "write_ns",
                 "precopy_setup_ns", "precopy_skip_ns", "decide_ns")
 """The numeric parameters of :class:`CostModel` (all ns, all >= 0)."""
@@ -107,16 +114,18 @@ class NoiseModel:
 
 
 @njit(cache=True, nogil=True)
-def fault_ns(coef: np.ndarray, decided: int, work: int, precopied: int, skipped: int,
-             thp_first: int) -> float:
-    """The cost of one demand fault (noise off); ``coef`` is :meth:`CostModel.coefficients`.
+def fault_ns(base_ns: float, decide_ns: float, setup_ns: float, precopy_ns: float,
+             skip_ns: float, thp_ns: float, decided: int, work: int, precopied: int,
+             skipped: int, thp_first: int) -> float:
+    """The cost of one demand fault (noise off); the first six arguments are
+    :meth:`CostModel.coefficients` (scalars: the compiled loops keep them in registers).
 
     Terms are added left to right in this order; every caller goes through here, so
     every replay path prices a fault bit for bit alike. With ``decide_ns = 0`` the
     ``decided`` term adds an exact 0.0.
     """
-    return (coef[0] + decided * coef[1] + work * coef[2] + precopied * coef[3]
-            + skipped * coef[4] + thp_first * coef[5])
+    return (base_ns + decided * decide_ns + work * setup_ns + precopied * precopy_ns
+            + skipped * skip_ns + thp_first * thp_ns)
 
 
 @njit(cache=True, nogil=True)
@@ -125,7 +134,8 @@ def _fault_ns_many(coef: np.ndarray, decided: np.ndarray, work: np.ndarray,
                    ) -> np.ndarray:
     out = np.empty(precopied.shape[0], dtype=np.float64)
     for i in range(out.shape[0]):
-        out[i] = fault_ns(coef, decided[i], work[i], precopied[i], skipped[i], thp_first[i])
+        out[i] = fault_ns(coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], decided[i],
+                          work[i], precopied[i], skipped[i], thp_first[i])
     return out
 
 

@@ -10,7 +10,7 @@ A session in the shape of CompilerGym's backend session::
 
 :meth:`ReplayEngine.run_program` replays a whole trace under a decision
 program (static degree, context table, readahead) without leaving compiled
-code. ``simulate()``, both envs (the vector env calls :func:`fault_step` per
+code. ``simulate()``, both envs (the vector env calls :func:`replay` per
 sub-env), bandit rewards (through the events), the oracle and calibration
 all replay through here. The semantics are in ``docs/semantics.md``; the
 state per run is one uint8 per page (private), one per page (written), one
@@ -27,7 +27,13 @@ from numba import njit
 
 from cowrl.sim.context import FaultContext, FaultEvent, history_step
 from cowrl.sim.costmodel import HUGE_PAGES, CostModel, fault_ns
-from cowrl.sim.programs import new_stream_state, program_args, program_decide
+from cowrl.sim.programs import (
+    N_CELLS,
+    STATIC,
+    new_stream_state,
+    program_args,
+    program_decide,
+)
 from cowrl.traces.io import Trace
 
 # Columns of the int64 run state (one row per run; the vector env keeps one per sub-env).
@@ -45,137 +51,146 @@ def written_mask(pages: np.ndarray, n_pages: int) -> np.ndarray:
     return m
 
 
-@njit(cache=True, nogil=True)
-def demand(private: np.ndarray, touched: np.ndarray, written: np.ndarray, p: int, k: int,
-           r_lo: int, r_hi: int, thp: bool, extra_private: int
-           ) -> tuple[int, int, int, int, int]:
-    """The page-state update of one demand fault at ``p`` with degree ``k``.
+# Columns of a layout row: where one run's arrays lie in the (possibly shared) buffers.
+P_OFF, N_WRITES, E_OFF, N_ENDS, S_OFF, N_PAGES, H_OFF, N_HUGE, Z_OFF, N_NOISE = range(10)
+N_LAYOUT = 10
 
-    ``[r_lo, r_hi)`` is the faulting page's region. Returns ``(precopied,
-    thp_first, window, skipped, wasted)``.
+
+@njit(cache=True, nogil=True, forceinline=True)
+def replay(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np.ndarray,
+           written: np.ndarray, noise: np.ndarray, lay: np.ndarray, st: np.ndarray, i: int,
+           thp: bool, extra_private: int, coef: np.ndarray, decided: int, code: int,
+           static_k: int, cells: np.ndarray, max_k: int, slots: int, near: int, ss: np.ndarray,
+           limit: int, out_ns: np.ndarray, record: bool, ev: np.ndarray, total: np.ndarray
+           ) -> int:
+    """The replay loop: from run ``i``'s state ``st[i]``, apply up to ``limit`` demand faults
+    under a program (``code``, see :mod:`cowrl.sim.programs`; ``STATIC`` with ``static_k``
+    applies one given degree), each priced, and stop at the next fault's context.
+
+    Run ``i``'s arrays lie in the buffers at the offsets of ``lay[i]`` (columns
+    ``P_OFF`` ...; one run: all offsets 0). Per applied fault it writes ``out_ns``
+    (unless it is empty: then only ``total[0]``, the sum, is kept) and, with ``record``,
+    the :data:`EVENT_COLUMNS` into ``ev``; it returns the number applied; ``total[0]``
+    accumulates the latencies. ``st[i, POS] = -1`` (a fresh run) first looks for the
+    first demand fault. This is the only loop over a trace, and the only place where
+    pages change state (written out below, as in ``docs/semantics.md``). The state lives in local
+    variables and the buffers are indexed with offsets, not sliced: numba keeps locals
+    in registers, while a view or a state array written per fault costs tens of ns.
     """
-    private[p] = 1
-    n = h = win = skip = waste = 0
-    if thp:
-        hp = p // HUGE_PAGES
-        if touched[hp] == 0:
-            touched[hp] = 1
-            h = 1
-            if extra_private > 0:  # CopyWholeHuge: the rest of the huge page, in the region
-                for j in range(max(hp * HUGE_PAGES, r_lo), min(hp * HUGE_PAGES + HUGE_PAGES,
-                                                               r_hi)):
-                    if private[j] == 0:
-                        private[j] = 1
-                        n += 1
-                        if written[j] == 0:
-                            waste += 1
-    if k > 0:
-        hi = min(p + k, r_hi - 1)
-        if hi > p:
-            win = hi - p
-            for j in range(p + 1, hi + 1):
-                if private[j] == 0:
-                    private[j] = 1
-                    n += 1
-                    if written[j] == 0:
-                        waste += 1
-                else:
-                    skip += 1
-    return n, h, win, skip, waste
-
-
-@njit(cache=True, nogil=True)
-def advance(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, st: np.ndarray,
-            start: int) -> bool:
-    """Move ``st`` to the first write at or after ``start`` to a shared page and compute its
-    context (region, fault history). Returns False when the trace has no such write."""
-    n_w = pages.shape[0]
-    j = start
-    while j < n_w and private[pages[j]]:
-        j += 1
-    st[POS] = j
-    if j >= n_w:
-        return False
-    q = pages[j]
-    st[PAGE] = q
-    if ends.shape[0] == 1:
-        st[RSTART], st[REND] = 0, ends[0]
-    else:
-        r = np.searchsorted(ends, q, side="right")
-        st[RSTART] = ends[r - 1] if r > 0 else 0
-        st[REND] = ends[r]
-    st[SEQ], st[RUN], st[HIT] = history_step(st[PREV_PAGE], st[PREV_K], q, st[RUN], st[HIT])
-    return True
-
-
-@njit(cache=True, nogil=True)
-def start_run(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, st: np.ndarray) -> bool:
-    """Reset the integer state of a run (page arrays are zeroed by the caller) and find its
-    first demand fault."""
-    st[:N_STATE] = 0
-    st[PREV_PAGE] = -1
-    return advance(pages, ends, private, st, 0)
-
-
-@njit(cache=True, nogil=True)
-def fault_step(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np.ndarray,
-               written: np.ndarray, noise: np.ndarray, st: np.ndarray, k: int, thp: bool,
-               extra_private: int, coef: np.ndarray, decided: int
-               ) -> tuple[int, int, int, int, int, float]:
-    """Apply degree ``k`` at the current fault of ``st``, price it and move to the next fault.
-
-    Returns ``(precopied, thp_first, window, skipped, wasted, fault_ns)``; ``noise``
-    holds one factor per fault (empty: noise off).
-    """
-    p = st[PAGE]
-    n, h, win, skip, waste = demand(private, touched, written, p, k, st[RSTART], st[REND],
-                                    thp, extra_private)
-    f = fault_ns(coef, decided, 1 if k > 0 else 0, n, skip, h)
-    if noise.shape[0] > 0:
-        f = f * noise[st[FAULTS]]
-    st[NPRIV] += 1 + n
-    st[FAULTS] += 1
-    st[PRECOPIED] += n
-    st[WASTED] += waste
-    st[PREV_PAGE] = p
-    st[PREV_K] = k
-    advance(pages, ends, private, st, st[POS] + 1)
-    return n, h, win, skip, waste, f
-
-
-@njit(cache=True, nogil=True)
-def _run_program(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np.ndarray,
-                 written: np.ndarray, noise: np.ndarray, st: np.ndarray, thp: bool,
-                 extra_private: int, coef: np.ndarray, decided: int, code: int, static_k: int,
-                 cells: np.ndarray, max_k: int, slots: int, near: int, ss: np.ndarray,
-                 out_ns: np.ndarray, record: bool, ev: np.ndarray) -> int:
-    """Replay to the end under a program; per fault write ``out_ns`` and, with ``record``,
-    the columns of :data:`EVENT_COLUMNS` into ``ev``. Returns the number of faults."""
+    pos, page, rend, rstart, prev_page, prev_k = st[i, 0], st[i, 1], st[i, 2], st[i, 3], \
+        st[i, 4], st[i, 5]
+    seq, run, hit, npriv, faults, precopied, wasted = st[i, 6], st[i, 7], st[i, 8], \
+        st[i, 9], st[i, 10], st[i, 11], st[i, 12]
+    p0, n_w, e0, n_e = lay[i, P_OFF], lay[i, N_WRITES], lay[i, E_OFF], lay[i, N_ENDS]
+    s0, h0, z0, n_z = lay[i, S_OFF], lay[i, H_OFF], lay[i, Z_OFF], lay[i, N_NOISE]
+    c0, c1, c2, c3, c4, c5 = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5]
+    store = out_ns.shape[0] > 0
+    acc = 0.0
     nf = 0
-    n_w = pages.shape[0]
-    while st[POS] < n_w:
-        p = st[PAGE]
-        k = program_decide(code, static_k, cells, max_k, ss, slots, near, p, st[REND])
+    adv = pos < 0
+    while True:
+        if adv:  # to the next write to a shared page, and that fault's context
+            j = pos + 1
+            while j < n_w and private[s0 + pages[p0 + j]]:
+                j += 1
+            pos = j
+            if j < n_w:
+                page = pages[p0 + j]
+                if page >= rend or page < rstart:  # another region: binary search the ends
+                    lo, hi = 0, n_e - 1
+                    while lo < hi:
+                        mid = (lo + hi) // 2
+                        if ends[e0 + mid] > page:
+                            hi = mid
+                        else:
+                            lo = mid + 1
+                    rstart = ends[e0 + lo - 1] if lo > 0 else 0
+                    rend = ends[e0 + lo]
+                seq, run, hit = history_step(prev_page, prev_k, page, run, hit)
+            adv = False
+        if pos >= n_w or nf >= limit:
+            break
+        k = static_k if code == STATIC else program_decide(code, static_k, cells, max_k, ss,
+                                                           slots, near, page, rend)
+        # --- the page-state update (docs/semantics.md): the faulting page, the huge
+        # page's first fault, the precopy window clipped at the region end ---
+        private[s0 + page] = 1
+        n = h = win = skip = waste = 0
+        if thp:
+            hp = page // HUGE_PAGES
+            if touched[h0 + hp] == 0:
+                touched[h0 + hp] = 1
+                h = 1
+                if extra_private > 0:  # CopyWholeHuge: the rest of the huge page, in the region
+                    for j in range(max(hp * HUGE_PAGES, rstart),
+                                   min(hp * HUGE_PAGES + HUGE_PAGES, rend)):
+                        if private[s0 + j] == 0:
+                            private[s0 + j] = 1
+                            n += 1
+                            if written[s0 + j] == 0:
+                                waste += 1
+        if k > 0:
+            hi = min(page + k, rend - 1)
+            if hi > page:
+                win = hi - page
+                for j in range(page + 1, hi + 1):
+                    if private[s0 + j] == 0:
+                        private[s0 + j] = 1
+                        n += 1
+                        if written[s0 + j] == 0:
+                            waste += 1
+                    else:
+                        skip += 1
+        f = fault_ns(c0, c1, c2, c3, c4, c5, decided, 1 if k > 0 else 0, n, skip, h)
+        if n_z > 0:
+            f = f * noise[z0 + faults]
+        acc += f
+        if store:
+            out_ns[nf] = f
         if record:
-            ev[nf, 0] = st[POS]
-            ev[nf, 1] = p
+            ev[nf, 0] = pos
+            ev[nf, 1] = page
             ev[nf, 2] = k
-            ev[nf, 7] = st[RUN]
-            ev[nf, 8] = st[HIT]
-        n, h, win, skip, waste, f = fault_step(pages, ends, private, touched, written, noise,
-                                               st, k, thp, extra_private, coef, decided)
-        out_ns[nf] = f
-        if record:
             ev[nf, 3] = n
             ev[nf, 4] = h
             ev[nf, 5] = win
             ev[nf, 6] = skip
+            ev[nf, 7] = run
+            ev[nf, 8] = hit
+            ev[nf, 9] = waste
+        npriv += 1 + n
+        faults += 1
+        precopied += n
+        wasted += waste
+        prev_page, prev_k = page, k
         nf += 1
+        adv = True
+    st[i, 0], st[i, 1], st[i, 2], st[i, 3], st[i, 4], st[i, 5] = pos, page, rend, rstart, \
+        prev_page, prev_k
+    st[i, 6], st[i, 7], st[i, 8], st[i, 9], st[i, 10], st[i, 11], st[i, 12] = seq, run, hit, \
+        npriv, faults, precopied, wasted
+    total[0] += acc
     return nf
 
 
+def layout(trace_writes: int, n_ends: int, n_pages: int, n_huge: int, n_noise: int
+           ) -> np.ndarray:
+    """The layout row of a run that has its arrays to itself (every offset 0)."""
+    lay = np.zeros((1, N_LAYOUT), dtype=np.int64)
+    lay[0, N_WRITES], lay[0, N_ENDS], lay[0, N_PAGES] = trace_writes, n_ends, n_pages
+    lay[0, N_HUGE], lay[0, N_NOISE] = n_huge, n_noise
+    return lay
+
+
+def fresh_state(st: np.ndarray) -> None:
+    """A run (a row of state) that has not looked for its first fault yet (:func:`replay`
+    does)."""
+    st[:N_STATE] = 0
+    st[POS] = st[PREV_PAGE] = -1
+
+
 EVENT_COLUMNS = ("write_index", "page", "k", "precopied", "thp_first", "window", "skipped",
-                 "run", "hit_rate_fp")
+                 "run", "hit_rate_fp", "wasted")
 
 
 @dataclass
@@ -205,9 +220,16 @@ class ReplayEngine:
         self.decided = 1 if decided else 0
         self.extra_private = cost.thp_model.first_fault_private_pages() if self.thp else 0
         self.coef = cost.coefficients()
-        self.st = np.zeros(N_STATE, dtype=np.int64)
+        self._st = np.zeros((1, N_STATE), dtype=np.int64)
         self.trace: Trace | None = None
         self.done = True
+        # One-fault buffers for apply(); the static program with a given k applies it.
+        self._ns1 = np.zeros(1, dtype=np.float64)
+        self._ev1 = np.zeros((1, len(EVENT_COLUMNS)), dtype=np.int64)
+        self._cells0 = np.zeros(N_CELLS, dtype=np.int64)
+        self._ss0 = new_stream_state()
+        self.total_ns = np.zeros(1, dtype=np.float64)
+        """Sum of the fault latencies applied so far in this run (``cow_ns``)."""
 
     def reset(self, trace: Trace, written: np.ndarray | None = None,
               noise_rng: np.random.Generator | None = None) -> FaultContext | None:
@@ -223,8 +245,28 @@ class ReplayEngine:
         n_max = int(np.count_nonzero(self.written))  # a page faults at most once
         noise = self.cost.noise.factors(noise_rng, n_max)
         self.noise = np.zeros(0) if noise is None else noise
-        self.done = not start_run(self.pages, self.ends, self.private, self.st)
+        self._lay = layout(self.pages.shape[0], self.ends.shape[0], self.n_pages,
+                           self.touched.shape[0], self.noise.shape[0])
+        fresh_state(self.st)
+        self.total_ns[0] = 0.0
+        self._replay(STATIC, 0, self._cells0, 0, 1, 1, self._ss0, 0, self._ns1, False,
+                     self._ev1)  # finds the first demand fault
         return self.context
+
+    @property
+    def st(self) -> np.ndarray:
+        """The run state: one int64 per column (``POS``, ``PAGE``, ...)."""
+        return self._st[0]
+
+    def _replay(self, code: int, static_k: int, cells: np.ndarray, max_k: int, slots: int,
+                near: int, ss: np.ndarray, limit: int, out: np.ndarray, record: bool,
+                ev: np.ndarray) -> int:
+        nf = replay(self.pages, self.ends, self.private, self.touched, self.written,
+                    self.noise, self._lay, self._st, 0, self.thp, self.extra_private, self.coef,
+                    self.decided, code, static_k, cells, max_k, slots, near, ss, limit, out,
+                    record, ev, self.total_ns)
+        self.done = bool(self.st[POS] >= self.pages.shape[0])
+        return int(nf)
 
     @property
     def context(self) -> FaultContext | None:
@@ -245,31 +287,35 @@ class ReplayEngine:
         k = int(k)
         if k < 0:
             raise ValueError(f"negative precopy degree {k}")
-        st = self.st
-        page, widx = int(st[PAGE]), int(st[POS])
-        n, h, win, skip, waste, f = fault_step(
-            self.pages, self.ends, self.private, self.touched, self.written, self.noise, st, k,
-            self.thp, self.extra_private, self.coef, self.decided)
-        self.done = bool(st[POS] >= self.pages.shape[0])
-        return FaultEvent(page=page, k=k, write_index=widx, precopied=n, window=win,
-                          skipped=skip, thp_first=h, work=1 if k > 0 else 0,
-                          decided=self.decided, wasted=waste, fault_ns=f)
+        self._replay(STATIC, k, self._cells0, 0, 1, 1, self._ss0, 1, self._ns1, True,
+                     self._ev1)
+        e = self._ev1[0].tolist()
+        work = 1 if k > 0 else 0
+        c = self.coef
+        with_k = fault_ns(c[0], c[1], c[2], c[3], c[4], c[5], self.decided, work, e[3], e[6],
+                          e[4])
+        without = fault_ns(c[0], c[1], c[2], c[3], c[4], c[5], self.decided, 0, 0, 0, e[4])
+        return FaultEvent(page=e[1], k=k, write_index=e[0], precopied=e[3], window=e[5],
+                          skipped=e[6], thp_first=e[4], work=work, decided=self.decided,
+                          wasted=e[9], fault_ns=float(self._ns1[0]),
+                          precopy_ns=float(with_k - without))
 
-    def run_program(self, program: Any, record: bool = False) -> RunResult:
-        """Replay the rest of the trace under a ``KernelProgram`` in compiled code."""
+    def run_program(self, program: Any, record: bool = False, latencies: bool = True
+                    ) -> RunResult:
+        """Replay the rest of the trace under a ``KernelProgram`` in compiled code.
+
+        ``latencies=False`` keeps only their sum (:attr:`total_ns`): what an objective
+        needs, without an array of one float per fault.
+        """
         code, static_k, cells, max_k, slots, near = program_args(program)
         # Each fault makes one written page private: the written pages left bound the faults.
         n_max = int(np.count_nonzero(self.written)) - int(self.st[FAULTS])
-        out = np.empty(max(n_max, 0), dtype=np.float64)
-        ev = np.zeros((out.size if record else 0, len(EVENT_COLUMNS)), dtype=np.int64)
-        nf = _run_program(self.pages, self.ends, self.private, self.touched, self.written,
-                          self.noise, self.st, self.thp, self.extra_private, self.coef,
-                          self.decided, code, static_k, cells, max_k, slots, near,
-                          new_stream_state(), out, record, ev)
-        self.done = True
-        # Give back the unused bound (sequential precopy faults on few of the written pages).
-        out = out[:nf].copy() if 2 * nf < out.size else out[:nf]
-        return RunResult(fault_ns=out, faults=int(self.st[FAULTS]),
+        # Pages of the bound that are never written are never touched: no memory is used.
+        out = np.empty(max(n_max, 0) if latencies else 0, dtype=np.float64)
+        ev = np.zeros((max(n_max, 0) if record else 0, len(EVENT_COLUMNS)), dtype=np.int64)
+        nf = self._replay(code, static_k, cells, max_k, slots, near, new_stream_state(),
+                          max(n_max, 0), out, record, ev)
+        return RunResult(fault_ns=out[:nf] if latencies else out, faults=int(self.st[FAULTS]),
                          precopied=int(self.st[PRECOPIED]), wasted=int(self.st[WASTED]),
                          events=ev[:nf].copy() if record else None)
 

@@ -82,7 +82,7 @@ def cell_of(gap_b: int, run_b: int, rate_b: int) -> int:
     return (gap_b * RUN_BUCKETS + run_b) * RATE_BUCKETS + rate_b
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, forceinline=True)
 def stream_observe(ss: np.ndarray, slots: int, near: int, page: int
                    ) -> tuple[int, int, int, int, int, int]:
     """First half of a fault: match a stream and compute the cell.
@@ -115,7 +115,7 @@ def stream_observe(ss: np.ndarray, slots: int, near: int, page: int
     return cell_of(gap_b, run_bucket(run), rate_b), slot, matched, gap, run, slot_k
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, forceinline=True)
 def stream_commit(ss: np.ndarray, slot: int, run: int, page: int, limit: int, k: int) -> None:
     """Second half: record degree ``k`` applied at ``page`` (``limit``: its region's end)."""
     ss[_NFAULTS] += 1
@@ -134,7 +134,7 @@ def readahead_k(matched: int, gap: int, slot_k: int, max_k: int) -> int:
     return min(max(1, 2 * slot_k), max_k)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, forceinline=True)
 def program_decide(code: int, static_k: int, cells: np.ndarray, max_k: int, ss: np.ndarray,
                    slots: int, near: int, page: int, limit: int) -> int:
     """The degree a program picks at ``page`` (and its stream-state update)."""

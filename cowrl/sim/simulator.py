@@ -90,10 +90,34 @@ def _replay_policy(engine: ReplayEngine, policy: Policy, record: bool
         fault_ns.append(ev.fault_ns)
         if record:
             rows.append((ev.write_index, ev.page, k, ev.precopied, ev.thp_first, ev.window,
-                         ev.skipped, ctx.run, ctx.hit_rate_fp))
+                         ev.skipped, ctx.run, ctx.hit_rate_fp, ev.wasted))
         ctx = engine.context
     table = np.asarray(rows, dtype=np.int64).reshape(-1, len(EVENT_COLUMNS)) if record else None
     return np.asarray(fault_ns, dtype=np.float64), table
+
+
+def _run(trace: Trace, policy: Policy, cost: CostModel, seed: int | None, record: bool,
+         fast: bool, latencies: bool
+         ) -> tuple[Policy, ReplayEngine, np.ndarray, np.ndarray | None]:
+    policy = policy.for_trace(trace, cost, seed=seed)
+    policy.reset(trace.n_pages, seed=seed)
+    engine = ReplayEngine(cost, thp=policy.thp, decided=bool(decides(policy)))
+    engine.reset(trace, noise_rng=np.random.default_rng(seed) if seed is not None else None)
+    program = policy.replay_program() if fast else None
+    if program is not None:
+        res = engine.run_program(program, record=record, latencies=latencies)
+        return policy, engine, res.fault_ns, res.events
+    fault_ns, table = _replay_policy(engine, policy, record)
+    return policy, engine, fault_ns, table
+
+
+def cow_objective(trace: Trace, policy: Policy, cost: CostModel, lam: float,
+                  seed: int | None = None) -> float:
+    """``objective`` (``cow_ns + lam * wasted * page_cost_ns``) of ``simulate(trace, policy,
+    cost, seed)``, without keeping one latency per fault (the sum is taken in order, so it
+    can differ from ``metrics.objective``'s pairwise sum in the last bits)."""
+    _, engine, _, _ = _run(trace, policy, cost, seed, False, True, False)
+    return float(engine.total_ns[0]) + lam * engine.totals()["wasted"] * cost.page_cost_ns
 
 
 def simulate(
@@ -113,16 +137,7 @@ def simulate(
     its choice lands in ``RunRecord.extra``.
     """
     name = policy.name
-    policy = policy.for_trace(trace, cost, seed=seed)
-    policy.reset(trace.n_pages, seed=seed)
-    engine = ReplayEngine(cost, thp=policy.thp, decided=bool(decides(policy)))
-    engine.reset(trace, noise_rng=np.random.default_rng(seed) if seed is not None else None)
-    program = policy.replay_program() if fast else None
-    if program is not None:
-        res = engine.run_program(program, record=record_events)
-        fault_ns, table = res.fault_ns, res.events
-    else:
-        fault_ns, table = _replay_policy(engine, policy, record_events)
+    policy, engine, fault_ns, table = _run(trace, policy, cost, seed, record_events, fast, True)
     tot = engine.totals()
     rec = RunRecord(
         policy=name, workload=trace.name, target=target, n_pages=trace.n_pages,

@@ -47,6 +47,7 @@ FORMAT_VERSION = 2
 """``meta["format"]`` of files written by :func:`save_trace` (1: single region only)."""
 MULTI_FIELDS = ("region_sizes", "region_starts", "region_writers", "t_ns", "writer")
 REPO_ROOT = Path(__file__).resolve().parents[2]
+CHECK_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -143,13 +144,16 @@ class Trace:
                                  f"(writer {int(w[bad[0]])}: {int(s[bad[0]]):#x}+"
                                  f"{int(sizes[a])} pages runs past {int(s[bad[0] + 1]):#x})")
         if self.writer is not None and rw is not None:
-            region = np.searchsorted(self.region_ends, self.pages, side="right")
-            wrong = np.nonzero(rw[region] != self.writer)[0]
-            if wrong.size:
-                i = int(wrong[0])
-                raise TraceError(f"{self.name}: writer: write {i} (writer "
-                                 f"{int(self.writer[i])}, page {int(self.pages[i])}) falls in "
-                                 f"region {int(region[i])} of writer {int(rw[region[i]])}")
+            ends = self.region_ends
+            for lo in range(0, self.writes, CHECK_CHUNK):  # chunks: bounded temporaries
+                region = np.searchsorted(ends, self.pages[lo:lo + CHECK_CHUNK], side="right")
+                wrong = np.nonzero(rw[region] != self.writer[lo:lo + CHECK_CHUNK])[0]
+                if wrong.size:
+                    j = int(wrong[0])
+                    i = lo + j
+                    raise TraceError(f"{self.name}: writer: write {i} (writer "
+                                     f"{int(self.writer[i])}, page {int(self.pages[i])}) falls "
+                                     f"in region {int(region[j])} of writer {int(rw[region[j]])}")
 
     @property
     def writes(self) -> int:
@@ -186,8 +190,15 @@ def validate_pages(arr: Any, where: str) -> np.ndarray:
             raise TraceError(f"{where}: the trace has non-integer entries")
     elif a.dtype.kind not in "iu":
         raise TraceError(f"{where}: the trace must hold integers, got dtype {a.dtype}")
-    # A read-only int64 memmap (a large .npy) is used in place; anything else is copied.
-    if not (isinstance(a, np.memmap) and a.dtype == np.int64 and a.mode == "r"):
+    # A read-only int64 memmap (a large .npy) is used in place, and so is a read-only int64
+    # array that owns its data (one this function made: a Trace re-checks its pages);
+    # anything else is copied, so the trace cannot change under the caller's hands.
+    mapped = arr if isinstance(arr, np.memmap) else a.base
+    in_place = a.dtype == np.int64 and (
+        (isinstance(mapped, np.memmap) and mapped.mode == "r" and not a.flags.writeable)
+        or (isinstance(arr, np.memmap) and arr.mode == "r")
+        or (not a.flags.writeable and a.base is None and a.flags.owndata))
+    if not in_place:
         a = a.astype(np.int64, copy=True)
     if a.min() < 0:
         i = int(np.argmax(a < 0))

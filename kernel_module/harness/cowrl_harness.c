@@ -71,12 +71,30 @@ struct opts {
 	int thp, module;
 };
 
+/* The open /dev/cowrl once this process registered itself: error paths unregister. */
+static int registered_fd = -1;
+
+static void unregister_self(void)
+{
+	struct cowrl_target tg = { .pid = getpid() };
+	struct cowrl_policy off = { .mode = COWRL_POLICY_OFF };
+
+	if (registered_fd < 0)
+		return;
+	ioctl(registered_fd, COWRL_IOC_UNREGISTER, &tg);
+	ioctl(registered_fd, COWRL_IOC_SET_POLICY, &off);
+	registered_fd = -1;
+}
+
 /* Multi-region: guard[slot] = 1 for the PROT_NONE page between two regions (NULL: one region). */
 static uint8_t *guard;
 
 static void die(const char *what)
 {
-	fprintf(stderr, "cowrl_harness: %s: %s\n", what, strerror(errno));
+	int err = errno;
+
+	fprintf(stderr, "cowrl_harness: %s: %s\n", what, strerror(err));
+	unregister_self();
 	exit(2);
 }
 
@@ -325,6 +343,7 @@ static int module_setup(const struct opts *o, uintptr_t start, size_t len)
 		die(o->table ? "COWRL_IOC_SET_POLICY (table)" : "COWRL_IOC_SET_POLICY");
 	if (ioctl(fd, COWRL_IOC_REGISTER, &tg))
 		die("COWRL_IOC_REGISTER");
+	registered_fd = fd;
 	free(table);
 	return fd;
 }
@@ -337,9 +356,11 @@ static void module_finish(int fd, const char *out, struct cowrl_counters *cnt)
 	char *buf = malloc(cap);
 	ssize_t r;
 
-	if (ioctl(fd, COWRL_IOC_UNREGISTER, &tg) || ioctl(fd, COWRL_IOC_SET_POLICY, &off) ||
-	    ioctl(fd, COWRL_IOC_COUNTERS, cnt))
+	if (ioctl(fd, COWRL_IOC_UNREGISTER, &tg) || ioctl(fd, COWRL_IOC_SET_POLICY, &off))
 		die("module finish");
+	registered_fd = -1;
+	if (ioctl(fd, COWRL_IOC_COUNTERS, cnt))
+		die("COWRL_IOC_COUNTERS");
 	for (;;) {
 		if (cap - used < (1 << 15)) {
 			cap *= 2;
@@ -504,6 +525,7 @@ int main(int argc, char **argv)
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		fprintf(stderr, "cowrl_harness: child failed (status %d)\n", status);
+		unregister_self();
 		return 2;
 	}
 	if (o.module)
@@ -531,7 +553,8 @@ int main(int argc, char **argv)
 		"precopy_works=%llu\nprecopy_tries=%llu\nprecopy_skipped=%llu\n"
 		"work_failed=%llu\nrecords=%llu\ndropped=%llu\nnmissed=%llu\n"
 		"pending_work=%llu\nout_of_scope=%llu\ndecisions=%llu\ndecide_ns=%llu\n"
-		"decide_clock_ns=%llu\n",
+		"decide_clock_ns=%llu\nkernel_copies=%llu\nignored=%llu\nthrottled=%llu\n"
+		"precopy_nocopy=%llu\nmax_pending=%llu\ntargets=%llu\n",
 		(unsigned long long)cnt.demand_faults, (unsigned long long)cnt.precopy_copies,
 		(unsigned long long)cnt.manual_copies, (unsigned long long)cnt.precopy_works,
 		(unsigned long long)cnt.precopy_tries, (unsigned long long)cnt.precopy_skipped,
@@ -539,8 +562,19 @@ int main(int argc, char **argv)
 		(unsigned long long)cnt.dropped, (unsigned long long)cnt.nmissed,
 		(unsigned long long)cnt.pending_work, (unsigned long long)cnt.out_of_scope,
 		(unsigned long long)cnt.decisions, (unsigned long long)cnt.decide_ns,
-		(unsigned long long)cnt.decide_clock_ns);
+		(unsigned long long)cnt.decide_clock_ns, (unsigned long long)cnt.kernel_copies,
+		(unsigned long long)cnt.ignored, (unsigned long long)cnt.throttled,
+		(unsigned long long)cnt.precopy_nocopy, (unsigned long long)cnt.max_pending,
+		(unsigned long long)cnt.targets);
 	if (fclose(f))
 		die(path);
+	/* Lost records or probes, or precopy that did not run, make the counts wrong. */
+	if (o.module && (cnt.dropped || cnt.nmissed || cnt.work_failed || cnt.throttled)) {
+		fprintf(stderr, "cowrl_harness: counts unreliable: dropped=%llu nmissed=%llu "
+			"work_failed=%llu throttled=%llu (see summary.txt)\n",
+			(unsigned long long)cnt.dropped, (unsigned long long)cnt.nmissed,
+			(unsigned long long)cnt.work_failed, (unsigned long long)cnt.throttled);
+		return 3;
+	}
 	return 0;
 }

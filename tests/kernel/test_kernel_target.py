@@ -90,8 +90,12 @@ EQ_POLICIES = {
 pytestmark = pytest.mark.kernel
 
 
-@pytest.fixture(scope="session")
-def session() -> KernelSession:
+RELEASES = {"6.1": "auto", "6.12": "6.12"}
+"""Debian 12's kernel (the installed headers) and Debian 13's (fetched from trixie)."""
+
+
+@pytest.fixture(scope="session", params=sorted(RELEASES))
+def session(request: pytest.FixtureRequest) -> KernelSession:
     reqs = [RunRequest(TRACES[t], POLICIES[p](), label=p) for p in POLICIES for t in TRACES]
     reqs.append(RunRequest(TRACES["seq"], Baseline(), module=False, label="nomodule"))
     reqs.append(RunRequest(TRACES["stride3"], StaticPrecopy(4), writer="parent",
@@ -100,8 +104,18 @@ def session() -> KernelSession:
              for t in EQ_TRACES]
     reqs.append(RunRequest(EQ_TRACES["eq_interleaved"], EQ_POLICIES["table_hand"](),
                            writer="parent", label="table_hand-parent"))
-    return run_session(reqs, {"accel": "auto"}, checks=("manual_cow", "table_ioctl", "rmmod"),
-                       progress=True)
+    return run_session(reqs, {"accel": "auto", "kernel_release": RELEASES[request.param]},
+                       checks=("manual_cow", "table_ioctl", "rmmod"), progress=True)
+
+
+def test_no_taint_beyond_the_module_and_dmesg_kept(session: KernelSession) -> None:
+    """Loading sets taint 12288 (O, E); any other bit is a warning, an oops or worse."""
+    assert session.info["taint"] & ~12288 == 0, session.info
+    assert session.info["taint"] & 12288 == 12288  # the module really was loaded
+    dmesg = open(session.info["dmesg_file"]).read()
+    # 6.1: wp_page_copy; Debian 13's 6.12 inlines it, the module probes do_wp_page.
+    want = "wp_page_copy" if session.info["kernel_release"].startswith("6.1.") else "do_wp_page"
+    assert f"cowrl: probing {want}, ABI 3" in dmesg
 
 
 def _index(session: KernelSession, trace: str, policy: str) -> int:
@@ -138,8 +152,8 @@ def test_integrity_in_every_run(session: KernelSession) -> None:
                for r in session.records)
 
 
-def test_hugepage_on_61_splits_then_copies_4k(session: KernelSession) -> None:
-    """Linux 6.1 splits a shared anon THP on write and copies 4 KiB: counts equal baseline."""
+def test_hugepage_splits_then_copies_4k(session: KernelSession) -> None:
+    """Linux 6.1 and 6.12 split a shared anon THP on write and copy 4 KiB: counts = baseline."""
     for t in TRACES:
         huge, base = _rec(session, t, "hugepage"), _rec(session, t, "baseline")
         assert huge.extra["thp_backed"], "the region was not THP-backed before fork"
@@ -162,7 +176,8 @@ def test_no_module_run(session: KernelSession) -> None:
 def test_kernel_fault_timings_recorded(session: KernelSession) -> None:
     r = _rec(session, "seq", "precopy4")
     assert 0 < r.extra["kfault_min_ns"] <= r.extra["kfault_avg_ns"] <= r.extra["kfault_max_ns"]
-    assert r.extra["runner"] == "qemu" and r.extra["kernel_release"].startswith("6.1")
+    assert r.extra["runner"] == "qemu" and r.extra["kernel_release"].startswith(
+        ("6.1.", "6.12."))
 
 
 @pytest.mark.parametrize("path", ["manual_cow_module", "manual_cow_madvise"])
@@ -203,8 +218,8 @@ def test_table_mode_decisions_equal_simulator(session: KernelSession, trace: str
     assert kev.precopied.tolist() == ev.precopied.tolist()
     assert (r.faults, r.precopied, r.wasted) == (sim.faults, sim.precopied, sim.wasted)
     assert r.extra["integrity_ok"] and r.extra["dropped"] == 0 and r.extra["nmissed"] == 0
-    assert r.extra["decisions"] == r.faults and r.extra["decide_avg_ns"] > 0
-    assert r.extra["decide_clock_avg_ns"] >= 0
+    # Decision timing is off by default (module parameter time_decisions): no ktime reads.
+    assert r.extra["decisions"] == r.faults and r.extra["decide_avg_ns"] == 0
 
 
 def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
@@ -219,7 +234,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 2
+    assert c["abi_version"] == 3
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):

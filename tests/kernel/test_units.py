@@ -43,7 +43,8 @@ int main(void)
 	O(cowrl_record, addr); O(cowrl_record, work_ns); O(cowrl_record, precopied);
 	O(cowrl_manual_cow, pages); O(cowrl_counters, out_of_scope); O(cowrl_policy, table_ptr);
 	O(cowrl_counters, decisions); O(cowrl_counters, decide_ns);
-	O(cowrl_counters, decide_clock_ns);
+	O(cowrl_counters, decide_clock_ns); O(cowrl_counters, kernel_copies);
+	O(cowrl_counters, targets);
 	I(COWRL_IOC_VERSION); I(COWRL_IOC_REGISTER); I(COWRL_IOC_UNREGISTER);
 	I(COWRL_IOC_SET_POLICY); I(COWRL_IOC_COUNTERS); I(COWRL_IOC_RESET);
 	I(COWRL_IOC_MANUAL_COW);
@@ -78,7 +79,7 @@ def test_python_abi_matches_compiled_header(tmp_path: Path) -> None:
 
 def test_abi_basics() -> None:
     abi = load_abi()
-    assert abi.version == 2
+    assert abi.version == 3
     assert abi.device == "/dev/cowrl"
     assert record_dtype().itemsize == ctypes.sizeof(abi.structs["cowrl_record"]) == 48
     assert abi.COWRL_POLICY_TABLE != abi.COWRL_POLICY_STATIC  # room for the decision table
@@ -318,8 +319,8 @@ def test_job_with_table_runs(tmp_path: Path) -> None:
                     reason="needs nm and make to build and inspect the module")
 def test_module_static_decision_state_under_4k() -> None:
     """Issue 4 (KML: decision state under 4 KB): the module's static TABLE-mode state is
-    the table plus one pointer per target slot; each target's 448-byte state is allocated
-    at REGISTER, never in .bss."""
+    one pointer to the pushed table plus one pointer per target slot; each target (with its
+    448-byte decision state) is allocated at REGISTER, the table at SET_POLICY, never in .bss."""
     from cowrl.kernel.build import ensure_module, resolve_release
 
     try:
@@ -331,6 +332,88 @@ def test_module_static_decision_state_under_4k() -> None:
     sizes = {f[3]: int(f[1], 16) for f in (line.split() for line in out.splitlines())
              if len(f) == 4}
     abi = load_abi()
-    assert sizes["cowrl_table"] == abi.COWRL_POLICY_TABLE_BYTES == 144
-    assert sizes["cowrl_states"] == 8 * abi.COWRL_MAX_TARGETS == 128
-    assert sizes["cowrl_table"] + sizes["cowrl_states"] < 4096
+    assert sizes["cowrl_table"] == 8
+    assert sizes["cowrl_tgts"] == 8 * abi.COWRL_MAX_TARGETS == 128
+    assert sizes["cowrl_table"] + sizes["cowrl_tgts"] < 4096
+
+
+SERIAL = """[    0.5] Spectre V2 : WARNING: Unprivileged eBPF is enabled with eIBRS on
+[   12.1] sysrq: Trigger a crash
+[   12.1] Kernel panic - not syncing: sysrq triggered crash
+[   12.1] CPU: 1 PID: 77 Comm: python3 Tainted: G           OE      6.1.0-57-amd64
+[   12.1] Call Trace:
+"""
+
+
+def test_oops_head_starts_at_the_report_and_needs_a_panic() -> None:
+    head = runners.oops_head(SERIAL)
+    assert head.splitlines()[0].endswith("sysrq: Trigger a crash")
+    assert "Call Trace" in head and "Spectre" not in head
+    assert runners.oops_head(SERIAL.split("[   12.1] Kernel panic")[0]) == ""  # no panic
+
+
+def test_taint_flags() -> None:
+    assert runners.taint_flags(12288) == "OE"
+    assert runners.taint_flags(12288 | 512) == "WOE"
+    assert runners.taint_flags(0) == "-"
+
+
+def test_guest_health_raises_on_extra_taint(tmp_path: Path) -> None:
+    import json
+
+    (tmp_path / "guest.json").write_text(json.dumps({"taint": 12288}))
+    (tmp_path / "dmesg.txt").write_text("cowrl: probing wp_page_copy\n")
+    info = runners.guest_health(tmp_path, tmp_path / "cache")
+    assert info["taint"] == 12288 and Path(info["dmesg_file"]).is_file()
+    (tmp_path / "guest.json").write_text(json.dumps({"taint": 12288 | 512}))
+    with pytest.raises(runners.GuestTainted, match="WOE"):
+        runners.guest_health(tmp_path, tmp_path / "cache")
+
+
+def test_run_timeout_below_session_timeout() -> None:
+    with pytest.raises(ConfigError, match="run_timeout_s"):
+        KernelConfig(run_timeout_s=4000.0)
+
+
+def test_module_make_args_for_a_newer_gcc(tmp_path: Path) -> None:
+    from cowrl.kernel import build
+
+    (tmp_path / ".config").write_text(
+        'CONFIG_CC_VERSION_TEXT="x86_64-linux-gnu-gcc-99 (Debian 99.1) 99.1"\n'
+        "CONFIG_DEBUG_INFO_BTF_MODULES=y\n")
+    args = build.module_make_args(tmp_path)
+    assert "CC=gcc" in args and "CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT=" in args
+    if shutil.which("pahole") is None:
+        assert "CONFIG_DEBUG_INFO_BTF_MODULES=" in args
+
+
+def test_suite_sources_follow_the_system_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cowrl.kernel import build
+
+    monkeypatch.setattr(build, "_system_debian_sources", lambda: [
+        ("http://mirror.invalid/debian", "bookworm", "/k.gpg"),
+        ("http://mirror.invalid/debian", "bookworm-updates", "/k.gpg"),
+        ("http://security.invalid/debian-security", "bookworm-security", ""),
+        ("http://mirror.invalid/debian", "bookworm-backports", "/k.gpg")])
+    apt = build.SuiteApt.__new__(build.SuiteApt)
+    apt.suite = "trixie"
+    text = apt._sources()
+    assert "deb [signed-by=/k.gpg] http://mirror.invalid/debian trixie main" in text
+    assert "http://security.invalid/debian-security trixie-security main" in text
+    assert "trixie-updates" in text and "backports" not in text
+
+
+def test_initramfs_module_order_skips_built_in_ones(tmp_path: Path) -> None:
+    import lzma
+
+    from cowrl.kernel import build
+
+    tree = tmp_path / "usr/lib/modules/9.9-amd64/kernel"
+    tree.mkdir(parents=True)
+    for name in ("netfs", "9pnet", "9pnet_virtio", "9p"):
+        (tree / f"{name}.ko.xz").write_bytes(lzma.compress(b"\x7fELF" + name.encode()))
+    mods = tmp_path / "out"
+    mods.mkdir()
+    order = [n for n in build.GUEST_MODULES if build._copy_module(tmp_path / "usr", n, mods)]
+    assert order == ["netfs", "9pnet", "9pnet_virtio", "9p"]
+    assert (mods / "9p.ko").read_bytes() == b"\x7fELF9p"

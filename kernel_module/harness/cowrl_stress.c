@@ -1,0 +1,1175 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cowrl_stress - stress and fuzz the cowrl module inside the guest (root).
+ *
+ * Usage: cowrl_stress TEST [--scale N] [--module PATH]
+ * TEST is one of storm, thp, race, reload, forktree, pidreuse, fuzz.  Each
+ * prints one JSON object on stdout: its counts (iterations, threads, calls),
+ * "ok" and, when not ok, "why".  Exit status 0 when the test ran (the caller
+ * judges "ok"), 2 when it could not run.  --scale multiplies iterations
+ * (CI runs 1; experiments/stress_kernel.py runs the long settings).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../cowrl_uapi.h"
+#include "cowrl_region.h"
+
+#define PAGE 4096UL
+#define HUGE (2UL << 20)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#define SEC 1000000000ULL
+
+static int scale = 1;
+static const char *module_path;
+static char why[512];
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why[0])
+		return;	/* keep the first reason */
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+}
+
+static void die(const char *what)
+{
+	printf("{\"ok\": false, \"why\": \"%s: %s\"}\n", what, strerror(errno));
+	exit(2);
+}
+
+static int dev_open(void)
+{
+	int fd = open("/dev/" COWRL_DEVICE_NAME, O_RDWR);
+
+	if (fd < 0)
+		die("open /dev/cowrl");
+	return fd;
+}
+
+static void counters(int fd, struct cowrl_counters *c)
+{
+	if (ioctl(fd, COWRL_IOC_COUNTERS, c))
+		die("COWRL_IOC_COUNTERS");
+}
+
+static int set_static(int fd, unsigned int k)
+{
+	struct cowrl_policy p = { .mode = k ? COWRL_POLICY_STATIC : COWRL_POLICY_OFF, .k = k };
+
+	return ioctl(fd, COWRL_IOC_SET_POLICY, &p);
+}
+
+static int reg(int fd, pid_t pid, uint32_t flags, void *start, size_t len)
+{
+	struct cowrl_target t = { .pid = pid, .flags = flags, .start = (uintptr_t)start,
+				  .len = len };
+
+	return ioctl(fd, COWRL_IOC_REGISTER, &t) ? errno : 0;
+}
+
+static void unreg_all(int fd)
+{
+	struct cowrl_target t = { 0 };
+
+	ioctl(fd, COWRL_IOC_UNREGISTER, &t);
+	set_static(fd, 0);
+}
+
+static uint64_t pattern(uint64_t page, uint64_t word)
+{
+	return (page << 20) ^ word ^ 0x9e3779b97f4a7c15ULL;
+}
+
+static uint8_t *map_region(size_t len, int huge)
+{
+	uint8_t *base = mmap(NULL, len + 2 * HUGE, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint8_t *r;
+
+	if (base == MAP_FAILED)
+		die("mmap");
+	r = (uint8_t *)(((uintptr_t)base + HUGE) & ~(HUGE - 1));
+	if (mprotect(r, len, PROT_READ | PROT_WRITE))
+		die("mprotect");
+	madvise(r, len, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+	return r;
+}
+
+static void fill(uint8_t *r, long pages)
+{
+	for (long p = 0; p < pages; p++) {
+		uint64_t *w = (uint64_t *)(r + p * PAGE);
+
+		for (unsigned long j = 0; j < PAGE / 8; j++)
+			w[j] = pattern(p, j);
+	}
+}
+
+/* Pages [first, first + n) of a filled region whose contents differ from the fill. */
+static long bad_range(const uint8_t *r, long first, long n)
+{
+	long bad = 0;
+
+	for (long p = first; p < first + n; p++) {
+		const uint64_t *w = (const uint64_t *)(r + p * PAGE);
+
+		for (unsigned long j = 0; j < PAGE / 8; j++) {
+			if (w[j] != pattern(p, j)) {
+				bad++;
+				break;
+			}
+		}
+	}
+	return bad;
+}
+
+static long bad_pages(const uint8_t *r, long pages)
+{
+	return bad_range(r, 0, pages);
+}
+
+/* A pipe-based gate: the holder waits until the writer is done. */
+struct gate { int fd[2]; };
+
+static void gate_init(struct gate *g)
+{
+	if (pipe(g->fd))
+		die("pipe");
+}
+
+static void gate_open(struct gate *g)
+{
+	if (write(g->fd[1], "g", 1) != 1)
+		die("gate");
+}
+
+static void gate_wait(struct gate *g)
+{
+	char c;
+
+	if (read(g->fd[0], &c, 1) != 1)
+		die("gate");
+}
+
+static int wait_child(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) < 0)
+		die("waitpid");
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ---- storm: kernel-mode faults into a watched COW region, k = 512 ---- */
+static int test_storm(void)
+{
+	long pages = 4096L * scale;
+	size_t len = pages * PAGE, chunk = 1024 * PAGE;
+	uint8_t *r = map_region(len, 0);
+	struct cowrl_counters c0, c1, c2;
+	uint64_t max_ns = 0, t;
+	long calls = 0;
+	int fd = dev_open(), zfd, st, res[2];
+	pid_t pid;
+
+	fill(r, pages);
+	if (pipe(res))
+		die("pipe");
+	ioctl(fd, COWRL_IOC_RESET);
+	if (set_static(fd, COWRL_MAX_K) || reg(fd, getpid(), COWRL_TARGET_CHILDREN, r, len))
+		die("setup");
+	pid = fork();
+	if (pid == 0) {
+		/* Half by MADV_POPULATE_WRITE, half by read() into the buffer: no user faults. */
+		uint64_t out[2] = { 0, 0 };
+
+		zfd = open("/dev/zero", O_RDONLY);
+		for (size_t off = 0; off < len; off += chunk) {
+			t = now_ns();
+			if (off < len / 2 ? madvise(r + off, chunk, MADV_POPULATE_WRITE) != 0 :
+			    read(zfd, r + off, chunk) != (ssize_t)chunk)
+				_exit(3);
+			t = now_ns() - t;
+			out[0] = t > out[0] ? t : out[0];
+			out[1]++;
+		}
+		if (write(res[1], out, sizeof(out)) != sizeof(out))
+			_exit(4);
+		_exit(0);
+	}
+	st = wait_child(pid);
+	{
+		uint64_t out[2] = { 0, 0 };
+
+		if (read(res[0], out, sizeof(out)) != sizeof(out))
+			fail("no result from the storm child");
+		max_ns = out[0];
+		calls = (long)out[1];
+	}
+	counters(fd, &c0);
+	/* Then user-mode writes in a second child: each queues at most one work. */
+	pid = fork();
+	if (pid == 0) {
+		for (long p = 0; p < pages; p += 64)
+			r[p * PAGE] ^= 0xff;
+		_exit(0);
+	}
+	st |= wait_child(pid);
+	counters(fd, &c1);
+	unreg_all(fd);
+	counters(fd, &c2);
+	if (max_ns > SEC)
+		fail("a populate/read syscall took %.3f s", max_ns / 1e9);
+	if (st)
+		fail("child status %d", st);
+	if (c0.demand_faults || c0.precopy_works)
+		fail("kernel-mode faults counted as demand (%llu) or queued work (%llu)",
+		     (unsigned long long)c0.demand_faults, (unsigned long long)c0.precopy_works);
+	if (c0.kernel_copies < (uint64_t)pages / 2)
+		fail("kernel copies %llu < %ld", (unsigned long long)c0.kernel_copies, pages / 2);
+	if (c1.max_pending > 1)
+		fail("max pending work %llu > 1 (one writer)", (unsigned long long)c1.max_pending);
+	if (c1.demand_faults - c0.demand_faults == 0 || c1.precopy_copies == 0)
+		fail("user-mode writes made no demand faults or precopy");
+	if (c2.pending_work || c2.targets)
+		fail("left %llu pending works, %llu targets", (unsigned long long)c2.pending_work,
+		     (unsigned long long)c2.targets);
+	printf("{\"test\": \"storm\", \"pages\": %ld, \"syscalls\": %ld, \"max_syscall_ms\": %.3f, "
+	       "\"kernel_copies\": %llu, "
+	       "\"demand_faults\": %llu, \"precopy_copies\": %llu, \"precopy_works\": %llu, "
+	       "\"max_pending\": %llu, \"throttled\": %llu, \"ok\": %s, \"why\": \"%s\"}\n",
+	       pages, calls, max_ns / 1e6, (unsigned long long)c0.kernel_copies,
+	       (unsigned long long)c1.demand_faults, (unsigned long long)c1.precopy_copies,
+	       (unsigned long long)c1.precopy_works, (unsigned long long)c1.max_pending,
+	       (unsigned long long)c1.throttled, why[0] ? "false" : "true", why);
+	close(fd);
+	return 0;
+}
+
+/* ---- thp: a THP-backed watched region with k = 512 ---- */
+static int test_thp(void)
+{
+	long pages = 2048L * scale;	/* 8 MiB: four huge pages per scale */
+	size_t len = pages * PAGE;
+	uint8_t *r = map_region(len, 1);
+	struct cowrl_counters c;
+	struct gate g;
+	long huge_kb, bad_child = -1, bad_parent;
+	int fd = dev_open(), st, pfd[2];
+	pid_t pid;
+
+	fill(r, pages);
+	huge_kb = anon_huge_kb((uintptr_t)r);
+	ioctl(fd, COWRL_IOC_RESET);
+	if (set_static(fd, COWRL_MAX_K) || reg(fd, getpid(), COWRL_TARGET_CHILDREN, r, len))
+		die("setup");
+	gate_init(&g);
+	if (pipe(pfd))
+		die("pipe");
+	pid = fork();
+	if (pid == 0) {
+		long bad = 0;
+
+		for (long p = 0; p < pages; p += 37)
+			r[p * PAGE] ^= 0xff;
+		for (long p = 0; p < pages; p += 37)
+			r[p * PAGE] ^= 0xff;	/* back to the pattern */
+		bad = bad_pages(r, pages);
+		if (write(pfd[1], &bad, sizeof(bad)) != sizeof(bad))
+			_exit(3);
+		_exit(0);
+	}
+	st = wait_child(pid);
+	if (read(pfd[0], &bad_child, sizeof(bad_child)) != sizeof(bad_child))
+		fail("no result from the writer");
+	bad_parent = bad_pages(r, pages);
+	counters(fd, &c);
+	unreg_all(fd);
+	if (st)
+		fail("child status %d", st);
+	if (huge_kb <= 0)
+		fail("the region was not THP-backed (AnonHugePages %ld kB)", huge_kb);
+	if (bad_child || bad_parent)
+		fail("checksums: writer %ld, holder %ld bad pages", bad_child, bad_parent);
+	if (!c.demand_faults)
+		fail("no demand faults");
+	printf("{\"test\": \"thp\", \"pages\": %ld, \"anon_huge_kb\": %ld, \"demand_faults\": %llu, "
+	       "\"precopy_copies\": %llu, \"precopy_skipped\": %llu, \"ok\": %s, \"why\": \"%s\"}\n",
+	       pages, huge_kb, (unsigned long long)c.demand_faults,
+	       (unsigned long long)c.precopy_copies, (unsigned long long)c.precopy_skipped,
+	       why[0] ? "false" : "true", why);
+	close(fd);
+	return 0;
+}
+
+/* ---- race: munmap/mmap/mprotect/DONTNEED/FREE racing precopy ---- */
+#define RACE_PAGES 1024L
+#define FILE_FIRST 512L		/* pages [512, 576) map a shared file the whole time */
+#define FILE_PAGES 64L
+#define CHUNK 32L
+
+static uint8_t *race_r;
+static int race_memfd, race_memfd2;
+static volatile int race_stop;
+static long race_ops[5];
+static long race_writes, race_segv;
+static __thread sigjmp_buf race_jb;
+
+static void race_segv_handler(int sig)
+{
+	(void)sig;
+	siglongjmp(race_jb, 1);
+}
+
+static uint64_t xs(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void *race_writer(void *arg)
+{
+	uint64_t s = (uintptr_t)arg * 2654435761U + 1;
+	long w = 0, segv = 0;
+
+	while (!race_stop) {
+		long p = xs(&s) % RACE_PAGES;
+
+		if (p >= FILE_FIRST && p < FILE_FIRST + FILE_PAGES)
+			continue;	/* never write the shared file chunk */
+		if (sigsetjmp(race_jb, 1)) {
+			segv++;
+			continue;
+		}
+		((volatile uint8_t *)race_r)[p * PAGE + 8] = (uint8_t)w;
+		w++;
+	}
+	__atomic_add_fetch(&race_writes, w, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&race_segv, segv, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void *race_racer(void *arg)
+{
+	uint64_t s = (uintptr_t)arg * 40503U + 7;
+
+	while (!race_stop) {
+		long c = xs(&s) % (RACE_PAGES / CHUNK), op = xs(&s) % 5;
+		uint8_t *a = race_r + c * CHUNK * PAGE;
+
+		if (c * CHUNK >= FILE_FIRST && c * CHUNK < FILE_FIRST + FILE_PAGES)
+			continue;
+		switch (op) {
+		case 0:	/* replace by fresh anonymous memory */
+			mmap(a, CHUNK * PAGE, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+			break;
+		case 1:	/* replace by a read-only shared file mapping, then back */
+			mmap(a, CHUNK * PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, race_memfd2, 0);
+			usleep(100);
+			mmap(a, CHUNK * PAGE, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+			break;
+		case 2:
+			mprotect(a, CHUNK * PAGE, PROT_READ);
+			usleep(50);
+			mprotect(a, CHUNK * PAGE, PROT_READ | PROT_WRITE);
+			break;
+		case 3:
+			madvise(a, CHUNK * PAGE, MADV_DONTNEED);
+			break;
+		default:
+			madvise(a, CHUNK * PAGE, MADV_FREE);
+			break;
+		}
+		__atomic_add_fetch(&race_ops[op], 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static long pagemap_present(const uint8_t *a, long n)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	long present = 0;
+
+	for (long i = 0; i < n; i++) {
+		uint64_t e = 0;
+
+		if (pread(fd, &e, 8, ((uintptr_t)a / PAGE + i) * 8) != 8)
+			die("pagemap");
+		present += (e >> 63) & 1;
+	}
+	close(fd);
+	return present;
+}
+
+static int test_race(void)
+{
+	size_t len = RACE_PAGES * PAGE;
+	double secs = 3.0 * scale;
+	uint8_t *r = map_region(len, 0), filebuf[PAGE];
+	struct cowrl_counters c;
+	long bad_parent, file_bad = 0, file_present = -1;
+	int fd = dev_open(), st, res[2];
+	pid_t pid;
+
+	race_r = r;
+	fill(r, RACE_PAGES);
+	race_memfd = memfd_create("cowrl-race", 0);
+	race_memfd2 = memfd_create("cowrl-race2", 0);
+	for (long i = 0; i < FILE_PAGES; i++) {
+		memset(filebuf, 0x5a, sizeof(filebuf));
+		if (write(race_memfd, filebuf, PAGE) != PAGE || write(race_memfd2, filebuf, PAGE) != PAGE)
+			die("memfd");
+	}
+	if (mmap(r + FILE_FIRST * PAGE, FILE_PAGES * PAGE, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED, race_memfd, 0) == MAP_FAILED)
+		die("mmap file");
+	ioctl(fd, COWRL_IOC_RESET);
+	if (set_static(fd, 64) || reg(fd, getpid(), COWRL_TARGET_CHILDREN, r, len))
+		die("setup");
+	if (pipe(res))
+		die("pipe");
+	pid = fork();
+	if (pid == 0) {
+		pthread_t th[5];
+		struct sigaction sa = { .sa_handler = race_segv_handler, .sa_flags = SA_NODEFER };
+		long out[9];
+
+		sigaction(SIGSEGV, &sa, NULL);
+		sigaction(SIGBUS, &sa, NULL);
+		for (long i = 0; i < 3; i++)
+			pthread_create(&th[i], NULL, race_writer, (void *)(i + 1));
+		for (long i = 3; i < 5; i++)
+			pthread_create(&th[i], NULL, race_racer, (void *)(i + 1));
+		/* At least secs, and until 200 * scale racing operations happened (slow
+		 * kernels under TCG do few per second), but at most 10 * secs. */
+		uint64_t t0 = now_ns();
+
+		for (;;) {
+			long ops = 0;
+			double el;
+
+			usleep(100000);
+			for (int i = 0; i < 5; i++)
+				ops += __atomic_load_n(&race_ops[i], __ATOMIC_RELAXED);
+			el = (now_ns() - t0) / 1e9;
+			if ((el >= secs && ops >= 200 * scale) || el >= 10 * secs)
+				break;
+		}
+		race_stop = 1;
+		for (int i = 0; i < 5; i++)
+			pthread_join(th[i], NULL);
+		out[0] = race_writes;
+		out[1] = race_segv;
+		for (int i = 0; i < 5; i++)
+			out[2 + i] = race_ops[i];
+		out[7] = pagemap_present(r + FILE_FIRST * PAGE, FILE_PAGES);
+		out[8] = (long)((now_ns() - t0) / 1000000);
+		if (write(res[1], out, sizeof(out)) != sizeof(out))
+			_exit(3);
+		_exit(0);
+	}
+	st = wait_child(pid);
+	{
+		long out[9] = { 0 };
+
+		if (read(res[0], out, sizeof(out)) != sizeof(out))
+			fail("no result from the racing child");
+		race_writes = out[0];
+		race_segv = out[1];
+		memcpy(race_ops, &out[2], sizeof(race_ops));
+		file_present = out[7];
+		secs = out[8] / 1e3;
+	}
+	bad_parent = bad_range(r, 0, FILE_FIRST) +
+		     bad_range(r, FILE_FIRST + FILE_PAGES, RACE_PAGES - FILE_FIRST - FILE_PAGES);
+	for (long i = 0; i < FILE_PAGES; i++) {
+		if (pread(race_memfd, filebuf, PAGE, i * PAGE) != PAGE)
+			die("pread");
+		for (unsigned long j = 0; j < PAGE; j++)
+			if (filebuf[j] != 0x5a) {
+				file_bad++;
+				break;
+			}
+	}
+	counters(fd, &c);
+	unreg_all(fd);
+	if (st)
+		fail("child status %d", st);
+	if (bad_parent)
+		fail("the holder's snapshot changed (%ld bad pages)", bad_parent);
+	if (file_bad)
+		fail("the shared file changed (%ld pages)", file_bad);
+	if (file_present)
+		fail("%ld shared file pages were faulted in (nobody touched them)", file_present);
+	if (!c.precopy_copies)
+		fail("no precopy happened: the race was not exercised");
+	printf("{\"test\": \"race\", \"seconds\": %.1f, \"writer_threads\": 3, \"racer_threads\": 2, "
+	       "\"writes\": %ld, \"segv\": %ld, \"ops\": {\"remap\": %ld, \"file\": %ld, "
+	       "\"mprotect\": %ld, \"dontneed\": %ld, \"free\": %ld}, \"demand_faults\": %llu, "
+	       "\"precopy_copies\": %llu, \"precopy_tries\": %llu, \"precopy_nocopy\": %llu, "
+	       "\"precopy_skipped\": %llu, \"ok\": %s, \"why\": \"%s\"}\n",
+	       secs, race_writes, race_segv, race_ops[0], race_ops[1], race_ops[2], race_ops[3],
+	       race_ops[4], (unsigned long long)c.demand_faults,
+	       (unsigned long long)c.precopy_copies, (unsigned long long)c.precopy_tries,
+	       (unsigned long long)c.precopy_nocopy, (unsigned long long)c.precopy_skipped,
+	       why[0] ? "false" : "true", why);
+	close(fd);
+	return 0;
+}
+
+/* ---- reload: rmmod/insmod every few ms under 16 writer threads ---- */
+#define RELOAD_THREADS 16
+#define RELOAD_PAGES 256L
+static volatile int *reload_stop;
+
+static void *reload_writer(void *arg)
+{
+	uint8_t *r = arg;
+	long n = 0;
+
+	while (!*reload_stop) {
+		for (long p = 0; p < RELOAD_PAGES && !*reload_stop; p += 3)
+			((volatile uint8_t *)r)[p * PAGE + (n % 64)] = (uint8_t)n;
+		n++;
+	}
+	return NULL;
+}
+
+static int finit(const char *path, const char *params)
+{
+	int mfd = open(path, O_RDONLY), ret;
+
+	if (mfd < 0)
+		return errno;
+	ret = syscall(SYS_finit_module, mfd, params, 0) ? errno : 0;
+	close(mfd);
+	return ret;
+}
+
+static int test_reload(void)
+{
+	int cycles = 5 * scale, done = 0, busy = 0, load_err = 0;
+	size_t len = RELOAD_PAGES * PAGE;
+	uint8_t *r = map_region(len, 0);
+	volatile int *stop = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+				  -1, 0);
+	uint64_t t0 = now_ns();
+	pid_t pid;
+	int st;
+
+	if (!module_path)
+		die("reload needs --module");
+	fill(r, RELOAD_PAGES);
+	reload_stop = stop;
+	*stop = 0;
+	pid = fork();
+	if (pid == 0) {
+		pthread_t th[RELOAD_THREADS];
+
+		for (int i = 0; i < RELOAD_THREADS; i++)
+			pthread_create(&th[i], NULL, reload_writer, r);
+		/* Re-share the pages again and again, so the writers keep taking COW faults. */
+		while (!*stop) {
+			pid_t k = fork();
+
+			if (k == 0) {
+				usleep(2000);
+				_exit(0);
+			}
+			if (k > 0)
+				waitpid(k, NULL, 0);
+		}
+		for (int i = 0; i < RELOAD_THREADS; i++)
+			pthread_join(th[i], NULL);
+		_exit(0);
+	}
+	syscall(SYS_delete_module, COWRL_DEVICE_NAME, O_NONBLOCK);
+	for (int i = 0; i < cycles; i++) {
+		int fd, err;
+
+		err = finit(module_path, "");
+		if (err) {
+			load_err = err;
+			break;
+		}
+		for (int tries = 0; tries < 100; tries++) {
+			fd = open("/dev/" COWRL_DEVICE_NAME, O_RDWR);
+			if (fd >= 0)
+				break;
+			usleep(1000);
+		}
+		if (fd < 0) {
+			load_err = errno;
+			break;
+		}
+		set_static(fd, 8);
+		reg(fd, pid, COWRL_TARGET_CHILDREN, r, len);
+		close(fd);
+		usleep(3000);
+		for (;;) {	/* pending precopy work pins the module for a moment */
+			if (!syscall(SYS_delete_module, COWRL_DEVICE_NAME, O_NONBLOCK))
+				break;
+			if (errno != EBUSY && errno != EAGAIN) {
+				load_err = errno;
+				break;
+			}
+			busy++;
+			usleep(1000);
+		}
+		if (load_err)
+			break;
+		done++;
+	}
+	*stop = 1;
+	st = wait_child(pid);
+	if (load_err)
+		fail("cycle %d: %s", done, strerror(load_err));
+	if (st)
+		fail("writer child status %d", st);
+	if (done != cycles)
+		fail("%d of %d reload cycles", done, cycles);
+	printf("{\"test\": \"reload\", \"cycles\": %d, \"writer_threads\": %d, \"busy_retries\": %d, "
+	       "\"seconds\": %.2f, \"ok\": %s, \"why\": \"%s\"}\n", done, RELOAD_THREADS, busy,
+	       (now_ns() - t0) / 1e9, why[0] ? "false" : "true", why);
+	/* Leave it loaded, as the other tests expect. */
+	finit(module_path, "");
+	return 0;
+}
+
+/* ---- forktree: a watched fork tree of 1000+ processes ---- */
+static void tree(uint8_t *r, long pages, int depth, int max_depth)
+{
+	pid_t kids[2];
+
+	for (int i = 0; i < 4; i++)
+		r[((getpid() * 7 + i * 13) % pages) * PAGE] ^= 1;
+	if (depth == max_depth)
+		return;
+	for (int i = 0; i < 2; i++) {
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			tree(r, pages, depth + 1, max_depth);
+			_exit(0);
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		if (kids[i] > 0)
+			waitpid(kids[i], NULL, 0);
+}
+
+static int test_forktree(void)
+{
+	long pages = 64;
+	int depth = 9 + (scale > 1 ? 2 : 0);	/* 2^(depth+1) - 1 processes */
+	long procs = (1L << (depth + 1)) - 1;
+	uint8_t *r = map_region(pages * PAGE, 0);
+	struct cowrl_counters c, c2;
+	struct cowrl_record *recs;
+	size_t cap = 1 << 22;
+	ssize_t got;
+	long n, distinct = 0, foreign = 0;
+	int fd = dev_open();
+	pid_t me = getpid(), pid;
+	uint64_t t0 = now_ns();
+	char *seen;
+
+	fill(r, pages);
+	ioctl(fd, COWRL_IOC_RESET);
+	if (set_static(fd, 4) || reg(fd, me, COWRL_TARGET_CHILDREN, r, pages * PAGE))
+		die("setup");
+	pid = fork();
+	if (pid == 0) {
+		tree(r, pages, 0, depth);
+		_exit(0);
+	}
+	wait_child(pid);
+	counters(fd, &c);
+	recs = malloc(cap * sizeof(*recs) / 64);
+	seen = calloc(1 << 22, 1);
+	n = 0;
+	while ((size_t)n < cap / 64 &&
+	       (got = read(fd, recs + n, (cap / 64 - n) * sizeof(*recs))) > 0)
+		n += got / (ssize_t)sizeof(*recs);
+	for (long i = 0; i < n; i++) {
+		int p = recs[i].pid;
+
+		if (p <= 0 || p >= (1 << 22) || recs[i].addr < (uintptr_t)r ||
+		    recs[i].addr >= (uintptr_t)r + pages * PAGE) {
+			foreign++;
+			continue;
+		}
+		if (!seen[p]++)
+			distinct++;
+	}
+	unreg_all(fd);
+	counters(fd, &c2);
+	if (distinct < procs * 9 / 10)
+		fail("records from %ld processes of %ld", distinct, procs);
+	if (foreign)
+		fail("%ld records outside the tree's region", foreign);
+	if (c2.targets || c2.pending_work)
+		fail("left %llu targets, %llu pending", (unsigned long long)c2.targets,
+		     (unsigned long long)c2.pending_work);
+	printf("{\"test\": \"forktree\", \"processes\": %ld, \"depth\": %d, \"pids_seen\": %ld, "
+	       "\"records\": %ld, \"demand_faults\": %llu, \"precopy_copies\": %llu, "
+	       "\"dropped\": %llu, \"seconds\": %.2f, \"ok\": %s, \"why\": \"%s\"}\n",
+	       procs, depth, distinct, n, (unsigned long long)c.demand_faults,
+	       (unsigned long long)c.precopy_copies, (unsigned long long)c.dropped,
+	       (now_ns() - t0) / 1e9, why[0] ? "false" : "true", why);
+	close(fd);
+	return 0;
+}
+
+/* ---- pidreuse: a reused pid number is never a target, also in a pid namespace ---- */
+static int set_last_pid(pid_t last)
+{
+	int f = open("/proc/sys/kernel/ns_last_pid", O_WRONLY);
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d", last), ok;
+
+	if (f < 0)
+		return -1;
+	ok = write(f, buf, n) == n ? 0 : -1;
+	close(f);
+	return ok;
+}
+
+/* In the current pid namespace: register a child, let it die, reuse its number. */
+static void reuse_round(int fd, uint8_t *r, long pages, int *reused, uint64_t *faults_after,
+			int *err_dead)
+{
+	struct cowrl_counters c0, c1;
+	struct gate g;
+	pid_t x, y;
+
+	gate_init(&g);
+	x = fork();
+	if (x == 0) {
+		gate_wait(&g);
+		_exit(0);
+	}
+	{
+		int e = reg(fd, x, 0, r, pages * PAGE);
+
+		if (e)
+			fail("register %d: %s", x, strerror(e));
+	}
+	gate_open(&g);
+	wait_child(x);
+	*err_dead = reg(fd, x, 0, r, pages * PAGE);	/* a dead pid: ESRCH */
+	counters(fd, &c0);
+	set_last_pid(x - 1);
+	y = fork();
+	if (y == 0) {
+		for (long p = 0; p < pages; p++)
+			r[p * PAGE] ^= 1;
+		_exit(0);
+	}
+	wait_child(y);
+	counters(fd, &c1);
+	*reused = y == x;
+	*faults_after = c1.demand_faults - c0.demand_faults + c1.kernel_copies - c0.kernel_copies;
+}
+
+static int test_pidreuse(void)
+{
+	long pages = 16;
+	uint8_t *r = map_region(pages * PAGE, 0);
+	int fd = dev_open(), reused = 0, err_dead = 0, st, res[2], err_init;
+	uint64_t faults = 1;
+	struct cowrl_counters c;
+	long ns[8] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+	pid_t pid;
+
+	fill(r, pages);
+	ioctl(fd, COWRL_IOC_RESET);
+	set_static(fd, 2);
+	err_init = reg(fd, 1, COWRL_TARGET_CHILDREN, r, pages * PAGE);	/* init: EINVAL */
+	reuse_round(fd, r, pages, &reused, &faults, &err_dead);
+	counters(fd, &c);
+
+	/* The same inside a new pid namespace (unshare -pf). */
+	if (pipe(res))
+		die("pipe");
+	if (unshare(CLONE_NEWPID))
+		die("unshare(CLONE_NEWPID)");
+	pid = fork();	/* pid 1 of the new namespace */
+	if (pid == 0) {
+		int reused2 = 0, dead2 = 0;
+		uint64_t faults2 = 1;
+		struct cowrl_record rec;
+		struct cowrl_counters cc;
+		struct gate g;
+		pid_t z;
+		int fd2 = dev_open();
+
+		ioctl(fd2, COWRL_IOC_RESET);
+		ns[0] = getpid();
+		ns[1] = reg(fd2, 1, COWRL_TARGET_CHILDREN, r, pages * PAGE);	/* own init: EINVAL */
+		/* A child registered by its number in this namespace; its records carry that number. */
+		gate_init(&g);
+		z = fork();
+		if (z == 0) {
+			gate_wait(&g);
+			r[0] ^= 1;
+			_exit(0);
+		}
+		ns[2] = reg(fd2, z, 0, r, pages * PAGE);
+		gate_open(&g);
+		wait_child(z);
+		ns[3] = read(fd2, &rec, sizeof(rec)) == sizeof(rec) && rec.pid == z;
+		ns[4] = z;
+		reuse_round(fd2, r, pages, &reused2, &faults2, &dead2);
+		ns[5] = reused2;
+		ns[6] = (long)faults2;
+		counters(fd2, &cc);
+		ns[7] = dead2 == ESRCH && !cc.targets;
+		if (write(res[1], ns, sizeof(ns)) != sizeof(ns))
+			_exit(3);
+		_exit(0);
+	}
+	st = wait_child(pid);
+	if (read(res[0], ns, sizeof(ns)) != sizeof(ns))
+		fail("no result from the namespace");
+	unreg_all(fd);
+	if (st)
+		fail("namespace child status %d", st);
+	if (err_init != EINVAL)
+		fail("register 1 with CHILDREN: %s", strerror(err_init));
+	if (err_dead != ESRCH)
+		fail("register of a dead pid: %s", strerror(err_dead));
+	if (!reused)
+		fail("could not reuse the pid (ns_last_pid)");
+	if (faults)
+		fail("the process that reused the pid was watched (%llu copies)",
+		     (unsigned long long)faults);
+	if (c.targets)
+		fail("%llu targets left after the watched process died", (unsigned long long)c.targets);
+	if (ns[0] != 1 || ns[1] != EINVAL || ns[2] != 0 || ns[3] != 1 || ns[5] != 1 || ns[6] != 0 ||
+	    ns[7] != 1)
+		fail("in a pid namespace: init %ld, register init %ld, register child %ld, "
+		     "record pid ok %ld, reused %ld, copies after reuse %ld, dead ESRCH+reaped %ld",
+		     ns[0], ns[1], ns[2], ns[3], ns[5], ns[6], ns[7]);
+	printf("{\"test\": \"pidreuse\", \"reused\": %d, \"copies_after_reuse\": %llu, "
+	       "\"ns_reused\": %ld, \"ns_copies_after_reuse\": %ld, \"ns_record_pid_ok\": %ld, "
+	       "\"ok\": %s, \"why\": \"%s\"}\n", reused, (unsigned long long)faults, ns[5], ns[6],
+	       ns[3], why[0] ? "false" : "true", why);
+	close(fd);
+	return 0;
+}
+
+/* ---- fuzz: every ioctl number, size and pointer kind, unprivileged; manual_cow edges ---- */
+static long fuzz_calls, fuzz_bad, fuzz_slow;
+static uint64_t fuzz_max_ns;
+
+static int allowed(int err, const int *ok, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (err == ok[i])
+			return 1;
+	return 0;
+}
+
+static void fuzz_one(int fd, unsigned long cmd, void *ptr, const int *ok, int n, int may_succeed)
+{
+	uint64_t t = now_ns();
+	int ret = ioctl(fd, cmd, ptr), err = ret ? errno : 0;
+
+	t = now_ns() - t;
+	fuzz_calls++;
+	if (t > fuzz_max_ns)
+		fuzz_max_ns = t;
+	if (t > SEC)
+		fuzz_slow++;
+	if ((!err && !may_succeed) || (err && !allowed(err, ok, n))) {
+		if (!fuzz_bad)
+			fail("ioctl 0x%lx ptr %p: %s", cmd, ptr, err ? strerror(err) : "succeeded");
+		fuzz_bad++;
+	}
+}
+
+static void fuzz_ptrs(void **ptrs, int *n)
+{
+	uint8_t *rw = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *ro = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *hole = mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	memset(rw + 2 * PAGE, 0xff, PAGE);
+	munmap(rw + PAGE, PAGE);	/* rw | hole | 0xff page */
+	munmap(hole, PAGE);
+	*n = 0;
+	ptrs[(*n)++] = NULL;
+	ptrs[(*n)++] = rw;			/* zeroed */
+	ptrs[(*n)++] = rw + 2 * PAGE;		/* all 0xff */
+	ptrs[(*n)++] = rw + 1;			/* misaligned */
+	ptrs[(*n)++] = rw + PAGE - 8;		/* runs into the hole */
+	ptrs[(*n)++] = hole;			/* unmapped */
+	ptrs[(*n)++] = ro;			/* read-only */
+	ptrs[(*n)++] = (void *)0xffff888000000000UL;	/* kernel */
+	ptrs[(*n)++] = (void *)-1L;
+}
+
+static void manual(int fd, uint64_t addr, uint64_t len, int want, long *checked)
+{
+	struct cowrl_manual_cow mc = { .addr = addr, .len = len };
+	uint64_t t = now_ns();
+	int err = ioctl(fd, COWRL_IOC_MANUAL_COW, &mc) ? errno : 0;
+
+	t = now_ns() - t;
+	(*checked)++;
+	if (t > fuzz_max_ns)
+		fuzz_max_ns = t;
+	if (t > SEC)
+		fuzz_slow++;
+	if (err != want)
+		fail("manual_cow(0x%llx, 0x%llx): %s, want %s", (unsigned long long)addr,
+		     (unsigned long long)len, strerror(err), strerror(want));
+}
+
+/* TASK_SIZE: 47-bit, or 56-bit where the CPU has LA57 (qemu -cpu max may). */
+static uint64_t task_size(void)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	int la57 = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "flags", 5) && strstr(line, " la57"))
+			la57 = 1;
+	if (f)
+		fclose(f);
+	return la57 ? 0x00fffffffffff000ULL : 0x00007ffffffff000ULL;
+}
+
+static int test_fuzz(void)
+{
+	static const unsigned int sizes[] = { 0, 1, 8, 16, 24, 48, 144, 160, 16383 };
+	static const int unpriv_ok[] = { EPERM, ENOTTY, EFAULT };
+	static const int root_ok[] = { EFAULT, EINVAL, ENOTTY, ESRCH, ENOENT, ENOSPC };
+	void *ptrs[16];
+	int nptr, fd = dev_open(), st, res[2];
+	long unpriv_calls = 0, root_calls = 0, manual_checked = 0, killed_ms = -1;
+	int open_errno = 0, read_errno = 0;
+	uint64_t t0 = now_ns();
+	pid_t pid;
+
+	fuzz_ptrs(ptrs, &nptr);
+	if (pipe(res))
+		die("pipe");
+	/* Unprivileged (uid/gid 65534, no capabilities) with a root-opened descriptor. */
+	pid = fork();
+	if (pid == 0) {
+		long out[6];
+		char buf[256];
+
+		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
+			_exit(3);
+		out[0] = open("/dev/" COWRL_DEVICE_NAME, O_RDWR) < 0 ? errno : 0;
+		out[1] = read(fd, buf, sizeof(buf)) < 0 ? errno : 0;
+		for (unsigned int dir = 0; dir < 4; dir++)
+			for (unsigned int nr = 0; nr < 256; nr++)
+				for (unsigned int s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
+					for (int p = 0; p < nptr; p++) {
+						unsigned long cmd = _IOC(dir, COWRL_IOC_MAGIC, nr,
+									 sizes[s]);
+
+						fuzz_one(fd, cmd, ptrs[p], unpriv_ok, 3,
+							 cmd == COWRL_IOC_VERSION);
+					}
+		for (unsigned int nr = 0; nr < 64; nr++)	/* other magics */
+			for (int p = 0; p < nptr; p++)
+				fuzz_one(fd, _IOC(3, 'T', nr, 8), ptrs[p], unpriv_ok, 3, 0);
+		out[2] = fuzz_calls;
+		out[3] = fuzz_bad;
+		out[4] = fuzz_slow;
+		out[5] = (long)fuzz_max_ns;
+		if (write(res[1], out, sizeof(out)) != sizeof(out) ||
+		    write(res[1], why, sizeof(why)) != sizeof(why))
+			_exit(4);
+		_exit(0);
+	}
+	st = wait_child(pid);
+	{
+		long out[6];
+		char cwhy[sizeof(why)];
+
+		if (read(res[0], out, sizeof(out)) != sizeof(out) ||
+		    read(res[0], cwhy, sizeof(cwhy)) != sizeof(cwhy))
+			fail("no result from the unprivileged child (status %d)", st);
+		else {
+			open_errno = out[0];
+			read_errno = out[1];
+			unpriv_calls = out[2];
+			fuzz_bad += out[3];
+			fuzz_slow += out[4];
+			if ((uint64_t)out[5] > fuzz_max_ns)
+				fuzz_max_ns = out[5];
+			if (cwhy[0])
+				fail("unprivileged: %s", cwhy);
+		}
+	}
+	if (open_errno != EACCES)
+		fail("unprivileged open: %s, want EACCES", strerror(open_errno));
+	if (read_errno != EPERM)
+		fail("unprivileged read: %s, want EPERM", strerror(read_errno));
+
+	/* Root: every cowrl ioctl with every pointer kind and garbage contents. */
+	fuzz_calls = 0;
+	{
+		static const unsigned long cmds[] = { COWRL_IOC_REGISTER, COWRL_IOC_UNREGISTER,
+			COWRL_IOC_SET_POLICY, COWRL_IOC_COUNTERS, COWRL_IOC_MANUAL_COW,
+			COWRL_IOC_VERSION };
+		uint64_t s = 88172645463325252ULL;
+		uint8_t *buf = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		for (int it = 0; it < 200 * scale; it++) {
+			for (unsigned int ci = 0; ci < sizeof(cmds) / sizeof(cmds[0]); ci++) {
+				int32_t pids[] = { 0, -1, getpid(), 0x7fffffff };
+
+				for (int p = 0; p < nptr; p++)
+					if (p != 1 && p != 2)	/* bad pointers: EFAULT */
+						fuzz_one(fd, cmds[ci], ptrs[p], root_ok, 6, 1);
+				for (int b = 0; b < 64; b++)
+					buf[b] = (uint8_t)xs(&s);
+				/* A garbage target may only name us (or nobody). */
+				memcpy(buf, &pids[xs(&s) % 4], 4);
+				fuzz_one(fd, cmds[ci], buf, root_ok, 6, 1);
+			}
+		}
+		unreg_all(fd);
+		root_calls = fuzz_calls;
+	}
+
+	/* manual_cow edges (root). */
+	{
+		uint8_t *ok = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint8_t *ro = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		int mfd = memfd_create("cowrl-fuzz", 0);
+		uint8_t *sh;
+		uint64_t ts = task_size();
+
+		if (ftruncate(mfd, PAGE))
+			die("ftruncate");
+		sh = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+		manual(fd, (uintptr_t)ok, 4 * PAGE, 0, &manual_checked);
+		manual(fd, (uintptr_t)ok, 0, 0, &manual_checked);		/* len 0: nothing */
+		manual(fd, (uintptr_t)ok + 1, PAGE, EINVAL, &manual_checked);	/* unaligned */
+		manual(fd, (uintptr_t)ok, PAGE + 1, EINVAL, &manual_checked);
+		manual(fd, -PAGE, 2 * PAGE, EINVAL, &manual_checked);	/* overflow */
+		manual(fd, ts - PAGE, 2 * PAGE, EINVAL, &manual_checked);	/* past TASK_SIZE */
+		manual(fd, ts, PAGE, EINVAL, &manual_checked);
+		manual(fd, 0, PAGE, EFAULT, &manual_checked);		/* unmapped */
+		manual(fd, (uintptr_t)ro, PAGE, EFAULT, &manual_checked);	/* read-only */
+		manual(fd, (uintptr_t)sh, PAGE, EFAULT, &manual_checked);	/* shared file */
+		{
+			struct cowrl_manual_cow mc = { .addr = (uintptr_t)ok, .len = PAGE, .flags = 1 };
+
+			manual_checked++;
+			if (!ioctl(fd, COWRL_IOC_MANUAL_COW, &mc) || errno != EINVAL)
+				fail("manual_cow flags=1: not EINVAL");
+		}
+	}
+	/* manual_cow over 128 MiB is killable: SIGKILL lands within a second. */
+	pid = fork();
+	if (pid == 0) {
+		size_t len = 128UL << 20;
+		uint8_t *big = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		struct cowrl_manual_cow mc = { .addr = (uintptr_t)big, .len = len };
+
+		ioctl(fd, COWRL_IOC_MANUAL_COW, &mc);
+		_exit(0);
+	}
+	usleep(200000);
+	{
+		uint64_t t = now_ns();
+
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		killed_ms = (long)((now_ns() - t) / 1000000);
+		if (killed_ms > 1000)
+			fail("manual_cow took %ld ms to die after SIGKILL", killed_ms);
+	}
+	if (fuzz_bad)
+		fail("%ld calls returned an undocumented result", fuzz_bad);
+	if (fuzz_slow)
+		fail("%ld calls took over 1 s", fuzz_slow);
+	printf("{\"test\": \"fuzz\", \"ioctls_unprivileged\": %ld, \"ioctls_root\": %ld, "
+	       "\"manual_cow_edges\": %ld, \"bad\": %ld, \"slow\": %ld, \"max_call_ms\": %.3f, "
+	       "\"sigkill_ms\": %ld, \"open_errno\": \"%s\", \"read_errno\": \"%s\", "
+	       "\"seconds\": %.2f, \"ok\": %s, \"why\": \"%s\"}\n", unpriv_calls, root_calls,
+	       manual_checked, fuzz_bad, fuzz_slow, fuzz_max_ns / 1e6, killed_ms,
+	       strerror(open_errno), strerror(read_errno), (now_ns() - t0) / 1e9,
+	       why[0] ? "false" : "true", why);
+	close(fd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *test;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: cowrl_stress storm|thp|race|reload|forktree|pidreuse|fuzz "
+			"[--scale N] [--module PATH]\n");
+		return 2;
+	}
+	test = argv[1];
+	for (int i = 2; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--scale"))
+			scale = atoi(argv[i + 1]) > 0 ? atoi(argv[i + 1]) : 1;
+		else if (!strcmp(argv[i], "--module"))
+			module_path = argv[i + 1];
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(test, "storm"))
+		return test_storm();
+	if (!strcmp(test, "thp"))
+		return test_thp();
+	if (!strcmp(test, "race"))
+		return test_race();
+	if (!strcmp(test, "reload"))
+		return test_reload();
+	if (!strcmp(test, "forktree"))
+		return test_forktree();
+	if (!strcmp(test, "pidreuse"))
+		return test_pidreuse();
+	if (!strcmp(test, "fuzz"))
+		return test_fuzz();
+	fprintf(stderr, "cowrl_stress: unknown test %s\n", test);
+	return 2;
+}

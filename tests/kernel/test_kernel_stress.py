@@ -1,0 +1,80 @@
+"""Stress, fuzz and runner faults in the real guest, on Linux 6.1 and 6.12 (CI settings).
+
+One boot per kernel runs every ``cowrl_stress`` test (kernel_module/harness/cowrl_stress.c)
+and the runner-fault checks, with 2 vCPUs, no icount (real SMP races), and
+``panic_on_warn=1 oops=panic`` on the kernel command line: any warning or oops ends the
+boot as a GuestPanic with the head of the oops. ``experiments/stress_kernel.py`` runs the
+long settings. Deselect with ``-m "not kernel"``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cowrl.kernel.backend import KernelSession, run_session
+from cowrl.kernel.guest import STRESS_TESTS
+from cowrl.kernel.runners import GuestPanic
+
+pytestmark = pytest.mark.kernel
+
+RELEASES = {"6.1": "auto", "6.12": "6.12"}
+STRESS_CFG = {"accel": "auto", "icount": "off", "cpus": 2, "run_timeout_s": 300.0,
+              "timeout_s": 1200.0}
+"""SMP without icount: the races need two vCPUs running at once."""
+MODULE_TAINT = 12288
+
+
+@pytest.fixture(scope="module", params=sorted(RELEASES))
+def stress(request: pytest.FixtureRequest) -> KernelSession:
+    cfg = {**STRESS_CFG, "kernel_release": RELEASES[request.param]}
+    return run_session([], cfg, checks=("stress", "faults"), progress=True)
+
+
+@pytest.mark.parametrize("test", STRESS_TESTS)
+def test_stress(stress: KernelSession, test: str) -> None:
+    r = stress.checks["stress"][test]
+    assert r["ok"] is True and r["rc"] == 0, r
+    assert r["taint"] & ~MODULE_TAINT == 0, r
+
+
+def test_no_taint_beyond_the_module(stress: KernelSession) -> None:
+    assert stress.info["taint"] & ~MODULE_TAINT == 0, stress.info
+    assert stress.info["dmesg_file"]
+
+
+def test_fuzz_covers_every_ioctl_number(stress: KernelSession) -> None:
+    f = stress.checks["stress"]["fuzz"]
+    # 4 directions x 256 numbers x 9 sizes x 9 pointer kinds, plus 64 x 9 of another magic.
+    assert f["ioctls_unprivileged"] == 4 * 256 * 9 * 9 + 64 * 9
+    assert f["ioctls_root"] > 1000 and f["manual_cow_edges"] == 11
+    assert f["bad"] == 0 and f["slow"] == 0 and f["max_call_ms"] < 1000
+    assert f["open_errno"] == "Permission denied" and f["read_errno"] == "Operation not permitted"
+
+
+def test_bounded_work_under_a_kernel_fault_storm(stress: KernelSession) -> None:
+    s = stress.checks["stress"]["storm"]
+    assert s["max_syscall_ms"] < 1000 and s["max_pending"] <= 1 and s["throttled"] == 0
+    assert s["kernel_copies"] >= s["pages"] // 2
+
+
+def test_runner_faults_have_distinct_errors_and_leave_no_target(stress: KernelSession) -> None:
+    f = stress.checks["faults"]
+    assert f["sigkill"]["registered_before"] == 1
+    assert "was killed by SIGKILL" in f["sigkill"]["error"]
+    assert f["sigkill"]["targets_after"] == 0
+    assert f["hung"]["rc"] == -1 and "hung run" in f["hung"]["error"]
+    assert "run_timeout" in f["hung"]["error"] and f["hung"]["targets_after"] == 0
+    b = f["bogus_symbol"]
+    assert "symbol=do_exit is not supported" in b["error"] and not b["loaded_after"]
+    assert b["reload_ok"] and f["next_run_targets"] == 0
+    errors = [f["sigkill"]["error"], f["hung"]["error"], b["error"]]
+    assert len({e.split(":")[0] for e in errors}) == 3
+
+
+def test_forced_crash_is_reported_as_a_panic_with_the_oops() -> None:
+    with pytest.raises(GuestPanic) as e:
+        run_session([], {**STRESS_CFG, "timeout_s": 300.0, "run_timeout_s": 60.0},
+                    checks=("crash",), progress=True)
+    msg = str(e.value)
+    assert "crashed" in msg and "Kernel panic - not syncing" in msg
+    assert "sysrq" in msg.lower()
