@@ -16,6 +16,7 @@ the validation traces) unless ``--no-guarded``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,8 +43,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", type=Path, default=None)
     ap.add_argument("--costmodels", default="seed_table1,host")
-    ap.add_argument("--validation-dir", type=Path, default=CONF_DIR.parent.parent / "shared"
-                    / "validation", help="default: ../shared/validation from the project root")
+    ap.add_argument("--validation-dir", type=Path,
+                    default=Path(os.environ.get("COWRL_VALIDATION_DIR", "")
+                                 or CONF_DIR.parent.parent / "shared" / "validation"),
+                    help="default: $COWRL_VALIDATION_DIR, else ../shared/validation from the "
+                         "project root")
     ap.add_argument("--family-draws", type=int, default=2)
     ap.add_argument("--train-draws", type=int, default=48)
     ap.add_argument("--no-guarded", action="store_true")
