@@ -1,0 +1,343 @@
+"""The generalization protocol: train without a family, test on it; report the issue's targets.
+
+One *job* = (learner, held-out set, training seed, cost model):
+
+1. train the learner on the randomized distribution with the held-out family left out
+   (:func:`cowrl.traces.generators.randomized` with ``exclude``), or on all of it when the
+   held-out set is the public validation traces or a recorded application;
+2. test it, with the references (baseline, readahead, precopy k=1, ``precopy_best``,
+   oracle), on fresh draws of the held-out family (or on the held-out traces);
+3. write ``job.json``: one row per (policy, trace).
+
+:func:`report` gathers the rows of every job of a sweep into one table per (held-out set,
+cost model): for each learner the targets of issue #10 with the number of training seeds
+and the spread across them. ``experiments/generalization.py`` is the Hydra entry.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cowrl.errors import ConfigError
+from cowrl.metrics import geomean, objective
+from cowrl.policies.base import Policy
+from cowrl.sim.costmodel import CostModel
+from cowrl.traces.generators import FAMILIES, family_trace, randomized
+from cowrl.traces.io import Trace, load_trace
+
+VALIDATION = "validation"
+"""Held-out set name of the public validation traces (``../shared/validation`` by default)."""
+APP_PREFIX = "app:"
+"""Held-out set ``app:NAME``: every recorded trace of application NAME in the corpus."""
+REFERENCES = ("baseline", "readahead", "precopy", "precopy_best", "oracle")
+UNIFORM_OR_SPARSE = ("random", "sparse", "v_pointer_chase")
+"""Trace families whose waste target is <= 1% of precopied pages (by family or trace name)."""
+
+TARGETS = {"safety": 1.02, "near_best": 1.10, "gain_share": 0.60, "waste": 0.01}
+
+
+def train_traces(exclude: Sequence[str], seed: int, draws: int) -> list[Trace]:
+    """``draws`` randomized traces without the ``exclude`` families (training seed ``seed``)."""
+    return [randomized(seed=seed * 7919 + 17 + d // 8, draw=d % 8, exclude=list(exclude))
+            for d in range(draws)]
+
+
+def test_traces(holdout: str, draws: int, validation_dir: Path | None, corpus_dir: Path | None
+                ) -> list[Trace]:
+    """The held-out traces: fresh draws of a family, the validation traces, or an app's."""
+    if holdout in FAMILIES:
+        # family_trace draws from its own random stream: never a training trace.
+        return [family_trace(holdout, seed=100_000 + i, name=f"{holdout}_{i}")
+                for i in range(draws)]
+    if holdout == VALIDATION:
+        if validation_dir is None or not validation_dir.is_dir():
+            raise ConfigError(f"validation_dir: {validation_dir} is not a directory")
+        files = sorted(validation_dir.glob("v_*.npy"))
+        if not files:
+            raise ConfigError(f"validation_dir: no v_*.npy in {validation_dir}")
+        return [load_trace(f) for f in files]
+    if holdout.startswith(APP_PREFIX):
+        app = holdout[len(APP_PREFIX):]
+        files = app_traces(corpus_dir).get(app)
+        if not files:
+            raise ConfigError(f"holdout: no recorded traces of application {app!r} in "
+                              f"{corpus_dir}")
+        return [load_trace(f) for f in files]
+    raise ConfigError(f"holdout: {holdout!r} is not a family ({', '.join(FAMILIES)}), "
+                      f"{VALIDATION!r} or app:NAME")
+
+
+def app_traces(corpus_dir: Path | None) -> dict[str, list[Path]]:
+    """Recorded traces by application: ``<corpus>/<app>/*.npz|npy`` or ``<app>_*.npz``."""
+    if corpus_dir is None or not Path(corpus_dir).is_dir():
+        return {}
+    out: dict[str, list[Path]] = defaultdict(list)
+    for f in sorted(Path(corpus_dir).rglob("*")):
+        if f.suffix not in (".npz", ".npy"):
+            continue
+        rel = f.relative_to(corpus_dir)
+        app = rel.parts[0] if len(rel.parts) > 1 else f.stem.split("_")[0]
+        out[app].append(f)
+    return dict(out)
+
+
+def family_of(trace: Trace) -> str:
+    return str(trace.meta.get("family", trace.name))
+
+
+def train_learner(learner: str, traces: list[Trace], cost: CostModel, lam: float, seed: int,
+                  exclude: Sequence[str] = (), train_overrides: Sequence[str] = (),
+                  passes: int = 2) -> Policy:
+    """A trained policy: ``guarded`` (its table learned on ``traces``), ``bandit``/``ppo``/
+    ``dqn`` (``train(cfg)`` on the same randomized suite), or a fixed one by name."""
+    from cowrl.registry import make_policy
+
+    if learner == "guarded":
+        from cowrl.policies.guarded import GuardedPolicy, learn_table
+
+        res = learn_table(traces, [cost], lam=lam, seed=seed, passes=passes)
+        policy = GuardedPolicy.for_cost(cost, lam)
+        policy.table = res["table"]
+        return policy
+    if learner in ("bandit", "ppo", "dqn"):
+        return _train_with_train_py(learner, cost, lam, seed, exclude, train_overrides)
+    return make_policy(learner, lam=lam)
+
+
+def _train_with_train_py(learner: str, cost: CostModel, lam: float, seed: int,
+                         exclude: Sequence[str], train_overrides: Sequence[str]) -> Policy:
+    import tempfile
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from cowrl.policies.artifacts import load_policy
+    from cowrl.registry import CONF_DIR
+    from cowrl.training import train
+
+    overrides = [f"policy={learner}", f"costmodel={cost.name}", f"seed={seed}",
+                 "workloads=[rand0,rand1,rand2,rand3,rand4,rand5,rand6,rand7]",
+                 "latest_dir=null", "progress=false", "resume=false", f"lambda={lam}"]
+    if exclude:
+        names = ",".join(exclude)
+        overrides += [f"+workload_params.rand{i}.exclude='{names}'" for i in range(8)]
+    overrides += [str(o) for o in train_overrides]
+    out = Path(tempfile.mkdtemp(prefix=f"gen_{learner}_"))
+    overrides.append(f"out={out}")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        tcfg = compose("train", overrides)
+    GlobalHydra.instance().clear()
+    res = train(tcfg)
+    return load_policy(res["artifact"], name=learner)
+
+
+def measure(policies: Sequence[Policy], traces: Sequence[Trace], cost: CostModel,
+            lam: float = 1.0) -> list[dict[str, Any]]:
+    """One row per (policy, trace): objective / baseline, / precopy_best, / oracle, waste."""
+    from cowrl.policies.best_static import BestStatic
+    from cowrl.policies.oracle import Oracle
+    from cowrl.sim.simulator import simulate
+
+    rows = []
+    for t in traces:
+        objs = BestStatic(lam=lam).objectives(t, cost)
+        base = objs[0]
+        best_k = min(objs, key=lambda k: (objs[k], k))
+        orec: Any = simulate(t, Oracle(lam=lam), cost)
+        oracle = objective(orec, lam, cost.page_cost_ns)
+        for p in policies:
+            if isinstance(p, (BestStatic, Oracle)):
+                continue
+            rec: Any = simulate(t, p, cost)
+            obj = objective(rec, lam, cost.page_cost_ns)
+            rows.append(_row(p.name, t, obj, base, objs[best_k], oracle, rec.precopied,
+                             rec.wasted, rec.faults))
+        rows.append(_row("precopy_best", t, objs[best_k], base, objs[best_k], oracle, -1, -1,
+                         -1, best_k=best_k))
+        rows.append(_row("oracle", t, oracle, base, objs[best_k], oracle, orec.precopied,
+                         orec.wasted, orec.faults))
+    return rows
+
+
+def _row(policy: str, t: Trace, obj: float, base: float, best: float, oracle: float,
+         precopied: int, wasted: int, faults: int, **extra: Any) -> dict[str, Any]:
+    return {"policy": policy, "trace": t.name, "family": family_of(t), "ratio": obj / base,
+            "vs_best": obj / best, "oracle_ratio": oracle / base, "best_ratio": best / base,
+            "precopied": precopied, "wasted": wasted, "faults": faults, **extra}
+
+
+def check_targets(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's targets over one policy's rows on one held-out set."""
+    ratios = [r["ratio"] for r in rows]
+    gain = 1 - geomean(ratios)
+    oracle_gain = 1 - geomean([r["oracle_ratio"] for r in rows])
+    worst = max(rows, key=lambda r: r["ratio"])
+    far = max(rows, key=lambda r: r["vs_best"])
+    us = [r for r in rows if r["family"] in UNIFORM_OR_SPARSE or r["trace"] in UNIFORM_OR_SPARSE]
+    pre = sum(max(r["precopied"], 0) for r in us)
+    waste = sum(max(r["wasted"], 0) for r in us) / pre if pre else 0.0
+    share = gain / oracle_gain if oracle_gain > 1e-9 else (1.0 if gain >= -1e-9 else 0.0)
+    return {
+        "safety": worst["ratio"], "safety_trace": worst["trace"],
+        "near_best": far["vs_best"], "near_best_trace": far["trace"],
+        "gain": gain, "oracle_gain": oracle_gain, "gain_share": share,
+        "waste": waste if us else None,
+        "ok_safety": worst["ratio"] <= TARGETS["safety"],
+        "ok_near_best": far["vs_best"] <= TARGETS["near_best"],
+        "ok_gain_share": share >= TARGETS["gain_share"],
+        "ok_waste": (waste <= TARGETS["waste"]) if us else None,
+    }
+
+
+def run_job(cfg: Any) -> dict[str, Any]:
+    """One job of the sweep (see the module docstring); writes ``<out>/job.json``."""
+    from cowrl.registry import make_costmodel, make_policy
+
+    holdout = str(cfg.holdout)
+    cost = make_costmodel(cfg.costmodel)
+    lam = float(cfg["lambda"])
+    seed = int(cfg.seed)
+    vdir = resolve_dir(cfg.get("validation_dir"))
+    cdir = resolve_dir(cfg.get("corpus_dir"))
+    if holdout == VALIDATION and (vdir is None or not vdir.is_dir()):
+        return _write_job(cfg, {"skipped": f"no validation traces at {vdir}"})
+    if holdout.startswith(APP_PREFIX) and not app_traces(cdir):
+        return _write_job(cfg, {"skipped": f"no recorded corpus at {cdir}"})
+    exclude = [holdout] if holdout in FAMILIES else []
+    test = test_traces(holdout, int(cfg.test_draws), vdir, cdir)
+    train = train_traces(exclude, seed, int(cfg.train_draws))
+    if holdout.startswith(APP_PREFIX):  # leave one application out of the recorded corpus
+        app = holdout[len(APP_PREFIX):]
+        train += [load_trace(f) for a, fs in app_traces(cdir).items() if a != app for f in fs]
+    learners = [str(x) for x in cfg.learners]
+    extra = [str(o) for o in (cfg.get("train_overrides") or [])]
+    policies = [train_learner(name, train, cost, lam, seed, exclude, extra,
+                              int(cfg.get("passes", 2))) for name in learners]
+    refs = [make_policy(n, lam=lam) for n in ("baseline", "readahead", "precopy")
+            if n not in learners]
+    rows = measure(policies + refs, test, cost, lam)
+    for r in rows:
+        r["learned"] = r["policy"] in learners
+    return _write_job(cfg, {"rows": rows, "n_train": len(train), "n_test": len(test)})
+
+
+def _write_job(cfg: Any, body: dict[str, Any]) -> dict[str, Any]:
+    out = Path(str(cfg.out)) if cfg.get("out") else Path.cwd()
+    out.mkdir(parents=True, exist_ok=True)
+    job = {"holdout": str(cfg.holdout), "seed": int(cfg.seed),
+           "costmodel": str(cfg.costmodel.name), **body}
+    tmp = out / "job.json.tmp"
+    tmp.write_text(json.dumps(job, default=float))
+    tmp.replace(out / "job.json")
+    return job
+
+
+def gather(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Every ``job.json`` under ``sweep_dir``."""
+    return [json.loads(p.read_text()) for p in sorted(Path(sweep_dir).rglob("job.json"))]
+
+
+def report(jobs: Sequence[dict[str, Any]]) -> str:
+    """One markdown table per cost model: a row per (held-out set, policy) with the targets,
+    the number of training seeds and the spread (min..max over seeds) of the geomean gain."""
+    groups: dict[tuple[str, str, str], dict[int, list[dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(list))
+    skipped = []
+    for j in jobs:
+        if "skipped" in j:
+            skipped.append(f"{j['holdout']} ({j['costmodel']}): {j['skipped']}")
+            continue
+        for r in j["rows"]:
+            groups[(j["costmodel"], j["holdout"], r["policy"])][j["seed"]].append(r)
+    lines = []
+    for cm in sorted({k[0] for k in groups}):
+        lines += [f"\n### cost model {cm}\n",
+                  "| held out | policy | seeds | gain (min..max) | oracle gain | share of "
+                  "oracle | worst vs baseline | worst vs best k | waste (random/sparse) | "
+                  "targets met |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for (c, hold, pol), by_seed in sorted(groups.items(),
+                                              key=lambda kv: (kv[0][1], _order(kv[0][2]))):
+            if c != cm:
+                continue
+            per = [check_targets(rows) for _, rows in sorted(by_seed.items())]
+            gains = [p["gain"] for p in per]
+            all_rows = [r for rows in by_seed.values() for r in rows]
+            t = check_targets(all_rows)
+            met = [name for name in ("safety", "near_best", "gain_share", "waste")
+                   if t[f"ok_{name}"]]
+            missed = [name for name in ("safety", "near_best", "gain_share", "waste")
+                      if t[f"ok_{name}"] is False]
+            waste = "-" if t["waste"] is None else f"{100 * t['waste']:.2f}%"
+            lines.append(
+                f"| {hold} | {pol} | {len(by_seed)} | {100 * t['gain']:+.1f}% "
+                f"({100 * min(gains):+.1f}..{100 * max(gains):+.1f}) | "
+                f"{100 * t['oracle_gain']:+.1f}% | {t['gain_share']:.2f} | "
+                f"{t['safety']:.3f} ({t['safety_trace']}) | {t['near_best']:.3f} "
+                f"({t['near_best_trace']}) | {waste} | "
+                f"{len(met)}/{len(met) + len(missed)}"
+                f"{' missed: ' + ','.join(missed) if missed else ''} |")
+    if skipped:
+        lines += ["", "Skipped: " + "; ".join(sorted(set(skipped)))]
+    lines += ["", "Targets (issue #10): safety = worst objective / baseline <= "
+              f"{TARGETS['safety']}; near_best = worst objective / precopy_best <= "
+              f"{TARGETS['near_best']}; gain_share = geomean gain / oracle's >= "
+              f"{TARGETS['gain_share']}; waste = wasted / precopied on uniform-random and sparse "
+              f"traces <= {100 * TARGETS['waste']:.0f}%. Gains are geometric means over the "
+              "held-out traces of all seeds; (min..max) is the spread of the per-seed gain."]
+    return "\n".join(lines)
+
+
+def _order(policy: str) -> tuple[int, str]:
+    ref = {"baseline": 9, "precopy": 6, "readahead": 5, "precopy_best": 7, "oracle": 8}
+    return (ref.get(policy, 0), policy)
+
+
+def summary_table(jobs: Sequence[dict[str, Any]], costmodel: str) -> dict[str, dict[str, float]]:
+    """policy -> held-out set -> geomean ratio (over seeds and traces): for quick checks."""
+    acc: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for j in jobs:
+        if j.get("costmodel") != costmodel or "rows" not in j:
+            continue
+        for r in j["rows"]:
+            acc[r["policy"]][j["holdout"]].append(math.log(r["ratio"]))
+    return {p: {h: float(np.exp(np.mean(v))) for h, v in d.items()} for p, d in acc.items()}
+
+
+def resolve_dir(path: Any) -> Path | None:
+    """A directory from the config: relative paths are from the project root (where conf/ is),
+    so every launcher finds the same files whatever its working directory."""
+    if path is None or str(path) == "":
+        return None
+    from cowrl.registry import CONF_DIR
+
+    p = Path(str(path))
+    return p if p.is_absolute() else CONF_DIR.parent / p
+
+
+try:  # Hydra's callback base class (hydra-core >= 1.1)
+    from hydra.experimental.callback import Callback as _Callback
+except ImportError:  # pragma: no cover
+    _Callback = object  # type: ignore[assignment,misc]
+
+
+class GatherReport(_Callback):  # type: ignore[misc,valid-type]
+    """Hydra callback: at the end of a multirun, gather every job into ``report.md``.
+
+    It runs in the launching process, so it works with every launcher (joblib,
+    submitit_local, submitit_slurm)."""
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        sweep = Path(str(config.hydra.sweep.dir))
+        text = report(gather(sweep))
+        (sweep / "report.md").write_text("# Generalization (leave one out)\n" + text + "\n")
+        print(text)
+        print(f"\nreport: {sweep / 'report.md'}")

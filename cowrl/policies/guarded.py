@@ -1,0 +1,409 @@
+"""``guarded``: a table over a richer context, with sentinel feedback and a run-time back-off.
+
+Everything here is integer state the kernel module can keep per region, updated only from
+what it sees at its own demand faults; nothing reads the trace's future.
+
+**Context** (one cell per fault, :data:`N_CELLS` cells):
+
+* ``kind``: how the fault relates to recent faults. Stream slots as in
+  :mod:`cowrl.policies.context` (each remembers its last window's end): ``exact`` = the
+  fault is the page right after a stream's window (the window was used to its end),
+  ``near`` = 2..``near`` pages after it (a strided or gapped stream); otherwise
+  ``stride`` = the same distance from the previous fault as that fault had from the one
+  before (a column sweep, any stride), else ``miss``.
+* ``run``: the matched stream's consecutive matches (or the stride's repeats), bucketed.
+* ``left``: how many of the 3 pages just below the faulting page are already private
+  (written or precopied): the density of the neighbourhood, which tells dense fills in
+  random order (arenas, a column sweep's later passes) from scattered writes. The module
+  reads 3 PTEs.
+* ``use``: the sentinel hit rate of this fault's class (stream faults, other faults),
+  bucketed in quarters.
+
+**Sentinels.** After deciding ``k`` at page ``p``, the page right after the window,
+``s = p + k + 1``, stays shared; it is recorded in a direct-mapped table of
+:data:`SENTINELS` entries (tag = ``s + 1`` with the class bit). A later demand fault on
+``s`` is a *hit*: the writes reached the end of the window (for ``k = 0``: the neighbour was
+written, so a window of 1 would have paid). A sentinel overwritten in the table before
+being hit is a *miss*. Each class keeps the hit rate as an EWMA (weight 1/16, fixed point
+``USE_ONE = 256``). This is the feedback the module lacked: a precopied page that is later
+written takes no fault, but the sentinel just past it does.
+
+**Decision.** ``want = table[cell]``. The run-time safety net is a *risk budget* ``B``
+(ns, per region): every demand fault adds ``budget_per_mille`` of a demand fault's cost;
+a window reserves its worst case, ``copied * loss + setup`` (every page it copies wasted);
+a hit on its sentinel gives the reserve back plus ``copied * gain`` (its pages were
+written: they saved their faults). ``k`` is the largest degree ``<= want`` whose reserve
+fits in ``B``, else 0. While sentinels are honest (a hit window was used), the loss over
+``k = 0`` therefore never exceeds the allowance (1% of the demand-fault cost by default):
+precopy is financed only by gains already proven. A sentinel proves the end of its
+window, not its interior: a strided stream whose window ends on a written page can fool
+it (measured in docs/policies.md).
+
+**Learning.** The table is learned offline in the simulator (:func:`learn_table`) with
+full information: at every fault the hindsight reward of every candidate degree is known
+from the trace, so each cell sums the reward of every arm (a contextual bandit with full
+feedback) and the table is the argmax, iterated a few passes under its own behaviour (with
+the budget and epsilon exploration). Train it on the randomized distribution only
+(:func:`cowrl.traces.generators.randomized`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cowrl.errors import ConfigError
+from cowrl.policies.base import FaultContext, KernelProgram, Policy
+from cowrl.sim.costmodel import CostModel
+from cowrl.traces.io import Trace
+
+KINDS = ("miss", "exact", "near", "stride")
+RUN_BUCKETS = 5
+LEFT_BUCKETS = 4  # 0..3 private pages among p-3..p-1
+USE_BUCKETS = 4
+N_CELLS = len(KINDS) * RUN_BUCKETS * LEFT_BUCKETS * USE_BUCKETS
+USE_ONE = 256
+SENTINELS = 256  # direct-mapped sentinel table entries per region
+DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
+STREAM, OTHER = 0, 1
+
+
+def run_bucket(run: int) -> int:
+    if run <= 0:
+        return 0
+    if run == 1:
+        return 1
+    if run < 4:
+        return 2
+    if run < 8:
+        return 3
+    return 4
+
+
+def cell_of(kind: int, run_b: int, left: int, use_b: int) -> int:
+    return ((kind * RUN_BUCKETS + run_b) * LEFT_BUCKETS + left) * USE_BUCKETS + use_b
+
+
+def describe_cell(cell: int) -> str:
+    use_b = cell % USE_BUCKETS
+    left = (cell // USE_BUCKETS) % LEFT_BUCKETS
+    run_b = (cell // (USE_BUCKETS * LEFT_BUCKETS)) % RUN_BUCKETS
+    kind = cell // (USE_BUCKETS * LEFT_BUCKETS * RUN_BUCKETS)
+    run = ("run0", "run1", "run2-3", "run4-7", "run8+")[run_b]
+    return f"{KINDS[kind]}/{run}/left{left}/use{use_b}"
+
+
+@dataclass
+class Cell:
+    """What :meth:`GuardedContext.observe_fault` found."""
+
+    cell: int
+    cls: int  # STREAM or OTHER: which hit rate this fault reads and its sentinel feeds
+    slot: int
+    run: int
+
+
+class GuardedContext:
+    """Per-region integer state: stream slots, stride, private mirror, sentinel table."""
+
+    def __init__(self, slots: int = 4, near: int = 16) -> None:
+        if not 1 <= int(slots) <= 16:
+            raise ConfigError(f"policy.slots must be in 1..16, got {slots!r}")
+        if not 1 <= int(near) <= 4096:
+            raise ConfigError(f"policy.near must be in 1..4096, got {near!r}")
+        self.slots, self.near = int(slots), int(near)
+        self.reset(1)
+
+    def reset(self, n_pages: int) -> None:
+        s = self.slots
+        self.n_pages = n_pages
+        self.valid = [0] * s
+        self.end = [0] * s
+        self.run = [0] * s
+        self.stamp = [0] * s
+        self.n_faults = 0
+        self.prev_page = -1
+        self.prev_delta = 0
+        self.stride_run = 0
+        # The module reads PTEs; the simulator policy mirrors them from its own decisions.
+        self.private = bytearray(n_pages)
+        self.tags = [0] * SENTINELS
+        self.tag_pages = [0] * SENTINELS  # pages the sentinel's window precopied
+        self.tag_reserved = [0] * SENTINELS  # budget the window reserved
+        self.use = [USE_ONE // 2, USE_ONE // 2]  # hit rate per class, start undecided
+        self.hits = [0, 0]
+        self.misses = [0, 0]
+        self.refund_pages = 0  # precopied pages of windows whose sentinel was hit (this fault)
+        self.refund_reserved = 0
+
+    def observe_fault(self, page: int) -> Cell:
+        # 1. sentinel: a fault on a recorded sentinel is a hit for its class.
+        slot_t = page & (SENTINELS - 1)
+        tag = self.tags[slot_t]
+        self.refund_pages = self.refund_reserved = 0
+        if tag and (tag >> 1) == page + 1:
+            c = tag & 1
+            self.use[c] += (USE_ONE - self.use[c]) >> 4
+            self.hits[c] += 1
+            self.refund_pages = self.tag_pages[slot_t]
+            self.refund_reserved = self.tag_reserved[slot_t]
+            self.tags[slot_t] = 0
+        # 2. streams: the slot whose window end lies just behind the page.
+        best, best_gap = -1, self.near + 1
+        for i in range(self.slots):
+            if self.valid[i]:
+                gap = page - self.end[i]
+                if 1 <= gap < best_gap:
+                    best, best_gap = i, gap
+        delta = page - self.prev_page if self.prev_page >= 0 else 0
+        stride_hit = delta >= 2 and delta == self.prev_delta
+        self.stride_run = min(self.stride_run + 1, 255) if stride_hit else 0
+        self.prev_delta = delta
+        self.prev_page = page
+        if best >= 0:
+            kind = 1 if best_gap == 1 else 2
+            run = min(self.run[best] + 1, 255)
+            slot = best
+        else:
+            kind = 3 if stride_hit else 0
+            run = self.stride_run if stride_hit else 0
+            slot = 0
+            for i in range(self.slots):  # LRU victim: an empty slot, else the oldest
+                if not self.valid[i]:
+                    slot = i
+                    break
+                if self.stamp[i] < self.stamp[slot]:
+                    slot = i
+        cls = STREAM if kind in (1, 2) else OTHER
+        lo = max(page - 3, 0)
+        left = sum(self.private[lo:page])
+        use_b = min(self.use[cls] >> 6, USE_BUCKETS - 1)
+        return Cell(cell_of(kind, run_bucket(run), left, use_b), cls, slot, run)
+
+    def shared_in_window(self, page: int, k: int, limit: int) -> int:
+        """Shared pages among ``page+1 .. page+k`` (clipped at ``limit``, the region's
+        exclusive end): what a window would copy."""
+        hi = min(page + k, limit - 1)
+        return (hi - page) - sum(self.private[page + 1:hi + 1]) if hi > page else 0
+
+    def commit(self, c: Cell, page: int, k: int, copied: int = 0, reserved: int = 0,
+               limit: int = -1) -> None:
+        n = self.n_pages if limit < 0 else limit
+        self.n_faults += 1
+        end = max(min(page + k, n - 1), page)
+        self.valid[c.slot] = 1
+        self.end[c.slot] = end
+        self.run[c.slot] = c.run if c.cls == STREAM else 0
+        self.stamp[c.slot] = self.n_faults
+        self.private[page:end + 1] = b"\x01" * (end + 1 - page)
+        s = end + 1
+        if s < n and not self.private[s]:
+            t = s & (SENTINELS - 1)
+            old = self.tags[t]
+            if old:  # an unresolved sentinel leaves the table: its window's end was not reached
+                oc = old & 1
+                self.use[oc] -= self.use[oc] >> 4
+                self.misses[oc] += 1
+            self.tags[t] = ((s + 1) << 1) | c.cls
+            self.tag_pages[t] = copied
+            self.tag_reserved[t] = reserved
+
+
+class GuardedPolicy(Policy):
+    """``k = table[cell]``, capped so that the precopy risk never exceeds a budget (module
+    docstring): ``k`` is the largest degree ``<= table[cell]`` whose worst case (every page
+    it copies wasted) fits the budget, and 0 while the fault's class has a sentinel hit rate
+    below ``floor``."""
+
+    def __init__(self, table: Sequence[int] | None = None, gain_ns: int = 5668,
+                 loss_ns: int = 24132, setup_ns: int = 0, demand_ns: int = 17734,
+                 budget_per_mille: int = 10, floor: int = 0, slots: int = 4, near: int = 16,
+                 expected_loss: bool = False,
+                 degrees: Sequence[int] = DEGREES, name: str = "guarded") -> None:
+        self.name = name
+        tab = [0] * N_CELLS if table is None else [int(k) for k in table]
+        if len(tab) != N_CELLS or any(not 0 <= k <= 512 for k in tab):
+            raise ConfigError(f"policy.table: expected {N_CELLS} degrees in 0..512")
+        if not 0 <= int(floor) <= USE_ONE:
+            raise ConfigError(f"policy.floor must be in 0..{USE_ONE}, got {floor!r}")
+        for field, v in (("gain_ns", gain_ns), ("loss_ns", loss_ns), ("setup_ns", setup_ns),
+                         ("demand_ns", demand_ns), ("budget_per_mille", budget_per_mille)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ConfigError(f"policy.{field} must be a number >= 0, got {v!r}")
+        self.table = tab
+        self.floor = int(floor)
+        self.gain, self.loss = int(gain_ns), int(loss_ns)
+        self.setup, self.demand = int(setup_ns), int(demand_ns)
+        self.allowance = int(demand_ns) * int(budget_per_mille) // 1000  # added per fault
+        self.degrees = tuple(sorted(int(d) for d in degrees))
+        self.expected_loss = bool(expected_loss)
+        self.ctx = GuardedContext(slots, near)
+        self.budget = 0
+        self.explore: Callable[[int, int], int] | None = None  # training only
+        # Training only: (page, cell, k, write index) per fault, for the hindsight rewards.
+        self.trace_log: list[tuple[int, int, int, int]] | None = None
+
+    @classmethod
+    def for_cost(cls, cost: CostModel, lam: float = 1.0, **kw: Any) -> GuardedPolicy:
+        """Budget constants from a cost model (the module gets them pushed with the table)."""
+        return cls(gain_ns=int(cost.fault_ns + cost.copy_ns + cost.decide_ns - cost.precopy_ns),
+                   loss_ns=int(cost.precopy_ns + lam * cost.page_cost_ns),
+                   setup_ns=int(cost.precopy_setup_ns), demand_ns=int(cost.demand_ns), **kw)
+
+    def reset(self, n_pages: int, seed: int | None = None) -> None:
+        self.ctx.reset(n_pages)
+        self.budget = 0
+
+    def degree(self, c: Cell, page: int, limit: int) -> tuple[int, int]:
+        """The degree and the pages it copies, within the budget."""
+        want = self.table[c.cell]
+        if self.explore is not None:
+            want = self.explore(c.cell, want)
+        if want == 0 or self.ctx.use[c.cls] < self.floor:
+            return 0, 0
+        for d in reversed(self.degrees):
+            if d > want or d == 0:
+                continue
+            copied = self.ctx.shared_in_window(page, d, limit)
+            if copied * self.reserve(c.cls) + self.setup <= self.budget:
+                return d, copied
+        return 0, 0
+
+    def reserve(self, cls: int) -> int:
+        """What one copied page reserves from the budget: its whole loss (worst case), or,
+        with ``expected_loss``, its loss times the class's sentinel miss rate (at least 1/8)."""
+        if not self.expected_loss:
+            return self.loss
+        miss = max(USE_ONE - self.ctx.use[cls], USE_ONE // 8)
+        return self.loss * miss // USE_ONE
+
+    def decide(self, ctx: FaultContext) -> int:
+        c = self.ctx.observe_fault(ctx.page)
+        # A hit sentinel proves its window's pages were written: refund their reserved loss
+        # and bank their gain. Every fault adds a small allowance (the risk we accept).
+        self.budget += self.ctx.refund_reserved + self.ctx.refund_pages * self.gain \
+            + self.allowance
+        limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
+        k, copied = self.degree(c, ctx.page, limit)
+        reserved = copied * self.reserve(c.cls) if k > 0 else 0
+        if k > 0:
+            self.budget -= reserved + self.setup
+        if self.trace_log is not None:
+            self.trace_log.append((ctx.page, c.cell, k, ctx.write_index))
+        self.ctx.commit(c, ctx.page, k, copied, reserved, limit)
+        return k
+
+    def kernel_program(self) -> KernelProgram:
+        # The module does not implement this context yet (docs/policies.md gives the spec).
+        raise NotImplementedError("guarded has no kernel program yet (simulator prototype)")
+
+    def describe(self) -> dict[str, int]:
+        return {describe_cell(c): k for c, k in enumerate(self.table) if k}
+
+
+# --- learning the table (simulator, full information) ---------------------------------------
+
+
+def arm_rewards(trace: Trace, cost: CostModel, lam: float,
+                events: list[tuple[int, int, int, int]], degrees: Sequence[int] = DEGREES
+                ) -> np.ndarray:
+    """Hindsight reward of every degree at every logged fault, in ns saved against ``k = 0``.
+
+    Replays the logged decisions to know which pages were private at each fault; a window
+    page still shared is useful if the trace writes it later (it saves a decided fault:
+    ``+ fault + copy + decide - precopy``)
+    and waste otherwise (``- precopy - lambda * page_cost``); a page already private costs
+    ``precopy_skip_ns``; ``k > 0`` pays ``precopy_setup_ns``.
+    """
+    n = trace.n_pages
+    last = np.full(n, -1, dtype=np.int64)
+    last[trace.pages] = np.arange(trace.writes)  # index of each page's last write
+    private = np.zeros(n, dtype=bool)
+    gain = cost.fault_ns + cost.copy_ns + cost.decide_ns - cost.precopy_ns
+    loss = cost.precopy_ns + lam * cost.page_cost_ns
+    kmax = max(degrees)
+    idx = np.asarray(degrees)
+    out = np.zeros((len(events), len(degrees)))
+    ends = (np.cumsum(trace.region_sizes) if trace.region_sizes is not None
+            else np.array([n], dtype=np.int64))
+    for e, (page, _cell, k, wi) in enumerate(events):
+        private[page] = True
+        lim = int(ends[np.searchsorted(ends, page, side="right")])  # the region's end
+        hi = min(page + kmax, lim - 1)
+        if hi > page:
+            priv = private[page + 1:hi + 1]
+            later = last[page + 1:hi + 1] > wi
+            per = np.where(priv, -cost.precopy_skip_ns, np.where(later, gain, -loss))
+            c = np.concatenate(([0.0], np.cumsum(per)))
+            ks = np.minimum(idx, hi - page)
+            out[e] = c[ks] - np.where(idx > 0, cost.precopy_setup_ns, 0.0)
+        else:
+            out[e] = -np.where(idx > 0, cost.precopy_setup_ns, 0.0)
+        if k > 0:
+            private[page + 1:min(page + k, lim - 1) + 1] = True
+    return out
+
+
+def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float = 1.0,
+                passes: int = 3, epsilon: float = 0.2, seed: int = 0,
+                degrees: Sequence[int] = DEGREES, margin: float = 0.02,
+                progress: bool = False, **policy_kw: Any) -> dict[str, Any]:
+    """Learn the table from ``traces`` (each priced under each of ``costs``).
+
+    Each pass replays every trace under the current table with ``epsilon`` exploration,
+    adds every arm's hindsight reward (divided by the trace's baseline cost, so every trace
+    weighs alike) to its cell, and sets each cell to its best arm; an arm other than 0 must
+    beat 0 by ``margin`` of the cell's baseline share. Returns the table and the sums.
+    """
+    from tqdm import tqdm
+
+    from cowrl.sim.simulator import simulate
+
+    traces = list(traces)
+    rng = np.random.default_rng(seed)
+    table = [0] * N_CELLS
+    sums = np.zeros((N_CELLS, len(degrees)))
+    weight = np.zeros(N_CELLS)
+    for _ in range(passes):
+        sums[:] = 0.0
+        weight[:] = 0.0
+        for cost in costs:
+            for t in tqdm(traces, disable=not progress, leave=False):
+                pol = GuardedPolicy.for_cost(cost, lam, **policy_kw)
+                pol.table = table
+
+                def explore(cell: int, k: int) -> int:
+                    if rng.random() < epsilon:
+                        return int(degrees[int(rng.integers(len(degrees)))])
+                    return k
+
+                pol.explore = explore
+                pol.trace_log = []
+                rec: Any = simulate(t, pol, cost)
+                base_ns = cost.demand_ns * np.unique(t.pages).size
+                log = pol.trace_log
+                if not log:
+                    continue
+                r = arm_rewards(t, cost, lam, log, degrees) / base_ns
+                cells = np.fromiter((e[1] for e in log), dtype=np.int64, count=len(log))
+                np.add.at(sums, cells, r)
+                np.add.at(weight, cells, cost.demand_ns / base_ns)
+                del rec
+        best = np.argmax(sums, axis=1)
+        ok = sums[np.arange(N_CELLS), best] > margin * weight
+        table = [int(degrees[b]) if o and degrees[b] > 0 else 0 for b, o in zip(best, ok,
+                                                                                 strict=True)]
+    return {"table": table, "sums": sums, "weight": weight}
+
+
+
+def make_guarded(table: Sequence[int] | None = None, costmodel: str = "seed_table1",
+                 lam: float | None = None, **kw: Any) -> GuardedPolicy:
+    """``conf/policy/guarded.yaml``: a table plus the budget constants of ``costmodel``."""
+    from cowrl.registry import make_costmodel
+
+    return GuardedPolicy.for_cost(make_costmodel(costmodel), 1.0 if lam is None else lam,
+                                  table=table, **kw)

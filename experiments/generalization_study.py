@@ -1,0 +1,130 @@
+"""Design study: today's policies and ``guarded`` on traces they never trained on.
+
+    python experiments/generalization_study.py --artifacts DIR [--costmodels seed_table1,host]
+
+Prints, per cost model, one row per policy: the geometric-mean objective / baseline and
+the worst trace on (a) the public validation traces (``../shared/validation``, read in
+place; skipped when absent) and (b) fresh draws of every generator family, then the
+issue's targets on the validation traces. Trained policies come from ``--artifacts``:
+``DIR/<policy>_<costmodel>/policy.json`` as written by
+``python train.py policy=<policy> costmodel=<costmodel> out=DIR/<policy>_<costmodel>``
+(bandit, ppo, dqn; ``bandit_suite`` = the bandit trained on the old fixed suite only).
+``guarded`` is learned here on the randomized distribution (all families; never on
+the validation traces) unless ``--no-guarded``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cowrl.generalization import (  # noqa: E402
+    VALIDATION,
+    check_targets,
+    measure,
+    test_traces,
+    train_traces,
+)
+from cowrl.policies.artifacts import load_policy  # noqa: E402
+from cowrl.registry import CONF_DIR, make_costmodel, make_policy  # noqa: E402
+from cowrl.traces.generators import FAMILIES  # noqa: E402
+
+LEARNED = ("bandit_suite", "bandit", "ppo", "dqn")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--artifacts", type=Path, default=None)
+    ap.add_argument("--costmodels", default="seed_table1,host")
+    ap.add_argument("--validation-dir", type=Path,
+                    default=Path(os.environ.get("COWRL_VALIDATION_DIR", "")
+                                 or CONF_DIR.parent.parent / "shared" / "validation"),
+                    help="default: $COWRL_VALIDATION_DIR, else ../shared/validation from the "
+                         "project root")
+    ap.add_argument("--family-draws", type=int, default=2)
+    ap.add_argument("--train-draws", type=int, default=48)
+    ap.add_argument("--no-guarded", action="store_true")
+    ap.add_argument("--no-families", action="store_true")
+    ap.add_argument("--tables", type=Path, default=None,
+                    help="load guarded_<costmodel>.json from here instead of learning")
+    ap.add_argument("--save-tables", type=Path, default=None,
+                    help="write the learned guarded table per cost model as JSON here")
+    args = ap.parse_args()
+    for cm in args.costmodels.split(","):
+        cost = make_costmodel(cm)
+        policies = [make_policy(n) for n in ("readahead", "precopy")]
+        for name in LEARNED:
+            path = args.artifacts / f"{name}_{cm}" / "policy.json" if args.artifacts else None
+            if path is not None and path.is_file():
+                policies.append(load_policy(path, name=name))
+        if args.tables is not None:
+            import json
+
+            from cowrl.policies.guarded import GuardedPolicy
+
+            g = GuardedPolicy.for_cost(cost)
+            g.table = json.loads((args.tables / f"guarded_{cm}.json").read_text())
+            policies.append(g)
+        elif not args.no_guarded:
+            from cowrl.policies.guarded import GuardedPolicy, learn_table
+
+            t0 = time.time()
+            res = learn_table(train_traces([], 0, args.train_draws), [cost], passes=2)
+            g = GuardedPolicy.for_cost(cost)
+            g.table = res["table"]
+            policies.append(g)
+            if args.save_tables:
+                import json
+
+                args.save_tables.mkdir(parents=True, exist_ok=True)
+                (args.save_tables / f"guarded_{cm}.json").write_text(json.dumps(res["table"]))
+            print(f"[{cm}] guarded learned on {args.train_draws} randomized traces "
+                  f"in {time.time() - t0:.0f} s")
+        groups = {}
+        if args.validation_dir.is_dir():
+            groups[VALIDATION] = test_traces(VALIDATION, 0, args.validation_dir, None)
+        if not args.no_families:
+            groups["families"] = [t for f in FAMILIES
+                                  for t in test_traces(f, args.family_draws, None, None)]
+        for gname, traces in groups.items():
+            rows = measure(policies, traces, cost)
+            print(f"\n## {cm}: {gname} ({len(traces)} traces)\n")
+            print("| policy | geomean vs baseline | gain | share of oracle | worst vs baseline "
+                  "| worst vs best k | waste (random/sparse) | targets met |")
+            print("|---|---|---|---|---|---|---|---|")
+            names = [p.name for p in policies] + ["precopy_best", "oracle"]
+            for name in names:
+                pr = [r for r in rows if r["policy"] == name]
+                if not pr:
+                    continue
+                t = check_targets(pr)
+                gm = float(np.exp(np.mean(np.log([r["ratio"] for r in pr]))))
+                keys = ("safety", "near_best", "gain_share", "waste")
+                met = [k for k in keys if t[f"ok_{k}"]]
+                missed = [k for k in keys if t[f"ok_{k}"] is False]
+                waste = "-" if t["waste"] is None else f"{100 * t['waste']:.1f}%"
+                print(f"| {name} | {gm:.3f} | {100 * t['gain']:+.1f}% | {t['gain_share']:.2f} | "
+                      f"{t['safety']:.3f} ({t['safety_trace']}) | {t['near_best']:.3f} "
+                      f"({t['near_best_trace']}) | {waste} | {len(met)}/{len(met) + len(missed)}"
+                      f"{' missed ' + ','.join(missed) if missed else ''} |")
+            if gname == VALIDATION:
+                print("\nper trace (objective / baseline):\n")
+                traces_n = [t.name for t in traces]
+                print("| policy | " + " | ".join(traces_n) + " |")
+                print("|---|" + "---|" * len(traces_n))
+                for name in names:
+                    by = {r["trace"]: r["ratio"] for r in rows if r["policy"] == name}
+                    if by:
+                        print(f"| {name} | " + " | ".join(f"{by[t]:.3f}" for t in traces_n)
+                              + " |")
+
+
+if __name__ == "__main__":
+    main()
