@@ -695,7 +695,7 @@ static int test_forktree(void)
 	uint8_t *r = map_region(pages * PAGE, 0);
 	struct cowrl_counters c, c2;
 	struct cowrl_record *recs;
-	size_t cap = 1 << 22;
+	size_t cap = 1 << 18;	/* records: the module's default ring size */
 	ssize_t got;
 	long n, distinct = 0, foreign = 0;
 	int fd = dev_open();
@@ -714,11 +714,10 @@ static int test_forktree(void)
 	}
 	wait_child(pid);
 	counters(fd, &c);
-	recs = malloc(cap * sizeof(*recs) / 64);
+	recs = malloc(cap * sizeof(*recs));
 	seen = calloc(1 << 22, 1);
 	n = 0;
-	while ((size_t)n < cap / 64 &&
-	       (got = read(fd, recs + n, (cap / 64 - n) * sizeof(*recs))) > 0)
+	while ((size_t)n < cap && (got = read(fd, recs + n, (cap - n) * sizeof(*recs))) > 0)
 		n += got / (ssize_t)sizeof(*recs);
 	for (long i = 0; i < n; i++) {
 		int p = recs[i].pid;

@@ -417,3 +417,36 @@ def test_initramfs_module_order_skips_built_in_ones(tmp_path: Path) -> None:
     order = [n for n in build.GUEST_MODULES if build._copy_module(tmp_path / "usr", n, mods)]
     assert order == ["netfs", "9pnet", "9pnet_virtio", "9p"]
     assert (mods / "9p.ko").read_bytes() == b"\x7fELF9p"
+
+
+def test_host_runner_cleans_up_after_a_timeout(monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    """A job past kernel.timeout_s: its process group is killed, then every target is
+    unregistered and the module unloaded (this host cannot load modules: the device side is
+    replaced, the control flow is the runner's own)."""
+    import json
+    import signal
+    import subprocess as sp
+
+    calls: list[str] = []
+
+    class Hung:
+        pid = 424242
+
+        def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+            if timeout is not None:
+                raise sp.TimeoutExpired("guest.py", timeout)
+            return "partial output", ""
+
+    monkeypatch.setattr(runners.HostRunner, "check", lambda self: None)
+    monkeypatch.setattr(runners.subprocess, "Popen", lambda *a, **k: Hung())
+    monkeypatch.setattr(runners.os, "killpg",
+                        lambda pid, sig: calls.append(f"killpg {pid} {signal.Signals(sig).name}"))
+    monkeypatch.setattr(runners, "cleanup_host_module", lambda: calls.append("cleanup"))
+    monkeypatch.setattr(runners.Path, "exists", lambda self: False)  # no module loaded yet
+    (tmp_path / "job.json").write_text(json.dumps({"runs": []}))
+    r = runners.HostRunner(KernelConfig(runner="host", timeout_s=5.0, run_timeout_s=1.0))
+    with pytest.raises(runners.GuestHang, match="targets unregistered and the module unloaded"):
+        r.run(tmp_path)
+    assert calls == ["killpg 424242 SIGKILL", "cleanup"]
+    assert (tmp_path / "guest.log").read_text() == "partial output"
