@@ -153,8 +153,8 @@ def measure(policies: Sequence[Policy], traces: Sequence[Trace], cost: CostModel
         best_k = min(objs, key=lambda k: (objs[k], k))
         orec: Any = simulate(t, Oracle(lam=lam), cost)
         oracle = objective(orec, lam, cost.page_cost_ns)
-        for p in policies:
-            if isinstance(p, (BestStatic, Oracle)):
+        for p in policies:  # precopy_best and the oracle are added below, per trace
+            if p.name in ("precopy_best", "oracle"):
                 continue
             rec: Any = simulate(t, p, cost)
             obj = objective(rec, lam, cost.page_cost_ns)

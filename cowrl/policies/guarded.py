@@ -30,7 +30,8 @@ written takes no fault, but the sentinel just past it does.
 
 **Decision.** ``want = table[cell]``. The run-time safety net is a *risk budget* ``B``
 (ns, per region): every demand fault adds ``budget_per_mille`` of a demand fault's cost;
-a window reserves its worst case, ``copied * loss + setup`` (every page it copies wasted);
+a window reserves its worst case, ``copied * loss + setup + skipped * skip`` (every page
+it copies wasted; setup and already-private window pages are spent whatever happens);
 a hit on its sentinel gives the reserve back plus ``copied * gain`` (its pages were
 written: they saved their faults). ``k`` is the largest degree ``<= want`` whose reserve
 fits in ``B``, else 0. While sentinels are honest (a hit window was used), the loss over
@@ -220,6 +221,7 @@ class GuardedPolicy(Policy):
 
     def __init__(self, table: Sequence[int] | None = None, gain_ns: int = 5668,
                  loss_ns: int = 24132, setup_ns: int = 0, demand_ns: int = 17734,
+                 skip_ns: int = 0,
                  budget_per_mille: int = 10, floor: int = 0, slots: int = 4, near: int = 16,
                  expected_loss: bool = False,
                  degrees: Sequence[int] = DEGREES, name: str = "guarded") -> None:
@@ -237,6 +239,7 @@ class GuardedPolicy(Policy):
         self.floor = int(floor)
         self.gain, self.loss = int(gain_ns), int(loss_ns)
         self.setup, self.demand = int(setup_ns), int(demand_ns)
+        self.skip = int(skip_ns)
         self.allowance = int(demand_ns) * int(budget_per_mille) // 1000  # added per fault
         self.degrees = tuple(sorted(int(d) for d in degrees))
         self.expected_loss = bool(expected_loss)
@@ -251,7 +254,8 @@ class GuardedPolicy(Policy):
         """Budget constants from a cost model (the module gets them pushed with the table)."""
         return cls(gain_ns=int(cost.fault_ns + cost.copy_ns + cost.decide_ns - cost.precopy_ns),
                    loss_ns=int(cost.precopy_ns + lam * cost.page_cost_ns),
-                   setup_ns=int(cost.precopy_setup_ns), demand_ns=int(cost.demand_ns), **kw)
+                   setup_ns=int(cost.precopy_setup_ns), demand_ns=int(cost.demand_ns),
+                   skip_ns=int(cost.precopy_skip_ns), **kw)
 
     def reset(self, n_pages: int, seed: int | None = None) -> None:
         self.ctx.reset(n_pages)
@@ -268,9 +272,14 @@ class GuardedPolicy(Policy):
             if d > want or d == 0:
                 continue
             copied = self.ctx.shared_in_window(page, d, limit)
-            if copied * self.reserve(c.cls) + self.setup <= self.budget:
+            if copied * self.reserve(c.cls) + self.fixed(page, d, copied, limit) <= self.budget:
                 return d, copied
         return 0, 0
+
+    def fixed(self, page: int, k: int, copied: int, limit: int) -> int:
+        """What a window costs whatever happens: the setup and its already-private pages."""
+        walked = max(min(page + k, limit - 1) - page, 0)
+        return self.setup + (walked - copied) * self.skip
 
     def reserve(self, cls: int) -> int:
         """What one copied page reserves from the budget: its whole loss (worst case), or,
@@ -290,7 +299,7 @@ class GuardedPolicy(Policy):
         k, copied = self.degree(c, ctx.page, limit)
         reserved = copied * self.reserve(c.cls) if k > 0 else 0
         if k > 0:
-            self.budget -= reserved + self.setup
+            self.budget -= reserved + self.fixed(ctx.page, k, copied, limit)
         if self.trace_log is not None:
             self.trace_log.append((ctx.page, c.cell, k, ctx.write_index))
         self.ctx.commit(c, ctx.page, k, copied, reserved, limit)
