@@ -13,9 +13,9 @@ what it sees at its own demand faults; nothing reads the trace's future.
   before (a column sweep, any stride), else ``miss``.
 * ``run``: the matched stream's consecutive matches (or the stride's repeats), bucketed.
 * ``left``: how many of the 3 pages just below the faulting page, within its region, are
-  already private (written or precopied; a page outside the region counts as shared): the density of the neighbourhood, which tells dense fills in
-  random order (arenas, a column sweep's later passes) from scattered writes. The module
-  reads 3 PTEs.
+  already private (written or precopied; a page outside the region counts as shared): the
+  density of the neighbourhood, which tells dense fills in random order (arenas, a column
+  sweep's later passes) from scattered writes. The module reads 3 PTEs.
 * ``use``: the sentinel hit rate of this fault's class (stream faults, other faults),
   bucketed in quarters.
 
