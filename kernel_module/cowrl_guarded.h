@@ -17,7 +17,7 @@
  *   want = cowrl_guarded_observe(st, tb, &o, page, start, limit, left);
  *   -- the caller sets shared[j] (1 <= j <= want + 1) for page + j: 1 if that
  *      page lies in [start, limit) and is COW-shared (a write would copy it) --
- *   k = cowrl_guarded_commit(st, tb, &o, page, limit, shared);
+ *   k = cowrl_guarded_commit(st, tb, &o, page, start, limit, shared);
  *
  * @left is how many of page-3 .. page-1 that lie in [start, limit) are
  * private: present, anonymous and exclusive to this process.  A page that is
@@ -143,13 +143,12 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 					   struct cowrl_guarded_obs *o, cp_s64 page,
 					   cp_s64 start, cp_s64 limit, cp_u32 left)
 {
-	cp_u32 t = (cp_u32)(page & (COWRL_GUARDED_SENTINELS - 1));
+	/* region-relative index: the regions of a process lie at other offsets */
+	cp_u32 t = (cp_u32)((page - start) & (COWRL_GUARDED_SENTINELS - 1));
 	cp_u32 i, best = COWRL_POLICY_MAX_SLOTS, kind, run, slot = 0, use_b;
 	cp_s64 tag = st->tags[t], gap, best_gap = (cp_s64)tb->near + 1, delta;
 	int stride_hit;
 
-	(void)start;
-	(void)limit;
 	/* 1. a fault on a recorded sentinel: its window was used to its end */
 	if (tag && (tag >> 1) == page + 1) {
 		cp_u32 c = (cp_u32)(tag & 1);
@@ -162,15 +161,16 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	st->budget += tb->allowance_ns;
 	/* 2. streams (smallest gap, lowest slot on a tie) and the stride detector */
 	for (i = 0; i < tb->slots; i++) {
-		if (!st->valid[i])
-			continue;
+		if (!st->valid[i] || st->end[i] < start)
+			continue;	/* streams and strides stay inside the region */
 		gap = page - st->end[i];
 		if (gap >= 1 && gap < best_gap) {
 			best = i;
 			best_gap = gap;
 		}
 	}
-	delta = st->has_prev ? page - st->prev_page : 0;
+	delta = st->has_prev && st->prev_page >= start && st->prev_page < limit ?
+		page - st->prev_page : 0;
 	stride_hit = delta >= 2 && delta == st->prev_delta;
 	if (stride_hit)
 		st->stride_run = st->stride_run < COWRL_POLICY_RUN_CAP ? st->stride_run + 1 :
@@ -224,7 +224,7 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 					  const struct cowrl_guarded_table *tb,
 					  const struct cowrl_guarded_obs *o, cp_s64 page,
-					  cp_s64 limit, const unsigned char *shared)
+					  cp_s64 start, cp_s64 limit, const unsigned char *shared)
 {
 	cp_s64 per = tb->loss_ns, copied = 0, reserved = 0, end, s, walked, cp, fixed;
 	unsigned char prefix[COWRL_GUARDED_MAX_K + 1];	/* shared pages among 1..j */
@@ -273,7 +273,7 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 	st->stamp[o->slot] = st->n_faults;
 	s = end + 1;
 	if (s < limit && shared[s - page]) {
-		cp_u32 t = (cp_u32)(s & (COWRL_GUARDED_SENTINELS - 1));
+		cp_u32 t = (cp_u32)((s - start) & (COWRL_GUARDED_SENTINELS - 1));
 		cp_s64 old = st->tags[t];
 
 		if (old) {	/* an unresolved sentinel leaves: its window's end was not reached */

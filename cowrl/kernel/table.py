@@ -183,7 +183,7 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 		want = cowrl_guarded_observe(&st, tb, &o, p, start, limit, left);
 		for (j = 1; j <= (int64_t)want + 1; j++)
 			shared[j] = p + j < limit && !priv[p + j];
-		k = cowrl_guarded_commit(&st, tb, &o, p, limit, shared);
+		k = cowrl_guarded_commit(&st, tb, &o, p, start, limit, shared);
 		end = p + k < limit - 1 ? p + k : limit - 1;
 		for (j = p; j <= end; j++)
 			priv[j] = 1;
