@@ -32,13 +32,17 @@ kernel-deps:
 	fi
 
 # The main job: train the default bandit in the simulator priced by the kernel
-# target's calibration (tcg), then adaptive vs static in simulation and on the
-# real kernel (qemu) with the same cost model, each printing its table.
+# target's calibration (tcg); adaptive vs static on the generator suite in simulation,
+# then the headline: on the recorded real-program corpus (data/traces, experiment=real)
+# in simulation and on the real kernel (qemu) with the same cost model. Each step
+# prints its table.
 DEMO_COST ?= tcg
+DEMO := costmodel=$(DEMO_COST) latest_dir=outputs/demo/latest
 demo: setup kernel-deps
-	$(VPY) train.py policy=bandit costmodel=$(DEMO_COST) out=outputs/demo/train latest_dir=outputs/demo/latest
-	$(VPY) eval.py target=sim costmodel=$(DEMO_COST) out=outputs/demo/sim latest_dir=outputs/demo/latest
-	$(VPY) eval.py target=kernel costmodel=$(DEMO_COST) out=outputs/demo/kernel latest_dir=outputs/demo/latest
+	$(VPY) train.py policy=bandit out=outputs/demo/train $(DEMO)
+	$(VPY) eval.py target=sim out=outputs/demo/sim $(DEMO)
+	$(VPY) eval.py target=sim experiment=real out=outputs/demo/real_sim $(DEMO)
+	$(VPY) eval.py target=kernel experiment=real out=outputs/demo/real_kernel $(DEMO)
 
 lint: setup
 	$(VPY) -m ruff check .

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +27,7 @@ import numpy as np
 from cowrl.errors import CowrlError
 from cowrl.kernel.config import KernelConfig
 from cowrl.kernel.jobs import DemandEvents, RunRequest, demand_events, parse_run, write_job
-from cowrl.kernel.runners import make_runner
+from cowrl.kernel.runners import HostRunner, QemuRunner, make_runner
 from cowrl.metrics import RunRecord
 from cowrl.policies.base import Policy
 from cowrl.traces.io import Trace
@@ -125,6 +126,20 @@ class GuestProgress:
             self._bar.close()
 
 
+def new_job(kcfg: KernelConfig, label: str, progress: bool = True
+            ) -> tuple[QemuRunner | HostRunner, dict[str, str], Path]:
+    """``kcfg``'s runner, prepared (module, harness, kernel built or cached), and a fresh
+    job directory ``<cache>/jobs/<label>-<time>-*`` for it."""
+    runner = make_runner(kcfg)
+    _log(progress, f"preparing {kcfg.runner} runner for kernel {runner.release}")
+    paths = runner.prepare()
+    jobs_root = kcfg.cache_path / "jobs"
+    jobs_root.mkdir(parents=True, exist_ok=True)
+    jobdir = Path(tempfile.mkdtemp(prefix=f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-",
+                                   dir=jobs_root))
+    return runner, paths, jobdir
+
+
 def run_session(requests: list[RunRequest], cfg: KernelConfig | Mapping[str, Any] | None = None,
                 checks: tuple[str, ...] = (), progress: bool = True) -> KernelSession:
     """Run ``requests`` (and the guest ``checks``: ``manual_cow``, ``table_ioctl``,
@@ -133,13 +148,7 @@ def run_session(requests: list[RunRequest], cfg: KernelConfig | Mapping[str, Any
     if not requests and not checks:
         raise CowrlError("nothing to run on the kernel target")
     t0 = time.monotonic()
-    runner = make_runner(kcfg)
-    _log(progress, f"preparing {kcfg.runner} runner for kernel {runner.release}")
-    paths = runner.prepare()
-    jobs_root = kcfg.cache_path / "jobs"
-    jobs_root.mkdir(parents=True, exist_ok=True)
-    jobdir = jobs_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{id(requests) % 10**6}"
-    jobdir.mkdir()
+    runner, paths, jobdir = new_job(kcfg, "eval", progress)
     specs = write_job(jobdir, requests, kcfg.writer,
                       {**paths, "root": str(Path(__file__).resolve().parents[2])}, checks)
     _log(progress, f"{len(specs)} run(s) in one session, job dir {jobdir}; booting")

@@ -59,10 +59,10 @@ import numpy as np
 from cowrl.errors import ConfigError
 from cowrl.policies.base import FaultContext, KernelProgram, Policy
 from cowrl.sim.costmodel import CostModel
+from cowrl.sim.programs import RUN_BUCKETS, run_bucket
 from cowrl.traces.io import Trace
 
 KINDS = ("miss", "exact", "near", "stride")
-RUN_BUCKETS = 5
 LEFT_BUCKETS = 4  # 0..3 private pages among p-3..p-1
 USE_BUCKETS = 4
 N_CELLS = len(KINDS) * RUN_BUCKETS * LEFT_BUCKETS * USE_BUCKETS
@@ -70,18 +70,6 @@ USE_ONE = 256
 SENTINELS = 256  # direct-mapped sentinel table entries per region
 DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
 STREAM, OTHER = 0, 1
-
-
-def run_bucket(run: int) -> int:
-    if run <= 0:
-        return 0
-    if run == 1:
-        return 1
-    if run < 4:
-        return 2
-    if run < 8:
-        return 3
-    return 4
 
 
 def cell_of(kind: int, run_b: int, left: int, use_b: int) -> int:

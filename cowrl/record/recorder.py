@@ -27,8 +27,9 @@ from omegaconf import DictConfig, OmegaConf
 from cowrl.errors import ConfigError, CowrlError
 from cowrl.kernel import build
 from cowrl.kernel.abi import load_abi, record_dtype
+from cowrl.kernel.backend import new_job
 from cowrl.kernel.config import KernelConfig
-from cowrl.kernel.runners import PROJECT_ROOT, make_runner
+from cowrl.kernel.runners import PROJECT_ROOT
 from cowrl.registry import available, group_config
 from cowrl.traces.io import PAGE_SIZE, Trace, save_trace
 
@@ -207,13 +208,7 @@ def records_to_trace(jobdir: Path, name: str, meta: dict[str, Any]) -> tuple[Tra
 
 # -- the job ---------------------------------------------------------------------------------
 def _run_job(app: dict[str, Any], kcfg: KernelConfig, progress: bool) -> tuple[Path, dict]:
-    runner = make_runner(kcfg)
-    _log(progress, f"preparing {kcfg.runner} runner for kernel {runner.release}")
-    paths = runner.prepare()
-    jobs_root = kcfg.cache_path / "jobs"
-    jobs_root.mkdir(parents=True, exist_ok=True)
-    jobdir = jobs_root / f"record-{app['name']}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    jobdir.mkdir()
+    runner, paths, jobdir = new_job(kcfg, f"record-{app['name']}", progress)
     job = {"kind": "record", "version": 1, "out": str(jobdir), "root": str(PROJECT_ROOT),
            "app": app, "thp": app.get("thp", "madvise"), **paths}
     (jobdir / "job.json").write_text(json.dumps(job, indent=1))
