@@ -219,7 +219,9 @@ def check_targets(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     us = [r for r in rows if r["family"] in UNIFORM_OR_SPARSE or r["trace"] in UNIFORM_OR_SPARSE]
     pre = sum(max(r["precopied"], 0) for r in us)
     waste = sum(max(r["wasted"], 0) for r in us) / pre if pre else 0.0
-    share = gain / oracle_gain if oracle_gain > 1e-9 else (1.0 if gain >= -1e-9 else 0.0)
+    # Below 1% of baseline the oracle's gain is no yardstick (as in cowrl.report): a share
+    # of it is noise in a tiny denominator (-17 for a policy 3% worse under tcg).
+    share = gain / oracle_gain if oracle_gain >= 0.01 else None
     return {
         "safety": worst["ratio"], "safety_trace": worst["trace"],
         "near_best": far["vs_best"], "near_best_trace": far["trace"],
@@ -227,7 +229,7 @@ def check_targets(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "waste": waste if us else None,
         "ok_safety": worst["ratio"] <= TARGETS["safety"],
         "ok_near_best": far["vs_best"] <= TARGETS["near_best"],
-        "ok_gain_share": share >= TARGETS["gain_share"],
+        "ok_gain_share": None if share is None else share >= TARGETS["gain_share"],
         "ok_waste": (waste <= TARGETS["waste"]) if us else None,
     }
 
@@ -310,13 +312,14 @@ def report(jobs: Sequence[dict[str, Any]]) -> str:
             t = check_targets(all_rows)
             met = [name for name in ("safety", "near_best", "gain_share", "waste")
                    if t[f"ok_{name}"]]
+            share = "-" if t["gain_share"] is None else f"{t['gain_share']:.2f}"
             missed = [name for name in ("safety", "near_best", "gain_share", "waste")
                       if t[f"ok_{name}"] is False]
             waste = "-" if t["waste"] is None else f"{100 * t['waste']:.2f}%"
             lines.append(
                 f"| {hold} | {pol} | {len(by_seed)} | {100 * t['gain']:+.1f}% "
                 f"({100 * min(gains):+.1f}..{100 * max(gains):+.1f}) | "
-                f"{100 * t['oracle_gain']:+.1f}% | {t['gain_share']:.2f} | "
+                f"{100 * t['oracle_gain']:+.1f}% | {share} | "
                 f"{t['safety']:.3f} ({t['safety_trace']}) | {t['near_best']:.3f} "
                 f"({t['near_best_trace']}) | {waste} | "
                 f"{len(met)}/{len(met) + len(missed)}"
@@ -326,7 +329,8 @@ def report(jobs: Sequence[dict[str, Any]]) -> str:
     lines += ["", "Targets (issue #10): safety = worst objective / baseline <= "
               f"{TARGETS['safety']}; near_best = worst objective / precopy_best <= "
               f"{TARGETS['near_best']}; gain_share = geomean gain / oracle's >= "
-              f"{TARGETS['gain_share']}; waste = wasted / precopied on uniform-random and sparse "
+              f"{TARGETS['gain_share']} (\"-\": the oracle gains under 1%, no yardstick); "
+              "waste = wasted / precopied on uniform-random and sparse "
               f"traces <= {100 * TARGETS['waste']:.0f}%. Gains are geometric means over the "
               "held-out traces of all seeds; (min..max) is the spread of the per-seed gain."]
     return "\n".join(lines)

@@ -185,3 +185,11 @@ def test_leave_one_app_out_holds_out_every_recording_and_never_trains_on_it(
     # train_corpus=false keeps the recordings out of training.
     cfg.learners, cfg.train_corpus = ["guarded"], False
     assert G.run_job(cfg)["train_corpus"] == []
+
+
+def test_no_share_of_an_oracle_gain_under_one_percent() -> None:
+    rows = [_row("p", "a", "seq", 1.03, 1.0, 0.998)]
+    t = G.check_targets(rows)
+    assert t["gain_share"] is None and t["ok_gain_share"] is None and not t["ok_safety"]
+    assert "| seq | p | 1 | -3.0% (-3.0..-3.0) | +0.2% | - |" in G.report(
+        [{"holdout": "seq", "seed": 0, "costmodel": "tcg", "rows": rows}])
