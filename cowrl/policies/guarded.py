@@ -12,10 +12,10 @@ what it sees at its own demand faults; nothing reads the trace's future.
   ``stride`` = the same distance from the previous fault as that fault had from the one
   before (a column sweep, any stride), else ``miss``.
 * ``run``: the matched stream's consecutive matches (or the stride's repeats), bucketed.
-* ``left``: how many of the 3 pages just below the faulting page are already private
-  (written or precopied): the density of the neighbourhood, which tells dense fills in
-  random order (arenas, a column sweep's later passes) from scattered writes. The module
-  reads 3 PTEs.
+* ``left``: how many of the 3 pages just below the faulting page, within its region, are
+  already private (written or precopied; a page outside the region counts as shared): the
+  density of the neighbourhood, which tells dense fills in random order (arenas, a column
+  sweep's later passes) from scattered writes. The module reads 3 PTEs.
 * ``use``: the sentinel hit rate of this fault's class (stream faults, other faults),
   bucketed in quarters.
 
@@ -128,7 +128,7 @@ class GuardedContext:
         self.refund_pages = 0  # precopied pages of windows whose sentinel was hit (this fault)
         self.refund_reserved = 0
 
-    def observe_fault(self, page: int) -> Cell:
+    def observe_fault(self, page: int, start: int = 0) -> Cell:
         # 1. sentinel: a fault on a recorded sentinel is a hit for its class.
         slot_t = page & (SENTINELS - 1)
         tag = self.tags[slot_t]
@@ -167,7 +167,7 @@ class GuardedContext:
                 if self.stamp[i] < self.stamp[slot]:
                     slot = i
         cls = STREAM if kind in (1, 2) else OTHER
-        lo = max(page - 3, 0)
+        lo = max(page - 3, start)
         left = sum(self.private[lo:page])
         use_b = min(self.use[cls] >> 6, USE_BUCKETS - 1)
         return Cell(cell_of(kind, run_bucket(run), left, use_b), cls, slot, run)
@@ -278,7 +278,7 @@ class GuardedPolicy(Policy):
         return self.loss * miss // USE_ONE
 
     def decide(self, ctx: FaultContext) -> int:
-        c = self.ctx.observe_fault(ctx.page)
+        c = self.ctx.observe_fault(ctx.page, ctx.region_start)
         # A hit sentinel proves its window's pages were written: refund their reserved loss
         # and bank their gain. Every fault adds a small allowance (the risk we accept).
         self.budget += self.ctx.refund_reserved + self.ctx.refund_pages * self.gain \
@@ -292,6 +292,22 @@ class GuardedPolicy(Policy):
             self.trace_log.append((ctx.page, c.cell, k, ctx.write_index))
         self.ctx.commit(c, ctx.page, k, copied, reserved, limit)
         return k
+
+    def program(self) -> KernelProgram:
+        """The compiled form (``decide = "guarded"`` in :mod:`cowrl.sim.programs`): the same
+        decisions, fault for fault (``tests/test_guarded_program.py``)."""
+        return KernelProgram(mode="table", table={
+            "decide": "guarded", "cells": list(self.table), "slots": self.ctx.slots,
+            "near": self.ctx.near, "gain_ns": self.gain, "loss_ns": self.loss,
+            "setup_ns": self.setup, "skip_ns": self.skip, "allowance_ns": self.allowance,
+            "floor": self.floor, "expected_loss": int(self.expected_loss),
+            "degrees": list(self.degrees)})
+
+    def replay_program(self) -> KernelProgram | None:
+        # Training hooks (exploration, the fault log) need decide() at every fault.
+        if self.explore is not None or self.trace_log is not None:
+            return None
+        return self.program()
 
     def kernel_program(self) -> KernelProgram:
         # The module does not implement this context yet (docs/policies.md gives the spec).

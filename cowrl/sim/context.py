@@ -68,6 +68,8 @@ class FaultContext:
     region_end: int = -1
     """Exclusive end page of the faulting page's region (-1: ``n_pages``); the window
     clips there."""
+    region_start: int = 0
+    """First page of the faulting page's region."""
     seq_hit: int = 0
     """1 if ``page == prev_page + prev_k + 1`` (the previous window was used up)."""
     run: int = 0

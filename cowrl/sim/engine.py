@@ -111,7 +111,8 @@ def replay(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np
         if pos >= n_w or nf >= limit:
             break
         k = static_k if code == STATIC else program_decide(code, static_k, cells, max_k, ss,
-                                                           slots, near, page, rend)
+                                                           slots, near, page, rend, rstart,
+                                                           private, s0)
         # --- the page-state update (docs/semantics.md): the faulting page, the huge
         # page's first fault, the precopy window clipped at the region end ---
         private[s0 + page] = 1
@@ -278,6 +279,7 @@ class ReplayEngine:
                             fault_index=int(st[FAULTS]), prev_page=int(st[PREV_PAGE]),
                             prev_k=int(st[PREV_K]), private_pages=int(st[NPRIV]),
                             write_index=int(st[POS]), region_end=int(st[REND]),
+                            region_start=int(st[RSTART]),
                             seq_hit=int(st[SEQ]), run=int(st[RUN]), hit_rate_fp=int(st[HIT]))
 
     def apply(self, k: int) -> FaultEvent:

@@ -30,6 +30,15 @@ no slot starts a new stream in the least recently used slot.
   with weight 1/8 in fixed point (``MATCH_ONE = 256``), split in quarters.
 
 ``cell = (gap_b * RUN_BUCKETS + run_b) * RATE_BUCKETS + rate_b`` (60 cells).
+
+**Guarded** (``decide = "guarded"``): the compiled form of
+:class:`cowrl.policies.guarded.GuardedPolicy` (its readable reference; the order of
+operations is ``docs/policies.md``, "Module specification"): its own stream slots, a
+stride detector, the private neighbours ``p-3 .. p-1`` read from the page state (a page
+outside the faulting page's region counts as not private), a direct-mapped sentinel table,
+per-class sentinel hit rates and the risk budget. ``cells`` carries the 320-entry table
+then the budget constants (:func:`guarded_cells`); its state follows the stream state in
+``ss``. ``tests/test_guarded_program.py`` checks it against the prototype, fault for fault.
 """
 
 from __future__ import annotations
@@ -50,14 +59,30 @@ STATE_BYTES = 64 + 24 * MAX_SLOTS  # sizeof(struct cowrl_policy_state)
 TABLE_BYTES = 24 + 2 * N_CELLS  # sizeof(struct cowrl_policy_table), the ioctl payload
 
 # Program codes (the engine's fast loop branches on these).
-STATIC, TABLE, READAHEAD = 0, 1, 2
-DECIDE_CODES = {"table": TABLE, "readahead": READAHEAD}
+STATIC, TABLE, READAHEAD, GUARDED = 0, 1, 2, 3
+DECIDE_CODES = {"table": TABLE, "readahead": READAHEAD, "guarded": GUARDED}
 
 # Layout of the stream state vector (int64): five per-slot arrays, then two counters.
 _VALID, _END, _RUN, _K, _STAMP = (i * MAX_SLOTS for i in range(5))
 _NFAULTS = 5 * MAX_SLOTS
 _RATE = _NFAULTS + 1
-STREAM_STATE = _RATE + 1
+# Guarded state (after the stream state; slots reuse _VALID/_END/_RUN/_STAMP/_NFAULTS).
+G_SENTINELS = 256  # direct-mapped sentinel table entries (guarded.SENTINELS)
+G_USE_ONE = 256  # fixed-point 1.0 of the sentinel hit rate (guarded.USE_ONE)
+G_KINDS, G_LEFT_BUCKETS, G_USE_BUCKETS = 4, 4, 4
+G_CELLS = G_KINDS * RUN_BUCKETS * G_LEFT_BUCKETS * G_USE_BUCKETS  # 320
+_GINIT = _RATE + 1
+_GHASPREV, _GPREV, _GDELTA, _GSTRIDE = _GINIT + 1, _GINIT + 2, _GINIT + 3, _GINIT + 4
+_GUSE, _GHITS, _GMISS = _GINIT + 5, _GINIT + 7, _GINIT + 9  # two each (stream, other)
+_GBUDGET = _GINIT + 11
+_GTAGS = _GINIT + 12
+_GTPAGES = _GTAGS + G_SENTINELS
+_GTRES = _GTPAGES + G_SENTINELS
+STREAM_STATE = _GTRES + G_SENTINELS
+# Layout of a guarded program's ``cells``: the table, then the constants, then the degrees.
+C_GAIN, C_LOSS, C_SETUP, C_SKIP, C_ALLOW, C_FLOOR, C_EXPECTED, C_NDEG = \
+    (G_CELLS + i for i in range(8))
+C_DEG = G_CELLS + 8
 
 
 def new_stream_state() -> np.ndarray:
@@ -134,12 +159,122 @@ def readahead_k(matched: int, gap: int, slot_k: int, max_k: int) -> int:
     return min(max(1, 2 * slot_k), max_k)
 
 
+@njit(cache=True, nogil=True)
+def guarded_shared(private: np.ndarray, s0: int, page: int, k: int, limit: int) -> int:
+    """Shared pages among ``page+1 .. min(page+k, limit-1)``: what a window would copy."""
+    hi = min(page + k, limit - 1)
+    n = 0
+    for j in range(page + 1, hi + 1):
+        if private[s0 + j] == 0:
+            n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, page: int,
+                   start: int, limit: int, private: np.ndarray, s0: int) -> int:
+    """``GuardedPolicy.decide`` at ``page`` of the region ``[start, limit)``; ``private``
+    (from offset ``s0``) is the page state before this fault."""
+    if ss[_GINIT] == 0:
+        ss[_GINIT] = 1
+        ss[_GUSE] = ss[_GUSE + 1] = G_USE_ONE // 2
+    # 1. sentinel check, and the allowance
+    t = page & (G_SENTINELS - 1)
+    tag = ss[_GTAGS + t]
+    if tag != 0 and (tag >> 1) == page + 1:
+        c = tag & 1
+        ss[_GUSE + c] += (G_USE_ONE - ss[_GUSE + c]) >> 4
+        ss[_GHITS + c] += 1
+        ss[_GBUDGET] += ss[_GTRES + t] + ss[_GTPAGES + t] * cells[C_GAIN]
+        ss[_GTAGS + t] = 0
+    ss[_GBUDGET] += cells[C_ALLOW]
+    # 2. stream match, stride detector
+    best, best_gap = -1, near + 1
+    for i in range(slots):
+        if ss[_VALID + i]:
+            gap = page - ss[_END + i]
+            if 1 <= gap < best_gap:
+                best, best_gap = i, gap
+    delta = page - ss[_GPREV] if ss[_GHASPREV] else 0
+    stride_hit = delta >= 2 and delta == ss[_GDELTA]
+    ss[_GSTRIDE] = min(ss[_GSTRIDE] + 1, RUN_CAP) if stride_hit else 0
+    ss[_GDELTA] = delta
+    ss[_GPREV] = page
+    ss[_GHASPREV] = 1
+    if best >= 0:
+        kind = 1 if best_gap == 1 else 2
+        run = min(ss[_RUN + best] + 1, RUN_CAP)
+        slot = best
+    else:
+        kind = 3 if stride_hit else 0
+        run = ss[_GSTRIDE] if stride_hit else 0
+        slot = 0
+        for i in range(slots):  # LRU victim: an empty slot, else the oldest
+            if not ss[_VALID + i]:
+                slot = i
+                break
+            if ss[_STAMP + i] < ss[_STAMP + slot]:
+                slot = i
+    cls = 0 if kind == 1 or kind == 2 else 1
+    # 3. the cell: private neighbours p-3 .. p-1 within the region, sentinel hit rate
+    left = 0
+    for j in range(max(page - 3, start), page):
+        if private[s0 + j]:
+            left += 1
+    use_b = min(ss[_GUSE + cls] >> 6, G_USE_BUCKETS - 1)
+    cell = ((kind * RUN_BUCKETS + run_bucket(run)) * G_LEFT_BUCKETS + left) * G_USE_BUCKETS \
+        + use_b
+    # 4. the decision: the largest degree <= want whose worst case fits the budget
+    want = cells[cell]
+    k = copied = reserved = 0
+    if want > 0 and ss[_GUSE + cls] >= cells[C_FLOOR]:
+        per = cells[C_LOSS]
+        if cells[C_EXPECTED]:
+            miss = max(G_USE_ONE - ss[_GUSE + cls], G_USE_ONE // 8)
+            per = cells[C_LOSS] * miss // G_USE_ONE
+        for di in range(cells[C_NDEG] - 1, -1, -1):
+            d = cells[C_DEG + di]
+            if d > want or d == 0:
+                continue
+            cp = guarded_shared(private, s0, page, d, limit)
+            walked = max(min(page + d, limit - 1) - page, 0)
+            fixed = cells[C_SETUP] + (walked - cp) * cells[C_SKIP]
+            if cp * per + fixed <= ss[_GBUDGET]:
+                k, copied, reserved = d, cp, cp * per
+                ss[_GBUDGET] -= reserved + fixed
+                break
+    # 5. commit: the slot, and the sentinel just past the window (if it is still shared)
+    ss[_NFAULTS] += 1
+    end = max(min(page + k, limit - 1), page)
+    ss[_VALID + slot] = 1
+    ss[_END + slot] = end
+    ss[_RUN + slot] = run if cls == 0 else 0
+    ss[_STAMP + slot] = ss[_NFAULTS]
+    s = end + 1
+    # The window is not applied yet: its pages are private-to-be, and s is past it.
+    if s < limit and private[s0 + s] == 0:
+        t = s & (G_SENTINELS - 1)
+        old = ss[_GTAGS + t]
+        if old != 0:  # an unresolved sentinel leaves the table: its window's end was not reached
+            oc = old & 1
+            ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
+            ss[_GMISS + oc] += 1
+        ss[_GTAGS + t] = ((s + 1) << 1) | cls
+        ss[_GTPAGES + t] = copied
+        ss[_GTRES + t] = reserved
+    return k
+
+
 @njit(cache=True, nogil=True, forceinline=True)
 def program_decide(code: int, static_k: int, cells: np.ndarray, max_k: int, ss: np.ndarray,
-                   slots: int, near: int, page: int, limit: int) -> int:
-    """The degree a program picks at ``page`` (and its stream-state update)."""
+                   slots: int, near: int, page: int, limit: int, start: int,
+                   private: np.ndarray, s0: int) -> int:
+    """The degree a program picks at ``page`` of the region ``[start, limit)`` (and its
+    state update); ``private`` from offset ``s0`` is the page state (guarded reads it)."""
     if code == STATIC:
         return static_k
+    if code == GUARDED:
+        return guarded_decide(cells, ss, slots, near, page, start, limit, private, s0)
     cell, slot, matched, gap, run, slot_k = stream_observe(ss, slots, near, page)
     if code == TABLE:
         k = cells[cell]
@@ -154,6 +289,22 @@ def program_args(program: Any) -> tuple[int, int, np.ndarray, int, int, int]:
     if program.mode == "static":
         return STATIC, int(program.k), np.zeros(N_CELLS, dtype=np.int64), 0, 1, 1
     t = program.table
+    if t["decide"] == "guarded":
+        return GUARDED, 0, guarded_cells(t), 0, int(t["slots"]), int(t["near"])
     cells = np.asarray(t.get("cells") or [0] * N_CELLS, dtype=np.int64)
     return (DECIDE_CODES[t["decide"]], 0, cells, int(t.get("max_k", 0)), int(t["slots"]),
             int(t["near"]))
+
+
+def guarded_cells(t: dict[str, Any]) -> np.ndarray:
+    """A guarded program's ``cells`` array: its table, then its constants and degrees."""
+    degrees = sorted(int(d) for d in t["degrees"])
+    out = np.zeros(C_DEG + len(degrees), dtype=np.int64)
+    out[:G_CELLS] = np.asarray(t["cells"], dtype=np.int64)
+    for col, key in ((C_GAIN, "gain_ns"), (C_LOSS, "loss_ns"), (C_SETUP, "setup_ns"),
+                     (C_SKIP, "skip_ns"), (C_ALLOW, "allowance_ns"), (C_FLOOR, "floor"),
+                     (C_EXPECTED, "expected_loss")):
+        out[col] = int(t[key])
+    out[C_NDEG] = len(degrees)
+    out[C_DEG:] = degrees
+    return out
