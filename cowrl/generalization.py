@@ -4,7 +4,8 @@ One *job* = (learner, held-out set, training seed, cost model):
 
 1. train the learner on the randomized distribution with the held-out family left out
    (:func:`cowrl.traces.generators.randomized` with ``exclude``), or on all of it when the
-   held-out set is the public validation traces or a recorded application;
+   held-out set is the public validation traces or a recorded application, plus the
+   recorded corpus (``corpus_dir``) without the held-out application (``train_corpus``);
 2. test it, with the references (baseline, readahead, precopy k=1, ``precopy_best``,
    oracle), on fresh draws of the held-out family (or on the held-out traces);
 3. write ``job.json``: one row per (policy, trace).
@@ -88,15 +89,29 @@ def app_traces(corpus_dir: Path | None) -> dict[str, list[Path]]:
     return dict(out)
 
 
+def app_name(holdout: str) -> str | None:
+    """The application of a held-out set ``app:NAME``, else None."""
+    return holdout[len(APP_PREFIX):] if holdout.startswith(APP_PREFIX) else None
+
+
+def corpus_train_files(holdout: str, corpus_dir: Path | None) -> list[Path]:
+    """The recorded traces that join training for ``holdout``: every application of the
+    corpus except the held-out one (all of them for a family or the validation set)."""
+    held = app_name(holdout)
+    return [f for app, files in sorted(app_traces(corpus_dir).items()) if app != held
+            for f in files]
+
+
 def family_of(trace: Trace) -> str:
     return str(trace.meta.get("family", trace.name))
 
 
 def train_learner(learner: str, traces: list[Trace], cost: CostModel, lam: float, seed: int,
                   exclude: Sequence[str] = (), train_overrides: Sequence[str] = (),
-                  passes: int = 2) -> Policy:
+                  passes: int = 2, corpus: Sequence[Path] = ()) -> Policy:
     """A trained policy: ``guarded`` (its table learned on ``traces``), ``bandit``/``ppo``/
-    ``dqn`` (``train(cfg)`` on the same randomized suite), or a fixed one by name."""
+    ``dqn`` (``train(cfg)`` on the same randomized suite plus the ``corpus`` recordings), or
+    a fixed one by name."""
     from cowrl.registry import make_policy
 
     if learner == "guarded":
@@ -107,12 +122,38 @@ def train_learner(learner: str, traces: list[Trace], cost: CostModel, lam: float
         policy.table = res["table"]
         return policy
     if learner in ("bandit", "ppo", "dqn"):
-        return _train_with_train_py(learner, cost, lam, seed, exclude, train_overrides)
+        return _train_with_train_py(learner, cost, lam, seed, exclude, train_overrides, corpus)
     return make_policy(learner, lam=lam)
 
 
+def train_py_overrides(learner: str, cost: CostModel, lam: float, seed: int,
+                       exclude: Sequence[str], train_overrides: Sequence[str],
+                       corpus: Sequence[Path] = ()) -> list[str]:
+    """The ``train.py`` overrides of a learner's job: rand0..rand7 without ``exclude``, plus
+    each ``corpus`` recording as its workload (``conf/workload/<stem>.yaml``, read from the
+    given file)."""
+    from cowrl.registry import CONF_DIR
+
+    names = [f"rand{i}" for i in range(8)]
+    params = []
+    if exclude:
+        fams = ",".join(exclude)
+        params += [f"+workload_params.rand{i}.exclude='{fams}'" for i in range(8)]
+    for f in corpus:
+        if not (CONF_DIR / "workload" / f"{f.stem}.yaml").is_file():
+            raise ConfigError(f"corpus_dir: {f} has no conf/workload/{f.stem}.yaml to train "
+                              "on (add one, or set train_corpus=false)")
+        names.append(f.stem)
+        params.append(f"+workload_params.{f.stem}.path='{Path(f).resolve()}'")
+    overrides = [f"policy={learner}", f"costmodel={cost.name}", f"seed={seed}",
+                 f"workloads=[{','.join(names)}]",
+                 "latest_dir=null", "progress=false", "resume=false", f"lambda={lam}"]
+    return overrides + params + [str(o) for o in train_overrides]
+
+
 def _train_with_train_py(learner: str, cost: CostModel, lam: float, seed: int,
-                         exclude: Sequence[str], train_overrides: Sequence[str]) -> Policy:
+                         exclude: Sequence[str], train_overrides: Sequence[str],
+                         corpus: Sequence[Path] = ()) -> Policy:
     import tempfile
 
     from hydra import compose, initialize_config_dir
@@ -122,13 +163,7 @@ def _train_with_train_py(learner: str, cost: CostModel, lam: float, seed: int,
     from cowrl.registry import CONF_DIR
     from cowrl.training import train
 
-    overrides = [f"policy={learner}", f"costmodel={cost.name}", f"seed={seed}",
-                 "workloads=[rand0,rand1,rand2,rand3,rand4,rand5,rand6,rand7]",
-                 "latest_dir=null", "progress=false", "resume=false", f"lambda={lam}"]
-    if exclude:
-        names = ",".join(exclude)
-        overrides += [f"+workload_params.rand{i}.exclude='{names}'" for i in range(8)]
-    overrides += [str(o) for o in train_overrides]
+    overrides = train_py_overrides(learner, cost, lam, seed, exclude, train_overrides, corpus)
     out = Path(tempfile.mkdtemp(prefix=f"gen_{learner}_"))
     overrides.append(f"out={out}")
     GlobalHydra.instance().clear()
@@ -184,7 +219,9 @@ def check_targets(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     us = [r for r in rows if r["family"] in UNIFORM_OR_SPARSE or r["trace"] in UNIFORM_OR_SPARSE]
     pre = sum(max(r["precopied"], 0) for r in us)
     waste = sum(max(r["wasted"], 0) for r in us) / pre if pre else 0.0
-    share = gain / oracle_gain if oracle_gain > 1e-9 else (1.0 if gain >= -1e-9 else 0.0)
+    # Below 1% of baseline the oracle's gain is no yardstick (as in cowrl.report): a share
+    # of it is noise in a tiny denominator (-17 for a policy 3% worse under tcg).
+    share = gain / oracle_gain if oracle_gain >= 0.01 else None
     return {
         "safety": worst["ratio"], "safety_trace": worst["trace"],
         "near_best": far["vs_best"], "near_best_trace": far["trace"],
@@ -192,7 +229,7 @@ def check_targets(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "waste": waste if us else None,
         "ok_safety": worst["ratio"] <= TARGETS["safety"],
         "ok_near_best": far["vs_best"] <= TARGETS["near_best"],
-        "ok_gain_share": share >= TARGETS["gain_share"],
+        "ok_gain_share": None if share is None else share >= TARGETS["gain_share"],
         "ok_waste": (waste <= TARGETS["waste"]) if us else None,
     }
 
@@ -214,19 +251,20 @@ def run_job(cfg: Any) -> dict[str, Any]:
     exclude = [holdout] if holdout in FAMILIES else []
     test = test_traces(holdout, int(cfg.test_draws), vdir, cdir)
     train = train_traces(exclude, seed, int(cfg.train_draws))
-    if holdout.startswith(APP_PREFIX):  # leave one application out of the recorded corpus
-        app = holdout[len(APP_PREFIX):]
-        train += [load_trace(f) for a, fs in app_traces(cdir).items() if a != app for f in fs]
+    # The recorded applications join every learner's training, the held-out one never.
+    corpus = corpus_train_files(holdout, cdir) if cfg.get("train_corpus", True) else []
+    train += [load_trace(f) for f in corpus]
     learners = [str(x) for x in cfg.learners]
     extra = [str(o) for o in (cfg.get("train_overrides") or [])]
     policies = [train_learner(name, train, cost, lam, seed, exclude, extra,
-                              int(cfg.get("passes", 2))) for name in learners]
+                              int(cfg.get("passes", 2)), corpus) for name in learners]
     refs = [make_policy(n, lam=lam) for n in ("baseline", "readahead", "precopy")
             if n not in learners]
     rows = measure(policies + refs, test, cost, lam)
     for r in rows:
         r["learned"] = r["policy"] in learners
-    return _write_job(cfg, {"rows": rows, "n_train": len(train), "n_test": len(test)})
+    return _write_job(cfg, {"rows": rows, "n_train": len(train), "n_test": len(test),
+                            "train_corpus": [f.stem for f in corpus]})
 
 
 def _write_job(cfg: Any, body: dict[str, Any]) -> dict[str, Any]:
@@ -274,13 +312,14 @@ def report(jobs: Sequence[dict[str, Any]]) -> str:
             t = check_targets(all_rows)
             met = [name for name in ("safety", "near_best", "gain_share", "waste")
                    if t[f"ok_{name}"]]
+            share = "-" if t["gain_share"] is None else f"{t['gain_share']:.2f}"
             missed = [name for name in ("safety", "near_best", "gain_share", "waste")
                       if t[f"ok_{name}"] is False]
             waste = "-" if t["waste"] is None else f"{100 * t['waste']:.2f}%"
             lines.append(
                 f"| {hold} | {pol} | {len(by_seed)} | {100 * t['gain']:+.1f}% "
                 f"({100 * min(gains):+.1f}..{100 * max(gains):+.1f}) | "
-                f"{100 * t['oracle_gain']:+.1f}% | {t['gain_share']:.2f} | "
+                f"{100 * t['oracle_gain']:+.1f}% | {share} | "
                 f"{t['safety']:.3f} ({t['safety_trace']}) | {t['near_best']:.3f} "
                 f"({t['near_best_trace']}) | {waste} | "
                 f"{len(met)}/{len(met) + len(missed)}"
@@ -290,7 +329,8 @@ def report(jobs: Sequence[dict[str, Any]]) -> str:
     lines += ["", "Targets (issue #10): safety = worst objective / baseline <= "
               f"{TARGETS['safety']}; near_best = worst objective / precopy_best <= "
               f"{TARGETS['near_best']}; gain_share = geomean gain / oracle's >= "
-              f"{TARGETS['gain_share']}; waste = wasted / precopied on uniform-random and sparse "
+              f"{TARGETS['gain_share']} (\"-\": the oracle gains under 1%, no yardstick); "
+              "waste = wasted / precopied on uniform-random and sparse "
               f"traces <= {100 * TARGETS['waste']:.0f}%. Gains are geometric means over the "
               "held-out traces of all seeds; (min..max) is the spread of the per-seed gain."]
     return "\n".join(lines)

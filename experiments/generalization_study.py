@@ -110,7 +110,8 @@ def main() -> None:
                 met = [k for k in keys if t[f"ok_{k}"]]
                 missed = [k for k in keys if t[f"ok_{k}"] is False]
                 waste = "-" if t["waste"] is None else f"{100 * t['waste']:.1f}%"
-                print(f"| {name} | {gm:.3f} | {100 * t['gain']:+.1f}% | {t['gain_share']:.2f} | "
+                share = "-" if t["gain_share"] is None else f"{t['gain_share']:.2f}"
+                print(f"| {name} | {gm:.3f} | {100 * t['gain']:+.1f}% | {share} | "
                       f"{t['safety']:.3f} ({t['safety_trace']}) | {t['near_best']:.3f} "
                       f"({t['near_best_trace']}) | {waste} | {len(met)}/{len(met) + len(missed)}"
                       f"{' missed ' + ','.join(missed) if missed else ''} |")

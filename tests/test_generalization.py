@@ -138,3 +138,58 @@ def test_guarded_decides_from_the_past_only() -> None:
 
     full, half = decisions(t.pages), decisions(t.pages[: t.writes // 2])
     assert full[: len(half)] == half
+
+
+CORPUS = ROOT / "data" / "traces"
+
+
+def test_leave_one_app_out_holds_out_every_recording_and_never_trains_on_it(
+        tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    apps = G.app_traces(CORPUS)
+    # The two cpython recordings are one application: holding it out holds out both.
+    assert {f.stem for f in apps["cpython"]} == {"cpython_prefork", "cpython_prefork_freeze"}
+    test = G.test_traces("app:cpython", 1, None, CORPUS)
+    assert sorted(t.name for t in test) == ["cpython_prefork", "cpython_prefork_freeze"]
+    for app in apps:
+        train = {f.stem for f in G.corpus_train_files(f"app:{app}", CORPUS)}
+        assert train and not train & {f.stem for f in apps[app]}
+        assert train == {f.stem for a, fs in apps.items() if a != app for f in fs}
+    # A family or the validation set trains on the whole corpus.
+    assert len(G.corpus_train_files("seq", CORPUS)) == sum(map(len, apps.values()))
+    # train.py learners (bandit, ppo, dqn) get the same recordings as workloads, nothing else.
+    over = G.train_py_overrides("bandit", make_costmodel("host"), 1.0, 0, [],
+                                [], G.corpus_train_files("app:cpython", CORPUS))
+    wl = next(o for o in over if o.startswith("workloads="))
+    assert "redis_bgsave" in wl and "shell_subshells" in wl and "cpython" not in wl
+    with pytest.raises(ConfigError, match="corpus_dir"):
+        G.train_py_overrides("bandit", make_costmodel("host"), 1.0, 0, [], [],
+                             [tmp_path / "nosuchapp_x.npz"])
+
+    # One tiny job per learner path: the guarded table and train.py's bandit, both with the
+    # corpus minus cpython in training; the report names the held-out set.
+    cfg = OmegaConf.create({
+        "holdout": "app:cpython", "seed": 0, "learners": ["guarded", "bandit"],
+        "train_overrides": ["rounds=1", "eval_every=1"], "train_draws": 2, "passes": 1,
+        "test_draws": 1, "lambda": 1.0, "validation_dir": None, "corpus_dir": str(CORPUS),
+        "out": str(tmp_path),
+        "costmodel": OmegaConf.to_container(OmegaConf.load(ROOT / "conf/costmodel/host.yaml"))})
+    job = G.run_job(cfg)
+    assert sorted(job["train_corpus"]) == ["redis_bgsave", "shell_subshells"]
+    assert job["n_train"] == 2 + 2 and job["n_test"] == 2
+    assert {r["trace"] for r in job["rows"]} == {"cpython_prefork", "cpython_prefork_freeze"}
+    assert {"guarded", "bandit", "readahead", "precopy_best", "oracle"} <= {
+        r["policy"] for r in job["rows"]}
+    assert "| app:cpython | bandit | 1 |" in G.report(G.gather(tmp_path))
+    # train_corpus=false keeps the recordings out of training.
+    cfg.learners, cfg.train_corpus = ["guarded"], False
+    assert G.run_job(cfg)["train_corpus"] == []
+
+
+def test_no_share_of_an_oracle_gain_under_one_percent() -> None:
+    rows = [_row("p", "a", "seq", 1.03, 1.0, 0.998)]
+    t = G.check_targets(rows)
+    assert t["gain_share"] is None and t["ok_gain_share"] is None and not t["ok_safety"]
+    assert "| seq | p | 1 | -3.0% (-3.0..-3.0) | +0.2% | - |" in G.report(
+        [{"holdout": "seq", "seed": 0, "costmodel": "tcg", "rows": rows}])
