@@ -435,10 +435,10 @@ NOKPROBE_SYMBOL(cowrl_page_private);
 /*
  * GUARDED mode: the degree for the demand fault of @d (cowrl_guarded.h).  The
  * faulting page's region is its VMA within the registered range (the fault
- * holds the VMA, so vmf->vma is stable).  Reads at most 3 + want + 1 <= 68
+ * holds the VMA, so vmf->vma is stable).  Reads at most 3 + need + 1 <= 68
  * PTEs of current's mm (the faulting task: user demand faults only) with
- * gup-fast; the window pages are read under the target's lock because how
- * many depends on the state.  0 if the target went away meanwhile.
+ * gup-fast, usually 4 (need = 0 while the budget is low); the window pages
+ * are read under the target's lock because how many depends on the state.  0 if the target went away meanwhile.
  */
 static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
 {
@@ -449,7 +449,7 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
 	struct cowrl_tgt *tg;
 	unsigned long flags, lo, hi;
 	s64 page, start, limit, j;
-	u32 k = 0, left = 0, want;
+	u32 k = 0, left = 0, need;
 
 	lo = max(vma->vm_start, (unsigned long)d->tstart);
 	hi = min(vma->vm_end, (unsigned long)(d->tstart + d->tlen));
@@ -466,8 +466,9 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
 	tb = rcu_dereference(cowrl_gtable);
 	if (tg && tb && tg->id == d->tid && tg->gstate) {
 		spin_lock_irqsave(&tg->lock, flags);
-		want = cowrl_guarded_observe(tg->gstate, tb, &o, page, start, limit, left);
-		for (j = 1; j <= (s64)want + 1; j++)
+		cowrl_guarded_observe(tg->gstate, tb, &o, page, start, limit, left);
+		need = cowrl_guarded_need(tg->gstate, tb, &o, page, limit);
+		for (j = 1; j <= (s64)need + 1; j++)
 			shared[j] = page + j < limit &&
 				    cowrl_page_shared(d->tstart + ((unsigned long)(page + j) << PAGE_SHIFT));
 		k = cowrl_guarded_commit(tg->gstate, tb, &o, page, start, limit, shared);

@@ -14,10 +14,15 @@
  * state it needs, and reads it itself (the module with gup-fast, which takes
  * no lock and faults nothing in):
  *
- *   want = cowrl_guarded_observe(st, tb, &o, page, start, limit, left);
- *   -- the caller sets shared[j] (1 <= j <= want + 1) for page + j: 1 if that
+ *   cowrl_guarded_observe(st, tb, &o, page, start, limit, left);
+ *   need = cowrl_guarded_need(st, tb, &o, page, limit);
+ *   -- the caller sets shared[j] (1 <= j <= need + 1) for page + j: 1 if that
  *      page lies in [start, limit) and is COW-shared (a write would copy it) --
  *   k = cowrl_guarded_commit(st, tb, &o, page, start, limit, shared);
+ *
+ * need is 0 (one page read: the sentinel candidate) whenever no window the
+ * table wants could fit the budget even if it copied nothing, which is the
+ * usual case while the budget is low.
  *
  * @left is how many of page-3 .. page-1 that lie in [start, limit) are
  * private: present, anonymous and exclusive to this process.  A page that is
@@ -216,40 +221,91 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	return o->want;
 }
 
+/* The pages a window of @d walks: d clipped at the region end (>= 0). */
+static inline cp_s64 cowrl_guarded_walked(cp_s64 page, cp_u32 d, cp_s64 limit)
+{
+	cp_s64 w = page + d < limit - 1 ? (cp_s64)d : limit - 1 - page;
+
+	return w < 0 ? 0 : w;
+}
+
+/* A lower bound of a window's reserve whatever its pages' state: every page the cheaper. */
+static inline cp_s64 cowrl_guarded_bound(const struct cowrl_guarded_table *tb, cp_s64 per,
+					 cp_s64 walked)
+{
+	return tb->setup_ns + walked * (per < tb->skip_ns ? per : tb->skip_ns);
+}
+
+/* What one copied page reserves (the whole loss, or loss * miss rate with expected_loss). */
+static inline cp_s64 cowrl_guarded_per(const struct cowrl_guarded_state *st,
+				       const struct cowrl_guarded_table *tb, cp_u32 cls)
+{
+	cp_s64 miss = COWRL_GUARDED_USE_ONE - st->use[cls];
+
+	if (!tb->expected_loss)
+		return tb->loss_ns;
+	if (miss < COWRL_GUARDED_USE_ONE / 8)
+		miss = COWRL_GUARDED_USE_ONE / 8;
+	return tb->loss_ns * miss / COWRL_GUARDED_USE_ONE;
+}
+
+/*
+ * How many window pages cowrl_guarded_commit() may look at: the walk of the
+ * largest degree <= want whose lower bound fits the budget (0: none can).
+ * The caller reads shared[1 .. need + 1].
+ */
+static inline cp_u32 cowrl_guarded_need(const struct cowrl_guarded_state *st,
+					const struct cowrl_guarded_table *tb,
+					const struct cowrl_guarded_obs *o, cp_s64 page,
+					cp_s64 limit)
+{
+	cp_s64 per = cowrl_guarded_per(st, tb, o->cls), walked;
+	int di;
+
+	if (!o->want)
+		return 0;
+	for (di = (int)tb->n_degrees - 1; di >= 0; di--) {
+		cp_u32 d = tb->degrees[di];
+
+		if (d > o->want || d == 0)
+			continue;
+		walked = cowrl_guarded_walked(page, d, limit);
+		if (cowrl_guarded_bound(tb, per, walked) <= st->budget)
+			return (cp_u32)walked;
+	}
+	return 0;
+}
+
 /*
  * Second half: the largest degree <= want whose worst case fits the budget,
  * then the stream slot and the sentinel just past the window.  @shared[j]
- * (1 <= j <= want + 1) says page + j is COW-shared and inside the region.
+ * (1 <= j <= need + 1) says page + j is COW-shared and inside the region;
+ * a degree whose lower bound exceeds the budget is passed over unread.
  */
 static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 					  const struct cowrl_guarded_table *tb,
 					  const struct cowrl_guarded_obs *o, cp_s64 page,
 					  cp_s64 start, cp_s64 limit, const unsigned char *shared)
 {
-	cp_s64 per = tb->loss_ns, copied = 0, reserved = 0, end, s, walked, cp, fixed;
+	cp_s64 per = cowrl_guarded_per(st, tb, o->cls), copied = 0, reserved = 0, end, s;
+	cp_s64 walked, cp, fixed, read = 0;
 	unsigned char prefix[COWRL_GUARDED_MAX_K + 1];	/* shared pages among 1..j */
-	cp_u32 k = 0, j;
+	cp_u32 k = 0;
 	int di;
 
 	if (o->want) {
-		if (tb->expected_loss) {
-			cp_s64 miss = COWRL_GUARDED_USE_ONE - st->use[o->cls];
-
-			if (miss < COWRL_GUARDED_USE_ONE / 8)
-				miss = COWRL_GUARDED_USE_ONE / 8;
-			per = tb->loss_ns * miss / COWRL_GUARDED_USE_ONE;
-		}
 		prefix[0] = 0;
-		for (j = 1; j <= o->want; j++)
-			prefix[j] = (unsigned char)(prefix[j - 1] + (page + j < limit && shared[j]));
 		for (di = (int)tb->n_degrees - 1; di >= 0; di--) {
 			cp_u32 d = tb->degrees[di];
 
 			if (d > o->want || d == 0)
 				continue;
-			walked = page + d < limit - 1 ? d : limit - 1 - page;
-			if (walked < 0)
-				walked = 0;
+			walked = cowrl_guarded_walked(page, d, limit);
+			if (cowrl_guarded_bound(tb, per, walked) > st->budget)
+				continue;	/* cannot fit whatever its pages: not read */
+			for (; read < walked; read++)	/* within need (cowrl_guarded_need) */
+				prefix[read + 1] = (unsigned char)(prefix[read] +
+					(page + read + 1 < limit && shared[read + 1]));
 			cp = prefix[walked];
 			fixed = tb->setup_ns + (walked - cp) * tb->skip_ns;
 			if (cp * per + fixed <= st->budget) {

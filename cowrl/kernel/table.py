@@ -165,7 +165,7 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 	struct cowrl_guarded_obs o;
 	unsigned char shared[COWRL_GUARDED_MAX_K + 2];
 	int64_t i, f = 0, r, start, limit, p, j, end;
-	uint32_t left, want, k;
+	uint32_t left, need, k;
 
 	cowrl_guarded_reset(&st);
 	for (i = 0; i < n; i++) {
@@ -180,9 +180,10 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 		for (j = p - 3; j < p; j++)
 			if (j >= start && priv[j])
 				left++;
-		want = cowrl_guarded_observe(&st, tb, &o, p, start, limit, left);
-		for (j = 1; j <= (int64_t)want + 1; j++)
-			shared[j] = p + j < limit && !priv[p + j];
+		cowrl_guarded_observe(&st, tb, &o, p, start, limit, left);
+		need = cowrl_guarded_need(&st, tb, &o, p, limit);
+		for (j = 1; j < COWRL_GUARDED_MAX_K + 2; j++)	/* beyond need: garbage */
+			shared[j] = j <= (int64_t)need + 1 ? p + j < limit && !priv[p + j] : 1;
 		k = cowrl_guarded_commit(&st, tb, &o, p, start, limit, shared);
 		end = p + k < limit - 1 ? p + k : limit - 1;
 		for (j = p; j <= end; j++)
