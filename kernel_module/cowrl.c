@@ -432,24 +432,32 @@ static bool cowrl_page_private(unsigned long addr)
 }
 NOKPROBE_SYMBOL(cowrl_page_private);
 
+/* cowrl_guarded_commit()'s page reader: is page @q of @ctx's target COW-shared? */
+static int cowrl_guarded_shared(void *ctx, s64 q)
+{
+	const struct cowrl_probe_data *d = ctx;
+
+	return cowrl_page_shared(d->tstart + ((unsigned long)q << PAGE_SHIFT));
+}
+NOKPROBE_SYMBOL(cowrl_guarded_shared);
+
 /*
  * GUARDED mode: the degree for the demand fault of @d (cowrl_guarded.h).  The
  * faulting page's region is its VMA within the registered range (the fault
- * holds the VMA, so vmf->vma is stable).  Reads at most 3 + need + 1 <= 68
- * PTEs of current's mm (the faulting task: user demand faults only) with
- * gup-fast, usually 4 (need = 0 while the budget is low); the window pages
- * are read under the target's lock because how many depends on the state.  0 if the target went away meanwhile.
+ * holds the VMA, so vmf->vma is stable).  Reads at most 3 + 64 + 1 PTEs of
+ * current's mm (the faulting task: user demand faults only) with gup-fast,
+ * usually 5 (while the budget is low); the window pages are read under the
+ * target's lock because how many depends on the state.  0 if the target went away meanwhile.
  */
 static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
 {
 	const struct cowrl_guarded_table *tb;
 	struct vm_area_struct *vma = d->vmf->vma;
-	unsigned char shared[COWRL_GUARDED_MAX_K + 2];
 	struct cowrl_guarded_obs o;
 	struct cowrl_tgt *tg;
 	unsigned long flags, lo, hi;
 	s64 page, start, limit, j;
-	u32 k = 0, left = 0, need;
+	u32 k = 0, left = 0;
 
 	lo = max(vma->vm_start, (unsigned long)d->tstart);
 	hi = min(vma->vm_end, (unsigned long)(d->tstart + d->tlen));
@@ -467,11 +475,8 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
 	if (tg && tb && tg->id == d->tid && tg->gstate) {
 		spin_lock_irqsave(&tg->lock, flags);
 		cowrl_guarded_observe(tg->gstate, tb, &o, page, start, limit, left);
-		need = cowrl_guarded_need(tg->gstate, tb, &o, page, limit);
-		for (j = 1; j <= (s64)need + 1; j++)
-			shared[j] = page + j < limit &&
-				    cowrl_page_shared(d->tstart + ((unsigned long)(page + j) << PAGE_SHIFT));
-		k = cowrl_guarded_commit(tg->gstate, tb, &o, page, start, limit, shared);
+		k = cowrl_guarded_commit(tg->gstate, tb, &o, page, start, limit,
+					 cowrl_guarded_shared, (void *)d);
 		spin_unlock_irqrestore(&tg->lock, flags);
 		cnt_inc(CNT_DECISIONS);
 	}

@@ -10,26 +10,23 @@
  * prototype, tests/test_guarded_c.py this header (compiled for user space)
  * against the prototype, fault for fault.
  *
- * A fault is decided in two calls so that the caller reads only the page
- * state it needs, and reads it itself (the module with gup-fast, which takes
+ * A fault is decided in two calls, and the caller reads the page state
+ * itself (the module with gup-fast, which takes
  * no lock and faults nothing in):
  *
  *   cowrl_guarded_observe(st, tb, &o, page, start, limit, left);
- *   need = cowrl_guarded_need(st, tb, &o, page, limit);
- *   -- the caller sets shared[j] (1 <= j <= need + 1) for page + j: 1 if that
- *      page lies in [start, limit) and is COW-shared (a write would copy it) --
- *   k = cowrl_guarded_commit(st, tb, &o, page, start, limit, shared);
+ *   k = cowrl_guarded_commit(st, tb, &o, page, start, limit, shared, ctx);
  *
- * need is 0 (one page read: the sentinel candidate) whenever no window the
- * table wants could fit the budget even if it copied nothing, which is the
- * usual case while the budget is low.
+ * where shared(ctx, q) says whether page q (inside the region) is COW-shared:
+ * a write would copy it.  commit calls it for as few pages as the decision
+ * needs (usually 2 while the budget is low).
  *
  * @left is how many of page-3 .. page-1 that lie in [start, limit) are
  * private: present, anonymous and exclusive to this process.  A page that is
  * absent or outside the region counts as not private.  @start/@limit are the
  * faulting page's region (its VMA within the registered range), in pages.
  *
- * No allocation, no locks, no floating point; O(slots + want) work.
+ * No allocation, no locks, no floating point; O(slots + k + 2) work and page reads.
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
@@ -141,7 +138,7 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 /*
  * First half of a demand fault at @page (region [@start, @limit)): sentinel
  * check, budget allowance, stream match, stride, cell.  Returns the degree
- * the table wants (the caller reads shared[1 .. want + 1]).
+ * the table wants (before the budget: cowrl_guarded_commit decides).
  */
 static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 					   const struct cowrl_guarded_table *tb,
@@ -229,13 +226,6 @@ static inline cp_s64 cowrl_guarded_walked(cp_s64 page, cp_u32 d, cp_s64 limit)
 	return w < 0 ? 0 : w;
 }
 
-/* A lower bound of a window's reserve whatever its pages' state: every page the cheaper. */
-static inline cp_s64 cowrl_guarded_bound(const struct cowrl_guarded_table *tb, cp_s64 per,
-					 cp_s64 walked)
-{
-	return tb->setup_ns + walked * (per < tb->skip_ns ? per : tb->skip_ns);
-}
-
 /* What one copied page reserves (the whole loss, or loss * miss rate with expected_loss). */
 static inline cp_s64 cowrl_guarded_per(const struct cowrl_guarded_state *st,
 				       const struct cowrl_guarded_table *tb, cp_u32 cls)
@@ -250,72 +240,47 @@ static inline cp_s64 cowrl_guarded_per(const struct cowrl_guarded_state *st,
 }
 
 /*
- * How many window pages cowrl_guarded_commit() may look at: the walk of the
- * largest degree <= want whose lower bound fits the budget (0: none can).
- * The caller reads shared[1 .. need + 1].
- */
-static inline cp_u32 cowrl_guarded_need(const struct cowrl_guarded_state *st,
-					const struct cowrl_guarded_table *tb,
-					const struct cowrl_guarded_obs *o, cp_s64 page,
-					cp_s64 limit)
-{
-	cp_s64 per = cowrl_guarded_per(st, tb, o->cls), walked;
-	int di;
-
-	if (!o->want)
-		return 0;
-	for (di = (int)tb->n_degrees - 1; di >= 0; di--) {
-		cp_u32 d = tb->degrees[di];
-
-		if (d > o->want || d == 0)
-			continue;
-		walked = cowrl_guarded_walked(page, d, limit);
-		if (cowrl_guarded_bound(tb, per, walked) <= st->budget)
-			return (cp_u32)walked;
-	}
-	return 0;
-}
-
-/*
  * Second half: the largest degree <= want whose worst case fits the budget,
- * then the stream slot and the sentinel just past the window.  @shared[j]
- * (1 <= j <= need + 1) says page + j is COW-shared and inside the region;
- * a degree whose lower bound exceeds the budget is passed over unread.
+ * then the stream slot and the sentinel just past the window.  @shared(@ctx,
+ * q) says page q (page < q < limit) is COW-shared; it is called at most once
+ * per page, in order, and only as far as needed: a window's reserve grows with
+ * its degree (per, skip >= 0; degrees ascending), so the scan goes up and stops
+ * at the first degree that does not fit.  A fault whose smallest window cannot
+ * fit reads 1 page, plus the sentinel candidate.
  */
 static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 					  const struct cowrl_guarded_table *tb,
 					  const struct cowrl_guarded_obs *o, cp_s64 page,
-					  cp_s64 start, cp_s64 limit, const unsigned char *shared)
+					  cp_s64 start, cp_s64 limit,
+					  int (*shared)(void *ctx, cp_s64 q), void *ctx)
 {
 	cp_s64 per = cowrl_guarded_per(st, tb, o->cls), copied = 0, reserved = 0, end, s;
-	cp_s64 walked, cp, fixed, read = 0;
-	unsigned char prefix[COWRL_GUARDED_MAX_K + 1];	/* shared pages among 1..j */
-	cp_u32 k = 0;
-	int di;
+	cp_s64 walked, fixed, kfixed = 0, read = 0, cnt = 0;
+	unsigned char seen[COWRL_GUARDED_MAX_K + 2];	/* seen[j]: page + j is shared */
+	cp_u32 k = 0, di;
 
-	if (o->want) {
-		prefix[0] = 0;
-		for (di = (int)tb->n_degrees - 1; di >= 0; di--) {
-			cp_u32 d = tb->degrees[di];
+	for (di = 0; o->want && di < tb->n_degrees; di++) {
+		cp_u32 d = tb->degrees[di];
 
-			if (d > o->want || d == 0)
-				continue;
-			walked = cowrl_guarded_walked(page, d, limit);
-			if (cowrl_guarded_bound(tb, per, walked) > st->budget)
-				continue;	/* cannot fit whatever its pages: not read */
-			for (; read < walked; read++)	/* within need (cowrl_guarded_need) */
-				prefix[read + 1] = (unsigned char)(prefix[read] +
-					(page + read + 1 < limit && shared[read + 1]));
-			cp = prefix[walked];
-			fixed = tb->setup_ns + (walked - cp) * tb->skip_ns;
-			if (cp * per + fixed <= st->budget) {
-				k = d;
-				copied = cp;
-				reserved = cp * per;
-				st->budget -= reserved + fixed;
-				break;
-			}
+		if (d == 0)
+			continue;
+		if (d > o->want)
+			break;
+		walked = cowrl_guarded_walked(page, d, limit);
+		for (; read < walked; read++) {
+			seen[read + 1] = (unsigned char)!!shared(ctx, page + read + 1);
+			cnt += seen[read + 1];
 		}
+		fixed = tb->setup_ns + (walked - cnt) * tb->skip_ns;
+		if (cnt * per + fixed > st->budget)
+			break;
+		k = d;
+		copied = cnt;
+		kfixed = fixed;
+	}
+	if (k) {
+		reserved = copied * per;
+		st->budget -= reserved + kfixed;
 	}
 	st->n_faults++;
 	end = page + (cp_s64)k;
@@ -328,7 +293,7 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 	st->run[o->slot] = o->cls == 0 ? o->run : 0;
 	st->stamp[o->slot] = st->n_faults;
 	s = end + 1;
-	if (s < limit && shared[s - page]) {
+	if (s < limit && (s - page <= read ? seen[s - page] : shared(ctx, s))) {
 		cp_u32 t = (cp_u32)((s - start) & (COWRL_GUARDED_SENTINELS - 1));
 		cp_s64 old = st->tags[t];
 

@@ -151,6 +151,17 @@ _GSHIM = r"""
 unsigned int cg_sizeof_table(void) { return sizeof(struct cowrl_guarded_table); }
 int cg_check(const struct cowrl_guarded_table *tb) { return cowrl_guarded_check(tb); }
 
+static int64_t cg_reads;
+
+static int cg_shared(void *ctx, cp_s64 q)
+{
+	cg_reads++;
+	return !((const unsigned char *)ctx)[q];
+}
+
+/* Page-state reads (shared() calls) of the last cg_replay. */
+int64_t cg_last_reads(void) { return cg_reads; }
+
 /*
  * Replay @pages (a write trace over regions ending at @ends[0..n_ends)) from all pages
  * shared, as the module sees it: a write to a private page takes no fault; at a fault the
@@ -163,11 +174,11 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 {
 	static struct cowrl_guarded_state st;
 	struct cowrl_guarded_obs o;
-	unsigned char shared[COWRL_GUARDED_MAX_K + 2];
 	int64_t i, f = 0, r, start, limit, p, j, end;
-	uint32_t left, need, k;
+	uint32_t left, k;
 
 	cowrl_guarded_reset(&st);
+	cg_reads = 0;
 	for (i = 0; i < n; i++) {
 		p = pages[i];
 		if (priv[p])
@@ -181,10 +192,7 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 			if (j >= start && priv[j])
 				left++;
 		cowrl_guarded_observe(&st, tb, &o, p, start, limit, left);
-		need = cowrl_guarded_need(&st, tb, &o, p, limit);
-		for (j = 1; j < COWRL_GUARDED_MAX_K + 2; j++)	/* beyond need: garbage */
-			shared[j] = j <= (int64_t)need + 1 ? p + j < limit && !priv[p + j] : 1;
-		k = cowrl_guarded_commit(&st, tb, &o, p, start, limit, shared);
+		k = cowrl_guarded_commit(&st, tb, &o, p, start, limit, cg_shared, priv);
 		end = p + k < limit - 1 ? p + k : limit - 1;
 		for (j = p; j <= end; j++)
 			priv[j] = 1;
@@ -233,6 +241,7 @@ class CGuarded:
                                        ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
                                        ctypes.c_void_p, ctypes.c_void_p]
         self.lib.cg_replay.restype = ctypes.c_int64
+        self.lib.cg_last_reads.restype = ctypes.c_int64
         assert self.lib.cg_sizeof_table() == GUARDED_BYTES, "guarded table layout drifted"
 
     def check(self, payload: bytes) -> int:
@@ -248,4 +257,6 @@ class CGuarded:
         out_k = np.zeros(p.size, dtype=np.uint32)
         n = self.lib.cg_replay(payload, p.ctypes.data, p.size, ends.ctypes.data, ends.size,
                                priv.ctypes.data, out_p.ctypes.data, out_k.ctypes.data)
+        self.last_reads = int(self.lib.cg_last_reads())
+        """Window/sentinel page reads of this replay (the module's gup-fast calls)."""
         return out_p[:n], out_k[:n].astype(np.int64)
