@@ -67,8 +67,11 @@
 
 #include "cowrl_uapi.h"
 #include "cowrl_policy.h"
+#include "cowrl_guarded.h"
 
 static_assert(sizeof(struct cowrl_policy_table) == COWRL_POLICY_TABLE_BYTES);
+static_assert(sizeof(struct cowrl_guarded_table) == COWRL_GUARDED_TABLE_BYTES);
+static_assert(COWRL_GUARDED_BYTES == COWRL_GUARDED_TABLE_BYTES);
 static_assert(COWRL_POLICY_MAX_K == COWRL_MAX_K);
 
 static char *symbol = "auto";
@@ -108,6 +111,7 @@ struct cowrl_tgt {
 	u64 start, len;
 	spinlock_t lock;	/* the decision state */
 	struct cowrl_policy_state state;
+	struct cowrl_guarded_state *gstate;	/* GUARDED's state, allocated at register */
 };
 
 /* Tasks inside precopy work or manual_cow (entries live on their stacks). */
@@ -149,6 +153,7 @@ static int cowrl_ntargets;		/* non-NULL slots; 0 = the probe returns at once */
 static u64 cowrl_next_id = 1;
 static struct cowrl_policy cowrl_policy;
 static struct cowrl_policy_table __rcu *cowrl_table;
+static struct cowrl_guarded_table __rcu *cowrl_gtable;
 
 static DEFINE_SPINLOCK(active_lock);
 static DEFINE_HASHTABLE(cowrl_active_ht, 6);
@@ -407,6 +412,73 @@ static u32 cowrl_decide(const struct cowrl_probe_data *d)
 }
 NOKPROBE_SYMBOL(cowrl_decide);
 
+static bool cowrl_page_shared(unsigned long addr);
+
+/*
+ * Is @addr of current's mm a private page: present, anonymous and exclusive to
+ * this process?  Absent or unmapped counts as not private.  gup-fast as in
+ * cowrl_page_shared(): no lock, nothing faulted in.
+ */
+static bool cowrl_page_private(unsigned long addr)
+{
+	struct page *page;
+	bool ok;
+
+	if (get_user_pages_fast_only(addr, 1, 0, &page) != 1)
+		return false;
+	ok = folio_test_anon(page_folio(page)) && PageAnonExclusive(page);
+	put_page(page);
+	return ok;
+}
+NOKPROBE_SYMBOL(cowrl_page_private);
+
+/*
+ * GUARDED mode: the degree for the demand fault of @d (cowrl_guarded.h).  The
+ * faulting page's region is its VMA within the registered range (the fault
+ * holds the VMA, so vmf->vma is stable).  Reads at most 3 + want + 1 <= 68
+ * PTEs of current's mm (the faulting task: user demand faults only) with
+ * gup-fast; the window pages are read under the target's lock because how
+ * many depends on the state.  0 if the target went away meanwhile.
+ */
+static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
+{
+	const struct cowrl_guarded_table *tb;
+	struct vm_area_struct *vma = d->vmf->vma;
+	unsigned char shared[COWRL_GUARDED_MAX_K + 2];
+	struct cowrl_guarded_obs o;
+	struct cowrl_tgt *tg;
+	unsigned long flags, lo, hi;
+	s64 page, start, limit, j;
+	u32 k = 0, left = 0, want;
+
+	lo = max(vma->vm_start, (unsigned long)d->tstart);
+	hi = min(vma->vm_end, (unsigned long)(d->tstart + d->tlen));
+	if (lo > d->addr || hi <= d->addr)
+		return 0;
+	page = (s64)((d->addr - d->tstart) >> PAGE_SHIFT);
+	start = (s64)((lo - d->tstart) >> PAGE_SHIFT);
+	limit = (s64)((hi - d->tstart) >> PAGE_SHIFT);
+	for (j = max(page - 3, start); j < page; j++)
+		left += cowrl_page_private(d->tstart + ((unsigned long)j << PAGE_SHIFT));
+
+	rcu_read_lock();
+	tg = rcu_dereference(cowrl_tgts[d->slot]);
+	tb = rcu_dereference(cowrl_gtable);
+	if (tg && tb && tg->id == d->tid && tg->gstate) {
+		spin_lock_irqsave(&tg->lock, flags);
+		want = cowrl_guarded_observe(tg->gstate, tb, &o, page, start, limit, left);
+		for (j = 1; j <= (s64)want + 1; j++)
+			shared[j] = page + j < limit &&
+				    cowrl_page_shared(d->tstart + ((unsigned long)(page + j) << PAGE_SHIFT));
+		k = cowrl_guarded_commit(tg->gstate, tb, &o, page, start, limit, shared);
+		spin_unlock_irqrestore(&tg->lock, flags);
+		cnt_inc(CNT_DECISIONS);
+	}
+	rcu_read_unlock();
+	return k;
+}
+NOKPROBE_SYMBOL(cowrl_decide_guarded);
+
 static int cowrl_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
 	struct cowrl_probe_data *d = (struct cowrl_probe_data *)ri->data;
@@ -454,6 +526,8 @@ static int cowrl_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 	mode = READ_ONCE(cowrl_policy.mode);
 	if (mode == COWRL_POLICY_TABLE)
 		k = cowrl_decide(d);
+	else if (mode == COWRL_POLICY_GUARDED)
+		k = cowrl_decide_guarded(d);
 	else if (mode == COWRL_POLICY_STATIC)
 		k = READ_ONCE(cowrl_policy.k);
 	else
@@ -639,6 +713,7 @@ static long cowrl_manual_cow(struct cowrl_manual_cow __user *uarg)
 
 static void cowrl_tgt_free(struct cowrl_tgt *tg)
 {
+	kfree(tg->gstate);
 	put_pid(tg->pid);
 	mmdrop(tg->mm);
 	put_pid_ns(tg->ns);
@@ -762,6 +837,12 @@ static long cowrl_register(const struct cowrl_target __user *uarg)
 	t->len = tg.len;
 	spin_lock_init(&t->lock);
 	cowrl_policy_reset(&t->state);
+	t->gstate = kmalloc(sizeof(*t->gstate), GFP_KERNEL);
+	if (!t->gstate) {
+		cowrl_tgt_free(t);
+		return -ENOMEM;
+	}
+	cowrl_guarded_reset(t->gstate);
 
 	mutex_lock(&cowrl_mutex);
 	cowrl_reap();
@@ -848,6 +929,8 @@ static void cowrl_states_reset(void)
 			continue;
 		spin_lock_irqsave(&tg->lock, flags);
 		cowrl_policy_reset(&tg->state);
+		if (tg->gstate)
+			cowrl_guarded_reset(tg->gstate);
 		spin_unlock_irqrestore(&tg->lock, flags);
 	}
 }
@@ -855,13 +938,25 @@ static void cowrl_states_reset(void)
 static long cowrl_set_policy(const struct cowrl_policy __user *uarg)
 {
 	struct cowrl_policy_table *tb = NULL, *old = NULL;
+	struct cowrl_guarded_table *gtb = NULL, *gold = NULL;
 	struct cowrl_policy p;
 
 	if (copy_from_user(&p, uarg, sizeof(p)))
 		return -EFAULT;
-	if (p.mode > COWRL_POLICY_TABLE)
+	if (p.mode > COWRL_POLICY_GUARDED)
 		return -EINVAL;
-	if (p.mode == COWRL_POLICY_TABLE) {
+	if (p.mode == COWRL_POLICY_GUARDED) {
+		if (p.table_len != 1 || p.entry_size != sizeof(*gtb))
+			return -EINVAL;
+		gtb = memdup_user(u64_to_user_ptr(p.table_ptr), sizeof(*gtb));
+		if (IS_ERR(gtb))
+			return PTR_ERR(gtb);
+		if (cowrl_guarded_check(gtb)) {
+			kfree(gtb);
+			return -EINVAL;
+		}
+		p.k = 0;
+	} else if (p.mode == COWRL_POLICY_TABLE) {
 		if (p.table_len != 1 || p.entry_size != sizeof(*tb))
 			return -EINVAL;
 		tb = memdup_user(u64_to_user_ptr(p.table_ptr), sizeof(*tb));
@@ -881,13 +976,18 @@ static long cowrl_set_policy(const struct cowrl_policy __user *uarg)
 		old = rcu_dereference_protected(cowrl_table, lockdep_is_held(&cowrl_mutex));
 		rcu_assign_pointer(cowrl_table, tb);
 	}
+	if (gtb) {
+		gold = rcu_dereference_protected(cowrl_gtable, lockdep_is_held(&cowrl_mutex));
+		rcu_assign_pointer(cowrl_gtable, gtb);
+	}
 	cowrl_states_reset();
 	WRITE_ONCE(cowrl_policy.k, p.k);
 	WRITE_ONCE(cowrl_policy.mode, p.mode);
 	mutex_unlock(&cowrl_mutex);
-	if (old) {
+	if (old || gold) {
 		synchronize_rcu();
 		kfree(old);
+		kfree(gold);
 	}
 	return 0;
 }
@@ -1129,6 +1229,7 @@ static void __exit cowrl_exit(void)
 			cowrl_tgt_free(tg);
 	}
 	kfree(rcu_dereference_protected(cowrl_table, 1));
+	kfree(rcu_dereference_protected(cowrl_gtable, 1));
 	vfree(ring);
 	pr_info("unloaded, kretprobe nmissed %d\n", cowrl_kretprobe.nmissed);
 }

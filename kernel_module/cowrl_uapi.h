@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 3
+#define COWRL_ABI_VERSION 4
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -34,11 +34,15 @@
 #define COWRL_POLICY_OFF 0
 #define COWRL_POLICY_STATIC 1
 #define COWRL_POLICY_TABLE 2
+/* v4: the guarded policy; its payload is a struct cowrl_guarded_table (cowrl_guarded.h) */
+#define COWRL_POLICY_GUARDED 3
 
 #define COWRL_MAX_TARGETS 16
 #define COWRL_MAX_K 512
 /* sizeof(struct cowrl_policy_table) of cowrl_policy.h: the TABLE payload entry */
 #define COWRL_POLICY_TABLE_BYTES 144
+/* sizeof(struct cowrl_guarded_table) of cowrl_guarded.h: the GUARDED payload entry */
+#define COWRL_GUARDED_TABLE_BYTES 736
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */
 struct cowrl_record {

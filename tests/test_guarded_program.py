@@ -68,3 +68,45 @@ def test_program_is_used_unless_training() -> None:
     assert pol.replay_program() is not None
     pol.trace_log = []
     assert pol.replay_program() is None
+
+
+# --- the C form the module runs (kernel_module/cowrl_guarded.h, built for user space) ------
+
+
+@pytest.fixture(scope="module")
+def cguarded(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from cowrl.kernel.table import CGuarded
+
+    return CGuarded(tmp_path_factory.mktemp("cguarded"))
+
+
+@pytest.mark.parametrize("pi", range(4))
+def test_c_guarded_matches_the_prototype(cguarded, pi: int) -> None:  # noqa: ANN001
+    from cowrl.kernel.table import pack_guarded
+
+    cost = make_costmodel("seed_table1")
+    pol = _policies()[pi]
+    payload = pack_guarded(pol.program())
+    assert cguarded.check(payload) == 0
+    nonzero = 0
+    for t in _traces():
+        _, ev = simulate(t, pol, cost, record_events=True, fast=False)
+        page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends)
+        assert np.array_equal(page, ev.page), t.name
+        assert np.array_equal(k, ev.k), t.name
+        nonzero += int(np.count_nonzero(k))
+    assert nonzero > 0
+
+
+def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
+    import struct
+
+    from cowrl.kernel.table import pack_guarded
+
+    good = bytearray(pack_guarded(make_guarded().program()))
+    assert cguarded.check(bytes(good)) == 0
+    for off, fmt, value in ((0, "<I", 2), (8, "<I", 0), (8, "<I", 17), (24, "<I", 9),
+                            (72, "<H", 65), (88 + 2 * 5, "<H", 513)):
+        bad = bytearray(good)
+        struct.pack_into(fmt, bad, off, value)
+        assert cguarded.check(bytes(bad)) == -22, (off, value)

@@ -34,7 +34,8 @@ GUEST_MODULES = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_l
 """9p-over-virtio modules, in insmod order (virtio before virtio_ring fails); those a kernel
 has built in (6.12: virtio, fscache) are absent from its tree and skipped."""
 HARNESS_PROGRAMS = ("cowrl_harness", "cowrl_stress")
-MODULE_SOURCES = ("cowrl.c", "cowrl_uapi.h", "cowrl_policy.h", "Makefile")
+MODULE_SOURCES = ("cowrl.c", "cowrl_uapi.h", "cowrl_policy.h", "cowrl_guarded.h",
+                  "Makefile")
 
 
 def _sources() -> list[Path]:

@@ -282,7 +282,8 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
             "max_k0": _set_policy_errno(fd, abi, T, patched(16, 0)),
             "n_cells": _set_policy_errno(fd, abi, T, patched(20, 59)),
             "cell_k513": _set_policy_errno(fd, abi, T, patched(24 + 2 * 59, 513, 2)),
-            "bad_mode": _set_policy_errno(fd, abi, 3, good),
+            "bad_mode": _set_policy_errno(fd, abi, abi.COWRL_POLICY_GUARDED + 1, good),
+            "guarded_entry": _set_policy_errno(fd, abi, abi.COWRL_POLICY_GUARDED, good),
             "good_again": _set_policy_errno(fd, abi, T, good),
             "off": _set_policy_errno(fd, abi, abi.COWRL_POLICY_OFF, None, table_len=0),
         }

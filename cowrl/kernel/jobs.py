@@ -113,6 +113,17 @@ def kernel_plan(policy: Policy) -> KernelPlan:
     except NotImplementedError as e:
         raise CowrlError(f"policy {policy.name!r} cannot run on the kernel target: {e}") from None
     thp = bool(prog.thp or policy.thp)
+    if prog.mode == "table" and isinstance(prog.table, dict) and \
+            prog.table.get("decide") == "guarded":
+        from cowrl.kernel.table import pack_guarded
+
+        try:
+            payload = pack_guarded(prog)
+        except (ValueError, KeyError, TypeError, struct.error) as e:
+            raise CowrlError(f"policy {policy.name!r}: cannot pack its guarded table: "
+                             f"{e!r}") from None
+        # The harness pushes a payload of this size as COWRL_POLICY_GUARDED.
+        return KernelPlan("table", 0, thp, payload)
     if prog.mode == "table":
         from cowrl.kernel.table import pack_table
 

@@ -134,3 +134,117 @@ class CPolicy:
     def bench_ns(self, payload: bytes, pages: np.ndarray, n_pages: int, reps: int = 20) -> float:
         p = np.ascontiguousarray(pages, dtype=np.int64)
         return float(self.lib.cp_bench(payload, p.ctypes.data, p.size, int(n_pages), reps))
+
+
+# --- guarded (kernel_module/cowrl_guarded.h) ------------------------------------------------
+
+GUARDED_HEADER = HEADER.with_name("cowrl_guarded.h")
+GUARDED_VERSION = 1
+GUARDED_CELLS = 320
+GUARDED_MAX_DEGREES = 8
+GUARDED_BYTES = 736
+_GFMT = f"<8I5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H4H"
+
+_GSHIM = r"""
+#include "cowrl_guarded.h"
+
+unsigned int cg_sizeof_table(void) { return sizeof(struct cowrl_guarded_table); }
+int cg_check(const struct cowrl_guarded_table *tb) { return cowrl_guarded_check(tb); }
+
+/*
+ * Replay @pages (a write trace over regions ending at @ends[0..n_ends)) from all pages
+ * shared, as the module sees it: a write to a private page takes no fault; at a fault the
+ * decision reads only page state (private neighbours, shared window pages).  Writes each
+ * fault's page and k; returns the number of faults.
+ */
+int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, int64_t n,
+                  const int64_t *ends, int64_t n_ends, unsigned char *priv,
+                  int64_t *out_page, uint32_t *out_k)
+{
+	static struct cowrl_guarded_state st;
+	struct cowrl_guarded_obs o;
+	unsigned char shared[COWRL_GUARDED_MAX_K + 2];
+	int64_t i, f = 0, r, start, limit, p, j, end;
+	uint32_t left, want, k;
+
+	cowrl_guarded_reset(&st);
+	for (i = 0; i < n; i++) {
+		p = pages[i];
+		if (priv[p])
+			continue;
+		for (r = 0; r < n_ends - 1 && ends[r] <= p; r++)
+			;
+		start = r ? ends[r - 1] : 0;
+		limit = ends[r];
+		left = 0;
+		for (j = p - 3; j < p; j++)
+			if (j >= start && priv[j])
+				left++;
+		want = cowrl_guarded_observe(&st, tb, &o, p, start, limit, left);
+		for (j = 1; j <= (int64_t)want + 1; j++)
+			shared[j] = p + j < limit && !priv[p + j];
+		k = cowrl_guarded_commit(&st, tb, &o, p, start, limit, shared);
+		end = p + k < limit - 1 ? p + k : limit - 1;
+		for (j = p; j <= end; j++)
+			priv[j] = 1;
+		out_page[f] = p;
+		out_k[f++] = k;
+	}
+	return f;
+}
+"""
+
+
+def pack_guarded(program: KernelProgram) -> bytes:
+    """The bytes of ``struct cowrl_guarded_table`` for a ``decide = "guarded"`` program."""
+    t = program.table
+    if program.mode != "table" or not isinstance(t, dict) or t.get("decide") != "guarded":
+        raise ValueError(f"not a guarded program: mode={program.mode!r}")
+    degrees = sorted(int(d) for d in t["degrees"])
+    if len(degrees) > GUARDED_MAX_DEGREES:
+        raise ValueError(f"guarded: at most {GUARDED_MAX_DEGREES} degrees, got {len(degrees)}")
+    return struct.pack(_GFMT, GUARDED_VERSION, GUARDED_CELLS, int(t["slots"]), int(t["near"]),
+                       int(t["floor"]), int(t["expected_loss"]), len(degrees), 0,
+                       int(t["gain_ns"]), int(t["loss_ns"]), int(t["setup_ns"]),
+                       int(t["skip_ns"]), int(t["allowance_ns"]),
+                       *(degrees + [0] * (GUARDED_MAX_DEGREES - len(degrees))),
+                       *[int(k) for k in t["cells"]], 0, 0, 0, 0)
+
+
+class CGuarded:
+    """``cowrl_guarded.h`` compiled for user space (gcc -O2 -shared), called through ctypes;
+    its replay reads page state as the module does (all pages shared at the start)."""
+
+    def __init__(self, build_dir: str | Path) -> None:
+        gcc = shutil.which("gcc") or shutil.which("cc")
+        if gcc is None:
+            raise TargetUnavailable("no C compiler (gcc) found; install gcc")
+        d = Path(build_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        src, lib = d / "cowrl_guarded_shim.c", d / "libcowrl_guarded.so"
+        src.write_text(_GSHIM)
+        subprocess.run([gcc, "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-shared",
+                        "-fPIC", "-I", str(HEADER.parent), "-o", str(lib), str(src)],
+                       check=True, capture_output=True, text=True)
+        self.lib = ctypes.CDLL(str(lib))
+        self.lib.cg_check.argtypes = [ctypes.c_char_p]
+        self.lib.cg_replay.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
+                                       ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
+                                       ctypes.c_void_p, ctypes.c_void_p]
+        self.lib.cg_replay.restype = ctypes.c_int64
+        assert self.lib.cg_sizeof_table() == GUARDED_BYTES, "guarded table layout drifted"
+
+    def check(self, payload: bytes) -> int:
+        return int(self.lib.cg_check(payload))
+
+    def replay(self, payload: bytes, pages: np.ndarray, n_pages: int,
+               region_ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fault pages and their degrees, replaying ``pages`` from all pages shared."""
+        p = np.ascontiguousarray(pages, dtype=np.int64)
+        ends = np.ascontiguousarray(region_ends, dtype=np.int64)
+        priv = np.zeros(n_pages, dtype=np.uint8)
+        out_p = np.zeros(p.size, dtype=np.int64)
+        out_k = np.zeros(p.size, dtype=np.uint32)
+        n = self.lib.cg_replay(payload, p.ctypes.data, p.size, ends.ctypes.data, ends.size,
+                               priv.ctypes.data, out_p.ctypes.data, out_k.ctypes.data)
+        return out_p[:n], out_k[:n].astype(np.int64)

@@ -128,9 +128,10 @@ class GuardedContext:
         self.refund_pages = 0  # precopied pages of windows whose sentinel was hit (this fault)
         self.refund_reserved = 0
 
-    def observe_fault(self, page: int, start: int = 0) -> Cell:
+    def observe_fault(self, page: int, start: int = 0, limit: int = -1) -> Cell:
         # 1. sentinel: a fault on a recorded sentinel is a hit for its class.
-        slot_t = page & (SENTINELS - 1)
+        # The table index is region-relative (regions lie at other offsets in a process).
+        slot_t = (page - start) & (SENTINELS - 1)
         tag = self.tags[slot_t]
         self.refund_pages = self.refund_reserved = 0
         if tag and (tag >> 1) == page + 1:
@@ -143,11 +144,14 @@ class GuardedContext:
         # 2. streams: the slot whose window end lies just behind the page.
         best, best_gap = -1, self.near + 1
         for i in range(self.slots):
-            if self.valid[i]:
+            # Streams and strides stay inside the faulting page's region (its VMA):
+            # regions are laid out differently in the simulator and in a process.
+            if self.valid[i] and self.end[i] >= start:
                 gap = page - self.end[i]
                 if 1 <= gap < best_gap:
                     best, best_gap = i, gap
-        delta = page - self.prev_page if self.prev_page >= 0 else 0
+        lim = self.n_pages if limit < 0 else limit
+        delta = page - self.prev_page if start <= self.prev_page < lim else 0
         stride_hit = delta >= 2 and delta == self.prev_delta
         self.stride_run = min(self.stride_run + 1, 255) if stride_hit else 0
         self.prev_delta = delta
@@ -179,7 +183,7 @@ class GuardedContext:
         return (hi - page) - sum(self.private[page + 1:hi + 1]) if hi > page else 0
 
     def commit(self, c: Cell, page: int, k: int, copied: int = 0, reserved: int = 0,
-               limit: int = -1) -> None:
+               limit: int = -1, start: int = 0) -> None:
         n = self.n_pages if limit < 0 else limit
         self.n_faults += 1
         end = max(min(page + k, n - 1), page)
@@ -190,7 +194,7 @@ class GuardedContext:
         self.private[page:end + 1] = b"\x01" * (end + 1 - page)
         s = end + 1
         if s < n and not self.private[s]:
-            t = s & (SENTINELS - 1)
+            t = (s - start) & (SENTINELS - 1)
             old = self.tags[t]
             if old:  # an unresolved sentinel leaves the table: its window's end was not reached
                 oc = old & 1
@@ -278,19 +282,19 @@ class GuardedPolicy(Policy):
         return self.loss * miss // USE_ONE
 
     def decide(self, ctx: FaultContext) -> int:
-        c = self.ctx.observe_fault(ctx.page, ctx.region_start)
+        limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
+        c = self.ctx.observe_fault(ctx.page, ctx.region_start, limit)
         # A hit sentinel proves its window's pages were written: refund their reserved loss
         # and bank their gain. Every fault adds a small allowance (the risk we accept).
         self.budget += self.ctx.refund_reserved + self.ctx.refund_pages * self.gain \
             + self.allowance
-        limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
         k, copied = self.degree(c, ctx.page, limit)
         reserved = copied * self.reserve(c.cls) if k > 0 else 0
         if k > 0:
             self.budget -= reserved + self.fixed(ctx.page, k, copied, limit)
         if self.trace_log is not None:
             self.trace_log.append((ctx.page, c.cell, k, ctx.write_index))
-        self.ctx.commit(c, ctx.page, k, copied, reserved, limit)
+        self.ctx.commit(c, ctx.page, k, copied, reserved, limit, ctx.region_start)
         return k
 
     def program(self) -> KernelProgram:
@@ -310,8 +314,8 @@ class GuardedPolicy(Policy):
         return self.program()
 
     def kernel_program(self) -> KernelProgram:
-        # The module does not implement this context yet (docs/policies.md gives the spec).
-        raise NotImplementedError("guarded has no kernel program yet (simulator prototype)")
+        """The module runs the same program (COWRL_POLICY_GUARDED, cowrl_guarded.h)."""
+        return self.program()
 
     def describe(self) -> dict[str, int]:
         return {describe_cell(c): k for c, k in enumerate(self.table) if k}

@@ -179,7 +179,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         ss[_GINIT] = 1
         ss[_GUSE] = ss[_GUSE + 1] = G_USE_ONE // 2
     # 1. sentinel check, and the allowance
-    t = page & (G_SENTINELS - 1)
+    t = (page - start) & (G_SENTINELS - 1)  # region-relative: regions move in a process
     tag = ss[_GTAGS + t]
     if tag != 0 and (tag >> 1) == page + 1:
         c = tag & 1
@@ -191,11 +191,12 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     # 2. stream match, stride detector
     best, best_gap = -1, near + 1
     for i in range(slots):
-        if ss[_VALID + i]:
+        if ss[_VALID + i] and ss[_END + i] >= start:  # streams stay in the region
             gap = page - ss[_END + i]
             if 1 <= gap < best_gap:
                 best, best_gap = i, gap
-    delta = page - ss[_GPREV] if ss[_GHASPREV] else 0
+    prev = ss[_GPREV]
+    delta = page - prev if ss[_GHASPREV] and start <= prev < limit else 0
     stride_hit = delta >= 2 and delta == ss[_GDELTA]
     ss[_GSTRIDE] = min(ss[_GSTRIDE] + 1, RUN_CAP) if stride_hit else 0
     ss[_GDELTA] = delta
@@ -253,7 +254,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     s = end + 1
     # The window is not applied yet: its pages are private-to-be, and s is past it.
     if s < limit and private[s0 + s] == 0:
-        t = s & (G_SENTINELS - 1)
+        t = (s - start) & (G_SENTINELS - 1)
         old = ss[_GTAGS + t]
         if old != 0:  # an unresolved sentinel leaves the table: its window's end was not reached
             oc = old & 1

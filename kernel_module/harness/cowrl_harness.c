@@ -333,7 +333,9 @@ static int module_setup(const struct opts *o, uintptr_t start, size_t len)
 	}
 	if (o->table) {
 		table = read_small_file(o->table, &table_bytes);
-		pol = (struct cowrl_policy){ .mode = COWRL_POLICY_TABLE, .table_len = 1,
+		/* The payload's size tells the two table modes apart. */
+		pol = (struct cowrl_policy){ .mode = table_bytes == COWRL_GUARDED_TABLE_BYTES ?
+					     COWRL_POLICY_GUARDED : COWRL_POLICY_TABLE, .table_len = 1,
 					     .entry_size = (__u32)table_bytes,
 					     .table_ptr = (__u64)(uintptr_t)table };
 	}

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * cowrl_guarded.h - the "guarded" precopy decision (a table over a richer
+ * context, sentinel feedback, a risk budget) in integers.
+ *
+ * The readable reference is cowrl/policies/guarded.py; the compiled simulator
+ * form is guarded_decide() in cowrl/sim/programs.py; docs/policies.md
+ * ("Module specification") gives the order of operations.  Keep all three in
+ * step: tests/test_guarded_program.py checks the simulator form against the
+ * prototype, tests/test_guarded_c.py this header (compiled for user space)
+ * against the prototype, fault for fault.
+ *
+ * A fault is decided in two calls so that the caller reads only the page
+ * state it needs, and reads it itself (the module with gup-fast, which takes
+ * no lock and faults nothing in):
+ *
+ *   want = cowrl_guarded_observe(st, tb, &o, page, start, limit, left);
+ *   -- the caller sets shared[j] (1 <= j <= want + 1) for page + j: 1 if that
+ *      page lies in [start, limit) and is COW-shared (a write would copy it) --
+ *   k = cowrl_guarded_commit(st, tb, &o, page, start, limit, shared);
+ *
+ * @left is how many of page-3 .. page-1 that lie in [start, limit) are
+ * private: present, anonymous and exclusive to this process.  A page that is
+ * absent or outside the region counts as not private.  @start/@limit are the
+ * faulting page's region (its VMA within the registered range), in pages.
+ *
+ * No allocation, no locks, no floating point; O(slots + want) work.
+ */
+#ifndef _COWRL_GUARDED_H
+#define _COWRL_GUARDED_H
+
+#include "cowrl_policy.h"
+
+#define COWRL_GUARDED_VERSION 1
+#define COWRL_GUARDED_CELLS 320		/* KINDS 4 * RUN_BUCKETS 5 * LEFT 4 * USE 4 */
+#define COWRL_GUARDED_SENTINELS 256	/* direct-mapped sentinel table, a power of 2 */
+#define COWRL_GUARDED_USE_ONE 256	/* fixed-point 1.0 of a sentinel hit rate */
+#define COWRL_GUARDED_MAX_DEGREES 8
+#define COWRL_GUARDED_MAX_K 64		/* largest degree: bounds the PTEs read per fault */
+#define COWRL_GUARDED_BYTES 736		/* sizeof(struct cowrl_guarded_table) */
+
+/* The ioctl payload (user -> module), no implicit padding. */
+struct cowrl_guarded_table {
+	cp_u32 version;		/* COWRL_GUARDED_VERSION */
+	cp_u32 n_cells;		/* COWRL_GUARDED_CELLS */
+	cp_u32 slots;		/* stream slots, 1..COWRL_POLICY_MAX_SLOTS */
+	cp_u32 near;		/* largest gap that continues a stream, 1..MAX_NEAR */
+	cp_u32 floor;		/* k = 0 while the class's hit rate is below it, 0..USE_ONE */
+	cp_u32 expected_loss;	/* 1: a copied page reserves loss * miss rate (>= 1/8) */
+	cp_u32 n_degrees;	/* 1..COWRL_GUARDED_MAX_DEGREES */
+	cp_u32 reserved;	/* 0 */
+	cp_s64 gain_ns;		/* a copied page later written: its saved fault */
+	cp_s64 loss_ns;		/* a copied page never written: its cost */
+	cp_s64 setup_ns;	/* a window's fixed cost */
+	cp_s64 skip_ns;		/* a window page already private */
+	cp_s64 allowance_ns;	/* budget added at every demand fault */
+	cp_u16 degrees[COWRL_GUARDED_MAX_DEGREES];	/* ascending; unused entries 0 */
+	cp_u16 k[COWRL_GUARDED_CELLS];	/* the degree wanted per context cell */
+	cp_u16 pad[4];		/* 0: the size stays a multiple of 8 */
+};
+
+/* Per watched region, allocated at register time (about 6 KiB). */
+struct cowrl_guarded_state {
+	cp_s64 end[COWRL_POLICY_MAX_SLOTS];	/* last page of the stream's last window */
+	cp_u64 stamp[COWRL_POLICY_MAX_SLOTS];	/* fault number of its last use */
+	cp_u32 run[COWRL_POLICY_MAX_SLOTS];
+	cp_u32 valid[COWRL_POLICY_MAX_SLOTS];
+	cp_u64 n_faults;
+	cp_s64 prev_page;
+	cp_s64 prev_delta;
+	cp_u32 has_prev;
+	cp_u32 stride_run;
+	cp_s32 use[2];		/* sentinel hit rate per class (0 stream, 1 other) */
+	cp_u32 hits[2];
+	cp_u32 misses[2];
+	cp_u32 last_cell;
+	cp_s64 budget;		/* ns of precopy risk still allowed */
+	cp_s64 tags[COWRL_GUARDED_SENTINELS];	/* ((s + 1) << 1) | class; 0 = empty */
+	cp_s64 tag_pages[COWRL_GUARDED_SENTINELS];	/* pages its window copied */
+	cp_s64 tag_reserved[COWRL_GUARDED_SENTINELS];	/* budget its window reserved */
+};
+
+/* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
+struct cowrl_guarded_obs {
+	cp_u32 cell, cls, slot, run, want;
+};
+
+static inline void cowrl_guarded_reset(struct cowrl_guarded_state *st)
+{
+	cp_u32 i;
+	unsigned char *p = (unsigned char *)st;
+
+	for (i = 0; i < sizeof(*st); i++)
+		p[i] = 0;
+	st->use[0] = st->use[1] = COWRL_GUARDED_USE_ONE / 2;
+}
+
+/* 0 if @tb can be used, else -22 (EINVAL). Call once when the table is pushed. */
+static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
+{
+	cp_u32 i;
+
+	if (tb->version != COWRL_GUARDED_VERSION || tb->n_cells != COWRL_GUARDED_CELLS ||
+	    tb->reserved)
+		return -22;
+	if (tb->slots < 1 || tb->slots > COWRL_POLICY_MAX_SLOTS)
+		return -22;
+	if (tb->near < 1 || tb->near > COWRL_POLICY_MAX_NEAR)
+		return -22;
+	if (tb->floor > COWRL_GUARDED_USE_ONE || tb->expected_loss > 1)
+		return -22;
+	if (tb->n_degrees < 1 || tb->n_degrees > COWRL_GUARDED_MAX_DEGREES)
+		return -22;
+	if (tb->gain_ns < 0 || tb->loss_ns < 0 || tb->setup_ns < 0 || tb->skip_ns < 0 ||
+	    tb->allowance_ns < 0 || tb->gain_ns > (1LL << 40) || tb->loss_ns > (1LL << 40) ||
+	    tb->setup_ns > (1LL << 40) || tb->skip_ns > (1LL << 40) ||
+	    tb->allowance_ns > (1LL << 40))
+		return -22;	/* the budget arithmetic stays far from s64 overflow */
+	for (i = 0; i < COWRL_GUARDED_MAX_DEGREES; i++) {
+		if (tb->degrees[i] > COWRL_GUARDED_MAX_K)
+			return -22;
+		if (i >= tb->n_degrees && tb->degrees[i])
+			return -22;
+		if (i > 0 && i < tb->n_degrees && tb->degrees[i] <= tb->degrees[i - 1])
+			return -22;
+	}
+	for (i = 0; i < COWRL_GUARDED_CELLS; i++)
+		if (tb->k[i] > COWRL_GUARDED_MAX_K)
+			return -22;
+	for (i = 0; i < 4; i++)
+		if (tb->pad[i])
+			return -22;
+	return 0;
+}
+
+/*
+ * First half of a demand fault at @page (region [@start, @limit)): sentinel
+ * check, budget allowance, stream match, stride, cell.  Returns the degree
+ * the table wants (the caller reads shared[1 .. want + 1]).
+ */
+static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
+					   const struct cowrl_guarded_table *tb,
+					   struct cowrl_guarded_obs *o, cp_s64 page,
+					   cp_s64 start, cp_s64 limit, cp_u32 left)
+{
+	/* region-relative index: the regions of a process lie at other offsets */
+	cp_u32 t = (cp_u32)((page - start) & (COWRL_GUARDED_SENTINELS - 1));
+	cp_u32 i, best = COWRL_POLICY_MAX_SLOTS, kind, run, slot = 0, use_b;
+	cp_s64 tag = st->tags[t], gap, best_gap = (cp_s64)tb->near + 1, delta;
+	int stride_hit;
+
+	/* 1. a fault on a recorded sentinel: its window was used to its end */
+	if (tag && (tag >> 1) == page + 1) {
+		cp_u32 c = (cp_u32)(tag & 1);
+
+		st->use[c] += (COWRL_GUARDED_USE_ONE - st->use[c]) >> 4;
+		st->hits[c]++;
+		st->budget += st->tag_reserved[t] + st->tag_pages[t] * tb->gain_ns;
+		st->tags[t] = 0;
+	}
+	st->budget += tb->allowance_ns;
+	/* 2. streams (smallest gap, lowest slot on a tie) and the stride detector */
+	for (i = 0; i < tb->slots; i++) {
+		if (!st->valid[i] || st->end[i] < start)
+			continue;	/* streams and strides stay inside the region */
+		gap = page - st->end[i];
+		if (gap >= 1 && gap < best_gap) {
+			best = i;
+			best_gap = gap;
+		}
+	}
+	delta = st->has_prev && st->prev_page >= start && st->prev_page < limit ?
+		page - st->prev_page : 0;
+	stride_hit = delta >= 2 && delta == st->prev_delta;
+	if (stride_hit)
+		st->stride_run = st->stride_run < COWRL_POLICY_RUN_CAP ? st->stride_run + 1 :
+			COWRL_POLICY_RUN_CAP;
+	else
+		st->stride_run = 0;
+	st->prev_delta = delta;
+	st->prev_page = page;
+	st->has_prev = 1;
+	if (best < COWRL_POLICY_MAX_SLOTS) {
+		kind = best_gap == 1 ? 1 : 2;
+		run = st->run[best] + 1;
+		if (run > COWRL_POLICY_RUN_CAP)
+			run = COWRL_POLICY_RUN_CAP;
+		slot = best;
+	} else {
+		kind = stride_hit ? 3 : 0;
+		run = stride_hit ? st->stride_run : 0;
+		for (i = 0; i < tb->slots; i++) {	/* LRU: first empty, else oldest */
+			if (!st->valid[i]) {
+				slot = i;
+				break;
+			}
+			if (st->stamp[i] < st->stamp[slot])
+				slot = i;
+		}
+	}
+	o->cls = (kind == 1 || kind == 2) ? 0 : 1;
+	/* 3. the cell */
+	if (left > 3)
+		left = 3;
+	use_b = (cp_u32)(st->use[o->cls] >> 6);
+	if (use_b > 3)
+		use_b = 3;
+	o->cell = ((kind * COWRL_POLICY_RUN_BUCKETS + cowrl_policy_run_bucket(run)) * 4 + left) *
+		  4 + use_b;
+	o->slot = slot;
+	o->run = run;
+	o->want = tb->k[o->cell];
+	if (o->want && st->use[o->cls] < (cp_s32)tb->floor)
+		o->want = 0;
+	st->last_cell = o->cell;
+	return o->want;
+}
+
+/*
+ * Second half: the largest degree <= want whose worst case fits the budget,
+ * then the stream slot and the sentinel just past the window.  @shared[j]
+ * (1 <= j <= want + 1) says page + j is COW-shared and inside the region.
+ */
+static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
+					  const struct cowrl_guarded_table *tb,
+					  const struct cowrl_guarded_obs *o, cp_s64 page,
+					  cp_s64 start, cp_s64 limit, const unsigned char *shared)
+{
+	cp_s64 per = tb->loss_ns, copied = 0, reserved = 0, end, s, walked, cp, fixed;
+	unsigned char prefix[COWRL_GUARDED_MAX_K + 1];	/* shared pages among 1..j */
+	cp_u32 k = 0, j;
+	int di;
+
+	if (o->want) {
+		if (tb->expected_loss) {
+			cp_s64 miss = COWRL_GUARDED_USE_ONE - st->use[o->cls];
+
+			if (miss < COWRL_GUARDED_USE_ONE / 8)
+				miss = COWRL_GUARDED_USE_ONE / 8;
+			per = tb->loss_ns * miss / COWRL_GUARDED_USE_ONE;
+		}
+		prefix[0] = 0;
+		for (j = 1; j <= o->want; j++)
+			prefix[j] = (unsigned char)(prefix[j - 1] + (page + j < limit && shared[j]));
+		for (di = (int)tb->n_degrees - 1; di >= 0; di--) {
+			cp_u32 d = tb->degrees[di];
+
+			if (d > o->want || d == 0)
+				continue;
+			walked = page + d < limit - 1 ? d : limit - 1 - page;
+			if (walked < 0)
+				walked = 0;
+			cp = prefix[walked];
+			fixed = tb->setup_ns + (walked - cp) * tb->skip_ns;
+			if (cp * per + fixed <= st->budget) {
+				k = d;
+				copied = cp;
+				reserved = cp * per;
+				st->budget -= reserved + fixed;
+				break;
+			}
+		}
+	}
+	st->n_faults++;
+	end = page + (cp_s64)k;
+	if (end > limit - 1)
+		end = limit - 1;
+	if (end < page)
+		end = page;
+	st->valid[o->slot] = 1;
+	st->end[o->slot] = end;
+	st->run[o->slot] = o->cls == 0 ? o->run : 0;
+	st->stamp[o->slot] = st->n_faults;
+	s = end + 1;
+	if (s < limit && shared[s - page]) {
+		cp_u32 t = (cp_u32)((s - start) & (COWRL_GUARDED_SENTINELS - 1));
+		cp_s64 old = st->tags[t];
+
+		if (old) {	/* an unresolved sentinel leaves: its window's end was not reached */
+			cp_u32 oc = (cp_u32)(old & 1);
+
+			st->use[oc] -= st->use[oc] >> 4;
+			st->misses[oc]++;
+		}
+		st->tags[t] = ((s + 1) << 1) | o->cls;
+		st->tag_pages[t] = copied;
+		st->tag_reserved[t] = reserved;
+	}
+	return k;
+}
+
+#endif /* _COWRL_GUARDED_H */
