@@ -222,11 +222,14 @@ def check_targets(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     # Below 1% of baseline the oracle's gain is no yardstick (as in cowrl.report): a share
     # of it is noise in a tiny denominator (-17 for a policy 3% worse under tcg).
     share = gain / oracle_gain if oracle_gain >= 0.01 else None
+    pre_all = sum(max(r["precopied"], 0) for r in rows)
+    wasted_all = sum(max(r["wasted"], 0) for r in rows)
     return {
         "safety": worst["ratio"], "safety_trace": worst["trace"],
         "near_best": far["vs_best"], "near_best_trace": far["trace"],
         "gain": gain, "oracle_gain": oracle_gain, "gain_share": share,
         "waste": waste if us else None,
+        "waste_all": wasted_all / pre_all if pre_all else 0.0, "wasted_all": wasted_all,
         "ok_safety": worst["ratio"] <= TARGETS["safety"],
         "ok_near_best": far["vs_best"] <= TARGETS["near_best"],
         "ok_gain_share": None if share is None else share >= TARGETS["gain_share"],
@@ -300,8 +303,8 @@ def report(jobs: Sequence[dict[str, Any]]) -> str:
         lines += [f"\n### cost model {cm}\n",
                   "| held out | policy | seeds | gain (min..max) | oracle gain | share of "
                   "oracle | worst vs baseline | worst vs best k | waste (random/sparse) | "
-                  "targets met |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "targets met | wasted / precopied (all traces) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for (c, hold, pol), by_seed in sorted(groups.items(),
                                               key=lambda kv: (kv[0][1], _order(kv[0][2]))):
             if c != cm:
@@ -323,7 +326,8 @@ def report(jobs: Sequence[dict[str, Any]]) -> str:
                 f"{t['safety']:.3f} ({t['safety_trace']}) | {t['near_best']:.3f} "
                 f"({t['near_best_trace']}) | {waste} | "
                 f"{len(met)}/{len(met) + len(missed)}"
-                f"{' missed: ' + ','.join(missed) if missed else ''} |")
+                f"{' missed: ' + ','.join(missed) if missed else ''} | "
+                f"{100 * t['waste_all']:.1f}% ({t['wasted_all']} pages) |")
     if skipped:
         lines += ["", "Skipped: " + "; ".join(sorted(set(skipped)))]
     lines += ["", "Targets (issue #10): safety = worst objective / baseline <= "
