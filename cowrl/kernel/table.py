@@ -90,21 +90,27 @@ def pack_table(program: KernelProgram) -> bytes:
                        int(t["near"]), int(t.get("max_k", 0)), N_CELLS, *cells)
 
 
+def _build_shim(build_dir: str | Path, name: str, source: str) -> ctypes.CDLL:
+    """Compile ``source`` (a shim over the module's decision headers) for user space
+    (gcc -O2 -shared) into ``build_dir/lib<name>.so`` and load it."""
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        raise TargetUnavailable("no C compiler (gcc) found; install gcc")
+    d = Path(build_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    src, lib = d / f"{name}_shim.c", d / f"lib{name}.so"
+    src.write_text(source)
+    subprocess.run([gcc, "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-shared",
+                    "-fPIC", "-I", str(HEADER.parent), "-o", str(lib), str(src)],
+                   check=True, capture_output=True, text=True)
+    return ctypes.CDLL(str(lib))
+
+
 class CPolicy:
     """``cowrl_policy.h`` compiled for user space (gcc -O2 -shared) and called through ctypes."""
 
     def __init__(self, build_dir: str | Path) -> None:
-        gcc = shutil.which("gcc") or shutil.which("cc")
-        if gcc is None:
-            raise TargetUnavailable("no C compiler (gcc) found; install gcc")
-        d = Path(build_dir)
-        d.mkdir(parents=True, exist_ok=True)
-        src, lib = d / "cowrl_policy_shim.c", d / "libcowrl_policy.so"
-        src.write_text(_SHIM)
-        subprocess.run([gcc, "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-shared",
-                        "-fPIC", "-I", str(HEADER.parent), "-o", str(lib), str(src)],
-                       check=True, capture_output=True, text=True)
-        self.lib = ctypes.CDLL(str(lib))
+        self.lib = _build_shim(build_dir, "cowrl_policy", _SHIM)
         self.lib.cp_check.argtypes = [ctypes.c_char_p]
         self.lib.cp_replay.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
                                        ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p]
@@ -225,17 +231,7 @@ class CGuarded:
     its replay reads page state as the module does (all pages shared at the start)."""
 
     def __init__(self, build_dir: str | Path) -> None:
-        gcc = shutil.which("gcc") or shutil.which("cc")
-        if gcc is None:
-            raise TargetUnavailable("no C compiler (gcc) found; install gcc")
-        d = Path(build_dir)
-        d.mkdir(parents=True, exist_ok=True)
-        src, lib = d / "cowrl_guarded_shim.c", d / "libcowrl_guarded.so"
-        src.write_text(_GSHIM)
-        subprocess.run([gcc, "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-shared",
-                        "-fPIC", "-I", str(HEADER.parent), "-o", str(lib), str(src)],
-                       check=True, capture_output=True, text=True)
-        self.lib = ctypes.CDLL(str(lib))
+        self.lib = _build_shim(build_dir, "cowrl_guarded", _GSHIM)
         self.lib.cg_check.argtypes = [ctypes.c_char_p]
         self.lib.cg_replay.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
                                        ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
