@@ -108,6 +108,18 @@ def cell_of(gap_b: int, run_b: int, rate_b: int) -> int:
 
 
 @njit(cache=True, nogil=True, forceinline=True)
+def lru_victim(ss: np.ndarray, slots: int) -> int:
+    """The stream slot a new stream takes: an empty slot, else the least recently used."""
+    slot = 0
+    for i in range(slots):
+        if not ss[_VALID + i]:
+            return i
+        if ss[_STAMP + i] < ss[_STAMP + slot]:
+            slot = i
+    return slot
+
+
+@njit(cache=True, nogil=True, forceinline=True)
 def stream_observe(ss: np.ndarray, slots: int, near: int, page: int
                    ) -> tuple[int, int, int, int, int, int]:
     """First half of a fault: match a stream and compute the cell.
@@ -128,13 +140,8 @@ def stream_observe(ss: np.ndarray, slots: int, near: int, page: int
         slot, gap, slot_k = best, best_gap, ss[_K + best]
         gap_b = 1 if gap == 1 else 2
     else:
-        matched, run, gap, slot_k, gap_b, slot = 0, 0, 0, 0, 0, 0
-        for i in range(slots):  # LRU victim: an empty slot, else the oldest
-            if not ss[_VALID + i]:
-                slot = i
-                break
-            if ss[_STAMP + i] < ss[_STAMP + slot]:
-                slot = i
+        matched, run, gap, slot_k, gap_b = 0, 0, 0, 0, 0
+        slot = lru_victim(ss, slots)
     ss[_RATE] += (matched * MATCH_ONE - ss[_RATE]) >> 3
     rate_b = min(ss[_RATE] >> 6, RATE_BUCKETS - 1)
     return cell_of(gap_b, run_bucket(run), rate_b), slot, matched, gap, run, slot_k
@@ -209,13 +216,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     else:
         kind = 3 if stride_hit else 0
         run = ss[_GSTRIDE] if stride_hit else 0
-        slot = 0
-        for i in range(slots):  # LRU victim: an empty slot, else the oldest
-            if not ss[_VALID + i]:
-                slot = i
-                break
-            if ss[_STAMP + i] < ss[_STAMP + slot]:
-                slot = i
+        slot = lru_victim(ss, slots)
     cls = 0 if kind == 1 or kind == 2 else 1
     # 3. the cell: private neighbours p-3 .. p-1 within the region, sentinel hit rate
     left = 0
