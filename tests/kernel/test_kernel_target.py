@@ -18,6 +18,8 @@ import pytest
 from cowrl.kernel.abi import load_abi
 from cowrl.kernel.backend import KernelSession, run_session
 from cowrl.kernel.jobs import RunRequest
+from cowrl.metrics import RunRecord
+from cowrl.policies.base import Policy
 from cowrl.policies.context import GAP_BUCKETS, RATE_BUCKETS, RUN_BUCKETS
 from cowrl.policies.readahead import Readahead
 from cowrl.policies.static import Baseline, HugePage, StaticPrecopy
@@ -234,19 +236,15 @@ def test_rmmod_after_runs(session: KernelSession) -> None:
     assert c == {"errno": 0, "unloaded": True, "dev_gone": True}
 
 
-@pytest.mark.parametrize("trace,policy", [(t, p) for p in EQ_POLICIES for t in EQ_TRACES]
-                         + [("eq_interleaved", "table_hand-parent")])
-def test_table_mode_decisions_equal_simulator(session: KernelSession, trace: str,
-                                              policy: str) -> None:
-    """Module decisions (cowrl_policy_fault in the kretprobe) == the Python policy's, exactly."""
+def _assert_module_equals_simulator(session: KernelSession, i: int, trace: Trace,
+                                    policy: Policy) -> RunRecord:
+    """Run ``i`` of the session made the simulator's decisions exactly: the same demand
+    faults (page and k, in order), pages precopied per fault and totals. Returns its row."""
     from cowrl.sim import simulate
 
-    i = _index(session, trace, policy)
     r, kev = session.records[i], session.events[i]
     assert kev is not None and r.extra["mode"] == "table"
-    py_policy = EQ_POLICIES[policy.removesuffix("-parent")]()
-    sim, ev = simulate(EQ_TRACES[trace], py_policy, make_costmodel("seed_table1"),
-                       record_events=True)
+    sim, ev = simulate(trace, policy, make_costmodel("seed_table1"), record_events=True)
     assert kev.page.size == ev.page.size == sim.faults
     mism = np.flatnonzero((kev.page != ev.page) | (kev.degree != ev.k))
     first = mism[:3]
@@ -256,6 +254,17 @@ def test_table_mode_decisions_equal_simulator(session: KernelSession, trace: str
     assert kev.precopied.tolist() == ev.precopied.tolist()
     assert (r.faults, r.precopied, r.wasted) == (sim.faults, sim.precopied, sim.wasted)
     assert r.extra["integrity_ok"] and r.extra["dropped"] == 0 and r.extra["nmissed"] == 0
+    return r
+
+
+@pytest.mark.parametrize("trace,policy", [(t, p) for p in EQ_POLICIES for t in EQ_TRACES]
+                         + [("eq_interleaved", "table_hand-parent")])
+def test_table_mode_decisions_equal_simulator(session: KernelSession, trace: str,
+                                              policy: str) -> None:
+    """Module decisions (cowrl_policy_fault in the kretprobe) == the Python policy's, exactly."""
+    py_policy = EQ_POLICIES[policy.removesuffix("-parent")]()
+    r = _assert_module_equals_simulator(session, _index(session, trace, policy),
+                                        EQ_TRACES[trace], py_policy)
     # Decision timing is off by default (module parameter time_decisions): no ktime reads.
     assert r.extra["decisions"] == r.faults and r.extra["decide_avg_ns"] == 0
 
@@ -289,22 +298,8 @@ def test_guarded_mode_decisions_equal_simulator(session: KernelSession, trace: s
                                                 policy: str) -> None:
     """COWRL_POLICY_GUARDED (cowrl_guarded.h in the kretprobe, page state read with gup-fast)
     == the simulator's guarded program: demand faults, pages precopied and k per fault."""
-    from cowrl.sim import simulate
-
-    i = _index(session, trace, policy)
-    r, kev = session.records[i], session.events[i]
-    assert kev is not None and r.extra["mode"] == "table"
-    sim, ev = simulate(GUARDED_TRACES[trace], GUARDED_POLICIES[policy](),
-                       make_costmodel("seed_table1"), record_events=True)
-    assert kev.page.size == ev.page.size == sim.faults
-    mism = np.flatnonzero((kev.page != ev.page) | (kev.degree != ev.k))
-    first = mism[:3]
-    assert mism.size == 0, (f"{mism.size} mismatches, first at faults {first.tolist()}: "
-                            f"kernel (page, k) {np.c_[kev.page[first], kev.degree[first]]} "
-                            f"vs sim {np.c_[ev.page[first], ev.k[first]]}")
-    assert kev.precopied.tolist() == ev.precopied.tolist()
-    assert (r.faults, r.precopied, r.wasted) == (sim.faults, sim.precopied, sim.wasted)
-    assert r.extra["integrity_ok"] and r.extra["dropped"] == 0 and r.extra["nmissed"] == 0
+    r = _assert_module_equals_simulator(session, _index(session, trace, policy),
+                                        GUARDED_TRACES[trace], GUARDED_POLICIES[policy]())
     assert r.extra["decisions"] == r.faults
 
 
