@@ -141,7 +141,8 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
     ``wasted``, ``cow_ns``, ``objective`` and ``writes`` (writes replayed).
 
     **Info** every step: ``page``, ``k``, ``precopied``, ``wasted``,
-    ``thp_first``, ``fault_ns``, ``write_index`` of the fault just handled.
+    ``thp_first``, ``fault_ns``, ``write_index`` of the fault just handled, and
+    ``precopy_ns`` (what the precopy added to it, noise-free; single env only).
     ``reset`` gives the first fault's ``page`` and ``write_index`` and the
     episode's ``workload`` name.
 
@@ -199,6 +200,11 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
         """The trace of the current episode (None before the first reset)."""
         return self._engine.trace
 
+    @property
+    def context(self) -> FaultContext | None:
+        """The current demand fault (None before the first reset and after the last fault)."""
+        return None if self._done else self._engine.context
+
     def _observe(self, ctx: FaultContext | None) -> np.ndarray:
         obs = np.zeros(self.observation_space.shape, dtype=np.float32)
         if ctx is None:  # after the last fault
@@ -242,7 +248,8 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
         reward = -(ev.fault_ns + self._lam_page_ns * ev.wasted) / self.cost.demand_ns
         info: dict[str, Any] = {"page": ev.page, "k": ev.k, "precopied": ev.precopied,
                                 "wasted": ev.wasted, "thp_first": ev.thp_first,
-                                "fault_ns": ev.fault_ns, "write_index": ev.write_index}
+                                "fault_ns": ev.fault_ns, "write_index": ev.write_index,
+                                "precopy_ns": ev.precopy_ns}
         self._cow_ns += ev.fault_ns
         self._prev_a = a
         ctx = self._engine.context
