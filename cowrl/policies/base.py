@@ -46,6 +46,9 @@ class Policy:
     no run-time decision, no ``decide_ns``)."""
     needs_future: ClassVar[bool] = False
     """True for policies that read the rest of the trace (oracle): simulator only."""
+    kernel_module: ClassVar[bool] = True
+    """False: the kernel target runs it with the cowrl module unloaded (``NoModule``: what
+    the module's mere presence costs)."""
 
     artifact_kind: ClassVar[str | None] = None
     """The artifact kind (``cowrl.policies.artifacts.ARTIFACT_KINDS``) this policy saves as."""
