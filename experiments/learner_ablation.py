@@ -51,12 +51,13 @@ def main() -> None:
     ap.add_argument("--timesteps", type=int, default=60000)
     ap.add_argument("--dev-draws", type=int, default=24)
     ap.add_argument("--guarded", action="store_true",
-                    help="also learn guarded's table (48 randomized draws, 2 passes)")
+                    help="also learn guarded's table (48 randomized draws, 2 passes) and show "
+                         "the shield alone (k = 64 asked at every fault)")
     args = ap.parse_args()
     cost = make_costmodel(args.costmodel)
     dev = train_traces([], DEV_SEED, args.dev_draws)
     policies = []
-    for v in args.variants.split(","):
+    for v in [v for v in args.variants.split(",") if v]:
         if v not in VARIANTS:
             raise SystemExit(f"--variants: unknown variant {v!r} (known: {', '.join(VARIANTS)})")
         t0 = time.perf_counter()
@@ -66,8 +67,13 @@ def main() -> None:
         print(f"trained {p.name} in {time.perf_counter() - t0:.0f} s", flush=True)
         policies.append(p)
     if args.guarded:
+        from cowrl.policies.guarded import N_CELLS, GuardedPolicy
+
         policies.append(train_learner("guarded", train_traces([], args.seed, 48), cost, 1.0,
                                       args.seed))
+        # The shield alone: asking for k = 64 at every fault (what a learner adds is the rest).
+        policies.append(GuardedPolicy.for_cost(cost, table=[64] * N_CELLS,
+                                               name="shield_only_k64"))
     refs = [make_policy(n, lam=1.0) for n in ("readahead", "precopy")]
     rows = measure(policies + refs, dev, cost)
     print(f"\n{args.algo}, {args.costmodel}, training seed {args.seed}, {args.timesteps} steps; "

@@ -15,6 +15,8 @@ from gymnasium import spaces
 from cowrl.envs.precopy_env import PrecopyEnv
 from cowrl.errors import ConfigError
 from cowrl.policies.shield import N_GUARD_FEATURES, GuardView, guard_constants
+from cowrl.sim.context import FaultContext
+from cowrl.sim.costmodel import fault_ns
 
 REWARDS = ("cost", "saving", "gain")
 FEATURES = ("engine", "guarded")
@@ -67,10 +69,22 @@ class GuardedPrecopyEnv(gym.Wrapper):
             low=np.concatenate([box.low, np.zeros(extra, dtype=np.float32)]),
             high=np.concatenate([box.high, np.ones(extra, dtype=np.float32)]),
             dtype=np.float32)
+        if base.thp:  # a huge page's first fault copies more than its window
+            raise ConfigError("thp: GuardedPrecopyEnv prices windows of 4 KiB pages only")
+        self._coef = base.cost.coefficients()
         c = base.cost
         self._saved_ns = c.fault_ns + c.copy_ns + (c.decide_ns if base.decided else 0.0)
         self._lam_page_ns = base.lam * c.page_cost_ns
         self._baseline_ns = 1.0
+
+    def _precopy_ns(self, ctx: FaultContext, k: int, copied: int) -> float:
+        """What the window added to the fault (noise-free), priced as the engine prices it."""
+        limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
+        walked = max(min(ctx.page + k, limit - 1) - ctx.page, 0)
+        c, d = self._coef, int(self.base.decided)
+        return fault_ns(c[0], c[1], c[2], c[3], c[4], c[5], d, int(k > 0), copied,
+                        walked - copied, 0) - fault_ns(c[0], c[1], c[2], c[3], c[4], c[5], d,
+                                                       0, 0, 0, 0)
 
     def _obs(self, obs: np.ndarray) -> np.ndarray:
         ctx = self.base.context
@@ -93,12 +107,14 @@ class GuardedPrecopyEnv(gym.Wrapper):
             raise ValueError(f"GuardedPrecopyEnv: action {action!r} is outside Discrete("
                              f"{len(self.degree_list)})")
         want = self.degree_list[a]
+        ctx = self.base.context
+        assert ctx is not None
         k = self.view.act(want)
         obs, reward, terminated, truncated, info = self.env.step(self._index[k])
         info["want"] = want
         if self.reward_mode != "cost":
             useful = info["precopied"] - info["wasted"]
-            saving = useful * self._saved_ns - info["precopy_ns"] \
+            saving = useful * self._saved_ns - self._precopy_ns(ctx, k, info["precopied"]) \
                 - self._lam_page_ns * info["wasted"]
             reward = saving / (self.base.cost.demand_ns if self.reward_mode == "saving"
                                else self._baseline_ns / 100.0)

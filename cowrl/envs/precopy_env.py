@@ -141,8 +141,7 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
     ``wasted``, ``cow_ns``, ``objective`` and ``writes`` (writes replayed).
 
     **Info** every step: ``page``, ``k``, ``precopied``, ``wasted``,
-    ``thp_first``, ``fault_ns``, ``write_index`` of the fault just handled, and
-    ``precopy_ns`` (what the precopy added to it, noise-free; single env only).
+    ``thp_first``, ``fault_ns``, ``write_index`` of the fault just handled.
     ``reset`` gives the first fault's ``page`` and ``write_index`` and the
     episode's ``workload`` name.
 
@@ -248,8 +247,7 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
         reward = -(ev.fault_ns + self._lam_page_ns * ev.wasted) / self.cost.demand_ns
         info: dict[str, Any] = {"page": ev.page, "k": ev.k, "precopied": ev.precopied,
                                 "wasted": ev.wasted, "thp_first": ev.thp_first,
-                                "fault_ns": ev.fault_ns, "write_index": ev.write_index,
-                                "precopy_ns": ev.precopy_ns}
+                                "fault_ns": ev.fault_ns, "write_index": ev.write_index}
         self._cow_ns += ev.fault_ns
         self._prev_a = a
         ctx = self._engine.context

@@ -285,9 +285,9 @@ class GuardedPolicy(Policy):
         return self.loss * miss // USE_ONE
 
     def decide(self, ctx: FaultContext) -> int:
-        return self.act(self.observe(ctx), ctx)
+        return self.act(self.fault_cell(ctx), ctx)
 
-    def observe(self, ctx: FaultContext) -> Cell:
+    def fault_cell(self, ctx: FaultContext) -> Cell:
         """Steps 1-4 of a fault: sentinel check, budget, context cell (then :meth:`act`).
 
         Split from :meth:`act` so that another chooser of ``k`` (an SB3 network,

@@ -5,7 +5,8 @@ A learned network (PPO, DQN) sees only the engine's 7 fault-history features
 (stream/stride kind, run, the neighbourhood's density, the sentinel hit rate) and caps
 every window by a risk budget financed by sentinel hits. ``GuardView`` gives both to any
 chooser without writing them twice: it drives a :class:`~cowrl.policies.guarded.GuardedPolicy`
-whose table is unused (``observe`` -> the features of its cell; ``act(want)`` -> the
+whose table is unused (``observe`` -> the features of its cell, through
+:meth:`GuardedPolicy.fault_cell`; ``act(want)`` -> the
 largest degree ``<= want`` the budget allows, committed to the same state).
 
 With ``shield=True`` that cap is a *shield* in the safe-RL sense (a post-posed shield,
@@ -84,7 +85,7 @@ class GuardView:
 
     def observe(self, ctx: FaultContext) -> np.ndarray:
         """The :data:`GUARD_FEATURE_NAMES` of this fault (updates the context: once per fault)."""
-        c = self.guard.observe(ctx)
+        c = self.guard.fault_cell(ctx)
         self._cell, self._ctx = c, ctx
         left = (c.cell // USE_BUCKETS) % LEFT_BUCKETS
         run_b = (c.cell // (USE_BUCKETS * LEFT_BUCKETS)) % RUN_BUCKETS
