@@ -2,8 +2,9 @@
 /*
  * cowrl - observe copy-on-write faults and precopy after them.
  *
- * A kretprobe on wp_page_copy() (the COW copy path; do_wp_page() where it is
- * inlined, as in Debian 13's 6.12)
+ * A return probe (an fprobe where the kernel has one, else a kretprobe) on
+ * wp_page_copy() (the COW copy path; do_wp_page() where it is inlined, as in
+ * Debian 13's 6.12)
  * records the copies made in the address spaces user space registers, into a
  * ring buffer read from /dev/cowrl.  After a user-mode demand fault it can
  * precopy the next k pages of the same VMA: a task_work queued from the return
@@ -600,7 +601,6 @@ err_pending:
 	atomic64_dec(&cowrl_pending);
 	cnt_inc(CNT_WORK_FAILED);
 	cowrl_emit(&rec);
-	return;
 }
 NOKPROBE_SYMBOL(cowrl_return);
 
