@@ -412,32 +412,111 @@ static u32 cowrl_decide(const struct cowrl_probe_data *d)
 }
 NOKPROBE_SYMBOL(cowrl_decide);
 
-static bool cowrl_page_shared(unsigned long addr);
+static bool cowrl_vma_ok(struct vm_area_struct *vma);
 
 /*
- * Is @addr of current's mm a private page: present, anonymous and exclusive to
- * this process?  Absent or unmapped counts as not private.  gup-fast as in
- * cowrl_page_shared(): no lock, nothing faulted in.
+ * GUARDED decisions read the state of up to 3 + 64 + 1 pages around the fault.
+ * One lockless page-table walk per PMD range (one PTE page: 512 pages), then
+ * array reads; at most three walks per decision (neighbours below a PMD
+ * boundary, the window or the sentinel above one).
+ *
+ * Why a lockless walk is sound here: the reads run in the kretprobe return
+ * handler of the COW fault, which still holds mmap_lock or (6.4+) the per-VMA
+ * read lock of the faulting VMA, and they only touch addresses inside that VMA.
+ * Under either lock no PTE page of an anonymous VMA is freed or replaced:
+ * munmap/mremap and THP collapse take the mmap write lock and, from 6.4, the
+ * VMA write lock, which waits for VMA readers; 6.12's lockless PTE-table
+ * retraction (retract_page_tables) is for file mappings only.  Each entry is
+ * read once (READ_ONCE / ptep_get), as gup-fast does, into a local copy that
+ * is only tested, never dereferenced; a PMD that is none, huge, a migration
+ * entry or bad gives no PTE page (the same cases in which 6.12's
+ * pte_offset_map() fails; it and pte_offset_map_nolock() are not exported to
+ * modules, so the walk is written out), and rcu_read_lock() is held across the
+ * reads as pte_offset_map() holds it.  A stale value only changes the degree:
+ * the precopy work re-checks every page with cowrl_page_shared() before it
+ * copies it, under mmap_read_lock.
  */
-static bool cowrl_page_private(unsigned long addr)
+struct cowrl_ptes {
+	struct mm_struct *mm;
+	unsigned long base;	/* PMD-aligned address of @ptes; 1 = nothing walked yet */
+	pte_t *ptes;		/* the PTE page of [base, base + PMD_SIZE), NULL if none */
+	unsigned long tstart;	/* the target's start: page q is tstart + q pages */
+	bool vma_ok;		/* the faulting VMA is one precopy may work on */
+};
+
+static pte_t *cowrl_pte_page(struct mm_struct *mm, unsigned long addr)
 {
-	struct page *page;
-	bool ok;
+	pgd_t *pgdp = pgd_offset(mm, addr), pgd = READ_ONCE(*pgdp);
+	p4d_t *p4dp, p4d;
+	pud_t *pudp, pud;
+	pmd_t *pmdp, pmd;
 
-	if (get_user_pages_fast_only(addr, 1, 0, &page) != 1)
-		return false;
-	ok = folio_test_anon(page_folio(page)) && PageAnonExclusive(page);
-	put_page(page);
-	return ok;
+	if (pgd_none(pgd) || pgd_bad(pgd))
+		return NULL;
+	p4dp = p4d_offset_lockless(pgdp, pgd, addr);
+	p4d = READ_ONCE(*p4dp);
+	if (p4d_none(p4d) || p4d_bad(p4d))
+		return NULL;
+	pudp = pud_offset_lockless(p4dp, p4d, addr);
+	pud = READ_ONCE(*pudp);
+	if (pud_none(pud) || !pud_present(pud) || pud_leaf(pud) || pud_bad(pud))
+		return NULL;
+	pmdp = pmd_offset_lockless(pudp, pud, addr);
+	pmd = READ_ONCE(*pmdp);	/* pmdp_get_lockless() on 64-bit; 6.1 lacks the name */
+	if (pmd_none(pmd) || !pmd_present(pmd) || pmd_leaf(pmd) || pmd_devmap(pmd) ||
+	    pmd_bad(pmd))
+		return NULL;	/* no PTE page: everything in it counts as neither state */
+	return pte_offset_kernel(&pmd, addr);	/* from the local copy, as gup-fast does */
 }
-NOKPROBE_SYMBOL(cowrl_page_private);
+NOKPROBE_SYMBOL(cowrl_pte_page);
 
-/* cowrl_guarded_commit()'s page reader: is page @q of @ctx's target COW-shared? */
+/* The PTE of page @q of the target (a local copy), or none. Under rcu_read_lock. */
+static pte_t cowrl_pte(struct cowrl_ptes *r, s64 q)
+{
+	unsigned long addr = r->tstart + ((unsigned long)q << PAGE_SHIFT);
+
+	if (!r->vma_ok)
+		return __pte(0);
+	if ((addr & PMD_MASK) != r->base) {
+		r->base = addr & PMD_MASK;
+		r->ptes = cowrl_pte_page(r->mm, r->base);
+	}
+	return r->ptes ? ptep_get(r->ptes + pte_index(addr)) : __pte(0);
+}
+NOKPROBE_SYMBOL(cowrl_pte);
+
+/*
+ * Private (exclusive to this process): present and writable.  In a private
+ * anonymous VMA (vma_ok) a writable PTE maps an anonymous page marked
+ * AnonExclusive (an invariant since 5.19: COW sharing, fork and GUP pins all
+ * write-protect first).  An exclusive page mapped read-only (after mprotect, or
+ * write-protected for soft-dirty) reads as not private: the simulator never
+ * has such pages.
+ */
+static bool cowrl_pte_private(pte_t pte)
+{
+	return pte_present(pte) && !pte_protnone(pte) && pte_write(pte);
+}
+NOKPROBE_SYMBOL(cowrl_pte_private);
+
+/*
+ * COW-shared, as far as the PTE tells: present, read-only, not the zero page
+ * (mapped special).  KSM, large-folio and lazily freed pages also read as
+ * shared here; the precopy work skips them (cowrl_page_shared(), which looks
+ * at the folio under a reference), so a decision may reserve budget for a page
+ * that is then not copied, never the reverse.
+ */
+static bool cowrl_pte_shared(pte_t pte)
+{
+	return pte_present(pte) && !pte_protnone(pte) && !pte_write(pte) && !pte_special(pte) &&
+	       !is_zero_pfn(pte_pfn(pte));
+}
+NOKPROBE_SYMBOL(cowrl_pte_shared);
+
+/* cowrl_guarded_commit()'s page reader: is page @q of the target COW-shared? */
 static int cowrl_guarded_shared(void *ctx, s64 q)
 {
-	const struct cowrl_probe_data *d = ctx;
-
-	return cowrl_page_shared(d->tstart + ((unsigned long)q << PAGE_SHIFT));
+	return cowrl_pte_shared(cowrl_pte(ctx, q));
 }
 NOKPROBE_SYMBOL(cowrl_guarded_shared);
 
@@ -445,40 +524,55 @@ NOKPROBE_SYMBOL(cowrl_guarded_shared);
  * GUARDED mode: the degree for the demand fault of @d (cowrl_guarded.h).  The
  * faulting page's region is its VMA within the registered range (the fault
  * holds the VMA, so vmf->vma is stable).  Reads at most 3 + 64 + 1 PTEs of
- * current's mm (the faulting task: user demand faults only) with gup-fast,
- * usually 5 (while the budget is low); the window pages are read under the
- * target's lock because how many depends on the state.  0 if the target went away meanwhile.
+ * current's mm (the faulting task: user demand faults only) from at most three
+ * PTE pages (struct cowrl_ptes); the window's PTEs are read under the target's
+ * lock because how many depends on the state.  With time_decisions the whole
+ * decision is timed, walks included.  0 if the target went away meanwhile.
  */
 static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
 {
 	const struct cowrl_guarded_table *tb;
 	struct vm_area_struct *vma = d->vmf->vma;
+	struct cowrl_ptes r = { .mm = vma->vm_mm, .base = 1, .tstart = d->tstart };
 	struct cowrl_guarded_obs o;
 	struct cowrl_tgt *tg;
 	unsigned long flags, lo, hi;
 	s64 page, start, limit, j;
 	u32 k = 0, left = 0;
+	bool timed = unlikely(READ_ONCE(time_decisions));
+	u64 t0 = 0, t1 = 0;
 
+	if (timed) {
+		/* t1 - t0 is the clock's own cost: decide_ns - decide_clock_ns = net. */
+		t0 = ktime_get_ns();
+		t1 = ktime_get_ns();
+	}
 	lo = max(vma->vm_start, (unsigned long)d->tstart);
 	hi = min(vma->vm_end, (unsigned long)(d->tstart + d->tlen));
 	if (lo > d->addr || hi <= d->addr)
 		return 0;
+	/* vm_flags cannot change under the fault's lock (mprotect needs it for writing). */
+	r.vma_ok = cowrl_vma_ok(vma);
 	page = (s64)((d->addr - d->tstart) >> PAGE_SHIFT);
 	start = (s64)((lo - d->tstart) >> PAGE_SHIFT);
 	limit = (s64)((hi - d->tstart) >> PAGE_SHIFT);
-	for (j = max(page - 3, start); j < page; j++)
-		left += cowrl_page_private(d->tstart + ((unsigned long)j << PAGE_SHIFT));
 
 	rcu_read_lock();
+	for (j = max(page - 3, start); j < page; j++)
+		left += cowrl_pte_private(cowrl_pte(&r, j));
 	tg = rcu_dereference(cowrl_tgts[d->slot]);
 	tb = rcu_dereference(cowrl_gtable);
 	if (tg && tb && tg->id == d->tid && tg->gstate) {
 		spin_lock_irqsave(&tg->lock, flags);
 		cowrl_guarded_observe(tg->gstate, tb, &o, page, start, limit, left);
 		k = cowrl_guarded_commit(tg->gstate, tb, &o, page, start, limit,
-					 cowrl_guarded_shared, (void *)d);
+					 cowrl_guarded_shared, &r);
 		spin_unlock_irqrestore(&tg->lock, flags);
 		cnt_inc(CNT_DECISIONS);
+		if (timed) {
+			atomic64_add(ktime_get_ns() - t1, &cowrl_cnt[CNT_DECIDE_NS]);
+			atomic64_add(t1 - t0, &cowrl_cnt[CNT_DECIDE_CLOCK_NS]);
+		}
 	}
 	rcu_read_unlock();
 	return k;
@@ -578,6 +672,7 @@ static bool cowrl_vma_ok(struct vm_area_struct *vma)
 	       !(vma->vm_flags & (VM_SHARED | VM_HUGETLB | VM_PFNMAP | VM_IO | VM_MIXEDMAP)) &&
 	       !userfaultfd_armed(vma);
 }
+NOKPROBE_SYMBOL(cowrl_vma_ok);	/* also called from the return handler */
 
 /*
  * Does @addr of current's mm map a page that a write fault would copy: present,

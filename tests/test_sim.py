@@ -312,6 +312,50 @@ def test_table_and_readahead_policies_pay_decide_ns_static_policies_do_not() -> 
                 assert np.array_equal(a.fault_ns, b.fault_ns), (t.name, p.name, fast)
 
 
+
+def test_decide_program_ns_prices_guarded_apart_from_table_policies() -> None:
+    """``decide_program_ns.guarded`` replaces ``decide_ns`` in the same formula for the
+    policies whose module program is GUARDED; TABLE policies and static ones are unchanged."""
+    from cowrl.policies.guarded import N_CELLS as G_CELLS
+    from cowrl.policies.guarded import GuardedPolicy
+    from cowrl.policies.readahead import Readahead
+
+    guarded_ns = 450.0
+    cm0, cm1 = terms(decide_ns=DECIDE), terms(decide_ns=DECIDE,
+                                               decide_program_ns={"guarded": guarded_ns})
+    assert cm1.decide_cost() == DECIDE and cm1.decide_cost("guarded") == guarded_ns
+    assert cm1.fault_cost(0, decided=1, program="guarded") == FAULT + COPY + guarded_ns
+    for t in suite(seed=6, n_pages=700, writes=1500):
+        for p in (Readahead(max_k=16), StaticPrecopy(4)):
+            assert np.array_equal(simulate(t, p, cm0).fault_ns, simulate(t, p, cm1).fault_ns)
+        g = GuardedPolicy(table=[64] * G_CELLS, budget_per_mille=1000)
+        for fast in (True, False):
+            a, b = simulate(t, g, cm0, fast=fast), simulate(t, g, cm1, fast=fast)
+            assert (a.faults, a.precopied) == (b.faults, b.precopied)
+            assert np.allclose(b.fault_ns, a.fault_ns + guarded_ns - DECIDE), (t.name, fast)
+    with pytest.raises(ConfigError, match="decide_program_ns.guarded"):
+        cost(decide_program_ns={"guarded": -1.0})
+
+
+def test_guarded_auto_takes_the_budget_constants_of_the_cost_model_it_is_priced_by() -> None:
+    """``costmodel: auto`` (conf/policy/guarded.yaml) == the policy built for that cost model,
+    fault for fault, under each cost model: the budget reserves what windows cost there."""
+    from cowrl.policies.guarded import make_guarded
+    from cowrl.registry import make_costmodel, make_policy
+
+    assert make_policy("guarded").budget_spec is not None
+    table = [64] * 320
+    t = GENERATORS["stride"](n_pages=1024, writes=1024, seed=0)
+    for name in ("seed_table1", "tcg"):
+        cm = make_costmodel(name)
+        auto, fixed = make_guarded(table, costmodel="auto"), make_guarded(table, costmodel=name)
+        ra, ea = simulate(t, auto, cm, record_events=True)
+        rf, ef = simulate(t, fixed, cm, record_events=True)
+        assert np.array_equal(ea.k, ef.k) and np.array_equal(ra.fault_ns, rf.fault_ns), name
+        kernel_form = auto.for_trace(t, cm).kernel_program().table
+        assert kernel_form == fixed.kernel_program().table
+    assert make_guarded(table, costmodel="auto").for_trace(t, make_costmodel("tcg")).skip > 0
+
 # --- fast (numba) path == generic path on every generator ----------------------------------
 
 

@@ -44,6 +44,10 @@ class Policy:
     static_k: int | None = None
     """The degree used at every fault, when the policy is static (the module's STATIC mode:
     no run-time decision, no ``decide_ns``)."""
+    decide_program: ClassVar[str] = "table"
+    """The module program that decides ``k`` at run time for this policy, whose cost the
+    cost model charges (:meth:`CostModel.decide_cost`): a TABLE lookup unless a subclass
+    runs another one. Static policies decide nothing."""
     needs_future: ClassVar[bool] = False
     """True for policies that read the rest of the trace (oracle): simulator only."""
 

@@ -233,6 +233,8 @@ class GuardedPolicy(Policy):
     it copies wasted) fits the budget, and 0 while the fault's class has a sentinel hit rate
     below ``floor``."""
 
+    decide_program = "guarded"  # the module's GUARDED mode: priced apart (CostModel.decide_cost)
+
     def __init__(self, table: Sequence[int] | None = None, gain_ns: int = 5668,
                  loss_ns: int = 24132, setup_ns: int = 0, demand_ns: int = 17734,
                  skip_ns: int = 0,
@@ -265,17 +267,30 @@ class GuardedPolicy(Policy):
         self.ctx.carry = bool(carry)
         self.ctx.merge = bool(merge)
         self.budget = 0
+        # (lambda, keywords) when the budget constants follow the run's cost model
+        # (make_guarded(costmodel="auto")): for_trace rebuilds the policy under it.
+        self.budget_spec: tuple[float, dict[str, Any]] | None = None
         self.explore: Callable[[int, int], int] | None = None  # training only
         # Training only: (page, cell, k, write index) per fault, for the hindsight rewards.
         self.trace_log: list[tuple[int, int, int, int]] | None = None
 
     @classmethod
     def for_cost(cls, cost: CostModel, lam: float = 1.0, **kw: Any) -> GuardedPolicy:
-        """Budget constants from a cost model (the module gets them pushed with the table)."""
-        return cls(gain_ns=int(cost.fault_ns + cost.copy_ns + cost.decide_ns - cost.precopy_ns),
+        """Budget constants from a cost model (the module gets them pushed with the table). A
+        copied page that is later written saves a whole demand fault, its GUARDED decision
+        included."""
+        return cls(gain_ns=int(cost.fault_ns + cost.copy_ns + cost.decide_cost(cls.decide_program)
+                               - cost.precopy_ns),
                    loss_ns=int(cost.precopy_ns + lam * cost.page_cost_ns),
                    setup_ns=int(cost.precopy_setup_ns), demand_ns=int(cost.demand_ns),
                    skip_ns=int(cost.precopy_skip_ns), **kw)
+
+    def for_trace(self, trace: Trace, cost: CostModel, seed: int | None = None) -> Policy:
+        """Itself, or with ``costmodel: auto`` the same table with ``cost``'s budget constants."""
+        if self.budget_spec is None:
+            return self
+        lam, kw = self.budget_spec
+        return GuardedPolicy.for_cost(cost, lam, table=self.table, **kw)
 
     def reset(self, n_pages: int, seed: int | None = None) -> None:
         self.ctx.reset(n_pages)
@@ -371,7 +386,8 @@ def arm_rewards(trace: Trace, cost: CostModel, lam: float,
     last = np.full(n, -1, dtype=np.int64)
     last[trace.pages] = np.arange(trace.writes)  # index of each page's last write
     private = np.zeros(n, dtype=bool)
-    gain = cost.fault_ns + cost.copy_ns + cost.decide_ns - cost.precopy_ns
+    gain = cost.fault_ns + cost.copy_ns + cost.decide_cost(GuardedPolicy.decide_program) \
+        - cost.precopy_ns
     loss = cost.precopy_ns + lam * cost.page_cost_ns
     kmax = max(degrees)
     idx = np.asarray(degrees)
@@ -451,8 +467,17 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
 
 def make_guarded(table: Sequence[int] | None = None, costmodel: str = "seed_table1",
                  lam: float | None = None, **kw: Any) -> GuardedPolicy:
-    """``conf/policy/guarded.yaml``: a table plus the budget constants of ``costmodel``."""
+    """``conf/policy/guarded.yaml``: a table plus the budget constants of ``costmodel``;
+    ``costmodel: auto`` takes them from the cost model each run is priced by (the
+    evaluation's, on the kernel target the one calibrated on that kernel:
+    :meth:`GuardedPolicy.for_trace`), so that the budget reserves what a window really
+    costs there (``precopy_setup_ns``, ``precopy_skip_ns``) and a saved fault's gain includes
+    the GUARDED decision it saves."""
     from cowrl.registry import make_costmodel
 
-    return GuardedPolicy.for_cost(make_costmodel(costmodel), 1.0 if lam is None else lam,
-                                  table=table, **kw)
+    lam_v = 1.0 if lam is None else lam
+    if costmodel == "auto":
+        pol = GuardedPolicy(table=table, **kw)
+        pol.budget_spec = (lam_v, kw)
+        return pol
+    return GuardedPolicy.for_cost(make_costmodel(costmodel), lam_v, table=table, **kw)

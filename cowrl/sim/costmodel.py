@@ -12,10 +12,13 @@ calls it per fault and :meth:`CostModel.fault_cost` over arrays.
 
 ``d`` is 1 when the policy decided ``k`` at run time, at this fault: in the
 kernel, a pushed table (module TABLE mode runs ``cowrl_policy_fault()`` in the
-kretprobe return path under ``cowrl_lock``); in the simulator, a policy with
+kretprobe return path under the target's lock); in the simulator, a policy with
 ``static_k is None``; in the envs, every step (an agent decision) unless the
 env is built with ``decided=False``. Static policies (module STATIC mode) never
-pay it. ``decide_ns`` defaults to 0.
+pay it. ``decide_ns`` defaults to 0. A decision program that costs more than a TABLE
+lookup (GUARDED mode also reads page-table entries) has its own coefficient in
+``decide_program_ns`` (:meth:`CostModel.decide_cost`), which takes ``decide_ns``'s place
+in the same formula for the policies that run it (``Policy.decide_program``).
 
 ``[k > 0]`` is 1 when the fault queued precopy work: the kernel module does so
 for every demand fault with ``k > 0``, even when the window is empty (region
@@ -157,6 +160,10 @@ class CostModel:
     """Cost of deciding ``k`` at run time at a demand fault (the module's TABLE mode:
     context update and table lookup under a lock). Charged once per demand fault of a
     policy that decides (``static_k is None``); static policies never pay it."""
+    decide_program_ns: dict[str, float] = field(default_factory=dict)
+    """``decide_ns`` of the policies whose module decision is another program than a TABLE
+    lookup, by program name (``Policy.decide_program``: ``guarded``); a program not named
+    here costs ``decide_ns``."""
     name: str = "costmodel"
     noise: NoiseModel = field(default_factory=NoiseModel)
     thp_model: THPModel = field(default_factory=SplitThenCopy)
@@ -170,6 +177,13 @@ class CostModel:
             if not isinstance(v, (int, float)) or v < 0 or not np.isfinite(v):
                 raise ConfigError(f"costmodel.{f} must be a finite number >= 0, got {v!r}")
             setattr(self, f, float(v))
+        progs = dict(self.decide_program_ns or {})
+        for prog, v in progs.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 \
+                    or not np.isfinite(v):
+                raise ConfigError(f"costmodel.decide_program_ns.{prog} must be a finite "
+                                  f"number >= 0, got {v!r}")
+        self.decide_program_ns = {str(k): float(v) for k, v in progs.items()}
 
     @property
     def page_cost_ns(self) -> float:
@@ -181,16 +195,23 @@ class CostModel:
         """Expected cost of one demand fault with no precopy."""
         return self.fault_ns + self.copy_ns
 
-    def coefficients(self) -> np.ndarray:
+    def decide_cost(self, program: str = "table") -> float:
+        """What one run-time decision of ``program`` costs: ``decide_program_ns[program]``
+        if the model prices that program apart, else ``decide_ns``."""
+        return self.decide_program_ns.get(program, self.decide_ns)
+
+    def coefficients(self, program: str = "table") -> np.ndarray:
         """The fault-cost coefficients :func:`fault_ns` reads: ``[fault_ns + copy_ns,
-        decide_ns, precopy_setup_ns, precopy_ns, precopy_skip_ns, THP first-fault extra]``."""
-        return np.array([self.fault_ns + self.copy_ns, self.decide_ns, self.precopy_setup_ns,
+        decide_cost(program), precopy_setup_ns, precopy_ns, precopy_skip_ns, THP first-fault
+        extra]``."""
+        return np.array([self.fault_ns + self.copy_ns, self.decide_cost(program),
+                         self.precopy_setup_ns,
                          self.precopy_ns, self.precopy_skip_ns,
                          float(self.thp_model.first_fault_extra_ns(self))], dtype=np.float64)
 
     def fault_cost(self, precopied: np.ndarray | int, thp_first: np.ndarray | int = 0,
                    work: np.ndarray | int = 0, skipped: np.ndarray | int = 0,
-                   decided: np.ndarray | int = 0) -> Any:
+                   decided: np.ndarray | int = 0, program: str = "table") -> Any:
         """Expected latency of demand faults (:func:`fault_ns`, elementwise).
 
         ``precopied``: pages the fault made private besides the faulting one
@@ -198,11 +219,12 @@ class CostModel:
         ``thp_first``: first fault in its huge page; ``work``: the fault queued
         precopy work (``k > 0``); ``skipped``: window pages walked but already
         private; ``decided``: the policy decided ``k`` at run time at this fault
-        (``decide_ns``; 0 for static policies). Scalars give a float, arrays an array.
+        (``decide_cost(program)``; 0 for static policies). Scalars give a float, arrays an
+        array.
         """
         args = np.broadcast_arrays(*(np.asarray(a, dtype=np.int64)
                                      for a in (decided, work, precopied, skipped, thp_first)))
         shape = args[0].shape
-        out = _fault_ns_many(self.coefficients(), *(np.ascontiguousarray(a).reshape(-1)
+        out = _fault_ns_many(self.coefficients(program), *(np.ascontiguousarray(a).reshape(-1)
                                                     for a in args))
         return float(out[0]) if shape == () else out.reshape(shape)

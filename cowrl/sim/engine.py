@@ -210,17 +210,19 @@ class ReplayEngine:
     """One replay of a trace under the COW rules (see the module docstring).
 
     ``thp`` backs the region with huge pages (the cost model's THP part prices
-    each huge page's first fault); ``decided`` charges ``decide_ns`` at every
-    fault (a policy that decides at run time); ``noise_rng`` draws the cost
+    each huge page's first fault); ``decided`` charges the decision cost of
+    ``program`` (:meth:`CostModel.decide_cost`) at every fault (a policy that decides at
+    run time); ``noise_rng`` draws the cost
     model's per-fault noise at :meth:`reset` (``None``: noise must be off).
     """
 
-    def __init__(self, cost: CostModel, thp: bool = False, decided: bool = True) -> None:
+    def __init__(self, cost: CostModel, thp: bool = False, decided: bool = True,
+                 program: str = "table") -> None:
         self.cost = cost
         self.thp = bool(thp)
         self.decided = 1 if decided else 0
         self.extra_private = cost.thp_model.first_fault_private_pages() if self.thp else 0
-        self.coef = cost.coefficients()
+        self.coef = cost.coefficients(program)
         self._st = np.zeros((1, N_STATE), dtype=np.int64)
         self.trace: Trace | None = None
         self.done = True

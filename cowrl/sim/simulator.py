@@ -67,7 +67,8 @@ class SimEvents:
 
 
 def decides(policy: Policy) -> int:
-    """1 if ``policy`` decides ``k`` at run time at each demand fault (pays ``decide_ns``).
+    """1 if ``policy`` decides ``k`` at run time at each demand fault (pays the decision cost
+    of its ``decide_program``).
 
     Static policies (``static_k`` set: the module's STATIC mode) do not, whichever
     replay path runs them; every other policy is a pushed table in the kernel.
@@ -101,7 +102,8 @@ def _run(trace: Trace, policy: Policy, cost: CostModel, seed: int | None, record
          ) -> tuple[Policy, ReplayEngine, np.ndarray, np.ndarray | None]:
     policy = policy.for_trace(trace, cost, seed=seed)
     policy.reset(trace.n_pages, seed=seed)
-    engine = ReplayEngine(cost, thp=policy.thp, decided=bool(decides(policy)))
+    engine = ReplayEngine(cost, thp=policy.thp, decided=bool(decides(policy)),
+                          program=policy.decide_program)
     engine.reset(trace, noise_rng=np.random.default_rng(seed) if seed is not None else None)
     program = policy.replay_program() if fast else None
     if program is not None:
