@@ -61,7 +61,8 @@ struct cowrl_guarded_table {
 	cp_s64 allowance_ns;	/* budget added at every demand fault */
 	cp_u16 degrees[COWRL_GUARDED_MAX_DEGREES];	/* ascending; unused entries 0 */
 	cp_u16 k[COWRL_GUARDED_CELLS];	/* the degree wanted per context cell */
-	cp_u16 pad[4];		/* 0: the size stays a multiple of 8 */
+	cp_u16 merge;		/* 1: a sentinel already recorded for the same page is merged */
+	cp_u16 pad[3];		/* 0: the size stays a multiple of 8 */
 };
 
 /* Per watched region, allocated at register time (about 6 KiB). */
@@ -107,7 +108,8 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 
 	if (tb->version != COWRL_GUARDED_VERSION || tb->n_cells != COWRL_GUARDED_CELLS)
 		return -22;
-	if (tb->grant_left > 4 || tb->scan > COWRL_GUARDED_MAX_SCAN)
+	if (tb->grant_left > 4 || tb->scan > COWRL_GUARDED_MAX_SCAN ||
+	    tb->merge > 1)
 		return -22;
 	if (tb->slots < 1 || tb->slots > COWRL_POLICY_MAX_SLOTS)
 		return -22;
@@ -133,7 +135,7 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 	for (i = 0; i < COWRL_GUARDED_CELLS; i++)
 		if (tb->k[i] > COWRL_GUARDED_MAX_K)
 			return -22;
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 3; i++)
 		if (tb->pad[i])
 			return -22;
 	return 0;
@@ -309,7 +311,11 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 		cp_u32 t = (cp_u32)((s - start) & (COWRL_GUARDED_SENTINELS - 1));
 		cp_s64 old = st->tags[t];
 
-		if (old) {	/* an unresolved sentinel leaves: its window's end was not reached */
+		if (tb->merge && (old >> 1) == s + 1) {
+			/* an earlier window has the same sentinel: one hit proves both ends */
+			copied += st->tag_pages[t];
+			reserved += st->tag_reserved[t];
+		} else if (old) {	/* an unresolved sentinel leaves: its end was not reached */
 			cp_u32 oc = (cp_u32)(old & 1);
 
 			st->use[oc] -= st->use[oc] >> 4;

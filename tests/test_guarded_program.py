@@ -46,7 +46,7 @@ def _policies() -> list[GuardedPolicy]:
             GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900),
             # evidence-granted allowance, sentinels scanned forward
             GuardedPolicy.for_cost(cost, table=rand, budget_per_mille=300, grant_left=1,
-                                   scan=8),
+                                   scan=8, merge=True),
             GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, budget_per_mille=50,
                                    grant_left=4, scan=3)]
 
@@ -112,7 +112,7 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     assert cguarded.check(bytes(good)) == 0
     for off, fmt, value in ((0, "<I", 1), (8, "<I", 0), (8, "<I", 17), (24, "<I", 9),
                             (28, "<H", 5), (30, "<H", 65), (72, "<H", 65),
-                            (88 + 2 * 5, "<H", 513), (730, "<H", 1)):
+                            (88 + 2 * 5, "<H", 513), (728, "<H", 2), (730, "<H", 1)):
         bad = bytearray(good)
         struct.pack_into(fmt, bad, off, value)
         assert cguarded.check(bytes(bad)) == -22, (off, value)

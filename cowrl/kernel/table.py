@@ -224,7 +224,7 @@ def pack_guarded(program: KernelProgram) -> bytes:
                        int(t["gain_ns"]), int(t["loss_ns"]), int(t["setup_ns"]),
                        int(t["skip_ns"]), int(t["allowance_ns"]),
                        *(degrees + [0] * (GUARDED_MAX_DEGREES - len(degrees))),
-                       *[int(k) for k in t["cells"]], 0, 0, 0, 0)
+                       *[int(k) for k in t["cells"]], int(t.get("merge", 0)), 0, 0, 0)
 
 
 class CGuarded:

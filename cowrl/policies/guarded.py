@@ -70,6 +70,7 @@ USE_ONE = 256
 SENTINELS = 256  # direct-mapped sentinel table entries per region
 DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
 STREAM, OTHER = 0, 1
+MAX_SCAN = 64  # pages read past a window for its sentinel (COWRL_GUARDED_MAX_SCAN)
 
 
 def cell_of(kind: int, run_b: int, left: int, use_b: int) -> int:
@@ -105,7 +106,6 @@ class GuardedContext:
             raise ConfigError(f"policy.near must be in 1..4096, got {near!r}")
         self.slots, self.near = int(slots), int(near)
         self.scan = 0
-        self.carry = False
         self.merge = False
         self.reset(1)
 
@@ -198,15 +198,6 @@ class GuardedContext:
         self.end[c.slot] = end
         self.run[c.slot] = c.run if c.cls == STREAM else 0
         self.stamp[c.slot] = self.n_faults
-        if self.carry:
-            # A window that copies a live sentinel takes over its proof: that sentinel can no
-            # longer fault, so its window is proven (or not) with this one's.
-            for q in range(page + 1, end + 1):
-                t = (q - start) & (SENTINELS - 1)
-                if not self.private[q] and self.tags[t] and self.tags[t] >> 1 == q + 1:
-                    copied += self.tag_pages[t]
-                    reserved += self.tag_reserved[t]
-                    self.tags[t] = 0
         self.private[page:end + 1] = b"\x01" * (end + 1 - page)
         s = end + 1
         while s < n and self.private[s] and s <= end + self.scan:
@@ -239,14 +230,17 @@ class GuardedPolicy(Policy):
                  loss_ns: int = 24132, setup_ns: int = 0, demand_ns: int = 17734,
                  skip_ns: int = 0,
                  budget_per_mille: int = 10, floor: int = 0, slots: int = 4, near: int = 16,
-                 expected_loss: bool = False, grant_left: int = 0,
-                 scan: int = 0, carry: bool = False,
-                 merge: bool = False,
+                 expected_loss: bool = False, grant_left: int = 2,
+                 scan: int = 8, merge: bool = False,
                  degrees: Sequence[int] = DEGREES, name: str = "guarded") -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else [int(k) for k in table]
         if len(tab) != N_CELLS or any(not 0 <= k <= 512 for k in tab):
             raise ConfigError(f"policy.table: expected {N_CELLS} degrees in 0..512")
+        if isinstance(grant_left, bool) or grant_left not in range(5):
+            raise ConfigError(f"policy.grant_left must be in 0..4, got {grant_left!r}")
+        if isinstance(scan, bool) or scan not in range(MAX_SCAN + 1):
+            raise ConfigError(f"policy.scan must be in 0..{MAX_SCAN}, got {scan!r}")
         if not 0 <= int(floor) <= USE_ONE:
             raise ConfigError(f"policy.floor must be in 0..{USE_ONE}, got {floor!r}")
         for field, v in (("gain_ns", gain_ns), ("loss_ns", loss_ns), ("setup_ns", setup_ns),
@@ -264,7 +258,6 @@ class GuardedPolicy(Policy):
         self.ctx = GuardedContext(slots, near)
         self.grant_left = int(grant_left)
         self.ctx.scan = int(scan)
-        self.ctx.carry = bool(carry)
         self.ctx.merge = bool(merge)
         self.budget = 0
         # (lambda, keywords) when the budget constants follow the run's cost model
@@ -350,8 +343,7 @@ class GuardedPolicy(Policy):
             "setup_ns": self.setup, "skip_ns": self.skip, "allowance_ns": self.allowance,
             "floor": self.floor, "expected_loss": int(self.expected_loss),
             "grant_left": self.grant_left,
-            "scan": self.ctx.scan, "carry": int(self.ctx.carry),
-            "merge": int(self.ctx.merge),
+            "scan": self.ctx.scan, "merge": int(self.ctx.merge),
             "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:

@@ -82,8 +82,8 @@ STREAM_STATE = _GTRES + G_SENTINELS
 # Layout of a guarded program's ``cells``: the table, then the constants, then the degrees.
 C_GAIN, C_LOSS, C_SETUP, C_SKIP, C_ALLOW, C_FLOOR, C_EXPECTED, C_NDEG = \
     (G_CELLS + i for i in range(8))
-C_GRANT, C_SCAN, C_CARRY, C_MERGE = (G_CELLS + 8 + i for i in range(4))
-C_DEG = G_CELLS + 12
+C_GRANT, C_SCAN, C_MERGE = G_CELLS + 8, G_CELLS + 9, G_CELLS + 10
+C_DEG = G_CELLS + 11
 
 
 def new_stream_state() -> np.ndarray:
@@ -257,14 +257,6 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     ss[_END + slot] = end
     ss[_RUN + slot] = run if cls == 0 else 0
     ss[_STAMP + slot] = ss[_NFAULTS]
-    if cells[C_CARRY]:
-        # a window that copies a live sentinel takes over its proof
-        for q in range(page + 1, end + 1):
-            t = (q - start) & (G_SENTINELS - 1)
-            if private[s0 + q] == 0 and ss[_GTAGS + t] != 0 and (ss[_GTAGS + t] >> 1) == q + 1:
-                copied += ss[_GTPAGES + t]
-                reserved += ss[_GTRES + t]
-                ss[_GTAGS + t] = 0
     s = end + 1
     # The window is not applied yet: its pages are private-to-be, and s is past it. The
     # sentinel is the first shared page within scan pages past the window's end.
@@ -327,8 +319,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
                      (C_SKIP, "skip_ns"), (C_ALLOW, "allowance_ns"), (C_FLOOR, "floor"),
                      (C_EXPECTED, "expected_loss")):
         out[col] = int(t[key])
-    for col, key in ((C_GRANT, "grant_left"), (C_SCAN, "scan"), (C_CARRY, "carry"),
-                     (C_MERGE, "merge")):
+    for col, key in ((C_GRANT, "grant_left"), (C_SCAN, "scan"), (C_MERGE, "merge")):
         out[col] = int(t.get(key, 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
