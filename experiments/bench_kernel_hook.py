@@ -6,7 +6,7 @@
 One boot per kernel under TCG with the deterministic clock (``icount 0``: 1 ns = one guest
 instruction, so the figures are instruction counts, not wall latency). A sequential trace is
 replayed, interleaved ``--repeats`` times, (a) without the module, (b) with it loaded and
-the process registered but no precopy (observe-only: every COW fault passes the kretprobe
+the process registered but no precopy (observe-only: every COW fault passes the probe
 and is recorded), (c) under a TABLE policy with ``time_decisions=1`` (the module times each
 decision with ktime and an empty ktime interval just before it), (d) under a GUARDED policy
 whose table is all 0 (a decision at every fault: stream and sentinel state, the 3 neighbours'
@@ -20,7 +20,9 @@ the fault, plus per-write latency and total COW time of each configuration. For 
 GUARDED also the decision cost as the harness sees it: the mean fault time of (c) or (d)
 minus that of (b), the quantity ``decide_ns`` of the cost model stands for (``calibrate.py``
 identifies it the same way for TABLE); the ``tcg`` cost model's ``decide_program_ns.guarded``
-comes from this figure.
+comes from this figure. A second boot per kernel repeats (a) and (b) with the module
+parameter ``latency=0`` (one clock read per copy instead of two: records keep ``start_ns``
+but no in-kernel latency; the harness still times every write); ``--no-latency-off`` skips it.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ def main() -> int:
     ap.add_argument("--releases", default="6.1,6.12")
     ap.add_argument("--pages", type=int, default=8192)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-latency-off", dest="latency_off", action="store_false",
+                    help="skip the second boot with latency=0")
     args = ap.parse_args()
     n = args.pages
     seq = Trace(np.arange(n), n, name="seq")
@@ -97,7 +101,26 @@ def main() -> int:
                          f"ns, {fault[label] - fault['observe'] - 3 * clock:.0f} without "
                          "time_decisions' 3 clock reads")
             print(line)
+        if args.latency_off:
+            observe_latency_off(rel, seq, args.repeats)
     return 0
+
+
+def observe_latency_off(rel: str, seq: Trace, repeats: int) -> None:
+    """Observe-only overhead with ``latency=0`` (one boot: no module vs observe, interleaved)."""
+    reqs = [RunRequest(seq, Baseline(), module=False, label="warmup")]
+    for _ in range(repeats):
+        reqs += [RunRequest(seq, Baseline(), module=False, label="nomodule"),
+                 RunRequest(seq, Baseline(), label="observe")]
+    s = run_session(reqs, {"kernel_release": RELEASES[rel], "icount": 0,
+                           "module_params": "latency=0"}, progress=True)
+    fault: dict[str, float] = {}
+    for label in ("nomodule", "observe"):
+        recs = [r for r in s.records[1:] if r.policy == label]
+        fault[label] = statistics.median(float(np.mean(r.fault_ns)) for r in recs)
+    over = (fault["observe"] - fault["nomodule"]) / fault["nomodule"]
+    print(f"  latency=0: nomodule {fault['nomodule']:.0f} ns, observe {fault['observe']:.0f} ns, "
+          f"observe-only overhead {100 * over:+.2f}% (goal < 3%)")
 
 
 if __name__ == "__main__":

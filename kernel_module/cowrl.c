@@ -2,8 +2,9 @@
 /*
  * cowrl - observe copy-on-write faults and precopy after them.
  *
- * A kretprobe on wp_page_copy() (the COW copy path; do_wp_page() where it is
- * inlined, as in Debian 13's 6.12)
+ * A return probe (an fprobe where the kernel has one, else a kretprobe) on
+ * wp_page_copy() (the COW copy path; do_wp_page() where it is inlined, as in
+ * Debian 13's 6.12)
  * records the copies made in the address spaces user space registers, into a
  * ring buffer read from /dev/cowrl.  After a user-mode demand fault it can
  * precopy the next k pages of the same VMA: a task_work queued from the return
@@ -41,6 +42,7 @@
 
 #include <linux/build_bug.h>
 #include <linux/capability.h>
+#include <linux/fprobe.h>
 #include <linux/fs.h>
 #include <linux/hashtable.h>
 #include <linux/kprobes.h>
@@ -86,6 +88,26 @@ MODULE_PARM_DESC(symbol, "probed function: auto (wp_page_copy, else do_wp_page),
  */
 static bool probe_do_wp_page;
 
+/*
+ * How the function is hooked.  Where the kernel has fprobe with this API
+ * (6.5 .. 6.13), an fprobe: a plain ftrace_ops plus a rethook, with no kprobe
+ * at the function's ftrace site.  A kretprobe there is a kprobe too, and
+ * x86's int3 handler looks kprobes up by address: an int3 left by ftrace's
+ * own patching of that site (text_poke_bp) that the patching code no longer
+ * claims is then taken for the kretprobe's breakpoint, whose out-of-line
+ * instruction slot an ftrace-based kprobe does not have (NULL), and the CPU
+ * jumps to 0.  That crashed 6.12 guests under TCG while the module was
+ * unloaded during COW faults (docs/kernel.md, promise 9).  Elsewhere (6.1,
+ * whose Debian build has no fprobe) a kretprobe.
+ */
+#if IS_ENABLED(CONFIG_FPROBE) && LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0) && \
+	LINUX_VERSION_CODE < KERNEL_VERSION(6, 14, 0)
+#define COWRL_FPROBE 1
+#define COWRL_PROBE_KIND "fprobe"
+#else
+#define COWRL_PROBE_KIND "kretprobe"
+#endif
+
 static unsigned int ring_records = 1U << 18;
 module_param(ring_records, uint, 0444);
 MODULE_PARM_DESC(ring_records, "ring buffer capacity in records (1024 .. 4194304)");
@@ -93,6 +115,16 @@ MODULE_PARM_DESC(ring_records, "ring buffer capacity in records (1024 .. 4194304
 static bool time_decisions;
 module_param(time_decisions, bool, 0644);
 MODULE_PARM_DESC(time_decisions, "time every TABLE decision with ktime (decide_ns counters)");
+
+/*
+ * The probe reads the clock at entry and at return for a record's latency_ns.
+ * latency=0 reads it once, at return (start_ns only, latency_ns 0): about
+ * one clock read less per observed copy, for runs that take per-write latency
+ * from user space.
+ */
+static bool latency = true;
+module_param(latency, bool, 0644);
+MODULE_PARM_DESC(latency, "time each copy inside the probed function (latency_ns); 0: start_ns only");
 
 #define COWRL_RING_MIN 1024U
 #define COWRL_RING_MAX (1U << 22)
@@ -149,7 +181,8 @@ enum cowrl_counter {
 
 static DEFINE_MUTEX(cowrl_mutex);	/* writers of targets, policy, table */
 static struct cowrl_tgt __rcu *cowrl_tgts[COWRL_MAX_TARGETS];
-static int cowrl_ntargets;		/* non-NULL slots; 0 = the probe returns at once */
+static int cowrl_ntargets;		/* non-NULL slots */
+static int cowrl_slots_used;		/* 1 + the highest non-NULL slot; 0 = the probe returns at once */
 static u64 cowrl_next_id = 1;
 static struct cowrl_policy cowrl_policy;
 static struct cowrl_policy_table __rcu *cowrl_table;
@@ -218,11 +251,12 @@ NOKPROBE_SYMBOL(cowrl_descends);
  * d filled in, -1 if @mm is watched but @addr is out of range, 0 if not
  * watched.  Under rcu_read_lock.
  */
-static int cowrl_match(struct mm_struct *mm, unsigned long addr, struct cowrl_probe_data *d)
+static int cowrl_match(struct mm_struct *mm, unsigned long addr, struct cowrl_probe_data *d,
+		       int used)
 {
 	int i, scope = 0;
 
-	for (i = 0; i < COWRL_MAX_TARGETS; i++) {
+	for (i = 0; i < used; i++) {
 		struct cowrl_tgt *tg = rcu_dereference(cowrl_tgts[i]);
 
 		if (!tg)
@@ -305,14 +339,14 @@ static void cowrl_active_count(void)
 }
 NOKPROBE_SYMBOL(cowrl_active_count);
 
-static int cowrl_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+/* Function entry: 0 to be called at its return with @d, 1 if not this module's business. */
+static int cowrl_entry(struct cowrl_probe_data *d, struct pt_regs *regs)
 {
 	struct vm_fault *vmf = (struct vm_fault *)regs_get_kernel_argument(regs, 0);
-	struct cowrl_probe_data *d = (struct cowrl_probe_data *)ri->data;
 	struct vm_area_struct *vma;
-	int scope;
+	int scope, used = READ_ONCE(cowrl_slots_used);
 
-	if (likely(!READ_ONCE(cowrl_ntargets)))
+	if (likely(!used))
 		return 1;
 	vma = vmf->vma;
 	/* Another process's memory (ptrace, process_vm_writev): never this task's business. */
@@ -320,7 +354,7 @@ static int cowrl_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 		return 1;
 
 	rcu_read_lock();
-	scope = cowrl_match(vma->vm_mm, vmf->address, d);
+	scope = cowrl_match(vma->vm_mm, vmf->address, d, min(used, COWRL_MAX_TARGETS));
 	rcu_read_unlock();
 	if (scope < 0)
 		cnt_inc(CNT_OUT_OF_SCOPE);
@@ -335,7 +369,7 @@ static int cowrl_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 	d->addr = vmf->address & PAGE_MASK;
 	d->vmf = vmf;
 	d->old_pfn = pte_pfn(vmf->orig_pte);
-	d->start_ns = ktime_get_ns();
+	d->start_ns = READ_ONCE(latency) ? ktime_get_ns() : 0;
 	return 0;
 }
 NOKPROBE_SYMBOL(cowrl_entry);
@@ -416,9 +450,9 @@ static bool cowrl_vma_ok(struct vm_area_struct *vma);
 
 /*
  * GUARDED decisions read the state of up to 3 + 64 + 1 pages around the fault.
- * One lockless page-table walk per PMD range (one PTE page: 512 pages), then
- * array reads; at most three walks per decision (neighbours below a PMD
- * boundary, the window or the sentinel above one).
+ * The fault's own PMD entry (vmf->pmd) gives the PTE page of its 2 MiB range;
+ * a page in another range costs one lockless page-table walk (at most two per
+ * decision: neighbours below a PMD boundary, window or sentinel above one).
  *
  * Why a lockless walk is sound here: the reads run in the kretprobe return
  * handler of the COW fault, which still holds mmap_lock or (6.4+) the per-VMA
@@ -438,18 +472,31 @@ static bool cowrl_vma_ok(struct vm_area_struct *vma);
  */
 struct cowrl_ptes {
 	struct mm_struct *mm;
+	pmd_t *fault_pmd;	/* the fault's own PMD entry (vmf->pmd): no walk for its range */
+	unsigned long fault_addr;
 	unsigned long base;	/* PMD-aligned address of @ptes; 1 = nothing walked yet */
 	pte_t *ptes;		/* the PTE page of [base, base + PMD_SIZE), NULL if none */
 	unsigned long tstart;	/* the target's start: page q is tstart + q pages */
 	bool vma_ok;		/* the faulting VMA is one precopy may work on */
 };
 
+/* The PTE page under the PMD entry @pmdp (read once), or NULL. */
+static pte_t *cowrl_pmd_ptes(pmd_t *pmdp, unsigned long addr)
+{
+	pmd_t pmd = READ_ONCE(*pmdp);	/* pmdp_get_lockless() on 64-bit; 6.1 lacks the name */
+
+	if (pmd_none(pmd) || !pmd_present(pmd) || pmd_leaf(pmd) || pmd_devmap(pmd) ||
+	    pmd_bad(pmd))
+		return NULL;	/* no PTE page: everything in it counts as neither state */
+	return pte_offset_kernel(&pmd, addr);	/* from the local copy, as gup-fast does */
+}
+NOKPROBE_SYMBOL(cowrl_pmd_ptes);
+
 static pte_t *cowrl_pte_page(struct mm_struct *mm, unsigned long addr)
 {
 	pgd_t *pgdp = pgd_offset(mm, addr), pgd = READ_ONCE(*pgdp);
 	p4d_t *p4dp, p4d;
 	pud_t *pudp, pud;
-	pmd_t *pmdp, pmd;
 
 	if (pgd_none(pgd) || pgd_bad(pgd))
 		return NULL;
@@ -461,17 +508,15 @@ static pte_t *cowrl_pte_page(struct mm_struct *mm, unsigned long addr)
 	pud = READ_ONCE(*pudp);
 	if (pud_none(pud) || !pud_present(pud) || pud_leaf(pud) || pud_bad(pud))
 		return NULL;
-	pmdp = pmd_offset_lockless(pudp, pud, addr);
-	pmd = READ_ONCE(*pmdp);	/* pmdp_get_lockless() on 64-bit; 6.1 lacks the name */
-	if (pmd_none(pmd) || !pmd_present(pmd) || pmd_leaf(pmd) || pmd_devmap(pmd) ||
-	    pmd_bad(pmd))
-		return NULL;	/* no PTE page: everything in it counts as neither state */
-	return pte_offset_kernel(&pmd, addr);	/* from the local copy, as gup-fast does */
+	return cowrl_pmd_ptes(pmd_offset_lockless(pudp, pud, addr), addr);
 }
 NOKPROBE_SYMBOL(cowrl_pte_page);
 
-/* The PTE of page @q of the target (a local copy), or none. Under rcu_read_lock. */
-static pte_t cowrl_pte(struct cowrl_ptes *r, s64 q)
+/*
+ * The PTE of page @q of the target (a local copy), or none. Under rcu_read_lock.
+ * This and the two tests below are inlined into their (NOKPROBE) callers.
+ */
+static __always_inline pte_t cowrl_pte(struct cowrl_ptes *r, s64 q)
 {
 	unsigned long addr = r->tstart + ((unsigned long)q << PAGE_SHIFT);
 
@@ -479,11 +524,11 @@ static pte_t cowrl_pte(struct cowrl_ptes *r, s64 q)
 		return __pte(0);
 	if ((addr & PMD_MASK) != r->base) {
 		r->base = addr & PMD_MASK;
-		r->ptes = cowrl_pte_page(r->mm, r->base);
+		r->ptes = r->base == (r->fault_addr & PMD_MASK) ?
+			  cowrl_pmd_ptes(r->fault_pmd, r->base) : cowrl_pte_page(r->mm, r->base);
 	}
 	return r->ptes ? ptep_get(r->ptes + pte_index(addr)) : __pte(0);
 }
-NOKPROBE_SYMBOL(cowrl_pte);
 
 /*
  * Private (exclusive to this process): present and writable.  In a private
@@ -493,11 +538,10 @@ NOKPROBE_SYMBOL(cowrl_pte);
  * write-protected for soft-dirty) reads as not private: the simulator never
  * has such pages.
  */
-static bool cowrl_pte_private(pte_t pte)
+static __always_inline bool cowrl_pte_private(pte_t pte)
 {
 	return pte_present(pte) && !pte_protnone(pte) && pte_write(pte);
 }
-NOKPROBE_SYMBOL(cowrl_pte_private);
 
 /*
  * COW-shared, as far as the PTE tells: present, read-only, not the zero page
@@ -506,12 +550,11 @@ NOKPROBE_SYMBOL(cowrl_pte_private);
  * at the folio under a reference), so a decision may reserve budget for a page
  * that is then not copied, never the reverse.
  */
-static bool cowrl_pte_shared(pte_t pte)
+static __always_inline bool cowrl_pte_shared(pte_t pte)
 {
 	return pte_present(pte) && !pte_protnone(pte) && !pte_write(pte) && !pte_special(pte) &&
 	       !is_zero_pfn(pte_pfn(pte));
 }
-NOKPROBE_SYMBOL(cowrl_pte_shared);
 
 /* cowrl_guarded_commit()'s page reader: is page @q of the target COW-shared? */
 static int cowrl_guarded_shared(void *ctx, s64 q)
@@ -533,7 +576,8 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
 {
 	const struct cowrl_guarded_table *tb;
 	struct vm_area_struct *vma = d->vmf->vma;
-	struct cowrl_ptes r = { .mm = vma->vm_mm, .base = 1, .tstart = d->tstart };
+	struct cowrl_ptes r = { .mm = vma->vm_mm, .fault_pmd = d->vmf->pmd, .fault_addr = d->addr,
+				.base = 1, .tstart = d->tstart };
 	struct cowrl_guarded_obs o;
 	struct cowrl_tgt *tg;
 	unsigned long flags, lo, hi;
@@ -579,16 +623,16 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
 }
 NOKPROBE_SYMBOL(cowrl_decide_guarded);
 
-static int cowrl_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+static void cowrl_return(struct cowrl_probe_data *d, struct pt_regs *regs)
 {
-	struct cowrl_probe_data *d = (struct cowrl_probe_data *)ri->data;
 	vm_fault_t ret = (vm_fault_t)regs_return_value(regs);
+	u64 now = ktime_get_ns();
 	struct cowrl_record rec = {
 		.pid = d->pid,
 		.flags = d->kind,
 		.addr = d->addr,
-		.start_ns = d->start_ns,
-		.latency_ns = ktime_get_ns() - d->start_ns,
+		.start_ns = d->start_ns ?: now,
+		.latency_ns = d->start_ns ? now - d->start_ns : 0,
 	};
 	struct cowrl_work *w;
 	u32 mode, k;
@@ -596,19 +640,19 @@ static int cowrl_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 
 	if (ret & VM_FAULT_ERROR) {
 		cnt_inc(CNT_IGNORED);	/* no copy made (OOM): nothing to record */
-		return 0;
+		return;
 	}
 	if (probe_do_wp_page) {
 		if (!cowrl_copied(d)) {
 			cnt_inc(CNT_IGNORED);	/* reused, or lost the race */
-			return 0;
+			return;
 		}
 	}
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
 	/* 6.1 says whether the copy was installed; without it another fault won the race. */
 	else if (!(ret & VM_FAULT_WRITE)) {
 		cnt_inc(CNT_IGNORED);
-		return 0;
+		return;
 	}
 #endif
 	if (!(d->kind & COWRL_REC_DEMAND)) {
@@ -619,7 +663,7 @@ static int cowrl_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 			cnt_inc(d->kind == COWRL_REC_PRECOPY ? CNT_PRECOPY : CNT_MANUAL);
 		}
 		cowrl_emit(&rec);
-		return 0;
+		return;
 	}
 
 	cnt_inc(CNT_DEMAND);
@@ -635,7 +679,7 @@ static int cowrl_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 	rec.degree = k;
 	if (!k) {
 		cowrl_emit(&rec);
-		return 0;
+		return;
 	}
 
 	pending = atomic64_inc_return(&cowrl_pending);
@@ -653,7 +697,7 @@ static int cowrl_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 	w->limit = d->tstart + d->tlen;
 	if (!cowrl_queue_precopy(w))
 		goto err_free;
-	return 0;	/* the work emits the record with its precopy time */
+	return;	/* the work emits the record with its precopy time */
 
 err_free:
 	kfree(w);
@@ -661,7 +705,6 @@ err_pending:
 	atomic64_dec(&cowrl_pending);
 	cnt_inc(CNT_WORK_FAILED);
 	cowrl_emit(&rec);
-	return 0;
 }
 NOKPROBE_SYMBOL(cowrl_return);
 
@@ -754,11 +797,80 @@ static void cowrl_precopy_fn(struct callback_head *cb)
 	module_put(THIS_MODULE);
 }
 
-static struct kretprobe cowrl_kretprobe = {
-	.handler = cowrl_return,
-	.entry_handler = cowrl_entry,
+#ifdef COWRL_FPROBE
+static int cowrl_fprobe_entry(struct fprobe *fp, unsigned long ip, unsigned long ret_ip,
+			      struct pt_regs *regs, void *data)
+{
+	return cowrl_entry(data, regs);
+}
+NOKPROBE_SYMBOL(cowrl_fprobe_entry);
+
+static void cowrl_fprobe_exit(struct fprobe *fp, unsigned long ip, unsigned long ret_ip,
+			      struct pt_regs *regs, void *data)
+{
+	cowrl_return(data, regs);
+}
+NOKPROBE_SYMBOL(cowrl_fprobe_exit);
+
+static struct fprobe cowrl_probe = {
+	.entry_handler = cowrl_fprobe_entry,
+	.exit_handler = cowrl_fprobe_exit,
+	.entry_data_size = sizeof(struct cowrl_probe_data),
+};
+static const char *cowrl_probe_sym;
+
+static int cowrl_probe_register(const char *sym, int maxactive)
+{
+	memset(&cowrl_probe.ops, 0, sizeof(cowrl_probe.ops));
+	cowrl_probe.flags = 0;
+	cowrl_probe.nr_maxactive = maxactive;
+	cowrl_probe_sym = sym;
+	return register_fprobe_syms(&cowrl_probe, &cowrl_probe_sym, 1);
+}
+
+static void cowrl_probe_unregister(void)
+{
+	unregister_fprobe(&cowrl_probe);
+}
+
+#define cowrl_probe_nmissed() READ_ONCE(cowrl_probe.nmissed)
+#define cowrl_probe_maxactive() (cowrl_probe.nr_maxactive)
+#else
+static int cowrl_kretprobe_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	return cowrl_entry((struct cowrl_probe_data *)ri->data, regs);
+}
+NOKPROBE_SYMBOL(cowrl_kretprobe_entry);
+
+static int cowrl_kretprobe_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	cowrl_return((struct cowrl_probe_data *)ri->data, regs);
+	return 0;
+}
+NOKPROBE_SYMBOL(cowrl_kretprobe_return);
+
+static struct kretprobe cowrl_probe = {
+	.handler = cowrl_kretprobe_return,
+	.entry_handler = cowrl_kretprobe_entry,
 	.data_size = sizeof(struct cowrl_probe_data),
 };
+
+static int cowrl_probe_register(const char *sym, int maxactive)
+{
+	memset(&cowrl_probe.kp, 0, sizeof(cowrl_probe.kp));
+	cowrl_probe.maxactive = maxactive;
+	cowrl_probe.kp.symbol_name = sym;
+	return register_kretprobe(&cowrl_probe);
+}
+
+static void cowrl_probe_unregister(void)
+{
+	unregister_kretprobe(&cowrl_probe);
+}
+
+#define cowrl_probe_nmissed() READ_ONCE(cowrl_probe.nmissed)
+#define cowrl_probe_maxactive() (cowrl_probe.maxactive)
+#endif
 
 /* Break COW on [addr, addr+len) of the caller: page aligned, inside TASK_SIZE. */
 static long cowrl_manual_cow(struct cowrl_manual_cow __user *uarg)
@@ -821,13 +933,19 @@ static void cowrl_tgt_free(struct cowrl_tgt *tg)
 	kfree(tg);
 }
 
+/* After a slot changed (the pointer is published first, so a probe never misses it for long). */
 static void cowrl_recount(void)
 {
-	int i, n = 0;
+	int i, n = 0, used = 0;
 
-	for (i = 0; i < COWRL_MAX_TARGETS; i++)
-		n += !!rcu_access_pointer(cowrl_tgts[i]);
+	for (i = 0; i < COWRL_MAX_TARGETS; i++) {
+		if (rcu_access_pointer(cowrl_tgts[i])) {
+			n++;
+			used = i + 1;
+		}
+	}
 	WRITE_ONCE(cowrl_ntargets, n);
+	WRITE_ONCE(cowrl_slots_used, used);
 }
 
 /* Unlink the targets in @gone (slot mask); free them after a grace period.  Under cowrl_mutex. */
@@ -1105,7 +1223,7 @@ static long cowrl_get_counters(struct cowrl_counters __user *uarg)
 		.work_failed = atomic64_read(&cowrl_cnt[CNT_WORK_FAILED]),
 		.records = atomic64_read(&cowrl_cnt[CNT_RECORDS]),
 		.dropped = atomic64_read(&cowrl_cnt[CNT_DROPPED]),
-		.nmissed = READ_ONCE(cowrl_kretprobe.nmissed),
+		.nmissed = cowrl_probe_nmissed(),
 		.pending_work = atomic64_read(&cowrl_pending),
 		.out_of_scope = atomic64_read(&cowrl_cnt[CNT_OUT_OF_SCOPE]),
 		.decisions = atomic64_read(&cowrl_cnt[CNT_DECISIONS]),
@@ -1132,7 +1250,7 @@ static void cowrl_reset(void)
 
 	for (i = 0; i < CNT_MAX; i++)
 		atomic64_set(&cowrl_cnt[i], 0);
-	WRITE_ONCE(cowrl_kretprobe.nmissed, 0);
+	WRITE_ONCE(cowrl_probe.nmissed, 0);
 	mutex_lock(&cowrl_mutex);
 	cowrl_reap();
 	cowrl_states_reset();
@@ -1258,7 +1376,8 @@ static struct miscdevice cowrl_misc = {
 
 static int __init cowrl_init(void)
 {
-	int ret;
+	const char *sym;
+	int ret, maxactive;
 
 	if (strcmp(symbol, "auto") && strcmp(symbol, "wp_page_copy") && strcmp(symbol, "do_wp_page")) {
 		pr_err("symbol=%s is not supported: auto, wp_page_copy or do_wp_page (functions whose argument is the struct vm_fault *)\n",
@@ -1274,20 +1393,19 @@ static int __init cowrl_init(void)
 	if (!ring)
 		return -ENOMEM;
 
-	/* Every task inside wp_page_copy (it may sleep) needs an instance. */
-	cowrl_kretprobe.maxactive = max_t(int, 256, 4 * num_possible_cpus());
+	/* Every task inside the probed function (it may sleep) needs an instance. */
+	maxactive = max_t(int, 256, 4 * num_possible_cpus());
 	probe_do_wp_page = !strcmp(symbol, "do_wp_page");
-	cowrl_kretprobe.kp.symbol_name = probe_do_wp_page ? "do_wp_page" : "wp_page_copy";
-	ret = register_kretprobe(&cowrl_kretprobe);
+	sym = probe_do_wp_page ? "do_wp_page" : "wp_page_copy";
+	ret = cowrl_probe_register(sym, maxactive);
 	if (ret == -ENOENT && !strcmp(symbol, "auto")) {	/* inlined (6.12) */
-		memset(&cowrl_kretprobe.kp, 0, sizeof(cowrl_kretprobe.kp));
 		probe_do_wp_page = true;
-		cowrl_kretprobe.kp.symbol_name = "do_wp_page";
-		ret = register_kretprobe(&cowrl_kretprobe);
+		sym = "do_wp_page";
+		ret = cowrl_probe_register(sym, maxactive);
 	}
 	if (ret) {
 		pr_err("cannot probe %s (%d): this kernel has no such probeable function\n",
-		       cowrl_kretprobe.kp.symbol_name, ret);
+		       sym, ret);
 		ret = -EINVAL;
 		goto err_free_ring;
 	}
@@ -1297,13 +1415,12 @@ static int __init cowrl_init(void)
 		pr_err("cannot register /dev/%s (%d)\n", COWRL_DEVICE_NAME, ret);
 		goto err_unregister_probe;
 	}
-	pr_info("probing %s, ABI %d, ring of %u records, maxactive %d\n",
-		cowrl_kretprobe.kp.symbol_name, COWRL_ABI_VERSION, ring_records,
-		cowrl_kretprobe.maxactive);
+	pr_info("probing %s, ABI %d, ring of %u records, %s, maxactive %d\n",
+		sym, COWRL_ABI_VERSION, ring_records, COWRL_PROBE_KIND, cowrl_probe_maxactive());
 	return 0;
 
 err_unregister_probe:
-	unregister_kretprobe(&cowrl_kretprobe);
+	cowrl_probe_unregister();
 err_free_ring:
 	vfree(ring);
 	return ret;
@@ -1314,7 +1431,7 @@ static void __exit cowrl_exit(void)
 	int i;
 
 	misc_deregister(&cowrl_misc);
-	unregister_kretprobe(&cowrl_kretprobe);
+	cowrl_probe_unregister();
 	/*
 	 * No handler runs any more and no ioctl is in flight (an open /dev/cowrl
 	 * pins the module).  Each precopy work pinned the module and put it as
@@ -1332,7 +1449,8 @@ static void __exit cowrl_exit(void)
 	kfree(rcu_dereference_protected(cowrl_table, 1));
 	kfree(rcu_dereference_protected(cowrl_gtable, 1));
 	vfree(ring);
-	pr_info("unloaded, kretprobe nmissed %d\n", cowrl_kretprobe.nmissed);
+	pr_info("unloaded, %s nmissed %lu\n", COWRL_PROBE_KIND,
+		(unsigned long)cowrl_probe_nmissed());
 }
 
 module_init(cowrl_init);

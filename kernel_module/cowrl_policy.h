@@ -145,9 +145,11 @@ static inline int cowrl_policy_check(const struct cowrl_policy_table *tb)
  * history, pick k, record it.  Returns k (the window is page+1 .. page+k,
  * clipped at the region end by the caller, as in the simulator).
  */
-static inline cp_u32 cowrl_policy_fault(struct cowrl_policy_state *st,
-					const struct cowrl_policy_table *tb,
-					cp_s64 page, cp_s64 n_pages)
+/* Inlined into its one caller in the module: no call, no callee-saved spills on the fault path. */
+static inline __attribute__((always_inline))
+cp_u32 cowrl_policy_fault(struct cowrl_policy_state *st,
+			  const struct cowrl_policy_table *tb,
+			  cp_s64 page, cp_s64 n_pages)
 {
 	cp_u32 i, s, best = COWRL_POLICY_MAX_SLOTS, run = 0, gap_b = 0, rate_b, cell, k;
 	cp_u32 seq_hit, slot_k = 0, lru = 0;

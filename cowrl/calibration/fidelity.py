@@ -34,7 +34,7 @@ def explain_counts(sim: dict[str, Any], kern: dict[str, Any]) -> str:
     if kern.get("unmatched_faults"):
         why.append(f"{kern['unmatched_faults']} module records outside the trace's pages")
     if kern.get("dropped") or kern.get("nmissed"):
-        why.append(f"records dropped {kern.get('dropped', 0)}, kretprobe nmissed "
+        why.append(f"records dropped {kern.get('dropped', 0)}, probe nmissed "
                    f"{kern.get('nmissed', 0)}")
     if kern.get("thp") and not kern.get("thp_backed", True):
         why.append("the hugepage region was not THP-backed")

@@ -294,7 +294,7 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
-STRESS_TESTS = ("fuzz", "storm", "thp", "race", "forktree", "pidreuse", "reload")
+STRESS_TESTS = ("fuzz", "storm", "thp", "race", "cowrace", "forktree", "pidreuse", "reload")
 """cowrl_stress tests, in the order the ``stress`` check runs them (reload last: it reloads
 the module under load)."""
 

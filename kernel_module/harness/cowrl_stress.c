@@ -3,7 +3,7 @@
  * cowrl_stress - stress and fuzz the cowrl module inside the guest (root).
  *
  * Usage: cowrl_stress TEST [--scale N] [--module PATH]
- * TEST is one of storm, thp, race, reload, forktree, pidreuse, fuzz.  Each
+ * TEST is one of storm, thp, race, cowrace, reload, forktree, pidreuse, fuzz.  Each
  * prints one JSON object on stdout: its counts (iterations, threads, calls),
  * "ok" and, when not ok, "why".  Exit status 0 when the test ran (the caller
  * judges "ok"), 2 when it could not run.  --scale multiplies iterations
@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -544,6 +545,112 @@ static int test_race(void)
 	       (unsigned long long)c.precopy_nocopy, (unsigned long long)c.precopy_skipped,
 	       why[0] ? "false" : "true", why);
 	close(fd);
+	return 0;
+}
+
+/*
+ * ---- cowrace: threads of one process race to copy the same shared pages ----
+ * Each page is copied once in the writer (the winner installs it); a thread
+ * that copied too and lost the pte_same race made no copy.  6.1's
+ * wp_page_copy() says so (no VM_FAULT_WRITE) and the module ignores it: demand
+ * faults == copies.  6.12 removed that flag and inlines the copy into
+ * do_wp_page(): after the call the loser's PTE maps the winner's new page,
+ * writable, exactly as the winner's does, so the module counts it: demand
+ * faults == copies + lost races there (docs/kernel.md).
+ */
+#define COWRACE_THREADS 4
+static uint8_t *cowrace_r;
+static long cowrace_pages;
+static pthread_barrier_t cowrace_bar;
+
+static void *cowrace_writer(void *arg)
+{
+	long t = (long)arg;
+
+	pthread_barrier_wait(&cowrace_bar);
+	for (long p = 0; p < cowrace_pages; p++)
+		((volatile uint8_t *)cowrace_r)[p * PAGE + 8 * t] = (uint8_t)(t + 1);
+	return NULL;
+}
+
+/* Pages of [a, a + n pages) mapped exclusively by this process (pagemap bit 56). */
+static long pagemap_exclusive(const uint8_t *a, long n)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	long excl = 0;
+
+	for (long i = 0; i < n; i++) {
+		uint64_t e = 0;
+
+		if (pread(fd, &e, 8, ((uintptr_t)a / PAGE + i) * 8) != 8)
+			die("pagemap");
+		excl += ((e >> 63) & 1) && ((e >> 56) & 1);
+	}
+	close(fd);
+	return excl;
+}
+
+static int test_cowrace(void)
+{
+	long rounds = 4L * scale, copies = 0, faults = 0, ignored = 0;
+	int fd = dev_open(), old61;
+	struct utsname u;
+	uint64_t t0 = now_ns();
+
+	cowrace_pages = 256;
+	uname(&u);
+	old61 = !strncmp(u.release, "6.1.", 4);
+	for (long round = 0; round < rounds; round++) {
+		size_t len = cowrace_pages * PAGE;
+		uint8_t *r = map_region(len, 0);
+		pthread_t th[COWRACE_THREADS];
+		struct cowrl_counters c;
+		int go[2], st;
+		pid_t holder;
+		char b;
+
+		cowrace_r = r;
+		fill(r, cowrace_pages);
+		if (pipe(go))
+			die("pipe");
+		holder = fork();	/* keeps every page shared until the count is taken */
+		if (holder == 0) {
+			close(go[1]);
+			if (read(go[0], &b, 1) < 0)
+				_exit(1);
+			_exit(0);
+		}
+		close(go[0]);
+		ioctl(fd, COWRL_IOC_RESET);
+		if (set_static(fd, 0) || reg(fd, getpid(), 0, r, len))
+			die("setup");
+		pthread_barrier_init(&cowrace_bar, NULL, COWRACE_THREADS);
+		for (long t = 0; t < COWRACE_THREADS; t++)
+			pthread_create(&th[t], NULL, cowrace_writer, (void *)t);
+		for (long t = 0; t < COWRACE_THREADS; t++)
+			pthread_join(th[t], NULL);
+		pthread_barrier_destroy(&cowrace_bar);
+		counters(fd, &c);
+		copies += pagemap_exclusive(r, cowrace_pages);
+		faults += c.demand_faults;
+		ignored += c.ignored;
+		unreg_all(fd);
+		close(go[1]);
+		waitpid(holder, &st, 0);
+		munmap(r, len);
+	}
+	close(fd);
+	if (copies != rounds * cowrace_pages)
+		fail("%ld of %ld pages copied", copies, rounds * cowrace_pages);
+	else if (old61 && faults != copies)
+		fail("6.1: %ld demand faults for %ld copies", faults, copies);
+	else if (faults < copies || faults > COWRACE_THREADS * copies)
+		fail("%ld demand faults for %ld copies", faults, copies);
+	printf("{\"test\": \"cowrace\", \"threads\": %d, \"pages\": %ld, \"copies\": %ld, "
+	       "\"demand_faults\": %ld, \"counted_lost_races\": %ld, \"ignored\": %ld, "
+	       "\"seconds\": %.2f, \"ok\": %s, \"why\": \"%s\"}\n", COWRACE_THREADS,
+	       rounds * cowrace_pages, copies, faults, faults - copies, ignored,
+	       (now_ns() - t0) / 1e9, why[0] ? "false" : "true", why);
 	return 0;
 }
 
@@ -1143,7 +1250,7 @@ int main(int argc, char **argv)
 	const char *test;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: cowrl_stress storm|thp|race|reload|forktree|pidreuse|fuzz "
+		fprintf(stderr, "usage: cowrl_stress storm|thp|race|cowrace|reload|forktree|pidreuse|fuzz "
 			"[--scale N] [--module PATH]\n");
 		return 2;
 	}
@@ -1161,6 +1268,8 @@ int main(int argc, char **argv)
 		return test_thp();
 	if (!strcmp(test, "race"))
 		return test_race();
+	if (!strcmp(test, "cowrace"))
+		return test_cowrace();
 	if (!strcmp(test, "reload"))
 		return test_reload();
 	if (!strcmp(test, "forktree"))

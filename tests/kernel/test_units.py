@@ -124,6 +124,8 @@ def test_config_rejects_bad_values() -> None:
         KernelConfig(runner="docker")
     with pytest.raises(ConfigError, match="unknown kernel config"):
         KernelConfig.from_any({"runer": "qemu"})
+    with pytest.raises(ConfigError, match="kernel.kernel_release must be a string"):
+        KernelConfig.from_any({"kernel_release": 6.12})
 
 
 def _trace() -> Trace:
@@ -183,6 +185,29 @@ def test_parse_run_joins_records_to_first_writes(tmp_path: Path) -> None:
                                           "icount": "shift=0,sleep=off"})
     rec = parse_run(tmp_path, specs[0], tr, {"runner": "qemu", "accel": "tcg"})
     assert rec.extra["icount"] == "shift=0,sleep=off" and rec.extra["accel"] == "tcg"
+    # every row carries the counters that would make its counts wrong (0 in a row)
+    assert {k: rec.extra[k] for k in ("nmissed", "dropped", "work_failed", "throttled")} == \
+        {"nmissed": 0, "dropped": 0, "work_failed": 0, "throttled": 0}
+    # latency=0 (module parameter): no in-kernel latency, so no kfault figures
+    recs["latency_ns"] = 0
+    recs.tofile(rdir / "records.bin")
+    rec = parse_run(tmp_path, specs[0], tr, {"runner": "qemu", "accel": "tcg"})
+    assert rec.fault_ns.tolist() == [10, 20, 50] and rec.extra["kfault_max_ns"] == 0.0
+
+
+def test_unreliable_counts_fail_the_run_naming_them(tmp_path: Path) -> None:
+    """The harness exits 3 when records were dropped, probes missed or precopy work failed or
+    was throttled; the guest renames the summary, so the run has no row and its error names
+    the counters."""
+    tr = _trace()
+    specs = write_job(tmp_path, [RunRequest(tr, StaticPrecopy(1))], "child", {})
+    rdir = tmp_path / "runs" / specs[0].id
+    rdir.mkdir(parents=True)
+    (rdir / "summary.unreliable.txt").write_text("work_failed=2\n")
+    err = ("rc=3: cowrl_harness: counts unreliable: dropped=0 nmissed=0 work_failed=2 "
+           "throttled=0 (see summary.txt)")
+    with pytest.raises(CowrlError, match="counts unreliable: .*work_failed=2"):
+        parse_run(tmp_path, specs[0], tr, {"runner": "qemu", "run_error": err})
 
 
 @pytest.mark.parametrize(("given", "want"), [(0, 0), ("3", 3), (False, "off"), ("off", "off"),
