@@ -189,6 +189,7 @@ def same_session(cal: list[Any], traces: list[Trace], policies: list[Policy],
     p = res["params"]
     # The shipped model with the parameters fitted in this session (its THP model kept).
     cm = dataclasses.replace(cost, **{f: p.get(f) or 0.0 for f in PARAM_FIELDS},
+                             decide_program_ns=p.get("decide_program_ns") or {},
                              noise=NoiseModel("none", p["sigma"]), name="same-session",
                              provenance={})
     sim_rows, p99 = sim_predictions(traces, policies, cm, args)

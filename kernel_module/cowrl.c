@@ -450,9 +450,9 @@ static bool cowrl_vma_ok(struct vm_area_struct *vma);
 
 /*
  * GUARDED decisions read the state of up to 3 + 64 + 1 pages around the fault.
- * One lockless page-table walk per PMD range (one PTE page: 512 pages), then
- * array reads; at most three walks per decision (neighbours below a PMD
- * boundary, the window or the sentinel above one).
+ * The fault's own PMD entry (vmf->pmd) gives the PTE page of its 2 MiB range;
+ * a page in another range costs one lockless page-table walk (at most two per
+ * decision: neighbours below a PMD boundary, window or sentinel above one).
  *
  * Why a lockless walk is sound here: the reads run in the kretprobe return
  * handler of the COW fault, which still holds mmap_lock or (6.4+) the per-VMA
@@ -472,18 +472,31 @@ static bool cowrl_vma_ok(struct vm_area_struct *vma);
  */
 struct cowrl_ptes {
 	struct mm_struct *mm;
+	pmd_t *fault_pmd;	/* the fault's own PMD entry (vmf->pmd): no walk for its range */
+	unsigned long fault_addr;
 	unsigned long base;	/* PMD-aligned address of @ptes; 1 = nothing walked yet */
 	pte_t *ptes;		/* the PTE page of [base, base + PMD_SIZE), NULL if none */
 	unsigned long tstart;	/* the target's start: page q is tstart + q pages */
 	bool vma_ok;		/* the faulting VMA is one precopy may work on */
 };
 
+/* The PTE page under the PMD entry @pmdp (read once), or NULL. */
+static pte_t *cowrl_pmd_ptes(pmd_t *pmdp, unsigned long addr)
+{
+	pmd_t pmd = READ_ONCE(*pmdp);	/* pmdp_get_lockless() on 64-bit; 6.1 lacks the name */
+
+	if (pmd_none(pmd) || !pmd_present(pmd) || pmd_leaf(pmd) || pmd_devmap(pmd) ||
+	    pmd_bad(pmd))
+		return NULL;	/* no PTE page: everything in it counts as neither state */
+	return pte_offset_kernel(&pmd, addr);	/* from the local copy, as gup-fast does */
+}
+NOKPROBE_SYMBOL(cowrl_pmd_ptes);
+
 static pte_t *cowrl_pte_page(struct mm_struct *mm, unsigned long addr)
 {
 	pgd_t *pgdp = pgd_offset(mm, addr), pgd = READ_ONCE(*pgdp);
 	p4d_t *p4dp, p4d;
 	pud_t *pudp, pud;
-	pmd_t *pmdp, pmd;
 
 	if (pgd_none(pgd) || pgd_bad(pgd))
 		return NULL;
@@ -495,17 +508,15 @@ static pte_t *cowrl_pte_page(struct mm_struct *mm, unsigned long addr)
 	pud = READ_ONCE(*pudp);
 	if (pud_none(pud) || !pud_present(pud) || pud_leaf(pud) || pud_bad(pud))
 		return NULL;
-	pmdp = pmd_offset_lockless(pudp, pud, addr);
-	pmd = READ_ONCE(*pmdp);	/* pmdp_get_lockless() on 64-bit; 6.1 lacks the name */
-	if (pmd_none(pmd) || !pmd_present(pmd) || pmd_leaf(pmd) || pmd_devmap(pmd) ||
-	    pmd_bad(pmd))
-		return NULL;	/* no PTE page: everything in it counts as neither state */
-	return pte_offset_kernel(&pmd, addr);	/* from the local copy, as gup-fast does */
+	return cowrl_pmd_ptes(pmd_offset_lockless(pudp, pud, addr), addr);
 }
 NOKPROBE_SYMBOL(cowrl_pte_page);
 
-/* The PTE of page @q of the target (a local copy), or none. Under rcu_read_lock. */
-static pte_t cowrl_pte(struct cowrl_ptes *r, s64 q)
+/*
+ * The PTE of page @q of the target (a local copy), or none. Under rcu_read_lock.
+ * This and the two tests below are inlined into their (NOKPROBE) callers.
+ */
+static __always_inline pte_t cowrl_pte(struct cowrl_ptes *r, s64 q)
 {
 	unsigned long addr = r->tstart + ((unsigned long)q << PAGE_SHIFT);
 
@@ -513,11 +524,11 @@ static pte_t cowrl_pte(struct cowrl_ptes *r, s64 q)
 		return __pte(0);
 	if ((addr & PMD_MASK) != r->base) {
 		r->base = addr & PMD_MASK;
-		r->ptes = cowrl_pte_page(r->mm, r->base);
+		r->ptes = r->base == (r->fault_addr & PMD_MASK) ?
+			  cowrl_pmd_ptes(r->fault_pmd, r->base) : cowrl_pte_page(r->mm, r->base);
 	}
 	return r->ptes ? ptep_get(r->ptes + pte_index(addr)) : __pte(0);
 }
-NOKPROBE_SYMBOL(cowrl_pte);
 
 /*
  * Private (exclusive to this process): present and writable.  In a private
@@ -527,11 +538,10 @@ NOKPROBE_SYMBOL(cowrl_pte);
  * write-protected for soft-dirty) reads as not private: the simulator never
  * has such pages.
  */
-static bool cowrl_pte_private(pte_t pte)
+static __always_inline bool cowrl_pte_private(pte_t pte)
 {
 	return pte_present(pte) && !pte_protnone(pte) && pte_write(pte);
 }
-NOKPROBE_SYMBOL(cowrl_pte_private);
 
 /*
  * COW-shared, as far as the PTE tells: present, read-only, not the zero page
@@ -540,12 +550,11 @@ NOKPROBE_SYMBOL(cowrl_pte_private);
  * at the folio under a reference), so a decision may reserve budget for a page
  * that is then not copied, never the reverse.
  */
-static bool cowrl_pte_shared(pte_t pte)
+static __always_inline bool cowrl_pte_shared(pte_t pte)
 {
 	return pte_present(pte) && !pte_protnone(pte) && !pte_write(pte) && !pte_special(pte) &&
 	       !is_zero_pfn(pte_pfn(pte));
 }
-NOKPROBE_SYMBOL(cowrl_pte_shared);
 
 /* cowrl_guarded_commit()'s page reader: is page @q of the target COW-shared? */
 static int cowrl_guarded_shared(void *ctx, s64 q)
@@ -567,7 +576,8 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
 {
 	const struct cowrl_guarded_table *tb;
 	struct vm_area_struct *vma = d->vmf->vma;
-	struct cowrl_ptes r = { .mm = vma->vm_mm, .base = 1, .tstart = d->tstart };
+	struct cowrl_ptes r = { .mm = vma->vm_mm, .fault_pmd = d->vmf->pmd, .fault_addr = d->addr,
+				.base = 1, .tstart = d->tstart };
 	struct cowrl_guarded_obs o;
 	struct cowrl_tgt *tg;
 	unsigned long flags, lo, hi;

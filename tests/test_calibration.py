@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from omegaconf import OmegaConf
 
 from cowrl.calibration import calibrate
@@ -101,9 +102,11 @@ def test_kernel_fit_recovers_setup_and_skip_costs(sigma: float) -> None:
 
 @pytest.mark.parametrize("sigma", [0.0, 0.1])
 def test_kernel_fit_recovers_decide_ns(sigma: float) -> None:
-    """A known decide_ns (charged to the table k=0 runs only) is recovered, with counts
-    and a standard error; the other parameters are unaffected by the table runs."""
+    """A known decide_ns (charged to the table k=0 runs only) and a known GUARDED decision
+    cost (the guarded k=0 runs) are recovered, with counts and a standard error; the other
+    parameters are unaffected by the table and guarded runs."""
     truth = CostModel(**TRUTH, precopy_setup_ns=700.0, precopy_skip_ns=250.0, decide_ns=300.0,
+                      decide_program_ns={"guarded": 800.0},
                       noise=NoiseModel("lognormal" if sigma else "none", sigma))
     kb = KernelBenchConfig(ks=[0, 1, 2, 4, 8], region_pages=[1024, 2048], reps=2)
     traces, policies, order = design(kb)
@@ -126,6 +129,12 @@ def test_kernel_fit_recovers_decide_ns(sigma: float) -> None:
     assert d["n_table_faults"] == 2 * (1024 + 2048) == d["n_static_faults"]
     assert d["fit_indicator_coef_ns"] is not None
     assert res["fits"]["faults"]["samples"]["decided"] == d["n_table_faults"]
+    g = res["fits"]["decide_program"]["guarded"]
+    assert g["n_table_runs"] == 4 and g["n_table_faults"] == d["n_static_faults"]
+    if sigma == 0:
+        assert p["decide_program_ns"] == {"guarded": pytest.approx(800.0, abs=0.05)}
+    else:
+        assert abs(g["decide_ns"] - 800.0 * scale) < 4 * g["stderr_ns"] + 1.0
     tol = 0.05 if sigma else 1e-6
     assert p["fault_ns"] + p["copy_ns"] == pytest.approx(4500.0 * scale, rel=tol)
     assert p["copy_ns"] == pytest.approx(3000.0, rel=0.05)  # table runs not in the copy split
@@ -136,7 +145,7 @@ def test_kernel_fit_recovers_decide_ns(sigma: float) -> None:
     _, pols2, order2 = design(kb2)
     assert "table0" not in [q.name for q in pols2]
     res2 = fit_kernel(_fake(truth, 3, order2), order2, 10.0)
-    assert res2["params"]["decide_ns"] == 0.0
+    assert res2["params"]["decide_ns"] == 0.0 and res2["params"]["decide_program_ns"] == {}
     assert any("decide_ns not identified" in n for n in res2["notes"])
 
 
@@ -284,5 +293,8 @@ def test_calibrate_takes_a_target(tmp_path: Path) -> None:
     assert p["precopy_setup_ns"] == pytest.approx(700.0, rel=1e-6)
     assert p["precopy_skip_ns"] == pytest.approx(250.0, rel=1e-6)
     assert p["decide_ns"] == pytest.approx(300.0, abs=0.05)
+    assert p["decide_program_ns"]["guarded"] == pytest.approx(300.0, abs=0.05)  # priced alike
+    written = yaml.safe_load(Path(out["path"]).read_text())
+    assert written["decide_program_ns"]["guarded"] == pytest.approx(300.0, abs=0.05)
     assert out["provenance"]["calibrated"] is False
     assert out["provenance"]["design"]["kernel_config"]["target"] == "standin"

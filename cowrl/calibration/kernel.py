@@ -22,13 +22,16 @@ empty but the work still runs, adds leverage). On the reverse trace (pages
 and ``skipped = min(k, n-1-p)``: its slope over k is ``precopy_skip_ns``.
 
 ``decide_ns``: the table runs (module TABLE mode: ``cowrl_policy_fault()`` at
-every demand fault, under ``cowrl_lock``, timed with ktime) choose k = 0, so
+every demand fault, under the target's lock) choose k = 0, so
 their faults differ from the static k = 0 runs' on the same traces only by the
 run-time decision. ``decide_ns`` is the difference of the two per-fault means
 (after the same outlier trimming as the fit), with its standard error; the
 fit's indicator column (``decided``) keeps those runs from biasing the other
 coefficients, and its coefficient is recorded as a cross-check (it differs by
-the intercept's offset from the k = 0 mean).
+the intercept's offset from the k = 0 mean). ``decide_program_ns.guarded`` is
+identified the same way from runs of a GUARDED table of zeros (module GUARDED
+mode: its decision plus its page-table reads, no window); those runs stay out of
+the least squares fit, whose one ``decided`` column is the TABLE decision's.
 
 ``copy_ns`` is the module's in-kernel time of a demand fault's
 ``wp_page_copy`` (``kfault_avg_ns`` of the k=0 runs: allocate, copy, PTE);
@@ -58,6 +61,8 @@ from cowrl.calibration.provenance import host_facts, load_note, loadavg
 from cowrl.metrics import RunRecord
 from cowrl.policies.base import Policy
 from cowrl.policies.context import N_CELLS
+from cowrl.policies.guarded import N_CELLS as G_CELLS
+from cowrl.policies.guarded import GuardedPolicy
 from cowrl.policies.static import Baseline, HugePage, StaticPrecopy
 from cowrl.policies.table import TablePolicy
 from cowrl.sim.costmodel import CostModel
@@ -68,6 +73,8 @@ from cowrl.traces.io import Trace
 
 DECIDE_POLICY = "table0"
 """The calibration's table policy: k = 0 at every fault, decided in the module (TABLE mode)."""
+GUARDED_POLICY = "guarded0"
+"""The calibration's guarded policy: a GUARDED table of zeros (k = 0, GUARDED mode)."""
 
 _UNIT = CostModel(fault_ns=0.0, copy_ns=0.0, precopy_ns=0.0, name="events-only")
 
@@ -92,6 +99,7 @@ def design(kb: KernelBenchConfig) -> tuple[list[Trace], list[Policy], list[Run]]
         policies.append(HugePage())
     if kb.decide:
         policies.append(TablePolicy([0] * N_CELLS, name=DECIDE_POLICY))
+        policies.append(GuardedPolicy(table=[0] * G_CELLS, name=GUARDED_POLICY))
     traces: list[Trace] = []
     order: list[Run] = []
     i = 0
@@ -143,6 +151,7 @@ def samples_from_runs(records: Sequence[RunRecord], runs: Sequence[Run]
         info = {"policy": rec.policy, "workload": rec.workload, "faults": rec.faults,
                 "sim_faults": sim.faults, "precopied": rec.precopied,
                 "sim_precopied": sim.precopied, "used": False, "decided": bool(decides(p)),
+                "program": p.decide_program if decides(p) else None,
                 "static_k0": p.static_k == 0 and not p.thp}
         info_runs.append(info)
         if rec.write_ns is None or rec.faults != sim.faults or rec.precopied != sim.precopied:
@@ -174,7 +183,9 @@ def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_fact
     if s.latency_ns.size == 0:
         raise FitError("no kernel run matched the simulator's events; nothing to fit "
                        f"(runs: {runs})")
-    fit, trimmed = fit_fault_model(s, trim_factor)
+    other = [i for i, r in enumerate(runs) if r.get("program") not in (None, "table")]
+    s_fit = s.select(~np.isin(s.run, other))  # other programs' decisions: decide_estimate
+    fit, trimmed = fit_fault_model(s_fit, trim_factor)
     notes: list[str] = []
 
     def coef(name: str) -> float | None:
@@ -201,6 +212,15 @@ def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_fact
     decide, decide_fit = decide_estimate(s, runs, records, trim_factor, coef("decide_ns"))
     if decide_fit.get("note"):
         notes.append(decide_fit["note"])
+    programs: dict[str, float] = {}
+    program_fits: dict[str, Any] = {}
+    for prog in sorted({r["program"] for r in runs if r.get("used")} - {None, "table"}):
+        v, f = decide_estimate(s, runs, records, trim_factor, None, program=prog)
+        program_fits[prog] = f
+        if f.get("note"):
+            notes.append(f["note"])
+        if "n_table_runs" in f:
+            programs[prog] = round(v, 1)
     # copy_ns: the share of a k=0 demand fault spent inside wp_page_copy (module timing),
     # paired with the harness latency of the same faults.
     kf = [(float(r.extra.get("kfault_avg_ns", 0.0)), float(np.mean(r.fault_ns)), r.faults)
@@ -230,8 +250,9 @@ def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_fact
                        precopy_ns=max(0.0, precopy_ns), thp_split_ns=thp or 0.0,
                        precopy_setup_ns=setup, precopy_skip_ns=skip,
                        decide_ns=max(0.0, coef("decide_ns") or 0.0), name="fitted")
-    pred = fitted.fault_cost(s.precopied, s.thp_first, s.work, s.skipped, s.decided)
-    noise = lognormal_sigma(s.latency_ns / pred)
+    pred = fitted.fault_cost(s_fit.precopied, s_fit.thp_first, s_fit.work, s_fit.skipped,
+                             s_fit.decided)
+    noise = lognormal_sigma(s_fit.latency_ns / pred)
     per_k: dict[str, Any] = {}
     for r in runs:
         if r.get("used"):
@@ -241,17 +262,19 @@ def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_fact
               "thp_split_ns": round(thp, 1) if thp is not None else None,
               "write_ns": round(float(np.median(plain)), 1) if plain.size else None,
               "precopy_setup_ns": round(setup, 1), "precopy_skip_ns": round(skip, 1),
-              "decide_ns": round(decide, 1),
+              "decide_ns": round(decide, 1), "decide_program_ns": programs,
               "sigma": round(noise["sigma"], 3)}
     if precopy_ns < 0:
         notes.append(f"fitted precopy_ns {precopy_ns:.0f} < 0: set 0")
     fits = {
         "faults": {**fit.summary(), "trimmed": trimmed, "model": FAULT_MODEL,
-                   "samples": {"work": int(s.work.sum()), "skipped_pages": int(s.skipped.sum()),
-                               "precopied_pages": int(s.precopied.sum()),
-                               "thp_first": int(s.thp_first.sum()),
-                               "decided": int(s.decided.sum())}},
+                   "samples": {"work": int(s_fit.work.sum()),
+                               "skipped_pages": int(s_fit.skipped.sum()),
+                               "precopied_pages": int(s_fit.precopied.sum()),
+                               "thp_first": int(s_fit.thp_first.sum()),
+                               "decided": int(s_fit.decided.sum())}},
         "decide": decide_fit,
+        **({"decide_program": program_fits} if program_fits else {}),
         "copy_split": {"source": copy_src, "copy_ns": round(copy_ns, 1),
                        "kernel_share": round(share, 4) if share is not None else None,
                        "runs": len(kf)},
@@ -273,20 +296,25 @@ def fit_kernel(records: Sequence[RunRecord], runs_done: Sequence[Run], trim_fact
 
 def decide_estimate(s: FaultSamples, runs: Sequence[dict[str, Any]],
                     records: Sequence[RunRecord], trim_factor: float,
-                    fit_coef: float | None) -> tuple[float, dict[str, Any]]:
-    """``decide_ns``: per-fault mean of the table k=0 runs minus that of the static k=0 runs
-    on the same traces (samples trimmed as in the fit), with counts and standard error."""
+                    fit_coef: float | None, program: str = "table"
+                    ) -> tuple[float, dict[str, Any]]:
+    """``decide_ns`` (or ``decide_program_ns[program]``): per-fault mean of the ``program``
+    k=0 runs minus that of the static k=0 runs on the same traces (samples trimmed as in the
+    fit), with counts and standard error."""
     keep = trim_outliers(s.latency_ns, run_medians(s), trim_factor)
-    table = [i for i, r in enumerate(runs) if r.get("used") and r["decided"]]
+    table = [i for i, r in enumerate(runs) if r.get("used") and r["decided"]
+             and r.get("program", "table") == program]
+    name = "decide_ns" if program == "table" else f"decide_program_ns.{program}"
+    mode = "TABLE" if program == "table" else program.upper()
     traces = {runs[i]["workload"] for i in table}
     static = [i for i, r in enumerate(runs) if r.get("used") and r["static_k0"]
               and r["workload"] in traces]
     out: dict[str, Any] = {
-        "model": "decide_ns = mean latency of table k=0 faults (module TABLE mode, decided at "
-                 "run time) - mean latency of static k=0 faults, same traces and boot",
+        "model": f"{name} = mean latency of {program} k=0 faults (module {mode} mode, decided "
+                 "at run time) - mean latency of static k=0 faults, same traces and boot",
         "traces": sorted(traces)}
     if not table or not static:
-        out["note"] = ("decide_ns not identified by these runs (no table-mode k=0 runs paired "
+        out["note"] = (f"{name} not identified by these runs (no {program} k=0 runs paired "
                        "with static k=0 runs; kernel_bench.decide): set 0")
         return 0.0, out
     a = keep & np.isin(s.run, table)
@@ -299,16 +327,17 @@ def decide_estimate(s: FaultSamples, runs: Sequence[dict[str, Any]],
         "n_table_runs": len(table), "n_static_runs": len(static),
         "fit_indicator_coef_ns": round(fit_coef, 1) if fit_coef is not None else None})
     # the module's own counters (ktime around cowrl_policy_fault, and around nothing)
-    mod = [(float(r.extra["decide_avg_ns"]), float(r.extra.get("decide_clock_avg_ns", 0.0)),
-            int(r.extra.get("decisions", 0))) for r in records
-           if r.extra.get("mode") == "table" and "decide_avg_ns" in r.extra]
+    mod = [(float(records[i].extra["decide_avg_ns"]),
+            float(records[i].extra.get("decide_clock_avg_ns", 0.0)),
+            int(records[i].extra.get("decisions", 0))) for i in table
+           if "decide_avg_ns" in records[i].extra]
     n_dec = sum(n for *_, n in mod)
     if n_dec:
         out["module_decide_avg_ns"] = round(sum(x * n for x, _, n in mod) / n_dec, 1)
         out["module_decide_clock_avg_ns"] = round(sum(c * n for _, c, n in mod) / n_dec, 1)
         out["module_decisions"] = n_dec
     if d["diff_ns"] < 0:
-        out["note"] = f"measured decide_ns {d['diff_ns']:.0f} ns < 0: set 0"
+        out["note"] = f"measured {name} {d['diff_ns']:.0f} ns < 0: set 0"
         return 0.0, out
     return d["diff_ns"], out
 
@@ -396,6 +425,9 @@ def calibrate_kernel(cc: CalibrationConfig, target: Target) -> dict[str, Any]:
             "decide_ns": "per-fault mean of table-mode runs that always choose k=0 (policy "
                          f"{DECIDE_POLICY}: cowrl_policy_fault() at every demand fault) minus "
                          "that of static k=0 runs on the same sequential traces (fits.decide)",
+            "decide_program_ns.guarded": "the same with a GUARDED table of zeros (policy "
+                                         f"{GUARDED_POLICY}: cowrl_guarded.h and its page-table "
+                                         "reads at every demand fault; fits.decide_program)",
             "write_ns": "median latency of writes that took no fault",
             "noise.sigma": "RMS of log(latency / fitted mean), all fitted faults",
         },

@@ -75,6 +75,8 @@ def _print_summary(name: str, path: Path, params: dict[str, Any], prov: dict[str
     t.add_column("ns", justify="right")
     for f in PARAM_FIELDS:
         t.add_row(f, f"{params[f]:.1f}")
+    for prog, v in (params.get("decide_program_ns") or {}).items():
+        t.add_row(f"decide_program_ns.{prog}", f"{v:.1f}")
     t.add_row("noise sigma", f"{params['sigma']:.3f}")
     con = Console(width=120)
     con.print(t)

@@ -37,6 +37,11 @@ def costmodel_yaml(name: str, params: dict[str, Any], provenance: dict[str, Any]
         if not isinstance(v, (int, float)) or v < 0:
             raise ConfigError(f"costmodel.{f} must be a number >= 0, got {v!r}")
         lines += [f"# {_FIELD_COMMENTS[f]}", f"{f}: {float(v):.1f}"]
+    progs = params.get("decide_program_ns") or {}
+    if progs:
+        lines += ["# The same for module programs that decide otherwise than a TABLE lookup "
+                  "(GUARDED: its", "# page-table reads included), charged instead of decide_ns.",
+                  "decide_program_ns:"] + [f"  {k}: {float(v):.1f}" for k, v in progs.items()]
     lines += [
         "noise:",
         "  kind: none   # expected values; set lognormal to draw per-fault noise",

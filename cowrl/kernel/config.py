@@ -90,6 +90,9 @@ class KernelConfig:
                 raise ConfigError(f"kernel.{name} must be one of {allowed}, "
                                   f"got {getattr(self, name)!r}")
         self.icount = normalise_icount(self.icount)
+        if not isinstance(self.kernel_release, str):  # 6.12 on a Hydra command line is a float
+            raise ConfigError(f"kernel.kernel_release must be a string, got "
+                              f"{self.kernel_release!r}: quote it, kernel.kernel_release='6.12'")
         if not 0 < float(self.run_timeout_s) < float(self.timeout_s):
             raise ConfigError("kernel.run_timeout_s must be positive and below kernel.timeout_s")
         for name in ("memory_mb", "cpus", "repeats"):

@@ -124,6 +124,8 @@ def test_config_rejects_bad_values() -> None:
         KernelConfig(runner="docker")
     with pytest.raises(ConfigError, match="unknown kernel config"):
         KernelConfig.from_any({"runer": "qemu"})
+    with pytest.raises(ConfigError, match="kernel.kernel_release must be a string"):
+        KernelConfig.from_any({"kernel_release": 6.12})
 
 
 def _trace() -> Trace:
