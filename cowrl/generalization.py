@@ -328,6 +328,7 @@ def report(jobs: Sequence[dict[str, Any]]) -> str:
                 f"{len(met)}/{len(met) + len(missed)}"
                 f"{' missed: ' + ','.join(missed) if missed else ''} | "
                 f"{100 * t['waste_all']:.1f}% ({t['wasted_all']} pages) |")
+    lines += family_summary(jobs)
     if skipped:
         lines += ["", "Skipped: " + "; ".join(sorted(set(skipped)))]
     lines += ["", "Targets (issue #10): safety = worst objective / baseline <= "
@@ -338,6 +339,40 @@ def report(jobs: Sequence[dict[str, Any]]) -> str:
               f"traces <= {100 * TARGETS['waste']:.0f}%. Gains are geometric means over the "
               "held-out traces of all seeds; (min..max) is the spread of the per-seed gain."]
     return "\n".join(lines)
+
+
+def family_summary(jobs: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown lines: per cost model and policy, the targets over every held-out *family*
+    pooled (each family's traces tested by the table trained without it), with the number
+    of families that are safe and within 1.10 x of the best fixed k on all their traces."""
+    rows: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(list))
+    for j in jobs:
+        if "rows" not in j or j["holdout"] not in FAMILIES:
+            continue
+        for r in j["rows"]:
+            rows[(j["costmodel"], r["policy"])][j["seed"]].append({**r, "holdout": j["holdout"]})
+    if not rows:
+        return []
+    lines = ["\n### all held-out families pooled\n",
+             "| cost model | policy | seeds | families | gain (min..max) | share of oracle | "
+             "worst vs baseline | worst vs best k | waste (random/sparse) | families safe | "
+             "families within 1.10 of best k |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (cm, pol), by_seed in sorted(rows.items(), key=lambda kv: (kv[0][0], _order(kv[0][1]))):
+        all_rows = [r for rs in by_seed.values() for r in rs]
+        t = check_targets(all_rows)
+        gains = [check_targets(rs)["gain"] for _, rs in sorted(by_seed.items())]
+        fams = sorted({r["holdout"] for r in all_rows})
+        per_fam = [check_targets([r for r in all_rows if r["holdout"] == f]) for f in fams]
+        share = "-" if t["gain_share"] is None else f"{t['gain_share']:.2f}"
+        waste = "-" if t["waste"] is None else f"{100 * t['waste']:.0f}%"
+        lines.append(
+            f"| {cm} | {pol} | {len(by_seed)} | {len(fams)} | {100 * t['gain']:+.1f}% "
+            f"({100 * min(gains):+.1f}..{100 * max(gains):+.1f}) | {share} | "
+            f"{t['safety']:.3f} ({t['safety_trace']}) | {t['near_best']:.3f} "
+            f"({t['near_best_trace']}) | {waste} | {sum(p['ok_safety'] for p in per_fam)}/"
+            f"{len(fams)} | {sum(p['ok_near_best'] for p in per_fam)}/{len(fams)} |")
+    return lines
 
 
 def _order(policy: str) -> tuple[int, str]:

@@ -447,7 +447,8 @@ NOKPROBE_SYMBOL(cowrl_decide);
 static bool cowrl_vma_ok(struct vm_area_struct *vma);
 
 /*
- * GUARDED decisions read the state of up to 3 + 64 + 1 pages around the fault.
+ * GUARDED decisions read the state of up to 3 + 64 + 1 + scan (<= 64, 8 by default)
+ * pages around the fault.
  * The fault's own PMD entry (vmf->pmd) gives the PTE page of its 2 MiB range;
  * a page in another range costs one lockless page-table walk (at most two per
  * decision: neighbours below a PMD boundary, window or sentinel above one).
@@ -564,9 +565,9 @@ NOKPROBE_SYMBOL(cowrl_guarded_shared);
 /*
  * GUARDED mode: the degree for the demand fault of @d (cowrl_guarded.h).  The
  * faulting page's region is its VMA within the registered range (the fault
- * holds the VMA, so vmf->vma is stable).  Reads at most 3 + 64 + 1 PTEs of
- * current's mm (the faulting task: user demand faults only) from at most three
- * PTE pages (struct cowrl_ptes); the window's PTEs are read under the target's
+ * holds the VMA, so vmf->vma is stable).  Reads at most 3 + 64 + 1 + scan PTEs of
+ * current's mm (the faulting task: user demand faults only) from the fault's
+ * PTE page and at most two more (struct cowrl_ptes); the window's PTEs are read under the target's
  * lock because how many depends on the state.  With time_decisions the whole
  * decision is timed, walks included.  0 if the target went away meanwhile.
  */

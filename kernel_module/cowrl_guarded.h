@@ -33,13 +33,14 @@
 
 #include "cowrl_policy.h"
 
-#define COWRL_GUARDED_VERSION 1
+#define COWRL_GUARDED_VERSION 2
 #define COWRL_GUARDED_CELLS 320		/* KINDS 4 * RUN_BUCKETS 5 * LEFT 4 * USE 4 */
 #define COWRL_GUARDED_SENTINELS 256	/* direct-mapped sentinel table, a power of 2 */
 #define COWRL_GUARDED_USE_ONE 256	/* fixed-point 1.0 of a sentinel hit rate */
 #define COWRL_GUARDED_MAX_DEGREES 8
 #define COWRL_GUARDED_MAX_K 64		/* largest degree: bounds the PTEs read per fault */
 #define COWRL_GUARDED_BYTES 736		/* sizeof(struct cowrl_guarded_table) */
+#define COWRL_GUARDED_MAX_SCAN 64	/* pages read past a window for its sentinel */
 
 /* The ioctl payload (user -> module), no implicit padding. */
 struct cowrl_guarded_table {
@@ -50,7 +51,9 @@ struct cowrl_guarded_table {
 	cp_u32 floor;		/* k = 0 while the class's hit rate is below it, 0..USE_ONE */
 	cp_u32 expected_loss;	/* 1: a copied page reserves loss * miss rate (>= 1/8) */
 	cp_u32 n_degrees;	/* 1..COWRL_GUARDED_MAX_DEGREES */
-	cp_u32 reserved;	/* 0 */
+	cp_u16 grant_left;	/* 0: allowance at every fault; else only at a sentinel hit
+				 * or >= grant_left private neighbours (0..4) */
+	cp_u16 scan;		/* sentinel: first shared page <= scan past the window end */
 	cp_s64 gain_ns;		/* a copied page later written: its saved fault */
 	cp_s64 loss_ns;		/* a copied page never written: its cost */
 	cp_s64 setup_ns;	/* a window's fixed cost */
@@ -58,7 +61,8 @@ struct cowrl_guarded_table {
 	cp_s64 allowance_ns;	/* budget added at every demand fault */
 	cp_u16 degrees[COWRL_GUARDED_MAX_DEGREES];	/* ascending; unused entries 0 */
 	cp_u16 k[COWRL_GUARDED_CELLS];	/* the degree wanted per context cell */
-	cp_u16 pad[4];		/* 0: the size stays a multiple of 8 */
+	cp_u16 merge;		/* 1: a sentinel already recorded for the same page is merged */
+	cp_u16 pad[3];		/* 0: the size stays a multiple of 8 */
 };
 
 /* Per watched region, allocated at register time (about 6 KiB). */
@@ -102,8 +106,10 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 {
 	cp_u32 i;
 
-	if (tb->version != COWRL_GUARDED_VERSION || tb->n_cells != COWRL_GUARDED_CELLS ||
-	    tb->reserved)
+	if (tb->version != COWRL_GUARDED_VERSION || tb->n_cells != COWRL_GUARDED_CELLS)
+		return -22;
+	if (tb->grant_left > 4 || tb->scan > COWRL_GUARDED_MAX_SCAN ||
+	    tb->merge > 1)
 		return -22;
 	if (tb->slots < 1 || tb->slots > COWRL_POLICY_MAX_SLOTS)
 		return -22;
@@ -129,7 +135,7 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 	for (i = 0; i < COWRL_GUARDED_CELLS; i++)
 		if (tb->k[i] > COWRL_GUARDED_MAX_K)
 			return -22;
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 3; i++)
 		if (tb->pad[i])
 			return -22;
 	return 0;
@@ -149,10 +155,10 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	cp_u32 t = (cp_u32)((page - start) & (COWRL_GUARDED_SENTINELS - 1));
 	cp_u32 i, best = COWRL_POLICY_MAX_SLOTS, kind, run, slot = 0, use_b;
 	cp_s64 tag = st->tags[t], gap, best_gap = (cp_s64)tb->near + 1, delta;
-	int stride_hit;
+	int stride_hit, hit = tag && (tag >> 1) == page + 1;
 
 	/* 1. a fault on a recorded sentinel: its window was used to its end */
-	if (tag && (tag >> 1) == page + 1) {
+	if (hit) {
 		cp_u32 c = (cp_u32)(tag & 1);
 
 		st->use[c] += (COWRL_GUARDED_USE_ONE - st->use[c]) >> 4;
@@ -160,7 +166,6 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 		st->budget += st->tag_reserved[t] + st->tag_pages[t] * tb->gain_ns;
 		st->tags[t] = 0;
 	}
-	st->budget += tb->allowance_ns;
 	/* 2. streams (smallest gap, lowest slot on a tie) and the stride detector */
 	for (i = 0; i < tb->slots; i++) {
 		if (!st->valid[i] || st->end[i] < start)
@@ -204,6 +209,9 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	/* 3. the cell */
 	if (left > 3)
 		left = 3;
+	/* the allowance: at every fault, or only where there is evidence of use */
+	if (!tb->grant_left || hit || left >= tb->grant_left)
+		st->budget += tb->allowance_ns;
 	use_b = (cp_u32)(st->use[o->cls] >> 6);
 	if (use_b > 3)
 		use_b = 3;
@@ -257,6 +265,7 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 	cp_s64 per = cowrl_guarded_per(st, tb, o->cls), copied = 0, reserved = 0, end, s;
 	cp_s64 walked, fixed, kfixed = 0, read = 0, cnt = 0;
 	unsigned char seen[COWRL_GUARDED_MAX_K + 2];	/* seen[j]: page + j is shared */
+	int sh = 0;
 	cp_u32 k = 0, di;
 
 	for (di = 0; o->want && di < tb->n_degrees; di++) {
@@ -292,12 +301,21 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 	st->end[o->slot] = end;
 	st->run[o->slot] = o->cls == 0 ? o->run : 0;
 	st->stamp[o->slot] = st->n_faults;
-	s = end + 1;
-	if (s < limit && (s - page <= read ? seen[s - page] : shared(ctx, s))) {
+	/* the sentinel: the first shared page within scan pages past the window's end */
+	for (s = end + 1; s < limit; s++) {
+		sh = s - page <= read ? seen[s - page] : shared(ctx, s);
+		if (sh || s >= end + tb->scan + 1)
+			break;
+	}
+	if (s < limit && sh) {
 		cp_u32 t = (cp_u32)((s - start) & (COWRL_GUARDED_SENTINELS - 1));
 		cp_s64 old = st->tags[t];
 
-		if (old) {	/* an unresolved sentinel leaves: its window's end was not reached */
+		if (tb->merge && (old >> 1) == s + 1) {
+			/* an earlier window has the same sentinel: one hit proves both ends */
+			copied += st->tag_pages[t];
+			reserved += st->tag_reserved[t];
+		} else if (old) {	/* an unresolved sentinel leaves: its end was not reached */
 			cp_u32 oc = (cp_u32)(old & 1);
 
 			st->use[oc] -= st->use[oc] >> 4;

@@ -62,6 +62,7 @@ def test_one_job_in_process_reports_the_learned_policy(tmp_path: Path) -> None:
     assert (tmp_path / "job.json").is_file()
     text = G.report(G.gather(tmp_path))
     assert "| sparse | guarded | 1 |" in text and "cost model host" in text
+    assert "| host | guarded | 1 | 1 |" in text  # the pooled held-out families
     # The oracle is never worse than the best fixed degree, which is never worse than k=0.
     for r in job["rows"]:
         assert r["oracle_ratio"] <= r["best_ratio"] + 1e-9 <= 1 + 1e-9

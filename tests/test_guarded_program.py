@@ -43,10 +43,15 @@ def _policies() -> list[GuardedPolicy]:
             GuardedPolicy.for_cost(cost, table=[64] * N_CELLS),  # reckless: the budget binds
             GuardedPolicy.for_cost(cost, table=rand, budget_per_mille=200, floor=64,
                                    expected_loss=True, slots=2, near=5),
-            GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900)]
+            GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900),
+            # evidence-granted allowance, sentinels scanned forward
+            GuardedPolicy.for_cost(cost, table=rand, budget_per_mille=300, grant_left=1,
+                                   scan=8, merge=True),
+            GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, budget_per_mille=50,
+                                   grant_left=4, scan=3)]
 
 
-@pytest.mark.parametrize("pi", range(4))
+@pytest.mark.parametrize("pi", range(6))
 def test_compiled_guarded_program_matches_the_prototype(pi: int) -> None:
     cost = make_costmodel("seed_table1")
     pol = _policies()[pi]
@@ -80,7 +85,7 @@ def cguarded(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     return CGuarded(tmp_path_factory.mktemp("cguarded"))
 
 
-@pytest.mark.parametrize("pi", range(4))
+@pytest.mark.parametrize("pi", range(6))
 def test_c_guarded_matches_the_prototype(cguarded, pi: int) -> None:  # noqa: ANN001
     from cowrl.kernel.table import pack_guarded
 
@@ -105,8 +110,9 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
 
     good = bytearray(pack_guarded(make_guarded().program()))
     assert cguarded.check(bytes(good)) == 0
-    for off, fmt, value in ((0, "<I", 2), (8, "<I", 0), (8, "<I", 17), (24, "<I", 9),
-                            (72, "<H", 65), (88 + 2 * 5, "<H", 513)):
+    for off, fmt, value in ((0, "<I", 1), (8, "<I", 0), (8, "<I", 17), (24, "<I", 9),
+                            (28, "<H", 5), (30, "<H", 65), (72, "<H", 65),
+                            (88 + 2 * 5, "<H", 513), (728, "<H", 2), (730, "<H", 1)):
         bad = bytearray(good)
         struct.pack_into(fmt, bad, off, value)
         assert cguarded.check(bytes(bad)) == -22, (off, value)

@@ -145,11 +145,11 @@ class CPolicy:
 # --- guarded (kernel_module/cowrl_guarded.h) ------------------------------------------------
 
 GUARDED_HEADER = HEADER.with_name("cowrl_guarded.h")
-GUARDED_VERSION = 1
+GUARDED_VERSION = 2
 GUARDED_CELLS = 320
 GUARDED_MAX_DEGREES = 8
 GUARDED_BYTES = 736
-_GFMT = f"<8I5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H4H"
+_GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H4H"
 
 _GSHIM = r"""
 #include "cowrl_guarded.h"
@@ -219,11 +219,12 @@ def pack_guarded(program: KernelProgram) -> bytes:
     if len(degrees) > GUARDED_MAX_DEGREES:
         raise ValueError(f"guarded: at most {GUARDED_MAX_DEGREES} degrees, got {len(degrees)}")
     return struct.pack(_GFMT, GUARDED_VERSION, GUARDED_CELLS, int(t["slots"]), int(t["near"]),
-                       int(t["floor"]), int(t["expected_loss"]), len(degrees), 0,
+                       int(t["floor"]), int(t["expected_loss"]), len(degrees),
+                       int(t.get("grant_left", 0)), int(t.get("scan", 0)),
                        int(t["gain_ns"]), int(t["loss_ns"]), int(t["setup_ns"]),
                        int(t["skip_ns"]), int(t["allowance_ns"]),
                        *(degrees + [0] * (GUARDED_MAX_DEGREES - len(degrees))),
-                       *[int(k) for k in t["cells"]], 0, 0, 0, 0)
+                       *[int(k) for k in t["cells"]], int(t.get("merge", 0)), 0, 0, 0)
 
 
 class CGuarded:

@@ -70,6 +70,7 @@ USE_ONE = 256
 SENTINELS = 256  # direct-mapped sentinel table entries per region
 DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
 STREAM, OTHER = 0, 1
+MAX_SCAN = 64  # pages read past a window for its sentinel (COWRL_GUARDED_MAX_SCAN)
 
 
 def cell_of(kind: int, run_b: int, left: int, use_b: int) -> int:
@@ -104,6 +105,8 @@ class GuardedContext:
         if not 1 <= int(near) <= 4096:
             raise ConfigError(f"policy.near must be in 1..4096, got {near!r}")
         self.slots, self.near = int(slots), int(near)
+        self.scan = 0
+        self.merge = False
         self.reset(1)
 
     def reset(self, n_pages: int) -> None:
@@ -127,6 +130,7 @@ class GuardedContext:
         self.misses = [0, 0]
         self.refund_pages = 0  # precopied pages of windows whose sentinel was hit (this fault)
         self.refund_reserved = 0
+        self.hit = False
 
     def observe_fault(self, page: int, start: int = 0, limit: int = -1) -> Cell:
         # 1. sentinel: a fault on a recorded sentinel is a hit for its class.
@@ -134,6 +138,7 @@ class GuardedContext:
         slot_t = (page - start) & (SENTINELS - 1)
         tag = self.tags[slot_t]
         self.refund_pages = self.refund_reserved = 0
+        self.hit = False
         if tag and (tag >> 1) == page + 1:
             c = tag & 1
             self.use[c] += (USE_ONE - self.use[c]) >> 4
@@ -141,6 +146,7 @@ class GuardedContext:
             self.refund_pages = self.tag_pages[slot_t]
             self.refund_reserved = self.tag_reserved[slot_t]
             self.tags[slot_t] = 0
+            self.hit = True
         # 2. streams: the slot whose window end lies just behind the page.
         best, best_gap = -1, self.near + 1
         for i in range(self.slots):
@@ -173,6 +179,7 @@ class GuardedContext:
         cls = STREAM if kind in (1, 2) else OTHER
         lo = max(page - 3, start)
         left = sum(self.private[lo:page])
+        self.left = left
         use_b = min(self.use[cls] >> 6, USE_BUCKETS - 1)
         return Cell(cell_of(kind, run_bucket(run), left, use_b), cls, slot, run)
 
@@ -193,10 +200,16 @@ class GuardedContext:
         self.stamp[c.slot] = self.n_faults
         self.private[page:end + 1] = b"\x01" * (end + 1 - page)
         s = end + 1
+        while s < n and self.private[s] and s <= end + self.scan:
+            s += 1  # the first shared page past the window (a later pass's page)
         if s < n and not self.private[s]:
             t = (s - start) & (SENTINELS - 1)
             old = self.tags[t]
-            if old:  # an unresolved sentinel leaves the table: its window's end was not reached
+            if self.merge and old >> 1 == s + 1:
+                # An earlier window has the same sentinel: one hit proves both ends.
+                copied += self.tag_pages[t]
+                reserved += self.tag_reserved[t]
+            elif old:  # an unresolved sentinel leaves the table: its window's end was not reached
                 oc = old & 1
                 self.use[oc] -= self.use[oc] >> 4
                 self.misses[oc] += 1
@@ -217,12 +230,17 @@ class GuardedPolicy(Policy):
                  loss_ns: int = 24132, setup_ns: int = 0, demand_ns: int = 17734,
                  skip_ns: int = 0,
                  budget_per_mille: int = 10, floor: int = 0, slots: int = 4, near: int = 16,
-                 expected_loss: bool = False,
+                 expected_loss: bool = False, grant_left: int = 2,
+                 scan: int = 8, merge: bool = False,
                  degrees: Sequence[int] = DEGREES, name: str = "guarded") -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else [int(k) for k in table]
         if len(tab) != N_CELLS or any(not 0 <= k <= 512 for k in tab):
             raise ConfigError(f"policy.table: expected {N_CELLS} degrees in 0..512")
+        if isinstance(grant_left, bool) or grant_left not in range(5):
+            raise ConfigError(f"policy.grant_left must be in 0..4, got {grant_left!r}")
+        if isinstance(scan, bool) or scan not in range(MAX_SCAN + 1):
+            raise ConfigError(f"policy.scan must be in 0..{MAX_SCAN}, got {scan!r}")
         if not 0 <= int(floor) <= USE_ONE:
             raise ConfigError(f"policy.floor must be in 0..{USE_ONE}, got {floor!r}")
         for field, v in (("gain_ns", gain_ns), ("loss_ns", loss_ns), ("setup_ns", setup_ns),
@@ -238,6 +256,9 @@ class GuardedPolicy(Policy):
         self.degrees = tuple(sorted(int(d) for d in degrees))
         self.expected_loss = bool(expected_loss)
         self.ctx = GuardedContext(slots, near)
+        self.grant_left = int(grant_left)
+        self.ctx.scan = int(scan)
+        self.ctx.merge = bool(merge)
         self.budget = 0
         # (lambda, keywords) when the budget constants follow the run's cost model
         # (make_guarded(costmodel="auto")): for_trace rebuilds the policy under it.
@@ -301,8 +322,9 @@ class GuardedPolicy(Policy):
         c = self.ctx.observe_fault(ctx.page, ctx.region_start, limit)
         # A hit sentinel proves its window's pages were written: refund their reserved loss
         # and bank their gain. Every fault adds a small allowance (the risk we accept).
-        self.budget += self.ctx.refund_reserved + self.ctx.refund_pages * self.gain \
-            + self.allowance
+        self.budget += self.ctx.refund_reserved + self.ctx.refund_pages * self.gain
+        if not self.grant_left or self.ctx.hit or self.ctx.left >= self.grant_left:
+            self.budget += self.allowance
         k, copied = self.degree(c, ctx.page, limit)
         reserved = copied * self.reserve(c.cls) if k > 0 else 0
         if k > 0:
@@ -320,6 +342,8 @@ class GuardedPolicy(Policy):
             "near": self.ctx.near, "gain_ns": self.gain, "loss_ns": self.loss,
             "setup_ns": self.setup, "skip_ns": self.skip, "allowance_ns": self.allowance,
             "floor": self.floor, "expected_loss": int(self.expected_loss),
+            "grant_left": self.grant_left,
+            "scan": self.ctx.scan, "merge": int(self.ctx.merge),
             "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:

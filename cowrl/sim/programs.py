@@ -82,7 +82,8 @@ STREAM_STATE = _GTRES + G_SENTINELS
 # Layout of a guarded program's ``cells``: the table, then the constants, then the degrees.
 C_GAIN, C_LOSS, C_SETUP, C_SKIP, C_ALLOW, C_FLOOR, C_EXPECTED, C_NDEG = \
     (G_CELLS + i for i in range(8))
-C_DEG = G_CELLS + 8
+C_GRANT, C_SCAN, C_MERGE = G_CELLS + 8, G_CELLS + 9, G_CELLS + 10
+C_DEG = G_CELLS + 11
 
 
 def new_stream_state() -> np.ndarray:
@@ -188,13 +189,13 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     # 1. sentinel check, and the allowance
     t = (page - start) & (G_SENTINELS - 1)  # region-relative: regions move in a process
     tag = ss[_GTAGS + t]
-    if tag != 0 and (tag >> 1) == page + 1:
+    hit = tag != 0 and (tag >> 1) == page + 1
+    if hit:
         c = tag & 1
         ss[_GUSE + c] += (G_USE_ONE - ss[_GUSE + c]) >> 4
         ss[_GHITS + c] += 1
         ss[_GBUDGET] += ss[_GTRES + t] + ss[_GTPAGES + t] * cells[C_GAIN]
         ss[_GTAGS + t] = 0
-    ss[_GBUDGET] += cells[C_ALLOW]
     # 2. stream match, stride detector
     best, best_gap = -1, near + 1
     for i in range(slots):
@@ -223,6 +224,10 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     for j in range(max(page - 3, start), page):
         if private[s0 + j]:
             left += 1
+    # the allowance: at every fault, or only where there is evidence (a sentinel hit, or
+    # at least grant private neighbours)
+    if cells[C_GRANT] == 0 or hit or left >= cells[C_GRANT]:
+        ss[_GBUDGET] += cells[C_ALLOW]
     use_b = min(ss[_GUSE + cls] >> 6, G_USE_BUCKETS - 1)
     cell = ((kind * RUN_BUCKETS + run_bucket(run)) * G_LEFT_BUCKETS + left) * G_USE_BUCKETS \
         + use_b
@@ -253,11 +258,18 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     ss[_RUN + slot] = run if cls == 0 else 0
     ss[_STAMP + slot] = ss[_NFAULTS]
     s = end + 1
-    # The window is not applied yet: its pages are private-to-be, and s is past it.
+    # The window is not applied yet: its pages are private-to-be, and s is past it. The
+    # sentinel is the first shared page within scan pages past the window's end.
+    while s < limit and private[s0 + s] != 0 and s <= end + cells[C_SCAN]:
+        s += 1
     if s < limit and private[s0 + s] == 0:
         t = (s - start) & (G_SENTINELS - 1)
         old = ss[_GTAGS + t]
-        if old != 0:  # an unresolved sentinel leaves the table: its window's end was not reached
+        if cells[C_MERGE] and (old >> 1) == s + 1:
+            # an earlier window has the same sentinel: one hit proves both ends
+            copied += ss[_GTPAGES + t]
+            reserved += ss[_GTRES + t]
+        elif old != 0:  # an unresolved sentinel leaves the table: its window's end was not reached
             oc = old & 1
             ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
             ss[_GMISS + oc] += 1
@@ -307,6 +319,8 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
                      (C_SKIP, "skip_ns"), (C_ALLOW, "allowance_ns"), (C_FLOOR, "floor"),
                      (C_EXPECTED, "expected_loss")):
         out[col] = int(t[key])
+    for col, key in ((C_GRANT, "grant_left"), (C_SCAN, "scan"), (C_MERGE, "merge")):
+        out[col] = int(t.get(key, 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out
