@@ -200,13 +200,16 @@ static u32 ring_count;
 static atomic64_t cowrl_cnt[CNT_MAX];
 static atomic64_t cowrl_pending;
 
-static void cnt_inc(enum cowrl_counter c)
+/*
+ * The fault-path helpers below are inlined into their callers (all NOKPROBE):
+ * each call and return through the return thunk costs more than their bodies.
+ */
+static __always_inline void cnt_inc(enum cowrl_counter c)
 {
 	atomic64_inc(&cowrl_cnt[c]);
 }
-NOKPROBE_SYMBOL(cnt_inc);
 
-static void cowrl_emit(const struct cowrl_record *rec)
+static __always_inline void cowrl_emit(const struct cowrl_record *rec)
 {
 	unsigned long flags;
 	bool stored = false;
@@ -222,10 +225,9 @@ static void cowrl_emit(const struct cowrl_record *rec)
 	if (stored && wq_has_sleeper(&ring_wait))
 		wake_up_interruptible(&ring_wait);
 }
-NOKPROBE_SYMBOL(cowrl_emit);
 
 /* Is @t a descendant of @tg's process that has not exec'd since it registered? */
-static bool cowrl_descends(struct task_struct *t, const struct cowrl_tgt *tg)
+static __always_inline bool cowrl_descends(struct task_struct *t, const struct cowrl_tgt *tg)
 {
 	int depth;
 
@@ -244,15 +246,14 @@ static bool cowrl_descends(struct task_struct *t, const struct cowrl_tgt *tg)
 	}
 	return false;
 }
-NOKPROBE_SYMBOL(cowrl_descends);
 
 /*
  * The target whose address space @mm is and whose range holds @addr: 1 with
  * d filled in, -1 if @mm is watched but @addr is out of range, 0 if not
  * watched.  Under rcu_read_lock.
  */
-static int cowrl_match(struct mm_struct *mm, unsigned long addr, struct cowrl_probe_data *d,
-		       int used)
+static __always_inline int cowrl_match(struct mm_struct *mm, unsigned long addr,
+				       struct cowrl_probe_data *d, int used)
 {
 	int i, scope = 0;
 
@@ -276,7 +277,6 @@ static int cowrl_match(struct mm_struct *mm, unsigned long addr, struct cowrl_pr
 	}
 	return scope;
 }
-NOKPROBE_SYMBOL(cowrl_match);
 
 static struct cowrl_active *cowrl_active_find(struct task_struct *tsk)
 {
@@ -340,7 +340,7 @@ static void cowrl_active_count(void)
 NOKPROBE_SYMBOL(cowrl_active_count);
 
 /* Function entry: 0 to be called at its return with @d, 1 if not this module's business. */
-static int cowrl_entry(struct cowrl_probe_data *d, struct pt_regs *regs)
+static __always_inline int cowrl_entry(struct cowrl_probe_data *d, struct pt_regs *regs)
 {
 	struct vm_fault *vmf = (struct vm_fault *)regs_get_kernel_argument(regs, 0);
 	struct vm_area_struct *vma;
@@ -372,14 +372,13 @@ static int cowrl_entry(struct cowrl_probe_data *d, struct pt_regs *regs)
 	d->start_ns = READ_ONCE(latency) ? ktime_get_ns() : 0;
 	return 0;
 }
-NOKPROBE_SYMBOL(cowrl_entry);
 
 /*
  * do_wp_page() mode: did the call install a copy?  The fault still holds the
  * VMA (or mmap) lock, so the page table under vmf->pmd cannot be freed; the
  * PTE is read once, without its lock, and only compared.
  */
-static bool cowrl_copied(const struct cowrl_probe_data *d)
+static __always_inline bool cowrl_copied(const struct cowrl_probe_data *d)
 {
 	pmd_t pmd = READ_ONCE(*d->vmf->pmd);
 	pte_t pte;
@@ -389,7 +388,6 @@ static bool cowrl_copied(const struct cowrl_probe_data *d)
 	pte = READ_ONCE(*pte_offset_kernel(&pmd, d->addr));
 	return pte_present(pte) && pte_write(pte) && pte_pfn(pte) != d->old_pfn;
 }
-NOKPROBE_SYMBOL(cowrl_copied);
 
 static void cowrl_precopy_fn(struct callback_head *cb);
 
@@ -568,8 +566,8 @@ NOKPROBE_SYMBOL(cowrl_guarded_shared);
  * GUARDED mode: the degree for the demand fault of @d (cowrl_guarded.h).  The
  * faulting page's region is its VMA within the registered range (the fault
  * holds the VMA, so vmf->vma is stable).  Reads at most 3 + 64 + 1 + scan PTEs of
- * current's mm (the faulting task: user demand faults only) from at most three
- * PTE pages (struct cowrl_ptes); the window's PTEs are read under the target's
+ * current's mm (the faulting task: user demand faults only) from the fault's
+ * PTE page and at most two more (struct cowrl_ptes); the window's PTEs are read under the target's
  * lock because how many depends on the state.  With time_decisions the whole
  * decision is timed, walks included.  0 if the target went away meanwhile.
  */
@@ -624,7 +622,8 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
 }
 NOKPROBE_SYMBOL(cowrl_decide_guarded);
 
-static void cowrl_return(struct cowrl_probe_data *d, struct pt_regs *regs)
+/* Function return (inlined, as cowrl_entry(), into the probe's NOKPROBE handlers). */
+static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_regs *regs)
 {
 	vm_fault_t ret = (vm_fault_t)regs_return_value(regs);
 	u64 now = ktime_get_ns();
@@ -707,7 +706,6 @@ err_pending:
 	cnt_inc(CNT_WORK_FAILED);
 	cowrl_emit(&rec);
 }
-NOKPROBE_SYMBOL(cowrl_return);
 
 /* May precopy (or manual_cow) write-fault pages of @vma?  Under mmap_read_lock. */
 static bool cowrl_vma_ok(struct vm_area_struct *vma)

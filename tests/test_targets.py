@@ -163,3 +163,32 @@ def test_eval_on_the_kernel_target(compose_cfg, tmp_path: Path,
         assert (r["faults"], r["precopied"], r["wasted"]) == (
             ref["faults"], ref["precopied"], ref["wasted"]), r
     assert kern["meta"]["costmodel"] == "tcg" and kern["meta"]["target_facts"]["measured"]
+
+
+def test_a_plan_runs_no_module_policies_without_the_module(monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """``NoModule`` in a plan: its runs go to the session with the module unloaded, under its
+    own name (what experiments/seed_table1.py measures); in the simulator it is the baseline.
+    The session is replaced by one that records the requests (the real one is a kernel test)."""
+    from types import SimpleNamespace
+
+    import cowrl.kernel.backend as backend
+    from cowrl.policies.static import NoModule
+
+    seen: list[RunRequest] = []
+    cost = make_costmodel("seed_table1")
+
+    def fake_session(reqs: list[RunRequest], cfg: object, progress: bool = False
+                     ) -> SimpleNamespace:
+        seen.extend(reqs)
+        return SimpleNamespace(records=[simulate(r.trace, r.policy, cost) for r in reqs])
+
+    monkeypatch.setattr(backend, "run_session", fake_session)
+    t = Trace(np.arange(64), 64, name="seq64")
+    recs = KernelTarget({"warmup": False}).run(
+        Plan([(NoModule(), t), (Baseline(), t), (NoModule(), t)], cost, repeats=1))
+    assert [(r.module, r.label) for r in seen] == [(False, "nomodule"), (True, None),
+                                                   (False, "nomodule")]
+    assert [r.policy for r in recs] == ["nomodule", "baseline", "nomodule"]
+    assert np.array_equal(simulate(t, NoModule(), cost).fault_ns,
+                          simulate(t, Baseline(), cost).fault_ns)

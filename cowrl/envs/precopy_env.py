@@ -199,6 +199,11 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
         """The trace of the current episode (None before the first reset)."""
         return self._engine.trace
 
+    @property
+    def context(self) -> FaultContext | None:
+        """The current demand fault (None before the first reset and after the last fault)."""
+        return None if self._done else self._engine.context
+
     def _observe(self, ctx: FaultContext | None) -> np.ndarray:
         obs = np.zeros(self.observation_space.shape, dtype=np.float32)
         if ctx is None:  # after the last fault

@@ -50,6 +50,9 @@ class Policy:
     runs another one. Static policies decide nothing."""
     needs_future: ClassVar[bool] = False
     """True for policies that read the rest of the trace (oracle): simulator only."""
+    kernel_module: ClassVar[bool] = True
+    """False: the kernel target runs it with the cowrl module unloaded (``NoModule``: what
+    the module's mere presence costs)."""
 
     artifact_kind: ClassVar[str | None] = None
     """The artifact kind (``cowrl.policies.artifacts.ARTIFACT_KINDS``) this policy saves as."""

@@ -289,9 +289,12 @@ class GuardedPolicy(Policy):
         self.ctx.reset(n_pages)
         self.budget = 0
 
-    def degree(self, c: Cell, page: int, limit: int) -> tuple[int, int]:
-        """The degree and the pages it copies, within the budget."""
-        want = self.table[c.cell]
+    def degree(self, c: Cell, page: int, limit: int, want: int | None = None
+               ) -> tuple[int, int]:
+        """The degree and the pages it copies, within the budget (``want``: the degree asked
+        for, by default the table's)."""
+        if want is None:
+            want = self.table[c.cell]
         if self.explore is not None:
             want = self.explore(c.cell, want)
         if want == 0 or self.ctx.use[c.cls] < self.floor:
@@ -318,6 +321,14 @@ class GuardedPolicy(Policy):
         return self.loss * miss // USE_ONE
 
     def decide(self, ctx: FaultContext) -> int:
+        return self.act(self.fault_cell(ctx), ctx)
+
+    def fault_cell(self, ctx: FaultContext) -> Cell:
+        """Steps 1-4 of a fault: sentinel check, budget, context cell (then :meth:`act`).
+
+        Split from :meth:`act` so that another chooser of ``k`` (an SB3 network,
+        :mod:`cowrl.policies.shield`) sees the same context and is shielded by the same budget.
+        """
         limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
         c = self.ctx.observe_fault(ctx.page, ctx.region_start, limit)
         # A hit sentinel proves its window's pages were written: refund their reserved loss
@@ -325,7 +336,13 @@ class GuardedPolicy(Policy):
         self.budget += self.ctx.refund_reserved + self.ctx.refund_pages * self.gain
         if not self.grant_left or self.ctx.hit or self.ctx.left >= self.grant_left:
             self.budget += self.allowance
-        k, copied = self.degree(c, ctx.page, limit)
+        return c
+
+    def act(self, c: Cell, ctx: FaultContext, want: int | None = None) -> int:
+        """Steps 5-6: the largest degree ``<= want`` (default ``table[cell]``) that fits the
+        budget, committed to the context (stream slot, sentinel)."""
+        limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
+        k, copied = self.degree(c, ctx.page, limit, want)
         reserved = copied * self.reserve(c.cls) if k > 0 else 0
         if k > 0:
             self.budget -= reserved + self.fixed(ctx.page, k, copied, limit)

@@ -3,21 +3,25 @@
 ``python train.py policy=ppo|dqn`` trains it (:mod:`cowrl.training.sb3`) and
 saves SB3's own zip next to ``policy.json``. At each fault the policy builds
 the env's observation (:func:`cowrl.sim.context.features` of the engine's
-context, plus a one-hot of its previous action if trained with one). It has
+context, plus a one-hot of its previous action if trained with one, plus guarded's
+context if trained with ``features=guarded``; a shielded policy caps its ``k`` by
+guarded's risk budget, :mod:`cowrl.policies.shield`). It has
 no kernel form: a float MLP does not belong in the fault path
 (``kernel_program`` raises, so ``eval.py target=kernel`` skips it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cowrl.errors import ConfigError
 from cowrl.policies.base import FaultContext, KernelProgram, Policy
-from cowrl.sim.context import N_FEATURES, features
+from cowrl.policies.shield import GuardView
+from cowrl.sim.context import features
 
 ALGOS = ("ppo", "dqn")
 MODEL_FILE = "policy.sb3.zip"
@@ -35,39 +39,63 @@ class SB3Policy(Policy):
     artifact_kind = "sb3"
 
     def __init__(self, model_path: str | Path, algo: str, degrees: Sequence[int],
-                 name: str = "ppo", prev_action_obs: bool = False) -> None:
+                 name: str = "ppo", prev_action_obs: bool = False, features: str = "engine",
+                 guard: Mapping[str, int] | None = None, shield: bool = False) -> None:
         self.name = name
         self.algo = algo
         self.model_file = Path(model_path).name
         self.degrees = [int(d) for d in degrees]
+        self._index = {d: i for i, d in enumerate(self.degrees)}
         self.prev_action_obs = prev_action_obs
+        self.features = features
+        self.shield = bool(shield)
+        # guarded's context (its features, its shield): GuardView, as in the training env.
+        if (features == "guarded" or self.shield) and guard is None:
+            raise ConfigError(f"policy {name!r}: features={features!r}/shield need the "
+                              "guard's budget constants")
+        self.view = None if guard is None else GuardView(guard, shield=self.shield,
+                                                         degrees=self.degrees)
         self.model = algo_class(algo).load(str(model_path), device="cpu")
         self._prev_a = -1
 
     def reset(self, n_pages: int, seed: int | None = None) -> None:
         self._prev_a = -1
+        if self.view is not None:
+            self.view.reset(n_pages)
 
     def decide(self, ctx: FaultContext) -> int:
-        feats = features(ctx)
+        parts = [features(ctx)]
         if self.prev_action_obs:
-            obs = np.zeros(N_FEATURES + len(self.degrees), dtype=np.float32)
-            obs[:N_FEATURES] = feats
+            onehot = np.zeros(len(self.degrees), dtype=np.float32)
             if self._prev_a >= 0:
-                obs[N_FEATURES + self._prev_a] = 1.0
-        else:
-            obs = feats
+                onehot[self._prev_a] = 1.0
+            parts.append(onehot)
+        if self.view is not None:
+            g = self.view.observe(ctx)
+            if self.features == "guarded":
+                parts.append(g)
+        obs = np.concatenate(parts) if len(parts) > 1 else parts[0]
         a, _ = self.model.predict(obs, deterministic=True)
-        self._prev_a = int(a)
-        return self.degrees[self._prev_a]
+        k = self.degrees[int(a)]
+        if self.view is not None:  # the shield (or, unshielded, the context's commit)
+            k = self.view.act(k)
+        self._prev_a = self._index[k]
+        return k
 
     def kernel_program(self) -> KernelProgram:
         raise NotImplementedError(f"policy {self.name!r} (an SB3 network) has no kernel form")
 
     def artifact_spec(self) -> dict[str, Any]:
-        return {"algo": self.algo, "model": self.model_file, "degrees": self.degrees,
-                "prev_action_obs": self.prev_action_obs}
+        spec: dict[str, Any] = {"algo": self.algo, "model": self.model_file,
+                                "degrees": self.degrees, "prev_action_obs": self.prev_action_obs}
+        if self.view is not None:
+            spec.update(features=self.features, shield=self.shield,
+                        guard=dict(self.view.constants))
+        return spec
 
     @classmethod
     def from_artifact(cls, spec: dict[str, Any], name: str, directory: Path) -> SB3Policy:
         return SB3Policy(directory / spec["model"], algo=spec["algo"], degrees=spec["degrees"],
-                         name=name, prev_action_obs=spec.get("prev_action_obs", False))
+                         name=name, prev_action_obs=spec.get("prev_action_obs", False),
+                   features=spec.get("features", "engine"), guard=spec.get("guard"),
+                   shield=spec.get("shield", False))

@@ -38,6 +38,21 @@ class Baseline(StaticPrecopy):
         super().__init__(k=0, name=name)
 
 
+class NoModule(Baseline):
+    """Linux without the cowrl module: the baseline's faults with nothing hooked.
+
+    On the kernel target its runs go without the module loaded (``kernel_module``), which
+    measures what observing costs; the simulator has no term for the hook, so there it is
+    the baseline.
+    """
+
+    kernel_module = False
+    artifact_kind = None  # saved as a static k=0 it would come back with the module
+
+    def __init__(self, name: str = "nomodule") -> None:
+        super().__init__(name=name)
+
+
 class HugePage(StaticPrecopy):
     """Back the region with THP (2 MiB); no precopy. The cost model's THP part prices it."""
 

@@ -86,7 +86,9 @@ class KernelTarget(Target):
         from cowrl.kernel.jobs import RunRequest
 
         def session(runs: list[tuple[Policy, Trace]]) -> list[RunRecord]:
-            reqs = [RunRequest(trace=t, policy=p, module=self.kernel.module) for p, t in runs]
+            # A policy without the module (NoModule) keeps its own name as the rows' policy.
+            reqs = [RunRequest(trace=t, policy=p, module=self.kernel.module and p.kernel_module,
+                               label=None if p.kernel_module else p.name) for p, t in runs]
             return run_session(reqs, self.kernel, progress=plan.progress).records
 
         runs = [(self.forms.resolve(p, t, plan.cost), t) for p, t in plan.runs]

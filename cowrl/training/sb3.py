@@ -22,6 +22,7 @@ from cowrl.errors import ConfigError
 from cowrl.metrics import geomean
 from cowrl.policies.artifacts import ARTIFACT_NAME, save_artifact
 from cowrl.policies.sb3 import ALGOS, MODEL_FILE, SB3Policy, algo_class
+from cowrl.policies.shield import guard_constants
 from cowrl.sim.costmodel import CostModel
 from cowrl.traces.io import Trace
 from cowrl.training.core import score, workload_params
@@ -39,6 +40,12 @@ class SB3Spec:
     prev_action_obs: bool = False
     n_envs: int = 8
     """Sub-envs of the vector env stepped together (SB3 collects from all of them)."""
+    features: str = "engine"
+    """``engine``: the 7 fault-history features; ``guarded``: plus guarded's context."""
+    shield: bool = False
+    """Cap every chosen ``k`` by guarded's risk budget, in training and deployment."""
+    reward: str = "cost"
+    """``cost`` (the env's), ``saving`` or ``gain`` (:class:`GuardedPrecopyEnv`)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     trainer = "sb3"
@@ -51,45 +58,89 @@ class SB3Spec:
         if isinstance(self.n_envs, bool) or not isinstance(self.n_envs, int) \
                 or self.n_envs <= 0:
             raise ConfigError(f"policy.n_envs must be a positive integer, got {self.n_envs!r}")
+        from cowrl.envs.guarded_env import FEATURES, REWARDS
+
+        if self.features not in FEATURES:
+            raise ConfigError(f"policy.features must be one of {', '.join(FEATURES)}, "
+                              f"got {self.features!r}")
+        if self.reward not in REWARDS:
+            raise ConfigError(f"policy.reward must be one of {', '.join(REWARDS)}, "
+                              f"got {self.reward!r}")
+        self.shield = bool(self.shield)
         self.name = self.name or self.algo
         self.degrees = [int(d) for d in self.degrees]
         self.prev_action_obs = bool(self.prev_action_obs)
         self.kwargs = dict(self.kwargs or {})
 
 
+    @property
+    def uses_guard(self) -> bool:
+        """Whether the policy keeps guarded's context (its features or its shield)."""
+        return self.features == "guarded" or self.shield
+
+    @property
+    def plain(self) -> bool:
+        """The plain env (engine features, no shield, the env's reward): the compiled path."""
+        return not self.uses_guard and self.reward == "cost"
+
+    def make_env(self, workloads: list[dict[str, Any]], cost: CostModel, lam: float) -> Any:
+        """One training env: :class:`PrecopyEnv` wrapped in :class:`GuardedPrecopyEnv`."""
+        from cowrl.envs.guarded_env import GuardedPrecopyEnv
+        from cowrl.envs.precopy_env import PrecopyEnv
+
+        env = PrecopyEnv(workloads=workloads, degrees=self.degrees, cost=cost, lam=lam,
+                         prev_action_obs=self.prev_action_obs)
+        return GuardedPrecopyEnv(env, features=self.features, shield=self.shield,
+                                 reward=self.reward)
+
+
 def env_workloads(names: Sequence[str], params: dict[str, dict[str, Any]] | None = None
-                  ) -> list[dict[str, Any]]:
+                  ) -> list[Any]:
     """The env's workload specs for conf/workload names, with ``workload_params`` overrides
-    (the seed is drawn per episode)."""
+    (the seed is drawn per episode). A workload that is not a generator (a recorded trace,
+    ``cowrl.traces.io.corpus_trace``) is loaded once and given as its Trace."""
     from omegaconf import OmegaConf
 
-    from cowrl.registry import group_config
+    from cowrl.registry import group_config, make_workload
+    from cowrl.traces.generators import GENERATORS
 
-    out = []
+    out: list[Any] = []
     for n in names:
         spec = OmegaConf.to_container(group_config("workload", n, "workloads"))
         assert isinstance(spec, dict)
         spec.update((params or {}).get(n, {}))
         spec.pop("seed", None)
-        out.append(spec)
+        gen = spec.get("generator") or str(spec.get("_target_", "")).rsplit(".", 1)[-1]
+        out.append(spec if gen in GENERATORS else make_workload(n, **(params or {}).get(n, {})))
     return out
 
 
 def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: list[Trace],
               cost: CostModel, lam: float, seed: int, out: Path, config: dict[str, Any]
               ) -> dict[str, Any]:
+    import torch
     from stable_baselines3.common.vec_env import VecMonitor
 
     from cowrl.envs.vector import PrecopyVectorEnv
     from cowrl.training.vec_env import SB3VecEnv
 
+    # A 64x64 MLP on a shared 2-core machine: one thread beats two contended ones.
+    torch.set_num_threads(1)
     timesteps = cfg.get("timesteps")
     if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps <= 0:
         raise ConfigError(f"timesteps must be a positive integer, got {timesteps!r}")
-    vec = PrecopyVectorEnv(spec.n_envs, workloads=env_workloads(names, workload_params(cfg)),
-                           degrees=spec.degrees, cost=cost, lam=lam,
-                           prev_action_obs=spec.prev_action_obs)
-    venv = VecMonitor(SB3VecEnv(vec, seed=seed), str(out / "monitor"))
+    workloads = env_workloads(names, workload_params(cfg))
+    if spec.plain:  # the compiled vector env: every sub-env in one numba loop
+        vec = PrecopyVectorEnv(spec.n_envs, workloads=workloads, degrees=spec.degrees,
+                               cost=cost, lam=lam, prev_action_obs=spec.prev_action_obs)
+        base_venv: Any = SB3VecEnv(vec, seed=seed)
+    else:  # guarded's context / shield / savings reward: per-fault Python, one env each
+        from stable_baselines3.common.vec_env import DummyVecEnv
+
+        # Each sub-env draws its own traces: DummyVecEnv seeds sub-env i with seed + i.
+        base_venv = DummyVecEnv([lambda: spec.make_env(workloads, cost, lam)] * spec.n_envs)
+        base_venv.seed(seed)
+    venv = VecMonitor(base_venv, str(out / "monitor"))
     cls = algo_class(spec.algo)
     ckpt = out / CKPT_FILE
     t0 = time.perf_counter()
@@ -111,10 +162,13 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
 
     assert spec.name is not None
     policy = SB3Policy(out / MODEL_FILE, spec.algo, spec.degrees, name=spec.name,
-                       prev_action_obs=spec.prev_action_obs)
+                       prev_action_obs=spec.prev_action_obs, features=spec.features,
+                       guard=guard_constants(cost, lam) if spec.uses_guard else None,
+                       shield=spec.shield)
     final = score(policy, eval_traces, cost, lam)
     curve = _monitor_curve(out)
     training = {"timesteps": int(model.num_timesteps), "seed": seed, "n_envs": spec.n_envs,
+                "reward": spec.reward,
                 "wall_s": time.perf_counter() - t0, "scores": final,
                 "geomean": geomean(list(final.values())), "workloads": names}
     path = save_artifact(out / ARTIFACT_NAME, spec.name, policy.artifact_kind or "sb3",

@@ -1,0 +1,110 @@
+"""``GuardView``: ``guarded``'s context and risk budget around another chooser of ``k``.
+
+A learned network (PPO, DQN) sees only the engine's 7 fault-history features
+(:mod:`cowrl.sim.context`); the ``guarded`` policy decides from a richer context
+(stream/stride kind, run, the neighbourhood's density, the sentinel hit rate) and caps
+every window by a risk budget financed by sentinel hits. ``GuardView`` gives both to any
+chooser without writing them twice: it drives a :class:`~cowrl.policies.guarded.GuardedPolicy`
+whose table is unused (``observe`` -> the features of its cell, through
+:meth:`GuardedPolicy.fault_cell`; ``act(want)`` -> the
+largest degree ``<= want`` the budget allows, committed to the same state).
+
+With ``shield=True`` that cap is a *shield* in the safe-RL sense (a post-posed shield,
+Alshiekh et al., AAAI 2018): the learner proposes, the budget disposes, in training and
+in deployment alike, so the agent learns in the shielded MDP it is deployed in. With
+``shield=False`` the budget's prices are zero: every ``want`` passes and only the features
+remain.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from cowrl.errors import ConfigError
+from cowrl.policies.base import FaultContext
+from cowrl.policies.guarded import (
+    KINDS,
+    LEFT_BUCKETS,
+    USE_BUCKETS,
+    USE_ONE,
+    GuardedPolicy,
+)
+from cowrl.sim.costmodel import CostModel
+from cowrl.sim.programs import RUN_BUCKETS
+
+GUARD_FEATURE_NAMES = (
+    "kind_miss", "kind_exact", "kind_near", "kind_stride",  # one-hot of guarded's kind
+    "run_bucket",   # guarded's run bucket / 4
+    "left",         # private pages among p-3..p-1, / 3 (neighbourhood density)
+    "use",          # sentinel hit rate of the fault's class (stream / other), 0..1
+    "budget_log",   # pages the risk budget can afford: log2(1 + budget / loss) / 7, <= 1
+)
+N_GUARD_FEATURES = len(GUARD_FEATURE_NAMES)
+CONSTANT_KEYS = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns")
+
+
+def guard_constants(cost: CostModel, lam: float = 1.0) -> dict[str, int]:
+    """The budget's prices under ``cost`` (as :meth:`GuardedPolicy.for_cost` sets them)."""
+    g = GuardedPolicy.for_cost(cost, lam)
+    return {"gain_ns": g.gain, "loss_ns": g.loss, "setup_ns": g.setup, "demand_ns": g.demand,
+            "skip_ns": g.skip}
+
+
+class GuardView:
+    """Guarded's per-region context and (optionally) its risk budget for a chooser of ``k``.
+
+    Call :meth:`reset` per run, then at every fault :meth:`observe` (features) and
+    :meth:`act` (the degree actually applied), in that order.
+    """
+
+    def __init__(self, constants: Mapping[str, int], shield: bool = True,
+                 degrees: Sequence[int] = (0, 1, 2, 4, 8, 16, 32, 64)) -> None:
+        missing = [k for k in CONSTANT_KEYS if k not in constants]
+        if missing:
+            raise ConfigError(f"policy.guard: missing {', '.join(missing)}")
+        if shield and 0 not in degrees:
+            raise ConfigError("policy.degrees: a shielded policy needs degree 0 (the shield's "
+                              "fallback)")
+        self.constants = {k: int(constants[k]) for k in CONSTANT_KEYS}
+        self.shield = bool(shield)
+        kw: dict[str, Any] = dict(self.constants)
+        if not self.shield:  # free windows: the budget never binds, every want passes
+            kw.update(loss_ns=0, setup_ns=0, skip_ns=0)
+        self.guard = GuardedPolicy(degrees=[int(d) for d in degrees], **kw)
+        self._loss = max(self.constants["loss_ns"], 1)
+        self._cell: Any = None
+        self._ctx: FaultContext | None = None
+
+    def reset(self, n_pages: int) -> None:
+        self.guard.reset(n_pages)
+        self._cell = self._ctx = None
+
+    def observe(self, ctx: FaultContext) -> np.ndarray:
+        """The :data:`GUARD_FEATURE_NAMES` of this fault (updates the context: once per fault)."""
+        c = self.guard.fault_cell(ctx)
+        self._cell, self._ctx = c, ctx
+        left = (c.cell // USE_BUCKETS) % LEFT_BUCKETS
+        run_b = (c.cell // (USE_BUCKETS * LEFT_BUCKETS)) % RUN_BUCKETS
+        kind = c.cell // (USE_BUCKETS * LEFT_BUCKETS * RUN_BUCKETS)
+        out = np.zeros(N_GUARD_FEATURES, dtype=np.float32)
+        out[kind] = 1.0
+        out[len(KINDS)] = run_b / (RUN_BUCKETS - 1)
+        out[len(KINDS) + 1] = left / (LEFT_BUCKETS - 1)
+        out[len(KINDS) + 2] = self.guard.ctx.use[c.cls] / USE_ONE  # finer than its bucket
+        if self.shield:
+            pages = max(self.guard.budget, 0) / self._loss
+            out[len(KINDS) + 3] = min(1.0, math.log2(1.0 + pages) / 7.0)
+        return out
+
+    def act(self, want: int) -> int:
+        """The degree applied for ``want`` at the fault just observed (shielded if on)."""
+        if self._cell is None or self._ctx is None:
+            raise RuntimeError("GuardView.act: call observe() at this fault first")
+        k = self.guard.act(self._cell, self._ctx, int(want))
+        self._cell = self._ctx = None
+        return k
+
