@@ -137,10 +137,8 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
     else:  # guarded's context / shield / savings reward: per-fault Python, one env each
         from stable_baselines3.common.vec_env import DummyVecEnv
 
-        def make(i: int) -> Any:
-            return lambda: spec.make_env(workloads, cost, lam)
-
-        base_venv = DummyVecEnv([make(i) for i in range(spec.n_envs)])
+        # Each sub-env draws its own traces: DummyVecEnv seeds sub-env i with seed + i.
+        base_venv = DummyVecEnv([lambda: spec.make_env(workloads, cost, lam)] * spec.n_envs)
         base_venv.seed(seed)
     venv = VecMonitor(base_venv, str(out / "monitor"))
     cls = algo_class(spec.algo)
