@@ -26,7 +26,7 @@
  * absent or outside the region counts as not private.  @start/@limit are the
  * faulting page's region (its VMA within the registered range), in pages.
  *
- * No allocation, no locks, no floating point; O(slots + k + 2) work and page reads.
+ * No allocation, no locks, no floating point; O(slots + k + scan + 2) work and page reads.
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
@@ -254,7 +254,7 @@ static inline cp_s64 cowrl_guarded_per(const struct cowrl_guarded_state *st,
  * per page, in order, and only as far as needed: a window's reserve grows with
  * its degree (per, skip >= 0; degrees ascending), so the scan goes up and stops
  * at the first degree that does not fit.  A fault whose smallest window cannot
- * fit reads 1 page, plus the sentinel candidate.
+ * fit reads 1 page, plus the sentinel candidates (at most scan + 1).
  */
 static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 					  const struct cowrl_guarded_table *tb,

@@ -109,13 +109,21 @@ def _series(release: str) -> str:
 
 def resolve_release(release: str, cache: Path | None = None) -> str:
     """The kernel flavour to boot: ``auto`` = newest installed ``linux-headers-*``; a series
-    of :data:`FETCH_SUITES` (``6.12``) = the newest amd64 flavour of that suite; else as is."""
+    (``6.1``) with installed headers = the newest installed flavour of it; a series of
+    :data:`FETCH_SUITES` (``6.12``) = the newest amd64 flavour of that suite; else as is."""
+    installed = [r for r in installed_header_releases() if r.endswith("-amd64")]
     if release == "auto":
-        rels = [r for r in installed_header_releases() if r.endswith("-amd64")]
-        if not rels:
+        if not installed:
             raise TargetUnavailable("no Debian kernel headers are installed; run "
                                     "'apt-get install linux-headers-amd64'")
-        return rels[0]
+        return installed[0]
+    if re.fullmatch(r"\d+\.\d+", release) and release not in FETCH_SUITES:
+        same = [r for r in installed if _series(r) == release]
+        if not same:
+            raise TargetUnavailable(f"no Linux {release} headers are installed (installed: "
+                                    f"{', '.join(installed) or 'none'}); fetched series: "
+                                    f"{', '.join(FETCH_SUITES)}")
+        return same[0]
     if release in FETCH_SUITES:
         apt = SuiteApt(cache or Path("~/.cache/cowrl").expanduser(), FETCH_SUITES[release])
         dep = apt.field("linux-headers-amd64", "Depends")

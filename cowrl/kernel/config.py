@@ -32,6 +32,18 @@ def normalise_icount(v: Any) -> str | int:
     return n
 
 
+def _series_text(v: Any, field: str) -> str:
+    """A kernel release as text: Hydra reads ``6.12`` as a float, so a number is a series.
+    ``6.10`` would read as ``6.1``: such a series must be quoted."""
+    if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+        raise ConfigError(f"{field} must be a kernel release such as 6.1, 6.12 or "
+                          f"6.1.0-57-amd64, got {v!r}")
+    text = str(v).strip()
+    if not text:
+        raise ConfigError(f"{field} must not be empty (auto, a series such as 6.12, or a flavour)")
+    return text
+
+
 @dataclass
 class KernelConfig:
     """How to reach a Linux kernel with the cowrl module loaded.
@@ -63,7 +75,11 @@ class KernelConfig:
     cpus: int = 2
     kernel_release: str = "auto"
     """Debian kernel flavour, e.g. ``6.1.0-57-amd64``; ``auto`` = the newest installed headers;
-    ``6.12`` = Debian 13's newest 6.12 (image and headers fetched from the trixie suite)."""
+    a series: ``6.1`` = the newest installed 6.1 headers (Debian 12's), ``6.12`` = Debian 13's
+    newest 6.12 (image and headers fetched from the trixie suite)."""
+    release: str | None = None
+    """Short spelling of ``kernel_release`` (``kernel.release=6.12`` on a command line); when
+    set, it wins. A bare number is read as a series (Hydra parses ``6.12`` as a float)."""
     cache_dir: str = "~/.cache/cowrl"
     writer: str = "child"
     """Who writes after fork: ``child`` (as in the seed) or ``parent`` (Redis BGSAVE style)."""
@@ -90,9 +106,10 @@ class KernelConfig:
                 raise ConfigError(f"kernel.{name} must be one of {allowed}, "
                                   f"got {getattr(self, name)!r}")
         self.icount = normalise_icount(self.icount)
-        if not isinstance(self.kernel_release, str):  # 6.12 on a Hydra command line is a float
-            raise ConfigError(f"kernel.kernel_release must be a string, got "
-                              f"{self.kernel_release!r}: quote it, kernel.kernel_release='6.12'")
+        if self.release is not None:
+            self.kernel_release = _series_text(self.release, "kernel.release")
+            self.release = None
+        self.kernel_release = _series_text(self.kernel_release, "kernel.kernel_release")
         if not 0 < float(self.run_timeout_s) < float(self.timeout_s):
             raise ConfigError("kernel.run_timeout_s must be positive and below kernel.timeout_s")
         for name in ("memory_mb", "cpus", "repeats"):

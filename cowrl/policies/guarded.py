@@ -26,10 +26,14 @@ what it sees at its own demand faults; nothing reads the trace's future.
 written, so a window of 1 would have paid). A sentinel overwritten in the table before
 being hit is a *miss*. Each class keeps the hit rate as an EWMA (weight 1/16, fixed point
 ``USE_ONE = 256``). This is the feedback the module lacked: a precopied page that is later
-written takes no fault, but the sentinel just past it does.
+written takes no fault, but the sentinel just past it does. When the page right after the
+window is already private, the sentinel is the first shared page at most ``scan`` pages
+further (a column sweep's later passes), so that such windows can be proven too.
 
 **Decision.** ``want = table[cell]``. The run-time safety net is a *risk budget* ``B``
-(ns, per region): every demand fault adds ``budget_per_mille`` of a demand fault's cost;
+(ns, per region): a demand fault with evidence of use (it hits a sentinel, or at least
+``grant_left`` of its 3 left neighbours are private; every fault when ``grant_left = 0``)
+adds ``budget_per_mille`` of a demand fault's cost;
 a window reserves its worst case, ``copied * loss + setup + skipped * skip`` (every page
 it copies wasted; setup and already-private window pages are spent whatever happens);
 a hit on its sentinel gives the reserve back plus ``copied * gain`` (its pages were
@@ -332,7 +336,8 @@ class GuardedPolicy(Policy):
         limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
         c = self.ctx.observe_fault(ctx.page, ctx.region_start, limit)
         # A hit sentinel proves its window's pages were written: refund their reserved loss
-        # and bank their gain. Every fault adds a small allowance (the risk we accept).
+        # and bank their gain. A fault with evidence of use adds a small allowance (the risk
+        # we accept): a hit, or a dense left neighbourhood (grant_left; 0 = every fault).
         self.budget += self.ctx.refund_reserved + self.ctx.refund_pages * self.gain
         if not self.grant_left or self.ctx.hit or self.ctx.left >= self.grant_left:
             self.budget += self.allowance

@@ -124,8 +124,31 @@ def test_config_rejects_bad_values() -> None:
         KernelConfig(runner="docker")
     with pytest.raises(ConfigError, match="unknown kernel config"):
         KernelConfig.from_any({"runer": "qemu"})
-    with pytest.raises(ConfigError, match="kernel.kernel_release must be a string"):
-        KernelConfig.from_any({"kernel_release": 6.12})
+    with pytest.raises(ConfigError, match="kernel.release must be a kernel release"):
+        KernelConfig.from_any({"release": [6, 12]})
+    with pytest.raises(ConfigError, match="kernel.kernel_release must not be empty"):
+        KernelConfig(kernel_release=" ")
+
+
+def test_config_release_short_form() -> None:
+    # kernel.release=6.12 on a Hydra command line arrives as a float
+    assert KernelConfig.from_any({"release": 6.12}).kernel_release == "6.12"
+    both = KernelConfig.from_any({"release": "6.1", "kernel_release": "auto"})
+    assert both.kernel_release == "6.1"
+    assert KernelConfig.from_any({"kernel_release": 6.12}).kernel_release == "6.12"
+    assert KernelConfig().kernel_release == "auto"
+
+
+def test_resolve_release_series(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cowrl.kernel import build
+
+    monkeypatch.setattr(build, "installed_header_releases",
+                        lambda: ["6.1.0-57-amd64", "6.1.0-41-amd64"])
+    assert build.resolve_release("6.1") == "6.1.0-57-amd64"
+    assert build.resolve_release("auto") == "6.1.0-57-amd64"
+    assert build.resolve_release("6.1.0-41-amd64") == "6.1.0-41-amd64"
+    with pytest.raises(TargetUnavailable, match="no Linux 5.10 headers are installed"):
+        build.resolve_release("5.10")
 
 
 def _trace() -> Trace:
