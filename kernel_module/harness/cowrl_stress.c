@@ -416,21 +416,24 @@ static void *race_racer(void *arg)
 	return NULL;
 }
 
-static long pagemap_present(const uint8_t *a, long n)
+/* Pages of [a, a + n pages) whose pagemap entry has every bit of @bits set. */
+static long pagemap_count(const uint8_t *a, long n, uint64_t bits)
 {
 	int fd = open("/proc/self/pagemap", O_RDONLY);
-	long present = 0;
+	long count = 0;
 
 	for (long i = 0; i < n; i++) {
 		uint64_t e = 0;
 
 		if (pread(fd, &e, 8, ((uintptr_t)a / PAGE + i) * 8) != 8)
 			die("pagemap");
-		present += (e >> 63) & 1;
+		count += (e & bits) == bits;
 	}
 	close(fd);
-	return present;
+	return count;
 }
+#define PM_PRESENT (1ULL << 63)
+#define PM_EXCLUSIVE (1ULL << 56)	/* mapped by this process only */
 
 static int test_race(void)
 {
@@ -493,7 +496,7 @@ static int test_race(void)
 		out[1] = race_segv;
 		for (int i = 0; i < 5; i++)
 			out[2 + i] = race_ops[i];
-		out[7] = pagemap_present(r + FILE_FIRST * PAGE, FILE_PAGES);
+		out[7] = pagemap_count(r + FILE_FIRST * PAGE, FILE_PAGES, PM_PRESENT);
 		out[8] = (long)((now_ns() - t0) / 1000000);
 		if (write(res[1], out, sizeof(out)) != sizeof(out))
 			_exit(3);
@@ -573,23 +576,6 @@ static void *cowrace_writer(void *arg)
 	return NULL;
 }
 
-/* Pages of [a, a + n pages) mapped exclusively by this process (pagemap bit 56). */
-static long pagemap_exclusive(const uint8_t *a, long n)
-{
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-	long excl = 0;
-
-	for (long i = 0; i < n; i++) {
-		uint64_t e = 0;
-
-		if (pread(fd, &e, 8, ((uintptr_t)a / PAGE + i) * 8) != 8)
-			die("pagemap");
-		excl += ((e >> 63) & 1) && ((e >> 56) & 1);
-	}
-	close(fd);
-	return excl;
-}
-
 static int test_cowrace(void)
 {
 	long rounds = 4L * scale, copies = 0, faults = 0, ignored = 0;
@@ -631,7 +617,7 @@ static int test_cowrace(void)
 			pthread_join(th[t], NULL);
 		pthread_barrier_destroy(&cowrace_bar);
 		counters(fd, &c);
-		copies += pagemap_exclusive(r, cowrace_pages);
+		copies += pagemap_count(r, cowrace_pages, PM_PRESENT | PM_EXCLUSIVE);
 		faults += c.demand_faults;
 		ignored += c.ignored;
 		unreg_all(fd);
