@@ -453,7 +453,7 @@ static bool cowrl_vma_ok(struct vm_area_struct *vma);
  * a page in another range costs one lockless page-table walk (at most two per
  * decision: neighbours below a PMD boundary, window or sentinel above one).
  *
- * Why a lockless walk is sound here: the reads run in the kretprobe return
+ * Why a lockless walk is sound here: the reads run in the probe's return
  * handler of the COW fault, which still holds mmap_lock or (6.4+) the per-VMA
  * read lock of the faulting VMA, and they only touch addresses inside that VMA.
  * Under either lock no PTE page of an anonymous VMA is freed or replaced:
