@@ -142,6 +142,13 @@ def _fault_ns_many(coef: np.ndarray, decided: np.ndarray, work: np.ndarray,
     return out
 
 
+def _ns(v: Any, name: str) -> float:
+    """A cost in ns: a finite number >= 0 (not a bool), else a one-line error naming ``name``."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or not np.isfinite(v):
+        raise ConfigError(f"{name} must be a finite number >= 0, got {v!r}")
+    return float(v)
+
+
 @dataclass
 class CostModel:
     """Parametric COW cost model (all values in ns)."""
@@ -173,17 +180,10 @@ class CostModel:
         if isinstance(self.noise, dict):
             self.noise = NoiseModel(**self.noise)
         for f in PARAM_FIELDS:
-            v = getattr(self, f)
-            if not isinstance(v, (int, float)) or v < 0 or not np.isfinite(v):
-                raise ConfigError(f"costmodel.{f} must be a finite number >= 0, got {v!r}")
-            setattr(self, f, float(v))
-        progs = dict(self.decide_program_ns or {})
-        for prog, v in progs.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 \
-                    or not np.isfinite(v):
-                raise ConfigError(f"costmodel.decide_program_ns.{prog} must be a finite "
-                                  f"number >= 0, got {v!r}")
-        self.decide_program_ns = {str(k): float(v) for k, v in progs.items()}
+            setattr(self, f, _ns(getattr(self, f), f"costmodel.{f}"))
+        self.decide_program_ns = {
+            str(prog): _ns(v, f"costmodel.decide_program_ns.{prog}")
+            for prog, v in dict(self.decide_program_ns or {}).items()}
 
     @property
     def page_cost_ns(self) -> float:
