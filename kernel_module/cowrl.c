@@ -1153,6 +1153,14 @@ static void cowrl_states_reset(void)
 	}
 }
 
+/* The one table of @p (size @size) copied from user space: ERR_PTR(-EINVAL/-EFAULT/-ENOMEM). */
+static void *cowrl_table_dup(const struct cowrl_policy *p, size_t size)
+{
+	if (p->table_len != 1 || p->entry_size != size)
+		return ERR_PTR(-EINVAL);
+	return memdup_user(u64_to_user_ptr(p->table_ptr), size);
+}
+
 static long cowrl_set_policy(const struct cowrl_policy __user *uarg)
 {
 	struct cowrl_policy_table *tb = NULL, *old = NULL;
@@ -1164,9 +1172,7 @@ static long cowrl_set_policy(const struct cowrl_policy __user *uarg)
 	if (p.mode > COWRL_POLICY_GUARDED)
 		return -EINVAL;
 	if (p.mode == COWRL_POLICY_GUARDED) {
-		if (p.table_len != 1 || p.entry_size != sizeof(*gtb))
-			return -EINVAL;
-		gtb = memdup_user(u64_to_user_ptr(p.table_ptr), sizeof(*gtb));
+		gtb = cowrl_table_dup(&p, sizeof(*gtb));
 		if (IS_ERR(gtb))
 			return PTR_ERR(gtb);
 		if (cowrl_guarded_check(gtb)) {
@@ -1175,9 +1181,7 @@ static long cowrl_set_policy(const struct cowrl_policy __user *uarg)
 		}
 		p.k = 0;
 	} else if (p.mode == COWRL_POLICY_TABLE) {
-		if (p.table_len != 1 || p.entry_size != sizeof(*tb))
-			return -EINVAL;
-		tb = memdup_user(u64_to_user_ptr(p.table_ptr), sizeof(*tb));
+		tb = cowrl_table_dup(&p, sizeof(*tb));
 		if (IS_ERR(tb))
 			return PTR_ERR(tb);
 		if (cowrl_policy_check(tb)) {
