@@ -6,9 +6,12 @@ cell) under design options, on fresh draws of every generator family.
 
 With every cell asking for 64 pages only the budget (its allowance and its sentinel proofs)
 decides, so an option's effect is measured without the noise of a learned table. Prints per
-option the geometric-mean gain over baseline and the worst trace over all families, then
-per family ``gain/worst``. Options are :class:`cowrl.policies.guarded.GuardedPolicy`
-keywords (``grant_left``, ``scan``, ``merge``, ``budget_per_mille``, ...).
+option the geometric-mean gain over baseline, its share of the oracle's gain, the worst
+trace against baseline and against the best fixed k, the waste on uniform-random and sparse
+traces and how many families are within 1.10 x of the best fixed k; then per family
+``gain/share/worst/vs-best``. ``--apps`` adds the recorded corpus (``data/traces``) as one
+more group. Options are :class:`cowrl.policies.guarded.GuardedPolicy` keywords
+(``grant_left``, ``scan``, ``merge``, ``budget_per_mille``, ...).
 """
 
 from __future__ import annotations
@@ -25,32 +28,55 @@ from cowrl.generalization import check_targets, measure, test_traces  # noqa: E4
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy  # noqa: E402
 from cowrl.registry import make_costmodel  # noqa: E402
 from cowrl.traces.generators import FAMILIES  # noqa: E402
+from cowrl.traces.io import load_trace  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parent.parent / "data" / "traces"
+
+
+def summary(rows: list[dict]) -> str:
+    t = check_targets(rows)
+    share = "-" if t["gain_share"] is None else f"{t['gain_share']:.2f}"
+    waste = "-" if t["waste"] is None else f"{100 * t['waste']:.0f}%"
+    return (f"gain {100 * t['gain']:+.2f}% (oracle {100 * t['oracle_gain']:+.1f}%, share "
+            f"{share}), worst {t['safety']:.3f} ({t['safety_trace']}), vs best k "
+            f"{t['near_best']:.3f} ({t['near_best_trace']}), waste random/sparse {waste}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--costmodel", default="seed_table1")
     ap.add_argument("--draws", type=int, default=3, help="fresh draws per family")
+    ap.add_argument("--families", default=",".join(FAMILIES), help="comma-separated")
+    ap.add_argument("--apps", action="store_true", help="also the recorded corpus")
     ap.add_argument("--options", nargs="+", default=["{}"],
                     help="one JSON object of GuardedPolicy keywords per variant")
     args = ap.parse_args()
     cost = make_costmodel(args.costmodel)
-    traces = {fam: test_traces(fam, args.draws, None, None) for fam in FAMILIES}
+    traces = {fam: test_traces(fam, args.draws, None, None)
+              for fam in args.families.split(",") if fam}
+    if args.apps:
+        traces["apps"] = [load_trace(f) for f in sorted(CORPUS.glob("*.npz"))]
+    cache: dict[str, list[dict]] = {}
     for text in args.options:
         try:
             kw = json.loads(text)
         except json.JSONDecodeError as e:
             raise ConfigError(f"--options: {text!r} is not JSON ({e})") from e
         pol = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, **kw)
-        rows, per = [], []
+        rows, per, near = [], [], 0
         for fam, ts in traces.items():
+            if fam not in cache:  # the references do not depend on the option
+                cache[fam] = [r for r in measure([], ts, cost)]
             got = [r for r in measure([pol], ts, cost) if r["policy"] == pol.name]
-            rows += got
             t = check_targets(got)
-            per.append(f"{fam} {100 * t['gain']:+.1f}%/{t['safety']:.3f}")
-        t = check_targets(rows)
-        print(f"{text}: gain {100 * t['gain']:+.2f}%, worst {t['safety']:.3f} "
-              f"({t['safety_trace']})")
+            if fam != "apps":
+                rows += got
+                near += t["near_best"] <= 1.10
+            share = "-" if t["gain_share"] is None else f"{t['gain_share']:.2f}"
+            per.append(f"{fam} {100 * t['gain']:+.1f}%/{share}/{t['safety']:.3f}/"
+                       f"{t['near_best']:.3f}")
+        print(f"{text}: {summary(rows)}, within 1.10 of best k {near}/"
+              f"{len([f for f in traces if f != 'apps'])}")
         print("   " + ", ".join(per), flush=True)
 
 

@@ -26,14 +26,15 @@
  * absent or outside the region counts as not private.  @start/@limit are the
  * faulting page's region (its VMA within the registered range), in pages.
  *
- * No allocation, no locks, no floating point; O(slots + k + scan + 2) work and page reads.
+ * No allocation, no locks, no floating point; O(slots + k + scan + 2) work and page reads
+ * (with protect, up to k more sentinel-table lookups, no page reads).
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
 
 #include "cowrl_policy.h"
 
-#define COWRL_GUARDED_VERSION 2
+#define COWRL_GUARDED_VERSION 3
 #define COWRL_GUARDED_CELLS 320		/* KINDS 4 * RUN_BUCKETS 5 * LEFT 4 * USE 4 */
 #define COWRL_GUARDED_SENTINELS 256	/* direct-mapped sentinel table, a power of 2 */
 #define COWRL_GUARDED_USE_ONE 256	/* fixed-point 1.0 of a sentinel hit rate */
@@ -41,6 +42,7 @@
 #define COWRL_GUARDED_MAX_K 64		/* largest degree: bounds the PTEs read per fault */
 #define COWRL_GUARDED_BYTES 736		/* sizeof(struct cowrl_guarded_table) */
 #define COWRL_GUARDED_MAX_SCAN 64	/* pages read past a window for its sentinel */
+#define COWRL_GUARDED_MAX_HIT_SCALE 16	/* allowances a sentinel hit may add */
 
 /* The ioctl payload (user -> module), no implicit padding. */
 struct cowrl_guarded_table {
@@ -62,7 +64,10 @@ struct cowrl_guarded_table {
 	cp_u16 degrees[COWRL_GUARDED_MAX_DEGREES];	/* ascending; unused entries 0 */
 	cp_u16 k[COWRL_GUARDED_CELLS];	/* the degree wanted per context cell */
 	cp_u16 merge;		/* 1: a sentinel already recorded for the same page is merged */
-	cp_u16 pad[3];		/* 0: the size stays a multiple of 8 */
+	cp_u16 protect;		/* 1: no window covers, no copy-less window evicts, the live
+				 * sentinel of a window that copied pages (version 3) */
+	cp_u16 hit_scale;	/* a sentinel hit adds hit_scale allowances, 1..16 (version 3) */
+	cp_u16 pad;		/* 0: the size stays a multiple of 8 */
 };
 
 /* Per watched region, allocated at register time (about 6 KiB). */
@@ -109,7 +114,8 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 	if (tb->version != COWRL_GUARDED_VERSION || tb->n_cells != COWRL_GUARDED_CELLS)
 		return -22;
 	if (tb->grant_left > 4 || tb->scan > COWRL_GUARDED_MAX_SCAN ||
-	    tb->merge > 1)
+	    tb->merge > 1 || tb->protect > 1 || tb->hit_scale < 1 ||
+	    tb->hit_scale > COWRL_GUARDED_MAX_HIT_SCALE || tb->pad)
 		return -22;
 	if (tb->slots < 1 || tb->slots > COWRL_POLICY_MAX_SLOTS)
 		return -22;
@@ -134,9 +140,6 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 	}
 	for (i = 0; i < COWRL_GUARDED_CELLS; i++)
 		if (tb->k[i] > COWRL_GUARDED_MAX_K)
-			return -22;
-	for (i = 0; i < 3; i++)
-		if (tb->pad[i])
 			return -22;
 	return 0;
 }
@@ -209,8 +212,11 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	/* 3. the cell */
 	if (left > 3)
 		left = 3;
-	/* the allowance: at every fault, or only where there is evidence of use */
-	if (!tb->grant_left || hit || left >= tb->grant_left)
+	/* the allowance: hit_scale of it at a sentinel hit; else at every fault, or only
+	 * where there is evidence of use (>= grant_left private neighbours) */
+	if (hit)
+		st->budget += tb->allowance_ns * tb->hit_scale;
+	else if (!tb->grant_left || left >= tb->grant_left)
 		st->budget += tb->allowance_ns;
 	use_b = (cp_u32)(st->use[o->cls] >> 6);
 	if (use_b > 3)
@@ -263,17 +269,26 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 					  int (*shared)(void *ctx, cp_s64 q), void *ctx)
 {
 	cp_s64 per = cowrl_guarded_per(st, tb, o->cls), copied = 0, reserved = 0, end, s;
-	cp_s64 walked, fixed, kfixed = 0, read = 0, cnt = 0;
+	cp_s64 walked, fixed, kfixed = 0, read = 0, cnt = 0, cap = (cp_s64)o->want + 1, j;
 	unsigned char seen[COWRL_GUARDED_MAX_K + 2];	/* seen[j]: page + j is shared */
 	int sh = 0;
 	cp_u32 k = 0, di;
 
+	/* protect: no window covers the live sentinel of a window that copied pages */
+	for (j = 1; tb->protect && j <= (cp_s64)o->want && page + j <= limit - 1; j++) {
+		cp_u32 tq = (cp_u32)((page + j - start) & (COWRL_GUARDED_SENTINELS - 1));
+
+		if ((st->tags[tq] >> 1) == page + j + 1 && st->tag_pages[tq] > 0) {
+			cap = j;
+			break;
+		}
+	}
 	for (di = 0; o->want && di < tb->n_degrees; di++) {
 		cp_u32 d = tb->degrees[di];
 
 		if (d == 0)
 			continue;
-		if (d > o->want)
+		if (d > o->want || (cp_s64)d >= cap)
 			break;
 		walked = cowrl_guarded_walked(page, d, limit);
 		for (; read < walked; read++) {
@@ -315,6 +330,8 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 			/* an earlier window has the same sentinel: one hit proves both ends */
 			copied += st->tag_pages[t];
 			reserved += st->tag_reserved[t];
+		} else if (tb->protect && !copied && old && st->tag_pages[t] > 0) {
+			return k;	/* a window that copied nothing keeps off a proof */
 		} else if (old) {	/* an unresolved sentinel leaves: its end was not reached */
 			cp_u32 oc = (cp_u32)(old & 1);
 

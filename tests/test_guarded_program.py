@@ -48,10 +48,15 @@ def _policies() -> list[GuardedPolicy]:
             GuardedPolicy.for_cost(cost, table=rand, budget_per_mille=300, grant_left=1,
                                    scan=8, merge=True),
             GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, budget_per_mille=50,
-                                   grant_left=4, scan=3)]
+                                   grant_left=4, scan=3),
+            # version 3: proofs protected from covering windows and probes, hits weigh more
+            GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, protect=True, merge=True,
+                                   hit_scale=2),
+            GuardedPolicy.for_cost(cost, table=rand, budget_per_mille=300, protect=True,
+                                   hit_scale=3, scan=2)]
 
 
-@pytest.mark.parametrize("pi", range(6))
+@pytest.mark.parametrize("pi", range(8))
 def test_compiled_guarded_program_matches_the_prototype(pi: int) -> None:
     cost = make_costmodel("seed_table1")
     pol = _policies()[pi]
@@ -85,7 +90,7 @@ def cguarded(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     return CGuarded(tmp_path_factory.mktemp("cguarded"))
 
 
-@pytest.mark.parametrize("pi", range(6))
+@pytest.mark.parametrize("pi", range(8))
 def test_c_guarded_matches_the_prototype(cguarded, pi: int) -> None:  # noqa: ANN001
     from cowrl.kernel.table import pack_guarded
 
@@ -112,7 +117,8 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     assert cguarded.check(bytes(good)) == 0
     for off, fmt, value in ((0, "<I", 1), (8, "<I", 0), (8, "<I", 17), (24, "<I", 9),
                             (28, "<H", 5), (30, "<H", 65), (72, "<H", 65),
-                            (88 + 2 * 5, "<H", 513), (728, "<H", 2), (730, "<H", 1)):
+                            (88 + 2 * 5, "<H", 513), (728, "<H", 2), (730, "<H", 2),
+                            (732, "<H", 0), (732, "<H", 17), (734, "<H", 1)):
         bad = bytearray(good)
         struct.pack_into(fmt, bad, off, value)
         assert cguarded.check(bytes(bad)) == -22, (off, value)

@@ -145,11 +145,11 @@ class CPolicy:
 # --- guarded (kernel_module/cowrl_guarded.h) ------------------------------------------------
 
 GUARDED_HEADER = HEADER.with_name("cowrl_guarded.h")
-GUARDED_VERSION = 2
+GUARDED_VERSION = 3
 GUARDED_CELLS = 320
 GUARDED_MAX_DEGREES = 8
 GUARDED_BYTES = 736
-_GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H4H"
+_GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H4H"  # ... merge, protect, hit_scale, pad
 
 _GSHIM = r"""
 #include "cowrl_guarded.h"
@@ -224,7 +224,8 @@ def pack_guarded(program: KernelProgram) -> bytes:
                        int(t["gain_ns"]), int(t["loss_ns"]), int(t["setup_ns"]),
                        int(t["skip_ns"]), int(t["allowance_ns"]),
                        *(degrees + [0] * (GUARDED_MAX_DEGREES - len(degrees))),
-                       *[int(k) for k in t["cells"]], int(t.get("merge", 0)), 0, 0, 0)
+                       *[int(k) for k in t["cells"]], int(t.get("merge", 0)),
+                       int(t.get("protect", 0)), int(t.get("hit_scale", 1)), 0)
 
 
 class CGuarded:

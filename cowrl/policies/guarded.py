@@ -30,6 +30,15 @@ written takes no fault, but the sentinel just past it does. When the page right 
 window is already private, the sentinel is the first shared page at most ``scan`` pages
 further (a column sweep's later passes), so that such windows can be proven too.
 
+*Version 3* keeps proofs from being lost where writes come in random order (object arenas):
+with ``protect``, no window covers the live sentinel of a window that copied pages (a
+covered sentinel turns private without a fault and is never hit), and a window that copied
+nothing (a ``k = 0`` probe) does not evict such a sentinel from the table; with ``merge``,
+two windows whose sentinels fall on the same page share its proof. Neither adds credit:
+the loss bound below is unchanged. ``hit_scale`` (1 by default) lets a sentinel hit add
+several allowances (a faster ramp, at the price of a looser bound); ``floor`` keeps
+``k = 0`` while the fault's class has a sentinel hit rate below it.
+
 **Decision.** ``want = table[cell]``. The run-time safety net is a *risk budget* ``B``
 (ns, per region): a demand fault with evidence of use (it hits a sentinel, or at least
 ``grant_left`` of its 3 left neighbours are private; every fault when ``grant_left = 0``)
@@ -75,6 +84,7 @@ SENTINELS = 256  # direct-mapped sentinel table entries per region
 DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
 STREAM, OTHER = 0, 1
 MAX_SCAN = 64  # pages read past a window for its sentinel (COWRL_GUARDED_MAX_SCAN)
+MAX_HIT_SCALE = 16  # allowances a sentinel hit may add (COWRL_GUARDED_MAX_HIT_SCALE)
 
 
 def cell_of(kind: int, run_b: int, left: int, use_b: int) -> int:
@@ -111,6 +121,7 @@ class GuardedContext:
         self.slots, self.near = int(slots), int(near)
         self.scan = 0
         self.merge = False
+        self.protect = False
         self.reset(1)
 
     def reset(self, n_pages: int) -> None:
@@ -187,6 +198,16 @@ class GuardedContext:
         use_b = min(self.use[cls] >> 6, USE_BUCKETS - 1)
         return Cell(cell_of(kind, run_bucket(run), left, use_b), cls, slot, run)
 
+    def protected_gap(self, page: int, want: int, start: int, limit: int) -> int:
+        """Distance to the first page in ``page+1 .. page+want`` that is the live sentinel of
+        a window with a reserve (a window must not cover it), else ``want + 1``."""
+        for j in range(1, min(want, limit - 1 - page) + 1):
+            q = page + j
+            t = (q - start) & (SENTINELS - 1)
+            if (self.tags[t] >> 1) == q + 1 and self.tag_pages[t] > 0:
+                return j
+        return want + 1
+
     def shared_in_window(self, page: int, k: int, limit: int) -> int:
         """Shared pages among ``page+1 .. page+k`` (clipped at ``limit``, the region's
         exclusive end): what a window would copy."""
@@ -213,6 +234,8 @@ class GuardedContext:
                 # An earlier window has the same sentinel: one hit proves both ends.
                 copied += self.tag_pages[t]
                 reserved += self.tag_reserved[t]
+            elif self.protect and copied == 0 and old and self.tag_pages[t] > 0:
+                return  # a probe does not evict a window's proof
             elif old:  # an unresolved sentinel leaves the table: its window's end was not reached
                 oc = old & 1
                 self.use[oc] -= self.use[oc] >> 4
@@ -235,7 +258,8 @@ class GuardedPolicy(Policy):
                  skip_ns: int = 0,
                  budget_per_mille: int = 10, floor: int = 0, slots: int = 4, near: int = 16,
                  expected_loss: bool = False, grant_left: int = 2,
-                 scan: int = 8, merge: bool = False,
+                 scan: int = 8, merge: bool = False, protect: bool = False,
+                 hit_scale: int = 1,
                  degrees: Sequence[int] = DEGREES, name: str = "guarded") -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else [int(k) for k in table]
@@ -243,6 +267,8 @@ class GuardedPolicy(Policy):
             raise ConfigError(f"policy.table: expected {N_CELLS} degrees in 0..512")
         if isinstance(grant_left, bool) or grant_left not in range(5):
             raise ConfigError(f"policy.grant_left must be in 0..4, got {grant_left!r}")
+        if isinstance(hit_scale, bool) or hit_scale not in range(1, MAX_HIT_SCALE + 1):
+            raise ConfigError(f"policy.hit_scale must be in 1..{MAX_HIT_SCALE}, got {hit_scale!r}")
         if isinstance(scan, bool) or scan not in range(MAX_SCAN + 1):
             raise ConfigError(f"policy.scan must be in 0..{MAX_SCAN}, got {scan!r}")
         if not 0 <= int(floor) <= USE_ONE:
@@ -257,12 +283,14 @@ class GuardedPolicy(Policy):
         self.setup, self.demand = int(setup_ns), int(demand_ns)
         self.skip = int(skip_ns)
         self.allowance = int(demand_ns) * int(budget_per_mille) // 1000  # added per fault
+        self.hit_scale = int(hit_scale)  # a sentinel hit adds hit_scale allowances
         self.degrees = tuple(sorted(int(d) for d in degrees))
         self.expected_loss = bool(expected_loss)
         self.ctx = GuardedContext(slots, near)
         self.grant_left = int(grant_left)
         self.ctx.scan = int(scan)
         self.ctx.merge = bool(merge)
+        self.ctx.protect = bool(protect)
         self.budget = 0
         # (lambda, keywords) when the budget constants follow the run's cost model
         # (make_guarded(costmodel="auto")): for_trace rebuilds the policy under it.
@@ -293,8 +321,8 @@ class GuardedPolicy(Policy):
         self.ctx.reset(n_pages)
         self.budget = 0
 
-    def degree(self, c: Cell, page: int, limit: int, want: int | None = None
-               ) -> tuple[int, int]:
+    def degree(self, c: Cell, page: int, limit: int, want: int | None = None,
+               start: int = 0) -> tuple[int, int]:
         """The degree and the pages it copies, within the budget (``want``: the degree asked
         for, by default the table's)."""
         if want is None:
@@ -303,8 +331,9 @@ class GuardedPolicy(Policy):
             want = self.explore(c.cell, want)
         if want == 0 or self.ctx.use[c.cls] < self.floor:
             return 0, 0
+        cap = self.ctx.protected_gap(page, want, start, limit) if self.ctx.protect else want + 1
         for d in reversed(self.degrees):
-            if d > want or d == 0:
+            if d > want or d == 0 or d >= cap:
                 continue
             copied = self.ctx.shared_in_window(page, d, limit)
             if copied * self.reserve(c.cls) + self.fixed(page, d, copied, limit) <= self.budget:
@@ -339,7 +368,9 @@ class GuardedPolicy(Policy):
         # and bank their gain. A fault with evidence of use adds a small allowance (the risk
         # we accept): a hit, or a dense left neighbourhood (grant_left; 0 = every fault).
         self.budget += self.ctx.refund_reserved + self.ctx.refund_pages * self.gain
-        if not self.grant_left or self.ctx.hit or self.ctx.left >= self.grant_left:
+        if self.ctx.hit:
+            self.budget += self.allowance * self.hit_scale
+        elif not self.grant_left or self.ctx.left >= self.grant_left:
             self.budget += self.allowance
         return c
 
@@ -347,7 +378,7 @@ class GuardedPolicy(Policy):
         """Steps 5-6: the largest degree ``<= want`` (default ``table[cell]``) that fits the
         budget, committed to the context (stream slot, sentinel)."""
         limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
-        k, copied = self.degree(c, ctx.page, limit, want)
+        k, copied = self.degree(c, ctx.page, limit, want, ctx.region_start)
         reserved = copied * self.reserve(c.cls) if k > 0 else 0
         if k > 0:
             self.budget -= reserved + self.fixed(ctx.page, k, copied, limit)
@@ -366,6 +397,7 @@ class GuardedPolicy(Policy):
             "floor": self.floor, "expected_loss": int(self.expected_loss),
             "grant_left": self.grant_left,
             "scan": self.ctx.scan, "merge": int(self.ctx.merge),
+            "protect": int(self.ctx.protect), "hit_scale": self.hit_scale,
             "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:

@@ -83,7 +83,8 @@ STREAM_STATE = _GTRES + G_SENTINELS
 C_GAIN, C_LOSS, C_SETUP, C_SKIP, C_ALLOW, C_FLOOR, C_EXPECTED, C_NDEG = \
     (G_CELLS + i for i in range(8))
 C_GRANT, C_SCAN, C_MERGE = G_CELLS + 8, G_CELLS + 9, G_CELLS + 10
-C_DEG = G_CELLS + 11
+C_PROTECT, C_HITSCALE = G_CELLS + 11, G_CELLS + 12  # version 3
+C_DEG = G_CELLS + 13
 
 
 def new_stream_state() -> np.ndarray:
@@ -224,9 +225,11 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     for j in range(max(page - 3, start), page):
         if private[s0 + j]:
             left += 1
-    # the allowance: at every fault, or only where there is evidence (a sentinel hit, or
-    # at least grant private neighbours)
-    if cells[C_GRANT] == 0 or hit or left >= cells[C_GRANT]:
+    # the allowance: hit_scale of it at a sentinel hit; else at every fault, or only where
+    # there is evidence (at least grant private neighbours)
+    if hit:
+        ss[_GBUDGET] += cells[C_ALLOW] * cells[C_HITSCALE]
+    elif cells[C_GRANT] == 0 or left >= cells[C_GRANT]:
         ss[_GBUDGET] += cells[C_ALLOW]
     use_b = min(ss[_GUSE + cls] >> 6, G_USE_BUCKETS - 1)
     cell = ((kind * RUN_BUCKETS + run_bucket(run)) * G_LEFT_BUCKETS + left) * G_USE_BUCKETS \
@@ -239,9 +242,16 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         if cells[C_EXPECTED]:
             miss = max(G_USE_ONE - ss[_GUSE + cls], G_USE_ONE // 8)
             per = cells[C_LOSS] * miss // G_USE_ONE
+        cap = want + 1  # protect: no window covers the live sentinel of a window that copied
+        if cells[C_PROTECT]:
+            for j in range(1, min(want, limit - 1 - page) + 1):
+                tq = (page + j - start) & (G_SENTINELS - 1)
+                if (ss[_GTAGS + tq] >> 1) == page + j + 1 and ss[_GTPAGES + tq] > 0:
+                    cap = j
+                    break
         for di in range(cells[C_NDEG] - 1, -1, -1):
             d = cells[C_DEG + di]
-            if d > want or d == 0:
+            if d > want or d == 0 or d >= cap:
                 continue
             cp = guarded_shared(private, s0, page, d, limit)
             walked = max(min(page + d, limit - 1) - page, 0)
@@ -269,6 +279,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             # an earlier window has the same sentinel: one hit proves both ends
             copied += ss[_GTPAGES + t]
             reserved += ss[_GTRES + t]
+        elif cells[C_PROTECT] and copied == 0 and old != 0 and ss[_GTPAGES + t] > 0:
+            return k  # protect: a window that copied nothing does not evict a proof
         elif old != 0:  # an unresolved sentinel leaves the table: its window's end was not reached
             oc = old & 1
             ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
@@ -319,8 +331,10 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
                      (C_SKIP, "skip_ns"), (C_ALLOW, "allowance_ns"), (C_FLOOR, "floor"),
                      (C_EXPECTED, "expected_loss")):
         out[col] = int(t[key])
-    for col, key in ((C_GRANT, "grant_left"), (C_SCAN, "scan"), (C_MERGE, "merge")):
+    for col, key in ((C_GRANT, "grant_left"), (C_SCAN, "scan"), (C_MERGE, "merge"),
+                     (C_PROTECT, "protect")):
         out[col] = int(t.get(key, 0))
+    out[C_HITSCALE] = int(t.get("hit_scale", 1))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out
