@@ -514,123 +514,138 @@ def _run_rule(pages, rlo, rhi, blo, bhi, sig, thr, act, k, sig2, thr2, coef):  #
 
 
 @njit(cache=True)
-def _run_proof(pages, rlo, rhi, blo, bhi, bf_min, burst_min, slots, allowance, partial,
+def _run_proof(pages, rlo, blos, bhis, bf_min, burst_min, slots, allowance, partial,
                sentinel, coef):  # pragma: no cover
-    """The block rule under a dirty-bit risk budget (per region): at a demand fault whose
-    block has >= ``bf_min`` demand faults (and burst >= ``burst_min``), copy the block's
-    other shared pages if their worst case (``copied * loss + setup``) fits the region's
-    budget (with ``partial``, as many of them, from p upwards, as it affords). Each such
-    evidence fault adds ``allowance`` ns. The region remembers its last
-    ``slots`` copied blocks; at every demand fault in the region it reads their copied
-    pages' dirty bits, and each page found written since its copy (first time) refunds its
-    reserve and adds its gain. coef = (demand, precopy, setup, skip, waste, gain, loss).
-    With ``sentinel`` the proof is a page left shared instead: a copy leaves the highest of
-    the block's shared pages shared, and a demand fault on it credits every page of its copy
-    (the block was written up to its sentinel; the other pages are assumed written).
+    """The group rule under a dirty-bit risk budget per (region, group size): ``blos[g]``,
+    ``bhis[g]`` are each page's aligned group at size g (ascending sizes). At a demand fault
+    whose smallest group has >= ``bf_min`` demand faults (and burst >= ``burst_min``), copy
+    the other shared pages of the largest group whose worst case (``copied * loss +
+    setup``) fits that size's budget (with ``partial``, as many, from p upwards, as it
+    affords). Each such evidence fault adds ``allowance`` ns, split evenly over the sizes.
+    Per region and size the last ``slots`` copied groups are remembered; at every demand
+    fault in the region their copied pages' dirty bits are read, and each page found written
+    since its copy (first time) refunds its reserve and adds its gain to the size that copied
+    it. coef = (demand, precopy, setup, skip, waste, gain, loss). With ``sentinel`` the proof
+    is a page left shared instead: a copy leaves the highest of the group's shared pages
+    shared, and a demand fault on it credits every page of its copy (the group was written
+    up to its sentinel; the other pages are assumed written).
     Returns objective, faults, copied, wasted, windows, PTE reads of the dirty scans."""
     n = rlo.shape[0]
+    ng = blos.shape[0]
     written, priv, bfc, bfirst, rf = _state(pages, n)
-    copied_pg = np.zeros(n, dtype=np.uint8)  # precopied, not yet credited
+    copied_by = np.full(n, -1, dtype=np.int64)  # size index that precopied it, until credited
     dirty = np.zeros(n, dtype=np.uint8)  # written after its precopy (hardware D bit)
-    budget = np.zeros(n)
-    pend = np.full((n, slots), -1, dtype=np.int64)  # per region start: copied block starts
+    budget = np.zeros((ng, n))
+    pend = np.full((ng, n, slots), -1, dtype=np.int64)  # per size, region: copied groups
     sent = np.zeros(n, dtype=np.int64)  # pages copied by the window whose sentinel this is
-    nxt = np.zeros(n, dtype=np.int64)
+    sent_g = np.zeros(n, dtype=np.int64)
+    nxt = np.zeros((ng, n), dtype=np.int64)
     windows = reads = copied = 0
     ns = 0.0
     for i in range(pages.shape[0]):
         p = pages[i]
         if priv[p]:
-            if copied_pg[p]:
+            if copied_by[p] >= 0:
                 dirty[p] = 1
             continue
-        r0, b0, b1 = rlo[p], blo[p], bhi[p]
-        age = _age(bfirst, rf, r0, b0)
+        r0 = rlo[p]
+        age = _age(bfirst, rf, r0, blos[0, p])
         if sent[p] > 0:
-            budget[r0] += sent[p] * (coef[5] + coef[6])
+            budget[sent_g[p], r0] += sent[p] * (coef[5] + coef[6])
             sent[p] = 0
-        for sl in range(slots if not sentinel else 0):  # dirty-bit scan of the copied blocks
-            lo = pend[r0, sl]
-            if lo < 0:
-                continue
-            left = 0
-            for q in range(lo, bhi[lo]):
-                reads += 1
-                if copied_pg[q]:
-                    if dirty[q]:
-                        budget[r0] += coef[5] + coef[6]
-                        copied_pg[q] = 0
-                    else:
-                        left += 1
-            if left == 0:
-                pend[r0, sl] = -1
+        for g in range(ng if not sentinel else 0):  # dirty-bit scan of the copied groups
+            for sl in range(slots):
+                lo = pend[g, r0, sl]
+                if lo < 0:
+                    continue
+                left = 0
+                for q in range(lo, bhis[g, lo]):
+                    reads += 1
+                    if copied_by[q] == g:
+                        if dirty[q]:
+                            budget[g, r0] += coef[5] + coef[6]
+                            copied_by[q] = -1
+                        else:
+                            left += 1
+                if left == 0:
+                    pend[g, r0, sl] = -1
         ns += coef[0]
-        c = bfc[b0]
+        c = bfc[blos[0, p]]
         burst = _burst(c, age)
-        bfc[b0] += 1
+        bfc[blos[0, p]] += 1
         rf[r0] += 1
         priv[p] = 1
         if c < bf_min or burst < burst_min:
             continue
-        budget[r0] += allowance
-        shared = 0
-        for q in range(b0, b1):
-            if not priv[q]:
-                shared += 1
-        top = -1
-        if sentinel:
+        for g in range(ng):
+            budget[g, r0] += allowance / ng
+        for g in range(ng - 1, -1, -1):  # the largest group the budget affords
+            b0, b1 = blos[g, p], bhis[g, p]
+            shared = 0
+            top = -1
             for q in range(b0, b1):
                 if not priv[q]:
-                    top = q  # stays shared: the copy's sentinel
-            shared -= 1
-        m = shared
-        if partial and m * coef[6] + coef[2] > budget[r0]:
-            m = int((budget[r0] - coef[2]) // coef[6])  # as many as the budget affords
-        if m <= 0 or m * coef[6] + coef[2] > budget[r0]:
-            continue
-        budget[r0] -= m * coef[6] + coef[2]
-        ns += coef[2]
-        windows += 1
-        done = 0
-        for j in range(1, b1 - b0):  # the block's shared pages from p upwards, wrapping
-            q = b0 + (p - b0 + j) % (b1 - b0)
-            if done < m and not priv[q] and q != top:
-                priv[q] = 1
-                copied_pg[q] = 1
-                copied += 1
-                done += 1
-                ns += coef[1]
-        if sentinel:
-            sent[top] = done
-            continue
-        sl = nxt[r0]
-        pend[r0, sl] = b0  # the oldest remembered copy is forgotten (never credited)
-        nxt[r0] = (sl + 1) % slots
+                    shared += 1
+                    top = q  # with sentinel: stays shared, the copy's proof
+            if sentinel:
+                shared -= 1
+            else:
+                top = -1
+            m = shared
+            if partial and m * coef[6] + coef[2] > budget[g, r0]:
+                m = int((budget[g, r0] - coef[2]) // coef[6])  # as many as it affords
+            if m <= 0 or m * coef[6] + coef[2] > budget[g, r0]:
+                continue
+            budget[g, r0] -= m * coef[6] + coef[2]
+            ns += coef[2]
+            windows += 1
+            done = 0
+            for j in range(1, b1 - b0):  # the group's shared pages from p upwards, wrapping
+                q = b0 + (p - b0 + j) % (b1 - b0)
+                if done < m and not priv[q] and q != top:
+                    priv[q] = 1
+                    copied_by[q] = g
+                    copied += 1
+                    done += 1
+                    ns += coef[1]
+            if sentinel:
+                sent[top] = done
+                sent_g[top] = g
+            else:
+                sl = nxt[g, r0]
+                pend[g, r0, sl] = b0  # the oldest remembered copy is forgotten
+                nxt[g, r0] = (sl + 1) % slots
+            break
     faults, wasted = _totals(priv, written, copied)
     return ns + wasted * coef[4], faults, copied, wasted, windows, reads
 
 
 def run_proof(t: Trace, spec: str, cost: CostModel, lam: float, block: int = BLOCK
               ) -> dict[str, float]:
-    """``proof:BF,BURST,SLOTS,PERMILLE[,PARTIAL]``: :func:`_run_proof` with those
-    parameters (PARTIAL 1: copy what the budget affords; default 0: the whole rest);
-    ``sent:BF,BURST,PERMILLE``: the same rule proven by a sentinel page (no dirty bits)."""
-    rlo, rhi, blo, bhi = geometry(t, block)
+    """``proof:BF,BURST,SLOTS,PERMILLE[,PARTIAL[,G1/G2/...]]``: :func:`_run_proof` with
+    those parameters (PARTIAL 1: copy what the budget affords; default 0: the whole rest;
+    group sizes G1/G2/... instead of ``block``); ``sent:BF,BURST,PERMILLE``: the same rule
+    at ``block`` proven by a sentinel page (no dirty bits)."""
     sentinel = spec.startswith("sent:")
+    sizes = [block]
     try:
-        vals = [int(x) for x in spec.split(":", 1)[1].split(",")]
+        vals = spec.split(":", 1)[1].split(",")
         if sentinel:
-            (bf, burst, pm), slots, partial = vals, 1, False
+            (bf, burst, pm), slots, partial = (int(v) for v in vals), 1, False
         else:
-            bf, burst, slots, pm = vals[:4]
-            partial = bool(vals[4]) if len(vals) > 4 else False
+            bf, burst, slots, pm = (int(v) for v in vals[:4])
+            partial = bool(int(vals[4])) if len(vals) > 4 else False
+            if len(vals) > 5:
+                sizes = sorted(int(g) for g in vals[5].split("/"))
     except ValueError:
         raise ConfigError(f"--rules: {spec!r}: expected proof:BF,BURST,SLOTS,PERMILLE"
-                          "[,PARTIAL] or sent:BF,BURST,PERMILLE") from None
-    coef = _coef(cost, lam)
+                          "[,PARTIAL[,G1/G2/...]] or sent:BF,BURST,PERMILLE") from None
+    geo = [geometry(t, g) for g in sizes]
+    blos = np.stack([x[2] for x in geo])
+    bhis = np.stack([x[3] for x in geo])
     obj, faults, copied, wasted, windows, reads = _run_proof(
-        t.pages, rlo, rhi, blo, bhi, bf, burst, slots, cost.demand_ns * pm / 1000, partial,
-        sentinel, coef)
+        t.pages, geo[0][0], blos, bhis, bf, burst, slots, cost.demand_ns * pm / 1000, partial,
+        sentinel, _coef(cost, lam))
     base = cost.demand_ns * np.unique(t.pages).size
     return {"ratio": obj / base, "faults": faults, "copied": copied, "wasted": wasted,
             "windows": windows, "reads": reads}
