@@ -89,7 +89,8 @@ def test_features_on_a_sequential_write(aps):
     assert f["blk"][:64].tolist() == list(range(64)) and f["rel"][1:].min() == 1
 
 
-@pytest.mark.parametrize("rule", ["proof:0,0,8,10", "proof:8,0,8,10,1", "sent:1,0,10"])
+@pytest.mark.parametrize("rule", ["proof:0,0,8,10", "proof:8,0,8,10,1", "proof:0,0,4,10,0,4/64",
+                                  "sent:1,0,10"])
 def test_budgeted_rules_lose_at_most_the_allowance(aps, rule):
     # losses are financed by the allowance (1% of a demand fault per evidence fault) only
     for cname in ("seed_table1", "host"):
