@@ -235,9 +235,19 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
     if cfg.get("report", True):
         from cowrl.report import write_report
 
+        sim_rows = decide = None
+        if target.measured:  # beside the simulator: counts, and the bound of the decisions
+            from cowrl.sim.simulator import decides
+            from cowrl.targets.sim import SimTarget
+
+            sim_rows = [summarize(r, lam, cost.page_cost_ns) for r in SimTarget().run(
+                Plan(runs, cost, seed=int(cfg.seed)))]
+            decide = {p.name: (p.decide_program, cost.decide_cost(p.decide_program))
+                      for p in policies if decides(p)}
         result["report"] = write_report(out, rows, traces, cost, lam, target.name,
                                         adaptive=[str(n) for n in cfg.get("adaptive") or []],
-                                        groups=groups, simulated=not target.measured)
+                                        groups=groups, simulated=not target.measured,
+                                        sim_rows=sim_rows, decide=decide)
     if cfg.get("snapshot_report"):  # experiment=real: what the snapshotting parent feels
         from cowrl.record.report import write_snapshot_table
 

@@ -406,6 +406,27 @@ static bool cowrl_queue_precopy(struct cowrl_work *w)
 NOKPROBE_SYMBOL(cowrl_queue_precopy);
 
 /*
+ * The demand fault of @d in pages of its watched range: @page, and its region
+ * [@start, @limit), the faulting VMA within the range (the fault holds the VMA, so
+ * vmf->vma is stable).  False if the address lies outside that (it cannot for a
+ * demand fault of the range).  TABLE and GUARDED decisions both see regions so.
+ */
+static __always_inline bool cowrl_fault_region(const struct cowrl_probe_data *d, s64 *page,
+					       s64 *start, s64 *limit)
+{
+	const struct vm_area_struct *vma = d->vmf->vma;
+	unsigned long lo = max(vma->vm_start, (unsigned long)d->tstart);
+	unsigned long hi = min(vma->vm_end, (unsigned long)(d->tstart + d->tlen));
+
+	if (lo > d->addr || hi <= d->addr)
+		return false;
+	*page = (s64)((d->addr - d->tstart) >> PAGE_SHIFT);
+	*start = (s64)((lo - d->tstart) >> PAGE_SHIFT);
+	*limit = (s64)((hi - d->tstart) >> PAGE_SHIFT);
+	return true;
+}
+
+/*
  * TABLE mode: the degree for the demand fault of @d from its target's state,
  * under the target's lock.  0 if the target went away meanwhile.
  */
@@ -415,26 +436,26 @@ static u32 cowrl_decide(const struct cowrl_probe_data *d)
 	struct cowrl_tgt *tg;
 	unsigned long flags;
 	u64 t0, t1, t2;
+	s64 page, start, limit;
 	u32 k = 0;
 
+	if (!cowrl_fault_region(d, &page, &start, &limit))
+		return 0;
 	rcu_read_lock();
 	tg = rcu_dereference(cowrl_tgts[d->slot]);
 	tb = rcu_dereference(cowrl_table);
 	if (tg && tb && tg->id == d->tid) {
-		s64 page = (s64)((d->addr - d->tstart) >> PAGE_SHIFT);
-		s64 n_pages = (s64)(d->tlen >> PAGE_SHIFT);
-
 		spin_lock_irqsave(&tg->lock, flags);
 		if (unlikely(READ_ONCE(time_decisions))) {
 			/* t1 - t0 is the clock's own cost: decide_ns - decide_clock_ns = net. */
 			t0 = ktime_get_ns();
 			t1 = ktime_get_ns();
-			k = cowrl_policy_fault(&tg->state, tb, page, n_pages);
+			k = cowrl_policy_fault(&tg->state, tb, page, start, limit);
 			t2 = ktime_get_ns();
 			atomic64_add(t2 - t1, &cowrl_cnt[CNT_DECIDE_NS]);
 			atomic64_add(t1 - t0, &cowrl_cnt[CNT_DECIDE_CLOCK_NS]);
 		} else {
-			k = cowrl_policy_fault(&tg->state, tb, page, n_pages);
+			k = cowrl_policy_fault(&tg->state, tb, page, start, limit);
 		}
 		spin_unlock_irqrestore(&tg->lock, flags);
 		cnt_inc(CNT_DECISIONS);
@@ -579,7 +600,7 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
 				.base = 1, .tstart = d->tstart };
 	struct cowrl_guarded_obs o;
 	struct cowrl_tgt *tg;
-	unsigned long flags, lo, hi;
+	unsigned long flags;
 	s64 page, start, limit, j;
 	u32 k = 0, left = 0;
 	bool timed = unlikely(READ_ONCE(time_decisions));
@@ -590,15 +611,10 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
 		t0 = ktime_get_ns();
 		t1 = ktime_get_ns();
 	}
-	lo = max(vma->vm_start, (unsigned long)d->tstart);
-	hi = min(vma->vm_end, (unsigned long)(d->tstart + d->tlen));
-	if (lo > d->addr || hi <= d->addr)
+	if (!cowrl_fault_region(d, &page, &start, &limit))
 		return 0;
 	/* vm_flags cannot change under the fault's lock (mprotect needs it for writing). */
 	r.vma_ok = cowrl_vma_ok(vma);
-	page = (s64)((d->addr - d->tstart) >> PAGE_SHIFT);
-	start = (s64)((lo - d->tstart) >> PAGE_SHIFT);
-	limit = (s64)((hi - d->tstart) >> PAGE_SHIFT);
 
 	rcu_read_lock();
 	for (j = max(page - 3, start); j < page; j++)

@@ -260,7 +260,8 @@ static inline cp_s64 cowrl_guarded_per(const struct cowrl_guarded_state *st,
  * per page, in order, and only as far as needed: a window's reserve grows with
  * its degree (per, skip >= 0; degrees ascending), so the scan goes up and stops
  * at the first degree that does not fit.  A fault whose smallest window cannot
- * fit reads 1 page, plus the sentinel candidates (at most scan + 1).
+ * fit reads 1 page, plus the sentinel candidates (at most scan + 1); one whose budget is
+ * below setup_ns reads only the sentinel candidates, as a table of zeros does.
  */
 static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 					  const struct cowrl_guarded_table *tb,
@@ -274,8 +275,14 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 	int sh = 0;
 	cp_u32 k = 0, di;
 
+	/*
+	 * Every window reserves at least setup_ns (copied * per >= 0, skip >= 0): a budget
+	 * below it affords none, and the fault reads and computes no more than a table of
+	 * zeros does (guarded0, the measured decision cost).  Same k either way.
+	 */
 	/* protect: no window covers the live sentinel of a window that copied pages */
-	for (j = 1; tb->protect && j <= (cp_s64)o->want && page + j <= limit - 1; j++) {
+	for (j = 1; tb->protect && st->budget >= tb->setup_ns && j <= (cp_s64)o->want &&
+	     page + j <= limit - 1; j++) {
 		cp_u32 tq = (cp_u32)((page + j - start) & (COWRL_GUARDED_SENTINELS - 1));
 
 		if ((st->tags[tq] >> 1) == page + j + 1 && st->tag_pages[tq] > 0) {
@@ -283,7 +290,7 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 			break;
 		}
 	}
-	for (di = 0; o->want && di < tb->n_degrees; di++) {
+	for (di = 0; o->want && st->budget >= tb->setup_ns && di < tb->n_degrees; di++) {
 		cp_u32 d = tb->degrees[di];
 
 		if (d == 0)

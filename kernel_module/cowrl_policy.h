@@ -141,15 +141,18 @@ static inline int cowrl_policy_check(const struct cowrl_policy_table *tb)
 }
 
 /*
- * A demand fault at page @page of a region of @n_pages pages: update the
- * history, pick k, record it.  Returns k (the window is page+1 .. page+k,
- * clipped at the region end by the caller, as in the simulator).
+ * A demand fault at page @page of the region [@start, @limit) (pages of the
+ * watched range; the region is the faulting VMA within it): update the history,
+ * pick k, record it.  Returns k (the window is page+1 .. page+k, clipped at the
+ * region end by the caller, as in the simulator).  A stream matches only within
+ * the faulting page's region: regions lie at arbitrary addresses (the simulator
+ * lays them end to end, the replay harness puts a guard page between them).
  */
 /* Inlined into its one caller in the module: no call, no callee-saved spills on the fault path. */
 static inline __attribute__((always_inline))
 cp_u32 cowrl_policy_fault(struct cowrl_policy_state *st,
 			  const struct cowrl_policy_table *tb,
-			  cp_s64 page, cp_s64 n_pages)
+			  cp_s64 page, cp_s64 start, cp_s64 limit)
 {
 	cp_u32 i, s, best = COWRL_POLICY_MAX_SLOTS, run = 0, gap_b = 0, rate_b, cell, k;
 	cp_u32 seq_hit, slot_k = 0, lru = 0;
@@ -177,7 +180,7 @@ cp_u32 cowrl_policy_fault(struct cowrl_policy_state *st,
 			lru = i;
 			lru_stamp = stamp;
 		}
-		if (!stamp)
+		if (!stamp || st->slot[i].end < start)
 			continue;
 		gap = page - st->slot[i].end;
 		if (gap >= 1 && gap < best_gap) {
@@ -218,8 +221,8 @@ cp_u32 cowrl_policy_fault(struct cowrl_policy_state *st,
 	}
 
 	end = page + (cp_s64)k;
-	if (end > n_pages - 1)
-		end = n_pages - 1;
+	if (end > limit - 1)
+		end = limit - 1;
 	if (end < page)
 		end = page;
 	st->n_faults++;

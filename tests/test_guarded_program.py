@@ -122,3 +122,53 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
         bad = bytearray(good)
         struct.pack_into(fmt, bad, off, value)
         assert cguarded.check(bytes(bad)) == -22, (off, value)
+
+
+# --- the allowance follows the cost model (GuardedPolicy.for_cost) ---------------------------
+
+
+def _paying(precopy_ns: float) -> object:
+    from cowrl.sim.costmodel import CostModel
+
+    return CostModel(fault_ns=2000.0, copy_ns=10000.0, precopy_ns=precopy_ns,
+                     decide_program_ns={"guarded": 500.0}, name=f"p{precopy_ns:g}")
+
+
+def test_allowance_only_where_precopy_can_pay() -> None:
+    from cowrl.policies.guarded import MAX_BREAK_EVEN, break_even
+
+    # Shipped models: a used page repays a wasted one in 4-6 hits; the allowance stays.
+    for name, allowance in (("seed_table1", 177), ("host", 34)):
+        pol = GuardedPolicy.for_cost(make_costmodel(name))
+        assert break_even(pol.gain, pol.loss) < MAX_BREAK_EVEN
+        assert pol.allowance == allowance == pol.program().table["allowance_ns"]
+    # tcg: a precopied page costs about what the fault it saves does: none.
+    tcg = GuardedPolicy.for_cost(make_costmodel("tcg"), budget_per_mille=10)
+    assert break_even(tcg.gain, tcg.loss) > MAX_BREAK_EVEN
+    assert tcg.allowance == 0 == tcg.program().table["allowance_ns"]
+    # Synthetic: gain <= 0 (precopy dearer than fault + copy + decision) gives none; a cheap
+    # precopy keeps the configured per-mille.
+    assert GuardedPolicy.for_cost(_paying(12600.0)).allowance == 0
+    assert break_even(-5, 100) == 1.0
+    assert GuardedPolicy.for_cost(_paying(6000.0), budget_per_mille=10).allowance == 120
+
+
+def test_auto_costmodel_pushes_no_allowance_under_tcg() -> None:
+    """``costmodel: auto`` (the kernel target prices with tcg): the program the module gets
+    has no allowance, so no window opens and guarded decides exactly as a table of zeros
+    (its cost: baseline plus its decisions)."""
+    shipped = yaml.safe_load((Path(__file__).parents[1] / "conf/policy/guarded.yaml")
+                             .read_text())["table"]
+    cost = make_costmodel("tcg")
+    pol = make_guarded(table=shipped, costmodel="auto", grant_left=2, scan=8)
+    run = pol.for_trace(g.sequential(n_pages=2048), cost)
+    assert isinstance(run, GuardedPolicy)
+    assert run.kernel_program().table["allowance_ns"] == 0
+    zeros = make_guarded(table=[0] * N_CELLS, costmodel="auto", grant_left=2, scan=8)
+    for t in (g.sequential(n_pages=2048), g.interleaved(n_pages=2048, streams=3, seed=1)):
+        got, ref = simulate(t, pol, cost), simulate(t, zeros, cost)
+        assert got.precopied == 0 and got.faults == ref.faults == np.unique(t.pages).size
+        assert np.isclose(got.fault_ns.sum(), ref.fault_ns.sum())
+    # The same table priced by seed_table1 does open windows on a sequential trace.
+    assert simulate(g.sequential(n_pages=2048), pol, make_costmodel("seed_table1")
+                    ).precopied > 0

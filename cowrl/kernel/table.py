@@ -38,17 +38,20 @@ unsigned int cp_sizeof_state(void) { return sizeof(struct cowrl_policy_state); }
 unsigned int cp_sizeof_table(void) { return sizeof(struct cowrl_policy_table); }
 int cp_check(const struct cowrl_policy_table *tb) { return cowrl_policy_check(tb); }
 
-/* Replay fault pages through a fresh state; write each decision to out_k. */
-/* @out_hist (may be NULL): per fault, the fault history's run, hit_rate_fp and the cell. */
+/* Replay fault pages (of regions ending at @ends[0..n_ends)) through a fresh state; write */
+/* each decision to out_k.  @out_hist (may be NULL): per fault, the fault history's run, */
+/* hit_rate_fp and the cell. */
 void cp_replay(const struct cowrl_policy_table *tb, const int64_t *pages, int64_t n,
-               int64_t n_pages, uint32_t *out_k, int32_t *out_hist)
+               const int64_t *ends, int64_t n_ends, uint32_t *out_k, int32_t *out_hist)
 {
 	struct cowrl_policy_state st;
-	int64_t i;
+	int64_t i, r;
 
 	cowrl_policy_reset(&st);
 	for (i = 0; i < n; i++) {
-		out_k[i] = cowrl_policy_fault(&st, tb, pages[i], n_pages);
+		for (r = 0; r < n_ends - 1 && ends[r] <= pages[i]; r++)
+			;
+		out_k[i] = cowrl_policy_fault(&st, tb, pages[i], r ? ends[r - 1] : 0, ends[r]);
 		if (out_hist) {
 			out_hist[3 * i] = (int32_t)st.fh_run;
 			out_hist[3 * i + 1] = st.fh_hit_rate;
@@ -71,7 +74,7 @@ double cp_bench(const struct cowrl_policy_table *tb, const int64_t *pages, int64
 	for (r = 0; r < reps; r++) {
 		cowrl_policy_reset(&st);
 		for (i = 0; i < n; i++)
-			sink += cowrl_policy_fault(&st, tb, pages[i], n_pages);
+			sink += cowrl_policy_fault(&st, tb, pages[i], 0, n_pages);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	(void)sink;
@@ -113,7 +116,8 @@ class CPolicy:
         self.lib = _build_shim(build_dir, "cowrl_policy", _SHIM)
         self.lib.cp_check.argtypes = [ctypes.c_char_p]
         self.lib.cp_replay.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
-                                       ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p]
+                                       ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
+                                       ctypes.c_void_p]
         self.lib.cp_bench.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
                                       ctypes.c_int64, ctypes.c_int]
         self.lib.cp_bench.restype = ctypes.c_double
@@ -123,18 +127,21 @@ class CPolicy:
     def check(self, payload: bytes) -> int:
         return int(self.lib.cp_check(payload))
 
-    def replay(self, payload: bytes, pages: np.ndarray, n_pages: int) -> np.ndarray:
-        """The module's decision at each fault page, from a fresh state."""
-        return self.replay_history(payload, pages, n_pages)[0]
+    def replay(self, payload: bytes, pages: np.ndarray, n_pages: int,
+               ends: np.ndarray | None = None) -> np.ndarray:
+        """The module's decision at each fault page, from a fresh state (``ends``: the
+        regions' ends, :attr:`Trace.region_ends`; default one region of ``n_pages``)."""
+        return self.replay_history(payload, pages, n_pages, ends)[0]
 
-    def replay_history(self, payload: bytes, pages: np.ndarray, n_pages: int
-                       ) -> tuple[np.ndarray, np.ndarray]:
+    def replay_history(self, payload: bytes, pages: np.ndarray, n_pages: int,
+                       ends: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Decisions and, per fault, (fault-history run, hit_rate_fp, cell) after it."""
         p = np.ascontiguousarray(pages, dtype=np.int64)
+        e = np.ascontiguousarray([n_pages] if ends is None else ends, dtype=np.int64)
         out = np.zeros(p.size, dtype=np.uint32)
         hist = np.zeros((p.size, 3), dtype=np.int32)
-        self.lib.cp_replay(payload, p.ctypes.data, p.size, int(n_pages), out.ctypes.data,
-                           hist.ctypes.data)
+        self.lib.cp_replay(payload, p.ctypes.data, p.size, e.ctypes.data, e.size,
+                           out.ctypes.data, hist.ctypes.data)
         return out.astype(np.int64), hist.astype(np.int64)
 
     def bench_ns(self, payload: bytes, pages: np.ndarray, n_pages: int, reps: int = 20) -> float:

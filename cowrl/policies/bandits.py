@@ -319,7 +319,7 @@ class BanditPolicy(Policy):
             self._table = self.learner.greedy(list(range(N_CELLS)))
 
     def decide(self, ctx: FaultContext) -> int:
-        f = self.ctx.observe_fault(ctx.page)
+        f = self.ctx.observe_fault(ctx.page, ctx.region_start)
         if self.learning:
             k = self._epoch_arm.get(f.cell)
             if k is None:

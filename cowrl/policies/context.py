@@ -90,10 +90,11 @@ class StreamContext:
     def reset(self) -> None:
         self.state: np.ndarray = new_stream_state()
 
-    def observe_fault(self, page: int) -> Fault:
-        """First half of a fault: match a stream and compute the cell."""
+    def observe_fault(self, page: int, start: int = 0) -> Fault:
+        """First half of a fault: match a stream of the page's region (``start``: its first
+        page) and compute the cell."""
         cell, slot, matched, gap, run, slot_k = stream_observe(
-            self.state, self.spec.slots, self.spec.near, page)
+            self.state, self.spec.slots, self.spec.near, page, start)
         return Fault(cell=cell, slot=slot, matched=bool(matched), gap=gap, run=run,
                      slot_k=slot_k)
 

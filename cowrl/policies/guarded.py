@@ -85,6 +85,17 @@ DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
 STREAM, OTHER = 0, 1
 MAX_SCAN = 64  # pages read past a window for its sentinel (COWRL_GUARDED_MAX_SCAN)
 MAX_HIT_SCALE = 16  # allowances a sentinel hit may add (COWRL_GUARDED_MAX_HIT_SCALE)
+# The largest break-even hit rate loss / (gain + loss) at which the budget still grants an
+# allowance (GuardedPolicy.for_cost): 1 - 1/16, the resolution of the sentinel hit rate (an
+# EWMA of weight 1/16). Above it no hit rate the sentinels can measure tells a paying window
+# from a losing one, so exploration could only lose (tcg: 0.979; seed_table1 0.810, host 0.860).
+MAX_BREAK_EVEN = 1 - 1 / 16
+
+
+def break_even(gain_ns: float, loss_ns: float) -> float:
+    """The fraction of a window's copied pages that must be written later for it to pay:
+    ``loss / (gain + loss)``; 1.0 when a used page gains nothing (``gain <= 0``)."""
+    return 1.0 if gain_ns <= 0 else loss_ns / (gain_ns + loss_ns)
 
 
 def cell_of(kind: int, run_b: int, left: int, use_b: int) -> int:
@@ -303,12 +314,20 @@ class GuardedPolicy(Policy):
     def for_cost(cls, cost: CostModel, lam: float = 1.0, **kw: Any) -> GuardedPolicy:
         """Budget constants from a cost model (the module gets them pushed with the table). A
         copied page that is later written saves a whole demand fault, its GUARDED decision
-        included."""
-        return cls(gain_ns=int(cost.fault_ns + cost.copy_ns + cost.decide_cost(cls.decide_program)
-                               - cost.precopy_ns),
-                   loss_ns=int(cost.precopy_ns + lam * cost.page_cost_ns),
-                   setup_ns=int(cost.precopy_setup_ns), demand_ns=int(cost.demand_ns),
-                   skip_ns=int(cost.precopy_skip_ns), **kw)
+        included.
+
+        The allowance (``budget_per_mille``, the risk taken before any proof) follows the
+        cost model: none where precopy cannot pay back its risk, i.e. where the break-even
+        hit rate exceeds :data:`MAX_BREAK_EVEN` (``tcg``: a copied page costs more than the
+        fault it saves); then no window opens and the policy costs baseline plus its
+        decisions (docs/policies.md, "the allowance follows the cost model")."""
+        gain = int(cost.fault_ns + cost.copy_ns + cost.decide_cost(cls.decide_program)
+                   - cost.precopy_ns)
+        loss = int(cost.precopy_ns + lam * cost.page_cost_ns)
+        if break_even(gain, loss) > MAX_BREAK_EVEN:
+            kw["budget_per_mille"] = 0
+        return cls(gain_ns=max(gain, 0), loss_ns=loss, setup_ns=int(cost.precopy_setup_ns),
+                   demand_ns=int(cost.demand_ns), skip_ns=int(cost.precopy_skip_ns), **kw)
 
     def for_trace(self, trace: Trace, cost: CostModel, seed: int | None = None) -> Policy:
         """Itself, or with ``costmodel: auto`` the same table with ``cost``'s budget constants."""

@@ -46,7 +46,7 @@ class StreamPolicy(Policy):
         self.ctx.reset()
 
     def decide(self, ctx: FaultContext) -> int:
-        f = self.ctx.observe_fault(ctx.page)
+        f = self.ctx.observe_fault(ctx.page, ctx.region_start)
         k = self.degree(f)
         self.ctx.commit(f, ctx.page, ctx.region_end if ctx.region_end >= 0 else ctx.n_pages, k)
         return k

@@ -15,8 +15,10 @@ writer's faults look random to the next. The context keeps ``slots`` stream
 slots (default 4). Each slot remembers the end of the last precopy window it
 issued (``end = min(page + k, limit - 1)``, ``limit`` the end of the page's
 region) and its run of matched faults. A fault at ``page`` *matches* the slot
-whose window end lies just behind it, ``1 <= page - end <= near``, the
-smallest such gap winning (lowest slot on a tie). ``gap == 1`` is an exact
+whose window end lies just behind it in the same region, ``start <= end`` and
+``1 <= page - end <= near``, the smallest such gap winning (lowest slot on a
+tie): a stream never crosses a region (VMA) boundary, since regions laid end to
+end here lie elsewhere in a process. ``gap == 1`` is an exact
 sequential continuation (the whole window was used and the stream asked for
 more); ``2..near`` is a strided or sparse forward stream. A fault that matches
 no slot starts a new stream in the least recently used slot.
@@ -122,9 +124,10 @@ def lru_victim(ss: np.ndarray, slots: int) -> int:
 
 
 @njit(cache=True, nogil=True, forceinline=True)
-def stream_observe(ss: np.ndarray, slots: int, near: int, page: int
+def stream_observe(ss: np.ndarray, slots: int, near: int, page: int, start: int
                    ) -> tuple[int, int, int, int, int, int]:
-    """First half of a fault: match a stream and compute the cell.
+    """First half of a fault at ``page`` of the region starting at ``start``: match a
+    stream (of that region) and compute the cell.
 
     Returns ``(cell, slot, matched, gap, run, slot_k)``: ``slot`` is where this
     fault's stream lives (matched, or the LRU victim), ``slot_k`` the degree last
@@ -132,7 +135,9 @@ def stream_observe(ss: np.ndarray, slots: int, near: int, page: int
     """
     best, best_gap = -1, near + 1
     for i in range(slots):
-        if ss[_VALID + i]:
+        # A stream never continues into another region (VMA): regions are laid end to
+        # end here, at other addresses (or behind a guard page) in a process.
+        if ss[_VALID + i] and ss[_END + i] >= start:
             gap = page - ss[_END + i]
             if 1 <= gap < best_gap:
                 best, best_gap = i, gap
@@ -301,7 +306,7 @@ def program_decide(code: int, static_k: int, cells: np.ndarray, max_k: int, ss: 
         return static_k
     if code == GUARDED:
         return guarded_decide(cells, ss, slots, near, page, start, limit, private, s0)
-    cell, slot, matched, gap, run, slot_k = stream_observe(ss, slots, near, page)
+    cell, slot, matched, gap, run, slot_k = stream_observe(ss, slots, near, page, start)
     if code == TABLE:
         k = cells[cell]
     else:

@@ -64,6 +64,10 @@ EQ_TRACES = {
     "eq_phased": _named(make_workload("phased", seed=2, n_pages=1024, writes=2048,
                                       phase_writes=256), "eq_phased"),
     "eq_random": _named(make_workload("random", seed=3, n_pages=1024, writes=1024), "eq_random"),
+    # Streams that run into the next region (a VMA behind a guard page in the harness): the
+    # module once continued none of them and the simulator all (docs/kernel.md).
+    "eq_regions": Trace(np.arange(1024), 1024, name="eq_regions",
+                        region_sizes=np.array([5, 3, 64, 2, 950])),
 }
 
 
