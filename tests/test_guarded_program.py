@@ -41,6 +41,9 @@ def _policies() -> list[GuardedPolicy]:
                              .read_text())["table"]
     return [make_guarded(table=shipped),
             GuardedPolicy.for_cost(cost, table=[64] * N_CELLS),  # reckless: the budget binds
+            # version 2's rules (no protect, no merge, no floor)
+            GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, protect=False, merge=False,
+                                   floor=0),
             GuardedPolicy.for_cost(cost, table=rand, budget_per_mille=200, floor=64,
                                    expected_loss=True, slots=2, near=5),
             GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900),
@@ -56,7 +59,7 @@ def _policies() -> list[GuardedPolicy]:
                                    hit_scale=3, scan=2)]
 
 
-@pytest.mark.parametrize("pi", range(8))
+@pytest.mark.parametrize("pi", range(9))
 def test_compiled_guarded_program_matches_the_prototype(pi: int) -> None:
     cost = make_costmodel("seed_table1")
     pol = _policies()[pi]
@@ -90,7 +93,7 @@ def cguarded(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     return CGuarded(tmp_path_factory.mktemp("cguarded"))
 
 
-@pytest.mark.parametrize("pi", range(8))
+@pytest.mark.parametrize("pi", range(9))
 def test_c_guarded_matches_the_prototype(cguarded, pi: int) -> None:  # noqa: ANN001
     from cowrl.kernel.table import pack_guarded
 

@@ -267,9 +267,9 @@ class GuardedPolicy(Policy):
     def __init__(self, table: Sequence[int] | None = None, gain_ns: int = 5668,
                  loss_ns: int = 24132, setup_ns: int = 0, demand_ns: int = 17734,
                  skip_ns: int = 0,
-                 budget_per_mille: int = 10, floor: int = 0, slots: int = 4, near: int = 16,
+                 budget_per_mille: int = 10, floor: int = 192, slots: int = 4, near: int = 16,
                  expected_loss: bool = False, grant_left: int = 2,
-                 scan: int = 8, merge: bool = False, protect: bool = False,
+                 scan: int = 8, merge: bool = True, protect: bool = True,
                  hit_scale: int = 1,
                  degrees: Sequence[int] = DEGREES, name: str = "guarded") -> None:
         self.name = name
