@@ -7,7 +7,7 @@ one obstacle removed by hindsight, on fresh draws of every family (and the recor
 Modes (none of them deployable; each reads the trace's future or changes the module's
 fixed sizes, to price one obstacle):
 
-* ``shipped``: the default options, as deployed;
+* ``shipped``: the options as given (``--options``; the defaults are version 3's);
 * ``noalias``: a sentinel table of 2^20 entries (no direct-mapped evictions);
 * ``instant``: a window's sentinel is resolved when the window is issued: if the trace
   writes that page later, the reserve and the gain are credited at once (no proof
@@ -21,6 +21,7 @@ Prints per mode the same summary as ``guarded_options.py``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,11 @@ def main() -> None:
     ap.add_argument("--costmodel", default="seed_table1")
     ap.add_argument("--draws", type=int, default=3)
     ap.add_argument("--modes", default="shipped,noalias,instant,truth")
+    ap.add_argument("--options", default="{}",
+                    help="JSON GuardedPolicy keywords, e.g. version 2's rules: "
+                         "'{\"protect\": false, \"merge\": false, \"floor\": 0}'")
     args = ap.parse_args()
+    kw = json.loads(args.options)
     cost = make_costmodel(args.costmodel)
     groups = {f: test_traces(f, args.draws, None, None) for f in FAMILIES}
     groups["apps"] = [load_trace(f) for f in sorted(CORPUS.glob("*.npz"))]
@@ -98,7 +103,7 @@ def main() -> None:
         for fam, ts in groups.items():
             got = []
             for t in ts:
-                pol = Hindsight.for_cost(cost, table=[64] * N_CELLS)
+                pol = Hindsight.for_cost(cost, table=[64] * N_CELLS, **kw)
                 pol.mode = mode
                 got += [r for r in measure([pol], [t], cost) if r["policy"] == pol.name]
             if fam != "apps":
