@@ -147,7 +147,8 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 /*
  * First half of a demand fault at @page (region [@start, @limit)): sentinel
  * check, budget allowance, stream match, stride, cell.  Returns the degree
- * the table wants (before the budget: cowrl_guarded_commit decides).
+ * the table wants: 0 below the floor or when the budget cannot pay a window's
+ * setup, else the table's (cowrl_guarded_commit applies the budget).
  */
 static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 					   const struct cowrl_guarded_table *tb,
@@ -226,7 +227,12 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	o->slot = slot;
 	o->run = run;
 	o->want = tb->k[o->cell];
-	if (o->want && st->use[o->cls] < (cp_s32)tb->floor)
+	/*
+	 * Every window reserves at least setup_ns (copied * per >= 0, skip >= 0): a budget
+	 * below it affords none.  Then, as below the floor, commit takes the path of a table
+	 * of zeros (guarded0, the measured decision cost) and reads no window page.  Same k.
+	 */
+	if (o->want && (st->use[o->cls] < (cp_s32)tb->floor || st->budget < tb->setup_ns))
 		o->want = 0;
 	st->last_cell = o->cell;
 	return o->want;
@@ -261,7 +267,7 @@ static inline cp_s64 cowrl_guarded_per(const struct cowrl_guarded_state *st,
  * its degree (per, skip >= 0; degrees ascending), so the scan goes up and stops
  * at the first degree that does not fit.  A fault whose smallest window cannot
  * fit reads 1 page, plus the sentinel candidates (at most scan + 1); one whose budget is
- * below setup_ns reads only the sentinel candidates, as a table of zeros does.
+ * below setup_ns has want = 0 (cowrl_guarded_observe) and reads only the latter.
  */
 static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 					  const struct cowrl_guarded_table *tb,
@@ -275,14 +281,8 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 	int sh = 0;
 	cp_u32 k = 0, di;
 
-	/*
-	 * Every window reserves at least setup_ns (copied * per >= 0, skip >= 0): a budget
-	 * below it affords none, and the fault reads and computes no more than a table of
-	 * zeros does (guarded0, the measured decision cost).  Same k either way.
-	 */
 	/* protect: no window covers the live sentinel of a window that copied pages */
-	for (j = 1; tb->protect && st->budget >= tb->setup_ns && j <= (cp_s64)o->want &&
-	     page + j <= limit - 1; j++) {
+	for (j = 1; tb->protect && j <= (cp_s64)o->want && page + j <= limit - 1; j++) {
 		cp_u32 tq = (cp_u32)((page + j - start) & (COWRL_GUARDED_SENTINELS - 1));
 
 		if ((st->tags[tq] >> 1) == page + j + 1 && st->tag_pages[tq] > 0) {
@@ -290,7 +290,7 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 			break;
 		}
 	}
-	for (di = 0; o->want && st->budget >= tb->setup_ns && di < tb->n_degrees; di++) {
+	for (di = 0; o->want && di < tb->n_degrees; di++) {
 		cp_u32 d = tb->degrees[di];
 
 		if (d == 0)
