@@ -36,7 +36,9 @@ from cowrl.registry import make_costmodel  # noqa: E402
 from cowrl.traces.generators import FAMILIES  # noqa: E402
 from cowrl.traces.io import load_trace  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parent.parent / "data" / "traces"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from guarded_options import CORPUS, summary  # noqa: E402
+
 APPS = ("app:redis", "app:cpython", "app:shell")
 
 
@@ -69,17 +71,10 @@ def main() -> None:
         fam = [r for ho, r in rr if not ho.startswith(APP_PREFIX)]
         if not fam:
             continue
-        t = check_targets(fam)
         sets = sorted({ho for ho, _ in rr if not ho.startswith(APP_PREFIX)})
         near = sum(check_targets([r for h, r in rr if h == s])["near_best"] <= 1.10
                    for s in sets)
-        waste = "-" if t["waste"] is None else f"{100 * t['waste']:.0f}%"
-        share = "-" if t["gain_share"] is None else f"{t['gain_share']:.2f}"
-        print(f"TOTAL {text}: gain {100 * t['gain']:+.2f}% share {share} worst "
-              f"{t['safety']:.3f} ({t['safety_trace']}) vs best k {t['near_best']:.3f} "
-              f"({t['near_best_trace']}) waste random/sparse {waste} within 1.10 of best k "
-              f"{near}/{len(sets)}")
-
+        print(f"TOTAL {text}: {summary(fam)}, within 1.10 of best k {near}/{len(sets)}")
 
 if __name__ == "__main__":
     main()
