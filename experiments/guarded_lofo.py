@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cowrl.generalization import (  # noqa: E402
     APP_PREFIX,
+    VALIDATION,
     check_targets,
     corpus_train_files,
     measure,
@@ -48,30 +49,34 @@ def main() -> None:
     ap.add_argument("--holdouts", default=",".join([*FAMILIES, *APPS]))
     ap.add_argument("--seed", type=int, default=0, help="training seed")
     ap.add_argument("--options", nargs="+", default=["{}"])
+    ap.add_argument("--validation-dir", type=Path, default=None,
+                    help="with --holdouts validation: measure (never choose) on these traces")
     args = ap.parse_args()
     cost = make_costmodel(args.costmodel)
     opts = [json.loads(o) for o in args.options]
     rows: dict[str, list[tuple[str, dict]]] = {o: [] for o in args.options}
     for ho in args.holdouts.split(","):
-        app = ho.startswith(APP_PREFIX)
+        app = ho.startswith(APP_PREFIX) or ho == VALIDATION
         train = train_traces([] if app else [ho], args.seed, 48)
         train += [load_trace(f) for f in corpus_train_files(ho, CORPUS)]
-        test = test_traces(ho, 3, None, CORPUS if app else None)
+        test = test_traces(ho, 3, args.validation_dir, CORPUS if app else None)
         for text, kw in zip(args.options, opts, strict=True):
             table = learn_table(train, [cost], seed=args.seed, passes=2, **kw)["table"]
             pol = GuardedPolicy.for_cost(cost, table=table, **kw)
             got = [r for r in measure([pol], test, cost) if r["policy"] == pol.name]
             rows[text] += [(ho, r) for r in got]
             t = check_targets(got)
+            if ho == VALIDATION:
+                print(f"{ho} {text}: {summary(got)}")
             print(f"{ho} {text} gain {100 * t['gain']:+.1f}% oracle "
                   f"{100 * t['oracle_gain']:+.1f}% worst {t['safety']:.3f} vsbest "
                   f"{t['near_best']:.3f} pre {sum(r['precopied'] for r in got)} wasted "
                   f"{sum(r['wasted'] for r in got)}", flush=True)
     for text, rr in rows.items():
-        fam = [r for ho, r in rr if not ho.startswith(APP_PREFIX)]
+        fam = [r for ho, r in rr if not ho.startswith(APP_PREFIX) and ho != VALIDATION]
         if not fam:
             continue
-        sets = sorted({ho for ho, _ in rr if not ho.startswith(APP_PREFIX)})
+        sets = sorted({ho for ho, _ in rr if not ho.startswith(APP_PREFIX) and ho != VALIDATION})
         near = sum(check_targets([r for h, r in rr if h == s])["near_best"] <= 1.10
                    for s in sets)
         print(f"TOTAL {text}: {summary(fam)}, within 1.10 of best k {near}/{len(sets)}")

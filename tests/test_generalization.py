@@ -107,7 +107,7 @@ def test_risk_budget_bounds_the_loss_of_a_reckless_table(cm: str, v3: bool) -> N
     from cowrl.traces import generators as g
 
     cost = make_costmodel(cm)
-    opts = {} if v3 else {"protect": False, "merge": False, "floor": 0}  # v3 = the defaults
+    opts = {"protect": True, "merge": True, "floor": 192} if v3 else {}  # {}: the defaults
     reckless = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, **opts)
     # Where sentinels are honest (no window ends on a written page by luck), the loss over
     # k=0 stays within the 1% allowance however bad the table is (version 3's protected
@@ -126,8 +126,7 @@ def test_protect_keeps_windows_off_a_live_proof() -> None:
     from cowrl.policies.guarded import N_CELLS, GuardedPolicy
 
     def run(protect: bool) -> tuple[list[int], list[int]]:
-        pol = GuardedPolicy(table=[4] * N_CELLS, grant_left=0, scan=0, floor=0, merge=False,
-                            protect=protect)
+        pol = GuardedPolicy(table=[4] * N_CELLS, grant_left=0, scan=0, protect=protect)
         pol.reset(256)
         pol.budget = 10**9  # only the proof rule decides
         out = []

@@ -41,9 +41,9 @@ def _policies() -> list[GuardedPolicy]:
                              .read_text())["table"]
     return [make_guarded(table=shipped),
             GuardedPolicy.for_cost(cost, table=[64] * N_CELLS),  # reckless: the budget binds
-            # version 2's rules (no protect, no merge, no floor)
-            GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, protect=False, merge=False,
-                                   floor=0),
+            # the version-3 options measured in docs/policies.md
+            GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, protect=True, merge=True,
+                                   floor=192),
             GuardedPolicy.for_cost(cost, table=rand, budget_per_mille=200, floor=64,
                                    expected_loss=True, slots=2, near=5),
             GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900),

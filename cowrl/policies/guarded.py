@@ -30,10 +30,11 @@ written takes no fault, but the sentinel just past it does. When the page right 
 window is already private, the sentinel is the first shared page at most ``scan`` pages
 further (a column sweep's later passes), so that such windows can be proven too.
 
-*Version 3* keeps proofs from being lost where writes come in random order (object arenas):
-with ``protect``, no window covers the live sentinel of a window that copied pages (a
-covered sentinel turns private without a fault and is never hit), and a window that copied
-nothing (a ``k = 0`` probe) does not evict such a sentinel from the table; with ``merge``,
+*Version 3 options* (off by default: measured, not adopted; docs/policies.md) keep proofs
+from being lost where writes come in random order (object arenas): with ``protect``, no
+window covers the live sentinel of a window that copied pages (a covered sentinel turns
+private without a fault and is never hit), and a window that copied nothing (a ``k = 0``
+probe) does not evict such a sentinel from the table; with ``merge``,
 two windows whose sentinels fall on the same page share its proof. Neither adds credit:
 the loss bound below is unchanged. ``hit_scale`` (1 by default) lets a sentinel hit add
 several allowances (a faster ramp, at the price of a looser bound); ``floor`` keeps
@@ -267,9 +268,9 @@ class GuardedPolicy(Policy):
     def __init__(self, table: Sequence[int] | None = None, gain_ns: int = 5668,
                  loss_ns: int = 24132, setup_ns: int = 0, demand_ns: int = 17734,
                  skip_ns: int = 0,
-                 budget_per_mille: int = 10, floor: int = 192, slots: int = 4, near: int = 16,
+                 budget_per_mille: int = 10, floor: int = 0, slots: int = 4, near: int = 16,
                  expected_loss: bool = False, grant_left: int = 2,
-                 scan: int = 8, merge: bool = True, protect: bool = True,
+                 scan: int = 8, merge: bool = False, protect: bool = False,
                  hit_scale: int = 1,
                  degrees: Sequence[int] = DEGREES, name: str = "guarded") -> None:
         self.name = name
