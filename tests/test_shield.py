@@ -108,3 +108,22 @@ def test_shielded_sb3_policy_deploys_what_it_trained_in(compose_cfg, tmp_path: P
             break
     _, ev = simulate(t, policy, cost, record_events=True)
     assert ks == ev.k.tolist()
+
+
+
+def test_shield_allowance_follows_the_cost_model() -> None:
+    """Under tcg a copied page costs more than the fault it saves: GuardedPolicy.for_cost
+    grants no allowance, and the shield of PPO/DQN must not either (k = 64 asked at every
+    fault copies nothing there, and something under seed_table1). Older artifacts without
+    the key keep the 1% they were trained with."""
+    tcg = make_costmodel("tcg")
+    assert guard_constants(tcg)["budget_per_mille"] == 0
+    assert guard_constants(make_costmodel("seed_table1"))["budget_per_mille"] == 10
+    t = g.sequential(n_pages=2048)
+    for cm, copies in (("tcg", False), ("seed_table1", True)):
+        env = GuardedPrecopyEnv(PrecopyEnv(cost=make_costmodel(cm)), features="guarded",
+                                shield=True)
+        _, run, ks = _episode(env, t, 7)
+        assert any(ks) is copies, cm
+    old = {k: v for k, v in guard_constants(tcg).items() if k != "budget_per_mille"}
+    assert GuardView(old).guard.allowance == int(tcg.demand_ns) * 10 // 1000

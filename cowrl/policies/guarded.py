@@ -294,7 +294,8 @@ class GuardedPolicy(Policy):
         self.gain, self.loss = int(gain_ns), int(loss_ns)
         self.setup, self.demand = int(setup_ns), int(demand_ns)
         self.skip = int(skip_ns)
-        self.allowance = int(demand_ns) * int(budget_per_mille) // 1000  # added per fault
+        self.budget_per_mille = int(budget_per_mille)
+        self.allowance = int(demand_ns) * self.budget_per_mille // 1000  # added per fault
         self.hit_scale = int(hit_scale)  # a sentinel hit adds hit_scale allowances
         self.degrees = tuple(sorted(int(d) for d in degrees))
         self.expected_loss = bool(expected_loss)

@@ -45,13 +45,17 @@ GUARD_FEATURE_NAMES = (
 )
 N_GUARD_FEATURES = len(GUARD_FEATURE_NAMES)
 CONSTANT_KEYS = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns")
+# Optional, with the value an artifact saved before it existed gets: the allowance follows the
+# cost model (none under tcg, GuardedPolicy.for_cost), so the shield must carry it too.
+OPTIONAL_KEYS = {"budget_per_mille": 10}
 
 
 def guard_constants(cost: CostModel, lam: float = 1.0) -> dict[str, int]:
-    """The budget's prices under ``cost`` (as :meth:`GuardedPolicy.for_cost` sets them)."""
+    """The budget's prices and allowance under ``cost`` (as :meth:`GuardedPolicy.for_cost`
+    sets them)."""
     g = GuardedPolicy.for_cost(cost, lam)
     return {"gain_ns": g.gain, "loss_ns": g.loss, "setup_ns": g.setup, "demand_ns": g.demand,
-            "skip_ns": g.skip}
+            "skip_ns": g.skip, "budget_per_mille": g.budget_per_mille}
 
 
 class GuardView:
@@ -70,6 +74,7 @@ class GuardView:
             raise ConfigError("policy.degrees: a shielded policy needs degree 0 (the shield's "
                               "fallback)")
         self.constants = {k: int(constants[k]) for k in CONSTANT_KEYS}
+        self.constants.update({k: int(constants.get(k, v)) for k, v in OPTIONAL_KEYS.items()})
         self.shield = bool(shield)
         kw: dict[str, Any] = dict(self.constants)
         if not self.shield:  # free windows: the budget never binds, every want passes
