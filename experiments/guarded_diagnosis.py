@@ -7,7 +7,8 @@ one obstacle removed by hindsight, on fresh draws of every family (and the recor
 Modes (none of them deployable; each reads the trace's future or changes the module's
 fixed sizes, to price one obstacle):
 
-* ``shipped``: the options as given (``--options``; the defaults are version 3's);
+* ``shipped``: the options as given (``--options``; the defaults are the shipped policy's:
+  version 2's decisions, the version-3 options off);
 * ``noalias``: a sentinel table of 2^20 entries (no direct-mapped evictions);
 * ``instant``: a window's sentinel is resolved when the window is issued: if the trace
   writes that page later, the reserve and the gain are credited at once (no proof

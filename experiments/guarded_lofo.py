@@ -11,7 +11,8 @@ option's budget, 2 passes; test on 3 fresh draws of the family (or the app's rec
 Prints one line per (set, option), then per option the pooled figures over the families
 (gain, share of the oracle's gain, worst vs baseline, worst vs best fixed k, waste on
 random/sparse, families within 1.10 x of the best fixed k). Options are
-:class:`cowrl.policies.guarded.GuardedPolicy` keywords; ``{}`` = the defaults (version 3).
+:class:`cowrl.policies.guarded.GuardedPolicy` keywords; ``{}`` = the defaults (the shipped
+policy: version 2's decisions, the version-3 options off).
 """
 
 from __future__ import annotations
