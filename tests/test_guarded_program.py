@@ -175,3 +175,15 @@ def test_auto_costmodel_pushes_no_allowance_under_tcg() -> None:
     # The same table priced by seed_table1 does open windows on a sequential trace.
     assert simulate(g.sequential(n_pages=2048), pol, make_costmodel("seed_table1")
                     ).precopied > 0
+
+
+def test_guarded0_is_guarded_with_a_table_of_zeros() -> None:
+    """guarded0 measures guarded's bound ("baseline plus the decision cost") on the kernel, so
+    it must run guarded's decision paths: its config may differ from guarded's only in its
+    name and its table (conf/policy/guarded0.yaml mirrors guarded.yaml's options)."""
+    from cowrl.registry import group_config
+
+    cfg, cfg0 = (dict(group_config("policy", n)) for n in ("guarded", "guarded0"))
+    assert cfg0.pop("name") == "guarded0" and cfg0.pop("table") is None
+    del cfg["name"], cfg["table"]
+    assert cfg0 == cfg
