@@ -210,7 +210,7 @@ def baseline_features(t: Trace, block: int = BLOCK
 
 def unit(cost: CostModel, lam: float) -> tuple[float, float]:
     """(gain per useful page, loss per wasted page) in ns."""
-    return cost.fault_ns + cost.copy_ns - cost.precopy_ns, cost.precopy_ns + lam * cost.copy_ns
+    return cost.fault_ns + cost.copy_ns - cost.precopy_ns, cost.precopy_ns + lam * cost.page_cost_ns
 
 
 def bucket(values: np.ndarray, edges: tuple[int, ...]) -> np.ndarray:
@@ -437,7 +437,7 @@ def _coef(cost: CostModel, lam: float) -> np.ndarray:
     """(demand, precopy, setup, skip, waste per wasted page, gain, loss) in ns."""
     gain, loss = unit(cost, lam)
     return np.array([cost.demand_ns, cost.precopy_ns, cost.precopy_setup_ns,
-                     cost.precopy_skip_ns, lam * cost.copy_ns, gain, loss])
+                     cost.precopy_skip_ns, lam * cost.page_cost_ns, gain, loss])
 
 
 SIG_CODE = {"always": 0, "blk": 1, "bf": 2, "nb8": 3, "left3": 4, "fill": 5, "burst": 6}
