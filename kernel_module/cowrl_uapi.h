@@ -42,7 +42,7 @@
 /* sizeof(struct cowrl_policy_table) of cowrl_policy.h: the TABLE payload entry */
 #define COWRL_POLICY_TABLE_BYTES 144
 /* sizeof(struct cowrl_guarded_table) of cowrl_guarded.h: the GUARDED payload entry */
-#define COWRL_GUARDED_TABLE_BYTES 736
+#define COWRL_GUARDED_TABLE_BYTES 744
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */
 struct cowrl_record {
