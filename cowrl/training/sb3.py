@@ -46,6 +46,8 @@ class SB3Spec:
     """Cap every chosen ``k`` by guarded's risk budget, in training and deployment."""
     reward: str = "cost"
     """``cost`` (the env's), ``saving`` or ``gain`` (:class:`GuardedPrecopyEnv`)."""
+    proof: int = 0
+    """1: the shield's budget is credited by interior proofs (guarded version 4)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     trainer = "sb3"
@@ -67,6 +69,8 @@ class SB3Spec:
             raise ConfigError(f"policy.reward must be one of {', '.join(REWARDS)}, "
                               f"got {self.reward!r}")
         self.shield = bool(self.shield)
+        if isinstance(self.proof, bool) or self.proof not in (0, 1):
+            raise ConfigError(f"policy.proof must be 0 or 1, got {self.proof!r}")
         self.name = self.name or self.algo
         self.degrees = [int(d) for d in self.degrees]
         self.prev_action_obs = bool(self.prev_action_obs)
@@ -91,7 +95,7 @@ class SB3Spec:
         env = PrecopyEnv(workloads=workloads, degrees=self.degrees, cost=cost, lam=lam,
                          prev_action_obs=self.prev_action_obs)
         return GuardedPrecopyEnv(env, features=self.features, shield=self.shield,
-                                 reward=self.reward)
+                                 reward=self.reward, proof=self.proof)
 
 
 def env_workloads(names: Sequence[str], params: dict[str, dict[str, Any]] | None = None
@@ -163,7 +167,8 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
     assert spec.name is not None
     policy = SB3Policy(out / MODEL_FILE, spec.algo, spec.degrees, name=spec.name,
                        prev_action_obs=spec.prev_action_obs, features=spec.features,
-                       guard=guard_constants(cost, lam) if spec.uses_guard else None,
+                       guard=guard_constants(cost, lam, spec.proof) if spec.uses_guard
+                       else None,
                        shield=spec.shield)
     final = score(policy, eval_traces, cost, lam)
     curve = _monitor_curve(out)
