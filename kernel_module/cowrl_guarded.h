@@ -34,15 +34,17 @@
 
 #include "cowrl_policy.h"
 
-#define COWRL_GUARDED_VERSION 3
+#define COWRL_GUARDED_VERSION 4
 #define COWRL_GUARDED_CELLS 320		/* KINDS 4 * RUN_BUCKETS 5 * LEFT 4 * USE 4 */
 #define COWRL_GUARDED_SENTINELS 256	/* direct-mapped sentinel table, a power of 2 */
 #define COWRL_GUARDED_USE_ONE 256	/* fixed-point 1.0 of a sentinel hit rate */
 #define COWRL_GUARDED_MAX_DEGREES 8
 #define COWRL_GUARDED_MAX_K 64		/* largest degree: bounds the PTEs read per fault */
-#define COWRL_GUARDED_BYTES 736		/* sizeof(struct cowrl_guarded_table) */
+#define COWRL_GUARDED_BYTES 744		/* sizeof(struct cowrl_guarded_table) */
 #define COWRL_GUARDED_MAX_SCAN 64	/* pages read past a window for its sentinel */
 #define COWRL_GUARDED_MAX_HIT_SCALE 16	/* allowances a sentinel hit may add */
+#define COWRL_GUARDED_PROOFS 128	/* DRAFT (kproof) */
+#define COWRL_GUARDED_MAX_PROOF_READS 16
 
 /* The ioctl payload (user -> module), no implicit padding. */
 struct cowrl_guarded_table {
@@ -68,6 +70,9 @@ struct cowrl_guarded_table {
 				 * sentinel of a window that copied pages (version 3) */
 	cp_u16 hit_scale;	/* a sentinel hit adds hit_scale allowances, 1..16 (version 3) */
 	cp_u16 pad;		/* 0: the size stays a multiple of 8 */
+	cp_u16 proof;		/* DRAFT */
+	cp_u16 proof_reads;
+	cp_u16 pad2[2];
 };
 
 /* Per watched region, allocated at register time (about 6 KiB). */
@@ -89,11 +94,14 @@ struct cowrl_guarded_state {
 	cp_s64 tags[COWRL_GUARDED_SENTINELS];	/* ((s + 1) << 1) | class; 0 = empty */
 	cp_s64 tag_pages[COWRL_GUARDED_SENTINELS];	/* pages its window copied */
 	cp_s64 tag_reserved[COWRL_GUARDED_SENTINELS];	/* budget its window reserved */
+	cp_s64 proof_page[COWRL_GUARDED_PROOFS];	/* DRAFT */
+	cp_u32 proof_head, proof_cursor;
 };
 
 /* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
 struct cowrl_guarded_obs {
 	cp_u32 cell, cls, slot, run, want;
+	cp_u32 proof_first, proof_count;	/* DRAFT */
 };
 
 static inline void cowrl_guarded_reset(struct cowrl_guarded_state *st)
@@ -116,6 +124,10 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 	if (tb->grant_left > 4 || tb->scan > COWRL_GUARDED_MAX_SCAN ||
 	    tb->merge > 1 || tb->protect > 1 || tb->hit_scale < 1 ||
 	    tb->hit_scale > COWRL_GUARDED_MAX_HIT_SCALE || tb->pad)
+		return -22;
+	if (tb->proof > 1 || tb->pad2[0] || tb->pad2[1] ||
+	    (tb->proof ? tb->proof_reads < 1 || tb->proof_reads > COWRL_GUARDED_MAX_PROOF_READS :
+			 tb->proof_reads != 0))
 		return -22;
 	if (tb->slots < 1 || tb->slots > COWRL_POLICY_MAX_SLOTS)
 		return -22;
@@ -238,6 +250,31 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	return o->want;
 }
 
+/* DRAFT (kproof): credit written copies in the faulting region. */
+static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
+				       const struct cowrl_guarded_table *tb, cp_s64 start,
+				       cp_s64 limit, int (*written)(void *ctx, cp_u32 idx, cp_s64 page),
+				       void *ctx)
+{
+	cp_u32 i, n = 0, idx;
+	cp_s64 pg;
+
+	if (!tb->proof)
+		return;
+	for (i = 0; i < COWRL_GUARDED_PROOFS && n < tb->proof_reads; i++) {
+		idx = (st->proof_cursor + i) % COWRL_GUARDED_PROOFS;
+		pg = st->proof_page[idx] - 1;
+		if (pg < start || pg >= limit)
+			continue;
+		n++;
+		if (written(ctx, idx, pg)) {
+			st->budget += tb->gain_ns;
+			st->proof_page[idx] = 0;
+		}
+	}
+	st->proof_cursor = (st->proof_cursor + i) % COWRL_GUARDED_PROOFS;
+}
+
 /* The pages a window of @d walks: d clipped at the region end (>= 0). */
 static inline cp_s64 cowrl_guarded_walked(cp_s64 page, cp_u32 d, cp_s64 limit)
 {
@@ -312,6 +349,17 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 	if (k) {
 		reserved = copied * per;
 		st->budget -= reserved + kfixed;
+	}
+	((struct cowrl_guarded_obs *)o)->proof_first = st->proof_head;
+	((struct cowrl_guarded_obs *)o)->proof_count = 0;
+	if (k && tb->proof) {	/* DRAFT */
+		for (j = 1; j <= cowrl_guarded_walked(page, k, limit); j++) {
+			if (!seen[j])
+				continue;
+			st->proof_page[st->proof_head] = page + j + 1;
+			st->proof_head = (st->proof_head + 1) % COWRL_GUARDED_PROOFS;
+			((struct cowrl_guarded_obs *)o)->proof_count++;
+		}
 	}
 	st->n_faults++;
 	end = page + (cp_s64)k;
