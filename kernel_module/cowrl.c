@@ -71,6 +71,32 @@
 #include "cowrl_policy.h"
 #include "cowrl_guarded.h"
 
+/*
+ * Interior proofs (GUARDED tables with proof = 1, docs/kernel.md "Interior proofs"):
+ * after each precopy copy the work cleans the copy's dirty bit under the PTE lock,
+ * and flushes this CPU's TLB entry for it when this CPU is the only one that can
+ * cache the mm; a later demand fault in the region reads the bit back.  The clean
+ * relies on x86's TLB bookkeeping (mm_cpumask, tlb_gen), which is not an API: it is
+ * built only for x86-64 on 6.1 .. 6.12, the kernels it was checked and tested on.
+ * Elsewhere SET_POLICY refuses proof = 1 (-EINVAL).
+ */
+#if defined(CONFIG_X86_64) && LINUX_VERSION_CODE >= KERNEL_VERSION(6, 1, 0) && \
+	LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+#define COWRL_PROOF 1
+#include <linux/mmu_notifier.h>
+#include <asm/tlbflush.h>
+/*
+ * inc_mm_tlb_gen() of asm/tlbflush.h, which hides it from modules (#ifndef MODULE,
+ * with the rest of the TLB internals): bump the mm's TLB generation, a full barrier
+ * that orders the PTE write before the read of mm_cpumask (switch_mm_irqs_off() sets
+ * its bit, then reads tlb_gen, and flushes a stale ASID when it moved).
+ */
+static __always_inline void cowrl_inc_tlb_gen(struct mm_struct *mm)
+{
+	atomic64_inc_return(&mm->context.tlb_gen);
+}
+#endif
+
 static_assert(sizeof(struct cowrl_policy_table) == COWRL_POLICY_TABLE_BYTES);
 static_assert(sizeof(struct cowrl_guarded_table) == COWRL_GUARDED_TABLE_BYTES);
 static_assert(COWRL_GUARDED_BYTES == COWRL_GUARDED_TABLE_BYTES);
@@ -144,6 +170,12 @@ struct cowrl_tgt {
 	spinlock_t lock;	/* the decision state */
 	struct cowrl_policy_state state;
 	struct cowrl_guarded_state *gstate;	/* GUARDED's state, allocated at register */
+	/*
+	 * Interior proofs, under @lock: the copy that the precopy work cleaned for ring
+	 * entry i of gstate (page proof_pg[i] of the range, at proof_pfn[i]); pfn 0 = none.
+	 */
+	s64 proof_pg[COWRL_GUARDED_PROOFS];
+	unsigned long proof_pfn[COWRL_GUARDED_PROOFS];
 };
 
 /* Tasks inside precopy work or manual_cow (entries live on their stacks). */
@@ -159,6 +191,10 @@ struct cowrl_work {
 	struct cowrl_record rec;
 	struct mm_struct *mm;	/* compared with current->mm when the work runs */
 	unsigned long limit;	/* end of the registered range */
+	/* GUARDED with proof = 1: clean each copy; its ring entries, of target slot/tid */
+	u32 proof, proof_first, proof_count;
+	int slot;
+	u64 tid, tstart;
 };
 
 struct cowrl_probe_data {
@@ -176,7 +212,8 @@ enum cowrl_counter {
 	CNT_DEMAND, CNT_PRECOPY, CNT_MANUAL, CNT_WORKS, CNT_TRIES, CNT_SKIPPED,
 	CNT_WORK_FAILED, CNT_RECORDS, CNT_DROPPED, CNT_OUT_OF_SCOPE, CNT_DECISIONS,
 	CNT_DECIDE_NS, CNT_DECIDE_CLOCK_NS, CNT_KERNEL, CNT_IGNORED, CNT_THROTTLED,
-	CNT_NOCOPY, CNT_MAX_PENDING, CNT_MAX,
+	CNT_NOCOPY, CNT_MAX_PENDING, CNT_PROOF_CLEAN, CNT_PROOF_LOST, CNT_PROOF_CREDITED,
+	CNT_MAX,
 };
 
 static DEFINE_MUTEX(cowrl_mutex);	/* writers of targets, policy, table */
@@ -576,6 +613,41 @@ static __always_inline bool cowrl_pte_shared(pte_t pte)
 	       !is_zero_pfn(pte_pfn(pte));
 }
 
+/* cowrl_guarded_prove()'s reader: the target and the page-table reader of the fault. */
+struct cowrl_proof_ctx {
+	struct cowrl_ptes *r;
+	struct cowrl_tgt *tg;
+};
+
+/*
+ * cowrl_guarded_prove()'s page reader, under the target's lock: 1 iff the precopy
+ * work cleaned page @page's copy for ring entry @idx and the page's PTE is now
+ * present, writable and dirty and maps that same page frame (written since the
+ * clean); the pfn is then forgotten.  The caller passes pages of the faulting
+ * region only, so the lockless cowrl_pte() is sound (struct cowrl_ptes).  A stale
+ * read can only withhold a credit or give one for a write that did happen.
+ */
+static int cowrl_guarded_written(void *ctx, cp_u32 idx, cp_s64 page)
+{
+	struct cowrl_proof_ctx *c = ctx;
+	struct cowrl_tgt *tg = c->tg;
+	unsigned long pfn;
+	pte_t pte;
+
+	if (idx >= COWRL_GUARDED_PROOFS)
+		return 0;
+	pfn = tg->proof_pfn[idx];
+	if (!pfn || tg->proof_pg[idx] != page)
+		return 0;
+	pte = cowrl_pte(c->r, page);
+	if (!cowrl_pte_private(pte) || !pte_dirty(pte) || pte_pfn(pte) != pfn)
+		return 0;
+	tg->proof_pfn[idx] = 0;
+	cnt_inc(CNT_PROOF_CREDITED);
+	return 1;
+}
+NOKPROBE_SYMBOL(cowrl_guarded_written);
+
 /* cowrl_guarded_commit()'s page reader: is page @q of the target COW-shared? */
 static int cowrl_guarded_shared(void *ctx, s64 q)
 {
@@ -592,16 +664,18 @@ NOKPROBE_SYMBOL(cowrl_guarded_shared);
  * lock because how many depends on the state.  With time_decisions the whole
  * decision is timed, walks included.  0 if the target went away meanwhile.
  */
-static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
+static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_work *pw)
 {
 	const struct cowrl_guarded_table *tb;
 	struct vm_area_struct *vma = d->vmf->vma;
 	struct cowrl_ptes r = { .mm = vma->vm_mm, .fault_pmd = d->vmf->pmd, .fault_addr = d->addr,
 				.base = 1, .tstart = d->tstart };
 	struct cowrl_guarded_obs o;
+	struct cowrl_proof_ctx pc = { .r = &r };
 	struct cowrl_tgt *tg;
 	unsigned long flags;
 	s64 page, start, limit, j;
+	u32 i;
 	u32 k = 0, left = 0;
 	bool timed = unlikely(READ_ONCE(time_decisions));
 	u64 t0 = 0, t1 = 0;
@@ -623,9 +697,21 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
 	tb = rcu_dereference(cowrl_gtable);
 	if (tg && tb && tg->id == d->tid && tg->gstate) {
 		spin_lock_irqsave(&tg->lock, flags);
+		if (tb->proof) {
+			pc.tg = tg;
+			cowrl_guarded_prove(tg->gstate, tb, start, limit, cowrl_guarded_written, &pc);
+		}
 		cowrl_guarded_observe(tg->gstate, tb, &o, page, start, limit, left);
 		k = cowrl_guarded_commit(tg->gstate, tb, &o, page, start, limit,
 					 cowrl_guarded_shared, &r);
+		if (tb->proof && k) {
+			/* the ring entries this window recorded: no earlier copy's pfn stays */
+			for (i = 0; i < o.proof_count && i < COWRL_GUARDED_PROOFS; i++)
+				tg->proof_pfn[(o.proof_first + i) % COWRL_GUARDED_PROOFS] = 0;
+			pw->proof = 1;
+			pw->proof_first = o.proof_first;
+			pw->proof_count = min_t(u32, o.proof_count, COWRL_GUARDED_PROOFS);
+		}
 		spin_unlock_irqrestore(&tg->lock, flags);
 		cnt_inc(CNT_DECISIONS);
 		if (timed) {
@@ -650,7 +736,7 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 		.start_ns = d->start_ns ?: now,
 		.latency_ns = d->start_ns ? now - d->start_ns : 0,
 	};
-	struct cowrl_work *w;
+	struct cowrl_work *w, pw = { .proof = 0 };
 	u32 mode, k;
 	s64 pending;
 
@@ -687,7 +773,7 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 	if (mode == COWRL_POLICY_TABLE)
 		k = cowrl_decide(d);
 	else if (mode == COWRL_POLICY_GUARDED)
-		k = cowrl_decide_guarded(d);
+		k = cowrl_decide_guarded(d, &pw);
 	else if (mode == COWRL_POLICY_STATIC)
 		k = READ_ONCE(cowrl_policy.k);
 	else
@@ -711,6 +797,12 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 	w->rec = rec;
 	w->mm = current->mm;
 	w->limit = d->tstart + d->tlen;
+	w->proof = pw.proof;
+	w->proof_first = pw.proof_first;
+	w->proof_count = pw.proof_count;
+	w->slot = d->slot;
+	w->tid = d->tid;
+	w->tstart = d->tstart;
 	if (!cowrl_queue_precopy(w))
 		goto err_free;
 	return;	/* the work emits the record with its precopy time */
@@ -753,12 +845,147 @@ static bool cowrl_page_shared(unsigned long addr)
 	return ok;
 }
 
-/* Write-fault the COW-shared pages (addr, addr + k pages] of addr's VMA, in precopy mode. */
-static void cowrl_precopy_window(struct mm_struct *mm, unsigned long addr, u32 k,
-				 unsigned long limit, struct cowrl_active *a)
+#ifdef COWRL_PROOF
+#ifdef _PAGE_SAVED_DIRTY
+#define COWRL_DIRTY_BITS (_PAGE_DIRTY | _PAGE_SAVED_DIRTY)	/* 6.6+: shadow-stack era */
+#else
+#define COWRL_DIRTY_BITS _PAGE_DIRTY
+#endif
+
+/*
+ * Clean the dirty bit of the copy that precopy just installed at @addr of current's
+ * mm (@vma, under mmap_read_lock): its page frame number if the clean holds (no TLB
+ * can write the page without setting the bit again), else 0 with the PTE as it was.
+ *
+ * Under the PTE lock (preemption off from the clear to the flush): W=1, hardware
+ * D=1 (no saved-dirty bit), a small anonymous swap-backed folio, not in the swap
+ * cache, not KSM, the page AnonExclusive, not a shadow-stack VMA.  clear_bit() is
+ * atomic against the hardware setting A/D; inc_mm_tlb_gen() is a full barrier, as in
+ * flush_tlb_mm_range(), so a CPU that switches into the mm after it flushes its
+ * stale ASID, and one already switched in is in mm_cpumask when it is read.  If
+ * this CPU is the only one there, the mm has no MMU notifier (a secondary TLB) and
+ * the kernel is not Xen PV, the local __flush_tlb_one_user() (a pv_ops call; the
+ * native one also flushes the PTI user ASID) removes the last entry that could
+ * write without setting D.  Otherwise another CPU may cache the page dirty: D is set
+ * again (lost: no proof).  Every kernel reader of an anonymous PTE's D bit
+ * (reclaim's unmap, migration, MADV_FREE, KSM, MGLRU) takes this lock, so none sees
+ * the clean PTE before the flush or the restore.
+ */
+static unsigned long cowrl_clean(struct mm_struct *mm, struct vm_area_struct *vma,
+				 unsigned long addr)
 {
+	pgd_t *pgdp;
+	p4d_t *p4dp;
+	pud_t *pudp, pud;
+	pmd_t *pmdp, pmdval;
+	pte_t *ptep, pte;
+	spinlock_t *ptl;
+	struct page *page;
+	struct folio *folio;
+	unsigned long pfn = 0;
+
+#ifdef VM_SHADOW_STACK
+	if (vma->vm_flags & VM_SHADOW_STACK)
+		goto lost;
+#endif
+	pgdp = pgd_offset(mm, addr);
+	if (pgd_none(READ_ONCE(*pgdp)) || pgd_bad(READ_ONCE(*pgdp)))
+		goto lost;
+	p4dp = p4d_offset(pgdp, addr);
+	if (p4d_none(READ_ONCE(*p4dp)) || p4d_bad(READ_ONCE(*p4dp)))
+		goto lost;
+	pudp = pud_offset(p4dp, addr);
+	pud = READ_ONCE(*pudp);
+	if (pud_none(pud) || !pud_present(pud) || pud_leaf(pud) || pud_bad(pud))
+		goto lost;
+	pmdp = pmd_offset(pudp, addr);
+	rcu_read_lock();	/* as pte_offset_map() (6.5+) holds it */
+	pmdval = READ_ONCE(*pmdp);
+	if (pmd_none(pmdval) || !pmd_present(pmdval) || pmd_leaf(pmdval) || pmd_devmap(pmdval) ||
+	    pmd_bad(pmdval))
+		goto lost_rcu;
+	ptl = pte_lockptr(mm, &pmdval);
+	ptep = pte_offset_kernel(&pmdval, addr);
+	spin_lock(ptl);
+	/* 6.12's __pte_offset_map_lock(): the PMD may have changed before the lock */
+	if (!pmd_same(pmdval, READ_ONCE(*pmdp)))
+		goto lost_unlock;
+	pte = ptep_get(ptep);
+	if (!pte_present(pte) || pte_special(pte) || !(pte_flags(pte) & _PAGE_RW) ||
+	    (pte_flags(pte) & COWRL_DIRTY_BITS) != _PAGE_DIRTY || !pfn_valid(pte_pfn(pte)))
+		goto lost_unlock;
+	page = pfn_to_page(pte_pfn(pte));
+	folio = page_folio(page);
+	if (!folio_test_anon(folio) || folio_test_ksm(folio) || folio_test_large(folio) ||
+	    !folio_test_swapbacked(folio) || folio_test_swapcache(folio) ||
+	    !PageAnonExclusive(page))
+		goto lost_unlock;
+	clear_bit(_PAGE_BIT_DIRTY, (unsigned long *)&ptep->pte);
+	cowrl_inc_tlb_gen(mm);
+	if (!mm_has_notifiers(mm) && !cpu_feature_enabled(X86_FEATURE_XENPV) &&
+	    cpumask_any_but(mm_cpumask(mm), smp_processor_id()) >= nr_cpu_ids) {
+		__flush_tlb_one_user(addr);
+		pfn = pte_pfn(pte);
+	} else {
+		set_bit(_PAGE_BIT_DIRTY, (unsigned long *)&ptep->pte);
+	}
+lost_unlock:
+	spin_unlock(ptl);
+lost_rcu:
+	rcu_read_unlock();
+lost:
+	cnt_inc(pfn ? CNT_PROOF_CLEAN : CNT_PROOF_LOST);
+	return pfn;
+}
+#else
+static unsigned long cowrl_clean(struct mm_struct *mm, struct vm_area_struct *vma,
+				 unsigned long addr)
+{
+	cnt_inc(CNT_PROOF_LOST);	/* not built here: SET_POLICY refuses proof = 1 */
+	return 0;
+}
+#endif
+
+/*
+ * Remember the clean copy @pfn at @addr for its ring entry, if the target's ring still
+ * holds that page there (a later window may have overwritten it).  @next: where to
+ * start looking among the work's entries (the window records pages in order).
+ */
+static void cowrl_proof_store(const struct cowrl_work *w, unsigned long addr,
+			      unsigned long pfn, u32 *next)
+{
+	s64 page = (s64)((addr - w->tstart) >> PAGE_SHIFT);
+	struct cowrl_tgt *tg;
+	unsigned long flags;
+	u32 i, j, idx;
+
+	rcu_read_lock();
+	tg = rcu_dereference(cowrl_tgts[w->slot]);
+	if (tg && tg->id == w->tid && tg->gstate) {
+		spin_lock_irqsave(&tg->lock, flags);
+		for (i = 0; i < w->proof_count; i++) {
+			j = (*next + i) % w->proof_count;
+			idx = (w->proof_first + j) % COWRL_GUARDED_PROOFS;
+			if (tg->gstate->proof_page[idx] == page + 1) {
+				tg->proof_pg[idx] = page;
+				tg->proof_pfn[idx] = pfn;
+				*next = j + 1;
+				break;
+			}
+		}
+		spin_unlock_irqrestore(&tg->lock, flags);
+	}
+	rcu_read_unlock();
+}
+
+/* Write-fault the COW-shared pages (addr, addr + k pages] of addr's VMA, in precopy mode. */
+static void cowrl_precopy_window(struct mm_struct *mm, const struct cowrl_work *w,
+				 struct cowrl_active *a)
+{
+	unsigned long addr = (unsigned long)w->rec.addr, limit = w->limit;
+	u32 k = w->rec.degree, next = 0;
 	struct vm_area_struct *vma;
-	unsigned long p, end;
+	unsigned long p, end, pfn;
 	u32 before;
 
 	if (mmap_read_lock_killable(mm))
@@ -780,8 +1007,15 @@ static void cowrl_precopy_window(struct mm_struct *mm, unsigned long addr, u32 k
 		/* No @unlocked: the lock is never dropped, so @vma stays valid. */
 		if (fixup_user_fault(mm, p, FAULT_FLAG_WRITE, NULL))
 			break;
-		if (READ_ONCE(a->copies) == before)
+		if (READ_ONCE(a->copies) == before) {
 			cnt_inc(CNT_NOCOPY);	/* raced: became exclusive or was zapped */
+			continue;
+		}
+		if (w->proof && w->proof_count) {
+			pfn = cowrl_clean(mm, vma, p);
+			if (pfn)
+				cowrl_proof_store(w, p, pfn, &next);
+		}
 	}
 out_unlock:
 	mmap_read_unlock(mm);
@@ -798,7 +1032,7 @@ static void cowrl_precopy_fn(struct callback_head *cb)
 	/* Work left over at exit runs after exit_mm(); after an exec the mm differs. */
 	if (mm && mm == w->mm && !(current->flags & PF_EXITING)) {
 		cowrl_active_enter(&a, COWRL_REC_PRECOPY);
-		cowrl_precopy_window(mm, (unsigned long)w->rec.addr, w->rec.degree, w->limit, &a);
+		cowrl_precopy_window(mm, w, &a);
 		cowrl_active_leave(&a);
 		w->rec.precopied = a.copies;
 	} else {
@@ -1165,6 +1399,7 @@ static void cowrl_states_reset(void)
 		cowrl_policy_reset(&tg->state);
 		if (tg->gstate)
 			cowrl_guarded_reset(tg->gstate);
+		memset(tg->proof_pfn, 0, sizeof(tg->proof_pfn));
 		spin_unlock_irqrestore(&tg->lock, flags);
 	}
 }
@@ -1175,6 +1410,16 @@ static void *cowrl_table_dup(const struct cowrl_policy *p, size_t size)
 	if (p->table_len != 1 || p->entry_size != size)
 		return ERR_PTR(-EINVAL);
 	return memdup_user(u64_to_user_ptr(p->table_ptr), size);
+}
+
+/* Can this kernel clean dirty bits for interior proofs (cowrl_clean())? */
+static bool cowrl_proof_built(void)
+{
+#ifdef COWRL_PROOF
+	return !cpu_feature_enabled(X86_FEATURE_XENPV);
+#else
+	return false;
+#endif
 }
 
 static long cowrl_set_policy(const struct cowrl_policy __user *uarg)
@@ -1191,7 +1436,7 @@ static long cowrl_set_policy(const struct cowrl_policy __user *uarg)
 		gtb = cowrl_table_dup(&p, sizeof(*gtb));
 		if (IS_ERR(gtb))
 			return PTR_ERR(gtb);
-		if (cowrl_guarded_check(gtb)) {
+		if (cowrl_guarded_check(gtb) || (gtb->proof && !cowrl_proof_built())) {
 			kfree(gtb);
 			return -EINVAL;
 		}
@@ -1253,6 +1498,9 @@ static long cowrl_get_counters(struct cowrl_counters __user *uarg)
 		.throttled = atomic64_read(&cowrl_cnt[CNT_THROTTLED]),
 		.precopy_nocopy = atomic64_read(&cowrl_cnt[CNT_NOCOPY]),
 		.max_pending = atomic64_read(&cowrl_cnt[CNT_MAX_PENDING]),
+		.proof_clean = atomic64_read(&cowrl_cnt[CNT_PROOF_CLEAN]),
+		.proof_lost = atomic64_read(&cowrl_cnt[CNT_PROOF_LOST]),
+		.proof_credited = atomic64_read(&cowrl_cnt[CNT_PROOF_CREDITED]),
 	};
 
 	mutex_lock(&cowrl_mutex);

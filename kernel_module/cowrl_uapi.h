@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 4
+#define COWRL_ABI_VERSION 5
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -42,7 +42,7 @@
 /* sizeof(struct cowrl_policy_table) of cowrl_policy.h: the TABLE payload entry */
 #define COWRL_POLICY_TABLE_BYTES 144
 /* sizeof(struct cowrl_guarded_table) of cowrl_guarded.h: the GUARDED payload entry */
-#define COWRL_GUARDED_TABLE_BYTES 736
+#define COWRL_GUARDED_TABLE_BYTES 744
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */
 struct cowrl_record {
@@ -115,6 +115,10 @@ struct cowrl_counters {
 	__u64 precopy_nocopy;	/* precopy faults that found the page no longer shared */
 	__u64 max_pending;	/* high-water mark of pending_work */
 	__u64 targets;		/* live targets (exited or exec'd ones are dropped first) */
+	/* v5: interior proofs (GUARDED tables with proof = 1) */
+	__u64 proof_clean;	/* precopied pages whose dirty bit was cleaned (a proof pending) */
+	__u64 proof_lost;	/* precopied pages left dirty: not eligible, or another CPU may cache them */
+	__u64 proof_credited;	/* cleaned pages found written (dirty, same pfn) by a later fault */
 };
 
 /*
