@@ -186,13 +186,17 @@ struct cowrl_active {
 	u32 copies;
 };
 
+/* The ring entries a GUARDED decision with proof = 1 recorded for its window. */
+struct cowrl_proof_ref {
+	u32 on, first, count;
+};
+
 struct cowrl_work {
 	struct callback_head cb;
 	struct cowrl_record rec;
 	struct mm_struct *mm;	/* compared with current->mm when the work runs */
 	unsigned long limit;	/* end of the registered range */
-	/* GUARDED with proof = 1: clean each copy; its ring entries, of target slot/tid */
-	u32 proof, proof_first, proof_count;
+	struct cowrl_proof_ref proof;	/* on: clean each copy, for these entries of slot/tid */
 	int slot;
 	u64 tid, tstart;
 };
@@ -664,7 +668,7 @@ NOKPROBE_SYMBOL(cowrl_guarded_shared);
  * lock because how many depends on the state.  With time_decisions the whole
  * decision is timed, walks included.  0 if the target went away meanwhile.
  */
-static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_work *pw)
+static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_proof_ref *pr)
 {
 	const struct cowrl_guarded_table *tb;
 	struct vm_area_struct *vma = d->vmf->vma;
@@ -708,9 +712,9 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_w
 			/* the ring entries this window recorded: no earlier copy's pfn stays */
 			for (i = 0; i < o.proof_count && i < COWRL_GUARDED_PROOFS; i++)
 				tg->proof_pfn[(o.proof_first + i) % COWRL_GUARDED_PROOFS] = 0;
-			pw->proof = 1;
-			pw->proof_first = o.proof_first;
-			pw->proof_count = min_t(u32, o.proof_count, COWRL_GUARDED_PROOFS);
+			pr->on = 1;
+			pr->first = o.proof_first;
+			pr->count = min_t(u32, o.proof_count, COWRL_GUARDED_PROOFS);
 		}
 		spin_unlock_irqrestore(&tg->lock, flags);
 		cnt_inc(CNT_DECISIONS);
@@ -736,7 +740,8 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 		.start_ns = d->start_ns ?: now,
 		.latency_ns = d->start_ns ? now - d->start_ns : 0,
 	};
-	struct cowrl_work *w, pw = { .proof = 0 };
+	struct cowrl_proof_ref pr = { 0 };
+	struct cowrl_work *w;
 	u32 mode, k;
 	s64 pending;
 
@@ -773,7 +778,7 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 	if (mode == COWRL_POLICY_TABLE)
 		k = cowrl_decide(d);
 	else if (mode == COWRL_POLICY_GUARDED)
-		k = cowrl_decide_guarded(d, &pw);
+		k = cowrl_decide_guarded(d, &pr);
 	else if (mode == COWRL_POLICY_STATIC)
 		k = READ_ONCE(cowrl_policy.k);
 	else
@@ -797,9 +802,7 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 	w->rec = rec;
 	w->mm = current->mm;
 	w->limit = d->tstart + d->tlen;
-	w->proof = pw.proof;
-	w->proof_first = pw.proof_first;
-	w->proof_count = pw.proof_count;
+	w->proof = pr;
 	w->slot = d->slot;
 	w->tid = d->tid;
 	w->tstart = d->tstart;
@@ -963,9 +966,9 @@ static void cowrl_proof_store(const struct cowrl_work *w, unsigned long addr,
 	tg = rcu_dereference(cowrl_tgts[w->slot]);
 	if (tg && tg->id == w->tid && tg->gstate) {
 		spin_lock_irqsave(&tg->lock, flags);
-		for (i = 0; i < w->proof_count; i++) {
-			j = (*next + i) % w->proof_count;
-			idx = (w->proof_first + j) % COWRL_GUARDED_PROOFS;
+		for (i = 0; i < w->proof.count; i++) {
+			j = (*next + i) % w->proof.count;
+			idx = (w->proof.first + j) % COWRL_GUARDED_PROOFS;
 			if (tg->gstate->proof_page[idx] == page + 1) {
 				tg->proof_pg[idx] = page;
 				tg->proof_pfn[idx] = pfn;
@@ -1011,7 +1014,7 @@ static void cowrl_precopy_window(struct mm_struct *mm, const struct cowrl_work *
 			cnt_inc(CNT_NOCOPY);	/* raced: became exclusive or was zapped */
 			continue;
 		}
-		if (w->proof && w->proof_count) {
+		if (w->proof.on && w->proof.count) {
 			pfn = cowrl_clean(mm, vma, p);
 			if (pfn)
 				cowrl_proof_store(w, p, pfn, &next);
