@@ -14,6 +14,7 @@
  * itself (the module with gup-fast, which takes
  * no lock and faults nothing in):
  *
+ *   cowrl_guarded_prove(st, tb, start, limit, written, wctx);	(version 4)
  *   cowrl_guarded_observe(st, tb, &o, page, start, limit, left);
  *   k = cowrl_guarded_commit(st, tb, &o, page, start, limit, shared, ctx);
  *
@@ -27,7 +28,19 @@
  * faulting page's region (its VMA within the registered range), in pages.
  *
  * No allocation, no locks, no floating point; O(slots + k + scan + 2) work and page reads
- * (with protect, up to k more sentinel-table lookups, no page reads).
+ * (with protect, up to k more sentinel-table lookups, no page reads; with proof, up to
+ * COWRL_GUARDED_PROOFS ring entries looked at and proof_reads written() calls).
+ *
+ * Version 4, interior proofs (proof = 1): commit records each page its window copies
+ * (shared in the window) in a ring of COWRL_GUARDED_PROOFS entries, at the consecutive
+ * indices o->proof_first, o->proof_first + 1, ... (mod COWRL_GUARDED_PROOFS), count
+ * o->proof_count, overwriting the oldest entries (their reserve stays spent).  At the next
+ * faults cowrl_guarded_prove asks written(wctx, idx, page) for at most proof_reads entries
+ * of the faulting region: 1 = page was written after its copy (the module: the D bit of the
+ * recorded copy).  A proven page returns its reserve (loss_ns) plus gain_ns to the budget
+ * and leaves the ring.  Sentinel hits then add no budget credit (they still feed use and
+ * the hit allowance), so the loss over k = 0 never exceeds the allowances granted, whatever
+ * the table and however the writes fall: a credit needs a real write to a copied page.
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
@@ -43,8 +56,8 @@
 #define COWRL_GUARDED_BYTES 744		/* sizeof(struct cowrl_guarded_table) */
 #define COWRL_GUARDED_MAX_SCAN 64	/* pages read past a window for its sentinel */
 #define COWRL_GUARDED_MAX_HIT_SCALE 16	/* allowances a sentinel hit may add */
-#define COWRL_GUARDED_PROOFS 128	/* DRAFT (kproof) */
-#define COWRL_GUARDED_MAX_PROOF_READS 16
+#define COWRL_GUARDED_PROOFS 128	/* ring of copied pages awaiting a proof, a power of 2 */
+#define COWRL_GUARDED_MAX_PROOF_READS 16	/* written() calls per fault */
 
 /* The ioctl payload (user -> module), no implicit padding. */
 struct cowrl_guarded_table {
@@ -69,10 +82,9 @@ struct cowrl_guarded_table {
 	cp_u16 protect;		/* 1: no window covers, no copy-less window evicts, the live
 				 * sentinel of a window that copied pages (version 3) */
 	cp_u16 hit_scale;	/* a sentinel hit adds hit_scale allowances, 1..16 (version 3) */
-	cp_u16 pad;		/* 0: the size stays a multiple of 8 */
-	cp_u16 proof;		/* DRAFT */
-	cp_u16 proof_reads;
-	cp_u16 pad2[2];
+	cp_u16 proof;		/* 1: interior proofs (version 4); 0: version 3's decisions */
+	cp_u16 proof_reads;	/* ring entries read per fault: 1..MAX_PROOF_READS, 0 if !proof */
+	cp_u16 pad[3];		/* 0: the size stays a multiple of 8 */
 };
 
 /* Per watched region, allocated at register time (about 6 KiB). */
@@ -94,14 +106,17 @@ struct cowrl_guarded_state {
 	cp_s64 tags[COWRL_GUARDED_SENTINELS];	/* ((s + 1) << 1) | class; 0 = empty */
 	cp_s64 tag_pages[COWRL_GUARDED_SENTINELS];	/* pages its window copied */
 	cp_s64 tag_reserved[COWRL_GUARDED_SENTINELS];	/* budget its window reserved */
-	cp_s64 proof_page[COWRL_GUARDED_PROOFS];	/* DRAFT */
-	cp_u32 proof_head, proof_cursor;
+	/* version 4: copied pages awaiting a proof (region-absolute page + 1; 0 = empty) */
+	cp_s64 proof_page[COWRL_GUARDED_PROOFS];
+	cp_u32 proof_head;	/* next ring index commit writes */
+	cp_u32 proof_cursor;	/* next ring index cowrl_guarded_prove looks at */
 };
 
 /* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
 struct cowrl_guarded_obs {
 	cp_u32 cell, cls, slot, run, want;
-	cp_u32 proof_first, proof_count;	/* DRAFT */
+	cp_u32 proof_first;	/* set by commit: ring index of the first page it recorded */
+	cp_u32 proof_count;	/* set by commit: pages recorded (0 unless proof) */
 };
 
 static inline void cowrl_guarded_reset(struct cowrl_guarded_state *st)
@@ -123,12 +138,12 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 		return -22;
 	if (tb->grant_left > 4 || tb->scan > COWRL_GUARDED_MAX_SCAN ||
 	    tb->merge > 1 || tb->protect > 1 || tb->hit_scale < 1 ||
-	    tb->hit_scale > COWRL_GUARDED_MAX_HIT_SCALE || tb->pad)
+	    tb->hit_scale > COWRL_GUARDED_MAX_HIT_SCALE || tb->pad[0] || tb->pad[1] || tb->pad[2])
 		return -22;
-	if (tb->proof > 1 || tb->pad2[0] || tb->pad2[1] ||
-	    (tb->proof ? tb->proof_reads < 1 || tb->proof_reads > COWRL_GUARDED_MAX_PROOF_READS :
-			 tb->proof_reads != 0))
-		return -22;
+	if (tb->proof > 1 || (tb->proof && (tb->proof_reads < 1 ||
+	    tb->proof_reads > COWRL_GUARDED_MAX_PROOF_READS || tb->expected_loss)) ||
+	    (!tb->proof && tb->proof_reads))
+		return -22;	/* a proof returns loss_ns: the reserve must be the whole loss */
 	if (tb->slots < 1 || tb->slots > COWRL_POLICY_MAX_SLOTS)
 		return -22;
 	if (tb->near < 1 || tb->near > COWRL_POLICY_MAX_NEAR)
@@ -157,6 +172,39 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 }
 
 /*
+ * Version 4, before cowrl_guarded_observe at a demand fault in [@start, @limit): look at
+ * the ring from proof_cursor on, round robin, and ask @written(@ctx, idx, page) about at
+ * most proof_reads entries whose page lies in the region (others are passed over: their
+ * region proves them).  1 = the page was written after its copy: it returns its reserve
+ * and its gain, and leaves the ring.  0 = not yet (or the proof was lost): it stays until
+ * a later look proves it or commit overwrites it.  Nothing with proof = 0.
+ */
+static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
+				       const struct cowrl_guarded_table *tb,
+				       cp_s64 start, cp_s64 limit,
+				       int (*written)(void *ctx, cp_u32 idx, cp_s64 page),
+				       void *ctx)
+{
+	cp_u32 i = st->proof_cursor & (COWRL_GUARDED_PROOFS - 1), n = 0, step;
+
+	if (!tb->proof)
+		return;
+	for (step = 0; step < COWRL_GUARDED_PROOFS && n < tb->proof_reads; step++) {
+		cp_s64 v = st->proof_page[i];
+
+		if (v && v - 1 >= start && v - 1 < limit) {
+			n++;
+			if (written(ctx, i, v - 1) == 1) {
+				st->budget += tb->loss_ns + tb->gain_ns;
+				st->proof_page[i] = 0;
+			}
+		}
+		i = (i + 1) & (COWRL_GUARDED_PROOFS - 1);
+	}
+	st->proof_cursor = i;
+}
+
+/*
  * First half of a demand fault at @page (region [@start, @limit)): sentinel
  * check, budget allowance, stream match, stride, cell.  Returns the degree
  * the table wants: 0 below the floor or when the budget cannot pay a window's
@@ -179,7 +227,8 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 
 		st->use[c] += (COWRL_GUARDED_USE_ONE - st->use[c]) >> 4;
 		st->hits[c]++;
-		st->budget += st->tag_reserved[t] + st->tag_pages[t] * tb->gain_ns;
+		if (!tb->proof)	/* version 4: credit comes from interior proofs only */
+			st->budget += st->tag_reserved[t] + st->tag_pages[t] * tb->gain_ns;
 		st->tags[t] = 0;
 	}
 	/* 2. streams (smallest gap, lowest slot on a tie) and the stride detector */
@@ -238,6 +287,8 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 		  4 + use_b;
 	o->slot = slot;
 	o->run = run;
+	o->proof_first = st->proof_head;
+	o->proof_count = 0;
 	o->want = tb->k[o->cell];
 	/*
 	 * Every window reserves at least setup_ns (copied * per >= 0, skip >= 0): a budget
@@ -248,31 +299,6 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 		o->want = 0;
 	st->last_cell = o->cell;
 	return o->want;
-}
-
-/* DRAFT (kproof): credit written copies in the faulting region. */
-static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
-				       const struct cowrl_guarded_table *tb, cp_s64 start,
-				       cp_s64 limit, int (*written)(void *ctx, cp_u32 idx, cp_s64 page),
-				       void *ctx)
-{
-	cp_u32 i, n = 0, idx;
-	cp_s64 pg;
-
-	if (!tb->proof)
-		return;
-	for (i = 0; i < COWRL_GUARDED_PROOFS && n < tb->proof_reads; i++) {
-		idx = (st->proof_cursor + i) % COWRL_GUARDED_PROOFS;
-		pg = st->proof_page[idx] - 1;
-		if (pg < start || pg >= limit)
-			continue;
-		n++;
-		if (written(ctx, idx, pg)) {
-			st->budget += tb->gain_ns;
-			st->proof_page[idx] = 0;
-		}
-	}
-	st->proof_cursor = (st->proof_cursor + i) % COWRL_GUARDED_PROOFS;
 }
 
 /* The pages a window of @d walks: d clipped at the region end (>= 0). */
@@ -305,10 +331,12 @@ static inline cp_s64 cowrl_guarded_per(const struct cowrl_guarded_state *st,
  * at the first degree that does not fit.  A fault whose smallest window cannot
  * fit reads 1 page, plus the sentinel candidates (at most scan + 1); one whose budget is
  * below setup_ns has want = 0 (cowrl_guarded_observe) and reads only the latter.
+ * With proof, it sets @o->proof_first/proof_count: the ring indices of the pages it
+ * counted as copied, in page order (the caller's copy work remembers them there).
  */
 static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 					  const struct cowrl_guarded_table *tb,
-					  const struct cowrl_guarded_obs *o, cp_s64 page,
+					  struct cowrl_guarded_obs *o, cp_s64 page,
 					  cp_s64 start, cp_s64 limit,
 					  int (*shared)(void *ctx, cp_s64 q), void *ctx)
 {
@@ -350,16 +378,15 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 		reserved = copied * per;
 		st->budget -= reserved + kfixed;
 	}
-	((struct cowrl_guarded_obs *)o)->proof_first = st->proof_head;
-	((struct cowrl_guarded_obs *)o)->proof_count = 0;
-	if (k && tb->proof) {	/* DRAFT */
-		for (j = 1; j <= cowrl_guarded_walked(page, k, limit); j++) {
-			if (!seen[j])
-				continue;
-			st->proof_page[st->proof_head] = page + j + 1;
-			st->proof_head = (st->proof_head + 1) % COWRL_GUARDED_PROOFS;
-			((struct cowrl_guarded_obs *)o)->proof_count++;
-		}
+	/* version 4: the copied pages (shared in the window) await their proofs */
+	o->proof_first = st->proof_head;
+	o->proof_count = 0;
+	for (j = 1; tb->proof && k && j <= cowrl_guarded_walked(page, k, limit); j++) {
+		if (!seen[j])
+			continue;
+		st->proof_page[st->proof_head] = page + j + 1;
+		st->proof_head = (st->proof_head + 1) & (COWRL_GUARDED_PROOFS - 1);
+		o->proof_count++;
 	}
 	st->n_faults++;
 	end = page + (cp_s64)k;

@@ -56,10 +56,22 @@ def _policies() -> list[GuardedPolicy]:
             GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, protect=True, merge=True,
                                    hit_scale=2),
             GuardedPolicy.for_cost(cost, table=rand, budget_per_mille=300, protect=True,
-                                   hit_scale=3, scan=2)]
+                                   hit_scale=3, scan=2),
+            # version 4: interior proofs (a ring of copied pages, proof_reads per fault)
+            make_guarded(table=shipped, proof=1),
+            GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_reads=16),
+            GuardedPolicy.for_cost(cost, table=[1] * N_CELLS, proof=1, proof_reads=1),
+            GuardedPolicy.for_cost(cost, table=rand, budget_per_mille=300, grant_left=1,
+                                   scan=8, merge=True, protect=True, hit_scale=2, proof=1,
+                                   proof_reads=3, slots=2, near=5),
+            GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900,
+                          grant_left=0, proof=1, proof_reads=8)]
 
 
-@pytest.mark.parametrize("pi", range(9))
+N_POLICIES = 14
+
+
+@pytest.mark.parametrize("pi", range(N_POLICIES))
 def test_compiled_guarded_program_matches_the_prototype(pi: int) -> None:
     cost = make_costmodel("seed_table1")
     pol = _policies()[pi]
@@ -93,7 +105,7 @@ def cguarded(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     return CGuarded(tmp_path_factory.mktemp("cguarded"))
 
 
-@pytest.mark.parametrize("pi", range(9))
+@pytest.mark.parametrize("pi", range(N_POLICIES))
 def test_c_guarded_matches_the_prototype(cguarded, pi: int) -> None:  # noqa: ANN001
     from cowrl.kernel.table import pack_guarded
 
@@ -101,14 +113,16 @@ def test_c_guarded_matches_the_prototype(cguarded, pi: int) -> None:  # noqa: AN
     pol = _policies()[pi]
     payload = pack_guarded(pol.program())
     assert cguarded.check(payload) == 0
-    nonzero = 0
+    nonzero = proofs = 0
     for t in _traces():
         _, ev = simulate(t, pol, cost, record_events=True, fast=False)
         page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends)
         assert np.array_equal(page, ev.page), t.name
         assert np.array_equal(k, ev.k), t.name
         nonzero += int(np.count_nonzero(k))
+        proofs += cguarded.last_proofs
     assert nonzero > 0
+    assert (proofs > 0) == bool(pol.proof)  # version 4 reads the ring, version 3 never does
 
 
 def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
@@ -121,10 +135,67 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     for off, fmt, value in ((0, "<I", 1), (8, "<I", 0), (8, "<I", 17), (24, "<I", 9),
                             (28, "<H", 5), (30, "<H", 65), (72, "<H", 65),
                             (88 + 2 * 5, "<H", 513), (728, "<H", 2), (730, "<H", 2),
-                            (732, "<H", 0), (732, "<H", 17), (734, "<H", 1)):
+                            (732, "<H", 0), (732, "<H", 17), (734, "<H", 1),
+                            (734, "<H", 2), (736, "<H", 1), (738, "<H", 1), (740, "<H", 1),
+                            (742, "<H", 1)):
         bad = bytearray(good)
         struct.pack_into(fmt, bad, off, value)
         assert cguarded.check(bytes(bad)) == -22, (off, value)
+    # version 4: proof = 1 needs proof_reads 1..16 and the whole loss reserved
+    proof = bytearray(pack_guarded(make_guarded(proof=1, proof_reads=16).program()))
+    assert struct.unpack_from("<2H", proof, 734) == (1, 16)
+    assert cguarded.check(bytes(proof)) == 0
+    for off, fmt, value in ((736, "<H", 0), (736, "<H", 17), (20, "<I", 1)):
+        bad = bytearray(proof)
+        struct.pack_into(fmt, bad, off, value)
+        assert cguarded.check(bytes(bad)) == -22, (off, value)
+
+
+@pytest.mark.parametrize(("kw", "field"), [
+    ({"proof": 2}, "policy.proof must be 0 or 1"),
+    ({"proof": True}, "policy.proof must be 0 or 1"),
+    ({"proof_reads": 0}, "policy.proof_reads must be in 1..16"),
+    ({"proof_reads": 17}, "policy.proof_reads must be in 1..16"),
+    ({"proof": 1, "expected_loss": True}, "policy.expected_loss must be false with proof"),
+])
+def test_bad_proof_options_name_the_field(kw: dict, field: str) -> None:
+    from cowrl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=field):
+        make_guarded(**kw)
+
+
+def test_proof_zero_sends_no_proof_reads() -> None:
+    # proof: 0 is version 3 exactly: the payload carries proof_reads = 0 whatever the config.
+    t = make_guarded(proof=0, proof_reads=8).program().table
+    assert (t["proof"], t["proof_reads"]) == (0, 0)
+
+
+def test_page_state_marks_writes_after_a_page_became_private() -> None:
+    """The engine's page state (FaultContext.page_state) is the written() oracle: a page
+    precopied at one fault is 2 at a later fault iff the trace wrote it in between."""
+    from cowrl.sim.engine import ReplayEngine
+
+    t = g.randomized(seed=2, draw=5)
+    first = np.full(t.n_pages, t.writes, dtype=np.int64)
+    uniq, idx = np.unique(t.pages, return_index=True)
+    first[uniq] = idx
+    eng = ReplayEngine(make_costmodel("seed_table1"))
+    ctx = eng.reset(t)
+    copied: set[int] = set()
+    checked = 0
+    while ctx is not None:
+        state = ctx.page_state
+        assert state is not None
+        for q in copied:  # a copied page was never written before its copy
+            assert (state[q] == 2) == (first[q] < ctx.write_index), q
+            checked += 1
+        before = state.copy()
+        eng.apply(4)
+        hi = min(ctx.page + 4, ctx.region_end - 1)
+        copied.update(q for q in range(ctx.page + 1, hi + 1) if before[q] == 0)
+        ctx = eng.context
+    assert checked > 0
 
 
 # --- the allowance follows the cost model (GuardedPolicy.for_cost) ---------------------------

@@ -127,3 +127,25 @@ def test_shield_allowance_follows_the_cost_model() -> None:
         assert any(ks) is copies, cm
     old = {k: v for k, v in guard_constants(tcg).items() if k != "budget_per_mille"}
     assert GuardView(old).guard.allowance == int(tcg.demand_ns) * 10 // 1000
+
+
+@pytest.mark.parametrize("want", [1, 7])  # k = 1 and k = 64 asked at every fault
+def test_shield_with_proof_is_guarded_version_4(want: int) -> None:
+    """The shield with interior proofs (proof = 1) reads the engine's page state through the
+    env's FaultContext: a fixed proposer gets exactly guarded's version-4 degrees, and on a
+    multi_stream / mixture draw its loss stays within the allowances (the sentinel spoof
+    that put the shield at 1.06 x baseline gives no credit)."""
+    cost = make_costmodel("seed_table1")
+    env = GuardedPrecopyEnv(PrecopyEnv(cost=cost), features="guarded", shield=True,
+                            proof=1)
+    for t in (g.randomized(seed=0, draw=0, families="multi_stream"),
+              g.randomized(seed=1, draw=2, families="mixture"), g.sequential(n_pages=2048)):
+        _, run, ks = _episode(env, t, want)
+        table = [(1, 64)[want == 7]] * N_CELLS
+        ref = GuardedPolicy.for_cost(cost, table=table, proof=1)
+        rec, ev = simulate(t, ref, cost, record_events=True, fast=False)
+        assert ks == ev.k.tolist(), t.name
+        assert run["objective"] == pytest.approx(objective(rec, 1.0, cost.page_cost_ns))
+        zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, proof=1)
+        base = objective(simulate(t, zeros, cost), 1.0, cost.page_cost_ns)
+        assert run["objective"] - base <= ref.granted + t.n_pages, t.name

@@ -152,11 +152,12 @@ class CPolicy:
 # --- guarded (kernel_module/cowrl_guarded.h) ------------------------------------------------
 
 GUARDED_HEADER = HEADER.with_name("cowrl_guarded.h")
-GUARDED_VERSION = 3
+GUARDED_VERSION = 4
 GUARDED_CELLS = 320
 GUARDED_MAX_DEGREES = 8
-GUARDED_BYTES = 736
-_GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H4H"  # ... merge, protect, hit_scale, pad
+GUARDED_BYTES = 744
+# ... merge, protect, hit_scale (version 3), proof, proof_reads (version 4), pad[3]
+_GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H8H"
 
 _GSHIM = r"""
 #include "cowrl_guarded.h"
@@ -164,7 +165,7 @@ _GSHIM = r"""
 unsigned int cg_sizeof_table(void) { return sizeof(struct cowrl_guarded_table); }
 int cg_check(const struct cowrl_guarded_table *tb) { return cowrl_guarded_check(tb); }
 
-static int64_t cg_reads;
+static int64_t cg_reads, cg_proofs;
 
 static int cg_shared(void *ctx, cp_s64 q)
 {
@@ -172,14 +173,26 @@ static int cg_shared(void *ctx, cp_s64 q)
 	return !((const unsigned char *)ctx)[q];
 }
 
+/* Version 4: page state 2 = written since it became private (the copy's D bit). */
+static int cg_written(void *ctx, cp_u32 idx, cp_s64 q)
+{
+	(void)idx;
+	cg_proofs++;
+	return ((const unsigned char *)ctx)[q] == 2;
+}
+
+/* written() calls of the last cg_replay. */
+int64_t cg_last_proofs(void) { return cg_proofs; }
+
 /* Page-state reads (shared() calls) of the last cg_replay. */
 int64_t cg_last_reads(void) { return cg_reads; }
 
 /*
  * Replay @pages (a write trace over regions ending at @ends[0..n_ends)) from all pages
- * shared, as the module sees it: a write to a private page takes no fault; at a fault the
- * decision reads only page state (private neighbours, shared window pages).  Writes each
- * fault's page and k; returns the number of faults.
+ * shared, as the module sees it: a write to a private page takes no fault (and sets its
+ * state to 2, the D bit); at a fault the decision reads only page state (proofs, private
+ * neighbours, shared window pages).  Writes each fault's page and k; returns the number
+ * of faults.
  */
 int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, int64_t n,
                   const int64_t *ends, int64_t n_ends, unsigned char *priv,
@@ -191,11 +204,13 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 	uint32_t left, k;
 
 	cowrl_guarded_reset(&st);
-	cg_reads = 0;
+	cg_reads = cg_proofs = 0;
 	for (i = 0; i < n; i++) {
 		p = pages[i];
-		if (priv[p])
+		if (priv[p]) {
+			priv[p] = 2;
 			continue;
+		}
 		for (r = 0; r < n_ends - 1 && ends[r] <= p; r++)
 			;
 		start = r ? ends[r - 1] : 0;
@@ -204,11 +219,13 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 		for (j = p - 3; j < p; j++)
 			if (j >= start && priv[j])
 				left++;
+		cowrl_guarded_prove(&st, tb, start, limit, cg_written, priv);
 		cowrl_guarded_observe(&st, tb, &o, p, start, limit, left);
 		k = cowrl_guarded_commit(&st, tb, &o, p, start, limit, cg_shared, priv);
 		end = p + k < limit - 1 ? p + k : limit - 1;
 		for (j = p; j <= end; j++)
-			priv[j] = 1;
+			if (!priv[j])	/* a private page keeps its state (2: written) */
+				priv[j] = 1;
 		out_page[f] = p;
 		out_k[f++] = k;
 	}
@@ -232,7 +249,8 @@ def pack_guarded(program: KernelProgram) -> bytes:
                        int(t["skip_ns"]), int(t["allowance_ns"]),
                        *(degrees + [0] * (GUARDED_MAX_DEGREES - len(degrees))),
                        *[int(k) for k in t["cells"]], int(t.get("merge", 0)),
-                       int(t.get("protect", 0)), int(t.get("hit_scale", 1)), 0)
+                       int(t.get("protect", 0)), int(t.get("hit_scale", 1)),
+                       int(t.get("proof", 0)), int(t.get("proof_reads", 0)), 0, 0, 0)
 
 
 class CGuarded:
@@ -247,6 +265,7 @@ class CGuarded:
                                        ctypes.c_void_p, ctypes.c_void_p]
         self.lib.cg_replay.restype = ctypes.c_int64
         self.lib.cg_last_reads.restype = ctypes.c_int64
+        self.lib.cg_last_proofs.restype = ctypes.c_int64
         assert self.lib.cg_sizeof_table() == GUARDED_BYTES, "guarded table layout drifted"
 
     def check(self, payload: bytes) -> int:
@@ -264,4 +283,6 @@ class CGuarded:
                                priv.ctypes.data, out_p.ctypes.data, out_k.ctypes.data)
         self.last_reads = int(self.lib.cg_last_reads())
         """Window/sentinel page reads of this replay (the module's gup-fast calls)."""
+        self.last_proofs = int(self.lib.cg_last_proofs())
+        """written() calls of this replay (the module's D-bit reads, version 4)."""
         return out_p[:n], out_k[:n].astype(np.int64)

@@ -54,6 +54,18 @@ precopy is financed only by gains already proven. A sentinel proves the end of i
 window, not its interior: a strided stream whose window ends on a written page can fool
 it (measured in docs/policies.md).
 
+**Version 4: interior proofs** (``proof = 1``; off by default until the module's side is
+proven). Every page a window copies (shared in the window) enters a ring of
+:data:`PROOFS` entries. At each demand fault, before the rest, at most ``proof_reads``
+ring entries of the faulting region are looked at, round robin: an entry whose page was
+written after its copy (the module reads the dirty bit of the copy; the simulator the
+engine's page state, :attr:`FaultContext.page_state`) is *proven*: it returns its reserve
+(``loss``) plus ``gain`` to the budget and leaves the ring. An entry overwritten when the
+ring wraps keeps its reserve spent. Sentinel hits then add no credit (they still feed
+``use`` and the hit allowance). A credit thus needs a real write to a copied page, which no
+pattern of writes can fake, so the loss over ``k = 0`` never exceeds the allowances
+granted, for any table (``expected_loss`` is excluded: a proof returns the whole loss).
+
 **Learning.** The table is learned offline in the simulator (:func:`learn_table`) with
 full information: at every fault the hindsight reward of every candidate degree is known
 from the trace, so each cell sums the reward of every arm (a contextual bandit with full
@@ -86,6 +98,9 @@ DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
 STREAM, OTHER = 0, 1
 MAX_SCAN = 64  # pages read past a window for its sentinel (COWRL_GUARDED_MAX_SCAN)
 MAX_HIT_SCALE = 16  # allowances a sentinel hit may add (COWRL_GUARDED_MAX_HIT_SCALE)
+PROOFS = 128  # ring of copied pages awaiting a proof (COWRL_GUARDED_PROOFS)
+MAX_PROOF_READS = 16  # ring entries read per fault (COWRL_GUARDED_MAX_PROOF_READS)
+PAGE_WRITTEN = 2  # FaultContext.page_state: private and written since (a copy's dirty bit)
 # The largest break-even hit rate loss / (gain + loss) at which the budget still grants an
 # allowance (GuardedPolicy.for_cost): 1 - 1/16, the resolution of the sentinel hit rate (an
 # EWMA of weight 1/16). Above it no hit rate the sentinels can measure tells a paying window
@@ -158,6 +173,11 @@ class GuardedContext:
         self.refund_pages = 0  # precopied pages of windows whose sentinel was hit (this fault)
         self.refund_reserved = 0
         self.hit = False
+        # Version 4: copied pages awaiting a proof (page + 1; 0 = empty), and the cursors.
+        self.proof_page = [0] * PROOFS
+        self.proof_head = 0
+        self.proof_cursor = 0
+        self.proven = 0  # pages proven so far (diagnostics)
 
     def observe_fault(self, page: int, start: int = 0, limit: int = -1) -> Cell:
         # 1. sentinel: a fault on a recorded sentinel is a hit for its class.
@@ -271,7 +291,7 @@ class GuardedPolicy(Policy):
                  budget_per_mille: int = 10, floor: int = 0, slots: int = 4, near: int = 16,
                  expected_loss: bool = False, grant_left: int = 2,
                  scan: int = 8, merge: bool = False, protect: bool = False,
-                 hit_scale: int = 1,
+                 hit_scale: int = 1, proof: int = 0, proof_reads: int = 8,
                  degrees: Sequence[int] = DEGREES, name: str = "guarded") -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else [int(k) for k in table]
@@ -283,6 +303,14 @@ class GuardedPolicy(Policy):
             raise ConfigError(f"policy.hit_scale must be in 1..{MAX_HIT_SCALE}, got {hit_scale!r}")
         if isinstance(scan, bool) or scan not in range(MAX_SCAN + 1):
             raise ConfigError(f"policy.scan must be in 0..{MAX_SCAN}, got {scan!r}")
+        if isinstance(proof, bool) or proof not in (0, 1):
+            raise ConfigError(f"policy.proof must be 0 or 1, got {proof!r}")
+        if isinstance(proof_reads, bool) or proof_reads not in range(1, MAX_PROOF_READS + 1):
+            raise ConfigError(f"policy.proof_reads must be in 1..{MAX_PROOF_READS}, "
+                              f"got {proof_reads!r}")
+        if proof and expected_loss:
+            raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
+                              "returns the whole loss)")
         if not 0 <= int(floor) <= USE_ONE:
             raise ConfigError(f"policy.floor must be in 0..{USE_ONE}, got {floor!r}")
         for field, v in (("gain_ns", gain_ns), ("loss_ns", loss_ns), ("setup_ns", setup_ns),
@@ -304,7 +332,10 @@ class GuardedPolicy(Policy):
         self.ctx.scan = int(scan)
         self.ctx.merge = bool(merge)
         self.ctx.protect = bool(protect)
+        self.proof = int(proof)
+        self.proof_reads = int(proof_reads)
         self.budget = 0
+        self.granted = 0
         # (lambda, keywords) when the budget constants follow the run's cost model
         # (make_guarded(costmodel="auto")): for_trace rebuilds the policy under it.
         self.budget_spec: tuple[float, dict[str, Any]] | None = None
@@ -341,6 +372,7 @@ class GuardedPolicy(Policy):
     def reset(self, n_pages: int, seed: int | None = None) -> None:
         self.ctx.reset(n_pages)
         self.budget = 0
+        self.granted = 0  # ns of allowances added this run: what bounds the loss over k = 0
 
     def degree(self, c: Cell, page: int, limit: int, want: int | None = None,
                start: int = 0) -> tuple[int, int]:
@@ -377,22 +409,52 @@ class GuardedPolicy(Policy):
     def decide(self, ctx: FaultContext) -> int:
         return self.act(self.fault_cell(ctx), ctx)
 
+    def prove(self, ctx: FaultContext, start: int, limit: int) -> None:
+        """Version 4, step 0: look at the ring round robin from its cursor; of at most
+        ``proof_reads`` entries whose page lies in ``[start, limit)``, each written after its
+        copy returns its reserve and gain and leaves the ring."""
+        state = ctx.page_state
+        if state is None:
+            raise RuntimeError("guarded proof=1 reads the page state of the engine "
+                               "(FaultContext.page_state); this fault has none")
+        g = self.ctx
+        i, n = g.proof_cursor, 0
+        for _ in range(PROOFS):
+            if n >= self.proof_reads:
+                break
+            v = g.proof_page[i]
+            if v and start <= v - 1 < limit:
+                n += 1
+                if state[v - 1] == PAGE_WRITTEN:
+                    self.budget += self.loss + self.gain
+                    g.proof_page[i] = 0
+                    g.proven += 1
+            i = (i + 1) & (PROOFS - 1)
+        g.proof_cursor = i
+
     def fault_cell(self, ctx: FaultContext) -> Cell:
-        """Steps 1-4 of a fault: sentinel check, budget, context cell (then :meth:`act`).
+        """Steps 0-4 of a fault: proofs, sentinel check, budget, context cell (then
+        :meth:`act`).
 
         Split from :meth:`act` so that another chooser of ``k`` (an SB3 network,
         :mod:`cowrl.policies.shield`) sees the same context and is shielded by the same budget.
         """
         limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
+        if self.proof:
+            self.prove(ctx, ctx.region_start, limit)
         c = self.ctx.observe_fault(ctx.page, ctx.region_start, limit)
         # A hit sentinel proves its window's pages were written: refund their reserved loss
-        # and bank their gain. A fault with evidence of use adds a small allowance (the risk
-        # we accept): a hit, or a dense left neighbourhood (grant_left; 0 = every fault).
-        self.budget += self.ctx.refund_reserved + self.ctx.refund_pages * self.gain
+        # and bank their gain (not with proof: only interior proofs credit). A fault with
+        # evidence of use adds a small allowance (the risk we accept): a hit, or a dense left
+        # neighbourhood (grant_left; 0 = every fault).
+        if not self.proof:
+            self.budget += self.ctx.refund_reserved + self.ctx.refund_pages * self.gain
         if self.ctx.hit:
             self.budget += self.allowance * self.hit_scale
+            self.granted += self.allowance * self.hit_scale
         elif not self.grant_left or self.ctx.left >= self.grant_left:
             self.budget += self.allowance
+            self.granted += self.allowance
         return c
 
     def act(self, c: Cell, ctx: FaultContext, want: int | None = None) -> int:
@@ -403,6 +465,12 @@ class GuardedPolicy(Policy):
         reserved = copied * self.reserve(c.cls) if k > 0 else 0
         if k > 0:
             self.budget -= reserved + self.fixed(ctx.page, k, copied, limit)
+        if self.proof and k > 0:  # version 4: the copied pages await their proofs
+            g = self.ctx
+            for q in range(ctx.page + 1, min(ctx.page + k, limit - 1) + 1):
+                if not g.private[q]:
+                    g.proof_page[g.proof_head] = q + 1
+                    g.proof_head = (g.proof_head + 1) & (PROOFS - 1)
         if self.trace_log is not None:
             self.trace_log.append((ctx.page, c.cell, k, ctx.write_index))
         self.ctx.commit(c, ctx.page, k, copied, reserved, limit, ctx.region_start)
@@ -419,6 +487,7 @@ class GuardedPolicy(Policy):
             "grant_left": self.grant_left,
             "scan": self.ctx.scan, "merge": int(self.ctx.merge),
             "protect": int(self.ctx.protect), "hit_scale": self.hit_scale,
+            "proof": self.proof, "proof_reads": self.proof_reads if self.proof else 0,
             "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:

@@ -29,7 +29,7 @@ every policy) and, if it is an observation, a column in :func:`fill_features`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
@@ -76,6 +76,11 @@ class FaultContext:
     """Consecutive sequential hits up to this fault."""
     hit_rate_fp: int = 0
     """EWMA (weight 1/8) of ``seq_hit``, fixed point (:data:`HIT_RATE_ONE` is 1.0)."""
+    page_state: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """The engine's live page state, read-only (None outside the engine): 0 shared, 1
+    private, 2 private and written since it became private. The last is the dirty bit of a
+    precopied page, which the module reads for guarded's interior proofs (version 4): the
+    page was written after its copy and before this fault."""
 
 
 @dataclass(frozen=True)

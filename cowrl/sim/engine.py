@@ -13,7 +13,8 @@ program (static degree, context table, readahead) without leaving compiled
 code. ``simulate()``, both envs (the vector env calls :func:`replay` per
 sub-env), bandit rewards (through the events), the oracle and calibration
 all replay through here. The semantics are in ``docs/semantics.md``; the
-state per run is one uint8 per page (private), one per page (written), one
+state per run is one uint8 per page (private: 0 shared, 1 private, 2 private and
+written since, the dirty bit a precopied page's proof reads), one per page (written), one
 per huge page (THP first fault) and a few integers (:data:`N_STATE`).
 """
 
@@ -91,7 +92,11 @@ def replay(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np
     while True:
         if adv:  # to the next write to a shared page, and that fault's context
             j = pos + 1
+            # A write to a private page takes no fault; it sets the page's dirty state
+            # (PAGE_WRITTEN = 2: what guarded's interior proofs read, as the module reads
+            # the D bit of a precopied page).
             while j < n_w and private[s0 + pages[p0 + j]]:
+                private[s0 + pages[p0 + j]] = 2
                 j += 1
             pos = j
             if j < n_w:
@@ -282,7 +287,8 @@ class ReplayEngine:
                             prev_k=int(st[PREV_K]), private_pages=int(st[NPRIV]),
                             write_index=int(st[POS]), region_end=int(st[REND]),
                             region_start=int(st[RSTART]),
-                            seq_hit=int(st[SEQ]), run=int(st[RUN]), hit_rate_fp=int(st[HIT]))
+                            seq_hit=int(st[SEQ]), run=int(st[RUN]), hit_rate_fp=int(st[HIT]),
+                            page_state=self.private)
 
     def apply(self, k: int) -> FaultEvent:
         """Apply degree ``k`` at the current fault and move to the next one."""

@@ -38,9 +38,11 @@ no slot starts a new stream in the least recently used slot.
 operations is ``docs/policies.md``, "Module specification"): its own stream slots, a
 stride detector, the private neighbours ``p-3 .. p-1`` read from the page state (a page
 outside the faulting page's region counts as not private), a direct-mapped sentinel table,
-per-class sentinel hit rates and the risk budget. ``cells`` carries the 320-entry table
-then the budget constants (:func:`guarded_cells`); its state follows the stream state in
-``ss``. ``tests/test_guarded_program.py`` checks it against the prototype, fault for fault.
+per-class sentinel hit rates and the risk budget, and (version 4, ``proof``) a ring of
+copied pages proven by the page state (:data:`PAGE_WRITTEN`: written after its copy).
+``cells`` carries the 320-entry table then the budget constants (:func:`guarded_cells`);
+its state follows the stream state in ``ss``. ``tests/test_guarded_program.py`` checks it
+against the prototype, fault for fault.
 """
 
 from __future__ import annotations
@@ -80,13 +82,21 @@ _GBUDGET = _GINIT + 11
 _GTAGS = _GINIT + 12
 _GTPAGES = _GTAGS + G_SENTINELS
 _GTRES = _GTPAGES + G_SENTINELS
-STREAM_STATE = _GTRES + G_SENTINELS
+# Version 4: the ring of copied pages awaiting a proof (page + 1, 0 = empty), its cursors.
+G_PROOFS = 128  # ring entries (COWRL_GUARDED_PROOFS)
+_GPROOF = _GTRES + G_SENTINELS
+_GPHEAD, _GPCURSOR = _GPROOF + G_PROOFS, _GPROOF + G_PROOFS + 1
+STREAM_STATE = _GPCURSOR + 1
+# The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
+# became private (a precopied page's dirty bit, which version 4's proofs read).
+PAGE_WRITTEN = 2
 # Layout of a guarded program's ``cells``: the table, then the constants, then the degrees.
 C_GAIN, C_LOSS, C_SETUP, C_SKIP, C_ALLOW, C_FLOOR, C_EXPECTED, C_NDEG = \
     (G_CELLS + i for i in range(8))
 C_GRANT, C_SCAN, C_MERGE = G_CELLS + 8, G_CELLS + 9, G_CELLS + 10
 C_PROTECT, C_HITSCALE = G_CELLS + 11, G_CELLS + 12  # version 3
-C_DEG = G_CELLS + 13
+C_PROOF, C_PREADS = G_CELLS + 13, G_CELLS + 14  # version 4
+C_DEG = G_CELLS + 15
 
 
 def new_stream_state() -> np.ndarray:
@@ -188,10 +198,27 @@ def guarded_shared(private: np.ndarray, s0: int, page: int, k: int, limit: int) 
 def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, page: int,
                    start: int, limit: int, private: np.ndarray, s0: int) -> int:
     """``GuardedPolicy.decide`` at ``page`` of the region ``[start, limit)``; ``private``
-    (from offset ``s0``) is the page state before this fault."""
+    (from offset ``s0``) is the page state before this fault (:data:`PAGE_WRITTEN`: written
+    since it became private)."""
     if ss[_GINIT] == 0:
         ss[_GINIT] = 1
         ss[_GUSE] = ss[_GUSE + 1] = G_USE_ONE // 2
+    # 0. version 4: interior proofs, round robin over the ring's pages of this region
+    proof = cells[C_PROOF]
+    if proof:
+        i = ss[_GPCURSOR]
+        n = 0
+        for _ in range(G_PROOFS):
+            if n >= cells[C_PREADS]:
+                break
+            v = ss[_GPROOF + i]
+            if v != 0 and start <= v - 1 < limit:
+                n += 1
+                if private[s0 + v - 1] == PAGE_WRITTEN:  # written after its copy
+                    ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN]
+                    ss[_GPROOF + i] = 0
+            i = (i + 1) & (G_PROOFS - 1)
+        ss[_GPCURSOR] = i
     # 1. sentinel check, and the allowance
     t = (page - start) & (G_SENTINELS - 1)  # region-relative: regions move in a process
     tag = ss[_GTAGS + t]
@@ -200,7 +227,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         c = tag & 1
         ss[_GUSE + c] += (G_USE_ONE - ss[_GUSE + c]) >> 4
         ss[_GHITS + c] += 1
-        ss[_GBUDGET] += ss[_GTRES + t] + ss[_GTPAGES + t] * cells[C_GAIN]
+        if not proof:  # version 4 credits only interior proofs
+            ss[_GBUDGET] += ss[_GTRES + t] + ss[_GTPAGES + t] * cells[C_GAIN]
         ss[_GTAGS + t] = 0
     # 2. stream match, stride detector
     best, best_gap = -1, near + 1
@@ -265,6 +293,11 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 k, copied, reserved = d, cp, cp * per
                 ss[_GBUDGET] -= reserved + fixed
                 break
+    if proof and k > 0:  # version 4: the copied pages await their proofs
+        for j in range(page + 1, min(page + k, limit - 1) + 1):
+            if private[s0 + j] == 0:
+                ss[_GPROOF + ss[_GPHEAD]] = j + 1
+                ss[_GPHEAD] = (ss[_GPHEAD] + 1) & (G_PROOFS - 1)
     # 5. commit: the slot, and the sentinel just past the window (if it is still shared)
     ss[_NFAULTS] += 1
     end = max(min(page + k, limit - 1), page)
@@ -340,6 +373,8 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
                      (C_PROTECT, "protect")):
         out[col] = int(t.get(key, 0))
     out[C_HITSCALE] = int(t.get("hit_scale", 1))
+    out[C_PROOF] = int(t.get("proof", 0))
+    out[C_PREADS] = int(t.get("proof_reads", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out
