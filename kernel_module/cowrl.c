@@ -848,6 +848,10 @@ static bool cowrl_page_shared(unsigned long addr)
 	return ok;
 }
 
+/* Pages of one window whose copies the work cleans: bit i = page addr + (i + 1) pages. */
+#define COWRL_CLEAN_MAX 64
+static_assert(COWRL_GUARDED_MAX_K <= COWRL_CLEAN_MAX);
+
 #ifdef COWRL_PROOF
 #ifdef _PAGE_SAVED_DIRTY
 #define COWRL_DIRTY_BITS (_PAGE_DIRTY | _PAGE_SAVED_DIRTY)	/* 6.6+: shadow-stack era */
@@ -856,27 +860,30 @@ static bool cowrl_page_shared(unsigned long addr)
 #endif
 
 /*
- * Clean the dirty bit of the copy that precopy just installed at @addr of current's
- * mm (@vma, under mmap_read_lock): its page frame number if the clean holds (no TLB
- * can write the page without setting the bit again), else 0 with the PTE as it was.
+ * Clean the dirty bits of the copies that precopy just installed at the pages @want of
+ * the window after @addr (bit i: addr + (i + 1) pages) that lie in one PMD range, in
+ * current's mm (@vma, under mmap_read_lock); set bit i of the result and @pfns[i] for
+ * each copy whose clean holds (no TLB can write the page without setting D again).
+ * Every other PTE is left as it was.
  *
- * Under the PTE lock (preemption off from the clear to the flush): W=1, hardware
- * D=1 (no saved-dirty bit), a small anonymous swap-backed folio, not in the swap
- * cache, not KSM, the page AnonExclusive, not a shadow-stack VMA.  clear_bit() is
- * atomic against the hardware setting A/D; inc_mm_tlb_gen() is a full barrier, as in
- * flush_tlb_mm_range(), so a CPU that switches into the mm after it flushes its
- * stale ASID, and one already switched in is in mm_cpumask when it is read.  If
- * this CPU is the only one there, the mm has no MMU notifier (a secondary TLB) and
- * the kernel is not Xen PV, the local __flush_tlb_one_user() (a pv_ops call; the
- * native one also flushes the PTI user ASID) removes the last entry that could
- * write without setting D.  Otherwise another CPU may cache the page dirty: D is set
- * again (lost: no proof).  Every kernel reader of an anonymous PTE's D bit
- * (reclaim's unmap, migration, MADV_FREE, KSM, MGLRU) takes this lock, so none sees
- * the clean PTE before the flush or the restore.
+ * Under the PTE lock (preemption off from the first clear to the last flush): W=1,
+ * hardware D=1 (no saved-dirty bit), a small anonymous swap-backed folio, not in the
+ * swap cache, not KSM, the page AnonExclusive, not a shadow-stack VMA; then
+ * clear_bit(_PAGE_BIT_DIRTY), atomic against the hardware setting A/D.  Then
+ * inc_mm_tlb_gen() (a full barrier, as in flush_tlb_mm_range()): a CPU that switches
+ * into the mm after it flushes its stale ASID, and one already switched in is in
+ * mm_cpumask when it is read.  If this CPU is the only one there, the mm has no MMU
+ * notifier (a secondary TLB) and the kernel is not Xen PV, __flush_tlb_one_user() per
+ * page (a pv_ops call; the native one also flushes the PTI user ASID) removes the last
+ * entries that could write without setting D.  Otherwise another CPU may cache a page
+ * dirty: D is set again on every page (lost: no proof).  Every kernel reader of an
+ * anonymous PTE's D bit (reclaim's unmap, migration, MADV_FREE, KSM, MGLRU) takes this
+ * lock, so none sees a clean PTE before the flush or the restore.
  */
-static unsigned long cowrl_clean(struct mm_struct *mm, struct vm_area_struct *vma,
-				 unsigned long addr)
+static u64 cowrl_clean_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
+			   unsigned long addr, u64 want, unsigned long *pfns)
 {
+	unsigned long first = addr + (__ffs64(want) + 1) * PAGE_SIZE, a;
 	pgd_t *pgdp;
 	p4d_t *p4dp;
 	pud_t *pudp, pud;
@@ -885,95 +892,125 @@ static unsigned long cowrl_clean(struct mm_struct *mm, struct vm_area_struct *vm
 	spinlock_t *ptl;
 	struct page *page;
 	struct folio *folio;
-	unsigned long pfn = 0;
+	u64 done = 0, bits;
+	unsigned int i;
 
 #ifdef VM_SHADOW_STACK
 	if (vma->vm_flags & VM_SHADOW_STACK)
-		goto lost;
+		return 0;
 #endif
-	pgdp = pgd_offset(mm, addr);
+	pgdp = pgd_offset(mm, first);
 	if (pgd_none(READ_ONCE(*pgdp)) || pgd_bad(READ_ONCE(*pgdp)))
-		goto lost;
-	p4dp = p4d_offset(pgdp, addr);
+		return 0;
+	p4dp = p4d_offset(pgdp, first);
 	if (p4d_none(READ_ONCE(*p4dp)) || p4d_bad(READ_ONCE(*p4dp)))
-		goto lost;
-	pudp = pud_offset(p4dp, addr);
+		return 0;
+	pudp = pud_offset(p4dp, first);
 	pud = READ_ONCE(*pudp);
 	if (pud_none(pud) || !pud_present(pud) || pud_leaf(pud) || pud_bad(pud))
-		goto lost;
-	pmdp = pmd_offset(pudp, addr);
+		return 0;
+	pmdp = pmd_offset(pudp, first);
 	rcu_read_lock();	/* as pte_offset_map() (6.5+) holds it */
 	pmdval = READ_ONCE(*pmdp);
 	if (pmd_none(pmdval) || !pmd_present(pmdval) || pmd_leaf(pmdval) || pmd_devmap(pmdval) ||
 	    pmd_bad(pmdval))
-		goto lost_rcu;
+		goto out_rcu;
 	ptl = pte_lockptr(mm, &pmdval);
-	ptep = pte_offset_kernel(&pmdval, addr);
 	spin_lock(ptl);
 	/* 6.12's __pte_offset_map_lock(): the PMD may have changed before the lock */
 	if (!pmd_same(pmdval, READ_ONCE(*pmdp)))
-		goto lost_unlock;
-	pte = ptep_get(ptep);
-	if (!pte_present(pte) || pte_special(pte) || !(pte_flags(pte) & _PAGE_RW) ||
-	    (pte_flags(pte) & COWRL_DIRTY_BITS) != _PAGE_DIRTY || !pfn_valid(pte_pfn(pte)))
-		goto lost_unlock;
-	page = pfn_to_page(pte_pfn(pte));
-	folio = page_folio(page);
-	if (!folio_test_anon(folio) || folio_test_ksm(folio) || folio_test_large(folio) ||
-	    !folio_test_swapbacked(folio) || folio_test_swapcache(folio) ||
-	    !PageAnonExclusive(page))
-		goto lost_unlock;
-	clear_bit(_PAGE_BIT_DIRTY, (unsigned long *)&ptep->pte);
+		goto out_unlock;
+	for (bits = want; bits; bits &= bits - 1) {
+		i = __ffs64(bits);
+		a = addr + (i + 1) * PAGE_SIZE;
+		ptep = pte_offset_kernel(&pmdval, a);
+		pte = ptep_get(ptep);
+		if (!pte_present(pte) || pte_special(pte) || !(pte_flags(pte) & _PAGE_RW) ||
+		    (pte_flags(pte) & COWRL_DIRTY_BITS) != _PAGE_DIRTY || !pfn_valid(pte_pfn(pte)))
+			continue;
+		page = pfn_to_page(pte_pfn(pte));
+		folio = page_folio(page);
+		if (!folio_test_anon(folio) || folio_test_ksm(folio) || folio_test_large(folio) ||
+		    !folio_test_swapbacked(folio) || folio_test_swapcache(folio) ||
+		    !PageAnonExclusive(page))
+			continue;
+		clear_bit(_PAGE_BIT_DIRTY, (unsigned long *)&ptep->pte);
+		pfns[i] = pte_pfn(pte);
+		done |= BIT_ULL(i);
+	}
+	if (!done)
+		goto out_unlock;
 	cowrl_inc_tlb_gen(mm);
 	if (!mm_has_notifiers(mm) && !cpu_feature_enabled(X86_FEATURE_XENPV) &&
 	    cpumask_any_but(mm_cpumask(mm), smp_processor_id()) >= nr_cpu_ids) {
-		__flush_tlb_one_user(addr);
-		pfn = pte_pfn(pte);
+		for (bits = done; bits; bits &= bits - 1)
+			__flush_tlb_one_user(addr + (__ffs64(bits) + 1) * PAGE_SIZE);
 	} else {
-		set_bit(_PAGE_BIT_DIRTY, (unsigned long *)&ptep->pte);
+		for (bits = done; bits; bits &= bits - 1) {
+			a = addr + (__ffs64(bits) + 1) * PAGE_SIZE;
+			set_bit(_PAGE_BIT_DIRTY, (unsigned long *)&pte_offset_kernel(&pmdval, a)->pte);
+		}
+		done = 0;
 	}
-lost_unlock:
+out_unlock:
 	spin_unlock(ptl);
-lost_rcu:
+out_rcu:
 	rcu_read_unlock();
-lost:
-	cnt_inc(pfn ? CNT_PROOF_CLEAN : CNT_PROOF_LOST);
-	return pfn;
+	return done;
 }
 #else
-static unsigned long cowrl_clean(struct mm_struct *mm, struct vm_area_struct *vma,
-				 unsigned long addr)
+static u64 cowrl_clean_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
+			   unsigned long addr, u64 want, unsigned long *pfns)
 {
-	cnt_inc(CNT_PROOF_LOST);	/* not built here: SET_POLICY refuses proof = 1 */
-	return 0;
+	return 0;	/* not built here: SET_POLICY refuses proof = 1 */
 }
 #endif
 
 /*
- * Remember the clean copy @pfn at @addr for its ring entry, if the target's ring still
- * holds that page there (a later window may have overwritten it).  @next: where to
- * start looking among the work's entries (the window records pages in order).
+ * Clean the copies @copied (bit i: page addr + (i + 1) pages) of the window of @w, one
+ * PTE lock per PMD range, then remember each clean copy's pfn for its ring entry, under
+ * the target's lock, if the ring still holds that page there (a later window may have
+ * overwritten it).  The window records its pages in ascending order: the search for the
+ * next entry starts after the last match.
  */
-static void cowrl_proof_store(const struct cowrl_work *w, unsigned long addr,
-			      unsigned long pfn, u32 *next)
+static void cowrl_clean_window(struct mm_struct *mm, struct vm_area_struct *vma,
+			       const struct cowrl_work *w, u64 copied)
 {
-	s64 page = (s64)((addr - w->tstart) >> PAGE_SHIFT);
+	unsigned long addr = (unsigned long)w->rec.addr, pfns[COWRL_CLEAN_MAX];
+	u64 clean = 0, left = copied, group;
 	struct cowrl_tgt *tg;
-	unsigned long flags;
-	u32 i, j, idx;
+	unsigned long flags, a;
+	u32 i, j, n, idx, next = 0;
+	s64 page;
 
+	while (left) {
+		a = addr + (__ffs64(left) + 1) * PAGE_SIZE;
+		/* the pages of @left below the end of a's PMD range */
+		n = min_t(u64, ((a & PMD_MASK) + PMD_SIZE - addr) / PAGE_SIZE - 1, COWRL_CLEAN_MAX);
+		group = n >= COWRL_CLEAN_MAX ? left : left & (BIT_ULL(n) - 1);
+		clean |= cowrl_clean_pmd(mm, vma, addr, group, pfns);
+		left &= ~group;
+	}
+	atomic64_add(hweight64(clean), &cowrl_cnt[CNT_PROOF_CLEAN]);
+	atomic64_add(hweight64(copied) - hweight64(clean), &cowrl_cnt[CNT_PROOF_LOST]);
+	if (!clean)
+		return;
 	rcu_read_lock();
 	tg = rcu_dereference(cowrl_tgts[w->slot]);
 	if (tg && tg->id == w->tid && tg->gstate) {
 		spin_lock_irqsave(&tg->lock, flags);
-		for (i = 0; i < w->proof.count; i++) {
-			j = (*next + i) % w->proof.count;
-			idx = (w->proof.first + j) % COWRL_GUARDED_PROOFS;
-			if (tg->gstate->proof_page[idx] == page + 1) {
-				tg->proof_pg[idx] = page;
-				tg->proof_pfn[idx] = pfn;
-				*next = j + 1;
-				break;
+		for (; clean; clean &= clean - 1) {
+			i = __ffs64(clean);
+			page = (s64)((addr - w->tstart) >> PAGE_SHIFT) + i + 1;
+			for (j = 0; j < w->proof.count; j++) {
+				idx = (w->proof.first + (next + j) % w->proof.count) %
+				      COWRL_GUARDED_PROOFS;
+				if (tg->gstate->proof_page[idx] == page + 1) {
+					tg->proof_pg[idx] = page;
+					tg->proof_pfn[idx] = pfns[i];
+					next = (next + j + 1) % w->proof.count;
+					break;
+				}
 			}
 		}
 		spin_unlock_irqrestore(&tg->lock, flags);
@@ -986,9 +1023,10 @@ static void cowrl_precopy_window(struct mm_struct *mm, const struct cowrl_work *
 				 struct cowrl_active *a)
 {
 	unsigned long addr = (unsigned long)w->rec.addr, limit = w->limit;
-	u32 k = w->rec.degree, next = 0;
+	u32 k = w->rec.degree;
 	struct vm_area_struct *vma;
-	unsigned long p, end, pfn;
+	unsigned long p, end;
+	u64 copied = 0;
 	u32 before;
 
 	if (mmap_read_lock_killable(mm))
@@ -1014,12 +1052,12 @@ static void cowrl_precopy_window(struct mm_struct *mm, const struct cowrl_work *
 			cnt_inc(CNT_NOCOPY);	/* raced: became exclusive or was zapped */
 			continue;
 		}
-		if (w->proof.on && w->proof.count) {
-			pfn = cowrl_clean(mm, vma, p);
-			if (pfn)
-				cowrl_proof_store(w, p, pfn, &next);
-		}
+		if (p - addr <= COWRL_CLEAN_MAX * PAGE_SIZE)
+			copied |= BIT_ULL((p - addr) / PAGE_SIZE - 1);
 	}
+	/* interior proofs: clean the window's copies (GUARDED windows are <= 64 pages) */
+	if (copied && w->proof.on && w->proof.count)
+		cowrl_clean_window(mm, vma, w, copied);
 out_unlock:
 	mmap_read_unlock(mm);
 }
@@ -1415,7 +1453,7 @@ static void *cowrl_table_dup(const struct cowrl_policy *p, size_t size)
 	return memdup_user(u64_to_user_ptr(p->table_ptr), size);
 }
 
-/* Can this kernel clean dirty bits for interior proofs (cowrl_clean())? */
+/* Can this kernel clean dirty bits for interior proofs (cowrl_clean_pmd())? */
 static bool cowrl_proof_built(void)
 {
 #ifdef COWRL_PROOF
