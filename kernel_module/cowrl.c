@@ -32,6 +32,10 @@
  *    returns to user space, which runs it) and COWRL_MAX_PENDING overall.
  *  - Each pending work pins the module; module exit waits for an RCU-tasks
  *    grace period so no task is still executing the tail of the work.
+ *  - Interior proofs (GUARDED tables with proof = 1, x86-64 6.1 .. 6.12 only):
+ *    the work cleans the dirty bit of the copies it made, and keeps a clean only
+ *    when no other CPU can cache the page (cowrl_clean_pmd()); a write is never
+ *    hidden from reclaim.  Later faults read the bit back (cowrl_guarded_written()).
  *
  * The degree k is static (COWRL_POLICY_STATIC) or decided at every demand
  * fault by a pushed decision table (COWRL_POLICY_TABLE): cowrl_policy_fault()
