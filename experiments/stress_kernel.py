@@ -2,10 +2,12 @@
 
     python experiments/stress_kernel.py                    # both kernels, --scale 10
     python experiments/stress_kernel.py --releases 6.1 --scale 3
+    python experiments/stress_kernel.py --scale 1 --tests staletlb,cleanswap,raceproof
 
 One SMP boot per kernel (2 vCPUs, no icount, ``panic_on_warn=1 oops=panic``) runs every
 ``cowrl_stress`` test with its iterations multiplied by ``--scale`` (CI runs scale 1 in
-``tests/kernel/test_kernel_stress.py``), then the runner-fault checks. Prints, per kernel:
+``tests/kernel/test_kernel_stress.py``), then the runner-fault checks (not with ``--tests``,
+which runs only the named tests). Prints, per kernel:
 each test's counts, then ioctls fuzzed, threads, iterations, oopses and the final taint.
 """
 
@@ -44,6 +46,7 @@ def main() -> int:
     ap.add_argument("--releases", default="6.1,6.12", help="comma list of 6.1, 6.12")
     ap.add_argument("--scale", type=int, default=10, help="iteration multiplier (CI: 1)")
     ap.add_argument("--timeout", type=float, default=5400.0, help="session timeout, s")
+    ap.add_argument("--tests", default="", help="comma list of cowrl_stress tests (default all)")
     args = ap.parse_args()
     failed = False
     for rel in args.releases.split(","):
@@ -52,7 +55,9 @@ def main() -> int:
         t0 = time.monotonic()
         oopses, taint, head = 0, -1, ""
         try:
-            s = run_session([], cfg, checks=(f"stress@{args.scale}", "faults"), progress=True)
+            spec = f"stress:{args.tests}@{args.scale}" if args.tests else f"stress@{args.scale}"
+            checks = (spec,) if args.tests else (spec, "faults")
+            s = run_session([], cfg, checks=checks, progress=True)
         except GuestPanic as e:
             oopses, head = 1, str(e)
         except (GuestHang, GuestTainted) as e:
@@ -63,7 +68,8 @@ def main() -> int:
             print(f"== Linux {rel}: the guest crashed\n{head}")
             failed = True
             continue
-        res = s.checks[f"stress@{args.scale}"]
+        res = dict(s.checks[spec])
+        swap = res.pop("swap", None)
         taint = s.info["taint"]
         print(f"== Linux {s.info['kernel_release']}, scale {args.scale}, "
               f"{time.monotonic() - t0:.0f} s wall")
@@ -72,6 +78,12 @@ def main() -> int:
             print(f"  {name:9s} {json.dumps(keep)}" + (f"  FAILED: {r.get('why')}"
                                                        if not r.get("ok") else ""))
             failed |= not r.get("ok")
+        if swap is not None:
+            print(f"  swap      zram {swap['zram']} {swap['why']}")
+        if args.tests:
+            print(f"  final taint {taint}")
+            failed |= taint & ~MODULE_TAINT != 0
+            continue
         f = s.checks["faults"]
         print(f"  faults    sigkill targets after {f['sigkill']['targets_after']}, hung targets "
               f"after {f['hung']['targets_after']}, bogus symbol refused "

@@ -32,6 +32,10 @@
  *    returns to user space, which runs it) and COWRL_MAX_PENDING overall.
  *  - Each pending work pins the module; module exit waits for an RCU-tasks
  *    grace period so no task is still executing the tail of the work.
+ *  - Interior proofs (GUARDED tables with proof = 1, x86-64 6.1 .. 6.12 only):
+ *    the work cleans the dirty bit of the copies it made, and keeps a clean only
+ *    when no other CPU can cache the page (cowrl_clean_pmd()); a write is never
+ *    hidden from reclaim.  Later faults read the bit back (cowrl_guarded_written()).
  *
  * The degree k is static (COWRL_POLICY_STATIC) or decided at every demand
  * fault by a pushed decision table (COWRL_POLICY_TABLE): cowrl_policy_fault()
@@ -70,6 +74,32 @@
 #include "cowrl_uapi.h"
 #include "cowrl_policy.h"
 #include "cowrl_guarded.h"
+
+/*
+ * Interior proofs (GUARDED tables with proof = 1, docs/kernel.md "Interior proofs"):
+ * after each precopy copy the work cleans the copy's dirty bit under the PTE lock,
+ * and flushes this CPU's TLB entry for it when this CPU is the only one that can
+ * cache the mm; a later demand fault in the region reads the bit back.  The clean
+ * relies on x86's TLB bookkeeping (mm_cpumask, tlb_gen), which is not an API: it is
+ * built only for x86-64 on 6.1 .. 6.12, the kernels it was checked and tested on.
+ * Elsewhere SET_POLICY refuses proof = 1 (-EINVAL).
+ */
+#if defined(CONFIG_X86_64) && LINUX_VERSION_CODE >= KERNEL_VERSION(6, 1, 0) && \
+	LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+#define COWRL_PROOF 1
+#include <linux/mmu_notifier.h>
+#include <asm/tlbflush.h>
+/*
+ * inc_mm_tlb_gen() of asm/tlbflush.h, which hides it from modules (#ifndef MODULE,
+ * with the rest of the TLB internals): bump the mm's TLB generation, a full barrier
+ * that orders the PTE write before the read of mm_cpumask (switch_mm_irqs_off() sets
+ * its bit, then reads tlb_gen, and flushes a stale ASID when it moved).
+ */
+static __always_inline void cowrl_inc_tlb_gen(struct mm_struct *mm)
+{
+	atomic64_inc_return(&mm->context.tlb_gen);
+}
+#endif
 
 static_assert(sizeof(struct cowrl_policy_table) == COWRL_POLICY_TABLE_BYTES);
 static_assert(sizeof(struct cowrl_guarded_table) == COWRL_GUARDED_TABLE_BYTES);
@@ -144,6 +174,12 @@ struct cowrl_tgt {
 	spinlock_t lock;	/* the decision state */
 	struct cowrl_policy_state state;
 	struct cowrl_guarded_state *gstate;	/* GUARDED's state, allocated at register */
+	/*
+	 * Interior proofs, under @lock: the copy that the precopy work cleaned for ring
+	 * entry i of gstate (page proof_pg[i] of the range, at proof_pfn[i]); pfn 0 = none.
+	 */
+	s64 proof_pg[COWRL_GUARDED_PROOFS];
+	unsigned long proof_pfn[COWRL_GUARDED_PROOFS];
 };
 
 /* Tasks inside precopy work or manual_cow (entries live on their stacks). */
@@ -154,11 +190,19 @@ struct cowrl_active {
 	u32 copies;
 };
 
+/* The ring entries a GUARDED decision with proof = 1 recorded for its window. */
+struct cowrl_proof_ref {
+	u32 on, first, count;
+};
+
 struct cowrl_work {
 	struct callback_head cb;
 	struct cowrl_record rec;
 	struct mm_struct *mm;	/* compared with current->mm when the work runs */
 	unsigned long limit;	/* end of the registered range */
+	struct cowrl_proof_ref proof;	/* on: clean each copy, for these entries of slot/tid */
+	int slot;
+	u64 tid, tstart;
 };
 
 struct cowrl_probe_data {
@@ -176,7 +220,8 @@ enum cowrl_counter {
 	CNT_DEMAND, CNT_PRECOPY, CNT_MANUAL, CNT_WORKS, CNT_TRIES, CNT_SKIPPED,
 	CNT_WORK_FAILED, CNT_RECORDS, CNT_DROPPED, CNT_OUT_OF_SCOPE, CNT_DECISIONS,
 	CNT_DECIDE_NS, CNT_DECIDE_CLOCK_NS, CNT_KERNEL, CNT_IGNORED, CNT_THROTTLED,
-	CNT_NOCOPY, CNT_MAX_PENDING, CNT_MAX,
+	CNT_NOCOPY, CNT_MAX_PENDING, CNT_PROOF_CLEAN, CNT_PROOF_LOST, CNT_PROOF_CREDITED,
+	CNT_MAX,
 };
 
 static DEFINE_MUTEX(cowrl_mutex);	/* writers of targets, policy, table */
@@ -576,6 +621,41 @@ static __always_inline bool cowrl_pte_shared(pte_t pte)
 	       !is_zero_pfn(pte_pfn(pte));
 }
 
+/* cowrl_guarded_prove()'s reader: the target and the page-table reader of the fault. */
+struct cowrl_proof_ctx {
+	struct cowrl_ptes *r;
+	struct cowrl_tgt *tg;
+};
+
+/*
+ * cowrl_guarded_prove()'s page reader, under the target's lock: 1 iff the precopy
+ * work cleaned page @page's copy for ring entry @idx and the page's PTE is now
+ * present, writable and dirty and maps that same page frame (written since the
+ * clean); the pfn is then forgotten.  The caller passes pages of the faulting
+ * region only, so the lockless cowrl_pte() is sound (struct cowrl_ptes).  A stale
+ * read can only withhold a credit or give one for a write that did happen.
+ */
+static int cowrl_guarded_written(void *ctx, cp_u32 idx, cp_s64 page)
+{
+	struct cowrl_proof_ctx *c = ctx;
+	struct cowrl_tgt *tg = c->tg;
+	unsigned long pfn;
+	pte_t pte;
+
+	if (idx >= COWRL_GUARDED_PROOFS)
+		return 0;
+	pfn = tg->proof_pfn[idx];
+	if (!pfn || tg->proof_pg[idx] != page)
+		return 0;
+	pte = cowrl_pte(c->r, page);
+	if (!cowrl_pte_private(pte) || !pte_dirty(pte) || pte_pfn(pte) != pfn)
+		return 0;
+	tg->proof_pfn[idx] = 0;
+	cnt_inc(CNT_PROOF_CREDITED);
+	return 1;
+}
+NOKPROBE_SYMBOL(cowrl_guarded_written);
+
 /* cowrl_guarded_commit()'s page reader: is page @q of the target COW-shared? */
 static int cowrl_guarded_shared(void *ctx, s64 q)
 {
@@ -592,16 +672,18 @@ NOKPROBE_SYMBOL(cowrl_guarded_shared);
  * lock because how many depends on the state.  With time_decisions the whole
  * decision is timed, walks included.  0 if the target went away meanwhile.
  */
-static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
+static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_proof_ref *pr)
 {
 	const struct cowrl_guarded_table *tb;
 	struct vm_area_struct *vma = d->vmf->vma;
 	struct cowrl_ptes r = { .mm = vma->vm_mm, .fault_pmd = d->vmf->pmd, .fault_addr = d->addr,
 				.base = 1, .tstart = d->tstart };
 	struct cowrl_guarded_obs o;
+	struct cowrl_proof_ctx pc = { .r = &r };
 	struct cowrl_tgt *tg;
 	unsigned long flags;
 	s64 page, start, limit, j;
+	u32 i;
 	u32 k = 0, left = 0;
 	bool timed = unlikely(READ_ONCE(time_decisions));
 	u64 t0 = 0, t1 = 0;
@@ -623,9 +705,21 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d)
 	tb = rcu_dereference(cowrl_gtable);
 	if (tg && tb && tg->id == d->tid && tg->gstate) {
 		spin_lock_irqsave(&tg->lock, flags);
+		if (tb->proof) {
+			pc.tg = tg;
+			cowrl_guarded_prove(tg->gstate, tb, start, limit, cowrl_guarded_written, &pc);
+		}
 		cowrl_guarded_observe(tg->gstate, tb, &o, page, start, limit, left);
 		k = cowrl_guarded_commit(tg->gstate, tb, &o, page, start, limit,
 					 cowrl_guarded_shared, &r);
+		if (tb->proof && k) {
+			/* the ring entries this window recorded: no earlier copy's pfn stays */
+			for (i = 0; i < o.proof_count && i < COWRL_GUARDED_PROOFS; i++)
+				tg->proof_pfn[(o.proof_first + i) % COWRL_GUARDED_PROOFS] = 0;
+			pr->on = 1;
+			pr->first = o.proof_first;
+			pr->count = min_t(u32, o.proof_count, COWRL_GUARDED_PROOFS);
+		}
 		spin_unlock_irqrestore(&tg->lock, flags);
 		cnt_inc(CNT_DECISIONS);
 		if (timed) {
@@ -650,6 +744,7 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 		.start_ns = d->start_ns ?: now,
 		.latency_ns = d->start_ns ? now - d->start_ns : 0,
 	};
+	struct cowrl_proof_ref pr = { 0 };
 	struct cowrl_work *w;
 	u32 mode, k;
 	s64 pending;
@@ -687,7 +782,7 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 	if (mode == COWRL_POLICY_TABLE)
 		k = cowrl_decide(d);
 	else if (mode == COWRL_POLICY_GUARDED)
-		k = cowrl_decide_guarded(d);
+		k = cowrl_decide_guarded(d, &pr);
 	else if (mode == COWRL_POLICY_STATIC)
 		k = READ_ONCE(cowrl_policy.k);
 	else
@@ -711,6 +806,10 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 	w->rec = rec;
 	w->mm = current->mm;
 	w->limit = d->tstart + d->tlen;
+	w->proof = pr;
+	w->slot = d->slot;
+	w->tid = d->tid;
+	w->tstart = d->tstart;
 	if (!cowrl_queue_precopy(w))
 		goto err_free;
 	return;	/* the work emits the record with its precopy time */
@@ -753,12 +852,185 @@ static bool cowrl_page_shared(unsigned long addr)
 	return ok;
 }
 
-/* Write-fault the COW-shared pages (addr, addr + k pages] of addr's VMA, in precopy mode. */
-static void cowrl_precopy_window(struct mm_struct *mm, unsigned long addr, u32 k,
-				 unsigned long limit, struct cowrl_active *a)
+/* Pages of one window whose copies the work cleans: bit i = page addr + (i + 1) pages. */
+#define COWRL_CLEAN_MAX 64
+static_assert(COWRL_GUARDED_MAX_K <= COWRL_CLEAN_MAX);
+
+#ifdef COWRL_PROOF
+#ifdef _PAGE_SAVED_DIRTY
+#define COWRL_DIRTY_BITS (_PAGE_DIRTY | _PAGE_SAVED_DIRTY)	/* 6.6+: shadow-stack era */
+#else
+#define COWRL_DIRTY_BITS _PAGE_DIRTY
+#endif
+
+/*
+ * Clean the dirty bits of the copies that precopy just installed at the pages @want of
+ * the window after @addr (bit i: addr + (i + 1) pages) that lie in one PMD range, in
+ * current's mm (@vma, under mmap_read_lock); set bit i of the result and @pfns[i] for
+ * each copy whose clean holds (no TLB can write the page without setting D again).
+ * Every other PTE is left as it was.
+ *
+ * Under the PTE lock (preemption off from the first clear to the last flush): W=1,
+ * hardware D=1 (no saved-dirty bit), a small anonymous swap-backed folio, not in the
+ * swap cache, not KSM, the page AnonExclusive, not a shadow-stack VMA; then
+ * clear_bit(_PAGE_BIT_DIRTY), atomic against the hardware setting A/D.  Then
+ * inc_mm_tlb_gen() (a full barrier, as in flush_tlb_mm_range()): a CPU that switches
+ * into the mm after it flushes its stale ASID, and one already switched in is in
+ * mm_cpumask when it is read.  If this CPU is the only one there, the mm has no MMU
+ * notifier (a secondary TLB) and the kernel is not Xen PV, __flush_tlb_one_user() per
+ * page (a pv_ops call; the native one also flushes the PTI user ASID) removes the last
+ * entries that could write without setting D.  Otherwise another CPU may cache a page
+ * dirty: D is set again on every page (lost: no proof).  Every kernel reader of an
+ * anonymous PTE's D bit (reclaim's unmap, migration, MADV_FREE, KSM, MGLRU) takes this
+ * lock, so none sees a clean PTE before the flush or the restore.
+ */
+static u64 cowrl_clean_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
+			   unsigned long addr, u64 want, unsigned long *pfns)
 {
+	unsigned long first = addr + (__ffs64(want) + 1) * PAGE_SIZE, a;
+	pgd_t *pgdp;
+	p4d_t *p4dp;
+	pud_t *pudp, pud;
+	pmd_t *pmdp, pmdval;
+	pte_t *ptep, pte;
+	spinlock_t *ptl;
+	struct page *page;
+	struct folio *folio;
+	u64 done = 0, bits;
+	unsigned int i;
+
+#ifdef VM_SHADOW_STACK
+	if (vma->vm_flags & VM_SHADOW_STACK)
+		return 0;
+#endif
+	pgdp = pgd_offset(mm, first);
+	if (pgd_none(READ_ONCE(*pgdp)) || pgd_bad(READ_ONCE(*pgdp)))
+		return 0;
+	p4dp = p4d_offset(pgdp, first);
+	if (p4d_none(READ_ONCE(*p4dp)) || p4d_bad(READ_ONCE(*p4dp)))
+		return 0;
+	pudp = pud_offset(p4dp, first);
+	pud = READ_ONCE(*pudp);
+	if (pud_none(pud) || !pud_present(pud) || pud_leaf(pud) || pud_bad(pud))
+		return 0;
+	pmdp = pmd_offset(pudp, first);
+	rcu_read_lock();	/* as pte_offset_map() (6.5+) holds it */
+	pmdval = READ_ONCE(*pmdp);
+	if (pmd_none(pmdval) || !pmd_present(pmdval) || pmd_leaf(pmdval) || pmd_devmap(pmdval) ||
+	    pmd_bad(pmdval))
+		goto out_rcu;
+	ptl = pte_lockptr(mm, &pmdval);
+	spin_lock(ptl);
+	/* 6.12's __pte_offset_map_lock(): the PMD may have changed before the lock */
+	if (!pmd_same(pmdval, READ_ONCE(*pmdp)))
+		goto out_unlock;
+	for (bits = want; bits; bits &= bits - 1) {
+		i = __ffs64(bits);
+		a = addr + (i + 1) * PAGE_SIZE;
+		ptep = pte_offset_kernel(&pmdval, a);
+		pte = ptep_get(ptep);
+		if (!pte_present(pte) || pte_special(pte) || !(pte_flags(pte) & _PAGE_RW) ||
+		    (pte_flags(pte) & COWRL_DIRTY_BITS) != _PAGE_DIRTY || !pfn_valid(pte_pfn(pte)))
+			continue;
+		page = pfn_to_page(pte_pfn(pte));
+		folio = page_folio(page);
+		if (!folio_test_anon(folio) || folio_test_ksm(folio) || folio_test_large(folio) ||
+		    !folio_test_swapbacked(folio) || folio_test_swapcache(folio) ||
+		    !PageAnonExclusive(page))
+			continue;
+		clear_bit(_PAGE_BIT_DIRTY, (unsigned long *)&ptep->pte);
+		pfns[i] = pte_pfn(pte);
+		done |= BIT_ULL(i);
+	}
+	if (!done)
+		goto out_unlock;
+	cowrl_inc_tlb_gen(mm);
+	if (!mm_has_notifiers(mm) && !cpu_feature_enabled(X86_FEATURE_XENPV) &&
+	    cpumask_any_but(mm_cpumask(mm), smp_processor_id()) >= nr_cpu_ids) {
+		for (bits = done; bits; bits &= bits - 1)
+			__flush_tlb_one_user(addr + (__ffs64(bits) + 1) * PAGE_SIZE);
+	} else {
+		for (bits = done; bits; bits &= bits - 1) {
+			a = addr + (__ffs64(bits) + 1) * PAGE_SIZE;
+			set_bit(_PAGE_BIT_DIRTY, (unsigned long *)&pte_offset_kernel(&pmdval, a)->pte);
+		}
+		done = 0;
+	}
+out_unlock:
+	spin_unlock(ptl);
+out_rcu:
+	rcu_read_unlock();
+	return done;
+}
+#else
+static u64 cowrl_clean_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
+			   unsigned long addr, u64 want, unsigned long *pfns)
+{
+	return 0;	/* not built here: SET_POLICY refuses proof = 1 */
+}
+#endif
+
+/*
+ * Clean the copies @copied (bit i: page addr + (i + 1) pages) of the window of @w, one
+ * PTE lock per PMD range, then remember each clean copy's pfn for its ring entry, under
+ * the target's lock, if the ring still holds that page there (a later window may have
+ * overwritten it).  The window records its pages in ascending order: the search for the
+ * next entry starts after the last match.
+ */
+static void cowrl_clean_window(struct mm_struct *mm, struct vm_area_struct *vma,
+			       const struct cowrl_work *w, u64 copied)
+{
+	unsigned long addr = (unsigned long)w->rec.addr, pfns[COWRL_CLEAN_MAX];
+	u64 clean = 0, left = copied, group;
+	struct cowrl_tgt *tg;
+	unsigned long flags, a;
+	u32 i, j, n, idx, next = 0;
+	s64 page;
+
+	while (left) {
+		a = addr + (__ffs64(left) + 1) * PAGE_SIZE;
+		/* the pages of @left below the end of a's PMD range */
+		n = min_t(u64, ((a & PMD_MASK) + PMD_SIZE - addr) / PAGE_SIZE - 1, COWRL_CLEAN_MAX);
+		group = n >= COWRL_CLEAN_MAX ? left : left & (BIT_ULL(n) - 1);
+		clean |= cowrl_clean_pmd(mm, vma, addr, group, pfns);
+		left &= ~group;
+	}
+	atomic64_add(hweight64(clean), &cowrl_cnt[CNT_PROOF_CLEAN]);
+	atomic64_add(hweight64(copied) - hweight64(clean), &cowrl_cnt[CNT_PROOF_LOST]);
+	if (!clean)
+		return;
+	rcu_read_lock();
+	tg = rcu_dereference(cowrl_tgts[w->slot]);
+	if (tg && tg->id == w->tid && tg->gstate) {
+		spin_lock_irqsave(&tg->lock, flags);
+		for (; clean; clean &= clean - 1) {
+			i = __ffs64(clean);
+			page = (s64)((addr - w->tstart) >> PAGE_SHIFT) + i + 1;
+			for (j = 0; j < w->proof.count; j++) {
+				idx = (w->proof.first + (next + j) % w->proof.count) %
+				      COWRL_GUARDED_PROOFS;
+				if (tg->gstate->proof_page[idx] == page + 1) {
+					tg->proof_pg[idx] = page;
+					tg->proof_pfn[idx] = pfns[i];
+					next = (next + j + 1) % w->proof.count;
+					break;
+				}
+			}
+		}
+		spin_unlock_irqrestore(&tg->lock, flags);
+	}
+	rcu_read_unlock();
+}
+
+/* Write-fault the COW-shared pages (addr, addr + k pages] of addr's VMA, in precopy mode. */
+static void cowrl_precopy_window(struct mm_struct *mm, const struct cowrl_work *w,
+				 struct cowrl_active *a)
+{
+	unsigned long addr = (unsigned long)w->rec.addr, limit = w->limit;
+	u32 k = w->rec.degree;
 	struct vm_area_struct *vma;
 	unsigned long p, end;
+	u64 copied = 0;
 	u32 before;
 
 	if (mmap_read_lock_killable(mm))
@@ -780,9 +1052,16 @@ static void cowrl_precopy_window(struct mm_struct *mm, unsigned long addr, u32 k
 		/* No @unlocked: the lock is never dropped, so @vma stays valid. */
 		if (fixup_user_fault(mm, p, FAULT_FLAG_WRITE, NULL))
 			break;
-		if (READ_ONCE(a->copies) == before)
+		if (READ_ONCE(a->copies) == before) {
 			cnt_inc(CNT_NOCOPY);	/* raced: became exclusive or was zapped */
+			continue;
+		}
+		if (p - addr <= COWRL_CLEAN_MAX * PAGE_SIZE)
+			copied |= BIT_ULL((p - addr) / PAGE_SIZE - 1);
 	}
+	/* interior proofs: clean the window's copies (GUARDED windows are <= 64 pages) */
+	if (copied && w->proof.on && w->proof.count)
+		cowrl_clean_window(mm, vma, w, copied);
 out_unlock:
 	mmap_read_unlock(mm);
 }
@@ -798,7 +1077,7 @@ static void cowrl_precopy_fn(struct callback_head *cb)
 	/* Work left over at exit runs after exit_mm(); after an exec the mm differs. */
 	if (mm && mm == w->mm && !(current->flags & PF_EXITING)) {
 		cowrl_active_enter(&a, COWRL_REC_PRECOPY);
-		cowrl_precopy_window(mm, (unsigned long)w->rec.addr, w->rec.degree, w->limit, &a);
+		cowrl_precopy_window(mm, w, &a);
 		cowrl_active_leave(&a);
 		w->rec.precopied = a.copies;
 	} else {
@@ -1165,6 +1444,7 @@ static void cowrl_states_reset(void)
 		cowrl_policy_reset(&tg->state);
 		if (tg->gstate)
 			cowrl_guarded_reset(tg->gstate);
+		memset(tg->proof_pfn, 0, sizeof(tg->proof_pfn));
 		spin_unlock_irqrestore(&tg->lock, flags);
 	}
 }
@@ -1175,6 +1455,16 @@ static void *cowrl_table_dup(const struct cowrl_policy *p, size_t size)
 	if (p->table_len != 1 || p->entry_size != size)
 		return ERR_PTR(-EINVAL);
 	return memdup_user(u64_to_user_ptr(p->table_ptr), size);
+}
+
+/* Can this kernel clean dirty bits for interior proofs (cowrl_clean_pmd())? */
+static bool cowrl_proof_built(void)
+{
+#ifdef COWRL_PROOF
+	return !cpu_feature_enabled(X86_FEATURE_XENPV);
+#else
+	return false;
+#endif
 }
 
 static long cowrl_set_policy(const struct cowrl_policy __user *uarg)
@@ -1191,7 +1481,7 @@ static long cowrl_set_policy(const struct cowrl_policy __user *uarg)
 		gtb = cowrl_table_dup(&p, sizeof(*gtb));
 		if (IS_ERR(gtb))
 			return PTR_ERR(gtb);
-		if (cowrl_guarded_check(gtb)) {
+		if (cowrl_guarded_check(gtb) || (gtb->proof && !cowrl_proof_built())) {
 			kfree(gtb);
 			return -EINVAL;
 		}
@@ -1253,6 +1543,9 @@ static long cowrl_get_counters(struct cowrl_counters __user *uarg)
 		.throttled = atomic64_read(&cowrl_cnt[CNT_THROTTLED]),
 		.precopy_nocopy = atomic64_read(&cowrl_cnt[CNT_NOCOPY]),
 		.max_pending = atomic64_read(&cowrl_cnt[CNT_MAX_PENDING]),
+		.proof_clean = atomic64_read(&cowrl_cnt[CNT_PROOF_CLEAN]),
+		.proof_lost = atomic64_read(&cowrl_cnt[CNT_PROOF_LOST]),
+		.proof_credited = atomic64_read(&cowrl_cnt[CNT_PROOF_CREDITED]),
 	};
 
 	mutex_lock(&cowrl_mutex);

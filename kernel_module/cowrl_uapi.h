@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 4
+#define COWRL_ABI_VERSION 5
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -115,6 +115,10 @@ struct cowrl_counters {
 	__u64 precopy_nocopy;	/* precopy faults that found the page no longer shared */
 	__u64 max_pending;	/* high-water mark of pending_work */
 	__u64 targets;		/* live targets (exited or exec'd ones are dropped first) */
+	/* v5: interior proofs (GUARDED tables with proof = 1) */
+	__u64 proof_clean;	/* precopied pages whose dirty bit was cleaned (a proof pending) */
+	__u64 proof_lost;	/* precopied pages left dirty: not eligible, or another CPU may cache them */
+	__u64 proof_credited;	/* cleaned pages found written (dirty, same pfn) by a later fault */
 };
 
 /*

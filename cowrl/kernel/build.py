@@ -33,6 +33,13 @@ GUEST_MODULES = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_l
                  "virtio_pci", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p")
 """9p-over-virtio modules, in insmod order (virtio before virtio_ring fails); those a kernel
 has built in (6.12: virtio, fscache) are absent from its tree and skipped."""
+SWAP_MODULES = ("zram",)
+"""Modules the ``cleanswap`` stress test loads for a swap device, with their dependencies
+(``depends=`` of each module's .modinfo) and the zram compressors' modules; kept under
+``kernel/<release>/modules/swap/`` with an ``order`` file. A kernel without them (zram
+built in or absent) has an empty order: the test then swaps only if /sys/block/zram0 exists."""
+SWAP_EXTRA = ("lzo_compress", "lzo_decompress", "lzo", "lzo-rle", "lz4_compress",
+              "lz4_decompress", "lz4")
 HARNESS_PROGRAMS = ("cowrl_harness", "cowrl_stress")
 MODULE_SOURCES = ("cowrl.c", "cowrl_uapi.h", "cowrl_policy.h", "cowrl_guarded.h",
                   "Makefile")
@@ -326,6 +333,32 @@ def _copy_module(tree: Path, name: str, dest: Path) -> bool:
     return False
 
 
+def _module_depends(path: Path) -> list[str]:
+    """The ``depends=`` names in a module's .modinfo (``-`` and ``_`` as the file names it)."""
+    m = re.search(rb"(?:^|\0)depends=([^\0]*)\0", path.read_bytes())
+    return [d for d in m.group(1).decode().split(",") if d] if m else []
+
+
+def copy_swap_modules(tree: Path, dest: Path) -> list[str]:
+    """Copy :data:`SWAP_MODULES` and their dependencies (insmod order) into ``dest``."""
+    order: list[str] = []
+
+    def add(name: str) -> None:
+        for cand in (name, name.replace("_", "-"), name.replace("-", "_")):
+            if cand in order:
+                return
+            if (dest / f"{cand}.ko").is_file() or _copy_module(tree, cand, dest):
+                for dep in _module_depends(dest / f"{cand}.ko"):
+                    add(dep)
+                order.append(cand)
+                return
+
+    for name in SWAP_EXTRA + SWAP_MODULES:
+        add(name)
+    (dest / "order").write_text("".join(n + "\n" for n in order))
+    return order
+
+
 def _extract_image(deb: Path, x: Path, out: Path, release: str, pkg: str) -> None:
     _run(["dpkg-deb", "-x", str(deb), str(x)], f"extract {deb.name}")
     shutil.copy2(x / "boot" / f"vmlinuz-{release}", out / "vmlinuz")
@@ -338,6 +371,7 @@ def _extract_image(deb: Path, x: Path, out: Path, release: str, pkg: str) -> Non
     if "9p" not in order:
         raise TargetUnavailable(f"{pkg} has no 9p module: the guest cannot mount the host")
     (mods / "order").write_text("\n".join(order) + "\n")
+    copy_swap_modules(tree, _mkdir(mods / "swap"))
 
 
 def _glibc_needed(path: Path) -> tuple[int, ...]:

@@ -294,9 +294,55 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
-STRESS_TESTS = ("fuzz", "storm", "thp", "race", "cowrace", "forktree", "pidreuse", "reload")
+STRESS_TESTS = ("fuzz", "storm", "thp", "race", "raceproof", "cowrace", "forktree", "pidreuse",
+                "staletlb", "cleanswap", "reload")
 """cowrl_stress tests, in the order the ``stress`` check runs them (reload last: it reloads
-the module under load)."""
+the module under load). ``staletlb`` and ``cleanswap`` run with a zram swap device
+(:func:`ensure_swap`) where the kernel has one."""
+SWAP_TESTS = ("staletlb", "cleanswap")
+ZRAM_BYTES = 64 << 20
+
+
+def ensure_swap(job: dict[str, Any]) -> dict[str, Any]:
+    """Swap on zram (the modules of ``job["swap_modules"]``, insmod order), 64 MiB, once.
+
+    Returns what was done: ``{"zram": bool, "why": str}``. The swap header is written here
+    (no mkswap in the guest's busybox), then ``swapon(2)``."""
+    if Path("/proc/swaps").is_file() and len(Path("/proc/swaps").read_text().splitlines()) > 1:
+        return {"zram": True, "why": "already on"}
+    mods = Path(job.get("swap_modules", ""))
+    order = mods / "order"
+    if job.get("swap_modules") and order.is_file():
+        for name in order.read_text().split():
+            fd = os.open(mods / f"{name}.ko", os.O_RDONLY)
+            try:
+                if _libc.syscall(SYS_FINIT_MODULE, fd, b"", 0) != 0 and \
+                        ctypes.get_errno() != errno.EEXIST:
+                    return {"zram": False, "why": f"insmod {name}: "
+                            f"{os.strerror(ctypes.get_errno())}"}
+            finally:
+                os.close(fd)
+    dev, sysfs = Path("/dev/zram0"), Path("/sys/block/zram0")
+    for _ in range(200):
+        if dev.exists() and sysfs.is_dir():
+            break
+        time.sleep(0.01)
+    else:
+        return {"zram": False, "why": "no /dev/zram0 (kernel without zram)"}
+    try:
+        (sysfs / "disksize").write_text(str(ZRAM_BYTES))
+        page = os.sysconf("SC_PAGE_SIZE")
+        hdr = bytearray(page)
+        # struct swap_header: version 1, last_page, at offset 1024; magic at the page end
+        hdr[1024:1032] = (1).to_bytes(4, "little") + (ZRAM_BYTES // page - 1).to_bytes(4, "little")
+        hdr[page - 10:] = b"SWAPSPACE2"
+        with open(dev, "r+b", buffering=0) as f:
+            f.write(hdr)
+        if _libc.swapon(str(dev).encode(), 0) != 0:
+            return {"zram": False, "why": f"swapon: {os.strerror(ctypes.get_errno())}"}
+    except OSError as e:
+        return {"zram": False, "why": f"zram setup: {e}"}
+    return {"zram": True, "why": ""}
 
 
 def _ioctl_counters(abi: Any) -> dict[str, int]:
@@ -319,6 +365,8 @@ def check_stress(job: dict[str, Any], spec: str) -> dict[str, Any]:
     set_thp("madvise")
     res: dict[str, Any] = {}
     for t in tests:
+        if t in SWAP_TESTS and "swap" not in res:
+            res["swap"] = ensure_swap(job)
         if not module_is_loaded():
             load_module(job["module"], job.get("module_params", ""))
         t0 = time.monotonic()

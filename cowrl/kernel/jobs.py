@@ -337,6 +337,9 @@ def parse_run(jobdir: Path, spec: RunSpec, trace: Trace, info: dict[str, Any]) -
         "icount": runner_facts(jobdir).get("icount", "unknown"),
         **info,
     }
+    if spec.module:  # interior proofs (guarded tables with proof = 1; 0 otherwise)
+        for name in ("proof_clean", "proof_lost", "proof_credited"):
+            extra[name] = int(s.get(name, 0))
     if spec.mode == "table":  # per-decision cost in the module (ktime around the call)
         n_dec = int(s.get("decisions", 0))
         extra["decisions"] = n_dec

@@ -148,7 +148,8 @@ class QemuRunner:
                                                 self.module)
         self.timings["prepare_s"] = time.monotonic() - t0
         return {"module": str(self.module), "harness": str(self.harness),
-                "kernel_release": self.release}
+                "kernel_release": self.release,
+                "swap_modules": str(self.kernel_dir / "modules" / "swap")}
 
     # -- qemu ---------------------------------------------------------------------------
     def _cmd(self, accel: str, jobdir: Path | None, probe: bool, log: Path) -> list[str]:

@@ -568,6 +568,9 @@ int main(int argc, char **argv)
 		(unsigned long long)cnt.ignored, (unsigned long long)cnt.throttled,
 		(unsigned long long)cnt.precopy_nocopy, (unsigned long long)cnt.max_pending,
 		(unsigned long long)cnt.targets);
+	fprintf(f, "proof_clean=%llu\nproof_lost=%llu\nproof_credited=%llu\n",
+		(unsigned long long)cnt.proof_clean, (unsigned long long)cnt.proof_lost,
+		(unsigned long long)cnt.proof_credited);
 	if (fclose(f))
 		die(path);
 	/* Lost records or probes, or precopy that did not run, make the counts wrong. */

@@ -33,12 +33,16 @@
 #include <unistd.h>
 
 #include "../cowrl_uapi.h"
+#include "../cowrl_guarded.h"
 #include "cowrl_region.h"
 
 #define PAGE 4096UL
 #define HUGE (2UL << 20)
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
+#endif
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
 #endif
 #define SEC 1000000000ULL
 
@@ -85,6 +89,44 @@ static int set_static(int fd, unsigned int k)
 
 	return ioctl(fd, COWRL_IOC_SET_POLICY, &p);
 }
+
+/*
+ * GUARDED with interior proofs: a table that wants degree @k at every fault and can
+ * always afford it (every cost 0), so every demand fault precopies and every copy is
+ * cleaned (or restored).  Returns the ioctl's result (errno in errno).
+ */
+static int set_guarded_reads(int fd, unsigned int k, int proof, int reads)
+{
+	static struct cowrl_guarded_table tb;
+	struct cowrl_policy p = { .mode = COWRL_POLICY_GUARDED, .table_len = 1,
+				  .entry_size = sizeof(tb), .table_ptr = (uintptr_t)&tb };
+
+	memset(&tb, 0, sizeof(tb));
+	tb.version = COWRL_GUARDED_VERSION;
+	tb.n_cells = COWRL_GUARDED_CELLS;
+	tb.slots = 1;
+	tb.near = 1;
+	tb.n_degrees = 1;
+	tb.degrees[0] = (cp_u16)k;
+	for (int i = 0; i < COWRL_GUARDED_CELLS; i++)
+		tb.k[i] = (cp_u16)k;
+	tb.hit_scale = 1;
+	tb.proof = (cp_u16)proof;
+	tb.proof_reads = (cp_u16)reads;
+	return ioctl(fd, COWRL_IOC_SET_POLICY, &p) ? errno : 0;
+}
+
+static int set_guarded(int fd, unsigned int k, int proof)
+{
+	return set_guarded_reads(fd, k, proof, proof ? COWRL_GUARDED_MAX_PROOF_READS : 0);
+}
+
+static int set_guarded_proof(int fd, unsigned int k)
+{
+	return set_guarded(fd, k, 1);
+}
+
+static int proof_mode;	/* raceproof: the race test under set_guarded_proof(64) */
 
 static int reg(int fd, pid_t pid, uint32_t flags, void *start, size_t len)
 {
@@ -458,7 +500,8 @@ static int test_race(void)
 		 MAP_SHARED | MAP_FIXED, race_memfd, 0) == MAP_FAILED)
 		die("mmap file");
 	ioctl(fd, COWRL_IOC_RESET);
-	if (set_static(fd, 64) || reg(fd, getpid(), COWRL_TARGET_CHILDREN, r, len))
+	if ((proof_mode ? set_guarded_proof(fd, 64) : set_static(fd, 64)) ||
+	    reg(fd, getpid(), COWRL_TARGET_CHILDREN, r, len))
 		die("setup");
 	if (pipe(res))
 		die("pipe");
@@ -537,7 +580,13 @@ static int test_race(void)
 		fail("%ld shared file pages were faulted in (nobody touched them)", file_present);
 	if (!c.precopy_copies)
 		fail("no precopy happened: the race was not exercised");
-	printf("{\"test\": \"race\", \"seconds\": %.1f, \"writer_threads\": 3, \"racer_threads\": 2, "
+	if (proof_mode && !(c.proof_clean + c.proof_lost))
+		fail("no copy was cleaned or restored: the interior proof was not exercised");
+	printf("{\"test\": \"%s\", \"proof_clean\": %llu, \"proof_lost\": %llu, "
+	       "\"proof_credited\": %llu, ", proof_mode ? "raceproof" : "race",
+	       (unsigned long long)c.proof_clean, (unsigned long long)c.proof_lost,
+	       (unsigned long long)c.proof_credited);
+	printf("\"seconds\": %.1f, \"writer_threads\": 3, \"racer_threads\": 2, "
 	       "\"writes\": %ld, \"segv\": %ld, \"ops\": {\"remap\": %ld, \"file\": %ld, "
 	       "\"mprotect\": %ld, \"dontneed\": %ld, \"free\": %ld}, \"demand_faults\": %llu, "
 	       "\"precopy_copies\": %llu, \"precopy_tries\": %llu, \"precopy_nocopy\": %llu, "
@@ -1231,12 +1280,462 @@ static int test_fuzz(void)
 	return 0;
 }
 
+/* ---- interior proofs: helpers ---- */
+
+/* Private_Dirty (kB) of the mapping that starts at @start, from smaps; -1 if unknown. */
+static long private_dirty_kb(const void *start)
+{
+	char line[512];
+	unsigned long lo, hi;
+	long kb = -1;
+	int in = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+			in = lo == (unsigned long)(uintptr_t)start;
+		else if (in && sscanf(line, "Private_Dirty: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+#define PM_SWAPPED (1ULL << 62)
+
+static int swap_on(void)
+{
+	char line[256];
+	int n = 0;
+	FILE *f = fopen("/proc/swaps", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	return n > 1;	/* a header line, then one line per swap device */
+}
+
+/* A separate @pages-page VMA between two PROT_NONE pages (so smaps shows it alone). */
+static uint8_t *map_small(long pages)
+{
+	uint8_t *base = mmap(NULL, (pages + 2) * PAGE, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (base == MAP_FAILED)
+		die("mmap");
+	if (mprotect(base + PAGE, pages * PAGE, PROT_READ | PROT_WRITE))
+		die("mprotect");
+	madvise(base + PAGE, pages * PAGE, MADV_NOHUGEPAGE);
+	return base + PAGE;
+}
+
+static void pin_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* A child that keeps every page COW-shared until its pipe closes. */
+static pid_t holder(int *wfd)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(p))
+		die("pipe");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		close(p[1]);
+		while (read(p[0], &c, 1) > 0)
+			;
+		_exit(0);
+	}
+	close(p[0]);
+	*wfd = p[1];
+	return pid;
+}
+
+static void holder_end(pid_t pid, int wfd)
+{
+	close(wfd);
+	wait_child(pid);
+}
+
+/*
+ * ---- staletlb: a reader on another CPU caches the copy before it is cleaned ----
+ * Page 1 of a 2-page VMA is read in a loop by thread R on CPU 1 while the main
+ * thread, on CPU 0, write-faults page 0; its precopy (k = 1) copies page 1, and the
+ * clean would clear that copy's dirty bit.  R re-reads page 1 as soon as the copy is
+ * installed (its TLB then holds the copy writable and dirty), and writes it after
+ * the precopy.  If the module cleaned with R's CPU in mm_cpumask and flushed only
+ * its own CPU, R's write would go through the stale entry without setting D: the
+ * VMA would show 4 kB Private_Dirty instead of 8, and reclaim could drop the write.
+ * The module must restore D (proof_lost) whenever another CPU may cache the page.
+ */
+static volatile int stl_go, stl_ready, stl_stop;
+static uint8_t *stl_r;
+
+static void *stl_reader(void *arg)
+{
+	volatile uint64_t *q = (volatile uint64_t *)(stl_r + PAGE);
+	uint64_t sum = 0;
+
+	(void)arg;
+	pin_cpu(1);
+	stl_ready = 1;
+	while (!stl_go)
+		sum += q[1];	/* keeps a TLB entry for page 1 on this CPU */
+	q[2] = 0x5afe5afe5afe5afeULL + (sum & 0);	/* the write that must survive */
+	return NULL;
+}
+
+static int test_staletlb(void)
+{
+	long rounds = 40L * scale, bad_dirty = 0, bad_data = 0, swapped = 0, lost_rounds = 0;
+	struct cowrl_counters c0, c1;
+	int fd = dev_open(), wfd, swap = swap_on();
+
+	/* the proof fields are checked (-EINVAL), and accepted on this kernel */
+	if (set_guarded_reads(fd, 1, 1, 0) != EINVAL || set_guarded_reads(fd, 1, 2, 1) != EINVAL ||
+	    set_guarded_reads(fd, 1, 0, 1) != EINVAL ||
+	    set_guarded_reads(fd, 1, 1, COWRL_GUARDED_MAX_PROOF_READS + 1) != EINVAL)
+		fail("a bad proof/proof_reads pair was not refused with EINVAL");
+	ioctl(fd, COWRL_IOC_RESET);
+	if (set_guarded_proof(fd, 1))
+		die("SET_POLICY guarded proof");
+	counters(fd, &c0);
+	for (long i = 0; i < rounds; i++) {
+		struct cowrl_counters a, b;
+		uint8_t *r = map_small(2);
+		pthread_t th;
+		pid_t pid;
+		long kb;
+
+		fill(r, 2);
+		pid = holder(&wfd);
+		if (reg(fd, getpid(), 0, r, 2 * PAGE))
+			die("REGISTER");
+		stl_r = r;
+		stl_go = stl_ready = 0;
+		pin_cpu(0);
+		pthread_create(&th, NULL, stl_reader, NULL);
+		while (!stl_ready)
+			;
+		usleep(2000);	/* R spins on CPU 1 */
+		counters(fd, &a);
+		((volatile uint64_t *)r)[2] = 0x1111;	/* demand fault; precopies page 1 */
+		counters(fd, &b);
+		lost_rounds += b.proof_lost > a.proof_lost;
+		stl_go = 1;
+		pthread_join(th, NULL);
+		kb = private_dirty_kb(r);
+		if (kb != 8)
+			bad_dirty++;
+		if (swap) {
+			madvise(r, 2 * PAGE, MADV_PAGEOUT);
+			swapped += pagemap_count(r, 2, PM_SWAPPED);
+		}
+		if (((uint64_t *)r)[2] != 0x1111 || ((uint64_t *)(r + PAGE))[2] != 0x5afe5afe5afe5afeULL ||
+		    ((uint64_t *)(r + PAGE))[1] != pattern(1, 1))
+			bad_data++;
+		{
+			struct cowrl_target t = { .pid = getpid() };
+
+			ioctl(fd, COWRL_IOC_UNREGISTER, &t);
+		}
+		holder_end(pid, wfd);
+		munmap(r - PAGE, 4 * PAGE);
+	}
+	counters(fd, &c1);
+	unreg_all(fd);
+	if (bad_dirty)
+		fail("%ld of %ld rounds lost the reader's dirty bit (Private_Dirty != 8 kB)",
+		     bad_dirty, rounds);
+	if (bad_data)
+		fail("%ld of %ld rounds lost data", bad_data, rounds);
+	if (c1.precopy_copies - c0.precopy_copies < (unsigned long long)rounds / 2)
+		fail("only %llu precopy copies in %ld rounds: the race was not exercised",
+		     c1.precopy_copies - c0.precopy_copies, rounds);
+	printf("{\"test\": \"staletlb\", \"rounds\": %ld, \"precopy_copies\": %llu, "
+	       "\"proof_clean\": %llu, \"proof_lost\": %llu, \"rounds_lost\": %ld, "
+	       "\"bad_dirty\": %ld, \"bad_data\": %ld, \"swap\": %d, \"pages_swapped\": %ld, "
+	       "\"ok\": %s, \"why\": \"%s\"}\n",
+	       rounds, c1.precopy_copies - c0.precopy_copies, c1.proof_clean - c0.proof_clean,
+	       c1.proof_lost - c0.proof_lost, lost_rounds, bad_dirty, bad_data, swap, swapped,
+	       why[0] ? "false" : "true", why);
+	close(fd);
+	return 0;
+}
+
+/*
+ * ---- cleanswap: cleaned copies under reclaim, MADV_FREE, mprotect and fork ----
+ * CLS_WRITERS single-threaded writer processes (each alone on its CPU most of the
+ * time, so most clean copies hold: proof_clean) each own a region and a shadow copy.
+ * Per round a writer forks a holder (every page COW-shared), writes random pages
+ * (demand faults precopy k = 8 and clean the copies), pages its region out
+ * (MADV_PAGEOUT: reclaim's batched unmap, swap I/O to zram), MADV_FREEs a few pages
+ * and rewrites them whole, write-protects and re-enables a range (mprotect), writes
+ * again, and compares the region with its shadow.  A racer process pages the
+ * writers' regions out at random times (process_madvise).  A write lost because a
+ * cleaned page looked clean to reclaim or MADV_FREE shows up as a mismatch.
+ */
+#define CLS_WRITERS 4
+#define CLS_PAGES 256L
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
+#endif
+
+static uint64_t cls_xs(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+struct cls_out {
+	long rounds, writes, mismatches, frees, pageouts, mprotects;
+};
+
+static void cls_writer(int fd, int id, long rounds, uint8_t **addr_slot, int outfd)
+{
+	uint8_t *r = map_small(CLS_PAGES), *shadow = malloc(CLS_PAGES * PAGE);
+	uint64_t s = 0x9e3779b97f4a7c15ULL * (uint64_t)(id + 1);
+	struct cls_out o = { 0 };
+
+	if (!shadow)
+		_exit(5);
+	fill(r, CLS_PAGES);
+	memcpy(shadow, r, CLS_PAGES * PAGE);
+	__atomic_store_n(addr_slot, r, __ATOMIC_RELEASE);
+	if (reg(fd, getpid(), 0, r, CLS_PAGES * PAGE))
+		_exit(6);
+	for (long i = 0; i < rounds; i++) {
+		int wfd;
+		pid_t h = holder(&wfd);
+		long n = 64 + (long)(cls_xs(&s) % 64);
+
+		for (long j = 0; j < n; j++) {
+			long p = (long)(cls_xs(&s) % CLS_PAGES), run = 1 + (long)(cls_xs(&s) % 8);
+
+			for (long q = p; q < p + run && q < CLS_PAGES; q++) {
+				uint64_t off = q * PAGE + (cls_xs(&s) % (PAGE / 8)) * 8, v = cls_xs(&s);
+
+				*(uint64_t *)(r + off) = v;
+				*(uint64_t *)(shadow + off) = v;
+				o.writes++;
+			}
+			if (j == n / 2) {	/* mid-round: reclaim while copies are clean */
+				madvise(r, CLS_PAGES * PAGE, MADV_PAGEOUT);
+				o.pageouts++;
+			}
+		}
+		/* MADV_FREE a few pages, then rewrite them whole (their content is defined again) */
+		for (int f = 0; f < 4; f++) {
+			long p = (long)(cls_xs(&s) % CLS_PAGES);
+
+			if (madvise(r + p * PAGE, PAGE, MADV_FREE) == 0)
+				o.frees++;
+			for (unsigned long w = 0; w < PAGE / 8; w++) {
+				uint64_t v = cls_xs(&s);
+
+				((uint64_t *)(r + p * PAGE))[w] = v;
+				((uint64_t *)(shadow + p * PAGE))[w] = v;
+			}
+		}
+		/* write-protect and re-enable a range, then write into it */
+		{
+			long p = (long)(cls_xs(&s) % (CLS_PAGES - 16));
+
+			if (mprotect(r + p * PAGE, 16 * PAGE, PROT_READ) == 0 &&
+			    mprotect(r + p * PAGE, 16 * PAGE, PROT_READ | PROT_WRITE) == 0)
+				o.mprotects++;
+			for (long q = p; q < p + 16; q += 3) {
+				uint64_t v = cls_xs(&s);
+
+				*(uint64_t *)(r + q * PAGE + 64) = v;
+				*(uint64_t *)(shadow + q * PAGE + 64) = v;
+			}
+		}
+		madvise(r, CLS_PAGES * PAGE, MADV_PAGEOUT);
+		holder_end(h, wfd);
+		for (long p = 0; p < CLS_PAGES; p++)
+			if (memcmp(r + p * PAGE, shadow + p * PAGE, PAGE))
+				o.mismatches++;
+		if (o.mismatches) {	/* keep the first round's picture */
+			o.rounds = i + 1;
+			break;
+		}
+		o.rounds = i + 1;
+	}
+	if (write(outfd, &o, sizeof(o)) != sizeof(o))
+		_exit(7);
+	_exit(0);
+}
+
+static int test_cleanswap(void)
+{
+	long rounds = 6L * scale;
+	uint8_t **addrs = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	volatile int *stop = (volatile int *)(addrs + CLS_WRITERS);
+	struct cls_out tot = { 0 };
+	struct cowrl_counters c0, c1;
+	int fd = dev_open(), res[2], swap = swap_on(), st = 0;
+	pid_t w[CLS_WRITERS], racer;
+	long racer_ops = 0;
+
+	if (addrs == MAP_FAILED || pipe(res))
+		die("setup");
+	ioctl(fd, COWRL_IOC_RESET);
+	if (set_guarded_proof(fd, 8))
+		die("SET_POLICY guarded proof");
+	counters(fd, &c0);
+	for (int i = 0; i < CLS_WRITERS; i++) {
+		w[i] = fork();
+		if (w[i] == 0)
+			cls_writer(fd, i, rounds, &addrs[i], res[1]);
+	}
+	racer = fork();
+	if (racer == 0) {	/* pages the writers' regions out from outside */
+		int pfd[CLS_WRITERS];
+		uint64_t s = 12345;
+		long ops = 0;
+
+		for (int i = 0; i < CLS_WRITERS; i++)
+			pfd[i] = (int)syscall(SYS_pidfd_open, w[i], 0);
+		while (!*stop) {
+			int i = (int)(cls_xs(&s) % CLS_WRITERS);
+			uint8_t *a = __atomic_load_n(&addrs[i], __ATOMIC_ACQUIRE);
+			struct iovec iov = { .iov_base = a, .iov_len = CLS_PAGES * PAGE };
+
+			if (a && pfd[i] >= 0 &&
+			    syscall(SYS_process_madvise, pfd[i], &iov, 1, MADV_PAGEOUT, 0) >= 0)
+				ops++;
+			usleep(1000 + cls_xs(&s) % 4000);
+		}
+		_exit(ops > 255 ? 255 : (int)ops);
+	}
+	for (int i = 0; i < CLS_WRITERS; i++) {
+		struct cls_out o;
+
+		st |= wait_child(w[i]);
+		if (read(res[0], &o, sizeof(o)) != sizeof(o)) {
+			fail("writer %d gave no result", i);
+			continue;
+		}
+		tot.rounds += o.rounds;
+		tot.writes += o.writes;
+		tot.mismatches += o.mismatches;
+		tot.frees += o.frees;
+		tot.pageouts += o.pageouts;
+		tot.mprotects += o.mprotects;
+	}
+	*stop = 1;
+	racer_ops = wait_child(racer);
+	counters(fd, &c1);
+	unreg_all(fd);
+	if (st)
+		fail("a writer failed (status %d)", st);
+	if (tot.mismatches)
+		fail("%ld pages differ from their shadow", tot.mismatches);
+	if (!(c1.proof_clean - c0.proof_clean))
+		fail("no copy was cleaned: the interior proof was not exercised");
+	printf("{\"test\": \"cleanswap\", \"writers\": %d, \"rounds\": %ld, \"writes\": %ld, "
+	       "\"pageouts\": %ld, \"racer_pageouts\": %ld, \"frees\": %ld, \"mprotects\": %ld, "
+	       "\"swap\": %d, \"demand_faults\": %llu, \"precopy_copies\": %llu, "
+	       "\"proof_clean\": %llu, \"proof_lost\": %llu, \"mismatches\": %ld, "
+	       "\"ok\": %s, \"why\": \"%s\"}\n",
+	       CLS_WRITERS, tot.rounds, tot.writes, tot.pageouts, racer_ops, tot.frees,
+	       tot.mprotects, swap, c1.demand_faults - c0.demand_faults,
+	       c1.precopy_copies - c0.precopy_copies, c1.proof_clean - c0.proof_clean,
+	       c1.proof_lost - c0.proof_lost, tot.mismatches, why[0] ? "false" : "true", why);
+	close(fd);
+	return 0;
+}
+
+/*
+ * ---- proofcost: what interior proofs cost (run it under icount: 1 ns = 1 instruction) ----
+ * A sequential write of every page of a 4096-page region after fork, under a guarded
+ * table that wants degree k at every fault and always affords it (so proof = 0 and
+ * proof = 1 copy the same pages), k = 8 and 64, interleaved, 3 repeats each.  The
+ * difference of the write loop's time per precopied page is the clean (walk, lock,
+ * checks, clear, tlb_gen, invlpg), storing its pfn and the decisions' proof reads.
+ */
+static int test_proofcost(void)
+{
+	const long pages = 4096, reps = 3;
+	const unsigned int ks[2] = { 8, 64 };
+	uint8_t *r = map_region(pages * PAGE, 0);
+	uint64_t ns[2][2][3];
+	struct cowrl_counters c[2][2];
+	int fd = dev_open();
+
+	fill(r, pages);
+	for (long rep = 0; rep < reps; rep++) {
+		for (int ki = 0; ki < 2; ki++) {
+			for (int proof = 0; proof < 2; proof++) {
+				int wfd;
+				pid_t h = holder(&wfd);
+				uint64_t t0;
+
+				ioctl(fd, COWRL_IOC_RESET);
+				if (set_guarded(fd, ks[ki], proof) || reg(fd, getpid(), 0, r, pages * PAGE))
+					die("setup");
+				t0 = now_ns();
+				for (long p = 0; p < pages; p++)
+					((volatile uint8_t *)r)[p * PAGE + 8] = (uint8_t)(rep + 1);
+				ns[ki][proof][rep] = now_ns() - t0;
+				counters(fd, &c[ki][proof]);
+				unreg_all(fd);
+				holder_end(h, wfd);
+			}
+		}
+	}
+	printf("{\"test\": \"proofcost\", \"pages\": %ld, \"repeats\": %ld, \"runs\": [", pages, reps);
+	for (int ki = 0; ki < 2; ki++) {
+		for (int proof = 0; proof < 2; proof++) {
+			uint64_t *v = ns[ki][proof], t;
+
+			/* median of 3 */
+			if (v[0] > v[1]) { t = v[0]; v[0] = v[1]; v[1] = t; }
+			if (v[1] > v[2]) { t = v[1]; v[1] = v[2]; v[2] = t; }
+			if (v[0] > v[1]) { t = v[0]; v[0] = v[1]; v[1] = t; }
+			printf("%s{\"k\": %u, \"proof\": %d, \"loop_ns\": %llu, \"demand_faults\": %llu, "
+			       "\"precopy_copies\": %llu, \"proof_clean\": %llu, \"proof_lost\": %llu, "
+			       "\"proof_credited\": %llu}", ki + proof ? ", " : "", ks[ki], proof,
+			       (unsigned long long)v[1], (unsigned long long)c[ki][proof].demand_faults,
+			       (unsigned long long)c[ki][proof].precopy_copies,
+			       (unsigned long long)c[ki][proof].proof_clean,
+			       (unsigned long long)c[ki][proof].proof_lost,
+			       (unsigned long long)c[ki][proof].proof_credited);
+		}
+	}
+	printf("], \"ok\": true, \"why\": \"\"}\n");
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *test;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: cowrl_stress storm|thp|race|cowrace|reload|forktree|pidreuse|fuzz "
+		fprintf(stderr, "usage: cowrl_stress storm|thp|race|raceproof|cowrace|reload|forktree|pidreuse|fuzz|"
+			"staletlb|cleanswap "
 			"[--scale N] [--module PATH]\n");
 		return 2;
 	}
@@ -1254,6 +1753,16 @@ int main(int argc, char **argv)
 		return test_thp();
 	if (!strcmp(test, "race"))
 		return test_race();
+	if (!strcmp(test, "raceproof")) {
+		proof_mode = 1;
+		return test_race();
+	}
+	if (!strcmp(test, "staletlb"))
+		return test_staletlb();
+	if (!strcmp(test, "cleanswap"))
+		return test_cleanswap();
+	if (!strcmp(test, "proofcost"))
+		return test_proofcost();
 	if (!strcmp(test, "cowrace"))
 		return test_cowrace();
 	if (!strcmp(test, "reload"))

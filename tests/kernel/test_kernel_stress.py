@@ -57,6 +57,26 @@ def test_bounded_work_under_a_kernel_fault_storm(stress: KernelSession) -> None:
     assert s["kernel_copies"] >= s["pages"] // 2
 
 
+def test_stale_tlb_reader_keeps_its_dirty_bit(stress: KernelSession) -> None:
+    """A reader on the other vCPU caches each precopied page before its clean: the module
+    must restore D (lost) every time, and the reader's write stays dirty and intact."""
+    s = stress.checks["stress"]["staletlb"]
+    assert s["bad_dirty"] == 0 and s["bad_data"] == 0, s
+    assert s["precopy_copies"] == s["rounds"] and s["proof_lost"] >= s["rounds"] // 2, s
+    assert stress.checks["stress"]["swap"]["zram"], stress.checks["stress"]["swap"]
+    assert s["swap"] == 1 and s["pages_swapped"] > 0, s
+
+
+def test_cleaned_copies_survive_reclaim_free_and_mprotect(stress: KernelSession) -> None:
+    """Single-threaded writers: most copies are cleaned, and every round's region equals
+    its shadow after MADV_PAGEOUT (zram), MADV_FREE + rewrite, mprotect and fork."""
+    s = stress.checks["stress"]["cleanswap"]
+    assert s["mismatches"] == 0 and s["swap"] == 1, s
+    assert s["proof_clean"] > 1000 and s["pageouts"] >= s["rounds"], s
+    r = stress.checks["stress"]["raceproof"]
+    assert r["proof_clean"] + r["proof_lost"] > 0, r
+
+
 def test_runner_faults_have_distinct_errors_and_leave_no_target(stress: KernelSession) -> None:
     f = stress.checks["faults"]
     assert f["sigkill"]["registered_before"] == 1

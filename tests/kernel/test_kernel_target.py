@@ -112,7 +112,15 @@ def _guarded_policies() -> dict:
     return {"guarded": lambda: make_guarded(table=shipped),
             "guarded_loose": lambda: GuardedPolicy(table=rand, budget_per_mille=1000,
                                                    skip_ns=300, setup_ns=900,
-                                                   name="guarded_loose")}
+                                                   name="guarded_loose"),
+            # version 4, interior proofs: the module cleans each copy's dirty bit and reads
+            # it back at later faults (written()); credit comes only from those proofs
+            "guarded_proof": lambda: make_guarded(table=shipped, proof=1, proof_reads=8,
+                                                  name="guarded_proof"),
+            "guarded_loose_proof": lambda: GuardedPolicy(table=rand, budget_per_mille=1000,
+                                                         skip_ns=300, setup_ns=900, proof=1,
+                                                         proof_reads=16,
+                                                         name="guarded_loose_proof")}
 
 
 def _guarded_traces() -> dict[str, Trace]:
@@ -289,7 +297,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 4
+    assert c["abi_version"] == 5
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -309,6 +317,42 @@ def test_guarded_mode_decisions_equal_simulator(session: KernelSession, trace: s
     r = _assert_module_equals_simulator(session, _index(session, trace, policy),
                                         GUARDED_TRACES[trace], GUARDED_POLICIES[policy]())
     assert r.extra["decisions"] == r.faults
+
+
+PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof")
+
+
+@pytest.mark.parametrize("trace,policy", [(t, p) for p in PROOF_POLICIES
+                                          for t in GUARDED_TRACES])
+def test_dirtyproof_credits_equal_simulator(session: KernelSession, trace: str,
+                                            policy: str) -> None:
+    """dirtyproof (icount, 1 vCPU, one writer): with proof = 1 every precopied copy is
+    cleaned (none lost), and the copies the module finds written (dirty bit, same pfn)
+    are exactly the pages the simulator credits; the decisions, which the credits feed,
+    equal the simulator's fault for fault (test_guarded_mode_decisions_equal_simulator)."""
+    from cowrl.sim import simulate
+
+    r = session.records[_index(session, trace, policy)]
+    proto = GUARDED_POLICIES[policy]()
+    simulate(GUARDED_TRACES[trace], proto, make_costmodel("seed_table1"), fast=False)
+    assert r.extra["proof_lost"] == 0, r.extra
+    assert r.extra["proof_clean"] == r.precopied, r.extra
+    assert r.extra["proof_credited"] == proto.ctx.proven, (r.extra["proof_credited"],
+                                                           proto.ctx.proven)
+
+
+def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:
+    """Proofs are credited in every proof run with copies, and change decisions somewhere."""
+    credited = {t: session.records[_index(session, t, "guarded_loose_proof")]
+                .extra["proof_credited"] for t in GUARDED_TRACES}
+    assert sum(credited.values()) > 200 and min(credited.values()) > 0, credited
+    for p in ("guarded", "guarded_loose"):  # no clean without proof = 1
+        assert all(session.records[_index(session, t, p)].extra["proof_clean"] == 0
+                   for t in GUARDED_TRACES)
+    differ = [t for t in GUARDED_TRACES
+              if session.events[_index(session, t, "guarded_loose_proof")].degree.tolist()
+              != session.events[_index(session, t, "guarded_loose")].degree.tolist()]
+    assert differ, "proof = 1 decided as proof = 0 on every trace"
 
 
 def test_guarded_mode_runs_are_not_trivial(session: KernelSession) -> None:

@@ -44,7 +44,8 @@ int main(void)
 	O(cowrl_manual_cow, pages); O(cowrl_counters, out_of_scope); O(cowrl_policy, table_ptr);
 	O(cowrl_counters, decisions); O(cowrl_counters, decide_ns);
 	O(cowrl_counters, decide_clock_ns); O(cowrl_counters, kernel_copies);
-	O(cowrl_counters, targets);
+	O(cowrl_counters, targets); O(cowrl_counters, proof_clean);
+	O(cowrl_counters, proof_credited);
 	I(COWRL_IOC_VERSION); I(COWRL_IOC_REGISTER); I(COWRL_IOC_UNREGISTER);
 	I(COWRL_IOC_SET_POLICY); I(COWRL_IOC_COUNTERS); I(COWRL_IOC_RESET);
 	I(COWRL_IOC_MANUAL_COW);
@@ -79,7 +80,7 @@ def test_python_abi_matches_compiled_header(tmp_path: Path) -> None:
 
 def test_abi_basics() -> None:
     abi = load_abi()
-    assert abi.version == 4
+    assert abi.version == 5
     assert abi.device == "/dev/cowrl"
     assert record_dtype().itemsize == ctypes.sizeof(abi.structs["cowrl_record"]) == 48
     assert abi.COWRL_POLICY_TABLE != abi.COWRL_POLICY_STATIC  # room for the decision table
@@ -498,3 +499,24 @@ def test_host_runner_cleans_up_after_a_timeout(monkeypatch: pytest.MonkeyPatch,
         r.run(tmp_path)
     assert calls == ["killpg 424242 SIGKILL", "cleanup"]
     assert (tmp_path / "guest.log").read_text() == "partial output"
+
+
+def test_swap_modules_follow_modinfo_depends(tmp_path: Path) -> None:
+    """copy_swap_modules() copies zram and what its .modinfo depends on, dependencies first."""
+    from cowrl.kernel import build
+
+    tree = tmp_path / "tree" / "kernel" / "drivers"
+    tree.mkdir(parents=True)
+    (tree / "zram.ko").write_bytes(b"\x7fELF...\0license=GPL\0depends=zsmalloc,lz4\0name=zram\0")
+    (tree / "zsmalloc.ko").write_bytes(b"\0depends=\0name=zsmalloc\0")
+    (tree / "lz4.ko").write_bytes(b"\0depends=lz4_compress\0")
+    (tree / "lz4_compress.ko").write_bytes(b"\0name=lz4_compress\0")
+    dest = tmp_path / "swap"
+    dest.mkdir()
+    order = build.copy_swap_modules(tmp_path / "tree", dest)
+    assert order.index("zsmalloc") < order.index("zram")
+    assert order.index("lz4_compress") < order.index("lz4") < order.index("zram")
+    assert (dest / "order").read_text().split() == order
+    empty = tmp_path / "none"
+    empty.mkdir()
+    assert build.copy_swap_modules(tmp_path / "nothing-here", empty) == []
