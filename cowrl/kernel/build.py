@@ -428,7 +428,8 @@ def ensure_kernel(cache: Path, release: str) -> Path:
                                 f"linux-headers-{release}'")
     if (dest / "vmlinuz").is_file() and (dest / "version").is_file():
         have = (dest / "version").read_text().strip()
-        if have == want:
+        # a cache from before the swap modules were kept is fetched again, once
+        if have == want and (dest / "modules" / "swap" / "order").is_file():
             return dest
         shutil.rmtree(dest)
     pkg = f"linux-image-{release}"
