@@ -110,6 +110,8 @@ struct cowrl_guarded_state {
 	cp_s64 proof_page[COWRL_GUARDED_PROOFS];
 	cp_u32 proof_head;	/* next ring index commit writes */
 	cp_u32 proof_cursor;	/* next ring index cowrl_guarded_prove looks at */
+	cp_u32 proof_live;	/* entries != 0 (all regions): prove stops once it saw them all */
+	cp_u32 proof_pad;	/* 0 */
 };
 
 /* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
@@ -177,7 +179,9 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
  * most proof_reads entries whose page lies in the region (others are passed over: their
  * region proves them).  1 = the page was written after its copy: it returns its reserve
  * and its gain, and leaves the ring.  0 = not yet (or the proof was lost): it stays until
- * a later look proves it or commit overwrites it.  Nothing with proof = 0.
+ * a later look proves it or commit overwrites it.  Nothing with proof = 0.  proof_live
+ * counts the entries != 0: the look ends once all were seen (at once on an empty ring,
+ * e.g. every fault while no window opens), the cursor as the full round would leave it.
  */
 static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 				       const struct cowrl_guarded_table *tb,
@@ -185,23 +189,32 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 				       int (*written)(void *ctx, cp_u32 idx, cp_s64 page),
 				       void *ctx)
 {
-	cp_u32 i = st->proof_cursor & (COWRL_GUARDED_PROOFS - 1), n = 0, step;
+	cp_u32 i0 = st->proof_cursor & (COWRL_GUARDED_PROOFS - 1), i = i0, n = 0, step;
+	cp_u32 left = st->proof_live;	/* live entries not yet looked at */
 
-	if (!tb->proof)
-		return;
-	for (step = 0; step < COWRL_GUARDED_PROOFS && n < tb->proof_reads; step++) {
+	if (!tb->proof || !left)
+		return;	/* an empty ring: the full loop would leave the cursor where it is */
+	for (step = 0; step < COWRL_GUARDED_PROOFS && n < tb->proof_reads && left; step++) {
 		cp_s64 v = st->proof_page[i];
 
-		if (v && v - 1 >= start && v - 1 < limit) {
-			n++;
-			if (written(ctx, i, v - 1) == 1) {
-				st->budget += tb->loss_ns + tb->gain_ns;
-				st->proof_page[i] = 0;
+		if (v) {
+			left--;
+			if (v - 1 >= start && v - 1 < limit) {
+				n++;
+				if (written(ctx, i, v - 1) == 1) {
+					st->budget += tb->loss_ns + tb->gain_ns;
+					st->proof_page[i] = 0;
+					st->proof_live--;
+				}
 			}
 		}
 		i = (i + 1) & (COWRL_GUARDED_PROOFS - 1);
 	}
-	st->proof_cursor = i;
+	/*
+	 * Stopped with fewer than proof_reads reads: every live entry was looked at, and the
+	 * full loop (128 entries) would have come back to where it started.
+	 */
+	st->proof_cursor = n < tb->proof_reads ? i0 : i;
 }
 
 /*
@@ -384,6 +397,8 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 	for (j = 1; tb->proof && k && j <= cowrl_guarded_walked(page, k, limit); j++) {
 		if (!seen[j])
 			continue;
+		if (!st->proof_page[st->proof_head])
+			st->proof_live++;	/* else it overwrites the oldest entry */
 		st->proof_page[st->proof_head] = page + j + 1;
 		st->proof_head = (st->proof_head + 1) & (COWRL_GUARDED_PROOFS - 1);
 		o->proof_count++;

@@ -177,6 +177,7 @@ class GuardedContext:
         self.proof_page = [0] * PROOFS
         self.proof_head = 0
         self.proof_cursor = 0
+        self.proof_live = 0  # entries != 0: the look at the ring stops once it saw them all
         self.proven = 0  # pages proven so far (diagnostics)
 
     def observe_fault(self, page: int, start: int = 0, limit: int = -1) -> Cell:
@@ -418,19 +419,24 @@ class GuardedPolicy(Policy):
             raise RuntimeError("guarded proof=1 reads the page state of the engine "
                                "(FaultContext.page_state); this fault has none")
         g = self.ctx
-        i, n = g.proof_cursor, 0
+        i0 = i = g.proof_cursor
+        n, left = 0, g.proof_live  # live entries not yet looked at
         for _ in range(PROOFS):
-            if n >= self.proof_reads:
+            if n >= self.proof_reads or not left:
                 break
             v = g.proof_page[i]
-            if v and start <= v - 1 < limit:
-                n += 1
-                if state[v - 1] == PAGE_WRITTEN:
-                    self.budget += self.loss + self.gain
-                    g.proof_page[i] = 0
-                    g.proven += 1
+            if v:
+                left -= 1
+                if start <= v - 1 < limit:
+                    n += 1
+                    if state[v - 1] == PAGE_WRITTEN:
+                        self.budget += self.loss + self.gain
+                        g.proof_page[i] = 0
+                        g.proof_live -= 1
+                        g.proven += 1
             i = (i + 1) & (PROOFS - 1)
-        g.proof_cursor = i
+        # stopped short of proof_reads: all live entries seen; the full round ends at i0
+        g.proof_cursor = i if n >= self.proof_reads else i0
 
     def fault_cell(self, ctx: FaultContext) -> Cell:
         """Steps 0-4 of a fault: proofs, sentinel check, budget, context cell (then
@@ -469,6 +475,7 @@ class GuardedPolicy(Policy):
             g = self.ctx
             for q in range(ctx.page + 1, min(ctx.page + k, limit - 1) + 1):
                 if not g.private[q]:
+                    g.proof_live += g.proof_page[g.proof_head] == 0  # else overwrites the oldest
                     g.proof_page[g.proof_head] = q + 1
                     g.proof_head = (g.proof_head + 1) & (PROOFS - 1)
         if self.trace_log is not None:

@@ -86,7 +86,8 @@ _GTRES = _GTPAGES + G_SENTINELS
 G_PROOFS = 128  # ring entries (COWRL_GUARDED_PROOFS)
 _GPROOF = _GTRES + G_SENTINELS
 _GPHEAD, _GPCURSOR = _GPROOF + G_PROOFS, _GPROOF + G_PROOFS + 1
-STREAM_STATE = _GPCURSOR + 1
+_GPLIVE = _GPCURSOR + 1  # ring entries != 0 (proof_live)
+STREAM_STATE = _GPLIVE + 1
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -205,20 +206,26 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         ss[_GUSE] = ss[_GUSE + 1] = G_USE_ONE // 2
     # 0. version 4: interior proofs, round robin over the ring's pages of this region
     proof = cells[C_PROOF]
-    if proof:
-        i = ss[_GPCURSOR]
+    if proof and ss[_GPLIVE] != 0:  # an empty ring: nothing to look at, the cursor stays
+        i0 = ss[_GPCURSOR]
+        i = i0
         n = 0
+        left = ss[_GPLIVE]  # live entries not yet looked at
         for _ in range(G_PROOFS):
-            if n >= cells[C_PREADS]:
+            if n >= cells[C_PREADS] or left == 0:
                 break
             v = ss[_GPROOF + i]
-            if v != 0 and start <= v - 1 < limit:
-                n += 1
-                if private[s0 + v - 1] == PAGE_WRITTEN:  # written after its copy
-                    ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN]
-                    ss[_GPROOF + i] = 0
+            if v != 0:
+                left -= 1
+                if start <= v - 1 < limit:
+                    n += 1
+                    if private[s0 + v - 1] == PAGE_WRITTEN:  # written after its copy
+                        ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN]
+                        ss[_GPROOF + i] = 0
+                        ss[_GPLIVE] -= 1
             i = (i + 1) & (G_PROOFS - 1)
-        ss[_GPCURSOR] = i
+        # fewer than proof_reads reads: every live entry seen; the full round ends at i0
+        ss[_GPCURSOR] = i if n >= cells[C_PREADS] else i0
     # 1. sentinel check, and the allowance
     t = (page - start) & (G_SENTINELS - 1)  # region-relative: regions move in a process
     tag = ss[_GTAGS + t]
@@ -296,6 +303,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     if proof and k > 0:  # version 4: the copied pages await their proofs
         for j in range(page + 1, min(page + k, limit - 1) + 1):
             if private[s0 + j] == 0:
+                if ss[_GPROOF + ss[_GPHEAD]] == 0:
+                    ss[_GPLIVE] += 1  # else it overwrites the oldest entry
                 ss[_GPROOF + ss[_GPHEAD]] = j + 1
                 ss[_GPHEAD] = (ss[_GPHEAD] + 1) & (G_PROOFS - 1)
     # 5. commit: the slot, and the sentinel just past the window (if it is still shared)
