@@ -14,10 +14,11 @@ random/sparse, families within 1.10 x of the best fixed k). Options are
 :class:`cowrl.policies.guarded.GuardedPolicy` keywords; ``{}`` = the defaults (the shipped
 policy: version 2's decisions, the version-3 options off).
 
-``--clean-ns X`` prices the interior proofs' clean (version 4): an option with ``proof: 1``
-is learned and measured under the cost model with ``precopy_ns + X`` (every copied page
-pays its clean; the budget's gain and loss follow), while baseline, the best fixed k and
-the oracle keep the plain cost model (they clean nothing).
+An option with ``proof: 1`` (version 4) is learned and measured with the cost model's
+``proof_clean_ns`` added to every copied page (``GuardedPolicy.priced``, as ``simulate``
+prices it everywhere; the budget's gain and loss follow), while baseline, the best fixed k
+and the oracle keep the plain cost model (they clean nothing). ``--clean-ns X`` overrides
+the cost model's ``proof_clean_ns`` (0: the clean unpriced).
 """
 
 from __future__ import annotations
@@ -58,11 +59,14 @@ def main() -> None:
     ap.add_argument("--options", nargs="+", default=["{}"])
     ap.add_argument("--validation-dir", type=Path, default=None,
                     help="with --holdouts validation: measure (never choose) on these traces")
-    ap.add_argument("--clean-ns", type=float, default=0.0,
-                    help="ns per copied page added for options with proof: 1 (the clean)")
+    ap.add_argument("--clean-ns", type=float, default=None,
+                    help="override the cost model's proof_clean_ns (ns per page a proof: 1 "
+                         "window copies)")
     args = ap.parse_args()
     cost = make_costmodel(args.costmodel)
-    cleaned = dataclasses.replace(cost, precopy_ns=cost.precopy_ns + args.clean_ns)
+    if args.clean_ns is not None:
+        cost = dataclasses.replace(cost, proof_clean_ns=args.clean_ns)
+    print(f"costmodel {cost.name}: proof_clean_ns {cost.proof_clean_ns:g}", flush=True)
     opts = [json.loads(o) for o in args.options]
     rows: dict[str, list[tuple[str, dict]]] = {o: [] for o in args.options}
     for ho in args.holdouts.split(","):
@@ -70,20 +74,11 @@ def main() -> None:
         train = train_traces([] if app else [ho], args.seed, 48)
         train += [load_trace(f) for f in corpus_train_files(ho, CORPUS)]
         test = test_traces(ho, 3, args.validation_dir, CORPUS if app else None)
-        refs: dict[str, dict] = {}
         for text, kw in zip(args.options, opts, strict=True):
-            c = cleaned if kw.get("proof") and args.clean_ns else cost
-            table = learn_table(train, [c], seed=args.seed, passes=2, **kw)["table"]
-            pol = GuardedPolicy.for_cost(c, table=table, **kw)
-            got = [r for r in measure([pol], test, c) if r["policy"] == pol.name]
-            if c is not cost:  # the references (best k, oracle) clean nothing
-                if not refs:
-                    refs = {r["trace"]: r for r in measure([], test, cost)
-                            if r["policy"] == "precopy_best"}
-                for r in got:
-                    ref = refs[r["trace"]]
-                    r["vs_best"] = r["ratio"] / ref["best_ratio"]
-                    r["oracle_ratio"], r["best_ratio"] = ref["oracle_ratio"], ref["best_ratio"]
+            # learn_table and simulate price a proof: 1 policy with its clean
+            table = learn_table(train, [cost], seed=args.seed, passes=2, **kw)["table"]
+            pol = GuardedPolicy.for_cost(cost, table=table, **kw)
+            got = [r for r in measure([pol], test, cost) if r["policy"] == pol.name]
             rows[text] += [(ho, r) for r in got]
             t = check_targets(got)
             if ho == VALIDATION:

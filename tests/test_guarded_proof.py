@@ -71,3 +71,35 @@ def test_proven_windows_still_pay_on_a_sequential_writer() -> None:
     for cm in ("seed_table1", "host"):
         excess, _ = _excess(g.sequential(n_pages=4096), [64] * N_CELLS, cm, proof=1)
         assert excess < 0, cm
+
+
+def test_the_clean_is_charged_to_proof_1_only_and_the_budget_follows_it() -> None:
+    """``proof_clean_ns`` is added to every page a ``proof: 1`` run copies (and to nothing
+    else), and the budget constants of ``for_cost``/``costmodel: auto`` include it."""
+    import dataclasses
+
+    import numpy as np
+
+    from cowrl.errors import ConfigError
+    from cowrl.policies.guarded import make_guarded
+    from cowrl.policies.static import StaticPrecopy
+
+    plain = dataclasses.replace(make_costmodel("seed_table1"), proof_clean_ns=0.0)
+    clean = dataclasses.replace(plain, proof_clean_ns=500.0)
+    t = g.sequential(n_pages=2048)
+    kw = dict(table=[64] * N_CELLS, budget_per_mille=1000, demand_ns=10**9)
+    for proof in (0, 1):
+        pol = GuardedPolicy(proof=proof, **kw)
+        for fast in (True, False):
+            a, b = simulate(t, pol, plain, fast=fast), simulate(t, pol, clean, fast=fast)
+            assert (a.faults, a.precopied) == (b.faults, b.precopied) and a.precopied > 0
+            extra = float(np.sum(b.fault_ns) - np.sum(a.fault_ns))
+            assert extra == pytest.approx(500.0 * a.precopied if proof else 0.0), (proof, fast)
+    s = StaticPrecopy(4)
+    assert np.array_equal(simulate(t, s, plain).fault_ns, simulate(t, s, clean).fault_ns)
+    g1, g0 = GuardedPolicy.for_cost(clean, proof=1), GuardedPolicy.for_cost(clean)
+    assert (g1.loss - g0.loss, g0.gain - g1.gain) == (500, 500)
+    auto = make_guarded(costmodel="auto", proof=1).for_trace(t, clean)
+    assert auto.proof == 1 and auto.loss == g1.loss and auto.gain == g1.gain
+    with pytest.raises(ConfigError, match="costmodel.proof_clean_ns"):
+        dataclasses.replace(plain, proof_clean_ns=-1.0)

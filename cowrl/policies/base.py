@@ -93,6 +93,13 @@ class Policy:
         hindsight (``precopy_best``, the oracle), the chosen one."""
         return self
 
+    def priced(self, cost: CostModel) -> CostModel:
+        """The cost model this policy's runs are priced by under ``cost``: ``cost`` itself,
+        unless the policy's module run pays more per copied page (guarded ``proof: 1``:
+        :meth:`CostModel.with_clean`). The simulator (``simulate``) and the table learner
+        ask here, so every evaluation prices a policy alike."""
+        return cost
+
     def run_extra(self) -> dict[str, Any]:
         """Extra fields for the run's record (e.g. the degree ``precopy_best`` chose)."""
         return {}

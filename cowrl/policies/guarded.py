@@ -355,6 +355,8 @@ class GuardedPolicy(Policy):
         hit rate exceeds :data:`MAX_BREAK_EVEN` (``tcg``: a copied page costs more than the
         fault it saves); then no window opens and the policy costs baseline plus its
         decisions (docs/policies.md, "the allowance follows the cost model")."""
+        if kw.get("proof"):  # a copy pays its clean: the bound covers it
+            cost = cost.with_clean()
         gain = int(cost.fault_ns + cost.copy_ns + cost.decide_cost(cls.decide_program)
                    - cost.precopy_ns)
         loss = int(cost.precopy_ns + lam * cost.page_cost_ns)
@@ -369,6 +371,11 @@ class GuardedPolicy(Policy):
             return self
         lam, kw = self.budget_spec
         return GuardedPolicy.for_cost(cost, lam, table=self.table, **kw)
+
+    def priced(self, cost: CostModel) -> CostModel:
+        """With ``proof: 1`` the module cleans every copy's dirty bit: each copied page costs
+        ``precopy_ns + proof_clean_ns`` (:meth:`CostModel.with_clean`)."""
+        return cost.with_clean() if self.proof else cost
 
     def reset(self, n_pages: int, seed: int | None = None) -> None:
         self.ctx.reset(n_pages)
@@ -595,7 +602,7 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
                 log = pol.trace_log
                 if not log:
                     continue
-                r = arm_rewards(t, cost, lam, log, degrees) / base_ns
+                r = arm_rewards(t, pol.priced(cost), lam, log, degrees) / base_ns
                 cells = np.fromiter((e[1] for e in log), dtype=np.int64, count=len(log))
                 np.add.at(sums, cells, r)
                 np.add.at(weight, cells, cost.demand_ns / base_ns)
@@ -606,6 +613,19 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
                                                                                  strict=True)]
     return {"table": table, "sums": sums, "weight": weight}
 
+
+
+def shipped_options() -> dict[str, Any]:
+    """The budget options of ``conf/policy/guarded.yaml`` (all but its table, name and cost
+    model): what a table learned for the shipped policy is learned and measured with."""
+    from omegaconf import OmegaConf
+
+    from cowrl.registry import CONF_DIR
+
+    spec = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "policy" / "guarded.yaml"))
+    assert isinstance(spec, dict)
+    return {str(k): v for k, v in spec.items()
+            if k not in ("_target_", "name", "costmodel", "lam", "table")}
 
 
 def make_guarded(table: Sequence[int] | None = None, costmodel: str = "seed_table1",

@@ -22,6 +22,7 @@ from cowrl.errors import ConfigError
 from cowrl.policies.base import FaultContext, KernelProgram, Policy
 from cowrl.policies.shield import GuardView
 from cowrl.sim.context import features
+from cowrl.sim.costmodel import CostModel
 
 ALGOS = ("ppo", "dqn")
 MODEL_FILE = "policy.sb3.zip"
@@ -57,6 +58,11 @@ class SB3Policy(Policy):
                                                          degrees=self.degrees)
         self.model = algo_class(algo).load(str(model_path), device="cpu")
         self._prev_a = -1
+
+    def priced(self, cost: CostModel) -> CostModel:
+        """A shield with interior proofs (``proof: 1``) runs guarded's version-4 budget: each
+        copied page pays its clean (:meth:`CostModel.with_clean`)."""
+        return cost.with_clean() if self.view is not None and self.view.guard.proof else cost
 
     def reset(self, n_pages: int, seed: int | None = None) -> None:
         self._prev_a = -1

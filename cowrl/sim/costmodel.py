@@ -18,7 +18,10 @@ env is built with ``decided=False``. Static policies (module STATIC mode) never
 pay it. ``decide_ns`` defaults to 0. A decision program that costs more than a TABLE
 lookup (GUARDED mode also reads page-table entries) has its own coefficient in
 ``decide_program_ns`` (:meth:`CostModel.decide_cost`), which takes ``decide_ns``'s place
-in the same formula for the policies that run it (``Policy.decide_program``).
+in the same formula for the policies that run it (``Policy.decide_program``). Likewise a
+policy whose module run cleans each copy's dirty bit (guarded ``proof: 1``) pays
+``precopy_ns + proof_clean_ns`` per precopied page (:meth:`CostModel.with_clean`, chosen by
+``Policy.priced``).
 
 ``[k > 0]`` is 1 when the fault queued precopy work: the kernel module does so
 for every demand fault with ``k > 0``, even when the window is empty (region
@@ -30,7 +33,7 @@ a seeded generator; with ``noise.kind: none`` costs are exact expected values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -171,6 +174,11 @@ class CostModel:
     """``decide_ns`` of the policies whose module decision is another program than a TABLE
     lookup, by program name (``Policy.decide_program``: ``guarded``); a program not named
     here costs ``decide_ns``."""
+    proof_clean_ns: float = 0.0
+    """What a copied page costs on top of ``precopy_ns`` when the module cleans its dirty bit
+    for an interior proof (guarded version 4, ``proof: 1``: the walk, PTE lock, clear, TLB
+    generation, local flush, and the later ``written()`` read). Charged only to policies that
+    run with proofs (:meth:`Policy.priced`, :meth:`with_clean`); 0 = not priced."""
     name: str = "costmodel"
     noise: NoiseModel = field(default_factory=NoiseModel)
     thp_model: THPModel = field(default_factory=SplitThenCopy)
@@ -181,6 +189,7 @@ class CostModel:
             self.noise = NoiseModel(**self.noise)
         for f in PARAM_FIELDS:
             setattr(self, f, _ns(getattr(self, f), f"costmodel.{f}"))
+        self.proof_clean_ns = _ns(self.proof_clean_ns, "costmodel.proof_clean_ns")
         self.decide_program_ns = {
             str(prog): _ns(v, f"costmodel.decide_program_ns.{prog}")
             for prog, v in dict(self.decide_program_ns or {}).items()}
@@ -194,6 +203,15 @@ class CostModel:
     def demand_ns(self) -> float:
         """Expected cost of one demand fault with no precopy."""
         return self.fault_ns + self.copy_ns
+
+    def with_clean(self) -> CostModel:
+        """This model as a policy with interior proofs pays it: every copied page costs
+        ``precopy_ns + proof_clean_ns`` (the clean then counted once: ``proof_clean_ns = 0``
+        in the result). The one place the clean enters the fault formula."""
+        if not self.proof_clean_ns:
+            return self
+        return replace(self, precopy_ns=self.precopy_ns + self.proof_clean_ns,
+                       proof_clean_ns=0.0)
 
     def decide_cost(self, program: str = "table") -> float:
         """What one run-time decision of ``program`` costs: ``decide_program_ns[program]``

@@ -101,6 +101,7 @@ def _run(trace: Trace, policy: Policy, cost: CostModel, seed: int | None, record
          fast: bool, latencies: bool
          ) -> tuple[Policy, ReplayEngine, np.ndarray, np.ndarray | None]:
     policy = policy.for_trace(trace, cost, seed=seed)
+    cost = policy.priced(cost)  # e.g. guarded proof: 1 pays the dirty-bit clean per copy
     policy.reset(trace.n_pages, seed=seed)
     engine = ReplayEngine(cost, thp=policy.thp, decided=bool(decides(policy)),
                           program=policy.decide_program)
