@@ -115,10 +115,11 @@ def train_learner(learner: str, traces: list[Trace], cost: CostModel, lam: float
     from cowrl.registry import make_policy
 
     if learner == "guarded":
-        from cowrl.policies.guarded import GuardedPolicy, learn_table
+        from cowrl.policies.guarded import GuardedPolicy, learn_table, shipped_options
 
-        res = learn_table(traces, [cost], lam=lam, seed=seed, passes=passes)
-        policy = GuardedPolicy.for_cost(cost, lam)
+        kw = shipped_options()  # the budget as shipped (proof: 1 priced with its clean)
+        res = learn_table(traces, [cost], lam=lam, seed=seed, passes=passes, **kw)
+        policy = GuardedPolicy.for_cost(cost, lam, **kw)
         policy.table = res["table"]
         return policy
     if learner in ("bandit", "ppo", "dqn"):

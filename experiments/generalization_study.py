@@ -10,7 +10,10 @@ issue's targets on the validation traces. Trained policies come from ``--artifac
 ``python train.py policy=<policy> costmodel=<costmodel> out=DIR/<policy>_<costmodel>``
 (bandit, ppo, dqn; ``bandit_suite`` = the bandit trained on the old fixed suite only).
 ``guarded`` is learned here on the randomized distribution (all families; never on
-the validation traces) unless ``--no-guarded``.
+the validation traces) unless ``--no-guarded``: with ``--options`` (guarded keywords as
+JSON, e.g. ``'{"proof": 1}'``; a ``proof: 1`` table is learned and measured with the cost
+model's ``proof_clean_ns`` priced) and ``--corpus`` (the recorded corpus ``data/traces``
+joins training, as ``experiments/guarded_lofo.py --holdouts validation`` learns it).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from cowrl.registry import CONF_DIR, make_costmodel, make_policy  # noqa: E402
 from cowrl.traces.generators import FAMILIES  # noqa: E402
 
 LEARNED = ("bandit_suite", "bandit", "ppo", "dqn")
+CORPUS = Path(__file__).resolve().parent.parent / "data" / "traces"
 
 
 def main() -> None:
@@ -56,7 +60,14 @@ def main() -> None:
                     help="load guarded_<costmodel>.json from here instead of learning")
     ap.add_argument("--save-tables", type=Path, default=None,
                     help="write the learned guarded table per cost model as JSON here")
+    ap.add_argument("--options", default="{}",
+                    help="GuardedPolicy keywords (JSON) the guarded table is learned with")
+    ap.add_argument("--corpus", action="store_true",
+                    help="the recorded corpus (data/traces) joins the guarded training traces")
     args = ap.parse_args()
+    import json
+
+    opts = json.loads(args.options)
     for cm in args.costmodels.split(","):
         cost = make_costmodel(cm)
         policies = [make_policy(n) for n in ("readahead", "precopy")]
@@ -65,24 +76,26 @@ def main() -> None:
             if path is not None and path.is_file():
                 policies.append(load_policy(path, name=name))
         if args.tables is not None:
-            import json
-
             from cowrl.policies.guarded import GuardedPolicy
 
-            g = GuardedPolicy.for_cost(cost)
+            g = GuardedPolicy.for_cost(cost, **opts)
             g.table = json.loads((args.tables / f"guarded_{cm}.json").read_text())
             policies.append(g)
         elif not args.no_guarded:
             from cowrl.policies.guarded import GuardedPolicy, learn_table
 
             t0 = time.time()
-            res = learn_table(train_traces([], 0, args.train_draws), [cost], passes=2)
-            g = GuardedPolicy.for_cost(cost)
+            train = train_traces([], 0, args.train_draws)
+            if args.corpus:
+                from cowrl.generalization import corpus_train_files
+                from cowrl.traces.io import load_trace
+
+                train += [load_trace(f) for f in corpus_train_files(VALIDATION, CORPUS)]
+            res = learn_table(train, [cost], passes=2, **opts)
+            g = GuardedPolicy.for_cost(cost, **opts)
             g.table = res["table"]
             policies.append(g)
             if args.save_tables:
-                import json
-
                 args.save_tables.mkdir(parents=True, exist_ok=True)
                 (args.save_tables / f"guarded_{cm}.json").write_text(json.dumps(res["table"]))
             print(f"[{cm}] guarded learned on {args.train_draws} randomized traces "
