@@ -12,6 +12,9 @@ decision with ktime and an empty ktime interval just before it), (d) under a GUA
 whose table is all 0 (a decision at every fault: stream and sentinel state, the 3 neighbours'
 PTEs and the sentinel's, no window), and (e) under a GUARDED policy that wants k = 64
 everywhere with a budget that always fits (every decision also reads a 64-page window).
+``--proof`` adds (d') the GUARDED table of zeros with interior proofs on (``proof = 1``, 8
+reads, as shipped): no window opens, so the proof ring stays empty and (d') - (d) is what
+``cowrl_guarded_prove`` costs a decision on an empty ring.
 
 Prints per kernel: the mean demand-fault time (harness: trap + copy, per write fault),
 observe-only overhead = (b - a) / a (goal < 3%), and the net decision cost =
@@ -53,6 +56,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-latency-off", dest="latency_off", action="store_false",
                     help="skip the second boot with latency=0")
+    ap.add_argument("--proof", action="store_true",
+                    help="also time the GUARDED table of zeros with proof = 1 (guarded0p)")
     args = ap.parse_args()
     n = args.pages
     seq = Trace(np.arange(n), n, name="seq")
@@ -62,6 +67,7 @@ def main() -> int:
     guarded0 = GuardedPolicy(table=[0] * N_CELLS, name="guarded0")
     guarded64 = GuardedPolicy(table=[64] * N_CELLS, budget_per_mille=1000, demand_ns=10**9,
                               name="guarded64")
+    guarded0p = GuardedPolicy(table=[0] * N_CELLS, proof=1, proof_reads=8, name="guarded0p")
     for rel in args.releases.split(","):
         reqs = [RunRequest(seq, Baseline(), module=False, label="warmup")]
         for _ in range(args.repeats):
@@ -70,6 +76,8 @@ def main() -> int:
                      RunRequest(seq, table, label="table0"),
                      RunRequest(seq, guarded0, label="guarded0"),
                      RunRequest(seq, guarded64, label="guarded64")]
+            if args.proof:
+                reqs.append(RunRequest(seq, guarded0p, label="guarded0p"))
         s = run_session(reqs, {"kernel_release": RELEASES[rel], "icount": 0,
                                "module_params": "time_decisions=1"}, progress=True)
         by: dict[str, list] = {}
@@ -87,7 +95,7 @@ def main() -> int:
                   f"{w:8.0f} ns  cow_ns {cow / 1e6:8.2f} ms  wasted {recs[0].wasted}")
         over = (fault["observe"] - fault["nomodule"]) / fault["nomodule"]
         print(f"  observe-only overhead per demand fault: {100 * over:+.2f}% (goal < 3%)")
-        for label in ("table0", "guarded0", "guarded64"):
+        for label in ("table0", "guarded0", "guarded64", "guarded0p")[:4 if args.proof else 3]:
             t = by[label]
             net = statistics.median(r.extra["decide_avg_ns"] - r.extra["decide_clock_avg_ns"]
                                     for r in t)
