@@ -103,3 +103,20 @@ def test_the_clean_is_charged_to_proof_1_only_and_the_budget_follows_it() -> Non
     assert auto.proof == 1 and auto.loss == g1.loss and auto.gain == g1.gain
     with pytest.raises(ConfigError, match="costmodel.proof_clean_ns"):
         dataclasses.replace(plain, proof_clean_ns=-1.0)
+
+
+def test_recalibrating_keeps_the_measured_clean(tmp_path: object) -> None:
+    """calibrate.py rewrites a cost model's file; proof_clean_ns is not fitted there, so the
+    writer keeps the previous file's value (else a recalibration would unprice the clean)."""
+    from pathlib import Path
+
+    import yaml
+
+    from cowrl.calibration.writer import write_costmodel
+    from cowrl.sim.costmodel import PARAM_FIELDS
+
+    path = Path(str(tmp_path)) / "m.yaml"
+    params = {f: 1.0 for f in PARAM_FIELDS}
+    write_costmodel(path, "m", {**params, "proof_clean_ns": 596.0}, {}, "test")
+    write_costmodel(path, "m", params, {}, "test")
+    assert yaml.safe_load(path.read_text())["proof_clean_ns"] == 596.0

@@ -42,6 +42,11 @@ def costmodel_yaml(name: str, params: dict[str, Any], provenance: dict[str, Any]
         lines += ["# The same for module programs that decide otherwise than a TABLE lookup "
                   "(GUARDED: its", "# page-table reads included), charged instead of decide_ns.",
                   "decide_program_ns:"] + [f"  {k}: {float(v):.1f}" for k, v in progs.items()]
+    clean = params.get("proof_clean_ns")
+    if clean is not None:  # measured apart (experiments/bench_kernel_proof.py), not fitted
+        lines += ["# NOT fitted by calibrate.py: kept from the previous file (the dirty-bit clean "
+                  "per page a", "# proof: 1 window copies; experiments/bench_kernel_proof.py, "
+                  "docs/kernel.md \"Interior proofs\").", f"proof_clean_ns: {float(clean):.1f}"]
     lines += [
         "noise:",
         "  kind: none   # expected values; set lognormal to draw per-fault noise",
@@ -56,6 +61,10 @@ def costmodel_yaml(name: str, params: dict[str, Any], provenance: dict[str, Any]
 
 def write_costmodel(path: Path, name: str, params: dict[str, Any], provenance: dict[str, Any],
                     header: str, thp_model: str = "cowrl.sim.costmodel.SplitThenCopy") -> Path:
+    if "proof_clean_ns" not in params and path.is_file():  # not fitted: keep it
+        old = yaml.safe_load(path.read_text()) or {}
+        if old.get("proof_clean_ns") is not None:
+            params = {**params, "proof_clean_ns": old["proof_clean_ns"]}
     text = costmodel_yaml(name, params, provenance, header, thp_model)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".yaml.tmp")
