@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 static inline uint64_t now_ns(void)
@@ -18,12 +19,13 @@ static inline uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-/* AnonHugePages (kB) of the mapping that starts at @start, from smaps; -1 if unknown. */
-static inline long anon_huge_kb(uintptr_t start)
+/* Field @name (e.g. "AnonHugePages") of the smaps entry of the mapping that starts at
+ * @start, in kB; -1 if unknown. */
+static inline long smaps_kb(uintptr_t start, const char *name)
 {
-	char line[512];
+	char line[512], key[64];
 	unsigned long lo, hi;
-	long kb = -1;
+	long kb = -1, v;
 	int in = 0;
 	FILE *f = fopen("/proc/self/smaps", "r");
 
@@ -32,11 +34,20 @@ static inline long anon_huge_kb(uintptr_t start)
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
 			in = lo == (unsigned long)start;
-		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+		else if (in && sscanf(line, "%63[^:]: %ld kB", key, &v) == 2 &&
+			 !strcmp(key, name)) {
+			kb = v;
 			break;
+		}
 	}
 	fclose(f);
 	return kb;
+}
+
+/* AnonHugePages (kB) of the mapping that starts at @start; -1 if unknown. */
+static inline long anon_huge_kb(uintptr_t start)
+{
+	return smaps_kb(start, "AnonHugePages");
 }
 
 #endif /* _COWRL_REGION_H */

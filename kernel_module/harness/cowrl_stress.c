@@ -1285,22 +1285,7 @@ static int test_fuzz(void)
 /* Private_Dirty (kB) of the mapping that starts at @start, from smaps; -1 if unknown. */
 static long private_dirty_kb(const void *start)
 {
-	char line[512];
-	unsigned long lo, hi;
-	long kb = -1;
-	int in = 0;
-	FILE *f = fopen("/proc/self/smaps", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
-			in = lo == (unsigned long)(uintptr_t)start;
-		else if (in && sscanf(line, "Private_Dirty: %ld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
+	return smaps_kb((uintptr_t)start, "Private_Dirty");
 }
 
 #define PM_SWAPPED (1ULL << 62)
