@@ -341,8 +341,13 @@ static int module_setup(const struct opts *o, uintptr_t start, size_t len)
 	}
 	if (ioctl(fd, COWRL_IOC_RESET))
 		die("COWRL_IOC_RESET");
-	if (ioctl(fd, COWRL_IOC_SET_POLICY, &pol))
+	if (ioctl(fd, COWRL_IOC_SET_POLICY, &pol)) {
+		if (errno == EINVAL && pol.mode == COWRL_POLICY_GUARDED)
+			die("COWRL_IOC_SET_POLICY (guarded table; with proof: 1 the module needs "
+			    "x86-64 Linux 6.1-6.12 for its dirty-bit clean: elsewhere set proof: 0 "
+			    "in conf/policy/guarded.yaml and guarded0.yaml)");
 		die(o->table ? "COWRL_IOC_SET_POLICY (table)" : "COWRL_IOC_SET_POLICY");
+	}
 	if (ioctl(fd, COWRL_IOC_REGISTER, &tg))
 		die("COWRL_IOC_REGISTER");
 	registered_fd = fd;
