@@ -310,7 +310,11 @@ def ensure_swap(job: dict[str, Any]) -> dict[str, Any]:
     (no mkswap in the guest's busybox), then ``swapon(2)``."""
     if Path("/proc/swaps").is_file() and len(Path("/proc/swaps").read_text().splitlines()) > 1:
         return {"zram": True, "why": "already on"}
-    mods = Path(job.get("swap_modules", ""))
+    if not job.get("swap_modules"):
+        # Only the qemu runner names them: on a host (kernel.runner=host) /dev/zram0 may hold
+        # the user's data, and the machine's swap is not ours to change.
+        return {"zram": False, "why": "not in the qemu guest: the host's devices are left alone"}
+    mods = Path(job["swap_modules"])
     order = mods / "order"
     if job.get("swap_modules") and order.is_file():
         for name in order.read_text().split():

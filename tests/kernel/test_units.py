@@ -520,3 +520,19 @@ def test_swap_modules_follow_modinfo_depends(tmp_path: Path) -> None:
     empty = tmp_path / "none"
     empty.mkdir()
     assert build.copy_swap_modules(tmp_path / "nothing-here", empty) == []
+
+
+def test_ensure_swap_leaves_a_host_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside the qemu guest (no swap_modules in the job: kernel.runner=host) ensure_swap()
+    touches no device and no swap, even where /dev/zram0 exists."""
+    from cowrl.kernel import guest
+
+    touched: list[str] = []
+    monkeypatch.setattr(guest.Path, "read_text", lambda self, *a, **k: "Filename\n")
+    monkeypatch.setattr(guest.Path, "write_text", lambda self, *a, **k: touched.append(str(self)))
+    monkeypatch.setattr(guest.Path, "exists", lambda self: True)
+    monkeypatch.setattr(guest.Path, "is_dir", lambda self: True)
+    monkeypatch.setattr(guest.os, "open", lambda *a, **k: touched.append("open") or -1)
+    res = guest.ensure_swap({"harness": "/x/cowrl_harness"})
+    assert res["zram"] is False and "host" in res["why"]
+    assert touched == []
