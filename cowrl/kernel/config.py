@@ -63,6 +63,12 @@ class KernelConfig:
     wall latency). ``off``: guest time is host time (multi-threaded TCG; host preemption
     lands inside latencies). ``auto``: ``-icount shift=auto`` (adaptive, follows host time;
     not deterministic). Ignored under KVM and by the host runner."""
+    tcg_threads: str = "multi"
+    """TCG without icount: ``multi`` (one host thread per vCPU: real SMP races) or
+    ``single`` (all vCPUs round-robin on one host thread). Under multi-threaded TCG a vCPU
+    can still run a stale ``int3`` that kernel text patching (ftrace, static keys) has
+    already removed, and 6.12 oopses on it (docs/kernel.md, "The 6.12 reload crash");
+    ``single`` has no such window. With icount TCG is always single-threaded."""
     kvm_probe_timeout_s: float = 20.0
     kvm_cpu: str = "host"
     boot_timeout_s: float = 180.0
@@ -100,7 +106,8 @@ class KernelConfig:
 
     def __post_init__(self) -> None:
         choices = {"runner": ("qemu", "host"), "accel": ("auto", "kvm", "tcg"),
-                   "writer": ("child", "parent"), "thp": ("policy",)}
+                   "writer": ("child", "parent"), "thp": ("policy",),
+                   "tcg_threads": ("multi", "single")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"kernel.{name} must be one of {allowed}, "

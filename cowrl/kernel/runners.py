@@ -167,7 +167,7 @@ class QemuRunner:
         if accel == "kvm":
             cpu = ["-accel", "kvm", "-cpu", self.cfg.kvm_cpu]
         elif icount == "off":
-            cpu = ["-accel", "tcg,thread=multi", "-cpu", "max"]
+            cpu = ["-accel", f"tcg,thread={self.cfg.tcg_threads}", "-cpu", "max"]
         else:  # -icount needs single-threaded TCG (all vCPUs round-robin on one host thread)
             cpu = ["-accel", "tcg,thread=single", "-cpu", "max", "-icount", icount]
         cmd = ["qemu-system-x86_64", *cpu, "-m", str(self.cfg.memory_mb),

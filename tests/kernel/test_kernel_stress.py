@@ -24,17 +24,42 @@ STRESS_CFG = {"accel": "auto", "icount": "off", "cpus": 2, "run_timeout_s": 300.
 MODULE_TAINT = 12288
 
 
+# reload (rmmod/insmod under writer threads) boots apart with single-threaded TCG: module
+# load and unload patch do_wp_page's ftrace site, and under multi-threaded TCG a writer on
+# the other vCPU can still run the int3 that text patching had already removed; 6.12 then
+# oopses in do_wp_page+0x1 with no code of ours involved (seen once in CI on 2026-12-02;
+# docs/kernel.md, "The 6.12 reload crash"). Round-robin vCPUs keep the SMP interleaving of
+# writers and unloads, without that window.
+MAIN_TESTS = tuple(t for t in STRESS_TESTS if t != "reload")
+MAIN = "stress:" + ",".join(MAIN_TESTS)
+
+
 @pytest.fixture(scope="module", params=sorted(RELEASES))
 def stress(request: pytest.FixtureRequest) -> KernelSession:
     cfg = {**STRESS_CFG, "kernel_release": RELEASES[request.param]}
-    return run_session([], cfg, checks=("stress", "faults"), progress=True)
+    s = run_session([], cfg, checks=(MAIN, "faults"), progress=True)
+    s.checks["stress"] = s.checks[MAIN]
+    return s
 
 
-@pytest.mark.parametrize("test", STRESS_TESTS)
+@pytest.fixture(scope="module", params=sorted(RELEASES))
+def reload_session(request: pytest.FixtureRequest) -> KernelSession:
+    cfg = {**STRESS_CFG, "kernel_release": RELEASES[request.param], "tcg_threads": "single"}
+    return run_session([], cfg, checks=("stress:reload",), progress=True)
+
+
+@pytest.mark.parametrize("test", MAIN_TESTS)
 def test_stress(stress: KernelSession, test: str) -> None:
     r = stress.checks["stress"][test]
     assert r["ok"] is True and r["rc"] == 0, r
     assert r["taint"] & ~MODULE_TAINT == 0, r
+
+
+def test_reload_under_writers(reload_session: KernelSession) -> None:
+    r = reload_session.checks["stress:reload"]["reload"]
+    assert r["ok"] is True and r["rc"] == 0, r
+    assert r["taint"] & ~MODULE_TAINT == 0, r
+    assert reload_session.info["taint"] & ~MODULE_TAINT == 0, reload_session.info
 
 
 def test_no_taint_beyond_the_module(stress: KernelSession) -> None:
