@@ -266,6 +266,12 @@ def test_icount_mode_and_qemu_flags(tmp_path: Path) -> None:
     off = r._cmd("tcg", tmp_path, False, tmp_path / "log")
     assert off[off.index("-accel") + 1] == "tcg,thread=multi" and "-icount" not in off
     assert off[off.index("-smp") + 1] == str(r.cfg.cpus)
+    r.cfg = KernelConfig(icount="off", tcg_threads="single", cache_dir=str(tmp_path))
+    rr = r._cmd("tcg", tmp_path, False, tmp_path / "log")
+    assert rr[rr.index("-accel") + 1] == "tcg,thread=single" and "-icount" not in rr
+    assert rr[rr.index("-smp") + 1] == str(r.cfg.cpus)
+    with pytest.raises(ConfigError, match="kernel.tcg_threads"):
+        KernelConfig(tcg_threads="many")
     r.cfg = cfg
     kvm = r._cmd("kvm", tmp_path, False, tmp_path / "log")
     assert kvm[kvm.index("-accel") + 1] == "kvm" and "-icount" not in kvm
