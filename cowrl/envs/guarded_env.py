@@ -17,7 +17,6 @@ from cowrl.errors import ConfigError
 from cowrl.policies.shield import N_GUARD_FEATURES, GuardView, guard_constants
 from cowrl.sim.context import FaultContext
 from cowrl.sim.costmodel import fault_ns
-from cowrl.sim.engine import ReplayEngine
 
 REWARDS = ("cost", "saving", "gain")
 FEATURES = ("engine", "guarded")
@@ -60,8 +59,7 @@ class GuardedPrecopyEnv(gym.Wrapper):
         base: PrecopyEnv = env.unwrapped  # type: ignore[assignment]
         self.base = base
         if proof and base.cost.proof_clean_ns:  # every copy pays its clean (Policy.priced)
-            base.cost = base.cost.with_clean()
-            base._engine = ReplayEngine(base.cost, thp=base.thp, decided=base.decided)
+            base.reprice(base.cost.with_clean())
         self.features, self.shield, self.reward_mode = features, bool(shield), reward
         self.degree_list = [int(d) for d in base.degrees]
         self._index = {d: i for i, d in enumerate(self.degree_list)}

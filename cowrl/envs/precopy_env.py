@@ -189,8 +189,14 @@ class PrecopyEnv(gym.Env[np.ndarray, np.int64]):
                                                decided)
         self.action_space = spaces.Discrete(len(self.degrees))
         self._degree_list = [int(d) for d in self.degrees]
-        self._engine = ReplayEngine(self.cost, thp=self.thp, decided=self.decided)
+        self.reprice(self.cost)
         self._done = True
+
+    def reprice(self, cost: CostModel) -> None:
+        """Price this env's faults by ``cost`` from the next reset on (e.g. a policy's own
+        cost model, ``Policy.priced``): the one place the env builds its engine."""
+        self.cost = cost
+        self._engine = ReplayEngine(cost, thp=self.thp, decided=self.decided)
 
     # --- episode state -------------------------------------------------------------------
 
