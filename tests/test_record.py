@@ -202,6 +202,8 @@ def test_corpus_trace_loads_with_provenance(name: str) -> None:
 def test_experiment_real_composes(compose_cfg) -> None:
     cfg = compose_cfg("eval", ["experiment=real"])
     assert list(cfg.workloads) == REAL and list(cfg.snapshot_report) == ["redis_bgsave"]
+    cfg = compose_cfg("eval", ["experiment=corpus"])
+    assert list(cfg.workloads) == CORPUS
 
 
 def test_snapshot_table(tmp_path: Path) -> None:
