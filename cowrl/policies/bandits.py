@@ -288,15 +288,16 @@ class BanditPolicy(Policy):
     proposal: ``proposed`` (the arm the learner chose: it learns the value of a proposal
     in the shielded MDP it is deployed in) or ``applied`` (the degree the budget allowed).
 
-    ``train_workloads`` is not used here: ``conf/train.yaml`` trains on it by default.
+    ``train_workloads`` and ``train_rounds`` are not used here: ``conf/train.yaml`` trains
+    on them by default (``workloads``, ``rounds``).
     """
 
     def __init__(self, learner: Learner, name: str = "bandit",
                  context: ContextSpec | dict[str, Any] | str | None = None,
                  epoch_faults: int = 64, shield: bool = False, proof: int = 0,
                  proof_reads: int = 8, costmodel: str = "auto", lam: float | None = None,
-                 credit: str = "proposed", train_workloads: Sequence[str] | None = None
-                 ) -> None:
+                 credit: str = "proposed", train_workloads: Sequence[str] | None = None,
+                 train_rounds: int | None = None) -> None:
         if not isinstance(learner, Learner):
             raise ConfigError(f"policy.learner: expected a bandit learner, got "
                               f"{type(learner).__name__}")
@@ -339,6 +340,7 @@ class BanditPolicy(Policy):
         self.costmodel, self.credit = costmodel, credit
         self.lam = 1.0 if lam is None else _positive("policy.lam", lam, allow_zero=True)
         self.train_workloads = None if train_workloads is None else list(train_workloads)
+        self.train_rounds = train_rounds
         if self.context_kind == "guarded":
             from cowrl.policies import guarded
 
