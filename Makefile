@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
-APT_PACKAGES := qemu-system-x86 busybox-static cpio gcc libc6-dev make kmod linux-headers-amd64 python3 redis-server redis-tools
+APT_PACKAGES := qemu-system-x86 busybox-static cpio gcc libc6-dev make kmod linux-headers-amd64 python3 redis-server redis-tools perl python3-numpy
 
 .PHONY: demo test setup kernel-deps lint bench clean
 

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cowrl.generalization import (  # noqa: E402
     APP_PREFIX,
     VALIDATION,
+    app_traces,
     check_targets,
     corpus_train_files,
     measure,
@@ -48,7 +49,8 @@ from cowrl.traces.io import load_trace  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from guarded_options import CORPUS, summary  # noqa: E402
 
-APPS = ("app:redis", "app:cpython", "app:shell")
+# Every application of the recorded corpus (data/traces: app = file stem up to its first "_").
+APPS = tuple(f"{APP_PREFIX}{app}" for app in app_traces(CORPUS))
 
 
 def main() -> None:

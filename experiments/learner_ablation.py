@@ -25,9 +25,10 @@ from cowrl.generalization import check_targets, measure, train_learner, train_tr
 from cowrl.registry import make_costmodel, make_policy  # noqa: E402
 
 
-def _variant(features: str, shield: bool, reward: str, gamma: float) -> list[str]:
+def _variant(features: str, shield: bool, reward: str, gamma: float, proof: int = 0
+             ) -> list[str]:
     return [f"policy.features={features}", f"policy.shield={str(shield).lower()}",
-            f"policy.reward={reward}", f"policy.kwargs.gamma={gamma}"]
+            f"policy.reward={reward}", f"policy.kwargs.gamma={gamma}", f"policy.proof={proof}"]
 
 
 # Every switch pinned, so that a variant means the same whatever the defaults say.
@@ -37,8 +38,10 @@ VARIANTS: dict[str, list[str]] = {
     "features": _variant("guarded", False, "saving", 0.99),
     "shield": _variant("guarded", True, "saving", 0.99),
     "shield_gain": _variant("guarded", True, "gain", 0.99),
-    "shield_g09": _variant("guarded", True, "saving", 0.9),  # today's defaults
+    "shield_g09": _variant("guarded", True, "saving", 0.9),  # the defaults until proof: 1
     "features_g09": _variant("guarded", False, "saving", 0.9),
+    # today's defaults: the shield credited by interior proofs, the clean priced
+    "shield_g09_proof": _variant("guarded", True, "saving", 0.9, proof=1),
 }
 DEV_SEED = 424_242  # randomized draws from this seed on: never a training seed
 
@@ -75,7 +78,8 @@ def main() -> None:
     ap.add_argument("--dev-draws", type=int, default=24)
     ap.add_argument("--guarded", action="store_true",
                     help="also learn guarded's table (48 randomized draws, 2 passes) and show "
-                         "the shield alone (k = 64 asked at every fault)")
+                         "the shield alone (k = 64 asked at every fault), with sentinel "
+                         "credit (proof 0) and with interior proofs (proof 1)")
     args = ap.parse_args()
     cost = make_costmodel(args.costmodel)
     dev = train_traces([], DEV_SEED, args.dev_draws)
@@ -94,9 +98,12 @@ def main() -> None:
 
         policies.append(train_learner("guarded", train_traces([], args.seed, 48), cost, 1.0,
                                       args.seed))
-        # The shield alone: asking for k = 64 at every fault (what a learner adds is the rest).
+        # The shield alone: asking for k = 64 at every fault (what a learner adds is the rest),
+        # as a proof-0 shield and as a proof-1 one (priced with its clean, Policy.priced).
         policies.append(GuardedPolicy.for_cost(cost, table=[64] * N_CELLS,
                                                name="shield_only_k64"))
+        policies.append(GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1,
+                                               name="shield_only_k64_proof"))
     refs = [make_policy(n, lam=1.0) for n in ("readahead", "precopy")]
     rows = measure(policies + refs, dev, cost)
     capped = {p.name: shield_capped(p, dev, cost) for p in policies

@@ -33,6 +33,42 @@ def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+def test_a_missing_python_module_is_one_line_naming_its_package(tmp_path: Path) -> None:
+    r = _cli("app=numpy_workers", f"out={tmp_path / 'o'}", "app.python_modules=[nosuchmod_x]",
+             "+app.packages.nosuchmod_x=python3-nosuchmod")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "cannot import nosuchmod_x" in r.stderr and "python3-nosuchmod" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_script_driver_passes_params_as_options(tmp_path: Path) -> None:
+    """The generic driver's protocol, on the host with a fake session (no module)."""
+    from cowrl.record import drivers
+
+    class FakeSession:
+        def __init__(self) -> None:
+            self.marks: dict[str, int] = {}
+            self.registered: list[tuple[int, bool]] = []
+
+        def register(self, pid: int, children: bool = False) -> None:
+            self.registered.append((pid, children))
+
+        def mark(self, name: str) -> int:
+            self.marks[name] = 1
+            return 1
+
+    script = tmp_path / "fake.sh"
+    script.write_text('echo "READY $$"; read go; echo "FORK 5"; echo "WORKERS 7 9"; '
+                      'echo "RESULT {\\"args\\": \\"$*\\"}"\n')
+    app = {"name": "fake", "program": "/bin/sh", "script": str(script), "timeout_s": 30,
+           "params": {"a_b": 3, "flag": True}}
+    sess = FakeSession()
+    fig = drivers.script(sess, app, tmp_path)  # type: ignore[arg-type]
+    assert fig["args"] == "--a-b 3 --flag 1" and sess.marks == {"fork": 5, "end": 1}
+    assert fig["roles"] == {str(sess.registered[0][0]): 0, "7": 1, "9": 2}
+    assert sess.registered[0][1] is True
+
+
 def test_unknown_app_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     r = _cli("app=nope", f"out={tmp_path / 'o'}")
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
@@ -133,7 +169,19 @@ def test_record_a_real_program_and_replay_it(tmp_path: Path, compose_cfg) -> Non
         record(cfg)
 
 
-CORPUS = ["redis_bgsave", "cpython_prefork", "cpython_prefork_freeze", "shell_subshells"]
+CORPUS = ["redis_bgsave", "cpython_prefork", "cpython_prefork_freeze", "shell_subshells",
+          "numpy_workers", "perl_prefork", "sqlite_snapshot"]
+# experiment=real (the demo's kernel step) replays these; the rest of the corpus is for
+# training and leave-one-app-out (docs/traces.md).
+REAL = ["redis_bgsave", "cpython_prefork", "cpython_prefork_freeze", "shell_subshells"]
+
+
+def test_corpus_list_is_every_recorded_trace_with_its_configs() -> None:
+    assert sorted(CORPUS) == sorted(f.stem for f in (ROOT / "data/traces").glob("*.npz"))
+    for name in CORPUS:
+        assert (ROOT / "conf/workload" / f"{name}.yaml").is_file()
+        prov = json.loads((ROOT / "data/traces" / f"{name}.json").read_text())["provenance"]
+        assert (ROOT / "conf/app" / f"{prov['app']}.yaml").is_file()
 
 
 @pytest.mark.parametrize("name", CORPUS)
@@ -153,7 +201,9 @@ def test_corpus_trace_loads_with_provenance(name: str) -> None:
 
 def test_experiment_real_composes(compose_cfg) -> None:
     cfg = compose_cfg("eval", ["experiment=real"])
-    assert list(cfg.workloads) == CORPUS and list(cfg.snapshot_report) == ["redis_bgsave"]
+    assert list(cfg.workloads) == REAL and list(cfg.snapshot_report) == ["redis_bgsave"]
+    cfg = compose_cfg("eval", ["experiment=corpus"])
+    assert list(cfg.workloads) == CORPUS
 
 
 def test_snapshot_table(tmp_path: Path) -> None:

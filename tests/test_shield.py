@@ -78,26 +78,11 @@ def test_guard_view_checks_its_arguments() -> None:
         GuardedPrecopyEnv(PrecopyEnv(), reward="return")
 
 
-@pytest.mark.parametrize("algo", ["ppo", "dqn"])
-def test_shielded_sb3_policy_deploys_what_it_trained_in(compose_cfg, tmp_path: Path,
-                                                        algo: str) -> None:
-    """The saved policy rebuilds guarded's context and shield from its artifact and, replayed
-    by the simulator, makes the decisions its network makes in the training env."""
-    steps = ["policy.kwargs.n_steps=64", "policy.kwargs.batch_size=64"] if algo == "ppo" \
-        else ["policy.kwargs.learning_starts=64"]
-    out = tmp_path / algo
-    cfg = compose_cfg("train", [f"policy={algo}", "policy.features=guarded",
-                                "policy.shield=true", "policy.reward=saving", "timesteps=512",
-                                "workloads=[seq,random]", f"out={out}", "latest_dir=null",
-                                "progress=false", *steps])
-    train(cfg)
-    spec = read_artifact(out)["policy"]
-    assert spec["features"] == "guarded" and spec["shield"] is True
-    policy = load_policy(out / "policy.json", name=algo)
-    cost = make_costmodel("seed_table1")
+def _env_decisions(policy, t, cost, proof: int) -> tuple[list[int], float]:
+    """The degrees ``policy``'s network gets in the training env (shield with ``proof``) on
+    ``t``, and that episode's objective (priced as the env prices it)."""
     env = GuardedPrecopyEnv(PrecopyEnv(cost=cost, prev_action_obs=True), features="guarded",
-                            shield=True, reward="saving")
-    t = g.randomized(seed=5, draw=2)
+                            shield=True, reward="saving", proof=proof)
     obs, _ = env.reset(seed=0, options={"trace": t})
     ks = []
     while True:
@@ -105,10 +90,89 @@ def test_shielded_sb3_policy_deploys_what_it_trained_in(compose_cfg, tmp_path: P
         obs, _, term, trunc, info = env.step(int(a))
         ks.append(info["k"])
         if term or trunc:
-            break
-    _, ev = simulate(t, policy, cost, record_events=True)
-    assert ks == ev.k.tolist()
+            return ks, info["run"]["objective"]
 
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_default_ppo_dqn_configs_shield_with_interior_proofs(compose_cfg, algo: str) -> None:
+    """conf/policy/{ppo,dqn}.yaml train behind guarded's version-4 shield (proof: 1), as
+    guarded ships: the sentinel-credited shield (proof: 0) is spoofed by stride-2 writers."""
+    from hydra.utils import instantiate
+
+    spec = instantiate(compose_cfg("train", [f"policy={algo}"]).policy)
+    assert (spec.proof, spec.shield, spec.features) == (1, True, "guarded")
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_shielded_sb3_policy_deploys_what_it_trained_in(compose_cfg, tmp_path: Path,
+                                                        algo: str) -> None:
+    """The saved policy (today's defaults: shield with proof 1) rebuilds guarded's context and
+    shield from its artifact and, replayed by the simulator, makes the decisions its network
+    makes in the training env, priced alike: every copied page pays the clean
+    (``Policy.priced``), as guarded with proof 1 pays it."""
+    steps = ["policy.kwargs.n_steps=64", "policy.kwargs.batch_size=64"] if algo == "ppo" \
+        else ["policy.kwargs.learning_starts=64"]
+    out = tmp_path / algo
+    cfg = compose_cfg("train", [f"policy={algo}", "timesteps=512", "workloads=[seq,random]",
+                                f"out={out}", "latest_dir=null", "progress=false", *steps])
+    train(cfg)
+    spec = read_artifact(out)["policy"]
+    assert spec["features"] == "guarded" and spec["shield"] is True
+    assert spec["guard"]["proof"] == 1
+    policy = load_policy(out / "policy.json", name=algo)
+    cost = make_costmodel("seed_table1")
+    assert cost.proof_clean_ns > 0
+    assert policy.priced(cost) == cost.with_clean() != cost
+    # The budget's prices include the clean, as GuardedPolicy.for_cost(proof=1) sets them.
+    ref = GuardedPolicy.for_cost(cost, proof=1)
+    assert (policy.view.guard.proof, policy.view.guard.loss, policy.view.guard.gain) == \
+        (1, ref.loss, ref.gain)
+    t = g.randomized(seed=5, draw=2)
+    ks, env_obj = _env_decisions(policy, t, cost, proof=1)
+    rec, ev = simulate(t, policy, cost, record_events=True)
+    assert ks == ev.k.tolist()
+    assert objective(rec, 1.0, cost.page_cost_ns) == pytest.approx(env_obj)
+    # The clean is charged per copied page: a network asking k = 64 everywhere, replayed
+    # priced and (the method shadowed) unpriced, makes the same windows and pays the
+    # difference. The network stub makes sure windows open.
+    policy.model.predict = lambda obs, deterministic=True: (7, None)
+    seq = g.sequential(n_pages=2048)
+    priced = simulate(seq, policy, cost)
+    policy.priced = lambda c: c
+    unpriced = simulate(seq, policy, cost)
+    assert priced.precopied == unpriced.precopied > 0
+    assert objective(priced, 1.0, cost.page_cost_ns) - objective(
+        unpriced, 1.0, cost.page_cost_ns) == pytest.approx(priced.precopied *
+                                                           cost.proof_clean_ns)
+
+
+def test_sb3_artifacts_saved_before_proof_1_load_and_behave_as_saved(compose_cfg,
+                                                                     tmp_path: Path) -> None:
+    """An artifact whose shield was saved with proof 0, or before the key existed, keeps its
+    sentinel-credited shield and the unpriced cost model: it decides as a proof-0 training
+    env and is priced without the clean."""
+    import json
+
+    out = tmp_path / "ppo"
+    train(compose_cfg("train", ["policy=ppo", "policy.proof=0", "timesteps=256",
+                                "policy.kwargs.n_steps=32", "policy.kwargs.batch_size=64",
+                                "workloads=[seq]", f"out={out}", "latest_dir=null",
+                                "progress=false"]))
+    art = json.loads((out / "policy.json").read_text())
+    assert art["policy"]["guard"]["proof"] == 0
+    cost = make_costmodel("seed_table1")
+    t = g.randomized(seed=0, draw=0, families="multi_stream")
+    for drop in (False, True):
+        if drop:  # as saved before version 4: no proof/proof_reads in the guard
+            for k in ("proof", "proof_reads"):
+                art["policy"]["guard"].pop(k)
+            (out / "policy.json").write_text(json.dumps(art))
+        policy = load_policy(out / "policy.json", name="ppo")
+        assert policy.view.guard.proof == 0 and policy.priced(cost) is cost
+        ks, env_obj = _env_decisions(policy, t, cost, proof=0)
+        rec, ev = simulate(t, policy, cost, record_events=True)
+        assert ks == ev.k.tolist()
+        assert objective(rec, 1.0, cost.page_cost_ns) == pytest.approx(env_obj)
 
 
 def test_shield_allowance_follows_the_cost_model() -> None:

@@ -277,5 +277,43 @@ def shell_subshells(sess: Session, app: dict[str, Any], out: Path) -> dict[str, 
             "exclude_parent": True, "command": cmd}
 
 
+def script(sess: Session, app: dict[str, Any], out: Path) -> dict[str, Any]:
+    """A script of ``apps/`` (``app.script``) run by the app's program: the parent that
+    forks and its children (``WORKERS``), with the cpython_prefork protocol.
+
+    The script prints ``READY <pid>``, waits for ``go`` on stdin, forks, prints
+    ``FORK <ns>`` (CLOCK_MONOTONIC just before the first fork), ``WORKERS <pid>...`` and,
+    once its children have exited, ``RESULT <json>``. ``app.params`` become ``--key
+    value`` options (``_`` as ``-``); with ``app.tmpfs_mb`` a tmpfs is mounted for the
+    script's files (``--dir``): the job directory is 9p, whose writes would time the app.
+    """
+    cmd = [app["program"], *[str(x) for x in app.get("program_args") or []],
+           str(ROOT / "cowrl/record/apps" / str(app["script"]))]
+    for k, v in (app.get("params") or {}).items():
+        cmd += [f"--{k.replace('_', '-')}", str(int(v) if isinstance(v, bool) else v)]
+    tmp = None
+    if app.get("tmpfs_mb"):
+        tmp = out / "tmpfs"
+        tmp.mkdir(exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(app['tmpfs_mb'])}m",
+                        "tmpfs", str(tmp)], check=True)
+        cmd += ["--dir", str(tmp)]
+    try:
+        prog = Program(app, cmd, f"app {app['name']}: {app['program']}", cwd=out)
+        pid = int(prog.readline("READY "))
+        sess.register(pid, children=True)
+        prog.send("go\n")
+        sess.marks["fork"] = int(prog.readline("FORK "))
+        workers = [int(x) for x in prog.readline("WORKERS ").split()]
+        result = json.loads(prog.readline("RESULT "))
+        sess.mark("end")
+        prog.wait()
+    finally:
+        if tmp is not None:
+            subprocess.run(["umount", "-l", str(tmp)], check=False)
+    roles = {str(pid): 0, **{str(w): i + 1 for i, w in enumerate(workers)}}
+    return {**result, "roles": roles, "command": cmd}
+
+
 DRIVERS = {"cpython_prefork": cpython_prefork, "redis_bgsave": redis_bgsave,
-           "shell_subshells": shell_subshells}
+           "shell_subshells": shell_subshells, "script": script}

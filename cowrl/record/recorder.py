@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -80,6 +81,12 @@ def check_programs(app: dict[str, Any]) -> dict[str, str]:
                              f"({path} not found); install the Debian package {pkg} "
                              f"('apt-get install {pkg}')")
         found[prog] = exe
+    for mod in app.get("python_modules") or []:
+        exe = found[Path(str(app["program"])).name]
+        if subprocess.run([exe, "-I", "-c", f"import {mod}"], capture_output=True).returncode:
+            pkg = (app.get("packages") or {}).get(mod, mod)
+            raise CowrlError(f"app {app['name']}: {exe} cannot import {mod}; install the "
+                             f"Debian package {pkg} ('apt-get install {pkg}')")
     return found
 
 
