@@ -36,10 +36,13 @@ kernel-deps:
 # then the headline: on the recorded real-program corpus (data/traces, experiment=real)
 # in simulation and on the real kernel (qemu) with the same cost model. Each step
 # prints its table.
+# The demo trains the default bandit on the suite and the randomized draws, not on the
+# recorded corpus it is then evaluated on (`python train.py policy=bandit` adds the corpus).
 DEMO_COST ?= tcg
 DEMO := costmodel=$(DEMO_COST) latest_dir=outputs/demo/latest
+DEMO_TRAIN := 'workloads=[seq,reverse,stride,random,zipf,interleaved,phased,sparse,rand0,rand1,rand2,rand3,rand4,rand5,rand6,rand7]'
 demo: setup kernel-deps
-	$(VPY) train.py policy=bandit out=outputs/demo/train $(DEMO)
+	$(VPY) train.py policy=bandit $(DEMO_TRAIN) out=outputs/demo/train $(DEMO)
 	$(VPY) eval.py target=sim out=outputs/demo/sim $(DEMO)
 	$(VPY) eval.py target=sim experiment=real out=outputs/demo/real_sim $(DEMO)
 	$(VPY) eval.py target=kernel experiment=real out=outputs/demo/real_kernel $(DEMO)

@@ -122,7 +122,7 @@ def train_learner(learner: str, traces: list[Trace], cost: CostModel, lam: float
         policy = GuardedPolicy.for_cost(cost, lam, **kw)
         policy.table = res["table"]
         return policy
-    if learner in ("bandit", "ppo", "dqn"):
+    if learner in ("bandit", "bandit_stream", "ucb1", "thompson", "ppo", "dqn"):
         return _train_with_train_py(learner, cost, lam, seed, exclude, train_overrides, corpus)
     return make_policy(learner, lam=lam)
 

@@ -26,14 +26,21 @@ WORKLOADS = ["seq", "random", "zipf", "interleaved", "phased", "heldout_random_s
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--artifact", default=None, help="trained policy (default: latest bandit)")
+    ap.add_argument("--artifact", default=None,
+                    help="trained TABLE policy (default: latest bandit_stream)")
     ap.add_argument("--latest-dir", default="outputs/latest")
     ap.add_argument("--reps", type=int, default=200)
     args = ap.parse_args()
-    path = args.artifact or find_latest(args.latest_dir, "bandit")
+    # A TABLE program (the round-1 bandit's); the default bandit is a GUARDED program since
+    # 2026-12-02, benchmarked by experiments/bench_kernel_hook.py.
+    path = args.artifact or find_latest(args.latest_dir, "bandit_stream")
     policies = [make_policy("readahead")]
     if path:
-        policies.insert(0, load_policy(path))
+        pol = load_policy(path)
+        if pol.kernel_program().table.get("decide") == "table":
+            policies.insert(0, pol)
+        else:
+            print(f"{path}: not a TABLE program, skipped")
     cost = make_costmodel("seed_table1")
     with tempfile.TemporaryDirectory() as d:
         c = CPolicy(d)

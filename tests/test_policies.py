@@ -54,7 +54,7 @@ def test_ducb_follows_a_phase_change() -> None:
 
 
 def test_bandit_learns_large_degree_on_sequential() -> None:
-    policy = make_policy("bandit")
+    policy = make_policy("bandit_stream")  # the round-1 bandit: no shield
     assert isinstance(policy, BanditPolicy)
     _train(policy, ["seq"], rounds=4)
     rec = simulate(make_workload("seq"), policy.freeze(), COST)
@@ -65,7 +65,7 @@ def test_bandit_learns_large_degree_on_sequential() -> None:
 
 
 def test_bandit_precopies_little_on_random() -> None:
-    policy = make_policy("bandit")
+    policy = make_policy("bandit_stream")
     _train(policy, ["seq", "random", "sparse"], rounds=6)
     for w in ("random", "sparse", "heldout_random_sparse"):
         rec = simulate(make_workload(w), policy.freeze(), COST)

@@ -116,7 +116,10 @@ def test_trained_artifact_equivalence(cpolicy: CPolicy, tmp_path: Path, compose_
     from cowrl.policies.artifacts import load_policy
     from cowrl.training import train
 
-    cfg = compose_cfg("train", ["policy=bandit", "rounds=2", "workloads=[seq,random,stride]",
+    # the round-1 bandit's TABLE program (the shielded default is a GUARDED program:
+    # tests/test_bandit_shield.py, tests/test_guarded_program.py)
+    cfg = compose_cfg("train", ["policy=bandit_stream", "rounds=2",
+                                "workloads=[seq,random,stride]",
                                 f"out={tmp_path}", "latest_dir=null", "progress=false"])
     train(cfg)
     policy = load_policy(tmp_path)

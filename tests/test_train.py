@@ -27,15 +27,17 @@ def _cfg(compose_cfg, out: Path, *extra: str):
 
 
 def test_train_writes_artifact_curve_and_latest(compose_cfg, tmp_path: Path) -> None:
-    res = train(_cfg(compose_cfg, tmp_path / "a", "rounds=3"))
+    # The round-1 bandit (a TABLE artifact); the shielded default: tests/test_bandit_shield.py
+    res = train(_cfg(compose_cfg, tmp_path / "a", "rounds=3", "policy=bandit_stream"))
     art = read_artifact(tmp_path / "a")
     assert art["format"] == "cowrl-policy" and art["version"] == 1 and art["kind"] == "table"
-    assert art["name"] == "bandit" and art["config"]["policy"]["learner"]["gamma"] == 0.98
+    assert art["name"] == "bandit_stream"
+    assert art["config"]["policy"]["learner"]["gamma"] == 0.98
     assert art["training"]["rounds"] == 3 and len(res["curve"]) == 3
     curve = (tmp_path / "a" / "curve.csv").read_text().splitlines()
     assert curve[0].startswith("round,train_geomean") and len(curve) == 4
     assert any((tmp_path / "a" / "tb").iterdir())
-    assert find_latest(tmp_path / "latest", "bandit") == tmp_path / "a" / "policy.json"
+    assert find_latest(tmp_path / "latest", "bandit_stream") == tmp_path / "a" / "policy.json"
     # Round trip: the loaded policy is the trained greedy table and decides identically.
     policy = load_policy(tmp_path / "a")
     assert isinstance(policy, TablePolicy) and policy.table == res["table"]

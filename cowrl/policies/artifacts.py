@@ -4,7 +4,7 @@ An artifact is one JSON object::
 
     {"format": "cowrl-policy", "version": 1,
      "name": "bandit",            # the policy's config name: its row name in eval
-     "kind": "table" | "readahead" | "static" | "sb3",   # a key of ARTIFACT_KINDS
+     "kind": "table" | "readahead" | "static" | "sb3" | "guarded",   # a key of ARTIFACT_KINDS
      "policy": {...},             # what is needed to rebuild the deployable policy
      "learner": {...} | null,     # learner class, parameters and state (to resume)
      "training": {...},           # rounds done, seed, wall time, final metrics
@@ -86,6 +86,7 @@ ARTIFACT_KINDS: dict[str, str] = {
     "readahead": "cowrl.policies.readahead:Readahead",
     "static": "cowrl.policies.static:StaticPrecopy",
     "sb3": "cowrl.policies.sb3:SB3Policy",
+    "guarded": "cowrl.policies.guarded:GuardedPolicy",
 }
 
 

@@ -259,17 +259,45 @@ class ThompsonSampling(_CountLearner):
         return {"sigma": self.sigma, "gamma": self.gamma}
 
 
+CONTEXTS = ("guarded", "stream")
+CREDITS = ("proposed", "applied")
+
+
 class BanditPolicy(Policy):
     """A contextual bandit over degrees that learns in the simulator and freezes to a table.
 
     ``decide`` plays the learner's exploring choice while :attr:`learning`
     (after :meth:`begin_episode` gave it the trace, for hindsight rewards) and
     the greedy table otherwise.
+
+    **Context.** ``context: stream`` (or ``{slots, near}``): the 60 stream cells of
+    :mod:`cowrl.policies.context`; frozen, a :class:`~cowrl.policies.table.TablePolicy` (the
+    round-1 bandit). ``context: guarded``: the 320 cells of ``guarded``
+    (:mod:`cowrl.policies.guarded`), computed by a :class:`GuardedPolicy` itself through
+    :class:`~cowrl.policies.shield.GuardView` (``fault_cell``, ``act(want)``: no second
+    copy); frozen, a :class:`GuardedPolicy` whose table is the greedy table.
+
+    **Shield** (``shield: true``, guarded context only): the learner proposes a degree and
+    guarded's risk budget disposes (the largest degree ``<=`` the proposal whose worst case
+    fits the budget), in training and in the frozen policy alike; ``proof: 1`` credits the
+    budget by interior proofs only, so the loss over ``k = 0`` stays within the allowance
+    for any table the learner ends with. The budget's prices come from ``costmodel``
+    (``auto``: the cost model each run is priced by, as ``conf/policy/guarded.yaml``).
+    ``shield: false`` with the guarded context frees every window (the budget's prices are
+    0: an ablation). ``credit``: which arm a fault's reward goes to when the shield cut the
+    proposal: ``proposed`` (the arm the learner chose: it learns the value of a proposal
+    in the shielded MDP it is deployed in) or ``applied`` (the degree the budget allowed).
+
+    ``train_workloads`` and ``train_rounds`` are not used here: ``conf/train.yaml`` trains
+    on them by default (``workloads``, ``rounds``).
     """
 
     def __init__(self, learner: Learner, name: str = "bandit",
-                 context: ContextSpec | dict[str, Any] | None = None,
-                 epoch_faults: int = 64) -> None:
+                 context: ContextSpec | dict[str, Any] | str | None = None,
+                 epoch_faults: int = 64, shield: bool = False, proof: int = 0,
+                 proof_reads: int = 8, costmodel: str = "auto", lam: float | None = None,
+                 credit: str = "proposed", train_workloads: Sequence[str] | None = None,
+                 train_rounds: int | None = None) -> None:
         if not isinstance(learner, Learner):
             raise ConfigError(f"policy.learner: expected a bandit learner, got "
                               f"{type(learner).__name__}")
@@ -277,14 +305,63 @@ class BanditPolicy(Policy):
                 or epoch_faults <= 0:
             raise ConfigError(f"policy.epoch_faults must be a positive integer, "
                               f"got {epoch_faults!r}")
+        if isinstance(context, str):
+            if context not in CONTEXTS:
+                raise ConfigError(f"policy.context must be one of {', '.join(CONTEXTS)} or "
+                                  f"{{slots, near}}, got {context!r}")
+            self.context_kind = context
+        else:
+            self.context_kind = "stream"
+        if not isinstance(shield, bool):
+            raise ConfigError(f"policy.shield must be true or false, got {shield!r}")
+        if shield and self.context_kind != "guarded":
+            raise ConfigError("policy.shield: the shield is guarded's risk budget, it needs "
+                              "context: guarded")
+        if isinstance(proof, bool) or proof not in (0, 1):
+            raise ConfigError(f"policy.proof must be 0 or 1, got {proof!r}")
+        if isinstance(proof_reads, bool) or not isinstance(proof_reads, int) \
+                or not 1 <= proof_reads <= 16:
+            raise ConfigError(f"policy.proof_reads must be in 1..16, got {proof_reads!r}")
+        if credit not in CREDITS:
+            raise ConfigError(f"policy.credit must be one of {', '.join(CREDITS)}, "
+                              f"got {credit!r}")
+        if not isinstance(costmodel, str):
+            raise ConfigError(f"policy.costmodel must be auto or a cost model name, "
+                              f"got {costmodel!r}")
+        if costmodel != "auto":
+            from cowrl.registry import group_config
+
+            group_config("costmodel", costmodel, "policy.costmodel")  # one-line if unknown
         self.name = name
         self.learner = learner
         self.degrees = learner.arms
-        self.spec = ContextSpec.from_any(context)
         self.epoch_faults = epoch_faults
+        self.shield, self.proof, self.proof_reads = shield, int(proof), int(proof_reads)
+        self.costmodel, self.credit = costmodel, credit
+        self.lam = 1.0 if lam is None else _positive("policy.lam", lam, allow_zero=True)
+        self.train_workloads = None if train_workloads is None else list(train_workloads)
+        self.train_rounds = train_rounds
+        if self.context_kind == "guarded":
+            from cowrl.policies import guarded
+
+            self.n_cells = guarded.N_CELLS
+            self.decide_program = guarded.GuardedPolicy.decide_program  # priced like guarded
+            self.spec = ContextSpec()
+        else:
+            self.n_cells = N_CELLS
+            self.spec = ContextSpec.from_any(None if isinstance(context, str) else context)
+        if learner.n_contexts != self.n_cells:
+            if not isinstance(learner, _CountLearner):
+                raise ConfigError(f"policy.context: {self.context_kind} has {self.n_cells} "
+                                  f"cells; {type(learner).__name__} is built for "
+                                  f"{learner.n_contexts} (use a per-cell learner)")
+            learner.n_contexts = self.n_cells
+            learner.reset()
         self.ctx = StreamContext(self.spec)
+        self.view: Any = None  # GuardView of the guarded context, per learning run
         self.learning = False
-        self._table = [0] * N_CELLS
+        self._table = [0] * self.n_cells
+        self._frozen: Any = None
         self._reset_epoch()
 
     trainer = "bandit"
@@ -298,27 +375,80 @@ class BanditPolicy(Policy):
         # Percent of this run's baseline objective (every written page faults once).
         self._scale = int(np.count_nonzero(written_mask(trace.pages, trace.n_pages))) \
             * cost.demand_ns / 100.0
-        self._saved_ns = float(cost.fault_cost(0, decided=1))  # a decided fault, no precopy
+        # A decided fault, no precopy (its decision priced as the deployed program's).
+        self._saved_ns = float(cost.fault_cost(0, decided=1, program=self.decide_program))
         self._waste_ns = lam * cost.page_cost_ns
         self.episode_reward = 0.0
+        if self.context_kind == "guarded":
+            from cowrl.policies.shield import GuardView, guard_constants
+
+            budget_cost = cost if self.costmodel == "auto" else self._named_cost()
+            self.view = GuardView(guard_constants(budget_cost, lam, proof=self.proof,
+                                                  proof_reads=self.proof_reads),
+                                  shield=self.shield, degrees=self.degrees)
+
+    def _named_cost(self) -> CostModel:
+        from cowrl.registry import make_costmodel
+
+        return make_costmodel(self.costmodel)
 
     def end_episode(self) -> None:
         self._flush_epoch()
         self.learning = False
+        self.view = None
 
-    def freeze(self) -> TablePolicy:
-        """The greedy table (what the module runs)."""
-        table = self.learner.greedy(list(range(N_CELLS)))
-        return TablePolicy(table, context=self.spec, name=self.name)
+    def freeze(self) -> Policy:
+        """What the module runs: the greedy table (a :class:`TablePolicy`), or with the
+        guarded context a :class:`GuardedPolicy` with that table and the budget."""
+        table = self.learner.greedy(list(range(self.n_cells)))
+        if self.context_kind == "stream":
+            return TablePolicy(table, context=self.spec, name=self.name)
+        from cowrl.policies.guarded import GuardedPolicy, make_guarded
+
+        kw: dict[str, Any] = {"proof": self.proof, "proof_reads": self.proof_reads,
+                              "degrees": list(self.degrees), "name": self.name}
+        if not self.shield:  # free windows, as GuardView(shield=False) trained it
+            from cowrl.policies.shield import guard_constants
+
+            cost = self._named_cost() if self.costmodel != "auto" else None
+            if cost is None:
+                from cowrl.registry import make_costmodel
+
+                cost = make_costmodel("seed_table1")
+            c = guard_constants(cost, self.lam, proof=self.proof, proof_reads=self.proof_reads)
+            c.update(loss_ns=0, setup_ns=0, skip_ns=0)
+            return GuardedPolicy(table=table, **c, **{k: v for k, v in kw.items()
+                                                      if k not in c})
+        if self.costmodel == "auto":
+            return make_guarded(table=table, costmodel="auto", lam=self.lam, **kw)
+        return GuardedPolicy.for_cost(self._named_cost(), self.lam, table=table, **kw)
 
     # --- Policy ---------------------------------------------------------------------------
+    def for_trace(self, trace: Trace, cost: CostModel, seed: int | None = None) -> Policy:
+        """Learning: itself. Otherwise the frozen policy (what is deployed) for ``trace``."""
+        if self.learning or self.context_kind == "stream":
+            return self
+        return self.freeze().for_trace(trace, cost, seed)
+
+    def priced(self, cost: CostModel) -> CostModel:
+        """A shield with interior proofs pays the module's clean per copied page, as
+        guarded ``proof: 1`` (:meth:`CostModel.with_clean`)."""
+        return cost.with_clean() if self.shield and self.proof else cost
+
     def reset(self, n_pages: int, seed: int | None = None) -> None:
         self.ctx.reset()
         self._reset_epoch()
+        if self.view is not None:
+            self.view.reset(n_pages)
         if not self.learning:
-            self._table = self.learner.greedy(list(range(N_CELLS)))
+            self._table = self.learner.greedy(list(range(self.n_cells)))
+            if self.context_kind == "guarded":
+                self._frozen = self.freeze()
+                self._frozen.reset(n_pages, seed)
 
     def decide(self, ctx: FaultContext) -> int:
+        if self.context_kind == "guarded":
+            return self._decide_guarded(ctx)
         f = self.ctx.observe_fault(ctx.page, ctx.region_start)
         if self.learning:
             k = self._epoch_arm.get(f.cell)
@@ -328,6 +458,24 @@ class BanditPolicy(Policy):
             k = self._table[f.cell]
         self.ctx.commit(f, ctx.page, ctx.region_end if ctx.region_end >= 0 else ctx.n_pages, k)
         self._last_cell = f.cell
+        self._last_arm = k
+        return k
+
+    def _decide_guarded(self, ctx: FaultContext) -> int:
+        if not self.learning:
+            if self._frozen is None:
+                raise RuntimeError("BanditPolicy: reset() before decide()")
+            return int(self._frozen.decide(ctx))
+        if self.view is None:
+            raise RuntimeError("BanditPolicy: begin_episode() before a learning run")
+        guard = self.view.guard
+        c = guard.fault_cell(ctx)  # guarded's steps 0-4: proofs, sentinel, allowance, cell
+        want = self._epoch_arm.get(c.cell)
+        if want is None:
+            want = self._epoch_arm[c.cell] = self.learner.predict([c.cell])[0]
+        k = guard.act(c, ctx, want)  # the budget disposes
+        self._last_cell = c.cell
+        self._last_arm = want if self.credit == "proposed" else k
         return k
 
     def replay_program(self) -> KernelProgram | None:
@@ -342,7 +490,7 @@ class BanditPolicy(Policy):
         r = (event.useful * self._saved_ns - event.precopy_ns
              - event.wasted * self._waste_ns) / self._scale
         self.episode_reward += r
-        acc = self._epoch_sum.setdefault(self._last_cell, [0.0, 0])
+        acc = self._epoch_sum.setdefault((self._last_cell, self._last_arm), [0.0, 0])
         acc[0] += r
         acc[1] += 1
         self._epoch_n += 1
@@ -351,16 +499,17 @@ class BanditPolicy(Policy):
 
     def _reset_epoch(self) -> None:
         self._epoch_arm: dict[int, int] = {}
-        self._epoch_sum: dict[int, list[float]] = {}
+        self._epoch_sum: dict[tuple[int, int], list[float]] = {}
         self._epoch_n = 0
         self._last_cell = 0
+        self._last_arm = 0
 
     def _flush_epoch(self) -> None:
         if self._epoch_sum:
-            cells = sorted(self._epoch_sum)
-            self.learner.partial_fit([self._epoch_arm[c] for c in cells],
-                                     [self._epoch_sum[c][0] / self._epoch_sum[c][1]
-                                      for c in cells], cells)
+            keys = sorted(self._epoch_sum)
+            self.learner.partial_fit([a for _, a in keys],
+                                     [self._epoch_sum[key][0] / self._epoch_sum[key][1]
+                                      for key in keys], [c for c, _ in keys])
         self._epoch_arm, self._epoch_sum, self._epoch_n = {}, {}, 0
 
     def kernel_program(self) -> KernelProgram:

@@ -285,6 +285,7 @@ class GuardedPolicy(Policy):
     below ``floor``."""
 
     decide_program = "guarded"  # the module's GUARDED mode: priced apart (CostModel.decide_cost)
+    artifact_kind = "guarded"  # a frozen shielded bandit (cowrl.policies.bandits) saves as one
 
     def __init__(self, table: Sequence[int] | None = None, gain_ns: int = 5668,
                  loss_ns: int = 24132, setup_ns: int = 0, demand_ns: int = 17734,
@@ -516,6 +517,38 @@ class GuardedPolicy(Policy):
 
     def describe(self) -> dict[str, int]:
         return {describe_cell(c): k for c, k in enumerate(self.table) if k}
+
+    def options(self) -> dict[str, Any]:
+        """The constructor's keywords that are not the table nor the budget's prices."""
+        return {"budget_per_mille": self.budget_per_mille, "floor": self.floor,
+                "slots": self.ctx.slots, "near": self.ctx.near,
+                "expected_loss": self.expected_loss, "grant_left": self.grant_left,
+                "scan": self.ctx.scan, "merge": self.ctx.merge, "protect": self.ctx.protect,
+                "hit_scale": self.hit_scale, "proof": self.proof,
+                "proof_reads": self.proof_reads, "degrees": list(self.degrees)}
+
+    def artifact_spec(self) -> dict[str, Any]:
+        """The table, the options and the budget: its prices, or with ``costmodel: auto``
+        (:func:`make_guarded`) lambda and the options :meth:`for_trace` rebuilds it with."""
+        spec: dict[str, Any] = {"table": list(self.table), **self.options(),
+                                "gain_ns": self.gain, "loss_ns": self.loss,
+                                "setup_ns": self.setup, "demand_ns": self.demand,
+                                "skip_ns": self.skip, "cells": self.describe()}
+        if self.budget_spec is not None:
+            lam, kw = self.budget_spec
+            spec["costmodel"] = "auto"
+            spec["lam"] = lam
+            spec["auto_options"] = {k: v for k, v in kw.items() if k != "name"}
+        return spec
+
+    @classmethod
+    def from_artifact(cls, spec: dict[str, Any], name: str, directory: Any) -> GuardedPolicy:
+        if spec.get("costmodel") == "auto":
+            return make_guarded(table=spec["table"], costmodel="auto", lam=spec["lam"],
+                                name=name, **spec["auto_options"])
+        keys = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns")
+        opts = {k: v for k, v in spec.items() if k in (*keys, *cls(table=None).options())}
+        return cls(table=spec["table"], name=name, **opts)
 
 
 # --- learning the table (simulator, full information) ---------------------------------------

@@ -11,6 +11,7 @@ cpio, gcc, make and a linux-headers/linux-image pair (``.ci/run`` installs them)
 from __future__ import annotations
 
 import errno
+import functools
 import re
 
 import numpy as np
@@ -135,7 +136,43 @@ def _guarded_traces() -> dict[str, Trace]:
                              region_sizes=np.array([300, 211, 513]))}
 
 
-GUARDED_POLICIES = _guarded_policies()
+@functools.cache
+def _trained_bandit_artifact() -> str:
+    """The default bandit (shielded, guarded's cells) trained briefly in the simulator and
+    saved as its artifact. Its budget is frozen at seed_table1's prices (under tcg, the
+    guest's own model, no window would open: the equality would be vacuous)."""
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+    from omegaconf import OmegaConf
+
+    from cowrl.policies.artifacts import ARTIFACT_NAME, save_artifact
+    from cowrl.registry import make_policy
+    from cowrl.sim.simulator import simulate
+    from cowrl.traces import generators as g
+
+    cost = make_costmodel("seed_table1")
+    cfg = yaml.safe_load((Path(__file__).parents[2] / "conf/policy/bandit.yaml").read_text())
+    policy = make_policy(OmegaConf.create({**cfg, "costmodel": "seed_table1", "lam": 1.0}))
+    for r in range(3):
+        for t in (make_workload("seq", seed=r, n_pages=1024), g.randomized(seed=r, draw=1),
+                  g.randomized(seed=r, draw=4), make_workload("interleaved", seed=r)):
+            policy.begin_episode(t, cost, 1.0)
+            simulate(t, policy, cost)
+            policy.end_episode()
+    frozen = policy.freeze()
+    out = Path(tempfile.mkdtemp(prefix="cowrl_bandit_")) / ARTIFACT_NAME
+    return str(save_artifact(out, "bandit", frozen.artifact_kind, frozen.artifact_spec(), cfg))
+
+
+def _trained_bandit() -> Policy:
+    from cowrl.policies.artifacts import load_policy
+
+    return load_policy(_trained_bandit_artifact(), name="bandit_shielded")
+
+
+GUARDED_POLICIES = {**_guarded_policies(), "bandit_shielded": _trained_bandit}
 GUARDED_TRACES = _guarded_traces()
 
 pytestmark = pytest.mark.kernel
@@ -319,7 +356,7 @@ def test_guarded_mode_decisions_equal_simulator(session: KernelSession, trace: s
     assert r.extra["decisions"] == r.faults
 
 
-PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof")
+PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof", "bandit_shielded")
 
 
 @pytest.mark.parametrize("trace,policy", [(t, p) for p in PROOF_POLICIES
@@ -361,3 +398,5 @@ def test_guarded_mode_runs_are_not_trivial(session: KernelSession) -> None:
           for k in session.events[_index(session, t, p)].degree}
     assert len(ks) >= 4, ks
     assert session.records[_index(session, "g_seq", "guarded")].precopied > 500
+    # the trained shielded bandit (its artifact, run as COWRL_POLICY_GUARDED) opens windows
+    assert session.records[_index(session, "g_seq", "bandit_shielded")].precopied > 100

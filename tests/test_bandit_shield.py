@@ -1,0 +1,168 @@
+"""The default bandit: Discounted UCB over guarded's cells, shielded by guarded's proof budget.
+
+The bound (loss over k = 0 <= the allowances granted) must hold while it learns, with any
+learner, and for any table it freezes to; the frozen policy and its artifact decide as the
+live one, fault for fault; bad options are one-line errors naming the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cowrl.errors import ConfigError
+from cowrl.metrics import objective
+from cowrl.policies.artifacts import load_policy, read_artifact
+from cowrl.policies.bandits import BanditPolicy, DiscountedUCB, ThompsonSampling
+from cowrl.policies.guarded import N_CELLS, GuardedPolicy
+from cowrl.policies.linucb import LinUCB
+from cowrl.registry import make_costmodel, make_policy, make_workload
+from cowrl.sim.simulator import simulate
+from cowrl.traces import generators as g
+from cowrl.traces.io import Trace
+
+
+class _Reckless(DiscountedUCB):
+    """An adversarial learner: always proposes ``want`` (the shield alone decides)."""
+
+    def __init__(self, want: int, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.want = want
+
+    def _select(self, c: int) -> int:
+        return self._index[self.want]
+
+    def greedy(self, contexts: object = None) -> list[int]:
+        return [self.want] * N_CELLS
+
+
+def _traces() -> list[Trace]:
+    return [g.stride(n_pages=4096, stride=2, writes=2048),  # the sentinel spoof
+            g.uniform(n_pages=4096, writes=4096, seed=1),
+            g.sparse(n_pages=4096, touched=64, seed=2),
+            g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
+            g.randomized(seed=5, draw=1, families="multi_stream")]
+
+
+def _zeros_objective(t: Trace, cost_name: str) -> float:
+    cost = make_costmodel(cost_name)
+    zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, proof=1)
+    return objective(simulate(t, zeros, cost), 1.0, cost.page_cost_ns)
+
+
+@pytest.mark.parametrize("cm", ["seed_table1", "host"])
+@pytest.mark.parametrize("want", [1, 64])
+def test_shield_bounds_the_loss_while_learning_and_frozen(cm: str, want: int) -> None:
+    cost = make_costmodel(cm)
+    for t in _traces():
+        base = _zeros_objective(t, cm)
+        pol = BanditPolicy(_Reckless(want), context="guarded", shield=True, proof=1)
+        pol.begin_episode(t, cost, 1.0)
+        view = pol.view
+        run = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
+        pol.end_episode()
+        granted = view.guard.granted
+        # 1 ns per page of slack: the budget's integer loss_ns rounds the loss down
+        assert run - base <= granted + t.n_pages, ("learning", t.name)
+        frozen = pol.freeze()
+        assert isinstance(frozen, GuardedPolicy) and frozen.table == [want] * N_CELLS
+        fz = frozen.for_trace(t, cost)
+        run = objective(simulate(t, fz, cost, fast=False), 1.0, cost.page_cost_ns)
+        assert run - base <= fz.granted + t.n_pages, ("frozen", t.name)
+
+
+def test_the_bound_test_can_fail_without_the_shield() -> None:
+    """The same reckless learner unshielded (guarded's cells, free windows) loses far more
+    than the allowances on the stride-2 writer."""
+    cost = make_costmodel("seed_table1")
+    t = g.stride(n_pages=4096, stride=2, writes=2048)
+    pol = BanditPolicy(_Reckless(1), context="guarded", shield=False, proof=1)
+    pol.begin_episode(t, cost, 1.0)
+    run = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
+    pol.end_episode()
+    assert run - _zeros_objective(t, "seed_table1") > 20 * cost.demand_ns
+
+
+def test_artifact_round_trip_decides_as_the_live_frozen_policy(compose_cfg, tmp_path: Path
+                                                                ) -> None:
+    from cowrl.training import train
+
+    cfg = compose_cfg("train", ["policy=bandit", "rounds=2", "workloads=[seq,rand1,rand3]",
+                                f"out={tmp_path}", "latest_dir=null", "progress=false"])
+    res = train(cfg)
+    art = read_artifact(tmp_path)
+    assert art["kind"] == "guarded" and art["policy"]["costmodel"] == "auto"
+    assert art["policy"]["proof"] == 1
+    loaded = load_policy(tmp_path)
+    assert isinstance(loaded, GuardedPolicy) and loaded.name == "bandit"
+    assert loaded.table == res["table"] and any(res["table"])
+    live = make_policy(cfg.policy)
+    live.learner.set_state(art["learner"]["state"])
+    for cm in ("seed_table1", "host", "tcg"):
+        cost = make_costmodel(cm)
+        for t in (make_workload("seq"), make_workload("interleaved"),
+                  g.randomized(seed=9, draw=2), g.randomized(seed=9, draw=5)):
+            _, ev_a = simulate(t, loaded, cost, record_events=True)
+            _, ev_b = simulate(t, live.freeze(), cost, record_events=True)
+            _, ev_c = simulate(t, live, cost, record_events=True, fast=False)
+            for ev in (ev_b, ev_c):
+                assert np.array_equal(ev_a.k, ev.k) and np.array_equal(ev_a.page, ev.page)
+            # priced like guarded: the GUARDED decision and the clean of proof: 1
+            rec = simulate(t, loaded, cost)
+            assert rec.fault_ns.sum() == simulate(t, live, cost).fault_ns.sum()
+    # the budget follows the evaluated cost model (costmodel: auto): none under tcg
+    assert loaded.for_trace(make_workload("seq"), make_costmodel("tcg")).allowance == 0
+
+
+def test_a_named_budget_cost_model_is_frozen_into_the_artifact() -> None:
+    pol = BanditPolicy(DiscountedUCB(), context="guarded", shield=True, proof=1,
+                       costmodel="host")
+    frozen = pol.freeze()
+    ref = GuardedPolicy.for_cost(make_costmodel("host"), proof=1)
+    assert (frozen.gain, frozen.loss, frozen.allowance) == (ref.gain, ref.loss, ref.allowance)
+    spec = frozen.artifact_spec()
+    again = GuardedPolicy.from_artifact(spec, "bandit", Path("."))
+    assert again.program() == frozen.program()
+
+
+def test_round_1_bandit_stays_available() -> None:
+    from cowrl.policies.table import TablePolicy
+
+    pol = make_policy("bandit_stream")
+    assert pol.context_kind == "stream" and not pol.shield and pol.n_cells == 60
+    assert isinstance(pol.freeze(), TablePolicy)
+    for name in ("bandit", "ucb1", "thompson"):
+        p = make_policy(name)
+        assert p.context_kind == "guarded" and p.shield and p.proof == 1, name
+
+
+@pytest.mark.parametrize("kw,field", [
+    ({"context": "streams"}, "policy.context"),
+    ({"context": "stream", "shield": True}, "policy.shield"),
+    ({"context": "guarded", "shield": "yes"}, "policy.shield"),
+    ({"context": "guarded", "shield": True, "proof": 2}, "policy.proof"),
+    ({"context": "guarded", "shield": True, "proof_reads": 0}, "policy.proof_reads"),
+    ({"context": "guarded", "shield": True, "credit": "both"}, "policy.credit"),
+    ({"context": "guarded", "shield": True, "costmodel": "nope"}, "policy.costmodel"),
+])
+def test_bad_options_are_one_line_errors_naming_the_field(kw: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=field) as e:
+        BanditPolicy(DiscountedUCB(), **kw)
+    assert "\n" not in str(e.value)
+
+
+def test_guarded_context_needs_a_per_cell_learner() -> None:
+    with pytest.raises(ConfigError, match="policy.context"):
+        BanditPolicy(LinUCB(), context="guarded", shield=True)
+    pol = BanditPolicy(ThompsonSampling(), context="guarded", shield=True)
+    assert pol.learner.N.shape[0] == N_CELLS
+
+
+def test_train_cli_names_a_bad_option(compose_cfg, tmp_path: Path) -> None:
+    from cowrl.training import train
+
+    with pytest.raises(ConfigError, match="policy.credit"):
+        train(compose_cfg("train", ["policy.credit=nope", "rounds=1", "workloads=[seq]",
+                                    f"out={tmp_path}", "latest_dir=null", "progress=false"]))
