@@ -48,7 +48,8 @@ def _bound_traces() -> list[Trace]:
 @pytest.mark.parametrize("k", [64, 1])
 def test_proof_bounds_the_loss_by_the_allowances_for_any_table(cm: str, k: int) -> None:
     for t in _bound_traces():
-        for opts in ({}, {"grant_left": 0, "protect": True, "merge": True, "hit_scale": 4}):
+        for opts in ({}, {"grant_left": 0, "protect": True, "merge": True, "hit_scale": 4},
+                     {"proof_ttl": 1}, {"proof_ttl": 3, "grant_left": 0}):
             excess, granted = _excess(t, [k] * N_CELLS, cm, proof=1, **opts)
             # 1 ns per page of slack: the budget's integer loss_ns rounds the loss down
             assert excess <= granted + t.n_pages, (t.name, t.meta.get("family"), opts)
@@ -105,6 +106,35 @@ def test_the_clean_is_charged_to_proof_1_only_and_the_budget_follows_it() -> Non
         dataclasses.replace(plain, proof_clean_ns=-1.0)
 
 
+def test_the_unproven_reads_are_charged_with_proof_ttl_only() -> None:
+    """With ``proof_ttl = t`` every copied page also pays ``t * proof_read_ns`` (its ring entry
+    is read unwritten at most t times), and the budget's loss and gain include it; with
+    ``proof_ttl = 0`` (unbounded reads) ``proof_read_ns`` is not charged: today's figures."""
+    import dataclasses
+
+    import numpy as np
+
+    base = dataclasses.replace(make_costmodel("seed_table1"), proof_clean_ns=500.0,
+                               proof_read_ns=0.0)
+    read = dataclasses.replace(base, proof_read_ns=70.0)
+    assert read.with_clean(0).precopy_ns == base.precopy_ns + 500.0
+    assert read.with_clean(3).precopy_ns == base.precopy_ns + 500.0 + 210.0
+    assert read.with_clean(3).proof_read_ns == 0.0 == read.with_clean(3).proof_clean_ns
+    t = g.sequential(n_pages=2048)
+    kw = dict(table=[64] * N_CELLS, budget_per_mille=1000, demand_ns=10**9, proof=1)
+    for ttl in (0, 3):
+        pol = GuardedPolicy(proof_ttl=ttl, **kw)
+        for fast in (True, False):
+            a, b = simulate(t, pol, base, fast=fast), simulate(t, pol, read, fast=fast)
+            assert (a.faults, a.precopied) == (b.faults, b.precopied) and a.precopied > 0
+            extra = float(np.sum(b.fault_ns) - np.sum(a.fault_ns))
+            assert extra == pytest.approx(70.0 * ttl * a.precopied), (ttl, fast)
+    g3, g0 = (GuardedPolicy.for_cost(read, proof=1, proof_ttl=n) for n in (3, 0))
+    assert (g3.loss - g0.loss, g0.gain - g3.gain) == (210, 210)
+    with pytest.raises(Exception, match="costmodel.proof_read_ns"):
+        dataclasses.replace(base, proof_read_ns=-1.0)
+
+
 def test_recalibrating_keeps_the_measured_clean(tmp_path: object) -> None:
     """calibrate.py rewrites a cost model's file; proof_clean_ns is not fitted there, so the
     writer keeps the previous file's value (else a recalibration would unprice the clean)."""
@@ -117,6 +147,8 @@ def test_recalibrating_keeps_the_measured_clean(tmp_path: object) -> None:
 
     path = Path(str(tmp_path)) / "m.yaml"
     params = {f: 1.0 for f in PARAM_FIELDS}
-    write_costmodel(path, "m", {**params, "proof_clean_ns": 596.0}, {}, "test")
+    write_costmodel(path, "m", {**params, "proof_clean_ns": 596.0, "proof_read_ns": 70.0}, {},
+                    "test")
     write_costmodel(path, "m", params, {}, "test")
-    assert yaml.safe_load(path.read_text())["proof_clean_ns"] == 596.0
+    kept = yaml.safe_load(path.read_text())
+    assert (kept["proof_clean_ns"], kept["proof_read_ns"]) == (596.0, 70.0)
