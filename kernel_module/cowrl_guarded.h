@@ -225,9 +225,11 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 	}
 	/*
 	 * Stopped with fewer than proof_reads reads: every live entry was looked at, and the
-	 * full loop (128 entries) would have come back to where it started.
+	 * full loop (128 entries) would have come back to where it started.  With proof_ttl
+	 * the cursor stays where the look ended instead: entries that left (proven or
+	 * expired) are not stepped over again at every fault.
 	 */
-	st->proof_cursor = n < tb->proof_reads ? i0 : i;
+	st->proof_cursor = n < tb->proof_reads && !tb->proof_ttl ? i0 : i;
 }
 
 /*

@@ -463,7 +463,8 @@ class GuardedPolicy(Policy):
                             g.expired += 1
             i = (i + 1) & (PROOFS - 1)
         # stopped short of proof_reads: all live entries seen; the full round ends at i0
-        g.proof_cursor = i if n >= self.proof_reads else i0
+        # (with proof_ttl the cursor stays where the look ended: holes are not walked again)
+        g.proof_cursor = i if n >= self.proof_reads or self.proof_ttl else i0
 
     def fault_cell(self, ctx: FaultContext) -> Cell:
         """Steps 0-4 of a fault: proofs, sentinel check, budget, context cell (then

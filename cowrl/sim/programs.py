@@ -231,7 +231,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                             ss[_GPLIVE] -= 1
             i = (i + 1) & (G_PROOFS - 1)
         # fewer than proof_reads reads: every live entry seen; the full round ends at i0
-        ss[_GPCURSOR] = i if n >= cells[C_PREADS] else i0
+        # (with proof_ttl the cursor stays where the look ended: holes are not walked again)
+        ss[_GPCURSOR] = i if n >= cells[C_PREADS] or cells[C_PTTL] != 0 else i0
     # 1. sentinel check, and the allowance
     t = (page - start) & (G_SENTINELS - 1)  # region-relative: regions move in a process
     tag = ss[_GTAGS + t]
