@@ -27,12 +27,23 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cowrl.kernel.backend import run_session  # noqa: E402
 
 RELEASES = {"6.1": "auto", "6.12": "6.12"}
+
+
+def stress(rel: str, test: str) -> tuple[Any, dict[str, Any]]:
+    """One boot of ``rel`` under icount 0 running ``cowrl_stress test``: (session, result)."""
+    s = run_session([], {"kernel_release": RELEASES[rel], "icount": "0",
+                         "run_timeout_s": 600.0}, checks=(f"stress:{test}",), progress=True)
+    r = s.checks[f"stress:{test}"][test]
+    if not r.get("ok"):
+        print(f"== Linux {rel}: {test} failed: {r.get('why')}")
+    return s, r
 
 
 def main() -> int:
@@ -44,12 +55,8 @@ def main() -> int:
     if args.what == "read":
         return bench_read(args.releases.split(","))
     for rel in args.releases.split(","):
-        s = run_session([], {"kernel_release": RELEASES[rel], "icount": "0",
-                             "run_timeout_s": 600.0}, checks=("stress:proofcost",),
-                        progress=True)
-        r = s.checks["stress:proofcost"]["proofcost"]
+        s, r = stress(rel, "proofcost")
         if not r.get("ok"):
-            print(f"== Linux {rel}: proofcost failed: {r.get('why')}")
             return 1
         print(f"== Linux {s.info['kernel_release']} (icount 0: instruction-ns), "
               f"{r['pages']} pages, median of {r['repeats']}")
@@ -78,12 +85,8 @@ def reads_done(faults: int, reads: int, k: int = 8, ring: int = 128, ttl: int = 
 
 def bench_read(releases: list[str]) -> int:
     for rel in releases:
-        s = run_session([], {"kernel_release": RELEASES[rel], "icount": "0",
-                             "run_timeout_s": 600.0}, checks=("stress:proofread",),
-                        progress=True)
-        r = s.checks["stress:proofread"]["proofread"]
+        s, r = stress(rel, "proofread")
         if not r.get("ok"):
-            print(f"== Linux {rel}: proofread failed: {r.get('why')}")
             return 1
         one, many, ttl1 = r["runs"]
         faults = one["demand_faults"]
