@@ -41,6 +41,9 @@
  * and leaves the ring.  Sentinel hits then add no budget credit (they still feed use and
  * the hit allowance), so the loss over k = 0 never exceeds the allowances granted, whatever
  * the table and however the writes fall: a credit needs a real write to a copied page.
+ * With proof_ttl = t > 0 an entry read and found unwritten t times leaves the ring, its
+ * reserve spent (no credit): one copy causes at most t unproven reads, which the cost model
+ * prices per copied page (proof_read_ns).  proof_ttl = 0 keeps entries until overwritten.
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
@@ -58,6 +61,7 @@
 #define COWRL_GUARDED_MAX_HIT_SCALE 16	/* allowances a sentinel hit may add */
 #define COWRL_GUARDED_PROOFS 128	/* ring of copied pages awaiting a proof, a power of 2 */
 #define COWRL_GUARDED_MAX_PROOF_READS 16	/* written() calls per fault */
+#define COWRL_GUARDED_MAX_PROOF_TTL 255	/* unproven reads before an entry leaves the ring */
 
 /* The ioctl payload (user -> module), no implicit padding. */
 struct cowrl_guarded_table {
@@ -84,7 +88,9 @@ struct cowrl_guarded_table {
 	cp_u16 hit_scale;	/* a sentinel hit adds hit_scale allowances, 1..16 (version 3) */
 	cp_u16 proof;		/* 1: interior proofs (version 4); 0: version 3's decisions */
 	cp_u16 proof_reads;	/* ring entries read per fault: 1..MAX_PROOF_READS, 0 if !proof */
-	cp_u16 pad[3];		/* 0: the size stays a multiple of 8 */
+	cp_u16 proof_ttl;	/* 0: off; else an entry read and found unwritten proof_ttl times
+				 * leaves the ring, its reserve spent (0..MAX_PROOF_TTL, 0 if !proof) */
+	cp_u16 pad[2];		/* 0: the size stays a multiple of 8 */
 };
 
 /* Per watched region, allocated at register time (about 6 KiB). */
@@ -112,6 +118,7 @@ struct cowrl_guarded_state {
 	cp_u32 proof_cursor;	/* next ring index cowrl_guarded_prove looks at */
 	cp_u32 proof_live;	/* entries != 0 (all regions): prove stops once it saw them all */
 	cp_u32 proof_pad;	/* 0 */
+	cp_u16 proof_miss[COWRL_GUARDED_PROOFS];	/* unproven reads of each entry (proof_ttl) */
 };
 
 /* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
@@ -140,12 +147,14 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 		return -22;
 	if (tb->grant_left > 4 || tb->scan > COWRL_GUARDED_MAX_SCAN ||
 	    tb->merge > 1 || tb->protect > 1 || tb->hit_scale < 1 ||
-	    tb->hit_scale > COWRL_GUARDED_MAX_HIT_SCALE || tb->pad[0] || tb->pad[1] || tb->pad[2])
+	    tb->hit_scale > COWRL_GUARDED_MAX_HIT_SCALE || tb->pad[0] || tb->pad[1])
 		return -22;
 	if (tb->proof > 1 || (tb->proof && (tb->proof_reads < 1 ||
 	    tb->proof_reads > COWRL_GUARDED_MAX_PROOF_READS || tb->expected_loss)) ||
 	    (!tb->proof && tb->proof_reads))
 		return -22;	/* a proof returns loss_ns: the reserve must be the whole loss */
+	if (tb->proof_ttl > COWRL_GUARDED_MAX_PROOF_TTL || (!tb->proof && tb->proof_ttl))
+		return -22;
 	if (tb->slots < 1 || tb->slots > COWRL_POLICY_MAX_SLOTS)
 		return -22;
 	if (tb->near < 1 || tb->near > COWRL_POLICY_MAX_NEAR)
@@ -205,6 +214,10 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 					st->budget += tb->loss_ns + tb->gain_ns;
 					st->proof_page[i] = 0;
 					st->proof_live--;
+				} else if (tb->proof_ttl &&
+					   ++st->proof_miss[i] >= tb->proof_ttl) {
+					st->proof_page[i] = 0;	/* its reserve stays spent */
+					st->proof_live--;
 				}
 			}
 		}
@@ -212,9 +225,11 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 	}
 	/*
 	 * Stopped with fewer than proof_reads reads: every live entry was looked at, and the
-	 * full loop (128 entries) would have come back to where it started.
+	 * full loop (128 entries) would have come back to where it started.  With proof_ttl
+	 * the cursor stays where the look ended instead: entries that left (proven or
+	 * expired) are not stepped over again at every fault.
 	 */
-	st->proof_cursor = n < tb->proof_reads ? i0 : i;
+	st->proof_cursor = n < tb->proof_reads && !tb->proof_ttl ? i0 : i;
 }
 
 /*
@@ -400,6 +415,7 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 		if (!st->proof_page[st->proof_head])
 			st->proof_live++;	/* else it overwrites the oldest entry */
 		st->proof_page[st->proof_head] = page + j + 1;
+		st->proof_miss[st->proof_head] = 0;
 		st->proof_head = (st->proof_head + 1) & (COWRL_GUARDED_PROOFS - 1);
 		o->proof_count++;
 	}

@@ -65,10 +65,39 @@ def _policies() -> list[GuardedPolicy]:
                                    scan=8, merge=True, protect=True, hit_scale=2, proof=1,
                                    proof_reads=3, slots=2, near=5),
             GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900,
-                          grant_left=0, proof=1, proof_reads=8)]
+                          grant_left=0, proof=1, proof_reads=8),
+            # proof_ttl: an entry read unwritten proof_ttl times leaves the ring
+            make_guarded(table=shipped, proof=1, proof_ttl=2),
+            GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_reads=16,
+                                   proof_ttl=1),
+            GuardedPolicy.for_cost(cost, table=rand, budget_per_mille=300, grant_left=1,
+                                   scan=8, protect=True, proof=1, proof_reads=3, proof_ttl=4,
+                                   slots=2, near=5)]
 
 
-N_POLICIES = 14
+N_POLICIES = 17
+TTL_POLICIES = (14, 15, 16)
+
+
+@pytest.mark.parametrize("pi", TTL_POLICIES)
+def test_proof_ttl_expires_entries_and_changes_decisions(pi: int) -> None:
+    # the ttl policies exercise the expiry (so the equivalence tests cover it), and a ttl
+    # changes decisions somewhere (an expired entry is never credited)
+    cost = make_costmodel("seed_table1")
+    pol = _policies()[pi]
+    off = GuardedPolicy(**{**pol.options(), "proof_ttl": 0}, table=pol.table,
+                        gain_ns=pol.gain, loss_ns=pol.loss, setup_ns=pol.setup,
+                        demand_ns=pol.demand, skip_ns=pol.skip)
+    expired = differ = 0
+    for t in _traces():
+        _, ev = simulate(t, pol, cost, record_events=True, fast=False)
+        expired += pol.ctx.expired
+        assert pol.ctx.unproven_reads >= pol.ctx.expired * pol.proof_ttl
+        _, ev0 = simulate(t, off, cost, record_events=True, fast=False)
+        differ += len(ev.k) != len(ev0.k) or not np.array_equal(ev.k, ev0.k)
+    assert expired > 0
+    if pi != 14:  # the shipped table opens few windows on these short traces
+        assert differ > 0
 
 
 @pytest.mark.parametrize("pi", range(N_POLICIES))
@@ -145,7 +174,9 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     proof = bytearray(pack_guarded(make_guarded(proof=1, proof_reads=16).program()))
     assert struct.unpack_from("<2H", proof, 734) == (1, 16)
     assert cguarded.check(bytes(proof)) == 0
-    for off, fmt, value in ((736, "<H", 0), (736, "<H", 17), (20, "<I", 1)):
+    ttl = pack_guarded(make_guarded(proof=1, proof_ttl=255).program())
+    assert struct.unpack_from("<H", ttl, 738) == (255,) and cguarded.check(ttl) == 0
+    for off, fmt, value in ((736, "<H", 0), (736, "<H", 17), (20, "<I", 1), (738, "<H", 256)):
         bad = bytearray(proof)
         struct.pack_into(fmt, bad, off, value)
         assert cguarded.check(bytes(bad)) == -22, (off, value)
@@ -157,6 +188,10 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     ({"proof_reads": 0}, "policy.proof_reads must be in 1..16"),
     ({"proof_reads": 17}, "policy.proof_reads must be in 1..16"),
     ({"proof": 1, "expected_loss": True}, "policy.expected_loss must be false with proof"),
+    ({"proof": 1, "proof_ttl": 256}, "policy.proof_ttl must be in 0..255"),
+    ({"proof": 1, "proof_ttl": -1}, "policy.proof_ttl must be in 0..255"),
+    ({"proof": 1, "proof_ttl": True}, "policy.proof_ttl must be in 0..255"),
+    ({"proof": 0, "proof_ttl": 4}, "policy.proof_ttl must be 0 with proof: 0"),
 ])
 def test_bad_proof_options_name_the_field(kw: dict, field: str) -> None:
     from cowrl.errors import ConfigError

@@ -48,7 +48,8 @@ def _bound_traces() -> list[Trace]:
 @pytest.mark.parametrize("k", [64, 1])
 def test_proof_bounds_the_loss_by_the_allowances_for_any_table(cm: str, k: int) -> None:
     for t in _bound_traces():
-        for opts in ({}, {"grant_left": 0, "protect": True, "merge": True, "hit_scale": 4}):
+        for opts in ({}, {"grant_left": 0, "protect": True, "merge": True, "hit_scale": 4},
+                     {"proof_ttl": 1}, {"proof_ttl": 3, "grant_left": 0}):
             excess, granted = _excess(t, [k] * N_CELLS, cm, proof=1, **opts)
             # 1 ns per page of slack: the budget's integer loss_ns rounds the loss down
             assert excess <= granted + t.n_pages, (t.name, t.meta.get("family"), opts)
@@ -73,6 +74,21 @@ def test_proven_windows_still_pay_on_a_sequential_writer() -> None:
         assert excess < 0, cm
 
 
+def _extra_per_copy(pol: GuardedPolicy, a_cost: object, b_cost: object) -> float:
+    """What a run of ``pol`` on a sequential writer costs more under ``b_cost`` than under
+    ``a_cost``, per copied page (both replays, the same decisions)."""
+    import numpy as np
+
+    t = g.sequential(n_pages=2048)
+    out = []
+    for fast in (True, False):
+        a, b = simulate(t, pol, a_cost, fast=fast), simulate(t, pol, b_cost, fast=fast)
+        assert (a.faults, a.precopied) == (b.faults, b.precopied) and a.precopied > 0
+        out.append(float(np.sum(b.fault_ns) - np.sum(a.fault_ns)) / a.precopied)
+    assert out[0] == pytest.approx(out[1])
+    return out[0]
+
+
 def test_the_clean_is_charged_to_proof_1_only_and_the_budget_follows_it() -> None:
     """``proof_clean_ns`` is added to every page a ``proof: 1`` run copies (and to nothing
     else), and the budget constants of ``for_cost``/``costmodel: auto`` include it."""
@@ -89,12 +105,8 @@ def test_the_clean_is_charged_to_proof_1_only_and_the_budget_follows_it() -> Non
     t = g.sequential(n_pages=2048)
     kw = dict(table=[64] * N_CELLS, budget_per_mille=1000, demand_ns=10**9)
     for proof in (0, 1):
-        pol = GuardedPolicy(proof=proof, **kw)
-        for fast in (True, False):
-            a, b = simulate(t, pol, plain, fast=fast), simulate(t, pol, clean, fast=fast)
-            assert (a.faults, a.precopied) == (b.faults, b.precopied) and a.precopied > 0
-            extra = float(np.sum(b.fault_ns) - np.sum(a.fault_ns))
-            assert extra == pytest.approx(500.0 * a.precopied if proof else 0.0), (proof, fast)
+        extra = _extra_per_copy(GuardedPolicy(proof=proof, **kw), plain, clean)
+        assert extra == pytest.approx(500.0 if proof else 0.0), proof
     s = StaticPrecopy(4)
     assert np.array_equal(simulate(t, s, plain).fault_ns, simulate(t, s, clean).fault_ns)
     g1, g0 = GuardedPolicy.for_cost(clean, proof=1), GuardedPolicy.for_cost(clean)
@@ -103,6 +115,29 @@ def test_the_clean_is_charged_to_proof_1_only_and_the_budget_follows_it() -> Non
     assert auto.proof == 1 and auto.loss == g1.loss and auto.gain == g1.gain
     with pytest.raises(ConfigError, match="costmodel.proof_clean_ns"):
         dataclasses.replace(plain, proof_clean_ns=-1.0)
+
+
+def test_the_unproven_reads_are_charged_with_proof_ttl_only() -> None:
+    """With ``proof_ttl = t`` every copied page also pays ``t * proof_read_ns`` (its ring entry
+    is read unwritten at most t times), and the budget's loss and gain include it; with
+    ``proof_ttl = 0`` (unbounded reads) ``proof_read_ns`` is not charged: today's figures."""
+    import dataclasses
+
+
+    base = dataclasses.replace(make_costmodel("seed_table1"), proof_clean_ns=500.0,
+                               proof_read_ns=0.0)
+    read = dataclasses.replace(base, proof_read_ns=70.0)
+    assert read.with_clean(0).precopy_ns == base.precopy_ns + 500.0
+    assert read.with_clean(3).precopy_ns == base.precopy_ns + 500.0 + 210.0
+    assert read.with_clean(3).proof_read_ns == 0.0 == read.with_clean(3).proof_clean_ns
+    kw = dict(table=[64] * N_CELLS, budget_per_mille=1000, demand_ns=10**9, proof=1)
+    for ttl in (0, 3):
+        extra = _extra_per_copy(GuardedPolicy(proof_ttl=ttl, **kw), base, read)
+        assert extra == pytest.approx(70.0 * ttl), ttl
+    g3, g0 = (GuardedPolicy.for_cost(read, proof=1, proof_ttl=n) for n in (3, 0))
+    assert (g3.loss - g0.loss, g0.gain - g3.gain) == (210, 210)
+    with pytest.raises(Exception, match="costmodel.proof_read_ns"):
+        dataclasses.replace(base, proof_read_ns=-1.0)
 
 
 def test_recalibrating_keeps_the_measured_clean(tmp_path: object) -> None:
@@ -117,6 +152,8 @@ def test_recalibrating_keeps_the_measured_clean(tmp_path: object) -> None:
 
     path = Path(str(tmp_path)) / "m.yaml"
     params = {f: 1.0 for f in PARAM_FIELDS}
-    write_costmodel(path, "m", {**params, "proof_clean_ns": 596.0}, {}, "test")
+    write_costmodel(path, "m", {**params, "proof_clean_ns": 596.0, "proof_read_ns": 70.0}, {},
+                    "test")
     write_costmodel(path, "m", params, {}, "test")
-    assert yaml.safe_load(path.read_text())["proof_clean_ns"] == 596.0
+    kept = yaml.safe_load(path.read_text())
+    assert (kept["proof_clean_ns"], kept["proof_read_ns"]) == (596.0, 70.0)

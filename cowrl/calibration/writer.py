@@ -47,6 +47,11 @@ def costmodel_yaml(name: str, params: dict[str, Any], provenance: dict[str, Any]
         lines += ["# NOT fitted by calibrate.py: kept from the previous file (the dirty-bit clean "
                   "per page a", "# proof: 1 window copies; experiments/bench_kernel_proof.py, "
                   "docs/kernel.md \"Interior proofs\").", f"proof_clean_ns: {float(clean):.1f}"]
+    read = params.get("proof_read_ns")
+    if read is not None:  # measured apart (experiments/bench_kernel_proof.py --what read)
+        lines += ["# NOT fitted by calibrate.py: kept from the previous file (one proof read that "
+                  "finds", "# its page unwritten, charged proof_ttl times per copied page).",
+                  f"proof_read_ns: {float(read):.1f}"]
     lines += [
         "noise:",
         "  kind: none   # expected values; set lognormal to draw per-fault noise",
@@ -61,10 +66,10 @@ def costmodel_yaml(name: str, params: dict[str, Any], provenance: dict[str, Any]
 
 def write_costmodel(path: Path, name: str, params: dict[str, Any], provenance: dict[str, Any],
                     header: str, thp_model: str = "cowrl.sim.costmodel.SplitThenCopy") -> Path:
-    if "proof_clean_ns" not in params and path.is_file():  # not fitted: keep it
+    kept = [f for f in ("proof_clean_ns", "proof_read_ns") if f not in params]
+    if kept and path.is_file():  # not fitted: keep them
         old = yaml.safe_load(path.read_text()) or {}
-        if old.get("proof_clean_ns") is not None:
-            params = {**params, "proof_clean_ns": old["proof_clean_ns"]}
+        params = {**params, **{f: old[f] for f in kept if old.get(f) is not None}}
     text = costmodel_yaml(name, params, provenance, header, thp_model)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".yaml.tmp")

@@ -287,6 +287,21 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
             "good_again": _set_policy_errno(fd, abi, T, good),
             "off": _set_policy_errno(fd, abi, abi.COWRL_POLICY_OFF, None, table_len=0),
         }
+        if "guarded_payload" in job:  # proof_ttl (guarded version 4): 0..255, 0 without proof
+            G, gp = abi.COWRL_POLICY_GUARDED, bytes.fromhex(job["guarded_payload"])
+            noproof = gp[:734] + bytes(4) + gp[738:]  # proof = proof_reads = 0, ttl kept
+
+            def gpatched(off: int, value: int) -> bytes:
+                return gp[:off] + value.to_bytes(2, "little") + gp[off + 2:]
+
+            res["err"].update({
+                "guarded_ttl_good": _set_policy_errno(fd, abi, G, gp),
+                "guarded_ttl_255": _set_policy_errno(fd, abi, G, gpatched(738, 255)),
+                "guarded_ttl_256": _set_policy_errno(fd, abi, G, gpatched(738, 256)),
+                "guarded_ttl_no_proof": _set_policy_errno(fd, abi, G, noproof),
+                "guarded_ttl_pad": _set_policy_errno(fd, abi, G, gpatched(740, 1)),
+                "off_again": _set_policy_errno(fd, abi, abi.COWRL_POLICY_OFF, None,
+                                               table_len=0)})
         res["errno_names"] = {k: errno.errorcode.get(e, str(e)) if e else "0"
                               for k, e in res["err"].items()}
     finally:

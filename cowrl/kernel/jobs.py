@@ -185,6 +185,10 @@ def write_job(jobdir: Path, requests: list[RunRequest], writer: str, paths: dict
         from cowrl.policies.readahead import Readahead
 
         job["table_payload"] = kernel_plan(Readahead()).table.hex()
+        # and a guarded one with interior proofs and proof_ttl, for its -EINVAL cases
+        from cowrl.policies.guarded import make_guarded
+
+        job["guarded_payload"] = kernel_plan(make_guarded(proof=1, proof_ttl=4)).table.hex()
     (jobdir / "job.json").write_text(json.dumps(job, indent=1))
     return specs
 

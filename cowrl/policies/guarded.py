@@ -100,6 +100,7 @@ MAX_SCAN = 64  # pages read past a window for its sentinel (COWRL_GUARDED_MAX_SC
 MAX_HIT_SCALE = 16  # allowances a sentinel hit may add (COWRL_GUARDED_MAX_HIT_SCALE)
 PROOFS = 128  # ring of copied pages awaiting a proof (COWRL_GUARDED_PROOFS)
 MAX_PROOF_READS = 16  # ring entries read per fault (COWRL_GUARDED_MAX_PROOF_READS)
+MAX_PROOF_TTL = 255  # unproven reads before an entry leaves the ring (COWRL_GUARDED_MAX_PROOF_TTL)
 PAGE_WRITTEN = 2  # FaultContext.page_state: private and written since (a copy's dirty bit)
 # The largest break-even hit rate loss / (gain + loss) at which the budget still grants an
 # allowance (GuardedPolicy.for_cost): 1 - 1/16, the resolution of the sentinel hit rate (an
@@ -178,6 +179,9 @@ class GuardedContext:
         self.proof_head = 0
         self.proof_cursor = 0
         self.proof_live = 0  # entries != 0: the look at the ring stops once it saw them all
+        self.proof_miss = [0] * PROOFS  # unproven reads of each entry (proof_ttl)
+        self.unproven_reads = 0  # reads that found the page unwritten (diagnostics)
+        self.expired = 0  # entries that left the ring by proof_ttl (diagnostics)
         self.proven = 0  # pages proven so far (diagnostics)
 
     def observe_fault(self, page: int, start: int = 0, limit: int = -1) -> Cell:
@@ -294,7 +298,8 @@ class GuardedPolicy(Policy):
                  expected_loss: bool = False, grant_left: int = 2,
                  scan: int = 8, merge: bool = False, protect: bool = False,
                  hit_scale: int = 1, proof: int = 0, proof_reads: int = 8,
-                 degrees: Sequence[int] = DEGREES, name: str = "guarded") -> None:
+                 proof_ttl: int = 0, degrees: Sequence[int] = DEGREES,
+                 name: str = "guarded") -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else [int(k) for k in table]
         if len(tab) != N_CELLS or any(not 0 <= k <= 512 for k in tab):
@@ -310,6 +315,11 @@ class GuardedPolicy(Policy):
         if isinstance(proof_reads, bool) or proof_reads not in range(1, MAX_PROOF_READS + 1):
             raise ConfigError(f"policy.proof_reads must be in 1..{MAX_PROOF_READS}, "
                               f"got {proof_reads!r}")
+        if isinstance(proof_ttl, bool) or proof_ttl not in range(MAX_PROOF_TTL + 1):
+            raise ConfigError(f"policy.proof_ttl must be in 0..{MAX_PROOF_TTL}, "
+                              f"got {proof_ttl!r}")
+        if proof_ttl and not proof:
+            raise ConfigError("policy.proof_ttl must be 0 with proof: 0 (no ring)")
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -336,6 +346,7 @@ class GuardedPolicy(Policy):
         self.ctx.protect = bool(protect)
         self.proof = int(proof)
         self.proof_reads = int(proof_reads)
+        self.proof_ttl = int(proof_ttl)
         self.budget = 0
         self.granted = 0
         # (lambda, keywords) when the budget constants follow the run's cost model
@@ -356,8 +367,8 @@ class GuardedPolicy(Policy):
         hit rate exceeds :data:`MAX_BREAK_EVEN` (``tcg``: a copied page costs more than the
         fault it saves); then no window opens and the policy costs baseline plus its
         decisions (docs/policies.md, "the allowance follows the cost model")."""
-        if kw.get("proof"):  # a copy pays its clean: the bound covers it
-            cost = cost.with_clean()
+        if kw.get("proof"):  # a copy pays its clean and its unproven reads: the bound covers it
+            cost = cost.with_clean(int(kw.get("proof_ttl", 0)))
         gain = int(cost.fault_ns + cost.copy_ns + cost.decide_cost(cls.decide_program)
                    - cost.precopy_ns)
         loss = int(cost.precopy_ns + lam * cost.page_cost_ns)
@@ -375,8 +386,9 @@ class GuardedPolicy(Policy):
 
     def priced(self, cost: CostModel) -> CostModel:
         """With ``proof: 1`` the module cleans every copy's dirty bit: each copied page costs
-        ``precopy_ns + proof_clean_ns`` (:meth:`CostModel.with_clean`)."""
-        return cost.with_clean() if self.proof else cost
+        ``precopy_ns + proof_clean_ns``, and with ``proof_ttl`` the unproven reads its ring
+        entry may cause, ``proof_ttl * proof_read_ns`` (:meth:`CostModel.with_clean`)."""
+        return cost.with_clean(self.proof_ttl) if self.proof else cost
 
     def reset(self, n_pages: int, seed: int | None = None) -> None:
         self.ctx.reset(n_pages)
@@ -442,9 +454,17 @@ class GuardedPolicy(Policy):
                         g.proof_page[i] = 0
                         g.proof_live -= 1
                         g.proven += 1
+                    else:
+                        g.unproven_reads += 1
+                        g.proof_miss[i] += 1
+                        if self.proof_ttl and g.proof_miss[i] >= self.proof_ttl:
+                            g.proof_page[i] = 0  # leaves the ring: its reserve stays spent
+                            g.proof_live -= 1
+                            g.expired += 1
             i = (i + 1) & (PROOFS - 1)
         # stopped short of proof_reads: all live entries seen; the full round ends at i0
-        g.proof_cursor = i if n >= self.proof_reads else i0
+        # (with proof_ttl the cursor stays where the look ended: holes are not walked again)
+        g.proof_cursor = i if n >= self.proof_reads or self.proof_ttl else i0
 
     def fault_cell(self, ctx: FaultContext) -> Cell:
         """Steps 0-4 of a fault: proofs, sentinel check, budget, context cell (then
@@ -485,6 +505,7 @@ class GuardedPolicy(Policy):
                 if not g.private[q]:
                     g.proof_live += g.proof_page[g.proof_head] == 0  # else overwrites the oldest
                     g.proof_page[g.proof_head] = q + 1
+                    g.proof_miss[g.proof_head] = 0
                     g.proof_head = (g.proof_head + 1) & (PROOFS - 1)
         if self.trace_log is not None:
             self.trace_log.append((ctx.page, c.cell, k, ctx.write_index))
@@ -503,6 +524,7 @@ class GuardedPolicy(Policy):
             "scan": self.ctx.scan, "merge": int(self.ctx.merge),
             "protect": int(self.ctx.protect), "hit_scale": self.hit_scale,
             "proof": self.proof, "proof_reads": self.proof_reads if self.proof else 0,
+            "proof_ttl": self.proof_ttl,
             "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:
@@ -525,7 +547,8 @@ class GuardedPolicy(Policy):
                 "expected_loss": self.expected_loss, "grant_left": self.grant_left,
                 "scan": self.ctx.scan, "merge": self.ctx.merge, "protect": self.ctx.protect,
                 "hit_scale": self.hit_scale, "proof": self.proof,
-                "proof_reads": self.proof_reads, "degrees": list(self.degrees)}
+                "proof_reads": self.proof_reads, "proof_ttl": self.proof_ttl,
+                "degrees": list(self.degrees)}
 
     def artifact_spec(self) -> dict[str, Any]:
         """The table, the options and the budget: its prices, or with ``costmodel: auto``

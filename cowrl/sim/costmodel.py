@@ -179,6 +179,12 @@ class CostModel:
     for an interior proof (guarded version 4, ``proof: 1``: the walk, PTE lock, clear, TLB
     generation, local flush, and the later ``written()`` read). Charged only to policies that
     run with proofs (:meth:`Policy.priced`, :meth:`with_clean`); 0 = not priced."""
+    proof_read_ns: float = 0.0
+    """What one proof read that finds the page not (yet) written costs the module (a
+    ``written()`` call: the lockless PTE read and its checks). With ``proof_ttl = t`` an entry
+    is read unwritten at most ``t`` times before it leaves the ring, so each copied page is
+    charged ``t * proof_read_ns`` more (:meth:`with_clean`; conservative: a proven page is
+    read unwritten at most ``t - 1`` times); ``proof_ttl = 0`` (unbounded) is not charged."""
     name: str = "costmodel"
     noise: NoiseModel = field(default_factory=NoiseModel)
     thp_model: THPModel = field(default_factory=SplitThenCopy)
@@ -190,6 +196,7 @@ class CostModel:
         for f in PARAM_FIELDS:
             setattr(self, f, _ns(getattr(self, f), f"costmodel.{f}"))
         self.proof_clean_ns = _ns(self.proof_clean_ns, "costmodel.proof_clean_ns")
+        self.proof_read_ns = _ns(self.proof_read_ns, "costmodel.proof_read_ns")
         self.decide_program_ns = {
             str(prog): _ns(v, f"costmodel.decide_program_ns.{prog}")
             for prog, v in dict(self.decide_program_ns or {}).items()}
@@ -204,14 +211,16 @@ class CostModel:
         """Expected cost of one demand fault with no precopy."""
         return self.fault_ns + self.copy_ns
 
-    def with_clean(self) -> CostModel:
+    def with_clean(self, proof_ttl: int = 0) -> CostModel:
         """This model as a policy with interior proofs pays it: every copied page costs
-        ``precopy_ns + proof_clean_ns`` (the clean then counted once: ``proof_clean_ns = 0``
-        in the result). The one place the clean enters the fault formula."""
-        if not self.proof_clean_ns:
+        ``precopy_ns + proof_clean_ns + proof_ttl * proof_read_ns`` (the clean and the
+        unproven reads an entry may cause, then counted once: both 0 in the result). The one
+        place the clean enters the fault formula."""
+        extra = self.proof_clean_ns + int(proof_ttl) * self.proof_read_ns
+        if not extra:
             return self
-        return replace(self, precopy_ns=self.precopy_ns + self.proof_clean_ns,
-                       proof_clean_ns=0.0)
+        return replace(self, precopy_ns=self.precopy_ns + extra, proof_clean_ns=0.0,
+                       proof_read_ns=0.0)
 
     def decide_cost(self, program: str = "table") -> float:
         """What one run-time decision of ``program`` costs: ``decide_program_ns[program]``

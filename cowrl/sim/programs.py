@@ -87,7 +87,8 @@ G_PROOFS = 128  # ring entries (COWRL_GUARDED_PROOFS)
 _GPROOF = _GTRES + G_SENTINELS
 _GPHEAD, _GPCURSOR = _GPROOF + G_PROOFS, _GPROOF + G_PROOFS + 1
 _GPLIVE = _GPCURSOR + 1  # ring entries != 0 (proof_live)
-STREAM_STATE = _GPLIVE + 1
+_GPMISS = _GPLIVE + 1  # unproven reads of each ring entry (proof_ttl), G_PROOFS of them
+STREAM_STATE = _GPMISS + G_PROOFS
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -96,8 +97,8 @@ C_GAIN, C_LOSS, C_SETUP, C_SKIP, C_ALLOW, C_FLOOR, C_EXPECTED, C_NDEG = \
     (G_CELLS + i for i in range(8))
 C_GRANT, C_SCAN, C_MERGE = G_CELLS + 8, G_CELLS + 9, G_CELLS + 10
 C_PROTECT, C_HITSCALE = G_CELLS + 11, G_CELLS + 12  # version 3
-C_PROOF, C_PREADS = G_CELLS + 13, G_CELLS + 14  # version 4
-C_DEG = G_CELLS + 15
+C_PROOF, C_PREADS, C_PTTL = G_CELLS + 13, G_CELLS + 14, G_CELLS + 15  # version 4
+C_DEG = G_CELLS + 16
 
 
 def new_stream_state() -> np.ndarray:
@@ -223,9 +224,15 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                         ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN]
                         ss[_GPROOF + i] = 0
                         ss[_GPLIVE] -= 1
+                    elif cells[C_PTTL] != 0:
+                        ss[_GPMISS + i] += 1
+                        if ss[_GPMISS + i] >= cells[C_PTTL]:  # leaves, its reserve spent
+                            ss[_GPROOF + i] = 0
+                            ss[_GPLIVE] -= 1
             i = (i + 1) & (G_PROOFS - 1)
         # fewer than proof_reads reads: every live entry seen; the full round ends at i0
-        ss[_GPCURSOR] = i if n >= cells[C_PREADS] else i0
+        # (with proof_ttl the cursor stays where the look ended: holes are not walked again)
+        ss[_GPCURSOR] = i if n >= cells[C_PREADS] or cells[C_PTTL] != 0 else i0
     # 1. sentinel check, and the allowance
     t = (page - start) & (G_SENTINELS - 1)  # region-relative: regions move in a process
     tag = ss[_GTAGS + t]
@@ -306,6 +313,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 if ss[_GPROOF + ss[_GPHEAD]] == 0:
                     ss[_GPLIVE] += 1  # else it overwrites the oldest entry
                 ss[_GPROOF + ss[_GPHEAD]] = j + 1
+                ss[_GPMISS + ss[_GPHEAD]] = 0
                 ss[_GPHEAD] = (ss[_GPHEAD] + 1) & (G_PROOFS - 1)
     # 5. commit: the slot, and the sentinel just past the window (if it is still shared)
     ss[_NFAULTS] += 1
@@ -384,6 +392,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_HITSCALE] = int(t.get("hit_scale", 1))
     out[C_PROOF] = int(t.get("proof", 0))
     out[C_PREADS] = int(t.get("proof_reads", 0))
+    out[C_PTTL] = int(t.get("proof_ttl", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out

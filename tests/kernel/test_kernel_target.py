@@ -121,7 +121,13 @@ def _guarded_policies() -> dict:
             "guarded_loose_proof": lambda: GuardedPolicy(table=rand, budget_per_mille=1000,
                                                          skip_ns=300, setup_ns=900, proof=1,
                                                          proof_reads=16,
-                                                         name="guarded_loose_proof")}
+                                                         name="guarded_loose_proof"),
+            # proof_ttl: an entry read unwritten proof_ttl times leaves the ring
+            "guarded_proof_ttl": lambda: make_guarded(table=shipped, proof=1, proof_reads=8,
+                                                      proof_ttl=2, name="guarded_proof_ttl"),
+            "guarded_loose_proof_ttl": lambda: GuardedPolicy(
+                table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
+                proof_reads=16, proof_ttl=2, name="guarded_loose_proof_ttl")}
 
 
 def _guarded_traces() -> dict[str, Trace]:
@@ -343,6 +349,10 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
                  "slots0", "slots17", "near0", "max_k0", "n_cells", "cell_k513", "bad_mode",
                  "guarded_entry"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
+    # proof_ttl (a pad slot of the guarded table): 0..255, and 0 without proof
+    assert err["guarded_ttl_good"] == err["guarded_ttl_255"] == err["off_again"] == 0, err
+    for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_ttl_pad"):
+        assert err[case] == errno.EINVAL, (case, c["errno_names"])
 
 
 @pytest.mark.parametrize("trace,policy", [(t, p) for p in GUARDED_POLICIES
@@ -356,7 +366,8 @@ def test_guarded_mode_decisions_equal_simulator(session: KernelSession, trace: s
     assert r.extra["decisions"] == r.faults
 
 
-PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof", "bandit_shielded")
+PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof", "guarded_proof_ttl",
+                  "guarded_loose_proof_ttl", "bandit_shielded")
 
 
 @pytest.mark.parametrize("trace,policy", [(t, p) for p in PROOF_POLICIES
@@ -390,6 +401,10 @@ def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:
               if session.events[_index(session, t, "guarded_loose_proof")].degree.tolist()
               != session.events[_index(session, t, "guarded_loose")].degree.tolist()]
     assert differ, "proof = 1 decided as proof = 0 on every trace"
+    ttl = [t for t in GUARDED_TRACES
+           if session.events[_index(session, t, "guarded_loose_proof_ttl")].degree.tolist()
+           != session.events[_index(session, t, "guarded_loose_proof")].degree.tolist()]
+    assert ttl, "proof_ttl = 2 decided as proof_ttl = 0 on every trace"
 
 
 def test_guarded_mode_runs_are_not_trivial(session: KernelSession) -> None:

@@ -1,0 +1,108 @@
+"""``proof_ttl``: bounding the proof reads of ``guarded`` version 4, and what it costs.
+
+    python experiments/guarded_ttl.py --costmodels seed_table1 host
+
+A ring entry whose page is never written stays in the ring until 128 newer copies push it
+out, and every demand fault in its region may read it again (up to ``proof_reads`` per
+fault). With ``proof_ttl = t`` an entry read and found unwritten ``t`` times leaves the
+ring, its reserve spent: one copy causes at most ``t`` unproven reads, and the cost model
+charges each copied page ``t * proof_read_ns`` on top of its clean (``Policy.priced``,
+and the budget's loss in ``GuardedPolicy.for_cost``), so the bound "loss over k = 0 <=
+allowances" covers them. ``proof_ttl = 0`` is today's rule: reads unbounded and unpriced.
+
+For each ``proof_ttl`` this prints, over ``--draws`` fresh draws of every generator family
+(seeds 2000.., the draws of experiments/guarded_start.py; never the protocol's held-out
+sets nor the validation traces), with the shipped table and options
+(conf/policy/guarded.yaml): the gain (1 - geometric-mean objective / baseline), the worst
+objective / baseline, the gain on the random-order fills (dense_chunks) and sequential
+writers (seq), the unproven reads per demand fault (mean over all faults, and the worst
+draw), the largest number of unproven reads per copied page of any draw (<= ``t`` when
+``t > 0``: what the price assumes) and the entries that left by ``proof_ttl``.
+``actual`` is the gain with the reads charged as they happen instead (each unproven read
+``proof_read_ns``, the conservative ``t`` per copy taken back): for ``t = 0`` the figure the
+simulator does not charge, for ``t > 0`` what the bound's price over-charges.
+``--read-ns`` overrides the cost model's ``proof_read_ns``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cowrl.metrics import objective  # noqa: E402
+from cowrl.policies.guarded import GuardedPolicy, shipped_options  # noqa: E402
+from cowrl.policies.static import StaticPrecopy  # noqa: E402
+from cowrl.registry import make_costmodel, make_policy  # noqa: E402
+from cowrl.sim.simulator import simulate  # noqa: E402
+from cowrl.traces import generators as g  # noqa: E402
+
+
+def gm_gain(rel: list[float]) -> float:
+    """1 - geometric mean of objective / baseline, in %."""
+    return 100 * (1 - math.exp(sum(map(math.log, rel)) / max(len(rel), 1)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--costmodels", nargs="+", default=["seed_table1", "host"])
+    ap.add_argument("--ttls", type=int, nargs="+", default=[0, 1, 2, 3, 4, 6, 8, 16])
+    ap.add_argument("--draws", type=int, default=2, help="fresh draws per family")
+    ap.add_argument("--read-ns", type=float, default=None,
+                    help="override the cost model's proof_read_ns")
+    args = ap.parse_args()
+    shipped = make_policy("guarded")
+    assert isinstance(shipped, GuardedPolicy)
+    kw = shipped_options()
+    draws = [g.randomized(2000 + d, 0, families=f) for f in g.FAMILIES
+             for d in range(args.draws)]
+    for name in args.costmodels:
+        cost = make_costmodel(name)
+        if args.read_ns is not None:
+            cost = dataclasses.replace(cost, proof_read_ns=args.read_ns)
+        bases = [objective(simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns)
+                 for t in draws]
+        print(f"== {name}: proof_clean_ns {cost.proof_clean_ns:g}, proof_read_ns "
+              f"{cost.proof_read_ns:g}, proof_reads {kw.get('proof_reads')}, "
+              f"{len(draws)} draws ({args.draws} per family)", flush=True)
+        print(f"{'ttl':>3} {'priced/copy':>11} {'gain':>7} {'actual':>7} {'worst':>6} "
+              f"{'dense_chunks':>12} "
+              f"{'seq':>6} {'unproven/fault':>14} {'worst draw':>10} {'max/copy':>8} "
+              f"{'expired':>7} {'proven':>7} {'copied':>7}")
+        for ttl in args.ttls:
+            rel, act, fam_rel = [], [], {"dense_chunks": [], "seq": []}
+            unproven = faults = expired = proven = copied = 0
+            worst_rate = worst_copy = 0.0
+            for t, base in zip(draws, bases, strict=True):
+                pol = GuardedPolicy.for_cost(cost, table=shipped.table,
+                                             **{**kw, "proof_ttl": ttl})
+                rec = simulate(t, pol, pol.priced(cost), fast=False)
+                r = objective(rec, 1.0, cost.page_cost_ns) / base
+                rel.append(r)
+                c = pol.ctx
+                act.append(r + (c.unproven_reads - ttl * rec.precopied) * cost.proof_read_ns
+                           / base)
+                fam = t.meta.get("family")
+                if fam in fam_rel:
+                    fam_rel[fam].append(r)
+                unproven += c.unproven_reads
+                faults += rec.faults
+                expired += c.expired
+                proven += c.proven
+                copied += rec.precopied
+                worst_rate = max(worst_rate, c.unproven_reads / max(rec.faults, 1))
+                worst_copy = max(worst_copy, c.unproven_reads / max(rec.precopied, 1))
+            priced = cost.proof_clean_ns + ttl * cost.proof_read_ns
+            print(f"{ttl:>3} {priced:>11.0f} {gm_gain(rel):>+6.2f}% {gm_gain(act):>+6.2f}% "
+                  f"{max(rel):>6.3f} "
+                  f"{gm_gain(fam_rel['dense_chunks']):>+11.2f}% {gm_gain(fam_rel['seq']):>+5.1f}%"
+                  f" {unproven / max(faults, 1):>14.2f} {worst_rate:>10.2f} {worst_copy:>8.2f} "
+                  f"{expired:>7} {proven:>7} {copied:>7}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
