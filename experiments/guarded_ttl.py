@@ -5,10 +5,12 @@
 A ring entry whose page is never written stays in the ring until 128 newer copies push it
 out, and every demand fault in its region may read it again (up to ``proof_reads`` per
 fault). With ``proof_ttl = t`` an entry read and found unwritten ``t`` times leaves the
-ring, its reserve spent: one copy causes at most ``t`` unproven reads, and the cost model
-charges each copied page ``t * proof_read_ns`` on top of its clean (``Policy.priced``,
-and the budget's loss in ``GuardedPolicy.for_cost``), so the bound "loss over k = 0 <=
-allowances" covers them. ``proof_ttl = 0`` is today's rule: reads unbounded and unpriced.
+ring, its reserve spent: one copy causes at most ``t`` unproven reads, and the budget
+reserves ``t * proof_read_ns`` per copied page on top of its clean (its loss in
+``GuardedPolicy.for_cost``), so the bound "loss over k = 0 <= allowances" covers them.
+``proof_ttl = 0`` is the shipped rule: reads unbounded and not reserved. Since 2026-12-02
+(17:00 UTC) ``simulate`` charges every unproven read ``proof_read_ns`` as it happens
+(``engine.replay``), whatever ``t``.
 
 For each ``proof_ttl`` this prints, over ``--draws`` fresh draws of every generator family
 (seeds 2000.., the draws of experiments/guarded_start.py; never the protocol's held-out
@@ -18,11 +20,12 @@ objective / baseline, the gain on the random-order fills (dense_chunks) and sequ
 writers (seq), the unproven reads per demand fault (mean over all faults, and the worst
 draw), the largest number of unproven reads per copied page of any draw (<= ``t`` when
 ``t > 0``: what the price assumes) and the entries that left by ``proof_ttl``.
-``actual`` is the gain with the reads charged as they happen instead (each unproven read
-``proof_read_ns``, the conservative ``t`` per copy taken back): for ``t = 0`` the figure the
-simulator does not charge, for ``t > 0`` what the bound's price over-charges.
+``gain`` is what ``simulate`` charges (the reads as they happen). ``reserve`` is the gain
+with each copied page charged ``t * proof_read_ns`` instead of the reads it caused: for
+``t > 0`` the budget's worst case (what ``simulate`` charged before 17:00 UTC), for
+``t = 0`` the reads not charged at all (the simulator's figure before then).
 ``--read-ns`` overrides the cost model's ``proof_read_ns``; ``--per-family`` then prints,
-per family, the "actual" gain and the unproven reads per fault of each ``proof_ttl``.
+per family, the gain and the unproven reads per fault of each ``proof_ttl``.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def main() -> None:
     ap.add_argument("--read-ns", type=float, default=None,
                     help="override the cost model's proof_read_ns")
     ap.add_argument("--per-family", action="store_true",
-                    help="per family: actual gain (unproven reads per fault) of each ttl")
+                    help="per family: gain (unproven reads per fault) of each ttl")
     args = ap.parse_args()
     shipped = make_policy("guarded")
     assert isinstance(shipped, GuardedPolicy)
@@ -72,7 +75,7 @@ def main() -> None:
         print(f"== {name}: proof_clean_ns {cost.proof_clean_ns:g}, proof_read_ns "
               f"{cost.proof_read_ns:g}, proof_reads {kw.get('proof_reads')}, "
               f"{len(draws)} draws ({args.draws} per family)", flush=True)
-        print(f"{'ttl':>3} {'priced/copy':>11} {'gain':>7} {'actual':>7} {'worst':>6} "
+        print(f"{'ttl':>3} {'priced/copy':>11} {'gain':>7} {'reserve':>7} {'worst':>6} "
               f"{'dense_chunks':>12} "
               f"{'seq':>6} {'unproven/fault':>14} {'worst draw':>10} {'max/copy':>8} "
               f"{'expired':>7} {'proven':>7} {'copied':>7}")
@@ -90,9 +93,9 @@ def main() -> None:
                 r = objective(rec, 1.0, cost.page_cost_ns) / base
                 rel.append(r)
                 c = pol.ctx
-                act.append(r + (c.unproven_reads - ttl * rec.precopied) * cost.proof_read_ns
+                act.append(r + (ttl * rec.precopied - c.unproven_reads) * cost.proof_read_ns
                            / base)
-                fam_act.setdefault(str(t.meta.get("family")), []).append(act[-1])
+                fam_act.setdefault(str(t.meta.get("family")), []).append(r)
                 fr = fam_reads.setdefault(str(t.meta.get("family")), [0, 0])
                 fr[0] += c.unproven_reads
                 fr[1] += rec.faults
@@ -115,7 +118,7 @@ def main() -> None:
             per_family.append((ttl, {f: (gm_gain(v), fam_reads[f][0] / max(fam_reads[f][1], 1))
                                      for f, v in fam_act.items()}))
         if args.per_family:
-            print(f"-- {name}: per family, actual gain (unproven reads per fault)")
+            print(f"-- {name}: per family, gain (unproven reads per fault)")
             print(f"{'family':<14} " + " ".join(f"{'ttl ' + str(t):>17}" for t, _ in per_family))
             for fam in per_family[0][1]:
                 print(f"{fam:<14} " + " ".join(f"{row[fam][0]:>+8.2f}% ({row[fam][1]:5.2f})"

@@ -20,13 +20,18 @@ from cowrl.traces.io import Trace
 
 def _excess(t: Trace, table: list[int], cm: str, **kw: object) -> tuple[float, float]:
     """(objective - objective of a table of zeros, allowances granted), in ns. The
-    prototype (fast=False) keeps the count of allowances."""
+    prototype (fast=False) keeps the count of allowances. The objective charges every
+    unproven proof read (``proof_read_ns``); with ``proof_ttl = 0`` the budget does not
+    reserve them (they are unbounded), so they are taken out of the excess there: the bound
+    then covers the copies and their cleans only (see
+    :func:`test_proof_ttl_0_does_not_bound_the_reads`)."""
     cost = make_costmodel(cm)
     pol = GuardedPolicy.for_cost(cost, table=table, **kw)
     zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **kw)
     run = objective(simulate(t, pol, cost, fast=False), 1.0, cost.page_cost_ns)
     base = objective(simulate(t, zeros, cost), 1.0, cost.page_cost_ns)
-    return run - base, float(pol.granted)
+    unreserved = 0.0 if pol.proof_ttl else pol.ctx.unproven_reads * cost.proof_read_ns
+    return run - base - unreserved, float(pol.granted)
 
 
 def _stride2(n: int = 4096) -> Trace:
@@ -117,27 +122,65 @@ def test_the_clean_is_charged_to_proof_1_only_and_the_budget_follows_it() -> Non
         dataclasses.replace(plain, proof_clean_ns=-1.0)
 
 
-def test_the_unproven_reads_are_charged_with_proof_ttl_only() -> None:
-    """With ``proof_ttl = t`` every copied page also pays ``t * proof_read_ns`` (its ring entry
-    is read unwritten at most t times), and the budget's loss and gain include it; with
-    ``proof_ttl = 0`` (unbounded reads) ``proof_read_ns`` is not charged: today's figures."""
+def test_each_unproven_read_is_charged_as_it_happens() -> None:
+    """``simulate`` charges ``proof_read_ns`` for every proof read that finds its page
+    unwritten, as it happens, compiled and in Python, whatever ``proof_ttl`` (no per-copy
+    ``t * proof_read_ns``: that is the budget's reserve, ``for_cost``); a ``proof: 0`` or
+    static run reads nothing and is charged nothing. The read that proves a page is in the
+    clean's price (not charged again)."""
     import dataclasses
 
+    import numpy as np
+
+    from cowrl.policies.static import StaticPrecopy
 
     base = dataclasses.replace(make_costmodel("seed_table1"), proof_clean_ns=500.0,
                                proof_read_ns=0.0)
     read = dataclasses.replace(base, proof_read_ns=70.0)
     assert read.with_clean(0).precopy_ns == base.precopy_ns + 500.0
-    assert read.with_clean(3).precopy_ns == base.precopy_ns + 500.0 + 210.0
+    assert read.with_clean(0).proof_read_ns == 70.0  # the engine charges the reads
+    assert read.with_clean(3).precopy_ns == base.precopy_ns + 500.0 + 210.0  # the reserve
     assert read.with_clean(3).proof_read_ns == 0.0 == read.with_clean(3).proof_clean_ns
-    kw = dict(table=[64] * N_CELLS, budget_per_mille=1000, demand_ns=10**9, proof=1)
-    for ttl in (0, 3):
-        extra = _extra_per_copy(GuardedPolicy(proof_ttl=ttl, **kw), base, read)
-        assert extra == pytest.approx(70.0 * ttl), ttl
     g3, g0 = (GuardedPolicy.for_cost(read, proof=1, proof_ttl=n) for n in (3, 0))
     assert (g3.loss - g0.loss, g0.gain - g3.gain) == (210, 210)
     with pytest.raises(Exception, match="costmodel.proof_read_ns"):
         dataclasses.replace(base, proof_read_ns=-1.0)
+    t = _stride2()  # every copied odd page stays unwritten: read again and again
+    kw = dict(table=[1] * N_CELLS, budget_per_mille=1000, demand_ns=10**9, grant_left=0)
+
+    def extra(pol: object, fast: bool) -> float:
+        a, b = simulate(t, pol, base, fast=fast), simulate(t, pol, read, fast=fast)
+        assert (a.faults, a.precopied) == (b.faults, b.precopied)
+        return float(np.sum(b.fault_ns) - np.sum(a.fault_ns))
+
+    for ttl in (0, 3):
+        pol = GuardedPolicy(proof=1, proof_ttl=ttl, **kw)
+        slow = extra(pol, False)
+        reads = pol.ctx.unproven_reads
+        assert reads > 0 and pol.ctx.proven == 0
+        assert slow == pytest.approx(70.0 * reads), ttl
+        assert extra(pol, True) == pytest.approx(slow), ttl
+        if ttl:
+            assert reads <= ttl * simulate(t, pol, read).precopied
+    for pol in (GuardedPolicy(proof=0, **kw), StaticPrecopy(1)):
+        for fast in (True, False):
+            assert extra(pol, fast) == 0.0
+
+
+def test_proof_ttl_0_does_not_bound_the_reads() -> None:
+    """A miss, pinned: with ``proof_ttl = 0`` the unproven reads are charged but not reserved,
+    so on a stride-2 writer (every copy's page stays unwritten, read up to ``proof_reads``
+    times per fault) the loss over k = 0 exceeds the allowances; ``proof_ttl = 1`` reserves
+    one read per copy and the bound holds, reads included."""
+    t = _stride2()
+    cost = make_costmodel("seed_table1")
+    for ttl, holds in ((0, False), (1, True)):
+        kw = dict(proof=1, grant_left=0, proof_ttl=ttl)
+        pol = GuardedPolicy.for_cost(cost, table=[1] * N_CELLS, **kw)
+        zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **kw)
+        excess = (objective(simulate(t, pol, cost, fast=False), 1.0, cost.page_cost_ns)
+                  - objective(simulate(t, zeros, cost), 1.0, cost.page_cost_ns))
+        assert (excess <= pol.granted + t.n_pages) == holds, (ttl, excess, pol.granted)
 
 
 def test_recalibrating_keeps_the_measured_clean(tmp_path: object) -> None:

@@ -386,9 +386,10 @@ class GuardedPolicy(Policy):
 
     def priced(self, cost: CostModel) -> CostModel:
         """With ``proof: 1`` the module cleans every copy's dirty bit: each copied page costs
-        ``precopy_ns + proof_clean_ns``, and with ``proof_ttl`` the unproven reads its ring
-        entry may cause, ``proof_ttl * proof_read_ns`` (:meth:`CostModel.with_clean`)."""
-        return cost.with_clean(self.proof_ttl) if self.proof else cost
+        ``precopy_ns + proof_clean_ns``, and each proof read that finds its page unwritten
+        ``proof_read_ns`` as it happens, whatever ``proof_ttl`` (:meth:`CostModel.with_clean`;
+        ``proof_ttl``'s worst case per copy is the budget's reserve, :meth:`for_cost`)."""
+        return cost.with_clean() if self.proof else cost
 
     def reset(self, n_pages: int, seed: int | None = None) -> None:
         self.ctx.reset(n_pages)
@@ -456,6 +457,8 @@ class GuardedPolicy(Policy):
                         g.proven += 1
                     else:
                         g.unproven_reads += 1
+                        if ctx.unproven_reads is not None:  # the engine charges it
+                            ctx.unproven_reads[0] += 1
                         g.proof_miss[i] += 1
                         if self.proof_ttl and g.proof_miss[i] >= self.proof_ttl:
                             g.proof_page[i] = 0  # leaves the ring: its reserve stays spent

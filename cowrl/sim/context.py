@@ -81,6 +81,11 @@ class FaultContext:
     private, 2 private and written since it became private. The last is the dirty bit of a
     precopied page, which the module reads for guarded's interior proofs (version 4): the
     page was written after its copy and before this fault."""
+    unproven_reads: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """The engine's counter of this fault's proof reads that found the page unwritten (one
+    int64; None outside the engine). A policy that reads proofs in Python adds to it
+    (``GuardedPolicy.prove``); the engine charges ``proof_read_ns`` for each when it applies
+    the fault (``engine.replay``, the compiled programs count their own)."""
 
 
 @dataclass(frozen=True)

@@ -181,10 +181,11 @@ class CostModel:
     run with proofs (:meth:`Policy.priced`, :meth:`with_clean`); 0 = not priced."""
     proof_read_ns: float = 0.0
     """What one proof read that finds the page not (yet) written costs the module (a
-    ``written()`` call: the lockless PTE read and its checks). With ``proof_ttl = t`` an entry
-    is read unwritten at most ``t`` times before it leaves the ring, so each copied page is
-    charged ``t * proof_read_ns`` more (:meth:`with_clean`; conservative: a proven page is
-    read unwritten at most ``t - 1`` times); ``proof_ttl = 0`` (unbounded) is not charged."""
+    ``written()`` call: the lockless PTE read and its checks). The engine charges it per such
+    read, as it happens, to every run that reads proofs (``engine.replay``); the read that
+    proves a page is not charged (it is in ``proof_clean_ns``). With ``proof_ttl = t`` an
+    entry is read unwritten at most ``t`` times before it leaves the ring, so the budget
+    reserves ``t * proof_read_ns`` per copied page (:meth:`with_clean` with ``t``)."""
     name: str = "costmodel"
     noise: NoiseModel = field(default_factory=NoiseModel)
     thp_model: THPModel = field(default_factory=SplitThenCopy)
@@ -213,14 +214,18 @@ class CostModel:
 
     def with_clean(self, proof_ttl: int = 0) -> CostModel:
         """This model as a policy with interior proofs pays it: every copied page costs
-        ``precopy_ns + proof_clean_ns + proof_ttl * proof_read_ns`` (the clean and the
-        unproven reads an entry may cause, then counted once: both 0 in the result). The one
-        place the clean enters the fault formula."""
-        extra = self.proof_clean_ns + int(proof_ttl) * self.proof_read_ns
+        ``precopy_ns + proof_clean_ns`` (the clean, then 0 in the result), and the engine
+        charges ``proof_read_ns`` per unproven read as it happens (``engine.replay``: what
+        ``simulate`` prices, ``Policy.priced``). ``proof_ttl = t > 0`` gives the budget's
+        worst case instead (``GuardedPolicy.for_cost``): each copy also reserves the ``t``
+        unproven reads its ring entry may cause, and ``proof_read_ns`` is 0 in the result
+        (the reads counted once). The one place the clean enters the fault formula."""
+        ttl = int(proof_ttl)
+        extra = self.proof_clean_ns + ttl * self.proof_read_ns
         if not extra:
             return self
         return replace(self, precopy_ns=self.precopy_ns + extra, proof_clean_ns=0.0,
-                       proof_read_ns=0.0)
+                       proof_read_ns=0.0 if ttl else self.proof_read_ns)
 
     def decide_cost(self, program: str = "table") -> float:
         """What one run-time decision of ``program`` costs: ``decide_program_ns[program]``
@@ -230,11 +235,13 @@ class CostModel:
     def coefficients(self, program: str = "table") -> np.ndarray:
         """The fault-cost coefficients :func:`fault_ns` reads: ``[fault_ns + copy_ns,
         decide_cost(program), precopy_setup_ns, precopy_ns, precopy_skip_ns, THP first-fault
-        extra]``."""
+        extra]``, then ``proof_read_ns`` (the engine's replay adds it per unproven proof
+        read of a fault)."""
         return np.array([self.fault_ns + self.copy_ns, self.decide_cost(program),
                          self.precopy_setup_ns,
                          self.precopy_ns, self.precopy_skip_ns,
-                         float(self.thp_model.first_fault_extra_ns(self))], dtype=np.float64)
+                         float(self.thp_model.first_fault_extra_ns(self)),
+                         self.proof_read_ns], dtype=np.float64)
 
     def fault_cost(self, precopied: np.ndarray | int, thp_first: np.ndarray | int = 0,
                    work: np.ndarray | int = 0, skipped: np.ndarray | int = 0,

@@ -29,6 +29,8 @@ from numba import njit
 from cowrl.sim.context import FaultContext, FaultEvent, history_step
 from cowrl.sim.costmodel import HUGE_PAGES, CostModel, fault_ns
 from cowrl.sim.programs import (
+    G_UNPROVEN,
+    GUARDED,
     N_CELLS,
     STATIC,
     new_stream_state,
@@ -38,9 +40,11 @@ from cowrl.sim.programs import (
 from cowrl.traces.io import Trace
 
 # Columns of the int64 run state (one row per run; the vector env keeps one per sub-env).
+# READS: unproven proof reads of the current fault that a Python policy made
+# (FaultContext.unproven_reads), charged and zeroed when the fault is applied.
 POS, PAGE, REND, RSTART, PREV_PAGE, PREV_K, SEQ, RUN, HIT, NPRIV, FAULTS, PRECOPIED, \
-    WASTED = range(13)
-N_STATE = 13
+    WASTED, READS = range(14)
+N_STATE = 14
 
 
 @njit(cache=True, nogil=True)
@@ -84,7 +88,8 @@ def replay(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np
         st[i, 9], st[i, 10], st[i, 11], st[i, 12]
     p0, n_w, e0, n_e = lay[i, P_OFF], lay[i, N_WRITES], lay[i, E_OFF], lay[i, N_ENDS]
     s0, h0, z0, n_z = lay[i, S_OFF], lay[i, H_OFF], lay[i, Z_OFF], lay[i, N_NOISE]
-    c0, c1, c2, c3, c4, c5 = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5]
+    c0, c1, c2, c3, c4, c5, c6 = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], \
+        coef[6]
     store = out_ns.shape[0] > 0
     acc = 0.0
     nf = 0
@@ -148,6 +153,15 @@ def replay(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np
                     else:
                         skip += 1
         f = fault_ns(c0, c1, c2, c3, c4, c5, decided, 1 if k > 0 else 0, n, skip, h)
+        # The proof reads of this fault that found their page unwritten, each as it happens
+        # (guarded proof: 1, compiled or in Python; a proving read is in the clean's price).
+        reads = st[i, READS]
+        st[i, READS] = 0
+        if code == GUARDED:
+            reads += ss[G_UNPROVEN]
+            ss[G_UNPROVEN] = 0
+        if reads:
+            f += reads * c6
         if n_z > 0:
             f = f * noise[z0 + faults]
         acc += f
@@ -288,7 +302,8 @@ class ReplayEngine:
                             write_index=int(st[POS]), region_end=int(st[REND]),
                             region_start=int(st[RSTART]),
                             seq_hit=int(st[SEQ]), run=int(st[RUN]), hit_rate_fp=int(st[HIT]),
-                            page_state=self.private)
+                            page_state=self.private,
+                            unproven_reads=self._st[0, READS:READS + 1])
 
     def apply(self, k: int) -> FaultEvent:
         """Apply degree ``k`` at the current fault and move to the next one."""

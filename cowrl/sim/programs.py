@@ -88,7 +88,9 @@ _GPROOF = _GTRES + G_SENTINELS
 _GPHEAD, _GPCURSOR = _GPROOF + G_PROOFS, _GPROOF + G_PROOFS + 1
 _GPLIVE = _GPCURSOR + 1  # ring entries != 0 (proof_live)
 _GPMISS = _GPLIVE + 1  # unproven reads of each ring entry (proof_ttl), G_PROOFS of them
-STREAM_STATE = _GPMISS + G_PROOFS
+# Unproven reads of the fault being decided (the engine charges and zeroes them).
+G_UNPROVEN = _GPMISS + G_PROOFS
+STREAM_STATE = G_UNPROVEN + 1
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -224,11 +226,13 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                         ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN]
                         ss[_GPROOF + i] = 0
                         ss[_GPLIVE] -= 1
-                    elif cells[C_PTTL] != 0:
-                        ss[_GPMISS + i] += 1
-                        if ss[_GPMISS + i] >= cells[C_PTTL]:  # leaves, its reserve spent
-                            ss[_GPROOF + i] = 0
-                            ss[_GPLIVE] -= 1
+                    else:
+                        ss[G_UNPROVEN] += 1  # charged proof_read_ns by the engine
+                        if cells[C_PTTL] != 0:
+                            ss[_GPMISS + i] += 1
+                            if ss[_GPMISS + i] >= cells[C_PTTL]:  # leaves, reserve spent
+                                ss[_GPROOF + i] = 0
+                                ss[_GPLIVE] -= 1
             i = (i + 1) & (G_PROOFS - 1)
         # fewer than proof_reads reads: every live entry seen; the full round ends at i0
         # (with proof_ttl the cursor stays where the look ended: holes are not walked again)
