@@ -212,4 +212,7 @@ def test_shield_with_proof_is_guarded_version_4(want: int) -> None:
         assert run["objective"] == pytest.approx(objective(rec, 1.0, cost.page_cost_ns))
         zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, proof=1)
         base = objective(simulate(t, zeros, cost), 1.0, cost.page_cost_ns)
-        assert run["objective"] - base <= ref.granted + t.n_pages, t.name
+        # the unproven reads are charged (simulate, the env alike) but proof_ttl = 0 does
+        # not reserve them: the bound covers the copies and cleans (test_guarded_proof.py)
+        unreserved = ref.ctx.unproven_reads * cost.proof_read_ns
+        assert run["objective"] - unreserved - base <= ref.granted + t.n_pages, t.name
