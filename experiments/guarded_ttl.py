@@ -21,7 +21,8 @@ draw), the largest number of unproven reads per copied page of any draw (<= ``t`
 ``actual`` is the gain with the reads charged as they happen instead (each unproven read
 ``proof_read_ns``, the conservative ``t`` per copy taken back): for ``t = 0`` the figure the
 simulator does not charge, for ``t > 0`` what the bound's price over-charges.
-``--read-ns`` overrides the cost model's ``proof_read_ns``.
+``--read-ns`` overrides the cost model's ``proof_read_ns``; ``--per-family`` then prints,
+per family, the "actual" gain and the unproven reads per fault of each ``proof_ttl``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=2, help="fresh draws per family")
     ap.add_argument("--read-ns", type=float, default=None,
                     help="override the cost model's proof_read_ns")
+    ap.add_argument("--per-family", action="store_true",
+                    help="per family: actual gain (unproven reads per fault) of each ttl")
     args = ap.parse_args()
     shipped = make_policy("guarded")
     assert isinstance(shipped, GuardedPolicy)
@@ -73,8 +76,11 @@ def main() -> None:
               f"{'dense_chunks':>12} "
               f"{'seq':>6} {'unproven/fault':>14} {'worst draw':>10} {'max/copy':>8} "
               f"{'expired':>7} {'proven':>7} {'copied':>7}")
+        per_family: list[tuple[int, dict[str, tuple[float, float]]]] = []
         for ttl in args.ttls:
             rel, act, fam_rel = [], [], {"dense_chunks": [], "seq": []}
+            fam_act: dict[str, list[float]] = {}
+            fam_reads: dict[str, list[int]] = {}
             unproven = faults = expired = proven = copied = 0
             worst_rate = worst_copy = 0.0
             for t, base in zip(draws, bases, strict=True):
@@ -86,6 +92,10 @@ def main() -> None:
                 c = pol.ctx
                 act.append(r + (c.unproven_reads - ttl * rec.precopied) * cost.proof_read_ns
                            / base)
+                fam_act.setdefault(str(t.meta.get("family")), []).append(act[-1])
+                fr = fam_reads.setdefault(str(t.meta.get("family")), [0, 0])
+                fr[0] += c.unproven_reads
+                fr[1] += rec.faults
                 fam = t.meta.get("family")
                 if fam in fam_rel:
                     fam_rel[fam].append(r)
@@ -102,6 +112,14 @@ def main() -> None:
                   f"{gm_gain(fam_rel['dense_chunks']):>+11.2f}% {gm_gain(fam_rel['seq']):>+5.1f}%"
                   f" {unproven / max(faults, 1):>14.2f} {worst_rate:>10.2f} {worst_copy:>8.2f} "
                   f"{expired:>7} {proven:>7} {copied:>7}", flush=True)
+            per_family.append((ttl, {f: (gm_gain(v), fam_reads[f][0] / max(fam_reads[f][1], 1))
+                                     for f, v in fam_act.items()}))
+        if args.per_family:
+            print(f"-- {name}: per family, actual gain (unproven reads per fault)")
+            print(f"{'family':<14} " + " ".join(f"{'ttl ' + str(t):>17}" for t, _ in per_family))
+            for fam in per_family[0][1]:
+                print(f"{fam:<14} " + " ".join(f"{row[fam][0]:>+8.2f}% ({row[fam][1]:5.2f})"
+                                               for _, row in per_family), flush=True)
 
 
 if __name__ == "__main__":
