@@ -170,3 +170,17 @@ def test_train_cli_names_a_bad_option(compose_cfg, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="policy.credit"):
         train(compose_cfg("train", ["policy.credit=nope", "rounds=1", "workloads=[seq]",
                                     f"out={tmp_path}", "latest_dir=null", "progress=false"]))
+
+
+@pytest.mark.parametrize("name", ["bandit", "ucb1", "thompson"])
+def test_default_training_set_has_every_corpus_recording(name: str) -> None:
+    """A recording added to data/traces must join the shielded bandits' training set (their
+    yaml lists it by name): fails when one is left out."""
+    from omegaconf import OmegaConf
+
+    from cowrl.registry import CONF_DIR
+
+    corpus = {p.stem for p in (CONF_DIR.parent / "data" / "traces").glob("*.npz")}
+    assert corpus, "no recorded corpus in data/traces"
+    listed = set(OmegaConf.load(CONF_DIR / "policy" / f"{name}.yaml").train_workloads)
+    assert corpus <= listed, f"{name}.yaml train_workloads lacks {sorted(corpus - listed)}"
