@@ -281,7 +281,8 @@ class BanditPolicy(Policy):
     guarded's risk budget disposes (the largest degree ``<=`` the proposal whose worst case
     fits the budget), in training and in the frozen policy alike; ``proof: 1`` credits the
     budget by interior proofs only, so the loss over ``k = 0`` stays within the allowance
-    for any table the learner ends with. The budget's prices come from ``costmodel``
+    for any table the learner ends with (with ``proof_ttl``, as guarded's, its unproven
+    proof reads too). The budget's prices come from ``costmodel``
     (``auto``: the cost model each run is priced by, as ``conf/policy/guarded.yaml``).
     ``shield: false`` with the guarded context frees every window (the budget's prices are
     0: an ablation). ``credit``: which arm a fault's reward goes to when the shield cut the
@@ -295,7 +296,8 @@ class BanditPolicy(Policy):
     def __init__(self, learner: Learner, name: str = "bandit",
                  context: ContextSpec | dict[str, Any] | str | None = None,
                  epoch_faults: int = 64, shield: bool = False, proof: int = 0,
-                 proof_reads: int = 8, costmodel: str = "auto", lam: float | None = None,
+                 proof_reads: int = 8, proof_ttl: int = 0, costmodel: str = "auto",
+                 lam: float | None = None,
                  credit: str = "proposed", train_workloads: Sequence[str] | None = None,
                  train_rounds: int | None = None) -> None:
         if not isinstance(learner, Learner):
@@ -322,6 +324,9 @@ class BanditPolicy(Policy):
         if isinstance(proof_reads, bool) or not isinstance(proof_reads, int) \
                 or not 1 <= proof_reads <= 16:
             raise ConfigError(f"policy.proof_reads must be in 1..16, got {proof_reads!r}")
+        from cowrl.policies.guarded import check_proof_ttl
+
+        self.proof_ttl = check_proof_ttl(proof_ttl, proof)
         if credit not in CREDITS:
             raise ConfigError(f"policy.credit must be one of {', '.join(CREDITS)}, "
                               f"got {credit!r}")
@@ -384,7 +389,8 @@ class BanditPolicy(Policy):
 
             budget_cost = cost if self.costmodel == "auto" else self._named_cost()
             self.view = GuardView(guard_constants(budget_cost, lam, proof=self.proof,
-                                                  proof_reads=self.proof_reads),
+                                                  proof_reads=self.proof_reads,
+                                                  proof_ttl=self.proof_ttl),
                                   shield=self.shield, degrees=self.degrees)
 
     def _named_cost(self) -> CostModel:
@@ -406,6 +412,7 @@ class BanditPolicy(Policy):
         from cowrl.policies.guarded import GuardedPolicy, make_guarded
 
         kw: dict[str, Any] = {"proof": self.proof, "proof_reads": self.proof_reads,
+                              "proof_ttl": self.proof_ttl,
                               "degrees": list(self.degrees), "name": self.name}
         if not self.shield:  # free windows, as GuardView(shield=False) trained it
             from cowrl.policies.shield import guard_constants
@@ -415,7 +422,8 @@ class BanditPolicy(Policy):
                 from cowrl.registry import make_costmodel
 
                 cost = make_costmodel("seed_table1")
-            c = guard_constants(cost, self.lam, proof=self.proof, proof_reads=self.proof_reads)
+            c = guard_constants(cost, self.lam, proof=self.proof, proof_reads=self.proof_reads,
+                                proof_ttl=self.proof_ttl)
             c.update(loss_ns=0, setup_ns=0, skip_ns=0)
             return GuardedPolicy(table=table, **c, **{k: v for k, v in kw.items()
                                                       if k not in c})

@@ -315,11 +315,7 @@ class GuardedPolicy(Policy):
         if isinstance(proof_reads, bool) or proof_reads not in range(1, MAX_PROOF_READS + 1):
             raise ConfigError(f"policy.proof_reads must be in 1..{MAX_PROOF_READS}, "
                               f"got {proof_reads!r}")
-        if isinstance(proof_ttl, bool) or proof_ttl not in range(MAX_PROOF_TTL + 1):
-            raise ConfigError(f"policy.proof_ttl must be in 0..{MAX_PROOF_TTL}, "
-                              f"got {proof_ttl!r}")
-        if proof_ttl and not proof:
-            raise ConfigError("policy.proof_ttl must be 0 with proof: 0 (no ring)")
+        check_proof_ttl(proof_ttl, proof)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -672,6 +668,18 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
                                                                                  strict=True)]
     return {"table": table, "sums": sums, "weight": weight}
 
+
+
+def check_proof_ttl(proof_ttl: Any, proof: int) -> int:
+    """``policy.proof_ttl`` (0..255; 0 with ``proof: 0``, which has no ring), or a one-line
+    :class:`ConfigError` naming it: every policy that reads proofs (guarded, the shielded
+    bandit, the PPO/DQN shield) checks it here."""
+    if isinstance(proof_ttl, bool) or not isinstance(proof_ttl, int) \
+            or proof_ttl not in range(MAX_PROOF_TTL + 1):
+        raise ConfigError(f"policy.proof_ttl must be in 0..{MAX_PROOF_TTL}, got {proof_ttl!r}")
+    if proof_ttl and not proof:
+        raise ConfigError("policy.proof_ttl must be 0 with proof: 0 (no ring)")
+    return int(proof_ttl)
 
 
 def shipped_options() -> dict[str, Any]:

@@ -48,6 +48,8 @@ class SB3Spec:
     """``cost`` (the env's), ``saving`` or ``gain`` (:class:`GuardedPrecopyEnv`)."""
     proof: int = 0
     """1: the shield's budget is credited by interior proofs (guarded version 4)."""
+    proof_ttl: int = 0
+    """Guarded's ``proof_ttl`` for the shield's proofs (0 with ``proof: 0``)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     trainer = "sb3"
@@ -71,6 +73,9 @@ class SB3Spec:
         self.shield = bool(self.shield)
         if isinstance(self.proof, bool) or self.proof not in (0, 1):
             raise ConfigError(f"policy.proof must be 0 or 1, got {self.proof!r}")
+        from cowrl.policies.guarded import check_proof_ttl
+
+        self.proof_ttl = check_proof_ttl(self.proof_ttl, self.proof)
         self.name = self.name or self.algo
         self.degrees = [int(d) for d in self.degrees]
         self.prev_action_obs = bool(self.prev_action_obs)
@@ -95,7 +100,8 @@ class SB3Spec:
         env = PrecopyEnv(workloads=workloads, degrees=self.degrees, cost=cost, lam=lam,
                          prev_action_obs=self.prev_action_obs)
         return GuardedPrecopyEnv(env, features=self.features, shield=self.shield,
-                                 reward=self.reward, proof=self.proof)
+                                 reward=self.reward, proof=self.proof,
+                                 proof_ttl=self.proof_ttl)
 
 
 def env_workloads(names: Sequence[str], params: dict[str, dict[str, Any]] | None = None
@@ -167,7 +173,8 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
     assert spec.name is not None
     policy = SB3Policy(out / MODEL_FILE, spec.algo, spec.degrees, name=spec.name,
                        prev_action_obs=spec.prev_action_obs, features=spec.features,
-                       guard=guard_constants(cost, lam, spec.proof) if spec.uses_guard
+                       guard=guard_constants(cost, lam, spec.proof, proof_ttl=spec.proof_ttl)
+                       if spec.uses_guard
                        else None,
                        shield=spec.shield)
     final = score(policy, eval_traces, cost, lam)

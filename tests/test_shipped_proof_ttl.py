@@ -1,0 +1,170 @@
+"""The shipped proof budgets (``proof_ttl: 16`` since 2026-12-02) bound the loss with every
+proof read charged.
+
+Since ``simulate`` (and the env) charge ``proof_read_ns`` for each proof read that finds its
+page unwritten, the bound "loss over ``k = 0`` <= the allowances granted" holds only if the
+budget reserves those reads: ``proof_ttl = t`` caps them at ``t`` per copied page and
+:meth:`GuardedPolicy.for_cost` reserves ``t x proof_read_ns`` per copy. Here each policy that
+reads proofs is built with the options its shipped yaml sets (guarded, the shielded bandit,
+the PPO/DQN shield) and the bound is checked with nothing taken out, on the writers that
+spoof or starve a budget. Old artifacts (saved without ``proof_ttl``) load as 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from omegaconf import OmegaConf
+
+from cowrl.envs.guarded_env import GuardedPrecopyEnv
+from cowrl.envs.precopy_env import PrecopyEnv
+from cowrl.errors import ConfigError
+from cowrl.metrics import objective
+from cowrl.policies.bandits import BanditPolicy, DiscountedUCB
+from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options
+from cowrl.policies.shield import GuardView, guard_constants
+from cowrl.registry import CONF_DIR, make_costmodel
+from cowrl.sim.simulator import simulate
+from cowrl.traces import generators as g
+from cowrl.traces.io import Trace
+
+COSTS = ("seed_table1", "host")
+PROOF_KEYS = ("proof", "proof_reads", "proof_ttl")
+
+
+def _yaml(name: str) -> dict[str, Any]:
+    spec = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "policy" / f"{name}.yaml"))
+    assert isinstance(spec, dict)
+    return {str(k): v for k, v in spec.items()}
+
+
+def _traces() -> list[Trace]:
+    """Stride 2 (the sentinel spoof), uniform random, a half-covered random-order fill, and
+    multi_stream draws (where the reads outran the ttl-0 budget)."""
+    return [g.stride(n_pages=4096, stride=2, writes=2048),
+            g.uniform(n_pages=4096, writes=4096, seed=1),
+            g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
+            g.randomized(seed=0, draw=0, families="multi_stream"),
+            g.randomized(seed=5, draw=1, families="multi_stream")]
+
+
+def _zeros(t: Trace, cost: Any, **kw: Any) -> float:
+    zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **kw)
+    return objective(simulate(t, zeros, cost), 1.0, cost.page_cost_ns)
+
+
+@pytest.mark.parametrize("name", ["guarded", "guarded0", "bandit", "ucb1", "thompson", "ppo",
+                                  "dqn"])
+def test_every_policy_that_reads_proofs_ships_proof_ttl_16(name: str) -> None:
+    spec = _yaml(name)
+    assert spec["proof"] == 1 and spec["proof_ttl"] == 16, name
+
+
+@pytest.mark.parametrize("cm", COSTS)
+def test_shipped_guarded_bounds_the_loss_with_the_reads_charged(cm: str) -> None:
+    cost = make_costmodel(cm)
+    kw = shipped_options()
+    assert kw["proof_ttl"] == 16
+    shipped = _yaml("guarded")["table"]
+    for t in _traces():
+        base = _zeros(t, cost, **kw)
+        for table in (shipped, [64] * N_CELLS, [1] * N_CELLS):
+            pol = GuardedPolicy.for_cost(cost, table=table, **kw)
+            run = objective(simulate(t, pol, cost, fast=False), 1.0, cost.page_cost_ns)
+            # 1 ns per page of slack: the budget's integer loss_ns rounds the loss down
+            assert run - base <= pol.granted + t.n_pages, (t.name, table[:1])
+
+
+class _Reckless(DiscountedUCB):
+    """Always proposes ``want``: the shield alone decides."""
+
+    def __init__(self, want: int) -> None:
+        super().__init__()
+        self.want = want
+
+    def _select(self, c: int) -> int:
+        return self._index[self.want]
+
+    def greedy(self, contexts: object = None) -> list[int]:
+        return [self.want] * N_CELLS
+
+
+@pytest.mark.parametrize("cm", COSTS)
+def test_shipped_bandit_shield_bounds_the_loss_with_the_reads_charged(cm: str) -> None:
+    cost = make_costmodel(cm)
+    spec = _yaml("bandit")
+    opts = {k: spec[k] for k in ("shield", "costmodel", *PROOF_KEYS)}
+    for t in _traces():
+        base = _zeros(t, cost, **{k: spec[k] for k in PROOF_KEYS})
+        for want in (1, 64):
+            pol = BanditPolicy(_Reckless(want), context="guarded", **opts)
+            pol.begin_episode(t, cost, 1.0)
+            view = pol.view
+            run = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
+            pol.end_episode()
+            assert view.guard.proof_ttl == 16
+            assert run - base <= view.guard.granted + t.n_pages, ("learning", t.name, want)
+            frozen = pol.freeze().for_trace(t, cost)
+            assert isinstance(frozen, GuardedPolicy) and frozen.proof_ttl == 16
+            run = objective(simulate(t, frozen, cost, fast=False), 1.0, cost.page_cost_ns)
+            assert run - base <= frozen.granted + t.n_pages, ("frozen", t.name, want)
+
+
+def _episode(env: GuardedPrecopyEnv, t: Trace, action: int) -> dict[str, Any]:
+    env.reset(seed=0, options={"trace": t})
+    while True:
+        _, _, term, trunc, info = env.step(action)
+        if term or trunc:
+            return info["run"]
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+@pytest.mark.parametrize("cm", COSTS)
+def test_shipped_ppo_dqn_shield_bounds_the_loss_with_the_reads_charged(algo: str, cm: str
+                                                                        ) -> None:
+    cost = make_costmodel(cm)
+    spec = _yaml(algo)
+    env = GuardedPrecopyEnv(PrecopyEnv(cost=cost), features=spec["features"],
+                            shield=spec["shield"], proof=spec["proof"],
+                            proof_ttl=spec["proof_ttl"])
+    assert env.view.guard.proof_ttl == 16 and env.view.guard.proof == 1
+    for t in _traces()[:4]:
+        base = _zeros(t, cost, proof=1, proof_ttl=16)
+        for action in (1, 7):  # k = 1 and k = 64 asked at every fault
+            run = _episode(env, t, action)
+            assert run["objective"] - base <= env.view.guard.granted + t.n_pages, \
+                (t.name, action)
+
+
+def test_old_artifacts_without_proof_ttl_load_as_0() -> None:
+    """A shield's constants saved before proof_ttl (PPO/DQN artifacts) and a guarded
+    artifact saved before it (the frozen shielded bandit's) decide as saved: ttl 0."""
+    cost = make_costmodel("seed_table1")
+    new = guard_constants(cost, proof=1, proof_ttl=16)
+    assert new["proof_ttl"] == 16 and GuardView(new).guard.proof_ttl == 16
+    old = {k: v for k, v in guard_constants(cost, proof=1).items() if k != "proof_ttl"}
+    assert GuardView(old).guard.proof_ttl == 0
+    for auto in (False, True):
+        pol = BanditPolicy(_Reckless(8), context="guarded", shield=True, proof=1,
+                           proof_ttl=16, costmodel="auto" if auto else "seed_table1")
+        spec = pol.freeze().artifact_spec()
+        assert spec["proof_ttl"] == 16
+        spec.pop("proof_ttl")
+        if auto:
+            assert spec["auto_options"].pop("proof_ttl") == 16
+        loaded = GuardedPolicy.from_artifact(spec, "bandit", None)
+        assert loaded.proof_ttl == 0 and loaded.table == [8] * N_CELLS
+
+
+@pytest.mark.parametrize("bad", [-1, 256, True, 1.5, "16"])
+def test_bad_proof_ttl_is_a_one_line_error_naming_the_field(bad: object) -> None:
+    from cowrl.training.sb3 import SB3Spec
+
+    for build in (lambda: BanditPolicy(_Reckless(1), context="guarded", shield=True,
+                                       proof=1, proof_ttl=bad),
+                  lambda: SB3Spec(proof=1, proof_ttl=bad)):
+        with pytest.raises(ConfigError, match=r"^policy\.proof_ttl must be in 0\.\.255"):
+            build()
+    with pytest.raises(ConfigError, match=r"^policy\.proof_ttl must be 0 with proof: 0"):
+        BanditPolicy(_Reckless(1), context="guarded", shield=True, proof=0, proof_ttl=16)
