@@ -78,11 +78,12 @@ def test_guard_view_checks_its_arguments() -> None:
         GuardedPrecopyEnv(PrecopyEnv(), reward="return")
 
 
-def _env_decisions(policy, t, cost, proof: int) -> tuple[list[int], float]:
-    """The degrees ``policy``'s network gets in the training env (shield with ``proof``) on
-    ``t``, and that episode's objective (priced as the env prices it)."""
+def _env_decisions(policy, t, cost, proof: int, proof_ttl: int = 0
+                   ) -> tuple[list[int], float]:
+    """The degrees ``policy``'s network gets in the training env (shield with ``proof``,
+    ``proof_ttl``) on ``t``, and that episode's objective (priced as the env prices it)."""
     env = GuardedPrecopyEnv(PrecopyEnv(cost=cost, prev_action_obs=True), features="guarded",
-                            shield=True, reward="saving", proof=proof)
+                            shield=True, reward="saving", proof=proof, proof_ttl=proof_ttl)
     obs, _ = env.reset(seed=0, options={"trace": t})
     ks = []
     while True:
@@ -101,6 +102,7 @@ def test_default_ppo_dqn_configs_shield_with_interior_proofs(compose_cfg, algo: 
 
     spec = instantiate(compose_cfg("train", [f"policy={algo}"]).policy)
     assert (spec.proof, spec.shield, spec.features) == (1, True, "guarded")
+    assert spec.proof_ttl == 16  # as guarded ships it: the budget reserves the proof reads
 
 
 @pytest.mark.parametrize("algo", ["ppo", "dqn"])
@@ -118,17 +120,18 @@ def test_shielded_sb3_policy_deploys_what_it_trained_in(compose_cfg, tmp_path: P
     train(cfg)
     spec = read_artifact(out)["policy"]
     assert spec["features"] == "guarded" and spec["shield"] is True
-    assert spec["guard"]["proof"] == 1
+    assert spec["guard"]["proof"] == 1 and spec["guard"]["proof_ttl"] == 16
     policy = load_policy(out / "policy.json", name=algo)
     cost = make_costmodel("seed_table1")
     assert cost.proof_clean_ns > 0
     assert policy.priced(cost) == cost.with_clean() != cost
-    # The budget's prices include the clean, as GuardedPolicy.for_cost(proof=1) sets them.
-    ref = GuardedPolicy.for_cost(cost, proof=1)
-    assert (policy.view.guard.proof, policy.view.guard.loss, policy.view.guard.gain) == \
-        (1, ref.loss, ref.gain)
+    # The budget's prices include the clean and the reads' reserve, as
+    # GuardedPolicy.for_cost(proof=1, proof_ttl=16) sets them.
+    ref = GuardedPolicy.for_cost(cost, proof=1, proof_ttl=16)
+    g_ = policy.view.guard
+    assert (g_.proof, g_.proof_ttl, g_.loss, g_.gain) == (1, 16, ref.loss, ref.gain)
     t = g.randomized(seed=5, draw=2)
-    ks, env_obj = _env_decisions(policy, t, cost, proof=1)
+    ks, env_obj = _env_decisions(policy, t, cost, proof=1, proof_ttl=16)
     rec, ev = simulate(t, policy, cost, record_events=True)
     assert ks == ev.k.tolist()
     assert objective(rec, 1.0, cost.page_cost_ns) == pytest.approx(env_obj)
@@ -154,7 +157,8 @@ def test_sb3_artifacts_saved_before_proof_1_load_and_behave_as_saved(compose_cfg
     import json
 
     out = tmp_path / "ppo"
-    train(compose_cfg("train", ["policy=ppo", "policy.proof=0", "timesteps=256",
+    train(compose_cfg("train", ["policy=ppo", "policy.proof=0", "policy.proof_ttl=0",
+                                "timesteps=256",
                                 "policy.kwargs.n_steps=32", "policy.kwargs.batch_size=64",
                                 "workloads=[seq]", f"out={out}", "latest_dir=null",
                                 "progress=false"]))
@@ -164,7 +168,7 @@ def test_sb3_artifacts_saved_before_proof_1_load_and_behave_as_saved(compose_cfg
     t = g.randomized(seed=0, draw=0, families="multi_stream")
     for drop in (False, True):
         if drop:  # as saved before version 4: no proof/proof_reads in the guard
-            for k in ("proof", "proof_reads"):
+            for k in ("proof", "proof_reads", "proof_ttl"):
                 art["policy"]["guard"].pop(k)
             (out / "policy.json").write_text(json.dumps(art))
         policy = load_policy(out / "policy.json", name="ppo")
