@@ -60,9 +60,10 @@ class SB3Policy(Policy):
         self._prev_a = -1
 
     def priced(self, cost: CostModel) -> CostModel:
-        """A shield with interior proofs (``proof: 1``) runs guarded's version-4 budget: each
-        copied page pays its clean (:meth:`CostModel.with_clean`)."""
-        return cost.with_clean() if self.view is not None and self.view.guard.proof else cost
+        """A shield with interior proofs (``proof: 1``) runs guarded's version-4 budget: the
+        shield's :class:`GuardedPolicy` prices it (each copied page pays its clean,
+        :meth:`CostModel.with_clean`), so the network's runs cost what guarded's would."""
+        return self.view.guard.priced(cost) if self.view is not None else cost
 
     def reset(self, n_pages: int, seed: int | None = None) -> None:
         self._prev_a = -1
