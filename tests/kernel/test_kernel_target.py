@@ -104,7 +104,7 @@ def _guarded_policies() -> dict:
 
     import yaml
 
-    from cowrl.policies.guarded import N_CELLS, GuardedPolicy, make_guarded
+    from cowrl.policies.guarded import N_CELLS, GuardedPolicy, make_guarded, shipped_options
 
     shipped = yaml.safe_load((Path(__file__).parents[2] / "conf/policy/guarded.yaml")
                              .read_text())["table"]
@@ -115,8 +115,9 @@ def _guarded_policies() -> dict:
                                                    skip_ns=300, setup_ns=900,
                                                    name="guarded_loose"),
             # version 4, interior proofs: the module cleans each copy's dirty bit and reads
-            # it back at later faults (written()); credit comes only from those proofs
-            "guarded_proof": lambda: make_guarded(table=shipped, proof=1, proof_reads=8,
+            # it back at later faults (written()); credit comes only from those proofs. With
+            # the shipped options (conf/policy/guarded.yaml: proof 1, 8 reads, proof_ttl 16).
+            "guarded_proof": lambda: make_guarded(table=shipped, **shipped_options(),
                                                   name="guarded_proof"),
             "guarded_loose_proof": lambda: GuardedPolicy(table=rand, budget_per_mille=1000,
                                                          skip_ns=300, setup_ns=900, proof=1,
