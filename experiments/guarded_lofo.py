@@ -64,7 +64,20 @@ def main() -> None:
     ap.add_argument("--clean-ns", type=float, default=None,
                     help="override the cost model's proof_clean_ns (ns per page a proof: 1 "
                          "window copies)")
+    ap.add_argument("--shipped-table", action="store_true",
+                    help="with --holdouts validation: measure conf/policy/guarded.yaml's table "
+                         "(learned on every family and the whole corpus) instead of learning")
     args = ap.parse_args()
+    shipped = None
+    if args.shipped_table:
+        if args.holdouts != VALIDATION:
+            ap.error("--shipped-table: only with --holdouts validation (the shipped table was "
+                     "learned on every family and application)")
+        from omegaconf import OmegaConf
+
+        from cowrl.registry import CONF_DIR
+
+        shipped = list(OmegaConf.load(CONF_DIR / "policy" / "guarded.yaml")["table"])
     cost = make_costmodel(args.costmodel)
     if args.clean_ns is not None:
         cost = dataclasses.replace(cost, proof_clean_ns=args.clean_ns)
@@ -78,7 +91,8 @@ def main() -> None:
         test = test_traces(ho, 3, args.validation_dir, CORPUS if app else None)
         for text, kw in zip(args.options, opts, strict=True):
             # learn_table and simulate price a proof: 1 policy with its clean
-            table = learn_table(train, [cost], seed=args.seed, passes=2, **kw)["table"]
+            table = shipped or learn_table(train, [cost], seed=args.seed, passes=2,
+                                           **kw)["table"]
             pol = GuardedPolicy.for_cost(cost, table=table, **kw)
             got = [r for r in measure([pol], test, cost) if r["policy"] == pol.name]
             rows[text] += [(ho, r) for r in got]
