@@ -8,7 +8,8 @@ fault). With ``proof_ttl = t`` an entry read and found unwritten ``t`` times lea
 ring, its reserve spent: one copy causes at most ``t`` unproven reads, and the budget
 reserves ``t * proof_read_ns`` per copied page on top of its clean (its loss in
 ``GuardedPolicy.for_cost``), so the bound "loss over k = 0 <= allowances" covers them.
-``proof_ttl = 0`` is the shipped rule: reads unbounded and not reserved. Since 2026-12-02
+``proof_ttl = 0``: reads unbounded and not reserved (shipped until 2026-12-02 17:18 UTC;
+``proof_ttl: 16`` since, chosen with this script: docs/policies.md). Since 2026-12-02
 (17:00 UTC) ``simulate`` charges every unproven read ``proof_read_ns`` as it happens
 (``engine.replay``), whatever ``t``.
 
