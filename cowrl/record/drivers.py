@@ -81,7 +81,13 @@ def cpython_prefork(sess: Session, app: dict[str, Any], out: Path) -> dict[str, 
            "--requests", str(a["requests"]), "--scan", str(a["scan"]),
            "--collect-at", str(a["collect_at"]), "--freeze", str(int(a["freeze"])),
            "--seed", str(a.get("seed", 0))]
-    prog = Program(app, cmd, f"app {app['name']}: {app['program']}")
+    return _workers_protocol(sess, Program(app, cmd, f"app {app['name']}: {app['program']}"),
+                             cmd)
+
+
+def _workers_protocol(sess: Session, prog: Program, cmd: list[str]) -> dict[str, Any]:
+    """The parent-and-workers protocol (``READY``, ``go``, ``FORK``, ``WORKERS``,
+    ``RESULT``): the parent is writer 0, its workers 1.. in the order it printed them."""
     pid = int(prog.readline("READY "))
     sess.register(pid, children=True)
     prog.send("go\n")
@@ -299,20 +305,11 @@ def script(sess: Session, app: dict[str, Any], out: Path) -> dict[str, Any]:
                         "tmpfs", str(tmp)], check=True)
         cmd += ["--dir", str(tmp)]
     try:
-        prog = Program(app, cmd, f"app {app['name']}: {app['program']}", cwd=out)
-        pid = int(prog.readline("READY "))
-        sess.register(pid, children=True)
-        prog.send("go\n")
-        sess.marks["fork"] = int(prog.readline("FORK "))
-        workers = [int(x) for x in prog.readline("WORKERS ").split()]
-        result = json.loads(prog.readline("RESULT "))
-        sess.mark("end")
-        prog.wait()
+        return _workers_protocol(
+            sess, Program(app, cmd, f"app {app['name']}: {app['program']}", cwd=out), cmd)
     finally:
         if tmp is not None:
             subprocess.run(["umount", "-l", str(tmp)], check=False)
-    roles = {str(pid): 0, **{str(w): i + 1 for i, w in enumerate(workers)}}
-    return {**result, "roles": roles, "command": cmd}
 
 
 DRIVERS = {"cpython_prefork": cpython_prefork, "redis_bgsave": redis_bgsave,
