@@ -321,11 +321,9 @@ class BanditPolicy(Policy):
                               "context: guarded")
         if isinstance(proof, bool) or proof not in (0, 1):
             raise ConfigError(f"policy.proof must be 0 or 1, got {proof!r}")
-        if isinstance(proof_reads, bool) or not isinstance(proof_reads, int) \
-                or not 1 <= proof_reads <= 16:
-            raise ConfigError(f"policy.proof_reads must be in 1..16, got {proof_reads!r}")
-        from cowrl.policies.guarded import check_proof_ttl
+        from cowrl.policies.guarded import check_proof_reads, check_proof_ttl
 
+        check_proof_reads(proof_reads)
         self.proof_ttl = check_proof_ttl(proof_ttl, proof)
         if credit not in CREDITS:
             raise ConfigError(f"policy.credit must be one of {', '.join(CREDITS)}, "

@@ -312,9 +312,7 @@ class GuardedPolicy(Policy):
             raise ConfigError(f"policy.scan must be in 0..{MAX_SCAN}, got {scan!r}")
         if isinstance(proof, bool) or proof not in (0, 1):
             raise ConfigError(f"policy.proof must be 0 or 1, got {proof!r}")
-        if isinstance(proof_reads, bool) or proof_reads not in range(1, MAX_PROOF_READS + 1):
-            raise ConfigError(f"policy.proof_reads must be in 1..{MAX_PROOF_READS}, "
-                              f"got {proof_reads!r}")
+        check_proof_reads(proof_reads)
         check_proof_ttl(proof_ttl, proof)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
@@ -668,6 +666,16 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
                                                                                  strict=True)]
     return {"table": table, "sums": sums, "weight": weight}
 
+
+
+def check_proof_reads(proof_reads: Any) -> int:
+    """``policy.proof_reads`` (1..16, the module's limit), or a one-line :class:`ConfigError`
+    naming it (guarded and the shielded bandit check it here)."""
+    if isinstance(proof_reads, bool) or not isinstance(proof_reads, int) \
+            or proof_reads not in range(1, MAX_PROOF_READS + 1):
+        raise ConfigError(f"policy.proof_reads must be in 1..{MAX_PROOF_READS}, "
+                          f"got {proof_reads!r}")
+    return int(proof_reads)
 
 
 def check_proof_ttl(proof_ttl: Any, proof: int) -> int:
