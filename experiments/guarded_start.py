@@ -39,10 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cowrl.metrics import objective  # noqa: E402
 from cowrl.policies import guarded  # noqa: E402
-from cowrl.policies.base import FaultContext  # noqa: E402
 from cowrl.policies.guarded import (  # noqa: E402
     N_CELLS,
-    PROOFS,
     GuardedPolicy,
     shipped_options,
 )
@@ -77,29 +75,6 @@ def run_logged(policy: GuardedPolicy, trace: Trace, cost: CostModel) -> tuple[fl
     return objective(rec, 1.0, cost.page_cost_ns), ks
 
 
-class CountingGuarded(GuardedPolicy):
-    """``GuardedPolicy`` that counts its proof reads (entries of the region looked at) and
-    those that found the page not yet written."""
-
-    reads = unproven = proving_faults = 0
-
-    def prove(self, ctx: FaultContext, start: int, limit: int) -> None:
-        g, before = self.ctx, self.ctx.proven
-        i, n, left = g.proof_cursor, 0, g.proof_live
-        for _ in range(PROOFS):  # the entries prove() will read (same walk, read only)
-            if n >= self.proof_reads or not left:
-                break
-            v = g.proof_page[i]
-            if v:
-                left -= 1
-                n += start <= v - 1 < limit
-            i = (i + 1) & (PROOFS - 1)
-        super().prove(ctx, start, limit)
-        self.reads += n
-        self.unproven += n - (g.proven - before)
-        self.proving_faults += 1
-
-
 def reads_study(cost: CostModel, table: list[int], kw: dict, reads: list[int]) -> None:
     """Objective and k = 64 share on long streams; unproven reads per fault on the families."""
     longs = [g.sequential(n_pages=32768, writes=32768),
@@ -120,12 +95,13 @@ def reads_study(cost: CostModel, table: list[int], kw: dict, reads: list[int]) -
         worst = 0.0
         rel = []
         for t, base in zip(draws, bases, strict=True):
-            pol = CountingGuarded.for_cost(cost, table=table, **{**kw, "proof_reads": r})
-            rel.append(objective(simulate(t, pol, pol.priced(cost), fast=False), 1.0,
-                                 cost.page_cost_ns) / base)
-            tot[0] += pol.unproven
-            tot[1] += pol.proving_faults
-            worst = max(worst, pol.unproven / max(pol.proving_faults, 1))
+            pol = GuardedPolicy.for_cost(cost, table=table, **{**kw, "proof_reads": r})
+            rec = simulate(t, pol, pol.priced(cost), fast=False)
+            rel.append(objective(rec, 1.0, cost.page_cost_ns) / base)
+            unproven = pol.ctx.unproven_reads  # reads that found the page unwritten
+            tot[0] += unproven
+            tot[1] += rec.faults
+            worst = max(worst, unproven / max(rec.faults, 1))
         gm = math.exp(sum(map(math.log, rel)) / len(rel))
         print(f"{r:>5} " + " ".join(f"{c:>22}" for c in cells)
               + f" {100 * (1 - gm):>+13.2f}% {max(rel):>7.3f} {tot[0] / max(tot[1], 1):>20.2f}"
