@@ -709,7 +709,9 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_p
 			pc.tg = tg;
 			cowrl_guarded_prove(tg->gstate, tb, start, limit, cowrl_guarded_written, &pc);
 		}
-		cowrl_guarded_observe(tg->gstate, tb, &o, page, start, limit, left);
+		/* align values read the page's virtual page number (what allocators align to) */
+		cowrl_guarded_observe(tg->gstate, tb, &o, page, start, limit, left,
+				      (cp_u64)(d->addr >> PAGE_SHIFT));
 		k = cowrl_guarded_commit(tg->gstate, tb, &o, page, start, limit,
 					 cowrl_guarded_shared, &r);
 		if (tb->proof && k) {

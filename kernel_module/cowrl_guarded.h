@@ -15,7 +15,7 @@
  * no lock and faults nothing in):
  *
  *   cowrl_guarded_prove(st, tb, start, limit, written, wctx);	(version 4)
- *   cowrl_guarded_observe(st, tb, &o, page, start, limit, left);
+ *   cowrl_guarded_observe(st, tb, &o, page, start, limit, left, vpn);
  *   k = cowrl_guarded_commit(st, tb, &o, page, start, limit, shared, ctx);
  *
  * where shared(ctx, q) says whether page q (inside the region) is COW-shared:
@@ -62,6 +62,16 @@
 #define COWRL_GUARDED_PROOFS 128	/* ring of copied pages awaiting a proof, a power of 2 */
 #define COWRL_GUARDED_MAX_PROOF_READS 16	/* written() calls per fault */
 #define COWRL_GUARDED_MAX_PROOF_TTL 255	/* unproven reads before an entry leaves the ring */
+/*
+ * A table value COWRL_GUARDED_ALIGN | G (G a power of two, 2..COWRL_GUARDED_MAX_ALIGN):
+ * copy to the end of the fault's aligned group of G pages, i.e. the degree
+ * (G - 1) - (vpn mod G) at virtual page number vpn (allocators write pools, slabs, arenas,
+ * runs and spans in such groups).  The budget decides as for any window: the largest of
+ * that degree and the smaller degrees[] whose worst case fits, else 0.  A module without
+ * align values rejects such a table (k > COWRL_GUARDED_MAX_K: -EINVAL).
+ */
+#define COWRL_GUARDED_ALIGN 0x100
+#define COWRL_GUARDED_MAX_ALIGN 64
 
 /* The ioctl payload (user -> module), no implicit padding. */
 struct cowrl_guarded_table {
@@ -124,6 +134,7 @@ struct cowrl_guarded_state {
 /* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
 struct cowrl_guarded_obs {
 	cp_u32 cell, cls, slot, run, want;
+	cp_u32 align;		/* 1: want is an align value's degree (itself a candidate) */
 	cp_u32 proof_first;	/* set by commit: ring index of the first page it recorded */
 	cp_u32 proof_count;	/* set by commit: pages recorded (0 unless proof) */
 };
@@ -136,6 +147,15 @@ static inline void cowrl_guarded_reset(struct cowrl_guarded_state *st)
 	for (i = 0; i < sizeof(*st); i++)
 		p[i] = 0;
 	st->use[0] = st->use[1] = COWRL_GUARDED_USE_ONE / 2;
+}
+
+/* Whether table value @v is COWRL_GUARDED_ALIGN | G, G a power of two in 2..MAX_ALIGN. */
+static inline int cowrl_guarded_is_align(cp_u32 v)
+{
+	cp_u32 g = v - COWRL_GUARDED_ALIGN;
+
+	return v > COWRL_GUARDED_ALIGN && g >= 2 && g <= COWRL_GUARDED_MAX_ALIGN &&
+	       !(g & (g - 1));
 }
 
 /* 0 if @tb can be used, else -22 (EINVAL). Call once when the table is pushed. */
@@ -177,7 +197,7 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 			return -22;
 	}
 	for (i = 0; i < COWRL_GUARDED_CELLS; i++)
-		if (tb->k[i] > COWRL_GUARDED_MAX_K)
+		if (tb->k[i] > COWRL_GUARDED_MAX_K && !cowrl_guarded_is_align(tb->k[i]))
 			return -22;
 	return 0;
 }
@@ -236,12 +256,14 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
  * First half of a demand fault at @page (region [@start, @limit)): sentinel
  * check, budget allowance, stream match, stride, cell.  Returns the degree
  * the table wants: 0 below the floor or when the budget cannot pay a window's
- * setup, else the table's (cowrl_guarded_commit applies the budget).
+ * setup, else the table's (cowrl_guarded_commit applies the budget); for an
+ * align value, the rest of @page's aligned group, from @vpn, its virtual page
+ * number (only its low 6 bits matter).
  */
 static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 					   const struct cowrl_guarded_table *tb,
 					   struct cowrl_guarded_obs *o, cp_s64 page,
-					   cp_s64 start, cp_s64 limit, cp_u32 left)
+					   cp_s64 start, cp_s64 limit, cp_u32 left, cp_u64 vpn)
 {
 	/* region-relative index: the regions of a process lie at other offsets */
 	cp_u32 t = (cp_u32)((page - start) & (COWRL_GUARDED_SENTINELS - 1));
@@ -318,6 +340,13 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	o->proof_first = st->proof_head;
 	o->proof_count = 0;
 	o->want = tb->k[o->cell];
+	o->align = 0;
+	if (o->want > COWRL_GUARDED_MAX_K) {	/* checked: ALIGN | G, G a power of 2 <= 64 */
+		cp_u32 g = o->want - COWRL_GUARDED_ALIGN;
+
+		o->align = 1;
+		o->want = (g - 1) - (cp_u32)(vpn & (g - 1));	/* <= 63 */
+	}
 	/*
 	 * Every window reserves at least setup_ns (copied * per >= 0, skip >= 0): a budget
 	 * below it affords none.  Then, as below the floor, commit takes the path of a table
@@ -383,10 +412,13 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 			break;
 		}
 	}
-	for (di = 0; o->want && di < tb->n_degrees; di++) {
-		cp_u32 d = tb->degrees[di];
+	/* the degrees ascending; with align, those below want, then want itself */
+	for (di = 0; o->want && di <= tb->n_degrees; di++) {
+		cp_u32 d = di < tb->n_degrees ? tb->degrees[di] : o->want;
 
-		if (d == 0)
+		if (di == tb->n_degrees && !o->align)
+			break;
+		if (d == 0 || (o->align && di < tb->n_degrees && d >= o->want))
 			continue;
 		if (d > o->want || (cp_s64)d >= cap)
 			break;

@@ -62,11 +62,39 @@ def test_bad_parameters_name_the_field() -> None:
         g.randomized(exclude=list(g.FAMILIES))
     with pytest.raises(ConfigError, match="coverage"):
         g.dense_chunks(coverage=1.5)
+    with pytest.raises(ConfigError, match="sizes"):
+        g.alloc_pool(sizes=(7,))
+    with pytest.raises(ConfigError, match="density"):
+        g.alloc_pool(density=0.0)
+
+
+def test_alloc_pool_writes_aligned_groups() -> None:
+    t = g.alloc_pool(n_pages=1024, sizes=(2,), density=1.0, whole=1.0, streams=1, seed=2)
+    assert sorted(t.pages.tolist()) == list(range(1024))
+    # one stream, whole groups, ascending inside: every 4th write starts a 4-aligned group
+    assert all(p % 4 == 0 for p in t.pages[::4]) and np.all(np.diff(t.pages)[np.arange(1023)
+                                                                           % 4 != 3] == 1)
+
+
+def test_a_later_family_leaves_the_legacy_draws_unchanged() -> None:
+    # alloc_pool was appended: every draw of a legacy family is the one it was without it
+    legacy = [f for f in g.FAMILIES if f in g.LEGACY_FAMILIES]
+    assert legacy == list(g.LEGACY_FAMILIES) and "alloc_pool" in g.FAMILIES
+    seen = set()
+    for s in range(60):
+        for d in range(4):
+            t = g.randomized(seed=s, draw=d)
+            u = g.randomized(seed=s, draw=d, families=list(g.LEGACY_FAMILIES))
+            seen.add(t.meta["family"])
+            if t.meta["family"] != "alloc_pool":
+                assert np.array_equal(t.pages, u.pages) and t.meta == u.meta
+    assert "alloc_pool" in seen
 
 
 def test_workload_configs_build() -> None:
     for name in ("block_stride", "long_stride", "short_runs", "multi_stream", "tiled2d",
-                 "reverse_blocks", "dense_chunks", "mixture", "phases", "rand0", "rand7"):
+                 "reverse_blocks", "dense_chunks", "mixture", "phases", "alloc_pool", "rand0",
+                 "rand7"):
         assert name in available("workload")
         t = make_workload(name, seed=5)
         assert t.name == name and t.writes > 0

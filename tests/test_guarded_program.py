@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from cowrl.policies.guarded import N_CELLS, GuardedPolicy, make_guarded
+from cowrl.policies.guarded import ALIGN, ALIGN_GROUPS, N_CELLS, GuardedPolicy, make_guarded
 from cowrl.registry import make_costmodel
 from cowrl.sim.simulator import simulate
 from cowrl.traces import generators as g
@@ -30,7 +30,20 @@ def _traces() -> list[Trace]:
     ts += [_multi(g.sequential(n_pages=2048), [300, 513, 1]),
            _multi(g.block_stride(n_pages=2048, block=5, gap=2), [7, 1000]),
            _multi(g.uniform(n_pages=2048, writes=2500, seed=5), [2, 3, 1024])]
+    # Allocator pools (aligned groups), in regions at recorded addresses that are not aligned
+    # like their page indices (align values read the virtual page number).
+    pool = g.alloc_pool(n_pages=2048, seed=4, streams=3)
+    ts += [pool, Trace(pages=pool.pages, n_pages=pool.n_pages, name="pool_at",
+                       region_sizes=np.array([5, 1000, 1043]),
+                       region_starts=np.array([0x7f0000003000, 0x7f0000100000 + 7 * 4096,
+                                               0x55550000d000], dtype=np.uint64))]
     return ts
+
+
+def _align_table(seed: int) -> list[int]:
+    """Degrees and align values at random."""
+    vals = [0, 1, 2, 4, 8, 16, 32, 64, *(ALIGN | g for g in ALIGN_GROUPS)]
+    return [int(k) for k in np.random.default_rng(seed).choice(vals, size=N_CELLS)]
 
 
 def _policies() -> list[GuardedPolicy]:
@@ -72,10 +85,19 @@ def _policies() -> list[GuardedPolicy]:
                                    proof_ttl=1),
             GuardedPolicy.for_cost(cost, table=rand, budget_per_mille=300, grant_left=1,
                                    scan=8, protect=True, proof=1, proof_reads=3, proof_ttl=4,
-                                   slots=2, near=5)]
+                                   slots=2, near=5),
+            # align values (to the end of the fault's aligned group): loose, shipped options,
+            # all align (the budget binds and shrinks them), with protect and a small degree set
+            GuardedPolicy(table=_align_table(1), budget_per_mille=1000, skip_ns=300,
+                          setup_ns=900),
+            make_guarded(table=_align_table(2), proof=1, proof_reads=8, proof_ttl=16),
+            GuardedPolicy.for_cost(cost, table=[ALIGN | 16] * N_CELLS, proof=1,
+                                   proof_reads=16, proof_ttl=16),
+            GuardedPolicy.for_cost(cost, table=_align_table(3), budget_per_mille=300,
+                                   protect=True, merge=True, scan=4, degrees=[0, 1, 3, 8])]
 
 
-N_POLICIES = 17
+N_POLICIES = 21
 TTL_POLICIES = (14, 15, 16)
 
 
@@ -145,7 +167,8 @@ def test_c_guarded_matches_the_prototype(cguarded, pi: int) -> None:  # noqa: AN
     nonzero = proofs = 0
     for t in _traces():
         _, ev = simulate(t, pol, cost, record_events=True, fast=False)
-        page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends)
+        page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends,
+                                  t.region_vpn_offsets)
         assert np.array_equal(page, ev.page), t.name
         assert np.array_equal(k, ev.k), t.name
         nonzero += int(np.count_nonzero(k))
@@ -166,10 +189,16 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
                             (88 + 2 * 5, "<H", 513), (728, "<H", 2), (730, "<H", 2),
                             (732, "<H", 0), (732, "<H", 17), (734, "<H", 1),
                             (734, "<H", 2), (736, "<H", 1), (738, "<H", 1), (740, "<H", 1),
-                            (742, "<H", 1)):
+                            (742, "<H", 1), (88 + 2 * 7, "<H", ALIGN | 1),
+                            (88 + 2 * 7, "<H", ALIGN | 3), (88 + 2 * 7, "<H", ALIGN | 128),
+                            (88 + 2 * 7, "<H", ALIGN), (88 + 2 * 7, "<H", ALIGN | 65)):
         bad = bytearray(good)
         struct.pack_into(fmt, bad, off, value)
         assert cguarded.check(bytes(bad)) == -22, (off, value)
+    for grp in ALIGN_GROUPS:  # align values: accepted
+        ok = bytearray(good)
+        struct.pack_into("<H", ok, 88 + 2 * 7, ALIGN | grp)
+        assert cguarded.check(bytes(ok)) == 0, grp
     # version 4: proof = 1 needs proof_reads 1..16 and the whole loss reserved
     proof = bytearray(pack_guarded(make_guarded(proof=1, proof_reads=16).program()))
     assert struct.unpack_from("<2H", proof, 734) == (1, 16)
@@ -192,6 +221,11 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     ({"proof": 1, "proof_ttl": -1}, "policy.proof_ttl must be in 0..255"),
     ({"proof": 1, "proof_ttl": True}, "policy.proof_ttl must be in 0..255"),
     ({"proof": 0, "proof_ttl": 4}, "policy.proof_ttl must be 0 with proof: 0"),
+    ({"table": [65] * N_CELLS}, "policy.table"),
+    ({"table": [ALIGN | 3] * N_CELLS}, "policy.table"),
+    ({"table": [ALIGN | 128] * N_CELLS}, "policy.table"),
+    ({"table": [-1] * N_CELLS}, "policy.table"),
+    ({"table": [1.5] * N_CELLS}, "policy.table"),
 ])
 def test_bad_proof_options_name_the_field(kw: dict, field: str) -> None:
     from cowrl.errors import ConfigError

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from cowrl.metrics import objective
-from cowrl.policies.guarded import N_CELLS, GuardedPolicy
+from cowrl.policies.guarded import ALIGN, N_CELLS, GuardedPolicy
 from cowrl.registry import make_costmodel
 from cowrl.sim.simulator import simulate
 from cowrl.traces import generators as g
@@ -46,11 +46,13 @@ def _bound_traces() -> list[Trace]:
     # 1.06 x baseline
     for fam in ("multi_stream", "mixture"):
         ts += [g.randomized(seed=s, draw=d, families=fam) for s in (0, 1) for d in range(3)]
+    # allocator pools partly written (align values copy the rest of each group)
+    ts += [g.alloc_pool(n_pages=4096, sizes=(2, 4), density=0.5, whole=0.3, streams=3, seed=1)]
     return ts
 
 
 @pytest.mark.parametrize("cm", ["seed_table1", "host"])
-@pytest.mark.parametrize("k", [64, 1])
+@pytest.mark.parametrize("k", [64, 1, ALIGN | 16])
 def test_proof_bounds_the_loss_by_the_allowances_for_any_table(cm: str, k: int) -> None:
     for t in _bound_traces():
         for opts in ({}, {"grant_left": 0, "protect": True, "merge": True, "hit_scale": 4},

@@ -21,8 +21,8 @@ from cowrl.envs.guarded_env import GuardedPrecopyEnv
 from cowrl.envs.precopy_env import PrecopyEnv
 from cowrl.errors import ConfigError
 from cowrl.metrics import objective
-from cowrl.policies.bandits import BanditPolicy, DiscountedUCB
-from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options
+from cowrl.policies.bandits import DEFAULT_DEGREES, BanditPolicy, DiscountedUCB
+from cowrl.policies.guarded import ALIGN, ALIGN_ARMS, N_CELLS, GuardedPolicy, shipped_options
 from cowrl.policies.shield import GuardView, guard_constants
 from cowrl.registry import CONF_DIR, make_costmodel
 from cowrl.sim.simulator import simulate
@@ -46,7 +46,9 @@ def _traces() -> list[Trace]:
             g.uniform(n_pages=4096, writes=4096, seed=1),
             g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
             g.randomized(seed=0, draw=0, families="multi_stream"),
-            g.randomized(seed=5, draw=1, families="multi_stream")]
+            g.randomized(seed=5, draw=1, families="multi_stream"),
+            g.alloc_pool(n_pages=4096, sizes=(2, 6), density=0.6, whole=0.5, streams=2,
+                         seed=4)]
 
 
 def _zeros(t: Trace, cost: Any, **kw: Any) -> float:
@@ -69,7 +71,8 @@ def test_shipped_guarded_bounds_the_loss_with_the_reads_charged(cm: str) -> None
     shipped = _yaml("guarded")["table"]
     for t in _traces():
         base = _zeros(t, cost, **kw)
-        for table in (shipped, [64] * N_CELLS, [1] * N_CELLS):
+        for table in (shipped, [64] * N_CELLS, [1] * N_CELLS, [ALIGN | 64] * N_CELLS,
+                      [ALIGN | 4] * N_CELLS):
             pol = GuardedPolicy.for_cost(cost, table=table, **kw)
             run = objective(simulate(t, pol, cost, fast=False), 1.0, cost.page_cost_ns)
             # 1 ns per page of slack: the budget's integer loss_ns rounds the loss down
@@ -80,7 +83,7 @@ class _Reckless(DiscountedUCB):
     """Always proposes ``want``: the shield alone decides."""
 
     def __init__(self, want: int) -> None:
-        super().__init__()
+        super().__init__(arms=(*DEFAULT_DEGREES, *ALIGN_ARMS))
         self.want = want
 
     def _select(self, c: int) -> int:
@@ -97,7 +100,7 @@ def test_shipped_bandit_shield_bounds_the_loss_with_the_reads_charged(cm: str) -
     opts = {k: spec[k] for k in ("shield", "costmodel", *PROOF_KEYS)}
     for t in _traces():
         base = _zeros(t, cost, **{k: spec[k] for k in PROOF_KEYS})
-        for want in (1, 64):
+        for want in (1, 64, ALIGN | 16):
             pol = BanditPolicy(_Reckless(want), context="guarded", **opts)
             pol.begin_episode(t, cost, 1.0)
             view = pol.view

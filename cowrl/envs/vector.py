@@ -70,7 +70,8 @@ def _observe(obs: np.ndarray, st: np.ndarray, i: int, n_pages: int, prev_action_
 
 @njit(cache=True, nogil=True)
 def _vec_step(active: np.ndarray, actions: np.ndarray, degrees: np.ndarray, limit: int,
-              pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np.ndarray,
+              pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.ndarray,
+              touched: np.ndarray,
               written: np.ndarray, noise: np.ndarray, lay: np.ndarray, st: np.ndarray,
               cow_ns: np.ndarray, thp: bool, extra_private: int, coef: np.ndarray,
               decided: int, lam_page_ns: float, demand_ns: float, max_faults: int,
@@ -106,7 +107,7 @@ def _vec_step(active: np.ndarray, actions: np.ndarray, degrees: np.ndarray, limi
             continue
         a = actions[i] if limit else -1
         k = degrees[a] if limit else 0
-        replay(pages, ends, private, touched, written, noise, lay, st, i, thp, extra_private,
+        replay(pages, ends, voffs, private, touched, written, noise, lay, st, i, thp, extra_private,
                coef, decided, STATIC, k, unused, 0, 1, 1, unused, limit, ns1, True, ev1, tot1)
         for c in range(obs_dim):
             obs[i, c] = 0.0
@@ -225,6 +226,7 @@ class PrecopyVectorEnv(VectorEnv):
         self._cow = np.zeros(n, dtype=np.float64)
         # Flat buffers, one slot per sub-env (columns of self._lay: offset, length).
         self._bufs = {"pages": _Slots(n, np.int64), "ends": _Slots(n, np.int64),
+                      "voffs": _Slots(n, np.int64),
                       "private": _Slots(n, np.uint8), "written": _Slots(n, np.uint8),
                       "touched": _Slots(n, np.uint8), "noise": _Slots(n, np.float64)}
         self._lay = np.zeros((n, N_LAYOUT), dtype=np.int64)
@@ -242,9 +244,11 @@ class PrecopyVectorEnv(VectorEnv):
         b, lay = self._bufs, self._lay
         if self._fresh.any():  # slots were (re)filled since the last call
             assert np.array_equal(b["written"].off, b["private"].off)  # same sizes, same slots
+            assert np.array_equal(b["voffs"].off, b["ends"].off)
             for key, (off, length) in _LAYOUT_COLS.items():
                 lay[:, off], lay[:, length] = b[key].off, b[key].len
         return _vec_step(active, actions, self.degrees, limit, b["pages"].buf, b["ends"].buf,
+                         b["voffs"].buf,
                          b["private"].buf, b["touched"].buf, b["written"].buf, b["noise"].buf,
                          lay, self._st, self._cow, self.thp, self._extra_private, self._coef,
                          self._decided, self._lam_page_ns, self.cost.demand_ns,
@@ -272,6 +276,7 @@ class PrecopyVectorEnv(VectorEnv):
         b = self._bufs
         b["pages"].put(i, trace.pages)
         b["ends"].put(i, trace.region_ends)
+        b["voffs"].put(i, trace.region_vpn_offsets)  # same sizes: laid out as ends
         b["written"].put(i, written)
         b["private"].put(i, np.zeros(trace.n_pages, dtype=np.uint8))
         b["touched"].put(i, np.zeros((trace.n_pages + HUGE_PAGES - 1) // HUGE_PAGES

@@ -300,6 +300,11 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_ttl_256": _set_policy_errno(fd, abi, G, gpatched(738, 256)),
                 "guarded_ttl_no_proof": _set_policy_errno(fd, abi, G, noproof),
                 "guarded_ttl_pad": _set_policy_errno(fd, abi, G, gpatched(740, 1)),
+                # align values in the table (cell 7 at 88 + 2 * 7): ALIGN | G, G a power of
+                # two in 2..64 (0x110 = align to 16 pages); anything else over 64 is refused
+                "guarded_align_good": _set_policy_errno(fd, abi, G, gpatched(102, 0x110)),
+                "guarded_align_3": _set_policy_errno(fd, abi, G, gpatched(102, 0x103)),
+                "guarded_align_128": _set_policy_errno(fd, abi, G, gpatched(102, 0x180)),
                 "off_again": _set_policy_errno(fd, abi, abi.COWRL_POLICY_OFF, None,
                                                table_len=0)})
         res["errno_names"] = {k: errno.errorcode.get(e, str(e)) if e else "0"

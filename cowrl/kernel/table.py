@@ -188,15 +188,16 @@ int64_t cg_last_proofs(void) { return cg_proofs; }
 int64_t cg_last_reads(void) { return cg_reads; }
 
 /*
- * Replay @pages (a write trace over regions ending at @ends[0..n_ends)) from all pages
+ * Replay @pages (a write trace over regions ending at @ends[0..n_ends), page p of region r
+ * at virtual page p + @voffs[r]) from all pages
  * shared, as the module sees it: a write to a private page takes no fault (and sets its
  * state to 2, the D bit); at a fault the decision reads only page state (proofs, private
  * neighbours, shared window pages).  Writes each fault's page and k; returns the number
  * of faults.
  */
 int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, int64_t n,
-                  const int64_t *ends, int64_t n_ends, unsigned char *priv,
-                  int64_t *out_page, uint32_t *out_k)
+                  const int64_t *ends, const int64_t *voffs, int64_t n_ends,
+                  unsigned char *priv, int64_t *out_page, uint32_t *out_k)
 {
 	static struct cowrl_guarded_state st;
 	struct cowrl_guarded_obs o;
@@ -220,7 +221,7 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 			if (j >= start && priv[j])
 				left++;
 		cowrl_guarded_prove(&st, tb, start, limit, cg_written, priv);
-		cowrl_guarded_observe(&st, tb, &o, p, start, limit, left);
+		cowrl_guarded_observe(&st, tb, &o, p, start, limit, left, (uint64_t)(p + voffs[r]));
 		k = cowrl_guarded_commit(&st, tb, &o, p, start, limit, cg_shared, priv);
 		end = p + k < limit - 1 ? p + k : limit - 1;
 		for (j = p; j <= end; j++)
@@ -262,8 +263,8 @@ class CGuarded:
         self.lib = _build_shim(build_dir, "cowrl_guarded", _GSHIM)
         self.lib.cg_check.argtypes = [ctypes.c_char_p]
         self.lib.cg_replay.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
-                                       ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
-                                       ctypes.c_void_p, ctypes.c_void_p]
+                                       ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                       ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
         self.lib.cg_replay.restype = ctypes.c_int64
         self.lib.cg_last_reads.restype = ctypes.c_int64
         self.lib.cg_last_proofs.restype = ctypes.c_int64
@@ -273,14 +274,19 @@ class CGuarded:
         return int(self.lib.cg_check(payload))
 
     def replay(self, payload: bytes, pages: np.ndarray, n_pages: int,
-               region_ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Fault pages and their degrees, replaying ``pages`` from all pages shared."""
+               region_ends: np.ndarray, vpn_offsets: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Fault pages and their degrees, replaying ``pages`` from all pages shared
+        (``vpn_offsets``: :attr:`Trace.region_vpn_offsets`, default 0)."""
         p = np.ascontiguousarray(pages, dtype=np.int64)
         ends = np.ascontiguousarray(region_ends, dtype=np.int64)
+        voffs = np.ascontiguousarray(np.zeros(ends.size) if vpn_offsets is None
+                                     else vpn_offsets, dtype=np.int64)
         priv = np.zeros(n_pages, dtype=np.uint8)
         out_p = np.zeros(p.size, dtype=np.int64)
         out_k = np.zeros(p.size, dtype=np.uint32)
-        n = self.lib.cg_replay(payload, p.ctypes.data, p.size, ends.ctypes.data, ends.size,
+        n = self.lib.cg_replay(payload, p.ctypes.data, p.size, ends.ctypes.data,
+                               voffs.ctypes.data, ends.size,
                                priv.ctypes.data, out_p.ctypes.data, out_k.ctypes.data)
         self.last_reads = int(self.lib.cg_last_reads())
         """Window/sentinel page reads of this replay (the module's gup-fast calls)."""

@@ -335,9 +335,16 @@ class BanditPolicy(Policy):
             from cowrl.registry import group_config
 
             group_config("costmodel", costmodel, "policy.costmodel")  # one-line if unknown
+        from cowrl.policies.guarded import is_align
+
         self.name = name
         self.learner = learner
-        self.degrees = learner.arms
+        # Arms ALIGN | G (guarded's align values: to the end of the fault's aligned group)
+        # are proposals, not degrees: the degree set is the others.
+        if any(is_align(a) for a in learner.arms) and context != "guarded":
+            raise ConfigError("policy.learner.arms: align values (256 + G) need "
+                              "context: guarded")
+        self.degrees = tuple(a for a in learner.arms if not is_align(a))
         self.epoch_faults = epoch_faults
         self.shield, self.proof, self.proof_reads = shield, int(proof), int(proof_reads)
         self.costmodel, self.credit = costmodel, credit

@@ -107,6 +107,38 @@ PAGE_WRITTEN = 2  # FaultContext.page_state: private and written since (a copy's
 # EWMA of weight 1/16). Above it no hit rate the sentinels can measure tells a paying window
 # from a losing one, so exploration could only lose (tcg: 0.979; seed_table1 0.810, host 0.860).
 MAX_BREAK_EVEN = 1 - 1 / 16
+MAX_K = 64  # the largest degree a table value asks for (COWRL_GUARDED_MAX_K)
+# A table value ALIGN | G (G a power of two, 2..64): "copy to the end of the fault's aligned
+# group of G pages": at virtual page vpn the degree (G - 1) - (vpn mod G), or, where the budget
+# cannot pay it, the largest smaller degree of the degree set that it can (COWRL_GUARDED_ALIGN).
+ALIGN = 0x100
+ALIGN_GROUPS: tuple[int, ...] = (2, 4, 8, 16, 32, 64)
+ALIGN_GROUPS_LEARNED: tuple[int, ...] = (4, 8, 16, 64)
+ALIGN_ARMS: tuple[int, ...] = tuple(ALIGN | g for g in ALIGN_GROUPS_LEARNED)
+"""The align values the learners try (learn_table's ``aligns``, the bandit's arms)."""
+
+
+def is_align(v: int) -> bool:
+    """Whether table value ``v`` means "to the end of the aligned group" (ALIGN | G)."""
+    return v - ALIGN in ALIGN_GROUPS
+
+
+def check_table_value(v: Any) -> bool:
+    """A valid table value: a degree 0..MAX_K, or ALIGN | G with G in :data:`ALIGN_GROUPS`."""
+    return not isinstance(v, bool) and isinstance(v, (int, np.integer)) \
+        and (0 <= v <= MAX_K or is_align(int(v)))
+
+
+def align_degree(v: int, vpn: int) -> int:
+    """The degree align value ``v = ALIGN | G`` asks for at virtual page ``vpn``: the rest of
+    its aligned group of G pages."""
+    g = v - ALIGN
+    return (g - 1) - (vpn & (g - 1))
+
+
+def describe_value(v: int) -> str | int:
+    """``align16`` for ALIGN | 16, else the degree."""
+    return f"align{v - ALIGN}" if is_align(v) else v
 
 
 def break_even(gain_ns: float, loss_ns: float) -> float:
@@ -301,9 +333,12 @@ class GuardedPolicy(Policy):
                  proof_ttl: int = 0, degrees: Sequence[int] = DEGREES,
                  name: str = "guarded") -> None:
         self.name = name
-        tab = [0] * N_CELLS if table is None else [int(k) for k in table]
-        if len(tab) != N_CELLS or any(not 0 <= k <= 512 for k in tab):
-            raise ConfigError(f"policy.table: expected {N_CELLS} degrees in 0..512")
+        tab = [0] * N_CELLS if table is None else list(table)
+        if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
+            raise ConfigError(f"policy.table: expected {N_CELLS} values, each a degree in "
+                              f"0..{MAX_K} or {ALIGN} + G (align to G pages, G in "
+                              f"{', '.join(map(str, ALIGN_GROUPS))})")
+        tab = [int(k) for k in tab]
         if isinstance(grant_left, bool) or grant_left not in range(5):
             raise ConfigError(f"policy.grant_left must be in 0..4, got {grant_left!r}")
         if isinstance(hit_scale, bool) or hit_scale not in range(1, MAX_HIT_SCALE + 1):
@@ -332,6 +367,8 @@ class GuardedPolicy(Policy):
         self.allowance = int(demand_ns) * self.budget_per_mille // 1000  # added per fault
         self.hit_scale = int(hit_scale)  # a sentinel hit adds hit_scale allowances
         self.degrees = tuple(sorted(int(d) for d in degrees))
+        if any(not 0 <= d <= MAX_K for d in self.degrees):
+            raise ConfigError(f"policy.degrees: degrees in 0..{MAX_K}, got {list(self.degrees)}")
         self.expected_loss = bool(expected_loss)
         self.ctx = GuardedContext(slots, near)
         self.grant_left = int(grant_left)
@@ -391,17 +428,22 @@ class GuardedPolicy(Policy):
         self.granted = 0  # ns of allowances added this run: what bounds the loss over k = 0
 
     def degree(self, c: Cell, page: int, limit: int, want: int | None = None,
-               start: int = 0) -> tuple[int, int]:
-        """The degree and the pages it copies, within the budget (``want``: the degree asked
-        for, by default the table's)."""
+               start: int = 0, vpn: int | None = None) -> tuple[int, int]:
+        """The degree and the pages it copies, within the budget (``want``: the value asked
+        for, by default the table's; ``vpn``: the page's virtual page number, default
+        ``page``, which align values read)."""
         if want is None:
             want = self.table[c.cell]
         if self.explore is not None:
             want = self.explore(c.cell, want)
+        cands: Sequence[int] = self.degrees
+        if is_align(want):  # the rest of the aligned group, or a smaller degree that fits
+            want = align_degree(want, page if vpn is None else vpn)
+            cands = (*(d for d in self.degrees if d < want), want)
         if want == 0 or self.ctx.use[c.cls] < self.floor:
             return 0, 0
         cap = self.ctx.protected_gap(page, want, start, limit) if self.ctx.protect else want + 1
-        for d in reversed(self.degrees):
+        for d in reversed(cands):
             if d > want or d == 0 or d >= cap:
                 continue
             copied = self.ctx.shared_in_window(page, d, limit)
@@ -492,7 +534,8 @@ class GuardedPolicy(Policy):
         """Steps 5-6: the largest degree ``<= want`` (default ``table[cell]``) that fits the
         budget, committed to the context (stream slot, sentinel)."""
         limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
-        k, copied = self.degree(c, ctx.page, limit, want, ctx.region_start)
+        k, copied = self.degree(c, ctx.page, limit, want, ctx.region_start,
+                                ctx.page + ctx.vpn_offset)
         reserved = copied * self.reserve(c.cls) if k > 0 else 0
         if k > 0:
             self.budget -= reserved + self.fixed(ctx.page, k, copied, limit)
@@ -534,8 +577,8 @@ class GuardedPolicy(Policy):
         """The module runs the same program (COWRL_POLICY_GUARDED, cowrl_guarded.h)."""
         return self.program()
 
-    def describe(self) -> dict[str, int]:
-        return {describe_cell(c): k for c, k in enumerate(self.table) if k}
+    def describe(self) -> dict[str, int | str]:
+        return {describe_cell(c): describe_value(k) for c, k in enumerate(self.table) if k}
 
     def options(self) -> dict[str, Any]:
         """The constructor's keywords that are not the table nor the budget's prices."""
@@ -577,7 +620,9 @@ class GuardedPolicy(Policy):
 def arm_rewards(trace: Trace, cost: CostModel, lam: float,
                 events: list[tuple[int, int, int, int]], degrees: Sequence[int] = DEGREES
                 ) -> np.ndarray:
-    """Hindsight reward of every degree at every logged fault, in ns saved against ``k = 0``.
+    """Hindsight reward of every arm (a degree, or an align value ``ALIGN | G``: the degree
+    to the end of the fault's aligned group of G pages) at every logged fault, in ns saved
+    against ``k = 0``.
 
     Replays the logged decisions to know which pages were private at each fault; a window
     page still shared is useful if the trace writes it later (it saves a decided fault:
@@ -592,14 +637,21 @@ def arm_rewards(trace: Trace, cost: CostModel, lam: float,
     gain = cost.fault_ns + cost.copy_ns + cost.decide_cost(GuardedPolicy.decide_program) \
         - cost.precopy_ns
     loss = cost.precopy_ns + lam * cost.page_cost_ns
-    kmax = max(degrees)
-    idx = np.asarray(degrees)
-    out = np.zeros((len(events), len(degrees)))
-    ends = (np.cumsum(trace.region_sizes) if trace.region_sizes is not None
-            else np.array([n], dtype=np.int64))
+    arms = [int(d) for d in degrees]
+    aligned = np.array([is_align(a) for a in arms])
+    groups = np.array([a - ALIGN if is_align(a) else 1 for a in arms], dtype=np.int64)
+    kmax = max(MAX_K if is_align(a) else a for a in arms)
+    idx = np.where(aligned, 0, np.asarray(arms, dtype=np.int64))
+    out = np.zeros((len(events), len(arms)))
+    ends = trace.region_ends
+    voffs = trace.region_vpn_offsets
     for e, (page, _cell, k, wi) in enumerate(events):
         private[page] = True
-        lim = int(ends[np.searchsorted(ends, page, side="right")])  # the region's end
+        r = int(np.searchsorted(ends, page, side="right"))
+        lim = int(ends[r])  # the region's end
+        if aligned.any():  # the rest of the aligned group at this page's virtual address
+            vpn = page + int(voffs[r])
+            idx = np.where(aligned, (groups - 1) - (vpn & (groups - 1)), idx)
         hi = min(page + kmax, lim - 1)
         if hi > page:
             priv = private[page + 1:hi + 1]
@@ -618,8 +670,12 @@ def arm_rewards(trace: Trace, cost: CostModel, lam: float,
 def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float = 1.0,
                 passes: int = 3, epsilon: float = 0.2, seed: int = 0,
                 degrees: Sequence[int] = DEGREES, margin: float = 0.02,
-                progress: bool = False, **policy_kw: Any) -> dict[str, Any]:
+                progress: bool = False, aligns: Sequence[int] = ALIGN_GROUPS_LEARNED,
+                **policy_kw: Any) -> dict[str, Any]:
     """Learn the table from ``traces`` (each priced under each of ``costs``).
+
+    The arms are ``degrees`` and, for each G of ``aligns``, the align value ``ALIGN | G``
+    (copy to the end of the fault's aligned group of G pages; :data:`ALIGN_ARMS`).
 
     Each pass replays every trace under the current table with ``epsilon`` exploration,
     adds every arm's hindsight reward (divided by the trace's baseline cost, so every trace
@@ -632,8 +688,13 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
 
     traces = list(traces)
     rng = np.random.default_rng(seed)
+    bad = [g for g in aligns if int(g) not in ALIGN_GROUPS]
+    if bad:
+        raise ConfigError(f"aligns: group sizes in {', '.join(map(str, ALIGN_GROUPS))}, "
+                          f"got {bad[0]!r}")
+    arms = [int(d) for d in degrees] + [ALIGN | int(g) for g in aligns]
     table = [0] * N_CELLS
-    sums = np.zeros((N_CELLS, len(degrees)))
+    sums = np.zeros((N_CELLS, len(arms)))
     weight = np.zeros(N_CELLS)
     for _ in range(passes):
         sums[:] = 0.0
@@ -645,7 +706,7 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
 
                 def explore(cell: int, k: int) -> int:
                     if rng.random() < epsilon:
-                        return int(degrees[int(rng.integers(len(degrees)))])
+                        return arms[int(rng.integers(len(arms)))]
                     return k
 
                 pol.explore = explore
@@ -655,15 +716,14 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
                 log = pol.trace_log
                 if not log:
                     continue
-                r = arm_rewards(t, pol.priced(cost), lam, log, degrees) / base_ns
+                r = arm_rewards(t, pol.priced(cost), lam, log, arms) / base_ns
                 cells = np.fromiter((e[1] for e in log), dtype=np.int64, count=len(log))
                 np.add.at(sums, cells, r)
                 np.add.at(weight, cells, cost.demand_ns / base_ns)
                 del rec
         best = np.argmax(sums, axis=1)
         ok = sums[np.arange(N_CELLS), best] > margin * weight
-        table = [int(degrees[b]) if o and degrees[b] > 0 else 0 for b, o in zip(best, ok,
-                                                                                 strict=True)]
+        table = [arms[b] if o and arms[b] > 0 else 0 for b, o in zip(best, ok, strict=True)]
     return {"table": table, "sums": sums, "weight": weight}
 
 

@@ -70,6 +70,9 @@ class FaultContext:
     clips there."""
     region_start: int = 0
     """First page of the faulting page's region."""
+    vpn_offset: int = 0
+    """The faulting page's virtual page number is ``page + vpn_offset``
+    (:attr:`Trace.region_vpn_offsets` of its region): what guarded's align values read."""
     seq_hit: int = 0
     """1 if ``page == prev_page + prev_k + 1`` (the previous window was used up)."""
     run: int = 0

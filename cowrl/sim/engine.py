@@ -42,9 +42,10 @@ from cowrl.traces.io import Trace
 # Columns of the int64 run state (one row per run; the vector env keeps one per sub-env).
 # READS: unproven proof reads of the current fault that a Python policy made
 # (FaultContext.unproven_reads), charged and zeroed when the fault is applied.
+# VOFF: the current region's vpn offset (Trace.region_vpn_offsets): vpn = page + VOFF.
 POS, PAGE, REND, RSTART, PREV_PAGE, PREV_K, SEQ, RUN, HIT, NPRIV, FAULTS, PRECOPIED, \
-    WASTED, READS = range(14)
-N_STATE = 14
+    WASTED, READS, VOFF = range(15)
+N_STATE = 15
 
 
 @njit(cache=True, nogil=True)
@@ -62,7 +63,8 @@ N_LAYOUT = 10
 
 
 @njit(cache=True, nogil=True, forceinline=True)
-def replay(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np.ndarray,
+def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.ndarray,
+           touched: np.ndarray,
            written: np.ndarray, noise: np.ndarray, lay: np.ndarray, st: np.ndarray, i: int,
            thp: bool, extra_private: int, coef: np.ndarray, decided: int, code: int,
            static_k: int, cells: np.ndarray, max_k: int, slots: int, near: int, ss: np.ndarray,
@@ -86,6 +88,7 @@ def replay(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np
         st[i, 4], st[i, 5]
     seq, run, hit, npriv, faults, precopied, wasted = st[i, 6], st[i, 7], st[i, 8], \
         st[i, 9], st[i, 10], st[i, 11], st[i, 12]
+    voff = st[i, VOFF]
     p0, n_w, e0, n_e = lay[i, P_OFF], lay[i, N_WRITES], lay[i, E_OFF], lay[i, N_ENDS]
     s0, h0, z0, n_z = lay[i, S_OFF], lay[i, H_OFF], lay[i, Z_OFF], lay[i, N_NOISE]
     c0, c1, c2, c3, c4, c5, c6 = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], \
@@ -116,13 +119,14 @@ def replay(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np
                             lo = mid + 1
                     rstart = ends[e0 + lo - 1] if lo > 0 else 0
                     rend = ends[e0 + lo]
+                    voff = voffs[e0 + lo]
                 seq, run, hit = history_step(prev_page, prev_k, page, run, hit)
             adv = False
         if pos >= n_w or nf >= limit:
             break
         k = static_k if code == STATIC else program_decide(code, static_k, cells, max_k, ss,
                                                            slots, near, page, rend, rstart,
-                                                           private, s0)
+                                                           private, s0, page + voff)
         # --- the page-state update (docs/semantics.md): the faulting page, the huge
         # page's first fault, the precopy window clipped at the region end ---
         private[s0 + page] = 1
@@ -189,6 +193,7 @@ def replay(pages: np.ndarray, ends: np.ndarray, private: np.ndarray, touched: np
         prev_page, prev_k
     st[i, 6], st[i, 7], st[i, 8], st[i, 9], st[i, 10], st[i, 11], st[i, 12] = seq, run, hit, \
         npriv, faults, precopied, wasted
+    st[i, VOFF] = voff
     total[0] += acc
     return nf
 
@@ -260,6 +265,7 @@ class ReplayEngine:
         self.pages = trace.pages
         self.n_pages = trace.n_pages
         self.ends = trace.region_ends
+        self.voffs = trace.region_vpn_offsets
         self.written = written_mask(trace.pages, trace.n_pages) if written is None else written
         self.private = np.zeros(trace.n_pages, dtype=np.uint8)
         self.touched = np.zeros((trace.n_pages + HUGE_PAGES - 1) // HUGE_PAGES
@@ -283,7 +289,7 @@ class ReplayEngine:
     def _replay(self, code: int, static_k: int, cells: np.ndarray, max_k: int, slots: int,
                 near: int, ss: np.ndarray, limit: int, out: np.ndarray, record: bool,
                 ev: np.ndarray) -> int:
-        nf = replay(self.pages, self.ends, self.private, self.touched, self.written,
+        nf = replay(self.pages, self.ends, self.voffs, self.private, self.touched, self.written,
                     self.noise, self._lay, self._st, 0, self.thp, self.extra_private, self.coef,
                     self.decided, code, static_k, cells, max_k, slots, near, ss, limit, out,
                     record, ev, self.total_ns)
@@ -300,7 +306,7 @@ class ReplayEngine:
                             fault_index=int(st[FAULTS]), prev_page=int(st[PREV_PAGE]),
                             prev_k=int(st[PREV_K]), private_pages=int(st[NPRIV]),
                             write_index=int(st[POS]), region_end=int(st[REND]),
-                            region_start=int(st[RSTART]),
+                            region_start=int(st[RSTART]), vpn_offset=int(st[VOFF]),
                             seq_hit=int(st[SEQ]), run=int(st[RUN]), hit_rate_fp=int(st[HIT]),
                             page_state=self.private,
                             unproven_reads=self._st[0, READS:READS + 1])

@@ -101,6 +101,10 @@ C_GRANT, C_SCAN, C_MERGE = G_CELLS + 8, G_CELLS + 9, G_CELLS + 10
 C_PROTECT, C_HITSCALE = G_CELLS + 11, G_CELLS + 12  # version 3
 C_PROOF, C_PREADS, C_PTTL = G_CELLS + 13, G_CELLS + 14, G_CELLS + 15  # version 4
 C_DEG = G_CELLS + 16
+# A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
+# group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
+ALIGN = 0x100
+MAX_ALIGN = 64
 
 
 def new_stream_state() -> np.ndarray:
@@ -200,10 +204,10 @@ def guarded_shared(private: np.ndarray, s0: int, page: int, k: int, limit: int) 
 
 @njit(cache=True, nogil=True)
 def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, page: int,
-                   start: int, limit: int, private: np.ndarray, s0: int) -> int:
+                   start: int, limit: int, private: np.ndarray, s0: int, vpn: int) -> int:
     """``GuardedPolicy.decide`` at ``page`` of the region ``[start, limit)``; ``private``
     (from offset ``s0``) is the page state before this fault (:data:`PAGE_WRITTEN`: written
-    since it became private)."""
+    since it became private); ``vpn`` is the page's virtual page number (align values)."""
     if ss[_GINIT] == 0:
         ss[_GINIT] = 1
         ss[_GUSE] = ss[_GUSE + 1] = G_USE_ONE // 2
@@ -287,6 +291,10 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         + use_b
     # 4. the decision: the largest degree <= want whose worst case fits the budget
     want = cells[cell]
+    align = want > MAX_ALIGN  # ALIGN | G: to the end of the aligned group, that degree too
+    if align:
+        g = want - ALIGN
+        want = (g - 1) - (vpn & (g - 1))
     k = copied = reserved = 0
     if want > 0 and ss[_GUSE + cls] >= cells[C_FLOOR]:
         per = cells[C_LOSS]
@@ -300,8 +308,15 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 if (ss[_GTAGS + tq] >> 1) == page + j + 1 and ss[_GTPAGES + tq] > 0:
                     cap = j
                     break
-        for di in range(cells[C_NDEG] - 1, -1, -1):
-            d = cells[C_DEG + di]
+        for di in range(cells[C_NDEG], -1, -1):  # want itself first when align
+            if di == cells[C_NDEG]:
+                if not align:
+                    continue
+                d = want
+            else:
+                d = cells[C_DEG + di]
+                if align and d >= want:
+                    continue
             if d > want or d == 0 or d >= cap:
                 continue
             cp = guarded_shared(private, s0, page, d, limit)
@@ -353,13 +368,14 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
 @njit(cache=True, nogil=True, forceinline=True)
 def program_decide(code: int, static_k: int, cells: np.ndarray, max_k: int, ss: np.ndarray,
                    slots: int, near: int, page: int, limit: int, start: int,
-                   private: np.ndarray, s0: int) -> int:
+                   private: np.ndarray, s0: int, vpn: int) -> int:
     """The degree a program picks at ``page`` of the region ``[start, limit)`` (and its
-    state update); ``private`` from offset ``s0`` is the page state (guarded reads it)."""
+    state update); ``private`` from offset ``s0`` is the page state (guarded reads it), ``vpn``
+    the page's virtual page number (guarded's align values read it)."""
     if code == STATIC:
         return static_k
     if code == GUARDED:
-        return guarded_decide(cells, ss, slots, near, page, start, limit, private, s0)
+        return guarded_decide(cells, ss, slots, near, page, start, limit, private, s0, vpn)
     cell, slot, matched, gap, run, slot_k = stream_observe(ss, slots, near, page, start)
     if code == TABLE:
         k = cells[cell]

@@ -276,6 +276,54 @@ def dense_chunks(n_pages: int = 4096, chunk: int = 64, coverage: float = 1.0,
                   coverage=coverage, seed=seed)
 
 
+def alloc_pool(n_pages: int = 4096, sizes: tuple[int, ...] = (2,), density: float = 1.0,
+               whole: float = 1.0, streams: int = 1, shuffle: float = 0.0,
+               writes: int | None = None, seed: int = 0, name: str = "alloc_pool") -> Trace:
+    """Allocator pools: each 64-page aligned block is cut into aligned groups of ``2**j``
+    pages (``j`` drawn per block from ``sizes``, 1..6; pymalloc pools are 4 pages, slabs,
+    arenas, runs and spans other powers of two); a ``density`` share of the groups is taken,
+    in random order over the region, each written whole (with probability ``whole``) or a
+    first part of it, its pages in ascending order (in random order with probability
+    ``shuffle``); ``streams`` groups are filled at once, their writes interleaved at random.
+    The page index is the virtual page number (one region at address 0): groups are aligned
+    as allocators align them."""
+    _check(name, n_pages=n_pages, streams=streams, writes=writes)
+    js = [int(j) for j in (sizes if not isinstance(sizes, numbers.Integral) else (sizes,))]
+    if not js or any(not 1 <= j <= 6 for j in js):
+        raise ConfigError(f"workload {name}: sizes must be log2 group sizes in 1..6, "
+                          f"got {sizes!r}")
+    for field, v in (("density", density), ("whole", whole)):
+        if not 0 < v <= 1:
+            raise ConfigError(f"workload {name}: {field} must be in (0, 1], got {v!r}")
+    if not 0 <= shuffle <= 1:
+        raise ConfigError(f"workload {name}: shuffle must be in [0, 1], got {shuffle!r}")
+    rng = np.random.default_rng(seed)
+    starts, lens = [], []
+    for b in range(0, n_pages, 64):
+        g = 1 << js[int(rng.integers(len(js)))]
+        for s0 in range(b, min(b + 64, n_pages), g):
+            starts.append(s0)
+            lens.append(min(g, n_pages - s0))
+    taken = np.nonzero(rng.random(len(starts)) < density)[0]
+    if taken.size == 0:
+        taken = np.array([int(rng.integers(len(starts)))])
+    taken = rng.permutation(taken)
+    per_stream: list[list[np.ndarray]] = [[] for _ in range(streams)]
+    for i, gi in enumerate(taken):
+        size = lens[gi]
+        m = size if rng.random() < whole else int(rng.integers(1, size + 1))
+        inside = rng.permutation(size)[:m] if rng.random() < shuffle else np.arange(m)
+        per_stream[i % streams].append(starts[gi] + inside)
+    segs = [np.concatenate(x) if x else np.zeros(0, dtype=np.int64) for x in per_stream]
+    order = np.concatenate([np.full(x.size, i) for i, x in enumerate(segs)])
+    rng.shuffle(order)
+    out = np.empty(order.size, dtype=np.int64)
+    for i, x in enumerate(segs):
+        out[order == i] = x
+    return _trace(name, _clip_pages(out, n_pages, writes), n_pages, sizes=js,
+                  density=density, whole=whole, streams=streams, shuffle=shuffle, seed=seed)
+
+
 def _segment(family: str, rng: np.random.Generator, n_pages: int) -> Trace:
     params = sample_params(family, rng, n_pages=n_pages)
     return FAMILIES[family](**params)
@@ -364,6 +412,11 @@ def sample_params(family: str, rng: np.random.Generator, n_pages: int | None = N
                  coverage=1.0 if rng.random() < 0.5 else float(rng.uniform(0.3, 1.0)))
     elif family in ("mixture", "phases"):
         p.update(parts=int(rng.integers(2, 5)))
+    elif family == "alloc_pool":
+        js = rng.integers(1, 7, size=int(rng.integers(1, 3)))
+        p.update(sizes=tuple(sorted({int(j) for j in js})), density=float(rng.uniform(0.2, 1.0)),
+                 whole=float(rng.uniform(0.5, 1.0)), streams=_log_int(rng, 1, 8),
+                 shuffle=0.0 if rng.random() < 0.7 else float(rng.uniform(0.0, 1.0)))
     return p
 
 
@@ -373,11 +426,20 @@ FAMILIES = {
     "long_stride": long_stride, "short_runs": short_runs, "multi_stream": multi_stream,
     "tiled2d": tiled2d, "reverse_blocks": reverse_blocks, "dense_chunks": dense_chunks,
     "mixture": mixture, "phases": phases,
+    "alloc_pool": alloc_pool,
 }
-"""Every family the randomized distribution draws from, by the name a protocol leaves out."""
+"""Every family the randomized distribution draws from, by the name a protocol leaves out.
+Families added later are appended (:data:`LEGACY_FAMILIES`)."""
 
-BASE_FAMILIES = tuple(f for f in FAMILIES if f not in ("mixture", "phases"))
-"""Families that ``mixture`` and ``phases`` compose."""
+LEGACY_FAMILIES = ("seq", "reverse", "stride", "random", "zipf", "interleaved", "sparse",
+                   "block_stride", "long_stride", "short_runs", "multi_stream", "tiled2d",
+                   "reverse_blocks", "dense_chunks", "mixture", "phases")
+"""The 16 families before ``alloc_pool``: :func:`randomized` still draws them, with the same
+parameters, wherever it does not draw a later family (their draws stay comparable)."""
+
+BASE_FAMILIES = tuple(f for f in LEGACY_FAMILIES if f not in ("mixture", "phases"))
+"""Families that ``mixture`` and ``phases`` compose (the legacy ones: their draws stay
+unchanged)."""
 
 
 def _family_list(value: Any, field: str) -> tuple[str, ...]:
@@ -410,7 +472,15 @@ def randomized(seed: int = 0, draw: int = 0, families: Any = None, exclude: Any 
     if not pool:
         raise ConfigError("exclude: every family is left out; nothing to draw")
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(draw)])
-    family = str(pool[int(rng.integers(len(pool)))])
+    # A later family is drawn with its share of the pool from a stream of its own; otherwise
+    # the legacy families are drawn from the same stream as before it existed (same draws).
+    old = tuple(f for f in pool if f in LEGACY_FAMILIES)
+    new = tuple(f for f in pool if f not in LEGACY_FAMILIES)
+    pick = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(draw), 1])
+    if new and (not old or pick.random() < len(new) / len(pool)):
+        family = str(new[int(pick.integers(len(new)))])
+    else:
+        family = str(old[int(rng.integers(len(old)))])
     params = sample_params(family, rng, n_pages=n_pages)
     if family in ("mixture", "phases"):
         params["families"] = tuple(f for f in BASE_FAMILIES if f not in out) or BASE_FAMILIES
@@ -433,4 +503,4 @@ def family_trace(family: str, seed: int = 0, n_pages: int | None = None,
 # ``randomized`` is listed so that the envs (PPO, DQN) can draw it per episode by name.
 GENERATORS.update({f.__name__: f for f in (block_stride, long_stride, short_runs, multi_stream,
                                            tiled2d, reverse_blocks, dense_chunks, mixture,
-                                           phases, randomized)})
+                                           phases, alloc_pool, randomized)})

@@ -172,6 +172,19 @@ class Trace:
         ends = self.region_ends
         return np.concatenate([[0], ends[:-1]]).astype(np.int64)
 
+    @property
+    def region_vpn_offsets(self) -> np.ndarray:
+        """Per region, what turns a page index into its virtual page number: page ``p`` of
+        region ``r`` lies at virtual page ``p + region_vpn_offsets[r]`` (the recorded address
+        ``region_starts[r] // PAGE_SIZE`` for the region's first page). Without
+        ``region_starts`` every offset is 0: the page index is the virtual page number (one
+        region at address 0; regions laid end to end). What allocators align their groups
+        to, and what ``guarded``'s align values read (the module: ``addr >> PAGE_SHIFT``)."""
+        if self.region_starts is None:
+            return np.zeros(self.region_ends.shape[0], dtype=np.int64)
+        return (self.region_starts // np.uint64(PAGE_SIZE)).astype(np.int64) \
+            - self.region_begins
+
     def region_end_of(self, pages: np.ndarray) -> np.ndarray:
         """The exclusive end page of the region holding each of ``pages``."""
         ends = self.region_ends

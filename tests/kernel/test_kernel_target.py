@@ -104,12 +104,22 @@ def _guarded_policies() -> dict:
 
     import yaml
 
-    from cowrl.policies.guarded import N_CELLS, GuardedPolicy, make_guarded, shipped_options
+    from cowrl.policies.guarded import (
+        ALIGN,
+        ALIGN_GROUPS,
+        N_CELLS,
+        GuardedPolicy,
+        make_guarded,
+        shipped_options,
+    )
 
     shipped = yaml.safe_load((Path(__file__).parents[2] / "conf/policy/guarded.yaml")
                              .read_text())["table"]
     rand = [int(k) for k in np.random.default_rng(0).choice([0, 1, 2, 4, 8, 16, 32, 64],
                                                              size=N_CELLS)]
+    # align values (to the end of the fault's aligned group, from its virtual page number)
+    rand_align = [int(k) for k in np.random.default_rng(1).choice(
+        [0, 1, 2, 4, 8, 16, 32, 64, *(ALIGN | g for g in ALIGN_GROUPS)], size=N_CELLS)]
     return {"guarded": lambda: make_guarded(table=shipped),
             "guarded_loose": lambda: GuardedPolicy(table=rand, budget_per_mille=1000,
                                                    skip_ns=300, setup_ns=900,
@@ -128,19 +138,32 @@ def _guarded_policies() -> dict:
                                                       proof_ttl=2, name="guarded_proof_ttl"),
             "guarded_loose_proof_ttl": lambda: GuardedPolicy(
                 table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
-                proof_reads=16, proof_ttl=2, name="guarded_loose_proof_ttl")}
+                proof_reads=16, proof_ttl=2, name="guarded_loose_proof_ttl"),
+            "guarded_align_loose_proof": lambda: GuardedPolicy(
+                table=rand_align, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
+                proof_reads=16, proof_ttl=16, name="guarded_align_loose_proof"),
+            "guarded_align16_proof": lambda: make_guarded(
+                table=[ALIGN | 16] * N_CELLS, **shipped_options(),
+                name="guarded_align16_proof")}
 
 
 def _guarded_traces() -> dict[str, Trace]:
     from cowrl.traces import generators as g
 
     multi = g.block_stride(n_pages=1024, block=5, gap=2)
+    sizes = np.array([300, 211, 513])
+    # The harness maps region r's page p at slot p + r of a 2 MiB aligned range (a guard page
+    # between regions): those are the virtual pages align values read, so the simulator is
+    # given them as region_starts.
+    slots = np.concatenate([[0], np.cumsum(sizes)[:-1]]) + np.arange(sizes.size)
+    pool = g.alloc_pool(n_pages=1024, sizes=(2, 4), density=0.8, whole=0.7, streams=2, seed=3)
     return {"g_seq": _named(make_workload("seq", n_pages=1024), "g_seq"),
+            "g_pool": _named(pool, "g_pool"),
             "g_block": _named(g.block_stride(n_pages=1024, block=3, gap=3), "g_block"),
             "g_random": _named(make_workload("random", seed=3, n_pages=1024, writes=1024),
                                "g_random"),
-            "g_multi": Trace(multi.pages, multi.n_pages, name="g_multi",
-                             region_sizes=np.array([300, 211, 513]))}
+            "g_multi": Trace(multi.pages, multi.n_pages, name="g_multi", region_sizes=sizes,
+                             region_starts=(0x40000000 + slots * 4096).astype(np.uint64))}
 
 
 @functools.cache
@@ -352,7 +375,9 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
     # proof_ttl (a pad slot of the guarded table): 0..255, and 0 without proof
     assert err["guarded_ttl_good"] == err["guarded_ttl_255"] == err["off_again"] == 0, err
-    for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_ttl_pad"):
+    assert err["guarded_align_good"] == 0, err
+    for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_ttl_pad",
+                 "guarded_align_3", "guarded_align_128"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
 
 
@@ -368,7 +393,8 @@ def test_guarded_mode_decisions_equal_simulator(session: KernelSession, trace: s
 
 
 PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof", "guarded_proof_ttl",
-                  "guarded_loose_proof_ttl", "bandit_shielded")
+                  "guarded_loose_proof_ttl", "guarded_align_loose_proof",
+                  "guarded_align16_proof", "bandit_shielded")
 
 
 @pytest.mark.parametrize("trace,policy", [(t, p) for p in PROOF_POLICIES
@@ -414,5 +440,9 @@ def test_guarded_mode_runs_are_not_trivial(session: KernelSession) -> None:
           for k in session.events[_index(session, t, p)].degree}
     assert len(ks) >= 4, ks
     assert session.records[_index(session, "g_seq", "guarded")].precopied > 500
+    # align values open windows to the ends of aligned groups (degrees 1..15 at align16)
+    al = {int(k) for t in GUARDED_TRACES
+          for k in session.events[_index(session, t, "guarded_align16_proof")].degree}
+    assert len(al - {0}) >= 3 and max(al) <= 15, al
     # the trained shielded bandit (its artifact, run as COWRL_POLICY_GUARDED) opens windows
     assert session.records[_index(session, "g_seq", "bandit_shielded")].precopied > 100
