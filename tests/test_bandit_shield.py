@@ -184,3 +184,27 @@ def test_default_training_set_has_every_corpus_recording(name: str) -> None:
     assert corpus, "no recorded corpus in data/traces"
     listed = set(OmegaConf.load(CONF_DIR / "policy" / f"{name}.yaml").train_workloads)
     assert corpus <= listed, f"{name}.yaml train_workloads lacks {sorted(corpus - listed)}"
+
+
+def test_align_arms_are_proposals_not_degrees() -> None:
+    """The default bandit proposes guarded's align values (256 + G) too; its degree set (what
+    the budget shrinks to) stays the plain degrees, and align arms need the guarded context."""
+    from cowrl.policies.bandits import DEFAULT_DEGREES
+    from cowrl.policies.guarded import ALIGN_ARMS, is_align
+
+    cfg = make_policy("bandit")
+    assert set(ALIGN_ARMS) <= set(cfg.learner.arms) and cfg.degrees == DEFAULT_DEGREES
+    pol = BanditPolicy(DiscountedUCB(arms=(*DEFAULT_DEGREES, *ALIGN_ARMS), n_contexts=N_CELLS),
+                       context="guarded", shield=True, proof=1, proof_ttl=16,
+                       costmodel="seed_table1")
+    cost = make_costmodel("seed_table1")
+    t = g.alloc_pool(n_pages=2048, sizes=(2,), seed=1)
+    for _ in range(2):
+        pol.begin_episode(t, cost, 1.0)
+        simulate(t, pol, cost)
+        pol.end_episode()
+    frozen = pol.freeze()
+    assert isinstance(frozen, GuardedPolicy) and frozen.degrees == DEFAULT_DEGREES
+    assert any(is_align(v) for v in frozen.table)
+    with pytest.raises(ConfigError, match="policy.learner.arms"):
+        BanditPolicy(DiscountedUCB(arms=(0, 1, *ALIGN_ARMS)), context="stream")
