@@ -330,6 +330,7 @@ def report(jobs: Sequence[dict[str, Any]]) -> str:
                 f"{' missed: ' + ','.join(missed) if missed else ''} | "
                 f"{100 * t['waste_all']:.1f}% ({t['wasted_all']} pages) |")
     lines += family_summary(jobs)
+    lines += length_summary(jobs)
     if skipped:
         lines += ["", "Skipped: " + "; ".join(sorted(set(skipped)))]
     lines += ["", "Targets (issue #10): safety = worst objective / baseline <= "
@@ -373,6 +374,67 @@ def family_summary(jobs: Sequence[dict[str, Any]]) -> list[str]:
             f"{t['safety']:.3f} ({t['safety_trace']}) | {t['near_best']:.3f} "
             f"({t['near_best_trace']}) | {waste} | {sum(p['ok_safety'] for p in per_fam)}/"
             f"{len(fams)} | {sum(p['ok_near_best'] for p in per_fam)}/{len(fams)} |")
+    return lines
+
+
+# Buckets of a trace's baseline demand faults for length_summary: the risk budget starts at 0
+# in every process, so a short trace ends before a bounded policy may risk a window.
+LENGTH_BUCKETS = (256, 1024, 4096, 16384)
+
+
+def length_bucket(faults: int) -> str:
+    """The label of the :data:`LENGTH_BUCKETS` bucket holding ``faults``."""
+    lo = 0
+    for hi in LENGTH_BUCKETS:
+        if faults < hi:
+            return f"{lo:,}-{hi - 1:,}"
+        lo = hi
+    return f">= {lo:,}"
+
+
+def length_summary(jobs: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown lines: per cost model, every held-out trace of every job pooled and bucketed
+    by its baseline demand faults; per bucket and policy the geometric-mean gain and its share
+    of the oracle's. Tells the gain a bounded policy cannot have on short traces (its budget
+    opens a first window only after ~100+ faults) from what it misses on long ones."""
+    base: dict[tuple[str, str, int, str], int] = {}
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for j in jobs:
+        if "rows" not in j:
+            continue
+        key = (j["costmodel"], j["holdout"], j["seed"])
+        for r in j["rows"]:
+            if r["policy"] == "baseline":
+                base[(*key, r["trace"])] = int(r["faults"])
+        for r in j["rows"]:
+            faults = base.get((*key, r["trace"]))
+            if faults is not None and r["policy"] != "baseline":
+                rows[(j["costmodel"], length_bucket(faults))].append(r)
+    if not rows:
+        return []
+    policies = sorted({r["policy"] for rs in rows.values() for r in rs}, key=_order)
+    labels = [length_bucket(0)] + [length_bucket(b) for b in LENGTH_BUCKETS]
+    lines = ["\n### gain by trace length (every held-out trace pooled, by its baseline demand "
+             "faults)\n", "| cost model | baseline faults | traces | "
+             + " | ".join(policies) + " |", "|---|---|---|" + "---|" * len(policies)]
+    for cm in sorted({k[0] for k in rows}):
+        for label in labels:
+            rs = rows.get((cm, label), [])
+            if not rs:
+                continue
+            cells = []
+            for pol in policies:
+                mine = [r for r in rs if r["policy"] == pol]
+                if not mine:
+                    cells.append("-")
+                    continue
+                t = check_targets(mine)
+                share = "" if t["gain_share"] is None else f" ({t['gain_share']:.2f})"
+                cells.append(f"{100 * t['gain']:+.1f}%{share}")
+            n = sum(r["policy"] == "oracle" for r in rs)
+            lines.append(f"| {cm} | {label} | {n} | " + " | ".join(cells) + " |")
+    lines.append("\nCells: geometric-mean gain over baseline (its share of the oracle's gain "
+                 "in the same bucket).")
     return lines
 
 

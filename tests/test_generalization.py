@@ -223,3 +223,20 @@ def test_no_share_of_an_oracle_gain_under_one_percent() -> None:
     assert t["gain_share"] is None and t["ok_gain_share"] is None and not t["ok_safety"]
     assert "| seq | p | 1 | -3.0% (-3.0..-3.0) | +0.2% | - |" in G.report(
         [{"holdout": "seq", "seed": 0, "costmodel": "tcg", "rows": rows}])
+
+
+def test_gain_by_trace_length_buckets_each_trace_by_its_baseline_faults() -> None:
+    def rows(trace: str, faults: int, ratio: float, oracle: float) -> list[dict]:
+        out = [{**_row(p, trace, "seq", r, oracle, oracle), "faults": faults}
+               for p, r in (("baseline", 1.0), ("p", ratio), ("oracle", oracle))]
+        out[1]["faults"] = 3  # a policy's own fault count must not move its trace's bucket
+        return out
+
+    jobs = [{"holdout": "seq", "seed": 0, "costmodel": "host",
+             "rows": rows("short", 100, 1.0, 0.9) + rows("long", 5000, 0.8, 0.8)}]
+    assert G.length_bucket(255) == "0-255" and G.length_bucket(256) == "256-1,023"
+    assert G.length_bucket(16384) == ">= 16,384"
+    text = "\n".join(G.length_summary(jobs))
+    assert "| host | 0-255 | 1 | +0.0% (0.00) | +10.0% (1.00) |" in text
+    assert "| host | 4,096-16,383 | 1 | +20.0% (1.00) | +20.0% (1.00) |" in text
+    assert "gain by trace length" in G.report(jobs)
