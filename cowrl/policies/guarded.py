@@ -54,6 +54,13 @@ precopy is financed only by gains already proven. A sentinel proves the end of i
 window, not its interior: a strided stream whose window ends on a written page can fool
 it (measured in docs/policies.md).
 
+**Align values** (since 2026-12-02). A table value ``ALIGN | G`` (256 + G, G a power of
+two in 2..64) asks for the rest of the fault's aligned group of G pages: the degree
+``(G - 1) - (vpn mod G)`` at virtual page number ``vpn`` (:attr:`FaultContext.vpn_offset`;
+the module reads ``addr >> PAGE_SHIFT``), what allocators align pools, slabs and arenas to.
+The budget decides as for any window: that degree if it fits, else the largest smaller
+degree of ``degrees`` that does, else 0.
+
 **Version 4: interior proofs** (``proof = 1``; off by default until the module's side is
 proven). Every page a window copies (shared in the window) enters a ring of
 :data:`PROOFS` entries. At each demand fault, before the rest, at most ``proof_reads``
