@@ -18,6 +18,7 @@ from cowrl.policies.artifacts import load_policy, read_artifact
 from cowrl.policies.bandits import BanditPolicy, DiscountedUCB, ThompsonSampling
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy
 from cowrl.policies.linucb import LinUCB
+from cowrl.policies.static import Baseline
 from cowrl.registry import make_costmodel, make_policy, make_workload
 from cowrl.sim.simulator import simulate
 from cowrl.traces import generators as g
@@ -116,8 +117,16 @@ def test_artifact_round_trip_decides_as_the_live_frozen_policy(compose_cfg, tmp_
             # priced like guarded: the GUARDED decision and the clean of proof: 1
             rec = simulate(t, loaded, cost)
             assert rec.fault_ns.sum() == simulate(t, live, cost).fault_ns.sum()
-    # the budget follows the evaluated cost model (costmodel: auto): none under tcg
-    assert loaded.for_trace(make_workload("seq"), make_costmodel("tcg")).allowance == 0
+    # the budget follows the evaluated cost model (costmodel: auto): none under tcg, where
+    # the frozen bandit is inert: STATIC k = 0, priced as baseline (no GUARDED decision)
+    tcg = make_costmodel("tcg")
+    run = loaded.for_trace(make_workload("seq"), tcg)
+    assert run.allowance == 0 and run.inert and run.kernel_program().mode == "static"
+    assert live.for_trace(make_workload("seq"), tcg).kernel_program() == run.kernel_program()
+    for pol in (loaded, live):
+        rec = simulate(g.randomized(seed=9, draw=2), pol, tcg)
+        base = simulate(g.randomized(seed=9, draw=2), Baseline(), tcg)
+        assert rec.precopied == 0 and rec.fault_ns.sum() == base.fault_ns.sum()
 
 
 def test_a_named_budget_cost_model_is_frozen_into_the_artifact() -> None:

@@ -259,10 +259,10 @@ def test_measured_target_report_beside_the_simulator(compose_cfg, tmp_path: Path
             for line in text.splitlines() if line.startswith("| seq |")
             or line.startswith("| random |")}
     cost = make_costmodel("tcg")
-    bound = 1 + cost.decide_cost("guarded") / cost.demand_ns
     for w in ("seq", "random"):
         g, g0, ra = rows[(w, "guarded")], rows[(w, "guarded0")], rows[(w, "readahead")]
         assert g[5] == g0[5] == ra[5] == "yes"  # counts = sim
-        assert g[6] == f"{bound:.3f}" and g[7] == g0[0]  # modelled; measured = guarded0's
+        # under tcg guarded and guarded0 are inert (STATIC k = 0): no decision, no bound
+        assert g[6] == g0[6] == "" and g[0] == g0[0] == "1.000"
         assert ra[6] == f"{1 + cost.decide_ns / cost.demand_ns:.3f}" and ra[7] == "-"
         assert rows[(w, "baseline")][6] == ""  # static: no decision, no bound

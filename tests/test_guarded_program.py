@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 import yaml
 
+from cowrl.errors import ConfigError
+from cowrl.policies.base import KernelProgram
 from cowrl.policies.guarded import ALIGN, ALIGN_GROUPS, N_CELLS, GuardedPolicy, make_guarded
+from cowrl.policies.static import Baseline
 from cowrl.registry import make_costmodel
 from cowrl.sim.simulator import simulate
 from cowrl.traces import generators as g
@@ -310,7 +313,10 @@ def test_auto_costmodel_pushes_no_allowance_under_tcg() -> None:
     pol = make_guarded(table=shipped, costmodel="auto", grant_left=2, scan=8)
     run = pol.for_trace(g.sequential(n_pages=2048), cost)
     assert isinstance(run, GuardedPolicy)
-    assert run.kernel_program().table["allowance_ns"] == 0
+    assert run.program().table["allowance_ns"] == 0
+    # inert: deployed (and replayed) as STATIC k = 0, not the GUARDED program
+    assert run.inert and run.kernel_program() == run.replay_program() == \
+        KernelProgram(mode="static", k=0)
     zeros = make_guarded(table=[0] * N_CELLS, costmodel="auto", grant_left=2, scan=8)
     for t in (g.sequential(n_pages=2048), g.interleaved(n_pages=2048, streams=3, seed=1)):
         got, ref = simulate(t, pol, cost), simulate(t, zeros, cost)
@@ -361,3 +367,73 @@ def test_grp_is_the_first_page_of_an_aligned_group_of_4() -> None:
     assert GuardedPolicy.from_artifact(spec, "old", None).table == old + old
     with pytest.raises(ConfigError, match=r"^policy\.table: expected 640 values \(or 320"):
         GuardedPolicy(table=[0] * 321)
+
+
+def _policy_cfg(name: str, cost: str) -> GuardedPolicy:
+    from cowrl.registry import group_config, make_policy
+
+    return make_policy(group_config("policy", name)).for_trace(g.sequential(n_pages=64),
+                                                               make_costmodel(cost))
+
+
+@pytest.mark.parametrize("cm", ["seed_table1", "host"])
+def test_not_inert_where_precopy_can_pay(cm: str) -> None:
+    """Where the budget has an allowance nothing changes: the GUARDED program is deployed,
+    replayed and priced (its decision, the clean of proof: 1) as before."""
+    cost = make_costmodel(cm)
+    for name in ("guarded", "guarded0"):
+        pol = _policy_cfg(name, cm)
+        assert not pol.inert and pol.static_k is None and pol.allowance > 0
+        assert pol.kernel_program() == pol.replay_program() == pol.program()
+        assert pol.priced(cost) == cost.with_clean()  # proof: 1, as configured
+        assert "inert" not in pol.describe() and pol.options()["inert"] is False
+    t = g.randomized(seed=4, draw=3)
+    pol = _policy_cfg("guarded0", cm)
+    rec, base = simulate(t, pol, cost), simulate(t, Baseline(), cost)
+    assert rec.precopied == 0  # a table of zeros: baseline plus one GUARDED decision per fault
+    assert np.isclose(rec.fault_ns.sum(),
+                      base.fault_ns.sum() + rec.faults * cost.decide_cost("guarded"))
+
+
+def test_inert_under_tcg_costs_baseline() -> None:
+    """Under tcg (no allowance, setup_ns > 0) guarded and guarded0 are inert: STATIC k = 0,
+    priced with no decision (STATIC's price: 0), so their simulated cost is baseline's; the
+    Python decisions (the whole GUARDED logic, fast=False) are k = 0 at every fault too."""
+    cost = make_costmodel("tcg")
+    traces = (g.sequential(n_pages=1024), g.randomized(seed=4, draw=3),
+              g.alloc_pool(n_pages=1024, sizes=(2, 4), density=0.8, whole=0.7, streams=2,
+                           seed=3))
+    for name in ("guarded", "guarded0"):
+        pol = _policy_cfg(name, "tcg")
+        assert pol.inert and pol.static_k == 0 and pol.allowance == 0 and pol.setup > 0
+        assert pol.kernel_program() == KernelProgram(mode="static", k=0)
+        assert pol.priced(cost) is cost
+        assert pol.options()["inert"] is True and "STATIC" in str(pol.describe()["inert"])
+        assert pol.name == name
+        for t in traces:
+            base = simulate(t, Baseline(), cost)
+            rec, ev = simulate(t, pol, cost, record_events=True)
+            slow, ev_s = simulate(t, pol, cost, record_events=True, fast=False)
+            assert not ev.k.any() and not ev_s.k.any() and rec.precopied == 0
+            assert rec.fault_ns.sum() == slow.fault_ns.sum() == base.fault_ns.sum()
+
+
+def test_inert_needs_no_allowance_and_a_setup_price() -> None:
+    """Inert is derived from the budget, not the table: align values and the version 3 and
+    4 options with no allowance stay inert; setup_ns = 0 (a window over private pages is
+    free) or any allowance is not inert. An artifact keeps it; a wrong ``inert`` is refused."""
+    align = [ALIGN | 16] * N_CELLS
+    for kw in ({}, {"proof": 1, "proof_ttl": 16}, {"hit_scale": 16, "protect": True,
+                                                   "merge": True, "grant_left": 0}):
+        pol = GuardedPolicy(table=align, budget_per_mille=0, setup_ns=900, **kw)
+        assert pol.inert
+        rec = simulate(g.randomized(seed=2, draw=1), pol, make_costmodel("tcg"),
+                       fast=False)
+        assert rec.precopied == 0
+    assert not GuardedPolicy(table=align, budget_per_mille=0, setup_ns=0).inert
+    assert not GuardedPolicy(table=align, budget_per_mille=1, setup_ns=900).inert
+    pol = GuardedPolicy.for_cost(make_costmodel("tcg"), table=align)
+    again = GuardedPolicy.from_artifact(pol.artifact_spec(), "g", Path("."))
+    assert again.inert and again.kernel_program().mode == "static"
+    with pytest.raises(ConfigError, match="policy.inert"):
+        GuardedPolicy(table=align, inert=True)

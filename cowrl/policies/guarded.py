@@ -60,6 +60,15 @@ precopy is financed only by gains already proven. A sentinel proves the end of i
 window, not its interior: a strided stream whose window ends on a written page can fool
 it (measured in docs/policies.md).
 
+**Inert** (:attr:`GuardedPolicy.inert`). Every credit of the budget is an allowance (per
+fault, or ``hit_scale`` of it at a sentinel hit), a sentinel's refund of a window that copied
+pages, or an interior proof of a copied page; the last two need a window first, and every
+window (``k > 0``) costs at least ``setup_ns``. A policy whose allowance is 0 (no
+``budget_per_mille``, or :meth:`GuardedPolicy.for_cost` under a cost model where precopy
+cannot pay: ``tcg``) and whose ``setup_ns > 0`` therefore decides ``k = 0`` at every fault,
+whatever its table. It is deployed as what it is: the module's STATIC mode with ``k = 0``
+(no run-time decision, priced so by the simulator), decided once when it is built.
+
 **Align values** (since 2026-12-02). A table value ``ALIGN | G`` (256 + G, G a power of
 two in 2..64) asks for the rest of the fault's aligned group of G pages: the degree
 ``(G - 1) - (vpn mod G)`` at virtual page number ``vpn`` (:attr:`FaultContext.vpn_offset`;
@@ -370,7 +379,7 @@ class GuardedPolicy(Policy):
                  scan: int = 8, merge: bool = False, protect: bool = False,
                  hit_scale: int = 1, proof: int = 0, proof_reads: int = 8,
                  proof_ttl: int = 0, degrees: Sequence[int] = DEGREES,
-                 name: str = "guarded") -> None:
+                 name: str = "guarded", inert: bool | None = None) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else widen_table(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -420,6 +429,14 @@ class GuardedPolicy(Policy):
         self.proof_ttl = int(proof_ttl)
         self.budget = 0
         self.granted = 0
+        # Inert: provably k = 0 at every fault (decided here, once, from the constants every
+        # construction path sets: for_cost, make_guarded, an artifact's load). Deployed and
+        # priced as the module's STATIC mode with k = 0, the cheapest program it has.
+        self.inert = self.allowance == 0 and self.setup > 0
+        if inert is not None and bool(inert) != self.inert:
+            raise ConfigError(f"policy.inert is derived from the budget (allowance 0 and "
+                              f"setup_ns > 0): {self.inert} here, got {inert!r}")
+        self.static_k = 0 if self.inert else None
         # (lambda, keywords) when the budget constants follow the run's cost model
         # (make_guarded(costmodel="auto")): for_trace rebuilds the policy under it.
         self.budget_spec: tuple[float, dict[str, Any]] | None = None
@@ -436,8 +453,9 @@ class GuardedPolicy(Policy):
         The allowance (``budget_per_mille``, the risk taken before any proof) follows the
         cost model: none where precopy cannot pay back its risk, i.e. where the break-even
         hit rate exceeds :data:`MAX_BREAK_EVEN` (``tcg``: a copied page costs more than the
-        fault it saves); then no window opens and the policy costs baseline plus its
-        decisions (docs/policies.md, "the allowance follows the cost model")."""
+        fault it saves); then no window opens, the policy is :attr:`inert` and runs as the
+        module's STATIC mode with k = 0: it costs baseline (docs/policies.md, "the allowance
+        follows the cost model")."""
         if kw.get("proof"):  # a copy pays its clean and its unproven reads: the bound covers it
             cost = cost.with_clean(int(kw.get("proof_ttl", 0)))
         gain = int(cost.fault_ns + cost.copy_ns + cost.decide_cost(cls.decide_program)
@@ -455,12 +473,22 @@ class GuardedPolicy(Policy):
         lam, kw = self.budget_spec
         return GuardedPolicy.for_cost(cost, lam, table=self.table, **kw)
 
+    @property
+    def inert_reason(self) -> str:
+        """Why an inert policy never precopies (docs/policies.md, "Pricing the GUARDED
+        decision"), or ``""``."""
+        if not self.inert:
+            return ""
+        return (f"k = 0 at every fault (module STATIC): no allowance under this cost model "
+                f"(break-even hit rate {break_even(self.gain, self.loss):.3f}), so the budget "
+                f"stays 0 and no window's setup ({self.setup} ns) ever fits")
+
     def priced(self, cost: CostModel) -> CostModel:
         """With ``proof: 1`` the module cleans every copy's dirty bit: each copied page costs
         ``precopy_ns + proof_clean_ns``, and each proof read that finds its page unwritten
         ``proof_read_ns`` as it happens, whatever ``proof_ttl`` (:meth:`CostModel.with_clean`;
         ``proof_ttl``'s worst case per copy is the budget's reserve, :meth:`for_cost`)."""
-        return cost.with_clean() if self.proof else cost
+        return cost.with_clean() if self.proof and not self.inert else cost
 
     def reset(self, n_pages: int, seed: int | None = None) -> None:
         self.ctx.reset(n_pages)
@@ -612,14 +640,19 @@ class GuardedPolicy(Policy):
         # Training hooks (exploration, the fault log) need decide() at every fault.
         if self.explore is not None or self.trace_log is not None:
             return None
-        return self.program()
+        return self.kernel_program()
 
     def kernel_program(self) -> KernelProgram:
-        """The module runs the same program (COWRL_POLICY_GUARDED, cowrl_guarded.h)."""
+        """The module runs the same program (COWRL_POLICY_GUARDED, cowrl_guarded.h), or, for
+        an inert policy (:attr:`inert`), STATIC with k = 0: the decisions it would take."""
+        if self.inert:
+            return KernelProgram(mode="static", k=0)
         return self.program()
 
     def describe(self) -> dict[str, int | str]:
-        return {describe_cell(c): describe_value(k) for c, k in enumerate(self.table) if k}
+        cells: dict[str, int | str] = {describe_cell(c): describe_value(k)
+                                       for c, k in enumerate(self.table) if k}
+        return {"inert": self.inert_reason, **cells} if self.inert else cells
 
     def options(self) -> dict[str, Any]:
         """The constructor's keywords that are not the table nor the budget's prices."""
@@ -629,7 +662,7 @@ class GuardedPolicy(Policy):
                 "scan": self.ctx.scan, "merge": self.ctx.merge, "protect": self.ctx.protect,
                 "hit_scale": self.hit_scale, "proof": self.proof,
                 "proof_reads": self.proof_reads, "proof_ttl": self.proof_ttl,
-                "degrees": list(self.degrees)}
+                "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
         """The table, the options and the budget: its prices, or with ``costmodel: auto``
@@ -637,7 +670,9 @@ class GuardedPolicy(Policy):
         spec: dict[str, Any] = {"table": list(self.table), **self.options(),
                                 "gain_ns": self.gain, "loss_ns": self.loss,
                                 "setup_ns": self.setup, "demand_ns": self.demand,
-                                "skip_ns": self.skip, "cells": self.describe()}
+                                "skip_ns": self.skip,
+                                "cells": {k: v for k, v in self.describe().items()
+                                          if k != "inert"}}
         if self.budget_spec is not None:
             lam, kw = self.budget_spec
             spec["costmodel"] = "auto"
