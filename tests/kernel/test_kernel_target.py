@@ -214,6 +214,16 @@ def _trained_bandit() -> Policy:
 
 
 GUARDED_POLICIES = {**_guarded_policies(), "bandit_shielded": _trained_bandit}
+
+
+def _inert_guarded() -> Policy:
+    """The shipped guarded (table and options) with tcg's budget, the guest's own cost model:
+    no allowance, so inert (STATIC k = 0)."""
+    from cowrl.policies.guarded import make_guarded, shipped_options
+
+    shipped = _guarded_policies()["guarded"]().table
+    return make_guarded(table=shipped, costmodel="tcg", **shipped_options(),
+                        name="guarded_inert")
 GUARDED_TRACES = _guarded_traces()
 REC_TRACE = _rec_trace()
 # align values in every cell (align16), in some cells at random (G 2..64), the shipped table
@@ -239,6 +249,7 @@ def session(request: pytest.FixtureRequest) -> KernelSession:
     reqs += [RunRequest(GUARDED_TRACES[t], GUARDED_POLICIES[p](), label=p)
              for p in GUARDED_POLICIES for t in GUARDED_TRACES]
     reqs += [RunRequest(REC_TRACE, GUARDED_POLICIES[p](), label=p) for p in REC_POLICIES]
+    reqs.append(RunRequest(GUARDED_TRACES["g_pool"], _inert_guarded(), label="guarded_inert"))
     return run_session(reqs, {"accel": "auto", "kernel_release": RELEASES[request.param]},
                        checks=("manual_cow", "table_ioctl", "rmmod"), progress=True)
 
@@ -411,6 +422,25 @@ def test_guarded_mode_decisions_equal_simulator(session: KernelSession, trace: s
     r = _assert_module_equals_simulator(session, _index(session, trace, policy),
                                         _guarded_trace(trace), GUARDED_POLICIES[policy]())
     assert r.extra["decisions"] == r.faults
+
+
+def test_inert_guarded_runs_static_and_equals_simulator(session: KernelSession) -> None:
+    """guarded under tcg is inert: the module runs STATIC k = 0 (no GUARDED decision), with
+    the simulator's counts; the simulator prices it as baseline."""
+    from cowrl.sim import simulate
+
+    pol = _inert_guarded()
+    assert pol.inert
+    trace = GUARDED_TRACES["g_pool"]
+    i = _index(session, "g_pool", "guarded_inert")
+    r, kev = session.records[i], session.events[i]
+    assert r.extra["mode"] == "static" and "decisions" not in r.extra  # no GUARDED program
+    cost = make_costmodel("tcg")
+    sim, ev = simulate(trace, pol, cost, record_events=True)
+    assert (r.faults, r.precopied, r.wasted) == (sim.faults, sim.precopied, sim.wasted)
+    assert kev is not None and kev.page.tolist() == ev.page.tolist()
+    assert not kev.degree.any() and r.faults == np.unique(trace.pages).size
+    assert sim.fault_ns.sum() == simulate(trace, Baseline(), cost).fault_ns.sum()
 
 
 PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof", "guarded_proof_ttl",
