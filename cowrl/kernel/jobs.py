@@ -26,6 +26,12 @@ from cowrl.traces.io import Trace
 
 PAGE_SIZE = 4096
 
+HARNESS_ALIGN_PAGES = 512
+"""The harness's slot 0 is 2 MiB aligned (``HUGE`` in cowrl_harness.c): 512 pages. Each
+region's first slot is congruent modulo this to its virtual page number in the simulator
+(:func:`harness_slots`), so aligned groups (guarded's align values, G <= 64) and 2 MiB huge
+page boundaries fall on the same pages in the kernel as in the simulator."""
+
 
 @dataclass
 class RunRequest:
@@ -59,7 +65,8 @@ class RunSpec:
     table: str = ""
     """Table mode: path of the packed ``struct cowrl_policy_table`` file."""
     regions: str = ""
-    """Multi-region trace: path of its region sizes (int64 pages), the harness's --regions."""
+    """The harness's --regions: path of one (size in pages, first slot) int64 pair per region
+    (:func:`harness_slots`); empty for one region at slot 0."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -170,10 +177,11 @@ def write_job(jobdir: Path, requests: list[RunRequest], writer: str, paths: dict
             np.ascontiguousarray(req.trace.pages, dtype="<i8").tofile(f)
             trace_files[key] = str(f)
         regions = ""
-        sizes = req.trace.region_sizes
-        if sizes is not None and sizes.size > 1:
+        slots = harness_slots(req.trace)
+        if slots.size > 1 or slots[0] != 0:
             regions = trace_files[key].replace(".bin", ".regions.bin")
-            np.ascontiguousarray(sizes, dtype="<i8").tofile(regions)
+            sizes = req.trace.region_ends - req.trace.region_begins
+            np.ascontiguousarray(np.c_[sizes, slots], dtype="<i8").tofile(regions)
         label = req.label or (req.policy.name if req.module else f"{req.policy.name}+nomodule")
         specs.append(RunSpec(id=f"r{i:03d}", trace=trace_files[key], n_pages=req.trace.n_pages,
                              k=plan.k, thp=plan.thp, writer=req.writer or writer,
@@ -224,14 +232,49 @@ class DemandEvents:
     """Pages the fault's precopy made private."""
 
 
+def harness_slots(trace: Trace) -> np.ndarray:
+    """The harness slot of each region's first page (slot ``s`` is page ``s`` of a 2 MiB
+    aligned range; see kernel_module/harness/cowrl_harness.c).
+
+    Region ``r`` goes at the first slot after region ``r - 1`` and at least one
+    ``PROT_NONE`` guard slot (so regions stay separate VMAs) that is congruent modulo
+    :data:`HARNESS_ALIGN_PAGES` to the simulator's virtual page number of its first page,
+    ``region_begins[r] + region_vpn_offsets[r]`` (:attr:`Trace.region_vpn_offsets`: the
+    recorded address, or without ``region_starts`` the page index). So a fault's virtual
+    page number in the harness equals the simulator's modulo 512, for every trace. One
+    region whose first page's number is 0 modulo 512 (every trace without
+    ``region_starts``) lies at slot 0 as ever."""
+    begins = trace.region_begins
+    sizes = trace.region_ends - begins
+    vpn0 = begins + trace.region_vpn_offsets
+    slots = np.empty(begins.size, dtype=np.int64)
+    nxt = 0  # first slot the next region may take
+    for r in range(begins.size):
+        slots[r] = nxt + (int(vpn0[r]) - nxt) % HARNESS_ALIGN_PAGES
+        nxt = int(slots[r] + sizes[r]) + 1
+    return slots
+
+
+def _read_regions(spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(sizes, first slots) of the run's --regions file."""
+    pairs = np.fromfile(spec.regions, dtype="<i8").reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]
+
+
 def slots_to_pages(slots: np.ndarray, spec: RunSpec) -> np.ndarray:
-    """Harness slot indices -> trace page indices (a multi-region run has one guard slot
-    between regions; see kernel_module/harness/cowrl_harness.c)."""
+    """Harness slot indices -> trace page indices (regions at :func:`harness_slots`;
+    see kernel_module/harness/cowrl_harness.c)."""
     if not spec.regions:
         return slots
-    sizes = np.fromfile(spec.regions, dtype="<i8")
-    slot_first = np.concatenate([[0], np.cumsum(sizes)[:-1]]) + np.arange(sizes.size)
-    return slots - (np.searchsorted(slot_first, slots, side="right") - 1)
+    sizes, slot_first = _read_regions(spec)
+    shift = slot_first - np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    r = np.searchsorted(slot_first, slots, side="right") - 1
+    gap = (r < 0) | (slots >= slot_first[r] + sizes[r])
+    if np.any(gap):
+        raise CowrlError(f"kernel run {spec.id} ({spec.policy} on {spec.workload}): "
+                         f"{int(gap.sum())} module record(s) in the guard slots between "
+                         f"regions (first: slot {int(slots[np.argmax(gap)])})")
+    return slots - shift[r]
 
 
 def demand_events(jobdir: Path, spec: RunSpec) -> DemandEvents | None:
@@ -296,7 +339,7 @@ def parse_run(jobdir: Path, spec: RunSpec, trace: Trace, info: dict[str, Any]) -
         if recs is None:
             recs = np.zeros(0, dtype=record_dtype())
         demand = recs[(recs["flags"] & abi.COWRL_REC_DEMAND) != 0]
-        # a multi-region run's records are in harness slots (one guard slot between regions)
+        # a multi-region run's records are in harness slots (harness_slots: guard gaps)
         slots = _region_pages(demand["addr"], int(s["region_start"]),
                               int(s.get("n_slots", trace.n_pages)), spec)
         pages = slots_to_pages(slots, spec)

@@ -22,13 +22,18 @@
  * cowrl.policies.kernel_table.pack_table writes it); the harness passes it
  * as is (entry_size = file size), so the module does all the checking.
  *
- * RFILE (a multi-region trace, as recorded from a real program) holds the
- * regions' sizes in pages (little-endian int64, summing to N).  Each region is
- * mapped as its own VMA, one PROT_NONE guard page after the previous one, so
- * they never merge and precopy clips at each region's end as at a VMA's end.
- * Addresses then run over "slots": page p of the trace lives in slot
- * p + (its region's index); records.bin addresses are slot addresses, and
- * summary.txt's n_slots/regions say so.
+ * RFILE (a multi-region trace, as recorded from a real program) holds one
+ * pair of little-endian int64 per region: its size in pages (the sizes sum to
+ * N) and its first "slot" (slot s = page s of the 2 MiB aligned range).  The
+ * host computes the slots (cowrl.kernel.jobs.harness_slots: each region's
+ * first slot congruent modulo 512 to the simulator's virtual page number of
+ * its first page, so aligned groups and huge-page boundaries fall where the
+ * simulator puts them); the harness only checks that they ascend with at
+ * least one slot between regions.  Each region is mapped as its own VMA, the
+ * slots between them PROT_NONE, so they never merge and precopy clips at each
+ * region's end as at a VMA's end.  records.bin addresses are slot addresses,
+ * and summary.txt's n_slots/regions say so.  Without RFILE the N pages are one
+ * region at slot 0.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -86,8 +91,11 @@ static void unregister_self(void)
 	registered_fd = -1;
 }
 
-/* Multi-region: guard[slot] = 1 for the PROT_NONE page between two regions (NULL: one region). */
+/* Multi-region: guard[slot] = 1 for a PROT_NONE slot outside every region (NULL: one region). */
 static uint8_t *guard;
+/* Multi-region: first slot and size in pages of each of the n_reg regions. */
+static int64_t *reg_slot, *reg_size;
+static long n_reg;
 
 static void die(const char *what)
 {
@@ -388,39 +396,63 @@ static void module_finish(int fd, const char *out, struct cowrl_counters *cnt)
 	close(fd);
 }
 
+/* Slots are pages of the mapped range: at most 2^35 (128 TiB), so no product overflows. */
+#define MAX_SLOTS (1LL << 35)
+
 /*
- * --regions: read the region sizes, turn @trace's page indices into slot
- * indices (page + index of its region), set o->n_pages to the slot count and
- * fill the guard map.  Returns the number of regions.
+ * --regions: read the (size, first slot) pairs, turn @trace's page indices
+ * into slot indices (page - first page of its region + its first slot), set
+ * o->n_pages to the slot count and fill the guard map.  Returns the number of
+ * regions.
  */
 static long to_slots(struct opts *o, int64_t *trace, long writes)
 {
 	long n, total = 0;
-	int64_t *sizes = read_trace(o->regions, &n);
+	int64_t *pairs = read_trace(o->regions, &n);
 	int64_t *first;	/* first page of each region */
+	int64_t next = 0;	/* first slot the next region may take */
 
+	if (n % 2) {
+		fprintf(stderr, "cowrl_harness: %s: not (size, slot) int64 pairs\n", o->regions);
+		exit(2);
+	}
+	n /= 2;
 	first = malloc(n * sizeof(*first));
-	if (!first)
+	reg_slot = malloc(n * sizeof(*reg_slot));
+	reg_size = malloc(n * sizeof(*reg_size));
+	if (!first || !reg_slot || !reg_size)
 		die("malloc");
 	for (long r = 0; r < n; r++) {
-		if (sizes[r] <= 0) {
+		reg_size[r] = pairs[2 * r];
+		reg_slot[r] = pairs[2 * r + 1];
+		if (reg_size[r] <= 0 || reg_size[r] > MAX_SLOTS) {
 			fprintf(stderr, "cowrl_harness: %s: region %ld has size %lld\n", o->regions,
-				r, (long long)sizes[r]);
+				r, (long long)reg_size[r]);
 			exit(2);
 		}
+		if (reg_slot[r] < next || reg_slot[r] > MAX_SLOTS - reg_size[r]) {
+			fprintf(stderr, "cowrl_harness: %s: region %ld at slot %lld: slots must "
+				"ascend, one guard slot between regions, below %lld\n", o->regions,
+				r, (long long)reg_slot[r], MAX_SLOTS);
+			exit(2);
+		}
+		next = reg_slot[r] + reg_size[r] + 1;
 		first[r] = total;
-		total += sizes[r];
+		total += reg_size[r];
 	}
 	if (total != o->n_pages) {
 		fprintf(stderr, "cowrl_harness: %s: regions sum to %ld pages, --n-pages is %ld\n",
 			o->regions, total, o->n_pages);
 		exit(2);
 	}
-	guard = calloc(total + n, 1);
+	n_reg = n;
+	o->n_pages = next - 1;	/* slots up to the last region's end */
+	guard = malloc(o->n_pages);
 	if (!guard)
-		die("calloc");
-	for (long r = 1; r < n; r++)
-		guard[first[r] + r - 1] = 1;
+		die("malloc");
+	memset(guard, 1, o->n_pages);
+	for (long r = 0; r < n; r++)
+		memset(guard + reg_slot[r], 0, reg_size[r]);
 	for (long i = 0; i < writes; i++) {
 		long lo = 0, hi = n - 1;
 
@@ -437,11 +469,10 @@ static long to_slots(struct opts *o, int64_t *trace, long writes)
 			else
 				hi = mid - 1;
 		}
-		trace[i] += lo;
+		trace[i] += reg_slot[lo] - first[lo];
 	}
-	o->n_pages = total + n - 1;
 	free(first);
-	free(sizes);
+	free(pairs);
 	return n;
 }
 
@@ -451,7 +482,7 @@ int main(int argc, char **argv)
 	struct cowrl_counters cnt = { 0 };
 	struct shared_result *res;
 	uint64_t *write_ns;
-	uint8_t *base, *region, *written;
+	uint8_t *base, *region, *first_page, *written;
 	int64_t *trace;
 	long writes, thp_kb, n_regions, trace_pages;
 	size_t len, span;
@@ -483,15 +514,16 @@ int main(int argc, char **argv)
 	if (base == MAP_FAILED)
 		die("mmap region");
 	region = (uint8_t *)(((uintptr_t)base + PAGE + HUGE - 1) & ~(HUGE - 1));
-	if (mprotect(region, len, PROT_READ | PROT_WRITE))
-		die("mprotect region");
-	for (long p = 0; guard && p < o.n_pages; p++)
-		if (guard[p] && mprotect(region + p * PAGE, PAGE, PROT_NONE))
-			die("mprotect guard");
+	/* Multi-region: each region readable and writable, the slots between stay PROT_NONE. */
+	for (long r = 0; r < (guard ? n_reg : 1); r++)
+		if (mprotect(guard ? region + reg_slot[r] * PAGE : region,
+			     guard ? reg_size[r] * PAGE : len, PROT_READ | PROT_WRITE))
+			die("mprotect region");
 	if (madvise(region, len, o.thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE))
 		die("madvise THP");
 	fill(region, o.n_pages);
-	thp_kb = anon_huge_kb((uintptr_t)region);
+	first_page = guard ? region + reg_slot[0] * PAGE : region;
+	thp_kb = anon_huge_kb((uintptr_t)first_page);
 	read_thp_setting(thp_setting, sizeof(thp_setting));
 
 	res = mmap(NULL, sizeof(*res) + writes * 8, PROT_READ | PROT_WRITE,

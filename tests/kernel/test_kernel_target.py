@@ -151,19 +151,30 @@ def _guarded_traces() -> dict[str, Trace]:
     from cowrl.traces import generators as g
 
     multi = g.block_stride(n_pages=1024, block=5, gap=2)
-    sizes = np.array([300, 211, 513])
-    # The harness maps region r's page p at slot p + r of a 2 MiB aligned range (a guard page
-    # between regions): those are the virtual pages align values read, so the simulator is
-    # given them as region_starts.
-    slots = np.concatenate([[0], np.cumsum(sizes)[:-1]]) + np.arange(sizes.size)
+    # Three regions, no recorded addresses: the simulator's vpn is the page index, and the
+    # harness maps each region at a slot congruent to it modulo 512 (harness_slots).
     pool = g.alloc_pool(n_pages=1024, sizes=(2, 4), density=0.8, whole=0.7, streams=2, seed=3)
     return {"g_seq": _named(make_workload("seq", n_pages=1024), "g_seq"),
             "g_pool": _named(pool, "g_pool"),
             "g_block": _named(g.block_stride(n_pages=1024, block=3, gap=3), "g_block"),
             "g_random": _named(make_workload("random", seed=3, n_pages=1024, writes=1024),
                                "g_random"),
-            "g_multi": Trace(multi.pages, multi.n_pages, name="g_multi", region_sizes=sizes,
-                             region_starts=(0x40000000 + slots * 4096).astype(np.uint64))}
+            "g_multi": Trace(multi.pages, multi.n_pages, name="g_multi",
+                             region_sizes=np.array([300, 211, 513]))}
+
+
+# Regions at recorded addresses aligned neither like their page indices nor like the harness's
+# old layout (page p of region r at slot p + r): first pages at vpn 3, 45 and 17 modulo 64.
+REC_STARTS = np.array([0x7F1234000 + 3, 0x7F1234200 + 45, 0x55AB00400 + 17]) * 4096
+
+
+def _rec_trace() -> Trace:
+    from cowrl.traces import generators as g
+
+    pool = g.alloc_pool(n_pages=1024, sizes=(2, 3, 4), density=0.9, whole=0.6, streams=2,
+                        seed=5)
+    return Trace(pool.pages, pool.n_pages, name="g_rec", region_sizes=np.array([300, 211, 513]),
+                 region_starts=REC_STARTS.astype(np.uint64))
 
 
 @functools.cache
@@ -204,6 +215,9 @@ def _trained_bandit() -> Policy:
 
 GUARDED_POLICIES = {**_guarded_policies(), "bandit_shielded": _trained_bandit}
 GUARDED_TRACES = _guarded_traces()
+REC_TRACE = _rec_trace()
+# align values in every cell (align16), in some cells at random (G 2..64), the shipped table
+REC_POLICIES = ("guarded_align16_proof", "guarded_align_loose_proof", "guarded_proof")
 
 pytestmark = pytest.mark.kernel
 
@@ -224,6 +238,7 @@ def session(request: pytest.FixtureRequest) -> KernelSession:
                            writer="parent", label="table_hand-parent"))
     reqs += [RunRequest(GUARDED_TRACES[t], GUARDED_POLICIES[p](), label=p)
              for p in GUARDED_POLICIES for t in GUARDED_TRACES]
+    reqs += [RunRequest(REC_TRACE, GUARDED_POLICIES[p](), label=p) for p in REC_POLICIES]
     return run_session(reqs, {"accel": "auto", "kernel_release": RELEASES[request.param]},
                        checks=("manual_cow", "table_ioctl", "rmmod"), progress=True)
 
@@ -364,7 +379,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 5
+    assert c["abi_version"] == 6  # 6: guarded version 5, the grp dimension (640 cells)
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -375,20 +390,26 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
     # proof_ttl (a pad slot of the guarded table): 0..255, and 0 without proof
     assert err["guarded_ttl_good"] == err["guarded_ttl_255"] == err["off_again"] == 0, err
-    assert err["guarded_align_good"] == 0, err
+    assert err["guarded_align_good"] == err["guarded_align_grp"] == 0, err
     for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_ttl_pad",
-                 "guarded_align_3", "guarded_align_128"):
+                 "guarded_align_3", "guarded_align_128", "guarded_v4_size",
+                 "guarded_v4_version", "guarded_v4_cells", "guarded_grp_k65"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
 
 
+def _guarded_trace(name: str) -> Trace:
+    return REC_TRACE if name == REC_TRACE.name else GUARDED_TRACES[name]
+
+
 @pytest.mark.parametrize("trace,policy", [(t, p) for p in GUARDED_POLICIES
-                                          for t in GUARDED_TRACES])
+                                          for t in GUARDED_TRACES]
+                         + [(REC_TRACE.name, p) for p in REC_POLICIES])
 def test_guarded_mode_decisions_equal_simulator(session: KernelSession, trace: str,
                                                 policy: str) -> None:
     """COWRL_POLICY_GUARDED (cowrl_guarded.h in the kretprobe, page state read with gup-fast)
     == the simulator's guarded program: demand faults, pages precopied and k per fault."""
     r = _assert_module_equals_simulator(session, _index(session, trace, policy),
-                                        GUARDED_TRACES[trace], GUARDED_POLICIES[policy]())
+                                        _guarded_trace(trace), GUARDED_POLICIES[policy]())
     assert r.extra["decisions"] == r.faults
 
 
@@ -398,7 +419,8 @@ PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof", "guarded_proof_ttl",
 
 
 @pytest.mark.parametrize("trace,policy", [(t, p) for p in PROOF_POLICIES
-                                          for t in GUARDED_TRACES])
+                                          for t in GUARDED_TRACES]
+                         + [(REC_TRACE.name, p) for p in REC_POLICIES])
 def test_dirtyproof_credits_equal_simulator(session: KernelSession, trace: str,
                                             policy: str) -> None:
     """dirtyproof (icount, 1 vCPU, one writer): with proof = 1 every precopied copy is
@@ -409,7 +431,7 @@ def test_dirtyproof_credits_equal_simulator(session: KernelSession, trace: str,
 
     r = session.records[_index(session, trace, policy)]
     proto = GUARDED_POLICIES[policy]()
-    simulate(GUARDED_TRACES[trace], proto, make_costmodel("seed_table1"), fast=False)
+    simulate(_guarded_trace(trace), proto, make_costmodel("seed_table1"), fast=False)
     assert r.extra["proof_lost"] == 0, r.extra
     assert r.extra["proof_clean"] == r.precopied, r.extra
     assert r.extra["proof_credited"] == proto.ctx.proven, (r.extra["proof_credited"],
@@ -446,3 +468,23 @@ def test_guarded_mode_runs_are_not_trivial(session: KernelSession) -> None:
     assert len(al - {0}) >= 3 and max(al) <= 15, al
     # the trained shielded bandit (its artifact, run as COWRL_POLICY_GUARDED) opens windows
     assert session.records[_index(session, "g_seq", "bandit_shielded")].precopied > 100
+
+
+def test_align_windows_at_recorded_addresses_are_not_trivial(session: KernelSession) -> None:
+    """The recorded-address runs open align windows whose degrees depend on the recorded
+    virtual page numbers: at the harness's old layout (region r's page p at slot p + r of a
+    2 MiB aligned range) the simulator would decide otherwise, so the equality of
+    test_guarded_mode_decisions_equal_simulator[g_rec-*] (which the layout of
+    cowrl.kernel.jobs.harness_slots gives) is the point, not a coincidence."""
+    from cowrl.sim import simulate
+
+    sizes = REC_TRACE.region_sizes
+    old = Trace(REC_TRACE.pages, REC_TRACE.n_pages, name="g_rec_old", region_sizes=sizes,
+                region_starts=((REC_TRACE.region_begins + np.arange(sizes.size)) * 4096)
+                .astype(np.uint64))
+    cost = make_costmodel("seed_table1")
+    for p in ("guarded_align16_proof", "guarded_align_loose_proof"):
+        r, kev = _rec(session, REC_TRACE.name, p), session.events[_index(session, "g_rec", p)]
+        assert r.precopied > 20 and len(set(kev.degree.tolist()) - {0}) >= 3, (p, r.precopied)
+        sim = simulate(old, GUARDED_POLICIES[p](), cost)
+        assert (sim.faults, sim.precopied) != (r.faults, r.precopied), p

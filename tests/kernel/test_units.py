@@ -80,12 +80,21 @@ def test_python_abi_matches_compiled_header(tmp_path: Path) -> None:
 
 def test_abi_basics() -> None:
     abi = load_abi()
-    assert abi.version == 5
+    assert abi.version == 6
     assert abi.device == "/dev/cowrl"
     assert record_dtype().itemsize == ctypes.sizeof(abi.structs["cowrl_record"]) == 48
     assert abi.COWRL_POLICY_TABLE != abi.COWRL_POLICY_STATIC  # room for the decision table
     with pytest.raises(AttributeError):
         _ = abi.NO_SUCH_THING
+
+
+def test_old_module_abi_is_refused_in_one_line() -> None:
+    from cowrl.kernel.abi import abi_mismatch
+
+    assert abi_mismatch(6, 6, "/dev/cowrl") is None
+    msg = abi_mismatch(5, 6, "/dev/cowrl")
+    assert msg is not None and "\n" not in msg
+    assert "ABI 5" in msg and "needs ABI 6" in msg and "/dev/cowrl" in msg
 
 
 def test_abi_parser_on_a_tiny_header() -> None:
@@ -171,6 +180,79 @@ def test_job_serialisation_roundtrip(tmp_path: Path) -> None:
 
     job = json.loads((tmp_path / "job.json").read_text())
     assert job["checks"] == ["rmmod"] and len(job["runs"]) == 4 and job["module"] == "m.ko"
+
+
+# Regions at recorded addresses: region 0 at vpn 3 (mod 512), region 1 right after it in the
+# process (adjacent: the harness needs a guard slot, so it moves on a huge page), region 2 at
+# another mapping (vpn 31 mod 512).
+REC = Trace(np.array([0, 4, 5, 7, 8, 19, 12, 1]), 20, name="rec",
+            region_sizes=np.array([5, 3, 12]),
+            region_starts=np.array([0x7f0000003000, 0x7f0000008000, 0x55550001f000],
+                                   dtype=np.uint64))
+MULTI = Trace(REC.pages, 20, name="multi", region_sizes=np.array([5, 3, 12]))
+
+
+def test_harness_slots_keep_the_simulators_vpn_mod_512() -> None:
+    """Each region's first harness slot is congruent modulo 512 (2 MiB, slot 0 is 2 MiB
+    aligned) to the simulator's vpn of its first page, the closest such slot after the
+    previous region and one guard slot."""
+    from cowrl.kernel.jobs import HARNESS_ALIGN_PAGES, harness_slots
+    from cowrl.traces.io import load_trace
+
+    assert HARNESS_ALIGN_PAGES == 512
+    assert harness_slots(_trace()).tolist() == [0]  # one synthetic region: slot 0 as ever
+    assert harness_slots(MULTI).tolist() == [0, 517, 1032]  # vpn = page index: 0, 5, 8
+    assert harness_slots(REC).tolist() == [3, 520, 543]  # vpn 3, 8, 31 (mod 512)
+    one_rec = Trace(np.arange(4), 4, region_sizes=np.array([4]),
+                    region_starts=np.array([0x7000_0000_5000], dtype=np.uint64))
+    assert harness_slots(one_rec).tolist() == [5]
+    for t in (MULTI, REC, one_rec, load_trace(ROOT / "data/traces/redis_bgsave.npz")):
+        s, sizes = harness_slots(t), t.region_ends - t.region_begins
+        assert np.all((s - (t.region_begins + t.region_vpn_offsets)) % 512 == 0), t.name
+        gap = s[1:] - (s[:-1] + sizes[:-1])
+        assert s[0] in range(512) and np.all((gap >= 1) & (gap <= 512)), t.name
+
+
+def test_regions_file_maps_slots_back_to_pages(tmp_path: Path) -> None:
+    from cowrl.kernel.jobs import harness_slots, slots_to_pages
+
+    specs = write_job(tmp_path, [RunRequest(_trace(), Baseline()), RunRequest(MULTI, Baseline()),
+                                 RunRequest(REC, Baseline())], "child", {})
+    assert specs[0].regions == ""  # one region at slot 0: no --regions
+    for spec, t in zip(specs[1:], (MULTI, REC), strict=True):
+        pairs = np.fromfile(spec.regions, dtype="<i8").reshape(-1, 2)
+        assert pairs[:, 0].tolist() == [5, 3, 12]
+        assert pairs[:, 1].tolist() == harness_slots(t).tolist()
+        r = np.searchsorted(t.region_ends, np.arange(20), side="right")
+        slots = np.arange(20) - t.region_begins[r] + pairs[r, 1]
+        assert slots_to_pages(slots, spec).tolist() == list(range(20))
+        with pytest.raises(CowrlError, match="1 module record.s. in the guard slots"):
+            slots_to_pages(np.array([pairs[1, 1] - 1]), spec)
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build the harness")
+def test_harness_places_regions_at_the_given_slots(tmp_path: Path) -> None:
+    """The harness here, without the module: a recorded-address trace replays over the
+    slots write_job gives it (--regions pairs), every page intact, written pages private."""
+    from cowrl.kernel import build
+    from cowrl.kernel.jobs import read_summary
+
+    harness = str(build.ensure_harness(tmp_path / "cache"))
+    (spec,) = write_job(tmp_path, [RunRequest(REC, Baseline(), module=False)], "child", {})
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [harness, "--trace", spec.trace, "--n-pages", "20", "--out", str(out),
+           "--no-module", "--regions"]
+    p = subprocess.run([*cmd, spec.regions], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    s = read_summary(out / "summary.txt")
+    assert (s["regions"], s["n_slots"], s["n_pages"]) == (3, 543 + 12, 20)
+    assert s["writer_ok"] == s["holder_ok"] == 1 and s["region_start"] % (2 << 20) == 0
+    assert s["private_pages"] == np.unique(REC.pages).size and s["wasted"] == 0
+    bad = tmp_path / "bad.bin"
+    np.array([5, 3, 3, 5, 12, 600], dtype="<i8").tofile(bad)  # region 1 overlaps region 0
+    p = subprocess.run([*cmd, str(bad)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "region 1 at slot 5: slots must ascend" in p.stderr, p.stderr
 
 
 def test_precopy_without_module_is_an_error(tmp_path: Path) -> None:
