@@ -22,10 +22,6 @@
  * a write would copy it.  commit calls it for as few pages as the decision
  * needs (usually 2 while the budget is low).
  *
- * Version 5 (ABI 6) adds the grp dimension, the outermost of the 640 cells: grp = 1 iff
- * (@vpn mod COWRL_GUARDED_GRP_PAGES) == 0, the first page of an aligned group of 4 pages
- * (no page read).
- *
  * @left is how many of page-3 .. page-1 that lie in [start, limit) are
  * private: present, anonymous and exclusive to this process.  A page that is
  * absent or outside the region counts as not private.  @start/@limit are the
@@ -54,16 +50,13 @@
 
 #include "cowrl_policy.h"
 
-#define COWRL_GUARDED_VERSION 5
-/* GRP 2 * KINDS 4 * RUN_BUCKETS 5 * LEFT 4 * USE 4 (version 5: grp, the outermost) */
-#define COWRL_GUARDED_CELLS 640
-#define COWRL_GUARDED_BASE_CELLS 320	/* the cells of version 4, grp 0 */
-#define COWRL_GUARDED_GRP_PAGES 4	/* grp = 1: vpn mod GRP_PAGES == 0 */
+#define COWRL_GUARDED_VERSION 4
+#define COWRL_GUARDED_CELLS 320		/* KINDS 4 * RUN_BUCKETS 5 * LEFT 4 * USE 4 */
 #define COWRL_GUARDED_SENTINELS 256	/* direct-mapped sentinel table, a power of 2 */
 #define COWRL_GUARDED_USE_ONE 256	/* fixed-point 1.0 of a sentinel hit rate */
 #define COWRL_GUARDED_MAX_DEGREES 8
 #define COWRL_GUARDED_MAX_K 64		/* largest degree: bounds the PTEs read per fault */
-#define COWRL_GUARDED_BYTES 1384	/* sizeof(struct cowrl_guarded_table) */
+#define COWRL_GUARDED_BYTES 744		/* sizeof(struct cowrl_guarded_table) */
 #define COWRL_GUARDED_MAX_SCAN 64	/* pages read past a window for its sentinel */
 #define COWRL_GUARDED_MAX_HIT_SCALE 16	/* allowances a sentinel hit may add */
 #define COWRL_GUARDED_PROOFS 128	/* ring of copied pages awaiting a proof, a power of 2 */
@@ -274,7 +267,7 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 {
 	/* region-relative index: the regions of a process lie at other offsets */
 	cp_u32 t = (cp_u32)((page - start) & (COWRL_GUARDED_SENTINELS - 1));
-	cp_u32 i, best = COWRL_POLICY_MAX_SLOTS, kind, run, slot = 0, use_b, grp;
+	cp_u32 i, best = COWRL_POLICY_MAX_SLOTS, kind, run, slot = 0, use_b;
 	cp_s64 tag = st->tags[t], gap, best_gap = (cp_s64)tb->near + 1, delta;
 	int stride_hit, hit = tag && (tag >> 1) == page + 1;
 
@@ -340,11 +333,8 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	use_b = (cp_u32)(st->use[o->cls] >> 6);
 	if (use_b > 3)
 		use_b = 3;
-	/* version 5, grp: the fault is the first page of an aligned group of GRP_PAGES pages
-	 * (by virtual page number, as align values read it): where allocators start a pool */
-	grp = (vpn & (COWRL_GUARDED_GRP_PAGES - 1)) == 0;
-	o->cell = (((grp * 4 + kind) * COWRL_POLICY_RUN_BUCKETS + cowrl_policy_run_bucket(run)) *
-		   4 + left) * 4 + use_b;
+	o->cell = ((kind * COWRL_POLICY_RUN_BUCKETS + cowrl_policy_run_bucket(run)) * 4 + left) *
+		  4 + use_b;
 	o->slot = slot;
 	o->run = run;
 	o->proof_first = st->proof_head;

@@ -187,15 +187,12 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
 
     good = bytearray(pack_guarded(make_guarded().program()))
     assert cguarded.check(bytes(good)) == 0
-    e = 88 + 2 * N_CELLS  # the u16 fields after the cells (version 5: 640 cells)
-    for off, fmt, value in ((0, "<I", 1), (0, "<I", 4), (4, "<I", 320), (8, "<I", 0),
-                            (8, "<I", 17), (24, "<I", 9),
+    for off, fmt, value in ((0, "<I", 1), (8, "<I", 0), (8, "<I", 17), (24, "<I", 9),
                             (28, "<H", 5), (30, "<H", 65), (72, "<H", 65),
-                            (88 + 2 * 5, "<H", 513), (88 + 2 * 600, "<H", 513),
-                            (e, "<H", 2), (e + 2, "<H", 2),
-                            (e + 4, "<H", 0), (e + 4, "<H", 17), (e + 6, "<H", 1),
-                            (e + 6, "<H", 2), (e + 8, "<H", 1), (e + 10, "<H", 1),
-                            (e + 12, "<H", 1), (e + 14, "<H", 1), (88 + 2 * 7, "<H", ALIGN | 1),
+                            (88 + 2 * 5, "<H", 513), (728, "<H", 2), (730, "<H", 2),
+                            (732, "<H", 0), (732, "<H", 17), (734, "<H", 1),
+                            (734, "<H", 2), (736, "<H", 1), (738, "<H", 1), (740, "<H", 1),
+                            (742, "<H", 1), (88 + 2 * 7, "<H", ALIGN | 1),
                             (88 + 2 * 7, "<H", ALIGN | 3), (88 + 2 * 7, "<H", ALIGN | 128),
                             (88 + 2 * 7, "<H", ALIGN), (88 + 2 * 7, "<H", ALIGN | 65)):
         bad = bytearray(good)
@@ -207,12 +204,11 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
         assert cguarded.check(bytes(ok)) == 0, grp
     # version 4: proof = 1 needs proof_reads 1..16 and the whole loss reserved
     proof = bytearray(pack_guarded(make_guarded(proof=1, proof_reads=16).program()))
-    assert struct.unpack_from("<2H", proof, e + 6) == (1, 16)
+    assert struct.unpack_from("<2H", proof, 734) == (1, 16)
     assert cguarded.check(bytes(proof)) == 0
     ttl = pack_guarded(make_guarded(proof=1, proof_ttl=255).program())
-    assert struct.unpack_from("<H", ttl, e + 10) == (255,) and cguarded.check(ttl) == 0
-    for off, fmt, value in ((e + 8, "<H", 0), (e + 8, "<H", 17), (20, "<I", 1),
-                            (e + 10, "<H", 256)):
+    assert struct.unpack_from("<H", ttl, 738) == (255,) and cguarded.check(ttl) == 0
+    for off, fmt, value in ((736, "<H", 0), (736, "<H", 17), (20, "<I", 1), (738, "<H", 256)):
         bad = bytearray(proof)
         struct.pack_into(fmt, bad, off, value)
         assert cguarded.check(bytes(bad)) == -22, (off, value)
@@ -338,35 +334,6 @@ def test_guarded0_is_guarded_with_a_table_of_zeros() -> None:
     del cfg["name"], cfg["table"]
     assert cfg0 == cfg
 
-
-def test_grp_is_the_first_page_of_an_aligned_group_of_4() -> None:
-    """Version 5's grp dimension (the outermost, cells 320..639): 1 iff vpn mod 4 == 0, in
-    the prototype and the compiled program alike (the equivalence tests above use random
-    640-cell tables); a table of 320 values (saved before grp) gives both halves its value."""
-    from cowrl.errors import ConfigError
-    from cowrl.policies.guarded import BASE_CELLS, describe_cell, grp_of
-    from cowrl.sim.context import FaultContext
-
-    assert N_CELLS == 2 * BASE_CELLS == 640
-    assert [grp_of(v) for v in range(9)] == [1, 0, 0, 0, 1, 0, 0, 0, 1]
-    assert describe_cell(0) == "miss/run0/left0/use0"
-    assert describe_cell(BASE_CELLS) == "miss/run0/left0/use0/grp"
-    seen = set()
-    for vpn_off in (0, 1, 2, 3):
-        pol = GuardedPolicy(table=[0] * N_CELLS)
-        pol.reset(64)
-        ctx = FaultContext(page=10, n_pages=64, fault_index=0, prev_page=-1, prev_k=0,
-                           private_pages=0, vpn_offset=vpn_off)
-        c = pol.fault_cell(ctx)
-        seen.add((vpn_off, c.cell >= BASE_CELLS))
-    assert seen == {(0, False), (1, False), (2, True), (3, False)}
-    old = [int(k) for k in np.random.default_rng(5).choice([0, 1, 8, ALIGN | 4], BASE_CELLS)]
-    assert GuardedPolicy(table=old).table == old + old
-    spec = GuardedPolicy(table=old).artifact_spec()
-    spec["table"] = old  # an artifact saved with 320 cells (trained guarded or bandit)
-    assert GuardedPolicy.from_artifact(spec, "old", None).table == old + old
-    with pytest.raises(ConfigError, match=r"^policy\.table: expected 640 values \(or 320"):
-        GuardedPolicy(table=[0] * 321)
 
 
 def _policy_cfg(name: str, cost: str) -> GuardedPolicy:

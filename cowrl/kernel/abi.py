@@ -84,41 +84,6 @@ class Abi:
         raise AttributeError(name)
 
 
-class AbiMismatch(RuntimeError):
-    """The loaded module speaks another ABI than this checkout's header (one line)."""
-
-
-def abi_mismatch(got: int, want: int, device: str) -> str | None:
-    """The one-line complaint about a module reporting ABI ``got`` where ``want`` is
-    needed, or None when they agree."""
-    if got == want:
-        return None
-    return (f"{device}: the loaded cowrl module speaks ABI {got}, this checkout needs ABI "
-            f"{want} (kernel_module/cowrl_uapi.h; ABI 6: guarded tables of 640 cells): "
-            f"rebuild and reload the module")
-
-
-def check_module_abi(abi: Abi | None = None) -> int:
-    """COWRL_IOC_VERSION of the loaded module: its ABI, or :class:`AbiMismatch` (one line)
-    when it is not this checkout's (a module of ABI 5 would refuse every guarded table by
-    its size; this says why first)."""
-    import fcntl
-    import os
-
-    abi = abi or load_abi()
-    raw = bytearray(bytes(abi.struct("cowrl_version")))
-    fd = os.open(abi.device, os.O_RDWR)
-    try:
-        fcntl.ioctl(fd, abi.COWRL_IOC_VERSION, raw)
-    finally:
-        os.close(fd)
-    got = int.from_bytes(raw[:4], "little")
-    msg = abi_mismatch(got, abi.version, abi.device)
-    if msg:
-        raise AbiMismatch(msg)
-    return got
-
-
 @lru_cache(maxsize=4)
 def load_abi(header: str | Path = UAPI_HEADER) -> Abi:
     """Parse ``header`` (default: the checkout's ``kernel_module/cowrl_uapi.h``)."""

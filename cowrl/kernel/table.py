@@ -152,10 +152,10 @@ class CPolicy:
 # --- guarded (kernel_module/cowrl_guarded.h) ------------------------------------------------
 
 GUARDED_HEADER = HEADER.with_name("cowrl_guarded.h")
-GUARDED_VERSION = 5  # 5: the grp dimension (640 cells; ABI 6)
-GUARDED_CELLS = 640
+GUARDED_VERSION = 4
+GUARDED_CELLS = 320
 GUARDED_MAX_DEGREES = 8
-GUARDED_BYTES = 1384
+GUARDED_BYTES = 744
 # ... merge, protect, hit_scale (version 3), proof, proof_reads, proof_ttl (version 4), pad[2]
 _GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H8H"
 
@@ -243,9 +243,6 @@ def pack_guarded(program: KernelProgram) -> bytes:
     degrees = sorted(int(d) for d in t["degrees"])
     if len(degrees) > GUARDED_MAX_DEGREES:
         raise ValueError(f"guarded: at most {GUARDED_MAX_DEGREES} degrees, got {len(degrees)}")
-    if len(t["cells"]) != GUARDED_CELLS:
-        raise ValueError(f"guarded: {GUARDED_CELLS} cells (version {GUARDED_VERSION}), got "
-                         f"{len(t['cells'])}")
     return struct.pack(_GFMT, GUARDED_VERSION, GUARDED_CELLS, int(t["slots"]), int(t["near"]),
                        int(t["floor"]), int(t["expected_loss"]), len(degrees),
                        int(t.get("grant_left", 0)), int(t.get("scan", 0)),

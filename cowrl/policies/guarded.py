@@ -18,12 +18,6 @@ what it sees at its own demand faults; nothing reads the trace's future.
   sweep's later passes) from scattered writes. The module reads 3 PTEs.
 * ``use``: the sentinel hit rate of this fault's class (stream faults, other faults),
   bucketed in quarters.
-* ``grp`` (since 2026-12-02, table version 5): 1 if the fault is the first page of an
-  aligned group of :data:`GRP_PAGES` = 4 pages by virtual page number (``vpn mod 4 == 0``,
-  the number align values read), where allocators start pools, slabs and runs; the
-  outermost dimension (cells ``320 + c`` hold ``grp = 1``). No page read. A table of 320
-  values (saved before ``grp``) loads with both ``grp`` values set to each old cell's value
-  (:func:`widen_table`): the same decisions.
 
 **Sentinels.** After deciding ``k`` at page ``p``, the page right after the window,
 ``s = p + k + 1``, stays shared; it is recorded in a direct-mapped table of
@@ -113,10 +107,7 @@ from cowrl.traces.io import Trace
 KINDS = ("miss", "exact", "near", "stride")
 LEFT_BUCKETS = 4  # 0..3 private pages among p-3..p-1
 USE_BUCKETS = 4
-GRP_BUCKETS = 2  # grp: 1 at the first page of an aligned group of GRP_PAGES (see grp_of)
-GRP_PAGES = 4
-BASE_CELLS = len(KINDS) * RUN_BUCKETS * LEFT_BUCKETS * USE_BUCKETS  # 320: before grp
-N_CELLS = GRP_BUCKETS * BASE_CELLS  # 640
+N_CELLS = len(KINDS) * RUN_BUCKETS * LEFT_BUCKETS * USE_BUCKETS
 USE_ONE = 256
 SENTINELS = 256  # direct-mapped sentinel table entries per region
 DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
@@ -172,37 +163,17 @@ def break_even(gain_ns: float, loss_ns: float) -> float:
     return 1.0 if gain_ns <= 0 else loss_ns / (gain_ns + loss_ns)
 
 
-def cell_of(kind: int, run_b: int, left: int, use_b: int, grp: int = 0) -> int:
-    return (((grp * len(KINDS) + kind) * RUN_BUCKETS + run_b) * LEFT_BUCKETS + left) \
-        * USE_BUCKETS + use_b
-
-
-def grp_of(vpn: int) -> int:
-    """The ``grp`` dimension: 1 if the fault is the first page of an aligned group of
-    :data:`GRP_PAGES` pages (by virtual page number, as align values read it), where an
-    allocator starts a pool, a slab or a run. (Also requiring the group below to be private,
-    p-4..p-1, one more PTE read, measured no better on the development draws.)"""
-    return int(vpn & (GRP_PAGES - 1) == 0)
-
-
-def widen_table(table: Sequence[Any], field: str = "policy.table") -> list[Any]:
-    """A table of :data:`BASE_CELLS` values (saved before ``grp``, 2026-12-02) mapped to the
-    current cells: both ``grp`` values get the old cell's value; a current table unchanged."""
-    tab = list(table)
-    if len(tab) == BASE_CELLS:
-        return tab * GRP_BUCKETS
-    return tab
+def cell_of(kind: int, run_b: int, left: int, use_b: int) -> int:
+    return ((kind * RUN_BUCKETS + run_b) * LEFT_BUCKETS + left) * USE_BUCKETS + use_b
 
 
 def describe_cell(cell: int) -> str:
-    grp = cell // BASE_CELLS
-    cell %= BASE_CELLS
     use_b = cell % USE_BUCKETS
     left = (cell // USE_BUCKETS) % LEFT_BUCKETS
     run_b = (cell // (USE_BUCKETS * LEFT_BUCKETS)) % RUN_BUCKETS
     kind = cell // (USE_BUCKETS * LEFT_BUCKETS * RUN_BUCKETS)
     run = ("run0", "run1", "run2-3", "run4-7", "run8+")[run_b]
-    return f"{KINDS[kind]}/{run}/left{left}/use{use_b}" + ("/grp" if grp else "")
+    return f"{KINDS[kind]}/{run}/left{left}/use{use_b}"
 
 
 @dataclass
@@ -261,8 +232,7 @@ class GuardedContext:
         self.expired = 0  # entries that left the ring by proof_ttl (diagnostics)
         self.proven = 0  # pages proven so far (diagnostics)
 
-    def observe_fault(self, page: int, start: int = 0, limit: int = -1,
-                      vpn: int | None = None) -> Cell:
+    def observe_fault(self, page: int, start: int = 0, limit: int = -1) -> Cell:
         # 1. sentinel: a fault on a recorded sentinel is a hit for its class.
         # The table index is region-relative (regions lie at other offsets in a process).
         slot_t = (page - start) & (SENTINELS - 1)
@@ -311,9 +281,7 @@ class GuardedContext:
         left = sum(self.private[lo:page])
         self.left = left
         use_b = min(self.use[cls] >> 6, USE_BUCKETS - 1)
-        grp = grp_of(page if vpn is None else vpn)
-        self.grp = grp
-        return Cell(cell_of(kind, run_bucket(run), left, use_b, grp), cls, slot, run)
+        return Cell(cell_of(kind, run_bucket(run), left, use_b), cls, slot, run)
 
     def protected_gap(self, page: int, want: int, start: int, limit: int) -> int:
         """Distance to the first page in ``page+1 .. page+want`` that is the live sentinel of
@@ -381,10 +349,9 @@ class GuardedPolicy(Policy):
                  proof_ttl: int = 0, degrees: Sequence[int] = DEGREES,
                  name: str = "guarded", inert: bool | None = None) -> None:
         self.name = name
-        tab = [0] * N_CELLS if table is None else widen_table(table)
+        tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
-            raise ConfigError(f"policy.table: expected {N_CELLS} values (or {BASE_CELLS}, a "
-                              f"table of before grp), each a degree in "
+            raise ConfigError(f"policy.table: expected {N_CELLS} values, each a degree in "
                               f"0..{MAX_K} or {ALIGN} + G (align to G pages, G in "
                               f"{', '.join(map(str, ALIGN_GROUPS))})")
         tab = [int(k) for k in tab]
@@ -583,8 +550,7 @@ class GuardedPolicy(Policy):
         limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
         if self.proof:
             self.prove(ctx, ctx.region_start, limit)
-        c = self.ctx.observe_fault(ctx.page, ctx.region_start, limit,
-                                   ctx.page + ctx.vpn_offset)
+        c = self.ctx.observe_fault(ctx.page, ctx.region_start, limit)
         # A hit sentinel proves its window's pages were written: refund their reserved loss
         # and bank their gain (not with proof: only interior proofs credit). A fault with
         # evidence of use adds a small allowance (the risk we accept): a hit, or a dense left

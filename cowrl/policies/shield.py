@@ -27,7 +27,6 @@ import numpy as np
 from cowrl.errors import ConfigError
 from cowrl.policies.base import FaultContext
 from cowrl.policies.guarded import (
-    BASE_CELLS,
     KINDS,
     LEFT_BUCKETS,
     USE_BUCKETS,
@@ -99,12 +98,9 @@ class GuardView:
         """The :data:`GUARD_FEATURE_NAMES` of this fault (updates the context: once per fault)."""
         c = self.guard.fault_cell(ctx)
         self._cell, self._ctx = c, ctx
-        # (the grp dimension, the outermost, is not a feature: the observation space of a
-        # trained PPO/DQN model stays as it was)
-        base = c.cell % BASE_CELLS
-        left = (base // USE_BUCKETS) % LEFT_BUCKETS
-        run_b = (base // (USE_BUCKETS * LEFT_BUCKETS)) % RUN_BUCKETS
-        kind = base // (USE_BUCKETS * LEFT_BUCKETS * RUN_BUCKETS)
+        left = (c.cell // USE_BUCKETS) % LEFT_BUCKETS
+        run_b = (c.cell // (USE_BUCKETS * LEFT_BUCKETS)) % RUN_BUCKETS
+        kind = c.cell // (USE_BUCKETS * LEFT_BUCKETS * RUN_BUCKETS)
         out = np.zeros(N_GUARD_FEATURES, dtype=np.float32)
         out[kind] = 1.0
         out[len(KINDS)] = run_b / (RUN_BUCKETS - 1)

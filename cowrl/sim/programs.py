@@ -74,9 +74,7 @@ _RATE = _NFAULTS + 1
 G_SENTINELS = 256  # direct-mapped sentinel table entries (guarded.SENTINELS)
 G_USE_ONE = 256  # fixed-point 1.0 of the sentinel hit rate (guarded.USE_ONE)
 G_KINDS, G_LEFT_BUCKETS, G_USE_BUCKETS = 4, 4, 4
-G_GRP_BUCKETS, G_GRP_PAGES = 2, 4  # grp: the fault is the first page of an aligned 4-group
-G_BASE_CELLS = G_KINDS * RUN_BUCKETS * G_LEFT_BUCKETS * G_USE_BUCKETS  # 320
-G_CELLS = G_GRP_BUCKETS * G_BASE_CELLS  # 640
+G_CELLS = G_KINDS * RUN_BUCKETS * G_LEFT_BUCKETS * G_USE_BUCKETS  # 320
 _GINIT = _RATE + 1
 _GHASPREV, _GPREV, _GDELTA, _GSTRIDE = _GINIT + 1, _GINIT + 2, _GINIT + 3, _GINIT + 4
 _GUSE, _GHITS, _GMISS = _GINIT + 5, _GINIT + 7, _GINIT + 9  # two each (stream, other)
@@ -289,9 +287,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     elif cells[C_GRANT] == 0 or left >= cells[C_GRANT]:
         ss[_GBUDGET] += cells[C_ALLOW]
     use_b = min(ss[_GUSE + cls] >> 6, G_USE_BUCKETS - 1)
-    grp = 1 if (vpn & (G_GRP_PAGES - 1)) == 0 else 0  # the first page of an aligned group
-    cell = (((grp * G_KINDS + kind) * RUN_BUCKETS + run_bucket(run)) * G_LEFT_BUCKETS + left) \
-        * G_USE_BUCKETS + use_b
+    cell = ((kind * RUN_BUCKETS + run_bucket(run)) * G_LEFT_BUCKETS + left) * G_USE_BUCKETS \
+        + use_b
     # 4. the decision: the largest degree <= want whose worst case fits the budget
     want = cells[cell]
     align = want > MAX_ALIGN  # ALIGN | G: to the end of the aligned group, that degree too

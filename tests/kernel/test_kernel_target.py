@@ -390,7 +390,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 6  # 6: guarded version 5, the grp dimension (640 cells)
+    assert c["abi_version"] == 5
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -401,10 +401,9 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
     # proof_ttl (a pad slot of the guarded table): 0..255, and 0 without proof
     assert err["guarded_ttl_good"] == err["guarded_ttl_255"] == err["off_again"] == 0, err
-    assert err["guarded_align_good"] == err["guarded_align_grp"] == 0, err
+    assert err["guarded_align_good"] == 0, err
     for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_ttl_pad",
-                 "guarded_align_3", "guarded_align_128", "guarded_v4_size",
-                 "guarded_v4_version", "guarded_v4_cells", "guarded_grp_k65"):
+                 "guarded_align_3", "guarded_align_128"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
 
 
