@@ -335,7 +335,6 @@ def test_guarded0_is_guarded_with_a_table_of_zeros() -> None:
     assert cfg0 == cfg
 
 
-
 def _policy_cfg(name: str, cost: str) -> GuardedPolicy:
     from cowrl.registry import group_config, make_policy
 
