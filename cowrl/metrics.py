@@ -157,6 +157,12 @@ def geomean(xs: Sequence[float]) -> float:
     return math.exp(sum(math.log(max(float(x), 1e-300)) for x in xs) / len(xs))
 
 
+def geomean_gain(ratios: Sequence[float]) -> float:
+    """The gain over baseline in %: 100 x (1 - geometric mean of objective / baseline); 0 for
+    no ratios."""
+    return 100 * (1 - geomean(ratios)) if len(ratios) else 0.0
+
+
 def summarize(rec: RunRecord, lam: float, page_cost_ns: float) -> dict[str, Any]:
     """Turn a :class:`RunRecord` into one results row (all of :data:`FIELDS`, plus extras)."""
     f = np.asarray(rec.fault_ns, dtype=np.float64)

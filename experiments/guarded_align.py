@@ -19,23 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.metrics import geomean_gain as gm_gain  # noqa: E402
 from cowrl.metrics import objective  # noqa: E402
 from cowrl.policies.guarded import GuardedPolicy, is_align, shipped_options  # noqa: E402
 from cowrl.policies.static import StaticPrecopy  # noqa: E402
 from cowrl.registry import make_costmodel, make_policy  # noqa: E402
 from cowrl.sim.simulator import simulate  # noqa: E402
 from cowrl.traces import generators as g  # noqa: E402
-
-
-def gm_gain(rel: list[float]) -> float:
-    """1 - geometric mean of objective / baseline, in %."""
-    return 100 * (1 - math.exp(sum(map(math.log, rel)) / max(len(rel), 1)))
 
 
 def main() -> None:
