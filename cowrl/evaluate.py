@@ -242,18 +242,10 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
 
             sim_rows = [summarize(r, lam, cost.page_cost_ns) for r in SimTarget().run(
                 Plan(runs, cost, seed=int(cfg.seed)))]
-            from cowrl.policies.bandits import BanditPolicy
-            from cowrl.policies.guarded import GuardedPolicy
-
-            def deployed(p: Any) -> Any:
-                # guarded's budget (costmodel: auto) and a frozen bandit's follow the cost
-                # model: under it an inert one runs STATIC k = 0 and decides nothing.
-                if traces and isinstance(p, (GuardedPolicy, BanditPolicy)):
-                    return p.for_trace(traces[0], cost)
-                return p
-
+            # guarded's budget (costmodel: auto) and a frozen bandit's follow the cost model:
+            # under it an inert one runs STATIC k = 0 and decides nothing.
             decide = {p.name: (p.decide_program, cost.decide_cost(p.decide_program))
-                      for p in policies if decides(deployed(p))}
+                      for p in policies if decides(p.deployed_under(cost))}
         result["report"] = write_report(out, rows, traces, cost, lam, target.name,
                                         adaptive=[str(n) for n in cfg.get("adaptive") or []],
                                         groups=groups, simulated=not target.measured,

@@ -439,9 +439,14 @@ class BanditPolicy(Policy):
     # --- Policy ---------------------------------------------------------------------------
     def for_trace(self, trace: Trace, cost: CostModel, seed: int | None = None) -> Policy:
         """Learning: itself. Otherwise the frozen policy (what is deployed) for ``trace``."""
+        return self.deployed_under(cost)
+
+    def deployed_under(self, cost: CostModel) -> Policy:
+        """Learning (or the stream context): itself; otherwise the frozen policy under
+        ``cost``."""
         if self.learning or self.context_kind == "stream":
             return self
-        return self.freeze().for_trace(trace, cost, seed)
+        return self.freeze().deployed_under(cost)
 
     def priced(self, cost: CostModel) -> CostModel:
         """A shield with interior proofs pays the module's clean per copied page, as

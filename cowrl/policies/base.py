@@ -93,6 +93,12 @@ class Policy:
         hindsight (``precopy_best``, the oracle), the chosen one."""
         return self
 
+    def deployed_under(self, cost: CostModel) -> Policy:
+        """The policy as deployed under ``cost``, whatever the trace: itself, or, where the
+        deployed form follows the cost model (a frozen bandit, ``guarded`` with ``costmodel:
+        auto``), that form."""
+        return self
+
     def priced(self, cost: CostModel) -> CostModel:
         """The cost model this policy's runs are priced by under ``cost``: ``cost`` itself,
         unless the policy's module run pays more per copied page (guarded ``proof: 1``:

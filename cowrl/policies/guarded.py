@@ -434,6 +434,9 @@ class GuardedPolicy(Policy):
                    demand_ns=int(cost.demand_ns), skip_ns=int(cost.precopy_skip_ns), **kw)
 
     def for_trace(self, trace: Trace, cost: CostModel, seed: int | None = None) -> Policy:
+        return self.deployed_under(cost)
+
+    def deployed_under(self, cost: CostModel) -> Policy:
         """Itself, or with ``costmodel: auto`` the same table with ``cost``'s budget constants."""
         if self.budget_spec is None:
             return self
