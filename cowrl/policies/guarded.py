@@ -101,7 +101,7 @@ import numpy as np
 from cowrl.errors import ConfigError
 from cowrl.policies.base import FaultContext, KernelProgram, Policy
 from cowrl.sim.costmodel import CostModel
-from cowrl.sim.programs import RUN_BUCKETS, run_bucket
+from cowrl.sim.programs import ALIGN, RUN_BUCKETS, run_bucket
 from cowrl.traces.io import Trace
 
 KINDS = ("miss", "exact", "near", "stride")
@@ -127,7 +127,6 @@ MAX_K = 64  # the largest degree a table value asks for (COWRL_GUARDED_MAX_K)
 # A table value ALIGN | G (G a power of two, 2..64): "copy to the end of the fault's aligned
 # group of G pages": at virtual page vpn the degree (G - 1) - (vpn mod G), or, where the budget
 # cannot pay it, the largest smaller degree of the degree set that it can (COWRL_GUARDED_ALIGN).
-ALIGN = 0x100
 ALIGN_GROUPS: tuple[int, ...] = (2, 4, 8, 16, 32, 64)
 ALIGN_GROUPS_LEARNED: tuple[int, ...] = (4, 8, 16, 64)
 ALIGN_ARMS: tuple[int, ...] = tuple(ALIGN | g for g in ALIGN_GROUPS_LEARNED)
