@@ -359,6 +359,7 @@ def run(costmodel: str, traces: Sequence[Trace], bandit_dirs: Sequence[Path],
 def report(costmodel: str, rows: Sequence[dict[str, Any]]) -> str:
     """One table (a row per trace) and the per-policy summary."""
     from cowrl.generalization import check_targets
+    from cowrl.metrics import geomean
 
     pols = [p for p in ("baseline", "guarded", "bandit", "readahead", "precopy_best", "oracle")
             if any(r["policy"] == p for r in rows)]
@@ -386,6 +387,18 @@ def report(costmodel: str, rows: Sequence[dict[str, Any]]) -> str:
                 cells.append(f"{r['ratio']:.3f}{flag} [{r['vs_best']:.2f}] "
                              f"{r['wasted']}/{r['precopied']}")
         lines.append(f"| {t} | {sizes[t][0]} | {sizes[t][1]} | " + " | ".join(cells) + " |")
+    pats = list(dict.fromkeys(t.rsplit("_", 1)[0] for t in traces))
+    shown = [p for p in pols if p != "baseline"]
+    lines += ["", "Per pattern: geometric mean of objective / baseline over its draws "
+              "(the worst draw in brackets)", "",
+              "| pattern | " + " | ".join(shown) + " |", "|---|" + "---|" * len(shown)]
+    for pat in pats:
+        cells = []
+        for p in shown:
+            rr = [r["ratio"] for r in rows
+                  if r["policy"] == p and r["trace"].rsplit("_", 1)[0] == pat]
+            cells.append(f"{geomean(rr):.3f} ({max(rr):.3f})")
+        lines.append(f"| {pat} | " + " | ".join(cells) + " |")
     lines += ["", "| policy | gain | share of oracle | worst | over 1.02 | wasted/precopied "
               "| max write latency |", "|---|---|---|---|---|---|---|"]
     for p in pols:
