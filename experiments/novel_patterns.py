@@ -3,6 +3,7 @@
     nice -n 19 python train.py policy=bandit costmodel=seed_table1 out=DIR_A   # ~1 min each
     nice -n 19 python train.py policy=bandit costmodel=host out=DIR_B
     python experiments/novel_patterns.py --bandit DIR_A DIR_B [--costmodels seed_table1,host]
+    python experiments/novel_patterns.py --patterns matmul_ctiles --variants '{"proof_ttl": 0}'
 
 Builds a few seeded traces of each pattern below (none of them a family of
 ``cowrl/traces/generators.py`` nor a trace of ``../shared/validation``) and measures, per cost
@@ -324,9 +325,27 @@ def bandit_for(dirs: Sequence[Path], costmodel: str) -> Any:
     return None
 
 
+def variant(overrides: dict[str, Any]) -> Any:
+    """``guarded`` as shipped with some of ``conf/policy/guarded.yaml``'s keys overridden
+    (a diagnosis, never a choice: named ``guarded[key=value,...]``)."""
+    from omegaconf import OmegaConf
+
+    from cowrl.registry import group_config, make_policy
+
+    name = "guarded[" + ",".join(f"{k}={v}" for k, v in overrides.items()) + "]"
+    cfg = group_config("policy", "guarded")
+    unknown = [k for k in overrides if k not in cfg]
+    if unknown:
+        raise ConfigError(f"--variants: {unknown[0]!r} is not a key of "
+                          "conf/policy/guarded.yaml")
+    return make_policy(OmegaConf.merge(cfg, {**overrides, "name": name}))
+
+
 def run(costmodel: str, traces: Sequence[Trace], bandit_dirs: Sequence[Path],
-        progress: bool = True) -> list[dict[str, Any]]:
-    """The rows of :func:`cowrl.generalization.measure` for the audited policies."""
+        progress: bool = True, variants: Sequence[dict[str, Any]] = ()
+        ) -> list[dict[str, Any]]:
+    """The rows of :func:`cowrl.generalization.measure` for the audited policies (and the
+    ``variants`` of guarded, after them)."""
     from tqdm import tqdm
 
     from cowrl.generalization import measure
@@ -342,6 +361,7 @@ def run(costmodel: str, traces: Sequence[Trace], bandit_dirs: Sequence[Path],
     elif bandit_dirs:
         print(f"{costmodel}: no --bandit artifact trained for it; bandit left out")
     policies.append(make_policy("readahead"))
+    policies += [variant(v) for v in variants]
     rows: list[dict[str, Any]] = []
     for t in tqdm(traces, desc=costmodel, disable=not progress, leave=False):
         got = measure(policies, [t], cost, 1.0)
@@ -361,8 +381,10 @@ def report(costmodel: str, rows: Sequence[dict[str, Any]]) -> str:
     from cowrl.generalization import check_targets
     from cowrl.metrics import geomean
 
-    pols = [p for p in ("baseline", "guarded", "bandit", "readahead", "precopy_best", "oracle")
-            if any(r["policy"] == p for r in rows)]
+    pols = [p for p in ("baseline", "guarded", "bandit", "readahead") if any(
+        r["policy"] == p for r in rows)]
+    pols += [p for p in dict.fromkeys(r["policy"] for r in rows) if p.startswith("guarded[")]
+    pols += ["precopy_best", "oracle"]
     by = {(r["trace"], r["policy"]): r for r in rows}
     traces = list(dict.fromkeys(r["trace"] for r in rows))
     sizes = {r["trace"]: (r["n_pages"], r["writes"]) for r in rows}
@@ -425,16 +447,26 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     ap.add_argument("--draws", type=int, default=8, help="traces per pattern")
     ap.add_argument("--n-pages", type=int, default=None,
                     help="every region this size (default: log-uniform 512..16384 per draw)")
+    ap.add_argument("--variants", nargs="*", default=[],
+                    help="diagnosis: guarded with some guarded.yaml keys overridden, each a "
+                         "JSON object (e.g. '{\"proof_ttl\": 0}')")
     ap.add_argument("--json", type=Path, default=None, help="write every row here")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     if args.draws < 1:
         ap.error("--draws must be >= 1")
+    try:
+        variants = [json.loads(v) for v in args.variants]
+    except ValueError as e:
+        ap.error(f"--variants: not JSON ({e})")
+    if not all(isinstance(v, dict) and v for v in variants):
+        ap.error("--variants: each must be a non-empty JSON object")
     traces = [build(p, d, args.n_pages) for p in args.patterns.split(",")
               for d in range(args.draws)]
     out: dict[str, list[dict[str, Any]]] = {}
     for cm in args.costmodels.split(","):
-        out[cm] = run(cm, traces, args.bandit, progress=not args.no_progress)
+        out[cm] = run(cm, traces, args.bandit, progress=not args.no_progress,
+                      variants=variants)
         print(report(cm, out[cm]), flush=True)
         print()
     if args.json is not None:

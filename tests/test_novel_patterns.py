@@ -46,11 +46,13 @@ def test_builders_make_valid_seeded_traces(nov) -> None:
 
 def test_main_measures_two_tiny_traces(nov, capsys) -> None:
     out = nov.main(["--patterns", "stride2_records,ring_log", "--draws", "1", "--n-pages",
-                    "96", "--costmodels", "seed_table1", "--no-progress"])
+                    "96", "--costmodels", "seed_table1", "--no-progress",
+                    "--variants", '{"proof_ttl": 0}'])
     rows = out["seed_table1"]
     assert {r["trace"] for r in rows} == {"stride2_records_0", "ring_log_0"}
     pols = {r["policy"] for r in rows}
-    assert pols == {"baseline", "guarded", "readahead", "precopy_best", "oracle"}
+    assert pols == {"baseline", "guarded", "readahead", "guarded[proof_ttl=0]", "precopy_best",
+                    "oracle"}
     for r in rows:
         if r["policy"] == "baseline":
             assert r["ratio"] == pytest.approx(1.0)
@@ -59,3 +61,8 @@ def test_main_measures_two_tiny_traces(nov, capsys) -> None:
             assert r["ratio"] <= nov.SAFETY, r
     text = capsys.readouterr().out
     assert "| guarded |" in text and "stride2_records_0" in text
+
+
+def test_variant_names_an_unknown_key(nov) -> None:
+    with pytest.raises(ConfigError, match="no_such_key"):
+        nov.variant({"no_such_key": 1})
