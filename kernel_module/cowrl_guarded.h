@@ -44,6 +44,13 @@
  * With proof_ttl = t > 0 an entry read and found unwritten t times leaves the ring, its
  * reserve spent (no credit): one copy causes at most t unproven reads, which the cost model
  * prices per copied page (proof_read_ns).  proof_ttl = 0 keeps entries until overwritten.
+ * With proof_backoff = 1 (needs proof_ttl > 0) an entry read and found unwritten m times is
+ * not read again before 2^min(m, COWRL_GUARDED_BACKOFF_MAX_SHIFT) more demand faults of the
+ * state (n_faults; the due fault number kept in 32 bits, compared modulo 2^32): the look
+ * steps over it without a page read and it does not count against proof_reads, and the look
+ * then walks at most COWRL_GUARDED_BACKOFF_STEPS * proof_reads ring slots.  The proof_ttl
+ * reads of a copy then span up to about 2^proof_ttl faults (a copy written late is still
+ * proven); their number, and so the reserve, is unchanged.
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
@@ -62,6 +69,8 @@
 #define COWRL_GUARDED_PROOFS 128	/* ring of copied pages awaiting a proof, a power of 2 */
 #define COWRL_GUARDED_MAX_PROOF_READS 16	/* written() calls per fault */
 #define COWRL_GUARDED_MAX_PROOF_TTL 255	/* unproven reads before an entry leaves the ring */
+#define COWRL_GUARDED_BACKOFF_MAX_SHIFT 16	/* proof_backoff: at most 2^16 faults between reads */
+#define COWRL_GUARDED_BACKOFF_STEPS 4	/* proof_backoff: a look walks <= 4 * proof_reads slots */
 /*
  * A table value COWRL_GUARDED_ALIGN | G (G a power of two, 2..COWRL_GUARDED_MAX_ALIGN):
  * copy to the end of the fault's aligned group of G pages, i.e. the degree
@@ -100,7 +109,9 @@ struct cowrl_guarded_table {
 	cp_u16 proof_reads;	/* ring entries read per fault: 1..MAX_PROOF_READS, 0 if !proof */
 	cp_u16 proof_ttl;	/* 0: off; else an entry read and found unwritten proof_ttl times
 				 * leaves the ring, its reserve spent (0..MAX_PROOF_TTL, 0 if !proof) */
-	cp_u16 pad[2];		/* 0: the size stays a multiple of 8 */
+	cp_u16 proof_backoff;	/* 1: an entry read unwritten m times waits 2^m faults before
+				 * its next read (0..1, 1 needs proof_ttl > 0) */
+	cp_u16 pad[1];		/* 0: the size stays a multiple of 8 */
 };
 
 /* Per watched region, allocated at register time (about 6 KiB). */
@@ -129,6 +140,7 @@ struct cowrl_guarded_state {
 	cp_u32 proof_live;	/* entries != 0 (all regions): prove stops once it saw them all */
 	cp_u32 proof_pad;	/* 0 */
 	cp_u16 proof_miss[COWRL_GUARDED_PROOFS];	/* unproven reads of each entry (proof_ttl) */
+	cp_u32 proof_due[COWRL_GUARDED_PROOFS];	/* proof_backoff: n_faults (mod 2^32) of its next read */
 };
 
 /* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
@@ -167,7 +179,7 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 		return -22;
 	if (tb->grant_left > 4 || tb->scan > COWRL_GUARDED_MAX_SCAN ||
 	    tb->merge > 1 || tb->protect > 1 || tb->hit_scale < 1 ||
-	    tb->hit_scale > COWRL_GUARDED_MAX_HIT_SCALE || tb->pad[0] || tb->pad[1])
+	    tb->hit_scale > COWRL_GUARDED_MAX_HIT_SCALE || tb->pad[0])
 		return -22;
 	if (tb->proof > 1 || (tb->proof && (tb->proof_reads < 1 ||
 	    tb->proof_reads > COWRL_GUARDED_MAX_PROOF_READS || tb->expected_loss)) ||
@@ -175,6 +187,8 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 		return -22;	/* a proof returns loss_ns: the reserve must be the whole loss */
 	if (tb->proof_ttl > COWRL_GUARDED_MAX_PROOF_TTL || (!tb->proof && tb->proof_ttl))
 		return -22;
+	if (tb->proof_backoff > 1 || (tb->proof_backoff && !tb->proof_ttl))
+		return -22;	/* the ttl bounds the reads backoff spreads out (and needs proof) */
 	if (tb->slots < 1 || tb->slots > COWRL_POLICY_MAX_SLOTS)
 		return -22;
 	if (tb->near < 1 || tb->near > COWRL_POLICY_MAX_NEAR)
@@ -211,6 +225,9 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
  * a later look proves it or commit overwrites it.  Nothing with proof = 0.  proof_live
  * counts the entries != 0: the look ends once all were seen (at once on an empty ring,
  * e.g. every fault while no window opens), the cursor as the full round would leave it.
+ * With proof_backoff an entry of the region not yet due (n_faults before its proof_due) is
+ * stepped over unread and uncounted, an unwritten read sets its next due fault 2^m on, and
+ * the look ends after COWRL_GUARDED_BACKOFF_STEPS * proof_reads slots at most.
  */
 static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 				       const struct cowrl_guarded_table *tb,
@@ -220,15 +237,22 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 {
 	cp_u32 i0 = st->proof_cursor & (COWRL_GUARDED_PROOFS - 1), i = i0, n = 0, step;
 	cp_u32 left = st->proof_live;	/* live entries not yet looked at */
+	cp_u32 now = (cp_u32)st->n_faults, steps = COWRL_GUARDED_PROOFS, m;
 
 	if (!tb->proof || !left)
 		return;	/* an empty ring: the full loop would leave the cursor where it is */
-	for (step = 0; step < COWRL_GUARDED_PROOFS && n < tb->proof_reads && left; step++) {
+	if (tb->proof_backoff && COWRL_GUARDED_BACKOFF_STEPS * tb->proof_reads < steps)
+		steps = COWRL_GUARDED_BACKOFF_STEPS * tb->proof_reads;
+	for (step = 0; step < steps && n < tb->proof_reads && left; step++) {
 		cp_s64 v = st->proof_page[i];
 
 		if (v) {
 			left--;
-			if (v - 1 >= start && v - 1 < limit) {
+			if (v - 1 < start || v - 1 >= limit) {
+				/* another region's entry: its faults read it */
+			} else if (tb->proof_backoff && (cp_s32)(now - st->proof_due[i]) < 0) {
+				/* not due yet: no read, not counted */
+			} else {
 				n++;
 				if (written(ctx, i, v - 1) == 1) {
 					st->budget += tb->loss_ns + tb->gain_ns;
@@ -238,6 +262,11 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 					   ++st->proof_miss[i] >= tb->proof_ttl) {
 					st->proof_page[i] = 0;	/* its reserve stays spent */
 					st->proof_live--;
+				} else if (tb->proof_backoff) {	/* read again 2^m faults later */
+					m = st->proof_miss[i];
+					if (m > COWRL_GUARDED_BACKOFF_MAX_SHIFT)
+						m = COWRL_GUARDED_BACKOFF_MAX_SHIFT;
+					st->proof_due[i] = now + (1U << m);
 				}
 			}
 		}
@@ -448,6 +477,7 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 			st->proof_live++;	/* else it overwrites the oldest entry */
 		st->proof_page[st->proof_head] = page + j + 1;
 		st->proof_miss[st->proof_head] = 0;
+		st->proof_due[st->proof_head] = (cp_u32)st->n_faults;	/* due at once */
 		st->proof_head = (st->proof_head + 1) & (COWRL_GUARDED_PROOFS - 1);
 		o->proof_count++;
 	}

@@ -97,11 +97,20 @@ def _policies() -> list[GuardedPolicy]:
             GuardedPolicy.for_cost(cost, table=[ALIGN | 16] * N_CELLS, proof=1,
                                    proof_reads=16, proof_ttl=16),
             GuardedPolicy.for_cost(cost, table=_align_table(3), budget_per_mille=300,
-                                   protect=True, merge=True, scan=4, degrees=[0, 1, 3, 8])]
+                                   protect=True, merge=True, scan=4, degrees=[0, 1, 3, 8]),
+            # proof_backoff: an entry read unwritten m times is read again 2^m faults later
+            # (stepped over meanwhile; a look walks at most 4 x proof_reads slots)
+            make_guarded(table=shipped, proof=1, proof_ttl=16, proof_backoff=1),
+            GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_reads=16,
+                                   proof_ttl=3, proof_backoff=1),
+            GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900,
+                          grant_left=0, protect=True, proof=1, proof_reads=2, proof_ttl=8,
+                          proof_backoff=1, slots=2, near=5, demand_ns=2000)]
 
 
-N_POLICIES = 21
+N_POLICIES = 24
 TTL_POLICIES = (14, 15, 16)
+BACKOFF_POLICIES = (21, 22, 23)
 
 
 @pytest.mark.parametrize("pi", TTL_POLICIES)
@@ -122,6 +131,28 @@ def test_proof_ttl_expires_entries_and_changes_decisions(pi: int) -> None:
         differ += len(ev.k) != len(ev0.k) or not np.array_equal(ev.k, ev0.k)
     assert expired > 0
     if pi != 14:  # the shipped table opens few windows on these short traces
+        assert differ > 0
+
+
+@pytest.mark.parametrize("pi", BACKOFF_POLICIES)
+def test_proof_backoff_skips_entries_and_changes_decisions(pi: int) -> None:
+    # the backoff policies step over entries not yet due (so the equivalence tests cover the
+    # skip, the due arithmetic and the step limit), and backoff changes decisions somewhere
+    cost = make_costmodel("seed_table1")
+    pol = _policies()[pi]
+    assert len(_policies()) == N_POLICIES
+    off = GuardedPolicy(**{**pol.options(), "proof_backoff": 0}, table=pol.table,
+                        gain_ns=pol.gain, loss_ns=pol.loss, setup_ns=pol.setup,
+                        demand_ns=pol.demand, skip_ns=pol.skip)
+    skips = differ = 0
+    for t in _traces():
+        _, ev = simulate(t, pol, cost, record_events=True, fast=False)
+        skips += pol.ctx.proof_skips
+        assert pol.ctx.proof_steps <= 4 * pol.proof_reads * ev.k.size
+        _, ev0 = simulate(t, off, cost, record_events=True, fast=False)
+        differ += len(ev.k) != len(ev0.k) or not np.array_equal(ev.k, ev0.k)
+    assert skips > 0
+    if pi != 21:  # the shipped table opens few windows on these short traces
         assert differ > 0
 
 
@@ -212,6 +243,13 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
         bad = bytearray(proof)
         struct.pack_into(fmt, bad, off, value)
         assert cguarded.check(bytes(bad)) == -22, (off, value)
+    # proof_backoff (the pad slot at 740): 0..1, 1 needs proof_ttl > 0
+    bo = pack_guarded(make_guarded(proof=1, proof_ttl=16, proof_backoff=1).program())
+    assert struct.unpack_from("<2H", bo, 738) == (16, 1) and cguarded.check(bo) == 0
+    for off, value in ((740, 2), (738, 0), (742, 1)):
+        bad = bytearray(bo)
+        struct.pack_into("<H", bad, off, value)
+        assert cguarded.check(bytes(bad)) == -22, (off, value)
 
 
 @pytest.mark.parametrize(("kw", "field"), [
@@ -224,6 +262,10 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     ({"proof": 1, "proof_ttl": -1}, "policy.proof_ttl must be in 0..255"),
     ({"proof": 1, "proof_ttl": True}, "policy.proof_ttl must be in 0..255"),
     ({"proof": 0, "proof_ttl": 4}, "policy.proof_ttl must be 0 with proof: 0"),
+    ({"proof": 1, "proof_ttl": 4, "proof_backoff": 2}, "policy.proof_backoff must be 0 or 1"),
+    ({"proof": 1, "proof_ttl": 4, "proof_backoff": True}, "policy.proof_backoff must be 0"),
+    ({"proof": 1, "proof_backoff": 1}, "policy.proof_backoff: 1 needs proof: 1 and proof_ttl"),
+    ({"proof": 0, "proof_backoff": 1}, "policy.proof_backoff: 1 needs proof: 1 and proof_ttl"),
     ({"table": [65] * N_CELLS}, "policy.table"),
     ({"table": [ALIGN | 3] * N_CELLS}, "policy.table"),
     ({"table": [ALIGN | 128] * N_CELLS}, "policy.table"),

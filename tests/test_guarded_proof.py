@@ -56,7 +56,9 @@ def _bound_traces() -> list[Trace]:
 def test_proof_bounds_the_loss_by_the_allowances_for_any_table(cm: str, k: int) -> None:
     for t in _bound_traces():
         for opts in ({}, {"grant_left": 0, "protect": True, "merge": True, "hit_scale": 4},
-                     {"proof_ttl": 1}, {"proof_ttl": 3, "grant_left": 0}):
+                     {"proof_ttl": 1}, {"proof_ttl": 3, "grant_left": 0},
+                     {"proof_ttl": 16, "proof_backoff": 1},
+                     {"proof_ttl": 3, "proof_backoff": 1, "grant_left": 0}):
             excess, granted = _excess(t, [k] * N_CELLS, cm, proof=1, **opts)
             # 1 ns per page of slack: the budget's integer loss_ns rounds the loss down
             assert excess <= granted + t.n_pages, (t.name, t.meta.get("family"), opts)
@@ -202,3 +204,64 @@ def test_recalibrating_keeps_the_measured_clean(tmp_path: object) -> None:
     write_costmodel(path, "m", params, {}, "test")
     kept = yaml.safe_load(path.read_text())
     assert (kept["proof_clean_ns"], kept["proof_read_ns"]) == (596.0, 70.0)
+
+
+class _ReadLog(GuardedPolicy):
+    """Records every unproven read: (fault number, ring index, the entry's reads so far)."""
+
+    def prove(self, ctx, start: int, limit: int) -> None:  # noqa: ANN001
+        g = self.ctx
+        before = (list(g.proof_page), list(g.proof_miss))
+        super().prove(ctx, start, limit)
+        for i, (v, m) in enumerate(zip(*before, strict=True)):
+            if v and (g.proof_miss[i] != m or (not g.proof_page[i] and m + 1 == self.proof_ttl
+                                                and ctx.page_state[v - 1] != 2)):
+                self.log.append((g.n_faults, i, m + 1))
+
+
+@pytest.mark.parametrize("cm", ["seed_table1", "host"])
+def test_backoff_keeps_the_reads_per_copy_and_the_bound(cm: str) -> None:
+    """With ``proof_backoff`` an entry's unproven reads never exceed ``proof_ttl`` (what the
+    budget reserves per copy), its m-th and (m+1)-th reads are at least 2^m faults apart, and
+    the loss over k = 0, every read charged, stays within the allowances (tables of 1s and
+    64s; the stride-2 writer leaves every copy unwritten, the others prove some late)."""
+    cost = make_costmodel(cm)
+    traces = [_stride2(), g.interleaved(n_pages=4096, streams=3, seed=2),
+              *(g.randomized(seed=2000, draw=0, families=f) for f in ("tiled2d", "mixture"))]
+    spaced = 0
+    for t in traces:
+        for k, ttl in ((1, 16), (64, 16), (1, 3)):
+            kw = dict(proof=1, proof_ttl=ttl, proof_backoff=1, grant_left=0)
+            pol = _ReadLog.for_cost(cost, table=[k] * N_CELLS, **kw)
+            pol.log = []
+            copied = simulate(t, pol, cost, fast=False).precopied
+            assert 0 < pol.ctx.unproven_reads <= ttl * copied, (t.name, k, ttl)
+            last: dict[int, tuple[int, int]] = {}
+            for f, i, m in pol.log:
+                assert m <= ttl, (t.name, k, ttl, m)
+                if m > 1 and i in last and last[i][1] == m - 1:  # the same copy's next read
+                    assert f - last[i][0] >= 2 ** (m - 1), (t.name, f, last[i], m)
+                    spaced += 1
+                last[i] = (f, m)
+            excess, granted = _excess(t, [k] * N_CELLS, cm, **kw)
+            assert excess <= granted + t.n_pages, (t.name, k, ttl)
+    assert spaced > 100  # the spacing was checked, not vacuous
+
+
+def test_backoff_proves_copies_written_late() -> None:
+    """Why it exists: on a development draw of ``mixture`` (a stream's copies are read while
+    the other streams fault, before they are written) ttl 16 expires entries that backoff
+    keeps and proves: no entry expires, more pages are proven and the run costs less. A test
+    that could not tell them apart would fail here."""
+    from cowrl.registry import make_policy
+
+    cost = make_costmodel("seed_table1")
+    t = g.randomized(seed=2000, draw=0, families="mixture")
+    table = make_policy("guarded").table
+    out = {}
+    for bo in (0, 1):
+        pol = GuardedPolicy.for_cost(cost, table=table, proof=1, proof_ttl=16, proof_backoff=bo)
+        obj = objective(simulate(t, pol, pol.priced(cost), fast=False), 1.0, cost.page_cost_ns)
+        out[bo] = (pol.ctx.proven, pol.ctx.expired, obj)
+    assert out[0][1] > 0 == out[1][1], out
+    assert out[1][0] > out[0][0] and out[1][2] < out[0][2], out

@@ -82,6 +82,19 @@ ring wraps keeps its reserve spent. Sentinel hits then add no credit (they still
 pattern of writes can fake, so the loss over ``k = 0`` never exceeds the allowances
 granted, for any table (``expected_loss`` is excluded: a proof returns the whole loss).
 
+``proof_backoff`` (0 by default = the decisions above; 1 needs ``proof_ttl >= 1``;
+docs/policies.md, "Backoff of proof reads"): an entry read and found unwritten ``m`` times
+is not read again until ``2 ** min(m, BACKOFF_MAX_SHIFT)`` demand faults (of the state, all
+its regions) have passed since that read: each entry keeps the fault number at which it is
+next due (32 bits, compared modulo 2 ** 32). The look steps over an entry not yet due
+without reading its page; such an entry does not count against ``proof_reads``, and the
+look ends after at most ``BACKOFF_STEPS x proof_reads`` ring slots (32 at 8 reads, instead
+of :data:`PROOFS`): stepping over entries is not free (about 12 instruction-ns a slot).
+``proof_ttl`` still bounds the unproven reads per copy (the budget's reserve and the bound
+are unchanged), but those reads now span up to about ``2 ** proof_ttl`` faults instead of
+``proof_ttl x occupancy / proof_reads``: a copy written late (a column sweep, a tile's next
+column, another stream's turn) is still proven.
+
 **Learning.** The table is learned offline in the simulator (:func:`learn_table`) with
 full information: at every fault the hindsight reward of every candidate degree is known
 from the trace, so each cell sums the reward of every arm (a contextual bandit with full
@@ -117,6 +130,14 @@ MAX_HIT_SCALE = 16  # allowances a sentinel hit may add (COWRL_GUARDED_MAX_HIT_S
 PROOFS = 128  # ring of copied pages awaiting a proof (COWRL_GUARDED_PROOFS)
 MAX_PROOF_READS = 16  # ring entries read per fault (COWRL_GUARDED_MAX_PROOF_READS)
 MAX_PROOF_TTL = 255  # unproven reads before an entry leaves the ring (COWRL_GUARDED_MAX_PROOF_TTL)
+# proof_backoff: an entry read unwritten m times waits 2 ** min(m, BACKOFF_MAX_SHIFT) faults
+# before its next read (COWRL_GUARDED_BACKOFF_MAX_SHIFT); due fault numbers are kept mod 2 ** 32.
+BACKOFF_MAX_SHIFT = 16
+# ... and a look then walks at most BACKOFF_STEPS x proof_reads ring slots (empty, of another
+# region, not yet due, or read): skipped entries must not make every fault walk the whole ring
+# (COWRL_GUARDED_BACKOFF_STEPS).
+BACKOFF_STEPS = 4
+DUE_MASK = 0xFFFFFFFF
 PAGE_WRITTEN = 2  # FaultContext.page_state: private and written since (a copy's dirty bit)
 # The largest break-even hit rate loss / (gain + loss) at which the budget still grants an
 # allowance (GuardedPolicy.for_cost): 1 - 1/16, the resolution of the sentinel hit rate (an
@@ -227,6 +248,9 @@ class GuardedContext:
         self.proof_cursor = 0
         self.proof_live = 0  # entries != 0: the look at the ring stops once it saw them all
         self.proof_miss = [0] * PROOFS  # unproven reads of each entry (proof_ttl)
+        self.proof_due = [0] * PROOFS  # fault number (mod 2 ** 32) of its next read (backoff)
+        self.proof_steps = 0  # ring slots the looks stepped over or read (diagnostics)
+        self.proof_skips = 0  # live entries stepped over, not yet due (diagnostics)
         self.unproven_reads = 0  # reads that found the page unwritten (diagnostics)
         self.expired = 0  # entries that left the ring by proof_ttl (diagnostics)
         self.proven = 0  # pages proven so far (diagnostics)
@@ -345,7 +369,8 @@ class GuardedPolicy(Policy):
                  expected_loss: bool = False, grant_left: int = 2,
                  scan: int = 8, merge: bool = False, protect: bool = False,
                  hit_scale: int = 1, proof: int = 0, proof_reads: int = 8,
-                 proof_ttl: int = 0, degrees: Sequence[int] = DEGREES,
+                 proof_ttl: int = 0, proof_backoff: int = 0,
+                 degrees: Sequence[int] = DEGREES,
                  name: str = "guarded", inert: bool | None = None) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
@@ -364,6 +389,7 @@ class GuardedPolicy(Policy):
             raise ConfigError(f"policy.proof must be 0 or 1, got {proof!r}")
         check_proof_reads(proof_reads)
         check_proof_ttl(proof_ttl, proof)
+        check_proof_backoff(proof_backoff, proof, proof_ttl)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -393,6 +419,7 @@ class GuardedPolicy(Policy):
         self.proof = int(proof)
         self.proof_reads = int(proof_reads)
         self.proof_ttl = int(proof_ttl)
+        self.proof_backoff = int(proof_backoff)
         self.budget = 0
         self.granted = 0
         # Inert: provably k = 0 at every fault (decided here, once, from the constants every
@@ -507,7 +534,8 @@ class GuardedPolicy(Policy):
     def prove(self, ctx: FaultContext, start: int, limit: int) -> None:
         """Version 4, step 0: look at the ring round robin from its cursor; of at most
         ``proof_reads`` entries whose page lies in ``[start, limit)``, each written after its
-        copy returns its reserve and gain and leaves the ring."""
+        copy returns its reserve and gain and leaves the ring. With ``proof_backoff`` an
+        entry not yet due is stepped over unread and uncounted."""
         state = ctx.page_state
         if state is None:
             raise RuntimeError("guarded proof=1 reads the page state of the engine "
@@ -515,13 +543,21 @@ class GuardedPolicy(Policy):
         g = self.ctx
         i0 = i = g.proof_cursor
         n, left = 0, g.proof_live  # live entries not yet looked at
-        for _ in range(PROOFS):
+        now = g.n_faults & DUE_MASK
+        # with backoff the look also ends after BACKOFF_STEPS x proof_reads ring slots
+        for _ in range(min(BACKOFF_STEPS * self.proof_reads, PROOFS) if self.proof_backoff
+                       else PROOFS):
             if n >= self.proof_reads or not left:
                 break
+            g.proof_steps += 1
             v = g.proof_page[i]
             if v:
                 left -= 1
-                if start <= v - 1 < limit:
+                if not start <= v - 1 < limit:
+                    pass  # another region's: its faults read it
+                elif self.proof_backoff and (now - g.proof_due[i]) & DUE_MASK > DUE_MASK >> 1:
+                    g.proof_skips += 1  # not due yet: not read, not counted
+                else:
                     n += 1
                     if state[v - 1] == PAGE_WRITTEN:
                         self.budget += self.loss + self.gain
@@ -537,9 +573,13 @@ class GuardedPolicy(Policy):
                             g.proof_page[i] = 0  # leaves the ring: its reserve stays spent
                             g.proof_live -= 1
                             g.expired += 1
+                        elif self.proof_backoff:  # read again 2^m faults later
+                            shift = min(g.proof_miss[i], BACKOFF_MAX_SHIFT)
+                            g.proof_due[i] = (now + (1 << shift)) & DUE_MASK
             i = (i + 1) & (PROOFS - 1)
-        # stopped short of proof_reads: all live entries seen; the full round ends at i0
-        # (with proof_ttl the cursor stays where the look ended: holes are not walked again)
+        # stopped short of proof_reads: all live entries seen (or, with backoff, the steps
+        # spent); the full round ends at i0 (with proof_ttl, which backoff needs, the cursor
+        # stays where the look ended: holes are not walked again)
         g.proof_cursor = i if n >= self.proof_reads or self.proof_ttl else i0
 
     def fault_cell(self, ctx: FaultContext) -> Cell:
@@ -583,6 +623,7 @@ class GuardedPolicy(Policy):
                     g.proof_live += g.proof_page[g.proof_head] == 0  # else overwrites the oldest
                     g.proof_page[g.proof_head] = q + 1
                     g.proof_miss[g.proof_head] = 0
+                    g.proof_due[g.proof_head] = g.n_faults & DUE_MASK  # due at once
                     g.proof_head = (g.proof_head + 1) & (PROOFS - 1)
         if self.trace_log is not None:
             self.trace_log.append((ctx.page, c.cell, k, ctx.write_index))
@@ -601,7 +642,7 @@ class GuardedPolicy(Policy):
             "scan": self.ctx.scan, "merge": int(self.ctx.merge),
             "protect": int(self.ctx.protect), "hit_scale": self.hit_scale,
             "proof": self.proof, "proof_reads": self.proof_reads if self.proof else 0,
-            "proof_ttl": self.proof_ttl,
+            "proof_ttl": self.proof_ttl, "proof_backoff": self.proof_backoff,
             "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:
@@ -630,6 +671,7 @@ class GuardedPolicy(Policy):
                 "scan": self.ctx.scan, "merge": self.ctx.merge, "protect": self.ctx.protect,
                 "hit_scale": self.hit_scale, "proof": self.proof,
                 "proof_reads": self.proof_reads, "proof_ttl": self.proof_ttl,
+                "proof_backoff": self.proof_backoff,
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -792,6 +834,17 @@ def check_proof_ttl(proof_ttl: Any, proof: int) -> int:
     if proof_ttl and not proof:
         raise ConfigError("policy.proof_ttl must be 0 with proof: 0 (no ring)")
     return int(proof_ttl)
+
+
+def check_proof_backoff(proof_backoff: Any, proof: int, proof_ttl: int) -> int:
+    """``policy.proof_backoff`` (0 or 1; 1 needs ``proof: 1`` and ``proof_ttl >= 1``, which
+    bounds the reads it spreads out), or a one-line :class:`ConfigError` naming it."""
+    if isinstance(proof_backoff, bool) or proof_backoff not in (0, 1):
+        raise ConfigError(f"policy.proof_backoff must be 0 or 1, got {proof_backoff!r}")
+    if proof_backoff and not (proof and proof_ttl):
+        raise ConfigError("policy.proof_backoff: 1 needs proof: 1 and proof_ttl >= 1, got "
+                          f"proof {proof!r}, proof_ttl {proof_ttl!r}")
+    return int(proof_backoff)
 
 
 def shipped_options() -> dict[str, Any]:

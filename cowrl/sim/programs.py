@@ -88,8 +88,13 @@ _GPROOF = _GTRES + G_SENTINELS
 _GPHEAD, _GPCURSOR = _GPROOF + G_PROOFS, _GPROOF + G_PROOFS + 1
 _GPLIVE = _GPCURSOR + 1  # ring entries != 0 (proof_live)
 _GPMISS = _GPLIVE + 1  # unproven reads of each ring entry (proof_ttl), G_PROOFS of them
+# The fault number (mod 2 ** 32) at which each ring entry is next due (proof_backoff).
+_GPDUE = _GPMISS + G_PROOFS
+G_BACKOFF_MAX_SHIFT = 16  # an entry read unwritten m times waits 2 ** min(m, 16) faults
+G_BACKOFF_STEPS = 4  # ... and a look walks at most 4 x proof_reads ring slots
+G_DUE_MASK = 0xFFFFFFFF
 # Unproven reads of the fault being decided (the engine charges and zeroes them).
-G_UNPROVEN = _GPMISS + G_PROOFS
+G_UNPROVEN = _GPDUE + G_PROOFS
 STREAM_STATE = G_UNPROVEN + 1
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
@@ -100,7 +105,8 @@ C_GAIN, C_LOSS, C_SETUP, C_SKIP, C_ALLOW, C_FLOOR, C_EXPECTED, C_NDEG = \
 C_GRANT, C_SCAN, C_MERGE = G_CELLS + 8, G_CELLS + 9, G_CELLS + 10
 C_PROTECT, C_HITSCALE = G_CELLS + 11, G_CELLS + 12  # version 3
 C_PROOF, C_PREADS, C_PTTL = G_CELLS + 13, G_CELLS + 14, G_CELLS + 15  # version 4
-C_DEG = G_CELLS + 16
+C_PBACKOFF = G_CELLS + 16  # proof_backoff
+C_DEG = G_CELLS + 17
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -218,13 +224,22 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         i = i0
         n = 0
         left = ss[_GPLIVE]  # live entries not yet looked at
-        for _ in range(G_PROOFS):
+        now = ss[_NFAULTS] & G_DUE_MASK
+        steps = G_PROOFS
+        if cells[C_PBACKOFF]:
+            steps = min(G_BACKOFF_STEPS * cells[C_PREADS], G_PROOFS)
+        for _ in range(steps):
             if n >= cells[C_PREADS] or left == 0:
                 break
             v = ss[_GPROOF + i]
             if v != 0:
                 left -= 1
-                if start <= v - 1 < limit:
+                if not start <= v - 1 < limit:
+                    pass  # another region's: its faults read it
+                elif cells[C_PBACKOFF] and ((now - ss[_GPDUE + i]) & G_DUE_MASK) \
+                        > (G_DUE_MASK >> 1):
+                    pass  # not due yet: not read, not counted
+                else:
                     n += 1
                     if private[s0 + v - 1] == PAGE_WRITTEN:  # written after its copy
                         ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN]
@@ -237,9 +252,13 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                             if ss[_GPMISS + i] >= cells[C_PTTL]:  # leaves, reserve spent
                                 ss[_GPROOF + i] = 0
                                 ss[_GPLIVE] -= 1
+                            elif cells[C_PBACKOFF]:  # read again 2^m faults later
+                                shift = min(ss[_GPMISS + i], G_BACKOFF_MAX_SHIFT)
+                                ss[_GPDUE + i] = (now + (1 << shift)) & G_DUE_MASK
             i = (i + 1) & (G_PROOFS - 1)
-        # fewer than proof_reads reads: every live entry seen; the full round ends at i0
-        # (with proof_ttl the cursor stays where the look ended: holes are not walked again)
+        # fewer than proof_reads reads: every live entry seen (or, with backoff, the steps
+        # spent); the full round ends at i0 (with proof_ttl, which backoff needs, the cursor
+        # stays where the look ended: holes are not walked again)
         ss[_GPCURSOR] = i if n >= cells[C_PREADS] or cells[C_PTTL] != 0 else i0
     # 1. sentinel check, and the allowance
     t = (page - start) & (G_SENTINELS - 1)  # region-relative: regions move in a process
@@ -333,6 +352,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                     ss[_GPLIVE] += 1  # else it overwrites the oldest entry
                 ss[_GPROOF + ss[_GPHEAD]] = j + 1
                 ss[_GPMISS + ss[_GPHEAD]] = 0
+                ss[_GPDUE + ss[_GPHEAD]] = ss[_NFAULTS] & G_DUE_MASK  # due at once
                 ss[_GPHEAD] = (ss[_GPHEAD] + 1) & (G_PROOFS - 1)
     # 5. commit: the slot, and the sentinel just past the window (if it is still shared)
     ss[_NFAULTS] += 1
@@ -413,6 +433,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_PROOF] = int(t.get("proof", 0))
     out[C_PREADS] = int(t.get("proof_reads", 0))
     out[C_PTTL] = int(t.get("proof_ttl", 0))
+    out[C_PBACKOFF] = int(t.get("proof_backoff", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out

@@ -139,6 +139,15 @@ def _guarded_policies() -> dict:
             "guarded_loose_proof_ttl": lambda: GuardedPolicy(
                 table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
                 proof_reads=16, proof_ttl=2, name="guarded_loose_proof_ttl"),
+            # proof_backoff: an entry read unwritten m times is read again 2^m faults later
+            # (the look steps over it, at most 4 x proof_reads slots per fault)
+            "guarded_proof_backoff": lambda: make_guarded(
+                table=shipped, **{**shipped_options(), "proof_backoff": 1},
+                name="guarded_proof_backoff"),
+            "guarded_loose_proof_backoff": lambda: GuardedPolicy(
+                table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
+                proof_reads=2, proof_ttl=4, proof_backoff=1,
+                name="guarded_loose_proof_backoff"),
             "guarded_align_loose_proof": lambda: GuardedPolicy(
                 table=rand_align, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
                 proof_reads=16, proof_ttl=16, name="guarded_align_loose_proof"),
@@ -401,9 +410,10 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
     # proof_ttl (a pad slot of the guarded table): 0..255, and 0 without proof
     assert err["guarded_ttl_good"] == err["guarded_ttl_255"] == err["off_again"] == 0, err
-    assert err["guarded_align_good"] == 0, err
+    assert err["guarded_align_good"] == err["guarded_backoff_good"] == 0, err
     for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_ttl_pad",
-                 "guarded_align_3", "guarded_align_128"):
+                 "guarded_align_3", "guarded_align_128", "guarded_backoff_2",
+                 "guarded_backoff_no_ttl"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
 
 
@@ -443,7 +453,8 @@ def test_inert_guarded_runs_static_and_equals_simulator(session: KernelSession) 
 
 
 PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof", "guarded_proof_ttl",
-                  "guarded_loose_proof_ttl", "guarded_align_loose_proof",
+                  "guarded_loose_proof_ttl", "guarded_proof_backoff",
+                  "guarded_loose_proof_backoff", "guarded_align_loose_proof",
                   "guarded_align16_proof", "bandit_shielded")
 
 
@@ -483,6 +494,11 @@ def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:
            if session.events[_index(session, t, "guarded_loose_proof_ttl")].degree.tolist()
            != session.events[_index(session, t, "guarded_loose_proof")].degree.tolist()]
     assert ttl, "proof_ttl = 2 decided as proof_ttl = 0 on every trace"
+    backoff = [t for t in GUARDED_TRACES
+               if session.events[_index(session, t, "guarded_loose_proof_backoff")]
+               .degree.tolist() != session.events[_index(session, t, "guarded_loose_proof")]
+               .degree.tolist()]
+    assert backoff, "proof_backoff = 1 decided as proof_backoff = 0 on every trace"
 
 
 def test_guarded_mode_runs_are_not_trivial(session: KernelSession) -> None:
