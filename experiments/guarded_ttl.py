@@ -27,12 +27,19 @@ with each copied page charged ``t * proof_read_ns`` instead of the reads it caus
 ``t = 0`` the reads not charged at all (the simulator's figure before then).
 ``--read-ns`` overrides the cost model's ``proof_read_ns``; ``--per-family`` then prints,
 per family, the gain and the unproven reads per fault of each ``proof_ttl``.
+``--options JSON`` overrides more of the shipped options for every ttl (e.g.
+``'{"proof_backoff": 1}'``, docs/policies.md "Backoff of proof reads"). ``steps/fault`` is
+the ring slots the look walks per demand fault (empty, not due, or read; not priced by the
+simulator), ``walk`` the gain with each step charged ``--step-ns`` (default: 12
+instruction-ns, the module's measured step on ``tcg``, scaled as ``proof_read_ns`` is:
+x proof_read_ns / 88.8).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -54,12 +61,16 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=2, help="fresh draws per family")
     ap.add_argument("--read-ns", type=float, default=None,
                     help="override the cost model's proof_read_ns")
+    ap.add_argument("--options", type=json.loads, default={},
+                    help="JSON: options overriding the shipped ones (every ttl)")
+    ap.add_argument("--step-ns", type=float, default=None,
+                    help="ns per ring step for the 'walk' column (default 12 x read_ns / 88.8)")
     ap.add_argument("--per-family", action="store_true",
                     help="per family: gain (unproven reads per fault) of each ttl")
     args = ap.parse_args()
     shipped = make_policy("guarded")
     assert isinstance(shipped, GuardedPolicy)
-    kw = shipped_options()
+    kw = {**shipped_options(), **args.options}
     draws = [g.randomized(2000 + d, 0, families=f) for f in g.FAMILIES
              for d in range(args.draws)]
     for name in args.costmodels:
@@ -70,14 +81,19 @@ def main() -> None:
                  for t in draws]
         print(f"== {name}: proof_clean_ns {cost.proof_clean_ns:g}, proof_read_ns "
               f"{cost.proof_read_ns:g}, proof_reads {kw.get('proof_reads')}, "
-              f"{len(draws)} draws ({args.draws} per family)", flush=True)
+              f"{len(draws)} draws ({args.draws} per family), options {args.options}",
+              flush=True)
+        step_ns = (12.0 * cost.proof_read_ns / 88.8 if args.step_ns is None
+                   else args.step_ns)
         print(f"{'ttl':>3} {'priced/copy':>11} {'gain':>7} {'reserve':>7} {'worst':>6} "
               f"{'dense_chunks':>12} "
               f"{'seq':>6} {'unproven/fault':>14} {'worst draw':>10} {'max/copy':>8} "
-              f"{'expired':>7} {'proven':>7} {'copied':>7}")
+              f"{'expired':>7} {'proven':>7} {'copied':>7} {'steps/fault':>11} "
+              f"{'skips/fault':>11} {'walk':>7}")
         per_family: list[tuple[int, dict[str, tuple[float, float]]]] = []
         for ttl in args.ttls:
-            rel, act, fam_rel = [], [], {"dense_chunks": [], "seq": []}
+            rel, act, walk, fam_rel = [], [], [], {"dense_chunks": [], "seq": []}
+            steps = skips = 0
             fam_act: dict[str, list[float]] = {}
             fam_reads: dict[str, list[int]] = {}
             unproven = faults = expired = proven = copied = 0
@@ -91,6 +107,9 @@ def main() -> None:
                 c = pol.ctx
                 act.append(r + (ttl * rec.precopied - c.unproven_reads) * cost.proof_read_ns
                            / base)
+                walk.append(r + c.proof_steps * step_ns / base)
+                steps += c.proof_steps
+                skips += c.proof_skips
                 fam_act.setdefault(str(t.meta.get("family")), []).append(r)
                 fr = fam_reads.setdefault(str(t.meta.get("family")), [0, 0])
                 fr[0] += c.unproven_reads
@@ -110,7 +129,8 @@ def main() -> None:
                   f"{max(rel):>6.3f} "
                   f"{gm_gain(fam_rel['dense_chunks']):>+11.2f}% {gm_gain(fam_rel['seq']):>+5.1f}%"
                   f" {unproven / max(faults, 1):>14.2f} {worst_rate:>10.2f} {worst_copy:>8.2f} "
-                  f"{expired:>7} {proven:>7} {copied:>7}", flush=True)
+                  f"{expired:>7} {proven:>7} {copied:>7} {steps / max(faults, 1):>11.2f} "
+                  f"{skips / max(faults, 1):>11.2f} {gm_gain(walk):>+6.2f}%", flush=True)
             per_family.append((ttl, {f: (gm_gain(v), fam_reads[f][0] / max(fam_reads[f][1], 1))
                                      for f, v in fam_act.items()}))
         if args.per_family:
