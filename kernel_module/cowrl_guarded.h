@@ -44,13 +44,14 @@
  * With proof_ttl = t > 0 an entry read and found unwritten t times leaves the ring, its
  * reserve spent (no credit): one copy causes at most t unproven reads, which the cost model
  * prices per copied page (proof_read_ns).  proof_ttl = 0 keeps entries until overwritten.
- * With proof_backoff = 1 (needs proof_ttl > 0) an entry read and found unwritten m times is
+ * With proof_backoff = 1 (needs proof = 1) an entry read and found unwritten m times is
  * not read again before 2^min(m, COWRL_GUARDED_BACKOFF_MAX_SHIFT) more demand faults of the
  * state (n_faults; the due fault number kept in 32 bits, compared modulo 2^32): the look
  * steps over it without a page read and it does not count against proof_reads, and the look
  * then walks at most COWRL_GUARDED_BACKOFF_STEPS * proof_reads ring slots.  The proof_ttl
  * reads of a copy then span up to about 2^proof_ttl faults (a copy written late is still
- * proven); their number, and so the reserve, is unchanged.
+ * proven); their number, and so the reserve, is unchanged (with proof_ttl = 0 they stay
+ * unbounded, only spaced).
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
@@ -110,7 +111,7 @@ struct cowrl_guarded_table {
 	cp_u16 proof_ttl;	/* 0: off; else an entry read and found unwritten proof_ttl times
 				 * leaves the ring, its reserve spent (0..MAX_PROOF_TTL, 0 if !proof) */
 	cp_u16 proof_backoff;	/* 1: an entry read unwritten m times waits 2^m faults before
-				 * its next read (0..1, 1 needs proof_ttl > 0) */
+				 * its next read (0..1, 0 if !proof) */
 	cp_u16 pad[1];		/* 0: the size stays a multiple of 8 */
 };
 
@@ -187,8 +188,8 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 		return -22;	/* a proof returns loss_ns: the reserve must be the whole loss */
 	if (tb->proof_ttl > COWRL_GUARDED_MAX_PROOF_TTL || (!tb->proof && tb->proof_ttl))
 		return -22;
-	if (tb->proof_backoff > 1 || (tb->proof_backoff && !tb->proof_ttl))
-		return -22;	/* the ttl bounds the reads backoff spreads out (and needs proof) */
+	if (tb->proof_backoff > 1 || (!tb->proof && tb->proof_backoff))
+		return -22;
 	if (tb->slots < 1 || tb->slots > COWRL_POLICY_MAX_SLOTS)
 		return -22;
 	if (tb->near < 1 || tb->near > COWRL_POLICY_MAX_NEAR)
@@ -258,8 +259,12 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 					st->budget += tb->loss_ns + tb->gain_ns;
 					st->proof_page[i] = 0;
 					st->proof_live--;
-				} else if (tb->proof_ttl &&
-					   ++st->proof_miss[i] >= tb->proof_ttl) {
+					goto next;
+				}
+				/* unwritten (saturating: only min(m, MAX_SHIFT) and m < 256 matter) */
+				if ((tb->proof_ttl || tb->proof_backoff) && st->proof_miss[i] < 0xffff)
+					st->proof_miss[i]++;
+				if (tb->proof_ttl && st->proof_miss[i] >= tb->proof_ttl) {
 					st->proof_page[i] = 0;	/* its reserve stays spent */
 					st->proof_live--;
 				} else if (tb->proof_backoff) {	/* read again 2^m faults later */
@@ -270,15 +275,17 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 				}
 			}
 		}
+next:
 		i = (i + 1) & (COWRL_GUARDED_PROOFS - 1);
 	}
 	/*
 	 * Stopped with fewer than proof_reads reads: every live entry was looked at, and the
 	 * full loop (128 entries) would have come back to where it started.  With proof_ttl
-	 * the cursor stays where the look ended instead: entries that left (proven or
-	 * expired) are not stepped over again at every fault.
+	 * or proof_backoff the cursor stays where the look ended instead: entries that left
+	 * (proven or expired) are not stepped over again at every fault, and a backoff look
+	 * cut short by its steps moves on.
 	 */
-	st->proof_cursor = n < tb->proof_reads && !tb->proof_ttl ? i0 : i;
+	st->proof_cursor = n < tb->proof_reads && !tb->proof_ttl && !tb->proof_backoff ? i0 : i;
 }
 
 /*

@@ -105,12 +105,15 @@ def _policies() -> list[GuardedPolicy]:
                                    proof_ttl=3, proof_backoff=1),
             GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900,
                           grant_left=0, protect=True, proof=1, proof_reads=2, proof_ttl=8,
-                          proof_backoff=1, slots=2, near=5, demand_ns=2000)]
+                          proof_backoff=1, slots=2, near=5, demand_ns=2000),
+            # and without a ttl (reads spaced, not bounded)
+            GuardedPolicy.for_cost(cost, table=rand, budget_per_mille=300, proof=1,
+                                   proof_reads=4, proof_backoff=1)]
 
 
-N_POLICIES = 24
+N_POLICIES = 25
 TTL_POLICIES = (14, 15, 16)
-BACKOFF_POLICIES = (21, 22, 23)
+BACKOFF_POLICIES = (21, 22, 23, 24)
 
 
 @pytest.mark.parametrize("pi", TTL_POLICIES)
@@ -243,12 +246,17 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
         bad = bytearray(proof)
         struct.pack_into(fmt, bad, off, value)
         assert cguarded.check(bytes(bad)) == -22, (off, value)
-    # proof_backoff (the pad slot at 740): 0..1, 1 needs proof_ttl > 0
+    # proof_backoff (the pad slot at 740): 0..1, 0 without proof
     bo = pack_guarded(make_guarded(proof=1, proof_ttl=16, proof_backoff=1).program())
     assert struct.unpack_from("<2H", bo, 738) == (16, 1) and cguarded.check(bo) == 0
-    for off, value in ((740, 2), (738, 0), (742, 1)):
+    nottl = bytearray(bo)
+    struct.pack_into("<H", nottl, 738, 0)
+    assert cguarded.check(bytes(nottl)) == 0
+    for off, value in ((740, 2), (734, 0), (742, 1)):
         bad = bytearray(bo)
         struct.pack_into("<H", bad, off, value)
+        if off == 734:
+            struct.pack_into("<2H", bad, 736, 0, 0)  # proof 0: no reads, no ttl, backoff 1
         assert cguarded.check(bytes(bad)) == -22, (off, value)
 
 
@@ -264,8 +272,7 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     ({"proof": 0, "proof_ttl": 4}, "policy.proof_ttl must be 0 with proof: 0"),
     ({"proof": 1, "proof_ttl": 4, "proof_backoff": 2}, "policy.proof_backoff must be 0 or 1"),
     ({"proof": 1, "proof_ttl": 4, "proof_backoff": True}, "policy.proof_backoff must be 0"),
-    ({"proof": 1, "proof_backoff": 1}, "policy.proof_backoff: 1 needs proof: 1 and proof_ttl"),
-    ({"proof": 0, "proof_backoff": 1}, "policy.proof_backoff: 1 needs proof: 1 and proof_ttl"),
+    ({"proof": 0, "proof_backoff": 1}, "policy.proof_backoff must be 0 with proof: 0"),
     ({"table": [65] * N_CELLS}, "policy.table"),
     ({"table": [ALIGN | 3] * N_CELLS}, "policy.table"),
     ({"table": [ALIGN | 128] * N_CELLS}, "policy.table"),

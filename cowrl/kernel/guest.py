@@ -290,7 +290,8 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
         if "guarded_payload" in job:  # proof_ttl (guarded version 4): 0..255, 0 without proof
             G, gp = abi.COWRL_POLICY_GUARDED, bytes.fromhex(job["guarded_payload"])
             noproof = gp[:734] + bytes(4) + gp[738:]  # proof = proof_reads = 0, ttl kept
-            nottl = gp[:738] + bytes(2) + (1).to_bytes(2, "little") + gp[742:]  # backoff, ttl 0
+            # proof = proof_reads = proof_ttl = 0 with proof_backoff 1
+            noproof_bo = gp[:734] + bytes(6) + (1).to_bytes(2, "little") + gp[742:]
 
             def gpatched(off: int, value: int) -> bytes:
                 return gp[:off] + value.to_bytes(2, "little") + gp[off + 2:]
@@ -301,10 +302,10 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_ttl_256": _set_policy_errno(fd, abi, G, gpatched(738, 256)),
                 "guarded_ttl_no_proof": _set_policy_errno(fd, abi, G, noproof),
                 "guarded_ttl_pad": _set_policy_errno(fd, abi, G, gpatched(742, 1)),
-                # proof_backoff (the pad slot at 740): 0..1, 1 needs proof_ttl > 0
+                # proof_backoff (the pad slot at 740): 0..1, 0 without proof
                 "guarded_backoff_good": _set_policy_errno(fd, abi, G, gpatched(740, 1)),
                 "guarded_backoff_2": _set_policy_errno(fd, abi, G, gpatched(740, 2)),
-                "guarded_backoff_no_ttl": _set_policy_errno(fd, abi, G, nottl),
+                "guarded_backoff_no_proof": _set_policy_errno(fd, abi, G, noproof_bo),
                 # align values in the table (cell 7 at 88 + 2 * 7): ALIGN | G, G a power of
                 # two in 2..64 (0x110 = align to 16 pages); anything else over 64 is refused
                 "guarded_align_good": _set_policy_errno(fd, abi, G, gpatched(102, 0x110)),

@@ -82,7 +82,7 @@ ring wraps keeps its reserve spent. Sentinel hits then add no credit (they still
 pattern of writes can fake, so the loss over ``k = 0`` never exceeds the allowances
 granted, for any table (``expected_loss`` is excluded: a proof returns the whole loss).
 
-``proof_backoff`` (0 by default = the decisions above; 1 needs ``proof_ttl >= 1``;
+``proof_backoff`` (0 by default = the decisions above; 1 needs ``proof = 1``;
 docs/policies.md, "Backoff of proof reads"): an entry read and found unwritten ``m`` times
 is not read again until ``2 ** min(m, BACKOFF_MAX_SHIFT)`` demand faults (of the state, all
 its regions) have passed since that read: each entry keeps the fault number at which it is
@@ -91,9 +91,10 @@ without reading its page; such an entry does not count against ``proof_reads``, 
 look ends after at most ``BACKOFF_STEPS x proof_reads`` ring slots (32 at 8 reads, instead
 of :data:`PROOFS`): stepping over entries is not free (about 12 instruction-ns a slot).
 ``proof_ttl`` still bounds the unproven reads per copy (the budget's reserve and the bound
-are unchanged), but those reads now span up to about ``2 ** proof_ttl`` faults instead of
-``proof_ttl x occupancy / proof_reads``: a copy written late (a column sweep, a tile's next
-column, another stream's turn) is still proven.
+are unchanged; with ``proof_ttl = 0`` they stay unbounded and unreserved, only spaced), but
+those reads now span up to about ``2 ** proof_ttl`` faults instead of ``proof_ttl x
+occupancy / proof_reads``: a copy written late (a column sweep, a tile's next column,
+another stream's turn) is still proven.
 
 **Learning.** The table is learned offline in the simulator (:func:`learn_table`) with
 full information: at every fault the hindsight reward of every candidate degree is known
@@ -389,7 +390,7 @@ class GuardedPolicy(Policy):
             raise ConfigError(f"policy.proof must be 0 or 1, got {proof!r}")
         check_proof_reads(proof_reads)
         check_proof_ttl(proof_ttl, proof)
-        check_proof_backoff(proof_backoff, proof, proof_ttl)
+        check_proof_backoff(proof_backoff, proof)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -578,9 +579,10 @@ class GuardedPolicy(Policy):
                             g.proof_due[i] = (now + (1 << shift)) & DUE_MASK
             i = (i + 1) & (PROOFS - 1)
         # stopped short of proof_reads: all live entries seen (or, with backoff, the steps
-        # spent); the full round ends at i0 (with proof_ttl, which backoff needs, the cursor
-        # stays where the look ended: holes are not walked again)
-        g.proof_cursor = i if n >= self.proof_reads or self.proof_ttl else i0
+        # spent); the full round ends at i0 (with proof_ttl or backoff the cursor stays where
+        # the look ended: holes are not walked again, and a backoff look moves on)
+        g.proof_cursor = (i if n >= self.proof_reads or self.proof_ttl or self.proof_backoff
+                          else i0)
 
     def fault_cell(self, ctx: FaultContext) -> Cell:
         """Steps 0-4 of a fault: proofs, sentinel check, budget, context cell (then
@@ -836,14 +838,13 @@ def check_proof_ttl(proof_ttl: Any, proof: int) -> int:
     return int(proof_ttl)
 
 
-def check_proof_backoff(proof_backoff: Any, proof: int, proof_ttl: int) -> int:
-    """``policy.proof_backoff`` (0 or 1; 1 needs ``proof: 1`` and ``proof_ttl >= 1``, which
-    bounds the reads it spreads out), or a one-line :class:`ConfigError` naming it."""
+def check_proof_backoff(proof_backoff: Any, proof: int) -> int:
+    """``policy.proof_backoff`` (0 or 1; 0 with ``proof: 0``, which has no ring), or a
+    one-line :class:`ConfigError` naming it."""
     if isinstance(proof_backoff, bool) or proof_backoff not in (0, 1):
         raise ConfigError(f"policy.proof_backoff must be 0 or 1, got {proof_backoff!r}")
-    if proof_backoff and not (proof and proof_ttl):
-        raise ConfigError("policy.proof_backoff: 1 needs proof: 1 and proof_ttl >= 1, got "
-                          f"proof {proof!r}, proof_ttl {proof_ttl!r}")
+    if proof_backoff and not proof:
+        raise ConfigError("policy.proof_backoff must be 0 with proof: 0 (no ring)")
     return int(proof_backoff)
 
 

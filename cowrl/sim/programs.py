@@ -247,19 +247,20 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                         ss[_GPLIVE] -= 1
                     else:
                         ss[G_UNPROVEN] += 1  # charged proof_read_ns by the engine
-                        if cells[C_PTTL] != 0:
+                        if cells[C_PTTL] != 0 or cells[C_PBACKOFF]:
                             ss[_GPMISS + i] += 1
-                            if ss[_GPMISS + i] >= cells[C_PTTL]:  # leaves, reserve spent
-                                ss[_GPROOF + i] = 0
-                                ss[_GPLIVE] -= 1
-                            elif cells[C_PBACKOFF]:  # read again 2^m faults later
-                                shift = min(ss[_GPMISS + i], G_BACKOFF_MAX_SHIFT)
-                                ss[_GPDUE + i] = (now + (1 << shift)) & G_DUE_MASK
+                        if cells[C_PTTL] != 0 and ss[_GPMISS + i] >= cells[C_PTTL]:
+                            ss[_GPROOF + i] = 0  # leaves the ring, its reserve spent
+                            ss[_GPLIVE] -= 1
+                        elif cells[C_PBACKOFF]:  # read again 2^m faults later
+                            shift = min(ss[_GPMISS + i], G_BACKOFF_MAX_SHIFT)
+                            ss[_GPDUE + i] = (now + (1 << shift)) & G_DUE_MASK
             i = (i + 1) & (G_PROOFS - 1)
         # fewer than proof_reads reads: every live entry seen (or, with backoff, the steps
-        # spent); the full round ends at i0 (with proof_ttl, which backoff needs, the cursor
-        # stays where the look ended: holes are not walked again)
-        ss[_GPCURSOR] = i if n >= cells[C_PREADS] or cells[C_PTTL] != 0 else i0
+        # spent); the full round ends at i0 (with proof_ttl or backoff the cursor stays where
+        # the look ended: holes are not walked again, and a backoff look moves on)
+        ss[_GPCURSOR] = i if n >= cells[C_PREADS] or cells[C_PTTL] != 0 \
+            or cells[C_PBACKOFF] != 0 else i0
     # 1. sentinel check, and the allowance
     t = (page - start) & (G_SENTINELS - 1)  # region-relative: regions move in a process
     tag = ss[_GTAGS + t]

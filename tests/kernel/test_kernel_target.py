@@ -413,7 +413,7 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
     assert err["guarded_align_good"] == err["guarded_backoff_good"] == 0, err
     for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_ttl_pad",
                  "guarded_align_3", "guarded_align_128", "guarded_backoff_2",
-                 "guarded_backoff_no_ttl"):
+                 "guarded_backoff_no_proof"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
 
 
