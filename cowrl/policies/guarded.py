@@ -197,6 +197,7 @@ class GuardedContext:
         self.scan = 0
         self.merge = False
         self.protect = False
+        self.use_proof = 0
         self.reset(1)
 
     def reset(self, n_pages: int) -> None:
@@ -227,6 +228,7 @@ class GuardedContext:
         self.proof_cursor = 0
         self.proof_live = 0  # entries != 0: the look at the ring stops once it saw them all
         self.proof_miss = [0] * PROOFS  # unproven reads of each entry (proof_ttl)
+        self.proof_cls = [0] * PROOFS  # the class of the window that copied it (use_proof)
         self.unproven_reads = 0  # reads that found the page unwritten (diagnostics)
         self.expired = 0  # entries that left the ring by proof_ttl (diagnostics)
         self.proven = 0  # pages proven so far (diagnostics)
@@ -240,7 +242,8 @@ class GuardedContext:
         self.hit = False
         if tag and (tag >> 1) == page + 1:
             c = tag & 1
-            self.use[c] += (USE_ONE - self.use[c]) >> 4
+            if self.use_proof != 2 and not (self.use_proof and self.tag_pages[slot_t]):
+                self.use[c] += (USE_ONE - self.use[c]) >> 4
             self.hits[c] += 1
             self.refund_pages = self.tag_pages[slot_t]
             self.refund_reserved = self.tag_reserved[slot_t]
@@ -282,6 +285,14 @@ class GuardedContext:
         use_b = min(self.use[cls] >> 6, USE_BUCKETS - 1)
         return Cell(cell_of(kind, run_bucket(run), left, use_b), cls, slot, run)
 
+    def use_up(self, c: int) -> None:
+        """A hit for class ``c``'s use rate (EWMA of weight 1/16)."""
+        self.use[c] += (USE_ONE - self.use[c]) >> 4
+
+    def use_down(self, c: int) -> None:
+        """A miss for class ``c``'s use rate."""
+        self.use[c] -= self.use[c] >> 4
+
     def protected_gap(self, page: int, want: int, start: int, limit: int) -> int:
         """Distance to the first page in ``page+1 .. page+want`` that is the live sentinel of
         a window with a reserve (a window must not cover it), else ``want + 1``."""
@@ -322,7 +333,8 @@ class GuardedContext:
                 return  # a probe does not evict a window's proof
             elif old:  # an unresolved sentinel leaves the table: its window's end was not reached
                 oc = old & 1
-                self.use[oc] -= self.use[oc] >> 4
+                if self.use_proof != 2 and not (self.use_proof and self.tag_pages[t]):
+                    self.use[oc] -= self.use[oc] >> 4
                 self.misses[oc] += 1
             self.tags[t] = ((s + 1) << 1) | c.cls
             self.tag_pages[t] = copied
@@ -345,7 +357,7 @@ class GuardedPolicy(Policy):
                  expected_loss: bool = False, grant_left: int = 2,
                  scan: int = 8, merge: bool = False, protect: bool = False,
                  hit_scale: int = 1, proof: int = 0, proof_reads: int = 8,
-                 proof_ttl: int = 0, degrees: Sequence[int] = DEGREES,
+                 proof_ttl: int = 0, use_proof: int = 0, degrees: Sequence[int] = DEGREES,
                  name: str = "guarded", inert: bool | None = None) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
@@ -364,6 +376,10 @@ class GuardedPolicy(Policy):
             raise ConfigError(f"policy.proof must be 0 or 1, got {proof!r}")
         check_proof_reads(proof_reads)
         check_proof_ttl(proof_ttl, proof)
+        if isinstance(use_proof, bool) or use_proof not in (0, 1, 2):
+            raise ConfigError(f"policy.use_proof must be 0, 1 or 2, got {use_proof!r}")
+        if use_proof and not proof:
+            raise ConfigError("policy.use_proof needs proof: 1 (it reads the proof ring)")
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -393,6 +409,7 @@ class GuardedPolicy(Policy):
         self.proof = int(proof)
         self.proof_reads = int(proof_reads)
         self.proof_ttl = int(proof_ttl)
+        self.ctx.use_proof = int(use_proof)
         self.budget = 0
         self.granted = 0
         # Inert: provably k = 0 at every fault (decided here, once, from the constants every
@@ -528,6 +545,8 @@ class GuardedPolicy(Policy):
                         g.proof_page[i] = 0
                         g.proof_live -= 1
                         g.proven += 1
+                        if g.use_proof:
+                            g.use_up(g.proof_cls[i])
                     else:
                         g.unproven_reads += 1
                         if ctx.unproven_reads is not None:  # the engine charges it
@@ -537,6 +556,8 @@ class GuardedPolicy(Policy):
                             g.proof_page[i] = 0  # leaves the ring: its reserve stays spent
                             g.proof_live -= 1
                             g.expired += 1
+                            if g.use_proof:
+                                g.use_down(g.proof_cls[i])
             i = (i + 1) & (PROOFS - 1)
         # stopped short of proof_reads: all live entries seen; the full round ends at i0
         # (with proof_ttl the cursor stays where the look ended: holes are not walked again)
@@ -580,9 +601,13 @@ class GuardedPolicy(Policy):
             g = self.ctx
             for q in range(ctx.page + 1, min(ctx.page + k, limit - 1) + 1):
                 if not g.private[q]:
-                    g.proof_live += g.proof_page[g.proof_head] == 0  # else overwrites the oldest
+                    if g.proof_page[g.proof_head] == 0:
+                        g.proof_live += 1
+                    elif g.use_proof:  # overwrites the oldest, unproven: a miss for its class
+                        g.use_down(g.proof_cls[g.proof_head])
                     g.proof_page[g.proof_head] = q + 1
                     g.proof_miss[g.proof_head] = 0
+                    g.proof_cls[g.proof_head] = c.cls
                     g.proof_head = (g.proof_head + 1) & (PROOFS - 1)
         if self.trace_log is not None:
             self.trace_log.append((ctx.page, c.cell, k, ctx.write_index))
@@ -601,7 +626,7 @@ class GuardedPolicy(Policy):
             "scan": self.ctx.scan, "merge": int(self.ctx.merge),
             "protect": int(self.ctx.protect), "hit_scale": self.hit_scale,
             "proof": self.proof, "proof_reads": self.proof_reads if self.proof else 0,
-            "proof_ttl": self.proof_ttl,
+            "proof_ttl": self.proof_ttl, "use_proof": self.ctx.use_proof,
             "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:
@@ -630,6 +655,7 @@ class GuardedPolicy(Policy):
                 "scan": self.ctx.scan, "merge": self.ctx.merge, "protect": self.ctx.protect,
                 "hit_scale": self.hit_scale, "proof": self.proof,
                 "proof_reads": self.proof_reads, "proof_ttl": self.proof_ttl,
+                "use_proof": self.ctx.use_proof,
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:

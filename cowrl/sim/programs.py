@@ -88,8 +88,10 @@ _GPROOF = _GTRES + G_SENTINELS
 _GPHEAD, _GPCURSOR = _GPROOF + G_PROOFS, _GPROOF + G_PROOFS + 1
 _GPLIVE = _GPCURSOR + 1  # ring entries != 0 (proof_live)
 _GPMISS = _GPLIVE + 1  # unproven reads of each ring entry (proof_ttl), G_PROOFS of them
+# The class (0 stream, 1 other) of the window that copied each ring entry (use_proof).
+_GPCLS = _GPMISS + G_PROOFS
 # Unproven reads of the fault being decided (the engine charges and zeroes them).
-G_UNPROVEN = _GPMISS + G_PROOFS
+G_UNPROVEN = _GPCLS + G_PROOFS
 STREAM_STATE = G_UNPROVEN + 1
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
@@ -100,7 +102,8 @@ C_GAIN, C_LOSS, C_SETUP, C_SKIP, C_ALLOW, C_FLOOR, C_EXPECTED, C_NDEG = \
 C_GRANT, C_SCAN, C_MERGE = G_CELLS + 8, G_CELLS + 9, G_CELLS + 10
 C_PROTECT, C_HITSCALE = G_CELLS + 11, G_CELLS + 12  # version 3
 C_PROOF, C_PREADS, C_PTTL = G_CELLS + 13, G_CELLS + 14, G_CELLS + 15  # version 4
-C_DEG = G_CELLS + 16
+C_USEPROOF = G_CELLS + 16  # use from proofs (0: sentinels; 1: proofs and probes; 2: proofs)
+C_DEG = G_CELLS + 17
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -230,6 +233,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                         ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN]
                         ss[_GPROOF + i] = 0
                         ss[_GPLIVE] -= 1
+                        if cells[C_USEPROOF]:  # a use for the class that copied it
+                            c = ss[_GPCLS + i]
+                            ss[_GUSE + c] += (G_USE_ONE - ss[_GUSE + c]) >> 4
                     else:
                         ss[G_UNPROVEN] += 1  # charged proof_read_ns by the engine
                         if cells[C_PTTL] != 0:
@@ -237,6 +243,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                             if ss[_GPMISS + i] >= cells[C_PTTL]:  # leaves, reserve spent
                                 ss[_GPROOF + i] = 0
                                 ss[_GPLIVE] -= 1
+                                if cells[C_USEPROOF]:  # expired unproven: a miss
+                                    c = ss[_GPCLS + i]
+                                    ss[_GUSE + c] -= ss[_GUSE + c] >> 4
             i = (i + 1) & (G_PROOFS - 1)
         # fewer than proof_reads reads: every live entry seen; the full round ends at i0
         # (with proof_ttl the cursor stays where the look ended: holes are not walked again)
@@ -247,7 +256,10 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     hit = tag != 0 and (tag >> 1) == page + 1
     if hit:
         c = tag & 1
-        ss[_GUSE + c] += (G_USE_ONE - ss[_GUSE + c]) >> 4
+        # use_proof: only sentinels of windows that copied nothing (1), or none (2), feed use
+        up = cells[C_USEPROOF]
+        if up != 2 and not (up != 0 and ss[_GTPAGES + t] != 0):
+            ss[_GUSE + c] += (G_USE_ONE - ss[_GUSE + c]) >> 4
         ss[_GHITS + c] += 1
         if not proof:  # version 4 credits only interior proofs
             ss[_GBUDGET] += ss[_GTRES + t] + ss[_GTPAGES + t] * cells[C_GAIN]
@@ -329,10 +341,15 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     if proof and k > 0:  # version 4: the copied pages await their proofs
         for j in range(page + 1, min(page + k, limit - 1) + 1):
             if private[s0 + j] == 0:
-                if ss[_GPROOF + ss[_GPHEAD]] == 0:
-                    ss[_GPLIVE] += 1  # else it overwrites the oldest entry
-                ss[_GPROOF + ss[_GPHEAD]] = j + 1
-                ss[_GPMISS + ss[_GPHEAD]] = 0
+                h = ss[_GPHEAD]
+                if ss[_GPROOF + h] == 0:
+                    ss[_GPLIVE] += 1
+                elif cells[C_USEPROOF]:  # it overwrites the oldest, unproven: a miss
+                    oc = ss[_GPCLS + h]
+                    ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
+                ss[_GPROOF + h] = j + 1
+                ss[_GPMISS + h] = 0
+                ss[_GPCLS + h] = cls
                 ss[_GPHEAD] = (ss[_GPHEAD] + 1) & (G_PROOFS - 1)
     # 5. commit: the slot, and the sentinel just past the window (if it is still shared)
     ss[_NFAULTS] += 1
@@ -357,7 +374,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             return k  # protect: a window that copied nothing does not evict a proof
         elif old != 0:  # an unresolved sentinel leaves the table: its window's end was not reached
             oc = old & 1
-            ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
+            up = cells[C_USEPROOF]
+            if up != 2 and not (up != 0 and ss[_GTPAGES + t] != 0):
+                ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
             ss[_GMISS + oc] += 1
         ss[_GTAGS + t] = ((s + 1) << 1) | cls
         ss[_GTPAGES + t] = copied
@@ -413,6 +432,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_PROOF] = int(t.get("proof", 0))
     out[C_PREADS] = int(t.get("proof_reads", 0))
     out[C_PTTL] = int(t.get("proof_ttl", 0))
+    out[C_USEPROOF] = int(t.get("use_proof", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out
