@@ -2,7 +2,7 @@
 
     python experiments/guarded_use.py [--traces data/traces/cpython_prefork.npz ...] \
         [--costmodel seed_table1] [--options '{"use_proof": 1}'] [--align 4] \
-        [--tables T.json ...]
+        [--tables T.json ...] [--holdout app:cpython]
 
 Replays each trace (the recorded corpus by default: cpython_prefork and its gc.freeze
 variant) under the shipped ``guarded`` (conf/policy/guarded.yaml, its options plus
@@ -15,7 +15,13 @@ the run; sentinel hits and misses per class, split by whether the sentinel's win
 pages (``k > 0``) or was a probe (``k = 0``); and the fate of every copied page in the proof
 ring: proven, expired (``proof_ttl`` unproven reads), overwritten (the ring wrapped) or still
 in the ring at the end, with the pages later written (from the trace: used) among each.
-Diagnosis only: nothing here is learned or chosen.
+With ``--holdout app:NAME`` it also learns the table ``experiments/guarded_lofo.py`` learns
+for that held-out application (48 randomized training draws of seed 0 plus the recorded
+corpus without the application, 2 passes, the options above), replays the traces under it,
+and prints, for the 4 cells the first trace visits most under it, the summed hindsight
+reward (``arm_rewards``, per trace divided by its baseline, in % of a trace) of a few arms
+per training source (family or recording) and on the trace itself: what the learned value
+of each cell rests on. Diagnosis only: nothing here is chosen.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.generalization import corpus_train_files, train_traces  # noqa: E402
 from cowrl.metrics import objective  # noqa: E402
 from cowrl.policies.base import FaultContext  # noqa: E402
 from cowrl.policies.guarded import (  # noqa: E402
@@ -42,7 +49,10 @@ from cowrl.policies.guarded import (  # noqa: E402
     Cell,
     GuardedContext,
     GuardedPolicy,
+    arm_rewards,
     describe_cell,
+    describe_value,
+    learn_table,
     shipped_options,
 )
 from cowrl.policies.static import StaticPrecopy  # noqa: E402
@@ -51,6 +61,8 @@ from cowrl.sim.simulator import simulate  # noqa: E402
 from cowrl.traces.io import Trace, load_trace  # noqa: E402
 
 CLS = ("stream", "other")
+CORPUS = Path(__file__).resolve().parent.parent / "data" / "traces"
+ARMS = (1, 4, 8, 64, ALIGN | 4, ALIGN | 8)
 
 
 class Probe(GuardedPolicy):
@@ -144,6 +156,40 @@ def report(t: Trace, name: str, pol: Probe, cost: Any, base: float) -> None:
         if pol.fate[(c, f)]))
 
 
+def arm_sums(traces: list[Trace], probe: Trace, table: list[int], kw: dict[str, Any],
+             cost: Any) -> None:
+    """Per training source and on ``probe``: the summed hindsight reward of :data:`ARMS` in
+    the 4 cells ``probe`` visits most under ``table``."""
+    acc: dict[tuple[int, str], np.ndarray] = {}
+    n: Counter[tuple[int, str]] = Counter()
+    top: list[int] = []
+    for t in [probe, *traces]:
+        pol = GuardedPolicy.for_cost(cost, table=table, **kw)
+        pol.trace_log = []
+        simulate(t, pol, cost)
+        log = pol.trace_log
+        if not log:
+            continue
+        if not top:
+            top = [c for c, _ in Counter(e[1] for e in log).most_common(4)]
+        r = arm_rewards(t, pol.priced(cost), 1.0, log, ARMS) / (
+            cost.demand_ns * np.unique(t.pages).size)
+        src = f"{t.name} (this trace)" if t is probe else str(t.meta.get("family", t.name))
+        for e, ev in enumerate(log):
+            if ev[1] in top:
+                key = (ev[1], src)
+                acc[key] = acc.get(key, 0.0) + r[e]
+                n[key] += 1
+    names = [str(a) if a <= 64 else f"align{a - ALIGN}" for a in ARMS]
+    for c in top:
+        print(f"  cell {describe_cell(c)} (table: {describe_value(table[c])}), summed "
+              "reward in % of a trace:")
+        for (cc, src), v in sorted(acc.items(), key=lambda kv: kv[0][1]):
+            if cc == c:
+                print(f"    {src:<28} faults {n[(cc, src)]:>6} " + " ".join(
+                    f"{a}:{100 * x:+.2f}" for a, x in zip(names, v, strict=True)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--traces", nargs="+", default=["data/traces/cpython_prefork.npz",
@@ -152,6 +198,8 @@ def main() -> None:
     ap.add_argument("--options", default="{}", help="JSON: options over the shipped ones")
     ap.add_argument("--align", type=int, default=4, help="G of the all-align table")
     ap.add_argument("--tables", type=Path, nargs="*", default=[])
+    ap.add_argument("--holdout", default=None,
+                    help="app:NAME: also the table learned without that application")
     args = ap.parse_args()
     cost = make_costmodel(args.costmodel)
     shipped = make_policy("guarded")
@@ -161,6 +209,12 @@ def main() -> None:
               [ALIGN | args.align] * N_CELLS}
     for p in args.tables:
         tables[p.name] = [int(v) for v in json.loads(p.read_text())]
+    train: list[Trace] = []
+    if args.holdout:
+        train = train_traces([], 0, 48)
+        train += [load_trace(f) for f in corpus_train_files(args.holdout, CORPUS)]
+        tables[f"learned without {args.holdout}"] = list(
+            learn_table(train, [cost], seed=0, passes=2, **kw)["table"])
     for path in args.traces:
         t = load_trace(path)
         base = objective(simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns)
@@ -169,6 +223,10 @@ def main() -> None:
             assert isinstance(pol, Probe) and isinstance(pol.ctx, GuardedContext)
             report(t, f"{tname}, {args.costmodel}, {json.dumps(kw, sort_keys=True)}", pol,
                    cost, base)
+    if args.holdout:
+        print(f"\n== what the table learned without {args.holdout} rests on")
+        arm_sums(train, load_trace(args.traces[0]), tables[f"learned without {args.holdout}"],
+                 kw, cost)
 
 
 if __name__ == "__main__":
