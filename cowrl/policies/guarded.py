@@ -82,6 +82,14 @@ ring wraps keeps its reserve spent. Sentinel hits then add no credit (they still
 pattern of writes can fake, so the loss over ``k = 0`` never exceeds the allowances
 granted, for any table (``expected_loss`` is excluded: a proof returns the whole loss).
 
+``use_proof`` (off by default; measured, not adopted: docs/policies.md, "``use`` from
+interior proofs"; not in the module's table, which refuses it) feeds ``use`` from the ring
+instead of the sentinels of windows that copied pages: a proven page is a hit for the class
+of the window that copied it (each ring entry keeps that class), an entry that expires
+(``proof_ttl``) or is overwritten unproven a miss. With 1 the sentinels of windows that
+copied nothing (``k = 0`` probes) still count, with 2 no sentinel does. It needs ``proof =
+1``; it moves only the cell, never the budget, so the loss bound is unchanged.
+
 **Learning.** The table is learned offline in the simulator (:func:`learn_table`) with
 full information: at every fault the hindsight reward of every candidate degree is known
 from the trace, so each cell sums the reward of every arm (a contextual bandit with full
