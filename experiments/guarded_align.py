@@ -1,15 +1,17 @@
 """Choosing a ``guarded`` table with align values on the development draws.
 
     python experiments/guarded_align.py --tables DIR/guarded_seed_table1.json \
-        [--costmodels seed_table1 host] [--draws 2]
+        [--costmodels seed_table1 host] [--draws 2] [--options '{"use_proof": 1}']
 
 Compares the shipped table (conf/policy/guarded.yaml) with each table of ``--tables`` (a JSON
 list of 320 values, as ``experiments/generalization_study.py --save-tables`` writes it), all
 with the shipped options (proof 1, 8 reads, proof_ttl 16), on the development draws of
 experiments/guarded_ttl.py and guarded_start.py: ``--draws`` fresh draws of every generator
 family from seeds 2000.. (never the protocol's held-out sets, the recorded applications nor
-the validation traces). Prints per cost model and table: the gain (1 - geometric-mean
-objective / baseline) over the 16 legacy families and over all 17 (with ``alloc_pool``),
+the validation traces). ``--options`` (guarded keywords as JSON) apply to the tables of
+``--tables``, over the shipped options (the shipped table keeps the shipped ones). Prints
+per cost model and table: the gain (1 - geometric-mean objective / baseline) over the 16
+legacy families and over all 17 (with ``alloc_pool``),
 the worst draw (objective / baseline) and its family, the gain on ``alloc_pool`` alone, the
 cells holding align values, and copied / wasted pages. A table is shipped only if its worst
 draw stays <= 1.010 and it loses no gain on the legacy families.
@@ -38,6 +40,8 @@ def main() -> None:
     ap.add_argument("--costmodels", nargs="+", default=["seed_table1", "host"])
     ap.add_argument("--draws", type=int, default=2, help="fresh draws per family")
     ap.add_argument("--tables", type=Path, nargs="*", default=[])
+    ap.add_argument("--options", default="{}",
+                    help="JSON: guarded keywords for the --tables, over the shipped options")
     args = ap.parse_args()
     shipped = make_policy("guarded")
     assert isinstance(shipped, GuardedPolicy)
@@ -45,6 +49,7 @@ def main() -> None:
     for p in args.tables:
         tables[str(p)] = [int(v) for v in json.loads(p.read_text())]
     kw = shipped_options()
+    kw_new = {**kw, **json.loads(args.options)}
     draws = [g.randomized(2000 + d, 0, families=f) for f in g.FAMILIES
              for d in range(args.draws)]
     for name in args.costmodels:
@@ -60,7 +65,8 @@ def main() -> None:
             copied = wasted = 0
             worst, worst_f = 0.0, ""
             for t, base in zip(draws, bases, strict=True):
-                pol = GuardedPolicy.for_cost(cost, table=table, **kw)
+                pol = GuardedPolicy.for_cost(cost, table=table,
+                                             **(kw if tname == "shipped" else kw_new))
                 rec = simulate(t, pol, cost)
                 r = objective(rec, 1.0, cost.page_cost_ns) / base
                 fam = str(t.meta.get("family"))

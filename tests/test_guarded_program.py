@@ -116,6 +116,76 @@ TTL_POLICIES = (14, 15, 16)
 BACKOFF_POLICIES = (21, 22, 23, 24)
 
 
+def _use_proof_policies() -> list[GuardedPolicy]:
+    """``use_proof`` (the hit rate fed by interior proofs): not in the module's table, so
+    compared with the compiled program only."""
+    cost = make_costmodel("host")
+    return [make_guarded(table=_align_table(4), proof=1, proof_ttl=16, use_proof=1),
+            make_guarded(table=_align_table(5), proof=1, proof_ttl=16, use_proof=2),
+            GuardedPolicy.for_cost(cost, table=_align_table(6), budget_per_mille=300,
+                                   grant_left=1, scan=8, merge=True, protect=True, proof=1,
+                                   proof_reads=3, proof_ttl=4, slots=2, near=5, use_proof=1),
+            GuardedPolicy(table=_align_table(7), budget_per_mille=1000, skip_ns=300,
+                          setup_ns=900, grant_left=0, proof=1, proof_reads=1, use_proof=2)]
+
+
+@pytest.mark.parametrize("pi", range(4))
+def test_compiled_use_proof_matches_the_prototype_and_changes_decisions(pi: int) -> None:
+    cost = make_costmodel("seed_table1")
+    pol = _use_proof_policies()[pi]
+    off = GuardedPolicy(**{**pol.options(), "use_proof": 0}, table=pol.table,
+                        gain_ns=pol.gain, loss_ns=pol.loss, setup_ns=pol.setup,
+                        demand_ns=pol.demand, skip_ns=pol.skip)
+    precopied = differ = 0
+    for t in _traces():
+        ref, ev_ref = simulate(t, pol, cost, record_events=True, fast=False)
+        got, ev_got = simulate(t, pol, cost, record_events=True, fast=True)
+        assert np.array_equal(ev_ref.page, ev_got.page), t.name
+        assert np.array_equal(ev_ref.k, ev_got.k), t.name
+        assert (ref.faults, ref.precopied, ref.wasted) == (got.faults, got.precopied,
+                                                           got.wasted), t.name
+        precopied += got.precopied
+        _, ev0 = simulate(t, off, cost, record_events=True)
+        differ += len(ev0.k) != len(ev_got.k) or not np.array_equal(ev0.k, ev_got.k)
+    assert precopied > 0
+    assert differ > 0  # use_proof moves the hit rate, hence cells, hence decisions
+
+
+def test_use_proof_measures_use_inside_the_windows() -> None:
+    # A stride-2 writer under k = 1 windows hits every sentinel (p + 2) and writes none of
+    # the copied pages (p + 1): the sentinel hit rate of its (stream) faults says "used",
+    # the interior proofs "wasted".
+    cost = make_costmodel("seed_table1")
+    t = g.stride(n_pages=4096, stride=2, writes=2048)
+    use = {}
+    for up in (0, 1, 2):
+        pol = GuardedPolicy(table=[1] * N_CELLS, budget_per_mille=1000, grant_left=0,
+                            proof=1, proof_ttl=4, use_proof=up)
+        rec = simulate(t, pol, cost, fast=False)
+        assert rec.precopied > 100
+        use[up] = pol.ctx.use[0]
+    assert use[0] >= 128  # sentinels: every window's end was written
+    assert use[1] < 64 and use[2] < 64  # proofs: no copied page was
+
+
+@pytest.mark.parametrize(("kw", "field"), [
+    ({"proof": 1, "use_proof": 3}, "policy.use_proof must be 0, 1 or 2"),
+    ({"proof": 1, "use_proof": True}, "policy.use_proof must be 0, 1 or 2"),
+    ({"proof": 0, "use_proof": 1}, "policy.use_proof needs proof: 1"),
+])
+def test_bad_use_proof_names_the_field(kw: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        make_guarded(**kw)
+
+
+def test_the_module_table_refuses_use_proof() -> None:
+    # the module has no use_proof: a table that needs it must not be pushed as if it had
+    from cowrl.kernel.table import pack_guarded
+
+    with pytest.raises(ValueError, match="use_proof"):
+        pack_guarded(make_guarded(proof=1, use_proof=1).program())
+
+
 @pytest.mark.parametrize("pi", TTL_POLICIES)
 def test_proof_ttl_expires_entries_and_changes_decisions(pi: int) -> None:
     # the ttl policies exercise the expiry (so the equivalence tests cover it), and a ttl

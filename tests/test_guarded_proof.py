@@ -64,6 +64,22 @@ def test_proof_bounds_the_loss_by_the_allowances_for_any_table(cm: str, k: int) 
             assert excess <= granted + t.n_pages, (t.name, t.meta.get("family"), opts)
 
 
+@pytest.mark.parametrize("cm", ["seed_table1", "host"])
+@pytest.mark.parametrize("use_proof", [1, 2])
+def test_the_bound_holds_with_use_from_proofs(cm: str, use_proof: int) -> None:
+    # use_proof moves the hit rate (the cell), never the budget: mixed tables, where the cell
+    # decides, stay within the allowances
+    import numpy as np
+
+    vals = [0, 1, 2, 4, 8, 16, 32, 64, ALIGN | 4, ALIGN | 16]
+    for seed in (1, 2):
+        table = [int(v) for v in np.random.default_rng(seed).choice(vals, size=N_CELLS)]
+        for t in _bound_traces():
+            for opts in ({"proof_ttl": 16}, {"proof_ttl": 3, "grant_left": 0}):
+                excess, granted = _excess(t, table, cm, proof=1, use_proof=use_proof, **opts)
+                assert excess <= granted + t.n_pages, (t.name, t.meta.get("family"), opts)
+
+
 def test_the_bound_test_can_fail_version_3_is_spoofed_by_a_stride_2_writer() -> None:
     """Version 3 (sentinel credit) on a stride-2 writer with a table of 1s: every k = 1
     window copies the odd page (never written) and its sentinel, the next even page, is

@@ -82,6 +82,14 @@ ring wraps keeps its reserve spent. Sentinel hits then add no credit (they still
 pattern of writes can fake, so the loss over ``k = 0`` never exceeds the allowances
 granted, for any table (``expected_loss`` is excluded: a proof returns the whole loss).
 
+``use_proof`` (off by default; measured, not adopted: docs/policies.md, "``use`` from
+interior proofs"; not in the module's table, which refuses it) feeds ``use`` from the ring
+instead of the sentinels of windows that copied pages: a proven page is a hit for the class
+of the window that copied it (each ring entry keeps that class), an entry that expires
+(``proof_ttl``) or is overwritten unproven a miss. With 1 the sentinels of windows that
+copied nothing (``k = 0`` probes) still count, with 2 no sentinel does. It needs ``proof =
+1``; it moves only the cell, never the budget, so the loss bound is unchanged.
+
 ``proof_backoff`` (0 by default = the decisions above; 1 needs ``proof = 1``;
 docs/policies.md, "Backoff of proof reads"): an entry read and found unwritten ``m`` times
 is not read again until ``2 ** min(m, BACKOFF_MAX_SHIFT)`` demand faults (of the state, all
@@ -219,6 +227,7 @@ class GuardedContext:
         self.scan = 0
         self.merge = False
         self.protect = False
+        self.use_proof = 0
         self.reset(1)
 
     def reset(self, n_pages: int) -> None:
@@ -252,6 +261,7 @@ class GuardedContext:
         self.proof_due = [0] * PROOFS  # fault number (mod 2 ** 32) of its next read (backoff)
         self.proof_steps = 0  # ring slots the looks stepped over or read (diagnostics)
         self.proof_skips = 0  # live entries stepped over, not yet due (diagnostics)
+        self.proof_cls = [0] * PROOFS  # the class of the window that copied it (use_proof)
         self.unproven_reads = 0  # reads that found the page unwritten (diagnostics)
         self.expired = 0  # entries that left the ring by proof_ttl (diagnostics)
         self.proven = 0  # pages proven so far (diagnostics)
@@ -265,7 +275,8 @@ class GuardedContext:
         self.hit = False
         if tag and (tag >> 1) == page + 1:
             c = tag & 1
-            self.use[c] += (USE_ONE - self.use[c]) >> 4
+            if self.use_proof != 2 and not (self.use_proof and self.tag_pages[slot_t]):
+                self.use[c] += (USE_ONE - self.use[c]) >> 4
             self.hits[c] += 1
             self.refund_pages = self.tag_pages[slot_t]
             self.refund_reserved = self.tag_reserved[slot_t]
@@ -307,6 +318,14 @@ class GuardedContext:
         use_b = min(self.use[cls] >> 6, USE_BUCKETS - 1)
         return Cell(cell_of(kind, run_bucket(run), left, use_b), cls, slot, run)
 
+    def use_up(self, c: int) -> None:
+        """A hit for class ``c``'s use rate (EWMA of weight 1/16)."""
+        self.use[c] += (USE_ONE - self.use[c]) >> 4
+
+    def use_down(self, c: int) -> None:
+        """A miss for class ``c``'s use rate."""
+        self.use[c] -= self.use[c] >> 4
+
     def protected_gap(self, page: int, want: int, start: int, limit: int) -> int:
         """Distance to the first page in ``page+1 .. page+want`` that is the live sentinel of
         a window with a reserve (a window must not cover it), else ``want + 1``."""
@@ -347,7 +366,8 @@ class GuardedContext:
                 return  # a probe does not evict a window's proof
             elif old:  # an unresolved sentinel leaves the table: its window's end was not reached
                 oc = old & 1
-                self.use[oc] -= self.use[oc] >> 4
+                if self.use_proof != 2 and not (self.use_proof and self.tag_pages[t]):
+                    self.use[oc] -= self.use[oc] >> 4
                 self.misses[oc] += 1
             self.tags[t] = ((s + 1) << 1) | c.cls
             self.tag_pages[t] = copied
@@ -370,7 +390,7 @@ class GuardedPolicy(Policy):
                  expected_loss: bool = False, grant_left: int = 2,
                  scan: int = 8, merge: bool = False, protect: bool = False,
                  hit_scale: int = 1, proof: int = 0, proof_reads: int = 8,
-                 proof_ttl: int = 0, proof_backoff: int = 0,
+                 proof_ttl: int = 0, use_proof: int = 0, proof_backoff: int = 0,
                  degrees: Sequence[int] = DEGREES,
                  name: str = "guarded", inert: bool | None = None) -> None:
         self.name = name
@@ -390,6 +410,10 @@ class GuardedPolicy(Policy):
             raise ConfigError(f"policy.proof must be 0 or 1, got {proof!r}")
         check_proof_reads(proof_reads)
         check_proof_ttl(proof_ttl, proof)
+        if isinstance(use_proof, bool) or use_proof not in (0, 1, 2):
+            raise ConfigError(f"policy.use_proof must be 0, 1 or 2, got {use_proof!r}")
+        if use_proof and not proof:
+            raise ConfigError("policy.use_proof needs proof: 1 (it reads the proof ring)")
         check_proof_backoff(proof_backoff, proof)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
@@ -420,6 +444,7 @@ class GuardedPolicy(Policy):
         self.proof = int(proof)
         self.proof_reads = int(proof_reads)
         self.proof_ttl = int(proof_ttl)
+        self.ctx.use_proof = int(use_proof)
         self.proof_backoff = int(proof_backoff)
         self.budget = 0
         self.granted = 0
@@ -565,6 +590,8 @@ class GuardedPolicy(Policy):
                         g.proof_page[i] = 0
                         g.proof_live -= 1
                         g.proven += 1
+                        if g.use_proof:
+                            g.use_up(g.proof_cls[i])
                     else:
                         g.unproven_reads += 1
                         if ctx.unproven_reads is not None:  # the engine charges it
@@ -574,6 +601,8 @@ class GuardedPolicy(Policy):
                             g.proof_page[i] = 0  # leaves the ring: its reserve stays spent
                             g.proof_live -= 1
                             g.expired += 1
+                            if g.use_proof:
+                                g.use_down(g.proof_cls[i])
                         elif self.proof_backoff:  # read again 2^m faults later
                             shift = min(g.proof_miss[i], BACKOFF_MAX_SHIFT)
                             g.proof_due[i] = (now + (1 << shift)) & DUE_MASK
@@ -622,9 +651,13 @@ class GuardedPolicy(Policy):
             g = self.ctx
             for q in range(ctx.page + 1, min(ctx.page + k, limit - 1) + 1):
                 if not g.private[q]:
-                    g.proof_live += g.proof_page[g.proof_head] == 0  # else overwrites the oldest
+                    if g.proof_page[g.proof_head] == 0:
+                        g.proof_live += 1
+                    elif g.use_proof:  # overwrites the oldest, unproven: a miss for its class
+                        g.use_down(g.proof_cls[g.proof_head])
                     g.proof_page[g.proof_head] = q + 1
                     g.proof_miss[g.proof_head] = 0
+                    g.proof_cls[g.proof_head] = c.cls
                     g.proof_due[g.proof_head] = g.n_faults & DUE_MASK  # due at once
                     g.proof_head = (g.proof_head + 1) & (PROOFS - 1)
         if self.trace_log is not None:
@@ -644,7 +677,8 @@ class GuardedPolicy(Policy):
             "scan": self.ctx.scan, "merge": int(self.ctx.merge),
             "protect": int(self.ctx.protect), "hit_scale": self.hit_scale,
             "proof": self.proof, "proof_reads": self.proof_reads if self.proof else 0,
-            "proof_ttl": self.proof_ttl, "proof_backoff": self.proof_backoff,
+            "proof_ttl": self.proof_ttl, "use_proof": self.ctx.use_proof,
+            "proof_backoff": self.proof_backoff,
             "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:
@@ -673,6 +707,7 @@ class GuardedPolicy(Policy):
                 "scan": self.ctx.scan, "merge": self.ctx.merge, "protect": self.ctx.protect,
                 "hit_scale": self.hit_scale, "proof": self.proof,
                 "proof_reads": self.proof_reads, "proof_ttl": self.proof_ttl,
+                "use_proof": self.ctx.use_proof,
                 "proof_backoff": self.proof_backoff,
                 "degrees": list(self.degrees), "inert": self.inert}
 

@@ -88,8 +88,10 @@ _GPROOF = _GTRES + G_SENTINELS
 _GPHEAD, _GPCURSOR = _GPROOF + G_PROOFS, _GPROOF + G_PROOFS + 1
 _GPLIVE = _GPCURSOR + 1  # ring entries != 0 (proof_live)
 _GPMISS = _GPLIVE + 1  # unproven reads of each ring entry (proof_ttl), G_PROOFS of them
+# The class (0 stream, 1 other) of the window that copied each ring entry (use_proof).
+_GPCLS = _GPMISS + G_PROOFS
 # The fault number (mod 2 ** 32) at which each ring entry is next due (proof_backoff).
-_GPDUE = _GPMISS + G_PROOFS
+_GPDUE = _GPCLS + G_PROOFS
 G_BACKOFF_MAX_SHIFT = 16  # an entry read unwritten m times waits 2 ** min(m, 16) faults
 G_BACKOFF_STEPS = 4  # ... and a look walks at most 4 x proof_reads ring slots
 G_DUE_MASK = 0xFFFFFFFF
@@ -105,8 +107,9 @@ C_GAIN, C_LOSS, C_SETUP, C_SKIP, C_ALLOW, C_FLOOR, C_EXPECTED, C_NDEG = \
 C_GRANT, C_SCAN, C_MERGE = G_CELLS + 8, G_CELLS + 9, G_CELLS + 10
 C_PROTECT, C_HITSCALE = G_CELLS + 11, G_CELLS + 12  # version 3
 C_PROOF, C_PREADS, C_PTTL = G_CELLS + 13, G_CELLS + 14, G_CELLS + 15  # version 4
-C_PBACKOFF = G_CELLS + 16  # proof_backoff
-C_DEG = G_CELLS + 17
+C_USEPROOF = G_CELLS + 16  # use from proofs (0: sentinels; 1: proofs and probes; 2: proofs)
+C_PBACKOFF = G_CELLS + 17  # proof_backoff
+C_DEG = G_CELLS + 18
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -245,6 +248,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                         ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN]
                         ss[_GPROOF + i] = 0
                         ss[_GPLIVE] -= 1
+                        if cells[C_USEPROOF]:  # a use for the class that copied it
+                            c = ss[_GPCLS + i]
+                            ss[_GUSE + c] += (G_USE_ONE - ss[_GUSE + c]) >> 4
                     else:
                         ss[G_UNPROVEN] += 1  # charged proof_read_ns by the engine
                         if cells[C_PTTL] != 0 or cells[C_PBACKOFF]:
@@ -252,6 +258,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                         if cells[C_PTTL] != 0 and ss[_GPMISS + i] >= cells[C_PTTL]:
                             ss[_GPROOF + i] = 0  # leaves the ring, its reserve spent
                             ss[_GPLIVE] -= 1
+                            if cells[C_USEPROOF]:  # expired unproven: a miss
+                                c = ss[_GPCLS + i]
+                                ss[_GUSE + c] -= ss[_GUSE + c] >> 4
                         elif cells[C_PBACKOFF]:  # read again 2^m faults later
                             shift = min(ss[_GPMISS + i], G_BACKOFF_MAX_SHIFT)
                             ss[_GPDUE + i] = (now + (1 << shift)) & G_DUE_MASK
@@ -267,7 +276,10 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     hit = tag != 0 and (tag >> 1) == page + 1
     if hit:
         c = tag & 1
-        ss[_GUSE + c] += (G_USE_ONE - ss[_GUSE + c]) >> 4
+        # use_proof: only sentinels of windows that copied nothing (1), or none (2), feed use
+        up = cells[C_USEPROOF]
+        if up != 2 and not (up != 0 and ss[_GTPAGES + t] != 0):
+            ss[_GUSE + c] += (G_USE_ONE - ss[_GUSE + c]) >> 4
         ss[_GHITS + c] += 1
         if not proof:  # version 4 credits only interior proofs
             ss[_GBUDGET] += ss[_GTRES + t] + ss[_GTPAGES + t] * cells[C_GAIN]
@@ -349,11 +361,16 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     if proof and k > 0:  # version 4: the copied pages await their proofs
         for j in range(page + 1, min(page + k, limit - 1) + 1):
             if private[s0 + j] == 0:
-                if ss[_GPROOF + ss[_GPHEAD]] == 0:
-                    ss[_GPLIVE] += 1  # else it overwrites the oldest entry
-                ss[_GPROOF + ss[_GPHEAD]] = j + 1
-                ss[_GPMISS + ss[_GPHEAD]] = 0
-                ss[_GPDUE + ss[_GPHEAD]] = ss[_NFAULTS] & G_DUE_MASK  # due at once
+                h = ss[_GPHEAD]
+                if ss[_GPROOF + h] == 0:
+                    ss[_GPLIVE] += 1
+                elif cells[C_USEPROOF]:  # it overwrites the oldest, unproven: a miss
+                    oc = ss[_GPCLS + h]
+                    ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
+                ss[_GPROOF + h] = j + 1
+                ss[_GPMISS + h] = 0
+                ss[_GPCLS + h] = cls
+                ss[_GPDUE + h] = ss[_NFAULTS] & G_DUE_MASK  # due at once
                 ss[_GPHEAD] = (ss[_GPHEAD] + 1) & (G_PROOFS - 1)
     # 5. commit: the slot, and the sentinel just past the window (if it is still shared)
     ss[_NFAULTS] += 1
@@ -378,7 +395,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             return k  # protect: a window that copied nothing does not evict a proof
         elif old != 0:  # an unresolved sentinel leaves the table: its window's end was not reached
             oc = old & 1
-            ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
+            up = cells[C_USEPROOF]
+            if up != 2 and not (up != 0 and ss[_GTPAGES + t] != 0):
+                ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
             ss[_GMISS + oc] += 1
         ss[_GTAGS + t] = ((s + 1) << 1) | cls
         ss[_GTPAGES + t] = copied
@@ -434,6 +453,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_PROOF] = int(t.get("proof", 0))
     out[C_PREADS] = int(t.get("proof_reads", 0))
     out[C_PTTL] = int(t.get("proof_ttl", 0))
+    out[C_USEPROOF] = int(t.get("use_proof", 0))
     out[C_PBACKOFF] = int(t.get("proof_backoff", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
