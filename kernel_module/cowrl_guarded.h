@@ -239,35 +239,33 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 	cp_u32 i0 = st->proof_cursor & (COWRL_GUARDED_PROOFS - 1), i = i0, n = 0, step;
 	cp_u32 left = st->proof_live;	/* live entries not yet looked at */
 	cp_u32 now = (cp_u32)st->n_faults, steps = COWRL_GUARDED_PROOFS, m;
+	const int backoff = tb->proof_backoff;
 
 	if (!tb->proof || !left)
 		return;	/* an empty ring: the full loop would leave the cursor where it is */
-	if (tb->proof_backoff && COWRL_GUARDED_BACKOFF_STEPS * tb->proof_reads < steps)
+	if (backoff && COWRL_GUARDED_BACKOFF_STEPS * tb->proof_reads < steps)
 		steps = COWRL_GUARDED_BACKOFF_STEPS * tb->proof_reads;
 	for (step = 0; step < steps && n < tb->proof_reads && left; step++) {
 		cp_s64 v = st->proof_page[i];
 
 		if (v) {
 			left--;
-			if (v - 1 < start || v - 1 >= limit) {
-				/* another region's entry: its faults read it */
-			} else if (tb->proof_backoff && (cp_s32)(now - st->proof_due[i]) < 0) {
-				/* not due yet: no read, not counted */
-			} else {
+			if (v - 1 >= start && v - 1 < limit &&
+			    !(backoff && (cp_s32)(now - st->proof_due[i]) < 0)) {
+				/* (an entry not yet due is stepped over: no read, not counted) */
 				n++;
 				if (written(ctx, i, v - 1) == 1) {
 					st->budget += tb->loss_ns + tb->gain_ns;
 					st->proof_page[i] = 0;
 					st->proof_live--;
-					goto next;
-				}
-				/* unwritten (saturating: only min(m, MAX_SHIFT) and m < 256 matter) */
-				if ((tb->proof_ttl || tb->proof_backoff) && st->proof_miss[i] < 0xffff)
-					st->proof_miss[i]++;
-				if (tb->proof_ttl && st->proof_miss[i] >= tb->proof_ttl) {
+				} else if (tb->proof_ttl &&
+					   ++st->proof_miss[i] >= tb->proof_ttl) {
 					st->proof_page[i] = 0;	/* its reserve stays spent */
 					st->proof_live--;
-				} else if (tb->proof_backoff) {	/* read again 2^m faults later */
+				} else if (backoff) {	/* read again 2^m faults later */
+					/* without a ttl, count here (saturating: min(m, 16) matters) */
+					if (!tb->proof_ttl && st->proof_miss[i] < 0xffff)
+						st->proof_miss[i]++;
 					m = st->proof_miss[i];
 					if (m > COWRL_GUARDED_BACKOFF_MAX_SHIFT)
 						m = COWRL_GUARDED_BACKOFF_MAX_SHIFT;
@@ -275,7 +273,6 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 				}
 			}
 		}
-next:
 		i = (i + 1) & (COWRL_GUARDED_PROOFS - 1);
 	}
 	/*
