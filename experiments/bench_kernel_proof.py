@@ -19,7 +19,13 @@ nothing. ``proof_reads`` 1 and 16 copy and clean the same pages; the difference 
 write loop's time over the difference in reads (the fault after i faults reads
 ``min(8 i, proof_reads)`` entries) is the price of one unproven read: the cost model's
 ``proof_read_ns``. A third run with ``proof_ttl = 1`` checks that entries leave the ring
-after one read (the module reads each once: fewer reads than with ``proof_ttl = 0``).
+after one read (the module reads each once: fewer reads than with ``proof_ttl = 0``). Two
+more runs price one ring step of ``proof_backoff`` (docs/policies.md, "Backoff of proof
+reads"): k = 1 writing every 2nd page (one unwritten copy per fault), 16 reads with
+``proof_ttl = 0`` against ``proof_ttl = 16`` with ``proof_backoff = 1``, whose looks step
+over entries not yet due (at most 4 x 16 slots); the prototype (``GuardedPolicy``) counts
+both runs' reads and ring steps on the same writes, and a step's price is the time left
+after the reads' price, over the extra steps.
 """
 
 from __future__ import annotations
@@ -83,15 +89,36 @@ def reads_done(faults: int, reads: int, k: int = 8, ring: int = 128, ttl: int = 
     return sum(min(k * i, ring, reads) for i in range(faults))
 
 
+def prototype_counts(pages: int, stride: int, k: int, reads: int, ttl: int, backoff: int
+                     ) -> tuple[int, int, int]:
+    """(demand faults, unproven reads, ring steps) of a proofread run in the prototype: a
+    table of k's that always affords its window (every price 0), ``proof = 1``."""
+    import numpy as np
+
+    from cowrl.policies.guarded import N_CELLS, GuardedPolicy
+    from cowrl.registry import make_costmodel
+    from cowrl.sim.simulator import simulate
+    from cowrl.traces.io import Trace
+
+    t = Trace(pages=np.arange(0, pages, stride), n_pages=pages, name="proofread")
+    pol = GuardedPolicy(table=[k] * N_CELLS, degrees=[k], gain_ns=0, loss_ns=0, setup_ns=0,
+                        demand_ns=0, skip_ns=0, slots=1, near=1, grant_left=0, scan=0,
+                        proof=1, proof_reads=reads, proof_ttl=ttl, proof_backoff=backoff)
+    rec = simulate(t, pol, make_costmodel("tcg"), fast=False)
+    return rec.faults, pol.ctx.unproven_reads, pol.ctx.proof_steps
+
+
 def bench_read(releases: list[str]) -> int:
     for rel in releases:
         s, r = stress(rel, "proofread")
         if not r.get("ok"):
             return 1
-        one, many, ttl1 = r["runs"]
+        one, many, ttl1, flat, bo = r["runs"]
         faults = one["demand_faults"]
         same = all(x["demand_faults"] == faults and x["precopy_copies"] == one["precopy_copies"]
-                   and x["proof_credited"] == 0 and x["proof_lost"] == 0 for x in r["runs"])
+                   and x["proof_credited"] == 0 and x["proof_lost"] == 0
+                   for x in (one, many, ttl1))
+        same_k1 = all(x["proof_credited"] == 0 and x["proof_lost"] == 0 for x in (flat, bo))
         n1, n16 = reads_done(faults, 1), reads_done(faults, 16)
         per_read = (many["loop_ns"] - one["loop_ns"]) / (n16 - n1)
         n_ttl = reads_done(faults, 16, ttl=1)
@@ -106,6 +133,18 @@ def bench_read(releases: list[str]) -> int:
         print(f"  proof_ttl 1, 16 reads: {ttl1['loop_ns'] / faults:8.0f} per fault "
               f"({n_ttl} reads expected; at {per_read:.1f} per read the model predicts "
               f"{(one['loop_ns'] + (n_ttl - n1) * per_read) / faults:8.0f})")
+        (fa, ra, sa), (fb, rb, sb) = (
+            prototype_counts(r["pages"], x["stride"], x["k"], x["proof_reads"],
+                             x["proof_ttl"], x["proof_backoff"]) for x in (flat, bo))
+        same_bo = (flat["demand_faults"], bo["demand_faults"], flat["precopy_copies"]) == (
+            fa, fb, bo["precopy_copies"])
+        per_step = (bo["loop_ns"] - flat["loop_ns"] - (rb - ra) * per_read) / (sb - sa)
+        print(f"  k = 1, every 2nd page, 16 reads: ttl 0 {flat['loop_ns'] / fa:8.0f} per fault "
+              f"({ra} reads, {sa} ring steps in the prototype), ttl 16 with backoff "
+              f"{bo['loop_ns'] / fb:8.0f} ({rb} reads, {sb} steps, {sb / fb:.1f} per fault); "
+              f"faults and copies as the prototype's: {same_bo}, none credited or lost: "
+              f"{same_k1}; one ring step costs "
+              f"{per_step:.1f} instruction-ns")
     return 0
 
 

@@ -95,7 +95,7 @@ static int set_static(int fd, unsigned int k)
  * always afford it (every cost 0), so every demand fault precopies and every copy is
  * cleaned (or restored).  Returns the ioctl's result (errno in errno).
  */
-static int set_guarded_ttl(int fd, unsigned int k, int proof, int reads, int ttl)
+static int set_guarded_bo(int fd, unsigned int k, int proof, int reads, int ttl, int backoff)
 {
 	static struct cowrl_guarded_table tb;
 	struct cowrl_policy p = { .mode = COWRL_POLICY_GUARDED, .table_len = 1,
@@ -114,7 +114,13 @@ static int set_guarded_ttl(int fd, unsigned int k, int proof, int reads, int ttl
 	tb.proof = (cp_u16)proof;
 	tb.proof_reads = (cp_u16)reads;
 	tb.proof_ttl = (cp_u16)ttl;
+	tb.proof_backoff = (cp_u16)backoff;
 	return ioctl(fd, COWRL_IOC_SET_POLICY, &p) ? errno : 0;
+}
+
+static int set_guarded_ttl(int fd, unsigned int k, int proof, int reads, int ttl)
+{
+	return set_guarded_bo(fd, k, proof, reads, ttl, 0);
 }
 
 static int set_guarded_reads(int fd, unsigned int k, int proof, int reads)
@@ -1729,16 +1735,22 @@ static int test_proofcost(void)
  * of them, none proven.  proof_reads = 1 and 16 copy and clean the same pages (every cost
  * 0: the same decisions); the loop's time difference over the difference in reads is the
  * price of one unproven read (the ring step, the pfn check, the lockless PTE read).  Then
- * proof_ttl = 1 with 16 reads: each entry is read once and leaves.  Also checks that a bad
- * proof_ttl is refused (-EINVAL).
+ * proof_ttl = 1 with 16 reads: each entry is read once and leaves.  Then two runs with
+ * k = 1 writing every 2nd page (one unwritten copy per fault, entries live 128 faults):
+ * 16 reads with proof_ttl = 0, and proof_ttl = 16 with proof_backoff = 1, whose look steps
+ * over entries not yet due (at most 4 * 16 slots): they price a ring step (the simulator's
+ * prototype counts the reads and steps of both).  Also checks that a bad proof_ttl is
+ * refused (-EINVAL).
  */
 static int test_proofread(void)
 {
 	const long pages = 9 * 1024, reps = 3, stride = 9;
-	const int reads[3] = { 1, 16, 16 }, ttls[3] = { 0, 0, 1 };
+	const int reads[5] = { 1, 16, 16, 16, 16 }, ttls[5] = { 0, 0, 1, 0, 16 };
+	const int bos[5] = { 0, 0, 0, 0, 1 }, ks[5] = { 8, 8, 8, 1, 1 };
+	const long strides[5] = { stride, stride, stride, 2, 2 };
 	uint8_t *r = map_region(pages * PAGE, 0);
-	uint64_t ns[3][3];
-	struct cowrl_counters c[3];
+	uint64_t ns[5][3];
+	struct cowrl_counters c[5];
 	int fd = dev_open();
 
 	if (set_guarded_ttl(fd, 8, 1, 8, COWRL_GUARDED_MAX_PROOF_TTL + 1) != EINVAL ||
@@ -1747,17 +1759,17 @@ static int test_proofread(void)
 	ioctl(fd, COWRL_IOC_RESET);
 	fill(r, pages);
 	for (long rep = 0; rep < reps; rep++) {
-		for (int v = 0; v < 3; v++) {
+		for (int v = 0; v < 5; v++) {
 			int wfd;
 			pid_t h = holder(&wfd);
 			uint64_t t0;
 
 			ioctl(fd, COWRL_IOC_RESET);
-			if (set_guarded_ttl(fd, 8, 1, reads[v], ttls[v]) ||
+			if (set_guarded_bo(fd, (unsigned int)ks[v], 1, reads[v], ttls[v], bos[v]) ||
 			    reg(fd, getpid(), 0, r, pages * PAGE))
 				die("setup");
 			t0 = now_ns();
-			for (long p = 0; p < pages; p += stride)
+			for (long p = 0; p < pages; p += strides[v])
 				((volatile uint8_t *)r)[p * PAGE + 8] = (uint8_t)(rep + 1);
 			ns[v][rep] = now_ns() - t0;
 			counters(fd, &c[v]);
@@ -1767,17 +1779,18 @@ static int test_proofread(void)
 	}
 	printf("{\"test\": \"proofread\", \"pages\": %ld, \"stride\": %ld, \"k\": 8, "
 	       "\"repeats\": %ld, \"runs\": [", pages, stride, reps);
-	for (int v = 0; v < 3; v++) {
+	for (int v = 0; v < 5; v++) {
 		uint64_t *x = ns[v], t;
 
 		/* median of 3 */
 		if (x[0] > x[1]) { t = x[0]; x[0] = x[1]; x[1] = t; }
 		if (x[1] > x[2]) { t = x[1]; x[1] = x[2]; x[2] = t; }
 		if (x[0] > x[1]) { t = x[0]; x[0] = x[1]; x[1] = t; }
-		printf("%s{\"proof_reads\": %d, \"proof_ttl\": %d, \"loop_ns\": %llu, "
+		printf("%s{\"k\": %d, \"stride\": %ld, \"proof_reads\": %d, \"proof_ttl\": %d, "
+		       "\"proof_backoff\": %d, \"loop_ns\": %llu, "
 		       "\"demand_faults\": %llu, \"precopy_copies\": %llu, \"proof_clean\": %llu, "
-		       "\"proof_lost\": %llu, \"proof_credited\": %llu}", v ? ", " : "", reads[v],
-		       ttls[v], (unsigned long long)x[1], (unsigned long long)c[v].demand_faults,
+		       "\"proof_lost\": %llu, \"proof_credited\": %llu}", v ? ", " : "", ks[v],
+		       strides[v], reads[v], ttls[v], bos[v], (unsigned long long)x[1], (unsigned long long)c[v].demand_faults,
 		       (unsigned long long)c[v].precopy_copies,
 		       (unsigned long long)c[v].proof_clean,
 		       (unsigned long long)c[v].proof_lost,
