@@ -31,8 +31,10 @@ per family, the gain and the unproven reads per fault of each ``proof_ttl``.
 ``'{"proof_backoff": 1}'``, docs/policies.md "Backoff of proof reads"). ``steps/fault`` is
 the ring slots the look walks per demand fault (empty, not due, or read; not priced by the
 simulator), ``walk`` the gain with each step charged ``--step-ns`` (default: 12
-instruction-ns, the module's measured step on ``tcg``, scaled as ``proof_read_ns`` is:
-x proof_read_ns / 88.8).
+instruction-ns, the module's step over an empty slot on ``tcg``, scaled as
+``proof_read_ns`` is: x proof_read_ns / 88.8) and each step over an entry not yet due
+(``proof_backoff``) ``--skip-ns`` (default 34 instruction-ns, ``bench_kernel_proof.py --what
+read``, scaled the same way).
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ def main() -> None:
                     help="JSON: options overriding the shipped ones (every ttl)")
     ap.add_argument("--step-ns", type=float, default=None,
                     help="ns per ring step for the 'walk' column (default 12 x read_ns / 88.8)")
+    ap.add_argument("--skip-ns", type=float, default=None,
+                    help="ns per step over an entry not yet due (default 34 x read_ns / 88.8)")
     ap.add_argument("--per-family", action="store_true",
                     help="per family: gain (unproven reads per fault) of each ttl")
     args = ap.parse_args()
@@ -85,6 +89,8 @@ def main() -> None:
               flush=True)
         step_ns = (12.0 * cost.proof_read_ns / 88.8 if args.step_ns is None
                    else args.step_ns)
+        skip_ns = (34.0 * cost.proof_read_ns / 88.8 if args.skip_ns is None
+                   else args.skip_ns)
         print(f"{'ttl':>3} {'priced/copy':>11} {'gain':>7} {'reserve':>7} {'worst':>6} "
               f"{'dense_chunks':>12} "
               f"{'seq':>6} {'unproven/fault':>14} {'worst draw':>10} {'max/copy':>8} "
@@ -107,7 +113,8 @@ def main() -> None:
                 c = pol.ctx
                 act.append(r + (ttl * rec.precopied - c.unproven_reads) * cost.proof_read_ns
                            / base)
-                walk.append(r + c.proof_steps * step_ns / base)
+                walk.append(r + (c.proof_steps * step_ns + c.proof_skips * (skip_ns - step_ns))
+                            / base)
                 steps += c.proof_steps
                 skips += c.proof_skips
                 fam_act.setdefault(str(t.meta.get("family")), []).append(r)
