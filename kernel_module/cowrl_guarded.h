@@ -52,6 +52,12 @@
  * reads of a copy then span up to about 2^proof_ttl faults (a copy written late is still
  * proven); their number, and so the reserve, is unchanged (with proof_ttl = 0 they stay
  * unbounded, only spaced).
+ * With walk_ns > 0 (needs proof = 1) the budget pays the look's walk: before each ring slot
+ * it steps to, the look needs budget >= walk_ns, else it ends there (the cursor stays where
+ * it ended: the next look goes on), and each slot stepped over unread (empty, another
+ * region's, not yet due) takes walk_ns from the budget.  A read's step is not debited (the
+ * clean and the proof_ttl reads are reserved per copy).  The budget never goes negative, so
+ * the bound above includes the walk.
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
@@ -112,7 +118,8 @@ struct cowrl_guarded_table {
 				 * leaves the ring, its reserve spent (0..MAX_PROOF_TTL, 0 if !proof) */
 	cp_u16 proof_backoff;	/* 1: an entry read unwritten m times waits 2^m faults before
 				 * its next read (0..1, 0 if !proof) */
-	cp_u16 pad[1];		/* 0: the size stays a multiple of 8 */
+	cp_u16 walk_ns;		/* budget paid per ring slot a look steps over unread; 0: not
+				 * paid (0 if !proof); the size stays a multiple of 8 */
 };
 
 /* Per watched region, allocated at register time (about 6 KiB). */
@@ -180,7 +187,7 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 		return -22;
 	if (tb->grant_left > 4 || tb->scan > COWRL_GUARDED_MAX_SCAN ||
 	    tb->merge > 1 || tb->protect > 1 || tb->hit_scale < 1 ||
-	    tb->hit_scale > COWRL_GUARDED_MAX_HIT_SCALE || tb->pad[0])
+	    tb->hit_scale > COWRL_GUARDED_MAX_HIT_SCALE || (!tb->proof && tb->walk_ns))
 		return -22;
 	if (tb->proof > 1 || (tb->proof && (tb->proof_reads < 1 ||
 	    tb->proof_reads > COWRL_GUARDED_MAX_PROOF_READS || tb->expected_loss)) ||
@@ -228,7 +235,9 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
  * e.g. every fault while no window opens), the cursor as the full round would leave it.
  * With proof_backoff an entry of the region not yet due (n_faults before its proof_due) is
  * stepped over unread and uncounted, an unwritten read sets its next due fault 2^m on, and
- * the look ends after COWRL_GUARDED_BACKOFF_STEPS * proof_reads slots at most.
+ * the look ends after COWRL_GUARDED_BACKOFF_STEPS * proof_reads slots at most.  With
+ * walk_ns a step is taken only while budget >= walk_ns, and one over a slot not read costs
+ * walk_ns (a look so cut leaves the cursor where it ended).
  */
 static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 				       const struct cowrl_guarded_table *tb,
@@ -240,6 +249,8 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 	cp_u32 left = st->proof_live;	/* live entries not yet looked at */
 	cp_u32 now = (cp_u32)st->n_faults, steps = COWRL_GUARDED_PROOFS, m;
 	const int backoff = tb->proof_backoff;
+	const cp_s64 walk = tb->walk_ns;
+	int cut = 0;
 
 	if (!tb->proof || !left)
 		return;	/* an empty ring: the full loop would leave the cursor where it is */
@@ -248,10 +259,18 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 	for (step = 0; step < steps && n < tb->proof_reads && left; step++) {
 		cp_s64 v = st->proof_page[i];
 
-		if (v) {
+		if (walk && st->budget < walk) {
+			cut = 1;	/* the budget cannot pay this step */
+			break;
+		}
+		if (!v) {
+			st->budget -= walk;	/* an empty slot stepped over */
+		} else {
 			left--;
-			if (v - 1 >= start && v - 1 < limit &&
-			    !(backoff && (cp_s32)(now - st->proof_due[i]) < 0)) {
+			if (!(v - 1 >= start && v - 1 < limit &&
+			      !(backoff && (cp_s32)(now - st->proof_due[i]) < 0))) {
+				st->budget -= walk;	/* another region's, or not yet due */
+			} else {
 				/* (an entry not yet due is stepped over: no read, not counted) */
 				n++;
 				if (written(ctx, i, v - 1) == 1) {
@@ -282,7 +301,8 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 	 * (proven or expired) are not stepped over again at every fault, and a backoff look
 	 * cut short by its steps moves on.
 	 */
-	st->proof_cursor = n < tb->proof_reads && !tb->proof_ttl && !tb->proof_backoff ? i0 : i;
+	st->proof_cursor = n < tb->proof_reads && !tb->proof_ttl && !tb->proof_backoff && !cut ?
+			   i0 : i;
 }
 
 /*

@@ -108,12 +108,23 @@ def _policies() -> list[GuardedPolicy]:
                           proof_backoff=1, slots=2, near=5, demand_ns=2000),
             # and without a ttl (reads spaced, not bounded)
             GuardedPolicy.for_cost(cost, table=rand, budget_per_mille=300, proof=1,
-                                   proof_reads=4, proof_backoff=1)]
+                                   proof_reads=4, proof_backoff=1),
+            # walk_ns: the budget pays each slot stepped over unread, and a look it cannot pay
+            # ends (for_cost above sets walk_ns from the cost model wherever proof = 1; these
+            # price a step dearly so that looks are cut: without ttl nor backoff, with both)
+            GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900,
+                          grant_left=0, proof=1, proof_reads=8, walk_ns=4000),
+            GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_reads=16,
+                                   proof_ttl=3, proof_backoff=1, walk_ns=700),
+            GuardedPolicy(table=_align_table(8), budget_per_mille=1000, skip_ns=300,
+                          setup_ns=900, grant_left=1, proof=1, proof_reads=2, proof_ttl=8,
+                          slots=2, near=5, walk_ns=65535)]
 
 
-N_POLICIES = 25
+N_POLICIES = 28
 TTL_POLICIES = (14, 15, 16)
 BACKOFF_POLICIES = (21, 22, 23, 24)
+WALK_POLICIES = (25, 26, 27)
 
 
 def _use_proof_policies() -> list[GuardedPolicy]:
@@ -135,7 +146,7 @@ def test_compiled_use_proof_matches_the_prototype_and_changes_decisions(pi: int)
     pol = _use_proof_policies()[pi]
     off = GuardedPolicy(**{**pol.options(), "use_proof": 0}, table=pol.table,
                         gain_ns=pol.gain, loss_ns=pol.loss, setup_ns=pol.setup,
-                        demand_ns=pol.demand, skip_ns=pol.skip)
+                        demand_ns=pol.demand, skip_ns=pol.skip, walk_ns=pol.walk)
     precopied = differ = 0
     for t in _traces():
         ref, ev_ref = simulate(t, pol, cost, record_events=True, fast=False)
@@ -194,7 +205,7 @@ def test_proof_ttl_expires_entries_and_changes_decisions(pi: int) -> None:
     pol = _policies()[pi]
     off = GuardedPolicy(**{**pol.options(), "proof_ttl": 0}, table=pol.table,
                         gain_ns=pol.gain, loss_ns=pol.loss, setup_ns=pol.setup,
-                        demand_ns=pol.demand, skip_ns=pol.skip)
+                        demand_ns=pol.demand, skip_ns=pol.skip, walk_ns=pol.walk)
     expired = differ = 0
     for t in _traces():
         _, ev = simulate(t, pol, cost, record_events=True, fast=False)
@@ -216,7 +227,7 @@ def test_proof_backoff_skips_entries_and_changes_decisions(pi: int) -> None:
     assert len(_policies()) == N_POLICIES
     off = GuardedPolicy(**{**pol.options(), "proof_backoff": 0}, table=pol.table,
                         gain_ns=pol.gain, loss_ns=pol.loss, setup_ns=pol.setup,
-                        demand_ns=pol.demand, skip_ns=pol.skip)
+                        demand_ns=pol.demand, skip_ns=pol.skip, walk_ns=pol.walk)
     skips = differ = 0
     for t in _traces():
         _, ev = simulate(t, pol, cost, record_events=True, fast=False)
@@ -227,6 +238,49 @@ def test_proof_backoff_skips_entries_and_changes_decisions(pi: int) -> None:
     assert skips > 0
     if pi != 21:  # the shipped table opens few windows on these short traces
         assert differ > 0
+
+
+@pytest.mark.parametrize("pi", WALK_POLICIES)
+def test_walk_ns_cuts_looks_and_changes_decisions(pi: int) -> None:
+    # the walk policies' looks are cut by the budget (so the equivalence tests cover the cut
+    # and the cursor it leaves), the budget never goes negative, and walk_ns 0 decides
+    # otherwise somewhere
+    cost = make_costmodel("seed_table1")
+    pol = _policies()[pi]
+    assert len(_policies()) == N_POLICIES and pol.walk > 0
+    free = GuardedPolicy(**pol.options(), table=pol.table, gain_ns=pol.gain,
+                         loss_ns=pol.loss, setup_ns=pol.setup, demand_ns=pol.demand,
+                         skip_ns=pol.skip, walk_ns=0)
+    cuts = differ = 0
+    for t in _traces():
+        low = [0]
+        prove = pol.prove
+
+        def watched(ctx, start, limit, prove=prove, low=low):  # noqa: ANN001, ANN202
+            prove(ctx, start, limit)
+            low[0] = min(low[0], pol.budget)
+
+        pol.prove = watched  # type: ignore[method-assign]
+        _, ev = simulate(t, pol, cost, record_events=True, fast=False)
+        del pol.prove
+        assert low[0] >= 0, t.name
+        cuts += pol.ctx.proof_cuts
+        _, ev0 = simulate(t, free, cost, record_events=True, fast=False)
+        differ += len(ev.k) != len(ev0.k) or not np.array_equal(ev.k, ev0.k)
+    assert cuts > 0
+    assert differ > 0
+
+
+def test_for_cost_prices_the_walk() -> None:
+    # the dearer of an empty slot and a skipped entry, rounded up; 0 without proof or if given
+    for cm, want in (("seed_table1", 33), ("host", 7), ("tcg", 35)):
+        cost = make_costmodel(cm)
+        assert GuardedPolicy.for_cost(cost, proof=1, proof_ttl=16).walk == want, cm
+        assert GuardedPolicy.for_cost(cost, proof=1, walk_ns=0).walk == 0
+        assert GuardedPolicy.for_cost(cost).walk == 0
+    pol = make_guarded(costmodel="auto", proof=1, proof_ttl=16)
+    assert pol.walk == 0  # priced per run (for_trace), like the other budget constants
+    assert pol.deployed_under(make_costmodel("host")).walk == 7
 
 
 @pytest.mark.parametrize("pi", range(N_POLICIES))
@@ -322,12 +376,24 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     nottl = bytearray(bo)
     struct.pack_into("<H", nottl, 738, 0)
     assert cguarded.check(bytes(nottl)) == 0
-    for off, value in ((740, 2), (734, 0), (742, 1)):
+    for off, value in ((740, 2), (734, 0)):
         bad = bytearray(bo)
         struct.pack_into("<H", bad, off, value)
         if off == 734:
             struct.pack_into("<2H", bad, 736, 0, 0)  # proof 0: no reads, no ttl, backoff 1
+            struct.pack_into("<H", bad, 742, 0)  # and no walk_ns
         assert cguarded.check(bytes(bad)) == -22, (off, value)
+    # walk_ns (the last pad, at 742): any u16 with proof, 0 without
+    assert struct.unpack_from("<H", bo, 742) == (33,)  # seed_table1's price (for_cost)
+    for value in (0, 1, 65535):
+        ok = bytearray(bo)
+        struct.pack_into("<H", ok, 742, value)
+        assert cguarded.check(bytes(ok)) == 0, value
+    noproof = bytearray(bo)
+    struct.pack_into("<5H", noproof, 734, 0, 0, 0, 0, 1)  # proof 0, walk_ns 1
+    assert cguarded.check(bytes(noproof)) == -22
+    struct.pack_into("<H", noproof, 742, 0)
+    assert cguarded.check(bytes(noproof)) == 0
 
 
 @pytest.mark.parametrize(("kw", "field"), [
@@ -343,6 +409,11 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     ({"proof": 1, "proof_ttl": 4, "proof_backoff": 2}, "policy.proof_backoff must be 0 or 1"),
     ({"proof": 1, "proof_ttl": 4, "proof_backoff": True}, "policy.proof_backoff must be 0"),
     ({"proof": 0, "proof_backoff": 1}, "policy.proof_backoff must be 0 with proof: 0"),
+    ({"proof": 1, "walk_ns": -1}, "policy.walk_ns must be an integer in 0..65535"),
+    ({"proof": 1, "walk_ns": 65536}, "policy.walk_ns must be an integer in 0..65535"),
+    ({"proof": 1, "walk_ns": True}, "policy.walk_ns must be an integer in 0..65535"),
+    ({"proof": 1, "walk_ns": 1.5}, "policy.walk_ns must be an integer in 0..65535"),
+    ({"proof": 0, "walk_ns": 1}, "policy.walk_ns must be 0 with proof: 0"),
     ({"table": [65] * N_CELLS}, "policy.table"),
     ({"table": [ALIGN | 3] * N_CELLS}, "policy.table"),
     ({"table": [ALIGN | 128] * N_CELLS}, "policy.table"),

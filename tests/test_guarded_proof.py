@@ -25,9 +25,10 @@ def _excess(t: Trace, table: list[int], cm: str, **kw: object) -> tuple[float, f
     reserve them (they are unbounded), so they are taken out of the excess there: the bound
     then covers the copies and their cleans only (see
     :func:`test_proof_ttl_0_does_not_bound_the_reads`). The look's walk over ring slots
-    (``proof_step_ns``, ``proof_skip_ns``, charged per step) is reserved by no budget, for
-    any ``proof_ttl``: it is taken out too (``walk=True`` keeps it in; see
-    :func:`test_the_walk_is_outside_the_bound`)."""
+    (``proof_step_ns``, ``proof_skip_ns``, charged per step) is paid by the budget when
+    ``walk_ns`` is set (``for_cost`` sets it from the cost model with ``proof: 1``): it stays
+    in. With ``walk_ns: 0`` no budget pays it and it is taken out (``walk=True`` keeps it
+    in; see :func:`test_the_budget_pays_the_walk`)."""
     walk = bool(kw.pop("walk", False))
     cost = make_costmodel(cm)
     pol = GuardedPolicy.for_cost(cost, table=table, **kw)
@@ -36,7 +37,7 @@ def _excess(t: Trace, table: list[int], cm: str, **kw: object) -> tuple[float, f
     base = objective(simulate(t, zeros, cost), 1.0, cost.page_cost_ns)
     unreserved = 0.0 if pol.proof_ttl else pol.ctx.unproven_reads * cost.proof_read_ns
     c = pol.ctx
-    if not walk:
+    if not walk and not pol.walk:
         unreserved += (c.proof_empty * cost.proof_step_ns
                        + (c.proof_skips + c.proof_other) * cost.proof_skip_ns)
     return run - base - unreserved, float(pol.granted)
@@ -255,19 +256,26 @@ def test_proof_ttl_0_does_not_bound_the_reads() -> None:
 
 
 @pytest.mark.parametrize("cm", ["seed_table1", "host"])
-def test_the_walk_is_outside_the_bound(cm: str) -> None:
-    """A miss, pinned: the proof look's walk over ring slots is charged per step as it
-    happens (``proof_step_ns``, ``proof_skip_ns``) but reserved by no budget (it is per fault,
-    not per copy: an entry not yet due, or another region's, is stepped over at every look
-    while it lives). On a stride-2 writer (every copy stays unwritten and lives in the ring)
-    with the shipped ``proof_ttl: 16, proof_backoff: 1`` the loss over k = 0 then exceeds
-    the allowances; without the walk it stays within them (``_excess``)."""
+@pytest.mark.parametrize("backoff", [1, 0])
+def test_the_budget_pays_the_walk(cm: str, backoff: int) -> None:
+    """The proof look's walk over ring slots is charged per step as it happens
+    (``proof_step_ns``, ``proof_skip_ns``); it is per fault, not per copy (an entry not yet
+    due, or another region's, is stepped over at every look while it lives), so no per-copy
+    reserve bounds it. With ``walk_ns`` from the cost model (``for_cost``) the budget pays
+    each step before it is taken, and on a stride-2 writer (every copy stays unwritten and
+    lives in the ring) the loss over k = 0, the walk included, stays within the allowances.
+    With ``walk_ns: 0`` (the budget before 2026-12-03) it does not: the miss, pinned, with
+    the shipped ``proof_ttl: 16, proof_backoff: 1``; without the walk it stays within them."""
     t = _stride2()
-    kw = dict(proof=1, proof_ttl=16, proof_backoff=1, grant_left=0)
+    kw = dict(proof=1, proof_ttl=16, proof_backoff=backoff, grant_left=0)
+    assert GuardedPolicy.for_cost(make_costmodel(cm), **kw).walk > 0
     excess, granted = _excess(t, [1] * N_CELLS, cm, walk=True, **kw)
-    assert excess > 2 * granted > 0, (excess, granted)
-    excess, granted = _excess(t, [1] * N_CELLS, cm, **kw)
     assert excess <= granted + t.n_pages, (excess, granted)
+    if backoff:
+        excess, granted = _excess(t, [1] * N_CELLS, cm, walk=True, walk_ns=0, **kw)
+        assert excess > 2 * granted > 0, (excess, granted)
+        excess, granted = _excess(t, [1] * N_CELLS, cm, walk_ns=0, **kw)
+        assert excess <= granted + t.n_pages, (excess, granted)
 
 
 def test_recalibrating_keeps_the_measured_clean(tmp_path: object) -> None:
@@ -337,7 +345,9 @@ def test_backoff_proves_copies_written_late() -> None:
     """Why it exists: on a development draw of ``mixture`` (a stream's copies are read while
     the other streams fault, before they are written) ttl 16 expires entries that backoff
     keeps and proves: no entry expires, more pages are proven and the run costs less. A test
-    that could not tell them apart would fail here."""
+    that could not tell them apart would fail here. (The walk unpaid, ``walk_ns: 0``, as
+    when backoff was chosen: with the walk paid by the budget, a look pays ``walk_ns`` per
+    entry not yet due; docs/policies.md, "The walk and the re-measured read, charged".)"""
     from cowrl.registry import make_policy
 
     cost = make_costmodel("seed_table1")
@@ -345,7 +355,8 @@ def test_backoff_proves_copies_written_late() -> None:
     table = make_policy("guarded").table
     out = {}
     for bo in (0, 1):
-        pol = GuardedPolicy.for_cost(cost, table=table, proof=1, proof_ttl=16, proof_backoff=bo)
+        pol = GuardedPolicy.for_cost(cost, table=table, proof=1, proof_ttl=16, proof_backoff=bo,
+                                     walk_ns=0)
         obj = objective(simulate(t, pol, pol.priced(cost), fast=False), 1.0, cost.page_cost_ns)
         out[bo] = (pol.ctx.proven, pol.ctx.expired, obj)
     assert out[0][1] > 0 == out[1][1], out

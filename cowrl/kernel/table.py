@@ -157,7 +157,7 @@ GUARDED_CELLS = 320
 GUARDED_MAX_DEGREES = 8
 GUARDED_BYTES = 744
 # ... merge, protect, hit_scale (version 3), proof, proof_reads, proof_ttl (version 4),
-# proof_backoff, pad[1]
+# proof_backoff, walk_ns (the last u16 pad)
 _GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H8H"
 
 _GSHIM = r"""
@@ -255,7 +255,8 @@ def pack_guarded(program: KernelProgram) -> bytes:
                        *[int(k) for k in t["cells"]], int(t.get("merge", 0)),
                        int(t.get("protect", 0)), int(t.get("hit_scale", 1)),
                        int(t.get("proof", 0)), int(t.get("proof_reads", 0)),
-                       int(t.get("proof_ttl", 0)), int(t.get("proof_backoff", 0)), 0)
+                       int(t.get("proof_ttl", 0)), int(t.get("proof_backoff", 0)),
+                       int(t.get("walk_ns", 0)))
 
 
 class CGuarded:

@@ -104,6 +104,15 @@ those reads now span up to about ``2 ** proof_ttl`` faults instead of ``proof_tt
 occupancy / proof_reads``: a copy written late (a column sweep, a tile's next column,
 another stream's turn) is still proven.
 
+``walk_ns`` (0 by default = the decisions above; needs ``proof = 1``; :meth:`GuardedPolicy.for_cost`
+sets it from the cost model, :func:`walk_price`; docs/policies.md, "The walk and the
+re-measured read, charged"): the budget pays the look's walk. Before each ring slot it steps
+to, the look needs ``budget >= walk_ns``, else it ends there (the cursor stays, the next look
+goes on); each slot stepped over unread (empty, another region's, not yet due) takes
+``walk_ns`` from the budget. A read's step is not debited: its cost is in the clean and the
+``proof_ttl`` reads each copy reserves. The budget never goes negative, so the loss over
+``k = 0``, the walk included, never exceeds the allowances granted.
+
 **Learning.** The table is learned offline in the simulator (:func:`learn_table`) with
 full information: at every fault the hindsight reward of every candidate degree is known
 from the trace, so each cell sums the reward of every arm (a contextual bandit with full
@@ -114,6 +123,7 @@ the budget and epsilon exploration). Train it on the randomized distribution onl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -147,6 +157,7 @@ BACKOFF_MAX_SHIFT = 16
 # (COWRL_GUARDED_BACKOFF_STEPS).
 BACKOFF_STEPS = 4
 DUE_MASK = 0xFFFFFFFF
+MAX_WALK_NS = 0xFFFF  # walk_ns: the module's u16 (COWRL_GUARDED_MAX_WALK_NS)
 PAGE_WRITTEN = 2  # FaultContext.page_state: private and written since (a copy's dirty bit)
 # The largest break-even hit rate loss / (gain + loss) at which the budget still grants an
 # allowance (GuardedPolicy.for_cost): 1 - 1/16, the resolution of the sentinel hit rate (an
@@ -263,6 +274,7 @@ class GuardedContext:
         self.proof_skips = 0  # live entries stepped over, not yet due (charged proof_skip_ns)
         self.proof_other = 0  # another region's live entries stepped over (proof_skip_ns)
         self.proof_empty = 0  # empty slots stepped over (charged proof_step_ns)
+        self.proof_cuts = 0  # looks ended because the budget held less than walk_ns
         self.proof_cls = [0] * PROOFS  # the class of the window that copied it (use_proof)
         self.unproven_reads = 0  # reads that found the page unwritten (diagnostics)
         self.expired = 0  # entries that left the ring by proof_ttl (diagnostics)
@@ -393,7 +405,7 @@ class GuardedPolicy(Policy):
                  scan: int = 8, merge: bool = False, protect: bool = False,
                  hit_scale: int = 1, proof: int = 0, proof_reads: int = 8,
                  proof_ttl: int = 0, use_proof: int = 0, proof_backoff: int = 0,
-                 degrees: Sequence[int] = DEGREES,
+                 walk_ns: int = 0, degrees: Sequence[int] = DEGREES,
                  name: str = "guarded", inert: bool | None = None) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
@@ -417,6 +429,7 @@ class GuardedPolicy(Policy):
         if use_proof and not proof:
             raise ConfigError("policy.use_proof needs proof: 1 (it reads the proof ring)")
         check_proof_backoff(proof_backoff, proof)
+        check_walk_ns(walk_ns, proof)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -448,6 +461,7 @@ class GuardedPolicy(Policy):
         self.proof_ttl = int(proof_ttl)
         self.ctx.use_proof = int(use_proof)
         self.proof_backoff = int(proof_backoff)
+        self.walk = int(walk_ns)  # ns the budget pays per ring slot a look steps over unread
         self.budget = 0
         self.granted = 0
         # Inert: provably k = 0 at every fault (decided here, once, from the constants every
@@ -476,7 +490,12 @@ class GuardedPolicy(Policy):
         hit rate exceeds :data:`MAX_BREAK_EVEN` (``tcg``: a copied page costs more than the
         fault it saves); then no window opens, the policy is :attr:`inert` and runs as the
         module's STATIC mode with k = 0: it costs baseline (docs/policies.md, "the allowance
-        follows the cost model")."""
+        follows the cost model").
+
+        With ``proof: 1`` the look's walk is paid too: ``walk_ns`` (unless given; 0 = not
+        paid, the decisions before 2026-12-03) is :func:`walk_price` of ``cost``."""
+        if kw.get("walk_ns") is None:  # the look's walk, paid per slot stepped over unread
+            kw["walk_ns"] = walk_price(cost) if kw.get("proof") else 0
         if kw.get("proof"):  # a copy pays its clean and its unproven reads: the bound covers it
             cost = cost.with_clean(int(kw.get("proof_ttl", 0)))
         gain = int(cost.fault_ns + cost.copy_ns + cost.decide_cost(cls.decide_program)
@@ -563,7 +582,10 @@ class GuardedPolicy(Policy):
         """Version 4, step 0: look at the ring round robin from its cursor; of at most
         ``proof_reads`` entries whose page lies in ``[start, limit)``, each written after its
         copy returns its reserve and gain and leaves the ring. With ``proof_backoff`` an
-        entry not yet due is stepped over unread and uncounted."""
+        entry not yet due is stepped over unread and uncounted. With ``walk_ns`` every slot
+        stepped over unread (empty, another region's, not yet due) is paid from the budget
+        as it is taken, and the look ends when the budget holds less than ``walk_ns``: the
+        budget never goes negative, and the walk is inside the bound."""
         state = ctx.page_state
         if state is None:
             raise RuntimeError("guarded proof=1 reads the page state of the engine "
@@ -573,25 +595,33 @@ class GuardedPolicy(Policy):
         i0 = i = g.proof_cursor
         n, left = 0, g.proof_live  # live entries not yet looked at
         now = g.n_faults & DUE_MASK
+        cut = False  # the budget could not pay the next step (walk_ns)
         # with backoff the look also ends after BACKOFF_STEPS x proof_reads ring slots
         for _ in range(min(BACKOFF_STEPS * self.proof_reads, PROOFS) if self.proof_backoff
                        else PROOFS):
             if n >= self.proof_reads or not left:
                 break
+            if self.walk and self.budget < self.walk:  # a step is paid before it is taken
+                cut = True
+                g.proof_cuts += 1
+                break
             g.proof_steps += 1
             v = g.proof_page[i]
             if not v:
                 g.proof_empty += 1  # an empty slot stepped over: proof_step_ns
+                self.budget -= self.walk
                 if walk is not None:
                     walk[0] += 1
             else:
                 left -= 1
                 if not start <= v - 1 < limit:
                     g.proof_other += 1  # another region's (its faults read it): proof_skip_ns
+                    self.budget -= self.walk
                     if walk is not None:
                         walk[1] += 1
                 elif self.proof_backoff and (now - g.proof_due[i]) & DUE_MASK > DUE_MASK >> 1:
                     g.proof_skips += 1  # not due yet: not read, not counted; proof_skip_ns
+                    self.budget -= self.walk
                     if walk is not None:
                         walk[1] += 1
                 else:
@@ -620,9 +650,10 @@ class GuardedPolicy(Policy):
             i = (i + 1) & (PROOFS - 1)
         # stopped short of proof_reads: all live entries seen (or, with backoff, the steps
         # spent); the full round ends at i0 (with proof_ttl or backoff the cursor stays where
-        # the look ended: holes are not walked again, and a backoff look moves on)
+        # the look ended: holes are not walked again, and a backoff look moves on; a look cut
+        # by the budget too: the next one goes on from there)
         g.proof_cursor = (i if n >= self.proof_reads or self.proof_ttl or self.proof_backoff
-                          else i0)
+                          or cut else i0)
 
     def fault_cell(self, ctx: FaultContext) -> Cell:
         """Steps 0-4 of a fault: proofs, sentinel check, budget, context cell (then
@@ -689,7 +720,7 @@ class GuardedPolicy(Policy):
             "protect": int(self.ctx.protect), "hit_scale": self.hit_scale,
             "proof": self.proof, "proof_reads": self.proof_reads if self.proof else 0,
             "proof_ttl": self.proof_ttl, "use_proof": self.ctx.use_proof,
-            "proof_backoff": self.proof_backoff,
+            "proof_backoff": self.proof_backoff, "walk_ns": self.walk,
             "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:
@@ -728,7 +759,7 @@ class GuardedPolicy(Policy):
         spec: dict[str, Any] = {"table": list(self.table), **self.options(),
                                 "gain_ns": self.gain, "loss_ns": self.loss,
                                 "setup_ns": self.setup, "demand_ns": self.demand,
-                                "skip_ns": self.skip,
+                                "skip_ns": self.skip, "walk_ns": self.walk,
                                 "cells": {k: v for k, v in self.describe().items()
                                           if k != "inert"}}
         if self.budget_spec is not None:
@@ -743,7 +774,7 @@ class GuardedPolicy(Policy):
         if spec.get("costmodel") == "auto":
             return make_guarded(table=spec["table"], costmodel="auto", lam=spec["lam"],
                                 name=name, **spec["auto_options"])
-        keys = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns")
+        keys = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns", "walk_ns")
         opts = {k: v for k, v in spec.items() if k in (*keys, *cls(table=None).options())}
         return cls(table=spec["table"], name=name, **opts)
 
@@ -892,6 +923,26 @@ def check_proof_backoff(proof_backoff: Any, proof: int) -> int:
     if proof_backoff and not proof:
         raise ConfigError("policy.proof_backoff must be 0 with proof: 0 (no ring)")
     return int(proof_backoff)
+
+
+def check_walk_ns(walk_ns: Any, proof: int) -> int:
+    """``policy.walk_ns`` (0..65535, the module's u16; 0 with ``proof: 0``, which has no
+    ring), or a one-line :class:`ConfigError` naming it."""
+    if isinstance(walk_ns, bool) or not isinstance(walk_ns, (int, np.integer)) \
+            or not 0 <= walk_ns <= MAX_WALK_NS:
+        raise ConfigError(f"policy.walk_ns must be an integer in 0..{MAX_WALK_NS}, "
+                          f"got {walk_ns!r}")
+    if walk_ns and not proof:
+        raise ConfigError("policy.walk_ns must be 0 with proof: 0 (no ring to walk)")
+    return int(walk_ns)
+
+
+def walk_price(cost: CostModel) -> int:
+    """What the budget pays per ring slot a proof look steps over unread: the dearer of an
+    empty slot (``proof_step_ns``) and a live entry (``proof_skip_ns``), rounded up, at most
+    :data:`MAX_WALK_NS` (a read's step is in ``proof_read_ns`` / ``proof_clean_ns``,
+    reserved per copy)."""
+    return min(math.ceil(max(cost.proof_step_ns, cost.proof_skip_ns)), MAX_WALK_NS)
 
 
 def shipped_options() -> dict[str, Any]:

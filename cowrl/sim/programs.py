@@ -113,7 +113,8 @@ C_PROTECT, C_HITSCALE = G_CELLS + 11, G_CELLS + 12  # version 3
 C_PROOF, C_PREADS, C_PTTL = G_CELLS + 13, G_CELLS + 14, G_CELLS + 15  # version 4
 C_USEPROOF = G_CELLS + 16  # use from proofs (0: sentinels; 1: proofs and probes; 2: proofs)
 C_PBACKOFF = G_CELLS + 17  # proof_backoff
-C_DEG = G_CELLS + 18
+C_WALK = G_CELLS + 18  # walk_ns: the budget pays each ring slot a look steps over unread
+C_DEG = G_CELLS + 19
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -235,19 +236,27 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         steps = G_PROOFS
         if cells[C_PBACKOFF]:
             steps = min(G_BACKOFF_STEPS * cells[C_PREADS], G_PROOFS)
+        wk = cells[C_WALK]
+        cut = False
         for _ in range(steps):
             if n >= cells[C_PREADS] or left == 0:
+                break
+            if wk != 0 and ss[_GBUDGET] < wk:  # the budget pays a step before it is taken
+                cut = True
                 break
             v = ss[_GPROOF + i]
             if v == 0:
                 ss[G_WALK_EMPTY] += 1  # an empty slot stepped over: proof_step_ns
+                ss[_GBUDGET] -= wk
             else:
                 left -= 1
                 if not start <= v - 1 < limit:
                     ss[G_WALK_LIVE] += 1  # another region's (its faults read it): proof_skip_ns
+                    ss[_GBUDGET] -= wk
                 elif cells[C_PBACKOFF] and ((now - ss[_GPDUE + i]) & G_DUE_MASK) \
                         > (G_DUE_MASK >> 1):
                     ss[G_WALK_LIVE] += 1  # not due yet: not read, not counted; proof_skip_ns
+                    ss[_GBUDGET] -= wk
                 else:
                     n += 1
                     if private[s0 + v - 1] == PAGE_WRITTEN:  # written after its copy
@@ -273,9 +282,10 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             i = (i + 1) & (G_PROOFS - 1)
         # fewer than proof_reads reads: every live entry seen (or, with backoff, the steps
         # spent); the full round ends at i0 (with proof_ttl or backoff the cursor stays where
-        # the look ended: holes are not walked again, and a backoff look moves on)
+        # the look ended: holes are not walked again, and a backoff look moves on; a look cut
+        # by the budget too)
         ss[_GPCURSOR] = i if n >= cells[C_PREADS] or cells[C_PTTL] != 0 \
-            or cells[C_PBACKOFF] != 0 else i0
+            or cells[C_PBACKOFF] != 0 or cut else i0
     # 1. sentinel check, and the allowance
     t = (page - start) & (G_SENTINELS - 1)  # region-relative: regions move in a process
     tag = ss[_GTAGS + t]
@@ -461,6 +471,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_PTTL] = int(t.get("proof_ttl", 0))
     out[C_USEPROOF] = int(t.get("use_proof", 0))
     out[C_PBACKOFF] = int(t.get("proof_backoff", 0))
+    out[C_WALK] = int(t.get("walk_ns", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out
