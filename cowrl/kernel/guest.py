@@ -289,9 +289,12 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
         }
         if "guarded_payload" in job:  # proof_ttl (guarded version 4): 0..255, 0 without proof
             G, gp = abi.COWRL_POLICY_GUARDED, bytes.fromhex(job["guarded_payload"])
-            noproof = gp[:734] + bytes(4) + gp[738:]  # proof = proof_reads = 0, ttl kept
-            # proof = proof_reads = proof_ttl = 0 with proof_backoff 1
-            noproof_bo = gp[:734] + bytes(6) + (1).to_bytes(2, "little") + gp[742:]
+            # proof = proof_reads = 0, ttl kept (backoff and walk_ns 0)
+            noproof = gp[:734] + bytes(4) + gp[738:740] + bytes(4)
+            # proof = proof_reads = proof_ttl = 0 with proof_backoff 1 (walk_ns 0)
+            noproof_bo = gp[:734] + bytes(6) + (1).to_bytes(2, "little") + bytes(2)
+            # proof = proof_reads = proof_ttl = proof_backoff = 0 with walk_ns 1
+            noproof_walk = gp[:734] + bytes(8) + (1).to_bytes(2, "little")
 
             def gpatched(off: int, value: int) -> bytes:
                 return gp[:off] + value.to_bytes(2, "little") + gp[off + 2:]
@@ -301,7 +304,9 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_ttl_255": _set_policy_errno(fd, abi, G, gpatched(738, 255)),
                 "guarded_ttl_256": _set_policy_errno(fd, abi, G, gpatched(738, 256)),
                 "guarded_ttl_no_proof": _set_policy_errno(fd, abi, G, noproof),
-                "guarded_ttl_pad": _set_policy_errno(fd, abi, G, gpatched(742, 1)),
+                # walk_ns (the last pad, at 742): any u16 with proof, 0 without
+                "guarded_walk_max": _set_policy_errno(fd, abi, G, gpatched(742, 65535)),
+                "guarded_walk_no_proof": _set_policy_errno(fd, abi, G, noproof_walk),
                 # proof_backoff (the pad slot at 740): 0..1, 0 without proof
                 "guarded_backoff_good": _set_policy_errno(fd, abi, G, gpatched(740, 1)),
                 "guarded_backoff_2": _set_policy_errno(fd, abi, G, gpatched(740, 2)),

@@ -157,7 +157,7 @@ BACKOFF_MAX_SHIFT = 16
 # (COWRL_GUARDED_BACKOFF_STEPS).
 BACKOFF_STEPS = 4
 DUE_MASK = 0xFFFFFFFF
-MAX_WALK_NS = 0xFFFF  # walk_ns: the module's u16 (COWRL_GUARDED_MAX_WALK_NS)
+MAX_WALK_NS = 0xFFFF  # walk_ns: a u16 in the module (struct cowrl_guarded_table.walk_ns)
 PAGE_WRITTEN = 2  # FaultContext.page_state: private and written since (a copy's dirty bit)
 # The largest break-even hit rate loss / (gain + loss) at which the budget still grants an
 # allowance (GuardedPolicy.for_cost): 1 - 1/16, the resolution of the sentinel hit rate (an

@@ -148,6 +148,12 @@ def _guarded_policies() -> dict:
                 table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
                 proof_reads=2, proof_ttl=4, proof_backoff=1,
                 name="guarded_loose_proof_backoff"),
+            # walk_ns (make_guarded with proof 1 sets it from the cost model; here dear, so
+            # that the budget cuts looks short): the budget pays each slot stepped over unread
+            "guarded_loose_proof_walk": lambda: GuardedPolicy(
+                table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
+                proof_reads=2, proof_ttl=4, proof_backoff=1, walk_ns=4000,
+                name="guarded_loose_proof_walk"),
             "guarded_align_loose_proof": lambda: GuardedPolicy(
                 table=rand_align, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
                 proof_reads=16, proof_ttl=16, name="guarded_align_loose_proof"),
@@ -411,7 +417,8 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
     # proof_ttl (a pad slot of the guarded table): 0..255, and 0 without proof
     assert err["guarded_ttl_good"] == err["guarded_ttl_255"] == err["off_again"] == 0, err
     assert err["guarded_align_good"] == err["guarded_backoff_good"] == 0, err
-    for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_ttl_pad",
+    assert err["guarded_walk_max"] == 0, err  # walk_ns (the last pad): any u16 with proof
+    for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_walk_no_proof",
                  "guarded_align_3", "guarded_align_128", "guarded_backoff_2",
                  "guarded_backoff_no_proof"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
@@ -455,7 +462,7 @@ def test_inert_guarded_runs_static_and_equals_simulator(session: KernelSession) 
 PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof", "guarded_proof_ttl",
                   "guarded_loose_proof_ttl", "guarded_proof_backoff",
                   "guarded_loose_proof_backoff", "guarded_align_loose_proof",
-                  "guarded_align16_proof", "bandit_shielded")
+                  "guarded_align16_proof", "guarded_loose_proof_walk", "bandit_shielded")
 
 
 @pytest.mark.parametrize("trace,policy", [(t, p) for p in PROOF_POLICIES
@@ -499,6 +506,11 @@ def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:
                .degree.tolist() != session.events[_index(session, t, "guarded_loose_proof")]
                .degree.tolist()]
     assert backoff, "proof_backoff = 1 decided as proof_backoff = 0 on every trace"
+    walk = [t for t in GUARDED_TRACES
+            if session.events[_index(session, t, "guarded_loose_proof_walk")].degree.tolist()
+            != session.events[_index(session, t, "guarded_loose_proof_backoff")]
+            .degree.tolist()]
+    assert walk, "walk_ns = 4000 decided as walk_ns = 0 on every trace"
 
 
 def test_guarded_mode_runs_are_not_trivial(session: KernelSession) -> None:
