@@ -8,6 +8,9 @@ uses it: training draws use ``seed * 7919 + 17 + d // 8``, held-out families ``1
 
     python experiments/bandit_dev.py --costmodel seed_table1 --variants credit=proposed \
         credit=applied --refs guarded,bandit_stream
+
+``--family-draws N`` scores on guarded's development draws instead (``N`` fresh draws of every
+generator family from seed 2000, as experiments/guarded_ttl.py and guarded_align.py).
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ import json
 import tempfile
 from pathlib import Path
 
-POLICY_KEYS = ("credit", "context", "shield", "proof", "proof_reads", "epoch_faults",
-               "costmodel", "learner.gamma", "learner.c")
+POLICY_KEYS = ("credit", "context", "shield", "proof", "proof_reads", "proof_ttl",
+               "proof_backoff", "epoch_faults", "costmodel", "learner.gamma", "learner.c")
 
 
 def train_variant(overrides: list[str], costmodel: str, seed: int, out: Path) -> object:
@@ -43,7 +46,7 @@ def train_variant(overrides: list[str], costmodel: str, seed: int, out: Path) ->
 def main() -> None:
     import cowrl.generalization as G
     from cowrl.registry import make_costmodel, make_policy
-    from cowrl.traces.generators import randomized
+    from cowrl.traces.generators import FAMILIES, randomized
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--costmodel", default="seed_table1")
@@ -51,11 +54,19 @@ def main() -> None:
     ap.add_argument("--refs", default="guarded,readahead")
     ap.add_argument("--draws", type=int, default=24)
     ap.add_argument("--dev-seed", type=int, default=424_242)
+    ap.add_argument("--family-draws", type=int, default=0,
+                    help="N > 0: N draws of every family from seed 2000 (guarded_ttl.py's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     cost = make_costmodel(a.costmodel)
-    dev = [randomized(seed=a.dev_seed + d // 8, draw=d % 8) for d in range(a.draws)]
+    if a.family_draws > 0:
+        dev = [randomized(2000 + d, 0, families=f) for f in FAMILIES
+               for d in range(a.family_draws)]
+        where = f"{a.family_draws} per family, seed 2000"
+    else:
+        dev = [randomized(seed=a.dev_seed + d // 8, draw=d % 8) for d in range(a.draws)]
+        where = f"seed {a.dev_seed}"
     dev = [dataclasses.replace(t, name=f"dev{i}_{G.family_of(t)}") for i, t in enumerate(dev)]
     out: dict[str, dict] = {}
     policies = []
@@ -74,7 +85,7 @@ def main() -> None:
         policies.append(p)
     rows = G.measure(policies, dev, cost)
     names = [p.name for p in policies] + ["precopy_best", "oracle"]
-    print(f"development set: {len(dev)} randomized draws, seed {a.dev_seed}, {a.costmodel}")
+    print(f"development set: {len(dev)} randomized draws, {where}, {a.costmodel}")
     print("| policy | gain | share | worst vs baseline | worst vs best k | waste random/sparse "
           "| wasted / precopied |")
     print("|---|---|---|---|---|---|---|")
