@@ -27,7 +27,7 @@ from cowrl.traces.io import Trace
 from cowrl.training.sb3 import SB3Spec
 
 # What conf/policy/bandit.yaml ships (docs/policies.md, "The default bandit, shielded").
-SHIPPED_BACKOFF = 1
+SHIPPED_BACKOFF = 0
 ARMS = (0, 1, 2, 4, 8, 16, 32, 64, *ALIGN_ARMS)
 BACKOFF_OFFSET = 740  # struct cowrl_guarded_table: proof_backoff (u16), the former pad[0]
 
