@@ -29,12 +29,13 @@ with each copied page charged ``t * proof_read_ns`` instead of the reads it caus
 per family, the gain and the unproven reads per fault of each ``proof_ttl``.
 ``--options JSON`` overrides more of the shipped options for every ttl (e.g.
 ``'{"proof_backoff": 1}'``, docs/policies.md "Backoff of proof reads"). ``steps/fault`` is
-the ring slots the look walks per demand fault (empty, not due, or read; not priced by the
-simulator), ``walk`` the gain with each step charged ``--step-ns`` (default: 12
-instruction-ns, the module's step over an empty slot on ``tcg``, scaled as
-``proof_read_ns`` is: x proof_read_ns / 88.8) and each step over an entry not yet due
-(``proof_backoff``) ``--skip-ns`` (default 34 instruction-ns, ``bench_kernel_proof.py --what
-read``, scaled the same way).
+the ring slots the look walks per demand fault (empty, not due, another region's, or read),
+``skips/fault`` those over an entry not yet due. Since 2026-12-03 ``simulate`` charges the
+walk as it happens (``gain`` includes it): ``proof_step_ns`` per empty slot,
+``proof_skip_ns`` per live entry stepped over unread (not yet due, or another region's);
+a read's own step is in its price. ``no walk`` is the gain with the walk not charged (the
+simulator's figure before then). ``--step-ns`` / ``--skip-ns`` override the cost model's
+``proof_step_ns`` / ``proof_skip_ns``.
 """
 
 from __future__ import annotations
@@ -66,9 +67,9 @@ def main() -> None:
     ap.add_argument("--options", type=json.loads, default={},
                     help="JSON: options overriding the shipped ones (every ttl)")
     ap.add_argument("--step-ns", type=float, default=None,
-                    help="ns per ring step for the 'walk' column (default 12 x read_ns / 88.8)")
+                    help="override the cost model's proof_step_ns (an empty ring slot)")
     ap.add_argument("--skip-ns", type=float, default=None,
-                    help="ns per step over an entry not yet due (default 34 x read_ns / 88.8)")
+                    help="override the cost model's proof_skip_ns (a live entry not read)")
     ap.add_argument("--per-family", action="store_true",
                     help="per family: gain (unproven reads per fault) of each ttl")
     args = ap.parse_args()
@@ -81,21 +82,22 @@ def main() -> None:
         cost = make_costmodel(name)
         if args.read_ns is not None:
             cost = dataclasses.replace(cost, proof_read_ns=args.read_ns)
+        if args.step_ns is not None:
+            cost = dataclasses.replace(cost, proof_step_ns=args.step_ns)
+        if args.skip_ns is not None:
+            cost = dataclasses.replace(cost, proof_skip_ns=args.skip_ns)
         bases = [objective(simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns)
                  for t in draws]
         print(f"== {name}: proof_clean_ns {cost.proof_clean_ns:g}, proof_read_ns "
-              f"{cost.proof_read_ns:g}, proof_reads {kw.get('proof_reads')}, "
+              f"{cost.proof_read_ns:g}, proof_step_ns {cost.proof_step_ns:g}, proof_skip_ns "
+              f"{cost.proof_skip_ns:g}, proof_reads {kw.get('proof_reads')}, "
               f"{len(draws)} draws ({args.draws} per family), options {args.options}",
               flush=True)
-        step_ns = (12.0 * cost.proof_read_ns / 88.8 if args.step_ns is None
-                   else args.step_ns)
-        skip_ns = (34.0 * cost.proof_read_ns / 88.8 if args.skip_ns is None
-                   else args.skip_ns)
         print(f"{'ttl':>3} {'priced/copy':>11} {'gain':>7} {'reserve':>7} {'worst':>6} "
               f"{'dense_chunks':>12} "
               f"{'seq':>6} {'unproven/fault':>14} {'worst draw':>10} {'max/copy':>8} "
               f"{'expired':>7} {'proven':>7} {'copied':>7} {'steps/fault':>11} "
-              f"{'skips/fault':>11} {'walk':>7}")
+              f"{'skips/fault':>11} {'no walk':>7}")
         per_family: list[tuple[int, dict[str, tuple[float, float]]]] = []
         for ttl in args.ttls:
             rel, act, walk, fam_rel = [], [], [], {"dense_chunks": [], "seq": []}
@@ -113,8 +115,8 @@ def main() -> None:
                 c = pol.ctx
                 act.append(r + (ttl * rec.precopied - c.unproven_reads) * cost.proof_read_ns
                            / base)
-                walk.append(r + (c.proof_steps * step_ns + c.proof_skips * (skip_ns - step_ns))
-                            / base)
+                walk.append(r - (c.proof_empty * cost.proof_step_ns
+                                 + (c.proof_skips + c.proof_other) * cost.proof_skip_ns) / base)
                 steps += c.proof_steps
                 skips += c.proof_skips
                 fam_act.setdefault(str(t.meta.get("family")), []).append(r)

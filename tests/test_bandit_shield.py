@@ -65,16 +65,21 @@ def test_shield_bounds_the_loss_while_learning_and_frozen(cm: str, want: int) ->
         run = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
         pol.end_episode()
         granted = view.guard.granted
-        # simulate charges the unproven proof reads, which proof_ttl = 0 does not reserve:
-        # the bound covers the copies and their cleans (tests/test_guarded_proof.py)
-        run -= view.guard.ctx.unproven_reads * cost.proof_read_ns
+        # simulate charges the unproven proof reads, which proof_ttl = 0 does not reserve,
+        # and the looks' walk, which no budget reserves: the bound covers the copies and
+        # their cleans (tests/test_guarded_proof.py)
+        gc = view.guard.ctx
+        run -= gc.unproven_reads * cost.proof_read_ns + gc.proof_empty * cost.proof_step_ns \
+            + (gc.proof_skips + gc.proof_other) * cost.proof_skip_ns
         # 1 ns per page of slack: the budget's integer loss_ns rounds the loss down
         assert run - base <= granted + t.n_pages, ("learning", t.name)
         frozen = pol.freeze()
         assert isinstance(frozen, GuardedPolicy) and frozen.table == [want] * N_CELLS
         fz = frozen.for_trace(t, cost)
         run = objective(simulate(t, fz, cost, fast=False), 1.0, cost.page_cost_ns)
-        run -= fz.ctx.unproven_reads * cost.proof_read_ns
+        gc = fz.ctx
+        run -= gc.unproven_reads * cost.proof_read_ns + gc.proof_empty * cost.proof_step_ns \
+            + (gc.proof_skips + gc.proof_other) * cost.proof_skip_ns
         assert run - base <= fz.granted + t.n_pages, ("frozen", t.name)
 
 

@@ -24,13 +24,21 @@ def _excess(t: Trace, table: list[int], cm: str, **kw: object) -> tuple[float, f
     unproven proof read (``proof_read_ns``); with ``proof_ttl = 0`` the budget does not
     reserve them (they are unbounded), so they are taken out of the excess there: the bound
     then covers the copies and their cleans only (see
-    :func:`test_proof_ttl_0_does_not_bound_the_reads`)."""
+    :func:`test_proof_ttl_0_does_not_bound_the_reads`). The look's walk over ring slots
+    (``proof_step_ns``, ``proof_skip_ns``, charged per step) is reserved by no budget, for
+    any ``proof_ttl``: it is taken out too (``walk=True`` keeps it in; see
+    :func:`test_the_walk_is_outside_the_bound`)."""
+    walk = bool(kw.pop("walk", False))
     cost = make_costmodel(cm)
     pol = GuardedPolicy.for_cost(cost, table=table, **kw)
     zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **kw)
     run = objective(simulate(t, pol, cost, fast=False), 1.0, cost.page_cost_ns)
     base = objective(simulate(t, zeros, cost), 1.0, cost.page_cost_ns)
     unreserved = 0.0 if pol.proof_ttl else pol.ctx.unproven_reads * cost.proof_read_ns
+    c = pol.ctx
+    if not walk:
+        unreserved += (c.proof_empty * cost.proof_step_ns
+                       + (c.proof_skips + c.proof_other) * cost.proof_skip_ns)
     return run - base - unreserved, float(pol.granted)
 
 
@@ -187,6 +195,49 @@ def test_each_unproven_read_is_charged_as_it_happens() -> None:
             assert extra(pol, fast) == 0.0
 
 
+def test_each_ring_step_is_charged_as_it_happens() -> None:
+    """``simulate`` charges the proof look's walk as it happens, compiled and in Python:
+    ``proof_step_ns`` per empty ring slot stepped over, ``proof_skip_ns`` per live entry
+    stepped over unread (not yet due under ``proof_backoff``, or another region's), on top of
+    the reads; a ``proof: 0`` or static run walks nothing and is charged nothing."""
+    import dataclasses
+
+    import numpy as np
+
+    from cowrl.policies.static import StaticPrecopy
+
+    base = dataclasses.replace(make_costmodel("seed_table1"), proof_clean_ns=500.0,
+                               proof_read_ns=70.0, proof_step_ns=0.0, proof_skip_ns=0.0)
+    walk = dataclasses.replace(base, proof_step_ns=5.0, proof_skip_ns=13.0)
+    assert walk.with_clean(3).proof_step_ns == 5.0  # per fault: not reserved per copy
+    for f in ("proof_step_ns", "proof_skip_ns"):
+        with pytest.raises(Exception, match=f"costmodel.{f}"):
+            dataclasses.replace(base, **{f: -1.0})
+    # two regions (another region's entries are stepped over), every 2nd page written
+    pages = np.stack([np.arange(0, 2048, 2).reshape(-1, 8),
+                      np.arange(2048, 4096, 2).reshape(-1, 8)], axis=1).ravel()
+    t = Trace(pages=pages, n_pages=4096, name="two_regions", region_sizes=[2048, 2048])
+    kw = dict(table=[1] * N_CELLS, budget_per_mille=1000, demand_ns=10**9, grant_left=0)
+
+    def extra(pol: object, fast: bool) -> float:
+        a, b = simulate(t, pol, base, fast=fast), simulate(t, pol, walk, fast=fast)
+        assert (a.faults, a.precopied) == (b.faults, b.precopied)
+        return float(np.sum(b.fault_ns) - np.sum(a.fault_ns))
+
+    for ttl, backoff in ((3, 1), (16, 1), (3, 0), (0, 0)):
+        pol = GuardedPolicy(proof=1, proof_ttl=ttl, proof_backoff=backoff, **kw)
+        slow = extra(pol, False)
+        c = pol.ctx
+        empty, live = c.proof_empty, c.proof_skips + c.proof_other
+        assert empty > 0 and c.proof_other > 0, (ttl, backoff)
+        assert (c.proof_skips > 0) == ((ttl, backoff) == (16, 1)), (ttl, backoff)
+        assert slow == pytest.approx(5.0 * empty + 13.0 * live), (ttl, backoff)
+        assert extra(pol, True) == pytest.approx(slow), (ttl, backoff)
+    for pol in (GuardedPolicy(proof=0, **kw), StaticPrecopy(1)):
+        for fast in (True, False):
+            assert extra(pol, fast) == 0.0
+
+
 def test_proof_ttl_0_does_not_bound_the_reads() -> None:
     """A miss, pinned: with ``proof_ttl = 0`` the unproven reads are charged but not reserved,
     so on a stride-2 writer (every copy's page stays unwritten, read up to ``proof_reads``
@@ -203,6 +254,22 @@ def test_proof_ttl_0_does_not_bound_the_reads() -> None:
         assert (excess <= pol.granted + t.n_pages) == holds, (ttl, excess, pol.granted)
 
 
+@pytest.mark.parametrize("cm", ["seed_table1", "host"])
+def test_the_walk_is_outside_the_bound(cm: str) -> None:
+    """A miss, pinned: the proof look's walk over ring slots is charged per step as it
+    happens (``proof_step_ns``, ``proof_skip_ns``) but reserved by no budget (it is per fault,
+    not per copy: an entry not yet due, or another region's, is stepped over at every look
+    while it lives). On a stride-2 writer (every copy stays unwritten and lives in the ring)
+    with the shipped ``proof_ttl: 16, proof_backoff: 1`` the loss over k = 0 then exceeds
+    the allowances; without the walk it stays within them (``_excess``)."""
+    t = _stride2()
+    kw = dict(proof=1, proof_ttl=16, proof_backoff=1, grant_left=0)
+    excess, granted = _excess(t, [1] * N_CELLS, cm, walk=True, **kw)
+    assert excess > 2 * granted > 0, (excess, granted)
+    excess, granted = _excess(t, [1] * N_CELLS, cm, **kw)
+    assert excess <= granted + t.n_pages, (excess, granted)
+
+
 def test_recalibrating_keeps_the_measured_clean(tmp_path: object) -> None:
     """calibrate.py rewrites a cost model's file; proof_clean_ns is not fitted there, so the
     writer keeps the previous file's value (else a recalibration would unprice the clean)."""
@@ -215,11 +282,12 @@ def test_recalibrating_keeps_the_measured_clean(tmp_path: object) -> None:
 
     path = Path(str(tmp_path)) / "m.yaml"
     params = {f: 1.0 for f in PARAM_FIELDS}
-    write_costmodel(path, "m", {**params, "proof_clean_ns": 596.0, "proof_read_ns": 70.0}, {},
-                    "test")
+    write_costmodel(path, "m", {**params, "proof_clean_ns": 596.0, "proof_read_ns": 70.0,
+                                "proof_step_ns": 12.2, "proof_skip_ns": 34.1}, {}, "test")
     write_costmodel(path, "m", params, {}, "test")
     kept = yaml.safe_load(path.read_text())
-    assert (kept["proof_clean_ns"], kept["proof_read_ns"]) == (596.0, 70.0)
+    assert (kept["proof_clean_ns"], kept["proof_read_ns"], kept["proof_step_ns"],
+            kept["proof_skip_ns"]) == (596.0, 70.0, 12.2, 34.1)
 
 
 class _ReadLog(GuardedPolicy):
@@ -239,7 +307,8 @@ class _ReadLog(GuardedPolicy):
 def test_backoff_keeps_the_reads_per_copy_and_the_bound(cm: str) -> None:
     """With ``proof_backoff`` an entry's unproven reads never exceed ``proof_ttl`` (what the
     budget reserves per copy), its m-th and (m+1)-th reads are at least 2^m faults apart, and
-    the loss over k = 0, every read charged, stays within the allowances (tables of 1s and
+    the loss over k = 0, every read charged (the walk taken out: ``_excess``), stays within
+    the allowances (tables of 1s and
     64s; the stride-2 writer leaves every copy unwritten, the others prove some late)."""
     cost = make_costmodel(cm)
     traces = [_stride2(), g.interleaved(n_pages=4096, streams=3, seed=2),

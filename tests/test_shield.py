@@ -217,6 +217,9 @@ def test_shield_with_proof_is_guarded_version_4(want: int) -> None:
         zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, proof=1)
         base = objective(simulate(t, zeros, cost), 1.0, cost.page_cost_ns)
         # the unproven reads are charged (simulate, the env alike) but proof_ttl = 0 does
-        # not reserve them: the bound covers the copies and cleans (test_guarded_proof.py)
-        unreserved = ref.ctx.unproven_reads * cost.proof_read_ns
+        # not reserve them, nor does any budget the looks' walk: the bound covers the copies
+        # and cleans (test_guarded_proof.py)
+        c = ref.ctx
+        unreserved = c.unproven_reads * cost.proof_read_ns + c.proof_empty \
+            * cost.proof_step_ns + (c.proof_skips + c.proof_other) * cost.proof_skip_ns
         assert run["objective"] - unreserved - base <= ref.granted + t.n_pages, t.name

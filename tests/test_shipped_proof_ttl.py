@@ -6,8 +6,13 @@ page unwritten, the bound "loss over ``k = 0`` <= the allowances granted" holds 
 budget reserves those reads: ``proof_ttl = t`` caps them at ``t`` per copied page and
 :meth:`GuardedPolicy.for_cost` reserves ``t x proof_read_ns`` per copy. Here each policy that
 reads proofs is built with the options its shipped yaml sets (guarded, the shielded bandit,
-the PPO/DQN shield) and the bound is checked with nothing taken out, on the writers that
+the PPO/DQN shield) and the bound is checked with every read charged, on the writers that
 spoof or starve a budget. Old artifacts (saved without ``proof_ttl``) load as 0.
+
+Since 2026-12-03 ``simulate`` also charges the look's walk over ring slots
+(``proof_step_ns``, ``proof_skip_ns``); no budget reserves it (per fault, not per copy), so
+it is taken out here (:func:`_walk_ns`; the miss is pinned by
+``tests/test_guarded_proof.py::test_the_walk_is_outside_the_bound``).
 """
 
 from __future__ import annotations
@@ -51,6 +56,12 @@ def _traces() -> list[Trace]:
                          seed=4)]
 
 
+def _walk_ns(g: Any, cost: Any) -> float:
+    """What ``simulate`` charged a run for its looks' walk (``g``: the guard's context)."""
+    return g.proof_empty * cost.proof_step_ns + (g.proof_skips + g.proof_other) \
+        * cost.proof_skip_ns
+
+
 def _zeros(t: Trace, cost: Any, **kw: Any) -> float:
     zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **kw)
     return objective(simulate(t, zeros, cost), 1.0, cost.page_cost_ns)
@@ -75,6 +86,7 @@ def test_shipped_guarded_bounds_the_loss_with_the_reads_charged(cm: str) -> None
                       [ALIGN | 4] * N_CELLS):
             pol = GuardedPolicy.for_cost(cost, table=table, **kw)
             run = objective(simulate(t, pol, cost, fast=False), 1.0, cost.page_cost_ns)
+            run -= _walk_ns(pol.ctx, cost)
             # 1 ns per page of slack: the budget's integer loss_ns rounds the loss down
             assert run - base <= pol.granted + t.n_pages, (t.name, table[:1])
 
@@ -106,11 +118,13 @@ def test_shipped_bandit_shield_bounds_the_loss_with_the_reads_charged(cm: str) -
             view = pol.view
             run = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
             pol.end_episode()
+            run -= _walk_ns(view.guard.ctx, cost)
             assert view.guard.proof_ttl == 16
             assert run - base <= view.guard.granted + t.n_pages, ("learning", t.name, want)
             frozen = pol.freeze().for_trace(t, cost)
             assert isinstance(frozen, GuardedPolicy) and frozen.proof_ttl == 16
             run = objective(simulate(t, frozen, cost, fast=False), 1.0, cost.page_cost_ns)
+            run -= _walk_ns(frozen.ctx, cost)
             assert run - base <= frozen.granted + t.n_pages, ("frozen", t.name, want)
 
 
@@ -136,7 +150,8 @@ def test_shipped_ppo_dqn_shield_bounds_the_loss_with_the_reads_charged(algo: str
         base = _zeros(t, cost, proof=1, proof_ttl=16)
         for action in (1, 7):  # k = 1 and k = 64 asked at every fault
             run = _episode(env, t, action)
-            assert run["objective"] - base <= env.view.guard.granted + t.n_pages, \
+            walk = _walk_ns(env.view.guard.ctx, cost)
+            assert run["objective"] - walk - base <= env.view.guard.granted + t.n_pages, \
                 (t.name, action)
 
 

@@ -260,7 +260,9 @@ class GuardedContext:
         self.proof_miss = [0] * PROOFS  # unproven reads of each entry (proof_ttl)
         self.proof_due = [0] * PROOFS  # fault number (mod 2 ** 32) of its next read (backoff)
         self.proof_steps = 0  # ring slots the looks stepped over or read (diagnostics)
-        self.proof_skips = 0  # live entries stepped over, not yet due (diagnostics)
+        self.proof_skips = 0  # live entries stepped over, not yet due (charged proof_skip_ns)
+        self.proof_other = 0  # another region's live entries stepped over (proof_skip_ns)
+        self.proof_empty = 0  # empty slots stepped over (charged proof_step_ns)
         self.proof_cls = [0] * PROOFS  # the class of the window that copied it (use_proof)
         self.unproven_reads = 0  # reads that found the page unwritten (diagnostics)
         self.expired = 0  # entries that left the ring by proof_ttl (diagnostics)
@@ -567,6 +569,7 @@ class GuardedPolicy(Policy):
             raise RuntimeError("guarded proof=1 reads the page state of the engine "
                                "(FaultContext.page_state); this fault has none")
         g = self.ctx
+        walk = ctx.proof_walk  # the engine charges the slots stepped over unread
         i0 = i = g.proof_cursor
         n, left = 0, g.proof_live  # live entries not yet looked at
         now = g.n_faults & DUE_MASK
@@ -577,12 +580,20 @@ class GuardedPolicy(Policy):
                 break
             g.proof_steps += 1
             v = g.proof_page[i]
-            if v:
+            if not v:
+                g.proof_empty += 1  # an empty slot stepped over: proof_step_ns
+                if walk is not None:
+                    walk[0] += 1
+            else:
                 left -= 1
                 if not start <= v - 1 < limit:
-                    pass  # another region's: its faults read it
+                    g.proof_other += 1  # another region's (its faults read it): proof_skip_ns
+                    if walk is not None:
+                        walk[1] += 1
                 elif self.proof_backoff and (now - g.proof_due[i]) & DUE_MASK > DUE_MASK >> 1:
-                    g.proof_skips += 1  # not due yet: not read, not counted
+                    g.proof_skips += 1  # not due yet: not read, not counted; proof_skip_ns
+                    if walk is not None:
+                        walk[1] += 1
                 else:
                     n += 1
                     if state[v - 1] == PAGE_WRITTEN:

@@ -89,6 +89,11 @@ class FaultContext:
     int64; None outside the engine). A policy that reads proofs in Python adds to it
     (``GuardedPolicy.prove``); the engine charges ``proof_read_ns`` for each when it applies
     the fault (``engine.replay``, the compiled programs count their own)."""
+    proof_walk: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """The engine's counters of this fault's ring slots that a look stepped over without a
+    read (two int64; None outside the engine): ``[0]`` empty slots (charged
+    ``proof_step_ns``), ``[1]`` live entries not yet due or of another region
+    (``proof_skip_ns``). ``GuardedPolicy.prove`` adds to them, as to ``unproven_reads``."""
 
 
 @dataclass(frozen=True)

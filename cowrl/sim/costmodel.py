@@ -186,6 +186,15 @@ class CostModel:
     proves a page is not charged (it is in ``proof_clean_ns``). With ``proof_ttl = t`` an
     entry is read unwritten at most ``t`` times before it leaves the ring, so the budget
     reserves ``t * proof_read_ns`` per copied page (:meth:`with_clean` with ``t``)."""
+    proof_step_ns: float = 0.0
+    """What the proof look's step over an empty ring slot costs the module. Charged by the
+    engine per such step, as it happens, to every run that reads proofs (the look walks only
+    while the ring holds a live entry); not reserved by the budget (per fault, not per copy:
+    docs/policies.md "Backoff of proof reads")."""
+    proof_skip_ns: float = 0.0
+    """What the proof look's step over a live ring entry it does not read costs the module
+    (an entry not yet due under ``proof_backoff``, or another region's). Charged as
+    ``proof_step_ns``; a read's own step is in ``proof_read_ns`` / ``proof_clean_ns``."""
     name: str = "costmodel"
     noise: NoiseModel = field(default_factory=NoiseModel)
     thp_model: THPModel = field(default_factory=SplitThenCopy)
@@ -198,6 +207,8 @@ class CostModel:
             setattr(self, f, _ns(getattr(self, f), f"costmodel.{f}"))
         self.proof_clean_ns = _ns(self.proof_clean_ns, "costmodel.proof_clean_ns")
         self.proof_read_ns = _ns(self.proof_read_ns, "costmodel.proof_read_ns")
+        self.proof_step_ns = _ns(self.proof_step_ns, "costmodel.proof_step_ns")
+        self.proof_skip_ns = _ns(self.proof_skip_ns, "costmodel.proof_skip_ns")
         self.decide_program_ns = {
             str(prog): _ns(v, f"costmodel.decide_program_ns.{prog}")
             for prog, v in dict(self.decide_program_ns or {}).items()}
@@ -235,13 +246,15 @@ class CostModel:
     def coefficients(self, program: str = "table") -> np.ndarray:
         """The fault-cost coefficients :func:`fault_ns` reads: ``[fault_ns + copy_ns,
         decide_cost(program), precopy_setup_ns, precopy_ns, precopy_skip_ns, THP first-fault
-        extra]``, then ``proof_read_ns`` (the engine's replay adds it per unproven proof
-        read of a fault)."""
+        extra]``, then ``proof_read_ns``, ``proof_step_ns``, ``proof_skip_ns`` (the engine's
+        replay adds them per unproven proof read, empty ring slot and live entry stepped over
+        unread of a fault)."""
         return np.array([self.fault_ns + self.copy_ns, self.decide_cost(program),
                          self.precopy_setup_ns,
                          self.precopy_ns, self.precopy_skip_ns,
                          float(self.thp_model.first_fault_extra_ns(self)),
-                         self.proof_read_ns], dtype=np.float64)
+                         self.proof_read_ns, self.proof_step_ns, self.proof_skip_ns],
+                        dtype=np.float64)
 
     def fault_cost(self, precopied: np.ndarray | int, thp_first: np.ndarray | int = 0,
                    work: np.ndarray | int = 0, skipped: np.ndarray | int = 0,

@@ -30,6 +30,8 @@ from cowrl.sim.context import FaultContext, FaultEvent, history_step
 from cowrl.sim.costmodel import HUGE_PAGES, CostModel, fault_ns
 from cowrl.sim.programs import (
     G_UNPROVEN,
+    G_WALK_EMPTY,
+    G_WALK_LIVE,
     GUARDED,
     N_CELLS,
     STATIC,
@@ -43,9 +45,12 @@ from cowrl.traces.io import Trace
 # READS: unproven proof reads of the current fault that a Python policy made
 # (FaultContext.unproven_reads), charged and zeroed when the fault is applied.
 # VOFF: the current region's vpn offset (Trace.region_vpn_offsets): vpn = page + VOFF.
+# WEMPTY, WLIVE: ring slots of the current fault's proof look that a Python policy stepped
+# over unread (FaultContext.proof_walk: empty; live, not due or another region's), charged
+# and zeroed as READS.
 POS, PAGE, REND, RSTART, PREV_PAGE, PREV_K, SEQ, RUN, HIT, NPRIV, FAULTS, PRECOPIED, \
-    WASTED, READS, VOFF = range(15)
-N_STATE = 15
+    WASTED, READS, VOFF, WEMPTY, WLIVE = range(17)
+N_STATE = 17
 
 
 @njit(cache=True, nogil=True)
@@ -93,6 +98,7 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
     s0, h0, z0, n_z = lay[i, S_OFF], lay[i, H_OFF], lay[i, Z_OFF], lay[i, N_NOISE]
     c0, c1, c2, c3, c4, c5, c6 = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], \
         coef[6]
+    c7, c8 = coef[7], coef[8]
     store = out_ns.shape[0] > 0
     acc = 0.0
     nf = 0
@@ -159,13 +165,17 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
         f = fault_ns(c0, c1, c2, c3, c4, c5, decided, 1 if k > 0 else 0, n, skip, h)
         # The proof reads of this fault that found their page unwritten, each as it happens
         # (guarded proof: 1, compiled or in Python; a proving read is in the clean's price).
-        reads = st[i, READS]
-        st[i, READS] = 0
+        # The look's walk too: each empty slot stepped over (proof_step_ns), each live entry
+        # stepped over unread (not yet due, or another region's: proof_skip_ns).
+        reads, wempty, wlive = st[i, READS], st[i, WEMPTY], st[i, WLIVE]
+        st[i, READS] = st[i, WEMPTY] = st[i, WLIVE] = 0
         if code == GUARDED:
             reads += ss[G_UNPROVEN]
-            ss[G_UNPROVEN] = 0
-        if reads:
-            f += reads * c6
+            wempty += ss[G_WALK_EMPTY]
+            wlive += ss[G_WALK_LIVE]
+            ss[G_UNPROVEN] = ss[G_WALK_EMPTY] = ss[G_WALK_LIVE] = 0
+        if reads or wempty or wlive:
+            f += reads * c6 + wempty * c7 + wlive * c8
         if n_z > 0:
             f = f * noise[z0 + faults]
         acc += f
@@ -309,7 +319,8 @@ class ReplayEngine:
                             region_start=int(st[RSTART]), vpn_offset=int(st[VOFF]),
                             seq_hit=int(st[SEQ]), run=int(st[RUN]), hit_rate_fp=int(st[HIT]),
                             page_state=self.private,
-                            unproven_reads=self._st[0, READS:READS + 1])
+                            unproven_reads=self._st[0, READS:READS + 1],
+                            proof_walk=self._st[0, WEMPTY:WLIVE + 1])
 
     def apply(self, k: int) -> FaultEvent:
         """Apply degree ``k`` at the current fault and move to the next one."""

@@ -97,7 +97,11 @@ G_BACKOFF_STEPS = 4  # ... and a look walks at most 4 x proof_reads ring slots
 G_DUE_MASK = 0xFFFFFFFF
 # Unproven reads of the fault being decided (the engine charges and zeroes them).
 G_UNPROVEN = _GPDUE + G_PROOFS
-STREAM_STATE = G_UNPROVEN + 1
+# Ring slots of the fault's look read by no read: empty (charged proof_step_ns), and live
+# entries stepped over unread, not yet due or another region's (proof_skip_ns); the engine
+# charges and zeroes them as it does the reads.
+G_WALK_EMPTY, G_WALK_LIVE = G_UNPROVEN + 1, G_UNPROVEN + 2
+STREAM_STATE = G_UNPROVEN + 3
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -235,13 +239,15 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             if n >= cells[C_PREADS] or left == 0:
                 break
             v = ss[_GPROOF + i]
-            if v != 0:
+            if v == 0:
+                ss[G_WALK_EMPTY] += 1  # an empty slot stepped over: proof_step_ns
+            else:
                 left -= 1
                 if not start <= v - 1 < limit:
-                    pass  # another region's: its faults read it
+                    ss[G_WALK_LIVE] += 1  # another region's (its faults read it): proof_skip_ns
                 elif cells[C_PBACKOFF] and ((now - ss[_GPDUE + i]) & G_DUE_MASK) \
                         > (G_DUE_MASK >> 1):
-                    pass  # not due yet: not read, not counted
+                    ss[G_WALK_LIVE] += 1  # not due yet: not read, not counted; proof_skip_ns
                 else:
                     n += 1
                     if private[s0 + v - 1] == PAGE_WRITTEN:  # written after its copy
