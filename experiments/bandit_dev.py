@@ -12,10 +12,7 @@ uses it: training draws use ``seed * 7919 + 17 + d // 8``, held-out families ``1
 ``--family-draws N`` scores on guarded's development draws instead (``N`` fresh draws of every
 generator family from seed 2000, as experiments/guarded_ttl.py and guarded_align.py).
 ``--artifacts DIR ...`` scores saved artifacts (``train.py out=DIR``, or the ``bandit_dev_*``
-directories a run leaves) instead of training variants. ``--walk`` prints, per frozen
-``guarded`` policy, the gain with the proof look's walk priced as experiments/guarded_ttl.py
-prices it (a ring step 12 instruction-ns, a step over an entry not yet due 34, both x
-``proof_read_ns`` / 88.8; the simulator does not charge them).
+directories a run leaves) besides the trained variants.
 """
 
 from __future__ import annotations
@@ -48,34 +45,6 @@ def train_variant(overrides: list[str], costmodel: str, seed: int, out: Path) ->
     return load_policy(res["artifact"])
 
 
-def walk_gain(policy: object, dev: list, cost: object) -> str:
-    """The geometric-mean gain with each ring step of the proof look charged (prototype)."""
-    from cowrl.metrics import geomean_gain, objective
-    from cowrl.policies.guarded import GuardedPolicy
-    from cowrl.policies.static import StaticPrecopy
-    from cowrl.sim.simulator import simulate
-
-    step_ns = 12.0 * cost.proof_read_ns / 88.8  # type: ignore[attr-defined]
-    skip_ns = 34.0 * cost.proof_read_ns / 88.8  # type: ignore[attr-defined]
-    page_ns = cost.page_cost_ns  # type: ignore[attr-defined]
-    plain, walk, steps, skips, faults = [], [], 0, 0, 0
-    for t in dev:
-        base = objective(simulate(t, StaticPrecopy(0), cost), 1.0, page_ns)
-        pol = policy.for_trace(t, cost)  # type: ignore[attr-defined]
-        if not isinstance(pol, GuardedPolicy):
-            return "-"
-        rec = simulate(t, pol, cost, fast=False)
-        r = objective(rec, 1.0, page_ns) / base
-        c = pol.ctx
-        plain.append(r)
-        walk.append(r + (c.proof_steps * step_ns + c.proof_skips * (skip_ns - step_ns)) / base)
-        steps, skips, faults = steps + c.proof_steps, skips + c.proof_skips, faults + rec.faults
-    worst = max(range(len(dev)), key=lambda i: walk[i])
-    return (f"{geomean_gain(plain):+.2f}% unpriced, {geomean_gain(walk):+.2f}% walk priced, "
-            f"worst {walk[worst]:.3f} ({dev[worst].name}); {steps / max(faults, 1):.2f} / "
-            f"{skips / max(faults, 1):.2f}")
-
-
 def main() -> None:
     import cowrl.generalization as G
     from cowrl.registry import make_costmodel, make_policy
@@ -91,8 +60,6 @@ def main() -> None:
                     help="N > 0: N draws of every family from seed 2000 (guarded_ttl.py's)")
     ap.add_argument("--artifacts", nargs="*", default=[],
                     help="saved artifacts to score (besides --variants)")
-    ap.add_argument("--walk", action="store_true",
-                    help="also the gain with the proof look's ring steps priced")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
@@ -141,10 +108,6 @@ def main() -> None:
               f"({t['safety_trace']}) | {t['near_best']:.3f} | {waste} | "
               f"{t['wasted_all']} / {pre} |")
         out[n] = t
-    if a.walk:
-        print("walk priced (gain; steps / skips per fault):")
-        for p in policies:
-            print(f"| {p.name} | {walk_gain(p, dev, cost)} |", flush=True)
     if a.json:
         Path(a.json).write_text(json.dumps({"rows": rows, "targets": out}, default=float))
 
