@@ -8,6 +8,11 @@ uses it: training draws use ``seed * 7919 + 17 + d // 8``, held-out families ``1
 
     python experiments/bandit_dev.py --costmodel seed_table1 --variants credit=proposed \
         credit=applied --refs guarded,bandit_stream
+
+``--family-draws N`` scores on guarded's development draws instead (``N`` fresh draws of every
+generator family from seed 2000, as experiments/guarded_ttl.py and guarded_align.py).
+``--artifacts DIR ...`` scores saved artifacts (``train.py out=DIR``, or the ``bandit_dev_*``
+directories a run leaves) besides the trained variants.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ import json
 import tempfile
 from pathlib import Path
 
-POLICY_KEYS = ("credit", "context", "shield", "proof", "proof_reads", "epoch_faults",
-               "costmodel", "learner.gamma", "learner.c")
+POLICY_KEYS = ("credit", "context", "shield", "proof", "proof_reads", "proof_ttl",
+               "proof_backoff", "epoch_faults", "costmodel", "learner.gamma", "learner.c")
 
 
 def train_variant(overrides: list[str], costmodel: str, seed: int, out: Path) -> object:
@@ -43,7 +48,7 @@ def train_variant(overrides: list[str], costmodel: str, seed: int, out: Path) ->
 def main() -> None:
     import cowrl.generalization as G
     from cowrl.registry import make_costmodel, make_policy
-    from cowrl.traces.generators import randomized
+    from cowrl.traces.generators import FAMILIES, randomized
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--costmodel", default="seed_table1")
@@ -51,11 +56,21 @@ def main() -> None:
     ap.add_argument("--refs", default="guarded,readahead")
     ap.add_argument("--draws", type=int, default=24)
     ap.add_argument("--dev-seed", type=int, default=424_242)
+    ap.add_argument("--family-draws", type=int, default=0,
+                    help="N > 0: N draws of every family from seed 2000 (guarded_ttl.py's)")
+    ap.add_argument("--artifacts", nargs="*", default=[],
+                    help="saved artifacts to score (besides --variants)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     cost = make_costmodel(a.costmodel)
-    dev = [randomized(seed=a.dev_seed + d // 8, draw=d % 8) for d in range(a.draws)]
+    if a.family_draws > 0:
+        dev = [randomized(2000 + d, 0, families=f) for f in FAMILIES
+               for d in range(a.family_draws)]
+        where = f"{a.family_draws} per family, seed 2000"
+    else:
+        dev = [randomized(seed=a.dev_seed + d // 8, draw=d % 8) for d in range(a.draws)]
+        where = f"seed {a.dev_seed}"
     dev = [dataclasses.replace(t, name=f"dev{i}_{G.family_of(t)}") for i, t in enumerate(dev)]
     out: dict[str, dict] = {}
     policies = []
@@ -63,6 +78,12 @@ def main() -> None:
         tmp = Path(tempfile.mkdtemp(prefix="bandit_dev_"))
         p = train_variant([o for o in v.split(",") if o], a.costmodel, a.seed, tmp)
         p.name = f"bandit[{v}]"
+        policies.append(p)
+    for d in a.artifacts:
+        from cowrl.policies.artifacts import load_policy
+
+        p = load_policy(d)
+        p.name = f"bandit[{d}]"
         policies.append(p)
     for r in [x for x in a.refs.split(",") if x]:
         if r == "bandit_stream":  # the round-1 bandit as a user trains it (the suite)
@@ -74,7 +95,7 @@ def main() -> None:
         policies.append(p)
     rows = G.measure(policies, dev, cost)
     names = [p.name for p in policies] + ["precopy_best", "oracle"]
-    print(f"development set: {len(dev)} randomized draws, seed {a.dev_seed}, {a.costmodel}")
+    print(f"development set: {len(dev)} randomized draws, {where}, {a.costmodel}")
     print("| policy | gain | share | worst vs baseline | worst vs best k | waste random/sparse "
           "| wasted / precopied |")
     print("|---|---|---|---|---|---|---|")

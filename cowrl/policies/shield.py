@@ -48,20 +48,24 @@ CONSTANT_KEYS = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns")
 # Optional, with the value an artifact saved before it existed gets: the allowance follows the
 # cost model (none under tcg, GuardedPolicy.for_cost), so the shield must carry it too.
 # Version 4's interior proofs likewise (an artifact saved before them: sentinel credit), and
-# their proof_ttl (saved before it: 0, the ring as it then was: it decides as saved).
-OPTIONAL_KEYS = {"budget_per_mille": 10, "proof": 0, "proof_reads": 8, "proof_ttl": 0}
+# their proof_ttl (saved before it: 0, the ring as it then was: it decides as saved), and
+# proof_backoff (saved before it: 0, the reads as they then were).
+OPTIONAL_KEYS = {"budget_per_mille": 10, "proof": 0, "proof_reads": 8, "proof_ttl": 0,
+                 "proof_backoff": 0}
 
 
 def guard_constants(cost: CostModel, lam: float = 1.0, proof: int = 0,
-                    proof_reads: int = 8, proof_ttl: int = 0) -> dict[str, int]:
+                    proof_reads: int = 8, proof_ttl: int = 0,
+                    proof_backoff: int = 0) -> dict[str, int]:
     """The budget's prices and allowance under ``cost`` (as :meth:`GuardedPolicy.for_cost`
     sets them: with ``proof_ttl`` the loss reserves its unproven reads), and whether its
-    credit comes from interior proofs (``proof``)."""
+    credit comes from interior proofs (``proof``), read with backoff (``proof_backoff``)."""
     g = GuardedPolicy.for_cost(cost, lam, proof=proof, proof_reads=proof_reads,
-                               proof_ttl=proof_ttl)
+                               proof_ttl=proof_ttl, proof_backoff=proof_backoff)
     return {"gain_ns": g.gain, "loss_ns": g.loss, "setup_ns": g.setup, "demand_ns": g.demand,
             "skip_ns": g.skip, "budget_per_mille": g.budget_per_mille, "proof": g.proof,
-            "proof_reads": g.proof_reads, "proof_ttl": g.proof_ttl}
+            "proof_reads": g.proof_reads, "proof_ttl": g.proof_ttl,
+            "proof_backoff": g.proof_backoff}
 
 
 class GuardView:

@@ -1,0 +1,161 @@
+"""``proof_backoff`` in the shield of the default bandit and of PPO/DQN (guarded's option,
+docs/policies.md, "Backoff of proof reads"): it reaches the learning shield, the frozen
+``guarded`` policy, its artifact and the table the module runs; an artifact saved without it
+loads as 0 (decides as saved); the frozen policy with backoff decides in its compiled program
+as in the prototype; bad values are one-line errors naming the field.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from cowrl.errors import ConfigError
+from cowrl.kernel.table import pack_guarded
+from cowrl.policies.bandits import BanditPolicy, DiscountedUCB
+from cowrl.policies.guarded import ALIGN_ARMS, GuardedPolicy
+from cowrl.policies.shield import GuardView, guard_constants
+from cowrl.registry import CONF_DIR, make_costmodel, make_policy
+from cowrl.sim.simulator import simulate
+from cowrl.traces import generators as g
+from cowrl.traces.io import Trace
+from cowrl.training.sb3 import SB3Spec
+
+# What conf/policy/bandit.yaml ships (docs/policies.md, "The default bandit, shielded").
+SHIPPED_BACKOFF = 0
+ARMS = (0, 1, 2, 4, 8, 16, 32, 64, *ALIGN_ARMS)
+BACKOFF_OFFSET = 740  # struct cowrl_guarded_table: proof_backoff (u16), the former pad[0]
+
+
+class _Fixed(DiscountedUCB):
+    """A learner that proposes a fixed table (learning and greedy alike)."""
+
+    def __init__(self, table: Sequence[int]) -> None:
+        super().__init__(arms=sorted(set(ARMS) | set(table)))
+        self.table = list(table)
+
+    def _select(self, c: int) -> int:
+        return self._index[self.table[c]]
+
+    def greedy(self, contexts: object = None) -> list[int]:
+        return list(self.table)
+
+
+def _table() -> list[int]:
+    return list(make_policy("guarded").table)  # a learned table that opens windows
+
+
+def _bandit(backoff: int, **kw: Any) -> BanditPolicy:
+    return BanditPolicy(_Fixed(_table()), context="guarded", shield=True, proof=1,
+                        proof_ttl=16, proof_backoff=backoff, **kw)
+
+
+def _traces() -> list[Trace]:
+    """Copies written late (a mixture and a tiled2d draw: backoff proves what ttl 16 expires),
+    three interleaved streams, and a multi_stream draw."""
+    return [g.randomized(seed=2000, draw=0, families="mixture"),
+            g.randomized(seed=2000, draw=0, families="tiled2d"),
+            g.interleaved(n_pages=4096, streams=3, seed=2),
+            g.randomized(seed=5, draw=1, families="multi_stream")]
+
+
+def test_default_config_composes_to_the_shipped_backoff(compose_cfg) -> None:
+    cfg = compose_cfg("train", ["policy=bandit"])
+    assert cfg.policy.proof_backoff == SHIPPED_BACKOFF
+    pol = make_policy(cfg.policy)
+    assert isinstance(pol, BanditPolicy) and pol.proof_backoff == SHIPPED_BACKOFF
+    frozen = pol.freeze()
+    assert isinstance(frozen, GuardedPolicy) and frozen.proof_backoff == SHIPPED_BACKOFF
+    on = compose_cfg("train", ["policy=bandit", "policy.proof_backoff=1"])
+    assert make_policy(on.policy).freeze().proof_backoff == 1
+    for name in ("ppo", "dqn"):  # their shield takes it too (not measured: 0)
+        spec = OmegaConf.load(CONF_DIR / "policy" / f"{name}.yaml")
+        assert spec.proof_backoff == 0
+
+
+@pytest.mark.parametrize("costmodel", ["auto", "host"])
+def test_backoff_reaches_the_shield_the_artifact_and_the_module_table(costmodel: str) -> None:
+    cost = make_costmodel("seed_table1")
+    pol = _bandit(1, costmodel=costmodel)
+    pol.begin_episode(g.randomized(seed=5, draw=1), cost, 1.0)
+    assert pol.view.guard.proof_backoff == 1  # the shield it learns under
+    pol.end_episode()
+    frozen = pol.freeze()
+    assert frozen.proof_backoff == 1
+    spec = frozen.artifact_spec()
+    assert spec["proof_backoff"] == 1
+    if costmodel == "auto":
+        assert spec["auto_options"]["proof_backoff"] == 1
+    loaded = GuardedPolicy.from_artifact(spec, "bandit", None)
+    run = loaded.for_trace(g.randomized(seed=5, draw=1), cost)
+    assert run.proof_backoff == 1
+    payload = pack_guarded(run.kernel_program())
+    assert struct.unpack_from("<H", payload, BACKOFF_OFFSET)[0] == 1
+    off = pack_guarded(_bandit(0, costmodel=costmodel).freeze()
+                       .for_trace(g.randomized(seed=5, draw=1), cost).kernel_program())
+    assert struct.unpack_from("<H", off, BACKOFF_OFFSET)[0] == 0
+
+
+def test_artifacts_saved_without_the_key_load_as_0() -> None:
+    """A frozen bandit (guarded artifact, its own prices or ``costmodel: auto``) and a
+    PPO/DQN shield's constants saved before proof_backoff decide as saved: without it."""
+    cost = make_costmodel("seed_table1")
+    new = guard_constants(cost, proof=1, proof_ttl=16, proof_backoff=1)
+    assert new["proof_backoff"] == 1 and GuardView(new).guard.proof_backoff == 1
+    old = {k: v for k, v in new.items() if k != "proof_backoff"}
+    assert GuardView(old).guard.proof_backoff == 0
+    for costmodel in ("auto", "seed_table1"):
+        spec = _bandit(1, costmodel=costmodel).freeze().artifact_spec()
+        assert spec.pop("proof_backoff") == 1
+        if costmodel == "auto":
+            assert spec["auto_options"].pop("proof_backoff") == 1
+        loaded = GuardedPolicy.from_artifact(spec, "bandit", None)
+        assert loaded.proof_backoff == 0 and loaded.proof_ttl == 16
+        assert loaded.table == _table()
+
+
+def test_frozen_bandit_with_backoff_decides_as_its_program_and_its_shield() -> None:
+    """Frozen with backoff on: the compiled program (the engine's replay, what the module
+    runs) decides as the prototype, fault for fault, and both as the learning shield
+    proposing the same table; and backoff changes decisions here (the test can fail if the
+    option is dropped anywhere on the way)."""
+    cost = make_costmodel("seed_table1")
+    skips = differ = precopied = 0
+    for t in _traces():
+        frozen = _bandit(1).freeze().for_trace(t, cost)
+        ref, ev_ref = simulate(t, frozen, cost, record_events=True, fast=False)
+        skips += frozen.ctx.proof_skips
+        got, ev_got = simulate(t, frozen, cost, record_events=True, fast=True)
+        assert np.array_equal(ev_ref.k, ev_got.k) and np.array_equal(ev_ref.page, ev_got.page)
+        assert (ref.precopied, ref.wasted) == (got.precopied, got.wasted), t.name
+        assert np.allclose(ref.fault_ns, got.fault_ns), t.name
+        learner = _bandit(1)
+        learner.begin_episode(t, cost, 1.0)
+        _, ev_live = simulate(t, learner, cost, record_events=True, fast=False)
+        learner.end_episode()
+        assert np.array_equal(ev_ref.k, ev_live.k), t.name
+        _, ev0 = simulate(t, _bandit(0).freeze().for_trace(t, cost), cost,
+                          record_events=True)
+        differ += len(ev0.k) != len(ev_ref.k) or not np.array_equal(ev0.k, ev_ref.k)
+        precopied += got.precopied
+    assert skips > 0 and differ > 0 and precopied > 0
+
+
+@pytest.mark.parametrize("bad", [2, -1, "1", True, 0.5])
+def test_bad_proof_backoff_is_a_one_line_error_naming_the_field(bad: object) -> None:
+    for make in (lambda: BanditPolicy(DiscountedUCB(), context="guarded", shield=True,
+                                      proof=1, proof_backoff=bad),
+                 lambda: SB3Spec(proof=1, proof_backoff=bad)):
+        with pytest.raises(ConfigError, match="policy.proof_backoff") as e:
+            make()
+        assert "\n" not in str(e.value)
+    for make in (lambda: BanditPolicy(DiscountedUCB(), context="guarded", shield=True,
+                                      proof=0, proof_backoff=1),
+                 lambda: SB3Spec(proof=0, proof_backoff=1)):
+        with pytest.raises(ConfigError, match="policy.proof_backoff"):
+            make()
