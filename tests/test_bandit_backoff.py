@@ -27,7 +27,7 @@ from cowrl.traces.io import Trace
 from cowrl.training.sb3 import SB3Spec
 
 # What conf/policy/bandit.yaml ships (docs/policies.md, "The default bandit, shielded").
-SHIPPED_BACKOFF = 0
+SHIPPED_BACKOFF = 1
 ARMS = (0, 1, 2, 4, 8, 16, 32, 64, *ALIGN_ARMS)
 BACKOFF_OFFSET = 740  # struct cowrl_guarded_table: proof_backoff (u16), the former pad[0]
 
@@ -71,8 +71,8 @@ def test_default_config_composes_to_the_shipped_backoff(compose_cfg) -> None:
     assert isinstance(pol, BanditPolicy) and pol.proof_backoff == SHIPPED_BACKOFF
     frozen = pol.freeze()
     assert isinstance(frozen, GuardedPolicy) and frozen.proof_backoff == SHIPPED_BACKOFF
-    on = compose_cfg("train", ["policy=bandit", "policy.proof_backoff=1"])
-    assert make_policy(on.policy).freeze().proof_backoff == 1
+    off = compose_cfg("train", ["policy=bandit", "policy.proof_backoff=0"])
+    assert make_policy(off.policy).freeze().proof_backoff == 0
     for name in ("ppo", "dqn"):  # their shield takes it too (not measured: 0)
         spec = OmegaConf.load(CONF_DIR / "policy" / f"{name}.yaml")
         assert spec.proof_backoff == 0
