@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -31,3 +33,13 @@ def compose_cfg() -> Callable[..., DictConfig]:
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+def load_experiment(name: str) -> ModuleType:
+    """``experiments/<name>.py`` as a module (the experiments are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses resolve their module through sys.modules
+    spec.loader.exec_module(mod)
+    return mod

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import load_experiment
 
 from cowrl.metrics import objective
 from cowrl.policies.oracle import DegreeSequence, lookahead_degrees
@@ -17,17 +14,10 @@ from cowrl.sim.simulator import simulate
 from cowrl.traces.generators import sequential, sparse, uniform, zipf
 from cowrl.traces.io import Trace
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def aps():
-    spec = importlib.util.spec_from_file_location("apps_signals",
-                                                  ROOT / "experiments/apps_signals.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["apps_signals"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_experiment("apps_signals")
 
 
 def multi_region() -> Trace:

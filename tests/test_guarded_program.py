@@ -127,6 +127,14 @@ BACKOFF_POLICIES = (21, 22, 23, 24)
 WALK_POLICIES = (25, 26, 27)
 
 
+def _variant(pol: GuardedPolicy, **change: int) -> GuardedPolicy:
+    """``pol`` (its table, options and budget prices) with some options changed."""
+    prices = {"gain_ns": pol.gain, "loss_ns": pol.loss, "setup_ns": pol.setup,
+              "demand_ns": pol.demand, "skip_ns": pol.skip, "walk_ns": pol.walk}
+    opts = {**pol.options(), **prices, **change}
+    return GuardedPolicy(table=pol.table, **opts)
+
+
 def _use_proof_policies() -> list[GuardedPolicy]:
     """``use_proof`` (the hit rate fed by interior proofs): not in the module's table, so
     compared with the compiled program only."""
@@ -144,9 +152,7 @@ def _use_proof_policies() -> list[GuardedPolicy]:
 def test_compiled_use_proof_matches_the_prototype_and_changes_decisions(pi: int) -> None:
     cost = make_costmodel("seed_table1")
     pol = _use_proof_policies()[pi]
-    off = GuardedPolicy(**{**pol.options(), "use_proof": 0}, table=pol.table,
-                        gain_ns=pol.gain, loss_ns=pol.loss, setup_ns=pol.setup,
-                        demand_ns=pol.demand, skip_ns=pol.skip, walk_ns=pol.walk)
+    off = _variant(pol, use_proof=0)
     precopied = differ = 0
     for t in _traces():
         ref, ev_ref = simulate(t, pol, cost, record_events=True, fast=False)
@@ -203,9 +209,7 @@ def test_proof_ttl_expires_entries_and_changes_decisions(pi: int) -> None:
     # changes decisions somewhere (an expired entry is never credited)
     cost = make_costmodel("seed_table1")
     pol = _policies()[pi]
-    off = GuardedPolicy(**{**pol.options(), "proof_ttl": 0}, table=pol.table,
-                        gain_ns=pol.gain, loss_ns=pol.loss, setup_ns=pol.setup,
-                        demand_ns=pol.demand, skip_ns=pol.skip, walk_ns=pol.walk)
+    off = _variant(pol, proof_ttl=0)
     expired = differ = 0
     for t in _traces():
         _, ev = simulate(t, pol, cost, record_events=True, fast=False)
@@ -225,9 +229,7 @@ def test_proof_backoff_skips_entries_and_changes_decisions(pi: int) -> None:
     cost = make_costmodel("seed_table1")
     pol = _policies()[pi]
     assert len(_policies()) == N_POLICIES
-    off = GuardedPolicy(**{**pol.options(), "proof_backoff": 0}, table=pol.table,
-                        gain_ns=pol.gain, loss_ns=pol.loss, setup_ns=pol.setup,
-                        demand_ns=pol.demand, skip_ns=pol.skip, walk_ns=pol.walk)
+    off = _variant(pol, proof_backoff=0)
     skips = differ = 0
     for t in _traces():
         _, ev = simulate(t, pol, cost, record_events=True, fast=False)
@@ -248,9 +250,7 @@ def test_walk_ns_cuts_looks_and_changes_decisions(pi: int) -> None:
     cost = make_costmodel("seed_table1")
     pol = _policies()[pi]
     assert len(_policies()) == N_POLICIES and pol.walk > 0
-    free = GuardedPolicy(**pol.options(), table=pol.table, gain_ns=pol.gain,
-                         loss_ns=pol.loss, setup_ns=pol.setup, demand_ns=pol.demand,
-                         skip_ns=pol.skip, walk_ns=0)
+    free = _variant(pol, walk_ns=0)
     cuts = differ = 0
     for t in _traces():
         low = [0]

@@ -3,27 +3,17 @@ main path measures the audited policies on two tiny traces."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import load_experiment
 
 from cowrl.errors import ConfigError
 from cowrl.traces.generators import FAMILIES
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def nov():
-    spec = importlib.util.spec_from_file_location("novel_patterns",
-                                                  ROOT / "experiments/novel_patterns.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["novel_patterns"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_experiment("novel_patterns")
 
 
 def test_builders_make_valid_seeded_traces(nov) -> None:
