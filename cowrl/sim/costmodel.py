@@ -189,8 +189,9 @@ class CostModel:
     proof_step_ns: float = 0.0
     """What the proof look's step over an empty ring slot costs the module. Charged by the
     engine per such step, as it happens, to every run that reads proofs (the look walks only
-    while the ring holds a live entry); not reserved by the budget (per fault, not per copy:
-    docs/policies.md "Backoff of proof reads")."""
+    while the ring holds a live entry); per fault, not per copy, so not in a copy's reserve:
+    the budget pays it step by step instead (``GuardedPolicy``'s ``walk_ns``, docs/policies.md
+    "The walk and the re-measured read, charged")."""
     proof_skip_ns: float = 0.0
     """What the proof look's step over a live ring entry it does not read costs the module
     (an entry not yet due under ``proof_backoff``, or another region's). Charged as
