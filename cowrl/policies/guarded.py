@@ -289,8 +289,8 @@ class GuardedContext:
         self.hit = False
         if tag and (tag >> 1) == page + 1:
             c = tag & 1
-            if self.use_proof != 2 and not (self.use_proof and self.tag_pages[slot_t]):
-                self.use[c] += (USE_ONE - self.use[c]) >> 4
+            if self.sentinel_feeds_use(slot_t):
+                self.use_up(c)
             self.hits[c] += 1
             self.refund_pages = self.tag_pages[slot_t]
             self.refund_reserved = self.tag_reserved[slot_t]
@@ -331,6 +331,12 @@ class GuardedContext:
         self.left = left
         use_b = min(self.use[cls] >> 6, USE_BUCKETS - 1)
         return Cell(cell_of(kind, run_bucket(run), left, use_b), cls, slot, run)
+
+    def sentinel_feeds_use(self, t: int) -> bool:
+        """Whether sentinel-table entry ``t``'s hit or miss moves ``use``: always without
+        ``use_proof``; with 1 only for a window that copied nothing (a ``k = 0`` probe); with 2
+        never (proofs alone feed it)."""
+        return self.use_proof != 2 and not (self.use_proof and self.tag_pages[t])
 
     def use_up(self, c: int) -> None:
         """A hit for class ``c``'s use rate (EWMA of weight 1/16)."""
@@ -380,8 +386,8 @@ class GuardedContext:
                 return  # a probe does not evict a window's proof
             elif old:  # an unresolved sentinel leaves the table: its window's end was not reached
                 oc = old & 1
-                if self.use_proof != 2 and not (self.use_proof and self.tag_pages[t]):
-                    self.use[oc] -= self.use[oc] >> 4
+                if self.sentinel_feeds_use(t):
+                    self.use_down(oc)
                 self.misses[oc] += 1
             self.tags[t] = ((s + 1) << 1) | c.cls
             self.tag_pages[t] = copied
@@ -607,23 +613,18 @@ class GuardedPolicy(Policy):
                 break
             g.proof_steps += 1
             v = g.proof_page[i]
+            over = -1  # stepped over unread: 0 an empty slot, 1 a live entry (walk's index)
             if not v:
                 g.proof_empty += 1  # an empty slot stepped over: proof_step_ns
-                self.budget -= self.walk
-                if walk is not None:
-                    walk[0] += 1
+                over = 0
             else:
                 left -= 1
                 if not start <= v - 1 < limit:
                     g.proof_other += 1  # another region's (its faults read it): proof_skip_ns
-                    self.budget -= self.walk
-                    if walk is not None:
-                        walk[1] += 1
+                    over = 1
                 elif self.proof_backoff and (now - g.proof_due[i]) & DUE_MASK > DUE_MASK >> 1:
                     g.proof_skips += 1  # not due yet: not read, not counted; proof_skip_ns
-                    self.budget -= self.walk
-                    if walk is not None:
-                        walk[1] += 1
+                    over = 1
                 else:
                     n += 1
                     if state[v - 1] == PAGE_WRITTEN:
@@ -647,6 +648,10 @@ class GuardedPolicy(Policy):
                         elif self.proof_backoff:  # read again 2^m faults later
                             shift = min(g.proof_miss[i], BACKOFF_MAX_SHIFT)
                             g.proof_due[i] = (now + (1 << shift)) & DUE_MASK
+            if over >= 0:  # paid from the budget, charged by the engine
+                self.budget -= self.walk
+                if walk is not None:
+                    walk[over] += 1
             i = (i + 1) & (PROOFS - 1)
         # stopped short of proof_reads: all live entries seen (or, with backoff, the steps
         # spent); the full round ends at i0 (with proof_ttl or backoff the cursor stays where

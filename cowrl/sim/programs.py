@@ -144,6 +144,15 @@ def cell_of(gap_b: int, run_b: int, rate_b: int) -> int:
 
 
 @njit(cache=True, nogil=True, forceinline=True)
+def sentinel_feeds_use(cells: np.ndarray, ss: np.ndarray, t: int) -> bool:
+    """Whether sentinel-table entry ``t``'s hit or miss moves ``use`` (use_proof 0: always;
+    1: only for a window that copied nothing; 2: never), as
+    ``GuardedContext.sentinel_feeds_use``."""
+    up = cells[C_USEPROOF]
+    return up != 2 and not (up != 0 and ss[_GTPAGES + t] != 0)
+
+
+@njit(cache=True, nogil=True, forceinline=True)
 def lru_victim(ss: np.ndarray, slots: int) -> int:
     """The stream slot a new stream takes: an empty slot, else the least recently used."""
     slot = 0
@@ -245,18 +254,16 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 cut = True
                 break
             v = ss[_GPROOF + i]
+            over = -1  # stepped over unread: G_WALK_EMPTY + 0 an empty slot, + 1 a live entry
             if v == 0:
-                ss[G_WALK_EMPTY] += 1  # an empty slot stepped over: proof_step_ns
-                ss[_GBUDGET] -= wk
+                over = 0  # an empty slot stepped over: proof_step_ns
             else:
                 left -= 1
                 if not start <= v - 1 < limit:
-                    ss[G_WALK_LIVE] += 1  # another region's (its faults read it): proof_skip_ns
-                    ss[_GBUDGET] -= wk
+                    over = 1  # another region's (its faults read it): proof_skip_ns
                 elif cells[C_PBACKOFF] and ((now - ss[_GPDUE + i]) & G_DUE_MASK) \
                         > (G_DUE_MASK >> 1):
-                    ss[G_WALK_LIVE] += 1  # not due yet: not read, not counted; proof_skip_ns
-                    ss[_GBUDGET] -= wk
+                    over = 1  # not due yet: not read, not counted; proof_skip_ns
                 else:
                     n += 1
                     if private[s0 + v - 1] == PAGE_WRITTEN:  # written after its copy
@@ -279,6 +286,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                         elif cells[C_PBACKOFF]:  # read again 2^m faults later
                             shift = min(ss[_GPMISS + i], G_BACKOFF_MAX_SHIFT)
                             ss[_GPDUE + i] = (now + (1 << shift)) & G_DUE_MASK
+            if over >= 0:  # paid from the budget, charged by the engine
+                ss[G_WALK_EMPTY + over] += 1
+                ss[_GBUDGET] -= wk
             i = (i + 1) & (G_PROOFS - 1)
         # fewer than proof_reads reads: every live entry seen (or, with backoff, the steps
         # spent); the full round ends at i0 (with proof_ttl or backoff the cursor stays where
@@ -292,9 +302,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     hit = tag != 0 and (tag >> 1) == page + 1
     if hit:
         c = tag & 1
-        # use_proof: only sentinels of windows that copied nothing (1), or none (2), feed use
-        up = cells[C_USEPROOF]
-        if up != 2 and not (up != 0 and ss[_GTPAGES + t] != 0):
+        if sentinel_feeds_use(cells, ss, t):
             ss[_GUSE + c] += (G_USE_ONE - ss[_GUSE + c]) >> 4
         ss[_GHITS + c] += 1
         if not proof:  # version 4 credits only interior proofs
@@ -411,8 +419,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             return k  # protect: a window that copied nothing does not evict a proof
         elif old != 0:  # an unresolved sentinel leaves the table: its window's end was not reached
             oc = old & 1
-            up = cells[C_USEPROOF]
-            if up != 2 and not (up != 0 and ss[_GTPAGES + t] != 0):
+            if sentinel_feeds_use(cells, ss, t):
                 ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
             ss[_GMISS + oc] += 1
         ss[_GTAGS + t] = ((s + 1) << 1) | cls
