@@ -135,6 +135,13 @@ def _variant(pol: GuardedPolicy, **change: int) -> GuardedPolicy:
     return GuardedPolicy(table=pol.table, **opts)
 
 
+def _decides_otherwise(t: Trace, ev: object, other: GuardedPolicy, cost: object,
+                       fast: bool = False) -> bool:
+    """Whether ``other`` decides otherwise than the run ``ev`` (its events) on ``t``."""
+    _, ev0 = simulate(t, other, cost, record_events=True, fast=fast)
+    return not np.array_equal(ev.k, ev0.k)
+
+
 def _use_proof_policies() -> list[GuardedPolicy]:
     """``use_proof`` (the hit rate fed by interior proofs): not in the module's table, so
     compared with the compiled program only."""
@@ -162,8 +169,7 @@ def test_compiled_use_proof_matches_the_prototype_and_changes_decisions(pi: int)
         assert (ref.faults, ref.precopied, ref.wasted) == (got.faults, got.precopied,
                                                            got.wasted), t.name
         precopied += got.precopied
-        _, ev0 = simulate(t, off, cost, record_events=True)
-        differ += len(ev0.k) != len(ev_got.k) or not np.array_equal(ev0.k, ev_got.k)
+        differ += _decides_otherwise(t, ev_got, off, cost, fast=True)
     assert precopied > 0
     assert differ > 0  # use_proof moves the hit rate, hence cells, hence decisions
 
@@ -215,8 +221,7 @@ def test_proof_ttl_expires_entries_and_changes_decisions(pi: int) -> None:
         _, ev = simulate(t, pol, cost, record_events=True, fast=False)
         expired += pol.ctx.expired
         assert pol.ctx.unproven_reads >= pol.ctx.expired * pol.proof_ttl
-        _, ev0 = simulate(t, off, cost, record_events=True, fast=False)
-        differ += len(ev.k) != len(ev0.k) or not np.array_equal(ev.k, ev0.k)
+        differ += _decides_otherwise(t, ev, off, cost)
     assert expired > 0
     if pi != 14:  # the shipped table opens few windows on these short traces
         assert differ > 0
@@ -235,8 +240,7 @@ def test_proof_backoff_skips_entries_and_changes_decisions(pi: int) -> None:
         _, ev = simulate(t, pol, cost, record_events=True, fast=False)
         skips += pol.ctx.proof_skips
         assert pol.ctx.proof_steps <= 4 * pol.proof_reads * ev.k.size
-        _, ev0 = simulate(t, off, cost, record_events=True, fast=False)
-        differ += len(ev.k) != len(ev0.k) or not np.array_equal(ev.k, ev0.k)
+        differ += _decides_otherwise(t, ev, off, cost)
     assert skips > 0
     if pi != 21:  # the shipped table opens few windows on these short traces
         assert differ > 0
@@ -265,8 +269,7 @@ def test_walk_ns_cuts_looks_and_changes_decisions(pi: int) -> None:
         del pol.prove
         assert low[0] >= 0, t.name
         cuts += pol.ctx.proof_cuts
-        _, ev0 = simulate(t, free, cost, record_events=True, fast=False)
-        differ += len(ev.k) != len(ev0.k) or not np.array_equal(ev.k, ev0.k)
+        differ += _decides_otherwise(t, ev, free, cost)
     assert cuts > 0
     assert differ > 0
 
