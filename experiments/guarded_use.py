@@ -25,10 +25,11 @@ per training source (family or recording) and on the trace itself: what the lear
 of each cell rests on (``--save-table PATH`` writes that table).
 
 **The proof look's walk** (every run): ring slots stepped over unread per fault (empty,
-another region's, not yet due), reads, looks cut because the budget held less than
-``walk_ns``, what the engine charged for the walk (share of baseline), the budget's credits
-(allowances, proofs) and debits (windows, the walk), the faults whose table value asked for a
-window and got none, and the same per region (the regions with most faults). ``--only-tables``
+another region's, not yet due), reads, looks cut because the budget held less than the
+price of the next slot, what the engine charged for the walk (share of baseline), the
+budget's credits (allowances, proofs) and debits (windows, the walk), the faults whose table
+value asked for a window and got none, and the same per region (the regions with most
+faults). ``--only-tables``
 replays only ``--tables`` / ``--holdout``'s tables (``experiments/generalization.py`` writes
 each job's learned table into its job.json, ``tables``). ``--ring`` replaces the shipped
 proof ring (one per state, shared by its regions) by a prototype, simulator only:
@@ -265,7 +266,8 @@ def report(t: Trace, name: str, pol: Probe, cost: Any, base: float) -> None:
 
 def walk_summary(pol: Probe) -> dict[str, int]:
     """The walk counters summed over regions, and the budget's debits and credits (ns):
-    ``walk_debit`` (every slot stepped over unread pays ``walk_ns``), ``window_debit``,
+    ``walk_debit`` (every slot stepped over unread pays its price: ``walk_empty_ns`` an empty
+    one, ``walk_ns`` a live one), ``window_debit``,
     ``granted`` (allowances), ``proof_credit`` (each proof returns loss + gain)."""
     tot: Counter[str] = Counter()
     for reg in pol.walk_by_region.values():
@@ -273,7 +275,8 @@ def walk_summary(pol: Probe) -> dict[str, int]:
     over = tot["empty"] + tot["other"] + tot["not_due"]
     wanted = sum(n for (_, w, _), n in pol.decisions.items() if w)
     return {**{f: tot[f] for f in ("faults", *WALK_FIELDS)}, "over": over,
-            "walk_debit": over * pol.walk, "window_debit": pol.window_debit,
+            "walk_debit": tot["empty"] * pol.walk_empty + (over - tot["empty"]) * pol.walk,
+            "window_debit": pol.window_debit,
             "granted": pol.granted, "proof_credit": tot["proven"] * (pol.loss + pol.gain),
             "wanted": wanted,
             "starved": sum(n for (_, w, k), n in pol.decisions.items() if w and not k),
@@ -286,16 +289,17 @@ MAX_DEGREE = 64  # a table value above it is an align value (its degree depends 
 
 def walk_report(t: Trace, pol: Probe, copied: int, cost: Any, base: float, top: int = 6
                 ) -> None:
-    """Where the proof look's walk goes: per fault, the ring slots stepped over unread (empty,
-    another region's, not yet due), the looks cut (budget < ``walk_ns``), the budget's debits
-    and credits, the faults whose table value asked for a window and got none (``starved``),
-    what the engine charged for the walk (``proof_step_ns`` per empty slot, ``proof_skip_ns``
-    per live entry stepped over) as a share of the baseline ``base``, and per region (the
-    ``top`` by faults) the same slots per fault."""
+    """Where the proof look's walk goes: per fault, the ring slots stepped over unread
+    (empty, another region's, not yet due), the looks cut (budget < the next slot's price),
+    the budget's debits and credits, the faults whose table value asked for a window and got
+    none (``starved``), what the engine charged for the walk (``proof_step_ns`` per empty
+    slot, ``proof_skip_ns`` per live entry stepped over) as a share of the baseline ``base``,
+    and per region (the ``top`` by faults) the same slots per fault."""
     w = walk_summary(pol)
     n = max(w["faults"], 1)
     charged = w["empty"] * cost.proof_step_ns + (w["other"] + w["not_due"]) * cost.proof_skip_ns
-    print(f"  walk (walk_ns {pol.walk}, charged {charged / base:.2%} of baseline): "
+    print(f"  walk (walk_ns {pol.walk}, walk_empty_ns {pol.walk_empty}, charged "
+          f"{charged / base:.2%} of baseline): "
           f"{w['steps'] / n:.2f} slots/fault, over unread "
           f"{w['over'] / n:.2f} (empty {w['empty'] / n:.2f}, other region "
           f"{w['other'] / n:.2f}, not due {w['not_due'] / n:.2f}), reads "
