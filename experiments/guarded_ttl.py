@@ -35,9 +35,10 @@ walk as it happens (``gain`` includes it): ``proof_step_ns`` per empty slot,
 ``proof_skip_ns`` per live entry stepped over unread (not yet due, or another region's);
 a read's own step is in its price. ``no walk`` is the gain with the walk not charged (the
 simulator's figure before then). ``--step-ns`` / ``--skip-ns`` override the cost model's
-``proof_step_ns`` / ``proof_skip_ns``. ``--ring`` replaces the shipped proof ring (one per
-state) by a prototype of experiments/guarded_use.py (``per_region``: a ring per region;
-``own_left``: a look ends once it saw its own region's live entries), simulator only.
+``proof_step_ns`` / ``proof_skip_ns``. ``--ring`` sets the proof ring and its look (default:
+as the options say): ``shared`` (``proof_look: 0``), ``own_left`` (``proof_look: 1``: a look
+ends once it saw the live entries of its region's bucket) or a prototype of
+experiments/guarded_use.py (``per_region``: a ring per region, simulator only).
 Every draw is one region, where both decide as the shipped ring; ``--regions R`` groups the
 draws R at a time (shuffled, seed 2000) into traces of R regions, written one region after
 the other (``--layout phases``) or in turns of ``--chunk`` writes (``interleaved``): the
@@ -122,9 +123,10 @@ def main() -> None:
                     help="override the cost model's proof_step_ns (an empty ring slot)")
     ap.add_argument("--skip-ns", type=float, default=None,
                     help="override the cost model's proof_skip_ns (a live entry not read)")
-    ap.add_argument("--ring", default="shared", choices=list(RINGS),
-                    help="the proof ring: shared (shipped) or a prototype of "
-                         "experiments/guarded_use.py (per_region, own_left)")
+    ap.add_argument("--ring", default=None, choices=list(RINGS),
+                    help="the proof ring and look (default: as the options say): shared "
+                         "(proof_look 0), own_left (proof_look 1) or the per_region prototype "
+                         "of experiments/guarded_use.py")
     ap.add_argument("--regions", type=int, default=1,
                     help="group the draws this many at a time into traces of as many "
                          "regions (1: the single-region draws)")

@@ -34,10 +34,11 @@ replays only ``--tables`` / ``--holdout``'s tables (``experiments/generalization
 each job's learned table into its job.json, ``tables``). ``--ring`` replaces the shipped
 proof ring (one per state, shared by its regions) by a prototype, simulator only:
 ``per_region`` (:class:`RingPerRegion`, a ring of :data:`PROOFS` entries per region) or
-``own_left`` (:class:`OwnLeft`, one ring, but a look ends once it saw the faulting region's
-own live entries); ``experiments/guarded_ttl.py --ring`` measures them on the development
-draws (docs/policies.md, "Where held-out numpy's walk goes"). Diagnosis only: nothing here is
-chosen.
+``own_left`` (one ring, but a look ends once it saw the live entries of the faulting
+region's bucket: guarded's ``proof_look: 1``, built since 2026-12-03; ``shared`` is
+``proof_look: 0``); ``experiments/guarded_ttl.py --ring`` measures them on the development
+draws (docs/policies.md, "Where held-out numpy's walk goes", "Own-bucket proof looks").
+Diagnosis only: nothing here is chosen.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ ARMS = (1, 4, 8, 64, ALIGN | 4, ALIGN | 8)
 
 
 RING_FIELDS = ("proof_page", "proof_head", "proof_cursor", "proof_live", "proof_miss",
-               "proof_due", "proof_cls")
+               "proof_due", "proof_cls", "proof_bucket", "bucket_live")
 """The proof ring's state in :class:`GuardedContext` (what a ring per region keeps apart)."""
 
 
@@ -113,7 +114,8 @@ class RingPerRegion(GuardedPolicy):
         n = len(g.proof_page)  # PROOFS (guarded_ttl.py --ring-size changes it)
         ring = self.rings.get(region) or {
             "proof_page": [0] * n, "proof_head": 0, "proof_cursor": 0, "proof_live": 0,
-            "proof_miss": [0] * n, "proof_due": [0] * n, "proof_cls": [0] * n}
+            "proof_miss": [0] * n, "proof_due": [0] * n, "proof_cls": [0] * n,
+            "proof_bucket": [0] * n, "bucket_live": [0] * len(g.bucket_live)}
         for f, v in ring.items():
             setattr(g, f, v)
         self.ring_region = region
@@ -123,38 +125,31 @@ class RingPerRegion(GuardedPolicy):
         return super().fault_cell(ctx)
 
 
-class OwnLeft(GuardedPolicy):
-    """Prototype (simulator only): one ring, but a look ends once it has looked at every
-    live entry *of the faulting region* (``proof_live`` counted per region), so a region
-    without entries walks nothing and never pays for another region's entries left in the
-    ring. Decisions otherwise as :class:`GuardedPolicy`."""
-
-    def replay_program(self) -> None:
-        return None  # not in the compiled program: the Python path at every fault
-
-    def prove(self, ctx: FaultContext, start: int, limit: int) -> None:
-        g = self.ctx
-        own = sum(1 for v in g.proof_page if v and start <= v - 1 < limit)
-        live = g.proof_live
-        g.proof_live = own  # what the look counts down (GuardedPolicy.prove's ``left``)
-        try:
-            super().prove(ctx, start, limit)
-        finally:
-            g.proof_live = live - (own - g.proof_live)  # less the entries it removed
+RINGS: dict[str, tuple[type[GuardedPolicy], int]] = {
+    "shared": (GuardedPolicy, 0), "per_region": (RingPerRegion, 0),
+    "own_left": (GuardedPolicy, 1)}
+"""``--ring``: the shared ring with the look of ``proof_look`` 0 (all live entries) and 1
+(``own_left``: the live entries of the region's bucket, GuardedPolicy), and the ring per
+region prototype; each with its ``proof_look`` (whatever the options say)."""
 
 
-RINGS: dict[str, type[GuardedPolicy]] = {"shared": GuardedPolicy,
-                                         "per_region": RingPerRegion, "own_left": OwnLeft}
-"""``--ring``: the shipped shared ring and the two prototypes."""
-
-
-def ring_class(ring: str, base: type[GuardedPolicy] = GuardedPolicy) -> type[GuardedPolicy]:
-    """``base`` with the proof ring ``ring`` (a key of :data:`RINGS`)."""
+def ring_class(ring: str | None, base: type[GuardedPolicy] = GuardedPolicy
+               ) -> type[GuardedPolicy]:
+    """``base`` with the proof ring ``ring`` (a key of :data:`RINGS`) and its look; ``None``:
+    ``base`` (the options' look)."""
+    if ring is None:
+        return base
     if ring not in RINGS:
         raise ValueError(f"--ring: one of {', '.join(RINGS)}, got {ring!r}")
-    if RINGS[ring] is GuardedPolicy:
-        return base
-    return type(f"{base.__name__}_{ring}", (RINGS[ring], base), {})
+    ring_cls, look = RINGS[ring]
+
+    def __init__(self: GuardedPolicy, *a: Any, **kw: Any) -> None:
+        if kw.get("proof"):
+            kw["proof_look"] = look
+        base.__init__(self, *a, **kw)
+
+    bases = (base,) if ring_cls is GuardedPolicy else (ring_cls, base)
+    return type(f"{base.__name__}_{ring}", bases, {"__init__": __init__})
 
 
 class Probe(GuardedPolicy):
@@ -365,9 +360,10 @@ def main() -> None:
     ap.add_argument("--options", default="{}", help="JSON: options over the shipped ones")
     ap.add_argument("--align", type=int, default=4, help="G of the all-align table")
     ap.add_argument("--tables", type=Path, nargs="*", default=[])
-    ap.add_argument("--ring", default="shared", choices=list(RINGS),
-                    help="the proof ring: shared (shipped) or a prototype (RingPerRegion, "
-                         "OwnLeft); the fates of copied pages assume one ring")
+    ap.add_argument("--ring", default=None, choices=list(RINGS),
+                    help="the proof ring and look (default: as the options say): shared "
+                         "(proof_look 0), own_left (proof_look 1) or per_region (the "
+                         "RingPerRegion prototype); the fates of copied pages assume one ring")
     ap.add_argument("--only-tables", action="store_true",
                     help="replay only the tables of --tables / --holdout (not the shipped one "
                          "nor the all-align one)")

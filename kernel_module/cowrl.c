@@ -683,6 +683,7 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_p
 	struct cowrl_tgt *tg;
 	unsigned long flags;
 	s64 page, start, limit, j;
+	u64 vma_start_vpn;
 	u32 i;
 	u32 k = 0, left = 0;
 	bool timed = unlikely(READ_ONCE(time_decisions));
@@ -695,6 +696,8 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_p
 	}
 	if (!cowrl_fault_region(d, &page, &start, &limit))
 		return 0;
+	/* the region's first virtual page (its ring bucket, proof_look), as observe computes it */
+	vma_start_vpn = (cp_u64)(d->addr >> PAGE_SHIFT) - (cp_u64)(page - start);
 	/* vm_flags cannot change under the fault's lock (mprotect needs it for writing). */
 	r.vma_ok = cowrl_vma_ok(vma);
 
@@ -707,7 +710,9 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_p
 		spin_lock_irqsave(&tg->lock, flags);
 		if (tb->proof) {
 			pc.tg = tg;
-			cowrl_guarded_prove(tg->gstate, tb, start, limit, cowrl_guarded_written, &pc);
+			cowrl_guarded_prove(tg->gstate, tb, start, limit,
+					    cowrl_guarded_bucket(vma_start_vpn, limit - start),
+					    cowrl_guarded_written, &pc);
 		}
 		/* align values read the page's virtual page number (what allocators align to) */
 		cowrl_guarded_observe(tg->gstate, tb, &o, page, start, limit, left,

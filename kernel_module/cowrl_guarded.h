@@ -14,7 +14,7 @@
  * itself (the module with gup-fast, which takes
  * no lock and faults nothing in):
  *
- *   cowrl_guarded_prove(st, tb, start, limit, written, wctx);	(version 4)
+ *   cowrl_guarded_prove(st, tb, start, limit, bucket, written, wctx);	(version 4)
  *   cowrl_guarded_observe(st, tb, &o, page, start, limit, left, vpn);
  *   k = cowrl_guarded_commit(st, tb, &o, page, start, limit, shared, ctx);
  *
@@ -61,6 +61,15 @@
  * copy).  The budget never goes negative, so the bound above includes the walk (each price
  * at least what the slot costs).  walk_empty_ns = walk_ns: one price (the decisions before
  * the payload grew to 752 bytes).
+ * With proof_look = 1 (needs proof = 1) a look counts down only the live entries of its
+ * region's bucket: commit records each entry's bucket (cowrl_guarded_bucket of the faulting
+ * region: a hash of its first virtual page number mod 512 and its size in pages), the state
+ * counts the live entries per bucket (bucket_live), and the look starts from its bucket's
+ * count instead of proof_live and ends once it saw them.  Entries no look of the region can
+ * read (another region's, e.g. a finished region's copies) then no longer keep every look
+ * walking until the budget is drained; regions sharing a bucket walk over each other's
+ * entries as with 0.  The walk is paid as above: the bound is unchanged.  proof_look = 0:
+ * the decisions before it (the pad at 748 of the 752-byte payload).
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
@@ -81,6 +90,7 @@
 #define COWRL_GUARDED_MAX_PROOF_TTL 255	/* unproven reads before an entry leaves the ring */
 #define COWRL_GUARDED_BACKOFF_MAX_SHIFT 16	/* proof_backoff: at most 2^16 faults between reads */
 #define COWRL_GUARDED_BACKOFF_STEPS 4	/* proof_backoff: a look walks <= 4 * proof_reads slots */
+#define COWRL_GUARDED_BUCKETS 16	/* proof_look: live ring entries counted per region bucket */
 /*
  * A table value COWRL_GUARDED_ALIGN | G (G a power of two, 2..COWRL_GUARDED_MAX_ALIGN):
  * copy to the end of the fault's aligned group of G pages, i.e. the degree
@@ -125,7 +135,10 @@ struct cowrl_guarded_table {
 				 * 0: not paid (0 if !proof) */
 	cp_u16 walk_empty_ns;	/* ... and per empty ring slot it steps over (0 if !proof);
 				 * since 752 bytes: a 744-byte payload is refused (-EINVAL) */
-	cp_u16 pad[3];		/* 0: the size stays a multiple of 8 */
+	cp_u16 pad0;		/* 0 */
+	cp_u16 proof_look;	/* 1: a look counts down its region's bucket only (0..1, 0 if
+				 * !proof); 0: every live entry (the decisions before it) */
+	cp_u16 pad1;		/* 0: the size stays a multiple of 8 */
 };
 
 /* Per watched region, allocated at register time (about 6 KiB). */
@@ -155,12 +168,15 @@ struct cowrl_guarded_state {
 	cp_u32 proof_pad;	/* 0 */
 	cp_u16 proof_miss[COWRL_GUARDED_PROOFS];	/* unproven reads of each entry (proof_ttl) */
 	cp_u32 proof_due[COWRL_GUARDED_PROOFS];	/* proof_backoff: n_faults (mod 2^32) of its next read */
+	cp_u8 proof_bucket[COWRL_GUARDED_PROOFS];	/* its region's cowrl_guarded_bucket() */
+	cp_u32 bucket_live[COWRL_GUARDED_BUCKETS];	/* live entries per bucket (proof_look) */
 };
 
 /* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
 struct cowrl_guarded_obs {
 	cp_u32 cell, cls, slot, run, want;
 	cp_u32 align;		/* 1: want is an align value's degree (itself a candidate) */
+	cp_u32 bucket;		/* the region's cowrl_guarded_bucket() (set by observe) */
 	cp_u32 proof_first;	/* set by commit: ring index of the first page it recorded */
 	cp_u32 proof_count;	/* set by commit: pages recorded (0 unless proof) */
 };
@@ -184,6 +200,28 @@ static inline int cowrl_guarded_is_align(cp_u32 v)
 	       !(g & (g - 1));
 }
 
+/*
+ * The proof ring's bucket (0..COWRL_GUARDED_BUCKETS - 1) of the region whose first page is
+ * at virtual page @start_vpn, @size pages long: a multiplicative hash of a u32 key, the low
+ * 9 bits of @start_vpn (the harness maps each region at a slot congruent to the simulator's
+ * virtual page modulo 512, so both agree on them) with @size above them; its top 4 bits.
+ * As region_bucket() in cowrl/sim/programs.py.
+ */
+static inline cp_u32 cowrl_guarded_bucket(cp_u64 start_vpn, cp_s64 size)
+{
+	cp_u32 key = (cp_u32)(start_vpn & 511) | ((cp_u32)size << 9);
+
+	return (cp_u32)(key * 0x045D9F3BU) >> 28;
+}
+
+/* Ring entry @i leaves the ring (proven or expired). */
+static inline void cowrl_guarded_drop(struct cowrl_guarded_state *st, cp_u32 i)
+{
+	st->proof_page[i] = 0;
+	st->proof_live--;
+	st->bucket_live[st->proof_bucket[i] & (COWRL_GUARDED_BUCKETS - 1)]--;
+}
+
 /* 0 if @tb can be used, else -22 (EINVAL). Call once when the table is pushed. */
 static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 {
@@ -195,7 +233,7 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 	    tb->merge > 1 || tb->protect > 1 || tb->hit_scale < 1 ||
 	    tb->hit_scale > COWRL_GUARDED_MAX_HIT_SCALE ||
 	    (!tb->proof && (tb->walk_ns || tb->walk_empty_ns)) ||
-	    tb->pad[0] || tb->pad[1] || tb->pad[2])
+	    tb->pad0 || tb->pad1 || tb->proof_look > 1 || (!tb->proof && tb->proof_look))
 		return -22;
 	if (tb->proof > 1 || (tb->proof && (tb->proof_reads < 1 ||
 	    tb->proof_reads > COWRL_GUARDED_MAX_PROOF_READS || tb->expected_loss)) ||
@@ -250,19 +288,22 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
  */
 static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 				       const struct cowrl_guarded_table *tb,
-				       cp_s64 start, cp_s64 limit,
+				       cp_s64 start, cp_s64 limit, cp_u32 bucket,
 				       int (*written)(void *ctx, cp_u32 idx, cp_s64 page),
 				       void *ctx)
 {
 	cp_u32 i0 = st->proof_cursor & (COWRL_GUARDED_PROOFS - 1), i = i0, n = 0, step;
-	cp_u32 left = st->proof_live;	/* live entries not yet looked at */
+	const int look = tb->proof_look;
+	/* live entries not yet looked at: of every region, or (proof_look) of its bucket */
+	cp_u32 left = look ? st->bucket_live[bucket & (COWRL_GUARDED_BUCKETS - 1)] :
+		st->proof_live;
 	cp_u32 now = (cp_u32)st->n_faults, steps = COWRL_GUARDED_PROOFS, m;
 	const int backoff = tb->proof_backoff;
 	cp_s64 price;
 	int cut = 0;
 
 	if (!tb->proof || !left)
-		return;	/* an empty ring: the full loop would leave the cursor where it is */
+		return;	/* nothing to look at: the full loop would leave the cursor where it is */
 	if (backoff && COWRL_GUARDED_BACKOFF_STEPS * tb->proof_reads < steps)
 		steps = COWRL_GUARDED_BACKOFF_STEPS * tb->proof_reads;
 	for (step = 0; step < steps && n < tb->proof_reads && left; step++) {
@@ -276,7 +317,8 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 		if (!v) {
 			st->budget -= price;	/* an empty slot stepped over */
 		} else {
-			left--;
+			if (!look || st->proof_bucket[i] == bucket)
+				left--;
 			if (!(v - 1 >= start && v - 1 < limit &&
 			      !(backoff && (cp_s32)(now - st->proof_due[i]) < 0))) {
 				st->budget -= price;	/* another region's, or not yet due */
@@ -285,12 +327,10 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 				n++;
 				if (written(ctx, i, v - 1) == 1) {
 					st->budget += tb->loss_ns + tb->gain_ns;
-					st->proof_page[i] = 0;
-					st->proof_live--;
+					cowrl_guarded_drop(st, i);
 				} else if (tb->proof_ttl &&
 					   ++st->proof_miss[i] >= tb->proof_ttl) {
-					st->proof_page[i] = 0;	/* its reserve stays spent */
-					st->proof_live--;
+					cowrl_guarded_drop(st, i);	/* its reserve stays spent */
 				} else if (backoff) {	/* read again 2^m faults later */
 					/* without a ttl, count here (saturating: min(m, 16) matters) */
 					if (!tb->proof_ttl && st->proof_miss[i] < 0xffff)
@@ -402,6 +442,7 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	o->run = run;
 	o->proof_first = st->proof_head;
 	o->proof_count = 0;
+	o->bucket = cowrl_guarded_bucket(vpn - (cp_u64)(page - start), limit - start);
 	o->want = tb->k[o->cell];
 	o->align = 0;
 	if (o->want > COWRL_GUARDED_MAX_K) {	/* checked: ALIGN | G, G a power of 2 <= 64 */
@@ -508,7 +549,12 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 		if (!seen[j])
 			continue;
 		if (!st->proof_page[st->proof_head])
-			st->proof_live++;	/* else it overwrites the oldest entry */
+			st->proof_live++;
+		else	/* it overwrites the oldest entry */
+			st->bucket_live[st->proof_bucket[st->proof_head] &
+					(COWRL_GUARDED_BUCKETS - 1)]--;
+		st->bucket_live[o->bucket]++;
+		st->proof_bucket[st->proof_head] = (cp_u8)o->bucket;
 		st->proof_page[st->proof_head] = page + j + 1;
 		st->proof_miss[st->proof_head] = 0;
 		st->proof_due[st->proof_head] = (cp_u32)st->n_faults;	/* due at once */

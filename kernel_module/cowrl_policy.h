@@ -25,6 +25,7 @@ typedef s32 cp_s32;
 typedef u64 cp_u64;
 typedef u32 cp_u32;
 typedef u16 cp_u16;
+typedef u8 cp_u8;
 #else
 #include <stdint.h>
 typedef int64_t cp_s64;
@@ -32,6 +33,7 @@ typedef int32_t cp_s32;
 typedef uint64_t cp_u64;
 typedef uint32_t cp_u32;
 typedef uint16_t cp_u16;
+typedef uint8_t cp_u8;
 #endif
 
 #define COWRL_POLICY_TABLE_VERSION 1

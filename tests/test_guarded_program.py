@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -396,8 +397,152 @@ def test_c_guarded_matches_the_prototype(cguarded, pi: int) -> None:  # noqa: AN
     assert (proofs > 0) == bool(pol.proof)  # version 4 reads the ring, version 3 never does
 
 
+# --- proof_look: a look counts down the live entries of its region's bucket only ----------
+
+
+def _phases(parts: list[Trace], name: str, starts: list[int] | None = None) -> Trace:
+    """``parts`` as regions laid end to end, written one after the other (a finished region
+    leaves its unproven copies in the ring), at byte addresses ``starts`` if given."""
+    sizes = np.array([t.n_pages for t in parts])
+    offs = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    pages = np.concatenate([t.pages + o for t, o in zip(parts, offs, strict=True)])
+    return Trace(pages=pages, n_pages=int(sizes.sum()), name=name, region_sizes=sizes,
+                 region_starts=None if starts is None else np.array(starts, dtype=np.uint64))
+
+
+def _look_traces() -> list[Trace]:
+    """Multi-region traces where the buckets matter: regions in distinct buckets, two of
+    three sharing one (same size, first pages congruent mod 512), all in one, and regions
+    written in turns (interleaved writers)."""
+    half = g.sequential(n_pages=512, writes=300)  # its last windows' copies stay unwritten
+    parts = [g.sequential(n_pages=500, writes=300), g.uniform(n_pages=520, writes=400, seed=7),
+             g.sequential(n_pages=700)]
+    inter = g.interleaved(n_pages=2048, streams=4, seed=2)
+    return [
+        _phases(parts, "look_distinct"),
+        # regions 0 and 1: 512 pages each at vpn 0 and 512: one bucket; region 2 its own
+        _phases([half, g.sequential(n_pages=512, writes=260), g.sequential(n_pages=700)],
+                "look_two_collide"),
+        # three regions of 512 pages, each at a vpn = 0 mod 512: all in one bucket
+        _phases([half, g.sequential(n_pages=512, writes=200), g.sequential(n_pages=512)],
+                "look_all_collide"),
+        # recorded addresses (vpns not those of the page indices), and interleaved writers
+        _phases(parts, "look_at", [0x7f0000003000, 0x7f0000210000 + 5 * 4096, 0x555500001000]),
+        Trace(pages=inter.pages, n_pages=inter.n_pages, name="look_inter",
+              region_sizes=np.array([512, 512, 1024]))]
+
+
+def _look_policies() -> list[GuardedPolicy]:
+    cost = make_costmodel("seed_table1")
+    return [GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_ttl=16,
+                                   proof_backoff=1, proof_look=1),
+            GuardedPolicy.for_cost(cost, table=_align_table(9), proof=1, proof_reads=4,
+                                   proof_look=1),
+            GuardedPolicy(table=[16] * N_CELLS, budget_per_mille=1000, skip_ns=300,
+                          setup_ns=900, grant_left=0, proof=1, proof_reads=2, proof_ttl=8,
+                          walk_ns=300, walk_empty_ns=100, proof_look=1)]
+
+
+def test_region_buckets_of_the_look_traces() -> None:
+    from cowrl.sim.programs import region_bucket
+
+    def buckets(t: Trace) -> list[int]:
+        begins = np.concatenate(([0], t.region_ends[:-1]))
+        return [int(region_bucket(int(b + o), int(s))) for b, o, s in
+                zip(begins, t.region_vpn_offsets, t.region_sizes, strict=True)]
+
+    got = {t.name: buckets(t) for t in _look_traces()}
+    assert len(set(got["look_distinct"])) == 3 and len(set(got["look_at"])) == 3
+    a, b, c = got["look_two_collide"]
+    assert a == b != c
+    assert len(set(got["look_all_collide"])) == 1
+    assert all(0 <= x < 16 for v in got.values() for x in v)
+
+
+@pytest.mark.parametrize("pi", range(3))
+def test_proof_look_prototype_compiled_and_c_decide_alike(cguarded, pi: int) -> None:  # noqa: ANN001
+    from cowrl.kernel.table import pack_guarded
+
+    cost = make_costmodel("seed_table1")
+    pol = _look_policies()[pi]
+    payload = pack_guarded(pol.program())
+    assert cguarded.check(payload) == 0
+    assert struct.unpack_from("<H", payload, 748) == (1,)
+    old = _variant(pol, proof_look=0)
+    differ = 0
+    for t in _look_traces():
+        ref, ev = simulate(t, pol, cost, record_events=True, fast=False)
+        got, ev_got = simulate(t, pol, cost, record_events=True, fast=True)
+        assert np.array_equal(ev.page, ev_got.page) and np.array_equal(ev.k, ev_got.k), t.name
+        assert (ref.faults, ref.precopied) == (got.faults, got.precopied), t.name
+        page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends,
+                                  t.region_vpn_offsets)
+        assert np.array_equal(page, ev.page) and np.array_equal(k, ev.k), t.name
+        other = _decides_otherwise(t, ev, old, cost)
+        if t.name == "look_all_collide":  # one bucket: its count is proof_live
+            assert not other, t.name
+        differ += other
+    assert differ > 0  # the look is what differs, and the three forms agree on it
+
+
+def test_proof_look_ends_looks_at_the_own_bucket() -> None:
+    # the finished first region's copies (in another bucket) are not walked by the later
+    # regions' looks; in a shared bucket they are, as with proof_look 0
+    cost = make_costmodel("seed_table1")
+    pol = _look_policies()[0]
+    old = _variant(pol, proof_look=0)
+    distinct, two = _look_traces()[:2]
+    simulate(distinct, old, cost, fast=False)
+    simulate(distinct, pol, cost, fast=False)
+    assert pol.ctx.proof_other < old.ctx.proof_other / 4
+    assert pol.ctx.proven > old.ctx.proven
+    simulate(two, pol, cost, fast=False)
+    assert pol.ctx.proof_other > 0  # region 1 steps over region 0's entries (one bucket)
+    assert sum(pol.ctx.bucket_live) == pol.ctx.proof_live  # the counts stay exact
+
+
+@pytest.mark.parametrize("cm", ["seed_table1", "host"])
+def test_proof_look_keeps_the_bound_with_the_walk_paid(cm: str) -> None:
+    """Loss over the same program with a table of zeros <= the allowances granted, on the
+    multi-region traces (walk, cleans and reads charged)."""
+    from cowrl.metrics import objective
+
+    cost = make_costmodel(cm)
+    for t in _look_traces():
+        for table in ([64] * N_CELLS, [ALIGN | 16] * N_CELLS, [1] * N_CELLS):
+            pol = GuardedPolicy.for_cost(cost, table=table, proof=1, proof_ttl=16,
+                                         proof_backoff=1, proof_look=1)
+            zero = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, proof=1, proof_ttl=16,
+                                          proof_backoff=1, proof_look=1)
+            run = objective(simulate(t, pol, pol.priced(cost)), 1.0, cost.page_cost_ns)
+            base = objective(simulate(t, zero, zero.priced(cost)), 1.0, cost.page_cost_ns)
+            assert pol.walk > 0 and pol.walk_empty > 0
+            assert run - base <= pol.granted + t.n_pages, (t.name, cm, table[0])
+
+
+def test_an_artifact_without_proof_look_loads_the_old_look(tmp_path) -> None:  # noqa: ANN001
+    from cowrl.kernel.table import pack_guarded
+    from cowrl.policies.shield import GuardView, guard_constants
+    from cowrl.sim.programs import C_PLOOK, guarded_cells
+
+    pol = make_guarded(table=[1] * N_CELLS, proof=1, proof_ttl=16, proof_look=1)
+    spec = pol.artifact_spec()
+    assert spec["proof_look"] == 1
+    assert GuardedPolicy.from_artifact(spec, "g", tmp_path).proof_look == 1
+    old = {k: v for k, v in spec.items() if k != "proof_look"}
+    back = GuardedPolicy.from_artifact(old, "g", tmp_path)
+    assert back.proof_look == 0
+    program = {k: v for k, v in back.program().table.items() if k != "proof_look"}
+    assert guarded_cells(program)[C_PLOOK] == 0
+    assert struct.unpack_from("<H", pack_guarded(KernelProgram(mode="table", table=program)),
+                              748) == (0,)
+    consts = guard_constants(make_costmodel("host"), proof=1, proof_ttl=16, proof_look=1)
+    assert GuardView(consts).guard.proof_look == 1
+    assert GuardView({k: v for k, v in consts.items() if k != "proof_look"}).guard.proof_look \
+        == 0
+
+
 def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
-    import struct
 
     from cowrl.kernel.table import pack_guarded
 
@@ -409,7 +554,7 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
                             (732, "<H", 0), (732, "<H", 17), (734, "<H", 1),
                             (734, "<H", 2), (736, "<H", 1), (738, "<H", 1), (740, "<H", 1),
                             (742, "<H", 1), (744, "<H", 1), (746, "<H", 1), (748, "<H", 1),
-                            (750, "<H", 1), (88 + 2 * 7, "<H", ALIGN | 1),
+                            (748, "<H", 2), (750, "<H", 1), (88 + 2 * 7, "<H", ALIGN | 1),
                             (88 + 2 * 7, "<H", ALIGN | 3), (88 + 2 * 7, "<H", ALIGN | 128),
                             (88 + 2 * 7, "<H", ALIGN), (88 + 2 * 7, "<H", ALIGN | 65)):
         bad = bytearray(good)
@@ -451,10 +596,14 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
             ok = bytearray(bo)
             struct.pack_into("<H", ok, off, value)
             assert cguarded.check(bytes(ok)) == 0, (off, value)
-    for off in (746, 748, 750):
+    for off, value in ((746, 1), (748, 2), (750, 1)):
         bad = bytearray(bo)
-        struct.pack_into("<H", bad, off, 1)
+        struct.pack_into("<H", bad, off, value)
         assert cguarded.check(bytes(bad)) == -22, off
+    # proof_look (at 748): 0..1 with proof, 0 without (the proof 0 payload above: -22 at 748)
+    look = bytearray(bo)
+    struct.pack_into("<H", look, 748, 1)
+    assert cguarded.check(bytes(look)) == 0
     for walk, empty in ((1, 0), (0, 1)):
         noproof = bytearray(bo)
         struct.pack_into("<6H", noproof, 734, 0, 0, 0, 0, walk, empty)  # proof 0
@@ -487,6 +636,10 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     ({"proof": 1, "walk_empty_ns": True}, "policy.walk_empty_ns must be an integer in 0..65535"),
     ({"proof": 1, "walk_empty_ns": 2.5}, "policy.walk_empty_ns must be an integer in 0..65535"),
     ({"proof": 0, "walk_empty_ns": 1}, "policy.walk_empty_ns must be 0 with proof: 0"),
+    ({"proof": 1, "proof_look": 2}, "policy.proof_look must be 0 or 1"),
+    ({"proof": 1, "proof_look": True}, "policy.proof_look must be 0 or 1"),
+    ({"proof": 1, "proof_look": "1"}, "policy.proof_look must be 0 or 1"),
+    ({"proof": 0, "proof_look": 1}, "policy.proof_look needs proof: 1"),
     ({"table": [65] * N_CELLS}, "policy.table"),
     ({"table": [ALIGN | 3] * N_CELLS}, "policy.table"),
     ({"table": [ALIGN | 128] * N_CELLS}, "policy.table"),

@@ -87,8 +87,11 @@ def test_a_finished_region_starves_the_shared_ring_not_the_prototypes(use, ttl) 
     for ring in ("per_region", "own_left"):
         obj, p = _run(use.ring_class(ring), t)
         assert obj < 0.85 * shared, ring
-        assert p.ctx.proof_cuts == 0 and p.ctx.proven > 10 * ps.ctx.proven, ring
+        # own_left still walks over the other region's entries up to its own (rarely cut)
+        assert p.ctx.proof_cuts < 0.01 * ps.ctx.proof_cuts, ring
+        assert p.ctx.proven > 10 * ps.ctx.proven, ring
     _, pr = _run(use.RingPerRegion, t)
+    assert pr.ctx.proof_cuts == 0
     assert pr.ctx.proof_other == 0  # a ring per region never holds another region's page
 
 

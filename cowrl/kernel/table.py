@@ -158,7 +158,8 @@ GUARDED_CELLS = 320
 GUARDED_MAX_DEGREES = 8
 GUARDED_BYTES = 752
 # ... merge, protect, hit_scale (version 3), proof, proof_reads, proof_ttl (version 4),
-# proof_backoff, walk_ns (at 742), walk_empty_ns (at 744; 752 bytes since), pad[3]
+# proof_backoff, walk_ns (at 742), walk_empty_ns (at 744; 752 bytes since), pad0, proof_look
+# (at 748), pad1
 _GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H12H"
 
 _GSHIM = r"""
@@ -204,7 +205,7 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 	static struct cowrl_guarded_state st;
 	struct cowrl_guarded_obs o;
 	int64_t i, f = 0, r, start, limit, p, j, end;
-	uint32_t left, k;
+	uint32_t left, k, b;
 
 	cowrl_guarded_reset(&st);
 	cg_reads = cg_proofs = 0;
@@ -222,7 +223,9 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 		for (j = p - 3; j < p; j++)
 			if (j >= start && priv[j])
 				left++;
-		cowrl_guarded_prove(&st, tb, start, limit, cg_written, priv);
+		/* the region's ring bucket (proof_look) from its first virtual page and size */
+		b = cowrl_guarded_bucket((uint64_t)(start + voffs[r]), limit - start);
+		cowrl_guarded_prove(&st, tb, start, limit, b, cg_written, priv);
 		cowrl_guarded_observe(&st, tb, &o, p, start, limit, left, (uint64_t)(p + voffs[r]));
 		k = cowrl_guarded_commit(&st, tb, &o, p, start, limit, cg_shared, priv);
 		end = p + k < limit - 1 ? p + k : limit - 1;
@@ -257,7 +260,7 @@ def pack_guarded(program: KernelProgram) -> bytes:
                        int(t.get("protect", 0)), int(t.get("hit_scale", 1)),
                        int(t.get("proof", 0)), int(t.get("proof_reads", 0)),
                        int(t.get("proof_ttl", 0)), int(t.get("proof_backoff", 0)),
-                       *walk_prices(t), 0, 0, 0)
+                       *walk_prices(t), 0, int(t.get("proof_look", 0)), 0)
 
 
 class CGuarded:

@@ -118,6 +118,19 @@ never goes negative and each price is at least what the engine charges for its s
 exceeds the allowances granted. ``walk_empty_ns`` not given = ``walk_ns`` (one price, the
 decisions before 2026-12-03 07:00 UTC; ``walk_ns: 0`` alone = the walk not paid at all).
 
+``proof_look`` (0 by default = the look above; 1 needs ``proof = 1``; docs/policies.md,
+"Own-bucket proof looks"): which live entries a look counts down before it ends. With 0 it
+keeps walking while the ring holds live entries it has not looked at, of *any* region
+(``proof_live``), though it reads only its own region's: an entry no look of the faulting
+region can read (a finished region's copies) keeps every look walking, and paying the walk,
+until the budget is drained. With 1 every ring entry keeps its region's bucket
+(:func:`region_bucket`: a hash of the region's first virtual page number mod 512 and its
+size in pages, what the module reads from the VMA), the state counts the live entries per
+bucket (:data:`BUCKETS`), and a look starts from its bucket's count and counts down only the
+live entries of its bucket it steps over or reads: it ends once it saw them. Regions that
+share a bucket walk over each other's entries as with 0. The walk stays paid as above, so
+the bound is unchanged.
+
 **Learning.** The table is learned offline in the simulator (:func:`learn_table`) with
 full information: at every fault the hindsight reward of every candidate degree is known
 from the trace, so each cell sums the reward of every arm (a contextual bandit with full
@@ -138,7 +151,7 @@ import numpy as np
 from cowrl.errors import ConfigError
 from cowrl.policies.base import FaultContext, KernelProgram, Policy
 from cowrl.sim.costmodel import CostModel
-from cowrl.sim.programs import ALIGN, RUN_BUCKETS, run_bucket
+from cowrl.sim.programs import ALIGN, G_BUCKETS, RUN_BUCKETS, region_bucket, run_bucket
 from cowrl.traces.io import Trace
 
 KINDS = ("miss", "exact", "near", "stride")
@@ -163,6 +176,9 @@ BACKOFF_MAX_SHIFT = 16
 BACKOFF_STEPS = 4
 DUE_MASK = 0xFFFFFFFF
 MAX_WALK_NS = 0xFFFF  # walk_ns, walk_empty_ns: u16s in the module (struct cowrl_guarded_table)
+# proof_look 1: each ring entry keeps its region's bucket (region_bucket), the state counts the
+# live entries per bucket, and a look ends once it saw its bucket's (COWRL_GUARDED_BUCKETS)
+BUCKETS = G_BUCKETS
 PAGE_WRITTEN = 2  # FaultContext.page_state: private and written since (a copy's dirty bit)
 # The largest break-even hit rate loss / (gain + loss) at which the budget still grants an
 # allowance (GuardedPolicy.for_cost): 1 - 1/16, the resolution of the sentinel hit rate (an
@@ -275,6 +291,8 @@ class GuardedContext:
         self.proof_live = 0  # entries != 0: the look at the ring stops once it saw them all
         self.proof_miss = [0] * PROOFS  # unproven reads of each entry (proof_ttl)
         self.proof_due = [0] * PROOFS  # fault number (mod 2 ** 32) of its next read (backoff)
+        self.proof_bucket = [0] * PROOFS  # its region's bucket (region_bucket; proof_look)
+        self.bucket_live = [0] * BUCKETS  # live entries per bucket (proof_look 1 counts down)
         self.proof_steps = 0  # ring slots the looks stepped over or read (diagnostics)
         self.proof_skips = 0  # live entries stepped over, not yet due (charged proof_skip_ns)
         self.proof_other = 0  # another region's live entries stepped over (proof_skip_ns)
@@ -284,6 +302,12 @@ class GuardedContext:
         self.unproven_reads = 0  # reads that found the page unwritten (diagnostics)
         self.expired = 0  # entries that left the ring by proof_ttl (diagnostics)
         self.proven = 0  # pages proven so far (diagnostics)
+
+    def drop(self, i: int) -> None:
+        """Ring entry ``i`` leaves the ring (proven or expired)."""
+        self.proof_page[i] = 0
+        self.proof_live -= 1
+        self.bucket_live[self.proof_bucket[i]] -= 1
 
     def observe_fault(self, page: int, start: int = 0, limit: int = -1) -> Cell:
         # 1. sentinel: a fault on a recorded sentinel is a hit for its class.
@@ -416,7 +440,7 @@ class GuardedPolicy(Policy):
                  scan: int = 8, merge: bool = False, protect: bool = False,
                  hit_scale: int = 1, proof: int = 0, proof_reads: int = 8,
                  proof_ttl: int = 0, use_proof: int = 0, proof_backoff: int = 0,
-                 walk_ns: int = 0, walk_empty_ns: int | None = None,
+                 walk_ns: int = 0, walk_empty_ns: int | None = None, proof_look: int = 0,
                  degrees: Sequence[int] = DEGREES,
                  name: str = "guarded", inert: bool | None = None) -> None:
         self.name = name
@@ -445,6 +469,7 @@ class GuardedPolicy(Policy):
         if walk_empty_ns is None:  # one price, as before walk_empty_ns
             walk_empty_ns = walk_ns
         check_walk_ns(walk_empty_ns, proof, "walk_empty_ns")
+        check_proof_look(proof_look, proof)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -478,6 +503,7 @@ class GuardedPolicy(Policy):
         self.proof_backoff = int(proof_backoff)
         self.walk = int(walk_ns)  # ns the budget pays per live entry a look steps over unread
         self.walk_empty = int(walk_empty_ns)  # ... and per empty ring slot it steps over
+        self.proof_look = int(proof_look)  # 1: a look counts down its region's bucket only
         self.budget = 0
         self.granted = 0
         # Inert: provably k = 0 at every fault (decided here, once, from the constants every
@@ -607,7 +633,8 @@ class GuardedPolicy(Policy):
         region's, not yet due: ``walk_ns``) is paid from the budget as it is taken, and the
         look ends at a slot whose price (``walk_empty_ns`` if empty, else ``walk_ns``) the
         budget does not hold: the budget never goes negative, and the walk is inside the
-        bound."""
+        bound. The look ends once it looked at every live entry (with ``proof_look`` 1: every
+        live entry of its region's bucket, :func:`region_bucket`)."""
         state = ctx.page_state
         if state is None:
             raise RuntimeError("guarded proof=1 reads the page state of the engine "
@@ -615,7 +642,9 @@ class GuardedPolicy(Policy):
         g = self.ctx
         walk = ctx.proof_walk  # the engine charges the slots stepped over unread
         i0 = i = g.proof_cursor
-        n, left = 0, g.proof_live  # live entries not yet looked at
+        b = region_bucket(start + ctx.vpn_offset, limit - start)
+        # live entries not yet looked at: of every region, or (proof_look 1) of its bucket
+        n, left = 0, g.bucket_live[b] if self.proof_look else g.proof_live
         now = g.n_faults & DUE_MASK
         cut = False  # the budget could not pay the next step (walk_ns / walk_empty_ns)
         # with backoff the look also ends after BACKOFF_STEPS x proof_reads ring slots
@@ -635,7 +664,8 @@ class GuardedPolicy(Policy):
                 g.proof_empty += 1  # an empty slot stepped over: proof_step_ns
                 over = 0
             else:
-                left -= 1
+                if not self.proof_look or g.proof_bucket[i] == b:
+                    left -= 1
                 if not start <= v - 1 < limit:
                     g.proof_other += 1  # another region's (its faults read it): proof_skip_ns
                     over = 1
@@ -646,8 +676,7 @@ class GuardedPolicy(Policy):
                     n += 1
                     if state[v - 1] == PAGE_WRITTEN:
                         self.budget += self.loss + self.gain
-                        g.proof_page[i] = 0
-                        g.proof_live -= 1
+                        g.drop(i)
                         g.proven += 1
                         if g.use_proof:
                             g.use_up(g.proof_cls[i])
@@ -657,8 +686,7 @@ class GuardedPolicy(Policy):
                             ctx.unproven_reads[0] += 1
                         g.proof_miss[i] += 1
                         if self.proof_ttl and g.proof_miss[i] >= self.proof_ttl:
-                            g.proof_page[i] = 0  # leaves the ring: its reserve stays spent
-                            g.proof_live -= 1
+                            g.drop(i)  # leaves the ring: its reserve stays spent
                             g.expired += 1
                             if g.use_proof:
                                 g.use_down(g.proof_cls[i])
@@ -713,12 +741,18 @@ class GuardedPolicy(Policy):
             self.budget -= reserved + self.fixed(ctx.page, k, copied, limit)
         if self.proof and k > 0:  # version 4: the copied pages await their proofs
             g = self.ctx
+            b = region_bucket(ctx.region_start + ctx.vpn_offset, limit - ctx.region_start)
             for q in range(ctx.page + 1, min(ctx.page + k, limit - 1) + 1):
                 if not g.private[q]:
-                    if g.proof_page[g.proof_head] == 0:
+                    h = g.proof_head
+                    if g.proof_page[h] == 0:
                         g.proof_live += 1
-                    elif g.use_proof:  # overwrites the oldest, unproven: a miss for its class
-                        g.use_down(g.proof_cls[g.proof_head])
+                    else:  # overwrites the oldest, unproven
+                        g.bucket_live[g.proof_bucket[h]] -= 1
+                        if g.use_proof:  # a miss for its class
+                            g.use_down(g.proof_cls[h])
+                    g.bucket_live[b] += 1
+                    g.proof_bucket[h] = b
                     g.proof_page[g.proof_head] = q + 1
                     g.proof_miss[g.proof_head] = 0
                     g.proof_cls[g.proof_head] = c.cls
@@ -743,7 +777,8 @@ class GuardedPolicy(Policy):
             "proof": self.proof, "proof_reads": self.proof_reads if self.proof else 0,
             "proof_ttl": self.proof_ttl, "use_proof": self.ctx.use_proof,
             "proof_backoff": self.proof_backoff, "walk_ns": self.walk,
-            "walk_empty_ns": self.walk_empty, "degrees": list(self.degrees)})
+            "walk_empty_ns": self.walk_empty, "proof_look": self.proof_look,
+            "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:
         # Training hooks (exploration, the fault log) need decide() at every fault.
@@ -772,7 +807,7 @@ class GuardedPolicy(Policy):
                 "hit_scale": self.hit_scale, "proof": self.proof,
                 "proof_reads": self.proof_reads, "proof_ttl": self.proof_ttl,
                 "use_proof": self.ctx.use_proof,
-                "proof_backoff": self.proof_backoff,
+                "proof_backoff": self.proof_backoff, "proof_look": self.proof_look,
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -960,6 +995,16 @@ def check_walk_ns(walk_ns: Any, proof: int, field: str = "walk_ns") -> int:
     if walk_ns and not proof:
         raise ConfigError(f"policy.{field} must be 0 with proof: 0 (no ring to walk)")
     return int(walk_ns)
+
+
+def check_proof_look(proof_look: Any, proof: int) -> int:
+    """``policy.proof_look`` (0 or 1; 0 with ``proof: 0``, which has no ring), or a one-line
+    :class:`ConfigError` naming it."""
+    if isinstance(proof_look, bool) or proof_look not in (0, 1):
+        raise ConfigError(f"policy.proof_look must be 0 or 1, got {proof_look!r}")
+    if proof_look and not proof:
+        raise ConfigError("policy.proof_look needs proof: 1 (it looks at the proof ring)")
+    return int(proof_look)
 
 
 def walk_price(cost: CostModel) -> int:

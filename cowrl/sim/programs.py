@@ -92,11 +92,15 @@ _GPMISS = _GPLIVE + 1  # unproven reads of each ring entry (proof_ttl), G_PROOFS
 _GPCLS = _GPMISS + G_PROOFS
 # The fault number (mod 2 ** 32) at which each ring entry is next due (proof_backoff).
 _GPDUE = _GPCLS + G_PROOFS
+# proof_look: each ring entry's region bucket (region_bucket), and the live entries per bucket.
+G_BUCKETS = 16  # (guarded.BUCKETS, COWRL_GUARDED_BUCKETS)
+_GPBUCKET = _GPDUE + G_PROOFS
+_GPBLIVE = _GPBUCKET + G_PROOFS
 G_BACKOFF_MAX_SHIFT = 16  # an entry read unwritten m times waits 2 ** min(m, 16) faults
 G_BACKOFF_STEPS = 4  # ... and a look walks at most 4 x proof_reads ring slots
 G_DUE_MASK = 0xFFFFFFFF
 # Unproven reads of the fault being decided (the engine charges and zeroes them).
-G_UNPROVEN = _GPDUE + G_PROOFS
+G_UNPROVEN = _GPBLIVE + G_BUCKETS
 # Ring slots of the fault's look read by no read: empty (charged proof_step_ns), and live
 # entries stepped over unread, not yet due or another region's (proof_skip_ns); the engine
 # charges and zeroes them as it does the reads.
@@ -115,7 +119,8 @@ C_USEPROOF = G_CELLS + 16  # use from proofs (0: sentinels; 1: proofs and probes
 C_PBACKOFF = G_CELLS + 17  # proof_backoff
 C_WALK = G_CELLS + 18  # walk_ns: the budget pays each live ring entry a look steps over unread
 C_WALKEMPTY = G_CELLS + 19  # walk_empty_ns: ... and each empty ring slot it steps over
-C_DEG = G_CELLS + 20
+C_PLOOK = G_CELLS + 20  # proof_look: 1 = a look counts down its region's bucket only
+C_DEG = G_CELLS + 21
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -227,6 +232,26 @@ def guarded_shared(private: np.ndarray, s0: int, page: int, k: int, limit: int) 
 
 
 @njit(cache=True, nogil=True)
+def region_bucket(start_vpn: int, size: int) -> int:
+    """The proof ring's bucket (0..:data:`G_BUCKETS` - 1) of the region whose first page is
+    at virtual page ``start_vpn``, ``size`` pages long (``proof_look``): a multiplicative hash
+    of a u32 key, the low 9 bits of ``start_vpn`` (the kernel harness maps each region at a
+    slot congruent to it modulo 512, so the simulator and the module agree on them) with
+    ``size`` above them; its top 4 bits (``cowrl_guarded_bucket`` in cowrl_guarded.h; the
+    product of a u32 and the multiplier fits an int64)."""
+    key = ((start_vpn & 511) | (size << 9)) & G_DUE_MASK
+    return ((key * 0x045D9F3B) & G_DUE_MASK) >> 28
+
+
+@njit(cache=True, nogil=True, forceinline=True)
+def g_drop(ss: np.ndarray, i: int) -> None:
+    """Ring entry ``i`` leaves the ring (proven or expired)."""
+    ss[_GPROOF + i] = 0
+    ss[_GPLIVE] -= 1
+    ss[_GPBLIVE + ss[_GPBUCKET + i]] -= 1
+
+
+@njit(cache=True, nogil=True)
 def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, page: int,
                    start: int, limit: int, private: np.ndarray, s0: int, vpn: int) -> int:
     """``GuardedPolicy.decide`` at ``page`` of the region ``[start, limit)``; ``private``
@@ -237,11 +262,14 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         ss[_GUSE] = ss[_GUSE + 1] = G_USE_ONE // 2
     # 0. version 4: interior proofs, round robin over the ring's pages of this region
     proof = cells[C_PROOF]
-    if proof and ss[_GPLIVE] != 0:  # an empty ring: nothing to look at, the cursor stays
+    look = cells[C_PLOOK]
+    bucket = region_bucket(vpn - (page - start), limit - start)
+    # live entries not yet looked at: of every region, or (proof_look) of its bucket
+    left = ss[_GPBLIVE + bucket] if look else ss[_GPLIVE]
+    if proof and left != 0:  # nothing to look at: the cursor stays
         i0 = ss[_GPCURSOR]
         i = i0
         n = 0
-        left = ss[_GPLIVE]  # live entries not yet looked at
         now = ss[_NFAULTS] & G_DUE_MASK
         steps = G_PROOFS
         if cells[C_PBACKOFF]:
@@ -260,7 +288,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             if v == 0:
                 over = 0  # an empty slot stepped over: proof_step_ns
             else:
-                left -= 1
+                if not look or ss[_GPBUCKET + i] == bucket:
+                    left -= 1
                 if not start <= v - 1 < limit:
                     over = 1  # another region's (its faults read it): proof_skip_ns
                 elif cells[C_PBACKOFF] and ((now - ss[_GPDUE + i]) & G_DUE_MASK) \
@@ -270,8 +299,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                     n += 1
                     if private[s0 + v - 1] == PAGE_WRITTEN:  # written after its copy
                         ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN]
-                        ss[_GPROOF + i] = 0
-                        ss[_GPLIVE] -= 1
+                        g_drop(ss, i)
                         if cells[C_USEPROOF]:  # a use for the class that copied it
                             c = ss[_GPCLS + i]
                             ss[_GUSE + c] += (G_USE_ONE - ss[_GUSE + c]) >> 4
@@ -280,8 +308,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                         if cells[C_PTTL] != 0 or cells[C_PBACKOFF]:
                             ss[_GPMISS + i] += 1
                         if cells[C_PTTL] != 0 and ss[_GPMISS + i] >= cells[C_PTTL]:
-                            ss[_GPROOF + i] = 0  # leaves the ring, its reserve spent
-                            ss[_GPLIVE] -= 1
+                            g_drop(ss, i)  # leaves the ring, its reserve spent
                             if cells[C_USEPROOF]:  # expired unproven: a miss
                                 c = ss[_GPCLS + i]
                                 ss[_GUSE + c] -= ss[_GUSE + c] >> 4
@@ -390,9 +417,13 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 h = ss[_GPHEAD]
                 if ss[_GPROOF + h] == 0:
                     ss[_GPLIVE] += 1
-                elif cells[C_USEPROOF]:  # it overwrites the oldest, unproven: a miss
-                    oc = ss[_GPCLS + h]
-                    ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
+                else:  # it overwrites the oldest, unproven
+                    ss[_GPBLIVE + ss[_GPBUCKET + h]] -= 1
+                    if cells[C_USEPROOF]:  # a miss for its class
+                        oc = ss[_GPCLS + h]
+                        ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
+                ss[_GPBLIVE + bucket] += 1
+                ss[_GPBUCKET + h] = bucket
                 ss[_GPROOF + h] = j + 1
                 ss[_GPMISS + h] = 0
                 ss[_GPCLS + h] = cls
@@ -489,6 +520,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_USEPROOF] = int(t.get("use_proof", 0))
     out[C_PBACKOFF] = int(t.get("proof_backoff", 0))
     out[C_WALK], out[C_WALKEMPTY] = walk_prices(t)
+    out[C_PLOOK] = int(t.get("proof_look", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out
