@@ -71,16 +71,26 @@ def test_on_one_region_the_prototypes_decide_as_the_shared_ring(use, ring: str) 
     shipped_table = list(GuardedPolicy.for_cost(make_costmodel("host")).table)
     for t in (g.randomized(2000, 0, families="mixture"), g.stride(n_pages=2048, stride=2)):
         for table in (None, shipped_table):
-            a, pa = _run(GuardedPolicy, t, table=table)
+            a, pa = _run(use.ring_class("shared"), t, table=table)
             b, pb = _run(use.ring_class(ring), t, table=table)
             assert a == b
             assert (pa.ctx.proof_steps, pa.ctx.proven, pa.ctx.proof_cuts) == (
                 pb.ctx.proof_steps, pb.ctx.proven, pb.ctx.proof_cuts)
 
 
+def test_shipped_options_look_at_the_own_bucket(use) -> None:
+    # the shipped guarded has proof_look 1; --ring shared forces the old look, own_left 1
+    assert shipped_options()["proof_look"] == 1
+    opts = {**shipped_options(), "table": [0] * N_CELLS}
+    assert use.ring_class("shared").for_cost(make_costmodel("host"), **opts).proof_look == 0
+    assert use.ring_class("own_left").for_cost(make_costmodel("host"),
+                                               **{**opts, "proof_look": 0}).proof_look == 1
+    assert use.ring_class(None) is GuardedPolicy
+
+
 def test_a_finished_region_starves_the_shared_ring_not_the_prototypes(use, ttl) -> None:
     t = _finished_then_sequential(ttl)
-    shared, ps = _run(GuardedPolicy, t)
+    shared, ps = _run(use.ring_class("shared"), t)
     # the second region's looks step over the first one's copies and take the whole budget:
     # nearly every look of its 4,096 faults is cut, so it opens almost no window
     assert ps.ctx.proof_cuts > 4000 and ps.ctx.proof_other > 4000

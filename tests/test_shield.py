@@ -219,6 +219,16 @@ def test_shield_walk_prices_and_old_artifacts() -> None:
     assert guard_constants(cost)["walk_empty_ns"] == 0  # proof: 0
 
 
+def test_shield_proof_look_and_old_artifacts() -> None:
+    """The shield looks as guarded with proof_look; constants saved before it load 0."""
+    cost = make_costmodel("seed_table1")
+    new = guard_constants(cost, proof=1, proof_ttl=16, proof_backoff=1, proof_look=1)
+    assert new["proof_look"] == 1 and GuardView(new).guard.proof_look == 1
+    old = {k: v for k, v in new.items() if k != "proof_look"}
+    assert GuardView(old).guard.proof_look == 0
+    assert guard_constants(cost)["proof_look"] == 0  # proof: 0
+
+
 @pytest.mark.parametrize("want", [1, 7])  # k = 1 and k = 64 asked at every fault
 def test_shield_with_proof_is_guarded_version_4(want: int) -> None:
     """The shield with interior proofs (proof = 1) reads the engine's page state through the

@@ -298,6 +298,8 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
             noproof_walk = gp[:734] + bytes(8) + one + bytes(8)
             # ... with walk_empty_ns 1 (at 744; the payload is 752 bytes since)
             noproof_walk_empty = gp[:734] + bytes(10) + one + bytes(6)
+            # ... with proof_look 1 (at 748)
+            noproof_look = gp[:734] + bytes(14) + one + bytes(2)
 
             def gpatched(off: int, value: int) -> bytes:
                 return gp[:off] + value.to_bytes(2, "little") + gp[off + 2:]
@@ -315,6 +317,10 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_walk_empty_no_proof": _set_policy_errno(fd, abi, G,
                                                                  noproof_walk_empty),
                 "guarded_pad": _set_policy_errno(fd, abi, G, gpatched(750, 1)),
+                # proof_look (at 748): 0..1, 0 without proof
+                "guarded_look_good": _set_policy_errno(fd, abi, G, gpatched(748, 1)),
+                "guarded_look_2": _set_policy_errno(fd, abi, G, gpatched(748, 2)),
+                "guarded_look_no_proof": _set_policy_errno(fd, abi, G, noproof_look),
                 "guarded_744": _set_policy_errno(fd, abi, G, gp[:744]),
                 # proof_backoff (the pad slot at 740): 0..1, 0 without proof
                 "guarded_backoff_good": _set_policy_errno(fd, abi, G, gpatched(740, 1)),
