@@ -202,16 +202,18 @@ static inline int cowrl_guarded_is_align(cp_u32 v)
 
 /*
  * The proof ring's bucket (0..COWRL_GUARDED_BUCKETS - 1) of the region whose first page is
- * at virtual page @start_vpn, @size pages long: a multiplicative hash of a u32 key, the low
- * 9 bits of @start_vpn (the harness maps each region at a slot congruent to the simulator's
- * virtual page modulo 512, so both agree on them) with @size above them; its top 4 bits.
- * As region_bucket() in cowrl/sim/programs.py.
+ * at virtual page @start_vpn, @size pages long: a u32 key, the low 9 bits of @start_vpn (the
+ * harness maps each region at a slot congruent to the simulator's virtual page modulo 512,
+ * so both agree on them) with @size above them, mixed by two xor-shift-multiply rounds; its
+ * low 4 bits.  As region_bucket() in cowrl/sim/programs.py.
  */
 static inline cp_u32 cowrl_guarded_bucket(cp_u64 start_vpn, cp_s64 size)
 {
-	cp_u32 key = (cp_u32)(start_vpn & 511) | ((cp_u32)size << 9);
+	cp_u32 x = (cp_u32)(start_vpn & 511) | ((cp_u32)size << 9);
 
-	return (cp_u32)(key * 0x045D9F3BU) >> 28;
+	x = ((x >> 16) ^ x) * 0x045D9F3BU;
+	x = ((x >> 16) ^ x) * 0x045D9F3BU;
+	return ((x >> 16) ^ x) & (COWRL_GUARDED_BUCKETS - 1);
 }
 
 /* Ring entry @i leaves the ring (proven or expired). */

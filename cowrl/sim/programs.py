@@ -234,13 +234,15 @@ def guarded_shared(private: np.ndarray, s0: int, page: int, k: int, limit: int) 
 @njit(cache=True, nogil=True)
 def region_bucket(start_vpn: int, size: int) -> int:
     """The proof ring's bucket (0..:data:`G_BUCKETS` - 1) of the region whose first page is
-    at virtual page ``start_vpn``, ``size`` pages long (``proof_look``): a multiplicative hash
-    of a u32 key, the low 9 bits of ``start_vpn`` (the kernel harness maps each region at a
-    slot congruent to it modulo 512, so the simulator and the module agree on them) with
-    ``size`` above them; its top 4 bits (``cowrl_guarded_bucket`` in cowrl_guarded.h; the
-    product of a u32 and the multiplier fits an int64)."""
-    key = ((start_vpn & 511) | (size << 9)) & G_DUE_MASK
-    return ((key * 0x045D9F3B) & G_DUE_MASK) >> 28
+    at virtual page ``start_vpn``, ``size`` pages long (``proof_look``): a u32 key, the low 9
+    bits of ``start_vpn`` (the kernel harness maps each region at a slot congruent to it
+    modulo 512, so the simulator and the module agree on them) with ``size`` above them,
+    mixed by two xor-shift-multiply rounds (all mod 2 ** 32; the product of a u32 and the
+    multiplier fits an int64), its low 4 bits (``cowrl_guarded_bucket`` in cowrl_guarded.h)."""
+    x = ((start_vpn & 511) | (size << 9)) & G_DUE_MASK
+    x = (((x >> 16) ^ x) * 0x045D9F3B) & G_DUE_MASK
+    x = (((x >> 16) ^ x) * 0x045D9F3B) & G_DUE_MASK
+    return ((x >> 16) ^ x) & (G_BUCKETS - 1)
 
 
 @njit(cache=True, nogil=True, forceinline=True)
