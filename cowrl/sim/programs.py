@@ -115,7 +115,8 @@ C_USEPROOF = G_CELLS + 16  # use from proofs (0: sentinels; 1: proofs and probes
 C_PBACKOFF = G_CELLS + 17  # proof_backoff
 C_WALK = G_CELLS + 18  # walk_ns: the budget pays each live ring entry a look steps over unread
 C_WALKEMPTY = G_CELLS + 19  # walk_empty_ns: ... and each empty ring slot it steps over
-C_DEG = G_CELLS + 20
+C_READ = G_CELLS + 20  # read_ns: a proof credits it per reserved read (proof_ttl) left unused
+C_DEG = G_CELLS + 21
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -269,7 +270,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 else:
                     n += 1
                     if private[s0 + v - 1] == PAGE_WRITTEN:  # written after its copy
-                        ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN]
+                        # (read_credit: and the reserved reads it did not use)
+                        ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN] \
+                            + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ]
                         ss[_GPROOF + i] = 0
                         ss[_GPLIVE] -= 1
                         if cells[C_USEPROOF]:  # a use for the class that copied it
@@ -489,6 +492,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_USEPROOF] = int(t.get("use_proof", 0))
     out[C_PBACKOFF] = int(t.get("proof_backoff", 0))
     out[C_WALK], out[C_WALKEMPTY] = walk_prices(t)
+    out[C_READ] = int(t.get("read_ns", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out
