@@ -24,7 +24,8 @@ import tempfile
 from pathlib import Path
 
 POLICY_KEYS = ("credit", "context", "shield", "proof", "proof_reads", "proof_ttl",
-               "proof_backoff", "epoch_faults", "costmodel", "learner.gamma", "learner.c")
+               "proof_backoff", "read_credit", "epoch_faults", "costmodel", "learner.gamma",
+               "learner.c")
 
 
 def train_variant(overrides: list[str], costmodel: str, seed: int, out: Path) -> object:
