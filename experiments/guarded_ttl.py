@@ -28,8 +28,7 @@ with each copied page charged ``t * proof_read_ns`` instead of the reads it caus
 ``--read-ns`` overrides the cost model's ``proof_read_ns``; ``--per-family`` then prints,
 per family, the gain and the unproven reads per fault of each ``proof_ttl``.
 ``--options JSON`` overrides more of the shipped options for every ttl (e.g.
-``'{"proof_backoff": 1}'``, docs/policies.md "Backoff of proof reads"; ``read_credit``, shipped
-1 since 2026-12-03, is 0 at ``t = 0``, where no read is reserved). ``steps/fault`` is
+``'{"proof_backoff": 1}'``, docs/policies.md "Backoff of proof reads"). ``steps/fault`` is
 the ring slots the look walks per demand fault (empty, not due, another region's, or read),
 ``skips/fault`` those over an entry not yet due. Since 2026-12-03 ``simulate`` charges the
 walk as it happens (``gain`` includes it): ``proof_step_ns`` per empty slot,
@@ -110,12 +109,6 @@ def region_draws(draws: Sequence[Trace], regions: int, layout: str, chunk: int =
             for i in range(0, len(order) - regions + 1, regions)]
 
 
-def ttl_options(kw: dict, ttl: int) -> dict:
-    """``kw`` with ``proof_ttl = ttl``; at ``ttl = 0`` no read is reserved, so there is none
-    to credit back: ``read_credit`` (which needs ``proof_ttl > 0``) is 0 there."""
-    return {**kw, "proof_ttl": ttl, **({"read_credit": 0} if ttl == 0 else {})}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--costmodels", nargs="+", default=["seed_table1", "host"])
@@ -189,7 +182,7 @@ def main() -> None:
             worst_rate = worst_copy = 0.0
             for t, base in zip(draws, bases, strict=True):
                 pol = ring_class(args.ring).for_cost(cost, table=shipped.table,
-                                                     **ttl_options(kw, ttl))
+                                             **{**kw, "proof_ttl": ttl})
                 rec = simulate(t, pol, pol.priced(cost), fast=False)
                 r = objective(rec, 1.0, cost.page_cost_ns) / base
                 rel.append(r)

@@ -356,6 +356,19 @@ def test_for_cost_credits_at_most_the_reserved_read() -> None:
     assert pol.deployed_under(make_costmodel("host")).read_ns == 19
 
 
+def test_read_credit_with_proof_ttl_0_credits_nothing() -> None:
+    # proof_ttl 0 reserves no read, so there is none to give back: read_credit 1 is accepted
+    # (a user setting proof_ttl: 0 on the shipped options) and decides as read_credit 0
+    cost = make_costmodel("seed_table1")
+    pol = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_ttl=0,
+                                 proof_backoff=1, read_credit=1)
+    assert pol.read_credit == 1 and pol.read_ns == 0
+    off = _variant(pol, read_credit=0)
+    t = g.randomized(seed=2000, draw=0, families="mixture")
+    _, ev = simulate(t, pol, cost, record_events=True, fast=False)
+    assert ev.k.any() and not _decides_otherwise(t, ev, off, cost)
+
+
 def test_an_artifact_without_read_credit_loads_as_0(tmp_path) -> None:  # noqa: ANN001
     # saved before read_credit / read_ns: no credit of unused reads, the decisions as saved;
     # saved with them: kept (fixed prices and costmodel: auto alike)
@@ -571,8 +584,8 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     ({"proof": 0, "walk_empty_ns": 1}, "policy.walk_empty_ns must be 0 with proof: 0"),
     ({"proof": 1, "proof_ttl": 16, "read_credit": 2}, "policy.read_credit must be 0 or 1"),
     ({"proof": 1, "proof_ttl": 16, "read_credit": True}, "policy.read_credit must be 0 or 1"),
-    ({"proof": 1, "read_credit": 1}, "policy.read_credit needs proof: 1 and proof_ttl > 0"),
-    ({"proof": 0, "read_credit": 1}, "policy.read_credit needs proof: 1 and proof_ttl > 0"),
+    ({"proof": 0, "read_credit": 1}, "policy.read_credit must be 0 with proof: 0"),
+    ({"proof": 1, "read_credit": 1, "read_ns": 5}, "policy.read_ns must be 0 with proof_ttl: 0"),
     ({"proof": 1, "proof_ttl": 16, "read_credit": 1, "read_ns": -1},
      "policy.read_ns must be an integer in 0..65535"),
     ({"proof": 1, "proof_ttl": 16, "read_credit": 1, "read_ns": 65536},

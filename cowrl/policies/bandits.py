@@ -334,7 +334,7 @@ class BanditPolicy(Policy):
         check_proof_reads(proof_reads)
         self.proof_ttl = check_proof_ttl(proof_ttl, proof)
         self.proof_backoff = check_proof_backoff(proof_backoff, proof)
-        self.read_credit = check_read_credit(read_credit, proof, self.proof_ttl)
+        self.read_credit = check_read_credit(read_credit, proof)
         if credit not in CREDITS:
             raise ConfigError(f"policy.credit must be one of {', '.join(CREDITS)}, "
                               f"got {credit!r}")

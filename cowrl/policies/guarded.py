@@ -118,14 +118,15 @@ never goes negative and each price is at least what the engine charges for its s
 exceeds the allowances granted. ``walk_empty_ns`` not given = ``walk_ns`` (one price, the
 decisions before 2026-12-03 07:00 UTC; ``walk_ns: 0`` alone = the walk not paid at all).
 
-``read_credit`` (0 by default = the decisions above; 1 needs ``proof = 1`` and ``proof_ttl =
-t > 0``; docs/policies.md, "Crediting the unused proof reads"): a proven copy also gets back
-the reads it did not use. Each copy reserves ``t`` unproven reads in its loss, but a copy
-proven after ``m < t`` unproven reads (its entry's ``proof_miss``; the proving read is in the
-clean's price) cost only ``m``: its proof credits ``loss + gain + (t - m) * read_ns``, where
-:meth:`GuardedPolicy.for_cost` sets ``read_ns = floor(proof_read_ns)`` (0 without
-``read_credit``). Its gain is already net of all ``t`` reads, so the credit is at most what the
-copy really saved (``int`` and ``floor`` round both down) and the bound is unchanged.
+``read_credit`` (0 by default = the decisions above; 1 needs ``proof = 1``, and credits nothing
+with ``proof_ttl = 0``, which reserves no read; docs/policies.md, "Crediting the unused proof
+reads"): a proven copy also gets back the reads it did not use. Each copy reserves ``t``
+unproven reads in its loss, but a copy proven after ``m < t`` unproven reads (its entry's
+``proof_miss``; the proving read is in the clean's price) cost only ``m``: its proof credits
+``loss + gain + (t - m) * read_ns``, where :meth:`GuardedPolicy.for_cost` sets ``read_ns =
+floor(proof_read_ns)`` (0 without ``read_credit``). Its gain is already net of all ``t`` reads,
+so the credit is at most what the copy really saved (``int`` and ``floor`` round both down) and
+the bound is unchanged.
 
 **Learning.** The table is learned offline in the simulator (:func:`learn_table`) with
 full information: at every fault the hindsight reward of every candidate degree is known
@@ -457,8 +458,8 @@ class GuardedPolicy(Policy):
         if walk_empty_ns is None:  # one price, as before walk_empty_ns
             walk_empty_ns = walk_ns
         check_walk_ns(walk_empty_ns, proof, "walk_empty_ns")
-        check_read_credit(read_credit, proof, proof_ttl)
-        check_read_ns(read_ns, read_credit)
+        check_read_credit(read_credit, proof)
+        check_read_ns(read_ns, read_credit, proof_ttl)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -531,12 +532,14 @@ class GuardedPolicy(Policy):
 
         With ``read_credit: 1`` a proof also credits the reserved reads its copy did not use:
         ``read_ns`` (unless given) is ``floor(proof_read_ns)``, at most what the loss reserves
-        per read (0 without ``read_credit``, and 0 where a copied page cannot gain: its
-        ``gain_ns`` is clamped to 0 there, already above what a proof saves)."""
+        per read (0 without ``read_credit``; 0 with ``proof_ttl: 0``, which reserves no read;
+        and 0 where a copied page cannot gain: its ``gain_ns`` is clamped to 0 there, already
+        above what a proof saves)."""
         read_ns = kw.get("read_ns")  # per unused reserved read, at most its reserve
         if read_ns is None:
             read_ns = (min(math.floor(cost.proof_read_ns), MAX_READ_NS)
-                       if kw.get("proof") and kw.get("read_credit") else 0)
+                       if kw.get("proof") and kw.get("read_credit") and kw.get("proof_ttl")
+                       else 0)
         if kw.get("walk_ns") is None:  # the look's walk, paid per slot stepped over unread
             kw["walk_ns"] = walk_price(cost) if kw.get("proof") else 0
             if kw.get("walk_empty_ns") is None:
@@ -995,27 +998,29 @@ def check_walk_ns(walk_ns: Any, proof: int, field: str = "walk_ns") -> int:
     return int(walk_ns)
 
 
-def check_read_credit(read_credit: Any, proof: int, proof_ttl: int) -> int:
-    """``policy.read_credit`` (0 or 1; 1 needs ``proof: 1`` and ``proof_ttl > 0``: with
-    ``proof_ttl: 0`` no read is reserved, so none can be credited back), or a one-line
-    :class:`ConfigError` naming it."""
+def check_read_credit(read_credit: Any, proof: int) -> int:
+    """``policy.read_credit`` (0 or 1; 1 needs ``proof: 1``, which has the reads; with
+    ``proof_ttl: 0`` it credits nothing: no read is reserved, :meth:`GuardedPolicy.for_cost`
+    sets ``read_ns = 0``), or a one-line :class:`ConfigError` naming it."""
     if isinstance(read_credit, bool) or read_credit not in (0, 1):
         raise ConfigError(f"policy.read_credit must be 0 or 1, got {read_credit!r}")
-    if read_credit and not (proof and proof_ttl):
-        raise ConfigError("policy.read_credit needs proof: 1 and proof_ttl > 0 (it credits "
-                          "back reserved reads; none are reserved otherwise)")
+    if read_credit and not proof:
+        raise ConfigError("policy.read_credit must be 0 with proof: 0 (no proof reads)")
     return int(read_credit)
 
 
-def check_read_ns(read_ns: Any, read_credit: int) -> int:
-    """``policy.read_ns`` (0..65535, the module's u16; 0 without ``read_credit``), or a
-    one-line :class:`ConfigError` naming it."""
+def check_read_ns(read_ns: Any, read_credit: int, proof_ttl: int) -> int:
+    """``policy.read_ns`` (0..65535, the module's u16; 0 without ``read_credit`` or with
+    ``proof_ttl: 0``, which reserves no read to credit back), or a one-line
+    :class:`ConfigError` naming it."""
     if isinstance(read_ns, bool) or not isinstance(read_ns, (int, np.integer)) \
             or not 0 <= read_ns <= MAX_READ_NS:
         raise ConfigError(f"policy.read_ns must be an integer in 0..{MAX_READ_NS}, "
                           f"got {read_ns!r}")
     if read_ns and not read_credit:
         raise ConfigError("policy.read_ns must be 0 with read_credit: 0")
+    if read_ns and not proof_ttl:
+        raise ConfigError("policy.read_ns must be 0 with proof_ttl: 0 (no read reserved)")
     return int(read_ns)
 
 

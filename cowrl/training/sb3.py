@@ -53,7 +53,7 @@ class SB3Spec:
     proof_backoff: int = 0
     """Guarded's ``proof_backoff`` for the shield's proof reads (0 with ``proof: 0``)."""
     read_credit: int = 0
-    """Guarded's ``read_credit`` for the shield's proofs (1 needs ``proof: 1``, ``proof_ttl``)."""
+    """Guarded's ``read_credit`` for the shield's proofs (1 needs ``proof: 1``)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     trainer = "sb3"
@@ -81,7 +81,7 @@ class SB3Spec:
 
         self.proof_ttl = check_proof_ttl(self.proof_ttl, self.proof)
         self.proof_backoff = check_proof_backoff(self.proof_backoff, self.proof)
-        self.read_credit = check_read_credit(self.read_credit, self.proof, self.proof_ttl)
+        self.read_credit = check_read_credit(self.read_credit, self.proof)
         self.name = self.name or self.algo
         self.degrees = [int(d) for d in self.degrees]
         self.prev_action_obs = bool(self.prev_action_obs)
