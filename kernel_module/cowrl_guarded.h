@@ -52,12 +52,15 @@
  * reads of a copy then span up to about 2^proof_ttl faults (a copy written late is still
  * proven); their number, and so the reserve, is unchanged (with proof_ttl = 0 they stay
  * unbounded, only spaced).
- * With walk_ns > 0 (needs proof = 1) the budget pays the look's walk: before each ring slot
- * it steps to, the look needs budget >= walk_ns, else it ends there (the cursor stays where
- * it ended: the next look goes on), and each slot stepped over unread (empty, another
- * region's, not yet due) takes walk_ns from the budget.  A read's step is not debited (the
- * clean and the proof_ttl reads are reserved per copy).  The budget never goes negative, so
- * the bound above includes the walk.
+ * With walk_ns / walk_empty_ns > 0 (need proof = 1) the budget pays the look's walk at two
+ * prices, walk_empty_ns per empty ring slot and walk_ns per live entry: before each ring
+ * slot it steps to, the look needs budget >= that slot's price, else it ends there (the
+ * cursor stays where it ended: the next look goes on), and each slot stepped over unread
+ * (empty: walk_empty_ns; another region's, not yet due: walk_ns) takes its price from the
+ * budget.  A read's step is not debited (the clean and the proof_ttl reads are reserved per
+ * copy).  The budget never goes negative, so the bound above includes the walk (each price
+ * at least what the slot costs).  walk_empty_ns = walk_ns: one price (the decisions before
+ * the payload grew to 752 bytes).
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
@@ -70,7 +73,7 @@
 #define COWRL_GUARDED_USE_ONE 256	/* fixed-point 1.0 of a sentinel hit rate */
 #define COWRL_GUARDED_MAX_DEGREES 8
 #define COWRL_GUARDED_MAX_K 64		/* largest degree: bounds the PTEs read per fault */
-#define COWRL_GUARDED_BYTES 744		/* sizeof(struct cowrl_guarded_table) */
+#define COWRL_GUARDED_BYTES 752		/* sizeof(struct cowrl_guarded_table) */
 #define COWRL_GUARDED_MAX_SCAN 64	/* pages read past a window for its sentinel */
 #define COWRL_GUARDED_MAX_HIT_SCALE 16	/* allowances a sentinel hit may add */
 #define COWRL_GUARDED_PROOFS 128	/* ring of copied pages awaiting a proof, a power of 2 */
@@ -118,8 +121,11 @@ struct cowrl_guarded_table {
 				 * leaves the ring, its reserve spent (0..MAX_PROOF_TTL, 0 if !proof) */
 	cp_u16 proof_backoff;	/* 1: an entry read unwritten m times waits 2^m faults before
 				 * its next read (0..1, 0 if !proof) */
-	cp_u16 walk_ns;		/* budget paid per ring slot a look steps over unread; 0: not
-				 * paid (0 if !proof); the size stays a multiple of 8 */
+	cp_u16 walk_ns;		/* budget paid per live ring entry a look steps over unread;
+				 * 0: not paid (0 if !proof) */
+	cp_u16 walk_empty_ns;	/* ... and per empty ring slot it steps over (0 if !proof);
+				 * since 752 bytes: a 744-byte payload is refused (-EINVAL) */
+	cp_u16 pad[3];		/* 0: the size stays a multiple of 8 */
 };
 
 /* Per watched region, allocated at register time (about 6 KiB). */
@@ -187,7 +193,9 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 		return -22;
 	if (tb->grant_left > 4 || tb->scan > COWRL_GUARDED_MAX_SCAN ||
 	    tb->merge > 1 || tb->protect > 1 || tb->hit_scale < 1 ||
-	    tb->hit_scale > COWRL_GUARDED_MAX_HIT_SCALE || (!tb->proof && tb->walk_ns))
+	    tb->hit_scale > COWRL_GUARDED_MAX_HIT_SCALE ||
+	    (!tb->proof && (tb->walk_ns || tb->walk_empty_ns)) ||
+	    tb->pad[0] || tb->pad[1] || tb->pad[2])
 		return -22;
 	if (tb->proof > 1 || (tb->proof && (tb->proof_reads < 1 ||
 	    tb->proof_reads > COWRL_GUARDED_MAX_PROOF_READS || tb->expected_loss)) ||
@@ -236,8 +244,9 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
  * With proof_backoff an entry of the region not yet due (n_faults before its proof_due) is
  * stepped over unread and uncounted, an unwritten read sets its next due fault 2^m on, and
  * the look ends after COWRL_GUARDED_BACKOFF_STEPS * proof_reads slots at most.  With
- * walk_ns a step is taken only while budget >= walk_ns, and one over a slot not read costs
- * walk_ns (a look so cut leaves the cursor where it ended).
+ * walk_ns / walk_empty_ns a step is taken only while the budget holds the price of the slot
+ * it steps to (walk_empty_ns if empty, else walk_ns), and one over a slot not read costs that
+ * price (a look so cut leaves the cursor where it ended).
  */
 static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 				       const struct cowrl_guarded_table *tb,
@@ -249,7 +258,7 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 	cp_u32 left = st->proof_live;	/* live entries not yet looked at */
 	cp_u32 now = (cp_u32)st->n_faults, steps = COWRL_GUARDED_PROOFS, m;
 	const int backoff = tb->proof_backoff;
-	const cp_s64 walk = tb->walk_ns;
+	cp_s64 price;
 	int cut = 0;
 
 	if (!tb->proof || !left)
@@ -259,17 +268,18 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 	for (step = 0; step < steps && n < tb->proof_reads && left; step++) {
 		cp_s64 v = st->proof_page[i];
 
-		if (walk && st->budget < walk) {
+		price = v ? tb->walk_ns : tb->walk_empty_ns;	/* of the slot it steps to */
+		if (price && st->budget < price) {
 			cut = 1;	/* the budget cannot pay this step */
 			break;
 		}
 		if (!v) {
-			st->budget -= walk;	/* an empty slot stepped over */
+			st->budget -= price;	/* an empty slot stepped over */
 		} else {
 			left--;
 			if (!(v - 1 >= start && v - 1 < limit &&
 			      !(backoff && (cp_s32)(now - st->proof_due[i]) < 0))) {
-				st->budget -= walk;	/* another region's, or not yet due */
+				st->budget -= price;	/* another region's, or not yet due */
 			} else {
 				/* (an entry not yet due is stepped over: no read, not counted) */
 				n++;

@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 5
+#define COWRL_ABI_VERSION 6
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -41,8 +41,9 @@
 #define COWRL_MAX_K 512
 /* sizeof(struct cowrl_policy_table) of cowrl_policy.h: the TABLE payload entry */
 #define COWRL_POLICY_TABLE_BYTES 144
-/* sizeof(struct cowrl_guarded_table) of cowrl_guarded.h: the GUARDED payload entry */
-#define COWRL_GUARDED_TABLE_BYTES 744
+/* sizeof(struct cowrl_guarded_table) of cowrl_guarded.h: the GUARDED payload entry (v6: 752,
+ * walk_empty_ns; a 744-byte payload of v5 is refused with -EINVAL, its size not the entry's) */
+#define COWRL_GUARDED_TABLE_BYTES 752
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */
 struct cowrl_record {

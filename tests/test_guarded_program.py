@@ -118,19 +118,33 @@ def _policies() -> list[GuardedPolicy]:
                                    proof_ttl=3, proof_backoff=1, walk_ns=700),
             GuardedPolicy(table=_align_table(8), budget_per_mille=1000, skip_ns=300,
                           setup_ns=900, grant_left=1, proof=1, proof_reads=2, proof_ttl=8,
-                          slots=2, near=5, walk_ns=65535)]
+                          slots=2, near=5, walk_ns=65535),
+            # walk_empty_ns: two prices, an empty slot's and a live entry's (for_cost above
+            # sets 12 and 33), each dear enough that looks are cut: a live entry dearer
+            # (without ttl nor backoff, then with backoff), an empty slot dearer
+            GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900,
+                          grant_left=0, proof=1, proof_reads=8, walk_ns=4000,
+                          walk_empty_ns=150),
+            GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_reads=16,
+                                   proof_ttl=3, proof_backoff=1, walk_ns=700,
+                                   walk_empty_ns=40),
+            GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900,
+                          grant_left=0, proof=1, proof_reads=4, proof_ttl=8, proof_backoff=1,
+                          walk_ns=100, walk_empty_ns=5000, slots=2, near=5)]
 
 
-N_POLICIES = 28
+N_POLICIES = 31
 TTL_POLICIES = (14, 15, 16)
 BACKOFF_POLICIES = (21, 22, 23, 24)
-WALK_POLICIES = (25, 26, 27)
+WALK_POLICIES = (25, 26, 27, 28, 29, 30)
+TWO_PRICE_POLICIES = (28, 29, 30)
 
 
 def _variant(pol: GuardedPolicy, **change: int) -> GuardedPolicy:
     """``pol`` (its table, options and budget prices) with some options changed."""
     prices = {"gain_ns": pol.gain, "loss_ns": pol.loss, "setup_ns": pol.setup,
-              "demand_ns": pol.demand, "skip_ns": pol.skip, "walk_ns": pol.walk}
+              "demand_ns": pol.demand, "skip_ns": pol.skip, "walk_ns": pol.walk,
+              "walk_empty_ns": pol.walk_empty}
     opts = {**pol.options(), **prices, **change}
     return GuardedPolicy(table=pol.table, **opts)
 
@@ -253,8 +267,8 @@ def test_walk_ns_cuts_looks_and_changes_decisions(pi: int) -> None:
     # otherwise somewhere
     cost = make_costmodel("seed_table1")
     pol = _policies()[pi]
-    assert len(_policies()) == N_POLICIES and pol.walk > 0
-    free = _variant(pol, walk_ns=0)
+    assert len(_policies()) == N_POLICIES and pol.walk > 0 and pol.walk_empty > 0
+    free = _variant(pol, walk_ns=0, walk_empty_ns=0)
     cuts = differ = 0
     for t in _traces():
         low = [0]
@@ -274,16 +288,57 @@ def test_walk_ns_cuts_looks_and_changes_decisions(pi: int) -> None:
     assert differ > 0
 
 
+@pytest.mark.parametrize("pi", TWO_PRICE_POLICIES)
+def test_the_empty_slot_price_changes_decisions(pi: int) -> None:
+    # with walk_empty_ns = walk_ns (one price, as before walk_empty_ns) each two-price
+    # policy decides otherwise somewhere: the empty slot's own price is what the prototype,
+    # the compiled program and the C form (equivalence tests above) are compared on
+    cost = make_costmodel("seed_table1")
+    pol = _policies()[pi]
+    assert pol.walk_empty != pol.walk
+    one = _variant(pol, walk_empty_ns=pol.walk)
+    assert sum(_decides_otherwise(t, simulate(t, pol, cost, record_events=True,
+                                              fast=False)[1], one, cost)
+               for t in _traces()) > 0
+
+
 def test_for_cost_prices_the_walk() -> None:
-    # the dearer of an empty slot and a skipped entry, rounded up; 0 without proof or if given
-    for cm, want in (("seed_table1", 33), ("host", 7), ("tcg", 35)):
+    # a live entry: the dearer of an empty slot and a skipped entry, rounded up; an empty
+    # slot: proof_step_ns rounded up; 0 without proof; walk_ns given alone: one price
+    for cm, want, empty in (("seed_table1", 33, 12), ("host", 7, 3), ("tcg", 35, 13)):
         cost = make_costmodel(cm)
-        assert GuardedPolicy.for_cost(cost, proof=1, proof_ttl=16).walk == want, cm
-        assert GuardedPolicy.for_cost(cost, proof=1, walk_ns=0).walk == 0
-        assert GuardedPolicy.for_cost(cost).walk == 0
+        pol = GuardedPolicy.for_cost(cost, proof=1, proof_ttl=16)
+        assert (pol.walk, pol.walk_empty) == (want, empty), cm
+        assert pol.walk_empty >= cost.proof_step_ns and pol.walk >= cost.proof_skip_ns
+        pol = GuardedPolicy.for_cost(cost, proof=1, walk_ns=0)
+        assert (pol.walk, pol.walk_empty) == (0, 0)  # the walk not paid, as before
+        pol = GuardedPolicy.for_cost(cost, proof=1, walk_ns=50)
+        assert (pol.walk, pol.walk_empty) == (50, 50)  # one price, as before walk_empty_ns
+        pol = GuardedPolicy.for_cost(cost, proof=1, walk_empty_ns=5)
+        assert (pol.walk, pol.walk_empty) == (want, 5)
+        pol = GuardedPolicy.for_cost(cost)
+        assert (pol.walk, pol.walk_empty) == (0, 0)
     pol = make_guarded(costmodel="auto", proof=1, proof_ttl=16)
-    assert pol.walk == 0  # priced per run (for_trace), like the other budget constants
-    assert pol.deployed_under(make_costmodel("host")).walk == 7
+    assert (pol.walk, pol.walk_empty) == (0, 0)  # priced per run (for_trace)
+    host = pol.deployed_under(make_costmodel("host"))
+    assert (host.walk, host.walk_empty) == (7, 3)
+
+
+def test_an_artifact_without_walk_empty_ns_loads_one_price(tmp_path) -> None:  # noqa: ANN001
+    # saved before walk_empty_ns (walk_ns only): an empty slot priced walk_ns, as it was
+    # decided then; saved with it: both prices kept
+    pol = make_guarded(table=[1] * N_CELLS, proof=1, proof_ttl=16, proof_backoff=1)
+    spec = pol.artifact_spec()
+    assert (spec["walk_ns"], spec["walk_empty_ns"]) == (33, 12)
+    back = GuardedPolicy.from_artifact(spec, "g", tmp_path)
+    assert (back.walk, back.walk_empty) == (33, 12)
+    old = {k: v for k, v in spec.items() if k != "walk_empty_ns"}
+    back = GuardedPolicy.from_artifact(old, "g", tmp_path)
+    assert (back.walk, back.walk_empty) == (33, 33)
+    old_program = {k: v for k, v in back.program().table.items() if k != "walk_empty_ns"}
+    from cowrl.sim.programs import walk_prices
+
+    assert walk_prices(old_program) == (33, 33)
 
 
 @pytest.mark.parametrize("pi", range(N_POLICIES))
@@ -353,7 +408,8 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
                             (88 + 2 * 5, "<H", 513), (728, "<H", 2), (730, "<H", 2),
                             (732, "<H", 0), (732, "<H", 17), (734, "<H", 1),
                             (734, "<H", 2), (736, "<H", 1), (738, "<H", 1), (740, "<H", 1),
-                            (742, "<H", 1), (88 + 2 * 7, "<H", ALIGN | 1),
+                            (742, "<H", 1), (744, "<H", 1), (746, "<H", 1), (748, "<H", 1),
+                            (750, "<H", 1), (88 + 2 * 7, "<H", ALIGN | 1),
                             (88 + 2 * 7, "<H", ALIGN | 3), (88 + 2 * 7, "<H", ALIGN | 128),
                             (88 + 2 * 7, "<H", ALIGN), (88 + 2 * 7, "<H", ALIGN | 65)):
         bad = bytearray(good)
@@ -384,18 +440,26 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
         struct.pack_into("<H", bad, off, value)
         if off == 734:
             struct.pack_into("<2H", bad, 736, 0, 0)  # proof 0: no reads, no ttl, backoff 1
-            struct.pack_into("<H", bad, 742, 0)  # and no walk_ns
+            struct.pack_into("<2H", bad, 742, 0, 0)  # and no walk_ns, walk_empty_ns
         assert cguarded.check(bytes(bad)) == -22, (off, value)
-    # walk_ns (the last pad, at 742): any u16 with proof, 0 without
-    assert struct.unpack_from("<H", bo, 742) == (33,)  # seed_table1's price (for_cost)
-    for value in (0, 1, 65535):
-        ok = bytearray(bo)
-        struct.pack_into("<H", ok, 742, value)
-        assert cguarded.check(bytes(ok)) == 0, value
-    noproof = bytearray(bo)
-    struct.pack_into("<5H", noproof, 734, 0, 0, 0, 0, 1)  # proof 0, walk_ns 1
-    assert cguarded.check(bytes(noproof)) == -22
-    struct.pack_into("<H", noproof, 742, 0)
+    # walk_ns (at 742) and walk_empty_ns (at 744): any u16 with proof, 0 without; the pad
+    # after them (746..751) 0
+    assert len(bo) == 752
+    assert struct.unpack_from("<5H", bo, 742) == (33, 12, 0, 0, 0)  # seed_table1's prices
+    for off in (742, 744):
+        for value in (0, 1, 65535):
+            ok = bytearray(bo)
+            struct.pack_into("<H", ok, off, value)
+            assert cguarded.check(bytes(ok)) == 0, (off, value)
+    for off in (746, 748, 750):
+        bad = bytearray(bo)
+        struct.pack_into("<H", bad, off, 1)
+        assert cguarded.check(bytes(bad)) == -22, off
+    for walk, empty in ((1, 0), (0, 1)):
+        noproof = bytearray(bo)
+        struct.pack_into("<6H", noproof, 734, 0, 0, 0, 0, walk, empty)  # proof 0
+        assert cguarded.check(bytes(noproof)) == -22, (walk, empty)
+    struct.pack_into("<2H", noproof, 742, 0, 0)
     assert cguarded.check(bytes(noproof)) == 0
 
 
@@ -417,6 +481,12 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     ({"proof": 1, "walk_ns": True}, "policy.walk_ns must be an integer in 0..65535"),
     ({"proof": 1, "walk_ns": 1.5}, "policy.walk_ns must be an integer in 0..65535"),
     ({"proof": 0, "walk_ns": 1}, "policy.walk_ns must be 0 with proof: 0"),
+    ({"proof": 1, "walk_empty_ns": -1}, "policy.walk_empty_ns must be an integer in 0..65535"),
+    ({"proof": 1, "walk_empty_ns": 65536},
+     "policy.walk_empty_ns must be an integer in 0..65535"),
+    ({"proof": 1, "walk_empty_ns": True}, "policy.walk_empty_ns must be an integer in 0..65535"),
+    ({"proof": 1, "walk_empty_ns": 2.5}, "policy.walk_empty_ns must be an integer in 0..65535"),
+    ({"proof": 0, "walk_empty_ns": 1}, "policy.walk_empty_ns must be 0 with proof: 0"),
     ({"table": [65] * N_CELLS}, "policy.table"),
     ({"table": [ALIGN | 3] * N_CELLS}, "policy.table"),
     ({"table": [ALIGN | 128] * N_CELLS}, "policy.table"),

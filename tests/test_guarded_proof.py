@@ -25,10 +25,11 @@ def _excess(t: Trace, table: list[int], cm: str, **kw: object) -> tuple[float, f
     reserve them (they are unbounded), so they are taken out of the excess there: the bound
     then covers the copies and their cleans only (see
     :func:`test_proof_ttl_0_does_not_bound_the_reads`). The look's walk over ring slots
-    (``proof_step_ns``, ``proof_skip_ns``, charged per step) is paid by the budget when
-    ``walk_ns`` is set (``for_cost`` sets it from the cost model with ``proof: 1``): it stays
-    in. With ``walk_ns: 0`` no budget pays it and it is taken out (``walk=True`` keeps it
-    in; see :func:`test_the_budget_pays_the_walk`)."""
+    (``proof_step_ns`` per empty slot, ``proof_skip_ns`` per live entry, charged per step)
+    is paid by the budget when ``walk_empty_ns`` / ``walk_ns`` are set (``for_cost`` sets
+    them from the cost model with ``proof: 1``): it stays in. A kind of slot priced 0 no
+    budget pays: it is taken out (``walk=True`` keeps it in; see
+    :func:`test_the_budget_pays_the_walk`)."""
     walk = bool(kw.pop("walk", False))
     cost = make_costmodel(cm)
     pol = GuardedPolicy.for_cost(cost, table=table, **kw)
@@ -37,9 +38,10 @@ def _excess(t: Trace, table: list[int], cm: str, **kw: object) -> tuple[float, f
     base = objective(simulate(t, zeros, cost), 1.0, cost.page_cost_ns)
     unreserved = 0.0 if pol.proof_ttl else pol.ctx.unproven_reads * cost.proof_read_ns
     c = pol.ctx
+    if not walk and not pol.walk_empty:
+        unreserved += c.proof_empty * cost.proof_step_ns
     if not walk and not pol.walk:
-        unreserved += (c.proof_empty * cost.proof_step_ns
-                       + (c.proof_skips + c.proof_other) * cost.proof_skip_ns)
+        unreserved += (c.proof_skips + c.proof_other) * cost.proof_skip_ns
     return run - base - unreserved, float(pol.granted)
 
 
@@ -265,12 +267,18 @@ def test_the_budget_pays_the_walk(cm: str, backoff: int) -> None:
     each step before it is taken, and on a stride-2 writer (every copy stays unwritten and
     lives in the ring) the loss over k = 0, the walk included, stays within the allowances.
     With ``walk_ns: 0`` (the budget before 2026-12-03) it does not: the miss, pinned, with
-    the shipped ``proof_ttl: 16, proof_backoff: 1``; without the walk it stays within them."""
+    the shipped ``proof_ttl: 16, proof_backoff: 1``; without the walk it stays within them.
+    Two prices (``walk_empty_ns`` per empty slot, ``ceil(proof_step_ns)`` from ``for_cost``,
+    ``walk_ns`` per live entry) keep it within them; an empty slot under-charged
+    (``walk_empty_ns: 1``, below ``proof_step_ns``) breaks it, with or without backoff."""
     t = _stride2()
     kw = dict(proof=1, proof_ttl=16, proof_backoff=backoff, grant_left=0)
-    assert GuardedPolicy.for_cost(make_costmodel(cm), **kw).walk > 0
+    pol = GuardedPolicy.for_cost(make_costmodel(cm), **kw)
+    assert pol.walk > pol.walk_empty > 0
     excess, granted = _excess(t, [1] * N_CELLS, cm, walk=True, **kw)
     assert excess <= granted + t.n_pages, (excess, granted)
+    excess, granted = _excess(t, [1] * N_CELLS, cm, walk=True, walk_empty_ns=1, **kw)
+    assert excess > 1.3 * granted > 0, (excess, granted)
     if backoff:
         excess, granted = _excess(t, [1] * N_CELLS, cm, walk=True, walk_ns=0, **kw)
         assert excess > 2 * granted > 0, (excess, granted)

@@ -197,6 +197,28 @@ def test_shield_allowance_follows_the_cost_model() -> None:
     assert GuardView(old).guard.allowance == int(tcg.demand_ns) * 10 // 1000
 
 
+def test_shield_walk_prices_and_old_artifacts() -> None:
+    """The shield pays the look's walk at guarded's two prices (for_cost: an empty slot
+    ceil(proof_step_ns), a live entry walk_ns); constants saved before walk_empty_ns load
+    with walk_ns for an empty slot (one price, as they decided when saved), saved before
+    walk_ns with 0 for both; shield: false pays nothing."""
+    cost = make_costmodel("seed_table1")
+    new = guard_constants(cost, proof=1, proof_ttl=16, proof_backoff=1)
+    assert (new["walk_ns"], new["walk_empty_ns"]) == (33, 12)
+    guard = GuardView(new).guard
+    assert (guard.walk, guard.walk_empty) == (33, 12)
+    assert GuardView(new).constants["walk_empty_ns"] == 12  # what an artifact saves
+    old = {k: v for k, v in new.items() if k != "walk_empty_ns"}
+    guard = GuardView(old).guard
+    assert (guard.walk, guard.walk_empty) == (33, 33)
+    older = {k: v for k, v in old.items() if k != "walk_ns"}
+    guard = GuardView(older).guard
+    assert (guard.walk, guard.walk_empty) == (0, 0)
+    guard = GuardView(new, shield=False).guard
+    assert (guard.walk, guard.walk_empty) == (0, 0)
+    assert guard_constants(cost)["walk_empty_ns"] == 0  # proof: 0
+
+
 @pytest.mark.parametrize("want", [1, 7])  # k = 1 and k = 64 asked at every fault
 def test_shield_with_proof_is_guarded_version_4(want: int) -> None:
     """The shield with interior proofs (proof = 1) reads the engine's page state through the

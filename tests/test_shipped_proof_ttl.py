@@ -10,9 +10,11 @@ the PPO/DQN shield) and the bound is checked with every read charged, on the wri
 spoof or starve a budget. Old artifacts (saved without ``proof_ttl``) load as 0.
 
 Since 2026-12-03 ``simulate`` also charges the look's walk over ring slots
-(``proof_step_ns``, ``proof_skip_ns``); no budget reserves it (per fault, not per copy), so
-it is taken out here (:func:`_walk_ns`; the miss is pinned by
-``tests/test_guarded_proof.py::test_the_walk_is_outside_the_bound``).
+(``proof_step_ns`` per empty slot, ``proof_skip_ns`` per live entry). The budget pays it
+where the guard prices it (``walk_empty_ns``, ``walk_ns``: ``for_cost`` with ``proof: 1``,
+so the shipped guarded, the shielded bandit and the PPO/DQN shield): it stays in the bound
+here; a kind of slot priced 0 is not paid and is taken out (:func:`_unpaid_walk_ns`; the
+miss is pinned by ``tests/test_guarded_proof.py::test_the_budget_pays_the_walk``).
 """
 
 from __future__ import annotations
@@ -56,10 +58,12 @@ def _traces() -> list[Trace]:
                          seed=4)]
 
 
-def _walk_ns(g: Any, cost: Any) -> float:
-    """What ``simulate`` charged a run for its looks' walk (``g``: the guard's context)."""
-    return g.proof_empty * cost.proof_step_ns + (g.proof_skips + g.proof_other) \
-        * cost.proof_skip_ns
+def _unpaid_walk_ns(pol: GuardedPolicy, cost: Any) -> float:
+    """What ``simulate`` charged a run of the guard ``pol`` for its looks' walk over the
+    kinds of slot its budget does not pay (price 0): empty slots, live entries."""
+    g = pol.ctx
+    return (0.0 if pol.walk_empty else g.proof_empty * cost.proof_step_ns) \
+        + (0.0 if pol.walk else (g.proof_skips + g.proof_other) * cost.proof_skip_ns)
 
 
 def _zeros(t: Trace, cost: Any, **kw: Any) -> float:
@@ -86,7 +90,8 @@ def test_shipped_guarded_bounds_the_loss_with_the_reads_charged(cm: str) -> None
                       [ALIGN | 4] * N_CELLS):
             pol = GuardedPolicy.for_cost(cost, table=table, **kw)
             run = objective(simulate(t, pol, cost, fast=False), 1.0, cost.page_cost_ns)
-            run -= _walk_ns(pol.ctx, cost)
+            assert pol.walk > 0 and pol.walk_empty > 0  # paid: the walk stays in
+            run -= _unpaid_walk_ns(pol, cost)
             # 1 ns per page of slack: the budget's integer loss_ns rounds the loss down
             assert run - base <= pol.granted + t.n_pages, (t.name, table[:1])
 
@@ -118,13 +123,13 @@ def test_shipped_bandit_shield_bounds_the_loss_with_the_reads_charged(cm: str) -
             view = pol.view
             run = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
             pol.end_episode()
-            run -= _walk_ns(view.guard.ctx, cost)
+            run -= _unpaid_walk_ns(view.guard, cost)
             assert view.guard.proof_ttl == 16
             assert run - base <= view.guard.granted + t.n_pages, ("learning", t.name, want)
             frozen = pol.freeze().for_trace(t, cost)
             assert isinstance(frozen, GuardedPolicy) and frozen.proof_ttl == 16
             run = objective(simulate(t, frozen, cost, fast=False), 1.0, cost.page_cost_ns)
-            run -= _walk_ns(frozen.ctx, cost)
+            run -= _unpaid_walk_ns(frozen, cost)
             assert run - base <= frozen.granted + t.n_pages, ("frozen", t.name, want)
 
 
@@ -150,7 +155,7 @@ def test_shipped_ppo_dqn_shield_bounds_the_loss_with_the_reads_charged(algo: str
         base = _zeros(t, cost, proof=1, proof_ttl=16)
         for action in (1, 7):  # k = 1 and k = 64 asked at every fault
             run = _episode(env, t, action)
-            walk = _walk_ns(env.view.guard.ctx, cost)
+            walk = _unpaid_walk_ns(env.view.guard, cost)
             assert run["objective"] - walk - base <= env.view.guard.granted + t.n_pages, \
                 (t.name, action)
 

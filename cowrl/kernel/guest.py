@@ -289,12 +289,15 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
         }
         if "guarded_payload" in job:  # proof_ttl (guarded version 4): 0..255, 0 without proof
             G, gp = abi.COWRL_POLICY_GUARDED, bytes.fromhex(job["guarded_payload"])
-            # proof = proof_reads = 0, ttl kept (backoff and walk_ns 0)
-            noproof = gp[:734] + bytes(4) + gp[738:740] + bytes(4)
-            # proof = proof_reads = proof_ttl = 0 with proof_backoff 1 (walk_ns 0)
-            noproof_bo = gp[:734] + bytes(6) + (1).to_bytes(2, "little") + bytes(2)
+            one = (1).to_bytes(2, "little")
+            # proof = proof_reads = 0, ttl kept (backoff, walk_ns, walk_empty_ns, pad 0)
+            noproof = gp[:734] + bytes(4) + gp[738:740] + bytes(12)
+            # proof = proof_reads = proof_ttl = 0 with proof_backoff 1 (walk prices 0)
+            noproof_bo = gp[:734] + bytes(6) + one + bytes(10)
             # proof = proof_reads = proof_ttl = proof_backoff = 0 with walk_ns 1
-            noproof_walk = gp[:734] + bytes(8) + (1).to_bytes(2, "little")
+            noproof_walk = gp[:734] + bytes(8) + one + bytes(8)
+            # ... with walk_empty_ns 1 (at 744; the payload is 752 bytes since)
+            noproof_walk_empty = gp[:734] + bytes(10) + one + bytes(6)
 
             def gpatched(off: int, value: int) -> bytes:
                 return gp[:off] + value.to_bytes(2, "little") + gp[off + 2:]
@@ -304,9 +307,15 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_ttl_255": _set_policy_errno(fd, abi, G, gpatched(738, 255)),
                 "guarded_ttl_256": _set_policy_errno(fd, abi, G, gpatched(738, 256)),
                 "guarded_ttl_no_proof": _set_policy_errno(fd, abi, G, noproof),
-                # walk_ns (the last pad, at 742): any u16 with proof, 0 without
+                # walk_ns (at 742), walk_empty_ns (at 744): any u16 with proof, 0 without;
+                # the pad after them (746..751) 0; a payload of the old size (744) refused
                 "guarded_walk_max": _set_policy_errno(fd, abi, G, gpatched(742, 65535)),
                 "guarded_walk_no_proof": _set_policy_errno(fd, abi, G, noproof_walk),
+                "guarded_walk_empty_max": _set_policy_errno(fd, abi, G, gpatched(744, 65535)),
+                "guarded_walk_empty_no_proof": _set_policy_errno(fd, abi, G,
+                                                                 noproof_walk_empty),
+                "guarded_pad": _set_policy_errno(fd, abi, G, gpatched(750, 1)),
+                "guarded_744": _set_policy_errno(fd, abi, G, gp[:744]),
                 # proof_backoff (the pad slot at 740): 0..1, 0 without proof
                 "guarded_backoff_good": _set_policy_errno(fd, abi, G, gpatched(740, 1)),
                 "guarded_backoff_2": _set_policy_errno(fd, abi, G, gpatched(740, 2)),

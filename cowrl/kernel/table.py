@@ -24,6 +24,7 @@ import numpy as np
 from cowrl.errors import TargetUnavailable
 from cowrl.policies.base import KernelProgram
 from cowrl.policies.context import N_CELLS, STATE_BYTES, TABLE_BYTES
+from cowrl.sim.programs import walk_prices
 
 HEADER = Path(__file__).resolve().parents[2] / "kernel_module" / "cowrl_policy.h"
 TABLE_VERSION = 1
@@ -155,10 +156,10 @@ GUARDED_HEADER = HEADER.with_name("cowrl_guarded.h")
 GUARDED_VERSION = 4
 GUARDED_CELLS = 320
 GUARDED_MAX_DEGREES = 8
-GUARDED_BYTES = 744
+GUARDED_BYTES = 752
 # ... merge, protect, hit_scale (version 3), proof, proof_reads, proof_ttl (version 4),
-# proof_backoff, walk_ns (the last u16 pad)
-_GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H8H"
+# proof_backoff, walk_ns (at 742), walk_empty_ns (at 744; 752 bytes since), pad[3]
+_GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H12H"
 
 _GSHIM = r"""
 #include "cowrl_guarded.h"
@@ -256,7 +257,7 @@ def pack_guarded(program: KernelProgram) -> bytes:
                        int(t.get("protect", 0)), int(t.get("hit_scale", 1)),
                        int(t.get("proof", 0)), int(t.get("proof_reads", 0)),
                        int(t.get("proof_ttl", 0)), int(t.get("proof_backoff", 0)),
-                       int(t.get("walk_ns", 0)))
+                       *walk_prices(t), 0, 0, 0)
 
 
 class CGuarded:

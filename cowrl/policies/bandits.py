@@ -437,7 +437,7 @@ class BanditPolicy(Policy):
                 cost = make_costmodel("seed_table1")
             c = guard_constants(cost, self.lam, proof=self.proof, proof_reads=self.proof_reads,
                                 proof_ttl=self.proof_ttl, proof_backoff=self.proof_backoff)
-            c.update(loss_ns=0, setup_ns=0, skip_ns=0, walk_ns=0)
+            c.update(loss_ns=0, setup_ns=0, skip_ns=0, walk_ns=0, walk_empty_ns=0)
             return GuardedPolicy(table=table, **c, **{k: v for k, v in kw.items()
                                                       if k not in c})
         if self.costmodel == "auto":

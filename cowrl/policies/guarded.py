@@ -104,14 +104,19 @@ those reads now span up to about ``2 ** proof_ttl`` faults instead of ``proof_tt
 occupancy / proof_reads``: a copy written late (a column sweep, a tile's next column,
 another stream's turn) is still proven.
 
-``walk_ns`` (0 by default = the decisions above; needs ``proof = 1``; :meth:`GuardedPolicy.for_cost`
-sets it from the cost model, :func:`walk_price`; docs/policies.md, "The walk and the
-re-measured read, charged"): the budget pays the look's walk. Before each ring slot it steps
-to, the look needs ``budget >= walk_ns``, else it ends there (the cursor stays, the next look
-goes on); each slot stepped over unread (empty, another region's, not yet due) takes
-``walk_ns`` from the budget. A read's step is not debited: its cost is in the clean and the
-``proof_ttl`` reads each copy reserves. The budget never goes negative, so the loss over
-``k = 0``, the walk included, never exceeds the allowances granted.
+``walk_ns`` and ``walk_empty_ns`` (0 by default = the decisions above; need ``proof = 1``;
+:meth:`GuardedPolicy.for_cost` sets them from the cost model, :func:`walk_price` and
+:func:`walk_empty_price`; docs/policies.md, "The walk and the re-measured read, charged" and
+"Two walk prices"): the budget pays the look's walk, at two prices: ``walk_empty_ns`` per empty
+ring slot, ``walk_ns`` per live entry. Before each ring slot it steps to, the look needs
+``budget >=`` that slot's price (``walk_empty_ns`` if it is empty, else ``walk_ns``), else it
+ends there (the cursor stays, the next look goes on); each slot stepped over unread (empty,
+another region's, not yet due) takes its price from the budget. A read's step is not
+debited: its cost is in the clean and the ``proof_ttl`` reads each copy reserves. The budget
+never goes negative and each price is at least what the engine charges for its slot
+(``proof_step_ns``, ``proof_skip_ns``), so the loss over ``k = 0``, the walk included, never
+exceeds the allowances granted. ``walk_empty_ns`` not given = ``walk_ns`` (one price, the
+decisions before 2026-12-03 07:00 UTC; ``walk_ns: 0`` alone = the walk not paid at all).
 
 **Learning.** The table is learned offline in the simulator (:func:`learn_table`) with
 full information: at every fault the hindsight reward of every candidate degree is known
@@ -157,7 +162,7 @@ BACKOFF_MAX_SHIFT = 16
 # (COWRL_GUARDED_BACKOFF_STEPS).
 BACKOFF_STEPS = 4
 DUE_MASK = 0xFFFFFFFF
-MAX_WALK_NS = 0xFFFF  # walk_ns: a u16 in the module (struct cowrl_guarded_table.walk_ns)
+MAX_WALK_NS = 0xFFFF  # walk_ns, walk_empty_ns: u16s in the module (struct cowrl_guarded_table)
 PAGE_WRITTEN = 2  # FaultContext.page_state: private and written since (a copy's dirty bit)
 # The largest break-even hit rate loss / (gain + loss) at which the budget still grants an
 # allowance (GuardedPolicy.for_cost): 1 - 1/16, the resolution of the sentinel hit rate (an
@@ -411,7 +416,8 @@ class GuardedPolicy(Policy):
                  scan: int = 8, merge: bool = False, protect: bool = False,
                  hit_scale: int = 1, proof: int = 0, proof_reads: int = 8,
                  proof_ttl: int = 0, use_proof: int = 0, proof_backoff: int = 0,
-                 walk_ns: int = 0, degrees: Sequence[int] = DEGREES,
+                 walk_ns: int = 0, walk_empty_ns: int | None = None,
+                 degrees: Sequence[int] = DEGREES,
                  name: str = "guarded", inert: bool | None = None) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
@@ -436,6 +442,9 @@ class GuardedPolicy(Policy):
             raise ConfigError("policy.use_proof needs proof: 1 (it reads the proof ring)")
         check_proof_backoff(proof_backoff, proof)
         check_walk_ns(walk_ns, proof)
+        if walk_empty_ns is None:  # one price, as before walk_empty_ns
+            walk_empty_ns = walk_ns
+        check_walk_ns(walk_empty_ns, proof, "walk_empty_ns")
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -467,7 +476,8 @@ class GuardedPolicy(Policy):
         self.proof_ttl = int(proof_ttl)
         self.ctx.use_proof = int(use_proof)
         self.proof_backoff = int(proof_backoff)
-        self.walk = int(walk_ns)  # ns the budget pays per ring slot a look steps over unread
+        self.walk = int(walk_ns)  # ns the budget pays per live entry a look steps over unread
+        self.walk_empty = int(walk_empty_ns)  # ... and per empty ring slot it steps over
         self.budget = 0
         self.granted = 0
         # Inert: provably k = 0 at every fault (decided here, once, from the constants every
@@ -499,9 +509,13 @@ class GuardedPolicy(Policy):
         follows the cost model").
 
         With ``proof: 1`` the look's walk is paid too: ``walk_ns`` (unless given; 0 = not
-        paid, the decisions before 2026-12-03) is :func:`walk_price` of ``cost``."""
+        paid, the decisions before 2026-12-03) is :func:`walk_price` of ``cost``, and, unless
+        given, ``walk_empty_ns`` :func:`walk_empty_price` (with ``walk_ns`` given and
+        ``walk_empty_ns`` not: ``walk_ns``, one price)."""
         if kw.get("walk_ns") is None:  # the look's walk, paid per slot stepped over unread
             kw["walk_ns"] = walk_price(cost) if kw.get("proof") else 0
+            if kw.get("walk_empty_ns") is None:
+                kw["walk_empty_ns"] = walk_empty_price(cost) if kw.get("proof") else 0
         if kw.get("proof"):  # a copy pays its clean and its unproven reads: the bound covers it
             cost = cost.with_clean(int(kw.get("proof_ttl", 0)))
         gain = int(cost.fault_ns + cost.copy_ns + cost.decide_cost(cls.decide_program)
@@ -588,10 +602,12 @@ class GuardedPolicy(Policy):
         """Version 4, step 0: look at the ring round robin from its cursor; of at most
         ``proof_reads`` entries whose page lies in ``[start, limit)``, each written after its
         copy returns its reserve and gain and leaves the ring. With ``proof_backoff`` an
-        entry not yet due is stepped over unread and uncounted. With ``walk_ns`` every slot
-        stepped over unread (empty, another region's, not yet due) is paid from the budget
-        as it is taken, and the look ends when the budget holds less than ``walk_ns``: the
-        budget never goes negative, and the walk is inside the bound."""
+        entry not yet due is stepped over unread and uncounted. With ``walk_ns`` /
+        ``walk_empty_ns`` every slot stepped over unread (empty: ``walk_empty_ns``; another
+        region's, not yet due: ``walk_ns``) is paid from the budget as it is taken, and the
+        look ends at a slot whose price (``walk_empty_ns`` if empty, else ``walk_ns``) the
+        budget does not hold: the budget never goes negative, and the walk is inside the
+        bound."""
         state = ctx.page_state
         if state is None:
             raise RuntimeError("guarded proof=1 reads the page state of the engine "
@@ -601,18 +617,19 @@ class GuardedPolicy(Policy):
         i0 = i = g.proof_cursor
         n, left = 0, g.proof_live  # live entries not yet looked at
         now = g.n_faults & DUE_MASK
-        cut = False  # the budget could not pay the next step (walk_ns)
+        cut = False  # the budget could not pay the next step (walk_ns / walk_empty_ns)
         # with backoff the look also ends after BACKOFF_STEPS x proof_reads ring slots
         for _ in range(min(BACKOFF_STEPS * self.proof_reads, PROOFS) if self.proof_backoff
                        else PROOFS):
             if n >= self.proof_reads or not left:
                 break
-            if self.walk and self.budget < self.walk:  # a step is paid before it is taken
+            v = g.proof_page[i]
+            price = self.walk if v else self.walk_empty  # of the slot it steps to
+            if price and self.budget < price:  # a step is paid before it is taken
                 cut = True
                 g.proof_cuts += 1
                 break
             g.proof_steps += 1
-            v = g.proof_page[i]
             over = -1  # stepped over unread: 0 an empty slot, 1 a live entry (walk's index)
             if not v:
                 g.proof_empty += 1  # an empty slot stepped over: proof_step_ns
@@ -649,7 +666,7 @@ class GuardedPolicy(Policy):
                             shift = min(g.proof_miss[i], BACKOFF_MAX_SHIFT)
                             g.proof_due[i] = (now + (1 << shift)) & DUE_MASK
             if over >= 0:  # paid from the budget, charged by the engine
-                self.budget -= self.walk
+                self.budget -= price
                 if walk is not None:
                     walk[over] += 1
             i = (i + 1) & (PROOFS - 1)
@@ -726,7 +743,7 @@ class GuardedPolicy(Policy):
             "proof": self.proof, "proof_reads": self.proof_reads if self.proof else 0,
             "proof_ttl": self.proof_ttl, "use_proof": self.ctx.use_proof,
             "proof_backoff": self.proof_backoff, "walk_ns": self.walk,
-            "degrees": list(self.degrees)})
+            "walk_empty_ns": self.walk_empty, "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:
         # Training hooks (exploration, the fault log) need decide() at every fault.
@@ -765,6 +782,7 @@ class GuardedPolicy(Policy):
                                 "gain_ns": self.gain, "loss_ns": self.loss,
                                 "setup_ns": self.setup, "demand_ns": self.demand,
                                 "skip_ns": self.skip, "walk_ns": self.walk,
+                                "walk_empty_ns": self.walk_empty,
                                 "cells": {k: v for k, v in self.describe().items()
                                           if k != "inert"}}
         if self.budget_spec is not None:
@@ -779,7 +797,9 @@ class GuardedPolicy(Policy):
         if spec.get("costmodel") == "auto":
             return make_guarded(table=spec["table"], costmodel="auto", lam=spec["lam"],
                                 name=name, **spec["auto_options"])
-        keys = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns", "walk_ns")
+        # saved without walk_empty_ns: walk_ns (the constructor's default), one price as then
+        keys = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns", "walk_ns",
+                "walk_empty_ns")
         opts = {k: v for k, v in spec.items() if k in (*keys, *cls(table=None).options())}
         return cls(table=spec["table"], name=name, **opts)
 
@@ -930,24 +950,31 @@ def check_proof_backoff(proof_backoff: Any, proof: int) -> int:
     return int(proof_backoff)
 
 
-def check_walk_ns(walk_ns: Any, proof: int) -> int:
-    """``policy.walk_ns`` (0..65535, the module's u16; 0 with ``proof: 0``, which has no
-    ring), or a one-line :class:`ConfigError` naming it."""
+def check_walk_ns(walk_ns: Any, proof: int, field: str = "walk_ns") -> int:
+    """``policy.walk_ns`` or (``field``) ``policy.walk_empty_ns`` (0..65535, the module's u16;
+    0 with ``proof: 0``, which has no ring), or a one-line :class:`ConfigError` naming it."""
     if isinstance(walk_ns, bool) or not isinstance(walk_ns, (int, np.integer)) \
             or not 0 <= walk_ns <= MAX_WALK_NS:
-        raise ConfigError(f"policy.walk_ns must be an integer in 0..{MAX_WALK_NS}, "
+        raise ConfigError(f"policy.{field} must be an integer in 0..{MAX_WALK_NS}, "
                           f"got {walk_ns!r}")
     if walk_ns and not proof:
-        raise ConfigError("policy.walk_ns must be 0 with proof: 0 (no ring to walk)")
+        raise ConfigError(f"policy.{field} must be 0 with proof: 0 (no ring to walk)")
     return int(walk_ns)
 
 
 def walk_price(cost: CostModel) -> int:
-    """What the budget pays per ring slot a proof look steps over unread: the dearer of an
-    empty slot (``proof_step_ns``) and a live entry (``proof_skip_ns``), rounded up, at most
+    """What the budget pays per live ring entry a proof look steps over unread (another
+    region's, not yet due: the engine charges ``proof_skip_ns``): the dearer of an empty
+    slot (``proof_step_ns``) and a live entry (``proof_skip_ns``), rounded up, at most
     :data:`MAX_WALK_NS` (a read's step is in ``proof_read_ns`` / ``proof_clean_ns``,
-    reserved per copy)."""
+    reserved per copy). Also what a step to a live entry that is read needs in the budget."""
     return min(math.ceil(max(cost.proof_step_ns, cost.proof_skip_ns)), MAX_WALK_NS)
+
+
+def walk_empty_price(cost: CostModel) -> int:
+    """What the budget pays per empty ring slot a proof look steps over (the engine charges
+    ``proof_step_ns``), rounded up, at most :data:`MAX_WALK_NS`."""
+    return min(math.ceil(cost.proof_step_ns), MAX_WALK_NS)
 
 
 def shipped_options() -> dict[str, Any]:

@@ -50,7 +50,8 @@ CONSTANT_KEYS = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns")
 # Version 4's interior proofs likewise (an artifact saved before them: sentinel credit), and
 # their proof_ttl (saved before it: 0, the ring as it then was: it decides as saved), and
 # proof_backoff (saved before it: 0, the reads as they then were), and walk_ns (the budget pays
-# the look's walk, GuardedPolicy.for_cost; saved before it: 0, the walk unpaid).
+# the look's walk, GuardedPolicy.for_cost; saved before it: 0, the walk unpaid). walk_empty_ns
+# (an empty ring slot's price) saved before it: walk_ns as loaded, the one price it then paid.
 OPTIONAL_KEYS = {"budget_per_mille": 10, "proof": 0, "proof_reads": 8, "proof_ttl": 0,
                  "proof_backoff": 0, "walk_ns": 0}
 
@@ -66,7 +67,7 @@ def guard_constants(cost: CostModel, lam: float = 1.0, proof: int = 0,
     return {"gain_ns": g.gain, "loss_ns": g.loss, "setup_ns": g.setup, "demand_ns": g.demand,
             "skip_ns": g.skip, "budget_per_mille": g.budget_per_mille, "proof": g.proof,
             "proof_reads": g.proof_reads, "proof_ttl": g.proof_ttl,
-            "proof_backoff": g.proof_backoff, "walk_ns": g.walk}
+            "proof_backoff": g.proof_backoff, "walk_ns": g.walk, "walk_empty_ns": g.walk_empty}
 
 
 class GuardView:
@@ -86,10 +87,12 @@ class GuardView:
                               "fallback)")
         self.constants = {k: int(constants[k]) for k in CONSTANT_KEYS}
         self.constants.update({k: int(constants.get(k, v)) for k, v in OPTIONAL_KEYS.items()})
+        self.constants["walk_empty_ns"] = int(constants.get("walk_empty_ns",
+                                                            self.constants["walk_ns"]))
         self.shield = bool(shield)
         kw: dict[str, Any] = dict(self.constants)
         if not self.shield:  # free windows: the budget never binds, every want passes
-            kw.update(loss_ns=0, setup_ns=0, skip_ns=0, walk_ns=0)
+            kw.update(loss_ns=0, setup_ns=0, skip_ns=0, walk_ns=0, walk_empty_ns=0)
         self.guard = GuardedPolicy(degrees=[int(d) for d in degrees], **kw)
         self._loss = max(self.constants["loss_ns"], 1)
         self._cell: Any = None

@@ -113,8 +113,9 @@ C_PROTECT, C_HITSCALE = G_CELLS + 11, G_CELLS + 12  # version 3
 C_PROOF, C_PREADS, C_PTTL = G_CELLS + 13, G_CELLS + 14, G_CELLS + 15  # version 4
 C_USEPROOF = G_CELLS + 16  # use from proofs (0: sentinels; 1: proofs and probes; 2: proofs)
 C_PBACKOFF = G_CELLS + 17  # proof_backoff
-C_WALK = G_CELLS + 18  # walk_ns: the budget pays each ring slot a look steps over unread
-C_DEG = G_CELLS + 19
+C_WALK = G_CELLS + 18  # walk_ns: the budget pays each live ring entry a look steps over unread
+C_WALKEMPTY = G_CELLS + 19  # walk_empty_ns: ... and each empty ring slot it steps over
+C_DEG = G_CELLS + 20
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -245,15 +246,16 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         steps = G_PROOFS
         if cells[C_PBACKOFF]:
             steps = min(G_BACKOFF_STEPS * cells[C_PREADS], G_PROOFS)
-        wk = cells[C_WALK]
         cut = False
         for _ in range(steps):
             if n >= cells[C_PREADS] or left == 0:
                 break
-            if wk != 0 and ss[_GBUDGET] < wk:  # the budget pays a step before it is taken
+            v = ss[_GPROOF + i]
+            # the budget pays a step before it is taken, at the price of the slot it steps to
+            wk = cells[C_WALKEMPTY] if v == 0 else cells[C_WALK]
+            if wk != 0 and ss[_GBUDGET] < wk:
                 cut = True
                 break
-            v = ss[_GPROOF + i]
             over = -1  # stepped over unread: G_WALK_EMPTY + 0 an empty slot, + 1 a live entry
             if v == 0:
                 over = 0  # an empty slot stepped over: proof_step_ns
@@ -460,6 +462,14 @@ def program_args(program: Any) -> tuple[int, int, np.ndarray, int, int, int]:
             int(t["near"]))
 
 
+def walk_prices(t: dict[str, Any]) -> tuple[int, int]:
+    """``(walk_ns, walk_empty_ns)`` of a guarded program: what the budget pays per live entry
+    and per empty ring slot a look steps over unread. A program without ``walk_empty_ns``
+    (built before it) has one price, ``walk_ns`` for both, and decides as it did."""
+    walk = int(t.get("walk_ns", 0))
+    return walk, int(t.get("walk_empty_ns", walk))
+
+
 def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     """A guarded program's ``cells`` array: its table, then its constants and degrees."""
     degrees = sorted(int(d) for d in t["degrees"])
@@ -478,7 +488,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_PTTL] = int(t.get("proof_ttl", 0))
     out[C_USEPROOF] = int(t.get("use_proof", 0))
     out[C_PBACKOFF] = int(t.get("proof_backoff", 0))
-    out[C_WALK] = int(t.get("walk_ns", 0))
+    out[C_WALK], out[C_WALKEMPTY] = walk_prices(t)
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out

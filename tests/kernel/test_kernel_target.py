@@ -154,6 +154,12 @@ def _guarded_policies() -> dict:
                 table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
                 proof_reads=2, proof_ttl=4, proof_backoff=1, walk_ns=4000,
                 name="guarded_loose_proof_walk"),
+            # walk_empty_ns: an empty slot's own price (make_guarded: ceil(proof_step_ns));
+            # here cheaper than a live entry's, both dear enough that looks are cut
+            "guarded_loose_proof_walk2": lambda: GuardedPolicy(
+                table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
+                proof_reads=2, proof_ttl=4, proof_backoff=1, walk_ns=4000, walk_empty_ns=150,
+                name="guarded_loose_proof_walk2"),
             "guarded_align_loose_proof": lambda: GuardedPolicy(
                 table=rand_align, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
                 proof_reads=16, proof_ttl=16, name="guarded_align_loose_proof"),
@@ -408,7 +414,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 5
+    assert c["abi_version"] == 6
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -420,8 +426,11 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
     # proof_ttl (a pad slot of the guarded table): 0..255, and 0 without proof
     assert err["guarded_ttl_good"] == err["guarded_ttl_255"] == err["off_again"] == 0, err
     assert err["guarded_align_good"] == err["guarded_backoff_good"] == 0, err
-    assert err["guarded_walk_max"] == 0, err  # walk_ns (the last pad): any u16 with proof
+    # walk_ns, walk_empty_ns: any u16 with proof, 0 without; the pad 0; a 744-byte payload
+    # (before walk_empty_ns) is refused, never read as a 752-byte one
+    assert err["guarded_walk_max"] == err["guarded_walk_empty_max"] == 0, err
     for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_walk_no_proof",
+                 "guarded_walk_empty_no_proof", "guarded_pad", "guarded_744",
                  "guarded_align_3", "guarded_align_128", "guarded_backoff_2",
                  "guarded_backoff_no_proof"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
@@ -514,6 +523,10 @@ def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:
             != session.events[_index(session, t, "guarded_loose_proof_backoff")]
             .degree.tolist()]
     assert walk, "walk_ns = 4000 decided as walk_ns = 0 on every trace"
+    walk2 = [t for t in GUARDED_TRACES
+             if session.events[_index(session, t, "guarded_loose_proof_walk2")].degree.tolist()
+             != session.events[_index(session, t, "guarded_loose_proof_walk")].degree.tolist()]
+    assert walk2, "walk_empty_ns = 150 decided as walk_empty_ns = walk_ns on every trace"
 
 
 def test_guarded_mode_runs_are_not_trivial(session: KernelSession) -> None:
