@@ -267,8 +267,14 @@ def run_job(cfg: Any) -> dict[str, Any]:
     rows = measure(policies + refs, test, cost, lam)
     for r in rows:
         r["learned"] = r["policy"] in learners
+    # The learned guarded tables, so that the held-out traces can be replayed under them
+    # (experiments/guarded_use.py --tables) without learning again.
+    from cowrl.policies.guarded import GuardedPolicy
+
+    tables = {p.name: [int(v) for v in p.table] for p in policies
+              if isinstance(p, GuardedPolicy)}
     return _write_job(cfg, {"rows": rows, "n_train": len(train), "n_test": len(test),
-                            "train_corpus": [f.stem for f in corpus]})
+                            "train_corpus": [f.stem for f in corpus], "tables": tables})
 
 
 def _write_job(cfg: Any, body: dict[str, Any]) -> dict[str, Any]:

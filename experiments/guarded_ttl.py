@@ -35,7 +35,14 @@ walk as it happens (``gain`` includes it): ``proof_step_ns`` per empty slot,
 ``proof_skip_ns`` per live entry stepped over unread (not yet due, or another region's);
 a read's own step is in its price. ``no walk`` is the gain with the walk not charged (the
 simulator's figure before then). ``--step-ns`` / ``--skip-ns`` override the cost model's
-``proof_step_ns`` / ``proof_skip_ns``.
+``proof_step_ns`` / ``proof_skip_ns``. ``--ring`` replaces the shipped proof ring (one per
+state) by a prototype of experiments/guarded_use.py (``per_region``: a ring per region;
+``own_left``: a look ends once it saw its own region's live entries), simulator only.
+Every draw is one region, where both decide as the shipped ring; ``--regions R`` groups the
+draws R at a time (shuffled, seed 2000) into traces of R regions, written one region after
+the other (``--layout phases``) or in turns of ``--chunk`` writes (``interleaved``): the
+development set for what the ring does across regions (docs/policies.md, "Where held-out
+numpy's walk goes").
 """
 
 from __future__ import annotations
@@ -44,10 +51,14 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import cowrl.policies.guarded as guarded  # noqa: E402
 from cowrl.metrics import geomean_gain as gm_gain  # noqa: E402
 from cowrl.metrics import objective  # noqa: E402
 from cowrl.policies.guarded import GuardedPolicy, shipped_options  # noqa: E402
@@ -55,6 +66,47 @@ from cowrl.policies.static import StaticPrecopy  # noqa: E402
 from cowrl.registry import make_costmodel, make_policy  # noqa: E402
 from cowrl.sim.simulator import simulate  # noqa: E402
 from cowrl.traces import generators as g  # noqa: E402
+from cowrl.traces.io import Trace  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from guarded_use import RINGS, ring_class  # noqa: E402
+
+
+def multi_region(parts: Sequence[Trace], layout: str, chunk: int = 256) -> Trace:
+    """One trace whose regions are ``parts`` (laid end to end, each keeping its own write
+    order): written one region after the other (``phases``: a finished region leaves its
+    unproven copies in a shared ring) or in turns of ``chunk`` writes, round robin
+    (``interleaved``: workers, each writing its own region)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"--layout: one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if chunk < 1:
+        raise ValueError(f"--chunk: must be >= 1, got {chunk!r}")
+    sizes = np.array([t.n_pages for t in parts], dtype=np.int64)
+    offs = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    own = [np.asarray(t.pages, dtype=np.int64) + o for t, o in zip(parts, offs, strict=True)]
+    if layout == "phases":
+        pages = np.concatenate(own)
+    else:
+        turns = [[p[i:i + chunk] for i in range(0, p.size, chunk)] for p in own]
+        pages = np.concatenate([x[r] for r in range(max(len(x) for x in turns))
+                                for x in turns if r < len(x)])
+    fams = "+".join(str(t.meta.get("family", t.name)) for t in parts)
+    return Trace(pages=pages, n_pages=int(sizes.sum()), name=f"{layout}:{fams}",
+                 region_sizes=sizes, meta={"family": f"{layout}:{fams}"})
+
+
+LAYOUTS = ("phases", "interleaved")
+
+
+def region_draws(draws: Sequence[Trace], regions: int, layout: str, chunk: int = 256,
+                 seed: int = 2000) -> list[Trace]:
+    """The development draws grouped ``regions`` at a time (in an order shuffled by
+    ``seed``; a remainder is left out) into traces of that many regions (:func:`multi_region`)."""
+    if regions < 2:
+        return list(draws)
+    order = np.random.default_rng(seed).permutation(len(draws))
+    return [multi_region([draws[j] for j in order[i:i + regions]], layout, chunk)
+            for i in range(0, len(order) - regions + 1, regions)]
 
 
 def main() -> None:
@@ -70,14 +122,32 @@ def main() -> None:
                     help="override the cost model's proof_step_ns (an empty ring slot)")
     ap.add_argument("--skip-ns", type=float, default=None,
                     help="override the cost model's proof_skip_ns (a live entry not read)")
+    ap.add_argument("--ring", default="shared", choices=list(RINGS),
+                    help="the proof ring: shared (shipped) or a prototype of "
+                         "experiments/guarded_use.py (per_region, own_left)")
+    ap.add_argument("--regions", type=int, default=1,
+                    help="group the draws this many at a time into traces of as many "
+                         "regions (1: the single-region draws)")
+    ap.add_argument("--layout", default="phases", choices=LAYOUTS,
+                    help="with --regions: one region after the other, or in turns")
+    ap.add_argument("--chunk", type=int, default=256,
+                    help="with --layout interleaved: writes per turn")
+    ap.add_argument("--ring-size", type=int, default=guarded.PROOFS,
+                    help="entries of each proof ring (a power of two; the module's "
+                         "COWRL_GUARDED_PROOFS is 128): with --ring per_region, e.g. 128 / "
+                         "--regions for the shared ring's capacity")
     ap.add_argument("--per-family", action="store_true",
                     help="per family: gain (unproven reads per fault) of each ttl")
     args = ap.parse_args()
+    if args.ring_size < 1 or args.ring_size & (args.ring_size - 1):
+        ap.error(f"--ring-size: a power of two, got {args.ring_size}")
+    guarded.PROOFS = args.ring_size  # read by GuardedContext.reset and GuardedPolicy.prove
     shipped = make_policy("guarded")
     assert isinstance(shipped, GuardedPolicy)
     kw = {**shipped_options(), **args.options}
     draws = [g.randomized(2000 + d, 0, families=f) for f in g.FAMILIES
              for d in range(args.draws)]
+    draws = region_draws(draws, args.regions, args.layout, args.chunk)
     for name in args.costmodels:
         cost = make_costmodel(name)
         if args.read_ns is not None:
@@ -91,7 +161,11 @@ def main() -> None:
         print(f"== {name}: proof_clean_ns {cost.proof_clean_ns:g}, proof_read_ns "
               f"{cost.proof_read_ns:g}, proof_step_ns {cost.proof_step_ns:g}, proof_skip_ns "
               f"{cost.proof_skip_ns:g}, proof_reads {kw.get('proof_reads')}, "
-              f"{len(draws)} draws ({args.draws} per family), options {args.options}",
+              f"{len(draws)} draws ({args.draws} per family"
+              + (f", {args.regions} regions each, {args.layout}"
+                 + (f" in turns of {args.chunk} writes" if args.layout == "interleaved" else "")
+                 if args.regions > 1 else "")
+              + f"), options {args.options}, ring {args.ring} of {args.ring_size}",
               flush=True)
         print(f"{'ttl':>3} {'priced/copy':>11} {'gain':>7} {'reserve':>7} {'worst':>6} "
               f"{'dense_chunks':>12} "
@@ -107,7 +181,7 @@ def main() -> None:
             unproven = faults = expired = proven = copied = 0
             worst_rate = worst_copy = 0.0
             for t, base in zip(draws, bases, strict=True):
-                pol = GuardedPolicy.for_cost(cost, table=shipped.table,
+                pol = ring_class(args.ring).for_cost(cost, table=shipped.table,
                                              **{**kw, "proof_ttl": ttl})
                 rec = simulate(t, pol, pol.priced(cost), fast=False)
                 r = objective(rec, 1.0, cost.page_cost_ns) / base

@@ -2,7 +2,8 @@
 
     python experiments/guarded_use.py [--traces data/traces/cpython_prefork.npz ...] \
         [--costmodel seed_table1] [--options '{"use_proof": 1}'] [--align 4] \
-        [--tables T.json ...] [--holdout app:cpython]
+        [--tables T.json ...] [--holdout app:cpython] [--only-tables] [--save-table T.json] \
+        [--ring shared|per_region|own_left]
 
 Replays each trace (the recorded corpus by default: cpython_prefork and its gc.freeze
 variant) under the shipped ``guarded`` (conf/policy/guarded.yaml, its options plus
@@ -21,7 +22,22 @@ corpus without the application, 2 passes, the options above), replays the traces
 and prints, for the 4 cells the first trace visits most under it, the summed hindsight
 reward (``arm_rewards``, per trace divided by its baseline, in % of a trace) of a few arms
 per training source (family or recording) and on the trace itself: what the learned value
-of each cell rests on. Diagnosis only: nothing here is chosen.
+of each cell rests on (``--save-table PATH`` writes that table).
+
+**The proof look's walk** (every run): ring slots stepped over unread per fault (empty,
+another region's, not yet due), reads, looks cut because the budget held less than the
+price of the next slot, what the engine charged for the walk (share of baseline), the
+budget's credits (allowances, proofs) and debits (windows, the walk), the faults whose table
+value asked for a window and got none, and the same per region (the regions with most
+faults). ``--only-tables``
+replays only ``--tables`` / ``--holdout``'s tables (``experiments/generalization.py`` writes
+each job's learned table into its job.json, ``tables``). ``--ring`` replaces the shipped
+proof ring (one per state, shared by its regions) by a prototype, simulator only:
+``per_region`` (:class:`RingPerRegion`, a ring of :data:`PROOFS` entries per region) or
+``own_left`` (:class:`OwnLeft`, one ring, but a look ends once it saw the faulting region's
+own live entries); ``experiments/guarded_ttl.py --ring`` measures them on the development
+draws (docs/policies.md, "Where held-out numpy's walk goes"). Diagnosis only: nothing here is
+chosen.
 """
 
 from __future__ import annotations
@@ -61,8 +77,84 @@ from cowrl.sim.simulator import simulate  # noqa: E402
 from cowrl.traces.io import Trace, load_trace  # noqa: E402
 
 CLS = ("stream", "other")
+# The look's counters of GuardedContext, by the name the walk report gives them.
+WALK_FIELDS = {"steps": "proof_steps", "empty": "proof_empty", "other": "proof_other",
+               "not_due": "proof_skips", "cuts": "proof_cuts", "unproven": "unproven_reads",
+               "proven": "proven"}
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "traces"
 ARMS = (1, 4, 8, 64, ALIGN | 4, ALIGN | 8)
+
+
+RING_FIELDS = ("proof_page", "proof_head", "proof_cursor", "proof_live", "proof_miss",
+               "proof_due", "proof_cls")
+"""The proof ring's state in :class:`GuardedContext` (what a ring per region keeps apart)."""
+
+
+class RingPerRegion(GuardedPolicy):
+    """Prototype (simulator only; docs/policies.md, "Where held-out numpy's walk goes"): a
+    proof ring of :data:`PROOFS` entries per region instead of one per state, so a look
+    never steps over another region's entries. The fault clock of ``proof_backoff``
+    (``n_faults``) stays the state's. Decisions otherwise as :class:`GuardedPolicy`."""
+
+    def reset(self, n_pages: int, seed: int | None = None) -> None:
+        super().reset(n_pages, seed)
+        self.rings: dict[int, dict[str, Any]] = {}
+        self.ring_region = -1
+
+    def replay_program(self) -> None:
+        return None  # the compiled program has one ring: the Python path at every fault
+
+    def select_ring(self, region: int) -> None:
+        """Make ``region``'s ring (region = its first page) the context's."""
+        if region == self.ring_region:
+            return
+        g = self.ctx
+        self.rings[self.ring_region] = {f: getattr(g, f) for f in RING_FIELDS}
+        n = len(g.proof_page)  # PROOFS (guarded_ttl.py --ring-size changes it)
+        ring = self.rings.get(region) or {
+            "proof_page": [0] * n, "proof_head": 0, "proof_cursor": 0, "proof_live": 0,
+            "proof_miss": [0] * n, "proof_due": [0] * n, "proof_cls": [0] * n}
+        for f, v in ring.items():
+            setattr(g, f, v)
+        self.ring_region = region
+
+    def fault_cell(self, ctx: FaultContext) -> Cell:
+        self.select_ring(ctx.region_start)  # the look and this fault's copies: its region's
+        return super().fault_cell(ctx)
+
+
+class OwnLeft(GuardedPolicy):
+    """Prototype (simulator only): one ring, but a look ends once it has looked at every
+    live entry *of the faulting region* (``proof_live`` counted per region), so a region
+    without entries walks nothing and never pays for another region's entries left in the
+    ring. Decisions otherwise as :class:`GuardedPolicy`."""
+
+    def replay_program(self) -> None:
+        return None  # not in the compiled program: the Python path at every fault
+
+    def prove(self, ctx: FaultContext, start: int, limit: int) -> None:
+        g = self.ctx
+        own = sum(1 for v in g.proof_page if v and start <= v - 1 < limit)
+        live = g.proof_live
+        g.proof_live = own  # what the look counts down (GuardedPolicy.prove's ``left``)
+        try:
+            super().prove(ctx, start, limit)
+        finally:
+            g.proof_live = live - (own - g.proof_live)  # less the entries it removed
+
+
+RINGS: dict[str, type[GuardedPolicy]] = {"shared": GuardedPolicy,
+                                         "per_region": RingPerRegion, "own_left": OwnLeft}
+"""``--ring``: the shipped shared ring and the two prototypes."""
+
+
+def ring_class(ring: str, base: type[GuardedPolicy] = GuardedPolicy) -> type[GuardedPolicy]:
+    """``base`` with the proof ring ``ring`` (a key of :data:`RINGS`)."""
+    if ring not in RINGS:
+        raise ValueError(f"--ring: one of {', '.join(RINGS)}, got {ring!r}")
+    if RINGS[ring] is GuardedPolicy:
+        return base
+    return type(f"{base.__name__}_{ring}", (RINGS[ring], base), {})
 
 
 class Probe(GuardedPolicy):
@@ -76,6 +168,11 @@ class Probe(GuardedPolicy):
         self.owner = [-1] * PROOFS  # class of the window that copied the ring entry
         self.fate: Counter[tuple[str, str]] = Counter()  # (class, fate) -> pages
         self.fate_pages: dict[tuple[str, str], list[int]] = {}
+        # The proof look's walk per region (keyed by the region's first page): faults and
+        # the ring slots its looks stepped over (WALK_FIELDS), and the budget's debits.
+        self.walk_by_region: dict[int, Counter[str]] = {}
+        self.window_debit = 0  # ns the windows took from the budget (reserve and fixed part)
+        self.decisions: Counter[tuple[int, int, int]] = Counter()  # (cell, want, k) -> faults
 
     def _fate(self, cls: int, what: str, page: int) -> None:
         self.fate[(CLS[cls], what)] += 1
@@ -86,7 +183,12 @@ class Probe(GuardedPolicy):
         before = list(g.proof_page)
         t = (ctx.page - ctx.region_start) & (SENTINELS - 1)
         tag, pages = g.tags[t], g.tag_pages[t]
+        walked = [getattr(g, f) for f in WALK_FIELDS.values()]
         c = super().fault_cell(ctx)
+        reg = self.walk_by_region.setdefault(ctx.region_start, Counter())
+        reg["faults"] += 1
+        for (name, f), w in zip(WALK_FIELDS.items(), walked, strict=True):
+            reg[name] += getattr(g, f) - w
         for i in range(PROOFS):
             if before[i] and not g.proof_page[i]:
                 self._fate(self.owner[i], "proven" if ctx.page_state is not None
@@ -104,7 +206,12 @@ class Probe(GuardedPolicy):
         tags = list(g.tags)
         tag_pages = list(g.tag_pages)
         misses = list(g.misses)
+        budget = self.budget
         k = super().act(c, ctx, want)
+        self.window_debit += budget - self.budget
+        if k:
+            self.walk_by_region[ctx.region_start]["windows"] += 1
+        self.decisions[(c.cell, self.table[c.cell] if want is None else want, k)] += 1
         for i in range(PROOFS):
             if g.proof_page[i] != before[i]:
                 if before[i]:
@@ -150,10 +257,70 @@ def report(t: Trace, name: str, pol: Probe, cost: Any, base: float) -> None:
     last = np.full(t.n_pages, -1, dtype=np.int64)
     last[t.pages] = np.arange(t.writes)
     written = last >= 0
+    walk_report(t, pol, rec.precopied, cost, base)
     print("  copied pages by fate (class: fate pages [later written]): " + ", ".join(
         f"{c}: {f} {pol.fate[(c, f)]} [{int(written[pol.fate_pages[(c, f)]].sum())}]"
         for c in CLS for f in ("proven", "expired", "overwritten", "in ring")
         if pol.fate[(c, f)]))
+
+
+def walk_summary(pol: Probe) -> dict[str, int]:
+    """The walk counters summed over regions, and the budget's debits and credits (ns):
+    ``walk_debit`` (every slot stepped over unread pays its price: ``walk_empty_ns`` an empty
+    one, ``walk_ns`` a live one), ``window_debit``,
+    ``granted`` (allowances), ``proof_credit`` (each proof returns loss + gain)."""
+    tot: Counter[str] = Counter()
+    for reg in pol.walk_by_region.values():
+        tot.update(reg)
+    over = tot["empty"] + tot["other"] + tot["not_due"]
+    wanted = sum(n for (_, w, _), n in pol.decisions.items() if w)
+    return {**{f: tot[f] for f in ("faults", *WALK_FIELDS)}, "over": over,
+            "walk_debit": tot["empty"] * pol.walk_empty + (over - tot["empty"]) * pol.walk,
+            "window_debit": pol.window_debit,
+            "granted": pol.granted, "proof_credit": tot["proven"] * (pol.loss + pol.gain),
+            "wanted": wanted,
+            "starved": sum(n for (_, w, k), n in pol.decisions.items() if w and not k),
+            "cut_short": sum(n for (_, w, k), n in pol.decisions.items()
+                             if w and 0 < k and k != w and not w > MAX_DEGREE)}
+
+
+MAX_DEGREE = 64  # a table value above it is an align value (its degree depends on the page)
+
+
+def walk_report(t: Trace, pol: Probe, copied: int, cost: Any, base: float, top: int = 6
+                ) -> None:
+    """Where the proof look's walk goes: per fault, the ring slots stepped over unread
+    (empty, another region's, not yet due), the looks cut (budget < the next slot's price),
+    the budget's debits and credits, the faults whose table value asked for a window and got
+    none (``starved``), what the engine charged for the walk (``proof_step_ns`` per empty
+    slot, ``proof_skip_ns`` per live entry stepped over) as a share of the baseline ``base``,
+    and per region (the ``top`` by faults) the same slots per fault."""
+    w = walk_summary(pol)
+    n = max(w["faults"], 1)
+    charged = w["empty"] * cost.proof_step_ns + (w["other"] + w["not_due"]) * cost.proof_skip_ns
+    print(f"  walk (walk_ns {pol.walk}, walk_empty_ns {pol.walk_empty}, charged "
+          f"{charged / base:.2%} of baseline): "
+          f"{w['steps'] / n:.2f} slots/fault, over unread "
+          f"{w['over'] / n:.2f} (empty {w['empty'] / n:.2f}, other region "
+          f"{w['other'] / n:.2f}, not due {w['not_due'] / n:.2f}), reads "
+          f"{(w['steps'] - w['over']) / n:.2f}, cuts {w['cuts']} ({w['cuts'] / n:.1%} of faults)"
+          f", unproven reads {w['unproven']}, proven {w['proven']}, copied {copied}")
+    print(f"  budget (ns): granted {w['granted']:,}, proofs {w['proof_credit']:,}, windows "
+          f"-{w['window_debit']:,}, walk -{w['walk_debit']:,} "
+          f"({w['walk_debit'] / max(w['granted'], 1):.2f} x the allowances); faults asking "
+          f"for a window {w['wanted']}, got none {w['starved']}, a smaller one "
+          f"{w['cut_short']}")
+    ends = t.region_ends
+    regs = sorted(pol.walk_by_region.items(), key=lambda kv: -kv[1]["faults"])
+    print(f"  {len(regs)} of {ends.size} regions fault, "
+          f"{sum(1 for _, c in regs if c['windows'])} open windows; per region (top {top} by "
+          "faults): "
+          + "; ".join(
+              f"r{int(np.searchsorted(ends, s, side='right'))} {c['faults']} faults, over "
+              f"{(c['empty'] + c['other'] + c['not_due']) / c['faults']:.1f}/fault (other "
+              f"{c['other'] / c['faults']:.1f}, empty {c['empty'] / c['faults']:.1f}), "
+              f"cuts {c['cuts']}, windows {c['windows']}, proven {c['proven']}"
+              for s, c in regs[:top]))
 
 
 def arm_sums(traces: list[Trace], probe: Trace, table: list[int], kw: dict[str, Any],
@@ -198,8 +365,16 @@ def main() -> None:
     ap.add_argument("--options", default="{}", help="JSON: options over the shipped ones")
     ap.add_argument("--align", type=int, default=4, help="G of the all-align table")
     ap.add_argument("--tables", type=Path, nargs="*", default=[])
+    ap.add_argument("--ring", default="shared", choices=list(RINGS),
+                    help="the proof ring: shared (shipped) or a prototype (RingPerRegion, "
+                         "OwnLeft); the fates of copied pages assume one ring")
+    ap.add_argument("--only-tables", action="store_true",
+                    help="replay only the tables of --tables / --holdout (not the shipped one "
+                         "nor the all-align one)")
     ap.add_argument("--holdout", default=None,
                     help="app:NAME: also the table learned without that application")
+    ap.add_argument("--save-table", type=Path, default=None,
+                    help="with --holdout: write the learned table there (a JSON list)")
     args = ap.parse_args()
     cost = make_costmodel(args.costmodel)
     shipped = make_policy("guarded")
@@ -207,6 +382,8 @@ def main() -> None:
     kw = {**shipped_options(), **json.loads(args.options)}
     tables = {"shipped table": list(shipped.table), f"align{args.align} everywhere":
               [ALIGN | args.align] * N_CELLS}
+    if args.only_tables:
+        tables = {}
     for p in args.tables:
         tables[p.name] = [int(v) for v in json.loads(p.read_text())]
     train: list[Trace] = []
@@ -215,13 +392,16 @@ def main() -> None:
         train += [load_trace(f) for f in corpus_train_files(args.holdout, CORPUS)]
         tables[f"learned without {args.holdout}"] = list(
             learn_table(train, [cost], seed=0, passes=2, **kw)["table"])
+        if args.save_table:
+            args.save_table.write_text(json.dumps(tables[f"learned without {args.holdout}"]))
     for path in args.traces:
         t = load_trace(path)
         base = objective(simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns)
         for tname, table in tables.items():
-            pol = Probe.for_cost(cost, table=table, **kw)
+            pol = ring_class(args.ring, Probe).for_cost(cost, table=table, **kw)
             assert isinstance(pol, Probe) and isinstance(pol.ctx, GuardedContext)
-            report(t, f"{tname}, {args.costmodel}, {json.dumps(kw, sort_keys=True)}", pol,
+            report(t, f"{tname}, {args.costmodel}, ring {args.ring}, "
+                      f"{json.dumps(kw, sort_keys=True)}", pol,
                    cost, base)
     if args.holdout:
         print(f"\n== what the table learned without {args.holdout} rests on")

@@ -3,6 +3,7 @@ submitit_local (the launcher family a SLURM cluster uses)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -67,6 +68,16 @@ def test_one_job_in_process_reports_the_learned_policy(tmp_path: Path) -> None:
     for r in job["rows"]:
         assert r["oracle_ratio"] <= r["best_ratio"] + 1e-9 <= 1 + 1e-9
     assert make_costmodel("host").name == "host"
+    # The learned table is in job.json: replayed, it gives the job's rows again.
+    from cowrl.policies.guarded import GuardedPolicy, shipped_options
+
+    saved = json.loads((tmp_path / "job.json").read_text())["tables"]
+    assert list(saved) == ["guarded"] and any(saved["guarded"])
+    pol = GuardedPolicy.for_cost(make_costmodel("host"), table=saved["guarded"],
+                                 **shipped_options())
+    again = G.measure([pol], G.test_traces("sparse", 2, None, None), make_costmodel("host"))
+    assert [r["ratio"] for r in again if r["policy"] == "guarded"] == [
+        r["ratio"] for r in job["rows"] if r["policy"] == "guarded"]
 
 
 def test_sweep_through_submitit_local(tmp_path: Path) -> None:
