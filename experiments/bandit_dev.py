@@ -24,7 +24,8 @@ import tempfile
 from pathlib import Path
 
 POLICY_KEYS = ("credit", "context", "shield", "proof", "proof_reads", "proof_ttl",
-               "proof_backoff", "proof_look", "epoch_faults", "costmodel", "learner.gamma",
+               "proof_backoff", "read_credit", "proof_look", "epoch_faults", "costmodel",
+               "learner.gamma",
                "learner.c")
 
 

@@ -64,6 +64,9 @@ def main() -> None:
                     help="GuardedPolicy keywords (JSON) the guarded table is learned with")
     ap.add_argument("--corpus", action="store_true",
                     help="the recorded corpus (data/traces) joins the guarded training traces")
+    ap.add_argument("--passes", type=int, default=2, help="learn_table's passes")
+    ap.add_argument("--train-seed", type=int, default=0,
+                    help="training seed: the randomized training draws and the exploration")
     args = ap.parse_args()
     import json
 
@@ -85,13 +88,14 @@ def main() -> None:
             from cowrl.policies.guarded import GuardedPolicy, learn_table
 
             t0 = time.time()
-            train = train_traces([], 0, args.train_draws)
+            train = train_traces([], args.train_seed, args.train_draws)
             if args.corpus:
                 from cowrl.generalization import corpus_train_files
                 from cowrl.traces.io import load_trace
 
                 train += [load_trace(f) for f in corpus_train_files(VALIDATION, CORPUS)]
-            res = learn_table(train, [cost], passes=2, **opts)
+            res = learn_table(train, [cost], passes=args.passes, seed=args.train_seed,
+                              **opts)
             g = GuardedPolicy.for_cost(cost, **opts)
             g.table = res["table"]
             policies.append(g)

@@ -263,7 +263,8 @@ def walk_summary(pol: Probe) -> dict[str, int]:
     """The walk counters summed over regions, and the budget's debits and credits (ns):
     ``walk_debit`` (every slot stepped over unread pays its price: ``walk_empty_ns`` an empty
     one, ``walk_ns`` a live one), ``window_debit``,
-    ``granted`` (allowances), ``proof_credit`` (each proof returns loss + gain)."""
+    ``granted`` (allowances), ``proof_credit`` (each proof returns loss + gain, and with
+    ``read_credit`` ``read_ns`` per reserved read its copy did not use)."""
     tot: Counter[str] = Counter()
     for reg in pol.walk_by_region.values():
         tot.update(reg)
@@ -272,7 +273,8 @@ def walk_summary(pol: Probe) -> dict[str, int]:
     return {**{f: tot[f] for f in ("faults", *WALK_FIELDS)}, "over": over,
             "walk_debit": tot["empty"] * pol.walk_empty + (over - tot["empty"]) * pol.walk,
             "window_debit": pol.window_debit,
-            "granted": pol.granted, "proof_credit": tot["proven"] * (pol.loss + pol.gain),
+            "granted": pol.granted, "proof_credit": tot["proven"] * (pol.loss + pol.gain)
+            + pol.ctx.unused_reads * pol.read_ns,
             "wanted": wanted,
             "starved": sum(n for (_, w, k), n in pol.decisions.items() if w and not k),
             "cut_short": sum(n for (_, w, k), n in pol.decisions.items()

@@ -61,6 +61,12 @@
  * copy).  The budget never goes negative, so the bound above includes the walk (each price
  * at least what the slot costs).  walk_empty_ns = walk_ns: one price (the decisions before
  * the payload grew to 752 bytes).
+ * With read_ns > 0 (needs proof = 1 and proof_ttl > 0) a proof also credits the reserved
+ * reads its copy did not use: an entry proven after m unproven reads (proof_miss < proof_ttl)
+ * returns loss_ns + gain_ns + (proof_ttl - m) * read_ns.  loss_ns reserves proof_ttl reads
+ * and gain_ns is net of all of them, so with read_ns <= the price of a read (user space sets
+ * floor(proof_read_ns)) the credit stays within what the copy saved: the bound holds.
+ * read_ns = 0: the decisions before it (the first pad of the 752-byte payload).
  * With proof_look = 1 (needs proof = 1) a look counts down only the live entries of its
  * region's bucket: commit records each entry's bucket (cowrl_guarded_bucket of the faulting
  * region: a hash of its first virtual page number mod 512 and its size in pages), the state
@@ -135,10 +141,11 @@ struct cowrl_guarded_table {
 				 * 0: not paid (0 if !proof) */
 	cp_u16 walk_empty_ns;	/* ... and per empty ring slot it steps over (0 if !proof);
 				 * since 752 bytes: a 744-byte payload is refused (-EINVAL) */
-	cp_u16 pad0;		/* 0 */
+	cp_u16 read_ns;		/* a proof credits it per reserved read left unused (0..65535;
+				 * 0 if !proof or !proof_ttl; 0: no such credit) */
 	cp_u16 proof_look;	/* 1: a look counts down its region's bucket only (0..1, 0 if
 				 * !proof); 0: every live entry (the decisions before it) */
-	cp_u16 pad1;		/* 0: the size stays a multiple of 8 */
+	cp_u16 pad[1];		/* 0: the size stays a multiple of 8 */
 };
 
 /* Per watched region, allocated at register time (about 6 KiB). */
@@ -235,7 +242,8 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 	    tb->merge > 1 || tb->protect > 1 || tb->hit_scale < 1 ||
 	    tb->hit_scale > COWRL_GUARDED_MAX_HIT_SCALE ||
 	    (!tb->proof && (tb->walk_ns || tb->walk_empty_ns)) ||
-	    tb->pad0 || tb->pad1 || tb->proof_look > 1 || (!tb->proof && tb->proof_look))
+	    tb->pad[0] || (tb->read_ns && (!tb->proof || !tb->proof_ttl)) ||
+	    tb->proof_look > 1 || (!tb->proof && tb->proof_look))
 		return -22;
 	if (tb->proof > 1 || (tb->proof && (tb->proof_reads < 1 ||
 	    tb->proof_reads > COWRL_GUARDED_MAX_PROOF_READS || tb->expected_loss)) ||
@@ -286,7 +294,8 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
  * the look ends after COWRL_GUARDED_BACKOFF_STEPS * proof_reads slots at most.  With
  * walk_ns / walk_empty_ns a step is taken only while the budget holds the price of the slot
  * it steps to (walk_empty_ns if empty, else walk_ns), and one over a slot not read costs that
- * price (a look so cut leaves the cursor where it ended).
+ * price (a look so cut leaves the cursor where it ended).  With read_ns a proven entry also
+ * returns (proof_ttl - proof_miss) * read_ns, the reserved reads it did not use.
  */
 static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 				       const struct cowrl_guarded_table *tb,
@@ -328,7 +337,9 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 				/* (an entry not yet due is stepped over: no read, not counted) */
 				n++;
 				if (written(ctx, i, v - 1) == 1) {
-					st->budget += tb->loss_ns + tb->gain_ns;
+					st->budget += tb->loss_ns + tb->gain_ns +
+						(cp_s64)(tb->proof_ttl - st->proof_miss[i]) *
+						tb->read_ns;
 					cowrl_guarded_drop(st, i);
 				} else if (tb->proof_ttl &&
 					   ++st->proof_miss[i] >= tb->proof_ttl) {

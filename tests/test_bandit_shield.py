@@ -165,6 +165,10 @@ def test_round_1_bandit_stays_available() -> None:
     ({"context": "guarded", "shield": True, "credit": "both"}, "policy.credit"),
     ({"context": "guarded", "shield": True, "proof": 1, "proof_look": 2}, "policy.proof_look"),
     ({"context": "guarded", "shield": True, "proof_look": 1}, "policy.proof_look needs proof"),
+    ({"context": "guarded", "shield": True, "proof": 1, "proof_ttl": 16, "read_credit": 2},
+     "policy.read_credit"),
+    ({"context": "guarded", "shield": True, "proof": 0, "read_credit": 1},
+     "policy.read_credit must be 0 with proof: 0"),
     ({"context": "guarded", "shield": True, "costmodel": "nope"}, "policy.costmodel"),
 ])
 def test_bad_options_are_one_line_errors_naming_the_field(kw: dict, field: str) -> None:

@@ -131,21 +131,32 @@ def _policies() -> list[GuardedPolicy]:
                                    walk_empty_ns=40),
             GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900,
                           grant_left=0, proof=1, proof_reads=4, proof_ttl=8, proof_backoff=1,
-                          walk_ns=100, walk_empty_ns=5000, slots=2, near=5)]
+                          walk_ns=100, walk_empty_ns=5000, slots=2, near=5),
+            # read_credit: a proof also credits the reserved reads its copy did not use,
+            # (proof_ttl - proof_miss) * read_ns: the shipped options (read_ns 90, for_cost's
+            # floor(proof_read_ns)); dear credits (so that it changes decisions), with backoff
+            # and without, the walk paid and cut
+            make_guarded(table=shipped, proof=1, proof_ttl=16, proof_backoff=1, read_credit=1),
+            GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_reads=16,
+                                   proof_ttl=3, proof_backoff=1, read_credit=1, read_ns=700),
+            GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900,
+                          grant_left=0, proof=1, proof_reads=2, proof_ttl=8, read_credit=1,
+                          read_ns=2000, walk_ns=400, walk_empty_ns=150, slots=2, near=5)]
 
 
-N_POLICIES = 31
+N_POLICIES = 34
 TTL_POLICIES = (14, 15, 16)
 BACKOFF_POLICIES = (21, 22, 23, 24)
 WALK_POLICIES = (25, 26, 27, 28, 29, 30)
 TWO_PRICE_POLICIES = (28, 29, 30)
+READ_CREDIT_POLICIES = (31, 32, 33)
 
 
 def _variant(pol: GuardedPolicy, **change: int) -> GuardedPolicy:
     """``pol`` (its table, options and budget prices) with some options changed."""
     prices = {"gain_ns": pol.gain, "loss_ns": pol.loss, "setup_ns": pol.setup,
               "demand_ns": pol.demand, "skip_ns": pol.skip, "walk_ns": pol.walk,
-              "walk_empty_ns": pol.walk_empty}
+              "walk_empty_ns": pol.walk_empty, "read_ns": pol.read_ns}
     opts = {**pol.options(), **prices, **change}
     return GuardedPolicy(table=pol.table, **opts)
 
@@ -301,6 +312,80 @@ def test_the_empty_slot_price_changes_decisions(pi: int) -> None:
     assert sum(_decides_otherwise(t, simulate(t, pol, cost, record_events=True,
                                               fast=False)[1], one, cost)
                for t in _traces()) > 0
+
+
+@pytest.mark.parametrize("pi", READ_CREDIT_POLICIES)
+def test_read_credit_credits_unused_reads_and_changes_decisions(pi: int) -> None:
+    # copies are proven after some but not all of their proof_ttl reads (so the credit is
+    # neither 0 nor t * read_ns per proof, and the equivalence tests above compare it), and
+    # without the credit each policy decides otherwise somewhere
+    cost = make_costmodel("seed_table1")
+    pol = _policies()[pi]
+    assert pol.read_credit == 1 and pol.read_ns > 0 and pol.proof_ttl > 0
+    off = _variant(pol, read_credit=0, read_ns=0)
+    differ = partial = 0
+    for t in _traces():
+        _, ev = simulate(t, pol, cost, record_events=True, fast=False)
+        c = pol.ctx
+        assert c.unused_reads <= c.proven * pol.proof_ttl, t.name
+        partial += c.proven * pol.proof_ttl - c.unused_reads  # reads used by proven copies
+        differ += _decides_otherwise(t, ev, off, cost)
+    assert partial > 0
+    assert differ > 0
+
+
+def test_for_cost_credits_at_most_the_reserved_read() -> None:
+    # read_ns = floor(proof_read_ns): an integer no larger than what the loss reserves per
+    # read (loss_ns grows by >= read_ns per unit of proof_ttl); 0 without read_credit; the
+    # gain is net of all proof_ttl reads whatever read_credit (and >= 0: the credit of a proof
+    # after m reads, gain + (t - m) * read_ns, is at most what the copy saved)
+    for cm, want in (("seed_table1", 90), ("host", 19), ("tcg", 0)):
+        cost = make_costmodel(cm)
+        # tcg: a copied page cannot gain (gain_ns clamped to 0): nothing credited on top
+        assert want == (int(cost.proof_read_ns) if cm != "tcg" else 0)
+        pol = GuardedPolicy.for_cost(cost, proof=1, proof_ttl=16, read_credit=1)
+        plain = GuardedPolicy.for_cost(cost, proof=1, proof_ttl=16)
+        none = GuardedPolicy.for_cost(cost, proof=1, proof_ttl=0)
+        assert (pol.read_ns, plain.read_ns) == (want, 0), cm
+        assert (pol.loss, pol.gain) == (plain.loss, plain.gain), cm
+        assert 16 * pol.read_ns <= pol.loss - none.loss + 1, cm  # int() of each loss
+        assert 16 * pol.read_ns <= none.gain - pol.gain + 1, cm
+        assert GuardedPolicy.for_cost(cost, proof=1, proof_ttl=16, read_credit=1,
+                                      read_ns=5).read_ns == 5
+    pol = make_guarded(costmodel="auto", proof=1, proof_ttl=16, read_credit=1)
+    assert pol.read_ns == 0  # priced per run (for_trace)
+    assert pol.deployed_under(make_costmodel("host")).read_ns == 19
+
+
+def test_read_credit_with_proof_ttl_0_credits_nothing() -> None:
+    # proof_ttl 0 reserves no read, so there is none to give back: read_credit 1 is accepted
+    # (a user setting proof_ttl: 0 on the shipped options) and decides as read_credit 0
+    cost = make_costmodel("seed_table1")
+    pol = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_ttl=0,
+                                 proof_backoff=1, read_credit=1)
+    assert pol.read_credit == 1 and pol.read_ns == 0
+    off = _variant(pol, read_credit=0)
+    t = g.randomized(seed=2000, draw=0, families="mixture")
+    _, ev = simulate(t, pol, cost, record_events=True, fast=False)
+    assert ev.k.any() and not _decides_otherwise(t, ev, off, cost)
+
+
+def test_an_artifact_without_read_credit_loads_as_0(tmp_path) -> None:  # noqa: ANN001
+    # saved before read_credit / read_ns: no credit of unused reads, the decisions as saved;
+    # saved with them: kept (fixed prices and costmodel: auto alike)
+    pol = make_guarded(table=[1] * N_CELLS, proof=1, proof_ttl=16, read_credit=1)
+    spec = pol.artifact_spec()
+    assert (spec["read_credit"], spec["read_ns"]) == (1, 90)
+    back = GuardedPolicy.from_artifact(spec, "g", tmp_path)
+    assert (back.read_credit, back.read_ns) == (1, 90)
+    old = {k: v for k, v in spec.items() if k not in ("read_credit", "read_ns")}
+    back = GuardedPolicy.from_artifact(old, "g", tmp_path)
+    assert (back.read_credit, back.read_ns) == (0, 0)
+    assert back.program().table["read_ns"] == 0
+    auto = make_guarded(table=[1] * N_CELLS, costmodel="auto", proof=1, proof_ttl=16,
+                        read_credit=1).artifact_spec()
+    back = GuardedPolicy.from_artifact(auto, "g", tmp_path)
+    assert back.deployed_under(make_costmodel("seed_table1")).read_ns == 90
 
 
 def test_for_cost_prices_the_walk() -> None:
@@ -596,7 +681,7 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
             ok = bytearray(bo)
             struct.pack_into("<H", ok, off, value)
             assert cguarded.check(bytes(ok)) == 0, (off, value)
-    for off, value in ((746, 1), (748, 2), (750, 1)):
+    for off, value in ((748, 2), (750, 1)):
         bad = bytearray(bo)
         struct.pack_into("<H", bad, off, value)
         assert cguarded.check(bytes(bad)) == -22, off
@@ -604,6 +689,16 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     look = bytearray(bo)
     struct.pack_into("<H", look, 748, 1)
     assert cguarded.check(bytes(look)) == 0
+    # read_ns (the first pad, at 746): any u16 with proof and proof_ttl > 0, else 0
+    rc = pack_guarded(make_guarded(proof=1, proof_ttl=16, read_credit=1).program())
+    assert struct.unpack_from("<3H", rc, 746) == (90, 0, 0) and cguarded.check(rc) == 0
+    for value in (1, 65535):
+        ok = bytearray(bo)
+        struct.pack_into("<H", ok, 746, value)
+        assert cguarded.check(bytes(ok)) == 0, value
+    nottl = bytearray(rc)
+    struct.pack_into("<H", nottl, 738, 0)  # proof_ttl 0: no read reserved, none credited
+    assert cguarded.check(bytes(nottl)) == -22
     for walk, empty in ((1, 0), (0, 1)):
         noproof = bytearray(bo)
         struct.pack_into("<6H", noproof, 734, 0, 0, 0, 0, walk, empty)  # proof 0
@@ -640,6 +735,17 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     ({"proof": 1, "proof_look": True}, "policy.proof_look must be 0 or 1"),
     ({"proof": 1, "proof_look": "1"}, "policy.proof_look must be 0 or 1"),
     ({"proof": 0, "proof_look": 1}, "policy.proof_look needs proof: 1"),
+    ({"proof": 1, "proof_ttl": 16, "read_credit": 2}, "policy.read_credit must be 0 or 1"),
+    ({"proof": 1, "proof_ttl": 16, "read_credit": True}, "policy.read_credit must be 0 or 1"),
+    ({"proof": 0, "read_credit": 1}, "policy.read_credit must be 0 with proof: 0"),
+    ({"proof": 1, "read_credit": 1, "read_ns": 5}, "policy.read_ns must be 0 with proof_ttl: 0"),
+    ({"proof": 1, "proof_ttl": 16, "read_credit": 1, "read_ns": -1},
+     "policy.read_ns must be an integer in 0..65535"),
+    ({"proof": 1, "proof_ttl": 16, "read_credit": 1, "read_ns": 65536},
+     "policy.read_ns must be an integer in 0..65535"),
+    ({"proof": 1, "proof_ttl": 16, "read_credit": 1, "read_ns": 1.5},
+     "policy.read_ns must be an integer in 0..65535"),
+    ({"proof": 1, "proof_ttl": 16, "read_ns": 5}, "policy.read_ns must be 0 with read_credit"),
     ({"table": [65] * N_CELLS}, "policy.table"),
     ({"table": [ALIGN | 3] * N_CELLS}, "policy.table"),
     ({"table": [ALIGN | 128] * N_CELLS}, "policy.table"),

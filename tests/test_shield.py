@@ -229,6 +229,37 @@ def test_shield_proof_look_and_old_artifacts() -> None:
     assert guard_constants(cost)["proof_look"] == 0  # proof: 0
 
 
+def test_shield_read_credit_and_old_artifacts() -> None:
+    """The shield credits the reserved reads a proven copy did not use as guarded does
+    (read_credit, read_ns = floor(proof_read_ns) from for_cost); constants saved before
+    read_credit load with 0 for both (no such credit: they decide as saved); shield: false
+    prices nothing. A shielded env with read_credit decides as guarded with it, fault for
+    fault, and otherwise than without it."""
+    cost = make_costmodel("seed_table1")
+    new = guard_constants(cost, proof=1, proof_ttl=16, proof_backoff=1, read_credit=1)
+    assert (new["read_credit"], new["read_ns"]) == (1, 90)
+    guard = GuardView(new).guard
+    assert (guard.read_credit, guard.read_ns) == (1, 90)
+    assert GuardView(new).constants["read_ns"] == 90  # what an artifact saves
+    old = {k: v for k, v in new.items() if k not in ("read_credit", "read_ns")}
+    guard = GuardView(old).guard
+    assert (guard.read_credit, guard.read_ns) == (0, 0)
+    assert GuardView(new, shield=False).guard.read_ns == 0
+    plain = guard_constants(cost, proof=1, proof_ttl=16, proof_backoff=1)
+    assert (plain["read_credit"], plain["read_ns"]) == (0, 0)
+    t = g.randomized(seed=2000, draw=0, families="mixture")
+    ks = {}
+    for rc in (1, 0):
+        env = GuardedPrecopyEnv(PrecopyEnv(cost=cost), features="guarded", shield=True,
+                                proof=1, proof_ttl=16, proof_backoff=1, read_credit=rc)
+        assert env.view.guard.read_ns == 90 * rc
+        _, _, ks[rc] = _episode(env, t, 7)
+        ref = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_ttl=16,
+                                     proof_backoff=1, read_credit=rc)
+        assert ks[rc] == simulate(t, ref, cost, record_events=True, fast=False)[1].k.tolist()
+    assert ks[1] != ks[0]
+
+
 @pytest.mark.parametrize("want", [1, 7])  # k = 1 and k = 64 asked at every fault
 def test_shield_with_proof_is_guarded_version_4(want: int) -> None:
     """The shield with interior proofs (proof = 1) reads the engine's page state through the

@@ -37,7 +37,7 @@ from cowrl.traces import generators as g
 from cowrl.traces.io import Trace
 
 COSTS = ("seed_table1", "host")
-PROOF_KEYS = ("proof", "proof_reads", "proof_ttl")
+PROOF_KEYS = ("proof", "proof_reads", "proof_ttl", "proof_backoff", "read_credit")
 
 
 def _yaml(name: str) -> dict[str, Any]:
@@ -124,10 +124,11 @@ def test_shipped_bandit_shield_bounds_the_loss_with_the_reads_charged(cm: str) -
             run = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
             pol.end_episode()
             run -= _unpaid_walk_ns(view.guard, cost)
-            assert view.guard.proof_ttl == 16
+            assert view.guard.proof_ttl == 16 and view.guard.read_ns == int(cost.proof_read_ns)
             assert run - base <= view.guard.granted + t.n_pages, ("learning", t.name, want)
             frozen = pol.freeze().for_trace(t, cost)
             assert isinstance(frozen, GuardedPolicy) and frozen.proof_ttl == 16
+            assert frozen.read_ns == int(cost.proof_read_ns)  # read_credit: 1, shipped
             run = objective(simulate(t, frozen, cost, fast=False), 1.0, cost.page_cost_ns)
             run -= _unpaid_walk_ns(frozen, cost)
             assert run - base <= frozen.granted + t.n_pages, ("frozen", t.name, want)

@@ -298,6 +298,10 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
             noproof_walk = gp[:734] + bytes(8) + one + bytes(8)
             # ... with walk_empty_ns 1 (at 744; the payload is 752 bytes since)
             noproof_walk_empty = gp[:734] + bytes(10) + one + bytes(6)
+            # ... with read_ns 1 (at 746, the first pad of the 752-byte payload)
+            noproof_read = gp[:734] + bytes(12) + one + bytes(4)
+            # ... with proof 1 but proof_ttl 0 (at 738)
+            nottl_read = gp[:738] + bytes(2) + gp[740:746] + one + gp[748:]
             # ... with proof_look 1 (at 748)
             noproof_look = gp[:734] + bytes(14) + one + bytes(2)
 
@@ -310,7 +314,7 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_ttl_256": _set_policy_errno(fd, abi, G, gpatched(738, 256)),
                 "guarded_ttl_no_proof": _set_policy_errno(fd, abi, G, noproof),
                 # walk_ns (at 742), walk_empty_ns (at 744): any u16 with proof, 0 without;
-                # the pad after them (746..751) 0; a payload of the old size (744) refused
+                # the pad after read_ns (748..751) 0; a payload of the old size (744) refused
                 "guarded_walk_max": _set_policy_errno(fd, abi, G, gpatched(742, 65535)),
                 "guarded_walk_no_proof": _set_policy_errno(fd, abi, G, noproof_walk),
                 "guarded_walk_empty_max": _set_policy_errno(fd, abi, G, gpatched(744, 65535)),
@@ -321,6 +325,11 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_look_good": _set_policy_errno(fd, abi, G, gpatched(748, 1)),
                 "guarded_look_2": _set_policy_errno(fd, abi, G, gpatched(748, 2)),
                 "guarded_look_no_proof": _set_policy_errno(fd, abi, G, noproof_look),
+                # read_ns (at 746): any u16 with proof and proof_ttl > 0 (the payload's 4),
+                # 0 without proof or with proof_ttl 0 (no read reserved, none credited)
+                "guarded_read_max": _set_policy_errno(fd, abi, G, gpatched(746, 65535)),
+                "guarded_read_no_ttl": _set_policy_errno(fd, abi, G, nottl_read),
+                "guarded_read_no_proof": _set_policy_errno(fd, abi, G, noproof_read),
                 "guarded_744": _set_policy_errno(fd, abi, G, gp[:744]),
                 # proof_backoff (the pad slot at 740): 0..1, 0 without proof
                 "guarded_backoff_good": _set_policy_errno(fd, abi, G, gpatched(740, 1)),

@@ -283,8 +283,9 @@ class BanditPolicy(Policy):
     budget by interior proofs only, so the loss over ``k = 0`` stays within the allowance
     for any table the learner ends with (with ``proof_ttl``, as guarded's, its unproven
     proof reads too; ``proof_backoff`` as guarded's: an entry read unwritten ``m`` times is
-    read again ``2^m`` faults later; ``proof_look`` as guarded's: a look counts down the live
-    entries of its region's bucket only). The budget's prices come from ``costmodel``
+    read again ``2^m`` faults later; ``read_credit`` as guarded's: a proof also credits the
+    reserved reads its copy did not use; ``proof_look`` as guarded's: a look counts down the
+    live entries of its region's bucket only). The budget's prices come from ``costmodel``
     (``auto``: the cost model each run is priced by, as ``conf/policy/guarded.yaml``).
     ``shield: false`` with the guarded context frees every window (the budget's prices are
     0: an ablation). ``credit``: which arm a fault's reward goes to when the shield cut the
@@ -299,7 +300,8 @@ class BanditPolicy(Policy):
                  context: ContextSpec | dict[str, Any] | str | None = None,
                  epoch_faults: int = 64, shield: bool = False, proof: int = 0,
                  proof_reads: int = 8, proof_ttl: int = 0, proof_backoff: int = 0,
-                 proof_look: int = 0, costmodel: str = "auto", lam: float | None = None,
+                 read_credit: int = 0, proof_look: int = 0,
+                 costmodel: str = "auto", lam: float | None = None,
                  credit: str = "proposed", train_workloads: Sequence[str] | None = None,
                  train_rounds: int | None = None) -> None:
         if not isinstance(learner, Learner):
@@ -328,11 +330,13 @@ class BanditPolicy(Policy):
             check_proof_look,
             check_proof_reads,
             check_proof_ttl,
+            check_read_credit,
         )
 
         check_proof_reads(proof_reads)
         self.proof_ttl = check_proof_ttl(proof_ttl, proof)
         self.proof_backoff = check_proof_backoff(proof_backoff, proof)
+        self.read_credit = check_read_credit(read_credit, proof)
         self.proof_look = check_proof_look(proof_look, proof)
         if credit not in CREDITS:
             raise ConfigError(f"policy.credit must be one of {', '.join(CREDITS)}, "
@@ -406,6 +410,7 @@ class BanditPolicy(Policy):
                                                   proof_reads=self.proof_reads,
                                                   proof_ttl=self.proof_ttl,
                                                   proof_backoff=self.proof_backoff,
+                                                  read_credit=self.read_credit,
                                                   proof_look=self.proof_look),
                                   shield=self.shield, degrees=self.degrees)
 
@@ -430,6 +435,7 @@ class BanditPolicy(Policy):
         kw: dict[str, Any] = {"proof": self.proof, "proof_reads": self.proof_reads,
                               "proof_ttl": self.proof_ttl,
                               "proof_backoff": self.proof_backoff,
+                              "read_credit": self.read_credit,
                               "proof_look": self.proof_look,
                               "degrees": list(self.degrees), "name": self.name}
         if not self.shield:  # free windows, as GuardView(shield=False) trained it
@@ -442,8 +448,8 @@ class BanditPolicy(Policy):
                 cost = make_costmodel("seed_table1")
             c = guard_constants(cost, self.lam, proof=self.proof, proof_reads=self.proof_reads,
                                 proof_ttl=self.proof_ttl, proof_backoff=self.proof_backoff,
-                                proof_look=self.proof_look)
-            c.update(loss_ns=0, setup_ns=0, skip_ns=0, walk_ns=0, walk_empty_ns=0)
+                                read_credit=self.read_credit, proof_look=self.proof_look)
+            c.update(loss_ns=0, setup_ns=0, skip_ns=0, walk_ns=0, walk_empty_ns=0, read_ns=0)
             return GuardedPolicy(table=table, **c, **{k: v for k, v in kw.items()
                                                       if k not in c})
         if self.costmodel == "auto":

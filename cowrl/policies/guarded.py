@@ -118,6 +118,16 @@ never goes negative and each price is at least what the engine charges for its s
 exceeds the allowances granted. ``walk_empty_ns`` not given = ``walk_ns`` (one price, the
 decisions before 2026-12-03 07:00 UTC; ``walk_ns: 0`` alone = the walk not paid at all).
 
+``read_credit`` (0 by default = the decisions above; 1 needs ``proof = 1``, and credits nothing
+with ``proof_ttl = 0``, which reserves no read; docs/policies.md, "Crediting the unused proof
+reads"): a proven copy also gets back the reads it did not use. Each copy reserves ``t``
+unproven reads in its loss, but a copy proven after ``m < t`` unproven reads (its entry's
+``proof_miss``; the proving read is in the clean's price) cost only ``m``: its proof credits
+``loss + gain + (t - m) * read_ns``, where :meth:`GuardedPolicy.for_cost` sets ``read_ns =
+floor(proof_read_ns)`` (0 without ``read_credit``). Its gain is already net of all ``t`` reads,
+so the credit is at most what the copy really saved (``int`` and ``floor`` round both down) and
+the bound is unchanged.
+
 ``proof_look`` (0 by default = the look above; 1 needs ``proof = 1``; docs/policies.md,
 "Own-bucket proof looks"): which live entries a look counts down before it ends. With 0 it
 keeps walking while the ring holds live entries it has not looked at, of *any* region
@@ -176,6 +186,7 @@ BACKOFF_MAX_SHIFT = 16
 BACKOFF_STEPS = 4
 DUE_MASK = 0xFFFFFFFF
 MAX_WALK_NS = 0xFFFF  # walk_ns, walk_empty_ns: u16s in the module (struct cowrl_guarded_table)
+MAX_READ_NS = 0xFFFF  # read_ns: a u16 in the module (struct cowrl_guarded_table.read_ns)
 # proof_look 1: each ring entry keeps its region's bucket (region_bucket), the state counts the
 # live entries per bucket, and a look ends once it saw its bucket's (COWRL_GUARDED_BUCKETS)
 BUCKETS = G_BUCKETS
@@ -302,6 +313,7 @@ class GuardedContext:
         self.unproven_reads = 0  # reads that found the page unwritten (diagnostics)
         self.expired = 0  # entries that left the ring by proof_ttl (diagnostics)
         self.proven = 0  # pages proven so far (diagnostics)
+        self.unused_reads = 0  # reserved reads the proven pages did not use (read_credit)
 
     def drop(self, i: int) -> None:
         """Ring entry ``i`` leaves the ring (proven or expired)."""
@@ -440,7 +452,8 @@ class GuardedPolicy(Policy):
                  scan: int = 8, merge: bool = False, protect: bool = False,
                  hit_scale: int = 1, proof: int = 0, proof_reads: int = 8,
                  proof_ttl: int = 0, use_proof: int = 0, proof_backoff: int = 0,
-                 walk_ns: int = 0, walk_empty_ns: int | None = None, proof_look: int = 0,
+                 walk_ns: int = 0, walk_empty_ns: int | None = None,
+                 read_credit: int = 0, read_ns: int = 0, proof_look: int = 0,
                  degrees: Sequence[int] = DEGREES,
                  name: str = "guarded", inert: bool | None = None) -> None:
         self.name = name
@@ -469,6 +482,8 @@ class GuardedPolicy(Policy):
         if walk_empty_ns is None:  # one price, as before walk_empty_ns
             walk_empty_ns = walk_ns
         check_walk_ns(walk_empty_ns, proof, "walk_empty_ns")
+        check_read_credit(read_credit, proof)
+        check_read_ns(read_ns, read_credit, proof_ttl)
         check_proof_look(proof_look, proof)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
@@ -503,6 +518,8 @@ class GuardedPolicy(Policy):
         self.proof_backoff = int(proof_backoff)
         self.walk = int(walk_ns)  # ns the budget pays per live entry a look steps over unread
         self.walk_empty = int(walk_empty_ns)  # ... and per empty ring slot it steps over
+        self.read_credit = int(read_credit)
+        self.read_ns = int(read_ns)  # credited per reserved read a proven copy did not use
         self.proof_look = int(proof_look)  # 1: a look counts down its region's bucket only
         self.budget = 0
         self.granted = 0
@@ -537,7 +554,18 @@ class GuardedPolicy(Policy):
         With ``proof: 1`` the look's walk is paid too: ``walk_ns`` (unless given; 0 = not
         paid, the decisions before 2026-12-03) is :func:`walk_price` of ``cost``, and, unless
         given, ``walk_empty_ns`` :func:`walk_empty_price` (with ``walk_ns`` given and
-        ``walk_empty_ns`` not: ``walk_ns``, one price)."""
+        ``walk_empty_ns`` not: ``walk_ns``, one price).
+
+        With ``read_credit: 1`` a proof also credits the reserved reads its copy did not use:
+        ``read_ns`` (unless given) is ``floor(proof_read_ns)``, at most what the loss reserves
+        per read (0 without ``read_credit``; 0 with ``proof_ttl: 0``, which reserves no read;
+        and 0 where a copied page cannot gain: its ``gain_ns`` is clamped to 0 there, already
+        above what a proof saves)."""
+        read_ns = kw.get("read_ns")  # per unused reserved read, at most its reserve
+        if read_ns is None:
+            read_ns = (min(math.floor(cost.proof_read_ns), MAX_READ_NS)
+                       if kw.get("proof") and kw.get("read_credit") and kw.get("proof_ttl")
+                       else 0)
         if kw.get("walk_ns") is None:  # the look's walk, paid per slot stepped over unread
             kw["walk_ns"] = walk_price(cost) if kw.get("proof") else 0
             if kw.get("walk_empty_ns") is None:
@@ -549,6 +577,9 @@ class GuardedPolicy(Policy):
         loss = int(cost.precopy_ns + lam * cost.page_cost_ns)
         if break_even(gain, loss) > MAX_BREAK_EVEN:
             kw["budget_per_mille"] = 0
+        if gain < 0 and kw.get("read_ns") is None:
+            read_ns = 0  # the credit is gain_ns = 0 (not < 0): nothing more on top of it
+        kw["read_ns"] = read_ns
         return cls(gain_ns=max(gain, 0), loss_ns=loss, setup_ns=int(cost.precopy_setup_ns),
                    demand_ns=int(cost.demand_ns), skip_ns=int(cost.precopy_skip_ns), **kw)
 
@@ -633,8 +664,10 @@ class GuardedPolicy(Policy):
         region's, not yet due: ``walk_ns``) is paid from the budget as it is taken, and the
         look ends at a slot whose price (``walk_empty_ns`` if empty, else ``walk_ns``) the
         budget does not hold: the budget never goes negative, and the walk is inside the
-        bound. The look ends once it looked at every live entry (with ``proof_look`` 1: every
-        live entry of its region's bucket, :func:`region_bucket`)."""
+        bound. With ``read_credit`` a proof also returns ``read_ns`` per reserved read
+        (``proof_ttl``) the copy did not use: ``proof_ttl - proof_miss``. The look ends once it
+        looked at every live entry (with ``proof_look`` 1: every live entry of its region's
+        bucket, :func:`region_bucket`)."""
         state = ctx.page_state
         if state is None:
             raise RuntimeError("guarded proof=1 reads the page state of the engine "
@@ -675,7 +708,9 @@ class GuardedPolicy(Policy):
                 else:
                     n += 1
                     if state[v - 1] == PAGE_WRITTEN:
-                        self.budget += self.loss + self.gain
+                        unused = self.proof_ttl - g.proof_miss[i] if self.read_ns else 0
+                        self.budget += self.loss + self.gain + unused * self.read_ns
+                        g.unused_reads += unused
                         g.drop(i)
                         g.proven += 1
                         if g.use_proof:
@@ -777,7 +812,8 @@ class GuardedPolicy(Policy):
             "proof": self.proof, "proof_reads": self.proof_reads if self.proof else 0,
             "proof_ttl": self.proof_ttl, "use_proof": self.ctx.use_proof,
             "proof_backoff": self.proof_backoff, "walk_ns": self.walk,
-            "walk_empty_ns": self.walk_empty, "proof_look": self.proof_look,
+            "walk_empty_ns": self.walk_empty, "read_ns": self.read_ns,
+            "proof_look": self.proof_look,
             "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:
@@ -807,7 +843,8 @@ class GuardedPolicy(Policy):
                 "hit_scale": self.hit_scale, "proof": self.proof,
                 "proof_reads": self.proof_reads, "proof_ttl": self.proof_ttl,
                 "use_proof": self.ctx.use_proof,
-                "proof_backoff": self.proof_backoff, "proof_look": self.proof_look,
+                "proof_backoff": self.proof_backoff, "read_credit": self.read_credit,
+                "proof_look": self.proof_look,
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -817,7 +854,7 @@ class GuardedPolicy(Policy):
                                 "gain_ns": self.gain, "loss_ns": self.loss,
                                 "setup_ns": self.setup, "demand_ns": self.demand,
                                 "skip_ns": self.skip, "walk_ns": self.walk,
-                                "walk_empty_ns": self.walk_empty,
+                                "walk_empty_ns": self.walk_empty, "read_ns": self.read_ns,
                                 "cells": {k: v for k, v in self.describe().items()
                                           if k != "inert"}}
         if self.budget_spec is not None:
@@ -832,9 +869,10 @@ class GuardedPolicy(Policy):
         if spec.get("costmodel") == "auto":
             return make_guarded(table=spec["table"], costmodel="auto", lam=spec["lam"],
                                 name=name, **spec["auto_options"])
-        # saved without walk_empty_ns: walk_ns (the constructor's default), one price as then
+        # saved without walk_empty_ns: walk_ns (the constructor's default), one price as then;
+        # without read_credit / read_ns: 0, no credit of unused reads, as then
         keys = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns", "walk_ns",
-                "walk_empty_ns")
+                "walk_empty_ns", "read_ns")
         opts = {k: v for k, v in spec.items() if k in (*keys, *cls(table=None).options())}
         return cls(table=spec["table"], name=name, **opts)
 
@@ -997,6 +1035,30 @@ def check_walk_ns(walk_ns: Any, proof: int, field: str = "walk_ns") -> int:
     return int(walk_ns)
 
 
+def check_read_credit(read_credit: Any, proof: int) -> int:
+    """``policy.read_credit`` (0 or 1; 1 needs ``proof: 1``, which has the reads; with
+    ``proof_ttl: 0`` it credits nothing: no read is reserved, :meth:`GuardedPolicy.for_cost`
+    sets ``read_ns = 0``), or a one-line :class:`ConfigError` naming it."""
+    if isinstance(read_credit, bool) or read_credit not in (0, 1):
+        raise ConfigError(f"policy.read_credit must be 0 or 1, got {read_credit!r}")
+    if read_credit and not proof:
+        raise ConfigError("policy.read_credit must be 0 with proof: 0 (no proof reads)")
+    return int(read_credit)
+
+
+def check_read_ns(read_ns: Any, read_credit: int, proof_ttl: int) -> int:
+    """``policy.read_ns`` (0..65535, the module's u16; 0 without ``read_credit`` or with
+    ``proof_ttl: 0``, which reserves no read to credit back), or a one-line
+    :class:`ConfigError` naming it."""
+    if isinstance(read_ns, bool) or not isinstance(read_ns, (int, np.integer)) \
+            or not 0 <= read_ns <= MAX_READ_NS:
+        raise ConfigError(f"policy.read_ns must be an integer in 0..{MAX_READ_NS}, "
+                          f"got {read_ns!r}")
+    if read_ns and not read_credit:
+        raise ConfigError("policy.read_ns must be 0 with read_credit: 0")
+    if read_ns and not proof_ttl:
+        raise ConfigError("policy.read_ns must be 0 with proof_ttl: 0 (no read reserved)")
+    return int(read_ns)
 def check_proof_look(proof_look: Any, proof: int) -> int:
     """``policy.proof_look`` (0 or 1; 0 with ``proof: 0``, which has no ring), or a one-line
     :class:`ConfigError` naming it."""

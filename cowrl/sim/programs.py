@@ -119,8 +119,9 @@ C_USEPROOF = G_CELLS + 16  # use from proofs (0: sentinels; 1: proofs and probes
 C_PBACKOFF = G_CELLS + 17  # proof_backoff
 C_WALK = G_CELLS + 18  # walk_ns: the budget pays each live ring entry a look steps over unread
 C_WALKEMPTY = G_CELLS + 19  # walk_empty_ns: ... and each empty ring slot it steps over
-C_PLOOK = G_CELLS + 20  # proof_look: 1 = a look counts down its region's bucket only
-C_DEG = G_CELLS + 21
+C_READ = G_CELLS + 20  # read_ns: a proof credits it per reserved read (proof_ttl) left unused
+C_PLOOK = G_CELLS + 21  # proof_look: 1 = a look counts down its region's bucket only
+C_DEG = G_CELLS + 22
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -300,7 +301,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 else:
                     n += 1
                     if private[s0 + v - 1] == PAGE_WRITTEN:  # written after its copy
-                        ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN]
+                        # (read_credit: and the reserved reads it did not use)
+                        ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN] \
+                            + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ]
                         g_drop(ss, i)
                         if cells[C_USEPROOF]:  # a use for the class that copied it
                             c = ss[_GPCLS + i]
@@ -523,6 +526,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_PBACKOFF] = int(t.get("proof_backoff", 0))
     out[C_WALK], out[C_WALKEMPTY] = walk_prices(t)
     out[C_PLOOK] = int(t.get("proof_look", 0))
+    out[C_READ] = int(t.get("read_ns", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out

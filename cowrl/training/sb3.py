@@ -52,6 +52,8 @@ class SB3Spec:
     """Guarded's ``proof_ttl`` for the shield's proofs (0 with ``proof: 0``)."""
     proof_backoff: int = 0
     """Guarded's ``proof_backoff`` for the shield's proof reads (0 with ``proof: 0``)."""
+    read_credit: int = 0
+    """Guarded's ``read_credit`` for the shield's proofs (1 needs ``proof: 1``)."""
     proof_look: int = 0
     """Guarded's ``proof_look`` for the shield's proof looks (0 with ``proof: 0``)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
@@ -77,10 +79,16 @@ class SB3Spec:
         self.shield = bool(self.shield)
         if isinstance(self.proof, bool) or self.proof not in (0, 1):
             raise ConfigError(f"policy.proof must be 0 or 1, got {self.proof!r}")
-        from cowrl.policies.guarded import check_proof_backoff, check_proof_look, check_proof_ttl
+        from cowrl.policies.guarded import (
+            check_proof_backoff,
+            check_proof_look,
+            check_proof_ttl,
+            check_read_credit,
+        )
 
         self.proof_ttl = check_proof_ttl(self.proof_ttl, self.proof)
         self.proof_backoff = check_proof_backoff(self.proof_backoff, self.proof)
+        self.read_credit = check_read_credit(self.read_credit, self.proof)
         self.proof_look = check_proof_look(self.proof_look, self.proof)
         self.name = self.name or self.algo
         self.degrees = [int(d) for d in self.degrees]
@@ -108,7 +116,7 @@ class SB3Spec:
         return GuardedPrecopyEnv(env, features=self.features, shield=self.shield,
                                  reward=self.reward, proof=self.proof,
                                  proof_ttl=self.proof_ttl, proof_backoff=self.proof_backoff,
-                                 proof_look=self.proof_look)
+                                 read_credit=self.read_credit, proof_look=self.proof_look)
 
 
 def env_workloads(names: Sequence[str], params: dict[str, dict[str, Any]] | None = None
@@ -182,6 +190,7 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
                        prev_action_obs=spec.prev_action_obs, features=spec.features,
                        guard=guard_constants(cost, lam, spec.proof, proof_ttl=spec.proof_ttl,
                                              proof_backoff=spec.proof_backoff,
+                                             read_credit=spec.read_credit,
                                              proof_look=spec.proof_look)
                        if spec.uses_guard
                        else None,

@@ -167,6 +167,13 @@ def _guarded_policies() -> dict:
                 table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
                 proof_reads=2, proof_ttl=4, proof_backoff=1, walk_ns=4000, walk_empty_ns=150,
                 proof_look=1, name="guarded_loose_proof_look"),
+            # read_credit: a proof also credits the reserved reads its copy did not use,
+            # (proof_ttl - proof_miss) * read_ns (make_guarded: floor(proof_read_ns); here
+            # dear, so that it changes decisions)
+            "guarded_loose_proof_read": lambda: GuardedPolicy(
+                table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
+                proof_reads=2, proof_ttl=4, proof_backoff=1, walk_ns=4000, walk_empty_ns=150,
+                read_credit=1, read_ns=3000, name="guarded_loose_proof_read"),
             "guarded_align_loose_proof": lambda: GuardedPolicy(
                 table=rand_align, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
                 proof_reads=16, proof_ttl=16, name="guarded_align_loose_proof"),
@@ -422,7 +429,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 7
+    assert c["abi_version"] == 8
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -439,8 +446,11 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
     assert err["guarded_walk_max"] == err["guarded_walk_empty_max"] == 0, err
     # proof_look (at 748): 0..1 with proof, 0 without
     assert err["guarded_look_good"] == 0, err
+    # read_ns (the first pad, at 746): any u16 with proof and proof_ttl > 0, else 0
+    assert err["guarded_read_max"] == 0, err
     for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_walk_no_proof",
-                 "guarded_walk_empty_no_proof", "guarded_pad", "guarded_744",
+                 "guarded_walk_empty_no_proof", "guarded_pad",
+                 "guarded_read_no_ttl", "guarded_read_no_proof", "guarded_744",
                  "guarded_align_3", "guarded_align_128", "guarded_backoff_2",
                  "guarded_backoff_no_proof", "guarded_look_2", "guarded_look_no_proof"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
@@ -484,8 +494,8 @@ def test_inert_guarded_runs_static_and_equals_simulator(session: KernelSession) 
 PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof", "guarded_proof_ttl",
                   "guarded_loose_proof_ttl", "guarded_proof_backoff",
                   "guarded_loose_proof_backoff", "guarded_align_loose_proof",
-                  "guarded_align16_proof", "guarded_loose_proof_walk", "bandit_shielded",
-                  "guarded_loose_proof_look")
+                  "guarded_align16_proof", "guarded_loose_proof_walk",
+                  "guarded_loose_proof_read", "bandit_shielded", "guarded_loose_proof_look")
 
 
 @pytest.mark.parametrize("trace,policy", [(t, p) for p in PROOF_POLICIES
@@ -543,6 +553,10 @@ def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:
             != session.events[_index(session, t, "guarded_loose_proof_walk2")].degree.tolist()]
     assert look, "proof_look = 1 decided as proof_look = 0 on every trace"
     assert "g_multi" in look  # (several regions; on one region the two looks are one)
+    read = [t for t in GUARDED_TRACES
+            if session.events[_index(session, t, "guarded_loose_proof_read")].degree.tolist()
+            != session.events[_index(session, t, "guarded_loose_proof_walk2")].degree.tolist()]
+    assert read, "read_ns = 3000 decided as read_ns = 0 on every trace"
 
 
 def test_guarded_mode_runs_are_not_trivial(session: KernelSession) -> None:
