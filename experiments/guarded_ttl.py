@@ -26,7 +26,16 @@ with each copied page charged ``t * proof_read_ns`` instead of the reads it caus
 ``t > 0`` the budget's worst case (what ``simulate`` charged before 17:00 UTC), for
 ``t = 0`` the reads not charged at all (the simulator's figure before then).
 ``--read-ns`` overrides the cost model's ``proof_read_ns``; ``--per-family`` then prints,
-per family, the gain and the unproven reads per fault of each ``proof_ttl``.
+per family, the gain and the unproven reads per fault of each ``proof_ttl``, and the best
+fixed k on the family's draws (chosen per family in hindsight: a reference, not a policy).
+``--fates`` prints per family where the copies went (experiments/guarded_use.py's ``Probe``,
+the decisions unchanged): proven, expired, overwritten when the ring wrapped
+(``GuardedContext.overwritten``) or still in the ring at the end; of those that left
+unproven, whether the trace wrote the page later, before the entry left (not read in time)
+or after (a *late proof*: the faults and the ring entries made from the copy to that write,
+and the share a ring of 256 / 512 / 1024 would still have held); the reserve not returned
+and the part lost to late writes (% of baseline); the faults from each proven copy to its
+proof (docs/policies.md, "Late proofs and a larger proof ring").
 ``--options JSON`` overrides more of the shipped options for every ttl (e.g.
 ``'{"proof_backoff": 1}'``, docs/policies.md "Backoff of proof reads"). ``steps/fault`` is
 the ring slots the look walks per demand fault (empty, not due, another region's, or read),
@@ -52,8 +61,10 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,7 +81,7 @@ from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.io import Trace  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from guarded_use import RINGS, ring_class  # noqa: E402
+from guarded_use import LATE_RINGS, RINGS, Probe, late_writes, ring_class  # noqa: E402
 
 
 def multi_region(parts: Sequence[Trace], layout: str, chunk: int = 256) -> Trace:
@@ -97,6 +108,77 @@ def multi_region(parts: Sequence[Trace], layout: str, chunk: int = 256) -> Trace
 
 
 LAYOUTS = ("phases", "interleaved")
+
+
+def best_fixed(draws: Sequence[Trace], bases: Sequence[float], cost: Any
+               ) -> dict[str, tuple[float, int]]:
+    """Per family: the gain of the best fixed k (of guarded's degrees) over its draws, and
+    that k."""
+    rel: dict[str, dict[int, list[float]]] = {}
+    for t, base in zip(draws, bases, strict=True):
+        fam = rel.setdefault(str(t.meta.get("family")), {})
+        for k in guarded.DEGREES[1:]:
+            rec = simulate(t, StaticPrecopy(k), cost)
+            fam.setdefault(k, []).append(objective(rec, 1.0, cost.page_cost_ns) / base)
+    return {f: max((gm_gain(v), k) for k, v in ks.items()) for f, ks in rel.items()}
+
+
+def print_fates(draws: Sequence[Trace], bases: Sequence[float], cost: Any,
+                table: Sequence[int], kw: dict[str, Any], ring: str | None) -> None:
+    """``--fates``: per family, where the copies went (experiments/guarded_use.py's
+    :class:`Probe`, the decisions unchanged) and, for those not proven, whether and how late
+    the trace wrote the page (:func:`late_writes`)."""
+    if ring == "per_region":
+        raise SystemExit("--fates: the fates assume one ring (not --ring per_region)")
+    rows: dict[str, Counter[str]] = {}
+    late: dict[str, list[np.ndarray]] = {}
+    delay: dict[str, list[np.ndarray]] = {}  # faults from each proven copy to its proof
+    for t, base in zip(draws, bases, strict=True):
+        pol = ring_class(ring, Probe).for_cost(cost, table=table, **kw)
+        assert isinstance(pol, Probe)
+        rec = simulate(t, pol, pol.priced(cost), fast=False)
+        pol.finish()
+        fam = str(t.meta.get("family"))
+        row = rows.setdefault(fam, Counter())
+        c = pol.ctx
+        lw = late_writes(t, pol)
+        left = lw["fate"] < 2  # expired or overwritten (not: still in the ring at the end)
+        gone = left & lw["written"] & ~lw["in_time"]  # written only after its entry left
+        row.update(copies=rec.precopied, proven=c.proven, expired=c.expired,
+                   overwritten=c.overwritten, in_ring=int((lw["fate"] == 2).sum()),
+                   never=int((left & ~lw["written"]).sum()), in_time=int(lw["in_time"].sum()),
+                   late=int(gone.sum()))
+        # the reserve (loss per copy) not returned, in ppm of the baseline, per draw
+        row["lost_ppm"] += round(1e6 * lw["fate"].size * pol.loss / base)
+        row["late_ppm"] += round(1e6 * int(gone.sum()) * pol.loss / base)
+        row["draws"] += 1
+        late.setdefault(fam, []).append(np.stack([lw["faults"][gone], lw["copies"][gone]]))
+        recs = [r for cls in ("stream", "other") for r in pol.fate_recs.get((cls, "proven"), [])]
+        delay.setdefault(fam, []).append(np.array([r[4] - r[1] for r in recs], dtype=np.int64))
+    print(f"-- fates of the copies, ring of {guarded.PROOFS}, proof_ttl {kw.get('proof_ttl')}: "
+          "not proven = expired + overwritten + in ring at the end; of the expired and "
+          "overwritten: never written later, written while in the ring (not read in time), "
+          "written after the entry left (late: faults and "
+          "ring entries made from the copy to that write, median / 90th percentile; share a "
+          f"ring of {' / '.join(map(str, LATE_RINGS))} would still hold); reserve not returned, "
+          "and lost to late writes, % of baseline (mean per draw); faults from a proven copy "
+          "to its proof (p50/90)")
+    print(f"{'family':<14} {'copies':>7} {'proven':>7} {'expired':>7} {'overwr':>7} "
+          f"{'in ring':>7} {'never':>7} {'in time':>7} {'late':>7} {'faults p50/90':>14} "
+          f"{'entries p50/90':>15} {'held by':>15} {'lost':>6} {'late':>6} {'proof p50/90':>12}")
+    for fam, row in [*rows.items(), ("all", sum(rows.values(), Counter()))]:
+        lt = np.concatenate(late[fam] if fam != "all" else sum(late.values(), []), axis=1)
+        dl = np.concatenate(delay[fam] if fam != "all" else sum(delay.values(), []))
+        def q(x: np.ndarray) -> str:
+            return f"{np.percentile(x, 50):.0f}/{np.percentile(x, 90):.0f}" if x.size else "-"
+
+        held = "/".join(f"{(lt[1] < r).mean():.0%}" if lt.shape[1] else "-" for r in LATE_RINGS)
+        n = max(row["draws"], 1)
+        print(f"{fam:<14} {row['copies']:>7} {row['proven']:>7} {row['expired']:>7} "
+              f"{row['overwritten']:>7} {row['in_ring']:>7} {row['never']:>7} "
+              f"{row['in_time']:>7} {row['late']:>7} {q(lt[0]):>14} {q(lt[1]):>15} "
+              f"{held:>15} {row['lost_ppm'] / n / 1e4:>5.2f}% {row['late_ppm'] / n / 1e4:>5.2f}% "
+              f"{q(dl):>12}", flush=True)
 
 
 def region_draws(draws: Sequence[Trace], regions: int, layout: str, chunk: int = 256,
@@ -140,6 +222,9 @@ def main() -> None:
                          "--regions for the shared ring's capacity")
     ap.add_argument("--per-family", action="store_true",
                     help="per family: gain (unproven reads per fault) of each ttl")
+    ap.add_argument("--fates", action="store_true",
+                    help="per family and ttl: where the copies went, and how late the pages "
+                         "not proven were written (experiments/guarded_use.py's Probe)")
     args = ap.parse_args()
     if args.ring_size < 1 or args.ring_size & (args.ring_size - 1):
         ap.error(f"--ring-size: a power of two, got {args.ring_size}")
@@ -218,12 +303,19 @@ def main() -> None:
                   f"{skips / max(faults, 1):>11.2f} {gm_gain(walk):>+6.2f}%", flush=True)
             per_family.append((ttl, {f: (gm_gain(v), fam_reads[f][0] / max(fam_reads[f][1], 1))
                                      for f, v in fam_act.items()}))
+            if args.fates:
+                print_fates(draws, bases, cost, shipped.table, {**kw, "proof_ttl": ttl},
+                            args.ring)
         if args.per_family:
-            print(f"-- {name}: per family, gain (unproven reads per fault)")
-            print(f"{'family':<14} " + " ".join(f"{'ttl ' + str(t):>17}" for t, _ in per_family))
+            best = best_fixed(draws, bases, cost)
+            print(f"-- {name}: per family, gain (unproven reads per fault) of each ttl; the "
+                  "best fixed k on the family's draws (its gain)")
+            print(f"{'family':<14} " + " ".join(f"{'ttl ' + str(t):>17}" for t, _ in per_family)
+                  + f" {'best k':>14}")
             for fam in per_family[0][1]:
                 print(f"{fam:<14} " + " ".join(f"{row[fam][0]:>+8.2f}% ({row[fam][1]:5.2f})"
-                                               for _, row in per_family), flush=True)
+                                               for _, row in per_family)
+                      + f" {best[fam][1]:>4} ({best[fam][0]:+6.2f}%)", flush=True)
 
 
 if __name__ == "__main__":

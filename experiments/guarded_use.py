@@ -15,7 +15,8 @@ and per use bucket of each class; the class's ``use`` (fixed point 256) at every
 the run; sentinel hits and misses per class, split by whether the sentinel's window copied
 pages (``k > 0``) or was a probe (``k = 0``); and the fate of every copied page in the proof
 ring: proven, expired (``proof_ttl`` unproven reads), overwritten (the ring wrapped) or still
-in the ring at the end, with the pages later written (from the trace: used) among each.
+in the ring at the end, with the pages later written (from the trace: used) among each
+(:func:`late_writes` says when: experiments/guarded_ttl.py ``--fates``).
 With ``--holdout app:NAME`` it also learns the table ``experiments/guarded_lofo.py`` learns
 for that held-out application (48 randomized training draws of seed 0 plus the recorded
 corpus without the application, 2 passes, the options above), replays the traces under it,
@@ -60,7 +61,6 @@ from cowrl.policies.base import FaultContext  # noqa: E402
 from cowrl.policies.guarded import (  # noqa: E402
     ALIGN,
     N_CELLS,
-    PROOFS,
     SENTINELS,
     STREAM,
     Cell,
@@ -160,18 +160,29 @@ class Probe(GuardedPolicy):
         self.cells: list[int] = []
         self.use_log: list[tuple[int, int]] = []
         self.sent: Counter[tuple[str, str, str]] = Counter()  # (class, probe|window, hit|miss)
-        self.owner = [-1] * PROOFS  # class of the window that copied the ring entry
+        n = len(self.ctx.proof_page)  # PROOFS (guarded_ttl.py --ring-size changes it)
+        self.owner = [-1] * n  # class of the window that copied the ring entry
+        # when it was copied: (fault number, write index, copies so far, this one included)
+        self.born = [(-1, -1, 0)] * n
         self.fate: Counter[tuple[str, str]] = Counter()  # (class, fate) -> pages
         self.fate_pages: dict[tuple[str, str], list[int]] = {}
+        # (class, fate) -> (page, copy fault, copy write index, copies so far, fault it left)
+        self.fate_recs: dict[tuple[str, str], list[tuple[int, int, int, int, int]]] = {}
+        self.fault_wi: list[int] = []  # write index of each demand fault
+        self.fault_copies: list[int] = []  # copies (ring entries) made up to each fault
+        self.copies = 0
         # The proof look's walk per region (keyed by the region's first page): faults and
         # the ring slots its looks stepped over (WALK_FIELDS), and the budget's debits.
         self.walk_by_region: dict[int, Counter[str]] = {}
         self.window_debit = 0  # ns the windows took from the budget (reserve and fixed part)
         self.decisions: Counter[tuple[int, int, int]] = Counter()  # (cell, want, k) -> faults
 
-    def _fate(self, cls: int, what: str, page: int) -> None:
-        self.fate[(CLS[cls], what)] += 1
-        self.fate_pages.setdefault((CLS[cls], what), []).append(page)
+    def _fate(self, i: int, what: str, page: int) -> None:
+        """Ring entry ``i`` (of ``page``) leaves the ring at this fault: ``what``."""
+        key = (CLS[self.owner[i]], what)
+        self.fate[key] += 1
+        self.fate_pages.setdefault(key, []).append(page)
+        self.fate_recs.setdefault(key, []).append((page, *self.born[i], len(self.cells) - 1))
 
     def fault_cell(self, ctx: FaultContext) -> Cell:
         g = self.ctx
@@ -184,9 +195,10 @@ class Probe(GuardedPolicy):
         reg["faults"] += 1
         for (name, f), w in zip(WALK_FIELDS.items(), walked, strict=True):
             reg[name] += getattr(g, f) - w
-        for i in range(PROOFS):
+        self.fault_wi.append(ctx.write_index)
+        for i in range(len(before)):
             if before[i] and not g.proof_page[i]:
-                self._fate(self.owner[i], "proven" if ctx.page_state is not None
+                self._fate(i, "proven" if ctx.page_state is not None
                            and ctx.page_state[before[i] - 1] == 2 else "expired",
                            before[i] - 1)
         if g.hit:
@@ -207,11 +219,14 @@ class Probe(GuardedPolicy):
         if k:
             self.walk_by_region[ctx.region_start]["windows"] += 1
         self.decisions[(c.cell, self.table[c.cell] if want is None else want, k)] += 1
-        for i in range(PROOFS):
+        for i in range(len(before)):
             if g.proof_page[i] != before[i]:
                 if before[i]:
-                    self._fate(self.owner[i], "overwritten", before[i] - 1)
+                    self._fate(i, "overwritten", before[i] - 1)
                 self.owner[i] = c.cls
+                self.copies += 1
+                self.born[i] = (len(self.cells) - 1, ctx.write_index, self.copies)
+        self.fault_copies.append(self.copies)
         changed = [t for t in range(SENTINELS)
                    if (g.tags[t], g.tag_pages[t]) != (tags[t], tag_pages[t])]
         for cls in (0, 1):  # an evicted sentinel (the slot this fault's sentinel took)
@@ -221,9 +236,9 @@ class Probe(GuardedPolicy):
         return k
 
     def finish(self) -> None:
-        for i in range(PROOFS):
+        for i in range(len(self.ctx.proof_page)):
             if self.ctx.proof_page[i]:
-                self._fate(self.owner[i], "in ring", self.ctx.proof_page[i] - 1)
+                self._fate(i, "in ring", self.ctx.proof_page[i] - 1)
 
 
 def report(t: Trace, name: str, pol: Probe, cost: Any, base: float) -> None:
@@ -257,6 +272,40 @@ def report(t: Trace, name: str, pol: Probe, cost: Any, base: float) -> None:
         f"{c}: {f} {pol.fate[(c, f)]} [{int(written[pol.fate_pages[(c, f)]].sum())}]"
         for c in CLS for f in ("proven", "expired", "overwritten", "in ring")
         if pol.fate[(c, f)]))
+
+
+LATE_RINGS = (256, 512, 1024)
+"""Ring sizes :func:`late_writes` asks about: would such a ring still hold a late copy."""
+
+
+def late_writes(t: Trace, pol: Probe) -> dict[str, np.ndarray]:
+    """When the copies that were not proven (expired, overwritten, or still in the ring at the
+    end) were next written, after :meth:`Probe.finish`. Per such copy (all classes): ``fate``
+    (0 expired, 1 overwritten, 2 in ring), ``written`` (the trace writes the page after the
+    write it was copied at), ``in_time`` (expired or overwritten, but that write came before
+    the entry left the ring: the look did not read it in time), ``faults`` (demand faults from
+    the copy to that write, -1 if never written) and ``copies`` (ring entries made after it by
+    then: a ring of more entries than that would still have held it, whatever
+    ``proof_ttl``)."""
+    fates = ("expired", "overwritten", "in ring")
+    recs = [(f, *r) for f, what in enumerate(fates) for c in CLS
+            for r in pol.fate_recs.get((c, what), [])]
+    a = np.array(recs, dtype=np.int64).reshape(-1, 6)
+    fate, page, cf, cwi, cseq, left = a.T
+    w = np.int64(t.writes)
+    keys = np.sort(np.asarray(t.pages, dtype=np.int64) * w + np.arange(t.writes))
+    j = np.searchsorted(keys, page * w + cwi, side="right")  # its next write, if any
+    nxt = keys[np.minimum(j, keys.size - 1)]
+    written = (j < keys.size) & (nxt // w == page)
+    wi = np.where(written, nxt % w, -1)
+    fwi = np.asarray(pol.fault_wi, dtype=np.int64)
+    fcp = np.asarray(pol.fault_copies, dtype=np.int64)
+    nf = np.searchsorted(fwi, wi, side="left")  # demand faults before that write
+    faults = np.where(written, nf - 1 - cf, -1)
+    copies = np.where(written, fcp[np.maximum(nf - 1, 0)] - cseq, -1)
+    in_time = written & (fate < 2) & (wi < fwi[np.minimum(left, fwi.size - 1)])
+    return {"fate": fate, "written": written, "in_time": in_time, "faults": faults,
+            "copies": copies}
 
 
 def walk_summary(pol: Probe) -> dict[str, int]:

@@ -313,6 +313,7 @@ class GuardedContext:
         self.unproven_reads = 0  # reads that found the page unwritten (diagnostics)
         self.expired = 0  # entries that left the ring by proof_ttl (diagnostics)
         self.proven = 0  # pages proven so far (diagnostics)
+        self.overwritten = 0  # entries overwritten unproven when the ring wrapped (diagnostics)
         self.unused_reads = 0  # reserved reads the proven pages did not use (read_credit)
 
     def drop(self, i: int) -> None:
@@ -784,6 +785,7 @@ class GuardedPolicy(Policy):
                         g.proof_live += 1
                     else:  # overwrites the oldest, unproven
                         g.bucket_live[g.proof_bucket[h]] -= 1
+                        g.overwritten += 1
                         if g.use_proof:  # a miss for its class
                             g.use_down(g.proof_cls[h])
                     g.bucket_live[b] += 1
