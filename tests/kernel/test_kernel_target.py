@@ -526,37 +526,27 @@ def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:
     for p in ("guarded", "guarded_loose"):  # no clean without proof = 1
         assert all(session.records[_index(session, t, p)].extra["proof_clean"] == 0
                    for t in GUARDED_TRACES)
-    differ = [t for t in GUARDED_TRACES
-              if session.events[_index(session, t, "guarded_loose_proof")].degree.tolist()
-              != session.events[_index(session, t, "guarded_loose")].degree.tolist()]
-    assert differ, "proof = 1 decided as proof = 0 on every trace"
-    ttl = [t for t in GUARDED_TRACES
-           if session.events[_index(session, t, "guarded_loose_proof_ttl")].degree.tolist()
-           != session.events[_index(session, t, "guarded_loose_proof")].degree.tolist()]
-    assert ttl, "proof_ttl = 2 decided as proof_ttl = 0 on every trace"
-    backoff = [t for t in GUARDED_TRACES
-               if session.events[_index(session, t, "guarded_loose_proof_backoff")]
-               .degree.tolist() != session.events[_index(session, t, "guarded_loose_proof")]
-               .degree.tolist()]
-    assert backoff, "proof_backoff = 1 decided as proof_backoff = 0 on every trace"
-    walk = [t for t in GUARDED_TRACES
-            if session.events[_index(session, t, "guarded_loose_proof_walk")].degree.tolist()
-            != session.events[_index(session, t, "guarded_loose_proof_backoff")]
-            .degree.tolist()]
-    assert walk, "walk_ns = 4000 decided as walk_ns = 0 on every trace"
-    walk2 = [t for t in GUARDED_TRACES
-             if session.events[_index(session, t, "guarded_loose_proof_walk2")].degree.tolist()
-             != session.events[_index(session, t, "guarded_loose_proof_walk")].degree.tolist()]
-    assert walk2, "walk_empty_ns = 150 decided as walk_empty_ns = walk_ns on every trace"
-    look = [t for t in GUARDED_TRACES
-            if session.events[_index(session, t, "guarded_loose_proof_look")].degree.tolist()
-            != session.events[_index(session, t, "guarded_loose_proof_walk2")].degree.tolist()]
+
+    def otherwise(policy: str, than: str) -> list[str]:  # traces where they decided apart
+        return [t for t in GUARDED_TRACES
+                if session.events[_index(session, t, policy)].degree.tolist()
+                != session.events[_index(session, t, than)].degree.tolist()]
+
+    assert otherwise("guarded_loose_proof", "guarded_loose"), \
+        "proof = 1 decided as proof = 0 on every trace"
+    assert otherwise("guarded_loose_proof_ttl", "guarded_loose_proof"), \
+        "proof_ttl = 2 decided as proof_ttl = 0 on every trace"
+    assert otherwise("guarded_loose_proof_backoff", "guarded_loose_proof"), \
+        "proof_backoff = 1 decided as proof_backoff = 0 on every trace"
+    assert otherwise("guarded_loose_proof_walk", "guarded_loose_proof_backoff"), \
+        "walk_ns = 4000 decided as walk_ns = 0 on every trace"
+    assert otherwise("guarded_loose_proof_walk2", "guarded_loose_proof_walk"), \
+        "walk_empty_ns = 150 decided as walk_empty_ns = walk_ns on every trace"
+    look = otherwise("guarded_loose_proof_look", "guarded_loose_proof_walk2")
     assert look, "proof_look = 1 decided as proof_look = 0 on every trace"
     assert "g_multi" in look  # (several regions; on one region the two looks are one)
-    read = [t for t in GUARDED_TRACES
-            if session.events[_index(session, t, "guarded_loose_proof_read")].degree.tolist()
-            != session.events[_index(session, t, "guarded_loose_proof_walk2")].degree.tolist()]
-    assert read, "read_ns = 3000 decided as read_ns = 0 on every trace"
+    assert otherwise("guarded_loose_proof_read", "guarded_loose_proof_walk2"), \
+        "read_ns = 3000 decided as read_ns = 0 on every trace"
 
 
 def test_guarded_mode_runs_are_not_trivial(session: KernelSession) -> None:
