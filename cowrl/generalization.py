@@ -268,11 +268,10 @@ def run_job(cfg: Any) -> dict[str, Any]:
     for r in rows:
         r["learned"] = r["policy"] in learners
     # The learned guarded tables, so that the held-out traces can be replayed under them
-    # (experiments/guarded_use.py --tables) without learning again.
-    from cowrl.policies.guarded import GuardedPolicy
-
+    # (experiments/guarded_use.py --tables) without learning again: every policy that runs
+    # the module's GUARDED program over a table (not a branch on a policy class).
     tables = {p.name: [int(v) for v in p.table] for p in policies
-              if isinstance(p, GuardedPolicy)}
+              if p.decide_program == "guarded" and hasattr(p, "table")}
     return _write_job(cfg, {"rows": rows, "n_train": len(train), "n_test": len(test),
                             "train_corpus": [f.stem for f in corpus], "tables": tables})
 
