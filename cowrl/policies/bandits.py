@@ -439,7 +439,7 @@ class BanditPolicy(Policy):
                               "proof_look": self.proof_look,
                               "degrees": list(self.degrees), "name": self.name}
         if not self.shield:  # free windows, as GuardView(shield=False) trained it
-            from cowrl.policies.shield import guard_constants
+            from cowrl.policies.shield import FREE_PRICES, guard_constants
 
             cost = self._named_cost() if self.costmodel != "auto" else None
             if cost is None:
@@ -449,7 +449,7 @@ class BanditPolicy(Policy):
             c = guard_constants(cost, self.lam, proof=self.proof, proof_reads=self.proof_reads,
                                 proof_ttl=self.proof_ttl, proof_backoff=self.proof_backoff,
                                 read_credit=self.read_credit, proof_look=self.proof_look)
-            c.update(loss_ns=0, setup_ns=0, skip_ns=0, walk_ns=0, walk_empty_ns=0, read_ns=0)
+            c.update(FREE_PRICES)
             return GuardedPolicy(table=table, **c, **{k: v for k, v in kw.items()
                                                       if k not in c})
         if self.costmodel == "auto":

@@ -34,7 +34,7 @@ from cowrl.policies.guarded import (
     GuardedPolicy,
 )
 from cowrl.sim.costmodel import CostModel
-from cowrl.sim.programs import RUN_BUCKETS
+from cowrl.sim.programs import RUN_BUCKETS, walk_prices
 
 GUARD_FEATURE_NAMES = (
     "kind_miss", "kind_exact", "kind_near", "kind_stride",  # one-hot of guarded's kind
@@ -58,6 +58,10 @@ CONSTANT_KEYS = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns")
 OPTIONAL_KEYS = {"budget_per_mille": 10, "proof": 0, "proof_reads": 8, "proof_ttl": 0,
                  "proof_backoff": 0, "walk_ns": 0, "read_credit": 0, "read_ns": 0,
                  "proof_look": 0}
+# A guard without the shield (shield: false) prices no window: every want passes, the budget
+# never binds (GuardView; the frozen unshielded bandit, BanditPolicy).
+FREE_PRICES = {"loss_ns": 0, "setup_ns": 0, "skip_ns": 0, "walk_ns": 0, "walk_empty_ns": 0,
+               "read_ns": 0}
 
 
 def guard_constants(cost: CostModel, lam: float = 1.0, proof: int = 0,
@@ -96,12 +100,12 @@ class GuardView:
                               "fallback)")
         self.constants = {k: int(constants[k]) for k in CONSTANT_KEYS}
         self.constants.update({k: int(constants.get(k, v)) for k, v in OPTIONAL_KEYS.items()})
-        self.constants["walk_empty_ns"] = int(constants.get("walk_empty_ns",
-                                                            self.constants["walk_ns"]))
+        # walk_empty_ns saved before it: walk_ns, the one price then (as a guarded program)
+        self.constants["walk_ns"], self.constants["walk_empty_ns"] = walk_prices(constants)
         self.shield = bool(shield)
         kw: dict[str, Any] = dict(self.constants)
         if not self.shield:  # free windows: the budget never binds, every want passes
-            kw.update(loss_ns=0, setup_ns=0, skip_ns=0, walk_ns=0, walk_empty_ns=0, read_ns=0)
+            kw.update(FREE_PRICES)
         self.guard = GuardedPolicy(degrees=[int(d) for d in degrees], **kw)
         self._loss = max(self.constants["loss_ns"], 1)
         self._cell: Any = None
