@@ -145,7 +145,9 @@ struct cowrl_guarded_table {
 				 * 0 if !proof or !proof_ttl; 0: no such credit) */
 	cp_u16 proof_look;	/* 1: a look counts down its region's bucket only (0..1, 0 if
 				 * !proof); 0: every live entry (the decisions before it) */
-	cp_u16 pad[1];		/* 0: the size stays a multiple of 8 */
+	cp_u16 proof_span;	/* 1: a look walks only the ring's span [proof_tail, proof_head)
+				 * and is skipped until its bucket's soonest entry is due (0..1,
+				 * needs proof_backoff; at 750, the last pad: the size stays 752) */
 };
 
 /* Per watched region, allocated at register time (about 6 KiB). */
@@ -177,6 +179,11 @@ struct cowrl_guarded_state {
 	cp_u32 proof_due[COWRL_GUARDED_PROOFS];	/* proof_backoff: n_faults (mod 2^32) of its next read */
 	cp_u8 proof_bucket[COWRL_GUARDED_PROOFS];	/* its region's cowrl_guarded_bucket() */
 	cp_u32 bucket_live[COWRL_GUARDED_BUCKETS];	/* live entries per bucket (proof_look) */
+	/* proof_span: every slot outside [proof_tail, proof_head) is empty (the whole ring when
+	 * they are equal and an entry is live); and per bucket (proof_look; else index 0) the
+	 * fault number (mod 2^32) before which no entry its look counts is due */
+	cp_u32 proof_tail;
+	cp_u32 bucket_due[COWRL_GUARDED_BUCKETS];
 };
 
 /* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
@@ -231,6 +238,15 @@ static inline void cowrl_guarded_drop(struct cowrl_guarded_state *st, cp_u32 i)
 	st->bucket_live[st->proof_bucket[i] & (COWRL_GUARDED_BUCKETS - 1)]--;
 }
 
+/* proof_span: whether ring slot @i lies in [proof_tail, proof_head). */
+static inline int cowrl_guarded_in_span(const struct cowrl_guarded_state *st, cp_u32 i)
+{
+	cp_u32 span = (st->proof_head - st->proof_tail) & (COWRL_GUARDED_PROOFS - 1);
+
+	return (st->proof_live && !span) ||
+	       ((i - st->proof_tail) & (COWRL_GUARDED_PROOFS - 1)) < span;
+}
+
 /* 0 if @tb can be used, else -22 (EINVAL). Call once when the table is pushed. */
 static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 {
@@ -242,8 +258,9 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 	    tb->merge > 1 || tb->protect > 1 || tb->hit_scale < 1 ||
 	    tb->hit_scale > COWRL_GUARDED_MAX_HIT_SCALE ||
 	    (!tb->proof && (tb->walk_ns || tb->walk_empty_ns)) ||
-	    tb->pad[0] || (tb->read_ns && (!tb->proof || !tb->proof_ttl)) ||
-	    tb->proof_look > 1 || (!tb->proof && tb->proof_look))
+	    (tb->read_ns && (!tb->proof || !tb->proof_ttl)) ||
+	    tb->proof_look > 1 || (!tb->proof && tb->proof_look) ||
+	    tb->proof_span > 1 || (tb->proof_span && (!tb->proof || !tb->proof_backoff)))
 		return -22;
 	if (tb->proof > 1 || (tb->proof && (tb->proof_reads < 1 ||
 	    tb->proof_reads > COWRL_GUARDED_MAX_PROOF_READS || tb->expected_loss)) ||
@@ -296,6 +313,11 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
  * it steps to (walk_empty_ns if empty, else walk_ns), and one over a slot not read costs that
  * price (a look so cut leaves the cursor where it ended).  With read_ns a proven entry also
  * returns (proof_ttl - proof_miss) * read_ns, the reserved reads it did not use.
+ * With proof_span the look is skipped (no slot walked) while n_faults is before its bucket's
+ * bucket_due, steps from past the newest entry (proof_head) to the oldest (proof_tail)
+ * without walking the empty slots between, moves proof_tail past an oldest slot it finds
+ * empty, and, when it saw every entry it counts (not cut), sets bucket_due to the soonest
+ * due fault among them (else to now: the next fault looks again).
  */
 static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 				       const struct cowrl_guarded_table *tb,
@@ -311,14 +333,22 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 	cp_u32 now = (cp_u32)st->n_faults, steps = COWRL_GUARDED_PROOFS, m;
 	const int backoff = tb->proof_backoff;
 	cp_s64 price;
-	int cut = 0;
+	int cut = 0, counted;
+	const cp_u32 db = look ? bucket & (COWRL_GUARDED_BUCKETS - 1) : 0;	/* proof_span */
+	cp_u32 soon = 0x7fffffffU;	/* proof_span: faults until the soonest counted entry is due */
 
 	if (!tb->proof || !left)
 		return;	/* nothing to look at: the full loop would leave the cursor where it is */
+	if (tb->proof_span && (cp_s32)(now - st->bucket_due[db]) < 0)
+		return;	/* nothing it counts is due yet: no read, no walk */
 	if (backoff && COWRL_GUARDED_BACKOFF_STEPS * tb->proof_reads < steps)
 		steps = COWRL_GUARDED_BACKOFF_STEPS * tb->proof_reads;
 	for (step = 0; step < steps && n < tb->proof_reads && left; step++) {
-		cp_s64 v = st->proof_page[i];
+		cp_s64 v;
+
+		if (tb->proof_span && !cowrl_guarded_in_span(st, i))
+			i = st->proof_tail;	/* past the newest: on from the oldest, unwalked */
+		v = st->proof_page[i];
 
 		price = v ? tb->walk_ns : tb->walk_empty_ns;	/* of the slot it steps to */
 		if (price && st->budget < price) {
@@ -328,11 +358,17 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 		if (!v) {
 			st->budget -= price;	/* an empty slot stepped over */
 		} else {
-			if (!look || st->proof_bucket[i] == bucket)
+			counted = !look || st->proof_bucket[i] == bucket;
+			if (counted)
 				left--;
-			if (!(v - 1 >= start && v - 1 < limit &&
-			      !(backoff && (cp_s32)(now - st->proof_due[i]) < 0))) {
-				st->budget -= price;	/* another region's, or not yet due */
+			if (!(v - 1 >= start && v - 1 < limit)) {
+				st->budget -= price;	/* another region's */
+				if (counted)	/* due for its own region's looks */
+					soon = 0;
+			} else if (backoff && (cp_s32)(now - st->proof_due[i]) < 0) {
+				st->budget -= price;	/* not yet due */
+				if (counted && st->proof_due[i] - now < soon)
+					soon = st->proof_due[i] - now;
 			} else {
 				/* (an entry not yet due is stepped over: no read, not counted) */
 				n++;
@@ -352,9 +388,15 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 					if (m > COWRL_GUARDED_BACKOFF_MAX_SHIFT)
 						m = COWRL_GUARDED_BACKOFF_MAX_SHIFT;
 					st->proof_due[i] = now + (1U << m);
+					if (counted && (1U << m) < soon)
+						soon = 1U << m;
 				}
 			}
 		}
+		if (tb->proof_span && i == st->proof_tail && !st->proof_page[i])
+			/* the oldest slot is empty now: the span starts after it */
+			st->proof_tail = st->proof_live ? (i + 1) & (COWRL_GUARDED_PROOFS - 1) :
+				st->proof_head;
 		i = (i + 1) & (COWRL_GUARDED_PROOFS - 1);
 	}
 	/*
@@ -366,6 +408,8 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 	 */
 	st->proof_cursor = n < tb->proof_reads && !tb->proof_ttl && !tb->proof_backoff && !cut ?
 			   i0 : i;
+	if (tb->proof_span)	/* all counted entries seen: none is due before the soonest */
+		st->bucket_due[db] = now + (!left && !cut ? soon : 0);
 }
 
 /*
@@ -561,6 +605,14 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 	for (j = 1; tb->proof && k && j <= cowrl_guarded_walked(page, k, limit); j++) {
 		if (!seen[j])
 			continue;
+		if (tb->proof_span) {	/* an empty ring starts its span here; a full one moves on */
+			if (!st->proof_live)
+				st->proof_tail = st->proof_head;
+			else if (st->proof_tail == st->proof_head)
+				st->proof_tail = (st->proof_head + 1) & (COWRL_GUARDED_PROOFS - 1);
+			st->bucket_due[tb->proof_look ? o->bucket & (COWRL_GUARDED_BUCKETS - 1) : 0] =
+				(cp_u32)st->n_faults;
+		}
 		if (!st->proof_page[st->proof_head])
 			st->proof_live++;
 		else	/* it overwrites the oldest entry */

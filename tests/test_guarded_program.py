@@ -627,6 +627,98 @@ def test_an_artifact_without_proof_look_loads_the_old_look(tmp_path) -> None:  #
         == 0
 
 
+# --- proof_span: a look walks the ring's span only, and waits for its bucket's due entry ---
+
+
+def _span_policies() -> list[GuardedPolicy]:
+    cost = make_costmodel("seed_table1")
+    rand = [int(k) for k in np.random.default_rng(11).choice([0, 1, 2, 4, 8, 16, 32, 64],
+                                                             size=N_CELLS)]
+    shipped = yaml.safe_load((Path(__file__).parents[1] / "conf/policy/guarded.yaml")
+                             .read_text())["table"]
+    return [  # the shipped options (own-bucket looks, read credit, two walk prices)
+            make_guarded(table=shipped, proof=1, proof_ttl=16, proof_backoff=1,
+                         read_credit=1, proof_look=1, proof_span=1),
+            # dear walk prices (looks cut), the look over every entry (proof_look 0)
+            GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_reads=16,
+                                   proof_ttl=3, proof_backoff=1, walk_ns=700,
+                                   walk_empty_ns=40, proof_span=1),
+            GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900,
+                          grant_left=0, proof=1, proof_reads=2, proof_ttl=8, proof_backoff=1,
+                          walk_ns=400, walk_empty_ns=150, read_credit=1, read_ns=2000,
+                          slots=2, near=5, proof_span=1),
+            GuardedPolicy.for_cost(cost, table=_align_table(10), proof=1, proof_reads=4,
+                                   proof_ttl=16, proof_backoff=1, proof_look=1, proof_span=1)]
+
+
+def _span_holds(pol: GuardedPolicy) -> None:
+    """proof_span's invariant: every ring slot outside [proof_tail, proof_head) is empty."""
+    g = pol.ctx
+    assert all(g.in_span(i) for i in range(len(g.proof_page)) if g.proof_page[i])
+    assert sum(g.bucket_live) == g.proof_live == sum(1 for v in g.proof_page if v)
+
+
+@pytest.mark.parametrize("pi", range(4))
+def test_proof_span_prototype_compiled_and_c_decide_alike(cguarded, pi: int) -> None:  # noqa: ANN001
+    from cowrl.kernel.table import pack_guarded
+
+    cost = make_costmodel("seed_table1")
+    pol = _span_policies()[pi]
+    payload = pack_guarded(pol.program())
+    assert cguarded.check(payload) == 0
+    assert struct.unpack_from("<H", payload, 750) == (1,)
+    old = _variant(pol, proof_span=0)
+    differ = nonzero = 0
+    for t in [*_traces(), *_look_traces()]:
+        ref, ev = simulate(t, pol, cost, record_events=True, fast=False)
+        _span_holds(pol)
+        got, ev_got = simulate(t, pol, cost, record_events=True, fast=True)
+        assert np.array_equal(ev.page, ev_got.page) and np.array_equal(ev.k, ev_got.k), t.name
+        assert (ref.faults, ref.precopied, ref.wasted) == (got.faults, got.precopied,
+                                                           got.wasted), t.name
+        assert np.allclose(ref.fault_ns, got.fault_ns), t.name
+        page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends,
+                                  t.region_vpn_offsets)
+        assert np.array_equal(page, ev.page) and np.array_equal(k, ev.k), t.name
+        nonzero += int(np.count_nonzero(k))
+        differ += _decides_otherwise(t, ev, old, cost)
+    assert nonzero > 0
+    assert differ > 0  # the span and the due skip change decisions, and the forms agree
+
+
+def test_proof_span_walks_less_on_a_column_sweep() -> None:
+    # a stride-13 sweep: a copy is written a column later; without the span each look walks
+    # empty slots and not-yet-due entries, and that walk eats the allowance
+    cost = make_costmodel("seed_table1")
+    t = g.stride(n_pages=8192, stride=13)
+    pol = _span_policies()[0]
+    old = _variant(pol, proof_span=0)
+    simulate(t, old, cost, fast=False)
+    simulate(t, pol, cost, fast=False)
+    assert pol.ctx.proof_empty < old.ctx.proof_empty / 4
+    assert pol.ctx.proof_cuts < old.ctx.proof_cuts / 2
+    assert pol.ctx.proven > old.ctx.proven
+    _span_holds(pol)
+
+
+def test_an_artifact_without_proof_span_loads_0(tmp_path) -> None:  # noqa: ANN001
+    from cowrl.kernel.table import pack_guarded
+    from cowrl.sim.programs import C_PSPAN, guarded_cells
+
+    pol = make_guarded(table=[1] * N_CELLS, proof=1, proof_ttl=16, proof_backoff=1,
+                       proof_span=1)
+    spec = pol.artifact_spec()
+    assert spec["proof_span"] == 1
+    assert GuardedPolicy.from_artifact(spec, "g", tmp_path).proof_span == 1
+    back = GuardedPolicy.from_artifact({k: v for k, v in spec.items() if k != "proof_span"},
+                                       "g", tmp_path)
+    assert back.proof_span == 0
+    program = {k: v for k, v in back.program().table.items() if k != "proof_span"}
+    assert guarded_cells(program)[C_PSPAN] == 0
+    assert struct.unpack_from("<H", pack_guarded(KernelProgram(mode="table", table=program)),
+                              750) == (0,)
+
+
 def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
 
     from cowrl.kernel.table import pack_guarded
@@ -681,10 +773,16 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
             ok = bytearray(bo)
             struct.pack_into("<H", ok, off, value)
             assert cguarded.check(bytes(ok)) == 0, (off, value)
-    for off, value in ((748, 2), (750, 1)):
+    for off, value in ((748, 2), (750, 2)):
         bad = bytearray(bo)
         struct.pack_into("<H", bad, off, value)
         assert cguarded.check(bytes(bad)) == -22, off
+    # proof_span (at 750, the last pad): 0..1, and 1 only with proof_backoff
+    span = bytearray(bo)
+    struct.pack_into("<H", span, 750, 1)
+    assert cguarded.check(bytes(span)) == 0
+    struct.pack_into("<H", span, 740, 0)
+    assert cguarded.check(bytes(span)) == -22
     # proof_look (at 748): 0..1 with proof, 0 without (the proof 0 payload above: -22 at 748)
     look = bytearray(bo)
     struct.pack_into("<H", look, 748, 1)
@@ -746,6 +844,11 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     ({"proof": 1, "proof_ttl": 16, "read_credit": 1, "read_ns": 1.5},
      "policy.read_ns must be an integer in 0..65535"),
     ({"proof": 1, "proof_ttl": 16, "read_ns": 5}, "policy.read_ns must be 0 with read_credit"),
+    ({"proof": 1, "proof_ttl": 16, "proof_span": 1}, "policy.proof_span needs proof_backoff"),
+    ({"proof": 1, "proof_ttl": 16, "proof_backoff": 1, "proof_span": 2},
+     "policy.proof_span must be 0 or 1"),
+    ({"proof": 1, "proof_ttl": 16, "proof_backoff": 1, "proof_span": True},
+     "policy.proof_span must be 0 or 1"),
     ({"table": [65] * N_CELLS}, "policy.table"),
     ({"table": [ALIGN | 3] * N_CELLS}, "policy.table"),
     ({"table": [ALIGN | 128] * N_CELLS}, "policy.table"),

@@ -71,7 +71,11 @@ def test_proof_bounds_the_loss_by_the_allowances_for_any_table(cm: str, k: int) 
                      {"proof_ttl": 16, "proof_backoff": 1},
                      {"proof_ttl": 3, "proof_backoff": 1, "grant_left": 0},
                      {"proof_ttl": 16, "proof_backoff": 1, "read_credit": 1},
-                     {"proof_ttl": 3, "grant_left": 0, "read_credit": 1}):
+                     {"proof_ttl": 3, "grant_left": 0, "read_credit": 1},
+                     {"proof_ttl": 16, "proof_backoff": 1, "read_credit": 1,
+                      "proof_look": 1, "proof_span": 1},
+                     {"proof_ttl": 3, "proof_backoff": 1, "grant_left": 0,
+                      "proof_span": 1}):
             excess, granted = _excess(t, [k] * N_CELLS, cm, proof=1, **opts)
             # 1 ns per page of slack: the budget's integer loss_ns rounds the loss down
             assert excess <= granted + t.n_pages, (t.name, t.meta.get("family"), opts)

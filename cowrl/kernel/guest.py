@@ -320,7 +320,13 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_walk_empty_max": _set_policy_errno(fd, abi, G, gpatched(744, 65535)),
                 "guarded_walk_empty_no_proof": _set_policy_errno(fd, abi, G,
                                                                  noproof_walk_empty),
-                "guarded_pad": _set_policy_errno(fd, abi, G, gpatched(750, 1)),
+                # proof_span (at 750, the last pad): 0..1, and 1 only with proof_backoff
+                # (the payload has none: refused; with backoff 1 at 740: accepted)
+                "guarded_span_no_backoff": _set_policy_errno(fd, abi, G, gpatched(750, 1)),
+                "guarded_span_good": _set_policy_errno(
+                    fd, abi, G, gpatched(740, 1)[:750] + one),
+                "guarded_span_2": _set_policy_errno(
+                    fd, abi, G, gpatched(740, 1)[:750] + (2).to_bytes(2, "little")),
                 # proof_look (at 748): 0..1, 0 without proof
                 "guarded_look_good": _set_policy_errno(fd, abi, G, gpatched(748, 1)),
                 "guarded_look_2": _set_policy_errno(fd, abi, G, gpatched(748, 2)),

@@ -159,7 +159,7 @@ GUARDED_MAX_DEGREES = 8
 GUARDED_BYTES = 752
 # ... merge, protect, hit_scale (version 3), proof, proof_reads, proof_ttl (version 4),
 # proof_backoff, walk_ns (at 742), walk_empty_ns (at 744; 752 bytes since), read_ns (at 746),
-# proof_look (at 748), pad[1]
+# proof_look (at 748), proof_span (at 750, the last pad)
 _GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H12H"
 
 _GSHIM = r"""
@@ -261,7 +261,7 @@ def pack_guarded(program: KernelProgram) -> bytes:
                        int(t.get("proof", 0)), int(t.get("proof_reads", 0)),
                        int(t.get("proof_ttl", 0)), int(t.get("proof_backoff", 0)),
                        *walk_prices(t), int(t.get("read_ns", 0)),
-                       int(t.get("proof_look", 0)), 0)
+                       int(t.get("proof_look", 0)), int(t.get("proof_span", 0)))
 
 
 class CGuarded:

@@ -141,6 +141,18 @@ live entries of its bucket it steps over or reads: it ends once it saw them. Reg
 share a bucket walk over each other's entries as with 0. The walk stays paid as above, so
 the bound is unchanged.
 
+``proof_span`` (0 by default = the look above; 1 needs ``proof_backoff = 1``;
+docs/policies.md, "Column sweeps held out: where the windows go"): every slot outside the
+ring's span ``[proof_tail, proof_head)`` (the whole ring when they are equal and an entry is
+live) is empty; a look never walks there: past the newest entry it goes on from the oldest
+slot (no slot walked in between), and an oldest slot it finds empty moves ``proof_tail`` on.
+A new entry in an empty ring starts the span, one over a full span moves it. And per bucket
+(with ``proof_look`` 0, one for the state) the fault number before which no entry the
+bucket's looks count is due: a look is skipped (no slot walked) before it; a look that saw
+every entry it counts, not cut, sets it to their soonest due fault, any other look to now; a
+new entry to now. Only slots are skipped, each slot walked is still paid, so the bound is
+unchanged.
+
 **Learning.** The table is learned offline in the simulator (:func:`learn_table`) with
 full information: at every fault the hindsight reward of every candidate degree is known
 from the trace, so each cell sums the reward of every arm (a contextual bandit with full
@@ -304,6 +316,12 @@ class GuardedContext:
         self.proof_due = [0] * PROOFS  # fault number (mod 2 ** 32) of its next read (backoff)
         self.proof_bucket = [0] * PROOFS  # its region's bucket (region_bucket; proof_look)
         self.bucket_live = [0] * BUCKETS  # live entries per bucket (proof_look 1 counts down)
+        # proof_span 1: every slot outside [proof_tail, proof_head) (cyclic; the whole ring
+        # when they are equal and an entry is live) is empty, and a look never steps there;
+        # and the fault number (mod 2 ** 32) before which no entry a look of the bucket counts
+        # (with proof_look 0: index 0, every entry) is due, so such a look would read nothing
+        self.proof_tail = 0
+        self.bucket_due = [0] * BUCKETS
         self.proof_steps = 0  # ring slots the looks stepped over or read (diagnostics)
         self.proof_skips = 0  # live entries stepped over, not yet due (charged proof_skip_ns)
         self.proof_other = 0  # another region's live entries stepped over (proof_skip_ns)
@@ -315,6 +333,11 @@ class GuardedContext:
         self.proven = 0  # pages proven so far (diagnostics)
         self.overwritten = 0  # entries overwritten unproven when the ring wrapped (diagnostics)
         self.unused_reads = 0  # reserved reads the proven pages did not use (read_credit)
+
+    def in_span(self, i: int) -> bool:
+        """Whether ring slot ``i`` lies in ``[proof_tail, proof_head)`` (proof_span)."""
+        span = (self.proof_head - self.proof_tail) & (PROOFS - 1)
+        return (self.proof_live > 0 and span == 0) or (i - self.proof_tail) & (PROOFS - 1) < span
 
     def drop(self, i: int) -> None:
         """Ring entry ``i`` leaves the ring (proven or expired)."""
@@ -455,7 +478,7 @@ class GuardedPolicy(Policy):
                  proof_ttl: int = 0, use_proof: int = 0, proof_backoff: int = 0,
                  walk_ns: int = 0, walk_empty_ns: int | None = None,
                  read_credit: int = 0, read_ns: int = 0, proof_look: int = 0,
-                 degrees: Sequence[int] = DEGREES,
+                 proof_span: int = 0, degrees: Sequence[int] = DEGREES,
                  name: str = "guarded", inert: bool | None = None) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
@@ -486,6 +509,7 @@ class GuardedPolicy(Policy):
         check_read_credit(read_credit, proof)
         check_read_ns(read_ns, read_credit, proof_ttl)
         check_proof_look(proof_look, proof)
+        check_proof_span(proof_span, proof_backoff)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -522,6 +546,8 @@ class GuardedPolicy(Policy):
         self.read_credit = int(read_credit)
         self.read_ns = int(read_ns)  # credited per reserved read a proven copy did not use
         self.proof_look = int(proof_look)  # 1: a look counts down its region's bucket only
+        # 1: a look walks only [proof_tail, proof_head), and none before its bucket is due
+        self.proof_span = int(proof_span)
         self.budget = 0
         self.granted = 0
         # Inert: provably k = 0 at every fault (decided here, once, from the constants every
@@ -680,12 +706,18 @@ class GuardedPolicy(Policy):
         # live entries not yet looked at: of every region, or (proof_look 1) of its bucket
         n, left = 0, g.bucket_live[b] if self.proof_look else g.proof_live
         now = g.n_faults & DUE_MASK
+        db = b if self.proof_look else 0  # proof_span's due index
+        if self.proof_span and (not left or (now - g.bucket_due[db]) & DUE_MASK > DUE_MASK >> 1):
+            return  # nothing live, or nothing due before bucket_due: no read, no walk
+        soon = DUE_MASK >> 1  # proof_span: faults until the soonest counted entry is due
         cut = False  # the budget could not pay the next step (walk_ns / walk_empty_ns)
         # with backoff the look also ends after BACKOFF_STEPS x proof_reads ring slots
         for _ in range(min(BACKOFF_STEPS * self.proof_reads, PROOFS) if self.proof_backoff
                        else PROOFS):
             if n >= self.proof_reads or not left:
                 break
+            if self.proof_span and not g.in_span(i):
+                i = g.proof_tail  # past the newest entry: on from the oldest (no slot walked)
             v = g.proof_page[i]
             price = self.walk if v else self.walk_empty  # of the slot it steps to
             if price and self.budget < price:  # a step is paid before it is taken
@@ -698,14 +730,19 @@ class GuardedPolicy(Policy):
                 g.proof_empty += 1  # an empty slot stepped over: proof_step_ns
                 over = 0
             else:
-                if not self.proof_look or g.proof_bucket[i] == b:
+                counted = not self.proof_look or g.proof_bucket[i] == b
+                if counted:
                     left -= 1
                 if not start <= v - 1 < limit:
                     g.proof_other += 1  # another region's (its faults read it): proof_skip_ns
                     over = 1
+                    if counted:  # due for its own region's looks: look again at once
+                        soon = 0
                 elif self.proof_backoff and (now - g.proof_due[i]) & DUE_MASK > DUE_MASK >> 1:
                     g.proof_skips += 1  # not due yet: not read, not counted; proof_skip_ns
                     over = 1
+                    if counted:
+                        soon = min(soon, (g.proof_due[i] - now) & DUE_MASK)
                 else:
                     n += 1
                     if state[v - 1] == PAGE_WRITTEN:
@@ -729,10 +766,15 @@ class GuardedPolicy(Policy):
                         elif self.proof_backoff:  # read again 2^m faults later
                             shift = min(g.proof_miss[i], BACKOFF_MAX_SHIFT)
                             g.proof_due[i] = (now + (1 << shift)) & DUE_MASK
+                            if counted:
+                                soon = min(soon, 1 << shift)
             if over >= 0:  # paid from the budget, charged by the engine
                 self.budget -= price
                 if walk is not None:
                     walk[over] += 1
+            if self.proof_span and i == g.proof_tail and not g.proof_page[i]:
+                # the oldest slot is empty now: the span starts after it
+                g.proof_tail = (i + 1) & (PROOFS - 1) if g.proof_live else g.proof_head
             i = (i + 1) & (PROOFS - 1)
         # stopped short of proof_reads: all live entries seen (or, with backoff, the steps
         # spent); the full round ends at i0 (with proof_ttl or backoff the cursor stays where
@@ -740,6 +782,8 @@ class GuardedPolicy(Policy):
         # by the budget too: the next one goes on from there)
         g.proof_cursor = (i if n >= self.proof_reads or self.proof_ttl or self.proof_backoff
                           or cut else i0)
+        if self.proof_span:  # all counted entries seen: none is due before the soonest one
+            g.bucket_due[db] = (now + (soon if not left and not cut else 0)) & DUE_MASK
 
     def fault_cell(self, ctx: FaultContext) -> Cell:
         """Steps 0-4 of a fault: proofs, sentinel check, budget, context cell (then
@@ -781,6 +825,8 @@ class GuardedPolicy(Policy):
             for q in range(ctx.page + 1, min(ctx.page + k, limit - 1) + 1):
                 if not g.private[q]:
                     h = g.proof_head
+                    if self.proof_span and (not g.proof_live or g.proof_tail == h):
+                        g.proof_tail = h if not g.proof_live else (h + 1) & (PROOFS - 1)
                     if g.proof_page[h] == 0:
                         g.proof_live += 1
                     else:  # overwrites the oldest, unproven
@@ -794,6 +840,8 @@ class GuardedPolicy(Policy):
                     g.proof_miss[g.proof_head] = 0
                     g.proof_cls[g.proof_head] = c.cls
                     g.proof_due[g.proof_head] = g.n_faults & DUE_MASK  # due at once
+                    if self.proof_span:
+                        g.bucket_due[b if self.proof_look else 0] = g.n_faults & DUE_MASK
                     g.proof_head = (g.proof_head + 1) & (PROOFS - 1)
         if self.trace_log is not None:
             self.trace_log.append((ctx.page, c.cell, k, ctx.write_index))
@@ -815,7 +863,7 @@ class GuardedPolicy(Policy):
             "proof_ttl": self.proof_ttl, "use_proof": self.ctx.use_proof,
             "proof_backoff": self.proof_backoff, "walk_ns": self.walk,
             "walk_empty_ns": self.walk_empty, "read_ns": self.read_ns,
-            "proof_look": self.proof_look,
+            "proof_look": self.proof_look, "proof_span": self.proof_span,
             "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:
@@ -846,7 +894,7 @@ class GuardedPolicy(Policy):
                 "proof_reads": self.proof_reads, "proof_ttl": self.proof_ttl,
                 "use_proof": self.ctx.use_proof,
                 "proof_backoff": self.proof_backoff, "read_credit": self.read_credit,
-                "proof_look": self.proof_look,
+                "proof_look": self.proof_look, "proof_span": self.proof_span,
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -1061,6 +1109,18 @@ def check_read_ns(read_ns: Any, read_credit: int, proof_ttl: int) -> int:
     if read_ns and not proof_ttl:
         raise ConfigError("policy.read_ns must be 0 with proof_ttl: 0 (no read reserved)")
     return int(read_ns)
+
+
+def check_proof_span(proof_span: Any, proof_backoff: int) -> int:
+    """``policy.proof_span`` (0 or 1; 1 needs ``proof_backoff: 1``, whose due fault numbers
+    it reads), or a one-line :class:`ConfigError` naming it."""
+    if isinstance(proof_span, bool) or proof_span not in (0, 1):
+        raise ConfigError(f"policy.proof_span must be 0 or 1, got {proof_span!r}")
+    if proof_span and not proof_backoff:
+        raise ConfigError("policy.proof_span needs proof_backoff: 1 (it reads the due faults)")
+    return int(proof_span)
+
+
 def check_proof_look(proof_look: Any, proof: int) -> int:
     """``policy.proof_look`` (0 or 1; 0 with ``proof: 0``, which has no ring), or a one-line
     :class:`ConfigError` naming it."""

@@ -96,11 +96,15 @@ _GPDUE = _GPCLS + G_PROOFS
 G_BUCKETS = 16  # (guarded.BUCKETS, COWRL_GUARDED_BUCKETS)
 _GPBUCKET = _GPDUE + G_PROOFS
 _GPBLIVE = _GPBUCKET + G_PROOFS
+# proof_span: the ring's oldest possibly live slot (every slot outside [tail, head) is empty),
+# and per bucket the fault number (mod 2 ** 32) before which no entry its look counts is due.
+_GPTAIL = _GPBLIVE + G_BUCKETS
+_GPBDUE = _GPTAIL + 1
 G_BACKOFF_MAX_SHIFT = 16  # an entry read unwritten m times waits 2 ** min(m, 16) faults
 G_BACKOFF_STEPS = 4  # ... and a look walks at most 4 x proof_reads ring slots
 G_DUE_MASK = 0xFFFFFFFF
 # Unproven reads of the fault being decided (the engine charges and zeroes them).
-G_UNPROVEN = _GPBLIVE + G_BUCKETS
+G_UNPROVEN = _GPBDUE + G_BUCKETS
 # Ring slots of the fault's look read by no read: empty (charged proof_step_ns), and live
 # entries stepped over unread, not yet due or another region's (proof_skip_ns); the engine
 # charges and zeroes them as it does the reads.
@@ -121,7 +125,8 @@ C_WALK = G_CELLS + 18  # walk_ns: the budget pays each live ring entry a look st
 C_WALKEMPTY = G_CELLS + 19  # walk_empty_ns: ... and each empty ring slot it steps over
 C_READ = G_CELLS + 20  # read_ns: a proof credits it per reserved read (proof_ttl) left unused
 C_PLOOK = G_CELLS + 21  # proof_look: 1 = a look counts down its region's bucket only
-C_DEG = G_CELLS + 22
+C_PSPAN = G_CELLS + 22  # proof_span: 1 = a look walks [tail, head) only, and not before due
+C_DEG = G_CELLS + 23
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -254,6 +259,14 @@ def g_drop(ss: np.ndarray, i: int) -> None:
     ss[_GPBLIVE + ss[_GPBUCKET + i]] -= 1
 
 
+@njit(cache=True, nogil=True, forceinline=True)
+def g_in_span(ss: np.ndarray, i: int) -> bool:
+    """Whether ring slot ``i`` lies in ``[tail, head)`` (``proof_span``; the whole ring when
+    they are equal and an entry is live)."""
+    span = (ss[_GPHEAD] - ss[_GPTAIL]) & (G_PROOFS - 1)
+    return (ss[_GPLIVE] > 0 and span == 0) or ((i - ss[_GPTAIL]) & (G_PROOFS - 1)) < span
+
+
 @njit(cache=True, nogil=True)
 def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, page: int,
                    start: int, limit: int, private: np.ndarray, s0: int, vpn: int) -> int:
@@ -269,11 +282,17 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     bucket = region_bucket(vpn - (page - start), limit - start)
     # live entries not yet looked at: of every region, or (proof_look) of its bucket
     left = ss[_GPBLIVE + bucket] if look else ss[_GPLIVE]
-    if proof and left != 0:  # nothing to look at: the cursor stays
+    span = cells[C_PSPAN]
+    db = bucket if look else 0  # proof_span's due index
+    now = ss[_NFAULTS] & G_DUE_MASK
+    # nothing to look at (or, with proof_span, nothing due before its bucket's due): the
+    # cursor stays, no slot walked
+    if proof and left != 0 and not (
+            span and ((now - ss[_GPBDUE + db]) & G_DUE_MASK) > (G_DUE_MASK >> 1)):
         i0 = ss[_GPCURSOR]
         i = i0
         n = 0
-        now = ss[_NFAULTS] & G_DUE_MASK
+        soon = G_DUE_MASK >> 1  # proof_span: faults until the soonest counted entry is due
         steps = G_PROOFS
         if cells[C_PBACKOFF]:
             steps = min(G_BACKOFF_STEPS * cells[C_PREADS], G_PROOFS)
@@ -281,6 +300,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         for _ in range(steps):
             if n >= cells[C_PREADS] or left == 0:
                 break
+            if span and not g_in_span(ss, i):
+                i = ss[_GPTAIL]  # past the newest entry: on from the oldest (no slot walked)
             v = ss[_GPROOF + i]
             # the budget pays a step before it is taken, at the price of the slot it steps to
             wk = cells[C_WALKEMPTY] if v == 0 else cells[C_WALK]
@@ -291,13 +312,18 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             if v == 0:
                 over = 0  # an empty slot stepped over: proof_step_ns
             else:
-                if not look or ss[_GPBUCKET + i] == bucket:
+                counted = not look or ss[_GPBUCKET + i] == bucket
+                if counted:
                     left -= 1
                 if not start <= v - 1 < limit:
                     over = 1  # another region's (its faults read it): proof_skip_ns
+                    if counted:  # due for its own region's looks: look again at once
+                        soon = 0
                 elif cells[C_PBACKOFF] and ((now - ss[_GPDUE + i]) & G_DUE_MASK) \
                         > (G_DUE_MASK >> 1):
                     over = 1  # not due yet: not read, not counted; proof_skip_ns
+                    if counted:
+                        soon = min(soon, (ss[_GPDUE + i] - now) & G_DUE_MASK)
                 else:
                     n += 1
                     if private[s0 + v - 1] == PAGE_WRITTEN:  # written after its copy
@@ -320,9 +346,14 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                         elif cells[C_PBACKOFF]:  # read again 2^m faults later
                             shift = min(ss[_GPMISS + i], G_BACKOFF_MAX_SHIFT)
                             ss[_GPDUE + i] = (now + (1 << shift)) & G_DUE_MASK
+                            if counted:
+                                soon = min(soon, 1 << shift)
             if over >= 0:  # paid from the budget, charged by the engine
                 ss[G_WALK_EMPTY + over] += 1
                 ss[_GBUDGET] -= wk
+            if span and i == ss[_GPTAIL] and ss[_GPROOF + i] == 0:
+                # the oldest slot is empty now: the span starts after it
+                ss[_GPTAIL] = (i + 1) & (G_PROOFS - 1) if ss[_GPLIVE] else ss[_GPHEAD]
             i = (i + 1) & (G_PROOFS - 1)
         # fewer than proof_reads reads: every live entry seen (or, with backoff, the steps
         # spent); the full round ends at i0 (with proof_ttl or backoff the cursor stays where
@@ -330,6 +361,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         # by the budget too)
         ss[_GPCURSOR] = i if n >= cells[C_PREADS] or cells[C_PTTL] != 0 \
             or cells[C_PBACKOFF] != 0 or cut else i0
+        if span:  # all counted entries seen: none is due before the soonest of them
+            ss[_GPBDUE + db] = (now + (soon if left == 0 and not cut else 0)) & G_DUE_MASK
     # 1. sentinel check, and the allowance
     t = (page - start) & (G_SENTINELS - 1)  # region-relative: regions move in a process
     tag = ss[_GTAGS + t]
@@ -420,6 +453,12 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         for j in range(page + 1, min(page + k, limit - 1) + 1):
             if private[s0 + j] == 0:
                 h = ss[_GPHEAD]
+                if cells[C_PSPAN]:  # an empty ring starts its span here; a full one moves on
+                    if ss[_GPLIVE] == 0:
+                        ss[_GPTAIL] = h
+                    elif ss[_GPTAIL] == h:
+                        ss[_GPTAIL] = (h + 1) & (G_PROOFS - 1)
+                    ss[_GPBDUE + (bucket if cells[C_PLOOK] else 0)] = ss[_NFAULTS] & G_DUE_MASK
                 if ss[_GPROOF + h] == 0:
                     ss[_GPLIVE] += 1
                 else:  # it overwrites the oldest, unproven
@@ -526,6 +565,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_PBACKOFF] = int(t.get("proof_backoff", 0))
     out[C_WALK], out[C_WALKEMPTY] = walk_prices(t)
     out[C_PLOOK] = int(t.get("proof_look", 0))
+    out[C_PSPAN] = int(t.get("proof_span", 0))
     out[C_READ] = int(t.get("read_ns", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees

@@ -167,6 +167,12 @@ def _guarded_policies() -> dict:
                 table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
                 proof_reads=2, proof_ttl=4, proof_backoff=1, walk_ns=4000, walk_empty_ns=150,
                 proof_look=1, name="guarded_loose_proof_look"),
+            # proof_span: a look walks only the ring's span [tail, head) and is skipped while
+            # no entry of its bucket is due (the look policy above, plus the span)
+            "guarded_loose_proof_span": lambda: GuardedPolicy(
+                table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
+                proof_reads=2, proof_ttl=4, proof_backoff=1, walk_ns=4000, walk_empty_ns=150,
+                proof_look=1, proof_span=1, name="guarded_loose_proof_span"),
             # read_credit: a proof also credits the reserved reads its copy did not use,
             # (proof_ttl - proof_miss) * read_ns (make_guarded: floor(proof_read_ns); here
             # dear, so that it changes decisions)
@@ -429,7 +435,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 8
+    assert c["abi_version"] == 9
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -448,8 +454,10 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
     assert err["guarded_look_good"] == 0, err
     # read_ns (the first pad, at 746): any u16 with proof and proof_ttl > 0, else 0
     assert err["guarded_read_max"] == 0, err
+    # proof_span (at 750, the last pad): 0..1, and 1 only with proof_backoff
+    assert err["guarded_span_good"] == 0, err
     for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_walk_no_proof",
-                 "guarded_walk_empty_no_proof", "guarded_pad",
+                 "guarded_walk_empty_no_proof", "guarded_span_no_backoff", "guarded_span_2",
                  "guarded_read_no_ttl", "guarded_read_no_proof", "guarded_744",
                  "guarded_align_3", "guarded_align_128", "guarded_backoff_2",
                  "guarded_backoff_no_proof", "guarded_look_2", "guarded_look_no_proof"):
@@ -495,7 +503,8 @@ PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof", "guarded_proof_ttl",
                   "guarded_loose_proof_ttl", "guarded_proof_backoff",
                   "guarded_loose_proof_backoff", "guarded_align_loose_proof",
                   "guarded_align16_proof", "guarded_loose_proof_walk",
-                  "guarded_loose_proof_read", "bandit_shielded", "guarded_loose_proof_look")
+                  "guarded_loose_proof_read", "bandit_shielded", "guarded_loose_proof_look",
+                  "guarded_loose_proof_span")
 
 
 @pytest.mark.parametrize("trace,policy", [(t, p) for p in PROOF_POLICIES
@@ -547,6 +556,8 @@ def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:
     assert "g_multi" in look  # (several regions; on one region the two looks are one)
     assert otherwise("guarded_loose_proof_read", "guarded_loose_proof_walk2"), \
         "read_ns = 3000 decided as read_ns = 0 on every trace"
+    assert otherwise("guarded_loose_proof_span", "guarded_loose_proof_look"), \
+        "proof_span = 1 decided as proof_span = 0 on every trace"
 
 
 def test_guarded_mode_runs_are_not_trivial(session: KernelSession) -> None:
