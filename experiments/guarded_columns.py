@@ -15,8 +15,11 @@ windows: demand faults, faults whose table value asks for a window (``ask``), of
 refused by the budget (``refused``: ``k = 0``) or cut to a smaller degree (``smaller``),
 windows opened, pages copied; the copies' fates: proven, expired, overwritten, left in the
 ring at the end, and of those not proven: written while still in the ring (not read in time),
-written only after their entry left (``late``), never written; the unproven reads and their
-price (% of baseline); gain against ``k = 0`` and the best fixed k of guarded's degrees.
+written only after their entry left (``late``), never written; the unproven reads; the proof
+look's walk: looks cut by the budget (``cuts``), empty ring slots stepped over, what the
+budget paid for the walk over the allowances it granted (``walk/al``); the unproven reads'
+price (% of baseline); objective / baseline (``x base``, geometric mean on the family's line)
+and the best fixed k of guarded's degrees on each draw (in hindsight: a reference).
 Diagnosis only: nothing is chosen here.
 """
 
@@ -43,7 +46,7 @@ from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.io import load_trace  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from guarded_use import CORPUS, Probe, late_writes  # noqa: E402
+from guarded_use import CORPUS, Probe, late_writes, walk_summary  # noqa: E402
 
 COLUMNS = ("stride", "long_stride", "block_stride")
 
@@ -80,6 +83,9 @@ def funnel(t: Any, table: list[int], cost: Any, kw: dict[str, Any]) -> Counter[s
     lw = late_writes(t, pol) if c.proven < rec.precopied else None
     row.update(faults=rec.faults, copies=rec.precopied, proven=c.proven, expired=c.expired,
                overwritten=c.overwritten, unproven=c.unproven_reads)
+    w = walk_summary(pol)  # the look's walk: looks cut, empty slots, what the budget paid
+    row.update(cuts=w["cuts"], empty=w["empty"], walk_paid=w["walk_debit"],
+               granted=w["granted"])
     if lw is not None:
         left = lw["fate"] < 2
         row.update(in_ring=int((lw["fate"] == 2).sum()),
@@ -117,7 +123,7 @@ def main() -> None:
           f"development draws 2000..{2000 + args.draws - 1}", flush=True)
     hdr = ("draw", "params", "faults", "ask", "refused", "smaller", "opened", "copies",
            "proven", "expired", "overwritten", "in_ring", "in_time", "late", "never",
-           "unproven", "reads%", "x base", "best k")
+           "unproven", "cuts", "empty", "walk/al", "reads%", "x base", "best k")
     print(" ".join(f"{h[:8]:>8}" for h in hdr))
     for fam in args.families.split(","):
         table = (list(make_policy("guarded").table) if args.shipped  # type: ignore[attr-defined]
@@ -133,13 +139,15 @@ def main() -> None:
             p = ",".join(f"{v}" for k, v in t.meta.items()
                          if k not in ("generator", "family", "draw", "sampler_seed", "seed"))
             print(f"{fam[:5] + str(d):>8} {p:>8} " + " ".join(
-                f"{r[k]:>8}" for k in hdr[2:16]) + f" {r['reads_ppm'] / 1e4:>7.2f}% "
+                f"{r[k]:>8}" for k in hdr[2:18]) + f" {r['walk_paid'] / max(r['granted'], 1):>8.2f}"
+                f" {r['reads_ppm'] / 1e4:>7.2f}% "
                 f"{r['rel_ppm'] / 1e6:>8.3f} {r['best_ppm'] / 1e6:>5.3f}@{r['best_k']}",
                 flush=True)
         gm = float(np.exp(np.mean(np.log(rels))))
         gb = float(np.exp(np.mean(np.log(bests))))
-        print(f"{fam[:8]:>8} {'all':>8} " + " ".join(f"{tot[k]:>8}" for k in hdr[2:16])
-              + f" {tot['reads_ppm'] / args.draws / 1e4:>7.2f}% {gm:>8.3f} {gb:>5.3f}",
+        print(f"{fam[:8]:>8} {'all':>8} " + " ".join(f"{tot[k]:>8}" for k in hdr[2:18])
+              + f" {tot['walk_paid'] / max(tot['granted'], 1):>8.2f}"
+              f" {tot['reads_ppm'] / args.draws / 1e4:>7.2f}% {gm:>8.3f} {gb:>5.3f}",
               flush=True)
 
 
