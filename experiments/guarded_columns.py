@@ -1,7 +1,8 @@
 """Column sweeps held out: where ``guarded``'s windows go (diagnosis, development draws only).
 
     python experiments/guarded_columns.py --costmodel seed_table1 --tables-dir DIR \
-        [--families stride,long_stride,block_stride] [--draws 6] [--options JSON]
+        [--families stride,long_stride,block_stride] [--draws 6] [--options JSON] \
+        [--learn-options JSON]
 
 For each family: the table the leave-one-family-out protocol learns without it (48
 randomized training traces of seed 0 without the family plus the recorded corpus, 2 passes,
@@ -26,6 +27,7 @@ Diagnosis only: nothing is chosen here.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from collections import Counter
@@ -51,9 +53,11 @@ from guarded_use import CORPUS, Probe, late_writes, walk_summary  # noqa: E402
 COLUMNS = ("stride", "long_stride", "block_stride")
 
 
-def table_without(family: str, costmodel: str, kw: dict[str, Any], cache: Path) -> list[int]:
-    """The table learned without ``family`` (the protocol's learning, training seed 0)."""
-    path = cache / f"without_{family}_{costmodel}.json"
+def table_without(family: str, costmodel: str, kw: dict[str, Any], cache: Path,
+                  tag: str = "") -> list[int]:
+    """The table learned without ``family`` (the protocol's learning, training seed 0, the
+    options ``kw``), cached as ``without_<family>_<costmodel><tag>.json``."""
+    path = cache / f"without_{family}_{costmodel}{tag}.json"
     if path.exists():
         return [int(v) for v in json.loads(path.read_text())]
     train = train_traces([family], 0, 48)
@@ -112,13 +116,18 @@ def main() -> None:
     ap.add_argument("--shipped", action="store_true",
                     help="the shipped table (learned with every family) instead")
     ap.add_argument("--options", type=json.loads, default={},
-                    help="JSON: options over the shipped ones (replay only; the tables are "
-                         "learned with the shipped options)")
+                    help="JSON: options over the shipped ones (replay only)")
+    ap.add_argument("--learn-options", default="{}",
+                    help="JSON: options over the shipped ones the tables are learned with "
+                         "(cached apart: the file name gets a hash of them)")
     args = ap.parse_args()
     cost = make_costmodel(args.costmodel)
-    learn_kw = shipped_options()
-    kw = {**learn_kw, **args.options}
-    print(f"== {args.costmodel}, options {args.options}, "
+    learn_over = json.loads(args.learn_options)
+    learn_kw = {**shipped_options(), **learn_over}
+    tag = ("_" + hashlib.sha1(json.dumps(learn_over, sort_keys=True).encode()).hexdigest()[:8]
+           if learn_over else "")
+    kw = {**shipped_options(), **args.options}
+    print(f"== {args.costmodel}, options {args.options}, learned with {learn_over}, "
           f"{'shipped table' if args.shipped else 'table learned without the family'}, "
           f"development draws 2000..{2000 + args.draws - 1}", flush=True)
     hdr = ("draw", "params", "faults", "ask", "refused", "smaller", "opened", "copies",
@@ -127,7 +136,7 @@ def main() -> None:
     print(" ".join(f"{h[:8]:>8}" for h in hdr))
     for fam in args.families.split(","):
         table = (list(make_policy("guarded").table) if args.shipped  # type: ignore[attr-defined]
-                 else table_without(fam, args.costmodel, learn_kw, args.tables_dir))
+                 else table_without(fam, args.costmodel, learn_kw, args.tables_dir, tag))
         tot: Counter[str] = Counter()
         rels, bests = [], []
         for d in range(args.draws):
