@@ -53,7 +53,7 @@ def train_variant(overrides: list[str], costmodel: str, seed: int, out: Path) ->
 
 
 def main() -> None:
-    from guarded_ttl import LAYOUTS, region_draws  # this script's directory is on sys.path
+    from guarded_ttl import add_region_args, region_draws  # this script's directory is on sys.path
 
     import cowrl.generalization as G
     from cowrl.registry import make_costmodel, make_policy
@@ -67,13 +67,7 @@ def main() -> None:
     ap.add_argument("--dev-seed", type=int, default=424_242)
     ap.add_argument("--family-draws", type=int, default=0,
                     help="N > 0: N draws of every family from seed 2000 (guarded_ttl.py's)")
-    ap.add_argument("--regions", type=int, default=1,
-                    help="group the draws this many at a time into traces of as many regions "
-                         "(guarded_ttl.py's region_draws; 1: the single-region draws)")
-    ap.add_argument("--layout", default="phases", choices=LAYOUTS,
-                    help="with --regions: one region after the other, or in turns")
-    ap.add_argument("--chunk", type=int, default=256,
-                    help="with --layout interleaved: writes per turn")
+    add_region_args(ap)  # guarded_ttl.py's region_draws
     ap.add_argument("--artifacts", nargs="*", default=[],
                     help="saved artifacts to score (besides --variants)")
     ap.add_argument("--seed", type=int, default=0)
