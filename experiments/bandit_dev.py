@@ -11,6 +11,11 @@ uses it: training draws use ``seed * 7919 + 17 + d // 8``, held-out families ``1
 
 ``--family-draws N`` scores on guarded's development draws instead (``N`` fresh draws of every
 generator family from seed 2000, as experiments/guarded_ttl.py and guarded_align.py).
+``--regions R`` groups the development draws ``R`` at a time into traces of ``R`` regions
+(experiments/guarded_ttl.py's ``region_draws``: shuffled by seed 2000, written one region after
+the other, ``--layout phases``, or in turns of ``--chunk`` writes, ``interleaved``): the
+multi-region development set (``--family-draws 4 --regions 4``, as guarded_ttl.py's
+``--draws 4 --regions 4``).
 ``--artifacts DIR ...`` scores saved artifacts (``train.py out=DIR``, or the ``bandit_dev_*``
 directories a run leaves) besides the trained variants.
 """
@@ -48,6 +53,8 @@ def train_variant(overrides: list[str], costmodel: str, seed: int, out: Path) ->
 
 
 def main() -> None:
+    from guarded_ttl import add_region_args, region_draws  # this script's directory is on sys.path
+
     import cowrl.generalization as G
     from cowrl.registry import make_costmodel, make_policy
     from cowrl.traces.generators import FAMILIES, randomized
@@ -60,6 +67,7 @@ def main() -> None:
     ap.add_argument("--dev-seed", type=int, default=424_242)
     ap.add_argument("--family-draws", type=int, default=0,
                     help="N > 0: N draws of every family from seed 2000 (guarded_ttl.py's)")
+    add_region_args(ap)  # guarded_ttl.py's region_draws
     ap.add_argument("--artifacts", nargs="*", default=[],
                     help="saved artifacts to score (besides --variants)")
     ap.add_argument("--seed", type=int, default=0)
@@ -73,6 +81,10 @@ def main() -> None:
     else:
         dev = [randomized(seed=a.dev_seed + d // 8, draw=d % 8) for d in range(a.draws)]
         where = f"seed {a.dev_seed}"
+    if a.regions > 1:
+        dev = region_draws(dev, a.regions, a.layout, a.chunk)
+        where += f", {a.regions} regions each, {a.layout}" + (
+            f" in turns of {a.chunk} writes" if a.layout == "interleaved" else "")
     dev = [dataclasses.replace(t, name=f"dev{i}_{G.family_of(t)}") for i, t in enumerate(dev)]
     out: dict[str, dict] = {}
     policies = []

@@ -192,6 +192,18 @@ def region_draws(draws: Sequence[Trace], regions: int, layout: str, chunk: int =
             for i in range(0, len(order) - regions + 1, regions)]
 
 
+def add_region_args(ap: argparse.ArgumentParser) -> None:
+    """``--regions``, ``--layout``, ``--chunk``: the arguments of :func:`region_draws` (here and
+    in experiments/bandit_dev.py)."""
+    ap.add_argument("--regions", type=int, default=1,
+                    help="group the draws this many at a time into traces of as many "
+                         "regions (1: the single-region draws)")
+    ap.add_argument("--layout", default="phases", choices=LAYOUTS,
+                    help="with --regions: one region after the other, or in turns")
+    ap.add_argument("--chunk", type=int, default=256,
+                    help="with --layout interleaved: writes per turn")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--costmodels", nargs="+", default=["seed_table1", "host"])
@@ -209,13 +221,7 @@ def main() -> None:
                     help="the proof ring and look (default: as the options say): shared "
                          "(proof_look 0), own_left (proof_look 1) or the per_region prototype "
                          "of experiments/guarded_use.py")
-    ap.add_argument("--regions", type=int, default=1,
-                    help="group the draws this many at a time into traces of as many "
-                         "regions (1: the single-region draws)")
-    ap.add_argument("--layout", default="phases", choices=LAYOUTS,
-                    help="with --regions: one region after the other, or in turns")
-    ap.add_argument("--chunk", type=int, default=256,
-                    help="with --layout interleaved: writes per turn")
+    add_region_args(ap)
     ap.add_argument("--ring-size", type=int, default=guarded.PROOFS,
                     help="entries of each proof ring (a power of two; the module's "
                          "COWRL_GUARDED_PROOFS is 128): with --ring per_region, e.g. 128 / "

@@ -1,18 +1,21 @@
-"""``proof_backoff`` in the shield of the default bandit and of PPO/DQN (guarded's option,
-docs/policies.md, "Backoff of proof reads"): it reaches the learning shield, the frozen
-``guarded`` policy, its artifact and the table the module runs; an artifact saved without it
-loads as 0 (decides as saved); the frozen policy with backoff decides in its compiled program
-as in the prototype; bad values are one-line errors naming the field.
+"""``proof_backoff`` and ``proof_look`` in the shield of the default bandit (and
+``proof_backoff`` in PPO/DQN's; guarded's options, docs/policies.md, "Backoff of proof reads",
+"Own-bucket proof looks, built"): each reaches the learning shield, the frozen ``guarded``
+policy, its artifact and the table the module runs; an artifact saved without it loads as 0
+(decides as saved); the frozen policy with it decides in its compiled program as in the
+prototype and as the learning shield, and otherwise than without it; bad values are one-line
+errors naming the field.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import load_experiment
 from omegaconf import OmegaConf
 
 from cowrl.errors import ConfigError
@@ -27,9 +30,10 @@ from cowrl.traces.io import Trace
 from cowrl.training.sb3 import SB3Spec
 
 # What conf/policy/bandit.yaml ships (docs/policies.md, "The default bandit, shielded").
-SHIPPED_BACKOFF = 1
+SHIPPED = {"proof_backoff": 1, "proof_look": 1}
 ARMS = (0, 1, 2, 4, 8, 16, 32, 64, *ALIGN_ARMS)
-BACKOFF_OFFSET = 740  # struct cowrl_guarded_table: proof_backoff (u16), the former pad[0]
+# struct cowrl_guarded_table: proof_backoff (u16, the former pad[0]), proof_look (u16)
+OFFSET = {"proof_backoff": 740, "proof_look": 748}
 
 
 class _Fixed(DiscountedUCB):
@@ -50,12 +54,14 @@ def _table() -> list[int]:
     return list(make_policy("guarded").table)  # a learned table that opens windows
 
 
-def _bandit(backoff: int, **kw: Any) -> BanditPolicy:
+def _bandit(key: str, value: int, **kw: Any) -> BanditPolicy:
+    """The shield with ``key`` set to ``value`` (proof_look over backoff's reads, as shipped)."""
+    opts = {"proof_backoff": 1, key: value} if key == "proof_look" else {key: value}
     return BanditPolicy(_Fixed(_table()), context="guarded", shield=True, proof=1,
-                        proof_ttl=16, proof_backoff=backoff, **kw)
+                        proof_ttl=16, **opts, **kw)
 
 
-def _traces() -> list[Trace]:
+def _backoff_traces() -> list[Trace]:
     """Copies written late (a mixture and a tiled2d draw: backoff proves what ttl 16 expires),
     three interleaved streams, and a multi_stream draw."""
     return [g.randomized(seed=2000, draw=0, families="mixture"),
@@ -64,82 +70,109 @@ def _traces() -> list[Trace]:
             g.randomized(seed=5, draw=1, families="multi_stream")]
 
 
-def test_default_config_composes_to_the_shipped_backoff(compose_cfg) -> None:
+def _look_traces() -> list[Trace]:
+    """Regions whose copies outlive their writers (experiments/guarded_ttl.py's multi-region
+    development traces): a region written sequentially to half, then others, one after the
+    other and in turns."""
+    ttl = load_experiment("guarded_ttl")
+    parts = [g.sequential(n_pages=1024, writes=500),
+             g.randomized(seed=2000, draw=0, families="tiled2d"), g.sequential(n_pages=4096)]
+    return [ttl.multi_region(parts, "phases"), ttl.multi_region(parts, "interleaved", 64)]
+
+
+TRACES: dict[str, Callable[[], list[Trace]]] = {"proof_backoff": _backoff_traces,
+                                                "proof_look": _look_traces}
+KEYS = tuple(SHIPPED)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_default_config_composes_to_the_shipped_option(compose_cfg, key: str) -> None:
     cfg = compose_cfg("train", ["policy=bandit"])
-    assert cfg.policy.proof_backoff == SHIPPED_BACKOFF
+    assert cfg.policy[key] == SHIPPED[key]
     pol = make_policy(cfg.policy)
-    assert isinstance(pol, BanditPolicy) and pol.proof_backoff == SHIPPED_BACKOFF
+    assert isinstance(pol, BanditPolicy) and getattr(pol, key) == SHIPPED[key]
     frozen = pol.freeze()
-    assert isinstance(frozen, GuardedPolicy) and frozen.proof_backoff == SHIPPED_BACKOFF
-    off = compose_cfg("train", ["policy=bandit", "policy.proof_backoff=0"])
-    assert make_policy(off.policy).freeze().proof_backoff == 0
-    for name in ("ppo", "dqn"):  # their shield takes it too (not measured: 0)
+    assert isinstance(frozen, GuardedPolicy) and getattr(frozen, key) == SHIPPED[key]
+    off = compose_cfg("train", ["policy=bandit", f"policy.{key}=0"])
+    assert getattr(make_policy(off.policy).freeze(), key) == 0
+    for name in ("ppo", "dqn"):  # their shield takes backoff too (not measured: 0)
         spec = OmegaConf.load(CONF_DIR / "policy" / f"{name}.yaml")
-        assert spec.proof_backoff == 0
+        assert spec.get(key, 0) == 0
 
 
+@pytest.mark.parametrize("key", KEYS)
 @pytest.mark.parametrize("costmodel", ["auto", "host"])
-def test_backoff_reaches_the_shield_the_artifact_and_the_module_table(costmodel: str) -> None:
+def test_option_reaches_the_shield_the_artifact_and_the_module_table(costmodel: str,
+                                                                     key: str) -> None:
     cost = make_costmodel("seed_table1")
-    pol = _bandit(1, costmodel=costmodel)
+    pol = _bandit(key, 1, costmodel=costmodel)
     pol.begin_episode(g.randomized(seed=5, draw=1), cost, 1.0)
-    assert pol.view.guard.proof_backoff == 1  # the shield it learns under
+    assert getattr(pol.view.guard, key) == 1  # the shield it learns under
     pol.end_episode()
     frozen = pol.freeze()
-    assert frozen.proof_backoff == 1
+    assert getattr(frozen, key) == 1
     spec = frozen.artifact_spec()
-    assert spec["proof_backoff"] == 1
+    assert spec[key] == 1
     if costmodel == "auto":
-        assert spec["auto_options"]["proof_backoff"] == 1
+        assert spec["auto_options"][key] == 1
     loaded = GuardedPolicy.from_artifact(spec, "bandit", None)
     run = loaded.for_trace(g.randomized(seed=5, draw=1), cost)
-    assert run.proof_backoff == 1
+    assert getattr(run, key) == 1
     payload = pack_guarded(run.kernel_program())
-    assert struct.unpack_from("<H", payload, BACKOFF_OFFSET)[0] == 1
-    off = pack_guarded(_bandit(0, costmodel=costmodel).freeze()
+    assert struct.unpack_from("<H", payload, OFFSET[key])[0] == 1
+    off = pack_guarded(_bandit(key, 0, costmodel=costmodel).freeze()
                        .for_trace(g.randomized(seed=5, draw=1), cost).kernel_program())
-    assert struct.unpack_from("<H", off, BACKOFF_OFFSET)[0] == 0
+    assert struct.unpack_from("<H", off, OFFSET[key])[0] == 0
 
 
-def test_artifacts_saved_without_the_key_load_as_0() -> None:
+@pytest.mark.parametrize("key", KEYS)
+def test_artifacts_saved_without_the_key_load_as_0(key: str) -> None:
     """A frozen bandit (guarded artifact, its own prices or ``costmodel: auto``) and a
-    PPO/DQN shield's constants saved before proof_backoff decide as saved: without it."""
+    PPO/DQN shield's constants saved before the option decide as saved: without it."""
     cost = make_costmodel("seed_table1")
-    new = guard_constants(cost, proof=1, proof_ttl=16, proof_backoff=1)
-    assert new["proof_backoff"] == 1 and GuardView(new).guard.proof_backoff == 1
-    old = {k: v for k, v in new.items() if k != "proof_backoff"}
-    assert GuardView(old).guard.proof_backoff == 0
+    new = guard_constants(cost, proof=1, proof_ttl=16, proof_backoff=1,
+                          proof_look=int(key == "proof_look"))
+    assert new[key] == 1 and getattr(GuardView(new).guard, key) == 1
+    old = {k: v for k, v in new.items() if k != key}
+    assert getattr(GuardView(old).guard, key) == 0
+    t = _look_traces()[1]  # where each option decides otherwise (pinned below)
     for costmodel in ("auto", "seed_table1"):
-        spec = _bandit(1, costmodel=costmodel).freeze().artifact_spec()
-        assert spec.pop("proof_backoff") == 1
+        spec = _bandit(key, 1, costmodel=costmodel).freeze().artifact_spec()
+        assert spec.pop(key) == 1
         if costmodel == "auto":
-            assert spec["auto_options"].pop("proof_backoff") == 1
+            assert spec["auto_options"].pop(key) == 1
         loaded = GuardedPolicy.from_artifact(spec, "bandit", None)
-        assert loaded.proof_backoff == 0 and loaded.proof_ttl == 16
+        assert getattr(loaded, key) == 0 and loaded.proof_ttl == 16
         assert loaded.table == _table()
+        ks = [simulate(t, p.for_trace(t, cost), cost, record_events=True)[1].k
+              for p in (loaded, _bandit(key, 0, costmodel=costmodel).freeze(),
+                        _bandit(key, 1, costmodel=costmodel).freeze())]
+        assert np.array_equal(ks[0], ks[1]), (key, costmodel)  # decides as saved
+        assert len(ks[0]) != len(ks[2]) or not np.array_equal(ks[0], ks[2]), key
 
 
-def test_frozen_bandit_with_backoff_decides_as_its_program_and_its_shield() -> None:
-    """Frozen with backoff on: the compiled program (the engine's replay, what the module
+@pytest.mark.parametrize("key", KEYS)
+def test_frozen_bandit_with_the_option_decides_as_its_program_and_its_shield(key: str) -> None:
+    """Frozen with the option on: the compiled program (the engine's replay, what the module
     runs) decides as the prototype, fault for fault, and both as the learning shield
-    proposing the same table; and backoff changes decisions here (the test can fail if the
-    option is dropped anywhere on the way)."""
+    proposing the same table; and the option changes decisions here (the test can fail if
+    it is dropped anywhere on the way)."""
     cost = make_costmodel("seed_table1")
     skips = differ = precopied = 0
-    for t in _traces():
-        frozen = _bandit(1).freeze().for_trace(t, cost)
+    for t in TRACES[key]():
+        frozen = _bandit(key, 1).freeze().for_trace(t, cost)
         ref, ev_ref = simulate(t, frozen, cost, record_events=True, fast=False)
         skips += frozen.ctx.proof_skips
         got, ev_got = simulate(t, frozen, cost, record_events=True, fast=True)
         assert np.array_equal(ev_ref.k, ev_got.k) and np.array_equal(ev_ref.page, ev_got.page)
         assert (ref.precopied, ref.wasted) == (got.precopied, got.wasted), t.name
         assert np.allclose(ref.fault_ns, got.fault_ns), t.name
-        learner = _bandit(1)
+        learner = _bandit(key, 1)
         learner.begin_episode(t, cost, 1.0)
         _, ev_live = simulate(t, learner, cost, record_events=True, fast=False)
         learner.end_episode()
         assert np.array_equal(ev_ref.k, ev_live.k), t.name
-        _, ev0 = simulate(t, _bandit(0).freeze().for_trace(t, cost), cost,
+        _, ev0 = simulate(t, _bandit(key, 0).freeze().for_trace(t, cost), cost,
                           record_events=True)
         differ += len(ev0.k) != len(ev_ref.k) or not np.array_equal(ev0.k, ev_ref.k)
         precopied += got.precopied
