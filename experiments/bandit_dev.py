@@ -29,9 +29,8 @@ import tempfile
 from pathlib import Path
 
 POLICY_KEYS = ("credit", "context", "shield", "proof", "proof_reads", "proof_ttl",
-               "proof_backoff", "read_credit", "proof_look", "epoch_faults", "costmodel",
-               "learner.gamma",
-               "learner.c")
+               "proof_backoff", "read_credit", "proof_look", "proof_span", "epoch_faults",
+               "costmodel", "learner.gamma", "learner.c")
 
 
 def train_variant(overrides: list[str], costmodel: str, seed: int, out: Path) -> object:

@@ -285,7 +285,8 @@ class BanditPolicy(Policy):
     proof reads too; ``proof_backoff`` as guarded's: an entry read unwritten ``m`` times is
     read again ``2^m`` faults later; ``read_credit`` as guarded's: a proof also credits the
     reserved reads its copy did not use; ``proof_look`` as guarded's: a look counts down the
-    live entries of its region's bucket only). The budget's prices come from ``costmodel``
+    live entries of its region's bucket only; ``proof_span`` as guarded's: a look walks the
+    ring's span only, and none before its bucket is due). The budget's prices come from ``costmodel``
     (``auto``: the cost model each run is priced by, as ``conf/policy/guarded.yaml``).
     ``shield: false`` with the guarded context frees every window (the budget's prices are
     0: an ablation). ``credit``: which arm a fault's reward goes to when the shield cut the
@@ -300,7 +301,7 @@ class BanditPolicy(Policy):
                  context: ContextSpec | dict[str, Any] | str | None = None,
                  epoch_faults: int = 64, shield: bool = False, proof: int = 0,
                  proof_reads: int = 8, proof_ttl: int = 0, proof_backoff: int = 0,
-                 read_credit: int = 0, proof_look: int = 0,
+                 read_credit: int = 0, proof_look: int = 0, proof_span: int = 0,
                  costmodel: str = "auto", lam: float | None = None,
                  credit: str = "proposed", train_workloads: Sequence[str] | None = None,
                  train_rounds: int | None = None) -> None:
@@ -329,6 +330,7 @@ class BanditPolicy(Policy):
             check_proof_backoff,
             check_proof_look,
             check_proof_reads,
+            check_proof_span,
             check_proof_ttl,
             check_read_credit,
         )
@@ -338,6 +340,7 @@ class BanditPolicy(Policy):
         self.proof_backoff = check_proof_backoff(proof_backoff, proof)
         self.read_credit = check_read_credit(read_credit, proof)
         self.proof_look = check_proof_look(proof_look, proof)
+        self.proof_span = check_proof_span(proof_span, self.proof_backoff)
         if credit not in CREDITS:
             raise ConfigError(f"policy.credit must be one of {', '.join(CREDITS)}, "
                               f"got {credit!r}")
@@ -411,7 +414,8 @@ class BanditPolicy(Policy):
                                                   proof_ttl=self.proof_ttl,
                                                   proof_backoff=self.proof_backoff,
                                                   read_credit=self.read_credit,
-                                                  proof_look=self.proof_look),
+                                                  proof_look=self.proof_look,
+                                                  proof_span=self.proof_span),
                                   shield=self.shield, degrees=self.degrees)
 
     def _named_cost(self) -> CostModel:
@@ -437,6 +441,7 @@ class BanditPolicy(Policy):
                               "proof_backoff": self.proof_backoff,
                               "read_credit": self.read_credit,
                               "proof_look": self.proof_look,
+                              "proof_span": self.proof_span,
                               "degrees": list(self.degrees), "name": self.name}
         if not self.shield:  # free windows, as GuardView(shield=False) trained it
             from cowrl.policies.shield import FREE_PRICES, guard_constants
@@ -448,7 +453,8 @@ class BanditPolicy(Policy):
                 cost = make_costmodel("seed_table1")
             c = guard_constants(cost, self.lam, proof=self.proof, proof_reads=self.proof_reads,
                                 proof_ttl=self.proof_ttl, proof_backoff=self.proof_backoff,
-                                read_credit=self.read_credit, proof_look=self.proof_look)
+                                read_credit=self.read_credit, proof_look=self.proof_look,
+                                proof_span=self.proof_span)
             c.update(FREE_PRICES)
             return GuardedPolicy(table=table, **c, **{k: v for k, v in kw.items()
                                                       if k not in c})
