@@ -1,10 +1,10 @@
-"""``proof_backoff`` and ``proof_look`` in the shield of the default bandit (and
-``proof_backoff`` in PPO/DQN's; guarded's options, docs/policies.md, "Backoff of proof reads",
-"Own-bucket proof looks, built"): each reaches the learning shield, the frozen ``guarded``
-policy, its artifact and the table the module runs; an artifact saved without it loads as 0
-(decides as saved); the frozen policy with it decides in its compiled program as in the
-prototype and as the learning shield, and otherwise than without it; bad values are one-line
-errors naming the field.
+"""``proof_backoff``, ``proof_look`` and ``proof_span`` in the shield of the default bandit
+(and ``proof_backoff`` in PPO/DQN's; guarded's options, docs/policies.md, "Backoff of proof
+reads", "Own-bucket proof looks, built", "Column sweeps held out: where the windows go"): each
+reaches the learning shield, the frozen ``guarded`` policy, its artifact and the table the
+module runs; an artifact saved without it loads as 0 (decides as saved); the frozen policy with
+it decides in its compiled program as in the prototype and as the learning shield, and
+otherwise than without it; bad values are one-line errors naming the field.
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ from cowrl.traces.io import Trace
 from cowrl.training.sb3 import SB3Spec
 
 # What conf/policy/bandit.yaml ships (docs/policies.md, "The default bandit, shielded").
-SHIPPED = {"proof_backoff": 1, "proof_look": 1}
+SHIPPED = {"proof_backoff": 1, "proof_look": 1, "proof_span": 1}
 ARMS = (0, 1, 2, 4, 8, 16, 32, 64, *ALIGN_ARMS)
-# struct cowrl_guarded_table: proof_backoff (u16, the former pad[0]), proof_look (u16)
-OFFSET = {"proof_backoff": 740, "proof_look": 748}
+# struct cowrl_guarded_table: proof_backoff (u16, the former pad[0]), proof_look (u16),
+# proof_span (u16, the last pad)
+OFFSET = {"proof_backoff": 740, "proof_look": 748, "proof_span": 750}
 
 
 class _Fixed(DiscountedUCB):
@@ -55,8 +56,11 @@ def _table() -> list[int]:
 
 
 def _bandit(key: str, value: int, **kw: Any) -> BanditPolicy:
-    """The shield with ``key`` set to ``value`` (proof_look over backoff's reads, as shipped)."""
-    opts = {"proof_backoff": 1, key: value} if key == "proof_look" else {key: value}
+    """The shield with ``key`` set to ``value`` (proof_look over backoff's reads, proof_span
+    over both, as shipped)."""
+    base = {"proof_look": {"proof_backoff": 1},
+            "proof_span": {"proof_backoff": 1, "proof_look": 1}}.get(key, {})
+    opts = {**base, key: value}
     return BanditPolicy(_Fixed(_table()), context="guarded", shield=True, proof=1,
                         proof_ttl=16, **opts, **kw)
 
@@ -80,8 +84,18 @@ def _look_traces() -> list[Trace]:
     return [ttl.multi_region(parts, "phases"), ttl.multi_region(parts, "interleaved", 64)]
 
 
+def _span_traces() -> list[Trace]:
+    """Column sweeps, where a copy waits a column for its write (a stride-13 sweep, a tiled2d
+    and a mixture draw: the looks walked empty slots and not-yet-due entries), and regions in
+    turns."""
+    return [g.stride(n_pages=8192, stride=13),
+            g.randomized(seed=2000, draw=0, families="tiled2d"),
+            g.randomized(seed=2000, draw=0, families="mixture"), _look_traces()[1]]
+
+
 TRACES: dict[str, Callable[[], list[Trace]]] = {"proof_backoff": _backoff_traces,
-                                                "proof_look": _look_traces}
+                                                "proof_look": _look_traces,
+                                                "proof_span": _span_traces}
 KEYS = tuple(SHIPPED)
 
 
@@ -93,7 +107,9 @@ def test_default_config_composes_to_the_shipped_option(compose_cfg, key: str) ->
     assert isinstance(pol, BanditPolicy) and getattr(pol, key) == SHIPPED[key]
     frozen = pol.freeze()
     assert isinstance(frozen, GuardedPolicy) and getattr(frozen, key) == SHIPPED[key]
-    off = compose_cfg("train", ["policy=bandit", f"policy.{key}=0"])
+    # proof_span reads backoff's due faults: backoff 0 takes it off too
+    also = ["policy.proof_span=0"] if key == "proof_backoff" else []
+    off = compose_cfg("train", ["policy=bandit", f"policy.{key}=0", *also])
     assert getattr(make_policy(off.policy).freeze(), key) == 0
     for name in ("ppo", "dqn"):  # their shield takes backoff too (not measured: 0)
         spec = OmegaConf.load(CONF_DIR / "policy" / f"{name}.yaml")
@@ -131,7 +147,8 @@ def test_artifacts_saved_without_the_key_load_as_0(key: str) -> None:
     PPO/DQN shield's constants saved before the option decide as saved: without it."""
     cost = make_costmodel("seed_table1")
     new = guard_constants(cost, proof=1, proof_ttl=16, proof_backoff=1,
-                          proof_look=int(key == "proof_look"))
+                          proof_look=int(key in ("proof_look", "proof_span")),
+                          proof_span=int(key == "proof_span"))
     assert new[key] == 1 and getattr(GuardView(new).guard, key) == 1
     old = {k: v for k, v in new.items() if k != key}
     assert getattr(GuardView(old).guard, key) == 0
@@ -192,3 +209,16 @@ def test_bad_proof_backoff_is_a_one_line_error_naming_the_field(bad: object) -> 
                  lambda: SB3Spec(proof=0, proof_backoff=1)):
         with pytest.raises(ConfigError, match="policy.proof_backoff"):
             make()
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"proof_backoff": 1, "proof_span": 2}, "policy.proof_span must be 0 or 1"),
+    ({"proof_backoff": 1, "proof_span": True}, "policy.proof_span must be 0 or 1"),
+    ({"proof_backoff": 0, "proof_span": 1}, "policy.proof_span needs proof_backoff"),
+])
+def test_bad_proof_span_is_a_one_line_error_naming_the_field(kw: dict[str, Any],
+                                                            match: str) -> None:
+    with pytest.raises(ConfigError, match=match) as e:
+        BanditPolicy(DiscountedUCB(), context="guarded", shield=True, proof=1, proof_ttl=16,
+                     **kw)
+    assert "\n" not in str(e.value)

@@ -37,7 +37,8 @@ from cowrl.traces import generators as g
 from cowrl.traces.io import Trace
 
 COSTS = ("seed_table1", "host")
-PROOF_KEYS = ("proof", "proof_reads", "proof_ttl", "proof_backoff", "read_credit", "proof_look")
+PROOF_KEYS = ("proof", "proof_reads", "proof_ttl", "proof_backoff", "read_credit", "proof_look",
+              "proof_span")
 
 
 def _yaml(name: str) -> dict[str, Any]:

@@ -286,8 +286,9 @@ class BanditPolicy(Policy):
     read again ``2^m`` faults later; ``read_credit`` as guarded's: a proof also credits the
     reserved reads its copy did not use; ``proof_look`` as guarded's: a look counts down the
     live entries of its region's bucket only; ``proof_span`` as guarded's: a look walks the
-    ring's span only, and none before its bucket is due). The budget's prices come from ``costmodel``
-    (``auto``: the cost model each run is priced by, as ``conf/policy/guarded.yaml``).
+    ring's span only, and none before its bucket is due). The budget's prices come from
+    ``costmodel`` (``auto``: the cost model each run is priced by, as
+    ``conf/policy/guarded.yaml``).
     ``shield: false`` with the guarded context frees every window (the budget's prices are
     0: an ablation). ``credit``: which arm a fault's reward goes to when the shield cut the
     proposal: ``proposed`` (the arm the learner chose: it learns the value of a proposal
