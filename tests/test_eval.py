@@ -99,7 +99,13 @@ def test_eval_bad_trace_contents(python: str, tmp_path: Path) -> None:
     bad.write_text("1\n-3\n")
     proc = _eval_cli(python, "workloads=[]", f"traces=[{bad}]")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == f"error: {bad}: negative page index -3 at position 1"
+    assert proc.stderr.strip() == f"error: {bad}:2: negative page index -3"
+    vpn = tmp_path / "vpn.npy"  # virtual page numbers where 0-based indices were meant
+    np.save(vpn, np.array([0x7F0000000, 0x7F0000001]))
+    proc = _eval_cli(python, "workloads=[]", f"traces=[{vpn}]")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().startswith(f"error: {vpn}: page index 34091302912 at position 0 "
+                                          "is over the limit"), proc.stderr
 
 
 def test_eval_negative_workload_size(python: str) -> None:
