@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from cowrl.errors import ConfigError
+from cowrl.errors import ConfigError, int_field, number_field
 from cowrl.metrics import FIELDS, summarize
 from cowrl.policies.base import Policy
 from cowrl.registry import make_costmodel, make_policy, make_workload
@@ -82,7 +82,8 @@ def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
         if key not in names:
             raise ConfigError(f"workload_params.{key}: {key!r} is not among the workloads "
                               f"evaluated ({', '.join(names) or 'none'})")
-    traces = [make_workload(name, seed=int(cfg.seed), **params.get(name, {})) for name in names]
+    seed = int_field(cfg, "seed", 0)
+    traces = [make_workload(name, seed=seed, **params.get(name, {})) for name in names]
     suite = set(_names(cfg, "suite"))
     groups = {t.name: workload_group(t.name, False, suite) for t in traces}
     for path in files:
@@ -132,7 +133,7 @@ def load_policies(cfg: DictConfig) -> list[Policy]:
     """
     from cowrl.policies.artifacts import load_policy
 
-    lam = float(cfg["lambda"])
+    lam = number_field(cfg, "lambda", 0.0)
     given = _artifacts(cfg)
     default = cfg.get("policies") is None
     if default:
@@ -206,13 +207,12 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
     write results and return them."""
     target = target if target is not None else load_target(cfg)
     cost = make_costmodel(resolve_costmodel(cfg))
-    lam = float(cfg["lambda"])
-    if lam < 0:
-        raise ConfigError(f"lambda must be >= 0, got {lam}")
+    lam = number_field(cfg, "lambda", 0.0)
+    seed = int_field(cfg, "seed", 0)
     traces, groups = load_workloads(cfg)
     policies = load_policies(cfg)
     runs = plan_runs(traces, policies, target, cost)
-    records = target.run(Plan(runs, cost, seed=int(cfg.seed), progress=bool(cfg.progress)))
+    records = target.run(Plan(runs, cost, seed=seed, progress=bool(cfg.progress)))
     rows = [{**summarize(r, lam, cost.page_cost_ns), "group": groups[r.workload]}
             for r in records]
     out = Path(cfg.out) if cfg.get("out") else _hydra_dir()
@@ -241,7 +241,7 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
             from cowrl.targets.sim import SimTarget
 
             sim_rows = [summarize(r, lam, cost.page_cost_ns) for r in SimTarget().run(
-                Plan(runs, cost, seed=int(cfg.seed)))]
+                Plan(runs, cost, seed=seed))]
             # guarded's budget (costmodel: auto) and a frozen bandit's follow the cost model:
             # under it an inert one runs STATIC k = 0 and decides nothing.
             decide = {p.name: (p.decide_program, cost.decide_cost(p.decide_program))

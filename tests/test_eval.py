@@ -73,6 +73,8 @@ def _eval_cli(python: str, *args: str) -> subprocess.CompletedProcess[str]:
         (["costmodel=seed_table1", "costmodel.copy_ns=-5"],
          "costmodel.copy_ns must be a finite number >= 0"),
         (["workloads=[seq]", "lambda=-1"], "lambda must be >= 0"),
+        (["workloads=[seq]", "lambda=abc"], "lambda must be a finite number, got 'abc'"),
+        (["workloads=[seq]", "seed=abc"], "seed must be an integer >= 0, got 'abc'"),
         (["workloads=[]", "traces=[/nonexistent/t.npy]"], "/nonexistent/t.npy"),
         (["target=nonsense"], "target: unknown target 'nonsense' (available: host, kernel"),
         (["target=host"], "target: 'host' runs no traces (calibrate.py only)"),

@@ -24,7 +24,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from cowrl.errors import ConfigError
+from cowrl.errors import ConfigError, int_field, number_field
 from cowrl.metrics import geomean, objective
 from cowrl.policies.artifacts import ARTIFACT_NAME, save_artifact, set_latest
 from cowrl.policies.base import Policy
@@ -45,13 +45,6 @@ TRAINERS: dict[str, str] = {
     "bandit": "cowrl.training.bandit:train_bandit",
     "sb3": "cowrl.training.sb3:train_sb3",
 }
-
-
-def int_field(cfg: DictConfig, key: str, minimum: int) -> int:
-    v = cfg.get(key)
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ConfigError(f"{key} must be an integer >= {minimum}, got {v!r}")
-    return int(v)
 
 
 def _out_dir(cfg: DictConfig) -> Path:
@@ -98,9 +91,7 @@ def build_policy(cfg: DictConfig) -> Any:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train ``cfg.policy``; return the artifact path, the learning curve and final scores."""
     seed = int_field(cfg, "seed", 0)
-    lam = float(cfg["lambda"])
-    if lam < 0:
-        raise ConfigError(f"lambda must be >= 0, got {lam}")
+    lam = number_field(cfg, "lambda", 0.0)
     names = [str(w) for w in (cfg.get("workloads") or [])]
     if not names:
         raise ConfigError("workloads: give at least one training workload")
