@@ -131,6 +131,26 @@ def test_config_rejects_bad_values() -> None:
         KernelConfig(kernel_release=" ")
 
 
+@pytest.mark.parametrize(("field", "value", "needle"), [
+    # What a Hydra command line can pass; each was accepted (warmup=maybe ran a session with a
+    # warm-up) or failed late (module_params=5 inside the guest, cache_dir=null a traceback).
+    ("warmup", "maybe", "kernel.warmup must be true or false, got 'maybe'"),
+    ("keep_jobs", 1, "kernel.keep_jobs must be true or false"),
+    ("module_params", 5, "kernel.module_params must be a string, got 5"),
+    ("kvm_cpu", 1, "kernel.kvm_cpu must be a string"),
+    ("cache_dir", None, "kernel.cache_dir must be a string, got None"),
+    ("cpus", True, "kernel.cpus must be an integer"),
+    ("memory_mb", 2048.5, "kernel.memory_mb must be an integer"),
+    ("timeout_s", "soon", "kernel.timeout_s must be a number"),
+    ("boot_timeout_s", -1, "kernel.boot_timeout_s must be positive"),
+    ("kvm_probe_timeout_s", float("nan"), "kernel.kvm_probe_timeout_s must be positive"),
+])
+def test_config_rejects_wrong_types(field: str, value: object, needle: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        KernelConfig.from_any({field: value})
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
 def test_config_release_short_form() -> None:
     # kernel.release=6.12 on a Hydra command line arrives as a float
     assert KernelConfig.from_any({"release": 6.12}).kernel_release == "6.12"
