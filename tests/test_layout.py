@@ -166,3 +166,17 @@ def test_nothing_branches_on_a_policy_class() -> None:
                 if names & classes:
                     hits.append(f"{p.relative_to(ROOT)}:{node.lineno}")
     assert not hits, hits
+
+
+def test_public_api_names_resolve_lazily() -> None:
+    code = ("import sys\nimport cowrl\nassert 'numpy' not in sys.modules\n"
+            "from cowrl import load_trace, make_costmodel, make_policy, make_workload, simulate\n"
+            "r = simulate(make_workload('seq', seed=0, n_pages=64, writes=64), "
+            "make_policy('precopy'), make_costmodel('seed_table1'))\n"
+            "missing = [n for n in cowrl.__all__ if getattr(cowrl, n, None) is None]\n"
+            "print(r.faults, r.precopied, missing, 'nothing' in dir(cowrl))\n")
+    out = _run(code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["32", "32", "[]", "False"]
+    out = _run("import cowrl\ncowrl.nothing\n")
+    assert out.returncode != 0 and "module 'cowrl' has no attribute 'nothing'" in out.stderr
