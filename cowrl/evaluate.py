@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from cowrl.cli import output_dir
 from cowrl.errors import ConfigError, int_field, number_field
 from cowrl.metrics import FIELDS, summarize
 from cowrl.policies.base import Policy
-from cowrl.registry import make_costmodel, make_policy, make_workload
+from cowrl.registry import make_costmodel, make_policy, make_workload, workload_params
 from cowrl.sim.costmodel import CostModel
 from cowrl.targets.base import Plan, Run, Target, make_target
 from cowrl.traces.io import Trace, load_trace
@@ -72,7 +73,7 @@ def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
     ``workloads: null`` (the default) means the ``suite`` when no ``traces`` are
     given, and no generated workloads when some are; ``workloads=[]`` means none.
     """
-    params = cfg.get("workload_params") or {}
+    params = workload_params(cfg)
     files = _names(cfg, "traces")
     if cfg.get("workloads") is None:
         names = [] if files else _names(cfg, "suite")
@@ -209,14 +210,13 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
     cost = make_costmodel(resolve_costmodel(cfg))
     lam = number_field(cfg, "lambda", 0.0)
     seed = int_field(cfg, "seed", 0)
+    out = output_dir(cfg.out if cfg.get("out") else _hydra_dir())
     traces, groups = load_workloads(cfg)
     policies = load_policies(cfg)
     runs = plan_runs(traces, policies, target, cost)
     records = target.run(Plan(runs, cost, seed=seed, progress=bool(cfg.progress)))
     rows = [{**summarize(r, lam, cost.page_cost_ns), "group": groups[r.workload]}
             for r in records]
-    out = Path(cfg.out) if cfg.get("out") else _hydra_dir()
-    out.mkdir(parents=True, exist_ok=True)
     meta = {
         "target": target.name,
         "target_facts": target.describe(),
