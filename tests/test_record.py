@@ -76,6 +76,13 @@ def test_unknown_app_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
+def test_unknown_field_is_one_line(tmp_path: Path) -> None:
+    r = _cli("app=redis_bgsave", f"out={tmp_path / 'o'}", "colour=1")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "colour: no such field here" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def test_missing_program_names_the_debian_package(tmp_path: Path) -> None:
     r = _cli("app=redis_bgsave", f"out={tmp_path / 'o'}",
              "app.programs.redis-benchmark=/nonexistent/redis-benchmark")

@@ -31,7 +31,7 @@ from cowrl.kernel.abi import load_abi, record_dtype
 from cowrl.kernel.backend import new_job
 from cowrl.kernel.config import KernelConfig
 from cowrl.kernel.runners import PROJECT_ROOT
-from cowrl.registry import available, group_config
+from cowrl.registry import available
 from cowrl.traces.io import PAGE_SIZE, Trace, save_trace
 
 ANON_NAMES = ("", "[heap]", "[stack]")
@@ -40,17 +40,6 @@ ANON_NAMES = ("", "[heap]", "[stack]")
 def _log(progress: bool, msg: str) -> None:
     if progress:
         print(f"[record] {msg}", file=sys.stderr, flush=True)
-
-
-def check_app_arg(argv: list[str]) -> None:
-    """Exit with one line if ``app=NAME`` on the command line names no ``conf/app`` file."""
-    for a in argv:
-        if a.startswith("app="):
-            try:
-                group_config("app", a[4:], "app")
-            except ConfigError as e:
-                print(f"error: {e}", file=sys.stderr)
-                sys.exit(2)
 
 
 def load_app(app_cfg: Any) -> dict[str, Any]:
