@@ -9,7 +9,7 @@ Accepted formats:
 
 ``.npy``
     A 1-D integer array: one region of ``max + 1`` pages.
-``.txt``
+``.txt`` (also ``.csv`` or no suffix, read the same way: no header line)
     One integer per line (blank lines and ``#`` comments ignored): one region of ``max + 1``.
 ``.npz`` (native; :func:`save_trace` writes it compressed)
     ``pages`` (1-D integers) and ``n_pages`` (0-d int), optional ``meta`` (0-d
@@ -27,6 +27,8 @@ Accepted formats:
 
     Regions of the same writer may not overlap in address space, and every
     page must fall inside a region of its own writer.
+
+Page indices are 0-based and below :data:`MAX_PAGES` (1 TiB of pages), in every format.
 """
 
 from __future__ import annotations
