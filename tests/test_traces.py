@@ -254,3 +254,13 @@ def test_eval_on_an_empty_trace_is_one_line(tmp_path: Path) -> None:
                        text=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
     assert "empty.npy" in r.stderr and "empty" in r.stderr
+
+
+def test_describe_cli_bad_trace_is_one_line(tmp_path: Path, capsys) -> None:
+    from cowrl.record.describe import main
+
+    bad = tmp_path / "neg.txt"
+    bad.write_text("1\n-2\n")
+    assert main([str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {bad}:2: negative page index -2"]
