@@ -635,3 +635,18 @@ def test_ensure_swap_leaves_a_host_alone(monkeypatch: pytest.MonkeyPatch) -> Non
     res = guest.ensure_swap({"harness": "/x/cowrl_harness"})
     assert res["zram"] is False and "host" in res["why"]
     assert touched == []
+
+
+def test_a_trace_larger_than_the_guest_fails_before_the_boot() -> None:
+    """A region that cannot even be filled in kernel.memory_mb is one line, before qemu starts
+    (it was an out-of-memory harness run after a boot)."""
+    from cowrl.kernel.backend import run_session
+    from cowrl.kernel.jobs import RunRequest
+    from cowrl.policies.static import Baseline
+    from cowrl.traces.io import Trace
+
+    big = Trace(pages=np.array([0, 1, 2]), n_pages=600_000, name="big")  # 2,344 MiB
+    with pytest.raises(CowrlError) as e:
+        run_session([RunRequest(big, Baseline())], {"memory_mb": 2048})
+    assert str(e.value) == ("trace big: its 600000 pages (2344 MiB, filled before the fork) do "
+                            "not fit in the guest's kernel.memory_mb=2048; raise kernel.memory_mb")
