@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from cowrl.errors import CowrlError
+from cowrl.errors import ConfigError, CowrlError
 
 
 def run_cli(fn: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
@@ -28,12 +28,12 @@ def output_dir(path: str | Path, field: str = "out") -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise CowrlError(f"{field}: cannot create {out} ({e.strerror or e})") from None
+        raise ConfigError(f"{field}: cannot create {out} ({e.strerror or e})") from None
     try:  # a probe file: permissions alone say nothing for root or a read-only mount
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as e:
-        raise CowrlError(f"{field}: cannot write in {out} ({e.strerror or e})") from None
+        raise ConfigError(f"{field}: cannot write in {out} ({e.strerror or e})") from None
     return out
 
 
