@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from cowrl.cli import output_dir
 from cowrl.errors import ConfigError, CowrlError
 from cowrl.kernel import build
 from cowrl.kernel.abi import load_abi, record_dtype
@@ -230,6 +231,9 @@ def record(cfg: DictConfig) -> dict[str, Any]:
     if not cfg.get("out"):
         raise ConfigError("out: give an output directory, e.g. out=recordings/NAME")
     out = Path(str(cfg.out)).expanduser().absolute()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out: {out} exists and is not a directory")
+    output_dir(out.parent)  # written beside out at the end: checked before the recording
     if out.exists() and any(out.iterdir()) and not cfg.get("overwrite", False):
         raise ConfigError(f"out: {out} exists and is not empty (overwrite=true replaces it)")
     found = check_programs(app)
