@@ -88,7 +88,11 @@ def check_overrides(config_name: str, argv: Sequence[str], conf_dir: Path | None
                           if f"{a.split('=', 1)[0]}.".startswith(f"{key}.")), f"{key}=VALUE")
             msg = f"{key}: no such field here ('+{given}' would add one)"
         elif isinstance(e, OverrideParseException):
-            msg = f"cannot parse the command line: {first}"
+            lines = str(e).splitlines()
+            col = lines[1].find("^") if len(lines) > 1 else -1
+            at = f" (at {first[col]!r}: quote such a value inside the override, e.g. " \
+                 "\"traces=['~/a.npy']\")" if 0 <= col < len(first) else ""
+            msg = f"cannot parse the command line: {first}{at}"
         else:
             msg = first
         print(f"error: {msg}", file=sys.stderr)

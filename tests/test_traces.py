@@ -264,3 +264,9 @@ def test_describe_cli_bad_trace_is_one_line(tmp_path: Path, capsys) -> None:
     assert main([str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {bad}:2: negative page index -2"]
+
+
+def test_load_trace_expands_the_home_directory(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    np.save(tmp_path / "h.npy", np.array([3, 1]))
+    assert load_trace("~/h.npy").pages.tolist() == [3, 1]

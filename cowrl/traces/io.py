@@ -313,7 +313,7 @@ def load_trace(path: str | Path, times: bool = True) -> Trace:
     ``times=False`` skips the per-write ``t_ns`` and ``writer`` of a recorded
     trace (what replay needs is pages and regions; it halves the memory).
     """
-    p = Path(path)
+    p = Path(path).expanduser()
     if p.is_dir():
         raise TraceError(f"{p}: is a directory, not a trace file")
     if not p.is_file():
