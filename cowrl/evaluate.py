@@ -6,6 +6,7 @@ Called by ``eval.py`` (Hydra) and directly by tests.
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import logging
 from collections.abc import Collection, Sequence
@@ -66,6 +67,21 @@ def workload_group(name: str, from_file: bool, suite: Collection[str] = ()) -> s
     return "suite" if name in suite else "other"
 
 
+def trace_files(given: Sequence[str]) -> list[str]:
+    """``traces=[...]`` with each glob (``'/data/v_*.npy'``, quoted on the command line)
+    expanded, sorted; a glob that matches nothing is an error."""
+    files: list[str] = []
+    for f in given:
+        if any(c in f for c in "*?[") and not Path(f).expanduser().exists():
+            hits = sorted(glob.glob(str(Path(f).expanduser())))
+            if not hits:
+                raise ConfigError(f"traces: no file matches {f!r}")
+            files += hits
+        else:
+            files.append(f)
+    return files
+
+
 def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
     """The traces to evaluate (generated workloads first, then trace files) and each one's
     group (:func:`workload_group`).
@@ -74,7 +90,7 @@ def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
     given, and no generated workloads when some are; ``workloads=[]`` means none.
     """
     params = workload_params(cfg)
-    files = _names(cfg, "traces")
+    files = trace_files(_names(cfg, "traces"))
     if cfg.get("workloads") is None:
         names = [] if files else _names(cfg, "suite")
     else:

@@ -43,6 +43,18 @@ def test_eval_sim_writes_results_and_plots(compose_cfg, tmp_path: Path) -> None:
             by[(p, w)]["objective"] for p in ("baseline", "precopy", "hugepage"))
 
 
+def test_trace_globs_expand_sorted_and_an_empty_one_is_an_error(tmp_path: Path) -> None:
+    from cowrl.errors import ConfigError
+    from cowrl.evaluate import trace_files
+
+    for n in ("v_b.npy", "v_a.npy", "w.npy"):
+        np.save(tmp_path / n, np.arange(3))
+    assert trace_files([f"{tmp_path}/v_*.npy", str(tmp_path / "w.npy")]) == [
+        str(tmp_path / "v_a.npy"), str(tmp_path / "v_b.npy"), str(tmp_path / "w.npy")]
+    with pytest.raises(ConfigError, match=r"traces: no file matches '.*/x_\*\.npy'"):
+        trace_files([f"{tmp_path}/x_*.npy"])
+
+
 def test_eval_trace_files_become_rows(compose_cfg, tmp_path: Path) -> None:
     a = tmp_path / "alpha.npy"
     np.save(a, np.arange(100))
