@@ -39,3 +39,14 @@ def number_field(cfg: Mapping[str, Any], key: str, minimum: float) -> float:
     if v < minimum:
         raise ConfigError(f"{key} must be >= {minimum:g}, got {float(v)}")
     return float(v)
+
+
+def bool_field(cfg: Mapping[str, Any], key: str, default: bool) -> bool:
+    """``cfg[key]`` (``default`` when absent or null) as a bool, or a ConfigError naming
+    ``key``: ``plots=maybe`` is an error, not true."""
+    v = cfg.get(key)
+    if v is None:
+        return default
+    if not isinstance(v, bool):
+        raise ConfigError(f"{key} must be true or false, got {v!r}")
+    return v

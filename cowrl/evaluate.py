@@ -17,7 +17,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from cowrl.cli import output_dir
-from cowrl.errors import ConfigError, int_field, number_field
+from cowrl.errors import ConfigError, bool_field, int_field, number_field
 from cowrl.metrics import FIELDS, summarize
 from cowrl.policies.base import Policy
 from cowrl.registry import make_costmodel, make_policy, make_workload, workload_params
@@ -226,11 +226,12 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
     cost = make_costmodel(resolve_costmodel(cfg))
     lam = number_field(cfg, "lambda", 0.0)
     seed = int_field(cfg, "seed", 0)
+    progress, plots, report = (bool_field(cfg, k, True) for k in ("progress", "plots", "report"))
     out = output_dir(cfg.out if cfg.get("out") else _hydra_dir())
     traces, groups = load_workloads(cfg)
     policies = load_policies(cfg)
     runs = plan_runs(traces, policies, target, cost)
-    records = target.run(Plan(runs, cost, seed=seed, progress=bool(cfg.progress)))
+    records = target.run(Plan(runs, cost, seed=seed, progress=progress))
     rows = [{**summarize(r, lam, cost.page_cost_ns), "group": groups[r.workload]}
             for r in records]
     meta = {
@@ -242,13 +243,13 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     write_results(out, rows, meta)
-    if cfg.get("plots", True):
+    if plots:
         from cowrl.plots import plot_all
 
         plot_all(out, rows, records, groups)
     print_table(rows)
     result: dict[str, Any] = {"out": str(out), "rows": rows, "meta": meta}
-    if cfg.get("report", True):
+    if report:
         from cowrl.report import write_report
 
         sim_rows = decide = None

@@ -77,6 +77,7 @@ def test_bad_config_is_one_config_error(compose_cfg, tmp_path: Path, override: s
     ("lambda=abc", "error: lambda must be a finite number, got 'abc'"),
     ("policy=nope", "error: policy: unknown policy 'nope' (available: bandit, "),
     ("costmodel=mybox", "error: costmodel: unknown costmodel 'mybox' (available: "),
+    ("resume=maybe", "error: resume must be true or false, got 'maybe'"),
     ("+workload_params.seq=5", "error: workload_params.seq: expected generator parameters"),
     ("workload_params.rand0.exclude=seq", "error: workload_params.rand0: no such field here "
      "('+workload_params.rand0.exclude=seq' would add one)"),
