@@ -129,6 +129,9 @@ def _artifacts(cfg: DictConfig) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for path in _names(cfg, "checkpoints"):
         art = read_artifact(path)
+        if art["name"] in found:  # one row per name: the second would replace the first
+            raise ConfigError(f"checkpoints: {found[art['name']]} and {art['_path']} are both "
+                              f"{art['name']!r}; evaluate them in separate runs (out=...)")
         found[art["name"]] = Path(art["_path"])
     return found
 

@@ -292,3 +292,21 @@ def test_measured_target_report_beside_the_simulator(compose_cfg, tmp_path: Path
         assert g[6] == g0[6] == "" and g[0] == g0[0] == "1.000"
         assert ra[6] == f"{1 + cost.decide_ns / cost.demand_ns:.3f}" and ra[7] == "-"
         assert rows[(w, "baseline")][6] == ""  # static: no decision, no bound
+
+
+def test_two_checkpoints_of_one_name_are_an_error(compose_cfg, tmp_path: Path) -> None:
+    """They were one row: the second artifact silently replaced the first."""
+    import shutil
+
+    from cowrl.errors import ConfigError
+    from cowrl.training import train
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(compose_cfg("train", ["policy=readahead", "workloads=[seq]", f"out={a}",
+                                "latest_dir=null", "progress=false"]))
+    shutil.copytree(a, b)
+    cfg = compose_cfg("eval", [f"checkpoints=[{a},{b}]", "workloads=[seq]", f"out={tmp_path}",
+                               "plots=false", "progress=false"])
+    with pytest.raises(ConfigError, match=r"checkpoints: .*/a/policy.json and .*/b/policy.json "
+                                          "are both 'readahead'"):
+        evaluate(cfg)
