@@ -6,7 +6,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from omegaconf import DictConfig
 
@@ -19,6 +19,17 @@ def run_cli(fn: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     except CowrlError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+def run_script(main: Callable[[], Any]) -> NoReturn:
+    """``sys.exit(main())`` for a script (``experiments/*.py``): a user error (CowrlError)
+    becomes one line on stderr and exit status 2, as in the entry scripts."""
+    try:
+        rc = main()
+    except CowrlError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(rc)
 
 
 def output_dir(path: str | Path, field: str = "out") -> Path:
