@@ -106,6 +106,14 @@ def check_overrides(config_name: str, argv: Sequence[str], conf_dir: Path | None
             msg = f"cannot parse the command line: {first}{at}"
         else:
             msg = first
+            # policy=guarded where eval.py takes policies=[...]: say so
+            group = first.split("'")[1] if first.startswith("Could not override '") else ""
+            value = next((a.split("=", 1)[1] for a in overrides
+                          if a.startswith(f"{group}=")), "") if group else ""
+            text = (conf / f"{config_name}.yaml").read_text() if value else ""
+            lists = [k for k in (f"{group}s", f"{group[:-1]}ies") if f"\n{k}:" in text]
+            if lists:
+                msg += f" ({config_name}.py takes a list: {lists[0]}=[{value}])"
         print(f"error: {msg}", file=sys.stderr)
         sys.exit(2)
     except Exception:  # noqa: BLE001, S110 - @hydra.main reports whatever else it finds

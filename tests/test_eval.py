@@ -88,6 +88,7 @@ def _eval_cli(python: str, *args: str) -> subprocess.CompletedProcess[str]:
         (["workloads=[seq]", "lambda=abc"], "lambda must be a finite number, got 'abc'"),
         (["workloads=[seq]", "seed=abc"], "seed must be an integer >= 0, got 'abc'"),
         (["traces=[~/a.npy]"], "(at '~': quote such a value inside the override"),
+        (["policy=guarded"], "(eval.py takes a list: policies=[guarded])"),
         (["workloads=[seq]", "report=maybe"], "report must be true or false, got 'maybe'"),
         (["workloads=[seq]", "+workload_params.seq=5"],
          "workload_params.seq: expected generator parameters"),
