@@ -16,6 +16,9 @@ generator family from seed 2000, as experiments/guarded_ttl.py and guarded_align
 the other, ``--layout phases``, or in turns of ``--chunk`` writes, ``interleaved``): the
 multi-region development set (``--family-draws 4 --regions 4``, as guarded_ttl.py's
 ``--draws 4 --regions 4``).
+A variant may train another learner through the same shield (``policy=ppo``, ``policy=dqn``:
+``--variants 'policy=ppo,workloads=[rand0,rand1],timesteps=20000,proof_span=1'``; a comma
+inside brackets belongs to its list); it is named ``<policy>[<variant>]``.
 ``--artifacts DIR ...`` scores saved artifacts (``train.py out=DIR``, or the ``bandit_dev_*``
 directories a run leaves) besides the trained variants.
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -89,8 +93,11 @@ def main() -> None:
     policies = []
     for v in a.variants:
         tmp = Path(tempfile.mkdtemp(prefix="bandit_dev_"))
-        p = train_variant([o for o in v.split(",") if o], a.costmodel, a.seed, tmp)
-        p.name = f"bandit[{v}]"
+        over = [o for o in re.split(r",(?![^\[]*\])", v) if o]  # not the commas of a list
+        learner = ([o.split("=", 1)[1] for o in over if o.startswith("policy=")] or
+                   ["bandit"])[-1]
+        p = train_variant(over, a.costmodel, a.seed, tmp)
+        p.name = f"{learner}[{v}]"
         policies.append(p)
     for d in a.artifacts:
         from cowrl.policies.artifacts import load_policy
