@@ -98,6 +98,7 @@ def main() -> None:
                    ["bandit"])[-1]
         p = train_variant(over, a.costmodel, a.seed, tmp)
         p.name = f"{learner}[{v}]"
+        print(f"trained {p.name}: {tmp}", flush=True)  # an artifact --artifacts can score
         policies.append(p)
     for d in a.artifacts:
         from cowrl.policies.artifacts import load_policy
