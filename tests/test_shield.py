@@ -78,12 +78,14 @@ def test_guard_view_checks_its_arguments() -> None:
         GuardedPrecopyEnv(PrecopyEnv(), reward="return")
 
 
-def _env_decisions(policy, t, cost, proof: int, proof_ttl: int = 0
+def _env_decisions(policy, t, cost, proof: int, proof_ttl: int = 0, **opts: int
                    ) -> tuple[list[int], float]:
     """The degrees ``policy``'s network gets in the training env (shield with ``proof``,
-    ``proof_ttl``) on ``t``, and that episode's objective (priced as the env prices it)."""
+    ``proof_ttl`` and the other proof ``opts``) on ``t``, and that episode's objective
+    (priced as the env prices it)."""
     env = GuardedPrecopyEnv(PrecopyEnv(cost=cost, prev_action_obs=True), features="guarded",
-                            shield=True, reward="saving", proof=proof, proof_ttl=proof_ttl)
+                            shield=True, reward="saving", proof=proof, proof_ttl=proof_ttl,
+                            **opts)
     obs, _ = env.reset(seed=0, options={"trace": t})
     ks = []
     while True:
@@ -147,6 +149,46 @@ def test_shielded_sb3_policy_deploys_what_it_trained_in(compose_cfg, tmp_path: P
     assert objective(priced, 1.0, cost.page_cost_ns) - objective(
         unpriced, 1.0, cost.page_cost_ns) == pytest.approx(priced.precopied *
                                                            cost.proof_clean_ns)
+
+
+# The bandit's shipped shield keys (conf/policy/bandit.yaml), which the PPO/DQN shield takes.
+SHIELD_ON = {"proof_backoff": 1, "read_credit": 1, "proof_look": 1, "proof_span": 1}
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_sb3_artifact_keeps_the_shield_keys_and_loads_without_them_as_0(
+        compose_cfg, tmp_path: Path, algo: str) -> None:
+    """Trained with the bandit's shield keys on, the saved policy keeps them and, replayed by
+    the simulator, decides and costs as its training env; saved without them (as before
+    they existed) it loads each as 0 and decides as a training env without them, which here
+    decides otherwise."""
+    import json
+
+    steps = ["policy.kwargs.n_steps=64", "policy.kwargs.batch_size=64"] if algo == "ppo" \
+        else ["policy.kwargs.learning_starts=64"]
+    out = tmp_path / algo
+    train(compose_cfg("train", [f"policy={algo}", "timesteps=512", "workloads=[seq,random]",
+                                f"out={out}", "latest_dir=null", "progress=false", *steps,
+                                *[f"policy.{k}={v}" for k, v in SHIELD_ON.items()]]))
+    art = json.loads((out / "policy.json").read_text())
+    assert {k: art["policy"]["guard"][k] for k in SHIELD_ON} == SHIELD_ON
+    cost = make_costmodel("seed_table1")
+    t = g.randomized(seed=2000, draw=0, families="mixture")
+    runs = {}
+    for saved in (SHIELD_ON, {}):
+        if not saved:  # as saved before the keys (read_ns goes with read_credit)
+            for k in (*SHIELD_ON, "read_ns"):
+                art["policy"]["guard"].pop(k)
+            (out / "policy.json").write_text(json.dumps(art))
+        policy = load_policy(out / "policy.json", name=algo)
+        assert {k: getattr(policy.view.guard, k) for k in SHIELD_ON} == \
+            {k: saved.get(k, 0) for k in SHIELD_ON}
+        ks, env_obj = _env_decisions(policy, t, cost, proof=1, proof_ttl=16, **saved)
+        rec, ev = simulate(t, policy, cost, record_events=True)
+        assert ks == ev.k.tolist(), saved
+        assert objective(rec, 1.0, cost.page_cost_ns) == pytest.approx(env_obj)
+        runs[bool(saved)] = ks
+    assert runs[True] != runs[False]
 
 
 def test_sb3_artifacts_saved_before_proof_1_load_and_behave_as_saved(compose_cfg,
