@@ -104,7 +104,7 @@ def main() -> None:
         from cowrl.policies.artifacts import load_policy
 
         p = load_policy(d)
-        p.name = f"bandit[{d}]"
+        p.name = f"{p.name}[{d}]"  # the artifact's policy (bandit, ppo, dqn)
         policies.append(p)
     for r in [x for x in a.refs.split(",") if x]:
         if r == "bandit_stream":  # the round-1 bandit as a user trains it (the suite)
