@@ -19,6 +19,8 @@ multi-region development set (``--family-draws 4 --regions 4``, as guarded_ttl.p
 A variant may train another learner through the same shield (``policy=ppo``, ``policy=dqn``:
 ``--variants 'policy=ppo,workloads=[rand0,rand1],timesteps=20000,proof_span=1'``; a comma
 inside brackets belongs to its list); it is named ``<policy>[<variant>]``.
+``--refs`` takes policy names, ``bandit_stream`` (trained) and ``shield64`` / ``shield64_v4``
+(the shield alone, ``k = 64`` asked at every fault, with and without the shipped shield keys).
 ``--artifacts DIR ...`` scores saved artifacts (``train.py out=DIR``, or the ``bandit_dev_*``
 directories a run leaves) besides the trained variants.
 """
@@ -35,6 +37,10 @@ from pathlib import Path
 POLICY_KEYS = ("credit", "context", "shield", "proof", "proof_reads", "proof_ttl",
                "proof_backoff", "read_credit", "proof_look", "proof_span", "epoch_faults",
                "costmodel", "learner.gamma", "learner.c")
+# --refs shield64: the shield alone (guarded's budget, proof 1, proof_ttl 16, a table of 64s:
+# what a learner behind it adds is the rest) with these keys on, as bandit.yaml and
+# guarded.yaml ship them; shield64_v4: with them off (the version-4 shield before them).
+SHIELD_KEYS = ("proof_backoff", "read_credit", "proof_look", "proof_span")
 
 
 def train_variant(overrides: list[str], costmodel: str, seed: int, out: Path) -> object:
@@ -111,6 +117,12 @@ def main() -> None:
             p = train_variant(["policy=bandit_stream"], a.costmodel, a.seed,
                               Path(tempfile.mkdtemp(prefix="bandit_dev_")))
             p.name = "bandit_stream"
+        elif r in ("shield64", "shield64_v4"):  # the shield alone: k = 64 asked everywhere
+            from cowrl.policies.guarded import N_CELLS, GuardedPolicy
+
+            keys = {k: int(r == "shield64") for k in SHIELD_KEYS}
+            p = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_ttl=16,
+                                       name=r, **keys)
         else:
             p = make_policy(r)
         policies.append(p)
