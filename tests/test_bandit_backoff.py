@@ -1,5 +1,5 @@
 """``proof_backoff``, ``proof_look`` and ``proof_span`` in the shield of the default bandit
-(and ``proof_backoff`` in PPO/DQN's; guarded's options, docs/policies.md, "Backoff of proof
+(and, with ``read_credit``, in PPO/DQN's, which ship them too; guarded's options, docs/policies.md, "Backoff of proof
 reads", "Own-bucket proof looks, built", "Column sweeps held out: where the windows go"): each
 reaches the learning shield, the frozen ``guarded`` policy, its artifact and the table the
 module runs; an artifact saved without it loads as 0 (decides as saved); the frozen policy with
@@ -112,9 +112,9 @@ def test_default_config_composes_to_the_shipped_option(compose_cfg, key: str) ->
     also = ["policy.proof_span=0"] if key == "proof_backoff" else []
     off = compose_cfg("train", ["policy=bandit", f"policy.{key}=0", *also])
     assert getattr(make_policy(off.policy).freeze(), key) == 0
-    for name in ("ppo", "dqn"):  # their shield takes backoff too (not measured: 0)
+    for name in ("ppo", "dqn"):  # their shield ships it too (r10-ppodqn, docs/policies.md)
         spec = OmegaConf.load(CONF_DIR / "policy" / f"{name}.yaml")
-        assert spec.get(key, 0) == 0
+        assert spec[key] == SHIPPED[key] and spec.read_credit == 1, name
 
 
 @pytest.mark.parametrize("key", KEYS)

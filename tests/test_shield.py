@@ -20,6 +20,8 @@ from cowrl.sim.simulator import simulate
 from cowrl.traces import generators as g
 from cowrl.training import train
 
+# The bandit's shipped shield keys (conf/policy/bandit.yaml); PPO/DQN's yamls ship them too.
+SHIELD_ON = {"proof_backoff": 1, "read_credit": 1, "proof_look": 1, "proof_span": 1}
 
 def _episode(env: GuardedPrecopyEnv, trace, action: int) -> tuple[float, dict, list[int]]:
     env.reset(seed=0, options={"trace": trace})
@@ -105,6 +107,8 @@ def test_default_ppo_dqn_configs_shield_with_interior_proofs(compose_cfg, algo: 
     spec = instantiate(compose_cfg("train", [f"policy={algo}"]).policy)
     assert (spec.proof, spec.shield, spec.features) == (1, True, "guarded")
     assert spec.proof_ttl == 16  # as guarded ships it: the budget reserves the proof reads
+    # the bandit's shield keys, shipped since r10-ppodqn (docs/policies.md)
+    assert {k: getattr(spec, k) for k in SHIELD_ON} == SHIELD_ON
 
 
 @pytest.mark.parametrize("algo", ["ppo", "dqn"])
@@ -129,11 +133,13 @@ def test_shielded_sb3_policy_deploys_what_it_trained_in(compose_cfg, tmp_path: P
     assert policy.priced(cost) == cost.with_clean() != cost
     # The budget's prices include the clean and the reads' reserve, as
     # GuardedPolicy.for_cost(proof=1, proof_ttl=16) sets them.
-    ref = GuardedPolicy.for_cost(cost, proof=1, proof_ttl=16)
+    opts = {k: spec["guard"][k] for k in SHIELD_ON}  # as the yaml ships them
+    ref = GuardedPolicy.for_cost(cost, proof=1, proof_ttl=16, **opts)
     g_ = policy.view.guard
     assert (g_.proof, g_.proof_ttl, g_.loss, g_.gain) == (1, 16, ref.loss, ref.gain)
+    assert {k: getattr(g_, k) for k in opts} == opts
     t = g.randomized(seed=5, draw=2)
-    ks, env_obj = _env_decisions(policy, t, cost, proof=1, proof_ttl=16)
+    ks, env_obj = _env_decisions(policy, t, cost, proof=1, proof_ttl=16, **opts)
     rec, ev = simulate(t, policy, cost, record_events=True)
     assert ks == ev.k.tolist()
     assert objective(rec, 1.0, cost.page_cost_ns) == pytest.approx(env_obj)
@@ -149,10 +155,6 @@ def test_shielded_sb3_policy_deploys_what_it_trained_in(compose_cfg, tmp_path: P
     assert objective(priced, 1.0, cost.page_cost_ns) - objective(
         unpriced, 1.0, cost.page_cost_ns) == pytest.approx(priced.precopied *
                                                            cost.proof_clean_ns)
-
-
-# The bandit's shipped shield keys (conf/policy/bandit.yaml), which the PPO/DQN shield takes.
-SHIELD_ON = {"proof_backoff": 1, "read_credit": 1, "proof_look": 1, "proof_span": 1}
 
 
 @pytest.mark.parametrize("algo", ["ppo", "dqn"])
@@ -200,6 +202,7 @@ def test_sb3_artifacts_saved_before_proof_1_load_and_behave_as_saved(compose_cfg
 
     out = tmp_path / "ppo"
     train(compose_cfg("train", ["policy=ppo", "policy.proof=0", "policy.proof_ttl=0",
+                                *[f"policy.{k}=0" for k in SHIELD_ON],
                                 "timesteps=256",
                                 "policy.kwargs.n_steps=32", "policy.kwargs.batch_size=64",
                                 "workloads=[seq]", f"out={out}", "latest_dir=null",
