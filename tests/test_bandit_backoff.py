@@ -1,10 +1,11 @@
 """``proof_backoff``, ``proof_look`` and ``proof_span`` in the shield of the default bandit
-(and, with ``read_credit``, in PPO/DQN's, which ship them too; guarded's options, docs/policies.md, "Backoff of proof
-reads", "Own-bucket proof looks, built", "Column sweeps held out: where the windows go"): each
-reaches the learning shield, the frozen ``guarded`` policy, its artifact and the table the
-module runs; an artifact saved without it loads as 0 (decides as saved); the frozen policy with
-it decides in its compiled program as in the prototype and as the learning shield, and
-otherwise than without it; bad values are one-line errors naming the field.
+(and, with ``read_credit``, in PPO/DQN's, which ship them too; guarded's options,
+docs/policies.md, "Backoff of proof reads", "Own-bucket proof looks, built", "Column sweeps
+held out: where the windows go"): each reaches the learning shield, the frozen ``guarded``
+policy, its artifact and the table the module runs; an artifact saved without it loads as 0
+(decides as saved); the frozen policy with it decides in its compiled program as in the
+prototype and as the learning shield, and otherwise than without it; bad values are one-line
+errors naming the field.
 """
 
 from __future__ import annotations
