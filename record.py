@@ -5,8 +5,8 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from cowrl.cli import run_cli
-from cowrl.record.recorder import check_app_arg, record
+from cowrl.cli import check_overrides, run_cli
+from cowrl.record.recorder import record
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="record")
@@ -15,5 +15,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_app_arg(sys.argv[1:])  # an unknown app is one line, not Hydra's defaults-list error
+    check_overrides("record", sys.argv[1:])  # an unknown app or field is one line, not Hydra's
     main()

@@ -1,9 +1,11 @@
 """Train an adaptive precopy policy in the simulator: ``python train.py policy=bandit``."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
-from cowrl.cli import run_cli
+from cowrl.cli import check_overrides, run_cli
 from cowrl.training import train
 
 
@@ -13,4 +15,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides("train", sys.argv[1:])
     main()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from omegaconf import DictConfig
 
-from cowrl.errors import CowrlError
+from cowrl.errors import ConfigError, CowrlError
 
 
 def run_cli(fn: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
@@ -18,6 +19,33 @@ def run_cli(fn: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     except CowrlError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+def run_script(main: Callable[[], Any]) -> NoReturn:
+    """``sys.exit(main())`` for a script (``experiments/*.py``): a user error (CowrlError)
+    becomes one line on stderr and exit status 2, as in the entry scripts."""
+    try:
+        rc = main()
+    except CowrlError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(rc)
+
+
+def output_dir(path: str | Path, field: str = "out") -> Path:
+    """``path`` created and writable, checked before a run spends its time, or a one-line
+    ConfigError naming ``field``."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{field}: cannot create {out} ({e.strerror or e})") from None
+    try:  # a probe file: permissions alone say nothing for root or a read-only mount
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise ConfigError(f"{field}: cannot write in {out} ({e.strerror or e})") from None
+    return out
 
 
 def check_choices(argv: Sequence[str], conf_dir: Path | None = None) -> None:
@@ -67,9 +95,15 @@ def check_overrides(config_name: str, argv: Sequence[str], conf_dir: Path | None
         key = getattr(e.__cause__, "full_key", None)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if key:
-            msg = f"{key}: no such field here ('+{key}=VALUE' would add one)"
+            given = next((a for a in overrides
+                          if f"{a.split('=', 1)[0]}.".startswith(f"{key}.")), f"{key}=VALUE")
+            msg = f"{key}: no such field here ('+{given}' would add one)"
         elif isinstance(e, OverrideParseException):
-            msg = f"cannot parse the command line: {first}"
+            lines = str(e).splitlines()
+            col = lines[1].find("^") if len(lines) > 1 else -1
+            at = f" (at {first[col]!r}: quote such a value inside the override, e.g. " \
+                 "\"traces=['~/a.npy']\")" if 0 <= col < len(first) else ""
+            msg = f"cannot parse the command line: {first}{at}"
         else:
             msg = first
         print(f"error: {msg}", file=sys.stderr)

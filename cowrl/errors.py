@@ -1,5 +1,11 @@
 """User-facing errors: one line, naming the field or file at fault."""
 
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
 
 class CowrlError(Exception):
     """Bad input from the user (config, trace file, arguments). Printed as one line."""
@@ -15,3 +21,32 @@ class ConfigError(CowrlError):
 
 class TargetUnavailable(CowrlError):
     """A target (kernel runner) cannot run here; the message says what is missing."""
+
+
+def int_field(cfg: Mapping[str, Any], key: str, minimum: int) -> int:
+    """``cfg[key]`` as an int ``>= minimum``, or a ConfigError naming ``key``."""
+    v = cfg.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ConfigError(f"{key} must be an integer >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def number_field(cfg: Mapping[str, Any], key: str, minimum: float) -> float:
+    """``cfg[key]`` as a finite float ``>= minimum``, or a ConfigError naming ``key``."""
+    v = cfg.get(key)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ConfigError(f"{key} must be a finite number, got {v!r}")
+    if v < minimum:
+        raise ConfigError(f"{key} must be >= {minimum:g}, got {float(v)}")
+    return float(v)
+
+
+def bool_field(cfg: Mapping[str, Any], key: str, default: bool) -> bool:
+    """``cfg[key]`` (``default`` when absent or null) as a bool, or a ConfigError naming
+    ``key``: ``plots=maybe`` is an error, not true."""
+    v = cfg.get(key)
+    if v is None:
+        return default
+    if not isinstance(v, bool):
+        raise ConfigError(f"{key} must be true or false, got {v!r}")
+    return v

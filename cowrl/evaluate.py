@@ -6,6 +6,7 @@ Called by ``eval.py`` (Hydra) and directly by tests.
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import logging
 from collections.abc import Collection, Sequence
@@ -15,10 +16,11 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from cowrl.errors import ConfigError
+from cowrl.cli import output_dir
+from cowrl.errors import ConfigError, bool_field, int_field, number_field
 from cowrl.metrics import FIELDS, summarize
 from cowrl.policies.base import Policy
-from cowrl.registry import make_costmodel, make_policy, make_workload
+from cowrl.registry import make_costmodel, make_policy, make_workload, workload_params
 from cowrl.sim.costmodel import CostModel
 from cowrl.targets.base import Plan, Run, Target, make_target
 from cowrl.traces.io import Trace, load_trace
@@ -65,6 +67,21 @@ def workload_group(name: str, from_file: bool, suite: Collection[str] = ()) -> s
     return "suite" if name in suite else "other"
 
 
+def trace_files(given: Sequence[str]) -> list[str]:
+    """``traces=[...]`` with each glob (``'/data/v_*.npy'``, quoted on the command line)
+    expanded, sorted; a glob that matches nothing is an error."""
+    files: list[str] = []
+    for f in given:
+        if any(c in f for c in "*?[") and not Path(f).expanduser().exists():
+            hits = sorted(glob.glob(str(Path(f).expanduser())))
+            if not hits:
+                raise ConfigError(f"traces: no file matches {f!r}")
+            files += hits
+        else:
+            files.append(f)
+    return files
+
+
 def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
     """The traces to evaluate (generated workloads first, then trace files) and each one's
     group (:func:`workload_group`).
@@ -72,8 +89,8 @@ def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
     ``workloads: null`` (the default) means the ``suite`` when no ``traces`` are
     given, and no generated workloads when some are; ``workloads=[]`` means none.
     """
-    params = cfg.get("workload_params") or {}
-    files = _names(cfg, "traces")
+    params = workload_params(cfg)
+    files = trace_files(_names(cfg, "traces"))
     if cfg.get("workloads") is None:
         names = [] if files else _names(cfg, "suite")
     else:
@@ -82,7 +99,8 @@ def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
         if key not in names:
             raise ConfigError(f"workload_params.{key}: {key!r} is not among the workloads "
                               f"evaluated ({', '.join(names) or 'none'})")
-    traces = [make_workload(name, seed=int(cfg.seed), **params.get(name, {})) for name in names]
+    seed = int_field(cfg, "seed", 0)
+    traces = [make_workload(name, seed=seed, **params.get(name, {})) for name in names]
     suite = set(_names(cfg, "suite"))
     groups = {t.name: workload_group(t.name, False, suite) for t in traces}
     for path in files:
@@ -111,6 +129,9 @@ def _artifacts(cfg: DictConfig) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for path in _names(cfg, "checkpoints"):
         art = read_artifact(path)
+        if art["name"] in found:  # one row per name: the second would replace the first
+            raise ConfigError(f"checkpoints: {found[art['name']]} and {art['_path']} are both "
+                              f"{art['name']!r}; evaluate them in separate runs (out=...)")
         found[art["name"]] = Path(art["_path"])
     return found
 
@@ -132,7 +153,7 @@ def load_policies(cfg: DictConfig) -> list[Policy]:
     """
     from cowrl.policies.artifacts import load_policy
 
-    lam = float(cfg["lambda"])
+    lam = number_field(cfg, "lambda", 0.0)
     given = _artifacts(cfg)
     default = cfg.get("policies") is None
     if default:
@@ -206,17 +227,16 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
     write results and return them."""
     target = target if target is not None else load_target(cfg)
     cost = make_costmodel(resolve_costmodel(cfg))
-    lam = float(cfg["lambda"])
-    if lam < 0:
-        raise ConfigError(f"lambda must be >= 0, got {lam}")
+    lam = number_field(cfg, "lambda", 0.0)
+    seed = int_field(cfg, "seed", 0)
+    progress, plots, report = (bool_field(cfg, k, True) for k in ("progress", "plots", "report"))
+    out = output_dir(cfg.out if cfg.get("out") else _hydra_dir())
     traces, groups = load_workloads(cfg)
     policies = load_policies(cfg)
     runs = plan_runs(traces, policies, target, cost)
-    records = target.run(Plan(runs, cost, seed=int(cfg.seed), progress=bool(cfg.progress)))
+    records = target.run(Plan(runs, cost, seed=seed, progress=progress))
     rows = [{**summarize(r, lam, cost.page_cost_ns), "group": groups[r.workload]}
             for r in records]
-    out = Path(cfg.out) if cfg.get("out") else _hydra_dir()
-    out.mkdir(parents=True, exist_ok=True)
     meta = {
         "target": target.name,
         "target_facts": target.describe(),
@@ -226,13 +246,13 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     write_results(out, rows, meta)
-    if cfg.get("plots", True):
+    if plots:
         from cowrl.plots import plot_all
 
         plot_all(out, rows, records, groups)
     print_table(rows)
     result: dict[str, Any] = {"out": str(out), "rows": rows, "meta": meta}
-    if cfg.get("report", True):
+    if report:
         from cowrl.report import write_report
 
         sim_rows = decide = None
@@ -241,7 +261,7 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
             from cowrl.targets.sim import SimTarget
 
             sim_rows = [summarize(r, lam, cost.page_cost_ns) for r in SimTarget().run(
-                Plan(runs, cost, seed=int(cfg.seed)))]
+                Plan(runs, cost, seed=seed))]
             # guarded's budget (costmodel: auto) and a frozen bandit's follow the cost model:
             # under it an inert one runs STATIC k = 0 and decides nothing.
             decide = {p.name: (p.decide_program, cost.decide_cost(p.decide_program))

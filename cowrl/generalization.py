@@ -18,13 +18,10 @@ and the spread across them. ``experiments/generalization.py`` is the Hydra entry
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from cowrl.errors import ConfigError
 from cowrl.metrics import geomean, objective
@@ -446,17 +443,6 @@ def length_summary(jobs: Sequence[dict[str, Any]]) -> list[str]:
 def _order(policy: str) -> tuple[int, str]:
     ref = {"baseline": 9, "precopy": 6, "readahead": 5, "precopy_best": 7, "oracle": 8}
     return (ref.get(policy, 0), policy)
-
-
-def summary_table(jobs: Sequence[dict[str, Any]], costmodel: str) -> dict[str, dict[str, float]]:
-    """policy -> held-out set -> geomean ratio (over seeds and traces): for quick checks."""
-    acc: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for j in jobs:
-        if j.get("costmodel") != costmodel or "rows" not in j:
-            continue
-        for r in j["rows"]:
-            acc[r["policy"]][j["holdout"]].append(math.log(r["ratio"]))
-    return {p: {h: float(np.exp(np.mean(v))) for h, v in d.items()} for p, d in acc.items()}
 
 
 def resolve_dir(path: Any) -> Path | None:

@@ -75,6 +75,24 @@ def make_workload(spec: str | DictConfig | dict[str, Any], seed: int = 0, **para
                  seed=seed, **params)
 
 
+def workload_params(cfg: DictConfig | dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``cfg.workload_params`` (per-workload generator overrides, ``workload_params.seq.n_pages``
+    in eval.py, ``+workload_params.rand0.exclude`` in train.py) as plain dicts by workload."""
+    params = cfg.get("workload_params") or {}
+    if isinstance(params, DictConfig):
+        params = OmegaConf.to_container(params, resolve=True)
+    if not isinstance(params, dict):
+        raise ConfigError(f"workload_params: expected parameters by workload name "
+                          f"(workload_params.seq.n_pages=...), got {params!r}")
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in params.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"workload_params.{name}: expected generator parameters "
+                              f"(workload_params.{name}.n_pages=...), got {value!r}")
+        out[str(name)] = dict(value)
+    return out
+
+
 def make_costmodel(spec: str | DictConfig | dict[str, Any]) -> CostModel:
     """A cost model from a name (``conf/costmodel/<name>.yaml``) or a config."""
     cfg = group_config("costmodel", spec, "costmodel") if isinstance(spec, str) else spec

@@ -132,4 +132,6 @@ def observe_latency_off(rel: str, seq: Trace, repeats: int) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cowrl.cli import run_script
+
+    run_script(main)

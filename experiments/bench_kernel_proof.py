@@ -149,4 +149,6 @@ def bench_read(releases: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cowrl.cli import run_script
+
+    run_script(main)

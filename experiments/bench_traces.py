@@ -112,4 +112,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cowrl.cli import run_script
+
+    run_script(main)

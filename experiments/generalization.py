@@ -14,7 +14,7 @@ from omegaconf import DictConfig, open_dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.cli import run_cli  # noqa: E402
+from cowrl.cli import check_overrides, run_cli  # noqa: E402
 from cowrl.generalization import gather, report, run_job  # noqa: E402
 
 
@@ -40,4 +40,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides("generalization", sys.argv[1:])
     main()

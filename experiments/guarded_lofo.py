@@ -116,4 +116,6 @@ def main() -> None:
             print(f"TOTAL16 {text}: {summary(legacy)}")
 
 if __name__ == "__main__":
-    main()
+    from cowrl.cli import run_script
+
+    run_script(main)

@@ -475,4 +475,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
 
 
 if __name__ == "__main__":
-    main()
+    from cowrl.cli import run_script
+
+    run_script(main)

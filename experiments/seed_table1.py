@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--writer", default="child", choices=["child", "parent"])
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = ap.parse_args(argv)
+    if args.pages < 1 or args.repeats < 1:
+        ap.error("--pages and --repeats must be positive")
 
     trace = Trace(np.arange(args.pages), args.pages, name=f"seq{args.pages}")
     configs = [("nomodule", NoModule()), ("baseline", Baseline()), ("hugepage", HugePage()),
@@ -118,4 +120,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from cowrl.cli import run_script
+
+    run_script(main)

@@ -298,3 +298,14 @@ def test_calibrate_takes_a_target(tmp_path: Path) -> None:
     assert written["decide_program_ns"]["guarded"] == pytest.approx(300.0, abs=0.05)
     assert out["provenance"]["calibrated"] is False
     assert out["provenance"]["design"]["kernel_config"]["target"] == "standin"
+
+
+def test_unwritable_out_dir_fails_before_measuring() -> None:
+    """It failed with a traceback after the measurement (minutes on the kernel target)."""
+
+    class Never:
+        def calibrate(self, cc: object) -> None:
+            raise AssertionError("measured before out_dir was checked")
+
+    with pytest.raises(ConfigError, match="out_dir: cannot create /proc/nope"):
+        calibrate({"target": "host", "out_dir": "/proc/nope"}, target=Never())

@@ -231,7 +231,7 @@ def test_bad_kwargs_give_one_line_config_error(kwargs: dict, field: str) -> None
 
 def test_missing_trace_file_names_the_file(tmp_path) -> None:
     missing = tmp_path / "nope.npy"
-    with pytest.raises(TraceError, match="nope.npy"):
+    with pytest.raises(TraceError, match=r"workloads\[0\]: .*nope.npy: no such trace file"):
         PrecopyEnv(workloads=[str(missing)], cost=cost())
     with pytest.raises(CowrlError, match="num_envs"):
         PrecopyVectorEnv(0)

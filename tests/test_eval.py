@@ -43,6 +43,18 @@ def test_eval_sim_writes_results_and_plots(compose_cfg, tmp_path: Path) -> None:
             by[(p, w)]["objective"] for p in ("baseline", "precopy", "hugepage"))
 
 
+def test_trace_globs_expand_sorted_and_an_empty_one_is_an_error(tmp_path: Path) -> None:
+    from cowrl.errors import ConfigError
+    from cowrl.evaluate import trace_files
+
+    for n in ("v_b.npy", "v_a.npy", "w.npy"):
+        np.save(tmp_path / n, np.arange(3))
+    assert trace_files([f"{tmp_path}/v_*.npy", str(tmp_path / "w.npy")]) == [
+        str(tmp_path / "v_a.npy"), str(tmp_path / "v_b.npy"), str(tmp_path / "w.npy")]
+    with pytest.raises(ConfigError, match=r"traces: no file matches '.*/x_\*\.npy'"):
+        trace_files([f"{tmp_path}/x_*.npy"])
+
+
 def test_eval_trace_files_become_rows(compose_cfg, tmp_path: Path) -> None:
     a = tmp_path / "alpha.npy"
     np.save(a, np.arange(100))
@@ -73,6 +85,14 @@ def _eval_cli(python: str, *args: str) -> subprocess.CompletedProcess[str]:
         (["costmodel=seed_table1", "costmodel.copy_ns=-5"],
          "costmodel.copy_ns must be a finite number >= 0"),
         (["workloads=[seq]", "lambda=-1"], "lambda must be >= 0"),
+        (["workloads=[seq]", "lambda=abc"], "lambda must be a finite number, got 'abc'"),
+        (["workloads=[seq]", "seed=abc"], "seed must be an integer >= 0, got 'abc'"),
+        (["traces=[~/a.npy]"], "(at '~': quote such a value inside the override"),
+        (["workloads=[seq]", "report=maybe"], "report must be true or false, got 'maybe'"),
+        (["workloads=[seq]", "+workload_params.seq=5"],
+         "workload_params.seq: expected generator parameters"),
+        # checked before the runs: a traceback after them, every result lost, before
+        (["workloads=[seq]", "out=/proc/nope"], "out: cannot create /proc/nope"),
         (["workloads=[]", "traces=[/nonexistent/t.npy]"], "/nonexistent/t.npy"),
         (["target=nonsense"], "target: unknown target 'nonsense' (available: host, kernel"),
         (["target=host"], "target: 'host' runs no traces (calibrate.py only)"),
@@ -99,7 +119,13 @@ def test_eval_bad_trace_contents(python: str, tmp_path: Path) -> None:
     bad.write_text("1\n-3\n")
     proc = _eval_cli(python, "workloads=[]", f"traces=[{bad}]")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == f"error: {bad}: negative page index -3 at position 1"
+    assert proc.stderr.strip() == f"error: {bad}:2: negative page index -3"
+    vpn = tmp_path / "vpn.npy"  # virtual page numbers where 0-based indices were meant
+    np.save(vpn, np.array([0x7F0000000, 0x7F0000001]))
+    proc = _eval_cli(python, "workloads=[]", f"traces=[{vpn}]")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().startswith(f"error: {vpn}: page index 34091302912 at position 0 "
+                                          "is over the limit"), proc.stderr
 
 
 def test_eval_negative_workload_size(python: str) -> None:
@@ -266,3 +292,21 @@ def test_measured_target_report_beside_the_simulator(compose_cfg, tmp_path: Path
         assert g[6] == g0[6] == "" and g[0] == g0[0] == "1.000"
         assert ra[6] == f"{1 + cost.decide_ns / cost.demand_ns:.3f}" and ra[7] == "-"
         assert rows[(w, "baseline")][6] == ""  # static: no decision, no bound
+
+
+def test_two_checkpoints_of_one_name_are_an_error(compose_cfg, tmp_path: Path) -> None:
+    """They were one row: the second artifact silently replaced the first."""
+    import shutil
+
+    from cowrl.errors import ConfigError
+    from cowrl.training import train
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(compose_cfg("train", ["policy=readahead", "workloads=[seq]", f"out={a}",
+                                "latest_dir=null", "progress=false"]))
+    shutil.copytree(a, b)
+    cfg = compose_cfg("eval", [f"checkpoints=[{a},{b}]", "workloads=[seq]", f"out={tmp_path}",
+                               "plots=false", "progress=false"])
+    with pytest.raises(ConfigError, match=r"checkpoints: .*/a/policy.json and .*/b/policy.json "
+                                          "are both 'readahead'"):
+        evaluate(cfg)

@@ -166,3 +166,31 @@ def test_nothing_branches_on_a_policy_class() -> None:
                 if names & classes:
                     hits.append(f"{p.relative_to(ROOT)}:{node.lineno}")
     assert not hits, hits
+
+
+def test_public_api_names_resolve_lazily() -> None:
+    code = ("import sys\nimport cowrl\nassert 'numpy' not in sys.modules\n"
+            "from cowrl import load_trace, make_costmodel, make_policy, make_workload, simulate\n"
+            "r = simulate(make_workload('seq', seed=0, n_pages=64, writes=64), "
+            "make_policy('precopy'), make_costmodel('seed_table1'))\n"
+            "missing = [n for n in cowrl.__all__ if getattr(cowrl, n, None) is None]\n"
+            "print(r.faults, r.precopied, missing, 'nothing' in dir(cowrl))\n")
+    out = _run(code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["32", "32", "[]", "False"]
+    out = _run("import cowrl\ncowrl.nothing\n")
+    assert out.returncode != 0 and "module 'cowrl' has no attribute 'nothing'" in out.stderr
+
+
+def test_experiment_scripts_report_user_errors_in_one_line() -> None:
+    """Every experiments/*.py ends in cli.run_script (or the Hydra entry's run_cli), so a bad
+    argument is one line and status 2, not a traceback."""
+    scripts = sorted((ROOT / "experiments").glob("*.py"))
+    tails = {p.name: p.read_text().rstrip().splitlines()[-1].strip() for p in scripts}
+    assert {n: t for n, t in tails.items() if t not in ("run_script(main)", "main()")
+            or (t == "main()" and n != "generalization.py")} == {}
+    out = subprocess.run([sys.executable, str(ROOT / "experiments" / "bench_policy.py"),
+                          "--artifact", "/nonexistent/x"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "error: checkpoints: no policy artifact at /nonexistent/x"], out.stderr

@@ -76,6 +76,24 @@ def test_unknown_app_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
+def test_unknown_field_is_one_line(tmp_path: Path) -> None:
+    r = _cli("app=redis_bgsave", f"out={tmp_path / 'o'}", "colour=1")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "colour: no such field here" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_out_is_one_line_before_recording(tmp_path: Path) -> None:
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    r = _cli("app=redis_bgsave", f"out={f}")
+    assert r.returncode == 2 and r.stderr.strip() == f"error: out: {f} exists and is not a "\
+        "directory", r.stderr
+    r = _cli("app=redis_bgsave", "out=/proc/nope/o")
+    assert r.returncode == 2 and r.stderr.strip() == "error: out: cannot create /proc/nope "\
+        "(No such file or directory)", r.stderr
+
+
 def test_missing_program_names_the_debian_package(tmp_path: Path) -> None:
     r = _cli("app=redis_bgsave", f"out={tmp_path / 'o'}",
              "app.programs.redis-benchmark=/nonexistent/redis-benchmark")

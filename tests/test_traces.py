@@ -50,7 +50,18 @@ def _npy(tmp_path: Path, arr: np.ndarray) -> Path:
     (lambda d: _npy(d, np.array([], dtype=np.int64)), "empty"),
     (lambda d: _npy(d, np.zeros((2, 3), dtype=np.int64)), "1-D"),
     (lambda d: _npy(d, np.array([True, False])), "integers"),
-    (lambda d: (d / "bad.npy").write_bytes(b"not numpy") and d / "bad.npy", "unreadable"),
+    (lambda d: (d / "bad.npy").write_bytes(b"not numpy") and d / "bad.npy", "not a .npy"),
+    (lambda d: (d / "bad.npz").write_text("hello") and d / "bad.npz", "not a .npz"),
+    (lambda d: (d / "bad.npz").write_bytes(b"") or d / "bad.npz", "empty"),
+    (lambda d: _npy(d, np.array([0, 10**12])), "over the limit"),  # a MemoryError before
+    (lambda d: _npy(d, np.array([0, 2**64 - 1], dtype=np.uint64)), "over the limit"),  # not -1
+    (lambda d: _npy(d, np.array([0.0, 1e30])), "over the limit"),
+    (lambda d: (d / "bad.txt").write_text("0\n" + "9" * 25 + "\n") and d / "bad.txt",
+     "bad.txt:2: page index 9999"),  # an OverflowError before
+    (lambda d: (d / "bad.txt").write_text("0\n-" + "9" * 25 + "\n") and d / "bad.txt",
+     "bad.txt:2: negative"),
+    (lambda d: (d / "bad.csv").write_text("page,t_ns\n1,2\n") and d / "bad.csv", "bad.csv:1"),
+    (lambda d: (d / "adir").mkdir() or d / "adir", "is a directory"),
     (lambda d: (d / "bad.txt").write_text("1\n2\n-7\n") and d / "bad.txt", "negative"),
     (lambda d: (d / "bad.txt").write_text("1\nfoo\n") and d / "bad.txt", "bad.txt:2"),
     (lambda d: (d / "bad.txt").write_text("1\n2.5\n") and d / "bad.txt", "bad.txt:2"),
@@ -77,19 +88,28 @@ def test_unreadable_file(tmp_path: Path) -> None:
         load_trace(p)
 
 
-@pytest.mark.parametrize("write", [
-    # Bad fields must not escape as TypeError, and the message names the path.
-    lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.array([5, 6])),
-    lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(0)),
-    lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(2)),
-    lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(5), meta=np.str_("[1]")),
-], ids=["n_pages-not-scalar", "n_pages-zero", "n_pages-too-small", "meta-not-a-dict"])
-def test_bad_npz_fields_raise_trace_error_naming_the_file(tmp_path: Path, write) -> None:
+@pytest.mark.parametrize("write, field", [
+    # Bad fields must not escape as TypeError, and the message names the path and the field.
+    (lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.array([5, 6])), "n_pages"),
+    (lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(0)), "n_pages"),
+    (lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(2)), "n_pages"),
+    (lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(5), meta=np.str_("[1]")),
+     "meta"),
+    (lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(1 << 40)), "n_pages"),
+    (lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(8),
+                        region_sizes=np.array([4.0, 4.0])), "region_sizes"),
+    (lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(8),
+                        t_ns_delta=np.array([0.5, 1.5])), "t_ns_delta"),
+], ids=["n_pages-not-scalar", "n_pages-zero", "n_pages-too-small", "meta-not-a-dict",
+        "n_pages-over-the-limit", "region_sizes-float", "t_ns_delta-float"])
+def test_bad_npz_fields_raise_trace_error_naming_the_file(tmp_path: Path, write,
+                                                         field: str) -> None:
     p = tmp_path / "bad.npz"
     write(p)
     with pytest.raises(TraceError) as e:
         load_trace(p)
-    assert str(p) in str(e.value)
+    msg = str(e.value)
+    assert str(p) in msg and field in msg and "\n" not in msg, msg
 
 
 def test_trace_object_checks() -> None:
@@ -234,3 +254,19 @@ def test_eval_on_an_empty_trace_is_one_line(tmp_path: Path) -> None:
                        text=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
     assert "empty.npy" in r.stderr and "empty" in r.stderr
+
+
+def test_describe_cli_bad_trace_is_one_line(tmp_path: Path, capsys) -> None:
+    from cowrl.record.describe import main
+
+    bad = tmp_path / "neg.txt"
+    bad.write_text("1\n-2\n")
+    assert main([str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {bad}:2: negative page index -2"]
+
+
+def test_load_trace_expands_the_home_directory(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    np.save(tmp_path / "h.npy", np.array([3, 1]))
+    assert load_trace("~/h.npy").pages.tolist() == [3, 1]

@@ -72,11 +72,22 @@ def test_bad_config_is_one_config_error(compose_cfg, tmp_path: Path, override: s
         train(_cfg(compose_cfg, tmp_path / "x", "rounds=1", override))
 
 
-def test_cli_bad_config_is_one_line(python: str, tmp_path: Path) -> None:
-    p = subprocess.run([python, "train.py", "rounds=0", f"out={tmp_path}"], cwd=ROOT,
+@pytest.mark.parametrize(("arg", "line"), [
+    ("rounds=0", "error: rounds must be an integer >= 1, got 0"),
+    ("lambda=abc", "error: lambda must be a finite number, got 'abc'"),
+    ("policy=nope", "error: policy: unknown policy 'nope' (available: bandit, "),
+    ("costmodel=mybox", "error: costmodel: unknown costmodel 'mybox' (available: "),
+    ("resume=maybe", "error: resume must be true or false, got 'maybe'"),
+    ("+workload_params.seq=5", "error: workload_params.seq: expected generator parameters"),
+    ("workload_params.rand0.exclude=seq", "error: workload_params.rand0: no such field here "
+     "('+workload_params.rand0.exclude=seq' would add one)"),
+])
+def test_cli_bad_config_is_one_line(python: str, tmp_path: Path, arg: str, line: str) -> None:
+    p = subprocess.run([python, "train.py", arg, f"out={tmp_path}"], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
-    assert p.stderr.strip().splitlines() == ["error: rounds must be an integer >= 1, got 0"]
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(line), p.stderr
 
 
 def test_eval_uses_trained_artifacts(compose_cfg, tmp_path: Path) -> None:

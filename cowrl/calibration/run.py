@@ -9,6 +9,7 @@ from typing import Any
 
 from cowrl.calibration.config import CalibrationConfig
 from cowrl.calibration.writer import write_costmodel
+from cowrl.cli import output_dir
 from cowrl.registry import CONF_DIR, make_costmodel
 from cowrl.sim.costmodel import PARAM_FIELDS
 
@@ -29,6 +30,8 @@ def calibrate(cfg: Any, target: Any = None) -> dict[str, Any]:
     from cowrl.targets import Target
 
     cc = CalibrationConfig.from_cfg(cfg)
+    # checked before the measurement (minutes on the kernel target), not after it
+    out_dir = output_dir(cc.out_dir if cc.out_dir else CONF_DIR / "costmodel", "out_dir")
     target = target if target is not None else cc.target
     if isinstance(target, Target):
         from cowrl.calibration.kernel import calibrate_kernel
@@ -45,7 +48,6 @@ def calibrate(cfg: Any, target: Any = None) -> dict[str, Any]:
             prov.setdefault("notes", []).append(
                 f"{f} not measured here: taken from costmodel {FALLBACK} ({params[f]:.0f} ns)")
             prov.setdefault("borrowed", {})[f] = FALLBACK
-    out_dir = Path(cc.out_dir) if cc.out_dir else CONF_DIR / "costmodel"
     path = write_costmodel(out_dir / f"{name}.yaml", name, params, prov, res["header"])
     _print_summary(name, path, params, prov)
     result = {"name": name, "path": str(path), "params": params, "provenance": prov}

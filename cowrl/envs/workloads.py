@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from cowrl.errors import ConfigError, CowrlError
+from cowrl.errors import ConfigError, CowrlError, TraceError
 from cowrl.sim.engine import written_mask as _written_mask
 from cowrl.traces.generators import GENERATORS
 from cowrl.traces.io import Trace, load_trace
@@ -144,7 +144,10 @@ def parse_one(spec: WorkloadSpec, where: str) -> Source:
     if isinstance(spec, Trace):
         return FixedSource(spec)
     if isinstance(spec, (str, os.PathLike)):
-        return FixedSource(load_trace(Path(spec)))
+        try:
+            return FixedSource(load_trace(Path(spec)))
+        except TraceError as e:  # name the field too: a workload name here is not a path
+            raise TraceError(f"{where}: {e}") from None
     if isinstance(spec, Mapping):
         return _generator_source(spec, where)
     raise ConfigError(f"{where}: expected a generator dict, a trace path or a Trace, "

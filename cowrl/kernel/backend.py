@@ -30,7 +30,7 @@ from cowrl.kernel.jobs import DemandEvents, RunRequest, demand_events, parse_run
 from cowrl.kernel.runners import HostRunner, QemuRunner, make_runner
 from cowrl.metrics import RunRecord
 from cowrl.policies.base import Policy
-from cowrl.traces.io import Trace
+from cowrl.traces.io import PAGE_SIZE, Trace
 
 
 @dataclass
@@ -140,6 +140,19 @@ def new_job(kcfg: KernelConfig, label: str, progress: bool = True
     return runner, paths, jobdir
 
 
+def check_guest_memory(kcfg: KernelConfig, traces: Sequence[Trace]) -> None:
+    """Before a boot: a trace whose region(s) alone exceed the qemu guest's memory cannot run
+    (the harness fills every page before the fork, then copies what the trace writes)."""
+    if kcfg.runner != "qemu" or not traces:
+        return
+    big = max(traces, key=lambda t: t.n_pages)
+    mib = big.n_pages * PAGE_SIZE / (1 << 20)
+    if mib >= kcfg.memory_mb:
+        raise CowrlError(f"trace {big.name}: its {big.n_pages} pages ({mib:.0f} MiB, filled "
+                         f"before the fork) do not fit in the guest's kernel.memory_mb="
+                         f"{kcfg.memory_mb}; raise kernel.memory_mb")
+
+
 def run_session(requests: list[RunRequest], cfg: KernelConfig | Mapping[str, Any] | None = None,
                 checks: tuple[str, ...] = (), progress: bool = True) -> KernelSession:
     """Run ``requests`` (and the guest ``checks``: ``manual_cow``, ``table_ioctl``,
@@ -147,6 +160,7 @@ def run_session(requests: list[RunRequest], cfg: KernelConfig | Mapping[str, Any
     kcfg = KernelConfig.from_any(cfg)
     if not requests and not checks:
         raise CowrlError("nothing to run on the kernel target")
+    check_guest_memory(kcfg, [r.trace for r in requests])
     t0 = time.monotonic()
     runner, paths, jobdir = new_job(kcfg, "eval", progress)
     specs = write_job(jobdir, requests, kcfg.writer,

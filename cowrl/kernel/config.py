@@ -11,6 +11,11 @@ from typing import Any
 from cowrl.errors import ConfigError
 
 ICOUNT_MAX_SHIFT = 10
+# What a field of each annotated type must hold (icount, kernel_release and release: their
+# own checks, since Hydra reads a series such as 6.12 as a float).
+_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "bool": ((bool,), "true or false"), "int": ((int,), "an integer"),
+    "float": ((int, float), "a number"), "str": ((str,), "a string")}
 
 
 def normalise_icount(v: Any) -> str | int:
@@ -105,6 +110,15 @@ class KernelConfig:
     """Keep the job directory (traces, raw harness files, serial log) after a run."""
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # Hydra passes what the command line says
+            if f.name == "kernel_release" or str(f.type) not in _KINDS:
+                continue
+            kinds, text = _KINDS[str(f.type)]
+            v = getattr(self, f.name)
+            if not isinstance(v, kinds) or (isinstance(v, bool) and bool not in kinds):
+                raise ConfigError(f"kernel.{f.name} must be {text}, got {v!r}")
+            if str(f.type) == "float" and not v > 0:
+                raise ConfigError(f"kernel.{f.name} must be positive, got {v!r}")
         choices = {"runner": ("qemu", "host"), "accel": ("auto", "kvm", "tcg"),
                    "writer": ("child", "parent"), "thp": ("policy",),
                    "tcg_threads": ("multi", "single")}

@@ -102,8 +102,3 @@ class StreamContext:
         """Second half: record the degree applied at this fault (``limit``: the end of the
         page's region)."""
         stream_commit(self.state, f.slot, f.run, page, limit, k)
-
-    @staticmethod
-    def state_bytes() -> int:
-        """Bytes of module state per region: sizeof(struct cowrl_policy_state) in the header."""
-        return STATE_BYTES

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from cowrl.errors import CowrlError
 from cowrl.traces.io import Trace, load_trace
 
 RUN_BINS = [(1, 1), (2, 3), (4, 7), (8, 15), (16, 63), (64, None)]
@@ -88,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for f in a.traces:
-        t = load_trace(f)
+        try:
+            t = load_trace(f)
+        except CowrlError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         d = describe(t)
         span = f"{d['span_ms']:.1f}" if d["span_ms"] is not None else "-"
         cells = [d["name"], str(d["writes"]), str(d["regions"]), str(d["n_pages"]),

@@ -25,13 +25,14 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from cowrl.cli import output_dir
 from cowrl.errors import ConfigError, CowrlError
 from cowrl.kernel import build
 from cowrl.kernel.abi import load_abi, record_dtype
 from cowrl.kernel.backend import new_job
 from cowrl.kernel.config import KernelConfig
 from cowrl.kernel.runners import PROJECT_ROOT
-from cowrl.registry import available, group_config
+from cowrl.registry import available
 from cowrl.traces.io import PAGE_SIZE, Trace, save_trace
 
 ANON_NAMES = ("", "[heap]", "[stack]")
@@ -40,17 +41,6 @@ ANON_NAMES = ("", "[heap]", "[stack]")
 def _log(progress: bool, msg: str) -> None:
     if progress:
         print(f"[record] {msg}", file=sys.stderr, flush=True)
-
-
-def check_app_arg(argv: list[str]) -> None:
-    """Exit with one line if ``app=NAME`` on the command line names no ``conf/app`` file."""
-    for a in argv:
-        if a.startswith("app="):
-            try:
-                group_config("app", a[4:], "app")
-            except ConfigError as e:
-                print(f"error: {e}", file=sys.stderr)
-                sys.exit(2)
 
 
 def load_app(app_cfg: Any) -> dict[str, Any]:
@@ -241,6 +231,9 @@ def record(cfg: DictConfig) -> dict[str, Any]:
     if not cfg.get("out"):
         raise ConfigError("out: give an output directory, e.g. out=recordings/NAME")
     out = Path(str(cfg.out)).expanduser().absolute()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out: {out} exists and is not a directory")
+    output_dir(out.parent)  # written beside out at the end: checked before the recording
     if out.exists() and any(out.iterdir()) and not cfg.get("overwrite", False):
         raise ConfigError(f"out: {out} exists and is not empty (overwrite=true replaces it)")
     found = check_programs(app)

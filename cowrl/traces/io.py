@@ -9,7 +9,7 @@ Accepted formats:
 
 ``.npy``
     A 1-D integer array: one region of ``max + 1`` pages.
-``.txt``
+``.txt`` (also ``.csv`` or no suffix, read the same way: no header line)
     One integer per line (blank lines and ``#`` comments ignored): one region of ``max + 1``.
 ``.npz`` (native; :func:`save_trace` writes it compressed)
     ``pages`` (1-D integers) and ``n_pages`` (0-d int), optional ``meta`` (0-d
@@ -27,6 +27,8 @@ Accepted formats:
 
     Regions of the same writer may not overlap in address space, and every
     page must fall inside a region of its own writer.
+
+Page indices are 0-based and below :data:`MAX_PAGES` (1 TiB of pages), in every format.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ FORMAT_VERSION = 2
 MULTI_FIELDS = ("region_sizes", "region_starts", "region_writers", "t_ns", "writer")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECK_CHUNK = 1 << 20
+MAX_PAGES = 1 << 28
+"""The largest region a trace may span: 2^28 pages of 4 KiB (1 TiB). Replay keeps a byte or
+two of state per page (the kernel harness maps and fills them all), so a page index beyond it
+is almost always a virtual page number or an address where a 0-based index was meant."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,9 @@ class Trace:
         object.__setattr__(self, "pages", pages)
         if int(self.n_pages) <= 0:
             raise TraceError(f"{self.name}: n_pages must be positive, got {self.n_pages}")
+        if int(self.n_pages) > MAX_PAGES:
+            raise TraceError(f"{self.name}: n_pages: {int(self.n_pages)} pages is over the limit "
+                             f"of {MAX_PAGES} (1 TiB of 4 KiB pages)")
         if int(pages.max()) >= int(self.n_pages):
             i = int(np.argmax(pages >= int(self.n_pages)))
             raise TraceError(
@@ -89,7 +98,11 @@ class Trace:
             )
         object.__setattr__(self, "n_pages", int(self.n_pages))
         if self.region_sizes is not None:
-            sizes = np.asarray(self.region_sizes, dtype=np.int64).reshape(-1)
+            sizes = np.asarray(self.region_sizes)
+            if sizes.dtype.kind not in "iu":
+                raise TraceError(f"{self.name}: region_sizes must hold integers, "
+                                 f"got {sizes.dtype}")
+            sizes = sizes.astype(np.int64).reshape(-1)
             if sizes.size == 0 or sizes.min() <= 0 or int(sizes.sum()) != self.n_pages:
                 raise TraceError(f"{self.name}: region_sizes must be positive and sum to "
                                  f"n_pages={self.n_pages}")
@@ -203,6 +216,9 @@ def validate_pages(arr: Any, where: str) -> np.ndarray:
             raise TraceError(f"{where}: the trace has non-integer entries")
     elif a.dtype.kind not in "iu":
         raise TraceError(f"{where}: the trace must hold integers, got dtype {a.dtype}")
+    if a.max() >= MAX_PAGES:  # in the array's own dtype: a uint64 or float is not wrapped
+        i = int(np.argmax(a >= MAX_PAGES))
+        raise TraceError(f"{where}: {_too_large(f'{a[i]} at position {i}')}")
     # A read-only int64 memmap (a large .npy) is used in place, and so is a read-only int64
     # array that owns its data (one this function made: a Trace re-checks its pages);
     # anything else is copied, so the trace cannot change under the caller's hands.
@@ -220,6 +236,21 @@ def validate_pages(arr: Any, where: str) -> np.ndarray:
     return a
 
 
+def _too_large(index: str) -> str:
+    return (f"page index {index} is over the limit of {MAX_PAGES} pages (1 TiB): pages are "
+            "0-based indices within the region, not virtual page numbers or addresses")
+
+
+def _check_magic(p: Path, magic: bytes, what: str) -> None:
+    """A file that does not start as ``what`` does fails here, not in numpy's pickle guess."""
+    with p.open("rb") as f:
+        head = f.read(len(magic))
+    if not head:
+        raise TraceError(f"{p}: the file is empty (0 bytes), not {what}")
+    if head != magic:
+        raise TraceError(f"{p}: not {what} (its first bytes are not that format's header)")
+
+
 def _load_txt(path: Path) -> np.ndarray:
     vals: list[int] = []
     with path.open() as f:
@@ -228,25 +259,28 @@ def _load_txt(path: Path) -> np.ndarray:
             if not line:
                 continue
             try:
-                vals.append(int(line))
+                v = int(line)
             except ValueError:
                 raise TraceError(
                     f"{path}:{lineno}: expected one integer page index, got {line!r}"
                 ) from None
+            if v < 0:
+                raise TraceError(f"{path}:{lineno}: negative page index {v}")
+            if v >= MAX_PAGES:
+                raise TraceError(f"{path}:{lineno}: {_too_large(str(v))}")
+            vals.append(v)
     return np.asarray(vals, dtype=np.int64)
 
 
 def _load_npy(p: Path) -> np.ndarray:
-    if p.stat().st_size == 0:
-        raise TraceError(f"{p}: the file is empty (0 bytes), not a .npy array")
+    _check_magic(p, b"\x93NUMPY", "a .npy array")
     # mmap: a large .npy is read once, by validate_pages' conversion, not twice.
     return np.load(p, mmap_mode="r", allow_pickle=False)
 
 
 def _load_npz(p: Path, times: bool) -> tuple[np.ndarray, int | None, dict[str, Any],
                                               dict[str, np.ndarray]]:
-    if p.stat().st_size == 0:
-        raise TraceError(f"{p}: the file is empty (0 bytes), not a .npz archive")
+    _check_magic(p, b"PK", "a .npz archive")
     with np.load(p, allow_pickle=False) as z:
         if "pages" not in z:
             raise TraceError(f"{p}: .npz trace has no 'pages' array")
@@ -266,7 +300,10 @@ def _load_npz(p: Path, times: bool) -> tuple[np.ndarray, int | None, dict[str, A
         extra = {f: z[f] for f in MULTI_FIELDS
                  if f in z and (times or f not in ("t_ns", "writer"))}
         if times and "t_ns_delta" in z:
-            extra["t_ns"] = np.cumsum(z["t_ns_delta"], dtype=np.int64)
+            delta = z["t_ns_delta"]
+            if delta.dtype.kind not in "iu":
+                raise TraceError(f"{p}: t_ns_delta must hold integers, got {delta.dtype}")
+            extra["t_ns"] = np.cumsum(delta, dtype=np.int64)
     return pages, n_pages, meta, extra
 
 
@@ -276,7 +313,9 @@ def load_trace(path: str | Path, times: bool = True) -> Trace:
     ``times=False`` skips the per-write ``t_ns`` and ``writer`` of a recorded
     trace (what replay needs is pages and regions; it halves the memory).
     """
-    p = Path(path)
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise TraceError(f"{p}: is a directory, not a trace file")
     if not p.is_file():
         raise TraceError(f"{p}: no such trace file")
     suffix = p.suffix.lower()

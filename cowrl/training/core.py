@@ -24,12 +24,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from cowrl.errors import ConfigError
+from cowrl.cli import output_dir
+from cowrl.errors import ConfigError, bool_field, int_field, number_field
 from cowrl.metrics import geomean, objective
 from cowrl.policies.artifacts import ARTIFACT_NAME, save_artifact, set_latest
 from cowrl.policies.base import Policy
 from cowrl.policies.static import Baseline
-from cowrl.registry import make_costmodel, make_policy, make_workload
+from cowrl.registry import make_costmodel, make_policy, make_workload, workload_params
 from cowrl.sim.costmodel import CostModel
 from cowrl.sim.simulator import simulate
 from cowrl.traces.io import Trace
@@ -47,13 +48,6 @@ TRAINERS: dict[str, str] = {
 }
 
 
-def int_field(cfg: DictConfig, key: str, minimum: int) -> int:
-    v = cfg.get(key)
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ConfigError(f"{key} must be an integer >= {minimum}, got {v!r}")
-    return int(v)
-
-
 def _out_dir(cfg: DictConfig) -> Path:
     if cfg.get("out"):
         return Path(str(cfg.out))
@@ -63,14 +57,6 @@ def _out_dir(cfg: DictConfig) -> Path:
         return Path(HydraConfig.get().runtime.output_dir)
     except ValueError:
         return Path("outputs/train")
-
-
-def workload_params(cfg: DictConfig) -> dict[str, dict[str, Any]]:
-    """Per-workload generator overrides (``workload_params.rand0.exclude=seq``), as in eval."""
-    params = cfg.get("workload_params") or {}
-    if isinstance(params, DictConfig):
-        params = OmegaConf.to_container(params, resolve=True)
-    return {str(k): dict(v) for k, v in params.items()}
 
 
 def workload_seed(seed: int, round_: int) -> int:
@@ -98,15 +84,14 @@ def build_policy(cfg: DictConfig) -> Any:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train ``cfg.policy``; return the artifact path, the learning curve and final scores."""
     seed = int_field(cfg, "seed", 0)
-    lam = float(cfg["lambda"])
-    if lam < 0:
-        raise ConfigError(f"lambda must be >= 0, got {lam}")
+    lam = number_field(cfg, "lambda", 0.0)
+    for key in ("resume", "progress"):  # read as cfg.get(key, True) by the trainers
+        bool_field(cfg, key, True)
     names = [str(w) for w in (cfg.get("workloads") or [])]
     if not names:
         raise ConfigError("workloads: give at least one training workload")
     latest_dir = cfg.get("latest_dir")
-    out = _out_dir(cfg)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(_out_dir(cfg))
     cost = make_costmodel(cfg.costmodel)
     policy = build_policy(cfg)
     name = str(cfg.policy.get("name", policy.name))

@@ -131,6 +131,26 @@ def test_config_rejects_bad_values() -> None:
         KernelConfig(kernel_release=" ")
 
 
+@pytest.mark.parametrize(("field", "value", "needle"), [
+    # What a Hydra command line can pass; each was accepted (warmup=maybe ran a session with a
+    # warm-up) or failed late (module_params=5 inside the guest, cache_dir=null a traceback).
+    ("warmup", "maybe", "kernel.warmup must be true or false, got 'maybe'"),
+    ("keep_jobs", 1, "kernel.keep_jobs must be true or false"),
+    ("module_params", 5, "kernel.module_params must be a string, got 5"),
+    ("kvm_cpu", 1, "kernel.kvm_cpu must be a string"),
+    ("cache_dir", None, "kernel.cache_dir must be a string, got None"),
+    ("cpus", True, "kernel.cpus must be an integer"),
+    ("memory_mb", 2048.5, "kernel.memory_mb must be an integer"),
+    ("timeout_s", "soon", "kernel.timeout_s must be a number"),
+    ("boot_timeout_s", -1, "kernel.boot_timeout_s must be positive"),
+    ("kvm_probe_timeout_s", float("nan"), "kernel.kvm_probe_timeout_s must be positive"),
+])
+def test_config_rejects_wrong_types(field: str, value: object, needle: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        KernelConfig.from_any({field: value})
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
 def test_config_release_short_form() -> None:
     # kernel.release=6.12 on a Hydra command line arrives as a float
     assert KernelConfig.from_any({"release": 6.12}).kernel_release == "6.12"
@@ -615,3 +635,18 @@ def test_ensure_swap_leaves_a_host_alone(monkeypatch: pytest.MonkeyPatch) -> Non
     res = guest.ensure_swap({"harness": "/x/cowrl_harness"})
     assert res["zram"] is False and "host" in res["why"]
     assert touched == []
+
+
+def test_a_trace_larger_than_the_guest_fails_before_the_boot() -> None:
+    """A region that cannot even be filled in kernel.memory_mb is one line, before qemu starts
+    (it was an out-of-memory harness run after a boot)."""
+    from cowrl.kernel.backend import run_session
+    from cowrl.kernel.jobs import RunRequest
+    from cowrl.policies.static import Baseline
+    from cowrl.traces.io import Trace
+
+    big = Trace(pages=np.array([0, 1, 2]), n_pages=600_000, name="big")  # 2,344 MiB
+    with pytest.raises(CowrlError) as e:
+        run_session([RunRequest(big, Baseline())], {"memory_mb": 2048})
+    assert str(e.value) == ("trace big: its 600000 pages (2344 MiB, filled before the fork) do "
+                            "not fit in the guest's kernel.memory_mb=2048; raise kernel.memory_mb")
