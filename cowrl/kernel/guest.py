@@ -298,7 +298,7 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
             noproof_walk = gp[:734] + bytes(8) + one + bytes(8)
             # ... with walk_empty_ns 1 (at 744; the payload is 752 bytes since)
             noproof_walk_empty = gp[:734] + bytes(10) + one + bytes(6)
-            # ... with read_ns 1 (at 746, the first pad of the 752-byte payload)
+            # ... with read_ns 1 (at 746 of the 752-byte payload)
             noproof_read = gp[:734] + bytes(12) + one + bytes(4)
             # ... with proof 1 but proof_ttl 0 (at 738)
             nottl_read = gp[:738] + bytes(2) + gp[740:746] + one + gp[748:]
@@ -314,7 +314,8 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_ttl_256": _set_policy_errno(fd, abi, G, gpatched(738, 256)),
                 "guarded_ttl_no_proof": _set_policy_errno(fd, abi, G, noproof),
                 # walk_ns (at 742), walk_empty_ns (at 744): any u16 with proof, 0 without;
-                # the pad after read_ns (748..751) 0; a payload of the old size (744) refused
+                # after read_ns: proof_look (748) and proof_span (750), no pad left; a payload
+                # of the old size (744) refused
                 "guarded_walk_max": _set_policy_errno(fd, abi, G, gpatched(742, 65535)),
                 "guarded_walk_no_proof": _set_policy_errno(fd, abi, G, noproof_walk),
                 "guarded_walk_empty_max": _set_policy_errno(fd, abi, G, gpatched(744, 65535)),
