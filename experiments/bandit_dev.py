@@ -16,6 +16,11 @@ generator family from seed 2000, as experiments/guarded_ttl.py and guarded_align
 the other, ``--layout phases``, or in turns of ``--chunk`` writes, ``interleaved``): the
 multi-region development set (``--family-draws 4 --regions 4``, as guarded_ttl.py's
 ``--draws 4 --regions 4``).
+A variant may train another learner through the same shield (``policy=ppo``, ``policy=dqn``:
+``--variants 'policy=ppo,workloads=[rand0,rand1],timesteps=20000,proof_span=1'``; a comma
+inside brackets belongs to its list); it is named ``<policy>[<variant>]``.
+``--refs`` takes policy names, ``bandit_stream`` (trained) and ``shield64`` / ``shield64_v4``
+(the shield alone, ``k = 64`` asked at every fault, with and without the shipped shield keys).
 ``--artifacts DIR ...`` scores saved artifacts (``train.py out=DIR``, or the ``bandit_dev_*``
 directories a run leaves) besides the trained variants.
 """
@@ -25,12 +30,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import tempfile
 from pathlib import Path
 
 POLICY_KEYS = ("credit", "context", "shield", "proof", "proof_reads", "proof_ttl",
                "proof_backoff", "read_credit", "proof_look", "proof_span", "epoch_faults",
                "costmodel", "learner.gamma", "learner.c")
+# --refs shield64: the shield alone (guarded's budget, proof 1, proof_ttl 16, a table of 64s:
+# what a learner behind it adds is the rest) with these keys on, as bandit.yaml and
+# guarded.yaml ship them; shield64_v4: with them off (the version-4 shield before them).
+SHIELD_KEYS = ("proof_backoff", "read_credit", "proof_look", "proof_span")
 
 
 def train_variant(overrides: list[str], costmodel: str, seed: int, out: Path) -> object:
@@ -89,20 +99,30 @@ def main() -> None:
     policies = []
     for v in a.variants:
         tmp = Path(tempfile.mkdtemp(prefix="bandit_dev_"))
-        p = train_variant([o for o in v.split(",") if o], a.costmodel, a.seed, tmp)
-        p.name = f"bandit[{v}]"
+        over = [o for o in re.split(r",(?![^\[]*\])", v) if o]  # not the commas of a list
+        learner = ([o.split("=", 1)[1] for o in over if o.startswith("policy=")] or
+                   ["bandit"])[-1]
+        p = train_variant(over, a.costmodel, a.seed, tmp)
+        p.name = f"{learner}[{v}]"
+        print(f"trained {p.name}: {tmp}", flush=True)  # an artifact --artifacts can score
         policies.append(p)
     for d in a.artifacts:
         from cowrl.policies.artifacts import load_policy
 
         p = load_policy(d)
-        p.name = f"bandit[{d}]"
+        p.name = f"{p.name}[{d}]"  # the artifact's policy (bandit, ppo, dqn)
         policies.append(p)
     for r in [x for x in a.refs.split(",") if x]:
         if r == "bandit_stream":  # the round-1 bandit as a user trains it (the suite)
             p = train_variant(["policy=bandit_stream"], a.costmodel, a.seed,
                               Path(tempfile.mkdtemp(prefix="bandit_dev_")))
             p.name = "bandit_stream"
+        elif r in ("shield64", "shield64_v4"):  # the shield alone: k = 64 asked everywhere
+            from cowrl.policies.guarded import N_CELLS, GuardedPolicy
+
+            keys = {k: int(r == "shield64") for k in SHIELD_KEYS}
+            p = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_ttl=16,
+                                       name=r, **keys)
         else:
             p = make_policy(r)
         policies.append(p)

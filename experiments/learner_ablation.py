@@ -27,8 +27,13 @@ from cowrl.registry import make_costmodel, make_policy  # noqa: E402
 
 def _variant(features: str, shield: bool, reward: str, gamma: float, proof: int = 0
              ) -> list[str]:
+    # proof 0 has no ring: its options are 0 (the yamls ship proof_ttl 16 and the shield keys)
+    ring = [] if proof else [f"policy.{k}=0" for k in ("proof_ttl", "proof_backoff",
+                                                          "read_credit", "proof_look",
+                                                          "proof_span")]
     return [f"policy.features={features}", f"policy.shield={str(shield).lower()}",
-            f"policy.reward={reward}", f"policy.kwargs.gamma={gamma}", f"policy.proof={proof}"]
+            f"policy.reward={reward}", f"policy.kwargs.gamma={gamma}",
+            f"policy.proof={proof}", *ring]
 
 
 # Every switch pinned, so that a variant means the same whatever the defaults say.

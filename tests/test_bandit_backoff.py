@@ -1,10 +1,11 @@
 """``proof_backoff``, ``proof_look`` and ``proof_span`` in the shield of the default bandit
-(and ``proof_backoff`` in PPO/DQN's; guarded's options, docs/policies.md, "Backoff of proof
-reads", "Own-bucket proof looks, built", "Column sweeps held out: where the windows go"): each
-reaches the learning shield, the frozen ``guarded`` policy, its artifact and the table the
-module runs; an artifact saved without it loads as 0 (decides as saved); the frozen policy with
-it decides in its compiled program as in the prototype and as the learning shield, and
-otherwise than without it; bad values are one-line errors naming the field.
+(and, with ``read_credit``, in PPO/DQN's, which ship them too; guarded's options,
+docs/policies.md, "Backoff of proof reads", "Own-bucket proof looks, built", "Column sweeps
+held out: where the windows go"): each reaches the learning shield, the frozen ``guarded``
+policy, its artifact and the table the module runs; an artifact saved without it loads as 0
+(decides as saved); the frozen policy with it decides in its compiled program as in the
+prototype and as the learning shield, and otherwise than without it; bad values are one-line
+errors naming the field.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from omegaconf import OmegaConf
 
 from cowrl.errors import ConfigError
 from cowrl.kernel.table import pack_guarded
+from cowrl.metrics import objective
 from cowrl.policies.bandits import BanditPolicy, DiscountedUCB
-from cowrl.policies.guarded import ALIGN_ARMS, GuardedPolicy
+from cowrl.policies.guarded import ALIGN_ARMS, N_CELLS, GuardedPolicy
 from cowrl.policies.shield import GuardView, guard_constants
 from cowrl.registry import CONF_DIR, make_costmodel, make_policy
 from cowrl.sim.simulator import simulate
@@ -111,9 +113,9 @@ def test_default_config_composes_to_the_shipped_option(compose_cfg, key: str) ->
     also = ["policy.proof_span=0"] if key == "proof_backoff" else []
     off = compose_cfg("train", ["policy=bandit", f"policy.{key}=0", *also])
     assert getattr(make_policy(off.policy).freeze(), key) == 0
-    for name in ("ppo", "dqn"):  # their shield takes backoff too (not measured: 0)
+    for name in ("ppo", "dqn"):  # their shield ships it too (r10-ppodqn, docs/policies.md)
         spec = OmegaConf.load(CONF_DIR / "policy" / f"{name}.yaml")
-        assert spec.get(key, 0) == 0
+        assert spec[key] == SHIPPED[key] and spec.read_credit == 1, name
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -221,4 +223,105 @@ def test_bad_proof_span_is_a_one_line_error_naming_the_field(kw: dict[str, Any],
     with pytest.raises(ConfigError, match=match) as e:
         BanditPolicy(DiscountedUCB(), context="guarded", shield=True, proof=1, proof_ttl=16,
                      **kw)
+    assert "\n" not in str(e.value)
+
+
+# The PPO/DQN shield (cowrl.training.sb3.SB3Spec -> GuardedPrecopyEnv, and the deployed
+# SB3Policy's GuardView): the same options, read_credit too, through the spec's one
+# proof_options. "On" is the bandit's shipped shield; "off" is it with the key 0 (and
+# proof_span 0 with proof_backoff 0: the span reads backoff's due faults).
+SB3_KEYS = ("proof_backoff", "read_credit", "proof_look", "proof_span")
+SB3_ON = {k: 1 for k in SB3_KEYS}
+
+
+def _sb3_options(key: str, value: int) -> dict[str, int]:
+    opts = {**SB3_ON, key: value}
+    if not opts["proof_backoff"]:
+        opts["proof_span"] = 0
+    return opts
+
+
+def _sb3_spec(key: str, value: int) -> SB3Spec:
+    return SB3Spec(features="guarded", shield=True, reward="saving", proof=1, proof_ttl=16,
+                   **_sb3_options(key, value))
+
+
+def _sb3_env(key: str, value: int, cost: Any) -> Any:
+    """The training env ``train.py policy=ppo|dqn`` builds (SB3Spec.make_env)."""
+    return _sb3_spec(key, value).make_env([{"generator": "sequential", "n_pages": 512}],
+                                          cost, 1.0)
+
+
+def _env_run(env: Any, t: Trace, action: int) -> tuple[list[int], float]:
+    env.reset(seed=0, options={"trace": t})
+    ks = []
+    while True:
+        _, _, term, trunc, info = env.step(action)
+        ks.append(info["k"])
+        if term or trunc:
+            return ks, info["run"]["objective"]
+
+
+SB3_TRACES: dict[str, Callable[[], list[Trace]]] = {
+    **TRACES, "read_credit": lambda: [g.randomized(seed=2000, draw=0, families="mixture"),
+                                      *_span_traces()[:2]]}
+
+
+@pytest.mark.parametrize("key", SB3_KEYS)
+def test_sb3_spec_carries_the_option_to_its_env_and_its_deployed_shield(compose_cfg,
+                                                                        key: str) -> None:
+    """policy=ppo|dqn with the option set reaches the spec, the training env's shield and
+    the constants the deployed policy (and its artifact) is built from."""
+    from hydra.utils import instantiate
+
+    cost = make_costmodel("seed_table1")
+    for value in (1, 0):
+        for algo in ("ppo", "dqn"):
+            over = [f"policy.{k}={v}" for k, v in _sb3_options(key, value).items()]
+            spec = instantiate(compose_cfg("train", [f"policy={algo}", *over]).policy)
+            assert isinstance(spec, SB3Spec) and getattr(spec, key) == value, algo
+            assert spec.proof_options == {"proof": 1, "proof_ttl": 16,
+                                          **_sb3_options(key, value)}
+        env = _sb3_env(key, value, cost)
+        assert getattr(env.view.guard, key) == value
+        consts = guard_constants(cost, 1.0, **_sb3_spec(key, value).proof_options)
+        assert consts[key] == value and getattr(GuardView(consts).guard, key) == value
+
+
+@pytest.mark.parametrize("key", SB3_KEYS)
+def test_sb3_shield_with_the_option_decides_as_guarded_prototype_and_program(key: str
+                                                                             ) -> None:
+    """A network asking ``k = 64`` at every fault through the training env's shield gets,
+    fault for fault and at the same cost, the degrees of guarded with a table of 64s and the
+    same options, in its prototype and in its compiled program (what the module runs); and
+    the option changes decisions here (dropped on the way, the test fails)."""
+    cost = make_costmodel("seed_table1")
+    differ = 0
+    for t in SB3_TRACES[key]():
+        ks, env_obj = _env_run(_sb3_env(key, 1, cost), t, 7)
+        ref = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_ttl=16,
+                                     **SB3_ON)
+        for fast in (False, True):
+            rec, ev = simulate(t, ref, cost, record_events=True, fast=fast)
+            assert ks == ev.k.tolist(), (t.name, fast)
+            assert env_obj == pytest.approx(objective(rec, 1.0, cost.page_cost_ns)), t.name
+        off, _ = _env_run(_sb3_env(key, 0, cost), t, 7)
+        differ += off != ks
+    assert differ > 0, key
+
+
+@pytest.mark.parametrize(("key", "bad", "match"), [
+    ("read_credit", 2, "policy.read_credit must be 0 or 1"),
+    ("proof_look", True, "policy.proof_look must be 0 or 1"),
+    ("proof_look", "1", "policy.proof_look must be 0 or 1"),
+    ("proof_span", 2, "policy.proof_span must be 0 or 1"),
+    ("proof_span", 0.5, "policy.proof_span must be 0 or 1"),
+])
+def test_bad_sb3_shield_options_are_one_line_errors_naming_the_field(key: str, bad: object,
+                                                                     match: str) -> None:
+    with pytest.raises(ConfigError, match=match) as e:
+        SB3Spec(proof=1, proof_ttl=16, **{**SB3_ON, key: bad})
+    assert "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match="policy.proof_span needs proof_backoff") as e:
+        SB3Spec(proof=1, proof_ttl=16, proof_backoff=0, proof_span=1)
     assert "\n" not in str(e.value)

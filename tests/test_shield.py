@@ -20,6 +20,8 @@ from cowrl.sim.simulator import simulate
 from cowrl.traces import generators as g
 from cowrl.training import train
 
+# The bandit's shipped shield keys (conf/policy/bandit.yaml); PPO/DQN's yamls ship them too.
+SHIELD_ON = {"proof_backoff": 1, "read_credit": 1, "proof_look": 1, "proof_span": 1}
 
 def _episode(env: GuardedPrecopyEnv, trace, action: int) -> tuple[float, dict, list[int]]:
     env.reset(seed=0, options={"trace": trace})
@@ -78,12 +80,14 @@ def test_guard_view_checks_its_arguments() -> None:
         GuardedPrecopyEnv(PrecopyEnv(), reward="return")
 
 
-def _env_decisions(policy, t, cost, proof: int, proof_ttl: int = 0
+def _env_decisions(policy, t, cost, proof: int, proof_ttl: int = 0, **opts: int
                    ) -> tuple[list[int], float]:
     """The degrees ``policy``'s network gets in the training env (shield with ``proof``,
-    ``proof_ttl``) on ``t``, and that episode's objective (priced as the env prices it)."""
+    ``proof_ttl`` and the other proof ``opts``) on ``t``, and that episode's objective
+    (priced as the env prices it)."""
     env = GuardedPrecopyEnv(PrecopyEnv(cost=cost, prev_action_obs=True), features="guarded",
-                            shield=True, reward="saving", proof=proof, proof_ttl=proof_ttl)
+                            shield=True, reward="saving", proof=proof, proof_ttl=proof_ttl,
+                            **opts)
     obs, _ = env.reset(seed=0, options={"trace": t})
     ks = []
     while True:
@@ -103,6 +107,8 @@ def test_default_ppo_dqn_configs_shield_with_interior_proofs(compose_cfg, algo: 
     spec = instantiate(compose_cfg("train", [f"policy={algo}"]).policy)
     assert (spec.proof, spec.shield, spec.features) == (1, True, "guarded")
     assert spec.proof_ttl == 16  # as guarded ships it: the budget reserves the proof reads
+    # the bandit's shield keys, shipped since r10-ppodqn (docs/policies.md)
+    assert {k: getattr(spec, k) for k in SHIELD_ON} == SHIELD_ON
 
 
 @pytest.mark.parametrize("algo", ["ppo", "dqn"])
@@ -127,11 +133,13 @@ def test_shielded_sb3_policy_deploys_what_it_trained_in(compose_cfg, tmp_path: P
     assert policy.priced(cost) == cost.with_clean() != cost
     # The budget's prices include the clean and the reads' reserve, as
     # GuardedPolicy.for_cost(proof=1, proof_ttl=16) sets them.
-    ref = GuardedPolicy.for_cost(cost, proof=1, proof_ttl=16)
+    opts = {k: spec["guard"][k] for k in SHIELD_ON}  # as the yaml ships them
+    ref = GuardedPolicy.for_cost(cost, proof=1, proof_ttl=16, **opts)
     g_ = policy.view.guard
     assert (g_.proof, g_.proof_ttl, g_.loss, g_.gain) == (1, 16, ref.loss, ref.gain)
+    assert {k: getattr(g_, k) for k in opts} == opts
     t = g.randomized(seed=5, draw=2)
-    ks, env_obj = _env_decisions(policy, t, cost, proof=1, proof_ttl=16)
+    ks, env_obj = _env_decisions(policy, t, cost, proof=1, proof_ttl=16, **opts)
     rec, ev = simulate(t, policy, cost, record_events=True)
     assert ks == ev.k.tolist()
     assert objective(rec, 1.0, cost.page_cost_ns) == pytest.approx(env_obj)
@@ -149,6 +157,42 @@ def test_shielded_sb3_policy_deploys_what_it_trained_in(compose_cfg, tmp_path: P
                                                            cost.proof_clean_ns)
 
 
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_sb3_artifact_keeps_the_shield_keys_and_loads_without_them_as_0(
+        compose_cfg, tmp_path: Path, algo: str) -> None:
+    """Trained with the bandit's shield keys on, the saved policy keeps them and, replayed by
+    the simulator, decides and costs as its training env; saved without them (as before
+    they existed) it loads each as 0 and decides as a training env without them, which here
+    decides otherwise."""
+    import json
+
+    steps = ["policy.kwargs.n_steps=64", "policy.kwargs.batch_size=64"] if algo == "ppo" \
+        else ["policy.kwargs.learning_starts=64"]
+    out = tmp_path / algo
+    train(compose_cfg("train", [f"policy={algo}", "timesteps=512", "workloads=[seq,random]",
+                                f"out={out}", "latest_dir=null", "progress=false", *steps,
+                                *[f"policy.{k}={v}" for k, v in SHIELD_ON.items()]]))
+    art = json.loads((out / "policy.json").read_text())
+    assert {k: art["policy"]["guard"][k] for k in SHIELD_ON} == SHIELD_ON
+    cost = make_costmodel("seed_table1")
+    t = g.randomized(seed=2000, draw=0, families="mixture")
+    runs = {}
+    for saved in (SHIELD_ON, {}):
+        if not saved:  # as saved before the keys (read_ns goes with read_credit)
+            for k in (*SHIELD_ON, "read_ns"):
+                art["policy"]["guard"].pop(k)
+            (out / "policy.json").write_text(json.dumps(art))
+        policy = load_policy(out / "policy.json", name=algo)
+        assert {k: getattr(policy.view.guard, k) for k in SHIELD_ON} == \
+            {k: saved.get(k, 0) for k in SHIELD_ON}
+        ks, env_obj = _env_decisions(policy, t, cost, proof=1, proof_ttl=16, **saved)
+        rec, ev = simulate(t, policy, cost, record_events=True)
+        assert ks == ev.k.tolist(), saved
+        assert objective(rec, 1.0, cost.page_cost_ns) == pytest.approx(env_obj)
+        runs[bool(saved)] = ks
+    assert runs[True] != runs[False]
+
+
 def test_sb3_artifacts_saved_before_proof_1_load_and_behave_as_saved(compose_cfg,
                                                                      tmp_path: Path) -> None:
     """An artifact whose shield was saved with proof 0, or before the key existed, keeps its
@@ -158,6 +202,7 @@ def test_sb3_artifacts_saved_before_proof_1_load_and_behave_as_saved(compose_cfg
 
     out = tmp_path / "ppo"
     train(compose_cfg("train", ["policy=ppo", "policy.proof=0", "policy.proof_ttl=0",
+                                *[f"policy.{k}=0" for k in SHIELD_ON],
                                 "timesteps=256",
                                 "policy.kwargs.n_steps=32", "policy.kwargs.batch_size=64",
                                 "workloads=[seq]", f"out={out}", "latest_dir=null",

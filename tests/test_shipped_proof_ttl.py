@@ -25,7 +25,6 @@ import pytest
 from omegaconf import OmegaConf
 
 from cowrl.envs.guarded_env import GuardedPrecopyEnv
-from cowrl.envs.precopy_env import PrecopyEnv
 from cowrl.errors import ConfigError
 from cowrl.metrics import objective
 from cowrl.policies.bandits import DEFAULT_DEGREES, BanditPolicy, DiscountedUCB
@@ -143,18 +142,28 @@ def _episode(env: GuardedPrecopyEnv, t: Trace, action: int) -> dict[str, Any]:
             return info["run"]
 
 
+# The bandit's shipped shield keys (conf/policy/bandit.yaml), which the PPO/DQN shield takes too.
+SHIELD_ON = {"proof_backoff": 1, "read_credit": 1, "proof_look": 1, "proof_span": 1}
+
+
 @pytest.mark.parametrize("algo", ["ppo", "dqn"])
 @pytest.mark.parametrize("cm", COSTS)
-def test_shipped_ppo_dqn_shield_bounds_the_loss_with_the_reads_charged(algo: str, cm: str
-                                                                        ) -> None:
+@pytest.mark.parametrize("keys", ["shipped", "on"])
+def test_shipped_ppo_dqn_shield_bounds_the_loss_with_the_reads_charged(algo: str, cm: str,
+                                                                        keys: str) -> None:
+    """The training env ``train.py policy=ppo|dqn`` builds (SB3Spec.make_env), with its
+    yaml's proof options (``shipped``) and with the bandit's shield keys on (``on``)."""
+    from cowrl.training.sb3 import SB3Spec
+
     cost = make_costmodel(cm)
-    spec = _yaml(algo)
-    env = GuardedPrecopyEnv(PrecopyEnv(cost=cost), features=spec["features"],
-                            shield=spec["shield"], proof=spec["proof"],
-                            proof_ttl=spec["proof_ttl"])
+    fields = {k: v for k, v in _yaml(algo).items() if k != "_target_"}
+    spec = SB3Spec(**{**fields, **(SHIELD_ON if keys == "on" else {})})
+    opts = spec.proof_options
+    env = spec.make_env([{"generator": "sequential", "n_pages": 512}], cost, 1.0)
+    assert {k: getattr(env.view.guard, k) for k in opts} == opts
     assert env.view.guard.proof_ttl == 16 and env.view.guard.proof == 1
-    for t in _traces()[:4]:
-        base = _zeros(t, cost, proof=1, proof_ttl=16)
+    for t in _traces()[:4] + [g.stride(n_pages=8192, stride=13, writes=2048)]:
+        base = _zeros(t, cost, **opts)
         for action in (1, 7):  # k = 1 and k = 64 asked at every fault
             run = _episode(env, t, action)
             walk = _unpaid_walk_ns(env.view.guard, cost)

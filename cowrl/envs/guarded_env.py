@@ -36,8 +36,9 @@ class GuardedPrecopyEnv(gym.Wrapper):
     from interior proofs (guarded version 4; the engine's page state tells them);
     ``proof_ttl`` as guarded's (an entry read unwritten that often leaves the ring), and
     ``proof_backoff`` (an entry read unwritten ``m`` times is read again ``2^m`` faults later),
-    ``read_credit`` (a proof also credits the reserved reads its copy did not use) and
-    ``proof_look`` (a look counts down the live entries of its region's bucket only).
+    ``read_credit`` (a proof also credits the reserved reads its copy did not use),
+    ``proof_look`` (a look counts down the live entries of its region's bucket only) and
+    ``proof_span`` (a look walks the ring's span only, and none before its bucket is due).
 
     **Reward** ``"cost"``: the env's (minus the fault's cost; one plain fault = -1).
     ``"saving"``: what this fault's window saved against ``k = 0``, in demand faults:
@@ -54,7 +55,7 @@ class GuardedPrecopyEnv(gym.Wrapper):
     def __init__(self, env: PrecopyEnv, features: str = "guarded", shield: bool = True,
                  reward: str = "saving", proof: int = 0, proof_reads: int = 8,
                  proof_ttl: int = 0, proof_backoff: int = 0, read_credit: int = 0,
-                 proof_look: int = 0) -> None:
+                 proof_look: int = 0, proof_span: int = 0) -> None:
         super().__init__(env)
         if features not in FEATURES:
             raise ConfigError(f"policy.features must be one of {', '.join(FEATURES)}, "
@@ -70,7 +71,8 @@ class GuardedPrecopyEnv(gym.Wrapper):
         self.degree_list = [int(d) for d in base.degrees]
         self._index = {d: i for i, d in enumerate(self.degree_list)}
         self.view = GuardView(guard_constants(base.cost, base.lam, proof, proof_reads, proof_ttl,
-                                              proof_backoff, read_credit, proof_look),
+                                              proof_backoff, read_credit, proof_look,
+                                              proof_span),
                               shield=self.shield, degrees=self.degree_list)
         box = base.observation_space
         assert isinstance(box, spaces.Box)

@@ -56,6 +56,8 @@ class SB3Spec:
     """Guarded's ``read_credit`` for the shield's proofs (1 needs ``proof: 1``)."""
     proof_look: int = 0
     """Guarded's ``proof_look`` for the shield's proof looks (0 with ``proof: 0``)."""
+    proof_span: int = 0
+    """Guarded's ``proof_span`` for the shield's proof looks (1 needs ``proof_backoff: 1``)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     trainer = "sb3"
@@ -82,6 +84,7 @@ class SB3Spec:
         from cowrl.policies.guarded import (
             check_proof_backoff,
             check_proof_look,
+            check_proof_span,
             check_proof_ttl,
             check_read_credit,
         )
@@ -90,11 +93,20 @@ class SB3Spec:
         self.proof_backoff = check_proof_backoff(self.proof_backoff, self.proof)
         self.read_credit = check_read_credit(self.read_credit, self.proof)
         self.proof_look = check_proof_look(self.proof_look, self.proof)
+        self.proof_span = check_proof_span(self.proof_span, self.proof_backoff)
         self.name = self.name or self.algo
         self.degrees = [int(d) for d in self.degrees]
         self.prev_action_obs = bool(self.prev_action_obs)
         self.kwargs = dict(self.kwargs or {})
 
+
+    @property
+    def proof_options(self) -> dict[str, int]:
+        """The shield's proof options (:func:`~cowrl.policies.shield.guard_constants`' keywords),
+        the same for the training env and the deployed policy."""
+        return {"proof": self.proof, "proof_ttl": self.proof_ttl,
+                "proof_backoff": self.proof_backoff, "read_credit": self.read_credit,
+                "proof_look": self.proof_look, "proof_span": self.proof_span}
 
     @property
     def uses_guard(self) -> bool:
@@ -114,9 +126,7 @@ class SB3Spec:
         env = PrecopyEnv(workloads=workloads, degrees=self.degrees, cost=cost, lam=lam,
                          prev_action_obs=self.prev_action_obs)
         return GuardedPrecopyEnv(env, features=self.features, shield=self.shield,
-                                 reward=self.reward, proof=self.proof,
-                                 proof_ttl=self.proof_ttl, proof_backoff=self.proof_backoff,
-                                 read_credit=self.read_credit, proof_look=self.proof_look)
+                                 reward=self.reward, **self.proof_options)
 
 
 def env_workloads(names: Sequence[str], params: dict[str, dict[str, Any]] | None = None
@@ -188,10 +198,7 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
     assert spec.name is not None
     policy = SB3Policy(out / MODEL_FILE, spec.algo, spec.degrees, name=spec.name,
                        prev_action_obs=spec.prev_action_obs, features=spec.features,
-                       guard=guard_constants(cost, lam, spec.proof, proof_ttl=spec.proof_ttl,
-                                             proof_backoff=spec.proof_backoff,
-                                             read_credit=spec.read_credit,
-                                             proof_look=spec.proof_look)
+                       guard=guard_constants(cost, lam, **spec.proof_options)
                        if spec.uses_guard
                        else None,
                        shield=spec.shield)
