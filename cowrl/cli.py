@@ -98,6 +98,15 @@ def check_overrides(config_name: str, argv: Sequence[str], conf_dir: Path | None
             given = next((a for a in overrides
                           if f"{a.split('=', 1)[0]}.".startswith(f"{key}.")), f"{key}=VALUE")
             msg = f"{key}: no such field here ('+{given}' would add one)"
+            # policies=[guarded] where train.py takes policy=guarded: say so, not the +
+            text = (conf / f"{config_name}.yaml").read_text()
+            one = next((g for g in (key[:-1], f"{key[:-3]}y") if key.endswith("s") and g
+                        and f"\n  - {g}:" in text), None)
+            if one:
+                names = given.partition("=")[2].strip("[]") or "NAME"
+                sweep = f"; several: -m {one}={names}" if "," in names else ""
+                msg = (f"{key}: no such field here ({config_name}.py takes one: "
+                       f"{one}={names.split(',')[0]}{sweep})")
         elif isinstance(e, OverrideParseException):
             lines = str(e).splitlines()
             col = lines[1].find("^") if len(lines) > 1 else -1

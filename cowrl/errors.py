@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -23,9 +23,13 @@ class TargetUnavailable(CowrlError):
     """A target (kernel runner) cannot run here; the message says what is missing."""
 
 
-def int_field(cfg: Mapping[str, Any], key: str, minimum: int) -> int:
-    """``cfg[key]`` as an int ``>= minimum``, or a ConfigError naming ``key``."""
+def int_field(cfg: Mapping[str, Any], key: str, minimum: int, default: int | None = None
+              ) -> int:
+    """``cfg[key]`` as an int ``>= minimum`` (``default``, if given, when absent or null), or
+    a ConfigError naming ``key``."""
     v = cfg.get(key)
+    if v is None and default is not None:
+        return default
     if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
         raise ConfigError(f"{key} must be an integer >= {minimum}, got {v!r}")
     return int(v)
@@ -50,3 +54,17 @@ def bool_field(cfg: Mapping[str, Any], key: str, default: bool) -> bool:
     if not isinstance(v, bool):
         raise ConfigError(f"{key} must be true or false, got {v!r}")
     return v
+
+
+def names_field(cfg: Mapping[str, Any], key: str) -> list[str]:
+    """``cfg[key]``, a list of names (one name alone, or none when absent or null, allowed),
+    as distinct strings, or a ConfigError naming ``key``."""
+    value = cfg.get(key) or []
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, Mapping) or not isinstance(value, Iterable):
+        raise ConfigError(f"{key}: expected a list of names, got {value!r}")
+    names = [str(v) for v in value]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{key}: duplicate names in {names}")
+    return names

@@ -17,7 +17,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from cowrl.cli import output_dir
-from cowrl.errors import ConfigError, bool_field, int_field, number_field
+from cowrl.errors import ConfigError, bool_field, int_field, names_field, number_field
 from cowrl.metrics import FIELDS, summarize
 from cowrl.policies.base import Policy
 from cowrl.registry import make_costmodel, make_policy, make_workload, workload_params
@@ -44,16 +44,6 @@ def register_configs() -> None:
     node = OmegaConf.create({"workload_params": {}})
     OmegaConf.set_struct(node.workload_params, False)
     ConfigStore.instance().store(name=SCHEMA, node=node)
-
-
-def _names(cfg: DictConfig, key: str) -> list[str]:
-    value = cfg.get(key) or []
-    if isinstance(value, str):
-        value = [value]
-    names = [str(v) for v in value]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{key}: duplicate names in {names}")
-    return names
 
 
 def workload_group(name: str, from_file: bool, suite: Collection[str] = ()) -> str:
@@ -90,18 +80,18 @@ def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
     given, and no generated workloads when some are; ``workloads=[]`` means none.
     """
     params = workload_params(cfg)
-    files = trace_files(_names(cfg, "traces"))
+    files = trace_files(names_field(cfg, "traces"))
     if cfg.get("workloads") is None:
-        names = [] if files else _names(cfg, "suite")
+        names = [] if files else names_field(cfg, "suite")
     else:
-        names = _names(cfg, "workloads")
+        names = names_field(cfg, "workloads")
     for key in params:
         if key not in names:
             raise ConfigError(f"workload_params.{key}: {key!r} is not among the workloads "
                               f"evaluated ({', '.join(names) or 'none'})")
     seed = int_field(cfg, "seed", 0)
     traces = [make_workload(name, seed=seed, **params.get(name, {})) for name in names]
-    suite = set(_names(cfg, "suite"))
+    suite = set(names_field(cfg, "suite"))
     groups = {t.name: workload_group(t.name, False, suite) for t in traces}
     for path in files:
         t = load_trace(path)
@@ -127,7 +117,7 @@ def _artifacts(cfg: DictConfig) -> dict[str, Path]:
     from cowrl.policies.artifacts import read_artifact
 
     found: dict[str, Path] = {}
-    for path in _names(cfg, "checkpoints"):
+    for path in names_field(cfg, "checkpoints"):
         art = read_artifact(path)
         if art["name"] in found:  # one row per name: the second would replace the first
             raise ConfigError(f"checkpoints: {found[art['name']]} and {art['_path']} are both "
@@ -161,7 +151,7 @@ def load_policies(cfg: DictConfig) -> list[Policy]:
             str(n) for n in (cfg.get("references") or [])]
         names += [n for n in given if n not in names]
     else:
-        names = _names(cfg, "policies")
+        names = names_field(cfg, "policies")
         names += [n for n in given if n not in names]
     if not names:
         raise ConfigError("policies: give at least one policy name")
@@ -273,7 +263,7 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
     if cfg.get("snapshot_report"):  # experiment=real: what the snapshotting parent feels
         from cowrl.record.report import write_snapshot_table
 
-        result["snapshot"] = write_snapshot_table(out, rows, _names(cfg, "snapshot_report"),
+        result["snapshot"] = write_snapshot_table(out, rows, names_field(cfg, "snapshot_report"),
                                                   target.name)
     log.info("results in %s", out)
     return result

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cowrl.errors import ConfigError
+from cowrl.errors import ConfigError, bool_field, int_field, names_field, number_field
 from cowrl.metrics import geomean, objective
 from cowrl.policies.base import Policy
 from cowrl.sim.costmodel import CostModel
@@ -63,10 +63,12 @@ def test_traces(holdout: str, draws: int, validation_dir: Path | None, corpus_di
         return [load_trace(f) for f in files]
     if holdout.startswith(APP_PREFIX):
         app = holdout[len(APP_PREFIX):]
-        files = app_traces(corpus_dir).get(app)
+        apps = app_traces(corpus_dir)
+        files = apps.get(app)
         if not files:
+            known = ", ".join(f"{APP_PREFIX}{a}" for a in sorted(apps)) or "none"
             raise ConfigError(f"holdout: no recorded traces of application {app!r} in "
-                              f"{corpus_dir}")
+                              f"{corpus_dir} (recorded: {known})")
         return [load_trace(f) for f in files]
     raise ConfigError(f"holdout: {holdout!r} is not a family ({', '.join(FAMILIES)}), "
                       f"{VALIDATION!r} or app:NAME")
@@ -235,30 +237,61 @@ def check_targets(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def job_options(cfg: Any) -> dict[str, Any]:
+    """The fields of a job (``conf/generalization.yaml``) checked before it trains anything:
+    a bad one is a ConfigError naming it (``seed=abc``, ``lambda=nan``, ``learners=[nope]``,
+    a ``corpus_dir`` that is no directory), not a traceback or a silent default."""
+    from cowrl.cli import output_dir
+    from cowrl.registry import group_config
+
+    learners = names_field(cfg, "learners")
+    if not learners:
+        raise ConfigError("learners: give at least one learner, e.g. learners=[guarded]")
+    for name in learners:
+        group_config("policy", name, "learners")
+    cdir = resolve_dir(cfg.get("corpus_dir"))
+    if cdir is not None and not cdir.is_dir():
+        raise ConfigError(f"corpus_dir: {cdir} is not a directory (corpus_dir=null: no "
+                          "recordings)")
+    opts = {
+        "holdout": str(cfg.get("holdout")),
+        "seed": int_field(cfg, "seed", 0),
+        "lam": number_field(cfg, "lambda", 0.0),
+        "train_draws": int_field(cfg, "train_draws", 1),
+        "test_draws": int_field(cfg, "test_draws", 1),
+        "passes": int_field(cfg, "passes", 1, default=2),
+        "train_corpus": bool_field(cfg, "train_corpus", True),
+        "learners": learners,
+        "train_overrides": names_field(cfg, "train_overrides"),
+        "validation_dir": resolve_dir(cfg.get("validation_dir")),
+        "corpus_dir": cdir,
+    }
+    output_dir(str(cfg.out) if cfg.get("out") else Path.cwd())
+    return opts
+
+
 def run_job(cfg: Any) -> dict[str, Any]:
     """One job of the sweep (see the module docstring); writes ``<out>/job.json``."""
     from cowrl.registry import make_costmodel, make_policy
 
-    holdout = str(cfg.holdout)
+    o = job_options(cfg)
+    holdout, lam, seed = o["holdout"], o["lam"], o["seed"]
     cost = make_costmodel(cfg.costmodel)
-    lam = float(cfg["lambda"])
-    seed = int(cfg.seed)
-    vdir = resolve_dir(cfg.get("validation_dir"))
-    cdir = resolve_dir(cfg.get("corpus_dir"))
+    vdir, cdir = o["validation_dir"], o["corpus_dir"]
     if holdout == VALIDATION and (vdir is None or not vdir.is_dir()):
         return _write_job(cfg, {"skipped": f"no validation traces at {vdir}"})
     if holdout.startswith(APP_PREFIX) and not app_traces(cdir):
         return _write_job(cfg, {"skipped": f"no recorded corpus at {cdir}"})
     exclude = [holdout] if holdout in FAMILIES else []
-    test = test_traces(holdout, int(cfg.test_draws), vdir, cdir)
-    train = train_traces(exclude, seed, int(cfg.train_draws))
+    test = test_traces(holdout, o["test_draws"], vdir, cdir)
+    train = train_traces(exclude, seed, o["train_draws"])
     # The recorded applications join every learner's training, the held-out one never.
-    corpus = corpus_train_files(holdout, cdir) if cfg.get("train_corpus", True) else []
+    corpus = corpus_train_files(holdout, cdir) if o["train_corpus"] else []
     train += [load_trace(f) for f in corpus]
-    learners = [str(x) for x in cfg.learners]
-    extra = [str(o) for o in (cfg.get("train_overrides") or [])]
-    policies = [train_learner(name, train, cost, lam, seed, exclude, extra,
-                              int(cfg.get("passes", 2)), corpus) for name in learners]
+    learners = o["learners"]
+    extra = o["train_overrides"]
+    policies = [train_learner(name, train, cost, lam, seed, exclude, extra, o["passes"],
+                              corpus) for name in learners]
     refs = [make_policy(n, lam=lam) for n in ("baseline", "readahead", "precopy")
             if n not in learners]
     rows = measure(policies + refs, test, cost, lam)
@@ -287,6 +320,18 @@ def _write_job(cfg: Any, body: dict[str, Any]) -> dict[str, Any]:
 def gather(sweep_dir: Path) -> list[dict[str, Any]]:
     """Every ``job.json`` under ``sweep_dir``."""
     return [json.loads(p.read_text()) for p in sorted(Path(sweep_dir).rglob("job.json"))]
+
+
+def report_of(path: Any) -> str:
+    """``report=DIR``: the report of the jobs under DIR; a ConfigError naming ``report`` if
+    DIR is no directory or holds no ``job.json``."""
+    d = Path(str(path))
+    if not d.is_dir():
+        raise ConfigError(f"report: {d} is not a directory")
+    jobs = gather(d)
+    if not jobs:
+        raise ConfigError(f"report: no job.json under {d}")
+    return report(jobs)
 
 
 def report(jobs: Sequence[dict[str, Any]]) -> str:

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, open_dict
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cowrl.cli import check_overrides, run_cli  # noqa: E402
-from cowrl.generalization import gather, report, run_job  # noqa: E402
+from cowrl.generalization import report, report_of, run_job  # noqa: E402
 
 
 def _job(cfg: DictConfig) -> dict:
@@ -25,7 +25,7 @@ def _job(cfg: DictConfig) -> dict:
 
             cfg.out = HydraConfig.get().runtime.output_dir
         if cfg.get("report"):
-            text = report(gather(Path(str(cfg.report))))
+            text = report_of(cfg.report)
             print(text)
             return {"report": text}
     job = run_job(cfg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import time
@@ -13,7 +14,13 @@ import yaml
 from omegaconf import OmegaConf
 
 from cowrl.calibration import calibrate
-from cowrl.calibration.config import CalibrationConfig, KernelBenchConfig
+from cowrl.calibration.config import (
+    QUICK_HOST,
+    QUICK_KERNEL,
+    CalibrationConfig,
+    HostBenchConfig,
+    KernelBenchConfig,
+)
 from cowrl.calibration.fit import FitError, fit_linear, lognormal_sigma
 from cowrl.calibration.host import fit_host
 from cowrl.calibration.kernel import design, fit_kernel
@@ -253,6 +260,26 @@ def test_bad_config_is_one_line_naming_the_field(cfg: dict, field: str) -> None:
         CalibrationConfig.from_cfg(cfg)
     msg = str(e.value)
     assert field in msg and "\n" not in msg
+
+
+def test_quick_keeps_the_bench_values_the_user_sets(compose_cfg) -> None:
+    """quick=true replaces the host_bench/kernel_bench values left at their defaults, not
+    the ones given on the command line (docs/calibration.md)."""
+    cc = CalibrationConfig.from_cfg(compose_cfg("calibrate", [
+        "target=host", "quick=true", "host_bench.reps=3", "host_bench.region_pages=[512,2048]",
+        "kernel_bench.ks=[0,2,8]"]))
+    assert cc.host_bench.reps == 3 and cc.host_bench.region_pages == [512, 2048]
+    assert cc.kernel_bench.ks == [0, 2, 8]
+    # the rest is quick's
+    assert cc.host_bench.populate_batches == QUICK_HOST["populate_batches"]
+    assert cc.host_bench.memcpy_pages == QUICK_HOST["memcpy_pages"]
+    assert cc.kernel_bench.reps == QUICK_KERNEL["reps"]
+    assert cc.kernel_bench.region_pages == QUICK_KERNEL["region_pages"]
+    # A value is the user's when it differs from the schema's default: conf/calibrate.yaml
+    # must ship exactly those defaults.
+    conf = OmegaConf.load(ROOT / "conf" / "calibrate.yaml")
+    for key, cls in (("host_bench", HostBenchConfig), ("kernel_bench", KernelBenchConfig)):
+        assert OmegaConf.to_container(conf[key]) == dataclasses.asdict(cls()), key
 
 
 def test_cli_bad_value_exits_with_one_line(python: str, tmp_path: Path) -> None:

@@ -251,3 +251,46 @@ def test_gain_by_trace_length_buckets_each_trace_by_its_baseline_faults() -> Non
     assert "| host | 0-255 | 1 | +0.0% (0.00) | +10.0% (1.00) |" in text
     assert "| host | 4,096-16,383 | 1 | +20.0% (1.00) | +20.0% (1.00) |" in text
     assert "gain by trace length" in G.report(jobs)
+
+
+def _job_cfg(tmp_path: Path, **fields: object):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({
+        "holdout": "sparse", "seed": 0, "learners": ["guarded"], "train_overrides": [],
+        "train_draws": 2, "test_draws": 1, "passes": 1, "lambda": 1.0,
+        "validation_dir": None, "corpus_dir": None, "train_corpus": True,
+        "out": str(tmp_path / "out"),
+        "costmodel": OmegaConf.to_container(OmegaConf.load(ROOT / "conf/costmodel/host.yaml")),
+        **fields})
+
+
+@pytest.mark.parametrize("field,value", [
+    ("seed", "abc"), ("seed", -1), ("lambda", float("nan")), ("lambda", "abc"),
+    ("train_draws", 0), ("test_draws", 0), ("test_draws", "x"), ("passes", 0),
+    ("train_corpus", "maybe"), ("learners", ["nope"]), ("learners", "nope"), ("learners", []),
+    ("learners", {"a": 1}), ("corpus_dir", "/nonexistent/corpus"), ("holdout", "nope"),
+    ("holdout", "app:nope")])
+def test_a_bad_job_field_is_one_line_naming_it_before_any_training(
+        tmp_path: Path, field: str, value: object) -> None:
+    cfg = _job_cfg(tmp_path, **{field: value})
+    if field == "holdout":
+        cfg.corpus_dir = str(CORPUS)
+    with pytest.raises(ConfigError, match=f"^{field}") as e:
+        G.run_job(cfg)
+    assert "\n" not in str(e.value)
+    if value == "app:nope":  # the applications that can be held out are listed
+        assert "app:cpython" in str(e.value) and "app:redis" in str(e.value)
+    if field == "learners" and value == ["nope"]:
+        assert "guarded" in str(e.value)  # the policies that can be named
+
+
+def test_generalization_py_bad_scalars_are_one_line_status_2(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for args in (["seed=abc"], ["lambda=nan"], [f"report={tmp_path / 'none'}"]):
+        res = subprocess.run([sys.executable, str(ROOT / "experiments/generalization.py"),
+                              *args, f"out={tmp_path}"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+        key = args[0].split("=")[0]
+        assert res.returncode == 2 and res.stderr.startswith(f"error: {key}"), res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr

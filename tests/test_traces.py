@@ -46,7 +46,7 @@ def _npy(tmp_path: Path, arr: np.ndarray) -> Path:
 
 @pytest.mark.parametrize("make, needle", [
     (lambda d: _npy(d, np.array([1, -2, 3])), "negative"),
-    (lambda d: _npy(d, np.array([1.0, 2.5])), "non-integer"),
+    (lambda d: _npy(d, np.array([1.0, 2.5])), "pages must hold integers, got float64"),
     (lambda d: _npy(d, np.array([], dtype=np.int64)), "empty"),
     (lambda d: _npy(d, np.zeros((2, 3), dtype=np.int64)), "1-D"),
     (lambda d: _npy(d, np.array([True, False])), "integers"),
@@ -55,7 +55,7 @@ def _npy(tmp_path: Path, arr: np.ndarray) -> Path:
     (lambda d: (d / "bad.npz").write_bytes(b"") or d / "bad.npz", "empty"),
     (lambda d: _npy(d, np.array([0, 10**12])), "over the limit"),  # a MemoryError before
     (lambda d: _npy(d, np.array([0, 2**64 - 1], dtype=np.uint64)), "over the limit"),  # not -1
-    (lambda d: _npy(d, np.array([0.0, 1e30])), "over the limit"),
+    (lambda d: _npy(d, np.array([0.0, 1e30])), "pages must hold integers"),
     (lambda d: (d / "bad.txt").write_text("0\n" + "9" * 25 + "\n") and d / "bad.txt",
      "bad.txt:2: page index 9999"),  # an OverflowError before
     (lambda d: (d / "bad.txt").write_text("0\n-" + "9" * 25 + "\n") and d / "bad.txt",
@@ -100,8 +100,23 @@ def test_unreadable_file(tmp_path: Path) -> None:
                         region_sizes=np.array([4.0, 4.0])), "region_sizes"),
     (lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(8),
                         t_ns_delta=np.array([0.5, 1.5])), "t_ns_delta"),
+    # a (2, 2) array was flattened into four regions
+    (lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(8),
+                        region_sizes=np.array([[2, 2], [2, 2]])), "region_sizes must be 1-D"),
+    (lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(8),
+                        region_sizes=np.array([4, 4]),
+                        region_writers=np.array([[0], [0]])), "region_writers"),
+    (lambda p: np.savez(p, pages=np.array([1.0, 2.0]), n_pages=np.int64(8)),
+     "pages must hold integers, got float64"),
+    (lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(8),
+                        region_sizes=np.array([4, 4], dtype=object)),
+     "region_sizes: an object array"),
+    (lambda p: np.savez(p, pages=np.array([1, 2]), n_pages=np.int64(8),
+                        meta=np.array([{"a": 1}], dtype=object)), "meta: an object array"),
 ], ids=["n_pages-not-scalar", "n_pages-zero", "n_pages-too-small", "meta-not-a-dict",
-        "n_pages-over-the-limit", "region_sizes-float", "t_ns_delta-float"])
+        "n_pages-over-the-limit", "region_sizes-float", "t_ns_delta-float",
+        "region_sizes-2d", "region_writers-2d", "pages-float", "region_sizes-object",
+        "meta-object"])
 def test_bad_npz_fields_raise_trace_error_naming_the_file(tmp_path: Path, write,
                                                          field: str) -> None:
     p = tmp_path / "bad.npz"
@@ -110,6 +125,22 @@ def test_bad_npz_fields_raise_trace_error_naming_the_file(tmp_path: Path, write,
         load_trace(p)
     msg = str(e.value)
     assert str(p) in msg and field in msg and "\n" not in msg, msg
+
+
+@pytest.mark.parametrize("arr, needle", [
+    # a float .npy of whole numbers was cast silently (.npy traces are integers, as .txt)
+    (np.array([0.0, 1.0, 2.0]), "pages must hold integers, got float64"),
+    (np.array([0, 1, 2], dtype=object), "pages: an object array"),
+], ids=["float-whole", "object"])
+def test_npy_of_non_integers_names_file_and_field(tmp_path: Path, arr: np.ndarray,
+                                                  needle: str) -> None:
+    p = tmp_path / "bad.npy"
+    np.save(p, arr, allow_pickle=True)
+    for read in (load_trace, lambda q: list(iter_pages(q))):
+        with pytest.raises(TraceError) as e:
+            read(p)
+        msg = str(e.value)
+        assert msg.startswith(f"{p}: ") and needle in msg and "\n" not in msg, msg
 
 
 def test_trace_object_checks() -> None:

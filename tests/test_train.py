@@ -81,6 +81,11 @@ def test_bad_config_is_one_config_error(compose_cfg, tmp_path: Path, override: s
     ("+workload_params.seq=5", "error: workload_params.seq: expected generator parameters"),
     ("workload_params.rand0.exclude=seq", "error: workload_params.rand0: no such field here "
      "('+workload_params.rand0.exclude=seq' would add one)"),
+    # eval.py's spelling: the hint is train.py's policy=NAME, not a + (which trained bandit)
+    ("policies=[guarded]", "error: policies: no such field here (train.py takes one: "
+     "policy=guarded)"),
+    ("policies=[ppo,dqn]", "error: policies: no such field here (train.py takes one: "
+     "policy=ppo; several: -m policy=ppo,dqn)"),
 ])
 def test_cli_bad_config_is_one_line(python: str, tmp_path: Path, arg: str, line: str) -> None:
     p = subprocess.run([python, "train.py", arg, f"out={tmp_path}"], cwd=ROOT,

@@ -150,14 +150,25 @@ class CalibrationConfig:
         seed = data.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError(f"seed must be an integer, got {seed!r}")
-        host = {**(data.get("host_bench") or {}), **(QUICK_HOST if quick else {})}
-        kern = {**(data.get("kernel_bench") or {}), **(QUICK_KERNEL if quick else {})}
+        host = dict(data.get("host_bench") or {})
+        kern = dict(data.get("kernel_bench") or {})
+        if quick:
+            host, kern = _quick(HostBenchConfig, host, QUICK_HOST), _quick(
+                KernelBenchConfig, kern, QUICK_KERNEL)
         host_bench = _build(HostBenchConfig, host, "host_bench")
         kernel_bench = _build(KernelBenchConfig, kern, "kernel_bench")
         target = make_target(data.get("target", "host"), kernel=data.get("kernel"))
         return cls(target=target, name=name, out_dir=data.get("out_dir"), quick=quick,
                    seed=seed, progress=bool(data.get("progress", True)), trim_factor=float(trim),
                    host_bench=host_bench, kernel_bench=kernel_bench)
+
+
+def _quick(cls: type, given: dict[str, Any], preset: Mapping[str, Any]) -> dict[str, Any]:
+    """``quick=true``: ``preset`` for every field of ``given`` left at ``cls``'s default; a
+    value the user set otherwise (``quick=true host_bench.reps=3``) is kept."""
+    default = cls()
+    return {**given, **{k: v for k, v in preset.items()
+                        if given.get(k, getattr(default, k)) == getattr(default, k)}}
 
 
 def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:

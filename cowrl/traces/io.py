@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,10 @@ class Trace:
             if sizes.dtype.kind not in "iu":
                 raise TraceError(f"{self.name}: region_sizes must hold integers, "
                                  f"got {sizes.dtype}")
-            sizes = sizes.astype(np.int64).reshape(-1)
+            if sizes.ndim != 1:  # a (2, 2) array is no list of four regions
+                raise TraceError(f"{self.name}: region_sizes must be 1-D (one size per "
+                                 f"region), got shape {sizes.shape}")
+            sizes = sizes.astype(np.int64)
             if sizes.size == 0 or sizes.min() <= 0 or int(sizes.sum()) != self.n_pages:
                 raise TraceError(f"{self.name}: region_sizes must be positive and sum to "
                                  f"n_pages={self.n_pages}")
@@ -113,10 +116,10 @@ class Trace:
             v = getattr(self, f)
             if v is None:
                 continue
-            a = np.asarray(v).reshape(-1)
-            if a.dtype.kind not in "iu" or a.size != n_regions:
+            a = np.asarray(v)
+            if a.ndim != 1 or a.dtype.kind not in "iu" or a.size != n_regions:
                 raise TraceError(f"{self.name}: {f} must hold {n_regions} integer(s), one "
-                                 f"per region, got {a.size} of {a.dtype}")
+                                 f"per region (1-D), got shape {a.shape} of {a.dtype}")
             if a.dtype.kind == "i" and a.size and a.min() < 0:
                 raise TraceError(f"{self.name}: {f} has a negative entry")
             a = a.astype(dtype)
@@ -272,10 +275,42 @@ def _load_txt(path: Path) -> np.ndarray:
     return np.asarray(vals, dtype=np.int64)
 
 
+def _field(p: Path, name: str, read: Callable[[], np.ndarray], integers: bool = True
+           ) -> np.ndarray:
+    """``read()``, the array ``name`` of file ``p``, holding integers (if ``integers``): an
+    object array (pickled Python objects, never unpickled) or floats, even whole ones, is a
+    TraceError naming the file and the field."""
+    try:
+        a = read()
+    except ValueError as e:
+        if "allow_pickle" not in str(e):
+            raise
+        raise TraceError(f"{p}: {name}: an object array (pickled Python objects), not "
+                         "integers") from None
+    if integers and a.dtype.kind not in "iu":
+        raise TraceError(f"{p}: {name} must hold integers, got {a.dtype}")
+    return a
+
+
 def _load_npy(p: Path) -> np.ndarray:
     _check_magic(p, b"\x93NUMPY", "a .npy array")
     # mmap: a large .npy is read once, by validate_pages' conversion, not twice.
+    return _field(p, "pages", lambda: _npy_array(p))
+
+
+def _npy_array(p: Path) -> np.ndarray:
+    with p.open("rb") as f:  # mmap_mode reports an object array otherwise than allow_pickle
+        if _npy_header(f)[2].hasobject:
+            raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
     return np.load(p, mmap_mode="r", allow_pickle=False)
+
+
+def _npy_header(f: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran order, dtype) of the ``.npy`` stream ``f``, read past its header."""
+    version = np.lib.format.read_magic(f)
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    return read_header(f)
 
 
 def _load_npz(p: Path, times: bool) -> tuple[np.ndarray, int | None, dict[str, Any],
@@ -284,25 +319,24 @@ def _load_npz(p: Path, times: bool) -> tuple[np.ndarray, int | None, dict[str, A
     with np.load(p, allow_pickle=False) as z:
         if "pages" not in z:
             raise TraceError(f"{p}: .npz trace has no 'pages' array")
-        pages = z["pages"]
+        pages = _field(p, "pages", lambda: z["pages"])
         n_pages = None
         if "n_pages" in z:
-            n = z["n_pages"]
+            n = _field(p, "n_pages", lambda: z["n_pages"])
             if n.ndim != 0 or n.dtype.kind not in "iu":
                 raise TraceError(f"{p}: n_pages must be a 0-d integer, got {n!r}")
             n_pages = int(n)
         try:
-            meta = json.loads(str(z["meta"])) if "meta" in z else {}
+            meta = json.loads(str(_field(p, "meta", lambda: z["meta"], integers=False))) \
+                if "meta" in z else {}
         except json.JSONDecodeError as e:
             raise TraceError(f"{p}: meta is not JSON ({e})") from None
         if not isinstance(meta, dict):
             raise TraceError(f"{p}: meta must be a JSON object")
-        extra = {f: z[f] for f in MULTI_FIELDS
+        extra = {f: _field(p, f, lambda f=f: z[f]) for f in MULTI_FIELDS
                  if f in z and (times or f not in ("t_ns", "writer"))}
         if times and "t_ns_delta" in z:
-            delta = z["t_ns_delta"]
-            if delta.dtype.kind not in "iu":
-                raise TraceError(f"{p}: t_ns_delta must hold integers, got {delta.dtype}")
+            delta = _field(p, "t_ns_delta", lambda: z["t_ns_delta"])
             extra["t_ns"] = np.cumsum(delta, dtype=np.int64)
     return pages, n_pages, meta, extra
 
@@ -384,12 +418,11 @@ def iter_pages(path: str | Path, chunk: int = 1 << 20) -> Iterator[np.ndarray]:
         return
     try:
         with zipfile.ZipFile(p) as zf, zf.open("pages.npy") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, fortran, dtype = read_header(f)
+            shape, fortran, dtype = _npy_header(f)
             if len(shape) != 1 or fortran:
                 raise TraceError(f"{p}: pages must be a 1-D array, got shape {shape}")
+            if dtype.kind not in "iu":  # as load_trace: no float, no pickled objects
+                raise TraceError(f"{p}: pages must hold integers, got {dtype}")
             left = shape[0]
             while left:
                 n = min(chunk, left)
