@@ -72,6 +72,42 @@ def check_choices(argv: Sequence[str], conf_dir: Path | None = None) -> None:
                 sys.exit(2)
 
 
+# Another script's spelling of a field this config names otherwise
+# (generalization.py policies=[x] means learners=[x]).
+_ALIASES = {"policies": "learners", "policy": "learners"}
+
+
+def _global_keys(conf: Path, config_name: str) -> set[str]:
+    """Top-level keys a ``# @package _global_`` option of a group in the config's defaults
+    (eval.py experiment=real) may add."""
+    keys: set[str] = set()
+    defaults = (conf / f"{config_name}.yaml").read_text()
+    for f in conf.glob("*/*.yaml"):
+        text = f.read_text()
+        if text.startswith("# @package _global_") and f"\n  - {f.parent.name}:" in defaults:
+            keys |= {ln.split(":", 1)[0] for ln in text.splitlines()
+                     if ln[:1].isalpha() and ":" in ln}
+    return keys
+
+
+def _no_field(config_name: str, conf: Path, key: str, given: str, fallback: str) -> str:
+    """``KEY: no such field here (...)``: the config's own spelling of ``given`` when it has
+    one (train.py's policy=NAME for policies=[NAME], generalization.py's learners=[...]),
+    else ``fallback``."""
+    text = (conf / f"{config_name}.yaml").read_text()
+    names = given.partition("=")[2].strip("[]") or "NAME"
+    alias = _ALIASES.get(key)
+    if alias and f"\n{alias}:" in text:
+        return f"{key}: no such field here ({config_name}.py takes a list: {alias}=[{names}])"
+    one = next((g for g in (key[:-1], f"{key[:-3]}y") if key.endswith("s") and g
+                and f"\n  - {g}:" in text), None)
+    if one:
+        sweep = f"; several: -m {one}={names}" if "," in names else ""
+        return (f"{key}: no such field here ({config_name}.py takes one: "
+                f"{one}={names.split(',')[0]}{sweep})")
+    return f"{key}: no such field here ({fallback})"
+
+
 def check_overrides(config_name: str, argv: Sequence[str], conf_dir: Path | None = None) -> None:
     """Exit with one line (status 2) if Hydra cannot apply the command line's overrides.
 
@@ -91,22 +127,27 @@ def check_overrides(config_name: str, argv: Sequence[str], conf_dir: Path | None
     try:
         with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
             compose(config_name=config_name, overrides=overrides)
+            # +policies=[x]: Hydra adds a key the script never reads, which then runs its
+            # defaults (train.py trained the bandit); +workload_params.x=... stays legitimate
+            added = {a.lstrip("+").split("=", 1)[0].split(".")[0]: a.lstrip("+")
+                     for a in overrides if a.startswith("+") and "=" in a}
+            if added:
+                base = compose(config_name=config_name,
+                               overrides=[a for a in overrides if not a.startswith("+")])
+                known = {*base, "hydra", *_global_keys(conf, config_name)}
+                new = [k for k in added if k not in known and not (conf / k).is_dir()]
+                if new:
+                    msg = _no_field(config_name, conf, new[0], added[new[0]],
+                                    f"{config_name}.py never reads it")
+                    print(f"error: {msg}", file=sys.stderr)
+                    sys.exit(2)
     except HydraException as e:
         key = getattr(e.__cause__, "full_key", None)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if key:
             given = next((a for a in overrides
                           if f"{a.split('=', 1)[0]}.".startswith(f"{key}.")), f"{key}=VALUE")
-            msg = f"{key}: no such field here ('+{given}' would add one)"
-            # policies=[guarded] where train.py takes policy=guarded: say so, not the +
-            text = (conf / f"{config_name}.yaml").read_text()
-            one = next((g for g in (key[:-1], f"{key[:-3]}y") if key.endswith("s") and g
-                        and f"\n  - {g}:" in text), None)
-            if one:
-                names = given.partition("=")[2].strip("[]") or "NAME"
-                sweep = f"; several: -m {one}={names}" if "," in names else ""
-                msg = (f"{key}: no such field here ({config_name}.py takes one: "
-                       f"{one}={names.split(',')[0]}{sweep})")
+            msg = _no_field(config_name, conf, key, given, f"'+{given}' would add one")
         elif isinstance(e, OverrideParseException):
             lines = str(e).splitlines()
             col = lines[1].find("^") if len(lines) > 1 else -1
@@ -120,7 +161,8 @@ def check_overrides(config_name: str, argv: Sequence[str], conf_dir: Path | None
             value = next((a.split("=", 1)[1] for a in overrides
                           if a.startswith(f"{group}=")), "") if group else ""
             text = (conf / f"{config_name}.yaml").read_text() if value else ""
-            lists = [k for k in (f"{group}s", f"{group[:-1]}ies") if f"\n{k}:" in text]
+            lists = [k for k in (f"{group}s", f"{group[:-1]}ies", _ALIASES.get(group))
+                     if k and f"\n{k}:" in text]
             if lists:
                 msg += f" ({config_name}.py takes a list: {lists[0]}=[{value}])"
         print(f"error: {msg}", file=sys.stderr)

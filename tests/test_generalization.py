@@ -294,3 +294,21 @@ def test_generalization_py_bad_scalars_are_one_line_status_2(tmp_path: Path) -> 
         key = args[0].split("=")[0]
         assert res.returncode == 2 and res.stderr.startswith(f"error: {key}"), res.stderr
         assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+@pytest.mark.parametrize(("arg", "line"), [
+    # eval.py's and train.py's spellings of the learners
+    ("policies=[guarded,ppo]", "error: policies: no such field here (generalization.py takes "
+     "a list: learners=[guarded,ppo])"),
+    ("+policies=[ppo]", "error: policies: no such field here (generalization.py takes a list: "
+     "learners=[ppo])"),
+    ("policy=ppo", "(generalization.py takes a list: learners=[ppo])"),
+    ("+foo=1", "error: foo: no such field here (generalization.py never reads it)"),
+])
+def test_generalization_py_other_spellings_are_one_line(tmp_path: Path, arg: str,
+                                                        line: str) -> None:
+    res = subprocess.run([sys.executable, str(ROOT / "experiments/generalization.py"), arg,
+                          f"out={tmp_path}"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=300)
+    err = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(err) == 1 and line in err[0], res.stderr
