@@ -147,7 +147,12 @@ def check_overrides(config_name: str, argv: Sequence[str], conf_dir: Path | None
         if key:
             given = next((a for a in overrides
                           if f"{a.split('=', 1)[0]}.".startswith(f"{key}.")), f"{key}=VALUE")
-            msg = _no_field(config_name, conf, key, given, f"'+{given}' would add one")
+            # a '+' helps only where the script reads what it adds: nested keys
+            # (workload_params.NAME.x) and the keys an experiment option adds
+            plus = "." in key or key in _global_keys(conf, config_name)
+            msg = _no_field(config_name, conf, key, given,
+                            f"'+{given}' would add one" if plus
+                            else f"{config_name}.py never reads it")
         elif isinstance(e, OverrideParseException):
             lines = str(e).splitlines()
             col = lines[1].find("^") if len(lines) > 1 else -1

@@ -92,6 +92,8 @@ def test_bad_config_is_one_config_error(compose_cfg, tmp_path: Path, override: s
     ("+policies=[ppo,dqn]", "error: policies: no such field here (train.py takes one: "
      "policy=ppo; several: -m policy=ppo,dqn)"),
     ("+foo=1", "error: foo: no such field here (train.py never reads it)"),
+    # without the + the hint must not send the user to the + that is then refused
+    ("foo=1", "error: foo: no such field here (train.py never reads it)"),
 ])
 def test_cli_bad_config_is_one_line(python: str, tmp_path: Path, arg: str, line: str) -> None:
     p = subprocess.run([python, "train.py", arg, f"out={tmp_path}"], cwd=ROOT,
