@@ -493,6 +493,52 @@ SERIAL = """[    0.5] Spectre V2 : WARNING: Unprivileged eBPF is enabled with eI
 """
 
 
+BOOT_CRASH = """[    1.92] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI
+[    1.92] RIP: 0010:sched_clock_cpu+0x9/0x1d0
+[    1.92] Kernel panic - not syncing: Fatal exception in interrupt
+"""
+
+
+@pytest.mark.parametrize(("boots", "raises"), [
+    ([BOOT_CRASH, "COWRL-GUEST-START\nCOWRL-GUEST-EXIT\n"], False),  # boot crash, then fine
+    ([BOOT_CRASH, BOOT_CRASH], True),                                  # twice: reported
+    (["COWRL-GUEST-START\n" + SERIAL], True),                          # the job's: no retry
+])
+def test_a_crash_in_the_kernels_own_boot_is_booted_again_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, boots: list[str], raises: bool) -> None:
+    """A guest kernel that crashes before our init starts (no module loaded, no job run) is
+    booted once more; a crash after the job started, or a second one, is a GuestPanic."""
+    r = object.__new__(runners.QemuRunner)
+    r.cfg, r.cache, r.release, r.timings = KernelConfig(), tmp_path / "cache", "6.12.x", {}
+    r.qemu_version = "test"
+    jobdir = tmp_path / "job"
+    jobdir.mkdir()
+    left = list(boots)
+
+    def boot(cmd: list[str], log: Path, until: str, *a: object, **k: object) -> tuple[bool, float]:
+        text = left.pop(0)
+        if "COWRL-GUEST-EXIT" in text:
+            (jobdir / "guest.json").write_text("{}")
+        with log.open("a") as f:  # qemu's -serial file: whatever the file held stays
+            f.write(text)
+        return until in text, 1.0
+
+    monkeypatch.setattr(r, "_boot", boot)
+    monkeypatch.setattr(r, "_kvm_works", lambda: False)
+    monkeypatch.setattr(r, "_cmd", lambda *a: ["qemu"])
+    monkeypatch.setattr(runners, "amend_job", lambda *a: None)
+    monkeypatch.setattr(runners, "write_runner_facts", lambda *a: None)
+    monkeypatch.setattr(runners, "guest_health", lambda *a: {})
+    if raises:
+        with pytest.raises(runners.GuestPanic):
+            r.run(jobdir)
+    else:
+        info = r.run(jobdir)
+        assert info["boot_retries"] == 1
+        assert list((tmp_path / "cache" / "logs").glob("*.boot-crash"))  # the crash's log kept
+    assert left == []  # one retry at most, none after the job started
+
+
 def test_oops_head_starts_at_the_report_and_needs_a_panic() -> None:
     head = runners.oops_head(SERIAL)
     assert head.splitlines()[0].endswith("sysrq: Trigger a crash")
