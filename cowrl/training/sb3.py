@@ -99,7 +99,6 @@ class SB3Spec:
         self.prev_action_obs = bool(self.prev_action_obs)
         self.kwargs = dict(self.kwargs or {})
 
-
     @property
     def proof_options(self) -> dict[str, int]:
         """The shield's proof options (:func:`~cowrl.policies.shield.guard_constants`' keywords),
