@@ -1,0 +1,106 @@
+"""The safe ceiling: the most any precopy policy can gain on a trace without ever costing more
+than ``1 + slack`` times baseline on a prefix of it. Simulator only; a bound, not a policy.
+
+Why prefixes. A policy decides at a fault from what it has seen, so on a trace and on any
+prefix of it (the same writes, then the process exits) it copies the same pages up to the
+prefix's end. The prefix is a trace too, and a pending copy (made, not yet written) is wasted
+in it. So a policy that keeps "no trace costs more than ``1 + slack`` x baseline" (issue #10's
+safety target, ``slack = 0.02``) keeps, at every point ``t`` of every trace,
+
+    loss(t) = L * pending(t) - sum of g over the pages saved by t <= slack * B(t)
+
+where ``B(t)`` is baseline's cost of the prefix (its demand faults so far), ``L =
+precopy_ns + lambda * page_cost_ns`` what a copied page costs if never written, and ``g =
+demand fault - precopy_ns`` what a copied page saves once written. Window set-up, skips,
+decisions, proof reads and cleans only add to a real policy's loss and are left out, and the
+pages copied are free: any set, not only a window after the fault, at most 64 pages, or in one
+region. That relaxation makes the figure an upper bound on every precopy policy that meets the
+safety target on all traces, online or clairvoyant, learned or not.
+
+The bound itself is computed exactly by a greedy schedule that knows the future: at each
+demand fault copy the next pages to be first written, as many as the inequality allows right
+after the copy. With every demand fault priced alike (the cost models without noise) no
+schedule saves more pages: if one saved the page after the greedy's coverage without a fault,
+it held that page and all before it pending at the greedy's fault, with no more saved pages
+than the greedy had (by induction on the faults), and so broke the same inequality; the proof
+is in docs/policies.md, "The safe ceiling", and ``tests/test_ceiling.py`` checks it against an
+exhaustive search over every copy schedule on small traces.
+
+What it says. Where the ceiling's gain is below 60% of the oracle's, or its objective above
+1.10 x the best fixed k's, no policy that is safe on every trace can meet that target on the
+trace: the targets conflict there, whatever the learner. Where it is above, the bound says
+nothing about an online policy's chances (the ceiling sees the future).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cowrl.errors import ConfigError
+from cowrl.policies.static import Baseline
+from cowrl.sim.costmodel import CostModel
+from cowrl.traces.io import Trace
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """The safe ceiling of one trace: its objective, baseline's, the pages it saves (copies
+    that are later written: it wastes none) and the demand faults it still takes."""
+
+    objective: float
+    baseline: float
+    saved: int
+    faults: int
+    first_fault_saved: int  # index (in first writes) of the first page saved, -1 if none
+
+    @property
+    def ratio(self) -> float:
+        return self.objective / self.baseline if self.baseline > 0 else 1.0
+
+
+def greedy_saved(demand: np.ndarray, precopy_ns: float, loss_ns: float, slack: float) -> np.ndarray:
+    """The pages (indices into ``demand``, first writes in order) that the greedy schedule
+    saves, given baseline's cost ``demand[i]`` of each first write, what a copy costs
+    (``precopy_ns``) and what a copy never written costs (``loss_ns``)."""
+    n = len(demand)
+    budget_base = slack * np.cumsum(demand)  # slack x B after first write i
+    gain = np.asarray(demand, dtype=np.float64) - precopy_ns
+    saved = np.zeros(n, dtype=bool)
+    if loss_ns <= 0:
+        raise ConfigError(f"safe ceiling: loss_ns must be positive, got {loss_ns}")
+    proven = 0.0  # sum of gain over the pages saved so far
+    a = 0
+    while a < n:  # a: a demand fault (its page is not saved)
+        m = int((budget_base[a] + proven) // loss_ns) if budget_base[a] + proven > 0 else 0
+        hi = min(a + m, n - 1)
+        if hi > a:
+            seg = gain[a + 1:hi + 1]
+            if np.any(seg <= 0):  # a copy that saves nothing is never worth it: stop before
+                stop = int(np.argmax(seg <= 0))
+                hi = a + stop
+            saved[a + 1:hi + 1] = True
+            proven += float(gain[a + 1:hi + 1].sum())
+        a = hi + 1
+    return saved
+
+
+def safe_ceiling(trace: Trace, cost: CostModel, lam: float = 1.0, slack: float = 0.02
+                 ) -> Ceiling:
+    """The safe ceiling of ``trace`` under ``cost`` (see the module docstring): the lowest
+    objective of any precopy policy whose objective on every prefix of ``trace`` is at most
+    ``1 + slack`` times baseline's."""
+    from cowrl.sim.simulator import simulate
+
+    if not (0 <= slack < 1):
+        raise ConfigError(f"safe ceiling: slack must be in [0, 1), got {slack}")
+    rec = simulate(trace, Baseline(), cost)
+    demand = np.asarray(rec.fault_ns, dtype=np.float64)  # baseline faults = first writes
+    base = float(demand.sum())
+    loss = cost.precopy_ns + lam * cost.page_cost_ns
+    saved = greedy_saved(demand, cost.precopy_ns, loss, slack)
+    gain = float((demand[saved] - cost.precopy_ns).sum())
+    first = int(np.argmax(saved)) if saved.any() else -1
+    return Ceiling(objective=base - gain, baseline=base, saved=int(saved.sum()),
+                   faults=int(len(demand) - saved.sum()), first_fault_saved=first)
