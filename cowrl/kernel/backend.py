@@ -131,6 +131,9 @@ def new_job(kcfg: KernelConfig, label: str, progress: bool = True
             ) -> tuple[QemuRunner | HostRunner, dict[str, str], Path]:
     """``kcfg``'s runner, prepared (module, harness, kernel built or cached), and a fresh
     job directory ``<cache>/jobs/<label>-<time>-*`` for it."""
+    from cowrl.cli import output_dir
+
+    output_dir(kcfg.cache_path, "kernel.cache_dir")  # a file there was a NotADirectoryError
     runner = make_runner(kcfg)
     _log(progress, f"preparing {kcfg.runner} runner for kernel {runner.release}")
     paths = runner.prepare()

@@ -168,8 +168,73 @@ def test_resolve_release_series(monkeypatch: pytest.MonkeyPatch) -> None:
     assert build.resolve_release("6.1") == "6.1.0-57-amd64"
     assert build.resolve_release("auto") == "6.1.0-57-amd64"
     assert build.resolve_release("6.1.0-41-amd64") == "6.1.0-41-amd64"
-    with pytest.raises(TargetUnavailable, match="no Linux 5.10 headers are installed"):
+    with pytest.raises(TargetUnavailable, match="^kernel.release=5.10: no Linux 5.10 headers "
+                       "are installed"):
         build.resolve_release("5.10")
+
+
+def test_an_unknown_release_names_the_field(tmp_path: Path) -> None:
+    """kernel.release=7 (no such headers, no fetched series) says which field, before any
+    download."""
+    from cowrl.kernel import build
+
+    with pytest.raises(TargetUnavailable) as e:
+        build.ensure_kernel(tmp_path, "7")
+    assert str(e.value).startswith("kernel.release=7: its headers are not installed and 7 is "
+                                   "not a fetched series")
+    assert not (tmp_path / "kernel").exists()
+
+
+def test_a_cache_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    """kernel.cache_dir naming a file was a NotADirectoryError traceback from the runner."""
+    from cowrl.kernel.backend import new_job
+
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(ConfigError, match=f"^kernel.cache_dir: cannot create {afile} "):
+        new_job(KernelConfig(cache_dir=str(afile)), "eval", progress=False)
+
+
+def _qemu_runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, accel: str
+                 ) -> runners.QemuRunner:
+    from cowrl.kernel import build
+
+    monkeypatch.setattr(build, "resolve_release", lambda release, cache=None: "6.1.0-57-amd64")
+    monkeypatch.setattr(runners, "_qemu_version", lambda: "QEMU emulator version 7.2")
+    return runners.QemuRunner(KernelConfig(accel=accel, cache_dir=str(tmp_path)))
+
+
+def test_accel_kvm_without_the_device_fails_before_the_preparation(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """kernel.accel=kvm where /dev/kvm is not usable: one line as the runner is made, not
+    after prepare() has fetched the kernel and built the module and initramfs."""
+    monkeypatch.setattr(runners, "KVM_DEVICE", str(tmp_path / "no-kvm"))
+    with pytest.raises(TargetUnavailable, match="^kernel.accel=kvm but .*no-kvm is not usable"):
+        _qemu_runner(monkeypatch, tmp_path, "kvm")
+    _qemu_runner(monkeypatch, tmp_path, "auto")  # auto falls back to TCG later
+
+
+def test_accel_kvm_says_why_qemu_stopped(monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    """A KVM probe that qemu ends at once (no usable KVM hardware behind /dev/kvm) said the
+    guest 'did not boot within 20.0 s'; now qemu's own reason."""
+    kvm = tmp_path / "kvm"
+    kvm.write_text("")
+    monkeypatch.setattr(runners, "KVM_DEVICE", str(kvm))
+    runner = _qemu_runner(monkeypatch, tmp_path, "kvm")
+    runner.kernel_dir, runner.initramfs = tmp_path, tmp_path / "initrd"
+
+    def boot(cmd: list[str], log: Path, *a: object, **k: object) -> tuple[bool, float]:
+        log.write_text("\n[qemu] qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\n"
+                       "qemu-system-x86_64: kvm.c:3183: kvm_buf_set_msrs: Assertion failed.\n")
+        return False, 0.4
+
+    monkeypatch.setattr(runner, "_boot", boot)
+    with pytest.raises(TargetUnavailable) as e:
+        runner._kvm_works()
+    assert str(e.value) == ("kernel.accel=kvm but qemu stopped: qemu-system-x86_64: error: "
+                            f"failed to set MSR 0x10a to 0x69 (see {tmp_path}/kvm_probe.log); "
+                            "use kernel.accel=auto or tcg")
 
 
 def _trace() -> Trace:
