@@ -732,6 +732,26 @@ def test_swap_modules_follow_modinfo_depends(tmp_path: Path) -> None:
     assert build.copy_swap_modules(tmp_path / "nothing-here", empty) == []
 
 
+def test_a_run_the_oom_killer_ended_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A harness killed by the guest's OOM killer read 'cowrl_harness: child failed (status
+    9)' (the qemu guest, 2048 MiB, a 1,229 MiB region, before the pre-boot check); the run's
+    error now says out of memory and names kernel.memory_mb. Only a kill since the run began
+    counts."""
+    from cowrl.kernel import guest
+
+    log = ["[    1.000000] Freeing unused kernel image",
+           "[   50.000000] Out of memory: Killed process 99 (python3) total-vm:1kB",
+           "[  180.941054] Out of memory: Killed process 109 (cowrl_harness) total-vm:1266696kB, "
+           "anon-rss:1261112kB"]
+    monkeypatch.setattr(guest, "kernel_log", lambda last=0: log)
+    assert guest.oom_note(100.0) == (
+        "; out of memory: the kernel's OOM killer killed process 109 (cowrl_harness) (raise "
+        "kernel.memory_mb; under kernel.runner=host, free the host's memory)")
+    assert guest.oom_note(200.0) == ""
+    monkeypatch.setattr(guest, "kernel_log", lambda last=0: log[:1])
+    assert guest.oom_note(0.0) == ""
+
+
 def test_ensure_swap_leaves_a_host_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     """Outside the qemu guest (no swap_modules in the job: kernel.runner=host) ensure_swap()
     touches no device and no swap, even where /dev/zram0 exists."""
