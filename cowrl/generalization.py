@@ -6,8 +6,8 @@ One *job* = (learner, held-out set, training seed, cost model):
    (:func:`cowrl.traces.generators.randomized` with ``exclude``), or on all of it when the
    held-out set is the public validation traces or a recorded application, plus the
    recorded corpus (``corpus_dir``) without the held-out application (``train_corpus``);
-2. test it, with the references (baseline, readahead, precopy k=1, ``precopy_best``,
-   oracle), on fresh draws of the held-out family (or on the held-out traces), and compute
+2. test it, with the references (baseline, readahead, precopy k=1, ``shield64``: the shield
+   alone, which a learner must beat, ``precopy_best``, oracle), on fresh draws of the held-out family (or on the held-out traces), and compute
    each trace's *safe ceiling* (:mod:`cowrl.policies.ceiling`: the most any policy that meets
    the safety target on every trace can gain on it);
 3. write ``job.json``: one row per (policy, trace).
@@ -37,7 +37,7 @@ VALIDATION = "validation"
 """Held-out set name of the public validation traces (``../shared/validation`` by default)."""
 APP_PREFIX = "app:"
 """Held-out set ``app:NAME``: every recorded trace of application NAME in the corpus."""
-REFERENCES = ("baseline", "readahead", "precopy", "precopy_best", "oracle")
+REFERENCES = ("baseline", "readahead", "precopy", "shield64", "precopy_best", "oracle")
 UNIFORM_OR_SPARSE = ("random", "sparse", "v_pointer_chase")
 """Trace families whose waste target is <= 1% of precopied pages (by family or trace name)."""
 
@@ -345,7 +345,7 @@ def run_job(cfg: Any) -> dict[str, Any]:
     extra = o["train_overrides"]
     policies = [train_learner(name, train, cost, lam, seed, exclude, extra, o["passes"],
                               corpus) for name in learners]
-    refs = [make_policy(n, lam=lam) for n in ("baseline", "readahead", "precopy")
+    refs = [make_policy(n, lam=lam) for n in ("baseline", "readahead", "precopy", "shield64")
             if n not in learners]
     rows = measure(policies + refs, test, cost, lam)
     for r in rows:
@@ -599,7 +599,8 @@ def ceiling_summary(jobs: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def _order(policy: str) -> tuple[int, str]:
-    ref = {"baseline": 9, "precopy": 6, "readahead": 5, "precopy_best": 7, "oracle": 8}
+    ref = {"baseline": 9, "precopy": 6, "readahead": 5, "shield64": 4, "precopy_best": 7,
+           "oracle": 8}
     return (ref.get(policy, 0), policy)
 
 
