@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from cowrl.errors import ConfigError, CowrlError
+from cowrl.errors import ConfigError, CowrlError, TargetUnavailable
 from cowrl.kernel.config import KernelConfig
 from cowrl.kernel.jobs import DemandEvents, RunRequest, demand_events, parse_run, write_job
 from cowrl.kernel.runners import HostRunner, QemuRunner, make_runner
@@ -174,21 +174,36 @@ def guest_memory_needed_mb(trace: Trace) -> int:
     return math.ceil((need + GUEST_BASE_MIB) * GUEST_PART / (GUEST_PART - 1))
 
 
+def host_memory_mb() -> int:
+    """This machine's memory (MemTotal, MiB); a large number when /proc/meminfo is unreadable."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 1 << 40
+
+
 def check_guest_memory(kcfg: KernelConfig, traces: Sequence[Trace]) -> None:
     """Before a boot: a trace the qemu guest's memory cannot replay (its region filled, then
     copied by the writer: :func:`guest_memory_needed_mb`) is a ConfigError, not a harness
-    killed by the guest's OOM killer after the boot."""
+    killed by the guest's OOM killer after the boot; one this host's memory cannot hold
+    (whatever kernel.memory_mb says: qemu takes the guest's pages as the guest touches them)
+    is TargetUnavailable, not a host swapping or OOM-killing."""
     if kcfg.runner != "qemu" or not traces:
         return
     big = max(traces, key=guest_memory_needed_mb)
-    need = guest_memory_needed_mb(big)
-    if need > kcfg.memory_mb:
-        where = f"trace file {big.meta['source']}" if "source" in big.meta \
-            else f"trace {big.name}"
-        raise ConfigError(f"{where}: its {big.n_pages} pages "
-                          f"({big.n_pages * PAGE_SIZE / (1 << 20):.0f} MiB, copied after the "
-                          f"fork: twice that) need kernel.memory_mb >= {need} in the guest, "
-                          f"got kernel.memory_mb={kcfg.memory_mb}; raise kernel.memory_mb")
+    need, host = guest_memory_needed_mb(big), host_memory_mb()
+    if need <= min(kcfg.memory_mb, host):
+        return
+    where = f"trace file {big.meta['source']}" if "source" in big.meta else f"trace {big.name}"
+    head = (f"{where}: its {big.n_pages} pages ({big.n_pages * PAGE_SIZE / (1 << 20):.0f} MiB, "
+            f"copied after the fork: twice that) need kernel.memory_mb >= {need} in the guest")
+    if need > host:
+        raise TargetUnavailable(f"{head}, more than this host's memory ({host} MiB); replay "
+                                "it on a larger machine")
+    raise ConfigError(f"{head}, got kernel.memory_mb={kcfg.memory_mb}; raise kernel.memory_mb")
 
 
 def run_session(requests: list[RunRequest], cfg: KernelConfig | Mapping[str, Any] | None = None,

@@ -823,6 +823,24 @@ def test_a_trace_the_guest_cannot_copy_fails_before_the_boot(
                                [ok, Trace(pages=np.arange(fits + 1), n_pages=fits + 1)])
 
 
+def test_a_trace_larger_than_the_host_fails_before_the_boot(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """kernel.memory_mb may exceed the host (qemu takes pages as the guest touches them), but
+    a trace whose guest needs more than the host has would swap or OOM the host: one line."""
+    from cowrl.kernel import backend
+
+    _no_boot(monkeypatch)
+    monkeypatch.setattr(backend, "host_memory_mb", lambda: 1500)
+    big = Trace(pages=np.arange(200_000), n_pages=200_000, name="big")  # 781 MiB: needs 1810
+    with pytest.raises(TargetUnavailable) as e:
+        backend.run_session([RunRequest(big, Baseline())], {"memory_mb": 4096})
+    assert str(e.value) == ("trace big: its 200000 pages (781 MiB, copied after the fork: twice "
+                            "that) need kernel.memory_mb >= 1810 in the guest, more than this "
+                            "host's memory (1500 MiB); replay it on a larger machine")
+    backend.check_guest_memory(KernelConfig(memory_mb=4096), [Trace(pages=np.arange(9),
+                                                                    n_pages=9)])
+
+
 def test_every_committed_trace_fits_the_default_guest() -> None:
     """The rule does not refuse what the defaults run: the committed traces in 2048 MiB."""
     from cowrl.kernel.backend import check_guest_memory
