@@ -7,9 +7,10 @@ One *job* = (learner, held-out set, training seed, cost model):
    held-out set is the public validation traces or a recorded application, plus the
    recorded corpus (``corpus_dir``) without the held-out application (``train_corpus``);
 2. test it, with the references (baseline, readahead, precopy k=1, ``shield64``: the shield
-   alone, which a learner must beat, ``precopy_best``, oracle), on fresh draws of the held-out family (or on the held-out traces), and compute
-   each trace's *safe ceiling* (:mod:`cowrl.policies.ceiling`: the most any policy that meets
-   the safety target on every trace can gain on it);
+   alone, which a learner must beat, ``precopy_best``, oracle), on fresh draws of the
+   held-out family (or on the held-out traces), and compute each trace's *safe ceiling*
+   (:mod:`cowrl.policies.ceiling`: the most any policy that meets the safety target on every
+   trace can gain on it);
 3. write ``job.json``: one row per (policy, trace).
 
 :func:`report` gathers the rows of every job of a sweep into one table per (held-out set,
