@@ -15,6 +15,8 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -55,6 +57,51 @@ def load_app(app_cfg: Any) -> dict[str, Any]:
         if key not in app:
             raise ConfigError(f"app.{key}: missing in the app's config")
     return app
+
+
+def check_command(app: dict[str, Any]) -> None:
+    """``app=command``: ``app.argv`` resolved in place (argv[0] to an absolute path, every
+    argument a string) before the guest boots; a one-line ConfigError naming the field.
+
+    The guest sees this machine's root read-only (the qemu runner's 9p share), so an
+    executable found here is the one the guest runs."""
+    argv = app.get("argv")
+    if isinstance(argv, str):
+        try:
+            argv = shlex.split(argv)
+        except ValueError as e:
+            raise ConfigError(f"app.argv: cannot split {argv!r} ({e})") from None
+    if not isinstance(argv, list) or not argv:
+        raise ConfigError("app.argv: give the command line to record, e.g. "
+                          "'app.argv=[/usr/bin/perl,-e,CODE]' (a list, or one string)")
+    for i, a in enumerate(argv):
+        if a is None or isinstance(a, (dict, list)):
+            raise ConfigError(f"app.argv: argument {i} is {a!r}, not a string")
+    exe = shutil.which(str(argv[0]))
+    if exe is None:
+        raise ConfigError(f"app.argv: {argv[0]!r} names no executable file (a path, or a "
+                          "name on PATH)")
+    exe = str(Path(exe).absolute())
+    app["argv"] = [exe, *(str(a) for a in argv[1:])]
+    app["program"] = exe
+    name = app.get("trace_name") or Path(exe).name
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(name)):
+        raise ConfigError(f"app.trace_name: {name!r} is not a file stem (letters, digits, "
+                          "'_', '.', '-')")
+    app["trace_name"] = str(name)
+    try:
+        ok = float(app["timeout_s"]) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"app.timeout_s: {app['timeout_s']!r} is not a positive number "
+                          "of seconds")
+    if shutil.which("dpkg-query") is None:
+        return
+    owner = subprocess.run(["dpkg-query", "-S", os.path.realpath(exe)], capture_output=True,
+                           text=True)  # provenance: the Debian package, when one owns it
+    if owner.returncode == 0 and ":" in owner.stdout:
+        app["packages"] = {Path(exe).name: owner.stdout.split(":", 1)[0].strip()}
 
 
 def check_programs(app: dict[str, Any]) -> dict[str, str]:
@@ -236,6 +283,8 @@ def record(cfg: DictConfig) -> dict[str, Any]:
     output_dir(out.parent)  # written beside out at the end: checked before the recording
     if out.exists() and any(out.iterdir()) and not cfg.get("overwrite", False):
         raise ConfigError(f"out: {out} exists and is not empty (overwrite=true replaces it)")
+    if app["driver"] == "command":
+        check_command(app)
     found = check_programs(app)
     kcfg = KernelConfig.from_any(cfg.kernel)
     if app.get("memory_mb") and int(app["memory_mb"]) > kcfg.memory_mb:
