@@ -411,6 +411,23 @@ class _Traced:
             self.p.returncode = -signal.SIGKILL
 
 
+@contextlib.contextmanager
+def _dev_shm(size_mb: int = 64) -> Iterator[None]:
+    """A tmpfs at /dev/shm if none is mounted (the guest's /dev is a bare devtmpfs): POSIX
+    semaphores and shared memory (Python's multiprocessing) live there."""
+    shm = Path("/dev/shm")
+    if shm.is_mount():
+        yield
+        return
+    shm.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=1777", "tmpfs",
+                    str(shm)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(shm)], check=False)
+
+
 def _until_first_fork(sess: Session, t: _Traced) -> int | None:
     """Register the command once exec'd (again after each further exec: a target is an
     mm), then run it until its first fork(2), which is marked ``fork`` while both processes
@@ -456,7 +473,7 @@ def command(sess: Session, app: dict[str, Any], out: Path) -> dict[str, Any]:
     argv = [str(a) for a in app["argv"]]  # checked and resolved on the host
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    with _tmpfs(out, app.get("tmpfs_mb")) as tmp:
+    with _tmpfs(out, app.get("tmpfs_mb")) as tmp, _dev_shm():
         cwd = tmp or out
         env = {**os.environ, "TMPDIR": str(cwd),
                **{str(k): str(v) for k, v in (app.get("env") or {}).items()}}
