@@ -59,12 +59,18 @@ def load_app(app_cfg: Any) -> dict[str, Any]:
     return app
 
 
+# Where app=command looks up a bare argv[0] (the guest's PATH, not the user's: a shim or a
+# virtualenv on the user's PATH is not what a recording should silently run).
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+
+
 def check_command(app: dict[str, Any]) -> None:
     """``app=command``: ``app.argv`` resolved in place (argv[0] to an absolute path, every
     argument a string) before the guest boots; a one-line ConfigError naming the field.
 
     The guest sees this machine's root read-only (the qemu runner's 9p share), so an
-    executable found here is the one the guest runs."""
+    executable found here is the one the guest runs. A bare name is looked up in
+    SYSTEM_PATH; a name with a slash is a path (relative to the current directory)."""
     argv = app.get("argv")
     if isinstance(argv, str):
         try:
@@ -77,10 +83,10 @@ def check_command(app: dict[str, Any]) -> None:
     for i, a in enumerate(argv):
         if a is None or isinstance(a, (dict, list)):
             raise ConfigError(f"app.argv: argument {i} is {a!r}, not a string")
-    exe = shutil.which(str(argv[0]))
+    exe = shutil.which(str(argv[0]), path=SYSTEM_PATH)
     if exe is None:
         raise ConfigError(f"app.argv: {argv[0]!r} names no executable file (a path, or a "
-                          "name on PATH)")
+                          f"name in {SYSTEM_PATH})")
     exe = str(Path(exe).absolute())
     app["argv"] = [exe, *(str(a) for a in argv[1:])]
     app["program"] = exe
@@ -98,10 +104,12 @@ def check_command(app: dict[str, Any]) -> None:
                           "of seconds")
     if shutil.which("dpkg-query") is None:
         return
-    owner = subprocess.run(["dpkg-query", "-S", os.path.realpath(exe)], capture_output=True,
-                           text=True)  # provenance: the Debian package, when one owns it
-    if owner.returncode == 0 and ":" in owner.stdout:
-        app["packages"] = {Path(exe).name: owner.stdout.split(":", 1)[0].strip()}
+    real = os.path.realpath(exe)
+    for path in (real, re.sub(r"^/usr/(s?bin|lib)/", r"/\1/", real)):  # merged /usr
+        owner = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True)
+        if owner.returncode == 0 and ":" in owner.stdout:  # provenance: the Debian package
+            app["packages"] = {Path(exe).name: owner.stdout.split(":", 1)[0].strip()}
+            return
 
 
 def check_programs(app: dict[str, Any]) -> dict[str, str]:
