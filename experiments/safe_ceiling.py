@@ -1,6 +1,8 @@
-"""What the safety target allows: the safe ceiling of a protocol sweep's held-out traces.
+"""What the safety target allows: the safe ceiling of a protocol sweep's held-out traces, and
+what it allows an online policy on writes in random order.
 
     python experiments/safe_ceiling.py --jobs DIR --out DIR2 [--validation-dir D] [--corpus-dir D]
+    python experiments/safe_ceiling.py --random-fills
 
 Jobs of ``experiments/generalization.py`` record each held-out trace's safe ceiling
 (``ceiling_ratio``, cowrl/policies/ceiling.py) since 2026-12-03; this adds it to copies of
@@ -8,6 +10,12 @@ older ones (the traces are drawn again as the job drew them, or read from the va
 corpus directories), writes the copies under ``--out`` (the originals are never touched) and
 prints the report's "safe ceiling" section (``--all``: the whole report). Then
 ``python experiments/generalization.py report=DIR2`` prints the whole report with it.
+
+``--random-fills`` prints, for uniformly random fills of 1,024 to 16,384 pages and the
+protocol's three held-out ``dense_chunks`` draws, under ``seed_table1`` and ``host``: the bound
+on any *online* safe policy's expected objective / baseline when the order cannot be known
+(``unknown_order_ceiling``), the clairvoyant safe ceiling, k = 64, the best fixed k, the oracle
+and the shipped ``guarded`` (docs/policies.md, "The safe ceiling").
 """
 
 from __future__ import annotations
@@ -28,13 +36,54 @@ from cowrl.generalization import (  # noqa: E402
     report,
     resolve_dir,
 )
+from cowrl.metrics import objective  # noqa: E402
+from cowrl.policies.best_static import BestStatic  # noqa: E402
+from cowrl.policies.ceiling import (  # noqa: E402
+    safe_ceiling,
+    segment_uncertainty,
+    unknown_order_ceiling,
+)
+from cowrl.policies.oracle import Oracle  # noqa: E402
+from cowrl.registry import make_costmodel, make_policy  # noqa: E402
+from cowrl.sim.simulator import simulate  # noqa: E402
+from cowrl.traces import generators as g  # noqa: E402
+from cowrl.traces.generators import family_trace  # noqa: E402
+
+
+def random_fills() -> None:
+    """The ``--random-fills`` table (see the module docstring)."""
+    print("| cost model | trace | first writes | online bound (unknown order) | clairvoyant "
+          "ceiling | k = 64 | best fixed k | oracle | guarded (shipped) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for cm in ("seed_table1", "host"):
+        cost = make_costmodel(cm)
+        guarded = make_policy("guarded", lam=1.0)
+        cases = [(g.uniform(n_pages=n, writes=8 * n, seed=1, name=f"random fill {n}"),
+                  [0, n]) for n in (1024, 4096, 16384)]
+        for i in range(3):  # the protocol's held-out draws (generalization.test_traces)
+            t = family_trace("dense_chunks", seed=100_000 + i, name=f"dense_chunks_{i}")
+            ch = int(t.meta["chunk"])
+            cases.append((t, [*range(0, t.n_pages, ch), t.n_pages]))
+        for t, edges in cases:
+            u = segment_uncertainty(t.pages, edges)
+            objs = BestStatic().objectives(t, cost)
+            base = objs[0]
+            oracle, shipped = (objective(simulate(t, p, cost), 1.0, cost.page_cost_ns) / base
+                               for p in (Oracle(), guarded))
+            label = t.name + (f" (chunk {t.meta['chunk']}, coverage "
+                              f"{float(t.meta['coverage']):.2f})" if "chunk" in t.meta else "")
+            print(f"| {cm} | {label} | {len(u)} | {unknown_order_ceiling(u, cost):.3f} | "
+                  f"{safe_ceiling(t, cost).ratio:.3f} | {objs[64] / base:.3f} | "
+                  f"{min(objs.values()) / base:.3f} | {oracle:.3f} | {shipped:.3f} |", flush=True)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--jobs", required=True, help="a sweep directory (its job.json files)")
-    ap.add_argument("--out", required=True, help="where the copies with ceilings go")
+    ap.add_argument("--jobs", help="a sweep directory (its job.json files)")
+    ap.add_argument("--out", help="where the copies with ceilings go")
+    ap.add_argument("--random-fills", action="store_true",
+                    help="the bound on online policies for writes in random order")
     ap.add_argument("--validation-dir",
                     default=os.environ.get("COWRL_VALIDATION_DIR", "../shared/validation"))
     ap.add_argument("--corpus-dir", default="data/traces")
@@ -42,6 +91,12 @@ def main() -> int:
                     help="the jobs' lambda (the protocol's default: 1.0)")
     ap.add_argument("--all", action="store_true", help="print the whole report")
     args = ap.parse_args()
+    if args.random_fills:
+        random_fills()
+        if not args.jobs:
+            return 0
+    if not args.jobs or not args.out:
+        raise ConfigError("--jobs and --out: give both (or --random-fills)")
     src = Path(args.jobs)
     if not src.is_dir():
         raise ConfigError(f"--jobs: {src} is not a directory")

@@ -157,3 +157,62 @@ def test_protocol_rows_carry_the_ceiling_and_old_jobs_get_it_back() -> None:
     lost = {**old, "rows": [{**old["rows"][0], "trace": "nope"}]}
     with pytest.raises(ConfigError, match="'nope'"):
         add_ceilings(lost, None, None)
+
+
+def _copy_at_random(n: int, demand: float, precopy: float, loss: float, slack: float,
+                    seed: int) -> int:
+    """An online policy on a uniformly random fill of ``n`` pages: at each demand fault it
+    tops its unwritten copies up to what the safety inequality allows, with pages drawn at
+    random among the unwritten ones (it cannot know the order). Returns the pages saved."""
+    rng = np.random.default_rng(seed)
+    unwritten, pending, saved = set(range(n)), set(), 0
+    for i, p in enumerate(rng.permutation(n).tolist()):
+        unwritten.discard(p)
+        if p in pending:
+            pending.discard(p)
+            saved += 1
+            continue
+        cap = int((slack * demand * (i + 1) + (demand - precopy) * saved) // loss)
+        free = sorted(unwritten - pending)
+        add = max(0, min(cap - len(pending), len(free)))
+        if add:
+            pending.update(rng.choice(free, size=add, replace=False).tolist())
+    return saved
+
+
+@pytest.mark.parametrize("cost_name", ["seed_table1", "host"])
+def test_unknown_order_bound_holds_and_is_nearly_reached(cost_name: str) -> None:
+    """On a uniformly random fill the bound is above the mean of a policy that copies at random
+    as much as safety allows, and that policy gets within 15% of it: the bound is tight."""
+    from cowrl.policies.ceiling import segment_uncertainty, unknown_order_saved
+
+    cost = make_costmodel(cost_name)
+    n, d = 1024, cost.demand_ns
+    loss = cost.precopy_ns + cost.page_cost_ns
+    bound = unknown_order_saved(segment_uncertainty(np.arange(n), np.array([0, n])), d,
+                                cost.precopy_ns, loss, 0.02)
+    mean = float(np.mean([_copy_at_random(n, d, cost.precopy_ns, loss, 0.02, s)
+                          for s in range(12)]))
+    assert 0.85 * bound <= mean <= bound * 1.05 + 1
+    assert bound < 0.1 * n  # a safe online policy saves under 10% of a random fill
+
+
+def test_segments_and_the_random_fill_figures() -> None:
+    """A random-order fill of 4096 pages (coupon collector): no safe online policy expects
+    more than a few percent; k = 64 gains ~30% there (it risks the whole region); the
+    chunked fill of 16-page chunks leaves the bound near the clairvoyant ceiling."""
+    from cowrl.policies.ceiling import segment_uncertainty, unknown_order_ceiling
+
+    cost = make_costmodel("seed_table1")
+    t = g.uniform(n_pages=4096, writes=8 * 4096, seed=1)
+    u = segment_uncertainty(t.pages, np.array([0, 4096]))
+    assert u[0] == 4096 and u[-1] >= 1 and len(u) == len(np.unique(t.pages))
+    assert unknown_order_ceiling(u, cost) > 0.97
+    k64 = simulate(t, StaticPrecopy(64), cost)
+    assert objective(k64, 1.0, cost.page_cost_ns) / safe_ceiling(t, cost).baseline < 0.75
+    chunks = g.dense_chunks(n_pages=4096, chunk=16, coverage=1.0, seed=2)
+    uc = segment_uncertainty(chunks.pages, np.arange(0, 4097, 16))
+    assert set(np.unique(uc)) == set(range(1, 17))
+    assert unknown_order_ceiling(uc, cost) < 0.75
+    with pytest.raises(ConfigError, match="outside"):
+        segment_uncertainty(np.array([5000]), np.array([0, 4096]))

@@ -102,6 +102,16 @@ def _eval_cli(python: str, *args: str) -> subprocess.CompletedProcess[str]:
         (["+target.colour=1"], "target.colour: unknown field of SimTarget"),
         (["target._target_=no.such.Class"], "target._target_: cannot import the class"),
         (["target=kernel", "kernel.runner=moon"], "kernel.runner must be one of"),
+        (["target=kernel", "kernel.runner=kvm"],
+         "got 'kvm' (qemu's accelerator is kernel.accel=kvm)"),
+        # Hydra reads 6.10 as the float 6.1: this ran Linux 6.1 without a word
+        (["target=kernel", "kernel.release=6.10"],
+         "error: kernel.release=6.10: Hydra reads 6.10 as the number 6.1; quote it: "
+         "\"kernel.release='6.10'\""),
+        (["target=kernel", "kernel.kernel_release=6.20"], "kernel.kernel_release=6.20: Hydra"),
+        # the field, not only the value: "no Linux 6.5 headers are installed" before
+        (["target=kernel", "workloads=[seq]", "policies=[baseline]", "kernel.release=6.5"],
+         "error: kernel.release=6.5: no Linux 6.5 headers are installed"),
         (["workloads=[seq]", "workload_params.sequ.n_pages=5"],
          "workload_params.sequ: 'sequ' is not among the workloads evaluated (seq)"),
     ],

@@ -104,3 +104,70 @@ def safe_ceiling(trace: Trace, cost: CostModel, lam: float = 1.0, slack: float =
     first = int(np.argmax(saved)) if saved.any() else -1
     return Ceiling(objective=base - gain, baseline=base, saved=int(saved.sum()),
                    faults=int(len(demand) - saved.sum()), first_fault_saved=first)
+
+
+def unknown_order_saved(uncertain: np.ndarray, demand: float, precopy_ns: float,
+                        loss_ns: float, slack: float) -> float:
+    """An upper bound on the *expected* pages saved by any online policy that meets the
+    safety target on every trace, when the writes come in an order it cannot know:
+    ``uncertain[n]`` is a number such that, given everything up to the ``n``-th first write,
+    no page not yet written has a chance above ``1 / uncertain[n]`` of being the next first
+    write (a uniformly random fill of N pages: ``N - n``; one chunk after another, each in
+    random order: the pages left in the chunk). Every first write costs ``demand`` at
+    baseline.
+
+    At each step the pages it holds copied and unwritten (``pending``) are at most
+    ``(slack x B + g x saved) / L`` (the safety inequality of the module docstring) and at
+    most ``uncertain[n]`` of them can be the next write, so the expected pages saved grow by
+    at most ``min(pending, uncertain) / uncertain``; the recursion below takes that bound
+    step by step (it is linear in the expected saved pages, so the bound passes through
+    the expectation). It holds for randomized policies too, and whatever pages they copy."""
+    g = demand - precopy_ns
+    if g <= 0:
+        return 0.0
+    if loss_ns <= 0:
+        raise ConfigError(f"safe ceiling: loss_ns must be positive, got {loss_ns}")
+    w = 0.0
+    for n, r in enumerate(np.asarray(uncertain, dtype=np.float64)):
+        if r <= 0:
+            raise ConfigError(f"safe ceiling: uncertain[{n}] must be positive, got {r}")
+        pending = (slack * demand * n + g * w) / loss_ns  # after the n-th first write
+        w += min(pending, r) / r
+    return w
+
+
+def segment_uncertainty(pages: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``uncertain`` for writes that fill segments one after another, each in random order
+    (the ``dense_chunks`` family; a uniformly random fill is one segment): segment ``i`` holds
+    pages ``edges[i] .. edges[i+1] - 1``, and at each first write of ``pages`` (in trace
+    order; later writes to a page are not first writes) the next one is any of the pages of
+    its segment not yet written, or, at a segment's first write, any page of a segment not
+    begun. The bound holds where that describes how the writes were drawn, not for an
+    arbitrary trace."""
+    pages = np.asarray(pages, dtype=np.int64)
+    _, first = np.unique(pages, return_index=True)
+    order = pages[np.sort(first)]
+    seg = np.searchsorted(np.asarray(edges), order, side="right") - 1
+    sizes = np.diff(np.asarray(edges, dtype=np.float64))
+    if len(order) and (seg.min() < 0 or seg.max() >= len(sizes)):
+        raise ConfigError("safe ceiling: a page lies outside the segments' edges")
+    out = np.empty(len(order), dtype=np.float64)
+    done: dict[int, int] = {}
+    for n, sgm in enumerate(seg):
+        j = done.get(int(sgm), 0)
+        out[n] = sizes[sgm] - j
+        done[int(sgm)] = j + 1
+    return out
+
+
+def unknown_order_ceiling(uncertain: np.ndarray, cost: CostModel, lam: float = 1.0,
+                          slack: float = 0.02) -> float:
+    """The bound of :func:`unknown_order_saved` as an expected objective / baseline: no online
+    policy meeting the safety target has an expected ratio below it on such writes."""
+    if not (0 <= slack < 1):
+        raise ConfigError(f"safe ceiling: slack must be in [0, 1), got {slack}")
+    demand = cost.demand_ns
+    w = unknown_order_saved(uncertain, demand, cost.precopy_ns,
+                            cost.precopy_ns + lam * cost.page_cost_ns, slack)
+    m = len(uncertain)
+    return 1.0 - w * (demand - cost.precopy_ns) / (m * demand) if m else 1.0
