@@ -321,3 +321,23 @@ def test_two_checkpoints_of_one_name_are_an_error(compose_cfg, tmp_path: Path) -
     with pytest.raises(ConfigError, match=r"checkpoints: .*/a/policy.json and .*/b/policy.json "
                                           "are both 'readahead'"):
         evaluate(cfg)
+
+
+def test_sim_report_shows_what_the_safety_target_allows(compose_cfg, tmp_path: Path) -> None:
+    """With an adaptive policy on the simulator, report.md gives each workload's safe ceiling
+    (cowrl/policies/ceiling.py) and the policy's share of its gain: a shielded policy keeps
+    within 1% of baseline on every prefix, so its share is at most 1."""
+    import re
+
+    cfg = compose_cfg("eval", ["policies=[shield64,baseline]", "workloads=[seq,random]",
+                               "workload_params.seq.n_pages=2048",
+                               "workload_params.random.n_pages=512", f"out={tmp_path}",
+                               "plots=false", "progress=false", "costmodel=seed_table1"])
+    evaluate(cfg)
+    md = (tmp_path / "report.md").read_text()
+    section = md.split("## What the safety target allows")[1]
+    m = re.search(r"\| seq \| ([0-9.]+) \| (\d+) \| ([0-9.-]+) \|", section)
+    assert m, section
+    ceiling, first, share = float(m.group(1)), int(m.group(2)), float(m.group(3))
+    assert 0.6 < ceiling < 1 and first == 69 and 0 < share <= 1
+    assert re.search(r"\| random \| [0-9.]+ \| [-0-9]+ \| ", section)
