@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -72,6 +73,22 @@ def check_choices(argv: Sequence[str], conf_dir: Path | None = None) -> None:
                 sys.exit(2)
 
 
+VERSION_FIELDS = ("release", "kernel_release")
+"""Fields whose value is a version's text (kernel.release=6.12), which Hydra reads as a number."""
+
+
+def check_versions(argv: Sequence[str]) -> None:
+    """Exit with one line (status 2) for a version Hydra would change into another:
+    ``kernel.release=6.10`` is the float 6.1 (Linux 6.1, silently). Quoted, it stays text."""
+    for arg in argv:
+        key, eq, value = arg.lstrip("+~").partition("=")
+        if (eq and key.rsplit(".", 1)[-1] in VERSION_FIELDS and re.fullmatch(r"\d+\.\d+", value)
+                and str(float(value)) != value):
+            print(f"error: {key}={value}: Hydra reads {value} as the number {float(value)}; "
+                  f"quote it: \"{key}='{value}'\"", file=sys.stderr)
+            sys.exit(2)
+
+
 # Another script's spelling of a field this config names otherwise
 # (generalization.py policies=[x] means learners=[x]).
 _ALIASES = {"policies": "learners", "policy": "learners"}
@@ -120,6 +137,7 @@ def check_overrides(config_name: str, argv: Sequence[str], conf_dir: Path | None
     from hydra.errors import HydraException, OverrideParseException
 
     check_choices(argv, conf_dir)
+    check_versions(argv)
     if any(a in ("-m", "--multirun") or a.startswith("--") for a in argv):
         return  # sweeps and Hydra's own flags (--cfg, --help...): @hydra.main's to handle
     conf = conf_dir or Path(__file__).resolve().parent.parent / "conf"

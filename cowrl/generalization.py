@@ -6,8 +6,11 @@ One *job* = (learner, held-out set, training seed, cost model):
    (:func:`cowrl.traces.generators.randomized` with ``exclude``), or on all of it when the
    held-out set is the public validation traces or a recorded application, plus the
    recorded corpus (``corpus_dir``) without the held-out application (``train_corpus``);
-2. test it, with the references (baseline, readahead, precopy k=1, ``precopy_best``,
-   oracle), on fresh draws of the held-out family (or on the held-out traces);
+2. test it, with the references (baseline, readahead, precopy k=1, ``shield64``: the shield
+   alone, which a learner must beat, ``precopy_best``, oracle), on fresh draws of the
+   held-out family (or on the held-out traces), and compute each trace's *safe ceiling*
+   (:mod:`cowrl.policies.ceiling`: the most any policy that meets the safety target on every
+   trace can gain on it);
 3. write ``job.json``: one row per (policy, trace).
 
 :func:`report` gathers the rows of every job of a sweep into one table per (held-out set,
@@ -26,6 +29,7 @@ from typing import Any
 from cowrl.errors import ConfigError, bool_field, int_field, names_field, number_field
 from cowrl.metrics import geomean, objective
 from cowrl.policies.base import Policy
+from cowrl.policies.ceiling import safe_ceiling
 from cowrl.sim.costmodel import CostModel
 from cowrl.traces.generators import FAMILIES, family_trace, randomized
 from cowrl.traces.io import Trace, load_trace
@@ -34,7 +38,7 @@ VALIDATION = "validation"
 """Held-out set name of the public validation traces (``../shared/validation`` by default)."""
 APP_PREFIX = "app:"
 """Held-out set ``app:NAME``: every recorded trace of application NAME in the corpus."""
-REFERENCES = ("baseline", "readahead", "precopy", "precopy_best", "oracle")
+REFERENCES = ("baseline", "readahead", "precopy", "shield64", "precopy_best", "oracle")
 UNIFORM_OR_SPARSE = ("random", "sparse", "v_pointer_chase")
 """Trace families whose waste target is <= 1% of precopied pages (by family or trace name)."""
 
@@ -183,6 +187,7 @@ def measure(policies: Sequence[Policy], traces: Sequence[Trace], cost: CostModel
 
     rows = []
     for t in traces:
+        ceiling = safe_ceiling(t, cost, lam, slack=TARGETS["safety"] - 1).ratio
         objs = BestStatic(lam=lam).objectives(t, cost)
         base = objs[0]
         best_k = min(objs, key=lambda k: (objs[k], k))
@@ -194,12 +199,41 @@ def measure(policies: Sequence[Policy], traces: Sequence[Trace], cost: CostModel
             rec: Any = simulate(t, p, cost)
             obj = objective(rec, lam, cost.page_cost_ns)
             rows.append(_row(p.name, t, obj, base, objs[best_k], oracle, rec.precopied,
-                             rec.wasted, rec.faults))
+                             rec.wasted, rec.faults, ceiling_ratio=ceiling))
         rows.append(_row("precopy_best", t, objs[best_k], base, objs[best_k], oracle, -1, -1,
-                         -1, best_k=best_k))
+                         -1, best_k=best_k, ceiling_ratio=ceiling))
         rows.append(_row("oracle", t, oracle, base, objs[best_k], oracle, orec.precopied,
-                         orec.wasted, orec.faults))
+                         orec.wasted, orec.faults, ceiling_ratio=ceiling))
     return rows
+
+
+def add_ceilings(job: dict[str, Any], validation_dir: Path | None, corpus_dir: Path | None,
+                 lam: float = 1.0) -> dict[str, Any]:
+    """``job`` with each row's ``ceiling_ratio`` (the safe ceiling of its trace), for jobs
+    written before :func:`measure` recorded it: the held-out traces are drawn again as the
+    job drew them (``test_traces``; a family's draws are fixed by their seeds), or read from
+    ``validation_dir`` / ``corpus_dir``. A trace of the job that is not found there is a
+    ConfigError naming it. Rows that have the field keep it."""
+    from cowrl.registry import make_costmodel
+
+    if "rows" not in job or all("ceiling_ratio" in r for r in job["rows"]):
+        return job
+    cost = make_costmodel(job["costmodel"])
+    traces = {t.name: t for t in test_traces(job["holdout"], int(job["n_test"]),
+                                             validation_dir, corpus_dir)}
+    ceilings: dict[str, float] = {}
+    rows = []
+    for r in job["rows"]:
+        if "ceiling_ratio" not in r:
+            if r["trace"] not in traces:
+                raise ConfigError(f"{job['holdout']}: trace {r['trace']!r} of the job is not "
+                                  "among the held-out traces found now")
+            if r["trace"] not in ceilings:
+                ceilings[r["trace"]] = safe_ceiling(traces[r["trace"]], cost, lam,
+                                                    slack=TARGETS["safety"] - 1).ratio
+            r = {**r, "ceiling_ratio": ceilings[r["trace"]]}
+        rows.append(r)
+    return {**job, "rows": rows}
 
 
 def _row(policy: str, t: Trace, obj: float, base: float, best: float, oracle: float,
@@ -224,7 +258,7 @@ def check_targets(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     share = gain / oracle_gain if oracle_gain >= 0.01 else None
     pre_all = sum(max(r["precopied"], 0) for r in rows)
     wasted_all = sum(max(r["wasted"], 0) for r in rows)
-    return {
+    return {**ceiling_targets(rows, gain, oracle_gain),
         "safety": worst["ratio"], "safety_trace": worst["trace"],
         "near_best": far["vs_best"], "near_best_trace": far["trace"],
         "gain": gain, "oracle_gain": oracle_gain, "gain_share": share,
@@ -235,6 +269,26 @@ def check_targets(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "ok_gain_share": None if share is None else share >= TARGETS["gain_share"],
         "ok_waste": (waste <= TARGETS["waste"]) if us else None,
     }
+
+
+def ceiling_targets(rows: Sequence[dict[str, Any]], gain: float, oracle_gain: float
+                    ) -> dict[str, Any]:
+    """What the safe ceiling says of one policy's rows (None where a row has no
+    ``ceiling_ratio``): ``ceiling_gain`` (geomean gain of the ceilings: no policy that meets
+    the safety target on every trace gains more here), ``ceiling_share`` (that gain over the
+    oracle's: the largest share of it any such policy can reach), ``of_ceiling`` (this
+    policy's gain over the ceiling's), and ``near_best_unreachable`` (the traces whose
+    ceiling is above 1.10 x the best fixed k: no safe policy is within 1.10 of it there)."""
+    if not rows or any("ceiling_ratio" not in r for r in rows):
+        return {"ceiling_gain": None, "ceiling_share": None, "of_ceiling": None,
+                "near_best_unreachable": None}
+    cgain = 1 - geomean([r["ceiling_ratio"] for r in rows])
+    far = [r["trace"] for r in rows
+           if r["ceiling_ratio"] > TARGETS["near_best"] * r["best_ratio"] + 1e-12]
+    return {"ceiling_gain": cgain,
+            "ceiling_share": cgain / oracle_gain if oracle_gain >= 0.01 else None,
+            "of_ceiling": gain / cgain if cgain >= 0.01 else None,
+            "near_best_unreachable": sorted(set(far))}
 
 
 def job_options(cfg: Any) -> dict[str, Any]:
@@ -292,7 +346,7 @@ def run_job(cfg: Any) -> dict[str, Any]:
     extra = o["train_overrides"]
     policies = [train_learner(name, train, cost, lam, seed, exclude, extra, o["passes"],
                               corpus) for name in learners]
-    refs = [make_policy(n, lam=lam) for n in ("baseline", "readahead", "precopy")
+    refs = [make_policy(n, lam=lam) for n in ("baseline", "readahead", "precopy", "shield64")
             if n not in learners]
     rows = measure(policies + refs, test, cost, lam)
     for r in rows:
@@ -378,6 +432,7 @@ def report(jobs: Sequence[dict[str, Any]]) -> str:
                 f"{100 * t['waste_all']:.1f}% ({t['wasted_all']} pages) |")
     lines += family_summary(jobs)
     lines += length_summary(jobs)
+    lines += ceiling_summary(jobs)
     if skipped:
         lines += ["", "Skipped: " + "; ".join(sorted(set(skipped)))]
     lines += ["", "Targets (issue #10): safety = worst objective / baseline <= "
@@ -485,8 +540,68 @@ def length_summary(jobs: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def ceiling_summary(jobs: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown lines: per cost model and held-out set (and the families pooled), what the
+    safe ceiling allows (:mod:`cowrl.policies.ceiling`): its gain, the largest share of the
+    oracle's gain any policy that meets the safety target on every trace can reach, the
+    traces where none can be within 1.10 x the best fixed k, and each learned policy's gain
+    as a share of the ceiling's. Empty when the jobs recorded no ceiling (written before it;
+    ``experiments/safe_ceiling.py`` adds it to copies of them)."""
+    rows: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(list))
+    learned: set[str] = set()
+    for j in jobs:
+        for r in j.get("rows", []):
+            if "ceiling_ratio" not in r:
+                return []
+            rows[(j["costmodel"], j["holdout"])][r["policy"]].append(r)
+            if j["holdout"] in FAMILIES:
+                rows[(j["costmodel"], "families pooled")][r["policy"]].append(r)
+            if r.get("learned"):
+                learned.add(r["policy"])
+    if not rows:
+        return []
+    pols = sorted(learned, key=_order)
+    lines = ["\n### what the safety target allows: the safe ceiling\n",
+             "| cost model | held out | traces | oracle gain | ceiling gain | ceiling / oracle "
+             "(the most any safe policy reaches) | traces no safe policy gets within 1.10 of "
+             "best k | " + " | ".join(f"{p} (of ceiling)" for p in pols) + " |",
+             "|---|---|---|---|---|---|---|" + "---|" * len(pols)]
+    for (cm, hold), by_pol in sorted(rows.items(), key=lambda kv: (
+            kv[0][0], kv[0][1] == "families pooled", kv[0][1])):
+        ref = by_pol.get("oracle")
+        if not ref:
+            continue
+        t = check_targets(ref)
+        cs = "-" if t["ceiling_share"] is None else f"{t['ceiling_share']:.2f}"
+        far = t["near_best_unreachable"]
+        cells = []
+        for p in pols:
+            if p not in by_pol:
+                cells.append("-")
+                continue
+            tp = check_targets(by_pol[p])
+            oc = "" if tp["of_ceiling"] is None else f" ({tp['of_ceiling']:.2f})"
+            cells.append(f"{100 * tp['gain']:+.1f}%{oc}")
+        lines.append(f"| {cm} | {hold} | {len({r['trace'] for r in ref})} | "
+                     f"{100 * t['oracle_gain']:+.1f}% | {100 * t['ceiling_gain']:+.1f}% | {cs} | "
+                     f"{len(far)}{': ' + ', '.join(far[:4]) if far else ''}"
+                     f"{', ...' if len(far) > 4 else ''} | " + " | ".join(cells) + " |")
+    lines.append(
+        "\nThe safe ceiling of a trace (cowrl/policies/ceiling.py; docs/policies.md, \"The "
+        "safe ceiling\") is the lowest objective any precopy policy can have on it while "
+        f"costing at most {TARGETS['safety']} x baseline on every prefix of it, as it must to "
+        "meet the safety target on every trace (a prefix is a trace: the process exits "
+        "there); it sees the future and copies any pages, so it bounds online and learned "
+        "policies alike. Where ceiling / oracle is under "
+        f"{TARGETS['gain_share']} the gain-share target cannot be met together with the "
+        "safety target. The oracle may pick huge pages; the ceiling is for precopy.")
+    return lines
+
+
 def _order(policy: str) -> tuple[int, str]:
-    ref = {"baseline": 9, "precopy": 6, "readahead": 5, "precopy_best": 7, "oracle": 8}
+    ref = {"baseline": 9, "precopy": 6, "readahead": 5, "shield64": 4, "precopy_best": 7,
+           "oracle": 8}
     return (ref.get(policy, 0), policy)
 
 

@@ -170,6 +170,36 @@ def measured_vs_sim(rows: list[dict[str, Any]], sim_rows: list[dict[str, Any]],
     return lines
 
 
+def ceiling_section(traces: Sequence[Trace], cost: CostModel, lam: float,
+                    learned: Sequence[str], by: Mapping[tuple[str, str], dict[str, Any]]
+                    ) -> list[str]:
+    """Markdown lines: per workload its safe ceiling (:func:`cowrl.policies.ceiling.safe_ceiling`,
+    the lowest objective / baseline any policy meeting the safety target on every trace can
+    have on it), the first fault at which such a policy may copy, and each learned policy's
+    share of the ceiling's gain."""
+    from cowrl.policies.ceiling import safe_ceiling
+
+    lines = ["## What the safety target allows", "",
+             "Safe ceiling: the lowest objective / baseline any precopy policy can have on the "
+             "workload while costing at most 1.02 x baseline on every prefix of it, as it must "
+             "to be safe on every trace; it sees the future (docs/policies.md, \"The safe "
+             "ceiling\"). Cells: each learned policy's gain as a share of the ceiling's.", "",
+             "| workload | safe ceiling | first copy allowed at fault | "
+             + " | ".join(learned) + " |", "|---|---|---|" + "---|" * len(learned)]
+    for t in traces:
+        c = safe_ceiling(t, cost, lam)
+        base = by.get(("baseline", t.name), {}).get("objective", c.baseline)
+        cells = []
+        for p in learned:
+            r = by.get((p, t.name))
+            gain = None if r is None or not base else 1 - r["objective"] / base
+            cells.append("-" if gain is None or 1 - c.ratio < 0.01
+                         else f"{gain / (1 - c.ratio):.2f}")
+        first = "-" if c.first_fault_saved < 0 else str(c.first_fault_saved)
+        lines.append(f"| {t.name} | {c.ratio:.3f} | {first} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def write_report(out: Path, rows: list[dict[str, Any]], traces: Sequence[Trace],
                  cost: CostModel, lam: float, target: str, adaptive: Sequence[str] = (),
                  groups: Mapping[str, str] | None = None, simulated: bool = True,
@@ -235,6 +265,8 @@ def write_report(out: Path, rows: list[dict[str, Any]], traces: Sequence[Trace],
                 worst += " (" + ", ".join(c["per_workload_misses"]) + ")"
             lines.append(f"| {key} | {worst} | {geo} | {orc} | {rw} |")
     shown = lines[-(len(checks) + 2):] if checks else []
+    if simulated and learned:
+        lines += ["", *ceiling_section(traces, cost, lam, learned, by)]
     if sim_rows is not None:
         lines += ["", f"## {target} vs the simulator (`{cost.name}`)", "",
                   "counts = sim: faults, precopied and wasted pages equal the simulator's; "

@@ -254,12 +254,24 @@ def test_host_calibration_quick_runs_here(tmp_path: Path) -> None:
     ({"target": "kernel", "kernel_bench": {"ks": [1, 2]}}, "kernel_bench.decide"),
     ({"target": "host", "name": "../evil"}, "name"),
     ({"target": "host", "trim_factor": -1}, "trim_factor"),
+    ({"target": "host", "seed": "abc"}, "seed"),
+    ({"target": "host", "seed": True}, "seed"),
+    ({"target": "kernel_sim", "seed": -1}, "seed"),
 ])
 def test_bad_config_is_one_line_naming_the_field(cfg: dict, field: str) -> None:
     with pytest.raises(ConfigError) as e:
         CalibrationConfig.from_cfg(cfg)
     msg = str(e.value)
     assert field in msg and "\n" not in msg
+
+
+def test_a_negative_seed_is_refused_before_the_run() -> None:
+    """seed=-1 was accepted, then numpy's default_rng refused it after the runs (a traceback
+    from the kernel_sim target); now one line, as eval.py says it."""
+    with pytest.raises(ConfigError) as e:
+        CalibrationConfig.from_cfg({"target": "kernel_sim", "seed": -1})
+    assert str(e.value) == "seed must be an integer >= 0, got -1"
+    assert CalibrationConfig.from_cfg({"target": "kernel_sim"}).seed == 0
 
 
 def test_quick_keeps_the_bench_values_the_user_sets(compose_cfg) -> None:

@@ -102,6 +102,16 @@ def _eval_cli(python: str, *args: str) -> subprocess.CompletedProcess[str]:
         (["+target.colour=1"], "target.colour: unknown field of SimTarget"),
         (["target._target_=no.such.Class"], "target._target_: cannot import the class"),
         (["target=kernel", "kernel.runner=moon"], "kernel.runner must be one of"),
+        (["target=kernel", "kernel.runner=kvm"],
+         "got 'kvm' (qemu's accelerator is kernel.accel=kvm)"),
+        # Hydra reads 6.10 as the float 6.1: this ran Linux 6.1 without a word
+        (["target=kernel", "kernel.release=6.10"],
+         "error: kernel.release=6.10: Hydra reads 6.10 as the number 6.1; quote it: "
+         "\"kernel.release='6.10'\""),
+        (["target=kernel", "kernel.kernel_release=6.20"], "kernel.kernel_release=6.20: Hydra"),
+        # the field, not only the value: "no Linux 6.5 headers are installed" before
+        (["target=kernel", "workloads=[seq]", "policies=[baseline]", "kernel.release=6.5"],
+         "error: kernel.release=6.5: no Linux 6.5 headers are installed"),
         (["workloads=[seq]", "workload_params.sequ.n_pages=5"],
          "workload_params.sequ: 'sequ' is not among the workloads evaluated (seq)"),
     ],
@@ -311,3 +321,23 @@ def test_two_checkpoints_of_one_name_are_an_error(compose_cfg, tmp_path: Path) -
     with pytest.raises(ConfigError, match=r"checkpoints: .*/a/policy.json and .*/b/policy.json "
                                           "are both 'readahead'"):
         evaluate(cfg)
+
+
+def test_sim_report_shows_what_the_safety_target_allows(compose_cfg, tmp_path: Path) -> None:
+    """With an adaptive policy on the simulator, report.md gives each workload's safe ceiling
+    (cowrl/policies/ceiling.py) and the policy's share of its gain: a shielded policy keeps
+    within 1% of baseline on every prefix, so its share is at most 1."""
+    import re
+
+    cfg = compose_cfg("eval", ["policies=[shield64,baseline]", "workloads=[seq,random]",
+                               "workload_params.seq.n_pages=2048",
+                               "workload_params.random.n_pages=512", f"out={tmp_path}",
+                               "plots=false", "progress=false", "costmodel=seed_table1"])
+    evaluate(cfg)
+    md = (tmp_path / "report.md").read_text()
+    section = md.split("## What the safety target allows")[1]
+    m = re.search(r"\| seq \| ([0-9.]+) \| (\d+) \| ([0-9.-]+) \|", section)
+    assert m, section
+    ceiling, first, share = float(m.group(1)), int(m.group(2)), float(m.group(3))
+    assert 0.6 < ceiling < 1 and first == 69 and 0 < share <= 1
+    assert re.search(r"\| random \| [0-9.]+ \| [-0-9]+ \| ", section)

@@ -11,7 +11,14 @@ import yaml
 
 from cowrl.errors import ConfigError
 from cowrl.policies.base import KernelProgram
-from cowrl.policies.guarded import ALIGN, ALIGN_GROUPS, N_CELLS, GuardedPolicy, make_guarded
+from cowrl.policies.guarded import (
+    ALIGN,
+    ALIGN_GROUPS,
+    N_CELLS,
+    GuardedPolicy,
+    make_guarded,
+    shipped_options,
+)
 from cowrl.policies.static import Baseline
 from cowrl.registry import make_costmodel
 from cowrl.sim.simulator import simulate
@@ -949,6 +956,27 @@ def test_guarded0_is_guarded_with_a_table_of_zeros() -> None:
     assert cfg0.pop("name") == "guarded0" and cfg0.pop("table") is None
     del cfg["name"], cfg["table"]
     assert cfg0 == cfg
+
+
+def test_shield64_is_guarded_with_64_in_every_cell() -> None:
+    """shield64 (the shield alone) runs guarded's options with k = 64 asked everywhere: it
+    decides fault for fault as guarded with a table of 64s, and a bad single value is the
+    table's one-line error."""
+    from cowrl.registry import group_config, make_policy
+
+    cfg, cfg64 = (dict(group_config("policy", n)) for n in ("guarded", "shield64"))
+    assert cfg64.pop("name") == "shield64" and cfg64.pop("table") == 64
+    del cfg["name"], cfg["table"]
+    assert cfg64 == cfg
+    cost = make_costmodel("seed_table1")
+    pol = make_policy("shield64", lam=1.0).for_trace(g.sequential(n_pages=64), cost)
+    assert isinstance(pol, GuardedPolicy) and pol.table == [64] * N_CELLS
+    ref = GuardedPolicy.for_cost(cost, 1.0, table=[64] * N_CELLS, **shipped_options())
+    t = g.interleaved(n_pages=4096, streams=3, seed=1)
+    a, b = simulate(t, pol, cost), simulate(t, ref, cost)
+    assert a.precopied == b.precopied > 0 and np.array_equal(a.fault_ns, b.fault_ns)
+    with pytest.raises(ConfigError, match="policy.table"):
+        make_guarded(table=65, costmodel="host")
 
 
 def _policy_cfg(name: str, cost: str) -> GuardedPolicy:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -243,3 +244,172 @@ def test_a_failing_program_in_the_guest_is_one_line(tmp_path: Path) -> None:
     err = r.stderr.strip().splitlines()
     assert err[-1] == "error: app cpython_prefork: /usr/bin/false: exited with status 1", err
     assert not (tmp_path / "o").exists() and not list(tmp_path.glob(".o.tmp*"))
+
+
+# -- app=command: any command line --------------------------------------------------------
+class _ExeSession:
+    """A Session without the module: what was registered (and the exe it ran), the marks."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, int] = {}
+        self.registered: list[tuple[int, bool, str]] = []
+
+    def register(self, pid: int, children: bool = False) -> None:
+        self.registered.append((pid, children, Path(f"/proc/{pid}/exe").resolve().name))
+
+    def mark(self, name: str) -> int:
+        import time
+
+        self.marks[name] = time.monotonic_ns()
+        return self.marks[name]
+
+
+def _command(argv: list[str] | str, tmp: Path, **app: object) -> tuple[dict, _ExeSession]:
+    from cowrl.record import drivers
+    from cowrl.record.recorder import check_command
+
+    cfg = {"name": "command", "driver": "command", "argv": argv, "timeout_s": 20, **app}
+    check_command(cfg)
+    sess = _ExeSession()
+    return drivers.command(sess, cfg, tmp), sess  # type: ignore[arg-type]
+
+
+PERL_FORKS = ('my @a = (1..2000); for my $w (1..3) { if (!fork) { $_ += $w for @a; exit 0 } } '
+              'wait for 1..3; print "done\\n"')
+
+
+def test_command_is_registered_after_its_exec_and_marked_at_its_first_fork(
+        tmp_path: Path) -> None:
+    fig, sess = _command(["perl", "-e", PERL_FORKS], tmp_path)
+    # registered once, as perl (not the exec wrapper), with its descendants
+    assert [(c, exe) for _, c, exe in sess.registered] == [(True, "perl")]
+    pid = sess.registered[0][0]
+    assert fig["roles"] == {str(pid): 0} and fig["child_roles"] == "by_first_fault"
+    assert fig["exclude_parent"] is False and fig["exit_status"] == 0
+    assert fig["command"][0] == "/usr/bin/perl" and fig["stdout_tail"] == "done\n"
+    assert isinstance(fig["first_child"], int) and fig["first_child"] != pid
+    assert 0 < sess.marks["fork"] < sess.marks["end"]
+    fig, _ = _command(f"perl -e '{PERL_FORKS}'", tmp_path, exclude_parent=True)  # one string
+    assert fig["exclude_parent"] is True and fig["stdout_tail"] == "done\n"
+
+
+def test_command_is_registered_again_after_a_second_exec(tmp_path: Path) -> None:
+    """A target is an mm: ``bash -c 'exec perl ...'`` is registered as bash, then as perl."""
+    _, sess = _command(["bash", "-c", "exec perl -e 'fork or exit 0; wait'"], tmp_path)
+    assert [exe for _, _, exe in sess.registered] == ["bash", "perl"]
+    assert len({pid for pid, _, _ in sess.registered}) == 1
+
+
+def test_command_end_waits_for_the_orphans_it_leaves(tmp_path: Path) -> None:
+    fig, sess = _command(["perl", "-e", "fork or do { select(undef, undef, undef, 0.4); "
+                          "exit 0 }; exit 0"], tmp_path)
+    assert fig["orphans_reaped"] == 1
+    assert sess.marks["end"] - sess.marks["fork"] >= 0.4e9
+
+
+def test_command_failures_are_one_line_naming_the_field(tmp_path: Path) -> None:
+    with pytest.raises(RecordError, match=r"^app.argv: /usr/bin/true exited without forking"):
+        _command(["/usr/bin/true"], tmp_path)
+    with pytest.raises(RecordError,
+                       match=r"^app.argv: \S+/perl: exited with status 3: boom$"):
+        _command(["perl", "-e", "fork or exit 0; wait; print STDERR qq(x\\nboom\\n); exit 3"],
+                 tmp_path)
+    with pytest.raises(RecordError, match=r"^app.timeout_s: /usr/bin/sleep did not fork "
+                                          r"within 0.5 s$"):
+        _command(["/usr/bin/sleep", "20"], tmp_path, timeout_s=0.5)
+    with pytest.raises(RecordError, match=r"^app.timeout_s: \S+/perl did not finish within "
+                                          r"0.5 s \(its process group was killed\)$"):
+        _command(["perl", "-e", "fork; sleep 20"], tmp_path, timeout_s=0.5)
+
+
+@pytest.mark.parametrize(("argv", "msg"), [
+    ([], "app.argv: give the command line to record"),
+    ("", "app.argv: give the command line to record"),
+    (["/nonexistent/prog", "-x"], "app.argv: '/nonexistent/prog' names no executable file"),
+    (["no-such-program-cowrl"], "app.argv: 'no-such-program-cowrl' names no executable"),
+    (["/etc/passwd"], "app.argv: '/etc/passwd' names no executable file"),
+    (["perl", {"a": 1}], "app.argv: argument 1 is {'a': 1}, not a string"),
+    ("perl -e 'unclosed", "app.argv: cannot split"),
+])
+def test_check_command_rejects_a_bad_argv(argv: object, msg: str) -> None:
+    from cowrl.errors import ConfigError
+    from cowrl.record.recorder import check_command
+
+    with pytest.raises(ConfigError, match="^" + re.escape(msg)):
+        check_command({"name": "command", "argv": argv, "timeout_s": 10})
+
+
+def test_check_command_resolves_argv_and_names_the_trace(tmp_path: Path, monkeypatch) -> None:
+    from cowrl.errors import ConfigError
+    from cowrl.record.recorder import check_command
+
+    shim = tmp_path / "perl"  # a shim on the user's PATH (pyenv's, a virtualenv's) is not used
+    shim.write_text("#!/bin/sh\nexit 0\n")
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    app = {"name": "command", "argv": ["perl", "-e", 1], "timeout_s": 10, "trace_name": None}
+    check_command(app)
+    assert app["argv"] == ["/usr/bin/perl", "-e", "1"] and app["trace_name"] == "perl"
+    assert app["program"] == "/usr/bin/perl"
+    assert app["packages"]["perl"].startswith("perl")  # the Debian package, for provenance
+    app = {"name": "command", "argv": "bash -c 'exit 0'", "timeout_s": 10}
+    check_command(app)  # one string, split as a shell would; bash is /bin/bash's package
+    assert app["argv"] == ["/usr/bin/bash", "-c", "exit 0"] and app["packages"] == {"bash": "bash"}
+    with pytest.raises(ConfigError, match=r"^app.trace_name: '\.\./x' is not a file stem"):
+        check_command({**app, "argv": ["perl"], "trace_name": "../x"})
+    with pytest.raises(ConfigError, match=r"^app.timeout_s: 'soon' is not a positive"):
+        check_command({**app, "argv": ["perl"], "timeout_s": "soon"})
+
+
+def test_command_cli_errors_before_the_guest_boots(tmp_path: Path) -> None:
+    from cowrl.record.recorder import SYSTEM_PATH
+
+    r = _cli("app=command", f"out={tmp_path / 'o'}")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert r.stderr.startswith("error: app.argv: give the command line to record")
+    r = _cli("app=command", f"out={tmp_path / 'o'}", "app.argv=[/nonexistent/prog,1]")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == "error: app.argv: '/nonexistent/prog' names no executable " \
+        f"file (a path, or a name in {SYSTEM_PATH})"
+    assert not (tmp_path / "o").exists()
+
+
+def test_records_to_trace_numbers_children_by_first_fault(tmp_path: Path) -> None:
+    """child_roles=by_first_fault: every unregistered pid of the window is a child, numbered
+    by its first fault; exclude_parent drops the registered process (writer 0)."""
+    job = _fake_job(tmp_path)
+    rep = json.loads((job / "record.json").read_text())
+    rep["figures"] = {"roles": {"10": 0}, "child_roles": "by_first_fault"}
+    (job / "record.json").write_text(json.dumps(rep))
+    trace, stats = records_to_trace(job, "fake", {})
+    # pid 11 faults at 130, pid 99 at 160 (here a descendant too): writers 1 and 2
+    assert trace.writer.tolist() == [0, 0, 0, 1, 2] and stats["demand_other_pids"] == 0
+    rep["figures"]["exclude_parent"] = True
+    (job / "record.json").write_text(json.dumps(rep))
+    trace, stats = records_to_trace(job, "fake", {})
+    assert trace.writer.tolist() == [1, 2] and stats["demand_other_pids"] == 4  # 10's 4
+
+
+@pytest.mark.kernel
+def test_record_any_command_in_the_guest(tmp_path: Path, compose_cfg) -> None:
+    """app=command records a perl one-liner that forks 3 workers writing its array (~25 s):
+    writer 0 the command, 1..3 the workers by first fault; nothing but its tree is seen."""
+    out = tmp_path / "rec"
+    cfg = compose_cfg("record", ["app=command", f"out={out}", "progress=false",
+                                 f"app.argv=[perl,-e,'{PERL_FORKS.replace('2000', '20000')}']",
+                                 "app.trace_name=perl_forks"])
+    res = record(cfg)
+    stats, fig = res["stats"], res["figures"]
+    trace = load_trace(out / "perl_forks.npz")
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["dropped"] == 0 and prov["nmissed"] == 0 and "6.1" in prov["kernel_release"]
+    assert prov["command"][0] == "/usr/bin/perl" and prov["packages"]
+    assert fig["exit_status"] == 0 and fig["stdout_tail"] == "done\n"
+    assert stats["demand_other_pids"] == 0 and stats["demand_after_end"] == 0
+    assert set(np.unique(trace.writer).tolist()) == {0, 1, 2, 3}
+    # each worker adds to all 20000 elements: it copies their pages (hundreds), the
+    # command only the few it writes between forks
+    per = np.bincount(trace.writer)
+    assert per[1:].min() > 100 and per[0] < per[1:].min()
+    assert np.unique(trace.pages).size == trace.writes - stats["refaults"]
+    assert np.all(np.diff(trace.t_ns) >= 0) and trace.t_ns[0] >= 0

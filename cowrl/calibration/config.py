@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cowrl.errors import ConfigError
+from cowrl.errors import ConfigError, int_field
 
 
 def _ints(field_name: str, value: Any, minimum: int = 1) -> list[int]:
@@ -147,9 +147,7 @@ class CalibrationConfig:
         trim = data.get("trim_factor", 10.0)
         if isinstance(trim, bool) or not isinstance(trim, (int, float)) or trim < 0:
             raise ConfigError(f"trim_factor must be a number >= 0, got {trim!r}")
-        seed = data.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ConfigError(f"seed must be an integer, got {seed!r}")
+        seed = int_field(data, "seed", 0, default=0)  # the simulators' default_rng refuses < 0
         host = dict(data.get("host_bench") or {})
         kern = dict(data.get("kernel_bench") or {})
         if quick:

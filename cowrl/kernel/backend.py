@@ -11,6 +11,7 @@ repetitions, the warm-up run and the median of the repetitions; it is what
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from cowrl.errors import CowrlError
+from cowrl.errors import ConfigError, CowrlError, TargetUnavailable
 from cowrl.kernel.config import KernelConfig
 from cowrl.kernel.jobs import DemandEvents, RunRequest, demand_events, parse_run, write_job
 from cowrl.kernel.runners import HostRunner, QemuRunner, make_runner
@@ -130,6 +131,9 @@ def new_job(kcfg: KernelConfig, label: str, progress: bool = True
             ) -> tuple[QemuRunner | HostRunner, dict[str, str], Path]:
     """``kcfg``'s runner, prepared (module, harness, kernel built or cached), and a fresh
     job directory ``<cache>/jobs/<label>-<time>-*`` for it."""
+    from cowrl.cli import output_dir
+
+    output_dir(kcfg.cache_path, "kernel.cache_dir")  # a file there was a NotADirectoryError
     runner = make_runner(kcfg)
     _log(progress, f"preparing {kcfg.runner} runner for kernel {runner.release}")
     paths = runner.prepare()
@@ -140,17 +144,66 @@ def new_job(kcfg: KernelConfig, label: str, progress: bool = True
     return runner, paths, jobdir
 
 
+GUEST_BASE_MIB = 128
+"""Guest memory the qemu guest itself takes (its kernel, the initramfs, /init, guest.py with
+the module loaded), beyond :data:`GUEST_PART` of ``memory_mb``. Measured as ``memory_mb`` -
+MemAvailable at the start of a harness run (6.1.0-57-amd64 under TCG, 2026-12-03): 101 MiB
+at memory_mb=256, 157 MiB at 2048, i.e. about 94 MiB + 3.1 % of memory_mb. The rule takes
+128 MiB + 1/16 of memory_mb, 43 MiB (at 256) to 99 MiB (at 2048) more than that: a
+conservative margin for the free-page watermarks the OOM killer keeps and another release."""
+GUEST_PART = 16
+"""The part of ``memory_mb`` the guest's own footprint grows by: 1/16 (its page structs
+alone are 1/64)."""
+
+
+def guest_memory_needed_mb(trace: Trace) -> int:
+    """The smallest ``kernel.memory_mb`` in which the qemu guest can replay ``trace``.
+
+    After the fork the writer gets a private copy of each page it writes or the module
+    precopies, at most one per page, while the holder keeps the snapshot: at most twice the
+    region. Besides: their page tables (8 bytes per page in each process), the harness's
+    arrays (the page of each write and its latency, 8 bytes each, and a byte per page) and
+    the guest's own footprint (:data:`GUEST_BASE_MIB` + ``memory_mb / GUEST_PART``)::
+
+        need = 2 * region + region / 256 + (16 * writes + n_pages) bytes + 128 MiB
+        memory_mb >= need * 16 / 15
+    """
+    mib = 1 << 20
+    region = trace.n_pages * PAGE_SIZE
+    need = (2 * region + region // 256 + 16 * trace.writes + trace.n_pages) / mib
+    return math.ceil((need + GUEST_BASE_MIB) * GUEST_PART / (GUEST_PART - 1))
+
+
+def host_memory_mb() -> int:
+    """This machine's memory (MemTotal, MiB); a large number when /proc/meminfo is unreadable."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 1 << 40
+
+
 def check_guest_memory(kcfg: KernelConfig, traces: Sequence[Trace]) -> None:
-    """Before a boot: a trace whose region(s) alone exceed the qemu guest's memory cannot run
-    (the harness fills every page before the fork, then copies what the trace writes)."""
+    """Before a boot: a trace the qemu guest's memory cannot replay (its region filled, then
+    copied by the writer: :func:`guest_memory_needed_mb`) is a ConfigError, not a harness
+    killed by the guest's OOM killer after the boot; one this host's memory cannot hold
+    (whatever kernel.memory_mb says: qemu takes the guest's pages as the guest touches them)
+    is TargetUnavailable, not a host swapping or OOM-killing."""
     if kcfg.runner != "qemu" or not traces:
         return
-    big = max(traces, key=lambda t: t.n_pages)
-    mib = big.n_pages * PAGE_SIZE / (1 << 20)
-    if mib >= kcfg.memory_mb:
-        raise CowrlError(f"trace {big.name}: its {big.n_pages} pages ({mib:.0f} MiB, filled "
-                         f"before the fork) do not fit in the guest's kernel.memory_mb="
-                         f"{kcfg.memory_mb}; raise kernel.memory_mb")
+    big = max(traces, key=guest_memory_needed_mb)
+    need, host = guest_memory_needed_mb(big), host_memory_mb()
+    if need <= min(kcfg.memory_mb, host):
+        return
+    where = f"trace file {big.meta['source']}" if "source" in big.meta else f"trace {big.name}"
+    head = (f"{where}: its {big.n_pages} pages ({big.n_pages * PAGE_SIZE / (1 << 20):.0f} MiB, "
+            f"copied after the fork: twice that) need kernel.memory_mb >= {need} in the guest")
+    if need > host:
+        raise TargetUnavailable(f"{head}, more than this host's memory ({host} MiB); replay "
+                                "it on a larger machine")
+    raise ConfigError(f"{head}, got kernel.memory_mb={kcfg.memory_mb}; raise kernel.memory_mb")
 
 
 def run_session(requests: list[RunRequest], cfg: KernelConfig | Mapping[str, Any] | None = None,
@@ -185,6 +238,8 @@ def run_session(requests: list[RunRequest], cfg: KernelConfig | Mapping[str, Any
         records.append(parse_run(jobdir, spec, req.trace, rinfo))
         events.append(demand_events(jobdir, spec))
     info["final_unload_errno"] = guest.get("final_unload_errno")
+    # MemAvailable in the guest as each run started (-1 unknown): see GUEST_BASE_MIB
+    info["mem_available_kb"] = [by_id.get(s.id, {}).get("mem_available_kb", -1) for s in specs]
     _log(progress, f"done in {info['wall_s']:.1f} s ({info['runner']}, {info['accel']})")
     if not kcfg.keep_jobs:
         shutil.rmtree(jobdir, ignore_errors=True)

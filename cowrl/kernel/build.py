@@ -127,7 +127,8 @@ def resolve_release(release: str, cache: Path | None = None) -> str:
     if re.fullmatch(r"\d+\.\d+", release) and release not in FETCH_SUITES:
         same = [r for r in installed if _series(r) == release]
         if not same:
-            raise TargetUnavailable(f"no Linux {release} headers are installed (installed: "
+            raise TargetUnavailable(f"kernel.release={release}: no Linux {release} headers "
+                                    f"are installed (installed: "
                                     f"{', '.join(installed) or 'none'}); fetched series: "
                                     f"{', '.join(FETCH_SUITES)}")
         return same[0]
@@ -422,7 +423,7 @@ def ensure_kernel(cache: Path, release: str) -> Path:
             raise TargetUnavailable(f"linux-image-{release} is not in the {apt.suite} suite "
                                     f"(try kernel.release={_series(release)})")
     else:
-        raise TargetUnavailable(f"kernel headers for {release} are not installed and "
+        raise TargetUnavailable(f"kernel.release={release}: its headers are not installed and "
                                 f"{_series(release) or release} is not a fetched series "
                                 f"({', '.join(FETCH_SUITES)}); run 'apt-get install "
                                 f"linux-headers-{release}'")

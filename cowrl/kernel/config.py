@@ -124,8 +124,10 @@ class KernelConfig:
                    "tcg_threads": ("multi", "single")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
+                hint = f" (qemu's accelerator is kernel.accel={getattr(self, name)})" \
+                    if name == "runner" and getattr(self, name) in ("kvm", "tcg") else ""
                 raise ConfigError(f"kernel.{name} must be one of {allowed}, "
-                                  f"got {getattr(self, name)!r}")
+                                  f"got {getattr(self, name)!r}{hint}")
         self.icount = normalise_icount(self.icount)
         if self.release is not None:
             self.kernel_release = _series_text(self.release, "kernel.release")

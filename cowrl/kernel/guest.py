@@ -132,12 +132,34 @@ def run_one(job: dict[str, Any], run: dict[str, Any], out: Path) -> dict[str, An
         cmd.append("--thp")
     if not run["module"]:
         cmd.append("--no-module")
-    t0 = time.monotonic()
+    mem_kb = mem_available_kb()
+    t0, up0 = time.monotonic(), _uptime()
     rc, stderr = run_bounded(cmd, float(job.get("run_timeout", 600)))
+    if rc != 0:
+        stderr = stderr.rstrip() + oom_note(up0)
     if rc == 3 and (rdir / "summary.txt").is_file():  # the harness found its counts unreliable
         os.replace(rdir / "summary.txt", rdir / "summary.unreliable.txt")
     return {"id": run["id"], "rc": rc, "stderr": stderr[-2000:], "thp_mode": thp,
-            "wall_s": time.monotonic() - t0}
+            "wall_s": time.monotonic() - t0, "mem_available_kb": mem_kb}
+
+
+OOM_KILL = "Out of memory: Killed process"
+
+
+def oom_note(since: float) -> str:
+    """A sentence for a failed run if the kernel's OOM killer killed a process since uptime
+    ``since`` (the harness or its child: a SIGKILL, 'child failed (status 9)'), else ``""``."""
+    for line in kernel_log():
+        ts, _, msg = line.partition("] ")
+        try:
+            after = float(ts.lstrip("[ ")) >= since
+        except ValueError:
+            after = False
+        if after and OOM_KILL in msg:
+            victim = msg.split(OOM_KILL, 1)[1].split(")", 1)[0].strip() + ")"
+            return (f"; out of memory: the kernel's OOM killer killed process {victim} (raise "
+                    "kernel.memory_mb; under kernel.runner=host, free the host's memory)")
+    return ""
 
 
 def describe_exit(rc: int, exe: str, err: str) -> str:
@@ -551,6 +573,18 @@ def _uptime() -> float:
         return float(Path("/proc/uptime").read_text().split()[0])
     except (OSError, ValueError):
         return -1.0
+
+
+def mem_available_kb() -> int:
+    """MemAvailable of /proc/meminfo (kB), or -1: what a harness run can take before the
+    OOM killer (the guest's own footprint is memory_mb minus it)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return -1
 
 
 def _taint() -> int:

@@ -23,6 +23,7 @@ from cowrl.kernel.config import KernelConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROC_MODULES = Path("/proc/modules")
+KVM_DEVICE = "/dev/kvm"
 MODULE_TAINT = 12288
 """Taint flags loading the module sets (O out-of-tree 4096 + E unsigned 8192); any other bit
 means a warning, an oops or worse."""
@@ -137,6 +138,8 @@ class QemuRunner:
         self.release = build.resolve_release(cfg.kernel_release, self.cache)
         self.qemu_version = _qemu_version()
         self.timings: dict[str, float] = {}
+        if cfg.accel == "kvm":  # before prepare() fetches and builds for minutes
+            self._kvm_device()
 
     def prepare(self) -> dict[str, Any]:
         """Build or fetch everything (cached); returns paths for the job file."""
@@ -209,13 +212,17 @@ class QemuRunner:
         text = log.read_text(errors="replace") if log.exists() else ""
         return until in text, time.monotonic() - t0
 
+    def _kvm_device(self) -> bool:
+        """/dev/kvm can be opened read-write; under kernel.accel=kvm, else TargetUnavailable."""
+        if os.access(KVM_DEVICE, os.R_OK | os.W_OK):
+            return True
+        if self.cfg.accel == "kvm":
+            raise TargetUnavailable(f"kernel.accel=kvm but {KVM_DEVICE} is not usable; use "
+                                    "kernel.accel=auto or tcg")
+        return False
+
     def _kvm_works(self) -> bool:
-        if self.cfg.accel == "tcg":
-            return False
-        if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-            if self.cfg.accel == "kvm":
-                raise TargetUnavailable("kernel.accel=kvm but /dev/kvm is not usable; use "
-                                        "kernel.accel=auto or tcg")
+        if self.cfg.accel == "tcg" or not self._kvm_device():
             return False
         key = f"{platform.release()}|{self.qemu_version}|{self.cfg.kvm_cpu}"
         probe_file = self.cache / "kvm_probe.json"
@@ -230,8 +237,12 @@ class QemuRunner:
         cached[key] = ok
         probe_file.write_text(json.dumps(cached, indent=1))
         if not ok and self.cfg.accel == "kvm":
-            raise TargetUnavailable(f"kernel.accel=kvm but a KVM guest did not boot within "
-                                    f"{self.cfg.kvm_probe_timeout_s} s (see {log}); use "
+            text = log.read_text(errors="replace") if log.exists() else ""
+            said = next((ln[ln.index("qemu-system-x86_64:"):].strip()
+                         for ln in text.splitlines() if "qemu-system-x86_64:" in ln), "")
+            why = f"qemu stopped: {said}" if said else \
+                f"a KVM guest did not boot within {self.cfg.kvm_probe_timeout_s} s"
+            raise TargetUnavailable(f"kernel.accel=kvm but {why} (see {log}); use "
                                     "kernel.accel=auto or tcg")
         return ok
 

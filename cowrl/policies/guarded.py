@@ -1159,16 +1159,19 @@ def shipped_options() -> dict[str, Any]:
             if k not in ("_target_", "name", "costmodel", "lam", "table")}
 
 
-def make_guarded(table: Sequence[int] | None = None, costmodel: str = "seed_table1",
+def make_guarded(table: Sequence[int] | int | None = None, costmodel: str = "seed_table1",
                  lam: float | None = None, **kw: Any) -> GuardedPolicy:
     """``conf/policy/guarded.yaml``: a table plus the budget constants of ``costmodel``;
     ``costmodel: auto`` takes them from the cost model each run is priced by (the
     evaluation's, on the kernel target the one calibrated on that kernel:
     :meth:`GuardedPolicy.for_trace`), so that the budget reserves what a window really
     costs there (``precopy_setup_ns``, ``precopy_skip_ns``) and a saved fault's gain includes
-    the GUARDED decision it saves."""
+    the GUARDED decision it saves. ``table`` may be one value for every cell
+    (``conf/policy/shield64.yaml``: 64, the shield alone deciding)."""
     from cowrl.registry import make_costmodel
 
+    if isinstance(table, (int, np.integer)) and not isinstance(table, bool):
+        table = [int(table)] * N_CELLS
     lam_v = 1.0 if lam is None else lam
     if costmodel == "auto":
         pol = GuardedPolicy(table=table, **kw)

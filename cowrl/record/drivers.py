@@ -10,12 +10,17 @@ Standard library only (runs in the guest).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +72,16 @@ class Program:
             raise RecordError(f"{self.what}: timed out after {self.timeout_s:g} s "
                               f"(app.timeout_s)")
         if self.p.returncode != 0:
-            tail = (err or "").strip().splitlines()[-1:]
-            raise RecordError(f"{self.what}: exited with status {self.p.returncode}"
-                              + (f": {tail[0][:300]}" if tail else ""))
+            raise _exit_error(self.what, self.p.returncode, err or "")
         return out or ""
+
+
+def _exit_error(what: str, returncode: int, stderr: str) -> RecordError:
+    """``WHAT: exited with status N: <stderr's last line>`` (killed by signal N if < 0)."""
+    tail = stderr.strip().splitlines()[-1:]
+    how = f"killed by signal {-returncode}" if returncode < 0 else \
+        f"exited with status {returncode}"
+    return RecordError(f"{what}: {how}" + (f": {tail[0][:300]}" if tail else ""))
 
 
 def cpython_prefork(sess: Session, app: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -297,20 +308,208 @@ def script(sess: Session, app: dict[str, Any], out: Path) -> dict[str, Any]:
            str(ROOT / "cowrl/record/apps" / str(app["script"]))]
     for k, v in (app.get("params") or {}).items():
         cmd += [f"--{k.replace('_', '-')}", str(int(v) if isinstance(v, bool) else v)]
-    tmp = None
-    if app.get("tmpfs_mb"):
-        tmp = out / "tmpfs"
-        tmp.mkdir(exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(app['tmpfs_mb'])}m",
-                        "tmpfs", str(tmp)], check=True)
-        cmd += ["--dir", str(tmp)]
-    try:
+    with _tmpfs(out, app.get("tmpfs_mb")) as tmp:
+        if tmp is not None:
+            cmd += ["--dir", str(tmp)]
         return _workers_protocol(
             sess, Program(app, cmd, f"app {app['name']}: {app['program']}", cwd=out), cmd)
+
+
+@contextlib.contextmanager
+def _tmpfs(out: Path, size_mb: Any) -> Iterator[Path | None]:
+    """A tmpfs of ``size_mb`` MiB at ``out/tmpfs`` for the program's files (None if 0/None):
+    the job directory is 9p, whose writes would time the app."""
+    if not size_mb:
+        yield None
+        return
+    tmp = out / "tmpfs"
+    tmp.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(size_mb)}m", "tmpfs", str(tmp)],
+                   check=True)
+    try:
+        yield tmp
     finally:
-        if tmp is not None:
-            subprocess.run(["umount", "-l", str(tmp)], check=False)
+        subprocess.run(["umount", "-l", str(tmp)], check=False)
+
+
+# -- any command line ---------------------------------------------------------------------
+_PTRACE_CONT, _PTRACE_DETACH, _PTRACE_SETOPTIONS, _PTRACE_GETEVENTMSG = 7, 17, 0x4200, 0x4201
+_PTRACE_O_TRACEFORK, _PTRACE_O_TRACEEXEC, _PTRACE_O_EXITKILL = 0x2, 0x10, 0x100000
+_PTRACE_EVENT_FORK, _PTRACE_EVENT_EXEC = 1, 4
+_WALL = 0x40000000  # waitpid(2)'s __WALL: also tracees that are not our children
+_PR_SET_CHILD_SUBREAPER = 36
+# Run by the guest's Python between fork and exec: become traced by the driver, then exec
+# the command, which the kernel stops (SIGTRAP) right after the exec, before its first
+# instruction. The module's targets are an mm, and an exec replaces it: so the command is
+# registered after its exec, and before it can fork.
+_EXEC_TRACED = (
+    "import ctypes, os, sys\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "if libc.ptrace(0, 0, None, None):\n"
+    "    sys.exit('ptrace(PTRACE_TRACEME): ' + os.strerror(ctypes.get_errno()))\n"
+    "try:\n"
+    "    os.execv(sys.argv[1], sys.argv[1:])\n"
+    "except OSError as e:\n"
+    "    sys.exit(f'cannot execute {sys.argv[1]}: {e.strerror}')\n")
+TAIL_BYTES = 2000
+
+
+def _ptrace(req: int, pid: int, data: Any = None) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    libc.ptrace.restype = ctypes.c_long
+    if libc.ptrace(req, pid, None, data) == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, f"ptrace({req:#x}, {pid}): {os.strerror(err)}")
+
+
+class _Tail(threading.Thread):
+    """Reads a pipe to its end, keeping its last TAIL_BYTES (the program may print a lot)."""
+
+    def __init__(self, pipe: Any) -> None:
+        super().__init__(daemon=True)
+        self.pipe, self.text = pipe, b""
+        self.start()
+
+    def run(self) -> None:
+        while chunk := self.pipe.read1(65536):
+            self.text = (self.text + chunk)[-TAIL_BYTES:]
+
+    def get(self) -> str:
+        self.join(timeout=5)
+        return self.text.decode(errors="replace")
+
+
+class _Traced:
+    """The command, started traced in its own process group; killed whole at app.timeout_s."""
+
+    def __init__(self, app: dict[str, Any], argv: list[str], cwd: Path,
+                 env: dict[str, str]) -> None:
+        self.timeout_s = float(app["timeout_s"])
+        self.p = subprocess.Popen([sys.executable, "-I", "-S", "-c", _EXEC_TRACED, *argv],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, cwd=cwd, env=env,
+                                  start_new_session=True)
+        self.out, self.err = _Tail(self.p.stdout), _Tail(self.p.stderr)
+        self.timed_out = False
+        self._killer = threading.Timer(self.timeout_s, self.kill)
+        self._killer.daemon = True
+        self._killer.start()
+
+    def kill(self) -> None:
+        self.timed_out = True
+        with contextlib.suppress(OSError):  # the started process group, nothing else
+            os.killpg(self.p.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        self._killer.cancel()
+        if self.p.returncode is None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.p.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.p.pid, 0)
+            self.p.returncode = -signal.SIGKILL
+
+
+@contextlib.contextmanager
+def _dev_shm(size_mb: int = 64) -> Iterator[None]:
+    """A tmpfs at /dev/shm if none is mounted (the guest's /dev is a bare devtmpfs): POSIX
+    semaphores and shared memory (Python's multiprocessing) live there."""
+    shm = Path("/dev/shm")
+    if shm.is_mount():
+        yield
+        return
+    shm.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=1777", "tmpfs",
+                    str(shm)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(shm)], check=False)
+
+
+def _until_first_fork(sess: Session, t: _Traced) -> int | None:
+    """Register the command once exec'd (again after each further exec: a target is an
+    mm), then run it until its first fork(2), which is marked ``fork`` while both processes
+    are stopped; detach from both. The new child's pid, or None if the command exited
+    first (then ``t.p.returncode`` is set)."""
+    pid = t.p.pid
+    registered = False
+    while True:
+        _, st = os.waitpid(pid, _WALL)
+        if not os.WIFSTOPPED(st):
+            t.p.returncode = os.waitstatus_to_exitcode(st)
+            return None
+        sig, event = os.WSTOPSIG(st), st >> 16
+        if (sig == signal.SIGTRAP and not registered) or event == _PTRACE_EVENT_EXEC:
+            sess.register(pid, children=True)
+            if not registered:
+                _ptrace(_PTRACE_SETOPTIONS, pid, _PTRACE_O_TRACEFORK | _PTRACE_O_TRACEEXEC
+                        | _PTRACE_O_EXITKILL)
+            registered, sig = True, 0
+        elif event == _PTRACE_EVENT_FORK:
+            sess.mark("fork")
+            msg = ctypes.c_ulong()
+            _ptrace(_PTRACE_GETEVENTMSG, pid, ctypes.addressof(msg))
+            child = int(msg.value)
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(child, _WALL)  # its first stop (the SIGSTOP a traced fork starts with)
+                _ptrace(_PTRACE_DETACH, child, 0)
+            _ptrace(_PTRACE_DETACH, pid, 0)
+            return child
+        _ptrace(_PTRACE_CONT, pid, sig)  # a signal for the command: delivered as it was
+
+
+def command(sess: Session, app: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Any command line (``app.argv``): the process it starts and every descendant that does
+    not exec, from its first fork to the exit of the last of them.
+
+    The command starts stopped at its exec (ptrace), is registered with its descendants,
+    runs until its first fork(2) (``fork`` is marked with both processes stopped) and is
+    then left alone. Orphans are reparented to this process (a child subreaper), so
+    ``end`` is marked when the whole tree has exited. Writers: the command 0, its
+    descendants 1.. by first fault; ``app.exclude_parent`` leaves the command out.
+    """
+    argv = [str(a) for a in app["argv"]]  # checked and resolved on the host
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    with _tmpfs(out, app.get("tmpfs_mb")) as tmp, _dev_shm():
+        cwd = tmp or out
+        env = {**os.environ, "TMPDIR": str(cwd),
+               **{str(k): str(v) for k, v in (app.get("env") or {}).items()}}
+        t = _Traced(app, argv, cwd, env)
+        try:
+            child = _until_first_fork(sess, t)
+            if child is None:
+                if t.timed_out:
+                    raise RecordError(f"app.timeout_s: {argv[0]} did not fork within "
+                                      f"{t.timeout_s:g} s")
+                if t.p.returncode:
+                    raise _exit_error(f"app.argv: {argv[0]}", t.p.returncode, t.err.get())
+                raise RecordError(f"app.argv: {argv[0]} exited without forking: it has no "
+                                  "COW window to record")
+            _, st = os.waitpid(t.p.pid, 0)
+            t.p.returncode = os.waitstatus_to_exitcode(st)
+            orphans = 0
+            while True:  # descendants the command left behind (reparented to us)
+                try:
+                    os.waitpid(-1, 0)
+                    orphans += 1
+                except ChildProcessError:
+                    break
+            sess.mark("end")
+            if t.timed_out:
+                raise RecordError(f"app.timeout_s: {argv[0]} did not finish within "
+                                  f"{t.timeout_s:g} s (its process group was killed)")
+            if t.p.returncode:
+                raise _exit_error(f"app.argv: {argv[0]}", t.p.returncode, t.err.get())
+        finally:
+            t.close()
+    return {"roles": {str(t.p.pid): 0}, "child_roles": "by_first_fault",
+            "exclude_parent": bool(app.get("exclude_parent", False)), "command": argv,
+            "exit_status": t.p.returncode, "first_child": child, "orphans_reaped": orphans,
+            "stdout_tail": t.out.get(), "stderr_tail": t.err.get()}
 
 
 DRIVERS = {"cpython_prefork": cpython_prefork, "redis_bgsave": redis_bgsave,
-           "shell_subshells": shell_subshells, "script": script}
+           "shell_subshells": shell_subshells, "script": script, "command": command}

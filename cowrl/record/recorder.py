@@ -15,6 +15,8 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -55,6 +57,59 @@ def load_app(app_cfg: Any) -> dict[str, Any]:
         if key not in app:
             raise ConfigError(f"app.{key}: missing in the app's config")
     return app
+
+
+# Where app=command looks up a bare argv[0] (the guest's PATH, not the user's: a shim or a
+# virtualenv on the user's PATH is not what a recording should silently run).
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+
+
+def check_command(app: dict[str, Any]) -> None:
+    """``app=command``: ``app.argv`` resolved in place (argv[0] to an absolute path, every
+    argument a string) before the guest boots; a one-line ConfigError naming the field.
+
+    The guest sees this machine's root read-only (the qemu runner's 9p share), so an
+    executable found here is the one the guest runs. A bare name is looked up in
+    SYSTEM_PATH; a name with a slash is a path (relative to the current directory)."""
+    argv = app.get("argv")
+    if isinstance(argv, str):
+        try:
+            argv = shlex.split(argv)
+        except ValueError as e:
+            raise ConfigError(f"app.argv: cannot split {argv!r} ({e})") from None
+    if not isinstance(argv, list) or not argv:
+        raise ConfigError("app.argv: give the command line to record, e.g. "
+                          "'app.argv=[/usr/bin/perl,-e,CODE]' (a list, or one string)")
+    for i, a in enumerate(argv):
+        if a is None or isinstance(a, (dict, list)):
+            raise ConfigError(f"app.argv: argument {i} is {a!r}, not a string")
+    exe = shutil.which(str(argv[0]), path=SYSTEM_PATH)
+    if exe is None:
+        raise ConfigError(f"app.argv: {argv[0]!r} names no executable file (a path, or a "
+                          f"name in {SYSTEM_PATH})")
+    exe = str(Path(exe).absolute())
+    app["argv"] = [exe, *(str(a) for a in argv[1:])]
+    app["program"] = exe
+    name = app.get("trace_name") or Path(exe).name
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(name)):
+        raise ConfigError(f"app.trace_name: {name!r} is not a file stem (letters, digits, "
+                          "'_', '.', '-')")
+    app["trace_name"] = str(name)
+    try:
+        ok = float(app["timeout_s"]) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"app.timeout_s: {app['timeout_s']!r} is not a positive number "
+                          "of seconds")
+    if shutil.which("dpkg-query") is None:
+        return
+    real = os.path.realpath(exe)
+    for path in (real, re.sub(r"^/usr/(s?bin|lib)/", r"/\1/", real)):  # merged /usr
+        owner = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True)
+        if owner.returncode == 0 and ":" in owner.stdout:  # provenance: the Debian package
+            app["packages"] = {Path(exe).name: owner.stdout.split(":", 1)[0].strip()}
+            return
 
 
 def check_programs(app: dict[str, Any]) -> dict[str, str]:
@@ -236,6 +291,8 @@ def record(cfg: DictConfig) -> dict[str, Any]:
     output_dir(out.parent)  # written beside out at the end: checked before the recording
     if out.exists() and any(out.iterdir()) and not cfg.get("overwrite", False):
         raise ConfigError(f"out: {out} exists and is not empty (overwrite=true replaces it)")
+    if app["driver"] == "command":
+        check_command(app)
     found = check_programs(app)
     kcfg = KernelConfig.from_any(cfg.kernel)
     if app.get("memory_mb") and int(app["memory_mb"]) > kcfg.memory_mb:

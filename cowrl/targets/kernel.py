@@ -82,8 +82,10 @@ class KernelTarget(Target):
         return self.forms.unsupported(policy, trace, cost)
 
     def run(self, plan: Plan) -> list[RunRecord]:
-        from cowrl.kernel.backend import run_repeated, run_session
+        from cowrl.kernel.backend import check_guest_memory, run_repeated, run_session
         from cowrl.kernel.jobs import RunRequest
+
+        check_guest_memory(self.kernel, [t for _, t in plan.runs])  # before resolving policies
 
         def session(runs: list[tuple[Policy, Trace]]) -> list[RunRecord]:
             # A policy without the module (NoModule) keeps its own name as the rows' policy.

@@ -299,6 +299,18 @@ def session(request: pytest.FixtureRequest) -> KernelSession:
                        checks=("manual_cow", "table_ioctl", "rmmod"), progress=True)
 
 
+def test_the_guest_footprint_is_within_what_the_memory_check_reserves(
+        session: KernelSession) -> None:
+    """check_guest_memory reserves GUEST_BASE_MIB + memory_mb / GUEST_PART for the guest
+    itself; at every run's start the guest took less (memory_mb - MemAvailable)."""
+    from cowrl.kernel.backend import GUEST_BASE_MIB, GUEST_PART
+
+    avail = session.info["mem_available_kb"]
+    assert len(avail) == len(session.records) and min(avail) > 0, avail
+    memory_mb = 2048  # the default the session runs with
+    assert memory_mb - min(avail) / 1024 < GUEST_BASE_MIB + memory_mb / GUEST_PART, avail
+
+
 def test_no_taint_beyond_the_module_and_dmesg_kept(session: KernelSession) -> None:
     """Loading sets taint 12288 (O, E); any other bit is a warning, an oops or worse."""
     assert session.info["taint"] & ~12288 == 0, session.info

@@ -168,8 +168,73 @@ def test_resolve_release_series(monkeypatch: pytest.MonkeyPatch) -> None:
     assert build.resolve_release("6.1") == "6.1.0-57-amd64"
     assert build.resolve_release("auto") == "6.1.0-57-amd64"
     assert build.resolve_release("6.1.0-41-amd64") == "6.1.0-41-amd64"
-    with pytest.raises(TargetUnavailable, match="no Linux 5.10 headers are installed"):
+    with pytest.raises(TargetUnavailable, match="^kernel.release=5.10: no Linux 5.10 headers "
+                       "are installed"):
         build.resolve_release("5.10")
+
+
+def test_an_unknown_release_names_the_field(tmp_path: Path) -> None:
+    """kernel.release=7 (no such headers, no fetched series) says which field, before any
+    download."""
+    from cowrl.kernel import build
+
+    with pytest.raises(TargetUnavailable) as e:
+        build.ensure_kernel(tmp_path, "7")
+    assert str(e.value).startswith("kernel.release=7: its headers are not installed and 7 is "
+                                   "not a fetched series")
+    assert not (tmp_path / "kernel").exists()
+
+
+def test_a_cache_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    """kernel.cache_dir naming a file was a NotADirectoryError traceback from the runner."""
+    from cowrl.kernel.backend import new_job
+
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(ConfigError, match=f"^kernel.cache_dir: cannot create {afile} "):
+        new_job(KernelConfig(cache_dir=str(afile)), "eval", progress=False)
+
+
+def _qemu_runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, accel: str
+                 ) -> runners.QemuRunner:
+    from cowrl.kernel import build
+
+    monkeypatch.setattr(build, "resolve_release", lambda release, cache=None: "6.1.0-57-amd64")
+    monkeypatch.setattr(runners, "_qemu_version", lambda: "QEMU emulator version 7.2")
+    return runners.QemuRunner(KernelConfig(accel=accel, cache_dir=str(tmp_path)))
+
+
+def test_accel_kvm_without_the_device_fails_before_the_preparation(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """kernel.accel=kvm where /dev/kvm is not usable: one line as the runner is made, not
+    after prepare() has fetched the kernel and built the module and initramfs."""
+    monkeypatch.setattr(runners, "KVM_DEVICE", str(tmp_path / "no-kvm"))
+    with pytest.raises(TargetUnavailable, match="^kernel.accel=kvm but .*no-kvm is not usable"):
+        _qemu_runner(monkeypatch, tmp_path, "kvm")
+    _qemu_runner(monkeypatch, tmp_path, "auto")  # auto falls back to TCG later
+
+
+def test_accel_kvm_says_why_qemu_stopped(monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    """A KVM probe that qemu ends at once (no usable KVM hardware behind /dev/kvm) said the
+    guest 'did not boot within 20.0 s'; now qemu's own reason."""
+    kvm = tmp_path / "kvm"
+    kvm.write_text("")
+    monkeypatch.setattr(runners, "KVM_DEVICE", str(kvm))
+    runner = _qemu_runner(monkeypatch, tmp_path, "kvm")
+    runner.kernel_dir, runner.initramfs = tmp_path, tmp_path / "initrd"
+
+    def boot(cmd: list[str], log: Path, *a: object, **k: object) -> tuple[bool, float]:
+        log.write_text("\n[qemu] qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\n"
+                       "qemu-system-x86_64: kvm.c:3183: kvm_buf_set_msrs: Assertion failed.\n")
+        return False, 0.4
+
+    monkeypatch.setattr(runner, "_boot", boot)
+    with pytest.raises(TargetUnavailable) as e:
+        runner._kvm_works()
+    assert str(e.value) == ("kernel.accel=kvm but qemu stopped: qemu-system-x86_64: error: "
+                            f"failed to set MSR 0x10a to 0x69 (see {tmp_path}/kvm_probe.log); "
+                            "use kernel.accel=auto or tcg")
 
 
 def _trace() -> Trace:
@@ -667,6 +732,26 @@ def test_swap_modules_follow_modinfo_depends(tmp_path: Path) -> None:
     assert build.copy_swap_modules(tmp_path / "nothing-here", empty) == []
 
 
+def test_a_run_the_oom_killer_ended_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A harness killed by the guest's OOM killer read 'cowrl_harness: child failed (status
+    9)' (the qemu guest, 2048 MiB, a 1,229 MiB region, before the pre-boot check); the run's
+    error now says out of memory and names kernel.memory_mb. Only a kill since the run began
+    counts."""
+    from cowrl.kernel import guest
+
+    log = ["[    1.000000] Freeing unused kernel image",
+           "[   50.000000] Out of memory: Killed process 99 (python3) total-vm:1kB",
+           "[  180.941054] Out of memory: Killed process 109 (cowrl_harness) total-vm:1266696kB, "
+           "anon-rss:1261112kB"]
+    monkeypatch.setattr(guest, "kernel_log", lambda last=0: log)
+    assert guest.oom_note(100.0) == (
+        "; out of memory: the kernel's OOM killer killed process 109 (cowrl_harness) (raise "
+        "kernel.memory_mb; under kernel.runner=host, free the host's memory)")
+    assert guest.oom_note(200.0) == ""
+    monkeypatch.setattr(guest, "kernel_log", lambda last=0: log[:1])
+    assert guest.oom_note(0.0) == ""
+
+
 def test_ensure_swap_leaves_a_host_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     """Outside the qemu guest (no swap_modules in the job: kernel.runner=host) ensure_swap()
     touches no device and no swap, even where /dev/zram0 exists."""
@@ -683,16 +768,104 @@ def test_ensure_swap_leaves_a_host_alone(monkeypatch: pytest.MonkeyPatch) -> Non
     assert touched == []
 
 
-def test_a_trace_larger_than_the_guest_fails_before_the_boot() -> None:
+def _no_boot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make a boot (or the runner's preparation) fail the test at once, instead of running."""
+    from cowrl.kernel import backend
+
+    def boot(*a: object, **k: object) -> None:
+        raise AssertionError("the guest was prepared and booted")
+
+    monkeypatch.setattr(backend, "new_job", boot)
+
+
+def test_a_trace_larger_than_the_guest_fails_before_the_boot(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """A region that cannot even be filled in kernel.memory_mb is one line, before qemu starts
     (it was an out-of-memory harness run after a boot)."""
     from cowrl.kernel.backend import run_session
-    from cowrl.kernel.jobs import RunRequest
-    from cowrl.policies.static import Baseline
-    from cowrl.traces.io import Trace
 
+    _no_boot(monkeypatch)
     big = Trace(pages=np.array([0, 1, 2]), n_pages=600_000, name="big")  # 2,344 MiB
-    with pytest.raises(CowrlError) as e:
+    with pytest.raises(ConfigError) as e:
         run_session([RunRequest(big, Baseline())], {"memory_mb": 2048})
-    assert str(e.value) == ("trace big: its 600000 pages (2344 MiB, filled before the fork) do "
-                            "not fit in the guest's kernel.memory_mb=2048; raise kernel.memory_mb")
+    assert str(e.value) == ("trace big: its 600000 pages (2344 MiB, copied after the fork: "
+                            "twice that) need kernel.memory_mb >= 5147 in the guest, got "
+                            "kernel.memory_mb=2048; raise kernel.memory_mb")
+
+
+def test_a_trace_the_guest_cannot_copy_fails_before_the_boot(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A region of 60 % of the guest's memory fits, but not with the writer's copies: under
+    qemu (2048 MiB, 6.1) its harness was killed by the guest's OOM killer after the boot
+    ("child failed (status 9)"). Now one line naming the file and kernel.memory_mb, before
+    the boot; a region measured to run in the same guest still passes."""
+    from cowrl.kernel.backend import check_guest_memory, guest_memory_needed_mb, run_session
+    from cowrl.traces.io import load_trace, save_trace
+
+    _no_boot(monkeypatch)
+    path = tmp_path / "sixty.npy"
+    n = 314_572  # 1,229 MiB: 60 % of 2048
+    save_trace(Trace(pages=np.arange(n), n_pages=n), path)
+    with pytest.raises(ConfigError) as e:
+        run_session([RunRequest(load_trace(path), Baseline())], {"memory_mb": 2048})
+    assert str(e.value) == (f"trace file {path}: its 314572 pages (1229 MiB, copied after the "
+                            "fork: twice that) need kernel.memory_mb >= 2769 in the guest, got "
+                            "kernel.memory_mb=2048; raise kernel.memory_mb")
+    # Ran under qemu at the limit (baseline, hugepage, precopy k=8; 6.1.0-57-amd64, TCG).
+    for mem, fits in ((2048, 228_455), (256, 14_278)):
+        ok = Trace(pages=np.arange(fits), n_pages=fits, name="ok")
+        assert guest_memory_needed_mb(ok) == mem
+        check_guest_memory(KernelConfig(memory_mb=mem), [ok])
+        check_guest_memory(KernelConfig(memory_mb=mem, runner="host"),
+                           [Trace(pages=np.arange(fits + 1), n_pages=fits + 1)])
+        with pytest.raises(ConfigError, match=f"got kernel.memory_mb={mem};"):
+            check_guest_memory(KernelConfig(memory_mb=mem),
+                               [ok, Trace(pages=np.arange(fits + 1), n_pages=fits + 1)])
+
+
+def test_a_trace_larger_than_the_host_fails_before_the_boot(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """kernel.memory_mb may exceed the host (qemu takes pages as the guest touches them), but
+    a trace whose guest needs more than the host has would swap or OOM the host: one line."""
+    from cowrl.kernel import backend
+
+    _no_boot(monkeypatch)
+    monkeypatch.setattr(backend, "host_memory_mb", lambda: 1500)
+    big = Trace(pages=np.arange(200_000), n_pages=200_000, name="big")  # 781 MiB: needs 1810
+    with pytest.raises(TargetUnavailable) as e:
+        backend.run_session([RunRequest(big, Baseline())], {"memory_mb": 4096})
+    assert str(e.value) == ("trace big: its 200000 pages (781 MiB, copied after the fork: twice "
+                            "that) need kernel.memory_mb >= 1810 in the guest, more than this "
+                            "host's memory (1500 MiB); replay it on a larger machine")
+    backend.check_guest_memory(KernelConfig(memory_mb=4096), [Trace(pages=np.arange(9),
+                                                                    n_pages=9)])
+
+
+def test_every_committed_trace_fits_the_default_guest() -> None:
+    """The rule does not refuse what the defaults run: the committed traces in 2048 MiB."""
+    from cowrl.kernel.backend import check_guest_memory
+    from cowrl.traces.io import load_trace
+
+    traces = [load_trace(p, times=False)
+              for p in sorted((Path(__file__).parents[2] / "data" / "traces").glob("*.npz"))]
+    assert len(traces) >= 5
+    check_guest_memory(KernelConfig(), traces)
+
+
+def test_the_kernel_target_checks_guest_memory_before_resolving_policies(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """target=kernel refuses a trace too big for the guest before any policy is resolved for
+    it (precopy_best simulates every k on the trace: long on a big one)."""
+    from cowrl.registry import make_costmodel
+    from cowrl.targets.base import Plan, Run
+    from cowrl.targets.kernel import KernelTarget
+
+    _no_boot(monkeypatch)
+    target = KernelTarget({"memory_mb": 512})
+    monkeypatch.setattr(target.forms, "resolve",
+                        lambda *a: (_ for _ in ()).throw(AssertionError("resolved")))
+    big = Trace(pages=np.arange(100_000), n_pages=100_000, name="big")  # 391 MiB
+    with pytest.raises(ConfigError, match="^trace big: .* got kernel.memory_mb=512; raise"):
+        target.run(Plan([Run(Baseline(), big)], make_costmodel("tcg")))
+
+

@@ -1,0 +1,59 @@
+"""data/unseen: programs recorded with app=command that no learner ever trains on.
+
+Their figures (docs/traces.md, "Programs the project has never seen") are honest only while
+no training path reaches them: not the recorded corpus (data/traces, corpus_dir), not a
+workload entry, not a script's corpus glob.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from cowrl.traces.io import load_trace
+
+ROOT = Path(__file__).resolve().parent.parent
+UNSEEN = ROOT / "data/unseen"
+NAMES = ["python_pool", "bash_array"]
+
+
+def test_unseen_list_is_every_trace_there() -> None:
+    assert sorted(NAMES) == sorted(f.stem for f in UNSEEN.glob("*.npz"))
+    assert (UNSEEN / "README.md").is_file()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unseen_trace_loads_with_provenance(name: str) -> None:
+    info = json.loads((UNSEEN / f"{name}.json").read_text())
+    prov = info["provenance"]
+    assert prov["app"] == "command" and prov["dropped"] == 0 and prov["nmissed"] == 0
+    t = load_trace(UNSEEN / f"{name}.npz")
+    assert t.writes == info["stats"]["writes"] and t.name == name
+    assert t.t_ns is not None and np.all(np.diff(t.t_ns) >= 0)
+    assert np.unique(t.writer).size == 5  # the command and its 4 workers
+
+
+def test_no_training_path_reaches_the_unseen_traces(compose_cfg) -> None:
+    from cowrl.generalization import app_traces
+
+    # the recorded corpus every learner trains on (guarded's tables, the bandit's
+    # train_workloads, generalization.py's corpus_dir) is data/traces, without them
+    corpus_dir = OmegaConf.load(ROOT / "conf/generalization.yaml").corpus_dir
+    files = [f.resolve() for fs in app_traces(ROOT / corpus_dir).values() for f in fs]
+    assert files and not any(UNSEEN.resolve() in f.parents for f in files)
+    assert not {f.stem for f in files} & set(NAMES)
+    # no workload entry names them (train.py's workloads, the bandit's train_workloads)
+    for f in (ROOT / "conf/workload").glob("*.yaml"):
+        assert f.stem not in NAMES and "data/unseen" not in f.read_text(), f
+    for name in ("bandit", "guarded"):
+        train = compose_cfg("train", [f"policy={name}"])
+        assert not set(train.workloads) & set(NAMES)
+    # nothing of the project's code or configs names the directory (only the docs do)
+    for d in ("conf", "cowrl", "experiments"):
+        for f in (ROOT / d).rglob("*"):
+            if f.suffix in (".py", ".yaml", ".sh", ".pl"):
+                assert "data/unseen" not in f.read_text(), f
