@@ -176,13 +176,10 @@ def guest_memory_needed_mb(trace: Trace) -> int:
 
 def host_memory_mb() -> int:
     """This machine's memory (MemTotal, MiB); a large number when /proc/meminfo is unreadable."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) // 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 1 << 40
+    from cowrl.kernel.guest import meminfo_kb  # the guest's reader (standard library only)
+
+    kb = meminfo_kb("MemTotal")
+    return kb // 1024 if kb >= 0 else 1 << 40
 
 
 def check_guest_memory(kcfg: KernelConfig, traces: Sequence[Trace]) -> None:

@@ -575,16 +575,21 @@ def _uptime() -> float:
         return -1.0
 
 
-def mem_available_kb() -> int:
-    """MemAvailable of /proc/meminfo (kB), or -1: what a harness run can take before the
-    OOM killer (the guest's own footprint is memory_mb minus it)."""
+def meminfo_kb(key: str) -> int:
+    """The field ``key`` of /proc/meminfo (kB), or -1 when it cannot be read."""
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return -1
+
+
+def mem_available_kb() -> int:
+    """MemAvailable of /proc/meminfo (kB), or -1: what a harness run can take before the
+    OOM killer (the guest's own footprint is memory_mb minus it)."""
+    return meminfo_kb("MemAvailable")
 
 
 def _taint() -> int:
