@@ -60,6 +60,19 @@ class Ceiling:
         return self.objective / self.baseline if self.baseline > 0 else 1.0
 
 
+def _check_loss(loss_ns: float) -> None:
+    if loss_ns <= 0:
+        raise ConfigError(f"safe ceiling: loss_ns must be positive, got {loss_ns}")
+
+
+def _loss(cost: CostModel, lam: float, slack: float) -> float:
+    """What a copy never written costs under ``cost`` (``L``); a ConfigError for a ``slack``
+    outside [0, 1)."""
+    if not (0 <= slack < 1):
+        raise ConfigError(f"safe ceiling: slack must be in [0, 1), got {slack}")
+    return cost.precopy_ns + lam * cost.page_cost_ns
+
+
 def greedy_saved(demand: np.ndarray, precopy_ns: float, loss_ns: float, slack: float) -> np.ndarray:
     """The pages (indices into ``demand``, first writes in order) that the greedy schedule
     saves, given baseline's cost ``demand[i]`` of each first write, what a copy costs
@@ -68,8 +81,7 @@ def greedy_saved(demand: np.ndarray, precopy_ns: float, loss_ns: float, slack: f
     budget_base = slack * np.cumsum(demand)  # slack x B after first write i
     gain = np.asarray(demand, dtype=np.float64) - precopy_ns
     saved = np.zeros(n, dtype=bool)
-    if loss_ns <= 0:
-        raise ConfigError(f"safe ceiling: loss_ns must be positive, got {loss_ns}")
+    _check_loss(loss_ns)
     proven = 0.0  # sum of gain over the pages saved so far
     a = 0
     while a < n:  # a: a demand fault (its page is not saved)
@@ -93,12 +105,10 @@ def safe_ceiling(trace: Trace, cost: CostModel, lam: float = 1.0, slack: float =
     ``1 + slack`` times baseline's."""
     from cowrl.sim.simulator import simulate
 
-    if not (0 <= slack < 1):
-        raise ConfigError(f"safe ceiling: slack must be in [0, 1), got {slack}")
+    loss = _loss(cost, lam, slack)
     rec = simulate(trace, Baseline(), cost)
     demand = np.asarray(rec.fault_ns, dtype=np.float64)  # baseline faults = first writes
     base = float(demand.sum())
-    loss = cost.precopy_ns + lam * cost.page_cost_ns
     saved = greedy_saved(demand, cost.precopy_ns, loss, slack)
     gain = float((demand[saved] - cost.precopy_ns).sum())
     first = int(np.argmax(saved)) if saved.any() else -1
@@ -125,8 +135,7 @@ def unknown_order_saved(uncertain: np.ndarray, demand: float, precopy_ns: float,
     g = demand - precopy_ns
     if g <= 0:
         return 0.0
-    if loss_ns <= 0:
-        raise ConfigError(f"safe ceiling: loss_ns must be positive, got {loss_ns}")
+    _check_loss(loss_ns)
     w = 0.0
     for n, r in enumerate(np.asarray(uncertain, dtype=np.float64)):
         if r <= 0:
@@ -164,10 +173,7 @@ def unknown_order_ceiling(uncertain: np.ndarray, cost: CostModel, lam: float = 1
                           slack: float = 0.02) -> float:
     """The bound of :func:`unknown_order_saved` as an expected objective / baseline: no online
     policy meeting the safety target has an expected ratio below it on such writes."""
-    if not (0 <= slack < 1):
-        raise ConfigError(f"safe ceiling: slack must be in [0, 1), got {slack}")
     demand = cost.demand_ns
-    w = unknown_order_saved(uncertain, demand, cost.precopy_ns,
-                            cost.precopy_ns + lam * cost.page_cost_ns, slack)
+    w = unknown_order_saved(uncertain, demand, cost.precopy_ns, _loss(cost, lam, slack), slack)
     m = len(uncertain)
     return 1.0 - w * (demand - cost.precopy_ns) / (m * demand) if m else 1.0
