@@ -174,18 +174,22 @@ def test_sb3_artifact_keeps_the_shield_keys_and_loads_without_them_as_0(
                                 *[f"policy.{k}={v}" for k, v in SHIELD_ON.items()]]))
     art = json.loads((out / "policy.json").read_text())
     assert {k: art["policy"]["guard"][k] for k in SHIELD_ON} == SHIELD_ON
+    # floor and grant_left as the yaml ships them (saved before them: 0 and 2,
+    # tests/test_shield_floor.py)
+    later = {k: art["policy"]["guard"][k] for k in ("floor", "grant_left")}
     cost = make_costmodel("seed_table1")
     t = g.randomized(seed=2000, draw=0, families="mixture")
     runs = {}
     for saved in (SHIELD_ON, {}):
         if not saved:  # as saved before the keys (read_ns goes with read_credit)
-            for k in (*SHIELD_ON, "read_ns"):
+            for k in (*SHIELD_ON, "read_ns", *later):
                 art["policy"]["guard"].pop(k)
             (out / "policy.json").write_text(json.dumps(art))
         policy = load_policy(out / "policy.json", name=algo)
         assert {k: getattr(policy.view.guard, k) for k in SHIELD_ON} == \
             {k: saved.get(k, 0) for k in SHIELD_ON}
-        ks, env_obj = _env_decisions(policy, t, cost, proof=1, proof_ttl=16, **saved)
+        ks, env_obj = _env_decisions(policy, t, cost, proof=1, proof_ttl=16, **saved,
+                                     **(later if saved else {}))
         rec, ev = simulate(t, policy, cost, record_events=True)
         assert ks == ev.k.tolist(), saved
         assert objective(rec, 1.0, cost.page_cost_ns) == pytest.approx(env_obj)

@@ -286,7 +286,9 @@ class BanditPolicy(Policy):
     read again ``2^m`` faults later; ``read_credit`` as guarded's: a proof also credits the
     reserved reads its copy did not use; ``proof_look`` as guarded's: a look counts down the
     live entries of its region's bucket only; ``proof_span`` as guarded's: a look walks the
-    ring's span only, and none before its bucket is due). The budget's prices come from
+    ring's span only, and none before its bucket is due; ``floor`` and ``grant_left`` as
+    guarded's: ``k = 0`` while the fault's class has a sentinel hit rate below ``floor``, the
+    allowance at faults with ``grant_left`` private left neighbours). The budget's prices come from
     ``costmodel`` (``auto``: the cost model each run is priced by, as
     ``conf/policy/guarded.yaml``).
     ``shield: false`` with the guarded context frees every window (the budget's prices are
@@ -303,7 +305,8 @@ class BanditPolicy(Policy):
                  epoch_faults: int = 64, shield: bool = False, proof: int = 0,
                  proof_reads: int = 8, proof_ttl: int = 0, proof_backoff: int = 0,
                  read_credit: int = 0, proof_look: int = 0, proof_span: int = 0,
-                 costmodel: str = "auto", lam: float | None = None,
+                 floor: int = 0, grant_left: int = 2, costmodel: str = "auto",
+                 lam: float | None = None,
                  credit: str = "proposed", train_workloads: Sequence[str] | None = None,
                  train_rounds: int | None = None) -> None:
         if not isinstance(learner, Learner):
@@ -328,6 +331,8 @@ class BanditPolicy(Policy):
         if isinstance(proof, bool) or proof not in (0, 1):
             raise ConfigError(f"policy.proof must be 0 or 1, got {proof!r}")
         from cowrl.policies.guarded import (
+            check_floor,
+            check_grant_left,
             check_proof_backoff,
             check_proof_look,
             check_proof_reads,
@@ -337,6 +342,8 @@ class BanditPolicy(Policy):
         )
 
         check_proof_reads(proof_reads)
+        self.floor = check_floor(floor)
+        self.grant_left = check_grant_left(grant_left)
         self.proof_ttl = check_proof_ttl(proof_ttl, proof)
         self.proof_backoff = check_proof_backoff(proof_backoff, proof)
         self.read_credit = check_read_credit(read_credit, proof)
@@ -416,7 +423,9 @@ class BanditPolicy(Policy):
                                                   proof_backoff=self.proof_backoff,
                                                   read_credit=self.read_credit,
                                                   proof_look=self.proof_look,
-                                                  proof_span=self.proof_span),
+                                                  proof_span=self.proof_span,
+                                                  floor=self.floor,
+                                                  grant_left=self.grant_left),
                                   shield=self.shield, degrees=self.degrees)
 
     def _named_cost(self) -> CostModel:
@@ -443,6 +452,7 @@ class BanditPolicy(Policy):
                               "read_credit": self.read_credit,
                               "proof_look": self.proof_look,
                               "proof_span": self.proof_span,
+                              "floor": self.floor, "grant_left": self.grant_left,
                               "degrees": list(self.degrees), "name": self.name}
         if not self.shield:  # free windows, as GuardView(shield=False) trained it
             from cowrl.policies.shield import FREE_PRICES, guard_constants
@@ -455,7 +465,7 @@ class BanditPolicy(Policy):
             c = guard_constants(cost, self.lam, proof=self.proof, proof_reads=self.proof_reads,
                                 proof_ttl=self.proof_ttl, proof_backoff=self.proof_backoff,
                                 read_credit=self.read_credit, proof_look=self.proof_look,
-                                proof_span=self.proof_span)
+                                proof_span=self.proof_span, grant_left=self.grant_left)
             c.update(FREE_PRICES)
             return GuardedPolicy(table=table, **c, **{k: v for k, v in kw.items()
                                                       if k not in c})

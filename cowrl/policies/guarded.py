@@ -487,8 +487,7 @@ class GuardedPolicy(Policy):
                               f"0..{MAX_K} or {ALIGN} + G (align to G pages, G in "
                               f"{', '.join(map(str, ALIGN_GROUPS))})")
         tab = [int(k) for k in tab]
-        if isinstance(grant_left, bool) or grant_left not in range(5):
-            raise ConfigError(f"policy.grant_left must be in 0..4, got {grant_left!r}")
+        check_grant_left(grant_left)
         if isinstance(hit_scale, bool) or hit_scale not in range(1, MAX_HIT_SCALE + 1):
             raise ConfigError(f"policy.hit_scale must be in 1..{MAX_HIT_SCALE}, got {hit_scale!r}")
         if isinstance(scan, bool) or scan not in range(MAX_SCAN + 1):
@@ -513,8 +512,7 @@ class GuardedPolicy(Policy):
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
-        if not 0 <= int(floor) <= USE_ONE:
-            raise ConfigError(f"policy.floor must be in 0..{USE_ONE}, got {floor!r}")
+        check_floor(floor)
         for field, v in (("gain_ns", gain_ns), ("loss_ns", loss_ns), ("setup_ns", setup_ns),
                          ("demand_ns", demand_ns), ("budget_per_mille", budget_per_mille)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
@@ -1129,6 +1127,23 @@ def check_proof_look(proof_look: Any, proof: int) -> int:
     if proof_look and not proof:
         raise ConfigError("policy.proof_look needs proof: 1 (it looks at the proof ring)")
     return int(proof_look)
+
+
+def check_grant_left(grant_left: Any) -> int:
+    """``policy.grant_left`` (0..4: 0 grants the allowance at every fault, 4 only at sentinel
+    hits), or a one-line :class:`ConfigError` naming it."""
+    if isinstance(grant_left, bool) or grant_left not in range(5):
+        raise ConfigError(f"policy.grant_left must be in 0..4, got {grant_left!r}")
+    return int(grant_left)
+
+
+def check_floor(floor: Any) -> int:
+    """``policy.floor`` (0..USE_ONE: ``k = 0`` while the fault's class has a sentinel hit rate
+    below it), or a one-line :class:`ConfigError` naming it."""
+    if isinstance(floor, bool) or not isinstance(floor, (int, np.integer)) \
+            or not 0 <= int(floor) <= USE_ONE:
+        raise ConfigError(f"policy.floor must be in 0..{USE_ONE}, got {floor!r}")
+    return int(floor)
 
 
 def walk_price(cost: CostModel) -> int:

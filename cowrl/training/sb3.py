@@ -58,6 +58,10 @@ class SB3Spec:
     """Guarded's ``proof_look`` for the shield's proof looks (0 with ``proof: 0``)."""
     proof_span: int = 0
     """Guarded's ``proof_span`` for the shield's proof looks (1 needs ``proof_backoff: 1``)."""
+    floor: int = 0
+    """Guarded's ``floor`` for the shield: ``k = 0`` while the class's hit rate is below it."""
+    grant_left: int = 2
+    """Guarded's ``grant_left`` for the shield's allowance (0..4)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     trainer = "sb3"
@@ -82,6 +86,8 @@ class SB3Spec:
         if isinstance(self.proof, bool) or self.proof not in (0, 1):
             raise ConfigError(f"policy.proof must be 0 or 1, got {self.proof!r}")
         from cowrl.policies.guarded import (
+            check_floor,
+            check_grant_left,
             check_proof_backoff,
             check_proof_look,
             check_proof_span,
@@ -89,6 +95,8 @@ class SB3Spec:
             check_read_credit,
         )
 
+        self.floor = check_floor(self.floor)
+        self.grant_left = check_grant_left(self.grant_left)
         self.proof_ttl = check_proof_ttl(self.proof_ttl, self.proof)
         self.proof_backoff = check_proof_backoff(self.proof_backoff, self.proof)
         self.read_credit = check_read_credit(self.read_credit, self.proof)
@@ -101,11 +109,13 @@ class SB3Spec:
 
     @property
     def proof_options(self) -> dict[str, int]:
-        """The shield's proof options (:func:`~cowrl.policies.shield.guard_constants`' keywords),
-        the same for the training env and the deployed policy."""
+        """The shield's options (:func:`~cowrl.policies.shield.guard_constants`' keywords: its
+        proof options, ``floor`` and ``grant_left``), the same for the training env and the
+        deployed policy."""
         return {"proof": self.proof, "proof_ttl": self.proof_ttl,
                 "proof_backoff": self.proof_backoff, "read_credit": self.read_credit,
-                "proof_look": self.proof_look, "proof_span": self.proof_span}
+                "proof_look": self.proof_look, "proof_span": self.proof_span,
+                "floor": self.floor, "grant_left": self.grant_left}
 
     @property
     def uses_guard(self) -> bool:
