@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
+from reckless import Reckless
 
 from cowrl.envs.guarded_env import GuardedPrecopyEnv
 from cowrl.envs.precopy_env import PrecopyEnv
 from cowrl.errors import ConfigError
 from cowrl.kernel.table import pack_guarded
-from cowrl.policies.bandits import DEFAULT_DEGREES, BanditPolicy, DiscountedUCB
-from cowrl.policies.guarded import ALIGN_ARMS, N_CELLS, GuardedPolicy, shipped_options
+from cowrl.policies.bandits import BanditPolicy
+from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options
 from cowrl.policies.shield import GuardView, guard_constants
 from cowrl.registry import CONF_DIR, make_costmodel
 from cowrl.sim.simulator import simulate
@@ -47,22 +48,9 @@ SHIELD = {"proof": 1, "proof_ttl": 16, "proof_backoff": 1, "read_credit": 1, "pr
           "proof_span": 1}
 
 
-class _Reckless(DiscountedUCB):
-    """Always proposes ``want``: the shield alone decides."""
-
-    def __init__(self, want: int = 64) -> None:
-        super().__init__(arms=(*DEFAULT_DEGREES, *ALIGN_ARMS))
-        self.want = want
-
-    def _select(self, c: int) -> int:
-        return self._index[self.want]
-
-    def greedy(self, contexts: object = None) -> list[int]:
-        return [self.want] * N_CELLS
-
 
 def _bandit(opts: dict[str, int], **kw: Any) -> BanditPolicy:
-    return BanditPolicy(_Reckless(), context="guarded", shield=True, **SHIELD, **opts, **kw)
+    return BanditPolicy(Reckless(), context="guarded", shield=True, **SHIELD, **opts, **kw)
 
 
 def _random() -> list[Trace]:

@@ -23,12 +23,13 @@ from typing import Any
 
 import pytest
 from omegaconf import OmegaConf
+from reckless import Reckless
 
 from cowrl.envs.guarded_env import GuardedPrecopyEnv
 from cowrl.errors import ConfigError
 from cowrl.metrics import objective
-from cowrl.policies.bandits import DEFAULT_DEGREES, BanditPolicy, DiscountedUCB
-from cowrl.policies.guarded import ALIGN, ALIGN_ARMS, N_CELLS, GuardedPolicy, shipped_options
+from cowrl.policies.bandits import BanditPolicy
+from cowrl.policies.guarded import ALIGN, N_CELLS, GuardedPolicy, shipped_options
 from cowrl.policies.shield import GuardView, guard_constants
 from cowrl.registry import CONF_DIR, make_costmodel
 from cowrl.sim.simulator import simulate
@@ -96,19 +97,6 @@ def test_shipped_guarded_bounds_the_loss_with_the_reads_charged(cm: str) -> None
             assert run - base <= pol.granted + t.n_pages, (t.name, table[:1])
 
 
-class _Reckless(DiscountedUCB):
-    """Always proposes ``want``: the shield alone decides."""
-
-    def __init__(self, want: int) -> None:
-        super().__init__(arms=(*DEFAULT_DEGREES, *ALIGN_ARMS))
-        self.want = want
-
-    def _select(self, c: int) -> int:
-        return self._index[self.want]
-
-    def greedy(self, contexts: object = None) -> list[int]:
-        return [self.want] * N_CELLS
-
 
 @pytest.mark.parametrize("cm", COSTS)
 def test_shipped_bandit_shield_bounds_the_loss_with_the_reads_charged(cm: str) -> None:
@@ -118,7 +106,7 @@ def test_shipped_bandit_shield_bounds_the_loss_with_the_reads_charged(cm: str) -
     for t in _traces():
         base = _zeros(t, cost, **{k: spec[k] for k in PROOF_KEYS})
         for want in (1, 64, ALIGN | 16):
-            pol = BanditPolicy(_Reckless(want), context="guarded", **opts)
+            pol = BanditPolicy(Reckless(want), context="guarded", **opts)
             pol.begin_episode(t, cost, 1.0)
             view = pol.view
             run = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
@@ -180,7 +168,7 @@ def test_old_artifacts_without_proof_ttl_load_as_0() -> None:
     old = {k: v for k, v in guard_constants(cost, proof=1).items() if k != "proof_ttl"}
     assert GuardView(old).guard.proof_ttl == 0
     for auto in (False, True):
-        pol = BanditPolicy(_Reckless(8), context="guarded", shield=True, proof=1,
+        pol = BanditPolicy(Reckless(8), context="guarded", shield=True, proof=1,
                            proof_ttl=16, costmodel="auto" if auto else "seed_table1")
         spec = pol.freeze().artifact_spec()
         assert spec["proof_ttl"] == 16
@@ -195,10 +183,10 @@ def test_old_artifacts_without_proof_ttl_load_as_0() -> None:
 def test_bad_proof_ttl_is_a_one_line_error_naming_the_field(bad: object) -> None:
     from cowrl.training.sb3 import SB3Spec
 
-    for build in (lambda: BanditPolicy(_Reckless(1), context="guarded", shield=True,
+    for build in (lambda: BanditPolicy(Reckless(1), context="guarded", shield=True,
                                        proof=1, proof_ttl=bad),
                   lambda: SB3Spec(proof=1, proof_ttl=bad)):
         with pytest.raises(ConfigError, match=r"^policy\.proof_ttl must be in 0\.\.255"):
             build()
     with pytest.raises(ConfigError, match=r"^policy\.proof_ttl must be 0 with proof: 0"):
-        BanditPolicy(_Reckless(1), context="guarded", shield=True, proof=0, proof_ttl=16)
+        BanditPolicy(Reckless(1), context="guarded", shield=True, proof=0, proof_ttl=16)
