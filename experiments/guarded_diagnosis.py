@@ -22,7 +22,6 @@ Prints per mode the same summary as ``guarded_options.py``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cowrl.policies.guarded as guarded  # noqa: E402
+from cowrl.errors import parse_json  # noqa: E402
 from cowrl.generalization import check_targets, measure, test_traces  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy  # noqa: E402
 from cowrl.registry import make_costmodel  # noqa: E402
@@ -94,7 +94,7 @@ def main() -> None:
                     help="JSON GuardedPolicy keywords, e.g. version 2's rules: "
                          "'{\"protect\": false, \"merge\": false, \"floor\": 0}'")
     args = ap.parse_args()
-    kw = json.loads(args.options)
+    kw = parse_json(args.options, "--options")
     cost = make_costmodel(args.costmodel)
     groups = {f: test_traces(f, args.draws, None, None) for f in FAMILIES}
     groups["apps"] = [load_trace(f) for f in sorted(CORPUS.glob("*.npz"))]
