@@ -45,7 +45,9 @@ VALIDATION = "validation"
 """Held-out set name of the public validation traces (``../shared/validation`` by default)."""
 APP_PREFIX = "app:"
 """Held-out set ``app:NAME``: every recorded trace of application NAME in the corpus."""
-REFERENCES = ("baseline", "readahead", "precopy", "shield64", "precopy_best", "oracle")
+REFERENCES = ("baseline", "readahead", "precopy", "shield64")
+"""Policies every job measures besides its learners (``measure`` adds ``precopy_best`` and the
+oracle per trace)."""
 UNIFORM_OR_SPARSE = ("random", "sparse", "v_pointer_chase")
 """Trace families whose waste target is <= 1% of precopied pages (by family or trace name)."""
 
@@ -353,8 +355,7 @@ def run_job(cfg: Any) -> dict[str, Any]:
     extra = o["train_overrides"]
     policies = [train_learner(name, train, cost, lam, seed, exclude, extra, o["passes"],
                               corpus) for name in learners]
-    refs = [make_policy(n, lam=lam) for n in ("baseline", "readahead", "precopy", "shield64")
-            if n not in learners]
+    refs = [make_policy(n, lam=lam) for n in REFERENCES if n not in learners]
     rows = measure(policies + refs, test, cost, lam)
     for r in rows:
         r["learned"] = r["policy"] in learners
