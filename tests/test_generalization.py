@@ -339,3 +339,20 @@ def test_experiment_scripts_bad_json_arguments_are_one_line_status_2(tmp_path: P
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert res.returncode == 2 and res.stderr.startswith(f"error: {key}: "), res.stderr
         assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+@pytest.mark.parametrize(("script", "args", "line"), [
+    # bandit_dev.py trained every variant (minutes) before it read --refs / --artifacts
+    ("bandit_dev", ["--refs", "guarded,nope"], "error: --refs: unknown policy 'nope'"),
+    ("bandit_dev", ["--artifacts", "/nonexistent/a"], "error: checkpoints: no policy artifact"),
+    # bench_traces.py: numpy's "negative dimensions are not allowed" traceback
+    ("bench_traces", ["--writes", "-1"], "error: --writes, --regions and --region-pages must "
+                                         "be positive"),
+])
+def test_experiment_scripts_check_arguments_before_work(script: str, args: list[str],
+                                                        line: str) -> None:
+    res = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{script}.py"), *args],
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and line in res.stderr.strip().splitlines()[-1], res.stderr
+    assert "trained" not in res.stdout  # no variant trained first
