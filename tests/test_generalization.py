@@ -345,6 +345,10 @@ def test_experiment_scripts_bad_json_arguments_are_one_line_status_2(tmp_path: P
     # bandit_dev.py trained every variant (minutes) before it read --refs / --artifacts
     ("bandit_dev", ["--refs", "guarded,nope"], "error: --refs: unknown policy 'nope'"),
     ("bandit_dev", ["--artifacts", "/nonexistent/a"], "error: checkpoints: no policy artifact"),
+    # guarded_diagnosis.py ran an unknown mode as "instant"; guarded_use.py held nothing out for
+    # an unknown application and learned a table "without" it
+    ("guarded_diagnosis", ["--modes", "shipped,nope"], "error: --modes: unknown mode 'nope'"),
+    ("guarded_use", ["--holdout", "app:nope"], "error: --holdout: 'app:nope' is not app:NAME"),
     # bench_traces.py: numpy's "negative dimensions are not allowed" traceback
     ("bench_traces", ["--writes", "-1"], "error: --writes, --regions and --region-pages must "
                                          "be positive"),
