@@ -349,6 +349,8 @@ def test_experiment_scripts_bad_json_arguments_are_one_line_status_2(tmp_path: P
     # an unknown application and learned a table "without" it
     ("guarded_diagnosis", ["--modes", "shipped,nope"], "error: --modes: unknown mode 'nope'"),
     ("guarded_use", ["--holdout", "app:nope"], "error: --holdout: 'app:nope' is not app:NAME"),
+    # learner_ablation.py trained the variants before a misspelt one (status 1)
+    ("learner_ablation", ["--variants", "plain,nope"], "error: --variants: unknown variant"),
     # bench_traces.py: numpy's "negative dimensions are not allowed" traceback
     ("bench_traces", ["--writes", "-1"], "error: --writes, --regions and --region-pages must "
                                          "be positive"),
