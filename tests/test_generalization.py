@@ -362,3 +362,14 @@ def test_experiment_scripts_check_arguments_before_work(script: str, args: list[
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and line in res.stderr.strip().splitlines()[-1], res.stderr
     assert "trained" not in res.stdout  # no variant trained first
+
+
+def test_holdout_names_checks_every_name_before_any_work(tmp_path: Path) -> None:
+    assert G.holdout_names("seq,stride", "--families", families_only=True) == ["seq", "stride"]
+    assert G.holdout_names("seq,validation,app:redis", "--holdouts", CORPUS) == [
+        "seq", "validation", "app:redis"]
+    for text, families_only in (("seq,nope", True), ("validation", True), ("app:redis", True),
+                                ("app:nope", False), ("", True)):
+        with pytest.raises(ConfigError, match="^--x: ") as e:
+            G.holdout_names(text, "--x", CORPUS, families_only=families_only)
+        assert "\n" not in str(e.value)
