@@ -301,3 +301,21 @@ def test_load_trace_expands_the_home_directory(tmp_path: Path, monkeypatch) -> N
     monkeypatch.setenv("HOME", str(tmp_path))
     np.save(tmp_path / "h.npy", np.array([3, 1]))
     assert load_trace("~/h.npy").pages.tolist() == [3, 1]
+
+
+def test_iter_pages_errors_name_the_file_as_load_trace(tmp_path: Path) -> None:
+    """A truncated .npy through ``iter_pages`` was numpy's bare ValueError ("mmap length is
+    greater than file size"), and a missing file an OSError; both are TraceErrors naming the
+    file, as ``load_trace`` says them."""
+    full = tmp_path / "full.npy"
+    np.save(full, np.arange(10_000))
+    half = tmp_path / "half.npy"
+    half.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    for p, needle in ((half, "unreadable or truncated trace"), (tmp_path / "none.npy",
+                      "no such trace file"), (tmp_path / "none.npz", "no such trace file"),
+                      (tmp_path, "is a directory")):
+        for read in (load_trace, lambda q: list(iter_pages(q))):
+            with pytest.raises(TraceError) as e:
+                read(p)
+            assert str(e.value).startswith(f"{p}: ") and needle in str(e.value), str(e.value)
+    assert sum(c.size for c in iter_pages(full, chunk=3000)) == 10_000

@@ -407,16 +407,20 @@ def iter_pages(path: str | Path, chunk: int = 1 << 20) -> Iterator[np.ndarray]:
     ``.npy`` is memory-mapped and ``.npz`` members are decompressed as a stream,
     so a trace of 10^7+ writes is read in bounded memory.
     """
-    p = Path(path)
-    if p.suffix.lower() == ".npy":
-        a = _load_npy(p)
-        for i in range(0, a.shape[0], chunk):
-            yield np.asarray(a[i:i + chunk], dtype=np.int64)
-        return
-    if p.suffix.lower() != ".npz":
+    p = Path(path).expanduser()
+    if p.suffix.lower() not in (".npy", ".npz"):
         yield load_trace(p).pages
         return
+    if p.is_dir():
+        raise TraceError(f"{p}: is a directory, not a trace file")
+    if not p.is_file():
+        raise TraceError(f"{p}: no such trace file")
     try:
+        if p.suffix.lower() == ".npy":  # errors as load_trace's (a truncated file too)
+            a = _load_npy(p)
+            for i in range(0, a.shape[0], chunk):
+                yield np.asarray(a[i:i + chunk], dtype=np.int64)
+            return
         with zipfile.ZipFile(p) as zf, zf.open("pages.npy") as f:
             shape, fortran, dtype = _npy_header(f)
             if len(shape) != 1 or fortran:
@@ -432,7 +436,8 @@ def iter_pages(path: str | Path, chunk: int = 1 << 20) -> Iterator[np.ndarray]:
                 yield np.frombuffer(raw, dtype=dtype).astype(np.int64)
                 left -= n
     except (KeyError, zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise TraceError(f"{p}: unreadable or truncated trace ({e})") from None
+        what = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise TraceError(f"{p}: unreadable or truncated trace ({what})") from None
 
 
 def _compact(a: np.ndarray, signed: bool = False) -> np.ndarray:
