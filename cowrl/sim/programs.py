@@ -126,7 +126,8 @@ C_WALKEMPTY = G_CELLS + 19  # walk_empty_ns: ... and each empty ring slot it ste
 C_READ = G_CELLS + 20  # read_ns: a proof credits it per reserved read (proof_ttl) left unused
 C_PLOOK = G_CELLS + 21  # proof_look: 1 = a look counts down its region's bucket only
 C_PSPAN = G_CELLS + 22  # proof_span: 1 = a look walks [tail, head) only, and not before due
-C_DEG = G_CELLS + 23
+C_FTOTAL = G_CELLS + 23  # floor_total: 1 = the floor also reads the lifetime hit rate
+C_DEG = G_CELLS + 24
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -419,7 +420,10 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         g = want - ALIGN
         want = (g - 1) - (vpn & (g - 1))
     k = copied = reserved = 0
-    if want > 0 and ss[_GUSE + cls] >= cells[C_FLOOR]:
+    n_out = ss[_GHITS + cls] + ss[_GMISS + cls]  # floor_total: the lifetime hit rate too
+    if want > 0 and ss[_GUSE + cls] >= cells[C_FLOOR] and not (
+            cells[C_FTOTAL] and n_out > 0
+            and ss[_GHITS + cls] * G_USE_ONE < cells[C_FLOOR] * n_out):
         per = cells[C_LOSS]
         if cells[C_EXPECTED]:
             miss = max(G_USE_ONE - ss[_GUSE + cls], G_USE_ONE // 8)
@@ -566,6 +570,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_WALK], out[C_WALKEMPTY] = walk_prices(t)
     out[C_PLOOK] = int(t.get("proof_look", 0))
     out[C_PSPAN] = int(t.get("proof_span", 0))
+    out[C_FTOTAL] = int(t.get("floor_total", 0))
     out[C_READ] = int(t.get("read_ns", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
