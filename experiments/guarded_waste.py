@@ -169,16 +169,16 @@ def main() -> None:
     shipped = make_policy("guarded")
     assert isinstance(shipped, GuardedPolicy)
     tables = {"reckless": [64] * N_CELLS, "shipped": list(shipped.table)}
-    jobs: dict[str, tuple[str, dict[str, Any]]] = {}  # table name: (cost model, job)
+    # the protocol's tables, per cost model: {cost model: {table name: job}}
+    jobs: dict[str, dict[str, dict[str, Any]]] = {}
     for path in args.jobs:
         try:
             job = json.loads(path.read_text())
-            table = job["tables"]["guarded"]
+            table = [int(v) for v in job["tables"]["guarded"]]
+            jobs.setdefault(str(job["costmodel"]), {})[f"{job['holdout']}-s{job['seed']}"] = job
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ConfigError(f"--jobs: {path} is no job.json with a guarded table ({e})") from e
-        tname = f"{job['holdout']}-s{job['seed']}"
-        tables[tname] = [int(v) for v in table]
-        jobs[tname] = (str(job["costmodel"]), job)
+        job["table"] = table
     pooled = draws_of(g.FAMILIES, args.draws)
     waste = draws_of(WASTE_FAMILIES, args.waste_draws)
     for name in args.costmodels:
@@ -187,13 +187,15 @@ def main() -> None:
                 for t in [*pooled, *waste]}
         print(f"== {name}: {len(pooled)} pooled draws ({args.draws} per family), "
               f"{len(waste)} random/sparse draws for the waste", flush=True)
-        for tname in [*args.tables, *(j for j, (cm, _) in jobs.items() if cm == name)]:
+        own = jobs.get(name, {})  # this cost model's protocol tables
+        for tname in [*args.tables, *own]:
+            table = own[tname]["table"] if tname in own else tables[tname]
             per_family: list[dict[str, list[float]]] = []
             for i, (text, opt) in enumerate(variants):
                 kw = {**shipped_options(), **opt}
                 rel, fam_rel = [], {}
                 for t in pooled:
-                    pol = GuardedPolicy.for_cost(cost, table=tables[tname], **kw)
+                    pol = GuardedPolicy.for_cost(cost, table=table, **kw)
                     r = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns) / base[id(t)]
                     rel.append(r)
                     fam_rel.setdefault(str(t.meta.get("family")), []).append(r)
@@ -203,7 +205,7 @@ def main() -> None:
                 wins: list[tuple[Any, dict[str, Any]]] = []
                 for t in waste:
                     cls = Diagnosed if args.diagnose and i == 0 else GuardedPolicy
-                    pol = cls.for_cost(cost, table=tables[tname], **kw)
+                    pol = cls.for_cost(cost, table=table, **kw)
                     rec: Any = simulate(t, pol, cost, fast=cls is GuardedPolicy)
                     fam = str(t.meta.get("family"))
                     pre[fam][0] += rec.precopied
@@ -235,8 +237,8 @@ def main() -> None:
                         print(window_line(t, w))
                     print("   cells of the windows that copied: "
                           + ", ".join(f"{c} x{n}" for c, n in cells.most_common()))
-                    if args.heldout and tname in jobs:
-                        heldout(jobs[tname][1], tables[tname], cost, {**shipped_options(), **opt})
+                    if args.heldout and tname in own:
+                        heldout(own[tname], table, cost, kw)
             if args.per_family:
                 print(f"-- {name}, {tname}: gain per family, option by option "
                       f"({' | '.join(t for t, _ in variants)})")

@@ -1115,3 +1115,63 @@ def test_the_module_table_refuses_floor_total() -> None:
     with pytest.raises(ValueError, match="floor_total"):
         pack_guarded(make_guarded(floor_total=1).program())
     pack_guarded(make_guarded(floor_total=0).program())  # today's decisions: packed as before
+
+
+def _floor_slow_policies() -> list[GuardedPolicy]:
+    """``floor_slow`` (the floor also reads a slower EWMA of the sentinel outcomes): not in
+    the module's table, so compared with the compiled program only."""
+    cost = make_costmodel("seed_table1")
+    return [make_guarded(table=[64] * N_CELLS, **{**shipped_options(), "floor_slow": 6}),
+            GuardedPolicy.for_cost(cost, table=_align_table(10), budget_per_mille=300,
+                                   grant_left=1, floor=128, floor_slow=5),
+            GuardedPolicy(table=[64] * N_CELLS, budget_per_mille=1000, grant_left=0,
+                          floor=112, floor_slow=8, proof=1, proof_ttl=4,
+                          slots=2, near=5)]
+
+
+@pytest.mark.parametrize("pi", range(3))
+def test_compiled_floor_slow_matches_the_prototype_and_changes_decisions(pi: int) -> None:
+    cost = make_costmodel("seed_table1")
+    pol = _floor_slow_policies()[pi]
+    off = _variant(pol, floor_slow=0)
+    precopied = differ = 0
+    for t in _traces():
+        ref, ev_ref = simulate(t, pol, cost, record_events=True, fast=False)
+        got, ev_got = simulate(t, pol, cost, record_events=True, fast=True)
+        assert np.array_equal(ev_ref.page, ev_got.page), t.name
+        assert np.array_equal(ev_ref.k, ev_got.k), t.name
+        assert (ref.faults, ref.precopied, ref.wasted) == (got.faults, got.precopied,
+                                                           got.wasted), t.name
+        precopied += got.precopied
+        differ += _decides_otherwise(t, ev_got, off, cost, fast=True)
+    assert precopied > 0
+    assert differ > 0
+
+
+def test_floor_slow_is_not_stuck_by_truncation() -> None:
+    # use (8 bits, weight 1/16) and a naive 8-bit EWMA of weight 1/64 cannot fall below 127
+    # from 128 on misses (128 >> 7 = 1, then 127 >> 7 = 0); floor_slow keeps 8 more bits
+    from cowrl.policies.guarded import OTHER, SLOW_ONE
+
+    pol = GuardedPolicy(floor=128, floor_slow=6)
+    pol.reset(16)
+    for _ in range(64):
+        pol.ctx.use_down(OTHER)
+    assert pol.ctx.slow[OTHER] < SLOW_ONE // 4  # (63/64) ** 64 of 1/2: about 0.18
+
+
+@pytest.mark.parametrize(("kw", "field"), [
+    ({"floor_slow": 4}, "policy.floor_slow must be 0 or in 5..12"),
+    ({"floor_slow": True}, "policy.floor_slow must be 0 or in 5..12"),
+    ({"floor_slow": 6, "proof": 1, "use_proof": 1}, "policy.floor_slow needs use_proof: 0"),
+])
+def test_bad_floor_slow_names_the_field(kw: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        make_guarded(**kw)
+
+
+def test_the_module_table_refuses_floor_slow() -> None:
+    from cowrl.kernel.table import pack_guarded
+
+    with pytest.raises(ValueError, match="floor_slow"):
+        pack_guarded(make_guarded(floor_slow=6).program())

@@ -47,7 +47,11 @@ rate, ``hits / (hits + misses)`` (every sentinel outcome of the region so far; n
 passes, as ``use`` starts at 1/2), is below ``floor / USE_ONE``. The EWMA ``use`` (weight
 1/16) remembers about 16 outcomes and wanders about 0.1 around a rate near 1/2: a class whose
 writes are uniform random crosses the floor now and then. It only takes windows away: the
-bound is unchanged.
+bound is unchanged. ``floor_slow`` (0 by default; ``s`` in :data:`FLOOR_SLOW` needs
+``use_proof: 0``; measured, not shipped, same sections; the module's table refuses it) does the
+same with a second EWMA of the same sentinel outcomes, of weight ``1 / 2 ** s``, kept with 8
+more bits (:data:`SLOW_ONE`) so that its steps are not lost to truncation: a longer memory
+than ``use``'s that still forgets.
 
 **Decision.** ``want = table[cell]``. The run-time safety net is a *risk budget* ``B``
 (ns, per region): a demand fault with evidence of use (it hits a sentinel, or at least
@@ -190,6 +194,8 @@ LEFT_BUCKETS = 4  # 0..3 private pages among p-3..p-1
 USE_BUCKETS = 4
 N_CELLS = len(KINDS) * RUN_BUCKETS * LEFT_BUCKETS * USE_BUCKETS
 USE_ONE = 256
+SLOW_ONE = USE_ONE << 8  # fixed-point 1.0 of floor_slow's EWMA (8 more bits than use)
+FLOOR_SLOW = range(5, 13)  # floor_slow's weights 1 / 2 ** s (0: off)
 SENTINELS = 256  # direct-mapped sentinel table entries per region
 DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
 STREAM, OTHER = 0, 1
@@ -292,6 +298,7 @@ class GuardedContext:
         self.merge = False
         self.protect = False
         self.use_proof = 0
+        self.slow_shift = 0  # floor_slow (0: off)
         self.reset(1)
 
     def reset(self, n_pages: int) -> None:
@@ -311,6 +318,7 @@ class GuardedContext:
         self.tag_pages = [0] * SENTINELS  # pages the sentinel's window precopied
         self.tag_reserved = [0] * SENTINELS  # budget the window reserved
         self.use = [USE_ONE // 2, USE_ONE // 2]  # hit rate per class, start undecided
+        self.slow = [SLOW_ONE // 2, SLOW_ONE // 2]  # floor_slow's EWMA of the same outcomes
         self.hits = [0, 0]
         self.misses = [0, 0]
         self.refund_pages = 0  # precopied pages of windows whose sentinel was hit (this fault)
@@ -415,10 +423,14 @@ class GuardedContext:
     def use_up(self, c: int) -> None:
         """A hit for class ``c``'s use rate (EWMA of weight 1/16)."""
         self.use[c] += (USE_ONE - self.use[c]) >> 4
+        if self.slow_shift:
+            self.slow[c] += (SLOW_ONE - self.slow[c]) >> self.slow_shift
 
     def use_down(self, c: int) -> None:
         """A miss for class ``c``'s use rate."""
         self.use[c] -= self.use[c] >> 4
+        if self.slow_shift:
+            self.slow[c] -= self.slow[c] >> self.slow_shift
 
     def protected_gap(self, page: int, want: int, start: int, limit: int) -> int:
         """Distance to the first page in ``page+1 .. page+want`` that is the live sentinel of
@@ -489,7 +501,7 @@ class GuardedPolicy(Policy):
                  read_credit: int = 0, read_ns: int = 0, proof_look: int = 0,
                  proof_span: int = 0, degrees: Sequence[int] = DEGREES,
                  name: str = "guarded", inert: bool | None = None,
-                 floor_total: int = 0) -> None:
+                 floor_total: int = 0, floor_slow: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -525,6 +537,12 @@ class GuardedPolicy(Policy):
         check_floor(floor)
         if isinstance(floor_total, bool) or floor_total not in (0, 1):
             raise ConfigError(f"policy.floor_total must be 0 or 1, got {floor_total!r}")
+        if isinstance(floor_slow, bool) or floor_slow not in (0, *FLOOR_SLOW):
+            raise ConfigError(f"policy.floor_slow must be 0 or in {FLOOR_SLOW.start}.."
+                              f"{FLOOR_SLOW.stop - 1}, got {floor_slow!r}")
+        if floor_slow and use_proof:
+            raise ConfigError("policy.floor_slow needs use_proof: 0 (it averages the "
+                              "sentinels' outcomes)")
         for field, v in (("gain_ns", gain_ns), ("loss_ns", loss_ns), ("setup_ns", setup_ns),
                          ("demand_ns", demand_ns), ("budget_per_mille", budget_per_mille)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
@@ -543,6 +561,7 @@ class GuardedPolicy(Policy):
             raise ConfigError(f"policy.degrees: degrees in 0..{MAX_K}, got {list(self.degrees)}")
         self.expected_loss = bool(expected_loss)
         self.ctx = GuardedContext(slots, near)
+        self.ctx.slow_shift = int(floor_slow)  # floor_slow: a slow EWMA, weight 1 / 2 ** s
         self.grant_left = int(grant_left)
         self.ctx.scan = int(scan)
         self.ctx.merge = bool(merge)
@@ -666,7 +685,8 @@ class GuardedPolicy(Policy):
         if is_align(want):  # the rest of the aligned group, or a smaller degree that fits
             want = align_degree(want, page if vpn is None else vpn)
             cands = (*(d for d in self.degrees if d < want), want)
-        if want == 0 or self.ctx.use[c.cls] < self.floor or self.below_total(c.cls):
+        if want == 0 or self.ctx.use[c.cls] < self.floor or self.below_total(c.cls) \
+                or (self.ctx.slow_shift and self.ctx.slow[c.cls] < self.floor << 8):
             return 0, 0
         cap = self.ctx.protected_gap(page, want, start, limit) if self.ctx.protect else want + 1
         for d in reversed(cands):
@@ -875,6 +895,7 @@ class GuardedPolicy(Policy):
             "near": self.ctx.near, "gain_ns": self.gain, "loss_ns": self.loss,
             "setup_ns": self.setup, "skip_ns": self.skip, "allowance_ns": self.allowance,
             "floor": self.floor, "floor_total": self.floor_total,
+            "floor_slow": self.ctx.slow_shift,
             "expected_loss": int(self.expected_loss),
             "grant_left": self.grant_left,
             "scan": self.ctx.scan, "merge": int(self.ctx.merge),
@@ -907,7 +928,7 @@ class GuardedPolicy(Policy):
     def options(self) -> dict[str, Any]:
         """The constructor's keywords that are not the table nor the budget's prices."""
         return {"budget_per_mille": self.budget_per_mille, "floor": self.floor,
-                "floor_total": self.floor_total,
+                "floor_total": self.floor_total, "floor_slow": self.ctx.slow_shift,
                 "slots": self.ctx.slots, "near": self.ctx.near,
                 "expected_loss": self.expected_loss, "grant_left": self.grant_left,
                 "scan": self.ctx.scan, "merge": self.ctx.merge, "protect": self.ctx.protect,
