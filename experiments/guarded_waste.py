@@ -78,6 +78,7 @@ class Diagnosed(GuardedPolicy):
         self.windows: list[dict[str, Any]] = []
         self.faults = 0
         self.state: dict[str, Any] = {}
+        self.first_page: tuple[int, int] | None = None  # (fault, use) budget >= a page's reserve
 
     def prove(self, ctx: FaultContext, start: int, limit: int) -> None:
         before = self.budget
@@ -97,6 +98,8 @@ class Diagnosed(GuardedPolicy):
             grant = "hit" if g.hit else "left"
             self.fin[grant] += self.granted - granted
         self.faults += 1
+        if self.first_page is None and self.budget >= self.reserve(c.cls):
+            self.first_page = (self.faults, g.use[c.cls])
         self.state = {"cls": ("stream", "other")[c.cls], "use_before": use0[c.cls],
                       "use": g.use[c.cls], "hits": g.hits[c.cls], "misses": g.misses[c.cls],
                       "hit": g.hit, "left": g.left, "grant": grant,
@@ -254,15 +257,20 @@ def heldout(job: dict[str, Any], table: list[int], cost: Any, kw: dict[str, Any]
 
     traces = test_traces(str(job["holdout"]), int(job.get("n_test", 3)), None, None)
     for t in traces:
-        pol = Diagnosed.for_cost(cost, table=table, **kw)
-        rec: Any = simulate(t, pol, cost, fast=False)
-        written = set(np.asarray(t.pages).tolist())
-        print(f"   held out {t.name} ({job['holdout']}, training seed {job['seed']}): "
-              f"{rec.precopied} precopied, {rec.wasted} wasted, {pol.faults} faults")
-        for w in pol.windows:
-            w["wasted"] = sum(q not in written for q in w["pages"])
-            if w["pages"]:
-                print(window_line(t, w))
+        for tname, tab in (("learned", table), ("reckless", [64] * N_CELLS)):
+            pol = Diagnosed.for_cost(cost, table=tab, **kw)
+            rec: Any = simulate(t, pol, cost, fast=False)
+            written = set(np.asarray(t.pages).tolist())
+            first = ("never" if pol.first_page is None else
+                     f"at fault {pol.first_page[0]} (its class's use {pol.first_page[1]})")
+            print(f"   held out {t.name} ({job['holdout']}, training seed {job['seed']}, "
+                  f"{tname} table): {rec.precopied} precopied, {rec.wasted} wasted, "
+                  f"{pol.faults} faults, {pol.granted} ns granted; the budget first holds one "
+                  f"page's reserve {first}")
+            for w in pol.windows:
+                w["wasted"] = sum(q not in written for q in w["pages"])
+                if w["pages"]:
+                    print(window_line(t, w))
 
 
 if __name__ == "__main__":
