@@ -40,7 +40,7 @@ the loss bound below is unchanged. ``hit_scale`` (1 by default) lets a sentinel 
 several allowances (a faster ramp, at the price of a looser bound); ``floor`` keeps
 ``k = 0`` while the fault's class has a sentinel hit rate below it.
 
-``floor_total`` (0 by default = the decisions above; measured, not shipped: docs/policies.md,
+``floor_total`` (0 by default = the decisions above; measured, not adopted: docs/policies.md,
 "Waste on uniform random", "The last window on `random_0`"; not in the module's table, which
 refuses it): with 1 the floor also holds ``k = 0`` while the class's *lifetime* sentinel hit
 rate, ``hits / (hits + misses)`` (every sentinel outcome of the region so far; none yet
@@ -48,10 +48,10 @@ passes, as ``use`` starts at 1/2), is below ``floor / USE_ONE``. The EWMA ``use`
 1/16) remembers about 16 outcomes and wanders about 0.1 around a rate near 1/2: a class whose
 writes are uniform random crosses the floor now and then. It only takes windows away: the
 bound is unchanged. ``floor_slow`` (0 by default; ``s`` in :data:`FLOOR_SLOW` needs
-``use_proof: 0``; measured, not shipped, same sections; the module's table refuses it) does the
-same with a second EWMA of the same sentinel outcomes, of weight ``1 / 2 ** s``, kept with 8
-more bits (:data:`SLOW_ONE`) so that its steps are not lost to truncation: a longer memory
-than ``use``'s that still forgets.
+``use_proof: 0``; measured on the development draws, a candidate not shipped, same section;
+the module's table refuses it) does the same with a second EWMA of the same sentinel
+outcomes, of weight ``1 / 2 ** s``, kept with 8 more bits (:data:`SLOW_ONE`) so that its steps
+are not lost to truncation: a longer memory than ``use``'s that still forgets.
 
 **Decision.** ``want = table[cell]``. The run-time safety net is a *risk budget* ``B``
 (ns, per region): a demand fault with evidence of use (it hits a sentinel, or at least
