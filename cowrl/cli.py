@@ -73,6 +73,22 @@ def check_choices(argv: Sequence[str], conf_dir: Path | None = None) -> None:
                 sys.exit(2)
 
 
+KERNEL_RELEASES = {"6.1": "auto", "6.12": "6.12"}
+"""The kernels the experiments boot, by short name -> ``kernel.kernel_release``: Debian 12's
+6.1 (the installed headers, ``auto``) and Debian 13's 6.12 (fetched)."""
+
+
+def kernel_releases(text: str, field: str = "--releases") -> list[str]:
+    """``6.1,6.12`` as a list of names, each a key of :data:`KERNEL_RELEASES`, or a one-line
+    ConfigError naming ``field`` (before any boot)."""
+    names = [r for r in str(text).split(",") if r]
+    bad = [r for r in names if r not in KERNEL_RELEASES] or ([] if names else [str(text)])
+    if bad:
+        raise ConfigError(f"{field}: unknown release {bad[0]!r} "
+                          f"(known: {', '.join(KERNEL_RELEASES)})")
+    return names
+
+
 VERSION_FIELDS = ("release", "kernel_release")
 """Fields whose value is a version's text (kernel.release=6.12), which Hydra reads as a number."""
 

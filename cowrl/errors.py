@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 
@@ -68,3 +70,27 @@ def names_field(cfg: Mapping[str, Any], key: str) -> list[str]:
     if len(set(names)) != len(names):
         raise ConfigError(f"{key}: duplicate names in {names}")
     return names
+
+
+def read_json(path: str | Path, field: str) -> Any:
+    """The JSON in file ``path``, or a one-line ConfigError naming ``field`` and the file
+    (missing, unreadable, truncated or not JSON)."""
+    p = Path(path)
+    try:
+        return json.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{field}: no such file {p}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{field}: cannot read {p} ({getattr(e, 'strerror', None) or e})"
+                          ) from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{field}: {p} is not valid JSON ({e})") from None
+
+
+def parse_json(text: str, field: str) -> Any:
+    """``text`` (a command-line option) parsed as JSON, or a one-line ConfigError naming
+    ``field``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{field}: not valid JSON ({e}): {text!r}") from None

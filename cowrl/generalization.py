@@ -26,7 +26,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cowrl.errors import ConfigError, bool_field, int_field, names_field, number_field
+from cowrl.errors import (
+    ConfigError,
+    bool_field,
+    int_field,
+    names_field,
+    number_field,
+    read_json,
+)
 from cowrl.metrics import geomean, objective
 from cowrl.policies.base import Policy
 from cowrl.policies.ceiling import safe_ceiling
@@ -38,7 +45,9 @@ VALIDATION = "validation"
 """Held-out set name of the public validation traces (``../shared/validation`` by default)."""
 APP_PREFIX = "app:"
 """Held-out set ``app:NAME``: every recorded trace of application NAME in the corpus."""
-REFERENCES = ("baseline", "readahead", "precopy", "shield64", "precopy_best", "oracle")
+REFERENCES = ("baseline", "readahead", "precopy", "shield64")
+"""Policies every job measures besides its learners (``measure`` adds ``precopy_best`` and the
+oracle per trace)."""
 UNIFORM_OR_SPARSE = ("random", "sparse", "v_pointer_chase")
 """Trace families whose waste target is <= 1% of precopied pages (by family or trace name)."""
 
@@ -346,8 +355,7 @@ def run_job(cfg: Any) -> dict[str, Any]:
     extra = o["train_overrides"]
     policies = [train_learner(name, train, cost, lam, seed, exclude, extra, o["passes"],
                               corpus) for name in learners]
-    refs = [make_policy(n, lam=lam) for n in ("baseline", "readahead", "precopy", "shield64")
-            if n not in learners]
+    refs = [make_policy(n, lam=lam) for n in REFERENCES if n not in learners]
     rows = measure(policies + refs, test, cost, lam)
     for r in rows:
         r["learned"] = r["policy"] in learners
@@ -371,9 +379,24 @@ def _write_job(cfg: Any, body: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
-def gather(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Every ``job.json`` under ``sweep_dir``."""
-    return [json.loads(p.read_text()) for p in sorted(Path(sweep_dir).rglob("job.json"))]
+JOB_KEYS = ("holdout", "seed", "costmodel")
+"""What every ``job.json`` holds (``_write_job``), besides ``rows`` or ``skipped``."""
+
+
+def read_job(path: Path, field: str = "report") -> dict[str, Any]:
+    """One ``job.json``, or a one-line ConfigError naming ``field`` and the file (unreadable,
+    not JSON, or not a job of this protocol)."""
+    job = read_json(path, field)
+    if not isinstance(job, dict) or any(k not in job for k in JOB_KEYS) or not (
+            "rows" in job or "skipped" in job):
+        raise ConfigError(f"{field}: {path} is not a job of experiments/generalization.py "
+                          f"(expected {', '.join(JOB_KEYS)} and rows or skipped)")
+    return job
+
+
+def gather(sweep_dir: Path, field: str = "report") -> list[dict[str, Any]]:
+    """Every ``job.json`` under ``sweep_dir`` (``read_job``)."""
+    return [read_job(p, field) for p in sorted(Path(sweep_dir).rglob("job.json"))]
 
 
 def report_of(path: Any) -> str:

@@ -65,7 +65,8 @@ def main() -> None:
     from guarded_ttl import add_region_args, region_draws  # this script's directory is on sys.path
 
     import cowrl.generalization as G
-    from cowrl.registry import make_costmodel, make_policy
+    from cowrl.policies.artifacts import load_policy
+    from cowrl.registry import group_config, make_costmodel, make_policy
     from cowrl.traces.generators import FAMILIES, randomized
 
     ap = argparse.ArgumentParser()
@@ -83,6 +84,12 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     cost = make_costmodel(a.costmodel)
+    # --refs and --artifacts are checked before any variant trains (minutes each)
+    refs = [x for x in a.refs.split(",") if x]
+    for r in refs:
+        if r not in ("bandit_stream", "shield64", "shield64_v4"):
+            group_config("policy", r, "--refs")
+    artifacts = [(d, load_policy(d)) for d in a.artifacts]
     if a.family_draws > 0:
         dev = [randomized(2000 + d, 0, families=f) for f in FAMILIES
                for d in range(a.family_draws)]
@@ -106,13 +113,10 @@ def main() -> None:
         p.name = f"{learner}[{v}]"
         print(f"trained {p.name}: {tmp}", flush=True)  # an artifact --artifacts can score
         policies.append(p)
-    for d in a.artifacts:
-        from cowrl.policies.artifacts import load_policy
-
-        p = load_policy(d)
+    for d, p in artifacts:
         p.name = f"{p.name}[{d}]"  # the artifact's policy (bandit, ppo, dqn)
         policies.append(p)
-    for r in [x for x in a.refs.split(",") if x]:
+    for r in refs:
         if r == "bandit_stream":  # the round-1 bandit as a user trains it (the suite)
             p = train_variant(["policy=bandit_stream"], a.costmodel, a.seed,
                               Path(tempfile.mkdtemp(prefix="bandit_dev_")))

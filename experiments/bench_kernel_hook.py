@@ -39,14 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from cowrl.cli import KERNEL_RELEASES, kernel_releases  # noqa: E402
 from cowrl.kernel.backend import run_session  # noqa: E402
 from cowrl.kernel.jobs import RunRequest  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy  # noqa: E402
 from cowrl.policies.static import Baseline  # noqa: E402
 from cowrl.policies.table import TablePolicy  # noqa: E402
 from cowrl.traces.io import Trace  # noqa: E402
-
-RELEASES = {"6.1": "auto", "6.12": "6.12"}
 
 
 def main() -> int:
@@ -59,6 +58,7 @@ def main() -> int:
     ap.add_argument("--proof", action="store_true",
                     help="also time the GUARDED table of zeros with proof = 1 (guarded0p)")
     args = ap.parse_args()
+    releases = kernel_releases(args.releases)
     n = args.pages
     seq = Trace(np.arange(n), n, name="seq")
     # A table with k=0 everywhere: a decision at every fault, no precopy, so every write
@@ -68,7 +68,7 @@ def main() -> int:
     guarded64 = GuardedPolicy(table=[64] * N_CELLS, budget_per_mille=1000, demand_ns=10**9,
                               name="guarded64")
     guarded0p = GuardedPolicy(table=[0] * N_CELLS, proof=1, proof_reads=8, name="guarded0p")
-    for rel in args.releases.split(","):
+    for rel in releases:
         reqs = [RunRequest(seq, Baseline(), module=False, label="warmup")]
         for _ in range(args.repeats):
             reqs += [RunRequest(seq, Baseline(), module=False, label="nomodule"),
@@ -78,7 +78,7 @@ def main() -> int:
                      RunRequest(seq, guarded64, label="guarded64")]
             if args.proof:
                 reqs.append(RunRequest(seq, guarded0p, label="guarded0p"))
-        s = run_session(reqs, {"kernel_release": RELEASES[rel], "icount": 0,
+        s = run_session(reqs, {"kernel_release": KERNEL_RELEASES[rel], "icount": 0,
                                "module_params": "time_decisions=1"}, progress=True)
         by: dict[str, list] = {}
         for r in s.records[1:]:
@@ -120,7 +120,7 @@ def observe_latency_off(rel: str, seq: Trace, repeats: int) -> None:
     for _ in range(repeats):
         reqs += [RunRequest(seq, Baseline(), module=False, label="nomodule"),
                  RunRequest(seq, Baseline(), label="observe")]
-    s = run_session(reqs, {"kernel_release": RELEASES[rel], "icount": 0,
+    s = run_session(reqs, {"kernel_release": KERNEL_RELEASES[rel], "icount": 0,
                            "module_params": "latency=0"}, progress=True)
     fault: dict[str, float] = {}
     for label in ("nomodule", "observe"):

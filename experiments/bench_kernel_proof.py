@@ -37,14 +37,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cowrl.cli import KERNEL_RELEASES, kernel_releases  # noqa: E402
 from cowrl.kernel.backend import run_session  # noqa: E402
-
-RELEASES = {"6.1": "auto", "6.12": "6.12"}
 
 
 def stress(rel: str, test: str) -> tuple[Any, dict[str, Any]]:
     """One boot of ``rel`` under icount 0 running ``cowrl_stress test``: (session, result)."""
-    s = run_session([], {"kernel_release": RELEASES[rel], "icount": "0",
+    s = run_session([], {"kernel_release": KERNEL_RELEASES[rel], "icount": "0",
                          "run_timeout_s": 600.0}, checks=(f"stress:{test}",), progress=True)
     r = s.checks[f"stress:{test}"][test]
     if not r.get("ok"):
@@ -58,9 +57,10 @@ def main() -> int:
     ap.add_argument("--what", choices=("clean", "read"), default="clean",
                     help="clean: the per-copy cost (proofcost); read: one unproven read")
     args = ap.parse_args()
+    releases = kernel_releases(args.releases)
     if args.what == "read":
-        return bench_read(args.releases.split(","))
-    for rel in args.releases.split(","):
+        return bench_read(releases)
+    for rel in releases:
         s, r = stress(rel, "proofcost")
         if not r.get("ok"):
             return 1

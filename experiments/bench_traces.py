@@ -75,6 +75,8 @@ def main() -> int:
     ap.add_argument("--eval", action="append", default=[], choices=["sim", "kernel"])
     ap.add_argument("--keep", default=None, help="write the trace here instead of a temp dir")
     a = ap.parse_args()
+    if min(a.writes, a.regions, a.region_pages) <= 0:
+        ap.error("--writes, --regions and --region-pages must be positive")
     with tempfile.TemporaryDirectory() as td:
         path = Path(a.keep) if a.keep else Path(td) / f"big{a.writes}.npz"
         trace = make_trace(a.writes, a.regions, a.region_pages, a.seed)

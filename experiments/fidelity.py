@@ -31,7 +31,7 @@ import numpy as np
 
 from cowrl.calibration.fidelity import compare, pair_rows, rank_agreement, summary
 from cowrl.calibration.fit import trim_outliers
-from cowrl.errors import CowrlError
+from cowrl.errors import ConfigError, CowrlError
 from cowrl.kernel.backend import median_of_repeats
 from cowrl.metrics import RunRecord, summarize
 from cowrl.policies.base import Policy
@@ -91,10 +91,17 @@ def kernel_records(traces: list[Trace], policies: list[Policy], args: argparse.N
     ``--same-session``, the calibration design in the same session (runs interleaved).
     Returns the fidelity records, session info and the calibration (record, run) pairs."""
     if args.reuse:
-        with open(Path(args.reuse) / "kernel_records.pkl", "rb") as f:
-            saved = pickle.load(f)
-        return (saved["records"], {**saved["info"], "reused_from": str(args.reuse)},
-                saved.get("calibration", []))
+        path = Path(args.reuse) / "kernel_records.pkl"
+        try:
+            with open(path, "rb") as f:
+                saved = pickle.load(f)
+            records, info = saved["records"], saved["info"]
+        except FileNotFoundError:
+            raise ConfigError(f"--reuse: no {path} (an earlier run's --out holds it)") from None
+        except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError) as e:
+            raise ConfigError(f"--reuse: {path} is not a fidelity run's records ({e!r})"
+                              ) from None
+        return records, {**info, "reused_from": str(args.reuse)}, saved.get("calibration", [])
     t0 = time.monotonic()
     from cowrl.calibration.config import KernelBenchConfig
     from cowrl.calibration.kernel import design, interleave

@@ -31,6 +31,8 @@ def _job(cfg: DictConfig) -> dict:
     job = run_job(cfg)
     if "rows" in job:
         print(report([job]))
+    else:  # a held-out set absent here: said, not silent (a sweep's report lists it too)
+        print(f"holdout={job['holdout']}: skipped, {job['skipped']}", file=sys.stderr)
     return job
 
 

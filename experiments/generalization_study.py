@@ -19,6 +19,7 @@ joins training, as ``experiments/guarded_lofo.py --holdouts validation`` learns 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -28,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.errors import parse_json, read_json  # noqa: E402
 from cowrl.generalization import (  # noqa: E402
     VALIDATION,
     check_targets,
@@ -68,9 +70,7 @@ def main() -> None:
     ap.add_argument("--train-seed", type=int, default=0,
                     help="training seed: the randomized training draws and the exploration")
     args = ap.parse_args()
-    import json
-
-    opts = json.loads(args.options)
+    opts = parse_json(args.options, "--options")
     for cm in args.costmodels.split(","):
         cost = make_costmodel(cm)
         policies = [make_policy(n) for n in ("readahead", "precopy")]
@@ -82,7 +82,7 @@ def main() -> None:
             from cowrl.policies.guarded import GuardedPolicy
 
             g = GuardedPolicy.for_cost(cost, **opts)
-            g.table = json.loads((args.tables / f"guarded_{cm}.json").read_text())
+            g.table = read_json(args.tables / f"guarded_{cm}.json", "--tables")
             policies.append(g)
         elif not args.no_guarded:
             from cowrl.policies.guarded import GuardedPolicy, learn_table

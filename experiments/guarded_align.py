@@ -20,12 +20,12 @@ draw stays <= 1.010 and it loses no gain on the legacy families.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.errors import parse_json, read_json  # noqa: E402
 from cowrl.metrics import geomean_gain as gm_gain  # noqa: E402
 from cowrl.metrics import objective  # noqa: E402
 from cowrl.policies.guarded import GuardedPolicy, is_align, shipped_options  # noqa: E402
@@ -47,9 +47,9 @@ def main() -> None:
     assert isinstance(shipped, GuardedPolicy)
     tables = {"shipped": list(shipped.table)}
     for p in args.tables:
-        tables[str(p)] = [int(v) for v in json.loads(p.read_text())]
+        tables[str(p)] = [int(v) for v in read_json(p, "--tables")]
     kw = shipped_options()
-    kw_new = {**kw, **json.loads(args.options)}
+    kw_new = {**kw, **parse_json(args.options, "--options")}
     draws = [g.randomized(2000 + d, 0, families=f) for f in g.FAMILIES
              for d in range(args.draws)]
     for name in args.costmodels:

@@ -22,7 +22,6 @@ Prints per mode the same summary as ``guarded_options.py``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cowrl.policies.guarded as guarded  # noqa: E402
+from cowrl.errors import ConfigError, parse_json  # noqa: E402
 from cowrl.generalization import check_targets, measure, test_traces  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy  # noqa: E402
 from cowrl.registry import make_costmodel  # noqa: E402
@@ -40,6 +40,9 @@ from cowrl.traces.io import Trace, load_trace  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from guarded_options import CORPUS, summary  # noqa: E402
+
+MODES = ("shipped", "noalias", "instant", "truth")
+"""Hindsight's modes (see the docstring); any other name would run as ``instant``."""
 
 
 class Hindsight(GuardedPolicy):
@@ -89,16 +92,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--costmodel", default="seed_table1")
     ap.add_argument("--draws", type=int, default=3)
-    ap.add_argument("--modes", default="shipped,noalias,instant,truth")
+    ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--options", default="{}",
                     help="JSON GuardedPolicy keywords, e.g. version 2's rules: "
                          "'{\"protect\": false, \"merge\": false, \"floor\": 0}'")
     args = ap.parse_args()
-    kw = json.loads(args.options)
+    modes = [m for m in args.modes.split(",") if m]
+    bad = [m for m in modes if m not in MODES] or ([] if modes else [args.modes])
+    if bad:
+        raise ConfigError(f"--modes: unknown mode {bad[0]!r} (modes: {', '.join(MODES)})")
+    kw = parse_json(args.options, "--options")
     cost = make_costmodel(args.costmodel)
     groups = {f: test_traces(f, args.draws, None, None) for f in FAMILIES}
     groups["apps"] = [load_trace(f) for f in sorted(CORPUS.glob("*.npz"))]
-    for mode in args.modes.split(","):
+    for mode in modes:
         guarded.SENTINELS = 1 << 20 if mode == "noalias" else 256
         rows, per = [], []
         for fam, ts in groups.items():

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.errors import parse_json  # noqa: E402
 from cowrl.generalization import (  # noqa: E402
     APP_PREFIX,
     VALIDATION,
@@ -82,7 +82,7 @@ def main() -> None:
     if args.clean_ns is not None:
         cost = dataclasses.replace(cost, proof_clean_ns=args.clean_ns)
     print(f"costmodel {cost.name}: proof_clean_ns {cost.proof_clean_ns:g}", flush=True)
-    opts = [json.loads(o) for o in args.options]
+    opts = [parse_json(o, "--options") for o in args.options]
     rows: dict[str, list[tuple[str, dict]]] = {o: [] for o in args.options}
     for ho in args.holdouts.split(","):
         app = ho.startswith(APP_PREFIX) or ho == VALIDATION

@@ -17,13 +17,12 @@ more group. Options are :class:`cowrl.policies.guarded.GuardedPolicy` keywords
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.errors import ConfigError  # noqa: E402
+from cowrl.errors import parse_json  # noqa: E402
 from cowrl.generalization import check_targets, measure, test_traces  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy  # noqa: E402
 from cowrl.registry import make_costmodel  # noqa: E402
@@ -58,10 +57,7 @@ def main() -> None:
         traces["apps"] = [load_trace(f) for f in sorted(CORPUS.glob("*.npz"))]
     cache: dict[str, list[dict]] = {}
     for text in args.options:
-        try:
-            kw = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"--options: {text!r} is not JSON ({e})") from e
+        kw = parse_json(text, "--options")
         pol = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, **kw)
         rows, per, near = [], [], 0
         for fam, ts in traces.items():

@@ -55,7 +55,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.generalization import corpus_train_files, train_traces  # noqa: E402
+from cowrl.errors import ConfigError, parse_json, read_json  # noqa: E402
+from cowrl.generalization import (  # noqa: E402
+    app_name,
+    app_traces,
+    corpus_train_files,
+    train_traces,
+)
 from cowrl.metrics import objective  # noqa: E402
 from cowrl.policies.base import FaultContext  # noqa: E402
 from cowrl.policies.guarded import (  # noqa: E402
@@ -426,14 +432,18 @@ def main() -> None:
     cost = make_costmodel(args.costmodel)
     shipped = make_policy("guarded")
     assert isinstance(shipped, GuardedPolicy)
-    kw = {**shipped_options(), **json.loads(args.options)}
+    kw = {**shipped_options(), **parse_json(args.options, "--options")}
     tables = {"shipped table": list(shipped.table), f"align{args.align} everywhere":
               [ALIGN | args.align] * N_CELLS}
     if args.only_tables:
         tables = {}
     for p in args.tables:
-        tables[p.name] = [int(v) for v in json.loads(p.read_text())]
+        tables[p.name] = [int(v) for v in read_json(p, "--tables")]
     train: list[Trace] = []
+    apps = app_traces(CORPUS)
+    if args.holdout and app_name(args.holdout) not in apps:  # else nothing is held out
+        raise ConfigError(f"--holdout: {args.holdout!r} is not app:NAME of a recorded application "
+                          f"({', '.join(f'app:{a}' for a in sorted(apps))})")
     if args.holdout:
         train = train_traces([], 0, 48)
         train += [load_trace(f) for f in corpus_train_files(args.holdout, CORPUS)]

@@ -40,7 +40,6 @@ window on `random_0`").
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -50,7 +49,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.errors import ConfigError  # noqa: E402
+from cowrl.errors import parse_json  # noqa: E402
 from cowrl.metrics import geomean_gain as gm_gain  # noqa: E402
 from cowrl.metrics import objective  # noqa: E402
 from cowrl.policies.base import FaultContext  # noqa: E402
@@ -165,10 +164,7 @@ def main() -> None:
     args = ap.parse_args()
     variants = []
     for text in args.options:
-        try:
-            variants.append((text, json.loads(text)))
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"--options: {text!r} is not JSON ({e})") from e
+        variants.append((text, parse_json(text, "--options")))
     shipped = make_policy("guarded")
     assert isinstance(shipped, GuardedPolicy)
     tables = {"reckless": [64] * N_CELLS, "shipped": list(shipped.table)}

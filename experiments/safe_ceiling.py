@@ -33,6 +33,7 @@ from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.generalization import (  # noqa: E402
     add_ceilings,
     ceiling_summary,
+    read_job,
     report,
     resolve_dir,
 )
@@ -109,7 +110,7 @@ def main() -> int:
     vdir, cdir = resolve_dir(args.validation_dir), resolve_dir(args.corpus_dir)
     jobs = []
     for i, f in enumerate(files):
-        job = add_ceilings(json.loads(f.read_text()), vdir, cdir, args.lam)
+        job = add_ceilings(read_job(f, "--jobs"), vdir, cdir, args.lam)
         dst = out / f.relative_to(src)
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_text(json.dumps(job, default=float))

@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cowrl.cli import KERNEL_RELEASES, kernel_releases  # noqa: E402
 from cowrl.kernel.backend import run_session  # noqa: E402
 from cowrl.kernel.runners import GuestHang, GuestPanic, GuestTainted  # noqa: E402
 
-RELEASES = {"6.1": "auto", "6.12": "6.12"}
 MODULE_TAINT = 12288
 
 
@@ -43,14 +43,16 @@ def threads_and_iterations(res: dict) -> tuple[int, int]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--releases", default="6.1,6.12", help="comma list of 6.1, 6.12")
+    ap.add_argument("--releases", default="6.1,6.12",
+                    help="comma list of 6.1, 6.12")
     ap.add_argument("--scale", type=int, default=10, help="iteration multiplier (CI: 1)")
     ap.add_argument("--timeout", type=float, default=5400.0, help="session timeout, s")
     ap.add_argument("--tests", default="", help="comma list of cowrl_stress tests (default all)")
     args = ap.parse_args()
+    releases = kernel_releases(args.releases)
     failed = False
-    for rel in args.releases.split(","):
-        cfg = {"kernel_release": RELEASES[rel], "icount": "off", "cpus": 2,
+    for rel in releases:
+        cfg = {"kernel_release": KERNEL_RELEASES[rel], "icount": "off", "cpus": 2,
                "timeout_s": args.timeout, "run_timeout_s": args.timeout / 2}
         t0 = time.monotonic()
         oopses, taint, head = 0, -1, ""

@@ -93,3 +93,21 @@ def test_fidelity_experiment_on_the_test_target(tmp_path: Path) -> None:
     assert row["workload"] == "w" and row["cow_ns"] == 20.0 and row["rep"] == 2
     assert row["cow_ns_reps"] == [10.0, 20.0, 30.0]
     assert row["objective_reps"] == [30.0, 10.0, 20.0]
+
+
+@pytest.mark.parametrize("content", [None, b"not a pickle", b"\x80\x04N."])  # none, junk, None
+def test_fidelity_reuse_without_records_is_one_line(tmp_path: Path, content: bytes | None,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """``--reuse DIR`` without an earlier run's kernel_records.pkl was a Python traceback."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        import fidelity
+    finally:
+        sys.path.pop(0)
+    if content is not None:
+        (tmp_path / "kernel_records.pkl").write_bytes(content)
+    rc = fidelity.main(["--costmodel", "host", "--target", "kernel_sim", "--reuse", str(tmp_path),
+                        "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: --reuse: "), err
+    assert str(tmp_path / "kernel_records.pkl") in err[0]

@@ -312,3 +312,51 @@ def test_generalization_py_other_spellings_are_one_line(tmp_path: Path, arg: str
                          capture_output=True, text=True, timeout=300)
     err = res.stderr.strip().splitlines()
     assert res.returncode == 2 and len(err) == 1 and line in err[0], res.stderr
+
+
+@pytest.mark.parametrize(("text", "what"), [
+    ('{"holdout": "seq", "seed": 0, "costm', "not valid JSON"),  # a job cut short
+    ("[1, 2]", "is not a job"),
+    ('{"holdout": "seq", "seed": 0, "costmodel": "host"}', "is not a job"),  # no rows
+])
+def test_report_of_a_bad_job_json_is_one_line_naming_the_file(tmp_path: Path, text: str,
+                                                               what: str) -> None:
+    (tmp_path / "0").mkdir()
+    bad = tmp_path / "0" / "job.json"
+    bad.write_text(text)
+    with pytest.raises(ConfigError, match="^report: ") as e:
+        G.report_of(tmp_path)
+    assert str(bad) in str(e.value) and what in str(e.value) and "\n" not in str(e.value)
+
+
+def test_experiment_scripts_bad_json_arguments_are_one_line_status_2(tmp_path: Path) -> None:
+    """--tables naming no file and --options that are not JSON: one line naming the option
+    (they were tracebacks), before any work."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for args, key in ((["--tables", str(tmp_path / "none.json")], "--tables"),
+                      (["--options", "{bad"], "--options")):
+        res = subprocess.run([sys.executable, str(ROOT / "experiments/guarded_use.py"), *args],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 2 and res.stderr.startswith(f"error: {key}: "), res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+@pytest.mark.parametrize(("script", "args", "line"), [
+    # bandit_dev.py trained every variant (minutes) before it read --refs / --artifacts
+    ("bandit_dev", ["--refs", "guarded,nope"], "error: --refs: unknown policy 'nope'"),
+    ("bandit_dev", ["--artifacts", "/nonexistent/a"], "error: checkpoints: no policy artifact"),
+    # guarded_diagnosis.py ran an unknown mode as "instant"; guarded_use.py held nothing out for
+    # an unknown application and learned a table "without" it
+    ("guarded_diagnosis", ["--modes", "shipped,nope"], "error: --modes: unknown mode 'nope'"),
+    ("guarded_use", ["--holdout", "app:nope"], "error: --holdout: 'app:nope' is not app:NAME"),
+    # bench_traces.py: numpy's "negative dimensions are not allowed" traceback
+    ("bench_traces", ["--writes", "-1"], "error: --writes, --regions and --region-pages must "
+                                         "be positive"),
+])
+def test_experiment_scripts_check_arguments_before_work(script: str, args: list[str],
+                                                        line: str) -> None:
+    res = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{script}.py"), *args],
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and line in res.stderr.strip().splitlines()[-1], res.stderr
+    assert "trained" not in res.stdout  # no variant trained first

@@ -869,3 +869,17 @@ def test_the_kernel_target_checks_guest_memory_before_resolving_policies(
         target.run(Plan([Run(Baseline(), big)], make_costmodel("tcg")))
 
 
+
+
+@pytest.mark.parametrize("script", ["stress_kernel", "bench_kernel_hook", "bench_kernel_proof"])
+def test_an_unknown_release_is_one_line_before_any_boot(script: str) -> None:
+    """``--releases 6.1,9.9`` booted 6.1 and ran its whole benchmark, then stopped on a
+    KeyError traceback; now one line naming the option, status 2, before any boot."""
+    import os
+    import sys
+
+    res = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{script}.py"),
+                          "--releases", "6.1,9.9"], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip() == "error: --releases: unknown release '9.9' (known: 6.1, 6.12)"
