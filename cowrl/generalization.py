@@ -87,6 +87,25 @@ def test_traces(holdout: str, draws: int, validation_dir: Path | None, corpus_di
                       f"{VALIDATION!r} or app:NAME")
 
 
+def holdout_names(text: str, field: str, corpus_dir: Path | None = None,
+                  families_only: bool = False) -> list[str]:
+    """A script's comma list of held-out sets (``--families seq,stride``, ``--holdouts
+    seq,app:redis,validation``) checked before any work: each a family of FAMILIES or, unless
+    ``families_only``, ``validation`` or ``app:NAME`` of a recording in ``corpus_dir``; else a
+    one-line ConfigError naming ``field``."""
+    names = [n for n in str(text).split(",") if n]
+    apps = {} if families_only else app_traces(corpus_dir)
+    for n in names or [str(text)]:
+        if n in FAMILIES or (not families_only and (
+                n == VALIDATION or (app_name(n) is not None and app_name(n) in apps))):
+            continue
+        other = "" if families_only else (
+            f", {VALIDATION!r} or one of " + (", ".join(f"{APP_PREFIX}{a}" for a in sorted(apps))
+                                              or "no recorded application"))
+        raise ConfigError(f"{field}: {n!r} is not a family ({', '.join(FAMILIES)}){other}")
+    return names
+
+
 def app_traces(corpus_dir: Path | None) -> dict[str, list[Path]]:
     """Recorded traces by application: ``<corpus>/<app>/*.npz|npy`` or ``<app>_*.npz``."""
     if corpus_dir is None or not Path(corpus_dir).is_dir():

@@ -58,7 +58,7 @@ from numba import njit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cowrl.errors import ConfigError  # noqa: E402
-from cowrl.generalization import test_traces  # noqa: E402
+from cowrl.generalization import holdout_names, test_traces  # noqa: E402
 from cowrl.policies.guarded import GuardedContext, describe_cell  # noqa: E402
 from cowrl.policies.oracle import _lookahead_k  # noqa: E402
 from cowrl.registry import make_costmodel  # noqa: E402
@@ -846,7 +846,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--block", type=int, default=BLOCK,
                     help="aligned block size in pages for blk/bf/burst and the blk action")
     args = ap.parse_args(argv)
-    fams = [f for f in args.families.split(",") if f]
+    fams = holdout_names(args.families, "--families", families_only=True)
     if args.command in ("regions", "oracle"):
         traces = [t for g in load_groups(args.traces, [], 0, True).values() for t in g]
         traces += [t for f in fams for t in test_traces(f, args.draws, None, None)]

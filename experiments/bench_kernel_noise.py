@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from cowrl.errors import CowrlError
+from cowrl.errors import ConfigError, CowrlError
 from cowrl.kernel.backend import run_session
 from cowrl.kernel.config import normalise_icount
 from cowrl.kernel.jobs import RunRequest
@@ -41,7 +41,7 @@ def policies_from(names: list[str]) -> list[Policy]:
         elif n.startswith("precopy") and n[7:].isdigit():
             out.append(StaticPrecopy(int(n[7:]), name=n))
         else:
-            raise SystemExit(f"unknown policy {n!r} (baseline | precopyK)")
+            raise ConfigError(f"--policies: unknown policy {n!r} (baseline | precopyK)")
     return out
 
 

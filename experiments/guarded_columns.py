@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.generalization import corpus_train_files, train_traces  # noqa: E402
+from cowrl.generalization import corpus_train_files, holdout_names, train_traces  # noqa: E402
 from cowrl.metrics import objective  # noqa: E402
 from cowrl.policies.guarded import DEGREES, learn_table, shipped_options  # noqa: E402
 from cowrl.policies.static import StaticPrecopy  # noqa: E402
@@ -134,7 +134,7 @@ def main() -> None:
            "proven", "expired", "overwritten", "in_ring", "in_time", "late", "never",
            "unproven", "cuts", "empty", "walk/al", "reads%", "x base", "best k")
     print(" ".join(f"{h[:8]:>8}" for h in hdr))
-    for fam in args.families.split(","):
+    for fam in holdout_names(args.families, "--families", families_only=True):
         table = (list(make_policy("guarded").table) if args.shipped  # type: ignore[attr-defined]
                  else table_without(fam, args.costmodel, learn_kw, args.tables_dir, tag))
         tot: Counter[str] = Counter()

@@ -37,6 +37,7 @@ from cowrl.generalization import (  # noqa: E402
     app_traces,
     check_targets,
     corpus_train_files,
+    holdout_names,
     measure,
     test_traces,
     train_traces,
@@ -68,6 +69,7 @@ def main() -> None:
                     help="with --holdouts validation: measure conf/policy/guarded.yaml's table "
                          "(learned on every family and the whole corpus) instead of learning")
     args = ap.parse_args()
+    holdouts = holdout_names(args.holdouts, "--holdouts", CORPUS)
     shipped = None
     if args.shipped_table:
         if args.holdouts != VALIDATION:
@@ -84,7 +86,7 @@ def main() -> None:
     print(f"costmodel {cost.name}: proof_clean_ns {cost.proof_clean_ns:g}", flush=True)
     opts = [parse_json(o, "--options") for o in args.options]
     rows: dict[str, list[tuple[str, dict]]] = {o: [] for o in args.options}
-    for ho in args.holdouts.split(","):
+    for ho in holdouts:
         app = ho.startswith(APP_PREFIX) or ho == VALIDATION
         train = train_traces([] if app else [ho], args.seed, 48)
         train += [load_trace(f) for f in corpus_train_files(ho, CORPUS)]

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cowrl.errors import parse_json  # noqa: E402
-from cowrl.generalization import check_targets, measure, test_traces  # noqa: E402
+from cowrl.generalization import check_targets, holdout_names, measure, test_traces  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy  # noqa: E402
 from cowrl.registry import make_costmodel  # noqa: E402
 from cowrl.traces.generators import FAMILIES  # noqa: E402
@@ -52,7 +52,7 @@ def main() -> None:
     args = ap.parse_args()
     cost = make_costmodel(args.costmodel)
     traces = {fam: test_traces(fam, args.draws, None, None)
-              for fam in args.families.split(",") if fam}
+              for fam in holdout_names(args.families, "--families", families_only=True)}
     if args.apps:
         traces["apps"] = [load_trace(f) for f in sorted(CORPUS.glob("*.npz"))]
     cache: dict[str, list[dict]] = {}

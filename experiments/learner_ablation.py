@@ -21,6 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.generalization import check_targets, measure, train_learner, train_traces  # noqa: E402
 from cowrl.registry import make_costmodel, make_policy  # noqa: E402
 
@@ -86,12 +87,14 @@ def main() -> None:
                          "the shield alone (k = 64 asked at every fault), with sentinel "
                          "credit (proof 0) and with interior proofs (proof 1)")
     args = ap.parse_args()
+    variants = [v for v in args.variants.split(",") if v]
+    for v in variants:  # all checked before the first one trains
+        if v not in VARIANTS:
+            raise ConfigError(f"--variants: unknown variant {v!r} (known: {', '.join(VARIANTS)})")
     cost = make_costmodel(args.costmodel)
     dev = train_traces([], DEV_SEED, args.dev_draws)
     policies = []
-    for v in [v for v in args.variants.split(",") if v]:
-        if v not in VARIANTS:
-            raise SystemExit(f"--variants: unknown variant {v!r} (known: {', '.join(VARIANTS)})")
+    for v in variants:
         t0 = time.perf_counter()
         p = train_learner(args.algo, [], cost, 1.0, args.seed,
                           train_overrides=VARIANTS[v] + [f"timesteps={args.timesteps}"])

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cowrl.envs.guarded_env import GuardedPrecopyEnv  # noqa: E402
 from cowrl.envs.precopy_env import PrecopyEnv  # noqa: E402
-from cowrl.generalization import test_traces  # noqa: E402
+from cowrl.generalization import holdout_names, test_traces  # noqa: E402
 from cowrl.metrics import objective  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy  # noqa: E402
 from cowrl.policies.static import Baseline  # noqa: E402
@@ -39,8 +39,8 @@ def main() -> None:
     ap.add_argument("--families", default="multi_stream,mixture")
     args = ap.parse_args()
     cost = make_costmodel(args.costmodel)
-    traces = [t for fam in args.families.split(",") for t in test_traces(fam, args.draws,
-                                                                          None, None)]
+    families = holdout_names(args.families, "--families", families_only=True)
+    traces = [t for fam in families for t in test_traces(fam, args.draws, None, None)]
     base = {t.name: objective(simulate(t, Baseline(), cost), 1.0, cost.page_cost_ns)
             for t in traces}
     for want in (1, 64):

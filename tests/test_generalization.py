@@ -349,6 +349,8 @@ def test_experiment_scripts_bad_json_arguments_are_one_line_status_2(tmp_path: P
     # an unknown application and learned a table "without" it
     ("guarded_diagnosis", ["--modes", "shipped,nope"], "error: --modes: unknown mode 'nope'"),
     ("guarded_use", ["--holdout", "app:nope"], "error: --holdout: 'app:nope' is not app:NAME"),
+    # learner_ablation.py trained the variants before a misspelt one (status 1)
+    ("learner_ablation", ["--variants", "plain,nope"], "error: --variants: unknown variant"),
     # bench_traces.py: numpy's "negative dimensions are not allowed" traceback
     ("bench_traces", ["--writes", "-1"], "error: --writes, --regions and --region-pages must "
                                          "be positive"),
@@ -360,3 +362,14 @@ def test_experiment_scripts_check_arguments_before_work(script: str, args: list[
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and line in res.stderr.strip().splitlines()[-1], res.stderr
     assert "trained" not in res.stdout  # no variant trained first
+
+
+def test_holdout_names_checks_every_name_before_any_work(tmp_path: Path) -> None:
+    assert G.holdout_names("seq,stride", "--families", families_only=True) == ["seq", "stride"]
+    assert G.holdout_names("seq,validation,app:redis", "--holdouts", CORPUS) == [
+        "seq", "validation", "app:redis"]
+    for text, families_only in (("seq,nope", True), ("validation", True), ("app:redis", True),
+                                ("app:nope", False), ("", True)):
+        with pytest.raises(ConfigError, match="^--x: ") as e:
+            G.holdout_names(text, "--x", CORPUS, families_only=families_only)
+        assert "\n" not in str(e.value)
