@@ -1047,3 +1047,131 @@ def test_inert_needs_no_allowance_and_a_setup_price() -> None:
     assert again.inert and again.kernel_program().mode == "static"
     with pytest.raises(ConfigError, match="policy.inert"):
         GuardedPolicy(table=align, inert=True)
+
+
+def _floor_total_policies() -> list[GuardedPolicy]:
+    """``floor_total`` (the floor also reads the class's lifetime sentinel hit rate): not in
+    the module's table, so compared with the compiled program only."""
+    cost = make_costmodel("seed_table1")
+    return [make_guarded(table=[64] * N_CELLS, **{**shipped_options(), "floor_total": 1}),
+            GuardedPolicy.for_cost(cost, table=_align_table(9), budget_per_mille=300,
+                                   grant_left=1, floor=128, floor_total=1),
+            GuardedPolicy(table=[64] * N_CELLS, budget_per_mille=1000, grant_left=0,
+                          floor=96, floor_total=1, proof=1, proof_ttl=4, slots=2, near=5)]
+
+
+@pytest.mark.parametrize("pi", range(3))
+def test_compiled_floor_total_matches_the_prototype_and_changes_decisions(pi: int) -> None:
+    cost = make_costmodel("seed_table1")
+    pol = _floor_total_policies()[pi]
+    off = _variant(pol, floor_total=0)
+    precopied = differ = 0
+    for t in _traces():
+        ref, ev_ref = simulate(t, pol, cost, record_events=True, fast=False)
+        got, ev_got = simulate(t, pol, cost, record_events=True, fast=True)
+        assert np.array_equal(ev_ref.page, ev_got.page), t.name
+        assert np.array_equal(ev_ref.k, ev_got.k), t.name
+        assert (ref.faults, ref.precopied, ref.wasted) == (got.faults, got.precopied,
+                                                           got.wasted), t.name
+        precopied += got.precopied
+        differ += _decides_otherwise(t, ev_got, off, cost, fast=True)
+    assert precopied > 0
+    assert differ > 0  # the lifetime rate holds windows the EWMA lets through
+
+
+@pytest.mark.parametrize(("hits", "misses", "opens"), [
+    (138, 194, False),  # random_0's class "other" at fault 445 (docs/policies.md)
+    (166, 166, True),  # exactly the floor: as use, at the floor passes
+    (0, 0, True),  # no outcome yet: undecided, as use starts at 1/2
+])
+def test_floor_total_holds_the_window_the_ewma_lets_through(hits: int, misses: int,
+                                                            opens: bool) -> None:
+    # docs/policies.md, "The last window on `random_0`": use (EWMA, weight 1/16) had reached
+    # 128 = floor by the fault's own sentinel hit, the lifetime rate was 138/332 = 106/256
+    from cowrl.policies.guarded import OTHER, Cell
+
+    k = {}
+    for ft in (0, 1):
+        pol = GuardedPolicy(table=[64] * N_CELLS, floor=128, grant_left=3, floor_total=ft)
+        pol.reset(256)
+        pol.budget = 10 ** 9
+        pol.ctx.use[OTHER] = 128
+        pol.ctx.hits[OTHER], pol.ctx.misses[OTHER] = hits, misses
+        k[ft], _ = pol.degree(Cell(cell=0, cls=OTHER, slot=0, run=0), page=10, limit=256)
+    assert k[0] == 64
+    assert k[1] == (64 if opens else 0)
+
+
+@pytest.mark.parametrize("bad", [2, -1, True, "1"])
+def test_bad_floor_total_names_the_field(bad: object) -> None:
+    with pytest.raises(ConfigError, match="policy.floor_total must be 0 or 1"):
+        make_guarded(floor_total=bad)
+
+
+def test_the_module_table_refuses_floor_total() -> None:
+    # the module has no floor_total: a table that needs it must not be pushed as if it had
+    from cowrl.kernel.table import pack_guarded
+
+    with pytest.raises(ValueError, match="floor_total"):
+        pack_guarded(make_guarded(floor_total=1).program())
+    pack_guarded(make_guarded(floor_total=0).program())  # today's decisions: packed as before
+
+
+def _floor_slow_policies() -> list[GuardedPolicy]:
+    """``floor_slow`` (the floor also reads a slower EWMA of the sentinel outcomes): not in
+    the module's table, so compared with the compiled program only."""
+    cost = make_costmodel("seed_table1")
+    return [make_guarded(table=[64] * N_CELLS, **{**shipped_options(), "floor_slow": 6}),
+            GuardedPolicy.for_cost(cost, table=_align_table(10), budget_per_mille=300,
+                                   grant_left=1, floor=128, floor_slow=5),
+            GuardedPolicy(table=[64] * N_CELLS, budget_per_mille=1000, grant_left=0,
+                          floor=112, floor_slow=8, proof=1, proof_ttl=4,
+                          slots=2, near=5)]
+
+
+@pytest.mark.parametrize("pi", range(3))
+def test_compiled_floor_slow_matches_the_prototype_and_changes_decisions(pi: int) -> None:
+    cost = make_costmodel("seed_table1")
+    pol = _floor_slow_policies()[pi]
+    off = _variant(pol, floor_slow=0)
+    precopied = differ = 0
+    for t in _traces():
+        ref, ev_ref = simulate(t, pol, cost, record_events=True, fast=False)
+        got, ev_got = simulate(t, pol, cost, record_events=True, fast=True)
+        assert np.array_equal(ev_ref.page, ev_got.page), t.name
+        assert np.array_equal(ev_ref.k, ev_got.k), t.name
+        assert (ref.faults, ref.precopied, ref.wasted) == (got.faults, got.precopied,
+                                                           got.wasted), t.name
+        precopied += got.precopied
+        differ += _decides_otherwise(t, ev_got, off, cost, fast=True)
+    assert precopied > 0
+    assert differ > 0
+
+
+def test_floor_slow_is_not_stuck_by_truncation() -> None:
+    # use (8 bits, weight 1/16) and a naive 8-bit EWMA of weight 1/64 cannot fall below 127
+    # from 128 on misses (128 >> 7 = 1, then 127 >> 7 = 0); floor_slow keeps 8 more bits
+    from cowrl.policies.guarded import OTHER, SLOW_ONE
+
+    pol = GuardedPolicy(floor=128, floor_slow=6)
+    pol.reset(16)
+    for _ in range(64):
+        pol.ctx.use_down(OTHER)
+    assert pol.ctx.slow[OTHER] < SLOW_ONE // 4  # (63/64) ** 64 of 1/2: about 0.18
+
+
+@pytest.mark.parametrize(("kw", "field"), [
+    ({"floor_slow": 4}, "policy.floor_slow must be 0 or in 5..12"),
+    ({"floor_slow": True}, "policy.floor_slow must be 0 or in 5..12"),
+    ({"floor_slow": 6, "proof": 1, "use_proof": 1}, "policy.floor_slow needs use_proof: 0"),
+])
+def test_bad_floor_slow_names_the_field(kw: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        make_guarded(**kw)
+
+
+def test_the_module_table_refuses_floor_slow() -> None:
+    from cowrl.kernel.table import pack_guarded
+
+    with pytest.raises(ValueError, match="floor_slow"):
+        pack_guarded(make_guarded(floor_slow=6).program())

@@ -247,6 +247,10 @@ def pack_guarded(program: KernelProgram) -> bytes:
         raise ValueError(f"not a guarded program: mode={program.mode!r}")
     if int(t.get("use_proof", 0)):
         raise ValueError("guarded: use_proof is not in the module's table yet")
+    if int(t.get("floor_total", 0)):
+        raise ValueError("guarded: floor_total is not in the module's table yet")
+    if int(t.get("floor_slow", 0)):
+        raise ValueError("guarded: floor_slow is not in the module's table yet")
     degrees = sorted(int(d) for d in t["degrees"])
     if len(degrees) > GUARDED_MAX_DEGREES:
         raise ValueError(f"guarded: at most {GUARDED_MAX_DEGREES} degrees, got {len(degrees)}")

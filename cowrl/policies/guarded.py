@@ -40,6 +40,19 @@ the loss bound below is unchanged. ``hit_scale`` (1 by default) lets a sentinel 
 several allowances (a faster ramp, at the price of a looser bound); ``floor`` keeps
 ``k = 0`` while the fault's class has a sentinel hit rate below it.
 
+``floor_total`` (0 by default = the decisions above; measured, not adopted: docs/policies.md,
+"Waste on uniform random", "The last window on `random_0`"; not in the module's table, which
+refuses it): with 1 the floor also holds ``k = 0`` while the class's *lifetime* sentinel hit
+rate, ``hits / (hits + misses)`` (every sentinel outcome of the region so far; none yet
+passes, as ``use`` starts at 1/2), is below ``floor / USE_ONE``. The EWMA ``use`` (weight
+1/16) remembers about 16 outcomes and wanders about 0.1 around a rate near 1/2: a class whose
+writes are uniform random crosses the floor now and then. It only takes windows away: the
+bound is unchanged. ``floor_slow`` (0 by default; ``s`` in :data:`FLOOR_SLOW` needs
+``use_proof: 0``; measured on the development draws, a candidate not shipped, same section;
+the module's table refuses it) does the same with a second EWMA of the same sentinel
+outcomes, of weight ``1 / 2 ** s``, kept with 8 more bits (:data:`SLOW_ONE`) so that its steps
+are not lost to truncation: a longer memory than ``use``'s that still forgets.
+
 **Decision.** ``want = table[cell]``. The run-time safety net is a *risk budget* ``B``
 (ns, per region): a demand fault with evidence of use (it hits a sentinel, or at least
 ``grant_left`` of its 3 left neighbours are private; every fault when ``grant_left = 0``)
@@ -181,6 +194,8 @@ LEFT_BUCKETS = 4  # 0..3 private pages among p-3..p-1
 USE_BUCKETS = 4
 N_CELLS = len(KINDS) * RUN_BUCKETS * LEFT_BUCKETS * USE_BUCKETS
 USE_ONE = 256
+SLOW_ONE = USE_ONE << 8  # fixed-point 1.0 of floor_slow's EWMA (8 more bits than use)
+FLOOR_SLOW = range(5, 13)  # floor_slow's weights 1 / 2 ** s (0: off)
 SENTINELS = 256  # direct-mapped sentinel table entries per region
 DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
 STREAM, OTHER = 0, 1
@@ -283,6 +298,7 @@ class GuardedContext:
         self.merge = False
         self.protect = False
         self.use_proof = 0
+        self.slow_shift = 0  # floor_slow (0: off)
         self.reset(1)
 
     def reset(self, n_pages: int) -> None:
@@ -302,6 +318,7 @@ class GuardedContext:
         self.tag_pages = [0] * SENTINELS  # pages the sentinel's window precopied
         self.tag_reserved = [0] * SENTINELS  # budget the window reserved
         self.use = [USE_ONE // 2, USE_ONE // 2]  # hit rate per class, start undecided
+        self.slow = [SLOW_ONE // 2, SLOW_ONE // 2]  # floor_slow's EWMA of the same outcomes
         self.hits = [0, 0]
         self.misses = [0, 0]
         self.refund_pages = 0  # precopied pages of windows whose sentinel was hit (this fault)
@@ -406,10 +423,14 @@ class GuardedContext:
     def use_up(self, c: int) -> None:
         """A hit for class ``c``'s use rate (EWMA of weight 1/16)."""
         self.use[c] += (USE_ONE - self.use[c]) >> 4
+        if self.slow_shift:
+            self.slow[c] += (SLOW_ONE - self.slow[c]) >> self.slow_shift
 
     def use_down(self, c: int) -> None:
         """A miss for class ``c``'s use rate."""
         self.use[c] -= self.use[c] >> 4
+        if self.slow_shift:
+            self.slow[c] -= self.slow[c] >> self.slow_shift
 
     def protected_gap(self, page: int, want: int, start: int, limit: int) -> int:
         """Distance to the first page in ``page+1 .. page+want`` that is the live sentinel of
@@ -479,7 +500,8 @@ class GuardedPolicy(Policy):
                  walk_ns: int = 0, walk_empty_ns: int | None = None,
                  read_credit: int = 0, read_ns: int = 0, proof_look: int = 0,
                  proof_span: int = 0, degrees: Sequence[int] = DEGREES,
-                 name: str = "guarded", inert: bool | None = None) -> None:
+                 name: str = "guarded", inert: bool | None = None,
+                 floor_total: int = 0, floor_slow: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -513,12 +535,21 @@ class GuardedPolicy(Policy):
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
         check_floor(floor)
+        if isinstance(floor_total, bool) or floor_total not in (0, 1):
+            raise ConfigError(f"policy.floor_total must be 0 or 1, got {floor_total!r}")
+        if isinstance(floor_slow, bool) or floor_slow not in (0, *FLOOR_SLOW):
+            raise ConfigError(f"policy.floor_slow must be 0 or in {FLOOR_SLOW.start}.."
+                              f"{FLOOR_SLOW.stop - 1}, got {floor_slow!r}")
+        if floor_slow and use_proof:
+            raise ConfigError("policy.floor_slow needs use_proof: 0 (it averages the "
+                              "sentinels' outcomes)")
         for field, v in (("gain_ns", gain_ns), ("loss_ns", loss_ns), ("setup_ns", setup_ns),
                          ("demand_ns", demand_ns), ("budget_per_mille", budget_per_mille)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
                 raise ConfigError(f"policy.{field} must be a number >= 0, got {v!r}")
         self.table = tab
         self.floor = int(floor)
+        self.floor_total = int(floor_total)  # 1: the floor also reads the lifetime hit rate
         self.gain, self.loss = int(gain_ns), int(loss_ns)
         self.setup, self.demand = int(setup_ns), int(demand_ns)
         self.skip = int(skip_ns)
@@ -530,6 +561,7 @@ class GuardedPolicy(Policy):
             raise ConfigError(f"policy.degrees: degrees in 0..{MAX_K}, got {list(self.degrees)}")
         self.expected_loss = bool(expected_loss)
         self.ctx = GuardedContext(slots, near)
+        self.ctx.slow_shift = int(floor_slow)  # floor_slow: a slow EWMA, weight 1 / 2 ** s
         self.grant_left = int(grant_left)
         self.ctx.scan = int(scan)
         self.ctx.merge = bool(merge)
@@ -653,7 +685,8 @@ class GuardedPolicy(Policy):
         if is_align(want):  # the rest of the aligned group, or a smaller degree that fits
             want = align_degree(want, page if vpn is None else vpn)
             cands = (*(d for d in self.degrees if d < want), want)
-        if want == 0 or self.ctx.use[c.cls] < self.floor:
+        if want == 0 or self.ctx.use[c.cls] < self.floor or self.below_total(c.cls) \
+                or (self.ctx.slow_shift and self.ctx.slow[c.cls] < self.floor << 8):
             return 0, 0
         cap = self.ctx.protected_gap(page, want, start, limit) if self.ctx.protect else want + 1
         for d in reversed(cands):
@@ -663,6 +696,14 @@ class GuardedPolicy(Policy):
             if copied * self.reserve(c.cls) + self.fixed(page, d, copied, limit) <= self.budget:
                 return d, copied
         return 0, 0
+
+    def below_total(self, cls: int) -> bool:
+        """With ``floor_total``: whether class ``cls``'s lifetime sentinel hit rate, ``hits /
+        (hits + misses)``, is below ``floor / USE_ONE`` (False before its first outcome)."""
+        if not self.floor_total:
+            return False
+        hits, n = self.ctx.hits[cls], self.ctx.hits[cls] + self.ctx.misses[cls]
+        return n > 0 and hits * USE_ONE < self.floor * n
 
     def fixed(self, page: int, k: int, copied: int, limit: int) -> int:
         """What a window costs whatever happens: the setup and its already-private pages."""
@@ -853,7 +894,9 @@ class GuardedPolicy(Policy):
             "decide": "guarded", "cells": list(self.table), "slots": self.ctx.slots,
             "near": self.ctx.near, "gain_ns": self.gain, "loss_ns": self.loss,
             "setup_ns": self.setup, "skip_ns": self.skip, "allowance_ns": self.allowance,
-            "floor": self.floor, "expected_loss": int(self.expected_loss),
+            "floor": self.floor, "floor_total": self.floor_total,
+            "floor_slow": self.ctx.slow_shift,
+            "expected_loss": int(self.expected_loss),
             "grant_left": self.grant_left,
             "scan": self.ctx.scan, "merge": int(self.ctx.merge),
             "protect": int(self.ctx.protect), "hit_scale": self.hit_scale,
@@ -885,6 +928,7 @@ class GuardedPolicy(Policy):
     def options(self) -> dict[str, Any]:
         """The constructor's keywords that are not the table nor the budget's prices."""
         return {"budget_per_mille": self.budget_per_mille, "floor": self.floor,
+                "floor_total": self.floor_total, "floor_slow": self.ctx.slow_shift,
                 "slots": self.ctx.slots, "near": self.ctx.near,
                 "expected_loss": self.expected_loss, "grant_left": self.grant_left,
                 "scan": self.ctx.scan, "merge": self.ctx.merge, "protect": self.ctx.protect,

@@ -109,7 +109,10 @@ G_UNPROVEN = _GPBDUE + G_BUCKETS
 # entries stepped over unread, not yet due or another region's (proof_skip_ns); the engine
 # charges and zeroes them as it does the reads.
 G_WALK_EMPTY, G_WALK_LIVE = G_UNPROVEN + 1, G_UNPROVEN + 2
-STREAM_STATE = G_UNPROVEN + 3
+# floor_slow's EWMA of the sentinel outcomes per class (fixed point G_SLOW_ONE).
+_GSLOW = G_UNPROVEN + 3
+G_SLOW_ONE = G_USE_ONE << 8
+STREAM_STATE = G_UNPROVEN + 5
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -126,7 +129,9 @@ C_WALKEMPTY = G_CELLS + 19  # walk_empty_ns: ... and each empty ring slot it ste
 C_READ = G_CELLS + 20  # read_ns: a proof credits it per reserved read (proof_ttl) left unused
 C_PLOOK = G_CELLS + 21  # proof_look: 1 = a look counts down its region's bucket only
 C_PSPAN = G_CELLS + 22  # proof_span: 1 = a look walks [tail, head) only, and not before due
-C_DEG = G_CELLS + 23
+C_FTOTAL = G_CELLS + 23  # floor_total: 1 = the floor also reads the lifetime hit rate
+C_FSLOW = G_CELLS + 24  # floor_slow: s = ... and an EWMA of weight 1 / 2 ** s (8 more bits)
+C_DEG = G_CELLS + 25
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -276,6 +281,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     if ss[_GINIT] == 0:
         ss[_GINIT] = 1
         ss[_GUSE] = ss[_GUSE + 1] = G_USE_ONE // 2
+        ss[_GSLOW] = ss[_GSLOW + 1] = G_SLOW_ONE // 2
     # 0. version 4: interior proofs, round robin over the ring's pages of this region
     proof = cells[C_PROOF]
     look = cells[C_PLOOK]
@@ -371,6 +377,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         c = tag & 1
         if sentinel_feeds_use(cells, ss, t):
             ss[_GUSE + c] += (G_USE_ONE - ss[_GUSE + c]) >> 4
+            if cells[C_FSLOW]:
+                ss[_GSLOW + c] += (G_SLOW_ONE - ss[_GSLOW + c]) >> cells[C_FSLOW]
         ss[_GHITS + c] += 1
         if not proof:  # version 4 credits only interior proofs
             ss[_GBUDGET] += ss[_GTRES + t] + ss[_GTPAGES + t] * cells[C_GAIN]
@@ -419,7 +427,11 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         g = want - ALIGN
         want = (g - 1) - (vpn & (g - 1))
     k = copied = reserved = 0
-    if want > 0 and ss[_GUSE + cls] >= cells[C_FLOOR]:
+    n_out = ss[_GHITS + cls] + ss[_GMISS + cls]  # floor_total: the lifetime hit rate too
+    if want > 0 and ss[_GUSE + cls] >= cells[C_FLOOR] and not (
+            cells[C_FTOTAL] and n_out > 0
+            and ss[_GHITS + cls] * G_USE_ONE < cells[C_FLOOR] * n_out) and not (
+            cells[C_FSLOW] and ss[_GSLOW + cls] < cells[C_FLOOR] << 8):
         per = cells[C_LOSS]
         if cells[C_EXPECTED]:
             miss = max(G_USE_ONE - ss[_GUSE + cls], G_USE_ONE // 8)
@@ -498,6 +510,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             oc = old & 1
             if sentinel_feeds_use(cells, ss, t):
                 ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
+                if cells[C_FSLOW]:
+                    ss[_GSLOW + oc] -= ss[_GSLOW + oc] >> cells[C_FSLOW]
             ss[_GMISS + oc] += 1
         ss[_GTAGS + t] = ((s + 1) << 1) | cls
         ss[_GTPAGES + t] = copied
@@ -566,6 +580,8 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_WALK], out[C_WALKEMPTY] = walk_prices(t)
     out[C_PLOOK] = int(t.get("proof_look", 0))
     out[C_PSPAN] = int(t.get("proof_span", 0))
+    out[C_FTOTAL] = int(t.get("floor_total", 0))
+    out[C_FSLOW] = int(t.get("floor_slow", 0))
     out[C_READ] = int(t.get("read_ns", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
