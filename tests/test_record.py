@@ -413,3 +413,18 @@ def test_record_any_command_in_the_guest(tmp_path: Path, compose_cfg) -> None:
     assert per[1:].min() > 100 and per[0] < per[1:].min()
     assert np.unique(trace.pages).size == trace.writes - stats["refaults"]
     assert np.all(np.diff(trace.t_ns) >= 0) and trace.t_ns[0] >= 0
+
+
+@pytest.mark.parametrize(("arg", "line"), [
+    # read by no driver: the recording ran (minutes) with the parameter silently ignored
+    ("+app.params.keyz=1000", "error: app.params.keyz: app redis_bgsave takes no such "
+                              "parameter (it takes: keys, "),
+    # checked only for app=command: a named app booted and then failed on it
+    ("app.timeout_s=-1", "error: app.timeout_s: -1 is not a positive number of seconds"),
+    ("app.memory_mb=lots", "error: app.memory_mb: 'lots' is not a positive integer (MiB)"),
+])
+def test_bad_app_settings_are_one_line_before_recording(tmp_path: Path, arg: str,
+                                                        line: str) -> None:
+    r = _cli("app=redis_bgsave", f"out={tmp_path / 'o'}", arg)
+    assert r.returncode == 2 and r.stderr.strip().startswith(line), r.stderr
+    assert r.stderr.strip().count("\n") == 0 and not (tmp_path / "o").exists()

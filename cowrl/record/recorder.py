@@ -34,7 +34,7 @@ from cowrl.kernel.abi import load_abi, record_dtype
 from cowrl.kernel.backend import new_job
 from cowrl.kernel.config import KernelConfig
 from cowrl.kernel.runners import PROJECT_ROOT
-from cowrl.registry import available
+from cowrl.registry import CONF_DIR, available
 from cowrl.traces.io import PAGE_SIZE, Trace, save_trace
 
 ANON_NAMES = ("", "[heap]", "[stack]")
@@ -56,7 +56,30 @@ def load_app(app_cfg: Any) -> dict[str, Any]:
     for key in ("name", "driver", "timeout_s"):
         if key not in app:
             raise ConfigError(f"app.{key}: missing in the app's config")
+    _check_timeout(app)
+    mem = app.get("memory_mb")
+    if mem is not None and (isinstance(mem, bool) or not isinstance(mem, int) or mem <= 0):
+        raise ConfigError(f"app.memory_mb: {mem!r} is not a positive integer (MiB)")
+    # A driver reads its own parameters and would ignore any other (+app.params.X=...) in a
+    # recording of minutes: only app=command passes every parameter on to its program.
+    own = CONF_DIR / "app" / f"{app['name']}.yaml"
+    if app["driver"] != "command" and own.is_file():
+        known = OmegaConf.load(own).get("params") or {}
+        extra = sorted(set(app.get("params") or {}) - set(known))
+        if extra:
+            raise ConfigError(f"app.params.{extra[0]}: app {app['name']} takes no such "
+                              f"parameter (it takes: {', '.join(known) or 'none'})")
     return app
+
+
+def _check_timeout(app: dict[str, Any]) -> None:
+    try:
+        ok = float(app["timeout_s"]) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"app.timeout_s: {app['timeout_s']!r} is not a positive number "
+                          "of seconds")
 
 
 # Where app=command looks up a bare argv[0] (the guest's PATH, not the user's: a shim or a
@@ -95,13 +118,7 @@ def check_command(app: dict[str, Any]) -> None:
         raise ConfigError(f"app.trace_name: {name!r} is not a file stem (letters, digits, "
                           "'_', '.', '-')")
     app["trace_name"] = str(name)
-    try:
-        ok = float(app["timeout_s"]) > 0
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ConfigError(f"app.timeout_s: {app['timeout_s']!r} is not a positive number "
-                          "of seconds")
+    _check_timeout(app)
     if shutil.which("dpkg-query") is None:
         return
     real = os.path.realpath(exe)
