@@ -102,6 +102,20 @@ def test_cli_bad_config_is_one_line(python: str, tmp_path: Path, arg: str, line:
     err = p.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(line), p.stderr
 
+def test_an_unwritable_latest_dir_stops_before_training(python: str, tmp_path: Path) -> None:
+    """latest_dir is written after training: a file in its place was a traceback at the end
+    of the run; now one line before it (policy=baseline: no training, the same path)."""
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    p = subprocess.run([python, "train.py", "policy=baseline", f"out={tmp_path / 'o'}",
+                        f"latest_dir={f}", "progress=false"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    err = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and err == [f"error: latest_dir: cannot create {f} (File exists)"], \
+        p.stderr
+    assert not (tmp_path / "o" / "policy.json").exists()
+
+
 
 def test_eval_uses_trained_artifacts(compose_cfg, tmp_path: Path) -> None:
     train(_cfg(compose_cfg, tmp_path / "b", "rounds=2"))

@@ -92,6 +92,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("workloads: give at least one training workload")
     latest_dir = cfg.get("latest_dir")
     out = output_dir(_out_dir(cfg))
+    if latest_dir:  # written after training: checked before it
+        output_dir(str(latest_dir), "latest_dir")
     cost = make_costmodel(cfg.costmodel)
     policy = build_policy(cfg)
     name = str(cfg.policy.get("name", policy.name))
