@@ -153,9 +153,34 @@ def train_learner(learner: str, traces: list[Trace], cost: CostModel, lam: float
         policy = GuardedPolicy.for_cost(cost, lam, **kw)
         policy.table = res["table"]
         return policy
-    if learner in ("bandit", "bandit_stream", "ucb1", "thompson", "ppo", "dqn"):
+    if learner in TRAIN_PY_LEARNERS:
         return _train_with_train_py(learner, cost, lam, seed, exclude, train_overrides, corpus)
     return make_policy(learner, lam=lam)
+
+
+TRAIN_PY_LEARNERS = ("bandit", "bandit_stream", "ucb1", "thompson", "ppo", "dqn")
+"""Learners the protocol trains through ``train.py`` (which ``train_overrides`` reach)."""
+
+
+def _compose_train(overrides: list[str]) -> Any:
+    """``conf/train.yaml`` composed with ``overrides``; a one-line ConfigError naming
+    ``train_overrides`` for one Hydra cannot apply (before any training, not after the
+    learners before it)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    from cowrl.registry import CONF_DIR
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose("train", overrides)
+    except HydraException as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"train_overrides: {first}") from None
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def train_py_overrides(learner: str, cost: CostModel, lam: float, seed: int,
@@ -188,21 +213,13 @@ def _train_with_train_py(learner: str, cost: CostModel, lam: float, seed: int,
                          corpus: Sequence[Path] = ()) -> Policy:
     import tempfile
 
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
     from cowrl.policies.artifacts import load_policy
-    from cowrl.registry import CONF_DIR
     from cowrl.training import train
 
     overrides = train_py_overrides(learner, cost, lam, seed, exclude, train_overrides, corpus)
     out = Path(tempfile.mkdtemp(prefix=f"gen_{learner}_"))
     overrides.append(f"out={out}")
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        tcfg = compose("train", overrides)
-    GlobalHydra.instance().clear()
-    res = train(tcfg)
+    res = train(_compose_train(overrides))
     return load_policy(res["artifact"], name=learner)
 
 
@@ -348,6 +365,10 @@ def job_options(cfg: Any) -> dict[str, Any]:
         "validation_dir": resolve_dir(cfg.get("validation_dir")),
         "corpus_dir": cdir,
     }
+    if opts["train_overrides"]:  # every train.py learner's, before the first one trains
+        for name in learners:
+            if name in TRAIN_PY_LEARNERS:
+                _compose_train([f"policy={name}", *opts["train_overrides"]])
     output_dir(str(cfg.out) if cfg.get("out") else Path.cwd())
     return opts
 

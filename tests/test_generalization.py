@@ -373,3 +373,15 @@ def test_holdout_names_checks_every_name_before_any_work(tmp_path: Path) -> None
         with pytest.raises(ConfigError, match="^--x: ") as e:
             G.holdout_names(text, "--x", CORPUS, families_only=families_only)
         assert "\n" not in str(e.value)
+
+
+def test_a_bad_train_override_is_one_line_before_any_learner_trains(tmp_path: Path) -> None:
+    """A train_overrides entry Hydra cannot apply was Hydra's multi-line error, raised when the
+    bandit's turn came (after guarded had learned its table)."""
+    cfg = _job_cfg(tmp_path, learners=["guarded", "bandit"], train_overrides=["nosuch=1"])
+    with pytest.raises(ConfigError, match=r"^train_overrides: Could not override 'nosuch'") as e:
+        G.job_options(cfg)
+    assert "\n" not in str(e.value)
+    ok = G.job_options(_job_cfg(tmp_path, learners=["guarded", "bandit"],
+                                train_overrides=["policy.floor=64"]))
+    assert ok["train_overrides"] == ["policy.floor=64"]
