@@ -168,6 +168,19 @@ def _variant(pol: GuardedPolicy, **change: int) -> GuardedPolicy:
     return GuardedPolicy(table=pol.table, **opts)
 
 
+def _compiled_equals_prototype(t: Trace, pol: GuardedPolicy, cost: object) -> tuple:
+    """Replays ``t`` under the Python prototype and the compiled program; asserts the same
+    events, counts and per-fault times; returns the compiled run and its events."""
+    ref, ev_ref = simulate(t, pol, cost, record_events=True, fast=False)
+    got, ev_got = simulate(t, pol, cost, record_events=True, fast=True)
+    assert np.array_equal(ev_ref.page, ev_got.page), t.name
+    assert np.array_equal(ev_ref.k, ev_got.k), t.name
+    assert (ref.faults, ref.precopied, ref.wasted) == (got.faults, got.precopied,
+                                                       got.wasted), t.name
+    assert np.allclose(ref.fault_ns, got.fault_ns), t.name
+    return got, ev_got
+
+
 def _decides_otherwise(t: Trace, ev: object, other: GuardedPolicy, cost: object,
                        fast: bool = False) -> bool:
     """Whether ``other`` decides otherwise than the run ``ev`` (its events) on ``t``."""
@@ -195,12 +208,7 @@ def test_compiled_use_proof_matches_the_prototype_and_changes_decisions(pi: int)
     off = _variant(pol, use_proof=0)
     precopied = differ = 0
     for t in _traces():
-        ref, ev_ref = simulate(t, pol, cost, record_events=True, fast=False)
-        got, ev_got = simulate(t, pol, cost, record_events=True, fast=True)
-        assert np.array_equal(ev_ref.page, ev_got.page), t.name
-        assert np.array_equal(ev_ref.k, ev_got.k), t.name
-        assert (ref.faults, ref.precopied, ref.wasted) == (got.faults, got.precopied,
-                                                           got.wasted), t.name
+        got, ev_got = _compiled_equals_prototype(t, pol, cost)
         precopied += got.precopied
         differ += _decides_otherwise(t, ev_got, off, cost, fast=True)
     assert precopied > 0
@@ -440,13 +448,7 @@ def test_compiled_guarded_program_matches_the_prototype(pi: int) -> None:
     pol = _policies()[pi]
     precopied = 0
     for t in _traces():
-        ref, ev_ref = simulate(t, pol, cost, record_events=True, fast=False)
-        got, ev_got = simulate(t, pol, cost, record_events=True, fast=True)
-        assert np.array_equal(ev_ref.page, ev_got.page), t.name
-        assert np.array_equal(ev_ref.k, ev_got.k), t.name
-        assert (ref.faults, ref.precopied, ref.wasted) == (got.faults, got.precopied,
-                                                           got.wasted), t.name
-        assert np.allclose(ref.fault_ns, got.fault_ns), t.name
+        got, _ = _compiled_equals_prototype(t, pol, cost)
         precopied += got.precopied
     assert precopied > 0  # the comparison covers windows, not only k = 0
 
@@ -1067,12 +1069,7 @@ def test_compiled_floor_total_matches_the_prototype_and_changes_decisions(pi: in
     off = _variant(pol, floor_total=0)
     precopied = differ = 0
     for t in _traces():
-        ref, ev_ref = simulate(t, pol, cost, record_events=True, fast=False)
-        got, ev_got = simulate(t, pol, cost, record_events=True, fast=True)
-        assert np.array_equal(ev_ref.page, ev_got.page), t.name
-        assert np.array_equal(ev_ref.k, ev_got.k), t.name
-        assert (ref.faults, ref.precopied, ref.wasted) == (got.faults, got.precopied,
-                                                           got.wasted), t.name
+        got, ev_got = _compiled_equals_prototype(t, pol, cost)
         precopied += got.precopied
         differ += _decides_otherwise(t, ev_got, off, cost, fast=True)
     assert precopied > 0
@@ -1136,12 +1133,7 @@ def test_compiled_floor_slow_matches_the_prototype_and_changes_decisions(pi: int
     off = _variant(pol, floor_slow=0)
     precopied = differ = 0
     for t in _traces():
-        ref, ev_ref = simulate(t, pol, cost, record_events=True, fast=False)
-        got, ev_got = simulate(t, pol, cost, record_events=True, fast=True)
-        assert np.array_equal(ev_ref.page, ev_got.page), t.name
-        assert np.array_equal(ev_ref.k, ev_got.k), t.name
-        assert (ref.faults, ref.precopied, ref.wasted) == (got.faults, got.precopied,
-                                                           got.wasted), t.name
+        got, ev_got = _compiled_equals_prototype(t, pol, cost)
         precopied += got.precopied
         differ += _decides_otherwise(t, ev_got, off, cost, fast=True)
     assert precopied > 0
