@@ -181,6 +181,20 @@ def _compiled_equals_prototype(t: Trace, pol: GuardedPolicy, cost: object) -> tu
     return got, ev_got
 
 
+def _compiled_equals_and_option_matters(pol: GuardedPolicy, **off: int) -> None:
+    """The compiled program equals the prototype on every trace, with windows, and ``pol``
+    with the option ``off`` decides otherwise somewhere."""
+    cost = make_costmodel("seed_table1")
+    other = _variant(pol, **off)
+    precopied = differ = 0
+    for t in _traces():
+        got, ev_got = _compiled_equals_prototype(t, pol, cost)
+        precopied += got.precopied
+        differ += _decides_otherwise(t, ev_got, other, cost, fast=True)
+    assert precopied > 0
+    assert differ > 0
+
+
 def _decides_otherwise(t: Trace, ev: object, other: GuardedPolicy, cost: object,
                        fast: bool = False) -> bool:
     """Whether ``other`` decides otherwise than the run ``ev`` (its events) on ``t``."""
@@ -203,16 +217,8 @@ def _use_proof_policies() -> list[GuardedPolicy]:
 
 @pytest.mark.parametrize("pi", range(4))
 def test_compiled_use_proof_matches_the_prototype_and_changes_decisions(pi: int) -> None:
-    cost = make_costmodel("seed_table1")
-    pol = _use_proof_policies()[pi]
-    off = _variant(pol, use_proof=0)
-    precopied = differ = 0
-    for t in _traces():
-        got, ev_got = _compiled_equals_prototype(t, pol, cost)
-        precopied += got.precopied
-        differ += _decides_otherwise(t, ev_got, off, cost, fast=True)
-    assert precopied > 0
-    assert differ > 0  # use_proof moves the hit rate, hence cells, hence decisions
+    # use_proof moves the hit rate, hence cells, hence decisions
+    _compiled_equals_and_option_matters(_use_proof_policies()[pi], use_proof=0)
 
 
 def test_use_proof_measures_use_inside_the_windows() -> None:
@@ -1064,16 +1070,8 @@ def _floor_total_policies() -> list[GuardedPolicy]:
 
 @pytest.mark.parametrize("pi", range(3))
 def test_compiled_floor_total_matches_the_prototype_and_changes_decisions(pi: int) -> None:
-    cost = make_costmodel("seed_table1")
-    pol = _floor_total_policies()[pi]
-    off = _variant(pol, floor_total=0)
-    precopied = differ = 0
-    for t in _traces():
-        got, ev_got = _compiled_equals_prototype(t, pol, cost)
-        precopied += got.precopied
-        differ += _decides_otherwise(t, ev_got, off, cost, fast=True)
-    assert precopied > 0
-    assert differ > 0  # the lifetime rate holds windows the EWMA lets through
+    # the lifetime rate holds windows the EWMA lets through
+    _compiled_equals_and_option_matters(_floor_total_policies()[pi], floor_total=0)
 
 
 @pytest.mark.parametrize(("hits", "misses", "opens"), [
@@ -1128,16 +1126,7 @@ def _floor_slow_policies() -> list[GuardedPolicy]:
 
 @pytest.mark.parametrize("pi", range(3))
 def test_compiled_floor_slow_matches_the_prototype_and_changes_decisions(pi: int) -> None:
-    cost = make_costmodel("seed_table1")
-    pol = _floor_slow_policies()[pi]
-    off = _variant(pol, floor_slow=0)
-    precopied = differ = 0
-    for t in _traces():
-        got, ev_got = _compiled_equals_prototype(t, pol, cost)
-        precopied += got.precopied
-        differ += _decides_otherwise(t, ev_got, off, cost, fast=True)
-    assert precopied > 0
-    assert differ > 0
+    _compiled_equals_and_option_matters(_floor_slow_policies()[pi], floor_slow=0)
 
 
 def test_floor_slow_is_not_stuck_by_truncation() -> None:
