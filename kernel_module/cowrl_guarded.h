@@ -76,6 +76,12 @@
  * walking until the budget is drained; regions sharing a bucket walk over each other's
  * entries as with 0.  The walk is paid as above: the bound is unchanged.  proof_look = 0:
  * the decisions before it (the pad at 748 of the 752-byte payload).
+ * With floor_slow = s (5..COWRL_GUARDED_SLOW_MAX; 0: off) the floor also holds k = 0 while a
+ * second EWMA of the same sentinel outcomes, slow[cls], of weight 1/2^s and kept with 8 more
+ * bits (fixed-point 1.0 = COWRL_GUARDED_SLOW_ONE, so that its steps are not lost to
+ * truncation), is below floor << 8: a longer memory than use's that still forgets.  It only
+ * takes windows away: the bound is unchanged.  floor_slow = 0: the decisions before it (the
+ * payload grew from 752 to 760 bytes for it; a 752-byte payload is refused, -EINVAL).
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
@@ -88,7 +94,7 @@
 #define COWRL_GUARDED_USE_ONE 256	/* fixed-point 1.0 of a sentinel hit rate */
 #define COWRL_GUARDED_MAX_DEGREES 8
 #define COWRL_GUARDED_MAX_K 64		/* largest degree: bounds the PTEs read per fault */
-#define COWRL_GUARDED_BYTES 752		/* sizeof(struct cowrl_guarded_table) */
+#define COWRL_GUARDED_BYTES 760		/* sizeof(struct cowrl_guarded_table) */
 #define COWRL_GUARDED_MAX_SCAN 64	/* pages read past a window for its sentinel */
 #define COWRL_GUARDED_MAX_HIT_SCALE 16	/* allowances a sentinel hit may add */
 #define COWRL_GUARDED_PROOFS 128	/* ring of copied pages awaiting a proof, a power of 2 */
@@ -97,6 +103,9 @@
 #define COWRL_GUARDED_BACKOFF_MAX_SHIFT 16	/* proof_backoff: at most 2^16 faults between reads */
 #define COWRL_GUARDED_BACKOFF_STEPS 4	/* proof_backoff: a look walks <= 4 * proof_reads slots */
 #define COWRL_GUARDED_BUCKETS 16	/* proof_look: live ring entries counted per region bucket */
+#define COWRL_GUARDED_SLOW_ONE (COWRL_GUARDED_USE_ONE << 8)	/* floor_slow's fixed-point 1.0 */
+#define COWRL_GUARDED_SLOW_MIN 5	/* floor_slow: weights 1/2^5 .. 1/2^12 (0: off) */
+#define COWRL_GUARDED_SLOW_MAX 12
 /*
  * A table value COWRL_GUARDED_ALIGN | G (G a power of two, 2..COWRL_GUARDED_MAX_ALIGN):
  * copy to the end of the fault's aligned group of G pages, i.e. the degree
@@ -147,7 +156,10 @@ struct cowrl_guarded_table {
 				 * !proof); 0: every live entry (the decisions before it) */
 	cp_u16 proof_span;	/* 1: a look walks only the ring's span [proof_tail, proof_head)
 				 * and is skipped until its bucket's soonest entry is due (0..1,
-				 * needs proof_backoff; at 750, the last pad: the size stays 752) */
+				 * needs proof_backoff; at 750, the last pad of the 752 bytes) */
+	cp_u16 floor_slow;	/* 0: off; s in 5..12: the floor also reads slow[], an EWMA of
+				 * weight 1/2^s (at 752: the payload is 760 bytes since) */
+	cp_u16 pad[3];		/* 0: the size stays a multiple of 8 */
 };
 
 /* Per watched region, allocated at register time (about 6 KiB). */
@@ -184,6 +196,8 @@ struct cowrl_guarded_state {
 	 * fault number (mod 2^32) before which no entry its look counts is due */
 	cp_u32 proof_tail;
 	cp_u32 bucket_due[COWRL_GUARDED_BUCKETS];
+	/* floor_slow: the slower EWMA of the sentinel outcomes per class (SLOW_ONE = 1.0) */
+	cp_s32 slow[2];
 };
 
 /* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
@@ -203,6 +217,7 @@ static inline void cowrl_guarded_reset(struct cowrl_guarded_state *st)
 	for (i = 0; i < sizeof(*st); i++)
 		p[i] = 0;
 	st->use[0] = st->use[1] = COWRL_GUARDED_USE_ONE / 2;
+	st->slow[0] = st->slow[1] = COWRL_GUARDED_SLOW_ONE / 2;
 }
 
 /* Whether table value @v is COWRL_GUARDED_ALIGN | G, G a power of two in 2..MAX_ALIGN. */
@@ -261,6 +276,10 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 	    (tb->read_ns && (!tb->proof || !tb->proof_ttl)) ||
 	    tb->proof_look > 1 || (!tb->proof && tb->proof_look) ||
 	    tb->proof_span > 1 || (tb->proof_span && (!tb->proof || !tb->proof_backoff)))
+		return -22;
+	if ((tb->floor_slow && (tb->floor_slow < COWRL_GUARDED_SLOW_MIN ||
+				tb->floor_slow > COWRL_GUARDED_SLOW_MAX)) ||
+	    tb->pad[0] || tb->pad[1] || tb->pad[2])
 		return -22;
 	if (tb->proof > 1 || (tb->proof && (tb->proof_reads < 1 ||
 	    tb->proof_reads > COWRL_GUARDED_MAX_PROOF_READS || tb->expected_loss)) ||
@@ -436,6 +455,8 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 		cp_u32 c = (cp_u32)(tag & 1);
 
 		st->use[c] += (COWRL_GUARDED_USE_ONE - st->use[c]) >> 4;
+		if (tb->floor_slow)
+			st->slow[c] += (COWRL_GUARDED_SLOW_ONE - st->slow[c]) >> tb->floor_slow;
 		st->hits[c]++;
 		if (!tb->proof)	/* version 4: credit comes from interior proofs only */
 			st->budget += st->tag_reserved[t] + st->tag_pages[t] * tb->gain_ns;
@@ -512,8 +533,10 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	 * Every window reserves at least setup_ns (copied * per >= 0, skip >= 0): a budget
 	 * below it affords none.  Then, as below the floor, commit takes the path of a table
 	 * of zeros (guarded0, the measured decision cost) and reads no window page.  Same k.
+	 * With floor_slow, the slow EWMA below floor << 8 holds the window too.
 	 */
-	if (o->want && (st->use[o->cls] < (cp_s32)tb->floor || st->budget < tb->setup_ns))
+	if (o->want && (st->use[o->cls] < (cp_s32)tb->floor || st->budget < tb->setup_ns ||
+			(tb->floor_slow && st->slow[o->cls] < (cp_s32)(tb->floor << 8))))
 		o->want = 0;
 	st->last_cell = o->cell;
 	return o->want;
@@ -656,6 +679,8 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 			cp_u32 oc = (cp_u32)(old & 1);
 
 			st->use[oc] -= st->use[oc] >> 4;
+			if (tb->floor_slow)
+				st->slow[oc] -= st->slow[oc] >> tb->floor_slow;
 			st->misses[oc]++;
 		}
 		st->tags[t] = ((s + 1) << 1) | o->cls;

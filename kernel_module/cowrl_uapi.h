@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 9
+#define COWRL_ABI_VERSION 10
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -45,8 +45,10 @@
  * walk_empty_ns; a 744-byte payload of v5 is refused with -EINVAL, its size not the entry's;
  * v7: read_ns in the first pad, which a v6 module refuses with -EINVAL when set;
  * v8: proof_look at offset 748, a pad that a v7 module refuses with -EINVAL when set;
- * v9: proof_span at offset 750, the last pad, which a v8 module refuses when set) */
-#define COWRL_GUARDED_TABLE_BYTES 752
+ * v9: proof_span at offset 750, the last pad, which a v8 module refuses when set;
+ * v10: 760, floor_slow at offset 752 then 3 u16 of padding (0); a 752-byte payload of v9
+ * is refused with -EINVAL, its size not the entry's) */
+#define COWRL_GUARDED_TABLE_BYTES 760
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */
 struct cowrl_record {

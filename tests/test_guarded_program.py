@@ -559,16 +559,18 @@ def test_region_buckets_of_the_look_traces() -> None:
     assert all(0 <= x < 16 for v in got.values() for x in v)
 
 
-def _forms_agree(cguarded, pol, at: int, key: str, traces, check=None) -> tuple[dict, int]:  # noqa: ANN001
-    """Replay ``traces`` with ``pol`` (its option ``key`` = 1, packed at table offset ``at``) in
-    the prototype, the compiled program and the module's C; the three must agree event for
-    event. Returns, per trace, whether ``key`` = 0 decides otherwise, and the windows opened."""
+def _forms_agree(cguarded, pol, at: int, key: str, traces, check=None,  # noqa: ANN001
+                 value: int = 1) -> tuple[dict, int]:
+    """Replay ``traces`` with ``pol`` (its option ``key`` = ``value``, packed at table offset
+    ``at``) in the prototype, the compiled program and the module's C; the three must agree
+    event for event. Returns, per trace, whether ``key`` = 0 decides otherwise, and the
+    windows opened."""
     from cowrl.kernel.table import pack_guarded
 
     cost = make_costmodel("seed_table1")
     payload = pack_guarded(pol.program())
     assert cguarded.check(payload) == 0
-    assert struct.unpack_from("<H", payload, at) == (1,)
+    assert struct.unpack_from("<H", payload, at) == (value,)
     old = _variant(pol, **{key: 0})
     other, nonzero = {}, 0
     for t in traces:
@@ -772,7 +774,7 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
         assert cguarded.check(bytes(bad)) == -22, (off, value)
     # walk_ns (at 742) and walk_empty_ns (at 744): any u16 with proof, 0 without; the pad
     # after them (746..751) 0
-    assert len(bo) == 752
+    assert len(bo) == 760
     assert struct.unpack_from("<5H", bo, 742) == (33, 12, 0, 0, 0)  # seed_table1's prices
     for off in (742, 744):
         for value in (0, 1, 65535):
@@ -1113,8 +1115,9 @@ def test_the_module_table_refuses_floor_total() -> None:
 
 
 def _floor_slow_policies() -> list[GuardedPolicy]:
-    """``floor_slow`` (the floor also reads a slower EWMA of the sentinel outcomes): not in
-    the module's table, so compared with the compiled program only."""
+    """``floor_slow`` (the floor also reads a slower EWMA of the sentinel outcomes): in the
+    module's table since ABI 10 (offset 752), so compared with the compiled program and the
+    module's C."""
     cost = make_costmodel("seed_table1")
     return [make_guarded(table=[64] * N_CELLS, **{**shipped_options(), "floor_slow": 6}),
             GuardedPolicy.for_cost(cost, table=_align_table(10), budget_per_mille=300,
@@ -1127,6 +1130,15 @@ def _floor_slow_policies() -> list[GuardedPolicy]:
 @pytest.mark.parametrize("pi", range(3))
 def test_compiled_floor_slow_matches_the_prototype_and_changes_decisions(pi: int) -> None:
     _compiled_equals_and_option_matters(_floor_slow_policies()[pi], floor_slow=0)
+
+
+@pytest.mark.parametrize("pi", range(3))
+def test_floor_slow_prototype_compiled_and_c_decide_alike(cguarded, pi: int) -> None:  # noqa: ANN001
+    pol = _floor_slow_policies()[pi]
+    other, nonzero = _forms_agree(cguarded, pol, 752, "floor_slow",
+                                  [*_traces(), *_look_traces()], value=pol.ctx.slow_shift)
+    assert nonzero > 0
+    assert sum(other.values()) > 0  # the slow floor changes decisions, and the forms agree
 
 
 def test_floor_slow_is_not_stuck_by_truncation() -> None:
@@ -1151,8 +1163,20 @@ def test_bad_floor_slow_names_the_field(kw: dict, field: str) -> None:
         make_guarded(**kw)
 
 
-def test_the_module_table_refuses_floor_slow() -> None:
-    from cowrl.kernel.table import pack_guarded
+def test_the_module_table_carries_floor_slow(cguarded) -> None:  # noqa: ANN001
+    # floor_slow at 752 of the 760-byte payload (ABI 10), then 3 u16 of padding that must be
+    # 0; the module's check takes 0 and 5..12 only, as GuardedPolicy
+    from cowrl.kernel.table import GUARDED_BYTES, pack_guarded
 
-    with pytest.raises(ValueError, match="floor_slow"):
-        pack_guarded(make_guarded(floor_slow=6).program())
+    assert GUARDED_BYTES == 760
+    off = pack_guarded(make_guarded().program())
+    assert len(off) == 760 and struct.unpack_from("<4H", off, 752) == (0, 0, 0, 0)
+    for s in (5, 6, 12):
+        payload = pack_guarded(make_guarded(floor_slow=s).program())
+        assert struct.unpack_from("<4H", payload, 752) == (s, 0, 0, 0)
+        assert cguarded.check(payload) == 0
+    for at, value in ((752, 1), (752, 4), (752, 13), (752, 65535), (754, 1), (756, 1),
+                      (758, 1)):
+        bad = bytearray(off)
+        struct.pack_into("<H", bad, at, value)
+        assert cguarded.check(bytes(bad)) == -22, (at, value)

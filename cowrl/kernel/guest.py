@@ -312,20 +312,21 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
         if "guarded_payload" in job:  # proof_ttl (guarded version 4): 0..255, 0 without proof
             G, gp = abi.COWRL_POLICY_GUARDED, bytes.fromhex(job["guarded_payload"])
             one = (1).to_bytes(2, "little")
+            tail = gp[752:]  # floor_slow (at 752, 0 here) and its pad: 760 bytes since ABI 10
             # proof = proof_reads = 0, ttl kept (backoff, walk_ns, walk_empty_ns, pad 0)
-            noproof = gp[:734] + bytes(4) + gp[738:740] + bytes(12)
+            noproof = gp[:734] + bytes(4) + gp[738:740] + bytes(12) + tail
             # proof = proof_reads = proof_ttl = 0 with proof_backoff 1 (walk prices 0)
-            noproof_bo = gp[:734] + bytes(6) + one + bytes(10)
+            noproof_bo = gp[:734] + bytes(6) + one + bytes(10) + tail
             # proof = proof_reads = proof_ttl = proof_backoff = 0 with walk_ns 1
-            noproof_walk = gp[:734] + bytes(8) + one + bytes(8)
+            noproof_walk = gp[:734] + bytes(8) + one + bytes(8) + tail
             # ... with walk_empty_ns 1 (at 744; the payload is 752 bytes since)
-            noproof_walk_empty = gp[:734] + bytes(10) + one + bytes(6)
-            # ... with read_ns 1 (at 746 of the 752-byte payload)
-            noproof_read = gp[:734] + bytes(12) + one + bytes(4)
+            noproof_walk_empty = gp[:734] + bytes(10) + one + bytes(6) + tail
+            # ... with read_ns 1 (at 746)
+            noproof_read = gp[:734] + bytes(12) + one + bytes(4) + tail
             # ... with proof 1 but proof_ttl 0 (at 738)
             nottl_read = gp[:738] + bytes(2) + gp[740:746] + one + gp[748:]
             # ... with proof_look 1 (at 748)
-            noproof_look = gp[:734] + bytes(14) + one + bytes(2)
+            noproof_look = gp[:734] + bytes(14) + one + bytes(2) + tail
 
             def gpatched(off: int, value: int) -> bytes:
                 return gp[:off] + value.to_bytes(2, "little") + gp[off + 2:]
@@ -347,9 +348,18 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 # (the payload has none: refused; with backoff 1 at 740: accepted)
                 "guarded_span_no_backoff": _set_policy_errno(fd, abi, G, gpatched(750, 1)),
                 "guarded_span_good": _set_policy_errno(
-                    fd, abi, G, gpatched(740, 1)[:750] + one),
+                    fd, abi, G, gpatched(740, 1)[:750] + one + tail),
                 "guarded_span_2": _set_policy_errno(
-                    fd, abi, G, gpatched(740, 1)[:750] + (2).to_bytes(2, "little")),
+                    fd, abi, G, gpatched(740, 1)[:750] + (2).to_bytes(2, "little") + tail),
+                # floor_slow (at 752; the payload is 760 bytes since ABI 10): 0 or 5..12, the
+                # pad after it (754..759) 0; a payload of the old size (752) refused
+                "guarded_fslow_5": _set_policy_errno(fd, abi, G, gpatched(752, 5)),
+                "guarded_fslow_12": _set_policy_errno(fd, abi, G, gpatched(752, 12)),
+                "guarded_fslow_4": _set_policy_errno(fd, abi, G, gpatched(752, 4)),
+                "guarded_fslow_13": _set_policy_errno(fd, abi, G, gpatched(752, 13)),
+                "guarded_fslow_max": _set_policy_errno(fd, abi, G, gpatched(752, 65535)),
+                "guarded_fslow_pad": _set_policy_errno(fd, abi, G, gpatched(758, 1)),
+                "guarded_752": _set_policy_errno(fd, abi, G, gp[:752]),
                 # proof_look (at 748): 0..1, 0 without proof
                 "guarded_look_good": _set_policy_errno(fd, abi, G, gpatched(748, 1)),
                 "guarded_look_2": _set_policy_errno(fd, abi, G, gpatched(748, 2)),

@@ -156,11 +156,12 @@ GUARDED_HEADER = HEADER.with_name("cowrl_guarded.h")
 GUARDED_VERSION = 4
 GUARDED_CELLS = 320
 GUARDED_MAX_DEGREES = 8
-GUARDED_BYTES = 752
+GUARDED_BYTES = 760
 # ... merge, protect, hit_scale (version 3), proof, proof_reads, proof_ttl (version 4),
 # proof_backoff, walk_ns (at 742), walk_empty_ns (at 744; 752 bytes since), read_ns (at 746),
-# proof_look (at 748), proof_span (at 750, the last pad)
-_GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H12H"
+# proof_look (at 748), proof_span (at 750, the last pad of 752 bytes), floor_slow (at 752;
+# 760 bytes since, COWRL_ABI_VERSION 10), pad[3]
+_GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H16H"
 
 _GSHIM = r"""
 #include "cowrl_guarded.h"
@@ -249,8 +250,6 @@ def pack_guarded(program: KernelProgram) -> bytes:
         raise ValueError("guarded: use_proof is not in the module's table yet")
     if int(t.get("floor_total", 0)):
         raise ValueError("guarded: floor_total is not in the module's table yet")
-    if int(t.get("floor_slow", 0)):
-        raise ValueError("guarded: floor_slow is not in the module's table yet")
     degrees = sorted(int(d) for d in t["degrees"])
     if len(degrees) > GUARDED_MAX_DEGREES:
         raise ValueError(f"guarded: at most {GUARDED_MAX_DEGREES} degrees, got {len(degrees)}")
@@ -265,7 +264,8 @@ def pack_guarded(program: KernelProgram) -> bytes:
                        int(t.get("proof", 0)), int(t.get("proof_reads", 0)),
                        int(t.get("proof_ttl", 0)), int(t.get("proof_backoff", 0)),
                        *walk_prices(t), int(t.get("read_ns", 0)),
-                       int(t.get("proof_look", 0)), int(t.get("proof_span", 0)))
+                       int(t.get("proof_look", 0)), int(t.get("proof_span", 0)),
+                       int(t.get("floor_slow", 0)), 0, 0, 0)
 
 
 class CGuarded:

@@ -180,6 +180,21 @@ def _guarded_policies() -> dict:
                 table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
                 proof_reads=2, proof_ttl=4, proof_backoff=1, walk_ns=4000, walk_empty_ns=150,
                 read_credit=1, read_ns=3000, name="guarded_loose_proof_read"),
+            # floor_slow (ABI 10, at 752): the floor also reads a slower EWMA (weight 1/2^s,
+            # 8 more bits) of the sentinel outcomes. With grant_left 0 and floor 128 it holds
+            # windows on g_random; with floor 144 (above use's start) on the other traces; and
+            # the candidate itself, the shipped options plus floor_slow 5
+            # (test_floor_slow_is_not_trivial: each decides otherwise than floor_slow 0)
+            "guarded_loose_fslow": lambda: GuardedPolicy(
+                table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, grant_left=0,
+                floor=128, floor_slow=5, name="guarded_loose_fslow"),
+            "guarded_loose_proof_fslow": lambda: GuardedPolicy(
+                table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
+                proof_reads=2, proof_ttl=4, proof_backoff=1, floor=144, floor_slow=8,
+                name="guarded_loose_proof_fslow"),
+            "guarded_proof_fslow": lambda: make_guarded(
+                table=shipped, **{**shipped_options(), "floor_slow": 5},
+                name="guarded_proof_fslow"),
             "guarded_align_loose_proof": lambda: GuardedPolicy(
                 table=rand_align, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
                 proof_reads=16, proof_ttl=16, name="guarded_align_loose_proof"),
@@ -447,7 +462,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 9
+    assert c["abi_version"] == 10
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -468,11 +483,16 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
     assert err["guarded_read_max"] == 0, err
     # proof_span (at 750, the last pad): 0..1, and 1 only with proof_backoff
     assert err["guarded_span_good"] == 0, err
+    # floor_slow (at 752 of the 760-byte payload, ABI 10): 0 or 5..12, its pad 0; a 752-byte
+    # payload (before floor_slow) is refused, never read as a 760-byte one
+    assert err["guarded_fslow_5"] == err["guarded_fslow_12"] == 0, err
     for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_walk_no_proof",
                  "guarded_walk_empty_no_proof", "guarded_span_no_backoff", "guarded_span_2",
                  "guarded_read_no_ttl", "guarded_read_no_proof", "guarded_744",
                  "guarded_align_3", "guarded_align_128", "guarded_backoff_2",
-                 "guarded_backoff_no_proof", "guarded_look_2", "guarded_look_no_proof"):
+                 "guarded_backoff_no_proof", "guarded_look_2", "guarded_look_no_proof",
+                 "guarded_fslow_4", "guarded_fslow_13", "guarded_fslow_max", "guarded_fslow_pad",
+                 "guarded_752"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
 
 
@@ -516,7 +536,7 @@ PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof", "guarded_proof_ttl",
                   "guarded_loose_proof_backoff", "guarded_align_loose_proof",
                   "guarded_align16_proof", "guarded_loose_proof_walk",
                   "guarded_loose_proof_read", "bandit_shielded", "guarded_loose_proof_look",
-                  "guarded_loose_proof_span")
+                  "guarded_loose_proof_span", "guarded_loose_proof_fslow", "guarded_proof_fslow")
 
 
 @pytest.mark.parametrize("trace,policy", [(t, p) for p in PROOF_POLICIES
@@ -570,6 +590,32 @@ def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:
         "read_ns = 3000 decided as read_ns = 0 on every trace"
     assert otherwise("guarded_loose_proof_span", "guarded_loose_proof_look"), \
         "proof_span = 1 decided as proof_span = 0 on every trace"
+
+
+def test_floor_slow_is_not_trivial(session: KernelSession) -> None:
+    """The floor_slow runs (whose module decisions equal the simulator's,
+    test_guarded_mode_decisions_equal_simulator) decide otherwise than the same policies with
+    floor_slow 0 would: the module's slow EWMA is exercised, the equality is not vacuous."""
+    from cowrl.sim import simulate
+
+    cost = make_costmodel("seed_table1")
+
+    def otherwise(policy: str) -> list[str]:
+        out = []
+        for t in GUARDED_TRACES:
+            off = GUARDED_POLICIES[policy]()
+            assert off.ctx.slow_shift > 0
+            off.ctx.slow_shift = 0  # the same policy without the slow floor
+            _, ev = simulate(GUARDED_TRACES[t], off, cost, record_events=True)
+            kev = session.events[_index(session, t, policy)]
+            if kev.page.tolist() != ev.page.tolist() or kev.degree.tolist() != ev.k.tolist():
+                out.append(t)
+        return out
+
+    assert "g_random" in otherwise("guarded_loose_fslow")
+    assert len(otherwise("guarded_loose_proof_fslow")) >= 3
+    # the candidate (shipped options + floor_slow 5) opens windows in the module
+    assert session.records[_index(session, "g_seq", "guarded_proof_fslow")].precopied > 100
 
 
 def test_guarded_mode_runs_are_not_trivial(session: KernelSession) -> None:
