@@ -288,8 +288,9 @@ class BanditPolicy(Policy):
     live entries of its region's bucket only; ``proof_span`` as guarded's: a look walks the
     ring's span only, and none before its bucket is due; ``floor`` and ``grant_left`` as
     guarded's: ``k = 0`` while the fault's class has a sentinel hit rate below ``floor``, the
-    allowance at faults with ``grant_left`` private left neighbours). The budget's prices come from
-    ``costmodel`` (``auto``: the cost model each run is priced by, as
+    allowance at faults with ``grant_left`` private left neighbours; ``floor_slow`` as
+    guarded's: the floor also reads a slow EWMA of the sentinel outcomes). The budget's prices
+    come from ``costmodel`` (``auto``: the cost model each run is priced by, as
     ``conf/policy/guarded.yaml``).
     ``shield: false`` with the guarded context frees every window (the budget's prices are
     0: an ablation). ``credit``: which arm a fault's reward goes to when the shield cut the
@@ -305,7 +306,8 @@ class BanditPolicy(Policy):
                  epoch_faults: int = 64, shield: bool = False, proof: int = 0,
                  proof_reads: int = 8, proof_ttl: int = 0, proof_backoff: int = 0,
                  read_credit: int = 0, proof_look: int = 0, proof_span: int = 0,
-                 floor: int = 0, grant_left: int = 2, costmodel: str = "auto",
+                 floor: int = 0, grant_left: int = 2, floor_slow: int = 0,
+                 costmodel: str = "auto",
                  lam: float | None = None,
                  credit: str = "proposed", train_workloads: Sequence[str] | None = None,
                  train_rounds: int | None = None) -> None:
@@ -332,6 +334,7 @@ class BanditPolicy(Policy):
             raise ConfigError(f"policy.proof must be 0 or 1, got {proof!r}")
         from cowrl.policies.guarded import (
             check_floor,
+            check_floor_slow,
             check_grant_left,
             check_proof_backoff,
             check_proof_look,
@@ -344,6 +347,7 @@ class BanditPolicy(Policy):
         check_proof_reads(proof_reads)
         self.floor = check_floor(floor)
         self.grant_left = check_grant_left(grant_left)
+        self.floor_slow = check_floor_slow(floor_slow)
         self.proof_ttl = check_proof_ttl(proof_ttl, proof)
         self.proof_backoff = check_proof_backoff(proof_backoff, proof)
         self.read_credit = check_read_credit(read_credit, proof)
@@ -425,7 +429,8 @@ class BanditPolicy(Policy):
                                                   proof_look=self.proof_look,
                                                   proof_span=self.proof_span,
                                                   floor=self.floor,
-                                                  grant_left=self.grant_left),
+                                                  grant_left=self.grant_left,
+                                                  floor_slow=self.floor_slow),
                                   shield=self.shield, degrees=self.degrees)
 
     def _named_cost(self) -> CostModel:
@@ -453,6 +458,7 @@ class BanditPolicy(Policy):
                               "proof_look": self.proof_look,
                               "proof_span": self.proof_span,
                               "floor": self.floor, "grant_left": self.grant_left,
+                              "floor_slow": self.floor_slow,
                               "degrees": list(self.degrees), "name": self.name}
         if not self.shield:  # free windows, as GuardView(shield=False) trained it
             from cowrl.policies.shield import FREE_PRICES, guard_constants

@@ -48,10 +48,11 @@ passes, as ``use`` starts at 1/2), is below ``floor / USE_ONE``. The EWMA ``use`
 1/16) remembers about 16 outcomes and wanders about 0.1 around a rate near 1/2: a class whose
 writes are uniform random crosses the floor now and then. It only takes windows away: the
 bound is unchanged. ``floor_slow`` (0 by default; ``s`` in :data:`FLOOR_SLOW` needs
-``use_proof: 0``; measured on the development draws, a candidate not shipped, same section;
-the module's table refuses it) does the same with a second EWMA of the same sentinel
-outcomes, of weight ``1 / 2 ** s``, kept with 8 more bits (:data:`SLOW_ONE`) so that its steps
-are not lost to truncation: a longer memory than ``use``'s that still forgets.
+``use_proof: 0``; measured on the development draws, a candidate, same section; in the
+module's table at offset 752 since the 760-byte payload, ABI 10) does the same with a
+second EWMA of the same sentinel outcomes, of weight ``1 / 2 ** s``, kept with 8 more bits
+(:data:`SLOW_ONE`) so that its steps are not lost to truncation: a longer memory than
+``use``'s that still forgets.
 
 **Decision.** ``want = table[cell]``. The run-time safety net is a *risk budget* ``B``
 (ns, per region): a demand fault with evidence of use (it hits a sentinel, or at least
@@ -537,9 +538,7 @@ class GuardedPolicy(Policy):
         check_floor(floor)
         if isinstance(floor_total, bool) or floor_total not in (0, 1):
             raise ConfigError(f"policy.floor_total must be 0 or 1, got {floor_total!r}")
-        if isinstance(floor_slow, bool) or floor_slow not in (0, *FLOOR_SLOW):
-            raise ConfigError(f"policy.floor_slow must be 0 or in {FLOOR_SLOW.start}.."
-                              f"{FLOOR_SLOW.stop - 1}, got {floor_slow!r}")
+        check_floor_slow(floor_slow)
         if floor_slow and use_proof:
             raise ConfigError("policy.floor_slow needs use_proof: 0 (it averages the "
                               "sentinels' outcomes)")
@@ -649,6 +648,12 @@ class GuardedPolicy(Policy):
             return self
         lam, kw = self.budget_spec
         return GuardedPolicy.for_cost(cost, lam, table=self.table, **kw)
+
+    @property
+    def floor_slow(self) -> int:
+        """``floor_slow`` (0: off; ``s``: the floor also reads a slow EWMA of weight
+        ``1 / 2 ** s``), kept in the context as ``slow_shift``."""
+        return self.ctx.slow_shift
 
     @property
     def inert_reason(self) -> str:
@@ -1188,6 +1193,15 @@ def check_floor(floor: Any) -> int:
             or not 0 <= int(floor) <= USE_ONE:
         raise ConfigError(f"policy.floor must be in 0..{USE_ONE}, got {floor!r}")
     return int(floor)
+
+
+def check_floor_slow(floor_slow: Any) -> int:
+    """``policy.floor_slow`` (0: off; ``s`` in :data:`FLOOR_SLOW`: the floor also reads a slow
+    EWMA of weight ``1 / 2 ** s``), or a one-line :class:`ConfigError` naming it."""
+    if isinstance(floor_slow, bool) or floor_slow not in (0, *FLOOR_SLOW):
+        raise ConfigError(f"policy.floor_slow must be 0 or in {FLOOR_SLOW.start}.."
+                          f"{FLOOR_SLOW.stop - 1}, got {floor_slow!r}")
+    return int(floor_slow)
 
 
 def walk_price(cost: CostModel) -> int:

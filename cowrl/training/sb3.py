@@ -62,6 +62,9 @@ class SB3Spec:
     """Guarded's ``floor`` for the shield: ``k = 0`` while the class's hit rate is below it."""
     grant_left: int = 2
     """Guarded's ``grant_left`` for the shield's allowance (0..4)."""
+    floor_slow: int = 0
+    """Guarded's ``floor_slow`` for the shield (0: off; 5..12: the floor also reads a slow
+    EWMA of weight 1/2^s)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     trainer = "sb3"
@@ -87,6 +90,7 @@ class SB3Spec:
             raise ConfigError(f"policy.proof must be 0 or 1, got {self.proof!r}")
         from cowrl.policies.guarded import (
             check_floor,
+            check_floor_slow,
             check_grant_left,
             check_proof_backoff,
             check_proof_look,
@@ -97,6 +101,7 @@ class SB3Spec:
 
         self.floor = check_floor(self.floor)
         self.grant_left = check_grant_left(self.grant_left)
+        self.floor_slow = check_floor_slow(self.floor_slow)
         self.proof_ttl = check_proof_ttl(self.proof_ttl, self.proof)
         self.proof_backoff = check_proof_backoff(self.proof_backoff, self.proof)
         self.read_credit = check_read_credit(self.read_credit, self.proof)
@@ -115,7 +120,8 @@ class SB3Spec:
         return {"proof": self.proof, "proof_ttl": self.proof_ttl,
                 "proof_backoff": self.proof_backoff, "read_credit": self.read_credit,
                 "proof_look": self.proof_look, "proof_span": self.proof_span,
-                "floor": self.floor, "grant_left": self.grant_left}
+                "floor": self.floor, "grant_left": self.grant_left,
+                "floor_slow": self.floor_slow}
 
     @property
     def uses_guard(self) -> bool:
