@@ -93,7 +93,9 @@ def workload_params(cfg: DictConfig | dict[str, Any]) -> dict[str, dict[str, Any
     return out
 
 
-def make_costmodel(spec: str | DictConfig | dict[str, Any]) -> CostModel:
-    """A cost model from a name (``conf/costmodel/<name>.yaml``) or a config."""
-    cfg = group_config("costmodel", spec, "costmodel") if isinstance(spec, str) else spec
-    return build(cfg, "costmodel")
+def make_costmodel(spec: str | DictConfig | dict[str, Any], field: str = "costmodel"
+                   ) -> CostModel:
+    """A cost model from a name (``conf/costmodel/<name>.yaml``) or a config; errors name
+    ``field`` (the setting the spec came from)."""
+    cfg = group_config("costmodel", spec, field) if isinstance(spec, str) else spec
+    return build(cfg, field)
