@@ -139,16 +139,19 @@ def family_of(trace: Trace) -> str:
 
 def train_learner(learner: str, traces: list[Trace], cost: CostModel, lam: float, seed: int,
                   exclude: Sequence[str] = (), train_overrides: Sequence[str] = (),
-                  passes: int = 2, corpus: Sequence[Path] = ()) -> Policy:
-    """A trained policy: ``guarded`` (its table learned on ``traces``), ``bandit``/``ppo``/
-    ``dqn`` (``train(cfg)`` on the same randomized suite plus the ``corpus`` recordings), or
-    a fixed one by name."""
+                  passes: int = 2, corpus: Sequence[Path] = (),
+                  guarded_options: dict[str, Any] | None = None) -> Policy:
+    """A trained policy: ``guarded`` (its table learned on ``traces``, with the shipped
+    budget options and ``guarded_options`` over them), ``bandit``/``ppo``/``dqn``
+    (``train(cfg)`` on the same randomized suite plus the ``corpus`` recordings), or a fixed
+    one by name."""
     from cowrl.registry import make_policy
 
     if learner == "guarded":
         from cowrl.policies.guarded import GuardedPolicy, learn_table, shipped_options
 
-        kw = shipped_options()  # the budget as shipped (proof: 1 priced with its clean)
+        # the budget as shipped (proof: 1 priced with its clean), options given over it
+        kw = {**shipped_options(), **(guarded_options or {})}
         res = learn_table(traces, [cost], lam=lam, seed=seed, passes=passes, **kw)
         policy = GuardedPolicy.for_cost(cost, lam, **kw)
         policy.table = res["table"]
@@ -336,6 +339,46 @@ def ceiling_targets(rows: Sequence[dict[str, Any]], gain: float, oracle_gain: fl
             "near_best_unreachable": sorted(set(far))}
 
 
+def guarded_options_field(cfg: Any, learners: Sequence[str]) -> dict[str, Any]:
+    """``guarded_options`` (a mapping, default empty): budget options of
+    :class:`~cowrl.policies.guarded.GuardedPolicy` set over the shipped ones
+    (``conf/policy/guarded.yaml``) for the ``guarded`` learner (its
+    table learned and measured with them), e.g. ``'guarded_options={floor_slow: 5}'``. Checked
+    by building the policy; a bad one is a one-line ConfigError naming ``guarded_options``."""
+    from omegaconf import DictConfig, OmegaConf
+
+    raw = cfg.get("guarded_options")
+    if raw is None:
+        return {}
+    if isinstance(raw, DictConfig):
+        raw = OmegaConf.to_container(raw)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"guarded_options: must be a mapping of guarded.yaml options, e.g. "
+                          f"{{floor_slow: 5}}, got {raw!r}")
+    opts = {str(k): v for k, v in raw.items()}
+    if not opts:
+        return {}
+    if "guarded" not in learners:
+        raise ConfigError("guarded_options: set, but guarded is not in learners")
+    import inspect
+
+    from cowrl.policies.guarded import GuardedPolicy, shipped_options
+
+    # the options of GuardedPolicy, not its table, name or the cost model's prices
+    allowed = [k for k in inspect.signature(GuardedPolicy).parameters
+               if k not in ("table", "name", "inert", "gain_ns", "loss_ns", "setup_ns",
+                            "demand_ns", "skip_ns")]
+    for key in opts:
+        if key not in allowed:
+            raise ConfigError(f"guarded_options: {key!r} is not a budget option of guarded "
+                              f"({', '.join(sorted(allowed))})")
+    try:
+        GuardedPolicy(**{**shipped_options(), **opts})
+    except ConfigError as e:
+        raise ConfigError(f"guarded_options: {str(e).splitlines()[0]}") from None
+    return opts
+
+
 def job_options(cfg: Any) -> dict[str, Any]:
     """The fields of a job (``conf/generalization.yaml``) checked before it trains anything:
     a bad one is a ConfigError naming it (``seed=abc``, ``lambda=nan``, ``learners=[nope]``,
@@ -362,6 +405,7 @@ def job_options(cfg: Any) -> dict[str, Any]:
         "train_corpus": bool_field(cfg, "train_corpus", True),
         "learners": learners,
         "train_overrides": names_field(cfg, "train_overrides"),
+        "guarded_options": guarded_options_field(cfg, learners),
         "validation_dir": resolve_dir(cfg.get("validation_dir")),
         "corpus_dir": cdir,
     }
@@ -393,8 +437,9 @@ def run_job(cfg: Any) -> dict[str, Any]:
     train += [load_trace(f) for f in corpus]
     learners = o["learners"]
     extra = o["train_overrides"]
+    gopts = o["guarded_options"]
     policies = [train_learner(name, train, cost, lam, seed, exclude, extra, o["passes"],
-                              corpus) for name in learners]
+                              corpus, gopts) for name in learners]
     refs = [make_policy(n, lam=lam) for n in REFERENCES if n not in learners]
     rows = measure(policies + refs, test, cost, lam)
     for r in rows:
@@ -405,7 +450,8 @@ def run_job(cfg: Any) -> dict[str, Any]:
     tables = {p.name: [int(v) for v in p.table] for p in policies
               if p.decide_program == "guarded" and hasattr(p, "table")}
     return _write_job(cfg, {"rows": rows, "n_train": len(train), "n_test": len(test),
-                            "train_corpus": [f.stem for f in corpus], "tables": tables})
+                            "train_corpus": [f.stem for f in corpus], "tables": tables,
+                            **({"guarded_options": gopts} if gopts else {})})
 
 
 def _write_job(cfg: Any, body: dict[str, Any]) -> dict[str, Any]:

@@ -385,3 +385,42 @@ def test_a_bad_train_override_is_one_line_before_any_learner_trains(tmp_path: Pa
     ok = G.job_options(_job_cfg(tmp_path, learners=["guarded", "bandit"],
                                 train_overrides=["policy.floor=64"]))
     assert ok["train_overrides"] == ["policy.floor=64"]
+
+
+def test_guarded_options_reach_the_learned_guarded_policy(tmp_path: Path) -> None:
+    """guarded_options sets budget options over the shipped ones for the guarded learner (the
+    held-out check of a candidate option): the job learns and measures guarded with them,
+    writes them into job.json, and the references keep their own configs."""
+    from cowrl.policies.guarded import GuardedPolicy, shipped_options
+
+    traces = G.train_traces(["sparse"], seed=0, draws=2)
+    cost = make_costmodel("host")
+    pol = G.train_learner("guarded", traces, cost, 1.0, 0, passes=1,
+                          guarded_options={"floor_slow": 5})
+    assert isinstance(pol, GuardedPolicy) and pol.ctx.slow_shift == 5
+    assert pol.floor == shipped_options()["floor"]  # the other shipped keys kept
+    plain = G.train_learner("guarded", traces, cost, 1.0, 0, passes=1)
+    assert plain.ctx.slow_shift == 0
+    cfg = _job_cfg(tmp_path, guarded_options={"floor_slow": 5})
+    assert G.job_options(cfg)["guarded_options"] == {"floor_slow": 5}
+    job = G.run_job(cfg)
+    assert job["guarded_options"] == {"floor_slow": 5}
+    assert json.loads((tmp_path / "out" / "job.json").read_text())["guarded_options"] == {
+        "floor_slow": 5}
+    assert "guarded_options" not in G.run_job(_job_cfg(tmp_path))  # none given: as before
+
+
+@pytest.mark.parametrize("value,line", [
+    ({"floor_slow": 4}, "guarded_options: policy.floor_slow must be 0 or in 5..12"),
+    ({"nosuch": 1}, "guarded_options: 'nosuch' is not a budget option"),
+    ({"table": 64}, "guarded_options: 'table' is not a budget option"),
+    ("floor_slow", "guarded_options: must be a mapping"),
+])
+def test_a_bad_guarded_option_is_one_line_naming_the_field(tmp_path: Path, value: object,
+                                                           line: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{line}") as e:
+        G.job_options(_job_cfg(tmp_path, guarded_options=value))
+    assert "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match="^guarded_options: set, but guarded is not"):
+        G.job_options(_job_cfg(tmp_path, learners=["readahead"],
+                               guarded_options={"floor_slow": 5}))
