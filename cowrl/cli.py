@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from omegaconf import DictConfig
 
+from cowrl.confdir import CONF_DIR
 from cowrl.errors import ConfigError, CowrlError
 
 
@@ -56,7 +57,7 @@ def check_choices(argv: Sequence[str], conf_dir: Path | None = None) -> None:
     (the search path and how to get a stack trace); call this before
     ``@hydra.main`` runs. Options of a multirun (``a,b``) are checked one by one.
     """
-    conf = conf_dir or Path(__file__).resolve().parent.parent / "conf"
+    conf = conf_dir or CONF_DIR
     for arg in argv:
         key, eq, value = arg.partition("=")
         key = key.lstrip("+~")
@@ -156,7 +157,7 @@ def check_overrides(config_name: str, argv: Sequence[str], conf_dir: Path | None
     check_versions(argv)
     if any(a in ("-m", "--multirun") or a.startswith("--") for a in argv):
         return  # sweeps and Hydra's own flags (--cfg, --help...): @hydra.main's to handle
-    conf = conf_dir or Path(__file__).resolve().parent.parent / "conf"
+    conf = conf_dir or CONF_DIR
     overrides = [a for a in argv if not a.startswith("-")]
     try:
         with initialize_config_dir(config_dir=str(conf), version_base="1.3"):

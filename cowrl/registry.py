@@ -7,22 +7,21 @@ files, with ``hydra.utils.instantiate``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from cowrl.confdir import CONF_DIR, require_conf_dir
 from cowrl.errors import ConfigError
 from cowrl.policies.base import Policy
 from cowrl.sim.costmodel import CostModel
 from cowrl.traces.io import Trace
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-
 
 def available(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    """The option names of ``conf/<group>``; a one-line ConfigError if conf/ is missing."""
+    return sorted(p.stem for p in (require_conf_dir() / group).glob("*.yaml"))
 
 
 def group_config(group: str, name: str, field: str | None = None) -> DictConfig:
@@ -93,7 +92,9 @@ def workload_params(cfg: DictConfig | dict[str, Any]) -> dict[str, dict[str, Any
     return out
 
 
-def make_costmodel(spec: str | DictConfig | dict[str, Any]) -> CostModel:
-    """A cost model from a name (``conf/costmodel/<name>.yaml``) or a config."""
-    cfg = group_config("costmodel", spec, "costmodel") if isinstance(spec, str) else spec
-    return build(cfg, "costmodel")
+def make_costmodel(spec: str | DictConfig | dict[str, Any], field: str = "costmodel"
+                   ) -> CostModel:
+    """A cost model from a name (``conf/costmodel/<name>.yaml``) or a config; errors name
+    ``field`` (the setting the spec came from)."""
+    cfg = group_config("costmodel", spec, field) if isinstance(spec, str) else spec
+    return build(cfg, field)

@@ -1,6 +1,6 @@
 """How far one target agrees with another: the simulator against the kernel, say.
 
-    python experiments/compare_targets.py outputs/demo/sim outputs/demo/kernel
+    python experiments/compare_targets.py outputs/demo/real_sim outputs/demo/real_kernel
     python experiments/compare_targets.py --run sim kernel [--workloads seq random]
         [--policies baseline precopy fault_around] [--costmodel tcg] [--n-pages 1024]
 

@@ -99,6 +99,8 @@ def _eval_cli(python: str, *args: str) -> subprocess.CompletedProcess[str]:
         (["target=host"], "target: 'host' runs no traces (calibrate.py only)"),
         (["target.sigma=1"], "target.sigma: no such field here"),
         (["target=kernel_sim", "target.sigma=-1"], "target.sigma must be a number >= 0"),
+        (["target=kernel_sim", "target.truth=nope"],
+         "error: target.truth: unknown costmodel 'nope' (available: auto, host, seed_table1"),
         (["+target.colour=1"], "target.colour: unknown field of SimTarget"),
         (["target._target_=no.such.Class"], "target._target_: cannot import the class"),
         (["target=kernel", "kernel.runner=moon"], "kernel.runner must be one of"),

@@ -476,6 +476,20 @@ def cguarded(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     return CGuarded(tmp_path_factory.mktemp("cguarded"))
 
 
+def test_c_guarded_builds_from_its_header(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """CGuarded compiles GUARDED_HEADER (not whatever sits beside cowrl_policy.h): a missing
+    one is a one-line TargetUnavailable naming it, not gcc's hidden CalledProcessError."""
+    from cowrl.errors import TargetUnavailable
+    from cowrl.kernel import table
+
+    missing = tmp_path / "elsewhere" / "cowrl_guarded.h"
+    monkeypatch.setattr(table, "GUARDED_HEADER", missing)
+    with pytest.raises(TargetUnavailable, match=r"elsewhere/cowrl_guarded\.h: .*missing") as e:
+        table.CGuarded(tmp_path / "build")
+    assert "\n" not in str(e.value)
+
+
 @pytest.mark.parametrize("pi", range(N_POLICIES))
 def test_c_guarded_matches_the_prototype(cguarded, pi: int) -> None:  # noqa: ANN001
     from cowrl.kernel.table import pack_guarded

@@ -43,7 +43,10 @@ def test_every_target_config_builds_without_side_effects() -> None:
     ({"_target_": "cowrl.targets.sim.Nope"}, "target._target_"),
     ({"_target_": "cowrl.targets.sim.SimTarget", "colour": 1}, "target.colour"),
     ({"_target_": "cowrl.targets.simulated.SimulatedKernel", "repeats": 0}, "target.repeats"),
-    ({"_target_": "cowrl.targets.simulated.SimulatedKernel", "truth": "nope"}, "costmodel"),
+    ({"_target_": "cowrl.targets.simulated.SimulatedKernel", "truth": "nope"},
+     "target.truth: unknown costmodel 'nope' (available: auto, host, seed_table1, tcg)"),
+    ({"_target_": "cowrl.targets.simulated.SimulatedKernel", "truth": 5},
+     "target.truth must be a cost model name (auto, host, seed_table1, tcg) or null, got 5"),
     ({"_target_": "cowrl.targets.kernel.KernelTarget", "kernel": {"cpus": 0}}, "kernel.cpus"),
 ])
 def test_bad_target_config_is_one_line(spec: object, field: str) -> None:

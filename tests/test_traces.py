@@ -256,6 +256,28 @@ def test_bad_multi_region_file_names_the_file(tmp_path: Path) -> None:
         load_trace(p)
 
 
+_RW = dict(region_sizes=np.array([2, 2]), region_writers=np.array([0, 1]),
+           region_starts=np.array([0x1000, 0x1000], dtype=np.uint64))
+
+
+@pytest.mark.parametrize("writer, regions, needle", [
+    (np.array([0, 1, 1]), {}, "must have one entry per write (4)"),
+    (np.array([0.0, 0.0, 1.0, 1.0]), _RW, "must hold integers, got float64"),
+    # values: a negative role, a role with no region_writers to match, one int32 wraps to 0
+    (np.array([0, 0, -1, 1]), _RW, "write 2 has writer -1, must be 0..2147483647"),
+    (np.array([0, 0, 0, 7]), {}, "write 3 has writer 7, must be 0 (no region_writers"),
+    (np.array([0, 0, 1, 1 << 32]), _RW, "write 3 has writer 4294967296, must be 0..2147483647"),
+])
+def test_bad_writer_array_names_the_file_and_field(tmp_path: Path, writer: np.ndarray,
+                                                   regions: dict, needle: str) -> None:
+    p = tmp_path / "w.npz"
+    np.savez(p, pages=np.array([0, 1, 2, 3]), n_pages=np.int64(4), writer=writer, **regions)
+    with pytest.raises(TraceError) as e:
+        load_trace(p)
+    msg = str(e.value)
+    assert msg.startswith(f"{p}: writer") and needle in msg and "\n" not in msg, msg
+
+
 def _truncate(src: Path, dst: Path, n: int) -> Path:
     dst.write_bytes(src.read_bytes()[:n])
     return dst

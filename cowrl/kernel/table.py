@@ -94,9 +94,12 @@ def pack_table(program: KernelProgram) -> bytes:
                        int(t["near"]), int(t.get("max_k", 0)), N_CELLS, *cells)
 
 
-def _build_shim(build_dir: str | Path, name: str, source: str) -> ctypes.CDLL:
-    """Compile ``source`` (a shim over the module's decision headers) for user space
+def _build_shim(build_dir: str | Path, name: str, source: str, header: Path) -> ctypes.CDLL:
+    """Compile ``source`` (a shim over the module's decision ``header``) for user space
     (gcc -O2 -shared) into ``build_dir/lib<name>.so`` and load it."""
+    if not header.is_file():
+        raise TargetUnavailable(f"{header}: the module's decision header is missing (it ships "
+                                "with the source checkout's kernel_module/, not with the package)")
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc is None:
         raise TargetUnavailable("no C compiler (gcc) found; install gcc")
@@ -105,7 +108,7 @@ def _build_shim(build_dir: str | Path, name: str, source: str) -> ctypes.CDLL:
     src, lib = d / f"{name}_shim.c", d / f"lib{name}.so"
     src.write_text(source)
     subprocess.run([gcc, "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-shared",
-                    "-fPIC", "-I", str(HEADER.parent), "-o", str(lib), str(src)],
+                    "-fPIC", "-I", str(header.parent), "-o", str(lib), str(src)],
                    check=True, capture_output=True, text=True)
     return ctypes.CDLL(str(lib))
 
@@ -114,7 +117,7 @@ class CPolicy:
     """``cowrl_policy.h`` compiled for user space (gcc -O2 -shared) and called through ctypes."""
 
     def __init__(self, build_dir: str | Path) -> None:
-        self.lib = _build_shim(build_dir, "cowrl_policy", _SHIM)
+        self.lib = _build_shim(build_dir, "cowrl_policy", _SHIM, HEADER)
         self.lib.cp_check.argtypes = [ctypes.c_char_p]
         self.lib.cp_replay.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
                                        ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
@@ -273,7 +276,7 @@ class CGuarded:
     its replay reads page state as the module does (all pages shared at the start)."""
 
     def __init__(self, build_dir: str | Path) -> None:
-        self.lib = _build_shim(build_dir, "cowrl_guarded", _GSHIM)
+        self.lib = _build_shim(build_dir, "cowrl_guarded", _GSHIM, GUARDED_HEADER)
         self.lib.cg_check.argtypes = [ctypes.c_char_p]
         self.lib.cg_replay.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
                                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,

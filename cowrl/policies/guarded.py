@@ -1224,9 +1224,9 @@ def shipped_options() -> dict[str, Any]:
     model): what a table learned for the shipped policy is learned and measured with."""
     from omegaconf import OmegaConf
 
-    from cowrl.registry import CONF_DIR
+    from cowrl.registry import group_config
 
-    spec = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "policy" / "guarded.yaml"))
+    spec = OmegaConf.to_container(group_config("policy", "guarded"))
     assert isinstance(spec, dict)
     return {str(k): v for k, v in spec.items()
             if k not in ("_target_", "name", "costmodel", "lam", "table")}

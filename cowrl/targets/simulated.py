@@ -51,7 +51,12 @@ class SimulatedKernel(Target):
         if isinstance(truth, str):
             from cowrl.registry import make_costmodel
 
-            truth = make_costmodel(truth)
+            truth = make_costmodel(truth, "target.truth")
+        elif truth is not None and not isinstance(truth, CostModel):
+            from cowrl.registry import available
+
+            raise ConfigError(f"target.truth must be a cost model name "
+                              f"({', '.join(available('costmodel'))}) or null, got {truth!r}")
         from cowrl.targets.kernel import KernelForms
 
         self.forms = KernelForms()

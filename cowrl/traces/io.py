@@ -135,10 +135,26 @@ class Trace:
                                  f"({self.writes}), got shape {a.shape}")
             if a.dtype.kind not in "iu":
                 raise TraceError(f"{self.name}: {f} must hold integers, got {a.dtype}")
+            if f == "writer":
+                self._check_writer_roles(a)
             a = a.astype(dtype, copy=False)
             a.setflags(write=False)
             object.__setattr__(self, f, a)
         self._check_regions()
+
+    def _check_writer_roles(self, w: np.ndarray) -> None:
+        """Roles are 0 (the parent) or i >= 1 (the i-th child) and fit int32; without
+        ``region_writers`` every region is the parent's, so every write is too."""
+        if not w.size:
+            return
+        top = int(np.iinfo(np.int32).max) if self.region_writers is not None else 0
+        lo, hi = int(w.min()), int(w.max())
+        if lo < 0 or hi > top:
+            i = int(np.argmax((w < 0) | (w > top)))
+            need = (f"0..{top}" if top else
+                    "0 (no region_writers: every region is the parent's)")
+            raise TraceError(f"{self.name}: writer: write {i} has writer {int(w[i])}, "
+                             f"must be {need}")
 
     def _check_regions(self) -> None:
         """Same-writer regions must not overlap; each write must land in its writer's region."""

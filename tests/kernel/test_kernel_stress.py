@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import pytest
 
+from cowrl.cli import KERNEL_RELEASES
 from cowrl.kernel.backend import KernelSession, run_session
 from cowrl.kernel.guest import STRESS_TESTS
 from cowrl.kernel.runners import GuestPanic
 
 pytestmark = pytest.mark.kernel
 
-RELEASES = {"6.1": "auto", "6.12": "6.12"}
 STRESS_CFG = {"accel": "auto", "icount": "off", "cpus": 2, "run_timeout_s": 300.0,
               "timeout_s": 1200.0}
 """SMP without icount: the races need two vCPUs running at once."""
@@ -34,17 +34,17 @@ MAIN_TESTS = tuple(t for t in STRESS_TESTS if t != "reload")
 MAIN = "stress:" + ",".join(MAIN_TESTS)
 
 
-@pytest.fixture(scope="module", params=sorted(RELEASES))
+@pytest.fixture(scope="module", params=sorted(KERNEL_RELEASES))
 def stress(request: pytest.FixtureRequest) -> KernelSession:
-    cfg = {**STRESS_CFG, "kernel_release": RELEASES[request.param]}
+    cfg = {**STRESS_CFG, "kernel_release": KERNEL_RELEASES[request.param]}
     s = run_session([], cfg, checks=(MAIN, "faults"), progress=True)
     s.checks["stress"] = s.checks[MAIN]
     return s
 
 
-@pytest.fixture(scope="module", params=sorted(RELEASES))
+@pytest.fixture(scope="module", params=sorted(KERNEL_RELEASES))
 def reload_session(request: pytest.FixtureRequest) -> KernelSession:
-    cfg = {**STRESS_CFG, "kernel_release": RELEASES[request.param], "tcg_threads": "single"}
+    cfg = {**STRESS_CFG, "kernel_release": KERNEL_RELEASES[request.param], "tcg_threads": "single"}
     return run_session([], cfg, checks=("stress:reload",), progress=True)
 
 

@@ -17,6 +17,7 @@ import re
 import numpy as np
 import pytest
 
+from cowrl.cli import KERNEL_RELEASES
 from cowrl.kernel.abi import load_abi
 from cowrl.kernel.backend import KernelSession, run_session
 from cowrl.kernel.jobs import RunRequest
@@ -292,11 +293,7 @@ REC_POLICIES = ("guarded_align16_proof", "guarded_align_loose_proof", "guarded_p
 pytestmark = pytest.mark.kernel
 
 
-RELEASES = {"6.1": "auto", "6.12": "6.12"}
-"""Debian 12's kernel (the installed headers) and Debian 13's (fetched from trixie)."""
-
-
-@pytest.fixture(scope="session", params=sorted(RELEASES))
+@pytest.fixture(scope="session", params=sorted(KERNEL_RELEASES))
 def session(request: pytest.FixtureRequest) -> KernelSession:
     reqs = [RunRequest(TRACES[t], POLICIES[p](), label=p) for p in POLICIES for t in TRACES]
     reqs.append(RunRequest(TRACES["seq"], Baseline(), module=False, label="nomodule"))
@@ -310,7 +307,7 @@ def session(request: pytest.FixtureRequest) -> KernelSession:
              for p in GUARDED_POLICIES for t in GUARDED_TRACES]
     reqs += [RunRequest(REC_TRACE, GUARDED_POLICIES[p](), label=p) for p in REC_POLICIES]
     reqs.append(RunRequest(GUARDED_TRACES["g_pool"], _inert_guarded(), label="guarded_inert"))
-    return run_session(reqs, {"accel": "auto", "kernel_release": RELEASES[request.param]},
+    return run_session(reqs, {"accel": "auto", "kernel_release": KERNEL_RELEASES[request.param]},
                        checks=("manual_cow", "table_ioctl", "rmmod"), progress=True)
 
 
