@@ -101,6 +101,17 @@ def compare(before: dict, after: dict, policy: str, reference: str | None,
     return out
 
 
+def per_holdout(before: dict, after: dict, policy: str) -> list[str]:
+    """Markdown lines: per cost model and held-out set, the gain before and after."""
+    lines = ["| cost model | held out | before | after | change (points) |",
+             "|---|---|---|---|---|"]
+    for k in sorted(after, key=lambda k: (k[2], k[0], k[1])):
+        g0, g1 = (100 * (1 - geomean([r["ratio"] for r in j["rows"] if r["policy"] == policy]))
+                  for j in (before[k], after[k]))
+        lines.append(f"| {k[2]} | {k[0]} | {g0:+.2f}% | {g1:+.2f}% | {g1 - g0:+.2f} |")
+    return lines
+
+
 def render(res: dict[str, Any], policy: str, reference: str | None) -> str:
     lines = [f"| cost model | set | traces | {policy} before | after | change (points) |",
              "|---|---|---|---|---|---|"]
@@ -130,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--reference", default="shield64")
     ap.add_argument("--min-change", type=float, default=-0.1)
     ap.add_argument("--max-ratio", type=float, default=1.01)
+    ap.add_argument("--per-holdout", action="store_true",
+                    help="also print the gain per held-out set and cost model")
     args = ap.parse_args(argv)
     before, after = _jobs(args.before, args.seeds), _jobs(args.after, args.seeds)
     before = {k: v for k, v in before.items() if k in after}  # the jobs run after
@@ -137,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                   args.max_ratio)
     print(f"jobs compared: {len(after)} (seeds {args.seeds})")
     print(render(res, args.policy, args.reference or None))
+    if args.per_holdout:
+        print("\n".join(["", *per_holdout(before, after, args.policy)]))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 
-from heldout_option import compare  # noqa: E402
+from heldout_option import compare, per_holdout  # noqa: E402
 
 from cowrl.errors import ConfigError  # noqa: E402
 
@@ -48,5 +48,6 @@ def test_the_rule_passes_and_fails_on_each_of_its_terms() -> None:
     moved = dict(after)
     moved[("seq", 0, "host")] = _job("seq", "host", 0.9005, ref=0.96)  # the reference moved
     assert not compare(before, moved, "guarded", "shield64")["host"]["reference_same"]
+    assert "| host | seq | +10.00% | +9.95% | -0.05 |" in per_holdout(before, after, "guarded")
     with pytest.raises(ConfigError, match="one sweep only"):
         compare(before, {k: v for k, v in after.items() if k[0] != "seq"}, "guarded", None)
