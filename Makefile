@@ -51,7 +51,7 @@ lint: setup
 	$(VPY) -m ruff check .
 
 test: setup kernel-deps lint
-	$(VPY) -m pytest -q -ra
+	$(VPY) -m pytest -q -ra -n 2 --dist loadfile
 
 bench: setup
 	$(VPY) experiments/bench_sim.py
