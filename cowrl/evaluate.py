@@ -167,7 +167,8 @@ def load_policies(cfg: DictConfig) -> list[Policy]:
                     continue
                 raise ConfigError(f"policies: no trained artifact for {name!r}; run "
                                   f"python train.py policy={name} or give checkpoints=[DIR]")
-            policy = load_policy(path, name=name)
+            policy = load_policy(path, name=name,
+                                 field="checkpoints" if name in given else "latest_dir")
             log.info("%s: artifact %s", name, path)
         policies.append(policy)
     return policies

@@ -343,3 +343,66 @@ def test_sim_report_shows_what_the_safety_target_allows(compose_cfg, tmp_path: P
     ceiling, first, share = float(m.group(1)), int(m.group(2)), float(m.group(3))
     assert 0.6 < ceiling < 1 and first == 69 and 0 < share <= 1
     assert re.search(r"\| random \| [0-9.]+ \| [-0-9]+ \| ", section)
+
+
+_ART = '{"format": "cowrl-policy", "version": 1, "name": "%s", "kind": "%s", "policy": %s}'
+
+
+@pytest.mark.parametrize(("name", "kind", "policy", "needle"), [
+    # each was a KeyError / TypeError traceback
+    ("bandit", "table", '{"foo": 1}', "policy.table is missing (a 'table' artifact of another"),
+    ("readahead", "readahead", '{"foo": 1}', "the 'readahead' policy it holds is malformed"),
+    ("ppo", "sb3", '{"model": "policy.sb3.zip"}', "policy.algo is missing"),
+    ("ppo", "sb3", '{"model": "policy.sb3.zip", "algo": "ppo", "degrees": [0, 1]}',
+     "policy.sb3.zip: no such model file"),
+    ("bandit", "", None, "field 'kind' is missing or not a string"),
+    # a ConfigError of the policy's own, now with the file it came from
+    ("guarded", "guarded", '{"table": [1]}', "policy.json: policy.table: expected 320 values"),
+])
+def test_a_malformed_checkpoint_is_one_error_naming_the_file(
+        compose_cfg, tmp_path: Path, name: str, kind: str, policy: str | None,
+        needle: str) -> None:
+    from cowrl.errors import ConfigError
+
+    d = tmp_path / "ck"
+    d.mkdir()
+    text = _ART % (name, kind, policy) if policy else \
+        '{"format": "cowrl-policy", "version": 1, "name": "bandit"}'
+    (d / "policy.json").write_text(text)
+    cfg = compose_cfg("eval", [f"checkpoints=[{d}]", "workloads=[seq]",
+                               f"out={tmp_path / 'o'}", "plots=false", "progress=false",
+                               "policies=[baseline]"])
+    with pytest.raises(ConfigError, match=r"^checkpoints: .*/ck/policy.json: ") as e:
+        evaluate(cfg)
+    assert needle in str(e.value)
+
+
+def test_an_unreadable_sb3_model_is_one_line(python: str, tmp_path: Path) -> None:
+    """A model zip that is not one was SB3's ValueError traceback."""
+    d = tmp_path / "ck"
+    d.mkdir()
+    (d / "policy.json").write_text(
+        _ART % ("ppo", "sb3", '{"model": "policy.sb3.zip", "algo": "ppo", "degrees": [0, 1]}'))
+    (d / "policy.sb3.zip").write_text("junk")
+    p = _eval_cli(python, f"checkpoints=[{d}]", "workloads=[seq]", "policies=[baseline]",
+                  f"out={tmp_path / 'o'}")
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.strip().splitlines() == [
+        f"error: checkpoints: {d}/policy.json: {d}/policy.sb3.zip: not a readable ppo model "
+        f"(Error: the file {d}/policy.sb3.zip wasn't a zip-file)"]
+
+
+def test_a_malformed_latest_artifact_names_latest_dir(compose_cfg, tmp_path: Path) -> None:
+    """Found through latest_dir, not given: the error said checkpoints=, which was not set."""
+    from cowrl.errors import ConfigError
+
+    art = tmp_path / "a" / "policy.json"
+    art.parent.mkdir()
+    art.write_text(_ART % ("bandit", "table", '{"foo": 1}'))
+    (tmp_path / "latest").mkdir()
+    (tmp_path / "latest" / "bandit.json").write_text(json.dumps({"path": str(art)}))
+    cfg = compose_cfg("eval", ["policies=[bandit]", "workloads=[seq]", f"out={tmp_path / 'o'}",
+                               f"latest_dir={tmp_path / 'latest'}", "plots=false",
+                               "progress=false"])
+    with pytest.raises(ConfigError, match=r"^latest_dir: .*/a/policy.json: policy.table is "):
+        evaluate(cfg)

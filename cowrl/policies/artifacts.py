@@ -59,22 +59,29 @@ def save_artifact(path: Path, name: str, kind: str, policy: dict[str, Any],
     return path
 
 
-def read_artifact(path: str | Path) -> dict[str, Any]:
+def read_artifact(path: str | Path, field: str = "checkpoints") -> dict[str, Any]:
+    """The artifact at ``path`` (a ``policy.json`` or its directory), checked, or a one-line
+    ConfigError naming ``field`` (the config field that gave the path) and the file."""
     p = Path(path)
     if p.is_dir():
         p = p / ARTIFACT_NAME
     if not p.is_file():
-        raise ConfigError(f"checkpoints: no policy artifact at {p}")
+        raise ConfigError(f"{field}: no policy artifact at {p}")
     try:
         art = json.loads(p.read_text())
     except (OSError, ValueError) as e:
-        raise ConfigError(f"checkpoints: {p} is not a readable artifact ({e})") from None
+        raise ConfigError(f"{field}: {p} is not a readable artifact ({e})") from None
     if not isinstance(art, dict) or art.get("format") != FORMAT:
-        raise ConfigError(f"checkpoints: {p} is not a cowrl policy artifact")
+        raise ConfigError(f"{field}: {p} is not a cowrl policy artifact")
     if art.get("version") != VERSION:
-        raise ConfigError(f"checkpoints: {p} has artifact version {art.get('version')}, "
+        raise ConfigError(f"{field}: {p} has artifact version {art.get('version')}, "
                           f"this cowrl reads version {VERSION}")
+    for key, kind in (("name", str), ("kind", str), ("policy", dict)):
+        if not isinstance(art.get(key), kind):
+            raise ConfigError(f"{field}: {p}: field {key!r} is missing or not a "
+                              f"{'JSON object' if kind is dict else 'string'}")
     art["_path"] = str(p.resolve())
+    art["_field"] = field
     return art
 
 
@@ -96,20 +103,32 @@ def register_artifact_kind(kind: str, target: str) -> None:
 
 
 def policy_from_artifact(art: dict[str, Any], name: str | None = None) -> Policy:
-    """The deployable policy an artifact describes, named ``name`` (default: its own)."""
+    """The deployable policy an artifact describes, named ``name`` (default: its own); a
+    field it lacks or holds malformed is a one-line ConfigError naming the file."""
     kind = art["kind"]
+    where = f"{art.get('_field', 'checkpoints')}: {art.get('_path')}"
     target = ARTIFACT_KINDS.get(kind)
     if target is None:
-        raise ConfigError(f"checkpoints: {art.get('_path')}: unknown artifact kind {kind!r} "
+        raise ConfigError(f"{where}: unknown artifact kind {kind!r} "
                           f"(known: {', '.join(sorted(ARTIFACT_KINDS))})")
     module, cls = target.split(":")
     policy_cls = getattr(importlib.import_module(module), cls)
-    return policy_cls.from_artifact(art["policy"], name or art["name"],
-                                    Path(art["_path"]).parent)
+    try:
+        return policy_cls.from_artifact(art["policy"], name or art["name"],
+                                        Path(art["_path"]).parent)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    except KeyError as e:  # a field of its kind missing: another format, or hand-edited
+        raise ConfigError(f"{where}: policy.{e.args[0]} is missing (a {kind!r} artifact of "
+                          "another cowrl version?)") from None
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: the {kind!r} policy it holds is malformed ({e})"
+                          ) from None
 
 
-def load_policy(path: str | Path, name: str | None = None) -> Policy:
-    return policy_from_artifact(read_artifact(path), name)
+def load_policy(path: str | Path, name: str | None = None, field: str = "checkpoints"
+                ) -> Policy:
+    return policy_from_artifact(read_artifact(path, field), name)
 
 
 def latest_pointer(latest_dir: str | Path, name: str) -> Path:

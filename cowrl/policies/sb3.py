@@ -12,6 +12,7 @@ no kernel form: a float MLP does not belong in the fault path
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,21 @@ def algo_class(algo: str) -> Any:
     from stable_baselines3 import DQN, PPO
 
     return {"ppo": PPO, "dqn": DQN}[algo]
+
+
+def load_model(path: str | Path, algo: str) -> Any:
+    """SB3's ``algo`` model saved at ``path``, or a one-line ConfigError naming the file
+    (missing, not a zip, not that algorithm's model)."""
+    p = Path(path)
+    if algo not in ALGOS:
+        raise ConfigError(f"algo: {algo!r} is not one of {', '.join(ALGOS)}")
+    if not p.is_file():  # SB3 would look for path + ".zip" and report that name
+        raise ConfigError(f"{p}: no such model file")
+    try:
+        return algo_class(algo).load(str(p), device="cpu")
+    except (OSError, ValueError, KeyError, AttributeError, RuntimeError, zipfile.BadZipFile
+            ) as e:
+        raise ConfigError(f"{p}: not a readable {algo} model ({e})") from None
 
 
 class SB3Policy(Policy):
@@ -56,7 +72,7 @@ class SB3Policy(Policy):
                               "guard's budget constants")
         self.view = None if guard is None else GuardView(guard, shield=self.shield,
                                                          degrees=self.degrees)
-        self.model = algo_class(algo).load(str(model_path), device="cpu")
+        self.model = load_model(model_path, algo)
         self._prev_a = -1
 
     def priced(self, cost: CostModel) -> CostModel:
