@@ -65,6 +65,7 @@ def test_seed_reproducible_and_resume_equals_uninterrupted(compose_cfg, tmp_path
     ("policy.learner.gamma=1.5", "gamma"),
     ("policy.epoch_faults=0", "epoch_faults"),
     ("workloads=[nope]", "workloads"),
+    ("workloads=[seq,seq]", "workloads: duplicate names"),
 ])
 def test_bad_config_is_one_config_error(compose_cfg, tmp_path: Path, override: str,
                                         field: str) -> None:
@@ -78,6 +79,8 @@ def test_bad_config_is_one_config_error(compose_cfg, tmp_path: Path, override: s
     ("policy=nope", "error: policy: unknown policy 'nope' (available: bandit, "),
     ("costmodel=mybox", "error: costmodel: unknown costmodel 'mybox' (available: "),
     ("resume=maybe", "error: resume must be true or false, got 'maybe'"),
+    # one name without brackets: it was read letter by letter ("unknown workload 's'")
+    ("workloads=sequ", "error: workloads: unknown workload 'sequ' (available: "),
     ("+workload_params.seq=5", "error: workload_params.seq: expected generator parameters"),
     ("workload_params.rand0.exclude=seq", "error: workload_params.rand0: no such field here "
      "('+workload_params.rand0.exclude=seq' would add one)"),
@@ -191,3 +194,10 @@ def test_sb3_vec_env_adapter_resets_ended_sub_envs_in_the_same_step() -> None:
     assert np.array_equal(venv._st[:, 0], np.zeros(4))
     # -64 plain faults (reward -1 each, decide_ns = 0 in the default cost model)
     np.testing.assert_allclose(total, -64.0)
+
+
+def test_one_workload_without_brackets(compose_cfg, tmp_path: Path) -> None:
+    """workloads=seq is the workload seq, as in eval.py (it was read as s, e, q)."""
+    res = train(compose_cfg("train", ["policy=readahead", "workloads=seq", f"out={tmp_path}",
+                                      "latest_dir=null", "progress=false"]))
+    assert list(res["scores"]) == ["seq"]

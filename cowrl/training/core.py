@@ -25,7 +25,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from cowrl.cli import output_dir
-from cowrl.errors import ConfigError, bool_field, int_field, number_field
+from cowrl.errors import ConfigError, bool_field, int_field, names_field, number_field
 from cowrl.metrics import geomean, objective
 from cowrl.policies.artifacts import ARTIFACT_NAME, save_artifact, set_latest
 from cowrl.policies.base import Policy
@@ -87,7 +87,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     lam = number_field(cfg, "lambda", 0.0)
     for key in ("resume", "progress"):  # read as cfg.get(key, True) by the trainers
         bool_field(cfg, key, True)
-    names = [str(w) for w in (cfg.get("workloads") or [])]
+    names = names_field(cfg, "workloads")  # workloads=seq: one name, not s, e, q
     if not names:
         raise ConfigError("workloads: give at least one training workload")
     latest_dir = cfg.get("latest_dir")
