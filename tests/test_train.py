@@ -201,3 +201,29 @@ def test_one_workload_without_brackets(compose_cfg, tmp_path: Path) -> None:
     res = train(compose_cfg("train", ["policy=readahead", "workloads=seq", f"out={tmp_path}",
                                       "latest_dir=null", "progress=false"]))
     assert list(res["scores"]) == ["seq"]
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (lambda a: a.update(learner=None), "holds 'thompson' with learner None, not 'thompson' "
+     "with 'ThompsonSampling'"),  # was TypeError: 'NoneType' object is not subscriptable
+    (lambda a: a["learner"]["state"].update(N=[[1.0, 2.0]]),
+     "state 'N' has shape (1, 2), this config's learner (320, "),  # an IndexError rounds later
+    (lambda a: a["learner"]["state"].pop("S"), "malformed (KeyError: 'S')"),
+    (lambda a: a.pop("training"), "malformed (KeyError: 'training')"),
+    (None, "is not a readable artifact"),  # named checkpoints=, which train.py has not
+])
+def test_a_bad_resume_checkpoint_is_one_error_naming_resume(compose_cfg, tmp_path: Path,
+                                                            edit, needle: str) -> None:
+    train(_cfg(compose_cfg, tmp_path / "a", "rounds=1", "policy=thompson"))
+    ckpt = tmp_path / "a" / "checkpoint.json"
+    good = (tmp_path / "a" / "policy.json").read_text()
+    if edit is None:
+        ckpt.write_text(ckpt.read_text()[:100])
+    else:
+        art = json.loads(ckpt.read_text())
+        edit(art)
+        ckpt.write_text(json.dumps(art))
+    with pytest.raises(ConfigError, match=r"^resume: .*/a/checkpoint.json") as e:
+        train(_cfg(compose_cfg, tmp_path / "a", "rounds=2", "policy=thompson"))
+    assert needle in str(e.value)
+    assert (tmp_path / "a" / "policy.json").read_text() == good  # the trained one is kept

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig
 
 from cowrl.errors import ConfigError
@@ -65,14 +66,27 @@ def train_bandit(cfg: DictConfig, policy: BanditPolicy, names: list[str],
     start, wall0 = 0, 0.0
     ckpt = out / CHECKPOINT
     if cfg.get("resume", True) and ckpt.is_file():
-        art = read_artifact(ckpt)
-        if art["name"] != name or art["learner"]["class"] != type(policy.learner).__name__:
-            raise ConfigError(f"resume: {ckpt} holds {art['name']!r}, not {name!r}; "
+        art = read_artifact(ckpt, "resume")
+        learner = art.get("learner") if isinstance(art.get("learner"), dict) else {}
+        want = type(policy.learner).__name__
+        if art["name"] != name or learner.get("class") != want:
+            raise ConfigError(f"resume: {ckpt} holds {art['name']!r} with learner "
+                              f"{learner.get('class')!r}, not {name!r} with {want!r}; "
                               "use another out= or resume=false")
-        policy.learner.set_state(art["learner"]["state"])
-        start = int(art["training"]["rounds"])
-        curve = list(art["training"]["curve"])
-        wall0 = float(art["training"].get("wall_s", 0.0))
+        try:
+            fresh = policy.learner.get_state()
+            policy.learner.set_state(learner["state"])
+            for key, value in fresh.items():  # another config's table: another shape
+                if isinstance(value, list) and np.shape(learner["state"][key]) != np.shape(value):
+                    raise ValueError(f"state {key!r} has shape {np.shape(learner['state'][key])}"
+                                     f", this config's learner {np.shape(value)}")
+            start = int(art["training"]["rounds"])
+            curve = list(art["training"]["curve"])
+            wall0 = float(art["training"].get("wall_s", 0.0))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ConfigError(f"resume: {ckpt}: its learner state or training record is "
+                              f"malformed ({type(e).__name__}: {e}); use another out= or "
+                              "resume=false") from None
         log.info("resumed %s from %s at round %d", name, ckpt, start)
     if start == 0:
         (out / CURVE).unlink(missing_ok=True)
