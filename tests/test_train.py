@@ -227,3 +227,43 @@ def test_a_bad_resume_checkpoint_is_one_error_naming_resume(compose_cfg, tmp_pat
         train(_cfg(compose_cfg, tmp_path / "a", "rounds=2", "policy=thompson"))
     assert needle in str(e.value)
     assert (tmp_path / "a" / "policy.json").read_text() == good  # the trained one is kept
+
+
+_PPO = ["policy=ppo", "timesteps=256", "policy.kwargs.n_steps=128",
+        "policy.kwargs.batch_size=64"]
+
+
+def test_an_interrupted_sb3_retrain_keeps_the_trained_model(compose_cfg, tmp_path: Path,
+                                                            monkeypatch) -> None:
+    """Retraining into out= wrote the new policy.sb3.zip before scoring it and before the new
+    policy.json: interrupted there, the old JSON named a model it had not measured and the
+    old model was gone."""
+    import cowrl.training.sb3 as sb3
+
+    out = tmp_path / "p"
+    train(_cfg(compose_cfg, out, *_PPO))
+    before = {f: (out / f).read_bytes() for f in ("policy.json", "policy.sb3.zip")}
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sb3, "score", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(compose_cfg, out, *_PPO, "resume=false", "seed=1"))
+    assert {f: (out / f).read_bytes() for f in before} == before
+    monkeypatch.undo()
+    train(_cfg(compose_cfg, out, *_PPO, "resume=false", "seed=1"))  # completed: both new
+    assert all((out / f).read_bytes() != b for f, b in before.items())
+    assert read_artifact(out)["policy"]["model"] == "policy.sb3.zip"
+    load_policy(out)
+
+
+def test_an_unreadable_sb3_resume_checkpoint_is_one_error(compose_cfg, tmp_path: Path) -> None:
+    """A half-written checkpoint.sb3.zip was SB3's ValueError traceback; the callback's saves
+    now go through a temporary file, so an interrupt no longer leaves one."""
+    out = tmp_path / "p"
+    out.mkdir()
+    (out / "checkpoint.sb3.zip").write_bytes(b"PK\x03\x04 half a zip")
+    with pytest.raises(ConfigError, match=r"^resume: .*/p/checkpoint.sb3.zip is not a readable "
+                                          r"ppo checkpoint .*; use another out= or resume=false"):
+        train(_cfg(compose_cfg, out, *_PPO))

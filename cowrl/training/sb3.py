@@ -10,7 +10,9 @@ next to ``policy.json`` (:class:`~cowrl.policies.sb3.SB3Policy` replays it).
 
 from __future__ import annotations
 
+import os
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,19 @@ from cowrl.traces.io import Trace
 from cowrl.training.core import score, workload_params
 
 CKPT_FILE = "checkpoint.sb3.zip"
+
+
+def save_model_atomic(model: Any, path: Path) -> Path:
+    """``model`` saved at ``path`` through a temporary file: an interrupted save leaves the
+    file there before (a resume point, a trained model) whole, not half a zip."""
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        with tmp.open("wb") as f:
+            model.save(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 @dataclass
@@ -195,7 +210,12 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
     ckpt = out / CKPT_FILE
     t0 = time.perf_counter()
     if cfg.get("resume", True) and ckpt.is_file():
-        model = cls.load(str(ckpt), env=venv, device="cpu", tensorboard_log=str(out / "tb"))
+        try:
+            model = cls.load(str(ckpt), env=venv, device="cpu", tensorboard_log=str(out / "tb"))
+        except (OSError, ValueError, KeyError, AttributeError, RuntimeError,
+                zipfile.BadZipFile) as e:
+            raise ConfigError(f"resume: {ckpt} is not a readable {spec.algo} checkpoint ({e}); "
+                              "use another out= or resume=false") from None
     else:
         model = cls("MlpPolicy", venv, seed=seed, device="cpu", verbose=0,
                     tensorboard_log=str(out / "tb"), **spec.kwargs)
@@ -206,12 +226,14 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
         model.learn(total_timesteps=remaining, reset_num_timesteps=False,
                     progress_bar=bool(cfg.get("progress", True)), callback=cb,
                     tb_log_name=spec.algo)
-        model.save(str(ckpt))
-    model.save(str(out / MODEL_FILE))
+        save_model_atomic(model, ckpt)
+    # The new model beside the one a previous run left, until this run's policy.json is
+    # written: interrupted while scoring, out= keeps the old pair (zip and JSON) as it was.
+    new_model = save_model_atomic(model, out / f"{MODEL_FILE}.new")
     venv.close()
 
     assert spec.name is not None
-    policy = SB3Policy(out / MODEL_FILE, spec.algo, spec.degrees, name=spec.name,
+    policy = SB3Policy(new_model, spec.algo, spec.degrees, name=spec.name,
                        prev_action_obs=spec.prev_action_obs, features=spec.features,
                        guard=guard_constants(cost, lam, **spec.proof_options)
                        if spec.uses_guard
@@ -223,6 +245,8 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
                 "reward": spec.reward,
                 "wall_s": time.perf_counter() - t0, "scores": final,
                 "geomean": geomean(list(final.values())), "workloads": names}
+    policy.model_file = MODEL_FILE  # the name it takes now, and policy.json gives
+    os.replace(new_model, out / MODEL_FILE)
     path = save_artifact(out / ARTIFACT_NAME, spec.name, policy.artifact_kind or "sb3",
                          policy.artifact_spec(), config, training=training)
     return {"out": str(out), "artifact": str(path), "curve": curve, "scores": final,
@@ -242,7 +266,7 @@ class _SaveLatest:
 
             def _on_step(self) -> bool:
                 if self.num_timesteps >= self.next_save:
-                    self.model.save(str(path))
+                    save_model_atomic(self.model, path)
                     self.next_save += every
                 return True
 
