@@ -319,6 +319,17 @@ def test_describe_cli_bad_trace_is_one_line(tmp_path: Path, capsys) -> None:
     assert err == [f"error: {bad}:2: negative page index -2"]
 
 
+def test_describe_cli_unwritable_img_dir_is_one_line(tmp_path: Path, capsys) -> None:
+    from cowrl.record.describe import main
+
+    good = tmp_path / "t.npy"
+    np.save(good, np.arange(8))
+    (tmp_path / "f").write_text("a file")
+    assert main([str(good), "--img", str(tmp_path / "f")]) == 2  # was FileExistsError
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: --img: cannot create {tmp_path / 'f'} (File exists)"]
+
+
 def test_load_trace_expands_the_home_directory(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     np.save(tmp_path / "h.npy", np.array([3, 1]))

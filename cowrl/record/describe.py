@@ -84,6 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("traces", nargs="+")
     ap.add_argument("--img", default=None, help="write DIR/<name>.png (page against time)")
     a = ap.parse_args(argv)
+    if a.img:  # checked before the table: a file or unwritable place was a traceback
+        from cowrl.cli import output_dir
+
+        try:
+            output_dir(a.img, "--img")
+        except CowrlError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     head = ["trace", "writes", "regions", "n_pages", "distinct", "writers", "span ms",
             "mean run"] + [f"run {k}" for k in ("1", "2-3", "4-7", "8-15", "16-63", "64+")]
     print("| " + " | ".join(head) + " |")
