@@ -267,3 +267,18 @@ def test_an_unreadable_sb3_resume_checkpoint_is_one_error(compose_cfg, tmp_path:
     with pytest.raises(ConfigError, match=r"^resume: .*/p/checkpoint.sb3.zip is not a readable "
                                           r"ppo checkpoint .*; use another out= or resume=false"):
         train(_cfg(compose_cfg, out, *_PPO))
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    # SB3's AssertionError / TypeError tracebacks, or numpy's UFuncNoLoopError inside learn()
+    ("policy.kwargs.n_steps=-1", "policy.kwargs: ppo refuses them (`n_steps * n_envs` must be "
+     "greater than 1"),
+    ("+policy.kwargs.colour=1", "policy.kwargs: ppo refuses them (PPO.__init__() got an "
+     "unexpected keyword argument 'colour')"),
+    ("policy.kwargs.gamma=abc", "policy.kwargs.gamma must be a number, got 'abc'"),
+])
+def test_bad_sb3_hyperparameters_are_one_config_error(compose_cfg, tmp_path: Path,
+                                                      override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        train(_cfg(compose_cfg, tmp_path / "p", *_PPO, override))
+    assert str(e.value).startswith(message)

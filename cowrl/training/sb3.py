@@ -126,6 +126,9 @@ class SB3Spec:
         self.degrees = [int(d) for d in self.degrees]
         self.prev_action_obs = bool(self.prev_action_obs)
         self.kwargs = dict(self.kwargs or {})
+        for key, value in self.kwargs.items():  # text where SB3 wants a number fails in learn()
+            if isinstance(value, str):
+                raise ConfigError(f"policy.kwargs.{key} must be a number, got {value!r}")
 
     @property
     def proof_options(self) -> dict[str, int]:
@@ -217,8 +220,11 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
             raise ConfigError(f"resume: {ckpt} is not a readable {spec.algo} checkpoint ({e}); "
                               "use another out= or resume=false") from None
     else:
-        model = cls("MlpPolicy", venv, seed=seed, device="cpu", verbose=0,
-                    tensorboard_log=str(out / "tb"), **spec.kwargs)
+        try:  # SB3 checks its hyperparameters with asserts and keyword errors
+            model = cls("MlpPolicy", venv, seed=seed, device="cpu", verbose=0,
+                        tensorboard_log=str(out / "tb"), **spec.kwargs)
+        except (AssertionError, TypeError, ValueError) as e:
+            raise ConfigError(f"policy.kwargs: {spec.algo} refuses them ({e})") from None
     remaining = timesteps - int(model.num_timesteps)
     if remaining > 0:
         save_every = max(1000, timesteps // 10)
