@@ -146,10 +146,14 @@ def test_artifacts_saved_without_floor_slow_load_0_and_decide_as_saved() -> None
 def test_bad_floor_slow_is_one_line_naming_the_field(bad: object) -> None:
     makers = [lambda: _bandit({"floor_slow": bad}), lambda: SB3Spec(**KEYS, floor_slow=bad),
               lambda: GuardedPolicy(floor_slow=bad)]
-    if isinstance(bad, int) and not isinstance(bad, bool):  # (GuardView reads ints)
-        makers.append(lambda: GuardView({**guard_constants(make_costmodel("host")),
-                                         "floor_slow": bad}))
     for make in makers:
         with pytest.raises(ConfigError, match="policy.floor_slow must be 0 or in 5..12") as e:
             make()
         assert "\n" not in str(e.value)
+    # GuardView (an SB3 artifact's guard constants): a whole number out of range as above,
+    # anything else (5.5, True, "5") refused before it could be truncated
+    whole = isinstance(bad, int) and not isinstance(bad, bool)
+    with pytest.raises(ConfigError, match="policy.floor_slow must be 0 or in 5..12" if whole
+                       else "policy.guard.floor_slow must be an integer") as e:
+        GuardView({**guard_constants(make_costmodel("host")), "floor_slow": bad})
+    assert "\n" not in str(e.value)
