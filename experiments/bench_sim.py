@@ -12,6 +12,10 @@ Numba compilation is excluded: every measured function is warmed up first
 
     python experiments/bench_sim.py            # 2,000,000 writes; end to end 20,000,000
     python experiments/bench_sim.py --quick    # small sizes, about a minute
+
+``--parts``, ``--e2e-policies`` and ``--e2e-kinds`` pick a subset (the CI's small setting runs
+every part at tiny sizes and the end-to-end figure for one policy and trace kind); ``--steps``
+sets the env steps (one env; the vector env runs a twentieth of them per env).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import numpy as np
 
 from cowrl.envs.precopy_env import PrecopyEnv, make_cost
 from cowrl.envs.vector import PrecopyVectorEnv
+from cowrl.errors import ConfigError
 from cowrl.policies.readahead import Readahead
 from cowrl.policies.static import Baseline, FaultAround, HugePage, StaticPrecopy
 from cowrl.sim.simulator import simulate
@@ -155,21 +160,29 @@ def _eval_seconds(policy: str, trace: Path, out: Path) -> tuple[float, float]:
     return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
-def bench_end_to_end(writes: int, repeat: int) -> list[tuple[str, float, float]]:
+PARTS = ("sim", "env", "memory", "e2e")
+E2E_KINDS = {"uniform": "uniform over 65,536 pages", "sequential": "sequential"}
+
+
+def bench_end_to_end(writes: int, repeat: int, policies: list[str] | None = None,
+                     kinds_: list[str] | None = None) -> list[tuple[str, float, float]]:
     """Marginal writes/s of eval.py: (long - short trace) / (its extra wall time)."""
-    short = 100_000
+    short = min(100_000, writes // 2)
     rng = np.random.default_rng(0)
     rows = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         kinds = {"uniform over 65,536 pages": lambda n: rng.integers(0, 65536, n),
                  "sequential": lambda n: np.arange(n)}
+        kinds = {k: v for k, v in kinds.items()
+                 if kinds_ is None or k in [E2E_KINDS[n] for n in kinds_]}
+        goals = {p: g for p, g in GOAL_E2E.items() if policies is None or p in policies}
         for kind, make in kinds.items():
             files = {}
             for n in (short, writes):
                 files[n] = tmp / f"{kind.split()[0]}_{n}.npy"
                 np.save(files[n], make(n).astype(np.int64))
-            for policy, goal in GOAL_E2E.items():
+            for policy, goal in goals.items():
                 _eval_seconds(policy, files[short], tmp / "out")  # fills numba's disk cache
                 runs = {n: [_eval_seconds(policy, f, tmp / "out") for _ in range(repeat)]
                         for n, f in files.items()}
@@ -183,6 +196,15 @@ def bench_end_to_end(writes: int, repeat: int) -> list[tuple[str, float, float]]
     return rows
 
 
+def names_of(text: str, field: str, allowed: tuple[str, ...]) -> list[str]:
+    """A comma list of names, each of ``allowed``, or a one-line ConfigError naming ``field``."""
+    names = [n for n in text.split(",") if n]
+    bad = [n for n in names if n not in allowed] or ([] if names else [text])
+    if bad:
+        raise ConfigError(f"{field}: {bad[0]!r} is not one of {', '.join(allowed)}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
@@ -190,16 +212,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="timing repeats, best kept")
     ap.add_argument("--e2e-writes", type=int, default=None,
                     help="long trace of the end-to-end figure (default 20,000,000)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="env steps of one env (default 100,000; --quick 20,000)")
+    ap.add_argument("--parts", default=",".join(PARTS), help="comma list of " + ", ".join(PARTS))
+    ap.add_argument("--e2e-policies", default=",".join(GOAL_E2E),
+                    help="comma list of " + ", ".join(GOAL_E2E))
+    ap.add_argument("--e2e-kinds", default=",".join(E2E_KINDS),
+                    help="comma list of " + ", ".join(E2E_KINDS))
     args = ap.parse_args(argv)
+    parts = names_of(args.parts, "--parts", PARTS)
+    e2e_pols = names_of(args.e2e_policies, "--e2e-policies", tuple(GOAL_E2E))
+    e2e_kinds = names_of(args.e2e_kinds, "--e2e-kinds", tuple(E2E_KINDS))
+    for opt in ("writes", "repeat", "e2e_writes", "steps"):
+        v = getattr(args, opt)
+        if v is not None and v < (2 if opt == "e2e_writes" else 1):
+            raise ConfigError(f"--{opt.replace('_', '-')}: too small ({v})")
     writes = args.writes or (200_000 if args.quick else 2_000_000)
     e2e = args.e2e_writes or (3_000_000 if args.quick else 20_000_000)
-    steps, vec_steps = (20_000, 1_000) if args.quick else (100_000, 5_000)
+    steps = args.steps or (20_000 if args.quick else 100_000)
+    vec_steps = max(steps // 20, 1)
 
     print(f"cost model {COST.name}; numpy {np.__version__}; numba compile excluded "
           f"(warm-up runs first); best of {args.repeat} timed runs; writes/trace = {writes:,}")
-    rows = bench_sim(writes, args.repeat) + bench_env(steps, vec_steps, 64)
-    rows += bench_memory(writes)
-    rows += bench_end_to_end(e2e, 1 if args.quick else 2)
+    rows = bench_sim(writes, args.repeat) if "sim" in parts else []
+    rows += bench_env(steps, vec_steps, 64) if "env" in parts else []
+    rows += bench_memory(writes) if "memory" in parts else []
+    if "e2e" in parts:
+        rows += bench_end_to_end(e2e, 1 if args.quick else 2, e2e_pols, e2e_kinds)
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure':<{width}}  {'value':>14}  {'goal':>12}  result")
     print("-" * (width + 40))

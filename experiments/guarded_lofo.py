@@ -8,6 +8,9 @@ For every held-out set (a family, or ``app:NAME``) and option: learn the table o
 randomized training traces without that family plus the recorded corpus without that
 application (as ``experiments/generalization.py`` does, ``train_corpus: true``), with the
 option's budget, 2 passes; test on 3 fresh draws of the family (or the app's recordings).
+``--train-draws``, ``--passes``, ``--test-draws`` and ``--no-corpus`` (the randomized traces
+alone: learning on the recordings takes minutes) shrink that, for the CI's small setting; the
+protocol's figures are from the defaults.
 Prints one line per (set, option), then per option the pooled figures over the families
 (gain, share of the oracle's gain, worst vs baseline, worst vs best fixed k, waste on
 random/sparse, families within 1.10 x of the best fixed k). Options are
@@ -30,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.errors import parse_json  # noqa: E402
+from cowrl.errors import ConfigError, parse_json  # noqa: E402
 from cowrl.generalization import (  # noqa: E402
     APP_PREFIX,
     VALIDATION,
@@ -59,6 +62,12 @@ def main() -> None:
     ap.add_argument("--costmodel", default="seed_table1")
     ap.add_argument("--holdouts", default=",".join([*FAMILIES, *APPS]))
     ap.add_argument("--seed", type=int, default=0, help="training seed")
+    ap.add_argument("--train-draws", type=int, default=48,
+                    help="randomized training traces per held-out set")
+    ap.add_argument("--passes", type=int, default=2, help="learn_table's passes")
+    ap.add_argument("--test-draws", type=int, default=3, help="fresh draws of a held-out family")
+    ap.add_argument("--no-corpus", action="store_true",
+                    help="learn on the randomized traces alone (not the protocol: a smoke test)")
     ap.add_argument("--options", nargs="+", default=["{}"])
     ap.add_argument("--validation-dir", type=Path, default=None,
                     help="with --holdouts validation: measure (never choose) on these traces")
@@ -69,6 +78,9 @@ def main() -> None:
                     help="with --holdouts validation: measure conf/policy/guarded.yaml's table "
                          "(learned on every family and the whole corpus) instead of learning")
     args = ap.parse_args()
+    for name in ("train_draws", "passes", "test_draws"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')}: must be at least 1")
     holdouts = holdout_names(args.holdouts, "--holdouts", CORPUS)
     shipped = None
     if args.shipped_table:
@@ -88,13 +100,14 @@ def main() -> None:
     rows: dict[str, list[tuple[str, dict]]] = {o: [] for o in args.options}
     for ho in holdouts:
         app = ho.startswith(APP_PREFIX) or ho == VALIDATION
-        train = train_traces([] if app else [ho], args.seed, 48)
-        train += [load_trace(f) for f in corpus_train_files(ho, CORPUS)]
-        test = test_traces(ho, 3, args.validation_dir, CORPUS if app else None)
+        train = train_traces([] if app else [ho], args.seed, args.train_draws)
+        if not args.no_corpus:
+            train += [load_trace(f) for f in corpus_train_files(ho, CORPUS)]
+        test = test_traces(ho, args.test_draws, args.validation_dir, CORPUS if app else None)
         for text, kw in zip(args.options, opts, strict=True):
             # learn_table and simulate price a proof: 1 policy with its clean
-            table = shipped or learn_table(train, [cost], seed=args.seed, passes=2,
-                                           **kw)["table"]
+            table = shipped or learn_table(train, [cost], seed=args.seed,
+                                           passes=args.passes, **kw)["table"]
             pol = GuardedPolicy.for_cost(cost, table=table, **kw)
             got = [r for r in measure([pol], test, cost) if r["policy"] == pol.name]
             rows[text] += [(ho, r) for r in got]

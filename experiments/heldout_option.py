@@ -1,8 +1,10 @@
 """One policy held out with and without an option: the leave-one-out jobs of two sweeps
 compared job for job (same held-out set, seed and cost model), and a decision rule applied.
 
-    python experiments/heldout_option.py --before /work/s13_guarded --after /work/s14_fslow/sweep \
+    python experiments/heldout_option.py --before DIR --after DIR2 \
         --seeds 0 [--policy guarded] [--reference shield64]
+
+(DIR, DIR2: the sweep directories of experiments/generalization.py without and with the option.)
 
 Per cost model: the pooled gain (1 - geometric mean of objective / baseline over the held-out
 traces) of the 17 families, of the validation traces and of the applications (``app:*``),

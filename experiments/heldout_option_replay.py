@@ -1,13 +1,15 @@
 """Diagnosis only: the guarded tables a leave-one-out sweep learned, replayed on their own
 held-out traces with budget options changed (the option alone, no table learned again).
 
-    COWRL_VALIDATION_DIR=/work/shared/validation python experiments/heldout_option_replay.py \
-        --jobs /work/s13_guarded --seeds 0 --options '{"floor_slow": 5}'
+    COWRL_VALIDATION_DIR=VDIR python experiments/heldout_option_replay.py \
+        --jobs DIR --seeds 0 --options '{"floor_slow": 5}'
 
-Per cost model and set (the 17 families, validation, the applications): the pooled gain with
-the shipped options (asserted equal to the sweep's own rows, trace for trace) and with
-``--options`` over them, the worst trace, and the traces whose ratio moved. Never a basis for
-choosing an option: it reads held-out results.
+DIR is the sweep directory of ``experiments/generalization.py`` (its ``job.json`` files),
+VDIR the validation traces (default ``../shared/validation``; the validation jobs are skipped,
+and said so, where it is absent). Per cost model and set (the 17 families, validation, the
+applications): the pooled gain with the shipped options (asserted equal to the sweep's own
+rows, trace for trace) and with ``--options`` over them, the worst trace, and the traces whose
+ratio moved. Never a basis for choosing an option: it reads held-out results.
 """
 
 from __future__ import annotations
@@ -41,13 +43,21 @@ def main() -> None:
         raise ConfigError("--options: a JSON object, e.g. '{\"floor_slow\": 5}'")
     vdir = Path(os.environ.get("COWRL_VALIDATION_DIR", "../shared/validation"))
     res: dict[str, dict[str, list[tuple[str, float, float]]]] = {}
-    for j in G.gather(args.jobs):
+    if not args.jobs.is_dir():
+        raise ConfigError(f"--jobs: {args.jobs} is not a directory")
+    jobs = G.gather(args.jobs, "--jobs")
+    if not jobs:
+        raise ConfigError(f"--jobs: no job.json under {args.jobs}")
+    for j in jobs:
         if "rows" not in j or int(j["seed"]) not in args.seeds:
             continue
         h, cm = j["holdout"], j["costmodel"]
         cost = make_costmodel(cm)
         old = {r["trace"]: r["ratio"] for r in j["rows"] if r["policy"] == "guarded"}
         s = "families" if h in G.FAMILIES else "validation" if h == G.VALIDATION else "apps"
+        if h == G.VALIDATION and not vdir.is_dir():
+            print(f"skipped {h} ({cm}, seed {j['seed']}): {vdir} is not a directory")
+            continue
         for t in G.test_traces(h, len(old) if h in G.FAMILIES else 3, vdir, args.corpus_dir):
             base = objective(simulate(t, Baseline(), cost), 1.0, cost.page_cost_ns)
             r = []

@@ -1,6 +1,7 @@
 """A proposer that always asks for the same window, so that the shield alone decides.
 
-Shared by the shield tests (tests/test_shield_floor.py, tests/test_shipped_proof_ttl.py).
+Shared by the shield tests (tests/test_shield_floor.py, tests/test_shipped_proof_ttl.py,
+tests/shieldpaths.py).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from conftest import load_experiment
 from omegaconf import OmegaConf
+from shieldpaths import env_run
 
 from cowrl.errors import ConfigError
 from cowrl.kernel.table import pack_guarded
@@ -252,16 +253,6 @@ def _sb3_env(key: str, value: int, cost: Any) -> Any:
                                           cost, 1.0)
 
 
-def _env_run(env: Any, t: Trace, action: int) -> tuple[list[int], float]:
-    env.reset(seed=0, options={"trace": t})
-    ks = []
-    while True:
-        _, _, term, trunc, info = env.step(action)
-        ks.append(info["k"])
-        if term or trunc:
-            return ks, info["run"]["objective"]
-
-
 SB3_TRACES: dict[str, Callable[[], list[Trace]]] = {
     **TRACES, "read_credit": lambda: [g.randomized(seed=2000, draw=0, families="mixture"),
                                       *_span_traces()[:2]]}
@@ -299,14 +290,14 @@ def test_sb3_shield_with_the_option_decides_as_guarded_prototype_and_program(key
     cost = make_costmodel("seed_table1")
     differ = 0
     for t in SB3_TRACES[key]():
-        ks, env_obj = _env_run(_sb3_env(key, 1, cost), t, 7)
+        ks, env_obj = env_run(_sb3_env(key, 1, cost), t, 7)
         ref = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_ttl=16,
                                      **SB3_ON)
         for fast in (False, True):
             rec, ev = simulate(t, ref, cost, record_events=True, fast=fast)
             assert ks == ev.k.tolist(), (t.name, fast)
             assert env_obj == pytest.approx(objective(rec, 1.0, cost.page_cost_ns)), t.name
-        off, _ = _env_run(_sb3_env(key, 0, cost), t, 7)
+        off, _ = env_run(_sb3_env(key, 0, cost), t, 7)
         differ += off != ks
     assert differ > 0, key
 

@@ -80,6 +80,24 @@ def test_guard_view_checks_its_arguments() -> None:
         GuardedPrecopyEnv(PrecopyEnv(), reward="return")
 
 
+@pytest.mark.parametrize(("key", "bad"), [
+    ("floor_slow", 5.5), ("proof_ttl", 1.5), ("floor_slow", True), ("proof", True),
+    ("loss_ns", 24132.5), ("walk_empty_ns", 12.5), ("walk_ns", float("nan")),
+    ("floor_slow", "5"), ("proof_ttl", None)])
+def test_guard_view_refuses_what_it_would_truncate_naming_the_key(key: str, bad: object) -> None:
+    """A guard constant that is not a whole number (a fraction, a bool, a string) was read
+    with int(): floor_slow 5.5 ran as 5, proof_ttl 1.5 as 1. Now a one-line error naming it;
+    a float with no fraction (5.0, as a YAML or JSON round trip may give) is still read."""
+    consts = guard_constants(make_costmodel("seed_table1"), proof=1, proof_ttl=16,
+                             floor_slow=5)
+    with pytest.raises(ConfigError, match=f"policy.guard.{key} must be an integer") as e:
+        GuardView({**consts, key: bad})
+    assert "\n" not in str(e.value)
+    view = GuardView({**consts, key: float(consts[key])})
+    assert view.constants == GuardView(consts).constants
+    assert all(type(v) is int for v in view.constants.values())
+
+
 def _env_decisions(policy, t, cost, proof: int, proof_ttl: int = 0, **opts: int
                    ) -> tuple[list[int], float]:
     """The degrees ``policy``'s network gets in the training env (shield with ``proof``,

@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 from reckless import Reckless
+from shieldpaths import four_paths_agree
 
-from cowrl.envs.guarded_env import GuardedPrecopyEnv
-from cowrl.envs.precopy_env import PrecopyEnv
 from cowrl.errors import ConfigError
 from cowrl.kernel.table import pack_guarded
 from cowrl.policies.bandits import BanditPolicy
@@ -139,27 +138,8 @@ def test_every_shield_decides_alike_and_copies_no_wasted_page_on_these_draws(cm:
     cost = make_costmodel(cm)
     wasted_before = 0
     for t in _random():
-        ref = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, **SHIELD, **SHIPPED)
-        rec, ev = simulate(t, ref, cost, record_events=True, fast=False)
-        got, ev_fast = simulate(t, ref, cost, record_events=True, fast=True)
-        assert np.array_equal(ev.k, ev_fast.k) and (rec.precopied, rec.wasted) == (
-            got.precopied, got.wasted), t.name
+        rec, _ = four_paths_agree(t, cost, {**SHIELD, **SHIPPED})
         assert rec.wasted == 0, t.name
-        learner = _bandit(SHIPPED)
-        learner.begin_episode(t, cost, 1.0)
-        _, ev_live = simulate(t, learner, cost, record_events=True, fast=False)
-        learner.end_episode()
-        assert np.array_equal(ev.k, ev_live.k), t.name
-        env = GuardedPrecopyEnv(PrecopyEnv(cost=cost), features="guarded", shield=True,
-                                **SHIELD, **SHIPPED)
-        env.reset(seed=0, options={"trace": t})
-        ks = []
-        while True:
-            _, _, term, trunc, info = env.step(7)  # k = 64
-            ks.append(info["k"])
-            if term or trunc:
-                break
-        assert ks == ev.k.tolist(), t.name
         before = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, **SHIELD, **BEFORE)
         wasted_before += simulate(t, before, cost).wasted
     assert wasted_before > 0

@@ -311,74 +311,79 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
         }
         if "guarded_payload" in job:  # proof_ttl (guarded version 4): 0..255, 0 without proof
             G, gp = abi.COWRL_POLICY_GUARDED, bytes.fromhex(job["guarded_payload"])
-            one = (1).to_bytes(2, "little")
-            tail = gp[752:]  # floor_slow (at 752, 0 here) and its pad: 760 bytes since ABI 10
-            # proof = proof_reads = 0, ttl kept (backoff, walk_ns, walk_empty_ns, pad 0)
-            noproof = gp[:734] + bytes(4) + gp[738:740] + bytes(12) + tail
-            # proof = proof_reads = proof_ttl = 0 with proof_backoff 1 (walk prices 0)
-            noproof_bo = gp[:734] + bytes(6) + one + bytes(10) + tail
-            # proof = proof_reads = proof_ttl = proof_backoff = 0 with walk_ns 1
-            noproof_walk = gp[:734] + bytes(8) + one + bytes(8) + tail
-            # ... with walk_empty_ns 1 (at 744; the payload is 752 bytes since)
-            noproof_walk_empty = gp[:734] + bytes(10) + one + bytes(6) + tail
-            # ... with read_ns 1 (at 746)
-            noproof_read = gp[:734] + bytes(12) + one + bytes(4) + tail
-            # ... with proof 1 but proof_ttl 0 (at 738)
-            nottl_read = gp[:738] + bytes(2) + gp[740:746] + one + gp[748:]
-            # ... with proof_look 1 (at 748)
-            noproof_look = gp[:734] + bytes(14) + one + bytes(2) + tail
 
-            def gpatched(off: int, value: int) -> bytes:
-                return gp[:off] + value.to_bytes(2, "little") + gp[off + 2:]
+            def gpatched(fields: dict[int, int]) -> bytes:
+                """``gp`` with the u16 at each offset set to its value."""
+                out = bytearray(gp)
+                for off, value in fields.items():
+                    out[off:off + 2] = value.to_bytes(2, "little")
+                return bytes(out)
+
+            # proof (734), proof_reads, proof_ttl (738), proof_backoff (740), walk_ns (742),
+            # walk_empty_ns (744), read_ns (746), proof_look (748), proof_span (750) all 0;
+            # floor_slow (at 752, 0 here) and its pad kept: 760 bytes since ABI 10
+            no_proof = dict.fromkeys(range(734, 752, 2), 0)
+            # proof = proof_reads = 0, ttl kept (backoff, walk_ns, walk_empty_ns, pad 0)
+            noproof = gpatched({o: 0 for o in no_proof if o != 738})
+            # proof = proof_reads = proof_ttl = 0 with proof_backoff 1 (walk prices 0)
+            noproof_bo = gpatched({**no_proof, 740: 1})
+            # proof = proof_reads = proof_ttl = proof_backoff = 0 with walk_ns 1
+            noproof_walk = gpatched({**no_proof, 742: 1})
+            # ... with walk_empty_ns 1 (at 744; the payload is 752 bytes since)
+            noproof_walk_empty = gpatched({**no_proof, 744: 1})
+            # ... with read_ns 1 (at 746)
+            noproof_read = gpatched({**no_proof, 746: 1})
+            # ... with proof 1 but proof_ttl 0 (at 738)
+            nottl_read = gpatched({738: 0, 746: 1})
+            # ... with proof_look 1 (at 748)
+            noproof_look = gpatched({**no_proof, 748: 1})
 
             res["err"].update({
                 "guarded_ttl_good": _set_policy_errno(fd, abi, G, gp),
-                "guarded_ttl_255": _set_policy_errno(fd, abi, G, gpatched(738, 255)),
-                "guarded_ttl_256": _set_policy_errno(fd, abi, G, gpatched(738, 256)),
+                "guarded_ttl_255": _set_policy_errno(fd, abi, G, gpatched({738: 255})),
+                "guarded_ttl_256": _set_policy_errno(fd, abi, G, gpatched({738: 256})),
                 "guarded_ttl_no_proof": _set_policy_errno(fd, abi, G, noproof),
                 # walk_ns (at 742), walk_empty_ns (at 744): any u16 with proof, 0 without;
                 # after read_ns: proof_look (748) and proof_span (750), no pad left; a payload
                 # of the old size (744) refused
-                "guarded_walk_max": _set_policy_errno(fd, abi, G, gpatched(742, 65535)),
+                "guarded_walk_max": _set_policy_errno(fd, abi, G, gpatched({742: 65535})),
                 "guarded_walk_no_proof": _set_policy_errno(fd, abi, G, noproof_walk),
-                "guarded_walk_empty_max": _set_policy_errno(fd, abi, G, gpatched(744, 65535)),
+                "guarded_walk_empty_max": _set_policy_errno(fd, abi, G, gpatched({744: 65535})),
                 "guarded_walk_empty_no_proof": _set_policy_errno(fd, abi, G,
                                                                  noproof_walk_empty),
                 # proof_span (at 750, the last pad): 0..1, and 1 only with proof_backoff
                 # (the payload has none: refused; with backoff 1 at 740: accepted)
-                "guarded_span_no_backoff": _set_policy_errno(fd, abi, G, gpatched(750, 1)),
-                "guarded_span_good": _set_policy_errno(
-                    fd, abi, G, gpatched(740, 1)[:750] + one + tail),
-                "guarded_span_2": _set_policy_errno(
-                    fd, abi, G, gpatched(740, 1)[:750] + (2).to_bytes(2, "little") + tail),
+                "guarded_span_no_backoff": _set_policy_errno(fd, abi, G, gpatched({750: 1})),
+                "guarded_span_good": _set_policy_errno(fd, abi, G, gpatched({740: 1, 750: 1})),
+                "guarded_span_2": _set_policy_errno(fd, abi, G, gpatched({740: 1, 750: 2})),
                 # floor_slow (at 752; the payload is 760 bytes since ABI 10): 0 or 5..12, the
                 # pad after it (754..759) 0; a payload of the old size (752) refused
-                "guarded_fslow_5": _set_policy_errno(fd, abi, G, gpatched(752, 5)),
-                "guarded_fslow_12": _set_policy_errno(fd, abi, G, gpatched(752, 12)),
-                "guarded_fslow_4": _set_policy_errno(fd, abi, G, gpatched(752, 4)),
-                "guarded_fslow_13": _set_policy_errno(fd, abi, G, gpatched(752, 13)),
-                "guarded_fslow_max": _set_policy_errno(fd, abi, G, gpatched(752, 65535)),
-                "guarded_fslow_pad": _set_policy_errno(fd, abi, G, gpatched(758, 1)),
+                "guarded_fslow_5": _set_policy_errno(fd, abi, G, gpatched({752: 5})),
+                "guarded_fslow_12": _set_policy_errno(fd, abi, G, gpatched({752: 12})),
+                "guarded_fslow_4": _set_policy_errno(fd, abi, G, gpatched({752: 4})),
+                "guarded_fslow_13": _set_policy_errno(fd, abi, G, gpatched({752: 13})),
+                "guarded_fslow_max": _set_policy_errno(fd, abi, G, gpatched({752: 65535})),
+                "guarded_fslow_pad": _set_policy_errno(fd, abi, G, gpatched({758: 1})),
                 "guarded_752": _set_policy_errno(fd, abi, G, gp[:752]),
                 # proof_look (at 748): 0..1, 0 without proof
-                "guarded_look_good": _set_policy_errno(fd, abi, G, gpatched(748, 1)),
-                "guarded_look_2": _set_policy_errno(fd, abi, G, gpatched(748, 2)),
+                "guarded_look_good": _set_policy_errno(fd, abi, G, gpatched({748: 1})),
+                "guarded_look_2": _set_policy_errno(fd, abi, G, gpatched({748: 2})),
                 "guarded_look_no_proof": _set_policy_errno(fd, abi, G, noproof_look),
                 # read_ns (at 746): any u16 with proof and proof_ttl > 0 (the payload's 4),
                 # 0 without proof or with proof_ttl 0 (no read reserved, none credited)
-                "guarded_read_max": _set_policy_errno(fd, abi, G, gpatched(746, 65535)),
+                "guarded_read_max": _set_policy_errno(fd, abi, G, gpatched({746: 65535})),
                 "guarded_read_no_ttl": _set_policy_errno(fd, abi, G, nottl_read),
                 "guarded_read_no_proof": _set_policy_errno(fd, abi, G, noproof_read),
                 "guarded_744": _set_policy_errno(fd, abi, G, gp[:744]),
                 # proof_backoff (the pad slot at 740): 0..1, 0 without proof
-                "guarded_backoff_good": _set_policy_errno(fd, abi, G, gpatched(740, 1)),
-                "guarded_backoff_2": _set_policy_errno(fd, abi, G, gpatched(740, 2)),
+                "guarded_backoff_good": _set_policy_errno(fd, abi, G, gpatched({740: 1})),
+                "guarded_backoff_2": _set_policy_errno(fd, abi, G, gpatched({740: 2})),
                 "guarded_backoff_no_proof": _set_policy_errno(fd, abi, G, noproof_bo),
                 # align values in the table (cell 7 at 88 + 2 * 7): ALIGN | G, G a power of
                 # two in 2..64 (0x110 = align to 16 pages); anything else over 64 is refused
-                "guarded_align_good": _set_policy_errno(fd, abi, G, gpatched(102, 0x110)),
-                "guarded_align_3": _set_policy_errno(fd, abi, G, gpatched(102, 0x103)),
-                "guarded_align_128": _set_policy_errno(fd, abi, G, gpatched(102, 0x180)),
+                "guarded_align_good": _set_policy_errno(fd, abi, G, gpatched({102: 0x110})),
+                "guarded_align_3": _set_policy_errno(fd, abi, G, gpatched({102: 0x103})),
+                "guarded_align_128": _set_policy_errno(fd, abi, G, gpatched({102: 0x180})),
                 "off_again": _set_policy_errno(fd, abi, abi.COWRL_POLICY_OFF, None,
                                                table_len=0)})
         res["errno_names"] = {k: errno.errorcode.get(e, str(e)) if e else "0"

@@ -70,6 +70,17 @@ FREE_PRICES = {"loss_ns": 0, "setup_ns": 0, "skip_ns": 0, "walk_ns": 0, "walk_em
                "read_ns": 0, "floor": 0, "floor_slow": 0}
 
 
+def whole_constant(key: str, value: Any) -> int:
+    """A guard constant ``key`` as an int: an int, or a float with no fraction (``5.0``); a
+    fraction, a bool or anything else is a one-line :class:`ConfigError` naming the key (it
+    would have been truncated: ``floor_slow: 5.5`` read as 5, ``proof_ttl: True`` as 1)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    raise ConfigError(f"policy.guard.{key} must be an integer, got {value!r}")
+
+
 def guard_constants(cost: CostModel, lam: float = 1.0, proof: int = 0,
                     proof_reads: int = 8, proof_ttl: int = 0,
                     proof_backoff: int = 0, read_credit: int = 0,
@@ -113,10 +124,13 @@ class GuardView:
         if shield and 0 not in degrees:
             raise ConfigError("policy.degrees: a shielded policy needs degree 0 (the shield's "
                               "fallback)")
-        self.constants = {k: int(constants[k]) for k in CONSTANT_KEYS}
-        self.constants.update({k: int(constants.get(k, v)) for k, v in OPTIONAL_KEYS.items()})
+        self.constants = {k: whole_constant(k, constants[k]) for k in CONSTANT_KEYS}
+        self.constants.update({k: whole_constant(k, constants.get(k, v))
+                               for k, v in OPTIONAL_KEYS.items()})
         # walk_empty_ns saved before it: walk_ns, the one price then (as a guarded program)
-        self.constants["walk_ns"], self.constants["walk_empty_ns"] = walk_prices(constants)
+        self.constants["walk_ns"], self.constants["walk_empty_ns"] = walk_prices(
+            {k: whole_constant(k, v) for k, v in constants.items()
+             if k in ("walk_ns", "walk_empty_ns")})
         self.shield = bool(shield)
         kw: dict[str, Any] = dict(self.constants)
         if not self.shield:  # free windows: the budget never binds, every want passes
