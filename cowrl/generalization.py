@@ -715,14 +715,14 @@ def _order(policy: str) -> tuple[int, str]:
 
 
 def resolve_dir(path: Any) -> Path | None:
-    """A directory from the config: relative paths are from the project root (where conf/ is),
-    so every launcher finds the same files whatever its working directory."""
+    """A directory from the config: relative paths are from the project root, so every launcher
+    finds the same files whatever its working directory (``data/...`` from the checkout's
+    ``data/``, else the copy a wheel ships: :func:`cowrl.paths.project_path`)."""
     if path is None or str(path) == "":
         return None
-    from cowrl.registry import CONF_DIR
+    from cowrl.paths import project_path
 
-    p = Path(str(path))
-    return p if p.is_absolute() else CONF_DIR.parent / p
+    return project_path(str(path))
 
 
 try:  # Hydra's callback base class (hydra-core >= 1.1)

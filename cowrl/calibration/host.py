@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from cowrl import paths
 from cowrl.calibration.config import CalibrationConfig, HostBenchConfig
 from cowrl.calibration.fit import (
     FaultSamples,
@@ -43,11 +44,15 @@ from cowrl.errors import TargetUnavailable
 from cowrl.sim.costmodel import HUGE_PAGES
 
 BENCH_SRC = Path(__file__).resolve().parent / "hostbench.c"
-BENCH_HEADER = Path(__file__).resolve().parents[2] / "kernel_module" / "harness" / "cowrl_region.h"
+BENCH_HEADER = paths.place("kernel_module") / "harness" / "cowrl_region.h"
+"""The replay harness's region layout, which ``hostbench.c`` includes (``-I`` its directory)."""
 
 
 def build_bench(cc: str = "cc", cache_dir: Path | None = None) -> Path:
     """Compile ``hostbench.c`` once per source hash; returns the binary's path."""
+    if not BENCH_HEADER.is_file():
+        paths.require("kernel_module")  # the directory is nowhere: one line naming the places
+        raise TargetUnavailable(f"{BENCH_HEADER}: the harness's region header is missing")
     src = BENCH_SRC.read_bytes() + BENCH_HEADER.read_bytes()
     digest = hashlib.sha256(src).hexdigest()[:12]
     cache = (cache_dir or Path("~/.cache/cowrl/calibration").expanduser())
@@ -59,7 +64,8 @@ def build_bench(cc: str = "cc", cache_dir: Path | None = None) -> Path:
                                 "(install gcc, or set host_bench.cc=...)")
     cache.mkdir(parents=True, exist_ok=True)
     tmp = exe.with_suffix(".tmp")
-    r = subprocess.run([cc, "-O2", "-Wall", "-o", str(tmp), str(BENCH_SRC)],
+    r = subprocess.run([cc, "-O2", "-Wall", "-I", str(BENCH_HEADER.parent), "-o", str(tmp),
+                        str(BENCH_SRC)],
                        capture_output=True, text=True)
     if r.returncode:
         raise TargetUnavailable(f"compiling {BENCH_SRC.name} failed: {r.stderr.strip()[:300]}")

@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../kernel_module/harness/cowrl_region.h"
+#include "cowrl_region.h" /* kernel_module/harness/ (-I, cowrl/calibration/host.py) */
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23

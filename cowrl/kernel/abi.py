@@ -1,4 +1,5 @@
-"""The module's ioctl ABI, read from ``kernel_module/cowrl_uapi.h`` (the single source).
+"""The module's ioctl ABI, read from ``kernel_module/cowrl_uapi.h`` (the single source; the
+checkout's, or the copy a wheel ships as ``cowrl/kernel_module``: :mod:`cowrl.paths`).
 
 The header's ``#define NAME <integer>`` lines become :data:`CONSTANTS`, its
 structs become ``ctypes`` structures and its ``_IO*`` lines become ioctl
@@ -15,8 +16,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-UAPI_HEADER = Path(__file__).resolve().parents[2] / "kernel_module" / "cowrl_uapi.h"
-"""Where the header lives in a source checkout."""
+from cowrl import paths
+
+UAPI_HEADER = paths.place("kernel_module") / "cowrl_uapi.h"
+"""Where the header is: the checkout's ``kernel_module/``, else the wheel's copy."""
 POLICY_HEADER = UAPI_HEADER.with_name("cowrl_policy.h")
 """The decision code's header (its ``#define COWRL_*`` integers: table limits)."""
 
@@ -84,16 +87,22 @@ class Abi:
         raise AttributeError(name)
 
 
+def _read(header: str | Path) -> str:
+    if Path(header) in (UAPI_HEADER, POLICY_HEADER) and not Path(header).is_file():
+        paths.require("kernel_module")  # the directory is nowhere: one line naming the places
+    return Path(header).read_text()
+
+
 @lru_cache(maxsize=4)
 def load_abi(header: str | Path = UAPI_HEADER) -> Abi:
-    """Parse ``header`` (default: the checkout's ``kernel_module/cowrl_uapi.h``)."""
-    return Abi(Path(header).read_text())
+    """Parse ``header`` (default: ``kernel_module/cowrl_uapi.h``, :data:`UAPI_HEADER`)."""
+    return Abi(_read(header))
 
 
 @lru_cache(maxsize=4)
 def load_policy_constants(header: str | Path = POLICY_HEADER) -> dict[str, int]:
     """The integer ``#define COWRL_*`` of ``cowrl_policy.h`` (same one-line rule as the uapi)."""
-    return Abi(Path(header).read_text()).constants
+    return Abi(_read(header)).constants
 
 
 def record_dtype() -> Any:

@@ -26,9 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from cowrl import paths
 from cowrl.errors import TargetUnavailable
 
-SOURCE_DIR = Path(__file__).resolve().parents[2] / "kernel_module"
+SOURCE_DIR = paths.place("kernel_module")
+"""The module, harness and guest-init sources: the checkout's ``kernel_module/``, else the copy a
+wheel ships as ``cowrl/kernel_module`` (:mod:`cowrl.paths`)."""
 GUEST_MODULES = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev",
                  "virtio_pci", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p")
 """9p-over-virtio modules, in insmod order (virtio before virtio_ring fails); those a kernel
@@ -51,8 +54,10 @@ def _sources() -> list[Path]:
     files += [SOURCE_DIR / "harness" / "cowrl_region.h", SOURCE_DIR / "initramfs" / "init"]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
+        if not (SOURCE_DIR / paths.DIRS["kernel_module"][0]).is_file():
+            paths.require("kernel_module")  # the directory is nowhere: one line naming both
         raise TargetUnavailable(f"the module sources are missing ({', '.join(missing)}); "
-                                "run from a full checkout of the project")
+                                "run from a full checkout of the project or reinstall it")
     return files
 
 

@@ -21,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from cowrl import paths
 from cowrl.errors import TargetUnavailable
 from cowrl.policies.base import KernelProgram
 from cowrl.policies.context import N_CELLS, STATE_BYTES, TABLE_BYTES
 from cowrl.sim.programs import walk_prices
 
-HEADER = Path(__file__).resolve().parents[2] / "kernel_module" / "cowrl_policy.h"
+HEADER = paths.place("kernel_module") / "cowrl_policy.h"
 TABLE_VERSION = 1
 DECIDE = {"table": 0, "readahead": 1}
 _FMT = f"<6I{N_CELLS}H"
@@ -98,8 +99,8 @@ def _build_shim(build_dir: str | Path, name: str, source: str, header: Path) -> 
     """Compile ``source`` (a shim over the module's decision ``header``) for user space
     (gcc -O2 -shared) into ``build_dir/lib<name>.so`` and load it."""
     if not header.is_file():
-        raise TargetUnavailable(f"{header}: the module's decision header is missing (it ships "
-                                "with the source checkout's kernel_module/, not with the package)")
+        paths.require("kernel_module")  # the directory is nowhere: one line naming the places
+        raise TargetUnavailable(f"{header}: the module's decision header is missing")
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc is None:
         raise TargetUnavailable("no C compiler (gcc) found; install gcc")

@@ -43,12 +43,12 @@ from typing import Any
 import numpy as np
 
 from cowrl.errors import TraceError
+from cowrl.paths import project_path
 
 PAGE_SIZE = 4096
 FORMAT_VERSION = 2
 """``meta["format"]`` of files written by :func:`save_trace` (1: single region only)."""
 MULTI_FIELDS = ("region_sizes", "region_starts", "region_writers", "t_ns", "writer")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECK_CHUNK = 1 << 20
 MAX_PAGES = 1 << 28
 """The largest region a trace may span: 2^28 pages of 4 KiB (1 TiB). Replay keeps a byte or
@@ -404,12 +404,12 @@ def corpus_trace(path: str, name: str | None = None, seed: int = 0,
                  times: bool = False) -> Trace:
     """A committed trace file as a workload (``conf/workload/<name>.yaml``).
 
-    ``path`` is relative to the repository root (or absolute); ``seed`` is
-    accepted and ignored (a recording has no randomness left to draw).
+    ``path`` is relative to the project root (``data/traces/x.npz``: the checkout's
+    ``data/``, else the copy a wheel ships, :func:`cowrl.paths.project_path`) or absolute;
+    ``seed`` is accepted and ignored (a recording has no randomness left to draw).
     """
     del seed
-    p = Path(path)
-    t = load_trace(p if p.is_absolute() else REPO_ROOT / p, times=times)
+    t = load_trace(project_path(path), times=times)
     if name and name != t.name:
         t = Trace(pages=t.pages, n_pages=t.n_pages, name=name, meta=t.meta,
                   region_sizes=t.region_sizes, t_ns=t.t_ns, writer=t.writer,
