@@ -9,6 +9,7 @@ import csv
 import glob
 import json
 import logging
+import os
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -280,13 +281,23 @@ def _hydra_dir() -> Path:
 
 
 def write_results(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
-    (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1,
-                                                 default=_json_default))
-    extra = sorted({k for r in rows for k in r} - set(FIELDS))
-    with (out / "results.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(FIELDS) + extra)
-        w.writeheader()
-        w.writerows(rows)
+    """``results.json`` and ``results.csv``, each written whole to a temporary file first:
+    interrupted, or failing on a row, the pair a previous run left in ``out`` stays as it
+    was."""
+    tmp = {name: out / f"{name}.tmp{os.getpid()}" for name in ("results.json", "results.csv")}
+    try:
+        tmp["results.json"].write_text(json.dumps({"meta": meta, "rows": rows}, indent=1,
+                                                  default=_json_default))
+        extra = sorted({k for r in rows for k in r} - set(FIELDS))
+        with tmp["results.csv"].open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(FIELDS) + extra)
+            w.writeheader()
+            w.writerows(rows)
+        for name, t in tmp.items():
+            os.replace(t, out / name)
+    finally:
+        for t in tmp.values():
+            t.unlink(missing_ok=True)
 
 
 def _json_default(o: Any) -> Any:

@@ -406,3 +406,24 @@ def test_a_malformed_latest_artifact_names_latest_dir(compose_cfg, tmp_path: Pat
                                "progress=false"])
     with pytest.raises(ConfigError, match=r"^latest_dir: .*/a/policy.json: policy.table is "):
         evaluate(cfg)
+
+
+def test_a_failed_write_keeps_the_results_out_held(compose_cfg, tmp_path: Path,
+                                                   monkeypatch) -> None:
+    """results.json was replaced and results.csv truncated in place: a run stopped while
+    writing them (Ctrl-C, a row that cannot be written) lost the previous run's pair."""
+    import csv
+
+    args = ["policies=[baseline]", "workloads=[seq]", f"out={tmp_path}", "plots=false",
+            "progress=false", "report=false"]
+    evaluate(compose_cfg("eval", args))
+    before = {f: (tmp_path / f).read_bytes() for f in ("results.json", "results.csv")}
+
+    def stopped(self, rows):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(compose_cfg("eval", [*args, "seed=1"]))
+    assert {f: (tmp_path / f).read_bytes() for f in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.json"]
