@@ -148,8 +148,7 @@ def load_policies(cfg: DictConfig) -> list[Policy]:
     given = _artifacts(cfg)
     default = cfg.get("policies") is None
     if default:
-        names = [str(n) for n in (cfg.get("adaptive") or [])] + [
-            str(n) for n in (cfg.get("references") or [])]
+        names = names_field(cfg, "adaptive") + names_field(cfg, "references")
         names += [n for n in given if n not in names]
     else:
         names = names_field(cfg, "policies")
@@ -259,7 +258,7 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
             decide = {p.name: (p.decide_program, cost.decide_cost(p.decide_program))
                       for p in policies if decides(p.deployed_under(cost))}
         result["report"] = write_report(out, rows, traces, cost, lam, target.name,
-                                        adaptive=[str(n) for n in cfg.get("adaptive") or []],
+                                        adaptive=names_field(cfg, "adaptive"),
                                         groups=groups, simulated=not target.measured,
                                         sim_rows=sim_rows, decide=decide)
     if cfg.get("snapshot_report"):  # experiment=real: what the snapshotting parent feels

@@ -114,6 +114,9 @@ def _eval_cli(python: str, *args: str) -> subprocess.CompletedProcess[str]:
         # the field, not only the value: "no Linux 6.5 headers are installed" before
         (["target=kernel", "workloads=[seq]", "policies=[baseline]", "kernel.release=6.5"],
          "error: kernel.release=6.5: no Linux 6.5 headers are installed"),
+        # the default comparison's lists: a TypeError traceback, or a name read letter by letter
+        (["workloads=[seq]", "references=5"], "error: references: expected a list of names, "
+         "got 5"),
         (["workloads=[seq]", "workload_params.sequ.n_pages=5"],
          "workload_params.sequ: 'sequ' is not among the workloads evaluated (seq)"),
     ],
@@ -427,3 +430,11 @@ def test_a_failed_write_keeps_the_results_out_held(compose_cfg, tmp_path: Path,
         evaluate(compose_cfg("eval", [*args, "seed=1"]))
     assert {f: (tmp_path / f).read_bytes() for f in before} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.json"]
+
+
+def test_one_reference_without_brackets(compose_cfg, tmp_path: Path) -> None:
+    """references=baseline is the policy baseline (it was read as b, a, s, ...)."""
+    rows = evaluate(compose_cfg("eval", ["adaptive=[]", "references=baseline", "workloads=[seq]",
+                                         f"out={tmp_path}", "plots=false", "progress=false",
+                                         "report=false"]))["rows"]
+    assert [r["policy"] for r in rows] == ["baseline"]
