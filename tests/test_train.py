@@ -282,3 +282,24 @@ def test_bad_sb3_hyperparameters_are_one_config_error(compose_cfg, tmp_path: Pat
     with pytest.raises(ConfigError) as e:
         train(_cfg(compose_cfg, tmp_path / "p", *_PPO, override))
     assert str(e.value).startswith(message)
+
+
+def test_a_stopped_artifact_write_keeps_the_old_one_and_leaves_no_temporary(
+        tmp_path: Path, monkeypatch) -> None:
+    """policy.json, checkpoint.json and the latest pointers go through a temporary file;
+    stopped while writing it, that file was left beside the artifact (policy.json.tmp<pid>)."""
+    from cowrl.policies import artifacts
+
+    path = tmp_path / "policy.json"
+    artifacts.write_json_atomic(path, {"a": 1})
+
+    def stopped(self, text):
+        Path.write_bytes(self, text[:3].encode())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        artifacts.write_json_atomic(path, {"a": 2})
+    monkeypatch.undo()
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["policy.json"]

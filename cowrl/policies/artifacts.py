@@ -36,10 +36,15 @@ ARTIFACT_NAME = "policy.json"
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
+    """``obj`` as JSON at ``path``, whole or not at all: stopped part-way, the file there
+    before stays, and no temporary file is left beside it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=1))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def save_artifact(path: Path, name: str, kind: str, policy: dict[str, Any],
