@@ -142,7 +142,7 @@ def load_policies(cfg: DictConfig) -> list[Policy]:
     With ``policies`` null (the default) this is the adaptive-vs-static comparison:
     every trained policy of ``adaptive`` that has an artifact, then ``references``.
     """
-    from cowrl.policies.artifacts import load_policy
+    from cowrl.policies.artifacts import latest_broken, load_policy
 
     lam = number_field(cfg, "lambda", 0.0)
     given = _artifacts(cfg)
@@ -161,11 +161,14 @@ def load_policies(cfg: DictConfig) -> list[Policy]:
         if policy is None or _is_learned(policy):
             path = _resolve_learned(name, cfg, given)
             if path is None:
+                latest = cfg.get("latest_dir")
+                broken = latest_broken(latest, name) if latest else None
+                why = f" (latest_dir: {broken})" if broken else ""
                 if default:
-                    log.warning("no trained artifact for %s (python train.py policy=%s); "
-                                "left out", name, name)
+                    log.warning("no trained artifact for %s%s (python train.py policy=%s); "
+                                "left out", name, why, name)
                     continue
-                raise ConfigError(f"policies: no trained artifact for {name!r}; run "
+                raise ConfigError(f"policies: no trained artifact for {name!r}{why}; run "
                                   f"python train.py policy={name} or give checkpoints=[DIR]")
             policy = load_policy(path, name=name,
                                  field="checkpoints" if name in given else "latest_dir")

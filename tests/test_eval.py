@@ -438,3 +438,24 @@ def test_one_reference_without_brackets(compose_cfg, tmp_path: Path) -> None:
                                          f"out={tmp_path}", "plots=false", "progress=false",
                                          "report=false"]))["rows"]
     assert [r["policy"] for r in rows] == ["baseline"]
+
+
+@pytest.mark.parametrize(("pointer", "why"), [
+    ("{bad", "bandit.json: not a latest pointer (JSONDecodeError: "),
+    ('{"path": "/nonexistent/policy.json"}',
+     "bandit.json: points at /nonexistent/policy.json, which is not a file"),
+])
+def test_a_broken_latest_pointer_is_named(compose_cfg, tmp_path: Path, pointer: str,
+                                          why: str) -> None:
+    """It read as if train.py had never run ("no trained artifact for 'bandit'")."""
+    from cowrl.errors import ConfigError
+
+    (tmp_path / "latest").mkdir()
+    (tmp_path / "latest" / "bandit.json").write_text(pointer)
+    cfg = compose_cfg("eval", ["policies=[bandit]", "workloads=[seq]", f"out={tmp_path / 'o'}",
+                               f"latest_dir={tmp_path / 'latest'}", "plots=false",
+                               "progress=false"])
+    with pytest.raises(ConfigError, match=r"^policies: no trained artifact for 'bandit' "
+                                          r"\(latest_dir: .*/latest/") as e:
+        evaluate(cfg)
+    assert why in str(e.value)

@@ -147,12 +147,26 @@ def set_latest(latest_dir: str | Path, name: str, artifact: Path) -> Path:
 
 
 def find_latest(latest_dir: str | Path, name: str) -> Path | None:
-    """The newest artifact trained for policy ``name``, or None."""
+    """The newest artifact trained for policy ``name``, or None (:func:`latest_broken` says
+    why, when a pointer is there)."""
     p = latest_pointer(latest_dir, name)
     if not p.is_file():
         return None
     try:
         target = Path(json.loads(p.read_text())["path"])
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     return target if target.is_file() else None
+
+
+def latest_broken(latest_dir: str | Path, name: str) -> str | None:
+    """Why ``<latest_dir>/<name>.json`` leads to no artifact (``FILE: reason``), or None when
+    there is no such pointer or it leads to one."""
+    p = latest_pointer(latest_dir, name)
+    if not p.is_file() or find_latest(latest_dir, name) is not None:
+        return None
+    try:
+        target = json.loads(p.read_text())["path"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"{p}: not a latest pointer ({type(e).__name__}: {e})"
+    return f"{p}: points at {target}, which is not a file"
