@@ -442,6 +442,7 @@ def test_one_reference_without_brackets(compose_cfg, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("pointer", "why"), [
     ("{bad", "bandit.json: not a latest pointer (JSONDecodeError: "),
+    ("[1]", "bandit.json: not a latest pointer (TypeError: "),  # was that TypeError's traceback
     ('{"path": "/nonexistent/policy.json"}',
      "bandit.json: points at /nonexistent/policy.json, which is not a file"),
 ])
