@@ -460,3 +460,17 @@ def test_a_broken_latest_pointer_is_named(compose_cfg, tmp_path: Path, pointer: 
                                           r"\(latest_dir: .*/latest/") as e:
         evaluate(cfg)
     assert why in str(e.value)
+
+
+def test_a_checkpoint_dir_of_unfinished_training_says_so(compose_cfg, tmp_path: Path) -> None:
+    """A directory with only train.py's resume point (stopped before policy.json)."""
+    from cowrl.errors import ConfigError
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.json").write_text("{}")
+    cfg = compose_cfg("eval", [f"checkpoints=[{tmp_path / 'run'}]", "workloads=[seq]",
+                               f"out={tmp_path / 'o'}", "plots=false", "progress=false"])
+    with pytest.raises(ConfigError, match=r"^checkpoints: no policy artifact at .*/run/policy.json"
+                                          r" \(training there did not finish; the same train.py "
+                                          r"command with out=.*/run resumes it\)$"):
+        evaluate(cfg)

@@ -71,7 +71,11 @@ def read_artifact(path: str | Path, field: str = "checkpoints") -> dict[str, Any
     if p.is_dir():
         p = p / ARTIFACT_NAME
     if not p.is_file():
-        raise ConfigError(f"{field}: no policy artifact at {p}")
+        hint = ""
+        if any((p.parent / c).is_file() for c in ("checkpoint.json", "checkpoint.sb3.zip")):
+            hint = (" (training there did not finish; the same train.py command with "
+                    f"out={p.parent} resumes it)")
+        raise ConfigError(f"{field}: no policy artifact at {p}{hint}")
     try:
         art = json.loads(p.read_text())
     except (OSError, ValueError) as e:
