@@ -303,3 +303,26 @@ def test_a_stopped_artifact_write_keeps_the_old_one_and_leaves_no_temporary(
     monkeypatch.undo()
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["policy.json"]
+
+
+@pytest.mark.parametrize(("override", "changed"), [
+    ("costmodel=host", "costmodel.name ('seed_table1', now 'host')"),
+    ("policy.learner.gamma=0.5", "policy.learner.gamma (1.0, now 0.5)"),
+    ("seed=1", "seed (0, now 1)"),
+    ("workloads=[seq,random]", "workloads (['seq', 'random', 'stride'], now ['seq', 'random'])"),
+])
+def test_resume_under_another_config_is_an_error(compose_cfg, tmp_path: Path, override: str,
+                                                 changed: str) -> None:
+    """resume (on by default) carried a table trained under one cost model, seed or set of
+    workloads on under another, and policy.json recorded only the new config."""
+    train(_cfg(compose_cfg, tmp_path / "a", "rounds=1", "policy=thompson"))
+    good = (tmp_path / "a" / "policy.json").read_text()
+    with pytest.raises(ConfigError) as e:
+        train(_cfg(compose_cfg, tmp_path / "a", "rounds=2", "policy=thompson", override))
+    assert str(e.value).startswith(f"resume: {tmp_path / 'a' / 'checkpoint.json'} was trained "
+                                   f"with another {changed}")
+    assert (tmp_path / "a" / "policy.json").read_text() == good
+    # more rounds (and policy.train_rounds, which sets them) are what resume is for
+    train(_cfg(compose_cfg, tmp_path / "a", "rounds=2", "policy=thompson",
+               "policy.train_rounds=9"))
+    assert read_artifact(tmp_path / "a")["training"]["rounds"] == 2
