@@ -38,6 +38,15 @@ def test_txt_comments_and_blank_lines(tmp_path: Path) -> None:
     assert t.pages.tolist() == [3, 1, 4] and t.n_pages == 5 and t.name == "c"
 
 
+def test_txt_with_a_byte_order_mark_and_crlf(tmp_path: Path) -> None:
+    """A column saved by a spreadsheet starts with a UTF-8 byte-order mark and ends its lines
+    with CRLF; line 1 was 'expected one integer page index, got '\\ufeff0''."""
+    p = tmp_path / "sheet.csv"
+    p.write_bytes("\ufeff0\r\n1\r\n# note\r\n2\r\n".encode())
+    t = load_trace(p)
+    assert t.pages.tolist() == [0, 1, 2] and t.n_pages == 3
+
+
 def _npy(tmp_path: Path, arr: np.ndarray) -> Path:
     p = tmp_path / "bad.npy"
     np.save(p, arr)

@@ -272,7 +272,8 @@ def _check_magic(p: Path, magic: bytes, what: str) -> None:
 
 def _load_txt(path: Path) -> np.ndarray:
     vals: list[int] = []
-    with path.open() as f:
+    # utf-8-sig: a byte-order mark (a column exported by a spreadsheet) is not part of line 1
+    with path.open(encoding="utf-8-sig") as f:
         for lineno, raw in enumerate(f, 1):
             line = raw.split("#", 1)[0].strip()
             if not line:
