@@ -258,6 +258,19 @@ def test_multi_region_roundtrip(tmp_path: Path) -> None:
     assert light.t_ns is None and light.writer is None and light.region_sizes is not None
 
 
+def test_regions_at_the_ends_of_the_address_space_load(tmp_path: Path) -> None:
+    """Address 0, the tops of 47/56-bit user space and a region ending exactly at 2^64 are
+    valid places; replay reads only the start's page number modulo 2 MiB (guarded's align,
+    the kernel harness's slots)."""
+    top = 2**64 - 2 * 0x1000
+    for starts in ([0x0, 2**47 - 0x2000, 0x10000], [2**56 - 0x4000, top, 0x0]):
+        t = _multi(region_starts=np.array(starts, dtype=np.uint64))
+        back = load_trace(save_trace(t, tmp_path / "ends.npz"))
+        assert np.array_equal(back.region_starts, t.region_starts)
+        assert np.all(back.region_vpn_offsets + back.region_begins
+                      == np.array(starts, dtype=np.uint64) // 0x1000)
+
+
 def test_multi_region_file_is_compact(tmp_path: Path) -> None:
     n = 200_000
     t = Trace(pages=np.arange(n) % 5000, n_pages=5000, region_sizes=np.array([2500, 2500]),
@@ -272,6 +285,9 @@ def test_multi_region_file_is_compact(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kw, needle", [
     (dict(region_starts=np.array([0x10000, 0x12000, 0x10000], dtype=np.uint64)), "overlap"),
     (dict(region_starts=np.array([0x10001, 0x40000, 0x10000], dtype=np.uint64)), "aligned"),
+    # wrapped past 2^64, its end was 0x1000: an overlap with region 0 went unseen
+    (dict(region_starts=np.array([0x0, 2**64 - 0x1000, 0x10000], dtype=np.uint64)),
+     "region 1 at 0xfffffffffffff000+2 pages runs past the top of the 64-bit address space"),
     (dict(writer=np.array([0, 0, 1, 1, 0])), "writer: write 2"),
     (dict(pages=np.array([0, 3, 10])), "outside"),
     (dict(region_sizes=np.array([4, 2, 5])), "sum to"),

@@ -165,6 +165,12 @@ class Trace:
                 i = int(np.argmax(starts % PAGE_SIZE != 0))
                 raise TraceError(f"{self.name}: region_starts: region {i} starts at "
                                  f"{int(starts[i]):#x}, not page aligned")
+            room = (np.uint64(2**64 - PAGE_SIZE) - starts) // np.uint64(PAGE_SIZE) + np.uint64(1)
+            if np.any(sizes.astype(np.uint64) > room):  # its end would wrap to a low address
+                i = int(np.argmax(sizes.astype(np.uint64) > room))
+                raise TraceError(f"{self.name}: region_starts: region {i} at "
+                                 f"{int(starts[i]):#x}+{int(sizes[i])} pages runs past the top "
+                                 "of the 64-bit address space")
             owners = rw if rw is not None else np.zeros(sizes.size, dtype=np.int32)
             order = np.lexsort((starts, owners))
             s, w = starts[order], owners[order]
