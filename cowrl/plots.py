@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,8 +18,25 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from cowrl.metrics import RunRecord, latency_distribution  # noqa: E402
 
+log = logging.getLogger(__name__)
+
 GROUP_ORDER = ("suite", "held-out", "other", "traces")
 MARKERS = "osD^vP*Xh<>p"
+MAX_PANELS = 32
+"""Panels of ``pareto.png`` and ``write_cdf.png`` (one per workload) at most: 300 trace files
+made a 75 x 4 grid whose layout ran for over 10 minutes (at about 750, past matplotlib's
+2^16-pixel limit, an error). Beyond it they show the first ``MAX_PANELS`` workloads and say so;
+``objective.png`` shows up to :data:`MAX_ROWS`; ``results.csv`` holds every row."""
+MAX_ROWS = 400
+"""Workload rows of ``objective.png`` at most (400 rows: 16,000 pixels high at 110 dpi)."""
+
+
+def _shown(workloads: list[str], limit: int) -> tuple[list[str], str]:
+    """The first ``limit`` of ``workloads``, and a note saying so when some are left out."""
+    if len(workloads) <= limit:
+        return workloads, ""
+    return workloads[:limit], (f"the first {limit} of {len(workloads)} workloads "
+                               "(every row in results.csv)")
 
 
 def _grid(n: int) -> tuple[Any, np.ndarray]:
@@ -28,6 +46,15 @@ def _grid(n: int) -> tuple[Any, np.ndarray]:
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, axes
+
+
+def _layout(fig: Any, note: str) -> None:
+    """``tight_layout``, below a title holding ``note`` (if any)."""
+    if note:
+        fig.suptitle(note, fontsize=10)
+        fig.tight_layout(rect=(0, 0, 1, 0.985))
+    else:
+        fig.tight_layout()
 
 
 def _ordered_workloads(rows: Sequence[dict[str, Any]], groups: Mapping[str, str] | None
@@ -46,7 +73,7 @@ def plot_objective(out: Path, rows: list[dict[str, Any]],
     Without baseline rows each workload is relative to its best policy instead.
     Lines separate the workload groups (suite, held-out, trace files).
     """
-    workloads = _ordered_workloads(rows, groups)
+    workloads, note = _shown(_ordered_workloads(rows, groups), MAX_ROWS)
     policies = list(dict.fromkeys(r["policy"] for r in rows))
     obj = {(r["workload"], r["policy"]): r["objective"] for r in rows}
     has_base = any(p == "baseline" for p in policies)
@@ -90,8 +117,8 @@ def plot_objective(out: Path, rows: list[dict[str, Any]],
     bar = fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02, label=label)
     ticks = [lo, lo / 2, 0.0, hi / 2, hi]
     bar.set_ticks(ticks, labels=[f"{np.exp(t):.3g}" for t in ticks])
-    ax.set_title(f"{label}, lower is better\n(objective = cow_ns + lambda * wasted * page cost)",
-                 fontsize=9)
+    ax.set_title(f"{label}, lower is better\n(objective = cow_ns + lambda * wasted * page cost)"
+                 + (f"\n{note}" if note else ""), fontsize=9)
     fig.tight_layout()
     path = out / "objective.png"
     fig.savefig(path, dpi=110)
@@ -161,7 +188,7 @@ def place_labels(ax: Any, xs: Sequence[float], ys: Sequence[float], labels: Sequ
 def plot_pareto(out: Path, rows: list[dict[str, Any]],
                 groups: Mapping[str, str] | None = None) -> Path:
     """COW time against wasted pages, one panel per workload, labels that never overlap."""
-    workloads = _ordered_workloads(rows, groups)
+    workloads, note = _shown(_ordered_workloads(rows, groups), MAX_PANELS)
     policies = list(dict.fromkeys(r["policy"] for r in rows))
     style = {p: (f"C{i % 10}", MARKERS[i % len(MARKERS)]) for i, p in enumerate(policies)}
     fig, axes = _grid(len(workloads))
@@ -184,7 +211,7 @@ def plot_pareto(out: Path, rows: list[dict[str, Any]],
         ax.set_ylabel("COW time (ms)")
         ax.grid(alpha=0.3)
         panels.append((ax, xs, ys, [r["policy"] for r in rs]))
-    fig.tight_layout()
+    _layout(fig, note)
     for ax, xs, ys, labels in panels:
         place_labels(ax, xs, ys, labels)
     path = out / "pareto.png"
@@ -202,7 +229,8 @@ def write_latency_cdf(rec: RunRecord) -> tuple[np.ndarray, np.ndarray]:
 
 def plot_write_cdf(out: Path, records: list[RunRecord],
                    groups: Mapping[str, str] | None = None) -> Path:
-    workloads = _ordered_workloads([{"workload": r.workload} for r in records], groups)
+    workloads, note = _shown(_ordered_workloads([{"workload": r.workload} for r in records],
+                                                groups), MAX_PANELS)
     fig, axes = _grid(len(workloads))
     for ax, w in zip(axes.flat, workloads, strict=False):
         for rec in (r for r in records if r.workload == w):
@@ -213,7 +241,7 @@ def plot_write_cdf(out: Path, records: list[RunRecord],
         ax.set_xlabel("write latency (ns)")
         ax.set_ylabel("fraction of writes")
     axes.flat[0].legend(fontsize=6)
-    fig.tight_layout()
+    _layout(fig, note)
     path = out / "write_cdf.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -223,5 +251,9 @@ def plot_write_cdf(out: Path, records: list[RunRecord],
 def plot_all(out: Path, rows: list[dict[str, Any]], records: list[RunRecord],
              groups: Mapping[str, str] | None = None) -> list[Path]:
     """``objective.png``, ``pareto.png`` and ``write_cdf.png`` in ``out``."""
+    n = len({r["workload"] for r in rows})
+    if n > MAX_PANELS:
+        log.info("plots: pareto.png and write_cdf.png show the first %d of %d workloads%s",
+                 MAX_PANELS, n, f", objective.png the first {MAX_ROWS}" if n > MAX_ROWS else "")
     return [plot_objective(out, rows, groups), plot_pareto(out, rows, groups),
             plot_write_cdf(out, records, groups)]

@@ -53,3 +53,26 @@ def test_pareto_labels_do_not_overlap(tmp_path: Path) -> None:
     plt.close(fig)
     rows = _rows(5, ["baseline", "precopy", "hugepage", "oracle", "fault_around"])
     assert plot_pareto(tmp_path, rows).stat().st_size > 1000
+
+
+def test_many_workloads_are_capped_and_say_so(tmp_path: Path) -> None:
+    """300 trace files made pareto.png a 75 x 4 grid of panels whose layout ran for over 10
+    minutes (and at ~750, past matplotlib's 2^16-pixel limit, an error after the results were
+    written): the per-workload plots show the first MAX_PANELS and say so."""
+    from cowrl.metrics import RunRecord
+    from cowrl.plots import MAX_PANELS, MAX_ROWS, _shown, plot_write_cdf
+
+    n = MAX_PANELS + 9
+    rows = _rows(n, ["baseline", "precopy"])
+    recs = [RunRecord(policy=r["policy"], workload=r["workload"], target="sim", n_pages=8,
+                      writes=10, faults=4, precopied=0, wasted=0,
+                      fault_ns=np.array([1e3, 2e3, 3e3, 4e3]), nonfault_write_ns=50.0)
+            for r in rows]
+    tall = (MAX_PANELS // 4) * 3.2 * 110 + 40  # MAX_PANELS / 4 rows of 3.2 in at 110 dpi
+    for png in (plot_pareto(tmp_path, rows), plot_write_cdf(tmp_path, recs)):
+        h, w = plt.imread(png).shape[:2]
+        assert h <= tall and w <= 4 * 4 * 110 + 40, (png.name, h, w)
+    shown, note = _shown([f"w{i}" for i in range(MAX_ROWS + 1)], MAX_ROWS)
+    assert len(shown) == MAX_ROWS and note == (f"the first {MAX_ROWS} of {MAX_ROWS + 1} "
+                                               "workloads (every row in results.csv)")
+    assert _shown(["a", "b"], 2) == (["a", "b"], "")
