@@ -131,7 +131,7 @@ def _overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float
 
 
 def place_labels(ax: Any, xs: Sequence[float], ys: Sequence[float], labels: Sequence[str],
-                 fontsize: float = 7.0) -> list[tuple[float, float]]:
+                 fontsize: float = 7.0, draw: bool = True) -> list[tuple[float, float]]:
     """Put each label near its point with no two labels overlapping (deterministic).
 
     In display space, each label tries, in order: right of its point, left of
@@ -139,9 +139,12 @@ def place_labels(ax: Any, xs: Sequence[float], ys: Sequence[float], labels: Sequ
     first place that overlaps no label placed before it, no other point and
     stays inside the axes. Points are taken from top to bottom. A label moved
     off its point's line gets a thin leader line. Returns the offsets (points).
+    ``draw=False``: the caller has drawn the figure since its layout last changed (a draw
+    renders every panel: one per panel made a grid of n panels cost n^2 panel draws).
     """
     fig = ax.figure
-    fig.canvas.draw()
+    if draw:
+        fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     to_px = ax.transData.transform
     pts = to_px(np.column_stack([xs, ys])) if len(xs) else np.zeros((0, 2))
@@ -212,8 +215,9 @@ def plot_pareto(out: Path, rows: list[dict[str, Any]],
         ax.grid(alpha=0.3)
         panels.append((ax, xs, ys, [r["policy"] for r in rs]))
     _layout(fig, note)
+    fig.canvas.draw()  # once: the limits are set, and labels move no axes
     for ax, xs, ys, labels in panels:
-        place_labels(ax, xs, ys, labels)
+        place_labels(ax, xs, ys, labels, draw=False)
     path = out / "pareto.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -76,3 +76,16 @@ def test_many_workloads_are_capped_and_say_so(tmp_path: Path) -> None:
     assert len(shown) == MAX_ROWS and note == (f"the first {MAX_ROWS} of {MAX_ROWS + 1} "
                                                "workloads (every row in results.csv)")
     assert _shown(["a", "b"], 2) == (["a", "b"], "")
+
+
+def test_pareto_draws_the_figure_once_not_once_per_panel(tmp_path: Path, monkeypatch) -> None:
+    """Each panel's labels drew the whole figure first: n panels cost n^2 panel draws (12
+    panels 11.8 s, 32 panels 69 s on a busy 2-core VM). The labels land where they did."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    draws = []
+    real = FigureCanvasAgg.draw
+    monkeypatch.setattr(FigureCanvasAgg, "draw", lambda self, *a, **k: (draws.append(1),
+                                                                         real(self, *a, **k)))
+    plot_pareto(tmp_path, _rows(6, ["baseline", "precopy", "hugepage", "oracle"]))
+    assert len(draws) <= 3, len(draws)  # the layout's, the labels' one and savefig's (was 8)
