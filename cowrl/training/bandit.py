@@ -30,6 +30,7 @@ from cowrl.traces.io import Trace
 from cowrl.training.core import (
     CHECKPOINT,
     CURVE,
+    check_resume_config,
     int_field,
     score,
     workload_params,
@@ -73,11 +74,7 @@ def train_bandit(cfg: DictConfig, policy: BanditPolicy, names: list[str],
             raise ConfigError(f"resume: {ckpt} holds {art['name']!r} with learner "
                               f"{learner.get('class')!r}, not {name!r} with {want!r}; "
                               "use another out= or resume=false")
-        changed = _changed_since(art.get("config"), config)
-        if changed:
-            raise ConfigError(f"resume: {ckpt} was trained with another {changed} (its table "
-                              "would be carried on under this one); use another out= or "
-                              "resume=false")
+        check_resume_config(ckpt, art.get("config"), config, "its table")
         try:
             fresh = policy.learner.get_state()
             policy.learner.set_state(learner["state"])
@@ -135,36 +132,6 @@ def train_bandit(cfg: DictConfig, policy: BanditPolicy, names: list[str],
     write_json_atomic(out / "table.json", policy.freeze().describe())
     return {"out": str(out), "artifact": str(path), "curve": curve, "scores": final,
             "geomean": training["geomean"], "table": policy.freeze().table}
-
-
-RESUME_KEYS = ("policy", "costmodel", "workloads", "workload_params", "seed", "lambda")
-"""Config fields a resumed run must share with its checkpoint (``rounds``, ``eval_every``,
-``out`` and the rest may change; ``policy.train_rounds`` too, to train longer)."""
-
-
-def _changed_since(saved: Any, config: dict[str, Any]) -> str | None:
-    """The first of :data:`RESUME_KEYS` whose value differs between a checkpoint's config and
-    this run's, as ``FIELD (old, now new)`` down to the leaf (``policy.learner.gamma``), or
-    None."""
-    if not isinstance(saved, dict):
-        return "config (the checkpoint records none)"
-    for key in RESUME_KEYS:
-        diff = _first_difference(key, saved.get(key), config.get(key))
-        if diff:
-            return diff
-    return None
-
-
-def _first_difference(path: str, old: Any, new: Any) -> str | None:
-    if isinstance(old, dict) and isinstance(new, dict):
-        for k in sorted(set(old) | set(new), key=lambda k: (k != "name", str(k))):
-            if f"{path}.{k}" == "policy.train_rounds":
-                continue
-            diff = _first_difference(f"{path}.{k}", old.get(k), new.get(k))
-            if diff:
-                return diff
-        return None
-    return None if old == new else f"{path} ({old!r}, now {new!r})"
 
 
 def _log_row(tb: Any, csv_path: Path, row: dict[str, Any]) -> None:
