@@ -367,3 +367,39 @@ def test_sb3_resume_under_another_config_is_an_error(compose_cfg, tmp_path: Path
     with zipfile.ZipFile(ckpt) as z:  # saved again: with this run's config from now on
         assert json.loads(z.read("data"))["cowrl_config"]["seed"] == 1
     assert read_artifact(out)["training"]["timesteps"] == 2048
+
+
+def test_an_interrupted_bandit_retrain_keeps_the_old_curve(compose_cfg, tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """resume=false into an out= holding a finished run deleted its curve.csv at the start:
+    stopped before its first round, the retrain left no curve at all. Now the old curve stays
+    until the new run has a row to replace it with (curve.csv is rewritten whole, through a
+    temporary file, after every round)."""
+    import cowrl.training.bandit as bandit
+
+    out = tmp_path / "a"
+    train(_cfg(compose_cfg, out, "rounds=2", "policy=thompson"))
+    old = (out / "curve.csv").read_text()
+    calls = {"n": 0}
+    real = bandit.simulate
+
+    def stopped_at(n: int):
+        def simulate(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt
+            return real(*a, **k)
+        return simulate
+
+    monkeypatch.setattr(bandit, "simulate", stopped_at(1))  # before the first new round ends
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(compose_cfg, out, "rounds=2", "policy=thompson", "resume=false", "seed=1"))
+    assert (out / "curve.csv").read_text() == old
+    calls["n"] = 0
+    monkeypatch.setattr(bandit, "simulate", stopped_at(7))  # in round 2: 6 replays a round
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(compose_cfg, out, "rounds=2", "policy=thompson", "resume=false", "seed=1"))
+    new = (out / "curve.csv").read_text().splitlines()
+    assert new[0] == old.splitlines()[0] and len(new) == 2 and new[1].startswith("1,")
+    assert new[1] != old.splitlines()[1]  # the new run's round 1 (seed 1), not the old one's
+    assert sorted(p.name for p in out.iterdir() if ".tmp" in p.name) == []

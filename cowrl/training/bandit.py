@@ -10,6 +10,7 @@ learning curve). A checkpoint after every round makes ``resume`` exact.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import time
 from pathlib import Path
@@ -20,7 +21,13 @@ from omegaconf import DictConfig
 
 from cowrl.errors import ConfigError
 from cowrl.metrics import geomean, objective
-from cowrl.policies.artifacts import ARTIFACT_NAME, read_artifact, save_artifact, write_json_atomic
+from cowrl.policies.artifacts import (
+    ARTIFACT_NAME,
+    read_artifact,
+    save_artifact,
+    write_json_atomic,
+    write_text_atomic,
+)
 from cowrl.policies.bandits import BanditPolicy
 from cowrl.policies.static import Baseline
 from cowrl.registry import make_workload
@@ -90,8 +97,6 @@ def train_bandit(cfg: DictConfig, policy: BanditPolicy, names: list[str],
                               f"malformed ({type(e).__name__}: {e}); use another out= or "
                               "resume=false") from None
         log.info("resumed %s from %s at round %d", name, ckpt, start)
-    if start == 0:
-        (out / CURVE).unlink(missing_ok=True)
     tb = SummaryWriter(str(out / "tb"))
     t0 = time.perf_counter() - wall0
     bar = tqdm(range(start, rounds), desc=f"train {name}", unit="round",
@@ -116,7 +121,7 @@ def train_bandit(cfg: DictConfig, policy: BanditPolicy, names: list[str],
             row.update({f"greedy/{k}": v for k, v in greedy.items()})
         row["wall_s"] = time.perf_counter() - t0
         curve.append(row)
-        _log_row(tb, out / CURVE, row)
+        _log_row(tb, out / CURVE, curve)
         g = row["greedy_geomean"]
         bar.set_postfix(train=f"{row['train_geomean']:.3f}",
                         greedy="-" if g is None else f"{g:.3f}")
@@ -134,14 +139,17 @@ def train_bandit(cfg: DictConfig, policy: BanditPolicy, names: list[str],
             "geomean": training["geomean"], "table": policy.freeze().table}
 
 
-def _log_row(tb: Any, csv_path: Path, row: dict[str, Any]) -> None:
+def _log_row(tb: Any, csv_path: Path, curve: list[dict[str, Any]]) -> None:
+    """The last row of ``curve`` to TensorBoard, and the whole curve (a resumed run's rows
+    included) as ``csv_path``, replaced at once: a retrain (resume=false) keeps the old run's
+    curve until it has a round of its own to show, and a stop leaves no half row."""
+    row = curve[-1]
     step = int(row["round"])
     for k, v in row.items():
         if k != "round" and isinstance(v, float):
             tb.add_scalar(f"charts/{k}" if "/" not in k else k, v, step)
-    new = not csv_path.is_file()
-    with csv_path.open("a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(row), extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerow(row)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(curve[0]), extrasaction="ignore")
+    w.writeheader()
+    w.writerows(curve)
+    write_text_atomic(csv_path, buf.getvalue())
