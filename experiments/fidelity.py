@@ -22,6 +22,7 @@ import dataclasses
 import json
 import pickle
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,6 +43,7 @@ from cowrl.targets import Plan, Target, make_target
 from cowrl.targets.sim import SimTarget
 from cowrl.traces.io import Trace
 
+ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORKLOADS = ["stride", "random", "interleaved", "phased"]
 REP = "@rep"
 DEFAULT_POLICIES = ["baseline", "precopy", "precopy4", "fault_around", "hugepage"]
@@ -123,7 +125,8 @@ def kernel_records(traces: list[Trace], policies: list[Policy], args: argparse.N
     info: dict[str, Any] = {
         "backend": (f"{target.name} (module + harness, one boot)" if target.measured
                     else f"FAKE ({target.name}, simulator stand-in): not a measurement"),
-        "target": target.describe()}
+        "target": target.describe(), "commit": git_commit(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     recs = [r for (_, tag, _), r in zip(tagged, allrecs, strict=True) if tag == "f"]
     cal = [(r, run) for (_, tag, run), r in zip(tagged, allrecs, strict=True) if tag == "c"]
     info.update(reps=args.reps, order="interleaved (rep, workload, rotated policies)",
@@ -263,7 +266,8 @@ def run(args: argparse.Namespace, target: Target | None = None) -> dict[str, Any
         e = [r["cow_rel_err"] for r in rows if r["policy"] == p]
         by_policy[p] = round(float(np.median(e)), 3)
     result = {
-        "costmodel": cost.name, "costmodel_provenance_source": cost.provenance.get("source"),
+        "costmodel": cost.name, "commit": git_commit(),
+        "costmodel_provenance_source": cost.provenance.get("source"),
         "workloads": [t.name for t in traces], "n_pages": args.n_pages,
         "policies": [p.name for p in policies], "lambda": args.lam, "kernel": info,
         "kernel_release": krecs[0].extra.get("kernel_release") if krecs else None,
@@ -289,45 +293,106 @@ def run(args: argparse.Namespace, target: Target | None = None) -> dict[str, Any
     return result
 
 
-def plot(path: Path, rows: list[dict[str, Any]], cm: str, result: dict[str, Any]) -> None:
+def git_commit(root: Path = ROOT) -> str:
+    """Short commit of the checkout at ``root``, ``+dirty`` if tracked files changed;
+    ``unknown`` without git."""
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=True)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def guest_clock(result: dict[str, Any]) -> bool:
+    """Whether the kernel's ns are guest instructions (qemu -icount), not wall time."""
+    return (result.get("kernel", {}).get("target", {}).get("measured", True)
+            and str(result.get("icount")).startswith("shift"))
+
+
+def figure_title(result: dict[str, Any]) -> str:
+    """Two lines over the figure: what was compared (cost model, kernel, clock, repetitions,
+    commit, date) and the headline numbers of :func:`run`'s ``result``."""
+    k = result.get("kernel", {})
+    if k.get("target", {}).get("measured", True):
+        kern = (f"kernel {result.get('kernel_release')} ({result.get('accel')}, "
+                f"icount {result.get('icount')}"
+                + ("; 1 guest ns = 1 instruction)" if guest_clock(result) else ")"))
+    else:
+        kern = f"{k.get('target', {}).get('target', '?')} (FAKE: simulator stand-in, not measured)"
+    commit = result.get("commit", "unknown")
+    rec_commit = k.get("commit")
+    if rec_commit and rec_commit != commit:
+        commit += f", kernel records from {rec_commit}"
+    s, t = result["summary"], result["kendall_tau"]
+    return (f"sim (costmodel={result['costmodel']}) vs {kern}; median of {k.get('reps', '?')} "
+            f"reps; commit {commit}; {k.get('date', 'date unknown')}\n"
+            f"event counts equal {s['counts_equal']}/{s['pairs']}; median |rel err| cow_ns "
+            f"{s['median_abs_cow_rel_err']:.1%} (max {s['max_abs_cow_rel_err']:.1%}), write p99 "
+            f"{s['median_abs_write_p99_rel_err']:.1%}; Kendall tau overall {t['overall']:.2f}, "
+            f"mean per workload {t['mean_per_workload']:.2f}")
+
+
+def plot(path: Path, rows: list[dict[str, Any]], cm: str, result: dict[str, Any]) -> Any:
+    """Predicted against measured ``cow_ns`` and write p99 (log-log, grey band ±15%), and the
+    signed ``cow_ns`` error per pair, which is too small to see on the first panel. Saved to
+    ``path``; returns the (closed) matplotlib figure."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.4), width_ratios=[1, 1, 0.9])
     pols = sorted({r["policy"] for r in rows})
     wls = sorted({r["workload"] for r in rows})
     markers = "osD^vP*X"
-    panels = [("cow_ns_sim", "cow_ns_kernel", "total COW time (cow_ns)", 1e6, "ms"),
-              ("write_p99_sim", "write_p99_kernel", "per-write p99", 1e3, "µs")]
-    for n, (ax, (ks, kk, title, div, unit)) in enumerate(zip(axes, panels, strict=True)):
+    clock = "guest " if guest_clock(result) else ""
+    panels = [("cow_ns_sim", "cow_ns_kernel", "total COW time (cow_ns)", 1e6, f"{clock}ms"),
+              ("write_p99_sim", "write_p99_kernel", "per-write p99", 1e3, f"{clock}µs")]
+    for n, (ax, (ks, kk, title, div, unit)) in enumerate(zip(axes, panels, strict=False)):
+        v = [r[k] / div for r in rows for k in (ks, kk) if r[k] > 0]
+        lo, hi = min(v) / 1.5, max(v) * 1.5
+        ax.fill_between([lo, hi], [lo * 0.85, hi * 0.85], [lo * 1.15, hi * 1.15], color="0.9",
+                        zorder=0)
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8, zorder=1)
         for i, p in enumerate(pols):
             for j, w in enumerate(wls):
                 rs = [r for r in rows if r["policy"] == p and r["workload"] == w]
                 if rs:
                     ax.scatter([rs[0][kk] / div], [rs[0][ks] / div], color=f"C{i}",
-                               marker=markers[j % len(markers)], s=40,
+                               marker=markers[j % len(markers)], s=40, alpha=0.8, zorder=2,
                                label=p if (j == 0 and n == 0) else None)
-        v = [r[k] / div for r in rows for k in (ks, kk) if r[k] > 0]
-        lo, hi = min(v) / 1.5, max(v) * 1.5
-        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
-        ax.fill_between([lo, hi], [lo * 0.85, hi * 0.85], [lo * 1.15, hi * 1.15], color="0.9")
         ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi),
                xlabel=f"measured on kernel ({unit})",
                ylabel=f"predicted by sim, costmodel={cm} ({unit})", title=title)
-        ax.minorticks_off()
-    axes[0].legend(fontsize=8, title="policy")
+        for a in (ax.xaxis, ax.yaxis):
+            a.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            a.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+            a.set_minor_formatter(NullFormatter())
+    axes[0].legend(fontsize=8, title="policy", loc="upper left")
     for j, w in enumerate(wls):
         axes[1].scatter([], [], color="k", marker=markers[j % len(markers)], label=w)
-    axes[1].legend(fontsize=8, title="workload")
-    s, t = result["summary"], result["kendall_tau"]
-    fig.suptitle(f"median |rel err| cow_ns {s['median_abs_cow_rel_err']:.1%}, "
-                 f"tau overall {t['overall']:.2f}, mean per workload {t['mean_per_workload']:.2f}"
-                 " (grey band: ±15%)", fontsize=10)
+    axes[1].legend(fontsize=8, title="workload", loc="upper left")
+    ax = axes[2]
+    for i, p in enumerate(pols):
+        for j, w in enumerate(wls):
+            rs = [r for r in rows if r["policy"] == p and r["workload"] == w]
+            if rs:
+                ax.scatter([j + (i - (len(pols) - 1) / 2) * 0.12], [rs[0]["cow_rel_err"] * 100],
+                           color=f"C{i}", marker=markers[j % len(markers)], s=40, zorder=2)
+    ax.axhline(0, color="k", lw=0.8, zorder=1)
+    ax.set(xticks=range(len(wls)), xlim=(-0.6, len(wls) - 0.4),
+           ylabel="(sim - kernel) / kernel (%)", title="signed error of cow_ns per pair")
+    ax.set_xticklabels(wls)
+    fig.suptitle(figure_title(result) + " (grey band: ±15%)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return fig
 
 
 def print_report(result: dict[str, Any]) -> None:

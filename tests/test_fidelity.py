@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.collections import PathCollection, PolyCollection
 
 from cowrl.calibration.fidelity import compare, pair_rows, rank_agreement, rel_err, summary, tau
 from cowrl.metrics import RunRecord
@@ -85,6 +86,11 @@ def test_fidelity_experiment_on_the_test_target(tmp_path: Path) -> None:
     assert data["kernel"]["target"]["measured"] is False
     assert len(data["rows"]) == 6
     assert data["same_session_calibration"]["params"]["precopy_ns"] > 0
+    # the figure says what it compares: a stand-in is FAKE, and the commit it ran at
+    assert data["commit"] == data["kernel"]["commit"] != ""
+    title = fidelity.figure_title(data)
+    assert "costmodel=host" in title and "FAKE" in title and f"commit {data['commit']};" in title
+    assert "records from" not in title and "guest ns" not in title
     # kernel rows: the repetition with the median cow_ns (the kernel target's rule)
     recs = [RunRecord(policy="p", workload=f"w{fidelity.REP}{r}", target="k", n_pages=4,
                       writes=4, faults=1, precopied=0, wasted=0, fault_ns=np.array([c]))
@@ -111,3 +117,42 @@ def test_fidelity_reuse_without_records_is_one_line(tmp_path: Path, content: byt
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("error: --reuse: "), err
     assert str(tmp_path / "kernel_records.pkl") in err[0]
+
+
+def test_fidelity_figure_from_a_tiny_result(tmp_path: Path) -> None:
+    """The figure drawn from a hand-made two-pair result: every pair is a visible point on
+    both log-log panels (above the ±15% band, not under it), the third panel shows the
+    signed cow_ns error in %, and the title names cost model, kernel clock and commits."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        import fidelity
+    finally:
+        sys.path.pop(0)
+    sim = [_row("baseline", "w", 1.001e7, p99=2.0e4), _row("precopy", "w", 1.2e7, p99=3.9e4)]
+    kern = [_row("baseline", "w", 1.0e7, p99=3.0e4), _row("precopy", "w", 1.2e7, p99=3.8e4)]
+    rows = compare(pair_rows(sim, kern))
+    result = {"costmodel": "tcg", "commit": "abc1234", "kernel_release": "6.1.0-x",
+              "accel": "tcg", "icount": "shift=0,sleep=off",
+              "kernel": {"target": {"target": "kernel", "measured": True}, "reps": 3,
+                         "commit": "0ld0ne1", "date": "2026-12-04 12:00 UTC"},
+              "summary": summary(rows), "kendall_tau": rank_agreement(rows)}
+    fig = fidelity.plot(tmp_path / "f.png", rows, "tcg", result)
+    assert (tmp_path / "f.png").stat().st_size > 1000
+    title = fig._suptitle.get_text()
+    assert "costmodel=tcg" in title and "1 guest ns = 1 instruction" in title
+    assert "commit abc1234, kernel records from 0ld0ne1" in title and "2026-12-04" in title
+    assert "median of 3 reps" in title and "event counts equal 2/2" in title
+    cow, p99, err = fig.axes[:3]
+    for ax, key, div in ((cow, "cow_ns", 1e6), (p99, "write_p99", 1e3)):
+        band = max(c.get_zorder() for c in ax.collections if isinstance(c, PolyCollection))
+        pts = [c for c in ax.collections
+               if isinstance(c, PathCollection) and c.get_offsets().size]
+        assert len(pts) == 2 and all(c.get_zorder() > band for c in pts)
+        got = sorted(tuple(c.get_offsets()[0]) for c in pts)
+        want = sorted((r[f"{key}_kernel"] / div, r[f"{key}_sim"] / div) for r in rows)
+        assert np.allclose(got, want)
+        assert "guest" in ax.get_xlabel() and "costmodel=tcg" in ax.get_ylabel()
+    ys = sorted(c.get_offsets()[0][1] for c in err.collections
+                if isinstance(c, PathCollection) and c.get_offsets().size)
+    assert np.allclose(ys, [0.0, 0.1])  # % signed error: precopy exact, baseline +0.1%
+    assert "%" in err.get_ylabel()
