@@ -94,10 +94,12 @@ def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
     traces = [make_workload(name, seed=seed, **params.get(name, {})) for name in names]
     suite = set(names_field(cfg, "suite"))
     groups = {t.name: workload_group(t.name, False, suite) for t in traces}
+    paths: dict[str, str] = {}
     for path in files:
         t = load_trace(path)
         if t.name in groups:
-            raise ConfigError(f"traces: two workloads are named {t.name!r}; rename a file")
+            raise ConfigError(_name_clash(t.name, paths.get(t.name), path))
+        paths[t.name] = path
         traces.append(t)
         groups[t.name] = workload_group(t.name, True)
     if len(groups) != len(traces):
@@ -106,6 +108,18 @@ def load_workloads(cfg: DictConfig) -> tuple[list[Trace], dict[str, str]]:
         raise ConfigError(
             "workloads/traces: nothing to evaluate; give workloads=[...] or traces=[...]")
     return traces, groups
+
+
+def _name_clash(name: str, first: str | None, path: str) -> str:
+    """The error for trace file ``path`` whose row name ``name`` (its stem) is taken, by the
+    file ``first`` or (None) by a generated workload."""
+    if first is None:
+        return (f"traces: {path} is named {name!r} (its stem), as a workload evaluated "
+                "beside it; rename the file or leave the workload out")
+    if os.path.realpath(Path(first).expanduser()) == os.path.realpath(Path(path).expanduser()):
+        return f"traces: {path} is given twice (by name or by a glob); give it once"
+    return (f"traces: {first} and {path} are both named {name!r} (a row is named after its "
+            "file's stem); rename one, or evaluate them in separate runs (out=...)")
 
 
 def _is_learned(policy: Any) -> bool:

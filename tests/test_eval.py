@@ -474,3 +474,29 @@ def test_a_checkpoint_dir_of_unfinished_training_says_so(compose_cfg, tmp_path: 
                                           r" \(training there did not finish; the same train.py "
                                           r"command with out=.*/run resumes it\)$"):
         evaluate(cfg)
+
+
+def test_trace_name_clashes_name_both_files(compose_cfg, tmp_path: Path) -> None:
+    """Two rows cannot share a name. The same file matched by a glob and by name was told to
+    'rename a file', and two files of one stem in different folders were not named."""
+    from cowrl.errors import ConfigError
+    from cowrl.evaluate import load_workloads
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for d in ("a", "b"):
+        np.save(tmp_path / d / "run.npy", np.arange(8))
+    np.save(tmp_path / "seq.npy", np.arange(8))
+    a, b = tmp_path / "a" / "run.npy", tmp_path / "b" / "run.npy"
+    cases = [
+        ([f"traces=['{tmp_path}/a/r*.npy','{a}']", "workloads=[]"],
+         f"traces: {a} is given twice (by name or by a glob); give it once"),
+        ([f"traces=[{a},{b}]", "workloads=[]"],
+         f"traces: {a} and {b} are both named 'run'"),
+        ([f"traces=[{tmp_path / 'seq.npy'}]", "workloads=[seq]"],
+         f"traces: {tmp_path / 'seq.npy'} is named 'seq' (its stem), as a workload"),
+    ]
+    for args, needle in cases:
+        with pytest.raises(ConfigError) as e:
+            load_workloads(compose_cfg("eval", args))
+        assert needle in str(e.value) and "\n" not in str(e.value), str(e.value)

@@ -9,7 +9,7 @@ from sim_reference import PageState
 from cowrl.errors import ConfigError
 from cowrl.metrics import summarize, write_quantiles
 from cowrl.policies.base import FaultContext, FaultEvent, Policy
-from cowrl.policies.oracle import Oracle
+from cowrl.policies.oracle import DegreeSequence, Oracle
 from cowrl.policies.static import Baseline, FaultAround, HugePage, StaticPrecopy
 from cowrl.sim.costmodel import HUGE_PAGES, CopyWholeHuge, CostModel
 from cowrl.sim.simulator import simulate
@@ -402,3 +402,61 @@ def test_oracle_never_worse_than_any_static_policy(seed: int, n_pages: int, writ
         for p in STATIC:
             obj = summarize(simulate(t, p, cm), LAM, cm.page_cost_ns)["objective"]
             assert best <= obj + 1e-6, (t.name, p.name, best, obj)
+
+
+def _lookahead_reference(t: Trace, cm: CostModel, lam: float, max_k: int = 64) -> np.ndarray:
+    """The oracle's greedy look-ahead as it was written, one ``engine.apply`` per fault."""
+    from cowrl.policies.oracle import _lookahead_k
+    from cowrl.sim.engine import ReplayEngine
+
+    engine = ReplayEngine(cm, decided=True)
+    ctx = engine.reset(t)
+    gain = cm.fault_ns + cm.copy_ns - cm.precopy_ns
+    loss = cm.precopy_ns + lam * cm.page_cost_ns
+    ks: list[int] = []
+    while ctx is not None:
+        k = int(_lookahead_k(engine.written, engine.private, ctx.page, ctx.region_end, max_k,
+                             gain, loss))
+        engine.apply(k)
+        ks.append(k)
+        ctx = engine.context
+    return np.asarray(ks, dtype=np.int64)
+
+
+def test_the_oracle_look_ahead_replays_in_compiled_code_as_per_fault() -> None:
+    """The look-ahead and the replay of its degrees ran one Python call per fault (~55 us: an
+    eval.py of 5 M random writes spent 4 of its 5 minutes in the oracle); compiled, they must
+    decide and price exactly as the per-fault path: degrees, events, latencies (noise on),
+    with THP, over several regions, and a short or negative sequence is an error."""
+    from cowrl.policies.oracle import lookahead_degrees
+
+    multi = Trace(pages=np.array([5, 6, 7, 0, 1, 2, 3, 9, 8, 4, 12, 13, 14, 15, 11]),
+                  n_pages=16, name="multi", region_sizes=np.array([4, 6, 6]))
+    for cm in (cost(), cost(noise={"kind": "lognormal", "sigma": 0.3}),
+               cost(precopy_setup_ns=SETUP, precopy_skip_ns=SKIP, decide_ns=DECIDE)):
+        for t in [*suite(3, 700, 1500), multi]:
+            ks = lookahead_degrees(t, cm if cm.noise is None else cost(), LAM)
+            assert np.array_equal(ks, _lookahead_reference(t, cm if cm.noise is None else
+                                                           cost(), LAM)), t.name
+            for seq in (DegreeSequence(ks, "la", {}), ThpSequence(ks, "la", {})):
+                assert np.array_equal(seq.replay_degrees, ks)
+                seed = 4 if cm.noise is not None else None
+                fast, ev_f = simulate(t, seq, cm, seed=seed, record_events=True)
+                slow, ev_s = simulate(t, seq, cm, seed=seed, record_events=True, fast=False)
+                for key in ("faults", "precopied", "wasted"):
+                    assert getattr(fast, key) == getattr(slow, key), (t.name, key)
+                assert np.array_equal(fast.fault_ns, slow.fault_ns), t.name
+                for a, b in zip(ev_f.__dict__.values(), ev_s.__dict__.values(), strict=True):
+                    assert np.array_equal(a, b), t.name
+    t = suite(0, 300, 600)[0]
+    ks = lookahead_degrees(t, cost(), LAM)
+    with pytest.raises(ValueError, match="policy 'la': .* degrees for more demand faults"):
+        simulate(t, DegreeSequence(ks[:-1], "la", {}), cost())
+    with pytest.raises(ValueError, match="policy 'la': negative precopy degree -1"):
+        simulate(t, DegreeSequence(np.r_[ks[:-1], -1], "la", {}), cost())
+
+
+class ThpSequence(DegreeSequence):
+    """A degree sequence on huge pages (the engine's THP first-fault pricing)."""
+
+    thp = True

@@ -38,6 +38,15 @@ def test_txt_comments_and_blank_lines(tmp_path: Path) -> None:
     assert t.pages.tolist() == [3, 1, 4] and t.n_pages == 5 and t.name == "c"
 
 
+def test_txt_with_a_byte_order_mark_and_crlf(tmp_path: Path) -> None:
+    """A column saved by a spreadsheet starts with a UTF-8 byte-order mark and ends its lines
+    with CRLF; line 1 was 'expected one integer page index, got '\\ufeff0''."""
+    p = tmp_path / "sheet.csv"
+    p.write_bytes("\ufeff0\r\n1\r\n# note\r\n2\r\n".encode())
+    t = load_trace(p)
+    assert t.pages.tolist() == [0, 1, 2] and t.n_pages == 3
+
+
 def _npy(tmp_path: Path, arr: np.ndarray) -> Path:
     p = tmp_path / "bad.npy"
     np.save(p, arr)
@@ -77,6 +86,33 @@ def test_bad_trace_files_raise_one_line_trace_error(tmp_path: Path, make, needle
         load_trace(path)
     msg = str(e.value)
     assert needle in msg and str(path) in msg and "\n" not in msg, msg
+
+
+def _gzip(src: Path, dst: Path) -> Path:
+    import gzip
+
+    dst.write_bytes(gzip.compress(src.read_bytes()))
+    return dst
+
+
+@pytest.mark.parametrize("name, source", [
+    ("t.npy.gz", "t.npy"), ("t.txt.gz", "t.txt"), ("t.npy", "t.npy"), ("t.txt", "t.txt"),
+    ("t.npz", "t.npz"), ("t", "t.txt"),
+])
+def test_a_gzipped_trace_says_it_is_compressed(tmp_path: Path, name: str, source: str) -> None:
+    """A gzip'd trace (by suffix or by content under a trace's suffix) says so in one line;
+    it was 'unknown trace format', 'not a .npy array' or, for text, a codec error."""
+    src = tmp_path / "src"
+    src.mkdir()
+    np.save(src / "t.npy", np.arange(5))
+    (src / "t.txt").write_text("0\n1\n")
+    save_trace(Trace(np.arange(5), 5), src / "t.npz")
+    p = _gzip(src / source, tmp_path / name)
+    with pytest.raises(TraceError) as e:
+        load_trace(p)
+    msg = str(e.value)
+    assert msg.startswith(f"{p}: ") and "gzip-compressed" in msg and "decompress it first" in msg
+    assert "\n" not in msg, msg
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files without read permission")

@@ -19,7 +19,8 @@ from cowrl.metrics import objective
 from cowrl.policies.base import FaultContext, Policy
 from cowrl.policies.static import Baseline, HugePage, StaticPrecopy
 from cowrl.sim.costmodel import CostModel
-from cowrl.sim.engine import ReplayEngine
+from cowrl.sim.engine import PAGE, POS, REND, ReplayEngine, replay
+from cowrl.sim.programs import STATIC
 from cowrl.sim.simulator import simulate
 from cowrl.traces.io import Trace
 
@@ -38,21 +39,44 @@ def _lookahead_k(written: np.ndarray, private: np.ndarray, page: int, limit: int
     return best_j
 
 
+@njit(cache=True, nogil=True)
+def _lookahead_run(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray,
+                   private: np.ndarray, touched: np.ndarray, written: np.ndarray,
+                   noise: np.ndarray, lay: np.ndarray, st: np.ndarray, thp: bool,
+                   extra_private: int, coef: np.ndarray, decided: int, cells: np.ndarray,
+                   ss: np.ndarray, ns1: np.ndarray, ev1: np.ndarray,
+                   total: np.ndarray, max_k: int, gain: float, loss: float,
+                   out_k: np.ndarray) -> int:
+    """At each demand fault left, :func:`_lookahead_k`'s degree applied by one
+    :func:`~cowrl.sim.engine.replay` of one fault (what ``engine.apply`` does from Python,
+    without a context and an event per fault); the degrees into ``out_k``, their count
+    returned."""
+    nf = 0
+    while st[0, POS] < pages.shape[0]:
+        k = _lookahead_k(written, private, st[0, PAGE], st[0, REND], max_k, gain, loss)
+        replay(pages, ends, voffs, private, touched, written, noise, lay, st, 0, thp,
+               extra_private, coef, decided, STATIC, k, cells, 0, 1, 1, ss, 1, ns1, False,
+               ev1, total)
+        out_k[nf] = k
+        nf += 1
+    return nf
+
+
 def lookahead_degrees(trace: Trace, cost: CostModel, lam: float, max_k: int = 64
                       ) -> np.ndarray:
     """The greedy look-ahead's degree at each demand fault of ``trace``."""
     engine = ReplayEngine(cost, decided=True)
-    ctx = engine.reset(trace)
+    engine.reset(trace)
     gain = cost.fault_ns + cost.copy_ns - cost.precopy_ns
     loss = cost.precopy_ns + lam * cost.page_cost_ns
-    ks: list[int] = []
-    while ctx is not None:
-        k = int(_lookahead_k(engine.written, engine.private, ctx.page, ctx.region_end, max_k,
-                             gain, loss))
-        engine.apply(k)
-        ks.append(k)
-        ctx = engine.context
-    return np.asarray(ks, dtype=np.int64)
+    out = np.zeros(int(np.count_nonzero(engine.written)), dtype=np.int64)  # a page faults once
+    nf = _lookahead_run(engine.pages, engine.ends, engine.voffs, engine.private,
+                        engine.touched, engine.written, engine.noise, engine._lay,
+                        engine._st, engine.thp, engine.extra_private, engine.coef,
+                        engine.decided, engine._cells0, engine._ss0, engine._ns1,
+                        engine._ev1, engine.total_ns, int(max_k), float(gain), float(loss),
+                        out)
+    return out[:nf].copy()
 
 
 class DegreeSequence(Policy):
@@ -74,6 +98,11 @@ class DegreeSequence(Policy):
 
     def run_extra(self) -> dict[str, Any]:
         return self.extra
+
+    @property
+    def replay_degrees(self) -> np.ndarray:
+        """The degrees, for ``simulate()`` to apply in compiled code (as :meth:`decide`)."""
+        return self.degrees
 
 
 class _Choice(StaticPrecopy):

@@ -208,6 +208,28 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
     return nf
 
 
+@njit(cache=True, nogil=True)
+def replay_degrees(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray,
+                   private: np.ndarray, touched: np.ndarray, written: np.ndarray,
+                   noise: np.ndarray, lay: np.ndarray, st: np.ndarray, thp: bool,
+                   extra_private: int, coef: np.ndarray, decided: int, cells: np.ndarray,
+                   ss: np.ndarray, degrees: np.ndarray, out_ns: np.ndarray, record: bool,
+                   ev: np.ndarray, total: np.ndarray) -> int:
+    """Apply ``degrees[f]`` at the ``f``-th demand fault from here on, one :func:`replay`
+    of one fault each (as :meth:`ReplayEngine.apply` does from Python), until the trace or
+    the degrees end; returns the number applied. ``out_ns`` (empty: not kept) and ``ev``
+    (with ``record``) take one row per fault applied."""
+    store = out_ns.shape[0] > 0
+    nf = 0
+    while st[0, POS] < pages.shape[0] and nf < degrees.shape[0]:
+        replay(pages, ends, voffs, private, touched, written, noise, lay, st, 0, thp,
+               extra_private, coef, decided, STATIC, degrees[nf], cells, 0, 1, 1, ss, 1,
+               out_ns[nf:nf + 1] if store else out_ns, record,
+               ev[nf:nf + 1] if record else ev, total)
+        nf += 1
+    return nf
+
+
 def layout(trace_writes: int, n_ends: int, n_pages: int, n_huge: int, n_noise: int
            ) -> np.ndarray:
     """The layout row of a run that has its arrays to itself (every offset 0)."""
@@ -357,6 +379,29 @@ class ReplayEngine:
         ev = np.zeros((max(n_max, 0) if record else 0, len(EVENT_COLUMNS)), dtype=np.int64)
         nf = self._replay(code, static_k, cells, max_k, slots, near, new_stream_state(),
                           max(n_max, 0), out, record, ev)
+        return RunResult(fault_ns=out[:nf] if latencies else out, faults=int(self.st[FAULTS]),
+                         precopied=int(self.st[PRECOPIED]), wasted=int(self.st[WASTED]),
+                         events=ev[:nf].copy() if record else None)
+
+    def run_degrees(self, degrees: np.ndarray, record: bool = False, latencies: bool = True
+                    ) -> RunResult:
+        """Apply ``degrees[f]`` at the ``f``-th demand fault from here on, in compiled code:
+        what :meth:`apply` called once per fault does (the oracle's degree sequence). A
+        negative degree is a ValueError, and so are too few degrees for the faults left."""
+        d = np.ascontiguousarray(degrees, dtype=np.int64)
+        if d.size and int(d.min()) < 0:
+            raise ValueError(f"negative precopy degree {int(d.min())}")
+        n_max = max(int(np.count_nonzero(self.written)) - int(self.st[FAULTS]), 0)
+        n = min(n_max, int(d.size))
+        out = np.empty(n if latencies else 0, dtype=np.float64)
+        ev = np.zeros((n if record else 0, len(EVENT_COLUMNS)), dtype=np.int64)
+        nf = replay_degrees(self.pages, self.ends, self.voffs, self.private, self.touched,
+                            self.written, self.noise, self._lay, self._st, self.thp,
+                            self.extra_private, self.coef, self.decided, self._cells0,
+                            self._ss0, d[:n], out, record, ev, self.total_ns)
+        self.done = bool(self.st[POS] >= self.pages.shape[0])
+        if not self.done:
+            raise ValueError(f"{d.size} degrees for more demand faults than that")
         return RunResult(fault_ns=out[:nf] if latencies else out, faults=int(self.st[FAULTS]),
                          precopied=int(self.st[PRECOPIED]), wasted=int(self.st[WASTED]),
                          events=ev[:nf].copy() if record else None)

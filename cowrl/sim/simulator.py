@@ -11,7 +11,8 @@ precopy work; a policy that decides at run time (``static_k is None``) pays
 
 A policy whose decisions are a kernel program (``Policy.replay_program()``:
 static degree, context table, readahead) is replayed entirely in compiled
-code; any other policy is asked at every fault through
+code, and so is one whose degrees are fixed in advance (``replay_degrees``: the
+oracle's look-ahead); any other policy is asked at every fault through
 :meth:`~cowrl.sim.engine.ReplayEngine.apply`. ``fast=False`` forces the
 per-fault path (a test checks the two agree).
 """
@@ -109,6 +110,15 @@ def _run(trace: Trace, policy: Policy, cost: CostModel, seed: int | None, record
     program = policy.replay_program() if fast else None
     if program is not None:
         res = engine.run_program(program, record=record, latencies=latencies)
+        return policy, engine, res.fault_ns, res.events
+    # A policy that plays a degree sequence fixed in advance (the oracle's look-ahead):
+    # applied in compiled code, as the per-fault path would apply it.
+    degrees = getattr(policy, "replay_degrees", None) if fast else None
+    if degrees is not None:
+        try:
+            res = engine.run_degrees(degrees, record=record, latencies=latencies)
+        except ValueError as e:
+            raise ValueError(f"policy {policy.name!r}: {e}") from None
         return policy, engine, res.fault_ns, res.events
     fault_ns, table = _replay_policy(engine, policy, record)
     return policy, engine, fault_ns, table

@@ -260,19 +260,37 @@ def _too_large(index: str) -> str:
             "0-based indices within the region, not virtual page numbers or addresses")
 
 
+COMPRESSED = {b"\x1f\x8b": "gzip", b"\xfd7zXZ\x00": "xz", b"BZh": "bzip2",
+              b"\x28\xb5\x2f\xfd": "zstd"}
+"""Leading bytes of the compressed formats a trace file might come in, by name."""
+COMPRESSED_SUFFIXES = {".gz": "gzip", ".xz": "xz", ".bz2": "bzip2", ".zst": "zstd"}
+
+
+def _compressed(p: Path, head: bytes, what: str) -> None:
+    """A file compressed as a whole (``head``: its first bytes) is refused, saying so."""
+    kind = next((k for m, k in COMPRESSED.items() if head.startswith(m)), None)
+    if kind:
+        raise TraceError(f"{p}: {kind}-compressed, not {what}: decompress it first (traces "
+                         "are read uncompressed; .npz is the compressed format)")
+
+
 def _check_magic(p: Path, magic: bytes, what: str) -> None:
     """A file that does not start as ``what`` does fails here, not in numpy's pickle guess."""
     with p.open("rb") as f:
-        head = f.read(len(magic))
+        head = f.read(max(len(magic), 6))
     if not head:
         raise TraceError(f"{p}: the file is empty (0 bytes), not {what}")
-    if head != magic:
+    if not head.startswith(magic):
+        _compressed(p, head, what)
         raise TraceError(f"{p}: not {what} (its first bytes are not that format's header)")
 
 
 def _load_txt(path: Path) -> np.ndarray:
+    with path.open("rb") as f:
+        _compressed(path, f.read(6), "text")
     vals: list[int] = []
-    with path.open() as f:
+    # utf-8-sig: a byte-order mark (a column exported by a spreadsheet) is not part of line 1
+    with path.open(encoding="utf-8-sig") as f:
         for lineno, raw in enumerate(f, 1):
             line = raw.split("#", 1)[0].strip()
             if not line:
@@ -380,6 +398,10 @@ def load_trace(path: str | Path, times: bool = True) -> Trace:
         elif suffix in (".txt", ".csv", ""):
             pages = _load_txt(p)
         else:
+            if suffix in COMPRESSED_SUFFIXES:
+                raise TraceError(f"{p}: a {COMPRESSED_SUFFIXES[suffix]}-compressed file "
+                                 f"({suffix}): decompress it first (traces are read "
+                                 "uncompressed: .npy, .txt; .npz is the compressed format)")
             raise TraceError(f"{p}: unknown trace format {suffix!r} (use .npy, .txt or .npz)")
         pages = validate_pages(pages, where=str(p))
     except TraceError:
