@@ -326,3 +326,80 @@ def test_resume_under_another_config_is_an_error(compose_cfg, tmp_path: Path, ov
     train(_cfg(compose_cfg, tmp_path / "a", "rounds=2", "policy=thompson",
                "policy.train_rounds=9"))
     assert read_artifact(tmp_path / "a")["training"]["rounds"] == 2
+
+
+def test_sb3_resume_under_another_config_is_an_error(compose_cfg, tmp_path: Path,
+                                                     caplog) -> None:
+    """checkpoint.sb3.zip resumed under another seed, cost model or policy option carried the
+    network trained under the old one on (bandits checked this since 249b1d7, PPO/DQN did
+    not). The config travels inside the zip, so zip and config cannot part; more timesteps
+    resume as before; a checkpoint saved before it resumes with a warning."""
+    import zipfile
+
+    out = tmp_path / "p"
+    train(_cfg(compose_cfg, out, *_PPO))
+    good = (out / "policy.json").read_text()
+    for override, changed in [("seed=1", "seed (0, now 1)"),
+                              ("policy.floor=0", "policy.floor (128, now 0)")]:
+        with pytest.raises(ConfigError) as e:
+            train(_cfg(compose_cfg, out, *_PPO, "timesteps=512", override))
+        assert str(e.value) == (f"resume: {out / 'checkpoint.sb3.zip'} was trained with another "
+                                f"{changed} (its model would be carried on under this one); "
+                                "use another out= or resume=false")
+        assert (out / "policy.json").read_text() == good
+    caplog.set_level("INFO")
+    train(_cfg(compose_cfg, out, *_PPO, "timesteps=512"))  # more steps: what resume is for
+    assert f"resumed ppo from {out / 'checkpoint.sb3.zip'} at step 1024" in caplog.text
+    # A checkpoint saved without the config (before 2026-12-04): resumed, with a warning.
+    ckpt = out / "checkpoint.sb3.zip"
+    with zipfile.ZipFile(ckpt) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    data = json.loads(entries["data"])
+    assert data.pop("cowrl_config")["seed"] == 0
+    entries["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(ckpt, "w") as z:
+        for n, b in entries.items():
+            z.writestr(n, b)
+    caplog.clear()
+    train(_cfg(compose_cfg, out, *_PPO, "timesteps=2048", "seed=1"))
+    assert f"resume: {ckpt} records no training config" in caplog.text
+    assert f"resumed ppo from {ckpt} at step 1024" in caplog.text
+    with zipfile.ZipFile(ckpt) as z:  # saved again: with this run's config from now on
+        assert json.loads(z.read("data"))["cowrl_config"]["seed"] == 1
+    assert read_artifact(out)["training"]["timesteps"] == 2048
+
+
+def test_an_interrupted_bandit_retrain_keeps_the_old_curve(compose_cfg, tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """resume=false into an out= holding a finished run deleted its curve.csv at the start:
+    stopped before its first round, the retrain left no curve at all. Now the old curve stays
+    until the new run has a row to replace it with (curve.csv is rewritten whole, through a
+    temporary file, after every round)."""
+    import cowrl.training.bandit as bandit
+
+    out = tmp_path / "a"
+    train(_cfg(compose_cfg, out, "rounds=2", "policy=thompson"))
+    old = (out / "curve.csv").read_text()
+    calls = {"n": 0}
+    real = bandit.simulate
+
+    def stopped_at(n: int):
+        def simulate(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt
+            return real(*a, **k)
+        return simulate
+
+    monkeypatch.setattr(bandit, "simulate", stopped_at(1))  # before the first new round ends
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(compose_cfg, out, "rounds=2", "policy=thompson", "resume=false", "seed=1"))
+    assert (out / "curve.csv").read_text() == old
+    calls["n"] = 0
+    monkeypatch.setattr(bandit, "simulate", stopped_at(7))  # in round 2: 6 replays a round
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(compose_cfg, out, "rounds=2", "policy=thompson", "resume=false", "seed=1"))
+    new = (out / "curve.csv").read_text().splitlines()
+    assert new[0] == old.splitlines()[0] and len(new) == 2 and new[1].startswith("1,")
+    assert new[1] != old.splitlines()[1]  # the new run's round 1 (seed 1), not the old one's
+    assert sorted(p.name for p in out.iterdir() if ".tmp" in p.name) == []

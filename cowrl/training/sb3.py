@@ -10,6 +10,8 @@ next to ``policy.json`` (:class:`~cowrl.policies.sb3.SB3Policy` replays it).
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import time
 import zipfile
@@ -27,9 +29,23 @@ from cowrl.policies.sb3 import ALGOS, MODEL_FILE, SB3Policy, algo_class
 from cowrl.policies.shield import guard_constants
 from cowrl.sim.costmodel import CostModel
 from cowrl.traces.io import Trace
-from cowrl.training.core import score, workload_params
+from cowrl.training.core import check_resume_config, score, workload_params
 
 CKPT_FILE = "checkpoint.sb3.zip"
+CONFIG_ATTR = "cowrl_config"
+"""The model attribute, saved by SB3 into the zip's ``data``, holding train.py's config."""
+
+log = logging.getLogger(__name__)
+
+
+def _checkpoint_config(ckpt: Path) -> dict[str, Any] | None:
+    """The config a checkpoint was trained under, read from its zip without loading the
+    model; None for one saved before it carried one."""
+    with zipfile.ZipFile(ckpt) as z:
+        data = json.loads(z.read("data"))
+    if not isinstance(data, dict):
+        raise ValueError("its data is not a JSON object")
+    return data.get(CONFIG_ATTR)
 
 
 def save_model_atomic(model: Any, path: Path) -> Path:
@@ -214,7 +230,15 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
     t0 = time.perf_counter()
     if cfg.get("resume", True) and ckpt.is_file():
         try:
+            saved = _checkpoint_config(ckpt)
+            if saved is None:  # saved before the config went into the zip (2026-12-04)
+                log.warning("resume: %s records no training config (saved before 2026-12-04): "
+                            "resumed without checking that it was trained under this policy, "
+                            "costmodel, workloads, workload_params, seed and lambda", ckpt)
+            else:  # before loading: another degrees or n_envs would load or fail misleadingly
+                check_resume_config(ckpt, saved, config, "its model")
             model = cls.load(str(ckpt), env=venv, device="cpu", tensorboard_log=str(out / "tb"))
+            log.info("resumed %s from %s at step %d", spec.name, ckpt, model.num_timesteps)
         except (OSError, ValueError, KeyError, AttributeError, RuntimeError,
                 zipfile.BadZipFile) as e:
             raise ConfigError(f"resume: {ckpt} is not a readable {spec.algo} checkpoint ({e}); "
@@ -225,6 +249,9 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
                         tensorboard_log=str(out / "tb"), **spec.kwargs)
         except (AssertionError, TypeError, ValueError) as e:
             raise ConfigError(f"policy.kwargs: {spec.algo} refuses them ({e})") from None
+    # SB3 saves the model's attributes into the zip: every checkpoint carries the config it
+    # was trained under (a resumed one from now on), written with it in one atomic save.
+    setattr(model, CONFIG_ATTR, config)
     remaining = timesteps - int(model.num_timesteps)
     if remaining > 0:
         save_every = max(1000, timesteps // 10)
