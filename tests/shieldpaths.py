@@ -3,7 +3,8 @@ fault: guarded with a table of 64s replayed slow (the prototype) and fast (its c
 program, what the module runs), the bandit's learning shield live, and the SB3 training env.
 
 Shared by the shield tests (tests/test_shield_floor.py, tests/test_shield_floor_slow.py;
-``env_run`` also tests/test_bandit_backoff.py).
+``env_run`` also tests/test_bandit_backoff.py); ``bandit_forms``: the forms a shielded
+bandit's keys pass through on their way to the module (the same two tests).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from reckless import Reckless
 
 from cowrl.envs.guarded_env import GuardedPrecopyEnv
 from cowrl.envs.precopy_env import PrecopyEnv
+from cowrl.kernel.table import pack_guarded
 from cowrl.metrics import RunRecord
 from cowrl.policies.bandits import BanditPolicy
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy
@@ -56,3 +58,20 @@ def four_paths_agree(trace: Trace, cost: CostModel, keys: dict[str, int]
     ks, _ = env_run(env, trace, K64)
     assert ks == ev.k.tolist(), f"{trace.name}: the SB3 training env"
     return rec, ev.k
+
+
+def bandit_forms(pol: BanditPolicy, trace: Trace, cost: CostModel
+                 ) -> tuple[GuardedPolicy, list[dict[str, Any]], GuardedPolicy, bytes]:
+    """A shielded bandit ``pol``'s keys on their way to the module: the shield it learns in
+    (one episode on ``trace`` under ``cost``), its frozen artifact's spec (with ``costmodel:
+    auto`` also the options it is rebuilt with: each of these dicts should hold the keys),
+    the policy that artifact deploys as under ``cost``, and the table the module gets."""
+    pol.begin_episode(trace, cost, 1.0)
+    assert pol.view is not None
+    learning = pol.view.guard
+    pol.end_episode()
+    spec = pol.freeze().artifact_spec()
+    specs = [spec, spec["auto_options"]] if spec.get("costmodel") == "auto" else [spec]
+    run = GuardedPolicy.from_artifact(spec, "bandit", None).for_trace(trace, cost)
+    assert isinstance(run, GuardedPolicy)
+    return learning, specs, run, pack_guarded(run.kernel_program())

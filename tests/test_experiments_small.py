@@ -15,6 +15,7 @@ import math
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -322,9 +323,12 @@ def test_bench_sim_end_to_end_command_runs(tmp_path: Path) -> None:
 def test_bench_kernel_noise_small(tmp_path: Path) -> None:
     """One boot with -icount shift=0 (about 25 s, most of it the boot), a 256-page sequential
     trace, baseline and precopy k=4, 2 repetitions each: the run-to-run noise is what the
-    script measures, and under icount the guest's clock counts instructions, so repetitions
-    agree (docs/kernel.md: CV < 0.03%); baseline faults once per written page, as the
-    simulator counts."""
+    script measures; baseline faults once per written page, as the simulator counts. The
+    noise bound here is loose on purpose: docs/kernel.md's CV < 0.03% is for 4,096 pages x 5
+    reps, while at 256 pages one host-timed event landing at another guest instruction (9p
+    completions, timer interrupts) moves a repetition by about 1% (CI at 249b1d7, load 4:
+    CV 0.8%, max/min 1.011). The figure is the benchmark's to print, not this test's to time;
+    the test checks that the script computes it from the repetitions it reports."""
     out = run("bench_kernel_noise", "--modes", "0", "--pages", "256", "--reps", "2", "--json",
               str(tmp_path / "noise.json"), tmp=tmp_path, timeout=600)
     assert re.search(r"^icount=0 \(accel \w+, clock shift=0,sleep=off, clocksource \w+\): boot "
@@ -334,6 +338,9 @@ def test_bench_kernel_noise_small(tmp_path: Path) -> None:
     assert res["stats"]["baseline"]["faults"] == 256
     for s in res["stats"].values():
         assert len(s["cow_ms"]) == 2 and all(x > 0 for x in s["cow_ms"])
-        assert s["cv"] < 0.01 and s["max_over_min"] < 1.01
+        a = s["cow_ms"]  # rounded to 1 us, so the figures agree to about 1e-3
+        assert s["cv"] == pytest.approx(statistics.stdev(a) / statistics.mean(a), abs=1e-3)
+        assert s["max_over_min"] == pytest.approx(max(a) / min(a), rel=1e-3)
+        assert s["cv"] < 0.05 and s["max_over_min"] < 1.10  # not host wall time (that is 18%)
     ratios = res["ratio_to_baseline"]["precopy4"]
     assert len(ratios) == 2 and all(0.5 < r < 1.5 for r in ratios)

@@ -884,6 +884,44 @@ def test_bad_proof_options_name_the_field(kw: dict, field: str) -> None:
         make_guarded(**kw)
 
 
+@pytest.mark.parametrize(("field", "bad"), [
+    ("gain_ns", 5668.5), ("loss_ns", 24132.5), ("setup_ns", 0.5), ("demand_ns", 17734.5),
+    ("skip_ns", 1.5), ("budget_per_mille", 10.5), ("slots", 4.5), ("near", 16.5),
+    ("gain_ns", True), ("skip_ns", "3"), ("loss_ns", float("nan"))])
+def test_guarded_refuses_a_price_it_would_truncate(field: str, bad: object) -> None:
+    """GuardedPolicy read its prices with int(): gain_ns 5668.5 ran (and was pushed to the
+    module) as 5668. A value that is not a whole number is now a one-line error naming the
+    field (GuardView's whole_constant); a float with no fraction (5668.0) is still read."""
+    with pytest.raises(ConfigError, match=f"policy.{field} must be an integer") as e:
+        GuardedPolicy(**{field: bad})
+    assert "\n" not in str(e.value)
+    assert GuardedPolicy(**{field: 7.0}).program() == GuardedPolicy(**{field: 7}).program()
+
+
+def test_guarded_refuses_fractional_degrees_and_config_prices() -> None:
+    """The same through conf/policy/guarded.yaml's path (make_guarded, costmodel named or
+    auto) and for a degree, which int() also truncated (1.5 ran as 1)."""
+    with pytest.raises(ConfigError, match=r"policy.degrees must be an integer, got 1.5"):
+        GuardedPolicy(degrees=[0, 1.5, 4])
+    for costmodel in ("seed_table1", "auto"):
+        with pytest.raises(ConfigError, match="policy.budget_per_mille must be an integer"):
+            make_guarded(costmodel=costmodel, budget_per_mille=10.5)
+    with pytest.raises(ConfigError, match="policy.skip_ns must be an integer >= 0"):
+        GuardedPolicy(skip_ns=-1)
+
+
+def test_guarded_prices_from_a_cost_model_are_what_the_module_gets() -> None:
+    """for_cost rounds the cost model's fractional prices down to whole ns, once: the policy
+    decides with exactly the integers its program (the module's table) carries."""
+    cost = make_costmodel("seed_table1")
+    pol = make_guarded(costmodel="seed_table1", proof=1, proof_ttl=16)
+    t = pol.program().table
+    assert (t["gain_ns"], t["loss_ns"], t["setup_ns"], t["skip_ns"]) == (
+        pol.gain, pol.loss, pol.setup, pol.skip)
+    assert all(type(v) is int for v in (pol.gain, pol.loss, pol.setup, pol.demand, pol.skip))
+    assert pol.demand == int(cost.demand_ns) and pol.setup == int(cost.precopy_setup_ns)
+
+
 def test_proof_zero_sends_no_proof_reads() -> None:
     # proof: 0 is version 3 exactly: the payload carries proof_reads = 0 whatever the config.
     t = make_guarded(proof=0, proof_reads=8).program().table

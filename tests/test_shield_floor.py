@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 from reckless import Reckless
-from shieldpaths import four_paths_agree
+from shieldpaths import bandit_forms, four_paths_agree
 
 from cowrl.errors import ConfigError
-from cowrl.kernel.table import pack_guarded
 from cowrl.policies.bandits import BanditPolicy
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options
 from cowrl.policies.shield import GuardView, guard_constants
@@ -82,17 +81,11 @@ def test_default_configs_compose_to_the_shipped_keys(compose_cfg) -> None:
 @pytest.mark.parametrize("costmodel", ["auto", "host"])
 def test_keys_reach_the_shield_the_artifact_and_the_module_table(costmodel: str) -> None:
     cost = make_costmodel("seed_table1")
-    t = _random()[0]
-    pol = _bandit(SHIPPED, costmodel=costmodel)
-    pol.begin_episode(t, cost, 1.0)
-    assert {k: getattr(pol.view.guard, k) for k in KEYS} == SHIPPED  # the shield it learns in
-    pol.end_episode()
-    spec = pol.freeze().artifact_spec()
-    assert {k: spec[k] for k in KEYS} == SHIPPED
-    if costmodel == "auto":
-        assert {k: spec["auto_options"][k] for k in KEYS} == SHIPPED
-    run = GuardedPolicy.from_artifact(spec, "bandit", None).for_trace(t, cost)
-    payload = pack_guarded(run.kernel_program())
+    learning, specs, run, payload = bandit_forms(_bandit(SHIPPED, costmodel=costmodel),
+                                                 _random()[0], cost)
+    assert {k: getattr(learning, k) for k in KEYS} == SHIPPED  # the shield it learns in
+    assert [{k: s[k] for k in KEYS} for s in specs] == [SHIPPED] * len(specs)
+    assert {k: getattr(run, k) for k in KEYS} == SHIPPED
     for k, (off, fmt) in OFFSET.items():
         assert struct.unpack_from(fmt, payload, off)[0] == SHIPPED[k], k
     # the SB3 shield: spec -> env -> deployed constants (and its artifact's guard dict)

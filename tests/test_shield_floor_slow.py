@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 from reckless import Reckless
-from shieldpaths import four_paths_agree
+from shieldpaths import bandit_forms, four_paths_agree
 
 from cowrl.errors import ConfigError
 from cowrl.kernel.table import pack_guarded
@@ -84,17 +84,10 @@ def test_default_configs_compose_to_the_shipped_floor_slow(compose_cfg) -> None:
 def test_floor_slow_reaches_the_shield_the_artifact_and_the_module_table(costmodel: str) -> None:
     cost = make_costmodel("seed_table1")
     t = _traces()[0]
-    pol = _bandit(SLOW, costmodel=costmodel)
-    pol.begin_episode(t, cost, 1.0)
-    assert pol.view.guard.ctx.slow_shift == 5  # the shield it learns in
-    pol.end_episode()
-    spec = pol.freeze().artifact_spec()
-    assert spec["floor_slow"] == 5
-    if costmodel == "auto":
-        assert spec["auto_options"]["floor_slow"] == 5
-    run = GuardedPolicy.from_artifact(spec, "bandit", None).for_trace(t, cost)
+    learning, specs, run, payload = bandit_forms(_bandit(SLOW, costmodel=costmodel), t, cost)
+    assert learning.ctx.slow_shift == 5  # the shield it learns in
+    assert [s["floor_slow"] for s in specs] == [5] * len(specs)
     assert run.ctx.slow_shift == 5
-    payload = pack_guarded(run.kernel_program())
     assert struct.unpack_from("<4H", payload, OFFSET) == (5, 0, 0, 0)
     # the shielded bandit without it packs 0 there (the module decides as before)
     off = GuardedPolicy.from_artifact(_bandit(OFF, costmodel=costmodel).freeze().artifact_spec(),

@@ -326,3 +326,214 @@ def test_resume_under_another_config_is_an_error(compose_cfg, tmp_path: Path, ov
     train(_cfg(compose_cfg, tmp_path / "a", "rounds=2", "policy=thompson",
                "policy.train_rounds=9"))
     assert read_artifact(tmp_path / "a")["training"]["rounds"] == 2
+
+
+def test_sb3_resume_under_another_config_is_an_error(compose_cfg, tmp_path: Path,
+                                                     caplog) -> None:
+    """checkpoint.sb3.zip resumed under another seed, cost model or policy option carried the
+    network trained under the old one on (bandits checked this since 249b1d7, PPO/DQN did
+    not). The config travels inside the zip, so zip and config cannot part; more timesteps
+    resume as before; a checkpoint saved before it resumes with a warning."""
+    import zipfile
+
+    out = tmp_path / "p"
+    train(_cfg(compose_cfg, out, *_PPO))
+    good = (out / "policy.json").read_text()
+    for override, changed in [("seed=1", "seed (0, now 1)"),
+                              ("policy.floor=0", "policy.floor (128, now 0)")]:
+        with pytest.raises(ConfigError) as e:
+            train(_cfg(compose_cfg, out, *_PPO, "timesteps=512", override))
+        assert str(e.value) == (f"resume: {out / 'checkpoint.sb3.zip'} was trained with another "
+                                f"{changed} (its model would be carried on under this one); "
+                                "use another out= or resume=false")
+        assert (out / "policy.json").read_text() == good
+    caplog.set_level("INFO")
+    train(_cfg(compose_cfg, out, *_PPO, "timesteps=512"))  # more steps: what resume is for
+    assert f"resumed ppo from {out / 'checkpoint.sb3.zip'} at step 1024" in caplog.text
+    # A checkpoint saved without the config (before 2026-12-04): resumed, with a warning.
+    ckpt = out / "checkpoint.sb3.zip"
+    with zipfile.ZipFile(ckpt) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    data = json.loads(entries["data"])
+    assert data.pop("cowrl_config")["seed"] == 0
+    entries["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(ckpt, "w") as z:
+        for n, b in entries.items():
+            z.writestr(n, b)
+    caplog.clear()
+    train(_cfg(compose_cfg, out, *_PPO, "timesteps=2048", "seed=1"))
+    assert f"resume: {ckpt} records no training config" in caplog.text
+    assert f"resumed ppo from {ckpt} at step 1024" in caplog.text
+    with zipfile.ZipFile(ckpt) as z:  # saved again: with this run's config from now on
+        assert json.loads(z.read("data"))["cowrl_config"]["seed"] == 1
+    assert read_artifact(out)["training"]["timesteps"] == 2048
+
+
+def test_an_interrupted_bandit_retrain_keeps_the_old_curve(compose_cfg, tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """resume=false into an out= holding a finished run deleted its curve.csv at the start:
+    stopped before its first round, the retrain left no curve at all. Now the old curve stays
+    until the new run has a row to replace it with (curve.csv is rewritten whole, through a
+    temporary file, after every round)."""
+    import cowrl.training.bandit as bandit
+
+    out = tmp_path / "a"
+    train(_cfg(compose_cfg, out, "rounds=2", "policy=thompson"))
+    old = (out / "curve.csv").read_text()
+    calls = {"n": 0}
+    real = bandit.simulate
+
+    def stopped_at(n: int):
+        def simulate(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt
+            return real(*a, **k)
+        return simulate
+
+    monkeypatch.setattr(bandit, "simulate", stopped_at(1))  # before the first new round ends
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(compose_cfg, out, "rounds=2", "policy=thompson", "resume=false", "seed=1"))
+    assert (out / "curve.csv").read_text() == old
+    calls["n"] = 0
+    monkeypatch.setattr(bandit, "simulate", stopped_at(7))  # in round 2: 6 replays a round
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(compose_cfg, out, "rounds=2", "policy=thompson", "resume=false", "seed=1"))
+    new = (out / "curve.csv").read_text().splitlines()
+    assert new[0] == old.splitlines()[0] and len(new) == 2 and new[1].startswith("1,")
+    assert new[1] != old.splitlines()[1]  # the new run's round 1 (seed 1), not the old one's
+    assert sorted(p.name for p in out.iterdir() if ".tmp" in p.name) == []
+
+
+_TINY = ["policy.n_envs=2", "+workload_params.seq.n_pages=32",
+         "+workload_params.random.n_pages=32", "+workload_params.random.writes=32",
+         "+workload_params.stride.n_pages=32"]
+_TINY_ALGO = {"ppo": ["policy=ppo", "policy.kwargs.n_steps=64", "policy.kwargs.batch_size=64"],
+              "dqn": ["policy=dqn", "policy.kwargs.learning_starts=64"]}
+
+
+def _curve_rows(out: Path) -> list[dict[str, str]]:
+    import csv
+
+    with (out / "curve.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _stop_at_checkpoint_save(monkeypatch) -> None:
+    """train.py stopped as it saves checkpoint.sb3.zip (after the episodes it logged)."""
+    import cowrl.training.sb3 as sb3
+
+    real = sb3.save_model_atomic
+
+    def stopped(model, path: Path) -> Path:
+        if path.name == sb3.CKPT_FILE:
+            raise KeyboardInterrupt
+        return real(model, path)
+
+    monkeypatch.setattr(sb3, "save_model_atomic", stopped)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_a_resumed_sb3_run_keeps_the_whole_curve(compose_cfg, tmp_path: Path, monkeypatch,
+                                                 algo: str) -> None:
+    """SB3's VecMonitor truncated monitor.monitor.csv at every start, so a resumed PPO/DQN
+    run's curve.csv held only the episodes since the resume. Now it holds the episodes before
+    the checkpoint and after, with their steps (num_timesteps at the episode's end) going on;
+    episodes logged after the last checkpoint save by a run that stopped are dropped (the
+    resumed run steps from the checkpoint again and logs its own)."""
+    out = tmp_path / algo
+    args = [*_TINY, *_TINY_ALGO[algo]]
+    train(_cfg(compose_cfg, out, *args, "timesteps=128"))
+    first = _curve_rows(out)
+    assert first and all(0 < int(r["steps"]) <= 128 for r in first)
+    with pytest.raises(KeyboardInterrupt):  # logged episodes to step 256, checkpoint at 128
+        with monkeypatch.context() as m:
+            _stop_at_checkpoint_save(m)
+            train(_cfg(compose_cfg, out, *args, "timesteps=256"))
+    assert _curve_rows(out) == first
+    mon = (out / "monitor.monitor.csv").read_text().splitlines()
+    assert mon[1] == "r,l,t,steps" and int(mon[-1].rsplit(",", 1)[1]) > 128
+    res = train(_cfg(compose_cfg, out, *args, "timesteps=384"))
+    curve = _curve_rows(out)
+    assert curve[:len(first)] == first  # the episodes before the resume, as they were
+    steps = [int(r["steps"]) for r in curve]
+    assert len(curve) > len(first) and steps == sorted(steps) and steps[-1] <= 384
+    assert steps[-1] > 256  # the resumed run's own episodes, to its end
+    assert [int(r["episode"]) for r in curve] == list(range(1, len(curve) + 1))
+    walls = [float(r["wall_s"]) for r in curve]
+    assert walls == sorted(walls)
+    assert len(res["curve"]) == len(curve)
+    assert read_artifact(out)["training"]["timesteps"] == 384
+    assert sorted(p.name for p in out.iterdir() if p.name.endswith(".monitor.csv")) == \
+        ["monitor.monitor.csv"]
+
+
+def test_an_interrupted_sb3_retrain_keeps_the_old_monitor_and_curve(compose_cfg, tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    """resume=false into an out= holding a finished PPO run truncated its monitor file at the
+    start. The new run's monitor file now replaces it at the new run's first checkpoint save
+    (with curve.csv, rewritten whole): stopped before it, out= keeps the old run's checkpoint,
+    monitor file and curve, which a resume carries on; stopped between the checkpoint's save
+    and the monitor file's move, a resume finds the new run's episodes all the same."""
+    import os
+
+    import cowrl.training.sb3 as sb3
+
+    out = tmp_path / "p"
+    args = [*_TINY, *_TINY_ALGO["ppo"]]
+    train(_cfg(compose_cfg, out, *args, "timesteps=128"))
+    old = {f: (out / f).read_bytes() for f in ("monitor.monitor.csv", "curve.csv",
+                                                "checkpoint.sb3.zip")}
+    with pytest.raises(KeyboardInterrupt):
+        with monkeypatch.context() as m:
+            _stop_at_checkpoint_save(m)
+            train(_cfg(compose_cfg, out, *args, "timesteps=128", "resume=false", "seed=1"))
+    assert {f: (out / f).read_bytes() for f in old} == old
+    real = os.replace
+
+    def stopped(src, dst):  # after the checkpoint's save, before the monitor file's move
+        if Path(src).name == sb3.PENDING_MONITOR:
+            raise KeyboardInterrupt
+        return real(src, dst)
+
+    with pytest.raises(KeyboardInterrupt):
+        with monkeypatch.context() as m:
+            m.setattr(sb3.os, "replace", stopped)
+            train(_cfg(compose_cfg, out, *args, "timesteps=128", "resume=false", "seed=1"))
+    assert (out / "checkpoint.sb3.zip").read_bytes() != old["checkpoint.sb3.zip"]
+    new_rows = (out / sb3.PENDING_MONITOR).read_text().splitlines()[2:]
+    assert new_rows and (out / "curve.csv").read_bytes() == old["curve.csv"]
+    train(_cfg(compose_cfg, out, *args, "timesteps=256", "seed=1"))  # resumes the new run
+    mon = (out / "monitor.monitor.csv").read_text().splitlines()[2:]
+    assert mon[:len(new_rows)] == new_rows and len(mon) > len(new_rows)
+    assert len(_curve_rows(out)) == len(mon)
+    assert not (out / sb3.PENDING_MONITOR).exists()
+
+
+def test_an_sb3_checkpoint_naming_no_monitor_file_resumes_with_a_fresh_curve(
+        compose_cfg, tmp_path: Path, caplog) -> None:
+    """A checkpoint.sb3.zip saved before 2026-12-04 names no monitor file (and SB3's file then
+    had no steps column): the resume warns and its curve starts at the checkpoint's step."""
+    import zipfile
+
+    out = tmp_path / "p"
+    args = [*_TINY, *_TINY_ALGO["ppo"]]
+    train(_cfg(compose_cfg, out, *args, "timesteps=128"))
+    ckpt = out / "checkpoint.sb3.zip"
+    with zipfile.ZipFile(ckpt) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    data = json.loads(entries["data"])
+    data.pop("cowrl_monitor_t_start")
+    entries["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(ckpt, "w") as z:
+        for n, b in entries.items():
+            z.writestr(n, b)
+    mon = out / "monitor.monitor.csv"
+    lines = mon.read_text().splitlines()  # as SB3 wrote it before: no steps column
+    mon.write_text("\n".join([lines[0], "r,l,t", *(r.rsplit(",", 1)[0] for r in lines[2:])]))
+    caplog.set_level("INFO")
+    train(_cfg(compose_cfg, out, *args, "timesteps=256"))
+    assert f"resume: no monitor file of checkpoint.sb3.zip's run in {out}" in caplog.text
+    steps = [int(r["steps"]) for r in _curve_rows(out)]
+    assert steps and steps == sorted(steps) and 128 < steps[0] and steps[-1] <= 256
+    assert mon.read_text().splitlines()[1] == "r,l,t,steps"

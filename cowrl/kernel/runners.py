@@ -46,6 +46,18 @@ class GuestHang(TargetUnavailable):
     """The guest (or one run in it) made no progress within its timeout."""
 
 
+class EmulatorCrash(TargetUnavailable):
+    """qemu itself died by a signal (a crash of the emulator on the host, not of the guest)."""
+
+
+def signal_name(signum: int) -> str:
+    """'SIGSEGV' for 11; 'signal 99' for a number Python does not name."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
 class GuestTainted(TargetUnavailable):
     """The run finished but the kernel was tainted beyond the module's own flags."""
 
@@ -132,6 +144,8 @@ def write_runner_facts(jobdir: Path, facts: dict[str, Any]) -> None:
 class QemuRunner:
     """Boot the Debian kernel under qemu with the module, run the job, power off."""
 
+    qemu_signal: int | None = None  # the signal qemu died by in the last boot, if it did
+
     def __init__(self, cfg: KernelConfig) -> None:
         self.cfg = cfg
         self.cache = cfg.cache_path
@@ -188,6 +202,7 @@ class QemuRunner:
               total_timeout: float, first: str | None = None) -> tuple[bool, float]:
         """Run qemu until it exits; False if ``first`` (or ``until``) does not show in time."""
         t0 = time.monotonic()
+        self.qemu_signal = None
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT)
         seen_first = first is None
@@ -204,6 +219,8 @@ class QemuRunner:
         finally:
             if p.poll() is None:
                 p.kill()
+            elif p.returncode < 0:  # died by a signal on its own (a SIGKILL of ours is not)
+                self.qemu_signal = -p.returncode
             p.wait()
             out = p.stdout.read().decode(errors="replace") if p.stdout else ""
             if out.strip():
@@ -258,29 +275,39 @@ class QemuRunner:
                                     "qemu_version": self.qemu_version, "qemu_cmd": cmd})
         t0 = time.monotonic()
         for boot in (1, 2):
+            self.qemu_signal = None
             ok, el = self._boot(cmd, log, "COWRL-GUEST-EXIT",
                                 self.cfg.boot_timeout_s, self.cfg.timeout_s,
                                 first="COWRL-GUEST-START")
             serial = log.read_text(errors="replace") if log.exists() else ""
             kept = self._keep_logs(jobdir, serial)
             head = oops_head(serial)
-            if not head or "COWRL-GUEST-START" in serial or boot == 2:
+            died = None if head else self.qemu_signal
+            if not (head or died) or "COWRL-GUEST-START" in serial or boot == 2:
                 break
             # The guest kernel crashed in its own boot, before our init started (so before
             # the module was loaded or any job ran): TCG has done this once in 6.12's early
-            # text patching (an int3 in sched_clock_cpu). Boot once more; the crash's log is
-            # kept, and the runner info counts the retry. A second crash is reported.
+            # text patching (an int3 in sched_clock_cpu); or qemu itself died by a signal
+            # there (a general protection fault in qemu-system-x86_64 under TCG, once, in a CI
+            # run). Boot once more; the crash's log is kept, and the runner info counts the
+            # retry. A second crash is reported.
             first_crash = kept.with_name(f"{kept.name}.boot-crash")
             kept.replace(first_crash)
-            print(f"cowrl: the guest kernel {self.release} crashed during its own boot, "
-                  f"before the job started (serial log {first_crash}); booting again once",
-                  file=sys.stderr)
+            what = (f"qemu itself died by {signal_name(died)}" if died else
+                    f"the guest kernel {self.release} crashed")
+            print(f"cowrl: {what} during the guest's boot, before the job started (serial log "
+                  f"{first_crash}); booting again once", file=sys.stderr)
             self.timings["boot_retries"] = 1
             log.unlink(missing_ok=True)
         self.timings["qemu_s"] = time.monotonic() - t0
         if head:
             raise GuestPanic(f"the guest kernel {self.release} crashed (serial log kept at "
                              f"{kept}); head of the oops:\n{head}")
+        if died:
+            raise EmulatorCrash(
+                f"qemu-system-x86_64 itself died by {signal_name(died)} after {el:.0f} s (a crash "
+                f"of the emulator on the host, not of the guest kernel {self.release}; serial "
+                f"log kept at {kept}); last serial lines: {serial[-600:]!r}")
         if not ok or not (jobdir / "guest.json").is_file():
             glog = jobdir / "guest.log"
             gtail = glog.read_text(errors="replace")[-1000:] if glog.exists() else ""

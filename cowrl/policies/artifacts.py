@@ -35,16 +35,21 @@ VERSION = 1
 ARTIFACT_NAME = "policy.json"
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """``obj`` as JSON at ``path``, whole or not at all: stopped part-way, the file there
-    before stays, and no temporary file is left beside it."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """``text`` at ``path``, whole or not at all: stopped part-way, the file there before
+    stays, and no temporary file is left beside it (artifacts, pointers, curve.csv)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
     try:
-        tmp.write_text(json.dumps(obj, indent=1))
+        tmp.write_text(text)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """``obj`` as JSON at ``path``, whole or not at all (:func:`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(obj, indent=1))
 
 
 def save_artifact(path: Path, name: str, kind: str, policy: dict[str, Any],

@@ -239,6 +239,19 @@ def is_align(v: int) -> bool:
     return v - ALIGN in ALIGN_GROUPS
 
 
+def whole_constant(key: str, value: Any, scope: str = "policy") -> int:
+    """A constant ``key`` as an int: an int, or a float with no fraction (``5.0``); a
+    fraction, a bool or anything else is a one-line :class:`ConfigError` naming
+    ``scope.key`` (it would have been truncated: ``gain_ns: 5668.5`` read as 5668,
+    ``proof_ttl: True`` as 1). GuardedPolicy's prices and sizes and GuardView's guard
+    constants (``scope`` ``policy.guard``) are read through it."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    raise ConfigError(f"{scope}.{key} must be an integer, got {value!r}")
+
+
 def check_table_value(v: Any) -> bool:
     """A valid table value: a degree 0..MAX_K, or ALIGN | G with G in :data:`ALIGN_GROUPS`."""
     return not isinstance(v, bool) and isinstance(v, (int, np.integer)) \
@@ -290,11 +303,12 @@ class GuardedContext:
     """Per-region integer state: stream slots, stride, private mirror, sentinel table."""
 
     def __init__(self, slots: int = 4, near: int = 16) -> None:
-        if not 1 <= int(slots) <= 16:
+        slots, near = whole_constant("slots", slots), whole_constant("near", near)
+        if not 1 <= slots <= 16:
             raise ConfigError(f"policy.slots must be in 1..16, got {slots!r}")
-        if not 1 <= int(near) <= 4096:
+        if not 1 <= near <= 4096:
             raise ConfigError(f"policy.near must be in 1..4096, got {near!r}")
-        self.slots, self.near = int(slots), int(near)
+        self.slots, self.near = slots, near
         self.scan = 0
         self.merge = False
         self.protect = False
@@ -542,20 +556,25 @@ class GuardedPolicy(Policy):
         if floor_slow and use_proof:
             raise ConfigError("policy.floor_slow needs use_proof: 0 (it averages the "
                               "sentinels' outcomes)")
-        for field, v in (("gain_ns", gain_ns), ("loss_ns", loss_ns), ("setup_ns", setup_ns),
-                         ("demand_ns", demand_ns), ("budget_per_mille", budget_per_mille)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise ConfigError(f"policy.{field} must be a number >= 0, got {v!r}")
+        # Whole ns, as the module's table holds them: a fraction is refused, not truncated
+        # (for_cost rounds a cost model's prices down once, before they get here).
+        prices = {field: whole_constant(field, v) for field, v in (
+            ("gain_ns", gain_ns), ("loss_ns", loss_ns), ("setup_ns", setup_ns),
+            ("demand_ns", demand_ns), ("skip_ns", skip_ns),
+            ("budget_per_mille", budget_per_mille))}
+        for field, v in prices.items():
+            if v < 0:
+                raise ConfigError(f"policy.{field} must be an integer >= 0, got {v!r}")
         self.table = tab
         self.floor = int(floor)
         self.floor_total = int(floor_total)  # 1: the floor also reads the lifetime hit rate
-        self.gain, self.loss = int(gain_ns), int(loss_ns)
-        self.setup, self.demand = int(setup_ns), int(demand_ns)
-        self.skip = int(skip_ns)
-        self.budget_per_mille = int(budget_per_mille)
-        self.allowance = int(demand_ns) * self.budget_per_mille // 1000  # added per fault
+        self.gain, self.loss = prices["gain_ns"], prices["loss_ns"]
+        self.setup, self.demand = prices["setup_ns"], prices["demand_ns"]
+        self.skip = prices["skip_ns"]
+        self.budget_per_mille = prices["budget_per_mille"]
+        self.allowance = self.demand * self.budget_per_mille // 1000  # added per fault
         self.hit_scale = int(hit_scale)  # a sentinel hit adds hit_scale allowances
-        self.degrees = tuple(sorted(int(d) for d in degrees))
+        self.degrees = tuple(sorted(whole_constant("degrees", d) for d in degrees))
         if any(not 0 <= d <= MAX_K for d in self.degrees):
             raise ConfigError(f"policy.degrees: degrees in 0..{MAX_K}, got {list(self.degrees)}")
         self.expected_loss = bool(expected_loss)
@@ -598,7 +617,9 @@ class GuardedPolicy(Policy):
     def for_cost(cls, cost: CostModel, lam: float = 1.0, **kw: Any) -> GuardedPolicy:
         """Budget constants from a cost model (the module gets them pushed with the table). A
         copied page that is later written saves a whole demand fault, its GUARDED decision
-        included.
+        included. The module's table holds whole ns: each price is rounded down here, once
+        (``int()``; ``gain_ns`` clamped to 0), and the policy decides with exactly those
+        integers (:meth:`program`); a price given explicitly must be whole already.
 
         The allowance (``budget_per_mille``, the risk taken before any proof) follows the
         cost model: none where precopy cannot pay back its risk, i.e. where the break-even

@@ -32,6 +32,7 @@ from cowrl.policies.guarded import (
     USE_BUCKETS,
     USE_ONE,
     GuardedPolicy,
+    whole_constant,
 )
 from cowrl.sim.costmodel import CostModel
 from cowrl.sim.programs import RUN_BUCKETS, walk_prices
@@ -44,6 +45,7 @@ GUARD_FEATURE_NAMES = (
     "budget_log",   # pages the risk budget can afford: log2(1 + budget / loss) / 7, <= 1
 )
 N_GUARD_FEATURES = len(GUARD_FEATURE_NAMES)
+GUARD = "policy.guard"  # where a guard constant is named in an error (whole_constant)
 CONSTANT_KEYS = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns")
 # Optional, with the value an artifact saved before it existed gets: the allowance follows the
 # cost model (none under tcg, GuardedPolicy.for_cost), so the shield must carry it too.
@@ -68,17 +70,6 @@ OPTIONAL_KEYS = {"budget_per_mille": 10, "proof": 0, "proof_reads": 8, "proof_tt
 # never binds (GuardView; the frozen unshielded bandit, BanditPolicy); no floor either.
 FREE_PRICES = {"loss_ns": 0, "setup_ns": 0, "skip_ns": 0, "walk_ns": 0, "walk_empty_ns": 0,
                "read_ns": 0, "floor": 0, "floor_slow": 0}
-
-
-def whole_constant(key: str, value: Any) -> int:
-    """A guard constant ``key`` as an int: an int, or a float with no fraction (``5.0``); a
-    fraction, a bool or anything else is a one-line :class:`ConfigError` naming the key (it
-    would have been truncated: ``floor_slow: 5.5`` read as 5, ``proof_ttl: True`` as 1)."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return int(value)
-    raise ConfigError(f"policy.guard.{key} must be an integer, got {value!r}")
 
 
 def guard_constants(cost: CostModel, lam: float = 1.0, proof: int = 0,
@@ -124,18 +115,18 @@ class GuardView:
         if shield and 0 not in degrees:
             raise ConfigError("policy.degrees: a shielded policy needs degree 0 (the shield's "
                               "fallback)")
-        self.constants = {k: whole_constant(k, constants[k]) for k in CONSTANT_KEYS}
-        self.constants.update({k: whole_constant(k, constants.get(k, v))
+        self.constants = {k: whole_constant(k, constants[k], GUARD) for k in CONSTANT_KEYS}
+        self.constants.update({k: whole_constant(k, constants.get(k, v), GUARD)
                                for k, v in OPTIONAL_KEYS.items()})
         # walk_empty_ns saved before it: walk_ns, the one price then (as a guarded program)
         self.constants["walk_ns"], self.constants["walk_empty_ns"] = walk_prices(
-            {k: whole_constant(k, v) for k, v in constants.items()
+            {k: whole_constant(k, v, GUARD) for k, v in constants.items()
              if k in ("walk_ns", "walk_empty_ns")})
         self.shield = bool(shield)
         kw: dict[str, Any] = dict(self.constants)
         if not self.shield:  # free windows: the budget never binds, every want passes
             kw.update(FREE_PRICES)
-        self.guard = GuardedPolicy(degrees=[int(d) for d in degrees], **kw)
+        self.guard = GuardedPolicy(degrees=list(degrees), **kw)
         self._loss = max(self.constants["loss_ns"], 1)
         self._cell: Any = None
         self._ctx: FaultContext | None = None

@@ -10,6 +10,7 @@ learning curve). A checkpoint after every round makes ``resume`` exact.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import time
 from pathlib import Path
@@ -20,7 +21,13 @@ from omegaconf import DictConfig
 
 from cowrl.errors import ConfigError
 from cowrl.metrics import geomean, objective
-from cowrl.policies.artifacts import ARTIFACT_NAME, read_artifact, save_artifact, write_json_atomic
+from cowrl.policies.artifacts import (
+    ARTIFACT_NAME,
+    read_artifact,
+    save_artifact,
+    write_json_atomic,
+    write_text_atomic,
+)
 from cowrl.policies.bandits import BanditPolicy
 from cowrl.policies.static import Baseline
 from cowrl.registry import make_workload
@@ -30,6 +37,7 @@ from cowrl.traces.io import Trace
 from cowrl.training.core import (
     CHECKPOINT,
     CURVE,
+    check_resume_config,
     int_field,
     score,
     workload_params,
@@ -73,11 +81,7 @@ def train_bandit(cfg: DictConfig, policy: BanditPolicy, names: list[str],
             raise ConfigError(f"resume: {ckpt} holds {art['name']!r} with learner "
                               f"{learner.get('class')!r}, not {name!r} with {want!r}; "
                               "use another out= or resume=false")
-        changed = _changed_since(art.get("config"), config)
-        if changed:
-            raise ConfigError(f"resume: {ckpt} was trained with another {changed} (its table "
-                              "would be carried on under this one); use another out= or "
-                              "resume=false")
+        check_resume_config(ckpt, art.get("config"), config, "its table")
         try:
             fresh = policy.learner.get_state()
             policy.learner.set_state(learner["state"])
@@ -93,8 +97,6 @@ def train_bandit(cfg: DictConfig, policy: BanditPolicy, names: list[str],
                               f"malformed ({type(e).__name__}: {e}); use another out= or "
                               "resume=false") from None
         log.info("resumed %s from %s at round %d", name, ckpt, start)
-    if start == 0:
-        (out / CURVE).unlink(missing_ok=True)
     tb = SummaryWriter(str(out / "tb"))
     t0 = time.perf_counter() - wall0
     bar = tqdm(range(start, rounds), desc=f"train {name}", unit="round",
@@ -119,7 +121,7 @@ def train_bandit(cfg: DictConfig, policy: BanditPolicy, names: list[str],
             row.update({f"greedy/{k}": v for k, v in greedy.items()})
         row["wall_s"] = time.perf_counter() - t0
         curve.append(row)
-        _log_row(tb, out / CURVE, row)
+        _log_row(tb, out / CURVE, curve)
         g = row["greedy_geomean"]
         bar.set_postfix(train=f"{row['train_geomean']:.3f}",
                         greedy="-" if g is None else f"{g:.3f}")
@@ -137,44 +139,17 @@ def train_bandit(cfg: DictConfig, policy: BanditPolicy, names: list[str],
             "geomean": training["geomean"], "table": policy.freeze().table}
 
 
-RESUME_KEYS = ("policy", "costmodel", "workloads", "workload_params", "seed", "lambda")
-"""Config fields a resumed run must share with its checkpoint (``rounds``, ``eval_every``,
-``out`` and the rest may change; ``policy.train_rounds`` too, to train longer)."""
-
-
-def _changed_since(saved: Any, config: dict[str, Any]) -> str | None:
-    """The first of :data:`RESUME_KEYS` whose value differs between a checkpoint's config and
-    this run's, as ``FIELD (old, now new)`` down to the leaf (``policy.learner.gamma``), or
-    None."""
-    if not isinstance(saved, dict):
-        return "config (the checkpoint records none)"
-    for key in RESUME_KEYS:
-        diff = _first_difference(key, saved.get(key), config.get(key))
-        if diff:
-            return diff
-    return None
-
-
-def _first_difference(path: str, old: Any, new: Any) -> str | None:
-    if isinstance(old, dict) and isinstance(new, dict):
-        for k in sorted(set(old) | set(new), key=lambda k: (k != "name", str(k))):
-            if f"{path}.{k}" == "policy.train_rounds":
-                continue
-            diff = _first_difference(f"{path}.{k}", old.get(k), new.get(k))
-            if diff:
-                return diff
-        return None
-    return None if old == new else f"{path} ({old!r}, now {new!r})"
-
-
-def _log_row(tb: Any, csv_path: Path, row: dict[str, Any]) -> None:
+def _log_row(tb: Any, csv_path: Path, curve: list[dict[str, Any]]) -> None:
+    """The last row of ``curve`` to TensorBoard, and the whole curve (a resumed run's rows
+    included) as ``csv_path``, replaced at once: a retrain (resume=false) keeps the old run's
+    curve until it has a round of its own to show, and a stop leaves no half row."""
+    row = curve[-1]
     step = int(row["round"])
     for k, v in row.items():
         if k != "round" and isinstance(v, float):
             tb.add_scalar(f"charts/{k}" if "/" not in k else k, v, step)
-    new = not csv_path.is_file()
-    with csv_path.open("a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(row), extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerow(row)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(curve[0]), extrasaction="ignore")
+    w.writeheader()
+    w.writerows(curve)
+    write_text_atomic(csv_path, buf.getvalue())

@@ -48,6 +48,49 @@ TRAINERS: dict[str, str] = {
 }
 
 
+RESUME_KEYS = ("policy", "costmodel", "workloads", "workload_params", "seed", "lambda")
+"""Config fields a resumed run must share with its checkpoint (``rounds``, ``timesteps``,
+``eval_every``, ``out`` and the rest may change; ``policy.train_rounds`` too, to train
+longer)."""
+
+
+def check_resume_config(ckpt: Path, saved: Any, config: dict[str, Any], carried: str) -> None:
+    """A one-line :class:`ConfigError` naming the first of :data:`RESUME_KEYS` whose value
+    differs between the config checkpoint ``ckpt`` was trained with (``saved``) and this run's:
+    resuming would carry ``carried`` (``its table``, ``its model``) on under another config.
+    Bandits (checkpoint.json) and PPO/DQN (checkpoint.sb3.zip) check it here."""
+    changed = _changed_since(saved, config)
+    if changed:
+        raise ConfigError(f"resume: {ckpt} was trained with another {changed} ({carried} "
+                          "would be carried on under this one); use another out= or "
+                          "resume=false")
+
+
+def _changed_since(saved: Any, config: dict[str, Any]) -> str | None:
+    """The first of :data:`RESUME_KEYS` whose value differs between a checkpoint's config and
+    this run's, as ``FIELD (old, now new)`` down to the leaf (``policy.learner.gamma``), or
+    None."""
+    if not isinstance(saved, dict):
+        return "config (the checkpoint records none)"
+    for key in RESUME_KEYS:
+        diff = _first_difference(key, saved.get(key), config.get(key))
+        if diff:
+            return diff
+    return None
+
+
+def _first_difference(path: str, old: Any, new: Any) -> str | None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in sorted(set(old) | set(new), key=lambda k: (k != "name", str(k))):
+            if f"{path}.{k}" == "policy.train_rounds":
+                continue
+            diff = _first_difference(f"{path}.{k}", old.get(k), new.get(k))
+            if diff:
+                return diff
+        return None
+    return None if old == new else f"{path} ({old!r}, now {new!r})"
+
+
 def _out_dir(cfg: DictConfig) -> Path:
     if cfg.get("out"):
         return Path(str(cfg.out))

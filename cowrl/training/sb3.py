@@ -6,10 +6,16 @@ learns on ``n_envs`` sub-envs of :class:`~cowrl.envs.vector.PrecopyVectorEnv`
 over the training workloads (a fresh seed per episode) through the
 :class:`~cowrl.training.vec_env.SB3VecEnv` adapter, and saves SB3's own zip
 next to ``policy.json`` (:class:`~cowrl.policies.sb3.SB3Policy` replays it).
+``curve.csv`` is rebuilt from SB3's monitor file at every checkpoint save; the monitor file
+goes with the checkpoint, so a resumed run's curve is the whole one (:func:`_open_monitor`).
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import logging
 import os
 import time
 import zipfile
@@ -22,14 +28,39 @@ from omegaconf import DictConfig
 
 from cowrl.errors import ConfigError
 from cowrl.metrics import geomean
-from cowrl.policies.artifacts import ARTIFACT_NAME, save_artifact
+from cowrl.policies.artifacts import ARTIFACT_NAME, save_artifact, write_text_atomic
 from cowrl.policies.sb3 import ALGOS, MODEL_FILE, SB3Policy, algo_class
 from cowrl.policies.shield import guard_constants
 from cowrl.sim.costmodel import CostModel
 from cowrl.traces.io import Trace
-from cowrl.training.core import score, workload_params
+from cowrl.training.core import CURVE, check_resume_config, score, workload_params
 
 CKPT_FILE = "checkpoint.sb3.zip"
+CONFIG_ATTR = "cowrl_config"
+"""The model attribute, saved by SB3 into the zip's ``data``, holding train.py's config."""
+MONITOR_FILE = "monitor.monitor.csv"
+"""SB3's monitor file (``monitor`` + SB3's ``.monitor.csv``): one row per episode, ``r``,
+``l``, ``t`` and ``steps``, the run's ``num_timesteps`` when the episode ended. It belongs to
+``checkpoint.sb3.zip``: it holds the episodes of every run that led to the checkpoint."""
+PENDING_MONITOR = "monitor.new.monitor.csv"
+"""A fresh run's monitor file until its first checkpoint save, which moves it to
+:data:`MONITOR_FILE`: until then the old run's checkpoint and monitor file stay a pair."""
+MONITOR_ATTR = "cowrl_monitor_t_start"
+"""The model attribute naming the monitor file that belongs to the checkpoint (its header's
+``t_start``, the start of the checkpoint's first run)."""
+STEPS = "steps"
+
+log = logging.getLogger(__name__)
+
+
+def _checkpoint_config(ckpt: Path) -> dict[str, Any] | None:
+    """The config a checkpoint was trained under, read from its zip without loading the
+    model; None for one saved before it carried one."""
+    with zipfile.ZipFile(ckpt) as z:
+        data = json.loads(z.read("data"))
+    if not isinstance(data, dict):
+        raise ValueError("its data is not a JSON object")
+    return data.get(CONFIG_ATTR)
 
 
 def save_model_atomic(model: Any, path: Path) -> Path:
@@ -208,13 +239,26 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
         # Each sub-env draws its own traces: DummyVecEnv seeds sub-env i with seed + i.
         base_venv = DummyVecEnv([lambda: spec.make_env(workloads, cost, lam)] * spec.n_envs)
         base_venv.seed(seed)
-    venv = VecMonitor(base_venv, str(out / "monitor"))
+    counter = _step_counter(base_venv)
+    # The monitor file is opened here, by hand: SB3's VecMonitor always truncates its file
+    # (its ResultsWriter's override_existing=True), so a resumed run's curve held only the
+    # episodes since the resume, and a retrain lost the old run's at its start.
+    venv = VecMonitor(counter, None, info_keywords=(STEPS,))
     cls = algo_class(spec.algo)
     ckpt = out / CKPT_FILE
     t0 = time.perf_counter()
-    if cfg.get("resume", True) and ckpt.is_file():
+    resuming = bool(cfg.get("resume", True) and ckpt.is_file())
+    if resuming:
         try:
+            saved = _checkpoint_config(ckpt)
+            if saved is None:  # saved before the config went into the zip (2026-12-04)
+                log.warning("resume: %s records no training config (saved before 2026-12-04): "
+                            "resumed without checking that it was trained under this policy, "
+                            "costmodel, workloads, workload_params, seed and lambda", ckpt)
+            else:  # before loading: another degrees or n_envs would load or fail misleadingly
+                check_resume_config(ckpt, saved, config, "its model")
             model = cls.load(str(ckpt), env=venv, device="cpu", tensorboard_log=str(out / "tb"))
+            log.info("resumed %s from %s at step %d", spec.name, ckpt, model.num_timesteps)
         except (OSError, ValueError, KeyError, AttributeError, RuntimeError,
                 zipfile.BadZipFile) as e:
             raise ConfigError(f"resume: {ckpt} is not a readable {spec.algo} checkpoint ({e}); "
@@ -225,18 +269,40 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
                         tensorboard_log=str(out / "tb"), **spec.kwargs)
         except (AssertionError, TypeError, ValueError) as e:
             raise ConfigError(f"policy.kwargs: {spec.algo} refuses them ({e})") from None
+    # The monitor file, once the model is there (building or loading it steps no env).
+    live = _open_monitor(venv, out, int(model.num_timesteps),
+                         getattr(model, MONITOR_ATTR, None) if resuming else None, resuming)
+    # SB3 saves the model's attributes into the zip: every checkpoint carries the config it
+    # was trained under (a resumed one from now on), written with it in one atomic save, and
+    # names the monitor file that belongs to it.
+    setattr(model, CONFIG_ATTR, config)
+    setattr(model, MONITOR_ATTR, venv.t_start)
+    counter.steps = int(model.num_timesteps)  # "steps" continues the checkpoint's count
     remaining = timesteps - int(model.num_timesteps)
+
+    def commit(m: Any) -> None:
+        """The resume point: the checkpoint, then its monitor file (a fresh run's, moved in
+        place of the old run's at its first save) and curve.csv (rewritten whole)."""
+        save_model_atomic(m, ckpt)
+        if live["path"] != out / MONITOR_FILE:
+            os.replace(live["path"], out / MONITOR_FILE)  # the open file moves with it
+            live["path"] = out / MONITOR_FILE
+        _write_curve(out, int(m.num_timesteps))
+
     if remaining > 0:
         save_every = max(1000, timesteps // 10)
-        cb = _SaveLatest(ckpt, save_every)
+        cb = _SaveLatest(commit, save_every)
         model.learn(total_timesteps=remaining, reset_num_timesteps=False,
                     progress_bar=bool(cfg.get("progress", True)), callback=cb,
                     tb_log_name=spec.algo)
-        save_model_atomic(model, ckpt)
+        commit(model)
     # The new model beside the one a previous run left, until this run's policy.json is
     # written: interrupted while scoring, out= keeps the old pair (zip and JSON) as it was.
     new_model = save_model_atomic(model, out / f"{MODEL_FILE}.new")
     venv.close()
+    adopted = live["path"] == out / MONITOR_FILE
+    if not adopted:  # nothing learned: the new file holds no episode, the old one stays
+        live["path"].unlink(missing_ok=True)
 
     assert spec.name is not None
     policy = SB3Policy(new_model, spec.algo, spec.degrees, name=spec.name,
@@ -246,7 +312,7 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
                        else None,
                        shield=spec.shield)
     final = score(policy, eval_traces, cost, lam)
-    curve = _monitor_curve(out)
+    curve = _write_curve(out, int(model.num_timesteps)) if adopted else []
     training = {"timesteps": int(model.num_timesteps), "seed": seed, "n_envs": spec.n_envs,
                 "reward": spec.reward,
                 "wall_s": time.perf_counter() - t0, "scores": final,
@@ -260,9 +326,9 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
 
 
 class _SaveLatest:
-    """SB3 callback: save the model about every ``every`` steps (resume point)."""
+    """SB3 callback: ``save(model)`` about every ``every`` steps (resume point)."""
 
-    def __new__(cls, path: Path, every: int) -> Any:
+    def __new__(cls, save: Any, every: int) -> Any:
         from stable_baselines3.common.callbacks import BaseCallback
 
         class _Cb(BaseCallback):
@@ -272,26 +338,119 @@ class _SaveLatest:
 
             def _on_step(self) -> bool:
                 if self.num_timesteps >= self.next_save:
-                    save_model_atomic(self.model, path)
+                    save(self.model)
                     self.next_save += every
                 return True
 
         return _Cb()
 
 
-def _monitor_curve(out: Path) -> list[dict[str, Any]]:
-    """Episode returns from SB3's monitor file, also written as curve.csv."""
-    import csv
+def _step_counter(venv: Any) -> Any:
+    """``venv`` wrapped so that an ended episode's info carries ``steps``: the environment
+    steps taken so far (set to the model's ``num_timesteps`` before learning; SB3 adds
+    ``num_envs`` per step, as this does), which SB3's monitor writes as a column."""
+    import numpy as np
+    from stable_baselines3.common.vec_env import VecEnvWrapper
 
-    mon = out / "monitor.monitor.csv"
+    class _Steps(VecEnvWrapper):
+        steps = 0
+
+        def reset(self) -> Any:
+            return self.venv.reset()
+
+        def step_wait(self) -> Any:
+            obs, rewards, dones, infos = self.venv.step_wait()
+            self.steps += self.num_envs
+            infos = list(infos)
+            for i in np.flatnonzero(dones):
+                infos[i] = {**infos[i], STEPS: self.steps}
+            return obs, rewards, dones, infos
+
+    return _Steps(venv)
+
+
+def _monitor_rows(path: Path) -> tuple[str, dict[str, Any], list[str], list[dict[str, str]]]:
+    """SB3's monitor file at ``path``: its text before the rows (the ``#{...}`` header line
+    and the column names), the header, and each whole row with its line as ``"line"``; a row
+    half-written when a run stopped is left out. ValueError when it is not a monitor file."""
+    lines = path.read_text().splitlines(keepends=True)
+    if len(lines) < 2 or not lines[0].startswith("#"):
+        raise ValueError("no #{...} header line and column line")
+    header = json.loads(lines[0][1:])
+    if not isinstance(header, dict):
+        raise ValueError("its header is not a JSON object")
+    fields = next(csv.reader([lines[1]]))
+    rows = []
+    for line in lines[2:]:
+        vals = next(csv.reader([line]), [])
+        if line.endswith("\n") and len(vals) == len(fields):
+            rows.append({**dict(zip(fields, vals, strict=True)), "line": line})
+    return lines[0] + lines[1], header, fields, rows
+
+
+def _open_monitor(venv: Any, out: Path, upto: int, t_start: float | None, resuming: bool
+                  ) -> dict[str, Path]:
+    """Give SB3's ``venv`` (a VecMonitor without a file) its monitor file, SB3's
+    ResultsWriter with SB3's header. A resume appends (``override_existing=False``) to the
+    monitor file the checkpoint names (``t_start``, its :data:`MONITOR_ATTR`), cut to the
+    episodes that ended by the checkpoint's ``num_timesteps`` (``upto``): those logged after
+    its last save were not learned from, the resumed run steps from the checkpoint again and
+    logs its own in their place (an episode under way at the save is in neither). Its clock ``t``
+    continues from the first run's ``t_start`` (time between the runs included). A fresh run,
+    or a checkpoint naming no monitor file that is there (saved before 2026-12-04, or a stop
+    between its save and the monitor file's move), writes :data:`PENDING_MONITOR` until its
+    first checkpoint save. Returns ``{"path": the file written}``."""
+    from stable_baselines3.common.monitor import ResultsWriter
+
+    mon, pending = out / MONITOR_FILE, out / PENDING_MONITOR
+    env_id = getattr(getattr(venv.venv, "spec", None), "id", None)  # as VecMonitor names it
+    if resuming:
+        for path in (mon, pending):  # pending: stopped between the save and the move
+            try:
+                text, header, fields, rows = _monitor_rows(path)
+            except (OSError, ValueError):
+                continue
+            if STEPS in fields and t_start is not None and header.get("t_start") == t_start:
+                kept = [r["line"] for r in rows if _int(r[STEPS]) <= upto]
+                write_text_atomic(mon, text + "".join(kept))
+                if path == pending:
+                    pending.unlink()
+                venv.t_start = float(header["t_start"])
+                venv.results_writer = ResultsWriter(str(mon), header=header,
+                                                    extra_keys=(STEPS,), override_existing=False)
+                log.info("resume: %s keeps %d of its %d episodes (to step %d)", mon,
+                         len(kept), len(rows), upto)
+                return {"path": mon}
+        log.warning("resume: no monitor file of %s's run in %s (saved before 2026-12-04?): "
+                    "curve.csv starts again at this resume, at step %d", CKPT_FILE, out, upto)
+    header = {"t_start": venv.t_start, "env_id": str(env_id)}
+    venv.results_writer = ResultsWriter(str(pending), header=header, extra_keys=(STEPS,))
+    return {"path": pending}
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 1 << 62  # not a step count: after any checkpoint
+
+
+def _write_curve(out: Path, upto: int) -> list[dict[str, Any]]:
+    """The episodes of SB3's monitor file that ended by step ``upto``, written whole as
+    curve.csv (through a temporary file, replaced at once) and returned."""
     rows: list[dict[str, Any]] = []
-    if mon.is_file():
-        lines = mon.read_text().splitlines()[1:]
-        for i, r in enumerate(csv.DictReader(lines)):
-            rows.append({"episode": i + 1, "return": float(r["r"]), "faults": int(r["l"]),
-                         "wall_s": float(r["t"])})
-    with (out / "curve.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["episode", "return", "faults", "wall_s"])
-        w.writeheader()
-        w.writerows(rows)
+    try:
+        _, _, fields, mon = _monitor_rows(out / MONITOR_FILE)
+    except (OSError, ValueError):
+        mon = []
+    for r in mon:
+        steps = _int(r.get(STEPS) or "")
+        if steps <= upto:
+            rows.append({"episode": len(rows) + 1, "steps": steps, "return": float(r["r"]),
+                         "faults": int(r["l"]), "wall_s": float(r["t"])})
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=["episode", "steps", "return", "faults", "wall_s"])
+    w.writeheader()
+    w.writerows(rows)
+    write_text_atomic(out / CURVE, buf.getvalue())
     return rows

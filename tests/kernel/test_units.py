@@ -6,6 +6,7 @@ import ctypes
 import errno
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -564,15 +565,27 @@ BOOT_CRASH = """[    1.92] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI
 """
 
 
+# qemu itself died (SIGSEGV) in the guest's early boot: the serial log just stops, no oops
+QEMU_DIED = ("[    2.16] acpi PNP0A03:00: fail to add MMCONFIG information\n", 11)
+FINE = "COWRL-GUEST-START\nCOWRL-GUEST-EXIT\n"
+
+
 @pytest.mark.parametrize(("boots", "raises"), [
-    ([BOOT_CRASH, "COWRL-GUEST-START\nCOWRL-GUEST-EXIT\n"], False),  # boot crash, then fine
-    ([BOOT_CRASH, BOOT_CRASH], True),                                  # twice: reported
-    (["COWRL-GUEST-START\n" + SERIAL], True),                          # the job's: no retry
+    ([BOOT_CRASH, FINE], None),                                    # boot crash, then fine
+    ([BOOT_CRASH, BOOT_CRASH], runners.GuestPanic),                # twice: reported
+    (["COWRL-GUEST-START\n" + SERIAL], runners.GuestPanic),        # the job's: no retry
+    ([QEMU_DIED, FINE], None),                                     # qemu crashed, then fine
+    ([QEMU_DIED, QEMU_DIED], runners.EmulatorCrash),               # twice: reported as qemu's
+    ([("COWRL-GUEST-START\n", 11)], runners.EmulatorCrash),        # in the job: no retry
+    ([QEMU_DIED, BOOT_CRASH], runners.GuestPanic),                 # the second crash's kind
 ])
 def test_a_crash_in_the_kernels_own_boot_is_booted_again_once(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, boots: list[str], raises: bool) -> None:
-    """A guest kernel that crashes before our init starts (no module loaded, no job run) is
-    booted once more; a crash after the job started, or a second one, is a GuestPanic."""
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, boots: list[str | tuple[str, int]],
+        raises: type[Exception] | None) -> None:
+    """A guest kernel that crashes before our init starts (no module loaded, no job run), or a
+    qemu that dies by a signal there, is booted once more; a crash after the job started, or a
+    second one, is a GuestPanic (the guest's oops) or an EmulatorCrash (qemu's signal), never
+    a GuestHang that blames a timeout the boot never reached."""
     r = object.__new__(runners.QemuRunner)
     r.cfg, r.cache, r.release, r.timings = KernelConfig(), tmp_path / "cache", "6.12.x", {}
     r.qemu_version = "test"
@@ -581,7 +594,7 @@ def test_a_crash_in_the_kernels_own_boot_is_booted_again_once(
     left = list(boots)
 
     def boot(cmd: list[str], log: Path, until: str, *a: object, **k: object) -> tuple[bool, float]:
-        text = left.pop(0)
+        text, r.qemu_signal = (b if isinstance(b := left.pop(0), tuple) else (b, None))
         if "COWRL-GUEST-EXIT" in text:
             (jobdir / "guest.json").write_text("{}")
         with log.open("a") as f:  # qemu's -serial file: whatever the file held stays
@@ -595,13 +608,30 @@ def test_a_crash_in_the_kernels_own_boot_is_booted_again_once(
     monkeypatch.setattr(runners, "write_runner_facts", lambda *a: None)
     monkeypatch.setattr(runners, "guest_health", lambda *a: {})
     if raises:
-        with pytest.raises(runners.GuestPanic):
+        with pytest.raises(raises) as e:
             r.run(jobdir)
+        assert (e.type is runners.EmulatorCrash) == ("SIGSEGV" in str(e.value))
     else:
         info = r.run(jobdir)
         assert info["boot_retries"] == 1
         assert list((tmp_path / "cache" / "logs").glob("*.boot-crash"))  # the crash's log kept
     assert left == []  # one retry at most, none after the job started
+
+
+@pytest.mark.parametrize(("code", "died"), [
+    ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", 11),  # died on its own
+    ("raise SystemExit(1)", None),                                    # exited: no signal
+    ("import time; time.sleep(60)", None),                            # ours: the timeout kill
+])
+def test_boot_records_the_signal_qemu_died_by(tmp_path: Path, code: str,
+                                              died: int | None) -> None:
+    """A real child process stands in for qemu: a death by its own signal is recorded, a
+    plain exit or the runner's own kill at the timeout is not."""
+    r = object.__new__(runners.QemuRunner)
+    r.timings = {}
+    ok, _ = r._boot([sys.executable, "-c", code], tmp_path / "serial.log", "EXIT", 1.0, 1.0,
+                    first="START")
+    assert not ok and r.qemu_signal == died
 
 
 def test_oops_head_starts_at_the_report_and_needs_a_panic() -> None:
