@@ -17,12 +17,21 @@ from cowrl.traces.io import Trace
 class PageState:
     """Shared/private state of a trace's pages, one byte per page."""
 
-    def __init__(self, n_pages: int, thp: bool = False, ends: list[int] | None = None) -> None:
+    def __init__(self, n_pages: int, thp: bool = False, ends: list[int] | None = None,
+                 voffs: list[int] | None = None) -> None:
         self.n_pages = n_pages
         self.ends = list(ends) if ends is not None else [n_pages]
+        self.voffs = list(voffs) if voffs is not None else [0] * len(self.ends)
         self.private = bytearray(n_pages)
-        self.thp_touched = bytearray((n_pages + HUGE_PAGES - 1) // HUGE_PAGES) if thp else None
+        # (region start, virtual huge page number) of each huge page first faulted
+        self.thp_touched: set[tuple[int, int]] | None = set() if thp else None
         self.n_private = 0
+
+    def voff(self, p: int) -> int:
+        for end, v in zip(self.ends, self.voffs, strict=True):
+            if p < end:
+                return v
+        raise IndexError(p)
 
     def region(self, p: int) -> tuple[int, int]:
         lo = 0
@@ -39,12 +48,16 @@ class PageState:
         self.n_private += 1
         n = thp_first = window = skipped = 0
         if self.thp_touched is not None:
-            h = p // HUGE_PAGES
-            if not self.thp_touched[h]:
-                self.thp_touched[h] = 1
+            # THP backs a 2 MiB-aligned range of virtual pages only if the region (VMA)
+            # holds all of it.
+            v = self.voff(p)
+            h = (p + v) // HUGE_PAGES
+            first, last = h * HUGE_PAGES - v, (h + 1) * HUGE_PAGES - v  # trace pages
+            if lo <= first and last <= end and (lo, h) not in self.thp_touched:
+                self.thp_touched.add((lo, h))
                 thp_first = 1
                 if extra_private:
-                    n += self._cover(max(h * HUGE_PAGES, lo), min(h * HUGE_PAGES + HUGE_PAGES, end))
+                    n += self._cover(first, last)
         if k > 0:
             hi = min(p + k, end - 1) + 1
             if hi > p + 1:
@@ -85,7 +98,8 @@ def replay(trace: Trace, degrees: list[int] | int, cost: CostModel, thp: bool = 
            decided: int = 0) -> RefRun:
     """Replay with a fixed degree (int) or one degree per successive fault (list)."""
     ends = [int(e) for e in trace.region_ends]
-    state = PageState(trace.n_pages, thp=thp, ends=ends)
+    state = PageState(trace.n_pages, thp=thp, ends=ends,
+                      voffs=[int(v) for v in trace.region_vpn_offsets])
     extra = cost.thp_model.first_fault_private_pages() if thp else 0
     rows = []
     for p in trace.pages.tolist():

@@ -32,6 +32,11 @@ def traces(seed: int = 4) -> list[Trace]:
         # the same writes over three regions (boundaries inside the written range)
         out.append(Trace(pages=t.pages, n_pages=t.n_pages, name=t.name + "-3r",
                          region_sizes=np.array([300, 513, t.n_pages - 813])))
+        # ... at recorded addresses: region 1 (vpn 511..1024) holds one aligned 2 MiB,
+        # pages 301..812, the others none (huge pages are aligned in virtual pages)
+        out.append(Trace(pages=t.pages, n_pages=t.n_pages, name=t.name + "-3rv",
+                         region_sizes=np.array([300, 513, t.n_pages - 813]),
+                         region_starts=np.array([0, 511, 4096], dtype=np.uint64) * 4096))
     return out
 
 

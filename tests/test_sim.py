@@ -189,22 +189,91 @@ def test_thp_copy_whole_huge_counts_the_rest_as_precopied() -> None:
     cm = cost(thp_model=CopyWholeHuge())
     rec, ev = both_paths(trace(pages, n), HugePage(), cm)
     assert ev.page.tolist() == [0, 600, 1600]  # 1 and 513 were made private by the copy
-    assert ev.precopied.tolist() == [511, 511, 75]  # stops at the region end
-    assert rec.precopied == 1097 and rec.wasted == 1097 - 2
-    assert ev.thp_first.tolist() == [1, 1, 1]
+    # 1600 lies in the last, partial 2 MiB: no huge page can back it (the VMA ends inside)
+    assert ev.precopied.tolist() == [511, 511, 0]
+    assert rec.precopied == 1022 and rec.wasted == 1022 - 2
+    assert ev.thp_first.tolist() == [1, 1, 0]
 
 
 def test_thp_copy_whole_huge_prices_the_copy_once() -> None:
     """Pre-5.8 THP COW copies the 2 MiB once: the faulting page plus 511 pages priced as
-    precopied (no trap each), and nothing more; a partial huge page pays only its pages."""
+    precopied (no trap each), and nothing more; a region under 2 MiB has no huge page."""
     pages = [0, 600, 1100]
     cm = cost(thp_model=CopyWholeHuge())
     rec = simulate(trace(pages, 3 * HUGE_PAGES), HugePage(), cm)
     assert rec.precopied == 3 * 511
     assert rec.fault_ns.sum() == 3 * (FAULT + COPY + 511 * PRE)
     partial = simulate(trace([0], 100), HugePage(), cm)
-    assert partial.precopied == 99
-    assert partial.fault_ns.sum() == FAULT + COPY + 99 * PRE
+    assert partial.precopied == 0
+    assert partial.fault_ns.sum() == FAULT + COPY
+
+
+def regions(pages: list[int], sizes: list[int], vpn0: list[int]) -> Trace:
+    """A recorded multi-region trace: region r's first page at virtual page vpn0[r]."""
+    return Trace(pages=np.asarray(pages), n_pages=sum(sizes), name="hand",
+                 region_sizes=np.asarray(sizes),
+                 region_starts=np.asarray(vpn0, dtype=np.uint64) * np.uint64(4096))
+
+
+def test_thp_huge_pages_are_aligned_in_virtual_pages_within_the_region() -> None:
+    """A huge page backs an aligned 2 MiB of virtual pages that the region holds whole."""
+    # one region of 1500 pages starting at vpn 100: aligned groups at vpn 512..1024 and
+    # 1024..1536 (pages 412..924, 924..1436); pages 0..411 and 1436..1499 have none
+    t = regions([0, 411, 412, 923, 924, 1435, 1436, 1499, 500], [1500], [100])
+    rec, ev = both_paths(t, HugePage(), cost())
+    assert ev.page.tolist() == [0, 411, 412, 923, 924, 1435, 1436, 1499, 500]
+    assert ev.thp_first.tolist() == [0, 0, 1, 0, 1, 0, 0, 0, 0]
+    assert rec.fault_ns.sum() == 9 * (FAULT + COPY) + 2 * SPLIT
+    # the same pages at vpn 0 group by page index (huge pages 0 and 1; 1024..1536 passes
+    # the region's end)
+    t0 = regions([0, 411, 412, 923, 924, 1435, 1436, 1499, 500], [1500], [0])
+    assert both_paths(t0, HugePage(), cost())[1].thp_first.tolist() == \
+        [1, 0, 0, 1, 0, 0, 0, 0, 0]
+
+
+def test_thp_small_and_straddling_regions_have_no_huge_page() -> None:
+    """Regions under 2 MiB, or holding no aligned 2 MiB of virtual pages, take 4 KiB faults
+    only; a group that straddles two regions is in neither (each region is its own VMA)."""
+    # 3 regions: 300 pages at vpn 0, 300 at vpn 300 (the two together span vpn 0..600:
+    # adjacent, but no group lies in one), 600 at vpn 1000 (holds vpn 1024..1536)
+    sizes, vpn0 = [300, 300, 600], [0, 300, 1000]
+    t = regions([0, 299, 300, 599, 600, 623, 624, 1135, 1136], sizes, vpn0)
+    rec, ev = both_paths(t, HugePage(), cost())
+    assert ev.thp_first.tolist() == [0, 0, 0, 0, 0, 0, 1, 0, 0]
+    assert rec.fault_ns.sum() == 9 * (FAULT + COPY) + SPLIT
+    # without region_starts the page index is the vpn: group 0..512 straddles regions 0
+    # and 1, and region 2 (pages 600..1200) holds no whole group
+    t2 = Trace(pages=np.asarray([0, 511, 600, 1100]), n_pages=1200, name="hand",
+               region_sizes=np.asarray(sizes))
+    assert both_paths(t2, HugePage(), cost())[1].thp_first.tolist() == [0, 0, 0, 0]
+    # many small regions (a shell's): no split at all, as the kernel shows
+    small = regions(list(range(0, 64 * 40, 40)), [40] * 64, [i * 4096 for i in range(64)])
+    assert both_paths(small, HugePage(), cost())[1].thp_first.sum() == 0
+
+
+def test_thp_copy_whole_huge_copies_the_aligned_group() -> None:
+    """CopyWholeHuge copies exactly the aligned group in virtual pages: pages 412..923 of a
+    region at vpn 100, not 0..511 or anything past the group."""
+    cm = cost(thp_model=CopyWholeHuge())
+    t = regions([500, 412, 923, 924, 10], [1500], [100])
+    rec, ev = both_paths(t, HugePage(), cm)
+    assert ev.page.tolist() == [500, 924, 10]  # 412 and 923 were copied with 500's group
+    assert ev.precopied.tolist() == [511, 511, 0]
+    assert ev.thp_first.tolist() == [1, 1, 0]
+    assert rec.precopied == 1022
+
+
+def test_thp_single_aligned_region_groups_as_before() -> None:
+    """One region at vpn 0 whose length is a multiple of 512: huge page = page // 512."""
+    n = 4 * HUGE_PAGES
+    rng = np.random.default_rng(3)
+    pages = rng.integers(0, n, 3000)
+    rec, ev = both_paths(trace(pages.tolist(), n), HugePage(), cost())
+    first = {}
+    for i, p in enumerate(ev.page.tolist()):
+        first.setdefault(p // HUGE_PAGES, i)
+    assert np.flatnonzero(ev.thp_first).tolist() == sorted(first.values())
+    assert rec.fault_ns.sum() == rec.faults * (FAULT + COPY) + 4 * SPLIT
 
 
 def test_private_writes_take_no_fault_and_noise_off_is_exact() -> None:

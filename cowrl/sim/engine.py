@@ -138,13 +138,17 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
         private[s0 + page] = 1
         n = h = win = skip = waste = 0
         if thp:
-            hp = page // HUGE_PAGES
-            if touched[h0 + hp] == 0:
-                touched[h0 + hp] = 1
+            # The huge page: the 2 MiB-aligned group of virtual pages around page + voff,
+            # THP-backed only if it lies wholly inside the region (as a VMA must hold it).
+            # hp0 is its first page in trace indices; distinct groups lie >= 512 apart,
+            # so hp0 // HUGE_PAGES indexes touched compactly.
+            hp0 = (page + voff) // HUGE_PAGES * HUGE_PAGES - voff
+            if hp0 >= rstart and hp0 + HUGE_PAGES <= rend \
+                    and touched[h0 + hp0 // HUGE_PAGES] == 0:
+                touched[h0 + hp0 // HUGE_PAGES] = 1
                 h = 1
-                if extra_private > 0:  # CopyWholeHuge: the rest of the huge page, in the region
-                    for j in range(max(hp * HUGE_PAGES, rstart),
-                                   min(hp * HUGE_PAGES + HUGE_PAGES, rend)):
+                if extra_private > 0:  # CopyWholeHuge: the rest of the huge page
+                    for j in range(hp0, hp0 + HUGE_PAGES):
                         if private[s0 + j] == 0:
                             private[s0 + j] = 1
                             n += 1

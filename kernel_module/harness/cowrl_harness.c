@@ -482,7 +482,7 @@ int main(int argc, char **argv)
 	struct cowrl_counters cnt = { 0 };
 	struct shared_result *res;
 	uint64_t *write_ns;
-	uint8_t *base, *region, *first_page, *written;
+	uint8_t *base, *region, *written;
 	int64_t *trace;
 	long writes, thp_kb, n_regions, trace_pages;
 	size_t len, span;
@@ -522,8 +522,9 @@ int main(int argc, char **argv)
 	if (madvise(region, len, o.thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE))
 		die("madvise THP");
 	fill(region, o.n_pages);
-	first_page = guard ? region + reg_slot[0] * PAGE : region;
-	thp_kb = anon_huge_kb((uintptr_t)first_page);
+	/* Every region's VMA, not only the first's: a region holds a huge page only where
+	 * it holds an aligned 2 MiB whole, and the first may hold none. */
+	thp_kb = smaps_kb_range((uintptr_t)region, (uintptr_t)region + len, "AnonHugePages");
 	read_thp_setting(thp_setting, sizeof(thp_setting));
 
 	res = mmap(NULL, sizeof(*res) + writes * 8, PROT_READ | PROT_WRITE,

@@ -44,6 +44,31 @@ static inline long smaps_kb(uintptr_t start, const char *name)
 	return kb;
 }
 
+/* Field @name summed over the smaps entries of the mappings that start in [@start, @end),
+ * in kB; -1 if there is none. */
+static inline long smaps_kb_range(uintptr_t start, uintptr_t end, const char *name)
+{
+	char line[512], key[64];
+	unsigned long lo, hi;
+	long kb = -1, v;
+	int in = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+			in = lo >= (unsigned long)start && lo < (unsigned long)end;
+		else if (in && sscanf(line, "%63[^:]: %ld kB", key, &v) == 2 &&
+			 !strcmp(key, name)) {
+			kb = (kb < 0 ? 0 : kb) + v;
+			in = 0;
+		}
+	}
+	fclose(f);
+	return kb;
+}
+
 /* AnonHugePages (kB) of the mapping that starts at @start; -1 if unknown. */
 static inline long anon_huge_kb(uintptr_t start)
 {
