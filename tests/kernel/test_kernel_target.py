@@ -306,6 +306,7 @@ def session(request: pytest.FixtureRequest) -> KernelSession:
     reqs += [RunRequest(GUARDED_TRACES[t], GUARDED_POLICIES[p](), label=p)
              for p in GUARDED_POLICIES for t in GUARDED_TRACES]
     reqs += [RunRequest(REC_TRACE, GUARDED_POLICIES[p](), label=p) for p in REC_POLICIES]
+    reqs.append(RunRequest(GUARDED_TRACES["g_multi"], HugePage(), label="hugepage"))
     reqs.append(RunRequest(GUARDED_TRACES["g_pool"], _inert_guarded(), label="guarded_inert"))
     return run_session(reqs, {"accel": "auto", "kernel_release": KERNEL_RELEASES[request.param]},
                        checks=("manual_cow", "table_ioctl", "rmmod"), progress=True)
@@ -378,6 +379,21 @@ def test_hugepage_splits_then_copies_4k(session: KernelSession) -> None:
         assert "[madvise]" in huge.extra["thp_setting"]
         assert "[never]" in base.extra["thp_setting"] and not base.extra["thp_backed"]
         assert (huge.faults, huge.precopied) == (base.faults, base.precopied)
+
+
+def test_hugepage_backs_only_whole_aligned_2mib_of_a_region(session: KernelSession) -> None:
+    """Each region is its own VMA, and a THP must lie wholly in one: g_multi's regions at
+    vpn 0..300, 300..511 and 511..1024 hold one huge page, 512..1024, where the simulator
+    charges its one split (not at page // 512 = 0, a range that straddles the regions)."""
+    from cowrl.sim import CostModel, simulate
+
+    r = _rec(session, "g_multi", "hugepage")
+    assert r.extra["thp_backed"] and r.extra["anon_huge_kb"] == 2048
+    sim, ev = simulate(GUARDED_TRACES["g_multi"], HugePage(),
+                       CostModel(fault_ns=1.0, copy_ns=1.0, precopy_ns=1.0), record_events=True)
+    assert (sim.faults, sim.precopied) == (r.faults, r.precopied)
+    split = ev.page[ev.thp_first.astype(bool)].tolist()
+    assert len(split) == 1 and 512 <= split[0] < 1024
 
 
 def test_parent_writer_mode(session: KernelSession) -> None:
