@@ -60,10 +60,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.generalization import holdout_names, test_traces  # noqa: E402
 from cowrl.policies.guarded import GuardedContext, describe_cell  # noqa: E402
-from cowrl.policies.oracle import _lookahead_k  # noqa: E402
 from cowrl.registry import make_costmodel  # noqa: E402
 from cowrl.sim.costmodel import CostModel  # noqa: E402
-from cowrl.sim.engine import ReplayEngine, written_mask  # noqa: E402
+from cowrl.sim.engine import ReplayEngine, lookahead_k, written_mask  # noqa: E402
 from cowrl.traces.io import Trace, load_trace  # noqa: E402
 
 BLOCK = 64
@@ -304,8 +303,8 @@ def oracle_rows(t: Trace, cost: CostModel, lam: float) -> tuple[np.ndarray, np.n
     base = cost.demand_ns * np.unique(t.pages).size
     rows = []
     while ctx is not None:
-        k = int(_lookahead_k(eng.written, eng.private, ctx.page, ctx.region_end, 64, gain,
-                             loss))
+        k = int(lookahead_k(eng.written, eng.private, ctx.page, ctx.region_end, 64, gain,
+                            loss))
         ev = eng.apply(k)
         rows.append((ctx.page, k, ev.useful, ev.wasted))
         ctx = eng.context

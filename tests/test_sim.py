@@ -475,8 +475,7 @@ def test_oracle_never_worse_than_any_static_policy(seed: int, n_pages: int, writ
 
 def _lookahead_reference(t: Trace, cm: CostModel, lam: float, max_k: int = 64) -> np.ndarray:
     """The oracle's greedy look-ahead as it was written, one ``engine.apply`` per fault."""
-    from cowrl.policies.oracle import _lookahead_k
-    from cowrl.sim.engine import ReplayEngine
+    from cowrl.sim.engine import ReplayEngine, lookahead_k
 
     engine = ReplayEngine(cm, decided=True)
     ctx = engine.reset(t)
@@ -484,8 +483,8 @@ def _lookahead_reference(t: Trace, cm: CostModel, lam: float, max_k: int = 64) -
     loss = cm.precopy_ns + lam * cm.page_cost_ns
     ks: list[int] = []
     while ctx is not None:
-        k = int(_lookahead_k(engine.written, engine.private, ctx.page, ctx.region_end, max_k,
-                             gain, loss))
+        k = int(lookahead_k(engine.written, engine.private, ctx.page, ctx.region_end, max_k,
+                            gain, loss))
         engine.apply(k)
         ks.append(k)
         ctx = engine.context

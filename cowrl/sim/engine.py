@@ -213,19 +213,50 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
 
 
 @njit(cache=True, nogil=True)
+def lookahead_k(written: np.ndarray, private: np.ndarray, page: int, limit: int, max_k: int,
+                gain_useful: float, loss_waste: float) -> int:
+    """The oracle's greedy look-ahead at a fault on ``page``: of the windows ``page + 1 ..
+    page + j`` (``j <= max_k``, below ``limit``, the region end), the one with the largest
+    known net gain, each shared page in it counted ``+gain_useful`` if the trace writes it
+    and ``-loss_waste`` if not; its ``j`` (0 if none gains)."""
+    hi = min(page + max_k, limit - 1)
+    best, best_j, acc = 0.0, 0, 0.0
+    for j in range(page + 1, hi + 1):
+        if private[j] == 0:
+            acc += gain_useful if written[j] else -loss_waste
+        if acc > best:
+            best, best_j = acc, j - page
+    return best_j
+
+
+@njit(cache=True, nogil=True)
 def replay_degrees(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray,
                    private: np.ndarray, touched: np.ndarray, written: np.ndarray,
                    noise: np.ndarray, lay: np.ndarray, st: np.ndarray, thp: bool,
                    extra_private: int, coef: np.ndarray, decided: int, cells: np.ndarray,
-                   ss: np.ndarray, degrees: np.ndarray, out_ns: np.ndarray, record: bool,
+                   ss: np.ndarray, degrees: np.ndarray, lookahead: bool, max_k: int,
+                   gain: float, loss: float, out_ns: np.ndarray, record: bool,
                    ev: np.ndarray, total: np.ndarray) -> int:
-    """Apply ``degrees[f]`` at the ``f``-th demand fault from here on, one :func:`replay`
-    of one fault each (as :meth:`ReplayEngine.apply` does from Python), until the trace or
-    the degrees end; returns the number applied. ``out_ns`` (empty: not kept) and ``ev``
-    (with ``record``) take one row per fault applied."""
+    """Apply one degree at each demand fault from here on, one :func:`replay` of one fault
+    each (as :meth:`ReplayEngine.apply` does from Python), until the trace ends or
+    ``degrees`` is full; returns the number applied.
+
+    The degree of the ``f``-th fault comes from one of two sources, chosen by ``lookahead``:
+
+    - ``False``: ``degrees[f]``, given (a degree sequence; ``max_k``, ``gain`` and ``loss``
+      are not read);
+    - ``True``: :func:`lookahead_k` with ``max_k``, ``gain`` and ``loss``, computed from the
+      page state at that fault (the oracle's greedy look-ahead), and written to
+      ``degrees[f]``: ``degrees`` then needs a slot per fault left (one per written page).
+
+    ``out_ns`` (empty: not kept) and ``ev`` (with ``record``) take one row per fault
+    applied; ``total[0]`` accumulates the latencies either way."""
     store = out_ns.shape[0] > 0
     nf = 0
     while st[0, POS] < pages.shape[0] and nf < degrees.shape[0]:
+        if lookahead:
+            degrees[nf] = lookahead_k(written, private, st[0, PAGE], st[0, REND], max_k, gain,
+                                      loss)
         replay(pages, ends, voffs, private, touched, written, noise, lay, st, 0, thp,
                extra_private, coef, decided, STATIC, degrees[nf], cells, 0, 1, 1, ss, 1,
                out_ns[nf:nf + 1] if store else out_ns, record,
@@ -376,13 +407,12 @@ class ReplayEngine:
         needs, without an array of one float per fault.
         """
         code, static_k, cells, max_k, slots, near = program_args(program)
-        # Each fault makes one written page private: the written pages left bound the faults.
-        n_max = int(np.count_nonzero(self.written)) - int(self.st[FAULTS])
+        n_max = self._faults_left()
         # Pages of the bound that are never written are never touched: no memory is used.
-        out = np.empty(max(n_max, 0) if latencies else 0, dtype=np.float64)
-        ev = np.zeros((max(n_max, 0) if record else 0, len(EVENT_COLUMNS)), dtype=np.int64)
+        out = np.empty(n_max if latencies else 0, dtype=np.float64)
+        ev = np.zeros((n_max if record else 0, len(EVENT_COLUMNS)), dtype=np.int64)
         nf = self._replay(code, static_k, cells, max_k, slots, near, new_stream_state(),
-                          max(n_max, 0), out, record, ev)
+                          n_max, out, record, ev)
         return RunResult(fault_ns=out[:nf] if latencies else out, faults=int(self.st[FAULTS]),
                          precopied=int(self.st[PRECOPIED]), wasted=int(self.st[WASTED]),
                          events=ev[:nf].copy() if record else None)
@@ -395,20 +425,39 @@ class ReplayEngine:
         d = np.ascontiguousarray(degrees, dtype=np.int64)
         if d.size and int(d.min()) < 0:
             raise ValueError(f"negative precopy degree {int(d.min())}")
-        n_max = max(int(np.count_nonzero(self.written)) - int(self.st[FAULTS]), 0)
-        n = min(n_max, int(d.size))
+        n = min(self._faults_left(), int(d.size))
         out = np.empty(n if latencies else 0, dtype=np.float64)
         ev = np.zeros((n if record else 0, len(EVENT_COLUMNS)), dtype=np.int64)
-        nf = replay_degrees(self.pages, self.ends, self.voffs, self.private, self.touched,
-                            self.written, self.noise, self._lay, self._st, self.thp,
-                            self.extra_private, self.coef, self.decided, self._cells0,
-                            self._ss0, d[:n], out, record, ev, self.total_ns)
-        self.done = bool(self.st[POS] >= self.pages.shape[0])
+        nf = self._replay_degrees(d[:n], False, 0, 0.0, 0.0, out, record, ev)
         if not self.done:
             raise ValueError(f"{d.size} degrees for more demand faults than that")
         return RunResult(fault_ns=out[:nf] if latencies else out, faults=int(self.st[FAULTS]),
                          precopied=int(self.st[PRECOPIED]), wasted=int(self.st[WASTED]),
                          events=ev[:nf].copy() if record else None)
+
+    def run_lookahead(self, max_k: int, gain: float, loss: float) -> np.ndarray:
+        """Replay the rest of the trace under the greedy look-ahead (:func:`lookahead_k` with
+        ``max_k``, ``gain`` and ``loss`` at each demand fault, from the page state there), in
+        compiled code; returns the degrees applied, one per fault. Only the latencies' sum
+        is kept (:attr:`total_ns`; the counts in :meth:`totals`)."""
+        d = np.zeros(self._faults_left(), dtype=np.int64)
+        nf = self._replay_degrees(d, True, int(max_k), float(gain), float(loss),
+                                  np.empty(0, dtype=np.float64), False, self._ev1)
+        return d[:nf].copy()
+
+    def _faults_left(self) -> int:
+        # Each fault makes one written page private: the written pages left bound the faults.
+        return max(int(np.count_nonzero(self.written)) - int(self.st[FAULTS]), 0)
+
+    def _replay_degrees(self, degrees: np.ndarray, lookahead: bool, max_k: int, gain: float,
+                        loss: float, out: np.ndarray, record: bool, ev: np.ndarray) -> int:
+        nf = replay_degrees(self.pages, self.ends, self.voffs, self.private, self.touched,
+                            self.written, self.noise, self._lay, self._st, self.thp,
+                            self.extra_private, self.coef, self.decided, self._cells0,
+                            self._ss0, degrees, lookahead, max_k, gain, loss, out, record, ev,
+                            self.total_ns)
+        self.done = bool(self.st[POS] >= self.pages.shape[0])
+        return int(nf)
 
     @property
     def faults(self) -> int:
