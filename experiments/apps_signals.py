@@ -207,11 +207,6 @@ def baseline_features(t: Trace, block: int = BLOCK
     return {k: F[:, i] for i, k in enumerate(names)}, U, W
 
 
-def unit(cost: CostModel, lam: float) -> tuple[float, float]:
-    """(gain per useful page, loss per wasted page) in ns."""
-    return cost.fault_ns + cost.copy_ns - cost.precopy_ns, cost.precopy_ns + lam * cost.page_cost_ns
-
-
 def bucket(values: np.ndarray, edges: tuple[int, ...]) -> np.ndarray:
     return np.searchsorted(np.asarray(edges), values, side="right") - 1
 
@@ -297,7 +292,7 @@ def oracle_rows(t: Trace, cost: CostModel, lam: float) -> tuple[np.ndarray, np.n
     (page, k, useful, wasted), and each fault's gain as a share of the baseline objective
     (``useful * gain - wasted * loss``; they sum to 1 - look-ahead / baseline when the cost
     model has no setup, skip or decide term)."""
-    gain, loss = unit(cost, lam)
+    gain, loss = cost.page_prices(lam)
     eng = ReplayEngine(cost, decided=True)
     ctx = eng.reset(t)
     base = cost.demand_ns * np.unique(t.pages).size
@@ -379,7 +374,7 @@ def cmd_signals(groups: dict[str, list[Trace]], costs: list[str], lam: float,
     positive / negative rewards as a share of the baseline (mean over the group's traces)."""
     for cname in costs:
         cost = make_costmodel(cname)
-        gain, loss = unit(cost, lam)
+        gain, loss = cost.page_prices(lam)
         print(f"\n# {cname}: gain/useful page {gain:.0f} ns, loss/wasted page {loss:.0f} ns, "
               f"break-even precision {loss / (gain + loss):.1%}; per bucket: faults, precision, "
               "mean reward per decision (demand faults), +gain/-loss of the bucket's decisions "
@@ -434,7 +429,7 @@ def _totals(priv, written, copied):  # pragma: no cover - compiled
 
 def _coef(cost: CostModel, lam: float) -> np.ndarray:
     """(demand, precopy, setup, skip, waste per wasted page, gain, loss) in ns."""
-    gain, loss = unit(cost, lam)
+    gain, loss = cost.page_prices(lam)
     return np.array([cost.demand_ns, cost.precopy_ns, cost.precopy_setup_ns,
                      cost.precopy_skip_ns, lam * cost.page_cost_ns, gain, loss])
 

@@ -528,3 +528,13 @@ class ThpSequence(DegreeSequence):
     """A degree sequence on huge pages (the engine's THP first-fault pricing)."""
 
     thp = True
+
+
+def test_page_prices_hand_computed() -> None:
+    """A written copy saves fault + copy (+ the decision, for a named program) less its
+    precopy; an unwritten one costs its precopy plus lam page copies."""
+    cm = CostModel(fault_ns=1000.0, copy_ns=300.0, precopy_ns=200.0, decide_ns=7.0,
+                   decide_program_ns={"guarded": 11.0})
+    assert cm.page_prices(2.0) == (1100.0, 800.0)
+    assert cm.page_prices(0.0, "table") == (1107.0, 200.0)
+    assert cm.page_prices(1.0, "guarded") == (1111.0, 500.0)

@@ -70,7 +70,7 @@ def _loss(cost: CostModel, lam: float, slack: float) -> float:
     outside [0, 1)."""
     if not (0 <= slack < 1):
         raise ConfigError(f"safe ceiling: slack must be in [0, 1), got {slack}")
-    return cost.precopy_ns + lam * cost.page_cost_ns
+    return cost.page_prices(lam)[1]
 
 
 def greedy_saved(demand: np.ndarray, precopy_ns: float, loss_ns: float, slack: float) -> np.ndarray:

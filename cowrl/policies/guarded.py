@@ -649,9 +649,7 @@ class GuardedPolicy(Policy):
                 kw["walk_empty_ns"] = walk_empty_price(cost) if kw.get("proof") else 0
         if kw.get("proof"):  # a copy pays its clean and its unproven reads: the bound covers it
             cost = cost.with_clean(int(kw.get("proof_ttl", 0)))
-        gain = int(cost.fault_ns + cost.copy_ns + cost.decide_cost(cls.decide_program)
-                   - cost.precopy_ns)
-        loss = int(cost.precopy_ns + lam * cost.page_cost_ns)
+        gain, loss = (int(v) for v in cost.page_prices(lam, cls.decide_program))
         if break_even(gain, loss) > MAX_BREAK_EVEN:
             kw["budget_per_mille"] = 0
         if gain < 0 and kw.get("read_ns") is None:
@@ -1015,9 +1013,7 @@ def arm_rewards(trace: Trace, cost: CostModel, lam: float,
     last = np.full(n, -1, dtype=np.int64)
     last[trace.pages] = np.arange(trace.writes)  # index of each page's last write
     private = np.zeros(n, dtype=bool)
-    gain = cost.fault_ns + cost.copy_ns + cost.decide_cost(GuardedPolicy.decide_program) \
-        - cost.precopy_ns
-    loss = cost.precopy_ns + lam * cost.page_cost_ns
+    gain, loss = cost.page_prices(lam, GuardedPolicy.decide_program)
     arms = [int(d) for d in degrees]
     aligned = np.array([is_align(a) for a in arms])
     groups = np.array([a - ALIGN if is_align(a) else 1 for a in arms], dtype=np.int64)

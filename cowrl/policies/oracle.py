@@ -32,9 +32,7 @@ def lookahead_degrees(trace: Trace, cost: CostModel, lam: float, max_k: int = 64
     ``lam`` times its memory cost."""
     engine = ReplayEngine(cost, decided=True)
     engine.reset(trace)
-    gain = cost.fault_ns + cost.copy_ns - cost.precopy_ns
-    loss = cost.precopy_ns + lam * cost.page_cost_ns
-    return engine.run_lookahead(max_k, gain, loss)
+    return engine.run_lookahead(max_k, *cost.page_prices(lam))
 
 
 class DegreeSequence(Policy):

@@ -239,6 +239,17 @@ class CostModel:
         return replace(self, precopy_ns=self.precopy_ns + extra, proof_clean_ns=0.0,
                        proof_read_ns=0.0 if ttl else self.proof_read_ns)
 
+    def page_prices(self, lam: float, program: str | None = None) -> tuple[float, float]:
+        """What one precopied page is worth against ``k = 0``: (gain if it is written later,
+        loss if it never is). A written copy saves its demand fault less the precopy (and,
+        with ``program``, the run-time decision that fault would have paid,
+        :meth:`decide_cost`); an unwritten one costs its precopy plus ``lam`` times its
+        memory (:attr:`page_cost_ns`). The one place these prices are written: the oracle's
+        look-ahead, the risk budget and the safe ceiling read them."""
+        decide = self.decide_cost(program) if program is not None else 0.0
+        return (self.fault_ns + self.copy_ns + decide - self.precopy_ns,
+                self.precopy_ns + lam * self.page_cost_ns)
+
     def decide_cost(self, program: str = "table") -> float:
         """What one run-time decision of ``program`` costs: ``decide_program_ns[program]``
         if the model prices that program apart, else ``decide_ns``."""
