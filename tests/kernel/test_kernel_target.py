@@ -293,10 +293,12 @@ REC_POLICIES = ("guarded_align16_proof", "guarded_align_loose_proof", "guarded_p
 pytestmark = pytest.mark.kernel
 
 
-# Write shapes no generator of the project makes (session 19's audit of the kernel target on
-# unseen patterns, where every count agreed): a ring buffer that wraps onto its own start and
-# then runs into the pages it made private on the first lap, and a copying GC's semispace flip
-# (forwarding writes scattered over from-space, copies appended at to-space's tail).
+# Write shapes no generator of cowrl.traces makes (from session 19's audit of the kernel target
+# on unseen patterns, docs/results/kernel-unseen-shapes-1ecc2ee.md, where every count agreed): a
+# ring buffer that wraps at the region's end onto its start and then runs into the pages it made
+# private on the first lap, and a copying GC's semispace flip (forwarding writes scattered over
+# from-space, copies appended at to-space's tail). experiments/novel_patterns.py has a ring log
+# and a copying GC of its own (other shapes), in the simulator only.
 def _ring_wrap(ring: int = 1024, laps: float = 1.5, seed: int = 0) -> Trace:
     """Records of 1..6 pages appended from 60% of the ring; a record that does not fit wraps
     to page 1; the control page 0 is rewritten every 32 records."""
