@@ -222,14 +222,16 @@ def run_session(requests: list[RunRequest], cfg: KernelConfig | Mapping[str, Any
     if guest.get("error"):
         raise CowrlError(f"the kernel job failed inside the guest: {guest['error'][-800:]}")
     info = {**info, "kernel_release": guest.get("kernel_release", ""),
-            "clocksource": guest.get("clocksource", ""),
+            "clocksource": guest.get("clocksource", ""), "pcp_high": guest.get("pcp_high"),
             "guest_wall_s": guest.get("wall_s"), "wall_s": time.monotonic() - t0}
     by_id = {r["id"]: r for r in guest.get("runs", [])}
     records, events = [], []
     for spec, req in zip(specs, requests, strict=True):
         run = by_id.get(spec.id, {"rc": -1, "stderr": "missing"})
         rinfo = {"runner": info["runner"], "accel": info["accel"],
-                 "kernel_release": info["kernel_release"]}
+                 "kernel_release": info["kernel_release"],
+                 "pcp_count_at_start": run.get("pcp_count_at_start", -1),
+                 "pcp_high_at_start": run.get("pcp_high_at_start", -1)}
         if run["rc"] != 0:
             rinfo["run_error"] = f"rc={run['rc']}: {run.get('stderr', '')[-500:]}"
         records.append(parse_run(jobdir, spec, req.trace, rinfo))

@@ -108,6 +108,13 @@ class KernelConfig:
     """Runs per (policy, trace), policy order rotated each repeat; the median-cow_ns run is kept."""
     keep_jobs: bool = False
     """Keep the job directory (traces, raw harness files, serial log) after a run."""
+    pin_pcp_high: bool = True
+    """qemu runner: on a guest kernel that auto-tunes the per-CPU free lists' ``high``
+    (Linux 6.7+, so 6.12, not 6.1), fix it at its floor (``vm.percpu_pagelist_high_fraction``,
+    ``cowrl/kernel/guest.py: pin_pcp_high``) before the runs. Otherwise ``high`` drifts with
+    guest time that 9p waits advance by host-timed amounts, and runs doing the same work read
+    up to about 3% apart under icount (docs/kernel.md, "Guest clock under TCG"). ``false``
+    keeps the kernel's own tuning. The host runner never changes the host's setting."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # Hydra passes what the command line says

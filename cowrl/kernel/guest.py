@@ -19,6 +19,7 @@ import json
 import mmap
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -133,6 +134,10 @@ def run_one(job: dict[str, Any], run: dict[str, Any], out: Path) -> dict[str, An
     if not run["module"]:
         cmd.append("--no-module")
     mem_kb = mem_available_kb()
+    try:
+        pcp = pcp_state(Path("/proc/zoneinfo").read_text())
+    except OSError:
+        pcp = {"count": -1, "high": -1}
     t0, up0 = time.monotonic(), _uptime()
     rc, stderr = run_bounded(cmd, float(job.get("run_timeout", 600)))
     if rc != 0:
@@ -140,7 +145,8 @@ def run_one(job: dict[str, Any], run: dict[str, Any], out: Path) -> dict[str, An
     if rc == 3 and (rdir / "summary.txt").is_file():  # the harness found its counts unreliable
         os.replace(rdir / "summary.txt", rdir / "summary.unreliable.txt")
     return {"id": run["id"], "rc": rc, "stderr": stderr[-2000:], "thp_mode": thp,
-            "wall_s": time.monotonic() - t0, "mem_available_kb": mem_kb}
+            "wall_s": time.monotonic() - t0, "mem_available_kb": mem_kb,
+            "pcp_count_at_start": pcp["count"], "pcp_high_at_start": pcp["high"]}
 
 
 OOM_KILL = "Out of memory: Killed process"
@@ -583,6 +589,83 @@ def run_checks(job: dict[str, Any]) -> dict[str, Any]:
     return checks
 
 
+PCP_HIGH_FRACTION = "/proc/sys/vm/percpu_pagelist_high_fraction"
+PCP_AUTOTUNE_SINCE = (6, 7)
+"""Linux 6.7 made the per-CPU free lists' ``high`` auto-tuned (between ``high_min``, the low
+watermark split over the CPUs, and ``high_max``): it grows as a CPU allocates and decays in
+vmstat's once-a-second work. Until then ``high`` was fixed (6.1: the low watermark)."""
+
+
+def _kernel_version(release: str) -> tuple[int, int]:
+    """(major, minor) of a ``uname -r`` string; (0, 0) if it does not start with them."""
+    m = re.match(r"(\d+)\.(\d+)", release)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def _zones(text: str) -> list[dict[str, int]]:
+    """``managed`` (pages) of each zone in /proc/zoneinfo's ``text``."""
+    zones: list[dict[str, int]] = []
+    for line in text.splitlines():
+        f = line.split()
+        if line.startswith("Node "):
+            zones.append({})
+        elif zones and len(f) == 2 and f[0] == "managed" and f[1].isdigit():
+            zones[-1].setdefault(f[0], int(f[1]))
+    return [z for z in zones if z.get("managed")]
+
+
+def pcp_high_fraction(zoneinfo: str) -> int:
+    """The ``vm.percpu_pagelist_high_fraction`` that fixes every CPU's ``high`` at the
+    kernel's floor, 4 x ``batch`` (``zone_highsize``: max(managed / fraction / CPUs,
+    4 x batch)): the managed pages of the largest zone in /proc/zoneinfo's ``zoneinfo``."""
+    zones = _zones(zoneinfo)
+    if not zones:
+        raise ValueError("no zone with managed pages in /proc/zoneinfo")
+    return max(8, max(z["managed"] for z in zones))
+
+
+def pcp_state(zoneinfo: str) -> dict[str, int]:
+    """``count`` and ``high`` of CPU 0's free list in the zone with the most managed pages
+    (the one a run's pages come from); -1 when /proc/zoneinfo does not say."""
+    zone, best, state = -1, -1, {"count": -1, "high": -1}
+    cur = {"count": -1, "high": -1}
+    cpu0 = False
+    for line in zoneinfo.splitlines() + ["Node end"]:
+        f = line.replace(":", " ").split()
+        if line.startswith("Node "):
+            if zone > best:
+                best, state = zone, cur
+            zone, cur, cpu0 = -1, {"count": -1, "high": -1}, False
+        elif len(f) == 2 and f[0] == "managed" and f[1].isdigit():
+            zone = int(f[1])
+        elif len(f) == 2 and f[0] == "cpu":
+            cpu0 = f[1] == "0"
+        elif cpu0 and len(f) == 2 and f[0] in cur and f[1].isdigit() and cur[f[0]] < 0:
+            cur[f[0]] = int(f[1])
+    return state
+
+
+def pin_pcp_high() -> dict[str, Any]:
+    """Fix the per-CPU free lists' ``high`` on a kernel that auto-tunes it (6.7+).
+
+    Under ``icount`` the guest's clock jumps while it waits for 9p I/O, by amounts the
+    host's timing decides, so the auto-tuned ``high`` (and with it how many free pages a
+    CPU holds when a run starts) differed between runs, and with it how many of a run's
+    page allocations refilled the list from the zone inside a timed fault (6.12: 0.970-
+    1.017x baseline for runs doing baseline's work). A set fraction makes ``high_min =
+    high_max`` (no growth, no decay). The qemu guest only: the host runner never calls this.
+    """
+    rel = platform.release()
+    if _kernel_version(rel) < PCP_AUTOTUNE_SINCE:
+        return {"pinned": False, "why": f"{rel}: high is fixed before 6.7"}
+    try:
+        frac = pcp_high_fraction(Path("/proc/zoneinfo").read_text())
+        Path(PCP_HIGH_FRACTION).write_text(f"{frac}\n")
+    except (OSError, ValueError) as e:
+        return {"pinned": False, "why": repr(e)}
+    return {"pinned": True, "fraction": frac}
+
+
 def _uptime() -> float:
     try:
         return float(Path("/proc/uptime").read_text().split()[0])
@@ -634,6 +717,8 @@ def main(argv: list[str]) -> int:
     report: dict[str, Any] = {"kernel_release": platform.release(), "runs": [], "checks": {},
                               "python": sys.version.split()[0], "uptime_at_start_s": _uptime(),
                               "clocksource": _clocksource()}
+    if job.get("pin_pcp_high"):
+        report["pcp_high"] = pin_pcp_high()
     try:
         for run in job["runs"]:
             try:

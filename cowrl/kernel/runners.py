@@ -165,7 +165,7 @@ class QemuRunner:
                                                 self.module)
         self.timings["prepare_s"] = time.monotonic() - t0
         return {"module": str(self.module), "harness": str(self.harness),
-                "kernel_release": self.release,
+                "kernel_release": self.release, "pin_pcp_high": self.cfg.pin_pcp_high,
                 "swap_modules": str(self.kernel_dir / "modules" / "swap")}
 
     # -- qemu ---------------------------------------------------------------------------

@@ -390,6 +390,18 @@ def test_the_guest_footprint_is_within_what_the_memory_check_reserves(
     assert memory_mb - min(avail) / 1024 < GUEST_BASE_MIB + memory_mb / GUEST_PART, avail
 
 
+def test_the_per_cpu_free_lists_high_is_the_same_in_every_run(session: KernelSession) -> None:
+    """6.12 auto-tunes the high of the per-CPU free lists, with guest time that 9p waits
+    advance by host-timed amounts; the guest fixes it (kernel.pin_pcp_high), so every run
+    starts with the same high and icount runs of the same work repeat (docs/kernel.md). 6.1
+    keeps its own fixed high and is not touched."""
+    pin = session.info["pcp_high"]
+    assert pin["pinned"] is session.info["kernel_release"].startswith("6.12"), pin
+    highs = {r.extra["pcp_high_at_start"] for r in session.records}
+    assert len(highs) == 1 and min(highs) > 0, highs
+    assert all(r.extra["pcp_count_at_start"] >= 0 for r in session.records)
+
+
 def test_no_taint_beyond_the_module_and_dmesg_kept(session: KernelSession) -> None:
     """Loading sets taint 12288 (O, E); any other bit is a warning, an oops or worse."""
     assert session.info["taint"] & ~12288 == 0, session.info

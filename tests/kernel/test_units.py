@@ -913,3 +913,102 @@ def test_an_unknown_release_is_one_line_before_any_boot(script: str) -> None:
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert res.returncode == 2, res.stderr
     assert res.stderr.strip() == "error: --releases: unknown release '9.9' (known: 6.1, 6.12)"
+
+
+ZONEINFO_612 = """Node 0, zone      DMA
+  per-node stats
+      nr_inactive_anon 1
+  pages free     3840
+        boost    0
+        min      21
+        low      26
+        high     31
+        spanned  4095
+        present  3998
+        managed  3840
+  pagesets
+    cpu: 0
+              count: 3
+              high:  4
+              batch: 1
+  vm stats threshold: 2
+Node 0, zone    DMA32
+  pages free     464212
+        boost    0
+        min      1522
+        low      1902
+        high     2282
+        spanned  520160
+        present  520160
+        managed  500962
+        cma      0
+        protection: (0, 0, 0, 0, 0)
+  pagesets
+    cpu: 0
+              count: 3718
+              high:  7474
+              batch: 63
+  vm stats threshold: 10
+    cpu: 1
+              count: 12
+              high:  999
+              batch: 63
+  node_unreclaimable:  0
+  start_pfn:           4096
+Node 0, zone   Normal
+  pages free     0
+        managed  0
+"""
+
+
+def test_pcp_state_and_fraction_read_the_largest_zones_cpu0() -> None:
+    """The free list a run allocates from is CPU 0's in the zone with the most managed pages
+    (DMA32 in a 2 GiB guest), and the fraction that fixes its high at 4 x batch is that
+    zone's managed pages (zone_highsize: max(managed / fraction / CPUs, 4 x batch))."""
+    from cowrl.kernel import guest
+
+    assert guest.pcp_state(ZONEINFO_612) == {"count": 3718, "high": 7474}
+    assert guest.pcp_state("") == {"count": -1, "high": -1}
+    assert guest.pcp_high_fraction(ZONEINFO_612) == 500962
+    with pytest.raises(ValueError, match="managed"):
+        guest.pcp_high_fraction("Node 0, zone DMA\n  pages free 1\n")
+    assert guest._kernel_version("6.12.118+deb13-amd64") == (6, 12)
+    assert guest._kernel_version("6.1.0-57-amd64") == (6, 1)
+    assert guest._kernel_version("6.7-rc1") == (6, 7)
+
+
+@pytest.mark.parametrize("release,pinned", [("6.1.0-57-amd64", False),
+                                            ("6.12.118+deb13-amd64", True)])
+def test_pcp_high_is_pinned_only_where_the_kernel_tunes_it(
+        monkeypatch: pytest.MonkeyPatch, release: str, pinned: bool) -> None:
+    """6.7+ auto-tunes the per-CPU lists' high; 6.1 keeps it fixed and is left as it is."""
+    from cowrl.kernel import guest
+
+    written: dict[str, str] = {}
+    monkeypatch.setattr(guest.platform, "release", lambda: release)
+    monkeypatch.setattr(guest.Path, "read_text", lambda self, *a, **k: ZONEINFO_612)
+    monkeypatch.setattr(guest.Path, "write_text",
+                        lambda self, text, *a, **k: written.__setitem__(str(self), text))
+    res = guest.pin_pcp_high()
+    assert res["pinned"] is pinned, res
+    assert written == ({guest.PCP_HIGH_FRACTION: "500962\n"} if pinned else {})
+
+
+def test_only_the_qemu_runner_asks_the_guest_to_pin_pcp_high(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The job of a qemu boot carries kernel.pin_pcp_high; the host runner's never does, so
+    guest.py never changes a host's vm.percpu_pagelist_high_fraction."""
+    from cowrl.kernel import build
+
+    for name in ("ensure_kernel", "ensure_module", "ensure_harness", "ensure_initramfs"):
+        monkeypatch.setattr(build, name, lambda *a, **k: tmp_path)
+    monkeypatch.setattr(build, "resolve_release", lambda *a, **k: "6.12.118+deb13-amd64")
+    monkeypatch.setattr(runners, "_qemu_version", lambda: "7.2")
+    q = runners.QemuRunner(KernelConfig(cache_dir=str(tmp_path), accel="tcg"))
+    assert q.prepare()["pin_pcp_high"] is True
+    q = runners.QemuRunner(KernelConfig(cache_dir=str(tmp_path), accel="tcg",
+                                        pin_pcp_high=False))
+    assert q.prepare()["pin_pcp_high"] is False
+    monkeypatch.setattr(runners.HostRunner, "check", lambda self: None)
+    h = runners.HostRunner(KernelConfig(runner="host", cache_dir=str(tmp_path)))
+    assert "pin_pcp_high" not in h.prepare()
