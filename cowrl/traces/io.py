@@ -106,7 +106,9 @@ class Trace:
                 raise TraceError(f"{self.name}: region_sizes must be 1-D (one size per "
                                  f"region), got shape {sizes.shape}")
             sizes = sizes.astype(np.int64)
-            if sizes.size == 0 or sizes.min() <= 0 or int(sizes.sum()) != self.n_pages:
+            # each size at most n_pages first: a sum of huge sizes wraps around in int64
+            if (sizes.size == 0 or sizes.min() <= 0 or sizes.max() > self.n_pages
+                    or int(sizes.sum()) != self.n_pages):
                 raise TraceError(f"{self.name}: region_sizes must be positive and sum to "
                                  f"n_pages={self.n_pages}")
             sizes.setflags(write=False)
