@@ -79,6 +79,11 @@ def _npy(tmp_path: Path, arr: np.ndarray) -> Path:
     (lambda d: (d / "bad.bin").write_text("1\n") and d / "bad.bin", "format"),
     (lambda d: d / "missing.npy", "no such"),
     (lambda d: np.savez(d / "bad.npz", other=np.arange(3)) or d / "bad.npz", "pages"),
+    # a .npy or .npz under another suffix: was a utf-8 codec error called "truncated"
+    (lambda d: np.save(d / "a.npy", np.arange(3)) or (d / "a.npy").rename(d / "a.txt") or
+     d / "a.txt", "a.txt: a .npy file, not text: rename it to a.npy"),
+    (lambda d: np.savez(d / "a.npz", pages=np.arange(3)) or (d / "a.npz").rename(d / "a.npy")
+     or d / "a.npy", "a.npy: a .npz file, not a .npy array: rename it to a.npz"),
 ])
 def test_bad_trace_files_raise_one_line_trace_error(tmp_path: Path, make, needle: str) -> None:
     path = make(tmp_path)

@@ -274,12 +274,21 @@ COMPRESSED = {b"\x1f\x8b": "gzip", b"\xfd7zXZ\x00": "xz", b"BZh": "bzip2",
 COMPRESSED_SUFFIXES = {".gz": "gzip", ".xz": "xz", ".bz2": "bzip2", ".zst": "zstd"}
 
 
+NATIVE = {b"\x93NUMPY": ".npy", b"PK\x03\x04": ".npz"}
+"""Leading bytes of the array formats, by the suffix that reads them."""
+
+
 def _compressed(p: Path, head: bytes, what: str) -> None:
-    """A file compressed as a whole (``head``: its first bytes) is refused, saying so."""
+    """A file compressed as a whole (``head``: its first bytes) is refused, saying so; so is
+    a .npy or .npz under another suffix (the suffix picks the reader)."""
     kind = next((k for m, k in COMPRESSED.items() if head.startswith(m)), None)
     if kind:
         raise TraceError(f"{p}: {kind}-compressed, not {what}: decompress it first (traces "
                          "are read uncompressed; .npz is the compressed format)")
+    suffix = next((s for m, s in NATIVE.items() if head.startswith(m)), None)
+    if suffix:
+        raise TraceError(f"{p}: a {suffix} file, not {what}: rename it to {p.stem}{suffix} "
+                         "(the suffix picks how a trace is read)")
 
 
 def _check_magic(p: Path, magic: bytes, what: str) -> None:
