@@ -221,6 +221,10 @@ def test_generators_are_seeded_and_sized(gen: str) -> None:
     ("sparse", {"n_pages": 10, "touched": 20}, "touched"),
     ("zipf", {"alpha": 0}, "alpha"),
     ("phased", {"phase_writes": 0}, "phase_writes"),
+    # over the format's limit: refused before allocating (a MemoryError, or an 8 GiB array
+    # for 2^30, before), and as n_pages, not as a page index of the drawn trace
+    ("sequential", {"n_pages": 2**40}, "n_pages 1099511627776 is over the limit"),
+    ("uniform", {"n_pages": 2**40}, "n_pages 1099511627776 is over the limit"),
 ])
 def test_generator_bad_params_raise_config_error_naming_field(gen: str, kw: dict,
                                                               field: str) -> None:
