@@ -293,6 +293,70 @@ REC_POLICIES = ("guarded_align16_proof", "guarded_align_loose_proof", "guarded_p
 pytestmark = pytest.mark.kernel
 
 
+# Write shapes no generator of cowrl.traces makes (from session 19's audit of the kernel target
+# on unseen patterns, docs/results/kernel-unseen-shapes-1ecc2ee.md, where every count agreed): a
+# ring buffer that wraps at the region's end onto its start and then runs into the pages it made
+# private on the first lap, and a copying GC's semispace flip (forwarding writes scattered over
+# from-space, copies appended at to-space's tail). experiments/novel_patterns.py has a ring log
+# and a copying GC of its own (other shapes), in the simulator only.
+def _ring_wrap(ring: int = 1024, laps: float = 1.5, seed: int = 0) -> Trace:
+    """Records of 1..6 pages appended from 60% of the ring; a record that does not fit wraps
+    to page 1; the control page 0 is rewritten every 32 records."""
+    rng = np.random.default_rng(seed)
+    w: list[int] = []
+    head, total, n = int(0.6 * ring), 0, 0
+    while total < laps * ring:
+        size = int(rng.integers(1, 7))
+        if head + size > ring:
+            head = 1
+        w += range(head, head + size)
+        head, total, n = head + size, total + size, n + 1
+        if n % 32 == 0:
+            w.append(0)
+    return Trace(np.array(w), ring, name="n_ringwrap")
+
+
+def _semispace(half: int = 1024, seed: int = 0) -> Trace:
+    """For each live object (60% of from-space's objects of 1..3 pages, in shuffled order):
+    its forwarding header in from-space, then its copy at to-space's tail; every 8 objects a
+    write behind the tail (the scan pointer)."""
+    rng = np.random.default_rng(seed)
+    objs, p = [], 0
+    while p < half:
+        size = min(int(rng.integers(1, 4)), half - p)
+        objs.append((p, size))
+        p += size
+    live = [o for o in objs if rng.random() < 0.6]
+    w: list[int] = []
+    tail = scan = half
+    for i, j in enumerate(rng.permutation(len(live))):
+        start, size = live[j]
+        w.append(start)
+        w += range(tail, tail + size)
+        tail += size
+        if i % 8 == 7:
+            scan = min(scan + 5, tail - 1)
+            w.append(scan)
+    return Trace(np.array(w), 2 * half, name="n_semispace")
+
+
+def _shield64() -> Policy:
+    """The shield alone as conf/policy/shield64.yaml ships it, at seed_table1's budget."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from cowrl.registry import make_policy
+
+    cfg = OmegaConf.load(Path(__file__).parents[2] / "conf/policy/shield64.yaml")
+    return make_policy(OmegaConf.merge(cfg, {"costmodel": "seed_table1"}))
+
+
+NOVEL_TRACES = {t.name: t for t in (_ring_wrap(), _semispace())}
+NOVEL_POLICIES = {"shield64": _shield64, "bandit_shielded": _trained_bandit,
+                  "readahead": Readahead}
+
+
 @pytest.fixture(scope="session", params=sorted(KERNEL_RELEASES))
 def session(request: pytest.FixtureRequest) -> KernelSession:
     reqs = [RunRequest(TRACES[t], POLICIES[p](), label=p) for p in POLICIES for t in TRACES]
@@ -308,6 +372,8 @@ def session(request: pytest.FixtureRequest) -> KernelSession:
     reqs += [RunRequest(REC_TRACE, GUARDED_POLICIES[p](), label=p) for p in REC_POLICIES]
     reqs.append(RunRequest(GUARDED_TRACES["g_multi"], HugePage(), label="hugepage"))
     reqs.append(RunRequest(GUARDED_TRACES["g_pool"], _inert_guarded(), label="guarded_inert"))
+    reqs += [RunRequest(NOVEL_TRACES[t], NOVEL_POLICIES[p](), label=p) for p in NOVEL_POLICIES
+             for t in NOVEL_TRACES]
     return run_session(reqs, {"accel": "auto", "kernel_release": KERNEL_RELEASES[request.param]},
                        checks=("manual_cow", "table_ioctl", "rmmod"), progress=True)
 
@@ -663,3 +729,40 @@ def test_align_windows_at_recorded_addresses_are_not_trivial(session: KernelSess
         assert r.precopied > 20 and len(set(kev.degree.tolist()) - {0}) >= 3, (p, r.precopied)
         sim = simulate(old, GUARDED_POLICIES[p](), cost)
         assert (sim.faults, sim.precopied) != (r.faults, r.precopied), p
+
+
+@pytest.mark.parametrize("trace,policy", [(t, p) for p in NOVEL_POLICIES for t in NOVEL_TRACES])
+def test_unseen_shapes_decisions_and_credits_equal_simulator(session: KernelSession, trace: str,
+                                                             policy: str) -> None:
+    """On write shapes no generator makes (a wrapping ring buffer, a semispace flip), the
+    shipped shield (shield64), the trained shielded bandit and readahead decide in the module
+    as in the simulator, fault for fault, and the shielded ones' proofs credit the same pages."""
+    from cowrl.sim import simulate
+
+    t = NOVEL_TRACES[trace]
+    _assert_module_equals_simulator(session, _index(session, trace, policy), t,
+                                    NOVEL_POLICIES[policy]())
+    proto = NOVEL_POLICIES[policy]()
+    if policy != "readahead":
+        simulate(t, proto, make_costmodel("seed_table1"), fast=False)
+        r = _rec(session, trace, policy)
+        assert r.extra["proof_lost"] == 0 and r.extra["proof_clean"] == r.precopied, r.extra
+        assert r.extra["proof_credited"] == proto.ctx.proven
+
+
+def test_unseen_shapes_are_not_trivial(session: KernelSession) -> None:
+    """Windows open on both shapes; on the ring (shield64, readahead) one is cut by the
+    region's end before the wrap and one walks into the pages the first lap made private (they
+    count toward k, copying nothing); the semispace flip wastes pages under the shield, and
+    its proofs credit copies."""
+    ring = NOVEL_TRACES["n_ringwrap"]
+    for p in NOVEL_POLICIES:
+        assert _rec(session, "n_ringwrap", p).precopied > 500, p
+        assert _rec(session, "n_semispace", p).precopied > 300, p
+    for p in ("shield64", "readahead"):
+        kev = session.events[_index(session, "n_ringwrap", p)]
+        window = np.minimum(kev.degree, ring.n_pages - 1 - kev.page)
+        assert (kev.degree > window).any(), p  # cut at the region end
+        assert (kev.precopied < window).any(), p  # private pages in the window
+    shield = _rec(session, "n_semispace", "shield64")
+    assert shield.wasted > 0 and shield.extra["proof_credited"] > 0, shield.extra
