@@ -9,10 +9,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from omegaconf import DictConfig
+import yaml
+from omegaconf import DictConfig, OmegaConf
 
 from cowrl.confdir import CONF_DIR
-from cowrl.errors import ConfigError, CowrlError
+from cowrl.errors import ConfigError, CowrlError, yaml_error
 
 
 def run_cli(fn: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
@@ -67,10 +68,17 @@ def check_choices(argv: Sequence[str], conf_dir: Path | None = None) -> None:
         if not group.is_dir():
             continue
         for name in value.split(","):
-            if name and name != "null" and not (group / f"{name}.yaml").is_file():
+            if not name or name == "null":
+                continue
+            if not (group / f"{name}.yaml").is_file():
                 known = ", ".join(sorted(p.stem for p in group.glob("*.yaml")))
                 print(f"error: {key}: unknown {key} {name!r} (available: {known})",
                       file=sys.stderr)
+                sys.exit(2)
+            try:  # a hand-edited file that is no YAML: Hydra's report is a traceback
+                OmegaConf.load(group / f"{name}.yaml")
+            except yaml.YAMLError as e:
+                print(f"error: {yaml_error(e, key)}", file=sys.stderr)
                 sys.exit(2)
 
 
@@ -206,6 +214,11 @@ def check_overrides(config_name: str, argv: Sequence[str], conf_dir: Path | None
             if lists:
                 msg += f" ({config_name}.py takes a list: {lists[0]}=[{value}])"
         print(f"error: {msg}", file=sys.stderr)
+        sys.exit(2)
+    except yaml.YAMLError as e:  # a hand-edited conf/GROUP/NAME.yaml: Hydra prints a traceback
+        mark = getattr(e, "problem_mark", None)
+        print(f"error: {yaml_error(e, Path(mark.name).parent.name if mark else config_name)}",
+              file=sys.stderr)
         sys.exit(2)
     except Exception:  # noqa: BLE001, S110 - @hydra.main reports whatever else it finds
         pass

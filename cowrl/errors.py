@@ -87,6 +87,15 @@ def read_json(path: str | Path, field: str) -> Any:
         raise ConfigError(f"{field}: {p} is not valid JSON ({e})") from None
 
 
+def yaml_error(e: Exception, field: str) -> ConfigError:
+    """A YAML syntax error (``yaml.YAMLError``, from OmegaConf or Hydra) as a one-line
+    ConfigError naming ``field``, the file, and the line and column of the problem."""
+    mark = getattr(e, "problem_mark", None)
+    where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(e, "problem", None) or (str(e).splitlines() or [type(e).__name__])[0]
+    return ConfigError(f"{field}: {where or 'a config file'} is not valid YAML ({problem})")
+
+
 def parse_json(text: str, field: str) -> Any:
     """``text`` (a command-line option) parsed as JSON, or a one-line ConfigError naming
     ``field``."""

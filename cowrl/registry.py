@@ -7,15 +7,17 @@ files, with ``hydra.utils.instantiate``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import yaml
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from cowrl.confdir import CONF_DIR, require_conf_dir
-from cowrl.errors import ConfigError
+from cowrl.errors import ConfigError, yaml_error
 from cowrl.policies.base import Policy
-from cowrl.sim.costmodel import CostModel
+from cowrl.sim.costmodel import CostModel, THPModel
 from cowrl.traces.io import Trace
 
 
@@ -31,13 +33,22 @@ def group_config(group: str, name: str, field: str | None = None) -> DictConfig:
         raise ConfigError(
             f"{field or group}: unknown {group} {name!r} (available: {', '.join(available(group))})"
         )
-    cfg = OmegaConf.load(path)
-    assert isinstance(cfg, DictConfig)
+    try:
+        cfg = OmegaConf.load(path)
+    except yaml.YAMLError as e:
+        raise yaml_error(e, field or group) from None
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(f"{field or group}: {path} must hold a mapping of fields "
+                          f"(_target_: ..., name: ...), not a list")
     return cfg
 
 
 def build(cfg: DictConfig | dict[str, Any], what: str, **overrides: Any) -> Any:
-    """``instantiate`` with ConfigError (naming ``what``) instead of Hydra's long traceback."""
+    """``instantiate`` with ConfigError (naming ``what``) instead of Hydra's long traceback;
+    a config without ``_target_`` (an empty file) is an error, not a dict handed on."""
+    if not isinstance(cfg, Mapping) or "_target_" not in cfg:
+        raise ConfigError(f"{what}: no _target_ field (the class or function that builds it; "
+                          "compare the files of conf/)")
     try:
         return instantiate(cfg, **overrides, _convert_="all")
     except ConfigError:
@@ -58,10 +69,15 @@ def make_policy(spec: str | DictConfig | dict[str, Any], lam: float = 1.0) -> Po
     spec instead (``trainer`` attribute; ``cowrl.training.TRAINERS``).
     """
     cfg = group_config("policy", spec, "policies") if isinstance(spec, str) else spec
-    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))  # type: ignore[arg-type]
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False)  # type: ignore[arg-type]
+                           if isinstance(cfg, DictConfig) else dict(cfg))  # a plain dict too
     if "lam" in cfg and cfg.lam is None:
         cfg.lam = lam
-    return build(cfg, f"policy {cfg.get('name', spec)}")
+    what = f"policy {cfg.get('name', spec)}"
+    # a Policy, or a trainer spec; duck-typed (tests/test_layout.py: no isinstance on them)
+    return _built(build(cfg, what), what, "policy", cfg,
+                  lambda p: callable(getattr(p, "decide", None))
+                  or getattr(p, "trainer", None) is not None)
 
 
 def make_workload(spec: str | DictConfig | dict[str, Any], seed: int = 0, **params: Any) -> Trace:
@@ -70,8 +86,19 @@ def make_workload(spec: str | DictConfig | dict[str, Any], seed: int = 0, **para
     ``params`` override the generator's parameters (``n_pages``, ``writes``, ...).
     """
     cfg = group_config("workload", spec, "workloads") if isinstance(spec, str) else spec
-    return build(cfg, f"workload {spec if isinstance(spec, str) else cfg.get('name')}",
-                 seed=seed, **params)
+    what = f"workload {spec if isinstance(spec, str) else cfg.get('name')}"
+    return _built(build(cfg, what, seed=seed, **params), what, "trace", cfg,
+                  lambda t: isinstance(t, Trace))
+
+
+def _built(obj: Any, what: str, noun: str, cfg: Mapping[str, Any],
+           ok: Callable[[Any], bool]) -> Any:
+    """``obj`` if ``ok(obj)``, else a one-line ConfigError naming ``what``: its ``_target_``
+    builds something else than a ``noun``."""
+    if not ok(obj):
+        raise ConfigError(f"{what}: _target_ {cfg.get('_target_')!r} built a "
+                          f"{type(obj).__name__}, not a {noun}")
+    return obj
 
 
 def workload_params(cfg: DictConfig | dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -97,4 +124,16 @@ def make_costmodel(spec: str | DictConfig | dict[str, Any], field: str = "costmo
     """A cost model from a name (``conf/costmodel/<name>.yaml``) or a config; errors name
     ``field`` (the setting the spec came from)."""
     cfg = group_config("costmodel", spec, field) if isinstance(spec, str) else spec
-    return build(cfg, field)
+    programs = cfg.get("decide_program_ns") if isinstance(cfg, Mapping) else None
+    if programs is not None and not isinstance(programs, Mapping):
+        raise ConfigError(f"{field}.decide_program_ns: expected ns by program name "
+                          f"({{guarded: 60.0}}), got {programs!r}")
+    cost = _built(build(cfg, field), field, "cost model", cfg,
+                  lambda c: isinstance(c, CostModel))
+    if not isinstance(cost.thp_model, THPModel):
+        raise ConfigError(f"{field}.thp_model: expected a THP model config (_target_: "
+                          f"cowrl.sim.costmodel.SplitThenCopy), got {cost.thp_model!r}")
+    if cost.copy_ns <= 0:  # the objective prices waste, and ratios divide, in page copies
+        raise ConfigError(f"{field}.copy_ns must be > 0 (a page copy: the unit of the waste "
+                          f"penalty), got {cost.copy_ns}")
+    return cost

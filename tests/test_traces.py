@@ -79,6 +79,11 @@ def _npy(tmp_path: Path, arr: np.ndarray) -> Path:
     (lambda d: (d / "bad.bin").write_text("1\n") and d / "bad.bin", "format"),
     (lambda d: d / "missing.npy", "no such"),
     (lambda d: np.savez(d / "bad.npz", other=np.arange(3)) or d / "bad.npz", "pages"),
+    # a .npy or .npz under another suffix: was a utf-8 codec error called "truncated"
+    (lambda d: np.save(d / "a.npy", np.arange(3)) or (d / "a.npy").rename(d / "a.txt") or
+     d / "a.txt", "a.txt: a .npy file, not text: rename it to a.npy"),
+    (lambda d: np.savez(d / "a.npz", pages=np.arange(3)) or (d / "a.npz").rename(d / "a.npy")
+     or d / "a.npy", "a.npy: a .npz file, not a .npy array: rename it to a.npz"),
 ])
 def test_bad_trace_files_raise_one_line_trace_error(tmp_path: Path, make, needle: str) -> None:
     path = make(tmp_path)
@@ -216,6 +221,10 @@ def test_generators_are_seeded_and_sized(gen: str) -> None:
     ("sparse", {"n_pages": 10, "touched": 20}, "touched"),
     ("zipf", {"alpha": 0}, "alpha"),
     ("phased", {"phase_writes": 0}, "phase_writes"),
+    # over the format's limit: refused before allocating (a MemoryError, or an 8 GiB array
+    # for 2^30, before), and as n_pages, not as a page index of the drawn trace
+    ("sequential", {"n_pages": 2**40}, "n_pages 1099511627776 is over the limit"),
+    ("uniform", {"n_pages": 2**40}, "n_pages 1099511627776 is over the limit"),
 ])
 def test_generator_bad_params_raise_config_error_naming_field(gen: str, kw: dict,
                                                               field: str) -> None:

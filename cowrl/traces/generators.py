@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from cowrl.errors import ConfigError
-from cowrl.traces.io import Trace
+from cowrl.traces.io import MAX_PAGES, Trace
 
 
 def _check(name: str, optional: tuple[str, ...] = ("writes",), **fields: Any) -> None:
@@ -24,6 +24,9 @@ def _check(name: str, optional: tuple[str, ...] = ("writes",), **fields: Any) ->
         if (isinstance(value, bool) or not isinstance(value, numbers.Real)
                 or int(value) != value or value <= 0):
             raise ConfigError(f"workload {name}: {key} must be a positive integer, got {value!r}")
+        if key == "n_pages" and value > MAX_PAGES:  # before any array of that size is made
+            raise ConfigError(f"workload {name}: n_pages {int(value)} is over the limit of "
+                              f"{MAX_PAGES} pages (1 TiB of 4 KiB pages)")
 
 
 def _trace(name: str, pages: np.ndarray, n_pages: int, **params: Any) -> Trace:

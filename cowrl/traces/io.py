@@ -106,7 +106,9 @@ class Trace:
                 raise TraceError(f"{self.name}: region_sizes must be 1-D (one size per "
                                  f"region), got shape {sizes.shape}")
             sizes = sizes.astype(np.int64)
-            if sizes.size == 0 or sizes.min() <= 0 or int(sizes.sum()) != self.n_pages:
+            # each size at most n_pages first: a sum of huge sizes wraps around in int64
+            if (sizes.size == 0 or sizes.min() <= 0 or sizes.max() > self.n_pages
+                    or int(sizes.sum()) != self.n_pages):
                 raise TraceError(f"{self.name}: region_sizes must be positive and sum to "
                                  f"n_pages={self.n_pages}")
             sizes.setflags(write=False)
@@ -272,12 +274,21 @@ COMPRESSED = {b"\x1f\x8b": "gzip", b"\xfd7zXZ\x00": "xz", b"BZh": "bzip2",
 COMPRESSED_SUFFIXES = {".gz": "gzip", ".xz": "xz", ".bz2": "bzip2", ".zst": "zstd"}
 
 
+NATIVE = {b"\x93NUMPY": ".npy", b"PK\x03\x04": ".npz"}
+"""Leading bytes of the array formats, by the suffix that reads them."""
+
+
 def _compressed(p: Path, head: bytes, what: str) -> None:
-    """A file compressed as a whole (``head``: its first bytes) is refused, saying so."""
+    """A file compressed as a whole (``head``: its first bytes) is refused, saying so; so is
+    a .npy or .npz under another suffix (the suffix picks the reader)."""
     kind = next((k for m, k in COMPRESSED.items() if head.startswith(m)), None)
     if kind:
         raise TraceError(f"{p}: {kind}-compressed, not {what}: decompress it first (traces "
                          "are read uncompressed; .npz is the compressed format)")
+    suffix = next((s for m, s in NATIVE.items() if head.startswith(m)), None)
+    if suffix:
+        raise TraceError(f"{p}: a {suffix} file, not {what}: rename it to {p.stem}{suffix} "
+                         "(the suffix picks how a trace is read)")
 
 
 def _check_magic(p: Path, magic: bytes, what: str) -> None:
