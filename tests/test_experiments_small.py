@@ -205,6 +205,37 @@ def test_guarded_lofo_small(tmp_path: Path) -> None:
         "error: --passes: must be at least 1")
 
 
+def test_price_mismatch_small(tmp_path: Path) -> None:
+    """shield64 priced by one cost model, run with another's costs (--quick: 1 development
+    draw per family, the 2 smallest recordings): one row per (P, T) pair and per scaled
+    price; on the diagonal P = T the budget's bound holds (worst <= 1.02, the same break-even
+    under P and T); tcg is inert under its own prices (nothing copied); the host-priced shield
+    run with tcg's costs breaks the target (so the check can fail); wasted <= copied."""
+    out = run("price_mismatch", "--quick", tmp=tmp_path)
+    assert "(1 development draws x 17 families, seeds 2000.., and 2 recordings" in out
+    row = re.compile(rf"^\| ([\w ]+?(?: (copy|precopy) x({NUM}))?) \| (\w+) \| ({NUM})% \| "
+                     rf"({NUM}) \| (.+?) \| (\d+) \| (\d+) \| ({NUM}) / ({NUM}) \| (yes|NO) \|$",
+                     re.M)
+    rows = {m[1]: m for m in row.finditer(out)}
+    models = ("host", "seed_table1", "tcg")
+    scaled = [f"{t} {k} x{s}" for t in models for k in ("copy", "precopy")
+              for s in ("1.25", "0.95", "0.9", "0.8", "0.67", "0.5")]
+    assert len(row.findall(out)) == 9 + len(scaled), out
+    assert set(rows) >= set(scaled) | set(models), out
+    for m in row.finditer(out):
+        worst, ok = float(m[6]), m[12] == "yes"
+        assert (worst <= 1.02 if ok else worst >= 1.02) and int(m[9]) <= int(m[8]), m[0]
+        if m[1] == m[4]:  # P = T: the bound holds, priced as the truth
+            assert ok and m[10] == m[11], m[0]
+    tcg = {m[0] for m in row.finditer(out) if m[1] == m[4] == "tcg"}
+    assert all("| 0 | 0 |" in r for r in tcg), tcg  # inert: k = 0 everywhere
+    off = [m for m in row.finditer(out) if m[1] == "host" and m[4] == "tcg"]
+    assert len(off) == 1 and off[0][12] == "NO" and float(off[0][6]) > 1.02
+    assert re.search(r"^  T = host, precopy: holds at .*; breaks at ", out, re.M), out
+    assert run("price_mismatch", "--draws", "0", tmp=tmp_path, status=2) == (
+        "error: --draws must be >= 1, got 0")
+
+
 def test_generalization_study_small(tmp_path: Path) -> None:
     """guarded learned on 2 randomized traces, 1 draw per family, no validation traces: one
     table row per policy with gain = 1 - geometric mean, the oracle at or below the best fixed
