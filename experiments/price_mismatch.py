@@ -18,6 +18,12 @@ with T's copy prices scaled by each ``--scales`` factor s < 1, i.e. a machine wh
 scales only what a window pays (``precopy_ns``, ``precopy_setup_ns``, ``precopy_skip_ns``,
 ``proof_clean_ns``), the demand fault as calibrated.
 
+``--unpriced tcg`` (the default) adds what no scaling shows: ``host`` and ``seed_table1`` have
+no cost for a window's setup or for its walk over pages already private
+(``precopy_setup_ns``, ``precopy_skip_ns`` are 0; only the kernel calibration identifies
+them), so each is also run against a truth T' with those two terms at ``tcg``'s share of a
+precopied page, priced by T (not priced) and by T' (priced).
+
 Traces: development draws only (seeds 2000.., ``--draws`` per family of the 17 generator
 families, as experiments/guarded_waste.py draws them) and the recorded corpus data/traces/*.npz;
 never the validation traces nor data/unseen.
@@ -65,12 +71,35 @@ def scaled(cost: CostModel, kind: str, s: float) -> CostModel:
                    **{f: getattr(cost, f) * s for f in SCALED[kind]})
 
 
-def pricing_pairs(names: list[str], kinds: list[str], scales: list[float]
-                  ) -> list[tuple[CostModel, CostModel]]:
-    """(P, T) for every two named models, then P = T scaled, per T, kind and factor."""
+UNPRICED = ("precopy_setup_ns", "precopy_skip_ns")
+"""Window costs that only the kernel calibration (``tcg``) identifies: ``host`` and
+``seed_table1`` have them at 0, so a budget priced by those sees a window over pages already
+private as free (``--unpriced``)."""
+
+
+def with_unpriced(cost: CostModel, ref: CostModel) -> CostModel:
+    """``cost`` with each :data:`UNPRICED` term it has at 0 set at ``ref``'s share of a
+    precopied page (``ref.f / ref.precopy_ns`` times ``cost.precopy_ns``): a truth that pays
+    for a window's setup and its walk over private pages, which ``cost`` does not price."""
+    terms = {f: getattr(ref, f) / ref.precopy_ns * cost.precopy_ns
+             for f in UNPRICED if not getattr(cost, f)}
+    return replace(cost, name=f"{cost.name} + {ref.name}'s setup/skip", **terms)
+
+
+def pricing_pairs(names: list[str], kinds: list[str], scales: list[float],
+                  unpriced: str | None = None) -> list[tuple[CostModel, CostModel]]:
+    """(P, T) for every two named models, then P = T scaled, per T, kind and factor, then,
+    with ``unpriced`` (a cost model's name), each T that lacks a window cost against a truth
+    T' that has it at that model's shares: P = T (not priced), then P = T' (priced)."""
     models = {n: make_costmodel(n) for n in names}
     pairs = [(models[p], models[t]) for t in names for p in names]
     pairs += [(scaled(models[t], k, s), models[t]) for t in names for k in kinds for s in scales]
+    if unpriced is not None:
+        ref = make_costmodel(unpriced, "--unpriced")
+        for t in names:
+            if not all(getattr(models[t], f) for f in UNPRICED):
+                truth = with_unpriced(models[t], ref)
+                pairs += [(models[t], truth), (truth, truth)]  # unpriced, then priced
     return pairs
 
 
@@ -114,6 +143,9 @@ def main() -> None:
     ap.add_argument("--scales", nargs="*", type=float, default=[1.25, 0.95, 0.9, 0.8, 0.67, 0.5],
                     help="factors for P = T scaled (s < 1: copies 1/s x dearer than priced, "
                          "s > 1: cheaper)")
+    ap.add_argument("--unpriced", default="tcg",
+                    help="also run each model that has no window setup/skip cost against a "
+                         "truth that has them, at this model's shares of a page copy ('' off)")
     ap.add_argument("--quick", action="store_true",
                     help="CI settings: 1 draw per family, the 2 smallest recordings")
     args = ap.parse_args()
@@ -124,15 +156,14 @@ def main() -> None:
     if any(not 0 < s for s in args.scales):
         raise ConfigError(f"--scales: factors must be > 0, got {args.scales}")
     traces = traces_of(args.draws, args.corpus)
-    pairs = pricing_pairs(args.costmodels, args.kinds, args.scales)
+    pairs = pricing_pairs(args.costmodels, args.kinds, args.scales, args.unpriced or None)
     shield = make_policy("shield64")
     assert isinstance(shield, GuardedPolicy)
-    base: dict[tuple[str, int], float] = {}
-    for t_name in args.costmodels:
-        cost = make_costmodel(t_name)
+    base: dict[tuple[str, int], float] = {}  # baseline's objective, per true model and trace
+    for cost in {t.name: t for _, t in pairs}.values():
         for i, t in enumerate(traces):
-            base[t_name, i] = objective(simulate(t, StaticPrecopy(0), cost), 1.0,
-                                        cost.page_cost_ns)
+            base[cost.name, i] = objective(simulate(t, StaticPrecopy(0), cost), 1.0,
+                                           cost.page_cost_ns)
     safety = TARGETS["safety"]
     print(f"shield64 priced by P, run with T's costs: {len(traces)} traces ({args.draws} "
           f"development draws x {len(g.FAMILIES)} families, seeds 2000.., and "
