@@ -12,11 +12,11 @@ objective (``cowrl.metrics.objective``, lambda = 1, waste in T's page copies) is
 baseline's (k = 0) under T on the same trace.
 
 Pairs: every (P, T) over the cost models of conf/costmodel (``auto`` is not one), and P = T
-with T's copy prices scaled by each ``--scales`` factor s < 1, i.e. a machine where copies are
-1/s x dearer than the calibration says. Two kinds of error: ``copy`` scales ``copy_ns`` and
-``precopy_ns`` (every page copy, in a fault or in a window, misjudged alike), ``precopy``
-scales only what a window pays (``precopy_ns``, ``precopy_setup_ns``, ``precopy_skip_ns``,
-``proof_clean_ns``), the demand fault as calibrated.
+with T's copy prices scaled by each ``--scales`` factor s (s < 1: a machine where copies are
+1/s x dearer than the calibration says; s > 1: cheaper). Two kinds of error: ``copy`` scales
+``copy_ns`` and ``precopy_ns`` (every page copy, in a fault or in a window, misjudged alike),
+``precopy`` scales only what a window pays (``precopy_ns``, ``precopy_setup_ns``,
+``precopy_skip_ns``, ``proof_clean_ns``), the demand fault as calibrated.
 
 ``--unpriced tcg`` (the default) adds what no scaling shows: ``host`` and ``seed_table1`` have
 no cost for a window's setup or for its walk over pages already private
@@ -31,7 +31,8 @@ never the validation traces nor data/unseen.
 Per pair it prints the geometric-mean gain over baseline, the worst trace (objective /
 baseline's, and its name), the pages copied and wasted over all traces, the budget's
 break-even hit rate under P and under T (the share of copied pages that must be written for a
-copy to pay: 1.0 = never pays, the shield is then inert), and whether the worst ratio is within
+copy to pay; above ``MAX_BREAK_EVEN`` = 0.9375 the budget grants nothing and the shield is
+inert, k = 0), and whether the worst ratio is within
 the 1.02 x target.
 """
 
@@ -52,7 +53,7 @@ from guarded_waste import draws_of  # noqa: E402
 from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.generalization import TARGETS  # noqa: E402
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
-from cowrl.policies.guarded import GuardedPolicy, break_even  # noqa: E402
+from cowrl.policies.guarded import MAX_BREAK_EVEN, GuardedPolicy, break_even  # noqa: E402
 from cowrl.policies.static import StaticPrecopy  # noqa: E402
 from cowrl.registry import available, make_costmodel, make_policy  # noqa: E402
 from cowrl.sim.costmodel import CostModel  # noqa: E402
@@ -169,7 +170,7 @@ def main() -> None:
           f"development draws x {len(g.FAMILIES)} families, seeds 2000.., and "
           f"{len(traces) - args.draws * len(g.FAMILIES)} recordings of data/traces); ratio = "
           f"objective / baseline's under T, lambda 1; break-even = hit rate a copy needs "
-          f"(1.000: never pays, inert)")
+          f"(above {MAX_BREAK_EVEN:.4f}: inert, k = 0)")
     print()
     print("| P (prices) | T (truth) | gain | worst ratio | worst trace | copied | wasted "
           f"| break-even P / T | worst <= {safety:.2f} |")
