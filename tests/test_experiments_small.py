@@ -205,6 +205,38 @@ def test_guarded_lofo_small(tmp_path: Path) -> None:
         "error: --passes: must be at least 1")
 
 
+def test_price_mismatch_small(tmp_path: Path) -> None:
+    """shield64 priced by one cost model, run with another's costs (--quick: 1 development
+    draw per family, the 2 smallest recordings): one row per (P, T) pair, per scaled price and
+    per unpriced window cost; on the diagonal P = T the budget's bound holds (worst <= 1.02,
+    the same break-even under P and T); tcg is inert under its own prices (nothing copied);
+    the host-priced shield run with tcg's costs, and with host's plus a window setup/skip cost
+    it does not price, breaks the target (so the check can fail); wasted <= copied."""
+    out = run("price_mismatch", "--quick", tmp=tmp_path)
+    assert "(1 development draws x 17 families, seeds 2000.., and 2 recordings" in out
+    row = re.compile(rf"^\| ([^|]+?) \| ([^|]+?) \| ({NUM})% \| ({NUM}) \| (.+?) \| (\d+) "
+                     rf"\| (\d+) \| ({NUM}) / ({NUM}) \| (yes|NO) \|$", re.M)
+    rows = {(m[1], m[2]): m for m in row.finditer(out)}
+    models = ("host", "seed_table1", "tcg")
+    scaled = {(f"{t} {k} x{s}", t) for t in models for k in ("copy", "precopy")
+              for s in ("1.25", "0.95", "0.9", "0.8", "0.67", "0.5")}
+    unpriced = {(p, f"{t} + tcg's setup/skip") for t in ("host", "seed_table1")
+                for p in (t, f"{t} + tcg's setup/skip")}
+    assert len(row.findall(out)) == len(rows), out  # no pair twice
+    assert set(rows) == {(p, t) for p in models for t in models} | scaled | unpriced, out
+    for (p, t), m in rows.items():
+        worst, ok = float(m[4]), m[10] == "yes"
+        assert (worst <= 1.02 if ok else worst >= 1.02) and int(m[7]) <= int(m[6]), m[0]
+        if p == t:  # P = T: the bound holds, priced as the truth
+            assert ok and m[8] == m[9], m[0]
+    assert rows["tcg", "tcg"][6] == rows["tcg", "tcg"][7] == "0"  # inert: k = 0 everywhere
+    for bad in (("host", "tcg"), ("host", "host + tcg's setup/skip")):
+        assert rows[bad][10] == "NO" and float(rows[bad][4]) > 1.02, rows[bad][0]
+    assert re.search(r"^  T = host, precopy: holds at .*; breaks at ", out, re.M), out
+    assert run("price_mismatch", "--draws", "0", tmp=tmp_path, status=2) == (
+        "error: --draws must be >= 1, got 0")
+
+
 def test_generalization_study_small(tmp_path: Path) -> None:
     """guarded learned on 2 randomized traces, 1 draw per family, no validation traces: one
     table row per policy with gain = 1 - geometric mean, the oracle at or below the best fixed

@@ -1,0 +1,214 @@
+"""Calibration error: ``shield64`` priced with one cost model and run on a machine whose true
+costs are another's. How wrong may the prices be before the 1.02 x safety target breaks?
+
+    python experiments/price_mismatch.py                  # the figures of docs/policies.md
+    python experiments/price_mismatch.py --quick          # CI: 1 draw per family, 2 recordings
+
+``shield64`` (conf/policy/shield64.yaml: the GUARDED program asking k = 64 at every fault, the
+risk budget alone deciding) gets its budget constants from a pricing model P
+(``GuardedPolicy.for_cost`` through ``deployed_under``, as ``costmodel: P`` would) and is
+replayed by the simulator with the true model T's costs (``simulate(trace, policy, T)``); the
+objective (``cowrl.metrics.objective``, lambda = 1, waste in T's page copies) is compared with
+baseline's (k = 0) under T on the same trace.
+
+Pairs: every (P, T) over the cost models of conf/costmodel (``auto`` is not one), and P = T
+with T's copy prices scaled by each ``--scales`` factor s (s < 1: a machine where copies are
+1/s x dearer than the calibration says; s > 1: cheaper). Two kinds of error: ``copy`` scales
+``copy_ns`` and ``precopy_ns`` (every page copy, in a fault or in a window, misjudged alike),
+``precopy`` scales only what a window pays (``precopy_ns``, ``precopy_setup_ns``,
+``precopy_skip_ns``, ``proof_clean_ns``), the demand fault as calibrated.
+
+``--unpriced tcg`` (the default) adds what no scaling shows: ``host`` and ``seed_table1`` have
+no cost for a window's setup or for its walk over pages already private
+(``precopy_setup_ns``, ``precopy_skip_ns`` are 0; only the kernel calibration identifies
+them), so each is also run against a truth T' with those two terms at ``tcg``'s share of a
+precopied page, priced by T (not priced) and by T' (priced).
+
+Traces: development draws only (seeds 2000.., ``--draws`` per family of the 17 generator
+families, as experiments/guarded_waste.py draws them) and the recorded corpus data/traces/*.npz;
+never the validation traces nor data/unseen.
+
+Per pair it prints the geometric-mean gain over baseline, the worst trace (objective /
+baseline's, and its name), the pages copied and wasted over all traces, the budget's
+break-even hit rate under P and under T (the share of copied pages that must be written for a
+copy to pay; above ``MAX_BREAK_EVEN`` = 0.9375 the budget grants nothing and the shield is
+inert, k = 0), and whether the worst ratio is within
+the 1.02 x target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from guarded_options import CORPUS  # noqa: E402
+from guarded_waste import draws_of  # noqa: E402
+
+from cowrl.errors import ConfigError  # noqa: E402
+from cowrl.generalization import TARGETS  # noqa: E402
+from cowrl.metrics import geomean_gain, objective  # noqa: E402
+from cowrl.policies.guarded import MAX_BREAK_EVEN, GuardedPolicy, break_even  # noqa: E402
+from cowrl.policies.static import StaticPrecopy  # noqa: E402
+from cowrl.registry import available, make_costmodel, make_policy  # noqa: E402
+from cowrl.sim.costmodel import CostModel  # noqa: E402
+from cowrl.sim.simulator import simulate  # noqa: E402
+from cowrl.traces import generators as g  # noqa: E402
+from cowrl.traces.io import Trace, load_trace  # noqa: E402
+
+SCALED = {"copy": ("copy_ns", "precopy_ns"),
+          "precopy": ("precopy_ns", "precopy_setup_ns", "precopy_skip_ns", "proof_clean_ns")}
+"""What each kind of calibration error scales (``--kinds``)."""
+
+
+def scaled(cost: CostModel, kind: str, s: float) -> CostModel:
+    """``cost`` with the prices of ``kind`` times ``s`` (s < 1: cheaper than the truth)."""
+    return replace(cost, name=f"{cost.name} {kind} x{s:g}",
+                   **{f: getattr(cost, f) * s for f in SCALED[kind]})
+
+
+UNPRICED = ("precopy_setup_ns", "precopy_skip_ns")
+"""Window costs that only the kernel calibration (``tcg``) identifies: ``host`` and
+``seed_table1`` have them at 0, so a budget priced by those sees a window over pages already
+private as free (``--unpriced``)."""
+
+
+def with_unpriced(cost: CostModel, ref: CostModel) -> CostModel:
+    """``cost`` with each :data:`UNPRICED` term it has at 0 set at ``ref``'s share of a
+    precopied page (``ref.f / ref.precopy_ns`` times ``cost.precopy_ns``): a truth that pays
+    for a window's setup and its walk over private pages, which ``cost`` does not price."""
+    terms = {f: getattr(ref, f) / ref.precopy_ns * cost.precopy_ns
+             for f in UNPRICED if not getattr(cost, f)}
+    return replace(cost, name=f"{cost.name} + {ref.name}'s setup/skip", **terms)
+
+
+def pricing_pairs(names: list[str], kinds: list[str], scales: list[float],
+                  unpriced: str | None = None) -> list[tuple[CostModel, CostModel]]:
+    """(P, T) for every two named models, then P = T scaled, per T, kind and factor, then,
+    with ``unpriced`` (a cost model's name), each T that lacks a window cost against a truth
+    T' that has it at that model's shares: P = T (not priced), then P = T' (priced)."""
+    models = {n: make_costmodel(n) for n in names}
+    pairs = [(models[p], models[t]) for t in names for p in names]
+    pairs += [(scaled(models[t], k, s), models[t]) for t in names for k in kinds for s in scales]
+    if unpriced is not None:
+        ref = make_costmodel(unpriced, "--unpriced")
+        for t in names:
+            if not all(getattr(models[t], f) for f in UNPRICED):
+                truth = with_unpriced(models[t], ref)
+                pairs += [(models[t], truth), (truth, truth)]  # unpriced, then priced
+    return pairs
+
+
+def shield_break_even(cost: CostModel) -> float:
+    """The break-even hit rate shield64's budget works with under ``cost`` (its clean and
+    reserved reads included, as ``GuardedPolicy.for_cost`` prices a copy)."""
+    pol = make_policy("shield64")
+    assert isinstance(pol, GuardedPolicy) and pol.budget_spec is not None
+    priced = pol.deployed_under(cost)
+    assert isinstance(priced, GuardedPolicy)
+    return break_even(priced.gain, priced.loss)
+
+
+def traces_of(draws: int, corpus: int | None) -> list[Trace]:
+    """``draws`` development draws of every family, then the recorded corpus (its first
+    ``corpus`` files by size, smallest first, when given)."""
+    files = sorted(CORPUS.glob("*.npz"))
+    if not files:
+        raise ConfigError(f"corpus: no *.npz in {CORPUS}")
+    if corpus is not None:
+        files = sorted(files, key=lambda f: f.stat().st_size)[:corpus]
+    return [*draws_of(g.FAMILIES, draws), *(load_trace(f) for f in files)]
+
+
+def label(t: Trace) -> str:
+    """A development draw by family and seed (every draw is named ``rand0``), a recording by
+    its name."""
+    if "sampler_seed" in t.meta:
+        return f"{t.meta['family']} (seed {t.meta['sampler_seed']})"
+    return t.name
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--costmodels", nargs="+",
+                    default=[n for n in available("costmodel") if n != "auto"])
+    ap.add_argument("--draws", type=int, default=8, help="development draws per family")
+    ap.add_argument("--corpus", type=int, default=None,
+                    help="only the N smallest recordings of data/traces (default: all)")
+    ap.add_argument("--kinds", nargs="*", default=list(SCALED), choices=list(SCALED))
+    ap.add_argument("--scales", nargs="*", type=float, default=[1.25, 0.95, 0.9, 0.8, 0.67, 0.5],
+                    help="factors for P = T scaled (s < 1: copies 1/s x dearer than priced, "
+                         "s > 1: cheaper)")
+    ap.add_argument("--unpriced", default="tcg",
+                    help="also run each model that has no window setup/skip cost against a "
+                         "truth that has them, at this model's shares of a page copy ('' off)")
+    ap.add_argument("--quick", action="store_true",
+                    help="CI settings: 1 draw per family, the 2 smallest recordings")
+    args = ap.parse_args()
+    if args.quick:
+        args.draws, args.corpus = 1, 2
+    if args.draws < 1:
+        raise ConfigError(f"--draws must be >= 1, got {args.draws}")
+    if any(not 0 < s for s in args.scales):
+        raise ConfigError(f"--scales: factors must be > 0, got {args.scales}")
+    traces = traces_of(args.draws, args.corpus)
+    pairs = pricing_pairs(args.costmodels, args.kinds, args.scales, args.unpriced or None)
+    shield = make_policy("shield64")
+    assert isinstance(shield, GuardedPolicy)
+    base: dict[tuple[str, int], float] = {}  # baseline's objective, per true model and trace
+    for cost in {t.name: t for _, t in pairs}.values():
+        for i, t in enumerate(traces):
+            base[cost.name, i] = objective(simulate(t, StaticPrecopy(0), cost), 1.0,
+                                           cost.page_cost_ns)
+    safety = TARGETS["safety"]
+    print(f"shield64 priced by P, run with T's costs: {len(traces)} traces ({args.draws} "
+          f"development draws x {len(g.FAMILIES)} families, seeds 2000.., and "
+          f"{len(traces) - args.draws * len(g.FAMILIES)} recordings of data/traces); ratio = "
+          f"objective / baseline's under T, lambda 1; break-even = hit rate a copy needs "
+          f"(above {MAX_BREAK_EVEN:.4f}: inert, k = 0)")
+    print()
+    print("| P (prices) | T (truth) | gain | worst ratio | worst trace | copied | wasted "
+          f"| break-even P / T | worst <= {safety:.2f} |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    worst: dict[tuple[str, str], float] = {}
+    for p_cost, t_cost in tqdm(pairs, desc="pairs", file=sys.stderr):
+        pol = shield.deployed_under(p_cost)  # the budget constants of P, fixed
+        ratios, copied, wasted = [], 0, 0
+        for i, t in enumerate(traces):
+            rec = simulate(t, pol, t_cost)
+            ratios.append(objective(rec, 1.0, t_cost.page_cost_ns) / base[t_cost.name, i])
+            copied += rec.precopied
+            wasted += rec.wasted
+        w = max(range(len(traces)), key=ratios.__getitem__)
+        worst[p_cost.name, t_cost.name] = ratios[w]
+        where = label(traces[w]) if ratios[w] > 1 else "none above 1"
+        print(f"| {p_cost.name} | {t_cost.name} | {geomean_gain(ratios):+.2f}% | "
+              f"{ratios[w]:.3f} | {where} "
+              f"| {copied} | {wasted} | {shield_break_even(p_cost):.3f} / "
+              f"{shield_break_even(t_cost):.3f} | {'yes' if ratios[w] <= safety else 'NO'} |",
+              flush=True)
+    print()
+    print(f"Margin: per true model and kind of error, the scaled prices under which the worst "
+          f"trace stays within {safety:.2f} x baseline, and the first that breaks it")
+    for t_name in args.costmodels:
+        for kind in args.kinds:
+            held, broke = [], None
+            for s in sorted(args.scales, reverse=True):
+                r = worst[f"{t_name} {kind} x{s:g}", t_name]
+                if r > safety:
+                    broke = f"x{s:g} ({r:.3f})"
+                    break
+                held.append(f"x{s:g}")
+            print(f"  T = {t_name}, {kind}: holds at {', '.join(held) or 'none'}; "
+                  f"breaks at {broke or 'none tested'}")
+
+
+if __name__ == "__main__":
+    from cowrl.cli import run_script
+
+    run_script(main)
