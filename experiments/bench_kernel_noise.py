@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args(argv)
-    kernel_releases(args.release, "--release")
+    if len(kernel_releases(args.release, "--release")) != 1:  # one boot: one kernel
+        raise ConfigError(f"--release: one release (6.1 or 6.12), got {args.release!r}")
     pols = policies_from(args.policies.split(","))
     modes = [normalise_icount(m) for m in args.modes.split(",")]
     out = []

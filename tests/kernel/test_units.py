@@ -1012,3 +1012,19 @@ def test_only_the_qemu_runner_asks_the_guest_to_pin_pcp_high(
     monkeypatch.setattr(runners.HostRunner, "check", lambda self: None)
     h = runners.HostRunner(KernelConfig(runner="host", cache_dir=str(tmp_path)))
     assert "pin_pcp_high" not in h.prepare()
+
+
+@pytest.mark.parametrize(("release", "err"), [
+    ("6.1,6.12", "--release: one release (6.1 or 6.12), got '6.1,6.12'"),
+    ("9.9", "--release: unknown release '9.9' (known: 6.1, 6.12)")])
+def test_bench_kernel_noise_takes_one_release_before_any_boot(release: str, err: str) -> None:
+    """``--release`` (one boot, one kernel): a list passed the release check and then stopped
+    on a KeyError traceback; now one line, status 2, before any boot."""
+    import os
+    import sys
+
+    res = subprocess.run([sys.executable, str(ROOT / "experiments" / "bench_kernel_noise.py"),
+                          "--release", release], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip() == f"error: {err}"
