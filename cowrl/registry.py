@@ -124,6 +124,11 @@ def make_costmodel(spec: str | DictConfig | dict[str, Any], field: str = "costmo
     """A cost model from a name (``conf/costmodel/<name>.yaml``) or a config; errors name
     ``field`` (the setting the spec came from)."""
     cfg = group_config("costmodel", spec, field) if isinstance(spec, str) else spec
+    if isinstance(cfg, Mapping) and cfg.get("name") == "auto" and "_target_" not in cfg:
+        # conf/costmodel/auto.yaml is no model: eval.py replaces it with target.costmodel
+        known = ", ".join(n for n in available("costmodel") if n != "auto")
+        raise ConfigError(f"{field}: auto (the target's own cost model) is eval.py's only; "
+                          f"name one here ({known})")
     programs = cfg.get("decide_program_ns") if isinstance(cfg, Mapping) else None
     if programs is not None and not isinstance(programs, Mapping):
         raise ConfigError(f"{field}.decide_program_ns: expected ns by program name "

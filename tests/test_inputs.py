@@ -49,6 +49,14 @@ def test_a_hand_written_costmodel_is_checked_where_it_loads(change: dict[str, An
         make_costmodel(spec)
 
 
+def test_costmodel_auto_outside_eval_names_the_models() -> None:
+    """``train.py costmodel=auto`` (eval.py's default, resolved only there) said "no _target_
+    field ... compare the files of conf/" about a file conf/ ships."""
+    with pytest.raises(ConfigError, match=r"^costmodel: auto \(the target's own cost model\) "
+                                          r"is eval\.py's only; name one here \(host, "):
+        make_costmodel("auto")
+
+
 def test_policy_and_workload_configs_without_target_name_themselves() -> None:
     """Before: the dict came back and eval.py died on ``'dict' object has no attribute``."""
     with pytest.raises(ConfigError, match="policy mine: no _target_ field"):
