@@ -26,7 +26,7 @@ precopied page, priced by T (not priced) and by T' (priced).
 
 Traces: development draws only (seeds 2000.., ``--draws`` per family of the 17 generator
 families, as experiments/guarded_waste.py draws them) and the recorded corpus data/traces/*.npz;
-never the validation traces nor data/unseen.
+never the validation traces nor the never-seen programs (docs/traces.md).
 
 Per pair it prints the geometric-mean gain over baseline, the worst trace (objective /
 baseline's, and its name), the pages copied and wasted over all traces, the budget's
