@@ -3,13 +3,16 @@ costs are another's. How wrong may the prices be before the 1.02 x safety target
 
     python experiments/price_mismatch.py                  # the figures of docs/policies.md
     python experiments/price_mismatch.py --quick          # CI: 1 draw per family, 2 recordings
+    python experiments/price_mismatch.py --policy DIR     # a trained policy (train.py out=DIR)
 
 ``shield64`` (conf/policy/shield64.yaml: the GUARDED program asking k = 64 at every fault, the
 risk budget alone deciding) gets its budget constants from a pricing model P
 (``GuardedPolicy.for_cost`` through ``deployed_under``, as ``costmodel: P`` would) and is
 replayed by the simulator with the true model T's costs (``simulate(trace, policy, T)``); the
 objective (``cowrl.metrics.objective``, lambda = 1, waste in T's page copies) is compared with
-baseline's (k = 0) under T on the same trace.
+baseline's (k = 0) under T on the same trace. ``--policy`` measures another policy the same
+way: a conf/policy name or a saved artifact (``train.py policy=bandit out=DIR``), frozen and
+priced by P through its ``deployed_under(P)``.
 
 Pairs: every (P, T) over the cost models of conf/costmodel (``auto`` is not one), and P = T
 with T's copy prices scaled by each ``--scales`` factor s (s < 1: a machine where copies are
@@ -53,6 +56,8 @@ from guarded_waste import draws_of  # noqa: E402
 from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.generalization import TARGETS  # noqa: E402
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
+from cowrl.policies.artifacts import load_policy  # noqa: E402
+from cowrl.policies.base import Policy  # noqa: E402
 from cowrl.policies.guarded import MAX_BREAK_EVEN, GuardedPolicy, break_even  # noqa: E402
 from cowrl.policies.static import StaticPrecopy  # noqa: E402
 from cowrl.registry import available, make_costmodel, make_policy  # noqa: E402
@@ -125,6 +130,21 @@ def traces_of(draws: int, corpus: int | None) -> list[Trace]:
     return [*draws_of(g.FAMILIES, draws), *(load_trace(f) for f in files)]
 
 
+def policy_of(spec: str) -> Policy:
+    """``spec``: a saved artifact directory (``train.py out=DIR``) or a conf/policy name; one
+    that cannot be priced by a cost model (no ``deployed_under``) is refused."""
+    if Path(spec).is_dir():
+        return load_policy(spec)
+    if spec not in available("policy"):
+        raise ConfigError(f"--policy: {spec!r} is neither a directory nor a conf/policy name "
+                          f"({', '.join(available('policy'))})")
+    pol = make_policy(spec)
+    if getattr(pol, "trainer", None) is not None:  # untrained: what would be measured is not it
+        raise ConfigError(f"--policy: {spec} learns; train it first (train.py policy={spec} "
+                          "out=DIR) and give DIR")
+    return pol
+
+
 def label(t: Trace) -> str:
     """A development draw by family and seed (every draw is named ``rand0``), a recording by
     its name."""
@@ -147,6 +167,8 @@ def main() -> None:
     ap.add_argument("--unpriced", default="tcg",
                     help="also run each model that has no window setup/skip cost against a "
                          "truth that has them, at this model's shares of a page copy ('' off)")
+    ap.add_argument("--policy", default="shield64",
+                    help="a conf/policy name or a saved artifact directory (train.py out=DIR)")
     ap.add_argument("--quick", action="store_true",
                     help="CI settings: 1 draw per family, the 2 smallest recordings")
     args = ap.parse_args()
@@ -156,17 +178,16 @@ def main() -> None:
         raise ConfigError(f"--draws must be >= 1, got {args.draws}")
     if any(not 0 < s for s in args.scales):
         raise ConfigError(f"--scales: factors must be > 0, got {args.scales}")
+    policy = policy_of(args.policy)  # before any trace is drawn
     traces = traces_of(args.draws, args.corpus)
     pairs = pricing_pairs(args.costmodels, args.kinds, args.scales, args.unpriced or None)
-    shield = make_policy("shield64")
-    assert isinstance(shield, GuardedPolicy)
     base: dict[tuple[str, int], float] = {}  # baseline's objective, per true model and trace
     for cost in {t.name: t for _, t in pairs}.values():
         for i, t in enumerate(traces):
             base[cost.name, i] = objective(simulate(t, StaticPrecopy(0), cost), 1.0,
                                            cost.page_cost_ns)
     safety = TARGETS["safety"]
-    print(f"shield64 priced by P, run with T's costs: {len(traces)} traces ({args.draws} "
+    print(f"{args.policy} priced by P, run with T's costs: {len(traces)} traces ({args.draws} "
           f"development draws x {len(g.FAMILIES)} families, seeds 2000.., and "
           f"{len(traces) - args.draws * len(g.FAMILIES)} recordings of data/traces); ratio = "
           f"objective / baseline's under T, lambda 1; break-even = hit rate a copy needs "
@@ -177,7 +198,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     worst: dict[tuple[str, str], float] = {}
     for p_cost, t_cost in tqdm(pairs, desc="pairs", file=sys.stderr):
-        pol = shield.deployed_under(p_cost)  # the budget constants of P, fixed
+        pol = policy.deployed_under(p_cost)  # the budget constants of P, fixed
         ratios, copied, wasted = [], 0, 0
         for i, t in enumerate(traces):
             rec = simulate(t, pol, t_cost)

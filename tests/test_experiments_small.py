@@ -235,6 +235,11 @@ def test_price_mismatch_small(tmp_path: Path) -> None:
     assert re.search(r"^  T = host, precopy: holds at .*; breaks at ", out, re.M), out
     assert run("price_mismatch", "--draws", "0", tmp=tmp_path, status=2) == (
         "error: --draws must be >= 1, got 0")
+    # --policy: a learner by name is refused (untrained, it is not what would be deployed)
+    assert run("price_mismatch", "--policy", "bandit", tmp=tmp_path, status=2).startswith(
+        "error: --policy: bandit learns; train it first")
+    assert run("price_mismatch", "--policy", "nosuch", tmp=tmp_path, status=2).startswith(
+        "error: --policy: 'nosuch' is neither a directory nor a conf/policy name")
 
 
 def test_generalization_study_small(tmp_path: Path) -> None:
