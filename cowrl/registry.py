@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from cowrl.confdir import CONF_DIR, require_conf_dir
 from cowrl.errors import ConfigError, yaml_error
 from cowrl.policies.base import Policy
-from cowrl.sim.costmodel import CostModel, THPModel
+from cowrl.sim.costmodel import CostModel
 from cowrl.traces.io import Trace
 
 
@@ -129,15 +129,9 @@ def make_costmodel(spec: str | DictConfig | dict[str, Any], field: str = "costmo
         known = ", ".join(n for n in available("costmodel") if n != "auto")
         raise ConfigError(f"{field}: auto (the target's own cost model) is eval.py's only; "
                           f"name one here ({known})")
-    programs = cfg.get("decide_program_ns") if isinstance(cfg, Mapping) else None
-    if programs is not None and not isinstance(programs, Mapping):
-        raise ConfigError(f"{field}.decide_program_ns: expected ns by program name "
-                          f"({{guarded: 60.0}}), got {programs!r}")
+    # the fields' own checks (types, finite ns >= 0) are CostModel's, at construction
     cost = _built(build(cfg, field), field, "cost model", cfg,
                   lambda c: isinstance(c, CostModel))
-    if not isinstance(cost.thp_model, THPModel):
-        raise ConfigError(f"{field}.thp_model: expected a THP model config (_target_: "
-                          f"cowrl.sim.costmodel.SplitThenCopy), got {cost.thp_model!r}")
     if cost.copy_ns <= 0:  # the objective prices waste, and ratios divide, in page copies
         raise ConfigError(f"{field}.copy_ns must be > 0 (a page copy: the unit of the waste "
                           f"penalty), got {cost.copy_ns}")

@@ -33,6 +33,7 @@ a seeded generator; with ``noise.kind: none`` costs are exact expected values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -210,9 +211,16 @@ class CostModel:
         self.proof_read_ns = _ns(self.proof_read_ns, "costmodel.proof_read_ns")
         self.proof_step_ns = _ns(self.proof_step_ns, "costmodel.proof_step_ns")
         self.proof_skip_ns = _ns(self.proof_skip_ns, "costmodel.proof_skip_ns")
+        programs = self.decide_program_ns or {}
+        if not isinstance(programs, Mapping):
+            raise ConfigError(f"costmodel.decide_program_ns: expected ns by program name "
+                              f"({{guarded: 60.0}}), got {programs!r}")
         self.decide_program_ns = {
             str(prog): _ns(v, f"costmodel.decide_program_ns.{prog}")
-            for prog, v in dict(self.decide_program_ns or {}).items()}
+            for prog, v in programs.items()}
+        if not isinstance(self.thp_model, THPModel):
+            raise ConfigError(f"costmodel.thp_model: expected a THP model config (_target_: "
+                              f"cowrl.sim.costmodel.SplitThenCopy), got {self.thp_model!r}")
 
     @property
     def page_cost_ns(self) -> float:
