@@ -18,7 +18,7 @@ from cowrl.traces.io import load_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 UNSEEN = ROOT / "data/unseen"
-NAMES = ["python_pool", "bash_array"]
+NAMES = ["python_pool", "bash_array", "python_counter", "numpy_columns", "python_sort"]
 
 
 def test_unseen_list_is_every_trace_there() -> None:
