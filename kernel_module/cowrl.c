@@ -201,6 +201,8 @@ struct cowrl_work {
 	struct mm_struct *mm;	/* compared with current->mm when the work runs */
 	unsigned long limit;	/* end of the registered range */
 	struct cowrl_proof_ref proof;	/* on: clean each copy, for these entries of slot/tid */
+	u32 walk;	/* pages after addr the walk may visit (GUARDED: the decision's last
+			 * shared page, cowrl_guarded_obs.last; else U32_MAX: all k) */
 	int slot;
 	u64 tid, tstart;
 };
@@ -671,8 +673,10 @@ NOKPROBE_SYMBOL(cowrl_guarded_shared);
  * PTE page and at most two more (struct cowrl_ptes); the window's PTEs are read under the target's
  * lock because how many depends on the state.  With time_decisions the whole
  * decision is timed, walks included.  0 if the target went away meanwhile.
+ * @walk: how far the precopy walk goes (cowrl_precopy_window), set when k > 0.
  */
-static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_proof_ref *pr)
+static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_proof_ref *pr,
+				u32 *walk)
 {
 	const struct cowrl_guarded_table *tb;
 	struct vm_area_struct *vma = d->vmf->vma;
@@ -719,6 +723,7 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_p
 				      (cp_u64)(d->addr >> PAGE_SHIFT));
 		k = cowrl_guarded_commit(tg->gstate, tb, &o, page, start, limit,
 					 cowrl_guarded_shared, &r);
+		*walk = o.last;	/* the window's pages after it were private when read */
 		if (tb->proof && k) {
 			/* the ring entries this window recorded: no earlier copy's pfn stays */
 			for (i = 0; i < o.proof_count && i < COWRL_GUARDED_PROOFS; i++)
@@ -753,7 +758,7 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 	};
 	struct cowrl_proof_ref pr = { 0 };
 	struct cowrl_work *w;
-	u32 mode, k;
+	u32 mode, k, walk = U32_MAX;
 	s64 pending;
 
 	if (ret & VM_FAULT_ERROR) {
@@ -789,7 +794,7 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 	if (mode == COWRL_POLICY_TABLE)
 		k = cowrl_decide(d);
 	else if (mode == COWRL_POLICY_GUARDED)
-		k = cowrl_decide_guarded(d, &pr);
+		k = cowrl_decide_guarded(d, &pr, &walk);
 	else if (mode == COWRL_POLICY_STATIC)
 		k = READ_ONCE(cowrl_policy.k);
 	else
@@ -814,6 +819,7 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 	w->mm = current->mm;
 	w->limit = d->tstart + d->tlen;
 	w->proof = pr;
+	w->walk = walk;
 	w->slot = d->slot;
 	w->tid = d->tid;
 	w->tstart = d->tstart;
@@ -1029,12 +1035,20 @@ static void cowrl_clean_window(struct mm_struct *mm, struct vm_area_struct *vma,
 	rcu_read_unlock();
 }
 
-/* Write-fault the COW-shared pages (addr, addr + k pages] of addr's VMA, in precopy mode. */
+/*
+ * Write-fault the COW-shared pages (addr, addr + k pages] of addr's VMA, in precopy mode.
+ * A GUARDED window stops after page addr + w->walk, the last its decision read shared:
+ * the pages after it were private, so the walk would only step over them (CNT_SKIPPED).
+ * If another thread forks between the decision and this work, those pages are COW-shared
+ * again and are left to demand faults: the work then copies fewer pages than a walk to
+ * addr + k would, never more, and never visits a page outside (addr, addr + k] (w->walk
+ * <= k by construction; min() keeps it so), clipped to the VMA and the range as ever.
+ */
 static void cowrl_precopy_window(struct mm_struct *mm, const struct cowrl_work *w,
 				 struct cowrl_active *a)
 {
 	unsigned long addr = (unsigned long)w->rec.addr, limit = w->limit;
-	u32 k = w->rec.degree;
+	u32 k = min(w->rec.degree, w->walk);
 	struct vm_area_struct *vma;
 	unsigned long p, end;
 	u64 copied = 0;

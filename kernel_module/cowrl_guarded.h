@@ -20,7 +20,10 @@
  *
  * where shared(ctx, q) says whether page q (inside the region) is COW-shared:
  * a write would copy it.  commit calls it for as few pages as the decision
- * needs (usually 2 while the budget is low).
+ * needs (usually 2 while the budget is low).  It has then read every page of
+ * the window it chose: o.last is the last of them it found shared (page +
+ * o.last; 0: none), where the module's precopy walk stops (the pages after it
+ * were private: the walk would only step over them).
  *
  * @left is how many of page-3 .. page-1 that lie in [start, limit) are
  * private: present, anonymous and exclusive to this process.  A page that is
@@ -207,6 +210,9 @@ struct cowrl_guarded_obs {
 	cp_u32 bucket;		/* the region's cowrl_guarded_bucket() (set by observe) */
 	cp_u32 proof_first;	/* set by commit: ring index of the first page it recorded */
 	cp_u32 proof_count;	/* set by commit: pages recorded (0 unless proof) */
+	cp_u32 last;		/* set by commit: the window's last page it read shared, as
+				 * page + last (0: none); the window's pages after it were
+				 * private, so the precopy walk may stop there */
 };
 
 static inline void cowrl_guarded_reset(struct cowrl_guarded_state *st)
@@ -621,6 +627,14 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 	if (k) {
 		reserved = copied * per;
 		st->budget -= reserved + kfixed;
+	}
+	/* every page of k's window was read (k is a degree tried): its last shared one */
+	o->last = 0;
+	for (j = k ? cowrl_guarded_walked(page, k, limit) : 0; j >= 1; j--) {
+		if (seen[j]) {
+			o->last = (cp_u32)j;
+			break;
+		}
 	}
 	/* version 4: the copied pages (shared in the window) await their proofs */
 	o->proof_first = st->proof_head;

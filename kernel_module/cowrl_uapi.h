@@ -104,7 +104,7 @@ struct cowrl_counters {
 	__u64 manual_copies;	/* in-scope wp_page_copy calls made by manual_cow */
 	__u64 precopy_works;	/* precopy task_work callbacks run */
 	__u64 precopy_tries;	/* fixup_user_fault calls made by precopy */
-	__u64 precopy_skipped;	/* window pages skipped: not present or huge */
+	__u64 precopy_skipped;	/* window pages walked over: not COW-shared (private, absent, huge) */
 	__u64 work_failed;	/* precopy work that could not be queued or found its mm gone */
 	__u64 records;		/* records written to the ring */
 	__u64 dropped;		/* records lost because the ring was full */

@@ -505,6 +505,9 @@ def test_c_guarded_matches_the_prototype(cguarded, pi: int) -> None:  # noqa: AN
                                   t.region_vpn_offsets)
         assert np.array_equal(page, ev.page), t.name
         assert np.array_equal(k, ev.k), t.name
+        # the module's precopy walks (each to the last window page its decision read
+        # shared, cowrl_guarded_obs.last) step over the private pages the engine counts
+        assert cguarded.last_skips == int(ev.skipped.sum()), t.name
         nonzero += int(np.count_nonzero(k))
         proofs += cguarded.last_proofs
     assert nonzero > 0
@@ -1232,3 +1235,43 @@ def test_the_module_table_carries_floor_slow(cguarded) -> None:  # noqa: ANN001
         bad = bytearray(off)
         struct.pack_into("<H", bad, at, value)
         assert cguarded.check(bytes(bad)) == -22, (at, value)
+
+
+# --- the precopy walk of a GUARDED window stops after its last page read shared -------------
+
+
+def test_guarded_walk_stops_after_the_last_page_its_decision_read_shared() -> None:
+    """6-page image rows written bottom-up, each left to right: shield64's 64-page window at a
+    row's first page covers the row's 5 shared pages and then rows written earlier, private
+    (docs/results/unseen-shapes-s20-97558ed.md, "Kernel"). Its walk stops after the row (the
+    module's cowrl_precopy_window, to cowrl_guarded_obs.last): no page is skipped, where the
+    same degrees walked whole (a STATIC window's walk) step over every private page of the
+    window, each priced precopy_skip_ns. Faults, copies and waste are the same."""
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    from cowrl.registry import make_policy
+    from cowrl.sim.engine import ReplayEngine
+
+    rows = 128
+    t = Trace(np.concatenate([r * 6 + np.arange(6) for r in range(rows - 1, -1, -1)]),
+              rows * 6, name="bottom_up_rows")
+    cost = dataclasses.replace(make_costmodel("seed_table1"), precopy_skip_ns=547.0)
+    cfg = OmegaConf.load(Path(__file__).parents[1] / "conf/policy/shield64.yaml")
+    pol = make_policy(OmegaConf.merge(cfg, {"costmodel": "seed_table1"}))
+    rec, ev = simulate(t, pol, cost, record_events=True)
+    assert (ev.k == 64).sum() == rows  # a window at every row's start
+    assert ev.skipped.sum() == 0  # each walk ends at its row's last page
+    priced = pol.for_trace(t, cost).priced(cost)
+    eng = ReplayEngine(priced, decided=True, program="guarded")
+    eng.reset(t)
+    whole = eng.run_degrees(ev.k, record=True)
+    assert (whole.faults, whole.precopied, whole.wasted) == (rec.faults, rec.precopied,
+                                                             rec.wasted)
+    walked_private = int(ev.window.sum()) - rec.precopied
+    assert whole.events[:, 6].sum() == walked_private > 5000
+    assert whole.fault_ns.sum() - rec.fault_ns.sum() == pytest.approx(547.0 * walked_private)
+    # per fault too, and the per-fault path (decide() at every fault) trims alike
+    _, ev_slow = simulate(t, pol, cost, record_events=True, fast=False)
+    assert ev_slow.skipped.tolist() == ev.skipped.tolist() and ev_slow.k.tolist() == ev.k.tolist()

@@ -173,7 +173,7 @@ _GSHIM = r"""
 unsigned int cg_sizeof_table(void) { return sizeof(struct cowrl_guarded_table); }
 int cg_check(const struct cowrl_guarded_table *tb) { return cowrl_guarded_check(tb); }
 
-static int64_t cg_reads, cg_proofs;
+static int64_t cg_reads, cg_proofs, cg_skips;
 
 static int cg_shared(void *ctx, cp_s64 q)
 {
@@ -195,6 +195,9 @@ int64_t cg_last_proofs(void) { return cg_proofs; }
 /* Page-state reads (shared() calls) of the last cg_replay. */
 int64_t cg_last_reads(void) { return cg_reads; }
 
+/* Private pages the precopy walks of the last cg_replay stepped over (to page + o.last). */
+int64_t cg_last_skips(void) { return cg_skips; }
+
 /*
  * Replay @pages (a write trace over regions ending at @ends[0..n_ends), page p of region r
  * at virtual page p + @voffs[r]) from all pages
@@ -213,7 +216,7 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 	uint32_t left, k, b;
 
 	cowrl_guarded_reset(&st);
-	cg_reads = cg_proofs = 0;
+	cg_reads = cg_proofs = cg_skips = 0;
 	for (i = 0; i < n; i++) {
 		p = pages[i];
 		if (priv[p]) {
@@ -233,6 +236,8 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 		cowrl_guarded_prove(&st, tb, start, limit, b, cg_written, priv);
 		cowrl_guarded_observe(&st, tb, &o, p, start, limit, left, (uint64_t)(p + voffs[r]));
 		k = cowrl_guarded_commit(&st, tb, &o, p, start, limit, cg_shared, priv);
+		for (j = 1; j <= (int64_t)o.last; j++)	/* the module's walk (0 if k = 0) */
+			cg_skips += priv[p + j] != 0;
 		end = p + k < limit - 1 ? p + k : limit - 1;
 		for (j = p; j <= end; j++)
 			if (!priv[j])	/* a private page keeps its state (2: written) */
@@ -285,6 +290,7 @@ class CGuarded:
         self.lib.cg_replay.restype = ctypes.c_int64
         self.lib.cg_last_reads.restype = ctypes.c_int64
         self.lib.cg_last_proofs.restype = ctypes.c_int64
+        self.lib.cg_last_skips.restype = ctypes.c_int64
         assert self.lib.cg_sizeof_table() == GUARDED_BYTES, "guarded table layout drifted"
 
     def check(self, payload: bytes) -> int:
@@ -309,4 +315,7 @@ class CGuarded:
         """Window/sentinel page reads of this replay (the module's gup-fast calls)."""
         self.last_proofs = int(self.lib.cg_last_proofs())
         """written() calls of this replay (the module's D-bit reads, version 4)."""
+        self.last_skips = int(self.lib.cg_last_skips())
+        """Private pages its precopy walks stepped over, each to the last page its decision
+        read shared (the module's ``precopy_skipped``)."""
         return out_p[:n], out_k[:n].astype(np.int64)

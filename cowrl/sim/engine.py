@@ -73,8 +73,8 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
            written: np.ndarray, noise: np.ndarray, lay: np.ndarray, st: np.ndarray, i: int,
            thp: bool, extra_private: int, coef: np.ndarray, decided: int, code: int,
            static_k: int, cells: np.ndarray, max_k: int, slots: int, near: int, ss: np.ndarray,
-           limit: int, out_ns: np.ndarray, record: bool, ev: np.ndarray, total: np.ndarray
-           ) -> int:
+           limit: int, out_ns: np.ndarray, record: bool, ev: np.ndarray, total: np.ndarray,
+           trim: bool) -> int:
     """The replay loop: from run ``i``'s state ``st[i]``, apply up to ``limit`` demand faults
     under a program (``code``, see :mod:`cowrl.sim.programs`; ``STATIC`` with ``static_k``
     applies one given degree), each priced, and stop at the next fault's context.
@@ -84,10 +84,14 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
     (unless it is empty: then only ``total[0]``, the sum, is kept) and, with ``record``,
     the :data:`EVENT_COLUMNS` into ``ev``; it returns the number applied; ``total[0]``
     accumulates the latencies. ``st[i, POS] = -1`` (a fresh run) first looks for the
-    first demand fault. This is the only loop over a trace, and the only place where
-    pages change state (written out below, as in ``docs/semantics.md``). The state lives in local
-    variables and the buffers are indexed with offsets, not sliced: numba keeps locals
-    in registers, while a view or a state array written per fault costs tens of ns.
+    first demand fault. With ``trim`` (a run the module runs in GUARDED mode; the program
+    ``GUARDED`` always) the precopy walk stops after the window's last page that was shared
+    at the decision, as the module's does: the private pages after it are not walked (not
+    ``skipped``, not priced); what the window copies is the same. This is the only loop over
+    a trace, and the only place where pages change state (written out below, as in
+    ``docs/semantics.md``). The state lives in local variables and the buffers are indexed
+    with offsets, not sliced: numba keeps locals in registers, while a view or a state array
+    written per fault costs tens of ns.
     """
     pos, page, rend, rstart, prev_page, prev_k = st[i, 0], st[i, 1], st[i, 2], st[i, 3], \
         st[i, 4], st[i, 5]
@@ -135,6 +139,10 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
                                                            private, s0, page + voff)
         # --- the page-state update (docs/semantics.md): the faulting page, the huge
         # page's first fault, the precopy window clipped at the region end ---
+        top = min(page + k, rend - 1)  # the walk's last page
+        if k > 0 and (trim or code == GUARDED):  # GUARDED: the last the decision saw shared
+            while top > page and private[s0 + top] != 0:
+                top -= 1
         private[s0 + page] = 1
         n = h = win = skip = waste = 0
         if thp:
@@ -158,7 +166,7 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
             hi = min(page + k, rend - 1)
             if hi > page:
                 win = hi - page
-                for j in range(page + 1, hi + 1):
+                for j in range(page + 1, top + 1):
                     if private[s0 + j] == 0:
                         private[s0 + j] = 1
                         n += 1
@@ -260,7 +268,7 @@ def replay_degrees(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray,
         replay(pages, ends, voffs, private, touched, written, noise, lay, st, 0, thp,
                extra_private, coef, decided, STATIC, degrees[nf], cells, 0, 1, 1, ss, 1,
                out_ns[nf:nf + 1] if store else out_ns, record,
-               ev[nf:nf + 1] if record else ev, total)
+               ev[nf:nf + 1] if record else ev, total, False)
         nf += 1
     return nf
 
@@ -304,12 +312,17 @@ class ReplayEngine:
     each huge page's first fault); ``decided`` charges the decision cost of
     ``program`` (:meth:`CostModel.decide_cost`) at every fault (a policy that decides at
     run time); ``noise_rng`` draws the cost
-    model's per-fault noise at :meth:`reset` (``None``: noise must be off).
+    model's per-fault noise at :meth:`reset` (``None``: noise must be off). ``trim``: the
+    degrees :meth:`apply` is given are a GUARDED program's (the module's GUARDED mode), whose
+    precopy walk stops after the last window page its decision read shared (:func:`replay`;
+    :meth:`run_program` trims a ``GUARDED`` program's windows whatever ``trim`` says, and
+    :meth:`run_degrees` and :meth:`run_lookahead` never).
     """
 
     def __init__(self, cost: CostModel, thp: bool = False, decided: bool = True,
-                 program: str = "table") -> None:
+                 program: str = "table", trim: bool = False) -> None:
         self.cost = cost
+        self.trim = bool(trim)
         self.thp = bool(thp)
         self.decided = 1 if decided else 0
         self.extra_private = cost.thp_model.first_fault_private_pages() if self.thp else 0
@@ -359,7 +372,7 @@ class ReplayEngine:
         nf = replay(self.pages, self.ends, self.voffs, self.private, self.touched, self.written,
                     self.noise, self._lay, self._st, 0, self.thp, self.extra_private, self.coef,
                     self.decided, code, static_k, cells, max_k, slots, near, ss, limit, out,
-                    record, ev, self.total_ns)
+                    record, ev, self.total_ns, self.trim)
         self.done = bool(self.st[POS] >= self.pages.shape[0])
         return int(nf)
 

@@ -42,7 +42,10 @@ per-class sentinel hit rates and the risk budget, and (version 4, ``proof``) a r
 copied pages proven by the page state (:data:`PAGE_WRITTEN`: written after its copy).
 ``cells`` carries the 320-entry table then the budget constants (:func:`guarded_cells`);
 its state follows the stream state in ``ss``. ``tests/test_guarded_program.py`` checks it
-against the prototype, fault for fault.
+against the prototype, fault for fault. The decision reads every page of the window it
+chooses; the module's precopy walk stops after the last one it read shared
+(``cowrl_guarded_obs.last``), and the engine's walk of a GUARDED window likewise, from the
+same page state (:func:`cowrl.sim.engine.replay`'s ``trim``): nothing here returns it.
 """
 
 from __future__ import annotations

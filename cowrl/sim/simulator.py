@@ -27,6 +27,7 @@ import numpy as np
 from cowrl.metrics import RunRecord
 from cowrl.sim.costmodel import CostModel
 from cowrl.sim.engine import EVENT_COLUMNS, ReplayEngine
+from cowrl.sim.programs import DECIDE_CODES, GUARDED
 from cowrl.traces.io import Trace
 
 if TYPE_CHECKING:  # the policy interface lives with the policies; sim never imports it
@@ -43,10 +44,12 @@ class SimEvents:
     precopied: np.ndarray
     thp_first: np.ndarray
     window: np.ndarray
-    """Window pages walked: ``k`` clipped at the end of the page's region (0 for ``k = 0``)."""
+    """The window: ``k`` clipped at the end of the page's region (0 for ``k = 0``)."""
     skipped: np.ndarray
-    """Window pages walked that were already private. ``window - skipped`` are the window's
-    copies; ``precopied`` can exceed them by a ``CopyWholeHuge`` huge page's other pages."""
+    """Window pages the precopy walk stepped over, already private: all of them, except in a
+    GUARDED run (:func:`trims`), whose walk stops after the last window page its decision
+    read shared. The window's copies are ``window`` minus its private pages; ``precopied``
+    can exceed them by a ``CopyWholeHuge`` huge page's other pages."""
     run: np.ndarray | None = None
     """The fault history at each fault: consecutive sequential hits."""
     hit_rate_fp: np.ndarray | None = None
@@ -77,6 +80,15 @@ def decides(policy: Policy) -> int:
     return 0 if policy.static_k is not None else 1
 
 
+def trims(policy: Policy) -> bool:
+    """Whether ``policy``'s precopy walks stop after the last window page its decision read
+    shared: the runs priced as the module's GUARDED program (``decide_program``: guarded, the
+    bandits on guarded's context) are the runs the module makes in GUARDED mode (their
+    ``kernel_program``: a guarded table; an inert one opens no window). TABLE and STATIC
+    windows do not read their pages at the decision: walked whole."""
+    return DECIDE_CODES.get(policy.decide_program) == GUARDED
+
+
 def _replay_policy(engine: ReplayEngine, policy: Policy, record: bool
                    ) -> tuple[np.ndarray, np.ndarray | None]:
     """Ask ``policy`` at every demand fault (learning and other Python policies)."""
@@ -105,7 +117,7 @@ def _run(trace: Trace, policy: Policy, cost: CostModel, seed: int | None, record
     cost = policy.priced(cost)  # e.g. guarded proof: 1 pays the dirty-bit clean per copy
     policy.reset(trace.n_pages, seed=seed)
     engine = ReplayEngine(cost, thp=policy.thp, decided=bool(decides(policy)),
-                          program=policy.decide_program)
+                          program=policy.decide_program, trim=trims(policy))
     engine.reset(trace, noise_rng=np.random.default_rng(seed) if seed is not None else None)
     program = policy.replay_program() if fast else None
     if program is not None:
