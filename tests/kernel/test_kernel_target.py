@@ -352,7 +352,15 @@ def _shield64() -> Policy:
     return make_policy(OmegaConf.merge(cfg, {"costmodel": "seed_table1"}))
 
 
-NOVEL_TRACES = {t.name: t for t in (_ring_wrap(), _semispace())}
+def _bottom_up_rows(rows: int = 128) -> Trace:
+    """6-page image rows written bottom-up, each left to right (session 20's kernel audit,
+    docs/results/unseen-shapes-s20-97558ed.md): a window at a row's first page covers the
+    row's 5 shared pages, then rows written earlier, private."""
+    return Trace(np.concatenate([r * 6 + np.arange(6) for r in range(rows - 1, -1, -1)]),
+                 rows * 6, name="n_bottomup")
+
+
+NOVEL_TRACES = {t.name: t for t in (_ring_wrap(), _semispace(), _bottom_up_rows())}
 NOVEL_POLICIES = {"shield64": _shield64, "bandit_shielded": _trained_bandit,
                   "readahead": Readahead}
 
@@ -527,6 +535,10 @@ def _assert_module_equals_simulator(session: KernelSession, i: int, trace: Trace
                             f"vs sim {np.c_[ev.page[first], ev.k[first]]}")
     assert kev.precopied.tolist() == ev.precopied.tolist()
     assert (r.faults, r.precopied, r.wasted) == (sim.faults, sim.precopied, sim.wasted)
+    # the window pages the precopy walks stepped over, private (a GUARDED walk stops after
+    # the last page its decision read shared; a TABLE one walks the whole window)
+    assert r.extra["precopy_skipped"] == int(ev.skipped.sum()), (r.extra["precopy_skipped"],
+                                                                 int(ev.skipped.sum()))
     assert r.extra["integrity_ok"] and r.extra["dropped"] == 0 and r.extra["nmissed"] == 0
     return r
 
@@ -780,3 +792,27 @@ def test_unseen_shapes_are_not_trivial(session: KernelSession) -> None:
         assert (kev.precopied < window).any(), p  # private pages in the window
     shield = _rec(session, "n_semispace", "shield64")
     assert shield.wasted > 0 and shield.extra["proof_credited"] > 0, shield.extra
+
+
+def test_guarded_walks_stop_after_the_last_page_read_shared(session: KernelSession) -> None:
+    """On bottom-up rows shield64 opens 64 pages at every row's start: the module's walk
+    stops after the row (cowrl_guarded_obs.last), stepping over none of the rows written
+    earlier, as the simulator's (its precopy_skipped equals the simulator's skipped in every
+    run, _assert_module_equals_simulator). Elsewhere a GUARDED walk steps over the private
+    pages before that last one, and a TABLE walk over every private page of its window."""
+
+    def private_in_windows(trace: Trace, policy: str) -> tuple[int, int]:
+        r, kev = _rec(session, trace.name, policy), session.events[_index(session, trace.name,
+                                                                          policy)]
+        end = trace.region_ends[np.searchsorted(trace.region_ends, kev.page, side="right")]
+        window = np.minimum(kev.degree, end - 1 - kev.page).sum()
+        return r.extra["precopy_skipped"], int(window) - r.precopied
+
+    kev = session.events[_index(session, "n_bottomup", "shield64")]
+    assert (kev.degree == 64).sum() == 128, kev.degree
+    skipped, private = private_in_windows(NOVEL_TRACES["n_bottomup"], "shield64")
+    assert skipped == 0 and private > 5000, (skipped, private)
+    skipped, private = private_in_windows(GUARDED_TRACES["g_pool"], "guarded_loose")
+    assert 0 < skipped < private, (skipped, private)
+    skipped, private = private_in_windows(EQ_TRACES["eq_phased"], "table_hand")
+    assert 0 < skipped == private, (skipped, private)
