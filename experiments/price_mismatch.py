@@ -13,7 +13,10 @@ replayed by the simulator with the true model T's costs (``simulate(trace, polic
 objective (``cowrl.metrics.objective``, lambda = 1, waste in T's page copies) is compared with
 baseline's (k = 0) under T on the same trace. ``--policy`` measures another policy the same
 way: a conf/policy name or a saved artifact (``train.py policy=bandit out=DIR``), frozen and
-priced by P through its ``deployed_under(P)``.
+priced by P through its ``deployed_under(P)``. A policy that ``deployed_under`` cannot
+re-price (a trained PPO or DQN: its shield keeps the prices it was trained with, ``seed_table1``
+by default) is refused unless ``--own-prices NAME`` names those prices; only the pairs with
+P = NAME are run then.
 
 Pairs: every (P, T) over the cost models of conf/costmodel (``auto`` is not one), and P = T
 with T's copy prices scaled by each ``--scales`` factor s (s < 1: a machine where copies are
@@ -79,9 +82,13 @@ from cowrl.sim.simulator import SimEvents, decides, simulate  # noqa: E402
 from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.io import Trace, load_trace  # noqa: E402
 
-CHECK_TOL, CHECK_MIN = 0.09, 1024
-"""``--check``'s defaults: ``tau`` and ``M`` of docs/policies.md, "A run-time price check"
-(chosen at P = T on the development draws, before any mismatch was measured with it)."""
+CHECK_DEFAULTS = {"sum": (0.09, 1024), "mean": (0.09, 256)}
+"""``--check``'s ``tau`` and ``M`` per ``--check-stat`` (docs/policies.md, "A run-time price
+check": each chosen at P = T on the development draws, before any mismatch was measured with
+it)."""
+
+CHECK_CAP = 8.0
+"""``--check-stat mean``: the most one measurement's ratio to its price counts."""
 
 SCALED = {"copy": ("copy_ns", "precopy_ns"),
           "precopy": ("precopy_ns", "precopy_setup_ns", "precopy_skip_ns", "proof_clean_ns")}
@@ -156,6 +163,11 @@ class PriceCheck:
     tol: float
     min_windows: int
     noise: bool = True
+    stat: str = "sum"
+    """``sum``: sums of ns (a window weighs by its size); ``mean``: means of each
+    measurement's ratio to its price, capped at :data:`CHECK_CAP` (a window priced at 0
+    counts the cap; one that measured 0 too is no evidence, not counted): every measurement
+    weighs alike."""
 
     def trip(self, ev: SimEvents, priced: CostModel, truth: CostModel, seed: int) -> int | None:
         """The index of the demand fault after whose window the check trips, or None.
@@ -169,10 +181,19 @@ class PriceCheck:
             w_meas = w_meas * rng.lognormal(0.0, truth.noise.sigma, n)
             d_meas = d_meas * rng.lognormal(0.0, truth.noise.sigma, n)
         work = ev.work.astype(bool)
-        w, wp = np.cumsum(w_meas), np.cumsum(w_price)
-        d, nd = np.cumsum(d_meas), np.cumsum(demand)
         due = work & (np.cumsum(work) >= self.min_windows)
-        tripped = due & (w * nd * priced.copy_ns > (1 + self.tol) * wp * d)
+        if self.stat == "mean":  # each window's and each demand fault's ratio, capped
+            rw = np.where(w_price > 0, np.minimum(w_meas / np.where(w_price > 0, w_price, 1),
+                                                  CHECK_CAP), CHECK_CAP)
+            seen = work & ((w_price > 0) | (w_meas > 0))  # 0 measured, 0 priced: no evidence
+            rd = np.minimum(d_meas / priced.copy_ns, CHECK_CAP)
+            mw = np.cumsum(np.where(seen, rw, 0.0)) / np.maximum(np.cumsum(seen), 1)
+            md = np.cumsum(rd) / np.maximum(np.cumsum(demand), 1)
+            tripped = due & (mw > (1 + self.tol) * md)
+        else:
+            w, wp = np.cumsum(w_meas), np.cumsum(w_price)
+            d, nd = np.cumsum(d_meas), np.cumsum(demand)
+            tripped = due & (w * nd * priced.copy_ns > (1 + self.tol) * wp * d)
         return int(np.argmax(tripped)) if tripped.any() else None
 
 
@@ -252,13 +273,21 @@ def main() -> None:
                          "truth that has them, at this model's shares of a page copy ('' off)")
     ap.add_argument("--policy", default="shield64",
                     help="a conf/policy name or a saved artifact directory (train.py out=DIR)")
+    ap.add_argument("--own-prices", default=None, metavar="NAME",
+                    help="for a policy whose prices P cannot change (a trained PPO/DQN shield "
+                         "keeps those it was trained with): that cost model; only the pairs "
+                         "with P = NAME are run")
     ap.add_argument("--check", action="store_true",
                     help="the run-time price check (a simulator study; docs/policies.md)")
-    ap.add_argument("--check-tol", type=float, default=CHECK_TOL,
+    ap.add_argument("--check-tol", type=float, default=None,
                     help="trip when measured/priced window work exceeds measured/priced "
-                         "demand copies by 1 + this")
-    ap.add_argument("--check-min", type=int, default=CHECK_MIN,
-                    help="windows measured before the check may trip")
+                         "demand copies by 1 + this (default per --check-stat)")
+    ap.add_argument("--check-min", type=int, default=None,
+                    help="windows measured before the check may trip (default per "
+                         "--check-stat)")
+    ap.add_argument("--check-stat", default="sum", choices=["sum", "mean"],
+                    help="sum: ratio of summed ns; mean: mean of each measurement's capped "
+                         "ratio to its price")
     ap.add_argument("--check-noiseless", action="store_true",
                     help="measurements without T's calibrated noise")
     ap.add_argument("--quick", action="store_true",
@@ -270,14 +299,25 @@ def main() -> None:
         raise ConfigError(f"--draws must be >= 1, got {args.draws}")
     if any(not 0 < s for s in args.scales):
         raise ConfigError(f"--scales: factors must be > 0, got {args.scales}")
+    tol, least = CHECK_DEFAULTS[args.check_stat]
+    args.check_tol = tol if args.check_tol is None else args.check_tol
+    args.check_min = least if args.check_min is None else args.check_min
     if args.check_tol < 0 or args.check_min < 1:
         raise ConfigError(f"--check-tol must be >= 0 and --check-min >= 1, got "
                           f"{args.check_tol} and {args.check_min}")
-    check = (PriceCheck(args.check_tol, args.check_min, not args.check_noiseless)
-             if args.check else None)
+    check = (PriceCheck(args.check_tol, args.check_min, not args.check_noiseless,
+                        args.check_stat) if args.check else None)
     policy = policy_of(args.policy)  # before any trace is drawn
-    traces = traces_of(args.draws, args.corpus)
     pairs = pricing_pairs(args.costmodels, args.kinds, args.scales, args.unpriced or None)
+    if policy.deployed_under(pairs[0][0]) is policy and args.own_prices is None:
+        raise ConfigError(f"--policy: {args.policy} does not follow the prices P (a trained "
+                          "PPO/DQN shield keeps those it was trained with): give --own-prices "
+                          "NAME, the cost model it was priced with")
+    if args.own_prices is not None:
+        pairs = [(p, t) for p, t in pairs if p.name == args.own_prices]
+        if not pairs:
+            raise ConfigError(f"--own-prices: no pair with P = {args.own_prices!r}")
+    traces = traces_of(args.draws, args.corpus)
     base: dict[tuple[str, int], float] = {}  # baseline's objective, per true model and trace
     for cost in {t.name: t for _, t in pairs}.values():
         for i, t in enumerate(traces):
@@ -290,8 +330,9 @@ def main() -> None:
           f"objective / baseline's under T, lambda 1; break-even = hit rate a copy needs "
           f"(above {MAX_BREAK_EVEN:.4f}: inert, k = 0)")
     if check is not None:
-        print(f"With the run-time price check: tau = {check.tol:g}, M = {check.min_windows} "
-              f"windows, measurement noise {'on' if check.noise else 'off'}")
+        print(f"With the run-time price check: {check.stat}, tau = {check.tol:g}, "
+              f"M = {check.min_windows} windows, measurement noise "
+              f"{'on' if check.noise else 'off'}")
     print()
     print("| P (prices) | T (truth) | gain | worst ratio | worst trace | copied | wasted "
           f"| break-even P / T | worst <= {safety:.2f} |" + (" tripped |" if check else ""))
