@@ -15,8 +15,9 @@ baseline's (k = 0) under T on the same trace. ``--policy`` measures another poli
 way: a conf/policy name or a saved artifact (``train.py policy=bandit out=DIR``), frozen and
 priced by P through its ``deployed_under(P)``. A policy that ``deployed_under`` cannot
 re-price (a trained PPO or DQN: its shield keeps the prices it was trained with, ``seed_table1``
-by default) is refused unless ``--own-prices NAME`` names those prices; only the pairs with
-P = NAME are run then.
+by default) is refused unless ``--own-prices NAME`` names those prices; then only the pairs
+with P = NAME are run, and each scaled error as a truth whose prices of that kind are NAME's
+divided by s (``NAME precopy /0.9``: the same error, priced at 0.9 of the truth).
 
 Pairs: every (P, T) over the cost models of conf/costmodel (``auto`` is not one), and P = T
 with T's copy prices scaled by each ``--scales`` factor s (s < 1: a machine where copies are
@@ -276,7 +277,8 @@ def main() -> None:
     ap.add_argument("--own-prices", default=None, metavar="NAME",
                     help="for a policy whose prices P cannot change (a trained PPO/DQN shield "
                          "keeps those it was trained with): that cost model; only the pairs "
-                         "with P = NAME are run")
+                         "with P = NAME are run, and each scaled error as a truth dearer by "
+                         "1/s instead ('NAME precopy /0.9': the truth's precopy / 0.9)")
     ap.add_argument("--check", action="store_true",
                     help="the run-time price check (a simulator study; docs/policies.md)")
     ap.add_argument("--check-tol", type=float, default=None,
@@ -314,9 +316,13 @@ def main() -> None:
                           "PPO/DQN shield keeps those it was trained with): give --own-prices "
                           "NAME, the cost model it was priced with")
     if args.own_prices is not None:
-        pairs = [(p, t) for p, t in pairs if p.name == args.own_prices]
-        if not pairs:
+        own = {p.name: p for p, _ in pairs}.get(args.own_prices)
+        if own is None:
             raise ConfigError(f"--own-prices: no pair with P = {args.own_prices!r}")
+        # P cannot be scaled: the same error as a truth dearer by 1/s, named "own kind /s"
+        pairs = [(p, t) for p, t in pairs if p.name == own.name] + [
+            (own, replace(scaled(own, k, 1 / s), name=f"{own.name} {k} /{s:g}"))
+            for k in args.kinds for s in args.scales]
     traces = traces_of(args.draws, args.corpus)
     base: dict[tuple[str, int], float] = {}  # baseline's objective, per true model and trace
     for cost in {t.name: t for _, t in pairs}.values():
@@ -361,11 +367,12 @@ def main() -> None:
     print()
     print(f"Margin: per true model and kind of error, the scaled prices under which the worst "
           f"trace stays within {safety:.2f} x baseline, and the first that breaks it")
-    for t_name in args.costmodels:
+    for t_name in [args.own_prices] if args.own_prices else args.costmodels:
         for kind in args.kinds:
             held, broke = [], None
             for s in sorted(args.scales, reverse=True):
-                r = worst[f"{t_name} {kind} x{s:g}", t_name]
+                r = (worst[t_name, f"{t_name} {kind} /{s:g}"] if args.own_prices
+                     else worst[f"{t_name} {kind} x{s:g}", t_name])
                 if r > safety:
                     broke = f"x{s:g} ({r:.3f})"
                     break

@@ -245,6 +245,14 @@ def test_price_mismatch_small(tmp_path: Path) -> None:
         "error: --policy: precopy does not follow the prices P")
     assert run("price_mismatch", "--policy", "precopy", "--own-prices", "nosuch",
                tmp=tmp_path, status=2) == "error: --own-prices: no pair with P = 'nosuch'"
+    # with its own prices: only P = NAME, each scaled error as a truth dearer by 1/s
+    out = run("price_mismatch", "--policy", "precopy", "--own-prices", "host", "--quick",
+              "--costmodels", "host", "tcg", "--kinds", "precopy", "--scales", "0.9",
+              "--unpriced", "", tmp=tmp_path)
+    assert {(m[1], m[2]) for m in row.finditer(out)} == {
+        ("host", "host"), ("host", "tcg"), ("host", "host precopy /0.9")}, out
+    assert re.search(r"^  T = host, precopy: (holds at x0.9; breaks at none tested|holds at "
+                     r"none; breaks at x0.9 \(\d\.\d{3}\))$", out, re.M), out
 
 
 def test_price_check_trips_under_a_clear_mismatch_only(tmp_path: Path,
