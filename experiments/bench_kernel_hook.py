@@ -64,6 +64,8 @@ def main() -> int:
     # A table with k=0 everywhere: a decision at every fault, no precopy, so every write
     # faults exactly as in (a) and (b) and the decision is the only difference.
     table = TablePolicy([0] * 60, context={"slots": 16, "near": 8}, name="table0")
+    # guarded0 here is the calibration's (cowrl/calibration/kernel.py): the GUARDED program's
+    # default options, no proofs; conf/policy/guarded0.yaml runs the shipped keys instead.
     guarded0 = GuardedPolicy(table=[0] * N_CELLS, name="guarded0")
     guarded64 = GuardedPolicy(table=[64] * N_CELLS, budget_per_mille=1000, demand_ns=10**9,
                               name="guarded64")

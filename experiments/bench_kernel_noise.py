@@ -49,6 +49,9 @@ def policies_from(names: list[str]) -> list[Policy]:
         if n == "baseline":
             out.append(Baseline())
         elif n == "guarded0":  # a decision at every fault, no copy: baseline's work
+            # The calibration's guarded0 (cowrl/calibration/kernel.py): the program's default
+            # options (no proofs), not conf/policy/guarded0.yaml (the shipped keys, which
+            # under the kernel target's tcg prices is inert: static k = 0, no decision).
             out.append(GuardedPolicy(table=[0] * N_CELLS, name="guarded0"))
         elif n.startswith("precopy") and n[7:].isdigit():
             out.append(StaticPrecopy(int(n[7:]), name=n))

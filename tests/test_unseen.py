@@ -18,7 +18,7 @@ from cowrl.traces.io import load_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 UNSEEN = ROOT / "data/unseen"
-NAMES = ["python_pool", "bash_array"]
+NAMES = ["python_pool", "bash_array", "python_counter", "numpy_columns", "python_sort"]
 
 
 def test_unseen_list_is_every_trace_there() -> None:
@@ -57,3 +57,23 @@ def test_no_training_path_reaches_the_unseen_traces(compose_cfg) -> None:
         for f in (ROOT / d).rglob("*"):
             if f.suffix in (".py", ".yaml", ".sh", ".pl"):
                 assert "data/unseen" not in f.read_text(), f
+
+
+def test_readme_command_lines_are_the_recorded_ones() -> None:
+    """Each command line data/unseen/README.md gives reproduces its trace's recorded argv."""
+    import re
+    import shlex
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    readme = (UNSEEN / "README.md").read_text()
+    blocks = dict(re.findall(r"`(\w+)`:\n```\n(.*?)\n```", readme, re.S))
+    assert sorted(blocks) == sorted(NAMES)
+    for name, block in blocks.items():
+        args = shlex.split(block.split("  #")[0].replace("\\\n", " "))
+        assert args[:3] == ["python", "record.py", "app=command"], name
+        assert f"app.trace_name={name}" in args, name
+        (argv,) = [a for a in args if a.startswith("app.argv=")]
+        recorded = json.loads((UNSEEN / f"{name}.json").read_text())["provenance"]["command"]
+        assert parser.parse_override(argv).value() == recorded, name
