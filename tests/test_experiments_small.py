@@ -240,6 +240,78 @@ def test_price_mismatch_small(tmp_path: Path) -> None:
         "error: --policy: bandit learns; train it first")
     assert run("price_mismatch", "--policy", "nosuch", tmp=tmp_path, status=2).startswith(
         "error: --policy: 'nosuch' is neither a directory nor a conf/policy name")
+    # a policy P cannot re-price (as a trained PPO/DQN shield) only with the prices it has
+    assert run("price_mismatch", "--policy", "precopy", tmp=tmp_path, status=2).startswith(
+        "error: --policy: precopy does not follow the prices P")
+    assert run("price_mismatch", "--policy", "precopy", "--own-prices", "nosuch",
+               tmp=tmp_path, status=2) == "error: --own-prices: no pair with P = 'nosuch'"
+    # with its own prices: only P = NAME, each scaled error as a truth dearer by 1/s
+    out = run("price_mismatch", "--policy", "precopy", "--own-prices", "host", "--quick",
+              "--costmodels", "host", "tcg", "--kinds", "precopy", "--scales", "0.9",
+              "--unpriced", "", tmp=tmp_path)
+    assert {(m[1], m[2]) for m in row.finditer(out)} == {
+        ("host", "host"), ("host", "tcg"), ("host", "host precopy /0.9")}, out
+    assert re.search(r"^  T = host, precopy: (holds at x0.9; breaks at none tested|holds at "
+                     r"none; breaks at x0.9 \(\d\.\d{3}\))$", out, re.M), out
+
+
+def test_price_check_trips_under_a_clear_mismatch_only(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """price_mismatch --check's rules (a simulator study, docs/policies.md "A run-time price
+    check"). On made-up events (a window of 8 copies at every fault, no noise) both
+    statistics trip at the M-th window where P prices the precopy path at half the truth,
+    and at the M-th where P does not price a walk over private pages at all; never with
+    P = T, nor on a machine where every price is twice P's. On a development draw
+    (reverse_blocks, seed 2000: 1,879 windows, more than the M = 1,024 the first rule waits
+    for), shield64 priced by host trips nowhere at P = T with host's calibrated noise, trips
+    with the precopy path priced at half, copies nothing after the trip, and its run is the
+    unchecked one up to it."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))  # its sibling imports
+    pm = load_experiment("price_mismatch")
+    from cowrl.metrics import objective
+    from cowrl.registry import make_costmodel, make_policy
+    from cowrl.sim.simulator import SimEvents, simulate
+    from cowrl.traces import generators as g
+
+    host, tcg = make_costmodel("host"), make_costmodel("tcg")
+    n, m = 40, 10
+    z = np.zeros(n, dtype=np.int64)
+    copying = SimEvents(write_index=z, page=z, k=z + 8, precopied=z + 8, thp_first=z,
+                        window=z + 8, skipped=z)
+    walking = SimEvents(write_index=z, page=z, k=z + 8, precopied=z, thp_first=z,
+                        window=z + 8, skipped=z + 8)
+    slower = replace(host, **{f: 2 * getattr(host, f) for f in (  # every price x 2
+        "fault_ns", "copy_ns", "precopy_ns", "precopy_setup_ns", "precopy_skip_ns",
+        "proof_clean_ns")})
+    for stat in ("sum", "mean"):
+        check = pm.PriceCheck(tol=0.09, min_windows=m, noise=False, stat=stat)
+        assert check.trip(copying, host, host, 0) is None, stat
+        assert check.trip(copying, host, slower, 0) is None, stat
+        assert check.trip(copying, pm.scaled(host, "precopy", 0.5), host, 0) == m - 1, stat
+        assert check.trip(walking, host, pm.with_unpriced(host, tcg), 0) == m - 1, stat
+        assert check.trip(walking, host, host, 0) is None, stat  # priced 0, measured 0
+
+    trace = g.randomized(2000, 0, families=["reverse_blocks"])
+    pol = make_policy("shield64")
+    cheap = pm.scaled(host, "precopy", 0.5)
+    shipped = pm.PriceCheck(*pm.CHECK_DEFAULTS["sum"])
+    rec, tripped = pm.simulate_checked(trace, pol.deployed_under(host), host, host, shipped, 0)
+    assert not tripped
+    assert objective(rec, 1.0, host.page_cost_ns) == objective(
+        simulate(trace, pol.deployed_under(host), host), 1.0, host.page_cost_ns)
+    priced = pol.deployed_under(cheap)
+    plain, ev = simulate(trace, priced, host, record_events=True)
+    f = shipped.trip(ev, priced.priced(cheap), priced.priced(host), 0)
+    assert f is not None and f >= shipped.min_windows - 1
+    rec, tripped = pm.simulate_checked(trace, priced, cheap, host, shipped, 0)
+    assert tripped and rec.precopied == int(ev.precopied[:f + 1].sum()) < plain.precopied
+    assert np.array_equal(rec.fault_ns[:f + 1], plain.fault_ns[:f + 1])
+    assert run("price_mismatch", "--check", "--check-min", "0", tmp=tmp_path, status=2) == (
+        "error: --check-tol must be >= 0 and --check-min >= 1, got 0.09 and 0")
 
 
 def test_generalization_study_small(tmp_path: Path) -> None:
