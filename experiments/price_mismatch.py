@@ -79,7 +79,7 @@ from cowrl.policies.static import StaticPrecopy  # noqa: E402
 from cowrl.registry import available, make_costmodel, make_policy  # noqa: E402
 from cowrl.sim.costmodel import CostModel  # noqa: E402
 from cowrl.sim.engine import ReplayEngine  # noqa: E402
-from cowrl.sim.simulator import SimEvents, decides, simulate  # noqa: E402
+from cowrl.sim.simulator import SimEvents, decides, simulate, trims  # noqa: E402
 from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.io import Trace, load_trace  # noqa: E402
 
@@ -147,9 +147,11 @@ def shield_break_even(cost: CostModel) -> float:
 def window_ns(cost: CostModel, ev: SimEvents) -> np.ndarray:
     """What each demand fault's precopy work costs under ``cost`` (already :meth:`~cowrl.
     policies.base.Policy.priced`: a copy with its clean): the module's ``work_ns`` of the
-    window, 0 where none was queued (k = 0)."""
-    copies = ev.window - ev.skipped
-    return (ev.work * cost.precopy_setup_ns + copies * cost.precopy_ns
+    window, 0 where none was queued (k = 0). Its copies are ``precopied`` (exact but under a
+    ``CopyWholeHuge`` THP model, which counts a huge page's other pages there too);
+    ``skipped``, the private pages its walk steps over (a GUARDED walk stops after the last
+    page its decision read shared)."""
+    return (ev.work * cost.precopy_setup_ns + ev.precopied * cost.precopy_ns
             + ev.skipped * cost.precopy_skip_ns)
 
 
@@ -211,7 +213,7 @@ def simulate_checked(trace: Trace, pol: Policy, p_cost: CostModel, t_cost: CostM
         return rec, False
     run = pol.for_trace(trace, t_cost)
     engine = ReplayEngine(run.priced(t_cost), thp=run.thp, decided=bool(decides(run)),
-                          program=run.decide_program)
+                          program=run.decide_program, trim=trims(run))
     engine.reset(trace)
     degrees = np.zeros(max(int(np.count_nonzero(engine.written)), f + 1), dtype=np.int64)
     degrees[:f + 1] = ev.k[:f + 1]

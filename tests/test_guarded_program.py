@@ -1272,6 +1272,12 @@ def test_guarded_walk_stops_after_the_last_page_its_decision_read_shared() -> No
     walked_private = int(ev.window.sum()) - rec.precopied
     assert whole.events[:, 6].sum() == walked_private > 5000
     assert whole.fault_ns.sum() - rec.fault_ns.sum() == pytest.approx(547.0 * walked_private)
-    # per fault too, and the per-fault path (decide() at every fault) trims alike
+    # the per-fault path (decide() at every fault) trims alike, and so do the same degrees
+    # replayed by an engine told they are a GUARDED run's (experiments/price_mismatch.py)
     _, ev_slow = simulate(t, pol, cost, record_events=True, fast=False)
     assert ev_slow.skipped.tolist() == ev.skipped.tolist() and ev_slow.k.tolist() == ev.k.tolist()
+    eng = ReplayEngine(priced, decided=True, program="guarded", trim=True)
+    eng.reset(t)
+    again = eng.run_degrees(ev.k, record=True)
+    assert again.events[:, 6].tolist() == ev.skipped.tolist()
+    assert again.fault_ns.tolist() == rec.fault_ns.tolist()

@@ -244,7 +244,7 @@ def replay_degrees(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray,
                    extra_private: int, coef: np.ndarray, decided: int, cells: np.ndarray,
                    ss: np.ndarray, degrees: np.ndarray, lookahead: bool, max_k: int,
                    gain: float, loss: float, out_ns: np.ndarray, record: bool,
-                   ev: np.ndarray, total: np.ndarray) -> int:
+                   ev: np.ndarray, total: np.ndarray, trim: bool) -> int:
     """Apply one degree at each demand fault from here on, one :func:`replay` of one fault
     each (as :meth:`ReplayEngine.apply` does from Python), until the trace ends or
     ``degrees`` is full; returns the number applied.
@@ -258,7 +258,8 @@ def replay_degrees(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray,
       ``degrees[f]``: ``degrees`` then needs a slot per fault left (one per written page).
 
     ``out_ns`` (empty: not kept) and ``ev`` (with ``record``) take one row per fault
-    applied; ``total[0]`` accumulates the latencies either way."""
+    applied; ``total[0]`` accumulates the latencies either way. ``trim``: as
+    :func:`replay`'s (the degrees of a GUARDED run)."""
     store = out_ns.shape[0] > 0
     nf = 0
     while st[0, POS] < pages.shape[0] and nf < degrees.shape[0]:
@@ -268,7 +269,7 @@ def replay_degrees(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray,
         replay(pages, ends, voffs, private, touched, written, noise, lay, st, 0, thp,
                extra_private, coef, decided, STATIC, degrees[nf], cells, 0, 1, 1, ss, 1,
                out_ns[nf:nf + 1] if store else out_ns, record,
-               ev[nf:nf + 1] if record else ev, total, False)
+               ev[nf:nf + 1] if record else ev, total, trim)
         nf += 1
     return nf
 
@@ -315,8 +316,8 @@ class ReplayEngine:
     model's per-fault noise at :meth:`reset` (``None``: noise must be off). ``trim``: the
     degrees :meth:`apply` is given are a GUARDED program's (the module's GUARDED mode), whose
     precopy walk stops after the last window page its decision read shared (:func:`replay`;
-    :meth:`run_program` trims a ``GUARDED`` program's windows whatever ``trim`` says, and
-    :meth:`run_degrees` and :meth:`run_lookahead` never).
+    so do :meth:`run_degrees` and :meth:`run_lookahead`, and :meth:`run_program` for a
+    ``GUARDED`` program whatever ``trim`` says).
     """
 
     def __init__(self, cost: CostModel, thp: bool = False, decided: bool = True,
@@ -468,7 +469,7 @@ class ReplayEngine:
                             self.written, self.noise, self._lay, self._st, self.thp,
                             self.extra_private, self.coef, self.decided, self._cells0,
                             self._ss0, degrees, lookahead, max_k, gain, loss, out, record, ev,
-                            self.total_ns)
+                            self.total_ns, self.trim)
         self.done = bool(self.st[POS] >= self.pages.shape[0])
         return int(nf)
 
