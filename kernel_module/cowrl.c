@@ -1038,11 +1038,12 @@ static void cowrl_clean_window(struct mm_struct *mm, struct vm_area_struct *vma,
 /*
  * Write-fault the COW-shared pages (addr, addr + k pages] of addr's VMA, in precopy mode.
  * A GUARDED window stops after page addr + w->walk, the last its decision read shared:
- * the pages after it were private, so the walk would only step over them (CNT_SKIPPED).
- * If another thread forks between the decision and this work, those pages are COW-shared
- * again and are left to demand faults: the work then copies fewer pages than a walk to
- * addr + k would, never more, and never visits a page outside (addr, addr + k] (w->walk
- * <= k by construction; min() keeps it so), clipped to the VMA and the range as ever.
+ * the pages after it were not (private, or absent), so the walk would only step over them
+ * (CNT_SKIPPED).  If another thread forks between the decision and this work, those pages
+ * are COW-shared again and are left to demand faults: the work then copies fewer pages
+ * than a walk to addr + k would, never more, and never visits a page outside
+ * (addr, addr + k] (w->walk <= k by construction; min() keeps it so), clipped to the VMA
+ * and the range as ever.  Pages up to addr + w->walk are checked one by one as before.
  */
 static void cowrl_precopy_window(struct mm_struct *mm, const struct cowrl_work *w,
 				 struct cowrl_active *a)
