@@ -13,9 +13,10 @@ replayed by the simulator with the true model T's costs (``simulate(trace, polic
 objective (``cowrl.metrics.objective``, lambda = 1, waste in T's page copies) is compared with
 baseline's (k = 0) under T on the same trace. ``--policy`` measures another policy the same
 way: a conf/policy name or a saved artifact (``train.py policy=bandit out=DIR``), frozen and
-priced by P through its ``deployed_under(P)``. A policy that ``deployed_under`` cannot
-re-price (a trained PPO or DQN: its shield keeps the prices it was trained with, ``seed_table1``
-by default) is refused unless ``--own-prices NAME`` names those prices; then only the pairs
+priced by P through its ``deployed_under(P)`` (a PPO or DQN saved with ``guard_lam``, since
+2026-12-05, too: its shield is re-priced). A policy that ``deployed_under`` cannot re-price (a
+PPO or DQN saved before: its shield keeps the prices it was trained with, ``seed_table1`` by
+default) is refused unless ``--own-prices NAME`` names those prices; then only the pairs
 with P = NAME are run, and each scaled error as a truth whose prices of that kind are NAME's
 divided by s (``NAME precopy /0.9``: the same error, priced at 0.9 of the truth).
 
@@ -315,7 +316,8 @@ def main() -> None:
     pairs = pricing_pairs(args.costmodels, args.kinds, args.scales, args.unpriced or None)
     if policy.deployed_under(pairs[0][0]) is policy and args.own_prices is None:
         raise ConfigError(f"--policy: {args.policy} does not follow the prices P (a trained "
-                          "PPO/DQN shield keeps those it was trained with): give --own-prices "
+                          "PPO/DQN saved without guard_lam keeps those it was trained with): "
+                          "give --own-prices "
                           "NAME, the cost model it was priced with")
     if args.own_prices is not None:
         own = {p.name: p for p, _ in pairs}.get(args.own_prices)

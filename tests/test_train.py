@@ -167,6 +167,47 @@ def test_sb3_policies_train_save_and_evaluate(compose_cfg, tmp_path: Path, algo:
     assert by[algo]["faults"] + by[algo]["precopied"] - by[algo]["wasted"] == 4096
 
 
+def test_a_shielded_network_is_repriced_under_the_cost_model_it_is_evaluated_with(
+        compose_cfg, tmp_path: Path) -> None:
+    """train.py policy=ppo saves the lambda its shield was priced with (guard_lam); deployed
+    under another cost model its shield takes that model's prices and allowance, as a frozen
+    bandit's and guarded's do (before 2026-12-05 it kept the training prices: a PPO trained
+    under seed_table1 and evaluated under host ran seed_table1's budget), and under the
+    training model it decides exactly as saved. An artifact saved without guard_lam keeps its
+    prices (itself)."""
+    from cowrl.policies.sb3 import SB3Policy
+    from cowrl.policies.shield import GUARD_OPTIONS, guard_constants
+
+    out = tmp_path / "ppo"
+    train(_cfg(compose_cfg, out, "policy=ppo", "timesteps=256", "policy.kwargs.n_steps=128",
+               "policy.kwargs.batch_size=64"))
+    art = read_artifact(out)
+    assert art["policy"]["guard_lam"] == 1.0
+    pol = load_policy(out)
+    assert isinstance(pol, SB3Policy) and pol.guard_lam == 1.0
+    st1, host = make_costmodel("seed_table1"), make_costmodel("host")
+    saved = dict(pol.view.constants)
+    same, other = pol.deployed_under(st1), pol.deployed_under(host)
+    assert same is not pol and same.view.constants == saved  # trained under seed_table1
+    opts = {k: saved[k] for k in GUARD_OPTIONS}
+    assert opts["proof"] == 1 and opts["grant_left"] == 3  # the shipped keys survive
+    assert other.view.constants == {**guard_constants(host, 1.0, **opts)}
+    assert other.view.constants["loss_ns"] != saved["loss_ns"]
+    assert pol.view.constants == saved  # the saved policy is untouched
+    t = make_workload("seq")
+    for fast in (False, True):
+        _, e0 = simulate(t, pol, st1, record_events=True, fast=fast)
+        _, e1 = simulate(t, same, st1, record_events=True, fast=fast)
+        assert e0.k.tolist() == e1.k.tolist()
+    # saved before guard_lam: its shield keeps the training prices
+    spec = {k: v for k, v in art["policy"].items() if k != "guard_lam"}
+    old = SB3Policy.from_artifact(spec, "ppo", out)
+    assert old.guard_lam is None and old.deployed_under(host) is old
+    with pytest.raises(ConfigError, match="guard_lam must be a number >= 0") as e:
+        SB3Policy.from_artifact({**art["policy"], "guard_lam": "1"}, "ppo", out)
+    assert "\n" not in str(e.value)
+
+
 def test_sb3_vec_env_adapter_resets_ended_sub_envs_in_the_same_step() -> None:
     """The SB3 VecEnv over PrecopyVectorEnv: same-step autoreset, terminal observations,
     episode returns equal the vector env's, and SB3's own checks pass."""

@@ -12,6 +12,8 @@ no kernel form: a float MLP does not belong in the fault path
 
 from __future__ import annotations
 
+import copy
+import math
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,7 +23,7 @@ import numpy as np
 
 from cowrl.errors import ConfigError
 from cowrl.policies.base import FaultContext, KernelProgram, Policy
-from cowrl.policies.shield import GuardView
+from cowrl.policies.shield import GuardView, repriced
 from cowrl.sim.context import features
 from cowrl.sim.costmodel import CostModel
 
@@ -57,7 +59,8 @@ class SB3Policy(Policy):
 
     def __init__(self, model_path: str | Path, algo: str, degrees: Sequence[int],
                  name: str = "ppo", prev_action_obs: bool = False, features: str = "engine",
-                 guard: Mapping[str, int] | None = None, shield: bool = False) -> None:
+                 guard: Mapping[str, int] | None = None, shield: bool = False,
+                 guard_lam: float | None = None) -> None:
         self.name = name
         self.algo = algo
         self.model_file = Path(model_path).name
@@ -72,8 +75,30 @@ class SB3Policy(Policy):
                               "guard's budget constants")
         self.view = None if guard is None else GuardView(guard, shield=self.shield,
                                                          degrees=self.degrees)
+        # lambda the shield was priced with (train.py's): with it the shield can be re-priced
+        # under another cost model (deployed_under); an artifact saved before it has none.
+        if guard_lam is not None and (isinstance(guard_lam, bool)
+                                      or not isinstance(guard_lam, int | float)
+                                      or not math.isfinite(guard_lam) or guard_lam < 0):
+            raise ConfigError(f"policy {name!r}: guard_lam must be a number >= 0, "
+                              f"got {guard_lam!r}")
+        self.guard_lam = None if guard_lam is None else float(guard_lam)
         self.model = load_model(model_path, algo)
         self._prev_a = -1
+
+    def deployed_under(self, cost: CostModel) -> Policy:
+        """A shielded network saved with its ``guard_lam``: the same network whose shield has
+        ``cost``'s prices and allowance (:func:`~cowrl.policies.shield.repriced`), as a frozen
+        bandit's or ``guarded``'s budget follows the cost model, so the bound holds in the
+        prices it is evaluated with. Unshielded, or saved before ``guard_lam``: itself (its
+        shield keeps the prices it was trained with)."""
+        if self.view is None or not self.shield or self.guard_lam is None:
+            return self
+        p = copy.copy(self)  # the same loaded network; its own view and previous action
+        p.view = GuardView(repriced(self.view.constants, cost, self.guard_lam), shield=True,
+                           degrees=self.degrees)
+        p._prev_a = -1
+        return p
 
     def priced(self, cost: CostModel) -> CostModel:
         """A shield with interior proofs (``proof: 1``) runs guarded's version-4 budget: the
@@ -114,6 +139,8 @@ class SB3Policy(Policy):
         if self.view is not None:
             spec.update(features=self.features, shield=self.shield,
                         guard=dict(self.view.constants))
+            if self.guard_lam is not None:
+                spec["guard_lam"] = self.guard_lam
         return spec
 
     @classmethod
@@ -121,4 +148,4 @@ class SB3Policy(Policy):
         return SB3Policy(directory / spec["model"], algo=spec["algo"], degrees=spec["degrees"],
                          name=name, prev_action_obs=spec.get("prev_action_obs", False),
                    features=spec.get("features", "engine"), guard=spec.get("guard"),
-                   shield=spec.get("shield", False))
+                   shield=spec.get("shield", False), guard_lam=spec.get("guard_lam"))

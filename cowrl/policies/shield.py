@@ -100,6 +100,19 @@ def guard_constants(cost: CostModel, lam: float = 1.0, proof: int = 0,
             "floor_slow": g.ctx.slow_shift}
 
 
+GUARD_OPTIONS = ("proof", "proof_reads", "proof_ttl", "proof_backoff", "read_credit",
+                 "proof_look", "proof_span", "floor", "grant_left", "floor_slow")
+"""The shield's options among its constants (:func:`guard_constants`' keywords): what stays when
+the prices change."""
+
+
+def repriced(constants: Mapping[str, int], cost: CostModel, lam: float) -> dict[str, int]:
+    """The same shield (its options as in ``constants``) with ``cost``'s prices and
+    allowance: what a frozen shield deployed under another cost model runs with, as
+    :meth:`GuardedPolicy.deployed_under` does for ``guarded``'s table."""
+    return guard_constants(cost, lam, **{k: int(constants[k]) for k in GUARD_OPTIONS})
+
+
 class GuardView:
     """Guarded's per-region context and (optionally) its risk budget for a chooser of ``k``.
 

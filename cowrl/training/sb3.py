@@ -310,7 +310,7 @@ def train_sb3(cfg: DictConfig, spec: SB3Spec, names: list[str], eval_traces: lis
                        guard=guard_constants(cost, lam, **spec.proof_options)
                        if spec.uses_guard
                        else None,
-                       shield=spec.shield)
+                       shield=spec.shield, guard_lam=lam if spec.uses_guard else None)
     final = score(policy, eval_traces, cost, lam)
     curve = _write_curve(out, int(model.num_timesteps)) if adopted else []
     training = {"timesteps": int(model.num_timesteps), "seed": seed, "n_envs": spec.n_envs,
