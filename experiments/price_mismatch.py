@@ -278,9 +278,10 @@ def main() -> None:
     ap.add_argument("--policy", default="shield64",
                     help="a conf/policy name or a saved artifact directory (train.py out=DIR)")
     ap.add_argument("--own-prices", default=None, metavar="NAME",
-                    help="for a policy whose prices P cannot change (a trained PPO/DQN shield "
-                         "keeps those it was trained with): that cost model; only the pairs "
-                         "with P = NAME are run, and each scaled error as a truth dearer by "
+                    help="for a policy whose prices P cannot change (a PPO/DQN saved without "
+                         "guard_lam keeps those it was trained with): that cost model; only "
+                         "the pairs with P = NAME are run, and each scaled error as a truth "
+                         "dearer by "
                          "1/s instead ('NAME precopy /0.9': the truth's precopy / 0.9)")
     ap.add_argument("--check", action="store_true",
                     help="the run-time price check (a simulator study; docs/policies.md)")
