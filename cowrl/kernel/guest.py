@@ -603,46 +603,42 @@ def _kernel_version(release: str) -> tuple[int, int]:
 
 
 def _zones(text: str) -> list[dict[str, int]]:
-    """``managed`` (pages) of each zone in /proc/zoneinfo's ``text``."""
+    """Each zone of /proc/zoneinfo's ``text``: its ``managed`` pages and CPU 0's free list
+    ``count`` and ``high`` (-1 where the text does not say)."""
     zones: list[dict[str, int]] = []
+    cpu0 = False
     for line in text.splitlines():
-        f = line.split()
+        f = line.replace(":", " ").split()
         if line.startswith("Node "):
-            zones.append({})
-        elif zones and len(f) == 2 and f[0] == "managed" and f[1].isdigit():
-            zones[-1].setdefault(f[0], int(f[1]))
-    return [z for z in zones if z.get("managed")]
+            zones.append({"managed": -1, "count": -1, "high": -1})
+            cpu0 = False
+        elif not zones or len(f) != 2:
+            continue
+        elif f[0] == "cpu":
+            cpu0 = f[1] == "0"
+        elif f[1].isdigit() and (f[0] == "managed" or cpu0 and f[0] in ("count", "high")) \
+                and zones[-1][f[0]] < 0:
+            zones[-1][f[0]] = int(f[1])
+    return zones
 
 
 def pcp_high_fraction(zoneinfo: str) -> int:
     """The ``vm.percpu_pagelist_high_fraction`` that fixes every CPU's ``high`` at the
     kernel's floor, 4 x ``batch`` (``zone_highsize``: max(managed / fraction / CPUs,
     4 x batch)): the managed pages of the largest zone in /proc/zoneinfo's ``zoneinfo``."""
-    zones = _zones(zoneinfo)
-    if not zones:
+    managed = [z["managed"] for z in _zones(zoneinfo) if z["managed"] > 0]
+    if not managed:
         raise ValueError("no zone with managed pages in /proc/zoneinfo")
-    return max(8, max(z["managed"] for z in zones))
+    return max(8, max(managed))
 
 
 def pcp_state(zoneinfo: str) -> dict[str, int]:
     """``count`` and ``high`` of CPU 0's free list in the zone with the most managed pages
     (the one a run's pages come from); -1 when /proc/zoneinfo does not say."""
-    zone, best, state = -1, -1, {"count": -1, "high": -1}
-    cur = {"count": -1, "high": -1}
-    cpu0 = False
-    for line in zoneinfo.splitlines() + ["Node end"]:
-        f = line.replace(":", " ").split()
-        if line.startswith("Node "):
-            if zone > best:
-                best, state = zone, cur
-            zone, cur, cpu0 = -1, {"count": -1, "high": -1}, False
-        elif len(f) == 2 and f[0] == "managed" and f[1].isdigit():
-            zone = int(f[1])
-        elif len(f) == 2 and f[0] == "cpu":
-            cpu0 = f[1] == "0"
-        elif cpu0 and len(f) == 2 and f[0] in cur and f[1].isdigit() and cur[f[0]] < 0:
-            cur[f[0]] = int(f[1])
-    return state
+    zone = max(_zones(zoneinfo), key=lambda z: z["managed"], default=None)
+    if zone is None or zone["managed"] < 0:
+        return {"count": -1, "high": -1}
+    return {"count": zone["count"], "high": zone["high"]}
 
 
 def pin_pcp_high() -> dict[str, Any]:
