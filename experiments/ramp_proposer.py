@@ -1,0 +1,131 @@
+"""A ramp proposer under the shipped shield, against the shield alone and ``guarded``.
+
+    nice -n 10 python experiments/ramp_proposer.py --costmodels seed_table1 host --draws 3
+
+On the development draws (``g.randomized(2000 + d, 0, families=f)``, d < ``--draws``, every
+generator family: the draws of experiments/guarded_start.py and guarded_ttl.py; never the
+protocol's held-out sets, the validation traces nor the novel patterns), per cost model, for
+``shield64`` (a table of 64s: the budget alone sizes the window), ``guarded`` as shipped
+(conf/policy/guarded.yaml), the ramp (:class:`cowrl.policies.ramp.RampPolicy`: per class a
+window that doubles at a sentinel hit and halves at a miss, the shipped shield capping it),
+the ramp with ``zero_after: 4`` (``ramp0``) and fixed ``k = 1`` (a reference, no shield),
+this prints:
+
+* one line per policy: the gain (1 - geometric-mean objective / baseline, %), the worst
+  draw's objective / baseline, the pages copied and wasted on the ``random`` and ``sparse``
+  draws together, and the pages copied and wasted (% of copied) over all draws;
+* with ``--per-family``, per family the gain of each policy;
+* the verdict of the rule declared in docs/policies.md ("A ramp proposer (session 21,
+  simulator study)"), per ramp: gain >= ``shield64``'s + 0.3 point, worst <= 1.010, and no
+  more pages copied than ``shield64`` on random/sparse, under every cost model given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cowrl.metrics import geomean_gain, objective  # noqa: E402
+from cowrl.policies.base import Policy  # noqa: E402
+from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options  # noqa: E402
+from cowrl.policies.ramp import RampPolicy  # noqa: E402
+from cowrl.policies.static import StaticPrecopy  # noqa: E402
+from cowrl.registry import make_costmodel, make_policy  # noqa: E402
+from cowrl.sim.costmodel import CostModel  # noqa: E402
+from cowrl.sim.simulator import simulate  # noqa: E402
+from cowrl.traces import generators as g  # noqa: E402
+
+POLICIES = ("shield64", "guarded", "ramp", "ramp0", "ramp_rel", "k1")
+RAMPS = ("ramp", "ramp0", "ramp_rel")
+WASTE_FAMILIES = ("random", "sparse")
+MARGIN, WORST = 0.3, 1.010  # the declared rule
+
+
+def build(name: str, cost: CostModel) -> Policy:
+    """A fresh policy ``name`` (:data:`POLICIES`) priced by ``cost``."""
+    kw = shipped_options()
+    if name == "shield64":
+        return GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, **kw)
+    if name == "guarded":
+        shipped = make_policy("guarded")
+        assert isinstance(shipped, GuardedPolicy)
+        return GuardedPolicy.for_cost(cost, table=shipped.table, **kw)
+    if name == "ramp":
+        return RampPolicy.for_cost(cost, **kw)
+    if name == "ramp0":
+        return RampPolicy.for_cost(cost, zero_after=4, **kw)
+    if name == "ramp_rel":
+        return RampPolicy.for_cost(cost, relative=True, **kw)
+    return StaticPrecopy(1)
+
+
+def measure(cost: CostModel, draws: int, per_family: bool) -> dict[str, dict[str, float]]:
+    """Per policy: gain, worst, pages copied / wasted (random+sparse, and all draws)."""
+    traces = [(f, g.randomized(2000 + d, 0, families=f)) for f in g.FAMILIES
+              for d in range(draws)]
+    bases = [objective(simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns)
+             for _, t in traces]
+    out: dict[str, dict[str, float]] = {}
+    fam_gain: dict[str, dict[str, float]] = {}
+    for name in POLICIES:
+        rel: list[float] = []
+        by_fam: dict[str, list[float]] = {}
+        rs = [0, 0]  # copied, wasted on random/sparse
+        tot = [0, 0]
+        for (fam, t), base in zip(traces, bases, strict=True):
+            pol = build(name, cost)
+            rec = simulate(t, pol, pol.priced(cost) if isinstance(pol, GuardedPolicy) else cost)
+            r = objective(rec, 1.0, cost.page_cost_ns) / base
+            rel.append(r)
+            by_fam.setdefault(fam, []).append(r)
+            tot[0] += rec.precopied
+            tot[1] += rec.wasted
+            if fam in WASTE_FAMILIES:
+                rs[0] += rec.precopied
+                rs[1] += rec.wasted
+        out[name] = {"gain": geomean_gain(rel), "worst": max(rel), "rs_copied": rs[0],
+                     "rs_wasted": rs[1], "copied": tot[0], "wasted": tot[1]}
+        fam_gain[name] = {f: geomean_gain(v) for f, v in by_fam.items()}
+        o = out[name]
+        print(f"{name:<9} {o['gain']:>+8.2f}% {o['worst']:>7.3f} {rs[0]:>10} {rs[1]:>10} "
+              f"{tot[0]:>10} {tot[1]:>9} ({100 * tot[1] / max(tot[0], 1):4.1f}%)", flush=True)
+    if per_family:
+        print(f"{'family':<15}" + "".join(f"{n:>10}" for n in POLICIES))
+        for f in g.FAMILIES:
+            print(f"{f:<15}" + "".join(f"{fam_gain[n][f]:>+9.2f}%" for n in POLICIES))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--costmodels", nargs="+", default=["seed_table1", "host"])
+    ap.add_argument("--draws", type=int, default=3, help="development draws per family")
+    ap.add_argument("--per-family", action="store_true")
+    args = ap.parse_args()
+    results = {}
+    for cm in args.costmodels:
+        print(f"== {cm}: {args.draws} draws x {len(g.FAMILIES)} families (seeds 2000..)")
+        print(f"{'policy':<9} {'gain':>9} {'worst':>7} {'rs copied':>10} {'rs wasted':>10} "
+              f"{'copied':>10} {'wasted':>9}")
+        results[cm] = measure(make_costmodel(cm), args.draws, args.per_family)
+    for ramp in RAMPS:
+        checks = []
+        for cm, res in results.items():
+            ref, r = res["shield64"], res[ramp]
+            checks.append((f"{cm} gain {r['gain'] - ref['gain']:+.2f} point vs shield64",
+                           r["gain"] - ref["gain"] >= MARGIN))
+            checks.append((f"{cm} worst {r['worst']:.3f}", r["worst"] <= WORST))
+            checks.append((f"{cm} random/sparse copied {r['rs_copied']:.0f} vs "
+                           f"{ref['rs_copied']:.0f}", r["rs_copied"] <= ref["rs_copied"]))
+        ok = all(c for _, c in checks)
+        print(f"rule, {ramp}: {'PASS' if ok else 'FAIL'}: "
+              + "; ".join(f"{t} {'ok' if c else 'MISS'}" for t, c in checks))
+
+
+if __name__ == "__main__":
+    from cowrl.cli import run_script
+
+    run_script(main)
