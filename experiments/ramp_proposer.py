@@ -1,6 +1,7 @@
 """A ramp proposer under the shipped shield, against the shield alone and ``guarded``.
 
-    nice -n 10 python experiments/ramp_proposer.py --costmodels seed_table1 host --draws 3
+    nice -n 10 python experiments/ramp_proposer.py --costmodels seed_table1 host --draws 3 \
+        --per-family --mechanism --beyond
 
 On the development draws (``g.randomized(2000 + d, 0, families=f)``, d < ``--draws``, every
 generator family: the draws of experiments/guarded_start.py and guarded_ttl.py; never the
@@ -8,13 +9,23 @@ protocol's held-out sets, the validation traces nor the novel patterns), per cos
 ``shield64`` (a table of 64s: the budget alone sizes the window), ``guarded`` as shipped
 (conf/policy/guarded.yaml), the ramp (:class:`cowrl.policies.ramp.RampPolicy`: per class a
 window that doubles at a sentinel hit and halves at a miss, the shipped shield capping it),
-the ramp with ``zero_after: 4`` (``ramp0``) and fixed ``k = 1`` (a reference, no shield),
-this prints:
+the ramp with ``zero_after: 4`` (``ramp0``), the ramp with ``relative`` (``ramp_rel``: a hit
+sets the window to twice the pages the hit window copied) and fixed ``k = 1`` (a reference,
+no shield), this prints:
 
 * one line per policy: the gain (1 - geometric-mean objective / baseline, %), the worst
   draw's objective / baseline, the pages copied and wasted on the ``random`` and ``sparse``
   draws together, and the pages copied and wasted (% of copied) over all draws;
 * with ``--per-family``, per family the gain of each policy;
+* with ``--mechanism``, on two ``alloc_pool`` draws of 2-page groups in random order
+  (development seeds 2000 and 2001; ``density`` 1 and 0.5), each policy's objective /
+  baseline and pages copied / wasted, and, for ``shield64`` and the ramps, where their
+  windows were decided: the share of faults whose proposal was 0, closed by the floor
+  (the class's sentinel hit rate below ``floor``), cut by the budget (a smaller degree, or
+  0, than proposed) or opened as proposed, and the mean proposal;
+* with ``--beyond``, the same for options outside the shipped shield (not under the rule):
+  ``shield64`` and ``ramp_rel`` with ``use`` fed by the interior proofs (``use_proof: 1``,
+  measured in docs/policies.md and not adopted), and ``ramp_rel`` with no floor (``_f0``);
 * the verdict of the rule declared in docs/policies.md ("A ramp proposer (session 21,
   simulator study)"), per ramp: gain >= ``shield64``'s + 0.3 point, worst <= 1.010, and no
   more pages copied than ``shield64`` on random/sparse, under every cost model given.
@@ -40,6 +51,9 @@ from cowrl.traces import generators as g  # noqa: E402
 
 POLICIES = ("shield64", "guarded", "ramp", "ramp0", "ramp_rel", "k1")
 RAMPS = ("ramp", "ramp0", "ramp_rel")
+# --beyond: options outside the shipped shield, not under the rule (a lead for what limits the
+# ramp): use from interior proofs (use_proof: 1, measured and not adopted), and no floor
+BEYOND = ("shield64_up1", "ramp_rel_up1", "ramp_rel_f0")
 WASTE_FAMILIES = ("random", "sparse")
 MARGIN, WORST = 0.3, 1.010  # the declared rule
 
@@ -47,6 +61,11 @@ MARGIN, WORST = 0.3, 1.010  # the declared rule
 def build(name: str, cost: CostModel) -> Policy:
     """A fresh policy ``name`` (:data:`POLICIES`) priced by ``cost``."""
     kw = shipped_options()
+    if name.endswith("_up1"):
+        kw["use_proof"] = 1
+    elif name.endswith("_f0"):
+        kw["floor"] = 0
+    name = name.removesuffix("_up1").removesuffix("_f0")
     if name == "shield64":
         return GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, **kw)
     if name == "guarded":
@@ -62,7 +81,8 @@ def build(name: str, cost: CostModel) -> Policy:
     return StaticPrecopy(1)
 
 
-def measure(cost: CostModel, draws: int, per_family: bool) -> dict[str, dict[str, float]]:
+def measure(cost: CostModel, draws: int, per_family: bool,
+            names: tuple[str, ...] = POLICIES) -> dict[str, dict[str, float]]:
     """Per policy: gain, worst, pages copied / wasted (random+sparse, and all draws)."""
     traces = [(f, g.randomized(2000 + d, 0, families=f)) for f in g.FAMILIES
               for d in range(draws)]
@@ -70,7 +90,7 @@ def measure(cost: CostModel, draws: int, per_family: bool) -> dict[str, dict[str
              for _, t in traces]
     out: dict[str, dict[str, float]] = {}
     fam_gain: dict[str, dict[str, float]] = {}
-    for name in POLICIES:
+    for name in names:
         rel: list[float] = []
         by_fam: dict[str, list[float]] = {}
         rs = [0, 0]  # copied, wasted on random/sparse
@@ -93,10 +113,43 @@ def measure(cost: CostModel, draws: int, per_family: bool) -> dict[str, dict[str
         print(f"{name:<9} {o['gain']:>+8.2f}% {o['worst']:>7.3f} {rs[0]:>10} {rs[1]:>10} "
               f"{tot[0]:>10} {tot[1]:>9} ({100 * tot[1] / max(tot[0], 1):4.1f}%)", flush=True)
     if per_family:
-        print(f"{'family':<15}" + "".join(f"{n:>10}" for n in POLICIES))
+        print(f"{'family':<15}" + "".join(f"{n:>13}" for n in names))
         for f in g.FAMILIES:
-            print(f"{f:<15}" + "".join(f"{fam_gain[n][f]:>+9.2f}%" for n in POLICIES))
+            print(f"{f:<15}" + "".join(f"{fam_gain[n][f]:>+12.2f}%" for n in names))
     return out
+
+
+def mechanism(cost: CostModel, names: tuple[str, ...] = POLICIES) -> None:
+    """2-page groups in random order: objective, pages, and what decided each window."""
+    for t in (g.alloc_pool(n_pages=16384, sizes=(1,), seed=2000),
+              g.alloc_pool(n_pages=16384, sizes=(1,), density=0.5, seed=2001)):
+        base = objective(simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns)
+        print(f"-- {t.name} {t.writes} writes (density {1 if t.writes == 16384 else 0.5})")
+        for name in names:
+            pol = build(name, cost)
+            seen = {"zero": 0, "floor": 0, "budget": 0, "opened": 0}
+            asked = [0]
+            if isinstance(pol, GuardedPolicy) and name not in ("guarded", "k1"):
+                degree = pol.degree
+
+                def logged(c, page, limit, want=None, start=0, vpn=None,  # type: ignore[no-untyped-def]
+                           _p=pol, _d=degree, _s=seen, _a=asked):
+                    want_v = _p.table[c.cell] if want is None else want
+                    k, copied = _d(c, page, limit, want, start, vpn)
+                    _a[0] += want_v
+                    _s["zero" if want_v == 0 else "floor" if _p.ctx.use[c.cls] < _p.floor
+                       else "opened" if k == want_v else "budget"] += 1
+                    return k, copied
+
+                pol.degree = logged  # type: ignore[method-assign]
+            priced = pol.priced(cost) if isinstance(pol, GuardedPolicy) else cost
+            rec = simulate(t, pol, priced, fast=False)
+            r = objective(rec, 1.0, cost.page_cost_ns) / base
+            n = max(sum(seen.values()), 1)
+            caps = (" ".join(f"{k} {100 * v / n:4.1f}%" for k, v in seen.items())
+                    + f" mean proposal {asked[0] / n:.1f}") if sum(seen.values()) else ""
+            print(f"{name:<9} {r:.3f} copied {rec.precopied:>5} wasted {rec.wasted:>4}  {caps}",
+                  flush=True)
 
 
 def main() -> None:
@@ -104,13 +157,20 @@ def main() -> None:
     ap.add_argument("--costmodels", nargs="+", default=["seed_table1", "host"])
     ap.add_argument("--draws", type=int, default=3, help="development draws per family")
     ap.add_argument("--per-family", action="store_true")
+    ap.add_argument("--mechanism", action="store_true",
+                    help="also the 2-page-group check and what decided each window")
+    ap.add_argument("--beyond", action="store_true",
+                    help=f"also {', '.join(BEYOND)}: outside the shipped shield, not ruled on")
     args = ap.parse_args()
+    names = POLICIES + (BEYOND if args.beyond else ())
     results = {}
     for cm in args.costmodels:
         print(f"== {cm}: {args.draws} draws x {len(g.FAMILIES)} families (seeds 2000..)")
         print(f"{'policy':<9} {'gain':>9} {'worst':>7} {'rs copied':>10} {'rs wasted':>10} "
               f"{'copied':>10} {'wasted':>9}")
-        results[cm] = measure(make_costmodel(cm), args.draws, args.per_family)
+        results[cm] = measure(make_costmodel(cm), args.draws, args.per_family, names)
+        if args.mechanism:
+            mechanism(make_costmodel(cm), names)
     for ramp in RAMPS:
         checks = []
         for cm, res in results.items():

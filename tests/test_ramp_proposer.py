@@ -1,0 +1,110 @@
+"""The ramp proposer (cowrl/policies/ramp.py): its proposal follows its rule, the shield caps
+it, and the loss over k = 0 stays bounded by the allowances granted."""
+
+from __future__ import annotations
+
+import pytest
+from test_guarded_proof import _bound_traces
+
+from cowrl.errors import ConfigError
+from cowrl.metrics import objective
+from cowrl.policies.base import FaultContext
+from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options
+from cowrl.policies.ramp import RampPolicy
+from cowrl.registry import make_costmodel
+from cowrl.sim.simulator import simulate
+from cowrl.traces import generators as g
+
+
+def test_the_window_doubles_on_a_hit_and_halves_on_a_miss() -> None:
+    pol = RampPolicy()
+    assert pol.proposal(0, 0) == pol.proposal(0, 1) == 1  # starts at 1
+    for want in (2, 4, 8, 16, 32, 64, 64):  # doubles, cap 64
+        pol.outcome(0, 1, True)
+        assert pol.proposal(0, 1) == want
+    assert pol.proposal(0, 0) == 1 and pol.proposal(5, 1) == 1  # per class, per region
+    for want in (32, 16, 8, 4, 2, 1, 1):  # halves, floor 1
+        pol.outcome(0, 1, False)
+        assert pol.proposal(0, 1) == want
+
+
+def test_zero_after_m_misses_and_the_relative_variant() -> None:
+    pol = RampPolicy(zero_after=3)
+    pol.outcome(0, 0, True)
+    for want in (1, 1, 0, 0):  # 0 from the 3rd miss in a row on
+        pol.outcome(0, 0, False)
+        assert pol.proposal(0, 0) == want
+    pol.outcome(0, 0, True)
+    assert pol.proposal(0, 0) == 1  # a hit brings it back
+    rel = RampPolicy(relative=True)
+    for copied, want in ((0, 1), (1, 2), (3, 6), (40, 64)):  # twice the hit window's copies
+        rel.outcome(0, 0, True, copied)
+        assert rel.proposal(0, 0) == want
+    with pytest.raises(ConfigError, match="zero_after"):
+        RampPolicy(zero_after=-1)
+
+
+def test_the_proposal_is_the_ramp_and_the_shield_caps_it() -> None:
+    """On a sequential writer the ramp's proposal at each fault is its class's window, as the
+    sentinel outcomes so far made it (replayed here from the shield's own hit/miss counts),
+    and the degree applied never exceeds it."""
+    cost = make_costmodel("host")
+    pol = RampPolicy.for_cost(cost, **shipped_options())
+    asked: list[tuple[int, int]] = []
+    act = pol.act
+
+    def logged(c, ctx: FaultContext, want: int | None = None) -> int:  # type: ignore[no-untyped-def]
+        k = act(c, ctx, want)
+        assert want is not None
+        asked.append((want, k))
+        return k
+
+    pol.act = logged  # type: ignore[method-assign]
+    t = g.sequential(n_pages=8192, writes=8192)
+    simulate(t, pol, pol.priced(cost), fast=False)
+    assert asked and all(0 <= k <= w for w, k in asked)
+    assert max(w for w, _ in asked) == 64 and any(0 < k for _, k in asked)
+    # a sequential writer's sentinels are all hit: the stream class ramps 1, 2, 4, ...
+    assert pol.ctx.hits[0] > 0 and pol.windows[0][0] == 64
+
+
+@pytest.mark.parametrize("cm", ["seed_table1", "host"])
+@pytest.mark.parametrize("opts", [{}, {"zero_after": 4}, {"relative": True}])
+def test_the_bound_holds_with_the_ramp(cm: str, opts: dict) -> None:
+    """Objective minus that of a table of zeros (same options) <= the allowances granted, on
+    tests/test_guarded_proof.py's traces (shipped options: every slot the walk steps over is
+    priced, proof_ttl bounds the reads)."""
+    cost = make_costmodel(cm)
+    kw = shipped_options()
+    copied = 0
+    for t in _bound_traces() + [g.alloc_pool(n_pages=4096, sizes=(1,), density=0.5, seed=7)]:
+        pol = RampPolicy.for_cost(cost, **opts, **kw)
+        zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **kw)
+        rec = simulate(t, pol, cost)
+        copied += rec.precopied
+        run = objective(rec, 1.0, cost.page_cost_ns)
+        base = objective(simulate(t, zeros, cost), 1.0, cost.page_cost_ns)
+        # 1 ns per page of slack: the budget's integer loss_ns rounds the loss down
+        assert run - base <= pol.granted + t.n_pages, (t.name, run - base, pol.granted)
+    assert copied > 0  # the ramp opened windows: the bound was exercised
+
+
+def test_the_bound_test_can_fail() -> None:
+    """With the budget given ten times the allowance it grants on paper (a spoofed grant), the
+    same check fails on a uniform writer: the check is not vacuous."""
+    cost = make_costmodel("seed_table1")
+    kw = {**shipped_options(), "floor": 0, "grant_left": 0}
+    t = g.uniform(n_pages=4096, writes=4096, seed=1)
+    pol = RampPolicy.for_cost(cost, **kw)
+    fault_cell = pol.fault_cell
+
+    def spoofed(ctx: FaultContext):  # type: ignore[no-untyped-def]
+        c = fault_cell(ctx)
+        pol.budget += 9 * pol.allowance  # credit the bound does not count
+        return c
+
+    pol.fault_cell = spoofed  # type: ignore[method-assign]
+    zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **kw)
+    run = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
+    base = objective(simulate(t, zeros, cost), 1.0, cost.page_cost_ns)
+    assert run - base > pol.granted + t.n_pages
