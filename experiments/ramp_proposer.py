@@ -110,7 +110,7 @@ def measure(cost: CostModel, draws: int, per_family: bool,
                      "rs_wasted": rs[1], "copied": tot[0], "wasted": tot[1]}
         fam_gain[name] = {f: geomean_gain(v) for f, v in by_fam.items()}
         o = out[name]
-        print(f"{name:<9} {o['gain']:>+8.2f}% {o['worst']:>7.3f} {rs[0]:>10} {rs[1]:>10} "
+        print(f"{name:<13} {o['gain']:>+8.2f}% {o['worst']:>7.3f} {rs[0]:>10} {rs[1]:>10} "
               f"{tot[0]:>10} {tot[1]:>9} ({100 * tot[1] / max(tot[0], 1):4.1f}%)", flush=True)
     if per_family:
         print(f"{'family':<15}" + "".join(f"{n:>13}" for n in names))
@@ -148,7 +148,7 @@ def mechanism(cost: CostModel, names: tuple[str, ...] = POLICIES) -> None:
             n = max(sum(seen.values()), 1)
             caps = (" ".join(f"{k} {100 * v / n:4.1f}%" for k, v in seen.items())
                     + f" mean proposal {asked[0] / n:.1f}") if sum(seen.values()) else ""
-            print(f"{name:<9} {r:.3f} copied {rec.precopied:>5} wasted {rec.wasted:>4}  {caps}",
+            print(f"{name:<13} {r:.3f} copied {rec.precopied:>5} wasted {rec.wasted:>4}  {caps}",
                   flush=True)
 
 
@@ -166,7 +166,7 @@ def main() -> None:
     results = {}
     for cm in args.costmodels:
         print(f"== {cm}: {args.draws} draws x {len(g.FAMILIES)} families (seeds 2000..)")
-        print(f"{'policy':<9} {'gain':>9} {'worst':>7} {'rs copied':>10} {'rs wasted':>10} "
+        print(f"{'policy':<13} {'gain':>9} {'worst':>7} {'rs copied':>10} {'rs wasted':>10} "
               f"{'copied':>10} {'wasted':>9}")
         results[cm] = measure(make_costmodel(cm), args.draws, args.per_family, names)
         if args.mechanism:

@@ -108,3 +108,39 @@ def test_the_bound_test_can_fail() -> None:
     run = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
     base = objective(simulate(t, zeros, cost), 1.0, cost.page_cost_ns)
     assert run - base > pol.granted + t.n_pages
+
+
+def test_ramp_proposer_script_small(tmp_path: object) -> None:
+    """experiments/ramp_proposer.py on one draw per family, host: a line per policy, every
+    shielded one within the 1.02 safety target and copying nothing on random/sparse where
+    shield64 copies nothing, fixed k = 1 far above it there, and a verdict per ramp that
+    matches the printed figures."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    res = subprocess.run([sys.executable, str(root / "experiments/ramp_proposer.py"),
+                          "--costmodels", "host", "--draws", "1"], cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)},
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    num = r"[-+]?\d+(?:\.\d+)?"
+    rows = {m[1]: (float(m[2]), float(m[3]), int(m[4]), int(m[6]), int(m[7]))
+            for m in re.finditer(rf"^(\w+) +({num})% +({num}) +(\d+) +(\d+) +(\d+) +(\d+) ",
+                                 res.stdout, re.M)}
+    assert set(rows) == {"shield64", "guarded", "ramp", "ramp0", "ramp_rel", "k1"}, res.stdout
+    for name, (_gain, worst, rs, copied, wasted) in rows.items():
+        assert 0 <= wasted <= copied
+        if name != "k1":
+            assert worst <= 1.02 and rs <= rows["shield64"][2] + 20, (name, rows[name])
+    assert rows["k1"][1] > 1.5 and rows["k1"][2] > 100  # k = 1 wastes on random/sparse
+    for ramp in ("ramp", "ramp0", "ramp_rel"):
+        v = re.search(rf"^rule, {ramp}: (PASS|FAIL): host gain ({num}) point", res.stdout, re.M)
+        assert v, res.stdout
+        diff = rows[ramp][0] - rows["shield64"][0]
+        assert float(v[2]) == pytest.approx(diff, abs=0.011)
+        ok = diff >= 0.3 and rows[ramp][1] <= 1.010 and rows[ramp][2] <= rows["shield64"][2]
+        assert (v[1] == "PASS") == ok
