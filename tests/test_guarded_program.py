@@ -10,12 +10,14 @@ import pytest
 import yaml
 
 from cowrl.errors import ConfigError
-from cowrl.policies.base import KernelProgram
+from cowrl.metrics import objective
+from cowrl.policies.base import FaultContext, KernelProgram, Policy
 from cowrl.policies.guarded import (
     ALIGN,
     ALIGN_GROUPS,
     N_CELLS,
     GuardedPolicy,
+    arm_rewards,
     make_guarded,
     shipped_options,
 )
@@ -1281,3 +1283,53 @@ def test_guarded_walk_stops_after_the_last_page_its_decision_read_shared() -> No
     again = eng.run_degrees(ev.k, record=True)
     assert again.events[:, 6].tolist() == ev.skipped.tolist()
     assert again.fault_ns.tolist() == rec.fault_ns.tolist()
+
+
+class _Scripted(Policy):
+    """Degree ``ks[i]`` at the i-th demand fault (0 elsewhere), priced and walked as a
+    GUARDED decision."""
+
+    name = "scripted"
+    decide_program = GuardedPolicy.decide_program
+
+    def __init__(self, ks: dict[int, int]) -> None:
+        self.ks = ks
+
+    def reset(self, n_pages: int, seed: int | None = None) -> None:
+        self.i = 0
+
+    def decide(self, ctx: FaultContext) -> int:
+        self.i += 1
+        return self.ks.get(self.i - 1, 0)
+
+
+@pytest.mark.parametrize("costmodel", ["tcg", "seed_table1"])
+@pytest.mark.parametrize("seed", range(4))
+def test_the_learners_arm_rewards_are_what_the_engine_charges(costmodel: str,
+                                                              seed: int) -> None:
+    """``arm_rewards`` (what ``learn_table`` credits each arm with) is, for a fault whose
+    later faults take 0, the objective the engine saves against 0 there: the trimmed walk
+    (private pages after the window's last shared one are not walked, ``tcg`` prices a
+    walked one) included. The first trace has private pages at the window's end."""
+    cost = make_costmodel(costmodel)
+    rng = np.random.default_rng(seed)
+    if seed == 0:
+        t, e = Trace(pages=np.array([3, 4, 0, 1, 6, 8]), n_pages=16, name="tail"), 2
+    else:
+        t = Trace(pages=rng.integers(0, 48, 80), n_pages=48, name=f"u{seed}")
+        e = int(rng.integers(0, 20))
+    faults = []  # (page, cell, k = 0, write index) of every demand fault under k = 0
+    seen: set[int] = set()
+    for i, p in enumerate(t.pages.tolist()):
+        if p not in seen:
+            seen.add(p)
+            faults.append((p, 0, 0, i))
+    arms = list(range(17))
+    r = arm_rewards(t, cost, 1.0, faults, arms)[e]
+
+    def objective_of(ks: dict[int, int]) -> float:
+        return objective(simulate(t, _Scripted(ks), cost), 1.0, cost.page_cost_ns)
+
+    base = objective_of({})
+    saved = [base - objective_of({e: k}) for k in arms]
+    np.testing.assert_allclose(r, saved, rtol=1e-9, atol=1e-6)

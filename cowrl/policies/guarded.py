@@ -1007,7 +1007,9 @@ def arm_rewards(trace: Trace, cost: CostModel, lam: float,
     page still shared is useful if the trace writes it later (it saves a decided fault:
     ``+ fault + copy + decide - precopy``)
     and waste otherwise (``- precopy - lambda * page_cost``); a page already private costs
-    ``precopy_skip_ns``; ``k > 0`` pays ``precopy_setup_ns``.
+    ``precopy_skip_ns`` if the walk steps over it: the walk stops after the window's last
+    page still shared, as the engine's GUARDED walk does (``trim``); ``k > 0`` pays
+    ``precopy_setup_ns``.
     """
     n = trace.n_pages
     last = np.full(n, -1, dtype=np.int64)
@@ -1033,10 +1035,16 @@ def arm_rewards(trace: Trace, cost: CostModel, lam: float,
         if hi > page:
             priv = private[page + 1:hi + 1]
             later = last[page + 1:hi + 1] > wi
-            per = np.where(priv, -cost.precopy_skip_ns, np.where(later, gain, -loss))
+            per = np.where(priv, 0.0, np.where(later, gain, -loss))
             c = np.concatenate(([0.0], np.cumsum(per)))
+            # Window pages walked for a degree d: up to the last page still shared among
+            # the first d (none if all are private); the private ones before it are skipped.
+            top = np.maximum.accumulate(np.concatenate(([0], np.where(priv, 0, np.arange(
+                1, hi - page + 1)))))
+            skipped = np.concatenate(([0], np.cumsum(priv)))[top]
             ks = np.minimum(idx, hi - page)
-            out[e] = c[ks] - np.where(idx > 0, cost.precopy_setup_ns, 0.0)
+            out[e] = c[ks] - cost.precopy_skip_ns * skipped[ks] \
+                - np.where(idx > 0, cost.precopy_setup_ns, 0.0)
         else:
             out[e] = -np.where(idx > 0, cost.precopy_setup_ns, 0.0)
         if k > 0:
