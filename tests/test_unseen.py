@@ -18,7 +18,8 @@ from cowrl.traces.io import load_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 UNSEEN = ROOT / "data/unseen"
-NAMES = ["python_pool", "bash_array", "python_counter", "numpy_columns", "python_sort"]
+NAMES = ["python_pool", "bash_array", "python_counter", "numpy_columns", "python_sort",
+         "numpy_scatter", "python_heapify", "perl_hash_grow"]
 
 
 def test_unseen_list_is_every_trace_there() -> None:
