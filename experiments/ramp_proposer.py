@@ -10,8 +10,10 @@ protocol's held-out sets, the validation traces nor the novel patterns), per cos
 (conf/policy/guarded.yaml), the ramp (:class:`cowrl.policies.ramp.RampPolicy`: per class a
 window that doubles at a sentinel hit and halves at a miss, the shipped shield capping it),
 the ramp with ``zero_after: 4`` (``ramp0``), the ramp with ``relative`` (``ramp_rel``: a hit
-sets the window to twice the pages the hit window copied) and fixed ``k = 1`` (a reference,
-no shield), this prints:
+sets the window to twice the pages the hit window copied), the windows sized from the interior
+proofs (:class:`cowrl.policies.ramp.ProofSizePolicy`: ``proofsize``, per window from its
+furthest proven page, and ``proofentry``, per ring entry: a proof widens, an unproven entry
+halves) and fixed ``k = 1`` (a reference, no shield), this prints:
 
 * one line per policy: the gain (1 - geometric-mean objective / baseline, %), the worst
   draw's objective / baseline, the pages copied and wasted on the ``random`` and ``sparse``
@@ -25,9 +27,11 @@ no shield), this prints:
   0, than proposed) or opened as proposed, and the mean proposal;
 * with ``--beyond``, the same for options outside the shipped shield (not under the rule):
   ``shield64`` and ``ramp_rel`` with ``use`` fed by the interior proofs (``use_proof: 1``,
-  measured in docs/policies.md and not adopted), and ``ramp_rel`` with no floor (``_f0``);
+  measured in docs/policies.md and not adopted) and the proof-sized proposers with it, and
+  ``ramp_rel`` with no floor (``_f0``);
 * the verdict of the rule declared in docs/policies.md ("A ramp proposer (session 21,
-  simulator study)"), per ramp: gain >= ``shield64``'s + 0.3 point, worst <= 1.010, and no
+  simulator study)", and for the proof-sized ones "Windows sized from the interior proofs"),
+  per proposer: gain >= ``shield64``'s + 0.3 point, worst <= 1.010, and no
   more pages copied than ``shield64`` on random/sparse, under every cost model given.
 """
 
@@ -42,18 +46,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
 from cowrl.policies.base import Policy  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options  # noqa: E402
-from cowrl.policies.ramp import RampPolicy  # noqa: E402
+from cowrl.policies.ramp import ProofSizePolicy, RampPolicy  # noqa: E402
 from cowrl.policies.static import StaticPrecopy  # noqa: E402
 from cowrl.registry import make_costmodel, make_policy  # noqa: E402
 from cowrl.sim.costmodel import CostModel  # noqa: E402
 from cowrl.sim.simulator import simulate  # noqa: E402
 from cowrl.traces import generators as g  # noqa: E402
 
-POLICIES = ("shield64", "guarded", "ramp", "ramp0", "ramp_rel", "k1")
-RAMPS = ("ramp", "ramp0", "ramp_rel")
+POLICIES = ("shield64", "guarded", "ramp", "ramp0", "ramp_rel", "proofsize", "proofentry", "k1")
+RAMPS = ("ramp", "ramp0", "ramp_rel", "proofsize", "proofentry")
 # --beyond: options outside the shipped shield, not under the rule (a lead for what limits the
 # ramp): use from interior proofs (use_proof: 1, measured and not adopted), and no floor
-BEYOND = ("shield64_up1", "ramp_rel_up1", "ramp_rel_f0")
+BEYOND = ("shield64_up1", "ramp_rel_up1", "ramp_rel_f0", "proofsize_up1", "proofentry_up1")
 WASTE_FAMILIES = ("random", "sparse")
 MARGIN, WORST = 0.3, 1.010  # the declared rule
 
@@ -78,6 +82,10 @@ def build(name: str, cost: CostModel) -> Policy:
         return RampPolicy.for_cost(cost, zero_after=4, **kw)
     if name == "ramp_rel":
         return RampPolicy.for_cost(cost, relative=True, **kw)
+    if name == "proofsize":
+        return ProofSizePolicy.for_cost(cost, mode="window", **kw)
+    if name == "proofentry":
+        return ProofSizePolicy.for_cost(cost, mode="entry", name="proofentry", **kw)
     return StaticPrecopy(1)
 
 
@@ -113,9 +121,9 @@ def measure(cost: CostModel, draws: int, per_family: bool,
         print(f"{name:<13} {o['gain']:>+8.2f}% {o['worst']:>7.3f} {rs[0]:>10} {rs[1]:>10} "
               f"{tot[0]:>10} {tot[1]:>9} ({100 * tot[1] / max(tot[0], 1):4.1f}%)", flush=True)
     if per_family:
-        print(f"{'family':<15}" + "".join(f"{n:>13}" for n in names))
+        print(f"{'family':<15}" + "".join(f"{n:>15}" for n in names))
         for f in g.FAMILIES:
-            print(f"{f:<15}" + "".join(f"{fam_gain[n][f]:>+12.2f}%" for n in names))
+            print(f"{f:<15}" + "".join(f"{fam_gain[n][f]:>+14.2f}%" for n in names))
     return out
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from cowrl.errors import ConfigError
 from cowrl.policies.base import FaultContext, KernelProgram
-from cowrl.policies.guarded import MAX_K, GuardedPolicy
+from cowrl.policies.guarded import MAX_K, PROOFS, GuardedPolicy
 
 
 class RampPolicy(GuardedPolicy):
@@ -85,3 +85,89 @@ class RampPolicy(GuardedPolicy):
         if self.inert:
             return KernelProgram(mode="static", k=0)
         raise NotImplementedError("the ramp proposer is a simulator study: no kernel program")
+
+
+class ProofSizePolicy(RampPolicy):
+    """``want = w[region][class]``, sized by the interior proofs of the class's copies (not by
+    its sentinels): docs/policies.md, "Windows sized from the interior proofs".
+
+    Every page a window copies enters the shield's proof ring (``proof: 1``); here each entry
+    also remembers its window (region, class, offset from the faulting page). An entry leaves
+    the ring proven (its page was written: :meth:`GuardedPolicy.prove`), expired
+    (``proof_ttl`` unproven reads) or overwritten unproven (the ring wrapped); the last two
+    are *unproven*. Two rules (``mode``):
+
+    * ``"window"`` (``w`` starts at ``MAX_K``): once every page a window copied has left the
+      ring, its class's ``w`` becomes twice the window's degree (cap ``MAX_K``) if its last
+      copied page was proven, the furthest proven offset if some other page was, else half
+      of ``w`` (floor 1);
+    * ``"entry"`` (``w`` starts at 1): each proof sets ``w`` to at least twice the pages its
+      window copied (cap ``MAX_K``), each unproven entry halves ``w`` (floor 1).
+
+    A window that copied nothing (a probe, or a degree the shield cut to 0) moves nothing.
+    The shield (floor, budget, ``use`` from the sentinels) is the shipped one, unchanged.
+    """
+
+    def __init__(self, *a: Any, mode: str = "window", name: str = "proofsize",
+                 **kw: Any) -> None:
+        if mode not in ("window", "entry"):
+            raise ConfigError(f"policy.mode must be 'window' or 'entry', got {mode!r}")
+        super().__init__(*a, name=name, **kw)
+        if not self.proof:
+            raise ConfigError("the proof-sized proposer needs proof: 1 (it reads the ring)")
+        self.mode = mode
+        self.start = MAX_K if mode == "window" else 1
+        # ring index -> (window, offset); a window is [region, cls, pages left in the ring,
+        # furthest proven offset, last copied offset, pages copied, degree]
+        self.entries: dict[int, tuple[list[int], int]] = {}
+
+    def reset(self, n_pages: int, seed: int | None = None) -> None:
+        super().reset(n_pages, seed)
+        self.entries = {}
+
+    def proposal(self, region: int, cls: int) -> int:
+        return self.windows.get(region, [self.start, self.start])[cls]
+
+    def left_ring(self, win: list[int], offset: int, proven: bool) -> None:
+        """One of ``win``'s copied pages (at ``offset`` past its fault) left the ring."""
+        region, cls = win[0], win[1]
+        w = self.windows.setdefault(region, [self.start, self.start])
+        win[2] -= 1
+        if proven:
+            win[3] = max(win[3], offset)
+        if self.mode == "entry":
+            copied = win[5]
+            w[cls] = min(max(w[cls], 2 * copied), MAX_K) if proven else max(w[cls] // 2, 1)
+            return
+        if win[2]:
+            return  # the window is not resolved yet
+        if win[3] == win[4]:
+            w[cls] = min(2 * win[6], MAX_K)
+        elif win[3]:
+            w[cls] = win[3]
+        else:
+            w[cls] = max(w[cls] // 2, 1)
+
+    def decide(self, ctx: FaultContext) -> int:
+        g, region = self.ctx, ctx.region_start
+        proven, expired = g.proven, g.expired
+        c = self.fault_cell(ctx)  # the proofs of this fault's look are taken here
+        if (g.proven, g.expired) != (proven, expired):
+            for i, (win, off) in list(self.entries.items()):
+                if not g.proof_page[i]:  # left the ring: proven unless its reads ran out
+                    del self.entries[i]
+                    self.left_ring(win, off, not self.proof_ttl
+                                   or g.proof_miss[i] < self.proof_ttl)
+        head = g.proof_head
+        k = self.act(c, ctx, self.proposal(region, c.cls))
+        n = (g.proof_head - head) & (PROOFS - 1)
+        if n:
+            idx = [(head + j) & (PROOFS - 1) for j in range(n)]
+            offs = [g.proof_page[i] - 1 - ctx.page for i in idx]
+            win = [region, c.cls, n, 0, max(offs), n, k]
+            for i, off in zip(idx, offs, strict=True):
+                old = self.entries.get(i)
+                if old is not None:  # overwritten before it was proven or expired
+                    self.left_ring(old[0], old[1], False)
+                self.entries[i] = (win, off)
+        return k
