@@ -24,7 +24,9 @@ halves) and fixed ``k = 1`` (a reference, no shield), this prints:
   baseline and pages copied / wasted, and, for ``shield64`` and the ramps, where their
   windows were decided: the share of faults whose proposal was 0, closed by the floor
   (the class's sentinel hit rate below ``floor``), cut by the budget (a smaller degree, or
-  0, than proposed) or opened as proposed, and the mean proposal;
+  0, than proposed) or opened as proposed, and the mean proposal; for the proof-sized ones
+  also their resolved windows by outcome and, per offset past the fault (1, 2+), the proofs
+  and the mean faults from copy to proof;
 * with ``--beyond``, the same for options outside the shipped shield (not under the rule):
   ``shield64`` and ``ramp_rel`` with ``use`` fed by the interior proofs (``use_proof: 1``,
   measured in docs/policies.md and not adopted) and the proof-sized proposers with it, and
@@ -158,6 +160,14 @@ def mechanism(cost: CostModel, names: tuple[str, ...] = POLICIES) -> None:
                     + f" mean proposal {asked[0] / n:.1f}") if sum(seen.values()) else ""
             print(f"{name:<13} {r:.3f} copied {rec.precopied:>5} wasted {rec.wasted:>4}  {caps}",
                   flush=True)
+            if isinstance(pol, ProofSizePolicy):
+                res, n_res = pol.resolved, max(sum(pol.resolved), 1)
+                ages = "; ".join(f"offset {o}: {n} proofs, mean {a / max(n, 1):.0f} faults to "
+                                 "proof" for o, n, a in zip(("1", "2+"), pol.proofs,
+                                                             pol.proof_age, strict=True))
+                print(f"{'':<13} windows resolved {sum(pol.resolved)}: last page proven "
+                      f"{100 * res[0] / n_res:.1f}%, an earlier one only "
+                      f"{100 * res[1] / n_res:.1f}%, none {100 * res[2] / n_res:.1f}%; {ages}")
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from cowrl.errors import ConfigError
 from cowrl.metrics import objective
 from cowrl.policies.base import FaultContext
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options
-from cowrl.policies.ramp import RampPolicy
+from cowrl.policies.ramp import ProofSizePolicy, RampPolicy
 from cowrl.registry import make_costmodel
 from cowrl.sim.simulator import simulate
 from cowrl.traces import generators as g
@@ -68,8 +68,85 @@ def test_the_proposal_is_the_ramp_and_the_shield_caps_it() -> None:
     assert pol.ctx.hits[0] > 0 and pol.windows[0][0] == 64
 
 
+def test_proofsize_sizes_a_window_from_its_proofs() -> None:
+    """mode window: a resolved window sets w to twice its degree if its last copied page was
+    proven, else to its furthest proven offset, else halves it; nothing moves before every
+    copied page has left the ring."""
+    pol = ProofSizePolicy(**shipped_options())
+    assert pol.proposal(0, 0) == pol.proposal(3, 1) == 64  # starts at MAX_K
+    # [region, cls, pages left in the ring, furthest proven, last copied offset, copied, k,
+    # fault number at the copy]
+    win = [0, 1, 3, 0, 4, 3, 4, 0]
+    pol.left_ring(win, 1, True)
+    pol.left_ring(win, 2, True)
+    assert pol.proposal(0, 1) == 64  # unresolved: unchanged
+    pol.left_ring(win, 4, False)
+    assert pol.proposal(0, 1) == 2 and pol.proposal(0, 0) == 64  # furthest proven, per class
+    pol.left_ring([0, 1, 1, 0, 1, 1, 1, 0], 1, True)
+    assert pol.proposal(0, 1) == 2  # its last page proven: twice its degree 1
+    win2 = [0, 1, 2, 0, 8, 2, 8, 0]
+    pol.left_ring(win2, 8, True)
+    assert pol.proposal(0, 1) == 2
+    pol.left_ring(win2, 3, False)
+    assert pol.proposal(0, 1) == 16
+    pol.left_ring([0, 1, 1, 0, 64, 1, 64, 0], 64, True)
+    assert pol.proposal(0, 1) == 64  # cap
+    for want in (32, 16, 8, 4, 2, 1, 1):  # nothing proven: halves, floor 1
+        pol.left_ring([0, 1, 1, 0, 2, 1, 2, 0], 2, False)
+        assert pol.proposal(0, 1) == want
+
+
+def test_proofentry_widens_on_a_proof_and_halves_on_an_unproven_entry() -> None:
+    pol = ProofSizePolicy(mode="entry", **shipped_options())
+    assert pol.proposal(0, 0) == 1  # starts at 1
+    win = [0, 0, 3, 0, 3, 3, 3, 0]
+    pol.left_ring(win, 1, True)
+    assert pol.proposal(0, 0) == 6  # twice the 3 pages its window copied
+    pol.left_ring([0, 0, 1, 0, 1, 1, 1, 0], 1, True)
+    assert pol.proposal(0, 0) == 6  # at least: a smaller window's proof does not shrink it
+    for want in (3, 1, 1):
+        pol.left_ring(win, 2, False)
+        assert pol.proposal(0, 0) == want
+    pol.left_ring([0, 0, 40, 0, 40, 40, 40, 0], 5, True)
+    assert pol.proposal(0, 0) == 64 and pol.proposal(0, 1) == 1
+    with pytest.raises(ConfigError, match="policy.mode"):
+        ProofSizePolicy(mode="sentinel")
+    with pytest.raises(ConfigError, match="proof: 1"):
+        ProofSizePolicy(proof=0)
+
+
+@pytest.mark.parametrize("mode", ["window", "entry"])
+def test_proofsize_follows_the_ring(mode: str) -> None:
+    """The proposer's entries are exactly the ring's live entries at the end of a run, every
+    copied page left the ring once (proven, expired or overwritten), and on a sequential writer
+    the stream class copies and its window stays above 1."""
+    cost = make_costmodel("host")
+    for t in (g.sequential(n_pages=8192, writes=8192),
+              g.alloc_pool(n_pages=4096, sizes=(1,), density=0.5, seed=7),
+              g.randomized(2000, 0, families="stride")):
+        pol = ProofSizePolicy.for_cost(cost, mode=mode, **shipped_options())
+        seen: list[int] = []
+        left_ring = pol.left_ring
+
+        def logged(win: list[int], off: int, proven: bool, _l=left_ring, _s=seen) -> None:
+            _s.append(int(proven))
+            _l(win, off, proven)
+
+        pol.left_ring = logged  # type: ignore[method-assign]
+        rec = simulate(t, pol, pol.priced(cost), fast=False)
+        g_ = pol.ctx
+        assert set(pol.entries) == {i for i in range(len(g_.proof_page)) if g_.proof_page[i]}
+        assert len(seen) + len(pol.entries) == rec.precopied, t.name
+        assert sum(seen) == g_.proven == sum(pol.proofs)
+        assert len(seen) - sum(seen) == g_.expired + g_.overwritten
+        if t.name == "seq":
+            assert rec.precopied > 0 and pol.windows[0][0] > 1
+            assert max(pol.windows[0]) <= 64
+
+
 @pytest.mark.parametrize("cm", ["seed_table1", "host"])
-@pytest.mark.parametrize("opts", [{}, {"zero_after": 4}, {"relative": True}])
+@pytest.mark.parametrize("opts", [{}, {"zero_after": 4}, {"relative": True},
+                                  {"mode": "window"}, {"mode": "entry"}])
 def test_the_bound_holds_with_the_ramp(cm: str, opts: dict) -> None:
     """Objective minus that of a table of zeros (same options) <= the allowances granted, on
     tests/test_guarded_proof.py's traces (shipped options: every slot the walk steps over is
@@ -78,7 +155,8 @@ def test_the_bound_holds_with_the_ramp(cm: str, opts: dict) -> None:
     kw = shipped_options()
     copied = 0
     for t in _bound_traces() + [g.alloc_pool(n_pages=4096, sizes=(1,), density=0.5, seed=7)]:
-        pol = RampPolicy.for_cost(cost, **opts, **kw)
+        cls = ProofSizePolicy if "mode" in opts else RampPolicy
+        pol = cls.for_cost(cost, **opts, **kw)
         zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **kw)
         rec = simulate(t, pol, cost)
         copied += rec.precopied
@@ -89,13 +167,14 @@ def test_the_bound_holds_with_the_ramp(cm: str, opts: dict) -> None:
     assert copied > 0  # the ramp opened windows: the bound was exercised
 
 
-def test_the_bound_test_can_fail() -> None:
+@pytest.mark.parametrize("cls", [RampPolicy, ProofSizePolicy])
+def test_the_bound_test_can_fail(cls: type[RampPolicy]) -> None:
     """With the budget given ten times the allowance it grants on paper (a spoofed grant), the
     same check fails on a uniform writer: the check is not vacuous."""
     cost = make_costmodel("seed_table1")
     kw = {**shipped_options(), "floor": 0, "grant_left": 0}
     t = g.uniform(n_pages=4096, writes=4096, seed=1)
-    pol = RampPolicy.for_cost(cost, **kw)
+    pol = cls.for_cost(cost, **kw)
     fault_cell = pol.fault_cell
 
     def spoofed(ctx: FaultContext):  # type: ignore[no-untyped-def]
@@ -131,13 +210,14 @@ def test_ramp_proposer_script_small(tmp_path: object) -> None:
     rows = {m[1]: (float(m[2]), float(m[3]), int(m[4]), int(m[6]), int(m[7]))
             for m in re.finditer(rf"^(\w+) +({num})% +({num}) +(\d+) +(\d+) +(\d+) +(\d+) ",
                                  res.stdout, re.M)}
-    assert set(rows) == {"shield64", "guarded", "ramp", "ramp0", "ramp_rel", "k1"}, res.stdout
+    assert set(rows) == {"shield64", "guarded", "ramp", "ramp0", "ramp_rel", "proofsize",
+                         "proofentry", "k1"}, res.stdout
     for name, (_gain, worst, rs, copied, wasted) in rows.items():
         assert 0 <= wasted <= copied
         if name != "k1":
             assert worst <= 1.02 and rs <= rows["shield64"][2] + 20, (name, rows[name])
     assert rows["k1"][1] > 1.5 and rows["k1"][2] > 100  # k = 1 wastes on random/sparse
-    for ramp in ("ramp", "ramp0", "ramp_rel"):
+    for ramp in ("ramp", "ramp0", "ramp_rel", "proofsize", "proofentry"):
         v = re.search(rf"^rule, {ramp}: (PASS|FAIL): host gain ({num}) point", res.stdout, re.M)
         assert v, res.stdout
         diff = rows[ramp][0] - rows["shield64"][0]

@@ -118,12 +118,22 @@ class ProofSizePolicy(RampPolicy):
         self.mode = mode
         self.start = MAX_K if mode == "window" else 1
         # ring index -> (window, offset); a window is [region, cls, pages left in the ring,
-        # furthest proven offset, last copied offset, pages copied, degree]
+        # furthest proven offset, last copied offset, pages copied, degree, fault number]
         self.entries: dict[int, tuple[list[int], int]] = {}
+        self.diagnostics()
+
+    def diagnostics(self) -> None:
+        """Zero the counters ``--mechanism`` prints: resolved windows by outcome (last copied
+        page proven, an earlier one only, none), and per offset (1, 2 or more) the proofs and
+        the faults from copy to proof summed."""
+        self.resolved = [0, 0, 0]
+        self.proofs = [0, 0]
+        self.proof_age = [0, 0]
 
     def reset(self, n_pages: int, seed: int | None = None) -> None:
         super().reset(n_pages, seed)
         self.entries = {}
+        self.diagnostics()
 
     def proposal(self, region: int, cls: int) -> int:
         return self.windows.get(region, [self.start, self.start])[cls]
@@ -135,6 +145,8 @@ class ProofSizePolicy(RampPolicy):
         win[2] -= 1
         if proven:
             win[3] = max(win[3], offset)
+            self.proofs[offset > 1] += 1
+            self.proof_age[offset > 1] += self.ctx.n_faults - win[7]
         if self.mode == "entry":
             copied = win[5]
             w[cls] = min(max(w[cls], 2 * copied), MAX_K) if proven else max(w[cls] // 2, 1)
@@ -147,6 +159,7 @@ class ProofSizePolicy(RampPolicy):
             w[cls] = win[3]
         else:
             w[cls] = max(w[cls] // 2, 1)
+        self.resolved[0 if win[3] == win[4] else 1 if win[3] else 2] += 1
 
     def decide(self, ctx: FaultContext) -> int:
         g, region = self.ctx, ctx.region_start
@@ -164,7 +177,7 @@ class ProofSizePolicy(RampPolicy):
         if n:
             idx = [(head + j) & (PROOFS - 1) for j in range(n)]
             offs = [g.proof_page[i] - 1 - ctx.page for i in idx]
-            win = [region, c.cls, n, 0, max(offs), n, k]
+            win = [region, c.cls, n, 0, max(offs), n, k, g.n_faults]
             for i, off in zip(idx, offs, strict=True):
                 old = self.entries.get(i)
                 if old is not None:  # overwritten before it was proven or expired
