@@ -13,7 +13,8 @@ the ramp with ``zero_after: 4`` (``ramp0``), the ramp with ``relative`` (``ramp_
 sets the window to twice the pages the hit window copied), the windows sized from the interior
 proofs (:class:`cowrl.policies.ramp.ProofSizePolicy`: ``proofsize``, per window from its
 furthest proven page, and ``proofentry``, per ring entry: a proof widens, an unproven entry
-halves) and fixed ``k = 1`` (a reference, no shield), this prints:
+halves; ``proofsoon``: ``proofsize`` counting only proofs within 16 faults of the copy) and
+fixed ``k = 1`` (a reference, no shield), this prints:
 
 * one line per policy: the gain (1 - geometric-mean objective / baseline, %), the worst
   draw's objective / baseline, the pages copied and wasted on the ``random`` and ``sparse``
@@ -55,11 +56,13 @@ from cowrl.sim.costmodel import CostModel  # noqa: E402
 from cowrl.sim.simulator import simulate  # noqa: E402
 from cowrl.traces import generators as g  # noqa: E402
 
-POLICIES = ("shield64", "guarded", "ramp", "ramp0", "ramp_rel", "proofsize", "proofentry", "k1")
-RAMPS = ("ramp", "ramp0", "ramp_rel", "proofsize", "proofentry")
+POLICIES = ("shield64", "guarded", "ramp", "ramp0", "ramp_rel", "proofsize", "proofentry",
+            "proofsoon", "k1")
+RAMPS = ("ramp", "ramp0", "ramp_rel", "proofsize", "proofentry", "proofsoon")
 # --beyond: options outside the shipped shield, not under the rule (a lead for what limits the
 # ramp): use from interior proofs (use_proof: 1, measured and not adopted), and no floor
-BEYOND = ("shield64_up1", "ramp_rel_up1", "ramp_rel_f0", "proofsize_up1", "proofentry_up1")
+BEYOND = ("shield64_up1", "ramp_rel_up1", "ramp_rel_f0", "proofsize_up1", "proofentry_up1",
+          "proofsoon_up1")
 WASTE_FAMILIES = ("random", "sparse")
 MARGIN, WORST = 0.3, 1.010  # the declared rule
 
@@ -88,6 +91,8 @@ def build(name: str, cost: CostModel) -> Policy:
         return ProofSizePolicy.for_cost(cost, mode="window", **kw)
     if name == "proofentry":
         return ProofSizePolicy.for_cost(cost, mode="entry", name="proofentry", **kw)
+    if name == "proofsoon":
+        return ProofSizePolicy.for_cost(cost, horizon=16, name="proofsoon", **kw)
     return StaticPrecopy(1)
 
 

@@ -104,18 +104,23 @@ class ProofSizePolicy(RampPolicy):
     * ``"entry"`` (``w`` starts at 1): each proof sets ``w`` to at least twice the pages its
       window copied (cap ``MAX_K``), each unproven entry halves ``w`` (floor 1).
 
-    A window that copied nothing (a probe, or a degree the shield cut to 0) moves nothing.
+    With ``horizon = h > 0`` a page proven more than ``h`` faults after its copy counts as
+    unproven for the sizing (``proofsoon``; the shield's budget still gets the proof). A window
+    that copied nothing (a probe, or a degree the shield cut to 0) moves nothing.
     The shield (floor, budget, ``use`` from the sentinels) is the shipped one, unchanged.
     """
 
-    def __init__(self, *a: Any, mode: str = "window", name: str = "proofsize",
-                 **kw: Any) -> None:
+    def __init__(self, *a: Any, mode: str = "window", horizon: int = 0,
+                 name: str = "proofsize", **kw: Any) -> None:
         if mode not in ("window", "entry"):
             raise ConfigError(f"policy.mode must be 'window' or 'entry', got {mode!r}")
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 0:
+            raise ConfigError(f"policy.horizon must be an integer >= 0, got {horizon!r}")
         super().__init__(*a, name=name, **kw)
         if not self.proof:
             raise ConfigError("the proof-sized proposer needs proof: 1 (it reads the ring)")
         self.mode = mode
+        self.horizon = horizon
         self.start = MAX_K if mode == "window" else 1
         # ring index -> (window, offset); a window is [region, cls, pages left in the ring,
         # furthest proven offset, last copied offset, pages copied, degree, fault number]
@@ -144,9 +149,12 @@ class ProofSizePolicy(RampPolicy):
         w = self.windows.setdefault(region, [self.start, self.start])
         win[2] -= 1
         if proven:
-            win[3] = max(win[3], offset)
+            age = self.ctx.n_faults - win[7]
             self.proofs[offset > 1] += 1
-            self.proof_age[offset > 1] += self.ctx.n_faults - win[7]
+            self.proof_age[offset > 1] += age
+            proven = not self.horizon or age <= self.horizon  # a late proof sizes as none
+        if proven:
+            win[3] = max(win[3], offset)
         if self.mode == "entry":
             copied = win[5]
             w[cls] = min(max(w[cls], 2 * copied), MAX_K) if proven else max(w[cls] // 2, 1)
