@@ -96,6 +96,27 @@ def test_proofsize_sizes_a_window_from_its_proofs() -> None:
         assert pol.proposal(0, 1) == want
 
 
+def test_proofsoon_sizes_a_late_proof_as_none() -> None:
+    """horizon h: a page proven more than h faults after its copy sizes the window as an
+    unproven one; within h as a proof (the diagnostics count both proofs)."""
+    pol = ProofSizePolicy(horizon=16, **shipped_options())
+    pol.ctx.n_faults = 100
+    pol.left_ring([0, 0, 1, 0, 1, 1, 1, 84], 1, True)  # 16 faults after: a proof
+    assert pol.proposal(0, 0) == 2
+    pol.left_ring(win := [0, 0, 2, 0, 2, 2, 2, 83], 1, True)  # 17 after: sized as unproven
+    pol.left_ring(win, 2, False)
+    assert pol.proposal(0, 0) == 1 and pol.proofs == [2, 0] and pol.proof_age == [33, 0]
+    pol.left_ring(win := [0, 0, 2, 0, 2, 2, 2, 90], 1, True)
+    pol.left_ring(win, 2, False)
+    assert pol.proposal(0, 0) == 1  # the furthest prompt proof: offset 1
+    no_h = ProofSizePolicy(**shipped_options())
+    no_h.ctx.n_faults = 100
+    no_h.left_ring([0, 0, 1, 0, 1, 1, 1, 0], 1, True)  # horizon 0: any proof counts
+    assert no_h.proposal(0, 0) == 2
+    with pytest.raises(ConfigError, match="policy.horizon"):
+        ProofSizePolicy(horizon=-1, **shipped_options())
+
+
 def test_proofentry_widens_on_a_proof_and_halves_on_an_unproven_entry() -> None:
     pol = ProofSizePolicy(mode="entry", **shipped_options())
     assert pol.proposal(0, 0) == 1  # starts at 1
@@ -115,8 +136,8 @@ def test_proofentry_widens_on_a_proof_and_halves_on_an_unproven_entry() -> None:
         ProofSizePolicy(proof=0)
 
 
-@pytest.mark.parametrize("mode", ["window", "entry"])
-def test_proofsize_follows_the_ring(mode: str) -> None:
+@pytest.mark.parametrize("opts", [{"mode": "window"}, {"mode": "entry"}, {"horizon": 16}])
+def test_proofsize_follows_the_ring(opts: dict) -> None:
     """The proposer's entries are exactly the ring's live entries at the end of a run, every
     copied page left the ring once (proven, expired or overwritten), and on a sequential writer
     the stream class copies and its window stays above 1."""
@@ -124,7 +145,7 @@ def test_proofsize_follows_the_ring(mode: str) -> None:
     for t in (g.sequential(n_pages=8192, writes=8192),
               g.alloc_pool(n_pages=4096, sizes=(1,), density=0.5, seed=7),
               g.randomized(2000, 0, families="stride")):
-        pol = ProofSizePolicy.for_cost(cost, mode=mode, **shipped_options())
+        pol = ProofSizePolicy.for_cost(cost, **opts, **shipped_options())
         seen: list[int] = []
         left_ring = pol.left_ring
 
@@ -146,7 +167,7 @@ def test_proofsize_follows_the_ring(mode: str) -> None:
 
 @pytest.mark.parametrize("cm", ["seed_table1", "host"])
 @pytest.mark.parametrize("opts", [{}, {"zero_after": 4}, {"relative": True},
-                                  {"mode": "window"}, {"mode": "entry"}])
+                                  {"mode": "window"}, {"mode": "entry"}, {"horizon": 16}])
 def test_the_bound_holds_with_the_ramp(cm: str, opts: dict) -> None:
     """Objective minus that of a table of zeros (same options) <= the allowances granted, on
     tests/test_guarded_proof.py's traces (shipped options: every slot the walk steps over is
@@ -155,7 +176,7 @@ def test_the_bound_holds_with_the_ramp(cm: str, opts: dict) -> None:
     kw = shipped_options()
     copied = 0
     for t in _bound_traces() + [g.alloc_pool(n_pages=4096, sizes=(1,), density=0.5, seed=7)]:
-        cls = ProofSizePolicy if "mode" in opts else RampPolicy
+        cls = ProofSizePolicy if "mode" in opts or "horizon" in opts else RampPolicy
         pol = cls.for_cost(cost, **opts, **kw)
         zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **kw)
         rec = simulate(t, pol, cost)
@@ -211,13 +232,13 @@ def test_ramp_proposer_script_small(tmp_path: object) -> None:
             for m in re.finditer(rf"^(\w+) +({num})% +({num}) +(\d+) +(\d+) +(\d+) +(\d+) ",
                                  res.stdout, re.M)}
     assert set(rows) == {"shield64", "guarded", "ramp", "ramp0", "ramp_rel", "proofsize",
-                         "proofentry", "k1"}, res.stdout
+                         "proofentry", "proofsoon", "k1"}, res.stdout
     for name, (_gain, worst, rs, copied, wasted) in rows.items():
         assert 0 <= wasted <= copied
         if name != "k1":
             assert worst <= 1.02 and rs <= rows["shield64"][2] + 20, (name, rows[name])
     assert rows["k1"][1] > 1.5 and rows["k1"][2] > 100  # k = 1 wastes on random/sparse
-    for ramp in ("ramp", "ramp0", "ramp_rel", "proofsize", "proofentry"):
+    for ramp in ("ramp", "ramp0", "ramp_rel", "proofsize", "proofentry", "proofsoon"):
         v = re.search(rf"^rule, {ramp}: (PASS|FAIL): host gain ({num}) point", res.stdout, re.M)
         assert v, res.stdout
         diff = rows[ramp][0] - rows["shield64"][0]
