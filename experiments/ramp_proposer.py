@@ -25,7 +25,9 @@ fixed ``k = 1`` (a reference, no shield), this prints:
   baseline and pages copied / wasted, and, for ``shield64`` and the ramps, where their
   windows were decided: the share of faults whose proposal was 0, closed by the floor
   (the class's sentinel hit rate below ``floor``), cut by the budget (a smaller degree, or
-  0, than proposed) or opened as proposed, and the mean proposal; for the proof-sized ones
+  0, than proposed) or opened as proposed, and the mean proposal, then per class (stream,
+  other) its share of the faults, the share of them the floor closed (its ``use`` below
+  ``floor``, whatever was proposed) and its mean proposal; for the proof-sized ones
   also their resolved windows by outcome and, per offset past the fault (1, 2+), the proofs
   and the mean faults from copy to proof;
 * with ``--beyond``, the same for options outside the shipped shield (not under the rule):
@@ -144,15 +146,20 @@ def mechanism(cost: CostModel, names: tuple[str, ...] = POLICIES) -> None:
             pol = build(name, cost)
             seen = {"zero": 0, "floor": 0, "budget": 0, "opened": 0}
             asked = [0]
+            by_cls = [[0, 0, 0], [0, 0, 0]]  # per class (stream, other): faults, floor, asked
             if isinstance(pol, GuardedPolicy) and name not in ("guarded", "k1"):
                 degree = pol.degree
 
                 def logged(c, page, limit, want=None, start=0, vpn=None,  # type: ignore[no-untyped-def]
-                           _p=pol, _d=degree, _s=seen, _a=asked):
+                           _p=pol, _d=degree, _s=seen, _a=asked, _c=by_cls):
                     want_v = _p.table[c.cell] if want is None else want
                     k, copied = _d(c, page, limit, want, start, vpn)
                     _a[0] += want_v
-                    _s["zero" if want_v == 0 else "floor" if _p.ctx.use[c.cls] < _p.floor
+                    closed = _p.ctx.use[c.cls] < _p.floor
+                    _c[c.cls][0] += 1
+                    _c[c.cls][1] += closed
+                    _c[c.cls][2] += want_v
+                    _s["zero" if want_v == 0 else "floor" if closed
                        else "opened" if k == want_v else "budget"] += 1
                     return k, copied
 
@@ -165,6 +172,11 @@ def mechanism(cost: CostModel, names: tuple[str, ...] = POLICIES) -> None:
                     + f" mean proposal {asked[0] / n:.1f}") if sum(seen.values()) else ""
             print(f"{name:<13} {r:.3f} copied {rec.precopied:>5} wasted {rec.wasted:>4}  {caps}",
                   flush=True)
+            if sum(seen.values()):
+                print(f"{'':<13} " + "; ".join(
+                    f"{cls} {100 * f / n:.0f}% of the faults, floor closed "
+                    f"{100 * fl / max(f, 1):.0f}%, mean proposal {a / max(f, 1):.1f}"
+                    for cls, (f, fl, a) in zip(("stream", "other"), by_cls, strict=True)))
             if isinstance(pol, ProofSizePolicy):
                 res, n_res = pol.resolved, max(sum(pol.resolved), 1)
                 ages = "; ".join(f"offset {o}: {n} proofs, mean {a / max(n, 1):.0f} faults to "
