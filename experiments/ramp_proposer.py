@@ -13,7 +13,8 @@ the ramp with ``zero_after: 4`` (``ramp0``), the ramp with ``relative`` (``ramp_
 sets the window to twice the pages the hit window copied), the windows sized from the interior
 proofs (:class:`cowrl.policies.ramp.ProofSizePolicy`: ``proofsize``, per window from its
 furthest proven page, and ``proofentry``, per ring entry: a proof widens, an unproven entry
-halves; ``proofsoon``: ``proofsize`` counting only proofs within 16 faults of the copy) and
+halves; ``proofsoon``: ``proofsize`` counting only proofs within 16 faults of the copy;
+``proofprompt``: the furthest proof within 16 faults, + 1 if it is the window's last page) and
 fixed ``k = 1`` (a reference, no shield), this prints:
 
 * one line per policy: the gain (1 - geometric-mean objective / baseline, %), the worst
@@ -35,7 +36,8 @@ fixed ``k = 1`` (a reference, no shield), this prints:
   measured in docs/policies.md and not adopted) and the proof-sized proposers with it, and
   ``ramp_rel`` with no floor (``_f0``);
 * the verdict of the rule declared in docs/policies.md ("A ramp proposer (session 21,
-  simulator study)", and for the proof-sized ones "Windows sized from the interior proofs"),
+  simulator study)", for the proof-sized ones "Windows sized from the interior proofs" and
+  "Windows sized from the furthest prompt proof"),
   per proposer: gain >= ``shield64``'s + 0.3 point, worst <= 1.010, and no
   more pages copied than ``shield64`` on random/sparse, under every cost model given.
 """
@@ -59,12 +61,12 @@ from cowrl.sim.simulator import simulate  # noqa: E402
 from cowrl.traces import generators as g  # noqa: E402
 
 POLICIES = ("shield64", "guarded", "ramp", "ramp0", "ramp_rel", "proofsize", "proofentry",
-            "proofsoon", "k1")
-RAMPS = ("ramp", "ramp0", "ramp_rel", "proofsize", "proofentry", "proofsoon")
+            "proofsoon", "proofprompt", "k1")
+RAMPS = ("ramp", "ramp0", "ramp_rel", "proofsize", "proofentry", "proofsoon", "proofprompt")
 # --beyond: options outside the shipped shield, not under the rule (a lead for what limits the
 # ramp): use from interior proofs (use_proof: 1, measured and not adopted), and no floor
 BEYOND = ("shield64_up1", "ramp_rel_up1", "ramp_rel_f0", "proofsize_up1", "proofentry_up1",
-          "proofsoon_up1")
+          "proofsoon_up1", "proofprompt_up1")
 WASTE_FAMILIES = ("random", "sparse")
 MARGIN, WORST = 0.3, 1.010  # the declared rule
 
@@ -95,6 +97,9 @@ def build(name: str, cost: CostModel) -> Policy:
         return ProofSizePolicy.for_cost(cost, mode="entry", name="proofentry", **kw)
     if name == "proofsoon":
         return ProofSizePolicy.for_cost(cost, horizon=16, name="proofsoon", **kw)
+    if name == "proofprompt":
+        return ProofSizePolicy.for_cost(cost, mode="prompt", horizon=16, name="proofprompt",
+                                        **kw)
     return StaticPrecopy(1)
 
 

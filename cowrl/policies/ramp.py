@@ -103,6 +103,11 @@ class ProofSizePolicy(RampPolicy):
       of ``w`` (floor 1);
     * ``"entry"`` (``w`` starts at 1): each proof sets ``w`` to at least twice the pages its
       window copied (cap ``MAX_K``), each unproven entry halves ``w`` (floor 1).
+    * ``"prompt"`` (``w`` starts at ``MAX_K``; meant with a ``horizon``): once every page a
+      window copied has left the ring, with ``p`` its furthest proven offset, ``w`` becomes
+      ``p + 1`` (cap ``MAX_K``) if ``p`` is its last copied page, ``p`` if it is an earlier
+      one, else half of ``w`` (floor 1): the furthest prompt proof, grown one page at a time
+      (``proofprompt``, docs/policies.md "Windows sized from the furthest prompt proof").
 
     With ``horizon = h > 0`` a page proven more than ``h`` faults after its copy counts as
     unproven for the sizing (``proofsoon``; the shield's budget still gets the proof). A window
@@ -112,8 +117,8 @@ class ProofSizePolicy(RampPolicy):
 
     def __init__(self, *a: Any, mode: str = "window", horizon: int = 0,
                  name: str = "proofsize", **kw: Any) -> None:
-        if mode not in ("window", "entry"):
-            raise ConfigError(f"policy.mode must be 'window' or 'entry', got {mode!r}")
+        if mode not in ("window", "entry", "prompt"):
+            raise ConfigError(f"policy.mode must be 'window', 'entry' or 'prompt', got {mode!r}")
         if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 0:
             raise ConfigError(f"policy.horizon must be an integer >= 0, got {horizon!r}")
         super().__init__(*a, name=name, **kw)
@@ -121,7 +126,7 @@ class ProofSizePolicy(RampPolicy):
             raise ConfigError("the proof-sized proposer needs proof: 1 (it reads the ring)")
         self.mode = mode
         self.horizon = horizon
-        self.start = MAX_K if mode == "window" else 1
+        self.start = 1 if mode == "entry" else MAX_K
         # ring index -> (window, offset); a window is [region, cls, pages left in the ring,
         # furthest proven offset, last copied offset, pages copied, degree, fault number]
         self.entries: dict[int, tuple[list[int], int]] = {}
@@ -162,7 +167,7 @@ class ProofSizePolicy(RampPolicy):
         if win[2]:
             return  # the window is not resolved yet
         if win[3] == win[4]:
-            w[cls] = min(2 * win[6], MAX_K)
+            w[cls] = min(win[3] + 1 if self.mode == "prompt" else 2 * win[6], MAX_K)
         elif win[3]:
             w[cls] = win[3]
         else:
