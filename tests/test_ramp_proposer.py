@@ -117,6 +117,35 @@ def test_proofsoon_sizes_a_late_proof_as_none() -> None:
         ProofSizePolicy(horizon=-1, **shipped_options())
 
 
+def test_proofprompt_asks_the_furthest_prompt_proof_growing_one_page() -> None:
+    """mode prompt: a resolved window sets w to its furthest prompt proof, + 1 if that is its
+    last copied page (no doubling), halves it if nothing was proven within the horizon."""
+    pol = ProofSizePolicy(mode="prompt", horizon=16, **shipped_options())
+    assert pol.proposal(0, 0) == pol.proposal(2, 1) == 64  # starts at MAX_K
+    pol.ctx.n_faults = 100
+    # [region, cls, pages left in the ring, furthest proven, last copied offset, copied, k,
+    # fault number at the copy]
+    pol.left_ring([0, 1, 1, 0, 1, 1, 1, 97], 1, True)  # 1 page, proven 3 faults on
+    assert pol.proposal(0, 1) == 2 and pol.proposal(0, 0) == 64  # + 1, not twice; per class
+    win = [0, 1, 2, 0, 2, 2, 2, 97]
+    pol.left_ring(win, 1, True)
+    assert pol.proposal(0, 1) == 2  # unresolved: unchanged
+    pol.left_ring(win, 2, False)
+    assert pol.proposal(0, 1) == 1  # the next object's page unproven: the furthest proof
+    win = [0, 1, 2, 0, 2, 2, 2, 60]  # both proven, the last 40 faults on (late)
+    pol.left_ring(win, 1, True)
+    pol.left_ring(win, 2, True)
+    assert pol.proposal(0, 1) == 1  # neither was prompt: halves, floor 1
+    pol.left_ring([0, 1, 1, 0, 48, 3, 48, 99], 48, True)
+    assert pol.proposal(0, 1) == 49  # a strided window's last page proven: one page more
+    pol.left_ring([0, 1, 1, 0, 64, 1, 64, 99], 64, True)
+    assert pol.proposal(0, 1) == 64  # cap
+    for want in (32, 16, 8, 4, 2, 1, 1):  # nothing proven: halves, floor 1
+        pol.left_ring([0, 1, 1, 0, 2, 1, 2, 99], 2, False)
+        assert pol.proposal(0, 1) == want
+    assert pol.resolved == [3, 1, 8]
+
+
 def test_proofentry_widens_on_a_proof_and_halves_on_an_unproven_entry() -> None:
     pol = ProofSizePolicy(mode="entry", **shipped_options())
     assert pol.proposal(0, 0) == 1  # starts at 1
@@ -136,7 +165,8 @@ def test_proofentry_widens_on_a_proof_and_halves_on_an_unproven_entry() -> None:
         ProofSizePolicy(proof=0)
 
 
-@pytest.mark.parametrize("opts", [{"mode": "window"}, {"mode": "entry"}, {"horizon": 16}])
+@pytest.mark.parametrize("opts", [{"mode": "window"}, {"mode": "entry"}, {"horizon": 16},
+                                  {"mode": "prompt", "horizon": 16}])
 def test_proofsize_follows_the_ring(opts: dict) -> None:
     """The proposer's entries are exactly the ring's live entries at the end of a run, every
     copied page left the ring once (proven, expired or overwritten), and on a sequential writer
@@ -167,7 +197,8 @@ def test_proofsize_follows_the_ring(opts: dict) -> None:
 
 @pytest.mark.parametrize("cm", ["seed_table1", "host"])
 @pytest.mark.parametrize("opts", [{}, {"zero_after": 4}, {"relative": True},
-                                  {"mode": "window"}, {"mode": "entry"}, {"horizon": 16}])
+                                  {"mode": "window"}, {"mode": "entry"}, {"horizon": 16},
+                                  {"mode": "prompt", "horizon": 16}])
 def test_the_bound_holds_with_the_ramp(cm: str, opts: dict) -> None:
     """Objective minus that of a table of zeros (same options) <= the allowances granted, on
     tests/test_guarded_proof.py's traces (shipped options: every slot the walk steps over is
@@ -232,13 +263,14 @@ def test_ramp_proposer_script_small(tmp_path: object) -> None:
             for m in re.finditer(rf"^(\w+) +({num})% +({num}) +(\d+) +(\d+) +(\d+) +(\d+) ",
                                  res.stdout, re.M)}
     assert set(rows) == {"shield64", "guarded", "ramp", "ramp0", "ramp_rel", "proofsize",
-                         "proofentry", "proofsoon", "k1"}, res.stdout
+                         "proofentry", "proofsoon", "proofprompt", "k1"}, res.stdout
     for name, (_gain, worst, rs, copied, wasted) in rows.items():
         assert 0 <= wasted <= copied
         if name != "k1":
             assert worst <= 1.02 and rs <= rows["shield64"][2] + 20, (name, rows[name])
     assert rows["k1"][1] > 1.5 and rows["k1"][2] > 100  # k = 1 wastes on random/sparse
-    for ramp in ("ramp", "ramp0", "ramp_rel", "proofsize", "proofentry", "proofsoon"):
+    for ramp in ("ramp", "ramp0", "ramp_rel", "proofsize", "proofentry", "proofsoon",
+                 "proofprompt"):
         v = re.search(rf"^rule, {ramp}: (PASS|FAIL): host gain ({num}) point", res.stdout, re.M)
         assert v, res.stdout
         diff = rows[ramp][0] - rows["shield64"][0]
