@@ -33,8 +33,10 @@ fixed ``k = 1`` (a reference, no shield), this prints:
   and the mean faults from copy to proof;
 * with ``--beyond``, the same for options outside the shipped shield (not under the rule):
   ``shield64`` and ``ramp_rel`` with ``use`` fed by the interior proofs (``use_proof: 1``,
-  measured in docs/policies.md and not adopted) and the proof-sized proposers with it, and
-  ``ramp_rel`` with no floor (``_f0``);
+  measured in docs/policies.md and not adopted) and the proof-sized proposers with it,
+  ``ramp_rel`` with no floor (``_f0``), and ``shield64`` and ``proofprompt`` with every
+  degree 0..64 allowed instead of the shipped 0, 1, 2, 4, .., 64 (``_d1``: on that grid
+  ``proofprompt``'s one page more rounds back down from 3 to 2);
 * the verdict of the rule declared in docs/policies.md ("A ramp proposer (session 21,
   simulator study)", for the proof-sized ones "Windows sized from the interior proofs" and
   "Windows sized from the furthest prompt proof"),
@@ -52,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
 from cowrl.policies.base import Policy  # noqa: E402
-from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options  # noqa: E402
+from cowrl.policies.guarded import MAX_K, N_CELLS, GuardedPolicy, shipped_options  # noqa: E402
 from cowrl.policies.ramp import ProofSizePolicy, RampPolicy  # noqa: E402
 from cowrl.policies.static import StaticPrecopy  # noqa: E402
 from cowrl.registry import make_costmodel, make_policy  # noqa: E402
@@ -66,7 +68,7 @@ RAMPS = ("ramp", "ramp0", "ramp_rel", "proofsize", "proofentry", "proofsoon", "p
 # --beyond: options outside the shipped shield, not under the rule (a lead for what limits the
 # ramp): use from interior proofs (use_proof: 1, measured and not adopted), and no floor
 BEYOND = ("shield64_up1", "ramp_rel_up1", "ramp_rel_f0", "proofsize_up1", "proofentry_up1",
-          "proofsoon_up1", "proofprompt_up1")
+          "proofsoon_up1", "proofprompt_up1", "shield64_d1", "proofprompt_d1")
 WASTE_FAMILIES = ("random", "sparse")
 MARGIN, WORST = 0.3, 1.010  # the declared rule
 
@@ -78,7 +80,9 @@ def build(name: str, cost: CostModel) -> Policy:
         kw["use_proof"] = 1
     elif name.endswith("_f0"):
         kw["floor"] = 0
-    name = name.removesuffix("_up1").removesuffix("_f0")
+    elif name.endswith("_d1"):
+        kw["degrees"] = list(range(MAX_K + 1))
+    name = name.removesuffix("_up1").removesuffix("_f0").removesuffix("_d1")
     if name == "shield64":
         return GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, **kw)
     if name == "guarded":
