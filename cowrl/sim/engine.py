@@ -139,7 +139,8 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
                                                            private, s0, page + voff)
         # --- the page-state update (docs/semantics.md): the faulting page, the huge
         # page's first fault, the precopy window clipped at the region end ---
-        top = min(page + k, rend - 1)  # the walk's last page
+        hi = min(page + k, rend - 1)  # the window's last page
+        top = hi  # the walk's last page
         if k > 0 and (trim or code == GUARDED):  # GUARDED: the last the decision saw shared
             while top > page and private[s0 + top] != 0:
                 top -= 1
@@ -163,7 +164,6 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
                             if written[s0 + j] == 0:
                                 waste += 1
         if k > 0:
-            hi = min(page + k, rend - 1)
             if hi > page:
                 win = hi - page
                 for j in range(page + 1, top + 1):
