@@ -19,7 +19,8 @@ from cowrl.traces.io import load_trace
 ROOT = Path(__file__).resolve().parent.parent
 UNSEEN = ROOT / "data/unseen"
 NAMES = ["python_pool", "bash_array", "python_counter", "numpy_columns", "python_sort",
-         "numpy_scatter", "python_heapify", "perl_hash_grow"]
+         "numpy_scatter", "python_heapify", "perl_hash_grow", "python_bytes_translate",
+         "python_array_reverse", "perl_tr_sparse"]
 
 
 def test_unseen_list_is_every_trace_there() -> None:
