@@ -220,10 +220,15 @@ MAX_READ_NS = 0xFFFF  # read_ns: a u16 in the module (struct cowrl_guarded_table
 BUCKETS = G_BUCKETS
 PAGE_WRITTEN = 2  # FaultContext.page_state: private and written since (a copy's dirty bit)
 # The largest break-even hit rate loss / (gain + loss) at which the budget still grants an
-# allowance (GuardedPolicy.for_cost): 1 - 1/16, the resolution of the sentinel hit rate (an
-# EWMA of weight 1/16). Above it no hit rate the sentinels can measure tells a paying window
-# from a losing one, so exploration could only lose (tcg: 0.979; seed_table1 0.810, host 0.860).
-MAX_BREAK_EVEN = 1 - 1 / 16
+# allowance (GuardedPolicy.for_cost): 1 - 1/32. Above it a copy that is written gains under
+# 1/31 of what a wasted one loses; the allowance stays off there, as it does where no copy can
+# gain (gain <= 0): the kernel target's prices without interior proofs (tcg, proof: 0: 0.979)
+# and with them (gain 0). Was 1 - 1/16 until 2026-12-05, argued from the resolution of the
+# sentinel EWMA (weight 1/16); since interior proofs (version 4) each copy is judged by its own
+# dirty bit, not by that EWMA, and the re-measured proof prices put host's shield at 0.944
+# (seed_table1 0.889), which the old cap made inert although it gains there (docs/policies.md,
+# "The allowance follows the cost model").
+MAX_BREAK_EVEN = 1 - 1 / 32
 MAX_K = 64  # the largest degree a table value asks for (COWRL_GUARDED_MAX_K)
 # A table value ALIGN | G (G a power of two, 2..64): "copy to the end of the fault's aligned
 # group of G pages": at virtual page vpn the degree (G - 1) - (vpn mod G), or, where the budget
