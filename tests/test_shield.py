@@ -271,13 +271,13 @@ def test_shield_walk_prices_and_old_artifacts() -> None:
     walk_ns with 0 for both; shield: false pays nothing."""
     cost = make_costmodel("seed_table1")
     new = guard_constants(cost, proof=1, proof_ttl=16, proof_backoff=1)
-    assert (new["walk_ns"], new["walk_empty_ns"]) == (33, 12)
+    assert (new["walk_ns"], new["walk_empty_ns"]) == (48, 12)
     guard = GuardView(new).guard
-    assert (guard.walk, guard.walk_empty) == (33, 12)
+    assert (guard.walk, guard.walk_empty) == (48, 12)
     assert GuardView(new).constants["walk_empty_ns"] == 12  # what an artifact saves
     old = {k: v for k, v in new.items() if k != "walk_empty_ns"}
     guard = GuardView(old).guard
-    assert (guard.walk, guard.walk_empty) == (33, 33)
+    assert (guard.walk, guard.walk_empty) == (48, 48)
     older = {k: v for k, v in old.items() if k != "walk_ns"}
     guard = GuardView(older).guard
     assert (guard.walk, guard.walk_empty) == (0, 0)
@@ -304,10 +304,10 @@ def test_shield_read_credit_and_old_artifacts() -> None:
     fault, and otherwise than without it."""
     cost = make_costmodel("seed_table1")
     new = guard_constants(cost, proof=1, proof_ttl=16, proof_backoff=1, read_credit=1)
-    assert (new["read_credit"], new["read_ns"]) == (1, 90)
+    assert (new["read_credit"], new["read_ns"]) == (1, 107)
     guard = GuardView(new).guard
-    assert (guard.read_credit, guard.read_ns) == (1, 90)
-    assert GuardView(new).constants["read_ns"] == 90  # what an artifact saves
+    assert (guard.read_credit, guard.read_ns) == (1, 107)
+    assert GuardView(new).constants["read_ns"] == 107  # what an artifact saves
     old = {k: v for k, v in new.items() if k not in ("read_credit", "read_ns")}
     guard = GuardView(old).guard
     assert (guard.read_credit, guard.read_ns) == (0, 0)
@@ -319,7 +319,7 @@ def test_shield_read_credit_and_old_artifacts() -> None:
     for rc in (1, 0):
         env = GuardedPrecopyEnv(PrecopyEnv(cost=cost), features="guarded", shield=True,
                                 proof=1, proof_ttl=16, proof_backoff=1, read_credit=rc)
-        assert env.view.guard.read_ns == 90 * rc
+        assert env.view.guard.read_ns == 107 * rc
         _, _, ks[rc] = _episode(env, t, 7)
         ref = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_ttl=16,
                                      proof_backoff=1, read_credit=rc)
