@@ -50,8 +50,8 @@ row then also counts the traces where it tripped.
 Per pair it prints the geometric-mean gain over baseline, the worst trace (objective /
 baseline's, and its name), the pages copied and wasted over all traces, the budget's
 break-even hit rate under P and under T (the share of copied pages that must be written for a
-copy to pay; above ``MAX_BREAK_EVEN`` = 0.9375 the budget grants nothing and the shield is
-inert, k = 0), and whether the worst ratio is within
+copy to pay; above ``MAX_BREAK_EVEN``, 1 - 1/32 since 2026-12-05 and 1 - 1/16 before, the
+budget grants nothing and the shield is inert, k = 0), and whether the worst ratio is within
 the 1.02 x target.
 """
 
