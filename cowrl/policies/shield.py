@@ -143,6 +143,9 @@ class GuardView:
         self._loss = max(self.constants["loss_ns"], 1)
         self._cell: Any = None
         self._ctx: FaultContext | None = None
+        # When a list: (cell, want) of every act, the chooser's proposal before the shield
+        # (cowrl.policies.distill records a network's proposals per guarded cell with it).
+        self.proposals: list[tuple[int, int]] | None = None
 
     def reset(self, n_pages: int) -> None:
         self.guard.reset(n_pages)
@@ -169,6 +172,8 @@ class GuardView:
         """The degree applied for ``want`` at the fault just observed (shielded if on)."""
         if self._cell is None or self._ctx is None:
             raise RuntimeError("GuardView.act: call observe() at this fault first")
+        if self.proposals is not None:
+            self.proposals.append((int(self._cell.cell), int(want)))
         k = self.guard.act(self._cell, self._ctx, int(want))
         self._cell = self._ctx = None
         return k
