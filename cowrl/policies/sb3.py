@@ -7,7 +7,9 @@ context, plus a one-hot of its previous action if trained with one, plus guarded
 context if trained with ``features=guarded``; a shielded policy caps its ``k`` by
 guarded's risk budget, :mod:`cowrl.policies.shield`). It has
 no kernel form: a float MLP does not belong in the fault path
-(``kernel_program`` raises, so ``eval.py target=kernel`` skips it).
+(``kernel_program`` raises, so ``eval.py target=kernel`` skips it). A shielded one is
+distilled into a guarded table that has one (:mod:`cowrl.policies.distill`,
+``experiments/distill.py``).
 """
 
 from __future__ import annotations
