@@ -8,8 +8,10 @@ its training distribution: the workloads it was trained on (the artifact's confi
 generator suite) and the randomized draws rand0..rand7, each drawn ``--rounds`` times at the
 training seeds (:func:`cowrl.training.core.workload_seed` of the artifact's seed), plus the
 recorded corpus (data/traces). Never the validation traces, data/unseen or held-out results.
-At every demand fault it records the guarded cell and the network's proposed ``k`` (before the
-shield); the table keeps per cell the ``k`` proposed most often (:mod:`cowrl.policies.distill`).
+At every demand fault it records the guarded cell, the network's proposed ``k`` (before the
+shield) and whether the shield was open (would let any window open); the table keeps per cell
+the ``k`` proposed most often where it was open (``--faults every``: at every fault;
+:mod:`cowrl.policies.distill`).
 
 ``DIR2/policy.json`` is a ``guarded`` artifact under the network's own shield (its options;
 its prices from each run's cost model, as ``guarded``'s ``costmodel: auto``):
@@ -55,6 +57,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2,
                     help="draws of each training workload (training seeds of rounds 0..)")
     ap.add_argument("--name", default=None, help="the table's name (default <network>_table)")
+    ap.add_argument("--faults", default="open", choices=["open", "every"],
+                    help="faults whose proposals count: where the shield was open (default; "
+                         "elsewhere every proposal gives k = 0), or every fault")
     ap.add_argument("--dev-draws", type=int, default=2,
                     help="development draws per family for the agreement off the traces")
     args = ap.parse_args()
@@ -75,26 +80,31 @@ def main() -> int:
     traces = [make_workload(n, seed=workload_seed(seed, r)) for r in range(args.rounds)
               for n in names if n not in {f.stem for f in corpus}]  # corpus: once, below
     traces += [corpus_trace(str(f)) for f in corpus]
-    res = distill(net, traces, cost, args.name)
+    res = distill(net, traces, cost, args.name, args.faults)
     dev = [g.randomized(2000 + d, 0, families=f) for f in g.FAMILIES
            for d in range(args.dev_draws)]
-    dev_agree = agreement(res.policy.table, proposals(net, dev, cost))
+    dev_props = proposals(net, dev, cost)
+    dev_agree = agreement(res.policy.table, dev_props)
+    dev_open = agreement(res.policy.table, dev_props, open_only=True)
     visited = int((res.counts.sum(axis=1) > 0).sum())
     cm_name = cm_spec if isinstance(cm_spec, str) else cm_spec.get("name", "?")
     path = save_artifact(
         out / ARTIFACT_NAME, res.policy.name, res.policy.artifact_kind or "guarded",
         res.policy.artifact_spec(),
         {"distilled_from": art["_path"], "costmodel": cm_name, "seed": seed,
-         "rounds": args.rounds, "workloads": names, "corpus": [f.name for f in corpus]},
+         "rounds": args.rounds, "faults": args.faults, "workloads": names,
+         "corpus": [f.name for f in corpus]},
         training={"faults": res.faults, "agreement": res.agreement,
-                  "dev_agreement": dev_agree, "cells_visited": visited,
+                  "open_agreement": res.open_agreement, "dev_agreement": dev_agree,
+                  "dev_open_agreement": dev_open, "cells_visited": visited,
                   "cells_nonzero": sum(1 for k in res.policy.table if k)})
     print(f"{net.name} -> {res.policy.name}: {len(traces)} traces, {res.faults} faults, "
           f"{visited} of {len(res.policy.table)} cells visited, "
           f"{sum(1 for k in res.policy.table if k)} with k > 0 (costmodel {cm_name})")
-    print(f"agreement (table k == network proposal): {100 * res.agreement:.1f}% on the "
-          f"distillation traces, {100 * dev_agree:.1f}% on {len(dev)} development draws "
-          "(seed 2000)")
+    print(f"agreement (table k == network proposal), all faults / where the shield was open: "
+          f"{100 * res.agreement:.1f}% / {100 * res.open_agreement:.1f}% on the distillation "
+          f"traces, {100 * dev_agree:.1f}% / {100 * dev_open:.1f}% on {len(dev)} development "
+          "draws (seed 2000)")
     print(f"artifact: {path}")
     return 0
 

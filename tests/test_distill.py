@@ -21,6 +21,7 @@ from cowrl.policies.distill import (
     distill,
     majority_table,
     proposal_counts,
+    proposals,
     table_policy,
 )
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy
@@ -68,11 +69,18 @@ def test_majority_ties_take_the_smaller_k_and_unvisited_cells_are_0() -> None:
     # the degrees in another order: the same table
     perm = [6, 1, 0, 7, 3, 2, 5, 4]
     assert majority_table(counts[:, perm], [DEGREES[i] for i in perm]) == table
-    props = [np.array([[3, 2], [3, 64], [7, 16], [9, 0]]), np.array([[9, 8]])]
+    props = [np.array([[3, 2, 1], [3, 64, 0], [7, 16, 0], [9, 0, 1]]), np.array([[9, 8, 1]])]
     assert agreement(table, props) == pytest.approx(3 / 5)
+    assert agreement(table, props, open_only=True) == pytest.approx(2 / 3)
     counted = proposal_counts(props, DEGREES)
     assert counted[3].tolist() == [0, 0, 1, 0, 0, 0, 0, 1] and counted.sum() == 5
     assert majority_table(counted, DEGREES)[:10] == [0, 0, 0, 2, 0, 0, 0, 16, 0, 0]
+    opened = proposal_counts(props, DEGREES, open_only=True)
+    assert opened.sum() == 3 and opened[7].sum() == 0
+    # cell 7 never open: its majority over all faults; 9: tie 0 / 8 -> 0; no fault: 0
+    assert majority_table(opened, DEGREES, fallback=counted)[:10] == [0, 0, 0, 2, 0, 0, 0, 16,
+                                                                      0, 0]
+    assert majority_table(opened, DEGREES)[7] == 0
 
 
 def test_the_table_is_the_majority_of_the_proposals_counted_apart(ppo: Path,
@@ -97,7 +105,7 @@ def test_the_table_is_the_majority_of_the_proposals_counted_apart(ppo: Path,
 
     monkeypatch.setattr(GuardedPolicy, "fault_cell", cell_spy)
     monkeypatch.setattr(net.model, "predict", predict_spy)
-    res = distill(net, _traces(), cost)
+    res = distill(net, _traces(), cost, faults="every")
     monkeypatch.undo()
     assert [w for w, _ in seen] == ["cell", "k"] * res.faults  # one of each per fault
     pairs = list(zip([v for _, v in seen[0::2]], [v for _, v in seen[1::2]], strict=True))
@@ -116,6 +124,25 @@ def test_the_table_is_the_majority_of_the_proposals_counted_apart(ppo: Path,
     applied = [int(k) for t in _traces()
                for k in simulate(t, net.deployed_under(cost), cost, record_events=True)[1].k]
     assert len(applied) == len(pairs) and applied != [k for _, k in pairs]
+    # faults="open" (the default): the majority of the faults where the shield was open, a
+    # cell never open its majority over all its faults; where it was closed, k = 0 whatever
+    # the network proposed
+    props = np.concatenate(proposals(net, _traces(), cost))
+    assert [(int(c), int(k)) for c, k, _ in props] == pairs
+    flags = props[:, 2].tolist()
+    assert 0 < sum(flags) < len(flags)
+    assert all(k == 0 for k, f in zip(applied, flags, strict=True) if not f)
+    by_open: dict[int, Counter[int]] = {}
+    for (cell, k), f in zip(pairs, flags, strict=True):
+        if f:
+            by_open.setdefault(cell, Counter())[k] += 1
+    want_open = [max(by_open[c], key=lambda k: (by_open[c][k], -k)) if c in by_open
+                 else want[c] for c in range(N_CELLS)]
+    res_open = distill(net, _traces(), cost)
+    assert res_open.policy.table == want_open
+    assert res_open.open_agreement == pytest.approx(
+        sum(want_open[c] == k for (c, k), f in zip(pairs, flags, strict=True) if f)
+        / sum(flags))
 
 
 def test_the_table_runs_under_the_networks_shield_and_round_trips(ppo: Path,

@@ -143,9 +143,10 @@ class GuardView:
         self._loss = max(self.constants["loss_ns"], 1)
         self._cell: Any = None
         self._ctx: FaultContext | None = None
-        # When a list: (cell, want) of every act, the chooser's proposal before the shield
-        # (cowrl.policies.distill records a network's proposals per guarded cell with it).
-        self.proposals: list[tuple[int, int]] | None = None
+        # When a list: (cell, want, open) of every act: the chooser's proposal before the shield,
+        # and whether the shield would let any window open there (else every proposal gives
+        # k = 0). cowrl.policies.distill records a network's proposals per guarded cell with it.
+        self.proposals: list[tuple[int, int, int]] | None = None
 
     def reset(self, n_pages: int) -> None:
         self.guard.reset(n_pages)
@@ -173,7 +174,11 @@ class GuardView:
         if self._cell is None or self._ctx is None:
             raise RuntimeError("GuardView.act: call observe() at this fault first")
         if self.proposals is not None:
-            self.proposals.append((int(self._cell.cell), int(want)))
+            g, ctx = self.guard, self._ctx
+            limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
+            top = g.degree(self._cell, ctx.page, limit, max(g.degrees), ctx.region_start,
+                           ctx.page + ctx.vpn_offset)[0]  # pure: the budget as it stands
+            self.proposals.append((int(self._cell.cell), int(want), int(top > 0)))
         k = self.guard.act(self._cell, self._ctx, int(want))
         self._cell = self._ctx = None
         return k
