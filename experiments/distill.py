@@ -7,7 +7,8 @@ Runs the network (``python train.py policy=ppo|dqn``, ``shield: true``) in the s
 its training distribution: the workloads it was trained on (the artifact's config, default the
 generator suite) and the randomized draws rand0..rand7, each drawn ``--rounds`` times at the
 training seeds (:func:`cowrl.training.core.workload_seed` of the artifact's seed), plus the
-recorded corpus (data/traces). Never the validation traces, data/unseen or held-out results.
+recorded corpus (data/traces). Never the validation traces, the never-seen set or held-out
+results.
 At every demand fault it records the guarded cell, the network's proposed ``k`` (before the
 shield) and whether the shield was open (would let any window open); the table keeps per cell
 the ``k`` proposed most often where it was open (``--faults every``: at every fault;
