@@ -726,7 +726,10 @@ def test_proof_span_walks_less_on_a_column_sweep() -> None:
     old = _variant(pol, proof_span=0)
     simulate(t, old, cost, fast=False)
     simulate(t, pol, cost, fast=False)
-    assert pol.ctx.proof_empty < old.ctx.proof_empty / 4
+    # (empty slots 13,932 against 87,667 at proof_step_ns 11.5; 9,506 against 30,218 at
+    # 40.9, measured 2026-12-05: without the span the dearer slots drain the budget sooner,
+    # so its looks are cut before they walk as far)
+    assert pol.ctx.proof_empty < old.ctx.proof_empty / 3
     # (cuts 5,613 -> 2,396 at the proof prices before 2026-12-05, 5,836 -> 3,411 at the
     # re-measured ones: the dearer walk price cuts more looks with the span too)
     assert pol.ctx.proof_cuts < old.ctx.proof_cuts * 2 / 3
@@ -800,7 +803,7 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     # walk_ns (at 742) and walk_empty_ns (at 744): any u16 with proof, 0 without; the pad
     # after them (746..751) 0
     assert len(bo) == 760
-    assert struct.unpack_from("<5H", bo, 742) == (48, 12, 0, 0, 0)  # seed_table1's prices
+    assert struct.unpack_from("<5H", bo, 742) == (48, 41, 0, 0, 0)  # seed_table1's prices
     for off in (742, 744):
         for value in (0, 1, 65535):
             ok = bytearray(bo)
