@@ -3,6 +3,7 @@
     python experiments/bench_kernel_proof.py                 # 6.1 and 6.12
     python experiments/bench_kernel_proof.py --releases 6.1
     python experiments/bench_kernel_proof.py --what read      # one unproven proof read
+    python experiments/bench_kernel_proof.py --what step      # one empty ring slot stepped over
 
 One boot per kernel under TCG with the deterministic clock (``icount 0``: 1 ns = one guest
 instruction, 1 vCPU) runs ``cowrl_stress proofcost``: a sequential write of every page of
@@ -27,6 +28,23 @@ over entries not yet due (at most 4 x 16 slots); the prototype (``GuardedPolicy`
 both runs' reads and the ring steps that read nothing (over an empty slot or an entry not yet
 due) on the same writes, and a step's price is the time left after the reads' price (a read's
 own step is in it, as the engine charges them), over the extra steps that read nothing.
+
+``--what step`` runs ``cowrl_stress proofstep``: a write to every page of a 4096-page region
+after fork under a table that wants k = 1 at every fault (``proof = 1``, every price 0), so
+each fault copies the next page, the loop writes it without a fault, and the next fault's look
+proves it and drops it from the ring, leaving a hole. Two pairs of runs, each over the same
+faults and copies: ``proof_ttl = 0`` with ``proof_reads`` 1 (the cursor moves past each read:
+no hole walked) against 16 (the look ends with fewer reads, having seen every live entry, and
+the cursor goes back to where it started: the fault after i faults steps over (i - 1) mod 128
+holes); and the flags guarded ships (8 reads, ``proof_ttl`` 16, ``proof_backoff``,
+``proof_look``, ``proof_span``) writing every page against leaving the copy of every page = 1
+mod 256 unwritten (it stays, the span's oldest entry, and looks walk the holes the proven
+copies after it leave), and against 1 mod 64 (a check: more such entries, more reads and live
+steps priced away). The prototype counts each run's empty slots, reads (proving or not)
+and steps over live entries on the same writes; a pair's price of one empty slot is the loop's
+time difference, less its difference in reads at ``proof_read_ns`` and in live steps at
+``proof_skip_ns`` (``conf/costmodel/tcg.yaml``), over its difference in empty slots: the cost
+model's ``proof_step_ns``.
 """
 
 from __future__ import annotations
@@ -55,12 +73,15 @@ def stress(rel: str, test: str) -> tuple[Any, dict[str, Any]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--releases", default="6.1,6.12")
-    ap.add_argument("--what", choices=("clean", "read"), default="clean",
-                    help="clean: the per-copy cost (proofcost); read: one unproven read")
+    ap.add_argument("--what", choices=("clean", "read", "step"), default="clean",
+                    help="clean: the per-copy cost (proofcost); read: one unproven read; "
+                    "step: one empty ring slot stepped over (proofstep)")
     args = ap.parse_args()
     releases = kernel_releases(args.releases)
     if args.what == "read":
         return bench_read(releases)
+    if args.what == "step":
+        return bench_step(releases)
     for rel in releases:
         s, r = stress(rel, "proofcost")
         if not r.get("ok"):
@@ -90,11 +111,12 @@ def reads_done(faults: int, reads: int, k: int = 8, ring: int = 128, ttl: int = 
     return sum(min(k * i, ring, reads) for i in range(faults))
 
 
-def prototype_counts(pages: int, stride: int, k: int, reads: int, ttl: int, backoff: int
-                     ) -> tuple[int, int, int]:
-    """(demand faults, unproven reads, ring steps that read nothing: over an empty slot, an
-    entry not yet due or another region's) of a proofread run in the prototype: a table of
-    k's that always affords its window (every price 0), ``proof = 1``."""
+def prototype_run(written: Any, pages: int, k: int, reads: int, ttl: int, backoff: int,
+                  look: int = 0, span: int = 0) -> dict[str, int]:
+    """A stress run in the prototype (``GuardedPolicy``): the pages ``written`` in order, a
+    table of k's that always affords its window (every price 0), ``proof = 1``. Its demand
+    faults, copies and the ring's counts: proven, unproven reads, empty slots stepped over,
+    live entries stepped over unread (not yet due, or another region's)."""
     import numpy as np
 
     from cowrl.policies.guarded import N_CELLS, GuardedPolicy
@@ -102,13 +124,81 @@ def prototype_counts(pages: int, stride: int, k: int, reads: int, ttl: int, back
     from cowrl.sim.simulator import simulate
     from cowrl.traces.io import Trace
 
-    t = Trace(pages=np.arange(0, pages, stride), n_pages=pages, name="proofread")
+    t = Trace(pages=np.asarray(written), n_pages=pages, name="proofstress")
     pol = GuardedPolicy(table=[k] * N_CELLS, degrees=[k], gain_ns=0, loss_ns=0, setup_ns=0,
                         demand_ns=0, skip_ns=0, slots=1, near=1, grant_left=0, scan=0,
-                        proof=1, proof_reads=reads, proof_ttl=ttl, proof_backoff=backoff)
+                        proof=1, proof_reads=reads, proof_ttl=ttl, proof_backoff=backoff,
+                        proof_look=look, proof_span=span)
     rec = simulate(t, pol, make_costmodel("tcg"), fast=False)
     c = pol.ctx
-    return rec.faults, c.unproven_reads, c.proof_empty + c.proof_skips + c.proof_other
+    return {"faults": rec.faults, "copies": rec.precopied, "proven": c.proven,
+            "unproven": c.unproven_reads, "empty": c.proof_empty,
+            "live": c.proof_skips + c.proof_other}
+
+
+def prototype_counts(pages: int, stride: int, k: int, reads: int, ttl: int, backoff: int
+                     ) -> tuple[int, int, int]:
+    """(demand faults, unproven reads, ring steps that read nothing: over an empty slot, an
+    entry not yet due or another region's) of a proofread run in the prototype."""
+    import numpy as np
+
+    c = prototype_run(np.arange(0, pages, stride), pages, k, reads, ttl, backoff)
+    return c["faults"], c["unproven"], c["empty"] + c["live"]
+
+
+def step_written(pages: int, skip: int) -> Any:
+    """The pages a proofstep run writes, in order: every page, but those = 1 mod ``skip``
+    (``skip`` 0: none left out)."""
+    import numpy as np
+
+    p = np.arange(pages)
+    return p[p % skip != 1] if skip else p
+
+
+def step_price(a: dict[str, Any], b: dict[str, Any], ca: dict[str, int], cb: dict[str, int],
+               read_ns: float, skip_ns: float) -> float:
+    """One empty slot's price from runs ``a`` and ``b`` (the module's) and the prototype's
+    counts of the same writes ``ca``, ``cb``: the loop's time difference less the reads'
+    (proving or not, at ``read_ns``) and the live steps' (at ``skip_ns``), over the
+    difference in empty slots."""
+    reads = (cb["proven"] + cb["unproven"]) - (ca["proven"] + ca["unproven"])
+    rest = b["loop_ns"] - a["loop_ns"] - reads * read_ns - (cb["live"] - ca["live"]) * skip_ns
+    return rest / (cb["empty"] - ca["empty"])
+
+
+def bench_step(releases: list[str]) -> int:
+    from cowrl.registry import make_costmodel
+
+    cm = make_costmodel("tcg")
+    for rel in releases:
+        s, r = stress(rel, "proofstep")
+        if not r.get("ok"):
+            return 1
+        runs = r["runs"]
+        counts = [prototype_run(step_written(r["pages"], x["skip"]), r["pages"], r["k"],
+                                x["proof_reads"], x["proof_ttl"], x["proof_backoff"],
+                                x["proof_look"], x["proof_span"]) for x in runs]
+        print(f"== Linux {s.info['kernel_release']} (icount 0: instruction-ns), {r['pages']} "
+              f"pages written in order, k = {r['k']}, median of {r['repeats']}; priced at "
+              f"proof_read_ns {cm.proof_read_ns}, proof_skip_ns {cm.proof_skip_ns} (tcg)")
+        for x, c in zip(runs, counts, strict=True):
+            same = (x["demand_faults"], x["precopy_copies"], x["proof_credited"]) == (
+                c["faults"], c["copies"], c["proven"]) and x["proof_lost"] == 0
+            print(f"  reads {x['proof_reads']:2d} ttl {x['proof_ttl']:2d} backoff "
+                  f"{x['proof_backoff']} look {x['proof_look']} span {x['proof_span']} skip "
+                  f"{x['skip']:3d}: {x['loop_ns'] / c['faults']:8.0f} per fault; "
+                  f"{c['faults']} faults, {c['copies']} copies, {c['proven']} proven, "
+                  f"{c['unproven']} unproven reads, {c['empty']} empty slots and {c['live']} "
+                  f"live entries stepped over; faults, copies and proofs as the prototype's, "
+                  f"none lost: {same}")
+        for name, (i, j) in (("proof_ttl 0, reads 1 vs 16", (0, 1)),
+                             ("as shipped, all written vs 1 in 256 left", (2, 3)),
+                             ("as shipped, all written vs 1 in 64 left", (2, 4))):
+            per = step_price(runs[i], runs[j], counts[i], counts[j], cm.proof_read_ns,
+                             cm.proof_skip_ns)
+            print(f"  {name}: {counts[j]['empty'] - counts[i]['empty']} more empty slots; "
+                  f"one empty slot stepped over costs {per:.1f} instruction-ns")
+    return 0
 
 
 def bench_read(releases: list[str]) -> int:

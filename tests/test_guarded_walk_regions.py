@@ -96,9 +96,10 @@ def test_a_finished_region_starves_the_shared_ring_not_the_prototypes(use, ttl) 
     # the first region's proofs leave the budget enough to pay the walk here, below)
     # seed_table1 at the proof prices this was measured with (before 2026-12-05): at the
     # re-measured ones this trace's first region leaves too few copies in the ring to starve
-    # the shared one (320 steps over them, no look cut)
+    # the shared one (320 steps over them, no look cut); and at the empty slot's price then
+    # (11.5; at 40.9, measured 2026-12-05, one look of the ring per region is cut)
     cm = replace(make_costmodel("seed_table1"), proof_clean_ns=567.0, proof_read_ns=90.5,
-                 proof_skip_ns=32.4)
+                 proof_skip_ns=32.4, proof_step_ns=11.5)
     t = _finished_then_sequential(ttl)
     shared, ps = _run(use.ring_class("shared"), t, cm, read_credit=0)
     # the second region's looks step over the first one's copies and take the whole budget:

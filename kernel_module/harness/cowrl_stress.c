@@ -95,7 +95,8 @@ static int set_static(int fd, unsigned int k)
  * always afford it (every cost 0), so every demand fault precopies and every copy is
  * cleaned (or restored).  Returns the ioctl's result (errno in errno).
  */
-static int set_guarded_bo(int fd, unsigned int k, int proof, int reads, int ttl, int backoff)
+static int set_guarded_span(int fd, unsigned int k, int proof, int reads, int ttl, int backoff,
+			    int look, int span)
 {
 	static struct cowrl_guarded_table tb;
 	struct cowrl_policy p = { .mode = COWRL_POLICY_GUARDED, .table_len = 1,
@@ -115,7 +116,14 @@ static int set_guarded_bo(int fd, unsigned int k, int proof, int reads, int ttl,
 	tb.proof_reads = (cp_u16)reads;
 	tb.proof_ttl = (cp_u16)ttl;
 	tb.proof_backoff = (cp_u16)backoff;
+	tb.proof_look = (cp_u16)look;
+	tb.proof_span = (cp_u16)span;
 	return ioctl(fd, COWRL_IOC_SET_POLICY, &p) ? errno : 0;
+}
+
+static int set_guarded_bo(int fd, unsigned int k, int proof, int reads, int ttl, int backoff)
+{
+	return set_guarded_span(fd, k, proof, reads, ttl, backoff, 0, 0);
 }
 
 static int set_guarded_ttl(int fd, unsigned int k, int proof, int reads, int ttl)
@@ -1664,6 +1672,27 @@ static int test_cleanswap(void)
 	return 0;
 }
 
+/* The median of a run's three loop times (sorts them in place). */
+static unsigned long long median3(uint64_t *v)
+{
+	uint64_t t;
+
+	if (v[0] > v[1]) { t = v[0]; v[0] = v[1]; v[1] = t; }
+	if (v[1] > v[2]) { t = v[1]; v[1] = v[2]; v[2] = t; }
+	if (v[0] > v[1]) { t = v[0]; v[0] = v[1]; v[1] = t; }
+	return (unsigned long long)v[1];
+}
+
+/* A proof run's loop time and counters: the rest of its JSON object. */
+static void print_proof_run(unsigned long long loop_ns, const struct cowrl_counters *c)
+{
+	printf("\"loop_ns\": %llu, \"demand_faults\": %llu, \"precopy_copies\": %llu, "
+	       "\"proof_clean\": %llu, \"proof_lost\": %llu, \"proof_credited\": %llu}", loop_ns,
+	       (unsigned long long)c->demand_faults, (unsigned long long)c->precopy_copies,
+	       (unsigned long long)c->proof_clean, (unsigned long long)c->proof_lost,
+	       (unsigned long long)c->proof_credited);
+}
+
 /*
  * ---- proofcost: what interior proofs cost (run it under icount: 1 ns = 1 instruction) ----
  * A sequential write of every page of a 4096-page region after fork, under a guarded
@@ -1705,25 +1734,42 @@ static int test_proofcost(void)
 	printf("{\"test\": \"proofcost\", \"pages\": %ld, \"repeats\": %ld, \"runs\": [", pages, reps);
 	for (int ki = 0; ki < 2; ki++) {
 		for (int proof = 0; proof < 2; proof++) {
-			uint64_t *v = ns[ki][proof], t;
-
-			/* median of 3 */
-			if (v[0] > v[1]) { t = v[0]; v[0] = v[1]; v[1] = t; }
-			if (v[1] > v[2]) { t = v[1]; v[1] = v[2]; v[2] = t; }
-			if (v[0] > v[1]) { t = v[0]; v[0] = v[1]; v[1] = t; }
-			printf("%s{\"k\": %u, \"proof\": %d, \"loop_ns\": %llu, \"demand_faults\": %llu, "
-			       "\"precopy_copies\": %llu, \"proof_clean\": %llu, \"proof_lost\": %llu, "
-			       "\"proof_credited\": %llu}", ki + proof ? ", " : "", ks[ki], proof,
-			       (unsigned long long)v[1], (unsigned long long)c[ki][proof].demand_faults,
-			       (unsigned long long)c[ki][proof].precopy_copies,
-			       (unsigned long long)c[ki][proof].proof_clean,
-			       (unsigned long long)c[ki][proof].proof_lost,
-			       (unsigned long long)c[ki][proof].proof_credited);
+			printf("%s{\"k\": %u, \"proof\": %d, ", ki + proof ? ", " : "", ks[ki], proof);
+			print_proof_run(median3(ns[ki][proof]), &c[ki][proof]);
 		}
 	}
 	printf("], \"ok\": true, \"why\": \"\"}\n");
 	close(fd);
 	return 0;
+}
+
+/*
+ * One timed proof run after fork: a GUARDED table wanting k at every fault (every cost 0,
+ * proof = 1; look_span sets proof_look and proof_span), registered over the @pages of @r,
+ * then a write of @val to every @stride-th page but those = 1 mod @skip (0: none left out).
+ * Returns the write loop's time; the run's counters in @c.
+ */
+static uint64_t proof_writes(int fd, uint8_t *r, long pages, long stride, long skip,
+			     uint8_t val, unsigned int k, int reads, int ttl, int backoff,
+			     int look_span, struct cowrl_counters *c)
+{
+	int wfd;
+	pid_t h = holder(&wfd);
+	uint64_t t0, ns;
+
+	ioctl(fd, COWRL_IOC_RESET);
+	if (set_guarded_span(fd, k, 1, reads, ttl, backoff, look_span, look_span) ||
+	    reg(fd, getpid(), 0, r, pages * PAGE))
+		die("setup");
+	t0 = now_ns();
+	for (long p = 0; p < pages; p += stride)
+		if (!skip || p % skip != 1)
+			((volatile uint8_t *)r)[p * PAGE + 8] = val;
+	ns = now_ns() - t0;
+	counters(fd, c);
+	unreg_all(fd);
+	holder_end(h, wfd);
+	return ns;
 }
 
 /*
@@ -1759,42 +1805,67 @@ static int test_proofread(void)
 	ioctl(fd, COWRL_IOC_RESET);
 	fill(r, pages);
 	for (long rep = 0; rep < reps; rep++) {
-		for (int v = 0; v < 5; v++) {
-			int wfd;
-			pid_t h = holder(&wfd);
-			uint64_t t0;
-
-			ioctl(fd, COWRL_IOC_RESET);
-			if (set_guarded_bo(fd, (unsigned int)ks[v], 1, reads[v], ttls[v], bos[v]) ||
-			    reg(fd, getpid(), 0, r, pages * PAGE))
-				die("setup");
-			t0 = now_ns();
-			for (long p = 0; p < pages; p += strides[v])
-				((volatile uint8_t *)r)[p * PAGE + 8] = (uint8_t)(rep + 1);
-			ns[v][rep] = now_ns() - t0;
-			counters(fd, &c[v]);
-			unreg_all(fd);
-			holder_end(h, wfd);
-		}
+		for (int v = 0; v < 5; v++)
+			ns[v][rep] = proof_writes(fd, r, pages, strides[v], 0, (uint8_t)(rep + 1),
+						  (unsigned int)ks[v], reads[v], ttls[v], bos[v], 0,
+						  &c[v]);
 	}
 	printf("{\"test\": \"proofread\", \"pages\": %ld, \"stride\": %ld, \"k\": 8, "
 	       "\"repeats\": %ld, \"runs\": [", pages, stride, reps);
 	for (int v = 0; v < 5; v++) {
-		uint64_t *x = ns[v], t;
-
-		/* median of 3 */
-		if (x[0] > x[1]) { t = x[0]; x[0] = x[1]; x[1] = t; }
-		if (x[1] > x[2]) { t = x[1]; x[1] = x[2]; x[2] = t; }
-		if (x[0] > x[1]) { t = x[0]; x[0] = x[1]; x[1] = t; }
 		printf("%s{\"k\": %d, \"stride\": %ld, \"proof_reads\": %d, \"proof_ttl\": %d, "
-		       "\"proof_backoff\": %d, \"loop_ns\": %llu, "
-		       "\"demand_faults\": %llu, \"precopy_copies\": %llu, \"proof_clean\": %llu, "
-		       "\"proof_lost\": %llu, \"proof_credited\": %llu}", v ? ", " : "", ks[v],
-		       strides[v], reads[v], ttls[v], bos[v], (unsigned long long)x[1], (unsigned long long)c[v].demand_faults,
-		       (unsigned long long)c[v].precopy_copies,
-		       (unsigned long long)c[v].proof_clean,
-		       (unsigned long long)c[v].proof_lost,
-		       (unsigned long long)c[v].proof_credited);
+		       "\"proof_backoff\": %d, ", v ? ", " : "", ks[v], strides[v], reads[v], ttls[v],
+		       bos[v]);
+		print_proof_run(median3(ns[v]), &c[v]);
+	}
+	printf("], \"ok\": %s, \"why\": \"%s\"}\n", why[0] ? "false" : "true", why);
+	close(fd);
+	return 0;
+}
+
+/*
+ * ---- proofstep: what a proof look's step over an empty ring slot costs (icount) ----
+ * A region of 4096 pages after fork, written page by page under a guarded table that wants
+ * k = 1 at every fault and always affords it (proof = 1, every cost 0): each fault at an
+ * even page copies the next page, which the loop then writes without a fault, so every
+ * look finds the previous copy written (proven) and it leaves the ring, a hole.  Five runs,
+ * the same faults and copies:
+ *  0, 1: proof_ttl 0, no backoff, proof_reads 1 and 16.  With 1 the look ends at its read
+ *        and the cursor moves past it: no empty slot walked.  With 16 it ends because it saw
+ *        every live entry, with fewer than 16 reads, and the cursor goes back to where it
+ *        started (slot 0): the fault after i faults steps over (i - 1) mod 128 holes.
+ *  2-4: the flags guarded ships (8 reads, proof_ttl 16, backoff, proof_look, proof_span);
+ *        2 writes every page (no hole walked), 3 leaves the copy of every page = 1 mod 256
+ *        unwritten, 4 of every page = 1 mod 64: it stays in the ring (read at 2^m faults),
+ *        the span's oldest entry, and the looks walk the holes the proven copies after it
+ *        leave.
+ * The simulator's prototype counts each run's empty slots, reads and skips on the same
+ * writes; the loop's time difference over the difference in empty slots is their price.
+ */
+static int test_proofstep(void)
+{
+	const long pages = 4096, reps = 3;
+	const int reads[5] = { 1, 16, 8, 8, 8 }, ttls[5] = { 0, 0, 16, 16, 16 };
+	const int bos[5] = { 0, 0, 1, 1, 1 }, spans[5] = { 0, 0, 1, 1, 1 };	/* look = span */
+	const long skips[5] = { 0, 0, 0, 256, 64 };	/* pages = 1 mod skip are not written */
+	uint8_t *r = map_region(pages * PAGE, 0);
+	uint64_t ns[5][3];
+	struct cowrl_counters c[5];
+	int fd = dev_open();
+
+	fill(r, pages);
+	for (long rep = 0; rep < reps; rep++) {
+		for (int v = 0; v < 5; v++)
+			ns[v][rep] = proof_writes(fd, r, pages, 1, skips[v], (uint8_t)(rep + 1), 1,
+						  reads[v], ttls[v], bos[v], spans[v], &c[v]);
+	}
+	printf("{\"test\": \"proofstep\", \"pages\": %ld, \"k\": 1, \"repeats\": %ld, \"runs\": [",
+	       pages, reps);
+	for (int v = 0; v < 5; v++) {
+		printf("%s{\"proof_reads\": %d, \"proof_ttl\": %d, \"proof_backoff\": %d, "
+		       "\"proof_look\": %d, \"proof_span\": %d, \"skip\": %ld, ", v ? ", " : "",
+		       reads[v], ttls[v], bos[v], spans[v], spans[v], skips[v]);
+		print_proof_run(median3(ns[v]), &c[v]);
 	}
 	printf("], \"ok\": %s, \"why\": \"%s\"}\n", why[0] ? "false" : "true", why);
 	close(fd);
@@ -1807,7 +1878,7 @@ int main(int argc, char **argv)
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: cowrl_stress storm|thp|race|raceproof|cowrace|reload|forktree|pidreuse|fuzz|"
-			"staletlb|cleanswap|proofcost|proofread "
+			"staletlb|cleanswap|proofcost|proofread|proofstep "
 			"[--scale N] [--module PATH]\n");
 		return 2;
 	}
@@ -1837,6 +1908,8 @@ int main(int argc, char **argv)
 		return test_proofcost();
 	if (!strcmp(test, "proofread"))
 		return test_proofread();
+	if (!strcmp(test, "proofstep"))
+		return test_proofstep();
 	if (!strcmp(test, "cowrace"))
 		return test_cowrace();
 	if (!strcmp(test, "reload"))
