@@ -188,13 +188,17 @@ def test_a_shielded_network_is_repriced_under_the_cost_model_it_is_evaluated_wit
     st1, host = make_costmodel("seed_table1"), make_costmodel("host")
     saved = dict(pol.view.constants)
     same, other = pol.deployed_under(st1), pol.deployed_under(host)
-    assert same is not pol and same.view.constants == saved  # trained under seed_table1
+    assert same is pol  # trained under seed_table1: already deployed so
     opts = {k: saved[k] for k in GUARD_OPTIONS}
     assert opts["proof"] == 1 and opts["grant_left"] == 3  # the shipped keys survive
     assert other.view.constants == {**guard_constants(host, 1.0, **opts)}
     assert other.view.constants["loss_ns"] != saved["loss_ns"]
     assert pol.view.constants == saved  # the saved policy is untouched
     t = make_workload("seq")
+    # eval.py replays what for_trace gives: the re-priced shield (before session 23 it kept
+    # the training prices there, deployed_under was not called)
+    assert pol.for_trace(t, host, seed=0).view.constants == other.view.constants
+    assert pol.for_trace(t, st1, seed=0).view.constants == saved
     for fast in (False, True):
         _, e0 = simulate(t, pol, st1, record_events=True, fast=fast)
         _, e1 = simulate(t, same, st1, record_events=True, fast=fast)

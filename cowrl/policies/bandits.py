@@ -480,10 +480,6 @@ class BanditPolicy(Policy):
         return GuardedPolicy.for_cost(self._named_cost(), self.lam, table=table, **kw)
 
     # --- Policy ---------------------------------------------------------------------------
-    def for_trace(self, trace: Trace, cost: CostModel, seed: int | None = None) -> Policy:
-        """Learning: itself. Otherwise the frozen policy (what is deployed) for ``trace``."""
-        return self.deployed_under(cost)
-
     def deployed_under(self, cost: CostModel) -> Policy:
         """Learning (or the stream context): itself; otherwise the frozen policy under
         ``cost``."""

@@ -89,9 +89,11 @@ class Policy:
         return None
 
     def for_trace(self, trace: Trace, cost: CostModel, seed: int | None = None) -> Policy:
-        """The policy to replay ``trace`` with: itself, or, for policies chosen per trace in
-        hindsight (``precopy_best``, the oracle), the chosen one."""
-        return self
+        """The policy to replay ``trace`` with: as deployed under ``cost``
+        (:meth:`deployed_under`: itself, or a frozen bandit's, ``guarded``'s or a shielded
+        network's form with ``cost``'s budget), or, for policies chosen per trace in hindsight
+        (``precopy_best``, the oracle), the chosen one."""
+        return self.deployed_under(cost)
 
     def deployed_under(self, cost: CostModel) -> Policy:
         """The policy as deployed under ``cost``, whatever the trace: itself, or, where the

@@ -663,9 +663,6 @@ class GuardedPolicy(Policy):
         return cls(gain_ns=max(gain, 0), loss_ns=loss, setup_ns=int(cost.precopy_setup_ns),
                    demand_ns=int(cost.demand_ns), skip_ns=int(cost.precopy_skip_ns), **kw)
 
-    def for_trace(self, trace: Trace, cost: CostModel, seed: int | None = None) -> Policy:
-        return self.deployed_under(cost)
-
     def deployed_under(self, cost: CostModel) -> Policy:
         """Itself, or with ``costmodel: auto`` the same table with ``cost``'s budget constants."""
         if self.budget_spec is None:

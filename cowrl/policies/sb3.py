@@ -93,12 +93,15 @@ class SB3Policy(Policy):
         ``cost``'s prices and allowance (:func:`~cowrl.policies.shield.repriced`), as a frozen
         bandit's or ``guarded``'s budget follows the cost model, so the bound holds in the
         prices it is evaluated with. Unshielded, or saved before ``guard_lam``: itself (its
-        shield keeps the prices it was trained with)."""
+        shield keeps the prices it was trained with). Already priced by ``cost``: itself, so
+        that replaying the deployed form (``for_trace``) deploys it once."""
         if self.view is None or not self.shield or self.guard_lam is None:
             return self
+        constants = repriced(self.view.constants, cost, self.guard_lam)
+        if dict(constants) == dict(self.view.constants):
+            return self
         p = copy.copy(self)  # the same loaded network; its own view and previous action
-        p.view = GuardView(repriced(self.view.constants, cost, self.guard_lam), shield=True,
-                           degrees=self.degrees)
+        p.view = GuardView(constants, shield=True, degrees=self.degrees)
         p._prev_a = -1
         return p
 
