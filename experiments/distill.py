@@ -36,6 +36,8 @@ RANDOMIZED = [f"rand{i}" for i in range(8)]
 
 
 def main() -> int:
+    from tqdm import tqdm
+
     from cowrl.cli import output_dir
     from cowrl.paths import require
     from cowrl.policies.artifacts import (
@@ -81,10 +83,12 @@ def main() -> int:
     traces = [make_workload(n, seed=workload_seed(seed, r)) for r in range(args.rounds)
               for n in names if n not in {f.stem for f in corpus}]  # corpus: once, below
     traces += [corpus_trace(str(f)) for f in corpus]
-    res = distill(net, traces, cost, args.name, args.faults)
+    res = distill(net, tqdm(traces, desc="distilling", unit="trace", leave=False),
+                  cost, args.name, args.faults)
     dev = [g.randomized(2000 + d, 0, families=f) for f in g.FAMILIES
            for d in range(args.dev_draws)]
-    dev_props = proposals(net, dev, cost)
+    dev_props = proposals(net, tqdm(dev, desc="development draws", unit="trace",
+                                    leave=False), cost)
     dev_agree = agreement(res.policy.table, dev_props)
     dev_open = agreement(res.policy.table, dev_props, open_only=True)
     visited = int((res.counts.sum(axis=1) > 0).sum())
