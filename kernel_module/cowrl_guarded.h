@@ -85,6 +85,19 @@
  * truncation), is below floor << 8: a longer memory than use's that still forgets.  It only
  * takes windows away: the bound is unchanged.  floor_slow = 0: the decisions before it (the
  * payload grew from 752 to 760 bytes for it; a 752-byte payload is refused, -EINVAL).
+ * With proof_skipmap = 1 (needs proof = 1) a look that comes to an empty ring slot jumps to
+ * the next live one (cyclic; cowrl_guarded_next_live over proof_bits, the state's bitmap of
+ * live slots, set by commit when it stores an entry and cleared by cowrl_guarded_drop; an
+ * overwritten entry's bit stays set) instead of stepping over the empty slots one by one.
+ * A jump is paid as one empty slot (walk_empty_ns: the look needs budget >= it, else it is
+ * cut at the empty slot, where the cursor stays); the entry it lands on is then taken as
+ * without the flag (its own price, its read).  So each pass of the look visits exactly one
+ * live entry, and proof_backoff's bound (COWRL_GUARDED_BACKOFF_STEPS * proof_reads) counts
+ * live entries visited, not slots; the cursor is the slot after the last entry visited (or
+ * i0 as before).  With proof_span the free move to proof_tail comes first; a jump from
+ * proof_tail moves proof_tail to the slot it lands on (the slots between are empty), so
+ * proof_tail and bucket_due keep their meaning.  proof_skipmap = 0: the decisions before it
+ * (the first pad of the 760-byte payload, at 754; ABI 11).
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
@@ -162,10 +175,13 @@ struct cowrl_guarded_table {
 				 * needs proof_backoff; at 750, the last pad of the 752 bytes) */
 	cp_u16 floor_slow;	/* 0: off; s in 5..12: the floor also reads slow[], an EWMA of
 				 * weight 1/2^s (at 752: the payload is 760 bytes since) */
-	cp_u16 pad[3];		/* 0: the size stays a multiple of 8 */
+	cp_u16 proof_skipmap;	/* 1: a look jumps from an empty slot to the next live one
+				 * (proof_bits), paying walk_empty_ns once per jump (0..1, 0 if
+				 * !proof; at 754, the first pad of the 760 bytes, ABI 11) */
+	cp_u16 pad[2];		/* 0: the size stays a multiple of 8 */
 };
 
-/* Per watched region, allocated at register time (about 6 KiB). */
+/* Per watched region, allocated at register time (8,696 bytes; kmalloc in cowrl.c). */
 struct cowrl_guarded_state {
 	cp_s64 end[COWRL_POLICY_MAX_SLOTS];	/* last page of the stream's last window */
 	cp_u64 stamp[COWRL_POLICY_MAX_SLOTS];	/* fault number of its last use */
@@ -201,6 +217,9 @@ struct cowrl_guarded_state {
 	cp_u32 bucket_due[COWRL_GUARDED_BUCKETS];
 	/* floor_slow: the slower EWMA of the sentinel outcomes per class (SLOW_ONE = 1.0) */
 	cp_s32 slow[2];
+	/* the live ring slots: bit i % 64 of word i / 64 set iff proof_page[i] != 0 (kept
+	 * whatever the table; proof_skipmap reads it) */
+	cp_u64 proof_bits[COWRL_GUARDED_PROOFS / 64];
 };
 
 /* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
@@ -255,6 +274,7 @@ static inline cp_u32 cowrl_guarded_bucket(cp_u64 start_vpn, cp_s64 size)
 static inline void cowrl_guarded_drop(struct cowrl_guarded_state *st, cp_u32 i)
 {
 	st->proof_page[i] = 0;
+	st->proof_bits[i >> 6] &= ~(1ULL << (i & 63));
 	st->proof_live--;
 	st->bucket_live[st->proof_bucket[i] & (COWRL_GUARDED_BUCKETS - 1)]--;
 }
@@ -266,6 +286,23 @@ static inline int cowrl_guarded_in_span(const struct cowrl_guarded_state *st, cp
 
 	return (st->proof_live && !span) ||
 	       ((i - st->proof_tail) & (COWRL_GUARDED_PROOFS - 1)) < span;
+}
+
+/*
+ * proof_skipmap: the first live ring slot at or after @i, cyclic (proof_bits; at least one
+ * slot must be live: the look calls it only while it has live entries left to count).
+ * Two words, at most three bit scans; __builtin_ctzll builds in the module and in user space.
+ */
+static inline cp_u32 cowrl_guarded_next_live(const struct cowrl_guarded_state *st, cp_u32 i)
+{
+	cp_u32 w = (i >> 6) & (COWRL_GUARDED_PROOFS / 64 - 1), n;
+	cp_u64 b = st->proof_bits[w] & (~0ULL << (i & 63));
+
+	for (n = 0; !b && n < COWRL_GUARDED_PROOFS / 64; n++) {
+		w = (w + 1) & (COWRL_GUARDED_PROOFS / 64 - 1);
+		b = st->proof_bits[w];	/* the next word (the first again, whole, after a wrap) */
+	}
+	return b ? (w << 6) | (cp_u32)__builtin_ctzll(b) : i;
 }
 
 /* 0 if @tb can be used, else -22 (EINVAL). Call once when the table is pushed. */
@@ -285,7 +322,7 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 		return -22;
 	if ((tb->floor_slow && (tb->floor_slow < COWRL_GUARDED_SLOW_MIN ||
 				tb->floor_slow > COWRL_GUARDED_SLOW_MAX)) ||
-	    tb->pad[0] || tb->pad[1] || tb->pad[2])
+	    tb->proof_skipmap > 1 || (tb->proof_skipmap && !tb->proof) || tb->pad[0] || tb->pad[1])
 		return -22;
 	if (tb->proof > 1 || (tb->proof && (tb->proof_reads < 1 ||
 	    tb->proof_reads > COWRL_GUARDED_MAX_PROOF_READS || tb->expected_loss)) ||
@@ -343,6 +380,8 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
  * without walking the empty slots between, moves proof_tail past an oldest slot it finds
  * empty, and, when it saw every entry it counts (not cut), sets bucket_due to the soonest
  * due fault among them (else to now: the next fault looks again).
+ * With proof_skipmap an empty slot is not stepped over: the look jumps from it to the next
+ * live slot for one walk_empty_ns (see the top of this file).
  */
 static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 				       const struct cowrl_guarded_table *tb,
@@ -350,13 +389,13 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 				       int (*written)(void *ctx, cp_u32 idx, cp_s64 page),
 				       void *ctx)
 {
-	cp_u32 i0 = st->proof_cursor & (COWRL_GUARDED_PROOFS - 1), i = i0, n = 0, step;
+	cp_u32 i0 = st->proof_cursor & (COWRL_GUARDED_PROOFS - 1), i = i0, n = 0, step, j;
 	const int look = tb->proof_look;
 	/* live entries not yet looked at: of every region, or (proof_look) of its bucket */
 	cp_u32 left = look ? st->bucket_live[bucket & (COWRL_GUARDED_BUCKETS - 1)] :
 		st->proof_live;
 	cp_u32 now = (cp_u32)st->n_faults, steps = COWRL_GUARDED_PROOFS, m;
-	const int backoff = tb->proof_backoff;
+	const int backoff = tb->proof_backoff, skipmap = tb->proof_skipmap;
 	cp_s64 price;
 	int cut = 0, counted;
 	const cp_u32 db = look ? bucket & (COWRL_GUARDED_BUCKETS - 1) : 0;	/* proof_span */
@@ -373,6 +412,18 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 
 		if (tb->proof_span && !cowrl_guarded_in_span(st, i))
 			i = st->proof_tail;	/* past the newest: on from the oldest, unwalked */
+		if (skipmap && !st->proof_page[i]) {
+			/* one jump to the next live slot, at walk_empty_ns (not a step) */
+			if (tb->walk_empty_ns && st->budget < tb->walk_empty_ns) {
+				cut = 1;	/* the budget cannot pay the jump */
+				break;
+			}
+			st->budget -= tb->walk_empty_ns;
+			j = cowrl_guarded_next_live(st, i);
+			if (tb->proof_span && i == st->proof_tail)
+				st->proof_tail = j;	/* the slots jumped over are empty */
+			i = j;
+		}
 		v = st->proof_page[i];
 
 		price = v ? tb->walk_ns : tb->walk_empty_ns;	/* of the slot it steps to */
@@ -658,6 +709,7 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 		st->bucket_live[o->bucket]++;
 		st->proof_bucket[st->proof_head] = (cp_u8)o->bucket;
 		st->proof_page[st->proof_head] = page + j + 1;
+		st->proof_bits[st->proof_head >> 6] |= 1ULL << (st->proof_head & 63);
 		st->proof_miss[st->proof_head] = 0;
 		st->proof_due[st->proof_head] = (cp_u32)st->n_faults;	/* due at once */
 		st->proof_head = (st->proof_head + 1) & (COWRL_GUARDED_PROOFS - 1);

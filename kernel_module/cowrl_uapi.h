@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 10
+#define COWRL_ABI_VERSION 11
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -47,7 +47,9 @@
  * v8: proof_look at offset 748, a pad that a v7 module refuses with -EINVAL when set;
  * v9: proof_span at offset 750, the last pad, which a v8 module refuses when set;
  * v10: 760, floor_slow at offset 752 then 3 u16 of padding (0); a 752-byte payload of v9
- * is refused with -EINVAL, its size not the entry's) */
+ * is refused with -EINVAL, its size not the entry's;
+ * v11: proof_skipmap at offset 754, the first pad after floor_slow, which a v10 module
+ * refuses with -EINVAL when set) */
 #define COWRL_GUARDED_TABLE_BYTES 760
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */

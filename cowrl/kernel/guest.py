@@ -370,6 +370,12 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_fslow_13": _set_policy_errno(fd, abi, G, gpatched({752: 13})),
                 "guarded_fslow_max": _set_policy_errno(fd, abi, G, gpatched({752: 65535})),
                 "guarded_fslow_pad": _set_policy_errno(fd, abi, G, gpatched({758: 1})),
+                # proof_skipmap (at 754, the first pad after floor_slow; ABI 11): 0..1, 0
+                # without proof
+                "guarded_skipmap_good": _set_policy_errno(fd, abi, G, gpatched({754: 1})),
+                "guarded_skipmap_2": _set_policy_errno(fd, abi, G, gpatched({754: 2})),
+                "guarded_skipmap_no_proof": _set_policy_errno(fd, abi, G,
+                                                              gpatched({**no_proof, 754: 1})),
                 "guarded_752": _set_policy_errno(fd, abi, G, gp[:752]),
                 # proof_look (at 748): 0..1, 0 without proof
                 "guarded_look_good": _set_policy_errno(fd, abi, G, gpatched({748: 1})),

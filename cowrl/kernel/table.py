@@ -164,7 +164,7 @@ GUARDED_BYTES = 760
 # ... merge, protect, hit_scale (version 3), proof, proof_reads, proof_ttl (version 4),
 # proof_backoff, walk_ns (at 742), walk_empty_ns (at 744; 752 bytes since), read_ns (at 746),
 # proof_look (at 748), proof_span (at 750, the last pad of 752 bytes), floor_slow (at 752;
-# 760 bytes since, COWRL_ABI_VERSION 10), pad[3]
+# 760 bytes since, COWRL_ABI_VERSION 10), proof_skipmap (at 754, the first pad; ABI 11), pad[2]
 _GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H16H"
 
 _GSHIM = r"""
@@ -174,6 +174,18 @@ unsigned int cg_sizeof_table(void) { return sizeof(struct cowrl_guarded_table); 
 int cg_check(const struct cowrl_guarded_table *tb) { return cowrl_guarded_check(tb); }
 
 static int64_t cg_reads, cg_proofs, cg_skips;
+static struct cowrl_guarded_state st;	/* the last cg_replay's */
+
+/* 1 if the last cg_replay's live-slot map (proof_bits) is its ring's: bit i iff slot i live. */
+int cg_bits_ok(void)
+{
+	cp_u32 i;
+
+	for (i = 0; i < COWRL_GUARDED_PROOFS; i++)
+		if (!((st.proof_bits[i >> 6] >> (i & 63)) & 1) != !st.proof_page[i])
+			return 0;
+	return 1;
+}
 
 static int cg_shared(void *ctx, cp_s64 q)
 {
@@ -210,7 +222,6 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
                   const int64_t *ends, const int64_t *voffs, int64_t n_ends,
                   unsigned char *priv, int64_t *out_page, uint32_t *out_k)
 {
-	static struct cowrl_guarded_state st;
 	struct cowrl_guarded_obs o;
 	int64_t i, f = 0, r, start, limit, p, j, end;
 	uint32_t left, k, b;
@@ -274,7 +285,7 @@ def pack_guarded(program: KernelProgram) -> bytes:
                        int(t.get("proof_ttl", 0)), int(t.get("proof_backoff", 0)),
                        *walk_prices(t), int(t.get("read_ns", 0)),
                        int(t.get("proof_look", 0)), int(t.get("proof_span", 0)),
-                       int(t.get("floor_slow", 0)), 0, 0, 0)
+                       int(t.get("floor_slow", 0)), int(t.get("proof_skipmap", 0)), 0, 0)
 
 
 class CGuarded:
@@ -291,6 +302,7 @@ class CGuarded:
         self.lib.cg_last_reads.restype = ctypes.c_int64
         self.lib.cg_last_proofs.restype = ctypes.c_int64
         self.lib.cg_last_skips.restype = ctypes.c_int64
+        self.lib.cg_bits_ok.restype = ctypes.c_int
         assert self.lib.cg_sizeof_table() == GUARDED_BYTES, "guarded table layout drifted"
 
     def check(self, payload: bytes) -> int:
@@ -318,4 +330,7 @@ class CGuarded:
         self.last_skips = int(self.lib.cg_last_skips())
         """Private pages its precopy walks stepped over, each to the last page its decision
         read shared (the module's ``precopy_skipped``)."""
+        self.last_bits_ok = bool(self.lib.cg_bits_ok())
+        """Whether the state's live-slot map (``proof_bits``) marks exactly the live ring
+        slots at the end of this replay (``proof_skipmap`` jumps by it)."""
         return out_p[:n], out_k[:n].astype(np.int64)

@@ -167,6 +167,15 @@ every entry it counts, not cut, sets it to their soonest due fault, any other lo
 new entry to now. Only slots are skipped, each slot walked is still paid, so the bound is
 unchanged.
 
+``proof_skipmap`` (0 by default = the look above; 1 needs ``proof = 1``; docs/policies.md,
+"The ring's holes jumped, not walked"): a look that comes to an empty slot jumps to the next
+live one (cyclic; the module scans its bitmap of live slots, :meth:`GuardedContext.next_live`
+here) and pays ``walk_empty_ns`` once for the jump (:func:`walk_empty_price`: the cost model's
+``proof_jump_ns``, which the engine charges per jump), instead of that price per empty slot.
+Every pass of the look then visits one live entry: the backoff bound counts entries, not
+slots. A jump from ``proof_tail`` moves it to the slot it lands on. The budget still pays
+every jump before it is taken, so the bound is unchanged.
+
 **Learning.** The table is learned offline in the simulator (:func:`learn_table`) with
 full information: at every fault the hindsight reward of every candidate degree is known
 from the trace, so each cell sums the reward of every arm (a contextual bandit with full
@@ -363,6 +372,7 @@ class GuardedContext:
         self.proof_skips = 0  # live entries stepped over, not yet due (charged proof_skip_ns)
         self.proof_other = 0  # another region's live entries stepped over (proof_skip_ns)
         self.proof_empty = 0  # empty slots stepped over (charged proof_step_ns)
+        self.proof_jumps = 0  # proof_skipmap: jumps to the next live slot (proof_jump_ns)
         self.proof_cuts = 0  # looks ended because the budget held less than walk_ns
         self.proof_cls = [0] * PROOFS  # the class of the window that copied it (use_proof)
         self.unproven_reads = 0  # reads that found the page unwritten (diagnostics)
@@ -375,6 +385,14 @@ class GuardedContext:
         """Whether ring slot ``i`` lies in ``[proof_tail, proof_head)`` (proof_span)."""
         span = (self.proof_head - self.proof_tail) & (PROOFS - 1)
         return (self.proof_live > 0 and span == 0) or (i - self.proof_tail) & (PROOFS - 1) < span
+
+    def next_live(self, i: int) -> int:
+        """The first live ring slot at or after ``i``, cyclic (``proof_skipmap``; the module
+        finds it in its bitmap of live slots); ``i`` if none is live."""
+        for d in range(PROOFS):
+            if self.proof_page[(i + d) & (PROOFS - 1)]:
+                return (i + d) & (PROOFS - 1)
+        return i
 
     def drop(self, i: int) -> None:
         """Ring entry ``i`` leaves the ring (proven or expired)."""
@@ -521,7 +539,7 @@ class GuardedPolicy(Policy):
                  read_credit: int = 0, read_ns: int = 0, proof_look: int = 0,
                  proof_span: int = 0, degrees: Sequence[int] = DEGREES,
                  name: str = "guarded", inert: bool | None = None,
-                 floor_total: int = 0, floor_slow: int = 0) -> None:
+                 floor_total: int = 0, floor_slow: int = 0, proof_skipmap: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -551,6 +569,7 @@ class GuardedPolicy(Policy):
         check_read_ns(read_ns, read_credit, proof_ttl)
         check_proof_look(proof_look, proof)
         check_proof_span(proof_span, proof_backoff)
+        check_proof_skipmap(proof_skipmap, proof)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -601,6 +620,8 @@ class GuardedPolicy(Policy):
         self.proof_look = int(proof_look)  # 1: a look counts down its region's bucket only
         # 1: a look walks only [proof_tail, proof_head), and none before its bucket is due
         self.proof_span = int(proof_span)
+        # 1: a look jumps from an empty slot to the next live one, one walk_empty_ns a jump
+        self.proof_skipmap = int(proof_skipmap)
         self.budget = 0
         self.granted = 0
         # Inert: provably k = 0 at every fault (decided here, once, from the constants every
@@ -651,7 +672,8 @@ class GuardedPolicy(Policy):
         if kw.get("walk_ns") is None:  # the look's walk, paid per slot stepped over unread
             kw["walk_ns"] = walk_price(cost) if kw.get("proof") else 0
             if kw.get("walk_empty_ns") is None:
-                kw["walk_empty_ns"] = walk_empty_price(cost) if kw.get("proof") else 0
+                kw["walk_empty_ns"] = (walk_empty_price(cost, kw.get("proof_skipmap", 0))
+                                       if kw.get("proof") else 0)
         if kw.get("proof"):  # a copy pays its clean and its unproven reads: the bound covers it
             cost = cost.with_clean(int(kw.get("proof_ttl", 0)))
         gain, loss = (int(v) for v in cost.page_prices(lam, cls.decide_program))
@@ -783,6 +805,20 @@ class GuardedPolicy(Policy):
                 break
             if self.proof_span and not g.in_span(i):
                 i = g.proof_tail  # past the newest entry: on from the oldest (no slot walked)
+            if self.proof_skipmap and not g.proof_page[i]:
+                # one jump to the next live slot (the module's bitmap), paid as one empty slot
+                if self.walk_empty and self.budget < self.walk_empty:
+                    cut = True
+                    g.proof_cuts += 1
+                    break
+                self.budget -= self.walk_empty
+                g.proof_jumps += 1
+                if walk is not None:
+                    walk[2] += 1  # charged proof_jump_ns by the engine
+                j = g.next_live(i)
+                if self.proof_span and i == g.proof_tail:
+                    g.proof_tail = j  # the slots jumped over are empty
+                i = j
             v = g.proof_page[i]
             price = self.walk if v else self.walk_empty  # of the slot it steps to
             if price and self.budget < price:  # a step is paid before it is taken
@@ -931,7 +967,7 @@ class GuardedPolicy(Policy):
             "proof_backoff": self.proof_backoff, "walk_ns": self.walk,
             "walk_empty_ns": self.walk_empty, "read_ns": self.read_ns,
             "proof_look": self.proof_look, "proof_span": self.proof_span,
-            "degrees": list(self.degrees)})
+            "proof_skipmap": self.proof_skipmap, "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:
         # Training hooks (exploration, the fault log) need decide() at every fault.
@@ -963,6 +999,7 @@ class GuardedPolicy(Policy):
                 "use_proof": self.ctx.use_proof,
                 "proof_backoff": self.proof_backoff, "read_credit": self.read_credit,
                 "proof_look": self.proof_look, "proof_span": self.proof_span,
+                "proof_skipmap": self.proof_skipmap,
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -1195,6 +1232,16 @@ def check_proof_span(proof_span: Any, proof_backoff: int) -> int:
     return int(proof_span)
 
 
+def check_proof_skipmap(proof_skipmap: Any, proof: int) -> int:
+    """``policy.proof_skipmap`` (0 or 1; 1 needs ``proof: 1``, which has the ring), or a
+    one-line :class:`ConfigError` naming it."""
+    if isinstance(proof_skipmap, bool) or proof_skipmap not in (0, 1):
+        raise ConfigError(f"policy.proof_skipmap must be 0 or 1, got {proof_skipmap!r}")
+    if proof_skipmap and not proof:
+        raise ConfigError("policy.proof_skipmap needs proof: 1 (it jumps over the proof ring)")
+    return int(proof_skipmap)
+
+
 def check_proof_look(proof_look: Any, proof: int) -> int:
     """``policy.proof_look`` (0 or 1; 0 with ``proof: 0``, which has no ring), or a one-line
     :class:`ConfigError` naming it."""
@@ -1240,10 +1287,13 @@ def walk_price(cost: CostModel) -> int:
     return min(math.ceil(max(cost.proof_step_ns, cost.proof_skip_ns)), MAX_WALK_NS)
 
 
-def walk_empty_price(cost: CostModel) -> int:
+def walk_empty_price(cost: CostModel, proof_skipmap: int = 0) -> int:
     """What the budget pays per empty ring slot a proof look steps over (the engine charges
-    ``proof_step_ns``), rounded up, at most :data:`MAX_WALK_NS`."""
-    return min(math.ceil(cost.proof_step_ns), MAX_WALK_NS)
+    ``proof_step_ns``), or with ``proof_skipmap`` per jump from an empty slot to the next
+    live one (``proof_jump_ns``: every empty slot the look comes to is jumped from, none is
+    stepped over), rounded up, at most :data:`MAX_WALK_NS`."""
+    price = cost.proof_jump_ns if proof_skipmap else cost.proof_step_ns
+    return min(math.ceil(price), MAX_WALK_NS)
 
 
 def shipped_options() -> dict[str, Any]:

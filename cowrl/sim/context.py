@@ -91,9 +91,11 @@ class FaultContext:
     the fault (``engine.replay``, the compiled programs count their own)."""
     proof_walk: np.ndarray | None = field(default=None, compare=False, repr=False)
     """The engine's counters of this fault's ring slots that a look stepped over without a
-    read (two int64; None outside the engine): ``[0]`` empty slots (charged
+    read (three int64; None outside the engine): ``[0]`` empty slots (charged
     ``proof_step_ns``), ``[1]`` live entries not yet due or of another region
-    (``proof_skip_ns``). ``GuardedPolicy.prove`` adds to them, as to ``unproven_reads``."""
+    (``proof_skip_ns``), ``[2]`` jumps from an empty slot to the next live one
+    (``proof_skipmap``: ``proof_jump_ns``). ``GuardedPolicy.prove`` adds to them, as to
+    ``unproven_reads``."""
 
 
 @dataclass(frozen=True)

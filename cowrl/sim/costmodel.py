@@ -197,6 +197,11 @@ class CostModel:
     """What the proof look's step over a live ring entry it does not read costs the module
     (an entry not yet due under ``proof_backoff``, or another region's). Charged as
     ``proof_step_ns``; a read's own step is in ``proof_read_ns`` / ``proof_clean_ns``."""
+    proof_jump_ns: float = 0.0
+    """What the proof look's jump from an empty ring slot to the next live one costs the
+    module (``proof_skipmap``: a find-next-set-bit over the 128-bit map of live slots, in
+    place of stepping over each empty slot at ``proof_step_ns``). Charged per jump as
+    ``proof_step_ns``."""
     name: str = "costmodel"
     noise: NoiseModel = field(default_factory=NoiseModel)
     thp_model: THPModel = field(default_factory=SplitThenCopy)
@@ -211,6 +216,7 @@ class CostModel:
         self.proof_read_ns = _ns(self.proof_read_ns, "costmodel.proof_read_ns")
         self.proof_step_ns = _ns(self.proof_step_ns, "costmodel.proof_step_ns")
         self.proof_skip_ns = _ns(self.proof_skip_ns, "costmodel.proof_skip_ns")
+        self.proof_jump_ns = _ns(self.proof_jump_ns, "costmodel.proof_jump_ns")
         programs = self.decide_program_ns or {}
         if not isinstance(programs, Mapping):
             raise ConfigError(f"costmodel.decide_program_ns: expected ns by program name "
@@ -266,14 +272,15 @@ class CostModel:
     def coefficients(self, program: str = "table") -> np.ndarray:
         """The fault-cost coefficients :func:`fault_ns` reads: ``[fault_ns + copy_ns,
         decide_cost(program), precopy_setup_ns, precopy_ns, precopy_skip_ns, THP first-fault
-        extra]``, then ``proof_read_ns``, ``proof_step_ns``, ``proof_skip_ns`` (the engine's
-        replay adds them per unproven proof read, empty ring slot and live entry stepped over
-        unread of a fault)."""
+        extra]``, then ``proof_read_ns``, ``proof_step_ns``, ``proof_skip_ns``,
+        ``proof_jump_ns`` (the engine's replay adds them per unproven proof read, empty ring
+        slot and live entry stepped over unread, and jump to a live slot of a fault)."""
         return np.array([self.fault_ns + self.copy_ns, self.decide_cost(program),
                          self.precopy_setup_ns,
                          self.precopy_ns, self.precopy_skip_ns,
                          float(self.thp_model.first_fault_extra_ns(self)),
-                         self.proof_read_ns, self.proof_step_ns, self.proof_skip_ns],
+                         self.proof_read_ns, self.proof_step_ns, self.proof_skip_ns,
+                         self.proof_jump_ns],
                         dtype=np.float64)
 
     def fault_cost(self, precopied: np.ndarray | int, thp_first: np.ndarray | int = 0,

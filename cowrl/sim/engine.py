@@ -31,6 +31,7 @@ from cowrl.sim.costmodel import HUGE_PAGES, CostModel, fault_ns
 from cowrl.sim.programs import (
     G_UNPROVEN,
     G_WALK_EMPTY,
+    G_WALK_JUMP,
     G_WALK_LIVE,
     GUARDED,
     N_CELLS,
@@ -47,10 +48,11 @@ from cowrl.traces.io import Trace
 # VOFF: the current region's vpn offset (Trace.region_vpn_offsets): vpn = page + VOFF.
 # WEMPTY, WLIVE: ring slots of the current fault's proof look that a Python policy stepped
 # over unread (FaultContext.proof_walk: empty; live, not due or another region's), charged
-# and zeroed as READS.
+# and zeroed as READS. WJUMP: its jumps from an empty slot to the next live one
+# (proof_skipmap; FaultContext.proof_walk[2]), charged proof_jump_ns.
 POS, PAGE, REND, RSTART, PREV_PAGE, PREV_K, SEQ, RUN, HIT, NPRIV, FAULTS, PRECOPIED, \
-    WASTED, READS, VOFF, WEMPTY, WLIVE = range(17)
-N_STATE = 17
+    WASTED, READS, VOFF, WEMPTY, WLIVE, WJUMP = range(18)
+N_STATE = 18
 
 
 @njit(cache=True, nogil=True)
@@ -102,7 +104,7 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
     s0, h0, z0, n_z = lay[i, S_OFF], lay[i, H_OFF], lay[i, Z_OFF], lay[i, N_NOISE]
     c0, c1, c2, c3, c4, c5, c6 = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], \
         coef[6]
-    c7, c8 = coef[7], coef[8]
+    c7, c8, c9 = coef[7], coef[8], coef[9]
     store = out_ns.shape[0] > 0
     acc = 0.0
     nf = 0
@@ -178,16 +180,19 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
         # The proof reads of this fault that found their page unwritten, each as it happens
         # (guarded proof: 1, compiled or in Python; a proving read is in the clean's price).
         # The look's walk too: each empty slot stepped over (proof_step_ns), each live entry
-        # stepped over unread (not yet due, or another region's: proof_skip_ns).
+        # stepped over unread (not yet due, or another region's: proof_skip_ns), each jump
+        # to the next live slot (proof_skipmap: proof_jump_ns).
         reads, wempty, wlive = st[i, READS], st[i, WEMPTY], st[i, WLIVE]
-        st[i, READS] = st[i, WEMPTY] = st[i, WLIVE] = 0
+        wjump = st[i, WJUMP]
+        st[i, READS] = st[i, WEMPTY] = st[i, WLIVE] = st[i, WJUMP] = 0
         if code == GUARDED:
             reads += ss[G_UNPROVEN]
             wempty += ss[G_WALK_EMPTY]
             wlive += ss[G_WALK_LIVE]
-            ss[G_UNPROVEN] = ss[G_WALK_EMPTY] = ss[G_WALK_LIVE] = 0
-        if reads or wempty or wlive:
-            f += reads * c6 + wempty * c7 + wlive * c8
+            wjump += ss[G_WALK_JUMP]
+            ss[G_UNPROVEN] = ss[G_WALK_EMPTY] = ss[G_WALK_LIVE] = ss[G_WALK_JUMP] = 0
+        if reads or wempty or wlive or wjump:
+            f += reads * c6 + wempty * c7 + wlive * c8 + wjump * c9
         if n_z > 0:
             f = f * noise[z0 + faults]
         acc += f
@@ -391,7 +396,7 @@ class ReplayEngine:
                             seq_hit=int(st[SEQ]), run=int(st[RUN]), hit_rate_fp=int(st[HIT]),
                             page_state=self.private,
                             unproven_reads=self._st[0, READS:READS + 1],
-                            proof_walk=self._st[0, WEMPTY:WLIVE + 1])
+                            proof_walk=self._st[0, WEMPTY:WJUMP + 1])
 
     def apply(self, k: int) -> FaultEvent:
         """Apply degree ``k`` at the current fault and move to the next one."""

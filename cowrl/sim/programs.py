@@ -112,10 +112,12 @@ G_UNPROVEN = _GPBDUE + G_BUCKETS
 # entries stepped over unread, not yet due or another region's (proof_skip_ns); the engine
 # charges and zeroes them as it does the reads.
 G_WALK_EMPTY, G_WALK_LIVE = G_UNPROVEN + 1, G_UNPROVEN + 2
+# proof_skipmap: the look's jumps from an empty slot to the next live one (proof_jump_ns).
+G_WALK_JUMP = G_UNPROVEN + 3
 # floor_slow's EWMA of the sentinel outcomes per class (fixed point G_SLOW_ONE).
-_GSLOW = G_UNPROVEN + 3
+_GSLOW = G_UNPROVEN + 4
 G_SLOW_ONE = G_USE_ONE << 8
-STREAM_STATE = G_UNPROVEN + 5
+STREAM_STATE = G_UNPROVEN + 6
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -134,7 +136,8 @@ C_PLOOK = G_CELLS + 21  # proof_look: 1 = a look counts down its region's bucket
 C_PSPAN = G_CELLS + 22  # proof_span: 1 = a look walks [tail, head) only, and not before due
 C_FTOTAL = G_CELLS + 23  # floor_total: 1 = the floor also reads the lifetime hit rate
 C_FSLOW = G_CELLS + 24  # floor_slow: s = ... and an EWMA of weight 1 / 2 ** s (8 more bits)
-C_DEG = G_CELLS + 25
+C_PSKIPMAP = G_CELLS + 25  # proof_skipmap: 1 = a look jumps from an empty slot to a live one
+C_DEG = G_CELLS + 26
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -275,6 +278,16 @@ def g_in_span(ss: np.ndarray, i: int) -> bool:
     return (ss[_GPLIVE] > 0 and span == 0) or ((i - ss[_GPTAIL]) & (G_PROOFS - 1)) < span
 
 
+@njit(cache=True, nogil=True, forceinline=True)
+def g_next_live(ss: np.ndarray, i: int) -> int:
+    """The first live ring slot at or after ``i``, cyclic (``proof_skipmap``; the module
+    reads its bitmap of live slots); ``i`` if none is live."""
+    for d in range(G_PROOFS):
+        if ss[_GPROOF + ((i + d) & (G_PROOFS - 1))] != 0:
+            return (i + d) & (G_PROOFS - 1)
+    return i
+
+
 @njit(cache=True, nogil=True)
 def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, page: int,
                    start: int, limit: int, private: np.ndarray, s0: int, vpn: int) -> int:
@@ -311,6 +324,18 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 break
             if span and not g_in_span(ss, i):
                 i = ss[_GPTAIL]  # past the newest entry: on from the oldest (no slot walked)
+            if cells[C_PSKIPMAP] and ss[_GPROOF + i] == 0:
+                # one jump to the next live slot, paid as one empty slot (walk_empty_ns)
+                wk = cells[C_WALKEMPTY]
+                if wk != 0 and ss[_GBUDGET] < wk:
+                    cut = True
+                    break
+                ss[_GBUDGET] -= wk
+                ss[G_WALK_JUMP] += 1  # charged proof_jump_ns by the engine
+                j = g_next_live(ss, i)
+                if span and i == ss[_GPTAIL]:
+                    ss[_GPTAIL] = j  # the slots jumped over are empty
+                i = j
             v = ss[_GPROOF + i]
             # the budget pays a step before it is taken, at the price of the slot it steps to
             wk = cells[C_WALKEMPTY] if v == 0 else cells[C_WALK]
@@ -585,6 +610,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_PSPAN] = int(t.get("proof_span", 0))
     out[C_FTOTAL] = int(t.get("floor_total", 0))
     out[C_FSLOW] = int(t.get("floor_slow", 0))
+    out[C_PSKIPMAP] = int(t.get("proof_skipmap", 0))
     out[C_READ] = int(t.get("read_ns", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees

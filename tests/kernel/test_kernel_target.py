@@ -174,6 +174,14 @@ def _guarded_policies() -> dict:
                 table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
                 proof_reads=2, proof_ttl=4, proof_backoff=1, walk_ns=4000, walk_empty_ns=150,
                 proof_look=1, proof_span=1, name="guarded_loose_proof_span"),
+            # proof_skipmap (ABI 11, at 754): a look jumps from an empty slot to the next live
+            # one (the state's live-slot bitmap) for one walk_empty_ns (the span policy above,
+            # plus the jumps)
+            "guarded_loose_proof_skipmap": lambda: GuardedPolicy(
+                table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
+                proof_reads=2, proof_ttl=4, proof_backoff=1, walk_ns=4000, walk_empty_ns=150,
+                proof_look=1, proof_span=1, proof_skipmap=1,
+                name="guarded_loose_proof_skipmap"),
             # read_credit: a proof also credits the reserved reads its copy did not use,
             # (proof_ttl - proof_miss) * read_ns (make_guarded: floor(proof_read_ns); here
             # dear, so that it changes decisions)
@@ -567,7 +575,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 10
+    assert c["abi_version"] == 11
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -591,13 +599,15 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
     # floor_slow (at 752 of the 760-byte payload, ABI 10): 0 or 5..12, its pad 0; a 752-byte
     # payload (before floor_slow) is refused, never read as a 760-byte one
     assert err["guarded_fslow_5"] == err["guarded_fslow_12"] == 0, err
+    # proof_skipmap (at 754, the first pad after floor_slow, ABI 11): 0..1, 0 without proof
+    assert err["guarded_skipmap_good"] == 0, err
     for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_walk_no_proof",
                  "guarded_walk_empty_no_proof", "guarded_span_no_backoff", "guarded_span_2",
                  "guarded_read_no_ttl", "guarded_read_no_proof", "guarded_744",
                  "guarded_align_3", "guarded_align_128", "guarded_backoff_2",
                  "guarded_backoff_no_proof", "guarded_look_2", "guarded_look_no_proof",
                  "guarded_fslow_4", "guarded_fslow_13", "guarded_fslow_max", "guarded_fslow_pad",
-                 "guarded_752"):
+                 "guarded_752", "guarded_skipmap_2", "guarded_skipmap_no_proof"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
 
 
@@ -641,7 +651,8 @@ PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof", "guarded_proof_ttl",
                   "guarded_loose_proof_backoff", "guarded_align_loose_proof",
                   "guarded_align16_proof", "guarded_loose_proof_walk",
                   "guarded_loose_proof_read", "bandit_shielded", "guarded_loose_proof_look",
-                  "guarded_loose_proof_span", "guarded_loose_proof_fslow", "guarded_proof_fslow")
+                  "guarded_loose_proof_span", "guarded_loose_proof_fslow", "guarded_proof_fslow",
+                  "guarded_loose_proof_skipmap")
 
 
 @pytest.mark.parametrize("trace,policy", [(t, p) for p in PROOF_POLICIES
@@ -695,6 +706,8 @@ def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:
         "read_ns = 3000 decided as read_ns = 0 on every trace"
     assert otherwise("guarded_loose_proof_span", "guarded_loose_proof_look"), \
         "proof_span = 1 decided as proof_span = 0 on every trace"
+    assert otherwise("guarded_loose_proof_skipmap", "guarded_loose_proof_span"), \
+        "proof_skipmap = 1 decided as proof_skipmap = 0 on every trace"
 
 
 def test_floor_slow_is_not_trivial(session: KernelSession) -> None:
