@@ -95,8 +95,8 @@ static int set_static(int fd, unsigned int k)
  * always afford it (every cost 0), so every demand fault precopies and every copy is
  * cleaned (or restored).  Returns the ioctl's result (errno in errno).
  */
-static int set_guarded_span(int fd, unsigned int k, int proof, int reads, int ttl, int backoff,
-			    int look, int span)
+static int set_guarded_map(int fd, unsigned int k, int proof, int reads, int ttl, int backoff,
+			   int look, int span, int skipmap)
 {
 	static struct cowrl_guarded_table tb;
 	struct cowrl_policy p = { .mode = COWRL_POLICY_GUARDED, .table_len = 1,
@@ -118,7 +118,14 @@ static int set_guarded_span(int fd, unsigned int k, int proof, int reads, int tt
 	tb.proof_backoff = (cp_u16)backoff;
 	tb.proof_look = (cp_u16)look;
 	tb.proof_span = (cp_u16)span;
+	tb.proof_skipmap = (cp_u16)skipmap;
 	return ioctl(fd, COWRL_IOC_SET_POLICY, &p) ? errno : 0;
+}
+
+static int set_guarded_span(int fd, unsigned int k, int proof, int reads, int ttl, int backoff,
+			    int look, int span)
+{
+	return set_guarded_map(fd, k, proof, reads, ttl, backoff, look, span, 0);
 }
 
 static int set_guarded_bo(int fd, unsigned int k, int proof, int reads, int ttl, int backoff)
@@ -1745,20 +1752,25 @@ static int test_proofcost(void)
 
 /*
  * One timed proof run after fork: a GUARDED table wanting k at every fault (every cost 0,
- * proof = 1; look_span sets proof_look and proof_span), registered over the @pages of @r,
+ * proof = 1; @flags: PW_SPAN sets proof_look and proof_span, PW_SKIPMAP proof_skipmap),
+ * registered over the @pages of @r,
  * then a write of @val to every @stride-th page but those = 1 mod @skip (0: none left out).
  * Returns the write loop's time; the run's counters in @c.
  */
+#define PW_SPAN 1
+#define PW_SKIPMAP 2
 static uint64_t proof_writes(int fd, uint8_t *r, long pages, long stride, long skip,
 			     uint8_t val, unsigned int k, int reads, int ttl, int backoff,
-			     int look_span, struct cowrl_counters *c)
+			     int flags, struct cowrl_counters *c)
 {
+	const int span = flags & PW_SPAN;
+
 	int wfd;
 	pid_t h = holder(&wfd);
 	uint64_t t0, ns;
 
 	ioctl(fd, COWRL_IOC_RESET);
-	if (set_guarded_span(fd, k, 1, reads, ttl, backoff, look_span, look_span) ||
+	if (set_guarded_map(fd, k, 1, reads, ttl, backoff, span, span, !!(flags & PW_SKIPMAP)) ||
 	    reg(fd, getpid(), 0, r, pages * PAGE))
 		die("setup");
 	t0 = now_ns();
@@ -1839,32 +1851,43 @@ static int test_proofread(void)
  *        unwritten, 4 of every page = 1 mod 64: it stays in the ring (read at 2^m faults),
  *        the span's oldest entry, and the looks walk the holes the proven copies after it
  *        leave.
- * The simulator's prototype counts each run's empty slots, reads and skips on the same
- * writes; the loop's time difference over the difference in empty slots is their price.
+ *  5-9: proof_skipmap 1 (a look jumps from an empty slot to the next live one): 5, 6 as
+ *        0, 1 (with 16 reads the look from slot 0 jumps once to the live entry instead of
+ *        stepping over the holes), 7-9 as 2-4.
+ * The simulator's prototype counts each run's empty slots, jumps, reads and skips on the
+ * same writes; the loop's time difference over the difference in empty slots (or jumps) is
+ * their price.
  */
 static int test_proofstep(void)
 {
 	const long pages = 4096, reps = 3;
-	const int reads[5] = { 1, 16, 8, 8, 8 }, ttls[5] = { 0, 0, 16, 16, 16 };
-	const int bos[5] = { 0, 0, 1, 1, 1 }, spans[5] = { 0, 0, 1, 1, 1 };	/* look = span */
-	const long skips[5] = { 0, 0, 0, 256, 64 };	/* pages = 1 mod skip are not written */
+	const int reads[10] = { 1, 16, 8, 8, 8, 1, 16, 8, 8, 8 };
+	const int ttls[10] = { 0, 0, 16, 16, 16, 0, 0, 16, 16, 16 };
+	const int bos[10] = { 0, 0, 1, 1, 1, 0, 0, 1, 1, 1 };
+	const int spans[10] = { 0, 0, 1, 1, 1, 0, 0, 1, 1, 1 };	/* look = span */
+	const int maps[10] = { 0, 0, 0, 0, 0, 1, 1, 1, 1, 1 };	/* proof_skipmap */
+	/* pages = 1 mod skip are not written */
+	const long skips[10] = { 0, 0, 0, 256, 64, 0, 0, 0, 256, 64 };
 	uint8_t *r = map_region(pages * PAGE, 0);
-	uint64_t ns[5][3];
-	struct cowrl_counters c[5];
+	uint64_t ns[10][3];
+	struct cowrl_counters c[10];
 	int fd = dev_open();
 
 	fill(r, pages);
 	for (long rep = 0; rep < reps; rep++) {
-		for (int v = 0; v < 5; v++)
+		for (int v = 0; v < 10; v++)
 			ns[v][rep] = proof_writes(fd, r, pages, 1, skips[v], (uint8_t)(rep + 1), 1,
-						  reads[v], ttls[v], bos[v], spans[v], &c[v]);
+						  reads[v], ttls[v], bos[v],
+						  (spans[v] ? PW_SPAN : 0) | (maps[v] ? PW_SKIPMAP : 0),
+						  &c[v]);
 	}
 	printf("{\"test\": \"proofstep\", \"pages\": %ld, \"k\": 1, \"repeats\": %ld, \"runs\": [",
 	       pages, reps);
-	for (int v = 0; v < 5; v++) {
+	for (int v = 0; v < 10; v++) {
 		printf("%s{\"proof_reads\": %d, \"proof_ttl\": %d, \"proof_backoff\": %d, "
-		       "\"proof_look\": %d, \"proof_span\": %d, \"skip\": %ld, ", v ? ", " : "",
-		       reads[v], ttls[v], bos[v], spans[v], spans[v], skips[v]);
+		       "\"proof_look\": %d, \"proof_span\": %d, \"proof_skipmap\": %d, "
+		       "\"skip\": %ld, ", v ? ", " : "",
+		       reads[v], ttls[v], bos[v], spans[v], spans[v], maps[v], skips[v]);
 		print_proof_run(median3(ns[v]), &c[v]);
 	}
 	printf("], \"ok\": %s, \"why\": \"%s\"}\n", why[0] ? "false" : "true", why);
