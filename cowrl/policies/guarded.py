@@ -1222,34 +1222,34 @@ def check_read_ns(read_ns: Any, read_credit: int, proof_ttl: int) -> int:
     return int(read_ns)
 
 
+def check_flag(value: Any, field: str, needs: str, present: int, why: str) -> int:
+    """``policy.<field>`` (0 or 1; 1 needs ``<needs>: 1``, whose value is ``present``), or a
+    one-line :class:`ConfigError` naming it (``why``: what it reads of ``needs``)."""
+    if isinstance(value, bool) or value not in (0, 1):
+        raise ConfigError(f"policy.{field} must be 0 or 1, got {value!r}")
+    if value and not present:
+        raise ConfigError(f"policy.{field} needs {needs}: 1 ({why})")
+    return int(value)
+
+
 def check_proof_span(proof_span: Any, proof_backoff: int) -> int:
     """``policy.proof_span`` (0 or 1; 1 needs ``proof_backoff: 1``, whose due fault numbers
     it reads), or a one-line :class:`ConfigError` naming it."""
-    if isinstance(proof_span, bool) or proof_span not in (0, 1):
-        raise ConfigError(f"policy.proof_span must be 0 or 1, got {proof_span!r}")
-    if proof_span and not proof_backoff:
-        raise ConfigError("policy.proof_span needs proof_backoff: 1 (it reads the due faults)")
-    return int(proof_span)
+    return check_flag(proof_span, "proof_span", "proof_backoff", proof_backoff,
+                      "it reads the due faults")
 
 
 def check_proof_skipmap(proof_skipmap: Any, proof: int) -> int:
     """``policy.proof_skipmap`` (0 or 1; 1 needs ``proof: 1``, which has the ring), or a
     one-line :class:`ConfigError` naming it."""
-    if isinstance(proof_skipmap, bool) or proof_skipmap not in (0, 1):
-        raise ConfigError(f"policy.proof_skipmap must be 0 or 1, got {proof_skipmap!r}")
-    if proof_skipmap and not proof:
-        raise ConfigError("policy.proof_skipmap needs proof: 1 (it jumps over the proof ring)")
-    return int(proof_skipmap)
+    return check_flag(proof_skipmap, "proof_skipmap", "proof", proof,
+                      "it jumps over the proof ring")
 
 
 def check_proof_look(proof_look: Any, proof: int) -> int:
     """``policy.proof_look`` (0 or 1; 0 with ``proof: 0``, which has no ring), or a one-line
     :class:`ConfigError` naming it."""
-    if isinstance(proof_look, bool) or proof_look not in (0, 1):
-        raise ConfigError(f"policy.proof_look must be 0 or 1, got {proof_look!r}")
-    if proof_look and not proof:
-        raise ConfigError("policy.proof_look needs proof: 1 (it looks at the proof ring)")
-    return int(proof_look)
+    return check_flag(proof_look, "proof_look", "proof", proof, "it looks at the proof ring")
 
 
 def check_grant_left(grant_left: Any) -> int:
