@@ -87,7 +87,7 @@ CLS = ("stream", "other")
 # The look's counters of GuardedContext, by the name the walk report gives them.
 WALK_FIELDS = {"steps": "proof_steps", "empty": "proof_empty", "other": "proof_other",
                "not_due": "proof_skips", "cuts": "proof_cuts", "unproven": "unproven_reads",
-               "proven": "proven"}
+               "proven": "proven", "jumps": "proof_jumps"}
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "traces"
 ARMS = (1, 4, 8, 64, ALIGN | 4, ALIGN | 8)
 
@@ -317,7 +317,8 @@ def late_writes(t: Trace, pol: Probe) -> dict[str, np.ndarray]:
 def walk_summary(pol: Probe) -> dict[str, int]:
     """The walk counters summed over regions, and the budget's debits and credits (ns):
     ``walk_debit`` (every slot stepped over unread pays its price: ``walk_empty_ns`` an empty
-    one, ``walk_ns`` a live one), ``window_debit``,
+    one, ``walk_ns`` a live one; with ``proof_skipmap`` each jump over empty slots
+    ``walk_empty_ns``), ``window_debit``,
     ``granted`` (allowances), ``proof_credit`` (each proof returns loss + gain, and with
     ``read_credit`` ``read_ns`` per reserved read its copy did not use)."""
     tot: Counter[str] = Counter()
@@ -326,7 +327,8 @@ def walk_summary(pol: Probe) -> dict[str, int]:
     over = tot["empty"] + tot["other"] + tot["not_due"]
     wanted = sum(n for (_, w, _), n in pol.decisions.items() if w)
     return {**{f: tot[f] for f in ("faults", *WALK_FIELDS)}, "over": over,
-            "walk_debit": tot["empty"] * pol.walk_empty + (over - tot["empty"]) * pol.walk,
+            "walk_debit": (tot["empty"] + tot["jumps"]) * pol.walk_empty
+            + (over - tot["empty"]) * pol.walk,
             "window_debit": pol.window_debit,
             "granted": pol.granted, "proof_credit": tot["proven"] * (pol.loss + pol.gain)
             + pol.ctx.unused_reads * pol.read_ns,
