@@ -230,8 +230,9 @@ def bench_ring(releases: list[str], what: str) -> int:
                   f"none lost: {same}")
         for name, (i, j) in pairs:
             per, away = ring_price(runs[i], runs[j], counts[i], counts[j], cm, priced)
-            noun = "empty slot" if priced == "empty" else "live entry"
-            print(f"  {name}: {counts[j][priced] - counts[i][priced]} more {noun}s "
+            noun, nouns = (("empty slot", "empty slots") if priced == "empty" else
+                           ("live entry", "live entries"))
+            print(f"  {name}: {counts[j][priced] - counts[i][priced]} more {nouns} "
                   f"({away:.1%} of the time difference priced away); one {noun} stepped over "
                   f"costs {per:.1f} instruction-ns")
     return 0
