@@ -271,13 +271,13 @@ def test_shield_walk_prices_and_old_artifacts() -> None:
     walk_ns with 0 for both; shield: false pays nothing."""
     cost = make_costmodel("seed_table1")
     new = guard_constants(cost, proof=1, proof_ttl=16, proof_backoff=1)
-    assert (new["walk_ns"], new["walk_empty_ns"]) == (48, 41)
+    assert (new["walk_ns"], new["walk_empty_ns"]) == (64, 41)
     guard = GuardView(new).guard
-    assert (guard.walk, guard.walk_empty) == (48, 41)
+    assert (guard.walk, guard.walk_empty) == (64, 41)
     assert GuardView(new).constants["walk_empty_ns"] == 41  # what an artifact saves
     old = {k: v for k, v in new.items() if k != "walk_empty_ns"}
     guard = GuardView(old).guard
-    assert (guard.walk, guard.walk_empty) == (48, 48)
+    assert (guard.walk, guard.walk_empty) == (64, 64)
     older = {k: v for k, v in old.items() if k != "walk_ns"}
     guard = GuardView(older).guard
     assert (guard.walk, guard.walk_empty) == (0, 0)
