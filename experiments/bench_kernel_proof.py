@@ -4,7 +4,7 @@
     python experiments/bench_kernel_proof.py --releases 6.1
     python experiments/bench_kernel_proof.py --what read      # one unproven proof read
     python experiments/bench_kernel_proof.py --what step      # one empty ring slot stepped over
-                                                              # and one proof_skipmap jump
+    python experiments/bench_kernel_proof.py --what skip      # one live entry stepped over unread
 
 One boot per kernel under TCG with the deterministic clock (``icount 0``: 1 ns = one guest
 instruction, 1 vCPU) runs ``cowrl_stress proofcost``: a sequential write of every page of
@@ -45,10 +45,20 @@ steps priced away). The prototype counts each run's empty slots, reads (proving 
 and steps over live entries on the same writes; a pair's price of one empty slot is the loop's
 time difference, less its difference in reads at ``proof_read_ns`` and in live steps at
 ``proof_skip_ns`` (``conf/costmodel/tcg.yaml``), over its difference in empty slots: the cost
-model's ``proof_step_ns``. The same five runs again with ``proof_skipmap = 1`` (a look jumps
-from an empty slot to the next live one, a bit scan of the live-slot map, instead of stepping
-over the holes) price one jump the same way, less also the empty slots still walked at
-``proof_step_ns``, over the difference in jumps: the cost model's ``proof_jump_ns``.
+model's ``proof_step_ns``.
+
+``--what skip`` runs ``cowrl_stress proofskip``: a write to every 2nd page of a 4096-page
+region after fork, k = 1 at every fault (``proof = 1``, every price 0), so each fault copies
+the next page, never written: the ring holds only unwritten entries of the region, read at
+2^m faults (``proof_backoff``, ``proof_ttl`` 16), and a look steps over those not yet due.
+Pairs of runs over the same faults and copies: the flags guarded ships (``proof_ttl`` 16,
+``proof_backoff``, ``proof_look``, ``proof_span``) with ``proof_reads`` 8 (as shipped)
+against 16 (a look walks up to 4 x ``proof_reads`` slots: about twice the live steps, few
+more reads), 4 against 16 (a check), and ``proof_backoff`` alone (the flags ``--what read``
+prices the step with) 8 against 16. A pair's price of one live entry stepped over unread is
+the loop's time difference, less its difference in reads at ``proof_read_ns`` and in empty
+slots at ``proof_step_ns``, over its difference in live steps: the cost model's
+``proof_skip_ns`` (another region's entry is charged the same).
 """
 
 from __future__ import annotations
@@ -77,16 +87,16 @@ def stress(rel: str, test: str) -> tuple[Any, dict[str, Any]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--releases", default="6.1,6.12")
-    ap.add_argument("--what", choices=("clean", "read", "step"), default="clean",
+    ap.add_argument("--what", choices=("clean", "read", "step", "skip"), default="clean",
                     help="clean: the per-copy cost (proofcost); read: one unproven read; "
-                    "step: one empty ring slot stepped over and one proof_skipmap jump "
-                    "(proofstep)")
+                    "step: one empty ring slot stepped over (proofstep); skip: one live "
+                    "entry stepped over unread (proofskip)")
     args = ap.parse_args()
     releases = kernel_releases(args.releases)
     if args.what == "read":
         return bench_read(releases)
-    if args.what == "step":
-        return bench_step(releases)
+    if args.what in RING_PAIRS:
+        return bench_ring(releases, args.what)
     for rel in releases:
         s, r = stress(rel, "proofcost")
         if not r.get("ok"):
@@ -117,12 +127,11 @@ def reads_done(faults: int, reads: int, k: int = 8, ring: int = 128, ttl: int = 
 
 
 def prototype_run(written: Any, pages: int, k: int, reads: int, ttl: int, backoff: int,
-                  look: int = 0, span: int = 0, skipmap: int = 0) -> dict[str, int]:
+                  look: int = 0, span: int = 0) -> dict[str, int]:
     """A stress run in the prototype (``GuardedPolicy``): the pages ``written`` in order, a
     table of k's that always affords its window (every price 0), ``proof = 1``. Its demand
     faults, copies and the ring's counts: proven, unproven reads, empty slots stepped over,
-    live entries stepped over unread (not yet due, or another region's), jumps to a live
-    slot (``proof_skipmap``)."""
+    live entries stepped over unread (not yet due, or another region's)."""
     import numpy as np
 
     from cowrl.policies.guarded import N_CELLS, GuardedPolicy
@@ -134,12 +143,12 @@ def prototype_run(written: Any, pages: int, k: int, reads: int, ttl: int, backof
     pol = GuardedPolicy(table=[k] * N_CELLS, degrees=[k], gain_ns=0, loss_ns=0, setup_ns=0,
                         demand_ns=0, skip_ns=0, slots=1, near=1, grant_left=0, scan=0,
                         proof=1, proof_reads=reads, proof_ttl=ttl, proof_backoff=backoff,
-                        proof_look=look, proof_span=span, proof_skipmap=skipmap)
+                        proof_look=look, proof_span=span)
     rec = simulate(t, pol, make_costmodel("tcg"), fast=False)
     c = pol.ctx
     return {"faults": rec.faults, "copies": rec.precopied, "proven": c.proven,
             "unproven": c.unproven_reads, "empty": c.proof_empty,
-            "live": c.proof_skips + c.proof_other, "jumps": c.proof_jumps}
+            "live": c.proof_skips + c.proof_other}
 
 
 def prototype_counts(pages: int, stride: int, k: int, reads: int, ttl: int, backoff: int
@@ -152,75 +161,80 @@ def prototype_counts(pages: int, stride: int, k: int, reads: int, ttl: int, back
     return c["faults"], c["unproven"], c["empty"] + c["live"]
 
 
-def step_written(pages: int, skip: int) -> Any:
-    """The pages a proofstep run writes, in order: every page, but those = 1 mod ``skip``
-    (``skip`` 0: none left out)."""
+def series_written(pages: int, stride: int, skip: int) -> Any:
+    """The pages a proofstep or proofskip run writes, in order: every ``stride``-th page, but
+    those = 1 mod ``skip`` (``skip`` 0: none left out)."""
     import numpy as np
 
-    p = np.arange(pages)
+    p = np.arange(0, pages, stride)
     return p[p % skip != 1] if skip else p
 
 
-def step_price(a: dict[str, Any], b: dict[str, Any], ca: dict[str, int], cb: dict[str, int],
-               read_ns: float, skip_ns: float, step_ns: float | None = None) -> float:
-    """One empty slot's price from runs ``a`` and ``b`` (the module's) and the prototype's
-    counts of the same writes ``ca``, ``cb``: the loop's time difference less the reads'
-    (proving or not, at ``read_ns``) and the live steps' (at ``skip_ns``), over the
-    difference in empty slots. With ``step_ns`` one jump's (``proof_skipmap``): less also
-    the empty slots' (at ``step_ns``), over the difference in jumps."""
+RING_STEPS = {"empty": "proof_step_ns", "live": "proof_skip_ns"}
+"""The ring steps that read nothing, by the prototype's count: their cost model field."""
+
+
+def ring_price(a: dict[str, Any], b: dict[str, Any], ca: dict[str, int], cb: dict[str, int],
+               cm: Any, what: str) -> tuple[float, float]:
+    """One ring step's price (``what``: "empty" slot or "live" entry stepped over unread)
+    from runs ``a`` and ``b`` (the module's) and the prototype's counts of the same writes
+    ``ca``, ``cb``: the loop's time difference less the reads' (proving or not, at
+    ``proof_read_ns``) and the other steps' (at ``cm``'s price), over the difference in
+    ``what``. Returns (price, share of the time difference priced away)."""
+    other = next(k for k in RING_STEPS if k != what)
     reads = (cb["proven"] + cb["unproven"]) - (ca["proven"] + ca["unproven"])
-    rest = b["loop_ns"] - a["loop_ns"] - reads * read_ns - (cb["live"] - ca["live"]) * skip_ns
-    if step_ns is None:
-        return rest / (cb["empty"] - ca["empty"])
-    rest -= (cb["empty"] - ca["empty"]) * step_ns
-    return rest / (cb["jumps"] - ca["jumps"])
+    away = reads * cm.proof_read_ns + (cb[other] - ca[other]) * getattr(cm, RING_STEPS[other])
+    diff = b["loop_ns"] - a["loop_ns"]
+    return (diff - away) / (cb[what] - ca[what]), away / diff
 
 
-def bench_step(releases: list[str]) -> int:
+RING_PAIRS = {
+    "step": ("proofstep", "empty", (("proof_ttl 0, reads 1 vs 16", (0, 1)),
+                                    ("as shipped, all written vs 1 in 256 left", (2, 3)),
+                                    ("as shipped, all written vs 1 in 64 left", (2, 4)))),
+    "skip": ("proofskip", "live", (("as shipped, reads 8 vs 16", (0, 1)),
+                                   ("as shipped, reads 4 vs 16", (2, 1)),
+                                   ("proof_backoff alone, reads 8 vs 16", (3, 4)))),
+}
+"""Per ``--what``: the cowrl_stress test, the ring step it prices, and its pairs of runs."""
+
+
+def bench_ring(releases: list[str], what: str) -> int:
+    """``--what step`` / ``--what skip``: the price of one empty slot / one live entry a look
+    steps over unread, from pairs of proofstep / proofskip runs (module docstring)."""
     from cowrl.registry import make_costmodel
 
     cm = make_costmodel("tcg")
+    test, priced, pairs = RING_PAIRS[what]
     for rel in releases:
-        s, r = stress(rel, "proofstep")
+        s, r = stress(rel, test)
         if not r.get("ok"):
             return 1
         runs = r["runs"]
-        counts = [prototype_run(step_written(r["pages"], x["skip"]), r["pages"], r["k"],
-                                x["proof_reads"], x["proof_ttl"], x["proof_backoff"],
-                                x["proof_look"], x["proof_span"], x.get("proof_skipmap", 0))
-                  for x in runs]
+        counts = [prototype_run(series_written(r["pages"], x["stride"], x["skip"]), r["pages"],
+                                r["k"], x["proof_reads"], x["proof_ttl"], x["proof_backoff"],
+                                x["proof_look"], x["proof_span"]) for x in runs]
         print(f"== Linux {s.info['kernel_release']} (icount 0: instruction-ns), {r['pages']} "
               f"pages written in order, k = {r['k']}, median of {r['repeats']}; priced at "
-              f"proof_read_ns {cm.proof_read_ns}, proof_skip_ns {cm.proof_skip_ns}, "
-              f"proof_step_ns {cm.proof_step_ns} (tcg)")
+              f"proof_read_ns {cm.proof_read_ns}, proof_step_ns {cm.proof_step_ns}, "
+              f"proof_skip_ns {cm.proof_skip_ns} (tcg)")
         for x, c in zip(runs, counts, strict=True):
             same = (x["demand_faults"], x["precopy_copies"], x["proof_credited"]) == (
                 c["faults"], c["copies"], c["proven"]) and x["proof_lost"] == 0
             print(f"  reads {x['proof_reads']:2d} ttl {x['proof_ttl']:2d} backoff "
-                  f"{x['proof_backoff']} look {x['proof_look']} span {x['proof_span']} skipmap "
-                  f"{x.get('proof_skipmap', 0)} skip "
-                  f"{x['skip']:3d}: {x['loop_ns'] / c['faults']:8.0f} per fault; "
-                  f"{c['faults']} faults, {c['copies']} copies, {c['proven']} proven, "
+                  f"{x['proof_backoff']} look {x['proof_look']} span {x['proof_span']} stride "
+                  f"{x['stride']} skip {x['skip']:3d}: {x['loop_ns'] / c['faults']:8.0f} per "
+                  f"fault; {c['faults']} faults, {c['copies']} copies, {c['proven']} proven, "
                   f"{c['unproven']} unproven reads, {c['empty']} empty slots and {c['live']} "
-                  f"live entries stepped over, {c['jumps']} jumps; faults, copies and proofs "
-                  f"as the prototype's, none lost: {same}")
-        for name, (i, j) in (("proof_ttl 0, reads 1 vs 16", (0, 1)),
-                             ("as shipped, all written vs 1 in 256 left", (2, 3)),
-                             ("as shipped, all written vs 1 in 64 left", (2, 4))):
-            per = step_price(runs[i], runs[j], counts[i], counts[j], cm.proof_read_ns,
-                             cm.proof_skip_ns)
-            print(f"  {name}: {counts[j]['empty'] - counts[i]['empty']} more empty slots; "
-                  f"one empty slot stepped over costs {per:.1f} instruction-ns")
-        for name, (i, j) in (("proof_skipmap, proof_ttl 0, reads 1 vs 16", (5, 6)),
-                             ("proof_skipmap as shipped, all written vs 1 in 256 left", (7, 8)),
-                             ("proof_skipmap as shipped, all written vs 1 in 64 left", (7, 9))):
-            if j >= len(runs):
-                break  # a guest built before proof_skipmap: five runs
-            per = step_price(runs[i], runs[j], counts[i], counts[j], cm.proof_read_ns,
-                             cm.proof_skip_ns, cm.proof_step_ns)
-            print(f"  {name}: {counts[j]['jumps'] - counts[i]['jumps']} more jumps, "
-                  f"{counts[j]['empty'] - counts[i]['empty']} more empty slots; one jump to "
-                  f"the next live slot costs {per:.1f} instruction-ns")
+                  f"live entries stepped over; faults, copies and proofs as the prototype's, "
+                  f"none lost: {same}")
+        for name, (i, j) in pairs:
+            per, away = ring_price(runs[i], runs[j], counts[i], counts[j], cm, priced)
+            noun, nouns = (("empty slot", "empty slots") if priced == "empty" else
+                           ("live entry", "live entries"))
+            print(f"  {name}: {counts[j][priced] - counts[i][priced]} more {nouns} "
+                  f"({away:.1%} of the time difference priced away); one {noun} stepped over "
+                  f"costs {per:.1f} instruction-ns")
     return 0
 
 

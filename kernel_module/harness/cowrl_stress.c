@@ -95,8 +95,8 @@ static int set_static(int fd, unsigned int k)
  * always afford it (every cost 0), so every demand fault precopies and every copy is
  * cleaned (or restored).  Returns the ioctl's result (errno in errno).
  */
-static int set_guarded_map(int fd, unsigned int k, int proof, int reads, int ttl, int backoff,
-			   int look, int span, int skipmap)
+static int set_guarded_span(int fd, unsigned int k, int proof, int reads, int ttl, int backoff,
+			    int look, int span)
 {
 	static struct cowrl_guarded_table tb;
 	struct cowrl_policy p = { .mode = COWRL_POLICY_GUARDED, .table_len = 1,
@@ -118,14 +118,7 @@ static int set_guarded_map(int fd, unsigned int k, int proof, int reads, int ttl
 	tb.proof_backoff = (cp_u16)backoff;
 	tb.proof_look = (cp_u16)look;
 	tb.proof_span = (cp_u16)span;
-	tb.proof_skipmap = (cp_u16)skipmap;
 	return ioctl(fd, COWRL_IOC_SET_POLICY, &p) ? errno : 0;
-}
-
-static int set_guarded_span(int fd, unsigned int k, int proof, int reads, int ttl, int backoff,
-			    int look, int span)
-{
-	return set_guarded_map(fd, k, proof, reads, ttl, backoff, look, span, 0);
 }
 
 static int set_guarded_bo(int fd, unsigned int k, int proof, int reads, int ttl, int backoff)
@@ -1752,25 +1745,20 @@ static int test_proofcost(void)
 
 /*
  * One timed proof run after fork: a GUARDED table wanting k at every fault (every cost 0,
- * proof = 1; @flags: PW_SPAN sets proof_look and proof_span, PW_SKIPMAP proof_skipmap),
- * registered over the @pages of @r,
+ * proof = 1; look_span sets proof_look and proof_span), registered over the @pages of @r,
  * then a write of @val to every @stride-th page but those = 1 mod @skip (0: none left out).
  * Returns the write loop's time; the run's counters in @c.
  */
-#define PW_SPAN 1
-#define PW_SKIPMAP 2
 static uint64_t proof_writes(int fd, uint8_t *r, long pages, long stride, long skip,
 			     uint8_t val, unsigned int k, int reads, int ttl, int backoff,
-			     int flags, struct cowrl_counters *c)
+			     int look_span, struct cowrl_counters *c)
 {
-	const int span = flags & PW_SPAN;
-
 	int wfd;
 	pid_t h = holder(&wfd);
 	uint64_t t0, ns;
 
 	ioctl(fd, COWRL_IOC_RESET);
-	if (set_guarded_map(fd, k, 1, reads, ttl, backoff, span, span, !!(flags & PW_SKIPMAP)) ||
+	if (set_guarded_span(fd, k, 1, reads, ttl, backoff, look_span, look_span) ||
 	    reg(fd, getpid(), 0, r, pages * PAGE))
 		die("setup");
 	t0 = now_ns();
@@ -1835,13 +1823,55 @@ static int test_proofread(void)
 	return 0;
 }
 
+/* One proof run of a series: its guarded table's proof options and the pages it writes. */
+struct proof_run {
+	int reads, ttl, backoff, span;	/* span: proof_look = proof_span */
+	long stride, skip;		/* every stride-th page but those = 1 mod skip (0: none) */
+};
+
+/*
+ * A series of timed proof runs over a 4096-page region after fork, k = 1 (every cost 0,
+ * proof = 1: the faults and copies follow from the writes alone), the @n runs of @v
+ * interleaved, 3 repeats each; prints @test's JSON line with each run's median loop time
+ * and counters (the simulator's prototype counts its reads and ring steps on the same
+ * writes).
+ */
+static int proof_series(const char *test, const struct proof_run *v, int n)
+{
+	const long pages = 4096, reps = 3;
+	uint8_t *r = map_region(pages * PAGE, 0);
+	uint64_t ns[8][3];
+	struct cowrl_counters c[8];
+	int fd = dev_open();
+
+	if (n > 8)
+		die("proof_series: too many runs");
+	fill(r, pages);
+	for (long rep = 0; rep < reps; rep++) {
+		for (int i = 0; i < n; i++)
+			ns[i][rep] = proof_writes(fd, r, pages, v[i].stride, v[i].skip,
+						  (uint8_t)(rep + 1), 1, v[i].reads, v[i].ttl,
+						  v[i].backoff, v[i].span, &c[i]);
+	}
+	printf("{\"test\": \"%s\", \"pages\": %ld, \"k\": 1, \"repeats\": %ld, \"runs\": [",
+	       test, pages, reps);
+	for (int i = 0; i < n; i++) {
+		printf("%s{\"proof_reads\": %d, \"proof_ttl\": %d, \"proof_backoff\": %d, "
+		       "\"proof_look\": %d, \"proof_span\": %d, \"stride\": %ld, \"skip\": %ld, ",
+		       i ? ", " : "", v[i].reads, v[i].ttl, v[i].backoff, v[i].span, v[i].span,
+		       v[i].stride, v[i].skip);
+		print_proof_run(median3(ns[i]), &c[i]);
+	}
+	printf("], \"ok\": %s, \"why\": \"%s\"}\n", why[0] ? "false" : "true", why);
+	close(fd);
+	return 0;
+}
+
 /*
  * ---- proofstep: what a proof look's step over an empty ring slot costs (icount) ----
- * A region of 4096 pages after fork, written page by page under a guarded table that wants
- * k = 1 at every fault and always affords it (proof = 1, every cost 0): each fault at an
- * even page copies the next page, which the loop then writes without a fault, so every
- * look finds the previous copy written (proven) and it leaves the ring, a hole.  Five runs,
- * the same faults and copies:
+ * Every page written in order (k = 1: each fault at an even page copies the next page,
+ * which the loop then writes without a fault, so every look finds the previous copy
+ * written (proven) and it leaves the ring, a hole).  Five runs, the same faults and copies:
  *  0, 1: proof_ttl 0, no backoff, proof_reads 1 and 16.  With 1 the look ends at its read
  *        and the cursor moves past it: no empty slot walked.  With 16 it ends because it saw
  *        every live entry, with fewer than 16 reads, and the cursor goes back to where it
@@ -1851,48 +1881,39 @@ static int test_proofread(void)
  *        unwritten, 4 of every page = 1 mod 64: it stays in the ring (read at 2^m faults),
  *        the span's oldest entry, and the looks walk the holes the proven copies after it
  *        leave.
- *  5-9: proof_skipmap 1 (a look jumps from an empty slot to the next live one): 5, 6 as
- *        0, 1 (with 16 reads the look from slot 0 jumps once to the live entry instead of
- *        stepping over the holes), 7-9 as 2-4.
- * The simulator's prototype counts each run's empty slots, jumps, reads and skips on the
- * same writes; the loop's time difference over the difference in empty slots (or jumps) is
- * their price.
+ * The loop's time difference over the difference in empty slots is their price.
  */
 static int test_proofstep(void)
 {
-	const long pages = 4096, reps = 3;
-	const int reads[10] = { 1, 16, 8, 8, 8, 1, 16, 8, 8, 8 };
-	const int ttls[10] = { 0, 0, 16, 16, 16, 0, 0, 16, 16, 16 };
-	const int bos[10] = { 0, 0, 1, 1, 1, 0, 0, 1, 1, 1 };
-	const int spans[10] = { 0, 0, 1, 1, 1, 0, 0, 1, 1, 1 };	/* look = span */
-	const int maps[10] = { 0, 0, 0, 0, 0, 1, 1, 1, 1, 1 };	/* proof_skipmap */
-	/* pages = 1 mod skip are not written */
-	const long skips[10] = { 0, 0, 0, 256, 64, 0, 0, 0, 256, 64 };
-	uint8_t *r = map_region(pages * PAGE, 0);
-	uint64_t ns[10][3];
-	struct cowrl_counters c[10];
-	int fd = dev_open();
+	static const struct proof_run v[5] = {
+		{ 1, 0, 0, 0, 1, 0 }, { 16, 0, 0, 0, 1, 0 },
+		{ 8, 16, 1, 1, 1, 0 }, { 8, 16, 1, 1, 1, 256 }, { 8, 16, 1, 1, 1, 64 },
+	};
 
-	fill(r, pages);
-	for (long rep = 0; rep < reps; rep++) {
-		for (int v = 0; v < 10; v++)
-			ns[v][rep] = proof_writes(fd, r, pages, 1, skips[v], (uint8_t)(rep + 1), 1,
-						  reads[v], ttls[v], bos[v],
-						  (spans[v] ? PW_SPAN : 0) | (maps[v] ? PW_SKIPMAP : 0),
-						  &c[v]);
-	}
-	printf("{\"test\": \"proofstep\", \"pages\": %ld, \"k\": 1, \"repeats\": %ld, \"runs\": [",
-	       pages, reps);
-	for (int v = 0; v < 10; v++) {
-		printf("%s{\"proof_reads\": %d, \"proof_ttl\": %d, \"proof_backoff\": %d, "
-		       "\"proof_look\": %d, \"proof_span\": %d, \"proof_skipmap\": %d, "
-		       "\"skip\": %ld, ", v ? ", " : "",
-		       reads[v], ttls[v], bos[v], spans[v], spans[v], maps[v], skips[v]);
-		print_proof_run(median3(ns[v]), &c[v]);
-	}
-	printf("], \"ok\": %s, \"why\": \"%s\"}\n", why[0] ? "false" : "true", why);
-	close(fd);
-	return 0;
+	return proof_series("proofstep", v, 5);
+}
+
+/*
+ * ---- proofskip: what a proof look's step over a live entry it does not read costs ----
+ * Every 2nd page written (k = 1: each fault copies the next page, never written), so the
+ * ring holds only unwritten entries of the region, read at 2^m faults under proof_backoff
+ * (proof_ttl 16): a look steps over the entries not yet due until it has read proof_reads
+ * due ones or walked 4 x proof_reads slots.  Five runs, the same faults and copies:
+ *  0-2: the flags guarded ships (proof_ttl 16, backoff, proof_look, proof_span) with
+ *       proof_reads 8 (as shipped), 16 (twice the live steps, few more reads) and 4;
+ *  3, 4: proof_backoff alone (proof_ttl 16), proof_reads 8 and 16: the flags the price
+ *       was measured with before (cowrl_stress proofread's last two runs).
+ * The loop's time difference, less the reads' and empty slots' price, over the difference
+ * in live entries stepped over is their price.
+ */
+static int test_proofskip(void)
+{
+	static const struct proof_run v[5] = {
+		{ 8, 16, 1, 1, 2, 0 }, { 16, 16, 1, 1, 2, 0 }, { 4, 16, 1, 1, 2, 0 },
+		{ 8, 16, 1, 0, 2, 0 }, { 16, 16, 1, 0, 2, 0 },
+	};
+
+	return proof_series("proofskip", v, 5);
 }
 
 int main(int argc, char **argv)
@@ -1901,7 +1922,7 @@ int main(int argc, char **argv)
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: cowrl_stress storm|thp|race|raceproof|cowrace|reload|forktree|pidreuse|fuzz|"
-			"staletlb|cleanswap|proofcost|proofread|proofstep "
+			"staletlb|cleanswap|proofcost|proofread|proofstep|proofskip "
 			"[--scale N] [--module PATH]\n");
 		return 2;
 	}
@@ -1933,6 +1954,8 @@ int main(int argc, char **argv)
 		return test_proofread();
 	if (!strcmp(test, "proofstep"))
 		return test_proofstep();
+	if (!strcmp(test, "proofskip"))
+		return test_proofskip();
 	if (!strcmp(test, "cowrace"))
 		return test_cowrace();
 	if (!strcmp(test, "reload"))

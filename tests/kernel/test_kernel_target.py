@@ -391,7 +391,15 @@ def session(request: pytest.FixtureRequest) -> KernelSession:
     reqs += [RunRequest(NOVEL_TRACES[t], NOVEL_POLICIES[p](), label=p) for p in NOVEL_POLICIES
              for t in NOVEL_TRACES]
     return run_session(reqs, {"accel": "auto", "kernel_release": KERNEL_RELEASES[request.param]},
-                       checks=("manual_cow", "table_ioctl", "rmmod"), progress=True)
+                       checks=("manual_cow", "table_ioctl", PROOF_STRESS, "rmmod"),
+                       progress=True)
+
+
+PROOF_STRESS = "stress:proofstep,proofskip"
+"""The runs experiments/bench_kernel_proof.py prices a ring step with (``--what step`` /
+``--what skip``), in the session's boot (icount 0 by default)."""
+ICOUNT_SPREAD = 1.03
+"""Icount runs of the same work repeat within ~3% (docs/kernel.md, "Guest clock under TCG")."""
 
 
 def test_the_guest_footprint_is_within_what_the_memory_check_reserves(
@@ -519,6 +527,39 @@ def test_manual_cow(session: KernelSession, path: str) -> None:
     assert c["err_overflow"] == errno.EINVAL and c["err_unmapped"] == errno.EFAULT
     if path == "manual_cow_module":
         assert c["err_flags"] == errno.EINVAL
+
+
+@pytest.mark.parametrize("what", ["step", "skip"])
+def test_proof_ring_steps_are_priced_at_least_what_they_cost(session: KernelSession,
+                                                             what: str) -> None:
+    """``cowrl_stress proofstep`` / ``proofskip`` (``bench_kernel_proof.py --what step`` /
+    ``skip``): the module's faults, copies and proofs equal the prototype's in every run (the
+    counts each price is identified from), and under icount every pair's price of an empty
+    slot / a live entry stepped over unread is at most ``tcg``'s ``proof_step_ns`` /
+    ``proof_skip_ns`` (the budget's bound needs each price at least what the step costs), and
+    the dearest pair is within 10% of it (the price is the flags guarded ships, not stale)."""
+    from conftest import load_experiment
+
+    bench = load_experiment("bench_kernel_proof")
+    test, priced, pairs = bench.RING_PAIRS[what]
+    r = session.checks[PROOF_STRESS][test]
+    assert r["ok"] is True and r["rc"] == 0, r
+    runs = r["runs"]
+    counts = [bench.prototype_run(bench.series_written(r["pages"], x["stride"], x["skip"]),
+                                  r["pages"], r["k"], x["proof_reads"], x["proof_ttl"],
+                                  x["proof_backoff"], x["proof_look"], x["proof_span"])
+              for x in runs]
+    for x, c in zip(runs, counts, strict=True):
+        assert (x["demand_faults"], x["precopy_copies"], x["proof_credited"],
+                x["proof_lost"]) == (c["faults"], c["copies"], c["proven"], 0), (x, c)
+    assert all(counts[j][priced] > counts[i][priced] for _, (i, j) in pairs), counts
+    if session.info.get("icount", "off") in ("off", "auto"):
+        return  # wall time: no instruction-ns to compare
+    cm = make_costmodel("tcg")
+    price = getattr(cm, bench.RING_STEPS[priced])
+    per = [bench.ring_price(runs[i], runs[j], counts[i], counts[j], cm, priced)[0]
+           for _, (i, j) in pairs]
+    assert max(per) <= price * ICOUNT_SPREAD and max(per) >= 0.9 * price, (per, price)
 
 
 def test_rmmod_after_runs(session: KernelSession) -> None:
