@@ -415,8 +415,8 @@ def test_for_cost_prices_the_walk() -> None:
     # a live entry: the dearer of an empty slot and a skipped entry, rounded up; an empty
     # slot: proof_step_ns rounded up (with proof_skipmap a jump: proof_jump_ns rounded up);
     # 0 without proof; walk_ns given alone: one price
-    for cm, want, empty, jump in (("seed_table1", 64, 43, 63), ("host", 14, 10, 14),
-                                  ("tcg", 67, 45, 66)):
+    for cm, want, empty, jump in (("seed_table1", 68, 43, 63), ("host", 15, 10, 14),
+                                  ("tcg", 71, 45, 66)):
         cost = make_costmodel(cm)
         pol = GuardedPolicy.for_cost(cost, proof=1, proof_ttl=16)
         assert (pol.walk, pol.walk_empty) == (want, empty), cm
@@ -435,7 +435,7 @@ def test_for_cost_prices_the_walk() -> None:
     pol = make_guarded(costmodel="auto", proof=1, proof_ttl=16)
     assert (pol.walk, pol.walk_empty) == (0, 0)  # priced per run (for_trace)
     host = pol.deployed_under(make_costmodel("host"))
-    assert (host.walk, host.walk_empty) == (14, 10)
+    assert (host.walk, host.walk_empty) == (15, 10)
 
 
 def test_an_artifact_without_walk_empty_ns_loads_one_price(tmp_path) -> None:  # noqa: ANN001
@@ -443,16 +443,16 @@ def test_an_artifact_without_walk_empty_ns_loads_one_price(tmp_path) -> None:  #
     # decided then; saved with it: both prices kept
     pol = make_guarded(table=[1] * N_CELLS, proof=1, proof_ttl=16, proof_backoff=1)
     spec = pol.artifact_spec()
-    assert (spec["walk_ns"], spec["walk_empty_ns"]) == (64, 43)
+    assert (spec["walk_ns"], spec["walk_empty_ns"]) == (68, 43)
     back = GuardedPolicy.from_artifact(spec, "g", tmp_path)
-    assert (back.walk, back.walk_empty) == (64, 43)
+    assert (back.walk, back.walk_empty) == (68, 43)
     old = {k: v for k, v in spec.items() if k != "walk_empty_ns"}
     back = GuardedPolicy.from_artifact(old, "g", tmp_path)
-    assert (back.walk, back.walk_empty) == (64, 64)
+    assert (back.walk, back.walk_empty) == (68, 68)
     old_program = {k: v for k, v in back.program().table.items() if k != "walk_empty_ns"}
     from cowrl.sim.programs import walk_prices
 
-    assert walk_prices(old_program) == (64, 64)
+    assert walk_prices(old_program) == (68, 68)
 
 
 @pytest.mark.parametrize("pi", range(N_POLICIES))
@@ -808,7 +808,7 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
     # walk_ns (at 742) and walk_empty_ns (at 744): any u16 with proof, 0 without; the pad
     # after them (746..751) 0
     assert len(bo) == 760
-    assert struct.unpack_from("<5H", bo, 742) == (64, 43, 0, 0, 0)  # seed_table1's prices
+    assert struct.unpack_from("<5H", bo, 742) == (68, 43, 0, 0, 0)  # seed_table1's prices
     for off in (742, 744):
         for value in (0, 1, 65535):
             ok = bytearray(bo)

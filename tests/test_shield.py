@@ -271,19 +271,19 @@ def test_shield_walk_prices_and_old_artifacts() -> None:
     walk_ns with 0 for both; shield: false pays nothing."""
     cost = make_costmodel("seed_table1")
     new = guard_constants(cost, proof=1, proof_ttl=16, proof_backoff=1)
-    assert (new["walk_ns"], new["walk_empty_ns"]) == (64, 43)
+    assert (new["walk_ns"], new["walk_empty_ns"]) == (68, 43)
     guard = GuardView(new).guard
-    assert (guard.walk, guard.walk_empty) == (64, 43)
+    assert (guard.walk, guard.walk_empty) == (68, 43)
     assert GuardView(new).constants["walk_empty_ns"] == 43  # what an artifact saves
     # with proof_skipmap an empty slot is jumped from, at ceil(proof_jump_ns)
     jump = guard_constants(cost, proof=1, proof_ttl=16, proof_backoff=1, proof_skipmap=1)
-    assert (jump["walk_ns"], jump["walk_empty_ns"], jump["proof_skipmap"]) == (64, 63, 1)
+    assert (jump["walk_ns"], jump["walk_empty_ns"], jump["proof_skipmap"]) == (68, 63, 1)
     assert GuardView(jump).guard.proof_skipmap == 1
     assert GuardView({k: v for k, v in jump.items() if k != "proof_skipmap"}) \
         .guard.proof_skipmap == 0
     old = {k: v for k, v in new.items() if k != "walk_empty_ns"}
     guard = GuardView(old).guard
-    assert (guard.walk, guard.walk_empty) == (64, 64)
+    assert (guard.walk, guard.walk_empty) == (68, 68)
     older = {k: v for k, v in old.items() if k != "walk_ns"}
     guard = GuardView(older).guard
     assert (guard.walk, guard.walk_empty) == (0, 0)
