@@ -5,6 +5,7 @@
     python experiments/bench_kernel_proof.py --what read      # one unproven proof read
     python experiments/bench_kernel_proof.py --what step      # one empty ring slot stepped over
     python experiments/bench_kernel_proof.py --what skip      # one live entry stepped over unread
+    python experiments/bench_kernel_proof.py --what jump      # one proof_skipmap jump
 
 One boot per kernel under TCG with the deterministic clock (``icount 0``: 1 ns = one guest
 instruction, 1 vCPU) runs ``cowrl_stress proofcost``: a sequential write of every page of
@@ -47,6 +48,12 @@ time difference, less its difference in reads at ``proof_read_ns`` and in live s
 ``proof_skip_ns`` (``conf/costmodel/tcg.yaml``), over its difference in empty slots: the cost
 model's ``proof_step_ns``.
 
+``--what jump`` runs the same ``cowrl_stress proofstep``: its last five runs are the first five
+again with ``proof_skipmap = 1`` (a look jumps from an empty slot to the next live one, a bit
+scan of the live-slot map, instead of stepping over the holes), and the same three pairs of
+them price one jump the same way, less also the live steps and the empty slots still walked,
+over the pair's difference in jumps: the cost model's ``proof_jump_ns``.
+
 ``--what skip`` runs ``cowrl_stress proofskip``: a write to every 2nd page of a 4096-page
 region after fork, k = 1 at every fault (``proof = 1``, every price 0), so each fault copies
 the next page, never written: the ring holds only unwritten entries of the region, read at
@@ -87,10 +94,12 @@ def stress(rel: str, test: str) -> tuple[Any, dict[str, Any]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--releases", default="6.1,6.12")
-    ap.add_argument("--what", choices=("clean", "read", "step", "skip"), default="clean",
+    ap.add_argument("--what", choices=("clean", "read", "step", "skip", "jump"),
+                    default="clean",
                     help="clean: the per-copy cost (proofcost); read: one unproven read; "
                     "step: one empty ring slot stepped over (proofstep); skip: one live "
-                    "entry stepped over unread (proofskip)")
+                    "entry stepped over unread (proofskip); jump: one proof_skipmap jump to "
+                    "the next live slot (proofstep)")
     args = ap.parse_args()
     releases = kernel_releases(args.releases)
     if args.what == "read":
@@ -127,11 +136,12 @@ def reads_done(faults: int, reads: int, k: int = 8, ring: int = 128, ttl: int = 
 
 
 def prototype_run(written: Any, pages: int, k: int, reads: int, ttl: int, backoff: int,
-                  look: int = 0, span: int = 0) -> dict[str, int]:
+                  look: int = 0, span: int = 0, skipmap: int = 0) -> dict[str, int]:
     """A stress run in the prototype (``GuardedPolicy``): the pages ``written`` in order, a
     table of k's that always affords its window (every price 0), ``proof = 1``. Its demand
     faults, copies and the ring's counts: proven, unproven reads, empty slots stepped over,
-    live entries stepped over unread (not yet due, or another region's)."""
+    live entries stepped over unread (not yet due, or another region's), jumps to the next
+    live slot (``proof_skipmap``)."""
     import numpy as np
 
     from cowrl.policies.guarded import N_CELLS, GuardedPolicy
@@ -143,12 +153,12 @@ def prototype_run(written: Any, pages: int, k: int, reads: int, ttl: int, backof
     pol = GuardedPolicy(table=[k] * N_CELLS, degrees=[k], gain_ns=0, loss_ns=0, setup_ns=0,
                         demand_ns=0, skip_ns=0, slots=1, near=1, grant_left=0, scan=0,
                         proof=1, proof_reads=reads, proof_ttl=ttl, proof_backoff=backoff,
-                        proof_look=look, proof_span=span)
+                        proof_look=look, proof_span=span, proof_skipmap=skipmap)
     rec = simulate(t, pol, make_costmodel("tcg"), fast=False)
     c = pol.ctx
     return {"faults": rec.faults, "copies": rec.precopied, "proven": c.proven,
             "unproven": c.unproven_reads, "empty": c.proof_empty,
-            "live": c.proof_skips + c.proof_other}
+            "live": c.proof_skips + c.proof_other, "jumps": c.proof_jumps}
 
 
 def prototype_counts(pages: int, stride: int, k: int, reads: int, ttl: int, backoff: int
@@ -170,20 +180,34 @@ def series_written(pages: int, stride: int, skip: int) -> Any:
     return p[p % skip != 1] if skip else p
 
 
-RING_STEPS = {"empty": "proof_step_ns", "live": "proof_skip_ns"}
+def series_counts(r: dict[str, Any]) -> list[dict[str, int]]:
+    """The prototype's counts (``prototype_run``) of each run of a proofstep or proofskip
+    result ``r``, on the same writes and flags."""
+    return [prototype_run(series_written(r["pages"], x["stride"], x["skip"]), r["pages"],
+                          r["k"], x["proof_reads"], x["proof_ttl"], x["proof_backoff"],
+                          x["proof_look"], x["proof_span"], x["proof_skipmap"])
+            for x in r["runs"]]
+
+
+RING_STEPS = {"empty": "proof_step_ns", "live": "proof_skip_ns", "jumps": "proof_jump_ns"}
 """The ring steps that read nothing, by the prototype's count: their cost model field."""
+RING_NOUNS = {"empty": ("empty slot", "empty slots", "stepped over"),
+              "live": ("live entry", "live entries", "stepped over"),
+              "jumps": ("jump to the next live slot", "jumps", "made")}
+"""Per ring step: its noun, plural and verb in ``bench_ring``'s lines."""
 
 
 def ring_price(a: dict[str, Any], b: dict[str, Any], ca: dict[str, int], cb: dict[str, int],
                cm: Any, what: str) -> tuple[float, float]:
-    """One ring step's price (``what``: "empty" slot or "live" entry stepped over unread)
-    from runs ``a`` and ``b`` (the module's) and the prototype's counts of the same writes
-    ``ca``, ``cb``: the loop's time difference less the reads' (proving or not, at
-    ``proof_read_ns``) and the other steps' (at ``cm``'s price), over the difference in
-    ``what``. Returns (price, share of the time difference priced away)."""
-    other = next(k for k in RING_STEPS if k != what)
+    """One ring step's price (``what``: "empty" slot or "live" entry stepped over unread, or
+    "jumps" to the next live slot) from runs ``a`` and ``b`` (the module's) and the
+    prototype's counts of the same writes ``ca``, ``cb``: the loop's time difference less the
+    reads' (proving or not, at ``proof_read_ns``) and the other steps' (at ``cm``'s prices),
+    over the difference in ``what``. Returns (price, share of the time difference priced
+    away)."""
     reads = (cb["proven"] + cb["unproven"]) - (ca["proven"] + ca["unproven"])
-    away = reads * cm.proof_read_ns + (cb[other] - ca[other]) * getattr(cm, RING_STEPS[other])
+    away = reads * cm.proof_read_ns + sum((cb[k] - ca[k]) * getattr(cm, f)
+                                          for k, f in RING_STEPS.items() if k != what)
     diff = b["loop_ns"] - a["loop_ns"]
     return (diff - away) / (cb[what] - ca[what]), away / diff
 
@@ -195,13 +219,19 @@ RING_PAIRS = {
     "skip": ("proofskip", "live", (("as shipped, reads 8 vs 16", (0, 1)),
                                    ("as shipped, reads 4 vs 16", (2, 1)),
                                    ("proof_backoff alone, reads 8 vs 16", (3, 4)))),
+    "jump": ("proofstep", "jumps", (("proof_skipmap, proof_ttl 0, reads 1 vs 16", (5, 6)),
+                                    ("proof_skipmap as shipped, all written vs 1 in 256 left",
+                                     (7, 8)),
+                                    ("proof_skipmap as shipped, all written vs 1 in 64 left",
+                                     (7, 9)))),
 }
 """Per ``--what``: the cowrl_stress test, the ring step it prices, and its pairs of runs."""
 
 
 def bench_ring(releases: list[str], what: str) -> int:
-    """``--what step`` / ``--what skip``: the price of one empty slot / one live entry a look
-    steps over unread, from pairs of proofstep / proofskip runs (module docstring)."""
+    """``--what step`` / ``skip`` / ``jump``: the price of one empty slot / one live entry a
+    look steps over unread / one jump to the next live slot, from pairs of proofstep /
+    proofskip / proofstep runs (module docstring)."""
     from cowrl.registry import make_costmodel
 
     cm = make_costmodel("tcg")
@@ -211,29 +241,27 @@ def bench_ring(releases: list[str], what: str) -> int:
         if not r.get("ok"):
             return 1
         runs = r["runs"]
-        counts = [prototype_run(series_written(r["pages"], x["stride"], x["skip"]), r["pages"],
-                                r["k"], x["proof_reads"], x["proof_ttl"], x["proof_backoff"],
-                                x["proof_look"], x["proof_span"]) for x in runs]
+        counts = series_counts(r)
         print(f"== Linux {s.info['kernel_release']} (icount 0: instruction-ns), {r['pages']} "
               f"pages written in order, k = {r['k']}, median of {r['repeats']}; priced at "
               f"proof_read_ns {cm.proof_read_ns}, proof_step_ns {cm.proof_step_ns}, "
-              f"proof_skip_ns {cm.proof_skip_ns} (tcg)")
+              f"proof_skip_ns {cm.proof_skip_ns}, proof_jump_ns {cm.proof_jump_ns} (tcg)")
         for x, c in zip(runs, counts, strict=True):
             same = (x["demand_faults"], x["precopy_copies"], x["proof_credited"]) == (
                 c["faults"], c["copies"], c["proven"]) and x["proof_lost"] == 0
             print(f"  reads {x['proof_reads']:2d} ttl {x['proof_ttl']:2d} backoff "
-                  f"{x['proof_backoff']} look {x['proof_look']} span {x['proof_span']} stride "
-                  f"{x['stride']} skip {x['skip']:3d}: {x['loop_ns'] / c['faults']:8.0f} per "
-                  f"fault; {c['faults']} faults, {c['copies']} copies, {c['proven']} proven, "
-                  f"{c['unproven']} unproven reads, {c['empty']} empty slots and {c['live']} "
-                  f"live entries stepped over; faults, copies and proofs as the prototype's, "
-                  f"none lost: {same}")
+                  f"{x['proof_backoff']} look {x['proof_look']} span {x['proof_span']} skipmap "
+                  f"{x['proof_skipmap']} stride {x['stride']} skip {x['skip']:3d}: "
+                  f"{x['loop_ns'] / c['faults']:8.0f} per fault; {c['faults']} faults, "
+                  f"{c['copies']} copies, {c['proven']} proven, {c['unproven']} unproven "
+                  f"reads, {c['empty']} empty slots and {c['live']} live entries stepped over, "
+                  f"{c['jumps']} jumps; faults, copies and proofs as the prototype's, none "
+                  f"lost: {same}")
         for name, (i, j) in pairs:
             per, away = ring_price(runs[i], runs[j], counts[i], counts[j], cm, priced)
-            noun, nouns = (("empty slot", "empty slots") if priced == "empty" else
-                           ("live entry", "live entries"))
+            noun, nouns, verb = RING_NOUNS[priced]
             print(f"  {name}: {counts[j][priced] - counts[i][priced]} more {nouns} "
-                  f"({away:.1%} of the time difference priced away); one {noun} stepped over "
+                  f"({away:.1%} of the time difference priced away); one {noun} {verb} "
                   f"costs {per:.1f} instruction-ns")
     return 0
 

@@ -96,7 +96,7 @@ static int set_static(int fd, unsigned int k)
  * cleaned (or restored).  Returns the ioctl's result (errno in errno).
  */
 static int set_guarded_span(int fd, unsigned int k, int proof, int reads, int ttl, int backoff,
-			    int look, int span)
+			    int look, int span, int skipmap)
 {
 	static struct cowrl_guarded_table tb;
 	struct cowrl_policy p = { .mode = COWRL_POLICY_GUARDED, .table_len = 1,
@@ -118,12 +118,13 @@ static int set_guarded_span(int fd, unsigned int k, int proof, int reads, int tt
 	tb.proof_backoff = (cp_u16)backoff;
 	tb.proof_look = (cp_u16)look;
 	tb.proof_span = (cp_u16)span;
+	tb.proof_skipmap = (cp_u16)skipmap;
 	return ioctl(fd, COWRL_IOC_SET_POLICY, &p) ? errno : 0;
 }
 
 static int set_guarded_bo(int fd, unsigned int k, int proof, int reads, int ttl, int backoff)
 {
-	return set_guarded_span(fd, k, proof, reads, ttl, backoff, 0, 0);
+	return set_guarded_span(fd, k, proof, reads, ttl, backoff, 0, 0, 0);
 }
 
 static int set_guarded_ttl(int fd, unsigned int k, int proof, int reads, int ttl)
@@ -1745,20 +1746,21 @@ static int test_proofcost(void)
 
 /*
  * One timed proof run after fork: a GUARDED table wanting k at every fault (every cost 0,
- * proof = 1; look_span sets proof_look and proof_span), registered over the @pages of @r,
+ * proof = 1; look_span sets proof_look and proof_span, skipmap proof_skipmap), registered
+ * over the @pages of @r,
  * then a write of @val to every @stride-th page but those = 1 mod @skip (0: none left out).
  * Returns the write loop's time; the run's counters in @c.
  */
 static uint64_t proof_writes(int fd, uint8_t *r, long pages, long stride, long skip,
 			     uint8_t val, unsigned int k, int reads, int ttl, int backoff,
-			     int look_span, struct cowrl_counters *c)
+			     int look_span, int skipmap, struct cowrl_counters *c)
 {
 	int wfd;
 	pid_t h = holder(&wfd);
 	uint64_t t0, ns;
 
 	ioctl(fd, COWRL_IOC_RESET);
-	if (set_guarded_span(fd, k, 1, reads, ttl, backoff, look_span, look_span) ||
+	if (set_guarded_span(fd, k, 1, reads, ttl, backoff, look_span, look_span, skipmap) ||
 	    reg(fd, getpid(), 0, r, pages * PAGE))
 		die("setup");
 	t0 = now_ns();
@@ -1807,7 +1809,7 @@ static int test_proofread(void)
 	for (long rep = 0; rep < reps; rep++) {
 		for (int v = 0; v < 5; v++)
 			ns[v][rep] = proof_writes(fd, r, pages, strides[v], 0, (uint8_t)(rep + 1),
-						  (unsigned int)ks[v], reads[v], ttls[v], bos[v], 0,
+						  (unsigned int)ks[v], reads[v], ttls[v], bos[v], 0, 0,
 						  &c[v]);
 	}
 	printf("{\"test\": \"proofread\", \"pages\": %ld, \"stride\": %ld, \"k\": 8, "
@@ -1823,9 +1825,12 @@ static int test_proofread(void)
 	return 0;
 }
 
+#define PROOF_RUNS_MAX 10
+
 /* One proof run of a series: its guarded table's proof options and the pages it writes. */
 struct proof_run {
 	int reads, ttl, backoff, span;	/* span: proof_look = proof_span */
+	int skipmap;			/* proof_skipmap */
 	long stride, skip;		/* every stride-th page but those = 1 mod skip (0: none) */
 };
 
@@ -1840,26 +1845,26 @@ static int proof_series(const char *test, const struct proof_run *v, int n)
 {
 	const long pages = 4096, reps = 3;
 	uint8_t *r = map_region(pages * PAGE, 0);
-	uint64_t ns[8][3];
-	struct cowrl_counters c[8];
+	uint64_t ns[PROOF_RUNS_MAX][3];
+	struct cowrl_counters c[PROOF_RUNS_MAX];
 	int fd = dev_open();
 
-	if (n > 8)
+	if (n > PROOF_RUNS_MAX)
 		die("proof_series: too many runs");
 	fill(r, pages);
 	for (long rep = 0; rep < reps; rep++) {
 		for (int i = 0; i < n; i++)
 			ns[i][rep] = proof_writes(fd, r, pages, v[i].stride, v[i].skip,
 						  (uint8_t)(rep + 1), 1, v[i].reads, v[i].ttl,
-						  v[i].backoff, v[i].span, &c[i]);
+						  v[i].backoff, v[i].span, v[i].skipmap, &c[i]);
 	}
 	printf("{\"test\": \"%s\", \"pages\": %ld, \"k\": 1, \"repeats\": %ld, \"runs\": [",
 	       test, pages, reps);
 	for (int i = 0; i < n; i++) {
 		printf("%s{\"proof_reads\": %d, \"proof_ttl\": %d, \"proof_backoff\": %d, "
-		       "\"proof_look\": %d, \"proof_span\": %d, \"stride\": %ld, \"skip\": %ld, ",
-		       i ? ", " : "", v[i].reads, v[i].ttl, v[i].backoff, v[i].span, v[i].span,
-		       v[i].stride, v[i].skip);
+		       "\"proof_look\": %d, \"proof_span\": %d, \"proof_skipmap\": %d, "
+		       "\"stride\": %ld, \"skip\": %ld, ", i ? ", " : "", v[i].reads, v[i].ttl,
+		       v[i].backoff, v[i].span, v[i].span, v[i].skipmap, v[i].stride, v[i].skip);
 		print_proof_run(median3(ns[i]), &c[i]);
 	}
 	printf("], \"ok\": %s, \"why\": \"%s\"}\n", why[0] ? "false" : "true", why);
@@ -1871,7 +1876,7 @@ static int proof_series(const char *test, const struct proof_run *v, int n)
  * ---- proofstep: what a proof look's step over an empty ring slot costs (icount) ----
  * Every page written in order (k = 1: each fault at an even page copies the next page,
  * which the loop then writes without a fault, so every look finds the previous copy
- * written (proven) and it leaves the ring, a hole).  Five runs, the same faults and copies:
+ * written (proven) and it leaves the ring, a hole).  Ten runs, the same faults and copies:
  *  0, 1: proof_ttl 0, no backoff, proof_reads 1 and 16.  With 1 the look ends at its read
  *        and the cursor moves past it: no empty slot walked.  With 16 it ends because it saw
  *        every live entry, with fewer than 16 reads, and the cursor goes back to where it
@@ -1881,16 +1886,22 @@ static int proof_series(const char *test, const struct proof_run *v, int n)
  *        unwritten, 4 of every page = 1 mod 64: it stays in the ring (read at 2^m faults),
  *        the span's oldest entry, and the looks walk the holes the proven copies after it
  *        leave.
- * The loop's time difference over the difference in empty slots is their price.
+ *  5-9: as 0-4 with proof_skipmap 1 (a look jumps from an empty slot to the next live one,
+ *        instead of stepping over the holes): 6 jumps once from slot 0 to the live entry,
+ *        8 and 9 over the holes after the span's oldest entry.
+ * The loop's time difference over the difference in empty slots (0-4) or jumps (5-9) is
+ * their price.
  */
 static int test_proofstep(void)
 {
-	static const struct proof_run v[5] = {
-		{ 1, 0, 0, 0, 1, 0 }, { 16, 0, 0, 0, 1, 0 },
-		{ 8, 16, 1, 1, 1, 0 }, { 8, 16, 1, 1, 1, 256 }, { 8, 16, 1, 1, 1, 64 },
+	static const struct proof_run v[10] = {
+		{ 1, 0, 0, 0, 0, 1, 0 }, { 16, 0, 0, 0, 0, 1, 0 },
+		{ 8, 16, 1, 1, 0, 1, 0 }, { 8, 16, 1, 1, 0, 1, 256 }, { 8, 16, 1, 1, 0, 1, 64 },
+		{ 1, 0, 0, 0, 1, 1, 0 }, { 16, 0, 0, 0, 1, 1, 0 },
+		{ 8, 16, 1, 1, 1, 1, 0 }, { 8, 16, 1, 1, 1, 1, 256 }, { 8, 16, 1, 1, 1, 1, 64 },
 	};
 
-	return proof_series("proofstep", v, 5);
+	return proof_series("proofstep", v, 10);
 }
 
 /*
@@ -1909,8 +1920,8 @@ static int test_proofstep(void)
 static int test_proofskip(void)
 {
 	static const struct proof_run v[5] = {
-		{ 8, 16, 1, 1, 2, 0 }, { 16, 16, 1, 1, 2, 0 }, { 4, 16, 1, 1, 2, 0 },
-		{ 8, 16, 1, 0, 2, 0 }, { 16, 16, 1, 0, 2, 0 },
+		{ 8, 16, 1, 1, 0, 2, 0 }, { 16, 16, 1, 1, 0, 2, 0 }, { 4, 16, 1, 1, 0, 2, 0 },
+		{ 8, 16, 1, 0, 0, 2, 0 }, { 16, 16, 1, 0, 0, 2, 0 },
 	};
 
 	return proof_series("proofskip", v, 5);

@@ -397,7 +397,7 @@ def session(request: pytest.FixtureRequest) -> KernelSession:
 
 PROOF_STRESS = "stress:proofstep,proofskip"
 """The runs experiments/bench_kernel_proof.py prices a ring step with (``--what step`` /
-``--what skip``), in the session's boot (icount 0 by default)."""
+``skip`` / ``jump``), in the session's boot (icount 0 by default)."""
 ICOUNT_SPREAD = 1.03
 """Icount runs of the same work repeat within ~3% (docs/kernel.md, "Guest clock under TCG")."""
 
@@ -529,15 +529,16 @@ def test_manual_cow(session: KernelSession, path: str) -> None:
         assert c["err_flags"] == errno.EINVAL
 
 
-@pytest.mark.parametrize("what", ["step", "skip"])
+@pytest.mark.parametrize("what", ["step", "skip", "jump"])
 def test_proof_ring_steps_are_priced_at_least_what_they_cost(session: KernelSession,
                                                              what: str) -> None:
     """``cowrl_stress proofstep`` / ``proofskip`` (``bench_kernel_proof.py --what step`` /
-    ``skip``): the module's faults, copies and proofs equal the prototype's in every run (the
-    counts each price is identified from), and under icount every pair's price of an empty
-    slot / a live entry stepped over unread is at most ``tcg``'s ``proof_step_ns`` /
-    ``proof_skip_ns`` (the budget's bound needs each price at least what the step costs), and
-    the dearest pair is within 10% of it (the price is the flags guarded ships, not stale)."""
+    ``skip`` / ``jump``): the module's faults, copies and proofs equal the prototype's in
+    every run (the counts each price is identified from), and under icount every pair's price
+    of an empty slot / a live entry stepped over unread / a ``proof_skipmap`` jump to the next
+    live slot is at most ``tcg``'s ``proof_step_ns`` / ``proof_skip_ns`` / ``proof_jump_ns``
+    (the budget's bound needs each price at least what the step costs), and the dearest pair
+    is within 10% of it (the price is the flags guarded ships, not stale)."""
     from conftest import load_experiment
 
     bench = load_experiment("bench_kernel_proof")
@@ -545,10 +546,7 @@ def test_proof_ring_steps_are_priced_at_least_what_they_cost(session: KernelSess
     r = session.checks[PROOF_STRESS][test]
     assert r["ok"] is True and r["rc"] == 0, r
     runs = r["runs"]
-    counts = [bench.prototype_run(bench.series_written(r["pages"], x["stride"], x["skip"]),
-                                  r["pages"], r["k"], x["proof_reads"], x["proof_ttl"],
-                                  x["proof_backoff"], x["proof_look"], x["proof_span"])
-              for x in runs]
+    counts = bench.series_counts(r)
     for x, c in zip(runs, counts, strict=True):
         assert (x["demand_faults"], x["precopy_copies"], x["proof_credited"],
                 x["proof_lost"]) == (c["faults"], c["copies"], c["proven"], 0), (x, c)
