@@ -200,8 +200,8 @@ class CostModel:
     proof_jump_ns: float = 0.0
     """What the proof look's jump from an empty ring slot to the next live one costs the
     module (``proof_skipmap``: a find-next-set-bit over the 128-bit map of live slots, in
-    place of stepping over each empty slot at ``proof_step_ns``). Charged per jump as
-    ``proof_step_ns``."""
+    place of stepping over each empty slot at ``proof_step_ns``). The engine charges it once
+    per jump, as it charges ``proof_step_ns`` once per empty slot."""
     name: str = "costmodel"
     noise: NoiseModel = field(default_factory=NoiseModel)
     thp_model: THPModel = field(default_factory=SplitThenCopy)
