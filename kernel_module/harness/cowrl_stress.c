@@ -96,7 +96,7 @@ static int set_static(int fd, unsigned int k)
  * cleaned (or restored).  Returns the ioctl's result (errno in errno).
  */
 static int set_guarded_span(int fd, unsigned int k, int proof, int reads, int ttl, int backoff,
-			    int look, int span, int skipmap)
+			    int look, int span, int skipmap, int duemap)
 {
 	static struct cowrl_guarded_table tb;
 	struct cowrl_policy p = { .mode = COWRL_POLICY_GUARDED, .table_len = 1,
@@ -119,12 +119,13 @@ static int set_guarded_span(int fd, unsigned int k, int proof, int reads, int tt
 	tb.proof_look = (cp_u16)look;
 	tb.proof_span = (cp_u16)span;
 	tb.proof_skipmap = (cp_u16)skipmap;
+	tb.proof_duemap = (cp_u16)duemap;
 	return ioctl(fd, COWRL_IOC_SET_POLICY, &p) ? errno : 0;
 }
 
 static int set_guarded_bo(int fd, unsigned int k, int proof, int reads, int ttl, int backoff)
 {
-	return set_guarded_span(fd, k, proof, reads, ttl, backoff, 0, 0, 0);
+	return set_guarded_span(fd, k, proof, reads, ttl, backoff, 0, 0, 0, 0);
 }
 
 static int set_guarded_ttl(int fd, unsigned int k, int proof, int reads, int ttl)
@@ -1746,21 +1747,22 @@ static int test_proofcost(void)
 
 /*
  * One timed proof run after fork: a GUARDED table wanting k at every fault (every cost 0,
- * proof = 1; look_span sets proof_look and proof_span, skipmap proof_skipmap), registered
- * over the @pages of @r,
+ * proof = 1; look_span sets proof_look and proof_span, skipmap proof_skipmap and duemap
+ * proof_duemap), registered over the @pages of @r,
  * then a write of @val to every @stride-th page but those = 1 mod @skip (0: none left out).
  * Returns the write loop's time; the run's counters in @c.
  */
 static uint64_t proof_writes(int fd, uint8_t *r, long pages, long stride, long skip,
 			     uint8_t val, unsigned int k, int reads, int ttl, int backoff,
-			     int look_span, int skipmap, struct cowrl_counters *c)
+			     int look_span, int skipmap, int duemap, struct cowrl_counters *c)
 {
 	int wfd;
 	pid_t h = holder(&wfd);
 	uint64_t t0, ns;
 
 	ioctl(fd, COWRL_IOC_RESET);
-	if (set_guarded_span(fd, k, 1, reads, ttl, backoff, look_span, look_span, skipmap) ||
+	if (set_guarded_span(fd, k, 1, reads, ttl, backoff, look_span, look_span, skipmap,
+			     duemap) ||
 	    reg(fd, getpid(), 0, r, pages * PAGE))
 		die("setup");
 	t0 = now_ns();
@@ -1810,7 +1812,7 @@ static int test_proofread(void)
 		for (int v = 0; v < 5; v++)
 			ns[v][rep] = proof_writes(fd, r, pages, strides[v], 0, (uint8_t)(rep + 1),
 						  (unsigned int)ks[v], reads[v], ttls[v], bos[v], 0, 0,
-						  &c[v]);
+						  0, &c[v]);
 	}
 	printf("{\"test\": \"proofread\", \"pages\": %ld, \"stride\": %ld, \"k\": 8, "
 	       "\"repeats\": %ld, \"runs\": [", pages, stride, reps);
@@ -1825,12 +1827,13 @@ static int test_proofread(void)
 	return 0;
 }
 
-#define PROOF_RUNS_MAX 10
+#define PROOF_RUNS_MAX 13
 
 /* One proof run of a series: its guarded table's proof options and the pages it writes. */
 struct proof_run {
 	int reads, ttl, backoff, span;	/* span: proof_look = proof_span */
 	int skipmap;			/* proof_skipmap */
+	int duemap;			/* proof_duemap */
 	long stride, skip;		/* every stride-th page but those = 1 mod skip (0: none) */
 };
 
@@ -1856,15 +1859,17 @@ static int proof_series(const char *test, const struct proof_run *v, int n)
 		for (int i = 0; i < n; i++)
 			ns[i][rep] = proof_writes(fd, r, pages, v[i].stride, v[i].skip,
 						  (uint8_t)(rep + 1), 1, v[i].reads, v[i].ttl,
-						  v[i].backoff, v[i].span, v[i].skipmap, &c[i]);
+						  v[i].backoff, v[i].span, v[i].skipmap, v[i].duemap,
+						  &c[i]);
 	}
 	printf("{\"test\": \"%s\", \"pages\": %ld, \"k\": 1, \"repeats\": %ld, \"runs\": [",
 	       test, pages, reps);
 	for (int i = 0; i < n; i++) {
 		printf("%s{\"proof_reads\": %d, \"proof_ttl\": %d, \"proof_backoff\": %d, "
 		       "\"proof_look\": %d, \"proof_span\": %d, \"proof_skipmap\": %d, "
-		       "\"stride\": %ld, \"skip\": %ld, ", i ? ", " : "", v[i].reads, v[i].ttl,
-		       v[i].backoff, v[i].span, v[i].span, v[i].skipmap, v[i].stride, v[i].skip);
+		       "\"proof_duemap\": %d, \"stride\": %ld, \"skip\": %ld, ", i ? ", " : "",
+		       v[i].reads, v[i].ttl, v[i].backoff, v[i].span, v[i].span, v[i].skipmap,
+		       v[i].duemap, v[i].stride, v[i].skip);
 		print_proof_run(median3(ns[i]), &c[i]);
 	}
 	printf("], \"ok\": %s, \"why\": \"%s\"}\n", why[0] ? "false" : "true", why);
@@ -1889,19 +1894,27 @@ static int proof_series(const char *test, const struct proof_run *v, int n)
  *  5-9: as 0-4 with proof_skipmap 1 (a look jumps from an empty slot to the next live one,
  *        instead of stepping over the holes): 6 jumps once from slot 0 to the live entry,
  *        8 and 9 over the holes after the span's oldest entry.
- * The loop's time difference over the difference in empty slots (0-4) or jumps (5-9) is
- * their price.
+ *  10-12: as 7 with proof_duemap 1 (a look jumps over the holes and the entries not yet
+ *        due, and refreshes the due map), every page written, and the copy of every page
+ *        = 1 mod 16 and 1 mod 4 left unwritten: more jumps, fewer refreshed entries per
+ *        jump than proofskip's.
+ * The loop's time difference over the difference in empty slots (0-4), jumps (5-9) or due
+ * jumps (10-12, refreshed entries priced away) is their price.
  */
 static int test_proofstep(void)
 {
-	static const struct proof_run v[10] = {
-		{ 1, 0, 0, 0, 0, 1, 0 }, { 16, 0, 0, 0, 0, 1, 0 },
-		{ 8, 16, 1, 1, 0, 1, 0 }, { 8, 16, 1, 1, 0, 1, 256 }, { 8, 16, 1, 1, 0, 1, 64 },
-		{ 1, 0, 0, 0, 1, 1, 0 }, { 16, 0, 0, 0, 1, 1, 0 },
-		{ 8, 16, 1, 1, 1, 1, 0 }, { 8, 16, 1, 1, 1, 1, 256 }, { 8, 16, 1, 1, 1, 1, 64 },
+	static const struct proof_run v[13] = {
+		{ 1, 0, 0, 0, 0, 0, 1, 0 }, { 16, 0, 0, 0, 0, 0, 1, 0 },
+		{ 8, 16, 1, 1, 0, 0, 1, 0 }, { 8, 16, 1, 1, 0, 0, 1, 256 },
+		{ 8, 16, 1, 1, 0, 0, 1, 64 },
+		{ 1, 0, 0, 0, 1, 0, 1, 0 }, { 16, 0, 0, 0, 1, 0, 1, 0 },
+		{ 8, 16, 1, 1, 1, 0, 1, 0 }, { 8, 16, 1, 1, 1, 0, 1, 256 },
+		{ 8, 16, 1, 1, 1, 0, 1, 64 },
+		{ 8, 16, 1, 1, 1, 1, 1, 0 }, { 8, 16, 1, 1, 1, 1, 1, 16 },
+		{ 8, 16, 1, 1, 1, 1, 1, 4 },
 	};
 
-	return proof_series("proofstep", v, 10);
+	return proof_series("proofstep", v, 13);
 }
 
 /*
@@ -1914,17 +1927,23 @@ static int test_proofstep(void)
  *       proof_reads 8 (as shipped), 16 (twice the live steps, few more reads) and 4;
  *  3, 4: proof_backoff alone (proof_ttl 16), proof_reads 8 and 16: the flags the price
  *       was measured with before (cowrl_stress proofread's last two runs).
+ *  5, 6: the flags guarded ships with proof_skipmap and proof_duemap, proof_reads 4 and 8:
+ *       the looks jump over the entries not yet due and refresh the due map (about 18
+ *       waiting entries refreshed per jump: they price a refreshed entry).
  * The loop's time difference, less the reads' and empty slots' price, over the difference
- * in live entries stepped over is their price.
+ * in live entries stepped over (0-4) or waiting entries refreshed (5, 6; due jumps priced
+ * away) is their price.
  */
 static int test_proofskip(void)
 {
-	static const struct proof_run v[5] = {
-		{ 8, 16, 1, 1, 0, 2, 0 }, { 16, 16, 1, 1, 0, 2, 0 }, { 4, 16, 1, 1, 0, 2, 0 },
-		{ 8, 16, 1, 0, 0, 2, 0 }, { 16, 16, 1, 0, 0, 2, 0 },
+	static const struct proof_run v[7] = {
+		{ 8, 16, 1, 1, 0, 0, 2, 0 }, { 16, 16, 1, 1, 0, 0, 2, 0 },
+		{ 4, 16, 1, 1, 0, 0, 2, 0 }, { 8, 16, 1, 0, 0, 0, 2, 0 },
+		{ 16, 16, 1, 0, 0, 0, 2, 0 },
+		{ 4, 16, 1, 1, 1, 1, 2, 0 }, { 8, 16, 1, 1, 1, 1, 2, 0 },
 	};
 
-	return proof_series("proofskip", v, 5);
+	return proof_series("proofskip", v, 7);
 }
 
 int main(int argc, char **argv)
