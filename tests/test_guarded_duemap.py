@@ -10,7 +10,7 @@ import struct
 
 import numpy as np
 import pytest
-from test_guarded_skipmap import _traces, _two
+from test_guarded_skipmap import _traces, _two, assert_forms_agree, bounded_policies
 
 from cowrl.errors import ConfigError
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy, make_guarded
@@ -74,16 +74,7 @@ def test_duemap_prototype_compiled_and_c_decide_alike(cguarded, ttl: int) -> Non
                     scans += pol.ctx.proof_scans
                 else:
                     assert pol.ctx.proof_duejumps == pol.ctx.proof_scans == 0, t.name
-                got, ev_got = simulate(t, pol, cost, record_events=True, fast=True)
-                assert np.array_equal(ev.page, ev_got.page), t.name
-                assert np.array_equal(ev.k, ev_got.k), t.name
-                assert (ref.faults, ref.precopied, ref.wasted) == (
-                    got.faults, got.precopied, got.wasted), t.name
-                assert np.allclose(ref.fault_ns, got.fault_ns), t.name
-                page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends,
-                                          t.region_vpn_offsets)
-                assert np.array_equal(page, ev.page) and np.array_equal(k, ev.k), t.name
-                assert cguarded.last_bits_ok, t.name  # the live map and the due map
+                assert_forms_agree(cguarded, payload, pol, t, cost, ref, ev)
                 decided[(duemap, t.name)] = ev.k
         differ += sum(not np.array_equal(decided[(0, t.name)], decided[(1, t.name)])
                       for t in _traces())
@@ -127,24 +118,12 @@ def test_duemap_keeps_the_bound_with_the_walk_paid(cm: str) -> None:
     """Loss over the same program with a table of zeros <= the allowances granted (the due
     jumps paid at walk_due_ns = ceil(proof_duejump_ns), the refreshed entries at walk_scan_ns
     = ceil(proof_duescan_ns), charged at the cost model's prices)."""
-    from cowrl.metrics import objective
-
     cost = make_costmodel(cm)
-    opts = dict(proof=1, proof_ttl=16, proof_backoff=1, proof_look=1, proof_span=1,
-                proof_skipmap=1, proof_duemap=1)
     granted = jumps = scans = 0
-    for t in _traces():
-        for table in ([64] * N_CELLS, [1] * N_CELLS):
-            pol = GuardedPolicy.for_cost(cost, table=table, **opts)
-            zero = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **opts)
-            run = objective(simulate(t, pol, pol.priced(cost), fast=False), 1.0,
-                            cost.page_cost_ns)
-            base = objective(simulate(t, zero, zero.priced(cost), fast=False), 1.0,
-                             cost.page_cost_ns)
-            assert run - base <= pol.granted + t.n_pages, (t.name, cm, table[0])
-            granted += pol.granted
-            jumps += pol.ctx.proof_duejumps
-            scans += pol.ctx.proof_scans
+    for pol in bounded_policies(cost, proof_skipmap=1, proof_duemap=1):
+        granted += pol.granted
+        jumps += pol.ctx.proof_duejumps
+        scans += pol.ctx.proof_scans
     assert granted > 0 and jumps > 0 and scans > 0
 
 

@@ -893,33 +893,26 @@ class GuardedPolicy(Policy):
                 break
             if self.proof_span and not g.in_span(i):
                 i = g.proof_tail  # past the newest entry: on from the oldest (no slot walked)
-            if self.proof_duemap and (not g.proof_page[i] or g.proof_wait[i]):
-                # one jump to the next live slot not waiting (the module's two maps)
-                if self.walk_due and self.budget < self.walk_due:
+            due = self.proof_duemap and (not g.proof_page[i] or g.proof_wait[i])
+            if due or (self.proof_skipmap and not g.proof_page[i]):
+                # one jump to the next live slot (the module's bitmap; with the due map, the
+                # next one not waiting): walk_due_ns, else paid as one empty slot
+                jump = self.walk_due if due else self.walk_empty
+                if jump and self.budget < jump:
                     cut = True
                     g.proof_cuts += 1
                     break
-                self.budget -= self.walk_due
-                g.proof_duejumps += 1
-                if walk is not None:
-                    walk[3] += 1  # charged proof_duejump_ns by the engine
-                if self.proof_span and i == g.proof_tail and not g.proof_page[i]:
-                    g.proof_tail = g.next_live(i)  # the slots before it are empty
-                i = g.next_due(i)
-            elif self.proof_skipmap and not g.proof_page[i]:
-                # one jump to the next live slot (the module's bitmap), paid as one empty slot
-                if self.walk_empty and self.budget < self.walk_empty:
-                    cut = True
-                    g.proof_cuts += 1
-                    break
-                self.budget -= self.walk_empty
-                g.proof_jumps += 1
-                if walk is not None:
-                    walk[2] += 1  # charged proof_jump_ns by the engine
+                self.budget -= jump
+                if due:
+                    g.proof_duejumps += 1
+                else:
+                    g.proof_jumps += 1
+                if walk is not None:  # charged proof_duejump_ns / proof_jump_ns by the engine
+                    walk[3 if due else 2] += 1
                 j = g.next_live(i)
-                if self.proof_span and i == g.proof_tail:
-                    g.proof_tail = j  # the slots jumped over are empty
-                i = j
+                if self.proof_span and i == g.proof_tail and not g.proof_page[i]:
+                    g.proof_tail = j  # the slots before the next live one are empty
+                i = g.next_due(i) if due else j
             v = g.proof_page[i]
             price = self.walk if v else self.walk_empty  # of the slot it steps to
             if price and self.budget < price:  # a step is paid before it is taken

@@ -407,29 +407,21 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 break
             if span and not g_in_span(ss, i):
                 i = ss[_GPTAIL]  # past the newest entry: on from the oldest (no slot walked)
-            if duemap and (ss[_GPROOF + i] == 0 or ss[_GPWAIT + i]):
-                # one jump to the next live slot not waiting (walk_due_ns)
-                wk = cells[C_WALKDUE]
+            due = duemap and (ss[_GPROOF + i] == 0 or ss[_GPWAIT + i] != 0)
+            if due or (cells[C_PSKIPMAP] and ss[_GPROOF + i] == 0):
+                # one jump to the next live slot (with the due map, the next one not waiting):
+                # walk_due_ns, else paid as one empty slot (walk_empty_ns)
+                wk = cells[C_WALKDUE] if due else cells[C_WALKEMPTY]
                 if wk != 0 and ss[_GBUDGET] < wk:
                     cut = True
                     break
                 ss[_GBUDGET] -= wk
-                ss[G_WALK_DUE] += 1  # charged proof_duejump_ns by the engine
-                if span and i == ss[_GPTAIL] and ss[_GPROOF + i] == 0:
-                    ss[_GPTAIL] = g_next_live(ss, i)  # the slots before it are empty
-                i = g_next_due(ss, i)
-            elif cells[C_PSKIPMAP] and ss[_GPROOF + i] == 0:
-                # one jump to the next live slot, paid as one empty slot (walk_empty_ns)
-                wk = cells[C_WALKEMPTY]
-                if wk != 0 and ss[_GBUDGET] < wk:
-                    cut = True
-                    break
-                ss[_GBUDGET] -= wk
-                ss[G_WALK_JUMP] += 1  # charged proof_jump_ns by the engine
+                # charged proof_duejump_ns / proof_jump_ns by the engine
+                ss[G_WALK_DUE if due else G_WALK_JUMP] += 1
                 j = g_next_live(ss, i)
-                if span and i == ss[_GPTAIL]:
-                    ss[_GPTAIL] = j  # the slots jumped over are empty
-                i = j
+                if span and i == ss[_GPTAIL] and ss[_GPROOF + i] == 0:
+                    ss[_GPTAIL] = j  # the slots before the next live one are empty
+                i = g_next_due(ss, i) if due else j
             v = ss[_GPROOF + i]
             # the budget pays a step before it is taken, at the price of the slot it steps to
             wk = cells[C_WALKEMPTY] if v == 0 else cells[C_WALK]
