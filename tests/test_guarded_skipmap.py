@@ -130,6 +130,24 @@ def test_the_engine_charges_proof_jump_ns_per_jump() -> None:
         assert np.isclose(dear.fault_ns.sum() - free.fault_ns.sum(), 1000.0 * jumps)
 
 
+@pytest.mark.parametrize("fast", [False, True])
+def test_skipmap_charges_no_empty_step(fast: bool) -> None:
+    """With the flag the engine never charges ``proof_step_ns`` (no empty slot is stepped
+    over, in the prototype nor the compiled program), so the bound needs only ``walk_empty_ns
+    >= proof_jump_ns``, not the dearer of the step and the jump; without it the step is
+    charged."""
+    t = g.stride(n_pages=8192, stride=13)
+    cost = make_costmodel("seed_table1")
+    cheap, dear = (dataclasses.replace(cost, proof_step_ns=s) for s in (0.0, 1000.0))
+    for skipmap in (0, 1):
+        pol = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_ttl=16,
+                                     proof_backoff=1, read_credit=1, proof_look=1,
+                                     proof_span=1, proof_skipmap=skipmap)
+        a, b = (simulate(t, pol, cm, fast=fast) for cm in (cheap, dear))
+        assert (a.faults, a.precopied) == (b.faults, b.precopied)
+        assert bool(b.fault_ns.sum() > a.fault_ns.sum()) is (skipmap == 0), skipmap
+
+
 def test_skipmap_walks_no_hole_and_prices_a_jump_from_the_cost_model() -> None:
     cost = make_costmodel("seed_table1")
     t = g.stride(n_pages=8192, stride=13)

@@ -408,6 +408,16 @@ PROOF_STRESS = "stress:proofstep,proofskip"
 ``skip`` / ``jump``), in the session's boot (icount 0 by default)."""
 ICOUNT_SPREAD = 1.03
 """Icount runs of the same work repeat within ~3% (docs/kernel.md, "Guest clock under TCG")."""
+JUMP_FLOOR = 0.75
+"""The dearest jump pair of a 6.1 session is at least this share of ``tcg``'s
+``proof_jump_ns``: 43.6-45.0 of 53.8 (0.81-0.84) in five runs (four at 860b989, one at
+e7d9138); 6.12's dearest moves from 38.4 to 50.9 from boot to boot, unchecked
+(docs/calibration.md, "The jump re-priced")."""
+DUE_FLOOR = 0.8
+"""The dearest ``proof_duemap`` due-jump pair of a session is at least this share of ``tcg``'s
+``proof_duejump_ns``: 149.8 of 165 on 6.1, 164.9 on 6.12 in the boots that priced it, and the
+due jump's pairs carry the look's per-look work, which moves from boot to boot as the jump's
+does (docs/calibration.md, "The due map's jump and refresh")."""
 
 
 def test_the_guest_footprint_is_within_what_the_memory_check_reserves(
@@ -546,10 +556,13 @@ def test_proof_ring_steps_are_priced_at_least_what_they_cost(session: KernelSess
     of an empty slot / a live entry stepped over unread / a ``proof_skipmap`` jump to the next
     live slot is at most ``tcg``'s ``proof_step_ns`` / ``proof_skip_ns`` / ``proof_jump_ns``
     (the budget's bound needs each price at least what the step costs), and the dearest pair
-    is within 10% of it (the price is the flags guarded ships, not stale). Not for the jump:
-    ``proof_jump_ns`` 65.6 was identified at 9e100c9 with the live steps priced at 50.3; at
-    70.8 the same runs give 43-47 (docs/calibration.md, "The jump, and the step re-measured
-    with the flag"), an upper bound kept until the jump is re-priced."""
+    is within 10% of it (the price is the flags guarded ships, not stale). The jump's pairs
+    move more from boot to boot than that window (0.9 to 1.03 of the price) holds:
+    ``proof_jump_ns`` 53.8 is the dearest figure, 6.12's bare pair at 9e100c9, and the same
+    pair on 6.12 gave 37.5-50.9 in four boots at 860b989 (each boot's dearest 38.4-50.9), while
+    6.1's dearest stays at 43.6-45.0 (docs/calibration.md, "The jump re-priced"). So for the
+    jump the dearest is checked against :data:`JUMP_FLOOR` of the price, on 6.1 only: a price
+    above 4/3 of 6.1's dearest fails (65.6, the price before: 0.75 x 65.6 = 49.2 > 45.0)."""
     from conftest import load_experiment
 
     bench = load_experiment("bench_kernel_proof")
@@ -569,8 +582,12 @@ def test_proof_ring_steps_are_priced_at_least_what_they_cost(session: KernelSess
     per = [bench.ring_price(runs[i], runs[j], counts[i], counts[j], cm, priced)[0]
            for _, (i, j) in pairs]
     assert max(per) <= price * ICOUNT_SPREAD, (per, price)
-    if what != "jump":
+    if what == "due":  # one boot per kernel priced it; 6.1's dearest was 0.91 of it
+        assert max(per) >= DUE_FLOOR * price, (per, price)
+    elif what != "jump":
         assert max(per) >= 0.9 * price, (per, price)
+    elif session.info["kernel_release"].startswith("6.1."):
+        assert max(per) >= JUMP_FLOOR * price, (per, price)
 
 
 def test_rmmod_after_runs(session: KernelSession) -> None:
