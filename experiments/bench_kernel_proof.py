@@ -56,16 +56,15 @@ scan of the live-slot map, instead of stepping over the holes), and the same thr
 them price one jump the same way, less also the live steps and the empty slots still walked,
 over the pair's difference in jumps: the cost model's ``proof_jump_ns``.
 
-``--what due`` runs the same ``cowrl_stress proofstep``: its runs 10-12 are run 7 (the flags
-guarded ships with ``proof_skipmap``) with ``proof_duemap = 1`` (a look jumps over the empty
-slots and the entries not yet due to the next live slot that does not wait, and refreshes its
-map of waiting entries once the soonest is due), every page written and the copy of every page
-= 1 mod 16 and 1 mod 4 left unwritten; the pairs (10, 11) and (10, 12) price one due jump
-the same way, less also the waiting entries refreshed at ``proof_duescan_ns``: the cost
-model's ``proof_duejump_ns``. ``--what scan`` runs ``cowrl_stress proofskip``'s runs 5 and 6
-(the flags guarded ships with both maps, ``proof_reads`` 4 and 8: about 18 waiting entries
-refreshed per due jump) and prices one waiting entry refreshed, less the due jumps at
-``proof_duejump_ns``: the cost model's ``proof_duescan_ns``.
+``--what due`` runs ``cowrl_stress proofdue``: the flags guarded ships with ``proof_skipmap``
+and ``proof_duemap = 1`` (a look jumps over the empty slots and the entries not yet due to the
+next live slot that does not wait, and refreshes its map of waiting entries once the soonest
+is due); runs 0-2 write every page and leave the copy of every page = 1 mod 16 and 1 mod 4
+unwritten, and the pairs (0, 1) and (0, 2) price one due jump the same way, less also the
+waiting entries refreshed at ``proof_duescan_ns``: the cost model's ``proof_duejump_ns``.
+``--what scan`` prices one waiting entry refreshed from its runs 3 and 4 (every 2nd page
+written, ``proof_reads`` 4 and 8: about 18 waiting entries refreshed per due jump), less the
+due jumps at ``proof_duejump_ns``: the cost model's ``proof_duescan_ns``.
 
 ``--what skip`` runs ``cowrl_stress proofskip``: a write to every 2nd page of a 4096-page
 region after fork, k = 1 at every fault (``proof = 1``, every price 0), so each fault copies
@@ -113,8 +112,8 @@ def main() -> int:
                     "step: one empty ring slot stepped over (proofstep); skip: one live "
                     "entry stepped over unread (proofskip); jump: one proof_skipmap jump to "
                     "the next live slot (proofstep); due: one proof_duemap jump to the next "
-                    "slot not waiting (proofstep); scan: one waiting entry a proof_duemap "
-                    "refresh looks at (proofskip)")
+                    "slot not waiting (proofdue); scan: one waiting entry a proof_duemap "
+                    "refresh looks at (proofdue)")
     args = ap.parse_args()
     releases = kernel_releases(args.releases)
     if args.what == "read":
@@ -247,9 +246,9 @@ RING_PAIRS = {
                                      (7, 8)),
                                     ("proof_skipmap as shipped, all written vs 1 in 64 left",
                                      (7, 9)))),
-    "due": ("proofstep", "duejumps", (("proof_duemap, all written vs 1 in 16 left", (10, 11)),
-                                      ("proof_duemap, all written vs 1 in 4 left", (10, 12)))),
-    "scan": ("proofskip", "scans", (("proof_duemap as shipped, reads 4 vs 8", (5, 6)),)),
+    "due": ("proofdue", "duejumps", (("proof_duemap, all written vs 1 in 16 left", (0, 1)),
+                                     ("proof_duemap, all written vs 1 in 4 left", (0, 2)))),
+    "scan": ("proofdue", "scans", (("proof_duemap, every 2nd written, reads 4 vs 8", (3, 4)),)),
 }
 """Per ``--what``: the cowrl_stress test, the ring step it prices, and its pairs of runs."""
 

@@ -1827,7 +1827,7 @@ static int test_proofread(void)
 	return 0;
 }
 
-#define PROOF_RUNS_MAX 13
+#define PROOF_RUNS_MAX 10
 
 /* One proof run of a series: its guarded table's proof options and the pages it writes. */
 struct proof_run {
@@ -1894,27 +1894,21 @@ static int proof_series(const char *test, const struct proof_run *v, int n)
  *  5-9: as 0-4 with proof_skipmap 1 (a look jumps from an empty slot to the next live one,
  *        instead of stepping over the holes): 6 jumps once from slot 0 to the live entry,
  *        8 and 9 over the holes after the span's oldest entry.
- *  10-12: as 7 with proof_duemap 1 (a look jumps over the holes and the entries not yet
- *        due, and refreshes the due map), every page written, and the copy of every page
- *        = 1 mod 16 and 1 mod 4 left unwritten: more jumps, fewer refreshed entries per
- *        jump than proofskip's.
- * The loop's time difference over the difference in empty slots (0-4), jumps (5-9) or due
- * jumps (10-12, refreshed entries priced away) is their price.
+ * The loop's time difference over the difference in empty slots (0-4) or jumps (5-9) is
+ * their price.
  */
 static int test_proofstep(void)
 {
-	static const struct proof_run v[13] = {
+	static const struct proof_run v[10] = {
 		{ 1, 0, 0, 0, 0, 0, 1, 0 }, { 16, 0, 0, 0, 0, 0, 1, 0 },
 		{ 8, 16, 1, 1, 0, 0, 1, 0 }, { 8, 16, 1, 1, 0, 0, 1, 256 },
 		{ 8, 16, 1, 1, 0, 0, 1, 64 },
 		{ 1, 0, 0, 0, 1, 0, 1, 0 }, { 16, 0, 0, 0, 1, 0, 1, 0 },
 		{ 8, 16, 1, 1, 1, 0, 1, 0 }, { 8, 16, 1, 1, 1, 0, 1, 256 },
 		{ 8, 16, 1, 1, 1, 0, 1, 64 },
-		{ 8, 16, 1, 1, 1, 1, 1, 0 }, { 8, 16, 1, 1, 1, 1, 1, 16 },
-		{ 8, 16, 1, 1, 1, 1, 1, 4 },
 	};
 
-	return proof_series("proofstep", v, 13);
+	return proof_series("proofstep", v, 10);
 }
 
 /*
@@ -1927,23 +1921,43 @@ static int test_proofstep(void)
  *       proof_reads 8 (as shipped), 16 (twice the live steps, few more reads) and 4;
  *  3, 4: proof_backoff alone (proof_ttl 16), proof_reads 8 and 16: the flags the price
  *       was measured with before (cowrl_stress proofread's last two runs).
- *  5, 6: the flags guarded ships with proof_skipmap and proof_duemap, proof_reads 4 and 8:
- *       the looks jump over the entries not yet due and refresh the due map (about 18
- *       waiting entries refreshed per jump: they price a refreshed entry).
  * The loop's time difference, less the reads' and empty slots' price, over the difference
- * in live entries stepped over (0-4) or waiting entries refreshed (5, 6; due jumps priced
- * away) is their price.
+ * in live entries stepped over is their price.
  */
 static int test_proofskip(void)
 {
-	static const struct proof_run v[7] = {
+	static const struct proof_run v[5] = {
 		{ 8, 16, 1, 1, 0, 0, 2, 0 }, { 16, 16, 1, 1, 0, 0, 2, 0 },
 		{ 4, 16, 1, 1, 0, 0, 2, 0 }, { 8, 16, 1, 0, 0, 0, 2, 0 },
 		{ 16, 16, 1, 0, 0, 0, 2, 0 },
+	};
+
+	return proof_series("proofskip", v, 5);
+}
+
+/*
+ * ---- proofdue: what proof_duemap's jump and refresh cost (icount) ----
+ * The flags guarded ships with proof_skipmap and proof_duemap (a look jumps over the empty
+ * slots and the entries not yet due to the next live slot that does not wait, and refreshes
+ * its map of waiting entries once the soonest is due).  Five runs, a series of its own so
+ * that proofstep's and proofskip's runs are main's:
+ *  0-2: every page written (k = 1: each copy proven at the next fault), and the copy of
+ *       every page = 1 mod 16 / 1 mod 4 left unwritten (it waits): due jumps, a few
+ *       refreshed entries per jump;
+ *  3, 4: every 2nd page written (no copy is ever written), proof_reads 4 and 8: about 18
+ *       waiting entries refreshed per due jump.
+ * The loop's time difference over the difference in due jumps (0 vs 1, 0 vs 2; refreshed
+ * entries priced away) or refreshed entries (3 vs 4; due jumps priced away) is their price.
+ */
+static int test_proofdue(void)
+{
+	static const struct proof_run v[5] = {
+		{ 8, 16, 1, 1, 1, 1, 1, 0 }, { 8, 16, 1, 1, 1, 1, 1, 16 },
+		{ 8, 16, 1, 1, 1, 1, 1, 4 },
 		{ 4, 16, 1, 1, 1, 1, 2, 0 }, { 8, 16, 1, 1, 1, 1, 2, 0 },
 	};
 
-	return proof_series("proofskip", v, 7);
+	return proof_series("proofdue", v, 5);
 }
 
 int main(int argc, char **argv)
@@ -1952,7 +1966,7 @@ int main(int argc, char **argv)
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: cowrl_stress storm|thp|race|raceproof|cowrace|reload|forktree|pidreuse|fuzz|"
-			"staletlb|cleanswap|proofcost|proofread|proofstep|proofskip "
+			"staletlb|cleanswap|proofcost|proofread|proofstep|proofskip|proofdue "
 			"[--scale N] [--module PATH]\n");
 		return 2;
 	}
@@ -1986,6 +2000,8 @@ int main(int argc, char **argv)
 		return test_proofstep();
 	if (!strcmp(test, "proofskip"))
 		return test_proofskip();
+	if (!strcmp(test, "proofdue"))
+		return test_proofdue();
 	if (!strcmp(test, "cowrace"))
 		return test_cowrace();
 	if (!strcmp(test, "reload"))

@@ -403,9 +403,9 @@ def session(request: pytest.FixtureRequest) -> KernelSession:
                        progress=True)
 
 
-PROOF_STRESS = "stress:proofstep,proofskip"
+PROOF_STRESS = "stress:proofstep,proofskip,proofdue"
 """The runs experiments/bench_kernel_proof.py prices a ring step with (``--what step`` /
-``skip`` / ``jump``), in the session's boot (icount 0 by default)."""
+``skip`` / ``jump`` / ``due`` / ``scan``), in the session's boot (icount 0 by default)."""
 ICOUNT_SPREAD = 1.03
 """Icount runs of the same work repeat within ~3% (docs/kernel.md, "Guest clock under TCG")."""
 JUMP_FLOOR = 0.75
