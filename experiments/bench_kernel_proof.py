@@ -6,6 +6,8 @@
     python experiments/bench_kernel_proof.py --what step      # one empty ring slot stepped over
     python experiments/bench_kernel_proof.py --what skip      # one live entry stepped over unread
     python experiments/bench_kernel_proof.py --what jump      # one proof_skipmap jump
+    python experiments/bench_kernel_proof.py --what due       # one proof_duemap jump
+    python experiments/bench_kernel_proof.py --what scan      # one waiting entry refreshed
 
 One boot per kernel under TCG with the deterministic clock (``icount 0``: 1 ns = one guest
 instruction, 1 vCPU) runs ``cowrl_stress proofcost``: a sequential write of every page of
@@ -54,6 +56,16 @@ scan of the live-slot map, instead of stepping over the holes), and the same thr
 them price one jump the same way, less also the live steps and the empty slots still walked,
 over the pair's difference in jumps: the cost model's ``proof_jump_ns``.
 
+``--what due`` runs ``cowrl_stress proofdue``: the flags guarded ships with ``proof_skipmap``
+and ``proof_duemap = 1`` (a look jumps over the empty slots and the entries not yet due to the
+next live slot that does not wait, and refreshes its map of waiting entries once the soonest
+is due); runs 0-2 write every page and leave the copy of every page = 1 mod 16 and 1 mod 4
+unwritten, and the pairs (0, 1) and (0, 2) price one due jump the same way, less also the
+waiting entries refreshed at ``proof_duescan_ns``: the cost model's ``proof_duejump_ns``.
+``--what scan`` prices one waiting entry refreshed from its runs 3 and 4 (every 2nd page
+written, ``proof_reads`` 4 and 8: about 18 waiting entries refreshed per due jump), less the
+due jumps at ``proof_duejump_ns``: the cost model's ``proof_duescan_ns``.
+
 ``--what skip`` runs ``cowrl_stress proofskip``: a write to every 2nd page of a 4096-page
 region after fork, k = 1 at every fault (``proof = 1``, every price 0), so each fault copies
 the next page, never written: the ring holds only unwritten entries of the region, read at
@@ -94,12 +106,14 @@ def stress(rel: str, test: str) -> tuple[Any, dict[str, Any]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--releases", default="6.1,6.12")
-    ap.add_argument("--what", choices=("clean", "read", "step", "skip", "jump"),
+    ap.add_argument("--what", choices=("clean", "read", "step", "skip", "jump", "due", "scan"),
                     default="clean",
                     help="clean: the per-copy cost (proofcost); read: one unproven read; "
                     "step: one empty ring slot stepped over (proofstep); skip: one live "
                     "entry stepped over unread (proofskip); jump: one proof_skipmap jump to "
-                    "the next live slot (proofstep)")
+                    "the next live slot (proofstep); due: one proof_duemap jump to the next "
+                    "slot not waiting (proofdue); scan: one waiting entry a proof_duemap "
+                    "refresh looks at (proofdue)")
     args = ap.parse_args()
     releases = kernel_releases(args.releases)
     if args.what == "read":
@@ -136,12 +150,14 @@ def reads_done(faults: int, reads: int, k: int = 8, ring: int = 128, ttl: int = 
 
 
 def prototype_run(written: Any, pages: int, k: int, reads: int, ttl: int, backoff: int,
-                  look: int = 0, span: int = 0, skipmap: int = 0) -> dict[str, int]:
+                  look: int = 0, span: int = 0, skipmap: int = 0, duemap: int = 0
+                  ) -> dict[str, int]:
     """A stress run in the prototype (``GuardedPolicy``): the pages ``written`` in order, a
     table of k's that always affords its window (every price 0), ``proof = 1``. Its demand
     faults, copies and the ring's counts: proven, unproven reads, empty slots stepped over,
     live entries stepped over unread (not yet due, or another region's), jumps to the next
-    live slot (``proof_skipmap``)."""
+    live slot (``proof_skipmap``), jumps to the next slot not waiting and waiting entries
+    refreshed (``proof_duemap``)."""
     import numpy as np
 
     from cowrl.policies.guarded import N_CELLS, GuardedPolicy
@@ -153,12 +169,14 @@ def prototype_run(written: Any, pages: int, k: int, reads: int, ttl: int, backof
     pol = GuardedPolicy(table=[k] * N_CELLS, degrees=[k], gain_ns=0, loss_ns=0, setup_ns=0,
                         demand_ns=0, skip_ns=0, slots=1, near=1, grant_left=0, scan=0,
                         proof=1, proof_reads=reads, proof_ttl=ttl, proof_backoff=backoff,
-                        proof_look=look, proof_span=span, proof_skipmap=skipmap)
+                        proof_look=look, proof_span=span, proof_skipmap=skipmap,
+                        proof_duemap=duemap)
     rec = simulate(t, pol, make_costmodel("tcg"), fast=False)
     c = pol.ctx
     return {"faults": rec.faults, "copies": rec.precopied, "proven": c.proven,
             "unproven": c.unproven_reads, "empty": c.proof_empty,
-            "live": c.proof_skips + c.proof_other, "jumps": c.proof_jumps}
+            "live": c.proof_skips + c.proof_other, "jumps": c.proof_jumps,
+            "duejumps": c.proof_duejumps, "scans": c.proof_scans}
 
 
 def prototype_counts(pages: int, stride: int, k: int, reads: int, ttl: int, backoff: int
@@ -185,15 +203,19 @@ def series_counts(r: dict[str, Any]) -> list[dict[str, int]]:
     result ``r``, on the same writes and flags."""
     return [prototype_run(series_written(r["pages"], x["stride"], x["skip"]), r["pages"],
                           r["k"], x["proof_reads"], x["proof_ttl"], x["proof_backoff"],
-                          x["proof_look"], x["proof_span"], x["proof_skipmap"])
+                          x["proof_look"], x["proof_span"], x["proof_skipmap"],
+                          x.get("proof_duemap", 0))
             for x in r["runs"]]
 
 
-RING_STEPS = {"empty": "proof_step_ns", "live": "proof_skip_ns", "jumps": "proof_jump_ns"}
+RING_STEPS = {"empty": "proof_step_ns", "live": "proof_skip_ns", "jumps": "proof_jump_ns",
+              "duejumps": "proof_duejump_ns", "scans": "proof_duescan_ns"}
 """The ring steps that read nothing, by the prototype's count: their cost model field."""
 RING_NOUNS = {"empty": ("empty slot", "empty slots", "stepped over"),
               "live": ("live entry", "live entries", "stepped over"),
-              "jumps": ("jump to the next live slot", "jumps", "made")}
+              "jumps": ("jump to the next live slot", "jumps", "made"),
+              "duejumps": ("jump to the next slot not waiting", "due jumps", "made"),
+              "scans": ("waiting entry", "waiting entries", "refreshed")}
 """Per ring step: its noun, plural and verb in ``bench_ring``'s lines."""
 
 
@@ -224,6 +246,9 @@ RING_PAIRS = {
                                      (7, 8)),
                                     ("proof_skipmap as shipped, all written vs 1 in 64 left",
                                      (7, 9)))),
+    "due": ("proofdue", "duejumps", (("proof_duemap, all written vs 1 in 16 left", (0, 1)),
+                                     ("proof_duemap, all written vs 1 in 4 left", (0, 2)))),
+    "scan": ("proofdue", "scans", (("proof_duemap, every 2nd written, reads 4 vs 8", (3, 4)),)),
 }
 """Per ``--what``: the cowrl_stress test, the ring step it prices, and its pairs of runs."""
 
@@ -245,17 +270,21 @@ def bench_ring(releases: list[str], what: str) -> int:
         print(f"== Linux {s.info['kernel_release']} (icount 0: instruction-ns), {r['pages']} "
               f"pages written in order, k = {r['k']}, median of {r['repeats']}; priced at "
               f"proof_read_ns {cm.proof_read_ns}, proof_step_ns {cm.proof_step_ns}, "
-              f"proof_skip_ns {cm.proof_skip_ns}, proof_jump_ns {cm.proof_jump_ns} (tcg)")
+              f"proof_skip_ns {cm.proof_skip_ns}, proof_jump_ns {cm.proof_jump_ns}, "
+              f"proof_duejump_ns {cm.proof_duejump_ns}, proof_duescan_ns "
+              f"{cm.proof_duescan_ns} (tcg)")
         for x, c in zip(runs, counts, strict=True):
             same = (x["demand_faults"], x["precopy_copies"], x["proof_credited"]) == (
                 c["faults"], c["copies"], c["proven"]) and x["proof_lost"] == 0
             print(f"  reads {x['proof_reads']:2d} ttl {x['proof_ttl']:2d} backoff "
                   f"{x['proof_backoff']} look {x['proof_look']} span {x['proof_span']} skipmap "
-                  f"{x['proof_skipmap']} stride {x['stride']} skip {x['skip']:3d}: "
+                  f"{x['proof_skipmap']} duemap {x.get('proof_duemap', 0)} stride "
+                  f"{x['stride']} skip {x['skip']:3d}: "
                   f"{x['loop_ns'] / c['faults']:8.0f} per fault; {c['faults']} faults, "
                   f"{c['copies']} copies, {c['proven']} proven, {c['unproven']} unproven "
                   f"reads, {c['empty']} empty slots and {c['live']} live entries stepped over, "
-                  f"{c['jumps']} jumps; faults, copies and proofs as the prototype's, none "
+                  f"{c['jumps']} jumps, {c['duejumps']} due jumps, {c['scans']} waiting "
+                  f"entries refreshed; faults, copies and proofs as the prototype's, none "
                   f"lost: {same}")
         for name, (i, j) in pairs:
             per, away = ring_price(runs[i], runs[j], counts[i], counts[j], cm, priced)

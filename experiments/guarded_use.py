@@ -87,7 +87,8 @@ CLS = ("stream", "other")
 # The look's counters of GuardedContext, by the name the walk report gives them.
 WALK_FIELDS = {"steps": "proof_steps", "empty": "proof_empty", "other": "proof_other",
                "not_due": "proof_skips", "cuts": "proof_cuts", "unproven": "unproven_reads",
-               "proven": "proven", "jumps": "proof_jumps"}
+               "proven": "proven", "jumps": "proof_jumps", "duejumps": "proof_duejumps",
+               "scans": "proof_scans"}
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "traces"
 ARMS = (1, 4, 8, 64, ALIGN | 4, ALIGN | 8)
 
@@ -318,7 +319,8 @@ def walk_summary(pol: Probe) -> dict[str, int]:
     """The walk counters summed over regions, and the budget's debits and credits (ns):
     ``walk_debit`` (every slot stepped over unread pays its price: ``walk_empty_ns`` an empty
     one, ``walk_ns`` a live one; with ``proof_skipmap`` each jump over empty slots
-    ``walk_empty_ns``), ``window_debit``,
+    ``walk_empty_ns``; with ``proof_duemap`` each jump over entries not yet due ``walk_due_ns``
+    and each waiting entry a refresh looks at ``walk_scan_ns``), ``window_debit``,
     ``granted`` (allowances), ``proof_credit`` (each proof returns loss + gain, and with
     ``read_credit`` ``read_ns`` per reserved read its copy did not use)."""
     tot: Counter[str] = Counter()
@@ -328,7 +330,8 @@ def walk_summary(pol: Probe) -> dict[str, int]:
     wanted = sum(n for (_, w, _), n in pol.decisions.items() if w)
     return {**{f: tot[f] for f in ("faults", *WALK_FIELDS)}, "over": over,
             "walk_debit": (tot["empty"] + tot["jumps"]) * pol.walk_empty
-            + (over - tot["empty"]) * pol.walk,
+            + (over - tot["empty"]) * pol.walk
+            + tot["duejumps"] * pol.walk_due + tot["scans"] * pol.walk_scan,
             "window_debit": pol.window_debit,
             "granted": pol.granted, "proof_credit": tot["proven"] * (pol.loss + pol.gain)
             + pol.ctx.unused_reads * pol.read_ns,

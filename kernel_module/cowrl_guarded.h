@@ -98,6 +98,27 @@
  * proof_tail moves proof_tail to the slot it lands on (the slots between are empty), so
  * proof_tail and bucket_due keep their meaning.  proof_skipmap = 0: the decisions before it
  * (the first pad of the 760-byte payload, at 754; ABI 11).
+ * With proof_duemap = 1 (needs proof_backoff = 1) a look also jumps over the entries not yet
+ * due.  A backoff read that finds its page unwritten and puts the entry off sets its bit in
+ * proof_wait (a waiting entry; wait_live and bucket_wait count them, wait_due is a fault
+ * number none of them is due before); a proof, an expiry or commit's overwrite clears it.
+ * A look that gets past its early returns first refreshes, if an entry waits and wait_due
+ * is not after now: it needs budget >= wait_live * walk_scan_ns, else it ends there (no slot
+ * walked, the cursor kept; with proof_span bucket_due = now); it pays that, clears the bit of
+ * every waiting entry that is due and sets wait_due to the soonest due fault of those still
+ * waiting.  Then it counts down only the entries that do not wait (left less the waiting
+ * ones it counts; none left: it ends, with proof_span bucket_due = wait_due).  At a slot that
+ * is empty or waits it jumps (needs budget >= walk_due_ns, else cut there; pays it once) to
+ * the first live slot at or after it that does not wait (cowrl_guarded_next_due: proof_bits
+ * less proof_wait, a bit scan; a jump from an empty proof_tail moves proof_tail to the next
+ * live slot), in place of proof_skipmap's jump and of any walk_ns step over an entry not
+ * yet due.  Every entry that does not wait is due (new entries are due at once, a put-off one
+ * waits until a refresh finds it due), so a pass of the look visits one due live entry.  With
+ * proof_span, a look that saw every entry it counts also takes soon <= wait_due - now while
+ * one it counts waits, so bucket_due keeps its meaning.  Each operation is paid before it is
+ * taken at a price at least its cost, so the bound holds as for the walk.  proof_duemap = 0:
+ * the decisions before it (the last pad of the 760-byte payload: proof_duemap at 756, then
+ * the u8 prices walk_due_ns at 758 and walk_scan_ns at 759; ABI 12).
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
@@ -178,10 +199,14 @@ struct cowrl_guarded_table {
 	cp_u16 proof_skipmap;	/* 1: a look jumps from an empty slot to the next live one
 				 * (proof_bits), paying walk_empty_ns once per jump (0..1, 0 if
 				 * !proof; at 754, the first pad of the 760 bytes, ABI 11) */
-	cp_u16 pad[2];		/* 0: the size stays a multiple of 8 */
+	cp_u16 proof_duemap;	/* 1: a look jumps over the entries not yet due too (proof_wait),
+				 * paying walk_due_ns per jump and walk_scan_ns per waiting entry
+				 * a refresh looks at (0..1, needs proof_backoff; at 756, ABI 12) */
+	cp_u8 walk_due_ns;	/* at 758; 0 unless proof_duemap */
+	cp_u8 walk_scan_ns;	/* at 759; 0 unless proof_duemap */
 };
 
-/* Per watched region, allocated at register time (8,696 bytes; kmalloc in cowrl.c). */
+/* Per watched region, allocated at register time (8,784 bytes; kmalloc in cowrl.c). */
 struct cowrl_guarded_state {
 	cp_s64 end[COWRL_POLICY_MAX_SLOTS];	/* last page of the stream's last window */
 	cp_u64 stamp[COWRL_POLICY_MAX_SLOTS];	/* fault number of its last use */
@@ -220,6 +245,13 @@ struct cowrl_guarded_state {
 	/* the live ring slots: bit i % 64 of word i / 64 set iff proof_page[i] != 0 (kept
 	 * whatever the table; proof_skipmap reads it) */
 	cp_u64 proof_bits[COWRL_GUARDED_PROOFS / 64];
+	/* proof_duemap: the waiting entries (bit i set iff slot i is live and was put off by a
+	 * backoff read, no refresh since finding it due), how many (all; per bucket), and a fault
+	 * number (mod 2^32) none of them is due before */
+	cp_u64 proof_wait[COWRL_GUARDED_PROOFS / 64];
+	cp_u32 wait_live;
+	cp_u32 wait_due;
+	cp_u32 bucket_wait[COWRL_GUARDED_BUCKETS];
 };
 
 /* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
@@ -270,7 +302,51 @@ static inline cp_u32 cowrl_guarded_bucket(cp_u64 start_vpn, cp_s64 size)
 	return ((x >> 16) ^ x) & (COWRL_GUARDED_BUCKETS - 1);
 }
 
-/* Ring entry @i leaves the ring (proven or expired). */
+/* proof_duemap: entry @i no longer waits (due, left the ring, or overwritten). */
+static inline void cowrl_guarded_unwait(struct cowrl_guarded_state *st, cp_u32 i)
+{
+	cp_u64 bit = 1ULL << (i & 63);
+
+	if (st->proof_wait[i >> 6] & bit) {
+		st->proof_wait[i >> 6] &= ~bit;
+		st->wait_live--;
+		st->bucket_wait[st->proof_bucket[i] & (COWRL_GUARDED_BUCKETS - 1)]--;
+	}
+}
+
+/* proof_duemap: live entry @i was put off to proof_due[i]: it waits. */
+static inline void cowrl_guarded_wait(struct cowrl_guarded_state *st, cp_u32 i)
+{
+	st->proof_wait[i >> 6] |= 1ULL << (i & 63);
+	st->wait_live++;
+	st->bucket_wait[st->proof_bucket[i] & (COWRL_GUARDED_BUCKETS - 1)]++;
+	if (st->wait_live == 1 || (cp_s32)(st->proof_due[i] - st->wait_due) < 0)
+		st->wait_due = st->proof_due[i];
+}
+
+/*
+ * proof_duemap: every waiting entry due at @now waits no longer; wait_due the soonest due
+ * fault of those still waiting.  One bit scan and one compare per waiting entry.
+ */
+static inline void cowrl_guarded_refresh(struct cowrl_guarded_state *st, cp_u32 now)
+{
+	cp_u32 w, j, first = 1;
+	cp_u64 b;
+
+	for (w = 0; w < COWRL_GUARDED_PROOFS / 64; w++) {
+		for (b = st->proof_wait[w]; b; b &= b - 1) {
+			j = (w << 6) | (cp_u32)__builtin_ctzll(b);
+			if ((cp_s32)(now - st->proof_due[j]) >= 0) {
+				cowrl_guarded_unwait(st, j);
+			} else if (first || (cp_s32)(st->proof_due[j] - st->wait_due) < 0) {
+				st->wait_due = st->proof_due[j];
+				first = 0;
+			}
+		}
+	}
+}
+
+/* Ring entry @i leaves the ring (proven or expired; with proof_duemap unwait it first). */
 static inline void cowrl_guarded_drop(struct cowrl_guarded_state *st, cp_u32 i)
 {
 	st->proof_page[i] = 0;
@@ -305,6 +381,22 @@ static inline cp_u32 cowrl_guarded_next_live(const struct cowrl_guarded_state *s
 	return b ? (w << 6) | (cp_u32)__builtin_ctzll(b) : i;
 }
 
+/*
+ * proof_duemap: the first live ring slot at or after @i, cyclic, that does not wait
+ * (proof_bits less proof_wait; the look calls it only while such a slot is left to count).
+ */
+static inline cp_u32 cowrl_guarded_next_due(const struct cowrl_guarded_state *st, cp_u32 i)
+{
+	cp_u32 w = (i >> 6) & (COWRL_GUARDED_PROOFS / 64 - 1), n;
+	cp_u64 b = st->proof_bits[w] & ~st->proof_wait[w] & (~0ULL << (i & 63));
+
+	for (n = 0; !b && n < COWRL_GUARDED_PROOFS / 64; n++) {
+		w = (w + 1) & (COWRL_GUARDED_PROOFS / 64 - 1);
+		b = st->proof_bits[w] & ~st->proof_wait[w];	/* the next word, whole */
+	}
+	return b ? (w << 6) | (cp_u32)__builtin_ctzll(b) : i;
+}
+
 /* 0 if @tb can be used, else -22 (EINVAL). Call once when the table is pushed. */
 static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 {
@@ -322,7 +414,10 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 		return -22;
 	if ((tb->floor_slow && (tb->floor_slow < COWRL_GUARDED_SLOW_MIN ||
 				tb->floor_slow > COWRL_GUARDED_SLOW_MAX)) ||
-	    tb->proof_skipmap > 1 || (tb->proof_skipmap && !tb->proof) || tb->pad[0] || tb->pad[1])
+	    tb->proof_skipmap > 1 || (tb->proof_skipmap && !tb->proof))
+		return -22;
+	if (tb->proof_duemap > 1 || (tb->proof_duemap && !tb->proof_backoff) ||
+	    (!tb->proof_duemap && (tb->walk_due_ns || tb->walk_scan_ns)))
 		return -22;
 	if (tb->proof > 1 || (tb->proof && (tb->proof_reads < 1 ||
 	    tb->proof_reads > COWRL_GUARDED_MAX_PROOF_READS || tb->expected_loss)) ||
@@ -383,11 +478,11 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
  * With proof_skipmap an empty slot is not stepped over: the look jumps from it to the next
  * live slot for one walk_empty_ns (see the top of this file).
  */
-static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
-				       const struct cowrl_guarded_table *tb,
-				       cp_s64 start, cp_s64 limit, cp_u32 bucket,
-				       int (*written)(void *ctx, cp_u32 idx, cp_s64 page),
-				       void *ctx)
+static inline __attribute__((__always_inline__)) void
+cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarded_table *tb,
+		       cp_s64 start, cp_s64 limit, cp_u32 bucket,
+		       int (*written)(void *ctx, cp_u32 idx, cp_s64 page), void *ctx,
+		       const int duemap)
 {
 	cp_u32 i0 = st->proof_cursor & (COWRL_GUARDED_PROOFS - 1), i = i0, n = 0, step, j;
 	const int look = tb->proof_look;
@@ -396,6 +491,7 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 		st->proof_live;
 	cp_u32 now = (cp_u32)st->n_faults, steps = COWRL_GUARDED_PROOFS, m;
 	const int backoff = tb->proof_backoff, skipmap = tb->proof_skipmap;
+	const int jumpy = skipmap | duemap;
 	cp_s64 price;
 	int cut = 0, counted;
 	const cp_u32 db = look ? bucket & (COWRL_GUARDED_BUCKETS - 1) : 0;	/* proof_span */
@@ -405,6 +501,26 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 		return;	/* nothing to look at: the full loop would leave the cursor where it is */
 	if (tb->proof_span && (cp_s32)(now - st->bucket_due[db]) < 0)
 		return;	/* nothing it counts is due yet: no read, no walk */
+	if (duemap) {
+		if (st->wait_live && (cp_s32)(now - st->wait_due) >= 0) {
+			/* a refresh: each waiting entry looked at, those due wait no longer */
+			price = (cp_s64)st->wait_live * tb->walk_scan_ns;
+			if (price && st->budget < price) {
+				if (tb->proof_span)
+					st->bucket_due[db] = now;	/* the next fault looks again */
+				return;
+			}
+			st->budget -= price;
+			cowrl_guarded_refresh(st, now);
+		}
+		/* the look counts only the entries that do not wait (no waiting one is due) */
+		left -= look ? st->bucket_wait[db] : st->wait_live;
+		if (!left) {
+			if (tb->proof_span)	/* none it counts is due before the soonest waiting */
+				st->bucket_due[db] = st->wait_due;
+			return;
+		}
+	}
 	if (backoff && COWRL_GUARDED_BACKOFF_STEPS * tb->proof_reads < steps)
 		steps = COWRL_GUARDED_BACKOFF_STEPS * tb->proof_reads;
 	for (step = 0; step < steps && n < tb->proof_reads && left; step++) {
@@ -412,17 +528,32 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 
 		if (tb->proof_span && !cowrl_guarded_in_span(st, i))
 			i = st->proof_tail;	/* past the newest: on from the oldest, unwalked */
-		if (skipmap && !st->proof_page[i]) {
-			/* one jump to the next live slot, at walk_empty_ns (not a step) */
-			if (tb->walk_empty_ns && st->budget < tb->walk_empty_ns) {
-				cut = 1;	/* the budget cannot pay the jump */
-				break;
+		/* one test per step without either map (the steps' prices were measured so) */
+		if (jumpy && (!st->proof_page[i] ||
+			      (duemap && ((st->proof_wait[i >> 6] >> (i & 63)) & 1)))) {
+			if (duemap) {
+				/* one jump to the next live slot that does not wait, walk_due_ns */
+				if (tb->walk_due_ns && st->budget < tb->walk_due_ns) {
+					cut = 1;	/* the budget cannot pay the jump */
+					break;
+				}
+				st->budget -= tb->walk_due_ns;
+				if (tb->proof_span && i == st->proof_tail && !st->proof_page[i])
+					/* the slots before the next live one are empty */
+					st->proof_tail = cowrl_guarded_next_live(st, i);
+				i = cowrl_guarded_next_due(st, i);
+			} else {
+				/* one jump to the next live slot, at walk_empty_ns (not a step) */
+				if (tb->walk_empty_ns && st->budget < tb->walk_empty_ns) {
+					cut = 1;	/* the budget cannot pay the jump */
+					break;
+				}
+				st->budget -= tb->walk_empty_ns;
+				j = cowrl_guarded_next_live(st, i);
+				if (tb->proof_span && i == st->proof_tail)
+					st->proof_tail = j;	/* the slots jumped over are empty */
+				i = j;
 			}
-			st->budget -= tb->walk_empty_ns;
-			j = cowrl_guarded_next_live(st, i);
-			if (tb->proof_span && i == st->proof_tail)
-				st->proof_tail = j;	/* the slots jumped over are empty */
-			i = j;
 		}
 		v = st->proof_page[i];
 
@@ -452,9 +583,13 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 					st->budget += tb->loss_ns + tb->gain_ns +
 						(cp_s64)(tb->proof_ttl - st->proof_miss[i]) *
 						tb->read_ns;
+					if (duemap)	/* (no entry waits without the map) */
+						cowrl_guarded_unwait(st, i);
 					cowrl_guarded_drop(st, i);
 				} else if (tb->proof_ttl &&
 					   ++st->proof_miss[i] >= tb->proof_ttl) {
+					if (duemap)
+						cowrl_guarded_unwait(st, i);
 					cowrl_guarded_drop(st, i);	/* its reserve stays spent */
 				} else if (backoff) {	/* read again 2^m faults later */
 					/* without a ttl, count here (saturating: min(m, 16) matters) */
@@ -466,6 +601,8 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 					st->proof_due[i] = now + (1U << m);
 					if (counted && (1U << m) < soon)
 						soon = 1U << m;
+					if (duemap)	/* jumped over until a refresh finds it due */
+						cowrl_guarded_wait(st, i);
 				}
 			}
 		}
@@ -484,8 +621,30 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 	 */
 	st->proof_cursor = n < tb->proof_reads && !tb->proof_ttl && !tb->proof_backoff && !cut ?
 			   i0 : i;
+	if (duemap && (look ? st->bucket_wait[db] : st->wait_live)) {
+		m = (cp_s32)(st->wait_due - now) < 0 ? 0 : st->wait_due - now;
+		if (m < soon)	/* a waiting entry it counts: none is due before wait_due */
+			soon = m;
+	}
 	if (tb->proof_span)	/* all counted entries seen: none is due before the soonest */
 		st->bucket_due[db] = now + (!left && !cut ? soon : 0);
+}
+
+/*
+ * The look (cowrl_guarded_prove_as), specialized for proof_duemap 0 and 1: without the map the
+ * compiler drops its tests, so the steps and jumps of a table without it cost what they were
+ * measured to (tests/kernel/test_kernel_target.py, proof_ring_steps).
+ */
+static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
+				       const struct cowrl_guarded_table *tb,
+				       cp_s64 start, cp_s64 limit, cp_u32 bucket,
+				       int (*written)(void *ctx, cp_u32 idx, cp_s64 page),
+				       void *ctx)
+{
+	if (tb->proof_duemap)
+		cowrl_guarded_prove_as(st, tb, start, limit, bucket, written, ctx, 1);
+	else
+		cowrl_guarded_prove_as(st, tb, start, limit, bucket, written, ctx, 0);
 }
 
 /*
@@ -701,6 +860,8 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 			st->bucket_due[tb->proof_look ? o->bucket & (COWRL_GUARDED_BUCKETS - 1) : 0] =
 				(cp_u32)st->n_faults;
 		}
+		if (tb->proof_duemap)	/* (before its bucket changes) */
+			cowrl_guarded_unwait(st, st->proof_head);
 		if (!st->proof_page[st->proof_head])
 			st->proof_live++;
 		else	/* it overwrites the oldest entry */

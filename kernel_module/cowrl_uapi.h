@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 11
+#define COWRL_ABI_VERSION 12
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -49,7 +49,9 @@
  * v10: 760, floor_slow at offset 752 then 3 u16 of padding (0); a 752-byte payload of v9
  * is refused with -EINVAL, its size not the entry's;
  * v11: proof_skipmap at offset 754, the first pad after floor_slow, which a v10 module
- * refuses with -EINVAL when set) */
+ * refuses with -EINVAL when set;
+ * v12: proof_duemap at offset 756, then the u8 prices walk_due_ns (758) and walk_scan_ns
+ * (759), the last pad, which a v11 module refuses with -EINVAL when set) */
 #define COWRL_GUARDED_TABLE_BYTES 760
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */

@@ -1236,8 +1236,9 @@ def test_bad_floor_slow_names_the_field(kw: dict, field: str) -> None:
 
 
 def test_the_module_table_carries_floor_slow(cguarded) -> None:  # noqa: ANN001
-    # floor_slow at 752 of the 760-byte payload (ABI 10), then 3 u16 of padding that must be
-    # 0; the module's check takes 0 and 5..12 only, as GuardedPolicy
+    # floor_slow at 752 of the 760-byte payload (ABI 10), then proof_skipmap (754, ABI 11),
+    # proof_duemap (756, ABI 12: 1 needs proof_backoff) and its u8 prices (758, 759: 0
+    # without it); the module's check takes floor_slow 0 and 5..12 only, as GuardedPolicy
     from cowrl.kernel.table import GUARDED_BYTES, pack_guarded
 
     assert GUARDED_BYTES == 760

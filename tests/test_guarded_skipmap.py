@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -66,6 +67,22 @@ def _policy(seed: int, ttl: int, backoff: int, skipmap: int) -> GuardedPolicy:
                          proof_skipmap=skipmap)
 
 
+def assert_forms_agree(cguarded, payload: bytes, pol: GuardedPolicy, t: Trace,  # noqa: ANN001
+                       cost: object, ref: object, ev: object) -> None:
+    """The compiled program and the module's header compiled for user space (``payload``)
+    decide on ``t`` as the prototype did (its record ``ref`` and events ``ev``), the engine's
+    times equal, and the C state's live map (and due map) match its ring after the replay."""
+    got, ev_got = simulate(t, pol, cost, record_events=True, fast=True)
+    assert np.array_equal(ev.page, ev_got.page), t.name
+    assert np.array_equal(ev.k, ev_got.k), t.name
+    assert (ref.faults, ref.precopied, ref.wasted) == (
+        got.faults, got.precopied, got.wasted), t.name
+    assert np.allclose(ref.fault_ns, got.fault_ns), t.name
+    page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends, t.region_vpn_offsets)
+    assert np.array_equal(page, ev.page) and np.array_equal(k, ev.k), t.name
+    assert cguarded.last_bits_ok, t.name
+
+
 def _jump_priced(name: str = "seed_table1", jump: float = 7.0) -> object:
     return dataclasses.replace(make_costmodel(name), proof_jump_ns=jump)
 
@@ -92,16 +109,7 @@ def test_skipmap_prototype_compiled_and_c_decide_alike(cguarded, ttl: int,  # no
                     jumps += pol.ctx.proof_jumps
                 else:
                     assert pol.ctx.proof_jumps == 0, t.name
-                got, ev_got = simulate(t, pol, cost, record_events=True, fast=True)
-                assert np.array_equal(ev.page, ev_got.page), t.name
-                assert np.array_equal(ev.k, ev_got.k), t.name
-                assert (ref.faults, ref.precopied, ref.wasted) == (
-                    got.faults, got.precopied, got.wasted), t.name
-                assert np.allclose(ref.fault_ns, got.fault_ns), t.name
-                page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends,
-                                          t.region_vpn_offsets)
-                assert np.array_equal(page, ev.page) and np.array_equal(k, ev.k), t.name
-                assert cguarded.last_bits_ok, t.name
+                assert_forms_agree(cguarded, payload, pol, t, cost, ref, ev)
                 decided[(skipmap, t.name)] = ev.k
         differ += sum(not np.array_equal(decided[(0, t.name)], decided[(1, t.name)])
                       for t in _traces())
@@ -160,12 +168,22 @@ def test_skipmap_walks_no_hole_and_prices_a_jump_from_the_cost_model() -> None:
 def test_skipmap_keeps_the_bound_with_the_walk_paid(cm: str) -> None:
     """Loss over the same program with a table of zeros <= the allowances granted (the jumps
     paid at walk_empty_ns = ceil(proof_jump_ns), charged proof_jump_ns)."""
+    cost = make_costmodel(cm)
+    granted = jumps = 0
+    for pol in bounded_policies(cost, proof_skipmap=1):
+        assert pol.walk_empty == int(np.ceil(cost.proof_jump_ns)) > 0
+        granted += pol.granted
+        jumps += pol.ctx.proof_jumps
+    assert granted > 0 and jumps > 0
+
+
+def bounded_policies(cost: object, **flags: int) -> Iterator[GuardedPolicy]:
+    """The shipped proof flags plus ``flags``, tables of 64 and of 1 on :func:`_traces`: each
+    policy's loss over the same program with a table of zeros is at most the allowances it
+    was granted (one page's rounding per page); yields each policy after its run."""
     from cowrl.metrics import objective
 
-    cost = make_costmodel(cm)
-    opts = dict(proof=1, proof_ttl=16, proof_backoff=1, proof_look=1, proof_span=1,
-                proof_skipmap=1)
-    granted = jumps = 0
+    opts = dict(proof=1, proof_ttl=16, proof_backoff=1, proof_look=1, proof_span=1, **flags)
     for t in _traces():
         for table in ([64] * N_CELLS, [1] * N_CELLS):
             pol = GuardedPolicy.for_cost(cost, table=table, **opts)
@@ -174,11 +192,8 @@ def test_skipmap_keeps_the_bound_with_the_walk_paid(cm: str) -> None:
                             cost.page_cost_ns)
             base = objective(simulate(t, zero, zero.priced(cost), fast=False), 1.0,
                              cost.page_cost_ns)
-            assert pol.walk_empty == int(np.ceil(cost.proof_jump_ns)) > 0
-            assert run - base <= pol.granted + t.n_pages, (t.name, cm, table[0])
-            granted += pol.granted
-            jumps += pol.ctx.proof_jumps
-    assert granted > 0 and jumps > 0
+            assert run - base <= pol.granted + t.n_pages, (t.name, cost, table[0])
+            yield pol
 
 
 def test_c_guarded_checks_proof_skipmap(cguarded) -> None:  # noqa: ANN001

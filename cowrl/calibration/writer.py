@@ -54,7 +54,9 @@ def costmodel_yaml(name: str, params: dict[str, Any], provenance: dict[str, Any]
                   f"proof_read_ns: {float(read):.1f}"]
     for f, what in (("proof_step_ns", "a proof look's step over an empty ring slot"),
                     ("proof_skip_ns", "a proof look's step over a live entry it does not read"),
-                    ("proof_jump_ns", "a proof look's jump from an empty slot to a live one")):
+                    ("proof_jump_ns", "a proof look's jump from an empty slot to a live one"),
+                    ("proof_duejump_ns", "a proof look's jump to the next slot not waiting"),
+                    ("proof_duescan_ns", "a due-map refresh's look at one waiting entry")):
         v = params.get(f)
         if v is not None:  # measured apart (experiments/bench_kernel_proof.py, bench_kernel_hook)
             lines += [f"# NOT fitted by calibrate.py: kept from the previous file ({what},",
@@ -74,7 +76,8 @@ def costmodel_yaml(name: str, params: dict[str, Any], provenance: dict[str, Any]
 def write_costmodel(path: Path, name: str, params: dict[str, Any], provenance: dict[str, Any],
                     header: str, thp_model: str = "cowrl.sim.costmodel.SplitThenCopy") -> Path:
     kept = [f for f in ("proof_clean_ns", "proof_read_ns", "proof_step_ns", "proof_skip_ns",
-                        "proof_jump_ns") if f not in params]
+                        "proof_jump_ns", "proof_duejump_ns", "proof_duescan_ns")
+            if f not in params]
     if kept and path.is_file():  # not fitted: keep them
         old = yaml.safe_load(path.read_text()) or {}
         params = {**params, **{f: old[f] for f in kept if old.get(f) is not None}}

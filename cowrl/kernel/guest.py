@@ -376,6 +376,16 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_skipmap_2": _set_policy_errno(fd, abi, G, gpatched({754: 2})),
                 "guarded_skipmap_no_proof": _set_policy_errno(fd, abi, G,
                                                               gpatched({**no_proof, 754: 1})),
+                # proof_duemap (at 756, ABI 12): 0..1, 1 only with proof_backoff; its u8
+                # prices walk_due_ns (758) and walk_scan_ns (759): any with it, 0 without
+                "guarded_duemap_no_backoff": _set_policy_errno(fd, abi, G, gpatched({756: 1})),
+                "guarded_duemap_good": _set_policy_errno(fd, abi, G,
+                                                         gpatched({740: 1, 756: 1})),
+                "guarded_duemap_priced": _set_policy_errno(
+                    fd, abi, G, gpatched({740: 1, 756: 1, 758: 0xFFFF})),
+                "guarded_duemap_2": _set_policy_errno(fd, abi, G, gpatched({740: 1, 756: 2})),
+                "guarded_duemap_scan_off": _set_policy_errno(fd, abi, G,
+                                                             gpatched({740: 1, 758: 0x100})),
                 "guarded_752": _set_policy_errno(fd, abi, G, gp[:752]),
                 # proof_look (at 748): 0..1, 0 without proof
                 "guarded_look_good": _set_policy_errno(fd, abi, G, gpatched({748: 1})),

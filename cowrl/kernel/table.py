@@ -164,7 +164,8 @@ GUARDED_BYTES = 760
 # ... merge, protect, hit_scale (version 3), proof, proof_reads, proof_ttl (version 4),
 # proof_backoff, walk_ns (at 742), walk_empty_ns (at 744; 752 bytes since), read_ns (at 746),
 # proof_look (at 748), proof_span (at 750, the last pad of 752 bytes), floor_slow (at 752;
-# 760 bytes since, COWRL_ABI_VERSION 10), proof_skipmap (at 754, the first pad; ABI 11), pad[2]
+# 760 bytes since, COWRL_ABI_VERSION 10), proof_skipmap (at 754, the first pad; ABI 11),
+# proof_duemap (at 756), walk_due_ns and walk_scan_ns (u8s at 758 and 759; ABI 12)
 _GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H16H"
 
 _GSHIM = r"""
@@ -176,15 +177,30 @@ int cg_check(const struct cowrl_guarded_table *tb) { return cowrl_guarded_check(
 static int64_t cg_reads, cg_proofs, cg_skips;
 static struct cowrl_guarded_state st;	/* the last cg_replay's */
 
-/* 1 if the last cg_replay's live-slot map (proof_bits) is its ring's: bit i iff slot i live. */
+/*
+ * 1 if the last cg_replay's live-slot map (proof_bits) is its ring's (bit i iff slot i live),
+ * and its due map (proof_duemap) too: every waiting slot live and due no sooner than wait_due,
+ * wait_live and bucket_wait their counts.
+ */
 int cg_bits_ok(void)
 {
-	cp_u32 i;
+	cp_u32 i, wait = 0, bw[COWRL_GUARDED_BUCKETS] = {0};
 
-	for (i = 0; i < COWRL_GUARDED_PROOFS; i++)
+	for (i = 0; i < COWRL_GUARDED_PROOFS; i++) {
 		if (!((st.proof_bits[i >> 6] >> (i & 63)) & 1) != !st.proof_page[i])
 			return 0;
-	return 1;
+		if ((st.proof_wait[i >> 6] >> (i & 63)) & 1) {
+			/* proof_duemap: a waiting entry is live, and not yet due */
+			if (!st.proof_page[i] || (cp_s32)(st.proof_due[i] - st.wait_due) < 0)
+				return 0;
+			wait++;
+			bw[st.proof_bucket[i] & (COWRL_GUARDED_BUCKETS - 1)]++;
+		}
+	}
+	for (i = 0; i < COWRL_GUARDED_BUCKETS; i++)
+		if (bw[i] != st.bucket_wait[i])
+			return 0;
+	return wait == st.wait_live;
 }
 
 static int cg_shared(void *ctx, cp_s64 q)
@@ -285,7 +301,9 @@ def pack_guarded(program: KernelProgram) -> bytes:
                        int(t.get("proof_ttl", 0)), int(t.get("proof_backoff", 0)),
                        *walk_prices(t), int(t.get("read_ns", 0)),
                        int(t.get("proof_look", 0)), int(t.get("proof_span", 0)),
-                       int(t.get("floor_slow", 0)), int(t.get("proof_skipmap", 0)), 0, 0)
+                       int(t.get("floor_slow", 0)), int(t.get("proof_skipmap", 0)),
+                       int(t.get("proof_duemap", 0)),
+                       int(t.get("walk_due_ns", 0)) | int(t.get("walk_scan_ns", 0)) << 8)
 
 
 class CGuarded:
@@ -332,5 +350,7 @@ class CGuarded:
         read shared (the module's ``precopy_skipped``)."""
         self.last_bits_ok = bool(self.lib.cg_bits_ok())
         """Whether the state's live-slot map (``proof_bits``) marks exactly the live ring
-        slots at the end of this replay (``proof_skipmap`` jumps by it)."""
+        slots at the end of this replay (``proof_skipmap`` jumps by it), and its due map
+        (``proof_wait``, ``proof_duemap``) only live entries not due before ``wait_due``, with
+        ``wait_live`` and ``bucket_wait`` their counts."""
         return out_p[:n], out_k[:n].astype(np.int64)

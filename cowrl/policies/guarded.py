@@ -222,7 +222,14 @@ BACKOFF_MAX_SHIFT = 16
 # (COWRL_GUARDED_BACKOFF_STEPS).
 BACKOFF_STEPS = 4
 DUE_MASK = 0xFFFFFFFF
+
+
+def due_before(a: int, b: int) -> bool:
+    """Whether fault number ``a`` comes before ``b`` (mod 2 ** 32, as the module's
+    ``(s32)(a - b) < 0``)."""
+    return (a - b) & DUE_MASK > DUE_MASK >> 1
 MAX_WALK_NS = 0xFFFF  # walk_ns, walk_empty_ns: u16s in the module (struct cowrl_guarded_table)
+MAX_DUE_NS = 0xFF  # walk_due_ns, walk_scan_ns: u8s in the module (the table's last u16)
 MAX_READ_NS = 0xFFFF  # read_ns: a u16 in the module (struct cowrl_guarded_table.read_ns)
 # proof_look 1: each ring entry keeps its region's bucket (region_bucket), the state counts the
 # live entries per bucket, and a look ends once it saw its bucket's (COWRL_GUARDED_BUCKETS)
@@ -373,6 +380,15 @@ class GuardedContext:
         self.proof_other = 0  # another region's live entries stepped over (proof_skip_ns)
         self.proof_empty = 0  # empty slots stepped over (charged proof_step_ns)
         self.proof_jumps = 0  # proof_skipmap: jumps to the next live slot (proof_jump_ns)
+        # proof_duemap: the live entries a backoff read found unwritten and put off (its bit
+        # set until a refresh finds it due, it leaves the ring or is overwritten), how many
+        # (all, per bucket), and a fault number (mod 2 ** 32) none of them is due before
+        self.proof_wait = [False] * PROOFS
+        self.wait_live = 0
+        self.bucket_wait = [0] * BUCKETS
+        self.wait_due = 0
+        self.proof_duejumps = 0  # proof_duemap: jumps to the next due slot (proof_duejump_ns)
+        self.proof_scans = 0  # ... waiting entries its refreshes looked at (proof_duescan_ns)
         self.proof_cuts = 0  # looks ended because the budget held less than walk_ns
         self.proof_cls = [0] * PROOFS  # the class of the window that copied it (use_proof)
         self.unproven_reads = 0  # reads that found the page unwritten (diagnostics)
@@ -394,8 +410,46 @@ class GuardedContext:
                 return (i + d) & (PROOFS - 1)
         return i
 
+    def next_due(self, i: int) -> int:
+        """The first live ring slot at or after ``i``, cyclic, that is not waiting
+        (``proof_duemap``: the module scans its live map less its waiting map); ``i`` if
+        none."""
+        for d in range(PROOFS):
+            j = (i + d) & (PROOFS - 1)
+            if self.proof_page[j] and not self.proof_wait[j]:
+                return j
+        return i
+
+    def wait(self, i: int) -> None:
+        """``proof_duemap``: live entry ``i`` was put off to ``proof_due[i]``: it waits."""
+        self.proof_wait[i] = True
+        self.wait_live += 1
+        self.bucket_wait[self.proof_bucket[i]] += 1
+        if self.wait_live == 1 or due_before(self.proof_due[i], self.wait_due):
+            self.wait_due = self.proof_due[i]
+
+    def unwait(self, i: int) -> None:
+        """Entry ``i`` no longer waits (due, left the ring, or overwritten)."""
+        if self.proof_wait[i]:
+            self.proof_wait[i] = False
+            self.wait_live -= 1
+            self.bucket_wait[self.proof_bucket[i]] -= 1
+
+    def refresh(self, now: int) -> None:
+        """``proof_duemap``: every waiting entry due at ``now`` waits no longer;
+        ``wait_due`` the soonest due fault of those still waiting."""
+        first = True
+        for j in range(PROOFS):
+            if self.proof_wait[j]:
+                if not due_before(now, self.proof_due[j]):
+                    self.unwait(j)
+                elif first or due_before(self.proof_due[j], self.wait_due):
+                    self.wait_due = self.proof_due[j]
+                    first = False
+
     def drop(self, i: int) -> None:
         """Ring entry ``i`` leaves the ring (proven or expired)."""
+        self.unwait(i)
         self.proof_page[i] = 0
         self.proof_live -= 1
         self.bucket_live[self.proof_bucket[i]] -= 1
@@ -539,7 +593,8 @@ class GuardedPolicy(Policy):
                  read_credit: int = 0, read_ns: int = 0, proof_look: int = 0,
                  proof_span: int = 0, degrees: Sequence[int] = DEGREES,
                  name: str = "guarded", inert: bool | None = None,
-                 floor_total: int = 0, floor_slow: int = 0, proof_skipmap: int = 0) -> None:
+                 floor_total: int = 0, floor_slow: int = 0, proof_skipmap: int = 0,
+                 proof_duemap: int = 0, walk_due_ns: int = 0, walk_scan_ns: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -570,6 +625,9 @@ class GuardedPolicy(Policy):
         check_proof_look(proof_look, proof)
         check_proof_span(proof_span, proof_backoff)
         check_proof_skipmap(proof_skipmap, proof)
+        check_proof_duemap(proof_duemap, proof_backoff)
+        check_due_price(walk_due_ns, proof_duemap, "walk_due_ns")
+        check_due_price(walk_scan_ns, proof_duemap, "walk_scan_ns")
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -622,6 +680,11 @@ class GuardedPolicy(Policy):
         self.proof_span = int(proof_span)
         # 1: a look jumps from an empty slot to the next live one, one walk_empty_ns a jump
         self.proof_skipmap = int(proof_skipmap)
+        # 1: a look jumps over the entries not yet due too (walk_due_ns a jump), and a
+        # refresh finds those due again (walk_scan_ns per waiting entry it looks at)
+        self.proof_duemap = int(proof_duemap)
+        self.walk_due = int(walk_due_ns)
+        self.walk_scan = int(walk_scan_ns)
         self.budget = 0
         self.granted = 0
         # Inert: provably k = 0 at every fault (decided here, once, from the constants every
@@ -674,6 +737,10 @@ class GuardedPolicy(Policy):
             if kw.get("walk_empty_ns") is None:
                 kw["walk_empty_ns"] = (walk_empty_price(cost, kw.get("proof_skipmap", 0))
                                        if kw.get("proof") else 0)
+        if kw.get("proof_duemap"):  # the due map's jumps and refreshes, unless given
+            due, scan = due_prices(cost)
+            kw.setdefault("walk_due_ns", due)
+            kw.setdefault("walk_scan_ns", scan)
         if kw.get("proof"):  # a copy pays its clean and its unproven reads: the bound covers it
             cost = cost.with_clean(int(kw.get("proof_ttl", 0)))
         gain, loss = (int(v) for v in cost.page_prices(lam, cls.decide_program))
@@ -796,6 +863,27 @@ class GuardedPolicy(Policy):
         db = b if self.proof_look else 0  # proof_span's due index
         if self.proof_span and (not left or (now - g.bucket_due[db]) & DUE_MASK > DUE_MASK >> 1):
             return  # nothing live, or nothing due before bucket_due: no read, no walk
+        if self.proof_duemap and left:
+            if g.wait_live and not due_before(now, g.wait_due):
+                # a refresh: each waiting entry looked at, those due wait no longer
+                price = g.wait_live * self.walk_scan
+                if price and self.budget < price:  # paid before it is taken
+                    g.proof_cuts += 1
+                    if self.proof_span:
+                        g.bucket_due[db] = now  # the next fault looks again
+                    return
+                self.budget -= price
+                g.proof_scans += g.wait_live
+                if walk is not None:
+                    walk[4] += g.wait_live  # charged proof_duescan_ns by the engine
+                g.refresh(now)
+            # the look counts only the entries not waiting (every waiting one: not yet due)
+            waiting = g.bucket_wait[b] if self.proof_look else g.wait_live
+            left -= waiting
+            if not left:
+                if self.proof_span:  # none it counts is due before the soonest waiting one
+                    g.bucket_due[db] = g.wait_due
+                return
         soon = DUE_MASK >> 1  # proof_span: faults until the soonest counted entry is due
         cut = False  # the budget could not pay the next step (walk_ns / walk_empty_ns)
         # with backoff the look also ends after BACKOFF_STEPS x proof_reads ring slots
@@ -805,20 +893,26 @@ class GuardedPolicy(Policy):
                 break
             if self.proof_span and not g.in_span(i):
                 i = g.proof_tail  # past the newest entry: on from the oldest (no slot walked)
-            if self.proof_skipmap and not g.proof_page[i]:
-                # one jump to the next live slot (the module's bitmap), paid as one empty slot
-                if self.walk_empty and self.budget < self.walk_empty:
+            due = self.proof_duemap and (not g.proof_page[i] or g.proof_wait[i])
+            if due or (self.proof_skipmap and not g.proof_page[i]):
+                # one jump to the next live slot (the module's bitmap; with the due map, the
+                # next one not waiting): walk_due_ns, else paid as one empty slot
+                jump = self.walk_due if due else self.walk_empty
+                if jump and self.budget < jump:
                     cut = True
                     g.proof_cuts += 1
                     break
-                self.budget -= self.walk_empty
-                g.proof_jumps += 1
-                if walk is not None:
-                    walk[2] += 1  # charged proof_jump_ns by the engine
+                self.budget -= jump
+                if due:
+                    g.proof_duejumps += 1
+                else:
+                    g.proof_jumps += 1
+                if walk is not None:  # charged proof_duejump_ns / proof_jump_ns by the engine
+                    walk[3 if due else 2] += 1
                 j = g.next_live(i)
-                if self.proof_span and i == g.proof_tail:
-                    g.proof_tail = j  # the slots jumped over are empty
-                i = j
+                if self.proof_span and i == g.proof_tail and not g.proof_page[i]:
+                    g.proof_tail = j  # the slots before the next live one are empty
+                i = g.next_due(i) if due else j
             v = g.proof_page[i]
             price = self.walk if v else self.walk_empty  # of the slot it steps to
             if price and self.budget < price:  # a step is paid before it is taken
@@ -869,6 +963,8 @@ class GuardedPolicy(Policy):
                             g.proof_due[i] = (now + (1 << shift)) & DUE_MASK
                             if counted:
                                 soon = min(soon, 1 << shift)
+                            if self.proof_duemap:  # jumped over until a refresh finds it due
+                                g.wait(i)
             if over >= 0:  # paid from the budget, charged by the engine
                 self.budget -= price
                 if walk is not None:
@@ -883,6 +979,8 @@ class GuardedPolicy(Policy):
         # by the budget too: the next one goes on from there)
         g.proof_cursor = (i if n >= self.proof_reads or self.proof_ttl or self.proof_backoff
                           or cut else i0)
+        if self.proof_duemap and (g.bucket_wait[b] if self.proof_look else g.wait_live):
+            soon = min(soon, 0 if due_before(g.wait_due, now) else (g.wait_due - now) & DUE_MASK)
         if self.proof_span:  # all counted entries seen: none is due before the soonest one
             g.bucket_due[db] = (now + (soon if not left and not cut else 0)) & DUE_MASK
 
@@ -928,6 +1026,7 @@ class GuardedPolicy(Policy):
                     h = g.proof_head
                     if self.proof_span and (not g.proof_live or g.proof_tail == h):
                         g.proof_tail = h if not g.proof_live else (h + 1) & (PROOFS - 1)
+                    g.unwait(h)  # (before its bucket changes)
                     if g.proof_page[h] == 0:
                         g.proof_live += 1
                     else:  # overwrites the oldest, unproven
@@ -967,7 +1066,9 @@ class GuardedPolicy(Policy):
             "proof_backoff": self.proof_backoff, "walk_ns": self.walk,
             "walk_empty_ns": self.walk_empty, "read_ns": self.read_ns,
             "proof_look": self.proof_look, "proof_span": self.proof_span,
-            "proof_skipmap": self.proof_skipmap, "degrees": list(self.degrees)})
+            "proof_skipmap": self.proof_skipmap, "proof_duemap": self.proof_duemap,
+            "walk_due_ns": self.walk_due, "walk_scan_ns": self.walk_scan,
+            "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:
         # Training hooks (exploration, the fault log) need decide() at every fault.
@@ -999,7 +1100,7 @@ class GuardedPolicy(Policy):
                 "use_proof": self.ctx.use_proof,
                 "proof_backoff": self.proof_backoff, "read_credit": self.read_credit,
                 "proof_look": self.proof_look, "proof_span": self.proof_span,
-                "proof_skipmap": self.proof_skipmap,
+                "proof_skipmap": self.proof_skipmap, "proof_duemap": self.proof_duemap,
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -1010,6 +1111,7 @@ class GuardedPolicy(Policy):
                                 "setup_ns": self.setup, "demand_ns": self.demand,
                                 "skip_ns": self.skip, "walk_ns": self.walk,
                                 "walk_empty_ns": self.walk_empty, "read_ns": self.read_ns,
+                                "walk_due_ns": self.walk_due, "walk_scan_ns": self.walk_scan,
                                 "cells": {k: v for k, v in self.describe().items()
                                           if k != "inert"}}
         if self.budget_spec is not None:
@@ -1027,7 +1129,7 @@ class GuardedPolicy(Policy):
         # saved without walk_empty_ns: walk_ns (the constructor's default), one price as then;
         # without read_credit / read_ns: 0, no credit of unused reads, as then
         keys = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns", "walk_ns",
-                "walk_empty_ns", "read_ns")
+                "walk_empty_ns", "read_ns", "walk_due_ns", "walk_scan_ns")
         opts = {k: v for k, v in spec.items() if k in (*keys, *cls(table=None).options())}
         return cls(table=spec["table"], name=name, **opts)
 
@@ -1246,6 +1348,24 @@ def check_proof_skipmap(proof_skipmap: Any, proof: int) -> int:
                       "it jumps over the proof ring")
 
 
+def check_proof_duemap(proof_duemap: Any, proof_backoff: int) -> int:
+    """``policy.proof_duemap`` (0 or 1; 1 needs ``proof_backoff: 1``, whose due fault
+    numbers it maps), or a one-line :class:`ConfigError` naming it."""
+    return check_flag(proof_duemap, "proof_duemap", "proof_backoff", proof_backoff,
+                      "it jumps over the entries not yet due")
+
+
+def check_due_price(ns: Any, proof_duemap: int, field: str) -> int:
+    """``policy.walk_due_ns`` / ``policy.walk_scan_ns`` (0..255, a u8 in the module; 0 with
+    ``proof_duemap: 0``), or a one-line :class:`ConfigError` naming it."""
+    if isinstance(ns, bool) or not isinstance(ns, (int, np.integer)) \
+            or not 0 <= ns <= MAX_DUE_NS:
+        raise ConfigError(f"policy.{field} must be an integer in 0..{MAX_DUE_NS}, got {ns!r}")
+    if ns and not proof_duemap:
+        raise ConfigError(f"policy.{field} must be 0 with proof_duemap: 0 (no due map)")
+    return int(ns)
+
+
 def check_proof_look(proof_look: Any, proof: int) -> int:
     """``policy.proof_look`` (0 or 1; 0 with ``proof: 0``, which has no ring), or a one-line
     :class:`ConfigError` naming it."""
@@ -1294,6 +1414,15 @@ def walk_empty_price(cost: CostModel, proof_skipmap: int = 0) -> int:
     stepped over), rounded up, at most :data:`MAX_WALK_NS`."""
     price = cost.proof_jump_ns if proof_skipmap else cost.proof_step_ns
     return min(math.ceil(price), MAX_WALK_NS)
+
+
+def due_prices(cost: CostModel) -> tuple[int, int]:
+    """``proof_duemap``'s prices (``walk_due_ns``, ``walk_scan_ns``): what the budget pays per
+    jump to the next slot not waiting (the engine charges ``proof_duejump_ns``) and per
+    waiting entry a refresh looks at (``proof_duescan_ns``), each rounded up, at most
+    :data:`MAX_DUE_NS`."""
+    return (min(math.ceil(cost.proof_duejump_ns), MAX_DUE_NS),
+            min(math.ceil(cost.proof_duescan_ns), MAX_DUE_NS))
 
 
 def shipped_options() -> dict[str, Any]:

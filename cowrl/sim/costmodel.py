@@ -202,6 +202,13 @@ class CostModel:
     module (``proof_skipmap``: a find-next-set-bit over the 128-bit map of live slots, in
     place of stepping over each empty slot at ``proof_step_ns``). The engine charges it once
     per jump, as it charges ``proof_step_ns`` once per empty slot."""
+    proof_duejump_ns: float = 0.0
+    """What the proof look's jump to the next live slot not waiting costs the module
+    (``proof_duemap``: a bit scan of the live map less the map of entries not yet due, from
+    an empty slot or an entry not yet due). The engine charges it once per such jump."""
+    proof_duescan_ns: float = 0.0
+    """What a ``proof_duemap`` refresh costs the module per waiting entry it looks at (is
+    it due yet?). The engine charges it per entry looked at."""
     name: str = "costmodel"
     noise: NoiseModel = field(default_factory=NoiseModel)
     thp_model: THPModel = field(default_factory=SplitThenCopy)
@@ -217,6 +224,8 @@ class CostModel:
         self.proof_step_ns = _ns(self.proof_step_ns, "costmodel.proof_step_ns")
         self.proof_skip_ns = _ns(self.proof_skip_ns, "costmodel.proof_skip_ns")
         self.proof_jump_ns = _ns(self.proof_jump_ns, "costmodel.proof_jump_ns")
+        self.proof_duejump_ns = _ns(self.proof_duejump_ns, "costmodel.proof_duejump_ns")
+        self.proof_duescan_ns = _ns(self.proof_duescan_ns, "costmodel.proof_duescan_ns")
         programs = self.decide_program_ns or {}
         if not isinstance(programs, Mapping):
             raise ConfigError(f"costmodel.decide_program_ns: expected ns by program name "
@@ -273,14 +282,15 @@ class CostModel:
         """The fault-cost coefficients :func:`fault_ns` reads: ``[fault_ns + copy_ns,
         decide_cost(program), precopy_setup_ns, precopy_ns, precopy_skip_ns, THP first-fault
         extra]``, then ``proof_read_ns``, ``proof_step_ns``, ``proof_skip_ns``,
-        ``proof_jump_ns`` (the engine's replay adds them per unproven proof read, empty ring
-        slot and live entry stepped over unread, and jump to a live slot of a fault)."""
+        ``proof_jump_ns``, ``proof_duejump_ns``, ``proof_duescan_ns`` (the engine's replay adds
+        them per unproven proof read, empty ring slot and live entry stepped over unread, jump
+        to a live slot, jump to a due slot and waiting entry refreshed of a fault)."""
         return np.array([self.fault_ns + self.copy_ns, self.decide_cost(program),
                          self.precopy_setup_ns,
                          self.precopy_ns, self.precopy_skip_ns,
                          float(self.thp_model.first_fault_extra_ns(self)),
                          self.proof_read_ns, self.proof_step_ns, self.proof_skip_ns,
-                         self.proof_jump_ns],
+                         self.proof_jump_ns, self.proof_duejump_ns, self.proof_duescan_ns],
                         dtype=np.float64)
 
     def fault_cost(self, precopied: np.ndarray | int, thp_first: np.ndarray | int = 0,

@@ -30,9 +30,11 @@ from cowrl.sim.context import FaultContext, FaultEvent, history_step
 from cowrl.sim.costmodel import HUGE_PAGES, CostModel, fault_ns
 from cowrl.sim.programs import (
     G_UNPROVEN,
+    G_WALK_DUE,
     G_WALK_EMPTY,
     G_WALK_JUMP,
     G_WALK_LIVE,
+    G_WALK_SCAN,
     GUARDED,
     N_CELLS,
     STATIC,
@@ -49,10 +51,12 @@ from cowrl.traces.io import Trace
 # WEMPTY, WLIVE: ring slots of the current fault's proof look that a Python policy stepped
 # over unread (FaultContext.proof_walk: empty; live, not due or another region's), charged
 # and zeroed as READS. WJUMP: its jumps from an empty slot to the next live one
-# (proof_skipmap; FaultContext.proof_walk[2]), charged proof_jump_ns.
+# (proof_skipmap; FaultContext.proof_walk[2]), charged proof_jump_ns. WDUE, WSCAN: its jumps
+# to the next slot not waiting and the waiting entries its refresh looked at (proof_duemap;
+# proof_walk[3], [4]), charged proof_duejump_ns, proof_duescan_ns.
 POS, PAGE, REND, RSTART, PREV_PAGE, PREV_K, SEQ, RUN, HIT, NPRIV, FAULTS, PRECOPIED, \
-    WASTED, READS, VOFF, WEMPTY, WLIVE, WJUMP = range(18)
-N_STATE = 18
+    WASTED, READS, VOFF, WEMPTY, WLIVE, WJUMP, WDUE, WSCAN = range(20)
+N_STATE = 20
 
 
 @njit(cache=True, nogil=True)
@@ -104,7 +108,7 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
     s0, h0, z0, n_z = lay[i, S_OFF], lay[i, H_OFF], lay[i, Z_OFF], lay[i, N_NOISE]
     c0, c1, c2, c3, c4, c5, c6 = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], \
         coef[6]
-    c7, c8, c9 = coef[7], coef[8], coef[9]
+    c7, c8, c9, c10, c11 = coef[7], coef[8], coef[9], coef[10], coef[11]
     store = out_ns.shape[0] > 0
     acc = 0.0
     nf = 0
@@ -183,16 +187,22 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
         # stepped over unread (not yet due, or another region's: proof_skip_ns), each jump
         # to the next live slot (proof_skipmap: proof_jump_ns).
         reads, wempty, wlive = st[i, READS], st[i, WEMPTY], st[i, WLIVE]
-        wjump = st[i, WJUMP]
+        wjump, wdue, wscan = st[i, WJUMP], st[i, WDUE], st[i, WSCAN]
         st[i, READS] = st[i, WEMPTY] = st[i, WLIVE] = st[i, WJUMP] = 0
+        st[i, WDUE] = st[i, WSCAN] = 0
         if code == GUARDED:
             reads += ss[G_UNPROVEN]
             wempty += ss[G_WALK_EMPTY]
             wlive += ss[G_WALK_LIVE]
             wjump += ss[G_WALK_JUMP]
+            wdue += ss[G_WALK_DUE]
+            wscan += ss[G_WALK_SCAN]
             ss[G_UNPROVEN] = ss[G_WALK_EMPTY] = ss[G_WALK_LIVE] = ss[G_WALK_JUMP] = 0
+            ss[G_WALK_DUE] = ss[G_WALK_SCAN] = 0
         if reads or wempty or wlive or wjump:
             f += reads * c6 + wempty * c7 + wlive * c8 + wjump * c9
+        if wdue or wscan:  # proof_duemap: jumps to a due slot, waiting entries refreshed
+            f += wdue * c10 + wscan * c11
         if n_z > 0:
             f = f * noise[z0 + faults]
         acc += f
@@ -396,7 +406,7 @@ class ReplayEngine:
                             seq_hit=int(st[SEQ]), run=int(st[RUN]), hit_rate_fp=int(st[HIT]),
                             page_state=self.private,
                             unproven_reads=self._st[0, READS:READS + 1],
-                            proof_walk=self._st[0, WEMPTY:WJUMP + 1])
+                            proof_walk=self._st[0, WEMPTY:WSCAN + 1])
 
     def apply(self, k: int) -> FaultEvent:
         """Apply degree ``k`` at the current fault and move to the next one."""

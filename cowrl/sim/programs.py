@@ -117,7 +117,16 @@ G_WALK_JUMP = G_UNPROVEN + 3
 # floor_slow's EWMA of the sentinel outcomes per class (fixed point G_SLOW_ONE).
 _GSLOW = G_UNPROVEN + 4
 G_SLOW_ONE = G_USE_ONE << 8
-STREAM_STATE = G_UNPROVEN + 6
+# proof_duemap: the look's jumps to the next slot not waiting (proof_duejump_ns), and the
+# waiting entries its refreshes looked at (proof_duescan_ns); charged as the walk.
+G_WALK_DUE, G_WALK_SCAN = G_UNPROVEN + 6, G_UNPROVEN + 7
+# proof_duemap: 1 per ring slot whose entry waits (read unwritten, put off), how many wait (all,
+# then per bucket), and a fault number (mod 2 ** 32) none of them is due before.
+_GPWAIT = G_UNPROVEN + 8
+_GWLIVE = _GPWAIT + G_PROOFS
+_GWDUE = _GWLIVE + 1
+_GBWAIT = _GWDUE + 1
+STREAM_STATE = _GBWAIT + G_BUCKETS
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -137,7 +146,10 @@ C_PSPAN = G_CELLS + 22  # proof_span: 1 = a look walks [tail, head) only, and no
 C_FTOTAL = G_CELLS + 23  # floor_total: 1 = the floor also reads the lifetime hit rate
 C_FSLOW = G_CELLS + 24  # floor_slow: s = ... and an EWMA of weight 1 / 2 ** s (8 more bits)
 C_PSKIPMAP = G_CELLS + 25  # proof_skipmap: 1 = a look jumps from an empty slot to a live one
-C_DEG = G_CELLS + 26
+C_PDUEMAP = G_CELLS + 26  # proof_duemap: 1 = ... and over the entries not yet due
+C_WALKDUE = G_CELLS + 27  # walk_due_ns: the budget pays it per jump to a slot not waiting
+C_WALKSCAN = G_CELLS + 28  # walk_scan_ns: ... and per waiting entry a refresh looks at
+C_DEG = G_CELLS + 29
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -263,8 +275,59 @@ def region_bucket(start_vpn: int, size: int) -> int:
 
 
 @njit(cache=True, nogil=True, forceinline=True)
+def g_before(a: int, b: int) -> bool:
+    """Whether fault number ``a`` comes before ``b`` (mod 2 ** 32: ``(s32)(a - b) < 0``)."""
+    return ((a - b) & G_DUE_MASK) > (G_DUE_MASK >> 1)
+
+
+@njit(cache=True, nogil=True, forceinline=True)
+def g_wait(ss: np.ndarray, i: int) -> None:
+    """``proof_duemap``: live entry ``i`` was put off to its due fault: it waits."""
+    ss[_GPWAIT + i] = 1
+    ss[_GWLIVE] += 1
+    ss[_GBWAIT + ss[_GPBUCKET + i]] += 1
+    if ss[_GWLIVE] == 1 or g_before(ss[_GPDUE + i], ss[_GWDUE]):
+        ss[_GWDUE] = ss[_GPDUE + i]
+
+
+@njit(cache=True, nogil=True, forceinline=True)
+def g_unwait(ss: np.ndarray, i: int) -> None:
+    """Entry ``i`` no longer waits (due, left the ring, or overwritten)."""
+    if ss[_GPWAIT + i]:
+        ss[_GPWAIT + i] = 0
+        ss[_GWLIVE] -= 1
+        ss[_GBWAIT + ss[_GPBUCKET + i]] -= 1
+
+
+@njit(cache=True, nogil=True)
+def g_refresh(ss: np.ndarray, now: int) -> None:
+    """``proof_duemap``: every waiting entry due at ``now`` waits no longer; the due fault of
+    the soonest still waiting kept."""
+    first = True
+    for j in range(G_PROOFS):
+        if ss[_GPWAIT + j]:
+            if not g_before(now, ss[_GPDUE + j]):
+                g_unwait(ss, j)
+            elif first or g_before(ss[_GPDUE + j], ss[_GWDUE]):
+                ss[_GWDUE] = ss[_GPDUE + j]
+                first = False
+
+
+@njit(cache=True, nogil=True, forceinline=True)
+def g_next_due(ss: np.ndarray, i: int) -> int:
+    """The first live ring slot at or after ``i``, cyclic, that does not wait
+    (``proof_duemap``); ``i`` if none."""
+    for d in range(G_PROOFS):
+        j = (i + d) & (G_PROOFS - 1)
+        if ss[_GPROOF + j] != 0 and ss[_GPWAIT + j] == 0:
+            return j
+    return i
+
+
+@njit(cache=True, nogil=True, forceinline=True)
 def g_drop(ss: np.ndarray, i: int) -> None:
     """Ring entry ``i`` leaves the ring (proven or expired)."""
+    g_unwait(ss, i)
     ss[_GPROOF + i] = 0
     ss[_GPLIVE] -= 1
     ss[_GPBLIVE + ss[_GPBUCKET + i]] -= 1
@@ -309,8 +372,28 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     now = ss[_NFAULTS] & G_DUE_MASK
     # nothing to look at (or, with proof_span, nothing due before its bucket's due): the
     # cursor stays, no slot walked
-    if proof and left != 0 and not (
-            span and ((now - ss[_GPBDUE + db]) & G_DUE_MASK) > (G_DUE_MASK >> 1)):
+    go = proof and left != 0 and not (
+        span and ((now - ss[_GPBDUE + db]) & G_DUE_MASK) > (G_DUE_MASK >> 1))
+    duemap = cells[C_PDUEMAP]
+    if go and duemap:
+        if ss[_GWLIVE] and not g_before(now, ss[_GWDUE]):
+            # a refresh: each waiting entry looked at, those due wait no longer
+            wk = ss[_GWLIVE] * cells[C_WALKSCAN]
+            if wk != 0 and ss[_GBUDGET] < wk:  # paid before it is taken
+                go = False
+                if span:
+                    ss[_GPBDUE + db] = now  # the next fault looks again
+            else:
+                ss[_GBUDGET] -= wk
+                ss[G_WALK_SCAN] += ss[_GWLIVE]  # charged proof_duescan_ns by the engine
+                g_refresh(ss, now)
+        if go:  # the look counts only the entries not waiting (none of those is due)
+            left -= ss[_GBWAIT + bucket] if look else ss[_GWLIVE]
+            if left == 0:
+                go = False
+                if span:  # none it counts is due before the soonest waiting one
+                    ss[_GPBDUE + db] = ss[_GWDUE]
+    if go:
         i0 = ss[_GPCURSOR]
         i = i0
         n = 0
@@ -324,18 +407,21 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 break
             if span and not g_in_span(ss, i):
                 i = ss[_GPTAIL]  # past the newest entry: on from the oldest (no slot walked)
-            if cells[C_PSKIPMAP] and ss[_GPROOF + i] == 0:
-                # one jump to the next live slot, paid as one empty slot (walk_empty_ns)
-                wk = cells[C_WALKEMPTY]
+            due = duemap and (ss[_GPROOF + i] == 0 or ss[_GPWAIT + i] != 0)
+            if due or (cells[C_PSKIPMAP] and ss[_GPROOF + i] == 0):
+                # one jump to the next live slot (with the due map, the next one not waiting):
+                # walk_due_ns, else paid as one empty slot (walk_empty_ns)
+                wk = cells[C_WALKDUE] if due else cells[C_WALKEMPTY]
                 if wk != 0 and ss[_GBUDGET] < wk:
                     cut = True
                     break
                 ss[_GBUDGET] -= wk
-                ss[G_WALK_JUMP] += 1  # charged proof_jump_ns by the engine
+                # charged proof_duejump_ns / proof_jump_ns by the engine
+                ss[G_WALK_DUE if due else G_WALK_JUMP] += 1
                 j = g_next_live(ss, i)
-                if span and i == ss[_GPTAIL]:
-                    ss[_GPTAIL] = j  # the slots jumped over are empty
-                i = j
+                if span and i == ss[_GPTAIL] and ss[_GPROOF + i] == 0:
+                    ss[_GPTAIL] = j  # the slots before the next live one are empty
+                i = g_next_due(ss, i) if due else j
             v = ss[_GPROOF + i]
             # the budget pays a step before it is taken, at the price of the slot it steps to
             wk = cells[C_WALKEMPTY] if v == 0 else cells[C_WALK]
@@ -382,6 +468,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                             ss[_GPDUE + i] = (now + (1 << shift)) & G_DUE_MASK
                             if counted:
                                 soon = min(soon, 1 << shift)
+                            if duemap:  # jumped over until a refresh finds it due
+                                g_wait(ss, i)
             if over >= 0:  # paid from the budget, charged by the engine
                 ss[G_WALK_EMPTY + over] += 1
                 ss[_GBUDGET] -= wk
@@ -395,6 +483,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         # by the budget too)
         ss[_GPCURSOR] = i if n >= cells[C_PREADS] or cells[C_PTTL] != 0 \
             or cells[C_PBACKOFF] != 0 or cut else i0
+        if duemap and (ss[_GBWAIT + bucket] if look else ss[_GWLIVE]):
+            wait = 0 if g_before(ss[_GWDUE], now) else (ss[_GWDUE] - now) & G_DUE_MASK
+            soon = min(soon, wait)
         if span:  # all counted entries seen: none is due before the soonest of them
             ss[_GPBDUE + db] = (now + (soon if left == 0 and not cut else 0)) & G_DUE_MASK
     # 1. sentinel check, and the allowance
@@ -493,6 +584,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         for j in range(page + 1, min(page + k, limit - 1) + 1):
             if private[s0 + j] == 0:
                 h = ss[_GPHEAD]
+                g_unwait(ss, h)  # (before its bucket changes)
                 if cells[C_PSPAN]:  # an empty ring starts its span here; a full one moves on
                     if ss[_GPLIVE] == 0:
                         ss[_GPTAIL] = h
@@ -611,6 +703,9 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_FTOTAL] = int(t.get("floor_total", 0))
     out[C_FSLOW] = int(t.get("floor_slow", 0))
     out[C_PSKIPMAP] = int(t.get("proof_skipmap", 0))
+    out[C_PDUEMAP] = int(t.get("proof_duemap", 0))
+    out[C_WALKDUE] = int(t.get("walk_due_ns", 0))
+    out[C_WALKSCAN] = int(t.get("walk_scan_ns", 0))
     out[C_READ] = int(t.get("read_ns", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees

@@ -96,7 +96,7 @@ static int set_static(int fd, unsigned int k)
  * cleaned (or restored).  Returns the ioctl's result (errno in errno).
  */
 static int set_guarded_span(int fd, unsigned int k, int proof, int reads, int ttl, int backoff,
-			    int look, int span, int skipmap)
+			    int look, int span, int skipmap, int duemap)
 {
 	static struct cowrl_guarded_table tb;
 	struct cowrl_policy p = { .mode = COWRL_POLICY_GUARDED, .table_len = 1,
@@ -119,12 +119,13 @@ static int set_guarded_span(int fd, unsigned int k, int proof, int reads, int tt
 	tb.proof_look = (cp_u16)look;
 	tb.proof_span = (cp_u16)span;
 	tb.proof_skipmap = (cp_u16)skipmap;
+	tb.proof_duemap = (cp_u16)duemap;
 	return ioctl(fd, COWRL_IOC_SET_POLICY, &p) ? errno : 0;
 }
 
 static int set_guarded_bo(int fd, unsigned int k, int proof, int reads, int ttl, int backoff)
 {
-	return set_guarded_span(fd, k, proof, reads, ttl, backoff, 0, 0, 0);
+	return set_guarded_span(fd, k, proof, reads, ttl, backoff, 0, 0, 0, 0);
 }
 
 static int set_guarded_ttl(int fd, unsigned int k, int proof, int reads, int ttl)
@@ -1746,21 +1747,22 @@ static int test_proofcost(void)
 
 /*
  * One timed proof run after fork: a GUARDED table wanting k at every fault (every cost 0,
- * proof = 1; look_span sets proof_look and proof_span, skipmap proof_skipmap), registered
- * over the @pages of @r,
+ * proof = 1; look_span sets proof_look and proof_span, skipmap proof_skipmap and duemap
+ * proof_duemap), registered over the @pages of @r,
  * then a write of @val to every @stride-th page but those = 1 mod @skip (0: none left out).
  * Returns the write loop's time; the run's counters in @c.
  */
 static uint64_t proof_writes(int fd, uint8_t *r, long pages, long stride, long skip,
 			     uint8_t val, unsigned int k, int reads, int ttl, int backoff,
-			     int look_span, int skipmap, struct cowrl_counters *c)
+			     int look_span, int skipmap, int duemap, struct cowrl_counters *c)
 {
 	int wfd;
 	pid_t h = holder(&wfd);
 	uint64_t t0, ns;
 
 	ioctl(fd, COWRL_IOC_RESET);
-	if (set_guarded_span(fd, k, 1, reads, ttl, backoff, look_span, look_span, skipmap) ||
+	if (set_guarded_span(fd, k, 1, reads, ttl, backoff, look_span, look_span, skipmap,
+			     duemap) ||
 	    reg(fd, getpid(), 0, r, pages * PAGE))
 		die("setup");
 	t0 = now_ns();
@@ -1810,7 +1812,7 @@ static int test_proofread(void)
 		for (int v = 0; v < 5; v++)
 			ns[v][rep] = proof_writes(fd, r, pages, strides[v], 0, (uint8_t)(rep + 1),
 						  (unsigned int)ks[v], reads[v], ttls[v], bos[v], 0, 0,
-						  &c[v]);
+						  0, &c[v]);
 	}
 	printf("{\"test\": \"proofread\", \"pages\": %ld, \"stride\": %ld, \"k\": 8, "
 	       "\"repeats\": %ld, \"runs\": [", pages, stride, reps);
@@ -1831,6 +1833,7 @@ static int test_proofread(void)
 struct proof_run {
 	int reads, ttl, backoff, span;	/* span: proof_look = proof_span */
 	int skipmap;			/* proof_skipmap */
+	int duemap;			/* proof_duemap */
 	long stride, skip;		/* every stride-th page but those = 1 mod skip (0: none) */
 };
 
@@ -1856,15 +1859,17 @@ static int proof_series(const char *test, const struct proof_run *v, int n)
 		for (int i = 0; i < n; i++)
 			ns[i][rep] = proof_writes(fd, r, pages, v[i].stride, v[i].skip,
 						  (uint8_t)(rep + 1), 1, v[i].reads, v[i].ttl,
-						  v[i].backoff, v[i].span, v[i].skipmap, &c[i]);
+						  v[i].backoff, v[i].span, v[i].skipmap, v[i].duemap,
+						  &c[i]);
 	}
 	printf("{\"test\": \"%s\", \"pages\": %ld, \"k\": 1, \"repeats\": %ld, \"runs\": [",
 	       test, pages, reps);
 	for (int i = 0; i < n; i++) {
 		printf("%s{\"proof_reads\": %d, \"proof_ttl\": %d, \"proof_backoff\": %d, "
 		       "\"proof_look\": %d, \"proof_span\": %d, \"proof_skipmap\": %d, "
-		       "\"stride\": %ld, \"skip\": %ld, ", i ? ", " : "", v[i].reads, v[i].ttl,
-		       v[i].backoff, v[i].span, v[i].span, v[i].skipmap, v[i].stride, v[i].skip);
+		       "\"proof_duemap\": %d, \"stride\": %ld, \"skip\": %ld, ", i ? ", " : "",
+		       v[i].reads, v[i].ttl, v[i].backoff, v[i].span, v[i].span, v[i].skipmap,
+		       v[i].duemap, v[i].stride, v[i].skip);
 		print_proof_run(median3(ns[i]), &c[i]);
 	}
 	printf("], \"ok\": %s, \"why\": \"%s\"}\n", why[0] ? "false" : "true", why);
@@ -1895,10 +1900,12 @@ static int proof_series(const char *test, const struct proof_run *v, int n)
 static int test_proofstep(void)
 {
 	static const struct proof_run v[10] = {
-		{ 1, 0, 0, 0, 0, 1, 0 }, { 16, 0, 0, 0, 0, 1, 0 },
-		{ 8, 16, 1, 1, 0, 1, 0 }, { 8, 16, 1, 1, 0, 1, 256 }, { 8, 16, 1, 1, 0, 1, 64 },
-		{ 1, 0, 0, 0, 1, 1, 0 }, { 16, 0, 0, 0, 1, 1, 0 },
-		{ 8, 16, 1, 1, 1, 1, 0 }, { 8, 16, 1, 1, 1, 1, 256 }, { 8, 16, 1, 1, 1, 1, 64 },
+		{ 1, 0, 0, 0, 0, 0, 1, 0 }, { 16, 0, 0, 0, 0, 0, 1, 0 },
+		{ 8, 16, 1, 1, 0, 0, 1, 0 }, { 8, 16, 1, 1, 0, 0, 1, 256 },
+		{ 8, 16, 1, 1, 0, 0, 1, 64 },
+		{ 1, 0, 0, 0, 1, 0, 1, 0 }, { 16, 0, 0, 0, 1, 0, 1, 0 },
+		{ 8, 16, 1, 1, 1, 0, 1, 0 }, { 8, 16, 1, 1, 1, 0, 1, 256 },
+		{ 8, 16, 1, 1, 1, 0, 1, 64 },
 	};
 
 	return proof_series("proofstep", v, 10);
@@ -1920,11 +1927,37 @@ static int test_proofstep(void)
 static int test_proofskip(void)
 {
 	static const struct proof_run v[5] = {
-		{ 8, 16, 1, 1, 0, 2, 0 }, { 16, 16, 1, 1, 0, 2, 0 }, { 4, 16, 1, 1, 0, 2, 0 },
-		{ 8, 16, 1, 0, 0, 2, 0 }, { 16, 16, 1, 0, 0, 2, 0 },
+		{ 8, 16, 1, 1, 0, 0, 2, 0 }, { 16, 16, 1, 1, 0, 0, 2, 0 },
+		{ 4, 16, 1, 1, 0, 0, 2, 0 }, { 8, 16, 1, 0, 0, 0, 2, 0 },
+		{ 16, 16, 1, 0, 0, 0, 2, 0 },
 	};
 
 	return proof_series("proofskip", v, 5);
+}
+
+/*
+ * ---- proofdue: what proof_duemap's jump and refresh cost (icount) ----
+ * The flags guarded ships with proof_skipmap and proof_duemap (a look jumps over the empty
+ * slots and the entries not yet due to the next live slot that does not wait, and refreshes
+ * its map of waiting entries once the soonest is due).  Five runs, a series of its own so
+ * that proofstep's and proofskip's runs are main's:
+ *  0-2: every page written (k = 1: each copy proven at the next fault), and the copy of
+ *       every page = 1 mod 16 / 1 mod 4 left unwritten (it waits): due jumps, a few
+ *       refreshed entries per jump;
+ *  3, 4: every 2nd page written (no copy is ever written), proof_reads 4 and 8: about 18
+ *       waiting entries refreshed per due jump.
+ * The loop's time difference over the difference in due jumps (0 vs 1, 0 vs 2; refreshed
+ * entries priced away) or refreshed entries (3 vs 4; due jumps priced away) is their price.
+ */
+static int test_proofdue(void)
+{
+	static const struct proof_run v[5] = {
+		{ 8, 16, 1, 1, 1, 1, 1, 0 }, { 8, 16, 1, 1, 1, 1, 1, 16 },
+		{ 8, 16, 1, 1, 1, 1, 1, 4 },
+		{ 4, 16, 1, 1, 1, 1, 2, 0 }, { 8, 16, 1, 1, 1, 1, 2, 0 },
+	};
+
+	return proof_series("proofdue", v, 5);
 }
 
 int main(int argc, char **argv)
@@ -1933,7 +1966,7 @@ int main(int argc, char **argv)
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: cowrl_stress storm|thp|race|raceproof|cowrace|reload|forktree|pidreuse|fuzz|"
-			"staletlb|cleanswap|proofcost|proofread|proofstep|proofskip "
+			"staletlb|cleanswap|proofcost|proofread|proofstep|proofskip|proofdue "
 			"[--scale N] [--module PATH]\n");
 		return 2;
 	}
@@ -1967,6 +2000,8 @@ int main(int argc, char **argv)
 		return test_proofstep();
 	if (!strcmp(test, "proofskip"))
 		return test_proofskip();
+	if (!strcmp(test, "proofdue"))
+		return test_proofdue();
 	if (!strcmp(test, "cowrace"))
 		return test_cowrace();
 	if (!strcmp(test, "reload"))
