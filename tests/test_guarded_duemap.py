@@ -177,3 +177,19 @@ def test_an_artifact_without_proof_duemap_loads_0(tmp_path) -> None:  # noqa: AN
 def test_bad_proof_duemap_names_the_field(kw: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         make_guarded(**kw)
+
+
+def test_a_due_price_the_module_cannot_hold_is_refused() -> None:
+    """A due jump dearer than the module's u8 is refused by name, not clamped below what the
+    engine charges (which would break the loss bound)."""
+    cost = dataclasses.replace(make_costmodel("tcg"), proof_duejump_ns=255.5)
+    with pytest.raises(ConfigError, match="costmodel.proof_duejump_ns"):
+        GuardedPolicy.for_cost(cost, table=[1] * N_CELLS, proof=1, proof_backoff=1,
+                               proof_duemap=1)
+    cost = dataclasses.replace(make_costmodel("tcg"), proof_duescan_ns=300.0)
+    with pytest.raises(ConfigError, match="costmodel.proof_duescan_ns"):
+        GuardedPolicy.for_cost(cost, table=[1] * N_CELLS, proof=1, proof_backoff=1,
+                               proof_duemap=1)
+    cost = dataclasses.replace(make_costmodel("tcg"), proof_duejump_ns=255.0)
+    assert GuardedPolicy.for_cost(cost, table=[1] * N_CELLS, proof=1, proof_backoff=1,
+                                  proof_duemap=1).walk_due == 255

@@ -1419,10 +1419,19 @@ def walk_empty_price(cost: CostModel, proof_skipmap: int = 0) -> int:
 def due_prices(cost: CostModel) -> tuple[int, int]:
     """``proof_duemap``'s prices (``walk_due_ns``, ``walk_scan_ns``): what the budget pays per
     jump to the next slot not waiting (the engine charges ``proof_duejump_ns``) and per
-    waiting entry a refresh looks at (``proof_duescan_ns``), each rounded up, at most
-    :data:`MAX_DUE_NS`."""
-    return (min(math.ceil(cost.proof_duejump_ns), MAX_DUE_NS),
-            min(math.ceil(cost.proof_duescan_ns), MAX_DUE_NS))
+    waiting entry a refresh looks at (``proof_duescan_ns``), each rounded up. A price above
+    :data:`MAX_DUE_NS` (the module's u8) is a one-line :class:`ConfigError` naming the cost
+    model's field: clamped, the budget would pay less than the engine charges, and the bound
+    would not hold."""
+    prices = []
+    for field in ("proof_duejump_ns", "proof_duescan_ns"):
+        price = math.ceil(getattr(cost, field))
+        if price > MAX_DUE_NS:
+            raise ConfigError(f"costmodel.{field} = {getattr(cost, field)} rounds up above "
+                              f"{MAX_DUE_NS}, the module's u8 price; use policy.proof_duemap: 0 "
+                              "with this cost model")
+        prices.append(price)
+    return prices[0], prices[1]
 
 
 def shipped_options() -> dict[str, Any]:
