@@ -223,11 +223,6 @@ BACKOFF_MAX_SHIFT = 16
 BACKOFF_STEPS = 4
 DUE_MASK = 0xFFFFFFFF
 
-
-def due_before(a: int, b: int) -> bool:
-    """Whether fault number ``a`` comes before ``b`` (mod 2 ** 32, as the module's
-    ``(s32)(a - b) < 0``)."""
-    return (a - b) & DUE_MASK > DUE_MASK >> 1
 MAX_WALK_NS = 0xFFFF  # walk_ns, walk_empty_ns: u16s in the module (struct cowrl_guarded_table)
 MAX_DUE_NS = 0xFF  # walk_due_ns, walk_scan_ns: u8s in the module (the table's last u16)
 MAX_READ_NS = 0xFFFF  # read_ns: a u16 in the module (struct cowrl_guarded_table.read_ns)
@@ -318,6 +313,12 @@ class Cell:
     cls: int  # STREAM or OTHER: which hit rate this fault reads and its sentinel feeds
     slot: int
     run: int
+
+
+def due_before(a: int, b: int) -> bool:
+    """Whether fault number ``a`` comes before ``b`` (mod 2 ** 32, as the module's
+    ``(s32)(a - b) < 0``)."""
+    return (a - b) & DUE_MASK > DUE_MASK >> 1
 
 
 class GuardedContext:
@@ -861,7 +862,7 @@ class GuardedPolicy(Policy):
         n, left = 0, g.bucket_live[b] if self.proof_look else g.proof_live
         now = g.n_faults & DUE_MASK
         db = b if self.proof_look else 0  # proof_span's due index
-        if self.proof_span and (not left or (now - g.bucket_due[db]) & DUE_MASK > DUE_MASK >> 1):
+        if self.proof_span and (not left or due_before(now, g.bucket_due[db])):
             return  # nothing live, or nothing due before bucket_due: no read, no walk
         if self.proof_duemap and left:
             if g.wait_live and not due_before(now, g.wait_due):
@@ -933,7 +934,7 @@ class GuardedPolicy(Policy):
                     over = 1
                     if counted:  # due for its own region's looks: look again at once
                         soon = 0
-                elif self.proof_backoff and (now - g.proof_due[i]) & DUE_MASK > DUE_MASK >> 1:
+                elif self.proof_backoff and due_before(now, g.proof_due[i]):
                     g.proof_skips += 1  # not due yet: not read, not counted; proof_skip_ns
                     over = 1
                     if counted:

@@ -373,7 +373,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     # nothing to look at (or, with proof_span, nothing due before its bucket's due): the
     # cursor stays, no slot walked
     go = proof and left != 0 and not (
-        span and ((now - ss[_GPBDUE + db]) & G_DUE_MASK) > (G_DUE_MASK >> 1))
+        span and g_before(now, ss[_GPBDUE + db]))
     duemap = cells[C_PDUEMAP]
     if go and duemap:
         if ss[_GWLIVE] and not g_before(now, ss[_GWDUE]):
@@ -439,8 +439,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                     over = 1  # another region's (its faults read it): proof_skip_ns
                     if counted:  # due for its own region's looks: look again at once
                         soon = 0
-                elif cells[C_PBACKOFF] and ((now - ss[_GPDUE + i]) & G_DUE_MASK) \
-                        > (G_DUE_MASK >> 1):
+                elif cells[C_PBACKOFF] and g_before(now, ss[_GPDUE + i]):
                     over = 1  # not due yet: not read, not counted; proof_skip_ns
                     if counted:
                         soon = min(soon, (ss[_GPDUE + i] - now) & G_DUE_MASK)
