@@ -688,7 +688,7 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_p
 	unsigned long flags;
 	s64 page, start, limit, j;
 	u64 vma_start_vpn;
-	u32 i;
+	u32 i, proc;
 	u32 k = 0, left = 0;
 	bool timed = unlikely(READ_ONCE(time_decisions));
 	u64 t0 = 0, t1 = 0;
@@ -712,15 +712,17 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_p
 	tb = rcu_dereference(cowrl_gtable);
 	if (tg && tb && tg->id == d->tid && tg->gstate) {
 		spin_lock_irqsave(&tg->lock, flags);
+		/* the faulting process's ordinal in the target (its regions' ring buckets) */
+		proc = cowrl_guarded_proc(tg->gstate, d->pid);
 		if (tb->proof) {
 			pc.tg = tg;
 			cowrl_guarded_prove(tg->gstate, tb, start, limit,
-					    cowrl_guarded_bucket(vma_start_vpn, limit - start),
+					    cowrl_guarded_bucket(vma_start_vpn, limit - start, proc),
 					    cowrl_guarded_written, &pc);
 		}
 		/* align values read the page's virtual page number (what allocators align to) */
 		cowrl_guarded_observe(tg->gstate, tb, &o, page, start, limit, left,
-				      (cp_u64)(d->addr >> PAGE_SHIFT));
+				      (cp_u64)(d->addr >> PAGE_SHIFT), proc);
 		k = cowrl_guarded_commit(tg->gstate, tb, &o, page, start, limit,
 					 cowrl_guarded_shared, &r);
 		*walk = o.last;	/* the window's pages after it were private when read */

@@ -14,8 +14,9 @@
  * itself (the module with gup-fast, which takes
  * no lock and faults nothing in):
  *
+ *   proc = cowrl_guarded_proc(st, tgid);
  *   cowrl_guarded_prove(st, tb, start, limit, bucket, written, wctx);	(version 4)
- *   cowrl_guarded_observe(st, tb, &o, page, start, limit, left, vpn);
+ *   cowrl_guarded_observe(st, tb, &o, page, start, limit, left, vpn, proc);
  *   k = cowrl_guarded_commit(st, tb, &o, page, start, limit, shared, ctx);
  *
  * where shared(ctx, q) says whether page q (inside the region) is COW-shared:
@@ -72,7 +73,10 @@
  * read_ns = 0: the decisions before it (the first pad of the 752-byte payload).
  * With proof_look = 1 (needs proof = 1) a look counts down only the live entries of its
  * region's bucket: commit records each entry's bucket (cowrl_guarded_bucket of the faulting
- * region: a hash of its first virtual page number mod 512 and its size in pages), the state
+ * region: a hash of its first virtual page number mod 512 and its size in pages, plus the
+ * faulting process's ordinal cowrl_guarded_proc, mod 16: a CHILDREN target's state is
+ * shared by its processes, and the children of a fork hold their regions at the same
+ * addresses, so without the ordinal every copy of a region shared one bucket), the state
  * counts the live entries per bucket (bucket_live), and the look starts from its bucket's
  * count instead of proof_live and ends once it saw them.  Entries no look of the region can
  * read (another region's, e.g. a finished region's copies) then no longer keep every look
@@ -140,6 +144,7 @@
 #define COWRL_GUARDED_BACKOFF_MAX_SHIFT 16	/* proof_backoff: at most 2^16 faults between reads */
 #define COWRL_GUARDED_BACKOFF_STEPS 4	/* proof_backoff: a look walks <= 4 * proof_reads slots */
 #define COWRL_GUARDED_BUCKETS 16	/* proof_look: live ring entries counted per region bucket */
+#define COWRL_GUARDED_PROCS 16	/* processes told apart in the bucket key (cowrl_guarded_proc) */
 #define COWRL_GUARDED_SLOW_ONE (COWRL_GUARDED_USE_ONE << 8)	/* floor_slow's fixed-point 1.0 */
 #define COWRL_GUARDED_SLOW_MIN 5	/* floor_slow: weights 1/2^5 .. 1/2^12 (0: off) */
 #define COWRL_GUARDED_SLOW_MAX 12
@@ -252,6 +257,10 @@ struct cowrl_guarded_state {
 	cp_u32 wait_live;
 	cp_u32 wait_due;
 	cp_u32 bucket_wait[COWRL_GUARDED_BUCKETS];
+	/* the processes (tgids) in the order of their first decided fault; the ordinal of
+	 * each is its index, the last shared by every later one (cowrl_guarded_proc) */
+	cp_s32 proc_tgid[COWRL_GUARDED_PROCS];
+	cp_u32 n_procs;
 };
 
 /* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
@@ -287,19 +296,44 @@ static inline int cowrl_guarded_is_align(cp_u32 v)
 }
 
 /*
- * The proof ring's bucket (0..COWRL_GUARDED_BUCKETS - 1) of the region whose first page is
- * at virtual page @start_vpn, @size pages long: a u32 key, the low 9 bits of @start_vpn (the
- * harness maps each region at a slot congruent to the simulator's virtual page modulo 512,
- * so both agree on them) with @size above them, mixed by two xor-shift-multiply rounds; its
- * low 4 bits.  As region_bucket() in cowrl/sim/programs.py.
+ * The ordinal of the process @tgid among those whose demand faults the state decided: 0 for
+ * the first, 1 for the next, ..., COWRL_GUARDED_PROCS - 1 for the last one the table holds
+ * and every later one.  A process is entered at its first decided fault; the reset clears
+ * the table.  As the simulator's ranks its writers by their first write (Trace.region_procs
+ * in cowrl/traces/io.py: a writer's first write always faults).
  */
-static inline cp_u32 cowrl_guarded_bucket(cp_u64 start_vpn, cp_s64 size)
+static inline cp_u32 cowrl_guarded_proc(struct cowrl_guarded_state *st, cp_s32 tgid)
+{
+	cp_u32 i;
+
+	for (i = 0; i < st->n_procs && i < COWRL_GUARDED_PROCS; i++)
+		if (st->proc_tgid[i] == tgid)
+			return i;
+	if (i < COWRL_GUARDED_PROCS) {
+		st->proc_tgid[i] = tgid;
+		st->n_procs = i + 1;
+		return i;
+	}
+	return COWRL_GUARDED_PROCS - 1;
+}
+
+/*
+ * The proof ring's bucket (0..COWRL_GUARDED_BUCKETS - 1) of the region whose first page is
+ * at virtual page @start_vpn, @size pages long, in the process of ordinal @proc
+ * (cowrl_guarded_proc): a u32 key, the low 9 bits of @start_vpn (the harness maps each
+ * region at a slot congruent to the simulator's virtual page modulo 512, so both agree on
+ * them) with @size above them, mixed by two xor-shift-multiply rounds; its low 4 bits plus
+ * @proc, mod 16.  So the same region in up to 16 processes (a fork's children hold theirs at
+ * the same address and size) falls in 16 distinct buckets, and @proc = 0 (one process) is
+ * the key before the ordinal.  As region_bucket() in cowrl/sim/programs.py.
+ */
+static inline cp_u32 cowrl_guarded_bucket(cp_u64 start_vpn, cp_s64 size, cp_u32 proc)
 {
 	cp_u32 x = (cp_u32)(start_vpn & 511) | ((cp_u32)size << 9);
 
 	x = ((x >> 16) ^ x) * 0x045D9F3BU;
 	x = ((x >> 16) ^ x) * 0x045D9F3BU;
-	return ((x >> 16) ^ x) & (COWRL_GUARDED_BUCKETS - 1);
+	return (((x >> 16) ^ x) + proc) & (COWRL_GUARDED_BUCKETS - 1);
 }
 
 /* proof_duemap: entry @i no longer waits (due, left the ring, or overwritten). */
@@ -653,12 +687,14 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
  * the table wants: 0 below the floor or when the budget cannot pay a window's
  * setup, else the table's (cowrl_guarded_commit applies the budget); for an
  * align value, the rest of @page's aligned group, from @vpn, its virtual page
- * number (only its low 6 bits matter).
+ * number (only its low 6 bits matter).  @proc: the faulting process's ordinal
+ * (cowrl_guarded_proc), part of the region's ring bucket.
  */
 static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 					   const struct cowrl_guarded_table *tb,
 					   struct cowrl_guarded_obs *o, cp_s64 page,
-					   cp_s64 start, cp_s64 limit, cp_u32 left, cp_u64 vpn)
+					   cp_s64 start, cp_s64 limit, cp_u32 left, cp_u64 vpn,
+					   cp_u32 proc)
 {
 	/* region-relative index: the regions of a process lie at other offsets */
 	cp_u32 t = (cp_u32)((page - start) & (COWRL_GUARDED_SENTINELS - 1));
@@ -736,7 +772,7 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	o->run = run;
 	o->proof_first = st->proof_head;
 	o->proof_count = 0;
-	o->bucket = cowrl_guarded_bucket(vpn - (cp_u64)(page - start), limit - start);
+	o->bucket = cowrl_guarded_bucket(vpn - (cp_u64)(page - start), limit - start, proc);
 	o->want = tb->k[o->cell];
 	o->align = 0;
 	if (o->want > COWRL_GUARDED_MAX_K) {	/* checked: ALIGN | G, G a power of 2 <= 64 */

@@ -228,19 +228,21 @@ int64_t cg_last_skips(void) { return cg_skips; }
 
 /*
  * Replay @pages (a write trace over regions ending at @ends[0..n_ends), page p of region r
- * at virtual page p + @voffs[r]) from all pages
+ * at virtual page p + @voffs[r], in the process @procs[r]: its writer, a tgid to
+ * cowrl_guarded_proc) from all pages
  * shared, as the module sees it: a write to a private page takes no fault (and sets its
  * state to 2, the D bit); at a fault the decision reads only page state (proofs, private
  * neighbours, shared window pages).  Writes each fault's page and k; returns the number
  * of faults.
  */
 int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, int64_t n,
-                  const int64_t *ends, const int64_t *voffs, int64_t n_ends,
+                  const int64_t *ends, const int64_t *voffs, const int64_t *procs,
+                  int64_t n_ends,
                   unsigned char *priv, int64_t *out_page, uint32_t *out_k)
 {
 	struct cowrl_guarded_obs o;
 	int64_t i, f = 0, r, start, limit, p, j, end;
-	uint32_t left, k, b;
+	uint32_t left, k, b, proc;
 
 	cowrl_guarded_reset(&st);
 	cg_reads = cg_proofs = cg_skips = 0;
@@ -258,10 +260,13 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 		for (j = p - 3; j < p; j++)
 			if (j >= start && priv[j])
 				left++;
-		/* the region's ring bucket (proof_look) from its first virtual page and size */
-		b = cowrl_guarded_bucket((uint64_t)(start + voffs[r]), limit - start);
+		/* the region's ring bucket (proof_look) from its first virtual page and size and
+		 * its process's ordinal, as the module computes them */
+		proc = cowrl_guarded_proc(&st, (int32_t)procs[r]);
+		b = cowrl_guarded_bucket((uint64_t)(start + voffs[r]), limit - start, proc);
 		cowrl_guarded_prove(&st, tb, start, limit, b, cg_written, priv);
-		cowrl_guarded_observe(&st, tb, &o, p, start, limit, left, (uint64_t)(p + voffs[r]));
+		cowrl_guarded_observe(&st, tb, &o, p, start, limit, left, (uint64_t)(p + voffs[r]),
+				      proc);
 		k = cowrl_guarded_commit(&st, tb, &o, p, start, limit, cg_shared, priv);
 		for (j = 1; j <= (int64_t)o.last; j++)	/* the module's walk (0 if k = 0) */
 			cg_skips += priv[p + j] != 0;
@@ -314,7 +319,8 @@ class CGuarded:
         self.lib = _build_shim(build_dir, "cowrl_guarded", _GSHIM, GUARDED_HEADER)
         self.lib.cg_check.argtypes = [ctypes.c_char_p]
         self.lib.cg_replay.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
-                                       ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                       ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                       ctypes.c_int64,
                                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
         self.lib.cg_replay.restype = ctypes.c_int64
         self.lib.cg_last_reads.restype = ctypes.c_int64
@@ -327,19 +333,23 @@ class CGuarded:
         return int(self.lib.cg_check(payload))
 
     def replay(self, payload: bytes, pages: np.ndarray, n_pages: int,
-               region_ends: np.ndarray, vpn_offsets: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+               region_ends: np.ndarray, vpn_offsets: np.ndarray | None = None,
+               writers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Fault pages and their degrees, replaying ``pages`` from all pages shared
-        (``vpn_offsets``: :attr:`Trace.region_vpn_offsets`, default 0)."""
+        (``vpn_offsets``: :attr:`Trace.region_vpn_offsets`, default 0; ``writers``: the
+        process of each region, :attr:`Trace.region_writers`, default one process: the
+        module numbers them itself, ``cowrl_guarded_proc``)."""
         p = np.ascontiguousarray(pages, dtype=np.int64)
         ends = np.ascontiguousarray(region_ends, dtype=np.int64)
         voffs = np.ascontiguousarray(np.zeros(ends.size) if vpn_offsets is None
                                      else vpn_offsets, dtype=np.int64)
+        procs = np.ascontiguousarray(np.zeros(ends.size) if writers is None else writers,
+                                     dtype=np.int64)
         priv = np.zeros(n_pages, dtype=np.uint8)
         out_p = np.zeros(p.size, dtype=np.int64)
         out_k = np.zeros(p.size, dtype=np.uint32)
         n = self.lib.cg_replay(payload, p.ctypes.data, p.size, ends.ctypes.data,
-                               voffs.ctypes.data, ends.size,
+                               voffs.ctypes.data, procs.ctypes.data, ends.size,
                                priv.ctypes.data, out_p.ctypes.data, out_k.ctypes.data)
         self.last_reads = int(self.lib.cg_last_reads())
         """Window/sentinel page reads of this replay (the module's gup-fast calls)."""

@@ -149,7 +149,9 @@ keeps walking while the ring holds live entries it has not looked at, of *any* r
 region can read (a finished region's copies) keeps every look walking, and paying the walk,
 until the budget is drained. With 1 every ring entry keeps its region's bucket
 (:func:`region_bucket`: a hash of the region's first virtual page number mod 512 and its
-size in pages, what the module reads from the VMA), the state counts the live entries per
+size in pages, what the module reads from the VMA, plus the ordinal of the region's process
+(:attr:`FaultContext.proc`), mod 16: the children of a fork hold their copies of a region at
+the same address and size and share the module's state), the state counts the live entries per
 bucket (:data:`BUCKETS`), and a look starts from its bucket's count and counts down only the
 live entries of its bucket it steps over or reads: it ends once it saw them. Regions that
 share a bucket walk over each other's entries as with 0. The walk stays paid as above, so
@@ -857,7 +859,7 @@ class GuardedPolicy(Policy):
         g = self.ctx
         walk = ctx.proof_walk  # the engine charges the slots stepped over unread
         i0 = i = g.proof_cursor
-        b = region_bucket(start + ctx.vpn_offset, limit - start)
+        b = region_bucket(start + ctx.vpn_offset, limit - start, ctx.proc)
         # live entries not yet looked at: of every region, or (proof_look 1) of its bucket
         n, left = 0, g.bucket_live[b] if self.proof_look else g.proof_live
         now = g.n_faults & DUE_MASK
@@ -1021,7 +1023,8 @@ class GuardedPolicy(Policy):
             self.budget -= reserved + self.fixed(ctx.page, k, copied, limit)
         if self.proof and k > 0:  # version 4: the copied pages await their proofs
             g = self.ctx
-            b = region_bucket(ctx.region_start + ctx.vpn_offset, limit - ctx.region_start)
+            b = region_bucket(ctx.region_start + ctx.vpn_offset, limit - ctx.region_start,
+                              ctx.proc)
             for q in range(ctx.page + 1, min(ctx.page + k, limit - 1) + 1):
                 if not g.private[q]:
                     h = g.proof_head

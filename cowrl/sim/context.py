@@ -73,6 +73,10 @@ class FaultContext:
     vpn_offset: int = 0
     """The faulting page's virtual page number is ``page + vpn_offset``
     (:attr:`Trace.region_vpn_offsets` of its region): what guarded's align values read."""
+    proc: int = 0
+    """The ordinal of the faulting region's process (:attr:`Trace.region_procs`, at most
+    ``G_PROCS - 1``; 0 for a trace of one process; the module: ``cowrl_guarded_proc``):
+    part of guarded's proof-ring bucket key (:func:`cowrl.sim.programs.region_bucket`)."""
     seq_hit: int = 0
     """1 if ``page == prev_page + prev_k + 1`` (the previous window was used up)."""
     run: int = 0

@@ -35,6 +35,7 @@ from cowrl.sim.programs import (
     G_WALK_JUMP,
     G_WALK_LIVE,
     G_WALK_SCAN,
+    G_PROCS,
     GUARDED,
     N_CELLS,
     STATIC,
@@ -48,6 +49,8 @@ from cowrl.traces.io import Trace
 # READS: unproven proof reads of the current fault that a Python policy made
 # (FaultContext.unproven_reads), charged and zeroed when the fault is applied.
 # VOFF: the current region's vpn offset (Trace.region_vpn_offsets): vpn = page + VOFF.
+# PROC: the current region's process ordinal (Trace.region_procs, at most G_PROCS - 1):
+# part of guarded's ring bucket key (region_bucket).
 # WEMPTY, WLIVE: ring slots of the current fault's proof look that a Python policy stepped
 # over unread (FaultContext.proof_walk: empty; live, not due or another region's), charged
 # and zeroed as READS. WJUMP: its jumps from an empty slot to the next live one
@@ -55,8 +58,8 @@ from cowrl.traces.io import Trace
 # to the next slot not waiting and the waiting entries its refresh looked at (proof_duemap;
 # proof_walk[3], [4]), charged proof_duejump_ns, proof_duescan_ns.
 POS, PAGE, REND, RSTART, PREV_PAGE, PREV_K, SEQ, RUN, HIT, NPRIV, FAULTS, PRECOPIED, \
-    WASTED, READS, VOFF, WEMPTY, WLIVE, WJUMP, WDUE, WSCAN = range(20)
-N_STATE = 20
+    WASTED, READS, VOFF, WEMPTY, WLIVE, WJUMP, WDUE, WSCAN, PROC = range(21)
+N_STATE = 21
 
 
 @njit(cache=True, nogil=True)
@@ -74,8 +77,8 @@ N_LAYOUT = 10
 
 
 @njit(cache=True, nogil=True, forceinline=True)
-def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.ndarray,
-           touched: np.ndarray,
+def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.ndarray,
+           private: np.ndarray, touched: np.ndarray,
            written: np.ndarray, noise: np.ndarray, lay: np.ndarray, st: np.ndarray, i: int,
            thp: bool, extra_private: int, coef: np.ndarray, decided: int, code: int,
            static_k: int, cells: np.ndarray, max_k: int, slots: int, near: int, ss: np.ndarray,
@@ -90,7 +93,8 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
     (unless it is empty: then only ``total[0]``, the sum, is kept) and, with ``record``,
     the :data:`EVENT_COLUMNS` into ``ev``; it returns the number applied; ``total[0]``
     accumulates the latencies. ``st[i, POS] = -1`` (a fresh run) first looks for the
-    first demand fault. With ``trim`` (a run the module runs in GUARDED mode; the program
+    first demand fault. ``procs`` (laid out as ``ends``; empty: every ordinal 0) is each
+    region's process ordinal, what a ``GUARDED`` program's ring bucket reads. With ``trim`` (a run the module runs in GUARDED mode; the program
     ``GUARDED`` always) the precopy walk stops after the window's last page that was shared
     at the decision, as the module's does: the private pages after it are not walked (not
     ``skipped``, not priced); what the window copies is the same. This is the only loop over
@@ -103,7 +107,7 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
         st[i, 4], st[i, 5]
     seq, run, hit, npriv, faults, precopied, wasted = st[i, 6], st[i, 7], st[i, 8], \
         st[i, 9], st[i, 10], st[i, 11], st[i, 12]
-    voff = st[i, VOFF]
+    voff, proc = st[i, VOFF], st[i, PROC]
     p0, n_w, e0, n_e = lay[i, P_OFF], lay[i, N_WRITES], lay[i, E_OFF], lay[i, N_ENDS]
     s0, h0, z0, n_z = lay[i, S_OFF], lay[i, H_OFF], lay[i, Z_OFF], lay[i, N_NOISE]
     c0, c1, c2, c3, c4, c5, c6 = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], \
@@ -136,13 +140,14 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
                     rstart = ends[e0 + lo - 1] if lo > 0 else 0
                     rend = ends[e0 + lo]
                     voff = voffs[e0 + lo]
+                    proc = procs[e0 + lo] if procs.shape[0] > 0 else 0
                 seq, run, hit = history_step(prev_page, prev_k, page, run, hit)
             adv = False
         if pos >= n_w or nf >= limit:
             break
         k = static_k if code == STATIC else program_decide(code, static_k, cells, max_k, ss,
                                                            slots, near, page, rend, rstart,
-                                                           private, s0, page + voff)
+                                                           private, s0, page + voff, proc)
         # --- the page-state update (docs/semantics.md): the faulting page, the huge
         # page's first fault, the precopy window clipped at the region end ---
         hi = min(page + k, rend - 1)  # the window's last page
@@ -230,7 +235,7 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, private: np.n
         prev_page, prev_k
     st[i, 6], st[i, 7], st[i, 8], st[i, 9], st[i, 10], st[i, 11], st[i, 12] = seq, run, hit, \
         npriv, faults, precopied, wasted
-    st[i, VOFF] = voff
+    st[i, VOFF], st[i, PROC] = voff, proc
     total[0] += acc
     return nf
 
@@ -253,7 +258,7 @@ def lookahead_k(written: np.ndarray, private: np.ndarray, page: int, limit: int,
 
 
 @njit(cache=True, nogil=True)
-def replay_degrees(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray,
+def replay_degrees(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.ndarray,
                    private: np.ndarray, touched: np.ndarray, written: np.ndarray,
                    noise: np.ndarray, lay: np.ndarray, st: np.ndarray, thp: bool,
                    extra_private: int, coef: np.ndarray, decided: int, cells: np.ndarray,
@@ -281,7 +286,7 @@ def replay_degrees(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray,
         if lookahead:
             degrees[nf] = lookahead_k(written, private, st[0, PAGE], st[0, REND], max_k, gain,
                                       loss)
-        replay(pages, ends, voffs, private, touched, written, noise, lay, st, 0, thp,
+        replay(pages, ends, voffs, procs, private, touched, written, noise, lay, st, 0, thp,
                extra_private, coef, decided, STATIC, degrees[nf], cells, 0, 1, 1, ss, 1,
                out_ns[nf:nf + 1] if store else out_ns, record,
                ev[nf:nf + 1] if record else ev, total, trim)
@@ -362,6 +367,7 @@ class ReplayEngine:
         self.n_pages = trace.n_pages
         self.ends = trace.region_ends
         self.voffs = trace.region_vpn_offsets
+        self.procs = np.minimum(trace.region_procs, G_PROCS - 1)
         self.written = written_mask(trace.pages, trace.n_pages) if written is None else written
         self.private = np.zeros(trace.n_pages, dtype=np.uint8)
         self.touched = np.zeros((trace.n_pages + HUGE_PAGES - 1) // HUGE_PAGES
@@ -385,7 +391,7 @@ class ReplayEngine:
     def _replay(self, code: int, static_k: int, cells: np.ndarray, max_k: int, slots: int,
                 near: int, ss: np.ndarray, limit: int, out: np.ndarray, record: bool,
                 ev: np.ndarray) -> int:
-        nf = replay(self.pages, self.ends, self.voffs, self.private, self.touched, self.written,
+        nf = replay(self.pages, self.ends, self.voffs, self.procs, self.private, self.touched, self.written,
                     self.noise, self._lay, self._st, 0, self.thp, self.extra_private, self.coef,
                     self.decided, code, static_k, cells, max_k, slots, near, ss, limit, out,
                     record, ev, self.total_ns, self.trim)
@@ -403,6 +409,7 @@ class ReplayEngine:
                             prev_k=int(st[PREV_K]), private_pages=int(st[NPRIV]),
                             write_index=int(st[POS]), region_end=int(st[REND]),
                             region_start=int(st[RSTART]), vpn_offset=int(st[VOFF]),
+                            proc=int(st[PROC]),
                             seq_hit=int(st[SEQ]), run=int(st[RUN]), hit_rate_fp=int(st[HIT]),
                             page_state=self.private,
                             unproven_reads=self._st[0, READS:READS + 1],
@@ -480,7 +487,8 @@ class ReplayEngine:
 
     def _replay_degrees(self, degrees: np.ndarray, lookahead: bool, max_k: int, gain: float,
                         loss: float, out: np.ndarray, record: bool, ev: np.ndarray) -> int:
-        nf = replay_degrees(self.pages, self.ends, self.voffs, self.private, self.touched,
+        nf = replay_degrees(self.pages, self.ends, self.voffs, self.procs, self.private,
+                            self.touched,
                             self.written, self.noise, self._lay, self._st, self.thp,
                             self.extra_private, self.coef, self.decided, self._cells0,
                             self._ss0, degrees, lookahead, max_k, gain, loss, out, record, ev,

@@ -97,6 +97,7 @@ _GPCLS = _GPMISS + G_PROOFS
 _GPDUE = _GPCLS + G_PROOFS
 # proof_look: each ring entry's region bucket (region_bucket), and the live entries per bucket.
 G_BUCKETS = 16  # (guarded.BUCKETS, COWRL_GUARDED_BUCKETS)
+G_PROCS = 16  # process ordinals told apart in the bucket key (COWRL_GUARDED_PROCS)
 _GPBUCKET = _GPDUE + G_PROOFS
 _GPBLIVE = _GPBUCKET + G_PROOFS
 # proof_span: the ring's oldest possibly live slot (every slot outside [tail, head) is empty),
@@ -261,17 +262,21 @@ def guarded_shared(private: np.ndarray, s0: int, page: int, k: int, limit: int) 
 
 
 @njit(cache=True, nogil=True)
-def region_bucket(start_vpn: int, size: int) -> int:
+def region_bucket(start_vpn: int, size: int, proc: int = 0) -> int:
     """The proof ring's bucket (0..:data:`G_BUCKETS` - 1) of the region whose first page is
-    at virtual page ``start_vpn``, ``size`` pages long (``proof_look``): a u32 key, the low 9
-    bits of ``start_vpn`` (the kernel harness maps each region at a slot congruent to it
-    modulo 512, so the simulator and the module agree on them) with ``size`` above them,
-    mixed by two xor-shift-multiply rounds (all mod 2 ** 32; the product of a u32 and the
-    multiplier fits an int64), its low 4 bits (``cowrl_guarded_bucket`` in cowrl_guarded.h)."""
+    at virtual page ``start_vpn``, ``size`` pages long, of the process of ordinal ``proc``
+    (``proof_look``; :attr:`Trace.region_procs`, 0 for a trace of one process): a u32 key,
+    the low 9 bits of ``start_vpn`` (the kernel harness maps each region at a slot congruent
+    to it modulo 512, so the simulator and the module agree on them) with ``size`` above
+    them, mixed by two xor-shift-multiply rounds (all mod 2 ** 32; the product of a u32 and
+    the multiplier fits an int64), its low 4 bits plus ``proc``, mod 16
+    (``cowrl_guarded_bucket`` in cowrl_guarded.h). The children of a fork hold their copies
+    of a region at the same address and size: ``proc`` puts up to 16 of them in distinct
+    buckets, and ``proc = 0`` is the key before it."""
     x = ((start_vpn & 511) | (size << 9)) & G_DUE_MASK
     x = (((x >> 16) ^ x) * 0x045D9F3B) & G_DUE_MASK
     x = (((x >> 16) ^ x) * 0x045D9F3B) & G_DUE_MASK
-    return ((x >> 16) ^ x) & (G_BUCKETS - 1)
+    return (((x >> 16) ^ x) + proc) & (G_BUCKETS - 1)
 
 
 @njit(cache=True, nogil=True, forceinline=True)
@@ -353,10 +358,12 @@ def g_next_live(ss: np.ndarray, i: int) -> int:
 
 @njit(cache=True, nogil=True)
 def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, page: int,
-                   start: int, limit: int, private: np.ndarray, s0: int, vpn: int) -> int:
+                   start: int, limit: int, private: np.ndarray, s0: int, vpn: int,
+                   proc: int = 0) -> int:
     """``GuardedPolicy.decide`` at ``page`` of the region ``[start, limit)``; ``private``
     (from offset ``s0``) is the page state before this fault (:data:`PAGE_WRITTEN`: written
-    since it became private); ``vpn`` is the page's virtual page number (align values)."""
+    since it became private); ``vpn`` is the page's virtual page number (align values);
+    ``proc`` the ordinal of the region's process (its ring bucket, :func:`region_bucket`)."""
     if ss[_GINIT] == 0:
         ss[_GINIT] = 1
         ss[_GUSE] = ss[_GUSE + 1] = G_USE_ONE // 2
@@ -364,7 +371,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     # 0. version 4: interior proofs, round robin over the ring's pages of this region
     proof = cells[C_PROOF]
     look = cells[C_PLOOK]
-    bucket = region_bucket(vpn - (page - start), limit - start)
+    bucket = region_bucket(vpn - (page - start), limit - start, proc)
     # live entries not yet looked at: of every region, or (proof_look) of its bucket
     left = ss[_GPBLIVE + bucket] if look else ss[_GPLIVE]
     span = cells[C_PSPAN]
@@ -641,14 +648,16 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
 @njit(cache=True, nogil=True, forceinline=True)
 def program_decide(code: int, static_k: int, cells: np.ndarray, max_k: int, ss: np.ndarray,
                    slots: int, near: int, page: int, limit: int, start: int,
-                   private: np.ndarray, s0: int, vpn: int) -> int:
+                   private: np.ndarray, s0: int, vpn: int, proc: int = 0) -> int:
     """The degree a program picks at ``page`` of the region ``[start, limit)`` (and its
     state update); ``private`` from offset ``s0`` is the page state (guarded reads it), ``vpn``
-    the page's virtual page number (guarded's align values read it)."""
+    the page's virtual page number (guarded's align values read it), ``proc`` the ordinal of
+    the region's process (guarded's ring bucket)."""
     if code == STATIC:
         return static_k
     if code == GUARDED:
-        return guarded_decide(cells, ss, slots, near, page, start, limit, private, s0, vpn)
+        return guarded_decide(cells, ss, slots, near, page, start, limit, private, s0, vpn,
+                              proc)
     cell, slot, matched, gap, run, slot_k = stream_observe(ss, slots, near, page, start)
     if code == TABLE:
         k = cells[cell]

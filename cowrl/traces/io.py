@@ -225,6 +225,30 @@ class Trace:
         return (self.region_starts // np.uint64(PAGE_SIZE)).astype(np.int64) \
             - self.region_begins
 
+    @property
+    def region_procs(self) -> np.ndarray:
+        """Per region, the ordinal of its process (``region_writers``) among the trace's
+        writers in the order of their first write: 0 for the process of the first write, 1
+        for the next one to write, ...; a writer that never writes comes after all that do.
+        A writer's first write always faults (precopy copies only within the faulting
+        process's regions), so this is also the order of first demand faults, which is how
+        the module numbers the processes of a target (``cowrl_guarded_proc``). Without
+        ``region_writers`` (one process) every ordinal is 0."""
+        n_reg = self.region_ends.shape[0]
+        if self.region_writers is None:
+            return np.zeros(n_reg, dtype=np.int64)
+        rw = np.asarray(self.region_writers, dtype=np.int64)
+        region = np.searchsorted(self.region_ends, self.pages, side="right")
+        first = np.full(n_reg, self.writes, dtype=np.int64)  # never written: after all
+        seen, at = np.unique(region, return_index=True)
+        first[seen] = at
+        roles, role_of = np.unique(rw, return_inverse=True)
+        role_first = np.full(roles.size, self.writes, dtype=np.int64)
+        np.minimum.at(role_first, role_of, first)
+        rank = np.empty(roles.size, dtype=np.int64)
+        rank[np.lexsort((roles, role_first))] = np.arange(roles.size)
+        return rank[role_of]
+
     def region_end_of(self, pages: np.ndarray) -> np.ndarray:
         """The exclusive end page of the region holding each of ``pages``."""
         ends = self.region_ends
