@@ -13,7 +13,8 @@ uses it: training draws use ``seed * 7919 + 17 + d // 8``, held-out families ``1
 generator family from seed 2000, as experiments/guarded_ttl.py and guarded_align.py).
 ``--regions R`` groups the development draws ``R`` at a time into traces of ``R`` regions
 (experiments/guarded_ttl.py's ``region_draws``: shuffled by seed 2000, written one region after
-the other, ``--layout phases``, or in turns of ``--chunk`` writes, ``interleaved``): the
+the other, ``--layout phases``, or in turns of ``--chunk`` writes, ``interleaved``, or so by
+forked children each writing its copy of one buffer, ``forked``): the
 multi-region development set (``--family-draws 4 --regions 4``, as guarded_ttl.py's
 ``--draws 4 --regions 4``).
 A variant may train another learner through the same shield (``policy=ppo``, ``policy=dqn``:
@@ -100,7 +101,7 @@ def main() -> None:
     if a.regions > 1:
         dev = region_draws(dev, a.regions, a.layout, a.chunk)
         where += f", {a.regions} regions each, {a.layout}" + (
-            f" in turns of {a.chunk} writes" if a.layout == "interleaved" else "")
+            f" in turns of {a.chunk} writes" if a.layout != "phases" else "")
     dev = [dataclasses.replace(t, name=f"dev{i}_{G.family_of(t)}") for i, t in enumerate(dev)]
     out: dict[str, dict] = {}
     policies = []

@@ -50,7 +50,8 @@ ends once it saw the live entries of its region's bucket) or a prototype of
 experiments/guarded_use.py (``per_region``: a ring per region, simulator only).
 Every draw is one region, where both decide as the shipped ring; ``--regions R`` groups the
 draws R at a time (shuffled, seed 2000) into traces of R regions, written one region after
-the other (``--layout phases``) or in turns of ``--chunk`` writes (``interleaved``): the
+the other (``--layout phases``) or in turns of ``--chunk`` writes (``interleaved``; ``forked``:
+so, by forked children at one address, :func:`multi_region`): the
 development set for what the ring does across regions (docs/policies.md, "Where held-out
 numpy's walk goes").
 """
@@ -84,16 +85,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from guarded_use import LATE_RINGS, RINGS, Probe, late_writes, ring_class  # noqa: E402
 
 
+FORK_START = 0x7F0000000000
+"""``forked``: the address of every writer's copy of the buffer (page aligned, 0 mod 512)."""
+
+
 def multi_region(parts: Sequence[Trace], layout: str, chunk: int = 256) -> Trace:
     """One trace whose regions are ``parts`` (laid end to end, each keeping its own write
     order): written one region after the other (``phases``: a finished region leaves its
     unproven copies in a shared ring) or in turns of ``chunk`` writes, round robin
-    (``interleaved``: workers, each writing its own region)."""
+    (``interleaved``: workers, each writing its own region). ``forked``: as ``interleaved``,
+    but each part is a forked child (``region_writers`` 1, 2, ...) writing its own copy of
+    one buffer: every region has the size of the largest part and starts at the same
+    address (:data:`FORK_START`), as the children of a ``fork`` hold their copies (a layout
+    added after such a program, never seen in development, showed that the module's proof
+    ring told those copies apart only by their process)."""
     if layout not in LAYOUTS:
         raise ValueError(f"--layout: one of {', '.join(LAYOUTS)}, got {layout!r}")
     if chunk < 1:
         raise ValueError(f"--chunk: must be >= 1, got {chunk!r}")
+    forked = layout == "forked"
     sizes = np.array([t.n_pages for t in parts], dtype=np.int64)
+    if forked:
+        sizes[:] = sizes.max()
     offs = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     own = [np.asarray(t.pages, dtype=np.int64) + o for t, o in zip(parts, offs, strict=True)]
     if layout == "phases":
@@ -103,11 +116,13 @@ def multi_region(parts: Sequence[Trace], layout: str, chunk: int = 256) -> Trace
         pages = np.concatenate([x[r] for r in range(max(len(x) for x in turns))
                                 for x in turns if r < len(x)])
     fams = "+".join(str(t.meta.get("family", t.name)) for t in parts)
+    fork = {"region_starts": np.full(sizes.size, FORK_START, dtype=np.uint64),
+            "region_writers": np.arange(1, sizes.size + 1, dtype=np.int32)} if forked else {}
     return Trace(pages=pages, n_pages=int(sizes.sum()), name=f"{layout}:{fams}",
-                 region_sizes=sizes, meta={"family": f"{layout}:{fams}"})
+                 region_sizes=sizes, meta={"family": f"{layout}:{fams}"}, **fork)
 
 
-LAYOUTS = ("phases", "interleaved")
+LAYOUTS = ("phases", "interleaved", "forked")
 
 
 def best_fixed(draws: Sequence[Trace], bases: Sequence[float], cost: Any
@@ -201,7 +216,7 @@ def add_region_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--layout", default="phases", choices=LAYOUTS,
                     help="with --regions: one region after the other, or in turns")
     ap.add_argument("--chunk", type=int, default=256,
-                    help="with --layout interleaved: writes per turn")
+                    help="with --layout interleaved or forked: writes per turn")
 
 
 def main() -> None:
@@ -256,7 +271,7 @@ def main() -> None:
               f"{cost.proof_skip_ns:g}, proof_reads {kw.get('proof_reads')}, "
               f"{len(draws)} draws ({args.draws} per family"
               + (f", {args.regions} regions each, {args.layout}"
-                 + (f" in turns of {args.chunk} writes" if args.layout == "interleaved" else "")
+                 + (f" in turns of {args.chunk} writes" if args.layout != "phases" else "")
                  if args.regions > 1 else "")
               + f"), options {args.options}, ring {args.ring} of {args.ring_size}",
               flush=True)

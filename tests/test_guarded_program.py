@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -510,7 +511,7 @@ def test_c_guarded_matches_the_prototype(cguarded, pi: int) -> None:  # noqa: AN
     for t in _traces():
         _, ev = simulate(t, pol, cost, record_events=True, fast=False)
         page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends,
-                                  t.region_vpn_offsets)
+                                  t.region_vpn_offsets, t.region_writers)
         assert np.array_equal(page, ev.page), t.name
         assert np.array_equal(k, ev.k), t.name
         # the module's precopy walks (each to the last window page its decision read
@@ -538,7 +539,8 @@ def _phases(parts: list[Trace], name: str, starts: list[int] | None = None) -> T
 def _look_traces() -> list[Trace]:
     """Multi-region traces where the buckets matter: regions in distinct buckets, two of
     three sharing one (same size, first pages congruent mod 512), all in one, and regions
-    written in turns (interleaved writers)."""
+    written in turns (interleaved writers), and forked writers (each region another
+    process's copy of one buffer: same address and size; :func:`_forked`)."""
     half = g.sequential(n_pages=512, writes=300)  # its last windows' copies stay unwritten
     parts = [g.sequential(n_pages=500, writes=300), g.uniform(n_pages=520, writes=400, seed=7),
              g.sequential(n_pages=700)]
@@ -554,7 +556,25 @@ def _look_traces() -> list[Trace]:
         # recorded addresses (vpns not those of the page indices), and interleaved writers
         _phases(parts, "look_at", [0x7f0000003000, 0x7f0000210000 + 5 * 4096, 0x555500001000]),
         Trace(pages=inter.pages, n_pages=inter.n_pages, name="look_inter",
-              region_sizes=np.array([512, 512, 1024]))]
+              region_sizes=np.array([512, 512, 1024])),
+        _forked()]
+
+
+def _forked() -> Trace:
+    """Four forked children (region_writers 1..4, the first to write being 3), each
+    rewriting its own copy of one 512-page buffer at one address, in turns of 64 writes: in
+    the module every copy is the same region of another process (docs/policies.md,
+    "Own-bucket proof looks")."""
+    parts = [g.sequential(n_pages=512, writes=300), g.uniform(n_pages=512, writes=300, seed=7),
+             g.sequential(n_pages=512), g.stride(n_pages=512, stride=2, seed=1)]
+    turns = [[p.pages[i:i + 64] + 512 * w for i in range(0, p.writes, 64)]
+             for w, p in enumerate(parts)]
+    order = (2, 0, 1, 3)  # the third child writes first
+    pages = np.concatenate([turns[w][r] for r in range(max(map(len, turns))) for w in order
+                            if r < len(turns[w])])
+    return Trace(pages=pages, n_pages=2048, name="look_forked", region_sizes=np.full(4, 512),
+                 region_starts=np.full(4, 0x7F0000000000, dtype=np.uint64),
+                 region_writers=np.array([1, 2, 3, 4], dtype=np.int32))
 
 
 def _look_policies() -> list[GuardedPolicy]:
@@ -578,10 +598,70 @@ def test_region_buckets_of_the_look_traces() -> None:
 
     got = {t.name: buckets(t) for t in _look_traces()}
     assert len(set(got["look_distinct"])) == 3 and len(set(got["look_at"])) == 3
+    assert len(set(got["look_forked"])) == 1  # without the process: the key before it
     a, b, c = got["look_two_collide"]
     assert a == b != c
     assert len(set(got["look_all_collide"])) == 1
     assert all(0 <= x < 16 for v in got.values() for x in v)
+
+
+def _old_key(start_vpn: int, size: int) -> int:
+    """The bucket key before the process ordinal (cowrl_guarded_bucket until session 26)."""
+    m = 0xFFFFFFFF
+    x = ((start_vpn & 511) | (size << 9)) & m
+    x = (((x >> 16) ^ x) * 0x045D9F3B) & m
+    x = (((x >> 16) ^ x) * 0x045D9F3B) & m
+    return ((x >> 16) ^ x) & 15
+
+
+def test_one_process_keeps_the_bucket_key() -> None:
+    """Ordinal 0 is the key before the ordinal, for every region (so every trace of one
+    process, and every generator trace, decides as before), and a trace without
+    region_writers, or with one writer, is one process."""
+    from cowrl.sim.programs import region_bucket
+
+    rng = np.random.default_rng(0)
+    for vpn, size in zip(rng.integers(0, 1 << 40, 2000), rng.integers(1, 1 << 28, 2000),
+                         strict=True):
+        assert region_bucket(int(vpn), int(size), 0) == _old_key(int(vpn), int(size))
+        assert region_bucket(int(vpn), int(size)) == _old_key(int(vpn), int(size))
+    for t in _look_traces()[:-1] + [g.randomized(2000, d) for d in range(4)]:
+        assert not t.region_procs.any(), t.name
+    assert not _one_process(_forked()).region_procs.any()
+
+
+def _one_process(t: Trace) -> Trace:
+    """``t``'s regions in one process, 512 pages apart: the same keys as the key before the
+    ordinal gave ``t``'s (first pages congruent mod 512, same sizes)."""
+    starts = t.region_starts + np.arange(t.region_sizes.size, dtype=np.uint64) * np.uint64(
+        512 * 4096)
+    return replace(t, region_writers=None, region_starts=starts)
+
+
+def test_forked_writers_fall_in_distinct_buckets() -> None:
+    """The children of a fork hold their copies of a region at the same address and size:
+    their ordinals (by first write) put them in distinct buckets, and the ring's entries of
+    two children are counted apart (the key before the ordinal put all four in one)."""
+    from cowrl.sim.programs import region_bucket
+
+    t = _forked()
+    assert t.region_procs.tolist() == [1, 2, 0, 3]  # writer 3 wrote first
+    vpn0 = 0x7F0000000000 // 4096
+    keys = [int(region_bucket(vpn0, 512, int(p))) for p in t.region_procs]
+    assert len(set(keys)) == 4
+    assert len({_old_key(vpn0, 512) for _ in keys}) == 1
+    pol = _look_policies()[2]
+    simulate(t, pol, make_costmodel("seed_table1"), fast=False)
+    g_ = pol.ctx
+    live = [b for i, b in enumerate(g_.proof_bucket) if g_.proof_page[i]]
+    assert len(set(live)) >= 2, live  # entries of two children or more, in their own buckets
+    assert sorted(set(live)) == sorted(b for b in set(keys) if g_.bucket_live[b])
+    # and the ordinals decide: with every child at ordinal 0 (the key before it) the run
+    # differs, for the prototype and the module's C alike
+    cost = make_costmodel("seed_table1")
+    _, ev = simulate(t, _look_policies()[2], cost, record_events=True)
+    _, ev0 = simulate(_one_process(t), _look_policies()[2], cost, record_events=True)
+    assert not np.array_equal(ev.k, ev0.k)
 
 
 def _forms_agree(cguarded, pol, at: int, key: str, traces, check=None,  # noqa: ANN001
@@ -608,7 +688,7 @@ def _forms_agree(cguarded, pol, at: int, key: str, traces, check=None,  # noqa: 
                                                            got.wasted), t.name
         assert np.allclose(ref.fault_ns, got.fault_ns), t.name
         page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends,
-                                  t.region_vpn_offsets)
+                                  t.region_vpn_offsets, t.region_writers)
         assert np.array_equal(page, ev.page) and np.array_equal(k, ev.k), t.name
         nonzero += int(np.count_nonzero(k))
         other[t.name] = _decides_otherwise(t, ev, old, cost)

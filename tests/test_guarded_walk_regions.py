@@ -69,6 +69,23 @@ def test_multi_region_keeps_each_region_and_its_write_order(ttl) -> None:
     assert ttl.region_draws(draws, 1, "phases") == draws
 
 
+def test_forked_layout_gives_each_child_a_copy_at_one_address(ttl) -> None:
+    """``forked``: the interleaved turns, each part a child (region_writers 1..R) writing its
+    own copy of one buffer (every region the largest part's size, all at one address), so
+    the children rank by their first write and the guarded ring keeps them apart."""
+    parts = [g.sequential(n_pages=100, writes=150), g.uniform(n_pages=50, writes=70, seed=1),
+             g.reverse(n_pages=30)]
+    t = ttl.multi_region(parts, "forked", chunk=16)
+    inter = ttl.multi_region(parts, "interleaved", chunk=16)
+    assert list(t.region_sizes) == [100, 100, 100] and t.region_writers.tolist() == [1, 2, 3]
+    assert len(set(t.region_starts.tolist())) == 1 and t.region_procs.tolist() == [0, 1, 2]
+    for p, lo in zip(parts, (0, 100, 200), strict=True):
+        mine = t.pages[(t.pages >= lo) & (t.pages < lo + 100)] - lo
+        assert np.array_equal(mine, p.pages)
+    assert np.array_equal(t.pages[16:32], inter.pages[16:32])  # the second turn, region 1
+    assert not inter.region_procs.any()  # one process
+
+
 @pytest.mark.parametrize("ring", ["per_region", "own_left"])
 def test_on_one_region_the_prototypes_decide_as_the_shared_ring(use, ring: str) -> None:
     shipped_table = list(GuardedPolicy.for_cost(make_costmodel("host")).table)

@@ -129,6 +129,8 @@ def run_one(job: dict[str, Any], run: dict[str, Any], out: Path) -> dict[str, An
         cmd += ["--k", str(run["k"])]
     if run.get("regions"):
         cmd += ["--regions", run["regions"]]
+    if run.get("writers"):
+        cmd += ["--writers", run["writers"]]
     if run["thp"]:
         cmd.append("--thp")
     if not run["module"]:

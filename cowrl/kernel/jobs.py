@@ -1,7 +1,8 @@
 """Job files: (trace, policy) runs -> ``job.json`` for the guest, and harness output -> RunRecord.
 
 A job directory holds ``job.json``, one ``traces/<i>.bin`` per trace
-(little-endian int64 page indices, what the C harness reads), one
+(little-endian int64 page indices, what the C harness reads; with
+``<i>.regions.bin`` and, for a trace written by several processes, ``<i>.writers.bin``), one
 ``tables/<run id>.bin`` per table-mode run (``struct cowrl_policy_table``,
 from :func:`cowrl.kernel.table.pack_table`, pushed by the harness
 with ``COWRL_IOC_SET_POLICY`` mode ``TABLE``) and, after the guest ran,
@@ -67,6 +68,10 @@ class RunSpec:
     regions: str = ""
     """The harness's --regions: path of one (size in pages, first slot) int64 pair per region
     (:func:`harness_slots`); empty for one region at slot 0."""
+    writers: str = ""
+    """The harness's --writers: path of the writer role of each write (int64,
+    :func:`write_roles`), for a trace written by several processes: the harness replays each
+    role in its own process. Empty: one process writes the whole trace."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -182,11 +187,17 @@ def write_job(jobdir: Path, requests: list[RunRequest], writer: str, paths: dict
             regions = trace_files[key].replace(".bin", ".regions.bin")
             sizes = req.trace.region_ends - req.trace.region_begins
             np.ascontiguousarray(np.c_[sizes, slots], dtype="<i8").tofile(regions)
+        writers = ""
+        roles = write_roles(req.trace)
+        if roles is not None:
+            writers = trace_files[key].replace(".bin", ".writers.bin")
+            np.ascontiguousarray(roles, dtype="<i8").tofile(writers)
         label = req.label or (req.policy.name if req.module else f"{req.policy.name}+nomodule")
         specs.append(RunSpec(id=f"r{i:03d}", trace=trace_files[key], n_pages=req.trace.n_pages,
                              k=plan.k, thp=plan.thp, writer=req.writer or writer,
                              module=req.module, policy=label, workload=req.trace.name,
-                             mode=plan.mode, table=table, regions=regions))
+                             mode=plan.mode, table=table, regions=regions,
+                             writers=writers))
     job: dict[str, Any] = {"version": 2, "out": str(jobdir), "checks": list(checks),
                            "runs": [asdict(s) for s in specs], **paths}
     if "table_ioctl" in checks:  # a valid payload for the guest's bad-ioctl check to mutate
@@ -230,6 +241,9 @@ class DemandEvents:
     """Degree k the module applied (TABLE: decided by ``cowrl_policy_fault``)."""
     precopied: np.ndarray
     """Pages the fault's precopy made private."""
+    pid: np.ndarray
+    """The faulting process (its tgid in the registrant's namespace): one per writer role of
+    a trace of several writers (the harness's --writers)."""
 
 
 def harness_slots(trace: Trace) -> np.ndarray:
@@ -253,6 +267,28 @@ def harness_slots(trace: Trace) -> np.ndarray:
         slots[r] = nxt + (int(vpn0[r]) - nxt) % HARNESS_ALIGN_PAGES
         nxt = int(slots[r] + sizes[r]) + 1
     return slots
+
+
+MAX_WRITERS = 64
+"""The harness replays at most this many writer roles (``MAX_WRITERS`` in cowrl_harness.c)."""
+
+
+def write_roles(trace: Trace) -> np.ndarray | None:
+    """The writer role of each write (its region's ``region_writers``), or None when one
+    process writes the whole trace (no ``region_writers``, or one role among the writes).
+    The kernel harness replays each role in its own process, so the module sees the
+    processes the simulator's :attr:`Trace.region_procs` numbers."""
+    if trace.region_writers is None:
+        return None
+    region = np.searchsorted(trace.region_ends, trace.pages, side="right")
+    roles = np.asarray(trace.region_writers, dtype=np.int64)[region]
+    n = np.unique(roles).size
+    if n == 1:
+        return None
+    if n > MAX_WRITERS:
+        raise CowrlError(f"trace {trace.name!r}: {n} writer roles; the kernel harness replays "
+                         f"at most {MAX_WRITERS} processes")
+    return roles
 
 
 def _read_regions(spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -289,7 +325,8 @@ def demand_events(jobdir: Path, spec: RunSpec) -> DemandEvents | None:
     slots = ((demand["addr"] - start) // PAGE_SIZE).astype(np.int64)
     return DemandEvents(page=slots_to_pages(slots, spec),
                         degree=demand["degree"].astype(np.int64),
-                        precopied=demand["precopied"].astype(np.int64))
+                        precopied=demand["precopied"].astype(np.int64),
+                        pid=demand["pid"].astype(np.int64))
 
 
 def runner_facts(jobdir: Path) -> dict[str, Any]:

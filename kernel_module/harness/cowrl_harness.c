@@ -14,7 +14,7 @@
  *
  * Usage: cowrl_harness --trace FILE --n-pages N --out DIR [--k K | --table TFILE]
  *                      [--thp] [--writer child|parent] [--no-module] [--dev PATH]
- *                      [--regions RFILE]
+ *                      [--regions RFILE] [--writers WFILE]
  * FILE holds little-endian int64 page indices.  DIR receives summary.txt
  * (key=value lines), write_ns.bin (u64 per write) and records.bin (raw
  * struct cowrl_record from the module).  TFILE holds one struct
@@ -34,6 +34,20 @@
  * region's end as at a VMA's end.  records.bin addresses are slot addresses,
  * and summary.txt's n_slots/regions say so.  Without RFILE the N pages are one
  * region at slot 0.
+ *
+ * WFILE (a trace recorded from several processes: a fork's children each writing their own
+ * copy) holds one little-endian int64 per write, the writer role of the write (as the
+ * trace's region_writers; each region is written by one role).  With more than one role
+ * each role is replayed by its own process: all are forked from the process that filled
+ * and registered the range (so every page is COW-shared by all of them, as after the
+ * recorded fork), and they write in trace order across processes: the writer of write i
+ * hands a token (the index of the next write) through the pipe of the writer of write
+ * i + 1 whenever the two differ, so the module decides the faults in the simulator's
+ * order, and each precopy (task work on return from the fault) is done before the token
+ * moves.  Each writer then counts and verifies its own view (the pages it wrote flipped,
+ * every other page as filled); summary.txt sums their counts and writers= says how many
+ * there were.  The parent only holds the snapshot (--writer is not read).  With one role
+ * (or without WFILE) one process writes everything, as before.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -70,7 +84,7 @@ struct shared_result {
 };
 
 struct opts {
-	const char *trace, *out, *dev, *writer, *table, *regions;
+	const char *trace, *out, *dev, *writer, *table, *regions, *writers;
 	long n_pages;
 	unsigned int k;
 	int thp, module;
@@ -272,7 +286,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		{"trace", 1, 0, 't'}, {"n-pages", 1, 0, 'n'}, {"out", 1, 0, 'o'},
 		{"k", 1, 0, 'k'}, {"thp", 0, 0, 'H'}, {"writer", 1, 0, 'w'},
 		{"no-module", 0, 0, 'N'}, {"dev", 1, 0, 'd'}, {"table", 1, 0, 'T'},
-		{"regions", 1, 0, 'R'}, {0, 0, 0, 0},
+		{"regions", 1, 0, 'R'}, {"writers", 1, 0, 'W'}, {0, 0, 0, 0},
 	};
 	int c;
 
@@ -289,6 +303,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		case 'd': o->dev = optarg; break;
 		case 'T': o->table = optarg; break;
 		case 'R': o->regions = optarg; break;
+		case 'W': o->writers = optarg; break;
 		default: exit(2);
 		}
 	}
@@ -296,7 +311,7 @@ static void parse(int argc, char **argv, struct opts *o)
 	    (strcmp(o->writer, "child") && strcmp(o->writer, "parent"))) {
 		fprintf(stderr, "usage: cowrl_harness --trace FILE --n-pages N --out DIR "
 			"[--k K | --table TFILE] [--thp] [--writer child|parent] [--no-module] "
-			"[--dev PATH] [--regions RFILE]\n");
+			"[--dev PATH] [--regions RFILE] [--writers WFILE]\n");
 		exit(2);
 	}
 }
@@ -476,6 +491,172 @@ static long to_slots(struct opts *o, int64_t *trace, long writes)
 	return n;
 }
 
+/* Multi-writer replay: processes told apart (more would be a fork bomb, not a trace). */
+#define MAX_WRITERS 64
+
+/*
+ * --writers: read the writer role of each write and number the roles by their first write
+ * (proc[i] = the ordinal of write i's writer).  Returns how many there are.
+ */
+static long read_writers(const char *path, long writes, int32_t *proc)
+{
+	long n, n_proc = 0;
+	int64_t *roles = read_trace(path, &n);
+	int64_t role_of[MAX_WRITERS];
+
+	if (n != writes) {
+		fprintf(stderr, "cowrl_harness: %s: %ld writer roles for %ld writes\n", path, n,
+			writes);
+		exit(2);
+	}
+	for (long i = 0; i < writes; i++) {
+		long w = 0;
+
+		while (w < n_proc && role_of[w] != roles[i])
+			w++;
+		if (w == n_proc) {
+			if (n_proc == MAX_WRITERS) {
+				fprintf(stderr, "cowrl_harness: %s: more than %d writer roles\n",
+					path, MAX_WRITERS);
+				exit(2);
+			}
+			role_of[n_proc++] = roles[i];
+		}
+		proc[i] = (int32_t)w;
+	}
+	free(roles);
+	return n_proc;
+}
+
+/* The token of the multi-writer replay: the index of the next write (writes: all done). */
+static void pass_token(int wfd, long i)
+{
+	if (write(wfd, &i, sizeof(i)) != sizeof(i))
+		die("token write");
+}
+
+static long wait_token(int rfd)
+{
+	long i;
+
+	if (read(rfd, &i, sizeof(i)) != sizeof(i))
+		die("token read");
+	return i;
+}
+
+/*
+ * Writer @me of @n_proc: write its writes of @trace when the token says so, hand the token
+ * on at each change of writer (the last write's writer tells every other it is over), then
+ * count and verify its own view into @res (its written pages: those it wrote).
+ * @pipes[2 * w] / [2 * w + 1]: writer w's token pipe.  @t0, @t1: the first write's start and
+ * the last write's end (CLOCK_MONOTONIC), set by their writers.
+ */
+static void multi_writer(int me, long n_proc, const int *pipes, uint8_t *region, long n_pages,
+			 const int64_t *trace, const int32_t *proc, long writes,
+			 uint64_t *write_ns, uint64_t *t0, uint64_t *t1,
+			 struct shared_result *res)
+{
+	uint8_t *mine = calloc(n_pages, 1);
+	long i;
+
+	if (!mine)
+		die("calloc");
+	for (i = 0; i < writes; i++)
+		if (proc[i] == me)
+			mine[trace[i]] = 1;
+	i = wait_token(pipes[2 * me]);
+	for (;;) {
+		if (i == 0)
+			*t0 = now_ns();
+		for (; i < writes && proc[i] == me; i++) {
+			volatile uint8_t *b = region + trace[i] * PAGE;
+			uint8_t v = (uint8_t)(pattern(trace[i], 0) ^ 0xff);
+			uint64_t a, z;
+
+			a = now_ns();
+			__asm__ __volatile__("" ::: "memory");
+			*b = v;
+			__asm__ __volatile__("" ::: "memory");
+			z = now_ns();
+			write_ns[i] = z - a;
+		}
+		if (i >= writes) {
+			*t1 = now_ns();
+			for (long w = 0; w < n_proc; w++)
+				if (w != me)
+					pass_token(pipes[2 * w + 1], writes);
+			break;
+		}
+		pass_token(pipes[2 * proc[i] + 1], i);
+		i = wait_token(pipes[2 * me]);
+		if (i >= writes)
+			break;
+		if (i < 0 || proc[i] != me) {
+			fprintf(stderr, "cowrl_harness: writer %d handed write %ld\n", me, i);
+			_exit(2);
+		}
+	}
+	scan_pagemap(region, n_pages, mine, res);
+	res->writer_bad_pages = verify(region, n_pages, mine);
+	res->writer_ok = res->writer_bad_pages == 0;
+	free(mine);
+}
+
+/*
+ * The multi-writer replay (--writers with more than one role): fork the @n_proc writers,
+ * start the first write's, wait for all, sum their counts into @res (elapsed: the first
+ * write's start to the last's end) and verify the holder's view.  0, or the status of a
+ * writer that failed.
+ */
+static int run_writers(long n_proc, uint8_t *region, long n_pages, const int64_t *trace,
+		       const int32_t *proc, long writes, uint64_t *write_ns,
+		       struct shared_result *res)
+{
+	struct shared_result *per = mmap(NULL, n_proc * sizeof(*per) + 2 * sizeof(uint64_t),
+					 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint64_t *t;
+	int pipes[2 * MAX_WRITERS], status, bad = 0;
+	pid_t pids[MAX_WRITERS];
+
+	if (per == MAP_FAILED)
+		die("mmap writer results");
+	memset(per, 0, n_proc * sizeof(*per) + 2 * sizeof(uint64_t));
+	t = (uint64_t *)(per + n_proc);
+	for (long w = 0; w < n_proc; w++)
+		if (pipe(pipes + 2 * w))
+			die("pipe");
+	for (long w = 0; w < n_proc; w++) {
+		pids[w] = fork();
+		if (pids[w] < 0)
+			die("fork");
+		if (pids[w] == 0) {
+			multi_writer((int)w, n_proc, pipes, region, n_pages, trace, proc, writes,
+				     write_ns, &t[0], &t[1], &per[w]);
+			_exit(0);
+		}
+	}
+	pass_token(pipes[2 * proc[0] + 1], 0);	/* every writer forked: the first may write */
+	for (long w = 0; w < n_proc; w++) {
+		if (waitpid(pids[w], &status, 0) < 0)
+			die("waitpid");
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			bad = bad ?: (status ?: 1);
+	}
+	res->writer_ok = 1;
+	for (long w = 0; w < n_proc; w++) {
+		res->private_pages += per[w].private_pages;
+		res->wasted += per[w].wasted;
+		res->written_not_private += per[w].written_not_private;
+		res->writer_bad_pages += per[w].writer_bad_pages;
+		res->writer_ok &= per[w].writer_ok;
+	}
+	res->elapsed_ns = t[1] - t[0];
+	res->holder_bad_pages = verify(region, n_pages, NULL);
+	res->holder_ok = res->holder_bad_pages == 0;
+	munmap(per, n_proc * sizeof(*per) + 2 * sizeof(uint64_t));
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -484,7 +665,8 @@ int main(int argc, char **argv)
 	uint64_t *write_ns;
 	uint8_t *base, *region, *written;
 	int64_t *trace;
-	long writes, thp_kb, n_regions, trace_pages;
+	int32_t *proc = NULL;
+	long writes, thp_kb, n_regions, trace_pages, n_proc = 1;
 	size_t len, span;
 	int pfd[2], status, fd = -1, child_writes;
 	char thp_setting[128], path[4096];
@@ -495,6 +677,12 @@ int main(int argc, char **argv)
 	trace = read_trace(o.trace, &writes);
 	trace_pages = o.n_pages;
 	n_regions = o.regions ? to_slots(&o, trace, writes) : 1;
+	if (o.writers) {
+		proc = malloc(writes * sizeof(*proc));
+		if (!proc)
+			die("malloc");
+		n_proc = read_writers(o.writers, writes, proc);
+	}
 	written = calloc(o.n_pages, 1);
 	if (!written)
 		die("calloc");
@@ -539,6 +727,10 @@ int main(int argc, char **argv)
 	if (pipe(pfd))
 		die("pipe");
 
+	if (n_proc > 1) {
+		status = run_writers(n_proc, region, o.n_pages, trace, proc, writes, write_ns, res);
+		goto done;
+	}
 	child_writes = !strcmp(o.writer, "child");
 	pid = fork();
 	if (pid < 0)
@@ -563,6 +755,7 @@ int main(int argc, char **argv)
 		if (waitpid(pid, &status, 0) < 0)
 			die("waitpid");
 	}
+done:
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		fprintf(stderr, "cowrl_harness: child failed (status %d)\n", status);
 		unregister_self();
@@ -578,10 +771,10 @@ int main(int argc, char **argv)
 		die(path);
 	fprintf(f, "abi_version=%d\nregion_start=%lu\nn_pages=%ld\nwrites=%ld\nk=%u\n"
 		"mode=%s\nthp=%d\nthp_setting=%s\nanon_huge_kb=%ld\nwriter=%s\nmodule=%d\n"
-		"regions=%ld\nn_slots=%ld\n",
+		"regions=%ld\nn_slots=%ld\nwriters=%ld\n",
 		COWRL_ABI_VERSION, (unsigned long)(uintptr_t)region, trace_pages, writes, o.k,
 		o.table ? "table" : "static", o.thp, thp_setting, thp_kb, o.writer, o.module,
-		n_regions, o.n_pages);
+		n_regions, o.n_pages, n_proc);
 	fprintf(f, "private_pages=%llu\nwasted=%llu\nwritten_not_private=%llu\n"
 		"writer_ok=%d\nholder_ok=%d\nwriter_bad_pages=%llu\nholder_bad_pages=%llu\n"
 		"elapsed_ns=%llu\n",

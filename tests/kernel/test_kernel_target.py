@@ -377,6 +377,30 @@ def _bottom_up_rows(rows: int = 128) -> Trace:
 
 
 NOVEL_TRACES = {t.name: t for t in (_ring_wrap(), _semispace(), _bottom_up_rows())}
+
+
+def _forked_trace() -> Trace:
+    """Four forked children (region_writers 1..4) rewriting their own copy of one 256-page
+    buffer at one address, in turns of 32 writes (experiments/guarded_ttl.py's ``forked``
+    layout): the harness replays each in a process of its own, and the module numbers them
+    by their first fault (cowrl_guarded_proc), as the simulator by their first write."""
+    from dataclasses import replace
+
+    from conftest import load_experiment
+
+    from cowrl.traces import generators as g
+
+    parts = [g.sequential(n_pages=256, writes=180), g.uniform(n_pages=256, writes=200, seed=3),
+             g.sequential(n_pages=256), g.block_stride(n_pages=256, block=3, gap=3)]
+    t = load_experiment("guarded_ttl").multi_region(parts, "forked", chunk=32)
+    return replace(t, name="g_forked")
+
+
+FORK_TRACE = _forked_trace()
+FORK_POLICIES = ("guarded", "guarded_loose", "guarded_proof", "guarded_loose_proof",
+                 "guarded_loose_proof_look", "guarded_loose_proof_duemap")
+"""On the forked trace (one process per writer): the shipped table, a loose one, with proofs,
+and the own-bucket look (where the process ordinal is in the bucket key)."""
 NOVEL_POLICIES = {"shield64": _shield64, "bandit_shielded": _trained_bandit,
                   "readahead": Readahead}
 
@@ -394,6 +418,7 @@ def session(request: pytest.FixtureRequest) -> KernelSession:
     reqs += [RunRequest(GUARDED_TRACES[t], GUARDED_POLICIES[p](), label=p)
              for p in GUARDED_POLICIES for t in GUARDED_TRACES]
     reqs += [RunRequest(REC_TRACE, GUARDED_POLICIES[p](), label=p) for p in REC_POLICIES]
+    reqs += [RunRequest(FORK_TRACE, GUARDED_POLICIES[p](), label=p) for p in FORK_POLICIES]
     reqs.append(RunRequest(GUARDED_TRACES["g_multi"], HugePage(), label="hugepage"))
     reqs.append(RunRequest(GUARDED_TRACES["g_pool"], _inert_guarded(), label="guarded_inert"))
     reqs += [RunRequest(NOVEL_TRACES[t], NOVEL_POLICIES[p](), label=p) for p in NOVEL_POLICIES
@@ -685,12 +710,14 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
 
 
 def _guarded_trace(name: str) -> Trace:
-    return REC_TRACE if name == REC_TRACE.name else GUARDED_TRACES[name]
+    return {REC_TRACE.name: REC_TRACE, FORK_TRACE.name: FORK_TRACE}.get(name) or \
+        GUARDED_TRACES[name]
 
 
 @pytest.mark.parametrize("trace,policy", [(t, p) for p in GUARDED_POLICIES
                                           for t in GUARDED_TRACES]
-                         + [(REC_TRACE.name, p) for p in REC_POLICIES])
+                         + [(REC_TRACE.name, p) for p in REC_POLICIES]
+                         + [(FORK_TRACE.name, p) for p in FORK_POLICIES])
 def test_guarded_mode_decisions_equal_simulator(session: KernelSession, trace: str,
                                                 policy: str) -> None:
     """COWRL_POLICY_GUARDED (cowrl_guarded.h in the kretprobe, page state read with gup-fast)
@@ -730,7 +757,8 @@ PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof", "guarded_proof_ttl",
 
 @pytest.mark.parametrize("trace,policy", [(t, p) for p in PROOF_POLICIES
                                           for t in GUARDED_TRACES]
-                         + [(REC_TRACE.name, p) for p in REC_POLICIES])
+                         + [(REC_TRACE.name, p) for p in REC_POLICIES]
+                         + [(FORK_TRACE.name, p) for p in FORK_POLICIES if p in PROOF_POLICIES])
 def test_dirtyproof_credits_equal_simulator(session: KernelSession, trace: str,
                                             policy: str) -> None:
     """dirtyproof (icount, 1 vCPU, one writer): with proof = 1 every precopied copy is
@@ -746,6 +774,38 @@ def test_dirtyproof_credits_equal_simulator(session: KernelSession, trace: str,
     assert r.extra["proof_clean"] == r.precopied, r.extra
     assert r.extra["proof_credited"] == proto.ctx.proven, (r.extra["proof_credited"],
                                                            proto.ctx.proven)
+
+
+def test_forked_writers_are_one_process_each_in_the_simulators_order(
+        session: KernelSession) -> None:
+    """The forked trace ran one process per writer role: the module's demand records come
+    from four processes, the k-th to fault being the writer the simulator ranks k
+    (Trace.region_procs) at every fault; and the ordinal is not vacuous: with every child in
+    one process (its regions 512 pages apart, the bucket key before the ordinal) the
+    own-bucket look decides otherwise."""
+    from dataclasses import replace
+
+    from cowrl.sim import simulate
+
+    t = FORK_TRACE
+    for p in FORK_POLICIES:
+        i = _index(session, t.name, p)
+        kev, r = session.events[i], session.records[i]
+        assert kev is not None and r.extra["integrity_ok"]
+        pids, first = np.unique(kev.pid, return_index=True)
+        rank = np.empty(pids.size, dtype=np.int64)
+        rank[np.argsort(first)] = np.arange(pids.size)  # by each pid's first fault
+        ordinal = rank[np.searchsorted(pids, kev.pid)]
+        region = np.searchsorted(t.region_ends, kev.page, side="right")
+        assert np.unique(kev.pid).size == 4, p
+        assert ordinal.tolist() == t.region_procs[region].tolist(), p
+    starts = t.region_starts + np.arange(4, dtype=np.uint64) * np.uint64(512 * 4096)
+    one = replace(t, region_writers=None, region_starts=starts)
+    cost = make_costmodel("seed_table1")
+    pol = GUARDED_POLICIES["guarded_loose_proof_look"]
+    _, ev = simulate(t, pol(), cost, record_events=True)
+    _, ev0 = simulate(one, pol(), cost, record_events=True)
+    assert not np.array_equal(ev.k, ev0.k)
 
 
 def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:

@@ -332,6 +332,64 @@ def test_harness_places_regions_at_the_given_slots(tmp_path: Path) -> None:
     assert p.returncode == 2 and "region 1 at slot 5: slots must ascend" in p.stderr, p.stderr
 
 
+def _forked_trace() -> Trace:
+    """Three forked children (roles 2, 1, 3 in the order they first write) rewriting their
+    own copy of one 8-page buffer at one address, in turns."""
+    own = [np.array([0, 1, 2, 5]), np.array([7, 6, 0]), np.array([3, 3, 4, 1, 2])]
+    order = [(1, slice(0, 2)), (0, slice(0, 3)), (2, slice(0, 5)), (1, slice(2, 3)),
+             (0, slice(3, 4))]
+    pages = np.concatenate([own[r][s] + 8 * r for r, s in order])
+    return Trace(pages, 24, name="forked3", region_sizes=np.array([8, 8, 8]),
+                 region_starts=np.full(3, 0x7F00_0000_0000, dtype=np.uint64),
+                 region_writers=np.array([1, 2, 3], dtype=np.int32))
+
+
+def test_multi_writer_traces_get_a_writers_file(tmp_path: Path) -> None:
+    """write_job gives --writers (each write's role) to a trace of several writers only."""
+    from cowrl.kernel.jobs import write_roles
+
+    t = _forked_trace()
+    roles = write_roles(t)
+    assert roles is not None and roles[:6].tolist() == [2, 2, 1, 1, 1, 3]
+    assert write_roles(MULTI) is None and write_roles(REC) is None
+    one = Trace(t.pages[t.pages < 8], 8, region_sizes=np.array([8]),
+                region_starts=t.region_starts[:1], region_writers=np.array([4], np.int32))
+    assert write_roles(one) is None  # one role: one process, as before
+    specs = write_job(tmp_path, [RunRequest(t, Baseline()), RunRequest(MULTI, Baseline())],
+                      "child", {})
+    assert np.fromfile(specs[0].writers, dtype="<i8").tolist() == roles.tolist()
+    assert specs[1].writers == ""
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build the harness")
+def test_harness_replays_each_writer_in_its_own_process(tmp_path: Path) -> None:
+    """The harness here, without the module: each writer role of a forked trace writes its
+    own view in a process of its own (COW-shared with the others), in trace order; each view
+    has exactly its writer's pages private and flipped, the holder's none."""
+    from cowrl.kernel import build
+    from cowrl.kernel.jobs import read_summary
+
+    harness = str(build.ensure_harness(tmp_path / "cache"))
+    t = _forked_trace()
+    (spec,) = write_job(tmp_path, [RunRequest(t, Baseline(), module=False)], "child", {})
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [harness, "--trace", spec.trace, "--n-pages", "24", "--out", str(out),
+           "--no-module", "--regions", spec.regions, "--writers"]
+    p = subprocess.run([*cmd, spec.writers], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    s = read_summary(out / "summary.txt")
+    assert (s["writers"], s["regions"], s["writes"]) == (3, 3, t.writes)
+    assert s["writer_ok"] == s["holder_ok"] == 1 and s["writer_bad_pages"] == 0
+    assert s["private_pages"] == np.unique(t.pages).size and s["wasted"] == 0
+    assert s["written_not_private"] == 0
+    assert np.fromfile(out / "write_ns.bin", dtype="<u8").size == t.writes
+    bad = tmp_path / "bad.bin"
+    np.array([1, 2], dtype="<i8").tofile(bad)  # two roles for 12 writes
+    p = subprocess.run([*cmd, str(bad)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and f"2 writer roles for {t.writes} writes" in p.stderr, p.stderr
+
+
 def test_precopy_without_module_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(CowrlError, match="needs the module"):
         write_job(tmp_path, [RunRequest(_trace(), StaticPrecopy(1), module=False)], "child", {})
