@@ -84,7 +84,6 @@ from cowrl.traces.io import Trace  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from guarded_use import LATE_RINGS, RINGS, Probe, late_writes, ring_class  # noqa: E402
 
-
 FORK_START = 0x7F0000000000
 """``forked``: the address of every writer's copy of the buffer (page aligned, 0 mod 512)."""
 

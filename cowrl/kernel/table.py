@@ -260,13 +260,12 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 		for (j = p - 3; j < p; j++)
 			if (j >= start && priv[j])
 				left++;
-		/* the region's ring bucket (proof_look) from its first virtual page and size and
-		 * its process's ordinal, as the module computes them */
+		/* the ring bucket: first virtual page, size, process ordinal (as the module) */
 		proc = cowrl_guarded_proc(&st, (int32_t)procs[r]);
 		b = cowrl_guarded_bucket((uint64_t)(start + voffs[r]), limit - start, proc);
 		cowrl_guarded_prove(&st, tb, start, limit, b, cg_written, priv);
-		cowrl_guarded_observe(&st, tb, &o, p, start, limit, left, (uint64_t)(p + voffs[r]),
-				      proc);
+		cowrl_guarded_observe(&st, tb, &o, p, start, limit, left,
+					(uint64_t)(p + voffs[r]), proc);
 		k = cowrl_guarded_commit(&st, tb, &o, p, start, limit, cg_shared, priv);
 		for (j = 1; j <= (int64_t)o.last; j++)	/* the module's walk (0 if k = 0) */
 			cg_skips += priv[p + j] != 0;

@@ -29,13 +29,13 @@ from numba import njit
 from cowrl.sim.context import FaultContext, FaultEvent, history_step
 from cowrl.sim.costmodel import HUGE_PAGES, CostModel, fault_ns
 from cowrl.sim.programs import (
+    G_PROCS,
     G_UNPROVEN,
     G_WALK_DUE,
     G_WALK_EMPTY,
     G_WALK_JUMP,
     G_WALK_LIVE,
     G_WALK_SCAN,
-    G_PROCS,
     GUARDED,
     N_CELLS,
     STATIC,
@@ -94,14 +94,14 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
     the :data:`EVENT_COLUMNS` into ``ev``; it returns the number applied; ``total[0]``
     accumulates the latencies. ``st[i, POS] = -1`` (a fresh run) first looks for the
     first demand fault. ``procs`` (laid out as ``ends``; empty: every ordinal 0) is each
-    region's process ordinal, what a ``GUARDED`` program's ring bucket reads. With ``trim`` (a run the module runs in GUARDED mode; the program
-    ``GUARDED`` always) the precopy walk stops after the window's last page that was shared
-    at the decision, as the module's does: the private pages after it are not walked (not
-    ``skipped``, not priced); what the window copies is the same. This is the only loop over
-    a trace, and the only place where pages change state (written out below, as in
-    ``docs/semantics.md``). The state lives in local variables and the buffers are indexed
-    with offsets, not sliced: numba keeps locals in registers, while a view or a state array
-    written per fault costs tens of ns.
+    region's process ordinal, what a ``GUARDED`` program's ring bucket reads. With ``trim``
+    (a run the module runs in GUARDED mode; the program ``GUARDED`` always) the precopy walk
+    stops after the window's last page that was shared at the decision, as the module's
+    does: the private pages after it are not walked (not ``skipped``, not priced); what the
+    window copies is the same. This is the only loop over a trace, and the only place where
+    pages change state (written out below, as in ``docs/semantics.md``). The state lives in
+    local variables and the buffers are indexed with offsets, not sliced: numba keeps locals
+    in registers, while a view or a state array written per fault costs tens of ns.
     """
     pos, page, rend, rstart, prev_page, prev_k = st[i, 0], st[i, 1], st[i, 2], st[i, 3], \
         st[i, 4], st[i, 5]
@@ -391,10 +391,10 @@ class ReplayEngine:
     def _replay(self, code: int, static_k: int, cells: np.ndarray, max_k: int, slots: int,
                 near: int, ss: np.ndarray, limit: int, out: np.ndarray, record: bool,
                 ev: np.ndarray) -> int:
-        nf = replay(self.pages, self.ends, self.voffs, self.procs, self.private, self.touched, self.written,
-                    self.noise, self._lay, self._st, 0, self.thp, self.extra_private, self.coef,
-                    self.decided, code, static_k, cells, max_k, slots, near, ss, limit, out,
-                    record, ev, self.total_ns, self.trim)
+        nf = replay(self.pages, self.ends, self.voffs, self.procs, self.private, self.touched,
+                    self.written, self.noise, self._lay, self._st, 0, self.thp,
+                    self.extra_private, self.coef, self.decided, code, static_k, cells, max_k,
+                    slots, near, ss, limit, out, record, ev, self.total_ns, self.trim)
         self.done = bool(self.st[POS] >= self.pages.shape[0])
         return int(nf)
 
