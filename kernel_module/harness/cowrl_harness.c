@@ -196,23 +196,29 @@ static void scan_pagemap(const uint8_t *region, long n_pages, const uint8_t *wri
 	free(pm);
 }
 
+/* Write @trace[i]'s byte (the fill's first byte flipped), its time into @write_ns[i]. */
+static inline void timed_write(uint8_t *region, const int64_t *trace, long i,
+			       uint64_t *write_ns)
+{
+	volatile uint8_t *b = region + trace[i] * PAGE;
+	uint8_t v = (uint8_t)(pattern(trace[i], 0) ^ 0xff);
+	uint64_t a, z;
+
+	a = now_ns();
+	__asm__ __volatile__("" ::: "memory");
+	*b = v;
+	__asm__ __volatile__("" ::: "memory");
+	z = now_ns();
+	write_ns[i] = z - a;
+}
+
 static void writer(uint8_t *region, long n_pages, const int64_t *trace, long writes,
 		   uint64_t *write_ns, const uint8_t *written, struct shared_result *res)
 {
 	uint64_t t0 = now_ns();
 
-	for (long i = 0; i < writes; i++) {
-		volatile uint8_t *b = region + trace[i] * PAGE;
-		uint8_t v = (uint8_t)(pattern(trace[i], 0) ^ 0xff);
-		uint64_t a, z;
-
-		a = now_ns();
-		__asm__ __volatile__("" ::: "memory");
-		*b = v;
-		__asm__ __volatile__("" ::: "memory");
-		z = now_ns();
-		write_ns[i] = z - a;
-	}
+	for (long i = 0; i < writes; i++)
+		timed_write(region, trace, i, write_ns);
 	res->elapsed_ns = now_ns() - t0;
 	scan_pagemap(region, n_pages, written, res);
 	res->writer_bad_pages = verify(region, n_pages, written);
@@ -568,18 +574,8 @@ static void multi_writer(int me, long n_proc, const int *pipes, uint8_t *region,
 	for (;;) {
 		if (i == 0)
 			*t0 = now_ns();
-		for (; i < writes && proc[i] == me; i++) {
-			volatile uint8_t *b = region + trace[i] * PAGE;
-			uint8_t v = (uint8_t)(pattern(trace[i], 0) ^ 0xff);
-			uint64_t a, z;
-
-			a = now_ns();
-			__asm__ __volatile__("" ::: "memory");
-			*b = v;
-			__asm__ __volatile__("" ::: "memory");
-			z = now_ns();
-			write_ns[i] = z - a;
-		}
+		for (; i < writes && proc[i] == me; i++)
+			timed_write(region, trace, i, write_ns);
 		if (i >= writes) {
 			*t1 = now_ns();
 			for (long w = 0; w < n_proc; w++)
