@@ -69,9 +69,9 @@ class RunSpec:
     """The harness's --regions: path of one (size in pages, first slot) int64 pair per region
     (:func:`harness_slots`); empty for one region at slot 0."""
     writers: str = ""
-    """The harness's --writers: path of the writer role of each write (int64,
-    :func:`write_roles`), for a trace written by several processes: the harness replays each
-    role in its own process. Empty: one process writes the whole trace."""
+    """The harness's --writers: path of the process of each write (int64,
+    :func:`write_procs`), for a trace written by several processes: the harness replays each
+    in its own process. Empty: one process writes the whole trace."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -188,10 +188,10 @@ def write_job(jobdir: Path, requests: list[RunRequest], writer: str, paths: dict
             sizes = req.trace.region_ends - req.trace.region_begins
             np.ascontiguousarray(np.c_[sizes, slots], dtype="<i8").tofile(regions)
         writers = ""
-        roles = write_roles(req.trace)
-        if roles is not None:
+        procs = write_procs(req.trace)
+        if procs is not None:
             writers = trace_files[key].replace(".bin", ".writers.bin")
-            np.ascontiguousarray(roles, dtype="<i8").tofile(writers)
+            np.ascontiguousarray(procs, dtype="<i8").tofile(writers)
         label = req.label or (req.policy.name if req.module else f"{req.policy.name}+nomodule")
         specs.append(RunSpec(id=f"r{i:03d}", trace=trace_files[key], n_pages=req.trace.n_pages,
                              k=plan.k, thp=plan.thp, writer=req.writer or writer,
@@ -269,26 +269,19 @@ def harness_slots(trace: Trace) -> np.ndarray:
     return slots
 
 
-MAX_WRITERS = 64
-"""The harness replays at most this many writer roles (``MAX_WRITERS`` in cowrl_harness.c)."""
+def write_procs(trace: Trace) -> np.ndarray | None:
+    """The harness process of each write: its region's ordinal (:attr:`Trace.region_procs`,
+    the writer roles numbered by first write) capped at ``G_PROCS - 1`` (15: the 16th role and
+    every later one share the last process, as they share the module's last ordinal,
+    ``COWRL_GUARDED_PROCS``); None when one process writes the whole trace (no
+    ``region_writers``, or one role). So the module numbers the harness's processes by first
+    fault as the simulator numbers the roles."""
+    from cowrl.sim.programs import G_PROCS
 
-
-def write_roles(trace: Trace) -> np.ndarray | None:
-    """The writer role of each write (its region's ``region_writers``), or None when one
-    process writes the whole trace (no ``region_writers``, or one role among the writes).
-    The kernel harness replays each role in its own process, so the module sees the
-    processes the simulator's :attr:`Trace.region_procs` numbers."""
-    if trace.region_writers is None:
+    procs = np.minimum(trace.region_procs, G_PROCS - 1)
+    if not procs.any():
         return None
-    region = np.searchsorted(trace.region_ends, trace.pages, side="right")
-    roles = np.asarray(trace.region_writers, dtype=np.int64)[region]
-    n = np.unique(roles).size
-    if n == 1:
-        return None
-    if n > MAX_WRITERS:
-        raise CowrlError(f"trace {trace.name!r}: {n} writer roles; the kernel harness replays "
-                         f"at most {MAX_WRITERS} processes")
-    return roles
+    return procs[np.searchsorted(trace.region_ends, trace.pages, side="right")]
 
 
 def _read_regions(spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:

@@ -36,9 +36,11 @@
  * region at slot 0.
  *
  * WFILE (a trace recorded from several processes: a fork's children each writing their own
- * copy) holds one little-endian int64 per write, the writer role of the write (as the
- * trace's region_writers; each region is written by one role).  With more than one role
- * each role is replayed by its own process: all are forked from the process that filled
+ * copy) holds one little-endian int64 per write, the process that replays it: 0..15, the
+ * ordinal of the write's writer role by the roles' first writes (Trace.region_procs; the
+ * 16th role and every later one share process 15, as they share the module's last ordinal,
+ * COWRL_GUARDED_PROCS), so process k writes first after process k - 1 did.  With more than
+ * one process each is forked from the process that filled
  * and registered the range (so every page is COW-shared by all of them, as after the
  * recorded fork), and they write in trace order across processes: the writer of write i
  * hands a token (the index of the next write) through the pipe of the writer of write
@@ -497,40 +499,35 @@ static long to_slots(struct opts *o, int64_t *trace, long writes)
 	return n;
 }
 
-/* Multi-writer replay: processes told apart (more would be a fork bomb, not a trace). */
-#define MAX_WRITERS 64
+/* Multi-writer replay: the processes the module tells apart (COWRL_GUARDED_PROCS). */
+#define MAX_WRITERS 16
 
 /*
- * --writers: read the writer role of each write and number the roles by their first write
- * (proc[i] = the ordinal of write i's writer).  Returns how many there are.
+ * --writers: read the process of each write (0..MAX_WRITERS - 1, numbered by first write:
+ * process k first writes after process k - 1).  Returns how many there are.
  */
 static long read_writers(const char *path, long writes, int32_t *proc)
 {
 	long n, n_proc = 0;
-	int64_t *roles = read_trace(path, &n);
-	int64_t role_of[MAX_WRITERS];
+	int64_t *p = read_trace(path, &n);
 
 	if (n != writes) {
-		fprintf(stderr, "cowrl_harness: %s: %ld writer roles for %ld writes\n", path, n,
+		fprintf(stderr, "cowrl_harness: %s: %ld processes for %ld writes\n", path, n,
 			writes);
 		exit(2);
 	}
 	for (long i = 0; i < writes; i++) {
-		long w = 0;
-
-		while (w < n_proc && role_of[w] != roles[i])
-			w++;
-		if (w == n_proc) {
-			if (n_proc == MAX_WRITERS) {
-				fprintf(stderr, "cowrl_harness: %s: more than %d writer roles\n",
-					path, MAX_WRITERS);
-				exit(2);
-			}
-			role_of[n_proc++] = roles[i];
+		if (p[i] < 0 || p[i] > n_proc || p[i] >= MAX_WRITERS) {
+			fprintf(stderr, "cowrl_harness: %s: write %ld in process %lld: processes are "
+				"0..%d, numbered by their first write\n", path, i, (long long)p[i],
+				MAX_WRITERS - 1);
+			exit(2);
 		}
-		proc[i] = (int32_t)w;
+		if (p[i] == n_proc)
+			n_proc++;
+		proc[i] = (int32_t)p[i];
 	}
-	free(roles);
+	free(p);
 	return n_proc;
 }
 

@@ -345,19 +345,24 @@ def _forked_trace() -> Trace:
 
 
 def test_multi_writer_traces_get_a_writers_file(tmp_path: Path) -> None:
-    """write_job gives --writers (each write's role) to a trace of several writers only."""
-    from cowrl.kernel.jobs import write_roles
+    """write_job gives --writers (each write's process: its writer's rank by first write,
+    at most 15) to a trace of several writers only."""
+    from cowrl.kernel.jobs import write_procs
 
     t = _forked_trace()
-    roles = write_roles(t)
-    assert roles is not None and roles[:6].tolist() == [2, 2, 1, 1, 1, 3]
-    assert write_roles(MULTI) is None and write_roles(REC) is None
+    procs = write_procs(t)
+    assert procs is not None and procs[:6].tolist() == [0, 0, 1, 1, 1, 2]
+    assert write_procs(MULTI) is None and write_procs(REC) is None
     one = Trace(t.pages[t.pages < 8], 8, region_sizes=np.array([8]),
                 region_starts=t.region_starts[:1], region_writers=np.array([4], np.int32))
-    assert write_roles(one) is None  # one role: one process, as before
+    assert write_procs(one) is None  # one role: one process, as before
+    many = Trace(np.arange(20) * 2, 40, region_sizes=np.full(20, 2),
+                 region_starts=np.full(20, 0x7F00_0000_0000, dtype=np.uint64),
+                 region_writers=np.arange(20, dtype=np.int32)[::-1].copy())
+    assert write_procs(many).tolist() == [*range(16), 15, 15, 15, 15]  # the module's 16
     specs = write_job(tmp_path, [RunRequest(t, Baseline()), RunRequest(MULTI, Baseline())],
                       "child", {})
-    assert np.fromfile(specs[0].writers, dtype="<i8").tolist() == roles.tolist()
+    assert np.fromfile(specs[0].writers, dtype="<i8").tolist() == procs.tolist()
     assert specs[1].writers == ""
 
 
@@ -385,9 +390,12 @@ def test_harness_replays_each_writer_in_its_own_process(tmp_path: Path) -> None:
     assert s["written_not_private"] == 0
     assert np.fromfile(out / "write_ns.bin", dtype="<u8").size == t.writes
     bad = tmp_path / "bad.bin"
-    np.array([1, 2], dtype="<i8").tofile(bad)  # two roles for 12 writes
+    np.array([0, 1], dtype="<i8").tofile(bad)  # two entries for 12 writes
     p = subprocess.run([*cmd, str(bad)], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 2 and f"2 writer roles for {t.writes} writes" in p.stderr, p.stderr
+    assert p.returncode == 2 and f"2 processes for {t.writes} writes" in p.stderr, p.stderr
+    np.concatenate([[1], np.zeros(t.writes - 1)]).astype("<i8").tofile(bad)  # 1 before 0
+    p = subprocess.run([*cmd, str(bad)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "write 0 in process 1" in p.stderr, p.stderr
 
 
 def test_precopy_without_module_is_an_error(tmp_path: Path) -> None:
