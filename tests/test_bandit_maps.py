@@ -25,7 +25,7 @@ from cowrl.metrics import objective
 from cowrl.policies.bandits import BanditPolicy, DiscountedUCB
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy
 from cowrl.policies.shield import GuardView, guard_constants, repriced
-from cowrl.registry import make_costmodel
+from cowrl.registry import make_costmodel, make_policy
 from cowrl.sim.simulator import simulate
 from cowrl.traces import generators as g
 from cowrl.traces.io import Trace
@@ -248,3 +248,22 @@ def test_sb3_shield_with_the_maps_decides_as_guarded_prototype_and_program() -> 
         differ += off != ks
     assert differ > 0
 
+
+
+def test_default_config_composes_to_the_shipped_maps(compose_cfg) -> None:
+    """conf/policy/bandit.yaml ships both maps (r26-bandit26, docs/policies.md, "The default
+    bandit, shielded"): in its shield while learning and in its frozen policy; off by
+    override."""
+    cfg = compose_cfg("train", ["policy=bandit"])
+    assert (cfg.policy.proof_skipmap, cfg.policy.proof_duemap) == (1, 1)
+    pol = make_policy(cfg.policy)
+    assert isinstance(pol, BanditPolicy)
+    pol.begin_episode(g.randomized(seed=5, draw=1), make_costmodel("host"), 1.0)
+    assert (pol.view.guard.proof_skipmap, pol.view.guard.proof_duemap) == (1, 1)
+    pol.end_episode()
+    frozen = pol.freeze()
+    assert (frozen.proof_skipmap, frozen.proof_duemap) == (1, 1)
+    off = compose_cfg("train", ["policy=bandit", "policy.proof_skipmap=0",
+                                "policy.proof_duemap=0"])
+    frozen = make_policy(off.policy).freeze()
+    assert (frozen.proof_skipmap, frozen.proof_duemap) == (0, 0)
