@@ -658,6 +658,17 @@ static int cowrl_guarded_written(void *ctx, cp_u32 idx, cp_s64 page)
 }
 NOKPROBE_SYMBOL(cowrl_guarded_written);
 
+/*
+ * cowrl_guarded_proc() out of line: the table lookup stays out of cowrl_decide_guarded(),
+ * into which cowrl_guarded_prove() is inlined, so the proof walk's code is not laid out anew
+ * around it (the walk's steps are priced per instruction under icount).
+ */
+static noinline u32 cowrl_proc_ordinal(struct cowrl_guarded_state *st, s32 tgid)
+{
+	return cowrl_guarded_proc(st, tgid);
+}
+NOKPROBE_SYMBOL(cowrl_proc_ordinal);
+
 /* cowrl_guarded_commit()'s page reader: is page @q of the target COW-shared? */
 static int cowrl_guarded_shared(void *ctx, s64 q)
 {
@@ -713,7 +724,7 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_p
 	if (tg && tb && tg->id == d->tid && tg->gstate) {
 		spin_lock_irqsave(&tg->lock, flags);
 		/* the faulting process's ordinal in the target (its regions' ring buckets) */
-		proc = cowrl_guarded_proc(tg->gstate, d->pid);
+		proc = cowrl_proc_ordinal(tg->gstate, d->pid);
 		if (tb->proof) {
 			pc.tg = tg;
 			cowrl_guarded_prove(tg->gstate, tb, start, limit,
