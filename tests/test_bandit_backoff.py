@@ -110,8 +110,9 @@ def test_default_config_composes_to_the_shipped_option(compose_cfg, key: str) ->
     assert isinstance(pol, BanditPolicy) and getattr(pol, key) == SHIPPED[key]
     frozen = pol.freeze()
     assert isinstance(frozen, GuardedPolicy) and getattr(frozen, key) == SHIPPED[key]
-    # proof_span reads backoff's due faults: backoff 0 takes it off too
-    also = ["policy.proof_span=0"] if key == "proof_backoff" else []
+    # proof_span and proof_duemap read backoff's due faults: backoff 0 takes them off too
+    also = (["policy.proof_span=0", "policy.proof_duemap=0"] if key == "proof_backoff"
+            else [])
     off = compose_cfg("train", ["policy=bandit", f"policy.{key}=0", *also])
     assert getattr(make_policy(off.policy).freeze(), key) == 0
     for name in ("ppo", "dqn"):  # their shield ships it too (r10-ppodqn, docs/policies.md)
@@ -271,8 +272,9 @@ def test_sb3_spec_carries_the_option_to_its_env_and_its_deployed_shield(compose_
             over = [f"policy.{k}={v}" for k, v in _sb3_options(key, value).items()]
             spec = instantiate(compose_cfg("train", [f"policy={algo}", *over]).policy)
             assert isinstance(spec, SB3Spec) and getattr(spec, key) == value, algo
-            proof = {k: v for k, v in spec.proof_options.items()
-                     if k not in ("floor", "grant_left", "floor_slow")}  # test_shield_floor*.py
+            proof = {k: v for k, v in spec.proof_options.items()  # test_shield_floor*.py,
+                     if k not in ("floor", "grant_left", "floor_slow",  # test_bandit_maps.py
+                                  "proof_skipmap", "proof_duemap")}
             assert proof == {"proof": 1, "proof_ttl": 16, **_sb3_options(key, value)}
         env = _sb3_env(key, value, cost)
         assert getattr(env.view.guard, key) == value

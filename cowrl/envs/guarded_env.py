@@ -41,7 +41,9 @@ class GuardedPrecopyEnv(gym.Wrapper):
     ``proof_span`` (a look walks the ring's span only, and none before its bucket is due);
     ``floor`` and ``grant_left`` as guarded's (``k = 0`` while the class's sentinel hit rate is
     below ``floor``; the allowance at faults with ``grant_left`` private left neighbours) and
-    ``floor_slow`` (the floor also reads a slow EWMA of the sentinel outcomes).
+    ``floor_slow`` (the floor also reads a slow EWMA of the sentinel outcomes);
+    ``proof_skipmap`` (a look jumps from an empty ring slot to the next live one) and
+    ``proof_duemap`` (and over the entries not yet due), as guarded's.
 
     **Reward** ``"cost"``: the env's (minus the fault's cost; one plain fault = -1).
     ``"saving"``: what this fault's window saved against ``k = 0``, in demand faults:
@@ -59,7 +61,8 @@ class GuardedPrecopyEnv(gym.Wrapper):
                  reward: str = "saving", proof: int = 0, proof_reads: int = 8,
                  proof_ttl: int = 0, proof_backoff: int = 0, read_credit: int = 0,
                  proof_look: int = 0, proof_span: int = 0, floor: int = 0,
-                 grant_left: int = 2, floor_slow: int = 0) -> None:
+                 grant_left: int = 2, floor_slow: int = 0, proof_skipmap: int = 0,
+                 proof_duemap: int = 0) -> None:
         super().__init__(env)
         if features not in FEATURES:
             raise ConfigError(f"policy.features must be one of {', '.join(FEATURES)}, "
@@ -76,7 +79,8 @@ class GuardedPrecopyEnv(gym.Wrapper):
         self._index = {d: i for i, d in enumerate(self.degree_list)}
         self.view = GuardView(guard_constants(base.cost, base.lam, proof, proof_reads, proof_ttl,
                                               proof_backoff, read_credit, proof_look,
-                                              proof_span, floor, grant_left, floor_slow),
+                                              proof_span, floor, grant_left, floor_slow,
+                                              proof_skipmap, proof_duemap),
                               shield=self.shield, degrees=self.degree_list)
         box = base.observation_space
         assert isinstance(box, spaces.Box)

@@ -289,7 +289,9 @@ class BanditPolicy(Policy):
     ring's span only, and none before its bucket is due; ``floor`` and ``grant_left`` as
     guarded's: ``k = 0`` while the fault's class has a sentinel hit rate below ``floor``, the
     allowance at faults with ``grant_left`` private left neighbours; ``floor_slow`` as
-    guarded's: the floor also reads a slow EWMA of the sentinel outcomes). The budget's prices
+    guarded's: the floor also reads a slow EWMA of the sentinel outcomes; ``proof_skipmap`` as
+    guarded's: a look jumps from an empty ring slot to the next live one; ``proof_duemap`` as
+    guarded's: it also jumps over the entries not yet due). The budget's prices
     come from ``costmodel`` (``auto``: the cost model each run is priced by, as
     ``conf/policy/guarded.yaml``).
     ``shield: false`` with the guarded context frees every window (the budget's prices are
@@ -307,6 +309,7 @@ class BanditPolicy(Policy):
                  proof_reads: int = 8, proof_ttl: int = 0, proof_backoff: int = 0,
                  read_credit: int = 0, proof_look: int = 0, proof_span: int = 0,
                  floor: int = 0, grant_left: int = 2, floor_slow: int = 0,
+                 proof_skipmap: int = 0, proof_duemap: int = 0,
                  costmodel: str = "auto",
                  lam: float | None = None,
                  credit: str = "proposed", train_workloads: Sequence[str] | None = None,
@@ -337,8 +340,10 @@ class BanditPolicy(Policy):
             check_floor_slow,
             check_grant_left,
             check_proof_backoff,
+            check_proof_duemap,
             check_proof_look,
             check_proof_reads,
+            check_proof_skipmap,
             check_proof_span,
             check_proof_ttl,
             check_read_credit,
@@ -353,6 +358,8 @@ class BanditPolicy(Policy):
         self.read_credit = check_read_credit(read_credit, proof)
         self.proof_look = check_proof_look(proof_look, proof)
         self.proof_span = check_proof_span(proof_span, self.proof_backoff)
+        self.proof_skipmap = check_proof_skipmap(proof_skipmap, proof)
+        self.proof_duemap = check_proof_duemap(proof_duemap, self.proof_backoff)
         if credit not in CREDITS:
             raise ConfigError(f"policy.credit must be one of {', '.join(CREDITS)}, "
                               f"got {credit!r}")
@@ -430,7 +437,9 @@ class BanditPolicy(Policy):
                                                   proof_span=self.proof_span,
                                                   floor=self.floor,
                                                   grant_left=self.grant_left,
-                                                  floor_slow=self.floor_slow),
+                                                  floor_slow=self.floor_slow,
+                                                  proof_skipmap=self.proof_skipmap,
+                                                  proof_duemap=self.proof_duemap),
                                   shield=self.shield, degrees=self.degrees)
 
     def _named_cost(self) -> CostModel:
@@ -459,6 +468,8 @@ class BanditPolicy(Policy):
                               "proof_span": self.proof_span,
                               "floor": self.floor, "grant_left": self.grant_left,
                               "floor_slow": self.floor_slow,
+                              "proof_skipmap": self.proof_skipmap,
+                              "proof_duemap": self.proof_duemap,
                               "degrees": list(self.degrees), "name": self.name}
         if not self.shield:  # free windows, as GuardView(shield=False) trained it
             from cowrl.policies.shield import FREE_PRICES, guard_constants
@@ -471,7 +482,9 @@ class BanditPolicy(Policy):
             c = guard_constants(cost, self.lam, proof=self.proof, proof_reads=self.proof_reads,
                                 proof_ttl=self.proof_ttl, proof_backoff=self.proof_backoff,
                                 read_credit=self.read_credit, proof_look=self.proof_look,
-                                proof_span=self.proof_span, grant_left=self.grant_left)
+                                proof_span=self.proof_span, grant_left=self.grant_left,
+                                proof_skipmap=self.proof_skipmap,
+                                proof_duemap=self.proof_duemap)
             c.update(FREE_PRICES)
             return GuardedPolicy(table=table, **c, **{k: v for k, v in kw.items()
                                                       if k not in c})

@@ -104,6 +104,10 @@ class SB3Spec:
     """Guarded's ``proof_look`` for the shield's proof looks (0 with ``proof: 0``)."""
     proof_span: int = 0
     """Guarded's ``proof_span`` for the shield's proof looks (1 needs ``proof_backoff: 1``)."""
+    proof_skipmap: int = 0
+    """Guarded's ``proof_skipmap`` for the shield's proof looks (1 needs ``proof: 1``)."""
+    proof_duemap: int = 0
+    """Guarded's ``proof_duemap`` for the shield's proof looks (1 needs ``proof_backoff: 1``)."""
     floor: int = 0
     """Guarded's ``floor`` for the shield: ``k = 0`` while the class's hit rate is below it."""
     grant_left: int = 2
@@ -139,7 +143,9 @@ class SB3Spec:
             check_floor_slow,
             check_grant_left,
             check_proof_backoff,
+            check_proof_duemap,
             check_proof_look,
+            check_proof_skipmap,
             check_proof_span,
             check_proof_ttl,
             check_read_credit,
@@ -153,6 +159,8 @@ class SB3Spec:
         self.read_credit = check_read_credit(self.read_credit, self.proof)
         self.proof_look = check_proof_look(self.proof_look, self.proof)
         self.proof_span = check_proof_span(self.proof_span, self.proof_backoff)
+        self.proof_skipmap = check_proof_skipmap(self.proof_skipmap, self.proof)
+        self.proof_duemap = check_proof_duemap(self.proof_duemap, self.proof_backoff)
         self.name = self.name or self.algo
         self.degrees = [int(d) for d in self.degrees]
         self.prev_action_obs = bool(self.prev_action_obs)
@@ -170,7 +178,8 @@ class SB3Spec:
                 "proof_backoff": self.proof_backoff, "read_credit": self.read_credit,
                 "proof_look": self.proof_look, "proof_span": self.proof_span,
                 "floor": self.floor, "grant_left": self.grant_left,
-                "floor_slow": self.floor_slow}
+                "floor_slow": self.floor_slow, "proof_skipmap": self.proof_skipmap,
+                "proof_duemap": self.proof_duemap}
 
     @property
     def uses_guard(self) -> bool:
