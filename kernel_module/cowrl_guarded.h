@@ -142,6 +142,7 @@
 #define COWRL_GUARDED_MAX_PROOF_READS 16	/* written() calls per fault */
 #define COWRL_GUARDED_MAX_PROOF_TTL 255	/* unproven reads before an entry leaves the ring */
 #define COWRL_GUARDED_BACKOFF_MAX_SHIFT 16	/* proof_backoff: at most 2^16 faults between reads */
+#define COWRL_GUARDED_MAX_CUTBACK 16	/* proof_cutback: a cut look puts off at most 2^16 faults */
 #define COWRL_GUARDED_BACKOFF_STEPS 4	/* proof_backoff: a look walks <= 4 * proof_reads slots */
 #define COWRL_GUARDED_BUCKETS 16	/* proof_look: live ring entries counted per region bucket */
 #define COWRL_GUARDED_PROCS 16	/* processes told apart in the bucket key (cowrl_guarded_proc) */
@@ -196,9 +197,14 @@ struct cowrl_guarded_table {
 				 * 0 if !proof or !proof_ttl; 0: no such credit) */
 	cp_u16 proof_look;	/* 1: a look counts down its region's bucket only (0..1, 0 if
 				 * !proof); 0: every live entry (the decisions before it) */
-	cp_u16 proof_span;	/* 1: a look walks only the ring's span [proof_tail, proof_head)
+	cp_u8 proof_span;	/* 1: a look walks only the ring's span [proof_tail, proof_head)
 				 * and is skipped until its bucket's soonest entry is due (0..1,
-				 * needs proof_backoff; at 750, the last pad of the 752 bytes) */
+				 * needs proof_backoff; at 750, the last pad of the 752 bytes; a
+				 * u16 before ABI 13) */
+	cp_u8 proof_cutback;	/* s: a look cut by the budget puts its bucket's next look off
+				 * 2^c faults, c the cuts since the bucket's last proof (<= s), and
+				 * so does every look without a proof while c > 0 (0..16, needs
+				 * proof_span; at 751, the high byte of proof_span's u16, ABI 13) */
 	cp_u16 floor_slow;	/* 0: off; s in 5..12: the floor also reads slow[], an EWMA of
 				 * weight 1/2^s (at 752: the payload is 760 bytes since) */
 	cp_u16 proof_skipmap;	/* 1: a look jumps from an empty slot to the next live one
@@ -211,7 +217,7 @@ struct cowrl_guarded_table {
 	cp_u8 walk_scan_ns;	/* at 759; 0 unless proof_duemap */
 };
 
-/* Per watched region, allocated at register time (8,784 bytes; kmalloc in cowrl.c). */
+/* Per watched region, allocated at register time (8,872 bytes; kmalloc in cowrl.c). */
 struct cowrl_guarded_state {
 	cp_s64 end[COWRL_POLICY_MAX_SLOTS];	/* last page of the stream's last window */
 	cp_u64 stamp[COWRL_POLICY_MAX_SLOTS];	/* fault number of its last use */
@@ -261,6 +267,8 @@ struct cowrl_guarded_state {
 	 * each is its index, the last shared by every later one (cowrl_guarded_proc) */
 	cp_s32 proc_tgid[COWRL_GUARDED_PROCS];
 	cp_u32 n_procs;
+	/* proof_cutback: per bucket, the looks cut by the budget since its last proof (<= s) */
+	cp_u8 bucket_cuts[COWRL_GUARDED_BUCKETS];
 };
 
 /* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
@@ -389,6 +397,24 @@ static inline void cowrl_guarded_drop(struct cowrl_guarded_state *st, cp_u32 i)
 	st->bucket_live[st->proof_bucket[i] & (COWRL_GUARDED_BUCKETS - 1)]--;
 }
 
+/*
+ * proof_cutback: a proof clears bucket @db's count of cut looks, a cut adds one (at most
+ * proof_cutback); the faults by which the look puts off the bucket's next one, at least:
+ * 2^count, or 0 while the count is 0 (always 0 without proof_cutback).
+ */
+static inline cp_u32 cowrl_guarded_put_off(struct cowrl_guarded_state *st,
+					   const struct cowrl_guarded_table *tb, cp_u32 db,
+					   int cut, int proved)
+{
+	if (!tb->proof_cutback)
+		return 0;
+	if (proved)
+		st->bucket_cuts[db] = 0;
+	else if (cut && st->bucket_cuts[db] < tb->proof_cutback)
+		st->bucket_cuts[db]++;
+	return st->bucket_cuts[db] ? 1U << st->bucket_cuts[db] : 0;
+}
+
 /* proof_span: whether ring slot @i lies in [proof_tail, proof_head). */
 static inline int cowrl_guarded_in_span(const struct cowrl_guarded_state *st, cp_u32 i)
 {
@@ -449,6 +475,9 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 	if ((tb->floor_slow && (tb->floor_slow < COWRL_GUARDED_SLOW_MIN ||
 				tb->floor_slow > COWRL_GUARDED_SLOW_MAX)) ||
 	    tb->proof_skipmap > 1 || (tb->proof_skipmap && !tb->proof))
+		return -22;
+	if (tb->proof_cutback > COWRL_GUARDED_MAX_CUTBACK ||
+	    (tb->proof_cutback && !tb->proof_span))
 		return -22;
 	if (tb->proof_duemap > 1 || (tb->proof_duemap && !tb->proof_backoff) ||
 	    (!tb->proof_duemap && (tb->walk_due_ns || tb->walk_scan_ns)))
@@ -527,7 +556,7 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 	const int backoff = tb->proof_backoff, skipmap = tb->proof_skipmap;
 	const int jumpy = skipmap | duemap;
 	cp_s64 price;
-	int cut = 0, counted;
+	int cut = 0, counted, proved = 0, other, later;
 	const cp_u32 db = look ? bucket & (COWRL_GUARDED_BUCKETS - 1) : 0;	/* proof_span */
 	cp_u32 soon = 0x7fffffffU;	/* proof_span: faults until the soonest counted entry is due */
 
@@ -540,8 +569,9 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 			/* a refresh: each waiting entry looked at, those due wait no longer */
 			price = (cp_s64)st->wait_live * tb->walk_scan_ns;
 			if (price && st->budget < price) {
-				if (tb->proof_span)
-					st->bucket_due[db] = now;	/* the next fault looks again */
+				if (tb->proof_span)	/* the next fault looks again (or later) */
+					st->bucket_due[db] = now + cowrl_guarded_put_off(st, tb, db,
+											 1, 0);
 				return;
 			}
 			st->budget -= price;
@@ -591,29 +621,41 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 		}
 		v = st->proof_page[i];
 
-		price = v ? tb->walk_ns : tb->walk_empty_ns;	/* of the slot it steps to */
-		if (price && st->budget < price) {
-			cut = 1;	/* the budget cannot pay this step */
-			break;
-		}
 		if (!v) {
-			st->budget -= price;	/* an empty slot stepped over */
+			price = tb->walk_empty_ns;	/* an empty slot stepped over */
+			if (price && st->budget < price) {
+				cut = 1;	/* the budget cannot pay this step */
+				break;
+			}
+			st->budget -= price;
 		} else {
+			/*
+			 * A live entry stepped over unread (another region's, or not yet due)
+			 * costs walk_ns, one read nothing (its reads are in the copy's
+			 * reserve): the gate is what is charged.  Each test made once.
+			 */
+			other = !(v - 1 >= start && v - 1 < limit);
+			later = !other && backoff && (cp_s32)(now - st->proof_due[i]) < 0;
+			if ((other | later) && tb->walk_ns && st->budget < tb->walk_ns) {
+				cut = 1;	/* the budget cannot pay this step */
+				break;
+			}
 			counted = !look || st->proof_bucket[i] == bucket;
 			if (counted)
 				left--;
-			if (!(v - 1 >= start && v - 1 < limit)) {
-				st->budget -= price;	/* another region's */
+			if (other) {
+				st->budget -= tb->walk_ns;	/* another region's */
 				if (counted)	/* due for its own region's looks */
 					soon = 0;
-			} else if (backoff && (cp_s32)(now - st->proof_due[i]) < 0) {
-				st->budget -= price;	/* not yet due */
+			} else if (later) {
+				st->budget -= tb->walk_ns;	/* not yet due */
 				if (counted && st->proof_due[i] - now < soon)
 					soon = st->proof_due[i] - now;
 			} else {
 				/* (an entry not yet due is stepped over: no read, not counted) */
 				n++;
 				if (written(ctx, i, v - 1) == 1) {
+					proved = 1;
 					st->budget += tb->loss_ns + tb->gain_ns +
 						(cp_s64)(tb->proof_ttl - st->proof_miss[i]) *
 						tb->read_ns;
@@ -660,8 +702,12 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 		if (m < soon)	/* a waiting entry it counts: none is due before wait_due */
 			soon = m;
 	}
-	if (tb->proof_span)	/* all counted entries seen: none is due before the soonest */
-		st->bucket_due[db] = now + (!left && !cut ? soon : 0);
+	if (tb->proof_span) {	/* all counted entries seen: none is due before the soonest */
+		if (left || cut)
+			soon = 0;
+		m = cowrl_guarded_put_off(st, tb, db, cut, proved);
+		st->bucket_due[db] = now + (m > soon ? m : soon);
+	}
 }
 
 /*

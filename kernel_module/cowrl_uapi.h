@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 12
+#define COWRL_ABI_VERSION 13
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -51,7 +51,9 @@
  * v11: proof_skipmap at offset 754, the first pad after floor_slow, which a v10 module
  * refuses with -EINVAL when set;
  * v12: proof_duemap at offset 756, then the u8 prices walk_due_ns (758) and walk_scan_ns
- * (759), the last pad, which a v11 module refuses with -EINVAL when set) */
+ * (759), the last pad, which a v11 module refuses with -EINVAL when set;
+ * v13: proof_span a u8 at 750 and proof_cutback a u8 at 751 (the high byte of v12's u16
+ * proof_span, which a v12 module refuses with -EINVAL when set) */
 #define COWRL_GUARDED_TABLE_BYTES 760
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */

@@ -388,6 +388,14 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_duemap_2": _set_policy_errno(fd, abi, G, gpatched({740: 1, 756: 2})),
                 "guarded_duemap_scan_off": _set_policy_errno(fd, abi, G,
                                                              gpatched({740: 1, 758: 0x100})),
+                # proof_cutback (the u8 at 751, ABI 13: proof_span a u8 at 750 since): 0..16,
+                # and not 0 only with proof_span
+                "guarded_cutback_good": _set_policy_errno(fd, abi, G,
+                                                          gpatched({740: 1, 750: 0x1001})),
+                "guarded_cutback_17": _set_policy_errno(fd, abi, G,
+                                                        gpatched({740: 1, 750: 0x1101})),
+                "guarded_cutback_no_span": _set_policy_errno(fd, abi, G,
+                                                             gpatched({740: 1, 750: 0x0100})),
                 "guarded_752": _set_policy_errno(fd, abi, G, gp[:752]),
                 # proof_look (at 748): 0..1, 0 without proof
                 "guarded_look_good": _set_policy_errno(fd, abi, G, gpatched({748: 1})),

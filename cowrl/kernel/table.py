@@ -165,7 +165,8 @@ GUARDED_BYTES = 760
 # proof_backoff, walk_ns (at 742), walk_empty_ns (at 744; 752 bytes since), read_ns (at 746),
 # proof_look (at 748), proof_span (at 750, the last pad of 752 bytes), floor_slow (at 752;
 # 760 bytes since, COWRL_ABI_VERSION 10), proof_skipmap (at 754, the first pad; ABI 11),
-# proof_duemap (at 756), walk_due_ns and walk_scan_ns (u8s at 758 and 759; ABI 12)
+# proof_duemap (at 756), walk_due_ns and walk_scan_ns (u8s at 758 and 759; ABI 12); proof_span a
+# u8 at 750 and proof_cutback a u8 at 751 (ABI 13: one u16 before)
 _GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H16H"
 
 _GSHIM = r"""
@@ -304,7 +305,8 @@ def pack_guarded(program: KernelProgram) -> bytes:
                        int(t.get("proof", 0)), int(t.get("proof_reads", 0)),
                        int(t.get("proof_ttl", 0)), int(t.get("proof_backoff", 0)),
                        *walk_prices(t), int(t.get("read_ns", 0)),
-                       int(t.get("proof_look", 0)), int(t.get("proof_span", 0)),
+                       int(t.get("proof_look", 0)),
+                       int(t.get("proof_span", 0)) | int(t.get("proof_cutback", 0)) << 8,
                        int(t.get("floor_slow", 0)), int(t.get("proof_skipmap", 0)),
                        int(t.get("proof_duemap", 0)),
                        int(t.get("walk_due_ns", 0)) | int(t.get("walk_scan_ns", 0)) << 8)

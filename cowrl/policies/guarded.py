@@ -122,11 +122,13 @@ another stream's turn) is still proven.
 :meth:`GuardedPolicy.for_cost` sets them from the cost model, :func:`walk_price` and
 :func:`walk_empty_price`; docs/policies.md, "The walk and the re-measured read, charged" and
 "Two walk prices"): the budget pays the look's walk, at two prices: ``walk_empty_ns`` per empty
-ring slot, ``walk_ns`` per live entry. Before each ring slot it steps to, the look needs
-``budget >=`` that slot's price (``walk_empty_ns`` if it is empty, else ``walk_ns``), else it
+ring slot, ``walk_ns`` per live entry stepped over unread. Before each ring slot it steps
+to, the look needs ``budget >=`` what that slot will be charged (``walk_empty_ns`` if it is
+empty, ``walk_ns`` if it is another region's or not yet due, nothing if it is read), else it
 ends there (the cursor stays, the next look goes on); each slot stepped over unread (empty,
 another region's, not yet due) takes its price from the budget. A read's step is not
-debited: its cost is in the clean and the ``proof_ttl`` reads each copy reserves. The budget
+debited, nor gated (since session 26: before, a read was gated on ``walk_ns``): its cost is
+in the clean and the ``proof_ttl`` reads each copy reserves. The budget
 never goes negative and each price is at least what the engine charges for its slot
 (``proof_step_ns``, ``proof_skip_ns``), so the loss over ``k = 0``, the walk included, never
 exceeds the allowances granted. ``walk_empty_ns`` not given = ``walk_ns`` (one price, the
@@ -168,6 +170,13 @@ bucket's looks count is due: a look is skipped (no slot walked) before it; a loo
 every entry it counts, not cut, sets it to their soonest due fault, any other look to now; a
 new entry to now. Only slots are skipped, each slot walked is still paid, so the bound is
 unchanged.
+
+``proof_cutback`` (0 by default = the look above; s in 1..16 needs ``proof_span = 1``;
+docs/policies.md, "A starved look put off"): per bucket the count ``c`` of looks cut by the
+budget since the bucket's last proof (at most ``s``; a proof clears it); while ``c > 0`` a
+look sets the bucket's due fault at least ``2 ** c`` faults on (a cut one after counting
+itself), so a budget too low for the walk gathers allowances instead of paying every
+fault's to the walk. Looks are only put off, each step still paid: the bound is unchanged.
 
 ``proof_skipmap`` (0 by default = the look above; 1 needs ``proof = 1``; docs/policies.md,
 "The ring's holes jumped, not walked"): a look that comes to an empty slot jumps to the next
@@ -226,6 +235,7 @@ BACKOFF_STEPS = 4
 DUE_MASK = 0xFFFFFFFF
 
 MAX_WALK_NS = 0xFFFF  # walk_ns, walk_empty_ns: u16s in the module (struct cowrl_guarded_table)
+MAX_CUTBACK = 16  # proof_cutback: a u8 in the module (the high byte of proof_span's u16)
 MAX_DUE_NS = 0xFF  # walk_due_ns, walk_scan_ns: u8s in the module (the table's last u16)
 MAX_READ_NS = 0xFFFF  # read_ns: a u16 in the module (struct cowrl_guarded_table.read_ns)
 # proof_look 1: each ring entry keeps its region's bucket (region_bucket), the state counts the
@@ -378,6 +388,9 @@ class GuardedContext:
         # (with proof_look 0: index 0, every entry) is due, so such a look would read nothing
         self.proof_tail = 0
         self.bucket_due = [0] * BUCKETS
+        # proof_cutback: per bucket, the looks cut by the budget since its last proof (at most
+        # proof_cutback): such a look puts the bucket's next look off 2 ** bucket_cuts faults
+        self.bucket_cuts = [0] * BUCKETS
         self.proof_steps = 0  # ring slots the looks stepped over or read (diagnostics)
         self.proof_skips = 0  # live entries stepped over, not yet due (charged proof_skip_ns)
         self.proof_other = 0  # another region's live entries stepped over (proof_skip_ns)
@@ -597,7 +610,8 @@ class GuardedPolicy(Policy):
                  proof_span: int = 0, degrees: Sequence[int] = DEGREES,
                  name: str = "guarded", inert: bool | None = None,
                  floor_total: int = 0, floor_slow: int = 0, proof_skipmap: int = 0,
-                 proof_duemap: int = 0, walk_due_ns: int = 0, walk_scan_ns: int = 0) -> None:
+                 proof_duemap: int = 0, walk_due_ns: int = 0, walk_scan_ns: int = 0,
+                 proof_cutback: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -631,6 +645,7 @@ class GuardedPolicy(Policy):
         check_proof_duemap(proof_duemap, proof_backoff)
         check_due_price(walk_due_ns, proof_duemap, "walk_due_ns")
         check_due_price(walk_scan_ns, proof_duemap, "walk_scan_ns")
+        check_proof_cutback(proof_cutback, proof_span)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -688,6 +703,10 @@ class GuardedPolicy(Policy):
         self.proof_duemap = int(proof_duemap)
         self.walk_due = int(walk_due_ns)
         self.walk_scan = int(walk_scan_ns)
+        # s > 0: a look cut by the budget puts its bucket's next look off 2 ** c faults (c
+        # the looks cut since the bucket's last proof, at most s), and so does, while c > 0,
+        # every look that proves nothing: a starved budget gathers allowances
+        self.proof_cutback = int(proof_cutback)
         self.budget = 0
         self.granted = 0
         # Inert: provably k = 0 at every fault (decided here, once, from the constants every
@@ -872,8 +891,8 @@ class GuardedPolicy(Policy):
                 price = g.wait_live * self.walk_scan
                 if price and self.budget < price:  # paid before it is taken
                     g.proof_cuts += 1
-                    if self.proof_span:
-                        g.bucket_due[db] = now  # the next fault looks again
+                    if self.proof_span:  # the next fault looks again (proof_cutback: later)
+                        g.bucket_due[db] = (now + self.put_off(db, True, False)) & DUE_MASK
                     return
                 self.budget -= price
                 g.proof_scans += g.wait_live
@@ -888,6 +907,7 @@ class GuardedPolicy(Policy):
                     g.bucket_due[db] = g.wait_due
                 return
         soon = DUE_MASK >> 1  # proof_span: faults until the soonest counted entry is due
+        proved = False  # a read of this look found its page written
         cut = False  # the budget could not pay the next step (walk_ns / walk_empty_ns)
         # with backoff the look also ends after BACKOFF_STEPS x proof_reads ring slots
         for _ in range(min(BACKOFF_STEPS * self.proof_reads, PROOFS) if self.proof_backoff
@@ -917,7 +937,12 @@ class GuardedPolicy(Policy):
                     g.proof_tail = j  # the slots before the next live one are empty
                 i = g.next_due(i) if due else j
             v = g.proof_page[i]
-            price = self.walk if v else self.walk_empty  # of the slot it steps to
+            # the price of the slot it steps to: an empty one walk_empty_ns, a live one
+            # stepped over unread (another region's, not yet due) walk_ns, one it reads
+            # nothing (its reads are in the copy's reserve): the gate is what is charged
+            read = v and start <= v - 1 < limit and not (
+                self.proof_backoff and due_before(now, g.proof_due[i]))
+            price = 0 if read else self.walk if v else self.walk_empty
             if price and self.budget < price:  # a step is paid before it is taken
                 cut = True
                 g.proof_cuts += 1
@@ -944,6 +969,7 @@ class GuardedPolicy(Policy):
                 else:
                     n += 1
                     if state[v - 1] == PAGE_WRITTEN:
+                        proved = True
                         unused = self.proof_ttl - g.proof_miss[i] if self.read_ns else 0
                         self.budget += self.loss + self.gain + unused * self.read_ns
                         g.unused_reads += unused
@@ -985,7 +1011,22 @@ class GuardedPolicy(Policy):
         if self.proof_duemap and (g.bucket_wait[b] if self.proof_look else g.wait_live):
             soon = min(soon, 0 if due_before(g.wait_due, now) else (g.wait_due - now) & DUE_MASK)
         if self.proof_span:  # all counted entries seen: none is due before the soonest one
-            g.bucket_due[db] = (now + (soon if not left and not cut else 0)) & DUE_MASK
+            soon = soon if not left and not cut else 0
+            g.bucket_due[db] = (now + max(soon, self.put_off(db, cut, proved))) & DUE_MASK
+
+    def put_off(self, db: int, cut: bool, proved: bool) -> int:
+        """``proof_cutback``: the faults by which a look of bucket ``db`` (cut by the budget
+        or not, a proof found or not) puts off the bucket's next look, at least: a cut counts
+        one more (at most ``proof_cutback``), a proof clears the count; ``2 ** count`` while
+        the count is not 0, else 0 (the look's own due, as without it)."""
+        if not self.proof_cutback:
+            return 0
+        g = self.ctx
+        if proved:
+            g.bucket_cuts[db] = 0
+        elif cut:
+            g.bucket_cuts[db] = min(g.bucket_cuts[db] + 1, self.proof_cutback)
+        return 1 << g.bucket_cuts[db] if g.bucket_cuts[db] else 0
 
     def fault_cell(self, ctx: FaultContext) -> Cell:
         """Steps 0-4 of a fault: proofs, sentinel check, budget, context cell (then
@@ -1072,7 +1113,7 @@ class GuardedPolicy(Policy):
             "proof_look": self.proof_look, "proof_span": self.proof_span,
             "proof_skipmap": self.proof_skipmap, "proof_duemap": self.proof_duemap,
             "walk_due_ns": self.walk_due, "walk_scan_ns": self.walk_scan,
-            "degrees": list(self.degrees)})
+            "proof_cutback": self.proof_cutback, "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:
         # Training hooks (exploration, the fault log) need decide() at every fault.
@@ -1105,6 +1146,7 @@ class GuardedPolicy(Policy):
                 "proof_backoff": self.proof_backoff, "read_credit": self.read_credit,
                 "proof_look": self.proof_look, "proof_span": self.proof_span,
                 "proof_skipmap": self.proof_skipmap, "proof_duemap": self.proof_duemap,
+                "proof_cutback": self.proof_cutback,
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -1368,6 +1410,19 @@ def check_due_price(ns: Any, proof_duemap: int, field: str) -> int:
     if ns and not proof_duemap:
         raise ConfigError(f"policy.{field} must be 0 with proof_duemap: 0 (no due map)")
     return int(ns)
+
+
+def check_proof_cutback(proof_cutback: Any, proof_span: int) -> int:
+    """``policy.proof_cutback`` (0..:data:`MAX_CUTBACK`; not 0 needs ``proof_span: 1``, whose
+    per-bucket due fault it puts off), or a one-line :class:`ConfigError` naming it."""
+    if isinstance(proof_cutback, bool) or not isinstance(proof_cutback, (int, np.integer)) \
+            or not 0 <= proof_cutback <= MAX_CUTBACK:
+        raise ConfigError(f"policy.proof_cutback must be an integer in 0..{MAX_CUTBACK}, "
+                          f"got {proof_cutback!r}")
+    if proof_cutback and not proof_span:
+        raise ConfigError("policy.proof_cutback needs proof_span: 1 (it puts off the "
+                          "bucket's due fault)")
+    return int(proof_cutback)
 
 
 def check_proof_look(proof_look: Any, proof: int) -> int:

@@ -127,7 +127,10 @@ _GPWAIT = G_UNPROVEN + 8
 _GWLIVE = _GPWAIT + G_PROOFS
 _GWDUE = _GWLIVE + 1
 _GBWAIT = _GWDUE + 1
-STREAM_STATE = _GBWAIT + G_BUCKETS
+# proof_cutback: per bucket, the looks cut by the budget since its last proof (at most
+# proof_cutback); a look puts the bucket's next one off 2 ** that many faults while it is not 0.
+_GBCUTS = _GBWAIT + G_BUCKETS
+STREAM_STATE = _GBCUTS + G_BUCKETS
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -150,7 +153,8 @@ C_PSKIPMAP = G_CELLS + 25  # proof_skipmap: 1 = a look jumps from an empty slot 
 C_PDUEMAP = G_CELLS + 26  # proof_duemap: 1 = ... and over the entries not yet due
 C_WALKDUE = G_CELLS + 27  # walk_due_ns: the budget pays it per jump to a slot not waiting
 C_WALKSCAN = G_CELLS + 28  # walk_scan_ns: ... and per waiting entry a refresh looks at
-C_DEG = G_CELLS + 29
+C_PCUTBACK = G_CELLS + 29  # proof_cutback: s = a cut look puts off the next 2 ** (<= s) faults
+C_DEG = G_CELLS + 30
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -347,6 +351,20 @@ def g_in_span(ss: np.ndarray, i: int) -> bool:
 
 
 @njit(cache=True, nogil=True, forceinline=True)
+def g_put_off(cells: np.ndarray, ss: np.ndarray, db: int, cut: bool, proved: bool) -> int:
+    """``proof_cutback`` (``GuardedPolicy.put_off``): a proof clears bucket ``db``'s count of
+    cut looks, a cut adds one (at most ``proof_cutback``); the faults by which the look puts
+    off the bucket's next one, at least: ``2 ** count``, or 0 while the count is 0."""
+    if cells[C_PCUTBACK] == 0:
+        return 0
+    if proved:
+        ss[_GBCUTS + db] = 0
+    elif cut:
+        ss[_GBCUTS + db] = min(ss[_GBCUTS + db] + 1, cells[C_PCUTBACK])
+    return (1 << ss[_GBCUTS + db]) if ss[_GBCUTS + db] else 0
+
+
+@njit(cache=True, nogil=True, forceinline=True)
 def g_next_live(ss: np.ndarray, i: int) -> int:
     """The first live ring slot at or after ``i``, cyclic (``proof_skipmap``; the module
     reads its bitmap of live slots); ``i`` if none is live."""
@@ -388,8 +406,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             wk = ss[_GWLIVE] * cells[C_WALKSCAN]
             if wk != 0 and ss[_GBUDGET] < wk:  # paid before it is taken
                 go = False
-                if span:
-                    ss[_GPBDUE + db] = now  # the next fault looks again
+                if span:  # the next fault looks again (proof_cutback: later)
+                    ss[_GPBDUE + db] = (now + g_put_off(cells, ss, db, True, False)) \
+                        & G_DUE_MASK
             else:
                 ss[_GBUDGET] -= wk
                 ss[G_WALK_SCAN] += ss[_GWLIVE]  # charged proof_duescan_ns by the engine
@@ -405,6 +424,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         i = i0
         n = 0
         soon = G_DUE_MASK >> 1  # proof_span: faults until the soonest counted entry is due
+        proved = False  # a read of this look found its page written
         steps = G_PROOFS
         if cells[C_PBACKOFF]:
             steps = min(G_BACKOFF_STEPS * cells[C_PREADS], G_PROOFS)
@@ -430,8 +450,16 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                     ss[_GPTAIL] = j  # the slots before the next live one are empty
                 i = g_next_due(ss, i) if due else j
             v = ss[_GPROOF + i]
-            # the budget pays a step before it is taken, at the price of the slot it steps to
-            wk = cells[C_WALKEMPTY] if v == 0 else cells[C_WALK]
+            # the budget pays a step before it is taken, at the price of the slot it steps to:
+            # an empty one walk_empty_ns, a live one stepped over unread walk_ns, one it reads
+            # nothing (its reads are in the copy's reserve): the gate is what is charged
+            if v == 0:
+                wk = cells[C_WALKEMPTY]
+            elif start <= v - 1 < limit and not (
+                    cells[C_PBACKOFF] and g_before(now, ss[_GPDUE + i])):
+                wk = 0
+            else:
+                wk = cells[C_WALK]
             if wk != 0 and ss[_GBUDGET] < wk:
                 cut = True
                 break
@@ -453,6 +481,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 else:
                     n += 1
                     if private[s0 + v - 1] == PAGE_WRITTEN:  # written after its copy
+                        proved = True
                         # (read_credit: and the reserved reads it did not use)
                         ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN] \
                             + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ]
@@ -493,7 +522,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             wait = 0 if g_before(ss[_GWDUE], now) else (ss[_GWDUE] - now) & G_DUE_MASK
             soon = min(soon, wait)
         if span:  # all counted entries seen: none is due before the soonest of them
-            ss[_GPBDUE + db] = (now + (soon if left == 0 and not cut else 0)) & G_DUE_MASK
+            soon = soon if left == 0 and not cut else 0
+            ss[_GPBDUE + db] = (now + max(soon, g_put_off(cells, ss, db, cut, proved))) \
+                & G_DUE_MASK
     # 1. sentinel check, and the allowance
     t = (page - start) & (G_SENTINELS - 1)  # region-relative: regions move in a process
     tag = ss[_GTAGS + t]
@@ -714,6 +745,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_PDUEMAP] = int(t.get("proof_duemap", 0))
     out[C_WALKDUE] = int(t.get("walk_due_ns", 0))
     out[C_WALKSCAN] = int(t.get("walk_scan_ns", 0))
+    out[C_PCUTBACK] = int(t.get("proof_cutback", 0))
     out[C_READ] = int(t.get("read_ns", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees

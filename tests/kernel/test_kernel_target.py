@@ -190,6 +190,14 @@ def _guarded_policies() -> dict:
                 proof_reads=2, proof_ttl=4, proof_backoff=1, walk_ns=4000, walk_empty_ns=150,
                 proof_look=1, proof_span=1, proof_skipmap=1, proof_duemap=1, walk_due_ns=200,
                 walk_scan_ns=40, name="guarded_loose_proof_duemap"),
+            # proof_cutback (ABI 13, the u8 at 751): a look cut by the budget puts its
+            # bucket's next look off 2^c faults (c <= 3 the cuts since its last proof) (the
+            # due-map policy above, plus the cutback)
+            "guarded_loose_proof_cutback": lambda: GuardedPolicy(
+                table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
+                proof_reads=2, proof_ttl=4, proof_backoff=1, walk_ns=4000, walk_empty_ns=150,
+                proof_look=1, proof_span=1, proof_skipmap=1, proof_duemap=1, walk_due_ns=200,
+                walk_scan_ns=40, proof_cutback=3, name="guarded_loose_proof_cutback"),
             # read_credit: a proof also credits the reserved reads its copy did not use,
             # (proof_ttl - proof_miss) * read_ns (make_guarded: floor(proof_read_ns); here
             # dear, so that it changes decisions)
@@ -669,7 +677,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 12
+    assert c["abi_version"] == 13
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -698,6 +706,8 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
     # proof_duemap (at 756, ABI 12): 0..1 with proof_backoff; its u8 prices (758, 759) any
     # with it, 0 without
     assert err["guarded_duemap_good"] == err["guarded_duemap_priced"] == 0, err
+    # proof_cutback (the u8 at 751, ABI 13): 0..16, not 0 only with proof_span
+    assert err["guarded_cutback_good"] == 0, err
     for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_walk_no_proof",
                  "guarded_walk_empty_no_proof", "guarded_span_no_backoff", "guarded_span_2",
                  "guarded_read_no_ttl", "guarded_read_no_proof", "guarded_744",
@@ -705,7 +715,8 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
                  "guarded_backoff_no_proof", "guarded_look_2", "guarded_look_no_proof",
                  "guarded_fslow_4", "guarded_fslow_13", "guarded_fslow_max", "guarded_fslow_pad",
                  "guarded_752", "guarded_skipmap_2", "guarded_skipmap_no_proof",
-                 "guarded_duemap_no_backoff", "guarded_duemap_2", "guarded_duemap_scan_off"):
+                 "guarded_duemap_no_backoff", "guarded_duemap_2", "guarded_duemap_scan_off",
+                 "guarded_cutback_17", "guarded_cutback_no_span"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
 
 
@@ -752,7 +763,8 @@ PROOF_POLICIES = ("guarded_proof", "guarded_loose_proof", "guarded_proof_ttl",
                   "guarded_align16_proof", "guarded_loose_proof_walk",
                   "guarded_loose_proof_read", "bandit_shielded", "guarded_loose_proof_look",
                   "guarded_loose_proof_span", "guarded_loose_proof_fslow", "guarded_proof_fslow",
-                  "guarded_loose_proof_skipmap", "guarded_loose_proof_duemap")
+                  "guarded_loose_proof_skipmap", "guarded_loose_proof_duemap",
+                  "guarded_loose_proof_cutback")
 
 
 @pytest.mark.parametrize("trace,policy", [(t, p) for p in PROOF_POLICIES
@@ -843,6 +855,8 @@ def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:
         "proof_skipmap = 1 decided as proof_skipmap = 0 on every trace"
     assert otherwise("guarded_loose_proof_duemap", "guarded_loose_proof_skipmap"), \
         "proof_duemap = 1 decided as proof_duemap = 0 on every trace"
+    assert otherwise("guarded_loose_proof_cutback", "guarded_loose_proof_duemap"), \
+        "proof_cutback = 3 decided as proof_cutback = 0 on every trace"
 
 
 def test_floor_slow_is_not_trivial(session: KernelSession) -> None:
