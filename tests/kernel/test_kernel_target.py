@@ -441,11 +441,11 @@ PROOF_STRESS = "stress:proofstep,proofskip,proofdue"
 ``skip`` / ``jump`` / ``due`` / ``scan``), in the session's boot (icount 0 by default)."""
 ICOUNT_SPREAD = 1.03
 """Icount runs of the same work repeat within ~3% (docs/kernel.md, "Guest clock under TCG")."""
-JUMP_FLOOR = 0.75
+JUMP_FLOOR = 0.65
 """The dearest jump pair of a 6.1 session is at least this share of ``tcg``'s
-``proof_jump_ns``: 43.6-45.0 of 53.8 (0.81-0.84) in five runs (four at 860b989, one at
-e7d9138); 6.12's dearest moves from 38.4 to 50.9 from boot to boot, unchecked
-(docs/calibration.md, "The jump re-priced")."""
+``proof_jump_ns`` (62.7 since session 26, the dearest 6.12 pair measured): 6.1's dearest
+was 42.9-45.7 (0.68-0.73) in five boots at 68cf45e; 6.12's moves from 38.4 to 62.7 from
+boot to boot, unchecked"""
 DUE_FLOOR = 0.8
 """The dearest ``proof_duemap`` due-jump pair of a session is at least this share of ``tcg``'s
 ``proof_duejump_ns``: 149.8 of 165 on 6.1, 164.9 on 6.12 in the boots that priced it, and the
@@ -591,7 +591,8 @@ def test_proof_ring_steps_are_priced_at_least_what_they_cost(session: KernelSess
     (the budget's bound needs each price at least what the step costs), and the dearest pair
     is within 10% of it (the price is the flags guarded ships, not stale). The jump's pairs
     move more from boot to boot than that window (0.9 to 1.03 of the price) holds:
-    ``proof_jump_ns`` 53.8 is the dearest figure, 6.12's bare pair at 9e100c9, and the same
+    ``proof_jump_ns`` 62.7 is the dearest figure, 6.12's bare pair at 68cf45e (53.8
+    before), and the same
     pair on 6.12 gave 37.5-50.9 in four boots at 860b989 (each boot's dearest 38.4-50.9), while
     6.1's dearest stays at 43.6-45.0 (docs/calibration.md, "The jump re-priced"). So for the
     jump the dearest is checked against :data:`JUMP_FLOOR` of the price, on 6.1 only: a price
