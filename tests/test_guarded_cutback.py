@@ -11,7 +11,12 @@ import struct
 import numpy as np
 import pytest
 from test_guarded_duemap import _priced
-from test_guarded_skipmap import _traces, assert_forms_agree, bounded_policies
+from test_guarded_skipmap import (
+    _traces,
+    assert_forms_agree,
+    assert_saved_without_loads_0,
+    bounded_policies,
+)
 
 from cowrl.errors import ConfigError
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy, make_guarded
@@ -128,13 +133,8 @@ def test_c_guarded_checks_proof_cutback(cguarded) -> None:  # noqa: ANN001
 
 
 def test_an_artifact_without_proof_cutback_loads_0(tmp_path) -> None:  # noqa: ANN001
-    pol = make_guarded(table=[1] * N_CELLS, proof=1, proof_ttl=16, proof_backoff=1,
-                       proof_span=1, proof_cutback=5)
-    spec = pol.artifact_spec()
-    assert spec["proof_cutback"] == 5
-    assert GuardedPolicy.from_artifact(spec, "g", tmp_path).proof_cutback == 5
-    old = {k: v for k, v in spec.items() if k != "proof_cutback"}
-    assert GuardedPolicy.from_artifact(old, "g", tmp_path).proof_cutback == 0
+    assert_saved_without_loads_0(tmp_path, "proof_cutback", 5, proof=1, proof_ttl=16,
+                                 proof_backoff=1, proof_span=1)
 
 
 @pytest.mark.parametrize(("kw", "field"), [

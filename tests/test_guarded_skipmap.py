@@ -213,13 +213,18 @@ def test_c_guarded_checks_proof_skipmap(cguarded) -> None:  # noqa: ANN001
     assert cguarded.check(bytes(noproof)) == -22
 
 
+def assert_saved_without_loads_0(tmp_path, key: str, value: int, **kw: int) -> None:  # noqa: ANN001
+    """A guarded artifact saves option ``key`` (= ``value``, with options ``kw``), loads it
+    back, and one saved without the key (an older artifact) loads it as 0."""
+    spec = make_guarded(table=[1] * N_CELLS, **{key: value}, **kw).artifact_spec()
+    assert spec[key] == value
+    assert getattr(GuardedPolicy.from_artifact(spec, "g", tmp_path), key) == value
+    old = {k: v for k, v in spec.items() if k != key}
+    assert getattr(GuardedPolicy.from_artifact(old, "g", tmp_path), key) == 0
+
+
 def test_an_artifact_without_proof_skipmap_loads_0(tmp_path) -> None:  # noqa: ANN001
-    pol = make_guarded(table=[1] * N_CELLS, proof=1, proof_ttl=16, proof_skipmap=1)
-    spec = pol.artifact_spec()
-    assert spec["proof_skipmap"] == 1
-    assert GuardedPolicy.from_artifact(spec, "g", tmp_path).proof_skipmap == 1
-    old = {k: v for k, v in spec.items() if k != "proof_skipmap"}
-    assert GuardedPolicy.from_artifact(old, "g", tmp_path).proof_skipmap == 0
+    assert_saved_without_loads_0(tmp_path, "proof_skipmap", 1, proof=1, proof_ttl=16)
 
 
 @pytest.mark.parametrize(("kw", "field"), [
