@@ -94,7 +94,7 @@ ARMS = (1, 4, 8, 64, ALIGN | 4, ALIGN | 8)
 
 
 RING_FIELDS = ("proof_page", "proof_head", "proof_cursor", "proof_live", "proof_miss",
-               "proof_due", "proof_cls", "proof_bucket", "bucket_live")
+               "proof_due", "proof_cls", "proof_bucket", "proof_proc", "bucket_live")
 """The proof ring's state in :class:`GuardedContext` (what a ring per region keeps apart)."""
 
 
@@ -122,7 +122,8 @@ class RingPerRegion(GuardedPolicy):
         ring = self.rings.get(region) or {
             "proof_page": [0] * n, "proof_head": 0, "proof_cursor": 0, "proof_live": 0,
             "proof_miss": [0] * n, "proof_due": [0] * n, "proof_cls": [0] * n,
-            "proof_bucket": [0] * n, "bucket_live": [0] * len(g.bucket_live)}
+            "proof_bucket": [0] * n, "proof_proc": [0] * n,
+            "bucket_live": [0] * len(g.bucket_live)}
         for f, v in ring.items():
             setattr(g, f, v)
         self.ring_region = region

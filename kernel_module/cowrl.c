@@ -180,6 +180,8 @@ struct cowrl_tgt {
 	 */
 	s64 proof_pg[COWRL_GUARDED_PROOFS];
 	unsigned long proof_pfn[COWRL_GUARDED_PROOFS];
+	/* the tgid whose fault recorded ring entry i (what proof_foreign compares) */
+	s32 proof_tgid[COWRL_GUARDED_PROOFS];
 };
 
 /* Tasks inside precopy work or manual_cow (entries live on their stacks). */
@@ -193,6 +195,7 @@ struct cowrl_active {
 /* The ring entries a GUARDED decision with proof = 1 recorded for its window. */
 struct cowrl_proof_ref {
 	u32 on, first, count;
+	u32 proc;	/* the deciding process's ordinal: its entries' proof_page tag */
 };
 
 struct cowrl_work {
@@ -223,6 +226,7 @@ enum cowrl_counter {
 	CNT_WORK_FAILED, CNT_RECORDS, CNT_DROPPED, CNT_OUT_OF_SCOPE, CNT_DECISIONS,
 	CNT_DECIDE_NS, CNT_DECIDE_CLOCK_NS, CNT_KERNEL, CNT_IGNORED, CNT_THROTTLED,
 	CNT_NOCOPY, CNT_MAX_PENDING, CNT_PROOF_CLEAN, CNT_PROOF_LOST, CNT_PROOF_CREDITED,
+	CNT_PROOF_READS, CNT_PROOF_FOREIGN,
 	CNT_MAX,
 };
 
@@ -627,6 +631,7 @@ static __always_inline bool cowrl_pte_shared(pte_t pte)
 struct cowrl_proof_ctx {
 	struct cowrl_ptes *r;
 	struct cowrl_tgt *tg;
+	s32 tgid;	/* the faulting process */
 };
 
 /*
@@ -646,6 +651,9 @@ static int cowrl_guarded_written(void *ctx, cp_u32 idx, cp_s64 page)
 
 	if (idx >= COWRL_GUARDED_PROOFS)
 		return 0;
+	cnt_inc(CNT_PROOF_READS);
+	if (tg->proof_tgid[idx] != c->tgid)
+		cnt_inc(CNT_PROOF_FOREIGN);	/* another process's copy: its PTE cannot prove it */
 	pfn = tg->proof_pfn[idx];
 	if (!pfn || tg->proof_pg[idx] != page)
 		return 0;
@@ -694,7 +702,7 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_p
 	struct cowrl_ptes r = { .mm = vma->vm_mm, .fault_pmd = d->vmf->pmd, .fault_addr = d->addr,
 				.base = 1, .tstart = d->tstart };
 	struct cowrl_guarded_obs o;
-	struct cowrl_proof_ctx pc = { .r = &r };
+	struct cowrl_proof_ctx pc = { .r = &r, .tgid = d->pid };
 	struct cowrl_tgt *tg;
 	unsigned long flags;
 	s64 page, start, limit, j;
@@ -729,7 +737,7 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_p
 			pc.tg = tg;
 			cowrl_guarded_prove(tg->gstate, tb, start, limit,
 					    cowrl_guarded_bucket(vma_start_vpn, limit - start, proc),
-					    cowrl_guarded_written, &pc);
+					    proc, cowrl_guarded_written, &pc);	/* its own entries */
 		}
 		/* align values read the page's virtual page number (what allocators align to) */
 		cowrl_guarded_observe(tg->gstate, tb, &o, page, start, limit, left,
@@ -739,9 +747,12 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_p
 		*walk = o.last;	/* the window's pages after it were private when read */
 		if (tb->proof && k) {
 			/* the ring entries this window recorded: no earlier copy's pfn stays */
-			for (i = 0; i < o.proof_count && i < COWRL_GUARDED_PROOFS; i++)
+			for (i = 0; i < o.proof_count && i < COWRL_GUARDED_PROOFS; i++) {
 				tg->proof_pfn[(o.proof_first + i) % COWRL_GUARDED_PROOFS] = 0;
+				tg->proof_tgid[(o.proof_first + i) % COWRL_GUARDED_PROOFS] = d->pid;
+			}
 			pr->on = 1;
+			pr->proc = o.proc;
 			pr->first = o.proof_first;
 			pr->count = min_t(u32, o.proof_count, COWRL_GUARDED_PROOFS);
 		}
@@ -1035,7 +1046,8 @@ static void cowrl_clean_window(struct mm_struct *mm, struct vm_area_struct *vma,
 			for (j = 0; j < w->proof.count; j++) {
 				idx = (w->proof.first + (next + j) % w->proof.count) %
 				      COWRL_GUARDED_PROOFS;
-				if (tg->gstate->proof_page[idx] == page + 1) {
+				if (tg->gstate->proof_page[idx] ==
+				    page + 1 + COWRL_GUARDED_TAG(w->proof.proc)) {
 					tg->proof_pg[idx] = page;
 					tg->proof_pfn[idx] = pfns[i];
 					next = (next + j + 1) % w->proof.count;
@@ -1480,6 +1492,7 @@ static void cowrl_states_reset(void)
 		if (tg->gstate)
 			cowrl_guarded_reset(tg->gstate);
 		memset(tg->proof_pfn, 0, sizeof(tg->proof_pfn));
+		memset(tg->proof_tgid, 0, sizeof(tg->proof_tgid));
 		spin_unlock_irqrestore(&tg->lock, flags);
 	}
 }
@@ -1581,6 +1594,8 @@ static long cowrl_get_counters(struct cowrl_counters __user *uarg)
 		.proof_clean = atomic64_read(&cowrl_cnt[CNT_PROOF_CLEAN]),
 		.proof_lost = atomic64_read(&cowrl_cnt[CNT_PROOF_LOST]),
 		.proof_credited = atomic64_read(&cowrl_cnt[CNT_PROOF_CREDITED]),
+		.proof_reads = atomic64_read(&cowrl_cnt[CNT_PROOF_READS]),
+		.proof_foreign = atomic64_read(&cowrl_cnt[CNT_PROOF_FOREIGN]),
 	};
 
 	mutex_lock(&cowrl_mutex);

@@ -15,7 +15,7 @@
  * no lock and faults nothing in):
  *
  *   proc = cowrl_guarded_proc(st, tgid);
- *   cowrl_guarded_prove(st, tb, start, limit, bucket, written, wctx);	(version 4)
+ *   cowrl_guarded_prove(st, tb, start, limit, bucket, proc, written, wctx);	(version 4)
  *   cowrl_guarded_observe(st, tb, &o, page, start, limit, left, vpn, proc);
  *   k = cowrl_guarded_commit(st, tb, &o, page, start, limit, shared, ctx);
  *
@@ -83,6 +83,16 @@
  * walking until the budget is drained; regions sharing a bucket walk over each other's
  * entries as with 0.  The walk is paid as above: the bound is unchanged.  proof_look = 0:
  * the decisions before it (the pad at 748 of the 752-byte payload).
+ * Whatever the table, each ring entry keeps the ordinal of the process whose fault copied it
+ * (cowrl_guarded_proc, added to proof_page as ordinal << COWRL_GUARDED_PROC_SHIFT; pages are
+ * below 2^35), and a look (prove's @proc) takes an entry of another ordinal as another
+ * region's: its range test is against [start, limit) shifted by its own ordinal, so the entry
+ * is stepped over unread at walk_ns (no instruction added to a step), its dirty bit not read,
+ * its proof_miss not aged.  The children of a fork hold their copies of a region at
+ * the same pages of the target's range: without it a child read its siblings' entries, whose
+ * page frames its own PTEs never map (an unproven read, a lost proof).  A trace of one
+ * process (every ordinal 0), or whose processes' regions lie at distinct pages, decides as
+ * before.  The 16th process and every later one share ordinal 15 and so read each other's.
  * With floor_slow = s (5..COWRL_GUARDED_SLOW_MAX; 0: off) the floor also holds k = 0 while a
  * second EWMA of the same sentinel outcomes, slow[cls], of weight 1/2^s and kept with 8 more
  * bits (fixed-point 1.0 = COWRL_GUARDED_SLOW_ONE, so that its steps are not lost to
@@ -146,6 +156,18 @@
 #define COWRL_GUARDED_BACKOFF_STEPS 4	/* proof_backoff: a look walks <= 4 * proof_reads slots */
 #define COWRL_GUARDED_BUCKETS 16	/* proof_look: live ring entries counted per region bucket */
 #define COWRL_GUARDED_PROCS 16	/* processes told apart in the bucket key (cowrl_guarded_proc) */
+#define COWRL_GUARDED_PROC_SHIFT 48	/* a ring entry's process ordinal, above its page */
+/*
+ * What a ring entry adds to its page for the process of ordinal @proc.  A test build may define
+ * COWRL_GUARDED_TEST_ANY_PROC (cowrl.kernel.table.CGuarded(any_proc=True); the module never
+ * does): no tag, the look before the process was kept (every process's entries in its range).
+ */
+#ifdef COWRL_GUARDED_TEST_ANY_PROC
+#define COWRL_GUARDED_TAG(proc) ((cp_s64)0 * (proc))
+#else
+#define COWRL_GUARDED_TAG(proc) \
+	((cp_s64)((proc) & (COWRL_GUARDED_PROCS - 1)) << COWRL_GUARDED_PROC_SHIFT)
+#endif
 #define COWRL_GUARDED_SLOW_ONE (COWRL_GUARDED_USE_ONE << 8)	/* floor_slow's fixed-point 1.0 */
 #define COWRL_GUARDED_SLOW_MIN 5	/* floor_slow: weights 1/2^5 .. 1/2^12 (0: off) */
 #define COWRL_GUARDED_SLOW_MAX 12
@@ -236,7 +258,8 @@ struct cowrl_guarded_state {
 	cp_s64 tags[COWRL_GUARDED_SENTINELS];	/* ((s + 1) << 1) | class; 0 = empty */
 	cp_s64 tag_pages[COWRL_GUARDED_SENTINELS];	/* pages its window copied */
 	cp_s64 tag_reserved[COWRL_GUARDED_SENTINELS];	/* budget its window reserved */
-	/* version 4: copied pages awaiting a proof (region-absolute page + 1; 0 = empty) */
+	/* version 4: copied pages awaiting a proof (region-absolute page + 1, plus the ordinal
+	 * of the process that copied it << COWRL_GUARDED_PROC_SHIFT; 0 = empty) */
 	cp_s64 proof_page[COWRL_GUARDED_PROOFS];
 	cp_u32 proof_head;	/* next ring index commit writes */
 	cp_u32 proof_cursor;	/* next ring index cowrl_guarded_prove looks at */
@@ -276,6 +299,7 @@ struct cowrl_guarded_obs {
 	cp_u32 cell, cls, slot, run, want;
 	cp_u32 align;		/* 1: want is an align value's degree (itself a candidate) */
 	cp_u32 bucket;		/* the region's cowrl_guarded_bucket() (set by observe) */
+	cp_u32 proc;		/* the faulting process's ordinal (set by observe) */
 	cp_u32 proof_first;	/* set by commit: ring index of the first page it recorded */
 	cp_u32 proof_count;	/* set by commit: pages recorded (0 unless proof) */
 	cp_u32 last;		/* set by commit: the window's last page it read shared, as
@@ -540,10 +564,12 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
  * due fault among them (else to now: the next fault looks again).
  * With proof_skipmap an empty slot is not stepped over: the look jumps from it to the next
  * live slot for one walk_empty_ns (see the top of this file).
+ * An entry copied by another process than @proc (its ordinal, cowrl_guarded_proc) is taken
+ * as another region's: passed over unread.
  */
 static inline __attribute__((__always_inline__)) void
 cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarded_table *tb,
-		       cp_s64 start, cp_s64 limit, cp_u32 bucket,
+		       cp_s64 start, cp_s64 limit, cp_u32 bucket, cp_u32 proc,
 		       int (*written)(void *ctx, cp_u32 idx, cp_s64 page), void *ctx,
 		       const int duemap)
 {
@@ -559,9 +585,13 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 	int cut = 0, counted, proved = 0, other, later;
 	const cp_u32 db = look ? bucket & (COWRL_GUARDED_BUCKETS - 1) : 0;	/* proof_span */
 	cp_u32 soon = 0x7fffffffU;	/* proof_span: faults until the soonest counted entry is due */
+	/* its process's entries: page + 1 + tag (another process's lie outside [start, limit)) */
+	const cp_s64 tag = COWRL_GUARDED_TAG(proc);
 
 	if (!tb->proof || !left)
 		return;	/* nothing to look at: the full loop would leave the cursor where it is */
+	start += tag;
+	limit += tag;
 	if (tb->proof_span && (cp_s32)(now - st->bucket_due[db]) < 0)
 		return;	/* nothing it counts is due yet: no read, no walk */
 	if (duemap) {
@@ -644,7 +674,7 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 			if (counted)
 				left--;
 			if (other) {
-				st->budget -= tb->walk_ns;	/* another region's */
+				st->budget -= tb->walk_ns;	/* another region's or process's */
 				if (counted)	/* due for its own region's looks */
 					soon = 0;
 			} else if (later) {
@@ -654,7 +684,7 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 			} else {
 				/* (an entry not yet due is stepped over: no read, not counted) */
 				n++;
-				if (written(ctx, i, v - 1) == 1) {
+				if (written(ctx, i, v - 1 - tag) == 1) {
 					proved = 1;
 					st->budget += tb->loss_ns + tb->gain_ns +
 						(cp_s64)(tb->proof_ttl - st->proof_miss[i]) *
@@ -717,14 +747,14 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
  */
 static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 				       const struct cowrl_guarded_table *tb,
-				       cp_s64 start, cp_s64 limit, cp_u32 bucket,
+				       cp_s64 start, cp_s64 limit, cp_u32 bucket, cp_u32 proc,
 				       int (*written)(void *ctx, cp_u32 idx, cp_s64 page),
 				       void *ctx)
 {
 	if (tb->proof_duemap)
-		cowrl_guarded_prove_as(st, tb, start, limit, bucket, written, ctx, 1);
+		cowrl_guarded_prove_as(st, tb, start, limit, bucket, proc, written, ctx, 1);
 	else
-		cowrl_guarded_prove_as(st, tb, start, limit, bucket, written, ctx, 0);
+		cowrl_guarded_prove_as(st, tb, start, limit, bucket, proc, written, ctx, 0);
 }
 
 /*
@@ -819,6 +849,7 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	o->proof_first = st->proof_head;
 	o->proof_count = 0;
 	o->bucket = cowrl_guarded_bucket(vpn - (cp_u64)(page - start), limit - start, proc);
+	o->proc = proc & (COWRL_GUARDED_PROCS - 1);
 	o->want = tb->k[o->cell];
 	o->align = 0;
 	if (o->want > COWRL_GUARDED_MAX_K) {	/* checked: ALIGN | G, G a power of 2 <= 64 */
@@ -951,7 +982,7 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 					(COWRL_GUARDED_BUCKETS - 1)]--;
 		st->bucket_live[o->bucket]++;
 		st->proof_bucket[st->proof_head] = (cp_u8)o->bucket;
-		st->proof_page[st->proof_head] = page + j + 1;
+		st->proof_page[st->proof_head] = page + j + 1 + COWRL_GUARDED_TAG(o->proc);
 		st->proof_bits[st->proof_head >> 6] |= 1ULL << (st->proof_head & 63);
 		st->proof_miss[st->proof_head] = 0;
 		st->proof_due[st->proof_head] = (cp_u32)st->n_faults;	/* due at once */

@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 13
+#define COWRL_ABI_VERSION 14
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -53,7 +53,8 @@
  * v12: proof_duemap at offset 756, then the u8 prices walk_due_ns (758) and walk_scan_ns
  * (759), the last pad, which a v11 module refuses with -EINVAL when set;
  * v13: proof_span a u8 at 750 and proof_cutback a u8 at 751 (the high byte of v12's u16
- * proof_span, which a v12 module refuses with -EINVAL when set) */
+ * proof_span, which a v12 module refuses with -EINVAL when set);
+ * v14: the counters proof_reads and proof_foreign (struct cowrl_counters grows by 16 bytes) */
 #define COWRL_GUARDED_TABLE_BYTES 760
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */
@@ -131,6 +132,9 @@ struct cowrl_counters {
 	__u64 proof_clean;	/* precopied pages whose dirty bit was cleaned (a proof pending) */
 	__u64 proof_lost;	/* precopied pages left dirty: not eligible, or another CPU may cache them */
 	__u64 proof_credited;	/* cleaned pages found written (dirty, same pfn) by a later fault */
+	/* v14 */
+	__u64 proof_reads;	/* GUARDED proof looks' ring entries read (written() calls) */
+	__u64 proof_foreign;	/* ... of them, entries recorded by another process's fault */
 };
 
 /*

@@ -1429,3 +1429,79 @@ def test_the_learners_arm_rewards_are_what_the_engine_charges(costmodel: str,
     base = objective_of({})
     saved = [base - objective_of({e: k}) for k in arms]
     np.testing.assert_allclose(r, saved, rtol=1e-9, atol=1e-6)
+
+
+# --- a look reads only its own process's ring entries -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cguarded_any_proc(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """The header built with COWRL_GUARDED_TEST_ANY_PROC: the look before a ring entry kept
+    its process (a look read every process's entries in its range)."""
+    from cowrl.kernel.table import CGuarded
+
+    return CGuarded(tmp_path_factory.mktemp("cguarded_any"), any_proc=True)
+
+
+def _loose_proof(**kw: int) -> GuardedPolicy:
+    rand = [int(k) for k in np.random.default_rng(0).choice([0, 1, 2, 4, 8, 16, 32, 64],
+                                                             size=N_CELLS)]
+    return GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300, setup_ns=900, proof=1,
+                         **kw)
+
+
+def test_a_look_reads_only_its_own_processes_entries(cguarded, cguarded_any_proc) -> None:  # noqa: ANN001
+    """The four children's copies of one buffer at the same pages of the module's range (the
+    harness's shared slots): with the process kept in each entry no look reads a sibling's
+    entry, while the look before it reads them (the module's pfn check then fails: an
+    unproven read) and decides otherwise."""
+    from cowrl.kernel.jobs import harness_slots
+    from cowrl.kernel.table import pack_guarded
+
+    t = _forked()
+    slots = harness_slots(t, shared=True)
+    assert np.unique(slots).size == 1
+    foreign = differ = 0
+    for pol in [*_look_policies(), _loose_proof(proof_reads=16),
+                _loose_proof(proof_reads=2, proof_ttl=4, proof_backoff=1)]:
+        payload = pack_guarded(pol.program())
+        args = (payload, t.pages, t.n_pages, t.region_ends, t.region_vpn_offsets,
+                t.region_writers)
+        _, k = cguarded.replay(*args, slots=slots)
+        assert cguarded.last_foreign == 0 and cguarded.last_proofs > 0
+        _, k0 = cguarded_any_proc.replay(*args, slots=slots)
+        foreign += cguarded_any_proc.last_foreign
+        differ += not np.array_equal(k, k0)
+    assert foreign > 0 and differ > 0, (foreign, differ)
+
+
+def test_the_process_tag_decides_as_before_where_processes_share_no_pages(
+        cguarded, cguarded_any_proc) -> None:  # noqa: ANN001
+    """Every trace the simulator models keeps each process's regions at pages of their own
+    (one process, or the children's copies laid end to end): there the header decides as
+    it did before the tag (built with COWRL_GUARDED_TEST_ANY_PROC), fault for fault, with
+    the same ring reads and proofs, for every policy here; and the prototype never meets
+    another process's entry in its region's range."""
+    from cowrl.kernel.table import pack_guarded
+
+    pols = [*_policies(), *_look_policies(), _loose_proof(proof_reads=16)]
+    traces = [*_traces(), *_look_traces()]
+    reads = 0
+    for pol in pols:
+        payload = pack_guarded(pol.program())
+        for t in traces:
+            args = (payload, t.pages, t.n_pages, t.region_ends, t.region_vpn_offsets,
+                    t.region_writers)
+            page, k = cguarded.replay(*args)
+            page0, k0 = cguarded_any_proc.replay(*args)
+            assert np.array_equal(page, page0) and np.array_equal(k, k0), t.name
+            assert (cguarded.last_proofs, cguarded.last_proven) == (
+                cguarded_any_proc.last_proofs, cguarded_any_proc.last_proven), t.name
+            assert cguarded.last_foreign == cguarded_any_proc.last_foreign == 0, t.name
+            reads += cguarded.last_proofs
+    assert reads > 0
+    cost = make_costmodel("seed_table1")
+    for pol in _look_policies():
+        for t in _look_traces():
+            simulate(t, pol, cost, fast=False)
+            assert pol.ctx.proof_foreign == 0, t.name

@@ -46,6 +46,11 @@ class RunRequest:
     """``child``/``parent``; None = the config's writer."""
     label: str | None = None
     """Policy name to report (default: the policy's name, suffixed ``+nomodule``)."""
+    shared: bool = False
+    """True: the regions that are other processes' copies of one region (the same virtual
+    address and size, another writer: a fork's children's copies of a parent buffer) share
+    its harness slots, as after a real fork, so the module sees their faults at the same
+    pages (:func:`harness_slots` ``shared``). False: every region its own slots."""
 
 
 @dataclass
@@ -72,6 +77,10 @@ class RunSpec:
     """The harness's --writers: path of the process of each write (int64,
     :func:`write_procs`), for a trace written by several processes: the harness replays each
     in its own process. Empty: one process writes the whole trace."""
+    region_procs: list[int] = field(default_factory=list)
+    """With regions sharing slots (:attr:`RunRequest.shared`): the harness process of each
+    region (:func:`write_procs`' numbering), which tells a record's region by its pid
+    (:func:`slots_to_pages`); empty otherwise."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -182,9 +191,12 @@ def write_job(jobdir: Path, requests: list[RunRequest], writer: str, paths: dict
             np.ascontiguousarray(req.trace.pages, dtype="<i8").tofile(f)
             trace_files[key] = str(f)
         regions = ""
-        slots = harness_slots(req.trace)
+        slots = harness_slots(req.trace, shared=req.shared)
+        copies = bool(np.unique(slots).size < slots.size)
+        region_procs = region_write_procs(req.trace).tolist() if copies else []
         if slots.size > 1 or slots[0] != 0:
-            regions = trace_files[key].replace(".bin", ".regions.bin")
+            regions = trace_files[key].replace(
+                ".bin", ".shared.regions.bin" if copies else ".regions.bin")
             sizes = req.trace.region_ends - req.trace.region_begins
             np.ascontiguousarray(np.c_[sizes, slots], dtype="<i8").tofile(regions)
         writers = ""
@@ -197,7 +209,7 @@ def write_job(jobdir: Path, requests: list[RunRequest], writer: str, paths: dict
                              k=plan.k, thp=plan.thp, writer=req.writer or writer,
                              module=req.module, policy=label, workload=req.trace.name,
                              mode=plan.mode, table=table, regions=regions,
-                             writers=writers))
+                             writers=writers, region_procs=region_procs))
     job: dict[str, Any] = {"version": 2, "out": str(jobdir), "checks": list(checks),
                            "runs": [asdict(s) for s in specs], **paths}
     if "table_ioctl" in checks:  # a valid payload for the guest's bad-ioctl check to mutate
@@ -246,7 +258,7 @@ class DemandEvents:
     a trace of several writers (the harness's --writers)."""
 
 
-def harness_slots(trace: Trace) -> np.ndarray:
+def harness_slots(trace: Trace, shared: bool = False) -> np.ndarray:
     """The harness slot of each region's first page (slot ``s`` is page ``s`` of a 2 MiB
     aligned range; see kernel_module/harness/cowrl_harness.c).
 
@@ -257,16 +269,39 @@ def harness_slots(trace: Trace) -> np.ndarray:
     recorded address, or without ``region_starts`` the page index). So a fault's virtual
     page number in the harness equals the simulator's modulo 512, for every trace. One
     region whose first page's number is 0 modulo 512 (every trace without
-    ``region_starts``) lies at slot 0 as ever."""
+    ``region_starts``) lies at slot 0 as ever.
+
+    ``shared``: a region at the same virtual page and of the same size as an earlier one, of
+    another harness process (:func:`region_write_procs`) than every region already there,
+    takes the earlier one's slots: another process's copy of it, as a fork's children hold
+    their copies of a parent buffer (the harness checks that each copy is written by its own
+    process)."""
     begins = trace.region_begins
     sizes = trace.region_ends - begins
     vpn0 = begins + trace.region_vpn_offsets
+    procs = region_write_procs(trace) if shared else np.zeros(begins.size, dtype=np.int64)
     slots = np.empty(begins.size, dtype=np.int64)
+    held: dict[tuple[int, int], tuple[int, set[int]]] = {}  # (vpn, size): slot, processes
     nxt = 0  # first slot the next region may take
     for r in range(begins.size):
+        key = (int(vpn0[r]), int(sizes[r]))
+        if shared and key in held and int(procs[r]) not in held[key][1]:
+            slots[r] = held[key][0]
+            held[key][1].add(int(procs[r]))
+            continue
         slots[r] = nxt + (int(vpn0[r]) - nxt) % HARNESS_ALIGN_PAGES
         nxt = int(slots[r] + sizes[r]) + 1
+        if key not in held:
+            held[key] = (int(slots[r]), {int(procs[r])})
     return slots
+
+
+def region_write_procs(trace: Trace) -> np.ndarray:
+    """The harness process of each region (:func:`write_procs`' numbering: its writer role's
+    ordinal, capped at ``G_PROCS - 1``)."""
+    from cowrl.sim.programs import G_PROCS
+
+    return np.minimum(trace.region_procs, G_PROCS - 1).astype(np.int64)
 
 
 def write_procs(trace: Trace) -> np.ndarray | None:
@@ -290,12 +325,34 @@ def _read_regions(spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:
     return pairs[:, 0], pairs[:, 1]
 
 
-def slots_to_pages(slots: np.ndarray, spec: RunSpec) -> np.ndarray:
+def slots_to_pages(slots: np.ndarray, spec: RunSpec, pids: np.ndarray | None = None
+                   ) -> np.ndarray:
     """Harness slot indices -> trace page indices (regions at :func:`harness_slots`;
-    see kernel_module/harness/cowrl_harness.c)."""
+    see kernel_module/harness/cowrl_harness.c). With regions sharing slots
+    (:attr:`RunSpec.region_procs`) ``pids``, the records' pids, tell the copies apart: the
+    harness process of a pid is its rank by first record (process k first writes, and so
+    faults, after process k - 1)."""
     if not spec.regions:
         return slots
     sizes, slot_first = _read_regions(spec)
+    if spec.region_procs:
+        if pids is None or pids.size != slots.size:
+            raise CowrlError(f"kernel run {spec.id}: regions share slots; the records' pids "
+                             "tell them apart")
+        upids, first = np.unique(pids, return_index=True)
+        rank = np.empty(upids.size, dtype=np.int64)
+        rank[np.argsort(first)] = np.arange(upids.size)
+        proc = rank[np.searchsorted(upids, pids)]
+        begins = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        out = np.full(slots.size, -1, dtype=np.int64)
+        for r, rp in enumerate(spec.region_procs):
+            m = (slots >= slot_first[r]) & (slots < slot_first[r] + sizes[r]) & (proc == rp)
+            out[m] = slots[m] - slot_first[r] + begins[r]
+        if np.any(out < 0):
+            raise CowrlError(f"kernel run {spec.id} ({spec.policy} on {spec.workload}): "
+                             f"{int((out < 0).sum())} module record(s) in no region of "
+                             "their process")
+        return out
     shift = slot_first - np.concatenate([[0], np.cumsum(sizes)[:-1]])
     r = np.searchsorted(slot_first, slots, side="right") - 1
     gap = (r < 0) | (slots >= slot_first[r] + sizes[r])
@@ -316,7 +373,7 @@ def demand_events(jobdir: Path, spec: RunSpec) -> DemandEvents | None:
     recs = np.fromfile(rec_file, dtype=record_dtype())
     demand = recs[(recs["flags"] & load_abi().COWRL_REC_DEMAND) != 0]
     slots = ((demand["addr"] - start) // PAGE_SIZE).astype(np.int64)
-    return DemandEvents(page=slots_to_pages(slots, spec),
+    return DemandEvents(page=slots_to_pages(slots, spec, demand["pid"].astype(np.int64)),
                         degree=demand["degree"].astype(np.int64),
                         precopied=demand["precopied"].astype(np.int64),
                         pid=demand["pid"].astype(np.int64))
@@ -372,7 +429,7 @@ def parse_run(jobdir: Path, spec: RunSpec, trace: Trace, info: dict[str, Any]) -
         # a multi-region run's records are in harness slots (harness_slots: guard gaps)
         slots = _region_pages(demand["addr"], int(s["region_start"]),
                               int(s.get("n_slots", trace.n_pages)), spec)
-        pages = slots_to_pages(slots, spec)
+        pages = slots_to_pages(slots, spec, demand["pid"].astype(np.int64))
         widx = first[pages]
         order = np.argsort(widx, kind="stable")
         widx = widx[order]
@@ -415,7 +472,8 @@ def parse_run(jobdir: Path, spec: RunSpec, trace: Trace, info: dict[str, Any]) -
         **info,
     }
     if spec.module:  # interior proofs (guarded tables with proof = 1; 0 otherwise)
-        for name in ("proof_clean", "proof_lost", "proof_credited"):
+        for name in ("proof_clean", "proof_lost", "proof_credited", "proof_reads",
+                     "proof_foreign"):
             extra[name] = int(s.get(name, 0))
     if spec.mode == "table":  # per-decision cost in the module (ktime around the call)
         n_dec = int(s.get("decisions", 0))

@@ -175,7 +175,9 @@ _GSHIM = r"""
 unsigned int cg_sizeof_table(void) { return sizeof(struct cowrl_guarded_table); }
 int cg_check(const struct cowrl_guarded_table *tb) { return cowrl_guarded_check(tb); }
 
-static int64_t cg_reads, cg_proofs, cg_skips;
+static int64_t cg_reads, cg_proofs, cg_skips, cg_proven, cg_foreign;
+/* the process (ordinal) whose fault recorded each ring entry, and the faulting one's */
+static cp_u32 cg_entry_proc[COWRL_GUARDED_PROOFS], cg_proc;
 static struct cowrl_guarded_state st;	/* the last cg_replay's */
 
 /*
@@ -204,19 +206,39 @@ int cg_bits_ok(void)
 	return wait == st.wait_live;
 }
 
+/* The page state of the faulting region's process: trace page = decision page + shift. */
+struct cg_view {
+	unsigned char *priv;
+	int64_t shift;
+};
+
 static int cg_shared(void *ctx, cp_s64 q)
 {
+	const struct cg_view *v = ctx;
+
 	cg_reads++;
-	return !((const unsigned char *)ctx)[q];
+	return !v->priv[q + v->shift];
 }
 
 /* Version 4: page state 2 = written since it became private (the copy's D bit). */
 static int cg_written(void *ctx, cp_u32 idx, cp_s64 q)
 {
-	(void)idx;
+	const struct cg_view *v = ctx;
+
 	cg_proofs++;
-	return ((const unsigned char *)ctx)[q] == 2;
+	if (cg_entry_proc[idx % COWRL_GUARDED_PROOFS] != cg_proc) {
+		cg_foreign++;	/* another process's copy: the module's pfn check fails */
+		return 0;
+	}
+	cg_proven += v->priv[q + v->shift] == 2;
+	return v->priv[q + v->shift] == 2;
 }
+
+/* written() calls of the last cg_replay for an entry another process recorded. */
+int64_t cg_last_foreign(void) { return cg_foreign; }
+
+/* written() calls of the last cg_replay that found the page written (the module's credits). */
+int64_t cg_last_proven(void) { return cg_proven; }
 
 /* written() calls of the last cg_replay. */
 int64_t cg_last_proofs(void) { return cg_proofs; }
@@ -230,7 +252,9 @@ int64_t cg_last_skips(void) { return cg_skips; }
 /*
  * Replay @pages (a write trace over regions ending at @ends[0..n_ends), page p of region r
  * at virtual page p + @voffs[r], in the process @procs[r]: its writer, a tgid to
- * cowrl_guarded_proc) from all pages
+ * cowrl_guarded_proc; with @slots, region r's first page at page @slots[r] of the module's
+ * range, as the harness places it, several processes' copies of a region at the same pages,
+ * each with its own page state; NULL: at its trace page) from all pages
  * shared, as the module sees it: a write to a private page takes no fault (and sets its
  * state to 2, the D bit); at a fault the decision reads only page state (proofs, private
  * neighbours, shared window pages).  Writes each fault's page and k; returns the number
@@ -238,15 +262,16 @@ int64_t cg_last_skips(void) { return cg_skips; }
  */
 int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, int64_t n,
                   const int64_t *ends, const int64_t *voffs, const int64_t *procs,
-                  int64_t n_ends,
+                  int64_t n_ends, const int64_t *slots,
                   unsigned char *priv, int64_t *out_page, uint32_t *out_k)
 {
 	struct cowrl_guarded_obs o;
-	int64_t i, f = 0, r, start, limit, p, j, end;
+	struct cg_view view = { priv, 0 };
+	int64_t i, f = 0, r, start, limit, p, j, end, sh;
 	uint32_t left, k, b, proc;
 
 	cowrl_guarded_reset(&st);
-	cg_reads = cg_proofs = cg_skips = 0;
+	cg_reads = cg_proofs = cg_skips = cg_proven = cg_foreign = 0;
 	for (i = 0; i < n; i++) {
 		p = pages[i];
 		if (priv[p]) {
@@ -262,12 +287,17 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 			if (j >= start && priv[j])
 				left++;
 		/* the ring bucket: first virtual page, size, process ordinal (as the module) */
-		proc = cowrl_guarded_proc(&st, (int32_t)procs[r]);
+		cg_proc = proc = cowrl_guarded_proc(&st, (int32_t)procs[r]);
 		b = cowrl_guarded_bucket((uint64_t)(start + voffs[r]), limit - start, proc);
-		cowrl_guarded_prove(&st, tb, start, limit, b, cg_written, priv);
-		cowrl_guarded_observe(&st, tb, &o, p, start, limit, left,
+		/* the decision sees the module's pages: trace page - sh */
+		sh = view.shift = slots ? start - slots[r] : 0;
+		cowrl_guarded_prove(&st, tb, start - sh, limit - sh, b, proc, cg_written, &view);
+		cowrl_guarded_observe(&st, tb, &o, p - sh, start - sh, limit - sh, left,
 					(uint64_t)(p + voffs[r]), proc);
-		k = cowrl_guarded_commit(&st, tb, &o, p, start, limit, cg_shared, priv);
+		k = cowrl_guarded_commit(&st, tb, &o, p - sh, start - sh, limit - sh,
+					cg_shared, &view);
+		for (j = 0; j < (int64_t)o.proof_count; j++)
+			cg_entry_proc[(o.proof_first + j) % COWRL_GUARDED_PROOFS] = proc;
 		for (j = 1; j <= (int64_t)o.last; j++)	/* the module's walk (0 if k = 0) */
 			cg_skips += priv[p + j] != 0;
 		end = p + k < limit - 1 ? p + k : limit - 1;
@@ -316,16 +346,23 @@ class CGuarded:
     """``cowrl_guarded.h`` compiled for user space (gcc -O2 -shared), called through ctypes;
     its replay reads page state as the module does (all pages shared at the start)."""
 
-    def __init__(self, build_dir: str | Path) -> None:
-        self.lib = _build_shim(build_dir, "cowrl_guarded", _GSHIM, GUARDED_HEADER)
+    def __init__(self, build_dir: str | Path, any_proc: bool = False) -> None:
+        """``any_proc``: built with ``COWRL_GUARDED_TEST_ANY_PROC``, the look before a ring
+        entry kept its process (a look read every process's entries in its range)."""
+        self.lib = (_build_shim(build_dir, "cowrl_guarded_anyproc",
+                                "#define COWRL_GUARDED_TEST_ANY_PROC 1\n" + _GSHIM,
+                                GUARDED_HEADER) if any_proc else
+                    _build_shim(build_dir, "cowrl_guarded", _GSHIM, GUARDED_HEADER))
         self.lib.cg_check.argtypes = [ctypes.c_char_p]
         self.lib.cg_replay.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
                                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                       ctypes.c_int64,
+                                       ctypes.c_int64, ctypes.c_void_p,
                                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
         self.lib.cg_replay.restype = ctypes.c_int64
         self.lib.cg_last_reads.restype = ctypes.c_int64
         self.lib.cg_last_proofs.restype = ctypes.c_int64
+        self.lib.cg_last_proven.restype = ctypes.c_int64
+        self.lib.cg_last_foreign.restype = ctypes.c_int64
         self.lib.cg_last_skips.restype = ctypes.c_int64
         self.lib.cg_bits_ok.restype = ctypes.c_int
         assert self.lib.cg_sizeof_table() == GUARDED_BYTES, "guarded table layout drifted"
@@ -335,11 +372,15 @@ class CGuarded:
 
     def replay(self, payload: bytes, pages: np.ndarray, n_pages: int,
                region_ends: np.ndarray, vpn_offsets: np.ndarray | None = None,
-               writers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               writers: np.ndarray | None = None, slots: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
         """Fault pages and their degrees, replaying ``pages`` from all pages shared
         (``vpn_offsets``: :attr:`Trace.region_vpn_offsets`, default 0; ``writers``: the
         process of each region, :attr:`Trace.region_writers`, default one process: the
-        module numbers them itself, ``cowrl_guarded_proc``)."""
+        module numbers them itself, ``cowrl_guarded_proc``; ``slots``: each region's first
+        page in the module's range, :func:`cowrl.kernel.jobs.harness_slots`, so the decisions
+        see the pages the module sees, other processes' copies of a region at the same pages
+        with page states of their own; default: the trace's page indices)."""
         p = np.ascontiguousarray(pages, dtype=np.int64)
         ends = np.ascontiguousarray(region_ends, dtype=np.int64)
         voffs = np.ascontiguousarray(np.zeros(ends.size) if vpn_offsets is None
@@ -349,13 +390,20 @@ class CGuarded:
         priv = np.zeros(n_pages, dtype=np.uint8)
         out_p = np.zeros(p.size, dtype=np.int64)
         out_k = np.zeros(p.size, dtype=np.uint32)
+        sl = None if slots is None else np.ascontiguousarray(slots, dtype=np.int64)
         n = self.lib.cg_replay(payload, p.ctypes.data, p.size, ends.ctypes.data,
                                voffs.ctypes.data, procs.ctypes.data, ends.size,
+                               None if sl is None else sl.ctypes.data,
                                priv.ctypes.data, out_p.ctypes.data, out_k.ctypes.data)
         self.last_reads = int(self.lib.cg_last_reads())
         """Window/sentinel page reads of this replay (the module's gup-fast calls)."""
         self.last_proofs = int(self.lib.cg_last_proofs())
         """written() calls of this replay (the module's D-bit reads, version 4)."""
+        self.last_proven = int(self.lib.cg_last_proven())
+        """... of them, those that found the page written (the module's ``proof_credited``)."""
+        self.last_foreign = int(self.lib.cg_last_foreign())
+        """... of them, reads of an entry another process's fault recorded (the module's
+        ``proof_foreign``)."""
         self.last_skips = int(self.lib.cg_last_skips())
         """Private pages its precopy walks stepped over, each to the last page its decision
         read shared (the module's ``precopy_skipped``)."""

@@ -159,6 +159,14 @@ live entries of its bucket it steps over or reads: it ends once it saw them. Reg
 share a bucket walk over each other's entries as with 0. The walk stays paid as above, so
 the bound is unchanged.
 
+Whatever the table, every ring entry keeps the ordinal of the process whose fault copied it
+(:attr:`FaultContext.proc`), and a look takes an entry of another ordinal as another region's:
+stepped over unread (``walk_ns``), its page state not read, its ``proof_miss`` not aged. The
+children of a fork hold their copies of a region at the same pages in the module, where a
+look read its siblings' entries and checked its own page table (an unproven read). With one
+process, or processes whose regions lie at distinct pages (the simulator's layout: another
+process's entry is another region's anyway), nothing changes.
+
 ``proof_span`` (0 by default = the look above; 1 needs ``proof_backoff = 1``;
 docs/policies.md, "Column sweeps held out: where the windows go"): every slot outside the
 ring's span ``[proof_tail, proof_head)`` (the whole ring when they are equal and an entry is
@@ -207,7 +215,7 @@ import numpy as np
 from cowrl.errors import ConfigError
 from cowrl.policies.base import FaultContext, KernelProgram, Policy
 from cowrl.sim.costmodel import CostModel
-from cowrl.sim.programs import ALIGN, G_BUCKETS, RUN_BUCKETS, region_bucket, run_bucket
+from cowrl.sim.programs import ALIGN, G_BUCKETS, G_PROCS, RUN_BUCKETS, region_bucket, run_bucket
 from cowrl.traces.io import Trace
 
 KINDS = ("miss", "exact", "near", "stride")
@@ -381,6 +389,9 @@ class GuardedContext:
         self.proof_miss = [0] * PROOFS  # unproven reads of each entry (proof_ttl)
         self.proof_due = [0] * PROOFS  # fault number (mod 2 ** 32) of its next read (backoff)
         self.proof_bucket = [0] * PROOFS  # its region's bucket (region_bucket; proof_look)
+        # the ordinal of the process whose fault copied it (FaultContext.proc): a look reads
+        # only its own process's entries, whatever the table
+        self.proof_proc = [0] * PROOFS
         self.bucket_live = [0] * BUCKETS  # live entries per bucket (proof_look 1 counts down)
         # proof_span 1: every slot outside [proof_tail, proof_head) (cyclic; the whole ring
         # when they are equal and an entry is live) is empty, and a look never steps there;
@@ -394,6 +405,9 @@ class GuardedContext:
         self.proof_steps = 0  # ring slots the looks stepped over or read (diagnostics)
         self.proof_skips = 0  # live entries stepped over, not yet due (charged proof_skip_ns)
         self.proof_other = 0  # another region's live entries stepped over (proof_skip_ns)
+        # ... of them, entries in the faulting region's pages copied by another process (0
+        # unless processes' regions share pages: never in the simulator's layouts)
+        self.proof_foreign = 0
         self.proof_empty = 0  # empty slots stepped over (charged proof_step_ns)
         self.proof_jumps = 0  # proof_skipmap: jumps to the next live slot (proof_jump_ns)
         # proof_duemap: the live entries a backoff read found unwritten and put off (its bit
@@ -879,6 +893,7 @@ class GuardedPolicy(Policy):
         walk = ctx.proof_walk  # the engine charges the slots stepped over unread
         i0 = i = g.proof_cursor
         b = region_bucket(start + ctx.vpn_offset, limit - start, ctx.proc)
+        own = ctx.proc & (G_PROCS - 1)  # it reads only the entries its process copied
         # live entries not yet looked at: of every region, or (proof_look 1) of its bucket
         n, left = 0, g.bucket_live[b] if self.proof_look else g.proof_live
         now = g.n_faults & DUE_MASK
@@ -940,7 +955,8 @@ class GuardedPolicy(Policy):
             # the price of the slot it steps to: an empty one walk_empty_ns, a live one
             # stepped over unread (another region's, not yet due) walk_ns, one it reads
             # nothing (its reads are in the copy's reserve): the gate is what is charged
-            read = v and start <= v - 1 < limit and not (
+            mine = start <= v - 1 < limit and g.proof_proc[i] == own
+            read = v and mine and not (
                 self.proof_backoff and due_before(now, g.proof_due[i]))
             price = 0 if read else self.walk if v else self.walk_empty
             if price and self.budget < price:  # a step is paid before it is taken
@@ -956,8 +972,9 @@ class GuardedPolicy(Policy):
                 counted = not self.proof_look or g.proof_bucket[i] == b
                 if counted:
                     left -= 1
-                if not start <= v - 1 < limit:
-                    g.proof_other += 1  # another region's (its faults read it): proof_skip_ns
+                if not mine:  # another region's or process's (its faults read it)
+                    g.proof_other += 1  # proof_skip_ns
+                    g.proof_foreign += start <= v - 1 < limit
                     over = 1
                     if counted:  # due for its own region's looks: look again at once
                         soon = 0
@@ -1081,6 +1098,7 @@ class GuardedPolicy(Policy):
                             g.use_down(g.proof_cls[h])
                     g.bucket_live[b] += 1
                     g.proof_bucket[h] = b
+                    g.proof_proc[h] = ctx.proc & (G_PROCS - 1)
                     g.proof_page[g.proof_head] = q + 1
                     g.proof_miss[g.proof_head] = 0
                     g.proof_cls[g.proof_head] = c.cls

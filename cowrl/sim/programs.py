@@ -95,7 +95,9 @@ _GPMISS = _GPLIVE + 1  # unproven reads of each ring entry (proof_ttl), G_PROOFS
 _GPCLS = _GPMISS + G_PROOFS
 # The fault number (mod 2 ** 32) at which each ring entry is next due (proof_backoff).
 _GPDUE = _GPCLS + G_PROOFS
-# proof_look: each ring entry's region bucket (region_bucket), and the live entries per bucket.
+# proof_look: each ring entry's region bucket (region_bucket; the low 4 bits) and the ordinal of
+# the process that copied it (the high 4 bits: a look reads only its own process's entries,
+# whatever the table), and the live entries per bucket.
 G_BUCKETS = 16  # (guarded.BUCKETS, COWRL_GUARDED_BUCKETS)
 G_PROCS = 16  # process ordinals told apart in the bucket key (COWRL_GUARDED_PROCS)
 _GPBUCKET = _GPDUE + G_PROOFS
@@ -294,7 +296,7 @@ def g_wait(ss: np.ndarray, i: int) -> None:
     """``proof_duemap``: live entry ``i`` was put off to its due fault: it waits."""
     ss[_GPWAIT + i] = 1
     ss[_GWLIVE] += 1
-    ss[_GBWAIT + ss[_GPBUCKET + i]] += 1
+    ss[_GBWAIT + (ss[_GPBUCKET + i] & (G_BUCKETS - 1))] += 1
     if ss[_GWLIVE] == 1 or g_before(ss[_GPDUE + i], ss[_GWDUE]):
         ss[_GWDUE] = ss[_GPDUE + i]
 
@@ -305,7 +307,7 @@ def g_unwait(ss: np.ndarray, i: int) -> None:
     if ss[_GPWAIT + i]:
         ss[_GPWAIT + i] = 0
         ss[_GWLIVE] -= 1
-        ss[_GBWAIT + ss[_GPBUCKET + i]] -= 1
+        ss[_GBWAIT + (ss[_GPBUCKET + i] & (G_BUCKETS - 1))] -= 1
 
 
 @njit(cache=True, nogil=True)
@@ -339,7 +341,7 @@ def g_drop(ss: np.ndarray, i: int) -> None:
     g_unwait(ss, i)
     ss[_GPROOF + i] = 0
     ss[_GPLIVE] -= 1
-    ss[_GPBLIVE + ss[_GPBUCKET + i]] -= 1
+    ss[_GPBLIVE + (ss[_GPBUCKET + i] & (G_BUCKETS - 1))] -= 1
 
 
 @njit(cache=True, nogil=True, forceinline=True)
@@ -390,6 +392,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     proof = cells[C_PROOF]
     look = cells[C_PLOOK]
     bucket = region_bucket(vpn - (page - start), limit - start, proc)
+    own = proc & (G_PROCS - 1)  # a look reads only the entries this process copied
     # live entries not yet looked at: of every region, or (proof_look) of its bucket
     left = ss[_GPBLIVE + bucket] if look else ss[_GPLIVE]
     span = cells[C_PSPAN]
@@ -455,7 +458,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             # nothing (its reads are in the copy's reserve): the gate is what is charged
             if v == 0:
                 wk = cells[C_WALKEMPTY]
-            elif start <= v - 1 < limit and not (
+            elif start <= v - 1 < limit and (ss[_GPBUCKET + i] >> 4) == own and not (
                     cells[C_PBACKOFF] and g_before(now, ss[_GPDUE + i])):
                 wk = 0
             else:
@@ -467,11 +470,12 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             if v == 0:
                 over = 0  # an empty slot stepped over: proof_step_ns
             else:
-                counted = not look or ss[_GPBUCKET + i] == bucket
+                counted = not look or (ss[_GPBUCKET + i] & (G_BUCKETS - 1)) == bucket
                 if counted:
                     left -= 1
-                if not start <= v - 1 < limit:
-                    over = 1  # another region's (its faults read it): proof_skip_ns
+                if not start <= v - 1 < limit or (ss[_GPBUCKET + i] >> 4) != own:
+                    # another region's or process's (its faults read it): proof_skip_ns
+                    over = 1
                     if counted:  # due for its own region's looks: look again at once
                         soon = 0
                 elif cells[C_PBACKOFF] and g_before(now, ss[_GPDUE + i]):
@@ -631,12 +635,12 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 if ss[_GPROOF + h] == 0:
                     ss[_GPLIVE] += 1
                 else:  # it overwrites the oldest, unproven
-                    ss[_GPBLIVE + ss[_GPBUCKET + h]] -= 1
+                    ss[_GPBLIVE + (ss[_GPBUCKET + h] & (G_BUCKETS - 1))] -= 1
                     if cells[C_USEPROOF]:  # a miss for its class
                         oc = ss[_GPCLS + h]
                         ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
                 ss[_GPBLIVE + bucket] += 1
-                ss[_GPBUCKET + h] = bucket
+                ss[_GPBUCKET + h] = bucket | (own << 4)  # and the copying process
                 ss[_GPROOF + h] = j + 1
                 ss[_GPMISS + h] = 0
                 ss[_GPCLS + h] = cls

@@ -29,7 +29,10 @@
  * first slot congruent modulo 512 to the simulator's virtual page number of
  * its first page, so aligned groups and huge-page boundaries fall where the
  * simulator puts them); the harness only checks that they ascend with at
- * least one slot between regions.  Each region is mapped as its own VMA, the
+ * least one slot between regions, or that a region repeats an earlier one's size and slot
+ * exactly: with WFILE, another process's copy of that region (the children of a fork hold
+ * their copies of a parent buffer at one address; the host's harness_slots(shared=True)),
+ * which must then be written by another process than the region it repeats.  Each region is mapped as its own VMA, the
  * slots between them PROT_NONE, so they never merge and precopy clips at each
  * region's end as at a VMA's end.  records.bin addresses are slot addresses,
  * and summary.txt's n_slots/regions say so.  Without RFILE the N pages are one
@@ -112,6 +115,9 @@ static uint8_t *guard;
 /* Multi-region: first slot and size in pages of each of the n_reg regions. */
 static int64_t *reg_slot, *reg_size;
 static long n_reg;
+/* --regions: per region the earlier region whose (size, slot) it repeats, else -1; the region
+ * of each write (to_slots) */
+static long *reg_dup, *write_reg;
 
 static void die(const char *what)
 {
@@ -443,7 +449,9 @@ static long to_slots(struct opts *o, int64_t *trace, long writes)
 	first = malloc(n * sizeof(*first));
 	reg_slot = malloc(n * sizeof(*reg_slot));
 	reg_size = malloc(n * sizeof(*reg_size));
-	if (!first || !reg_slot || !reg_size)
+	reg_dup = malloc(n * sizeof(*reg_dup));
+	write_reg = malloc((writes ? writes : 1) * sizeof(*write_reg));
+	if (!first || !reg_slot || !reg_size || !reg_dup || !write_reg)
 		die("malloc");
 	for (long r = 0; r < n; r++) {
 		reg_size[r] = pairs[2 * r];
@@ -453,9 +461,20 @@ static long to_slots(struct opts *o, int64_t *trace, long writes)
 				r, (long long)reg_size[r]);
 			exit(2);
 		}
+		reg_dup[r] = -1;
+		for (long q = 0; q < r && reg_slot[r] < next; q++)
+			if (reg_slot[q] == reg_slot[r] && reg_size[q] == reg_size[r] &&
+			    reg_dup[q] < 0)
+				reg_dup[r] = q;	/* another process's copy of region q */
+		if (reg_dup[r] >= 0) {
+			first[r] = total;
+			total += reg_size[r];
+			continue;
+		}
 		if (reg_slot[r] < next || reg_slot[r] > MAX_SLOTS - reg_size[r]) {
 			fprintf(stderr, "cowrl_harness: %s: region %ld at slot %lld: slots must "
-				"ascend, one guard slot between regions, below %lld\n", o->regions,
+				"ascend, one guard slot between regions, below %lld (or repeat an "
+				"earlier region's size and slot)\n", o->regions,
 				r, (long long)reg_slot[r], MAX_SLOTS);
 			exit(2);
 		}
@@ -493,6 +512,7 @@ static long to_slots(struct opts *o, int64_t *trace, long writes)
 				hi = mid - 1;
 		}
 		trace[i] += reg_slot[lo] - first[lo];
+		write_reg[i] = lo;
 	}
 	free(first);
 	free(pairs);
@@ -529,6 +549,56 @@ static long read_writers(const char *path, long writes, int32_t *proc)
 	}
 	free(p);
 	return n_proc;
+}
+
+/*
+ * --regions with repeated regions (another process's copy, reg_dup): every write to a region
+ * is made by one process, and a repeated region's by another process than the region it
+ * repeats (one process holds one copy).  Nonzero (after one line on stderr) if not.
+ */
+static int check_copies(const struct opts *o, const int32_t *proc, long writes)
+{
+	int32_t *rp;
+	long r, q, i, g, h;
+	int bad = 0;
+
+	for (r = 0; r < n_reg && reg_dup[r] < 0; r++)
+		;
+	if (r == n_reg)
+		return 0;	/* no region repeats another */
+	if (!proc) {
+		fprintf(stderr, "cowrl_harness: %s: region %ld repeats region %ld's slots: needs "
+			"--writers (each copy in its own process)\n", o->regions, r, reg_dup[r]);
+		return 1;
+	}
+	rp = malloc(n_reg * sizeof(*rp));
+	if (!rp)
+		die("malloc");
+	for (r = 0; r < n_reg; r++)
+		rp[r] = -1;
+	for (i = 0; i < writes && !bad; i++) {
+		r = write_reg[i];
+		if (rp[r] >= 0 && rp[r] != proc[i]) {
+			fprintf(stderr, "cowrl_harness: %s: region %ld written by processes %d and "
+				"%d\n", o->regions, r, rp[r], proc[i]);
+			bad = 1;
+		}
+		rp[r] = proc[i];
+	}
+	/* the copies of one region (itself and those repeating it): one process each */
+	for (r = 0; r < n_reg && !bad; r++) {
+		g = reg_dup[r] < 0 ? r : reg_dup[r];
+		for (q = 0; q < r && !bad; q++) {
+			h = reg_dup[q] < 0 ? q : reg_dup[q];
+			if (g == h && rp[r] >= 0 && rp[r] == rp[q]) {
+				fprintf(stderr, "cowrl_harness: %s: regions %ld and %ld share slots in "
+					"one process (%d)\n", o->regions, q, r, rp[r]);
+				bad = 1;
+			}
+		}
+	}
+	free(rp);
+	return bad;
 }
 
 /* The token of the multi-writer replay: the index of the next write (writes: all done). */
@@ -676,6 +746,8 @@ int main(int argc, char **argv)
 			die("malloc");
 		n_proc = read_writers(o.writers, writes, proc);
 	}
+	if (o.regions && check_copies(&o, proc, writes))
+		return 2;
 	written = calloc(o.n_pages, 1);
 	if (!written)
 		die("calloc");
@@ -792,9 +864,11 @@ done:
 		(unsigned long long)cnt.ignored, (unsigned long long)cnt.throttled,
 		(unsigned long long)cnt.precopy_nocopy, (unsigned long long)cnt.max_pending,
 		(unsigned long long)cnt.targets);
-	fprintf(f, "proof_clean=%llu\nproof_lost=%llu\nproof_credited=%llu\n",
+	fprintf(f, "proof_clean=%llu\nproof_lost=%llu\nproof_credited=%llu\n"
+		"proof_reads=%llu\nproof_foreign=%llu\n",
 		(unsigned long long)cnt.proof_clean, (unsigned long long)cnt.proof_lost,
-		(unsigned long long)cnt.proof_credited);
+		(unsigned long long)cnt.proof_credited, (unsigned long long)cnt.proof_reads,
+		(unsigned long long)cnt.proof_foreign);
 	if (fclose(f))
 		die(path);
 	/* Lost records or probes, or precopy that did not run, make the counts wrong. */

@@ -405,6 +405,15 @@ def _forked_trace() -> Trace:
 
 
 FORK_TRACE = _forked_trace()
+FORK_SHARED = Trace(FORK_TRACE.pages, FORK_TRACE.n_pages, name="g_forked_shared",
+                    region_sizes=FORK_TRACE.region_sizes,
+                    region_starts=FORK_TRACE.region_starts,
+                    region_writers=FORK_TRACE.region_writers)
+"""The forked trace with the four children's copies of the buffer at the same pages of the
+registered range (``RunRequest(shared=True)``: ``harness_slots(shared=True)``), as a real
+prefork server's children hold them: each child's looks meet its siblings' ring entries."""
+SHARED_POLICIES = ("guarded_loose_proof", "guarded_loose_proof_ttl", "guarded_loose_proof_look",
+                   "guarded_loose_proof_duemap")
 FORK_POLICIES = ("guarded", "guarded_loose", "guarded_proof", "guarded_loose_proof",
                  "guarded_loose_proof_look", "guarded_loose_proof_duemap")
 """On the forked trace (one process per writer): the shipped table, a loose one, with proofs,
@@ -427,6 +436,8 @@ def session(request: pytest.FixtureRequest) -> KernelSession:
              for p in GUARDED_POLICIES for t in GUARDED_TRACES]
     reqs += [RunRequest(REC_TRACE, GUARDED_POLICIES[p](), label=p) for p in REC_POLICIES]
     reqs += [RunRequest(FORK_TRACE, GUARDED_POLICIES[p](), label=p) for p in FORK_POLICIES]
+    reqs += [RunRequest(FORK_SHARED, GUARDED_POLICIES[p](), label=p, shared=True)
+             for p in SHARED_POLICIES]
     reqs.append(RunRequest(GUARDED_TRACES["g_multi"], HugePage(), label="hugepage"))
     reqs.append(RunRequest(GUARDED_TRACES["g_pool"], _inert_guarded(), label="guarded_inert"))
     reqs += [RunRequest(NOVEL_TRACES[t], NOVEL_POLICIES[p](), label=p) for p in NOVEL_POLICIES
@@ -687,7 +698,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 13
+    assert c["abi_version"] == 14
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -785,7 +796,8 @@ def test_dirtyproof_credits_equal_simulator(session: KernelSession, trace: str,
                                             policy: str) -> None:
     """dirtyproof (icount, 1 vCPU, one writer): with proof = 1 every precopied copy is
     cleaned (none lost), and the copies the module finds written (dirty bit, same pfn)
-    are exactly the pages the simulator credits; the decisions, which the credits feed,
+    are exactly the pages the simulator credits, the ring entries it reads the simulator's
+    reads (proven or not), none recorded by another process; the decisions, which the credits feed,
     equal the simulator's fault for fault (test_guarded_mode_decisions_equal_simulator)."""
     from cowrl.sim import simulate
 
@@ -796,6 +808,9 @@ def test_dirtyproof_credits_equal_simulator(session: KernelSession, trace: str,
     assert r.extra["proof_clean"] == r.precopied, r.extra
     assert r.extra["proof_credited"] == proto.ctx.proven, (r.extra["proof_credited"],
                                                            proto.ctx.proven)
+    # every ring entry the looks read (the module's written() calls), none another process's
+    assert (r.extra["proof_reads"], r.extra["proof_foreign"]) == (
+        proto.ctx.proven + proto.ctx.unproven_reads, 0), r.extra
 
 
 def test_forked_writers_are_one_process_each_in_the_simulators_order(
@@ -828,6 +843,57 @@ def test_forked_writers_are_one_process_each_in_the_simulators_order(
     _, ev = simulate(t, pol(), cost, record_events=True)
     _, ev0 = simulate(one, pol(), cost, record_events=True)
     assert not np.array_equal(ev.k, ev0.k)
+
+
+@pytest.fixture(scope="module")
+def cguarded(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from cowrl.kernel.table import CGuarded
+
+    return CGuarded(tmp_path_factory.mktemp("cguarded_kernel"))
+
+
+@pytest.fixture(scope="module")
+def cguarded_any_proc(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """The header built with COWRL_GUARDED_TEST_ANY_PROC: the look before the ring kept each
+    entry's process."""
+    from cowrl.kernel.table import CGuarded
+
+    return CGuarded(tmp_path_factory.mktemp("cguarded_kernel_any"), any_proc=True)
+
+
+@pytest.mark.parametrize("policy", SHARED_POLICIES)
+def test_forked_copies_at_one_address_read_only_their_own_ring_entries(
+        session: KernelSession, cguarded, cguarded_any_proc,  # noqa: ANN001
+        policy: str) -> None:
+    """The four children rewrite their copies of one buffer at the same pages of the range:
+    the module's decisions (page and k per fault, each record's page told by its pid), ring
+    entries read and proofs equal cowrl_guarded.h replayed in user space with the harness's
+    slots (CGuarded.replay ``slots``: the pages the module sees, a page state per child), and
+    no look read a sibling's entry (``proof_foreign`` 0), while the look before the process
+    was kept (the header built with COWRL_GUARDED_TEST_ANY_PROC) reads siblings' entries on
+    this layout, unproven, and decides otherwise."""
+    from cowrl.kernel.jobs import harness_slots
+    from cowrl.kernel.table import pack_guarded
+
+    t = FORK_SHARED
+    slots = harness_slots(t, shared=True)
+    assert np.unique(slots).size == 1, slots  # the four copies at one slot range
+    i = _index(session, t.name, policy)
+    r, kev = session.records[i], session.events[i]
+    assert kev is not None and r.extra["integrity_ok"] and r.extra["dropped"] == 0
+    assert np.unique(kev.pid).size == 4
+    payload = pack_guarded(GUARDED_POLICIES[policy]().program())
+    page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends,
+                              t.region_vpn_offsets, t.region_writers, slots=slots)
+    assert kev.page.tolist() == page.tolist() and kev.degree.tolist() == k.tolist()
+    x = r.extra
+    assert (x["proof_reads"], x["proof_credited"], x["proof_foreign"], x["proof_lost"]) == (
+        cguarded.last_proofs, cguarded.last_proven, 0, 0), x
+    assert cguarded.last_proofs > 0 and cguarded.last_foreign == 0
+    before = cguarded_any_proc
+    _, k0 = before.replay(payload, t.pages, t.n_pages, t.region_ends, t.region_vpn_offsets,
+                          t.region_writers, slots=slots)
+    assert before.last_foreign > 0 and not np.array_equal(k0, k), before.last_foreign
 
 
 def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:

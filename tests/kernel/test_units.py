@@ -46,7 +46,7 @@ int main(void)
 	O(cowrl_counters, decisions); O(cowrl_counters, decide_ns);
 	O(cowrl_counters, decide_clock_ns); O(cowrl_counters, kernel_copies);
 	O(cowrl_counters, targets); O(cowrl_counters, proof_clean);
-	O(cowrl_counters, proof_credited);
+	O(cowrl_counters, proof_credited); O(cowrl_counters, proof_foreign);
 	I(COWRL_IOC_VERSION); I(COWRL_IOC_REGISTER); I(COWRL_IOC_UNREGISTER);
 	I(COWRL_IOC_SET_POLICY); I(COWRL_IOC_COUNTERS); I(COWRL_IOC_RESET);
 	I(COWRL_IOC_MANUAL_COW);
@@ -81,7 +81,7 @@ def test_python_abi_matches_compiled_header(tmp_path: Path) -> None:
 
 def test_abi_basics() -> None:
     abi = load_abi()
-    assert abi.version == 13
+    assert abi.version == 14
     assert abi.device == "/dev/cowrl"
     assert record_dtype().itemsize == ctypes.sizeof(abi.structs["cowrl_record"]) == 48
     assert abi.COWRL_POLICY_TABLE != abi.COWRL_POLICY_STATIC  # room for the decision table
@@ -396,6 +396,73 @@ def test_harness_replays_each_writer_in_its_own_process(tmp_path: Path) -> None:
     np.concatenate([[1], np.zeros(t.writes - 1)]).astype("<i8").tofile(bad)  # 1 before 0
     p = subprocess.run([*cmd, str(bad)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "write 0 in process 1" in p.stderr, p.stderr
+
+
+def test_shared_slots_put_forked_copies_at_one_address(tmp_path: Path) -> None:
+    """RunRequest(shared=True): the three children's copies of one buffer (same address and
+    size, other writers) share their harness slots, as after a real fork; a record's region
+    is told by its pid (the harness process: its rank by first record). Without it every
+    region keeps its own slots; two regions of one harness process never share."""
+    from cowrl.kernel.jobs import harness_slots, slots_to_pages
+
+    t = _forked_trace()
+    assert harness_slots(t, shared=True).tolist() == [0, 0, 0]
+    assert harness_slots(t).tolist() == harness_slots(t, shared=False).tolist() == [
+        0, 512, 1024]
+    many = Trace(np.arange(17) * 2, 34, region_sizes=np.full(17, 2),
+                 region_starts=np.full(17, 0x7F00_0000_0000, dtype=np.uint64),
+                 region_writers=np.arange(1, 18, dtype=np.int32))
+    # the 17th writer shares process 15 with the 16th: its copy cannot share their slots
+    assert harness_slots(many, shared=True).tolist() == [0] * 16 + [512]
+    specs = write_job(tmp_path, [RunRequest(t, Baseline(), shared=True),
+                                 RunRequest(t, Baseline())], "child", {})
+    assert specs[0].region_procs == t.region_procs.tolist() == [1, 0, 2]
+    assert specs[1].region_procs == [] and specs[0].regions != specs[1].regions
+    pairs = np.fromfile(specs[0].regions, dtype="<i8").reshape(-1, 2)
+    assert pairs.tolist() == [[8, 0], [8, 0], [8, 0]]
+    # records at slots 7, 7, 3 from the first, second and third pid to fault: processes 0,
+    # 1, 2, i.e. regions 1, 0, 2 (region_procs)
+    pids = np.array([42, 40, 44, 42])
+    got = slots_to_pages(np.array([7, 7, 3, 0]), specs[0], pids)
+    assert got.tolist() == [8 + 7, 0 + 7, 16 + 3, 8 + 0]
+    with pytest.raises(CowrlError, match="pids"):
+        slots_to_pages(np.array([7]), specs[0])
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build the harness")
+def test_harness_replays_forked_copies_at_one_address(tmp_path: Path) -> None:
+    """The harness, without the module: the three children's copies at the same slots, each
+    written by its own process in its own view (its pages private and flipped, the others
+    the fill); a repeated region written by the process of the region it repeats, or
+    without --writers, is refused (exit 2, one line)."""
+    from cowrl.kernel import build
+    from cowrl.kernel.jobs import read_summary
+
+    harness = str(build.ensure_harness(tmp_path / "cache"))
+    t = _forked_trace()
+    (spec,) = write_job(tmp_path, [RunRequest(t, Baseline(), module=False, shared=True)],
+                        "child", {})
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [harness, "--trace", spec.trace, "--n-pages", "24", "--out", str(out),
+           "--no-module", "--regions", spec.regions]
+    p = subprocess.run([*cmd, "--writers", spec.writers], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    s = read_summary(out / "summary.txt")
+    assert (s["writers"], s["regions"], s["n_slots"]) == (3, 3, 8)
+    assert s["writer_ok"] == s["holder_ok"] == 1 and s["writer_bad_pages"] == 0
+    # each process's own pages (the trace's distinct pages: one set per copy)
+    assert s["private_pages"] == np.unique(t.pages).size and s["wasted"] == 0
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "needs --writers" in p.stderr, p.stderr
+    bad = tmp_path / "bad.bin"
+    procs = np.fromfile(spec.writers, dtype="<i8")
+    np.where(procs == 2, 1, procs).astype("<i8").tofile(bad)  # copies 1 and 3 in process 1
+    p = subprocess.run([*cmd, "--writers", str(bad)], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 2 and "share slots in one process" in p.stderr, p.stderr
+    assert p.stderr.count("\n") == 1
 
 
 def test_precopy_without_module_is_an_error(tmp_path: Path) -> None:
