@@ -78,11 +78,17 @@ prices the step with) 8 against 16. A pair's price of one live entry stepped ove
 the loop's time difference, less its difference in reads at ``proof_read_ns`` and in empty
 slots at ``proof_step_ns``, over its difference in live steps: the cost model's
 ``proof_skip_ns`` (another region's entry is charged the same).
+
+proofstep's and proofdue's runs go once untimed (a warm-up), then in 5 timed passes
+(proofskip's: 3, no warm-up; ``--scale N`` multiplies the passes, at most 30), interleaved; a
+pair's time difference is the median over passes of its two runs' difference in the same pass
+(``pass_diffs``), and each pass's own price is printed too.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -93,11 +99,13 @@ from cowrl.cli import KERNEL_RELEASES, kernel_releases  # noqa: E402
 from cowrl.kernel.backend import run_session  # noqa: E402
 
 
-def stress(rel: str, test: str) -> tuple[Any, dict[str, Any]]:
-    """One boot of ``rel`` under icount 0 running ``cowrl_stress test``: (session, result)."""
+def stress(rel: str, test: str, scale: int = 1) -> tuple[Any, dict[str, Any]]:
+    """One boot of ``rel`` under icount 0 running ``cowrl_stress test --scale scale``:
+    (session, result)."""
+    spec = f"stress:{test}" + (f"@{scale}" if scale > 1 else "")
     s = run_session([], {"kernel_release": KERNEL_RELEASES[rel], "icount": "0",
-                         "run_timeout_s": 600.0}, checks=(f"stress:{test}",), progress=True)
-    r = s.checks[f"stress:{test}"][test]
+                         "run_timeout_s": 600.0}, checks=(spec,), progress=True)
+    r = s.checks[spec][test]
     if not r.get("ok"):
         print(f"== Linux {rel}: {test} failed: {r.get('why')}")
     return s, r
@@ -114,12 +122,15 @@ def main() -> int:
                     "the next live slot (proofstep); due: one proof_duemap jump to the next "
                     "slot not waiting (proofdue); scan: one waiting entry a proof_duemap "
                     "refresh looks at (proofdue)")
+    ap.add_argument("--scale", type=int, default=1,
+                    help="step, skip, jump, due, scan: cowrl_stress --scale (multiplies the "
+                    "timed passes of each run, 5 or 3, at most 30; the kernel test runs 1)")
     args = ap.parse_args()
     releases = kernel_releases(args.releases)
     if args.what == "read":
         return bench_read(releases)
     if args.what in RING_PAIRS:
-        return bench_ring(releases, args.what)
+        return bench_ring(releases, args.what, args.scale)
     for rel in releases:
         s, r = stress(rel, "proofcost")
         if not r.get("ok"):
@@ -219,18 +230,44 @@ RING_NOUNS = {"empty": ("empty slot", "empty slots", "stepped over"),
 """Per ring step: its noun, plural and verb in ``bench_ring``'s lines."""
 
 
+def pass_diffs(a: dict[str, Any], b: dict[str, Any], stat: str = "median") -> float:
+    """Run ``b``'s loop time less run ``a``'s. ``median`` (the estimator since session 27):
+    the median over the timed passes of the two runs' difference in the same pass
+    (``loop_ns_reps``; a result without them, from an older harness, gives the difference of
+    their ``loop_ns``). Under icount a pass's time is its own instructions plus whatever else
+    the one vCPU ran meanwhile, and on 6.12 the per-CPU list refills move by about a batch
+    (~30,000 instruction-ns) from pass to pass, in both runs of a pass alike or in a cycle of
+    three runs: the median of five passes drops a pass hit by either, where a pair of single
+    figures moved by 10-40% (docs/calibration.md, "The jump's pairs made sturdy").
+    ``min``: each run's minimum over passes, differenced: on 6.1, whose passes repeat to
+    ~0.5 instruction-ns a fault but for additive hits of one run at a time (+1 to +14 a
+    fault, in up to 3 of 5 passes of a run), the sturdier one; on 6.12 it follows the
+    jitter. ``median3``: the median of each run's first three passes, differenced (the
+    statistic of ``loop_ns`` before session 27, for comparison)."""
+    ra, rb = a.get("loop_ns_reps"), b.get("loop_ns_reps")
+    if not ra or not rb:
+        return float(b["loop_ns"] - a["loop_ns"])
+    if stat == "median":
+        return float(statistics.median(tb - ta for ta, tb in zip(ra, rb, strict=True)))
+    if stat == "min":
+        return float(min(rb) - min(ra))
+    if stat == "median3":
+        return float(statistics.median(rb[:3]) - statistics.median(ra[:3]))
+    raise ValueError(f"pass_diffs: unknown stat {stat!r} (median, min or median3)")
+
+
 def ring_price(a: dict[str, Any], b: dict[str, Any], ca: dict[str, int], cb: dict[str, int],
-               cm: Any, what: str) -> tuple[float, float]:
+               cm: Any, what: str, stat: str = "median") -> tuple[float, float]:
     """One ring step's price (``what``: "empty" slot or "live" entry stepped over unread, or
     "jumps" to the next live slot) from runs ``a`` and ``b`` (the module's) and the
-    prototype's counts of the same writes ``ca``, ``cb``: the loop's time difference less the
-    reads' (proving or not, at ``proof_read_ns``) and the other steps' (at ``cm``'s prices),
-    over the difference in ``what``. Returns (price, share of the time difference priced
-    away)."""
+    prototype's counts of the same writes ``ca``, ``cb``: the loop's time difference
+    (:func:`pass_diffs` by ``stat``) less the reads' (proving or not, at ``proof_read_ns``)
+    and the other steps' (at ``cm``'s prices), over the difference in ``what``. Returns
+    (price, share of the time difference priced away)."""
     reads = (cb["proven"] + cb["unproven"]) - (ca["proven"] + ca["unproven"])
     away = reads * cm.proof_read_ns + sum((cb[k] - ca[k]) * getattr(cm, f)
                                           for k, f in RING_STEPS.items() if k != what)
-    diff = b["loop_ns"] - a["loop_ns"]
+    diff = pass_diffs(a, b, stat)
     return (diff - away) / (cb[what] - ca[what]), away / diff
 
 
@@ -253,7 +290,7 @@ RING_PAIRS = {
 """Per ``--what``: the cowrl_stress test, the ring step it prices, and its pairs of runs."""
 
 
-def bench_ring(releases: list[str], what: str) -> int:
+def bench_ring(releases: list[str], what: str, scale: int = 1) -> int:
     """``--what step`` / ``skip`` / ``jump``: the price of one empty slot / one live entry a
     look steps over unread / one jump to the next live slot, from pairs of proofstep /
     proofskip / proofstep runs (module docstring)."""
@@ -262,13 +299,14 @@ def bench_ring(releases: list[str], what: str) -> int:
     cm = make_costmodel("tcg")
     test, priced, pairs = RING_PAIRS[what]
     for rel in releases:
-        s, r = stress(rel, test)
+        s, r = stress(rel, test, scale)
         if not r.get("ok"):
             return 1
         runs = r["runs"]
         counts = series_counts(r)
         print(f"== Linux {s.info['kernel_release']} (icount 0: instruction-ns), {r['pages']} "
-              f"pages written in order, k = {r['k']}, median of {r['repeats']}; priced at "
+              f"pages written in order, k = {r['k']}, {r['repeats']} timed passes; "
+              f"priced at "
               f"proof_read_ns {cm.proof_read_ns}, proof_step_ns {cm.proof_step_ns}, "
               f"proof_skip_ns {cm.proof_skip_ns}, proof_jump_ns {cm.proof_jump_ns}, "
               f"proof_duejump_ns {cm.proof_duejump_ns}, proof_duescan_ns "
@@ -280,18 +318,32 @@ def bench_ring(releases: list[str], what: str) -> int:
                   f"{x['proof_backoff']} look {x['proof_look']} span {x['proof_span']} skipmap "
                   f"{x['proof_skipmap']} duemap {x.get('proof_duemap', 0)} stride "
                   f"{x['stride']} skip {x['skip']:3d}: "
-                  f"{x['loop_ns'] / c['faults']:8.0f} per fault; {c['faults']} faults, "
+                  f"{x['loop_ns'] / c['faults']:8.1f} per fault (median); {c['faults']} faults, "
                   f"{c['copies']} copies, {c['proven']} proven, {c['unproven']} unproven "
                   f"reads, {c['empty']} empty slots and {c['live']} live entries stepped over, "
                   f"{c['jumps']} jumps, {c['duejumps']} due jumps, {c['scans']} waiting "
                   f"entries refreshed; faults, copies and proofs as the prototype's, none "
                   f"lost: {same}")
+            if x.get("loop_ns_reps"):
+                print(f"      per fault in the warm-up {x['loop_ns_warmup'] / c['faults']:.1f} "
+                      "(0: none), in each timed pass, in order: " + " ".join(
+                          f"{t / c['faults']:.1f}" for t in x["loop_ns_reps"]))
         for name, (i, j) in pairs:
             per, away = ring_price(runs[i], runs[j], counts[i], counts[j], cm, priced)
+            low = ring_price(runs[i], runs[j], counts[i], counts[j], cm, priced, "min")[0]
+            old = ring_price(runs[i], runs[j], counts[i], counts[j], cm, priced, "median3")[0]
             noun, nouns, verb = RING_NOUNS[priced]
             print(f"  {name}: {counts[j][priced] - counts[i][priced]} more {nouns} "
                   f"({away:.1%} of the time difference priced away); one {noun} {verb} "
-                  f"costs {per:.1f} instruction-ns")
+                  f"costs {per:.1f} instruction-ns (the median over passes; from each run's "
+                  f"minimum {low:.1f}; each run's median of its first 3 passes, as before "
+                  f"session 27: {old:.1f})")
+            reps = list(zip(runs[i].get("loop_ns_reps", []), runs[j].get("loop_ns_reps", []),
+                            strict=True))
+            if reps:
+                one = [ring_price({"loop_ns": ta}, {"loop_ns": tb}, counts[i], counts[j], cm,
+                                  priced)[0] for ta, tb in reps]
+                print("      pass by pass: " + " ".join(f"{p:.1f}" for p in one))
     return 0
 
 

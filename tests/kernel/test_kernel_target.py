@@ -453,10 +453,10 @@ PROOF_STRESS = "stress:proofstep,proofskip,proofdue"
 ICOUNT_SPREAD = 1.03
 """Icount runs of the same work repeat within ~3% (docs/kernel.md, "Guest clock under TCG")."""
 JUMP_FLOOR = 0.65
-"""The dearest jump pair of a 6.1 session is at least this share of ``tcg``'s
-``proof_jump_ns`` (62.7 since session 26, the dearest 6.12 pair measured): 6.1's dearest
-was 42.9-45.7 (0.68-0.73) in five boots at 68cf45e; 6.12's moves from 38.4 to 62.7 from
-boot to boot, unchecked"""
+"""The dearest jump pair of a 6.1 session, from each run's minimum over passes, is at least
+this share of ``tcg``'s ``proof_jump_ns`` (62.7 since session 26, the dearest 6.12 pair of
+single figures measured): 42.6-43.2 (0.68-0.69) in four boots in session 27; 6.12's dearest
+(the median over passes) moves from boot to boot, 40.3-43.3 (0.64-0.69), unchecked."""
 DUE_FLOOR = 0.8
 """The dearest ``proof_duemap`` due-jump pair of a session is at least this share of ``tcg``'s
 ``proof_duejump_ns``: 149.8 of 165 on 6.1, 164.9 on 6.12 in the boots that priced it, and the
@@ -594,20 +594,27 @@ def test_manual_cow(session: KernelSession, path: str) -> None:
 @pytest.mark.parametrize("what", ["step", "skip", "jump", "due", "scan"])
 def test_proof_ring_steps_are_priced_at_least_what_they_cost(session: KernelSession,
                                                              what: str) -> None:
-    """``cowrl_stress proofstep`` / ``proofskip`` (``bench_kernel_proof.py --what step`` /
-    ``skip`` / ``jump``): the module's faults, copies and proofs equal the prototype's in
-    every run (the counts each price is identified from), and under icount every pair's price
-    of an empty slot / a live entry stepped over unread / a ``proof_skipmap`` jump to the next
-    live slot is at most ``tcg``'s ``proof_step_ns`` / ``proof_skip_ns`` / ``proof_jump_ns``
-    (the budget's bound needs each price at least what the step costs), and the dearest pair
-    is within 10% of it (the price is the flags guarded ships, not stale). The jump's pairs
-    move more from boot to boot than that window (0.9 to 1.03 of the price) holds:
-    ``proof_jump_ns`` 62.7 is the dearest figure, 6.12's bare pair at 68cf45e (53.8
-    before), and the same
-    pair on 6.12 gave 37.5-50.9 in four boots at 860b989 (each boot's dearest 38.4-50.9), while
-    6.1's dearest stays at 43.6-45.0 (docs/calibration.md, "The jump re-priced"). So for the
-    jump the dearest is checked against :data:`JUMP_FLOOR` of the price, on 6.1 only: a price
-    above 4/3 of 6.1's dearest fails (65.6, the price before: 0.75 x 65.6 = 49.2 > 45.0)."""
+    """``cowrl_stress proofstep`` / ``proofskip`` / ``proofdue`` (``bench_kernel_proof.py
+    --what step`` / ``skip`` / ``jump`` / ``due`` / ``scan``): the module's faults, copies and
+    proofs equal the prototype's in every run (the counts each price is identified from), and
+    under icount every pair's price of an empty slot / a live entry stepped over unread / a
+    ``proof_skipmap`` jump / a ``proof_duemap`` due jump / a refreshed waiting entry is at most
+    ``tcg``'s ``proof_step_ns`` / ``proof_skip_ns`` / ``proof_jump_ns`` / ``proof_duejump_ns`` /
+    ``proof_duescan_ns`` x :data:`ICOUNT_SPREAD` (the budget's bound needs each price at least
+    what the step costs), and the dearest pair at least 0.9 of it (the price is not stale;
+    :data:`DUE_FLOOR` and :data:`JUMP_FLOOR` for the due jump and the jump).
+
+    A pair's time difference is the median over the passes of the session's series of its two
+    runs' difference in the same pass (``bench_kernel_proof.pass_diffs``; proofstep and
+    proofdue: a warm-up pass, then 5 timed passes; proofskip: 3). A jump is ~0.15% of a
+    fault, and on 6.12 a single pass's pair moved by 10-40% (one per-CPU list refill more or
+    less in a run, ~30,000 instruction-ns): the median of single figures that the session-26
+    price 62.7 was the dearest of (6.12, 2 boots of 7 past 53.8 x 1.03). With the median the
+    dearest jump pair of a boot was 40.3-43.3 on 6.12 and 40.3-43.4 on 6.1 in four boots each
+    (docs/calibration.md, "The jump's pairs made sturdy"): 62.7 stays, an upper bound, and a
+    module whose jump costs ~50% more fails the bound (tests/test_bench_ring_price.py). 6.1's
+    passes are hit one run at a time by additive work (in 3 of 5 passes of a run once), so its
+    floor takes each run's minimum (dearest 42.6-43.2): a price above 65.5 fails it."""
     from conftest import load_experiment
 
     bench = load_experiment("bench_kernel_proof")
@@ -631,8 +638,10 @@ def test_proof_ring_steps_are_priced_at_least_what_they_cost(session: KernelSess
         assert max(per) >= DUE_FLOOR * price, (per, price)
     elif what != "jump":
         assert max(per) >= 0.9 * price, (per, price)
-    elif session.info["kernel_release"].startswith("6.1."):
-        assert max(per) >= JUMP_FLOOR * price, (per, price)
+    elif session.info["kernel_release"].startswith("6.1."):  # each run's minimum: 6.1's
+        low = [bench.ring_price(runs[i], runs[j], counts[i], counts[j], cm, priced, "min")[0]
+               for _, (i, j) in pairs]  # passes are hit one run at a time, additively
+        assert max(low) >= JUMP_FLOOR * price, (low, per, price)
 
 
 def test_rmmod_after_runs(session: KernelSession) -> None:
