@@ -140,9 +140,11 @@ def family_of(trace: Trace) -> str:
 def train_learner(learner: str, traces: list[Trace], cost: CostModel, lam: float, seed: int,
                   exclude: Sequence[str] = (), train_overrides: Sequence[str] = (),
                   passes: int = 2, corpus: Sequence[Path] = (),
-                  guarded_options: dict[str, Any] | None = None) -> Policy:
+                  guarded_options: dict[str, Any] | None = None,
+                  guarded_prior: int = 0) -> Policy:
     """A trained policy: ``guarded`` (its table learned on ``traces``, with the shipped
-    budget options and ``guarded_options`` over them), ``bandit``/``ppo``/``dqn``
+    budget options and ``guarded_options`` over them, each cell asking ``guarded_prior``
+    unless the data say otherwise), ``bandit``/``ppo``/``dqn``
     (``train(cfg)`` on the same randomized suite plus the ``corpus`` recordings), or a fixed
     one by name."""
     from cowrl.registry import make_policy
@@ -152,7 +154,8 @@ def train_learner(learner: str, traces: list[Trace], cost: CostModel, lam: float
 
         # the budget as shipped (proof: 1 priced with its clean), options given over it
         kw = {**shipped_options(), **(guarded_options or {})}
-        res = learn_table(traces, [cost], lam=lam, seed=seed, passes=passes, **kw)
+        res = learn_table(traces, [cost], lam=lam, seed=seed, passes=passes,
+                          prior=guarded_prior, **kw)
         policy = GuardedPolicy.for_cost(cost, lam, **kw)
         policy.table = res["table"]
         return policy
@@ -339,6 +342,23 @@ def ceiling_targets(rows: Sequence[dict[str, Any]], gain: float, oracle_gain: fl
             "near_best_unreachable": sorted(set(far))}
 
 
+def guarded_prior_field(cfg: Any, learners: Sequence[str]) -> int:
+    """``guarded_prior`` (default 0): the degree a cell of the guarded learner's table asks
+    unless its data say otherwise (``learn_table``'s ``prior``: 0, the learner as shipped, or
+    e.g. 64, what ``shield64`` asks); a one-line ConfigError naming it otherwise."""
+    from cowrl.policies.guarded import DEGREES
+
+    v = cfg.get("guarded_prior", 0)
+    if v is None:
+        v = 0
+    if isinstance(v, bool) or not isinstance(v, int) or v not in DEGREES:
+        raise ConfigError(f"guarded_prior: a degree of {', '.join(map(str, DEGREES))}, "
+                          f"got {v!r}")
+    if v and "guarded" not in learners:
+        raise ConfigError("guarded_prior: set, but guarded is not in learners")
+    return int(v)
+
+
 def guarded_options_field(cfg: Any, learners: Sequence[str]) -> dict[str, Any]:
     """``guarded_options`` (a mapping, default empty): budget options of
     :class:`~cowrl.policies.guarded.GuardedPolicy` set over the shipped ones
@@ -406,6 +426,7 @@ def job_options(cfg: Any) -> dict[str, Any]:
         "learners": learners,
         "train_overrides": names_field(cfg, "train_overrides"),
         "guarded_options": guarded_options_field(cfg, learners),
+        "guarded_prior": guarded_prior_field(cfg, learners),
         "validation_dir": resolve_dir(cfg.get("validation_dir")),
         "corpus_dir": cdir,
     }
@@ -439,7 +460,7 @@ def run_job(cfg: Any) -> dict[str, Any]:
     extra = o["train_overrides"]
     gopts = o["guarded_options"]
     policies = [train_learner(name, train, cost, lam, seed, exclude, extra, o["passes"],
-                              corpus, gopts) for name in learners]
+                              corpus, gopts, o["guarded_prior"]) for name in learners]
     refs = [make_policy(n, lam=lam) for n in REFERENCES if n not in learners]
     rows = measure(policies + refs, test, cost, lam)
     for r in rows:
@@ -451,7 +472,9 @@ def run_job(cfg: Any) -> dict[str, Any]:
               if p.decide_program == "guarded" and hasattr(p, "table")}
     return _write_job(cfg, {"rows": rows, "n_train": len(train), "n_test": len(test),
                             "train_corpus": [f.stem for f in corpus], "tables": tables,
-                            **({"guarded_options": gopts} if gopts else {})})
+                            **({"guarded_options": gopts} if gopts else {}),
+                            **({"guarded_prior": o["guarded_prior"]}
+                               if o["guarded_prior"] else {})})
 
 
 def _write_job(cfg: Any, body: dict[str, Any]) -> dict[str, Any]:

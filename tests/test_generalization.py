@@ -426,3 +426,46 @@ def test_a_bad_guarded_option_is_one_line_naming_the_field(tmp_path: Path, value
     with pytest.raises(ConfigError, match="^guarded_options: set, but guarded is not"):
         G.job_options(_job_cfg(tmp_path, learners=["readahead"],
                                guarded_options={"floor_slow": 5}))
+
+
+def test_guarded_prior_fills_the_cells_the_data_do_not_decide() -> None:
+    """learn_table's ``prior``: 0 is the learner as before (an arm must beat k = 0, whose
+    hindsight reward is 0); with 64 a cell asks 64 unless an arm beats 64 by the margin, so
+    every cell no fault reached asks 64, and the cells that ask less than 64 are cells
+    the data decided (their best arm's sum beats arm 64's)."""
+    from cowrl.policies.guarded import (
+        ALIGN,
+        ALIGN_GROUPS_LEARNED,
+        DEGREES,
+        N_CELLS,
+        learn_table,
+        shipped_options,
+    )
+
+    traces = G.train_traces(["sparse"], seed=0, draws=3)
+    cost = make_costmodel("host")
+    zero = learn_table(traces, [cost], seed=0, passes=1, **shipped_options())
+    again = learn_table(traces, [cost], seed=0, passes=1, prior=0, **shipped_options())
+    assert again["table"] == zero["table"]
+    p64 = learn_table(traces, [cost], seed=0, passes=1, prior=64, **shipped_options())
+    t, w = p64["table"], p64["weight"]
+    unvisited = [c for c in range(N_CELLS) if w[c] == 0]
+    assert unvisited and all(t[c] == 64 for c in unvisited)
+    assert all(zero["table"][c] == 0 for c in range(N_CELLS) if zero["weight"][c] == 0)
+    arms = list(DEGREES) + [ALIGN | g for g in ALIGN_GROUPS_LEARNED]
+    sums, i64 = p64["sums"], arms.index(64)
+    for c in range(N_CELLS):  # a cell leaves 64 only for an arm that beats it by the margin
+        b = int(np.argmax(sums[c]))
+        beats = sums[c, b] - sums[c, i64] > 0.02 * w[c]
+        assert t[c] == (arms[b] if beats else 64), (c, t[c], sums[c])
+
+
+@pytest.mark.parametrize("value", [3, -1, 1.5, True, "64"])
+def test_a_bad_guarded_prior_is_one_line_naming_the_field(tmp_path: Path,
+                                                          value: object) -> None:
+    with pytest.raises(ConfigError, match="^guarded_prior: a degree of 0, 1, 2") as e:
+        G.job_options(_job_cfg(tmp_path, guarded_prior=value))
+    assert "\n" not in str(e.value)
+    assert G.job_options(_job_cfg(tmp_path, guarded_prior=64))["guarded_prior"] == 64
+    with pytest.raises(ConfigError, match="^guarded_prior: set, but guarded is not"):
+        G.job_options(_job_cfg(tmp_path, learners=["readahead"], guarded_prior=64))

@@ -1261,7 +1261,7 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
                 passes: int = 3, epsilon: float = 0.2, seed: int = 0,
                 degrees: Sequence[int] = DEGREES, margin: float = 0.02,
                 progress: bool = False, aligns: Sequence[int] = ALIGN_GROUPS_LEARNED,
-                **policy_kw: Any) -> dict[str, Any]:
+                prior: int = 0, **policy_kw: Any) -> dict[str, Any]:
     """Learn the table from ``traces`` (each priced under each of ``costs``).
 
     The arms are ``degrees`` and, for each G of ``aligns``, the align value ``ALIGN | G``
@@ -1269,8 +1269,14 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
 
     Each pass replays every trace under the current table with ``epsilon`` exploration,
     adds every arm's hindsight reward (divided by the trace's baseline cost, so every trace
-    weighs alike) to its cell, and sets each cell to its best arm; an arm other than 0 must
-    beat 0 by ``margin`` of the cell's baseline share. Returns the table and the sums.
+    weighs alike) to its cell, and sets each cell to its best arm; an arm other than
+    ``prior`` must beat ``prior`` by ``margin`` of the cell's baseline share, and a cell no
+    arm beats it in (or no fault visited) keeps ``prior``. Returns the table and the sums.
+
+    ``prior`` (a degree of ``degrees``; 0 = the learner before it): what a cell asks unless
+    its data say otherwise. With 0 a cell that the passes rarely reach (high sentinel use is
+    reached only after windows were used) asks for no window; with 64 it asks what the shield
+    alone (``shield64``) asks, and the shield's budget bounds its loss either way.
     """
     from tqdm import tqdm
 
@@ -1283,7 +1289,10 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
         raise ConfigError(f"aligns: group sizes in {', '.join(map(str, ALIGN_GROUPS))}, "
                           f"got {bad[0]!r}")
     arms = [int(d) for d in degrees] + [ALIGN | int(g) for g in aligns]
-    table = [0] * N_CELLS
+    if isinstance(prior, bool) or prior not in arms or is_align(int(prior)):
+        raise ConfigError(f"prior: a degree of {', '.join(map(str, degrees))}, got {prior!r}")
+    pi = arms.index(int(prior))
+    table = [int(prior)] * N_CELLS
     sums = np.zeros((N_CELLS, len(arms)))
     weight = np.zeros(N_CELLS)
     for _ in range(passes):
@@ -1312,8 +1321,10 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
                 np.add.at(weight, cells, cost.demand_ns / base_ns)
                 del rec
         best = np.argmax(sums, axis=1)
-        ok = sums[np.arange(N_CELLS), best] > margin * weight
-        table = [arms[b] if o and arms[b] > 0 else 0 for b, o in zip(best, ok, strict=True)]
+        # (arm 0's hindsight reward is 0 by construction: with prior 0, the rule before it)
+        ok = sums[np.arange(N_CELLS), best] - sums[:, pi] > margin * weight
+        table = [arms[b] if o and b != pi else int(prior)
+                 for b, o in zip(best, ok, strict=True)]
     return {"table": table, "sums": sums, "weight": weight}
 
 
