@@ -459,3 +459,29 @@ def test_bench_kernel_noise_small(tmp_path: Path) -> None:
         assert s["cv"] < 0.05 and s["max_over_min"] < 1.10  # not host wall time (that is 18%)
     ratios = res["ratio_to_baseline"]["precopy4"]
     assert len(ratios) == 2 and all(0.5 < r < 1.5 for r in ratios)
+
+
+def test_stride_window_small(tmp_path: Path) -> None:
+    """One development draw of stride, long_stride and seq under host, shield64 only: the
+    three configurations' columns, a line per family plus the column families and all; the
+    strided windows gain on the stride draw (a column sweep) and leave seq (no stride) as it
+    was; no draw above 1.01 x baseline."""
+    out = run("stride_window", "--costmodels", "host", "--draws", "1", "--policies",
+              "shield64", "--families", "stride", "long_stride", "seq", tmp=tmp_path)
+    lines = out.splitlines()
+    assert lines[0].startswith("development draws: 3 traces; surcharge share 0.0941")
+    assert lines[1].startswith("== host")
+    assert lines[2].split()[:4] == ["family", "shield64", "off", "shield64"]
+    rows = {ln.split()[0]: ln for ln in lines[3:9]}
+    assert list(rows) == ["stride", "long_stride", "seq", "columns", "all", "--"], out
+    pat = re.compile(rf"({NUM})% \(({NUM})\)")
+
+    def cells(name: str) -> list[tuple[float, float]]:
+        return [(float(a), float(b)) for a, b in pat.findall(rows[name])][:3]
+
+    off, on0, onp = cells("stride")
+    assert on0[0] > off[0] + 5 and onp[0] > off[0] + 3 and on0[0] >= onp[0]
+    assert len({c for c in cells("seq")}) == 1  # no stride: the same decisions
+    assert all(w <= 1.01 for name in ("stride", "long_stride", "seq") for _, w in cells(name))
+    summary = [ln for ln in lines if ln.startswith("shield64 ")]
+    assert len(summary) == 3 and all("cow" in ln and "wasted" in ln for ln in summary)

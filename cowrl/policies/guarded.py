@@ -356,6 +356,7 @@ class GuardedContext:
         self.protect = False
         self.use_proof = 0
         self.slow_shift = 0  # floor_slow (0: off)
+        self.stride_window = 0  # stride_window (0: off; GuardedPolicy's option)
         self.reset(1)
 
     def reset(self, n_pages: int) -> None:
@@ -369,6 +370,10 @@ class GuardedContext:
         self.prev_page = -1
         self.prev_delta = 0
         self.stride_run = 0
+        # stride_window 1: the stride s >= 2 of this fault's window (0: adjacent), and how
+        # many of page-s, page-2s, page-3s are private (the strided left neighbours)
+        self.win_stride = 0
+        self.left_s = 0
         # The module reads PTEs; the simulator policy mirrors them from its own decisions.
         self.private = bytearray(n_pages)
         self.tags = [0] * SENTINELS
@@ -533,6 +538,11 @@ class GuardedContext:
         lo = max(page - 3, start)
         left = sum(self.private[lo:page])
         self.left = left
+        # stride_window: a constant stride continuing (the detector), not an exact stream
+        # continuation (a sequential writer's windows of constant k look like a stride k + 1)
+        self.win_stride = delta if self.stride_window and stride_hit and kind != 1 else 0
+        self.left_s = sum(self.private[page - j * delta] for j in (1, 2, 3)
+                          if page - j * delta >= start) if self.win_stride else 0
         use_b = min(self.use[cls] >> 6, USE_BUCKETS - 1)
         return Cell(cell_of(kind, run_bucket(run), left, use_b), cls, slot, run)
 
@@ -564,9 +574,21 @@ class GuardedContext:
                 return j
         return want + 1
 
+    def window_pages(self, page: int, k: int, limit: int) -> range:
+        """The pages of a window of degree ``k`` at ``page`` (clipped at ``limit``, the
+        region's exclusive end): ``page+1 .. page+k``, or with a strided window
+        (:attr:`win_stride` ``s``) ``page+s, page+2s, .., page+k*s``."""
+        s = self.win_stride
+        if s:
+            return range(page + s, page + min(k, (limit - 1 - page) // s) * s + 1, s)
+        return range(page + 1, max(min(page + k, limit - 1), page) + 1)
+
     def shared_in_window(self, page: int, k: int, limit: int) -> int:
         """Shared pages among ``page+1 .. page+k`` (clipped at ``limit``, the region's
-        exclusive end): what a window would copy."""
+        exclusive end; strided: :meth:`window_pages`): what a window would copy."""
+        if self.win_stride:
+            w = self.window_pages(page, k, limit)
+            return len(w) - sum(self.private[q] for q in w)
         hi = min(page + k, limit - 1)
         return (hi - page) - sum(self.private[page + 1:hi + 1]) if hi > page else 0
 
@@ -574,15 +596,27 @@ class GuardedContext:
                limit: int = -1, start: int = 0) -> None:
         n = self.n_pages if limit < 0 else limit
         self.n_faults += 1
-        end = max(min(page + k, n - 1), page)
+        st = self.win_stride
+        if st:  # a strided window: its pages, its last page, its sentinel in the column
+            w = self.window_pages(page, k, n) if k > 0 else range(0)
+            end = w[-1] if len(w) else page
+            self.private[page] = 1
+            for q in w:
+                self.private[q] = 1
+            # the detector goes on from the window's last page: the next fault, at
+            # end + s, continues the stride
+            self.prev_page = end
+        else:
+            end = max(min(page + k, n - 1), page)
+            self.private[page:end + 1] = b"\x01" * (end + 1 - page)
         self.valid[c.slot] = 1
         self.end[c.slot] = end
         self.run[c.slot] = c.run if c.cls == STREAM else 0
         self.stamp[c.slot] = self.n_faults
-        self.private[page:end + 1] = b"\x01" * (end + 1 - page)
-        s = end + 1
-        while s < n and self.private[s] and s <= end + self.scan:
-            s += 1  # the first shared page past the window (a later pass's page)
+        step = st or 1
+        s = end + step
+        while s < n and self.private[s] and s <= end + self.scan * step:
+            s += step  # the first shared page past the window (a later pass's page)
         if s < n and not self.private[s]:
             t = (s - start) & (SENTINELS - 1)
             old = self.tags[t]
@@ -625,7 +659,8 @@ class GuardedPolicy(Policy):
                  name: str = "guarded", inert: bool | None = None,
                  floor_total: int = 0, floor_slow: int = 0, proof_skipmap: int = 0,
                  proof_duemap: int = 0, walk_due_ns: int = 0, walk_scan_ns: int = 0,
-                 proof_cutback: int = 0) -> None:
+                 proof_cutback: int = 0, stride_window: int = 0,
+                 stride_ns: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -660,6 +695,7 @@ class GuardedPolicy(Policy):
         check_due_price(walk_due_ns, proof_duemap, "walk_due_ns")
         check_due_price(walk_scan_ns, proof_duemap, "walk_scan_ns")
         check_proof_cutback(proof_cutback, proof_span)
+        check_stride_window(stride_window, protect)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -674,7 +710,7 @@ class GuardedPolicy(Policy):
         # (for_cost rounds a cost model's prices down once, before they get here).
         prices = {field: whole_constant(field, v) for field, v in (
             ("gain_ns", gain_ns), ("loss_ns", loss_ns), ("setup_ns", setup_ns),
-            ("demand_ns", demand_ns), ("skip_ns", skip_ns),
+            ("demand_ns", demand_ns), ("skip_ns", skip_ns), ("stride_ns", stride_ns),
             ("budget_per_mille", budget_per_mille))}
         for field, v in prices.items():
             if v < 0:
@@ -685,6 +721,13 @@ class GuardedPolicy(Policy):
         self.gain, self.loss = prices["gain_ns"], prices["loss_ns"]
         self.setup, self.demand = prices["setup_ns"], prices["demand_ns"]
         self.skip = prices["skip_ns"]
+        # stride_window 1: a window may be strided (page+s, .., page+k*s) where the stride
+        # detector sees a constant stride s >= 2; each strided page walked costs stride_ns
+        # more (reserved in fixed(); the engine charges precopy_stride_ns). Simulator only.
+        self.stride_window = int(stride_window)
+        self.stride_ns = prices["stride_ns"]
+        if self.stride_ns and not self.stride_window:
+            raise ConfigError("policy.stride_ns must be 0 with stride_window: 0")
         self.budget_per_mille = prices["budget_per_mille"]
         self.allowance = self.demand * self.budget_per_mille // 1000  # added per fault
         self.hit_scale = int(hit_scale)  # a sentinel hit adds hit_scale allowances
@@ -698,6 +741,7 @@ class GuardedPolicy(Policy):
         self.ctx.scan = int(scan)
         self.ctx.merge = bool(merge)
         self.ctx.protect = bool(protect)
+        self.ctx.stride_window = self.stride_window
         self.proof = int(proof)
         self.proof_reads = int(proof_reads)
         self.proof_ttl = int(proof_ttl)
@@ -785,6 +829,8 @@ class GuardedPolicy(Policy):
         if gain < 0 and kw.get("read_ns") is None:
             read_ns = 0  # the credit is gain_ns = 0 (not < 0): nothing more on top of it
         kw["read_ns"] = read_ns
+        if kw.get("stride_window") and kw.get("stride_ns") is None:
+            kw["stride_ns"] = math.ceil(cost.precopy_stride_ns)  # at least what is charged
         return cls(gain_ns=max(gain, 0), loss_ns=loss, setup_ns=int(cost.precopy_setup_ns),
                    demand_ns=int(cost.demand_ns), skip_ns=int(cost.precopy_skip_ns), **kw)
 
@@ -857,7 +903,11 @@ class GuardedPolicy(Policy):
         return n > 0 and hits * USE_ONE < self.floor * n
 
     def fixed(self, page: int, k: int, copied: int, limit: int) -> int:
-        """What a window costs whatever happens: the setup and its already-private pages."""
+        """What a window costs whatever happens: the setup and its already-private pages
+        (a strided window: and ``stride_ns`` per page walked)."""
+        if self.ctx.win_stride:
+            walked = len(self.ctx.window_pages(page, k, limit))
+            return self.setup + (walked - copied) * self.skip + walked * self.stride_ns
         walked = max(min(page + k, limit - 1) - page, 0)
         return self.setup + (walked - copied) * self.skip
 
@@ -1065,7 +1115,9 @@ class GuardedPolicy(Policy):
         if self.ctx.hit:
             self.budget += self.allowance * self.hit_scale
             self.granted += self.allowance * self.hit_scale
-        elif not self.grant_left or self.ctx.left >= self.grant_left:
+        elif not self.grant_left or self.ctx.left >= self.grant_left \
+                or (self.ctx.win_stride and self.ctx.left_s >= self.grant_left):
+            # (stride_window: page-s, page-2s, page-3s private is the strided evidence)
             self.budget += self.allowance
             self.granted += self.allowance
         return c
@@ -1083,7 +1135,7 @@ class GuardedPolicy(Policy):
             g = self.ctx
             b = region_bucket(ctx.region_start + ctx.vpn_offset, limit - ctx.region_start,
                               ctx.proc)
-            for q in range(ctx.page + 1, min(ctx.page + k, limit - 1) + 1):
+            for q in g.window_pages(ctx.page, k, limit):
                 if not g.private[q]:
                     h = g.proof_head
                     if self.proof_span and (not g.proof_live or g.proof_tail == h):
@@ -1106,6 +1158,11 @@ class GuardedPolicy(Policy):
                     if self.proof_span:
                         g.bucket_due[b if self.proof_look else 0] = g.n_faults & DUE_MASK
                     g.proof_head = (g.proof_head + 1) & (PROOFS - 1)
+        if self.ctx.win_stride and k > 0:  # the engine applies the strided window
+            if ctx.window_stride is None:
+                raise RuntimeError("guarded stride_window=1 needs the engine's window stride "
+                                   "(FaultContext.window_stride); this fault has none")
+            ctx.window_stride[0] = self.ctx.win_stride
         if self.trace_log is not None:
             self.trace_log.append((ctx.page, c.cell, k, ctx.write_index))
         self.ctx.commit(c, ctx.page, k, copied, reserved, limit, ctx.region_start)
@@ -1134,8 +1191,9 @@ class GuardedPolicy(Policy):
             "proof_cutback": self.proof_cutback, "degrees": list(self.degrees)})
 
     def replay_program(self) -> KernelProgram | None:
-        # Training hooks (exploration, the fault log) need decide() at every fault.
-        if self.explore is not None or self.trace_log is not None:
+        # Training hooks (exploration, the fault log) need decide() at every fault, and so
+        # do strided windows (simulator only: no compiled form).
+        if self.explore is not None or self.trace_log is not None or self.stride_window:
             return None
         return self.kernel_program()
 
@@ -1144,6 +1202,9 @@ class GuardedPolicy(Policy):
         an inert policy (:attr:`inert`), STATIC with k = 0: the decisions it would take."""
         if self.inert:
             return KernelProgram(mode="static", k=0)
+        if self.stride_window:
+            raise ConfigError("policy.stride_window: 1 is a simulator study (no compiled form, "
+                              "not in the module); use stride_window: 0")
         return self.program()
 
     def describe(self) -> dict[str, int | str]:
@@ -1164,7 +1225,7 @@ class GuardedPolicy(Policy):
                 "proof_backoff": self.proof_backoff, "read_credit": self.read_credit,
                 "proof_look": self.proof_look, "proof_span": self.proof_span,
                 "proof_skipmap": self.proof_skipmap, "proof_duemap": self.proof_duemap,
-                "proof_cutback": self.proof_cutback,
+                "proof_cutback": self.proof_cutback, "stride_window": self.stride_window,
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -1173,7 +1234,8 @@ class GuardedPolicy(Policy):
         spec: dict[str, Any] = {"table": list(self.table), **self.options(),
                                 "gain_ns": self.gain, "loss_ns": self.loss,
                                 "setup_ns": self.setup, "demand_ns": self.demand,
-                                "skip_ns": self.skip, "walk_ns": self.walk,
+                                "skip_ns": self.skip, "stride_ns": self.stride_ns,
+                                "walk_ns": self.walk,
                                 "walk_empty_ns": self.walk_empty, "read_ns": self.read_ns,
                                 "walk_due_ns": self.walk_due, "walk_scan_ns": self.walk_scan,
                                 "cells": {k: v for k, v in self.describe().items()
@@ -1192,7 +1254,7 @@ class GuardedPolicy(Policy):
                                 name=name, **spec["auto_options"])
         # saved without walk_empty_ns: walk_ns (the constructor's default), one price as then;
         # without read_credit / read_ns: 0, no credit of unused reads, as then
-        keys = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns", "walk_ns",
+        keys = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns", "stride_ns", "walk_ns",
                 "walk_empty_ns", "read_ns", "walk_due_ns", "walk_scan_ns")
         opts = {k: v for k, v in spec.items() if k in (*keys, *cls(table=None).options())}
         return cls(table=spec["table"], name=name, **opts)
@@ -1292,6 +1354,9 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
     if isinstance(prior, bool) or prior not in arms or is_align(int(prior)):
         raise ConfigError(f"prior: a degree of {', '.join(map(str, degrees))}, got {prior!r}")
     pi = arms.index(int(prior))
+    if policy_kw.get("stride_window"):  # arm_rewards prices adjacent windows only
+        raise ConfigError("policy.stride_window: learn_table prices adjacent windows only "
+                          "(a simulator study); learn with stride_window: 0")
     table = [int(prior)] * N_CELLS
     sums = np.zeros((N_CELLS, len(arms)))
     weight = np.zeros(N_CELLS)
@@ -1458,6 +1523,17 @@ def check_proof_look(proof_look: Any, proof: int) -> int:
     """``policy.proof_look`` (0 or 1; 0 with ``proof: 0``, which has no ring), or a one-line
     :class:`ConfigError` naming it."""
     return check_flag(proof_look, "proof_look", "proof", proof, "it looks at the proof ring")
+
+
+def check_stride_window(stride_window: Any, protect: Any) -> int:
+    """``policy.stride_window`` (0 or 1; 1 needs ``protect: false``, whose protected gap is
+    adjacent), or a one-line :class:`ConfigError` naming it."""
+    if isinstance(stride_window, bool) or stride_window not in (0, 1):
+        raise ConfigError(f"policy.stride_window must be 0 or 1, got {stride_window!r}")
+    if stride_window and protect:
+        raise ConfigError("policy.stride_window: 1 needs protect: false (the protected gap "
+                          "is an adjacent window's)")
+    return int(stride_window)
 
 
 def check_grant_left(grant_left: Any) -> int:

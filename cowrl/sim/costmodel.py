@@ -209,6 +209,12 @@ class CostModel:
     proof_duescan_ns: float = 0.0
     """What a ``proof_duemap`` refresh costs the module per waiting entry it looks at (is
     it due yet?). The engine charges it per entry looked at."""
+    precopy_stride_ns: float = 0.0
+    """What one page of a *strided* precopy window costs on top of ``precopy_ns`` /
+    ``precopy_skip_ns`` (its own page-table walk: the pages page+s, page+2s, ... lie in
+    other PTE tables' slots or tables; guarded's ``stride_window``, a simulator study, not in
+    the module). Charged by the engine per strided page walked; 0 = not priced, and no
+    adjacent window ever pays it."""
     name: str = "costmodel"
     noise: NoiseModel = field(default_factory=NoiseModel)
     thp_model: THPModel = field(default_factory=SplitThenCopy)
@@ -226,6 +232,7 @@ class CostModel:
         self.proof_jump_ns = _ns(self.proof_jump_ns, "costmodel.proof_jump_ns")
         self.proof_duejump_ns = _ns(self.proof_duejump_ns, "costmodel.proof_duejump_ns")
         self.proof_duescan_ns = _ns(self.proof_duescan_ns, "costmodel.proof_duescan_ns")
+        self.precopy_stride_ns = _ns(self.precopy_stride_ns, "costmodel.precopy_stride_ns")
         programs = self.decide_program_ns or {}
         if not isinstance(programs, Mapping):
             raise ConfigError(f"costmodel.decide_program_ns: expected ns by program name "
@@ -284,13 +291,15 @@ class CostModel:
         extra]``, then ``proof_read_ns``, ``proof_step_ns``, ``proof_skip_ns``,
         ``proof_jump_ns``, ``proof_duejump_ns``, ``proof_duescan_ns`` (the engine's replay adds
         them per unproven proof read, empty ring slot and live entry stepped over unread, jump
-        to a live slot, jump to a due slot and waiting entry refreshed of a fault)."""
+        to a live slot, jump to a due slot and waiting entry refreshed of a fault), then
+        ``precopy_stride_ns`` (per page of a strided window walked)."""
         return np.array([self.fault_ns + self.copy_ns, self.decide_cost(program),
                          self.precopy_setup_ns,
                          self.precopy_ns, self.precopy_skip_ns,
                          float(self.thp_model.first_fault_extra_ns(self)),
                          self.proof_read_ns, self.proof_step_ns, self.proof_skip_ns,
-                         self.proof_jump_ns, self.proof_duejump_ns, self.proof_duescan_ns],
+                         self.proof_jump_ns, self.proof_duejump_ns, self.proof_duescan_ns,
+                         self.precopy_stride_ns],
                         dtype=np.float64)
 
     def fault_cost(self, precopied: np.ndarray | int, thp_first: np.ndarray | int = 0,

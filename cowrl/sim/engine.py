@@ -57,9 +57,13 @@ from cowrl.traces.io import Trace
 # (proof_skipmap; FaultContext.proof_walk[2]), charged proof_jump_ns. WDUE, WSCAN: its jumps
 # to the next slot not waiting and the waiting entries its refresh looked at (proof_duemap;
 # proof_walk[3], [4]), charged proof_duejump_ns, proof_duescan_ns.
+# STRIDE: the stride of the current fault's precopy window that a Python policy chose
+# (FaultContext.window_stride; guarded's stride_window, a simulator study): 0 or 1 = the
+# adjacent window page+1..page+k, s >= 2 = the strided window page+s, page+2s, ..., page+ks
+# (within the region), each of its pages walked charged precopy_stride_ns; zeroed as READS.
 POS, PAGE, REND, RSTART, PREV_PAGE, PREV_K, SEQ, RUN, HIT, NPRIV, FAULTS, PRECOPIED, \
-    WASTED, READS, VOFF, WEMPTY, WLIVE, WJUMP, WDUE, WSCAN, PROC = range(21)
-N_STATE = 21
+    WASTED, READS, VOFF, WEMPTY, WLIVE, WJUMP, WDUE, WSCAN, PROC, STRIDE = range(22)
+N_STATE = 22
 
 
 @njit(cache=True, nogil=True)
@@ -112,7 +116,7 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
     s0, h0, z0, n_z = lay[i, S_OFF], lay[i, H_OFF], lay[i, Z_OFF], lay[i, N_NOISE]
     c0, c1, c2, c3, c4, c5, c6 = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], \
         coef[6]
-    c7, c8, c9, c10, c11 = coef[7], coef[8], coef[9], coef[10], coef[11]
+    c7, c8, c9, c10, c11, c12 = coef[7], coef[8], coef[9], coef[10], coef[11], coef[12]
     store = out_ns.shape[0] > 0
     acc = 0.0
     nf = 0
@@ -150,11 +154,20 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
                                                            private, s0, page + voff, proc)
         # --- the page-state update (docs/semantics.md): the faulting page, the huge
         # page's first fault, the precopy window clipped at the region end ---
-        hi = min(page + k, rend - 1)  # the window's last page
-        top = hi  # the walk's last page
-        if k > 0 and (trim or code == GUARDED):  # GUARDED: the last the decision saw shared
-            while top > page and private[s0 + top] != 0:
-                top -= 1
+        stride = st[i, STRIDE]  # a Python policy's strided window (0: adjacent)
+        st[i, STRIDE] = 0
+        if stride >= 2:  # page + j * stride, j = 1..hi (within the region), walked to top
+            hi = min(k, (rend - 1 - page) // stride)
+            top = hi
+            if k > 0 and (trim or code == GUARDED):
+                while top > 0 and private[s0 + page + top * stride] != 0:
+                    top -= 1
+        else:
+            hi = min(page + k, rend - 1)  # the window's last page
+            top = hi  # the walk's last page
+            if k > 0 and (trim or code == GUARDED):  # GUARDED: the last the decision saw shared
+                while top > page and private[s0 + top] != 0:
+                    top -= 1
         private[s0 + page] = 1
         n = h = win = skip = waste = 0
         if thp:
@@ -174,7 +187,20 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
                             n += 1
                             if written[s0 + j] == 0:
                                 waste += 1
-        if k > 0:
+        strided = 0
+        if k > 0 and stride >= 2:
+            win = hi
+            for j in range(1, top + 1):
+                q = page + j * stride
+                strided += 1
+                if private[s0 + q] == 0:
+                    private[s0 + q] = 1
+                    n += 1
+                    if written[s0 + q] == 0:
+                        waste += 1
+                else:
+                    skip += 1
+        elif k > 0:
             if hi > page:
                 win = hi - page
                 for j in range(page + 1, top + 1):
@@ -186,6 +212,8 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
                     else:
                         skip += 1
         f = fault_ns(c0, c1, c2, c3, c4, c5, decided, 1 if k > 0 else 0, n, skip, h)
+        if strided:  # each strided page walked: its own PTE lookup (precopy_stride_ns)
+            f += strided * c12
         # The proof reads of this fault that found their page unwritten, each as it happens
         # (guarded proof: 1, compiled or in Python; a proving read is in the clean's price).
         # The look's walk too: each empty slot stepped over (proof_step_ns), each live entry
@@ -413,6 +441,7 @@ class ReplayEngine:
                             seq_hit=int(st[SEQ]), run=int(st[RUN]), hit_rate_fp=int(st[HIT]),
                             page_state=self.private,
                             unproven_reads=self._st[0, READS:READS + 1],
+                            window_stride=self._st[0, STRIDE:STRIDE + 1],
                             proof_walk=self._st[0, WEMPTY:WSCAN + 1])
 
     def apply(self, k: int) -> FaultEvent:

@@ -1,0 +1,210 @@
+"""``guarded``'s ``stride_window`` (a simulator study, docs/policies.md "Strided windows
+(session 28, simulator study)"): off decides and prices as before, on copies the next pages
+of a column and proves them, and the loss over k = 0 stays within the allowances."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from test_guarded_program import _compiled_equals_prototype, _policies, _traces
+from test_guarded_proof import _bound_traces
+
+from cowrl.errors import ConfigError
+from cowrl.metrics import objective
+from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options
+from cowrl.registry import make_costmodel
+from cowrl.sim.engine import STRIDE, ReplayEngine
+from cowrl.sim.simulator import simulate
+from cowrl.traces import generators as g
+from cowrl.traces.io import Trace
+
+STRIDE_SHARE = 0.094  # about tcg's setup share of precopy_ns (the study's price)
+STRIDE_NS = 1135.0  # so for seed_table1
+
+
+def _cost(cm: str = "seed_table1", stride_ns: float | None = None):  # noqa: ANN202
+    cost = make_costmodel(cm)
+    ns = round(STRIDE_SHARE * cost.precopy_ns) if stride_ns is None else stride_ns
+    return replace(cost, precopy_stride_ns=float(ns))
+
+
+def _columns(rows: int, cols: int, name: str = "columns") -> Trace:
+    """A 2-D array of ``rows`` x ``cols`` pages written column by column (stride ``cols``)."""
+    pages = np.array([r * cols + c for c in range(cols) for r in range(rows)], dtype=np.int64)
+    return Trace(pages=pages, n_pages=rows * cols, name=name)
+
+
+def _stop_and_go(n_pages: int = 8192, seed: int = 0) -> Trace:
+    """Columns of 4-6 writes at stride 7 started at random pages: the detector sees the stride
+    from the third write, and the strided windows it opens are never written (a spoof)."""
+    rng = np.random.default_rng(seed)
+    pages: list[int] = []
+    seen: set[int] = set()
+    while len(pages) < n_pages // 4:
+        p0 = int(rng.integers(0, n_pages - 64))
+        for j in range(int(rng.integers(4, 7))):
+            q = p0 + 7 * j
+            if q not in seen:
+                seen.add(q)
+                pages.append(q)
+    return Trace(pages=np.array(pages, dtype=np.int64), n_pages=n_pages, name="stop_and_go")
+
+
+def _adversarial() -> list[Trace]:
+    return [*_bound_traces(), _stop_and_go(), _stop_and_go(seed=1),
+            g.stride(n_pages=4096, stride=2), g.stride(n_pages=4096, stride=13),
+            g.long_stride(n_pages=4096, stride=64, columns=3),
+            g.block_stride(n_pages=4096, block=3, gap=3, passes=2),
+            g.uniform(n_pages=4096, writes=8192, seed=4), _columns(96, 96)]
+
+
+@pytest.mark.parametrize("pi", [0, 1, 9, 14, 22, 33])
+def test_off_decides_and_prices_as_the_compiled_program(pi: int) -> None:
+    """``stride_window: 0`` (the default) decides, fault for fault, as the compiled program,
+    which has no strided window, even where the cost model prices a strided page: the prototype
+    path is unchanged and no adjacent window pays the surcharge."""
+    pol = _policies()[pi]
+    assert pol.stride_window == 0
+    copied = 0
+    for t in [*_traces(), _columns(64, 24)]:
+        got, _ = _compiled_equals_prototype(t, pol, _cost())
+        copied += got.precopied
+        # and no fault is charged the surcharge: the same times as where it is 0
+        ref = simulate(t, pol, _cost(stride_ns=0.0), fast=False)
+        assert np.array_equal(ref.fault_ns, got.fault_ns), t.name
+    assert copied > 0
+
+
+def test_the_engine_applies_a_strided_window_and_prices_it() -> None:
+    t = _columns(16, 5)  # pages 0, 5, 10, ... then 1, 6, ...
+    for stride_ns, stride in ((0.0, 5), (STRIDE_NS, 5), (STRIDE_NS, 0)):
+        cost = _cost(stride_ns=stride_ns)
+        eng = ReplayEngine(cost, decided=True, program="guarded", trim=True)
+        ctx = eng.reset(t)
+        assert ctx is not None and ctx.page == 0
+        ctx.window_stride[0] = stride
+        ev = eng.apply(3)
+        want = [5, 10, 15] if stride else [1, 2, 3]
+        assert [int(p) for p in np.flatnonzero(eng.private)] == [0, *want]
+        assert ev.precopied == 3 and ev.window == 3
+        plain = cost.fault_ns + cost.copy_ns + cost.decide_cost("guarded") \
+            + cost.precopy_setup_ns + 3 * cost.precopy_ns
+        assert ev.fault_ns == pytest.approx(plain + (3 * stride_ns if stride else 0.0))
+        assert eng.st[STRIDE] == 0  # consumed: the next fault is adjacent unless set again
+        nxt = eng.context
+        assert nxt is not None and nxt.page == (20 if stride else 5)  # 5, 10, 15 copied
+
+
+def test_the_engine_clips_a_strided_window_at_the_region() -> None:
+    t = Trace(pages=np.array([90, 0], dtype=np.int64), n_pages=100, name="edge")
+    eng = ReplayEngine(_cost(), program="guarded", trim=True)
+    ctx = eng.reset(t)
+    ctx.window_stride[0] = 4
+    ev = eng.apply(8)  # 94, 98 (102 is past the region)
+    assert ev.precopied == 2 and ev.window == 2
+    assert [int(p) for p in np.flatnonzero(eng.private)] == [90, 94, 98]
+
+
+@pytest.mark.parametrize("cm", ["seed_table1", "host"])
+@pytest.mark.parametrize("t", [_columns(96, 96), g.stride(n_pages=4096, stride=13),
+                               g.stride(n_pages=4096, stride=2)], ids=lambda t: t.name)
+def test_a_column_sweep_gets_strided_windows_and_proves_them(cm: str, t: Trace) -> None:
+    cost = _cost(cm)
+    base = objective(simulate(t, GuardedPolicy.for_cost(cost, table=[0] * N_CELLS), cost),
+                     1.0, cost.page_cost_ns)
+    rel, proven = {}, {}
+    for sw in (0, 1):
+        pol = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS,
+                                     **{**shipped_options(), "stride_window": sw})
+        rec = simulate(t, pol, cost)
+        rel[sw] = objective(rec, 1.0, cost.page_cost_ns) / base
+        proven[sw] = pol.ctx.proven
+        if sw:
+            assert pol.stride_ns == cost.precopy_stride_ns > 0
+            assert rec.precopied > t.n_pages // 4 and rec.wasted == 0
+    assert proven[1] > 2 * proven[0] + 100
+    assert rel[1] < rel[0] - 0.05, rel
+
+
+def test_strided_windows_follow_the_column() -> None:
+    """On a 40 x 96 column sweep every window is strided: each copied page lies in the
+    faulting page's column, and the detector survives the window (a fault after a window
+    lands one stride past its last page)."""
+    t = _columns(40, 96)
+    cost = _cost()
+    pol = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS,
+                                 **{**shipped_options(), "stride_window": 1})
+    rec, ev = simulate(t, pol, cost, record_events=True)
+    opened = np.flatnonzero(ev.k > 0)
+    assert opened.size > 20
+    for i in opened[:-1]:
+        if ev.page[i + 1] > ev.page[i]:  # same column
+            assert (ev.page[i + 1] - ev.page[i]) % 96 == 0
+    assert rec.wasted == 0 and rec.precopied > 1000
+
+
+@pytest.mark.parametrize("cm", ["seed_table1", "host"])
+@pytest.mark.parametrize("k", [64, 1])
+def test_the_bound_holds_with_strided_windows(cm: str, k: int) -> None:
+    """The loss over k = 0 stays within the allowances granted (1 ns per page of slack: the
+    integer prices round down), the strided surcharge included, on writers that fool the
+    stride detector (columns that stop, random, stride 2) and on the bound traces."""
+    cost = _cost(cm)
+    for t in _adversarial():
+        zeros = objective(simulate(t, GuardedPolicy.for_cost(cost, table=[0] * N_CELLS),
+                                   cost), 1.0, cost.page_cost_ns)
+        for opts in ({**shipped_options()}, {**shipped_options(), "grant_left": 0},
+                     {"proof": 1, "proof_ttl": 3, "grant_left": 0}):
+            pol = GuardedPolicy.for_cost(cost, table=[k] * N_CELLS, **opts, stride_window=1)
+            run = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
+            assert run - zeros <= pol.granted + t.n_pages, (t.name, opts)
+
+
+def test_the_bound_test_can_fail_without_the_surcharge_reserved() -> None:
+    """With the surcharge charged but not reserved (``stride_ns: 0`` given), the columns that
+    stop lose more than the allowances: the reserve is what keeps the bound."""
+    cost = _cost(stride_ns=20 * STRIDE_NS)
+    t = _stop_and_go()
+    zeros = objective(simulate(t, GuardedPolicy.for_cost(cost, table=[0] * N_CELLS), cost),
+                      1.0, cost.page_cost_ns)
+    excess = {}
+    for ns in (None, 0):
+        pol = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_ttl=3,
+                                     grant_left=0, stride_window=1, stride_ns=ns)
+        run = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
+        excess[ns] = (run - zeros, pol.granted)
+    assert excess[None][0] <= excess[None][1] + t.n_pages
+    assert excess[0][0] > excess[0][1] + t.n_pages
+
+
+@pytest.mark.parametrize(("kw", "field"), [
+    ({"stride_window": 2}, "policy.stride_window"),
+    ({"stride_window": True}, "policy.stride_window"),
+    ({"stride_window": 1, "protect": True}, "policy.stride_window"),
+    ({"stride_ns": 5}, "policy.stride_ns"),
+    ({"stride_window": 1, "stride_ns": -1}, "policy.stride_ns")])
+def test_bad_stride_options_name_the_field(kw: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        GuardedPolicy(**kw)
+
+
+def test_strided_windows_have_no_compiled_form() -> None:
+    pol = GuardedPolicy.for_cost(_cost(), table=[64] * N_CELLS, stride_window=1)
+    assert pol.replay_program() is None
+    with pytest.raises(ConfigError, match="policy.stride_window"):
+        pol.kernel_program()
+    from cowrl.policies.guarded import learn_table
+
+    with pytest.raises(ConfigError, match="policy.stride_window"):
+        learn_table([_columns(4, 4)], [_cost()], passes=1, stride_window=1)
+
+
+def test_an_artifact_keeps_the_option(tmp_path) -> None:  # noqa: ANN001
+    pol = GuardedPolicy.for_cost(_cost(), table=[64] * N_CELLS, stride_window=1)
+    spec = pol.artifact_spec()
+    back = GuardedPolicy.from_artifact(spec, "g", tmp_path)
+    assert (back.stride_window, back.stride_ns) == (1, pol.stride_ns) and pol.stride_ns > 0
+    old = {k: v for k, v in spec.items() if k not in ("stride_window", "stride_ns")}
+    assert GuardedPolicy.from_artifact(old, "g", tmp_path).stride_window == 0
