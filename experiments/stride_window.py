@@ -2,6 +2,7 @@
 
     python experiments/stride_window.py [--costmodels seed_table1 host] [--draws 3]
         [--policies shield64 guarded] [--families F ...] [--heldout] [--test-draws 3]
+        [--stride-share X] [--per-trace]
 
 Where the guarded context's stride detector (``prev_page``, ``prev_delta``, ``stride_run``)
 sees a constant stride ``s >= 2`` continuing (and the fault is not an exact stream
@@ -29,7 +30,9 @@ held-out test traces of every family as the generalization protocol makes them
 ``--test-draws``; they do not depend on the training seed) and the validation traces
 (``COWRL_VALIDATION_DIR``, skipped if absent); with them also the worst objective /
 ``precopy_best`` (the best fixed k per trace) and the waste on random / sparse. Nothing is
-chosen on ``--heldout``.
+chosen on ``--heldout``. ``--per-trace`` adds, per trace of the column families (and
+v_transpose), the windows each configuration opened and what became of their copies (a
+diagnosis: every run is then asked at each fault, the off runs too).
 """
 
 from __future__ import annotations
@@ -90,13 +93,22 @@ def family(t: Trace) -> str:
     return str(t.meta.get("family", t.name))
 
 
-def run(t: Trace, pol: Any, cost: CostModel) -> dict[str, float]:
-    """Objective, COW time, per-write latency, copies and waste of one run."""
-    rec = simulate(t, pol, cost)
+def run(t: Trace, pol: Any, cost: CostModel, windows: bool = False) -> dict[str, float]:
+    """Objective, COW time, per-write latency, copies and waste of one run; with
+    ``windows`` (a guarded policy, asked at every fault) also the windows opened, their mean
+    degree, the share at 64 and the copies proven during the run."""
+    out: Any = simulate(t, pol, cost, record_events=windows, fast=not windows)
+    rec, ev = out if windows else (out, None)
     cow = float(np.sum(rec.fault_ns))
-    return {"obj": objective(rec, 1.0, cost.page_cost_ns), "cow": cow,
-            "write": (cow + (rec.writes - rec.faults) * cost.write_ns) / max(rec.writes, 1),
-            "copied": rec.precopied, "wasted": rec.wasted}
+    row = {"obj": objective(rec, 1.0, cost.page_cost_ns), "cow": cow,
+           "write": (cow + (rec.writes - rec.faults) * cost.write_ns) / max(rec.writes, 1),
+           "copied": rec.precopied, "wasted": rec.wasted}
+    if ev is not None:
+        ks = ev.k[ev.k > 0]
+        row.update(opened=ks.size, mean_k=float(ks.mean()) if ks.size else 0.0,
+                   at64=float((ks == 64).mean()) if ks.size else 0.0,
+                   proven=pol.ctx.proven, faults=rec.faults)
+    return row
 
 
 def configs(policies: Sequence[str], share: float, cost: CostModel
@@ -127,6 +139,10 @@ def main() -> None:
     ap.add_argument("--heldout", action="store_true",
                     help="evaluate on the held-out test traces and validation (nothing chosen)")
     ap.add_argument("--test-draws", type=int, default=3, help="with --heldout: per family")
+    ap.add_argument("--per-trace", action="store_true",
+                    help="also per trace of the column families and v_transpose: x baseline, "
+                         "x precopy_best, windows opened, mean k, share at 64, copied, "
+                         "wasted, proven (every run asked at each fault)")
     args = ap.parse_args()
     bad = [f for f in args.families if f not in g.FAMILIES]
     if bad:
@@ -151,7 +167,8 @@ def main() -> None:
         for cname, table, o, price in configs(args.policies, share, cost0):
             cost = dataclasses.replace(cost0, precopy_stride_ns=price)
             pol = GuardedPolicy.for_cost(cost, table=table, **{**opts, **o}, name=cname)
-            results[cname] = [run(t, pol, cost) for t in traces]
+            results[cname] = [run(t, pol, cost, args.per_trace and (
+                family(t) in COLUMNS or t.name == "v_transpose")) for t in traces]
         print(f"{'family':<16}" + "".join(f"{c:>22}" for c in results)
               + f"{'best fixed k':>18}")
         for fam in fams:
@@ -190,6 +207,24 @@ def main() -> None:
                 print(f"{fam:<16}" + "".join(f"{c:>22}" for c in cells))
             print(f"{'within 1.10':<16}" + "".join(f"{f'{n} / {len(fams)}':>22}"
                                                    for n in within.values()), flush=True)
+        if args.per_trace:
+            print(f"-- {name}: per trace of the column families and v_transpose: x baseline "
+                  "(x precopy_best) windows opened / faults, mean k, share at 64, copied, "
+                  "wasted, proven")
+            for i, t in enumerate(traces):
+                if not (family(t) in COLUMNS or t.name == "v_transpose"):
+                    continue
+                meta = ",".join(f"{k}={v}" for k, v in t.meta.items()
+                                if k in ("stride", "columns", "block", "gap", "passes"))
+                print(f"{t.name} ({family(t)}, {t.n_pages} pages, {meta}) best fixed "
+                      f"{best_t[i]:.3f}")
+                for c, rs in results.items():
+                    r = rs[i]
+                    rel = r["obj"] / base[i]["obj"]
+                    print(f"  {c:<20} {rel:.3f} ({rel / best_t[i]:.3f}) {r['opened']:>5} / "
+                          f"{r['faults']:<5} k {r['mean_k']:5.1f} at64 {r['at64']:.2f} "
+                          f"copied {r['copied']:>6} wasted {r['wasted']:>4} proven "
+                          f"{r['proven']:>6}", flush=True)
         print(f"-- {name}: over all traces: critical-path COW time and mean per-write latency "
               "(sums, x baseline), pages copied / wasted"
               + ("; worst x precopy_best; waste on random/sparse (wasted / copied)"

@@ -467,7 +467,8 @@ def test_stride_window_small(tmp_path: Path) -> None:
     strided windows gain on the stride draw (a column sweep) and leave seq (no stride) as it
     was; no draw above 1.01 x baseline."""
     out = run("stride_window", "--costmodels", "host", "--draws", "1", "--policies",
-              "shield64", "--families", "stride", "long_stride", "seq", tmp=tmp_path)
+              "shield64", "--families", "stride", "long_stride", "seq", "--per-trace",
+              tmp=tmp_path)
     lines = out.splitlines()
     assert lines[0].startswith("development draws: 3 traces; surcharge share 0.0941")
     assert lines[1].startswith("== host")
@@ -485,3 +486,12 @@ def test_stride_window_small(tmp_path: Path) -> None:
     assert all(w <= 1.01 for name in ("stride", "long_stride", "seq") for _, w in cells(name))
     summary = [ln for ln in lines if ln.startswith("shield64 ")]
     assert len(summary) == 3 and all("cow" in ln and "wasted" in ln for ln in summary)
+    # --per-trace: the stride draw's windows, copies and proofs per configuration
+    at = lines.index(next(ln for ln in lines if ln.startswith("rand0 (stride,")))
+    per = re.compile(rf"({NUM}) \(({NUM})\)\s+(\d+) / (\d+)\s+k\s+({NUM}) at64 ({NUM}) "
+                     r"copied\s+(\d+) wasted\s+(\d+) proven\s+(\d+)")
+    got = [per.search(ln) for ln in lines[at + 1:at + 4]]
+    assert all(got), lines[at:at + 4]
+    (x0, _, o0, f0, _, _, c0, _, p0), _, (x1, _, o1, f1, _, _, c1, w1, p1) = [
+        tuple(float(v) for v in m.groups()) for m in got if m]
+    assert x1 < x0 and c1 > c0 and p1 > p0 and p1 <= c1 and w1 == 0 and o1 <= f1 < f0
