@@ -1512,10 +1512,9 @@ def test_the_process_tag_decides_as_before_where_processes_share_no_pages(
 
 def _mixed_fork() -> Trace:
     """A parent region of its own (writer 0), three children's copies of one 256-page buffer
-    at one address (writers 1..3), the second child's other region (as large as the
-    buffer, at another address: its own pages), and a fourth child writing the buffer's
-    address twice over as two regions (its second at the same address and size is no copy
-    of its first: one process holds one region at an address), in turns of 48 writes."""
+    at one address (writers 1, 2, 3), the second child's other region (as large as the
+    buffer, at another address: its own pages) and the third child's region right after
+    the buffer (another address: its own pages), in turns of 48 writes."""
     parts = [g.uniform(n_pages=300, writes=250, seed=2), g.sequential(n_pages=256),
              g.block_stride(n_pages=256, block=3, gap=3), g.sequential(n_pages=256, writes=200),
              g.uniform(n_pages=256, writes=220, seed=4), g.reverse(n_pages=256)]
@@ -1547,10 +1546,9 @@ def _one_address_traces() -> list[Trace]:
 
 def test_the_one_address_layout_is_the_harness_slots() -> None:
     """copy_origins is the rule harness_slots(shared=True) places by: a copy's offset moves
-    it onto the pages of the region it copies, and the harness puts the two at one slot; a
-    region of the same process at the same address, the parent's, and the other region of
-    a child keep pages of their own. Without ``shared`` (and on a trace without copies) every
-    offset is 0."""
+    it onto the pages of the region it copies, and the harness puts the two at one slot; the
+    parent's region and the children's regions at other addresses keep pages of their own.
+    Without ``shared`` (and on a trace without copies) every offset is 0."""
     from cowrl.kernel.jobs import harness_slots
     from cowrl.sim.engine import coordinate_offsets, copy_origins
 
@@ -1565,6 +1563,13 @@ def test_the_one_address_layout_is_the_harness_slots() -> None:
     same_slot = slots[:, None] == slots[None, :]
     assert np.array_equal(same_slot, (begins + off)[:, None] == (begins + off)[None, :])
     assert coordinate_offsets(t, False).size == 0
+    # 18 children's copies: the 16th and later share ordinal 15 (one harness process), so
+    # only the first of those is a copy; the next two keep pages (and slots) of their own
+    u = Trace(pages=np.arange(18) * 4, n_pages=72, name="eighteen", region_sizes=np.full(18, 4),
+              region_starts=np.full(18, 0x7F0000000000, dtype=np.uint64),
+              region_writers=np.arange(1, 19, dtype=np.int32))
+    assert copy_origins(u).tolist() == [0] * 16 + [16, 17]
+    assert np.unique(harness_slots(u, shared=True)).size == 3
     for u in _look_traces()[:-1]:  # no copies: nothing moves
         assert coordinate_offsets(u, True).size == 0, u.name
 
