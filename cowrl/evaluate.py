@@ -23,7 +23,7 @@ from cowrl.metrics import FIELDS, summarize
 from cowrl.policies.base import Policy
 from cowrl.registry import make_costmodel, make_policy, make_workload, workload_params
 from cowrl.sim.costmodel import CostModel
-from cowrl.targets.base import Plan, Run, Target, make_target
+from cowrl.targets.base import Plan, Run, Target, layout_field, make_target
 from cowrl.traces.io import Trace, load_trace
 
 log = logging.getLogger(__name__)
@@ -238,11 +238,12 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
     lam = number_field(cfg, "lambda", 0.0)
     seed = int_field(cfg, "seed", 0)
     progress, plots, report = (bool_field(cfg, k, True) for k in ("progress", "plots", "report"))
+    layout = layout_field(cfg)
     out = output_dir(cfg.out if cfg.get("out") else _hydra_dir())
     traces, groups = load_workloads(cfg)
     policies = load_policies(cfg)
     runs = plan_runs(traces, policies, target, cost)
-    records = target.run(Plan(runs, cost, seed=seed, progress=progress))
+    records = target.run(Plan(runs, cost, seed=seed, progress=progress, layout=layout))
     rows = [{**summarize(r, lam, cost.page_cost_ns), "group": groups[r.workload]}
             for r in records]
     meta = {
@@ -251,6 +252,7 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
         "groups": groups,
         "costmodel": cost.name,
         "costmodel_provenance": cost.provenance,
+        "layout": layout,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     write_results(out, rows, meta)
@@ -269,7 +271,7 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
             from cowrl.targets.sim import SimTarget
 
             sim_rows = [summarize(r, lam, cost.page_cost_ns) for r in SimTarget().run(
-                Plan(runs, cost, seed=seed))]
+                Plan(runs, cost, seed=seed, layout=layout))]
             # guarded's budget (costmodel: auto) and a frozen bandit's follow the cost model:
             # under it an inert one runs STATIC k = 0 and decides nothing.
             decide = {p.name: (p.decide_program, cost.decide_cost(p.decide_program))

@@ -500,3 +500,61 @@ def test_trace_name_clashes_name_both_files(compose_cfg, tmp_path: Path) -> None
         with pytest.raises(ConfigError) as e:
             load_workloads(compose_cfg("eval", args))
         assert needle in str(e.value) and "\n" not in str(e.value), str(e.value)
+
+
+def _forked_file(tmp_path: Path) -> Path:
+    """Four forked children's copies of one 256-page buffer at one address, written in
+    turns of 32 writes (an .npz with region_starts and region_writers)."""
+    from cowrl.traces import generators as g
+    from cowrl.traces.io import Trace, save_trace
+
+    n = 256
+    parts = [g.sequential(n_pages=n), g.block_stride(n_pages=n, block=3, gap=3),
+             g.sequential(n_pages=n, writes=170), g.uniform(n_pages=n, writes=n, seed=3)]
+    turns = [[t.pages[i:i + 32] + n * w for i in range(0, t.writes, 32)]
+             for w, t in enumerate(parts)]
+    pages = np.concatenate([x[r] for r in range(max(map(len, turns))) for x in turns
+                            if r < len(x)])
+    t = Trace(pages=pages, n_pages=4 * n, name="forked4", region_sizes=np.full(4, n),
+              region_starts=np.full(4, 0x7F0000000000, dtype=np.uint64),
+              region_writers=np.array([1, 2, 3, 4], dtype=np.int32))
+    return save_trace(t, tmp_path / "forked4.npz")
+
+
+@pytest.mark.parametrize("target", ["sim", "kernel_sim"])
+def test_eval_layout_one_address_runs_the_copies_at_one_address(
+        compose_cfg, tmp_path: Path, target: str) -> None:
+    """``layout=one_address``: a forked trace's rows are the simulator's in that layout
+    (``simulate(shared=True)``), which decides otherwise than the default layout; the
+    results say which layout ran."""
+    from cowrl.registry import make_costmodel, make_policy
+    from cowrl.sim import simulate
+    from cowrl.traces.io import load_trace
+
+    f = _forked_file(tmp_path)
+    rows = {}
+    for layout in ("distinct", "one_address"):
+        cfg = compose_cfg("eval", [f"target={target}", "policies=[baseline,shield64]",
+                                   "workloads=[]", f"traces=[{f}]", f"layout={layout}",
+                                   f"out={tmp_path / layout}", "plots=false", "report=false",
+                                   "progress=false"])
+        res = evaluate(cfg)
+        assert res["meta"]["layout"] == layout
+        rows[layout] = {r["policy"]: r for r in res["rows"]}
+    one, dist = rows["one_address"]["shield64"], rows["distinct"]["shield64"]
+    t, cost = load_trace(f), make_costmodel("seed_table1")
+    for shared, row in ((True, one), (False, dist)):
+        sim = simulate(t, make_policy("shield64"), cost, shared=shared)
+        assert (row["faults"], row["precopied"]) == (sim.faults, sim.precopied), shared
+    assert (one["faults"], one["precopied"]) != (dist["faults"], dist["precopied"])
+    assert rows["one_address"]["baseline"]["faults"] == rows["distinct"]["baseline"]["faults"]
+
+
+def test_eval_bad_layout_is_one_line_naming_it(compose_cfg, tmp_path: Path) -> None:
+    from cowrl.errors import ConfigError
+
+    cfg = compose_cfg("eval", ["layout=forked", "workloads=[seq]", "policies=[baseline]",
+                               f"out={tmp_path}", "plots=false", "progress=false"])
+    with pytest.raises(ConfigError, match=r"^layout must be one of distinct, one_address, "
+                                          r"got 'forked'$"):
+        evaluate(cfg)

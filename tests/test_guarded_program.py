@@ -1505,3 +1505,159 @@ def test_the_process_tag_decides_as_before_where_processes_share_no_pages(
         for t in _look_traces():
             simulate(t, pol, cost, fast=False)
             assert pol.ctx.proof_foreign == 0, t.name
+
+
+# --- the one-address layout: children's copies of one buffer decided at its pages ---------
+
+
+def _mixed_fork() -> Trace:
+    """A parent region of its own (writer 0), three children's copies of one 256-page buffer
+    at one address (writers 1, 2, 3), the second child's other region (as large as the
+    buffer, at another address: its own pages) and the third child's region right after
+    the buffer (another address: its own pages), in turns of 48 writes."""
+    parts = [g.uniform(n_pages=300, writes=250, seed=2), g.sequential(n_pages=256),
+             g.block_stride(n_pages=256, block=3, gap=3), g.sequential(n_pages=256, writes=200),
+             g.uniform(n_pages=256, writes=220, seed=4), g.reverse(n_pages=256)]
+    sizes = np.array([t.n_pages for t in parts])
+    offs = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    buf, other = 0x7F0000000000, 0x7F1000000000
+    starts = np.array([0x555500000000, buf, buf, other, buf, buf + 512 * 4096],
+                      dtype=np.uint64)
+    writers = np.array([0, 1, 2, 2, 3, 3], dtype=np.int32)
+    turns = [[t.pages[i:i + 48] + o for i in range(0, t.writes, 48)]
+             for t, o in zip(parts, offs, strict=True)]
+    pages = np.concatenate([x[r] for r in range(max(map(len, turns))) for x in turns
+                            if r < len(x)])
+    return Trace(pages=pages, n_pages=int(sizes.sum()), name="mixed_fork",
+                 region_sizes=sizes, region_starts=starts, region_writers=writers)
+
+
+def _one_address_traces() -> list[Trace]:
+    """Forked traces whose children's copies the one-address layout puts at one range: the
+    look traces' forked one, the kernel test's (experiments/guarded_ttl.py's ``forked``
+    layout, turns of 32 writes) and a mixed one (:func:`_mixed_fork`)."""
+    from conftest import load_experiment
+
+    parts = [g.sequential(n_pages=256, writes=180), g.uniform(n_pages=256, writes=200, seed=3),
+             g.sequential(n_pages=256), g.block_stride(n_pages=256, block=3, gap=3)]
+    ttl = load_experiment("guarded_ttl").multi_region(parts, "forked", chunk=32)
+    return [_forked(), ttl, _mixed_fork()]
+
+
+def test_the_one_address_layout_is_the_harness_slots() -> None:
+    """copy_origins is the rule harness_slots(shared=True) places by: a copy's offset moves
+    it onto the pages of the region it copies, and the harness puts the two at one slot; the
+    parent's region and the children's regions at other addresses keep pages of their own.
+    Without ``shared`` (and on a trace without copies) every offset is 0."""
+    from cowrl.kernel.jobs import harness_slots
+    from cowrl.sim.engine import coordinate_offsets, copy_origins
+
+    t = _mixed_fork()
+    origin = copy_origins(t)
+    assert origin.tolist() == [0, 1, 1, 3, 1, 5]
+    slots, begins = harness_slots(t, shared=True), t.region_begins
+    off = coordinate_offsets(t, True)
+    assert np.array_equal(slots - slots[origin], np.zeros(6, dtype=np.int64))
+    assert np.array_equal(off, begins[origin] - begins)
+    # pages of one slot range <-> one range of the decision's pages, and the other way
+    same_slot = slots[:, None] == slots[None, :]
+    assert np.array_equal(same_slot, (begins + off)[:, None] == (begins + off)[None, :])
+    assert coordinate_offsets(t, False).size == 0
+    # 18 children's copies: the 16th and later share ordinal 15 (one harness process), so
+    # only the first of those is a copy; the next two keep pages (and slots) of their own
+    u = Trace(pages=np.arange(18) * 4, n_pages=72, name="eighteen", region_sizes=np.full(18, 4),
+              region_starts=np.full(18, 0x7F0000000000, dtype=np.uint64),
+              region_writers=np.arange(1, 19, dtype=np.int32))
+    assert copy_origins(u).tolist() == [0] * 16 + [16, 17]
+    assert np.unique(harness_slots(u, shared=True)).size == 3
+    for u in _look_traces()[:-1]:  # no copies: nothing moves
+        assert coordinate_offsets(u, True).size == 0, u.name
+
+
+def _one_address_policies() -> list[GuardedPolicy]:
+    pols = _policies()
+    return [*(pols[i] for i in (0, 1, 4, 9, 10, 13, 15, 19, 22, 27, 29, 32)),
+            *_look_policies(), *_span_policies()[:2], _loose_proof(proof_reads=16)]
+
+
+@pytest.mark.parametrize("pi", range(18))
+def test_one_address_prototype_compiled_and_c_decide_alike(cguarded, pi: int) -> None:  # noqa: ANN001
+    """On the one-address layout (simulate ``shared=True``) the prototype, the compiled
+    program and cowrl_guarded.h replayed with the harness's shared slots (the pages the
+    module sees, a page state per process) decide alike, fault for fault: the same pages
+    and degrees, per-fault times, the header's precopy walks, ring reads and proofs."""
+    from cowrl.kernel.jobs import harness_slots
+    from cowrl.kernel.table import pack_guarded
+
+    cost = make_costmodel("seed_table1")
+    pol = _one_address_policies()[pi]
+    payload = pack_guarded(pol.program())
+    precopied = 0
+    for t in _one_address_traces():
+        ref, ev_ref = simulate(t, pol, cost, record_events=True, fast=False, shared=True)
+        g_ = pol.ctx
+        reads, proven = g_.proven + g_.unproven_reads, g_.proven
+        got, ev = simulate(t, pol, cost, record_events=True, shared=True)
+        assert np.array_equal(ev_ref.page, ev.page) and np.array_equal(ev_ref.k, ev.k), t.name
+        assert (ref.faults, ref.precopied, ref.wasted) == (got.faults, got.precopied,
+                                                           got.wasted), t.name
+        assert np.allclose(ref.fault_ns, got.fault_ns), t.name
+        page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends,
+                                  t.region_vpn_offsets, t.region_writers,
+                                  slots=harness_slots(t, shared=True))
+        assert np.array_equal(page, ev.page) and np.array_equal(k, ev.k), t.name
+        assert cguarded.last_skips == int(ev.skipped.sum()), t.name
+        assert (cguarded.last_proofs, cguarded.last_proven) == (reads, proven), t.name
+        assert cguarded.last_foreign == 0 and g_.proof_foreign == 0, t.name
+        precopied += got.precopied
+    assert precopied > 0
+
+
+def test_one_address_decides_otherwise_than_distinct_pages() -> None:
+    """The layout is not vacuous: of the policies above, most decide otherwise on some
+    forked trace when the children's copies are at one address."""
+    cost = make_costmodel("seed_table1")
+    pols = _one_address_policies()
+    differ = sum(any(not np.array_equal(
+        simulate(t, pol, cost, record_events=True)[1].k,
+        simulate(t, pol, cost, record_events=True, shared=True)[1].k)
+        for t in _one_address_traces()) for pol in pols)
+    assert differ >= len(pols) - 2, (differ, len(pols))
+
+
+def test_one_address_changes_nothing_without_copies() -> None:
+    """``shared=True`` on traces without another process's copy of a region (one process;
+    regions written in turns by one process) decides as the default, fault for fault."""
+    cost = make_costmodel("seed_table1")
+    for pol in _look_policies():
+        for t in _look_traces()[:-1]:
+            a, ea = simulate(t, pol, cost, record_events=True)
+            b, eb = simulate(t, pol, cost, record_events=True, shared=True)
+            assert np.array_equal(ea.k, eb.k) and np.array_equal(a.fault_ns, b.fault_ns)
+
+
+def test_one_address_children_meet_in_the_stream_state() -> None:
+    """A table that copies 8 pages on an exact stream continuation (gap 1), else nothing.
+    The first child writes pages 0..15 of its copy (faults at 0, 1, 10: its stream's last
+    window ends at 18); then the second child writes 19..25 and 0..5 of its own. At distinct
+    pages its fault on 19 starts a stream (k 0); at one address it continues the first
+    child's (the stream slots are keyed by the decision's page: k 8 at once). Each keeps its
+    own page state: at one address the second child still faults on its page 0, which the
+    first child's window made private in its own copy only. Compiled and in Python alike."""
+    from cowrl.policies.table import TablePolicy
+
+    n = 64
+    pages = np.concatenate([np.arange(16), n + np.arange(19, 26), n + np.arange(6)])
+    t = Trace(pages=pages, n_pages=2 * n, name="continued", region_sizes=np.array([n, n]),
+              region_starts=np.full(2, 0x7F0000000000, dtype=np.uint64),
+              region_writers=np.array([1, 2], dtype=np.int32))
+    cells = [8 if 20 <= c < 40 else 0 for c in range(60)]  # gap_b 1: an exact continuation
+    cost = make_costmodel("seed_table1")
+    want = {False: [(0, 0), (1, 8), (10, 8), (83, 0), (84, 8), (64, 0), (65, 8)],
+            True: [(0, 0), (1, 8), (10, 8), (83, 8), (64, 0), (65, 8)]}
+    for shared, expect in want.items():
+        for fast in (True, False):
+            _, ev = simulate(t, TablePolicy(cells), cost, record_events=True, fast=fast,
+                             shared=shared)
+            assert list(zip(ev.page.tolist(), ev.k.tolist(), strict=True)) == expect, \
+                (shared, fast)

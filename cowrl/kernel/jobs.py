@@ -275,24 +275,22 @@ def harness_slots(trace: Trace, shared: bool = False) -> np.ndarray:
     another harness process (:func:`region_write_procs`) than every region already there,
     takes the earlier one's slots: another process's copy of it, as a fork's children hold
     their copies of a parent buffer (the harness checks that each copy is written by its own
-    process)."""
+    process). Which regions are copies: :func:`cowrl.sim.engine.copy_origins`, the rule the
+    simulator's one-address layout reads too."""
+    from cowrl.sim.engine import copy_origins
+
     begins = trace.region_begins
     sizes = trace.region_ends - begins
     vpn0 = begins + trace.region_vpn_offsets
-    procs = region_write_procs(trace) if shared else np.zeros(begins.size, dtype=np.int64)
+    origin = copy_origins(trace) if shared else np.arange(begins.size)
     slots = np.empty(begins.size, dtype=np.int64)
-    held: dict[tuple[int, int], tuple[int, set[int]]] = {}  # (vpn, size): slot, processes
     nxt = 0  # first slot the next region may take
     for r in range(begins.size):
-        key = (int(vpn0[r]), int(sizes[r]))
-        if shared and key in held and int(procs[r]) not in held[key][1]:
-            slots[r] = held[key][0]
-            held[key][1].add(int(procs[r]))
+        if origin[r] != r:  # another process's copy: the slots of the region it copies
+            slots[r] = slots[origin[r]]
             continue
         slots[r] = nxt + (int(vpn0[r]) - nxt) % HARNESS_ALIGN_PAGES
         nxt = int(slots[r] + sizes[r]) + 1
-        if key not in held:
-            held[key] = (int(slots[r]), {int(procs[r])})
     return slots
 
 

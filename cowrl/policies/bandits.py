@@ -519,14 +519,16 @@ class BanditPolicy(Policy):
     def decide(self, ctx: FaultContext) -> int:
         if self.context_kind == "guarded":
             return self._decide_guarded(ctx)
-        f = self.ctx.observe_fault(ctx.page, ctx.region_start)
+        off = ctx.coord_offset  # the decision's pages (0 but in the one-address layout)
+        f = self.ctx.observe_fault(ctx.page + off, ctx.region_start + off)
         if self.learning:
             k = self._epoch_arm.get(f.cell)
             if k is None:
                 k = self._epoch_arm[f.cell] = self.learner.predict([f.cell])[0]
         else:
             k = self._table[f.cell]
-        self.ctx.commit(f, ctx.page, ctx.region_end if ctx.region_end >= 0 else ctx.n_pages, k)
+        self.ctx.commit(f, ctx.page + off,
+                        (ctx.region_end if ctx.region_end >= 0 else ctx.n_pages) + off, k)
         self._last_cell = f.cell
         self._last_arm = k
         return k

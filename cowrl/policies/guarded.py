@@ -376,6 +376,9 @@ class GuardedContext:
         self.left_s = 0
         # The module reads PTEs; the simulator policy mirrors them from its own decisions.
         self.private = bytearray(n_pages)
+        # The fault's coordinate offset (FaultContext.coord_offset): the pages given to the
+        # methods are the decision's, page + off; the mirror is kept at the trace's pages.
+        self.off = 0
         self.tags = [0] * SENTINELS
         self.tag_pages = [0] * SENTINELS  # pages the sentinel's window precopied
         self.tag_reserved = [0] * SENTINELS  # budget the window reserved
@@ -536,12 +539,12 @@ class GuardedContext:
                     slot = i
         cls = STREAM if kind in (1, 2) else OTHER
         lo = max(page - 3, start)
-        left = sum(self.private[lo:page])
+        left = sum(self.private[lo - self.off:page - self.off])
         self.left = left
         # stride_window: a constant stride continuing (the detector), not an exact stream
         # continuation (a sequential writer's windows of constant k look like a stride k + 1)
         self.win_stride = delta if self.stride_window and stride_hit and kind != 1 else 0
-        self.left_s = sum(self.private[page - j * delta] for j in (1, 2, 3)
+        self.left_s = sum(self.private[page - j * delta - self.off] for j in (1, 2, 3)
                           if page - j * delta >= start) if self.win_stride else 0
         use_b = min(self.use[cls] >> 6, USE_BUCKETS - 1)
         return Cell(cell_of(kind, run_bucket(run), left, use_b), cls, slot, run)
@@ -588,36 +591,38 @@ class GuardedContext:
         exclusive end; strided: :meth:`window_pages`): what a window would copy."""
         if self.win_stride:
             w = self.window_pages(page, k, limit)
-            return len(w) - sum(self.private[q] for q in w)
+            return len(w) - sum(self.private[q - self.off] for q in w)
         hi = min(page + k, limit - 1)
-        return (hi - page) - sum(self.private[page + 1:hi + 1]) if hi > page else 0
+        o = self.off
+        return (hi - page) - sum(self.private[page + 1 - o:hi + 1 - o]) if hi > page else 0
 
     def commit(self, c: Cell, page: int, k: int, copied: int = 0, reserved: int = 0,
                limit: int = -1, start: int = 0) -> None:
         n = self.n_pages if limit < 0 else limit
         self.n_faults += 1
         st = self.win_stride
+        o = self.off
         if st:  # a strided window: its pages, its last page, its sentinel in the column
             w = self.window_pages(page, k, n) if k > 0 else range(0)
             end = w[-1] if len(w) else page
-            self.private[page] = 1
+            self.private[page - o] = 1
             for q in w:
-                self.private[q] = 1
+                self.private[q - o] = 1
             # the detector goes on from the window's last page: the next fault, at
             # end + s, continues the stride
             self.prev_page = end
         else:
             end = max(min(page + k, n - 1), page)
-            self.private[page:end + 1] = b"\x01" * (end + 1 - page)
+            self.private[page - o:end + 1 - o] = b"\x01" * (end + 1 - page)
         self.valid[c.slot] = 1
         self.end[c.slot] = end
         self.run[c.slot] = c.run if c.cls == STREAM else 0
         self.stamp[c.slot] = self.n_faults
         step = st or 1
         s = end + step
-        while s < n and self.private[s] and s <= end + self.scan * step:
+        while s < n and self.private[s - o] and s <= end + self.scan * step:
             s += step  # the first shared page past the window (a later pass's page)
-        if s < n and not self.private[s]:
+        if s < n and not self.private[s - o]:
             t = (s - start) & (SENTINELS - 1)
             old = self.tags[t]
             if self.merge and old >> 1 == s + 1:
@@ -942,7 +947,8 @@ class GuardedPolicy(Policy):
         g = self.ctx
         walk = ctx.proof_walk  # the engine charges the slots stepped over unread
         i0 = i = g.proof_cursor
-        b = region_bucket(start + ctx.vpn_offset, limit - start, ctx.proc)
+        # (start, limit: the decision's pages, ctx.coord_offset past the region's own)
+        b = region_bucket(start - ctx.coord_offset + ctx.vpn_offset, limit - start, ctx.proc)
         own = ctx.proc & (G_PROCS - 1)  # it reads only the entries its process copied
         # live entries not yet looked at: of every region, or (proof_look 1) of its bucket
         n, left = 0, g.bucket_live[b] if self.proof_look else g.proof_live
@@ -1035,7 +1041,7 @@ class GuardedPolicy(Policy):
                         soon = min(soon, (g.proof_due[i] - now) & DUE_MASK)
                 else:
                     n += 1
-                    if state[v - 1] == PAGE_WRITTEN:
+                    if state[v - 1 - ctx.coord_offset] == PAGE_WRITTEN:  # its own copy
                         proved = True
                         unused = self.proof_ttl - g.proof_miss[i] if self.read_ns else 0
                         self.budget += self.loss + self.gain + unused * self.read_ns
@@ -1102,10 +1108,11 @@ class GuardedPolicy(Policy):
         Split from :meth:`act` so that another chooser of ``k`` (an SB3 network,
         :mod:`cowrl.policies.shield`) sees the same context and is shielded by the same budget.
         """
-        limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
+        off = self.ctx.off = ctx.coord_offset  # the decision's pages: page + off
+        limit = (ctx.region_end if ctx.region_end > 0 else ctx.n_pages) + off
         if self.proof:
-            self.prove(ctx, ctx.region_start, limit)
-        c = self.ctx.observe_fault(ctx.page, ctx.region_start, limit)
+            self.prove(ctx, ctx.region_start + off, limit)
+        c = self.ctx.observe_fault(ctx.page + off, ctx.region_start + off, limit)
         # A hit sentinel proves its window's pages were written: refund their reserved loss
         # and bank their gain (not with proof: only interior proofs credit). A fault with
         # evidence of use adds a small allowance (the risk we accept): a hit, or a dense left
@@ -1125,18 +1132,18 @@ class GuardedPolicy(Policy):
     def act(self, c: Cell, ctx: FaultContext, want: int | None = None) -> int:
         """Steps 5-6: the largest degree ``<= want`` (default ``table[cell]``) that fits the
         budget, committed to the context (stream slot, sentinel)."""
-        limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
-        k, copied = self.degree(c, ctx.page, limit, want, ctx.region_start,
-                                ctx.page + ctx.vpn_offset)
+        off = self.ctx.off = ctx.coord_offset  # the decision's pages: page + off
+        page, start = ctx.page + off, ctx.region_start + off
+        limit = (ctx.region_end if ctx.region_end > 0 else ctx.n_pages) + off
+        k, copied = self.degree(c, page, limit, want, start, ctx.page + ctx.vpn_offset)
         reserved = copied * self.reserve(c.cls) if k > 0 else 0
         if k > 0:
-            self.budget -= reserved + self.fixed(ctx.page, k, copied, limit)
+            self.budget -= reserved + self.fixed(page, k, copied, limit)
         if self.proof and k > 0:  # version 4: the copied pages await their proofs
             g = self.ctx
-            b = region_bucket(ctx.region_start + ctx.vpn_offset, limit - ctx.region_start,
-                              ctx.proc)
-            for q in g.window_pages(ctx.page, k, limit):
-                if not g.private[q]:
+            b = region_bucket(ctx.region_start + ctx.vpn_offset, limit - start, ctx.proc)
+            for q in g.window_pages(page, k, limit):
+                if not g.private[q - off]:
                     h = g.proof_head
                     if self.proof_span and (not g.proof_live or g.proof_tail == h):
                         g.proof_tail = h if not g.proof_live else (h + 1) & (PROOFS - 1)
@@ -1165,7 +1172,7 @@ class GuardedPolicy(Policy):
             ctx.window_stride[0] = self.ctx.win_stride
         if self.trace_log is not None:
             self.trace_log.append((ctx.page, c.cell, k, ctx.write_index))
-        self.ctx.commit(c, ctx.page, k, copied, reserved, limit, ctx.region_start)
+        self.ctx.commit(c, page, k, copied, reserved, limit, start)
         return k
 
     def program(self) -> KernelProgram:

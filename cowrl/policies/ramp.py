@@ -189,7 +189,7 @@ class ProofSizePolicy(RampPolicy):
         n = (g.proof_head - head) & (PROOFS - 1)
         if n:
             idx = [(head + j) & (PROOFS - 1) for j in range(n)]
-            offs = [g.proof_page[i] - 1 - ctx.page for i in idx]
+            offs = [g.proof_page[i] - 1 - (ctx.page + ctx.coord_offset) for i in idx]
             win = [region, c.cls, n, 0, max(offs), n, k, g.n_faults]
             for i, off in zip(idx, offs, strict=True):
                 old = self.entries.get(i)

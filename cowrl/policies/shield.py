@@ -186,9 +186,11 @@ class GuardView:
             raise RuntimeError("GuardView.act: call observe() at this fault first")
         if self.proposals is not None:
             g, ctx = self.guard, self._ctx
-            limit = ctx.region_end if ctx.region_end > 0 else ctx.n_pages
-            top = g.degree(self._cell, ctx.page, limit, max(g.degrees), ctx.region_start,
-                           ctx.page + ctx.vpn_offset)[0]  # pure: the budget as it stands
+            off = ctx.coord_offset  # the decision's pages (GuardedPolicy.act)
+            limit = (ctx.region_end if ctx.region_end > 0 else ctx.n_pages) + off
+            top = g.degree(self._cell, ctx.page + off, limit, max(g.degrees),
+                           ctx.region_start + off, ctx.page + ctx.vpn_offset)[0]
+            # (pure: the budget as it stands)
             self.proposals.append((int(self._cell.cell), int(want), int(top > 0)))
         k = self.guard.act(self._cell, self._ctx, int(want))
         self._cell = self._ctx = None

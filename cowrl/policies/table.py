@@ -46,9 +46,11 @@ class StreamPolicy(Policy):
         self.ctx.reset()
 
     def decide(self, ctx: FaultContext) -> int:
-        f = self.ctx.observe_fault(ctx.page, ctx.region_start)
+        off = ctx.coord_offset  # the decision's pages (0 but in the one-address layout)
+        f = self.ctx.observe_fault(ctx.page + off, ctx.region_start + off)
         k = self.degree(f)
-        self.ctx.commit(f, ctx.page, ctx.region_end if ctx.region_end >= 0 else ctx.n_pages, k)
+        self.ctx.commit(f, ctx.page + off,
+                        (ctx.region_end if ctx.region_end >= 0 else ctx.n_pages) + off, k)
         return k
 
     def replay_program(self) -> KernelProgram | None:

@@ -77,6 +77,12 @@ class FaultContext:
     """The ordinal of the faulting region's process (:attr:`Trace.region_procs`, at most
     ``G_PROCS - 1``; 0 for a trace of one process; the module: ``cowrl_guarded_proc``):
     part of guarded's proof-ring bucket key (:func:`cowrl.sim.programs.region_bucket`)."""
+    coord_offset: int = 0
+    """The page a decision sees is ``page + coord_offset``, of the region ``[region_start,
+    region_end) + coord_offset`` (stream slots, sentinels, stride detector, ring entries);
+    the page state is still read at the region's own pages. 0 but in the one-address layout
+    (:func:`cowrl.sim.engine.coordinate_offsets`), where another process's copy of a region is
+    decided at that region's pages, as the module decides at the faulting virtual page."""
     seq_hit: int = 0
     """1 if ``page == prev_page + prev_k + 1`` (the previous window was used up)."""
     run: int = 0

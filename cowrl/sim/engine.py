@@ -57,13 +57,15 @@ from cowrl.traces.io import Trace
 # (proof_skipmap; FaultContext.proof_walk[2]), charged proof_jump_ns. WDUE, WSCAN: its jumps
 # to the next slot not waiting and the waiting entries its refresh looked at (proof_duemap;
 # proof_walk[3], [4]), charged proof_duejump_ns, proof_duescan_ns.
+# COFF: the current region's coordinate offset (:func:`coordinate_offsets`): the decision
+# sees page + COFF (0 but in the one-address layout).
 # STRIDE: the stride of the current fault's precopy window that a Python policy chose
 # (FaultContext.window_stride; guarded's stride_window, a simulator study): 0 or 1 = the
 # adjacent window page+1..page+k, s >= 2 = the strided window page+s, page+2s, ..., page+ks
 # (within the region), each of its pages walked charged precopy_stride_ns; zeroed as READS.
 POS, PAGE, REND, RSTART, PREV_PAGE, PREV_K, SEQ, RUN, HIT, NPRIV, FAULTS, PRECOPIED, \
-    WASTED, READS, VOFF, WEMPTY, WLIVE, WJUMP, WDUE, WSCAN, PROC, STRIDE = range(22)
-N_STATE = 22
+    WASTED, READS, VOFF, WEMPTY, WLIVE, WJUMP, WDUE, WSCAN, PROC, COFF, STRIDE = range(23)
+N_STATE = 23
 
 
 @njit(cache=True, nogil=True)
@@ -82,7 +84,7 @@ N_LAYOUT = 10
 
 @njit(cache=True, nogil=True, forceinline=True)
 def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.ndarray,
-           private: np.ndarray, touched: np.ndarray,
+           coffs: np.ndarray, private: np.ndarray, touched: np.ndarray,
            written: np.ndarray, noise: np.ndarray, lay: np.ndarray, st: np.ndarray, i: int,
            thp: bool, extra_private: int, coef: np.ndarray, decided: int, code: int,
            static_k: int, cells: np.ndarray, max_k: int, slots: int, near: int, ss: np.ndarray,
@@ -98,7 +100,12 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
     the :data:`EVENT_COLUMNS` into ``ev``; it returns the number applied; ``total[0]``
     accumulates the latencies. ``st[i, POS] = -1`` (a fresh run) first looks for the
     first demand fault. ``procs`` (laid out as ``ends``; empty: every ordinal 0) is each
-    region's process ordinal, what a ``GUARDED`` program's ring bucket reads. With ``trim``
+    region's process ordinal, what a ``GUARDED`` program's ring bucket reads. ``coffs``
+    (laid out as ``ends``; empty: every offset 0) is each region's coordinate offset
+    (:func:`coordinate_offsets`): the program decides at page ``page + coffs[r]`` of the
+    region ``[start, end) + coffs[r]`` (its stream slots, sentinels, stride detector and
+    ring entries keyed by it, as the module keys them by the harness's pages) and reads the
+    page state of the region's own pages. With ``trim``
     (a run the module runs in GUARDED mode; the program ``GUARDED`` always) the precopy walk
     stops after the window's last page that was shared at the decision, as the module's
     does: the private pages after it are not walked (not ``skipped``, not priced); what the
@@ -111,7 +118,7 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
         st[i, 4], st[i, 5]
     seq, run, hit, npriv, faults, precopied, wasted = st[i, 6], st[i, 7], st[i, 8], \
         st[i, 9], st[i, 10], st[i, 11], st[i, 12]
-    voff, proc = st[i, VOFF], st[i, PROC]
+    voff, proc, coff = st[i, VOFF], st[i, PROC], st[i, COFF]
     p0, n_w, e0, n_e = lay[i, P_OFF], lay[i, N_WRITES], lay[i, E_OFF], lay[i, N_ENDS]
     s0, h0, z0, n_z = lay[i, S_OFF], lay[i, H_OFF], lay[i, Z_OFF], lay[i, N_NOISE]
     c0, c1, c2, c3, c4, c5, c6 = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], \
@@ -145,13 +152,17 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
                     rend = ends[e0 + lo]
                     voff = voffs[e0 + lo]
                     proc = procs[e0 + lo] if procs.shape[0] > 0 else 0
+                    coff = coffs[e0 + lo] if coffs.shape[0] > 0 else 0
                 seq, run, hit = history_step(prev_page, prev_k, page, run, hit)
             adv = False
         if pos >= n_w or nf >= limit:
             break
+        # the decision's pages: page + coff (the page state of its own pages: s0 - coff)
         k = static_k if code == STATIC else program_decide(code, static_k, cells, max_k, ss,
-                                                           slots, near, page, rend, rstart,
-                                                           private, s0, page + voff, proc)
+                                                           slots, near, page + coff,
+                                                           rend + coff, rstart + coff,
+                                                           private, s0 - coff, page + voff,
+                                                           proc)
         # --- the page-state update (docs/semantics.md): the faulting page, the huge
         # page's first fault, the precopy window clipped at the region end ---
         stride = st[i, STRIDE]  # a Python policy's strided window (0: adjacent)
@@ -263,7 +274,7 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
         prev_page, prev_k
     st[i, 6], st[i, 7], st[i, 8], st[i, 9], st[i, 10], st[i, 11], st[i, 12] = seq, run, hit, \
         npriv, faults, precopied, wasted
-    st[i, VOFF], st[i, PROC] = voff, proc
+    st[i, VOFF], st[i, PROC], st[i, COFF] = voff, proc, coff
     total[0] += acc
     return nf
 
@@ -287,7 +298,7 @@ def lookahead_k(written: np.ndarray, private: np.ndarray, page: int, limit: int,
 
 @njit(cache=True, nogil=True)
 def replay_degrees(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.ndarray,
-                   private: np.ndarray, touched: np.ndarray, written: np.ndarray,
+                   coffs: np.ndarray, private: np.ndarray, touched: np.ndarray, written: np.ndarray,
                    noise: np.ndarray, lay: np.ndarray, st: np.ndarray, thp: bool,
                    extra_private: int, coef: np.ndarray, decided: int, cells: np.ndarray,
                    ss: np.ndarray, degrees: np.ndarray, lookahead: bool, max_k: int,
@@ -314,12 +325,50 @@ def replay_degrees(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs
         if lookahead:
             degrees[nf] = lookahead_k(written, private, st[0, PAGE], st[0, REND], max_k, gain,
                                       loss)
-        replay(pages, ends, voffs, procs, private, touched, written, noise, lay, st, 0, thp,
-               extra_private, coef, decided, STATIC, degrees[nf], cells, 0, 1, 1, ss, 1,
+        replay(pages, ends, voffs, procs, coffs, private, touched, written, noise, lay, st, 0,
+               thp, extra_private, coef, decided, STATIC, degrees[nf], cells, 0, 1, 1, ss, 1,
                out_ns[nf:nf + 1] if store else out_ns, record,
                ev[nf:nf + 1] if record else ev, total, trim)
         nf += 1
     return nf
+
+
+def copy_origins(trace: Trace) -> np.ndarray:
+    """Per region, the region whose pages it shares in the one-address layout (itself if
+    none): a region at the same virtual page and of the same size as an earlier one, of
+    another process (:attr:`Trace.region_procs`, at most ``G_PROCS - 1``) than every region
+    already sharing it, is another process's copy of the earliest one, as a fork's children
+    hold their copies of a parent buffer. The kernel harness puts such copies at the
+    earliest one's slots (:func:`cowrl.kernel.jobs.harness_slots` ``shared``)."""
+    begins = trace.region_begins
+    sizes = trace.region_ends - begins
+    vpn0 = begins + trace.region_vpn_offsets
+    procs = np.minimum(trace.region_procs, G_PROCS - 1)
+    origin = np.arange(begins.size, dtype=np.int64)
+    held: dict[tuple[int, int], tuple[int, set[int]]] = {}  # (vpn, size): region, processes
+    for r in range(begins.size):
+        key = (int(vpn0[r]), int(sizes[r]))
+        if key in held and int(procs[r]) not in held[key][1]:
+            origin[r] = held[key][0]
+            held[key][1].add(int(procs[r]))
+        elif key not in held:
+            held[key] = (r, {int(procs[r])})
+    return origin
+
+
+def coordinate_offsets(trace: Trace, shared: bool) -> np.ndarray:
+    """Per region, what the engine adds to a page index to get the page a decision sees
+    (:func:`replay`'s ``coffs``). ``shared`` False: 0 everywhere (each region at pages of its
+    own: the layout the simulator always had). True, the one-address layout: a copy
+    (:func:`copy_origins`) sees its pages as the region it copies, so the processes' faults
+    on their copies of one buffer meet in the decision's stream slots, sentinels, stride
+    detector and ring (as the module, keyed by the faulting virtual page, sees them), while
+    each keeps its own page state. An empty array when every offset is 0."""
+    if not shared:
+        return np.zeros(0, dtype=np.int64)
+    begins = trace.region_begins
+    off = begins[copy_origins(trace)] - begins
+    return off if off.any() else np.zeros(0, dtype=np.int64)
 
 
 def layout(trace_writes: int, n_ends: int, n_pages: int, n_huge: int, n_noise: int
@@ -365,12 +414,15 @@ class ReplayEngine:
     degrees :meth:`apply` is given are a GUARDED program's (the module's GUARDED mode), whose
     precopy walk stops after the last window page its decision read shared (:func:`replay`;
     so do :meth:`run_degrees` and :meth:`run_lookahead`, and :meth:`run_program` for a
-    ``GUARDED`` program whatever ``trim`` says).
+    ``GUARDED`` program whatever ``trim`` says). ``shared``: the one-address layout
+    (:func:`coordinate_offsets`): other processes' copies of a region are decided at its
+    pages (False, the default: every region at its own pages).
     """
 
     def __init__(self, cost: CostModel, thp: bool = False, decided: bool = True,
-                 program: str = "table", trim: bool = False) -> None:
+                 program: str = "table", trim: bool = False, shared: bool = False) -> None:
         self.cost = cost
+        self.shared = bool(shared)
         self.trim = bool(trim)
         self.thp = bool(thp)
         self.decided = 1 if decided else 0
@@ -396,6 +448,7 @@ class ReplayEngine:
         self.ends = trace.region_ends
         self.voffs = trace.region_vpn_offsets
         self.procs = np.minimum(trace.region_procs, G_PROCS - 1)
+        self.coffs = coordinate_offsets(trace, self.shared)
         self.written = written_mask(trace.pages, trace.n_pages) if written is None else written
         self.private = np.zeros(trace.n_pages, dtype=np.uint8)
         self.touched = np.zeros((trace.n_pages + HUGE_PAGES - 1) // HUGE_PAGES
@@ -419,7 +472,8 @@ class ReplayEngine:
     def _replay(self, code: int, static_k: int, cells: np.ndarray, max_k: int, slots: int,
                 near: int, ss: np.ndarray, limit: int, out: np.ndarray, record: bool,
                 ev: np.ndarray) -> int:
-        nf = replay(self.pages, self.ends, self.voffs, self.procs, self.private, self.touched,
+        nf = replay(self.pages, self.ends, self.voffs, self.procs, self.coffs, self.private,
+                    self.touched,
                     self.written, self.noise, self._lay, self._st, 0, self.thp,
                     self.extra_private, self.coef, self.decided, code, static_k, cells, max_k,
                     slots, near, ss, limit, out, record, ev, self.total_ns, self.trim)
@@ -437,7 +491,7 @@ class ReplayEngine:
                             prev_k=int(st[PREV_K]), private_pages=int(st[NPRIV]),
                             write_index=int(st[POS]), region_end=int(st[REND]),
                             region_start=int(st[RSTART]), vpn_offset=int(st[VOFF]),
-                            proc=int(st[PROC]),
+                            proc=int(st[PROC]), coord_offset=int(st[COFF]),
                             seq_hit=int(st[SEQ]), run=int(st[RUN]), hit_rate_fp=int(st[HIT]),
                             page_state=self.private,
                             unproven_reads=self._st[0, READS:READS + 1],
@@ -516,8 +570,8 @@ class ReplayEngine:
 
     def _replay_degrees(self, degrees: np.ndarray, lookahead: bool, max_k: int, gain: float,
                         loss: float, out: np.ndarray, record: bool, ev: np.ndarray) -> int:
-        nf = replay_degrees(self.pages, self.ends, self.voffs, self.procs, self.private,
-                            self.touched,
+        nf = replay_degrees(self.pages, self.ends, self.voffs, self.procs, self.coffs,
+                            self.private, self.touched,
                             self.written, self.noise, self._lay, self._st, self.thp,
                             self.extra_private, self.coef, self.decided, self._cells0,
                             self._ss0, degrees, lookahead, max_k, gain, loss, out, record, ev,

@@ -111,13 +111,13 @@ def _replay_policy(engine: ReplayEngine, policy: Policy, record: bool
 
 
 def _run(trace: Trace, policy: Policy, cost: CostModel, seed: int | None, record: bool,
-         fast: bool, latencies: bool
+         fast: bool, latencies: bool, shared: bool = False
          ) -> tuple[Policy, ReplayEngine, np.ndarray, np.ndarray | None]:
     policy = policy.for_trace(trace, cost, seed=seed)
     cost = policy.priced(cost)  # e.g. guarded proof: 1 pays the dirty-bit clean per copy
     policy.reset(trace.n_pages, seed=seed)
     engine = ReplayEngine(cost, thp=policy.thp, decided=bool(decides(policy)),
-                          program=policy.decide_program, trim=trims(policy))
+                          program=policy.decide_program, trim=trims(policy), shared=shared)
     engine.reset(trace, noise_rng=np.random.default_rng(seed) if seed is not None else None)
     program = policy.replay_program() if fast else None
     if program is not None:
@@ -137,11 +137,11 @@ def _run(trace: Trace, policy: Policy, cost: CostModel, seed: int | None, record
 
 
 def cow_objective(trace: Trace, policy: Policy, cost: CostModel, lam: float,
-                  seed: int | None = None) -> float:
+                  seed: int | None = None, shared: bool = False) -> float:
     """``objective`` (``cow_ns + lam * wasted * page_cost_ns``) of ``simulate(trace, policy,
-    cost, seed)``, without keeping one latency per fault (the sum is taken in order, so it
-    can differ from ``metrics.objective``'s pairwise sum in the last bits)."""
-    _, engine, _, _ = _run(trace, policy, cost, seed, False, True, False)
+    cost, seed, shared=shared)``, without keeping one latency per fault (the sum is taken in
+    order, so it can differ from ``metrics.objective``'s pairwise sum in the last bits)."""
+    _, engine, _, _ = _run(trace, policy, cost, seed, False, True, False, shared)
     return float(engine.total_ns[0]) + lam * engine.totals()["wasted"] * cost.page_cost_ns
 
 
@@ -153,6 +153,7 @@ def simulate(
     record_events: bool = False,
     target: str = "sim",
     fast: bool = True,
+    shared: bool = False,
 ) -> RunRecord | tuple[RunRecord, SimEvents]:
     """Replay ``trace`` under ``policy`` and price it with ``cost``.
 
@@ -160,9 +161,17 @@ def simulate(
     events. ``seed`` seeds the cost model's noise. A policy that is resolved per
     trace (``precopy_best``, the oracle: ``Policy.for_trace``) is resolved first;
     its choice lands in ``RunRecord.extra``.
+
+    ``shared``: the one-address layout (``docs/semantics.md``, "Copies at one address"):
+    the regions that are other processes' copies of an earlier region (same virtual page
+    and size; :func:`cowrl.sim.engine.copy_origins`) are decided at that region's pages, as
+    the module sees a fork's children's copies of a parent buffer (the kernel harness's
+    ``RunRequest(shared=True)``), each process keeping its own page state. False (the
+    default): every region at pages of its own.
     """
     name = policy.name
-    policy, engine, fault_ns, table = _run(trace, policy, cost, seed, record_events, fast, True)
+    policy, engine, fault_ns, table = _run(trace, policy, cost, seed, record_events, fast, True,
+                                           shared)
     tot = engine.totals()
     rec = RunRecord(
         policy=name, workload=trace.name, target=target, n_pages=trace.n_pages,

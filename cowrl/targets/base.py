@@ -47,6 +47,32 @@ class Plan:
     runs each once."""
     progress: bool = False
     """Show a progress bar."""
+    layout: str = "distinct"
+    """Where a multi-writer trace's processes hold their regions (:data:`LAYOUTS`):
+    ``distinct``, each region at pages of its own; ``one_address``, other processes' copies of
+    a region (same virtual address and size) at its pages, as a fork's children hold their
+    copies of a parent buffer (the simulator's ``shared``, the kernel harness's shared
+    slots). A trace without such copies runs the same either way."""
+
+    @property
+    def shared(self) -> bool:
+        """Whether the runs are in the one-address layout."""
+        return self.layout == "one_address"
+
+
+LAYOUTS = ("distinct", "one_address")
+"""The values of :attr:`Plan.layout` (``eval.py layout=...``)."""
+
+
+def layout_field(cfg: Mapping[str, Any]) -> str:
+    """``cfg.layout`` (absent or null: ``distinct``), one of :data:`LAYOUTS`, or a one-line
+    ConfigError naming ``layout``."""
+    v = cfg.get("layout")
+    if v is None:
+        return "distinct"
+    if not isinstance(v, str) or v not in LAYOUTS:
+        raise ConfigError(f"layout must be one of {', '.join(LAYOUTS)}, got {v!r}")
+    return v
 
 
 class Target(abc.ABC):

@@ -90,7 +90,8 @@ class KernelTarget(Target):
         def session(runs: list[tuple[Policy, Trace]]) -> list[RunRecord]:
             # A policy without the module (NoModule) keeps its own name as the rows' policy.
             reqs = [RunRequest(trace=t, policy=p, module=self.kernel.module and p.kernel_module,
-                               label=None if p.kernel_module else p.name) for p, t in runs]
+                               label=None if p.kernel_module else p.name, shared=plan.shared)
+                    for p, t in runs]
             return run_session(reqs, self.kernel, progress=plan.progress).records
 
         runs = [(self.forms.resolve(p, t, plan.cost), t) for p, t in plan.runs]

@@ -27,7 +27,7 @@ class SimTarget(Target):
         out = []
         for policy, trace in tqdm(plan.runs, desc=self.name, unit="run",
                                   disable=not plan.progress, leave=False):
-            rec = simulate(trace, policy, plan.cost, seed=plan.seed)
+            rec = simulate(trace, policy, plan.cost, seed=plan.seed, shared=plan.shared)
             assert isinstance(rec, RunRecord)
             rec.target = self.name
             out.append(rec)

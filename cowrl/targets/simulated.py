@@ -88,17 +88,18 @@ class SimulatedKernel(Target):
         rng = np.random.default_rng([self.seed, plan.seed])
 
         def session(runs: list[tuple[Policy, Trace]]) -> list[RunRecord]:
-            return [self._one(t, p, truth, rng) for p, t in runs]
+            return [self._one(t, p, truth, rng, plan.shared) for p, t in runs]
 
         # resolved as the kernel target resolves (with the plan's cost model, not truth)
         runs = [(self.forms.resolve(p, t, plan.cost), t) for p, t in plan.runs]
         return run_repeated(runs, plan.repeats or self.repeats, False, session)
 
-    def _one(self, t: Trace, p: Policy, truth: CostModel, rng: np.random.Generator
-             ) -> RunRecord:
+    def _one(self, t: Trace, p: Policy, truth: CostModel, rng: np.random.Generator,
+             shared: bool = False) -> RunRecord:
         from cowrl.sim import simulate
 
-        out: Any = simulate(t, p, truth, seed=int(rng.integers(1 << 31)), record_events=True)
+        out: Any = simulate(t, p, truth, seed=int(rng.integers(1 << 31)), record_events=True,
+                            shared=shared)
         rec, ev = out
         w = np.full(t.writes, truth.write_ns, dtype=np.float64)
         w *= rng.lognormal(0.0, truth.noise.sigma / 4, size=w.size)

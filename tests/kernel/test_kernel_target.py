@@ -650,14 +650,17 @@ def test_rmmod_after_runs(session: KernelSession) -> None:
 
 
 def _assert_module_equals_simulator(session: KernelSession, i: int, trace: Trace,
-                                    policy: Policy) -> RunRecord:
+                                    policy: Policy, shared: bool = False) -> RunRecord:
     """Run ``i`` of the session made the simulator's decisions exactly: the same demand
-    faults (page and k, in order), pages precopied per fault and totals. Returns its row."""
+    faults (page and k, in order), pages precopied per fault and totals (``shared``: a run
+    with the copies at one address, ``RunRequest(shared=True)``, against the simulator's
+    one-address layout). Returns its row."""
     from cowrl.sim import simulate
 
     r, kev = session.records[i], session.events[i]
     assert kev is not None and r.extra["mode"] == "table"
-    sim, ev = simulate(trace, policy, make_costmodel("seed_table1"), record_events=True)
+    sim, ev = simulate(trace, policy, make_costmodel("seed_table1"), record_events=True,
+                       shared=shared)
     assert kev.page.size == ev.page.size == sim.faults
     mism = np.flatnonzero((kev.page != ev.page) | (kev.degree != ev.k))
     first = mism[:3]
@@ -894,6 +897,32 @@ def test_forked_copies_at_one_address_read_only_their_own_ring_entries(
     _, k0 = before.replay(payload, t.pages, t.n_pages, t.region_ends, t.region_vpn_offsets,
                           t.region_writers, slots=slots)
     assert before.last_foreign > 0 and not np.array_equal(k0, k), before.last_foreign
+
+
+@pytest.mark.parametrize("policy", SHARED_POLICIES)
+def test_forked_copies_at_one_address_equal_the_simulators_one_address_layout(
+        session: KernelSession, policy: str) -> None:
+    """The four children's copies of one buffer at the same pages of the range (the runs of
+    the test above): the module's demand faults (page and k per fault, each record's page
+    told by its pid), pages precopied, the walks' skipped pages, and its proofs
+    (``proof_credited``, the ring entries read) equal the simulator's in its one-address
+    layout (``simulate(shared=True)``: the copies decided at one region's pages, a page
+    state per child), prototype and compiled; and that layout is not the distinct one."""
+    from cowrl.sim import simulate
+
+    t, cost = FORK_SHARED, make_costmodel("seed_table1")
+    r = _assert_module_equals_simulator(session, _index(session, t.name, policy), t,
+                                        GUARDED_POLICIES[policy](), shared=True)
+    proto = GUARDED_POLICIES[policy]()
+    rec = simulate(t, proto, cost, fast=False, shared=True)
+    assert (r.faults, r.precopied) == (rec.faults, rec.precopied)
+    x = r.extra
+    assert (x["proof_credited"], x["proof_reads"], x["proof_foreign"]) == (
+        proto.ctx.proven, proto.ctx.proven + proto.ctx.unproven_reads, 0), x
+    assert x["proof_clean"] == r.precopied and x["proof_lost"] == 0, x
+    _, ev = simulate(t, GUARDED_POLICIES[policy](), cost, record_events=True)
+    kev = session.events[_index(session, t.name, policy)]
+    assert kev is not None and kev.degree.tolist() != ev.k.tolist()
 
 
 def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:
