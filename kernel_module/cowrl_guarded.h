@@ -133,6 +133,19 @@
  * taken at a price at least its cost, so the bound holds as for the walk.  proof_duemap = 0:
  * the decisions before it (the last pad of the 760-byte payload: proof_duemap at 756, then
  * the u8 prices walk_due_ns at 758 and walk_scan_ns at 759; ABI 12).
+ * With stride_window = 1 (needs protect = 0) a window may be strided: where the stride
+ * detector sees a constant stride s >= 2 continuing (stride_hit) and the fault is not an exact
+ * stream continuation (kind != 1), the window's pages are page + s, page + 2s, ..., page + d*s
+ * (those below limit) instead of page + 1 .. page + d; commit's reads, o->last (an index j:
+ * page + j * s), the ring entries and the sentinel (the first shared page of end + s,
+ * end + 2s, ... within (scan + 1) * s of the window's end) follow the column, and the
+ * detector's prev_page becomes the window's last page.  Each page of a strided window walked
+ * reserves stride_ns more (what its own page-table walk costs), so the bound holds.  The
+ * allowance also counts page - s, page - 2s, page - 3s private (@left_s, which the caller
+ * reads for the stride cowrl_guarded_stride() returns) as evidence of use.  o->stride is the
+ * stride the caller's precopy walk steps by (0: adjacent).  stride_window = 0: the decisions
+ * before it (the payload grew from 760 to 768 bytes for it: stride_window at 760, a u16 pad
+ * at 762 (0), the u32 stride_ns at 764; a 760-byte payload is refused, -EINVAL; ABI 15).
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
@@ -145,7 +158,8 @@
 #define COWRL_GUARDED_USE_ONE 256	/* fixed-point 1.0 of a sentinel hit rate */
 #define COWRL_GUARDED_MAX_DEGREES 8
 #define COWRL_GUARDED_MAX_K 64		/* largest degree: bounds the PTEs read per fault */
-#define COWRL_GUARDED_BYTES 760		/* sizeof(struct cowrl_guarded_table) */
+#define COWRL_GUARDED_BYTES 768		/* sizeof(struct cowrl_guarded_table) */
+#define COWRL_GUARDED_MAX_STRIDE_NS (1 << 20)	/* stride_ns: far from s64 overflow */
 #define COWRL_GUARDED_MAX_SCAN 64	/* pages read past a window for its sentinel */
 #define COWRL_GUARDED_MAX_HIT_SCALE 16	/* allowances a sentinel hit may add */
 #define COWRL_GUARDED_PROOFS 128	/* ring of copied pages awaiting a proof, a power of 2 */
@@ -237,6 +251,11 @@ struct cowrl_guarded_table {
 				 * a refresh looks at (0..1, needs proof_backoff; at 756, ABI 12) */
 	cp_u8 walk_due_ns;	/* at 758; 0 unless proof_duemap */
 	cp_u8 walk_scan_ns;	/* at 759; 0 unless proof_duemap */
+	cp_u16 stride_window;	/* 1: strided windows (0..1, needs protect 0; at 760: the
+				 * payload is 768 bytes since, ABI 15) */
+	cp_u16 stride_pad;	/* at 762; 0 */
+	cp_u32 stride_ns;	/* at 764: reserved per strided window page walked (0 unless
+				 * stride_window; <= COWRL_GUARDED_MAX_STRIDE_NS) */
 };
 
 /* Per watched region, allocated at register time (8,872 bytes; kmalloc in cowrl.c). */
@@ -304,7 +323,11 @@ struct cowrl_guarded_obs {
 	cp_u32 proof_count;	/* set by commit: pages recorded (0 unless proof) */
 	cp_u32 last;		/* set by commit: the window's last page it read shared, as
 				 * page + last (0: none); the window's pages after it were
-				 * private, so the precopy walk may stop there */
+				 * private, so the precopy walk may stop there (strided: as
+				 * page + last * stride) */
+	cp_u32 stride;		/* set by observe: the window's stride s >= 2 (stride_window),
+				 * or 0: adjacent (page + 1 ..) */
+	cp_u32 left_s;		/* set by observe: its @left_s (0 unless stride) */
 };
 
 static inline void cowrl_guarded_reset(struct cowrl_guarded_state *st)
@@ -502,6 +525,9 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 		return -22;
 	if (tb->proof_cutback > COWRL_GUARDED_MAX_CUTBACK ||
 	    (tb->proof_cutback && !tb->proof_span))
+		return -22;
+	if (tb->stride_window > 1 || tb->stride_pad || (tb->stride_window && tb->protect) ||
+	    (!tb->stride_window && tb->stride_ns) || tb->stride_ns > COWRL_GUARDED_MAX_STRIDE_NS)
 		return -22;
 	if (tb->proof_duemap > 1 || (tb->proof_duemap && !tb->proof_backoff) ||
 	    (!tb->proof_duemap && (tb->walk_due_ns || tb->walk_scan_ns)))
@@ -758,19 +784,40 @@ static inline void cowrl_guarded_prove(struct cowrl_guarded_state *st,
 }
 
 /*
+ * stride_window: the stride s >= 2 that cowrl_guarded_observe's detector will find continuing
+ * at a fault on @page (region [@start, @limit)), else 0 (also 0 with stride_window = 0).  The
+ * caller reads @left_s for it: how many of page - s, page - 2s, page - 3s that lie at or
+ * after @start are private.  Whether the window is strided also needs kind != 1 (observe).
+ */
+static inline cp_s64 cowrl_guarded_stride(const struct cowrl_guarded_state *st,
+					  const struct cowrl_guarded_table *tb, cp_s64 page,
+					  cp_s64 start, cp_s64 limit)
+{
+	cp_s64 delta;
+
+	if (!tb->stride_window || !st->has_prev || st->prev_page < start ||
+	    st->prev_page >= limit)
+		return 0;
+	delta = page - st->prev_page;
+	return delta >= 2 && delta == st->prev_delta ? delta : 0;
+}
+
+/*
  * First half of a demand fault at @page (region [@start, @limit)): sentinel
  * check, budget allowance, stream match, stride, cell.  Returns the degree
  * the table wants: 0 below the floor or when the budget cannot pay a window's
  * setup, else the table's (cowrl_guarded_commit applies the budget); for an
  * align value, the rest of @page's aligned group, from @vpn, its virtual page
  * number (only its low 6 bits matter).  @proc: the faulting process's ordinal
- * (cowrl_guarded_proc), part of the region's ring bucket.
+ * (cowrl_guarded_proc), part of the region's ring bucket.  @left_s: with stride_window,
+ * the private pages among page - s, page - 2s, page - 3s (s = cowrl_guarded_stride() before
+ * this call; 0 when it returned 0).
  */
 static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 					   const struct cowrl_guarded_table *tb,
 					   struct cowrl_guarded_obs *o, cp_s64 page,
 					   cp_s64 start, cp_s64 limit, cp_u32 left, cp_u64 vpn,
-					   cp_u32 proc)
+					   cp_u32 proc, cp_u32 left_s)
 {
 	/* region-relative index: the regions of a process lie at other offsets */
 	cp_u32 t = (cp_u32)((page - start) & (COWRL_GUARDED_SENTINELS - 1));
@@ -830,6 +877,11 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 		}
 	}
 	o->cls = (kind == 1 || kind == 2) ? 0 : 1;
+	/* stride_window: a constant stride continuing, not an exact stream continuation (a
+	 * sequential writer's windows of constant k look like a stride k + 1) */
+	o->stride = tb->stride_window && stride_hit && kind != 1 && delta < (1LL << 30) ?
+		(cp_u32)delta : 0;
+	o->left_s = o->stride ? left_s : 0;
 	/* 3. the cell */
 	if (left > 3)
 		left = 3;
@@ -837,8 +889,9 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	 * where there is evidence of use (>= grant_left private neighbours) */
 	if (hit)
 		st->budget += tb->allowance_ns * tb->hit_scale;
-	else if (!tb->grant_left || left >= tb->grant_left)
-		st->budget += tb->allowance_ns;
+	else if (!tb->grant_left || left >= tb->grant_left ||
+		 (o->stride && o->left_s >= tb->grant_left))
+		st->budget += tb->allowance_ns;	/* (strided: page - s, - 2s, - 3s private) */
 	use_b = (cp_u32)(st->use[o->cls] >> 6);
 	if (use_b > 3)
 		use_b = 3;
@@ -879,6 +932,18 @@ static inline cp_s64 cowrl_guarded_walked(cp_s64 page, cp_u32 d, cp_s64 limit)
 	return w < 0 ? 0 : w;
 }
 
+/* ... of stride @s (0: adjacent): page + j * s for j = 1..w, all below @limit (>= 0). */
+static inline cp_s64 cowrl_guarded_walked_s(cp_s64 page, cp_u32 d, cp_s64 limit, cp_u32 s)
+{
+	cp_s64 w;
+
+	if (!s)
+		return cowrl_guarded_walked(page, d, limit);
+	w = limit - 1 - page;
+	w = w < 0 ? 0 : w / (cp_s64)s;
+	return w < (cp_s64)d ? w : (cp_s64)d;
+}
+
 /* What one copied page reserves (the whole loss, or loss * miss rate with expected_loss). */
 static inline cp_s64 cowrl_guarded_per(const struct cowrl_guarded_state *st,
 				       const struct cowrl_guarded_table *tb, cp_u32 cls)
@@ -912,9 +977,11 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 {
 	cp_s64 per = cowrl_guarded_per(st, tb, o->cls), copied = 0, reserved = 0, end, s;
 	cp_s64 walked, fixed, kfixed = 0, read = 0, cnt = 0, cap = (cp_s64)o->want + 1, j;
-	unsigned char seen[COWRL_GUARDED_MAX_K + 2];	/* seen[j]: page + j is shared */
+	unsigned char seen[COWRL_GUARDED_MAX_K + 2];	/* seen[j]: page + j * step is shared */
 	int sh = 0;
 	cp_u32 k = 0, di;
+	const cp_u32 sw = o->stride;	/* 0: adjacent */
+	const cp_s64 step = sw ? (cp_s64)sw : 1;
 
 	/* protect: no window covers the live sentinel of a window that copied pages */
 	for (j = 1; tb->protect && j <= (cp_s64)o->want && page + j <= limit - 1; j++) {
@@ -935,12 +1002,14 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 			continue;
 		if (d > o->want || (cp_s64)d >= cap)
 			break;
-		walked = cowrl_guarded_walked(page, d, limit);
+		walked = cowrl_guarded_walked_s(page, d, limit, sw);
 		for (; read < walked; read++) {
-			seen[read + 1] = (unsigned char)!!shared(ctx, page + read + 1);
+			seen[read + 1] = (unsigned char)!!shared(ctx, page + (read + 1) * step);
 			cnt += seen[read + 1];
 		}
 		fixed = tb->setup_ns + (walked - cnt) * tb->skip_ns;
+		if (sw)	/* each strided page walked: its own page-table walk */
+			fixed += walked * (cp_s64)tb->stride_ns;
 		if (cnt * per + fixed > st->budget)
 			break;
 		k = d;
@@ -953,7 +1022,7 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 	}
 	/* every page of k's window was read (k is a degree tried): its last shared one */
 	o->last = 0;
-	for (j = k ? cowrl_guarded_walked(page, k, limit) : 0; j >= 1; j--) {
+	for (j = k ? cowrl_guarded_walked_s(page, k, limit, sw) : 0; j >= 1; j--) {
 		if (seen[j]) {
 			o->last = (cp_u32)j;
 			break;
@@ -962,7 +1031,7 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 	/* version 4: the copied pages (shared in the window) await their proofs */
 	o->proof_first = st->proof_head;
 	o->proof_count = 0;
-	for (j = 1; tb->proof && k && j <= cowrl_guarded_walked(page, k, limit); j++) {
+	for (j = 1; tb->proof && k && j <= cowrl_guarded_walked_s(page, k, limit, sw); j++) {
 		if (!seen[j])
 			continue;
 		if (tb->proof_span) {	/* an empty ring starts its span here; a full one moves on */
@@ -982,7 +1051,7 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 					(COWRL_GUARDED_BUCKETS - 1)]--;
 		st->bucket_live[o->bucket]++;
 		st->proof_bucket[st->proof_head] = (cp_u8)o->bucket;
-		st->proof_page[st->proof_head] = page + j + 1 + COWRL_GUARDED_TAG(o->proc);
+		st->proof_page[st->proof_head] = page + j * step + 1 + COWRL_GUARDED_TAG(o->proc);
 		st->proof_bits[st->proof_head >> 6] |= 1ULL << (st->proof_head & 63);
 		st->proof_miss[st->proof_head] = 0;
 		st->proof_due[st->proof_head] = (cp_u32)st->n_faults;	/* due at once */
@@ -990,19 +1059,25 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 		o->proof_count++;
 	}
 	st->n_faults++;
-	end = page + (cp_s64)k;
-	if (end > limit - 1)
-		end = limit - 1;
-	if (end < page)
-		end = page;
+	if (sw) {	/* the window's last page; the detector goes on from it */
+		end = page + (k ? cowrl_guarded_walked_s(page, k, limit, sw) : 0) * step;
+		st->prev_page = end;
+	} else {
+		end = page + (cp_s64)k;
+		if (end > limit - 1)
+			end = limit - 1;
+		if (end < page)
+			end = page;
+	}
 	st->valid[o->slot] = 1;
 	st->end[o->slot] = end;
 	st->run[o->slot] = o->cls == 0 ? o->run : 0;
 	st->stamp[o->slot] = st->n_faults;
-	/* the sentinel: the first shared page within scan pages past the window's end */
-	for (s = end + 1; s < limit; s++) {
-		sh = s - page <= read ? seen[s - page] : shared(ctx, s);
-		if (sh || s >= end + tb->scan + 1)
+	/* the sentinel: the first shared page within scan pages past the window's end (strided:
+	 * down the column, end + s, end + 2s, ...) */
+	for (s = end + step; s < limit; s += step) {
+		sh = (s - page) / step <= read ? seen[(s - page) / step] : shared(ctx, s);
+		if (sh || s >= end + (tb->scan + 1) * step)
 			break;
 	}
 	if (s < limit && sh) {

@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 14
+#define COWRL_ABI_VERSION 15
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -54,8 +54,10 @@
  * (759), the last pad, which a v11 module refuses with -EINVAL when set;
  * v13: proof_span a u8 at 750 and proof_cutback a u8 at 751 (the high byte of v12's u16
  * proof_span, which a v12 module refuses with -EINVAL when set);
- * v14: the counters proof_reads and proof_foreign (struct cowrl_counters grows by 16 bytes) */
-#define COWRL_GUARDED_TABLE_BYTES 760
+ * v14: the counters proof_reads and proof_foreign (struct cowrl_counters grows by 16 bytes);
+ * v15: 768, stride_window (u16) at 760, a u16 pad (0) at 762, the u32 stride_ns at 764; a
+ * 760-byte payload of v14 is refused with -EINVAL, its size not the entry's */
+#define COWRL_GUARDED_TABLE_BYTES 768
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */
 struct cowrl_record {

@@ -191,10 +191,18 @@ def test_bad_stride_options_name_the_field(kw: dict, field: str) -> None:
 
 
 def test_strided_windows_have_no_compiled_form() -> None:
+    """No compiled simulator form (the prototype decides in Python); the module's table
+    carries the option (kernel_program), which the compiled program refuses to drop."""
     pol = GuardedPolicy.for_cost(_cost(), table=[64] * N_CELLS, stride_window=1)
     assert pol.replay_program() is None
-    with pytest.raises(ConfigError, match="policy.stride_window"):
-        pol.kernel_program()
+    prog = pol.kernel_program()
+    assert prog.table["stride_window"] == 1 and prog.table["stride_ns"] == pol.stride_ns > 0
+    from cowrl.sim.programs import program_args
+
+    with pytest.raises(ValueError, match="stride_window"):
+        program_args(prog)
+    off = GuardedPolicy.for_cost(_cost(), table=[64] * N_CELLS).kernel_program()
+    assert "stride_window" not in off.table  # stride_window 0: the program as before
     from cowrl.policies.guarded import learn_table
 
     with pytest.raises(ConfigError, match="policy.stride_window"):
@@ -208,3 +216,86 @@ def test_an_artifact_keeps_the_option(tmp_path) -> None:  # noqa: ANN001
     assert (back.stride_window, back.stride_ns) == (1, pol.stride_ns) and pol.stride_ns > 0
     old = {k: v for k, v in spec.items() if k not in ("stride_window", "stride_ns")}
     assert GuardedPolicy.from_artifact(old, "g", tmp_path).stride_window == 0
+
+
+# --- the module's header (kernel_module/cowrl_guarded.h) decides alike -------------------------
+
+
+@pytest.fixture(scope="module")
+def cguarded(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from cowrl.kernel.table import CGuarded
+
+    return CGuarded(tmp_path_factory.mktemp("cguarded_stride"))
+
+
+def _header_traces() -> list[Trace]:
+    return [_columns(96, 96), _columns(40, 96, "columns_40"), g.stride(n_pages=4096, stride=2),
+            g.stride(n_pages=4096, stride=13), _stop_and_go(),
+            g.uniform(n_pages=4096, writes=8192, seed=4)]
+
+
+@pytest.mark.parametrize("cm", ["seed_table1", "host"])
+@pytest.mark.parametrize("which", ["shield64", "guarded"])
+def test_the_header_decides_strided_windows_as_the_prototype(cguarded, cm: str,  # noqa: ANN001
+                                                             which: str) -> None:
+    """``cowrl_guarded.h`` compiled for user space, with ``stride_window: 1`` in its table,
+    takes the prototype's decisions fault for fault (``simulate(fast=False)``): the same
+    faults, the same k, the walks stepping over the same private pages; and its windows
+    are strided (it copies fewer faults' worth than a header that ignored the stride)."""
+    from cowrl.kernel.table import pack_guarded
+    from cowrl.registry import make_policy
+
+    cost = _cost(cm)
+    shipped = make_policy("guarded")
+    assert isinstance(shipped, GuardedPolicy)
+    table = [64] * N_CELLS if which == "shield64" else list(shipped.table)
+    opened = 0
+    for t in _header_traces():
+        pol = GuardedPolicy.for_cost(cost, table=table,
+                                     **{**shipped_options(), "stride_window": 1})
+        payload = pack_guarded(pol.kernel_program())
+        assert cguarded.check(payload) == 0
+        _, ev = simulate(t, pol, cost, record_events=True, fast=False)
+        page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends,
+                                  t.region_vpn_offsets, t.region_writers)
+        assert np.array_equal(page, ev.page), t.name
+        assert np.array_equal(k, ev.k), t.name
+        assert cguarded.last_skips == int(ev.skipped.sum()), t.name
+        assert cguarded.last_proven == pol.ctx.proven, t.name
+        opened += int(np.count_nonzero(ev.k))
+        if t.name.startswith("columns"):
+            # a column sweep: the faults are far fewer than the writes (strided copies)
+            assert ev.page.size < t.writes // 2, t.name
+    assert opened > 0
+
+
+def test_the_header_refuses_bad_stride_fields(cguarded) -> None:  # noqa: ANN001
+    """stride_window (at 760) 0..1, not with protect; its pad (762) 0; stride_ns (764) only
+    with it, at most 2^20 (the module refuses a 760-byte payload: the kernel test)."""
+    import struct
+
+    from cowrl.kernel.table import GUARDED_BYTES, pack_guarded
+
+    pol = GuardedPolicy.for_cost(_cost(), table=[64] * N_CELLS, stride_window=1)
+    good = pack_guarded(pol.kernel_program())
+    assert len(good) == GUARDED_BYTES == 768
+    assert struct.unpack_from("<2HI", good, 760) == (1, 0, pol.stride_ns)
+
+    def patched(off: int, fmt: str, v: int) -> bytes:
+        out = bytearray(good)
+        struct.pack_into(fmt, out, off, v)
+        return bytes(out)
+
+    assert cguarded.check(good) == 0
+    assert cguarded.check(patched(760, "<H", 2)) == -22
+    assert cguarded.check(patched(762, "<H", 1)) == -22
+    assert cguarded.check(patched(764, "<I", (1 << 20) + 1)) == -22
+    assert cguarded.check(patched(764, "<I", 1 << 20)) == 0
+    off = patched(760, "<H", 0)
+    assert cguarded.check(off) == -22  # stride_ns without the window
+    assert cguarded.check(patched(764, "<I", 0)[:760] + bytes(8)) == 0
+    protect = GuardedPolicy.for_cost(_cost(), table=[64] * N_CELLS, protect=True)
+    pp = bytearray(pack_guarded(protect.kernel_program()))
+    assert cguarded.check(bytes(pp)) == 0
+    struct.pack_into("<H", pp, 760, 1)
+    assert cguarded.check(bytes(pp)) == -22  # with protect

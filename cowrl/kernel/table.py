@@ -160,14 +160,15 @@ GUARDED_HEADER = HEADER.with_name("cowrl_guarded.h")
 GUARDED_VERSION = 4
 GUARDED_CELLS = 320
 GUARDED_MAX_DEGREES = 8
-GUARDED_BYTES = 760
+GUARDED_BYTES = 768
 # ... merge, protect, hit_scale (version 3), proof, proof_reads, proof_ttl (version 4),
 # proof_backoff, walk_ns (at 742), walk_empty_ns (at 744; 752 bytes since), read_ns (at 746),
 # proof_look (at 748), proof_span (at 750, the last pad of 752 bytes), floor_slow (at 752;
 # 760 bytes since, COWRL_ABI_VERSION 10), proof_skipmap (at 754, the first pad; ABI 11),
 # proof_duemap (at 756), walk_due_ns and walk_scan_ns (u8s at 758 and 759; ABI 12); proof_span a
-# u8 at 750 and proof_cutback a u8 at 751 (ABI 13: one u16 before)
-_GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H16H"
+# u8 at 750 and proof_cutback a u8 at 751 (ABI 13: one u16 before); stride_window (u16 at
+# 760), a u16 pad, stride_ns (u32 at 764): 768 bytes since, ABI 15
+_GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H16H2HI"
 
 _GSHIM = r"""
 #include "cowrl_guarded.h"
@@ -267,8 +268,8 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 {
 	struct cowrl_guarded_obs o;
 	struct cg_view view = { priv, 0 };
-	int64_t i, f = 0, r, start, limit, p, j, end, sh;
-	uint32_t left, k, b, proc;
+	int64_t i, f = 0, r, start, limit, p, j, end, sh, s, step;
+	uint32_t left, left_s, k, b, proc;
 
 	cowrl_guarded_reset(&st);
 	cg_reads = cg_proofs = cg_skips = cg_proven = cg_foreign = 0;
@@ -292,18 +293,36 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 		/* the decision sees the module's pages: trace page - sh */
 		sh = view.shift = slots ? start - slots[r] : 0;
 		cowrl_guarded_prove(&st, tb, start - sh, limit - sh, b, proc, cg_written, &view);
+		/* stride_window: page - s, - 2s, - 3s private (the module reads their PTEs) */
+		s = cowrl_guarded_stride(&st, tb, p - sh, start - sh, limit - sh);
+		left_s = 0;
+		for (j = 1; s && j <= 3; j++)
+			if (p - j * s >= start && priv[p - j * s])
+				left_s++;
 		cowrl_guarded_observe(&st, tb, &o, p - sh, start - sh, limit - sh, left,
-					(uint64_t)(p + voffs[r]), proc);
+					(uint64_t)(p + voffs[r]), proc, left_s);
 		k = cowrl_guarded_commit(&st, tb, &o, p - sh, start - sh, limit - sh,
 					cg_shared, &view);
 		for (j = 0; j < (int64_t)o.proof_count; j++)
 			cg_entry_proc[(o.proof_first + j) % COWRL_GUARDED_PROOFS] = proc;
+		step = o.stride ? (int64_t)o.stride : 1;
 		for (j = 1; j <= (int64_t)o.last; j++)	/* the module's walk (0 if k = 0) */
-			cg_skips += priv[p + j] != 0;
-		end = p + k < limit - 1 ? p + k : limit - 1;
-		for (j = p; j <= end; j++)
-			if (!priv[j])	/* a private page keeps its state (2: written) */
-				priv[j] = 1;
+			cg_skips += priv[p + j * step] != 0;
+		if (o.stride) {	/* a strided window: page + j * s below the region's end */
+			end = k ? (limit - 1 - p) / step : 0;
+			if (end > (int64_t)k)
+				end = k;
+			if (!priv[p])
+				priv[p] = 1;
+			for (j = 1; j <= end; j++)
+				if (!priv[p + j * step])
+					priv[p + j * step] = 1;
+		} else {
+			end = p + k < limit - 1 ? p + k : limit - 1;
+			for (j = p; j <= end; j++)
+				if (!priv[j])	/* a private page keeps its state (2: written) */
+					priv[j] = 1;
+		}
 		out_page[f] = p;
 		out_k[f++] = k;
 	}
@@ -339,7 +358,8 @@ def pack_guarded(program: KernelProgram) -> bytes:
                        int(t.get("proof_span", 0)) | int(t.get("proof_cutback", 0)) << 8,
                        int(t.get("floor_slow", 0)), int(t.get("proof_skipmap", 0)),
                        int(t.get("proof_duemap", 0)),
-                       int(t.get("walk_due_ns", 0)) | int(t.get("walk_scan_ns", 0)) << 8)
+                       int(t.get("walk_due_ns", 0)) | int(t.get("walk_scan_ns", 0)) << 8,
+                       int(t.get("stride_window", 0)), 0, int(t.get("stride_ns", 0)))
 
 
 class CGuarded:

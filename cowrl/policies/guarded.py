@@ -1195,11 +1195,13 @@ class GuardedPolicy(Policy):
             "proof_look": self.proof_look, "proof_span": self.proof_span,
             "proof_skipmap": self.proof_skipmap, "proof_duemap": self.proof_duemap,
             "walk_due_ns": self.walk_due, "walk_scan_ns": self.walk_scan,
-            "proof_cutback": self.proof_cutback, "degrees": list(self.degrees)})
+            "proof_cutback": self.proof_cutback, "degrees": list(self.degrees),
+            **({"stride_window": 1, "stride_ns": self.stride_ns} if self.stride_window
+               else {})})
 
     def replay_program(self) -> KernelProgram | None:
         # Training hooks (exploration, the fault log) need decide() at every fault, and so
-        # do strided windows (simulator only: no compiled form).
+        # do strided windows (no compiled simulator form; the module runs them).
         if self.explore is not None or self.trace_log is not None or self.stride_window:
             return None
         return self.kernel_program()
@@ -1209,10 +1211,7 @@ class GuardedPolicy(Policy):
         an inert policy (:attr:`inert`), STATIC with k = 0: the decisions it would take."""
         if self.inert:
             return KernelProgram(mode="static", k=0)
-        if self.stride_window:
-            raise ConfigError("policy.stride_window: 1 is a simulator study (no compiled form, "
-                              "not in the module); use stride_window: 0")
-        return self.program()
+        return self.program()  # stride_window 1: the module's table carries it (ABI 15)
 
     def describe(self) -> dict[str, int | str]:
         cells: dict[str, int | str] = {describe_cell(c): describe_value(k)

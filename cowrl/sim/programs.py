@@ -708,6 +708,9 @@ def program_args(program: Any) -> tuple[int, int, np.ndarray, int, int, int]:
         return STATIC, int(program.k), np.zeros(N_CELLS, dtype=np.int64), 0, 1, 1
     t = program.table
     if t["decide"] == "guarded":
+        if int(t.get("stride_window", 0)):  # the module's and the prototype's, not compiled here
+            raise ValueError("guarded stride_window: 1 has no compiled simulator form "
+                             "(GuardedPolicy decides it in Python; the module runs it)")
         return GUARDED, 0, guarded_cells(t), 0, int(t["slots"]), int(t["near"])
     cells = np.asarray(t.get("cells") or [0] * N_CELLS, dtype=np.int64)
     return (DECIDE_CODES[t["decide"]], 0, cells, int(t.get("max_k", 0)), int(t["slots"]),
