@@ -206,6 +206,8 @@ struct cowrl_work {
 	struct cowrl_proof_ref proof;	/* on: clean each copy, for these entries of slot/tid */
 	u32 walk;	/* pages after addr the walk may visit (GUARDED: the decision's last
 			 * shared page, cowrl_guarded_obs.last; else U32_MAX: all k) */
+	u32 stride;	/* GUARDED stride_window: the window's pages are addr + j * stride
+			 * pages, j = 1..k (cowrl_guarded_obs.stride); 0: adjacent */
 	int slot;
 	u64 tid, tstart;
 };
@@ -690,12 +692,14 @@ NOKPROBE_SYMBOL(cowrl_guarded_shared);
  * holds the VMA, so vmf->vma is stable).  Reads at most 3 + 64 + 1 + scan PTEs of
  * current's mm (the faulting task: user demand faults only) from the fault's
  * PTE page and at most two more (struct cowrl_ptes); the window's PTEs are read under the target's
- * lock because how many depends on the state.  With time_decisions the whole
+ * lock because how many depends on the state.  A strided window (stride_window) reads
+ * page - s, - 2s, - 3s and its pages s apart, each maybe under another PMD: one lockless
+ * walk per PTE page, as for any page outside the fault's.  With time_decisions the whole
  * decision is timed, walks included.  0 if the target went away meanwhile.
  * @walk: how far the precopy walk goes (cowrl_precopy_window), set when k > 0.
  */
 static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_proof_ref *pr,
-				u32 *walk)
+				u32 *walk, u32 *stride)
 {
 	const struct cowrl_guarded_table *tb;
 	struct vm_area_struct *vma = d->vmf->vma;
@@ -705,10 +709,10 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_p
 	struct cowrl_proof_ctx pc = { .r = &r, .tgid = d->pid };
 	struct cowrl_tgt *tg;
 	unsigned long flags;
-	s64 page, start, limit, j;
+	s64 page, start, limit, j, sw;
 	u64 vma_start_vpn;
 	u32 i, proc;
-	u32 k = 0, left = 0;
+	u32 k = 0, left = 0, left_s = 0;
 	bool timed = unlikely(READ_ONCE(time_decisions));
 	u64 t0 = 0, t1 = 0;
 
@@ -739,12 +743,17 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_p
 					    cowrl_guarded_bucket(vma_start_vpn, limit - start, proc),
 					    proc, cowrl_guarded_written, &pc);	/* its own entries */
 		}
+		/* stride_window: page - s, - 2s, - 3s private (in the region) count as use */
+		sw = cowrl_guarded_stride(tg->gstate, tb, page, start, limit);
+		for (j = 1; sw > 0 && j <= 3 && page - j * sw >= start; j++)
+			left_s += cowrl_pte_private(cowrl_pte(&r, page - j * sw));
 		/* align values read the page's virtual page number (what allocators align to) */
 		cowrl_guarded_observe(tg->gstate, tb, &o, page, start, limit, left,
-				      (cp_u64)(d->addr >> PAGE_SHIFT), proc);
+				      (cp_u64)(d->addr >> PAGE_SHIFT), proc, left_s);
 		k = cowrl_guarded_commit(tg->gstate, tb, &o, page, start, limit,
 					 cowrl_guarded_shared, &r);
 		*walk = o.last;	/* the window's pages after it were private when read */
+		*stride = o.stride;	/* (as page + o.last * o.stride when strided) */
 		if (tb->proof && k) {
 			/* the ring entries this window recorded: no earlier copy's pfn stays */
 			for (i = 0; i < o.proof_count && i < COWRL_GUARDED_PROOFS; i++) {
@@ -782,7 +791,7 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 	};
 	struct cowrl_proof_ref pr = { 0 };
 	struct cowrl_work *w;
-	u32 mode, k, walk = U32_MAX;
+	u32 mode, k, walk = U32_MAX, stride = 0;
 	s64 pending;
 
 	if (ret & VM_FAULT_ERROR) {
@@ -818,7 +827,7 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 	if (mode == COWRL_POLICY_TABLE)
 		k = cowrl_decide(d);
 	else if (mode == COWRL_POLICY_GUARDED)
-		k = cowrl_decide_guarded(d, &pr, &walk);
+		k = cowrl_decide_guarded(d, &pr, &walk, &stride);
 	else if (mode == COWRL_POLICY_STATIC)
 		k = READ_ONCE(cowrl_policy.k);
 	else
@@ -844,6 +853,8 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 	w->limit = d->tstart + d->tlen;
 	w->proof = pr;
 	w->walk = walk;
+	/* a strided window is a GUARDED one: k <= COWRL_GUARDED_MAX_K (checked table) */
+	w->stride = k <= COWRL_GUARDED_MAX_K ? stride : 0;
 	w->slot = d->slot;
 	w->tid = d->tid;
 	w->tstart = d->tstart;
@@ -889,7 +900,7 @@ static bool cowrl_page_shared(unsigned long addr)
 	return ok;
 }
 
-/* Pages of one window whose copies the work cleans: bit i = page addr + (i + 1) pages. */
+/* Pages of one window whose copies the work cleans: bit i = page addr + (i + 1) * step. */
 #define COWRL_CLEAN_MAX 64
 static_assert(COWRL_GUARDED_MAX_K <= COWRL_CLEAN_MAX);
 
@@ -902,7 +913,8 @@ static_assert(COWRL_GUARDED_MAX_K <= COWRL_CLEAN_MAX);
 
 /*
  * Clean the dirty bits of the copies that precopy just installed at the pages @want of
- * the window after @addr (bit i: addr + (i + 1) pages) that lie in one PMD range, in
+ * the window after @addr (bit i: addr + (i + 1) * @step bytes, @step a multiple of
+ * PAGE_SIZE: one page, or a strided window's stride) that lie in one PMD range, in
  * current's mm (@vma, under mmap_read_lock); set bit i of the result and @pfns[i] for
  * each copy whose clean holds (no TLB can write the page without setting D again).
  * Every other PTE is left as it was.
@@ -922,9 +934,9 @@ static_assert(COWRL_GUARDED_MAX_K <= COWRL_CLEAN_MAX);
  * lock, so none sees a clean PTE before the flush or the restore.
  */
 static u64 cowrl_clean_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
-			   unsigned long addr, u64 want, unsigned long *pfns)
+			   unsigned long addr, unsigned long step, u64 want, unsigned long *pfns)
 {
-	unsigned long first = addr + (__ffs64(want) + 1) * PAGE_SIZE, a;
+	unsigned long first = addr + (__ffs64(want) + 1) * step, a;
 	pgd_t *pgdp;
 	p4d_t *p4dp;
 	pud_t *pudp, pud;
@@ -963,7 +975,9 @@ static u64 cowrl_clean_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
 		goto out_unlock;
 	for (bits = want; bits; bits &= bits - 1) {
 		i = __ffs64(bits);
-		a = addr + (i + 1) * PAGE_SIZE;
+		a = addr + (i + 1) * step;
+		if ((a & PMD_MASK) != (first & PMD_MASK))
+			continue;	/* not under this PTE page (the caller groups by PMD) */
 		ptep = pte_offset_kernel(&pmdval, a);
 		pte = ptep_get(ptep);
 		if (!pte_present(pte) || pte_special(pte) || !(pte_flags(pte) & _PAGE_RW) ||
@@ -985,10 +999,10 @@ static u64 cowrl_clean_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
 	if (!mm_has_notifiers(mm) && !cpu_feature_enabled(X86_FEATURE_XENPV) &&
 	    cpumask_any_but(mm_cpumask(mm), smp_processor_id()) >= nr_cpu_ids) {
 		for (bits = done; bits; bits &= bits - 1)
-			__flush_tlb_one_user(addr + (__ffs64(bits) + 1) * PAGE_SIZE);
+			__flush_tlb_one_user(addr + (__ffs64(bits) + 1) * step);
 	} else {
 		for (bits = done; bits; bits &= bits - 1) {
-			a = addr + (__ffs64(bits) + 1) * PAGE_SIZE;
+			a = addr + (__ffs64(bits) + 1) * step;
 			set_bit(_PAGE_BIT_DIRTY, (unsigned long *)&pte_offset_kernel(&pmdval, a)->pte);
 		}
 		done = 0;
@@ -1001,15 +1015,16 @@ out_rcu:
 }
 #else
 static u64 cowrl_clean_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
-			   unsigned long addr, u64 want, unsigned long *pfns)
+			   unsigned long addr, unsigned long step, u64 want, unsigned long *pfns)
 {
 	return 0;	/* not built here: SET_POLICY refuses proof = 1 */
 }
 #endif
 
 /*
- * Clean the copies @copied (bit i: page addr + (i + 1) pages) of the window of @w, one
- * PTE lock per PMD range, then remember each clean copy's pfn for its ring entry, under
+ * Clean the copies @copied (bit i: page addr + (i + 1) pages, or + (i + 1) * stride pages
+ * for a strided window, w->stride) of the window of @w, one PTE lock per PMD range (a
+ * stride of 512 pages or more: one per page), then remember each clean copy's pfn for its ring entry, under
  * the target's lock, if the ring still holds that page there (a later window may have
  * overwritten it).  The window records its pages in ascending order: the search for the
  * next entry starts after the last match.
@@ -1018,6 +1033,7 @@ static void cowrl_clean_window(struct mm_struct *mm, struct vm_area_struct *vma,
 			       const struct cowrl_work *w, u64 copied)
 {
 	unsigned long addr = (unsigned long)w->rec.addr, pfns[COWRL_CLEAN_MAX];
+	const unsigned long sp = w->stride ? w->stride : 1, step = sp * PAGE_SIZE;
 	u64 clean = 0, left = copied, group;
 	struct cowrl_tgt *tg;
 	unsigned long flags, a;
@@ -1025,11 +1041,13 @@ static void cowrl_clean_window(struct mm_struct *mm, struct vm_area_struct *vma,
 	s64 page;
 
 	while (left) {
-		a = addr + (__ffs64(left) + 1) * PAGE_SIZE;
-		/* the pages of @left below the end of a's PMD range */
-		n = min_t(u64, ((a & PMD_MASK) + PMD_SIZE - addr) / PAGE_SIZE - 1, COWRL_CLEAN_MAX);
+		a = addr + (__ffs64(left) + 1) * step;
+		/* the pages of @left below the end of a's PMD range: window indices 1..n */
+		n = min_t(u64, ((a & PMD_MASK) + PMD_SIZE - addr - 1) / step, COWRL_CLEAN_MAX);
 		group = n >= COWRL_CLEAN_MAX ? left : left & (BIT_ULL(n) - 1);
-		clean |= cowrl_clean_pmd(mm, vma, addr, group, pfns);
+		if (!(group & left))
+			break;	/* cannot happen (a is below its PMD's end): never loop */
+		clean |= cowrl_clean_pmd(mm, vma, addr, step, group, pfns);
 		left &= ~group;
 	}
 	atomic64_add(hweight64(clean), &cowrl_cnt[CNT_PROOF_CLEAN]);
@@ -1042,7 +1060,7 @@ static void cowrl_clean_window(struct mm_struct *mm, struct vm_area_struct *vma,
 		spin_lock_irqsave(&tg->lock, flags);
 		for (; clean; clean &= clean - 1) {
 			i = __ffs64(clean);
-			page = (s64)((addr - w->tstart) >> PAGE_SHIFT) + i + 1;
+			page = (s64)((addr - w->tstart) >> PAGE_SHIFT) + (s64)(i + 1) * (s64)sp;
 			for (j = 0; j < w->proof.count; j++) {
 				idx = (w->proof.first + (next + j) % w->proof.count) %
 				      COWRL_GUARDED_PROOFS;
@@ -1061,7 +1079,9 @@ static void cowrl_clean_window(struct mm_struct *mm, struct vm_area_struct *vma,
 }
 
 /*
- * Write-fault the COW-shared pages (addr, addr + k pages] of addr's VMA, in precopy mode.
+ * Write-fault the COW-shared pages (addr, addr + k pages] of addr's VMA, in precopy mode
+ * (a strided window, w->stride = s >= 2: the pages addr + j * s pages, j = 1..k, those
+ * below the VMA's end and the range's; w->walk then counts them, as an index j).
  * A GUARDED window stops after page addr + w->walk, the last its decision read shared:
  * the pages after it were not (private, or absent), so the walk would only step over them
  * (CNT_SKIPPED).  If another thread forks between the decision and this work, those pages
@@ -1074,7 +1094,8 @@ static void cowrl_precopy_window(struct mm_struct *mm, const struct cowrl_work *
 				 struct cowrl_active *a)
 {
 	unsigned long addr = (unsigned long)w->rec.addr, limit = w->limit;
-	u32 k = min(w->rec.degree, w->walk);
+	u32 k = min(w->rec.degree, w->walk), j;
+	const unsigned long step = (w->stride ? (unsigned long)w->stride : 1UL) * PAGE_SIZE;
 	struct vm_area_struct *vma;
 	unsigned long p, end;
 	u64 copied = 0;
@@ -1085,8 +1106,9 @@ static void cowrl_precopy_window(struct mm_struct *mm, const struct cowrl_work *
 	vma = vma_lookup(mm, addr);
 	if (!vma || !cowrl_vma_ok(vma))
 		goto out_unlock;
-	end = min3(vma->vm_end, limit, addr + ((unsigned long)k + 1) * PAGE_SIZE);
-	for (p = addr + PAGE_SIZE; p < end; p += PAGE_SIZE) {
+	end = min(vma->vm_end, limit);
+	/* addr < TASK_SIZE, k * step < 2^9 * 2^42 (stride < 2^30): no overflow */
+	for (j = 1, p = addr + step; j <= k && p < end; j++, p += step) {
 		if (fatal_signal_pending(current))
 			break;
 		cond_resched();
@@ -1103,8 +1125,8 @@ static void cowrl_precopy_window(struct mm_struct *mm, const struct cowrl_work *
 			cnt_inc(CNT_NOCOPY);	/* raced: became exclusive or was zapped */
 			continue;
 		}
-		if (p - addr <= COWRL_CLEAN_MAX * PAGE_SIZE)
-			copied |= BIT_ULL((p - addr) / PAGE_SIZE - 1);
+		if (j <= COWRL_CLEAN_MAX)
+			copied |= BIT_ULL(j - 1);	/* page addr + j * step */
 	}
 	/* interior proofs: clean the window's copies (GUARDED windows are <= 64 pages) */
 	if (copied && w->proof.on && w->proof.count)

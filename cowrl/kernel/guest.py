@@ -397,6 +397,17 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_cutback_no_span": _set_policy_errno(fd, abi, G,
                                                              gpatched({740: 1, 750: 0x0100})),
                 "guarded_752": _set_policy_errno(fd, abi, G, gp[:752]),
+                # stride_window (at 760, ABI 15: the payload is 768 bytes since): 0..1; its
+                # pad (762) 0; stride_ns (the u32 at 764) only with it; a 760-byte payload
+                # (before it) refused
+                "guarded_stride_good": _set_policy_errno(fd, abi, G,
+                                                         gpatched({760: 1, 764: 1135})),
+                "guarded_stride_2": _set_policy_errno(fd, abi, G, gpatched({760: 2})),
+                "guarded_stride_pad": _set_policy_errno(fd, abi, G, gpatched({760: 1, 762: 1})),
+                "guarded_stride_ns_off": _set_policy_errno(fd, abi, G, gpatched({764: 1135})),
+                "guarded_stride_ns_max": _set_policy_errno(fd, abi, G,
+                                                           gpatched({760: 1, 766: 0x11})),
+                "guarded_760": _set_policy_errno(fd, abi, G, gp[:760]),
                 # proof_look (at 748): 0..1, 0 without proof
                 "guarded_look_good": _set_policy_errno(fd, abi, G, gpatched({748: 1})),
                 "guarded_look_2": _set_policy_errno(fd, abi, G, gpatched({748: 2})),

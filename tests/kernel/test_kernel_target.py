@@ -422,6 +422,44 @@ NOVEL_POLICIES = {"shield64": _shield64, "bandit_shielded": _trained_bandit,
                   "readahead": Readahead}
 
 
+def _columns(rows: int, cols: int, name: str) -> Trace:
+    """A ``rows`` x ``cols`` array of pages written column by column (stride ``cols``)."""
+    pages = np.array([r * cols + c for c in range(cols) for r in range(rows)], dtype=np.int64)
+    return Trace(pages, rows * cols, name=name)
+
+
+def _stride_traces() -> dict[str, Trace]:
+    """Strided windows (stride_window 1): a column sweep (stride 32), one whose pages are
+    each in another PTE page (stride 520 > 512: a window's clean takes one PTE lock per
+    page), and a stride-13 writer that starts over (generators.stride)."""
+    from cowrl.traces import generators as g
+
+    return {t.name: t for t in (_columns(32, 32, "s_columns"), _columns(6, 520, "s_wide"),
+                                _named(g.stride(n_pages=1024, stride=13), "s_stride13"))}
+
+
+STRIDE_NS = 1135
+"""The strided page's reserve of the tests (tests/test_guarded_stride.py's seed_table1 price)."""
+
+
+def _strided(table: str) -> Policy:
+    """``table`` (shield64: 64 everywhere; guarded: the shipped one) with the shipped options
+    and stride_window 1 at seed_table1's budget, a strided page reserving STRIDE_NS."""
+    from dataclasses import replace
+
+    from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options
+
+    cells = [64] * N_CELLS if table == "shield64" else _guarded_policies()["guarded"]().table
+    cost = replace(make_costmodel("seed_table1"), precopy_stride_ns=float(STRIDE_NS))
+    return GuardedPolicy.for_cost(cost, table=cells, **shipped_options(), stride_window=1,
+                                  name=f"stride_{table}")
+
+
+STRIDE_TRACES = _stride_traces()
+STRIDE_POLICIES = {"stride_shield64": lambda: _strided("shield64"),
+                   "stride_guarded": lambda: _strided("guarded")}
+
+
 @pytest.fixture(scope="session", params=sorted(KERNEL_RELEASES))
 def session(request: pytest.FixtureRequest) -> KernelSession:
     reqs = [RunRequest(TRACES[t], POLICIES[p](), label=p) for p in POLICIES for t in TRACES]
@@ -442,6 +480,8 @@ def session(request: pytest.FixtureRequest) -> KernelSession:
     reqs.append(RunRequest(GUARDED_TRACES["g_pool"], _inert_guarded(), label="guarded_inert"))
     reqs += [RunRequest(NOVEL_TRACES[t], NOVEL_POLICIES[p](), label=p) for p in NOVEL_POLICIES
              for t in NOVEL_TRACES]
+    reqs += [RunRequest(STRIDE_TRACES[t], STRIDE_POLICIES[p](), label=p) for p in STRIDE_POLICIES
+             for t in STRIDE_TRACES]
     return run_session(reqs, {"accel": "auto", "kernel_release": KERNEL_RELEASES[request.param]},
                        checks=("manual_cow", "table_ioctl", PROOF_STRESS, "rmmod"),
                        progress=True)
@@ -701,7 +741,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 14
+    assert c["abi_version"] == 15
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -732,6 +772,9 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
     assert err["guarded_duemap_good"] == err["guarded_duemap_priced"] == 0, err
     # proof_cutback (the u8 at 751, ABI 13): 0..16, not 0 only with proof_span
     assert err["guarded_cutback_good"] == 0, err
+    # stride_window (at 760 of the 768-byte payload, ABI 15): 0..1, its pad 0, stride_ns (764)
+    # only with it and at most 2^20; a 760-byte payload (before it) is refused
+    assert err["guarded_stride_good"] == 0, err
     for case in ("guarded_ttl_256", "guarded_ttl_no_proof", "guarded_walk_no_proof",
                  "guarded_walk_empty_no_proof", "guarded_span_no_backoff", "guarded_span_2",
                  "guarded_read_no_ttl", "guarded_read_no_proof", "guarded_744",
@@ -740,7 +783,9 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
                  "guarded_fslow_4", "guarded_fslow_13", "guarded_fslow_max", "guarded_fslow_pad",
                  "guarded_752", "guarded_skipmap_2", "guarded_skipmap_no_proof",
                  "guarded_duemap_no_backoff", "guarded_duemap_2", "guarded_duemap_scan_off",
-                 "guarded_cutback_17", "guarded_cutback_no_span"):
+                 "guarded_cutback_17", "guarded_cutback_no_span", "guarded_stride_2",
+                 "guarded_stride_pad", "guarded_stride_ns_off", "guarded_stride_ns_max",
+                 "guarded_760"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
 
 
@@ -760,6 +805,36 @@ def test_guarded_mode_decisions_equal_simulator(session: KernelSession, trace: s
     r = _assert_module_equals_simulator(session, _index(session, trace, policy),
                                         _guarded_trace(trace), GUARDED_POLICIES[policy]())
     assert r.extra["decisions"] == r.faults
+
+
+@pytest.mark.parametrize("trace,policy", [(t, p) for p in STRIDE_POLICIES
+                                          for t in STRIDE_TRACES])
+def test_strided_windows_equal_simulator(session: KernelSession, trace: str,
+                                         policy: str) -> None:
+    """stride_window 1 (cowrl_guarded.h's strided windows, cowrl_precopy_window stepping by
+    the stride, the clean grouping a window's copies by PMD): the module makes the prototype's
+    decisions (simulate, fast=False) fault for fault, k and pages precopied per fault, the
+    pages skipped; every copy is cleaned and the copies it finds written are the pages the
+    simulator credits, the ring reads its reads. And the windows are strided: on the column
+    sweeps the faults are far fewer than the writes, with no page wasted."""
+    from cowrl.sim import simulate
+
+    t = STRIDE_TRACES[trace]
+    r = _assert_module_equals_simulator(session, _index(session, trace, policy), t,
+                                        STRIDE_POLICIES[policy]())
+    assert r.extra["decisions"] == r.faults
+    proto = STRIDE_POLICIES[policy]()
+    sim = simulate(t, proto, make_costmodel("seed_table1"), fast=False)
+    assert (r.faults, r.precopied) == (sim.faults, sim.precopied)
+    assert r.extra["proof_lost"] == 0 and r.extra["proof_clean"] == r.precopied, r.extra
+    assert r.extra["proof_credited"] == proto.ctx.proven, (r.extra, proto.ctx.proven)
+    assert (r.extra["proof_reads"], r.extra["proof_foreign"]) == (
+        proto.ctx.proven + proto.ctx.unproven_reads, 0), r.extra
+    if trace in ("s_columns", "s_wide"):
+        assert r.precopied > 0 and r.wasted == 0
+    if trace == "s_columns":
+        assert r.precopied > t.writes // 4 and proto.ctx.proven > 100, (r.precopied,
+                                                                      proto.ctx.proven)
 
 
 def test_inert_guarded_runs_static_and_equals_simulator(session: KernelSession) -> None:
