@@ -577,6 +577,21 @@ class GuardedContext:
                 return j
         return want + 1
 
+    def strided_clip(self, page: int, want: int, start: int, limit: int) -> int:
+        """``stride_clip`` (a simulator study): the first ``j`` in ``1 .. want`` whose page
+        ``page + j*s`` (within the region) has its left neighbour private where ``page - 1``
+        is not, or not where it is (a 2-D tile's bottom row: docs/results/
+        stride-window-tiled2d-s28.md), else ``want + 1``."""
+        s, off = self.win_stride, self.off
+        ref = self.private[page - 1 - off] if page - 1 >= start else 0
+        for j in range(1, want + 1):
+            q = page + j * s
+            if q >= limit:
+                break
+            if self.private[q - 1 - off] != ref:
+                return j
+        return want + 1
+
     def window_pages(self, page: int, k: int, limit: int) -> range:
         """The pages of a window of degree ``k`` at ``page`` (clipped at ``limit``, the
         region's exclusive end): ``page+1 .. page+k``, or with a strided window
@@ -665,7 +680,7 @@ class GuardedPolicy(Policy):
                  floor_total: int = 0, floor_slow: int = 0, proof_skipmap: int = 0,
                  proof_duemap: int = 0, walk_due_ns: int = 0, walk_scan_ns: int = 0,
                  proof_cutback: int = 0, stride_window: int = 0,
-                 stride_ns: int = 0, stride_gate: int = 0) -> None:
+                 stride_ns: int = 0, stride_gate: int = 0, stride_clip: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -702,6 +717,7 @@ class GuardedPolicy(Policy):
         check_proof_cutback(proof_cutback, proof_span)
         check_stride_window(stride_window, protect)
         self.stride_gate = check_stride_gate(stride_gate, stride_window)
+        self.stride_clip = check_stride_gate(stride_clip, stride_window, "stride_clip")
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -894,6 +910,8 @@ class GuardedPolicy(Policy):
                 or (self.ctx.slow_shift and self.ctx.slow[c.cls] < self.floor << 8):
             return 0, 0
         cap = self.ctx.protected_gap(page, want, start, limit) if self.ctx.protect else want + 1
+        if self.stride_clip and self.ctx.win_stride:
+            cap = min(cap, self.ctx.strided_clip(page, want, start, limit))
         for d in reversed(cands):
             if d > want or d == 0 or d >= cap:
                 continue
@@ -1254,7 +1272,7 @@ class GuardedPolicy(Policy):
                 "proof_look": self.proof_look, "proof_span": self.proof_span,
                 "proof_skipmap": self.proof_skipmap, "proof_duemap": self.proof_duemap,
                 "proof_cutback": self.proof_cutback, "stride_window": self.stride_window,
-                "stride_gate": self.stride_gate,
+                "stride_gate": self.stride_gate, "stride_clip": self.stride_clip,
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -1554,15 +1572,15 @@ def check_proof_look(proof_look: Any, proof: int) -> int:
     return check_flag(proof_look, "proof_look", "proof", proof, "it looks at the proof ring")
 
 
-def check_stride_gate(stride_gate: Any, stride_window: Any) -> int:
-    """``policy.stride_gate`` (0 or 1; 1 needs ``stride_window: 1``), or a one-line
-    :class:`ConfigError` naming it."""
-    if isinstance(stride_gate, bool) or stride_gate not in (0, 1):
-        raise ConfigError(f"policy.stride_gate must be 0 or 1, got {stride_gate!r}")
-    if stride_gate and not stride_window:
-        raise ConfigError("policy.stride_gate: 1 needs stride_window: 1 (it gates strided "
+def check_stride_gate(value: Any, stride_window: Any, field: str = "stride_gate") -> int:
+    """``policy.stride_gate`` / ``policy.stride_clip`` (``field``; 0 or 1; 1 needs
+    ``stride_window: 1``), or a one-line :class:`ConfigError` naming it."""
+    if isinstance(value, bool) or value not in (0, 1):
+        raise ConfigError(f"policy.{field} must be 0 or 1, got {value!r}")
+    if value and not stride_window:
+        raise ConfigError(f"policy.{field}: 1 needs stride_window: 1 (it narrows strided "
                           "windows)")
-    return int(stride_gate)
+    return int(value)
 
 
 def check_stride_window(stride_window: Any, protect: Any) -> int:
