@@ -2,7 +2,7 @@
 
     python experiments/stride_window.py [--costmodels seed_table1 host] [--draws 3]
         [--policies shield64 guarded] [--families F ...] [--heldout] [--test-draws 3]
-        [--stride-share X] [--per-trace]
+        [--stride-share X] [--per-trace] [--variants gate clip gate+clip]
 
 Where the guarded context's stride detector (``prev_page``, ``prev_delta``, ``stride_run``)
 sees a constant stride ``s >= 2`` continuing (and the fault is not an exact stream
@@ -30,9 +30,14 @@ held-out test traces of every family as the generalization protocol makes them
 ``--test-draws``; they do not depend on the training seed) and the validation traces
 (``COWRL_VALIDATION_DIR``, skipped if absent); with them also the worst objective /
 ``precopy_best`` (the best fixed k per trace) and the waste on random / sparse. Nothing is
-chosen on ``--heldout``. ``--per-trace`` adds, per trace of the column families (and
-v_transpose), the windows each configuration opened and what became of their copies (a
-diagnosis: every run is then asked at each fault, the off runs too).
+chosen on ``--heldout``. ``--variants``: instead of ``on/0``, each variant at the price P:
+``gate`` (``stride_gate: 1``: a strided window stays adjacent where ``page - s + 1`` is
+written, a 2-D tile's row went on), ``clip`` (``stride_clip: 1``: it stops before the first
+page of the column whose left neighbour is not private as the fault's is, a tile's bottom
+row) or both (docs/results/stride-window-tiled2d-s28.md). ``--per-trace`` adds, per
+trace of the column families (and v_transpose), the windows each configuration opened and
+what became of their copies (a diagnosis: every run is then asked at each fault, the off runs
+too).
 """
 
 from __future__ import annotations
@@ -111,18 +116,25 @@ def run(t: Trace, pol: Any, cost: CostModel, windows: bool = False) -> dict[str,
     return row
 
 
-def configs(policies: Sequence[str], share: float, cost: CostModel
-            ) -> list[tuple[str, list[int], dict[str, Any], float]]:
-    """(name, table, options, precopy_stride_ns) of each run."""
+VARIANTS = {"gate": {"stride_gate": 1}, "clip": {"stride_clip": 1},
+            "gate+clip": {"stride_gate": 1, "stride_clip": 1}}
+"""``--variants``: the options each adds to ``stride_window: 1``."""
+
+
+def configs(policies: Sequence[str], share: float, cost: CostModel,
+            variants: Sequence[str] = ()) -> list[tuple[str, list[int], dict[str, Any], float]]:
+    """(name, table, options, precopy_stride_ns) of each run (``variants``: each at the
+    price, :data:`VARIANTS`, instead of ``on/0``)."""
     shipped = make_policy("guarded")
     assert isinstance(shipped, GuardedPolicy)
     price = share * cost.precopy_ns
     tables = {"shield64": [64] * N_CELLS, "guarded": list(shipped.table)}
     out = []
     for p in policies:
-        out += [(f"{p} off", tables[p], {}, 0.0),
-                (f"{p} on/0", tables[p], {"stride_window": 1}, 0.0),
-                (f"{p} on/{price:.0f}", tables[p], {"stride_window": 1}, price)]
+        out.append((f"{p} off", tables[p], {}, 0.0))
+        out += [(f"{p} {v}/{price:.0f}", tables[p], {"stride_window": 1, **VARIANTS[v]}, price)
+                for v in variants] or [(f"{p} on/0", tables[p], {"stride_window": 1}, 0.0)]
+        out.append((f"{p} on/{price:.0f}", tables[p], {"stride_window": 1}, price))
     return out
 
 
@@ -143,6 +155,8 @@ def main() -> None:
                     help="also per trace of the column families and v_transpose: x baseline, "
                          "x precopy_best, windows opened, mean k, share at 64, copied, "
                          "wasted, proven (every run asked at each fault)")
+    ap.add_argument("--variants", nargs="+", default=[], choices=list(VARIANTS),
+                    help="instead of on/0, these variants of stride_window at the price")
     args = ap.parse_args()
     bad = [f for f in args.families if f not in g.FAMILIES]
     if bad:
@@ -164,7 +178,7 @@ def main() -> None:
         print(f"== {name}: baseline, best fixed k per family (hindsight), {len(traces)} traces",
               flush=True)
         results: dict[str, list[dict[str, float]]] = {}
-        for cname, table, o, price in configs(args.policies, share, cost0):
+        for cname, table, o, price in configs(args.policies, share, cost0, args.variants):
             cost = dataclasses.replace(cost0, precopy_stride_ns=price)
             pol = GuardedPolicy.for_cost(cost, table=table, **{**opts, **o}, name=cname)
             results[cname] = [run(t, pol, cost, args.per_trace and (

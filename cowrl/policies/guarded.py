@@ -577,6 +577,21 @@ class GuardedContext:
                 return j
         return want + 1
 
+    def strided_clip(self, page: int, want: int, start: int, limit: int) -> int:
+        """``stride_clip`` (a simulator study): the first ``j`` in ``1 .. want`` whose page
+        ``page + j*s`` (within the region) has its left neighbour private where ``page - 1``
+        is not, or not where it is (a 2-D tile's bottom row: docs/results/
+        stride-window-tiled2d-s28.md), else ``want + 1``."""
+        s, off = self.win_stride, self.off
+        ref = self.private[page - 1 - off] if page - 1 >= start else 0
+        for j in range(1, want + 1):
+            q = page + j * s
+            if q >= limit:
+                break
+            if self.private[q - 1 - off] != ref:
+                return j
+        return want + 1
+
     def window_pages(self, page: int, k: int, limit: int) -> range:
         """The pages of a window of degree ``k`` at ``page`` (clipped at ``limit``, the
         region's exclusive end): ``page+1 .. page+k``, or with a strided window
@@ -665,7 +680,7 @@ class GuardedPolicy(Policy):
                  floor_total: int = 0, floor_slow: int = 0, proof_skipmap: int = 0,
                  proof_duemap: int = 0, walk_due_ns: int = 0, walk_scan_ns: int = 0,
                  proof_cutback: int = 0, stride_window: int = 0,
-                 stride_ns: int = 0) -> None:
+                 stride_ns: int = 0, stride_gate: int = 0, stride_clip: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -701,6 +716,8 @@ class GuardedPolicy(Policy):
         check_due_price(walk_scan_ns, proof_duemap, "walk_scan_ns")
         check_proof_cutback(proof_cutback, proof_span)
         check_stride_window(stride_window, protect)
+        self.stride_gate = check_stride_gate(stride_gate, stride_window)
+        self.stride_clip = check_stride_gate(stride_clip, stride_window, "stride_clip")
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -772,6 +789,7 @@ class GuardedPolicy(Policy):
         self.proof_cutback = int(proof_cutback)
         self.budget = 0
         self.granted = 0
+        self.gated = 0
         # Inert: provably k = 0 at every fault (decided here, once, from the constants every
         # construction path sets: for_cost, make_guarded, an artifact's load). Deployed and
         # priced as the module's STATIC mode with k = 0, the cheapest program it has.
@@ -873,6 +891,7 @@ class GuardedPolicy(Policy):
         self.ctx.reset(n_pages)
         self.budget = 0
         self.granted = 0  # ns of allowances added this run: what bounds the loss over k = 0
+        self.gated = 0  # stride_gate: strided windows kept adjacent this run (diagnostics)
 
     def degree(self, c: Cell, page: int, limit: int, want: int | None = None,
                start: int = 0, vpn: int | None = None) -> tuple[int, int]:
@@ -891,6 +910,8 @@ class GuardedPolicy(Policy):
                 or (self.ctx.slow_shift and self.ctx.slow[c.cls] < self.floor << 8):
             return 0, 0
         cap = self.ctx.protected_gap(page, want, start, limit) if self.ctx.protect else want + 1
+        if self.stride_clip and self.ctx.win_stride:
+            cap = min(cap, self.ctx.strided_clip(page, want, start, limit))
         for d in reversed(cands):
             if d > want or d == 0 or d >= cap:
                 continue
@@ -1113,6 +1134,8 @@ class GuardedPolicy(Policy):
         if self.proof:
             self.prove(ctx, ctx.region_start + off, limit)
         c = self.ctx.observe_fault(ctx.page + off, ctx.region_start + off, limit)
+        if self.stride_gate and self.ctx.win_stride:
+            self.gate_stride(ctx)
         # A hit sentinel proves its window's pages were written: refund their reserved loss
         # and bank their gain (not with proof: only interior proofs credit). A fault with
         # evidence of use adds a small allowance (the risk we accept): a hit, or a dense left
@@ -1128,6 +1151,22 @@ class GuardedPolicy(Policy):
             self.budget += self.allowance
             self.granted += self.allowance
         return c
+
+    def gate_stride(self, ctx: FaultContext) -> None:
+        """``stride_gate`` (a simulator study): the strided window of stride ``s`` stays
+        adjacent where ``page - s + 1``, the page right of the previous row's, lies in the
+        region and is written (the engine's page state ``PAGE_WRITTEN``: a page that faulted,
+        or a copy whose dirty bit a proof would read): the row went on, as in a 2-D tile,
+        where the adjacent window copies the rest of the row (docs/results/
+        stride-window-tiled2d-s28.md); in a column sweep that page is the next column's."""
+        state = ctx.page_state
+        if state is None:
+            raise RuntimeError("guarded stride_gate=1 reads the page state of the engine "
+                               "(FaultContext.page_state); this fault has none")
+        q = ctx.page - self.ctx.win_stride + 1
+        if ctx.region_start <= q and state[q] == PAGE_WRITTEN:
+            self.ctx.win_stride = self.ctx.left_s = 0
+            self.gated += 1
 
     def act(self, c: Cell, ctx: FaultContext, want: int | None = None) -> int:
         """Steps 5-6: the largest degree ``<= want`` (default ``table[cell]``) that fits the
@@ -1232,6 +1271,7 @@ class GuardedPolicy(Policy):
                 "proof_look": self.proof_look, "proof_span": self.proof_span,
                 "proof_skipmap": self.proof_skipmap, "proof_duemap": self.proof_duemap,
                 "proof_cutback": self.proof_cutback, "stride_window": self.stride_window,
+                "stride_gate": self.stride_gate, "stride_clip": self.stride_clip,
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -1529,6 +1569,17 @@ def check_proof_look(proof_look: Any, proof: int) -> int:
     """``policy.proof_look`` (0 or 1; 0 with ``proof: 0``, which has no ring), or a one-line
     :class:`ConfigError` naming it."""
     return check_flag(proof_look, "proof_look", "proof", proof, "it looks at the proof ring")
+
+
+def check_stride_gate(value: Any, stride_window: Any, field: str = "stride_gate") -> int:
+    """``policy.stride_gate`` / ``policy.stride_clip`` (``field``; 0 or 1; 1 needs
+    ``stride_window: 1``), or a one-line :class:`ConfigError` naming it."""
+    if isinstance(value, bool) or value not in (0, 1):
+        raise ConfigError(f"policy.{field} must be 0 or 1, got {value!r}")
+    if value and not stride_window:
+        raise ConfigError(f"policy.{field}: 1 needs stride_window: 1 (it narrows strided "
+                          "windows)")
+    return int(value)
 
 
 def check_stride_window(stride_window: Any, protect: Any) -> int:
