@@ -203,6 +203,10 @@ def test_strided_windows_have_no_compiled_form() -> None:
         program_args(prog)
     off = GuardedPolicy.for_cost(_cost(), table=[64] * N_CELLS).kernel_program()
     assert "stride_window" not in off.table  # stride_window 0: the program as before
+    for field in ("stride_gate", "stride_clip"):  # not in the module: refused, not dropped
+        with pytest.raises(ConfigError, match=f"policy.{field}"):
+            GuardedPolicy.for_cost(_cost(), table=[64] * N_CELLS, stride_window=1,
+                                   **{field: 1}).kernel_program()
     from cowrl.policies.guarded import learn_table
 
     with pytest.raises(ConfigError, match="policy.stride_window"):

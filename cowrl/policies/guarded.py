@@ -1250,6 +1250,10 @@ class GuardedPolicy(Policy):
         an inert policy (:attr:`inert`), STATIC with k = 0: the decisions it would take."""
         if self.inert:
             return KernelProgram(mode="static", k=0)
+        for field in ("stride_gate", "stride_clip"):  # simulator studies: not in the module
+            if getattr(self, field):
+                raise ConfigError(f"policy.{field}: 1 is a simulator study (not in the "
+                                  f"module's table); use {field}: 0")
         return self.program()  # stride_window 1: the module's table carries it (ABI 15)
 
     def describe(self) -> dict[str, int | str]:
