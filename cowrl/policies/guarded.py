@@ -745,7 +745,8 @@ class GuardedPolicy(Policy):
         self.skip = prices["skip_ns"]
         # stride_window 1: a window may be strided (page+s, .., page+k*s) where the stride
         # detector sees a constant stride s >= 2; each strided page walked costs stride_ns
-        # more (reserved in fixed(); the engine charges precopy_stride_ns). Simulator only.
+        # more (reserved in fixed(); the engine charges precopy_stride_ns; the module's table
+        # carries both, ABI 15).
         self.stride_window = int(stride_window)
         self.stride_ns = prices["stride_ns"]
         if self.stride_ns and not self.stride_window:
