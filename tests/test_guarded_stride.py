@@ -303,3 +303,30 @@ def test_the_header_refuses_bad_stride_fields(cguarded) -> None:  # noqa: ANN001
     assert cguarded.check(bytes(pp)) == 0
     struct.pack_into("<H", pp, 760, 1)
     assert cguarded.check(bytes(pp)) == -22  # with protect
+
+
+def test_the_guarded_stride_policy_is_guarded_with_strided_windows() -> None:
+    """conf/policy/guarded_stride.yaml: guarded's table (``table: guarded``) and every option
+    of conf/policy/guarded.yaml, with ``stride_window: 1``; on a column sweep it copies down
+    the column where guarded copies next to the fault."""
+    from cowrl.policies.guarded import make_guarded
+    from cowrl.registry import group_config, make_policy
+
+    base, strided = group_config("policy", "guarded"), group_config("policy", "guarded_stride")
+    assert set(base) == set(strided) - {"stride_window"}
+    for key in base:
+        if key not in ("name", "table"):
+            assert strided[key] == base[key], key
+    p, q = make_policy("guarded_stride"), make_policy("guarded")
+    assert p.stride_window == 1 and q.stride_window == 0
+    assert list(p.table) == list(q.table)
+    cost = make_costmodel("seed_table1")
+    t = g.stride(n_pages=4096, stride=16)
+    rs, rq = simulate(t, p, cost), simulate(t, q, cost)
+    assert rs.faults < rq.faults and rs.wasted == 0
+    # a table named by a file that does not exist, or holds no table: one line, the field
+    with pytest.raises(ConfigError, match="policy.table: unknown policy 'nonexistent'"):
+        make_guarded(table="nonexistent")
+    with pytest.raises(ConfigError, match="policy.table: conf/policy/guarded_stride.yaml holds "
+                                          "no table"):
+        make_guarded(table="guarded_stride")

@@ -1673,7 +1673,7 @@ def shipped_options() -> dict[str, Any]:
             if k not in ("_target_", "name", "costmodel", "lam", "table")}
 
 
-def make_guarded(table: Sequence[int] | int | None = None, costmodel: str = "seed_table1",
+def make_guarded(table: Sequence[int] | int | str | None = None, costmodel: str = "seed_table1",
                  lam: float | None = None, **kw: Any) -> GuardedPolicy:
     """``conf/policy/guarded.yaml``: a table plus the budget constants of ``costmodel``;
     ``costmodel: auto`` takes them from the cost model each run is priced by (the
@@ -1681,9 +1681,16 @@ def make_guarded(table: Sequence[int] | int | None = None, costmodel: str = "see
     :meth:`GuardedPolicy.for_trace`), so that the budget reserves what a window really
     costs there (``precopy_setup_ns``, ``precopy_skip_ns``) and a saved fault's gain includes
     the GUARDED decision it saves. ``table`` may be one value for every cell
-    (``conf/policy/shield64.yaml``: 64, the shield alone deciding)."""
-    from cowrl.registry import make_costmodel
+    (``conf/policy/shield64.yaml``: 64, the shield alone deciding), or the name of another
+    policy file whose ``table`` it takes (``conf/policy/guarded_stride.yaml``: ``guarded``)."""
+    from cowrl.registry import group_config, make_costmodel
 
+    if isinstance(table, str):
+        src = group_config("policy", table, "policy.table").get("table")
+        if isinstance(src, str) or src is None:
+            raise ConfigError(f"policy.table: conf/policy/{table}.yaml holds no table of its own "
+                              f"(got {src!r})")
+        table = list(src) if not isinstance(src, int) else src
     if isinstance(table, (int, np.integer)) and not isinstance(table, bool):
         table = [int(table)] * N_CELLS
     lam_v = 1.0 if lam is None else lam
