@@ -1,6 +1,8 @@
 """``guarded``'s ``stride_window`` (a simulator study, docs/policies.md "Strided windows
 (session 28, simulator study)"): off decides and prices as before, on copies the next pages
-of a column and proves them, and the loss over k = 0 stays within the allowances."""
+of a column and proves them, and the loss over k = 0 stays within the allowances; the
+compiled program (cowrl/sim/programs.py) and the module's header decide it as the
+prototype."""
 
 from __future__ import annotations
 
@@ -118,7 +120,7 @@ def test_a_column_sweep_gets_strided_windows_and_proves_them(cm: str, t: Trace) 
     for sw in (0, 1):
         pol = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS,
                                      **{**shipped_options(), "stride_window": sw})
-        rec = simulate(t, pol, cost)
+        rec = simulate(t, pol, cost, fast=False)  # the prototype counts its proofs
         rel[sw] = objective(rec, 1.0, cost.page_cost_ns) / base
         proven[sw] = pol.ctx.proven
         if sw:
@@ -158,7 +160,8 @@ def test_the_bound_holds_with_strided_windows(cm: str, k: int) -> None:
         for opts in ({**shipped_options()}, {**shipped_options(), "grant_left": 0},
                      {"proof": 1, "proof_ttl": 3, "grant_left": 0}):
             pol = GuardedPolicy.for_cost(cost, table=[k] * N_CELLS, **opts, stride_window=1)
-            run = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
+            # (fast=False: the prototype counts the allowances it grants)
+            run = objective(simulate(t, pol, cost, fast=False), 1.0, cost.page_cost_ns)
             assert run - zeros <= pol.granted + t.n_pages, (t.name, opts)
 
 
@@ -173,7 +176,7 @@ def test_the_bound_test_can_fail_without_the_surcharge_reserved() -> None:
     for ns in (None, 0):
         pol = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1, proof_ttl=3,
                                      grant_left=0, stride_window=1, stride_ns=ns)
-        run = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
+        run = objective(simulate(t, pol, cost, fast=False), 1.0, cost.page_cost_ns)
         excess[ns] = (run - zeros, pol.granted)
     assert excess[None][0] <= excess[None][1] + t.n_pages
     assert excess[0][0] > excess[0][1] + t.n_pages
@@ -190,27 +193,68 @@ def test_bad_stride_options_name_the_field(kw: dict, field: str) -> None:
         GuardedPolicy(**kw)
 
 
-def test_strided_windows_have_no_compiled_form() -> None:
-    """No compiled simulator form (the prototype decides in Python); the module's table
-    carries the option (kernel_program), which the compiled program refuses to drop."""
-    pol = GuardedPolicy.for_cost(_cost(), table=[64] * N_CELLS, stride_window=1)
-    assert pol.replay_program() is None
-    prog = pol.kernel_program()
-    assert prog.table["stride_window"] == 1 and prog.table["stride_ns"] == pol.stride_ns > 0
-    from cowrl.sim.programs import program_args
+def test_strided_windows_are_compiled() -> None:
+    """The compiled program carries ``stride_window`` and ``stride_ns`` (replay_program
+    returns it; program_args packs them); ``stride_gate`` / ``stride_clip`` stay prototype
+    only (replay_program None, program_args and kernel_program refuse them); learn_table
+    still prices adjacent windows only."""
+    from cowrl.sim.programs import C_STRIDENS, C_STRIDEW, program_args
 
-    with pytest.raises(ValueError, match="stride_window"):
-        program_args(prog)
+    pol = GuardedPolicy.for_cost(_cost(), table=[64] * N_CELLS, stride_window=1)
+    prog = pol.replay_program()
+    assert prog is not None and prog.table == pol.kernel_program().table
+    assert prog.table["stride_window"] == 1 and prog.table["stride_ns"] == pol.stride_ns > 0
+    cells = program_args(prog)[2]
+    assert (cells[C_STRIDEW], cells[C_STRIDENS]) == (1, pol.stride_ns)
     off = GuardedPolicy.for_cost(_cost(), table=[64] * N_CELLS).kernel_program()
     assert "stride_window" not in off.table  # stride_window 0: the program as before
-    for field in ("stride_gate", "stride_clip"):  # not in the module: refused, not dropped
+    assert program_args(off)[2][C_STRIDEW] == 0
+    for field in ("stride_gate", "stride_clip"):  # not compiled, not in the module
+        study = GuardedPolicy.for_cost(_cost(), table=[64] * N_CELLS, stride_window=1,
+                                       **{field: 1})
+        assert study.replay_program() is None
         with pytest.raises(ConfigError, match=f"policy.{field}"):
-            GuardedPolicy.for_cost(_cost(), table=[64] * N_CELLS, stride_window=1,
-                                   **{field: 1}).kernel_program()
+            study.kernel_program()
+        with pytest.raises(ValueError, match=field):
+            program_args(replace(prog, table={**prog.table, field: 1}))
     from cowrl.policies.guarded import learn_table
 
     with pytest.raises(ConfigError, match="policy.stride_window"):
         learn_table([_columns(4, 4)], [_cost()], passes=1, stride_window=1)
+
+
+@pytest.mark.parametrize("cm", ["seed_table1", "host"])
+@pytest.mark.parametrize("which", ["shield64", "guarded"])
+def test_the_compiled_program_decides_strided_windows_as_the_prototype(cm: str,
+                                                                       which: str) -> None:
+    """The compiled GUARDED program (``simulate``'s default, ``fast=True``) with
+    ``stride_window: 1`` takes the prototype's decisions fault for fault (``fast=False``):
+    the same faults and k, copies, waste and per-fault times (the strided surcharge
+    included), with the shipped options, ``grant_left: 0`` and a proof-ttl variant, on the
+    column sweeps, the writers that fool the detector and the bound traces; and it strides
+    (it decides otherwise than ``stride_window: 0``; on a column sweep, with the shipped
+    options, it takes far fewer faults than writes)."""
+    from cowrl.registry import make_policy
+
+    cost = _cost(cm)
+    shipped = make_policy("guarded")
+    assert isinstance(shipped, GuardedPolicy)
+    table = [64] * N_CELLS if which == "shield64" else list(shipped.table)
+    copied = differ = 0
+    for opts in ({**shipped_options()}, {**shipped_options(), "grant_left": 0},
+                 {"proof": 1, "proof_ttl": 3, "grant_left": 0}):
+        for t in [*_header_traces(), *_adversarial()]:
+            pol = GuardedPolicy.for_cost(cost, table=table, **{**opts, "stride_window": 1})
+            assert pol.replay_program() is not None  # fast=True runs the compiled program
+            got, ev = _compiled_equals_prototype(t, pol, cost)
+            copied += got.precopied
+            plain = GuardedPolicy.for_cost(cost, table=table, **opts)
+            _, ev0 = simulate(t, plain, cost, record_events=True)
+            differ += not np.array_equal(ev.k, ev0.k) or not np.array_equal(ev.page, ev0.page)
+            if t.name.startswith("columns") and opts == shipped_options():
+                # strided copies: far fewer faults than writes
+                assert ev.page.size < t.writes // 2, t.name
+    assert copied > 0 and differ > 0
 
 
 def test_an_artifact_keeps_the_option(tmp_path) -> None:  # noqa: ANN001

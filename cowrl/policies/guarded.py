@@ -1241,8 +1241,10 @@ class GuardedPolicy(Policy):
 
     def replay_program(self) -> KernelProgram | None:
         # Training hooks (exploration, the fault log) need decide() at every fault, and so
-        # do strided windows (no compiled simulator form; the module runs them).
-        if self.explore is not None or self.trace_log is not None or self.stride_window:
+        # do the stride studies stride_gate / stride_clip (prototype only); strided windows
+        # (stride_window) are compiled (cowrl.sim.programs, G_WIN_STRIDE).
+        if self.explore is not None or self.trace_log is not None or self.stride_gate \
+                or self.stride_clip:
             return None
         return self.kernel_program()
 

@@ -36,6 +36,7 @@ from cowrl.sim.programs import (
     G_WALK_JUMP,
     G_WALK_LIVE,
     G_WALK_SCAN,
+    G_WIN_STRIDE,
     GUARDED,
     N_CELLS,
     STATIC,
@@ -63,6 +64,7 @@ from cowrl.traces.io import Trace
 # (FaultContext.window_stride; guarded's stride_window, a simulator study): 0 or 1 = the
 # adjacent window page+1..page+k, s >= 2 = the strided window page+s, page+2s, ..., page+ks
 # (within the region), each of its pages walked charged precopy_stride_ns; zeroed as READS.
+# A compiled GUARDED program's strided window comes in its state instead (programs.G_WIN_STRIDE).
 POS, PAGE, REND, RSTART, PREV_PAGE, PREV_K, SEQ, RUN, HIT, NPRIV, FAULTS, PRECOPIED, \
     WASTED, READS, VOFF, WEMPTY, WLIVE, WJUMP, WDUE, WSCAN, PROC, COFF, STRIDE = range(23)
 N_STATE = 23
@@ -167,6 +169,9 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
         # page's first fault, the precopy window clipped at the region end ---
         stride = st[i, STRIDE]  # a Python policy's strided window (0: adjacent)
         st[i, STRIDE] = 0
+        if code == GUARDED and ss[G_WIN_STRIDE] != 0:  # the compiled program's (stride_window)
+            stride = ss[G_WIN_STRIDE]
+            ss[G_WIN_STRIDE] = 0
         if stride >= 2:  # page + j * stride, j = 1..hi (within the region), walked to top
             hi = min(k, (rend - 1 - page) // stride)
             top = hi

@@ -132,7 +132,10 @@ _GBWAIT = _GWDUE + 1
 # proof_cutback: per bucket, the looks cut by the budget since its last proof (at most
 # proof_cutback); a look puts the bucket's next one off 2 ** that many faults while it is not 0.
 _GBCUTS = _GBWAIT + G_BUCKETS
-STREAM_STATE = _GBCUTS + G_BUCKETS
+# stride_window: the stride s >= 2 of the window this fault decided (0: adjacent, or k = 0);
+# the engine applies the window page+s, .., page+k*s from it and zeroes it.
+G_WIN_STRIDE = _GBCUTS + G_BUCKETS
+STREAM_STATE = G_WIN_STRIDE + 1
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -156,7 +159,9 @@ C_PDUEMAP = G_CELLS + 26  # proof_duemap: 1 = ... and over the entries not yet d
 C_WALKDUE = G_CELLS + 27  # walk_due_ns: the budget pays it per jump to a slot not waiting
 C_WALKSCAN = G_CELLS + 28  # walk_scan_ns: ... and per waiting entry a refresh looks at
 C_PCUTBACK = G_CELLS + 29  # proof_cutback: s = a cut look puts off the next 2 ** (<= s) faults
-C_DEG = G_CELLS + 30
+C_STRIDEW = G_CELLS + 30  # stride_window: 1 = a window may follow the stride detector
+C_STRIDENS = G_CELLS + 31  # stride_ns: the budget reserves it per strided page walked
+C_DEG = G_CELLS + 32
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -265,6 +270,19 @@ def guarded_shared(private: np.ndarray, s0: int, page: int, k: int, limit: int) 
         if private[s0 + j] == 0:
             n += 1
     return n
+
+
+@njit(cache=True, nogil=True)
+def guarded_strided(private: np.ndarray, s0: int, page: int, k: int, limit: int,
+                    stride: int) -> tuple[int, int]:
+    """``(walked, shared)`` of the strided window ``page+s, .., page+k*s`` (``s =
+    stride``, clipped at ``limit``): its pages, and those a window would copy."""
+    hi = min(k, (limit - 1 - page) // stride)
+    n = 0
+    for j in range(1, hi + 1):
+        if private[s0 + page + j * stride] == 0:
+            n += 1
+    return hi, n
 
 
 @njit(cache=True, nogil=True)
@@ -566,16 +584,24 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         run = ss[_GSTRIDE] if stride_hit else 0
         slot = lru_victim(ss, slots)
     cls = 0 if kind == 1 or kind == 2 else 1
+    # stride_window: a constant stride continuing (the detector), not an exact stream
+    # continuation (a sequential writer's windows of constant k look like a stride k + 1)
+    ws = delta if cells[C_STRIDEW] and stride_hit and kind != 1 else 0
     # 3. the cell: private neighbours p-3 .. p-1 within the region, sentinel hit rate
     left = 0
     for j in range(max(page - 3, start), page):
         if private[s0 + j]:
             left += 1
+    left_s = 0  # stride_window: page-s, page-2s, page-3s private (the strided evidence)
+    if ws:
+        for j in range(1, 4):
+            if page - j * ws >= start and private[s0 + page - j * ws]:
+                left_s += 1
     # the allowance: hit_scale of it at a sentinel hit; else at every fault, or only where
-    # there is evidence (at least grant private neighbours)
+    # there is evidence (at least grant private neighbours, or strided ones)
     if hit:
         ss[_GBUDGET] += cells[C_ALLOW] * cells[C_HITSCALE]
-    elif cells[C_GRANT] == 0 or left >= cells[C_GRANT]:
+    elif cells[C_GRANT] == 0 or left >= cells[C_GRANT] or (ws and left_s >= cells[C_GRANT]):
         ss[_GBUDGET] += cells[C_ALLOW]
     use_b = min(ss[_GUSE + cls] >> 6, G_USE_BUCKETS - 1)
     cell = ((kind * RUN_BUCKETS + run_bucket(run)) * G_LEFT_BUCKETS + left) * G_USE_BUCKETS \
@@ -614,15 +640,27 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                     continue
             if d > want or d == 0 or d >= cap:
                 continue
-            cp = guarded_shared(private, s0, page, d, limit)
-            walked = max(min(page + d, limit - 1) - page, 0)
-            fixed = cells[C_SETUP] + (walked - cp) * cells[C_SKIP]
+            if ws:  # strided: and stride_ns per page walked
+                walked, cp = guarded_strided(private, s0, page, d, limit, ws)
+                fixed = cells[C_SETUP] + (walked - cp) * cells[C_SKIP] \
+                    + walked * cells[C_STRIDENS]
+            else:
+                cp = guarded_shared(private, s0, page, d, limit)
+                walked = max(min(page + d, limit - 1) - page, 0)
+                fixed = cells[C_SETUP] + (walked - cp) * cells[C_SKIP]
             if cp * per + fixed <= ss[_GBUDGET]:
                 k, copied, reserved = d, cp, cp * per
                 ss[_GBUDGET] -= reserved + fixed
                 break
+    step = ws if ws else 1  # the window's pages: page + step, page + 2 step, ..
+    # its last page (clipped at the region; a strided window may hold none: page)
+    if ws:
+        end = page + (min(k, (limit - 1 - page) // ws) * ws if k > 0 else 0)
+    else:
+        end = max(min(page + k, limit - 1), page)
+    ss[G_WIN_STRIDE] = ws if k > 0 else 0  # the engine applies the strided window
     if proof and k > 0:  # version 4: the copied pages await their proofs
-        for j in range(page + 1, min(page + k, limit - 1) + 1):
+        for j in range(page + step, end + 1, step):
             if private[s0 + j] == 0:
                 h = ss[_GPHEAD]
                 g_unwait(ss, h)  # (before its bucket changes)
@@ -648,16 +686,18 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 ss[_GPHEAD] = (ss[_GPHEAD] + 1) & (G_PROOFS - 1)
     # 5. commit: the slot, and the sentinel just past the window (if it is still shared)
     ss[_NFAULTS] += 1
-    end = max(min(page + k, limit - 1), page)
     ss[_VALID + slot] = 1
     ss[_END + slot] = end
     ss[_RUN + slot] = run if cls == 0 else 0
     ss[_STAMP + slot] = ss[_NFAULTS]
-    s = end + 1
+    if ws:  # the detector goes on from a strided window's last page (the next fault, at
+        ss[_GPREV] = end  # end + s, continues the stride)
+    s = end + step
     # The window is not applied yet: its pages are private-to-be, and s is past it. The
-    # sentinel is the first shared page within scan pages past the window's end.
-    while s < limit and private[s0 + s] != 0 and s <= end + cells[C_SCAN]:
-        s += 1
+    # sentinel is the first shared page within scan pages (strided: scan strides) past the
+    # window's end, in its column.
+    while s < limit and private[s0 + s] != 0 and s <= end + cells[C_SCAN] * step:
+        s += step
     if s < limit and private[s0 + s] == 0:
         t = (s - start) & (G_SENTINELS - 1)
         old = ss[_GTAGS + t]
@@ -708,9 +748,10 @@ def program_args(program: Any) -> tuple[int, int, np.ndarray, int, int, int]:
         return STATIC, int(program.k), np.zeros(N_CELLS, dtype=np.int64), 0, 1, 1
     t = program.table
     if t["decide"] == "guarded":
-        if int(t.get("stride_window", 0)):  # the module's and the prototype's, not compiled here
-            raise ValueError("guarded stride_window: 1 has no compiled simulator form "
-                             "(GuardedPolicy decides it in Python; the module runs it)")
+        for field in ("stride_gate", "stride_clip"):  # prototype-only simulator studies
+            if int(t.get(field, 0)):
+                raise ValueError(f"guarded {field}: 1 has no compiled simulator form "
+                                 "(GuardedPolicy decides it in Python)")
         return GUARDED, 0, guarded_cells(t), 0, int(t["slots"]), int(t["near"])
     cells = np.asarray(t.get("cells") or [0] * N_CELLS, dtype=np.int64)
     return (DECIDE_CODES[t["decide"]], 0, cells, int(t.get("max_k", 0)), int(t["slots"]),
@@ -754,6 +795,8 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_WALKSCAN] = int(t.get("walk_scan_ns", 0))
     out[C_PCUTBACK] = int(t.get("proof_cutback", 0))
     out[C_READ] = int(t.get("read_ns", 0))
+    out[C_STRIDEW] = int(t.get("stride_window", 0))
+    out[C_STRIDENS] = int(t.get("stride_ns", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out
