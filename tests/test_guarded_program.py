@@ -185,6 +185,19 @@ def _compiled_equals_prototype(t: Trace, pol: GuardedPolicy, cost: object) -> tu
     return got, ev_got
 
 
+def _header_decides_as(cguarded, payload: bytes, t: Trace, ev: object,  # noqa: ANN001
+                       **replay_kw: object) -> None:
+    """cowrl_guarded.h, replayed in user space on ``t`` (``replay_kw``: e.g. the harness
+    ``slots``), decides as the simulator's events ``ev``: the same fault pages and degrees,
+    and its precopy walks (each to the last window page its decision read shared,
+    cowrl_guarded_obs.last) step over the private pages the engine counts."""
+    page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends,
+                              t.region_vpn_offsets, t.region_writers, **replay_kw)
+    assert np.array_equal(page, ev.page), t.name
+    assert np.array_equal(k, ev.k), t.name
+    assert cguarded.last_skips == int(ev.skipped.sum()), t.name
+
+
 def _compiled_equals_and_option_matters(pol: GuardedPolicy, **off: int) -> None:
     """The compiled program equals the prototype on every trace, with windows, and ``pol``
     with the option ``off`` decides otherwise somewhere."""
@@ -510,14 +523,8 @@ def test_c_guarded_matches_the_prototype(cguarded, pi: int) -> None:  # noqa: AN
     nonzero = proofs = 0
     for t in _traces():
         _, ev = simulate(t, pol, cost, record_events=True, fast=False)
-        page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends,
-                                  t.region_vpn_offsets, t.region_writers)
-        assert np.array_equal(page, ev.page), t.name
-        assert np.array_equal(k, ev.k), t.name
-        # the module's precopy walks (each to the last window page its decision read
-        # shared, cowrl_guarded_obs.last) step over the private pages the engine counts
-        assert cguarded.last_skips == int(ev.skipped.sum()), t.name
-        nonzero += int(np.count_nonzero(k))
+        _header_decides_as(cguarded, payload, t, ev)
+        nonzero += int(np.count_nonzero(ev.k))
         proofs += cguarded.last_proofs
     assert nonzero > 0
     assert (proofs > 0) == bool(pol.proof)  # version 4 reads the ring, version 3 never does
@@ -1602,11 +1609,7 @@ def test_one_address_prototype_compiled_and_c_decide_alike(cguarded, pi: int) ->
         assert (ref.faults, ref.precopied, ref.wasted) == (got.faults, got.precopied,
                                                            got.wasted), t.name
         assert np.allclose(ref.fault_ns, got.fault_ns), t.name
-        page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends,
-                                  t.region_vpn_offsets, t.region_writers,
-                                  slots=harness_slots(t, shared=True))
-        assert np.array_equal(page, ev.page) and np.array_equal(k, ev.k), t.name
-        assert cguarded.last_skips == int(ev.skipped.sum()), t.name
+        _header_decides_as(cguarded, payload, t, ev, slots=harness_slots(t, shared=True))
         assert (cguarded.last_proofs, cguarded.last_proven) == (reads, proven), t.name
         assert cguarded.last_foreign == 0 and g_.proof_foreign == 0, t.name
         precopied += got.precopied

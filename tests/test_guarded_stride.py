@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from test_guarded_program import _compiled_equals_prototype, _policies, _traces
+from test_guarded_program import _compiled_equals_prototype, _header_decides_as, _policies, _traces
 from test_guarded_proof import _bound_traces
 
 from cowrl.errors import ConfigError
@@ -304,11 +304,7 @@ def test_the_header_decides_strided_windows_as_the_prototype(cguarded, cm: str, 
         payload = pack_guarded(pol.kernel_program())
         assert cguarded.check(payload) == 0
         _, ev = simulate(t, pol, cost, record_events=True, fast=False)
-        page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends,
-                                  t.region_vpn_offsets, t.region_writers)
-        assert np.array_equal(page, ev.page), t.name
-        assert np.array_equal(k, ev.k), t.name
-        assert cguarded.last_skips == int(ev.skipped.sum()), t.name
+        _header_decides_as(cguarded, payload, t, ev)
         assert cguarded.last_proven == pol.ctx.proven, t.name
         opened += int(np.count_nonzero(ev.k))
         if t.name.startswith("columns"):
