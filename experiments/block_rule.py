@@ -23,7 +23,7 @@ loss)`` of the budget's prices, the copies proven and their mean latency (demand
 the copy's to the proof's: 1 = proven at the next demand fault), the allowances granted
 (demand faults); then guarded_diagnosis.py's modes (``shipped``, ``noalias``, ``instant``,
 ``truth``) on the same draws: version 2's budget (sentinel credit), a table of 64s, one
-obstacle removed by hindsight per mode (that tool draws the protocol's held-out test traces;
+obstacle removed by hindsight per mode (that tool drew the protocol's held-out test traces;
 here the development draws).
 
 ``measure`` (``--per-trace``: also a line per draw): the two block rules (:class:`BlockRule`)

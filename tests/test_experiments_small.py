@@ -161,6 +161,8 @@ def test_guarded_proof_bound_small(tmp_path: Path) -> None:
     for m, cells_line in rows:
         cells = cells_line.strip().split(", ")
         assert len(cells) == 6  # 4 fixed traces + 1 draw each of multi_stream and mixture
+        # development draws (seed 2000), never the held-out test traces (multi_stream_0, ...)
+        assert [c.split()[0] for c in cells[4:]] == ["multi_stream_2000", "mixture_2000"], cells
         ex = [float(c.split()[1].split("/")[0]) for c in cells]
         rel = [float(c.split("/")[1]) for c in cells]
         assert max(ex) == pytest.approx(float(m[3]), abs=0.051)
