@@ -212,9 +212,11 @@ class CostModel:
     precopy_stride_ns: float = 0.0
     """What one page of a *strided* precopy window costs on top of ``precopy_ns`` /
     ``precopy_skip_ns`` (its own page-table walk: the pages page+s, page+2s, ... lie in
-    other PTE tables' slots or tables; guarded's ``stride_window``, a simulator study, not in
-    the module). Charged by the engine per strided page walked; 0 = not priced, and no
-    adjacent window ever pays it."""
+    other PTE tables' slots or tables; guarded's ``stride_window``, in the module since ABI 15,
+    session 28). Measured in the module in session 29 (docs/calibration.md, "The strided
+    page's price": ``tcg`` 730.0, the dearest stride's; ``seed_table1`` / ``host`` scaled).
+    Charged by the engine per strided page walked; 0 = not priced, and no adjacent window
+    ever pays it."""
     name: str = "costmodel"
     noise: NoiseModel = field(default_factory=NoiseModel)
     thp_model: THPModel = field(default_factory=SplitThenCopy)
