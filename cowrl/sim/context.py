@@ -109,7 +109,7 @@ class FaultContext:
     window_stride: np.ndarray | None = field(default=None, compare=False, repr=False)
     """The engine's stride of this fault's precopy window (one int64; None outside the
     engine): 0 or 1 = the adjacent window ``page+1 .. page+k``; a policy that sets ``s >= 2``
-    (guarded's ``stride_window``, a simulator study) gets the strided window ``page+s,
+    (guarded's ``stride_window``, in the module since ABI 15) gets the strided window ``page+s,
     page+2s, .., page+k*s`` within the region, each page walked charged
     ``precopy_stride_ns``. The engine zeroes it when it applies the fault."""
 

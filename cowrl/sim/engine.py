@@ -61,7 +61,7 @@ from cowrl.traces.io import Trace
 # COFF: the current region's coordinate offset (:func:`coordinate_offsets`): the decision
 # sees page + COFF (0 but in the one-address layout).
 # STRIDE: the stride of the current fault's precopy window that a Python policy chose
-# (FaultContext.window_stride; guarded's stride_window, a simulator study): 0 or 1 = the
+# (FaultContext.window_stride; guarded's stride_window, in the module since ABI 15): 0 or 1 = the
 # adjacent window page+1..page+k, s >= 2 = the strided window page+s, page+2s, ..., page+ks
 # (within the region), each of its pages walked charged precopy_stride_ns; zeroed as READS.
 # A compiled GUARDED program's strided window comes in its state instead (programs.G_WIN_STRIDE).
