@@ -6,6 +6,14 @@
     python experiments/apps_signals.py rules    [--families ...] [--rules blk>=48:blk ...]
     python experiments/apps_signals.py guarded  [--families ...] [--force 1 2 4]
 
+Family traces (``--families``): ``--draws`` development draws each,
+``randomized(first + i, 0, families=F)``, seeds 2000+ (``--first``; as
+experiments/ramp_proposer.py). ``--heldout-eval`` draws the protocol's held-out test traces
+instead (``test_traces``: seeds 100000+), for an evaluation-only report; never to choose a
+signal, rule or threshold. (Before session 29 the held-out draws were the default; the
+``--families`` figures in docs/policies.md, "Where the oracle's gain lies on the recorded
+applications", were printed that way.)
+
 ``regions``: per region (VMA) of each trace, its faults, write-order statistics (share of
 faults on the page after / before the previous fault of the region, or at the same stride)
 and the final density of its aligned 64-page blocks (aligned on the recorded virtual
@@ -63,6 +71,7 @@ from cowrl.policies.guarded import GuardedContext, describe_cell  # noqa: E402
 from cowrl.registry import make_costmodel  # noqa: E402
 from cowrl.sim.costmodel import CostModel  # noqa: E402
 from cowrl.sim.engine import ReplayEngine, lookahead_k, written_mask  # noqa: E402
+from cowrl.traces.generators import randomized  # noqa: E402
 from cowrl.traces.io import Trace, load_trace  # noqa: E402
 
 BLOCK = 64
@@ -796,8 +805,21 @@ def dense_grid() -> list[Trace]:
                                         for cv in (1.0, 0.9, 0.7, 0.5))]
 
 
+def family_draws(fam: str, draws: int, first: int = 2000, heldout_eval: bool = False
+                 ) -> list[Trace]:
+    """``draws`` development draws of ``fam`` from seed ``first`` (2000+); with
+    ``heldout_eval`` the protocol's held-out test traces instead (evaluation only)."""
+    if heldout_eval:
+        return test_traces(fam, draws, None, None)
+    if first < 2000:
+        raise ConfigError("--first: development draws are seeds 2000+")
+    return [randomized(first + i, 0, families=fam, name=f"{fam}_{first + i}")
+            for i in range(draws)]
+
+
 def load_groups(trace_globs: list[str], families: list[str], draws: int,
-                per_trace: bool) -> dict[str, list[Trace]]:
+                per_trace: bool, first: int = 2000, heldout_eval: bool = False
+                ) -> dict[str, list[Trace]]:
     groups: dict[str, list[Trace]] = {}
     for g in trace_globs:
         files = sorted(glob.glob(g))
@@ -807,7 +829,8 @@ def load_groups(trace_globs: list[str], families: list[str], draws: int,
             t = load_trace(f, times=False)
             groups.setdefault(t.name if per_trace else "apps", []).append(t)
     for fam in families:
-        ts = dense_grid() if fam == "dense_grid" else test_traces(fam, draws, None, None)
+        ts = dense_grid() if fam == "dense_grid" else family_draws(fam, draws, first,
+                                                                   heldout_eval)
         if per_trace and fam == "dense_grid":
             for t in ts:
                 groups[t.name] = [t]
@@ -822,7 +845,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--traces", nargs="*", default=[CORPUS])
     ap.add_argument("--families", default="",
                     help="comma-separated generator families (dense_grid: 16 dense fills)")
-    ap.add_argument("--draws", type=int, default=3, help="fresh draws per family")
+    ap.add_argument("--draws", type=int, default=3, help="development draws per family")
+    ap.add_argument("--first", type=int, default=2000,
+                    help="first development seed (2000+): randomized(first + i, 0, families=F)")
+    ap.add_argument("--heldout-eval", action="store_true",
+                    help="evaluation only: the protocol's held-out test traces (seeds 100000+) "
+                         "instead of development draws; never to choose a signal or rule")
     ap.add_argument("--costmodel", nargs="+", default=["seed_table1", "host"])
     ap.add_argument("--lam", type=float, default=1.0)
     ap.add_argument("--top", type=int, default=8, help="regions per trace (regions)")
@@ -841,15 +869,19 @@ def main(argv: list[str] | None = None) -> None:
                     help="aligned block size in pages for blk/bf/burst and the blk action")
     args = ap.parse_args(argv)
     fams = holdout_names(args.families, "--families", families_only=True)
+    if args.first < 2000:
+        raise ConfigError("--first: development draws are seeds 2000+")
     if args.command in ("regions", "oracle"):
         traces = [t for g in load_groups(args.traces, [], 0, True).values() for t in g]
-        traces += [t for f in fams for t in test_traces(f, args.draws, None, None)]
+        traces += [t for f in fams for t in family_draws(f, args.draws, args.first,
+                                                         args.heldout_eval)]
         if args.command == "regions":
             cmd_regions(traces, args.top)
         else:
             cmd_oracle(traces, args.costmodel, args.lam)
         return
-    groups = load_groups(args.traces, fams, args.draws, not args.pooled)
+    groups = load_groups(args.traces, fams, args.draws, not args.pooled, args.first,
+                         args.heldout_eval)
     if args.command == "signals":
         sigs = [s for s in args.signals.split(",") if s]
         acts = [a for a in args.actions.split(",") if a]

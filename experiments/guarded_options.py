@@ -1,8 +1,14 @@
 """What the risk budget alone allows: ``guarded`` with a reckless table (``k = 64`` in every
-cell) under design options, on fresh draws of every generator family.
+cell) under design options, on development draws of every generator family.
 
     python experiments/guarded_options.py --costmodel host \
-        --options '{}' '{"scan": 8, "grant_left": 2}'
+        --options '{}' '{"scan": 8, "grant_left": 2}' [--draws 3] [--first 2000]
+
+Draws: ``g.randomized(first + i, 0, families=F)``, i < ``--draws``, development seeds 2000+
+(as experiments/ramp_proposer.py). ``--heldout-eval`` draws the protocol's held-out test
+traces instead (``test_traces``: seeds 100000+), for an evaluation-only report of a finished
+option; never use it to choose or tune one. (Before session 29 the held-out draws were the
+default; the guarded_options tables in docs/policies.md were printed that way.)
 
 With every cell asking for 64 pages only the budget (its allowance and its sentinel proofs)
 decides, so an option's effect is measured without the noise of a learned table. Prints per
@@ -22,10 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.errors import parse_json  # noqa: E402
+from cowrl.errors import ConfigError, parse_json  # noqa: E402
 from cowrl.generalization import check_targets, holdout_names, measure, test_traces  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy  # noqa: E402
 from cowrl.registry import make_costmodel  # noqa: E402
+from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.generators import FAMILIES  # noqa: E402
 from cowrl.traces.io import load_trace  # noqa: E402
 
@@ -44,15 +51,27 @@ def summary(rows: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--costmodel", default="seed_table1")
-    ap.add_argument("--draws", type=int, default=3, help="fresh draws per family")
+    ap.add_argument("--draws", type=int, default=3, help="development draws per family")
+    ap.add_argument("--first", type=int, default=2000,
+                    help="first development seed (2000+): g.randomized(first + i, 0, families=F)")
+    ap.add_argument("--heldout-eval", action="store_true",
+                    help="evaluation only: the protocol's held-out test traces (seeds 100000+) "
+                         "instead of development draws; never to choose or tune an option")
     ap.add_argument("--families", default=",".join(FAMILIES), help="comma-separated")
     ap.add_argument("--apps", action="store_true", help="also the recorded corpus")
     ap.add_argument("--options", nargs="+", default=["{}"],
                     help="one JSON object of GuardedPolicy keywords per variant")
     args = ap.parse_args()
+    if args.first < 2000:
+        raise ConfigError("--first: development draws are seeds 2000+")
     cost = make_costmodel(args.costmodel)
-    traces = {fam: test_traces(fam, args.draws, None, None)
-              for fam in holdout_names(args.families, "--families", families_only=True)}
+    fams = holdout_names(args.families, "--families", families_only=True)
+    if args.heldout_eval:
+        traces = {fam: test_traces(fam, args.draws, None, None) for fam in fams}
+    else:
+        traces = {fam: [g.randomized(args.first + i, 0, families=fam,
+                                     name=f"{fam}_{args.first + i}")
+                        for i in range(args.draws)] for fam in fams}
     if args.apps:
         traces["apps"] = [load_trace(f) for f in sorted(CORPUS.glob("*.npz"))]
     cache: dict[str, list[dict]] = {}

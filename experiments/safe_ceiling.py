@@ -2,7 +2,7 @@
 what it allows an online policy on writes in random order.
 
     python experiments/safe_ceiling.py --jobs DIR --out DIR2 [--validation-dir D] [--corpus-dir D]
-    python experiments/safe_ceiling.py --random-fills
+    python experiments/safe_ceiling.py --random-fills [--first 2000 | --heldout-eval]
 
 Jobs of ``experiments/generalization.py`` record each held-out trace's safe ceiling
 (``ceiling_ratio``, cowrl/policies/ceiling.py) since 2026-12-03; this adds it to copies of
@@ -11,11 +11,14 @@ corpus directories), writes the copies under ``--out`` (the originals are never 
 prints the report's "safe ceiling" section (``--all``: the whole report). Then
 ``python experiments/generalization.py report=DIR2`` prints the whole report with it.
 
-``--random-fills`` prints, for uniformly random fills of 1,024 to 16,384 pages and the
-protocol's three held-out ``dense_chunks`` draws, under ``seed_table1`` and ``host``: the bound
-on any *online* safe policy's expected objective / baseline when the order cannot be known
-(``unknown_order_ceiling``), the clairvoyant safe ceiling, k = 64, the best fixed k, the oracle
-and the shipped ``guarded`` (docs/policies.md, "The safe ceiling").
+``--random-fills`` prints, for uniformly random fills of 1,024 to 16,384 pages and three
+development draws of ``dense_chunks`` (``g.randomized(first + i, 0, families="dense_chunks")``,
+seeds 2000+; ``--heldout-eval``: the protocol's three held-out ``dense_chunks`` test traces
+instead, seeds 100000+, for an evaluation-only report, as docs/policies.md's table was
+printed before session 29, when they were the default), under ``seed_table1`` and
+``host``: the bound on any *online* safe policy's expected objective / baseline when the order
+cannot be known (``unknown_order_ceiling``), the clairvoyant safe ceiling, k = 64, the best
+fixed k, the oracle and the shipped ``guarded`` (docs/policies.md, "The safe ceiling").
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from cowrl.generalization import (  # noqa: E402
     read_job,
     report,
     resolve_dir,
+    test_traces,
 )
 from cowrl.metrics import objective  # noqa: E402
 from cowrl.policies.best_static import BestStatic  # noqa: E402
@@ -48,11 +52,14 @@ from cowrl.policies.oracle import Oracle  # noqa: E402
 from cowrl.registry import make_costmodel, make_policy  # noqa: E402
 from cowrl.sim.simulator import simulate  # noqa: E402
 from cowrl.traces import generators as g  # noqa: E402
-from cowrl.traces.generators import family_trace  # noqa: E402
 
 
-def random_fills() -> None:
-    """The ``--random-fills`` table (see the module docstring)."""
+def random_fills(first: int = 2000, heldout_eval: bool = False) -> None:
+    """The ``--random-fills`` table (see the module docstring): development draws of
+    ``dense_chunks`` from seed ``first`` (2000+), or with ``heldout_eval`` the protocol's
+    held-out test traces (evaluation only)."""
+    if first < 2000:
+        raise ConfigError("--first: development draws are seeds 2000+")
     print("| cost model | trace | first writes | online bound (unknown order) | clairvoyant "
           "ceiling | k = 64 | best fixed k | oracle | guarded (shipped) |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -61,8 +68,10 @@ def random_fills() -> None:
         guarded = make_policy("guarded", lam=1.0)
         cases = [(g.uniform(n_pages=n, writes=8 * n, seed=1, name=f"random fill {n}"),
                   [0, n]) for n in (1024, 4096, 16384)]
-        for i in range(3):  # the protocol's held-out draws (generalization.test_traces)
-            t = family_trace("dense_chunks", seed=100_000 + i, name=f"dense_chunks_{i}")
+        draws = (test_traces("dense_chunks", 3, None, None) if heldout_eval  # evaluation only
+                 else [g.randomized(first + i, 0, families="dense_chunks",
+                                    name=f"dense_chunks_{first + i}") for i in range(3)])
+        for t in draws:
             ch = int(t.meta["chunk"])
             cases.append((t, [*range(0, t.n_pages, ch), t.n_pages]))
         for t, edges in cases:
@@ -85,6 +94,11 @@ def main() -> int:
     ap.add_argument("--out", help="where the copies with ceilings go")
     ap.add_argument("--random-fills", action="store_true",
                     help="the bound on online policies for writes in random order")
+    ap.add_argument("--first", type=int, default=2000,
+                    help="--random-fills: first development seed (2000+) of its dense_chunks draws")
+    ap.add_argument("--heldout-eval", action="store_true",
+                    help="--random-fills, evaluation only: the protocol's held-out dense_chunks "
+                         "test traces (seeds 100000+) instead; never to choose or tune anything")
     ap.add_argument("--validation-dir",
                     default=os.environ.get("COWRL_VALIDATION_DIR", "../shared/validation"))
     ap.add_argument("--corpus-dir", default="data/traces")
@@ -93,7 +107,7 @@ def main() -> int:
     ap.add_argument("--all", action="store_true", help="print the whole report")
     args = ap.parse_args()
     if args.random_fills:
-        random_fills()
+        random_fills(args.first, args.heldout_eval)
         if not args.jobs:
             return 0
     if not args.jobs or not args.out:

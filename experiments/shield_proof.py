@@ -1,13 +1,16 @@
 """The PPO/DQN shield with and without interior proofs, under a fixed proposer.
 
-    python experiments/shield_proof.py --costmodel seed_table1 --draws 10
+    python experiments/shield_proof.py --costmodel seed_table1 --draws 10 [--first 2000]
 
 A learner behind the shield (``GuardedPrecopyEnv``, ``shield=True``) asks for a degree at
 every fault; the shield applies the largest one guarded's risk budget allows. Here the
 learner is replaced by a fixed proposer (``k = 1`` or ``k = 64`` at every fault: no
-training, no network), on fresh draws of the families where the shielded networks reached
-1.06 x baseline (``multi_stream``, ``mixture``: the held-out draws of
-``cowrl.generalization.test_traces``). Prints per (proposer, proof) the worst and the
+training, no network), on development draws of the families where the shielded networks
+reached 1.06 x baseline (``multi_stream``, ``mixture``: ``g.randomized(first + i, 0,
+families=F)``, seeds 2000+). ``--heldout-eval`` draws the protocol's held-out test traces
+instead (``cowrl.generalization.test_traces``, seeds 100000+), for an evaluation-only report;
+never to choose or tune anything (before session 29 they were the default, and
+docs/policies.md's shield table was printed on them). Prints per (proposer, proof) the worst and the
 geometric-mean objective / baseline, and the worst excess over the allowances granted
 (``objective - objective of k = 0 - allowances``, in demand faults; <= 0 where the bound
 holds).
@@ -24,12 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cowrl.envs.guarded_env import GuardedPrecopyEnv  # noqa: E402
 from cowrl.envs.precopy_env import PrecopyEnv  # noqa: E402
+from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.generalization import holdout_names, test_traces  # noqa: E402
 from cowrl.metrics import objective  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy  # noqa: E402
 from cowrl.policies.static import Baseline  # noqa: E402
 from cowrl.registry import make_costmodel  # noqa: E402
 from cowrl.sim.simulator import simulate  # noqa: E402
+from cowrl.traces import generators as g  # noqa: E402
 
 
 def main() -> None:
@@ -37,10 +42,21 @@ def main() -> None:
     ap.add_argument("--costmodel", default="seed_table1")
     ap.add_argument("--draws", type=int, default=10)
     ap.add_argument("--families", default="multi_stream,mixture")
+    ap.add_argument("--first", type=int, default=2000,
+                    help="first development seed (2000+): g.randomized(first + i, 0, families=F)")
+    ap.add_argument("--heldout-eval", action="store_true",
+                    help="evaluation only: the protocol's held-out test traces (seeds 100000+) "
+                         "instead of development draws; never to choose or tune anything")
     args = ap.parse_args()
+    if args.first < 2000:
+        raise ConfigError("--first: development draws are seeds 2000+")
     cost = make_costmodel(args.costmodel)
     families = holdout_names(args.families, "--families", families_only=True)
-    traces = [t for fam in families for t in test_traces(fam, args.draws, None, None)]
+    if args.heldout_eval:
+        traces = [t for fam in families for t in test_traces(fam, args.draws, None, None)]
+    else:
+        traces = [g.randomized(args.first + i, 0, families=fam, name=f"{fam}_{args.first + i}")
+                  for fam in families for i in range(args.draws)]
     base = {t.name: objective(simulate(t, Baseline(), cost), 1.0, cost.page_cost_ns)
             for t in traces}
     for want in (1, 64):
