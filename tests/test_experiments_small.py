@@ -521,3 +521,29 @@ def test_guarded_stride_dev_small(tmp_path: Path) -> None:
               status=2)
     assert err == (f"error: jobs: {tmp_path / 'job.json'} has no learned guarded_stride table "
                    "(run the job with 'learners=[guarded,guarded_stride]')")
+
+
+def test_block_rule_small(tmp_path: Path) -> None:
+    """Two development draws of block_stride and one of seq under host: the block rules
+    gain where runs repeat (a 6-page block with gaps of 2), leave seq (one run) as the shipped
+    policy decides it, and no draw exceeds 1.01 x baseline; the bound check of the rules
+    holds on its adversarial block writers; an unknown family is a one-line error."""
+    out = run("block_rule", "measure", "--costmodels", "host", "--families", "block_stride",
+              "seq", "--draws", "3", "--first", "2000", tmp=tmp_path)
+    rows = {ln.split()[1]: ln for ln in out.splitlines() if ln.startswith("host ")}
+    assert list(rows) == ["guarded", "R1", "R2"], out
+    pat = re.compile(rf"gain ({NUM})% worst ({NUM}) copied (\d+) wasted (\d+) block reads (\d+)")
+    got = {n: [float(v) for v in pat.search(ln).groups()] for n, ln in rows.items()}  # type: ignore[union-attr]
+    assert all(v[1] <= 1.01 for v in got.values()), got
+    assert got["R1"][0] > got["guarded"][0] + 1 and got["R2"][0] >= got["R1"][0], got
+    assert got["R1"][3] < got["guarded"][3], got  # the gap pages are no longer copied
+    assert got["guarded"][4] == 0 < got["R1"][4], got
+    fam = {ln.split()[0]: [float(x) for x in re.findall(rf"({NUM})%", ln)]
+           for ln in out.splitlines() if ln.split()[0] in ("seq", "block_stride")}
+    assert fam["seq"][0] == fam["seq"][1] == fam["seq"][2], fam
+    assert fam["block_stride"][1] > fam["block_stride"][0] + 3, fam
+    assert "rule, R1:" in out and "rule, R2:" in out
+    out = run("block_rule", "bound", "--costmodels", "host", tmp=tmp_path)
+    assert out.count("(bound holds)") == 4 and "BROKEN" not in out, out
+    err = run("block_rule", "measure", "--families", "nope", tmp=tmp_path, status=2)
+    assert err == "error: --families: unknown family 'nope'"
