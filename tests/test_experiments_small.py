@@ -461,6 +461,42 @@ def test_bench_kernel_noise_small(tmp_path: Path) -> None:
     assert len(ratios) == 2 and all(0.5 < r < 1.5 for r in ratios)
 
 
+@pytest.mark.kernel
+def test_bench_kernel_stride_small(tmp_path: Path) -> None:
+    """One boot of 6.1 with -icount shift=0 (about 20 s): ``--quick`` (strides 16 and 520,
+    k = 8, proof 1, one repetition, 2 columns of 2 windows). The script checks that the
+    module made the simulator's decisions and that every window fault lies where its window
+    leaves it (else it stops); here its lines are well formed, the run counts are the
+    design's, and what must cost more does: a strided decision (page-s, -2s, -3s read; the
+    sentinel down the column), more under another PMD (s = 520: each read its own walk;
+    ~820 instruction-ns against ~160 at s = 16 in session 29), the strided window's decision
+    and extra per copied page at s = 520 (~470 / page), and the suggested price is the
+    dearest extra per page printed."""
+    out = run("bench_kernel_stride", "--quick", "--releases", "6.1", tmp=tmp_path, timeout=600)
+    assert re.search(r"^== Linux 6\.1\.\S+ \(TCG, icount 0: instruction-ns\), 1 interleaved "
+                     r"repetitions, 2 columns x 2 windows", out, re.M), out
+    rng = rf"({NUM}) \[({NUM})\.\.({NUM})\]"
+    assert re.search(r"^ +adj +8 +1 +8 +4 +\d+$", out, re.M), out
+    rows = {int(m[1]): [float(x) for x in m.groups()[3:]] for m in re.finditer(
+        rf"^ +(16|520) +8 +1 +(8) +(4) +\d+ +{rng} +{rng} +{rng} +{rng}$", out, re.M)}
+    assert set(rows) == {16, 520}, out
+    for r in rows.values():  # one repetition: median = min = max
+        assert all(r[i] == r[i + 1] == r[i + 2] for i in (0, 3, 6, 9)), r
+    fault, page, dec, work = (rows[520][i] for i in (0, 3, 6, 9))
+    assert fault > 0 and page > 0 and dec > 0 and page == pytest.approx(fault / 8, abs=0.1)
+    assert work == pytest.approx(page - dec / 8, abs=0.2)
+    timed = {int(m[1]): float(m[5]) for m in re.finditer(
+        rf"^ +s +(16|520): 24 faults, 20 strided; fault \d+ -> \d+ ns; extra per strided "
+        rf"decision {rng} \(harness\), ({NUM}) \[{NUM}\.\.{NUM}\] \(timed, net of the "
+        r"clock\)$", out, re.M)}
+    assert set(timed) == {16, 520}, out
+    assert 0 < timed[16] < timed[520], timed
+    m = re.search(rf"^  suggested tcg precopy_stride_ns: (\d+) \(the dearest extra per copied "
+                  rf"page at k = 8, its decision included: ({NUM})\)$", out, re.M)
+    assert m and float(m[2]) == max(rows[16][3], rows[520][3]) and int(m[1]) == math.ceil(
+        float(m[2])), out
+
+
 def test_stride_window_small(tmp_path: Path) -> None:
     """One development draw of stride, long_stride and seq under host, shield64 only: the
     three configurations' columns, a line per family plus the column families and all; the

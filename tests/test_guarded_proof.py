@@ -294,7 +294,8 @@ def test_the_budget_pays_the_walk(cm: str, backoff: int) -> None:
 
 def test_recalibrating_keeps_the_measured_clean(tmp_path: object) -> None:
     """calibrate.py rewrites a cost model's file; proof_clean_ns is not fitted there, so the
-    writer keeps the previous file's value (else a recalibration would unprice the clean)."""
+    writer keeps the previous file's value (else a recalibration would unprice the clean); so
+    the ring's prices and precopy_stride_ns (experiments/bench_kernel_stride.py)."""
     from pathlib import Path
 
     import yaml
@@ -305,11 +306,12 @@ def test_recalibrating_keeps_the_measured_clean(tmp_path: object) -> None:
     path = Path(str(tmp_path)) / "m.yaml"
     params = {f: 1.0 for f in PARAM_FIELDS}
     write_costmodel(path, "m", {**params, "proof_clean_ns": 596.0, "proof_read_ns": 70.0,
-                                "proof_step_ns": 12.2, "proof_skip_ns": 34.1}, {}, "test")
+                                "proof_step_ns": 12.2, "proof_skip_ns": 34.1,
+                                "precopy_stride_ns": 730.0}, {}, "test")
     write_costmodel(path, "m", params, {}, "test")
     kept = yaml.safe_load(path.read_text())
     assert (kept["proof_clean_ns"], kept["proof_read_ns"], kept["proof_step_ns"],
-            kept["proof_skip_ns"]) == (596.0, 70.0, 12.2, 34.1)
+            kept["proof_skip_ns"], kept["precopy_stride_ns"]) == (596.0, 70.0, 12.2, 34.1, 730.0)
 
 
 class _ReadLog(GuardedPolicy):

@@ -61,6 +61,11 @@ def costmodel_yaml(name: str, params: dict[str, Any], provenance: dict[str, Any]
         if v is not None:  # measured apart (experiments/bench_kernel_proof.py, bench_kernel_hook)
             lines += [f"# NOT fitted by calibrate.py: kept from the previous file ({what},",
                       "# charged per step by the engine).", f"{f}: {float(v):.1f}"]
+    stride = params.get("precopy_stride_ns")
+    if stride is not None:  # measured apart (experiments/bench_kernel_stride.py), not fitted
+        lines += ["# NOT fitted by calibrate.py: kept from the previous file (what a strided "
+                  "precopy window's", "# page costs more than an adjacent one's, charged per "
+                  "strided page walked).", f"precopy_stride_ns: {float(stride):.1f}"]
     lines += [
         "noise:",
         "  kind: none   # expected values; set lognormal to draw per-fault noise",
@@ -76,7 +81,8 @@ def costmodel_yaml(name: str, params: dict[str, Any], provenance: dict[str, Any]
 def write_costmodel(path: Path, name: str, params: dict[str, Any], provenance: dict[str, Any],
                     header: str, thp_model: str = "cowrl.sim.costmodel.SplitThenCopy") -> Path:
     kept = [f for f in ("proof_clean_ns", "proof_read_ns", "proof_step_ns", "proof_skip_ns",
-                        "proof_jump_ns", "proof_duejump_ns", "proof_duescan_ns")
+                        "proof_jump_ns", "proof_duejump_ns", "proof_duescan_ns",
+                        "precopy_stride_ns")
             if f not in params]
     if kept and path.is_file():  # not fitted: keep them
         old = yaml.safe_load(path.read_text()) or {}

@@ -1034,7 +1034,8 @@ def test_the_kernel_target_checks_guest_memory_before_resolving_policies(
 
 
 
-@pytest.mark.parametrize("script", ["stress_kernel", "bench_kernel_hook", "bench_kernel_proof"])
+@pytest.mark.parametrize("script", ["stress_kernel", "bench_kernel_hook", "bench_kernel_proof",
+                                    "bench_kernel_stride"])
 def test_an_unknown_release_is_one_line_before_any_boot(script: str) -> None:
     """``--releases 6.1,9.9`` booted 6.1 and ran its whole benchmark, then stopped on a
     KeyError traceback; now one line naming the option, status 2, before any boot."""
