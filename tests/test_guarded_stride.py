@@ -233,7 +233,7 @@ def test_learn_table_learns_strided_windows(cm: str) -> None:
     fault's arms on its strided window: on sweeps of every other column, where an adjacent
     window copies only pages never written, the table learned with ``stride_window: 0``
     asks for nothing (0 in every cell) and gains nothing, while the one learned with it asks
-    for windows in every cell its strided faults visit and gains > 15% of baseline, none
+    for windows in every cell its strided faults visit and gains > 10% of baseline, none
     wasted."""
     from cowrl.policies.guarded import learn_table
 
@@ -257,7 +257,7 @@ def test_learn_table_learns_strided_windows(cm: str) -> None:
             assert table == [0] * N_CELLS
     assert rel[0] == [1.0, 1.0]
     assert len(strided_cells[1]) > 500 and min(strided_cells[1]) > 0
-    assert max(rel[1]) < 0.85, rel
+    assert max(rel[1]) < 0.9, rel
 
 
 def test_learn_table_refuses_what_it_cannot_price() -> None:
