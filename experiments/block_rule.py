@@ -3,8 +3,9 @@ simulator study, session 29; docs/results/block-stride-s29.md).
 
     python experiments/block_rule.py diagnose [--families block_stride dense_chunks] \
         [--costmodels seed_table1 host] [--draws 8] [--first 2000]
-    python experiments/block_rule.py measure [--first 3000] [--draws 3]
-    python experiments/block_rule.py bound [--costmodels seed_table1 host]
+    python experiments/block_rule.py measure [--first 3000] [--draws 3] \
+        [--policies guarded R1 R2 R3 R4]
+    python experiments/block_rule.py bound [--costmodels seed_table1 host] [--policies R3 R4]
 
 Development draws only (``g.randomized(first + d, 0, families=F)``, seeds 2000+); never the
 held-out sets, the validation traces nor the recorded apps.
@@ -23,17 +24,29 @@ loss)`` of the budget's prices, the copies proven and their mean latency (demand
 the copy's to the proof's: 1 = proven at the next demand fault), the allowances granted
 (demand faults); then guarded_diagnosis.py's modes (``shipped``, ``noalias``, ``instant``,
 ``truth``) on the same draws: version 2's budget (sentinel credit), a table of 64s, one
-obstacle removed by hindsight per mode (that tool draws the protocol's held-out test traces;
+obstacle removed by hindsight per mode (that tool drew the protocol's held-out test traces;
 here the development draws).
 
-``measure`` (``--per-trace``: also a line per draw): the two block rules (:class:`BlockRule`)
+``measure`` (``--per-trace``: also a line per draw): the block rules (:class:`BlockRule`)
 against the shipped ``guarded``, per family and pooled, under both cost models, and the
 verdict of the rule declared before the run (docs/results/block-stride-s29.md): pooled gain >=
 guarded's + 0.3 point, worst draw <= 1.010, no family below guarded's by more than 0.3 point,
 block_stride >= guarded's + 3 points, under both cost models.
 
+The rules: R1 caps the window asked for at the rest of a confirmed block, R2 sets it to it;
+both measure every finished run (up to 16 dirty bits at every forward jump that follows a
+window). R3 and R4 (cheaper trackers, session 29's second helper) cap as R1 but measure a run
+only where the faults alone show a block candidate (the start-to-start period of two runs
+started by forward jumps equals the one before) or a block is confirmed, only if the run's
+last window copied something, and count a written last page only if its left neighbour is
+written too (a column-major stride writer's windows end on written pages with unwritten ones
+inside); R3 then reads up to 16 dirty bits, R4 at most two (the predicted block end, or the
+window's end, and its left neighbour). R3 and R4 keep one tracker per region bucket
+(``region_bucket``, 16, tagged with the region's start), R1 and R2 one per region.
+
 ``bound``: objective - objective of the same options with a table of zeros - allowances
-granted (demand faults; <= 1 ns a page = the bound holds), tables of 64s and 1s, both rules,
+granted (demand faults; <= 1 ns a page = the bound holds), tables of 64s and 1s, the rules of
+``--policies`` (default R1 and R2),
 on guarded_proof_bound.py's traces, two block_stride writers and five adversarial block
 writers (a run cut to its first page once confirmed, a block's last page skipped every third
 block, random gaps, random block lengths, the rest of every other pair of blocks written a
@@ -68,6 +81,7 @@ from cowrl.policies.guarded import (  # noqa: E402
     align_degree,
     break_even,
     is_align,
+    region_bucket,
     shipped_options,
 )
 from cowrl.policies.oracle import Oracle  # noqa: E402
@@ -79,7 +93,8 @@ from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.io import Trace  # noqa: E402
 
 MAX_READS = 16  # dirty bits a block measurement reads at most
-RULES = {"R1": "cap", "R2": "set"}
+RULES = {"R1": "cap", "R2": "set", "R3": "cap", "R4": "cap"}
+GATED = {"R3": MAX_READS, "R4": 2}  # gated by the faults' periods; dirty bits read at most
 MARGIN, WORST, FAMILY_LOSS, BLOCK_GAIN = 0.3, 1.010, 0.3, 3.0  # the declared rule
 
 
@@ -136,21 +151,25 @@ class BlockRule(GuardedPolicy):
     instead of in the gap. Credit and reserves are the shipped budget's: the bound holds for
     any proposal."""
 
-    def __init__(self, *a: Any, mode: str = "cap", read_price: int = 0, **kw: Any) -> None:
+    def __init__(self, *a: Any, mode: str = "cap", read_price: int = 0, gate: bool = False,
+                 max_reads: int = MAX_READS, **kw: Any) -> None:
         super().__init__(*a, **kw)
         if mode not in ("cap", "set"):
             raise ConfigError(f"mode must be cap or set, got {mode!r}")
         self.mode, self.read_price = mode, int(read_price)
+        self.gate, self.max_reads = gate, int(max_reads)
         self.tracks: dict[int, list[int]] = {}
-        self.track = [-1, -1, -1, 0, 0, 0]
+        self.track = [-1, -1, -1, 0, 0, 0, 0, 0]
         self.predicted: int | None = None
-        self.block_reads = self.capped = self.moved = 0
+        self.block_reads = self.capped = self.moved = self.copied = 0
 
     @classmethod
-    def for_rule(cls, cost: CostModel, mode: str, table: Sequence[int]) -> BlockRule:
-        """The shipped options with ``table``, the reads priced at ``ceil(proof_read_ns)``."""
-        return cls.for_cost(cost, table=list(table), mode=mode,
-                            read_price=int(np.ceil(cost.proof_read_ns)), **shipped_options())
+    def for_rule(cls, cost: CostModel, rule: str, table: Sequence[int]) -> BlockRule:
+        """Rule ``rule`` (R1..R4) with the shipped options and ``table``, the reads priced at
+        ``ceil(proof_read_ns)``."""
+        return cls.for_cost(cost, table=list(table), mode=RULES[rule],
+                            read_price=int(np.ceil(cost.proof_read_ns)), gate=rule in GATED,
+                            max_reads=GATED.get(rule, MAX_READS), **shipped_options())
 
     def replay_program(self) -> None:
         return None
@@ -160,16 +179,58 @@ class BlockRule(GuardedPolicy):
         self.tracks = {}
         self.block_reads = self.capped = self.moved = 0
 
-    def measure_end(self, ctx: FaultContext, lastf: int, end: int) -> int:
+    def measure_end(self, ctx: FaultContext, lastf: int, end: int, tr: list[int]) -> int:
         """The finished run's last written page (-1: not measured): ``lastf`` if the run's
-        last window copied nothing, else read from its copies' dirty bits."""
+        last window copied nothing, else read from its copies' dirty bits. Gated rules (R3,
+        R4) check a written last page's left neighbour too (a strided writer's windows end
+        on written pages with unwritten pages inside: not a block). R4 (``max_reads`` 2):
+        ``q`` = the predicted block end if the block's length is known and it lies among the
+        copies, else the window's last page; ``q`` and ``q - 1`` written: the run ends at
+        ``q``; ``q`` the window's last page, unwritten, ``q - 1`` written: at ``q - 1``; else
+        not measured."""
         if end <= lastf:
             return lastf
         state, off = ctx.page_state, ctx.coord_offset
         assert state is not None
+        def read(q: int) -> bool | None:
+            if self.budget < self.read_price:
+                return None
+            self.budget -= self.read_price
+            self.block_reads += 1
+            if ctx.unproven_reads is not None:
+                ctx.unproven_reads[0] += 1  # the engine charges it at proof_read_ns
+            return bool(state[q - off] == PAGE_WRITTEN)
+
+        if self.max_reads == 2:
+            pe = tr[0] + tr[3] - 1 if tr[3] >= 2 else -1
+            q = pe if lastf < pe <= end else end
+            top = read(q)
+            if top is None:
+                return -1
+            if q - 1 <= lastf:
+                return q if top else -1
+            left = read(q - 1)
+            if top and left:
+                return q
+            return q - 1 if q == end and left and not top else -1
+        if self.gate and end - 1 > lastf:  # a written last page's left neighbour must be too
+            top = read(end)
+            if top is None:
+                return -1
+            if top:
+                left = read(end - 1)
+                return end if left else -1
+            lo = lastf + 1
+            for q in range(lo, min(end, lo + self.max_reads - 1)):
+                w = read(q)
+                if w is None:
+                    return -1
+                if not w:
+                    return q - 1
+            return end - 1 if end - lo < self.max_reads else -1
         n, e = 0, -1
         for q in (end, *range(lastf + 1, end)):
-            if n >= MAX_READS or self.budget < self.read_price:
+            if n >= self.max_reads or self.budget < self.read_price:
                 break
             n += 1
             self.budget -= self.read_price
@@ -190,10 +251,25 @@ class BlockRule(GuardedPolicy):
     def fault_cell(self, ctx: FaultContext) -> Cell:
         off = ctx.coord_offset
         p = ctx.page + off
-        tr = self.tracks.setdefault(ctx.region_start + off, [-1, -1, -1, 0, 0, 0])
-        start, lastf, end = tr[0], tr[1], tr[2]  # then length, gap, confirmations
+        if self.gate:  # gated rules: one tracker per region bucket, tagged with its start
+            limit = (ctx.region_end if ctx.region_end > 0 else ctx.n_pages) + off
+            key = region_bucket(ctx.region_start + ctx.vpn_offset,
+                                limit - ctx.region_start - off, ctx.proc)
+            tr = self.tracks.get(key, [])
+            if not tr or tr[8] != ctx.region_start + off:
+                tr = self.tracks[key] = [-1, -1, -1, 0, 0, 0, 0, 0, ctx.region_start + off]
+        else:
+            tr = self.tracks.setdefault(ctx.region_start + off, [-1, -1, -1, 0, 0, 0, 0, 0])
+        # then length, gap, confirmations; the last start-to-start period between runs started
+        # by forward jumps (0: none), whether the run now finishing was started by one
+        start, lastf, end = tr[0], tr[1], tr[2]
         if end >= 0 and p > end + 1:  # a forward jump: the run before it is finished
-            e = self.measure_end(ctx, lastf, end)
+            e = -1
+            period = p - start if tr[7] else 0
+            candidate = period > 0 and period == tr[6]
+            tr[6], tr[7] = period, 1
+            if not self.gate or candidate or tr[5] >= 1:
+                e = self.measure_end(ctx, lastf, end, tr)
             if e >= 0:
                 length, gap = e - start + 1, p - e - 1
                 tr[5] = tr[5] + 1 if (length, gap) == (tr[3], tr[4]) else 0
@@ -202,7 +278,7 @@ class BlockRule(GuardedPolicy):
                 tr[5] = 0
             tr[0] = p
         elif not (end >= 0 and p == end + 1):  # not a continuation: a new run
-            tr[0], tr[5] = p, 0
+            tr[0], tr[5], tr[6], tr[7] = p, 0, 0, 0
         tr[1] = p
         self.track = tr
         return super().fault_cell(ctx)
@@ -213,23 +289,28 @@ class BlockRule(GuardedPolicy):
         rest = tr[0] + tr[3] - 1 - page if tr[5] >= 1 and tr[3] >= 2 else -1
         self.predicted = None
         if rest < 0:
-            return super().degree(c, page, limit, want, start, vpn)
+            k, self.copied = super().degree(c, page, limit, want, start, vpn)
+            return k, self.copied
         want = self.table[c.cell] if want is None else want
         if is_align(want):
             want = align_degree(want, page if vpn is None else vpn)
         want = rest if self.mode == "set" else min(want, rest)
         self.capped += 1
         k, copied = exact_degree(self, c, page, limit, want)
+        self.copied = copied
         if k and k == rest:
             self.predicted = tr[0] + tr[3] + tr[4]
         return k, copied
 
     def act(self, c: Cell, ctx: FaultContext, want: int | None = None) -> int:
+        self.copied = 0
         k = super().act(c, ctx, want)
         off = ctx.coord_offset
         p = ctx.page + off
         limit = (ctx.region_end if ctx.region_end > 0 else ctx.n_pages) + off
-        self.track[2] = max(min(p + k, limit - 1), p)
+        # gated rules: a window that copied nothing (its pages private already) leaves no
+        # copies to read: the run is measured as ending at the fault
+        self.track[2] = p if self.gate and not self.copied else max(min(p + k, limit - 1), p)
         if self.predicted is not None and k > 0:
             self.move_sentinel(p + k, ctx.region_start + off, limit, off)
         return k
@@ -263,7 +344,7 @@ def build(name: str, cost: CostModel) -> GuardedPolicy:
     kw = shipped_options()
     table = [64] * N_CELLS if name == "shield64" else list(make_policy("guarded").table)
     if name in RULES:
-        return BlockRule.for_rule(cost, RULES[name], table)
+        return BlockRule.for_rule(cost, name, table)
     if name == "hindsight":
         return Hindsight.for_cost(cost, table=[64] * N_CELLS, **kw)
     if name in ("guarded", "shield64"):
@@ -477,7 +558,7 @@ def adversaries(n: int = 16384) -> list[Trace]:
             _trace("adv_late_rest", late + rest, n)]
 
 
-def bound(costs: Sequence[str]) -> bool:
+def bound(costs: Sequence[str], rules: Sequence[str] = tuple(RULES)) -> bool:
     """The budget's bound with the block rules (module docstring); True if it holds."""
     holds_all = True
     for cm in costs:
@@ -494,10 +575,10 @@ def bound(costs: Sequence[str]) -> bool:
         k0 = [objective(simulate(t, zeros, zeros.priced(cost)), 1.0, cost.page_cost_ns)
               for t in traces]
         for k in (64, 1):
-            for rule, mode in RULES.items():
+            for rule in rules:
                 worst, holds, cells = -1e18, True, []
                 for t, z in zip(traces, k0, strict=True):
-                    pol = BlockRule.for_rule(cost, mode, [k] * N_CELLS)
+                    pol = BlockRule.for_rule(cost, rule, [k] * N_CELLS)
                     obj = objective(simulate(t, pol, pol.priced(cost)), 1.0, cost.page_cost_ns)
                     base = objective(simulate(t, Baseline(), cost), 1.0, cost.page_cost_ns)
                     ex = obj - z - pol.granted
@@ -532,7 +613,7 @@ def main() -> None:
     elif args.what == "measure":
         ts = draws(args.families or list(g.FAMILIES), args.first or 3000, args.draws or 3)
         measure(args.costmodels, ts, args.policies, args.per_trace)
-    elif not bound(args.costmodels):
+    elif not bound(args.costmodels, [p for p in args.policies if p in RULES] or list(RULES)):
         raise SystemExit(1)
 
 

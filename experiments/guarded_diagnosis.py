@@ -1,8 +1,14 @@
 """Where ``guarded``'s budget loses gain: the reckless table (``k = 64`` in every cell) with
-one obstacle removed by hindsight, on fresh draws of every family (and the recorded apps).
+one obstacle removed by hindsight, on development draws of every family (and the recorded apps).
 
     python experiments/guarded_diagnosis.py --costmodel seed_table1 \
-        --modes shipped,noalias,instant,truth
+        --modes shipped,noalias,instant,truth [--draws 3] [--first 2000]
+
+Draws: ``g.randomized(first + i, 0, families=F)``, i < ``--draws``, development seeds 2000+
+(as experiments/ramp_proposer.py). ``--heldout-eval`` draws the protocol's held-out test
+traces instead (``test_traces``: seeds 100000+), for an evaluation-only report of a finished
+rule; never use it to choose or tune one. (Before session 29 the held-out draws were the
+default; docs/policies.md's version-3 diagnosis table was printed that way.)
 
 Modes (none of them deployable; each reads the trace's future or changes the module's
 fixed sizes, to price one obstacle):
@@ -35,6 +41,7 @@ from cowrl.errors import ConfigError, parse_json  # noqa: E402
 from cowrl.generalization import check_targets, measure, test_traces  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy  # noqa: E402
 from cowrl.registry import make_costmodel  # noqa: E402
+from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.generators import FAMILIES  # noqa: E402
 from cowrl.traces.io import Trace, load_trace  # noqa: E402
 
@@ -92,6 +99,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--costmodel", default="seed_table1")
     ap.add_argument("--draws", type=int, default=3)
+    ap.add_argument("--first", type=int, default=2000,
+                    help="first development seed (2000+): g.randomized(first + i, 0, families=F)")
+    ap.add_argument("--heldout-eval", action="store_true",
+                    help="evaluation only: the protocol's held-out test traces (seeds 100000+) "
+                         "instead of development draws; never to choose or tune a rule")
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--options", default="{}",
                     help="JSON GuardedPolicy keywords, e.g. version 2's rules: "
@@ -101,9 +113,15 @@ def main() -> None:
     bad = [m for m in modes if m not in MODES] or ([] if modes else [args.modes])
     if bad:
         raise ConfigError(f"--modes: unknown mode {bad[0]!r} (modes: {', '.join(MODES)})")
+    if args.first < 2000:
+        raise ConfigError("--first: development draws are seeds 2000+")
     kw = parse_json(args.options, "--options")
     cost = make_costmodel(args.costmodel)
-    groups = {f: test_traces(f, args.draws, None, None) for f in FAMILIES}
+    if args.heldout_eval:
+        groups = {f: test_traces(f, args.draws, None, None) for f in FAMILIES}
+    else:
+        groups = {f: [g.randomized(args.first + i, 0, families=f, name=f"{f}_{args.first + i}")
+                      for i in range(args.draws)] for f in FAMILIES}
     groups["apps"] = [load_trace(f) for f in sorted(CORPUS.glob("*.npz"))]
     for mode in modes:
         guarded.SENTINELS = 1 << 20 if mode == "noalias" else 256

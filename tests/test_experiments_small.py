@@ -161,6 +161,8 @@ def test_guarded_proof_bound_small(tmp_path: Path) -> None:
     for m, cells_line in rows:
         cells = cells_line.strip().split(", ")
         assert len(cells) == 6  # 4 fixed traces + 1 draw each of multi_stream and mixture
+        # development draws (seed 2000), never the held-out test traces (multi_stream_0, ...)
+        assert [c.split()[0] for c in cells[4:]] == ["multi_stream_2000", "mixture_2000"], cells
         ex = [float(c.split()[1].split("/")[0]) for c in cells]
         rel = [float(c.split("/")[1]) for c in cells]
         assert max(ex) == pytest.approx(float(m[3]), abs=0.051)
@@ -562,23 +564,33 @@ def test_guarded_stride_dev_small(tmp_path: Path) -> None:
 def test_block_rule_small(tmp_path: Path) -> None:
     """Two development draws of block_stride and one of seq under host: the block rules
     gain where runs repeat (a 6-page block with gaps of 2), leave seq (one run) as the shipped
-    policy decides it, and no draw exceeds 1.01 x baseline; the bound check of the rules
+    policy decides it, and no draw exceeds 1.01 x baseline; R4 (the gated, two-read tracker)
+    gains there too and reads no dirty bit on interleaved streams; the bound check of the rules
     holds on its adversarial block writers; an unknown family is a one-line error."""
     out = run("block_rule", "measure", "--costmodels", "host", "--families", "block_stride",
-              "seq", "--draws", "3", "--first", "2000", tmp=tmp_path)
+              "seq", "--draws", "3", "--first", "2000", "--policies", "guarded", "R1", "R2",
+              "R4", tmp=tmp_path)
     rows = {ln.split()[1]: ln for ln in out.splitlines() if ln.startswith("host ")}
-    assert list(rows) == ["guarded", "R1", "R2"], out
+    assert list(rows) == ["guarded", "R1", "R2", "R4"], out
     pat = re.compile(rf"gain ({NUM})% worst ({NUM}) copied (\d+) wasted (\d+) block reads (\d+)")
     got = {n: [float(v) for v in pat.search(ln).groups()] for n, ln in rows.items()}  # type: ignore[union-attr]
     assert all(v[1] <= 1.01 for v in got.values()), got
     assert got["R1"][0] > got["guarded"][0] + 1 and got["R2"][0] >= got["R1"][0], got
     assert got["R1"][3] < got["guarded"][3], got  # the gap pages are no longer copied
     assert got["guarded"][4] == 0 < got["R1"][4], got
+    # R4 (gated by the faults' periods, at most two reads a run) gains on blocks as R1 does
+    assert got["R4"][0] > got["guarded"][0] + 1 and got["R4"][4] > 0, got
     fam = {ln.split()[0]: [float(x) for x in re.findall(rf"({NUM})%", ln)]
            for ln in out.splitlines() if ln.split()[0] in ("seq", "block_stride")}
-    assert fam["seq"][0] == fam["seq"][1] == fam["seq"][2], fam
+    assert fam["seq"][0] == fam["seq"][1] == fam["seq"][2] == fam["seq"][3], fam
     assert fam["block_stride"][1] > fam["block_stride"][0] + 3, fam
-    assert "rule, R1:" in out and "rule, R2:" in out
+    assert "rule, R1:" in out and "rule, R2:" in out and "rule, R4:" in out
+    # ... and reads nothing on interleaved streams, where R1 reads at every forward jump
+    out = run("block_rule", "measure", "--costmodels", "host", "--families", "interleaved",
+              "--draws", "1", "--first", "2000", "--policies", "R1", "R4", tmp=tmp_path)
+    reads = {ln.split()[1]: int(ln.split()[-1]) for ln in out.splitlines()
+             if ln.startswith("host ")}
+    assert reads["R4"] == 0 < reads["R1"], out
     out = run("block_rule", "bound", "--costmodels", "host", tmp=tmp_path)
     assert out.count("(bound holds)") == 4 and "BROKEN" not in out, out
     err = run("block_rule", "measure", "--families", "nope", tmp=tmp_path, status=2)

@@ -350,6 +350,9 @@ def test_experiment_scripts_bad_json_arguments_are_one_line_status_2(tmp_path: P
     # guarded_diagnosis.py ran an unknown mode as "instant"; guarded_use.py held nothing out for
     # an unknown application and learned a table "without" it
     ("guarded_diagnosis", ["--modes", "shipped,nope"], "error: --modes: unknown mode 'nope'"),
+    # guarded_diagnosis.py drew the held-out test traces by default (session 29: development
+    # seeds 2000+; the held-out draws only with --heldout-eval)
+    ("guarded_diagnosis", ["--first", "100"], "error: --first: development draws are seeds 2000+"),
     ("guarded_use", ["--holdout", "app:nope"], "error: --holdout: 'app:nope' is not app:NAME"),
     # learner_ablation.py trained the variants before a misspelt one (status 1)
     ("learner_ablation", ["--variants", "plain,nope"], "error: --variants: unknown variant"),
