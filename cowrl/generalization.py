@@ -142,26 +142,33 @@ def train_learner(learner: str, traces: list[Trace], cost: CostModel, lam: float
                   passes: int = 2, corpus: Sequence[Path] = (),
                   guarded_options: dict[str, Any] | None = None,
                   guarded_prior: int = 0) -> Policy:
-    """A trained policy: ``guarded`` (its table learned on ``traces``, with the shipped
-    budget options and ``guarded_options`` over them, each cell asking ``guarded_prior``
-    unless the data say otherwise), ``bandit``/``ppo``/``dqn``
+    """A trained policy: ``guarded`` / ``guarded_stride`` (its table learned on ``traces``,
+    with the budget options of its conf/policy file, ``guarded_stride``'s being the shipped
+    ones with ``stride_window: 1``, and ``guarded_options`` over them, each cell asking
+    ``guarded_prior`` unless the data say otherwise), ``bandit``/``ppo``/``dqn``
     (``train(cfg)`` on the same randomized suite plus the ``corpus`` recordings), or a fixed
     one by name."""
     from cowrl.registry import make_policy
 
-    if learner == "guarded":
+    if learner in GUARDED_LEARNERS:
         from cowrl.policies.guarded import GuardedPolicy, learn_table, shipped_options
 
         # the budget as shipped (proof: 1 priced with its clean), options given over it
-        kw = {**shipped_options(), **(guarded_options or {})}
+        kw = {**shipped_options(learner), **(guarded_options or {})}
         res = learn_table(traces, [cost], lam=lam, seed=seed, passes=passes,
                           prior=guarded_prior, **kw)
-        policy = GuardedPolicy.for_cost(cost, lam, **kw)
+        policy = GuardedPolicy.for_cost(cost, lam, name=learner, **kw)
         policy.table = res["table"]
         return policy
     if learner in TRAIN_PY_LEARNERS:
         return _train_with_train_py(learner, cost, lam, seed, exclude, train_overrides, corpus)
     return make_policy(learner, lam=lam)
+
+
+GUARDED_LEARNERS = ("guarded", "guarded_stride")
+"""Learners whose table ``learn_table`` learns (the options of ``conf/policy/<name>.yaml``:
+``guarded_stride`` is ``guarded``'s with strided windows); ``guarded_options`` and
+``guarded_prior`` apply to each of them."""
 
 
 TRAIN_PY_LEARNERS = ("bandit", "bandit_stream", "ucb1", "thompson", "ppo", "dqn")
@@ -343,7 +350,7 @@ def ceiling_targets(rows: Sequence[dict[str, Any]], gain: float, oracle_gain: fl
 
 
 def guarded_prior_field(cfg: Any, learners: Sequence[str]) -> int:
-    """``guarded_prior`` (default 0): the degree a cell of the guarded learner's table asks
+    """``guarded_prior`` (default 0): the degree a cell of a guarded learner's table asks
     unless its data say otherwise (``learn_table``'s ``prior``: 0, the learner as shipped, or
     e.g. 64, what ``shield64`` asks); a one-line ConfigError naming it otherwise."""
     from cowrl.policies.guarded import DEGREES
@@ -354,17 +361,19 @@ def guarded_prior_field(cfg: Any, learners: Sequence[str]) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v not in DEGREES:
         raise ConfigError(f"guarded_prior: a degree of {', '.join(map(str, DEGREES))}, "
                           f"got {v!r}")
-    if v and "guarded" not in learners:
-        raise ConfigError("guarded_prior: set, but guarded is not in learners")
+    if v and not set(GUARDED_LEARNERS) & set(learners):
+        raise ConfigError("guarded_prior: set, but guarded is not in learners (nor "
+                          "guarded_stride)")
     return int(v)
 
 
 def guarded_options_field(cfg: Any, learners: Sequence[str]) -> dict[str, Any]:
     """``guarded_options`` (a mapping, default empty): budget options of
     :class:`~cowrl.policies.guarded.GuardedPolicy` set over the shipped ones
-    (``conf/policy/guarded.yaml``) for the ``guarded`` learner (its
-    table learned and measured with them), e.g. ``'guarded_options={floor_slow: 5}'``. Checked
-    by building the policy; a bad one is a one-line ConfigError naming ``guarded_options``."""
+    (``conf/policy/guarded.yaml``, ``guarded_stride.yaml``) for the ``guarded`` and
+    ``guarded_stride`` learners (their tables learned and measured with them), e.g.
+    ``'guarded_options={floor_slow: 5}'``. Checked by building each such learner's policy; a
+    bad one is a one-line ConfigError naming ``guarded_options``."""
     from omegaconf import DictConfig, OmegaConf
 
     raw = cfg.get("guarded_options")
@@ -378,8 +387,9 @@ def guarded_options_field(cfg: Any, learners: Sequence[str]) -> dict[str, Any]:
     opts = {str(k): v for k, v in raw.items()}
     if not opts:
         return {}
-    if "guarded" not in learners:
-        raise ConfigError("guarded_options: set, but guarded is not in learners")
+    if not set(GUARDED_LEARNERS) & set(learners):
+        raise ConfigError("guarded_options: set, but guarded is not in learners (nor "
+                          "guarded_stride)")
     import inspect
 
     from cowrl.policies.guarded import GuardedPolicy, shipped_options
@@ -393,7 +403,9 @@ def guarded_options_field(cfg: Any, learners: Sequence[str]) -> dict[str, Any]:
             raise ConfigError(f"guarded_options: {key!r} is not a budget option of guarded "
                               f"({', '.join(sorted(allowed))})")
     try:
-        GuardedPolicy(**{**shipped_options(), **opts})
+        for name in GUARDED_LEARNERS:
+            if name in learners:
+                GuardedPolicy(**{**shipped_options(name), **opts})
     except ConfigError as e:
         raise ConfigError(f"guarded_options: {str(e).splitlines()[0]}") from None
     return opts

@@ -535,6 +535,32 @@ def test_stride_window_small(tmp_path: Path) -> None:
     assert x1 < x0 and c1 > c0 and p1 > p0 and p1 <= c1 and w1 == 0 and o1 <= f1 < f0
 
 
+def test_guarded_stride_dev_small(tmp_path: Path) -> None:
+    """A job.json whose guarded table asks nothing and whose guarded_stride table asks 64 in
+    every cell, replayed on one development draw of stride and seq under host: guarded
+    (and its table with strided windows) gains nothing, guarded_stride gains on the column
+    sweep; a job without both tables is one line naming ``jobs``."""
+    from cowrl.policies.guarded import N_CELLS
+
+    job = {"holdout": "stride", "seed": 0, "costmodel": "host", "rows": [],
+           "tables": {"guarded": [0] * N_CELLS, "guarded_stride": [64] * N_CELLS}}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    out = run("guarded_stride_dev", "--jobs", str(tmp_path / "job.json"), "--draws", "1",
+              "--families", "stride", "seq", tmp=tmp_path)
+    rows = {ln.split("|")[1].strip(): ln.split("|")[2:] for ln in out.splitlines()
+            if ln.startswith("| guarded")}
+    assert list(rows) == ["guarded", "guarded_stride", "guarded+sw"], out
+    assert [c.strip() for c in rows["guarded"][:3]] == ["+0.00%", "+0.00", "+0.00"]
+    assert [c.strip() for c in rows["guarded+sw"][:3]] == ["+0.00%", "+0.00", "+0.00"]
+    assert float(rows["guarded_stride"][1]) > 5
+    del job["tables"]["guarded_stride"]
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    err = run("guarded_stride_dev", "--jobs", str(tmp_path / "job.json"), tmp=tmp_path,
+              status=2)
+    assert err == (f"error: jobs: {tmp_path / 'job.json'} has no learned guarded_stride table "
+                   "(run the job with 'learners=[guarded,guarded_stride]')")
+
+
 def test_block_rule_small(tmp_path: Path) -> None:
     """Two development draws of block_stride and one of seq under host: the block rules
     gain where runs repeat (a 6-page block with gaps of 2), leave seq (one run) as the shipped

@@ -472,3 +472,44 @@ def test_a_bad_guarded_prior_is_one_line_naming_the_field(tmp_path: Path,
     assert G.job_options(_job_cfg(tmp_path, guarded_prior=64))["guarded_prior"] == 64
     with pytest.raises(ConfigError, match="^guarded_prior: set, but guarded is not"):
         G.job_options(_job_cfg(tmp_path, learners=["readahead"], guarded_prior=64))
+
+
+def test_guarded_stride_learns_beside_guarded_from_the_same_traces(tmp_path: Path) -> None:
+    """``learners=[guarded,guarded_stride]``: one job learns both tables from the same
+    training traces, ``guarded_stride``'s with ``stride_window: 1`` (conf/policy/
+    guarded_stride.yaml's options); both rows are in job.json and the report, both tables are
+    saved, and the saved strided table replayed with strided windows gives its rows again;
+    ``guarded_options`` and ``guarded_prior`` reach both; an option the strided learner
+    refuses is a one-line error naming ``guarded_options``."""
+    from cowrl.policies.guarded import GuardedPolicy, shipped_options
+
+    assert shipped_options("guarded_stride") == {**shipped_options(), "stride_window": 1}
+    cfg = _job_cfg(tmp_path, holdout="stride", learners=["guarded", "guarded_stride"],
+                   train_draws=3, test_draws=2)
+    job = G.run_job(cfg)
+    pols = {r["policy"] for r in job["rows"]}
+    assert {"guarded", "guarded_stride", "shield64"} <= pols
+    assert all(r["learned"] for r in job["rows"] if r["policy"] in ("guarded", "guarded_stride"))
+    tables = json.loads((tmp_path / "out" / "job.json").read_text())["tables"]
+    assert set(tables) == {"guarded", "guarded_stride"}
+    text = G.report(G.gather(tmp_path / "out"))
+    assert "| stride | guarded | 1 |" in text and "| stride | guarded_stride | 1 |" in text
+    cost = make_costmodel("host")
+    pol = GuardedPolicy.for_cost(cost, table=tables["guarded_stride"],
+                                 **shipped_options("guarded_stride"))
+    again = G.measure([pol], G.test_traces("stride", 2, None, None), cost)
+    assert [r["ratio"] for r in again if r["policy"] == "guarded"] == [
+        r["ratio"] for r in job["rows"] if r["policy"] == "guarded_stride"]
+    # options and prior reach the strided learner alone too
+    traces = G.train_traces(["sparse"], seed=0, draws=2)
+    p = G.train_learner("guarded_stride", traces, cost, 1.0, 0, passes=1,
+                        guarded_options={"floor_slow": 5}, guarded_prior=64)
+    assert isinstance(p, GuardedPolicy) and p.name == "guarded_stride"
+    assert p.stride_window == 1 and p.ctx.slow_shift == 5 and 64 in p.table
+    ok = G.job_options(_job_cfg(tmp_path, learners=["guarded_stride"], guarded_prior=64,
+                                guarded_options={"floor_slow": 5}))
+    assert ok["guarded_prior"] == 64 and ok["guarded_options"] == {"floor_slow": 5}
+    with pytest.raises(ConfigError, match="^guarded_options: policy.stride_window") as e:
+        G.job_options(_job_cfg(tmp_path, learners=["guarded", "guarded_stride"],
+                               guarded_options={"protect": True}))
+    assert "\n" not in str(e.value)

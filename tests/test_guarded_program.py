@@ -19,7 +19,9 @@ from cowrl.policies.guarded import (
     ALIGN_GROUPS,
     N_CELLS,
     GuardedPolicy,
+    align_degree,
     arm_rewards,
+    is_align,
     make_guarded,
     shipped_options,
 )
@@ -1436,6 +1438,98 @@ def test_the_learners_arm_rewards_are_what_the_engine_charges(costmodel: str,
     base = objective_of({})
     saved = [base - objective_of({e: k}) for k in arms]
     np.testing.assert_allclose(r, saved, rtol=1e-9, atol=1e-6)
+
+
+class _ScriptedStrided(Policy):
+    """``(k, s)`` at the i-th demand fault: degree ``k`` (an align value ``ALIGN | G`` read as
+    :meth:`GuardedPolicy.degree` reads it, at the fault's virtual page) over the window of
+    stride ``s`` (the engine's ``window_stride``; 0 = adjacent), else 0; logs every fault as
+    ``GuardedPolicy.trace_log`` does, ``(page, cell, k, write index, stride)``."""
+
+    name = "scripted_strided"
+    decide_program = GuardedPolicy.decide_program
+
+    def __init__(self, ks: dict[int, tuple[int, int]]) -> None:
+        self.ks = ks
+        self.log: list[tuple[int, int, int, int, int]] = []
+
+    def reset(self, n_pages: int, seed: int | None = None) -> None:
+        self.i = 0
+        self.log = []
+
+    def decide(self, ctx: FaultContext) -> int:
+        k, s = self.ks.get(self.i, (0, 0))
+        if is_align(k):
+            k = align_degree(k, ctx.page + ctx.vpn_offset)
+        self.i += 1
+        if k > 0 and s >= 2:
+            assert ctx.window_stride is not None
+            ctx.window_stride[0] = s
+        self.log.append((ctx.page, 0, k, ctx.write_index, s))
+        return k
+
+
+def _column_sweep(rows: int, cols: int) -> Trace:
+    pages = np.array([r * cols + c for c in range(cols) for r in range(rows)], dtype=np.int64)
+    return Trace(pages=pages, n_pages=rows * cols, name=f"columns_{rows}x{cols}")
+
+
+def _strided_traces() -> list[tuple[Trace, int]]:
+    """(trace, the stride its windows take): a column sweep, a stride-13 writer, a 6 x 520
+    sweep (a window of 64 clipped at the region after 5 rows) and uniform random writes (a
+    stride-3 window over pages already private: skipped, the walk trimmed)."""
+    rng = np.random.default_rng(1)
+    return [(_column_sweep(12, 7), 7), (g.stride(n_pages=600, stride=13), 13),
+            (_column_sweep(6, 520), 520),
+            (Trace(pages=rng.integers(0, 96, 200), n_pages=96, name="uniform96"), 3)]
+
+
+@pytest.mark.parametrize("costmodel", ["tcg", "seed_table1", "host"])
+@pytest.mark.parametrize("ti", range(4))
+def test_the_learners_arm_rewards_are_what_the_engine_charges_strided(costmodel: str,
+                                                                      ti: int) -> None:
+    """``arm_rewards`` for a fault logged with a window stride ``s >= 2`` (``stride_window:
+    1``) is what the engine saves against 0 there with that strided window: every degree and
+    align arm, the strided page's price (``precopy_stride_ns``, here tcg's setup share of a
+    copy) per page walked, skipped private pages, the trimmed walk and the region's clip
+    included; and an earlier strided window in the log is replayed strided (its pages are
+    private at the later fault)."""
+    t, s = _strided_traces()[ti]
+    cost = replace(make_costmodel(costmodel), precopy_stride_ns=1135.0)
+    arms = [*range(17), 32, 64, ALIGN | 4, ALIGN | 16, ALIGN | 64]
+    moved = 0.0
+    for e0, e in ((None, 9), (4, 11), (2, 30)):
+        ks = {} if e0 is None else {e0: (5, s)}
+        pol = _ScriptedStrided(ks)
+        base = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
+        log = [ev if i != e else (*ev[:4], s) for i, ev in enumerate(pol.log)]
+        r = arm_rewards(t, cost, 1.0, log, arms)[e]
+        saved = [base - objective(simulate(t, _ScriptedStrided({**ks, e: (a, s)}), cost), 1.0,
+                                  cost.page_cost_ns) for a in arms]
+        np.testing.assert_allclose(r, saved, rtol=1e-9, atol=1e-6)
+        moved += float(np.abs(r).sum())
+        # the strided window is not the adjacent one: an adjacent log prices it otherwise
+        adj = arm_rewards(t, cost, 1.0, [ev[:4] for ev in log], arms)[e]
+        assert not np.allclose(adj, saved, rtol=1e-9, atol=1e-6)
+    assert moved > 0
+
+
+def test_trace_logs_carry_the_window_stride() -> None:
+    """``trace_log`` holds the fault's window stride (5th field): ``s`` at a strided fault,
+    0 with ``stride_window: 0``; a 4-tuple log (before the stride) prices as stride 0."""
+    t = _column_sweep(32, 16)
+    cost = make_costmodel("seed_table1")
+    logs = {}
+    for sw in (0, 1):
+        pol = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, stride_window=sw)
+        pol.trace_log = []
+        simulate(t, pol, cost)
+        logs[sw] = pol.trace_log
+    assert {e[4] for e in logs[0]} == {0}
+    assert {e[4] for e in logs[1]} == {0, 16}
+    old = [e[:4] for e in logs[0]]
+    np.testing.assert_array_equal(arm_rewards(t, cost, 1.0, old),
+                                  arm_rewards(t, cost, 1.0, logs[0]))
 
 
 # --- a look reads only its own process's ring entries -------------------------------------

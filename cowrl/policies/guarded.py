@@ -803,8 +803,9 @@ class GuardedPolicy(Policy):
         # (make_guarded(costmodel="auto")): for_trace rebuilds the policy under it.
         self.budget_spec: tuple[float, dict[str, Any]] | None = None
         self.explore: Callable[[int, int], int] | None = None  # training only
-        # Training only: (page, cell, k, write index) per fault, for the hindsight rewards.
-        self.trace_log: list[tuple[int, int, int, int]] | None = None
+        # Training only, for the hindsight rewards (arm_rewards): per fault (page, cell, k,
+        # write index, window stride: the context's win_stride, 0 = adjacent, s >= 2 strided).
+        self.trace_log: list[tuple[int, int, int, int, int]] | None = None
 
     @classmethod
     def for_cost(cls, cost: CostModel, lam: float = 1.0, **kw: Any) -> GuardedPolicy:
@@ -1211,7 +1212,8 @@ class GuardedPolicy(Policy):
                                    "(FaultContext.window_stride); this fault has none")
             ctx.window_stride[0] = self.ctx.win_stride
         if self.trace_log is not None:
-            self.trace_log.append((ctx.page, c.cell, k, ctx.write_index))
+            self.trace_log.append((ctx.page, c.cell, k, ctx.write_index,
+                                   self.ctx.win_stride))
         self.ctx.commit(c, page, k, copied, reserved, limit, start)
         return k
 
@@ -1317,11 +1319,14 @@ class GuardedPolicy(Policy):
 
 
 def arm_rewards(trace: Trace, cost: CostModel, lam: float,
-                events: list[tuple[int, int, int, int]], degrees: Sequence[int] = DEGREES
+                events: Sequence[tuple[int, ...]], degrees: Sequence[int] = DEGREES
                 ) -> np.ndarray:
     """Hindsight reward of every arm (a degree, or an align value ``ALIGN | G``: the degree
     to the end of the fault's aligned group of G pages) at every logged fault, in ns saved
     against ``k = 0``.
+
+    ``events``: :attr:`GuardedPolicy.trace_log`, ``(page, cell, k, write index, stride)`` per
+    fault; a 4-tuple (the log before strided windows) is an adjacent window's (stride 0).
 
     Replays the logged decisions to know which pages were private at each fault; a window
     page still shared is useful if the trace writes it later (it saves a decided fault:
@@ -1330,6 +1335,13 @@ def arm_rewards(trace: Trace, cost: CostModel, lam: float,
     ``precopy_skip_ns`` if the walk steps over it: the walk stops after the window's last
     page still shared, as the engine's GUARDED walk does (``trim``); ``k > 0`` pays
     ``precopy_setup_ns``.
+
+    A fault logged with a stride ``s >= 2`` (``stride_window: 1``: the detector's stride
+    continuing) prices arm ``d`` over its strided window ``page+s, .., page+d*s`` (clipped
+    at the region's end, :meth:`GuardedContext.window_pages`), each strided page walked
+    (the trimmed walk, as the engine charges it) ``precopy_stride_ns`` more; an align value
+    there is its degree at the fault's virtual page, strided (what :meth:`GuardedPolicy.degree`
+    asks of a strided window), and the logged window is replayed strided.
     """
     n = trace.n_pages
     last = np.full(n, -1, dtype=np.int64)
@@ -1344,31 +1356,43 @@ def arm_rewards(trace: Trace, cost: CostModel, lam: float,
     out = np.zeros((len(events), len(arms)))
     ends = trace.region_ends
     voffs = trace.region_vpn_offsets
-    for e, (page, _cell, k, wi) in enumerate(events):
+    for e, ev in enumerate(events):
+        page, k, wi = ev[0], ev[2], ev[3]
+        s = ev[4] if len(ev) > 4 else 0
         private[page] = True
         r = int(np.searchsorted(ends, page, side="right"))
         lim = int(ends[r])  # the region's end
         if aligned.any():  # the rest of the aligned group at this page's virtual address
             vpn = page + int(voffs[r])
             idx = np.where(aligned, (groups - 1) - (vpn & (groups - 1)), idx)
-        hi = min(page + kmax, lim - 1)
-        if hi > page:
-            priv = private[page + 1:hi + 1]
-            later = last[page + 1:hi + 1] > wi
+        setup = np.where(idx > 0, cost.precopy_setup_ns, 0.0)
+        if s >= 2:  # the strided window: page + j*s, j = 1..m (within the region)
+            m = min(kmax, (lim - 1 - page) // s)
+            win = page + s * np.arange(1, m + 1)
+        else:
+            m = max(min(page + kmax, lim - 1) - page, 0)
+            win = np.arange(page + 1, page + m + 1)
+        if m > 0:
+            priv = private[win]
+            later = last[win] > wi
             per = np.where(priv, 0.0, np.where(later, gain, -loss))
             c = np.concatenate(([0.0], np.cumsum(per)))
             # Window pages walked for a degree d: up to the last page still shared among
             # the first d (none if all are private); the private ones before it are skipped.
             top = np.maximum.accumulate(np.concatenate(([0], np.where(priv, 0, np.arange(
-                1, hi - page + 1)))))
+                1, m + 1)))))
             skipped = np.concatenate(([0], np.cumsum(priv)))[top]
-            ks = np.minimum(idx, hi - page)
-            out[e] = c[ks] - cost.precopy_skip_ns * skipped[ks] \
-                - np.where(idx > 0, cost.precopy_setup_ns, 0.0)
+            ks = np.minimum(idx, m)
+            out[e] = c[ks] - cost.precopy_skip_ns * skipped[ks] - setup
+            if s >= 2:  # each strided page walked: its own page-table lookup
+                out[e] -= cost.precopy_stride_ns * top[ks]
         else:
-            out[e] = -np.where(idx > 0, cost.precopy_setup_ns, 0.0)
+            out[e] = -setup
         if k > 0:
-            private[page + 1:min(page + k, lim - 1) + 1] = True
+            if s >= 2:
+                private[page + s * np.arange(1, min(k, (lim - 1 - page) // s) + 1)] = True
+            else:
+                private[page + 1:min(page + k, lim - 1) + 1] = True
     return out
 
 
@@ -1407,9 +1431,9 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
     if isinstance(prior, bool) or prior not in arms or is_align(int(prior)):
         raise ConfigError(f"prior: a degree of {', '.join(map(str, degrees))}, got {prior!r}")
     pi = arms.index(int(prior))
-    if policy_kw.get("stride_window"):  # arm_rewards prices adjacent windows only
-        raise ConfigError("policy.stride_window: learn_table prices adjacent windows only "
-                          "(a simulator study); learn with stride_window: 0")
+    if policy_kw.get("stride_clip"):  # the clip cuts a strided arm short of its degree
+        raise ConfigError("policy.stride_clip: learn_table cannot price it (the clip caps a "
+                          "strided window below the arm's degree); learn with stride_clip: 0")
     table = [int(prior)] * N_CELLS
     sums = np.zeros((N_CELLS, len(arms)))
     weight = np.zeros(N_CELLS)
@@ -1662,14 +1686,16 @@ def due_prices(cost: CostModel) -> tuple[int, int]:
     return prices[0], prices[1]
 
 
-def shipped_options() -> dict[str, Any]:
+def shipped_options(policy: str = "guarded") -> dict[str, Any]:
     """The budget options of ``conf/policy/guarded.yaml`` (all but its table, name and cost
-    model): what a table learned for the shipped policy is learned and measured with."""
+    model): what a table learned for the shipped policy is learned and measured with; or
+    those of another guarded policy file (``guarded_stride``: the same with
+    ``stride_window: 1``)."""
     from omegaconf import OmegaConf
 
     from cowrl.registry import group_config
 
-    spec = OmegaConf.to_container(group_config("policy", "guarded"))
+    spec = OmegaConf.to_container(group_config("policy", policy))
     assert isinstance(spec, dict)
     return {str(k): v for k, v in spec.items()
             if k not in ("_target_", "name", "costmodel", "lam", "table")}
