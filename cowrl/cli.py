@@ -71,6 +71,12 @@ def check_choices(argv: Sequence[str], conf_dir: Path | None = None) -> None:
             if not name or name == "null":
                 continue
             if not (group / f"{name}.yaml").is_file():
+                from cowrl.registry import RETIRED
+
+                if (key, name) in RETIRED:
+                    print(f"error: {key}: {key} {name!r} is gone: {RETIRED[key, name]}",
+                          file=sys.stderr)
+                    sys.exit(2)
                 known = ", ".join(sorted(p.stem for p in group.glob("*.yaml")))
                 print(f"error: {key}: unknown {key} {name!r} (available: {known})",
                       file=sys.stderr)

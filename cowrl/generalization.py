@@ -142,9 +142,9 @@ def train_learner(learner: str, traces: list[Trace], cost: CostModel, lam: float
                   passes: int = 2, corpus: Sequence[Path] = (),
                   guarded_options: dict[str, Any] | None = None,
                   guarded_prior: int = 0) -> Policy:
-    """A trained policy: ``guarded`` / ``guarded_stride`` (its table learned on ``traces``,
-    with the budget options of its conf/policy file, ``guarded_stride``'s being the shipped
-    ones with ``stride_window: 1``, and ``guarded_options`` over them, each cell asking
+    """A trained policy: ``guarded`` / ``guarded_adjacent`` (its table learned on ``traces``,
+    with the budget options of its conf/policy file, ``guarded_adjacent``'s being the shipped
+    ones with ``stride_window: 0``, and ``guarded_options`` over them, each cell asking
     ``guarded_prior`` unless the data say otherwise), ``bandit``/``ppo``/``dqn``
     (``train(cfg)`` on the same randomized suite plus the ``corpus`` recordings), or a fixed
     one by name."""
@@ -165,10 +165,11 @@ def train_learner(learner: str, traces: list[Trace], cost: CostModel, lam: float
     return make_policy(learner, lam=lam)
 
 
-GUARDED_LEARNERS = ("guarded", "guarded_stride")
+GUARDED_LEARNERS = ("guarded", "guarded_adjacent")
 """Learners whose table ``learn_table`` learns (the options of ``conf/policy/<name>.yaml``:
-``guarded_stride`` is ``guarded``'s with strided windows); ``guarded_options`` and
-``guarded_prior`` apply to each of them."""
+``guarded`` has strided windows since session 30, ``guarded_adjacent`` is the same with
+``stride_window: 0``); ``guarded_options`` and ``guarded_prior`` apply to each of them.
+Session 29's ``guarded_stride`` learner is ``guarded`` now (``cowrl.registry.RETIRED``)."""
 
 
 TRAIN_PY_LEARNERS = ("bandit", "bandit_stream", "ucb1", "thompson", "ppo", "dqn")
@@ -363,15 +364,15 @@ def guarded_prior_field(cfg: Any, learners: Sequence[str]) -> int:
                           f"got {v!r}")
     if v and not set(GUARDED_LEARNERS) & set(learners):
         raise ConfigError("guarded_prior: set, but guarded is not in learners (nor "
-                          "guarded_stride)")
+                          "guarded_adjacent)")
     return int(v)
 
 
 def guarded_options_field(cfg: Any, learners: Sequence[str]) -> dict[str, Any]:
     """``guarded_options`` (a mapping, default empty): budget options of
     :class:`~cowrl.policies.guarded.GuardedPolicy` set over the shipped ones
-    (``conf/policy/guarded.yaml``, ``guarded_stride.yaml``) for the ``guarded`` and
-    ``guarded_stride`` learners (their tables learned and measured with them), e.g.
+    (``conf/policy/guarded.yaml``, ``guarded_adjacent.yaml``) for the ``guarded`` and
+    ``guarded_adjacent`` learners (their tables learned and measured with them), e.g.
     ``'guarded_options={floor_slow: 5}'``. Checked by building each such learner's policy; a
     bad one is a one-line ConfigError naming ``guarded_options``."""
     from omegaconf import DictConfig, OmegaConf
@@ -389,7 +390,7 @@ def guarded_options_field(cfg: Any, learners: Sequence[str]) -> dict[str, Any]:
         return {}
     if not set(GUARDED_LEARNERS) & set(learners):
         raise ConfigError("guarded_options: set, but guarded is not in learners (nor "
-                          "guarded_stride)")
+                          "guarded_adjacent)")
     import inspect
 
     from cowrl.policies.guarded import GuardedPolicy, shipped_options

@@ -26,9 +26,18 @@ def available(group: str) -> list[str]:
     return sorted(p.stem for p in (require_conf_dir() / group).glob("*.yaml"))
 
 
+RETIRED = {("policy", "guarded_stride"): "strided windows are the default guarded since "
+           "session 30 (stride_window: 1); use guarded, or guarded_adjacent for adjacent "
+           "windows"}
+"""Config names that are gone, and what to ask for instead."""
+
+
 def group_config(group: str, name: str, field: str | None = None) -> DictConfig:
-    """The YAML of option ``name`` in ``group``; a one-line error naming ``field`` if unknown."""
+    """The YAML of option ``name`` in ``group``; a one-line error naming ``field`` if unknown
+    (or retired: :data:`RETIRED`)."""
     path = CONF_DIR / group / f"{name}.yaml"
+    if not path.is_file() and (group, name) in RETIRED:
+        raise ConfigError(f"{field or group}: {group} {name!r} is gone: {RETIRED[group, name]}")
     if not path.is_file():
         raise ConfigError(
             f"{field or group}: unknown {group} {name!r} (available: {', '.join(available(group))})"

@@ -3,17 +3,20 @@
     python experiments/guarded_stride_dev.py --jobs DIR/job.json [...] [--draws 8]
         [--families F ...]
 
-A job of ``experiments/generalization.py`` with ``'learners=[guarded,guarded_stride]'`` saves
+A job of ``experiments/generalization.py`` with ``'learners=[guarded,guarded_adjacent]'`` saves
 both learned tables in its ``job.json`` (``tables``): ``guarded``'s learned with the shipped
-options, ``guarded_stride``'s with ``stride_window: 1`` (``learn_table`` prices strided arms;
-docs/policies.md, "Learning with strided windows"). This replays, under the job's cost model,
-on the development draws of every family (``randomized(2000 + d, 0, families=F)``, d <
-``--draws``; never the held-out test traces nor the validation traces):
+options (strided windows, ``stride_window: 1``, since session 30; ``learn_table`` prices strided
+arms: docs/policies.md, "Learning with strided windows"), ``guarded_adjacent``'s with
+``stride_window: 0``. A session 29 job (``'learners=[guarded,guarded_stride]'``) saved the same
+two tables as ``guarded_stride`` (strided) and ``guarded`` (adjacent); both are read. This
+replays, under the job's cost model, on the development draws of every family
+(``randomized(2000 + d, 0, families=F)``, d < ``--draws``; never the held-out test traces nor
+the validation traces):
 
-* ``guarded``: its table with the shipped options;
-* ``guarded_stride``: its table with ``stride_window: 1``;
-* ``guarded+sw``: ``guarded``'s table with ``stride_window: 1`` (strided windows, the table not
-  re-learned with them: what ``conf/policy/guarded_stride.yaml`` does with the shipped table).
+* ``guarded_adjacent``: the adjacent table with ``stride_window: 0``;
+* ``guarded``: the strided table with the shipped options (``stride_window: 1``);
+* ``guarded_adjacent+sw``: the adjacent table with ``stride_window: 1`` (strided windows, the
+  table not re-learned with them).
 
 Per policy: the gain over all draws (1 - geometric mean of objective / baseline), per family,
 the worst draw x baseline, pages copied and wasted. The job's held-out family is among the
@@ -44,15 +47,19 @@ from cowrl.traces import generators as g  # noqa: E402
 def policies(job: dict, cost: object) -> dict[str, GuardedPolicy]:
     """The three policies of a job's tables (see the module docstring)."""
     tabs = job.get("tables", {})
-    missing = [n for n in ("guarded", "guarded_stride") if n not in tabs]
+    if "guarded_stride" in tabs:  # a session 29 job: guarded was then the adjacent learner
+        tabs = {"guarded": tabs["guarded_stride"], "guarded_adjacent": tabs.get("guarded")}
+    missing = [n for n in ("guarded", "guarded_adjacent") if tabs.get(n) is None]
     if missing:
         raise ConfigError(f"jobs: {job['_path']} has no learned {missing[0]} table (run the job "
-                          "with 'learners=[guarded,guarded_stride]')")
-    return {"guarded": GuardedPolicy.for_cost(cost, table=tabs["guarded"], **shipped_options()),
-            "guarded_stride": GuardedPolicy.for_cost(cost, table=tabs["guarded_stride"],
-                                                     **shipped_options("guarded_stride")),
-            "guarded+sw": GuardedPolicy.for_cost(cost, table=tabs["guarded"],
-                                                 **shipped_options("guarded_stride"))}
+                          "with 'learners=[guarded,guarded_adjacent]')")
+    adjacent = shipped_options("guarded_adjacent")
+    strided = {**adjacent, "stride_window": 1}
+    return {"guarded_adjacent": GuardedPolicy.for_cost(cost, table=tabs["guarded_adjacent"],
+                                                       **adjacent),
+            "guarded": GuardedPolicy.for_cost(cost, table=tabs["guarded"], **strided),
+            "guarded_adjacent+sw": GuardedPolicy.for_cost(cost, table=tabs["guarded_adjacent"],
+                                                          **strided)}
 
 
 def gain(ratios: list[float]) -> float:

@@ -16,7 +16,9 @@ and ``page-s, page-2s, page-3s`` private is evidence for the allowance (docs/pol
 per strided page, scaled to each model's ``precopy_ns``), and the budget reserves it.
 
 For each cost model and policy (``shield64``: a table of 64s, the budget alone deciding;
-``guarded``: the shipped table), three configurations: ``off`` (the shipped decisions),
+``guarded``: the table of session 28's study, conf/policy/guarded_adjacent.yaml's, the
+shipped one until session 30), three configurations, each with the shipped budget options:
+``off`` (``stride_window: 0``: the adjacent decisions),
 ``on/0`` (strided windows, surcharge 0) and ``on/P`` (surcharge P ns). Printed per family:
 the gain (1 - geometric mean of objective / baseline) and the worst draw (objective /
 baseline), the best fixed k of guarded's degrees on the family's draws (hindsight); and over
@@ -125,13 +127,13 @@ def configs(policies: Sequence[str], share: float, cost: CostModel,
             variants: Sequence[str] = ()) -> list[tuple[str, list[int], dict[str, Any], float]]:
     """(name, table, options, precopy_stride_ns) of each run (``variants``: each at the
     price, :data:`VARIANTS`, instead of ``on/0``)."""
-    shipped = make_policy("guarded")
+    shipped = make_policy("guarded_adjacent")  # the study's table (shipped until session 30)
     assert isinstance(shipped, GuardedPolicy)
     price = share * cost.precopy_ns
     tables = {"shield64": [64] * N_CELLS, "guarded": list(shipped.table)}
     out = []
     for p in policies:
-        out.append((f"{p} off", tables[p], {}, 0.0))
+        out.append((f"{p} off", tables[p], {"stride_window": 0}, 0.0))
         out += [(f"{p} {v}/{price:.0f}", tables[p], {"stride_window": 1, **VARIANTS[v]}, price)
                 for v in variants] or [(f"{p} on/0", tables[p], {"stride_window": 1}, 0.0)]
         out.append((f"{p} on/{price:.0f}", tables[p], {"stride_window": 1}, price))

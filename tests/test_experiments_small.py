@@ -536,29 +536,60 @@ def test_stride_window_small(tmp_path: Path) -> None:
 
 
 def test_guarded_stride_dev_small(tmp_path: Path) -> None:
-    """A job.json whose guarded table asks nothing and whose guarded_stride table asks 64 in
-    every cell, replayed on one development draw of stride and seq under host: guarded
-    (and its table with strided windows) gains nothing, guarded_stride gains on the column
-    sweep; a job without both tables is one line naming ``jobs``."""
+    """A job.json whose guarded_adjacent table asks nothing and whose (strided) guarded table
+    asks 64 in every cell, replayed on one development draw of stride and seq under host:
+    guarded_adjacent (and its table with strided windows) gains nothing, guarded gains on the
+    column sweep; a session 29 job (the strided table saved as guarded_stride, the adjacent one
+    as guarded) is read alike; a job without both tables is one line naming ``jobs``."""
     from cowrl.policies.guarded import N_CELLS
 
     job = {"holdout": "stride", "seed": 0, "costmodel": "host", "rows": [],
-           "tables": {"guarded": [0] * N_CELLS, "guarded_stride": [64] * N_CELLS}}
-    (tmp_path / "job.json").write_text(json.dumps(job))
-    out = run("guarded_stride_dev", "--jobs", str(tmp_path / "job.json"), "--draws", "1",
-              "--families", "stride", "seq", tmp=tmp_path)
-    rows = {ln.split("|")[1].strip(): ln.split("|")[2:] for ln in out.splitlines()
-            if ln.startswith("| guarded")}
-    assert list(rows) == ["guarded", "guarded_stride", "guarded+sw"], out
-    assert [c.strip() for c in rows["guarded"][:3]] == ["+0.00%", "+0.00", "+0.00"]
-    assert [c.strip() for c in rows["guarded+sw"][:3]] == ["+0.00%", "+0.00", "+0.00"]
-    assert float(rows["guarded_stride"][1]) > 5
-    del job["tables"]["guarded_stride"]
+           "tables": {"guarded_adjacent": [0] * N_CELLS, "guarded": [64] * N_CELLS}}
+    old = {**job, "tables": {"guarded": [0] * N_CELLS, "guarded_stride": [64] * N_CELLS}}
+    for j in (job, old):
+        (tmp_path / "job.json").write_text(json.dumps(j))
+        out = run("guarded_stride_dev", "--jobs", str(tmp_path / "job.json"), "--draws", "1",
+                  "--families", "stride", "seq", tmp=tmp_path)
+        rows = {ln.split("|")[1].strip(): ln.split("|")[2:] for ln in out.splitlines()
+                if ln.startswith("| guarded")}
+        assert list(rows) == ["guarded_adjacent", "guarded", "guarded_adjacent+sw"], out
+        for name in ("guarded_adjacent", "guarded_adjacent+sw"):
+            assert [c.strip() for c in rows[name][:3]] == ["+0.00%", "+0.00", "+0.00"]
+        assert float(rows["guarded"][1]) > 5
+    del job["tables"]["guarded_adjacent"]
     (tmp_path / "job.json").write_text(json.dumps(job))
     err = run("guarded_stride_dev", "--jobs", str(tmp_path / "job.json"), tmp=tmp_path,
               status=2)
-    assert err == (f"error: jobs: {tmp_path / 'job.json'} has no learned guarded_stride table "
-                   "(run the job with 'learners=[guarded,guarded_stride]')")
+    assert err == (f"error: jobs: {tmp_path / 'job.json'} has no learned guarded_adjacent "
+                   "table (run the job with 'learners=[guarded,guarded_adjacent]')")
+
+
+def test_guarded_align_small(tmp_path: Path) -> None:
+    """One development draw per family under host: the reference row (``--baseline``), the
+    reference table with ``--options`` and a ``--tables`` file holding the same table (so
+    the same figures as the ``+options`` row); strided windows gain on stride; the
+    random/sparse column and the per-family table are printed; a bad baseline is one line."""
+    from cowrl.registry import make_policy
+
+    table = tmp_path / "t.json"
+    table.write_text(json.dumps(list(make_policy("guarded_adjacent").table)))
+    out = run("guarded_align", "--baseline", "guarded_adjacent", "--costmodels", "host",
+              "--draws", "1", "--tables", str(table), "--options", '{"stride_window": 1}',
+              "--per-family", tmp=tmp_path)
+    lines = out.splitlines()
+    rows = {ln.split()[0]: ln.split()[1:] for ln in lines
+            if ln.startswith(("guarded_adjacent", str(table)[-40:]))}
+    assert list(rows) == ["guarded_adjacent", "guarded_adjacent+options", str(table)[-40:]], out
+    assert rows["guarded_adjacent+options"] == rows[str(table)[-40:]]
+    assert rows["guarded_adjacent"][-3:] == ["0", "/", "0"]  # nothing on random/sparse
+    fam = [ln.split("|") for ln in lines if ln.startswith("| ")]
+    head = [c.strip() for c in fam[0]]
+    col = head.index("stride")
+    gains = {r[1].strip(): float(r[col]) for r in fam[1:]}
+    assert gains["guarded_adjacent+options"] > gains["guarded_adjacent"] + 5, out
+    err = run("guarded_align", "--baseline", "readahead", "--draws", "1", tmp=tmp_path,
+              status=2)
+    assert err == "error: baseline: conf/policy/readahead.yaml is not a guarded policy"
 
 
 def test_block_rule_small(tmp_path: Path) -> None:

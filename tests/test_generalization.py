@@ -474,42 +474,53 @@ def test_a_bad_guarded_prior_is_one_line_naming_the_field(tmp_path: Path,
         G.job_options(_job_cfg(tmp_path, learners=["readahead"], guarded_prior=64))
 
 
-def test_guarded_stride_learns_beside_guarded_from_the_same_traces(tmp_path: Path) -> None:
-    """``learners=[guarded,guarded_stride]``: one job learns both tables from the same
-    training traces, ``guarded_stride``'s with ``stride_window: 1`` (conf/policy/
-    guarded_stride.yaml's options); both rows are in job.json and the report, both tables are
-    saved, and the saved strided table replayed with strided windows gives its rows again;
-    ``guarded_options`` and ``guarded_prior`` reach both; an option the strided learner
-    refuses is a one-line error naming ``guarded_options``."""
+def test_guarded_adjacent_learns_beside_guarded_from_the_same_traces(tmp_path: Path) -> None:
+    """``learners=[guarded,guarded_adjacent]``: one job learns both tables from the same
+    training traces, ``guarded``'s with the shipped strided windows (``stride_window: 1``),
+    ``guarded_adjacent``'s with ``stride_window: 0`` (conf/policy/guarded_adjacent.yaml's
+    options); both rows are in job.json and the report, both tables are saved, and each saved
+    table replayed with its options gives its rows again; ``guarded_options`` and
+    ``guarded_prior`` reach both; an option the strided learner refuses is a one-line error
+    naming ``guarded_options``; session 29's learner ``guarded_stride`` is one line naming
+    ``learners``."""
     from cowrl.policies.guarded import GuardedPolicy, shipped_options
 
-    assert shipped_options("guarded_stride") == {**shipped_options(), "stride_window": 1}
-    cfg = _job_cfg(tmp_path, holdout="stride", learners=["guarded", "guarded_stride"],
+    assert shipped_options()["stride_window"] == 1
+    assert shipped_options("guarded_adjacent") == {**shipped_options(), "stride_window": 0}
+    cfg = _job_cfg(tmp_path, holdout="stride", learners=["guarded", "guarded_adjacent"],
                    train_draws=3, test_draws=2)
     job = G.run_job(cfg)
     pols = {r["policy"] for r in job["rows"]}
-    assert {"guarded", "guarded_stride", "shield64"} <= pols
-    assert all(r["learned"] for r in job["rows"] if r["policy"] in ("guarded", "guarded_stride"))
+    assert {"guarded", "guarded_adjacent", "shield64"} <= pols
+    assert all(r["learned"] for r in job["rows"]
+               if r["policy"] in ("guarded", "guarded_adjacent"))
     tables = json.loads((tmp_path / "out" / "job.json").read_text())["tables"]
-    assert set(tables) == {"guarded", "guarded_stride"}
+    assert set(tables) == {"guarded", "guarded_adjacent"}
     text = G.report(G.gather(tmp_path / "out"))
-    assert "| stride | guarded | 1 |" in text and "| stride | guarded_stride | 1 |" in text
+    assert "| stride | guarded | 1 |" in text and "| stride | guarded_adjacent | 1 |" in text
     cost = make_costmodel("host")
-    pol = GuardedPolicy.for_cost(cost, table=tables["guarded_stride"],
-                                 **shipped_options("guarded_stride"))
-    again = G.measure([pol], G.test_traces("stride", 2, None, None), cost)
-    assert [r["ratio"] for r in again if r["policy"] == "guarded"] == [
-        r["ratio"] for r in job["rows"] if r["policy"] == "guarded_stride"]
-    # options and prior reach the strided learner alone too
+    ratios = {}
+    for name in ("guarded", "guarded_adjacent"):
+        pol = GuardedPolicy.for_cost(cost, table=tables[name], **shipped_options(name))
+        again = G.measure([pol], G.test_traces("stride", 2, None, None), cost)
+        ratios[name] = [r["ratio"] for r in again if r["policy"] == "guarded"]
+        assert ratios[name] == [r["ratio"] for r in job["rows"] if r["policy"] == name], name
+    # the strided learner copies down the held-out column sweeps: below the adjacent one on each
+    assert all(a < b for a, b in zip(ratios["guarded"], ratios["guarded_adjacent"],
+                                     strict=True)), ratios
+    # options and prior reach the adjacent learner alone too
     traces = G.train_traces(["sparse"], seed=0, draws=2)
-    p = G.train_learner("guarded_stride", traces, cost, 1.0, 0, passes=1,
+    p = G.train_learner("guarded_adjacent", traces, cost, 1.0, 0, passes=1,
                         guarded_options={"floor_slow": 5}, guarded_prior=64)
-    assert isinstance(p, GuardedPolicy) and p.name == "guarded_stride"
-    assert p.stride_window == 1 and p.ctx.slow_shift == 5 and 64 in p.table
-    ok = G.job_options(_job_cfg(tmp_path, learners=["guarded_stride"], guarded_prior=64,
+    assert isinstance(p, GuardedPolicy) and p.name == "guarded_adjacent"
+    assert p.stride_window == 0 and p.ctx.slow_shift == 5 and 64 in p.table
+    ok = G.job_options(_job_cfg(tmp_path, learners=["guarded_adjacent"], guarded_prior=64,
                                 guarded_options={"floor_slow": 5}))
     assert ok["guarded_prior"] == 64 and ok["guarded_options"] == {"floor_slow": 5}
     with pytest.raises(ConfigError, match="^guarded_options: policy.stride_window") as e:
-        G.job_options(_job_cfg(tmp_path, learners=["guarded", "guarded_stride"],
+        G.job_options(_job_cfg(tmp_path, learners=["guarded", "guarded_adjacent"],
                                guarded_options={"protect": True}))
     assert "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match="^learners: policy 'guarded_stride' is gone: ") as e:
+        G.job_options(_job_cfg(tmp_path, learners=["guarded", "guarded_stride"]))
+    assert "\n" not in str(e.value) and "guarded_adjacent" in str(e.value)

@@ -6,6 +6,7 @@ prototype."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -21,6 +22,14 @@ from cowrl.sim.engine import STRIDE, ReplayEngine
 from cowrl.sim.simulator import simulate
 from cowrl.traces import generators as g
 from cowrl.traces.io import Trace
+
+
+def _adjacent() -> dict:
+    """The shipped budget options with adjacent windows (conf/policy/guarded_adjacent.yaml;
+    guarded ships stride_window: 1 since session 30): these tests set stride_window
+    themselves."""
+    return shipped_options("guarded_adjacent")
+
 
 STRIDE_SHARE = 0.094  # about tcg's setup share of precopy_ns (the study's price)
 STRIDE_NS = 1135.0  # so for seed_table1
@@ -119,7 +128,7 @@ def test_a_column_sweep_gets_strided_windows_and_proves_them(cm: str, t: Trace) 
     rel, proven = {}, {}
     for sw in (0, 1):
         pol = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS,
-                                     **{**shipped_options(), "stride_window": sw})
+                                     **{**_adjacent(), "stride_window": sw})
         rec = simulate(t, pol, cost, fast=False)  # the prototype counts its proofs
         rel[sw] = objective(rec, 1.0, cost.page_cost_ns) / base
         proven[sw] = pol.ctx.proven
@@ -137,7 +146,7 @@ def test_strided_windows_follow_the_column() -> None:
     t = _columns(40, 96)
     cost = _cost()
     pol = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS,
-                                 **{**shipped_options(), "stride_window": 1})
+                                 **{**_adjacent(), "stride_window": 1})
     rec, ev = simulate(t, pol, cost, record_events=True)
     opened = np.flatnonzero(ev.k > 0)
     assert opened.size > 20
@@ -157,9 +166,10 @@ def test_the_bound_holds_with_strided_windows(cm: str, k: int) -> None:
     for t in _adversarial():
         zeros = objective(simulate(t, GuardedPolicy.for_cost(cost, table=[0] * N_CELLS),
                                    cost), 1.0, cost.page_cost_ns)
-        for opts in ({**shipped_options()}, {**shipped_options(), "grant_left": 0},
+        for opts in ({**_adjacent()}, {**_adjacent(), "grant_left": 0},
                      {"proof": 1, "proof_ttl": 3, "grant_left": 0}):
-            pol = GuardedPolicy.for_cost(cost, table=[k] * N_CELLS, **opts, stride_window=1)
+            pol = GuardedPolicy.for_cost(cost, table=[k] * N_CELLS,
+                                         **{**opts, "stride_window": 1})
             # (fast=False: the prototype counts the allowances it grants)
             run = objective(simulate(t, pol, cost, fast=False), 1.0, cost.page_cost_ns)
             assert run - zeros <= pol.granted + t.n_pages, (t.name, opts)
@@ -241,7 +251,7 @@ def test_learn_table_learns_strided_windows(cm: str) -> None:
     traces = [_even_columns(96, 96), _even_columns(64, 130)]
     rel, strided_cells = {}, {}
     for sw in (0, 1):
-        kw = {**shipped_options(), "stride_window": sw}
+        kw = {**_adjacent(), "stride_window": sw}
         table = learn_table(traces, [cost], seed=0, passes=2, **kw)["table"]
         pol = GuardedPolicy.for_cost(cost, table=table, **kw)
         pol.trace_log = []
@@ -291,17 +301,17 @@ def test_the_compiled_program_decides_strided_windows_as_the_prototype(cm: str,
     assert isinstance(shipped, GuardedPolicy)
     table = [64] * N_CELLS if which == "shield64" else list(shipped.table)
     copied = differ = 0
-    for opts in ({**shipped_options()}, {**shipped_options(), "grant_left": 0},
+    for opts in ({**_adjacent()}, {**_adjacent(), "grant_left": 0},
                  {"proof": 1, "proof_ttl": 3, "grant_left": 0}):
         for t in [*_header_traces(), *_adversarial()]:
             pol = GuardedPolicy.for_cost(cost, table=table, **{**opts, "stride_window": 1})
             assert pol.replay_program() is not None  # fast=True runs the compiled program
             got, ev = _compiled_equals_prototype(t, pol, cost)
             copied += got.precopied
-            plain = GuardedPolicy.for_cost(cost, table=table, **opts)
+            plain = GuardedPolicy.for_cost(cost, table=table, **{**opts, "stride_window": 0})
             _, ev0 = simulate(t, plain, cost, record_events=True)
             differ += not np.array_equal(ev.k, ev0.k) or not np.array_equal(ev.page, ev0.page)
-            if t.name.startswith("columns") and opts == shipped_options():
+            if t.name.startswith("columns") and opts == _adjacent():
                 # strided copies: far fewer faults than writes
                 assert ev.page.size < t.writes // 2, t.name
     assert copied > 0 and differ > 0
@@ -350,7 +360,7 @@ def test_the_header_decides_strided_windows_as_the_prototype(cguarded, cm: str, 
     opened = 0
     for t in _header_traces():
         pol = GuardedPolicy.for_cost(cost, table=table,
-                                     **{**shipped_options(), "stride_window": 1})
+                                     **{**_adjacent(), "stride_window": 1})
         payload = pack_guarded(pol.kernel_program())
         assert cguarded.check(payload) == 0
         _, ev = simulate(t, pol, cost, record_events=True, fast=False)
@@ -395,35 +405,49 @@ def test_the_header_refuses_bad_stride_fields(cguarded) -> None:  # noqa: ANN001
     assert cguarded.check(bytes(pp)) == -22  # with protect
 
 
-def test_the_guarded_stride_policy_is_guarded_with_strided_windows() -> None:
-    """conf/policy/guarded_stride.yaml: guarded's table (``table: guarded``) and every option
-    of conf/policy/guarded.yaml, with ``stride_window: 1``; on a column sweep it copies down
-    the column where guarded copies next to the fault."""
+def test_the_shipped_guarded_policy_has_strided_windows() -> None:
+    """Since session 30 conf/policy/guarded.yaml ships ``stride_window: 1`` (its stride price
+    from the cost model, not the file); conf/policy/guarded_adjacent.yaml is the previous
+    default: every other option of guarded.yaml, ``stride_window: 0``, its own (the previous)
+    table. On a column sweep guarded copies down the column where guarded_adjacent copies next
+    to the fault. Session 29's ``guarded_stride`` is gone: one line saying what to use."""
     from cowrl.policies.guarded import make_guarded
     from cowrl.registry import group_config, make_policy
 
-    base, strided = group_config("policy", "guarded"), group_config("policy", "guarded_stride")
-    assert set(base) == set(strided) - {"stride_window"}
+    base, adj = group_config("policy", "guarded"), group_config("policy", "guarded_adjacent")
+    assert set(base) == set(adj) and "stride_ns" not in base
+    assert (base["stride_window"], adj["stride_window"]) == (1, 0)
     for key in base:
-        if key not in ("name", "table"):
-            assert strided[key] == base[key], key
-    p, q = make_policy("guarded_stride"), make_policy("guarded")
+        if key not in ("name", "table", "stride_window"):
+            assert adj[key] == base[key], key
+    assert shipped_options("guarded_adjacent") == {**shipped_options(), "stride_window": 0}
+    p, q = make_policy("guarded"), make_policy("guarded_adjacent")
     assert p.stride_window == 1 and q.stride_window == 0
-    assert list(p.table) == list(q.table)
+    assert list(p.table) != list(q.table) and len(q.table) == N_CELLS
     cost = make_costmodel("seed_table1")
+    assert p.for_trace(g.stride(n_pages=64), cost).stride_ns == math.ceil(cost.precopy_stride_ns)
     t = g.stride(n_pages=4096, stride=16)
     rs, rq = simulate(t, p, cost), simulate(t, q, cost)
     assert rs.faults < rq.faults and rs.wasted == 0
+    for field, get in (("policies", lambda: make_policy("guarded_stride")),
+                       ("learners", lambda: group_config("policy", "guarded_stride",
+                                                         "learners"))):
+        with pytest.raises(ConfigError, match=f"^{field}: policy 'guarded_stride' is gone: "
+                                              "strided windows are the default guarded") as e:
+            get()
+        assert "\n" not in str(e.value)
     # a table named by a file that does not exist, or holds no table: one line, the field
     with pytest.raises(ConfigError, match="policy.table: unknown policy 'nonexistent'"):
         make_guarded(table="nonexistent")
-    with pytest.raises(ConfigError, match="policy.table: conf/policy/guarded_stride.yaml holds "
+    with pytest.raises(ConfigError, match="policy.table: conf/policy/guarded0.yaml holds "
                                           "no table"):
-        make_guarded(table="guarded_stride")
+        make_guarded(table="guarded0")
+    assert make_guarded(table="guarded_adjacent", stride_window=1).table == q.table
 
 
-# learn_table(train_traces(["stride"], 0, 4), [seed_table1], seed=0, passes=2, shipped options)
-# as printed at d03e53d, before strided pricing (its non-zero cells; the sum of its sums)
+# learn_table(train_traces(["stride"], 0, 4), [seed_table1], seed=0, passes=2, shipped options;
+# since session 30 those of guarded_adjacent, stride_window 0) as printed at d03e53d, before
+# strided pricing (its non-zero cells; the sum of its sums)
 _LEARNED_BEFORE = {
     2: 64, 3: 32, 6: 64, 7: 1, 10: 64, 11: 2, 14: 64, 15: 2, 100: 64, 101: 64, 102: 64,
     103: 32, 104: 64, 105: 64, 106: 64, 108: 64, 109: 64, 110: 64, 111: 16, 120: 64, 121: 64,
@@ -441,6 +465,6 @@ def test_learn_table_without_strided_windows_learns_as_before() -> None:
     from cowrl.policies.guarded import learn_table
 
     res = learn_table(train_traces(["stride"], 0, 4), [make_costmodel("seed_table1")], seed=0,
-                      passes=2, **shipped_options())
+                      passes=2, **_adjacent())
     assert {c: v for c, v in enumerate(res["table"]) if v} == _LEARNED_BEFORE
     assert float(res["sums"].sum()) == pytest.approx(_SUMS_BEFORE, rel=1e-12)

@@ -15,6 +15,14 @@ from cowrl.sim.simulator import simulate
 from cowrl.traces import generators as g
 from cowrl.traces.io import Trace
 
+
+def _adjacent() -> dict:
+    """The shipped budget options with adjacent windows (conf/policy/guarded_adjacent.yaml;
+    guarded ships stride_window: 1 since session 30): these tests set stride_window
+    themselves."""
+    return shipped_options("guarded_adjacent")
+
+
 VARIANTS = ({"stride_gate": 1}, {"stride_clip": 1}, {"stride_gate": 1, "stride_clip": 1})
 
 
@@ -35,7 +43,7 @@ def _run(t: Trace, cm: str = "seed_table1", **o: int) -> tuple[float, _Log]:
     cost = _cost(cm)
     base = objective(simulate(t, GuardedPolicy.for_cost(cost, table=[0] * N_CELLS), cost),
                      1.0, cost.page_cost_ns)
-    pol = _Log.for_cost(cost, table=[64] * N_CELLS, **{**shipped_options(), **o})
+    pol = _Log.for_cost(cost, table=[64] * N_CELLS, **{**_adjacent(), **o})
     rec = simulate(t, pol, cost, fast=False)
     return objective(rec, 1.0, cost.page_cost_ns) / base, pol
 
@@ -99,8 +107,8 @@ def test_the_bound_holds_with_them(k: int) -> None:
         zeros = objective(simulate(t, GuardedPolicy.for_cost(cost, table=[0] * N_CELLS),
                                    cost), 1.0, cost.page_cost_ns)
         for o in VARIANTS:
-            pol = GuardedPolicy.for_cost(cost, table=[k] * N_CELLS, **shipped_options(),
-                                         stride_window=1, **o)
+            pol = GuardedPolicy.for_cost(cost, table=[k] * N_CELLS,
+                                         **{**_adjacent(), "stride_window": 1, **o})
             run = objective(simulate(t, pol, cost), 1.0, cost.page_cost_ns)
             assert run - zeros <= pol.granted + t.n_pages, (t.name, o)
 

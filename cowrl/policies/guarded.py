@@ -1689,8 +1689,8 @@ def due_prices(cost: CostModel) -> tuple[int, int]:
 def shipped_options(policy: str = "guarded") -> dict[str, Any]:
     """The budget options of ``conf/policy/guarded.yaml`` (all but its table, name and cost
     model): what a table learned for the shipped policy is learned and measured with; or
-    those of another guarded policy file (``guarded_stride``: the same with
-    ``stride_window: 1``)."""
+    those of another guarded policy file (``guarded_adjacent``: the same with
+    ``stride_window: 0``)."""
     from omegaconf import OmegaConf
 
     from cowrl.registry import group_config
@@ -1710,7 +1710,7 @@ def make_guarded(table: Sequence[int] | int | str | None = None, costmodel: str 
     costs there (``precopy_setup_ns``, ``precopy_skip_ns``) and a saved fault's gain includes
     the GUARDED decision it saves. ``table`` may be one value for every cell
     (``conf/policy/shield64.yaml``: 64, the shield alone deciding), or the name of another
-    policy file whose ``table`` it takes (``conf/policy/guarded_stride.yaml``: ``guarded``)."""
+    policy file whose ``table`` it takes (``table: guarded``: conf/policy/guarded.yaml's)."""
     from cowrl.registry import group_config, make_costmodel
 
     if isinstance(table, str):

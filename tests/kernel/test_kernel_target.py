@@ -451,7 +451,7 @@ def _strided(table: str) -> Policy:
 
     cells = [64] * N_CELLS if table == "shield64" else _guarded_policies()["guarded"]().table
     cost = replace(make_costmodel("seed_table1"), precopy_stride_ns=float(STRIDE_NS))
-    return GuardedPolicy.for_cost(cost, table=cells, **shipped_options(), stride_window=1,
+    return GuardedPolicy.for_cost(cost, table=cells, **{**shipped_options(), "stride_window": 1},
                                   name=f"stride_{table}")
 
 
