@@ -10,6 +10,10 @@ simulator study, session 29; docs/results/block-stride-s29.md).
 Development draws only (``g.randomized(first + d, 0, families=F)``, seeds 2000+); never the
 held-out sets, the validation traces nor the recorded apps.
 
+"The shipped ``guarded``" here is the study's: session 29's, adjacent windows
+(conf/policy/guarded_adjacent.yaml, :data:`STUDY`); ``guarded`` ships strided windows and
+another table since session 30, which these rules were not built for.
+
 ``diagnose``: per draw, the shipped ``guarded`` (conf/policy/guarded.yaml), ``shield64`` (its
 options with a table of 64s) and ``hindsight`` (the shipped budget and options, but at each
 fault the window *asked for* is the run of pages right after the fault that the trace writes
@@ -92,6 +96,7 @@ from cowrl.sim.simulator import simulate  # noqa: E402
 from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.io import Trace  # noqa: E402
 
+STUDY = "guarded_adjacent"  # the conf/policy file of the study's shipped guarded (module docstring)
 MAX_READS = 16  # dirty bits a block measurement reads at most
 RULES = {"R1": "cap", "R2": "set", "R3": "cap", "R4": "cap"}
 GATED = {"R3": MAX_READS, "R4": 2}  # gated by the faults' periods; dirty bits read at most
@@ -169,7 +174,7 @@ class BlockRule(GuardedPolicy):
         ``ceil(proof_read_ns)``."""
         return cls.for_cost(cost, table=list(table), mode=RULES[rule],
                             read_price=int(np.ceil(cost.proof_read_ns)), gate=rule in GATED,
-                            max_reads=GATED.get(rule, MAX_READS), **shipped_options())
+                            max_reads=GATED.get(rule, MAX_READS), **shipped_options(STUDY))
 
     def replay_program(self) -> None:
         return None
@@ -341,8 +346,8 @@ class BlockRule(GuardedPolicy):
 
 def build(name: str, cost: CostModel) -> GuardedPolicy:
     """``guarded`` (shipped), ``shield64``, ``hindsight``, ``R1`` / ``R2`` (shipped table)."""
-    kw = shipped_options()
-    table = [64] * N_CELLS if name == "shield64" else list(make_policy("guarded").table)
+    kw = shipped_options(STUDY)
+    table = [64] * N_CELLS if name == "shield64" else list(make_policy(STUDY).table)
     if name in RULES:
         return BlockRule.for_rule(cost, name, table)
     if name == "hindsight":
@@ -571,7 +576,7 @@ def bound(costs: Sequence[str], rules: Sequence[str] = tuple(RULES)) -> bool:
                   g.block_stride(n_pages=4096, block=6, gap=2, passes=2)]
         traces += [g.randomized(2000 + d, 0, families=f) for f in ("multi_stream", "mixture")
                    for d in range(2)] + adversaries()
-        zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **shipped_options())
+        zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **shipped_options(STUDY))
         k0 = [objective(simulate(t, zeros, zeros.priced(cost)), 1.0, cost.page_cost_ns)
               for t in traces]
         for k in (64, 1):

@@ -35,6 +35,8 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cowrl.metrics import objective  # noqa: E402
@@ -55,9 +57,12 @@ DEGREES = (0, 1, 2, 4, 8, 16, 32, 64)
 
 
 def first_window(policy: GuardedPolicy, trace: Trace, cost: CostModel) -> tuple[float, int]:
-    """The run's objective and the index of its first demand fault with ``k > 0`` (-1: none)."""
-    obj, ks = run_logged(policy, trace, cost)
-    return obj, next((i for i, k in enumerate(ks) if k > 0), -1)
+    """The run's objective and the index of its first demand fault whose window holds a page
+    (-1: none). Not the first ``k > 0``: a strided window (``stride_window: 1``) whose first
+    page lies past the region's end holds no page and reserves nothing, whatever its k."""
+    rec, ev = simulate(trace, policy, policy.priced(cost), fast=False, record_events=True)
+    nz = np.flatnonzero(ev.window > 0)
+    return objective(rec, 1.0, cost.page_cost_ns), int(nz[0]) if nz.size else -1
 
 
 def run_logged(policy: GuardedPolicy, trace: Trace, cost: CostModel) -> tuple[float, list[int]]:

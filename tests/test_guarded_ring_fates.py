@@ -34,8 +34,10 @@ def test_every_copy_is_proven_expired_overwritten_or_left_in_the_ring(ttl: int) 
     for t, table, walk in ((_stride2(), [1] * N_CELLS, 0),
                            (g.randomized(2000, 0, families="tiled2d"), None, None)):
         # the stride-2 writer's walk unpaid: else its unproven entries drain the budget; no
-        # floor (shipped 128): the ring must fill for its counters to be tested
-        kw = {**shipped_options(), "proof_ttl": ttl, "grant_left": 0, "floor": 0,
+        # floor (shipped 128): the ring must fill for its counters to be tested; adjacent
+        # windows (guarded_adjacent's options): a strided window would copy what it writes
+        kw = {**shipped_options("guarded_adjacent"), "proof_ttl": ttl, "grant_left": 0,
+              "floor": 0,
               **({} if walk is None else {"walk_ns": walk, "walk_empty_ns": walk})}
         pol = GuardedPolicy.for_cost(cost, table=table or make_policy("guarded").table, **kw)
         rec = simulate(t, pol, pol.priced(cost), fast=False)
