@@ -18,7 +18,8 @@ stakes of copies, reserve returned, gains and read credits of proofs, walk paid)
 (asked by the table, opened, cut by the budget, closed by the floor), the copies' fates
 (``copied = proven + expired + overwritten + pending``; each of the last three split by whether
 the trace wrote the page after its copy: a *lost proof* is a used copy whose reserve stays
-spent), the looks (ended at ``proof_reads``, cut by the budget, skipped as nothing is due), the
+spent; on dense_chunks also the copies past the end of the chunk their fault was filling),
+the looks (ended at ``proof_reads``, cut by the budget), the
 latency of each proof split into the writer's (copy -> first demand fault after the page's
 write) and the look's (-> the fault whose look read it written), the budget level (pages of
 stake it holds) and the live ring entries, and the compounding: the growth a proven generation
@@ -26,11 +27,11 @@ gives (credit / stake) and the e-folding time it implies at the measured latency
 
 ``measure``: the candidates (:class:`Candidate`: K, the ring keeps live entries; A, the window
 asked for is the rest of the dense area; ``chunk_end``, a reference reading the trace's chunk
-size) against the shipped ``guarded``
-on every family and the verdict of the rule declared before the run (module constants
-``MARGIN`` ...; docs/results/dense-chunks-s30.md). ``bound``: objective - objective with a
-table of zeros - allowances granted, tables of 64s and 1s, on guarded_proof_bound.py-like
-writers plus adversaries of the candidates (<= 1 ns a page: the bound holds).
+size) against the shipped ``guarded`` on every family and the verdict of the rule declared
+before the run (module constants ``MARGIN`` ...; docs/results/dense-chunks-s30.md).
+``bound``: objective - objective with a table of zeros - allowances granted, tables of 64s
+and 1s, on guarded_proof_bound.py-like writers plus adversaries of the candidates (<= 1 ns a
+page: the bound holds).
 """
 
 from __future__ import annotations
@@ -95,7 +96,6 @@ class Probe(GuardedPolicy):
         # index, fate, fault it left: -1 pending)
         self.born: dict[int, tuple[int, int, int]] = {}
         self.copies: list[list[int]] = []
-        self.drops: list[int] = []
 
     def _leave(self, i: int, fate: str) -> None:
         j = self.born.pop(i)[2]
@@ -293,7 +293,6 @@ class Area(Candidate):
     min_left = 2
     reach = 64
     chunk = 0
-    asked_area = 0
 
     def for_trace(self, trace: Trace, cost: Any, seed: int | None = None) -> Area:
         meta = trace.meta
@@ -317,7 +316,6 @@ class Area(Candidate):
             if g_.left < self.min_left or last <= page:
                 return super().degree(c, page, limit, want, start, vpn)
             cap = last - page
-            self.asked_area += 1
         if cap <= 0 or g_.use[c.cls] < self.floor:
             return 0, 0
         for d in reversed((*(d for d in self.degrees if 0 < d < cap), cap)):
@@ -576,11 +574,10 @@ def main() -> int:
     args = ap.parse_args()
     costs = args.costmodels or (["host"] if args.quick else ["seed_table1", "host"])
     n = args.draws or (1 if args.quick else 8)
-    ap_per = getattr(args, "per_trace", False)
     if args.what == "measure":
         fams = args.families or (["dense_chunks", "random"] if args.quick else list(g.FAMILIES))
         ts = draws(fams, args.first or 3000, n)
-        if not measure(costs, ts, args.policies or ["guarded", "K", "A"], ap_per):
+        if not measure(costs, ts, args.policies or ["guarded", "K", "A"], args.per_trace):
             return 1
     if args.what == "bound" and not bound(costs, args.policies or list(DECLARED)):
         return 1
