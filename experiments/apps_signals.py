@@ -65,13 +65,13 @@ from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.devdraws import add_draw_arguments, check_first, family_draws  # noqa: E402
 from cowrl.errors import ConfigError  # noqa: E402
-from cowrl.generalization import holdout_names, test_traces  # noqa: E402
+from cowrl.generalization import holdout_names  # noqa: E402
 from cowrl.policies.guarded import GuardedContext, describe_cell  # noqa: E402
 from cowrl.registry import make_costmodel  # noqa: E402
 from cowrl.sim.costmodel import CostModel  # noqa: E402
 from cowrl.sim.engine import ReplayEngine, lookahead_k, written_mask  # noqa: E402
-from cowrl.traces.generators import randomized  # noqa: E402
 from cowrl.traces.io import Trace, load_trace  # noqa: E402
 
 BLOCK = 64
@@ -805,18 +805,6 @@ def dense_grid() -> list[Trace]:
                                         for cv in (1.0, 0.9, 0.7, 0.5))]
 
 
-def family_draws(fam: str, draws: int, first: int = 2000, heldout_eval: bool = False
-                 ) -> list[Trace]:
-    """``draws`` development draws of ``fam`` from seed ``first`` (2000+); with
-    ``heldout_eval`` the protocol's held-out test traces instead (evaluation only)."""
-    if heldout_eval:
-        return test_traces(fam, draws, None, None)
-    if first < 2000:
-        raise ConfigError("--first: development draws are seeds 2000+")
-    return [randomized(first + i, 0, families=fam, name=f"{fam}_{first + i}")
-            for i in range(draws)]
-
-
 def load_groups(trace_globs: list[str], families: list[str], draws: int,
                 per_trace: bool, first: int = 2000, heldout_eval: bool = False
                 ) -> dict[str, list[Trace]]:
@@ -829,8 +817,8 @@ def load_groups(trace_globs: list[str], families: list[str], draws: int,
             t = load_trace(f, times=False)
             groups.setdefault(t.name if per_trace else "apps", []).append(t)
     for fam in families:
-        ts = dense_grid() if fam == "dense_grid" else family_draws(fam, draws, first,
-                                                                   heldout_eval)
+        ts = dense_grid() if fam == "dense_grid" else family_draws(
+            fam, draws, first, heldout_eval=heldout_eval)
         if per_trace and fam == "dense_grid":
             for t in ts:
                 groups[t.name] = [t]
@@ -846,11 +834,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--families", default="",
                     help="comma-separated generator families (dense_grid: 16 dense fills)")
     ap.add_argument("--draws", type=int, default=3, help="development draws per family")
-    ap.add_argument("--first", type=int, default=2000,
-                    help="first development seed (2000+): randomized(first + i, 0, families=F)")
-    ap.add_argument("--heldout-eval", action="store_true",
-                    help="evaluation only: the protocol's held-out test traces (seeds 100000+) "
-                         "instead of development draws; never to choose a signal or rule")
+    add_draw_arguments(ap, never="a signal or rule")
     ap.add_argument("--costmodel", nargs="+", default=["seed_table1", "host"])
     ap.add_argument("--lam", type=float, default=1.0)
     ap.add_argument("--top", type=int, default=8, help="regions per trace (regions)")
@@ -869,19 +853,18 @@ def main(argv: list[str] | None = None) -> None:
                     help="aligned block size in pages for blk/bf/burst and the blk action")
     args = ap.parse_args(argv)
     fams = holdout_names(args.families, "--families", families_only=True)
-    if args.first < 2000:
-        raise ConfigError("--first: development draws are seeds 2000+")
+    check_first(args.first)
     if args.command in ("regions", "oracle"):
         traces = [t for g in load_groups(args.traces, [], 0, True).values() for t in g]
         traces += [t for f in fams for t in family_draws(f, args.draws, args.first,
-                                                         args.heldout_eval)]
+                                                         heldout_eval=args.heldout_eval)]
         if args.command == "regions":
             cmd_regions(traces, args.top)
         else:
             cmd_oracle(traces, args.costmodel, args.lam)
         return
     groups = load_groups(args.traces, fams, args.draws, not args.pooled, args.first,
-                         args.heldout_eval)
+                         heldout_eval=args.heldout_eval)
     if args.command == "signals":
         sigs = [s for s in args.signals.split(",") if s]
         acts = [a for a in args.actions.split(",") if a]

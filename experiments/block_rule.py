@@ -68,6 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cowrl.policies.guarded as guarded  # noqa: E402
+from cowrl.devdraws import add_draw_arguments, check_first, development_draws  # noqa: E402
 from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
 from cowrl.policies.base import FaultContext  # noqa: E402
@@ -356,9 +357,8 @@ def draws(families: Sequence[str], first: int, n: int) -> list[tuple[str, Trace]
     bad = [f for f in families if f not in g.FAMILIES]
     if bad:
         raise ConfigError(f"--families: unknown family {bad[0]!r}")
-    if first < 2000:
-        raise ConfigError("--first: development draws are seeds 2000+")
-    return [(f, g.randomized(first + d, 0, families=f)) for f in families for d in range(n)]
+    check_first(first)
+    return [(f, t) for f in families for t in development_draws(f, n, first, named=False)]
 
 
 def run(t: Trace, pol: GuardedPolicy, cost: CostModel) -> tuple[Any, list[tuple[int, int]]]:
@@ -598,20 +598,22 @@ def main() -> None:
     ap.add_argument("--costmodels", nargs="+", default=["seed_table1", "host"])
     ap.add_argument("--families", nargs="+", default=None)
     ap.add_argument("--draws", type=int, default=None)
-    ap.add_argument("--first", type=int, default=None)
+    add_draw_arguments(ap, first=None, heldout=False,
+                       first_note="default 2000 for diagnose, 3000 for measure")
     ap.add_argument("--policies", nargs="+", default=["guarded", "R1", "R2"])
     ap.add_argument("--per-trace", action="store_true",
                     help="measure: also one line per draw (ratio, pages, reads, capped faults)")
     args = ap.parse_args()
     if args.what == "diagnose":
         fams = args.families or ["block_stride", "dense_chunks"]
-        ts = draws(fams, args.first or 2000, args.draws or 8)
+        ts = draws(fams, 2000 if args.first is None else args.first, args.draws or 8)
         for cm in args.costmodels:
             print(f"== {cm}")
             diagnose(make_costmodel(cm), ts)
             modes(make_costmodel(cm), ts)
     elif args.what == "measure":
-        ts = draws(args.families or list(g.FAMILIES), args.first or 3000, args.draws or 3)
+        ts = draws(args.families or list(g.FAMILIES), 3000 if args.first is None else args.first,
+                   args.draws or 3)
         measure(args.costmodels, ts, args.policies, args.per_trace)
     elif not bound(args.costmodels, [p for p in args.policies if p in RULES] or list(RULES)):
         raise SystemExit(1)

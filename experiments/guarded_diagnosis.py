@@ -37,11 +37,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cowrl.policies.guarded as guarded  # noqa: E402
+from cowrl.devdraws import add_draw_arguments, check_first, draw_groups  # noqa: E402
 from cowrl.errors import ConfigError, parse_json  # noqa: E402
-from cowrl.generalization import check_targets, measure, test_traces  # noqa: E402
+from cowrl.generalization import check_targets, measure  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy  # noqa: E402
 from cowrl.registry import make_costmodel  # noqa: E402
-from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.generators import FAMILIES  # noqa: E402
 from cowrl.traces.io import Trace, load_trace  # noqa: E402
 
@@ -99,11 +99,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--costmodel", default="seed_table1")
     ap.add_argument("--draws", type=int, default=3)
-    ap.add_argument("--first", type=int, default=2000,
-                    help="first development seed (2000+): g.randomized(first + i, 0, families=F)")
-    ap.add_argument("--heldout-eval", action="store_true",
-                    help="evaluation only: the protocol's held-out test traces (seeds 100000+) "
-                         "instead of development draws; never to choose or tune a rule")
+    add_draw_arguments(ap, never="a rule")
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--options", default="{}",
                     help="JSON GuardedPolicy keywords, e.g. version 2's rules: "
@@ -113,15 +109,10 @@ def main() -> None:
     bad = [m for m in modes if m not in MODES] or ([] if modes else [args.modes])
     if bad:
         raise ConfigError(f"--modes: unknown mode {bad[0]!r} (modes: {', '.join(MODES)})")
-    if args.first < 2000:
-        raise ConfigError("--first: development draws are seeds 2000+")
+    check_first(args.first)
     kw = parse_json(args.options, "--options")
     cost = make_costmodel(args.costmodel)
-    if args.heldout_eval:
-        groups = {f: test_traces(f, args.draws, None, None) for f in FAMILIES}
-    else:
-        groups = {f: [g.randomized(args.first + i, 0, families=f, name=f"{f}_{args.first + i}")
-                      for i in range(args.draws)] for f in FAMILIES}
+    groups = draw_groups(FAMILIES, args.draws, args.first, heldout_eval=args.heldout_eval)
     groups["apps"] = [load_trace(f) for f in sorted(CORPUS.glob("*.npz"))]
     for mode in modes:
         guarded.SENTINELS = 1 << 20 if mode == "noalias" else 256

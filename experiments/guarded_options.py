@@ -28,11 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.errors import ConfigError, parse_json  # noqa: E402
-from cowrl.generalization import check_targets, holdout_names, measure, test_traces  # noqa: E402
+from cowrl.devdraws import add_draw_arguments, check_first, draw_groups  # noqa: E402
+from cowrl.errors import parse_json  # noqa: E402
+from cowrl.generalization import check_targets, holdout_names, measure  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy  # noqa: E402
 from cowrl.registry import make_costmodel  # noqa: E402
-from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.generators import FAMILIES  # noqa: E402
 from cowrl.traces.io import load_trace  # noqa: E402
 
@@ -52,26 +52,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--costmodel", default="seed_table1")
     ap.add_argument("--draws", type=int, default=3, help="development draws per family")
-    ap.add_argument("--first", type=int, default=2000,
-                    help="first development seed (2000+): g.randomized(first + i, 0, families=F)")
-    ap.add_argument("--heldout-eval", action="store_true",
-                    help="evaluation only: the protocol's held-out test traces (seeds 100000+) "
-                         "instead of development draws; never to choose or tune an option")
+    add_draw_arguments(ap, never="an option")
     ap.add_argument("--families", default=",".join(FAMILIES), help="comma-separated")
     ap.add_argument("--apps", action="store_true", help="also the recorded corpus")
     ap.add_argument("--options", nargs="+", default=["{}"],
                     help="one JSON object of GuardedPolicy keywords per variant")
     args = ap.parse_args()
-    if args.first < 2000:
-        raise ConfigError("--first: development draws are seeds 2000+")
+    check_first(args.first)
     cost = make_costmodel(args.costmodel)
     fams = holdout_names(args.families, "--families", families_only=True)
-    if args.heldout_eval:
-        traces = {fam: test_traces(fam, args.draws, None, None) for fam in fams}
-    else:
-        traces = {fam: [g.randomized(args.first + i, 0, families=fam,
-                                     name=f"{fam}_{args.first + i}")
-                        for i in range(args.draws)] for fam in fams}
+    traces = draw_groups(fams, args.draws, args.first, heldout_eval=args.heldout_eval)
     if args.apps:
         traces["apps"] = [load_trace(f) for f in sorted(CORPUS.glob("*.npz"))]
     cache: dict[str, list[dict]] = {}

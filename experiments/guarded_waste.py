@@ -50,6 +50,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.devdraws import development_draws  # noqa: E402
 from cowrl.errors import ConfigError, parse_json  # noqa: E402
 from cowrl.metrics import geomean_gain as gm_gain  # noqa: E402
 from cowrl.metrics import objective  # noqa: E402
@@ -139,7 +140,7 @@ def window_line(t: Any, w: dict[str, Any]) -> str:
 
 def draws_of(families: Any, n: int) -> list[Any]:
     """``n`` development draws (seeds 2000..) of each family (experiments/guarded_ttl.py's)."""
-    return [g.randomized(2000 + d, 0, families=f) for f in families for d in range(n)]
+    return [t for f in families for t in development_draws(f, n, named=False)]
 
 
 def main() -> None:

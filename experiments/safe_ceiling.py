@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cowrl.cli import output_dir  # noqa: E402
+from cowrl.devdraws import add_draw_arguments, check_first, family_draws  # noqa: E402
 from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.generalization import (  # noqa: E402
     add_ceilings,
@@ -39,7 +40,6 @@ from cowrl.generalization import (  # noqa: E402
     read_job,
     report,
     resolve_dir,
-    test_traces,
 )
 from cowrl.metrics import objective  # noqa: E402
 from cowrl.policies.best_static import BestStatic  # noqa: E402
@@ -58,8 +58,7 @@ def random_fills(first: int = 2000, heldout_eval: bool = False) -> None:
     """The ``--random-fills`` table (see the module docstring): development draws of
     ``dense_chunks`` from seed ``first`` (2000+), or with ``heldout_eval`` the protocol's
     held-out test traces (evaluation only)."""
-    if first < 2000:
-        raise ConfigError("--first: development draws are seeds 2000+")
+    check_first(first)
     print("| cost model | trace | first writes | online bound (unknown order) | clairvoyant "
           "ceiling | k = 64 | best fixed k | oracle | guarded (shipped) |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -68,10 +67,7 @@ def random_fills(first: int = 2000, heldout_eval: bool = False) -> None:
         guarded = make_policy("guarded", lam=1.0)
         cases = [(g.uniform(n_pages=n, writes=8 * n, seed=1, name=f"random fill {n}"),
                   [0, n]) for n in (1024, 4096, 16384)]
-        draws = (test_traces("dense_chunks", 3, None, None) if heldout_eval  # evaluation only
-                 else [g.randomized(first + i, 0, families="dense_chunks",
-                                    name=f"dense_chunks_{first + i}") for i in range(3)])
-        for t in draws:
+        for t in family_draws("dense_chunks", 3, first, heldout_eval=heldout_eval):
             ch = int(t.meta["chunk"])
             cases.append((t, [*range(0, t.n_pages, ch), t.n_pages]))
         for t, edges in cases:
@@ -94,11 +90,7 @@ def main() -> int:
     ap.add_argument("--out", help="where the copies with ceilings go")
     ap.add_argument("--random-fills", action="store_true",
                     help="the bound on online policies for writes in random order")
-    ap.add_argument("--first", type=int, default=2000,
-                    help="--random-fills: first development seed (2000+) of its dense_chunks draws")
-    ap.add_argument("--heldout-eval", action="store_true",
-                    help="--random-fills, evaluation only: the protocol's held-out dense_chunks "
-                         "test traces (seeds 100000+) instead; never to choose or tune anything")
+    add_draw_arguments(ap, scope="--random-fills (F = dense_chunks, i < 3)")
     ap.add_argument("--validation-dir",
                     default=os.environ.get("COWRL_VALIDATION_DIR", "../shared/validation"))
     ap.add_argument("--corpus-dir", default="data/traces")

@@ -25,16 +25,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.devdraws import add_draw_arguments, check_first, family_draws  # noqa: E402
 from cowrl.envs.guarded_env import GuardedPrecopyEnv  # noqa: E402
 from cowrl.envs.precopy_env import PrecopyEnv  # noqa: E402
-from cowrl.errors import ConfigError  # noqa: E402
-from cowrl.generalization import holdout_names, test_traces  # noqa: E402
+from cowrl.generalization import holdout_names  # noqa: E402
 from cowrl.metrics import objective  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy  # noqa: E402
 from cowrl.policies.static import Baseline  # noqa: E402
 from cowrl.registry import make_costmodel  # noqa: E402
 from cowrl.sim.simulator import simulate  # noqa: E402
-from cowrl.traces import generators as g  # noqa: E402
 
 
 def main() -> None:
@@ -42,21 +41,13 @@ def main() -> None:
     ap.add_argument("--costmodel", default="seed_table1")
     ap.add_argument("--draws", type=int, default=10)
     ap.add_argument("--families", default="multi_stream,mixture")
-    ap.add_argument("--first", type=int, default=2000,
-                    help="first development seed (2000+): g.randomized(first + i, 0, families=F)")
-    ap.add_argument("--heldout-eval", action="store_true",
-                    help="evaluation only: the protocol's held-out test traces (seeds 100000+) "
-                         "instead of development draws; never to choose or tune anything")
+    add_draw_arguments(ap)
     args = ap.parse_args()
-    if args.first < 2000:
-        raise ConfigError("--first: development draws are seeds 2000+")
+    check_first(args.first)
     cost = make_costmodel(args.costmodel)
     families = holdout_names(args.families, "--families", families_only=True)
-    if args.heldout_eval:
-        traces = [t for fam in families for t in test_traces(fam, args.draws, None, None)]
-    else:
-        traces = [g.randomized(args.first + i, 0, families=fam, name=f"{fam}_{args.first + i}")
-                  for fam in families for i in range(args.draws)]
+    traces = [t for fam in families
+              for t in family_draws(fam, args.draws, args.first, heldout_eval=args.heldout_eval)]
     base = {t.name: objective(simulate(t, Baseline(), cost), 1.0, cost.page_cost_ns)
             for t in traces}
     for want in (1, 64):

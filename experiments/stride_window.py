@@ -54,6 +54,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.devdraws import development_draws  # noqa: E402
 from cowrl.generalization import UNIFORM_OR_SPARSE, VALIDATION, test_traces  # noqa: E402
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
 from cowrl.policies.guarded import DEGREES, N_CELLS, GuardedPolicy, shipped_options  # noqa: E402
@@ -77,7 +78,7 @@ def setup_share() -> float:
 
 def dev_draws(draws: int, families: Sequence[str]) -> list[Trace]:
     """``draws`` development draws of each family (seeds 2000 + d)."""
-    return [g.randomized(2000 + d, 0, families=f) for f in families for d in range(draws)]
+    return [t for f in families for t in development_draws(f, draws, named=False)]
 
 
 def heldout_sets(test_draws: int, families: Sequence[str]) -> list[Trace]:
