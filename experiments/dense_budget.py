@@ -47,6 +47,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.devdraws import add_draw_arguments, check_first, development_draws  # noqa: E402
 from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
 from cowrl.policies.base import FaultContext  # noqa: E402
@@ -350,9 +351,8 @@ def draws(families: Sequence[str], first: int, n: int) -> list[tuple[str, Trace]
     bad = [f for f in families if f not in g.FAMILIES]
     if bad:
         raise ConfigError(f"--families: unknown family {bad[0]!r}")
-    if first < 2000:
-        raise ConfigError("--first: development draws are seeds 2000+")
-    return [(f, g.randomized(first + d, 0, families=f)) for f in families for d in range(n)]
+    check_first(first)
+    return [(f, t) for f in families for t in development_draws(f, n, first, named=False)]
 
 
 def ratio(t: Trace, pol: GuardedPolicy, cost: CostModel, base: float) -> tuple[float, Any]:
@@ -567,7 +567,8 @@ def main() -> int:
     ap.add_argument("--costmodels", nargs="+", default=None)
     ap.add_argument("--families", nargs="+", default=None)
     ap.add_argument("--draws", type=int, default=None)
-    ap.add_argument("--first", type=int, default=None)
+    add_draw_arguments(ap, first=None, heldout=False,
+                       first_note="default 2000 for diagnose, 3000 for measure")
     ap.add_argument("--policies", nargs="+", default=None)
     ap.add_argument("--quick", action="store_true", help="1 draw, host only")
     ap.add_argument("--per-trace", action="store_true", help="measure: a line per draw")
@@ -576,13 +577,14 @@ def main() -> int:
     n = args.draws or (1 if args.quick else 8)
     if args.what == "measure":
         fams = args.families or (["dense_chunks", "random"] if args.quick else list(g.FAMILIES))
-        ts = draws(fams, args.first or 3000, n)
+        ts = draws(fams, 3000 if args.first is None else args.first, n)
         if not measure(costs, ts, args.policies or ["guarded", "K", "A"], args.per_trace):
             return 1
     if args.what == "bound" and not bound(costs, args.policies or list(DECLARED)):
         return 1
     if args.what == "diagnose":
-        ts = draws(args.families or ["dense_chunks"], args.first or 2000, n)
+        ts = draws(args.families or ["dense_chunks"], 2000 if args.first is None else args.first,
+                   n)
         ok = True
         for cm in costs:
             print(f"== {cm}")
