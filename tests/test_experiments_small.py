@@ -626,3 +626,33 @@ def test_block_rule_small(tmp_path: Path) -> None:
     assert out.count("(bound holds)") == 4 and "BROKEN" not in out, out
     err = run("block_rule", "measure", "--families", "nope", tmp=tmp_path, status=2)
     assert err == "error: --families: unknown family 'nope'"
+
+
+def test_dense_budget_small(tmp_path: Path) -> None:
+    """experiments/dense_budget.py at its smallest setting (one dense_chunks draw, host): the
+    probe decides as the compiled program (else exit 1), the copies' fates add up to the pages
+    the engine copied, every lost proof is a copy that left the ring unproven, the keep-live
+    rule (K) loses fewer proofs there; the bound holds for K; a seed below 2000 is refused."""
+    out = run("dense_budget", "diagnose", "--quick", "--first", "2002", "--policies", "guarded",
+              "K", tmp=tmp_path)
+    pat = re.compile(r"copies: (\d+) \(engine (\d+), wasted (\d+)\) = proven (\d+) \+ expired "
+                     r"(\d+) \+ overwritten (\d+) \+ pending (\d+);.*lost proofs (\d+)")
+    got = [[int(v) for v in m.groups()] for m in pat.finditer(out)]
+    never = [sum(int(v) for v in re.findall(r", never written (\d+)", ln))
+             for ln in out.splitlines() if ln.strip().startswith("copies:")]
+    assert len(got) == 2 == len(never), out
+    for (cp, eng, wasted, proven, expired, over, pending, lost), nw in zip(got, never,
+                                                                          strict=True):
+        assert cp == eng == proven + expired + over + pending > 100, out
+        assert lost <= expired + over and wasted == nw, out
+    assert got[1][7] < got[0][7], out  # K keeps the late-written copies' entries
+    led = re.search(rf"guarded dense_chunks: gain ({NUM})%.*\n\s+ledger \(demand faults\): "
+                    rf"allowance ({NUM}), stake ({NUM}), fixed ({NUM}), returned ({NUM}), "
+                    rf"gain ({NUM})", out)
+    assert led, out
+    _, allowance, stake, _, returned, gain = (float(v) for v in led.groups())
+    assert 0 < allowance < stake and returned < stake and 0 < gain < returned, out
+    out = run("dense_budget", "bound", "--costmodels", "host", "--policies", "K", tmp=tmp_path)
+    assert out.count("(bound holds)") == 2 and "BROKEN" not in out, out
+    err = run("dense_budget", "diagnose", "--first", "100", tmp=tmp_path, status=2)
+    assert err == "error: --first: development draws are seeds 2000+"
