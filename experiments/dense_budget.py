@@ -11,7 +11,12 @@ goes, and two candidate rules (a simulator study, session 30; docs/results/dense
 Development draws only (``g.randomized(first + d, 0, families=F)``, seeds 2000+); never the
 protocol's held-out sets, the validation traces nor the recorded apps.
 
-``diagnose``: the shipped ``guarded`` (conf/policy/guarded.yaml at the commit it runs on) with
+"The shipped ``guarded``" here is the study's (measured at f74da0f): adjacent windows and the
+previous table, conf/policy/guarded_adjacent.yaml (:data:`STUDY`). ``guarded`` ships strided
+windows and a re-learned table since session 30; the candidates do not prototype strided
+windows (K refuses them).
+
+``diagnose``: the shipped ``guarded`` (:data:`STUDY`) with
 a probe (:class:`Probe`: counters only, the decisions unchanged; checked against the compiled
 program's objective) prints per family the budget's ledger in demand faults (allowances in;
 stakes of copies, reserve returned, gains and read credits of proofs, walk paid), the windows
@@ -71,6 +76,7 @@ from cowrl.sim.simulator import simulate  # noqa: E402
 from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.io import Trace  # noqa: E402
 
+STUDY = "guarded_adjacent"  # the conf/policy file of the study's shipped guarded (module docstring)
 FATES = ("proven", "expired", "overwritten", "pending")
 PAST = "past the chunk's end"  # dense_chunks: a copy outside the chunk its fault was filling
 LEDGER = ("allowance", "stake", "fixed", "returned", "gain", "read_credit", "walk")
@@ -338,8 +344,8 @@ DECLARED = ("K", "A")
 def build(name: str, cost: CostModel) -> GuardedPolicy:
     """``guarded`` (shipped table and options, probed), ``shield64`` (a table of 64s) or a
     candidate of :data:`CANDIDATES`."""
-    kw = shipped_options()
-    table = [64] * N_CELLS if name == "shield64" else list(make_policy("guarded").table)
+    kw = shipped_options(STUDY)
+    table = [64] * N_CELLS if name == "shield64" else list(make_policy(STUDY).table)
     if name in ("guarded", "shield64"):
         return Probe.for_cost(cost, table=table, **kw)
     if name in CANDIDATES:
@@ -381,7 +387,7 @@ def diagnose(cost: CostModel, traces: list[tuple[str, Trace]], names: Sequence[s
             if name in ("guarded", "shield64"):  # the probe decides as the compiled program
                 ref = build(name, cost)
                 r2 = objective(simulate(t, GuardedPolicy.for_cost(
-                    cost, table=ref.table, **shipped_options()), ref.priced(cost)),
+                    cost, table=ref.table, **shipped_options(STUDY)), ref.priced(cost)),
                     1.0, cost.page_cost_ns) / base
                 ok &= abs(r - r2) < 1e-9
             fa = fates(pol, t)
@@ -539,7 +545,7 @@ def bound(costs: Sequence[str], names: Sequence[str]) -> bool:
               g.block_stride(n_pages=4096, block=6, gap=2, passes=2)]
         ts += [g.randomized(2000 + d, 0, families=f) for f in ("multi_stream", "mixture")
                for d in range(2)] + adversaries()
-        zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **shipped_options())
+        zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **shipped_options(STUDY))
         k0 = [objective(simulate(t, zeros, zeros.priced(cost)), 1.0, cost.page_cost_ns)
               for t in ts]
         for k in (64, 1):
@@ -547,7 +553,7 @@ def bound(costs: Sequence[str], names: Sequence[str]) -> bool:
                 worst, holds, cells = -1e18, True, []
                 for t, z in zip(ts, k0, strict=True):
                     pol = CANDIDATES[name].for_cost(cost, table=[k] * N_CELLS,
-                                                    **shipped_options())
+                                                    **shipped_options(STUDY))
                     rec = simulate(t, pol, pol.priced(cost), fast=False)
                     obj = objective(rec, 1.0, cost.page_cost_ns)
                     ex = obj - z - pol.granted
