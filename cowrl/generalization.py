@@ -391,14 +391,10 @@ def guarded_options_field(cfg: Any, learners: Sequence[str]) -> dict[str, Any]:
     if not set(GUARDED_LEARNERS) & set(learners):
         raise ConfigError("guarded_options: set, but guarded is not in learners (nor "
                           "guarded_adjacent)")
-    import inspect
-
-    from cowrl.policies.guarded import GuardedPolicy, shipped_options
+    from cowrl.policies.guarded import GuardedPolicy, budget_option_names, shipped_options
 
     # the options of GuardedPolicy, not its table, name or the cost model's prices
-    allowed = [k for k in inspect.signature(GuardedPolicy).parameters
-               if k not in ("table", "name", "inert", "gain_ns", "loss_ns", "setup_ns",
-                            "demand_ns", "skip_ns")]
+    allowed = budget_option_names()
     for key in opts:
         if key not in allowed:
             raise ConfigError(f"guarded_options: {key!r} is not a budget option of guarded "

@@ -10,10 +10,22 @@ issue's targets on the validation traces. Trained policies come from ``--artifac
 ``python train.py policy=<policy> costmodel=<costmodel> out=DIR/<policy>_<costmodel>``
 (bandit, ppo, dqn; ``bandit_suite`` = the bandit trained on the old fixed suite only).
 ``guarded`` is learned here on the randomized distribution (all families; never on
-the validation traces) unless ``--no-guarded``: with ``--options`` (guarded keywords as
-JSON, e.g. ``'{"proof": 1}'``; a ``proof: 1`` table is learned and measured with the cost
-model's ``proof_clean_ns`` priced) and ``--corpus`` (the recorded corpus ``data/traces``
-joins training, as ``experiments/guarded_lofo.py --holdouts validation`` learns it).
+the validation traces) unless ``--no-guarded``, with the budget options of ``--policy``
+(default ``guarded``: ``shipped_options()``, conf/policy/guarded.yaml's; ``guarded_adjacent``
+for the adjacent one) and ``--options`` (guarded keywords as JSON, e.g.
+``'{"floor_slow": 5}'``) over them, and ``--corpus`` (the recorded corpus ``data/traces``
+joins training, as ``experiments/guarded_lofo.py --holdouts validation`` learns it). The
+table is saved (``--save-tables``) and loaded (``--tables``) as ``<policy>_<costmodel>.json``
+and measured with the same options. So ``--save-tables DIR --costmodels seed_table1
+--no-families --validation-dir /nonexistent --corpus`` re-learns the table that
+conf/policy/guarded.yaml ships.
+
+``--from-defaults`` applies ``--options`` over ``GuardedPolicy``'s constructor defaults
+(version 2: floor 0, grant_left 2, proof 0, no backoff, no walk, adjacent windows) instead,
+as this script did before session 30: the commands documented before then (e.g.
+``--options '{"proof": 1, "proof_ttl": 16}'``, which learned the table of
+conf/policy/guarded_adjacent.yaml; docs/policies.md's ``--options`` studies of sessions
+before 30) need it to learn what they learned then.
 """
 
 from __future__ import annotations
@@ -24,12 +36,13 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.errors import parse_json, read_json  # noqa: E402
+from cowrl.errors import ConfigError, parse_json, read_json  # noqa: E402
 from cowrl.generalization import (  # noqa: E402
     VALIDATION,
     check_targets,
@@ -38,11 +51,42 @@ from cowrl.generalization import (  # noqa: E402
     train_traces,
 )
 from cowrl.policies.artifacts import load_policy  # noqa: E402
-from cowrl.registry import CONF_DIR, make_costmodel, make_policy  # noqa: E402
+from cowrl.registry import CONF_DIR, group_config, make_costmodel, make_policy  # noqa: E402
 from cowrl.traces.generators import FAMILIES  # noqa: E402
 
 LEARNED = ("bandit_suite", "bandit", "ppo", "dqn")
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "traces"
+
+
+def learner_options(text: str, policy: str = "guarded",
+                    from_defaults: bool = False) -> dict[str, Any]:
+    """The ``GuardedPolicy`` keywords the table is learned and measured with: ``text`` (the
+    JSON of ``--options``) over the options of conf/policy/``<policy>``.yaml
+    (``shipped_options(policy)``), or over the constructor defaults with ``from_defaults``;
+    a one-line ConfigError naming ``--options`` (or ``--policy``) for a bad one."""
+    from cowrl.policies.guarded import GuardedPolicy, budget_option_names, shipped_options
+
+    opts = parse_json(text, "--options")
+    if not isinstance(opts, dict):
+        raise ConfigError(f"--options: must be a JSON object of guarded options, e.g. "
+                          f"'{{\"floor_slow\": 5}}', got {text!r}")
+    allowed = budget_option_names()
+    for key in opts:
+        if key not in allowed:
+            raise ConfigError(f"--options: {key!r} is not a budget option of guarded "
+                              f"({', '.join(sorted(allowed))})")
+    base: dict[str, Any] = {}
+    if not from_defaults:
+        if group_config("policy", policy, "--policy").get("_target_") != (
+                "cowrl.policies.guarded.make_guarded"):
+            raise ConfigError(f"--policy: conf/policy/{policy}.yaml is not a guarded policy")
+        base = shipped_options(policy)
+    kw = {**base, **opts}
+    try:
+        GuardedPolicy(**kw)
+    except ConfigError as e:
+        raise ConfigError(f"--options: {str(e).splitlines()[0]}") from None
+    return kw
 
 
 def main() -> None:
@@ -59,18 +103,28 @@ def main() -> None:
     ap.add_argument("--no-guarded", action="store_true")
     ap.add_argument("--no-families", action="store_true")
     ap.add_argument("--tables", type=Path, default=None,
-                    help="load guarded_<costmodel>.json from here instead of learning")
+                    help="load <policy>_<costmodel>.json from here instead of learning")
     ap.add_argument("--save-tables", type=Path, default=None,
-                    help="write the learned guarded table per cost model as JSON here")
+                    help="write the learned table per cost model here, as "
+                         "<policy>_<costmodel>.json")
+    ap.add_argument("--policy", default="guarded",
+                    help="the guarded policy file (conf/policy/<policy>.yaml) whose budget "
+                         "options the table is learned and measured with (default: guarded, "
+                         "the shipped one; guarded_adjacent: its adjacent windows)")
     ap.add_argument("--options", default="{}",
-                    help="GuardedPolicy keywords (JSON) the guarded table is learned with")
+                    help="JSON: GuardedPolicy keywords over --policy's options (e.g. "
+                         "'{\"floor_slow\": 5}'; '{}' = the options --policy ships)")
+    ap.add_argument("--from-defaults", action="store_true",
+                    help="--options over GuardedPolicy's constructor defaults (version 2), "
+                         "not over --policy's options: how the commands documented before "
+                         "session 30 learned")
     ap.add_argument("--corpus", action="store_true",
                     help="the recorded corpus (data/traces) joins the guarded training traces")
     ap.add_argument("--passes", type=int, default=2, help="learn_table's passes")
     ap.add_argument("--train-seed", type=int, default=0,
                     help="training seed: the randomized training draws and the exploration")
     args = ap.parse_args()
-    opts = parse_json(args.options, "--options")
+    opts = learner_options(args.options, args.policy, args.from_defaults)
     for cm in args.costmodels.split(","):
         cost = make_costmodel(cm)
         policies = [make_policy(n) for n in ("readahead", "precopy")]
@@ -81,8 +135,8 @@ def main() -> None:
         if args.tables is not None:
             from cowrl.policies.guarded import GuardedPolicy
 
-            g = GuardedPolicy.for_cost(cost, **opts)
-            g.table = read_json(args.tables / f"guarded_{cm}.json", "--tables")
+            g = GuardedPolicy.for_cost(cost, name=args.policy, **opts)
+            g.table = read_json(args.tables / f"{args.policy}_{cm}.json", "--tables")
             policies.append(g)
         elif not args.no_guarded:
             from cowrl.policies.guarded import GuardedPolicy, learn_table
@@ -96,14 +150,15 @@ def main() -> None:
                 train += [load_trace(f) for f in corpus_train_files(VALIDATION, CORPUS)]
             res = learn_table(train, [cost], passes=args.passes, seed=args.train_seed,
                               **opts)
-            g = GuardedPolicy.for_cost(cost, **opts)
+            g = GuardedPolicy.for_cost(cost, name=args.policy, **opts)
             g.table = res["table"]
             policies.append(g)
             if args.save_tables:
                 args.save_tables.mkdir(parents=True, exist_ok=True)
-                (args.save_tables / f"guarded_{cm}.json").write_text(json.dumps(res["table"]))
-            print(f"[{cm}] guarded learned on {args.train_draws} randomized traces "
-                  f"in {time.time() - t0:.0f} s")
+                (args.save_tables / f"{args.policy}_{cm}.json").write_text(
+                    json.dumps(res["table"]))
+            print(f"[{cm}] {args.policy} learned on {args.train_draws} randomized traces "
+                  f"{'+ the corpus ' if args.corpus else ''}in {time.time() - t0:.0f} s")
         groups = {}
         if args.validation_dir.is_dir():
             groups[VALIDATION] = test_traces(VALIDATION, 0, args.validation_dir, None)

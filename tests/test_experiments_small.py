@@ -341,6 +341,45 @@ def test_generalization_study_small(tmp_path: Path) -> None:
     assert re.search(r"^\| guarded \|.*$", again, re.M)[0] == rows["guarded"][0]  # type: ignore[index]
 
 
+def test_generalization_study_options(tmp_path: Path) -> None:
+    """The study learns over the shipped options: ``--options '{}'`` resolves to
+    conf/policy/guarded.yaml's (``shipped_options()``), an override changes only its key,
+    ``--policy guarded_adjacent`` gives that file's, ``--from-defaults`` the constructor's;
+    an unknown key, a non-object or a bad value is a one-line error naming ``--options``,
+    a policy file that is not guarded one naming ``--policy``."""
+    from cowrl.errors import ConfigError
+    from cowrl.policies.guarded import shipped_options
+
+    study = load_experiment("generalization_study")
+    shipped = shipped_options()
+    assert shipped["stride_window"] == 1 and shipped["floor"] == 128 and shipped["proof"] == 1
+    assert study.learner_options("{}") == shipped
+    over = study.learner_options('{"floor_slow": 5}')
+    assert over["floor_slow"] == 5 and {k: v for k, v in over.items() if k != "floor_slow"} == {
+        k: v for k, v in shipped.items() if k != "floor_slow"}
+    spelled = json.dumps(shipped)
+    assert study.learner_options(spelled) == shipped
+    adjacent = study.learner_options("{}", "guarded_adjacent")
+    assert adjacent == {**shipped, "stride_window": 0}
+    assert study.learner_options('{"proof": 1, "proof_ttl": 16}', from_defaults=True) == {
+        "proof": 1, "proof_ttl": 16}
+    with pytest.raises(ConfigError, match=r"^--options: 'bogus' is not a budget option"):
+        study.learner_options('{"bogus": 1}')
+    with pytest.raises(ConfigError, match=r"^--options: 'passes' is not a budget option"):
+        study.learner_options('{"passes": 3}')
+    with pytest.raises(ConfigError, match=r"^--options: must be a JSON object"):
+        study.learner_options("[1]")
+    with pytest.raises(ConfigError, match=r"^--options: policy.scan must be"):
+        study.learner_options('{"scan": 99}')
+    with pytest.raises(ConfigError, match=r"^--policy: conf/policy/precopy.yaml is not a guarded"):
+        study.learner_options("{}", "precopy")
+    with pytest.raises(ConfigError, match=r"^--policy: unknown policy 'nope'"):
+        study.learner_options("{}", "nope")
+    err = run("generalization_study", "--costmodels", "host", "--options", '{"bogus": 1}',
+              tmp=tmp_path, status=2)
+    assert err.startswith("error: --options: 'bogus' is not a budget option of guarded ("), err
+
+
 def test_guarded_columns_small(tmp_path: Path) -> None:
     """The shipped table on 1 development draw of two column families: each copied page has
     exactly one fate (proven, expired, overwritten or still in the ring), the funnel narrows

@@ -1701,6 +1701,22 @@ def shipped_options(policy: str = "guarded") -> dict[str, Any]:
             if k not in ("_target_", "name", "costmodel", "lam", "table")}
 
 
+BUDGET_OPTIONS_NOT = ("table", "name", "inert", "gain_ns", "loss_ns", "setup_ns", "demand_ns",
+                      "skip_ns")
+"""Keywords of :class:`GuardedPolicy` that are not budget options: its table, name and the
+cost model's prices (:meth:`GuardedPolicy.for_cost` sets those)."""
+
+
+def budget_option_names() -> list[str]:
+    """The keywords of :class:`GuardedPolicy` an options mapping may set over the shipped
+    options (``guarded_options`` of the protocol, ``--options`` of the experiments): all but
+    :data:`BUDGET_OPTIONS_NOT`."""
+    import inspect
+
+    return [k for k in inspect.signature(GuardedPolicy).parameters
+            if k not in BUDGET_OPTIONS_NOT]
+
+
 def make_guarded(table: Sequence[int] | int | str | None = None, costmodel: str = "seed_table1",
                  lam: float | None = None, **kw: Any) -> GuardedPolicy:
     """``conf/policy/guarded.yaml``: a table plus the budget constants of ``costmodel``;
