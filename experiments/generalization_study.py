@@ -25,7 +25,8 @@ conf/policy/guarded.yaml ships.
 as this script did before session 30: the commands documented before then (e.g.
 ``--options '{"proof": 1, "proof_ttl": 16}'``, which learned the table of
 conf/policy/guarded_adjacent.yaml; docs/policies.md's ``--options`` studies of sessions
-before 30) need it to learn what they learned then.
+before 30) need it to learn what they learned then, with the cost models of their time
+(conf/policy/guarded_adjacent.yaml: with today's seed_table1 proof prices 31 cells differ).
 """
 
 from __future__ import annotations
