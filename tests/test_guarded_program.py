@@ -1132,26 +1132,30 @@ def test_guarded0_is_guarded_with_a_table_of_zeros() -> None:
 
 
 def test_shield64_is_guarded_with_64_in_every_cell() -> None:
-    """shield64 (the shield alone) runs guarded's options with k = 64 asked everywhere, with
-    adjacent windows (guarded_adjacent's options: strided windows, shipped in guarded since
-    session 30, were not adopted for the reference): it decides fault for fault as
-    guarded_adjacent with a table of 64s, and a bad single value is the table's one-line
-    error."""
+    """shield64 (the shield alone) runs guarded's options with k = 64 asked everywhere,
+    strided windows included (stride_window 1 since session 30, r30-shield; before, adjacent
+    windows): it decides fault for fault as guarded's options with a table of 64s, on a
+    column sweep its windows are strided (more copied than with adjacent windows), and a bad
+    single value is the table's one-line error."""
     from cowrl.registry import group_config, make_policy
 
-    cfg, cfg64 = (dict(group_config("policy", n)) for n in ("guarded_adjacent", "shield64"))
-    assert cfg.pop("stride_window") == 0 and "stride_window" not in cfg64
+    cfg, cfg64 = (dict(group_config("policy", n)) for n in ("guarded", "shield64"))
+    assert cfg["stride_window"] == cfg64["stride_window"] == 1
     assert cfg64.pop("name") == "shield64" and cfg64.pop("table") == 64
     del cfg["name"], cfg["table"]
     assert cfg64 == cfg
     cost = make_costmodel("seed_table1")
     pol = make_policy("shield64", lam=1.0).for_trace(g.sequential(n_pages=64), cost)
     assert isinstance(pol, GuardedPolicy) and pol.table == [64] * N_CELLS
-    ref = GuardedPolicy.for_cost(cost, 1.0, table=[64] * N_CELLS,
+    assert pol.stride_ns == math.ceil(cost.precopy_stride_ns)
+    ref = GuardedPolicy.for_cost(cost, 1.0, table=[64] * N_CELLS, **shipped_options())
+    adj = GuardedPolicy.for_cost(cost, 1.0, table=[64] * N_CELLS,
                                  **shipped_options("guarded_adjacent"))
-    t = g.interleaved(n_pages=4096, streams=3, seed=1)
-    a, b = simulate(t, pol, cost), simulate(t, ref, cost)
-    assert a.precopied == b.precopied > 0 and np.array_equal(a.fault_ns, b.fault_ns)
+    for t in (g.interleaved(n_pages=4096, streams=3, seed=1), g.stride(n_pages=4096, stride=13)):
+        a, b = simulate(t, pol, cost), simulate(t, ref, cost)
+        assert a.precopied == b.precopied > 0 and np.array_equal(a.fault_ns, b.fault_ns)
+    col = g.stride(n_pages=4096, stride=13)
+    assert simulate(col, pol, cost).precopied > simulate(col, adj, cost).precopied
     with pytest.raises(ConfigError, match="policy.table"):
         make_guarded(table=65, costmodel="host")
 
