@@ -62,7 +62,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -563,6 +563,41 @@ def adversaries(n: int = 16384) -> list[Trace]:
             _trace("adv_late_rest", late + rest, n)]
 
 
+def excess_check(cost: CostModel, cm: str, traces: Sequence[Trace], names: Sequence[str],
+                 build: Callable[[str, int], GuardedPolicy], fast: bool = True,
+                 ratio: bool = False) -> bool:
+    """The budget's bound for each of ``names`` under ``cost``: ``build(name, k)`` with a table
+    of ``k``s (64 and 1) on every trace; the excess = objective - the objective with a table of
+    zeros (the study's options) - the allowances granted must stay <= 1 ns a page (the integer
+    prices round down). Prints the worst excess in demand faults and each trace's (``ratio``:
+    also objective / baseline); True if it holds everywhere. Shared with
+    experiments/dense_budget.py's ``bound``."""
+    zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **shipped_options(STUDY))
+    k0 = [objective(simulate(t, zeros, zeros.priced(cost)), 1.0, cost.page_cost_ns)
+          for t in traces]
+    holds_all = True
+    for k in (64, 1):
+        for name in names:
+            worst, holds, cells = -1e18, True, []
+            for t, z in zip(traces, k0, strict=True):
+                pol = build(name, k)
+                obj = objective(simulate(t, pol, pol.priced(cost), fast=fast), 1.0,
+                                cost.page_cost_ns)
+                ex = obj - z - pol.granted
+                holds &= ex <= t.n_pages  # 1 ns per page: the integer prices round down
+                worst = max(worst, ex / cost.demand_ns)
+                cell = f"{t.name} {ex / cost.demand_ns:+.1f}"
+                if ratio:
+                    base = objective(simulate(t, Baseline(), cost), 1.0, cost.page_cost_ns)
+                    cell += f"/{obj / base:.3f}"
+                cells.append(cell)
+            holds_all &= holds
+            print(f"{cm} table {k}s {name}: worst excess {worst:+.1f} demand faults "
+                  f"({'bound holds' if holds else 'BOUND BROKEN'})")
+            print("   " + ", ".join(cells), flush=True)
+    return holds_all
+
+
 def bound(costs: Sequence[str], rules: Sequence[str] = tuple(RULES)) -> bool:
     """The budget's bound with the block rules (module docstring); True if it holds."""
     holds_all = True
@@ -576,24 +611,10 @@ def bound(costs: Sequence[str], rules: Sequence[str] = tuple(RULES)) -> bool:
                   g.block_stride(n_pages=4096, block=6, gap=2, passes=2)]
         traces += [g.randomized(2000 + d, 0, families=f) for f in ("multi_stream", "mixture")
                    for d in range(2)] + adversaries()
-        zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **shipped_options(STUDY))
-        k0 = [objective(simulate(t, zeros, zeros.priced(cost)), 1.0, cost.page_cost_ns)
-              for t in traces]
-        for k in (64, 1):
-            for rule in rules:
-                worst, holds, cells = -1e18, True, []
-                for t, z in zip(traces, k0, strict=True):
-                    pol = BlockRule.for_rule(cost, rule, [k] * N_CELLS)
-                    obj = objective(simulate(t, pol, pol.priced(cost)), 1.0, cost.page_cost_ns)
-                    base = objective(simulate(t, Baseline(), cost), 1.0, cost.page_cost_ns)
-                    ex = obj - z - pol.granted
-                    holds &= ex <= t.n_pages  # 1 ns per page: the integer prices round down
-                    worst = max(worst, ex / cost.demand_ns)
-                    cells.append(f"{t.name} {ex / cost.demand_ns:+.1f}/{obj / base:.3f}")
-                holds_all &= holds
-                print(f"{cm} table {k}s {rule}: worst excess {worst:+.1f} demand faults "
-                      f"({'bound holds' if holds else 'BOUND BROKEN'})")
-                print("   " + ", ".join(cells), flush=True)
+        holds_all &= excess_check(
+            cost, cm, traces, rules,
+            lambda rule, k, cost=cost: BlockRule.for_rule(cost, rule, [k] * N_CELLS),
+            ratio=True)
     return holds_all
 
 

@@ -76,6 +76,9 @@ from cowrl.sim.simulator import simulate  # noqa: E402
 from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.io import Trace  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from block_rule import excess_check  # noqa: E402  (the bound harness both studies share)
+
 STUDY = "guarded_adjacent"  # the conf/policy file of the study's shipped guarded (module docstring)
 FATES = ("proven", "expired", "overwritten", "pending")
 PAST = "past the chunk's end"  # dense_chunks: a copy outside the chunk its fault was filling
@@ -545,25 +548,11 @@ def bound(costs: Sequence[str], names: Sequence[str]) -> bool:
               g.block_stride(n_pages=4096, block=6, gap=2, passes=2)]
         ts += [g.randomized(2000 + d, 0, families=f) for f in ("multi_stream", "mixture")
                for d in range(2)] + adversaries()
-        zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **shipped_options(STUDY))
-        k0 = [objective(simulate(t, zeros, zeros.priced(cost)), 1.0, cost.page_cost_ns)
-              for t in ts]
-        for k in (64, 1):
-            for name in names:
-                worst, holds, cells = -1e18, True, []
-                for t, z in zip(ts, k0, strict=True):
-                    pol = CANDIDATES[name].for_cost(cost, table=[k] * N_CELLS,
-                                                    **shipped_options(STUDY))
-                    rec = simulate(t, pol, pol.priced(cost), fast=False)
-                    obj = objective(rec, 1.0, cost.page_cost_ns)
-                    ex = obj - z - pol.granted
-                    holds &= ex <= t.n_pages
-                    worst = max(worst, ex / cost.demand_ns)
-                    cells.append(f"{t.name} {ex / cost.demand_ns:+.1f}")
-                ok &= holds
-                print(f"{cm} table {k}s {name}: worst excess {worst:+.1f} demand faults "
-                      f"({'bound holds' if holds else 'BOUND BROKEN'})")
-                print("   " + ", ".join(cells), flush=True)
+        ok &= excess_check(
+            cost, cm, ts, names,
+            lambda name, k, cost=cost: CANDIDATES[name].for_cost(
+                cost, table=[k] * N_CELLS, **shipped_options(STUDY)),
+            fast=False)
     return ok
 
 
