@@ -71,18 +71,8 @@ from cowrl.cli import output_dir  # noqa: E402
 from cowrl.devdraws import add_draw_arguments, development_draws  # noqa: E402
 from cowrl.errors import ConfigError, read_json  # noqa: E402
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
+from cowrl.policies import guarded as gp  # noqa: E402
 from cowrl.policies.best_static import BestStatic  # noqa: E402
-from cowrl.policies.guarded import (  # noqa: E402
-    N_CELLS,
-    Cell,
-    GuardedPolicy,
-    align_degree,
-    break_even,
-    describe_cell,
-    describe_value,
-    is_align,
-    shipped_options,
-)
 from cowrl.policies.oracle import Oracle  # noqa: E402
 from cowrl.policies.static import StaticPrecopy  # noqa: E402
 from cowrl.registry import make_costmodel, make_policy  # noqa: E402
@@ -141,13 +131,13 @@ class Halve(Ledger):
             self.ledger[cell] = 0
             self.shifts["up"] += 1
 
-    def degree(self, c: Cell, page: int, limit: int, want: int | None = None,
+    def degree(self, c: gp.Cell, page: int, limit: int, want: int | None = None,
                start: int = 0, vpn: int | None = None) -> tuple[int, int]:
         s = self.shift[c.cell]
         if s:
             w = self.table[c.cell] if want is None else want
-            if is_align(w):
-                w = align_degree(w, page if vpn is None else vpn)
+            if gp.is_align(w):
+                w = gp.align_degree(w, page if vpn is None else vpn)
             want = max(w >> s, 1) if w > 0 else 0
         return super().degree(c, page, limit, want, start, vpn)
 
@@ -163,7 +153,7 @@ class Share(Ledger):
 
     m, mode = 4, "share"
 
-    def degree(self, c: Cell, page: int, limit: int, want: int | None = None,
+    def degree(self, c: gp.Cell, page: int, limit: int, want: int | None = None,
                start: int = 0, vpn: int | None = None) -> tuple[int, int]:
         led = self.ledger[c.cell]
         if self.mode == "gate" and led >= 0 or self.mode == "earn" and led > 0:
@@ -192,7 +182,7 @@ def rule(name: str) -> type[Ledger] | None:
     return None
 
 
-def build(name: str, cost: CostModel, table: list[int] | None = None) -> GuardedPolicy:
+def build(name: str, cost: CostModel, table: list[int] | None = None) -> gp.GuardedPolicy:
     """``guarded`` / ``guarded_adjacent`` (probed), or a rule of :func:`rule` over the
     shipped ``guarded``'s table (or ``table``) and options."""
     if name in STUDIES:
@@ -200,13 +190,13 @@ def build(name: str, cost: CostModel, table: list[int] | None = None) -> Guarded
     if name in SWAPPED:  # one study's table with the other's windows (stride_window swapped)
         study, other = SWAPPED[name]
         return Probe.for_cost(cost, table=list(make_policy(study).table),
-                              **shipped_options(other))
+                              **gp.shipped_options(other))
     cls = rule(name)
     if cls is None:
         raise ConfigError(f"--policies: unknown policy {name!r} (guarded, guarded_adjacent, "
                           "guarded_sw0, guarded_adjacent_sw1, halve, shareM, gateM, earnM)")
     return cls.for_cost(cost, table=table or list(make_policy(STUDIES[0]).table),
-                        **shipped_options(STUDIES[0]))
+                        **gp.shipped_options(STUDIES[0]))
 
 
 DECLARED = "earn16"  # the candidate declared before the judged run
@@ -258,8 +248,9 @@ def diagnose(cost: CostModel, traces: list[tuple[str, Trace]], n_cells: int = 10
              tables: Path | None = None) -> bool:
     """Per draw and per family (module docstring; ``tables``: each study's table learned
     without the draw's family, :func:`learn`); False if a probe changed a decision."""
+    print(f"== {cost.name}")
     pol0 = probe_build("guarded", cost, STUDIES[0])
-    be = break_even(pol0.gain, pol0.loss)
+    be = gp.break_even(pol0.gain, pol0.loss)
     print(f"budget prices: loss {pol0.loss} ns, gain {pol0.gain} ns a page, allowance "
           f"{pol0.allowance} ns, demand fault {pol0.demand} ns: a copy pays if at least "
           f"{100 * be:.1f}% of them are used")
@@ -282,10 +273,11 @@ def diagnose(cost: CostModel, traces: list[tuple[str, Trace]], n_cells: int = 10
             pol = probe_build("guarded", cost, study)
             if tables is not None:
                 pol = Probe.for_cost(cost, table=loo_table(tables, study, cost.name, fam),
-                                     **shipped_options(study))
+                                     **gp.shipped_options(study))
             assert isinstance(pol, Probe)
             r, rec = ratio(t, pol, cost, base)
-            ref = GuardedPolicy.for_cost(cost, table=list(pol.table), **shipped_options(study))
+            ref = gp.GuardedPolicy.for_cost(cost, table=list(pol.table),
+                                            **gp.shipped_options(study))
             ok &= abs(r - objective(simulate(t, ref, ref.priced(cost)), 1.0,
                                     cost.page_cost_ns) / base) < 1e-9
             row[study] = r
@@ -344,7 +336,8 @@ def diagnose(cost: CostModel, traces: list[tuple[str, Trace]], n_cells: int = 10
                      else loo_table(tables, study, cost.name, fam))
             top = sorted(cells[(fam, study)].items(), key=lambda kv: -kv[1]["faults"])
             for cell, cs in top[:n_cells]:
-                print(f"      {describe_cell(cell):24} asks {describe_value(table[cell])!s:7} "
+                asks = gp.describe_value(table[cell])
+                print(f"      {gp.describe_cell(cell):24} asks {asks!s:7} "
                       f"faults {cs['faults']:6} asked {cs['asked']:6} full {cs['full']:5} cut "
                       f"{cs['budget, smaller']:5}+{cs['budget, none']:5} floor {cs['floor']:5} "
                       f"copied {cs['copied']:6} used {cs['used']:6}"
@@ -360,10 +353,9 @@ def measure(costs: Sequence[str], traces: list[tuple[str, Trace]], names: Sequen
     res: dict[str, dict[str, dict[str, Any]]] = {}
     fams = list(dict.fromkeys(f for f, _ in traces))
     for cm in costs:
-        cost = make_costmodel(cm)
+        res[cm], cost = {}, make_costmodel(cm)
         bases = [objective(simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns)
                  for _, t in traces]
-        res[cm] = {}
         for name in names:
             fam: dict[str, list[float]] = {}
             tot: Counter[str] = Counter()
@@ -432,7 +424,7 @@ def bound(costs: Sequence[str], names: Sequence[str]) -> bool:
         ts += [t for f in ("alloc_pool", "short_runs") for t in development_draws(f, 2)]
         ok &= excess_check(
             cost, cm, ts, names,
-            lambda name, k, cost=cost: build(name, cost, [k] * N_CELLS),
+            lambda name, k, cost=cost: build(name, cost, [k] * gp.N_CELLS),
             fast=False, ratio=True)
     return ok
 
@@ -454,8 +446,8 @@ def main() -> int:
     ap.add_argument("--per-trace", action="store_true", help="measure: a line per draw")
     ap.add_argument("--quick", action="store_true", help="1 draw, host only")
     args = ap.parse_args()
-    costs = args.costmodels or (["host"] if args.quick else ["seed_table1", "host"])
     n = args.draws or (1 if args.quick else 8)
+    costs = args.costmodels or (["host"] if args.quick else ["seed_table1", "host"])
     if args.what == "measure":
         fams = args.families or (["alloc_pool", "random"] if args.quick else list(g.FAMILIES))
         ts = family_draws(fams, args.first, n)
@@ -469,14 +461,10 @@ def main() -> int:
     if args.what == "bound":
         return 0 if bound(costs, args.policies or [DECLARED]) else 1
     ts = family_draws(args.families or ["alloc_pool", "short_runs"], args.first, n)
-    ok = True
-    for cm in costs:
-        print(f"== {cm}")
-        ok &= diagnose(make_costmodel(cm), ts, args.cells, args.tables)
-    if not ok:
-        print("PROBE CHANGED A DECISION")
-        return 1
-    return 0
+    if all([diagnose(make_costmodel(cm), ts, args.cells, args.tables) for cm in costs]):
+        return 0
+    print("PROBE CHANGED A DECISION")
+    return 1
 
 
 if __name__ == "__main__":

@@ -705,8 +705,8 @@ def test_alloc_budget_small(tmp_path: Path) -> None:
     policy; the earn16 rule decides otherwise (on that one draw it passes the declared rule's
     checks: +2.77 point) and falls back to one-page windows; its bound holds; bad input is
     one line."""
-    out = run("alloc_budget", "diagnose", "--quick", "--first", "2002", "--cells", "3",
-              tmp=tmp_path)
+    out = run("alloc_budget", "diagnose", "--quick", "--first", "2002", "--families",
+              "alloc_pool", "--cells", "3", tmp=tmp_path)
     pol = re.compile(r"   (guarded|guarded_adjacent): windows asked (\d+),.*copied (\d+), used "
                      r"(\d+) \(")
     got = {m.group(1): [int(v) for v in m.groups()[1:]] for m in pol.finditer(out)}
