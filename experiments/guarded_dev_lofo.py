@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -93,8 +94,10 @@ def check_disjoint(first: int, test_draws: int, train_first: int, train_draws: i
 
 def run(cost_name: str, families: list[str], variants: list[str], n_train: int, n_test: int,
         first: int, train_first: int, passes: int, corpus: bool, seed: int = 0,
-        progress: bool = True) -> list[dict]:
-    """One row per (held-out family, variant, test draw), with ``holdout`` and ``variant``."""
+        progress: bool = True, save: Callable[[list[dict]], None] | None = None
+        ) -> list[dict]:
+    """One row per (held-out family, variant, test draw), with ``holdout`` and ``variant``;
+    ``save`` is given the rows so far after each family."""
     from tqdm import tqdm
 
     cost = make_costmodel(cost_name)
@@ -123,6 +126,8 @@ def run(cost_name: str, families: list[str], variants: list[str], n_train: int, 
                        f"{sum(r['wasted'] for r in got)}"
                        + (f" cells!=prior {sum(x != VARIANTS[v][0] for x in tables[v])}"
                           if v in tables else ""), file=sys.stdout)
+        if save:
+            save(rows)
     return rows
 
 
@@ -237,11 +242,13 @@ def main() -> None:
     if bad or not variants:
         raise ConfigError(f"--variants: {bad[0] if bad else args.variants!r} is not one of "
                           f"{', '.join(VARIANTS)}")
+    def save(rows: list[dict]) -> None:
+        if args.out:
+            args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                            "rows": rows}, default=lambda o: o.item()))
+
     rows = run(args.costmodel, fams, variants, args.train_draws, args.test_draws, args.first,
-               args.train_first, args.passes, not args.no_corpus)
-    if args.out:
-        args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                        "rows": rows}, default=lambda o: o.item()))
+               args.train_first, args.passes, not args.no_corpus, save=save)
     report(rows)
 
 
