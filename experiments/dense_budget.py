@@ -52,7 +52,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.devdraws import add_draw_arguments, check_first, development_draws  # noqa: E402
+from cowrl.devdraws import add_draw_arguments  # noqa: E402
 from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
 from cowrl.policies.base import FaultContext  # noqa: E402
@@ -74,7 +74,8 @@ from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.io import Trace  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from block_rule import excess_check  # noqa: E402  (the bound harness both studies share)
+# the bound harness and the development draws both studies share
+from block_rule import draws, excess_check  # noqa: E402
 
 STUDY = "guarded_adjacent"  # the conf/policy file of the study's shipped guarded (module docstring)
 FATES = ("proven", "expired", "overwritten", "pending")
@@ -322,14 +323,6 @@ def build(name: str, cost: CostModel) -> GuardedPolicy:
     if name in CANDIDATES:
         return CANDIDATES[name].for_cost(cost, table=table, **kw)
     raise ConfigError(f"--policies: unknown policy {name!r}")
-
-
-def draws(families: Sequence[str], first: int, n: int) -> list[tuple[str, Trace]]:
-    bad = [f for f in families if f not in g.FAMILIES]
-    if bad:
-        raise ConfigError(f"--families: unknown family {bad[0]!r}")
-    check_first(first)
-    return [(f, t) for f in families for t in development_draws(f, n, first, named=False)]
 
 
 def ratio(t: Trace, pol: GuardedPolicy, cost: CostModel, base: float) -> tuple[float, Any]:
