@@ -1660,6 +1660,32 @@ def check_floor_slow(floor_slow: Any) -> int:
     return int(floor_slow)
 
 
+SHIELD_OPTIONS = ("floor", "grant_left", "floor_slow", "proof_ttl", "proof_backoff",
+                  "read_credit", "proof_look", "proof_span", "proof_skipmap", "proof_duemap")
+"""The budget options a shield (the shielded bandit, a shielded SB3 policy) takes from guarded
+besides ``proof`` and ``proof_reads``: :func:`check_shield_options` checks them."""
+
+
+def check_shield_options(proof: int, **opts: Any) -> dict[str, int]:
+    """The :data:`SHIELD_OPTIONS` in ``opts`` (every one of them, no other), checked in that
+    order against ``proof`` (already checked: 0 or 1) as guarded checks them, or a one-line
+    :class:`ConfigError` naming the first bad one: ``{option: value}``."""
+    if set(opts) != set(SHIELD_OPTIONS):
+        raise TypeError(f"check_shield_options takes {', '.join(SHIELD_OPTIONS)}, "
+                        f"got {', '.join(sorted(opts))}")
+    o: dict[str, int] = {"floor": check_floor(opts["floor"]),
+                         "grant_left": check_grant_left(opts["grant_left"]),
+                         "floor_slow": check_floor_slow(opts["floor_slow"]),
+                         "proof_ttl": check_proof_ttl(opts["proof_ttl"], proof)}
+    o["proof_backoff"] = check_proof_backoff(opts["proof_backoff"], proof)
+    o["read_credit"] = check_read_credit(opts["read_credit"], proof)
+    o["proof_look"] = check_proof_look(opts["proof_look"], proof)
+    o["proof_span"] = check_proof_span(opts["proof_span"], o["proof_backoff"])
+    o["proof_skipmap"] = check_proof_skipmap(opts["proof_skipmap"], proof)
+    o["proof_duemap"] = check_proof_duemap(opts["proof_duemap"], o["proof_backoff"])
+    return o
+
+
 def walk_price(cost: CostModel) -> int:
     """What the budget pays per live ring entry a proof look steps over unread (another
     region's, not yet due: the engine charges ``proof_skip_ns``): the dearer of an empty
