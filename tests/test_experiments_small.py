@@ -695,3 +695,18 @@ def test_dense_budget_small(tmp_path: Path) -> None:
     assert out.count("(bound holds)") == 2 and "BROKEN" not in out, out
     err = run("dense_budget", "diagnose", "--first", "100", tmp=tmp_path, status=2)
     assert err == "error: --first: development draws are seeds 2000+"
+
+
+def test_apps_signals_runs_without_families_and_takes_dense_grid(tmp_path: Path) -> None:
+    """apps_signals.py's --families is optional (default none: the traces alone) and takes its
+    own dense_grid; both were refused ("--families: '' is not a family") since 20b7758."""
+    trace = str(ROOT / "data" / "traces" / "shell_subshells.npz")
+    out = run("apps_signals", "regions", "--traces", trace, tmp=tmp_path)
+    assert re.findall(r"^## (\w+):", out, re.M) == ["shell_subshells"], out
+    out = run("apps_signals", "regions", "--traces", trace, "--families", "dense_grid,seq",
+              "--draws", "1", tmp=tmp_path)
+    names = re.findall(r"^## (\w+):", out, re.M)
+    assert names[0] == "shell_subshells" and names[-1] == "seq_2000", out
+    assert sum(n.startswith("dense_c") for n in names) == 16, out
+    assert run("apps_signals", "signals", "--families", "nope", tmp=tmp_path, status=2) \
+        .startswith("error: --families: 'nope' is not a family")
