@@ -52,7 +52,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.devdraws import add_draw_arguments  # noqa: E402
+from cowrl.devdraws import add_draw_arguments, check_draws  # noqa: E402
 from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
 from cowrl.policies.base import FaultContext  # noqa: E402
@@ -529,6 +529,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="1 draw, host only")
     ap.add_argument("--per-trace", action="store_true", help="measure: a line per draw")
     args = ap.parse_args()
+    check_draws(args.draws)
     costs = args.costmodels or (["host"] if args.quick else ["seed_table1", "host"])
     n = args.draws or (1 if args.quick else 8)
     if args.what == "measure":
