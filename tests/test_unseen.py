@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 UNSEEN = ROOT / "data/unseen"
 NAMES = ["python_pool", "bash_array", "python_counter", "numpy_columns", "python_sort",
          "numpy_scatter", "python_heapify", "perl_hash_grow", "python_bytes_translate",
-         "python_array_reverse", "perl_tr_sparse"]
+         "python_array_reverse", "perl_tr_sparse", "perl_sort_numeric", "python_json_update",
+         "bash_assoc", "python_insort", "numpy_column_stride", "python_dict_append"]
 
 
 def test_unseen_list_is_every_trace_there() -> None:
