@@ -727,3 +727,71 @@ def test_apps_signals_runs_without_families_and_takes_dense_grid(tmp_path: Path)
     assert sum(n.startswith("dense_c") for n in names) == 16, out
     assert run("apps_signals", "signals", "--families", "nope", tmp=tmp_path, status=2) \
         .startswith("error: --families: 'nope' is not a family")
+
+
+def test_guarded_dev_lofo_small(tmp_path: Path) -> None:
+    """Two held-out families on development draws (2 training draws of the other families,
+    seeds 3000+; 1 test draw each, seed 2000; no recordings), three variants: one line per
+    (family, variant), rows saved with development trace names only, and ``--report`` on
+    the saved rows prints the pooled worst of the family lines and the rule's verdict."""
+    out_json = tmp_path / "rows.json"
+    out = run("guarded_dev_lofo", "--costmodel", "host", "--families", "interleaved,sparse",
+              "--variants", "shipped,prior64,shield64", "--train-draws", "2", "--test-draws",
+              "1", "--passes", "1", "--no-corpus", "--out", str(out_json), tmp=tmp_path)
+    one = re.compile(rf"^host (\w+) (\w+): gain ({NUM})% oracle ({NUM})% worst ({NUM}) vsbest "
+                     rf"({NUM}) pre (\d+) wasted (\d+)( cells!=prior \d+)?$", re.M)
+    lines = {(m[1], m[2]): m for m in one.finditer(out)}
+    assert set(lines) == {(f, v) for f in ("interleaved", "sparse")
+                          for v in ("shipped", "prior64", "shield64")}, out
+    for (_, v), m in lines.items():
+        assert int(m[8]) <= int(m[7]) and float(m[6]) >= 1 - 1e-3
+        assert (m[9] is None) == (v == "shield64")  # nothing learned for the shield alone
+    rows = json.loads(out_json.read_text())["rows"]
+    assert sorted({r["trace"] for r in rows}) == ["interleaved_2000", "sparse_2000"]
+    rep = run("guarded_dev_lofo", "--report", str(out_json), tmp=tmp_path)
+    table = re.compile(rf"^\| (\w+) \| ({NUM})% \(oracle .*\| ({NUM}) \((\w+)\) \| (\d)/2 \| "
+                       rf"(\d+) / (\d+) \|$", re.M)
+    pooled = {m[1]: m for m in table.finditer(rep)}
+    assert set(pooled) == {"shipped", "prior64", "shield64"}, rep
+    for v, m in pooled.items():
+        assert float(m[3]) == pytest.approx(max(float(lines[(f, v)][5])
+                                                for f in ("interleaved", "sparse")), abs=6e-4)
+        assert int(m[7]) == int(lines[("sparse", v)][8])  # sparse is the random/sparse group
+    assert re.search(r"^rule \(host\): prior64 (passes|fails: .*); shield64 (passes|fails: .*)$",
+                     rep, re.M), rep
+    assert re.search(r"^winner: (shipped|prior64|shield64)$", rep, re.M), rep
+    dl = load_experiment("guarded_dev_lofo")
+    train = dl.train_draws("sparse", 10, 3000)
+    assert all(t.meta["family"] != "sparse" and t.meta["sampler_seed"] in (3000, 3001)
+               for t in train)
+    for args, line in ((["--train-first", "2000"], "error: --train-first: training seeds "
+                         "2000..2005 meet the test seeds 2000..2002"),
+                       (["--first", "100"], "error: --first: development draws are seeds 2000+"),
+                       (["--variants", "bogus"], "error: --variants: 'bogus' is not one of "
+                        "shipped, prior64, prior64_m05, prior64_m10, m05, shield64")):
+        assert run("guarded_dev_lofo", *args, tmp=tmp_path, status=2) == line
+
+
+def test_guarded_dev_lofo_rule() -> None:
+    """The rule declared before the comparison: + 0.3 point over the shipped learner under
+    every cost model, worst draw <= 1.010, <= 10 pages wasted on random/sparse; the largest
+    mean gain among those that pass, else the shipped learner."""
+    dl = load_experiment("guarded_dev_lofo")
+
+    def fig(gain: float, worst: float = 1.0, wasted: int = 0) -> dict:
+        return {"gain": gain, "worst": worst, "us_wasted": wasted}
+
+    def figs(**v: tuple[dict, dict]) -> dict:
+        return {cm: {"shipped": fig(0.05), **{k: x[i] for k, x in v.items()}}
+                for i, cm in enumerate(("seed_table1", "host"))}
+
+    win, fails = dl.rule(figs(a=(fig(0.0531), fig(0.0531)), b=(fig(0.06), fig(0.0529))))
+    assert win == "a" and not fails["a"] and fails["b"] == [
+        "host gain +0.29 point < +0.30"]
+    win, fails = dl.rule(figs(a=(fig(0.07, worst=1.0101), fig(0.07)),
+                              b=(fig(0.07), fig(0.07, wasted=11))))
+    assert win == "shipped"
+    assert fails == {"a": ["seed_table1 worst 1.0101 > 1.01"],
+                     "b": ["host random/sparse wasted 11 > 10"]}
+    win, _ = dl.rule(figs(a=(fig(0.054), fig(0.054)), shield64=(fig(0.06), fig(0.055))))
+    assert win == "shield64"

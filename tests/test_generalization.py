@@ -463,6 +463,30 @@ def test_guarded_prior_fills_the_cells_the_data_do_not_decide() -> None:
         assert t[c] == (arms[b] if beats else 64), (c, t[c], sums[c])
 
 
+def test_learn_tables_shares_passes_and_learns_what_learn_table_learns() -> None:
+    """``learn_tables`` replays a pass once for the (prior, margin) variants it is the same
+    for; each variant's table and sums are those of its own ``learn_table`` call (the same
+    exploration stream), in the order given, and a bad prior is refused naming it."""
+    from cowrl.policies.guarded import learn_table, learn_tables, shipped_options
+
+    traces = G.train_traces(["sparse"], seed=0, draws=3)
+    cost = make_costmodel("host")
+    variants = [(64, 0.1), (0, 0.02), (64, 0.02), (0, 20.0)]
+    many = learn_tables(traces, [cost], variants, seed=1, passes=2, **shipped_options())
+    assert len(many) == len(variants)
+    for (prior, margin), got in zip(variants, many, strict=True):
+        one = learn_table(traces, [cost], seed=1, passes=2, prior=prior, margin=margin,
+                          **shipped_options())
+        assert got["table"] == one["table"], (prior, margin)
+        assert np.array_equal(got["sums"], one["sums"]) and np.array_equal(got["weight"],
+                                                                         one["weight"])
+    # a margin of 20 x the cell's baseline share keeps the prior in more cells
+    assert many[3]["table"] != many[1]["table"]
+    assert sum(v != 0 for v in many[3]["table"]) < sum(v != 0 for v in many[1]["table"])
+    with pytest.raises(ConfigError, match=r"^prior: a degree of 0, 1, 2.*got 3$"):
+        learn_tables(traces, [cost], [(0, 0.02), (3, 0.02)], passes=1)
+
+
 @pytest.mark.parametrize("value", [3, -1, 1.5, True, "64"])
 def test_a_bad_guarded_prior_is_one_line_naming_the_field(tmp_path: Path,
                                                           value: object) -> None:

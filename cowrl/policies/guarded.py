@@ -1427,57 +1427,104 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
     reached only after windows were used) asks for no window; with 64 it asks what the shield
     alone (``shield64``) asks, and the shield's budget bounds its loss either way.
     """
-    from tqdm import tqdm
+    return learn_tables(traces, costs, [(prior, margin)], lam=lam, passes=passes,
+                        epsilon=epsilon, seed=seed, degrees=degrees, progress=progress,
+                        aligns=aligns, **policy_kw)[0]
 
-    from cowrl.sim.simulator import simulate
+
+def learn_tables(traces: Iterable[Trace], costs: Sequence[CostModel],
+                 variants: Sequence[tuple[int, float]], lam: float = 1.0, passes: int = 3,
+                 epsilon: float = 0.2, seed: int = 0, degrees: Sequence[int] = DEGREES,
+                 progress: bool = False, aligns: Sequence[int] = ALIGN_GROUPS_LEARNED,
+                 **policy_kw: Any) -> list[dict[str, Any]]:
+    """:func:`learn_table` for each ``(prior, margin)`` of ``variants``, in their order: the
+    same tables as one call per variant (same ``seed``), with a pass replayed once for all
+    variants whose tables and exploration stream are still the same (every variant of one
+    prior shares the first pass)."""
+    import copy
 
     traces = list(traces)
-    rng = np.random.default_rng(seed)
     bad = [g for g in aligns if int(g) not in ALIGN_GROUPS]
     if bad:
         raise ConfigError(f"aligns: group sizes in {', '.join(map(str, ALIGN_GROUPS))}, "
                           f"got {bad[0]!r}")
     arms = [int(d) for d in degrees] + [ALIGN | int(g) for g in aligns]
-    if isinstance(prior, bool) or prior not in arms or is_align(int(prior)):
-        raise ConfigError(f"prior: a degree of {', '.join(map(str, degrees))}, got {prior!r}")
-    pi = arms.index(int(prior))
+    for prior, _ in variants:
+        if isinstance(prior, bool) or prior not in arms or is_align(int(prior)):
+            raise ConfigError(f"prior: a degree of {', '.join(map(str, degrees))}, "
+                              f"got {prior!r}")
     if policy_kw.get("stride_clip"):  # the clip cuts a strided arm short of its degree
         raise ConfigError("policy.stride_clip: learn_table cannot price it (the clip caps a "
                           "strided window below the arm's degree); learn with stride_clip: 0")
-    table = [int(prior)] * N_CELLS
+    # groups of variants that replay alike: (table, exploration stream, variant indices)
+    groups: list[tuple[list[int], Any, list[int]]] = []
+    for i, (prior, _) in enumerate(variants):
+        same = [g for g in groups if g[0][0] == int(prior)]
+        if same:
+            same[0][2].append(i)
+        else:
+            groups.append(([int(prior)] * N_CELLS, np.random.default_rng(seed), [i]))
+    out: list[dict[str, Any]] = [{} for _ in variants]
+    for _ in range(passes):
+        nxt: list[tuple[list[int], Any, list[int]]] = []
+        for table, rng, members in groups:
+            sums, weight = _learn_pass(traces, costs, table, rng, arms, lam, epsilon,
+                                       progress, policy_kw)
+            split: dict[tuple[int, ...], list[int]] = {}
+            for i in members:
+                prior, margin = variants[i]
+                pi = arms.index(int(prior))
+                best = np.argmax(sums, axis=1)
+                # (arm 0's hindsight reward is 0 by construction: with prior 0, the rule
+                # before it)
+                ok = sums[np.arange(N_CELLS), best] - sums[:, pi] > margin * weight
+                new = [arms[b] if o and b != pi else int(prior)
+                       for b, o in zip(best, ok, strict=True)]
+                out[i] = {"table": new, "sums": sums, "weight": weight}
+                split.setdefault(tuple(new), []).append(i)
+            for tab, ids in split.items():
+                nxt.append((list(tab), copy.deepcopy(rng), ids))
+        groups = nxt
+    if passes < 1:
+        out = [{"table": [int(p)] * N_CELLS, "sums": np.zeros((N_CELLS, len(arms))),
+                "weight": np.zeros(N_CELLS)} for p, _ in variants]
+    return out
+
+
+def _learn_pass(traces: list[Trace], costs: Sequence[CostModel], table: list[int], rng: Any,
+                arms: list[int], lam: float, epsilon: float, progress: bool,
+                policy_kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """One pass of :func:`learn_table`: every trace replayed under ``table`` with ``epsilon``
+    exploration drawn from ``rng`` (advanced); each cell's arm rewards and baseline share."""
+    from tqdm import tqdm
+
+    from cowrl.sim.simulator import simulate
+
     sums = np.zeros((N_CELLS, len(arms)))
     weight = np.zeros(N_CELLS)
-    for _ in range(passes):
-        sums[:] = 0.0
-        weight[:] = 0.0
-        for cost in costs:
-            for t in tqdm(traces, disable=not progress, leave=False):
-                pol = GuardedPolicy.for_cost(cost, lam, **policy_kw)
-                pol.table = table
+    for cost in costs:
+        for t in tqdm(traces, disable=not progress, leave=False):
+            pol = GuardedPolicy.for_cost(cost, lam, **policy_kw)
+            pol.table = table
 
-                def explore(cell: int, k: int) -> int:
-                    if rng.random() < epsilon:
-                        return arms[int(rng.integers(len(arms)))]
-                    return k
+            def explore(cell: int, k: int) -> int:
+                if rng.random() < epsilon:
+                    return arms[int(rng.integers(len(arms)))]
+                return k
 
-                pol.explore = explore
-                pol.trace_log = []
-                rec: Any = simulate(t, pol, cost)
-                base_ns = cost.demand_ns * np.unique(t.pages).size
-                log = pol.trace_log
-                if not log:
-                    continue
-                r = arm_rewards(t, pol.priced(cost), lam, log, arms) / base_ns
-                cells = np.fromiter((e[1] for e in log), dtype=np.int64, count=len(log))
-                np.add.at(sums, cells, r)
-                np.add.at(weight, cells, cost.demand_ns / base_ns)
-                del rec
-        best = np.argmax(sums, axis=1)
-        # (arm 0's hindsight reward is 0 by construction: with prior 0, the rule before it)
-        ok = sums[np.arange(N_CELLS), best] - sums[:, pi] > margin * weight
-        table = [arms[b] if o and b != pi else int(prior)
-                 for b, o in zip(best, ok, strict=True)]
-    return {"table": table, "sums": sums, "weight": weight}
+            pol.explore = explore
+            pol.trace_log = []
+            rec: Any = simulate(t, pol, cost)
+            base_ns = cost.demand_ns * np.unique(t.pages).size
+            log = pol.trace_log
+            if not log:
+                continue
+            r = arm_rewards(t, pol.priced(cost), lam, log, arms) / base_ns
+            cells = np.fromiter((e[1] for e in log), dtype=np.int64, count=len(log))
+            np.add.at(sums, cells, r)
+            np.add.at(weight, cells, cost.demand_ns / base_ns)
+            del rec
+    return sums, weight
 
 
 
