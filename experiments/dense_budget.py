@@ -104,6 +104,11 @@ class Probe(GuardedPolicy):
         # index, fate, fault it left: -1 pending)
         self.born: dict[int, tuple[int, int, int]] = {}
         self.copies: list[list[int]] = []
+        # per cell: faults, windows asked / full / cut / closed, pages copied (first copy
+        # index of each window in ``copies``: ``cell_of_copy``); strided windows' copies
+        self.cells: dict[int, Counter[str]] = {}
+        self.cell_of_copy: list[int] = []
+        self.strided: list[bool] = []
 
     def _leave(self, i: int, fate: str) -> None:
         j = self.born.pop(i)[2]
@@ -146,26 +151,30 @@ class Probe(GuardedPolicy):
         w = self.table[c.cell] if want is None else want
         if is_align(w):
             w = align_degree(w, ctx.page + ctx.vpn_offset)
+        strided = bool(g_.win_stride)
         k = super().act(c, ctx, want)
         copied = sum(1 for i, v in enumerate(g_.proof_page) if v != before[i])
+        cs = self.cells.setdefault(c.cell, Counter())
+        cs["faults"] += 1
+        cs["asked"] += w > 0
+        cs["strided"] += strided and k > 0
+        cs["copied"] += copied
         self.led["stake"] += copied * self.loss
         self.led["fixed"] += b0 - self.budget - copied * self.loss
         if w > 0:
             self.win["asked"] += 1
-            if g_.use[c.cls] < self.floor:
-                self.win["floor"] += 1
-            elif k == 0:
-                self.win["budget, none"] += 1
-            elif k < w:
-                self.win["budget, smaller"] += 1
-            else:
-                self.win["full"] += 1
+            how = "floor" if g_.use[c.cls] < self.floor else "budget, none" if k == 0 \
+                else "budget, smaller" if k < w else "full"
+            self.win[how] += 1
+            cs[how] += 1
         for i, v in enumerate(g_.proof_page):
             if v != before[i]:
                 if before[i]:
                     self._leave(i, "overwritten")
                 self.born[i] = (v - 1, len(self.fault_wi) - 1, len(self.copies))
                 self.copies.append([v - 1, len(self.fault_wi) - 1, ctx.write_index, 3, -1])
+                self.cell_of_copy.append(c.cell)
+                self.strided.append(strided)
         return k
 
 
@@ -313,11 +322,11 @@ CANDIDATES: dict[str, type[Candidate]] = {
 DECLARED = ("K", "A")
 
 
-def build(name: str, cost: CostModel) -> GuardedPolicy:
-    """``guarded`` (shipped table and options, probed), ``shield64`` (a table of 64s) or a
-    candidate of :data:`CANDIDATES`."""
-    kw = shipped_options(STUDY)
-    table = [64] * N_CELLS if name == "shield64" else list(make_policy(STUDY).table)
+def build(name: str, cost: CostModel, study: str = STUDY) -> GuardedPolicy:
+    """``guarded`` (``study``'s table and options, probed), ``shield64`` (a table of 64s) or
+    a candidate of :data:`CANDIDATES`."""
+    kw = shipped_options(study)
+    table = [64] * N_CELLS if name == "shield64" else list(make_policy(study).table)
     if name in ("guarded", "shield64"):
         return Probe.for_cost(cost, table=table, **kw)
     if name in CANDIDATES:
@@ -330,10 +339,12 @@ def ratio(t: Trace, pol: GuardedPolicy, cost: CostModel, base: float) -> tuple[f
     return objective(rec, 1.0, cost.page_cost_ns) / base, rec
 
 
-def diagnose(cost: CostModel, traces: list[tuple[str, Trace]], names: Sequence[str]) -> bool:
-    """Per family (module docstring); False if a probe's objective differs from the compiled
+def diagnose(cost: CostModel, traces: list[tuple[str, Trace]], names: Sequence[str],
+             study: str = STUDY) -> bool:
+    """Per family (module docstring; ``study``: the conf/policy file whose table and options
+    ``guarded`` and ``shield64`` take); False if a probe's objective differs from the compiled
     program's (the probe would have changed a decision)."""
-    pol0 = build(names[0], cost)
+    pol0 = build(names[0], cost, study)
     L, G_ = pol0.loss, pol0.gain
     print(f"budget prices: stake (loss) {L} ns, gain {G_} ns, read credit {pol0.read_ns} ns "
           f"x unused reads (<= {pol0.proof_ttl}), allowance {pol0.allowance} ns; a demand "
@@ -345,13 +356,13 @@ def diagnose(cost: CostModel, traces: list[tuple[str, Trace]], names: Sequence[s
         rel: dict[str, list[float]] = {}
         for fam, t in traces:
             base = objective(simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns)
-            pol = build(name, cost)
+            pol = build(name, cost, study)
             assert isinstance(pol, Probe)
             r, rec = ratio(t, pol, cost, base)
             if name in ("guarded", "shield64"):  # the probe decides as the compiled program
-                ref = build(name, cost)
+                ref = build(name, cost, study)
                 r2 = objective(simulate(t, GuardedPolicy.for_cost(
-                    cost, table=ref.table, **shipped_options(STUDY)), ref.priced(cost)),
+                    cost, table=ref.table, **shipped_options(study)), ref.priced(cost)),
                     1.0, cost.page_cost_ns) / base
                 ok &= abs(r - r2) < 1e-9
             fa = fates(pol, t)

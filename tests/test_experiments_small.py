@@ -701,7 +701,8 @@ def test_dense_budget_small(tmp_path: Path) -> None:
 # sequence, a division by zero, a zero slice step; or, where 0 meant the default, 8 draws) ---
 
 DRAWS_ZERO_OK = {"guarded_proof_bound"}  # --draws 0: no randomized draws, the fixed writers only
-DRAWS_ARGS = {"block_rule": ["measure"], "dense_budget": ["measure"], "apps_signals": ["signals"],
+DRAWS_ARGS = {"block_rule": ["measure"], "dense_budget": ["measure"], "alloc_budget": ["measure"],
+              "apps_signals": ["signals"],
               "guarded_columns": ["--tables-dir", "/nonexistent"],
               "guarded_stride_dev": ["--jobs", "/nonexistent"]}
 
@@ -727,6 +728,43 @@ def test_apps_signals_runs_without_families_and_takes_dense_grid(tmp_path: Path)
     assert sum(n.startswith("dense_c") for n in names) == 16, out
     assert run("apps_signals", "signals", "--families", "nope", tmp=tmp_path, status=2) \
         .startswith("error: --families: 'nope' is not a family")
+
+
+def test_alloc_budget_small(tmp_path: Path) -> None:
+    """experiments/alloc_budget.py at its smallest setting (alloc_pool seed 2002, host): the
+    probes decide as the compiled program (else exit 1), the copies' fates add up to the
+    pages copied and the used ones to the used count; on that draw the stride detector opens
+    no window, so the strided table with adjacent windows decides exactly as the shipped
+    policy; the earn16 rule decides otherwise (on that one draw it passes the declared rule's
+    checks: +2.77 point) and falls back to one-page windows; its bound holds; bad input is
+    one line."""
+    out = run("alloc_budget", "diagnose", "--quick", "--first", "2002", "--families",
+              "alloc_pool", "--cells", "3", tmp=tmp_path)
+    pol = re.compile(r"   (guarded|guarded_adjacent): windows asked (\d+),.*copied (\d+), used "
+                     r"(\d+) \(")
+    got = {m.group(1): [int(v) for v in m.groups()[1:]] for m in pol.finditer(out)}
+    sums = [(sum(int(v) for v in re.findall(r"(?:proven|overwritten|expired|pending), "
+                                             r"(?:used|never written) (\d+)", ln)),
+             sum(int(v) for v in re.findall(r", used (\d+)", ln)))
+            for ln in out.splitlines() if ln.strip().startswith("fates:")]
+    assert set(got) == {"guarded", "guarded_adjacent"} and len(sums) == 2, out
+    for (asked, copied, used), (n_fates, n_used) in zip(got.values(), sums, strict=True):
+        assert asked > 0 and copied == n_fates > 1000 and used == n_used < copied, out
+    assert "strided windows" not in out.split("-- alloc_pool")[0], out
+    assert "hindsight" in out and "break-even" in out, out
+    out = run("alloc_budget", "measure", "--quick", "--first", "2002", "--families",
+              "alloc_pool", "--policies", "guarded", "guarded_sw0", "earn16", tmp=tmp_path)
+    gains = {ln.split()[1]: float(ln.split()[3].rstrip("%")) for ln in out.splitlines()
+             if ln.startswith("host ")}
+    assert gains["guarded"] == gains["guarded_sw0"] != gains["earn16"], out
+    assert re.search(r"host earn16 .* one-page windows [1-9]", out), out
+    assert "rule, earn16 against guarded: PASS: host pooled +2.77 point ok" in out, out
+    out = run("alloc_budget", "bound", "--costmodels", "host", tmp=tmp_path)
+    assert out.count("(bound holds)") == 2 and "BROKEN" not in out, out
+    err = run("alloc_budget", "measure", "--policies", "earn1", tmp=tmp_path, status=2)
+    assert err.startswith("error: --policies: unknown policy 'earn1'"), err
+    err = run("alloc_budget", "learn", tmp=tmp_path, status=2)
+    assert err == "error: --out: learn needs a directory for the tables", err
 
 
 def test_guarded_dev_lofo_small(tmp_path: Path) -> None:
