@@ -51,6 +51,15 @@ def check_first(first: int) -> int:
     return first
 
 
+def check_draws(draws: int | None, field: str = "--draws") -> int | None:
+    """``draws`` if it is a count of draws (at least 1; ``None``: the script's default), else a
+    one-line ConfigError naming ``field`` (0 or fewer draws leave nothing to measure: the
+    scripts' geometric means and worst draws fail on an empty list)."""
+    if draws is not None and (isinstance(draws, bool) or draws < 1):
+        raise ConfigError(f"{field}: must be at least 1, got {draws}")
+    return draws
+
+
 def development_draws(family: str, draws: int, first: int = DEV_FIRST, named: bool = True
                       ) -> list[Trace]:
     """``draws`` development draws of ``family``: ``randomized(first + i, 0, families=family)``

@@ -138,8 +138,10 @@ def make_costmodel(spec: str | DictConfig | dict[str, Any], field: str = "costmo
         known = ", ".join(n for n in available("costmodel") if n != "auto")
         raise ConfigError(f"{field}: auto (the target's own cost model) is eval.py's only; "
                           f"name one here ({known})")
-    # the fields' own checks (types, finite ns >= 0) are CostModel's, at construction
-    cost = _built(build(cfg, field), field, "cost model", cfg,
+    # the fields' own checks (types, finite ns >= 0) are CostModel's, at construction; a
+    # named file's errors also name it (costmodel mybox: no _target_ field ...)
+    what = f"{field} {spec}" if isinstance(spec, str) else field
+    cost = _built(build(cfg, what), what, "cost model", cfg,
                   lambda c: isinstance(c, CostModel))
     if cost.copy_ns <= 0:  # the objective prices waste, and ratios divide, in page copies
         raise ConfigError(f"{field}.copy_ns must be > 0 (a page copy: the unit of the waste "

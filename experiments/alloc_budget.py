@@ -68,7 +68,7 @@ from dense_budget import build as probe_build  # noqa: E402
 from dense_budget import draws as family_draws  # noqa: E402
 
 from cowrl.cli import output_dir  # noqa: E402
-from cowrl.devdraws import add_draw_arguments, development_draws  # noqa: E402
+from cowrl.devdraws import add_draw_arguments, check_draws, development_draws  # noqa: E402
 from cowrl.errors import ConfigError, read_json  # noqa: E402
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
 from cowrl.policies import guarded as gp  # noqa: E402
@@ -446,6 +446,7 @@ def main() -> int:
     ap.add_argument("--per-trace", action="store_true", help="measure: a line per draw")
     ap.add_argument("--quick", action="store_true", help="1 draw, host only")
     args = ap.parse_args()
+    check_draws(args.draws)
     n = args.draws or (1 if args.quick else 8)
     costs = args.costmodels or (["host"] if args.quick else ["seed_table1", "host"])
     if args.what == "measure":

@@ -65,7 +65,7 @@ from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.devdraws import add_draw_arguments, check_first, family_draws  # noqa: E402
+from cowrl.devdraws import add_draw_arguments, check_draws, check_first, family_draws  # noqa: E402
 from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.generalization import holdout_names  # noqa: E402
 from cowrl.policies.guarded import GuardedContext, describe_cell  # noqa: E402
@@ -852,12 +852,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--block", type=int, default=BLOCK,
                     help="aligned block size in pages for blk/bf/burst and the blk action")
     args = ap.parse_args(argv)
-    fams = holdout_names(args.families, "--families", families_only=True)
+    check_draws(args.draws)
+    fams = [f for f in args.families.split(",") if f]  # none by default: the traces alone
+    if any(f != "dense_grid" for f in fams):  # dense_grid: this script's own fills
+        holdout_names(",".join(f for f in fams if f != "dense_grid"), "--families",
+                      families_only=True)
     check_first(args.first)
     if args.command in ("regions", "oracle"):
         traces = [t for g in load_groups(args.traces, [], 0, True).values() for t in g]
-        traces += [t for f in fams for t in family_draws(f, args.draws, args.first,
-                                                         heldout_eval=args.heldout_eval)]
+        traces += [t for f in fams for t in (dense_grid() if f == "dense_grid" else family_draws(
+            f, args.draws, args.first, heldout_eval=args.heldout_eval))]
         if args.command == "regions":
             cmd_regions(traces, args.top)
         else:

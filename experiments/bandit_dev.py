@@ -67,6 +67,7 @@ def main() -> None:
     from guarded_ttl import add_region_args, region_draws  # this script's directory is on sys.path
 
     import cowrl.generalization as G
+    from cowrl.devdraws import check_draws
     from cowrl.policies.artifacts import load_policy
     from cowrl.registry import group_config, make_costmodel, make_policy
     from cowrl.traces.generators import FAMILIES, randomized
@@ -85,6 +86,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
+    check_draws(a.draws)
     cost = make_costmodel(a.costmodel)
     # --refs and --artifacts are checked before any variant trains (minutes each)
     refs = [x for x in a.refs.split(",") if x]

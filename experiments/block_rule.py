@@ -72,7 +72,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cowrl.policies.guarded as guarded  # noqa: E402
-from cowrl.devdraws import add_draw_arguments, check_first, development_draws  # noqa: E402
+from cowrl.devdraws import add_draw_arguments, check_draws, check_first, development_draws  # noqa: E402
 from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
 from cowrl.policies.base import FaultContext  # noqa: E402
@@ -630,6 +630,7 @@ def main() -> None:
     ap.add_argument("--per-trace", action="store_true",
                     help="measure: also one line per draw (ratio, pages, reads, capped faults)")
     args = ap.parse_args()
+    check_draws(args.draws)
     if args.what == "diagnose":
         fams = args.families or ["block_stride", "dense_chunks"]
         ts = draws(fams, 2000 if args.first is None else args.first, args.draws or 8)

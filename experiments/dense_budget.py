@@ -52,12 +52,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.devdraws import add_draw_arguments, check_first, development_draws  # noqa: E402
+from cowrl.devdraws import add_draw_arguments, check_draws  # noqa: E402
 from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
 from cowrl.policies.base import FaultContext  # noqa: E402
 from cowrl.policies.guarded import (  # noqa: E402
-        DUE_MASK,
     N_CELLS,
     PAGE_WRITTEN,
     PROOFS,
@@ -65,19 +64,18 @@ from cowrl.policies.guarded import (  # noqa: E402
     GuardedPolicy,
     align_degree,
     is_align,
-    region_bucket,
     shipped_options,
 )
 from cowrl.policies.static import StaticPrecopy  # noqa: E402
 from cowrl.registry import make_costmodel, make_policy  # noqa: E402
 from cowrl.sim.costmodel import CostModel  # noqa: E402
-from cowrl.sim.programs import G_PROCS  # noqa: E402
 from cowrl.sim.simulator import simulate  # noqa: E402
 from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.io import Trace  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from block_rule import excess_check  # noqa: E402  (the bound harness both studies share)
+# the bound harness and the development draws both studies share
+from block_rule import draws, excess_check  # noqa: E402
 
 STUDY = "guarded_adjacent"  # the conf/policy file of the study's shipped guarded (module docstring)
 FATES = ("proven", "expired", "overwritten", "pending")
@@ -226,72 +224,43 @@ def next_free(ring: list[int], h: int) -> int:
 
 
 class Keep(GuardedPolicy):
-    """:meth:`GuardedPolicy.act` with K's slot choice (``keep_live``): before a copy would
+    """K's slot choice (``keep_live``, :meth:`GuardedPolicy.ring_slot`): before a copy would
     overwrite a live ring entry at the head, the head moves to the first empty slot after it
     (:func:`next_free`), the scan paid from the budget first at ``walk_empty_ns``; the span
     is then the whole ring (``proof_tail = proof_head``). Every slot live, or the budget short
     of the scan's price: the copy overwrites the head's entry as shipped (after moves the head
     may point at a slot this window wrote: the next one it did not). Everything else is the
-    shipped act."""
+    shipped act (strided windows refused)."""
 
     keep_live = False
     moves = 0
 
     def act(self, c: Cell, ctx: FaultContext, want: int | None = None) -> int:
-        if not self.keep_live or not self.proof:
-            return super().act(c, ctx, want)
-        off = self.ctx.off = ctx.coord_offset
-        page, start = ctx.page + off, ctx.region_start + off
-        limit = (ctx.region_end if ctx.region_end > 0 else ctx.n_pages) + off
-        k, copied = self.degree(c, page, limit, want, start, ctx.page + ctx.vpn_offset)
-        reserved = copied * self.reserve(c.cls) if k > 0 else 0
-        if k > 0:
-            self.budget -= reserved + self.fixed(page, k, copied, limit)
-            g_ = self.ctx
-            b = region_bucket(ctx.region_start + ctx.vpn_offset, limit - start, ctx.proc)
-            mine: set[int] = set()  # slots this window wrote (a full ring never takes them)
-            for q in g_.window_pages(page, k, limit):
-                if g_.private[q - off]:
-                    continue
-                h = g_.proof_head
-                while h in mine:
-                    h = (h + 1) & (PROOFS - 1)
-                g_.proof_head = h
-                moved = False
-                if g_.proof_page[h] and self.budget >= self.walk_empty:
-                    f = next_free(g_.proof_page, h)
-                    if f >= 0:  # K: the live entry stays, the copy takes a free slot
-                        self.budget -= self.walk_empty
-                        if ctx.proof_walk is not None:
-                            ctx.proof_walk[2] += 1  # charged proof_jump_ns by the engine
-                        g_.proof_head = h = f
-                        moved = True
-                        self.moves += 1
-                if self.proof_span and (not g_.proof_live or g_.proof_tail == h):
-                    g_.proof_tail = h if not g_.proof_live else (h + 1) & (PROOFS - 1)
-                g_.unwait(h)
-                if g_.proof_page[h] == 0:
-                    g_.proof_live += 1
-                else:
-                    g_.bucket_live[g_.proof_bucket[h]] -= 1
-                    g_.overwritten += 1
-                g_.bucket_live[b] += 1
-                g_.proof_bucket[h] = b
-                g_.proof_proc[h] = ctx.proc & (G_PROCS - 1)
-                g_.proof_page[h] = q + 1
-                g_.proof_miss[h] = 0
-                g_.proof_cls[h] = c.cls
-                g_.proof_due[h] = g_.n_faults & DUE_MASK
-                if self.proof_span:
-                    g_.bucket_due[b if self.proof_look else 0] = g_.n_faults & DUE_MASK
-                mine.add(h)
-                g_.proof_head = (h + 1) & (PROOFS - 1)
-                if moved and self.proof_span:
-                    g_.proof_tail = g_.proof_head  # live entries on both sides: the whole ring
-        if self.ctx.win_stride and k > 0:
+        if self.keep_live and self.proof and self.stride_window:
             raise ConfigError("keep_live: stride_window is not prototyped here")
-        self.ctx.commit(c, page, k, copied, reserved, limit, start)
-        return k
+        self.mine: set[int] = set()  # slots this window wrote (a full ring never takes them)
+        return super().act(c, ctx, want)
+
+    def ring_slot(self, ctx: FaultContext) -> tuple[int, bool]:
+        if not self.keep_live:
+            return super().ring_slot(ctx)
+        g_ = self.ctx
+        h = g_.proof_head
+        while h in self.mine:
+            h = (h + 1) & (PROOFS - 1)
+        g_.proof_head = h
+        moved = False
+        if g_.proof_page[h] and self.budget >= self.walk_empty:
+            f = next_free(g_.proof_page, h)
+            if f >= 0:  # K: the live entry stays, the copy takes a free slot
+                self.budget -= self.walk_empty
+                if ctx.proof_walk is not None:
+                    ctx.proof_walk[2] += 1  # charged proof_jump_ns by the engine
+                g_.proof_head = h = f
+                moved = True
+                self.moves += 1
+        self.mine.add(h)
+        return h, moved
 
 
 class Candidate(Probe, Keep):
@@ -363,14 +332,6 @@ def build(name: str, cost: CostModel, study: str = STUDY) -> GuardedPolicy:
     if name in CANDIDATES:
         return CANDIDATES[name].for_cost(cost, table=table, **kw)
     raise ConfigError(f"--policies: unknown policy {name!r}")
-
-
-def draws(families: Sequence[str], first: int, n: int) -> list[tuple[str, Trace]]:
-    bad = [f for f in families if f not in g.FAMILIES]
-    if bad:
-        raise ConfigError(f"--families: unknown family {bad[0]!r}")
-    check_first(first)
-    return [(f, t) for f in families for t in development_draws(f, n, first, named=False)]
 
 
 def ratio(t: Trace, pol: GuardedPolicy, cost: CostModel, base: float) -> tuple[float, Any]:
@@ -579,6 +540,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="1 draw, host only")
     ap.add_argument("--per-trace", action="store_true", help="measure: a line per draw")
     args = ap.parse_args()
+    check_draws(args.draws)
     costs = args.costmodels or (["host"] if args.quick else ["seed_table1", "host"])
     n = args.draws or (1 if args.quick else 8)
     if args.what == "measure":

@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.devdraws import check_draws  # noqa: E402
 from cowrl.errors import ConfigError, parse_json, read_json  # noqa: E402
 from cowrl.metrics import geomean_gain as gm_gain  # noqa: E402
 from cowrl.metrics import objective  # noqa: E402
@@ -53,6 +54,7 @@ def main() -> None:
                     help="the conf/policy file (a guarded policy) of the reference row")
     ap.add_argument("--per-family", action="store_true", help="each table's gain per family")
     args = ap.parse_args()
+    check_draws(args.draws)
     shipped = make_policy(args.baseline)
     if not isinstance(shipped, GuardedPolicy):
         raise ConfigError(f"baseline: conf/policy/{args.baseline}.yaml is not a guarded policy")

@@ -38,6 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.devdraws import check_draws  # noqa: E402
 from cowrl.generalization import corpus_train_files, holdout_names, train_traces  # noqa: E402
 from cowrl.metrics import objective  # noqa: E402
 from cowrl.policies.guarded import DEGREES, learn_table, shipped_options  # noqa: E402
@@ -121,6 +122,7 @@ def main() -> None:
                     help="JSON: options over the shipped ones the tables are learned with "
                          "(cached apart: the file name gets a hash of them)")
     args = ap.parse_args()
+    check_draws(args.draws)
     cost = make_costmodel(args.costmodel)
     learn_over = json.loads(args.learn_options)
     learn_kw = {**shipped_options(), **learn_over}

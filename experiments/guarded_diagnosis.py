@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cowrl.policies.guarded as guarded  # noqa: E402
-from cowrl.devdraws import add_draw_arguments, check_first, draw_groups  # noqa: E402
+from cowrl.devdraws import add_draw_arguments, check_draws, check_first, draw_groups  # noqa: E402
 from cowrl.errors import ConfigError, parse_json  # noqa: E402
 from cowrl.generalization import check_targets, measure  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy  # noqa: E402
@@ -105,6 +105,7 @@ def main() -> None:
                     help="JSON GuardedPolicy keywords, e.g. version 2's rules: "
                          "'{\"protect\": false, \"merge\": false, \"floor\": 0}'")
     args = ap.parse_args()
+    check_draws(args.draws)
     modes = [m for m in args.modes.split(",") if m]
     bad = [m for m in modes if m not in MODES] or ([] if modes else [args.modes])
     if bad:

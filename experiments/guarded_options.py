@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.devdraws import add_draw_arguments, check_first, draw_groups  # noqa: E402
+from cowrl.devdraws import add_draw_arguments, check_draws, check_first, draw_groups  # noqa: E402
 from cowrl.errors import parse_json  # noqa: E402
 from cowrl.generalization import check_targets, holdout_names, measure  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy  # noqa: E402
@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--options", nargs="+", default=["{}"],
                     help="one JSON object of GuardedPolicy keywords per variant")
     args = ap.parse_args()
+    check_draws(args.draws)
     check_first(args.first)
     cost = make_costmodel(args.costmodel)
     fams = holdout_names(args.families, "--families", families_only=True)

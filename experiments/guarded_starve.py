@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from guarded_ttl import region_draws  # noqa: E402
 
+from cowrl.devdraws import check_draws  # noqa: E402
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options  # noqa: E402
 from cowrl.policies.static import StaticPrecopy  # noqa: E402
@@ -207,6 +208,7 @@ def main() -> None:
                     help="also the prototype's counters on the shared and forked sets")
     ap.add_argument("--compare", type=Path, nargs=2, default=None, metavar=("A", "B"))
     a = ap.parse_args()
+    check_draws(a.draws)
     if a.compare:
         compare(json.loads(a.compare[0].read_text()), json.loads(a.compare[1].read_text()))
         return

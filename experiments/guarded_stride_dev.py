@@ -34,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.devdraws import check_draws  # noqa: E402
 from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.generalization import read_job  # noqa: E402
 from cowrl.metrics import objective  # noqa: E402
@@ -73,8 +74,7 @@ def main() -> int:
     ap.add_argument("--draws", type=int, default=8, help="development draws per family")
     ap.add_argument("--families", nargs="+", default=list(g.FAMILIES))
     args = ap.parse_args()
-    if args.draws < 1:
-        raise ConfigError(f"draws: at least 1, got {args.draws}")
+    check_draws(args.draws)
     bad = [f for f in args.families if f not in g.FAMILIES]
     if bad:
         raise ConfigError(f"families: {bad[0]!r} is not a family ({', '.join(g.FAMILIES)})")

@@ -72,6 +72,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cowrl.policies.guarded as guarded  # noqa: E402
+from cowrl.devdraws import check_draws  # noqa: E402
 from cowrl.metrics import geomean_gain as gm_gain  # noqa: E402
 from cowrl.metrics import objective  # noqa: E402
 from cowrl.policies.guarded import GuardedPolicy, shipped_options  # noqa: E402
@@ -246,6 +247,7 @@ def main() -> None:
                     help="per family and ttl: where the copies went, and how late the pages "
                          "not proven were written (experiments/guarded_use.py's Probe)")
     args = ap.parse_args()
+    check_draws(args.draws)
     if args.ring_size < 1 or args.ring_size & (args.ring_size - 1):
         ap.error(f"--ring-size: a power of two, got {args.ring_size}")
     guarded.PROOFS = args.ring_size  # read by GuardedContext.reset and GuardedPolicy.prove

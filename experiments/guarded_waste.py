@@ -50,7 +50,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.devdraws import development_draws  # noqa: E402
+from cowrl.devdraws import check_draws, development_draws  # noqa: E402
 from cowrl.errors import ConfigError, parse_json  # noqa: E402
 from cowrl.metrics import geomean_gain as gm_gain  # noqa: E402
 from cowrl.metrics import objective  # noqa: E402
@@ -164,6 +164,7 @@ def main() -> None:
     ap.add_argument("--diagnose", action="store_true",
                     help="list the windows of the first option on the random/sparse draws")
     args = ap.parse_args()
+    check_draws(args.draws)
     variants = []
     for text in args.options:
         variants.append((text, parse_json(text, "--options")))

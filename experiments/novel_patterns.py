@@ -35,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.devdraws import check_draws  # noqa: E402
 from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.traces.io import Trace  # noqa: E402
 
@@ -453,8 +454,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     ap.add_argument("--json", type=Path, default=None, help="write every row here")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    if args.draws < 1:
-        ap.error("--draws must be >= 1")
+    check_draws(args.draws)
     try:
         variants = [json.loads(v) for v in args.variants]
     except ValueError as e:

@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.devdraws import check_draws  # noqa: E402
 from cowrl.metrics import RunRecord, geomean, objective  # noqa: E402
 from cowrl.paths import project_path  # noqa: E402
 from cowrl.registry import make_costmodel, make_policy  # noqa: E402
@@ -114,6 +115,7 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, nargs="+", default=[256, 32],
                     help="forked: writes per turn (one set per value)")
     args = ap.parse_args()
+    check_draws(args.draws)
     sets: list[tuple[str, list[Trace]]] = []
     if "corpus" in args.sets:
         corpus = [load_trace(f) for f in sorted(project_path("data/traces").glob("*.npz"))]

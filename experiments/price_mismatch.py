@@ -70,6 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from guarded_options import CORPUS  # noqa: E402
 from guarded_waste import draws_of  # noqa: E402
 
+from cowrl.devdraws import check_draws  # noqa: E402
 from cowrl.errors import ConfigError  # noqa: E402
 from cowrl.generalization import TARGETS  # noqa: E402
 from cowrl.metrics import RunRecord, geomean_gain, objective  # noqa: E402
@@ -301,8 +302,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.draws, args.corpus = 1, 2
-    if args.draws < 1:
-        raise ConfigError(f"--draws must be >= 1, got {args.draws}")
+    check_draws(args.draws)
     if any(not 0 < s for s in args.scales):
         raise ConfigError(f"--scales: factors must be > 0, got {args.scales}")
     tol, least = CHECK_DEFAULTS[args.check_stat]

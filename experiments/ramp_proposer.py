@@ -52,6 +52,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cowrl.devdraws import check_draws  # noqa: E402
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
 from cowrl.policies.base import Policy  # noqa: E402
 from cowrl.policies.guarded import MAX_K, N_CELLS, GuardedPolicy, shipped_options  # noqa: E402
@@ -206,6 +207,7 @@ def main() -> None:
     ap.add_argument("--beyond", action="store_true",
                     help=f"also {', '.join(BEYOND)}: outside the shipped shield, not ruled on")
     args = ap.parse_args()
+    check_draws(args.draws)
     names = POLICIES + (BEYOND if args.beyond else ())
     results = {}
     for cm in args.costmodels:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.devdraws import add_draw_arguments, check_first, family_draws  # noqa: E402
+from cowrl.devdraws import add_draw_arguments, check_draws, check_first, family_draws  # noqa: E402
 from cowrl.envs.guarded_env import GuardedPrecopyEnv  # noqa: E402
 from cowrl.envs.precopy_env import PrecopyEnv  # noqa: E402
 from cowrl.generalization import holdout_names  # noqa: E402
@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--families", default="multi_stream,mixture")
     add_draw_arguments(ap)
     args = ap.parse_args()
+    check_draws(args.draws)
     check_first(args.first)
     cost = make_costmodel(args.costmodel)
     families = holdout_names(args.families, "--families", families_only=True)

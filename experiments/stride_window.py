@@ -56,7 +56,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cowrl.devdraws import development_draws  # noqa: E402
+from cowrl.devdraws import check_draws, development_draws  # noqa: E402
 from cowrl.generalization import UNIFORM_OR_SPARSE, VALIDATION, test_traces  # noqa: E402
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
 from cowrl.policies.guarded import DEGREES, N_CELLS, GuardedPolicy, shipped_options  # noqa: E402
@@ -161,6 +161,7 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=[], choices=list(VARIANTS),
                     help="instead of on/0, these variants of stride_window at the price")
     args = ap.parse_args()
+    check_draws(args.draws)
     bad = [f for f in args.families if f not in g.FAMILIES]
     if bad:
         ap.error(f"--families: unknown {bad[0]!r}")

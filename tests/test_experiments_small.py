@@ -236,7 +236,7 @@ def test_price_mismatch_small(tmp_path: Path) -> None:
         assert rows[bad][10] == "NO" and float(rows[bad][4]) > 1.02, rows[bad][0]
     assert re.search(r"^  T = host, precopy: holds at .*; breaks at ", out, re.M), out
     assert run("price_mismatch", "--draws", "0", tmp=tmp_path, status=2) == (
-        "error: --draws must be >= 1, got 0")
+        "error: --draws: must be at least 1, got 0")
     # --policy: a learner by name is refused (untrained, it is not what would be deployed)
     assert run("price_mismatch", "--policy", "bandit", tmp=tmp_path, status=2).startswith(
         "error: --policy: bandit learns; train it first")
@@ -695,6 +695,39 @@ def test_dense_budget_small(tmp_path: Path) -> None:
     assert out.count("(bound holds)") == 2 and "BROKEN" not in out, out
     err = run("dense_budget", "diagnose", "--first", "100", tmp=tmp_path, status=2)
     assert err == "error: --first: development draws are seeds 2000+"
+
+
+# --- --draws below 1: one line naming it, before any work (was a traceback: max() of an empty
+# sequence, a division by zero, a zero slice step; or, where 0 meant the default, 8 draws) ---
+
+DRAWS_ZERO_OK = {"guarded_proof_bound"}  # --draws 0: no randomized draws, the fixed writers only
+DRAWS_ARGS = {"block_rule": ["measure"], "dense_budget": ["measure"], "alloc_budget": ["measure"],
+              "apps_signals": ["signals"],
+              "guarded_columns": ["--tables-dir", "/nonexistent"],
+              "guarded_stride_dev": ["--jobs", "/nonexistent"]}
+
+
+@pytest.mark.parametrize("script", sorted(
+    p.stem for p in (ROOT / "experiments").glob("*.py")
+    if '"--draws"' in p.read_text() and p.stem not in DRAWS_ZERO_OK))
+def test_draws_below_one_is_one_line_naming_it(script: str, tmp_path: Path) -> None:
+    assert run(script, *DRAWS_ARGS.get(script, []), "--draws", "0", tmp=tmp_path, status=2,
+               timeout=120) == "error: --draws: must be at least 1, got 0"
+
+
+def test_apps_signals_runs_without_families_and_takes_dense_grid(tmp_path: Path) -> None:
+    """apps_signals.py's --families is optional (default none: the traces alone) and takes its
+    own dense_grid; both were refused ("--families: '' is not a family") since 20b7758."""
+    trace = str(ROOT / "data" / "traces" / "shell_subshells.npz")
+    out = run("apps_signals", "regions", "--traces", trace, tmp=tmp_path)
+    assert re.findall(r"^## (\w+):", out, re.M) == ["shell_subshells"], out
+    out = run("apps_signals", "regions", "--traces", trace, "--families", "dense_grid,seq",
+              "--draws", "1", tmp=tmp_path)
+    names = re.findall(r"^## (\w+):", out, re.M)
+    assert names[0] == "shell_subshells" and names[-1] == "seq_2000", out
+    assert sum(n.startswith("dense_c") for n in names) == 16, out
+    assert run("apps_signals", "signals", "--families", "nope", tmp=tmp_path, status=2) \
+        .startswith("error: --families: 'nope' is not a family")
 
 
 def test_alloc_budget_small(tmp_path: Path) -> None:

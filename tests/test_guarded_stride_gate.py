@@ -6,22 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_guarded_stride import _adversarial, _columns, _cost
+from test_guarded_stride import _adjacent, _adversarial, _columns, _cost
 
 from cowrl.errors import ConfigError
 from cowrl.metrics import objective
-from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options
+from cowrl.policies.guarded import N_CELLS, GuardedPolicy
 from cowrl.sim.simulator import simulate
 from cowrl.traces import generators as g
 from cowrl.traces.io import Trace
-
-
-def _adjacent() -> dict:
-    """The shipped budget options with adjacent windows (conf/policy/guarded_adjacent.yaml;
-    guarded ships stride_window: 1 since session 30): these tests set stride_window
-    themselves."""
-    return shipped_options("guarded_adjacent")
-
 
 VARIANTS = ({"stride_gate": 1}, {"stride_clip": 1}, {"stride_gate": 1, "stride_clip": 1})
 

@@ -49,6 +49,16 @@ def test_a_hand_written_costmodel_is_checked_where_it_loads(change: dict[str, An
         make_costmodel(spec)
 
 
+def test_a_costmodel_file_without_target_is_named(tmp_path: Path, monkeypatch) -> None:
+    """``costmodel=mine`` whose file has no ``_target_`` names the file's option, as a policy's
+    or a workload's does (it said only "costmodel: no _target_ field")."""
+    (tmp_path / "costmodel").mkdir()
+    (tmp_path / "costmodel" / "mine.yaml").write_text("fault_ns: 5\n")
+    monkeypatch.setattr(registry, "CONF_DIR", tmp_path)
+    with pytest.raises(ConfigError, match=r"^costmodel mine: no _target_ field"):
+        make_costmodel("mine")
+
+
 def test_costmodel_auto_outside_eval_names_the_models() -> None:
     """``train.py costmodel=auto`` (eval.py's default, resolved only there) said "no _target_
     field ... compare the files of conf/" about a file conf/ ships."""

@@ -241,6 +241,21 @@ def test_sb3_vec_env_adapter_resets_ended_sub_envs_in_the_same_step() -> None:
     np.testing.assert_allclose(total, -64.0)
 
 
+def test_a_policy_without_trainer_says_nothing_is_learned(compose_cfg, tmp_path: Path,
+                                                         caplog) -> None:
+    """train.py policy=guarded (no trainer) saves its configured table and says so; a learned
+    policy does not say it."""
+    caplog.set_level("INFO")
+    res = train(compose_cfg("train", ["policy=guarded", "workloads=seq", f"out={tmp_path}",
+                                      "latest_dir=null", "progress=false"]))
+    assert "guarded has no trainer: nothing is learned" in caplog.text
+    assert read_artifact(res["artifact"])["training"]["rounds"] == 0
+    caplog.clear()
+    train(compose_cfg("train", ["policy=bandit", "workloads=seq", "rounds=1",
+                                f"out={tmp_path / 'b'}", "latest_dir=null", "progress=false"]))
+    assert "has no trainer" not in caplog.text
+
+
 def test_one_workload_without_brackets(compose_cfg, tmp_path: Path) -> None:
     """workloads=seq is the workload seq, as in eval.py (it was read as s, e, q)."""
     res = train(compose_cfg("train", ["policy=readahead", "workloads=seq", f"out={tmp_path}",

@@ -335,31 +335,15 @@ class BanditPolicy(Policy):
                               "context: guarded")
         if isinstance(proof, bool) or proof not in (0, 1):
             raise ConfigError(f"policy.proof must be 0 or 1, got {proof!r}")
-        from cowrl.policies.guarded import (
-            check_floor,
-            check_floor_slow,
-            check_grant_left,
-            check_proof_backoff,
-            check_proof_duemap,
-            check_proof_look,
-            check_proof_reads,
-            check_proof_skipmap,
-            check_proof_span,
-            check_proof_ttl,
-            check_read_credit,
-        )
+        from cowrl.policies.guarded import check_proof_reads, check_shield_options
 
         check_proof_reads(proof_reads)
-        self.floor = check_floor(floor)
-        self.grant_left = check_grant_left(grant_left)
-        self.floor_slow = check_floor_slow(floor_slow)
-        self.proof_ttl = check_proof_ttl(proof_ttl, proof)
-        self.proof_backoff = check_proof_backoff(proof_backoff, proof)
-        self.read_credit = check_read_credit(read_credit, proof)
-        self.proof_look = check_proof_look(proof_look, proof)
-        self.proof_span = check_proof_span(proof_span, self.proof_backoff)
-        self.proof_skipmap = check_proof_skipmap(proof_skipmap, proof)
-        self.proof_duemap = check_proof_duemap(proof_duemap, self.proof_backoff)
+        # self.floor, self.grant_left, ... (SHIELD_OPTIONS), checked as guarded checks them
+        vars(self).update(check_shield_options(
+            proof, floor=floor, grant_left=grant_left, floor_slow=floor_slow,
+            proof_ttl=proof_ttl, proof_backoff=proof_backoff, read_credit=read_credit,
+            proof_look=proof_look, proof_span=proof_span, proof_skipmap=proof_skipmap,
+            proof_duemap=proof_duemap))
         if credit not in CREDITS:
             raise ConfigError(f"policy.credit must be one of {', '.join(CREDITS)}, "
                               f"got {credit!r}")

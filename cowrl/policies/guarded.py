@@ -1170,6 +1170,14 @@ class GuardedPolicy(Policy):
             self.ctx.win_stride = self.ctx.left_s = 0
             self.gated += 1
 
+    def ring_slot(self, ctx: FaultContext) -> tuple[int, bool]:
+        """The ring slot the next page a window copies takes, and whether the ring's span
+        is then the whole ring: the head (the oldest entry, overwritten if live), False. The
+        shipped rule, what the compiled program and the module do; a hook for simulator
+        candidates (experiments/dense_budget.py's K), which may move ``proof_head`` (and pay
+        from the budget) and must return it."""
+        return self.ctx.proof_head, False
+
     def act(self, c: Cell, ctx: FaultContext, want: int | None = None) -> int:
         """Steps 5-6: the largest degree ``<= want`` (default ``table[cell]``) that fits the
         budget, committed to the context (stream slot, sentinel)."""
@@ -1185,7 +1193,7 @@ class GuardedPolicy(Policy):
             b = region_bucket(ctx.region_start + ctx.vpn_offset, limit - start, ctx.proc)
             for q in g.window_pages(page, k, limit):
                 if not g.private[q - off]:
-                    h = g.proof_head
+                    h, whole = self.ring_slot(ctx)
                     if self.proof_span and (not g.proof_live or g.proof_tail == h):
                         g.proof_tail = h if not g.proof_live else (h + 1) & (PROOFS - 1)
                     g.unwait(h)  # (before its bucket changes)
@@ -1199,13 +1207,15 @@ class GuardedPolicy(Policy):
                     g.bucket_live[b] += 1
                     g.proof_bucket[h] = b
                     g.proof_proc[h] = ctx.proc & (G_PROCS - 1)
-                    g.proof_page[g.proof_head] = q + 1
-                    g.proof_miss[g.proof_head] = 0
-                    g.proof_cls[g.proof_head] = c.cls
-                    g.proof_due[g.proof_head] = g.n_faults & DUE_MASK  # due at once
+                    g.proof_page[h] = q + 1
+                    g.proof_miss[h] = 0
+                    g.proof_cls[h] = c.cls
+                    g.proof_due[h] = g.n_faults & DUE_MASK  # due at once
                     if self.proof_span:
                         g.bucket_due[b if self.proof_look else 0] = g.n_faults & DUE_MASK
-                    g.proof_head = (g.proof_head + 1) & (PROOFS - 1)
+                    g.proof_head = (h + 1) & (PROOFS - 1)
+                    if whole and self.proof_span:  # live entries on both sides of the head
+                        g.proof_tail = g.proof_head
         if self.ctx.win_stride and k > 0:  # the engine applies the strided window
             if ctx.window_stride is None:
                 raise RuntimeError("guarded stride_window=1 needs the engine's window stride "
@@ -1695,6 +1705,32 @@ def check_floor_slow(floor_slow: Any) -> int:
         raise ConfigError(f"policy.floor_slow must be 0 or in {FLOOR_SLOW.start}.."
                           f"{FLOOR_SLOW.stop - 1}, got {floor_slow!r}")
     return int(floor_slow)
+
+
+SHIELD_OPTIONS = ("floor", "grant_left", "floor_slow", "proof_ttl", "proof_backoff",
+                  "read_credit", "proof_look", "proof_span", "proof_skipmap", "proof_duemap")
+"""The budget options a shield (the shielded bandit, a shielded SB3 policy) takes from guarded
+besides ``proof`` and ``proof_reads``: :func:`check_shield_options` checks them."""
+
+
+def check_shield_options(proof: int, **opts: Any) -> dict[str, int]:
+    """The :data:`SHIELD_OPTIONS` in ``opts`` (every one of them, no other), checked in that
+    order against ``proof`` (already checked: 0 or 1) as guarded checks them, or a one-line
+    :class:`ConfigError` naming the first bad one: ``{option: value}``."""
+    if set(opts) != set(SHIELD_OPTIONS):
+        raise TypeError(f"check_shield_options takes {', '.join(SHIELD_OPTIONS)}, "
+                        f"got {', '.join(sorted(opts))}")
+    o: dict[str, int] = {"floor": check_floor(opts["floor"]),
+                         "grant_left": check_grant_left(opts["grant_left"]),
+                         "floor_slow": check_floor_slow(opts["floor_slow"]),
+                         "proof_ttl": check_proof_ttl(opts["proof_ttl"], proof)}
+    o["proof_backoff"] = check_proof_backoff(opts["proof_backoff"], proof)
+    o["read_credit"] = check_read_credit(opts["read_credit"], proof)
+    o["proof_look"] = check_proof_look(opts["proof_look"], proof)
+    o["proof_span"] = check_proof_span(opts["proof_span"], o["proof_backoff"])
+    o["proof_skipmap"] = check_proof_skipmap(opts["proof_skipmap"], proof)
+    o["proof_duemap"] = check_proof_duemap(opts["proof_duemap"], o["proof_backoff"])
+    return o
 
 
 def walk_price(cost: CostModel) -> int:

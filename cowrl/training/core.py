@@ -162,6 +162,8 @@ def _save_fixed(policy: Policy, name: str, traces: list[Trace], cost: CostModel,
     kind = policy.artifact_kind
     if kind is None:
         raise ConfigError(f"policy {name!r} cannot be trained or saved as an artifact")
+    log.info("%s has no trainer: nothing is learned, the artifact records its configuration "
+             "(guarded's tables are learned by experiments/generalization_study.py)", name)
     spec = policy.artifact_spec()
     scores = score(policy, traces, cost, lam)
     path = save_artifact(out / ARTIFACT_NAME, name, kind, spec, config,

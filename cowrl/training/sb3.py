@@ -138,29 +138,10 @@ class SB3Spec:
         self.shield = bool(self.shield)
         if isinstance(self.proof, bool) or self.proof not in (0, 1):
             raise ConfigError(f"policy.proof must be 0 or 1, got {self.proof!r}")
-        from cowrl.policies.guarded import (
-            check_floor,
-            check_floor_slow,
-            check_grant_left,
-            check_proof_backoff,
-            check_proof_duemap,
-            check_proof_look,
-            check_proof_skipmap,
-            check_proof_span,
-            check_proof_ttl,
-            check_read_credit,
-        )
+        from cowrl.policies.guarded import SHIELD_OPTIONS, check_shield_options
 
-        self.floor = check_floor(self.floor)
-        self.grant_left = check_grant_left(self.grant_left)
-        self.floor_slow = check_floor_slow(self.floor_slow)
-        self.proof_ttl = check_proof_ttl(self.proof_ttl, self.proof)
-        self.proof_backoff = check_proof_backoff(self.proof_backoff, self.proof)
-        self.read_credit = check_read_credit(self.read_credit, self.proof)
-        self.proof_look = check_proof_look(self.proof_look, self.proof)
-        self.proof_span = check_proof_span(self.proof_span, self.proof_backoff)
-        self.proof_skipmap = check_proof_skipmap(self.proof_skipmap, self.proof)
-        self.proof_duemap = check_proof_duemap(self.proof_duemap, self.proof_backoff)
+        vars(self).update(check_shield_options(  # the shield's options, as guarded's
+            self.proof, **{k: getattr(self, k) for k in SHIELD_OPTIONS}))
         self.name = self.name or self.algo
         self.degrees = [int(d) for d in self.degrees]
         self.prev_action_obs = bool(self.prev_action_obs)
