@@ -1471,13 +1471,14 @@ def learn_tables(traces: Iterable[Trace], costs: Sequence[CostModel],
             sums, weight = _learn_pass(traces, costs, table, rng, arms, lam, epsilon,
                                        progress, policy_kw)
             split: dict[tuple[int, ...], list[int]] = {}
+            best = np.argmax(sums, axis=1)  # (the group's one pass: the same for its members)
+            best_sum = sums[np.arange(N_CELLS), best]
             for i in members:
                 prior, margin = variants[i]
                 pi = arms.index(int(prior))
-                best = np.argmax(sums, axis=1)
                 # (arm 0's hindsight reward is 0 by construction: with prior 0, the rule
                 # before it)
-                ok = sums[np.arange(N_CELLS), best] - sums[:, pi] > margin * weight
+                ok = best_sum - sums[:, pi] > margin * weight
                 new = [arms[b] if o and b != pi else int(prior)
                        for b, o in zip(best, ok, strict=True)]
                 out[i] = {"table": new, "sums": sums, "weight": weight}
