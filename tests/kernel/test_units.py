@@ -596,10 +596,15 @@ def test_manual_cow_madvise_path_here() -> None:
     assert res["private_before"] == 0 and res["private_after"] == res["n"]
     assert res["data_ok"] and res["parent_data_ok"]
     assert res["err_overflow"] == errno.EINVAL and res["err_unmapped"] == errno.EFAULT
-    with pytest.raises(CowrlError):
+    with pytest.raises(CowrlError, match=r"^manual_cow needs a writable buffer or an address, "
+                       r"got object \("):
         manual_cow.manual_cow(object(), 10)
     buf = bytearray(10000)
-    assert manual_cow.manual_cow(buf, len(buf), use_module=False) >= 3
+    with pytest.raises(CowrlError, match=r"^manual_cow length must be >= 0, got -1$"):
+        manual_cow.manual_cow(buf, -1, use_module=False)
+    a = manual_cow.buffer_address(buf)
+    first, last = a // 4096, (a + len(buf) - 1) // 4096  # the pages of its first and last byte
+    assert manual_cow.manual_cow(buf, len(buf), use_module=False) == last - first + 1
 
 
 def _good_table() -> bytes:
