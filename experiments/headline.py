@@ -40,7 +40,7 @@ COUNTS = ("writes", "faults", "precopied", "wasted")
 NUMBERS = ("cow_ns", "objective")
 
 
-@dataclass
+@dataclass(eq=False)  # runs.index() finds a run by identity
 class Results:
     """One ``eval.py`` output directory: its rows by (policy, workload), target, cost model."""
 
@@ -69,10 +69,10 @@ def _row(f: Path, line: int, raw: dict[str, str | None]) -> dict[str, Any]:
         if not row[c]:
             raise CowrlError(f"{f}, line {line}: {c} is empty")
     for c in (*COUNTS, *NUMBERS):
-        v = raw.get(c)
+        v = raw.get(c) or ""
         try:
-            row[c] = int(v) if c in COUNTS else float(v)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+            row[c] = int(v) if c in COUNTS else float(v)
+        except ValueError:
             raise CowrlError(f"{f}, line {line}: {c} = {v!r} is not "
                              f"{'an integer' if c in COUNTS else 'a number'}") from None
         if row[c] < 0 or row[c] != row[c]:
@@ -207,8 +207,12 @@ def headline(runs: Sequence[Results]) -> list[str]:
     # The corpus totals: the measured target's, or without one the first simulator run's.
     main = guest or sims[0]
 
+    names = [f"{r.target} {r.costmodel}" for r in runs]
+
     def label(r: Results) -> str:
-        return f"{r.target} {r.costmodel}"
+        """The run's column: target and cost model, and its directory if two runs share them."""
+        n = names[runs.index(r)]
+        return n if names.count(n) == 1 else f"{n} ({r.path.name})"
 
     header = ["policy", "kind"]
     if guest:

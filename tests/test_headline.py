@@ -108,6 +108,10 @@ def test_counts_without_a_sim_run_of_the_kernels_cost_model(tmp_path: Path) -> N
     s = write_run(tmp_path / "sim", "sim", "host", SIM)
     t = table(headline.headline([headline.read_results(d) for d in (k, s)]))
     assert t["precopy"]["counts = sim"] == "-" and t["precopy"]["sim host"] == "1.732 (2.000)"
+    # two runs of one target and cost model are told apart by their directories
+    s2 = write_run(tmp_path / "again", "sim", "host", SIM)
+    t = table(headline.headline([headline.read_results(d) for d in (k, s, s2)]))
+    assert t["oracle"]["sim host (sim)"] == t["oracle"]["sim host (again)"] == "0.837 (1.000)"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
