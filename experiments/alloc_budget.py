@@ -61,8 +61,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from block_rule import (  # noqa: E402  (the bound harness, the measure grid)
+    GridRun,
+    excess_check,
+    family_loss_check,
+    gains,
+    grid,
+    pooled_check,
+    quiet_check,
+    verdict,
+)
 from block_rule import build as block_build  # noqa: E402  (hindsight: the shipped budget)
-from block_rule import excess_check  # noqa: E402
 from dense_budget import LEDGER, Probe, fates, ratio  # noqa: E402
 from dense_budget import build as probe_build  # noqa: E402
 from dense_budget import draws as family_draws  # noqa: E402
@@ -350,56 +359,41 @@ def measure(costs: Sequence[str], traces: list[tuple[str, Trace]], names: Sequen
     """Per family and pooled gain, worst draw, pages copied on random / sparse, the shifts;
     the declared rule's verdict (module constants ``MARGIN`` ...) for each candidate of
     ``names`` against ``guarded``. True if every candidate named passes."""
-    res: dict[str, dict[str, dict[str, Any]]] = {}
-    fams = list(dict.fromkeys(f for f, _ in traces))
-    for cm in costs:
-        res[cm], cost = {}, make_costmodel(cm)
-        bases = [objective(simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns)
-                 for _, t in traces]
-        for name in names:
-            fam: dict[str, list[float]] = {}
-            tot: Counter[str] = Counter()
-            for (f, t), b in zip(traces, bases, strict=True):
-                pol = build(name, cost)
-                r, rec = ratio(t, pol, cost, b)
-                fam.setdefault(f, []).append(r)
-                tot.update(copied=rec.precopied, wasted=rec.wasted,
-                           quiet=rec.precopied if f in QUIET else 0)
-                tot.update(getattr(pol, "shifts", {}))
-                if per_trace:
-                    print(f"   {cm} {name} {f} seed {t.meta.get('sampler_seed')}: {r:.4f} "
-                          f"copied {rec.precopied} wasted {rec.wasted}")
-            rel = [r for v in fam.values() for r in v]
-            res[cm][name] = {"gain": geomean_gain(rel), "worst": max(rel), "quiet": tot["quiet"],
-                             "fam": {k: geomean_gain(v) for k, v in fam.items()}}
-            print(f"{cm} {name:16} gain {geomean_gain(rel):+.2f}% worst {max(rel):.4f} copied "
-                  f"{tot['copied']} wasted {tot['wasted']} copied on random/sparse "
-                  f"{tot['quiet']}" + (f" shifts down {tot['down']} up {tot['up']}"
-                                       if rule(name) is Halve else
-                                       f" one-page windows {tot['one page']}"
-                                       if rule(name) else ""), flush=True)
-        w = max(17, *(len(n) + 2 for n in names))
-        print(f"{'family':15}" + "".join(f"{n:>{w}}" for n in names))
-        for f in fams:
-            print(f"{f:15}" + "".join(f"{res[cm][n]['fam'][f]:>+{w - 1}.2f}%" for n in names))
+
+    def count(cm: str, name: str, run: GridRun) -> Counter[str]:
+        rec = run.rec
+        if per_trace:
+            print(f"   {cm} {name} {run.family} seed {run.trace.meta.get('sampler_seed')}: "
+                  f"{run.ratio:.4f} copied {rec.precopied} wasted {rec.wasted}")
+        tot: Counter[str] = Counter(copied=rec.precopied, wasted=rec.wasted,
+                                    quiet=rec.precopied if run.family in QUIET else 0)
+        tot.update(getattr(run.policy, "shifts", {}))
+        return tot
+
+    def summarize(cm: str, name: str, _rel: list[float], fam: dict[str, list[float]],
+                  tot: Counter[str]) -> dict[str, Any]:
+        rel = [r for v in fam.values() for r in v]
+        print(f"{cm} {name:16} gain {geomean_gain(rel):+.2f}% worst {max(rel):.4f} copied "
+              f"{tot['copied']} wasted {tot['wasted']} copied on random/sparse "
+              f"{tot['quiet']}" + (f" shifts down {tot['down']} up {tot['up']}"
+                                   if rule(name) is Halve else
+                                   f" one-page windows {tot['one page']}"
+                                   if rule(name) else ""), flush=True)
+        return gains(rel, fam, quiet=tot["quiet"])
+
+    res = grid(costs, traces, names, build, count, summarize,
+               max(17, *(len(n) + 2 for n in names)), fast=False)
     ok_all = True
     ref_name = STUDIES[0]
     for name in (n for n in names if rule(n) and ref_name in names):
         checks = []
         for cm in costs:
             ref, r = res[cm][ref_name], res[cm][name]
-            checks.append((f"{cm} pooled {r['gain'] - ref['gain']:+.2f} point",
-                           r["gain"] - ref["gain"] >= MARGIN))
-            low = min(fams, key=lambda f: r["fam"][f] - ref["fam"][f])
-            d = r["fam"][low] - ref["fam"][low]
-            checks.append((f"{cm} largest family loss {low} {d:+.2f}", d >= -FAMILY_LOSS))
+            checks.append(pooled_check(cm, ref, r, MARGIN))
+            checks.append(family_loss_check(cm, ref, r, FAMILY_LOSS))
             checks.append((f"{cm} worst {r['worst']:.4f}", r["worst"] <= WORST))
-            checks.append((f"{cm} copied on random/sparse {r['quiet']} ({ref_name} "
-                           f"{ref['quiet']})", r["quiet"] <= ref["quiet"] + QUIET_SLACK))
-        ok = all(c for _, c in checks)
-        ok_all &= ok
-        print(f"rule, {name} against {ref_name}: {'PASS' if ok else 'FAIL'}: "
-              + "; ".join(f"{t} {'ok' if c else 'MISS'}" for t, c in checks))
+            checks.append(quiet_check(cm, ref, r, ref_name, QUIET_SLACK))
+        ok_all &= verdict(f"{name} against {ref_name}", checks)
     return ok_all
 
 

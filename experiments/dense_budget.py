@@ -74,8 +74,19 @@ from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.io import Trace  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-# the bound harness and the development draws both studies share
-from block_rule import draws, excess_check  # noqa: E402
+# the bound harness, the development draws and the measure grid the studies share
+from block_rule import (  # noqa: E402
+    GridRun,
+    draws,
+    excess_check,
+    family_gain_check,
+    family_loss_check,
+    gains,
+    grid,
+    pooled_check,
+    quiet_check,
+    verdict,
+)
 
 STUDY = "guarded_adjacent"  # the conf/policy file of the study's shipped guarded (module docstring)
 FATES = ("proven", "expired", "overwritten", "pending")
@@ -436,56 +447,38 @@ def measure(costs: Sequence[str], traces: list[tuple[str, Trace]], names: Sequen
     """Per family and pooled gain, worst draw, pages copied on random / sparse; the verdict
     of the declared rule for each candidate against ``guarded``. True if every candidate
     named passes."""
-    res: dict[str, dict[str, Any]] = {}
-    for cm in costs:
-        cost = make_costmodel(cm)
-        bases = [objective(simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns)
-                 for _, t in traces]
-        res[cm] = {}
-        for name in names:
-            rel, fam, quiet = [], {}, 0
-            cp = ws = lost = 0
-            for (f, t), b in zip(traces, bases, strict=True):
-                pol = build(name, cost)
-                assert isinstance(pol, Probe)
-                r, rec = ratio(t, pol, cost, b)
-                rel.append(r)
-                fam.setdefault(f, []).append(r)
-                cp, ws = cp + rec.precopied, ws + rec.wasted
-                lost += fates(pol, t)["fates"]["lost proofs"]
-                quiet += rec.precopied if f in QUIET else 0
-                if per_trace:
-                    print(f"   {cm} {name} {f} seed {t.meta.get('sampler_seed')}: {r:.4f} "
-                          f"copied {rec.precopied} wasted {rec.wasted}")
-            res[cm][name] = {"gain": geomean_gain(rel), "worst": max(rel), "quiet": quiet,
-                             "fam": {k: geomean_gain(v) for k, v in fam.items()}}
-            print(f"{cm} {name:8} gain {geomean_gain(rel):+.2f}% worst {max(rel):.4f} copied "
-                  f"{cp} wasted {ws} lost proofs {lost} copied on random/sparse {quiet}",
-                  flush=True)
-        print(f"{'family':15}" + "".join(f"{n:>10}" for n in names))
-        for f in dict.fromkeys(f for f, _ in traces):
-            print(f"{f:15}" + "".join(f"{res[cm][n]['fam'][f]:>+9.2f}%" for n in names))
+
+    def count(cm: str, name: str, run: GridRun) -> dict[str, Any]:
+        rec, pol = run.rec, run.policy
+        assert isinstance(pol, Probe)
+        if per_trace:
+            print(f"   {cm} {name} {run.family} seed {run.trace.meta.get('sampler_seed')}: "
+                  f"{run.ratio:.4f} copied {rec.precopied} wasted {rec.wasted}")
+        return {"copied": rec.precopied, "wasted": rec.wasted,
+                "lost": fates(pol, run.trace)["fates"]["lost proofs"],
+                "quiet": rec.precopied if run.family in QUIET else 0}
+
+    def summarize(cm: str, name: str, rel: list[float], fam: dict[str, list[float]],
+                  tot: Counter[str]) -> dict[str, Any]:
+        print(f"{cm} {name:8} gain {geomean_gain(rel):+.2f}% worst {max(rel):.4f} copied "
+              f"{tot['copied']} wasted {tot['wasted']} lost proofs {tot['lost']} copied on "
+              f"random/sparse {tot['quiet']}", flush=True)
+        return gains(rel, fam, quiet=tot["quiet"])
+
+    res = grid(costs, traces, names, build, count, summarize, 10, fast=False)
     ok_all = True
     for rule in (n for n in names if n in DECLARED and "guarded" in names):
         checks = []
         for cm in costs:
             ref, r = res[cm]["guarded"], res[cm][rule]
-            checks.append((f"{cm} pooled {r['gain'] - ref['gain']:+.2f} point",
-                           r["gain"] - ref["gain"] >= MARGIN))
+            checks.append(pooled_check(cm, ref, r, MARGIN))
             if "dense_chunks" in ref["fam"]:
-                d = r["fam"]["dense_chunks"] - ref["fam"]["dense_chunks"]
-                checks.append((f"{cm} dense_chunks {d:+.2f}", d >= DENSE_GAIN))
-            low = min(ref["fam"], key=lambda f: r["fam"][f] - ref["fam"][f])
-            d = r["fam"][low] - ref["fam"][low]
-            checks.append((f"{cm} largest family loss {low} {d:+.2f}", d >= -FAMILY_LOSS))
+                checks.append(family_gain_check(cm, ref, r, "dense_chunks", DENSE_GAIN))
+            checks.append(family_loss_check(cm, ref, r, FAMILY_LOSS))
             checks.append((f"{cm} worst {r['worst']:.4f} (guarded {ref['worst']:.4f})",
                            r["worst"] <= ref["worst"] + WORST_SLACK))
-            checks.append((f"{cm} copied on random/sparse {r['quiet']} (guarded "
-                           f"{ref['quiet']})", r["quiet"] <= ref["quiet"]))
-        ok = all(c for _, c in checks)
-        ok_all &= ok
-        print(f"rule, {rule}: {'PASS' if ok else 'FAIL'}: "
-              + "; ".join(f"{t} {'ok' if c else 'MISS'}" for t, c in checks))
+            checks.append(quiet_check(cm, ref, r, "guarded"))
+        ok_all &= verdict(rule, checks)
     return ok_all
 
 
