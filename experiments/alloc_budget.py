@@ -403,24 +403,19 @@ def bound(costs: Sequence[str], names: Sequence[str]) -> bool:
     bound holds (True). The traces: block_rule.py's and dense_budget.py's writers, two
     development draws each of alloc_pool and short_runs, and a writer that makes a cell pay
     and then stop paying (runs of 16 pages, then of 1, in turns)."""
-    ok = True
     turns: list[int] = []
     for b, s in enumerate(range(0, 16384 - 64, 64)):
         turns += list(range(s, s + (16 if b % 8 < 4 else 1)))
-    for cm in costs:
-        cost = make_costmodel(cm)
-        ts = [g.stride(n_pages=4096, stride=2, writes=2048),
-              g.uniform(n_pages=4096, writes=4096, seed=1),
-              g.interleaved(n_pages=4096, streams=3, seed=2),
-              g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
-              g.block_stride(n_pages=4096, block=6, gap=2, passes=2),
-              Trace(name="adv_turns", pages=np.asarray(turns, dtype=np.int64), n_pages=16384)]
-        ts += [t for f in ("alloc_pool", "short_runs") for t in development_draws(f, 2)]
-        ok &= excess_check(
-            cost, cm, ts, names,
-            lambda name, k, cost=cost: build(name, cost, [k] * gp.N_CELLS),
-            fast=False, ratio=True)
-    return ok
+    ts = [g.stride(n_pages=4096, stride=2, writes=2048),
+          g.uniform(n_pages=4096, writes=4096, seed=1),
+          g.interleaved(n_pages=4096, streams=3, seed=2),
+          g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
+          g.block_stride(n_pages=4096, block=6, gap=2, passes=2),
+          Trace(name="adv_turns", pages=np.asarray(turns, dtype=np.int64), n_pages=16384)]
+    ts += [t for f in ("alloc_pool", "short_runs") for t in development_draws(f, 2)]
+    return excess_check(costs, ts, names,
+                        lambda name, k, cost: build(name, cost, [k] * gp.N_CELLS),
+                        fast=False, ratio=True)
 
 
 def main() -> int:

@@ -64,6 +64,7 @@ import dataclasses
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -652,24 +653,25 @@ def adversaries(n: int = 16384) -> list[Trace]:
             _trace("adv_late_rest", late + rest, n)]
 
 
-def excess_check(cost: CostModel, cm: str, traces: Sequence[Trace], names: Sequence[str],
-                 build: Callable[[str, int], GuardedPolicy], fast: bool = True,
+def excess_check(costs: Sequence[str], traces: Sequence[Trace], names: Sequence[str],
+                 build: Callable[[str, int, CostModel], GuardedPolicy], fast: bool = True,
                  ratio: bool = False) -> bool:
-    """The budget's bound for each of ``names`` under ``cost``: ``build(name, k)`` with a table
-    of ``k``s (64 and 1) on every trace; the excess = objective - the objective with a table of
-    zeros (the study's options) - the allowances granted must stay <= 1 ns a page (the integer
-    prices round down). Prints the worst excess in demand faults and each trace's (``ratio``:
-    also objective / baseline); True if it holds everywhere. Shared with
-    experiments/dense_budget.py's ``bound``."""
-    zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **shipped_options(STUDY))
-    k0 = [objective(simulate(t, zeros, zeros.priced(cost)), 1.0, cost.page_cost_ns)
-          for t in traces]
+    """The budget's bound for each of ``names`` under each cost model of ``costs``:
+    ``build(name, k, cost)`` with a table of ``k``s (64 and 1) on every trace; the excess =
+    objective - the objective with a table of zeros (the study's options) - the allowances
+    granted must stay <= 1 ns a page (the integer prices round down). Prints the worst excess
+    in demand faults and each trace's (``ratio``: also objective / baseline); True if it holds
+    everywhere. Shared with experiments/dense_budget.py's and alloc_budget.py's ``bound``."""
     holds_all = True
-    for k in (64, 1):
-        for name in names:
+    for cm in costs:
+        cost = make_costmodel(cm)
+        zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **shipped_options(STUDY))
+        k0 = [objective(simulate(t, zeros, zeros.priced(cost)), 1.0, cost.page_cost_ns)
+              for t in traces]
+        for k, name in product((64, 1), names):
             worst, holds, cells = -1e18, True, []
             for t, z in zip(traces, k0, strict=True):
-                pol = build(name, k)
+                pol = build(name, k, cost)
                 obj = objective(simulate(t, pol, pol.priced(cost), fast=fast), 1.0,
                                 cost.page_cost_ns)
                 ex = obj - z - pol.granted
@@ -689,22 +691,17 @@ def excess_check(cost: CostModel, cm: str, traces: Sequence[Trace], names: Seque
 
 def bound(costs: Sequence[str], rules: Sequence[str] = tuple(RULES)) -> bool:
     """The budget's bound with the block rules (module docstring); True if it holds."""
-    holds_all = True
-    for cm in costs:
-        cost = make_costmodel(cm)
-        traces = [g.stride(n_pages=4096, stride=2, writes=2048),
-                  g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
-                  g.uniform(n_pages=4096, writes=4096, seed=1),
-                  g.interleaved(n_pages=4096, streams=3, seed=2),
-                  g.block_stride(n_pages=4096, block=3, gap=3),
-                  g.block_stride(n_pages=4096, block=6, gap=2, passes=2)]
-        traces += [g.randomized(2000 + d, 0, families=f) for f in ("multi_stream", "mixture")
-                   for d in range(2)] + adversaries()
-        holds_all &= excess_check(
-            cost, cm, traces, rules,
-            lambda rule, k, cost=cost: BlockRule.for_rule(cost, rule, [k] * N_CELLS),
-            ratio=True)
-    return holds_all
+    traces = [g.stride(n_pages=4096, stride=2, writes=2048),
+              g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
+              g.uniform(n_pages=4096, writes=4096, seed=1),
+              g.interleaved(n_pages=4096, streams=3, seed=2),
+              g.block_stride(n_pages=4096, block=3, gap=3),
+              g.block_stride(n_pages=4096, block=6, gap=2, passes=2)]
+    traces += [g.randomized(2000 + d, 0, families=f) for f in ("multi_stream", "mixture")
+               for d in range(2)] + adversaries()
+    return excess_check(costs, traces, rules,
+                        lambda rule, k, cost: BlockRule.for_rule(cost, rule, [k] * N_CELLS),
+                        ratio=True)
 
 
 def main() -> None:

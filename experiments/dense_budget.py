@@ -502,23 +502,16 @@ def bound(costs: Sequence[str], names: Sequence[str]) -> bool:
     """objective - objective with a table of zeros - allowances granted (demand faults), per
     trace, tables of 64s and 1s; True if it is <= 1 ns a page everywhere (the integer prices
     round down)."""
-    ok = True
-    for cm in costs:
-        cost = make_costmodel(cm)
-        ts = [g.stride(n_pages=4096, stride=2, writes=2048),
-              g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
-              g.dense_chunks(n_pages=8192, chunk=96, coverage=1.0, seed=4),
-              g.uniform(n_pages=4096, writes=4096, seed=1),
-              g.interleaved(n_pages=4096, streams=3, seed=2),
-              g.block_stride(n_pages=4096, block=6, gap=2, passes=2)]
-        ts += [g.randomized(2000 + d, 0, families=f) for f in ("multi_stream", "mixture")
-               for d in range(2)] + adversaries()
-        ok &= excess_check(
-            cost, cm, ts, names,
-            lambda name, k, cost=cost: CANDIDATES[name].for_cost(
-                cost, table=[k] * N_CELLS, **shipped_options(STUDY)),
-            fast=False)
-    return ok
+    ts = [g.stride(n_pages=4096, stride=2, writes=2048),
+          g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
+          g.dense_chunks(n_pages=8192, chunk=96, coverage=1.0, seed=4),
+          g.uniform(n_pages=4096, writes=4096, seed=1),
+          g.interleaved(n_pages=4096, streams=3, seed=2),
+          g.block_stride(n_pages=4096, block=6, gap=2, passes=2)]
+    ts += [g.randomized(2000 + d, 0, families=f) for f in ("multi_stream", "mixture")
+           for d in range(2)] + adversaries()
+    return excess_check(costs, ts, names, lambda name, k, cost: CANDIDATES[name].for_cost(
+        cost, table=[k] * N_CELLS, **shipped_options(STUDY)), fast=False)
 
 
 def main() -> int:
