@@ -67,9 +67,11 @@ from block_rule import (  # noqa: E402  (the bound harness, the measure grid)
     family_loss_check,
     gains,
     grid,
+    page_trace,
     pooled_check,
     quiet_check,
     verdict,
+    window_asked,
 )
 from block_rule import build as block_build  # noqa: E402  (hindsight: the shipped budget)
 from dense_budget import LEDGER, Probe, fates, ratio  # noqa: E402
@@ -144,9 +146,7 @@ class Halve(Ledger):
                start: int = 0, vpn: int | None = None) -> tuple[int, int]:
         s = self.shift[c.cell]
         if s:
-            w = self.table[c.cell] if want is None else want
-            if gp.is_align(w):
-                w = gp.align_degree(w, page if vpn is None else vpn)
+            w = window_asked(self, c, page, want, vpn)
             want = max(w >> s, 1) if w > 0 else 0
         return super().degree(c, page, limit, want, start, vpn)
 
@@ -411,7 +411,7 @@ def bound(costs: Sequence[str], names: Sequence[str]) -> bool:
           g.interleaved(n_pages=4096, streams=3, seed=2),
           g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
           g.block_stride(n_pages=4096, block=6, gap=2, passes=2),
-          Trace(name="adv_turns", pages=np.asarray(turns, dtype=np.int64), n_pages=16384)]
+          page_trace("adv_turns", turns, 16384)]
     ts += [t for f in ("alloc_pool", "short_runs") for t in development_draws(f, 2)]
     return excess_check(costs, ts, names,
                         lambda name, k, cost: build(name, cost, [k] * gp.N_CELLS),

@@ -133,6 +133,14 @@ class Hindsight(GuardedPolicy):
         return exact_degree(self, c, page, limit, n)
 
 
+def window_asked(pol: GuardedPolicy, c: Cell, page: int, want: int | None = None,
+                 vpn: int | None = None) -> int:
+    """The window asked for at ``page``: ``want``, by default the table's value of ``c``'s
+    cell, an align value resolved at ``vpn`` (default ``page``)."""
+    w = pol.table[c.cell] if want is None else want
+    return align_degree(w, page if vpn is None else vpn) if is_align(w) else w
+
+
 def exact_degree(pol: GuardedPolicy, c: Cell, page: int, limit: int, want: int
                  ) -> tuple[int, int]:
     """The largest of the degrees below ``want`` and ``want`` itself whose reserve fits the
@@ -299,10 +307,7 @@ class BlockRule(GuardedPolicy):
         if rest < 0:
             k, self.copied = super().degree(c, page, limit, want, start, vpn)
             return k, self.copied
-        want = self.table[c.cell] if want is None else want
-        if is_align(want):
-            want = align_degree(want, page if vpn is None else vpn)
-        want = rest if self.mode == "set" else min(want, rest)
+        want = rest if self.mode == "set" else min(window_asked(self, c, page, want, vpn), rest)
         self.capped += 1
         k, copied = exact_degree(self, c, page, limit, want)
         self.copied = copied
@@ -417,8 +422,7 @@ def diagnose(cost: CostModel, traces: list[tuple[str, Trace]]) -> None:
                         start: int = 0, vpn: int | None = None, _d: Any = degree,
                         _p: GuardedPolicy = pol, _a: list[int] = asked) -> tuple[int, int]:
                 k, copied = _d(c, page, limit, want, start, vpn)
-                w = _p.table[c.cell] if want is None else want
-                w = align_degree(w, page if vpn is None else vpn) if is_align(w) else w
+                w = window_asked(_p, c, page, want, vpn)
                 _a[0] += k > 0
                 _a[1] += 0 < k < w
                 return k, copied
@@ -623,7 +627,8 @@ def measure(costs: Sequence[str], traces: list[tuple[str, Trace]],
         verdict(rule, checks)
 
 
-def _trace(name: str, pages: list[int], n: int) -> Trace:
+def page_trace(name: str, pages: Sequence[int], n: int) -> Trace:
+    """A single-region trace ``name`` of ``n`` pages writing ``pages`` in order."""
     return Trace(name=name, pages=np.asarray(pages, dtype=np.int64), n_pages=n)
 
 
@@ -648,9 +653,9 @@ def adversaries(n: int = 16384) -> list[Trace]:
         b = int(rng.integers(2, 17))
         lens += list(range(p, p + b))
         p += b + 3
-    return [_trace("adv_cut", cut, n), _trace("adv_skip_last", skip, n),
-            _trace("adv_random_gap", gaps, n), _trace("adv_random_len", lens, n),
-            _trace("adv_late_rest", late + rest, n)]
+    return [page_trace("adv_cut", cut, n), page_trace("adv_skip_last", skip, n),
+            page_trace("adv_random_gap", gaps, n), page_trace("adv_random_len", lens, n),
+            page_trace("adv_late_rest", late + rest, n)]
 
 
 def excess_check(costs: Sequence[str], traces: Sequence[Trace], names: Sequence[str],

@@ -62,8 +62,6 @@ from cowrl.policies.guarded import (  # noqa: E402
     PROOFS,
     Cell,
     GuardedPolicy,
-    align_degree,
-    is_align,
     shipped_options,
 )
 from cowrl.policies.static import StaticPrecopy  # noqa: E402
@@ -78,14 +76,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from block_rule import (  # noqa: E402
     GridRun,
     draws,
+    exact_degree,
     excess_check,
     family_gain_check,
     family_loss_check,
     gains,
     grid,
+    page_trace,
     pooled_check,
     quiet_check,
     verdict,
+    window_asked,
 )
 
 STUDY = "guarded_adjacent"  # the conf/policy file of the study's shipped guarded (module docstring)
@@ -159,9 +160,7 @@ class Probe(GuardedPolicy):
         g_ = self.ctx
         before = list(g_.proof_page)
         b0 = self.budget
-        w = self.table[c.cell] if want is None else want
-        if is_align(w):
-            w = align_degree(w, ctx.page + ctx.vpn_offset)
+        w = window_asked(self, c, ctx.page, want, ctx.page + ctx.vpn_offset)
         strided = bool(g_.win_stride)
         k = super().act(c, ctx, want)
         copied = sum(1 for i, v in enumerate(g_.proof_page) if v != before[i])
@@ -302,9 +301,7 @@ class Area(Candidate):
                start: int = 0, vpn: int | None = None) -> tuple[int, int]:
         g_ = self.ctx
         if self.mode == "chunk_end":
-            w = self.table[c.cell] if want is None else want
-            if is_align(w):
-                w = align_degree(w, page if vpn is None else vpn)
+            w = window_asked(self, c, page, want, vpn)
             end = (page // self.chunk + 1) * self.chunk - 1 if self.chunk else limit
             if w <= 0 or page + w <= end:
                 return super().degree(c, page, limit, want, start, vpn)
@@ -315,13 +312,7 @@ class Area(Candidate):
             if g_.left < self.min_left or last <= page:
                 return super().degree(c, page, limit, want, start, vpn)
             cap = last - page
-        if cap <= 0 or g_.use[c.cls] < self.floor:
-            return 0, 0
-        for d in reversed((*(d for d in self.degrees if 0 < d < cap), cap)):
-            copied = g_.shared_in_window(page, d, limit)
-            if copied * self.reserve(c.cls) + self.fixed(page, d, copied, limit) <= self.budget:
-                return d, copied
-        return 0, 0
+        return exact_degree(self, c, page, limit, cap)
 
 
 CANDIDATES: dict[str, type[Candidate]] = {
@@ -482,10 +473,6 @@ def measure(costs: Sequence[str], traces: list[tuple[str, Trace]], names: Sequen
     return ok_all
 
 
-def _trace(name: str, pages: list[int], n: int) -> Trace:
-    return Trace(name=name, pages=np.asarray(pages, dtype=np.int64), n_pages=n)
-
-
 def adversaries(n: int = 8192) -> list[Trace]:
     """Writers against the candidates: per 64-page block its last page, then its first four
     ascending and nothing else (A asks for the 60 pages between, never written); the same
@@ -495,7 +482,7 @@ def adversaries(n: int = 8192) -> list[Trace]:
         far += [b + 63, b, b + 1, b + 2, b + 3]
         late += [b + 63, b, b + 1, b + 2, b + 3]
         rest += list(range(b + 4, b + 63))
-    return [_trace("adv_far_private", far, n), _trace("adv_late_middle", late + rest, n)]
+    return [page_trace("adv_far_private", far, n), page_trace("adv_late_middle", late + rest, n)]
 
 
 def bound(costs: Sequence[str], names: Sequence[str]) -> bool:
