@@ -74,7 +74,7 @@ from block_rule import (  # noqa: E402  (the bound harness, the measure grid)
     window_asked,
 )
 from block_rule import build as block_build  # noqa: E402  (hindsight: the shipped budget)
-from dense_budget import LEDGER, Probe, fates, ratio  # noqa: E402
+from dense_budget import LEDGER, QUIET, Probe, decides_as_compiled, fates, ratio  # noqa: E402
 from dense_budget import build as probe_build  # noqa: E402
 from dense_budget import draws as family_draws  # noqa: E402
 
@@ -98,7 +98,6 @@ MAX_SHIFT = 6  # a cell's window asked is halved at most 6 times (64 -> 1)
 # reference's + MARGIN point, no family below it by more than FAMILY_LOSS point, worst draw <=
 # WORST x baseline, pages copied on random / sparse <= the reference's + QUIET_SLACK
 MARGIN, FAMILY_LOSS, WORST, QUIET_SLACK = 0.3, 0.3, 1.010, 2
-QUIET = ("random", "sparse")
 
 
 class Ledger(Probe):
@@ -285,10 +284,7 @@ def diagnose(cost: CostModel, traces: list[tuple[str, Trace]], n_cells: int = 10
                                      **gp.shipped_options(study))
             assert isinstance(pol, Probe)
             r, rec = ratio(t, pol, cost, base)
-            ref = gp.GuardedPolicy.for_cost(cost, table=list(pol.table),
-                                            **gp.shipped_options(study))
-            ok &= abs(r - objective(simulate(t, ref, ref.priced(cost)), 1.0,
-                                    cost.page_cost_ns) / base) < 1e-9
+            ok &= decides_as_compiled(t, pol, cost, study, base, r)
             row[study] = r
             u = used(pol, t)
             st = np.asarray(pol.strided, dtype=bool)

@@ -341,6 +341,16 @@ def ratio(t: Trace, pol: GuardedPolicy, cost: CostModel, base: float) -> tuple[f
     return objective(rec, 1.0, cost.page_cost_ns) / base, rec
 
 
+def decides_as_compiled(t: Trace, pol: GuardedPolicy, cost: CostModel, study: str,
+                        base: float, r: float) -> bool:
+    """Whether ``r``, a probe's objective / ``base`` on ``t``, is the compiled program's (the
+    unprobed policy with ``pol``'s table and ``study``'s options): the probe changed no
+    decision."""
+    ref = GuardedPolicy.for_cost(cost, table=list(pol.table), **shipped_options(study))
+    return abs(r - objective(simulate(t, ref, ref.priced(cost)), 1.0, cost.page_cost_ns)
+               / base) < 1e-9
+
+
 def diagnose(cost: CostModel, traces: list[tuple[str, Trace]], names: Sequence[str],
              study: str = STUDY) -> bool:
     """Per family (module docstring; ``study``: the conf/policy file whose table and options
@@ -362,11 +372,7 @@ def diagnose(cost: CostModel, traces: list[tuple[str, Trace]], names: Sequence[s
             assert isinstance(pol, Probe)
             r, rec = ratio(t, pol, cost, base)
             if name in ("guarded", "shield64"):  # the probe decides as the compiled program
-                ref = build(name, cost, study)
-                r2 = objective(simulate(t, GuardedPolicy.for_cost(
-                    cost, table=ref.table, **shipped_options(study)), ref.priced(cost)),
-                    1.0, cost.page_cost_ns) / base
-                ok &= abs(r - r2) < 1e-9
+                ok &= decides_as_compiled(t, pol, cost, study, base, r)
             fa = fates(pol, t)
             a = agg.setdefault(fam, Counter())
             a.update(pol.led)
