@@ -61,22 +61,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from block_rule import (  # noqa: E402  (the bound harness, the measure grid)
-    GridRun,
-    excess_check,
-    family_loss_check,
-    gains,
-    grid,
-    page_trace,
-    pooled_check,
-    quiet_check,
-    verdict,
-    window_asked,
-)
-from block_rule import build as block_build  # noqa: E402  (hindsight: the shipped budget)
+import block_rule as br  # noqa: E402  (the draws, the measure grid, the bound harness, hindsight)
 from dense_budget import LEDGER, QUIET, Probe, decides_as_compiled, fates, ratio  # noqa: E402
 from dense_budget import build as probe_build  # noqa: E402
-from dense_budget import draws as family_draws  # noqa: E402
 
 from cowrl.cli import output_dir  # noqa: E402
 from cowrl.devdraws import add_draw_arguments, check_draws, development_draws  # noqa: E402
@@ -145,7 +132,7 @@ class Halve(Ledger):
                start: int = 0, vpn: int | None = None) -> tuple[int, int]:
         s = self.shift[c.cell]
         if s:
-            w = window_asked(self, c, page, want, vpn)
+            w = br.window_asked(self, c, page, want, vpn)
             want = max(w >> s, 1) if w > 0 else 0
         return super().degree(c, page, limit, want, start, vpn)
 
@@ -273,7 +260,7 @@ def diagnose(cost: CostModel, traces: list[tuple[str, Trace]], n_cells: int = 10
         row = {"best k": objs[best_k] / base,
                "oracle": objective(simulate(t, Oracle(lam=1.0), cost), 1.0,
                                    cost.page_cost_ns) / base}
-        hs = block_build("hindsight", cost)
+        hs = br.build("hindsight", cost)
         row["hindsight"] = objective(simulate(t, hs, hs.priced(cost)), 1.0,
                                      cost.page_cost_ns) / base
         line = []
@@ -356,7 +343,7 @@ def measure(costs: Sequence[str], traces: list[tuple[str, Trace]], names: Sequen
     the declared rule's verdict (module constants ``MARGIN`` ...) for each candidate of
     ``names`` against ``guarded``. True if every candidate named passes."""
 
-    def count(cm: str, name: str, run: GridRun) -> Counter[str]:
+    def count(cm: str, name: str, run: br.GridRun) -> Counter[str]:
         rec = run.rec
         if per_trace:
             print(f"   {cm} {name} {run.family} seed {run.trace.meta.get('sampler_seed')}: "
@@ -375,9 +362,9 @@ def measure(costs: Sequence[str], traces: list[tuple[str, Trace]], names: Sequen
                                    if rule(name) is Halve else
                                    f" one-page windows {tot['one page']}"
                                    if rule(name) else ""), flush=True)
-        return gains(rel, fam, quiet=tot["quiet"])
+        return br.gains(rel, fam, quiet=tot["quiet"])
 
-    res = grid(costs, traces, names, build, count, summarize,
+    res = br.grid(costs, traces, names, build, count, summarize,
                max(17, *(len(n) + 2 for n in names)), fast=False)
     ok_all = True
     ref_name = STUDIES[0]
@@ -385,11 +372,11 @@ def measure(costs: Sequence[str], traces: list[tuple[str, Trace]], names: Sequen
         checks = []
         for cm in costs:
             ref, r = res[cm][ref_name], res[cm][name]
-            checks.append(pooled_check(cm, ref, r, MARGIN))
-            checks.append(family_loss_check(cm, ref, r, FAMILY_LOSS))
+            checks.append(br.pooled_check(cm, ref, r, MARGIN))
+            checks.append(br.family_loss_check(cm, ref, r, FAMILY_LOSS))
             checks.append((f"{cm} worst {r['worst']:.4f}", r["worst"] <= WORST))
-            checks.append(quiet_check(cm, ref, r, ref_name, QUIET_SLACK))
-        ok_all &= verdict(f"{name} against {ref_name}", checks)
+            checks.append(br.quiet_check(cm, ref, r, ref_name, QUIET_SLACK))
+        ok_all &= br.verdict(f"{name} against {ref_name}", checks)
     return ok_all
 
 
@@ -407,11 +394,11 @@ def bound(costs: Sequence[str], names: Sequence[str]) -> bool:
           g.interleaved(n_pages=4096, streams=3, seed=2),
           g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
           g.block_stride(n_pages=4096, block=6, gap=2, passes=2),
-          page_trace("adv_turns", turns, 16384)]
+          br.page_trace("adv_turns", turns, 16384)]
     ts += [t for f in ("alloc_pool", "short_runs") for t in development_draws(f, 2)]
-    return excess_check(costs, ts, names,
-                        lambda name, k, cost: build(name, cost, [k] * gp.N_CELLS),
-                        fast=False, ratio=True)
+    return br.excess_check(costs, ts, names,
+                           lambda name, k, cost: build(name, cost, [k] * gp.N_CELLS),
+                           fast=False, ratio=True)
 
 
 def main() -> int:
@@ -436,7 +423,7 @@ def main() -> int:
     costs = args.costmodels or (["host"] if args.quick else ["seed_table1", "host"])
     if args.what == "measure":
         fams = args.families or (["alloc_pool", "random"] if args.quick else list(g.FAMILIES))
-        ts = family_draws(fams, args.first, n)
+        ts = br.draws(fams, args.first, n)
         return 0 if measure(costs, ts, args.policies or ["guarded", DECLARED],
                             args.per_trace) else 1
     if args.what == "learn":
@@ -446,7 +433,7 @@ def main() -> int:
         return 0
     if args.what == "bound":
         return 0 if bound(costs, args.policies or [DECLARED]) else 1
-    ts = family_draws(args.families or ["alloc_pool", "short_runs"], args.first, n)
+    ts = br.draws(args.families or ["alloc_pool", "short_runs"], args.first, n)
     if all([diagnose(make_costmodel(cm), ts, args.cells, args.tables) for cm in costs]):
         return 0
     print("PROBE CHANGED A DECISION")

@@ -72,22 +72,7 @@ from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.io import Trace  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-# the bound harness, the development draws and the measure grid the studies share
-from block_rule import (  # noqa: E402
-    GridRun,
-    draws,
-    exact_degree,
-    excess_check,
-    family_gain_check,
-    family_loss_check,
-    gains,
-    grid,
-    page_trace,
-    pooled_check,
-    quiet_check,
-    verdict,
-    window_asked,
-)
+import block_rule as br  # noqa: E402  (the bound harness, the draws, the measure grid: shared)
 
 STUDY = "guarded_adjacent"  # the conf/policy file of the study's shipped guarded (module docstring)
 FATES = ("proven", "expired", "overwritten", "pending")
@@ -160,7 +145,7 @@ class Probe(GuardedPolicy):
         g_ = self.ctx
         before = list(g_.proof_page)
         b0 = self.budget
-        w = window_asked(self, c, ctx.page, want, ctx.page + ctx.vpn_offset)
+        w = br.window_asked(self, c, ctx.page, want, ctx.page + ctx.vpn_offset)
         strided = bool(g_.win_stride)
         k = super().act(c, ctx, want)
         copied = sum(1 for i, v in enumerate(g_.proof_page) if v != before[i])
@@ -301,7 +286,7 @@ class Area(Candidate):
                start: int = 0, vpn: int | None = None) -> tuple[int, int]:
         g_ = self.ctx
         if self.mode == "chunk_end":
-            w = window_asked(self, c, page, want, vpn)
+            w = br.window_asked(self, c, page, want, vpn)
             end = (page // self.chunk + 1) * self.chunk - 1 if self.chunk else limit
             if w <= 0 or page + w <= end:
                 return super().degree(c, page, limit, want, start, vpn)
@@ -312,7 +297,7 @@ class Area(Candidate):
             if g_.left < self.min_left or last <= page:
                 return super().degree(c, page, limit, want, start, vpn)
             cap = last - page
-        return exact_degree(self, c, page, limit, cap)
+        return br.exact_degree(self, c, page, limit, cap)
 
 
 CANDIDATES: dict[str, type[Candidate]] = {
@@ -445,7 +430,7 @@ def measure(costs: Sequence[str], traces: list[tuple[str, Trace]], names: Sequen
     of the declared rule for each candidate against ``guarded``. True if every candidate
     named passes."""
 
-    def count(cm: str, name: str, run: GridRun) -> dict[str, Any]:
+    def count(cm: str, name: str, run: br.GridRun) -> dict[str, Any]:
         rec, pol = run.rec, run.policy
         assert isinstance(pol, Probe)
         if per_trace:
@@ -460,22 +445,22 @@ def measure(costs: Sequence[str], traces: list[tuple[str, Trace]], names: Sequen
         print(f"{cm} {name:8} gain {geomean_gain(rel):+.2f}% worst {max(rel):.4f} copied "
               f"{tot['copied']} wasted {tot['wasted']} lost proofs {tot['lost']} copied on "
               f"random/sparse {tot['quiet']}", flush=True)
-        return gains(rel, fam, quiet=tot["quiet"])
+        return br.gains(rel, fam, quiet=tot["quiet"])
 
-    res = grid(costs, traces, names, build, count, summarize, 10, fast=False)
+    res = br.grid(costs, traces, names, build, count, summarize, 10, fast=False)
     ok_all = True
     for rule in (n for n in names if n in DECLARED and "guarded" in names):
         checks = []
         for cm in costs:
             ref, r = res[cm]["guarded"], res[cm][rule]
-            checks.append(pooled_check(cm, ref, r, MARGIN))
+            checks.append(br.pooled_check(cm, ref, r, MARGIN))
             if "dense_chunks" in ref["fam"]:
-                checks.append(family_gain_check(cm, ref, r, "dense_chunks", DENSE_GAIN))
-            checks.append(family_loss_check(cm, ref, r, FAMILY_LOSS))
+                checks.append(br.family_gain_check(cm, ref, r, "dense_chunks", DENSE_GAIN))
+            checks.append(br.family_loss_check(cm, ref, r, FAMILY_LOSS))
             checks.append((f"{cm} worst {r['worst']:.4f} (guarded {ref['worst']:.4f})",
                            r["worst"] <= ref["worst"] + WORST_SLACK))
-            checks.append(quiet_check(cm, ref, r, "guarded"))
-        ok_all &= verdict(rule, checks)
+            checks.append(br.quiet_check(cm, ref, r, "guarded"))
+        ok_all &= br.verdict(rule, checks)
     return ok_all
 
 
@@ -488,7 +473,8 @@ def adversaries(n: int = 8192) -> list[Trace]:
         far += [b + 63, b, b + 1, b + 2, b + 3]
         late += [b + 63, b, b + 1, b + 2, b + 3]
         rest += list(range(b + 4, b + 63))
-    return [page_trace("adv_far_private", far, n), page_trace("adv_late_middle", late + rest, n)]
+    return [br.page_trace("adv_far_private", far, n),
+            br.page_trace("adv_late_middle", late + rest, n)]
 
 
 def bound(costs: Sequence[str], names: Sequence[str]) -> bool:
@@ -503,7 +489,7 @@ def bound(costs: Sequence[str], names: Sequence[str]) -> bool:
           g.block_stride(n_pages=4096, block=6, gap=2, passes=2)]
     ts += [g.randomized(2000 + d, 0, families=f) for f in ("multi_stream", "mixture")
            for d in range(2)] + adversaries()
-    return excess_check(costs, ts, names, lambda name, k, cost: CANDIDATES[name].for_cost(
+    return br.excess_check(costs, ts, names, lambda name, k, cost: CANDIDATES[name].for_cost(
         cost, table=[k] * N_CELLS, **shipped_options(STUDY)), fast=False)
 
 
@@ -524,14 +510,14 @@ def main() -> int:
     n = args.draws or (1 if args.quick else 8)
     if args.what == "measure":
         fams = args.families or (["dense_chunks", "random"] if args.quick else list(g.FAMILIES))
-        ts = draws(fams, 3000 if args.first is None else args.first, n)
+        ts = br.draws(fams, 3000 if args.first is None else args.first, n)
         if not measure(costs, ts, args.policies or ["guarded", "K", "A"], args.per_trace):
             return 1
     if args.what == "bound" and not bound(costs, args.policies or list(DECLARED)):
         return 1
     if args.what == "diagnose":
-        ts = draws(args.families or ["dense_chunks"], 2000 if args.first is None else args.first,
-                   n)
+        ts = br.draws(args.families or ["dense_chunks"],
+                      2000 if args.first is None else args.first, n)
         ok = True
         for cm in costs:
             print(f"== {cm}")
