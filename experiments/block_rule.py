@@ -536,11 +536,11 @@ def grid(costs: Sequence[str], traces: list[tuple[str, Trace]], names: Sequence[
 
 
 def family_table(names: Sequence[str], families: Sequence[str],
-                 gains: Mapping[str, Mapping[str, float]], width: int) -> None:
-    """A row per family, a column ``width`` wide per policy: ``gains[name][family]`` (%)."""
+                 gain: Mapping[str, Mapping[str, float]], width: int) -> None:
+    """A row per family, a column ``width`` wide per policy: ``gain[name][family]`` (%)."""
     print(f"{'family':15}" + "".join(f"{n:>{width}}" for n in names))
     for f in families:
-        print(f"{f:15}" + "".join(f"{gains[n][f]:>+{width - 1}.2f}%" for n in names))
+        print(f"{f:15}" + "".join(f"{gain[n][f]:>+{width - 1}.2f}%" for n in names))
 
 
 def gains(rel: Sequence[float], fam: Mapping[str, Sequence[float]], **extra: Any
