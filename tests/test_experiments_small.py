@@ -833,3 +833,80 @@ def test_guarded_dev_lofo_rule() -> None:
                      "b": ["host random/sparse wasted 11 > 10"]}
     win, _ = dl.rule(figs(a=(fig(0.054), fig(0.054)), shield64=(fig(0.06), fig(0.055))))
     assert win == "shield64"
+
+
+# --- six scripts that were tested on their argument errors only: each at its smallest
+# setting, its figures against an independent computation ---
+
+
+def test_bench_traces_small(tmp_path: Path) -> None:
+    """2,000 writes over 2 regions of 64 pages, kept (--keep) and run through eval.py's
+    simulator (--eval sim): the kept file is make_trace's trace; the printed distinct pages
+    are the file's distinct pages and baseline's faults in eval.py (k = 0 faults once per
+    written page); precopy faults no more; the B/write figure is the file's size / writes."""
+    import numpy as np
+
+    from cowrl.traces.io import load_trace
+
+    keep = tmp_path / "t.npz"
+    out = run("bench_traces", "--writes", "2000", "--regions", "2", "--region-pages", "64",
+              "--eval", "sim", "--keep", str(keep), tmp=tmp_path)
+    rows = dict(re.split(r"  +", ln, maxsplit=1) for ln in out.splitlines())
+    assert list(rows)[:4] == ["writes", "regions x pages", "distinct pages (k=0 faults)",
+                              "save"], out
+    assert rows["writes"] == "2,000" and rows["regions x pages"] == "2 x 64"
+    t = load_trace(keep)
+    want = load_experiment("bench_traces").make_trace(2000, 2, 64, 0)
+    assert t.writes == 2000 and np.array_equal(t.pages, want.pages)
+    assert t.region_sizes.tolist() == [64, 64] and np.all(np.diff(t.t_ns) > 0)
+    distinct = int(np.unique(t.pages).size)
+    assert 64 < distinct < 128 and int(rows["distinct pages (k=0 faults)"]) == distinct
+    bpw = re.fullmatch(rf"{NUM} s, {NUM} MiB \(({NUM}) B/write\)", rows["save"])
+    assert bpw and float(bpw[1]) == pytest.approx(keep.stat().st_size / 2000, abs=0.006)
+    faults = re.fullmatch(r"\d+ s; faults (\{.*\})",
+                          rows["eval.py target=sim (baseline, precopy)"])
+    assert faults, out
+    got = ast.literal_eval(faults[1])
+    assert got["baseline"] == distinct and 0 < got["precopy"] < distinct, got
+
+
+def test_sibling_reads_small(tmp_path: Path) -> None:
+    """The forked trace, 4 loose proof tables, 2 layouts: the C header replayed in user space
+    ("after") decides as the simulator (prototype) in the same layout (shared=True: the one
+    address): its faults, ring entries read (proven + unproven reads) and proofs; no look
+    reads a sibling's entry after, some do before (any process's entry) at the one address
+    only; in the distinct layout before and after are the same run."""
+    import numpy as np
+
+    from cowrl.policies.guarded import N_CELLS, GuardedPolicy
+    from cowrl.registry import make_costmodel
+    from cowrl.sim.simulator import simulate
+    from cowrl.traces import generators as g
+
+    out = run("sibling_reads", tmp=tmp_path)
+    pair = r"(\d+) -> (\d+)"
+    row = re.compile(rf"^(.+?) \| (one address|distinct) \| {pair} \| {pair} \| {pair} \| "
+                     rf"{pair}$", re.M)
+    rows = {(m[1], m[2]): [int(x) for x in m.groups()[2:]] for m in row.finditer(out)}
+    sr = load_experiment("sibling_reads")
+    assert set(rows) == {(n, lay) for n in sr.LOOSE for lay in ("one address", "distinct")}
+    parts = [g.sequential(n_pages=256, writes=180), g.uniform(n_pages=256, writes=200, seed=3),
+             g.sequential(n_pages=256), g.block_stride(n_pages=256, block=3, gap=3)]
+    t = load_experiment("guarded_ttl").multi_region(parts, "forked", chunk=32)
+    rand = [int(k) for k in np.random.default_rng(0).choice([0, 1, 2, 4, 8, 16, 32, 64],
+                                                             size=N_CELLS)]
+    cost = make_costmodel("seed_table1")
+    for name, kw in sr.LOOSE.items():
+        for lay, shared in (("one address", True), ("distinct", False)):
+            f0, f1, r0, r1, s0, s1, p0, p1 = rows[(name, lay)]
+            proto = GuardedPolicy(table=rand, budget_per_mille=1000, skip_ns=300,
+                                  setup_ns=900, proof=1, **kw)
+            rec = simulate(t, proto, cost, fast=False, shared=shared)
+            ctx = proto.ctx
+            assert (f1, r1, p1) == (rec.faults, ctx.proven + ctx.unproven_reads, ctx.proven), (
+                name, lay, rows[(name, lay)])
+            assert s1 == 0 and s0 <= r0, (name, lay)
+            if shared:
+                assert s0 > 0 and (f0, p0) != (f1, p1), (name, lay)
+            else:
+                assert (f0, r0, s0, p0) == (f1, r1, s1, p1), (name, lay)
