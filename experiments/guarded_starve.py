@@ -7,8 +7,9 @@ a proof-ring bucket.
     python experiments/guarded_starve.py --compare /tmp/a.json /tmp/b.json
 
 On the development draws (``g.randomized(2000 + d, 0, families=f)``, d < ``--draws``, every
-generator family: the draws of experiments/ramp_proposer.py; never the held-out sets, the
-validation traces nor the never-seen programs), per cost model, four sets of traces:
+generator family, or those of ``--families``: the draws of experiments/ramp_proposer.py; never
+the held-out sets, the validation traces nor the never-seen programs), per cost model, four
+sets of traces:
 
 * ``single``: each draw alone (one region);
 * ``phases`` and ``interleaved``: the draws grouped ``--regions`` at a time into traces of as
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from guarded_ttl import region_draws  # noqa: E402
 
 from cowrl.devdraws import check_draws  # noqa: E402
+from cowrl.generalization import holdout_names  # noqa: E402
 from cowrl.metrics import geomean_gain, objective  # noqa: E402
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options  # noqa: E402
 from cowrl.policies.static import StaticPrecopy  # noqa: E402
@@ -98,8 +101,9 @@ def forked(t: Trace, workers: int, chunk: int = WORKERS_CHUNK) -> Trace:
                  meta={"family": f"forked:{t.meta.get('family', t.name)}"})
 
 
-def trace_sets(draws: int, regions: int, chunk: int) -> dict[str, list[Trace]]:
-    single = [g.randomized(2000 + d, 0, families=f) for f in g.FAMILIES for d in range(draws)]
+def trace_sets(draws: int, regions: int, chunk: int,
+               families: Sequence[str] = g.FAMILIES) -> dict[str, list[Trace]]:
+    single = [g.randomized(2000 + d, 0, families=f) for f in families for d in range(draws)]
     inter = region_draws(single, regions, "interleaved", chunk)
     return {"single": single, "phases": region_draws(single, regions, "phases", chunk),
             "interleaved": inter, "shared": [shared_bucket(t) for t in inter],
@@ -117,9 +121,9 @@ def build(name: str, cost: Any, options: dict[str, Any]) -> GuardedPolicy:
 
 
 def measure(costmodels: list[str], variants: dict[str, dict[str, Any]], draws: int,
-            regions: int, chunk: int) -> dict[str, Any]:
+            regions: int, chunk: int, families: Sequence[str] = g.FAMILIES) -> dict[str, Any]:
     """``{cost: {policy: {variant: {set: [objective / baseline per trace]}}}}``."""
-    sets = trace_sets(draws, regions, chunk)
+    sets = trace_sets(draws, regions, chunk, families)
     out: dict[str, Any] = {}
     for cm in costmodels:
         cost = make_costmodel(cm)
@@ -159,10 +163,10 @@ def report(cm: str, name: str, vname: str, rel: dict[str, list[float]],
 
 
 def mechanism(costmodels: list[str], variants: dict[str, dict[str, Any]], draws: int,
-              regions: int, chunk: int) -> None:
+              regions: int, chunk: int, families: Sequence[str] = g.FAMILIES) -> None:
     """Per cost model, policy, variant and set (``shared``, ``forked``): looks cut, pages
     proven, copied and wasted (the prototype's counters, summed over the set's traces)."""
-    sets = trace_sets(draws, regions, chunk)
+    sets = trace_sets(draws, regions, chunk, families)
     for cm in costmodels:
         cost = make_costmodel(cm)
         for name in POLICIES:
@@ -198,6 +202,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--costmodels", nargs="+", default=["seed_table1", "host"])
     ap.add_argument("--draws", type=int, default=3, help="development draws per family")
+    ap.add_argument("--families", default=",".join(g.FAMILIES),
+                    help="comma-separated generator families (default: all; fewer make a "
+                         "quick run, as the tests do)")
     ap.add_argument("--regions", type=int, default=4, help="regions per multi-region trace")
     ap.add_argument("--chunk", type=int, default=256, help="interleaved: writes per turn")
     ap.add_argument("--variants", type=json.loads, default={"shipped": {}},
@@ -209,14 +216,15 @@ def main() -> None:
     ap.add_argument("--compare", type=Path, nargs=2, default=None, metavar=("A", "B"))
     a = ap.parse_args()
     check_draws(a.draws)
+    families = holdout_names(a.families, "--families", families_only=True)
     if a.compare:
         compare(json.loads(a.compare[0].read_text()), json.loads(a.compare[1].read_text()))
         return
-    res = measure(a.costmodels, a.variants, a.draws, a.regions, a.chunk)
+    res = measure(a.costmodels, a.variants, a.draws, a.regions, a.chunk, families)
     if a.out:
         a.out.write_text(json.dumps(res))
     if a.mechanism:
-        mechanism(a.costmodels, a.variants, a.draws, a.regions, a.chunk)
+        mechanism(a.costmodels, a.variants, a.draws, a.regions, a.chunk, families)
 
 
 if __name__ == "__main__":

@@ -910,3 +910,89 @@ def test_sibling_reads_small(tmp_path: Path) -> None:
                 assert s0 > 0 and (f0, p0) != (f1, p1), (name, lay)
             else:
                 assert (f0, r0, s0, p0) == (f1, r1, s1, p1), (name, lay)
+
+
+def test_guarded_starve_small(tmp_path: Path) -> None:
+    """forked() and shared_bucket() on hand-built traces; then 1 draw of 4 families, 2 regions,
+    two variants, --mechanism, under host: every printed gain and worst is the saved
+    objectives' (--out), the 'vs first' columns their quotients; the shipped variant's
+    objectives are conf/policy/guarded.yaml's and shield64.yaml's, simulated apart on every
+    set, and the prototype's copied and wasted pages (--mechanism) are the compiled run's;
+    --compare prints B / A of two saved files."""
+    import numpy as np
+
+    from cowrl.metrics import geomean_gain, objective
+    from cowrl.policies.static import StaticPrecopy
+    from cowrl.registry import make_costmodel, make_policy
+    from cowrl.sim.programs import region_bucket
+    from cowrl.sim.simulator import simulate
+    from cowrl.traces.io import PAGE_SIZE, Trace
+
+    gs = load_experiment("guarded_starve")
+    # 2 workers, turns of 2 writes: worker 1 writes pages 4..7 (its copy), its order rotated
+    # by half the trace (2, 3, 0, 1)
+    f = gs.forked(Trace(pages=np.arange(4), n_pages=4, name="four"), 2, chunk=2)
+    assert f.pages.tolist() == [0, 1, 6, 7, 2, 3, 4, 5]
+    assert f.writer.tolist() == [0, 0, 1, 1, 0, 0, 1, 1] and f.n_pages == 8
+    assert f.region_sizes.tolist() == [4, 4] and len(set(f.region_starts.tolist())) == 1
+    two = gs.shared_bucket(Trace(pages=np.arange(340), n_pages=340, name="two",
+                                 region_sizes=np.array([300, 40])), bucket=5)
+    start = [int(s) // PAGE_SIZE for s in two.region_starts]
+    assert [region_bucket(s, n) for s, n in zip(start, (300, 40), strict=True)] == [5, 5]
+    assert start[1] >= start[0] + 300  # no overlap
+
+    fams = ["seq", "stride", "random", "interleaved"]
+    res_a = tmp_path / "a.json"
+    out = run("guarded_starve", "--costmodels", "host", "--draws", "1", "--families",
+              ",".join(fams), "--regions", "2", "--variants",
+              '{"shipped": {}, "lean": {"budget_per_mille": 2}}', "--out", str(res_a),
+              "--mechanism", tmp=tmp_path)
+    res = json.loads(res_a.read_text())["host"]
+    line = re.compile(rf"^host +(\w+) +(\w+) +(all .*) \| vs first: worst ({NUM}) best ({NUM}) "
+                      r"changed (\d+)/(\d+)$", re.M)
+    got = {(m[1], m[2]): m for m in line.finditer(out)}
+    assert set(got) == {(p, v) for p in gs.POLICIES for v in ("shipped", "lean")}, out
+    for (p, v), m in got.items():
+        rel = res[p][v]
+        cells = re.findall(rf"(\w+) +({NUM})% ({NUM})", m[3])
+        assert [c[0] for c in cells] == ["all", *gs.SETS], m[0]
+        for s, gain, worst in cells:
+            xs = sum(rel.values(), []) if s == "all" else rel[s]
+            assert float(gain) == pytest.approx(geomean_gain(xs), abs=0.006), (m[0], s)
+            assert float(worst) == pytest.approx(max(xs), abs=6e-4), (m[0], s)
+        r = [a / b for s in gs.SETS for a, b in zip(rel[s], res[p]["shipped"][s], strict=True)]
+        assert (float(m[4]), float(m[5])) == pytest.approx((max(r), min(r)), abs=6e-5)
+        assert (int(m[6]), int(m[7])) == (sum(abs(x - 1) > 1e-12 for x in r), 4 + 2 * 3 + 4)
+        assert (int(m[6]) > 0) == (v == "lean"), m[0]  # a 2-per-mille budget decides otherwise
+    cost = make_costmodel("host")
+    sets = gs.trace_sets(1, 2, 256, fams)
+    mech = re.compile(r"^host +(\w+) +shipped +shared: cut \d+ proven \d+ copied (\d+) wasted "
+                      r"(\d+) \| forked: cut \d+ proven \d+ copied (\d+) wasted (\d+)$", re.M)
+    mechs = {m[1]: [int(x) for x in m.groups()[1:]] for m in mech.finditer(out)}
+    assert set(mechs) == set(gs.POLICIES), out
+    for p in gs.POLICIES:
+        copied = {}
+        for s, ts in sets.items():
+            want, copied[s] = [], [0, 0]
+            for t in ts:
+                rec = simulate(t, make_policy(p), cost)
+                want.append(objective(rec, 1.0, cost.page_cost_ns) / objective(
+                    simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns))
+                copied[s] = [copied[s][0] + rec.precopied, copied[s][1] + rec.wasted]
+            assert res[p]["shipped"][s] == pytest.approx(want, rel=1e-12), (p, s)
+        assert mechs[p] == copied["shared"] + copied["forked"], p
+        assert copied["shared"][0] > 0 and copied["forked"][0] > 0
+    # --compare: B is A with one trace 10% dearer (guarded, shipped, single's first)
+    b = json.loads(res_a.read_text())
+    b["host"]["guarded"]["shipped"]["single"][0] *= 1.1
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    cmp = run("guarded_starve", "--compare", str(res_a), str(tmp_path / "b.json"),
+              tmp=tmp_path).splitlines()
+    assert len(cmp) == 4 and cmp[0].startswith("host guarded shipped: B/A | single "), cmp
+    single = res["guarded"]["shipped"]["single"]
+    assert (f" | single gain {geomean_gain(single):+.2f}% -> "
+            f"{geomean_gain([1.1 * single[0], *single[1:]]):+.2f}%, worst ratio 1.1000, best "
+            f"1.0000, changed 1/4 | ") in cmp[0]
+    assert [ln.count("changed 0/") for ln in cmp] == [4, 5, 5, 5], cmp  # the rest: B = A
+    assert run("guarded_starve", "--families", "seq,nope", tmp=tmp_path, status=2).startswith(
+        "error: --families: 'nope' is not a family")
