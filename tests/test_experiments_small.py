@@ -996,3 +996,71 @@ def test_guarded_starve_small(tmp_path: Path) -> None:
     assert [ln.count("changed 0/") for ln in cmp] == [4, 5, 5, 5], cmp  # the rest: B = A
     assert run("guarded_starve", "--families", "seq,nope", tmp=tmp_path, status=2).startswith(
         "error: --families: 'nope' is not a family")
+
+
+def test_bandit_dev_small(tmp_path: Path) -> None:
+    """One bandit variant trained for 1 round on rand0..rand2 and four references, scored on 3
+    development draws under host (--json): each policy's rows are its own run simulated apart
+    (the trained artifact loaded from the directory the script prints; guarded and readahead
+    from conf/policy; shield64 / shield64_v4 the table of 64s with the shield keys on / off)
+    over baseline; every table cell is the saved rows' (gain, share = gain / oracle's gain,
+    worst and its trace, wasted / precopied summed)."""
+    from cowrl.generalization import family_of
+    from cowrl.metrics import objective
+    from cowrl.policies.artifacts import load_policy
+    from cowrl.policies.guarded import N_CELLS, GuardedPolicy
+    from cowrl.policies.static import StaticPrecopy
+    from cowrl.registry import make_costmodel, make_policy
+    from cowrl.sim.simulator import simulate
+    from cowrl.traces.generators import randomized
+
+    js = tmp_path / "dev.json"
+    variant = "rounds=1,workloads=[rand0,rand1,rand2]"
+    out = run("bandit_dev", "--costmodel", "host", "--variants", variant, "--refs",
+              "guarded,readahead,shield64,shield64_v4", "--draws", "3", "--json", str(js),
+              tmp=tmp_path)
+    trained = re.search(r"^trained (\S+): (\S+)$", out, re.M)
+    assert trained and trained[1] == f"bandit[{variant}]", out
+    assert "development set: 3 randomized draws, seed 424242, host" in out
+    saved = json.loads(js.read_text())
+    rows = saved["rows"]
+    cost = make_costmodel("host")
+    dev = [randomized(seed=424_242 + d // 8, draw=d % 8) for d in range(3)]
+    names = [f"dev{i}_{family_of(t)}" for i, t in enumerate(dev)]
+    shield = {n: {k: int(n == "shield64") for k in ("proof_backoff", "read_credit", "proof_look",
+                                                     "proof_span")}
+              for n in ("shield64", "shield64_v4")}
+    apart = {trained[1]: lambda: load_policy(trained[2]),
+             "guarded": lambda: make_policy("guarded"),
+             "readahead": lambda: make_policy("readahead"),
+             **{n: (lambda n=n: GuardedPolicy.for_cost(cost, table=[64] * N_CELLS, proof=1,
+                                                       proof_ttl=16, **shield[n]))
+                for n in shield}}
+    for name, make in apart.items():
+        mine = [r for r in rows if r["policy"] == name]
+        assert [r["trace"] for r in mine] == names, name
+        for t, r in zip(dev, mine, strict=True):
+            rec = simulate(t, make(), cost)
+            base = objective(simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns)
+            assert r["ratio"] == pytest.approx(objective(rec, 1.0, cost.page_cost_ns) / base,
+                                               rel=1e-12), (name, t.name)
+            assert (r["precopied"], r["wasted"]) == (rec.precopied, rec.wasted), (name, t.name)
+    ratio = {n: [r["ratio"] for r in rows if r["policy"] == n] for n in ("shield64",
+                                                                          "shield64_v4")}
+    assert ratio["shield64"] != ratio["shield64_v4"]  # the keys decide otherwise here
+    assert sum(r["precopied"] for r in rows if r["policy"] == trained[1]) > 0  # it learned
+    table = {c[0]: c for ln in out.splitlines() if ln.startswith("| ") and "---" not in ln
+             for c in [[x.strip() for x in ln.strip("|").split(" | ")]]}
+    assert list(table) == ["policy", *apart, "precopy_best", "oracle"], out
+    oracle = 1 - gm([r["oracle_ratio"] for r in rows if r["policy"] == "oracle"])
+    for name, c in list(table.items())[1:]:
+        mine = [r for r in rows if r["policy"] == name]
+        gain = 1 - gm([r["ratio"] for r in mine])
+        assert float(c[1].rstrip("%")) == pytest.approx(100 * gain, abs=0.006), c
+        assert float(c[2]) == pytest.approx(gain / oracle, abs=0.006), c
+        worst = max(mine, key=lambda r: r["ratio"])
+        assert c[3] == f"{worst['ratio']:.3f} ({worst['trace']})", c
+        pre = sum(max(r["precopied"], 0) for r in mine)
+        assert c[6] == f"{sum(max(r['wasted'], 0) for r in mine)} / {pre}", c
+        assert saved["targets"][name]["gain"] == pytest.approx(gain, rel=1e-12)
+    assert float(table["oracle"][2]) == 1.0
