@@ -82,6 +82,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timesteps", type=int, default=60000)
     ap.add_argument("--dev-draws", type=int, default=24)
+    ap.add_argument("--overrides", nargs="*", default=[],
+                    help="more train.py overrides for every variant, after its own (e.g. "
+                         "'workloads=[rand0]' for a quick run, as the tests do)")
     ap.add_argument("--guarded", action="store_true",
                     help="also learn guarded's table (48 randomized draws, 2 passes) and show "
                          "the shield alone (k = 64 asked at every fault), with sentinel "
@@ -97,7 +100,8 @@ def main() -> None:
     for v in variants:
         t0 = time.perf_counter()
         p = train_learner(args.algo, [], cost, 1.0, args.seed,
-                          train_overrides=VARIANTS[v] + [f"timesteps={args.timesteps}"])
+                          train_overrides=VARIANTS[v] + [f"timesteps={args.timesteps}",
+                                                         *args.overrides])
         p.name = f"{args.algo}_{v}"
         print(f"trained {p.name} in {time.perf_counter() - t0:.0f} s", flush=True)
         policies.append(p)

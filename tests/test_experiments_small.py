@@ -1064,3 +1064,50 @@ def test_bandit_dev_small(tmp_path: Path) -> None:
         assert c[6] == f"{sum(max(r['wasted'], 0) for r in mine)} / {pre}", c
         assert saved["targets"][name]["gain"] == pytest.approx(gain, rel=1e-12)
     assert float(table["oracle"][2]) == 1.0
+
+
+def test_learner_ablation_small(tmp_path: Path) -> None:
+    """One PPO variant (128 steps on rand0) on 2 development draws under host: the references' rows are
+    their runs simulated apart on the dev draws (train_traces' seed 424242, never a training
+    seed): readahead and precopy k = 1's gain, worst and its trace, waste share and pages;
+    precopy_best is no worse than precopy, the oracle no worse than either; share = gain /
+    the oracle's gain; the shield's cut share is a share."""
+    from cowrl.metrics import objective
+    from cowrl.policies.static import StaticPrecopy
+    from cowrl.registry import make_costmodel, make_policy
+    from cowrl.sim.simulator import simulate
+    from cowrl.traces.generators import randomized
+
+    out = run("learner_ablation", "--costmodel", "host", "--variants", "shield_g09_proof",
+              "--timesteps", "128", "--overrides", "workloads=[rand0]", "--dev-draws", "2",
+              tmp=tmp_path)
+    assert re.search(r"^trained ppo_shield_g09_proof in \d+ s$", out, re.M), out
+    assert ("ppo, host, training seed 0, 128 steps; dev set: 2 fresh randomized draws "
+            "(seed 424242)") in out
+    cut = re.search(rf"^ppo_shield_g09_proof: the shield cut the network's degree at ({NUM})% "
+                    r"of its faults$", out, re.M)
+    assert cut and 0 <= float(cut[1]) <= 100, out
+    row = re.compile(rf"^\| (\w+) \| ({NUM})% \| (\S+) \| ({NUM}) \((\w+)\) \| ({NUM}) \((\w+)\) "
+                     rf"\| (\d+)% \((\d+) pages wasted\) \|$", re.M)
+    rows = {m[1]: m for m in row.finditer(out)}
+    assert list(rows) == ["ppo_shield_g09_proof", "readahead", "precopy", "precopy_best",
+                          "oracle"], out
+    cost = make_costmodel("host")
+    dev = [randomized(seed=424_242 * 7919 + 17, draw=d) for d in range(2)]
+    base = [objective(simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns) for t in dev]
+    gains = {n: float(m[2]) for n, m in rows.items()}
+    oracle = gains["oracle"]
+    for name in ("readahead", "precopy"):
+        recs = [simulate(t, make_policy(name, lam=1.0), cost) for t in dev]
+        ratios = [objective(r, 1.0, cost.page_cost_ns) / b for r, b in zip(recs, base,
+                                                                          strict=True)]
+        m = rows[name]
+        assert gains[name] == pytest.approx(100 * (1 - gm(ratios)), abs=0.051), m[0]
+        worst = max(range(2), key=lambda i: ratios[i])
+        assert (float(m[4]), m[5]) == (round(ratios[worst], 3), f"rand{worst}"), m[0]
+        pre, wasted = sum(r.precopied for r in recs), sum(r.wasted for r in recs)
+        assert int(m[9]) == wasted and int(m[8]) == round(100 * wasted / max(pre, 1)), m[0]
+        assert float(m[3]) == pytest.approx(gains[name] / oracle, abs=0.01), m[0]
+    assert gains["readahead"] != gains["precopy"]  # two policies, two figures
+    assert gains["precopy_best"] >= gains["precopy"] and oracle >= gains["precopy_best"]
+    assert rows["precopy_best"][6] == "1.000" and rows["oracle"][3] == "1.00"
