@@ -101,6 +101,9 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=3)
     add_draw_arguments(ap, never="a rule")
     ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--no-apps", action="store_true",
+                    help="leave out the recorded apps (their group line; most of the run's "
+                         "time: a quick run, as the tests do)")
     ap.add_argument("--options", default="{}",
                     help="JSON GuardedPolicy keywords, e.g. version 2's rules: "
                          "'{\"protect\": false, \"merge\": false, \"floor\": 0}'")
@@ -114,7 +117,8 @@ def main() -> None:
     kw = parse_json(args.options, "--options")
     cost = make_costmodel(args.costmodel)
     groups = draw_groups(FAMILIES, args.draws, args.first, heldout_eval=args.heldout_eval)
-    groups["apps"] = [load_trace(f) for f in sorted(CORPUS.glob("*.npz"))]
+    if not args.no_apps:
+        groups["apps"] = [load_trace(f) for f in sorted(CORPUS.glob("*.npz"))]
     for mode in modes:
         guarded.SENTINELS = 1 << 20 if mode == "noalias" else 256
         rows, per = [], []

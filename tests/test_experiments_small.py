@@ -18,7 +18,9 @@ import shutil
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import load_experiment
@@ -1067,11 +1069,11 @@ def test_bandit_dev_small(tmp_path: Path) -> None:
 
 
 def test_learner_ablation_small(tmp_path: Path) -> None:
-    """One PPO variant (128 steps on rand0) on 2 development draws under host: the references' rows are
-    their runs simulated apart on the dev draws (train_traces' seed 424242, never a training
-    seed): readahead and precopy k = 1's gain, worst and its trace, waste share and pages;
-    precopy_best is no worse than precopy, the oracle no worse than either; share = gain /
-    the oracle's gain; the shield's cut share is a share."""
+    """One PPO variant (128 steps on rand0) on 2 development draws under host: the
+    references' rows are their runs simulated apart on the dev draws (train_traces' seed
+    424242, never a training seed): readahead and precopy k = 1's gain, worst and its trace,
+    waste share and pages; precopy_best is no worse than precopy, the oracle no worse than
+    either; share = gain / the oracle's gain; the shield's cut share is a share."""
     from cowrl.metrics import objective
     from cowrl.policies.static import StaticPrecopy
     from cowrl.registry import make_costmodel, make_policy
@@ -1111,3 +1113,116 @@ def test_learner_ablation_small(tmp_path: Path) -> None:
     assert gains["readahead"] != gains["precopy"]  # two policies, two figures
     assert gains["precopy_best"] >= gains["precopy"] and oracle >= gains["precopy_best"]
     assert rows["precopy_best"][6] == "1.000" and rows["oracle"][3] == "1.00"
+
+
+def test_guarded_diagnosis_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """1 development draw per family under host, the four modes, no apps: ``shipped`` (the
+    Python hooks, no obstacle removed) decides as the compiled table of 64s, so its line is
+    guarded_options.py's summary of the compiled runs and its families' figures theirs; each
+    mode's line is the summary of its own runs; removing an obstacle by hindsight changes
+    figures (instant and truth gain more than shipped on these draws)."""
+    import cowrl.policies.guarded as guarded
+    from cowrl.devdraws import draw_groups
+    from cowrl.generalization import check_targets, measure
+    from cowrl.policies.guarded import N_CELLS, GuardedPolicy
+    from cowrl.registry import make_costmodel
+    from cowrl.traces.generators import FAMILIES
+
+    out = run("guarded_diagnosis", "--costmodel", "host", "--draws", "1", "--no-apps",
+              tmp=tmp_path)
+    lines = out.splitlines()
+    assert [ln.split(":")[0] for ln in lines[::2]] == ["shipped", "noalias", "instant", "truth"]
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))  # its sibling imports
+    gd = load_experiment("guarded_diagnosis")
+    cost = make_costmodel("host")
+    groups = draw_groups(FAMILIES, 1, 2000)
+    assert "apps" not in groups and len(groups) == 17
+
+    def figures(make: Callable[[], GuardedPolicy]) -> tuple[str, str]:
+        rows, per = [], []
+        for fam, ts in groups.items():
+            pol = make()
+            got = [r for r in measure([pol], ts, cost) if r["policy"] == pol.name]
+            rows += got
+            t = check_targets(got)
+            per.append(f"{fam} {100 * t['gain']:+.1f}%/{t['near_best']:.3f}")
+        return gd.summary(rows), "   " + ", ".join(per)
+
+    compiled = figures(lambda: GuardedPolicy.for_cost(cost, table=[64] * N_CELLS))
+    assert (lines[0], lines[1]) == (f"shipped: {compiled[0]}", compiled[1])
+    gains = {}
+    for i, mode in enumerate(gd.MODES):
+        monkeypatch.setattr(guarded, "SENTINELS", 1 << 20 if mode == "noalias" else 256)
+
+        def hind(mode: str = mode) -> GuardedPolicy:
+            pol = gd.Hindsight.for_cost(cost, table=[64] * N_CELLS)
+            pol.mode = mode
+            return pol
+
+        want = figures(hind)
+        assert (lines[2 * i], lines[2 * i + 1]) == (f"{mode}: {want[0]}", want[1]), mode
+        gains[mode] = float(re.match(rf"gain ({NUM})%", want[0])[1])  # type: ignore[index]
+    assert gains["instant"] > gains["shipped"] and gains["truth"] > gains["shipped"], gains
+
+
+def test_guarded_diagnosis_truth_credits_each_window_its_outcome(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``truth`` mode, by hand: at every window, what the budget gets back on top of the
+    decision is the window's reserve (its copied pages x loss) plus its used pages' gain less
+    its wasted pages' loss, used and wasted read off the trace here (a copied page is used if
+    the trace writes it after the fault); copied pages are the simulator's count."""
+    import numpy as np
+
+    import cowrl.policies.guarded as guarded
+    from cowrl.policies.guarded import N_CELLS, GuardedPolicy
+    from cowrl.registry import make_costmodel
+    from cowrl.sim.simulator import simulate
+    from cowrl.traces import generators as g
+
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+    gd = load_experiment("guarded_diagnosis")
+    monkeypatch.setattr(guarded, "SENTINELS", 256)
+    cost = make_costmodel("host")
+    after_decision: list[int] = []  # the budget after the decision (GuardedPolicy.act)
+    budgets: list[int] = []  # ... and after Hindsight's credit
+    act, hact = GuardedPolicy.act, gd.Hindsight.act
+
+    def spy(self: GuardedPolicy, c: Any, ctx: Any, want: int | None = None) -> int:
+        k = act(self, c, ctx, want)
+        after_decision.append(self.budget)
+        return k
+
+    def outer(self: Any, c: Any, ctx: Any, want: int | None = None) -> int:
+        k = hact(self, c, ctx, want)
+        budgets.append(self.budget)
+        return k
+
+    monkeypatch.setattr(GuardedPolicy, "act", spy)
+    monkeypatch.setattr(gd.Hindsight, "act", outer)
+    credited = checked = 0
+    for fam in ("seq", "mixture", "tiled2d"):
+        t = g.randomized(2000, 0, families=fam)
+        pol = gd.Hindsight.for_cost(cost, table=[64] * N_CELLS)
+        pol.mode = "truth"
+        after_decision.clear()
+        budgets.clear()
+        _, ev = simulate(t, pol, cost, fast=False, record_events=True)
+        assert len(budgets) == len(after_decision) == ev.page.size, fam
+        last = np.full(t.n_pages, -1)
+        last[t.pages] = np.arange(t.writes)
+        private = np.zeros(t.n_pages, dtype=bool)
+        for i in range(ev.page.size):
+            p, w, k = int(ev.page[i]), int(ev.write_index[i]), int(ev.k[i])
+            private[p] = True
+            copied = used = 0
+            for q in range(p + 1, min(p + k, t.n_pages - 1) + 1):
+                if not private[q]:
+                    copied += 1
+                    used += int(last[q] > w)
+                    private[q] = True
+            assert copied == int(ev.precopied[i]), (fam, i)
+            want = copied * pol.loss + used * pol.gain - (copied - used) * pol.loss if k else 0
+            assert budgets[i] - after_decision[i] == want, (fam, i, copied, used)
+            credited += bool(want)
+            checked += copied - used > 0
+    assert credited > 100 and checked > 0  # windows credited, some with wasted pages
