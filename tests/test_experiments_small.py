@@ -1110,6 +1110,8 @@ def test_learner_ablation_small(tmp_path: Path) -> None:
         pre, wasted = sum(r.precopied for r in recs), sum(r.wasted for r in recs)
         assert int(m[9]) == wasted and int(m[8]) == round(100 * wasted / max(pre, 1)), m[0]
         assert float(m[3]) == pytest.approx(gains[name] / oracle, abs=0.01), m[0]
+    for m in rows.values():  # the learner's row too: its share is its gain / the oracle's
+        assert float(m[3]) == pytest.approx(float(m[2]) / oracle, abs=0.01), m[0]
     assert gains["readahead"] != gains["precopy"]  # two policies, two figures
     assert gains["precopy_best"] >= gains["precopy"] and oracle >= gains["precopy_best"]
     assert rows["precopy_best"][6] == "1.000" and rows["oracle"][3] == "1.00"
