@@ -21,7 +21,16 @@ from cowrl.calibration.config import (
     HostBenchConfig,
     KernelBenchConfig,
 )
-from cowrl.calibration.fit import FitError, fit_linear, lognormal_sigma
+from cowrl.calibration.fit import (
+    FaultSamples,
+    FitError,
+    fit_fault_model,
+    fit_linear,
+    lognormal_sigma,
+    mean_difference,
+    run_medians,
+    trim_outliers,
+)
 from cowrl.calibration.host import fit_host
 from cowrl.calibration.kernel import design, fit_kernel
 from cowrl.errors import ConfigError
@@ -55,6 +64,58 @@ def test_lognormal_sigma_recovers_shape() -> None:
     n = lognormal_sigma(r)
     assert n["sigma"] == pytest.approx(0.3, abs=0.01)
     assert n["sigma_iqr"] == pytest.approx(0.3, abs=0.02)
+
+
+def test_lognormal_sigma_by_hand() -> None:
+    """Ratios 5, 5e, 5/e (and a 0, a negative and an infinite one, dropped): log of ratio /
+    median = 0, 1, -1: sigma sqrt(2/3), the quartiles -1/2 and 1/2, the 99th percentile
+    0.98 (numpy's linear interpolation between 0 and 1)."""
+    r = np.array([5.0, 5 * np.e, 5 / np.e, 0.0, -1.0, np.inf])
+    n = lognormal_sigma(r)
+    assert n["sigma"] == pytest.approx(np.sqrt(2 / 3)) and n["n"] == 3
+    assert n["sigma_iqr"] == pytest.approx(1 / 1.349)
+    assert n["p99_over_median"] == pytest.approx(np.exp(0.98))
+    with pytest.raises(FitError, match="too few samples"):
+        lognormal_sigma(np.array([1.0, 0.0]))
+
+
+def test_mean_difference_by_hand() -> None:
+    """a = 1, 2, 3 (mean 2, variance 1), b = 10, 10, 13 (mean 11, variance 3): -9 with the
+    Welch standard error sqrt(1/3 + 3/3)."""
+    d = mean_difference(np.array([1.0, 2.0, 3.0]), np.array([10.0, 10.0, 13.0]))
+    assert d["diff_ns"] == pytest.approx(-9.0) and d["stderr_ns"] == pytest.approx(
+        np.sqrt(4 / 3))
+    assert (d["mean_a_ns"], d["mean_b_ns"], d["n_a"], d["n_b"]) == (2.0, 11.0, 3, 3)
+    with pytest.raises(FitError, match=r"too few samples for a difference of means \(1, 3\)"):
+        mean_difference(np.array([1.0]), np.array([1.0, 2.0, 3.0]))
+
+
+def _samples(latency: list, precopied: list, thp: list, run: list) -> FaultSamples:
+    return FaultSamples(*(np.array(v, dtype=np.float64) for v in (latency, precopied, thp, run)))
+
+
+def test_outliers_are_trimmed_against_their_run_and_kind() -> None:
+    """Run 0: five plain faults at 100 + 50 x precopied, one interrupted (9,000 ns), two
+    first faults in a huge page at 3,000 (a 2,900 ns split); run 1, slower: three at 1,000.
+    Each sample's reference is the median of its run and kind (225, 3,000, 1,000), so with
+    factor 10 only the 9,000 goes: the splits are not outliers of the plain faults (their
+    pooled median, 275, would trim them) and run 1 is not an outlier of run 0."""
+    s = _samples([100, 150, 200, 250, 300, 9000, 3000, 3000, 1000, 1000, 1000],
+                 [0, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0],
+                 [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1])
+    med = run_medians(s)
+    assert med.tolist() == [225.0] * 6 + [3000.0] * 2 + [1000.0] * 3
+    keep = trim_outliers(s.latency_ns, med, 10.0)
+    assert keep.tolist() == [True] * 5 + [False] + [True] * 5
+    assert trim_outliers(s.latency_ns, med, 0.0).all()  # factor 0 keeps everything
+    # the fault model on run 0: trimmed, the fit is exact; untrimmed, it is not
+    run0 = s.select(s.run == 0)
+    fit, trimmed = fit_fault_model(run0, trim_factor=10.0)
+    assert trimmed == 1 and fit.names == ["demand_ns", "precopy_ns", "thp_split_ns"]
+    assert (fit["demand_ns"], fit["precopy_ns"], fit["thp_split_ns"]) == pytest.approx(
+        (100.0, 50.0, 2900.0))
+    raw, none = fit_fault_model(run0, trim_factor=0.0)
+    assert none == 0 and raw["demand_ns"] > 1000
 
 
 @pytest.mark.parametrize("sigma", [0.0, 0.1])

@@ -41,6 +41,36 @@ def test_targets_hit_and_miss() -> None:
     assert t["safety_trace"] == "b" and t["near_best_trace"] == "a"
 
 
+def test_target_figures_by_hand() -> None:
+    """check_targets' figures on three rows chosen for round numbers: ratios 0.5, 1, 2
+    (geometric mean 1: gain 0, where an arithmetic mean would give -1/6), oracle 0.125, 1, 1
+    (gain 0.5, share 0); the worst ratio is c's, the farthest from its best fixed k is a's
+    (0.5 / 0.4); waste counts the random and sparse rows only (2 of 200), waste_all every row
+    (12 of 300: c's -1, a precopy_best-style row, counts as 0); with ceilings 0.5, 1, 0.25
+    the ceiling gains 0.5 and a's (0.5 > 1.10 x 0.4) is out of reach."""
+    rows = [_row("p", "a", "seq", 0.5, 0.4, 0.125, pre=100, wasted=10),
+            _row("p", "b", "random", 1.0, 1.0, 1.0, pre=200, wasted=2),
+            _row("p", "c", "sparse", 2.0, 2.5, 1.0, pre=-1, wasted=-1)]
+    t = G.check_targets(rows)
+    assert t["gain"] == pytest.approx(0.0, abs=1e-12)
+    assert t["oracle_gain"] == pytest.approx(0.5) and t["gain_share"] == pytest.approx(0.0)
+    assert (t["safety"], t["safety_trace"]) == (2.0, "c")
+    assert (t["near_best"], t["near_best_trace"]) == (1.25, "a")
+    assert t["waste"] == pytest.approx(0.01) and t["wasted_all"] == 12
+    assert t["waste_all"] == pytest.approx(0.04)
+    assert (t["ok_safety"], t["ok_near_best"], t["ok_gain_share"], t["ok_waste"]) == (
+        False, False, False, True)
+    assert t["ceiling_gain"] is None and t["near_best_unreachable"] is None
+    for r, c in zip(rows, (0.5, 1.0, 0.25), strict=True):
+        r["ceiling_ratio"] = c
+    t = G.check_targets(rows)
+    assert t["ceiling_gain"] == pytest.approx(0.5) and t["ceiling_share"] == pytest.approx(1.0)
+    assert t["of_ceiling"] == pytest.approx(0.0, abs=1e-12)
+    assert t["near_best_unreachable"] == ["a"]
+    t = G.check_targets(rows[1:])  # no seq row: no waste outside random/sparse, and none there
+    assert t["waste"] == pytest.approx(0.01) and t["waste_all"] == pytest.approx(0.01)
+
+
 def test_held_out_draws_are_not_training_draws() -> None:
     train = G.train_traces(["seq"], seed=0, draws=24)
     assert all(t.meta["family"] != "seq" for t in train)

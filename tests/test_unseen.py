@@ -21,7 +21,9 @@ UNSEEN = ROOT / "data/unseen"
 NAMES = ["python_pool", "bash_array", "python_counter", "numpy_columns", "python_sort",
          "numpy_scatter", "python_heapify", "perl_hash_grow", "python_bytes_translate",
          "python_array_reverse", "perl_tr_sparse", "perl_sort_numeric", "python_json_update",
-         "bash_assoc", "python_insort", "numpy_column_stride", "python_dict_append"]
+         "bash_assoc", "python_insort", "numpy_column_stride", "python_dict_append",
+         "numpy_tile_transpose", "numpy_csr_rows", "numpy_delete_compact", "python_kway_merge",
+         "numpy_triu_zero", "python_freed_reuse"]
 
 
 def test_unseen_list_is_every_trace_there() -> None:
