@@ -35,17 +35,23 @@ kernel-deps:
 # target's calibration (tcg); adaptive vs static on the generator suite in simulation,
 # then the headline: on the recorded real-program corpus (data/traces, experiment=real)
 # in simulation and on the real kernel (qemu) with the same cost model. Each step
-# prints its table.
+# prints its table. Then the whole corpus (experiment=corpus) in simulation priced by the
+# seed study's cost model and the host's, where copying ahead can pay (~10 s each), and
+# last the headline (experiments/headline.py): one row per policy over those runs.
 # The demo trains the default bandit on the suite and the randomized draws, not on the
 # recorded corpus it is then evaluated on (`python train.py policy=bandit` adds the corpus).
 DEMO_COST ?= tcg
-DEMO := costmodel=$(DEMO_COST) latest_dir=outputs/demo/latest
+DEMO_LATEST := latest_dir=outputs/demo/latest
+DEMO := costmodel=$(DEMO_COST) $(DEMO_LATEST)
 DEMO_TRAIN := 'workloads=[seq,reverse,stride,random,zipf,interleaved,phased,sparse,rand0,rand1,rand2,rand3,rand4,rand5,rand6,rand7]'
 demo: setup kernel-deps
 	$(VPY) train.py policy=bandit $(DEMO_TRAIN) out=outputs/demo/train $(DEMO)
 	$(VPY) eval.py target=sim out=outputs/demo/sim $(DEMO)
 	$(VPY) eval.py target=sim experiment=real out=outputs/demo/real_sim $(DEMO)
 	$(VPY) eval.py target=kernel experiment=real out=outputs/demo/real_kernel $(DEMO)
+	$(VPY) eval.py target=sim experiment=corpus costmodel=seed_table1 out=outputs/demo/corpus_seed_table1 $(DEMO_LATEST)
+	$(VPY) eval.py target=sim experiment=corpus costmodel=host out=outputs/demo/corpus_host $(DEMO_LATEST)
+	$(VPY) experiments/headline.py outputs/demo/real_kernel outputs/demo/real_sim outputs/demo/corpus_seed_table1 outputs/demo/corpus_host
 
 lint: setup
 	$(VPY) -m ruff check .

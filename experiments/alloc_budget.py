@@ -61,11 +61,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from block_rule import build as block_build  # noqa: E402  (hindsight: the shipped budget)
-from block_rule import excess_check  # noqa: E402
-from dense_budget import LEDGER, Probe, fates, ratio  # noqa: E402
+import block_rule as br  # noqa: E402  (the draws, the measure grid, the bound harness, hindsight)
+from dense_budget import LEDGER, QUIET, Probe, decides_as_compiled, fates, ratio  # noqa: E402
 from dense_budget import build as probe_build  # noqa: E402
-from dense_budget import draws as family_draws  # noqa: E402
 
 from cowrl.cli import output_dir  # noqa: E402
 from cowrl.devdraws import add_draw_arguments, check_draws, development_draws  # noqa: E402
@@ -87,7 +85,6 @@ MAX_SHIFT = 6  # a cell's window asked is halved at most 6 times (64 -> 1)
 # reference's + MARGIN point, no family below it by more than FAMILY_LOSS point, worst draw <=
 # WORST x baseline, pages copied on random / sparse <= the reference's + QUIET_SLACK
 MARGIN, FAMILY_LOSS, WORST, QUIET_SLACK = 0.3, 0.3, 1.010, 2
-QUIET = ("random", "sparse")
 
 
 class Ledger(Probe):
@@ -135,9 +132,7 @@ class Halve(Ledger):
                start: int = 0, vpn: int | None = None) -> tuple[int, int]:
         s = self.shift[c.cell]
         if s:
-            w = self.table[c.cell] if want is None else want
-            if gp.is_align(w):
-                w = gp.align_degree(w, page if vpn is None else vpn)
+            w = br.window_asked(self, c, page, want, vpn)
             want = max(w >> s, 1) if w > 0 else 0
         return super().degree(c, page, limit, want, start, vpn)
 
@@ -265,7 +260,7 @@ def diagnose(cost: CostModel, traces: list[tuple[str, Trace]], n_cells: int = 10
         row = {"best k": objs[best_k] / base,
                "oracle": objective(simulate(t, Oracle(lam=1.0), cost), 1.0,
                                    cost.page_cost_ns) / base}
-        hs = block_build("hindsight", cost)
+        hs = br.build("hindsight", cost)
         row["hindsight"] = objective(simulate(t, hs, hs.priced(cost)), 1.0,
                                      cost.page_cost_ns) / base
         line = []
@@ -276,10 +271,7 @@ def diagnose(cost: CostModel, traces: list[tuple[str, Trace]], n_cells: int = 10
                                      **gp.shipped_options(study))
             assert isinstance(pol, Probe)
             r, rec = ratio(t, pol, cost, base)
-            ref = gp.GuardedPolicy.for_cost(cost, table=list(pol.table),
-                                            **gp.shipped_options(study))
-            ok &= abs(r - objective(simulate(t, ref, ref.priced(cost)), 1.0,
-                                    cost.page_cost_ns) / base) < 1e-9
+            ok &= decides_as_compiled(t, pol, cost, study, base, r)
             row[study] = r
             u = used(pol, t)
             st = np.asarray(pol.strided, dtype=bool)
@@ -350,56 +342,41 @@ def measure(costs: Sequence[str], traces: list[tuple[str, Trace]], names: Sequen
     """Per family and pooled gain, worst draw, pages copied on random / sparse, the shifts;
     the declared rule's verdict (module constants ``MARGIN`` ...) for each candidate of
     ``names`` against ``guarded``. True if every candidate named passes."""
-    res: dict[str, dict[str, dict[str, Any]]] = {}
-    fams = list(dict.fromkeys(f for f, _ in traces))
-    for cm in costs:
-        res[cm], cost = {}, make_costmodel(cm)
-        bases = [objective(simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns)
-                 for _, t in traces]
-        for name in names:
-            fam: dict[str, list[float]] = {}
-            tot: Counter[str] = Counter()
-            for (f, t), b in zip(traces, bases, strict=True):
-                pol = build(name, cost)
-                r, rec = ratio(t, pol, cost, b)
-                fam.setdefault(f, []).append(r)
-                tot.update(copied=rec.precopied, wasted=rec.wasted,
-                           quiet=rec.precopied if f in QUIET else 0)
-                tot.update(getattr(pol, "shifts", {}))
-                if per_trace:
-                    print(f"   {cm} {name} {f} seed {t.meta.get('sampler_seed')}: {r:.4f} "
-                          f"copied {rec.precopied} wasted {rec.wasted}")
-            rel = [r for v in fam.values() for r in v]
-            res[cm][name] = {"gain": geomean_gain(rel), "worst": max(rel), "quiet": tot["quiet"],
-                             "fam": {k: geomean_gain(v) for k, v in fam.items()}}
-            print(f"{cm} {name:16} gain {geomean_gain(rel):+.2f}% worst {max(rel):.4f} copied "
-                  f"{tot['copied']} wasted {tot['wasted']} copied on random/sparse "
-                  f"{tot['quiet']}" + (f" shifts down {tot['down']} up {tot['up']}"
-                                       if rule(name) is Halve else
-                                       f" one-page windows {tot['one page']}"
-                                       if rule(name) else ""), flush=True)
-        w = max(17, *(len(n) + 2 for n in names))
-        print(f"{'family':15}" + "".join(f"{n:>{w}}" for n in names))
-        for f in fams:
-            print(f"{f:15}" + "".join(f"{res[cm][n]['fam'][f]:>+{w - 1}.2f}%" for n in names))
+
+    def count(cm: str, name: str, run: br.GridRun) -> Counter[str]:
+        rec = run.rec
+        if per_trace:
+            print(f"   {cm} {name} {run.family} seed {run.trace.meta.get('sampler_seed')}: "
+                  f"{run.ratio:.4f} copied {rec.precopied} wasted {rec.wasted}")
+        tot: Counter[str] = Counter(copied=rec.precopied, wasted=rec.wasted,
+                                    quiet=rec.precopied if run.family in QUIET else 0)
+        tot.update(getattr(run.policy, "shifts", {}))
+        return tot
+
+    def summarize(cm: str, name: str, _rel: list[float], fam: dict[str, list[float]],
+                  tot: Counter[str]) -> dict[str, Any]:
+        rel = [r for v in fam.values() for r in v]
+        print(f"{cm} {name:16} gain {geomean_gain(rel):+.2f}% worst {max(rel):.4f} copied "
+              f"{tot['copied']} wasted {tot['wasted']} copied on random/sparse "
+              f"{tot['quiet']}" + (f" shifts down {tot['down']} up {tot['up']}"
+                                   if rule(name) is Halve else
+                                   f" one-page windows {tot['one page']}"
+                                   if rule(name) else ""), flush=True)
+        return br.gains(rel, fam, quiet=tot["quiet"])
+
+    res = br.grid(costs, traces, names, build, count, summarize,
+               max(17, *(len(n) + 2 for n in names)), fast=False)
     ok_all = True
     ref_name = STUDIES[0]
     for name in (n for n in names if rule(n) and ref_name in names):
         checks = []
         for cm in costs:
             ref, r = res[cm][ref_name], res[cm][name]
-            checks.append((f"{cm} pooled {r['gain'] - ref['gain']:+.2f} point",
-                           r["gain"] - ref["gain"] >= MARGIN))
-            low = min(fams, key=lambda f: r["fam"][f] - ref["fam"][f])
-            d = r["fam"][low] - ref["fam"][low]
-            checks.append((f"{cm} largest family loss {low} {d:+.2f}", d >= -FAMILY_LOSS))
+            checks.append(br.pooled_check(cm, ref, r, MARGIN))
+            checks.append(br.family_loss_check(cm, ref, r, FAMILY_LOSS))
             checks.append((f"{cm} worst {r['worst']:.4f}", r["worst"] <= WORST))
-            checks.append((f"{cm} copied on random/sparse {r['quiet']} ({ref_name} "
-                           f"{ref['quiet']})", r["quiet"] <= ref["quiet"] + QUIET_SLACK))
-        ok = all(c for _, c in checks)
-        ok_all &= ok
-        print(f"rule, {name} against {ref_name}: {'PASS' if ok else 'FAIL'}: "
-              + "; ".join(f"{t} {'ok' if c else 'MISS'}" for t, c in checks))
+            checks.append(br.quiet_check(cm, ref, r, ref_name, QUIET_SLACK))
+        ok_all &= br.verdict(f"{name} against {ref_name}", checks)
     return ok_all
 
 
@@ -409,24 +386,19 @@ def bound(costs: Sequence[str], names: Sequence[str]) -> bool:
     bound holds (True). The traces: block_rule.py's and dense_budget.py's writers, two
     development draws each of alloc_pool and short_runs, and a writer that makes a cell pay
     and then stop paying (runs of 16 pages, then of 1, in turns)."""
-    ok = True
     turns: list[int] = []
     for b, s in enumerate(range(0, 16384 - 64, 64)):
         turns += list(range(s, s + (16 if b % 8 < 4 else 1)))
-    for cm in costs:
-        cost = make_costmodel(cm)
-        ts = [g.stride(n_pages=4096, stride=2, writes=2048),
-              g.uniform(n_pages=4096, writes=4096, seed=1),
-              g.interleaved(n_pages=4096, streams=3, seed=2),
-              g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
-              g.block_stride(n_pages=4096, block=6, gap=2, passes=2),
-              Trace(name="adv_turns", pages=np.asarray(turns, dtype=np.int64), n_pages=16384)]
-        ts += [t for f in ("alloc_pool", "short_runs") for t in development_draws(f, 2)]
-        ok &= excess_check(
-            cost, cm, ts, names,
-            lambda name, k, cost=cost: build(name, cost, [k] * gp.N_CELLS),
-            fast=False, ratio=True)
-    return ok
+    ts = [g.stride(n_pages=4096, stride=2, writes=2048),
+          g.uniform(n_pages=4096, writes=4096, seed=1),
+          g.interleaved(n_pages=4096, streams=3, seed=2),
+          g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
+          g.block_stride(n_pages=4096, block=6, gap=2, passes=2),
+          br.page_trace("adv_turns", turns, 16384)]
+    ts += [t for f in ("alloc_pool", "short_runs") for t in development_draws(f, 2)]
+    return br.excess_check(costs, ts, names,
+                           lambda name, k, cost: build(name, cost, [k] * gp.N_CELLS),
+                           fast=False, ratio=True)
 
 
 def main() -> int:
@@ -451,7 +423,7 @@ def main() -> int:
     costs = args.costmodels or (["host"] if args.quick else ["seed_table1", "host"])
     if args.what == "measure":
         fams = args.families or (["alloc_pool", "random"] if args.quick else list(g.FAMILIES))
-        ts = family_draws(fams, args.first, n)
+        ts = br.draws(fams, args.first, n)
         return 0 if measure(costs, ts, args.policies or ["guarded", DECLARED],
                             args.per_trace) else 1
     if args.what == "learn":
@@ -461,7 +433,7 @@ def main() -> int:
         return 0
     if args.what == "bound":
         return 0 if bound(costs, args.policies or [DECLARED]) else 1
-    ts = family_draws(args.families or ["alloc_pool", "short_runs"], args.first, n)
+    ts = br.draws(args.families or ["alloc_pool", "short_runs"], args.first, n)
     if all([diagnose(make_costmodel(cm), ts, args.cells, args.tables) for cm in costs]):
         return 0
     print("PROBE CHANGED A DECISION")

@@ -62,7 +62,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +131,14 @@ class Hindsight(GuardedPolicy):
         while n < 64 and page + n + 1 < limit and self.last[page + n + 1 - o] > self.write_index:
             n += 1
         return exact_degree(self, c, page, limit, n)
+
+
+def window_asked(pol: GuardedPolicy, c: Cell, page: int, want: int | None = None,
+                 vpn: int | None = None) -> int:
+    """The window asked for at ``page``: ``want``, by default the table's value of ``c``'s
+    cell, an align value resolved at ``vpn`` (default ``page``)."""
+    w = pol.table[c.cell] if want is None else want
+    return align_degree(w, page if vpn is None else vpn) if is_align(w) else w
 
 
 def exact_degree(pol: GuardedPolicy, c: Cell, page: int, limit: int, want: int
@@ -297,10 +307,7 @@ class BlockRule(GuardedPolicy):
         if rest < 0:
             k, self.copied = super().degree(c, page, limit, want, start, vpn)
             return k, self.copied
-        want = self.table[c.cell] if want is None else want
-        if is_align(want):
-            want = align_degree(want, page if vpn is None else vpn)
-        want = rest if self.mode == "set" else min(want, rest)
+        want = rest if self.mode == "set" else min(window_asked(self, c, page, want, vpn), rest)
         self.capped += 1
         k, copied = exact_degree(self, c, page, limit, want)
         self.copied = copied
@@ -415,8 +422,7 @@ def diagnose(cost: CostModel, traces: list[tuple[str, Trace]]) -> None:
                         start: int = 0, vpn: int | None = None, _d: Any = degree,
                         _p: GuardedPolicy = pol, _a: list[int] = asked) -> tuple[int, int]:
                 k, copied = _d(c, page, limit, want, start, vpn)
-                w = _p.table[c.cell] if want is None else want
-                w = align_degree(w, page if vpn is None else vpn) if is_align(w) else w
+                w = window_asked(_p, c, page, want, vpn)
                 _a[0] += k > 0
                 _a[1] += 0 < k < w
                 return k, copied
@@ -481,59 +487,148 @@ def modes(cost: CostModel, traces: list[tuple[str, Trace]]) -> None:
         guarded.SENTINELS = saved
 
 
-def measure(costs: Sequence[str], traces: list[tuple[str, Trace]],
-            names: Sequence[str], per_trace: bool = False) -> None:
-    """Per family and pooled gain, worst draw; the declared rule's verdict for R1, R2."""
-    res: dict[str, dict[str, Any]] = {}
+@dataclasses.dataclass
+class GridRun:
+    """One run of :func:`grid`: a fresh policy simulated on one draw."""
+
+    family: str
+    trace: Trace
+    policy: GuardedPolicy
+    rec: Any  # the simulator's record
+    ratio: float  # objective / the baseline's (k = 0)
+
+
+def grid(costs: Sequence[str], traces: list[tuple[str, Trace]], names: Sequence[str],
+         build: Callable[[str, CostModel], GuardedPolicy],
+         count: Callable[[str, str, GridRun], Mapping[str, Any]],
+         summarize: Callable[[str, str, list[float], dict[str, list[float]], Counter[str]],
+                             dict[str, Any]],
+         width: int, fast: bool = True) -> dict[str, dict[str, dict[str, Any]]]:
+    """The measure grid the studies share (this script's, dense_budget.py's, alloc_budget.py's):
+    per cost model of ``costs`` and policy of ``names``, every draw of ``traces`` run by a
+    fresh ``build(name, cost)`` under its own prices (``fast``: the simulator's fast path),
+    its objective over the baseline's (k = 0). ``count(cm, name, run)`` returns the figures
+    summed over the draws (it may print a line per draw); ``summarize(cm, name, ratios, by
+    family, sums)`` prints the policy's line and returns its results (``"fam"``: the gain per
+    family). After each cost model, :func:`family_table` (columns ``width`` wide). Returns
+    the results, ``[cm][name]``."""
+    res: dict[str, dict[str, dict[str, Any]]] = {}
+    fams = list(dict.fromkeys(f for f, _ in traces))
     for cm in costs:
         cost = make_costmodel(cm)
         bases = [objective(simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns)
                  for _, t in traces]
         res[cm] = {}
         for name in names:
-            rel, fam = [], {}
-            cp = ws = reads = 0
+            rel: list[float] = []
+            fam: dict[str, list[float]] = {}
+            tot: Counter[str] = Counter()
             for (f, t), b in zip(traces, bases, strict=True):
                 pol = build(name, cost)
-                rec = simulate(t, pol, pol.priced(cost))
+                rec = simulate(t, pol, pol.priced(cost), fast=fast)
                 r = objective(rec, 1.0, cost.page_cost_ns) / b
                 rel.append(r)
                 fam.setdefault(f, []).append(r)
-                cp, ws = cp + rec.precopied, ws + rec.wasted
-                reads += getattr(pol, "block_reads", 0)
-                if per_trace:
-                    print(f"   {cm} {name} {f} seed {t.meta.get('sampler_seed')}: {r:.3f} "
-                          f"copied {rec.precopied} wasted {rec.wasted} block reads "
-                          f"{getattr(pol, 'block_reads', 0)} capped faults "
-                          f"{getattr(pol, 'capped', 0)}")
-            res[cm][name] = {"gain": geomean_gain(rel), "worst": max(rel),
-                             "fam": {k: geomean_gain(v) for k, v in fam.items()}}
-            print(f"{cm} {name:9} gain {geomean_gain(rel):+.2f}% worst {max(rel):.3f} "
-                  f"copied {cp} wasted {ws} block reads {reads}", flush=True)
-        print(f"{'family':15}" + "".join(f"{n:>11}" for n in names))
-        for f in dict.fromkeys(f for f, _ in traces):
-            print(f"{f:15}" + "".join(f"{res[cm][n]['fam'][f]:>+10.2f}%" for n in names))
+                tot.update(count(cm, name, GridRun(f, t, pol, rec, r)))
+            res[cm][name] = summarize(cm, name, rel, fam, tot)
+        family_table(names, fams, {n: res[cm][n]["fam"] for n in names}, width)
+    return res
+
+
+def family_table(names: Sequence[str], families: Sequence[str],
+                 gain: Mapping[str, Mapping[str, float]], width: int) -> None:
+    """A row per family, a column ``width`` wide per policy: ``gain[name][family]`` (%)."""
+    print(f"{'family':15}" + "".join(f"{n:>{width}}" for n in names))
+    for f in families:
+        print(f"{f:15}" + "".join(f"{gain[n][f]:>+{width - 1}.2f}%" for n in names))
+
+
+def gains(rel: Sequence[float], fam: Mapping[str, Sequence[float]], **extra: Any
+          ) -> dict[str, Any]:
+    """A policy's results for the declared rules: pooled gain, worst draw, gain per family
+    (and ``extra``)."""
+    return {"gain": geomean_gain(rel), "worst": max(rel),
+            "fam": {k: geomean_gain(v) for k, v in fam.items()}, **extra}
+
+
+Check = tuple[str, bool]
+
+
+def pooled_check(cm: str, ref: Mapping[str, Any], r: Mapping[str, Any], margin: float
+                 ) -> Check:
+    """The pooled gain at least ``margin`` point above the reference's."""
+    return (f"{cm} pooled {r['gain'] - ref['gain']:+.2f} point",
+            r["gain"] - ref["gain"] >= margin)
+
+
+def family_loss_check(cm: str, ref: Mapping[str, Any], r: Mapping[str, Any], most: float
+                      ) -> Check:
+    """No family's gain below the reference's by more than ``most`` point."""
+    low = min(ref["fam"], key=lambda f: r["fam"][f] - ref["fam"][f])
+    d = r["fam"][low] - ref["fam"][low]
+    return (f"{cm} largest family loss {low} {d:+.2f}", d >= -most)
+
+
+def family_gain_check(cm: str, ref: Mapping[str, Any], r: Mapping[str, Any], family: str,
+                      least: float) -> Check:
+    """``family``'s gain at least ``least`` point above the reference's."""
+    d = r["fam"][family] - ref["fam"][family]
+    return (f"{cm} {family} {d:+.2f}", d >= least)
+
+
+def quiet_check(cm: str, ref: Mapping[str, Any], r: Mapping[str, Any], ref_name: str,
+                slack: int = 0) -> Check:
+    """Pages copied on random / sparse at most the reference's + ``slack``."""
+    return (f"{cm} copied on random/sparse {r['quiet']} ({ref_name} {ref['quiet']})",
+            r["quiet"] <= ref["quiet"] + slack)
+
+
+def verdict(label: str, checks: Sequence[Check]) -> bool:
+    """Print the declared rule's verdict on ``checks`` for ``label``; True if all hold."""
+    ok = all(c for _, c in checks)
+    print(f"rule, {label}: {'PASS' if ok else 'FAIL'}: "
+          + "; ".join(f"{t} {'ok' if c else 'MISS'}" for t, c in checks))
+    return ok
+
+
+def measure(costs: Sequence[str], traces: list[tuple[str, Trace]],
+            names: Sequence[str], per_trace: bool = False) -> None:
+    """Per family and pooled gain, worst draw; the declared rule's verdict for R1, R2."""
+
+    def count(cm: str, name: str, run: GridRun) -> dict[str, Any]:
+        rec, pol = run.rec, run.policy
+        if per_trace:
+            print(f"   {cm} {name} {run.family} seed {run.trace.meta.get('sampler_seed')}: "
+                  f"{run.ratio:.3f} copied {rec.precopied} wasted {rec.wasted} block reads "
+                  f"{getattr(pol, 'block_reads', 0)} capped faults "
+                  f"{getattr(pol, 'capped', 0)}")
+        return {"copied": rec.precopied, "wasted": rec.wasted,
+                "reads": getattr(pol, "block_reads", 0)}
+
+    def summarize(cm: str, name: str, rel: list[float], fam: dict[str, list[float]],
+                  tot: Counter[str]) -> dict[str, Any]:
+        print(f"{cm} {name:9} gain {geomean_gain(rel):+.2f}% worst {max(rel):.3f} "
+              f"copied {tot['copied']} wasted {tot['wasted']} block reads {tot['reads']}",
+              flush=True)
+        return gains(rel, fam)
+
+    res = grid(costs, traces, names, build, count, summarize, 11)
     if "guarded" not in names:
         return
     for rule in (n for n in names if n in RULES):
         checks = []
         for cm in costs:
             ref, r = res[cm]["guarded"], res[cm][rule]
-            checks.append((f"{cm} pooled {r['gain'] - ref['gain']:+.2f} point",
-                           r["gain"] - ref["gain"] >= MARGIN))
+            checks.append(pooled_check(cm, ref, r, MARGIN))
             checks.append((f"{cm} worst {r['worst']:.3f}", r["worst"] <= WORST))
-            low = min(ref["fam"], key=lambda f: r["fam"][f] - ref["fam"][f])
-            d = r["fam"][low] - ref["fam"][low]
-            checks.append((f"{cm} largest family loss {low} {d:+.2f}", d >= -FAMILY_LOSS))
+            checks.append(family_loss_check(cm, ref, r, FAMILY_LOSS))
             if "block_stride" in ref["fam"]:
-                d = r["fam"]["block_stride"] - ref["fam"]["block_stride"]
-                checks.append((f"{cm} block_stride {d:+.2f}", d >= BLOCK_GAIN))
-        ok = all(c for _, c in checks)
-        print(f"rule, {rule}: {'PASS' if ok else 'FAIL'}: "
-              + "; ".join(f"{t} {'ok' if c else 'MISS'}" for t, c in checks))
+                checks.append(family_gain_check(cm, ref, r, "block_stride", BLOCK_GAIN))
+        verdict(rule, checks)
 
 
-def _trace(name: str, pages: list[int], n: int) -> Trace:
+def page_trace(name: str, pages: Sequence[int], n: int) -> Trace:
+    """A single-region trace ``name`` of ``n`` pages writing ``pages`` in order."""
     return Trace(name=name, pages=np.asarray(pages, dtype=np.int64), n_pages=n)
 
 
@@ -558,29 +653,30 @@ def adversaries(n: int = 16384) -> list[Trace]:
         b = int(rng.integers(2, 17))
         lens += list(range(p, p + b))
         p += b + 3
-    return [_trace("adv_cut", cut, n), _trace("adv_skip_last", skip, n),
-            _trace("adv_random_gap", gaps, n), _trace("adv_random_len", lens, n),
-            _trace("adv_late_rest", late + rest, n)]
+    return [page_trace("adv_cut", cut, n), page_trace("adv_skip_last", skip, n),
+            page_trace("adv_random_gap", gaps, n), page_trace("adv_random_len", lens, n),
+            page_trace("adv_late_rest", late + rest, n)]
 
 
-def excess_check(cost: CostModel, cm: str, traces: Sequence[Trace], names: Sequence[str],
-                 build: Callable[[str, int], GuardedPolicy], fast: bool = True,
+def excess_check(costs: Sequence[str], traces: Sequence[Trace], names: Sequence[str],
+                 build: Callable[[str, int, CostModel], GuardedPolicy], fast: bool = True,
                  ratio: bool = False) -> bool:
-    """The budget's bound for each of ``names`` under ``cost``: ``build(name, k)`` with a table
-    of ``k``s (64 and 1) on every trace; the excess = objective - the objective with a table of
-    zeros (the study's options) - the allowances granted must stay <= 1 ns a page (the integer
-    prices round down). Prints the worst excess in demand faults and each trace's (``ratio``:
-    also objective / baseline); True if it holds everywhere. Shared with
-    experiments/dense_budget.py's ``bound``."""
-    zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **shipped_options(STUDY))
-    k0 = [objective(simulate(t, zeros, zeros.priced(cost)), 1.0, cost.page_cost_ns)
-          for t in traces]
+    """The budget's bound for each of ``names`` under each cost model of ``costs``:
+    ``build(name, k, cost)`` with a table of ``k``s (64 and 1) on every trace; the excess =
+    objective - the objective with a table of zeros (the study's options) - the allowances
+    granted must stay <= 1 ns a page (the integer prices round down). Prints the worst excess
+    in demand faults and each trace's (``ratio``: also objective / baseline); True if it holds
+    everywhere. Shared with experiments/dense_budget.py's and alloc_budget.py's ``bound``."""
     holds_all = True
-    for k in (64, 1):
-        for name in names:
+    for cm in costs:
+        cost = make_costmodel(cm)
+        zeros = GuardedPolicy.for_cost(cost, table=[0] * N_CELLS, **shipped_options(STUDY))
+        k0 = [objective(simulate(t, zeros, zeros.priced(cost)), 1.0, cost.page_cost_ns)
+              for t in traces]
+        for k, name in product((64, 1), names):
             worst, holds, cells = -1e18, True, []
             for t, z in zip(traces, k0, strict=True):
-                pol = build(name, k)
+                pol = build(name, k, cost)
                 obj = objective(simulate(t, pol, pol.priced(cost), fast=fast), 1.0,
                                 cost.page_cost_ns)
                 ex = obj - z - pol.granted
@@ -600,22 +696,17 @@ def excess_check(cost: CostModel, cm: str, traces: Sequence[Trace], names: Seque
 
 def bound(costs: Sequence[str], rules: Sequence[str] = tuple(RULES)) -> bool:
     """The budget's bound with the block rules (module docstring); True if it holds."""
-    holds_all = True
-    for cm in costs:
-        cost = make_costmodel(cm)
-        traces = [g.stride(n_pages=4096, stride=2, writes=2048),
-                  g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
-                  g.uniform(n_pages=4096, writes=4096, seed=1),
-                  g.interleaved(n_pages=4096, streams=3, seed=2),
-                  g.block_stride(n_pages=4096, block=3, gap=3),
-                  g.block_stride(n_pages=4096, block=6, gap=2, passes=2)]
-        traces += [g.randomized(2000 + d, 0, families=f) for f in ("multi_stream", "mixture")
-                   for d in range(2)] + adversaries()
-        holds_all &= excess_check(
-            cost, cm, traces, rules,
-            lambda rule, k, cost=cost: BlockRule.for_rule(cost, rule, [k] * N_CELLS),
-            ratio=True)
-    return holds_all
+    traces = [g.stride(n_pages=4096, stride=2, writes=2048),
+              g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
+              g.uniform(n_pages=4096, writes=4096, seed=1),
+              g.interleaved(n_pages=4096, streams=3, seed=2),
+              g.block_stride(n_pages=4096, block=3, gap=3),
+              g.block_stride(n_pages=4096, block=6, gap=2, passes=2)]
+    traces += [g.randomized(2000 + d, 0, families=f) for f in ("multi_stream", "mixture")
+               for d in range(2)] + adversaries()
+    return excess_check(costs, traces, rules,
+                        lambda rule, k, cost: BlockRule.for_rule(cost, rule, [k] * N_CELLS),
+                        ratio=True)
 
 
 def main() -> None:

@@ -62,8 +62,6 @@ from cowrl.policies.guarded import (  # noqa: E402
     PROOFS,
     Cell,
     GuardedPolicy,
-    align_degree,
-    is_align,
     shipped_options,
 )
 from cowrl.policies.static import StaticPrecopy  # noqa: E402
@@ -74,8 +72,7 @@ from cowrl.traces import generators as g  # noqa: E402
 from cowrl.traces.io import Trace  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-# the bound harness and the development draws both studies share
-from block_rule import draws, excess_check  # noqa: E402
+import block_rule as br  # noqa: E402  (the bound harness, the draws, the measure grid: shared)
 
 STUDY = "guarded_adjacent"  # the conf/policy file of the study's shipped guarded (module docstring)
 FATES = ("proven", "expired", "overwritten", "pending")
@@ -148,9 +145,7 @@ class Probe(GuardedPolicy):
         g_ = self.ctx
         before = list(g_.proof_page)
         b0 = self.budget
-        w = self.table[c.cell] if want is None else want
-        if is_align(w):
-            w = align_degree(w, ctx.page + ctx.vpn_offset)
+        w = br.window_asked(self, c, ctx.page, want, ctx.page + ctx.vpn_offset)
         strided = bool(g_.win_stride)
         k = super().act(c, ctx, want)
         copied = sum(1 for i, v in enumerate(g_.proof_page) if v != before[i])
@@ -291,9 +286,7 @@ class Area(Candidate):
                start: int = 0, vpn: int | None = None) -> tuple[int, int]:
         g_ = self.ctx
         if self.mode == "chunk_end":
-            w = self.table[c.cell] if want is None else want
-            if is_align(w):
-                w = align_degree(w, page if vpn is None else vpn)
+            w = br.window_asked(self, c, page, want, vpn)
             end = (page // self.chunk + 1) * self.chunk - 1 if self.chunk else limit
             if w <= 0 or page + w <= end:
                 return super().degree(c, page, limit, want, start, vpn)
@@ -304,13 +297,7 @@ class Area(Candidate):
             if g_.left < self.min_left or last <= page:
                 return super().degree(c, page, limit, want, start, vpn)
             cap = last - page
-        if cap <= 0 or g_.use[c.cls] < self.floor:
-            return 0, 0
-        for d in reversed((*(d for d in self.degrees if 0 < d < cap), cap)):
-            copied = g_.shared_in_window(page, d, limit)
-            if copied * self.reserve(c.cls) + self.fixed(page, d, copied, limit) <= self.budget:
-                return d, copied
-        return 0, 0
+        return br.exact_degree(self, c, page, limit, cap)
 
 
 CANDIDATES: dict[str, type[Candidate]] = {
@@ -339,6 +326,16 @@ def ratio(t: Trace, pol: GuardedPolicy, cost: CostModel, base: float) -> tuple[f
     return objective(rec, 1.0, cost.page_cost_ns) / base, rec
 
 
+def decides_as_compiled(t: Trace, pol: GuardedPolicy, cost: CostModel, study: str,
+                        base: float, r: float) -> bool:
+    """Whether ``r``, a probe's objective / ``base`` on ``t``, is the compiled program's (the
+    unprobed policy with ``pol``'s table and ``study``'s options): the probe changed no
+    decision."""
+    ref = GuardedPolicy.for_cost(cost, table=list(pol.table), **shipped_options(study))
+    return abs(r - objective(simulate(t, ref, ref.priced(cost)), 1.0, cost.page_cost_ns)
+               / base) < 1e-9
+
+
 def diagnose(cost: CostModel, traces: list[tuple[str, Trace]], names: Sequence[str],
              study: str = STUDY) -> bool:
     """Per family (module docstring; ``study``: the conf/policy file whose table and options
@@ -360,11 +357,7 @@ def diagnose(cost: CostModel, traces: list[tuple[str, Trace]], names: Sequence[s
             assert isinstance(pol, Probe)
             r, rec = ratio(t, pol, cost, base)
             if name in ("guarded", "shield64"):  # the probe decides as the compiled program
-                ref = build(name, cost, study)
-                r2 = objective(simulate(t, GuardedPolicy.for_cost(
-                    cost, table=ref.table, **shipped_options(study)), ref.priced(cost)),
-                    1.0, cost.page_cost_ns) / base
-                ok &= abs(r - r2) < 1e-9
+                ok &= decides_as_compiled(t, pol, cost, study, base, r)
             fa = fates(pol, t)
             a = agg.setdefault(fam, Counter())
             a.update(pol.led)
@@ -436,61 +429,39 @@ def measure(costs: Sequence[str], traces: list[tuple[str, Trace]], names: Sequen
     """Per family and pooled gain, worst draw, pages copied on random / sparse; the verdict
     of the declared rule for each candidate against ``guarded``. True if every candidate
     named passes."""
-    res: dict[str, dict[str, Any]] = {}
-    for cm in costs:
-        cost = make_costmodel(cm)
-        bases = [objective(simulate(t, StaticPrecopy(0), cost), 1.0, cost.page_cost_ns)
-                 for _, t in traces]
-        res[cm] = {}
-        for name in names:
-            rel, fam, quiet = [], {}, 0
-            cp = ws = lost = 0
-            for (f, t), b in zip(traces, bases, strict=True):
-                pol = build(name, cost)
-                assert isinstance(pol, Probe)
-                r, rec = ratio(t, pol, cost, b)
-                rel.append(r)
-                fam.setdefault(f, []).append(r)
-                cp, ws = cp + rec.precopied, ws + rec.wasted
-                lost += fates(pol, t)["fates"]["lost proofs"]
-                quiet += rec.precopied if f in QUIET else 0
-                if per_trace:
-                    print(f"   {cm} {name} {f} seed {t.meta.get('sampler_seed')}: {r:.4f} "
-                          f"copied {rec.precopied} wasted {rec.wasted}")
-            res[cm][name] = {"gain": geomean_gain(rel), "worst": max(rel), "quiet": quiet,
-                             "fam": {k: geomean_gain(v) for k, v in fam.items()}}
-            print(f"{cm} {name:8} gain {geomean_gain(rel):+.2f}% worst {max(rel):.4f} copied "
-                  f"{cp} wasted {ws} lost proofs {lost} copied on random/sparse {quiet}",
-                  flush=True)
-        print(f"{'family':15}" + "".join(f"{n:>10}" for n in names))
-        for f in dict.fromkeys(f for f, _ in traces):
-            print(f"{f:15}" + "".join(f"{res[cm][n]['fam'][f]:>+9.2f}%" for n in names))
+
+    def count(cm: str, name: str, run: br.GridRun) -> dict[str, Any]:
+        rec, pol = run.rec, run.policy
+        assert isinstance(pol, Probe)
+        if per_trace:
+            print(f"   {cm} {name} {run.family} seed {run.trace.meta.get('sampler_seed')}: "
+                  f"{run.ratio:.4f} copied {rec.precopied} wasted {rec.wasted}")
+        return {"copied": rec.precopied, "wasted": rec.wasted,
+                "lost": fates(pol, run.trace)["fates"]["lost proofs"],
+                "quiet": rec.precopied if run.family in QUIET else 0}
+
+    def summarize(cm: str, name: str, rel: list[float], fam: dict[str, list[float]],
+                  tot: Counter[str]) -> dict[str, Any]:
+        print(f"{cm} {name:8} gain {geomean_gain(rel):+.2f}% worst {max(rel):.4f} copied "
+              f"{tot['copied']} wasted {tot['wasted']} lost proofs {tot['lost']} copied on "
+              f"random/sparse {tot['quiet']}", flush=True)
+        return br.gains(rel, fam, quiet=tot["quiet"])
+
+    res = br.grid(costs, traces, names, build, count, summarize, 10, fast=False)
     ok_all = True
     for rule in (n for n in names if n in DECLARED and "guarded" in names):
         checks = []
         for cm in costs:
             ref, r = res[cm]["guarded"], res[cm][rule]
-            checks.append((f"{cm} pooled {r['gain'] - ref['gain']:+.2f} point",
-                           r["gain"] - ref["gain"] >= MARGIN))
+            checks.append(br.pooled_check(cm, ref, r, MARGIN))
             if "dense_chunks" in ref["fam"]:
-                d = r["fam"]["dense_chunks"] - ref["fam"]["dense_chunks"]
-                checks.append((f"{cm} dense_chunks {d:+.2f}", d >= DENSE_GAIN))
-            low = min(ref["fam"], key=lambda f: r["fam"][f] - ref["fam"][f])
-            d = r["fam"][low] - ref["fam"][low]
-            checks.append((f"{cm} largest family loss {low} {d:+.2f}", d >= -FAMILY_LOSS))
+                checks.append(br.family_gain_check(cm, ref, r, "dense_chunks", DENSE_GAIN))
+            checks.append(br.family_loss_check(cm, ref, r, FAMILY_LOSS))
             checks.append((f"{cm} worst {r['worst']:.4f} (guarded {ref['worst']:.4f})",
                            r["worst"] <= ref["worst"] + WORST_SLACK))
-            checks.append((f"{cm} copied on random/sparse {r['quiet']} (guarded "
-                           f"{ref['quiet']})", r["quiet"] <= ref["quiet"]))
-        ok = all(c for _, c in checks)
-        ok_all &= ok
-        print(f"rule, {rule}: {'PASS' if ok else 'FAIL'}: "
-              + "; ".join(f"{t} {'ok' if c else 'MISS'}" for t, c in checks))
+            checks.append(br.quiet_check(cm, ref, r, "guarded"))
+        ok_all &= br.verdict(rule, checks)
     return ok_all
-
-
-def _trace(name: str, pages: list[int], n: int) -> Trace:
-    return Trace(name=name, pages=np.asarray(pages, dtype=np.int64), n_pages=n)
 
 
 def adversaries(n: int = 8192) -> list[Trace]:
@@ -502,30 +473,24 @@ def adversaries(n: int = 8192) -> list[Trace]:
         far += [b + 63, b, b + 1, b + 2, b + 3]
         late += [b + 63, b, b + 1, b + 2, b + 3]
         rest += list(range(b + 4, b + 63))
-    return [_trace("adv_far_private", far, n), _trace("adv_late_middle", late + rest, n)]
+    return [br.page_trace("adv_far_private", far, n),
+            br.page_trace("adv_late_middle", late + rest, n)]
 
 
 def bound(costs: Sequence[str], names: Sequence[str]) -> bool:
     """objective - objective with a table of zeros - allowances granted (demand faults), per
     trace, tables of 64s and 1s; True if it is <= 1 ns a page everywhere (the integer prices
     round down)."""
-    ok = True
-    for cm in costs:
-        cost = make_costmodel(cm)
-        ts = [g.stride(n_pages=4096, stride=2, writes=2048),
-              g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
-              g.dense_chunks(n_pages=8192, chunk=96, coverage=1.0, seed=4),
-              g.uniform(n_pages=4096, writes=4096, seed=1),
-              g.interleaved(n_pages=4096, streams=3, seed=2),
-              g.block_stride(n_pages=4096, block=6, gap=2, passes=2)]
-        ts += [g.randomized(2000 + d, 0, families=f) for f in ("multi_stream", "mixture")
-               for d in range(2)] + adversaries()
-        ok &= excess_check(
-            cost, cm, ts, names,
-            lambda name, k, cost=cost: CANDIDATES[name].for_cost(
-                cost, table=[k] * N_CELLS, **shipped_options(STUDY)),
-            fast=False)
-    return ok
+    ts = [g.stride(n_pages=4096, stride=2, writes=2048),
+          g.dense_chunks(n_pages=4096, chunk=64, coverage=0.5, seed=3),
+          g.dense_chunks(n_pages=8192, chunk=96, coverage=1.0, seed=4),
+          g.uniform(n_pages=4096, writes=4096, seed=1),
+          g.interleaved(n_pages=4096, streams=3, seed=2),
+          g.block_stride(n_pages=4096, block=6, gap=2, passes=2)]
+    ts += [g.randomized(2000 + d, 0, families=f) for f in ("multi_stream", "mixture")
+           for d in range(2)] + adversaries()
+    return br.excess_check(costs, ts, names, lambda name, k, cost: CANDIDATES[name].for_cost(
+        cost, table=[k] * N_CELLS, **shipped_options(STUDY)), fast=False)
 
 
 def main() -> int:
@@ -545,14 +510,14 @@ def main() -> int:
     n = args.draws or (1 if args.quick else 8)
     if args.what == "measure":
         fams = args.families or (["dense_chunks", "random"] if args.quick else list(g.FAMILIES))
-        ts = draws(fams, 3000 if args.first is None else args.first, n)
+        ts = br.draws(fams, 3000 if args.first is None else args.first, n)
         if not measure(costs, ts, args.policies or ["guarded", "K", "A"], args.per_trace):
             return 1
     if args.what == "bound" and not bound(costs, args.policies or list(DECLARED)):
         return 1
     if args.what == "diagnose":
-        ts = draws(args.families or ["dense_chunks"], 2000 if args.first is None else args.first,
-                   n)
+        ts = br.draws(args.families or ["dense_chunks"],
+                      2000 if args.first is None else args.first, n)
         ok = True
         for cm in costs:
             print(f"== {cm}")

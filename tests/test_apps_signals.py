@@ -83,12 +83,16 @@ def test_features_on_a_sequential_write(aps):
                                   "sent:1,0,10"])
 def test_budgeted_rules_lose_at_most_the_allowance(aps, rule):
     # losses are financed by the allowance (1% of a demand fault per evidence fault) only
+    copied = 0
     for cname in ("seed_table1", "host"):
         cost = make_costmodel(cname)
         for t in (uniform(n_pages=2048, writes=3000, seed=2), zipf(n_pages=2048, seed=3),
                   sparse(n_pages=4096, touched=200, seed=4)):
             for block in (4, 64):
-                assert aps.run_rule(t, rule, cost, 1.0, block)["ratio"] <= 1.01 + 1e-9
+                got = aps.run_rule(t, rule, cost, 1.0, block)
+                assert got["ratio"] <= 1.01 + 1e-9
+                copied += got["copied"]
+    assert copied > 0  # the rule copies (and loses) somewhere: the bound is not vacuous
 
 
 def test_group_proof_pays_on_whole_pools_only(aps):

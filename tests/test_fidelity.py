@@ -56,17 +56,23 @@ def test_compare_counts_and_errors() -> None:
 def test_rank_agreement_per_workload_and_overall() -> None:
     # workload a: same order on both targets; workload b: two policies swapped
     sim = [_row("baseline", "a", 100), _row("p1", "a", 80), _row("p4", "a", 60),
-           _row("baseline", "b", 100), _row("p1", "b", 90), _row("p4", "b", 120)]
+           _row("baseline", "b", 100), _row("p1", "b", 90), _row("p4", "b", 110)]
     kern = [_row("baseline", "a", 200), _row("p1", "a", 150), _row("p4", "a", 110),
-            _row("baseline", "b", 100), _row("p1", "b", 130), _row("p4", "b", 140)]
+            _row("baseline", "b", 100), _row("p1", "b", 130), _row("p4", "b", 200)]
     rows = compare(pair_rows(sim, kern))
     r = rank_agreement(rows)
     assert r["per_workload"]["a"] == pytest.approx(1.0)
     assert r["per_workload"]["b"] == pytest.approx(1 / 3)
     assert r["mean_per_workload"] == pytest.approx(2 / 3)
-    # geometric mean relative to baseline: sim p1 .85, p4 .85 (tie); kernel p1 .99, p4 .79
-    assert r["overall_policy_order_kernel"][0] == "p4"
-    assert -1.0 <= r["overall"] <= 1.0
+    # geometric mean relative to baseline: sim p1 sqrt(.8 x .9) = .85, p4 sqrt(.6 x 1.1) = .81;
+    # kernel p1 sqrt(.75 x 1.3) = .99, p4 sqrt(.55 x 2) = 1.05: of the three pairs only
+    # (p1, baseline) is ordered alike, tau = (1 - 2) / 3 (it was only checked to be in [-1, 1])
+    assert r["overall_policy_order_sim"] == ["p4", "p1", "baseline"]
+    assert r["overall_policy_order_kernel"] == ["p1", "baseline", "p4"]
+    assert r["overall"] == pytest.approx(-1 / 3)
+    # pooled over the 6 objectives: 9 pairs concordant, 4 discordant, one tied in each list:
+    # tau-b = (9 - 4) / sqrt(14 x 14)
+    assert r["pooled"] == pytest.approx(5 / 14)
 
 
 def test_fidelity_experiment_on_the_test_target(tmp_path: Path) -> None:

@@ -100,3 +100,44 @@ def test_workload_configs_build() -> None:
         assert t.name == name and t.writes > 0
     t = make_workload("rand0", seed=5, exclude=["random"])
     assert t.meta["family"] != "random"
+
+
+def test_structure_of_the_suite_generators() -> None:
+    """The eight workload generators of the suite, on sizes small enough to write out by hand
+    (only the new families' structure was checked: a reverse that ran forward, a stride with
+    the wrong step, an interleaved stream that skipped pages or a phased trace without its
+    sequential phases passed test_generators and test_traces)."""
+    assert g.sequential(n_pages=5, writes=7, start=3).pages.tolist() == [3, 4, 0, 1, 2, 3, 4]
+    assert g.reverse(n_pages=4, writes=6).pages.tolist() == [3, 2, 1, 0, 3, 2]
+    assert g.stride(n_pages=8, stride=3, writes=10).pages.tolist() == [0, 3, 6, 1, 4, 7, 2, 5,
+                                                                        0, 3]
+    # interleaved: 3 writers over slices of 4 pages, each sequential in its slice (wrapping)
+    t = g.interleaved(n_pages=12, streams=3, writes=60, seed=1)
+    for s in range(3):
+        mine = [p - 4 * s for p in t.pages.tolist() if 4 * s <= p < 4 * s + 4]
+        assert mine == [i % 4 for i in range(len(mine))] and len(mine) > 10, (s, mine)
+    assert len({tuple(t.pages[i:i + 3]) for i in range(0, 60, 3)}) > 1  # not one fixed turn
+    # phased: runs of 10 sequential writes (each run goes on where the last one stopped),
+    # between runs of 10 random ones
+    t = g.phased(n_pages=64, writes=50, phase_writes=10, seed=2)
+    seq = [t.pages[lo:lo + 10].tolist() for lo in (0, 20, 40)]
+    for a, b in zip(seq, seq[1:], strict=False):
+        assert b[0] == (a[-1] + 1) % 64
+    for run in seq:
+        assert all((y - x) % 64 == 1 for x, y in zip(run, run[1:], strict=False)), run
+    assert any((y - x) % 64 != 1 for x, y in zip(t.pages[10:20], t.pages[11:20], strict=False))
+    # sparse: the touched pages, each once, then writes only among them
+    t = g.sparse(n_pages=100, touched=5, seed=3)
+    assert t.writes == 5 and len(set(t.pages.tolist())) == 5
+    again = g.sparse(n_pages=100, touched=5, writes=200, seed=3)
+    assert set(again.pages.tolist()) == set(t.pages.tolist())
+    # uniform: every page about equally often (8,000 writes over 8 pages: 1,000 each)
+    counts = np.bincount(g.uniform(n_pages=8, writes=8000, seed=4).pages, minlength=8)
+    assert counts.min() > 850 and counts.max() < 1150, counts
+    # zipf: the i-th most written page takes a share i^-alpha / sum_k k^-alpha
+    alpha, n = 1.2, 50
+    t = g.zipf(n_pages=n, writes=40000, alpha=alpha, seed=5)
+    share = np.sort(np.bincount(t.pages, minlength=n))[::-1] / 40000
+    want = np.arange(1, n + 1, dtype=float) ** -alpha
+    want /= want.sum()
+    assert np.allclose(share[:3], want[:3], rtol=0.05), (share[:3], want[:3])

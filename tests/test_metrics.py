@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cowrl.metrics import FIELDS, RunRecord, summarize, write_quantiles
+from cowrl.metrics import FIELDS, RunRecord, geomean, geomean_gain, summarize, write_quantiles
 
 
 def rec(fault_ns, writes: int, nonfault: float = 5.0, write_ns=None, **kw) -> RunRecord:
@@ -82,3 +82,14 @@ def test_write_quantiles_and_distribution_equal_a_full_sort() -> None:
             cdf = np.cumsum(c)
             edge = x != const
             assert np.array_equal(cdf[edge], np.searchsorted(every, x[edge], side="right"))
+
+
+def test_geomean_and_the_gain_by_hand() -> None:
+    """The one geometric mean every table and target reads: sqrt(1 x 4) = 2, (2 x 4 x 8)^(1/3)
+    = 4; a zero is floored (no -inf); the gain over baseline of ratios 0.25 and 1 is
+    1 - sqrt(0.25) = 50%, of 0.5 and 2 nothing, of no ratios 0."""
+    assert geomean([1.0, 4.0]) == pytest.approx(2.0) and geomean([2, 4, 8]) == pytest.approx(4.0)
+    assert geomean([0.0, 1.0]) == pytest.approx(1e-150)
+    assert geomean_gain([0.25, 1.0]) == pytest.approx(50.0)
+    assert geomean_gain([0.5, 2.0]) == pytest.approx(0.0, abs=1e-12)
+    assert geomean_gain([]) == 0.0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 from matplotlib.text import Text
 
 from cowrl.plots import place_labels, plot_objective, plot_pareto
@@ -31,6 +32,45 @@ def test_objective_heatmap_is_a_readable_grid(tmp_path: Path) -> None:
     groups = {f"w{i}": "suite" if i < 8 else "held-out" for i in range(16)}
     h, w = plt.imread(plot_objective(tmp_path, rows, groups)).shape[:2]
     assert 600 <= w <= 1400 and 500 <= h <= 1200  # a grid, not a 4928 x 440 strip
+
+
+def test_objective_heatmap_cells_are_objective_over_baseline(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The numbers in the cells, by hand: w0 100 / 80 / 50 -> 1.000 0.800 0.500; w1 (held
+    out, listed after the suite's w2) 200 / 300 and no oracle row -> 1.000 1.500 -; w2 10 /
+    5 / 4. Without baseline rows each workload is over its best policy. Green (the low end
+    of RdYlGn_r) for a gain, red for a loss."""
+    figs: list = []
+    close = plt.close
+    monkeypatch.setattr(plt, "close", figs.append)  # keep the figure to read its cells
+
+    def row(w: str, p: str, obj: float) -> dict:
+        return {"workload": w, "policy": p, "objective": obj, "cow_ns": obj, "wasted": 0}
+
+    rows = [row("w0", "baseline", 100), row("w0", "precopy", 80), row("w0", "oracle", 50),
+            row("w1", "baseline", 200), row("w1", "precopy", 300),
+            row("w2", "baseline", 10), row("w2", "precopy", 5), row("w2", "oracle", 4)]
+    groups = {"w0": "suite", "w1": "held-out", "w2": "suite"}
+    plot_objective(tmp_path, rows, groups)
+    ax = figs[-1].axes[0]
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
+             for t in ax.texts}
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["w0", "w2", "w1"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["baseline", "precopy", "oracle"]
+    assert cells == {(0, 0): "1.000", (0, 1): "0.800", (0, 2): "0.500",
+                     (1, 0): "1.000", (1, 1): "0.500", (1, 2): "0.400",
+                     (2, 0): "1.000", (2, 1): "1.500", (2, 2): "-"}
+    shown = ax.images[0].get_array()
+    assert shown[0, 1] < 0 < shown[2, 1]  # log(0.8) green side, log(1.5) red side
+    plot_objective(tmp_path, [r for r in rows if r["policy"] != "baseline"], groups)
+    ax = figs[-1].axes[0]
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
+             for t in ax.texts}
+    assert cells == {(0, 0): "1.600", (0, 1): "1.000", (1, 0): "1.250", (1, 1): "1.000",
+                     (2, 0): "1.000", (2, 1): "-"}
+    assert "objective / best policy" in ax.get_title()
+    for f in figs:
+        close(f)
 
 
 def test_pareto_labels_do_not_overlap(tmp_path: Path) -> None:

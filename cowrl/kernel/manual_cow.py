@@ -65,7 +65,7 @@ def manual_cow_madvise(addr: int, length: int) -> int:
     """The fallback: ``madvise(MADV_POPULATE_WRITE)`` over the page-aligned range."""
     start = addr & ~(PAGE_SIZE - 1)
     end = (addr + length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
-    if end <= start:
+    if length <= 0 or end <= start:
         return 0
     if _libc.madvise(start, end - start, MADV_POPULATE_WRITE) != 0:
         err = ctypes.get_errno()
@@ -87,6 +87,8 @@ def manual_cow(buf_or_addr: Any, length: int, *, use_module: bool | None = None)
         raise CowrlError(f"manual_cow length must be >= 0, got {length}")
     if addr < 0 or addr + length > 2**64 - 1:
         raise OSError(errno.EINVAL, "manual_cow: address range overflows")
+    if length == 0:  # no page (rounding would visit the page of an unaligned address)
+        return 0
     if use_module is None:
         use_module = module_loaded()
     if use_module:

@@ -605,6 +605,8 @@ def test_manual_cow_madvise_path_here() -> None:
     a = manual_cow.buffer_address(buf)
     first, last = a // 4096, (a + len(buf) - 1) // 4096  # the pages of its first and last byte
     assert manual_cow.manual_cow(buf, len(buf), use_module=False) == last - first + 1
+    # an empty range has no page (it made the page of an unaligned address private)
+    assert manual_cow.manual_cow(a | 1, 0, use_module=False) == 0
 
 
 def _good_table() -> bytes:
