@@ -17,12 +17,16 @@ nor the unseen programs: unlike experiments/guarded_lofo.py (an evaluation), thi
 choosing.
 
 Variants (:data:`VARIANTS`): the shipped learner (prior 0, margin 0.02), prior 64, prior 64
-with margin 0.05 / 0.1, margin 0.05 with prior 0, and ``shield64`` (64 in every cell: nothing
-learned). Prints one line per (family, variant) and, per variant, the pooled figures over the
-held-out families (gain, share of the oracle's gain, worst draw vs baseline, families within
-1.10 x the best fixed k, pages copied and wasted on random/sparse) and the per-family gain
-difference against the shipped learner. ``--out`` saves the rows; ``--report`` prints the
-same from saved files (one per cost model) and applies :func:`rule`.
+with margin 0.05 / 0.1, margin 0.05 with prior 0, ``shield64`` (64 in every cell: nothing
+learned), and (session 32) the learner with arms priced in the budget's currency
+(``learn_table``'s ``charge``: ``charge_budget`` / ``charge_ring`` with prior 0,
+``p64_budget`` / ``p64_ring`` with prior 64). ``--against`` names the variant the rule
+compares with (default the shipped learner). Prints one line per (family, variant) and,
+per variant, the pooled figures over the held-out families (gain, share of the oracle's
+gain, worst draw vs baseline, families within 1.10 x the best fixed k, pages copied and
+wasted on random/sparse) and the per-family gain difference against the shipped learner.
+``--out`` saves the rows; ``--report`` prints the same from saved files (one per cost
+model) and applies :func:`rule`.
 """
 
 from __future__ import annotations
@@ -57,14 +61,20 @@ from cowrl.traces.io import Trace, load_trace  # noqa: E402
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "traces"
 
 SHIPPED = "shipped"
-VARIANTS: dict[str, tuple[int, float] | None] = {
-    # name: (learn_table's prior, margin); None = no learning, 64 in every cell (shield64)
+VARIANTS: dict[str, tuple[int, float] | tuple[int, float, str] | None] = {
+    # name: (learn_table's prior, margin[, charge]); None = no learning, 64 in every cell
+    # (shield64)
     SHIPPED: (0, 0.02),
     "prior64": (64, 0.02),
     "prior64_m05": (64, 0.05),
     "prior64_m10": (64, 0.10),
     "m05": (0, 0.05),
     "shield64": None,
+    # session 32 (docs/results/charge-learner-s32.md): arms priced in the budget's currency
+    "charge_budget": (0, 0.02, "budget"),
+    "charge_ring": (0, 0.02, "ring"),
+    "p64_budget": (64, 0.02, "budget"),
+    "p64_ring": (64, 0.02, "ring"),
 }
 
 RULE = {"gain_over_shipped": 0.003, "worst": 1.010, "wasted_random_sparse": 10}
@@ -174,15 +184,17 @@ def report(rows: list[dict]) -> dict[str, dict[str, dict]]:
     return out
 
 
-def rule(figs: dict[str, dict[str, dict]]) -> tuple[str, dict[str, list[str]]]:
-    """:data:`RULE` over ``{costmodel: {variant: pooled}}``: the winner (the shipped
-    learner if no variant passes) and, per variant, the clauses it failed."""
+def rule(figs: dict[str, dict[str, dict]], against: str = SHIPPED
+         ) -> tuple[str, dict[str, list[str]]]:
+    """:data:`RULE` over ``{costmodel: {variant: pooled}}``, each variant against
+    ``against`` (default the shipped learner): the winner (``against`` if no variant passes)
+    and, per variant, the clauses it failed."""
     fails: dict[str, list[str]] = {}
-    variants = [v for v in next(iter(figs.values())) if v != SHIPPED]
+    variants = [v for v in next(iter(figs.values())) if v != against]
     for v in variants:
         bad = []
         for cm, got in figs.items():
-            p, s = got[v], got[SHIPPED]
+            p, s = got[v], got[against]
             if p["gain"] < s["gain"] + RULE["gain_over_shipped"]:
                 bad.append(f"{cm} gain {100 * (p['gain'] - s['gain']):+.2f} point < +0.30")
             if p["worst"] > RULE["worst"]:
@@ -193,7 +205,7 @@ def rule(figs: dict[str, dict[str, dict]]) -> tuple[str, dict[str, list[str]]]:
         fails[v] = bad
     passing = [v for v in variants if not fails[v]]
     win = max(passing, key=lambda v: sum(got[v]["gain"] for got in figs.values()),
-              default=SHIPPED)
+              default=against)
     return win, fails
 
 
@@ -215,7 +227,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="save the rows (JSON)")
     ap.add_argument("--report", type=Path, nargs="+", default=None,
                     help="only print the figures and the rule's verdict from saved rows")
+    ap.add_argument("--against", default=SHIPPED,
+                    help="--report: the variant the rule compares every other with")
     args = ap.parse_args()
+    if args.against not in VARIANTS:
+        raise ConfigError(f"--against: {args.against!r} is not one of {', '.join(VARIANTS)}")
     if args.report:
         rows = []
         for f in args.report:
@@ -224,9 +240,10 @@ def main() -> None:
             except (OSError, ValueError, KeyError) as e:
                 raise ConfigError(f"--report: {f}: {type(e).__name__}: {e}") from None
         figs = report(rows)
-        if all(SHIPPED in got for got in figs.values()) and len(figs) > 0:
-            win, fails = rule(figs)
-            print(f"\nrule ({', '.join(figs)}): " + "; ".join(
+        if all(args.against in got for got in figs.values()) and len(figs) > 0:
+            win, fails = rule(figs, args.against)
+            against = "" if args.against == SHIPPED else f"; against {args.against}"
+            print(f"\nrule ({', '.join(figs)}{against}): " + "; ".join(
                 f"{v} {'passes' if not bad else 'fails: ' + ', '.join(bad)}"
                 for v, bad in fails.items()))
             print(f"winner: {win}")

@@ -1,19 +1,23 @@
-"""The demo's closing headline: adaptive against static on the recorded corpus, in one table.
+"""The demo's closing headline: adaptive against static on the kernel's traces, in one table.
 
     python experiments/headline.py outputs/demo/real_kernel outputs/demo/real_sim \\
-        outputs/demo/real_sim_seed_table1 outputs/demo/real_sim_host
+        outputs/demo/corpus_seed_table1 outputs/demo/corpus_host
 
-Each argument is an ``eval.py`` output directory of the same traces (``experiment=real``):
-its rows are read from ``results.csv`` and its cost model's name from ``results.json``'s
-``meta``; nothing is re-run. One row per policy (adaptive, static, the oracle where the
-simulator has it). For the measured target (the kernel in the qemu guest): the geometric
-mean over the traces of objective / baseline, the worst trace, "counts = sim" (the traces
-whose faults, precopied and wasted pages equal the simulator's under the same cost model,
-of those run), and the corpus totals: faults, pages precopied and wasted, COW time on the
-critical path per write (total cow_ns / total writes) and in all. For each simulator run:
-the geometric mean, and where its cost model is not the measured target's, the worst trace.
-Under the table, one line per cost model: what a page copied ahead costs against the
-demand fault it saves.
+Each argument is an ``eval.py`` output directory: its rows are read from ``results.csv``
+and its cost model's name from ``results.json``'s ``meta``; nothing is re-run. The main
+table is over one trace set, the measured target's (the kernel in the qemu guest,
+``experiment=real``; without one, the first run's): every other run must have rows for
+each of those traces and is restricted to them, so that every column compares the same
+traces. One row per policy (adaptive, static, the oracle where the simulator has it). For
+the measured target: the geometric mean over the traces of objective / baseline, the worst
+trace, "counts = sim" (the traces whose faults, precopied and wasted pages equal the
+simulator's under the same cost model, of those run), and the totals: faults, pages
+precopied and wasted, COW time on the critical path per write (total cow_ns / total
+writes) and in all. For each simulator run: the geometric mean and the worst trace's ratio.
+Then, for the runs over more traces (the simulator over the whole corpus,
+``experiment=corpus``), a second table over all of theirs: the geometric mean and the worst
+trace. Last, one line per cost model: what a page copied ahead costs against the demand
+fault it saves.
 """
 
 from __future__ import annotations
@@ -191,28 +195,48 @@ def _table(header: list[str], body: list[list[str]]) -> list[str]:
             *(line(r) for r in body)]
 
 
+def restrict(run: Results, traces: Sequence[str], of: Results) -> Results:
+    """``run``'s rows on ``traces`` alone (``of``'s traces, the main table's); a one-line
+    error naming the trace and ``run``'s directory when ``run`` has no rows for one."""
+    missing = [w for w in traces if w not in run.workloads]
+    if missing:
+        raise CowrlError(f"{run.path}: no rows for trace {missing[0]}, which {of.path} ran "
+                         f"(the headline's table is over its traces: {', '.join(traces)}); "
+                         "give runs over those traces")
+    return Results(run.path, run.target, run.costmodel,
+                   {k: v for k, v in run.by.items() if k[1] in traces})
+
+
 def headline(runs: Sequence[Results]) -> list[str]:
-    """The headline's lines: a title naming each run's traces, the table, a legend, the
-    cost models' lines. Runs may cover different traces (the kernel the four of
-    ``experiment=real``, the simulator the whole corpus): each column is over its run's."""
+    """The headline's lines. The main table is over one trace set, the measured target's
+    (without one, the first run's): every other run is restricted to those traces (it must
+    have them all), so each column compares the same traces. Then, for runs over more
+    traces (the simulator over the whole corpus), a second table over all of theirs; then
+    the legend and the cost models' lines."""
     if not runs:
         raise CowrlError("give at least one eval.py output directory")
     measured = [r for r in runs if r.measured]
     if len(measured) > 1:
         raise CowrlError(f"{measured[1].path / 'results.csv'}: a second measured target "
                          f"(beside {measured[0].path}); give one")
-    sims = [r for r in runs if not r.measured]
     guest = measured[0] if measured else None
-    twin = next((s for s in sims if guest and s.costmodel == guest.costmodel), None)
-    # The corpus totals: the measured target's, or without one the first simulator run's.
-    main = guest or sims[0]
-
+    # The main table's traces and totals: the measured target's, or the first run's.
+    main = guest or runs[0]
+    traces = main.workloads
+    wide = [r for r in runs if len(r.workloads) > len(traces)]
+    # Each run's column: target and cost model, and its directory if two runs share them.
     names = [f"{r.target} {r.costmodel}" for r in runs]
+    labels = {id(r): n if names.count(n) == 1 else f"{n} ({r.path.name})"
+              for n, r in zip(names, runs, strict=True)}
+    restricted = [r if r is main else restrict(r, traces, main) for r in runs]
+    labels |= {id(x): labels[id(r)] for r, x in zip(runs, restricted, strict=True)}
+    runs = restricted
+    sims = [r for r in runs if not r.measured]
+    twin = next((s for s in sims if guest and s.costmodel == guest.costmodel), None)
 
     def label(r: Results) -> str:
-        """The run's column: target and cost model, and its directory if two runs share them."""
-        n = names[runs.index(r)]
-        return n if names.count(n) == 1 else f"{n} ({r.path.name})"
+        """``r``'s column name (``r`` a run as given or restricted to the traces)."""
+        return labels[id(r)]
 
     header = ["policy", "kind"]
     if guest:
@@ -239,21 +263,43 @@ def headline(runs: Sequence[Results]) -> list[str]:
                       f"{m['cow_ns'] / m['writes']:.0f}" if m["writes"] else "-",
                       f"{m['cow_ns'] / 1e6:.1f}"]
         body.append(cells)
-    sets: dict[tuple[str, ...], list[str]] = {}
-    for r in runs:
-        sets.setdefault(tuple(r.workloads), []).append(label(r))
-    lines = ["Headline: adaptive vs static on the recorded corpus"]
-    lines += [f"  {', '.join(names)}: {len(ws)} traces ({', '.join(ws)})"
-              for ws, names in sets.items()]
-    lines += ["", *_table(header, body), "",
-              "Objective / baseline (cow_ns + wasted x a page copy's ns), geometric mean over "
-              "the run's traces, lower is better; sim: the geometric mean (the worst trace's "
-              f"ratio). Totals over the traces of {label(main)}; cow ns / write = total COW "
-              "time on the critical path / writes."]
+    more = [label(r) for r in wide]
+    lines = [f"Headline: adaptive vs static on the {len(traces)} traces {label(main)} ran "
+             f"({', '.join(traces)})",
+             "  every column over these traces" + (f" ({', '.join(more)}: restricted to them)"
+                                                   if more else ""),
+             "", *_table(header, body), "",
+             f"Objective / baseline (cow_ns + wasted x a page copy's ns), geometric mean over "
+             f"the {len(traces)} traces, lower is better; sim: the geometric mean (the worst "
+             "trace's ratio). Totals over those traces in "
+             f"{label(main)}; cow ns / write = total COW time on the critical path / writes."]
     if guest:
         lines.append(f"counts = sim: traces where {guest.target}'s faults, precopied and "
                      "wasted pages equal the simulator's under the same cost model"
                      + ("" if twin else f" (no sim {guest.costmodel} run given: -)") + ".")
+    sets: dict[tuple[str, ...], list[Results]] = {}
+    for r in wide:
+        sets.setdefault(tuple(r.workloads), []).append(r)
+    for ws, group in sets.items():
+        header = ["policy", "kind"]
+        for r in group:
+            header += [label(r), f"worst trace, {label(r)}"]
+        body = []
+        for p, kind in policy_order(group):
+            cells = [p, kind]
+            for r in group:
+                v = summary(r, p)
+                cells += (["-", "-"] if v is None else
+                          [f"{v['geomean']:.3f}", f"{v['worst'][0]:.3f} {v['worst'][1]}"])
+            body.append(cells)
+        extra = [w for w in ws if w not in traces]
+        lines += ["", f"The whole corpus, simulator only: {', '.join(label(r) for r in group)} "
+                  f"over {len(ws)} traces: the {len(traces)} above and {', '.join(extra)}",
+                  "", *_table(header, body), "",
+                  f"Objective / baseline, geometric mean over the {len(ws)} traces and the "
+                  "worst trace" + (f"; {label(guest)} ran only the {len(traces)} above."
+                                   if guest else ".")]
+    lines.append("")
     for name in dict.fromkeys(r.costmodel for r in runs):
         line = pricing_line(name)
         if line:
@@ -264,8 +310,9 @@ def headline(runs: Sequence[Results]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="+", type=Path,
-                    help="eval.py output directories (results.csv, results.json) of the same "
-                         "traces: at most one measured target (kernel), simulator runs")
+                    help="eval.py output directories (results.csv, results.json): at most "
+                         "one measured target (kernel), whose traces every other run must "
+                         "have; simulator runs, those over more traces tabled again whole")
     args = ap.parse_args(argv)
     print("\n".join(headline([read_results(d) for d in args.dirs])))
     return 0

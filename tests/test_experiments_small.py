@@ -811,7 +811,11 @@ def test_guarded_dev_lofo_small(tmp_path: Path) -> None:
                          "2000..2005 meet the test seeds 2000..2002"),
                        (["--first", "100"], "error: --first: development draws are seeds 2000+"),
                        (["--variants", "bogus"], "error: --variants: 'bogus' is not one of "
-                        "shipped, prior64, prior64_m05, prior64_m10, m05, shield64")):
+                        "shipped, prior64, prior64_m05, prior64_m10, m05, shield64, "
+                        "charge_budget, charge_ring, p64_budget, p64_ring"),
+                       (["--report", "x.json", "--against", "nope"], "error: --against: "
+                        "'nope' is not one of shipped, prior64, prior64_m05, prior64_m10, "
+                        "m05, shield64, charge_budget, charge_ring, p64_budget, p64_ring")):
         assert run("guarded_dev_lofo", *args, tmp=tmp_path, status=2) == line
 
 
@@ -838,6 +842,15 @@ def test_guarded_dev_lofo_rule() -> None:
                      "b": ["host random/sparse wasted 11 > 10"]}
     win, _ = dl.rule(figs(a=(fig(0.054), fig(0.054)), shield64=(fig(0.06), fig(0.055))))
     assert win == "shield64"
+    # against shield64 (session 32's rule): + 0.3 point over the shield alone, else it wins
+    two = figs(a=(fig(0.054), fig(0.054)), shield64=(fig(0.0505), fig(0.0505)))
+    win, fails = dl.rule(two, "shield64")
+    assert win == "a" and set(fails) == {"shipped", "a"} and not fails["a"]
+    assert fails["shipped"] == ["seed_table1 gain -0.05 point < +0.30",
+                                "host gain -0.05 point < +0.30"]
+    win, fails = dl.rule(figs(a=(fig(0.054), fig(0.0529)), shield64=(fig(0.05), fig(0.05))),
+                         "shield64")
+    assert win == "shield64" and fails["a"] == ["host gain +0.29 point < +0.30"]
 
 
 # --- six scripts that were tested on their argument errors only: each at its smallest

@@ -1328,8 +1328,51 @@ class GuardedPolicy(Policy):
 # --- learning the table (simulator, full information) ---------------------------------------
 
 
+CHARGES: tuple[str, ...] = ("true", "budget", "ring")
+"""What :func:`arm_rewards` (and so :func:`learn_table`) credits a window page with
+(``charge``): ``true``, the shipped learner, the objective's own hindsight prices (a page
+written later saves ``gain``, else costs ``loss``: :meth:`CostModel.page_prices` of the cost
+the run is priced by); ``budget``, the run-time budget's currency (a page written later
+returns the budget's ``gain_ns`` on top of its stake, an unwritten one loses its stake
+``loss_ns``: the prices :meth:`GuardedPolicy.for_cost` pushes, whose break-even share is
+higher, 88.9% against 83.1% under ``seed_table1``, 94.4% against 88.3% under ``host``);
+``ring``, the budget's currency where a copy returns its stake only if its page is written
+before :data:`PROOFS` more pages are copied after it (the run's logged copies; the ring
+then overwrites its entry unproven: for the budget the copy was waste). Session 32,
+docs/results/charge-learner-s32.md."""
+
+
+def check_charge(charge: Any) -> str:
+    """``charge`` must be one of :data:`CHARGES`."""
+    if not isinstance(charge, str) or charge not in CHARGES:
+        raise ConfigError(f"charge: one of {', '.join(CHARGES)}, got {charge!r}")
+    return charge
+
+
+def _copies_logged(trace: Trace, events: Sequence[tuple[int, ...]]) -> np.ndarray:
+    """Pages each logged fault's window copied (those still shared when it opened), replayed
+    as :func:`arm_rewards` replays them."""
+    private = np.zeros(trace.n_pages, dtype=bool)
+    ends = trace.region_ends
+    out = np.zeros(len(events), dtype=np.int64)
+    for e, ev in enumerate(events):
+        page, k = ev[0], ev[2]
+        s = ev[4] if len(ev) > 4 else 0
+        private[page] = True
+        if k > 0:
+            lim = int(ends[int(np.searchsorted(ends, page, side="right"))])
+            if s >= 2:
+                win = page + s * np.arange(1, min(k, (lim - 1 - page) // s) + 1)
+            else:
+                win = np.arange(page + 1, min(page + k, lim - 1) + 1)
+            out[e] = int(np.count_nonzero(~private[win]))
+            private[win] = True
+    return out
+
+
 def arm_rewards(trace: Trace, cost: CostModel, lam: float,
-                events: Sequence[tuple[int, ...]], degrees: Sequence[int] = DEGREES
+                events: Sequence[tuple[int, ...]], degrees: Sequence[int] = DEGREES,
+                charge: str = "true", budget_prices: tuple[float, float] | None = None
                 ) -> np.ndarray:
     """Hindsight reward of every arm (a degree, or an align value ``ALIGN | G``: the degree
     to the end of the fault's aligned group of G pages) at every logged fault, in ns saved
@@ -1352,12 +1395,29 @@ def arm_rewards(trace: Trace, cost: CostModel, lam: float,
     (the trimmed walk, as the engine charges it) ``precopy_stride_ns`` more; an align value
     there is its degree at the fault's virtual page, strided (what :meth:`GuardedPolicy.degree`
     asks of a strided window), and the logged window is replayed strided.
+
+    ``charge`` (:data:`CHARGES`; ``budget_prices``, the budget's ``(gain_ns, loss_ns)``, is
+    needed unless ``"true"``): ``"budget"`` prices a useful page at ``+gain_ns`` and a wasted
+    one at ``-loss_ns``; ``"ring"`` also counts a page written later as wasted unless fewer
+    than :data:`PROOFS` pages were copied (by the logged windows of the faults after this
+    one) before its next write. The walk, setup and strided prices stay the engine's.
     """
+    check_charge(charge)
     n = trace.n_pages
     last = np.full(n, -1, dtype=np.int64)
     last[trace.pages] = np.arange(trace.writes)  # index of each page's last write
     private = np.zeros(n, dtype=bool)
     gain, loss = cost.page_prices(lam, GuardedPolicy.decide_program)
+    if charge != "true":
+        if budget_prices is None:
+            raise ConfigError(f"charge: {charge!r} needs the budget's prices (budget_prices)")
+        gain, loss = (float(v) for v in budget_prices)
+    if charge == "ring":  # when each page is next written, and the copies logged before then
+        order = np.argsort(trace.pages, kind="stable")
+        w_all = np.int64(trace.writes + 1)
+        keys = trace.pages[order].astype(np.int64) * w_all + order
+        ev_wi = np.fromiter((ev[3] for ev in events), dtype=np.int64, count=len(events))
+        copies0 = np.concatenate(([0], np.cumsum(_copies_logged(trace, events))))
     arms = [int(d) for d in degrees]
     aligned = np.array([is_align(a) for a in arms])
     groups = np.array([a - ALIGN if is_align(a) else 1 for a in arms], dtype=np.int64)
@@ -1385,6 +1445,12 @@ def arm_rewards(trace: Trace, cost: CostModel, lam: float,
         if m > 0:
             priv = private[win]
             later = last[win] > wi
+            if charge == "ring":  # written before the ring overwrites its entry unproven
+                pos = np.searchsorted(keys, win.astype(np.int64) * w_all + wi, side="right")
+                pos_c = np.minimum(pos, keys.size - 1)
+                nxt = np.where(later, order[pos_c], trace.writes)
+                between = copies0[np.searchsorted(ev_wi, nxt, side="left")] - copies0[e + 1]
+                later &= between < PROOFS
             per = np.where(priv, 0.0, np.where(later, gain, -loss))
             c = np.concatenate(([0.0], np.cumsum(per)))
             # Window pages walked for a degree d: up to the last page still shared among
@@ -1410,7 +1476,7 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
                 passes: int = 3, epsilon: float = 0.2, seed: int = 0,
                 degrees: Sequence[int] = DEGREES, margin: float = 0.02,
                 progress: bool = False, aligns: Sequence[int] = ALIGN_GROUPS_LEARNED,
-                prior: int = 0, **policy_kw: Any) -> dict[str, Any]:
+                prior: int = 0, charge: str = "true", **policy_kw: Any) -> dict[str, Any]:
     """Learn the table from ``traces`` (each priced under each of ``costs``).
 
     The arms are ``degrees`` and, for each G of ``aligns``, the align value ``ALIGN | G``
@@ -1426,30 +1492,40 @@ def learn_table(traces: Iterable[Trace], costs: Sequence[CostModel], lam: float 
     its data say otherwise. With 0 a cell that the passes rarely reach (high sentinel use is
     reached only after windows were used) asks for no window; with 64 it asks what the shield
     alone (``shield64``) asks, and the shield's budget bounds its loss either way.
+
+    ``charge`` (:data:`CHARGES`; ``"true"``, the default, is the learner as shipped): the
+    currency each arm's window pages are priced in (:func:`arm_rewards`). ``"budget"`` and
+    ``"ring"`` price them as the run-time budget books them (its ``gain_ns`` / ``loss_ns``,
+    and with ``"ring"`` a page used only after the ring has overwritten its entry is a lost
+    stake), so that a cell whose windows are used below the budget's break-even share is not
+    credited for the budget its waste takes from the other cells of its region. Only the
+    table changes: the budget bounds the loss over ``k = 0`` for any table.
     """
-    return learn_tables(traces, costs, [(prior, margin)], lam=lam, passes=passes,
+    return learn_tables(traces, costs, [(prior, margin, charge)], lam=lam, passes=passes,
                         epsilon=epsilon, seed=seed, degrees=degrees, progress=progress,
                         aligns=aligns, **policy_kw)[0]
 
 
 def learn_tables(traces: Iterable[Trace], costs: Sequence[CostModel],
-                 variants: Sequence[tuple[int, float]], lam: float = 1.0, passes: int = 3,
+                 variants: Sequence[tuple[Any, ...]], lam: float = 1.0, passes: int = 3,
                  epsilon: float = 0.2, seed: int = 0, degrees: Sequence[int] = DEGREES,
                  progress: bool = False, aligns: Sequence[int] = ALIGN_GROUPS_LEARNED,
                  **policy_kw: Any) -> list[dict[str, Any]]:
-    """:func:`learn_table` for each ``(prior, margin)`` of ``variants``, in their order: the
-    same tables as one call per variant (same ``seed``), with a pass replayed once for all
-    variants whose tables and exploration stream are still the same (every variant of one
-    prior shares the first pass)."""
+    """:func:`learn_table` for each ``(prior, margin)`` or ``(prior, margin, charge)`` of
+    ``variants`` (``charge`` ``"true"`` unless given), in their order: the same tables as one
+    call per variant (same ``seed``), with a pass replayed once for all variants whose tables
+    and exploration stream are still the same (every variant of one prior shares the first
+    pass; each charge prices the same replay)."""
     import copy
 
     traces = list(traces)
+    variants = [(v[0], v[1], check_charge(v[2]) if len(v) > 2 else "true") for v in variants]
     bad = [g for g in aligns if int(g) not in ALIGN_GROUPS]
     if bad:
         raise ConfigError(f"aligns: group sizes in {', '.join(map(str, ALIGN_GROUPS))}, "
                           f"got {bad[0]!r}")
     arms = [int(d) for d in degrees] + [ALIGN | int(g) for g in aligns]
-    for prior, _ in variants:
+    for prior, _, _ in variants:
         if isinstance(prior, bool) or prior not in arms or is_align(int(prior)):
             raise ConfigError(f"prior: a degree of {', '.join(map(str, degrees))}, "
                               f"got {prior!r}")
@@ -1458,7 +1534,7 @@ def learn_tables(traces: Iterable[Trace], costs: Sequence[CostModel],
                           "strided window below the arm's degree); learn with stride_clip: 0")
     # groups of variants that replay alike: (table, exploration stream, variant indices)
     groups: list[tuple[list[int], Any, list[int]]] = []
-    for i, (prior, _) in enumerate(variants):
+    for i, (prior, _, _) in enumerate(variants):
         same = [g for g in groups if g[0][0] == int(prior)]
         if same:
             same[0][2].append(i)
@@ -1468,13 +1544,19 @@ def learn_tables(traces: Iterable[Trace], costs: Sequence[CostModel],
     for _ in range(passes):
         nxt: list[tuple[list[int], Any, list[int]]] = []
         for table, rng, members in groups:
-            sums, weight = _learn_pass(traces, costs, table, rng, arms, lam, epsilon,
-                                       progress, policy_kw)
+            charges = list(dict.fromkeys(variants[i][2] for i in members))
+            priced = _learn_pass(traces, costs, table, rng, arms, lam, epsilon,
+                                 progress, policy_kw, charges)
             split: dict[tuple[int, ...], list[int]] = {}
-            best = np.argmax(sums, axis=1)  # (the group's one pass: the same for its members)
-            best_sum = sums[np.arange(N_CELLS), best]
+            # (the group's one pass: each charge's best arms the same for its members)
+            bests = {}
+            for ch, (sums, _w) in priced.items():
+                best = np.argmax(sums, axis=1)
+                bests[ch] = (best, sums[np.arange(N_CELLS), best])
             for i in members:
-                prior, margin = variants[i]
+                prior, margin, ch = variants[i]
+                sums, weight = priced[ch]
+                best, best_sum = bests[ch]
                 pi = arms.index(int(prior))
                 # (arm 0's hindsight reward is 0 by construction: with prior 0, the rule
                 # before it)
@@ -1488,21 +1570,22 @@ def learn_tables(traces: Iterable[Trace], costs: Sequence[CostModel],
         groups = nxt
     if passes < 1:
         out = [{"table": [int(p)] * N_CELLS, "sums": np.zeros((N_CELLS, len(arms))),
-                "weight": np.zeros(N_CELLS)} for p, _ in variants]
+                "weight": np.zeros(N_CELLS)} for p, _, _ in variants]
     return out
 
 
 def _learn_pass(traces: list[Trace], costs: Sequence[CostModel], table: list[int], rng: Any,
                 arms: list[int], lam: float, epsilon: float, progress: bool,
-                policy_kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+                policy_kw: dict[str, Any], charges: Sequence[str] = ("true",)
+                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """One pass of :func:`learn_table`: every trace replayed under ``table`` with ``epsilon``
-    exploration drawn from ``rng`` (advanced); each cell's arm rewards and baseline share."""
+    exploration drawn from ``rng`` (advanced); per charge of ``charges`` (the same replay
+    priced in each), each cell's arm rewards and baseline share."""
     from tqdm import tqdm
 
     from cowrl.sim.simulator import simulate
 
-    sums = np.zeros((N_CELLS, len(arms)))
-    weight = np.zeros(N_CELLS)
+    out = {ch: (np.zeros((N_CELLS, len(arms))), np.zeros(N_CELLS)) for ch in charges}
     for cost in costs:
         for t in tqdm(traces, disable=not progress, leave=False):
             pol = GuardedPolicy.for_cost(cost, lam, **policy_kw)
@@ -1520,12 +1603,14 @@ def _learn_pass(traces: list[Trace], costs: Sequence[CostModel], table: list[int
             log = pol.trace_log
             if not log:
                 continue
-            r = arm_rewards(t, pol.priced(cost), lam, log, arms) / base_ns
             cells = np.fromiter((e[1] for e in log), dtype=np.int64, count=len(log))
-            np.add.at(sums, cells, r)
-            np.add.at(weight, cells, cost.demand_ns / base_ns)
+            for ch, (sums, weight) in out.items():
+                r = arm_rewards(t, pol.priced(cost), lam, log, arms, charge=ch,
+                                budget_prices=(pol.gain, pol.loss)) / base_ns
+                np.add.at(sums, cells, r)
+                np.add.at(weight, cells, cost.demand_ns / base_ns)
             del rec
-    return sums, weight
+    return out
 
 
 
