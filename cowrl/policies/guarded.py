@@ -1604,8 +1604,9 @@ def _learn_pass(traces: list[Trace], costs: Sequence[CostModel], table: list[int
             if not log:
                 continue
             cells = np.fromiter((e[1] for e in log), dtype=np.int64, count=len(log))
+            priced = pol.priced(cost)
             for ch, (sums, weight) in out.items():
-                r = arm_rewards(t, pol.priced(cost), lam, log, arms, charge=ch,
+                r = arm_rewards(t, priced, lam, log, arms, charge=ch,
                                 budget_prices=(pol.gain, pol.loss)) / base_ns
                 np.add.at(sums, cells, r)
                 np.add.at(weight, cells, cost.demand_ns / base_ns)
