@@ -1292,22 +1292,22 @@ class GuardedPolicy(Policy):
         if self.explore is not None or self.trace_log is not None or self.stride_gate \
                 or self.stride_clip:
             return None
-        if self.group_below and not self.inert:  # compiled, but not in the module
-            return self.program()
+        if self.group_below:  # compiled, but not in the module
+            return KernelProgram(mode="static", k=0) if self.inert else self.program()
         return self.kernel_program()
 
     def kernel_program(self) -> KernelProgram:
         """The module runs the same program (COWRL_POLICY_GUARDED, cowrl_guarded.h), or, for
         an inert policy (:attr:`inert`), STATIC with k = 0: the decisions it would take."""
+        if self.group_below:  # a simulator study (session 34): refused even when inert
+            raise ConfigError(f"policy.group_below: {self.group_below} is a simulator study "
+                              "(not in the module's table); use group_below: 0")
         if self.inert:
             return KernelProgram(mode="static", k=0)
         for field in ("stride_gate", "stride_clip"):  # simulator studies: not in the module
             if getattr(self, field):
                 raise ConfigError(f"policy.{field}: 1 is a simulator study (not in the "
                                   f"module's table); use {field}: 0")
-        if self.group_below:
-            raise ConfigError(f"policy.group_below: {self.group_below} is a simulator study "
-                              "(not in the module's table); use group_below: 0")
         return self.program()  # stride_window 1: the module's table carries it (ABI 15)
 
     def describe(self) -> dict[str, int | str]:
