@@ -20,11 +20,17 @@ Variants (:data:`VARIANTS`): the shipped learner (prior 0, margin 0.02), prior 6
 with margin 0.05 / 0.1, margin 0.05 with prior 0, ``shield64`` (64 in every cell: nothing
 learned), and (session 32) the learner with arms priced in the budget's currency
 (``learn_table``'s ``charge``: ``charge_budget`` / ``charge_ring`` with prior 0,
-``p64_budget`` / ``p64_ring`` with prior 64). ``--against`` names the variant the rule
-compares with (default the shipped learner). Prints one line per (family, variant) and,
-per variant, the pooled figures over the held-out families (gain, share of the oracle's
-gain, worst draw vs baseline, families within 1.10 x the best fixed k, pages copied and
-wasted on random/sparse) and the per-family gain difference against the shipped learner.
+``p64_budget`` / ``p64_ring`` with prior 64), and (session 34) ``shield64_below4`` /
+``shield64_below16`` (``shield64`` with ``group_below: 4`` / ``16``: :data:`OPTIONS`).
+``--against`` names the variant the rule compares with (default the shipped learner), and
+the per-family differences are printed against it; ``--max-family-drop P`` adds the clause
+that no held-out family's gain falls by more than P points against it (session 34's rule).
+``--on-corpus`` measures variants that learn nothing on the recorded corpus (``data/traces``,
+in-sample for the learners) instead, per trace, and applies no rule.
+Prints one line per (family, variant) and, per variant, the pooled figures over the held-out
+families (gain, share of the oracle's gain, worst draw vs baseline, families within 1.10 x
+the best fixed k, pages copied and wasted on random/sparse) and the per-family gain
+difference against ``--against``.
 ``--out`` saves the rows; ``--report`` prints the same from saved files (one per cost
 model) and applies :func:`rule`.
 """
@@ -75,7 +81,16 @@ VARIANTS: dict[str, tuple[int, float] | tuple[int, float, str] | None] = {
     "charge_ring": (0, 0.02, "ring"),
     "p64_budget": (64, 0.02, "budget"),
     "p64_ring": (64, 0.02, "ring"),
+    # session 34 (docs/results/group-below-s34.md): shield64 whose windows also copy the
+    # fault's aligned group below it (GuardedPolicy's group_below, a simulator study)
+    "shield64_below4": None,
+    "shield64_below16": None,
 }
+OPTIONS: dict[str, dict[str, int]] = {
+    "shield64_below4": {"group_below": 4},
+    "shield64_below16": {"group_below": 16},
+}
+"""Options a variant sets over the shipped ones (``shipped_options('guarded')``)."""
 
 RULE = {"gain_over_shipped": 0.003, "worst": 1.010, "wasted_random_sparse": 10}
 """Declared before the first comparison (docs/results/dev-lofo-s31.md): a variant replaces
@@ -124,7 +139,8 @@ def run(cost_name: str, families: list[str], variants: list[str], n_train: int, 
         tables = {v: r["table"] for v, r in zip(learned, res, strict=True)}
         test = development_draws(fam, n_test, first)
         for v in variants:
-            pol = GuardedPolicy.for_cost(cost, table=tables.get(v, [64] * N_CELLS), **kw)
+            pol = GuardedPolicy.for_cost(cost, table=tables.get(v, [64] * N_CELLS),
+                                         **{**kw, **OPTIONS.get(v, {})})
             got = [r for r in measure([pol], test, cost) if r["policy"] == pol.name]
             for r in got:
                 r.update(holdout=fam, variant=v, costmodel=cost.name)
@@ -155,9 +171,43 @@ def pooled(rows: list[dict]) -> dict:
             "per": {f: p["gain"] for f, p in per.items()}}
 
 
-def report(rows: list[dict]) -> dict[str, dict[str, dict]]:
+def corpus_run(cost_name: str, variants: list[str], against: str) -> list[dict]:
+    """``--on-corpus``: variants that learn nothing (``VARIANTS[v] is None``) measured on
+    every recorded trace of ``data/traces`` (in-sample for the learners, which train on it);
+    prints each trace's gain and the difference against ``against`` (points), applies no
+    rule; returns the rows."""
+    learned = [v for v in variants if VARIANTS[v] is not None]
+    if learned:
+        raise ConfigError(f"--on-corpus: {learned[0]} learns on the corpus; only variants "
+                          "that learn nothing are measured there")
+    cost = make_costmodel(cost_name)
+    kw = shipped_options("guarded")
+    traces = [load_trace(f) for f in corpus_train_files("", CORPUS)]
+    rows: list[dict] = []
+    for v in variants:
+        pol = GuardedPolicy.for_cost(cost, table=[64] * N_CELLS,
+                                     **{**kw, **OPTIONS.get(v, {})})
+        got = [r for r in measure([pol], traces, cost) if r["policy"] == pol.name]
+        for r in got:
+            r.update(holdout=r["trace"], variant=v, costmodel=cost.name)
+        rows += got
+    gains = {(r["variant"], r["trace"]): 1 - r["ratio"] for r in rows}
+    names = list(dict.fromkeys(r["trace"] for r in rows))
+    others = [v for v in variants if v != against]
+    print(f"\n{cost.name}: recorded corpus (in-sample), gain, points against {against}")
+    print(f"| trace | {against} gain | " + " | ".join(others) + " |")
+    print("|---|---|" + "---|" * len(others))
+    for n in names:
+        g0 = gains.get((against, n), float("nan"))
+        print(f"| {n} | {100 * g0:+.2f}% | " + " | ".join(
+            f"{100 * (gains[(v, n)] - g0):+.2f}" for v in others) + " |")
+    return rows
+
+
+def report(rows: list[dict], against: str = SHIPPED) -> dict[str, dict[str, dict]]:
     """Print the pooled figures per cost model and variant, the per-family differences
-    against the shipped learner; return ``{costmodel: {variant: pooled}}``."""
+    against ``against`` (the shipped learner unless given; if it is not among the rows, the
+    shipped learner); return ``{costmodel: {variant: pooled}}``."""
     out: dict[str, dict[str, dict]] = {}
     for cm in dict.fromkeys(r["costmodel"] for r in rows):
         got = {v: pooled([r for r in rows if r["costmodel"] == cm and r["variant"] == v])
@@ -172,23 +222,26 @@ def report(rows: list[dict]) -> dict[str, dict[str, dict]]:
             print(f"| {v} | {100 * p['gain']:+.2f}% (oracle {100 * p['oracle_gain']:+.1f}%) | "
                   f"{share} | {p['worst']:.4f} ({p['worst_trace']}) | "
                   f"{p['near']}/{p['families']} | {p['us_pre']} / {p['us_wasted']} |")
-        if SHIPPED in got:
-            others = [v for v in got if v != SHIPPED]
-            print(f"\n{cm}: per-family gain, points against {SHIPPED}")
-            print(f"| family | {SHIPPED} gain | " + " | ".join(others) + " |")
+        ref = against if against in got else SHIPPED
+        if ref in got:
+            others = [v for v in got if v != ref]
+            print(f"\n{cm}: per-family gain, points against {ref}")
+            print(f"| family | {ref} gain | " + " | ".join(others) + " |")
             print("|---|---|" + "---|" * len(others))
-            for f, g0 in got[SHIPPED]["per"].items():
+            for f, g0 in got[ref]["per"].items():
                 print(f"| {f} | {100 * g0:+.2f}% | " + " | ".join(
                     f"{100 * (got[v]['per'].get(f, float('nan')) - g0):+.2f}" for v in others)
                       + " |")
     return out
 
 
-def rule(figs: dict[str, dict[str, dict]], against: str = SHIPPED
-         ) -> tuple[str, dict[str, list[str]]]:
+def rule(figs: dict[str, dict[str, dict]], against: str = SHIPPED,
+         max_family_drop: float | None = None) -> tuple[str, dict[str, list[str]]]:
     """:data:`RULE` over ``{costmodel: {variant: pooled}}``, each variant against
     ``against`` (default the shipped learner): the winner (``against`` if no variant passes)
-    and, per variant, the clauses it failed."""
+    and, per variant, the clauses it failed. ``max_family_drop`` (a fraction, 0.005 = 0.5
+    point; session 34's rule): also fail a variant where a held-out family's gain falls by
+    more than that against ``against``, under any cost model."""
     fails: dict[str, list[str]] = {}
     variants = [v for v in next(iter(figs.values())) if v != against]
     for v in variants:
@@ -202,6 +255,12 @@ def rule(figs: dict[str, dict[str, dict]], against: str = SHIPPED
             if p["us_wasted"] > RULE["wasted_random_sparse"]:
                 bad.append(f"{cm} random/sparse wasted {p['us_wasted']} > "
                            f"{RULE['wasted_random_sparse']}")
+            if max_family_drop is not None:
+                for f, g0 in s["per"].items():
+                    drop = g0 - p["per"].get(f, float("-inf"))
+                    if drop > max_family_drop + 1e-12:
+                        bad.append(f"{cm} {f} gain {-100 * drop:+.2f} point < "
+                                   f"-{100 * max_family_drop:.2f}")
         fails[v] = bad
     passing = [v for v in variants if not fails[v]]
     win = max(passing, key=lambda v: sum(got[v]["gain"] for got in figs.values()),
@@ -229,9 +288,18 @@ def main() -> None:
                     help="only print the figures and the rule's verdict from saved rows")
     ap.add_argument("--against", default=SHIPPED,
                     help="--report: the variant the rule compares every other with")
+    ap.add_argument("--max-family-drop", type=float, default=None,
+                    help="--report: also fail a variant where a family's gain falls by more "
+                         "than this many points against --against (session 34: 0.5)")
+    ap.add_argument("--on-corpus", action="store_true",
+                    help="measure variants that learn nothing on data/traces (in-sample), "
+                         "per trace; no rule")
     args = ap.parse_args()
     if args.against not in VARIANTS:
         raise ConfigError(f"--against: {args.against!r} is not one of {', '.join(VARIANTS)}")
+    if args.max_family_drop is not None and not args.max_family_drop >= 0:
+        raise ConfigError(f"--max-family-drop: must be >= 0 points, got {args.max_family_drop}")
+    drop = None if args.max_family_drop is None else args.max_family_drop / 100
     if args.report:
         rows = []
         for f in args.report:
@@ -239,9 +307,9 @@ def main() -> None:
                 rows += json.loads(f.read_text())["rows"]
             except (OSError, ValueError, KeyError) as e:
                 raise ConfigError(f"--report: {f}: {type(e).__name__}: {e}") from None
-        figs = report(rows)
+        figs = report(rows, args.against)
         if all(args.against in got for got in figs.values()) and len(figs) > 0:
-            win, fails = rule(figs, args.against)
+            win, fails = rule(figs, args.against, drop)
             against = "" if args.against == SHIPPED else f"; against {args.against}"
             print(f"\nrule ({', '.join(figs)}{against}): " + "; ".join(
                 f"{v} {'passes' if not bad else 'fails: ' + ', '.join(bad)}"
@@ -259,6 +327,13 @@ def main() -> None:
     if bad or not variants:
         raise ConfigError(f"--variants: {bad[0] if bad else args.variants!r} is not one of "
                           f"{', '.join(VARIANTS)}")
+    if args.on_corpus:
+        rows = corpus_run(args.costmodel, variants, args.against)
+        if args.out:
+            args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                            "rows": rows}, default=lambda o: o.item()))
+        return
+
     def save(rows: list[dict]) -> None:
         if args.out:
             args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},

@@ -812,11 +812,40 @@ def test_guarded_dev_lofo_small(tmp_path: Path) -> None:
                        (["--first", "100"], "error: --first: development draws are seeds 2000+"),
                        (["--variants", "bogus"], "error: --variants: 'bogus' is not one of "
                         "shipped, prior64, prior64_m05, prior64_m10, m05, shield64, "
-                        "charge_budget, charge_ring, p64_budget, p64_ring"),
+                        "charge_budget, charge_ring, p64_budget, p64_ring, shield64_below4, "
+                        "shield64_below16"),
                        (["--report", "x.json", "--against", "nope"], "error: --against: "
                         "'nope' is not one of shipped, prior64, prior64_m05, prior64_m10, "
-                        "m05, shield64, charge_budget, charge_ring, p64_budget, p64_ring")):
+                        "m05, shield64, charge_budget, charge_ring, p64_budget, p64_ring, "
+                        "shield64_below4, shield64_below16"),
+                       (["--report", "x.json", "--max-family-drop", "-1"],
+                        "error: --max-family-drop: must be >= 0 points, got -1.0"),
+                       (["--on-corpus", "--variants", "shield64,prior64"], "error: --on-corpus: "
+                        "prior64 learns on the corpus; only variants that learn nothing are "
+                        "measured there")):
         assert run("guarded_dev_lofo", *args, tmp=tmp_path, status=2) == line
+
+
+def test_guarded_dev_lofo_group_below(tmp_path: Path) -> None:
+    """Session 34's variants: ``shield64_below4`` is shield64 with ``group_below: 4``
+    (reverse_blocks, written downwards in blocks, is where the pages below pay), and
+    ``--report --against shield64`` prints the per-family differences against it."""
+    out_json = tmp_path / "rows.json"
+    out = run("guarded_dev_lofo", "--costmodel", "host", "--families", "reverse_blocks",
+              "--variants", "shield64,shield64_below4", "--train-draws", "1", "--test-draws",
+              "1", "--no-corpus", "--out", str(out_json), tmp=tmp_path)
+    pre = {m[1]: int(m[2]) for m in re.finditer(
+        r"^host reverse_blocks (\w+): .* pre (\d+) wasted \d+$", out, re.M)}
+    assert set(pre) == {"shield64", "shield64_below4"} and pre["shield64_below4"] \
+        > pre["shield64"], out
+    dl = load_experiment("guarded_dev_lofo")
+    assert dl.OPTIONS["shield64_below4"] == {"group_below": 4}
+    rep = run("guarded_dev_lofo", "--report", str(out_json), "--against", "shield64",
+              "--max-family-drop", "0.5", tmp=tmp_path)
+    assert "host: per-family gain, points against shield64" in rep, rep
+    assert re.search(rf"^\| reverse_blocks \| ({NUM})% \| ({NUM}) \|$", rep, re.M), rep
+    assert re.search(r"^rule \(host; against shield64\): shield64_below4 (passes|fails: .*)$",
+                     rep, re.M), rep
 
 
 def test_guarded_dev_lofo_rule() -> None:
@@ -851,6 +880,21 @@ def test_guarded_dev_lofo_rule() -> None:
     win, fails = dl.rule(figs(a=(fig(0.054), fig(0.0529)), shield64=(fig(0.05), fig(0.05))),
                          "shield64")
     assert win == "shield64" and fails["a"] == ["host gain +0.29 point < +0.30"]
+    # session 34's clause: no family's gain down more than max_family_drop against shield64
+    def per(gain: float, **fams: float) -> dict:
+        return {**fig(gain), "per": fams}
+
+    three = {cm: {"shipped": per(0.05, x=0.05), "shield64": per(0.05, x=0.10, y=0.02),
+                  "a": per(0.06, x=0.0949, y=0.0199 if cm == "host" else 0.03)}
+             for cm in ("seed_table1", "host")}
+    win, fails = dl.rule(three, "shield64")
+    assert win == "a" and not fails["a"]  # the clause is off unless asked
+    win, fails = dl.rule(three, "shield64", 0.005)
+    assert win == "shield64" and fails["a"] == ["seed_table1 x gain -0.51 point < -0.50",
+                                                "host x gain -0.51 point < -0.50"]
+    three["host"]["a"]["per"]["x"] = three["seed_table1"]["a"]["per"]["x"] = 0.0951
+    win, fails = dl.rule(three, "shield64", 0.005)
+    assert win == "a" and not fails["a"]
 
 
 # --- six scripts that were tested on their argument errors only: each at its smallest

@@ -374,6 +374,9 @@ class GuardedContext:
         # many of page-s, page-2s, page-3s are private (the strided left neighbours)
         self.win_stride = 0
         self.left_s = 0
+        # group_below (a simulator study, session 34): the pages page-b .. page-1 below the
+        # fault that this fault's window also walks (0: none)
+        self.win_below = 0
         # The module reads PTEs; the simulator policy mirrors them from its own decisions.
         self.private = bytearray(n_pages)
         # The fault's coordinate offset (FaultContext.coord_offset): the pages given to the
@@ -601,6 +604,17 @@ class GuardedContext:
             return range(page + s, page + min(k, (limit - 1 - page) // s) * s + 1, s)
         return range(page + 1, max(min(page + k, limit - 1), page) + 1)
 
+    def below_pages(self, page: int, start: int, vpn: int, group: int) -> tuple[int, int]:
+        """``group_below``: ``(walked, shared)`` of the pages below ``page`` in its aligned
+        group of ``group`` virtual pages (``vpn``: the page's virtual page), within the region
+        (from ``start``): the walk starts at the lowest of them still shared (none shared:
+        ``(0, 0)``), as a forward walk stops after its last shared page
+        (``programs.guarded_below``)."""
+        lo = max(page - (vpn & (group - 1)), start)
+        o = self.off
+        shared = [q for q in range(lo, page) if not self.private[q - o]]
+        return (page - shared[0], len(shared)) if shared else (0, 0)
+
     def shared_in_window(self, page: int, k: int, limit: int) -> int:
         """Shared pages among ``page+1 .. page+k`` (clipped at ``limit``, the region's
         exclusive end; strided: :meth:`window_pages`): what a window would copy."""
@@ -629,6 +643,8 @@ class GuardedContext:
         else:
             end = max(min(page + k, n - 1), page)
             self.private[page - o:end + 1 - o] = b"\x01" * (end + 1 - page)
+            b = self.win_below if k > 0 else 0  # group_below: and the pages below it
+            self.private[page - b - o:page - o] = b"\x01" * b
         self.valid[c.slot] = 1
         self.end[c.slot] = end
         self.run[c.slot] = c.run if c.cls == STREAM else 0
@@ -680,7 +696,8 @@ class GuardedPolicy(Policy):
                  floor_total: int = 0, floor_slow: int = 0, proof_skipmap: int = 0,
                  proof_duemap: int = 0, walk_due_ns: int = 0, walk_scan_ns: int = 0,
                  proof_cutback: int = 0, stride_window: int = 0,
-                 stride_ns: int = 0, stride_gate: int = 0, stride_clip: int = 0) -> None:
+                 stride_ns: int = 0, stride_gate: int = 0, stride_clip: int = 0,
+                 group_below: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -718,6 +735,10 @@ class GuardedPolicy(Policy):
         check_stride_window(stride_window, protect)
         self.stride_gate = check_stride_gate(stride_gate, stride_window)
         self.stride_clip = check_stride_gate(stride_clip, stride_window, "stride_clip")
+        # group_below G (a simulator study, session 34; 0 = off): a granted adjacent window
+        # also copies the shared pages of the fault's aligned group of G virtual pages below
+        # it, staked and proven as its other pages (degree(); not in the module)
+        self.group_below = check_group_below(group_below, protect)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -900,6 +921,7 @@ class GuardedPolicy(Policy):
         """The degree and the pages it copies, within the budget (``want``: the value asked
         for, by default the table's; ``vpn``: the page's virtual page number, default
         ``page``, which align values read)."""
+        self.ctx.win_below = 0
         if want is None:
             want = self.table[c.cell]
         if self.explore is not None:
@@ -914,12 +936,17 @@ class GuardedPolicy(Policy):
         cap = self.ctx.protected_gap(page, want, start, limit) if self.ctx.protect else want + 1
         if self.stride_clip and self.ctx.win_stride:
             cap = min(cap, self.ctx.strided_clip(page, want, start, limit))
+        below = 0  # group_below: the shared pages below, in every candidate (adjacent only)
+        if self.group_below and not self.ctx.win_stride:
+            self.ctx.win_below, below = self.ctx.below_pages(
+                page, start, page if vpn is None else vpn, self.group_below)
         for d in reversed(cands):
             if d > want or d == 0 or d >= cap:
                 continue
-            copied = self.ctx.shared_in_window(page, d, limit)
+            copied = self.ctx.shared_in_window(page, d, limit) + below
             if copied * self.reserve(c.cls) + self.fixed(page, d, copied, limit) <= self.budget:
                 return d, copied
+        self.ctx.win_below = 0
         return 0, 0
 
     def below_total(self, cls: int) -> bool:
@@ -932,11 +959,12 @@ class GuardedPolicy(Policy):
 
     def fixed(self, page: int, k: int, copied: int, limit: int) -> int:
         """What a window costs whatever happens: the setup and its already-private pages
-        (a strided window: and ``stride_ns`` per page walked)."""
+        (a strided window: and ``stride_ns`` per page walked; ``group_below``: the pages
+        below walked, :attr:`GuardedContext.win_below`, count as walked)."""
         if self.ctx.win_stride:
             walked = len(self.ctx.window_pages(page, k, limit))
             return self.setup + (walked - copied) * self.skip + walked * self.stride_ns
-        walked = max(min(page + k, limit - 1) - page, 0)
+        walked = max(min(page + k, limit - 1) - page, 0) + self.ctx.win_below
         return self.setup + (walked - copied) * self.skip
 
     def reserve(self, cls: int) -> int:
@@ -1191,8 +1219,8 @@ class GuardedPolicy(Policy):
         if self.proof and k > 0:  # version 4: the copied pages await their proofs
             g = self.ctx
             b = region_bucket(ctx.region_start + ctx.vpn_offset, limit - start, ctx.proc)
-            for q in g.window_pages(page, k, limit):
-                if not g.private[q - off]:
+            for q in (*range(page - g.win_below, page), *g.window_pages(page, k, limit)):
+                if not g.private[q - off]:  # (group_below: the pages below first)
                     h, whole = self.ring_slot(ctx)
                     if self.proof_span and (not g.proof_live or g.proof_tail == h):
                         g.proof_tail = h if not g.proof_live else (h + 1) & (PROOFS - 1)
@@ -1221,6 +1249,11 @@ class GuardedPolicy(Policy):
                 raise RuntimeError("guarded stride_window=1 needs the engine's window stride "
                                    "(FaultContext.window_stride); this fault has none")
             ctx.window_stride[0] = self.ctx.win_stride
+        if self.ctx.win_below and k > 0:  # ... and the pages below it (group_below)
+            if ctx.window_below is None:
+                raise RuntimeError("guarded group_below needs the engine's window_below "
+                                   "(FaultContext.window_below); this fault has none")
+            ctx.window_below[0] = self.ctx.win_below
         if self.trace_log is not None:
             self.trace_log.append((ctx.page, c.cell, k, ctx.write_index,
                                    self.ctx.win_stride))
@@ -1249,7 +1282,8 @@ class GuardedPolicy(Policy):
             "walk_due_ns": self.walk_due, "walk_scan_ns": self.walk_scan,
             "proof_cutback": self.proof_cutback, "degrees": list(self.degrees),
             **({"stride_window": 1, "stride_ns": self.stride_ns} if self.stride_window
-               else {})})
+               else {}),
+            **({"group_below": self.group_below} if self.group_below else {})})
 
     def replay_program(self) -> KernelProgram | None:
         # Training hooks (exploration, the fault log) need decide() at every fault, and so
@@ -1258,11 +1292,16 @@ class GuardedPolicy(Policy):
         if self.explore is not None or self.trace_log is not None or self.stride_gate \
                 or self.stride_clip:
             return None
+        if self.group_below:  # compiled, but not in the module
+            return KernelProgram(mode="static", k=0) if self.inert else self.program()
         return self.kernel_program()
 
     def kernel_program(self) -> KernelProgram:
         """The module runs the same program (COWRL_POLICY_GUARDED, cowrl_guarded.h), or, for
         an inert policy (:attr:`inert`), STATIC with k = 0: the decisions it would take."""
+        if self.group_below:  # a simulator study (session 34): refused even when inert
+            raise ConfigError(f"policy.group_below: {self.group_below} is a simulator study "
+                              "(not in the module's table); use group_below: 0")
         if self.inert:
             return KernelProgram(mode="static", k=0)
         for field in ("stride_gate", "stride_clip"):  # simulator studies: not in the module
@@ -1291,6 +1330,7 @@ class GuardedPolicy(Policy):
                 "proof_skipmap": self.proof_skipmap, "proof_duemap": self.proof_duemap,
                 "proof_cutback": self.proof_cutback, "stride_window": self.stride_window,
                 "stride_gate": self.stride_gate, "stride_clip": self.stride_clip,
+                "group_below": self.group_below,
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -1529,6 +1569,9 @@ def learn_tables(traces: Iterable[Trace], costs: Sequence[CostModel],
         if isinstance(prior, bool) or prior not in arms or is_align(int(prior)):
             raise ConfigError(f"prior: a degree of {', '.join(map(str, degrees))}, "
                               f"got {prior!r}")
+    if policy_kw.get("group_below"):  # arm_rewards prices the pages after the fault only
+        raise ConfigError("policy.group_below: learn_table cannot price it (an arm's hindsight "
+                          "reward counts the pages after the fault); learn with group_below: 0")
     if policy_kw.get("stride_clip"):  # the clip cuts a strided arm short of its degree
         raise ConfigError("policy.stride_clip: learn_table cannot price it (the clip caps a "
                           "strided window below the arm's degree); learn with stride_clip: 0")
@@ -1755,6 +1798,23 @@ def check_stride_gate(value: Any, stride_window: Any, field: str = "stride_gate"
         raise ConfigError(f"policy.{field}: 1 needs stride_window: 1 (it narrows strided "
                           "windows)")
     return int(value)
+
+
+GROUP_BELOW: tuple[int, ...] = (0, *ALIGN_GROUPS)
+"""``group_below``'s values: 0 (off) or an aligned group size G."""
+
+
+def check_group_below(group_below: Any, protect: Any) -> int:
+    """``policy.group_below`` (0 or G in :data:`ALIGN_GROUPS`; G needs ``protect: false``,
+    whose protected gap is the window's pages after the fault), or a one-line
+    :class:`ConfigError` naming it."""
+    if isinstance(group_below, bool) or group_below not in GROUP_BELOW:
+        raise ConfigError(f"policy.group_below must be one of "
+                          f"{', '.join(map(str, GROUP_BELOW))}, got {group_below!r}")
+    if group_below and protect:
+        raise ConfigError("policy.group_below needs protect: false (the protected gap is "
+                          "the window's pages after the fault)")
+    return int(group_below)
 
 
 def check_stride_window(stride_window: Any, protect: Any) -> int:

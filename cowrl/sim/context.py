@@ -112,6 +112,13 @@ class FaultContext:
     (guarded's ``stride_window``, in the module since ABI 15) gets the strided window ``page+s,
     page+2s, .., page+k*s`` within the region, each page walked charged
     ``precopy_stride_ns``. The engine zeroes it when it applies the fault."""
+    window_below: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """The engine's count ``b`` of pages below this fault that its precopy window also walks
+    (one int64; None outside the engine): 0 = none; a policy that sets ``b >= 1`` with a
+    window ``k >= 1`` (guarded's ``group_below``, a simulator study, session 34) gets the pages
+    ``page-b .. page-1`` too (the policy keeps them within the region), each shared one
+    copied and priced as a window page, each private one skipped. The engine zeroes it when
+    it applies the fault."""
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from cowrl.sim.programs import (
     G_WALK_JUMP,
     G_WALK_LIVE,
     G_WALK_SCAN,
+    G_WIN_BELOW,
     G_WIN_STRIDE,
     GUARDED,
     N_CELLS,
@@ -65,9 +66,14 @@ from cowrl.traces.io import Trace
 # adjacent window page+1..page+k, s >= 2 = the strided window page+s, page+2s, ..., page+ks
 # (within the region), each of its pages walked charged precopy_stride_ns; zeroed as READS.
 # A compiled GUARDED program's strided window comes in its state instead (programs.G_WIN_STRIDE).
+# BELOW: the pages below the current fault that a Python policy's window also walks
+# (FaultContext.window_below; guarded's group_below, a simulator study, session 34): b >= 1 =
+# the pages page-b .. page-1 (within the region, decided by the policy), each shared one
+# copied and priced as a window page, each private one skipped; zeroed as READS. A compiled
+# GUARDED program's comes in its state (programs.G_WIN_BELOW).
 POS, PAGE, REND, RSTART, PREV_PAGE, PREV_K, SEQ, RUN, HIT, NPRIV, FAULTS, PRECOPIED, \
-    WASTED, READS, VOFF, WEMPTY, WLIVE, WJUMP, WDUE, WSCAN, PROC, COFF, STRIDE = range(23)
-N_STATE = 23
+    WASTED, READS, VOFF, WEMPTY, WLIVE, WJUMP, WDUE, WSCAN, PROC, COFF, STRIDE, BELOW = range(24)
+N_STATE = 24
 
 
 @njit(cache=True, nogil=True)
@@ -172,6 +178,11 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
         if code == GUARDED and ss[G_WIN_STRIDE] != 0:  # the compiled program's (stride_window)
             stride = ss[G_WIN_STRIDE]
             ss[G_WIN_STRIDE] = 0
+        below = st[i, BELOW]  # group_below: the pages page-below .. page-1 walked too
+        st[i, BELOW] = 0
+        if code == GUARDED and ss[G_WIN_BELOW] != 0:
+            below = ss[G_WIN_BELOW]
+            ss[G_WIN_BELOW] = 0
         if stride >= 2:  # page + j * stride, j = 1..hi (within the region), walked to top
             hi = min(k, (rend - 1 - page) // stride)
             top = hi
@@ -204,6 +215,15 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
                             if written[s0 + j] == 0:
                                 waste += 1
         strided = 0
+        if k > 0 and below > 0:  # group_below: below the fault first, priced as window pages
+            for q in range(page - below, page):
+                if private[s0 + q] == 0:
+                    private[s0 + q] = 1
+                    n += 1
+                    if written[s0 + q] == 0:
+                        waste += 1
+                else:
+                    skip += 1
         if k > 0 and stride >= 2:
             win = hi
             for j in range(1, top + 1):
@@ -501,6 +521,7 @@ class ReplayEngine:
                             page_state=self.private,
                             unproven_reads=self._st[0, READS:READS + 1],
                             window_stride=self._st[0, STRIDE:STRIDE + 1],
+                            window_below=self._st[0, BELOW:BELOW + 1],
                             proof_walk=self._st[0, WEMPTY:WSCAN + 1])
 
     def apply(self, k: int) -> FaultEvent:

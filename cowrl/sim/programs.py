@@ -48,7 +48,10 @@ chooses; the module's precopy walk stops after the last one it read shared
 same page state (:func:`cowrl.sim.engine.replay`'s ``trim``): nothing here returns it. With
 ``stride_window`` (``C_STRIDEW``) a window may be strided, ``page+s, .., page+k*s`` where the
 stride detector sees a constant stride ``s`` continuing; the decision leaves ``s`` in
-``ss[G_WIN_STRIDE]``, which the engine applies and zeroes.
+``ss[G_WIN_STRIDE]``, which the engine applies and zeroes. With ``group_below`` G (a simulator
+study, session 34; ``C_BELOW``, not in the module) a granted adjacent window also walks the
+pages of the fault's aligned group of G virtual pages below it, from the lowest one still
+shared; the decision leaves their count in ``ss[G_WIN_BELOW]``.
 """
 
 from __future__ import annotations
@@ -138,7 +141,10 @@ _GBCUTS = _GBWAIT + G_BUCKETS
 # stride_window: the stride s >= 2 of the window this fault decided (0: adjacent, or k = 0);
 # the engine applies the window page+s, .., page+k*s from it and zeroes it.
 G_WIN_STRIDE = _GBCUTS + G_BUCKETS
-STREAM_STATE = G_WIN_STRIDE + 1
+# group_below (a simulator study, session 34): the pages page-b .. page-1 below the fault the
+# window this fault decided also walks (0: none); the engine applies them and zeroes it.
+G_WIN_BELOW = G_WIN_STRIDE + 1
+STREAM_STATE = G_WIN_BELOW + 1
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -164,7 +170,8 @@ C_WALKSCAN = G_CELLS + 28  # walk_scan_ns: ... and per waiting entry a refresh l
 C_PCUTBACK = G_CELLS + 29  # proof_cutback: s = a cut look puts off the next 2 ** (<= s) faults
 C_STRIDEW = G_CELLS + 30  # stride_window: 1 = a window may follow the stride detector
 C_STRIDENS = G_CELLS + 31  # stride_ns: the budget reserves it per strided page walked
-C_DEG = G_CELLS + 32
+C_BELOW = G_CELLS + 32  # group_below: G = a window also copies its aligned group below the fault
+C_DEG = G_CELLS + 33
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -286,6 +293,24 @@ def guarded_strided(private: np.ndarray, s0: int, page: int, k: int, limit: int,
         if private[s0 + page + j * stride] == 0:
             n += 1
     return hi, n
+
+
+@njit(cache=True, nogil=True)
+def guarded_below(private: np.ndarray, s0: int, page: int, start: int, vpn: int,
+                  group: int) -> tuple[int, int]:
+    """``group_below``: ``(walked, shared)`` of the pages below ``page`` in its aligned group
+    of ``group`` virtual pages (``vpn`` the page's virtual page; from ``max(vpn & ~(group-1),
+    start)`` in page terms): the walk starts at the lowest of them that is shared (none
+    shared: ``(0, 0)``), as a forward walk stops after the last shared page."""
+    lo = max(page - (vpn & (group - 1)), start)
+    b0 = page
+    n = 0
+    for j in range(lo, page):
+        if private[s0 + j] == 0:
+            if b0 == page:
+                b0 = j
+            n += 1
+    return page - b0, n
 
 
 @njit(cache=True, nogil=True)
@@ -632,6 +657,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 if (ss[_GTAGS + tq] >> 1) == page + j + 1 and ss[_GTPAGES + tq] > 0:
                     cap = j
                     break
+        bw = bn = 0  # group_below: the pages below walked and copied (adjacent windows only)
+        if cells[C_BELOW] and not ws:
+            bw, bn = guarded_below(private, s0, page, start, vpn, cells[C_BELOW])
         for di in range(cells[C_NDEG], -1, -1):  # want itself first when align
             if di == cells[C_NDEG]:
                 if not align:
@@ -648,8 +676,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 fixed = cells[C_SETUP] + (walked - cp) * cells[C_SKIP] \
                     + walked * cells[C_STRIDENS]
             else:
-                cp = guarded_shared(private, s0, page, d, limit)
-                walked = max(min(page + d, limit - 1) - page, 0)
+                cp = guarded_shared(private, s0, page, d, limit) + bn
+                walked = max(min(page + d, limit - 1) - page, 0) + bw
                 fixed = cells[C_SETUP] + (walked - cp) * cells[C_SKIP]
             if cp * per + fixed <= ss[_GBUDGET]:
                 k, copied, reserved = d, cp, cp * per
@@ -662,9 +690,12 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     else:
         end = max(min(page + k, limit - 1), page)
     ss[G_WIN_STRIDE] = ws if k > 0 else 0  # the engine applies the strided window
-    if proof and k > 0:  # version 4: the copied pages await their proofs
-        for j in range(page + step, end + 1, step):
-            if private[s0 + j] == 0:
+    below = bw if k > 0 else 0
+    ss[G_WIN_BELOW] = below  # ... and the pages below it (group_below)
+    if proof and k > 0:  # version 4: the copied pages await their proofs (below ones first)
+        for jj in range(-below, (end - page) // step + 1):
+            j = page + jj if jj < 0 else page + jj * step
+            if jj != 0 and private[s0 + j] == 0:
                 h = ss[_GPHEAD]
                 g_unwait(ss, h)  # (before its bucket changes)
                 if cells[C_PSPAN]:  # an empty ring starts its span here; a full one moves on
@@ -800,6 +831,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_READ] = int(t.get("read_ns", 0))
     out[C_STRIDEW] = int(t.get("stride_window", 0))
     out[C_STRIDENS] = int(t.get("stride_ns", 0))
+    out[C_BELOW] = int(t.get("group_below", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out
