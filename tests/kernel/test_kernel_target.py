@@ -500,8 +500,8 @@ single figures measured): 42.6-43.2 (0.68-0.69) in four boots in session 27; 6.1
 DUE_FLOOR = 0.8
 """The dearest ``proof_duemap`` due-jump pair of a session is at least this share of ``tcg``'s
 ``proof_duejump_ns`` (178.0 since session 34; 0.8 of it is 142.4): in session 34 the dearest
-pair of a boot was 154.2-154.9 on 6.1 (8 boots, 0.87) and 155.0-163.5 on 6.12 (13 boots,
-0.87-0.92). The price sits above 6.12's 1-in-16 pair, whose median over 5 passes moves by
+pair of a boot was 154.2-155.3 on 6.1 (12 boots, 0.87) and 155.0-164.6 on 6.12 (22 boots,
+0.87-0.93). The price sits above 6.12's 1-in-16 pair, whose median over 5 passes moves by
 ~17 a jump with a per-CPU list refill more or less in a run (172.6 in one session-33 boot),
 so the floor is lower than the 0.9 of the other steps (docs/calibration.md, "The due jump
 re-priced")."""
@@ -509,8 +509,8 @@ SCAN_FLOOR = 0.85
 """The ``proof_duemap`` refresh pair (one pair) is at least this share of ``tcg``'s
 ``proof_duescan_ns`` (11.0): the pair prices its 11,937 more due jumps away at
 ``proof_duejump_ns``, an upper bound ~20 above what a jump costs (154-159 in the 1-in-4
-pairs), and at 178 a refreshed entry is 9.72-9.73 on 6.1 (8 boots, 0.88) and 9.68-9.88 on
-6.12 (13 boots, 0.88-0.90) in session 34; 10.4-10.6 at the jump's old price 165."""
+pairs), and at 178 a refreshed entry is 9.72-9.73 on 6.1 (12 boots, 0.88) and 9.68-9.88 on
+6.12 (22 boots, 0.88-0.90) in session 34; 10.40-10.60 at the jump's old price 165."""
 
 
 def test_the_guest_footprint_is_within_what_the_memory_check_reserves(
