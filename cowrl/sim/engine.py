@@ -91,6 +91,17 @@ N_LAYOUT = 10
 
 
 @njit(cache=True, nogil=True, forceinline=True)
+def take_page(private: np.ndarray, written: np.ndarray, q: int) -> int:
+    """A window walks page ``q`` (an index into the run's page arrays): 0 if it is already
+    private (skipped), else it is made private (copied ahead) and 1 is returned, 2 if the
+    trace never writes it (wasted)."""
+    if private[q] != 0:
+        return 0
+    private[q] = 1
+    return 1 if written[q] != 0 else 2
+
+
+@njit(cache=True, nogil=True, forceinline=True)
 def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.ndarray,
            coffs: np.ndarray, private: np.ndarray, touched: np.ndarray,
            written: np.ndarray, noise: np.ndarray, lay: np.ndarray, st: np.ndarray, i: int,
@@ -209,44 +220,32 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
                 h = 1
                 if extra_private > 0:  # CopyWholeHuge: the rest of the huge page
                     for j in range(hp0, hp0 + HUGE_PAGES):
-                        if private[s0 + j] == 0:
-                            private[s0 + j] = 1
-                            n += 1
-                            if written[s0 + j] == 0:
-                                waste += 1
+                        t = take_page(private, written, s0 + j)
+                        n += t != 0
+                        waste += t == 2
         strided = 0
         if k > 0 and below > 0:  # group_below: below the fault first, priced as window pages
             for q in range(page - below, page):
-                if private[s0 + q] == 0:
-                    private[s0 + q] = 1
-                    n += 1
-                    if written[s0 + q] == 0:
-                        waste += 1
-                else:
-                    skip += 1
+                t = take_page(private, written, s0 + q)
+                n += t != 0
+                waste += t == 2
+                skip += t == 0
         if k > 0 and stride >= 2:
             win = hi
             for j in range(1, top + 1):
-                q = page + j * stride
                 strided += 1
-                if private[s0 + q] == 0:
-                    private[s0 + q] = 1
-                    n += 1
-                    if written[s0 + q] == 0:
-                        waste += 1
-                else:
-                    skip += 1
+                t = take_page(private, written, s0 + page + j * stride)
+                n += t != 0
+                waste += t == 2
+                skip += t == 0
         elif k > 0:
             if hi > page:
                 win = hi - page
                 for j in range(page + 1, top + 1):
-                    if private[s0 + j] == 0:
-                        private[s0 + j] = 1
-                        n += 1
-                        if written[s0 + j] == 0:
-                            waste += 1
-                    else:
-                        skip += 1
+                    t = take_page(private, written, s0 + j)
+                    n += t != 0
+                    waste += t == 2
+                    skip += t == 0
         f = fault_ns(c0, c1, c2, c3, c4, c5, decided, 1 if k > 0 else 0, n, skip, h)
         if strided:  # each strided page walked: its own PTE lookup (precopy_stride_ns)
             f += strided * c12
