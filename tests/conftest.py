@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,3 +45,26 @@ def load_experiment(name: str) -> ModuleType:
     sys.modules[name] = mod  # dataclasses resolve their module through sys.modules
     spec.loader.exec_module(mod)
     return mod
+
+
+def run_experiment(script: str, *args: str, tmp: Path, status: int = 0,
+                   timeout: float = 300) -> str:
+    """``experiments/<script>.py args`` from the project root; its stdout, or, with a nonzero
+    ``status`` (the exit status it must end with), its one-line ``error: ...`` message. The
+    validation directory it would default to is replaced by an absent one under ``tmp``."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "COWRL_VALIDATION_DIR": str(tmp / "no_validation")}
+    res = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{script}.py"), *args],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == status, (res.stdout[-2000:], res.stderr[-3000:])
+    if status:
+        err = res.stderr.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: "), res.stderr
+        return err[0]
+    return res.stdout
+
+
+def table_rows(out: str, ncols: int) -> dict[str, list[str]]:
+    """The rows of the markdown tables in ``out`` with ``ncols`` cells, by their first cell."""
+    return {c[0].lstrip("| "): c for c in (ln.rstrip(" |").split(" | ")
+                                           for ln in out.splitlines()) if len(c) == ncols}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, load_experiment
+from conftest import load_experiment, run_experiment, table_rows
 
 from cowrl.traces.io import Trace
 
@@ -79,13 +78,10 @@ def test_matches_brute_force_on_draws_and_corpus_slices() -> None:
             assert br.reach(small, [g]) == brute(small, g), (fam, g)
 
 
-def test_script_table() -> None:
-    out = subprocess.run([sys.executable, str(ROOT / "experiments" / "backward_reach.py"),
-                          "--draws", "1", "--families", "seq,reverse", "--groups", "4"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
-                         env={"PYTHONPATH": str(ROOT), "PATH": ""}).stdout
-    rows = {c[0].lstrip("| "): c for c in (ln.rstrip(" |").split(" | ")
-                                           for ln in out.splitlines()) if len(c) == 7}
+def test_script_table(tmp_path: Path) -> None:
+    out = run_experiment("backward_reach", "--draws", "1", "--families", "seq,reverse",
+                         "--groups", "4", tmp=tmp_path, timeout=120)
+    rows = table_rows(out, 7)
     draws = br.draw_groups(["seq", "reverse"], 1)
     for fam in ("seq", "reverse"):
         want = brute(draws[fam][0], 4)
@@ -102,9 +98,6 @@ def test_script_table() -> None:
                                          (["--families", "nope"], "--families"),
                                          (["--first", "5"], "--first"),
                                          (["--draws", "0"], "--draws")])
-def test_bad_arguments(args: list[str], field: str) -> None:
-    res = subprocess.run([sys.executable, str(ROOT / "experiments" / "backward_reach.py"),
-                          *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env={"PYTHONPATH": str(ROOT), "PATH": ""})
-    err = res.stderr.strip().splitlines()
-    assert res.returncode != 0 and len(err) == 1 and err[0].startswith(f"error: {field}"), err
+def test_bad_arguments(args: list[str], field: str, tmp_path: Path) -> None:
+    err = run_experiment("backward_reach", *args, tmp=tmp_path, status=2, timeout=60)
+    assert err.startswith(f"error: {field}"), err

@@ -12,36 +12,19 @@ from __future__ import annotations
 import ast
 import json
 import math
-import os
 import re
 import shutil
 import statistics
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import load_experiment
+from conftest import run_experiment as run
 
 ROOT = Path(__file__).resolve().parent.parent
 NUM = r"[-+]?\d+(?:\.\d+)?"
-
-
-def run(script: str, *args: str, tmp: Path, status: int = 0, timeout: float = 300) -> str:
-    """``experiments/<script>.py args`` from the project root; its stdout. The validation
-    directory it would default to is replaced by an absent one under ``tmp``."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT),
-           "COWRL_VALIDATION_DIR": str(tmp / "no_validation")}
-    res = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{script}.py"), *args],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    assert res.returncode == status, (res.stdout[-2000:], res.stderr[-3000:])
-    if status:
-        err = res.stderr.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith("error: "), res.stderr
-        return err[0]
-    return res.stdout
 
 
 def gm(xs: list[float]) -> float:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import bisect
-import subprocess
-import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, load_experiment
+from conftest import ROOT, load_experiment, run_experiment, table_rows
 
 from cowrl.traces.io import PAGE_SIZE, Trace, load_trace
 
@@ -122,13 +121,10 @@ def brute(t: Trace) -> dict[str, int]:
 SUBSET = ("numpy_checkpoint", "shell_subshells", "sqlite_snapshot", "cpython_prefork_freeze")
 
 
-def test_script_table_matches_brute_force_on_corpus() -> None:
-    out = subprocess.run([sys.executable, str(ROOT / "experiments" / "sibling_history.py"),
-                          "--traces", ",".join(SUBSET)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
-                         env={"PYTHONPATH": str(ROOT), "PATH": ""}).stdout
-    rows = {c[0].lstrip("| "): c for c in (ln.rstrip(" |").split(" | ")
-                                           for ln in out.splitlines()) if len(c) == 11}
+def test_script_table_matches_brute_force_on_corpus(tmp_path: Path) -> None:
+    out = run_experiment("sibling_history", "--traces", ",".join(SUBSET), tmp=tmp_path,
+                         timeout=120)
+    rows = table_rows(out, 11)
     total = dict.fromkeys(sh.COLS, 0)
     nproc = 0
 
@@ -155,9 +151,6 @@ def test_script_table_matches_brute_force_on_corpus() -> None:
 
 @pytest.mark.parametrize("args, field", [(["--traces", "nope"], "--traces"),
                                          (["--corpus", "/nonexistent/dir"], "--corpus")])
-def test_bad_arguments(args: list[str], field: str) -> None:
-    res = subprocess.run([sys.executable, str(ROOT / "experiments" / "sibling_history.py"),
-                          *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env={"PYTHONPATH": str(ROOT), "PATH": ""})
-    err = res.stderr.strip().splitlines()
-    assert res.returncode != 0 and len(err) == 1 and err[0].startswith(f"error: {field}"), err
+def test_bad_arguments(args: list[str], field: str, tmp_path: Path) -> None:
+    err = run_experiment("sibling_history", *args, tmp=tmp_path, status=2, timeout=60)
+    assert err.startswith(f"error: {field}"), err
