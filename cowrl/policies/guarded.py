@@ -382,6 +382,8 @@ class GuardedContext:
         # and this fault's sibling window, its last page (0: none)
         self.family = bytearray(n_pages)
         self.win_sib = 0
+        # sibling_stake 1: the sibling pages' proof rate (an EWMA, USE_ONE = 1.0, from 1/2)
+        self.sib_use = USE_ONE // 2
         # The module reads PTEs; the simulator policy mirrors them from its own decisions.
         self.private = bytearray(n_pages)
         # The fault's coordinate offset (FaultContext.coord_offset): the pages given to the
@@ -403,6 +405,9 @@ class GuardedContext:
         self.proof_cursor = 0
         self.proof_live = 0  # entries != 0: the look at the ring stops once it saw them all
         self.proof_miss = [0] * PROOFS  # unproven reads of each entry (proof_ttl)
+        # what each entry's proof returns (0: the loss, a window page's; > 0: a sibling
+        # page's stake, sibling_stake)
+        self.proof_stake = [0] * PROOFS
         self.proof_due = [0] * PROOFS  # fault number (mod 2 ** 32) of its next read (backoff)
         self.proof_bucket = [0] * PROOFS  # its region's bucket (region_bucket; proof_look)
         # the ordinal of the process whose fault copied it (FaultContext.proc): a look reads
@@ -713,7 +718,8 @@ class GuardedPolicy(Policy):
                  proof_duemap: int = 0, walk_due_ns: int = 0, walk_scan_ns: int = 0,
                  proof_cutback: int = 0, stride_window: int = 0,
                  stride_ns: int = 0, stride_gate: int = 0, stride_clip: int = 0,
-                 group_below: int = 0, sibling_window: int = 0) -> None:
+                 group_below: int = 0, sibling_window: int = 0,
+                 sibling_stake: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -760,6 +766,15 @@ class GuardedPolicy(Policy):
         # demand-faulted (the family bitmap) and that are still shared here are copied too,
         # all or none, staked and proven as window pages (act(); not in the module)
         self.sibling_window = check_sibling_window(sibling_window, proof)
+        # sibling_stake 1: a sibling page stakes its expected loss, loss x (1 - the sibling
+        # pages' proof rate), at least loss / 8; its proof returns that stake and the gain,
+        # and each sibling page proven / expired / overwritten moves the rate
+        if isinstance(sibling_stake, bool) or sibling_stake not in (0, 1):
+            raise ConfigError(f"policy.sibling_stake must be 0 or 1, got {sibling_stake!r}")
+        if sibling_stake and not sibling_window:
+            raise ConfigError("policy.sibling_stake: 1 needs a sibling_window (it prices its "
+                              "pages)")
+        self.sibling_stake = int(sibling_stake)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -985,13 +1000,14 @@ class GuardedPolicy(Policy):
         end = max(min(page + k, limit - 1), page)
         hi = min(page + self.sibling_window, limit - 1)
         acc, stake, taken = (self.setup if k == 0 else 0), 0, []
+        per = self.sibling_per()
         for q in range(end + 1, hi + 1):
             if not g.family[q]:
                 continue
             if g.private[q - g.off]:
                 acc += self.skip
                 continue
-            acc += self.loss
+            acc += per
             if acc > self.budget:
                 break
             taken.append(q)
@@ -999,6 +1015,13 @@ class GuardedPolicy(Policy):
         self.budget -= stake
         g.win_sib = taken[-1] if taken else 0
         return taken
+
+    def sibling_per(self) -> int:
+        """What one sibling page stakes: its loss, or with ``sibling_stake`` its expected
+        loss at the sibling pages' proof rate (at least 1/8 of the loss)."""
+        if not self.sibling_stake:
+            return self.loss
+        return self.loss * max(USE_ONE - self.ctx.sib_use, USE_ONE // 8) // USE_ONE
 
     def below_total(self, cls: int) -> bool:
         """With ``floor_total``: whether class ``cls``'s lifetime sentinel hit rate, ``hits /
@@ -1145,9 +1168,13 @@ class GuardedPolicy(Policy):
                     n += 1
                     if state[v - 1 - ctx.coord_offset] == PAGE_WRITTEN:  # its own copy
                         proved = True
-                        unused = self.proof_ttl - g.proof_miss[i] if self.read_ns else 0
-                        self.budget += self.loss + self.gain + unused * self.read_ns
-                        g.unused_reads += unused
+                        if g.proof_stake[i]:  # a sibling page: its stake and gain
+                            self.budget += g.proof_stake[i] + self.gain
+                            g.sib_use += (USE_ONE - g.sib_use) >> 4
+                        else:
+                            unused = self.proof_ttl - g.proof_miss[i] if self.read_ns else 0
+                            self.budget += self.loss + self.gain + unused * self.read_ns
+                            g.unused_reads += unused
                         g.drop(i)
                         g.proven += 1
                         if g.use_proof:
@@ -1160,6 +1187,8 @@ class GuardedPolicy(Policy):
                         if self.proof_ttl and g.proof_miss[i] >= self.proof_ttl:
                             g.drop(i)  # leaves the ring: its reserve stays spent
                             g.expired += 1
+                            if g.proof_stake[i]:  # a sibling page expired: a miss
+                                g.sib_use -= g.sib_use >> 4
                             if g.use_proof:
                                 g.use_down(g.proof_cls[i])
                         elif self.proof_backoff:  # read again 2^m faults later
@@ -1273,6 +1302,8 @@ class GuardedPolicy(Policy):
             b = region_bucket(ctx.region_start + ctx.vpn_offset, limit - start, ctx.proc)
             win = (*range(page - g.win_below, page), *g.window_pages(page, k, limit)) \
                 if k > 0 else ()
+            sibset = set(sib)
+            stake = self.sibling_per() if self.sibling_stake else 0
             for q in (*win, *sib):  # (group_below: the pages below first; siblings last)
                 if not g.private[q - off]:
                     h, whole = self.ring_slot(ctx)
@@ -1286,6 +1317,9 @@ class GuardedPolicy(Policy):
                         g.overwritten += 1
                         if g.use_proof:  # a miss for its class
                             g.use_down(g.proof_cls[h])
+                        if g.proof_stake[h]:  # a sibling page overwritten unproven: a miss
+                            g.sib_use -= g.sib_use >> 4
+                    g.proof_stake[h] = stake if q in sibset else 0
                     g.bucket_live[b] += 1
                     g.proof_bucket[h] = b
                     g.proof_proc[h] = ctx.proc & (G_PROCS - 1)
@@ -1343,7 +1377,8 @@ class GuardedPolicy(Policy):
             **({"stride_window": 1, "stride_ns": self.stride_ns} if self.stride_window
                else {}),
             **({"group_below": self.group_below} if self.group_below else {}),
-            **({"sibling_window": self.sibling_window} if self.sibling_window else {})})
+            **({"sibling_window": self.sibling_window} if self.sibling_window else {}),
+            **({"sibling_stake": 1} if self.sibling_stake else {})})
 
     def replay_program(self) -> KernelProgram | None:
         # Training hooks (exploration, the fault log) need decide() at every fault, and so
@@ -1394,6 +1429,7 @@ class GuardedPolicy(Policy):
                 "proof_cutback": self.proof_cutback, "stride_window": self.stride_window,
                 "stride_gate": self.stride_gate, "stride_clip": self.stride_clip,
                 "group_below": self.group_below, "sibling_window": self.sibling_window,
+                "sibling_stake": self.sibling_stake,
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -1884,7 +1920,7 @@ def check_group_below(group_below: Any, protect: Any) -> int:
     return int(group_below)
 
 
-SIBLING_WINDOWS: tuple[int, ...] = (0, 8, 16, 32, 64)
+SIBLING_WINDOWS: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
 """``sibling_window``'s values: 0 (off) or the window's reach W in pages."""
 
 

@@ -149,7 +149,12 @@ G_WIN_BELOW = G_WIN_STRIDE + 1
 # adjacent window up to it that a process of the trace demand-faulted (the family bitmap) and
 # zeroes it.
 G_WIN_SIB = G_WIN_BELOW + 1
-STREAM_STATE = G_WIN_SIB + 1
+# sibling_stake 1: the sibling pages' proof rate (an EWMA, G_USE_ONE = 1.0, from 1/2), and
+# per ring entry the stake its proof returns (0: a window page's, loss_ns; > 0: a sibling
+# page staked at its expected loss)
+_GSIBUSE = G_WIN_SIB + 1
+_GPSTAKE = _GSIBUSE + 1
+STREAM_STATE = _GPSTAKE + G_PROOFS
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -177,7 +182,8 @@ C_STRIDEW = G_CELLS + 30  # stride_window: 1 = a window may follow the stride de
 C_STRIDENS = G_CELLS + 31  # stride_ns: the budget reserves it per strided page walked
 C_BELOW = G_CELLS + 32  # group_below: G = a window also copies its aligned group below the fault
 C_SIB = G_CELLS + 33  # sibling_window: W = a fault also copies pages a sibling faulted, <= W on
-C_DEG = G_CELLS + 34
+C_SIBSTAKE = G_CELLS + 34  # sibling_stake: 1 = a sibling page stakes its expected loss
+C_DEG = G_CELLS + 35
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -452,10 +458,11 @@ def guarded_sibling(private: np.ndarray, s0: int, family: np.ndarray, f0: int, l
 
 @njit(cache=True, nogil=True)
 def g_ring_put(cells: np.ndarray, ss: np.ndarray, bucket: int, own: int, cls: int,
-               j: int) -> None:
+               j: int, stake: int) -> None:
     """Version 4: page ``j``, copied by a window of class ``cls`` of process ``own`` in the
     region of ring bucket ``bucket``, awaits its proof at the ring's head (overwriting the
-    oldest entry, unproven, when the ring is full)."""
+    oldest entry, unproven, when the ring is full); ``stake`` what its proof returns (0: the
+    loss, a window page's; sibling_stake: a sibling page's expected loss)."""
     h = ss[_GPHEAD]
     g_unwait(ss, h)  # (before its bucket changes)
     if cells[C_PSPAN]:  # an empty ring starts its span here; a full one moves on
@@ -471,6 +478,9 @@ def g_ring_put(cells: np.ndarray, ss: np.ndarray, bucket: int, own: int, cls: in
         if cells[C_USEPROOF]:  # a miss for its class
             oc = ss[_GPCLS + h]
             ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
+        if ss[_GPSTAKE + h] > 0:  # a sibling page overwritten unproven: a miss
+            ss[_GSIBUSE] -= ss[_GSIBUSE] >> 4
+    ss[_GPSTAKE + h] = stake
     ss[_GPBLIVE + bucket] += 1
     ss[_GPBUCKET + h] = bucket | (own << 4)  # and the copying process
     ss[_GPROOF + h] = j + 1
@@ -494,6 +504,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         ss[_GINIT] = 1
         ss[_GUSE] = ss[_GUSE + 1] = G_USE_ONE // 2
         ss[_GSLOW] = ss[_GSLOW + 1] = G_SLOW_ONE // 2
+        ss[_GSIBUSE] = G_USE_ONE // 2
     # 0. version 4: interior proofs, round robin over the ring's pages of this region
     proof = cells[C_PROOF]
     look = cells[C_PLOOK]
@@ -593,8 +604,12 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                     if private[s0 + v - 1] == PAGE_WRITTEN:  # written after its copy
                         proved = True
                         # (read_credit: and the reserved reads it did not use)
-                        ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN] \
-                            + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ]
+                        if ss[_GPSTAKE + i] > 0:  # a sibling page: its stake and gain
+                            ss[_GBUDGET] += ss[_GPSTAKE + i] + cells[C_GAIN]
+                            ss[_GSIBUSE] += (G_USE_ONE - ss[_GSIBUSE]) >> 4
+                        else:
+                            ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN] \
+                                + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ]
                         g_drop(ss, i)
                         if cells[C_USEPROOF]:  # a use for the class that copied it
                             c = ss[_GPCLS + i]
@@ -605,6 +620,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                             ss[_GPMISS + i] += 1
                         if cells[C_PTTL] != 0 and ss[_GPMISS + i] >= cells[C_PTTL]:
                             g_drop(ss, i)  # leaves the ring, its reserve spent
+                            if ss[_GPSTAKE + i] > 0:  # a sibling page expired: a miss
+                                ss[_GSIBUSE] -= ss[_GSIBUSE] >> 4
                             if cells[C_USEPROOF]:  # expired unproven: a miss
                                 c = ss[_GPCLS + i]
                                 ss[_GUSE + c] -= ss[_GUSE + c] >> 4
@@ -758,9 +775,14 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     # paid when no adjacent window paid it), as many from the first as the budget holds,
     # whatever the table wants
     sib = 0
+    # each sibling page's stake: its loss, or (sibling_stake) its expected loss at the
+    # sibling pages' proof rate (at least 1/8 of it); 0 in the ring: the loss
+    per = cells[C_LOSS]
+    if cells[C_SIBSTAKE]:
+        per = cells[C_LOSS] * max(G_USE_ONE - ss[_GSIBUSE], G_USE_ONE // 8) // G_USE_ONE
     if cells[C_SIB] and family.shape[0] > 0 and not (ws and k > 0):
         sib, stake = guarded_sibling(private, s0, family, f0, end + 1,
-                                     min(page + cells[C_SIB], limit - 1), cells[C_LOSS],
+                                     min(page + cells[C_SIB], limit - 1), per,
                                      cells[C_SKIP], cells[C_SETUP] if k == 0 else 0,
                                      ss[_GBUDGET])
         ss[_GBUDGET] -= stake
@@ -769,11 +791,11 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         for jj in range(-below, (end - page) // step + 1):
             j = page + jj if jj < 0 else page + jj * step
             if jj != 0 and private[s0 + j] == 0:
-                g_ring_put(cells, ss, bucket, own, cls, j)
+                g_ring_put(cells, ss, bucket, own, cls, j, 0)
     if proof and sib:  # ... and the sibling window's
         for j in range(end + 1, sib + 1):
             if family[f0 + j] != 0 and private[s0 + j] == 0:
-                g_ring_put(cells, ss, bucket, own, cls, j)
+                g_ring_put(cells, ss, bucket, own, cls, j, per if cells[C_SIBSTAKE] else 0)
     # 5. commit: the slot, and the sentinel just past the window (if it is still shared)
     ss[_NFAULTS] += 1
     ss[_VALID + slot] = 1
@@ -893,6 +915,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_STRIDENS] = int(t.get("stride_ns", 0))
     out[C_BELOW] = int(t.get("group_below", 0))
     out[C_SIB] = int(t.get("sibling_window", 0))
+    out[C_SIBSTAKE] = int(t.get("sibling_stake", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out

@@ -530,11 +530,12 @@ def forked_workers(n_pages: int = 4096, children: int = 4, overlap: float = 0.9,
     change): the parent (writer 0) and ``children`` children (writers 1..), each process's
     copy a region of its own at one address (:data:`FORK_START`), as ``fork`` leaves them.
 
-    ``coverage`` of the buffer is split into ``children + 1`` disjoint pools of ``m`` pages:
-    a common pool and one shard per child. Child ``i``'s ``j``-th write is the common pool's
-    ``j``-th page with probability ``overlap`` (the same ``j`` for every child: workers
-    repeating each other's writes, in the same order), else its shard's ``j``-th page (its
-    own work: siblings never repeat it); each pool is written in ``order`` (``sequential``,
+    ``coverage`` of the buffer (pages picked at random, in order) is split into ``children +
+    2`` disjoint stretches of ``m`` pages, in a random order: a common pool, one shard per
+    child and the parent's pool. Child ``i`` writes in requests of ``run_max`` positions:
+    a request's writes ``j ..`` are the common pool's pages ``j ..`` with probability
+    ``overlap`` (the same ``j`` for every child: workers repeating each other's writes, in the
+    same order), else its shard's (its own work: siblings never repeat it); each pool is written in ``order`` (``sequential``,
     ``runs`` of 1..``run_max`` ascending pages in a shuffled order, or ``random``). The parent
     writes ``parent * m`` pages of its own pool (the buffer's rest: different work). The
     processes write in turns of ``chunk`` writes, round robin, the parent first."""
@@ -552,13 +553,13 @@ def forked_workers(n_pages: int = 4096, children: int = 4, overlap: float = 0.9,
         raise ConfigError(f"workload {name}: coverage {coverage} of {n} pages leaves no page "
                           f"per pool for {c} children")
     picked = np.sort(rng.permutation(n)[:m * (c + 2)])
-    slot = rng.permutation(c + 2)  # which pool takes which interleaved share of the pages
-    pools = [np.sort(picked[slot[i]::c + 2]) for i in range(c + 2)]
+    slot = rng.permutation(c + 2)  # which pool takes which stretch of the picked pages
+    pools = [picked[slot[i] * m:(slot[i] + 1) * m] for i in range(c + 2)]
     common = _ordered(pools[0], order, run_max, rng)
     own = [_ordered(pools[1 + i], order, run_max, rng) for i in range(c)]
     writes = [_ordered(pools[c + 1], order, run_max, rng)[:max(1, int(parent * m))]]
-    for i in range(c):
-        mine = rng.random(m) < overlap
+    for i in range(c):  # a request: run_max positions from one pool
+        mine = np.repeat(rng.random(m // run_max + 1) < overlap, run_max)[:m]
         writes.append(np.where(mine, common, own[i]))
     writes = [w + r * n for r, w in enumerate(writes)]  # process r's copy: region r
     turns = [[w[j:j + chunk] for j in range(0, w.size, chunk)] for w in writes]
@@ -583,14 +584,14 @@ in :data:`FAMILIES` (adding them there would change every protocol's draws); dra
 
 def multi_writer_draw(family: str, seed: int, name: str | None = None) -> Trace:
     """One trace of the multi-writer ``family`` with random parameters from ``seed``: the
-    buffer 512..8192 pages (log-uniform), 2..8 children, overlap uniform in [0, 1] (0: each
+    buffer 4096..32768 pages (log-uniform), 2..8 children, overlap uniform in [0, 1] (0: each
     child its own shard, siblings never repeat; 1: workers repeating each other), coverage
     0.3..1, order, runs of 1..64, turns of 16..512 writes, the parent's share 0..0.5."""
     if family not in MULTI_WRITER_FAMILIES:
         raise ConfigError(f"family: unknown multi-writer family {family!r} (families: "
                           f"{', '.join(MULTI_WRITER_FAMILIES)})")
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0xF0B])
-    p = {"n_pages": _log_int(rng, 512, 8192), "children": int(rng.integers(2, 9)),
+    p = {"n_pages": _log_int(rng, 4096, 32768), "children": int(rng.integers(2, 9)),
          "overlap": float(rng.uniform(0.0, 1.0)), "coverage": float(rng.uniform(0.3, 1.0)),
          "order": str(rng.choice(["sequential", "runs", "random"])),
          "run_max": _log_int(rng, 1, 64), "chunk": _log_int(rng, 16, 512),
