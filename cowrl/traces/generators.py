@@ -535,8 +535,9 @@ def forked_workers(n_pages: int = 4096, children: int = 4, overlap: float = 0.9,
     child and the parent's pool. Child ``i`` writes in requests of ``run_max`` positions:
     a request's writes ``j ..`` are the common pool's pages ``j ..`` with probability
     ``overlap`` (the same ``j`` for every child: workers repeating each other's writes, in the
-    same order), else its shard's (its own work: siblings never repeat it); each pool is written in ``order`` (``sequential``,
-    ``runs`` of 1..``run_max`` ascending pages in a shuffled order, or ``random``). The parent
+    same order), else its shard's (its own work: siblings never repeat it). Each pool is
+    written in ``order`` (``sequential``, ``runs`` of 1..``run_max`` ascending pages in a
+    shuffled order, or ``random``). The parent
     writes ``parent * m`` pages of its own pool (the buffer's rest: different work). The
     processes write in turns of ``chunk`` writes, round robin, the parent first."""
     _check(name, n_pages=n_pages, children=children, run_max=run_max, chunk=chunk)
