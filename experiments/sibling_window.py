@@ -69,7 +69,9 @@ def run(t: Trace, cost: CostModel, window: int, stake: int) -> dict[str, Any]:
     base = simulate(t, make_policy("baseline"), cost)
     assert isinstance(base, RunRecord)
     b = objective(base, 1.0, cost.page_cost_ns)
-    out: dict[str, Any] = {"name": t.name}
+    m = t.meta
+    out: dict[str, Any] = {"name": t.name if "overlap" not in m else
+                           f"{t.name} {m['children']}c ov{m['overlap']:.2f} {m['order'][:3]}"}
     for key, pol in (("shield64", shield64()), ("sib", shield64(window, stake))):
         r = simulate(t, pol, cost, shared=True)
         assert isinstance(r, RunRecord)
@@ -84,11 +86,11 @@ def gain(ratios: Sequence[float]) -> float:
 
 
 def report(name: str, rows: list[dict[str, Any]], cost: CostModel) -> None:
-    print(f"{cost.name} {name}: {'trace':<28} {'shield64':>9} {'sib':>9} {'points':>7} "
+    print(f"{cost.name} {name}: {'trace':<38} {'shield64':>9} {'sib':>9} {'points':>7} "
           f"{'faults':>8} {'copied':>8} {'wasted':>7}", flush=True)
     for r in rows:
         f, p, w, _ = r["sib_counts"]
-        print(f"{cost.name} {name}: {r['name']:<28} {r['shield64']:>9.4f} {r['sib']:>9.4f} "
+        print(f"{cost.name} {name}: {r['name']:<38} {r['shield64']:>9.4f} {r['sib']:>9.4f} "
               f"{100 * (r['shield64'] - r['sib']):>+7.2f} {f:>8} {p:>8} {w:>7}", flush=True)
     s = [r["shield64"] for r in rows]
     v = [r["sib"] for r in rows]
@@ -143,7 +145,7 @@ def main() -> None:
         for n in PREFORK:
             if n in by:
                 pts = 100 * (by[n]["shield64"] - by[n]["sib"])
-                verdict.append((f"{cm} 2 {n} +{pts:.2f} points >= 3", pts >= 3.0))
+                verdict.append((f"{cm} 2 {n} {pts:+.2f} points >= +3", pts >= 3.0))
         worst_s = max(r["sib"] / r["shield64"] for r in rows_c)
         worst_b = max(r["sib"] for r in rows_c)
         verdict.append((f"{cm} 3 corpus worst {worst_s:.4f} x shield64 <= 1.005",

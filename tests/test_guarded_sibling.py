@@ -56,7 +56,7 @@ def _run(t: Trace, pol: GuardedPolicy, fast: bool, shared: bool = True) -> tuple
 
 
 @pytest.mark.parametrize("fast", [False, True])
-@pytest.mark.parametrize("stake", [0, 1])
+@pytest.mark.parametrize("stake", [0, 1, 2])
 def test_a_child_copies_what_its_parent_faulted(fast: bool, stake: int) -> None:
     """The parent writes 0, 2, 4, 6 of its copy (4 faults, nothing to copy: no bit ahead);
     the child's fault on 0 (page 8) finds the bits of 2, 4 and 6 within 1 .. 8 (clipped at
@@ -135,7 +135,7 @@ def test_inert_with_one_process(family: str) -> None:
         cost = make_costmodel(cm)
         for shared in (False, True):
             ref = simulate(t, _shield64(), cost, shared=shared)
-            for stake in (0, 1):
+            for stake in (0, 1, 2):
                 got = simulate(t, _shield64(64, stake), cost, shared=shared)
                 assert (got.faults, got.precopied, got.wasted) == (
                     ref.faults, ref.precopied, ref.wasted)
@@ -143,7 +143,7 @@ def test_inert_with_one_process(family: str) -> None:
             assert ref.precopied > 0 or family == "random"
 
 
-@pytest.mark.parametrize("stake", [0, 1])
+@pytest.mark.parametrize("stake", [0, 1, 2])
 def test_compiled_decides_as_the_prototype(stake: int) -> None:
     """On forked_workers traces and a hand trace, the compiled program equals
     the prototype fault for fault (pages, degrees, counts, latencies) in the one-address
@@ -193,8 +193,8 @@ def test_refused_where_it_is_not_built() -> None:
         _loose(8, proof=0)
     with pytest.raises(ConfigError, match="^policy.sibling_stake: 1 needs a sibling_window"):
         _loose(0, 1)
-    with pytest.raises(ConfigError, match="^policy.sibling_stake must be 0 or 1, got 2$"):
-        _loose(8, 2)
+    with pytest.raises(ConfigError, match="^policy.sibling_stake must be 0, 1 or 2, got 3$"):
+        _loose(8, 3)
     assert pol.program().table["sibling_window"] == 16
     assert "sibling_window" not in _loose(0).program().table
 

@@ -768,9 +768,11 @@ class GuardedPolicy(Policy):
         self.sibling_window = check_sibling_window(sibling_window, proof)
         # sibling_stake 1: a sibling page stakes its expected loss, loss x (1 - the sibling
         # pages' proof rate), at least loss / 8; its proof returns that stake and the gain,
-        # and each sibling page proven / expired / overwritten moves the rate
-        if isinstance(sibling_stake, bool) or sibling_stake not in (0, 1):
-            raise ConfigError(f"policy.sibling_stake must be 0 or 1, got {sibling_stake!r}")
+        # and each sibling page proven / expired / overwritten moves the rate. 2: and a
+        # sibling page expired or overwritten unproven takes the rest of its loss from the
+        # budget (which may then owe: nothing opens until allowances and proofs repay it)
+        if isinstance(sibling_stake, bool) or sibling_stake not in (0, 1, 2):
+            raise ConfigError(f"policy.sibling_stake must be 0, 1 or 2, got {sibling_stake!r}")
         if sibling_stake and not sibling_window:
             raise ConfigError("policy.sibling_stake: 1 needs a sibling_window (it prices its "
                               "pages)")
@@ -1189,6 +1191,8 @@ class GuardedPolicy(Policy):
                             g.expired += 1
                             if g.proof_stake[i]:  # a sibling page expired: a miss
                                 g.sib_use -= g.sib_use >> 4
+                                if self.sibling_stake == 2:  # ... and the rest of its loss
+                                    self.budget -= self.loss - g.proof_stake[i]
                             if g.use_proof:
                                 g.use_down(g.proof_cls[i])
                         elif self.proof_backoff:  # read again 2^m faults later
@@ -1319,6 +1323,8 @@ class GuardedPolicy(Policy):
                             g.use_down(g.proof_cls[h])
                         if g.proof_stake[h]:  # a sibling page overwritten unproven: a miss
                             g.sib_use -= g.sib_use >> 4
+                            if self.sibling_stake == 2:  # ... and the rest of its loss
+                                self.budget -= self.loss - g.proof_stake[h]
                     g.proof_stake[h] = stake if q in sibset else 0
                     g.bucket_live[b] += 1
                     g.proof_bucket[h] = b
@@ -1378,7 +1384,7 @@ class GuardedPolicy(Policy):
                else {}),
             **({"group_below": self.group_below} if self.group_below else {}),
             **({"sibling_window": self.sibling_window} if self.sibling_window else {}),
-            **({"sibling_stake": 1} if self.sibling_stake else {})})
+            **({"sibling_stake": self.sibling_stake} if self.sibling_stake else {})})
 
     def replay_program(self) -> KernelProgram | None:
         # Training hooks (exploration, the fault log) need decide() at every fault, and so

@@ -182,7 +182,7 @@ C_STRIDEW = G_CELLS + 30  # stride_window: 1 = a window may follow the stride de
 C_STRIDENS = G_CELLS + 31  # stride_ns: the budget reserves it per strided page walked
 C_BELOW = G_CELLS + 32  # group_below: G = a window also copies its aligned group below the fault
 C_SIB = G_CELLS + 33  # sibling_window: W = a fault also copies pages a sibling faulted, <= W on
-C_SIBSTAKE = G_CELLS + 34  # sibling_stake: 1 = a sibling page stakes its expected loss
+C_SIBSTAKE = G_CELLS + 34  # sibling_stake: 1|2 = a sibling page stakes its expected loss
 C_DEG = G_CELLS + 35
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
@@ -480,6 +480,8 @@ def g_ring_put(cells: np.ndarray, ss: np.ndarray, bucket: int, own: int, cls: in
             ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
         if ss[_GPSTAKE + h] > 0:  # a sibling page overwritten unproven: a miss
             ss[_GSIBUSE] -= ss[_GSIBUSE] >> 4
+            if cells[C_SIBSTAKE] == 2:  # ... and the rest of its loss (the budget may owe)
+                ss[_GBUDGET] -= cells[C_LOSS] - ss[_GPSTAKE + h]
     ss[_GPSTAKE + h] = stake
     ss[_GPBLIVE + bucket] += 1
     ss[_GPBUCKET + h] = bucket | (own << 4)  # and the copying process
@@ -622,6 +624,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                             g_drop(ss, i)  # leaves the ring, its reserve spent
                             if ss[_GPSTAKE + i] > 0:  # a sibling page expired: a miss
                                 ss[_GSIBUSE] -= ss[_GSIBUSE] >> 4
+                                if cells[C_SIBSTAKE] == 2:  # ... and the rest of its loss
+                                    ss[_GBUDGET] -= cells[C_LOSS] - ss[_GPSTAKE + i]
                             if cells[C_USEPROOF]:  # expired unproven: a miss
                                 c = ss[_GPCLS + i]
                                 ss[_GUSE + c] -= ss[_GUSE + c] >> 4

@@ -578,7 +578,9 @@ def forked_workers(n_pages: int = 4096, children: int = 4, overlap: float = 0.9,
 
 MULTI_WRITER_FAMILIES = {"forked_workers": forked_workers}
 """Families of several writers (a forked family): not drawn by :func:`randomized` nor listed
-in :data:`FAMILIES` (adding them there would change every protocol's draws); drawn by
+in :data:`FAMILIES` (adding them there would change every protocol's draws) nor in
+:data:`GENERATORS` (the envs' workload lists and their tests take every generator there as a
+one-writer trace of ``writes`` writes); drawn by
 :func:`multi_writer_draw` for the studies that need siblings
 (docs/results/sibling-window-s35.md)."""
 
@@ -606,5 +608,4 @@ def multi_writer_draw(family: str, seed: int, name: str | None = None) -> Trace:
 # ``randomized`` is listed so that the envs (PPO, DQN) can draw it per episode by name.
 GENERATORS.update({f.__name__: f for f in (block_stride, long_stride, short_runs, multi_stream,
                                            tiled2d, reverse_blocks, dense_chunks, mixture,
-                                           phases, alloc_pool, forked_workers,
-                                           randomized)})
+                                           phases, alloc_pool, randomized)})
