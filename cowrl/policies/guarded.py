@@ -215,7 +215,16 @@ import numpy as np
 from cowrl.errors import ConfigError
 from cowrl.policies.base import FaultContext, KernelProgram, Policy
 from cowrl.sim.costmodel import CostModel
-from cowrl.sim.programs import ALIGN, G_BUCKETS, G_PROCS, RUN_BUCKETS, region_bucket, run_bucket
+from cowrl.sim.programs import (
+    ALIGN,
+    G_BUCKETS,
+    G_GATE_DECAY,
+    G_GATE_MIN,
+    G_PROCS,
+    RUN_BUCKETS,
+    region_bucket,
+    run_bucket,
+)
 from cowrl.traces.io import Trace
 
 KINDS = ("miss", "exact", "near", "stride")
@@ -384,6 +393,12 @@ class GuardedContext:
         self.win_sib = 0
         # sibling_stake 1: the sibling pages' proof rate (an EWMA, USE_ONE = 1.0, from 1/2)
         self.sib_use = USE_ONE // 2
+        # sibling_gate: the ghost window's marks at the decision's pages (the marking
+        # process's ordinal + 1; 0 none), and the gate's evidence, sibling pages marked and
+        # saved (programs._GGMARK, _GGHIT)
+        self.ghost = bytearray(n_pages)
+        self.gate_mark = 0
+        self.gate_hit = 0
         # The module reads PTEs; the simulator policy mirrors them from its own decisions.
         self.private = bytearray(n_pages)
         # The fault's coordinate offset (FaultContext.coord_offset): the pages given to the
@@ -719,7 +734,7 @@ class GuardedPolicy(Policy):
                  proof_cutback: int = 0, stride_window: int = 0,
                  stride_ns: int = 0, stride_gate: int = 0, stride_clip: int = 0,
                  group_below: int = 0, sibling_window: int = 0,
-                 sibling_stake: int = 0) -> None:
+                 sibling_stake: int = 0, sibling_gate: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -777,6 +792,11 @@ class GuardedPolicy(Policy):
             raise ConfigError("policy.sibling_stake: 1 needs a sibling_window (it prices its "
                               "pages)")
         self.sibling_stake = int(sibling_stake)
+        # sibling_gate m (a simulator study, session 35; 0 = off): the sibling window opens
+        # only while its pages' saved rate is at least the break-even precision loss / (gain
+        # + loss) plus m/8 of what lies above it; shut, a ghost window marks the pages it
+        # would copy, and the marking process's later demand fault on one is a hit
+        self.sibling_gate = check_sibling_gate(sibling_gate, sibling_stake)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -987,7 +1007,40 @@ class GuardedPolicy(Policy):
         self.ctx.win_below = 0
         return 0, 0
 
-    def sibling(self, page: int, k: int, limit: int) -> list[int]:
+    def gate_add(self, marks: int, hits: int) -> None:
+        """``sibling_gate``: ``marks`` sibling pages marked, ``hits`` saved (both halved once
+        the marks reach :data:`GATE_DECAY`; ``programs.g_gate_add``)."""
+        g = self.ctx
+        g.gate_mark += marks
+        g.gate_hit += hits
+        if g.gate_mark >= GATE_DECAY:
+            g.gate_mark >>= 1
+            g.gate_hit >>= 1
+
+    def gate_open(self) -> bool:
+        """``sibling_gate`` m: the sibling pages' saved rate (at least :data:`GATE_MIN`
+        marks) at least break-even plus m/8 of the rest (``programs.g_gate_open``)."""
+        m = self.ctx.gate_mark
+        return m >= GATE_MIN and self.ctx.gate_hit * 8 * (self.gain + self.loss) \
+            >= m * (8 * self.loss + self.sibling_gate * self.gain)
+
+    def gate(self, page: int, end: int, proc: int) -> bool:
+        """``sibling_gate``: this demand fault's hit (its page marked by its process), the
+        marks its adjacent window (through ``end``) takes back, and whether the sibling
+        window opens."""
+        g = self.ctx
+        mine = (proc & (G_PROCS - 1)) + 1
+        if g.ghost[page] == mine:
+            g.ghost[page] = 0
+            self.gate_add(0, 1)
+        if not g.win_stride:
+            for j in range(page + 1, end + 1):
+                if g.ghost[j] == mine:
+                    g.ghost[j] = 0
+                    g.gate_mark = max(g.gate_mark - 1, 0)
+        return self.gate_open()
+
+    def sibling(self, page: int, k: int, limit: int, proc: int = 0) -> list[int]:
         """``sibling_window``: this fault's sibling window (after its adjacent window of
         degree ``k`` was decided and paid; not after a strided one): of the pages past that
         window, up to ``page + W`` within the region, whose family bit is set, the longest
@@ -997,10 +1050,26 @@ class GuardedPolicy(Policy):
         :attr:`GuardedContext.win_sib` to the last of them (0: none)."""
         g = self.ctx
         g.win_sib = 0
+        if self.sibling_gate:
+            ws = g.win_stride if k > 0 else 0
+            if ws:  # (a strided window's last page: its marks are not taken back)
+                end = page
+            else:
+                end = max(min(page + k, limit - 1), page)
+            opened = self.gate(page, end, proc)
+        else:
+            opened = True
         if g.win_stride and k > 0:
             return []
         end = max(min(page + k, limit - 1), page)
         hi = min(page + self.sibling_window, limit - 1)
+        if not opened:  # the ghost window: marks, copies nothing, costs nothing
+            mine = (proc & (G_PROCS - 1)) + 1
+            for q in range(end + 1, hi + 1):
+                if g.family[q] and not g.private[q - g.off] and g.ghost[q] != mine:
+                    g.ghost[q] = mine
+                    self.gate_add(1, 0)
+            return []
         acc, stake, taken = (self.setup if k == 0 else 0), 0, []
         per = self.sibling_per()
         for q in range(end + 1, hi + 1):
@@ -1173,6 +1242,8 @@ class GuardedPolicy(Policy):
                         if g.proof_stake[i]:  # a sibling page: its stake and gain
                             self.budget += g.proof_stake[i] + self.gain
                             g.sib_use += (USE_ONE - g.sib_use) >> 4
+                            if self.sibling_gate:  # sibling_gate: a hit
+                                self.gate_add(0, 1)
                         else:
                             unused = self.proof_ttl - g.proof_miss[i] if self.read_ns else 0
                             self.budget += self.loss + self.gain + unused * self.read_ns
@@ -1300,7 +1371,7 @@ class GuardedPolicy(Policy):
         reserved = copied * self.reserve(c.cls) if k > 0 else 0
         if k > 0:
             self.budget -= reserved + self.fixed(page, k, copied, limit)
-        sib = self.sibling(page, k, limit) if self.sibling_window else []
+        sib = self.sibling(page, k, limit, ctx.proc) if self.sibling_window else []
         if self.proof and (k > 0 or sib):  # version 4: the copied pages await their proofs
             g = self.ctx
             b = region_bucket(ctx.region_start + ctx.vpn_offset, limit - start, ctx.proc)
@@ -1326,6 +1397,8 @@ class GuardedPolicy(Policy):
                             if self.sibling_stake == 2:  # ... and the rest of its loss
                                 self.budget -= self.loss - g.proof_stake[h]
                     g.proof_stake[h] = stake if q in sibset else 0
+                    if self.sibling_gate and q in sibset:  # a copied sibling page: a mark
+                        self.gate_add(1, 0)
                     g.bucket_live[b] += 1
                     g.proof_bucket[h] = b
                     g.proof_proc[h] = ctx.proc & (G_PROCS - 1)
@@ -1384,7 +1457,8 @@ class GuardedPolicy(Policy):
                else {}),
             **({"group_below": self.group_below} if self.group_below else {}),
             **({"sibling_window": self.sibling_window} if self.sibling_window else {}),
-            **({"sibling_stake": self.sibling_stake} if self.sibling_stake else {})})
+            **({"sibling_stake": self.sibling_stake} if self.sibling_stake else {}),
+            **({"sibling_gate": self.sibling_gate} if self.sibling_gate else {})})
 
     def replay_program(self) -> KernelProgram | None:
         # Training hooks (exploration, the fault log) need decide() at every fault, and so
@@ -1435,7 +1509,7 @@ class GuardedPolicy(Policy):
                 "proof_cutback": self.proof_cutback, "stride_window": self.stride_window,
                 "stride_gate": self.stride_gate, "stride_clip": self.stride_clip,
                 "group_below": self.group_below, "sibling_window": self.sibling_window,
-                "sibling_stake": self.sibling_stake,
+                "sibling_stake": self.sibling_stake, "sibling_gate": self.sibling_gate,
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -1928,6 +2002,25 @@ def check_group_below(group_below: Any, protect: Any) -> int:
 
 SIBLING_WINDOWS: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
 """``sibling_window``'s values: 0 (off) or the window's reach W in pages."""
+
+
+GATE_DECAY: int = G_GATE_DECAY
+"""``sibling_gate``: the marks at which the gate's evidence is halved."""
+GATE_MIN: int = G_GATE_MIN
+"""``sibling_gate``: the marks before which the gate stays shut."""
+
+
+def check_sibling_gate(sibling_gate: Any, sibling_stake: Any) -> int:
+    """``policy.sibling_gate`` (0 off, or the margin m in 1..7, eighths of what lies above
+    break-even; needs ``sibling_stake`` 1 or 2, whose ring entries tell a sibling page's
+    proof), or a one-line :class:`ConfigError` naming the field."""
+    if isinstance(sibling_gate, bool) or sibling_gate not in range(8):
+        raise ConfigError(f"policy.sibling_gate must be an integer in 0..7, got "
+                          f"{sibling_gate!r}")
+    if sibling_gate and sibling_stake not in (1, 2):
+        raise ConfigError("policy.sibling_gate needs sibling_stake: 1 or 2 (a sibling "
+                          "page's proof is its hit)")
+    return int(sibling_gate)
 
 
 def check_sibling_window(sibling_window: Any, proof: Any) -> int:

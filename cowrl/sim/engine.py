@@ -264,14 +264,14 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
                     skip += t == 0
         if sib > 0 and family.shape[0] > 0:  # past the adjacent window (k = 0: the fault)
             for j in range((hi if k > 0 else page) + 1, page + sib + 1):
-                if family[s0 + j + coff] != 0:  # a page without the bit is not walked
+                if family[s0 + j + coff] & 1:  # a page without the bit is not walked
                     t = take_page(private, written, s0 + j)
                     n += t != 0
                     waste += t == 2
                     skip += t == 0
             win = max(win, sib)
         if family.shape[0] > 0:  # this demand fault's bit, at the decision's page
-            family[s0 + page + coff] = 1
+            family[s0 + page + coff] |= 1  # (the high bits: guarded's sibling_gate)
         f = fault_ns(c0, c1, c2, c3, c4, c5, decided, 1 if k > 0 or sib > 0 else 0, n, skip,
                      h)
         if strided:  # each strided page walked: its own PTE lookup (precopy_stride_ns)

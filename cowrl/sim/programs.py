@@ -154,7 +154,15 @@ G_WIN_SIB = G_WIN_BELOW + 1
 # page staked at its expected loss)
 _GSIBUSE = G_WIN_SIB + 1
 _GPSTAKE = _GSIBUSE + 1
-STREAM_STATE = _GPSTAKE + G_PROOFS
+# sibling_gate (a simulator study, session 35): the gate's evidence, sibling pages marked
+# (a ghost window's, which copies nothing, or a sibling window's, copied) and those a mark
+# turned out to save (a later demand fault of the marking process on a ghost page, or the
+# proof of a copied one); both halved when the marks reach G_GATE_DECAY
+_GGMARK = _GPSTAKE + G_PROOFS
+_GGHIT = _GGMARK + 1
+G_GATE_DECAY = 1024
+G_GATE_MIN = 64  # the gate stays shut before this many marks
+STREAM_STATE = _GGHIT + 1
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -183,7 +191,8 @@ C_STRIDENS = G_CELLS + 31  # stride_ns: the budget reserves it per strided page 
 C_BELOW = G_CELLS + 32  # group_below: G = a window also copies its aligned group below the fault
 C_SIB = G_CELLS + 33  # sibling_window: W = a fault also copies pages a sibling faulted, <= W on
 C_SIBSTAKE = G_CELLS + 34  # sibling_stake: 1|2 = a sibling page stakes its expected loss
-C_DEG = G_CELLS + 35
+C_SIBGATE = G_CELLS + 35  # sibling_gate: m = the window opens above break-even + m/8 of the rest
+C_DEG = G_CELLS + 36
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -435,6 +444,27 @@ def g_next_live(ss: np.ndarray, i: int) -> int:
 
 
 @njit(cache=True, nogil=True)
+def g_gate_add(ss: np.ndarray, marks: int, hits: int) -> None:
+    """``sibling_gate``: ``marks`` sibling pages marked and ``hits`` of them that a mark saved
+    (both halved once the marks reach :data:`G_GATE_DECAY`)."""
+    ss[_GGMARK] += marks
+    ss[_GGHIT] += hits
+    if ss[_GGMARK] >= G_GATE_DECAY:
+        ss[_GGMARK] >>= 1
+        ss[_GGHIT] >>= 1
+
+
+@njit(cache=True, nogil=True)
+def g_gate_open(cells: np.ndarray, ss: np.ndarray) -> bool:
+    """``sibling_gate`` m: whether the sibling window opens, its pages' saved rate (hits /
+    marks, at least :data:`G_GATE_MIN` marks) at least the cost model's break-even precision
+    ``loss / (gain + loss)`` plus m/8 of what lies above it."""
+    m = ss[_GGMARK]
+    return m >= G_GATE_MIN and ss[_GGHIT] * 8 * (cells[C_GAIN] + cells[C_LOSS]) \
+        >= m * (8 * cells[C_LOSS] + cells[C_SIBGATE] * cells[C_GAIN])
+
+
+@njit(cache=True, nogil=True)
 def guarded_sibling(private: np.ndarray, s0: int, family: np.ndarray, f0: int, lo: int,
                     hi: int, per: int, skip: int, fixed: int, budget: int) -> tuple[int, int]:
     """``sibling_window``: of the pages ``lo .. hi`` (the decision's pages) whose family bit
@@ -445,7 +475,7 @@ def guarded_sibling(private: np.ndarray, s0: int, family: np.ndarray, f0: int, l
     last = stake = 0
     acc = fixed
     for q in range(lo, hi + 1):
-        if family[f0 + q] != 0:
+        if family[f0 + q] & 1:
             if private[s0 + q] != 0:
                 acc += skip
             else:
@@ -609,6 +639,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                         if ss[_GPSTAKE + i] > 0:  # a sibling page: its stake and gain
                             ss[_GBUDGET] += ss[_GPSTAKE + i] + cells[C_GAIN]
                             ss[_GSIBUSE] += (G_USE_ONE - ss[_GSIBUSE]) >> 4
+                            if cells[C_SIBGATE]:  # sibling_gate: a hit
+                                g_gate_add(ss, 0, 1)
                         else:
                             ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN] \
                                 + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ]
@@ -784,12 +816,36 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     per = cells[C_LOSS]
     if cells[C_SIBSTAKE]:
         per = cells[C_LOSS] * max(G_USE_ONE - ss[_GSIBUSE], G_USE_ONE // 8) // G_USE_ONE
+    # sibling_gate m: the window opens only while the sibling pages' saved rate is above
+    # break-even by the margin; shut, a ghost window marks the pages it would copy (the high
+    # bits of the family byte: the marking process's ordinal + 1), and a later demand fault
+    # of that process on a marked page is a hit; its own adjacent window taking a marked
+    # page takes the mark back (neither hit nor miss)
+    gate = True
+    mine = own + 1
+    if cells[C_SIBGATE] and family.shape[0] > 0:
+        if family[f0 + page] >> 1 == mine:
+            family[f0 + page] &= 1
+            g_gate_add(ss, 0, 1)
+        if not ws:
+            for j in range(page + 1, end + 1):
+                if family[f0 + j] >> 1 == mine:
+                    family[f0 + j] &= 1
+                    ss[_GGMARK] = max(ss[_GGMARK] - 1, 0)
+        gate = g_gate_open(cells, ss)
     if cells[C_SIB] and family.shape[0] > 0 and not (ws and k > 0):
-        sib, stake = guarded_sibling(private, s0, family, f0, end + 1,
-                                     min(page + cells[C_SIB], limit - 1), per,
-                                     cells[C_SKIP], cells[C_SETUP] if k == 0 else 0,
-                                     ss[_GBUDGET])
-        ss[_GBUDGET] -= stake
+        if gate:
+            sib, stake = guarded_sibling(private, s0, family, f0, end + 1,
+                                         min(page + cells[C_SIB], limit - 1), per,
+                                         cells[C_SKIP], cells[C_SETUP] if k == 0 else 0,
+                                         ss[_GBUDGET])
+            ss[_GBUDGET] -= stake
+        else:  # the ghost window: marks, copies nothing, costs nothing
+            for j in range(end + 1, min(page + cells[C_SIB], limit - 1) + 1):
+                if family[f0 + j] & 1 and private[s0 + j] == 0 \
+                        and family[f0 + j] >> 1 != mine:
+                    family[f0 + j] = 1 | (mine << 1)
+                    g_gate_add(ss, 1, 0)
     ss[G_WIN_SIB] = sib - page if sib else 0  # the engine applies it
     if proof and k > 0:  # version 4: the copied pages await their proofs (below ones first)
         for jj in range(-below, (end - page) // step + 1):
@@ -798,8 +854,10 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 g_ring_put(cells, ss, bucket, own, cls, j, 0)
     if proof and sib:  # ... and the sibling window's
         for j in range(end + 1, sib + 1):
-            if family[f0 + j] != 0 and private[s0 + j] == 0:
+            if family[f0 + j] & 1 and private[s0 + j] == 0:
                 g_ring_put(cells, ss, bucket, own, cls, j, per if cells[C_SIBSTAKE] else 0)
+                if cells[C_SIBGATE]:  # sibling_gate: a copied sibling page is a mark
+                    g_gate_add(ss, 1, 0)
     # 5. commit: the slot, and the sentinel just past the window (if it is still shared)
     ss[_NFAULTS] += 1
     ss[_VALID + slot] = 1
@@ -813,10 +871,10 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     # sentinel is the first shared page within scan pages (strided: scan strides) past the
     # window's end, in its column.
     # (sibling_window: the sibling window's pages are private-to-be too)
-    while s < limit and (private[s0 + s] != 0 or (s <= sib and family[f0 + s] != 0)) \
+    while s < limit and (private[s0 + s] != 0 or (s <= sib and family[f0 + s] & 1)) \
             and s <= end + cells[C_SCAN] * step:
         s += step
-    if s < limit and private[s0 + s] == 0 and not (s <= sib and family[f0 + s] != 0):
+    if s < limit and private[s0 + s] == 0 and not (s <= sib and family[f0 + s] & 1):
         t = (s - start) & (G_SENTINELS - 1)
         old = ss[_GTAGS + t]
         if cells[C_MERGE] and (old >> 1) == s + 1:
@@ -920,6 +978,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_BELOW] = int(t.get("group_below", 0))
     out[C_SIB] = int(t.get("sibling_window", 0))
     out[C_SIBSTAKE] = int(t.get("sibling_stake", 0))
+    out[C_SIBGATE] = int(t.get("sibling_gate", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out

@@ -1,0 +1,148 @@
+"""``guarded``'s ``sibling_gate`` (a simulator study, session 35,
+docs/results/sibling-gate-s35.md): the sibling window opens only while its pages' saved rate
+(hits / marks) is above the cost model's break-even precision ``loss / (gain + loss)`` by m/8
+of the rest; shut, a ghost window marks the pages it would copy and the marking process's
+later demand fault on one is a hit. Hand-computed forked traces; one process: exactly inert;
+the compiled program decides as the prototype; refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from cowrl.errors import ConfigError
+from cowrl.kernel.table import pack_guarded
+from cowrl.policies.guarded import N_CELLS, GuardedPolicy
+from cowrl.registry import group_config, make_costmodel, make_policy
+from cowrl.sim.simulator import simulate
+from cowrl.traces import generators as g
+from cowrl.traces.io import Trace
+
+START = 0x7F0000000000
+
+
+def _forked(*writes: list[int], size: int = 256) -> Trace:
+    """Processes 0, 1, ... each writing its own copy (a region of ``size`` pages at one
+    address) of one buffer, one after the other; ``writes[r]``: process r's pages."""
+    pages = np.concatenate([np.asarray(w, dtype=np.int64) + r * size
+                            for r, w in enumerate(writes)])
+    n = len(writes)
+    return Trace(pages=pages, n_pages=n * size, name="forked",
+                 region_sizes=np.full(n, size, dtype=np.int64),
+                 region_starts=np.full(n, START, dtype=np.uint64),
+                 region_writers=np.arange(n, dtype=np.int32))
+
+
+def _loose(gate: int, **kw: object) -> GuardedPolicy:
+    """A table of 0s (no adjacent window), an allowance of 17734 ns at every fault, loss
+    1000, gain 5668 (break-even 1000 / 6668 = 0.15), W = 8, the expected-loss stake."""
+    opts = {"loss_ns": 1000, "gain_ns": 5668, "budget_per_mille": 1000, "grant_left": 0,
+            "proof": 1, **kw}
+    return GuardedPolicy(table=[0] * N_CELLS, sibling_window=8, sibling_stake=1,
+                         sibling_gate=gate, **opts)
+
+
+def _run(t: Trace, pol: GuardedPolicy, fast: bool) -> tuple[list[int], list[int], int, int]:
+    """(fault pages, pages copied per fault, copied, wasted) of a one-address replay."""
+    r, ev = simulate(t, pol, make_costmodel("seed_table1"), record_events=True, fast=fast,
+                     shared=True)
+    return ([int(p) for p in ev.page], [int(n) for n in ev.precopied], r.precopied,
+            r.wasted)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_the_gate_opens_on_evidence(fast: bool) -> None:
+    """Parent and child write 0..255 in order. The parent's 256 faults set the bits. The
+    child's fault on 0 finds none marked: shut, the ghost marks 1..8 (8 marks); its fault on
+    p then hits p (marked by it) and marks p + 8: at fault p, p hits of p + 7 marks. With
+    m = 4 it opens once marks >= 64 (p = 57; the rate, 57/64, is far above 0.575) and the
+    window copies 58..65; faults then fall every 9 pages (57, 66, .., 255: 23). Ungated the
+    child's fault on 0 copies 1..8 at once: faults at 0, 9, .., 252 (29)."""
+    buf = list(range(256))
+    t = _forked(buf, buf)
+    pages, copied, n, wasted = _run(t, _loose(4), fast)
+    child = [p - 256 for p in pages if p >= 256]
+    assert child == [*range(57), *range(57, 256, 9)]
+    assert [c for p, c in zip(pages, copied, strict=True) if p >= 256][56:58] == [0, 8]
+    assert wasted == 0
+    pages0, _, _, _ = _run(t, _loose(0), fast)
+    assert [p - 256 for p in pages0 if p >= 256] == list(range(0, 256, 9))
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_the_gate_stays_shut_where_no_mark_is_used(fast: bool) -> None:
+    """The parent writes the even pages, the child the odd ones (no page in common): the
+    ghost marks the even pages ahead of each child fault, none is ever hit, the window never
+    opens: 128 child faults, nothing copied. Ungated the child copies the parent's pages
+    ahead of it, all wasted."""
+    t = _forked(list(range(0, 256, 2)), list(range(1, 256, 2)))
+    pages, copied, n, wasted = _run(t, _loose(4), fast)
+    assert len(pages) == 256 and n == 0 and wasted == 0
+    _, _, n0, w0 = _run(t, _loose(0), fast)
+    assert n0 > 0 and w0 == n0
+
+
+def _shield64(gate: int) -> GuardedPolicy:
+    cfg = OmegaConf.to_container(group_config("policy", "shield64", "policy"), resolve=False)
+    assert isinstance(cfg, dict)
+    cfg.update(sibling_window=16, sibling_stake=1, sibling_gate=gate)
+    return make_policy(cfg)
+
+
+@pytest.mark.parametrize("family", ["seq", "stride", "random", "tiled2d", "alloc_pool"])
+def test_inert_with_one_process(family: str) -> None:
+    """One process: no bit ahead of a fault, no mark, the gate never matters: shield64 with
+    the gated window decides and costs exactly as shield64, in both layouts."""
+    t = g.randomized(2000, 0, families=family)
+    for cm in ("seed_table1", "host"):
+        cost = make_costmodel(cm)
+        for shared in (False, True):
+            ref = simulate(t, make_policy("shield64"), cost, shared=shared)
+            got = simulate(t, _shield64(4), cost, shared=shared)
+            assert (got.faults, got.precopied, got.wasted) == (
+                ref.faults, ref.precopied, ref.wasted)
+            assert float(np.sum(got.fault_ns)) == float(np.sum(ref.fault_ns))
+
+
+@pytest.mark.parametrize("gate", [1, 4, 7])
+def test_compiled_decides_as_the_prototype(gate: int) -> None:
+    """forked_workers traces (repeating and half-repeating siblings) and the hand traces:
+    the compiled program equals the prototype fault for fault."""
+    for cm in ("seed_table1", "host"):
+        cost = make_costmodel(cm)
+        traces = [g.forked_workers(n_pages=1024, children=c, overlap=o, order=order,
+                                   chunk=32, seed=c)
+                  for c, o, order in ((2, 0.9, "sequential"), (4, 0.95, "runs"),
+                                      (3, 0.2, "random"), (5, 0.6, "sequential"))]
+        traces += [_forked(list(range(256)), list(range(256)))]
+        for t in traces:
+            for pol in (_shield64(gate), _loose(gate)):
+                pol = pol.deployed_under(cost)
+                ref, ev_ref = simulate(t, pol, cost, record_events=True, fast=False,
+                                       shared=True)
+                got, ev_got = simulate(t, pol, cost, record_events=True, fast=True,
+                                       shared=True)
+                assert np.array_equal(ev_ref.page, ev_got.page), t.name
+                assert np.array_equal(ev_ref.precopied, ev_got.precopied), t.name
+                assert np.array_equal(ev_ref.skipped, ev_got.skipped), t.name
+                assert (ref.faults, ref.precopied, ref.wasted) == (
+                    got.faults, got.precopied, got.wasted), t.name
+                assert np.allclose(ref.fault_ns, got.fault_ns), t.name
+
+
+def test_refused_where_it_is_not_built() -> None:
+    """The module's table and the kernel program refuse the gated window (it needs a
+    sibling_window, which they refuse); bad values one line each."""
+    pol = _loose(4)
+    with pytest.raises(ConfigError, match="^policy.sibling_window: 8 is a simulator study"):
+        pol.kernel_program()
+    with pytest.raises(ValueError, match="^guarded: sibling_window is a simulator study"):
+        pack_guarded(pol.program())
+    with pytest.raises(ConfigError, match="^policy.sibling_gate must be an integer in 0..7, "
+                                          "got 8$"):
+        _loose(8)
+    with pytest.raises(ConfigError, match="^policy.sibling_gate needs sibling_stake: 1 or 2"):
+        GuardedPolicy(table=[0] * N_CELLS, proof=1, sibling_window=8, sibling_gate=4)
+    assert pol.program().table["sibling_gate"] == 4
+    assert "sibling_gate" not in _loose(0).program().table
