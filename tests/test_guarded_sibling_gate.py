@@ -83,6 +83,33 @@ def test_the_gate_stays_shut_where_no_mark_is_used(fast: bool) -> None:
     assert n0 > 0 and w0 == n0
 
 
+def test_the_evidence_halves_and_old_marks_neither_hit_nor_return() -> None:
+    """The counters at 1023 marks, 1000 hits: one more mark halves them (512, 500) and starts
+    epoch 1. Process 1's mark of epoch 0 (tag 2) is then only cleared by its fault (no hit);
+    one of epoch 1 (tag 2 | 1 << 5 = 34) is a hit (501). Its adjacent window over 12 and 13
+    takes back 12's current mark (511 marks) and clears 13's old one. The gate (m = 4,
+    break-even 1000 / 6668): 8 x 501 x 6668 >= 511 x (8000 + 4 x 5668): open; before 64
+    marks it stays shut whatever the rate."""
+    pol = _loose(4)
+    g = pol.ctx
+    g.ghost = bytearray(32)  # (a fresh policy holds no page yet)
+    g.gate_mark, g.gate_hit = 1023, 1000
+    g.ghost[10] = 2
+    pol.gate_add(1, 0)
+    assert (g.gate_mark, g.gate_hit, g.gate_epoch) == (512, 500, 1)
+    assert pol.gate(10, 10, 1) and g.gate_hit == 500 and g.ghost[10] == 0
+    g.ghost[11], g.ghost[12], g.ghost[13] = 34, 34, 2
+    assert pol.gate(11, 13, 1)
+    assert (g.gate_mark, g.gate_hit) == (511, 501)
+    assert bytes(g.ghost[10:14]) == bytes(4)
+    g.gate_mark, g.gate_hit = 63, 63
+    assert not pol.gate_open()
+    g.gate_mark, g.gate_hit = 64, 37  # 8 x 37 x 6668 = 1,973,728 >= 64 x 30672 = 1,963,008
+    assert pol.gate_open()
+    g.gate_hit = 36
+    assert not pol.gate_open()
+
+
 def _shield64(gate: int) -> GuardedPolicy:
     cfg = OmegaConf.to_container(group_config("policy", "shield64", "policy"), resolve=False)
     assert isinstance(cfg, dict)

@@ -394,11 +394,12 @@ class GuardedContext:
         # sibling_stake 1: the sibling pages' proof rate (an EWMA, USE_ONE = 1.0, from 1/2)
         self.sib_use = USE_ONE // 2
         # sibling_gate: the ghost window's marks at the decision's pages (the marking
-        # process's ordinal + 1; 0 none), and the gate's evidence, sibling pages marked and
-        # saved (programs._GGMARK, _GGHIT)
+        # process's ordinal + 1, | the epoch << 5; 0 none), and the gate's evidence, sibling
+        # pages marked and saved (programs._GGMARK, _GGHIT, _GGEPOCH)
         self.ghost = bytearray(n_pages)
         self.gate_mark = 0
         self.gate_hit = 0
+        self.gate_epoch = 0  # the halvings, mod 4 (a ghost mark's tag carries it)
         # The module reads PTEs; the simulator policy mirrors them from its own decisions.
         self.private = bytearray(n_pages)
         # The fault's coordinate offset (FaultContext.coord_offset): the pages given to the
@@ -1016,6 +1017,7 @@ class GuardedPolicy(Policy):
         if g.gate_mark >= GATE_DECAY:
             g.gate_mark >>= 1
             g.gate_hit >>= 1
+            g.gate_epoch = (g.gate_epoch + 1) & 3
 
     def gate_open(self) -> bool:
         """``sibling_gate`` m: the sibling pages' saved rate (at least :data:`GATE_MIN`
@@ -1030,14 +1032,17 @@ class GuardedPolicy(Policy):
         window opens."""
         g = self.ctx
         mine = (proc & (G_PROCS - 1)) + 1
-        if g.ghost[page] == mine:
+        tag = mine | (g.gate_epoch << 5)  # a mark of an older epoch is only cleared
+        if g.ghost[page] & 31 == mine:
+            if g.ghost[page] == tag:
+                self.gate_add(0, 1)
             g.ghost[page] = 0
-            self.gate_add(0, 1)
         if not g.win_stride:
             for j in range(page + 1, end + 1):
-                if g.ghost[j] == mine:
+                if g.ghost[j] & 31 == mine:
+                    if g.ghost[j] == tag:
+                        g.gate_mark = max(g.gate_mark - 1, 0)
                     g.ghost[j] = 0
-                    g.gate_mark = max(g.gate_mark - 1, 0)
         return self.gate_open()
 
     def sibling(self, page: int, k: int, limit: int, proc: int = 0) -> list[int]:
@@ -1066,8 +1071,9 @@ class GuardedPolicy(Policy):
         if not opened:  # the ghost window: marks, copies nothing, costs nothing
             mine = (proc & (G_PROCS - 1)) + 1
             for q in range(end + 1, hi + 1):
-                if g.family[q] and not g.private[q - g.off] and g.ghost[q] != mine:
-                    g.ghost[q] = mine
+                tag = mine | (g.gate_epoch << 5)
+                if g.family[q] and not g.private[q - g.off] and g.ghost[q] != tag:
+                    g.ghost[q] = tag
                     self.gate_add(1, 0)
             return []
         acc, stake, taken = (self.setup if k == 0 else 0), 0, []
@@ -1242,7 +1248,9 @@ class GuardedPolicy(Policy):
                         if g.proof_stake[i]:  # a sibling page: its stake and gain
                             self.budget += g.proof_stake[i] + self.gain
                             g.sib_use += (USE_ONE - g.sib_use) >> 4
-                            if self.sibling_gate:  # sibling_gate: a hit
+                            # sibling_gate: a hit (at most the marks: a proof may come
+                            # after a halving its mark's weight went through)
+                            if self.sibling_gate and g.gate_hit < g.gate_mark:
                                 self.gate_add(0, 1)
                         else:
                             unused = self.proof_ttl - g.proof_miss[i] if self.read_ns else 0

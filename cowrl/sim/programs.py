@@ -157,12 +157,15 @@ _GPSTAKE = _GSIBUSE + 1
 # sibling_gate (a simulator study, session 35): the gate's evidence, sibling pages marked
 # (a ghost window's, which copies nothing, or a sibling window's, copied) and those a mark
 # turned out to save (a later demand fault of the marking process on a ghost page, or the
-# proof of a copied one); both halved when the marks reach G_GATE_DECAY
+# proof of a copied one); both halved when the marks reach G_GATE_DECAY, and the halvings
+# counted mod 4 (the epoch a ghost mark carries: a mark of an older epoch, its weight halved,
+# neither hits nor is taken back)
 _GGMARK = _GPSTAKE + G_PROOFS
 _GGHIT = _GGMARK + 1
+_GGEPOCH = _GGHIT + 1
 G_GATE_DECAY = 1024
 G_GATE_MIN = 64  # the gate stays shut before this many marks
-STREAM_STATE = _GGHIT + 1
+STREAM_STATE = _GGEPOCH + 1
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -452,6 +455,7 @@ def g_gate_add(ss: np.ndarray, marks: int, hits: int) -> None:
     if ss[_GGMARK] >= G_GATE_DECAY:
         ss[_GGMARK] >>= 1
         ss[_GGHIT] >>= 1
+        ss[_GGEPOCH] = (ss[_GGEPOCH] + 1) & 3
 
 
 @njit(cache=True, nogil=True)
@@ -639,7 +643,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                         if ss[_GPSTAKE + i] > 0:  # a sibling page: its stake and gain
                             ss[_GBUDGET] += ss[_GPSTAKE + i] + cells[C_GAIN]
                             ss[_GSIBUSE] += (G_USE_ONE - ss[_GSIBUSE]) >> 4
-                            if cells[C_SIBGATE]:  # sibling_gate: a hit
+                            # sibling_gate: a hit (at most the marks: a proof may come
+                            # after a halving its mark's weight went through)
+                            if cells[C_SIBGATE] and ss[_GGHIT] < ss[_GGMARK]:
                                 g_gate_add(ss, 0, 1)
                         else:
                             ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN] \
@@ -818,20 +824,24 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         per = cells[C_LOSS] * max(G_USE_ONE - ss[_GSIBUSE], G_USE_ONE // 8) // G_USE_ONE
     # sibling_gate m: the window opens only while the sibling pages' saved rate is above
     # break-even by the margin; shut, a ghost window marks the pages it would copy (the high
-    # bits of the family byte: the marking process's ordinal + 1), and a later demand fault
-    # of that process on a marked page is a hit; its own adjacent window taking a marked
-    # page takes the mark back (neither hit nor miss)
+    # bits of the family byte: the marking process's ordinal + 1, bits 1..5, and the epoch,
+    # bits 6..7), and a later demand fault of that process on a page marked in this epoch
+    # is a hit; its own adjacent window taking such a page takes the mark back (neither hit
+    # nor miss); a mark of an older epoch is only cleared
     gate = True
     mine = own + 1
     if cells[C_SIBGATE] and family.shape[0] > 0:
-        if family[f0 + page] >> 1 == mine:
+        tag = mine | (ss[_GGEPOCH] << 5)
+        if (family[f0 + page] >> 1) & 31 == mine:
+            if family[f0 + page] >> 1 == tag:
+                g_gate_add(ss, 0, 1)
             family[f0 + page] &= 1
-            g_gate_add(ss, 0, 1)
         if not ws:
             for j in range(page + 1, end + 1):
-                if family[f0 + j] >> 1 == mine:
+                if (family[f0 + j] >> 1) & 31 == mine:
+                    if family[f0 + j] >> 1 == tag:
+                        ss[_GGMARK] = max(ss[_GGMARK] - 1, 0)
                     family[f0 + j] &= 1
-                    ss[_GGMARK] = max(ss[_GGMARK] - 1, 0)
         gate = g_gate_open(cells, ss)
     if cells[C_SIB] and family.shape[0] > 0 and not (ws and k > 0):
         if gate:
@@ -842,9 +852,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             ss[_GBUDGET] -= stake
         else:  # the ghost window: marks, copies nothing, costs nothing
             for j in range(end + 1, min(page + cells[C_SIB], limit - 1) + 1):
-                if family[f0 + j] & 1 and private[s0 + j] == 0 \
-                        and family[f0 + j] >> 1 != mine:
-                    family[f0 + j] = 1 | (mine << 1)
+                tag = mine | (ss[_GGEPOCH] << 5)
+                if family[f0 + j] & 1 and private[s0 + j] == 0 and family[f0 + j] >> 1 != tag:
+                    family[f0 + j] = 1 | (tag << 1)
                     g_gate_add(ss, 1, 0)
     ss[G_WIN_SIB] = sib - page if sib else 0  # the engine applies it
     if proof and k > 0:  # version 4: the copied pages await their proofs (below ones first)
