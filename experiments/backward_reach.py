@@ -55,7 +55,7 @@ def reach(trace: Trace, groups: Sequence[int]) -> dict[str, int]:
     first = np.full(trace.n_pages, never, dtype=np.int64)
     first[faulted] = t_first
     ends = trace.region_ends
-    region = np.searchsorted(ends, faulted, side="right")
+    region = trace.region_of(faulted)
     begin = trace.region_begins[region]
     end = ends[region]
     vpn = faulted + trace.region_vpn_offsets[region]

@@ -97,7 +97,7 @@ def sibling_history(trace: Trace, window: int = WINDOW) -> tuple[dict[str, int],
     t, label = _time(trace)
     pages = np.asarray(trace.pages, dtype=np.int64)
     ends = trace.region_ends
-    region = np.searchsorted(ends, pages, side="right")
+    region = trace.region_of(pages)
     vpn = pages + trace.region_vpn_offsets[region]
     writer = np.asarray(trace.writer, dtype=np.int64)
     out = dict.fromkeys(COLS, 0)

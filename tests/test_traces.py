@@ -289,6 +289,7 @@ def test_multi_region_roundtrip(tmp_path: Path) -> None:
     for f in ("pages", "region_sizes", "region_starts", "region_writers", "t_ns", "writer"):
         assert np.array_equal(getattr(back, f), getattr(t, f)), f
     assert back.n_pages == 10 and back.meta["format"] == 2
+    assert back.region_of(np.array([0, 3, 4, 5, 6, 9])).tolist() == [0, 0, 1, 1, 2, 2]
     assert back.region_end_of(np.array([0, 4, 5, 6, 9])).tolist() == [4, 6, 6, 10, 10]
     light = load_trace(tmp_path / "m.npz", times=False)
     assert light.t_ns is None and light.writer is None and light.region_sizes is not None

@@ -314,7 +314,7 @@ def write_procs(trace: Trace) -> np.ndarray | None:
     procs = np.minimum(trace.region_procs, G_PROCS - 1)
     if not procs.any():
         return None
-    return procs[np.searchsorted(trace.region_ends, trace.pages, side="right")]
+    return procs[trace.region_of(trace.pages)]
 
 
 def _read_regions(spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:

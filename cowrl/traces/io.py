@@ -238,7 +238,7 @@ class Trace:
         if self.region_writers is None:
             return np.zeros(n_reg, dtype=np.int64)
         rw = np.asarray(self.region_writers, dtype=np.int64)
-        region = np.searchsorted(self.region_ends, self.pages, side="right")
+        region = self.region_of(self.pages)
         first = np.full(n_reg, self.writes, dtype=np.int64)  # never written: after all
         seen, at = np.unique(region, return_index=True)
         first[seen] = at
@@ -249,10 +249,14 @@ class Trace:
         rank[np.lexsort((roles, role_first))] = np.arange(roles.size)
         return rank[role_of]
 
+    def region_of(self, pages: np.ndarray) -> np.ndarray:
+        """The index of the region holding each of ``pages`` (regions are contiguous and
+        in page order: region ``r`` is ``region_begins[r] .. region_ends[r] - 1``)."""
+        return np.searchsorted(self.region_ends, pages, side="right")
+
     def region_end_of(self, pages: np.ndarray) -> np.ndarray:
         """The exclusive end page of the region holding each of ``pages``."""
-        ends = self.region_ends
-        return ends[np.searchsorted(ends, pages, side="right")]
+        return self.region_ends[self.region_of(pages)]
 
 
 def validate_pages(arr: Any, where: str) -> np.ndarray:
