@@ -109,7 +109,8 @@ def _vec_step(active: np.ndarray, actions: np.ndarray, degrees: np.ndarray, limi
         k = degrees[a] if limit else 0
         # a network's degrees: no GUARDED program (no kernel form), so no process ordinals
         # and no coordinate offsets
-        replay(pages, ends, voffs, unused[:0], unused[:0], private, touched, written, noise,
+        replay(pages, ends, voffs, unused[:0], unused[:0], private, private[:0], touched,
+               written, noise,
                lay, st, i, thp, extra_private, coef, decided, STATIC, k, unused, 0, 1, 1, unused,
                limit, ns1, True, ev1, tot1, False)
         for c in range(obs_dim):

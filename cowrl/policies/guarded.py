@@ -377,6 +377,13 @@ class GuardedContext:
         # group_below (a simulator study, session 34): the pages page-b .. page-1 below the
         # fault that this fault's window also walks (0: none)
         self.win_below = 0
+        # sibling_window (a simulator study, session 35): the family bitmap at the decision's
+        # pages (1: a process of the trace demand-faulted it; set at every fault's commit),
+        # and this fault's sibling window, its last page (0: none)
+        self.family = bytearray(n_pages)
+        self.win_sib = 0
+        # sibling_stake 1: the sibling pages' proof rate (an EWMA, USE_ONE = 1.0, from 1/2)
+        self.sib_use = USE_ONE // 2
         # The module reads PTEs; the simulator policy mirrors them from its own decisions.
         self.private = bytearray(n_pages)
         # The fault's coordinate offset (FaultContext.coord_offset): the pages given to the
@@ -398,6 +405,9 @@ class GuardedContext:
         self.proof_cursor = 0
         self.proof_live = 0  # entries != 0: the look at the ring stops once it saw them all
         self.proof_miss = [0] * PROOFS  # unproven reads of each entry (proof_ttl)
+        # what each entry's proof returns (0: the loss, a window page's; > 0: a sibling
+        # page's stake, sibling_stake)
+        self.proof_stake = [0] * PROOFS
         self.proof_due = [0] * PROOFS  # fault number (mod 2 ** 32) of its next read (backoff)
         self.proof_bucket = [0] * PROOFS  # its region's bucket (region_bucket; proof_look)
         # the ordinal of the process whose fault copied it (FaultContext.proc): a look reads
@@ -615,6 +625,14 @@ class GuardedContext:
         shared = [q for q in range(lo, page) if not self.private[q - o]]
         return (page - shared[0], len(shared)) if shared else (0, 0)
 
+    def sibling_pages(self, page: int, end: int) -> list[int]:
+        """``sibling_window``: the pages of this fault's sibling window (:attr:`win_sib`, its
+        last page; 0: none) past ``end``, the adjacent window's last page, still shared here,
+        whose family bit is set (``programs.guarded_sibling``)."""
+        o = self.off
+        return [q for q in range(end + 1, self.win_sib + 1)
+                if self.family[q] and not self.private[q - o]]
+
     def shared_in_window(self, page: int, k: int, limit: int) -> int:
         """Shared pages among ``page+1 .. page+k`` (clipped at ``limit``, the region's
         exclusive end; strided: :meth:`window_pages`): what a window would copy."""
@@ -645,6 +663,9 @@ class GuardedContext:
             self.private[page - o:end + 1 - o] = b"\x01" * (end + 1 - page)
             b = self.win_below if k > 0 else 0  # group_below: and the pages below it
             self.private[page - b - o:page - o] = b"\x01" * b
+        for q in self.sibling_pages(page, end):  # sibling_window: its pages too
+            self.private[q - o] = 1
+        self.family[page] = 1  # this demand fault's bit (the sibling window's)
         self.valid[c.slot] = 1
         self.end[c.slot] = end
         self.run[c.slot] = c.run if c.cls == STREAM else 0
@@ -697,7 +718,8 @@ class GuardedPolicy(Policy):
                  proof_duemap: int = 0, walk_due_ns: int = 0, walk_scan_ns: int = 0,
                  proof_cutback: int = 0, stride_window: int = 0,
                  stride_ns: int = 0, stride_gate: int = 0, stride_clip: int = 0,
-                 group_below: int = 0) -> None:
+                 group_below: int = 0, sibling_window: int = 0,
+                 sibling_stake: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -739,6 +761,22 @@ class GuardedPolicy(Policy):
         # also copies the shared pages of the fault's aligned group of G virtual pages below
         # it, staked and proven as its other pages (degree(); not in the module)
         self.group_below = check_group_below(group_below, protect)
+        # sibling_window W (a simulator study, session 35; 0 = off): at a fault, past its
+        # adjacent window, the pages up to page + W that some process of the trace
+        # demand-faulted (the family bitmap) and that are still shared here are copied too,
+        # all or none, staked and proven as window pages (act(); not in the module)
+        self.sibling_window = check_sibling_window(sibling_window, proof)
+        # sibling_stake 1: a sibling page stakes its expected loss, loss x (1 - the sibling
+        # pages' proof rate), at least loss / 8; its proof returns that stake and the gain,
+        # and each sibling page proven / expired / overwritten moves the rate. 2: and a
+        # sibling page expired or overwritten unproven takes the rest of its loss from the
+        # budget (which may then owe: nothing opens until allowances and proofs repay it)
+        if isinstance(sibling_stake, bool) or sibling_stake not in (0, 1, 2):
+            raise ConfigError(f"policy.sibling_stake must be 0, 1 or 2, got {sibling_stake!r}")
+        if sibling_stake and not sibling_window:
+            raise ConfigError("policy.sibling_stake: 1 needs a sibling_window (it prices its "
+                              "pages)")
+        self.sibling_stake = int(sibling_stake)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -949,6 +987,44 @@ class GuardedPolicy(Policy):
         self.ctx.win_below = 0
         return 0, 0
 
+    def sibling(self, page: int, k: int, limit: int) -> list[int]:
+        """``sibling_window``: this fault's sibling window (after its adjacent window of
+        degree ``k`` was decided and paid; not after a strided one): of the pages past that
+        window, up to ``page + W`` within the region, whose family bit is set, the longest
+        run from the first whose stake fits the budget (the loss of each still shared one,
+        copied; skip_ns for each private one walked before the last shared one; the setup
+        when ``k`` is 0), paid; its shared pages (``programs.guarded_sibling``). Sets
+        :attr:`GuardedContext.win_sib` to the last of them (0: none)."""
+        g = self.ctx
+        g.win_sib = 0
+        if g.win_stride and k > 0:
+            return []
+        end = max(min(page + k, limit - 1), page)
+        hi = min(page + self.sibling_window, limit - 1)
+        acc, stake, taken = (self.setup if k == 0 else 0), 0, []
+        per = self.sibling_per()
+        for q in range(end + 1, hi + 1):
+            if not g.family[q]:
+                continue
+            if g.private[q - g.off]:
+                acc += self.skip
+                continue
+            acc += per
+            if acc > self.budget:
+                break
+            taken.append(q)
+            stake = acc
+        self.budget -= stake
+        g.win_sib = taken[-1] if taken else 0
+        return taken
+
+    def sibling_per(self) -> int:
+        """What one sibling page stakes: its loss, or with ``sibling_stake`` its expected
+        loss at the sibling pages' proof rate (at least 1/8 of the loss)."""
+        if not self.sibling_stake:
+            return self.loss
+        return self.loss * max(USE_ONE - self.ctx.sib_use, USE_ONE // 8) // USE_ONE
+
     def below_total(self, cls: int) -> bool:
         """With ``floor_total``: whether class ``cls``'s lifetime sentinel hit rate, ``hits /
         (hits + misses)``, is below ``floor / USE_ONE`` (False before its first outcome)."""
@@ -1094,9 +1170,13 @@ class GuardedPolicy(Policy):
                     n += 1
                     if state[v - 1 - ctx.coord_offset] == PAGE_WRITTEN:  # its own copy
                         proved = True
-                        unused = self.proof_ttl - g.proof_miss[i] if self.read_ns else 0
-                        self.budget += self.loss + self.gain + unused * self.read_ns
-                        g.unused_reads += unused
+                        if g.proof_stake[i]:  # a sibling page: its stake and gain
+                            self.budget += g.proof_stake[i] + self.gain
+                            g.sib_use += (USE_ONE - g.sib_use) >> 4
+                        else:
+                            unused = self.proof_ttl - g.proof_miss[i] if self.read_ns else 0
+                            self.budget += self.loss + self.gain + unused * self.read_ns
+                            g.unused_reads += unused
                         g.drop(i)
                         g.proven += 1
                         if g.use_proof:
@@ -1109,6 +1189,10 @@ class GuardedPolicy(Policy):
                         if self.proof_ttl and g.proof_miss[i] >= self.proof_ttl:
                             g.drop(i)  # leaves the ring: its reserve stays spent
                             g.expired += 1
+                            if g.proof_stake[i]:  # a sibling page expired: a miss
+                                g.sib_use -= g.sib_use >> 4
+                                if self.sibling_stake == 2:  # ... and the rest of its loss
+                                    self.budget -= self.loss - g.proof_stake[i]
                             if g.use_proof:
                                 g.use_down(g.proof_cls[i])
                         elif self.proof_backoff:  # read again 2^m faults later
@@ -1216,11 +1300,16 @@ class GuardedPolicy(Policy):
         reserved = copied * self.reserve(c.cls) if k > 0 else 0
         if k > 0:
             self.budget -= reserved + self.fixed(page, k, copied, limit)
-        if self.proof and k > 0:  # version 4: the copied pages await their proofs
+        sib = self.sibling(page, k, limit) if self.sibling_window else []
+        if self.proof and (k > 0 or sib):  # version 4: the copied pages await their proofs
             g = self.ctx
             b = region_bucket(ctx.region_start + ctx.vpn_offset, limit - start, ctx.proc)
-            for q in (*range(page - g.win_below, page), *g.window_pages(page, k, limit)):
-                if not g.private[q - off]:  # (group_below: the pages below first)
+            win = (*range(page - g.win_below, page), *g.window_pages(page, k, limit)) \
+                if k > 0 else ()
+            sibset = set(sib)
+            stake = self.sibling_per() if self.sibling_stake else 0
+            for q in (*win, *sib):  # (group_below: the pages below first; siblings last)
+                if not g.private[q - off]:
                     h, whole = self.ring_slot(ctx)
                     if self.proof_span and (not g.proof_live or g.proof_tail == h):
                         g.proof_tail = h if not g.proof_live else (h + 1) & (PROOFS - 1)
@@ -1232,6 +1321,11 @@ class GuardedPolicy(Policy):
                         g.overwritten += 1
                         if g.use_proof:  # a miss for its class
                             g.use_down(g.proof_cls[h])
+                        if g.proof_stake[h]:  # a sibling page overwritten unproven: a miss
+                            g.sib_use -= g.sib_use >> 4
+                            if self.sibling_stake == 2:  # ... and the rest of its loss
+                                self.budget -= self.loss - g.proof_stake[h]
+                    g.proof_stake[h] = stake if q in sibset else 0
                     g.bucket_live[b] += 1
                     g.proof_bucket[h] = b
                     g.proof_proc[h] = ctx.proc & (G_PROCS - 1)
@@ -1254,6 +1348,11 @@ class GuardedPolicy(Policy):
                 raise RuntimeError("guarded group_below needs the engine's window_below "
                                    "(FaultContext.window_below); this fault has none")
             ctx.window_below[0] = self.ctx.win_below
+        if sib:  # ... and the sibling window (sibling_window)
+            if ctx.window_sib is None:
+                raise RuntimeError("guarded sibling_window needs the engine's window_sib "
+                                   "(FaultContext.window_sib); this fault has none")
+            ctx.window_sib[0] = self.ctx.win_sib - page
         if self.trace_log is not None:
             self.trace_log.append((ctx.page, c.cell, k, ctx.write_index,
                                    self.ctx.win_stride))
@@ -1283,7 +1382,9 @@ class GuardedPolicy(Policy):
             "proof_cutback": self.proof_cutback, "degrees": list(self.degrees),
             **({"stride_window": 1, "stride_ns": self.stride_ns} if self.stride_window
                else {}),
-            **({"group_below": self.group_below} if self.group_below else {})})
+            **({"group_below": self.group_below} if self.group_below else {}),
+            **({"sibling_window": self.sibling_window} if self.sibling_window else {}),
+            **({"sibling_stake": self.sibling_stake} if self.sibling_stake else {})})
 
     def replay_program(self) -> KernelProgram | None:
         # Training hooks (exploration, the fault log) need decide() at every fault, and so
@@ -1292,7 +1393,7 @@ class GuardedPolicy(Policy):
         if self.explore is not None or self.trace_log is not None or self.stride_gate \
                 or self.stride_clip:
             return None
-        if self.group_below:  # compiled, but not in the module
+        if self.group_below or self.sibling_window:  # compiled, but not in the module
             return KernelProgram(mode="static", k=0) if self.inert else self.program()
         return self.kernel_program()
 
@@ -1302,6 +1403,9 @@ class GuardedPolicy(Policy):
         if self.group_below:  # a simulator study (session 34): refused even when inert
             raise ConfigError(f"policy.group_below: {self.group_below} is a simulator study "
                               "(not in the module's table); use group_below: 0")
+        if self.sibling_window:  # a simulator study (session 35): refused even when inert
+            raise ConfigError(f"policy.sibling_window: {self.sibling_window} is a simulator "
+                              "study (not in the module's table); use sibling_window: 0")
         if self.inert:
             return KernelProgram(mode="static", k=0)
         for field in ("stride_gate", "stride_clip"):  # simulator studies: not in the module
@@ -1330,7 +1434,8 @@ class GuardedPolicy(Policy):
                 "proof_skipmap": self.proof_skipmap, "proof_duemap": self.proof_duemap,
                 "proof_cutback": self.proof_cutback, "stride_window": self.stride_window,
                 "stride_gate": self.stride_gate, "stride_clip": self.stride_clip,
-                "group_below": self.group_below,
+                "group_below": self.group_below, "sibling_window": self.sibling_window,
+                "sibling_stake": self.sibling_stake,
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -1572,6 +1677,10 @@ def learn_tables(traces: Iterable[Trace], costs: Sequence[CostModel],
     if policy_kw.get("group_below"):  # arm_rewards prices the pages after the fault only
         raise ConfigError("policy.group_below: learn_table cannot price it (an arm's hindsight "
                           "reward counts the pages after the fault); learn with group_below: 0")
+    if policy_kw.get("sibling_window"):  # arm_rewards prices the adjacent window only
+        raise ConfigError("policy.sibling_window: learn_table cannot price it (an arm's "
+                          "hindsight reward counts the adjacent window); learn with "
+                          "sibling_window: 0")
     if policy_kw.get("stride_clip"):  # the clip cuts a strided arm short of its degree
         raise ConfigError("policy.stride_clip: learn_table cannot price it (the clip caps a "
                           "strided window below the arm's degree); learn with stride_clip: 0")
@@ -1815,6 +1924,23 @@ def check_group_below(group_below: Any, protect: Any) -> int:
         raise ConfigError("policy.group_below needs protect: false (the protected gap is "
                           "the window's pages after the fault)")
     return int(group_below)
+
+
+SIBLING_WINDOWS: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
+"""``sibling_window``'s values: 0 (off) or the window's reach W in pages."""
+
+
+def check_sibling_window(sibling_window: Any, proof: Any) -> int:
+    """``policy.sibling_window`` (0 or W in :data:`SIBLING_WINDOWS`; W needs ``proof: 1``,
+    whose ring alone returns a sibling page's stake), or a one-line :class:`ConfigError`
+    naming it."""
+    if isinstance(sibling_window, bool) or sibling_window not in SIBLING_WINDOWS:
+        raise ConfigError(f"policy.sibling_window must be one of "
+                          f"{', '.join(map(str, SIBLING_WINDOWS))}, got {sibling_window!r}")
+    if sibling_window and not proof:
+        raise ConfigError("policy.sibling_window needs proof: 1 (the ring's proofs return "
+                          "its pages' stakes; no sentinel does)")
+    return int(sibling_window)
 
 
 def check_stride_window(stride_window: Any, protect: Any) -> int:

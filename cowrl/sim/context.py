@@ -119,6 +119,14 @@ class FaultContext:
     ``page-b .. page-1`` too (the policy keeps them within the region), each shared one
     copied and priced as a window page, each private one skipped. The engine zeroes it when
     it applies the fault."""
+    window_sib: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """The engine's sibling window of this fault (one int64; None outside the engine): 0 =
+    none; a policy that sets ``w >= 1`` (guarded's ``sibling_window``, a simulator study,
+    session 35) gets, past its adjacent window (or the fault), the pages up to ``page + w``
+    (the policy keeps them within the region) whose family bit is set (some process of the
+    trace demand-faulted that page of the decision's pages), each shared one copied and
+    priced as a window page, each private one skipped; it pays the setup even with ``k = 0``.
+    The engine zeroes it when it applies the fault."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from cowrl.sim.programs import (
     G_WALK_LIVE,
     G_WALK_SCAN,
     G_WIN_BELOW,
+    G_WIN_SIB,
     G_WIN_STRIDE,
     GUARDED,
     N_CELLS,
@@ -71,9 +72,16 @@ from cowrl.traces.io import Trace
 # the pages page-b .. page-1 (within the region, decided by the policy), each shared one
 # copied and priced as a window page, each private one skipped; zeroed as READS. A compiled
 # GUARDED program's comes in its state (programs.G_WIN_BELOW).
+# SIB: the last page, as an offset from the current fault, of the sibling window a Python
+# policy chose (FaultContext.window_sib; guarded's sibling_window, a simulator study, session
+# 35): the pages past the adjacent window up to page + SIB whose family bit is set (a process
+# of the trace demand-faulted that page of the decision's pages) are walked, each shared one
+# copied and priced as a window page, each private one skipped; zeroed as READS. A compiled
+# GUARDED program's comes in its state (programs.G_WIN_SIB).
 POS, PAGE, REND, RSTART, PREV_PAGE, PREV_K, SEQ, RUN, HIT, NPRIV, FAULTS, PRECOPIED, \
-    WASTED, READS, VOFF, WEMPTY, WLIVE, WJUMP, WDUE, WSCAN, PROC, COFF, STRIDE, BELOW = range(24)
-N_STATE = 24
+    WASTED, READS, VOFF, WEMPTY, WLIVE, WJUMP, WDUE, WSCAN, PROC, COFF, STRIDE, BELOW, \
+    SIB = range(25)
+N_STATE = 25
 
 
 @njit(cache=True, nogil=True)
@@ -103,7 +111,7 @@ def take_page(private: np.ndarray, written: np.ndarray, q: int) -> int:
 
 @njit(cache=True, nogil=True, forceinline=True)
 def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.ndarray,
-           coffs: np.ndarray, private: np.ndarray, touched: np.ndarray,
+           coffs: np.ndarray, private: np.ndarray, family: np.ndarray, touched: np.ndarray,
            written: np.ndarray, noise: np.ndarray, lay: np.ndarray, st: np.ndarray, i: int,
            thp: bool, extra_private: int, coef: np.ndarray, decided: int, code: int,
            static_k: int, cells: np.ndarray, max_k: int, slots: int, near: int, ss: np.ndarray,
@@ -124,7 +132,10 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
     (:func:`coordinate_offsets`): the program decides at page ``page + coffs[r]`` of the
     region ``[start, end) + coffs[r]`` (its stream slots, sentinels, stride detector and
     ring entries keyed by it, as the module keys them by the harness's pages) and reads the
-    page state of the region's own pages. With ``trim``
+    page state of the region's own pages. ``family`` (laid out as ``private``; empty: not
+    kept) is the family bitmap at the decision's pages: each demand fault sets the bit of
+    its page + ``coffs[r]`` (only a demand fault: a page written without one, precopied, is
+    invisible to the module too); guarded's ``sibling_window`` reads it. With ``trim``
     (a run the module runs in GUARDED mode; the program ``GUARDED`` always) the precopy walk
     stops after the window's last page that was shared at the decision, as the module's
     does: the private pages after it are not walked (not ``skipped``, not priced); what the
@@ -181,7 +192,7 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
                                                            slots, near, page + coff,
                                                            rend + coff, rstart + coff,
                                                            private, s0 - coff, page + voff,
-                                                           proc)
+                                                           proc, family, s0)
         # --- the page-state update (docs/semantics.md): the faulting page, the huge
         # page's first fault, the precopy window clipped at the region end ---
         stride = st[i, STRIDE]  # a Python policy's strided window (0: adjacent)
@@ -194,6 +205,11 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
         if code == GUARDED and ss[G_WIN_BELOW] != 0:
             below = ss[G_WIN_BELOW]
             ss[G_WIN_BELOW] = 0
+        sib = st[i, SIB]  # sibling_window: family pages past the window, up to page + sib
+        st[i, SIB] = 0
+        if code == GUARDED and ss[G_WIN_SIB] != 0:
+            sib = ss[G_WIN_SIB]
+            ss[G_WIN_SIB] = 0
         if stride >= 2:  # page + j * stride, j = 1..hi (within the region), walked to top
             hi = min(k, (rend - 1 - page) // stride)
             top = hi
@@ -246,7 +262,18 @@ def replay(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.nda
                     n += t != 0
                     waste += t == 2
                     skip += t == 0
-        f = fault_ns(c0, c1, c2, c3, c4, c5, decided, 1 if k > 0 else 0, n, skip, h)
+        if sib > 0 and family.shape[0] > 0:  # past the adjacent window (k = 0: the fault)
+            for j in range((hi if k > 0 else page) + 1, page + sib + 1):
+                if family[s0 + j + coff] != 0:  # a page without the bit is not walked
+                    t = take_page(private, written, s0 + j)
+                    n += t != 0
+                    waste += t == 2
+                    skip += t == 0
+            win = max(win, sib)
+        if family.shape[0] > 0:  # this demand fault's bit, at the decision's page
+            family[s0 + page + coff] = 1
+        f = fault_ns(c0, c1, c2, c3, c4, c5, decided, 1 if k > 0 or sib > 0 else 0, n, skip,
+                     h)
         if strided:  # each strided page walked: its own PTE lookup (precopy_stride_ns)
             f += strided * c12
         # The proof reads of this fault that found their page unwritten, each as it happens
@@ -322,7 +349,8 @@ def lookahead_k(written: np.ndarray, private: np.ndarray, page: int, limit: int,
 
 @njit(cache=True, nogil=True)
 def replay_degrees(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs: np.ndarray,
-                   coffs: np.ndarray, private: np.ndarray, touched: np.ndarray, written: np.ndarray,
+                   coffs: np.ndarray, private: np.ndarray, family: np.ndarray,
+                   touched: np.ndarray, written: np.ndarray,
                    noise: np.ndarray, lay: np.ndarray, st: np.ndarray, thp: bool,
                    extra_private: int, coef: np.ndarray, decided: int, cells: np.ndarray,
                    ss: np.ndarray, degrees: np.ndarray, lookahead: bool, max_k: int,
@@ -349,7 +377,8 @@ def replay_degrees(pages: np.ndarray, ends: np.ndarray, voffs: np.ndarray, procs
         if lookahead:
             degrees[nf] = lookahead_k(written, private, st[0, PAGE], st[0, REND], max_k, gain,
                                       loss)
-        replay(pages, ends, voffs, procs, coffs, private, touched, written, noise, lay, st, 0,
+        replay(pages, ends, voffs, procs, coffs, private, family, touched, written, noise, lay,
+               st, 0,
                thp, extra_private, coef, decided, STATIC, degrees[nf], cells, 0, 1, 1, ss, 1,
                out_ns[nf:nf + 1] if store else out_ns, record,
                ev[nf:nf + 1] if record else ev, total, trim)
@@ -475,6 +504,7 @@ class ReplayEngine:
         self.coffs = coordinate_offsets(trace, self.shared)
         self.written = written_mask(trace.pages, trace.n_pages) if written is None else written
         self.private = np.zeros(trace.n_pages, dtype=np.uint8)
+        self.family = np.zeros(trace.n_pages, dtype=np.uint8)  # sibling_window's bitmap
         self.touched = np.zeros((trace.n_pages + HUGE_PAGES - 1) // HUGE_PAGES
                                 if self.thp else 1, dtype=np.uint8)
         n_max = int(np.count_nonzero(self.written))  # a page faults at most once
@@ -497,7 +527,7 @@ class ReplayEngine:
                 near: int, ss: np.ndarray, limit: int, out: np.ndarray, record: bool,
                 ev: np.ndarray) -> int:
         nf = replay(self.pages, self.ends, self.voffs, self.procs, self.coffs, self.private,
-                    self.touched,
+                    self.family, self.touched,
                     self.written, self.noise, self._lay, self._st, 0, self.thp,
                     self.extra_private, self.coef, self.decided, code, static_k, cells, max_k,
                     slots, near, ss, limit, out, record, ev, self.total_ns, self.trim)
@@ -521,6 +551,7 @@ class ReplayEngine:
                             unproven_reads=self._st[0, READS:READS + 1],
                             window_stride=self._st[0, STRIDE:STRIDE + 1],
                             window_below=self._st[0, BELOW:BELOW + 1],
+                            window_sib=self._st[0, SIB:SIB + 1],
                             proof_walk=self._st[0, WEMPTY:WSCAN + 1])
 
     def apply(self, k: int) -> FaultEvent:
@@ -596,7 +627,7 @@ class ReplayEngine:
     def _replay_degrees(self, degrees: np.ndarray, lookahead: bool, max_k: int, gain: float,
                         loss: float, out: np.ndarray, record: bool, ev: np.ndarray) -> int:
         nf = replay_degrees(self.pages, self.ends, self.voffs, self.procs, self.coffs,
-                            self.private, self.touched,
+                            self.private, self.family, self.touched,
                             self.written, self.noise, self._lay, self._st, self.thp,
                             self.extra_private, self.coef, self.decided, self._cells0,
                             self._ss0, degrees, lookahead, max_k, gain, loss, out, record, ev,

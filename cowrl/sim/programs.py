@@ -144,7 +144,17 @@ G_WIN_STRIDE = _GBCUTS + G_BUCKETS
 # group_below (a simulator study, session 34): the pages page-b .. page-1 below the fault the
 # window this fault decided also walks (0: none); the engine applies them and zeroes it.
 G_WIN_BELOW = G_WIN_STRIDE + 1
-STREAM_STATE = G_WIN_BELOW + 1
+# sibling_window (a simulator study, session 35): the last page (as an offset from the fault)
+# of the sibling window this fault decided (0: none): the engine copies the pages past the
+# adjacent window up to it that a process of the trace demand-faulted (the family bitmap) and
+# zeroes it.
+G_WIN_SIB = G_WIN_BELOW + 1
+# sibling_stake 1: the sibling pages' proof rate (an EWMA, G_USE_ONE = 1.0, from 1/2), and
+# per ring entry the stake its proof returns (0: a window page's, loss_ns; > 0: a sibling
+# page staked at its expected loss)
+_GSIBUSE = G_WIN_SIB + 1
+_GPSTAKE = _GSIBUSE + 1
+STREAM_STATE = _GPSTAKE + G_PROOFS
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -171,7 +181,9 @@ C_PCUTBACK = G_CELLS + 29  # proof_cutback: s = a cut look puts off the next 2 *
 C_STRIDEW = G_CELLS + 30  # stride_window: 1 = a window may follow the stride detector
 C_STRIDENS = G_CELLS + 31  # stride_ns: the budget reserves it per strided page walked
 C_BELOW = G_CELLS + 32  # group_below: G = a window also copies its aligned group below the fault
-C_DEG = G_CELLS + 33
+C_SIB = G_CELLS + 33  # sibling_window: W = a fault also copies pages a sibling faulted, <= W on
+C_SIBSTAKE = G_CELLS + 34  # sibling_stake: 1|2 = a sibling page stakes its expected loss
+C_DEG = G_CELLS + 35
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -423,17 +435,78 @@ def g_next_live(ss: np.ndarray, i: int) -> int:
 
 
 @njit(cache=True, nogil=True)
+def guarded_sibling(private: np.ndarray, s0: int, family: np.ndarray, f0: int, lo: int,
+                    hi: int, per: int, skip: int, fixed: int, budget: int) -> tuple[int, int]:
+    """``sibling_window``: of the pages ``lo .. hi`` (the decision's pages) whose family bit
+    is set, the longest run from ``lo`` whose stake fits ``budget``: ``per`` for each shared
+    one (copied), ``skip`` for each private one walked before the last shared one taken, and
+    ``fixed`` (the setup, or 0); ``(last, stake)``, its last shared page (0: none) and its
+    stake. A page without the bit is not walked (the bitmap says so)."""
+    last = stake = 0
+    acc = fixed
+    for q in range(lo, hi + 1):
+        if family[f0 + q] != 0:
+            if private[s0 + q] != 0:
+                acc += skip
+            else:
+                acc += per
+                if acc > budget:
+                    break
+                last, stake = q, acc
+    return last, stake
+
+
+@njit(cache=True, nogil=True)
+def g_ring_put(cells: np.ndarray, ss: np.ndarray, bucket: int, own: int, cls: int,
+               j: int, stake: int) -> None:
+    """Version 4: page ``j``, copied by a window of class ``cls`` of process ``own`` in the
+    region of ring bucket ``bucket``, awaits its proof at the ring's head (overwriting the
+    oldest entry, unproven, when the ring is full); ``stake`` what its proof returns (0: the
+    loss, a window page's; sibling_stake: a sibling page's expected loss)."""
+    h = ss[_GPHEAD]
+    g_unwait(ss, h)  # (before its bucket changes)
+    if cells[C_PSPAN]:  # an empty ring starts its span here; a full one moves on
+        if ss[_GPLIVE] == 0:
+            ss[_GPTAIL] = h
+        elif ss[_GPTAIL] == h:
+            ss[_GPTAIL] = (h + 1) & (G_PROOFS - 1)
+        ss[_GPBDUE + (bucket if cells[C_PLOOK] else 0)] = ss[_NFAULTS] & G_DUE_MASK
+    if ss[_GPROOF + h] == 0:
+        ss[_GPLIVE] += 1
+    else:  # it overwrites the oldest, unproven
+        ss[_GPBLIVE + (ss[_GPBUCKET + h] & (G_BUCKETS - 1))] -= 1
+        if cells[C_USEPROOF]:  # a miss for its class
+            oc = ss[_GPCLS + h]
+            ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
+        if ss[_GPSTAKE + h] > 0:  # a sibling page overwritten unproven: a miss
+            ss[_GSIBUSE] -= ss[_GSIBUSE] >> 4
+            if cells[C_SIBSTAKE] == 2:  # ... and the rest of its loss (the budget may owe)
+                ss[_GBUDGET] -= cells[C_LOSS] - ss[_GPSTAKE + h]
+    ss[_GPSTAKE + h] = stake
+    ss[_GPBLIVE + bucket] += 1
+    ss[_GPBUCKET + h] = bucket | (own << 4)  # and the copying process
+    ss[_GPROOF + h] = j + 1
+    ss[_GPMISS + h] = 0
+    ss[_GPCLS + h] = cls
+    ss[_GPDUE + h] = ss[_NFAULTS] & G_DUE_MASK  # due at once
+    ss[_GPHEAD] = (ss[_GPHEAD] + 1) & (G_PROOFS - 1)
+
+
+@njit(cache=True, nogil=True)
 def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, page: int,
                    start: int, limit: int, private: np.ndarray, s0: int, vpn: int,
-                   proc: int = 0) -> int:
+                   proc: int, family: np.ndarray, f0: int) -> int:
     """``GuardedPolicy.decide`` at ``page`` of the region ``[start, limit)``; ``private``
     (from offset ``s0``) is the page state before this fault (:data:`PAGE_WRITTEN`: written
     since it became private); ``vpn`` is the page's virtual page number (align values);
-    ``proc`` the ordinal of the region's process (its ring bucket, :func:`region_bucket`)."""
+    ``proc`` the ordinal of the region's process (its ring bucket, :func:`region_bucket`);
+    ``family`` (from offset ``f0``, at the decision's pages; empty: none) the family bitmap,
+    1 where a process of the trace demand-faulted (``sibling_window`` reads it)."""
     if ss[_GINIT] == 0:
         ss[_GINIT] = 1
         ss[_GUSE] = ss[_GUSE + 1] = G_USE_ONE // 2
         ss[_GSLOW] = ss[_GSLOW + 1] = G_SLOW_ONE // 2
+        ss[_GSIBUSE] = G_USE_ONE // 2
     # 0. version 4: interior proofs, round robin over the ring's pages of this region
     proof = cells[C_PROOF]
     look = cells[C_PLOOK]
@@ -533,8 +606,12 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                     if private[s0 + v - 1] == PAGE_WRITTEN:  # written after its copy
                         proved = True
                         # (read_credit: and the reserved reads it did not use)
-                        ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN] \
-                            + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ]
+                        if ss[_GPSTAKE + i] > 0:  # a sibling page: its stake and gain
+                            ss[_GBUDGET] += ss[_GPSTAKE + i] + cells[C_GAIN]
+                            ss[_GSIBUSE] += (G_USE_ONE - ss[_GSIBUSE]) >> 4
+                        else:
+                            ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN] \
+                                + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ]
                         g_drop(ss, i)
                         if cells[C_USEPROOF]:  # a use for the class that copied it
                             c = ss[_GPCLS + i]
@@ -545,6 +622,10 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                             ss[_GPMISS + i] += 1
                         if cells[C_PTTL] != 0 and ss[_GPMISS + i] >= cells[C_PTTL]:
                             g_drop(ss, i)  # leaves the ring, its reserve spent
+                            if ss[_GPSTAKE + i] > 0:  # a sibling page expired: a miss
+                                ss[_GSIBUSE] -= ss[_GSIBUSE] >> 4
+                                if cells[C_SIBSTAKE] == 2:  # ... and the rest of its loss
+                                    ss[_GBUDGET] -= cells[C_LOSS] - ss[_GPSTAKE + i]
                             if cells[C_USEPROOF]:  # expired unproven: a miss
                                 c = ss[_GPCLS + i]
                                 ss[_GUSE + c] -= ss[_GUSE + c] >> 4
@@ -692,32 +773,33 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     ss[G_WIN_STRIDE] = ws if k > 0 else 0  # the engine applies the strided window
     below = bw if k > 0 else 0
     ss[G_WIN_BELOW] = below  # ... and the pages below it (group_below)
+    # sibling_window W: past the adjacent window (not after a strided one), the pages up to
+    # page + W that a process of the trace demand-faulted (family bit) and that are still
+    # shared here, staked as window pages (a skipped family page costs skip_ns, the setup is
+    # paid when no adjacent window paid it), as many from the first as the budget holds,
+    # whatever the table wants
+    sib = 0
+    # each sibling page's stake: its loss, or (sibling_stake) its expected loss at the
+    # sibling pages' proof rate (at least 1/8 of it); 0 in the ring: the loss
+    per = cells[C_LOSS]
+    if cells[C_SIBSTAKE]:
+        per = cells[C_LOSS] * max(G_USE_ONE - ss[_GSIBUSE], G_USE_ONE // 8) // G_USE_ONE
+    if cells[C_SIB] and family.shape[0] > 0 and not (ws and k > 0):
+        sib, stake = guarded_sibling(private, s0, family, f0, end + 1,
+                                     min(page + cells[C_SIB], limit - 1), per,
+                                     cells[C_SKIP], cells[C_SETUP] if k == 0 else 0,
+                                     ss[_GBUDGET])
+        ss[_GBUDGET] -= stake
+    ss[G_WIN_SIB] = sib - page if sib else 0  # the engine applies it
     if proof and k > 0:  # version 4: the copied pages await their proofs (below ones first)
         for jj in range(-below, (end - page) // step + 1):
             j = page + jj if jj < 0 else page + jj * step
             if jj != 0 and private[s0 + j] == 0:
-                h = ss[_GPHEAD]
-                g_unwait(ss, h)  # (before its bucket changes)
-                if cells[C_PSPAN]:  # an empty ring starts its span here; a full one moves on
-                    if ss[_GPLIVE] == 0:
-                        ss[_GPTAIL] = h
-                    elif ss[_GPTAIL] == h:
-                        ss[_GPTAIL] = (h + 1) & (G_PROOFS - 1)
-                    ss[_GPBDUE + (bucket if cells[C_PLOOK] else 0)] = ss[_NFAULTS] & G_DUE_MASK
-                if ss[_GPROOF + h] == 0:
-                    ss[_GPLIVE] += 1
-                else:  # it overwrites the oldest, unproven
-                    ss[_GPBLIVE + (ss[_GPBUCKET + h] & (G_BUCKETS - 1))] -= 1
-                    if cells[C_USEPROOF]:  # a miss for its class
-                        oc = ss[_GPCLS + h]
-                        ss[_GUSE + oc] -= ss[_GUSE + oc] >> 4
-                ss[_GPBLIVE + bucket] += 1
-                ss[_GPBUCKET + h] = bucket | (own << 4)  # and the copying process
-                ss[_GPROOF + h] = j + 1
-                ss[_GPMISS + h] = 0
-                ss[_GPCLS + h] = cls
-                ss[_GPDUE + h] = ss[_NFAULTS] & G_DUE_MASK  # due at once
-                ss[_GPHEAD] = (ss[_GPHEAD] + 1) & (G_PROOFS - 1)
+                g_ring_put(cells, ss, bucket, own, cls, j, 0)
+    if proof and sib:  # ... and the sibling window's
+        for j in range(end + 1, sib + 1):
+            if family[f0 + j] != 0 and private[s0 + j] == 0:
+                g_ring_put(cells, ss, bucket, own, cls, j, per if cells[C_SIBSTAKE] else 0)
     # 5. commit: the slot, and the sentinel just past the window (if it is still shared)
     ss[_NFAULTS] += 1
     ss[_VALID + slot] = 1
@@ -730,9 +812,11 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     # The window is not applied yet: its pages are private-to-be, and s is past it. The
     # sentinel is the first shared page within scan pages (strided: scan strides) past the
     # window's end, in its column.
-    while s < limit and private[s0 + s] != 0 and s <= end + cells[C_SCAN] * step:
+    # (sibling_window: the sibling window's pages are private-to-be too)
+    while s < limit and (private[s0 + s] != 0 or (s <= sib and family[f0 + s] != 0)) \
+            and s <= end + cells[C_SCAN] * step:
         s += step
-    if s < limit and private[s0 + s] == 0:
+    if s < limit and private[s0 + s] == 0 and not (s <= sib and family[f0 + s] != 0):
         t = (s - start) & (G_SENTINELS - 1)
         old = ss[_GTAGS + t]
         if cells[C_MERGE] and (old >> 1) == s + 1:
@@ -757,16 +841,18 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
 @njit(cache=True, nogil=True, forceinline=True)
 def program_decide(code: int, static_k: int, cells: np.ndarray, max_k: int, ss: np.ndarray,
                    slots: int, near: int, page: int, limit: int, start: int,
-                   private: np.ndarray, s0: int, vpn: int, proc: int = 0) -> int:
+                   private: np.ndarray, s0: int, vpn: int, proc: int, family: np.ndarray,
+                   f0: int) -> int:
     """The degree a program picks at ``page`` of the region ``[start, limit)`` (and its
     state update); ``private`` from offset ``s0`` is the page state (guarded reads it), ``vpn``
     the page's virtual page number (guarded's align values read it), ``proc`` the ordinal of
-    the region's process (guarded's ring bucket)."""
+    the region's process (guarded's ring bucket), ``family`` from ``f0`` the family bitmap
+    (guarded's ``sibling_window``)."""
     if code == STATIC:
         return static_k
     if code == GUARDED:
         return guarded_decide(cells, ss, slots, near, page, start, limit, private, s0, vpn,
-                              proc)
+                              proc, family, f0)
     cell, slot, matched, gap, run, slot_k = stream_observe(ss, slots, near, page, start)
     if code == TABLE:
         k = cells[cell]
@@ -832,6 +918,8 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_STRIDEW] = int(t.get("stride_window", 0))
     out[C_STRIDENS] = int(t.get("stride_ns", 0))
     out[C_BELOW] = int(t.get("group_below", 0))
+    out[C_SIB] = int(t.get("sibling_window", 0))
+    out[C_SIBSTAKE] = int(t.get("sibling_stake", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out

@@ -503,6 +503,108 @@ def family_trace(family: str, seed: int = 0, n_pages: int | None = None,
                  meta={**t.meta, "family": family})
 
 
+FORK_START = 0x7F0000000000
+"""``forked_workers``: the address of every process's copy of the buffer (page aligned, 0 mod
+512), as a fork's children hold their copies of the parent's buffer."""
+
+
+def _ordered(pool: np.ndarray, order: str, run_max: int, rng: np.random.Generator
+             ) -> np.ndarray:
+    """``pool`` (sorted pages) in write order: ``sequential`` ascending, ``runs`` chopped into
+    ascending runs of 1..``run_max`` pages in a shuffled order of runs, ``random`` shuffled."""
+    if order == "sequential" or pool.size < 2:
+        return pool
+    if order == "random":
+        return rng.permutation(pool)
+    cuts = np.cumsum(rng.integers(1, run_max + 1, size=pool.size))
+    runs = np.split(pool, cuts[cuts < pool.size])
+    return np.concatenate([runs[i] for i in rng.permutation(len(runs))])
+
+
+def forked_workers(n_pages: int = 4096, children: int = 4, overlap: float = 0.9,
+                   coverage: float = 0.5, order: str = "runs", run_max: int = 16,
+                   chunk: int = 64, parent: float = 0.1, seed: int = 0,
+                   name: str = "forked_workers") -> Trace:
+    """A forked family writing its copies of one buffer of ``n_pages`` pages (a training and
+    development family of several writers; not in :data:`FAMILIES`, whose draws it would
+    change): the parent (writer 0) and ``children`` children (writers 1..), each process's
+    copy a region of its own at one address (:data:`FORK_START`), as ``fork`` leaves them.
+
+    ``coverage`` of the buffer (pages picked at random, in order) is split into ``children +
+    2`` disjoint stretches of ``m`` pages, in a random order: a common pool, one shard per
+    child and the parent's pool. Child ``i`` writes in requests of ``run_max`` positions:
+    a request's writes ``j ..`` are the common pool's pages ``j ..`` with probability
+    ``overlap`` (the same ``j`` for every child: workers repeating each other's writes, in the
+    same order), else its shard's (its own work: siblings never repeat it). Each pool is
+    written in ``order`` (``sequential``, ``runs`` of 1..``run_max`` ascending pages in a
+    shuffled order, or ``random``). The parent
+    writes ``parent * m`` pages of its own pool (the buffer's rest: different work). The
+    processes write in turns of ``chunk`` writes, round robin, the parent first."""
+    _check(name, n_pages=n_pages, children=children, run_max=run_max, chunk=chunk)
+    for key, v in (("overlap", overlap), ("coverage", coverage), ("parent", parent)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v <= 1:
+            raise ConfigError(f"workload {name}: {key} must be in [0, 1], got {v!r}")
+    if order not in ("sequential", "runs", "random"):
+        raise ConfigError(f"workload {name}: order must be sequential, runs or random, "
+                          f"got {order!r}")
+    rng = np.random.default_rng(seed)
+    n, c = int(n_pages), int(children)
+    m = int(coverage * n) // (c + 2)  # the common pool, c shards, the parent's pool
+    if m < 1:
+        raise ConfigError(f"workload {name}: coverage {coverage} of {n} pages leaves no page "
+                          f"per pool for {c} children")
+    picked = np.sort(rng.permutation(n)[:m * (c + 2)])
+    slot = rng.permutation(c + 2)  # which pool takes which stretch of the picked pages
+    pools = [picked[slot[i] * m:(slot[i] + 1) * m] for i in range(c + 2)]
+    common = _ordered(pools[0], order, run_max, rng)
+    own = [_ordered(pools[1 + i], order, run_max, rng) for i in range(c)]
+    writes = [_ordered(pools[c + 1], order, run_max, rng)[:max(1, int(parent * m))]]
+    for i in range(c):  # a request: run_max positions from one pool
+        mine = np.repeat(rng.random(m // run_max + 1) < overlap, run_max)[:m]
+        writes.append(np.where(mine, common, own[i]))
+    writes = [w + r * n for r, w in enumerate(writes)]  # process r's copy: region r
+    turns = [[w[j:j + chunk] for j in range(0, w.size, chunk)] for w in writes]
+    pages = np.concatenate([x[t] for t in range(max(len(x) for x in turns))
+                            for x in turns if t < len(x)])
+    return Trace(pages=pages.astype(np.int64), n_pages=n * (c + 1), name=name,
+                 region_sizes=np.full(c + 1, n, dtype=np.int64),
+                 region_starts=np.full(c + 1, FORK_START, dtype=np.uint64),
+                 region_writers=np.arange(c + 1, dtype=np.int32),
+                 meta={"generator": "forked_workers", "n_pages": n, "children": c,
+                       "overlap": float(overlap), "coverage": float(coverage), "order": order,
+                       "run_max": int(run_max), "chunk": int(chunk), "parent": float(parent),
+                       "seed": int(seed)})
+
+
+MULTI_WRITER_FAMILIES = {"forked_workers": forked_workers}
+"""Families of several writers (a forked family): not drawn by :func:`randomized` nor listed
+in :data:`FAMILIES` (adding them there would change every protocol's draws) nor in
+:data:`GENERATORS` (the envs' workload lists and their tests take every generator there as a
+one-writer trace of ``writes`` writes); drawn by
+:func:`multi_writer_draw` for the studies that need siblings
+(docs/results/sibling-window-s35.md)."""
+
+
+def multi_writer_draw(family: str, seed: int, name: str | None = None) -> Trace:
+    """One trace of the multi-writer ``family`` with random parameters from ``seed``: the
+    buffer 4096..32768 pages (log-uniform), 2..8 children, overlap uniform in [0, 1] (0: each
+    child its own shard, siblings never repeat; 1: workers repeating each other), coverage
+    0.3..1, order, runs of 1..64, turns of 16..512 writes, the parent's share 0..0.5."""
+    if family not in MULTI_WRITER_FAMILIES:
+        raise ConfigError(f"family: unknown multi-writer family {family!r} (families: "
+                          f"{', '.join(MULTI_WRITER_FAMILIES)})")
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0xF0B])
+    p = {"n_pages": _log_int(rng, 4096, 32768), "children": int(rng.integers(2, 9)),
+         "overlap": float(rng.uniform(0.0, 1.0)), "coverage": float(rng.uniform(0.3, 1.0)),
+         "order": str(rng.choice(["sequential", "runs", "random"])),
+         "run_max": _log_int(rng, 1, 64), "chunk": _log_int(rng, 16, 512),
+         "parent": float(rng.uniform(0.0, 0.5)), "seed": int(rng.integers(2**31 - 1))}
+    t = MULTI_WRITER_FAMILIES[family](**p)
+    return Trace(pages=t.pages, n_pages=t.n_pages, name=name or f"{family}_{seed}",
+                 region_sizes=t.region_sizes, region_starts=t.region_starts,
+                 region_writers=t.region_writers, meta={**t.meta, "family": family})
+
+
 # ``randomized`` is listed so that the envs (PPO, DQN) can draw it per episode by name.
 GENERATORS.update({f.__name__: f for f in (block_stride, long_stride, short_runs, multi_stream,
                                            tiled2d, reverse_blocks, dense_chunks, mixture,
