@@ -7,6 +7,10 @@ the compiled program decides as the prototype; refusals."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -173,3 +177,16 @@ def test_refused_where_it_is_not_built() -> None:
         GuardedPolicy(table=[0] * N_CELLS, proof=1, sibling_window=8, sibling_gate=4)
     assert pol.program().table["sibling_gate"] == 4
     assert "sibling_gate" not in _loose(0).program().table
+
+
+@pytest.mark.parametrize(("args", "msg"), [
+    (["--gate", "9"], "error: policy.sibling_gate must be an integer in 0..7, got 9"),
+    (["--first-seed", "5"], "error: --first-seed: a development seed >= 2000, got 5"),
+])
+def test_the_script_refuses_bad_options(args: list[str], msg: str) -> None:
+    """experiments/sibling_window.py: a bad --gate or --first-seed, one line, before any run."""
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, str(root / "experiments" / "sibling_window.py"), *args],
+                       capture_output=True, text=True, cwd=root, timeout=300)
+    assert r.returncode == 2
+    assert r.stderr.strip() == msg
