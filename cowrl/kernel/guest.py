@@ -141,7 +141,7 @@ def run_one(job: dict[str, Any], run: dict[str, Any], out: Path) -> dict[str, An
     except OSError:
         pcp = {"count": -1, "high": -1}
     t0, up0 = time.monotonic(), _uptime()
-    rc, stderr = run_bounded(cmd, float(job.get("run_timeout", 600)))
+    rc, stderr = run_bounded(cmd, float(job.get("run_timeout", 600)), diag_dir=rdir)
     if rc != 0:
         stderr = stderr.rstrip() + oom_note(up0)
     if rc == 3 and (rdir / "summary.txt").is_file():  # the harness found its counts unreliable
@@ -178,19 +178,117 @@ def describe_exit(rc: int, exe: str, err: str) -> str:
     return f"{os.path.basename(exe)} was killed by {name}; stderr: {err[-800:]}"
 
 
-def run_bounded(cmd: list[str], timeout: float, stdout: bool = False) -> Any:
+def _proc_text(path: str) -> str:
+    """A /proc file's text, stripped, or ``<why not>``."""
+    try:
+        return Path(path).read_text(errors="replace").strip()
+    except OSError as e:
+        return f"<{e.strerror or e}>"
+
+
+def group_tasks(pgid: int) -> list[tuple[int, int]]:
+    """(pid, tid) of every thread of every process in process group ``pgid``."""
+    tasks: list[tuple[int, int]] = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:  # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses
+            if int(_proc_text(f"/proc/{d}/stat").rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            tids = sorted(int(t) for t in os.listdir(f"/proc/{d}/task") if t.isdigit())
+        except (IndexError, ValueError, OSError):
+            continue  # exited meanwhile
+        tasks += [(int(d), t) for t in tids]
+    return sorted(tasks)
+
+
+COUNTERS_SHOWN = ("targets", "demand_faults", "precopy_copies", "precopy_works",
+                  "pending_work", "records", "dropped")
+"""The module counters a hung run's summary line shows (its file holds them all)."""
+SUMMARY_TASKS = 8
+"""Threads named in a hung run's summary line (its file holds them all)."""
+
+
+def host_clock(d: Path) -> float:
+    """The host's clock as seen through directory ``d`` (its mtime after touching it): on
+    the qemu guest's 9p share the server sets it, so it does not jump with the guest's
+    icount clock (``sleep=off`` warps it to the next timer whenever the vCPU idles)."""
+    try:
+        os.utime(d)
+        return os.stat(d).st_mtime
+    except OSError:
+        return float("nan")
+
+
+def hung_diagnosis(pgid: int) -> dict[str, Any]:
+    """What a hung run's tasks (process group ``pgid``) wait on, before they are killed:
+    each thread's State, wchan and kernel stack, and the module's counters."""
+    tasks = []
+    for pid, tid in group_tasks(pgid):
+        base = f"/proc/{pid}/task/{tid}"
+        status = _proc_text(f"{base}/status")
+        state = next((ln.split(":", 1)[1].strip() for ln in status.splitlines()
+                      if ln.startswith("State:")), status)
+        tasks.append({"pid": pid, "tid": tid, "comm": _proc_text(f"{base}/comm"),
+                      "state": state, "wchan": _proc_text(f"{base}/wchan"),
+                      "stack": _proc_text(f"{base}/stack")})
+    counters: dict[str, Any] = {}
+    if module_is_loaded():
+        try:
+            from cowrl.kernel.abi import load_abi
+
+            counters = _ioctl_counters(load_abi())
+        except Exception as e:  # noqa: BLE001 - a diagnosis must not fail the runner
+            counters = {"error": repr(e)}
+    return {"tasks": tasks, "counters": counters, "uptime_s": _uptime()}
+
+
+def hung_summary(diag: dict[str, Any]) -> str:
+    """One line of :func:`hung_diagnosis`: each thread's state and wchan, a few counters."""
+    shown = [f"{t['comm']} {t['tid']} {t['state'].split(' ')[0]} wchan={t['wchan']}"
+             for t in diag["tasks"]]
+    more = len(shown) - SUMMARY_TASKS
+    tasks = ", ".join(shown[:SUMMARY_TASKS]) + (f" and {more} more" if more > 0 else "") \
+        or "no task left"
+    c = diag["counters"]
+    mod = ("module " + " ".join(f"{k}={c[k]}" for k in COUNTERS_SHOWN if k in c)
+           if "error" not in c else f"module counters: {c['error']}") if c else "no module"
+    return f"{tasks}; {mod}"
+
+
+def run_bounded(cmd: list[str], timeout: float, stdout: bool = False,
+                diag_dir: Path | None = None) -> Any:
     """Run ``cmd`` (its own process group) for at most ``timeout`` s; (rc, stderr[, stdout])
-    with a distinct message for a hung run and for a run killed by a signal."""
+    with a distinct message for a hung run and for a run killed by a signal.
+
+    A hung run's message says, before the kill, what its threads waited on and the module's
+    counters (:func:`hung_summary`); with ``diag_dir``, also the host clock's seconds since
+    the start (:func:`host_clock`), and ``diag_dir/hung.json`` holds the full diagnosis
+    (kernel stacks)."""
+    host0 = host_clock(diag_dir) if diag_dir is not None else float("nan")
+    t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
     try:
         out, err = p.communicate(timeout=timeout)
         err = describe_exit(p.returncode, cmd[0], err)
     except subprocess.TimeoutExpired:
+        diag = hung_diagnosis(p.pid)
+        diag["guest_s"] = time.monotonic() - t0
+        note = hung_summary(diag)
+        if diag_dir is not None:
+            diag["host_s"] = host_clock(diag_dir) - host0
+            try:
+                (diag_dir / "hung.json").write_text(json.dumps(diag, indent=1))
+                where = f"; full text in {diag_dir / 'hung.json'}"
+            except OSError as e:
+                where = f"; cannot write {diag_dir / 'hung.json'}: {e.strerror}"
+            note = (f"host clock {diag['host_s']:.1f} s for guest {diag['guest_s']:.1f} s; "
+                    f"{note}{where}")
         os.killpg(p.pid, 9)
         out, err = p.communicate()
         err = (f"hung run: {os.path.basename(cmd[0])} did not finish within {timeout:g} s "
-               f"and was killed (run_timeout); stderr: {err[-800:]}")
+               f"and was killed (run_timeout); at the kill: {note}; stderr: {err[-800:]}")
         return (-1, err, out) if stdout else (-1, err)
     return (p.returncode, err, out) if stdout else (p.returncode, err)
 
@@ -566,10 +664,14 @@ def check_faults(job: dict[str, Any]) -> dict[str, Any]:
                       "error": describe_exit(p.returncode, job["harness"], err),
                       "targets_after": _ioctl_counters(abi)["targets"]}
     # A run that outlives its run_timeout (a 300 s race, given 1.5 s).
+    hung = out / "hung"
+    hung.mkdir(exist_ok=True)
     rc, msg = run_bounded([str(Path(job["harness"]).with_name("cowrl_stress")), "race",
-                           "--scale", "100"], 1.5)
+                           "--scale", "100"], 1.5, diag_dir=hung)
     time.sleep(0.2)
-    res["hung"] = {"rc": rc, "error": msg, "targets_after": _ioctl_counters(abi)["targets"]}
+    res["hung"] = {"rc": rc, "error": msg, "targets_after": _ioctl_counters(abi)["targets"],
+                   "diag": json.loads((hung / "hung.json").read_text())
+                   if (hung / "hung.json").is_file() else {}}
     # A bogus symbol= is refused with the module's reason, and the module loads again after.
     res["bogus_symbol"] = {"unload_errno": unload_module()}
     try:

@@ -9,6 +9,8 @@ long settings. Deselect with ``-m "not kernel"``.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cowrl.cli import KERNEL_RELEASES
@@ -109,6 +111,15 @@ def test_runner_faults_have_distinct_errors_and_leave_no_target(stress: KernelSe
     assert f["sigkill"]["targets_after"] == 0
     assert f["hung"]["rc"] == -1 and "hung run" in f["hung"]["error"]
     assert "run_timeout" in f["hung"]["error"] and f["hung"]["targets_after"] == 0
+    # what the hung run's tasks waited on, taken before the kill (guest.py hung_diagnosis)
+    head = f["hung"]["error"].split("; stderr:")[0]
+    assert "\n" not in head and "; at the kill: host clock " in head, head
+    assert re.search(r"cowrl_stress \d+ [RSD] wchan=", head), head
+    assert "; module targets=" in head and "full text in " in head, head
+    d = f["hung"]["diag"]
+    assert {t["comm"] for t in d["tasks"]} >= {"cowrl_stress"}, d
+    assert all(t["stack"].startswith("[<") or t["state"].startswith("R") for t in d["tasks"]), d
+    assert "demand_faults" in d["counters"] and d["host_s"] > 0 and d["guest_s"] >= 1.5, d
     b = f["bogus_symbol"]
     assert "symbol=do_exit is not supported" in b["error"] and not b["loaded_after"]
     assert b["reload_ok"] and f["next_run_targets"] == 0

@@ -1187,3 +1187,32 @@ def test_bench_kernel_noise_takes_one_release_before_any_boot(release: str, err:
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert res.returncode == 2, res.stderr
     assert res.stderr.strip() == f"error: {err}"
+
+
+def test_a_hung_run_says_what_its_tasks_waited_on_before_the_kill(tmp_path: Path) -> None:
+    """run_bounded past its timeout (the guest runner's run_timeout): the one-line error names
+    each task of the run's process group with its state and wchan, taken before the SIGKILL,
+    and ``hung.json`` holds the kernel stacks (root only) and the guest and host seconds."""
+    import json
+    import os
+    import re
+
+    from cowrl.kernel.guest import hung_summary, run_bounded
+
+    rc, err = run_bounded(["sh", "-c", "sleep 30 & sleep 31"], 1.0, diag_dir=tmp_path)
+    head = err.split("; stderr:")[0]
+    assert rc == -1 and "\n" not in head
+    assert head.startswith("hung run: sh did not finish within 1 s and was killed (run_timeout)")
+    assert re.search(r"; at the kill: host clock \d+\.\d s for guest 1\.\d s; sh \d+ S wchan=\w+",
+                     head), head
+    assert len(re.findall(r"sleep \d+ S wchan=\w+", head)) == 2, head
+    assert f"full text in {tmp_path / 'hung.json'}" in head
+    d = json.loads((tmp_path / "hung.json").read_text())
+    assert sorted(t["comm"] for t in d["tasks"]) == ["sh", "sleep", "sleep"]
+    assert all(t["state"] == "S (sleeping)" for t in d["tasks"]), d
+    assert 0.9 < d["host_s"] < 60 and d["guest_s"] >= 1.0, d
+    if os.geteuid() == 0 and Path("/proc/self/stack").exists():
+        assert all(t["stack"].startswith("[<") for t in d["tasks"]), d
+    assert hung_summary({"tasks": [], "counters": {"targets": 1, "pending_work": 2, "x": 3}}) \
+        == "no task left; module targets=1 pending_work=2"
+    assert hung_summary({"tasks": [], "counters": {}}) == "no task left; no module"
