@@ -209,13 +209,15 @@ SUMMARY_TASKS = 8
 """Threads named in a hung run's summary line (its file holds them all)."""
 
 
-def host_clock(d: Path) -> float:
-    """The host's clock as seen through directory ``d`` (its mtime after touching it): on
-    the qemu guest's 9p share the server sets it, so it does not jump with the guest's
-    icount clock (``sleep=off`` warps it to the next timer whenever the vCPU idles)."""
+def host_seconds(d: Path) -> float:
+    """Host seconds since directory ``d`` last changed (made, or a file made in it): its
+    mtime before and after touching it. On the qemu guest's 9p share the host sets both,
+    so they do not jump with the guest's icount clock (``sleep=off`` warps it to the next
+    timer whenever the vCPU idles, e.g. while it waits for 9p I/O). NaN if unreadable."""
     try:
+        before = os.stat(d).st_mtime
         os.utime(d)
-        return os.stat(d).st_mtime
+        return os.stat(d).st_mtime - before
     except OSError:
         return float("nan")
 
@@ -262,10 +264,9 @@ def run_bounded(cmd: list[str], timeout: float, stdout: bool = False,
     with a distinct message for a hung run and for a run killed by a signal.
 
     A hung run's message says, before the kill, what its threads waited on and the module's
-    counters (:func:`hung_summary`); with ``diag_dir``, also the host clock's seconds since
-    the start (:func:`host_clock`), and ``diag_dir/hung.json`` holds the full diagnosis
-    (kernel stacks)."""
-    host0 = host_clock(diag_dir) if diag_dir is not None else float("nan")
+    counters (:func:`hung_summary`); with ``diag_dir`` (made just before the run), also the
+    host's seconds since it changed (:func:`host_seconds`: no 9p round trip for a run that
+    ends in time), and ``diag_dir/hung.json`` holds the full diagnosis (kernel stacks)."""
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
@@ -277,13 +278,14 @@ def run_bounded(cmd: list[str], timeout: float, stdout: bool = False,
         diag["guest_s"] = time.monotonic() - t0
         note = hung_summary(diag)
         if diag_dir is not None:
-            diag["host_s"] = host_clock(diag_dir) - host0
+            diag["host_s"] = host_seconds(diag_dir)
             try:
                 (diag_dir / "hung.json").write_text(json.dumps(diag, indent=1))
                 where = f"; full text in {diag_dir / 'hung.json'}"
             except OSError as e:
                 where = f"; cannot write {diag_dir / 'hung.json'}: {e.strerror}"
-            note = (f"host clock {diag['host_s']:.1f} s for guest {diag['guest_s']:.1f} s; "
+            note = (f"host clock {diag['host_s']:.1f} s (since {diag_dir.name}/ changed) for "
+                    f"guest {diag['guest_s']:.1f} s; "
                     f"{note}{where}")
         os.killpg(p.pid, 9)
         out, err = p.communicate()

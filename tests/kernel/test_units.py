@@ -1203,8 +1203,8 @@ def test_a_hung_run_says_what_its_tasks_waited_on_before_the_kill(tmp_path: Path
     head = err.split("; stderr:")[0]
     assert rc == -1 and "\n" not in head
     assert head.startswith("hung run: sh did not finish within 1 s and was killed (run_timeout)")
-    assert re.search(r"; at the kill: host clock \d+\.\d s for guest 1\.\d s; sh \d+ S wchan=\w+",
-                     head), head
+    assert re.search(r"; at the kill: host clock \d+\.\d s \(since \w+/ changed\) "
+                     r"for guest 1\.\d s; sh \d+ S wchan=\w+", head), head
     assert len(re.findall(r"sleep \d+ S wchan=\w+", head)) == 2, head
     assert f"full text in {tmp_path / 'hung.json'}" in head
     d = json.loads((tmp_path / "hung.json").read_text())
