@@ -1216,3 +1216,35 @@ def test_a_hung_run_says_what_its_tasks_waited_on_before_the_kill(tmp_path: Path
     assert hung_summary({"tasks": [], "counters": {"targets": 1, "pending_work": 2, "x": 3}}) \
         == "no task left; module targets=1 pending_work=2"
     assert hung_summary({"tasks": [], "counters": {}}) == "no task left; no module"
+
+
+def test_a_run_is_hung_only_when_the_host_clock_also_passed_its_timeout(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under ``-icount sleep=off`` the guest's clock can count a run's timeout while the host
+    counted under a second (session 35: 714.9 guest s for a 0.94 host-second run). Here the
+    host clock is made to lag: a run that ends 0.5 s after its 1 s timeout, while the host
+    counted 0.1 s, is waited for and not called hung; a run whose host clock never moves is
+    killed once the guest waited HOST_WAIT_FACTOR x its timeout."""
+    import time
+
+    from cowrl.kernel import guest
+
+    looks: list[float] = []
+
+    def lagging(d: Path) -> float:
+        looks.append(time.monotonic())
+        return 0.1
+
+    monkeypatch.setattr(guest, "host_seconds", lagging)
+    rc, err = guest.run_bounded(["sh", "-c", "sleep 1.5; exit 3"], 1.0, diag_dir=tmp_path)
+    assert (rc, err) == (3, "") and len(looks) == 1
+    monkeypatch.setattr(guest, "host_seconds", lambda d: 0.0)
+    monkeypatch.setattr(guest, "HOST_WAIT_FACTOR", 3)
+    t0 = time.monotonic()
+    rc, err = guest.run_bounded(["sleep", "30"], 0.5, diag_dir=tmp_path)
+    assert rc == -1 and err.startswith("hung run: sleep did not finish within 0.5 s"), err
+    assert "host clock 0.0 s" in err and 1.5 <= time.monotonic() - t0 < 10
+    monkeypatch.setattr(guest, "host_seconds", lambda d: float("nan"))  # unreadable: no wait
+    t0 = time.monotonic()
+    rc, err = guest.run_bounded(["sleep", "30"], 0.5, diag_dir=tmp_path)
+    assert rc == -1 and "host clock nan s" in err and time.monotonic() - t0 < 1.4
