@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -68,3 +69,22 @@ def table_rows(out: str, ncols: int) -> dict[str, list[str]]:
     """The rows of the markdown tables in ``out`` with ``ncols`` cells, by their first cell."""
     return {c[0].lstrip("| "): c for c in (ln.rstrip(" |").split(" | ")
                                            for ln in out.splitlines()) if len(c) == ncols}
+
+
+def assert_compiled_equals_prototype(trace: Any, policy: Any, cost: Any) -> Any:
+    """Simulate ``policy`` on ``trace`` in the one-address layout with the Python prototype
+    and with its compiled program; assert they agree fault for fault (pages, copies, skips)
+    and in the totals and latencies; return the compiled run's result."""
+    import numpy as np
+
+    from cowrl.sim.simulator import simulate
+
+    ref, ev_ref = simulate(trace, policy, cost, record_events=True, fast=False, shared=True)
+    got, ev_got = simulate(trace, policy, cost, record_events=True, fast=True, shared=True)
+    assert np.array_equal(ev_ref.page, ev_got.page), trace.name
+    assert np.array_equal(ev_ref.precopied, ev_got.precopied), trace.name
+    assert np.array_equal(ev_ref.skipped, ev_got.skipped), trace.name
+    assert (ref.faults, ref.precopied, ref.wasted) == (got.faults, got.precopied,
+                                                       got.wasted), trace.name
+    assert np.allclose(ref.fault_ns, got.fault_ns), trace.name
+    return got

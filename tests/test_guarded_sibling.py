@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import assert_compiled_equals_prototype
 from omegaconf import OmegaConf
 
 from cowrl.errors import ConfigError
@@ -159,16 +160,7 @@ def test_compiled_decides_as_the_prototype(stake: int) -> None:
         for t in traces:
             for pol in (_shield64(16, stake), _loose(64, stake)):
                 pol = pol.deployed_under(cost)
-                ref, ev_ref = simulate(t, pol, cost, record_events=True, fast=False,
-                                       shared=True)
-                got, ev_got = simulate(t, pol, cost, record_events=True, fast=True,
-                                       shared=True)
-                assert np.array_equal(ev_ref.page, ev_got.page), t.name
-                assert np.array_equal(ev_ref.precopied, ev_got.precopied), t.name
-                assert np.array_equal(ev_ref.skipped, ev_got.skipped), t.name
-                assert (ref.faults, ref.precopied, ref.wasted) == (
-                    got.faults, got.precopied, got.wasted), t.name
-                assert np.allclose(ref.fault_ns, got.fault_ns), t.name
+                got = assert_compiled_equals_prototype(t, pol, cost)
                 off = simulate(t, _loose(0) if pol.table == [0] * N_CELLS
                                else _shield64().deployed_under(cost), cost, shared=True)
                 more += got.precopied > off.precopied

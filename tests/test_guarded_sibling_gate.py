@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_compiled_equals_prototype
 from omegaconf import OmegaConf
 
 from cowrl.errors import ConfigError
@@ -150,16 +151,7 @@ def test_compiled_decides_as_the_prototype(gate: int) -> None:
         for t in traces:
             for pol in (_shield64(gate), _loose(gate)):
                 pol = pol.deployed_under(cost)
-                ref, ev_ref = simulate(t, pol, cost, record_events=True, fast=False,
-                                       shared=True)
-                got, ev_got = simulate(t, pol, cost, record_events=True, fast=True,
-                                       shared=True)
-                assert np.array_equal(ev_ref.page, ev_got.page), t.name
-                assert np.array_equal(ev_ref.precopied, ev_got.precopied), t.name
-                assert np.array_equal(ev_ref.skipped, ev_got.skipped), t.name
-                assert (ref.faults, ref.precopied, ref.wasted) == (
-                    got.faults, got.precopied, got.wasted), t.name
-                assert np.allclose(ref.fault_ns, got.fault_ns), t.name
+                assert_compiled_equals_prototype(t, pol, cost)
 
 
 def test_refused_where_it_is_not_built() -> None:
