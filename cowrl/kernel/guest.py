@@ -261,7 +261,8 @@ def hung_summary(diag: dict[str, Any]) -> str:
 HOST_WAIT_FACTOR = 8  # a run's guest seconds at most this x run_timeout while the host catches up
 
 
-def _wait_host_clock(p: subprocess.Popen, diag_dir: Path, timeout: float) -> float:
+def _wait_host_clock(p: subprocess.Popen, diag_dir: Path, timeout: float
+                     ) -> tuple[float, tuple[str, str] | None]:
     """After ``p`` outlived ``timeout`` guest seconds: keep waiting while fewer than
     ``timeout`` host seconds have passed since ``diag_dir`` changed (:func:`host_seconds`).
     Under qemu's ``-icount sleep=off`` the guest's clock warps to its next timer whenever the
@@ -269,18 +270,19 @@ def _wait_host_clock(p: subprocess.Popen, diag_dir: Path, timeout: float) -> flo
     seconds in under one host second (session 35: a 0.94 host-second run was killed as hung
     at 714.9 guest seconds). A run is hung only when both clocks passed ``timeout``; the
     guest's wait is capped at :data:`HOST_WAIT_FACTOR` x ``timeout`` in all, and an
-    unreadable host clock (NaN) waits no longer. Returns the host seconds counted."""
+    unreadable host clock (NaN) waits no longer. Returns the host seconds counted and, if
+    ``p`` finished meanwhile, its (stdout, stderr) (read all along: a full pipe must not
+    stall it)."""
     host = host_seconds(diag_dir)
     waited = timeout
     while host < timeout and waited < HOST_WAIT_FACTOR * timeout:
         more = min(timeout - host, HOST_WAIT_FACTOR * timeout - waited)
         try:
-            p.wait(timeout=more)
-            return host
+            return host, p.communicate(timeout=more)
         except subprocess.TimeoutExpired:
             waited += more
             host += host_seconds(diag_dir)  # since the previous look's touch
-    return host
+    return host, None
 
 
 def run_bounded(cmd: list[str], timeout: float, stdout: bool = False,
@@ -299,11 +301,10 @@ def run_bounded(cmd: list[str], timeout: float, stdout: bool = False,
         out, err = p.communicate(timeout=timeout)
         err = describe_exit(p.returncode, cmd[0], err)
     except subprocess.TimeoutExpired:
-        host_s = float("nan")
-        if diag_dir is not None:
-            host_s = _wait_host_clock(p, diag_dir, timeout)
-        if p.poll() is not None:  # it finished while the host's clock caught up
-            out, err = p.communicate()
+        host_s, done = (_wait_host_clock(p, diag_dir, timeout) if diag_dir is not None
+                        else (float("nan"), None))
+        if done is not None:  # it finished while the host's clock caught up
+            out, err = done
             err = describe_exit(p.returncode, cmd[0], err)
             return (p.returncode, err, out) if stdout else (p.returncode, err)
         diag = hung_diagnosis(p.pid)

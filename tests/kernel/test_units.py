@@ -1223,8 +1223,8 @@ def test_a_run_is_hung_only_when_the_host_clock_also_passed_its_timeout(
     """Under ``-icount sleep=off`` the guest's clock can count a run's timeout while the host
     counted under a second (session 35: 714.9 guest s for a 0.94 host-second run). Here the
     host clock is made to lag: a run that ends 0.5 s after its 1 s timeout, while the host
-    counted 0.1 s, is waited for and not called hung; a run whose host clock never moves is
-    killed once the guest waited HOST_WAIT_FACTOR x its timeout."""
+    counted 0.1 s, is waited for (its output read meanwhile) and not called hung; a run whose
+    host clock never moves is killed once the guest waited HOST_WAIT_FACTOR x its timeout."""
     import time
 
     from cowrl.kernel import guest
@@ -1236,8 +1236,10 @@ def test_a_run_is_hung_only_when_the_host_clock_also_passed_its_timeout(
         return 0.1
 
     monkeypatch.setattr(guest, "host_seconds", lagging)
-    rc, err = guest.run_bounded(["sh", "-c", "sleep 1.5; exit 3"], 1.0, diag_dir=tmp_path)
-    assert (rc, err) == (3, "") and len(looks) == 1
+    rc, err, out = guest.run_bounded(["sh", "-c", "sleep 1.5; head -c 300000 /dev/zero; exit 3"],
+                                     1.0, stdout=True, diag_dir=tmp_path)
+    # its output, more than a pipe holds, was read while waiting (a bare wait() would stall it)
+    assert (rc, err, len(out)) == (3, "", 300000) and len(looks) == 1
     monkeypatch.setattr(guest, "host_seconds", lambda d: 0.0)
     monkeypatch.setattr(guest, "HOST_WAIT_FACTOR", 3)
     t0 = time.monotonic()
