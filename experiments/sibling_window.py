@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cowrl.devdraws import check_draws  # noqa: E402
 from cowrl.errors import ConfigError  # noqa: E402
-from cowrl.metrics import RunRecord, geomean, objective  # noqa: E402
+from cowrl.metrics import RunRecord, geomean_gain, objective  # noqa: E402
 from cowrl.paths import project_path  # noqa: E402
 from cowrl.registry import group_config, make_costmodel, make_policy  # noqa: E402
 from cowrl.sim.costmodel import CostModel  # noqa: E402
@@ -85,11 +84,6 @@ def run(t: Trace, cost: CostModel, window: int, stake: int, gate: int = 0) -> di
     return out
 
 
-def gain(ratios: Sequence[float]) -> float:
-    """Geometric-mean gain over baseline, in %."""
-    return 100.0 * (1.0 - geomean(list(ratios)))
-
-
 def report(name: str, rows: list[dict[str, Any]], cost: CostModel) -> None:
     print(f"{cost.name} {name}: {'trace':<38} {'shield64':>9} {'sib':>9} {'points':>7} "
           f"{'faults':>8} {'copied':>8} {'wasted':>7}", flush=True)
@@ -99,8 +93,8 @@ def report(name: str, rows: list[dict[str, Any]], cost: CostModel) -> None:
               f"{100 * (r['shield64'] - r['sib']):>+7.2f} {f:>8} {p:>8} {w:>7}", flush=True)
     s = [r["shield64"] for r in rows]
     v = [r["sib"] for r in rows]
-    print(f"{cost.name} {name}: {len(rows)} traces, gain shield64 {gain(s):+.2f}% sib "
-          f"{gain(v):+.2f}%, worst shield64 {max(s):.4f} sib {max(v):.4f}", flush=True)
+    print(f"{cost.name} {name}: {len(rows)} traces, gain shield64 {geomean_gain(s):+.2f}% sib "
+          f"{geomean_gain(v):+.2f}%, worst shield64 {max(s):.4f} sib {max(v):.4f}", flush=True)
 
 
 def main() -> None:
@@ -169,7 +163,8 @@ def main() -> None:
         verdict.append((f"{cm} 3 corpus worst {worst_b:.4f} x baseline <= 1.02",
                         worst_b <= 1.02))
         wf = max(r["sib"] for r in rows_f)
-        gs, gv = gain([r["shield64"] for r in rows_f]), gain([r["sib"] for r in rows_f])
+        gs = geomean_gain([r["shield64"] for r in rows_f])
+        gv = geomean_gain([r["sib"] for r in rows_f])
         verdict.append((f"{cm} 4 forked_workers worst {wf:.4f} x baseline <= 1.02", wf <= 1.02))
         verdict.append((f"{cm} 4 forked_workers gain {gv:+.2f}% >= shield64's {gs:+.2f}%",
                         gv >= gs))
