@@ -88,3 +88,22 @@ def assert_compiled_equals_prototype(trace: Any, policy: Any, cost: Any) -> Any:
                                                        got.wasted), trace.name
     assert np.allclose(ref.fault_ns, got.fault_ns), trace.name
     return got
+
+
+def forked_trace(*writes: list[int], size: int) -> Any:
+    """A forked family's trace: processes 0, 1, ... each writing its own copy (a region of
+    ``size`` pages at :data:`~cowrl.traces.generators.FORK_START`, one address for all) of
+    one buffer, one after the other; ``writes[r]``: process r's pages (0-based in the
+    buffer)."""
+    import numpy as np
+
+    from cowrl.traces.generators import FORK_START
+    from cowrl.traces.io import Trace
+
+    pages = np.concatenate([np.asarray(w, dtype=np.int64) + r * size
+                            for r, w in enumerate(writes)])
+    n = len(writes)
+    return Trace(pages=pages, n_pages=n * size, name="forked",
+                 region_sizes=np.full(n, size, dtype=np.int64),
+                 region_starts=np.full(n, FORK_START, dtype=np.uint64),
+                 region_writers=np.arange(n, dtype=np.int32))

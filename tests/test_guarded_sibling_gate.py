@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_compiled_equals_prototype
+from conftest import assert_compiled_equals_prototype, forked_trace
 from omegaconf import OmegaConf
 
 from cowrl.errors import ConfigError
@@ -24,19 +25,7 @@ from cowrl.sim.simulator import simulate
 from cowrl.traces import generators as g
 from cowrl.traces.io import Trace
 
-START = 0x7F0000000000
-
-
-def _forked(*writes: list[int], size: int = 256) -> Trace:
-    """Processes 0, 1, ... each writing its own copy (a region of ``size`` pages at one
-    address) of one buffer, one after the other; ``writes[r]``: process r's pages."""
-    pages = np.concatenate([np.asarray(w, dtype=np.int64) + r * size
-                            for r, w in enumerate(writes)])
-    n = len(writes)
-    return Trace(pages=pages, n_pages=n * size, name="forked",
-                 region_sizes=np.full(n, size, dtype=np.int64),
-                 region_starts=np.full(n, START, dtype=np.uint64),
-                 region_writers=np.arange(n, dtype=np.int32))
+_forked = partial(forked_trace, size=256)  # process r writes writes[r] of its copy
 
 
 def _loose(gate: int, **kw: object) -> GuardedPolicy:
