@@ -1055,23 +1055,17 @@ class GuardedPolicy(Policy):
         :attr:`GuardedContext.win_sib` to the last of them (0: none)."""
         g = self.ctx
         g.win_sib = 0
-        if self.sibling_gate:
-            ws = g.win_stride if k > 0 else 0
-            if ws:  # (a strided window's last page: its marks are not taken back)
-                end = page
-            else:
-                end = max(min(page + k, limit - 1), page)
-            opened = self.gate(page, end, proc)
-        else:
-            opened = True
-        if g.win_stride and k > 0:
+        end = max(min(page + k, limit - 1), page)  # the adjacent window's last page
+        strided = bool(g.win_stride) and k > 0
+        # (a strided window's marks are not taken back: the gate sees no window)
+        opened = self.gate(page, page if strided else end, proc) if self.sibling_gate else True
+        if strided:
             return []
-        end = max(min(page + k, limit - 1), page)
         hi = min(page + self.sibling_window, limit - 1)
         if not opened:  # the ghost window: marks, copies nothing, costs nothing
             mine = (proc & (G_PROCS - 1)) + 1
             for q in range(end + 1, hi + 1):
-                tag = mine | (g.gate_epoch << 5)
+                tag = mine | (g.gate_epoch << 5)  # (a mark may halve: a new epoch)
                 if g.family[q] and not g.private[q - g.off] and g.ghost[q] != tag:
                     g.ghost[q] = tag
                     self.gate_add(1, 0)
