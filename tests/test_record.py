@@ -190,7 +190,8 @@ def test_record_a_real_program_and_replay_it(tmp_path: Path, compose_cfg) -> Non
 
 CORPUS = ["redis_bgsave", "cpython_prefork", "cpython_prefork_freeze", "shell_subshells",
           "numpy_workers", "numpy_checkpoint", "perl_prefork", "sqlite_snapshot",
-          "cpython_kvcache", "cpython_render", "perl_shards"]
+          "cpython_kvcache", "cpython_render", "perl_shards",
+          "cpython_pool", "perl_sessions", "cpython_statedump"]
 # experiment=real (the demo's kernel step) replays these; the rest of the corpus is for
 # training and leave-one-app-out (docs/traces.md).
 REAL = ["redis_bgsave", "cpython_prefork", "cpython_prefork_freeze", "shell_subshells"]
