@@ -161,6 +161,13 @@ MODULE_PARM_DESC(latency, "time each copy inside the probed function (latency_ns
 #define COWRL_READ_CHUNK 64
 #define COWRL_MAX_PENDING 4096	/* precopy works queued machine-wide */
 #define COWRL_MAX_DEPTH 64	/* ancestors walked for CHILDREN targets */
+/*
+ * sibling_window: the family bytes of a target cover its range, one per page: at most
+ * 2^22 pages (a 16 GiB range, 4 MiB of bytes).  A GUARDED table with sibling_window is
+ * refused (-E2BIG) while a target's range is longer, and such a target's REGISTER while
+ * such a table is set.
+ */
+#define COWRL_FAMILY_MAX_PAGES (1ULL << 22)
 
 /* A registered address space.  Freed after an RCU grace period. */
 struct cowrl_tgt {
@@ -182,6 +189,15 @@ struct cowrl_tgt {
 	unsigned long proof_pfn[COWRL_GUARDED_PROOFS];
 	/* the tgid whose fault recorded ring entry i (what proof_foreign compares) */
 	s32 proof_tgid[COWRL_GUARDED_PROOFS];
+	/*
+	 * sibling_window (GUARDED tables with sibling_window > 0): one family byte per page of
+	 * the range (bit 0: a demand fault of a process of the target wrote it; bits 1..7: a
+	 * sibling_gate ghost mark), read and written under @lock by the decisions.  kvzalloc'd
+	 * under cowrl_mutex when such a table meets the target (REGISTER, SET_POLICY), never in
+	 * the fault path; NULL until then; freed with the target.  @fam_pages: its length.
+	 */
+	u8 *family;
+	u64 fam_pages;
 };
 
 /* Tasks inside precopy work or manual_cow (entries live on their stacks). */
@@ -208,6 +224,9 @@ struct cowrl_work {
 			 * shared page, cowrl_guarded_obs.last; else U32_MAX: all k) */
 	u32 stride;	/* GUARDED stride_window: the window's pages are addr + j * stride
 			 * pages, j = 1..k (cowrl_guarded_obs.stride); 0: adjacent */
+	u64 sibmask;	/* GUARDED sibling_window: bit j - 1 = page addr + j pages is a family
+			 * page of the sibling window (cowrl_guarded_obs.sibmask), walked after
+			 * the adjacent window (stride is 0 then) */
 	int slot;
 	u64 tid, tstart;
 };
@@ -699,7 +718,7 @@ NOKPROBE_SYMBOL(cowrl_guarded_shared);
  * @walk: how far the precopy walk goes (cowrl_precopy_window), set when k > 0.
  */
 static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_proof_ref *pr,
-				u32 *walk, u32 *stride)
+				u32 *walk, u32 *stride, u64 *sibmask)
 {
 	const struct cowrl_guarded_table *tb;
 	struct vm_area_struct *vma = d->vmf->vma;
@@ -713,6 +732,7 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_p
 	u64 vma_start_vpn;
 	u32 i, proc;
 	u32 k = 0, left = 0, left_s = 0;
+	u8 *fam;
 	bool timed = unlikely(READ_ONCE(time_decisions));
 	u64 t0 = 0, t1 = 0;
 
@@ -750,11 +770,15 @@ static u32 cowrl_decide_guarded(const struct cowrl_probe_data *d, struct cowrl_p
 		/* align values read the page's virtual page number (what allocators align to) */
 		cowrl_guarded_observe(tg->gstate, tb, &o, page, start, limit, left,
 				      (cp_u64)(d->addr >> PAGE_SHIFT), proc, left_s);
-		k = cowrl_guarded_commit(tg->gstate, tb, &o, page, start, limit,
-					 cowrl_guarded_shared, &r);
+		/* sibling_window: the family bytes (the region lies in the range they cover) */
+		fam = tb->sibling_window && tg->family && limit <= (s64)tg->fam_pages ?
+		      tg->family : NULL;
+		k = cowrl_guarded_commit_fam(tg->gstate, tb, &o, page, start, limit,
+					     cowrl_guarded_shared, &r, fam);
 		*walk = o.last;	/* the window's pages after it were private when read */
 		*stride = o.stride;	/* (as page + o.last * o.stride when strided) */
-		if (tb->proof && k) {
+		*sibmask = o.sibmask;	/* (0 unless fam) */
+		if (tb->proof && (k || o.sibmask)) {
 			/* the ring entries this window recorded: no earlier copy's pfn stays */
 			for (i = 0; i < o.proof_count && i < COWRL_GUARDED_PROOFS; i++) {
 				tg->proof_pfn[(o.proof_first + i) % COWRL_GUARDED_PROOFS] = 0;
@@ -792,6 +816,7 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 	struct cowrl_proof_ref pr = { 0 };
 	struct cowrl_work *w;
 	u32 mode, k, walk = U32_MAX, stride = 0;
+	u64 sibmask = 0;
 	s64 pending;
 
 	if (ret & VM_FAULT_ERROR) {
@@ -827,13 +852,13 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 	if (mode == COWRL_POLICY_TABLE)
 		k = cowrl_decide(d);
 	else if (mode == COWRL_POLICY_GUARDED)
-		k = cowrl_decide_guarded(d, &pr, &walk, &stride);
+		k = cowrl_decide_guarded(d, &pr, &walk, &stride, &sibmask);
 	else if (mode == COWRL_POLICY_STATIC)
 		k = READ_ONCE(cowrl_policy.k);
 	else
 		k = 0;
 	rec.degree = k;
-	if (!k) {
+	if (!k && !sibmask) {	/* (a sibling window may follow an adjacent one of k = 0) */
 		cowrl_emit(&rec);
 		return;
 	}
@@ -854,7 +879,8 @@ static __always_inline void cowrl_return(struct cowrl_probe_data *d, struct pt_r
 	w->proof = pr;
 	w->walk = walk;
 	/* a strided window is a GUARDED one: k <= COWRL_GUARDED_MAX_K (checked table) */
-	w->stride = k <= COWRL_GUARDED_MAX_K ? stride : 0;
+	w->stride = k && k <= COWRL_GUARDED_MAX_K ? stride : 0;
+	w->sibmask = sibmask;
 	w->slot = d->slot;
 	w->tid = d->tid;
 	w->tstart = d->tstart;
@@ -1098,7 +1124,7 @@ static void cowrl_precopy_window(struct mm_struct *mm, const struct cowrl_work *
 	const unsigned long step = (w->stride ? (unsigned long)w->stride : 1UL) * PAGE_SIZE;
 	struct vm_area_struct *vma;
 	unsigned long p, end;
-	u64 copied = 0;
+	u64 copied = 0, bits;
 	u32 before;
 
 	if (mmap_read_lock_killable(mm))
@@ -1127,6 +1153,31 @@ static void cowrl_precopy_window(struct mm_struct *mm, const struct cowrl_work *
 		}
 		if (j <= COWRL_CLEAN_MAX)
 			copied |= BIT_ULL(j - 1);	/* page addr + j * step */
+	}
+	/*
+	 * sibling_window: then the family pages of the sibling window, past the adjacent one
+	 * (w->sibmask, bit j - 1 = page addr + j, j <= 64; the work's stride is 0 then), those
+	 * still COW-shared; the others are stepped over (CNT_SKIPPED).
+	 */
+	for (bits = j > k ? w->sibmask : 0; bits; bits &= bits - 1) {	/* (not after a break) */
+		j = __ffs64(bits) + 1;
+		p = addr + (unsigned long)j * PAGE_SIZE;
+		if (p >= end || fatal_signal_pending(current))
+			break;
+		cond_resched();
+		if (!cowrl_page_shared(p)) {
+			cnt_inc(CNT_SKIPPED);
+			continue;
+		}
+		cnt_inc(CNT_TRIES);
+		before = READ_ONCE(a->copies);
+		if (fixup_user_fault(mm, p, FAULT_FLAG_WRITE, NULL))
+			break;
+		if (READ_ONCE(a->copies) == before) {
+			cnt_inc(CNT_NOCOPY);
+			continue;
+		}
+		copied |= BIT_ULL(j - 1);
 	}
 	/* interior proofs: clean the window's copies (GUARDED windows are <= 64 pages) */
 	if (copied && w->proof.on && w->proof.count)
@@ -1289,6 +1340,7 @@ static long cowrl_manual_cow(struct cowrl_manual_cow __user *uarg)
 
 static void cowrl_tgt_free(struct cowrl_tgt *tg)
 {
+	kvfree(tg->family);
 	kfree(tg->gstate);
 	put_pid(tg->pid);
 	mmdrop(tg->mm);
@@ -1367,6 +1419,40 @@ static int cowrl_slot_of(struct pid *pid)
 }
 
 /*
+ * sibling_window: give target @t its family bytes (zeroed), if it has none: 0, -E2BIG if its
+ * range is longer than COWRL_FAMILY_MAX_PAGES pages, -ENOMEM.  Under cowrl_mutex (it sleeps:
+ * never in the fault path); the pointer is published under the target's lock.
+ */
+static int cowrl_family_alloc(struct cowrl_tgt *t)
+{
+	u64 pages = ((t->len - 1) >> PAGE_SHIFT) + 1;	/* len >= 1: the last byte's page */
+	unsigned long flags;
+	u8 *fam;
+
+	if (t->family)
+		return 0;
+	if (pages > COWRL_FAMILY_MAX_PAGES)
+		return -E2BIG;
+	fam = kvzalloc(pages, GFP_KERNEL);
+	if (!fam)
+		return -ENOMEM;
+	spin_lock_irqsave(&t->lock, flags);
+	t->fam_pages = pages;
+	t->family = fam;
+	spin_unlock_irqrestore(&t->lock, flags);
+	return 0;
+}
+
+/* Does the policy now set need family bytes (GUARDED with sibling_window)?  Under cowrl_mutex. */
+static bool cowrl_needs_family(void)
+{
+	const struct cowrl_guarded_table *gt = rcu_dereference_protected(
+		cowrl_gtable, lockdep_is_held(&cowrl_mutex));
+
+	return cowrl_policy.mode == COWRL_POLICY_GUARDED && gt && gt->sibling_window;
+}
+
+/*
  * Watch the process tg.pid (in the caller's pid namespace) in its range with a
  * fresh decision state; re-registering a process replaces its target.
  */
@@ -1428,6 +1514,14 @@ static long cowrl_register(const struct cowrl_target __user *uarg)
 
 	mutex_lock(&cowrl_mutex);
 	cowrl_reap();
+	if (cowrl_needs_family()) {	/* sibling_window: its family bytes first */
+		ret = cowrl_family_alloc(t);
+		if (ret) {
+			mutex_unlock(&cowrl_mutex);
+			cowrl_tgt_free(t);
+			return ret;
+		}
+	}
 	i = cowrl_slot_of(pid);
 	if (i >= 0) {
 		old = rcu_dereference_protected(cowrl_tgts[i], lockdep_is_held(&cowrl_mutex));
@@ -1516,6 +1610,13 @@ static void cowrl_states_reset(void)
 		memset(tg->proof_pfn, 0, sizeof(tg->proof_pfn));
 		memset(tg->proof_tgid, 0, sizeof(tg->proof_tgid));
 		spin_unlock_irqrestore(&tg->lock, flags);
+		/*
+		 * Up to 4 MiB: cleared outside the lock (irqs stay on).  The pointer is stable
+		 * under cowrl_mutex; a decision racing the clear reads some byte values, each of
+		 * which is a valid family byte (only compared, never an index).
+		 */
+		if (tg->family)
+			memset(tg->family, 0, tg->fam_pages);
 	}
 }
 
@@ -1569,6 +1670,24 @@ static long cowrl_set_policy(const struct cowrl_policy __user *uarg)
 		return -EINVAL;
 	}
 	mutex_lock(&cowrl_mutex);
+	if (gtb && gtb->sibling_window) {
+		/* sibling_window: every live target's family bytes, before the table is set */
+		int i, err = 0;
+
+		cowrl_reap();
+		for (i = 0; i < COWRL_MAX_TARGETS && !err; i++) {
+			struct cowrl_tgt *t = rcu_dereference_protected(
+				cowrl_tgts[i], lockdep_is_held(&cowrl_mutex));
+
+			if (t)
+				err = cowrl_family_alloc(t);
+		}
+		if (err) {	/* the policy in force stays */
+			mutex_unlock(&cowrl_mutex);
+			kfree(gtb);
+			return err;
+		}
+	}
 	WRITE_ONCE(cowrl_policy.mode, COWRL_POLICY_OFF);
 	if (tb) {
 		old = rcu_dereference_protected(cowrl_table, lockdep_is_held(&cowrl_mutex));

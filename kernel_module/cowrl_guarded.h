@@ -146,6 +146,31 @@
  * stride the caller's precopy walk steps by (0: adjacent).  stride_window = 0: the decisions
  * before it (the payload grew from 760 to 768 bytes for it: stride_window at 760, a u16 pad
  * at 762 (0), the u32 stride_ns at 764; a 760-byte payload is refused, -EINVAL; ABI 15).
+ * With sibling_window = W (1..COWRL_GUARDED_MAX_SIB, needs proof = 1) the caller passes
+ * cowrl_guarded_commit_fam() the family bytes @fam, one per page of its range (the module: per
+ * target, kvzalloc'd; pages index it as they index the region).  Bit 0 of fam[q]: a demand
+ * fault (of any process of the state) wrote page q; commit_fam sets it for the faulting page.
+ * After the adjacent window is paid (not after a strided one that copied), the family pages
+ * past it up to page + W (within the region) that are still shared are copied, the longest
+ * run from the first whose stake fits the budget: each shared one per (the loss, or with
+ * sibling_stake 1 or 2 the loss * max(1 - sib_use, 1/8), sib_use an EWMA of the sibling pages'
+ * proofs), each private one skip_ns, the setup when k = 0; a page without the bit is not read.
+ * o->sib is its last page (as page + sib) and o->sibmask its family pages (bit j - 1: page +
+ * j), which the caller's precopy walks after the adjacent window.  Its shared pages enter the
+ * ring after the window's, each with its stake (proof_stake: a proof returns stake + gain_ns
+ * and moves sib_use up; an expiry or an overwrite unproven moves it down and, with
+ * sibling_stake 2, takes loss_ns - stake from the budget).  The sentinel scan takes them as
+ * private-to-be.  With sibling_gate = m (1..7, needs a stake) the window opens only while
+ * gate_mark >= COWRL_GUARDED_GATE_MIN and 8 gate_hit (gain + loss) >= gate_mark (8 loss + m
+ * gain); shut, a ghost window marks the pages it would copy (fam bits 1..7: the ordinal + 1 |
+ * the epoch << 5) and copies nothing; the marking process's later demand fault on a page marked
+ * in this epoch is a hit, its adjacent window over one takes the mark back, and each copied
+ * sibling page is a mark, its proof a hit (never above the marks).  Both counters halve at
+ * COWRL_GUARDED_GATE_DECAY marks (the epoch moves on, mod 4).  At most 2 W family-byte reads
+ * and W shared() calls more per fault.  All 0 (or @fam NULL): the decisions before it (the
+ * payload grew from 768 to 776 bytes for it: the u8s sibling_window at 768, sibling_stake at
+ * 769, sibling_gate at 770, 5 pad bytes (0); a 768-byte payload is refused, -EINVAL; ABI 16).
+ * The simulator's forms: programs.guarded_decide (compiled), GuardedPolicy.sibling/gate.
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
@@ -158,7 +183,7 @@
 #define COWRL_GUARDED_USE_ONE 256	/* fixed-point 1.0 of a sentinel hit rate */
 #define COWRL_GUARDED_MAX_DEGREES 8
 #define COWRL_GUARDED_MAX_K 64		/* largest degree: bounds the PTEs read per fault */
-#define COWRL_GUARDED_BYTES 768		/* sizeof(struct cowrl_guarded_table) */
+#define COWRL_GUARDED_BYTES 776		/* sizeof(struct cowrl_guarded_table) */
 #define COWRL_GUARDED_MAX_STRIDE_NS (1 << 20)	/* stride_ns: far from s64 overflow */
 #define COWRL_GUARDED_MAX_SCAN 64	/* pages read past a window for its sentinel */
 #define COWRL_GUARDED_MAX_HIT_SCALE 16	/* allowances a sentinel hit may add */
@@ -185,6 +210,10 @@
 #define COWRL_GUARDED_SLOW_ONE (COWRL_GUARDED_USE_ONE << 8)	/* floor_slow's fixed-point 1.0 */
 #define COWRL_GUARDED_SLOW_MIN 5	/* floor_slow: weights 1/2^5 .. 1/2^12 (0: off) */
 #define COWRL_GUARDED_SLOW_MAX 12
+#define COWRL_GUARDED_MAX_SIB 64	/* sibling_window: at most 64 pages past the fault */
+#define COWRL_GUARDED_MAX_GATE 7	/* sibling_gate: m in 1..7 (eighths) */
+#define COWRL_GUARDED_GATE_DECAY 1024	/* sibling_gate: marks at which both counters halve */
+#define COWRL_GUARDED_GATE_MIN 64	/* sibling_gate: shut before this many marks */
 /*
  * A table value COWRL_GUARDED_ALIGN | G (G a power of two, 2..COWRL_GUARDED_MAX_ALIGN):
  * copy to the end of the fault's aligned group of G pages, i.e. the degree
@@ -256,9 +285,15 @@ struct cowrl_guarded_table {
 	cp_u16 stride_pad;	/* at 762; 0 */
 	cp_u32 stride_ns;	/* at 764: reserved per strided window page walked (0 unless
 				 * stride_window; <= COWRL_GUARDED_MAX_STRIDE_NS) */
+	cp_u8 sibling_window;	/* at 768: W, 0 off, 1..64 (needs proof = 1 and a family array
+				 * from the caller; the payload is 776 bytes since, ABI 16) */
+	cp_u8 sibling_stake;	/* at 769: 0 the loss, 1 the expected loss at sib_use, 2 and the
+				 * rest of the loss when unproven (0..2; needs sibling_window) */
+	cp_u8 sibling_gate;	/* at 770: m, 0 off, 1..7 (needs sibling_stake 1 or 2) */
+	cp_u8 sibling_pad[5];	/* at 771..775; 0 */
 };
 
-/* Per watched region, allocated at register time (8,872 bytes; kmalloc in cowrl.c). */
+/* Per watched region, allocated at register time (9,912 bytes; kmalloc in cowrl.c). */
 struct cowrl_guarded_state {
 	cp_s64 end[COWRL_POLICY_MAX_SLOTS];	/* last page of the stream's last window */
 	cp_u64 stamp[COWRL_POLICY_MAX_SLOTS];	/* fault number of its last use */
@@ -311,6 +346,15 @@ struct cowrl_guarded_state {
 	cp_u32 n_procs;
 	/* proof_cutback: per bucket, the looks cut by the budget since its last proof (<= s) */
 	cp_u8 bucket_cuts[COWRL_GUARDED_BUCKETS];
+	/* sibling_window: what each ring entry's proof returns (0: a window page's, loss_ns;
+	 * > 0: a sibling page's stake, sibling_stake), and the sibling pages' proof rate (an
+	 * EWMA, USE_ONE = 1.0, from 1/2) */
+	cp_s64 proof_stake[COWRL_GUARDED_PROOFS];
+	cp_s32 sib_use;
+	/* sibling_gate: sibling pages marked, marks that saved a fault, halvings mod 4 */
+	cp_u32 gate_mark;
+	cp_u32 gate_hit;
+	cp_u32 gate_epoch;
 };
 
 /* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
@@ -328,6 +372,11 @@ struct cowrl_guarded_obs {
 	cp_u32 stride;		/* set by observe: the window's stride s >= 2 (stride_window),
 				 * or 0: adjacent (page + 1 ..) */
 	cp_u32 left_s;		/* set by observe: its @left_s (0 unless stride) */
+	cp_u32 sib;		/* set by commit_fam: the sibling window's last page, as page + sib
+				 * (0: none; <= COWRL_GUARDED_MAX_SIB) */
+	cp_u64 sibmask;		/* set by commit_fam: bit j - 1 = page + j is a family page of
+				 * the sibling window (j in (the adjacent window's end, sib]): the
+				 * pages its precopy walks, copying those still shared */
 };
 
 static inline void cowrl_guarded_reset(struct cowrl_guarded_state *st)
@@ -339,6 +388,34 @@ static inline void cowrl_guarded_reset(struct cowrl_guarded_state *st)
 		p[i] = 0;
 	st->use[0] = st->use[1] = COWRL_GUARDED_USE_ONE / 2;
 	st->slow[0] = st->slow[1] = COWRL_GUARDED_SLOW_ONE / 2;
+	st->sib_use = COWRL_GUARDED_USE_ONE / 2;
+}
+
+/* sibling_gate: @marks sibling pages marked, @hits saved (both halved at GATE_DECAY marks). */
+static inline void cowrl_guarded_gate_add(struct cowrl_guarded_state *st, cp_u32 marks,
+					  cp_u32 hits)
+{
+	st->gate_mark += marks;
+	st->gate_hit += hits;
+	if (st->gate_mark >= COWRL_GUARDED_GATE_DECAY) {
+		st->gate_mark >>= 1;
+		st->gate_hit >>= 1;
+		st->gate_epoch = (st->gate_epoch + 1) & 3;
+	}
+}
+
+/*
+ * sibling_gate m: whether the sibling window opens: at least GATE_MIN marks and a saved rate
+ * hits / marks >= p* + (m / 8)(1 - p*), p* = loss / (gain + loss) (in integers; < 2^58).
+ */
+static inline int cowrl_guarded_gate_open(const struct cowrl_guarded_state *st,
+					  const struct cowrl_guarded_table *tb)
+{
+	cp_s64 m = st->gate_mark;
+
+	return m >= COWRL_GUARDED_GATE_MIN &&
+	       (cp_s64)st->gate_hit * 8 * (tb->gain_ns + tb->loss_ns) >=
+	       m * (8 * tb->loss_ns + (cp_s64)tb->sibling_gate * tb->gain_ns);
 }
 
 /* Whether table value @v is COWRL_GUARDED_ALIGN | G, G a power of two in 2..MAX_ALIGN. */
@@ -529,6 +606,14 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 	if (tb->stride_window > 1 || tb->stride_pad || (tb->stride_window && tb->protect) ||
 	    (!tb->stride_window && tb->stride_ns) || tb->stride_ns > COWRL_GUARDED_MAX_STRIDE_NS)
 		return -22;
+	if (tb->sibling_window > COWRL_GUARDED_MAX_SIB || tb->sibling_stake > 2 ||
+	    tb->sibling_gate > COWRL_GUARDED_MAX_GATE || (tb->sibling_window && !tb->proof) ||
+	    (tb->sibling_stake && !tb->sibling_window) ||
+	    (tb->sibling_gate && !tb->sibling_stake))
+		return -22;
+	for (i = 0; i < sizeof(tb->sibling_pad); i++)
+		if (tb->sibling_pad[i])
+			return -22;
 	if (tb->proof_duemap > 1 || (tb->proof_duemap && !tb->proof_backoff) ||
 	    (!tb->proof_duemap && (tb->walk_due_ns || tb->walk_scan_ns)))
 		return -22;
@@ -712,9 +797,20 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 				n++;
 				if (written(ctx, i, v - 1 - tag) == 1) {
 					proved = 1;
-					st->budget += tb->loss_ns + tb->gain_ns +
-						(cp_s64)(tb->proof_ttl - st->proof_miss[i]) *
-						tb->read_ns;
+					if (st->proof_stake[i] > 0) {
+						/* a sibling page: its stake and gain */
+						st->budget += st->proof_stake[i] + tb->gain_ns;
+						st->sib_use += (COWRL_GUARDED_USE_ONE -
+								st->sib_use) >> 4;
+						/* sibling_gate: a hit (at most the marks) */
+						if (tb->sibling_gate &&
+						    st->gate_hit < st->gate_mark)
+							cowrl_guarded_gate_add(st, 0, 1);
+					} else {
+						st->budget += tb->loss_ns + tb->gain_ns +
+							(cp_s64)(tb->proof_ttl -
+								 st->proof_miss[i]) * tb->read_ns;
+					}
 					if (duemap)	/* (no entry waits without the map) */
 						cowrl_guarded_unwait(st, i);
 					cowrl_guarded_drop(st, i);
@@ -723,6 +819,12 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 					if (duemap)
 						cowrl_guarded_unwait(st, i);
 					cowrl_guarded_drop(st, i);	/* its reserve stays spent */
+					if (st->proof_stake[i] > 0) {	/* a sibling page: a miss */
+						st->sib_use -= st->sib_use >> 4;
+						if (tb->sibling_stake == 2)	/* the rest */
+							st->budget -= tb->loss_ns -
+								      st->proof_stake[i];
+					}
 				} else if (backoff) {	/* read again 2^m faults later */
 					/* without a ttl, count here (saturating: min(m, 16) matters) */
 					if (!tb->proof_ttl && st->proof_miss[i] < 0xffff)
@@ -958,6 +1060,49 @@ static inline cp_s64 cowrl_guarded_per(const struct cowrl_guarded_state *st,
 }
 
 /*
+ * Version 4: page @q (region-absolute) that the window of @o copied awaits its proof at the
+ * ring's head, overwriting the oldest entry when the ring is full (a sibling page overwritten
+ * unproven is a miss for sib_use, and with sibling_stake 2 takes the rest of its loss);
+ * @stake: what its proof returns (0: loss_ns, a window page's; > 0: a sibling page's stake).
+ */
+static inline void cowrl_guarded_put(struct cowrl_guarded_state *st,
+				     const struct cowrl_guarded_table *tb,
+				     struct cowrl_guarded_obs *o, cp_s64 q, cp_s64 stake)
+{
+	cp_u32 h = st->proof_head;
+
+	if (tb->proof_span) {	/* an empty ring starts its span here; a full one moves on */
+		if (!st->proof_live)
+			st->proof_tail = h;
+		else if (st->proof_tail == h)
+			st->proof_tail = (h + 1) & (COWRL_GUARDED_PROOFS - 1);
+		st->bucket_due[tb->proof_look ? o->bucket & (COWRL_GUARDED_BUCKETS - 1) : 0] =
+			(cp_u32)st->n_faults;
+	}
+	if (tb->proof_duemap)	/* (before its bucket changes) */
+		cowrl_guarded_unwait(st, h);
+	if (!st->proof_page[h]) {
+		st->proof_live++;
+	} else {	/* it overwrites the oldest entry */
+		st->bucket_live[st->proof_bucket[h] & (COWRL_GUARDED_BUCKETS - 1)]--;
+		if (st->proof_stake[h] > 0) {	/* a sibling page overwritten unproven: a miss */
+			st->sib_use -= st->sib_use >> 4;
+			if (tb->sibling_stake == 2)	/* ... and the rest of its loss */
+				st->budget -= tb->loss_ns - st->proof_stake[h];
+		}
+	}
+	st->proof_stake[h] = stake;
+	st->bucket_live[o->bucket]++;
+	st->proof_bucket[h] = (cp_u8)o->bucket;
+	st->proof_page[h] = q + 1 + COWRL_GUARDED_TAG(o->proc);
+	st->proof_bits[h >> 6] |= 1ULL << (h & 63);
+	st->proof_miss[h] = 0;
+	st->proof_due[h] = (cp_u32)st->n_faults;	/* due at once */
+	st->proof_head = (h + 1) & (COWRL_GUARDED_PROOFS - 1);
+	o->proof_count++;
+}
+
+/*
  * Second half: the largest degree <= want whose worst case fits the budget,
  * then the stream slot and the sentinel just past the window.  @shared(@ctx,
  * q) says page q (page < q < limit) is COW-shared; it is called at most once
@@ -969,19 +1114,23 @@ static inline cp_s64 cowrl_guarded_per(const struct cowrl_guarded_state *st,
  * With proof, it sets @o->proof_first/proof_count: the ring indices of the pages it
  * counted as copied, in page order (the caller's copy work remembers them there).
  */
-static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
-					  const struct cowrl_guarded_table *tb,
-					  struct cowrl_guarded_obs *o, cp_s64 page,
-					  cp_s64 start, cp_s64 limit,
-					  int (*shared)(void *ctx, cp_s64 q), void *ctx)
+static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
+					      const struct cowrl_guarded_table *tb,
+					      struct cowrl_guarded_obs *o, cp_s64 page,
+					      cp_s64 start, cp_s64 limit,
+					      int (*shared)(void *ctx, cp_s64 q), void *ctx,
+					      cp_u8 *fam)
 {
 	cp_s64 per = cowrl_guarded_per(st, tb, o->cls), copied = 0, reserved = 0, end, s;
 	cp_s64 walked, fixed, kfixed = 0, read = 0, cnt = 0, cap = (cp_s64)o->want + 1, j;
 	unsigned char seen[COWRL_GUARDED_MAX_K + 2];	/* seen[j]: page + j * step is shared */
-	int sh = 0;
+	int sh = 0, gate = 1;
 	cp_u32 k = 0, di;
 	const cp_u32 sw = o->stride;	/* 0: adjacent */
 	const cp_s64 step = sw ? (cp_s64)sw : 1;
+	cp_s64 sib = 0, hi, acc, sper, sstake = 0;	/* sibling_window */
+	cp_u64 sibshared = 0;	/* bit j - 1: page + j, a family page of the window, shared */
+	cp_u32 mine = o->proc + 1, tag;
 
 	/* protect: no window covers the live sentinel of a window that copied pages */
 	for (j = 1; tb->protect && j <= (cp_s64)o->want && page + j <= limit - 1; j++) {
@@ -1028,40 +1177,9 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 			break;
 		}
 	}
-	/* version 4: the copied pages (shared in the window) await their proofs */
-	o->proof_first = st->proof_head;
-	o->proof_count = 0;
-	for (j = 1; tb->proof && k && j <= cowrl_guarded_walked_s(page, k, limit, sw); j++) {
-		if (!seen[j])
-			continue;
-		if (tb->proof_span) {	/* an empty ring starts its span here; a full one moves on */
-			if (!st->proof_live)
-				st->proof_tail = st->proof_head;
-			else if (st->proof_tail == st->proof_head)
-				st->proof_tail = (st->proof_head + 1) & (COWRL_GUARDED_PROOFS - 1);
-			st->bucket_due[tb->proof_look ? o->bucket & (COWRL_GUARDED_BUCKETS - 1) : 0] =
-				(cp_u32)st->n_faults;
-		}
-		if (tb->proof_duemap)	/* (before its bucket changes) */
-			cowrl_guarded_unwait(st, st->proof_head);
-		if (!st->proof_page[st->proof_head])
-			st->proof_live++;
-		else	/* it overwrites the oldest entry */
-			st->bucket_live[st->proof_bucket[st->proof_head] &
-					(COWRL_GUARDED_BUCKETS - 1)]--;
-		st->bucket_live[o->bucket]++;
-		st->proof_bucket[st->proof_head] = (cp_u8)o->bucket;
-		st->proof_page[st->proof_head] = page + j * step + 1 + COWRL_GUARDED_TAG(o->proc);
-		st->proof_bits[st->proof_head >> 6] |= 1ULL << (st->proof_head & 63);
-		st->proof_miss[st->proof_head] = 0;
-		st->proof_due[st->proof_head] = (cp_u32)st->n_faults;	/* due at once */
-		st->proof_head = (st->proof_head + 1) & (COWRL_GUARDED_PROOFS - 1);
-		o->proof_count++;
-	}
-	st->n_faults++;
-	if (sw) {	/* the window's last page; the detector goes on from it */
+	/* the adjacent window's last page (a strided one's: page + its last index * s) */
+	if (sw) {
 		end = page + (k ? cowrl_guarded_walked_s(page, k, limit, sw) : 0) * step;
-		st->prev_page = end;
 	} else {
 		end = page + (cp_s64)k;
 		if (end > limit - 1)
@@ -1069,6 +1187,101 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 		if (end < page)
 			end = page;
 	}
+	o->sib = 0;
+	o->sibmask = 0;
+	/*
+	 * sibling_gate m: this fault's hit (its page marked by its process in this epoch), the
+	 * marks its adjacent window takes back (not a strided one's), and whether the window
+	 * opens.  A mark is the family byte's bits 1..7: the marking process's ordinal + 1
+	 * (bits 1..5) | the epoch << 5 (bits 6..7); bit 0 is the family bit.
+	 */
+	if (tb->sibling_gate && fam) {
+		tag = mine | (st->gate_epoch << 5);
+		if (((fam[page] >> 1) & 31) == mine) {
+			if ((cp_u32)(fam[page] >> 1) == tag)
+				cowrl_guarded_gate_add(st, 0, 1);
+			fam[page] &= 1;
+		}
+		for (j = page + 1; !sw && j <= end; j++) {
+			if (((fam[j] >> 1) & 31) == mine) {
+				if ((cp_u32)(fam[j] >> 1) == tag && st->gate_mark)
+					st->gate_mark--;	/* taken back (never below 0) */
+				fam[j] &= 1;
+			}
+		}
+		gate = cowrl_guarded_gate_open(st, tb);
+	}
+	/*
+	 * sibling_window W: past the adjacent window (not after a strided one that copied), the
+	 * family pages up to page + W (within the region) still shared here, as many from the
+	 * first as the budget holds: each shared one its stake (copied), each private one
+	 * skip_ns, the setup when k = 0; at most W shared() calls.  Shut (sibling_gate), a ghost
+	 * window marks them instead: nothing copied, nothing paid.
+	 */
+	if (tb->sibling_window && fam && !(sw && k)) {
+		hi = page + (cp_s64)tb->sibling_window;
+		if (hi > limit - 1)
+			hi = limit - 1;
+		sper = tb->loss_ns;
+		if (tb->sibling_stake) {
+			cp_s64 miss = COWRL_GUARDED_USE_ONE - st->sib_use;
+
+			if (miss < COWRL_GUARDED_USE_ONE / 8)
+				miss = COWRL_GUARDED_USE_ONE / 8;
+			sper = tb->loss_ns * miss / COWRL_GUARDED_USE_ONE;
+		}
+		if (gate) {
+			acc = k ? 0 : tb->setup_ns;
+			for (j = end + 1; j <= hi; j++) {
+				if (!(fam[j] & 1))
+					continue;	/* a page without the bit is not walked */
+				if (!shared(ctx, j)) {
+					acc += tb->skip_ns;
+					continue;
+				}
+				acc += sper;
+				if (acc > st->budget)
+					break;
+				sibshared |= 1ULL << (j - page - 1);
+				sib = j;
+				sstake = acc;
+			}
+			st->budget -= sstake;
+			for (j = end + 1; sib && j <= sib; j++)
+				if (fam[j] & 1)
+					o->sibmask |= 1ULL << (j - page - 1);
+			o->sib = sib ? (cp_u32)(sib - page) : 0;
+		} else {
+			for (j = end + 1; j <= hi; j++) {
+				tag = mine | (st->gate_epoch << 5);	/* (a mark may halve) */
+				if ((fam[j] & 1) && (cp_u32)(fam[j] >> 1) != tag && shared(ctx, j)) {
+					fam[j] = (cp_u8)(1 | (tag << 1));
+					cowrl_guarded_gate_add(st, 1, 0);
+				}
+			}
+		}
+	}
+	if (fam)	/* this demand fault's family bit */
+		fam[page] |= 1;
+	/* version 4: the copied pages (shared in the window) await their proofs */
+	o->proof_first = st->proof_head;
+	o->proof_count = 0;
+	for (j = 1; tb->proof && k && j <= cowrl_guarded_walked_s(page, k, limit, sw); j++) {
+		if (!seen[j])
+			continue;
+		cowrl_guarded_put(st, tb, o, page + j * step, 0);
+	}
+	/* ... and the sibling window's (sibling_gate: each a mark) */
+	for (j = end + 1; sib && j <= sib; j++) {
+		if (!((sibshared >> (j - page - 1)) & 1))
+			continue;
+		cowrl_guarded_put(st, tb, o, j, tb->sibling_stake ? sper : 0);
+		if (tb->sibling_gate)
+			cowrl_guarded_gate_add(st, 1, 0);
+	}
+	st->n_faults++;
+	if (sw)	/* the window's last page; the detector goes on from it */
+		st->prev_page = end;
 	st->valid[o->slot] = 1;
 	st->end[o->slot] = end;
 	st->run[o->slot] = o->cls == 0 ? o->run : 0;
@@ -1076,7 +1289,11 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 	/* the sentinel: the first shared page within scan pages past the window's end (strided:
 	 * down the column, end + s, end + 2s, ...) */
 	for (s = end + step; s < limit; s += step) {
-		sh = (s - page) / step <= read ? seen[(s - page) / step] : shared(ctx, s);
+		/* (sibling_window: the sibling window's pages are private-to-be too) */
+		if (sib && s <= sib && (fam[s] & 1))
+			sh = 0;
+		else
+			sh = (s - page) / step <= read ? seen[(s - page) / step] : shared(ctx, s);
 		if (sh || s >= end + (tb->scan + 1) * step)
 			break;
 	}
@@ -1103,6 +1320,16 @@ static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
 		st->tag_reserved[t] = reserved;
 	}
 	return k;
+}
+
+/* cowrl_guarded_commit_fam without a family array: sibling_window takes no effect. */
+static inline cp_u32 cowrl_guarded_commit(struct cowrl_guarded_state *st,
+					  const struct cowrl_guarded_table *tb,
+					  struct cowrl_guarded_obs *o, cp_s64 page,
+					  cp_s64 start, cp_s64 limit,
+					  int (*shared)(void *ctx, cp_s64 q), void *ctx)
+{
+	return cowrl_guarded_commit_fam(st, tb, o, page, start, limit, shared, ctx, 0);
 }
 
 #endif /* _COWRL_GUARDED_H */

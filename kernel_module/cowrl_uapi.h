@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 15
+#define COWRL_ABI_VERSION 16
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -56,8 +56,12 @@
  * proof_span, which a v12 module refuses with -EINVAL when set);
  * v14: the counters proof_reads and proof_foreign (struct cowrl_counters grows by 16 bytes);
  * v15: 768, stride_window (u16) at 760, a u16 pad (0) at 762, the u32 stride_ns at 764; a
- * 760-byte payload of v14 is refused with -EINVAL, its size not the entry's */
-#define COWRL_GUARDED_TABLE_BYTES 768
+ * 760-byte payload of v14 is refused with -EINVAL, its size not the entry's;
+ * v16: 776, the u8s sibling_window (768), sibling_stake (769), sibling_gate (770), then 5 pad
+ * bytes (0); a 768-byte payload of v15 is refused with -EINVAL, its size not the entry's.
+ * With sibling_window SET_POLICY and REGISTER return -E2BIG while a target's range is longer
+ * than 2^22 pages (its family bytes, one per page, are kvzalloc'd for it) */
+#define COWRL_GUARDED_TABLE_BYTES 776
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */
 struct cowrl_record {

@@ -899,7 +899,7 @@ def test_c_guarded_rejects_bad_tables(cguarded) -> None:  # noqa: ANN001
         assert cguarded.check(bytes(bad)) == -22, (off, value)
     # walk_ns (at 742) and walk_empty_ns (at 744): any u16 with proof, 0 without; the pad
     # after them (746..751) 0
-    assert len(bo) == 768  # (ABI 15: stride_window and stride_ns at 760..767)
+    assert len(bo) == 776  # (ABI 16: sibling_window .. sibling_gate at 768..770)
     assert struct.unpack_from("<5H", bo, 742) == (68, 43, 0, 0, 0)  # seed_table1's prices
     for off in (742, 744):
         for value in (0, 1, 65535):
@@ -1340,9 +1340,9 @@ def test_the_module_table_carries_floor_slow(cguarded) -> None:  # noqa: ANN001
     # without it); the module's check takes floor_slow 0 and 5..12 only, as GuardedPolicy
     from cowrl.kernel.table import GUARDED_BYTES, pack_guarded
 
-    assert GUARDED_BYTES == 768  # 768 since ABI 15 (stride_window at 760)
+    assert GUARDED_BYTES == 776  # 776 since ABI 16 (sibling_window at 768)
     off = pack_guarded(make_guarded().program())
-    assert len(off) == 768 and struct.unpack_from("<6HI", off, 752) == (0,) * 7
+    assert len(off) == 776 and struct.unpack_from("<6HI", off, 752) == (0,) * 7
     for s in (5, 6, 12):
         payload = pack_guarded(make_guarded(floor_slow=s).program())
         assert struct.unpack_from("<4H", payload, 752) == (s, 0, 0, 0)

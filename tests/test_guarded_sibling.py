@@ -159,14 +159,17 @@ def test_compiled_decides_as_the_prototype(stake: int) -> None:
     assert more > 0
 
 
-def test_refused_where_it_is_not_built() -> None:
-    """The module's table, the kernel program and the learner refuse it (one line each);
-    bad values and combinations too."""
+def test_the_module_table_carries_it_and_the_learner_refuses_it() -> None:
+    """The kernel program and the module's table carry it (ABI 16: u8s at 768..770 of the
+    776-byte payload); the learner refuses it (one line); bad values and combinations too."""
+    import struct
+
     pol = _loose(16)
-    with pytest.raises(ConfigError, match="^policy.sibling_window: 16 is a simulator study"):
-        pol.kernel_program()
-    with pytest.raises(ValueError, match="^guarded: sibling_window is a simulator study"):
-        pack_guarded(pol.program())
+    payload = pack_guarded(pol.kernel_program())
+    assert len(payload) == 776
+    assert struct.unpack_from("<3B5B", payload, 768) == (16, 0, 0, 0, 0, 0, 0, 0)
+    assert struct.unpack_from("<3B", pack_guarded(_loose(16, 2).kernel_program()), 768) == (
+        16, 2, 0)
     with pytest.raises(ConfigError, match="^policy.sibling_window: learn_table cannot"):
         learn_table([_forked([0], [0])], make_costmodel("seed_table1"), proof=1,
                     sibling_window=8)

@@ -126,31 +126,50 @@ def test_inert_with_one_process(family: str) -> None:
             assert float(np.sum(got.fault_ns)) == float(np.sum(ref.fault_ns))
 
 
+def _gate_traces() -> list[Trace]:
+    """forked_workers traces (repeating and half-repeating siblings) and a hand trace."""
+    traces = [g.forked_workers(n_pages=1024, children=c, overlap=o, order=order, chunk=32,
+                               seed=c)
+              for c, o, order in ((2, 0.9, "sequential"), (4, 0.95, "runs"),
+                                  (3, 0.2, "random"), (5, 0.6, "sequential"))]
+    return [*traces, _forked(list(range(256)), list(range(256)))]
+
+
 @pytest.mark.parametrize("gate", [1, 4, 7])
 def test_compiled_decides_as_the_prototype(gate: int) -> None:
     """forked_workers traces (repeating and half-repeating siblings) and the hand traces:
     the compiled program equals the prototype fault for fault."""
     for cm in ("seed_table1", "host"):
         cost = make_costmodel(cm)
-        traces = [g.forked_workers(n_pages=1024, children=c, overlap=o, order=order,
-                                   chunk=32, seed=c)
-                  for c, o, order in ((2, 0.9, "sequential"), (4, 0.95, "runs"),
-                                      (3, 0.2, "random"), (5, 0.6, "sequential"))]
-        traces += [_forked(list(range(256)), list(range(256)))]
-        for t in traces:
+        for t in _gate_traces():
             for pol in (_shield64(gate), _loose(gate)):
                 pol = pol.deployed_under(cost)
                 assert_compiled_equals_prototype(t, pol, cost)
 
 
-def test_refused_where_it_is_not_built() -> None:
-    """The module's table and the kernel program refuse the gated window (it needs a
-    sibling_window, which they refuse); bad values one line each."""
+def test_the_module_table_carries_it(cguarded) -> None:  # noqa: ANN001
+    """The kernel program and the module's table carry the gate (ABI 16: sibling_window,
+    sibling_stake, sibling_gate the u8s at 768, 769, 770, then 5 pad bytes); the module's
+    check takes it and refuses a bad byte there (-EINVAL, -22); bad values one line each."""
+    import struct
+
     pol = _loose(4)
-    with pytest.raises(ConfigError, match="^policy.sibling_window: 8 is a simulator study"):
-        pol.kernel_program()
-    with pytest.raises(ValueError, match="^guarded: sibling_window is a simulator study"):
-        pack_guarded(pol.program())
+    payload = pack_guarded(pol.kernel_program())
+    assert struct.unpack_from("<8B", payload, 768) == (8, 1, 4, 0, 0, 0, 0, 0)
+    assert cguarded.check(payload) == 0
+
+    def patched(off: int, value: int) -> bytes:
+        out = bytearray(payload)
+        out[off] = value
+        return bytes(out)
+
+    # W <= 64; stake 0..2; gate 0..7; a gate needs a stake, a stake a window; the pad 0
+    for off, value in ((768, 65), (769, 3), (770, 8), (769, 0), (771, 1), (775, 1)):
+        assert cguarded.check(patched(off, value)) == -22, (off, value)
+    assert cguarded.check(patched(768, 64)) == 0
+    nowin = bytearray(payload)
+    nowin[768] = 0
+    assert cguarded.check(bytes(nowin)) == -22  # a stake without a window
     with pytest.raises(ConfigError, match="^policy.sibling_gate must be an integer in 0..7, "
                                           "got 8$"):
         _loose(8)
@@ -158,6 +177,66 @@ def test_refused_where_it_is_not_built() -> None:
         GuardedPolicy(table=[0] * N_CELLS, proof=1, sibling_window=8, sibling_gate=4)
     assert pol.program().table["sibling_gate"] == 4
     assert "sibling_gate" not in _loose(0).program().table
+
+
+def test_a_kernel_run_past_the_family_cap_is_refused_first(tmp_path: Path) -> None:
+    """The module keeps a family byte per page of the registered range, at most 2^22 pages
+    (COWRL_FAMILY_MAX_PAGES; REGISTER and SET_POLICY return -E2BIG past it): the job writer
+    refuses a sibling_window run whose harness range is longer with one line, before any
+    boot, and writes one at the cap, and a run without the option past it."""
+    from cowrl.errors import CowrlError
+    from cowrl.kernel.jobs import FAMILY_MAX_PAGES, RunRequest, write_job
+
+    assert FAMILY_MAX_PAGES == 1 << 22
+    long = Trace(np.array([0, 1]), FAMILY_MAX_PAGES + 1, name="long")
+    with pytest.raises(CowrlError, match=r"^policy 'guarded': sibling_window needs a range of "
+                                         r"at most 4194304 pages \(the module's family bytes\), "
+                                         r"trace 'long' spans 4194305$"):
+        write_job(tmp_path / "a", [RunRequest(long, _loose(4))], "child", {})
+    cap = Trace(np.array([0, 1]), FAMILY_MAX_PAGES, name="cap")
+    assert len(write_job(tmp_path / "b", [RunRequest(cap, _loose(4))], "child", {})) == 1
+    plain = GuardedPolicy(table=[0] * N_CELLS, proof=1)  # no sibling_window: no family bytes
+    assert len(write_job(tmp_path / "c", [RunRequest(long, plain)], "child", {})) == 1
+
+
+@pytest.fixture(scope="module")
+def cguarded(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from cowrl.kernel.table import CGuarded
+
+    return CGuarded(tmp_path_factory.mktemp("cguarded_gate"))
+
+
+@pytest.mark.parametrize("gate", [1, 4, 7])
+def test_the_module_header_decides_as_the_compiled_program(cguarded, gate: int) -> None:  # noqa: ANN001
+    """cowrl_guarded.h (its family bytes, the gate's counters, the ghost marks, the sibling
+    window's ring entries and stakes), replayed in user space with the harness's one-address
+    slots, decides as the compiled program (the one-address layout) fault for fault: fault
+    pages and degrees, the walks' skipped pages, and the pages copied (adjacent and sibling
+    windows) on the forked traces of test_compiled_decides_as_the_prototype, under both cost
+    models; and the gate is not vacuous there: some sibling window copies, and the ungated
+    window decides otherwise on some trace."""
+    from cowrl.kernel.jobs import harness_slots
+
+    sib = differ = opened = 0
+    for cm in ("seed_table1", "host"):
+        cost = make_costmodel(cm)
+        for t in _gate_traces():
+            slots = harness_slots(t, shared=True)
+            for mk in (_shield64, _loose):
+                pol = mk(gate).deployed_under(cost)
+                r, ev = simulate(t, pol, cost, record_events=True, shared=True)
+                page, k = cguarded.replay(pack_guarded(pol.kernel_program()), t.pages,
+                                          t.n_pages, t.region_ends, t.region_vpn_offsets,
+                                          t.region_writers, slots=slots)
+                assert np.array_equal(page, ev.page) and np.array_equal(k, ev.k), t.name
+                assert cguarded.last_skips == int(ev.skipped.sum()), t.name
+                assert cguarded.last_copied == r.precopied, t.name
+                sib += cguarded.last_sib
+                opened += cguarded.last_gate[0] >= 64
+                _, ev0 = simulate(t, mk(0).deployed_under(cost), cost, record_events=True,
+                                  shared=True)
+                differ += not np.array_equal(ev0.k, ev.k) or ev0.page.size != ev.page.size
+    assert sib > 0 and opened > 0 and differ > 0, (sib, opened, differ)
 
 
 @pytest.mark.parametrize(("args", "msg"), [

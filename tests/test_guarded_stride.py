@@ -382,7 +382,7 @@ def test_the_header_refuses_bad_stride_fields(cguarded) -> None:  # noqa: ANN001
 
     pol = GuardedPolicy.for_cost(_cost(), table=[64] * N_CELLS, stride_window=1)
     good = pack_guarded(pol.kernel_program())
-    assert len(good) == GUARDED_BYTES == 768
+    assert len(good) == GUARDED_BYTES == 776
     assert struct.unpack_from("<2HI", good, 760) == (1, 0, pol.stride_ns)
 
     def patched(off: int, fmt: str, v: int) -> bytes:
@@ -397,7 +397,7 @@ def test_the_header_refuses_bad_stride_fields(cguarded) -> None:  # noqa: ANN001
     assert cguarded.check(patched(764, "<I", 1 << 20)) == 0
     off = patched(760, "<H", 0)
     assert cguarded.check(off) == -22  # stride_ns without the window
-    assert cguarded.check(patched(764, "<I", 0)[:760] + bytes(8)) == 0
+    assert cguarded.check(patched(764, "<I", 0)[:760] + bytes(16)) == 0  # (776 bytes)
     protect = GuardedPolicy.for_cost(_cost(), table=[64] * N_CELLS, protect=True)
     pp = bytearray(pack_guarded(protect.kernel_program()))
     assert cguarded.check(bytes(pp)) == 0

@@ -408,6 +408,47 @@ def _set_policy_errno(fd: int, abi: Any, mode: int, payload: bytes | None, *,
     return 0
 
 
+def _register_errno(fd: int, abi: Any, start: int, length: int, unregister: bool = False
+                    ) -> int:
+    """COWRL_IOC_REGISTER (or UNREGISTER) of this process's [start, start + length); 0 or
+    the errno."""
+    tg = abi.struct("cowrl_target", pid=os.getpid(), flags=0, start=start, len=length)
+    try:
+        fcntl.ioctl(fd, abi.COWRL_IOC_UNREGISTER if unregister else abi.COWRL_IOC_REGISTER,
+                    bytes(tg))
+    except OSError as e:
+        return int(e.errno or -1)
+    return 0
+
+
+FAMILY_MAX_PAGES = 1 << 22
+"""COWRL_FAMILY_MAX_PAGES of kernel_module/cowrl.c (the sibling_window family bytes' cap)."""
+
+
+def _family_errnos(fd: int, abi: Any, sib: bytes) -> dict[str, int]:
+    """sibling_window's family bytes (one per page of a target's range, at most
+    FAMILY_MAX_PAGES pages): with the sibling payload ``sib`` set, REGISTER of a longer range
+    is refused (-E2BIG) and of a short one taken; with a long target registered (policy off)
+    SET_POLICY ``sib`` is refused (-E2BIG) and the policy in force stays. Leaves nothing
+    registered and the policy off."""
+    G, OFF = abi.COWRL_POLICY_GUARDED, abi.COWRL_POLICY_OFF
+    start, long_len, short_len = 1 << 32, (FAMILY_MAX_PAGES + 1) * PAGE, 64 * PAGE
+    out: dict[str, int] = {}
+    try:
+        out["family_policy"] = _set_policy_errno(fd, abi, G, sib)
+        out["family_register_long"] = _register_errno(fd, abi, start, long_len)
+        out["family_register_cap"] = _register_errno(fd, abi, start, FAMILY_MAX_PAGES * PAGE)
+        out["family_register_short"] = _register_errno(fd, abi, start, short_len)
+        out["family_unregister"] = _register_errno(fd, abi, start, short_len, unregister=True)
+        out["family_off"] = _set_policy_errno(fd, abi, OFF, None, table_len=0)
+        out["family_register_long_off"] = _register_errno(fd, abi, start, long_len)
+        out["family_policy_long"] = _set_policy_errno(fd, abi, G, sib)
+    finally:
+        _register_errno(fd, abi, 0, PAGE, unregister=True)
+        _set_policy_errno(fd, abi, OFF, None, table_len=0)
+    return out
+
+
 def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
     """SET_POLICY TABLE with bad lengths, pointers and payloads: the errno of each."""
     from cowrl.kernel.abi import load_abi
@@ -541,6 +582,28 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_stride_ns_max": _set_policy_errno(fd, abi, G,
                                                            gpatched({760: 1, 766: 0x11})),
                 "guarded_760": _set_policy_errno(fd, abi, G, gp[:760]),
+                # sibling_window (u8 at 768, ABI 16: the payload is 776 bytes since) 0..64 and
+                # only with proof; sibling_stake (769) 0..2 and only with it; sibling_gate (770)
+                # 0..7 and only with a stake; the pad (771..775) 0; a 768-byte payload refused;
+                # a payload the module cannot read: -EFAULT
+                "guarded_sib_good": _set_policy_errno(fd, abi, G,
+                                                      gpatched({768: 0x0110, 770: 4})),
+                "guarded_sib_65": _set_policy_errno(fd, abi, G, gpatched({768: 65})),
+                "guarded_sib_stake3": _set_policy_errno(fd, abi, G, gpatched({768: 0x0310})),
+                "guarded_sib_gate8": _set_policy_errno(fd, abi, G,
+                                                       gpatched({768: 0x0110, 770: 8})),
+                "guarded_sib_gate_no_stake": _set_policy_errno(fd, abi, G,
+                                                               gpatched({768: 16, 770: 4})),
+                "guarded_sib_stake_no_window": _set_policy_errno(fd, abi, G,
+                                                                 gpatched({768: 0x0100})),
+                "guarded_sib_no_proof": _set_policy_errno(fd, abi, G,
+                                                          gpatched({**no_proof, 768: 16})),
+                "guarded_sib_pad": _set_policy_errno(fd, abi, G,
+                                                     gpatched({768: 0x0110, 772: 1})),
+                "guarded_768": _set_policy_errno(fd, abi, G, gp[:768]),
+                "guarded_sib_unmapped": _set_policy_errno(fd, abi, G,
+                                                          gpatched({768: 0x0110, 770: 4}),
+                                                          table_ptr=hole_addr),
                 # proof_look (at 748): 0..1, 0 without proof
                 "guarded_look_good": _set_policy_errno(fd, abi, G, gpatched({748: 1})),
                 "guarded_look_2": _set_policy_errno(fd, abi, G, gpatched({748: 2})),
@@ -562,6 +625,7 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_align_128": _set_policy_errno(fd, abi, G, gpatched({102: 0x180})),
                 "off_again": _set_policy_errno(fd, abi, abi.COWRL_POLICY_OFF, None,
                                                table_len=0)})
+            res["err"].update(_family_errnos(fd, abi, gpatched({768: 0x0110, 770: 4})))
         res["errno_names"] = {k: errno.errorcode.get(e, str(e)) if e else "0"
                               for k, e in res["err"].items()}
     finally:

@@ -94,6 +94,14 @@ class KernelPlan:
     table: bytes = b""
 
 
+SIBLING_AT = 768
+"""Offset of ``sibling_window`` in the guarded payload (``struct cowrl_guarded_table``, ABI 16)."""
+FAMILY_MAX_PAGES = 1 << 22
+"""The module's cap on a target's range with ``sibling_window`` (``COWRL_FAMILY_MAX_PAGES``
+in kernel_module/cowrl.c: one family byte per page; beyond it REGISTER and SET_POLICY return
+``-E2BIG``)."""
+
+
 def table_payload_error(payload: bytes) -> str | None:
     """Why the module would reject ``payload`` as a TABLE entry (``-EINVAL``), or None.
 
@@ -192,6 +200,14 @@ def write_job(jobdir: Path, requests: list[RunRequest], writer: str, paths: dict
             trace_files[key] = str(f)
         regions = ""
         slots = harness_slots(req.trace, shared=req.shared)
+        if plan.mode == "table" and len(plan.table) > SIBLING_AT and plan.table[SIBLING_AT]:
+            # sibling_window: the module keeps a family byte per page of the registered range
+            span = int(max(req.trace.n_pages, int((slots + req.trace.region_ends
+                                                   - req.trace.region_begins).max())))
+            if span > FAMILY_MAX_PAGES:
+                raise CowrlError(f"policy {req.policy.name!r}: sibling_window needs a range of "
+                                 f"at most {FAMILY_MAX_PAGES} pages (the module's family "
+                                 f"bytes), trace {req.trace.name!r} spans {span}")
         copies = bool(np.unique(slots).size < slots.size)
         region_procs = region_write_procs(req.trace).tolist() if copies else []
         if slots.size > 1 or slots[0] != 0:

@@ -160,15 +160,16 @@ GUARDED_HEADER = HEADER.with_name("cowrl_guarded.h")
 GUARDED_VERSION = 4
 GUARDED_CELLS = 320
 GUARDED_MAX_DEGREES = 8
-GUARDED_BYTES = 768
+GUARDED_BYTES = 776
 # ... merge, protect, hit_scale (version 3), proof, proof_reads, proof_ttl (version 4),
 # proof_backoff, walk_ns (at 742), walk_empty_ns (at 744; 752 bytes since), read_ns (at 746),
 # proof_look (at 748), proof_span (at 750, the last pad of 752 bytes), floor_slow (at 752;
 # 760 bytes since, COWRL_ABI_VERSION 10), proof_skipmap (at 754, the first pad; ABI 11),
 # proof_duemap (at 756), walk_due_ns and walk_scan_ns (u8s at 758 and 759; ABI 12); proof_span a
 # u8 at 750 and proof_cutback a u8 at 751 (ABI 13: one u16 before); stride_window (u16 at
-# 760), a u16 pad, stride_ns (u32 at 764): 768 bytes since, ABI 15
-_GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H16H2HI"
+# 760), a u16 pad, stride_ns (u32 at 764): 768 bytes since, ABI 15; sibling_window,
+# sibling_stake, sibling_gate (u8s at 768, 769, 770) and 5 pad bytes: 776 bytes since, ABI 16
+_GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H16H2HI3B5x"
 
 _GSHIM = r"""
 #include "cowrl_guarded.h"
@@ -235,6 +236,24 @@ static int cg_written(void *ctx, cp_u32 idx, cp_s64 q)
 	return v->priv[q + v->shift] == 2;
 }
 
+static int64_t cg_sib, cg_opened, cg_copied;
+
+/* Pages the windows (adjacent and sibling) of the last cg_replay copied ahead. */
+int64_t cg_last_copied(void) { return cg_copied; }
+
+/* Pages the sibling windows of the last cg_replay copied, and the faults that opened one. */
+int64_t cg_last_sib(void) { return cg_sib; }
+int64_t cg_last_opened(void) { return cg_opened; }
+
+/* sibling_gate: the last cg_replay's counters (marks, hits, epoch) and sib_use. */
+void cg_gate(int64_t *out)
+{
+	out[0] = st.gate_mark;
+	out[1] = st.gate_hit;
+	out[2] = st.gate_epoch;
+	out[3] = st.sib_use;
+}
+
 /* written() calls of the last cg_replay for an entry another process recorded. */
 int64_t cg_last_foreign(void) { return cg_foreign; }
 
@@ -264,7 +283,8 @@ int64_t cg_last_skips(void) { return cg_skips; }
 int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, int64_t n,
                   const int64_t *ends, const int64_t *voffs, const int64_t *procs,
                   int64_t n_ends, const int64_t *slots,
-                  unsigned char *priv, int64_t *out_page, uint32_t *out_k)
+                  unsigned char *priv, int64_t *out_page, uint32_t *out_k,
+                  unsigned char *fam)
 {
 	struct cowrl_guarded_obs o;
 	struct cg_view view = { priv, 0 };
@@ -272,7 +292,7 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 	uint32_t left, left_s, k, b, proc;
 
 	cowrl_guarded_reset(&st);
-	cg_reads = cg_proofs = cg_skips = cg_proven = cg_foreign = 0;
+	cg_reads = cg_proofs = cg_skips = cg_proven = cg_foreign = cg_sib = cg_opened = cg_copied = 0;
 	for (i = 0; i < n; i++) {
 		p = pages[i];
 		if (priv[p]) {
@@ -301,8 +321,8 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 				left_s++;
 		cowrl_guarded_observe(&st, tb, &o, p - sh, start - sh, limit - sh, left,
 					(uint64_t)(p + voffs[r]), proc, left_s);
-		k = cowrl_guarded_commit(&st, tb, &o, p - sh, start - sh, limit - sh,
-					cg_shared, &view);
+		k = cowrl_guarded_commit_fam(&st, tb, &o, p - sh, start - sh, limit - sh,
+						cg_shared, &view, fam);
 		for (j = 0; j < (int64_t)o.proof_count; j++)
 			cg_entry_proc[(o.proof_first + j) % COWRL_GUARDED_PROOFS] = proc;
 		step = o.stride ? (int64_t)o.stride : 1;
@@ -315,14 +335,32 @@ int64_t cg_replay(const struct cowrl_guarded_table *tb, const int64_t *pages, in
 			if (!priv[p])
 				priv[p] = 1;
 			for (j = 1; j <= end; j++)
-				if (!priv[p + j * step])
+				if (!priv[p + j * step]) {
 					priv[p + j * step] = 1;
+					cg_copied++;
+				}
 		} else {
 			end = p + k < limit - 1 ? p + k : limit - 1;
 			for (j = p; j <= end; j++)
-				if (!priv[j])	/* a private page keeps its state (2: written) */
+				if (!priv[j]) {	/* a private page keeps its state (2: written) */
 					priv[j] = 1;
+					cg_copied += j > p;
+				}
 		}
+		/* sibling_window: the family pages of the sibling window, those still shared */
+		/* copied (the module's walk of o.sibmask; the others it steps over) */
+		for (j = 1; j <= COWRL_GUARDED_MAX_SIB; j++) {
+			if (!((o.sibmask >> (j - 1)) & 1))
+				continue;
+			if (priv[p + j]) {
+				cg_skips++;
+			} else {
+				priv[p + j] = 1;
+				cg_sib++;
+				cg_copied++;
+			}
+		}
+		cg_opened += o.sib != 0;
 		out_page[f] = p;
 		out_k[f++] = k;
 	}
@@ -342,9 +380,6 @@ def pack_guarded(program: KernelProgram) -> bytes:
         raise ValueError("guarded: floor_total is not in the module's table yet")
     if int(t.get("group_below", 0)):
         raise ValueError("guarded: group_below is a simulator study, not in the module's table")
-    if int(t.get("sibling_window", 0)):
-        raise ValueError("guarded: sibling_window is a simulator study, not in the module's "
-                         "table")
     degrees = sorted(int(d) for d in t["degrees"])
     if len(degrees) > GUARDED_MAX_DEGREES:
         raise ValueError(f"guarded: at most {GUARDED_MAX_DEGREES} degrees, got {len(degrees)}")
@@ -364,7 +399,9 @@ def pack_guarded(program: KernelProgram) -> bytes:
                        int(t.get("floor_slow", 0)), int(t.get("proof_skipmap", 0)),
                        int(t.get("proof_duemap", 0)),
                        int(t.get("walk_due_ns", 0)) | int(t.get("walk_scan_ns", 0)) << 8,
-                       int(t.get("stride_window", 0)), 0, int(t.get("stride_ns", 0)))
+                       int(t.get("stride_window", 0)), 0, int(t.get("stride_ns", 0)),
+                       int(t.get("sibling_window", 0)), int(t.get("sibling_stake", 0)),
+                       int(t.get("sibling_gate", 0)))
 
 
 class CGuarded:
@@ -382,8 +419,13 @@ class CGuarded:
         self.lib.cg_replay.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
                                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                                        ctypes.c_int64, ctypes.c_void_p,
-                                       ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+                                       ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                       ctypes.c_void_p]
         self.lib.cg_replay.restype = ctypes.c_int64
+        self.lib.cg_last_sib.restype = ctypes.c_int64
+        self.lib.cg_last_copied.restype = ctypes.c_int64
+        self.lib.cg_last_opened.restype = ctypes.c_int64
+        self.lib.cg_gate.argtypes = [ctypes.c_void_p]
         self.lib.cg_last_reads.restype = ctypes.c_int64
         self.lib.cg_last_proofs.restype = ctypes.c_int64
         self.lib.cg_last_proven.restype = ctypes.c_int64
@@ -416,10 +458,29 @@ class CGuarded:
         out_p = np.zeros(p.size, dtype=np.int64)
         out_k = np.zeros(p.size, dtype=np.uint32)
         sl = None if slots is None else np.ascontiguousarray(slots, dtype=np.int64)
+        # the family bytes at the decision's pages (the module's: page of its range)
+        sizes = np.diff(np.concatenate([[0], ends]))
+        n_fam = n_pages if sl is None else int(max(n_pages, int((sl + sizes).max())))
+        fam = np.zeros(n_fam, dtype=np.uint8)
         n = self.lib.cg_replay(payload, p.ctypes.data, p.size, ends.ctypes.data,
                                voffs.ctypes.data, procs.ctypes.data, ends.size,
                                None if sl is None else sl.ctypes.data,
-                               priv.ctypes.data, out_p.ctypes.data, out_k.ctypes.data)
+                               priv.ctypes.data, out_p.ctypes.data, out_k.ctypes.data,
+                               fam.ctypes.data)
+        self.last_family = fam
+        """The family bytes at the end of this replay (bit 0: a demand fault's page; bits
+        1..7: a sibling_gate ghost mark)."""
+        self.last_sib = int(self.lib.cg_last_sib())
+        """Pages the sibling windows of this replay copied (sibling_window)."""
+        self.last_copied = int(self.lib.cg_last_copied())
+        """Pages the windows of this replay copied ahead, adjacent and sibling (the
+        module's precopied)."""
+        self.last_opened = int(self.lib.cg_last_opened())
+        """Faults of this replay whose sibling window copied a page."""
+        gate = np.zeros(4, dtype=np.int64)
+        self.lib.cg_gate(gate.ctypes.data)
+        self.last_gate = tuple(int(x) for x in gate)
+        """sibling_gate's (marks, hits, epoch) and sib_use at the end of this replay."""
         self.last_reads = int(self.lib.cg_last_reads())
         """Window/sentinel page reads of this replay (the module's gup-fast calls)."""
         self.last_proofs = int(self.lib.cg_last_proofs())

@@ -1469,7 +1469,7 @@ class GuardedPolicy(Policy):
         if self.explore is not None or self.trace_log is not None or self.stride_gate \
                 or self.stride_clip:
             return None
-        if self.group_below or self.sibling_window:  # compiled, but not in the module
+        if self.group_below:  # compiled, but not in the module
             return KernelProgram(mode="static", k=0) if self.inert else self.program()
         return self.kernel_program()
 
@@ -1479,16 +1479,15 @@ class GuardedPolicy(Policy):
         if self.group_below:  # a simulator study (session 34): refused even when inert
             raise ConfigError(f"policy.group_below: {self.group_below} is a simulator study "
                               "(not in the module's table); use group_below: 0")
-        if self.sibling_window:  # a simulator study (session 35): refused even when inert
-            raise ConfigError(f"policy.sibling_window: {self.sibling_window} is a simulator "
-                              "study (not in the module's table); use sibling_window: 0")
         if self.inert:
             return KernelProgram(mode="static", k=0)
         for field in ("stride_gate", "stride_clip"):  # simulator studies: not in the module
             if getattr(self, field):
                 raise ConfigError(f"policy.{field}: 1 is a simulator study (not in the "
                                   f"module's table); use {field}: 0")
-        return self.program()  # stride_window 1: the module's table carries it (ABI 15)
+        # stride_window 1: the module's table carries it (ABI 15); sibling_window,
+        # sibling_stake and sibling_gate too (ABI 16: the family bytes per target)
+        return self.program()
 
     def describe(self) -> dict[str, int | str]:
         cells: dict[str, int | str] = {describe_cell(c): describe_value(k)

@@ -422,6 +422,39 @@ NOVEL_POLICIES = {"shield64": _shield64, "bandit_shielded": _trained_bandit,
                   "readahead": Readahead}
 
 
+def _sibling_trace() -> Trace:
+    """A parent and three children (generators.forked_workers) rewriting their copies of one
+    2048-page buffer at one address, the children repeating each other's requests (overlap
+    0.95, sequential): the case the sibling window is for."""
+    from dataclasses import replace
+
+    from cowrl.traces import generators as g
+
+    t = g.forked_workers(n_pages=2048, children=3, overlap=0.95, order="sequential", chunk=32,
+                         seed=1)
+    return replace(t, name="g_siblings")
+
+
+def _sibling(gate: int) -> Policy:
+    """shield64 at seed_table1's budget with the sibling window (W = 16, the expected-loss
+    stake) and its gate m (0: ungated), as docs/results/sibling-gate-s35.md measured it."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from cowrl.registry import make_policy
+
+    cfg = OmegaConf.load(Path(__file__).parents[2] / "conf/policy/shield64.yaml")
+    return make_policy(OmegaConf.merge(cfg, {"costmodel": "seed_table1", "sibling_window": 16,
+                                             "sibling_stake": 1, "sibling_gate": gate,
+                                             "name": f"shield64_sib_gate{gate}"}))
+
+
+SIBLING_TRACE = _sibling_trace()
+SIBLING_POLICIES = {"shield64_sib_gate4": lambda: _sibling(4),
+                    "shield64_sib_gate0": lambda: _sibling(0)}
+
+
 def _columns(rows: int, cols: int, name: str) -> Trace:
     """A ``rows`` x ``cols`` array of pages written column by column (stride ``cols``)."""
     pages = np.array([r * cols + c for c in range(cols) for r in range(rows)], dtype=np.int64)
@@ -482,6 +515,8 @@ def session(request: pytest.FixtureRequest) -> KernelSession:
              for t in NOVEL_TRACES]
     reqs += [RunRequest(STRIDE_TRACES[t], STRIDE_POLICIES[p](), label=p) for p in STRIDE_POLICIES
              for t in STRIDE_TRACES]
+    reqs += [RunRequest(SIBLING_TRACE, SIBLING_POLICIES[p](), label=p, shared=True)
+             for p in SIBLING_POLICIES]
     return run_session(reqs, {"accel": "auto", "kernel_release": KERNEL_RELEASES[request.param]},
                        checks=("manual_cow", "table_ioctl", PROOF_STRESS, "rmmod"),
                        progress=True)
@@ -730,7 +765,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 15
+    assert c["abi_version"] == 16
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -774,8 +809,21 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
                  "guarded_duemap_no_backoff", "guarded_duemap_2", "guarded_duemap_scan_off",
                  "guarded_cutback_17", "guarded_cutback_no_span", "guarded_stride_2",
                  "guarded_stride_pad", "guarded_stride_ns_off", "guarded_stride_ns_max",
-                 "guarded_760"):
+                 "guarded_760", "guarded_sib_65", "guarded_sib_stake3", "guarded_sib_gate8",
+                 "guarded_sib_gate_no_stake", "guarded_sib_stake_no_window",
+                 "guarded_sib_no_proof", "guarded_sib_pad", "guarded_768"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
+    # sibling_window (u8s at 768..770 of the 776-byte payload, ABI 16): W <= 64 with proof,
+    # stake 0..2 with W, gate 0..7 with a stake, the pad 0; an unreadable payload -EFAULT
+    assert err["guarded_sib_good"] == 0, err
+    assert err["guarded_sib_unmapped"] == errno.EFAULT, err
+    # its family bytes (one per page of a target's range, at most 2^22 pages): with the
+    # sibling table set, REGISTER of a longer range -E2BIG, of the cap's length and of a short
+    # one 0; with a longer target registered under policy off, SET_POLICY sibling -E2BIG
+    assert (err["family_policy"], err["family_register_long"], err["family_register_cap"],
+            err["family_register_short"], err["family_unregister"], err["family_off"],
+            err["family_register_long_off"], err["family_policy_long"]) == (
+        0, errno.E2BIG, 0, 0, 0, 0, 0, errno.E2BIG), c["errno_names"]
 
 
 def _guarded_trace(name: str) -> Trace:
@@ -987,6 +1035,62 @@ def test_forked_copies_at_one_address_equal_the_simulators_one_address_layout(
     _, ev = simulate(t, GUARDED_POLICIES[policy](), cost, record_events=True)
     kev = session.events[_index(session, t.name, policy)]
     assert kev is not None and kev.degree.tolist() != ev.k.tolist()
+
+
+@pytest.mark.parametrize("policy", list(SIBLING_POLICIES))
+def test_sibling_window_equals_the_simulator_and_the_header(
+        session: KernelSession, cguarded, policy: str) -> None:  # noqa: ANN001
+    """sibling_window 16 + sibling_stake 1, gated (m = 4) and not, on a forked family at one
+    address (the family bytes per page of the registered range, the gate's counters per
+    target): the module's demand faults (page and k), pages precopied per fault, the walks'
+    skipped pages and the totals equal the simulator's one-address layout (the compiled
+    program); its decisions, ring reads, proofs and pages copied equal cowrl_guarded.h
+    replayed in user space with the harness's slots and a family array; every copy, sibling
+    pages included, is cleaned (the ring's sibling entries are proven as window pages are)."""
+    from cowrl.kernel.jobs import harness_slots
+    from cowrl.kernel.table import pack_guarded
+
+    t = SIBLING_TRACE
+    i = _index(session, t.name, policy)
+    r = _assert_module_equals_simulator(session, i, t, SIBLING_POLICIES[policy](), shared=True)
+    x, kev = r.extra, session.events[i]
+    assert x["decisions"] == r.faults and np.unique(kev.pid).size == 4
+    assert x["proof_clean"] == r.precopied and x["proof_lost"] == 0, x
+    payload = pack_guarded(SIBLING_POLICIES[policy]().kernel_program())
+    page, k = cguarded.replay(payload, t.pages, t.n_pages, t.region_ends,
+                              t.region_vpn_offsets, t.region_writers,
+                              slots=harness_slots(t, shared=True))
+    assert kev.page.tolist() == page.tolist() and kev.degree.tolist() == k.tolist()
+    assert (x["proof_reads"], x["proof_credited"], x["proof_foreign"]) == (
+        cguarded.last_proofs, cguarded.last_proven, 0), x
+    assert r.precopied == cguarded.last_copied and cguarded.last_sib > 0
+
+
+def test_the_sibling_gate_opened_in_the_module(session: KernelSession, cguarded) -> None:  # noqa: ANN001
+    """A demand record of degree 0 whose precopy made pages private can only be a sibling
+    window's (the adjacent window of k = 0 copies nothing). Gated (m = 4) the window copies
+    only while the gate is open, and the gate stays shut before 64 marks: the gated run has
+    such faults, so the gate opened in the module; it decides otherwise than the ungated run,
+    whose first such fault comes earlier (in the simulator 148 ungated, 174 gated; 30 and 21
+    such faults): the gate held the window shut while its evidence grew. The header's replay
+    ends with at least 64 marks, and as many hits as a rate above the gate's threshold needs
+    (8 hits (gain + loss) >= marks (8 loss + 4 gain) is what opens it)."""
+    from cowrl.kernel.jobs import harness_slots
+    from cowrl.kernel.table import pack_guarded
+
+    t = SIBLING_TRACE
+    gated = session.events[_index(session, t.name, "shield64_sib_gate4")]
+    ungated = session.events[_index(session, t.name, "shield64_sib_gate0")]
+    sib4 = np.flatnonzero((gated.degree == 0) & (gated.precopied > 0))
+    sib0 = np.flatnonzero((ungated.degree == 0) & (ungated.precopied > 0))
+    assert sib4.size > 0 and sib0.size > 0, (sib4.size, sib0.size)
+    assert sib4[0] > sib0[0], (sib4[:3], sib0[:3])
+    assert gated.degree.tolist() != ungated.degree.tolist()
+    pol = SIBLING_POLICIES["shield64_sib_gate4"]()
+    cguarded.replay(pack_guarded(pol.kernel_program()), t.pages, t.n_pages, t.region_ends,
+                    t.region_vpn_offsets, t.region_writers, slots=harness_slots(t, shared=True))
+    marks, hits, _, _ = cguarded.last_gate
+    assert marks >= 64 and hits <= marks, cguarded.last_gate
 
 
 def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:

@@ -81,7 +81,7 @@ def test_python_abi_matches_compiled_header(tmp_path: Path) -> None:
 
 def test_abi_basics() -> None:
     abi = load_abi()
-    assert abi.version == 15
+    assert abi.version == 16
     assert abi.device == "/dev/cowrl"
     assert record_dtype().itemsize == ctypes.sizeof(abi.structs["cowrl_record"]) == 48
     assert abi.COWRL_POLICY_TABLE != abi.COWRL_POLICY_STATIC  # room for the decision table
