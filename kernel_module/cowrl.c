@@ -1105,6 +1105,33 @@ static void cowrl_clean_window(struct mm_struct *mm, struct vm_area_struct *vma,
 }
 
 /*
+ * Write-fault page @p of @mm (read-locked by the caller, which checked @p lies in its VMA)
+ * if it is still COW-shared, in precopy mode: 1 if this fault copied it, 0 if it was stepped
+ * over (CNT_SKIPPED: not shared; CNT_NOCOPY: raced, became exclusive or was zapped), -1 if
+ * the fault failed and the walk must stop.
+ */
+static int cowrl_precopy_page(struct mm_struct *mm, unsigned long p, struct cowrl_active *a)
+{
+	u32 before;
+
+	cond_resched();
+	if (!cowrl_page_shared(p)) {
+		cnt_inc(CNT_SKIPPED);
+		return 0;
+	}
+	cnt_inc(CNT_TRIES);
+	before = READ_ONCE(a->copies);
+	/* No @unlocked: the lock is never dropped, so the caller's VMA stays valid. */
+	if (fixup_user_fault(mm, p, FAULT_FLAG_WRITE, NULL))
+		return -1;
+	if (READ_ONCE(a->copies) == before) {
+		cnt_inc(CNT_NOCOPY);
+		return 0;
+	}
+	return 1;
+}
+
+/*
  * Write-fault the COW-shared pages (addr, addr + k pages] of addr's VMA, in precopy mode
  * (a strided window, w->stride = s >= 2: the pages addr + j * s pages, j = 1..k, those
  * below the VMA's end and the range's; w->walk then counts them, as an index j).
@@ -1125,7 +1152,7 @@ static void cowrl_precopy_window(struct mm_struct *mm, const struct cowrl_work *
 	struct vm_area_struct *vma;
 	unsigned long p, end;
 	u64 copied = 0, bits;
-	u32 before;
+	int ret;
 
 	if (mmap_read_lock_killable(mm))
 		return;
@@ -1137,21 +1164,10 @@ static void cowrl_precopy_window(struct mm_struct *mm, const struct cowrl_work *
 	for (j = 1, p = addr + step; j <= k && p < end; j++, p += step) {
 		if (fatal_signal_pending(current))
 			break;
-		cond_resched();
-		if (!cowrl_page_shared(p)) {
-			cnt_inc(CNT_SKIPPED);
-			continue;
-		}
-		cnt_inc(CNT_TRIES);
-		before = READ_ONCE(a->copies);
-		/* No @unlocked: the lock is never dropped, so @vma stays valid. */
-		if (fixup_user_fault(mm, p, FAULT_FLAG_WRITE, NULL))
+		ret = cowrl_precopy_page(mm, p, a);
+		if (ret < 0)
 			break;
-		if (READ_ONCE(a->copies) == before) {
-			cnt_inc(CNT_NOCOPY);	/* raced: became exclusive or was zapped */
-			continue;
-		}
-		if (j <= COWRL_CLEAN_MAX)
+		if (ret && j <= COWRL_CLEAN_MAX)
 			copied |= BIT_ULL(j - 1);	/* page addr + j * step */
 	}
 	/*
@@ -1164,20 +1180,11 @@ static void cowrl_precopy_window(struct mm_struct *mm, const struct cowrl_work *
 		p = addr + (unsigned long)j * PAGE_SIZE;
 		if (p >= end || fatal_signal_pending(current))
 			break;
-		cond_resched();
-		if (!cowrl_page_shared(p)) {
-			cnt_inc(CNT_SKIPPED);
-			continue;
-		}
-		cnt_inc(CNT_TRIES);
-		before = READ_ONCE(a->copies);
-		if (fixup_user_fault(mm, p, FAULT_FLAG_WRITE, NULL))
+		ret = cowrl_precopy_page(mm, p, a);
+		if (ret < 0)
 			break;
-		if (READ_ONCE(a->copies) == before) {
-			cnt_inc(CNT_NOCOPY);
-			continue;
-		}
-		copied |= BIT_ULL(j - 1);
+		if (ret)
+			copied |= BIT_ULL(j - 1);
 	}
 	/* interior proofs: clean the window's copies (GUARDED windows are <= 64 pages) */
 	if (copied && w->proof.on && w->proof.count)
