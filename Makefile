@@ -56,8 +56,9 @@ demo: setup kernel-deps
 	$(VPY) experiments/headline.py outputs/demo/real_kernel outputs/demo/real_sim outputs/demo/corpus_seed_table1 outputs/demo/corpus_host
 
 # The demo, then the kernel over the whole corpus (experiment=corpus: 24 min with the demo
-# over the first 8 traces in session 33; the 3 of session 35 add about 4.5 min under TCG) and
-# the simulator under tcg over it: the headline over all 11 traces in every column.
+# over the first 8 traces in session 33; the 3 of session 35 add about 4.5 min under TCG, the
+# 3 of session 36 took 22 min on a loaded host) and the simulator under tcg over it: the
+# headline over all 14 traces in every column.
 # Not part of `make demo` nor of CI.
 demo-full: demo
 	$(VPY) eval.py target=sim experiment=corpus out=outputs/demo/corpus_sim $(DEMO)

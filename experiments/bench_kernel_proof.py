@@ -289,6 +289,47 @@ RING_PAIRS = {
 }
 """Per ``--what``: the cowrl_stress test, the ring step it prices, and its pairs of runs."""
 
+STEP_FLOOR = 0.9
+"""The kernel test's floor for the empty slot's and the live entry's dearest pair: at least
+this share of ``tcg``'s price, so the price is not stale (tests/kernel/test_kernel_target.py,
+``test_proof_ring_steps_are_priced_at_least_what_they_cost``)."""
+JUMP_FLOOR = 0.65
+"""The dearest jump pair of a 6.1 session, from each run's minimum over passes, is at least
+this share of ``tcg``'s ``proof_jump_ns`` (62.7 since session 26, the dearest 6.12 pair of
+single figures measured): 42.6-43.2 (0.68-0.69) in four boots in session 27; 6.12's dearest
+(the median over passes) moves from boot to boot, 40.3-43.3 (0.64-0.69), unchecked."""
+DUE_FLOOR = 0.8
+"""The dearest ``proof_duemap`` due-jump pair of a session is at least this share of ``tcg``'s
+``proof_duejump_ns`` (178.0 since session 34; 0.8 of it is 142.4): in session 34 the dearest
+pair of a boot was 154.2-155.3 on 6.1 (12 boots, 0.87) and 155.0-164.6 on 6.12 (22 boots,
+0.87-0.93). The price sits above 6.12's 1-in-16 pair, whose median over 5 passes moves by
+~17 a jump with a per-CPU list refill more or less in a run (172.6 in one session-33 boot),
+so the floor is lower than the 0.9 of the other steps (docs/calibration.md, "The due jump
+re-priced")."""
+SCAN_FLOOR = 0.85
+"""The ``proof_duemap`` refresh pair (one pair) is at least this share of ``tcg``'s
+``proof_duescan_ns`` (11.0): the pair prices its 11,937 more due jumps away at
+``proof_duejump_ns``, an upper bound ~20 above what a jump costs (154-159 in the 1-in-4
+pairs), and at 178 a refreshed entry is 9.72-9.73 on 6.1 (12 boots, 0.88) and 9.68-9.88 on
+6.12 (22 boots, 0.88-0.90) in session 34; 10.40-10.60 at the jump's old price 165."""
+
+
+def ring_floor(what: str, release: str) -> tuple[float, str] | None:
+    """The kernel test's floor for ``--what``'s dearest pair on Linux ``release``: (the share
+    of ``tcg``'s price it must reach, the :func:`pass_diffs` statistic it is priced with), or
+    None where it is unchecked (the jump on 6.12, whose pairs move from boot to boot)."""
+    if what not in RING_PAIRS:
+        raise ValueError(f"ring_floor: unknown --what {what!r} ({', '.join(RING_PAIRS)})")
+    if what == "jump":  # 6.1's passes are hit one run at a time, additively: each run's min
+        return (JUMP_FLOOR, "min") if release.startswith("6.1.") else None
+    return {"due": DUE_FLOOR, "scan": SCAN_FLOOR}.get(what, STEP_FLOOR), "median"
+
+
+def floor_holds(per: list[float], price: float, share: float) -> bool:
+    """Whether the dearest of a series' pair prices ``per`` is at least ``share`` x ``price``
+    (the price is not stale)."""
+    return max(per) >= share * price
+
 
 def bench_ring(releases: list[str], what: str, scale: int = 1) -> int:
     """``--what step`` / ``skip`` / ``jump``: the price of one empty slot / one live entry a

@@ -14,8 +14,10 @@ protocol's figures are from the defaults.
 Prints one line per (set, option), then per option the pooled figures over the families
 (gain, share of the oracle's gain, worst vs baseline, worst vs best fixed k, waste on
 random/sparse, families within 1.10 x of the best fixed k). Options are
-:class:`cowrl.policies.guarded.GuardedPolicy` keywords; ``{}`` = the defaults (the shipped
-policy: version 2's decisions, the version-3 options off).
+:class:`cowrl.policies.guarded.GuardedPolicy` keywords over its constructor's defaults: ``{}``
+is those defaults (version 2's decisions, no proofs), *not* the shipped options; for those pass
+``cowrl.policies.guarded.shipped_options()`` (conf/policy/guarded.yaml's) as JSON, as
+docs/traces.md ("Leave one application out") does.
 
 An option with ``proof: 1`` (version 4) is learned and measured with the cost model's
 ``proof_clean_ns`` added to every copied page (``GuardedPolicy.priced``, as ``simulate``

@@ -219,8 +219,9 @@ def test_leave_one_app_out_holds_out_every_recording_and_never_trains_on_it(
     from omegaconf import OmegaConf
 
     apps = G.app_traces(CORPUS)
-    # The four cpython recordings are one application: holding it out holds out all four.
-    cpython = ["cpython_kvcache", "cpython_prefork", "cpython_prefork_freeze", "cpython_render"]
+    # The six cpython recordings are one application: holding it out holds out all six.
+    cpython = ["cpython_kvcache", "cpython_pool", "cpython_prefork", "cpython_prefork_freeze",
+               "cpython_render", "cpython_statedump"]
     assert sorted(f.stem for f in apps["cpython"]) == cpython
     test = G.test_traces("app:cpython", 1, None, CORPUS)
     assert sorted(t.name for t in test) == cpython
@@ -251,7 +252,7 @@ def test_leave_one_app_out_holds_out_every_recording_and_never_trains_on_it(
     others = sorted(f.stem for a, fs in G.app_traces(CORPUS).items() if a != "cpython"
                     for f in fs)
     assert "redis_bgsave" in others and sorted(job["train_corpus"]) == others
-    assert job["n_train"] == 2 + len(others) and job["n_test"] == 4
+    assert job["n_train"] == 2 + len(others) and job["n_test"] == len(cpython) == 6
     assert {r["trace"] for r in job["rows"]} == set(cpython)
     assert {"guarded", "bandit", "readahead", "precopy_best", "oracle"} <= {
         r["policy"] for r in job["rows"]}

@@ -70,6 +70,44 @@ def test_script_driver_passes_params_as_options(tmp_path: Path) -> None:
     assert sess.registered[0][1] is True
 
 
+@pytest.mark.parametrize("dev_shm", [None, False, True])
+def test_script_driver_mounts_dev_shm_only_when_asked(tmp_path: Path, monkeypatch,
+                                                      dev_shm: bool | None) -> None:
+    """``app.dev_shm`` (cpython_pool: multiprocessing's semaphores) wraps the script's run
+    in :func:`drivers._dev_shm`, entered before the program starts and left after it."""
+    import contextlib
+
+    from cowrl.record import drivers
+
+    log: list[str] = []
+
+    @contextlib.contextmanager
+    def fake_dev_shm():
+        log.append("mount")
+        yield
+        log.append("umount")
+
+    class FakeSession:
+        marks: dict[str, int] = {}
+
+        def register(self, pid: int, children: bool = False) -> None:
+            log.append("register")
+
+        def mark(self, name: str) -> int:
+            return 1
+
+    monkeypatch.setattr(drivers, "_dev_shm", fake_dev_shm)
+    script = tmp_path / "fake.sh"
+    script.write_text('echo "READY $$"; read go; echo "FORK 5"; echo "WORKERS 7"; '
+                      'echo "RESULT {}"\n')
+    app = {"name": "fake", "program": "/bin/sh", "script": str(script), "timeout_s": 30,
+           "params": {}}
+    if dev_shm is not None:
+        app["dev_shm"] = dev_shm
+    drivers.script(FakeSession(), app, tmp_path)  # type: ignore[arg-type]
+    assert log == (["mount", "register", "umount"] if dev_shm else ["register"])
+
+
 def test_unknown_app_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     r = _cli("app=nope", f"out={tmp_path / 'o'}")
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
@@ -190,7 +228,8 @@ def test_record_a_real_program_and_replay_it(tmp_path: Path, compose_cfg) -> Non
 
 CORPUS = ["redis_bgsave", "cpython_prefork", "cpython_prefork_freeze", "shell_subshells",
           "numpy_workers", "numpy_checkpoint", "perl_prefork", "sqlite_snapshot",
-          "cpython_kvcache", "cpython_render", "perl_shards"]
+          "cpython_kvcache", "cpython_render", "perl_shards",
+          "cpython_pool", "perl_sessions", "cpython_statedump"]
 # experiment=real (the demo's kernel step) replays these; the rest of the corpus is for
 # training and leave-one-app-out (docs/traces.md).
 REAL = ["redis_bgsave", "cpython_prefork", "cpython_prefork_freeze", "shell_subshells"]

@@ -303,12 +303,15 @@ def script(sess: Session, app: dict[str, Any], out: Path) -> dict[str, Any]:
     once its children have exited, ``RESULT <json>``. ``app.params`` become ``--key
     value`` options (``_`` as ``-``); with ``app.tmpfs_mb`` a tmpfs is mounted for the
     script's files (``--dir``): the job directory is 9p, whose writes would time the app.
+    With ``app.dev_shm`` a tmpfs is mounted at /dev/shm if none is (Python's
+    ``multiprocessing`` locks are POSIX semaphores there).
     """
     cmd = [app["program"], *[str(x) for x in app.get("program_args") or []],
            str(ROOT / "cowrl/record/apps" / str(app["script"]))]
     for k, v in (app.get("params") or {}).items():
         cmd += [f"--{k.replace('_', '-')}", str(int(v) if isinstance(v, bool) else v)]
-    with _tmpfs(out, app.get("tmpfs_mb")) as tmp:
+    shm = _dev_shm() if app.get("dev_shm") else contextlib.nullcontext()
+    with _tmpfs(out, app.get("tmpfs_mb")) as tmp, shm:
         if tmp is not None:
             cmd += ["--dir", str(tmp)]
         return _workers_protocol(

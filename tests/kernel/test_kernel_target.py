@@ -527,25 +527,6 @@ PROOF_STRESS = "stress:proofstep,proofskip,proofdue"
 ``skip`` / ``jump`` / ``due`` / ``scan``), in the session's boot (icount 0 by default)."""
 ICOUNT_SPREAD = 1.03
 """Icount runs of the same work repeat within ~3% (docs/kernel.md, "Guest clock under TCG")."""
-JUMP_FLOOR = 0.65
-"""The dearest jump pair of a 6.1 session, from each run's minimum over passes, is at least
-this share of ``tcg``'s ``proof_jump_ns`` (62.7 since session 26, the dearest 6.12 pair of
-single figures measured): 42.6-43.2 (0.68-0.69) in four boots in session 27; 6.12's dearest
-(the median over passes) moves from boot to boot, 40.3-43.3 (0.64-0.69), unchecked."""
-DUE_FLOOR = 0.8
-"""The dearest ``proof_duemap`` due-jump pair of a session is at least this share of ``tcg``'s
-``proof_duejump_ns`` (178.0 since session 34; 0.8 of it is 142.4): in session 34 the dearest
-pair of a boot was 154.2-155.3 on 6.1 (12 boots, 0.87) and 155.0-164.6 on 6.12 (22 boots,
-0.87-0.93). The price sits above 6.12's 1-in-16 pair, whose median over 5 passes moves by
-~17 a jump with a per-CPU list refill more or less in a run (172.6 in one session-33 boot),
-so the floor is lower than the 0.9 of the other steps (docs/calibration.md, "The due jump
-re-priced")."""
-SCAN_FLOOR = 0.85
-"""The ``proof_duemap`` refresh pair (one pair) is at least this share of ``tcg``'s
-``proof_duescan_ns`` (11.0): the pair prices its 11,937 more due jumps away at
-``proof_duejump_ns``, an upper bound ~20 above what a jump costs (154-159 in the 1-in-4
-pairs), and at 178 a refreshed entry is 9.72-9.73 on 6.1 (12 boots, 0.88) and 9.68-9.88 on
-6.12 (22 boots, 0.88-0.90) in session 34; 10.40-10.60 at the jump's old price 165."""
 
 
 def test_the_guest_footprint_is_within_what_the_memory_check_reserves(
@@ -686,8 +667,8 @@ def test_proof_ring_steps_are_priced_at_least_what_they_cost(session: KernelSess
     ``tcg``'s ``proof_step_ns`` / ``proof_skip_ns`` / ``proof_jump_ns`` / ``proof_duejump_ns`` /
     ``proof_duescan_ns`` x :data:`ICOUNT_SPREAD` (the budget's bound needs each price at least
     what the step costs), and the dearest pair at least 0.9 of it (the price is not stale;
-    :data:`DUE_FLOOR`, :data:`SCAN_FLOOR` and :data:`JUMP_FLOOR` for the due jump, the
-    refreshed entry and the jump).
+    ``bench_kernel_proof.ring_floor``: ``DUE_FLOOR``, ``SCAN_FLOOR`` and ``JUMP_FLOOR`` for
+    the due jump, the refreshed entry and the jump; tests/test_bench_ring_price.py).
 
     A pair's time difference is the median over the passes of the session's series of its two
     runs' difference in the same pass (``bench_kernel_proof.pass_diffs``; proofstep and
@@ -719,16 +700,12 @@ def test_proof_ring_steps_are_priced_at_least_what_they_cost(session: KernelSess
     per = [bench.ring_price(runs[i], runs[j], counts[i], counts[j], cm, priced)[0]
            for _, (i, j) in pairs]
     assert max(per) <= price * ICOUNT_SPREAD, (per, price)
-    if what == "due":  # 6.1's dearest is 0.87 of it; 6.12's 1-in-16 pair jitters (~17)
-        assert max(per) >= DUE_FLOOR * price, (per, price)
-    elif what == "scan":  # its due jumps priced away at the due jump's upper bound
-        assert max(per) >= SCAN_FLOOR * price, (per, price)
-    elif what != "jump":
-        assert max(per) >= 0.9 * price, (per, price)
-    elif session.info["kernel_release"].startswith("6.1."):  # each run's minimum: 6.1's
-        low = [bench.ring_price(runs[i], runs[j], counts[i], counts[j], cm, priced, "min")[0]
-               for _, (i, j) in pairs]  # passes are hit one run at a time, additively
-        assert max(low) >= JUMP_FLOOR * price, (low, per, price)
+    floor = bench.ring_floor(what, session.info["kernel_release"])
+    if floor is not None:  # the jump on 6.1: each run's minimum (additive hits, one run)
+        share, stat = floor
+        low = [bench.ring_price(runs[i], runs[j], counts[i], counts[j], cm, priced, stat)[0]
+               for _, (i, j) in pairs]
+        assert bench.floor_holds(low, price, share), (low, per, price, share)
 
 
 def test_rmmod_after_runs(session: KernelSession) -> None:
