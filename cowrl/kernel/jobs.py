@@ -21,6 +21,7 @@ import numpy as np
 
 from cowrl.errors import CowrlError
 from cowrl.kernel.abi import load_abi, load_policy_constants, record_dtype
+from cowrl.kernel.guest import FAMILY_MAX_PAGES  # checked against the module in the guest
 from cowrl.metrics import RunRecord
 from cowrl.policies.base import Policy
 from cowrl.traces.io import Trace
@@ -96,10 +97,6 @@ class KernelPlan:
 
 SIBLING_AT = 768
 """Offset of ``sibling_window`` in the guarded payload (``struct cowrl_guarded_table``, ABI 16)."""
-FAMILY_MAX_PAGES = 1 << 22
-"""The module's cap on a target's range with ``sibling_window`` (``COWRL_FAMILY_MAX_PAGES``
-in kernel_module/cowrl.c: one family byte per page; beyond it REGISTER and SET_POLICY return
-``-E2BIG``)."""
 
 
 def table_payload_error(payload: bytes) -> str | None:
@@ -201,7 +198,8 @@ def write_job(jobdir: Path, requests: list[RunRequest], writer: str, paths: dict
         regions = ""
         slots = harness_slots(req.trace, shared=req.shared)
         if plan.mode == "table" and len(plan.table) > SIBLING_AT and plan.table[SIBLING_AT]:
-            # sibling_window: the module keeps a family byte per page of the registered range
+            # sibling_window: the module keeps a family byte per page of the registered range,
+            # at most FAMILY_MAX_PAGES (COWRL_FAMILY_MAX_PAGES; past it REGISTER is -E2BIG)
             span = int(max(req.trace.n_pages, int((slots + req.trace.region_ends
                                                    - req.trace.region_begins).max())))
             if span > FAMILY_MAX_PAGES:
