@@ -444,9 +444,9 @@ def _sibling(gate: int) -> Policy:
 
     from cowrl.registry import make_policy
 
-    cfg = OmegaConf.load(Path(__file__).parents[2] / "conf/policy/shield64.yaml")
-    return make_policy(OmegaConf.merge(cfg, {"costmodel": "seed_table1", "sibling_window": 16,
-                                             "sibling_stake": 1, "sibling_gate": gate,
+    cfg = OmegaConf.load(Path(__file__).parents[2] / "conf/policy/shield64_sib.yaml")
+    assert (cfg.sibling_window, cfg.sibling_stake) == (16, 1)  # what the docstring says
+    return make_policy(OmegaConf.merge(cfg, {"costmodel": "seed_table1", "sibling_gate": gate,
                                              "name": f"shield64_sib_gate{gate}"}))
 
 
