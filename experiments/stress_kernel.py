@@ -36,7 +36,7 @@ def threads_and_iterations(res: dict) -> tuple[int, int]:
                   res.get("reload", {}).get("writer_threads", 0))
     it = (res.get("race", {}).get("writes", 0) + res.get("forktree", {}).get("processes", 0)
           + res.get("reload", {}).get("cycles", 0) + res.get("storm", {}).get("syscalls", 0)
-          + res.get("thp", {}).get("demand_faults", 0)
+          + res.get("thp", {}).get("demand_faults", 0) + res.get("sibling", {}).get("writes", 0)
           + res.get("cowrace", {}).get("pages", 0) * res.get("cowrace", {}).get("threads", 0))
     return threads, it
 

@@ -634,7 +634,7 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
 
 
 STRESS_TESTS = ("fuzz", "storm", "thp", "race", "raceproof", "cowrace", "forktree", "pidreuse",
-                "staletlb", "cleanswap", "reload")
+                "staletlb", "cleanswap", "sibling", "reload")
 """cowrl_stress tests, in the order the ``stress`` check runs them (reload last: it reloads
 the module under load). ``staletlb`` and ``cleanswap`` run with a zram swap device
 (:func:`ensure_swap`) where the kernel has one."""

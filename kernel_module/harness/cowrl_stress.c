@@ -3,9 +3,9 @@
  * cowrl_stress - stress and fuzz the cowrl module inside the guest (root).
  *
  * Usage: cowrl_stress TEST [--scale N] [--module PATH]
- * TEST is one of storm, thp, race, cowrace, reload, forktree, pidreuse, fuzz.  Each
- * prints one JSON object on stdout: its counts (iterations, threads, calls),
- * "ok" and, when not ok, "why".  Exit status 0 when the test ran (the caller
+ * TEST is one of storm, thp, race, cowrace, reload, forktree, pidreuse, fuzz, sibling (and
+ * the others main() lists).  Each prints one JSON object on stdout: its counts (iterations,
+ * threads, calls), "ok" and, when not ok, "why".  Exit status 0 when the test ran (the caller
  * judges "ok"), 2 when it could not run.  --scale multiplies iterations
  * (CI runs 1; experiments/stress_kernel.py runs the long settings).
  */
@@ -1988,13 +1988,602 @@ static int test_proofdue(void)
 	return proof_series("proofdue", v, 5, 1, 5);
 }
 
+/*
+ * ---- sibling: sibling_window's family bytes under policy and target churn ----
+ * A writer family (W0 and SIB_KIDS children it forks anew each round, every page of the
+ * region COW-shared among them at the fork) writes random pages while, in the main process,
+ * a policy thread SET_POLICYs at random between GUARDED tables with sibling_window (ungated,
+ * gated, stake 2), a GUARDED table without it, TABLE, STATIC and OFF, and a churn thread
+ * REGISTERs, re-REGISTERs (over a sub-range too), UNREGISTERs W0, the main process (with
+ * CHILDREN: it then takes W0's faults) and idle sleepers: family bytes are allocated,
+ * published, reset and freed with targets while the writers fault.  Now and then the churn
+ * thread, holding the policy thread off, checks the family cap: with a sibling table set,
+ * REGISTER of a range of COWRL_FAMILY_MAX_PAGES + 1 pages (a sleeper's, and W0's own
+ * re-REGISTER) is -E2BIG and leaves the targets as they were (W0's old target stays); a
+ * range of the cap is taken; with a non-sibling policy the longer range is taken, and then
+ * SET_POLICY sibling is -E2BIG until it goes.  A reader thread drains the records.
+ * Checked: every errno; the writers' data; per process, the n records before each demand
+ * record of precopied = n are its precopy copies, each 1 .. max(degree, SIB_W) pages past
+ * the fault, none twice (a page past the degree is a sibling window's); the totals equal
+ * the counters; at most 1 copy per page, process and round.  Then, quiet, memory: 48
+ * re-REGISTERs of a cap-length target (4 MiB of family bytes each), 48 REGISTERs refused
+ * -ENOSPC after their family bytes were allocated, 48 SET_POLICY sibling / non-sibling
+ * flips with a cap-length target: MemFree may not drop by 48 MiB (a leak of one 4 MiB
+ * array per step would take 192 MiB).
+ */
+#define SIB_PAGES 512L
+#define SIB_KIDS 3		/* W0 + 3 children: 4 writers */
+#define SIB_PROCS (SIB_KIDS + 1)
+#define SIB_WRITES 192L		/* random page writes per writer and round */
+#define SIB_W 16		/* sibling_window of every sibling table */
+#define SIB_KMAX 8		/* the largest degree of any policy here (STATIC 8) */
+#define SIB_SLEEPERS 17		/* 16 targets fill the slots; the 17th gets ENOSPC */
+#define SIB_CAP (1ULL << 22)	/* COWRL_FAMILY_MAX_PAGES of cowrl.c */
+#define SIB_NPOL 8
+
+static volatile int *sib_stop;	/* shared with the writers */
+static pthread_mutex_t sib_pol_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile int sib_done;	/* the main process's threads */
+static long sib_sets[SIB_NPOL], sib_bad_errno;
+static long sib_churn_ops[8], sib_cap_rounds;
+static pid_t sib_w0, sib_sleep[SIB_SLEEPERS];
+static uint8_t *sib_r;
+static int sib_fd;
+
+/*
+ * Policy @which, the ioctl's errno: 0..2 GUARDED with sibling_window SIB_W (k 1, ungated; k 1,
+ * stake 1, gate 4; k 2, stake 2), 3 GUARDED k 4 without it, 4 TABLE 3, 5 STATIC 8, 6 and 7 OFF.
+ * Every cost 0: a GUARDED table affords its k and every shared family page at every fault
+ * (gated: once 64 ghost marks opened the gate).
+ * The payloads are static: callers hold sib_pol_lock (or run alone).
+ */
+static int sib_set(int fd, int which)
+{
+	static struct cowrl_policy_table pt;
+	static const struct { int k, sib, stake, gate; } g[4] = {
+		{ 1, SIB_W, 0, 0 }, { 1, SIB_W, 1, 4 }, { 2, SIB_W, 2, 0 }, { 4, 0, 0, 0 },
+	};
+	struct cowrl_policy p = { .mode = COWRL_POLICY_TABLE, .table_len = 1,
+				  .entry_size = sizeof(pt), .table_ptr = (uintptr_t)&pt };
+	static struct cowrl_guarded_table tb;
+	struct cowrl_policy q = { .mode = COWRL_POLICY_GUARDED, .table_len = 1,
+				  .entry_size = sizeof(tb), .table_ptr = (uintptr_t)&tb };
+
+	if (which <= 3) {	/* as set_guarded_span(k, proof 1, 16 reads), plus the window */
+		memset(&tb, 0, sizeof(tb));
+		tb.version = COWRL_GUARDED_VERSION;
+		tb.n_cells = COWRL_GUARDED_CELLS;
+		tb.slots = 1;
+		tb.near = 1;
+		tb.n_degrees = 1;
+		tb.degrees[0] = (cp_u16)g[which].k;
+		for (int i = 0; i < COWRL_GUARDED_CELLS; i++)
+			tb.k[i] = (cp_u16)g[which].k;
+		tb.hit_scale = 1;
+		tb.proof = 1;
+		tb.proof_reads = COWRL_GUARDED_MAX_PROOF_READS;
+		tb.sibling_window = (cp_u8)g[which].sib;
+		tb.sibling_stake = (cp_u8)g[which].stake;
+		tb.sibling_gate = (cp_u8)g[which].gate;
+		return ioctl(fd, COWRL_IOC_SET_POLICY, &q) ? errno : 0;
+	}
+	if (which == 4) {	/* TABLE, degree 3 in every cell */
+		memset(&pt, 0, sizeof(pt));
+		pt.version = COWRL_POLICY_TABLE_VERSION;
+		pt.decide = COWRL_DECIDE_TABLE;
+		pt.slots = 1;
+		pt.near = 1;
+		pt.n_cells = COWRL_POLICY_CELLS;
+		for (int i = 0; i < COWRL_POLICY_CELLS; i++)
+			pt.k[i] = 3;
+		return ioctl(fd, COWRL_IOC_SET_POLICY, &p) ? errno : 0;
+	}
+	if (which == 5)
+		return set_static(fd, SIB_KMAX) ? errno : 0;
+	return set_static(fd, 0) ? errno : 0;	/* 6, 7: OFF */
+}
+
+/* An errno check (from the policy and churn threads: fail() under a lock). */
+static pthread_mutex_t sib_fail_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void sib_want(const char *what, int got, int want)
+{
+	if (got == want)
+		return;
+	pthread_mutex_lock(&sib_fail_lock);
+	if (!sib_bad_errno)
+		fail("%s: %s, want %s", what, got ? strerror(got) : "0",
+		     want ? strerror(want) : "0");
+	sib_bad_errno++;
+	pthread_mutex_unlock(&sib_fail_lock);
+}
+
+static int sib_unreg(int fd, pid_t pid)
+{
+	struct cowrl_target t = { .pid = pid };
+
+	return ioctl(fd, COWRL_IOC_UNREGISTER, &t) ? errno : 0;
+}
+
+static long sib_targets(int fd)
+{
+	struct cowrl_counters c;
+
+	counters(fd, &c);
+	return (long)c.targets;
+}
+
+static void *sib_policy_thread(void *arg)
+{
+	uint64_t s = 0x51b1;
+
+	(void)arg;
+	while (!sib_done) {
+		int which = (int)(xs(&s) % SIB_NPOL);
+
+		pthread_mutex_lock(&sib_pol_lock);
+		sib_want("SET_POLICY", sib_set(sib_fd, which), 0);
+		pthread_mutex_unlock(&sib_pol_lock);
+		sib_sets[which]++;
+		usleep(xs(&s) % 3000);
+	}
+	return NULL;
+}
+
+/*
+ * The family cap, the policy thread held off (the writers go on faulting): the errnos and
+ * the target count of each step (fail() is safe here: the policy thread fails only under
+ * sib_pol_lock).  @reg_w0: whether W0 is registered (updated).
+ */
+static void sib_cap_round(int fd, int *reg_w0)
+{
+	const size_t cap = SIB_CAP * PAGE, over = (SIB_CAP + 1) * PAGE;
+	pid_t h = sib_sleep[SIB_SLEEPERS - 1], h2 = sib_sleep[SIB_SLEEPERS - 2];
+	long n;
+
+	pthread_mutex_lock(&sib_pol_lock);
+	sib_want("SET_POLICY sibling (cap round)", sib_set(fd, 0), 0);
+	n = sib_targets(fd);
+	sib_want("REGISTER cap + 1 pages, sibling set", reg(fd, h, 0, sib_r, over), E2BIG);
+	sib_want("re-REGISTER W0 over cap + 1 pages, sibling set",
+		 reg(fd, sib_w0, COWRL_TARGET_CHILDREN, sib_r, over), E2BIG);
+	if (sib_targets(fd) != n)
+		fail("targets %ld after refused REGISTERs, %ld before", sib_targets(fd), n);
+	/* W0's old target stayed (or W0 stayed unregistered) */
+	sib_want("UNREGISTER W0 after its refused re-REGISTER", sib_unreg(fd, sib_w0),
+		 *reg_w0 ? 0 : ENOENT);
+	sib_want("REGISTER W0", reg(fd, sib_w0, COWRL_TARGET_CHILDREN, sib_r, SIB_PAGES * PAGE), 0);
+	*reg_w0 = 1;
+	n = sib_targets(fd);
+	sib_want("REGISTER cap pages, sibling set", reg(fd, h, 0, sib_r, cap), 0);
+	sib_want("SET_POLICY STATIC (cap round)", sib_set(fd, 5), 0);
+	sib_want("REGISTER cap + 1 pages, STATIC", reg(fd, h2, 0, sib_r, over), 0);
+	if (sib_targets(fd) != n + 2)
+		fail("targets %ld after two REGISTERs, %ld before", sib_targets(fd), n);
+	sib_want("SET_POLICY sibling with a cap + 1 target", sib_set(fd, 1), E2BIG);
+	sib_want("SET_POLICY sibling (stake 2) with a cap + 1 target", sib_set(fd, 2), E2BIG);
+	sib_want("SET_POLICY GUARDED without sibling_window", sib_set(fd, 3), 0);
+	sib_want("UNREGISTER the cap + 1 target", sib_unreg(fd, h2), 0);
+	sib_want("SET_POLICY sibling after it went", sib_set(fd, 1), 0);
+	sib_want("UNREGISTER the cap target", sib_unreg(fd, h), 0);
+	if (sib_targets(fd) != n)
+		fail("targets %ld after the cap round, %ld before", sib_targets(fd), n);
+	sib_cap_rounds++;
+	pthread_mutex_unlock(&sib_pol_lock);
+}
+
+static void *sib_churn_thread(void *arg)
+{
+	uint64_t s = 0xc4u;
+	int reg_w0 = 1, reg_m = 0, reg_s[SIB_SLEEPERS] = { 0 }, fd = sib_fd;
+	const size_t len = SIB_PAGES * PAGE;
+	long ops = 0;
+
+	(void)arg;
+	while (!sib_done) {
+		int op = (int)(xs(&s) % 8), i = (int)(xs(&s) % 4);
+
+		switch (op) {
+		case 0:	/* re-REGISTER W0 (a new target, new family bytes) */
+			sib_want("REGISTER W0", reg(fd, sib_w0, COWRL_TARGET_CHILDREN, sib_r, len), 0);
+			reg_w0 = 1;
+			break;
+		case 1:	/* ... over the upper half only: its faults below go out of scope */
+			sib_want("REGISTER W0 (half)", reg(fd, sib_w0, COWRL_TARGET_CHILDREN,
+							   sib_r + len / 2, len / 2), 0);
+			reg_w0 = 1;
+			break;
+		case 2:
+			sib_want("UNREGISTER W0", sib_unreg(fd, sib_w0), reg_w0 ? 0 : ENOENT);
+			reg_w0 = 0;
+			break;
+		case 3:	/* the main process with CHILDREN: W0's faults when W0 is not a target */
+			if (reg_m) {
+				sib_want("UNREGISTER main", sib_unreg(fd, getpid()), 0);
+			} else {
+				sib_want("REGISTER main", reg(fd, getpid(), COWRL_TARGET_CHILDREN,
+							      sib_r, len), 0);
+			}
+			reg_m = !reg_m;
+			break;
+		case 4:	/* an idle sleeper over the region (REGISTER twice = replace) */
+			sib_want("REGISTER sleeper", reg(fd, sib_sleep[i], 0, sib_r, len), 0);
+			reg_s[i] = 1;
+			break;
+		case 5:
+			sib_want("UNREGISTER sleeper", sib_unreg(fd, sib_sleep[i]),
+				 reg_s[i] ? 0 : ENOENT);
+			reg_s[i] = 0;
+			break;
+		case 6:	/* everything, then W0 again */
+			sib_want("UNREGISTER all", sib_unreg(fd, 0), 0);
+			reg_m = 0;
+			memset(reg_s, 0, sizeof(reg_s));
+			sib_want("REGISTER W0", reg(fd, sib_w0, COWRL_TARGET_CHILDREN, sib_r, len), 0);
+			reg_w0 = 1;
+			break;
+		default:
+			if (ops % 4 == 3)
+				sib_cap_round(fd, &reg_w0);
+			break;
+		}
+		sib_churn_ops[op]++;
+		ops++;
+		usleep(xs(&s) % 2000);
+	}
+	return NULL;
+}
+
+/* The reader: drains the ring into a growing array until told to stop (then once more). */
+static struct cowrl_record *sib_recs;
+static long sib_nrecs, sib_caprecs;
+
+static void *sib_reader_thread(void *arg)
+{
+	int last = 0;
+
+	(void)arg;
+	for (;;) {
+		struct pollfd pf = { .fd = sib_fd, .events = POLLIN };
+		ssize_t got;
+
+		if (sib_nrecs + 4096 > sib_caprecs) {
+			sib_caprecs *= 2;
+			sib_recs = realloc(sib_recs, sib_caprecs * sizeof(*sib_recs));
+			if (!sib_recs)
+				die("realloc");
+		}
+		got = read(sib_fd, sib_recs + sib_nrecs, 4096 * sizeof(*sib_recs));
+		if (got > 0) {
+			sib_nrecs += got / (ssize_t)sizeof(*sib_recs);
+			continue;
+		}
+		if (last)
+			break;
+		if (sib_done == 2)
+			last = 1;	/* one more drain after the writers are gone */
+		else
+			poll(&pf, 1, 20);
+	}
+	return NULL;
+}
+
+/* W0: per round, fork the children, everyone writes, verify; until *stop. */
+static void sib_writer(uint8_t *r, int outfd)
+{
+	long out[3] = { 0, 0, 0 };	/* rounds, writes, bad pages */
+
+	fill(r, SIB_PAGES);
+	for (long round = 1; !*sib_stop; round++) {
+		pid_t kids[SIB_KIDS];
+		int pr[2];
+		long bad = 0;
+
+		if (pipe(pr))
+			_exit(3);
+		for (int i = 0; i <= SIB_KIDS; i++) {
+			pid_t pid = i < SIB_KIDS ? fork() : 0;
+			uint64_t s = (uint64_t)round * 0x9e3779b97f4a7c15ULL + (uint64_t)i * 7919 + 1;
+			uint64_t v = ((uint64_t)round << 32) | ((uint64_t)i << 16);
+			char *mine;
+			long b = 0;
+
+			if (pid < 0)
+				_exit(4);
+			if (pid > 0) {
+				kids[i] = pid;
+				continue;
+			}
+			/* a writer (a child, or W0 itself last): word 1 + i of random pages */
+			mine = calloc(SIB_PAGES, 1);
+			for (long w = 0; w < SIB_WRITES; w++) {
+				long p = (long)(xs(&s) % SIB_PAGES);
+
+				((volatile uint64_t *)(r + p * PAGE))[1 + i] = v | (uint64_t)p;
+				mine[p] = 1;
+			}
+			for (long p = 0; p < SIB_PAGES; p++) {
+				const uint64_t *q = (const uint64_t *)(r + p * PAGE);
+
+				if (q[0] != pattern(p, 0) || q[PAGE / 8 - 1] != pattern(p, PAGE / 8 - 1) ||
+				    (mine[p] && q[1 + i] != (v | (uint64_t)p)))
+					b++;
+			}
+			free(mine);
+			if (i < SIB_KIDS) {
+				if (write(pr[1], &b, sizeof(b)) != sizeof(b))
+					_exit(5);
+				_exit(0);
+			}
+			bad += b;
+		}
+		for (int i = 0; i < SIB_KIDS; i++) {
+			long b = 0;
+
+			if (wait_child(kids[i]) || read(pr[0], &b, sizeof(b)) != sizeof(b))
+				bad++;
+			bad += b;
+		}
+		close(pr[0]);
+		close(pr[1]);
+		out[0] = round;
+		out[1] += SIB_PROCS * SIB_WRITES;
+		out[2] += bad;
+	}
+	if (write(outfd, out, sizeof(out)) != sizeof(out))
+		_exit(6);
+	_exit(0);
+}
+
+static long mem_free_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemFree: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* The quiet memory phase: MemFree before minus after (kB); the errnos checked. */
+static long sib_leak_phase(int fd)
+{
+	const size_t cap = SIB_CAP * PAGE, over = (SIB_CAP + 1) * PAGE;
+	long before, after;
+
+	sib_want("UNREGISTER all (memory)", sib_unreg(fd, 0), 0);
+	sib_want("SET_POLICY sibling (memory)", sib_set(fd, 0), 0);
+	before = mem_free_kb();
+	for (int i = 0; i < 48; i++) {	/* replace: a new 4 MiB array, the old one freed */
+		sib_want("re-REGISTER cap pages", reg(fd, sib_sleep[0], 0, sib_r, cap), 0);
+		sib_want("REGISTER cap + 1 pages (memory)", reg(fd, sib_sleep[1], 0, sib_r, over),
+			 E2BIG);
+	}
+	for (int i = 1; i < 16; i++)
+		sib_want("REGISTER to fill the slots",
+			 reg(fd, sib_sleep[i], 0, sib_r, SIB_PAGES * PAGE), 0);
+	if (sib_targets(fd) != 16)
+		fail("%ld targets with every slot taken", sib_targets(fd));
+	for (int i = 0; i < 48; i++)	/* its array allocated, then ENOSPC: freed */
+		sib_want("REGISTER a 17th target", reg(fd, sib_sleep[16], 0, sib_r, cap), ENOSPC);
+	for (int i = 0; i < 48; i++) {	/* sibling -> not -> sibling: the arrays stay */
+		sib_want("SET_POLICY STATIC (memory)", sib_set(fd, 5), 0);
+		sib_want("SET_POLICY sibling gated (memory)", sib_set(fd, 1), 0);
+	}
+	if (sib_targets(fd) != 16)
+		fail("%ld targets after the memory steps, want 16", sib_targets(fd));
+	sib_want("UNREGISTER all (memory end)", sib_unreg(fd, 0), 0);
+	after = mem_free_kb();
+	if (sib_targets(fd) != 0)
+		fail("%ld targets after UNREGISTER all", sib_targets(fd));
+	return before - after;
+}
+
+static int test_sibling(void)
+{
+	double secs = 4.0 * scale;
+	size_t len = SIB_PAGES * PAGE;
+	struct cowrl_counters c;
+	pthread_t thp, thc, thr;
+	long out[3] = { 0, 0, 0 }, demand = 0, precopy = 0, other = 0, sum_precopied = 0;
+	long sib_copies = 0, bad_rec = 0, orphans = 0, leak_kb, max_off = 0;
+	int pid_max = 32768, res[2], st, gate[2];
+	int32_t *last, *pend;
+	int32_t *link;
+	uint64_t t0 = now_ns();
+	FILE *f;
+
+	sib_fd = dev_open();
+	sib_r = map_region(len, 0);	/* mapped here, untouched: W0 fills it */
+	sib_stop = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sib_stop == MAP_FAILED || pipe(res) || pipe(gate))
+		die("setup");
+	*sib_stop = 0;
+	for (int i = 0; i < SIB_SLEEPERS; i++) {	/* idle targets: block on the gate */
+		sib_sleep[i] = fork();
+		if (sib_sleep[i] == 0) {
+			char ch;
+
+			close(gate[1]);
+			while (read(gate[0], &ch, 1) > 0)
+				;
+			_exit(0);
+		}
+	}
+	close(gate[0]);
+	ioctl(sib_fd, COWRL_IOC_RESET);
+	sib_want("SET_POLICY sibling (start)", sib_set(sib_fd, 0), 0);
+	sib_w0 = fork();
+	if (sib_w0 == 0)
+		sib_writer(sib_r, res[1]);
+	sib_want("REGISTER W0 (start)", reg(sib_fd, sib_w0, COWRL_TARGET_CHILDREN, sib_r, len), 0);
+	sib_caprecs = 1 << 16;
+	sib_recs = malloc(sib_caprecs * sizeof(*sib_recs));
+	pthread_create(&thr, NULL, sib_reader_thread, NULL);
+	pthread_create(&thp, NULL, sib_policy_thread, NULL);
+	pthread_create(&thc, NULL, sib_churn_thread, NULL);
+	/* at least secs and 3 cap rounds (at most 10 x secs) */
+	while ((now_ns() - t0) / 1e9 < secs || (sib_cap_rounds < 3 && (now_ns() - t0) / 1e9 < 10 * secs))
+		usleep(50000);
+	sib_done = 1;	/* the churn first: it REGISTERs W0, which must be alive */
+	pthread_join(thp, NULL);
+	pthread_join(thc, NULL);
+	*sib_stop = 1;
+	st = wait_child(sib_w0);	/* its children and their works are done */
+	if (read(res[0], out, sizeof(out)) != sizeof(out))
+		fail("no result from the writers (status %d)", st);
+	sib_done = 2;
+	pthread_join(thr, NULL);
+	counters(sib_fd, &c);
+
+	/* per process, in ring order: the precopy records before each demand record */
+	f = fopen("/proc/sys/kernel/pid_max", "r");
+	if (f) {
+		if (fscanf(f, "%d", &pid_max) != 1)
+			pid_max = 1 << 22;
+		fclose(f);
+	}
+	last = malloc(sizeof(*last) * (size_t)pid_max);
+	pend = calloc((size_t)pid_max, sizeof(*pend));
+	link = malloc(sizeof(*link) * (size_t)(sib_nrecs + 1));
+	for (int p = 0; p < pid_max; p++)
+		last[p] = -1;
+	for (long i = 0; i < sib_nrecs; i++) {
+		const struct cowrl_record *x = &sib_recs[i];
+		int p = x->pid;
+
+		if (p <= 0 || p >= pid_max || x->addr < (uintptr_t)sib_r ||
+		    x->addr >= (uintptr_t)sib_r + len) {
+			if (!bad_rec++)
+				fail("record %ld: pid %d, addr 0x%llx outside the region", i, p,
+				     (unsigned long long)x->addr);
+			continue;
+		}
+		link[i] = last[p];
+		last[p] = (int32_t)i;
+		if (x->flags == COWRL_REC_PRECOPY) {
+			precopy++;
+			pend[p]++;
+			continue;
+		}
+		if (x->flags != (COWRL_REC_DEMAND | COWRL_REC_USER)) {
+			if (!other++)
+				fail("record %ld: flags %u", i, x->flags);
+			continue;
+		}
+		demand++;
+		sum_precopied += x->precopied;
+		if (x->degree > SIB_KMAX || (long)x->precopied != pend[p] ||
+		    x->precopied > (x->degree > SIB_W ? x->degree : SIB_W)) {
+			if (!bad_rec++)
+				fail("record %ld (pid %d): degree %u, precopied %u, %d precopy records "
+				     "before it", i, p, x->degree, x->precopied, pend[p]);
+		}
+		{
+			uint64_t seen = 0;
+			long lim = x->degree > SIB_W ? x->degree : SIB_W, j = link[i];
+
+			for (int n = 0; n < pend[p] && j >= 0; n++, j = link[j]) {
+				long off = ((long)sib_recs[j].addr - (long)x->addr) / (long)PAGE;
+
+				if (sib_recs[j].flags != COWRL_REC_PRECOPY || off < 1 || off > lim ||
+				    (off <= 64 && (seen >> (off - 1) & 1))) {
+					if (!bad_rec++)
+						fail("record %ld (pid %d, degree %u): precopy record %ld "
+						     "at page offset %ld", i, p, x->degree, j, off);
+					break;
+				}
+				seen |= 1ULL << (off - 1);
+				sib_copies += off > (long)x->degree;
+				max_off = off > max_off ? off : max_off;
+			}
+		}
+		pend[p] = 0;
+	}
+	for (int p = 0; p < pid_max; p++)
+		orphans += pend[p];
+
+	leak_kb = sib_leak_phase(sib_fd);
+	unreg_all(sib_fd);
+	close(gate[1]);
+	for (int i = 0; i < SIB_SLEEPERS; i++)
+		wait_child(sib_sleep[i]);
+
+	if (st)
+		fail("writer status %d", st);
+	if (out[2])
+		fail("%ld writer pages read back wrong", out[2]);
+	if (orphans)
+		fail("%ld precopy records without their demand record", orphans);
+	if (c.dropped || c.pending_work || c.throttled)
+		fail("dropped %llu, pending %llu, throttled %llu", (unsigned long long)c.dropped,
+		     (unsigned long long)c.pending_work, (unsigned long long)c.throttled);
+	if ((long)c.records != sib_nrecs || (long)c.demand_faults != demand ||
+	    (long)c.precopy_copies != precopy || sum_precopied != precopy)
+		fail("counters: records %llu, demand %llu, precopy %llu; read %ld records, %ld demand, "
+		     "%ld precopy, precopied summed %ld", (unsigned long long)c.records,
+		     (unsigned long long)c.demand_faults, (unsigned long long)c.precopy_copies,
+		     sib_nrecs, demand, precopy, sum_precopied);
+	if (c.precopy_copies + c.precopy_nocopy > c.precopy_tries ||
+	    c.proof_clean + c.proof_lost > c.precopy_copies || c.proof_credited > c.proof_clean ||
+	    c.proof_foreign > c.proof_reads || c.decisions > c.demand_faults ||
+	    c.max_pending > SIB_PROCS || c.kernel_copies || c.manual_copies)
+		fail("counter invariants: tries %llu copies %llu nocopy %llu clean %llu lost %llu "
+		     "credited %llu reads %llu foreign %llu decisions %llu max_pending %llu",
+		     (unsigned long long)c.precopy_tries, (unsigned long long)c.precopy_copies,
+		     (unsigned long long)c.precopy_nocopy, (unsigned long long)c.proof_clean,
+		     (unsigned long long)c.proof_lost, (unsigned long long)c.proof_credited,
+		     (unsigned long long)c.proof_reads, (unsigned long long)c.proof_foreign,
+		     (unsigned long long)c.decisions, (unsigned long long)c.max_pending);
+	if (demand + precopy > out[0] * SIB_PROCS * SIB_PAGES)
+		fail("%ld copies in %ld rounds: more than one per page, writer and round",
+		     demand + precopy, out[0]);
+	if (!sib_copies)
+		fail("no precopy copy past its degree: the sibling window never copied");
+	if (sib_cap_rounds < 3)
+		fail("%ld cap rounds", sib_cap_rounds);
+	for (int i = 0; i < SIB_NPOL; i++)
+		if (sib_sets[i] < 2)
+			fail("policy %d set %ld times", i, sib_sets[i]);
+	if (leak_kb > 48 * 1024)
+		fail("MemFree dropped by %ld kB over the memory steps", leak_kb);
+	printf("{\"test\": \"sibling\", \"seconds\": %.1f, \"writers\": %d, \"rounds\": %ld, "
+	       "\"writes\": %ld, \"policy_sets\": [", (now_ns() - t0) / 1e9, SIB_PROCS, out[0], out[1]);
+	for (int i = 0; i < SIB_NPOL; i++)
+		printf("%s%ld", i ? ", " : "", sib_sets[i]);
+	printf("], \"churn_ops\": [");
+	for (int i = 0; i < 8; i++)
+		printf("%s%ld", i ? ", " : "", sib_churn_ops[i]);
+	printf("], \"cap_rounds\": %ld, \"bad_errno\": %ld, \"records\": %ld, \"demand_faults\": %ld, "
+	       "\"precopy_copies\": %ld, \"sibling_copies\": %ld, \"max_offset\": %ld, "
+	       "\"bad_records\": %ld, \"orphans\": %ld, \"precopy_tries\": %llu, "
+	       "\"precopy_nocopy\": %llu, \"proof_clean\": %llu, \"proof_lost\": %llu, "
+	       "\"decisions\": %llu, \"max_pending\": %llu, \"work_failed\": %llu, "
+	       "\"out_of_scope\": %llu, \"bad_pages\": %ld, \"memfree_drop_kb\": %ld, "
+	       "\"ok\": %s, \"why\": \"%s\"}\n",
+	       sib_cap_rounds, sib_bad_errno, sib_nrecs, demand, precopy, sib_copies, max_off,
+	       bad_rec, orphans, (unsigned long long)c.precopy_tries,
+	       (unsigned long long)c.precopy_nocopy, (unsigned long long)c.proof_clean,
+	       (unsigned long long)c.proof_lost, (unsigned long long)c.decisions,
+	       (unsigned long long)c.max_pending, (unsigned long long)c.work_failed,
+	       (unsigned long long)c.out_of_scope, out[2], leak_kb,
+	       why[0] ? "false" : "true", why);
+	close(sib_fd);
+	return 0;
+}
+
+
 int main(int argc, char **argv)
 {
 	const char *test;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: cowrl_stress storm|thp|race|raceproof|cowrace|reload|forktree|pidreuse|fuzz|"
-			"staletlb|cleanswap|proofcost|proofread|proofstep|proofskip|proofdue "
+			"staletlb|cleanswap|sibling|proofcost|proofread|proofstep|proofskip|proofdue "
 			"[--scale N] [--module PATH]\n");
 		return 2;
 	}
@@ -2032,6 +2621,8 @@ int main(int argc, char **argv)
 		return test_proofdue();
 	if (!strcmp(test, "cowrace"))
 		return test_cowrace();
+	if (!strcmp(test, "sibling"))
+		return test_sibling();
 	if (!strcmp(test, "reload"))
 		return test_reload();
 	if (!strcmp(test, "forktree"))

@@ -104,6 +104,29 @@ def test_cleaned_copies_survive_reclaim_free_and_mprotect(stress: KernelSession)
     assert r["proof_clean"] + r["proof_lost"] > 0, r
 
 
+def test_sibling_window_under_policy_and_target_churn(stress: KernelSession) -> None:
+    """sibling_window's family bytes allocated, published, reset and freed under churn while
+    4 forked writers (W0 and 3 children per round, every page COW-shared at the fork) fault:
+    every REGISTER/UNREGISTER/SET_POLICY errno as expected (E2BIG at 2^22 + 1 pages with a
+    sibling table set, and SET_POLICY sibling while such a target is registered; ENOSPC with
+    the family bytes allocated), the writers' data intact, per process the precopy records
+    before each demand record are its own (1 .. max(degree, 16) pages past it, none twice)
+    and some lie past the degree (a sibling window copied), the totals equal the counters,
+    and MemFree came back after 3 x 48 steps that each allocate a 4 MiB family array."""
+    s = stress.checks["stress"]["sibling"]
+    assert s["bad_errno"] == 0 and s["bad_records"] == 0 and s["orphans"] == 0, s
+    assert s["bad_pages"] == 0 and s["cap_rounds"] >= 3, s
+    assert min(s["policy_sets"]) >= 2 and min(s["churn_ops"]) >= 1, s
+    assert s["sibling_copies"] > 0 and 1 <= s["max_offset"] <= 16, s
+    assert s["records"] == s["demand_faults"] + s["precopy_copies"], s
+    # at most one copy per page, writer process and round (4 writers, 512 pages)
+    assert s["demand_faults"] + s["precopy_copies"] <= s["rounds"] * s["writers"] * 512, s
+    assert s["precopy_copies"] + s["precopy_nocopy"] <= s["precopy_tries"], s
+    assert s["proof_clean"] + s["proof_lost"] <= s["precopy_copies"], s
+    assert s["decisions"] <= s["demand_faults"] and s["max_pending"] <= s["writers"], s
+    assert s["memfree_drop_kb"] < 48 * 1024, s
+
+
 def test_runner_faults_have_distinct_errors_and_leave_no_target(stress: KernelSession) -> None:
     f = stress.checks["faults"]
     assert f["sigkill"]["registered_before"] == 1
