@@ -934,7 +934,6 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	/* region-relative index: the regions of a process lie at other offsets */
 	cp_u32 t = (cp_u32)((page - start) & (COWRL_GUARDED_SENTINELS - 1));
 	cp_u32 i, best = COWRL_POLICY_MAX_SLOTS, kind, run, slot = 0, use_b;
-	cp_u32 empty = COWRL_POLICY_MAX_SLOTS, oldest = 0;	/* the LRU slot's candidates */
 	cp_s64 tag = st->tags[t], gap, best_gap = (cp_s64)tb->near + 1, delta;
 	int stride_hit, hit = tag && (tag >> 1) == page + 1;
 
@@ -950,20 +949,9 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 			st->budget += st->tag_reserved[t] + st->tag_pages[t] * tb->gain_ns;
 		st->tags[t] = 0;
 	}
-	/*
-	 * 2. streams (smallest gap, lowest slot on a tie) and the stride detector; the same
-	 * pass finds the LRU slot a new stream takes: the first empty one, else the oldest
-	 * (the smallest stamp, the lowest slot on a tie)
-	 */
+	/* 2. streams (smallest gap, lowest slot on a tie) and the stride detector */
 	for (i = 0; i < tb->slots; i++) {
-		if (!st->valid[i]) {
-			if (empty == COWRL_POLICY_MAX_SLOTS)
-				empty = i;
-			continue;
-		}
-		if (st->stamp[i] < st->stamp[oldest])
-			oldest = i;
-		if (st->end[i] < start)
+		if (!st->valid[i] || st->end[i] < start)
 			continue;	/* streams and strides stay inside the region */
 		gap = page - st->end[i];
 		if (gap >= 1 && gap < best_gap) {
@@ -991,7 +979,14 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	} else {
 		kind = stride_hit ? 3 : 0;
 		run = stride_hit ? st->stride_run : 0;
-		slot = empty < COWRL_POLICY_MAX_SLOTS ? empty : oldest;	/* LRU */
+		for (i = 0; i < tb->slots; i++) {	/* LRU: first empty, else oldest */
+			if (!st->valid[i]) {
+				slot = i;
+				break;
+			}
+			if (st->stamp[i] < st->stamp[slot])
+				slot = i;
+		}
 	}
 	o->cls = (kind == 1 || kind == 2) ? 0 : 1;
 	/* stride_window: a constant stride continuing, not an exact stream continuation (a
