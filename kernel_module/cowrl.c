@@ -77,7 +77,7 @@
 /*
  * The GUARDED decision's page reads (cowrl_guarded_commit_fam's shared()): the PTE test
  * cowrl_ptes_shared(), defined with struct cowrl_ptes below, inlined at each read rather
- * than called through the pointer (~25 guest instructions less per read under icount;
+ * than called through the pointer (~15-20 guest instructions less per read under icount;
  * docs/results/decision-cost-s37.md).  The same pages are read in the same order.
  */
 struct cowrl_ptes;
