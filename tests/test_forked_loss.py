@@ -59,7 +59,7 @@ def test_script_on_a_forked_trace_adds_up(tmp_path: Path) -> None:
     tag = "host cpython_statedump"
     rows = {m.group(1): m.groups()[1:] for m in re.finditer(
         rf"^{tag} policies: (\S+) +(\d+) +(\d+) +(\d+) +\S+ +\S+ +(\S+)$", out, re.M)}
-    assert set(rows) == {"baseline", "shield64", "readahead", "precopy_best", "oracle"}
+    assert set(rows) == {"baseline", "shield64", "guarded", "readahead", "precopy_best", "oracle"}
     assert rows["baseline"][1:] == ("0", "0", "1.0000")
     # the oracle's copies by delay sum to its pages precopied
     counts = [int(x) for x in re.findall(rf"^{tag} oracle: copies written after \S+ +(\d+) ",
