@@ -73,6 +73,16 @@
 
 #include "cowrl_uapi.h"
 #include "cowrl_policy.h"
+
+/*
+ * The GUARDED decision's page reads (cowrl_guarded_commit_fam's shared()): the PTE test
+ * cowrl_ptes_shared(), defined with struct cowrl_ptes below, inlined at each read rather
+ * than called through the pointer (~15-20 guest instructions less per read under icount;
+ * docs/results/decision-cost-s37.md).  The same pages are read in the same order.
+ */
+struct cowrl_ptes;
+static __always_inline int cowrl_ptes_shared(struct cowrl_ptes *r, s64 q);
+#define COWRL_GUARDED_SHARED(fn, ctx, q) cowrl_ptes_shared((struct cowrl_ptes *)(ctx), (q))
 #include "cowrl_guarded.h"
 
 /*
@@ -699,9 +709,15 @@ static noinline u32 cowrl_proc_ordinal(struct cowrl_guarded_state *st, s32 tgid)
 NOKPROBE_SYMBOL(cowrl_proc_ordinal);
 
 /* cowrl_guarded_commit()'s page reader: is page @q of the target COW-shared? */
+static __always_inline int cowrl_ptes_shared(struct cowrl_ptes *r, s64 q)
+{
+	return cowrl_pte_shared(cowrl_pte(r, q));
+}
+
+/* ... as the pointer commit takes (its reads use COWRL_GUARDED_SHARED, the inlined test) */
 static int cowrl_guarded_shared(void *ctx, s64 q)
 {
-	return cowrl_pte_shared(cowrl_pte(ctx, q));
+	return cowrl_ptes_shared(ctx, q);
 }
 NOKPROBE_SYMBOL(cowrl_guarded_shared);
 

@@ -177,6 +177,16 @@
 
 #include "cowrl_policy.h"
 
+/*
+ * commit's page reads: @shared(@ctx, q), or, where the includer defines
+ * COWRL_GUARDED_SHARED(fn, ctx, q) before this file, that (the module: its PTE test inlined
+ * at each read instead of a call through the pointer; docs/results/decision-cost-s37.md).
+ * The same pages are read, in the same order, either way.
+ */
+#ifndef COWRL_GUARDED_SHARED
+#define COWRL_GUARDED_SHARED(fn, ctx, q) (fn)(ctx, q)
+#endif
+
 #define COWRL_GUARDED_VERSION 4
 #define COWRL_GUARDED_CELLS 320		/* KINDS 4 * RUN_BUCKETS 5 * LEFT 4 * USE 4 */
 #define COWRL_GUARDED_SENTINELS 256	/* direct-mapped sentinel table, a power of 2 */
@@ -1153,7 +1163,8 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 			break;
 		walked = cowrl_guarded_walked_s(page, d, limit, sw);
 		for (; read < walked; read++) {
-			seen[read + 1] = (unsigned char)!!shared(ctx, page + (read + 1) * step);
+			seen[read + 1] = (unsigned char)!!COWRL_GUARDED_SHARED(shared, ctx,
+									    page + (read + 1) * step);
 			cnt += seen[read + 1];
 		}
 		fixed = tb->setup_ns + (walked - cnt) * tb->skip_ns;
@@ -1235,7 +1246,7 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 			for (j = end + 1; j <= hi; j++) {
 				if (!(fam[j] & 1))
 					continue;	/* a page without the bit is not walked */
-				if (!shared(ctx, j)) {
+				if (!COWRL_GUARDED_SHARED(shared, ctx, j)) {
 					acc += tb->skip_ns;
 					continue;
 				}
@@ -1252,11 +1263,16 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 					o->sibmask |= 1ULL << (j - page - 1);
 			o->sib = sib ? (cp_u32)(sib - page) : 0;
 		} else {
+			tag = mine | (st->gate_epoch << 5);
 			for (j = end + 1; j <= hi; j++) {
-				tag = mine | (st->gate_epoch << 5);	/* (a mark may halve) */
-				if ((fam[j] & 1) && (cp_u32)(fam[j] >> 1) != tag && shared(ctx, j)) {
+				cp_u8 f = fam[j];
+
+				if ((f & 1) && (cp_u32)(f >> 1) != tag &&
+				    COWRL_GUARDED_SHARED(shared, ctx, j)) {
 					fam[j] = (cp_u8)(1 | (tag << 1));
 					cowrl_guarded_gate_add(st, 1, 0);
+					/* (a mark may halve the counters: the epoch moves on) */
+					tag = mine | (st->gate_epoch << 5);
 				}
 			}
 		}
@@ -1293,7 +1309,8 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 		if (sib && s <= sib && (fam[s] & 1))
 			sh = 0;
 		else
-			sh = (s - page) / step <= read ? seen[(s - page) / step] : shared(ctx, s);
+			sh = (s - page) / step <= read ? seen[(s - page) / step] :
+			     COWRL_GUARDED_SHARED(shared, ctx, s);
 		if (sh || s >= end + (tb->scan + 1) * step)
 			break;
 	}
