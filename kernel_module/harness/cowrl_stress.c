@@ -91,10 +91,35 @@ static int set_static(int fd, unsigned int k)
 }
 
 /*
- * GUARDED with interior proofs: a table that wants degree @k at every fault and can
- * always afford it (every cost 0), so every demand fault precopies and every copy is
- * cleaned (or restored).  Returns the ioctl's result (errno in errno).
+ * GUARDED with interior proofs: fill @tb with a table that wants degree @k at every fault
+ * and can always afford it (every cost 0), so every demand fault precopies and every copy
+ * is cleaned (or restored).
  */
+static void guarded_span_table(struct cowrl_guarded_table *tb, unsigned int k, int proof,
+			       int reads, int ttl, int backoff, int look, int span, int skipmap,
+			       int duemap)
+{
+	memset(tb, 0, sizeof(*tb));
+	tb->version = COWRL_GUARDED_VERSION;
+	tb->n_cells = COWRL_GUARDED_CELLS;
+	tb->slots = 1;
+	tb->near = 1;
+	tb->n_degrees = 1;
+	tb->degrees[0] = (cp_u16)k;
+	for (int i = 0; i < COWRL_GUARDED_CELLS; i++)
+		tb->k[i] = (cp_u16)k;
+	tb->hit_scale = 1;
+	tb->proof = (cp_u16)proof;
+	tb->proof_reads = (cp_u16)reads;
+	tb->proof_ttl = (cp_u16)ttl;
+	tb->proof_backoff = (cp_u16)backoff;
+	tb->proof_look = (cp_u16)look;
+	tb->proof_span = (cp_u16)span;
+	tb->proof_skipmap = (cp_u16)skipmap;
+	tb->proof_duemap = (cp_u16)duemap;
+}
+
+/* SET_POLICY guarded_span_table(@k, ...): 0, or the ioctl's errno. */
 static int set_guarded_span(int fd, unsigned int k, int proof, int reads, int ttl, int backoff,
 			    int look, int span, int skipmap, int duemap)
 {
@@ -102,24 +127,7 @@ static int set_guarded_span(int fd, unsigned int k, int proof, int reads, int tt
 	struct cowrl_policy p = { .mode = COWRL_POLICY_GUARDED, .table_len = 1,
 				  .entry_size = sizeof(tb), .table_ptr = (uintptr_t)&tb };
 
-	memset(&tb, 0, sizeof(tb));
-	tb.version = COWRL_GUARDED_VERSION;
-	tb.n_cells = COWRL_GUARDED_CELLS;
-	tb.slots = 1;
-	tb.near = 1;
-	tb.n_degrees = 1;
-	tb.degrees[0] = (cp_u16)k;
-	for (int i = 0; i < COWRL_GUARDED_CELLS; i++)
-		tb.k[i] = (cp_u16)k;
-	tb.hit_scale = 1;
-	tb.proof = (cp_u16)proof;
-	tb.proof_reads = (cp_u16)reads;
-	tb.proof_ttl = (cp_u16)ttl;
-	tb.proof_backoff = (cp_u16)backoff;
-	tb.proof_look = (cp_u16)look;
-	tb.proof_span = (cp_u16)span;
-	tb.proof_skipmap = (cp_u16)skipmap;
-	tb.proof_duemap = (cp_u16)duemap;
+	guarded_span_table(&tb, k, proof, reads, ttl, backoff, look, span, skipmap, duemap);
 	return ioctl(fd, COWRL_IOC_SET_POLICY, &p) ? errno : 0;
 }
 
@@ -2049,19 +2057,9 @@ static int sib_set(int fd, int which)
 	struct cowrl_policy q = { .mode = COWRL_POLICY_GUARDED, .table_len = 1,
 				  .entry_size = sizeof(tb), .table_ptr = (uintptr_t)&tb };
 
-	if (which <= 3) {	/* as set_guarded_span(k, proof 1, 16 reads), plus the window */
-		memset(&tb, 0, sizeof(tb));
-		tb.version = COWRL_GUARDED_VERSION;
-		tb.n_cells = COWRL_GUARDED_CELLS;
-		tb.slots = 1;
-		tb.near = 1;
-		tb.n_degrees = 1;
-		tb.degrees[0] = (cp_u16)g[which].k;
-		for (int i = 0; i < COWRL_GUARDED_CELLS; i++)
-			tb.k[i] = (cp_u16)g[which].k;
-		tb.hit_scale = 1;
-		tb.proof = 1;
-		tb.proof_reads = COWRL_GUARDED_MAX_PROOF_READS;
+	if (which <= 3) {	/* set_guarded_span(k, proof 1, 16 reads)'s table, plus the window */
+		guarded_span_table(&tb, (unsigned int)g[which].k, 1,
+				   COWRL_GUARDED_MAX_PROOF_READS, 0, 0, 0, 0, 0, 0);
 		tb.sibling_window = (cp_u8)g[which].sib;
 		tb.sibling_stake = (cp_u8)g[which].stake;
 		tb.sibling_gate = (cp_u8)g[which].gate;
