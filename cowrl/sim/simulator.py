@@ -54,6 +54,9 @@ class SimEvents:
     """The fault history at each fault: consecutive sequential hits."""
     hit_rate_fp: np.ndarray | None = None
     """The fault history at each fault: sequential-hit EWMA, fixed point."""
+    tallies: dict[str, int] | None = None
+    """A compiled GUARDED program's decision tallies (:func:`cowrl.sim.programs.guarded_tallies`:
+    the module's ``guard_*`` counters); None for other programs and ``fast=False``."""
 
     @property
     def work(self) -> np.ndarray:
@@ -181,6 +184,8 @@ def simulate(
     )
     if record_events:
         assert table is not None
-        return rec, SimEvents.from_table(table)
+        ev = SimEvents.from_table(table)
+        ev.tallies = engine.tallies
+        return rec, ev
     return rec
 
