@@ -163,7 +163,9 @@ def simulate(
     Returns a :class:`RunRecord`; with ``record_events`` also the per-fault
     events. ``seed`` seeds the cost model's noise. A policy that is resolved per
     trace (``precopy_best``, the oracle: ``Policy.for_trace``) is resolved first;
-    its choice lands in ``RunRecord.extra``.
+    its choice lands in ``RunRecord.extra``, and so do a compiled GUARDED program's decision
+    tallies (``guard_<key>`` for each key of :func:`cowrl.sim.programs.guarded_tallies`: the
+    names of the module's counters, which the kernel target's rows carry).
 
     ``shared``: the one-address layout (``docs/semantics.md``, "Copies at one address"):
     the regions that are other processes' copies of an earlier region (same virtual page
@@ -182,6 +184,8 @@ def simulate(
         wasted=tot["wasted"], fault_ns=fault_ns, nonfault_write_ns=cost.write_ns,
         extra=dict(policy.run_extra()),
     )
+    if engine.tallies is not None:  # a GUARDED program: the module's guard_* counters
+        rec.extra.update({f"guard_{k}": v for k, v in engine.tallies.items()})
     if record_events:
         assert table is not None
         ev = SimEvents.from_table(table)
