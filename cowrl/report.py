@@ -141,13 +141,15 @@ def measured_vs_sim(rows: list[dict[str, Any]], sim_rows: list[dict[str, Any]],
     decisions)) the issue's bound "baseline plus the decision cost", *modelled* =
     (baseline + price x baseline's faults) / baseline, and *measured* = the objective of
     the same program with a table of zeros (the policy named ``<program>0``: ``guarded0``,
-    ``table0``) on the same trace and target / baseline.
+    ``table0``) on the same trace and target / baseline; last, whether a GUARDED program's
+    decision tallies (the module's ``guard_*`` counters: why windows were or were not granted)
+    equal the simulator's.
     """
     sim = {(r["policy"], r["workload"]): r for r in sim_rows}
     by = {(r["policy"], r["workload"]): r for r in rows}
     lines = ["| workload | policy | obj / baseline | sim obj / baseline | faults | precopied "
              "| wasted | counts = sim | bound modelled | bound measured | cow_ns / write "
-             "| write p99 ns |", "|" + "---|" * 12]
+             "| write p99 ns | tallies = sim |", "|" + "---|" * 13]
     for r in rows:
         w, p = r["workload"], r["policy"]
         base, sbase = by.get(("baseline", w)), sim.get(("baseline", w))
@@ -166,8 +168,22 @@ def measured_vs_sim(rows: list[dict[str, Any]], sim_rows: list[dict[str, Any]],
             measured = f"{zero['objective'] / base['objective']:.3f}" if zero else "-"
         lines.append(f"| {w} | {p} | {rel} | {srel} | {counts[0]} | {counts[1]} | {counts[2]} "
                      f"| {same} | {modelled} | {measured} | {r['cow_ns'] / r['writes']:.0f} "
-                     f"| {r['write_p99_ns']:.0f} |")
+                     f"| {r['write_p99_ns']:.0f} | {_tallies_same(r, s)} |")
     return lines
+
+
+def _tallies_same(r: Mapping[str, Any], s: Mapping[str, Any] | None) -> str:
+    """"yes" if the GUARDED decision tallies (``guard_*``) of a measured row equal its
+    simulator row's, "no (...)" with the keys that differ, "-" where the simulator has none
+    (not a compiled GUARDED program; the kernel target's rows carry zeros then)."""
+    from cowrl.sim.programs import GUARD_TALLY_KEYS
+
+    keys = [f"guard_{k}" for k in GUARD_TALLY_KEYS]
+    if s is None or any(s.get(k) in (None, "") for k in keys) or any(
+            r.get(k) in (None, "") for k in keys):
+        return "-"
+    diff = [f"{k[6:]} {int(r[k])} (sim {int(s[k])})" for k in keys if int(r[k]) != int(s[k])]
+    return "yes" if not diff else "no: " + ", ".join(diff)
 
 
 def ceiling_section(traces: Sequence[Trace], cost: CostModel, lam: float,
@@ -273,7 +289,10 @@ def write_report(out: Path, rows: list[dict[str, Any]], traces: Sequence[Trace],
                   "bound = baseline plus the decision cost, modelled (the cost model's price "
                   "of a decision at each of baseline's faults) and measured (the same program "
                   "with a table of zeros on this trace and target); cow_ns / write: the COW "
-                  "time on the critical path per write.", ""]
+                  "time on the critical path per write; tallies = sim: a GUARDED program's "
+                  "decision tallies (asked, held by the floor, refused by the budget, windows, "
+                  "pages, sentinels hit and missed: `guard_*` in results.csv) equal the "
+                  "simulator's.", ""]
         section = measured_vs_sim(rows, sim_rows, decide or {})
         lines += section
         shown += ["", *section]

@@ -281,6 +281,13 @@ static u32 ring_count;
 
 static atomic64_t cowrl_cnt[CNT_MAX];
 static atomic64_t cowrl_pending;
+/*
+ * The GUARDED decision tallies (ABI 17) of the decision states no longer counting: those of
+ * dropped targets and those SET_POLICY reset (each state's tally[], then its sentinel hits and
+ * misses).  The live states count under their targets' locks; COUNTERS adds them to these.
+ */
+#define COWRL_GTALLIES (COWRL_GUARDED_TALLIES + 2)
+static atomic64_t cowrl_gtally_gone[COWRL_GTALLIES];
 
 /*
  * The fault-path helpers below are inlined into their callers (all NOKPROBE):
@@ -1361,8 +1368,33 @@ static long cowrl_manual_cow(struct cowrl_manual_cow __user *uarg)
 	return ret;
 }
 
+/* @st's decision tallies, then its sentinel hits and misses (COWRL_GTALLIES values). */
+static void cowrl_gtally_read(const struct cowrl_guarded_state *st, u64 *out)
+{
+	int i;
+
+	for (i = 0; i < COWRL_GUARDED_TALLIES; i++)
+		out[i] = st->tally[i];
+	out[COWRL_GUARDED_TALLIES] = (u64)st->hits[0] + st->hits[1];
+	out[COWRL_GUARDED_TALLIES + 1] = (u64)st->misses[0] + st->misses[1];
+}
+
+/* Keep @st's tallies before it is freed or reset (no decision may count in it meanwhile). */
+static void cowrl_gtally_fold(const struct cowrl_guarded_state *st)
+{
+	u64 v[COWRL_GTALLIES];
+	int i;
+
+	cowrl_gtally_read(st, v);
+	for (i = 0; i < COWRL_GTALLIES; i++)
+		atomic64_add(v[i], &cowrl_gtally_gone[i]);
+}
+
+/* After a grace period (no probe handler sees @tg), or never published. */
 static void cowrl_tgt_free(struct cowrl_tgt *tg)
 {
+	if (tg->gstate)
+		cowrl_gtally_fold(tg->gstate);	/* a dropped target's tallies stay counted */
 	kvfree(tg->family);
 	kfree(tg->gstate);
 	put_pid(tg->pid);
@@ -1628,8 +1660,10 @@ static void cowrl_states_reset(void)
 			continue;
 		spin_lock_irqsave(&tg->lock, flags);
 		cowrl_policy_reset(&tg->state);
-		if (tg->gstate)
+		if (tg->gstate) {
+			cowrl_gtally_fold(tg->gstate);	/* (RESET zeroes them after) */
 			cowrl_guarded_reset(tg->gstate);
+		}
 		memset(tg->proof_pfn, 0, sizeof(tg->proof_pfn));
 		memset(tg->proof_tgid, 0, sizeof(tg->proof_tgid));
 		spin_unlock_irqrestore(&tg->lock, flags);
@@ -1761,11 +1795,42 @@ static long cowrl_get_counters(struct cowrl_counters __user *uarg)
 		.proof_reads = atomic64_read(&cowrl_cnt[CNT_PROOF_READS]),
 		.proof_foreign = atomic64_read(&cowrl_cnt[CNT_PROOF_FOREIGN]),
 	};
+	u64 g[COWRL_GTALLIES], v[COWRL_GTALLIES];
+	unsigned long flags;
+	int i, j;
 
 	mutex_lock(&cowrl_mutex);
 	cowrl_reap();
 	c.targets = cowrl_ntargets;
+	/* the decision tallies: the dropped and reset states', and each live state's */
+	for (j = 0; j < COWRL_GTALLIES; j++)
+		g[j] = atomic64_read(&cowrl_gtally_gone[j]);
+	for (i = 0; i < COWRL_MAX_TARGETS; i++) {
+		struct cowrl_tgt *tg = rcu_dereference_protected(cowrl_tgts[i],
+								 lockdep_is_held(&cowrl_mutex));
+
+		if (!tg || !tg->gstate)
+			continue;
+		spin_lock_irqsave(&tg->lock, flags);
+		cowrl_gtally_read(tg->gstate, v);
+		spin_unlock_irqrestore(&tg->lock, flags);
+		for (j = 0; j < COWRL_GTALLIES; j++)
+			g[j] += v[j];
+	}
 	mutex_unlock(&cowrl_mutex);
+	c.guard_asked = g[COWRL_GUARDED_T_ASKED];
+	c.guard_floor = g[COWRL_GUARDED_T_FLOOR];
+	c.guard_refused = g[COWRL_GUARDED_T_REFUSED];
+	c.guard_windows = g[COWRL_GUARDED_T_WINDOWS];
+	c.guard_short = g[COWRL_GUARDED_T_SHORT];
+	c.guard_pages = g[COWRL_GUARDED_T_PAGES];
+	c.guard_strided = g[COWRL_GUARDED_T_STRIDED];
+	c.guard_sib_windows = g[COWRL_GUARDED_T_SIB_WINDOWS];
+	c.guard_sib_pages = g[COWRL_GUARDED_T_SIB_PAGES];
+	c.guard_gate_open = g[COWRL_GUARDED_T_GATE_OPEN];
+	c.guard_gate_shut = g[COWRL_GUARDED_T_GATE_SHUT];
+	c.guard_hits = g[COWRL_GUARDED_TALLIES];
+	c.guard_misses = g[COWRL_GUARDED_TALLIES + 1];
 	return copy_to_user(uarg, &c, sizeof(c)) ? -EFAULT : 0;
 }
 
@@ -1780,6 +1845,9 @@ static void cowrl_reset(void)
 	mutex_lock(&cowrl_mutex);
 	cowrl_reap();
 	cowrl_states_reset();
+	/* the tallies the reap and the reset kept: gone too */
+	for (i = 0; i < COWRL_GTALLIES; i++)
+		atomic64_set(&cowrl_gtally_gone[i], 0);
 	mutex_unlock(&cowrl_mutex);
 	spin_lock_irqsave(&ring_lock, flags);
 	ring_head = 0;

@@ -225,6 +225,24 @@
 #define COWRL_GUARDED_GATE_DECAY 1024	/* sibling_gate: marks at which both counters halve */
 #define COWRL_GUARDED_GATE_MIN 64	/* sibling_gate: shut before this many marks */
 /*
+ * The decision tallies (ABI 17): plain counts the decision code keeps in its state, st->tally[],
+ * each one increment where the decision takes the branch it names (the simulator's
+ * programs.guarded_decide counts the same, G_TALLY_NAMES).  They never feed a decision.
+ */
+#define COWRL_GUARDED_T_ASKED 0		/* faults whose table cell asked for a window (want > 0) */
+#define COWRL_GUARDED_T_FLOOR 1		/* ... held to k = 0 by the floor (use, or floor_slow) */
+#define COWRL_GUARDED_T_REFUSED 2	/* ... past the floor, k = 0: the budget (below setup_ns,
+					 * or no candidate window's worst case fits; or protect) */
+#define COWRL_GUARDED_T_WINDOWS 3	/* windows granted: k > 0 */
+#define COWRL_GUARDED_T_SHORT 4		/* ... of them smaller than asked (k < want) */
+#define COWRL_GUARDED_T_PAGES 5		/* their pages read shared: the copies reserved for */
+#define COWRL_GUARDED_T_STRIDED 6	/* ... granted windows that are strided (stride_window) */
+#define COWRL_GUARDED_T_SIB_WINDOWS 7	/* sibling windows that copy a page (o->sib > 0) */
+#define COWRL_GUARDED_T_SIB_PAGES 8	/* ... their pages copied (shared family pages) */
+#define COWRL_GUARDED_T_GATE_OPEN 9	/* sibling_gate: sibling windows the gate let open */
+#define COWRL_GUARDED_T_GATE_SHUT 10	/* ... and held shut (a ghost window marked instead) */
+#define COWRL_GUARDED_TALLIES 11
+/*
  * A table value COWRL_GUARDED_ALIGN | G (G a power of two, 2..COWRL_GUARDED_MAX_ALIGN):
  * copy to the end of the fault's aligned group of G pages, i.e. the degree
  * (G - 1) - (vpn mod G) at virtual page number vpn (allocators write pools, slabs, arenas,
@@ -303,7 +321,7 @@ struct cowrl_guarded_table {
 	cp_u8 sibling_pad[5];	/* at 771..775; 0 */
 };
 
-/* Per watched region, allocated at register time (9,912 bytes; kmalloc in cowrl.c). */
+/* Per watched region, allocated at register time (10,000 bytes; kmalloc in cowrl.c). */
 struct cowrl_guarded_state {
 	cp_s64 end[COWRL_POLICY_MAX_SLOTS];	/* last page of the stream's last window */
 	cp_u64 stamp[COWRL_POLICY_MAX_SLOTS];	/* fault number of its last use */
@@ -365,6 +383,8 @@ struct cowrl_guarded_state {
 	cp_u32 gate_mark;
 	cp_u32 gate_hit;
 	cp_u32 gate_epoch;
+	/* the decision tallies (COWRL_GUARDED_T_*), counted since the reset; never read by it */
+	cp_u64 tally[COWRL_GUARDED_TALLIES];
 };
 
 /* What cowrl_guarded_observe() found, for cowrl_guarded_commit(). */
@@ -1029,9 +1049,17 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	 * of zeros (guarded0, the measured decision cost) and reads no window page.  Same k.
 	 * With floor_slow, the slow EWMA below floor << 8 holds the window too.
 	 */
-	if (o->want && (st->use[o->cls] < (cp_s32)tb->floor || st->budget < tb->setup_ns ||
-			(tb->floor_slow && st->slow[o->cls] < (cp_s32)(tb->floor << 8))))
-		o->want = 0;
+	if (o->want) {
+		st->tally[COWRL_GUARDED_T_ASKED]++;
+		if (st->use[o->cls] < (cp_s32)tb->floor ||
+		    (tb->floor_slow && st->slow[o->cls] < (cp_s32)(tb->floor << 8))) {
+			o->want = 0;
+			st->tally[COWRL_GUARDED_T_FLOOR]++;
+		} else if (st->budget < tb->setup_ns) {
+			o->want = 0;
+			st->tally[COWRL_GUARDED_T_REFUSED]++;
+		}
+	}
 	st->last_cell = o->cell;
 	return o->want;
 }
@@ -1179,6 +1207,12 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 	if (k) {
 		reserved = copied * per;
 		st->budget -= reserved + kfixed;
+		st->tally[COWRL_GUARDED_T_WINDOWS]++;
+		st->tally[COWRL_GUARDED_T_SHORT] += k < o->want;
+		st->tally[COWRL_GUARDED_T_PAGES] += (cp_u64)copied;
+		st->tally[COWRL_GUARDED_T_STRIDED] += sw != 0;
+	} else if (o->want) {
+		st->tally[COWRL_GUARDED_T_REFUSED]++;	/* no candidate's worst case fit */
 	}
 	/* every page of k's window was read (k is a degree tried): its last shared one */
 	o->last = 0;
@@ -1241,6 +1275,8 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 				miss = COWRL_GUARDED_USE_ONE / 8;
 			sper = tb->loss_ns * miss / COWRL_GUARDED_USE_ONE;
 		}
+		if (tb->sibling_gate)
+			st->tally[gate ? COWRL_GUARDED_T_GATE_OPEN : COWRL_GUARDED_T_GATE_SHUT]++;
 		if (gate) {
 			acc = k ? 0 : tb->setup_ns;
 			for (j = end + 1; j <= hi; j++) {
@@ -1262,6 +1298,7 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 				if (fam[j] & 1)
 					o->sibmask |= 1ULL << (j - page - 1);
 			o->sib = sib ? (cp_u32)(sib - page) : 0;
+			st->tally[COWRL_GUARDED_T_SIB_WINDOWS] += sib != 0;
 		} else {
 			tag = mine | (st->gate_epoch << 5);
 			for (j = end + 1; j <= hi; j++) {
@@ -1292,6 +1329,7 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 		if (!((sibshared >> (j - page - 1)) & 1))
 			continue;
 		cowrl_guarded_put(st, tb, o, j, tb->sibling_stake ? sper : 0);
+		st->tally[COWRL_GUARDED_T_SIB_PAGES]++;
 		if (tb->sibling_gate)
 			cowrl_guarded_gate_add(st, 1, 0);
 	}

@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 16
+#define COWRL_ABI_VERSION 17
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -60,7 +60,9 @@
  * v16: 776, the u8s sibling_window (768), sibling_stake (769), sibling_gate (770), then 5 pad
  * bytes (0); a 768-byte payload of v15 is refused with -EINVAL, its size not the entry's.
  * With sibling_window SET_POLICY and REGISTER return -E2BIG while a target's range is longer
- * than 2^22 pages (its family bytes, one per page, are kvzalloc'd for it) */
+ * than 2^22 pages (its family bytes, one per page, are kvzalloc'd for it);
+ * v17: the counters guard_asked .. guard_misses (struct cowrl_counters grows by 104 bytes;
+ * the payload is unchanged) */
 #define COWRL_GUARDED_TABLE_BYTES 776
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */
@@ -141,6 +143,28 @@ struct cowrl_counters {
 	/* v14 */
 	__u64 proof_reads;	/* GUARDED proof looks' ring entries read (written() calls) */
 	__u64 proof_foreign;	/* ... of them, entries recorded by another process's fault */
+	/*
+	 * v17: the GUARDED decision tallies, why windows were or were not granted: counted by
+	 * cowrl_guarded.h in each target's decision state (COWRL_GUARDED_T_*, plain increments
+	 * under the target's lock; the simulator's programs.guarded_tallies counts the same) and
+	 * scoped as the counters above: summed over the targets since COWRL_IOC_RESET, a
+	 * target's counts kept when it is dropped and when SET_POLICY resets the states.
+	 * asked = floor + refused + windows.
+	 */
+	__u64 guard_asked;	/* decided faults whose table cell asked for a window (want > 0) */
+	__u64 guard_floor;	/* ... held to k = 0 by the floor (use, or floor_slow's EWMA) */
+	__u64 guard_refused;	/* ... past the floor, k = 0: the budget (below setup_ns, or no
+				 * candidate window's worst case fits; or protect's cap) */
+	__u64 guard_windows;	/* windows granted (k > 0) */
+	__u64 guard_short;	/* ... of them smaller than asked (k < want) */
+	__u64 guard_pages;	/* ... their pages read shared: the copies the budget reserved */
+	__u64 guard_strided;	/* ... of them strided (stride_window) */
+	__u64 guard_sib_windows;	/* sibling windows that copy a page (sibling_window) */
+	__u64 guard_sib_pages;	/* ... their pages (shared family pages) */
+	__u64 guard_gate_open;	/* sibling_gate: sibling windows the gate let open */
+	__u64 guard_gate_shut;	/* ... held shut (a ghost window marked its pages instead) */
+	__u64 guard_hits;	/* sentinels hit: a fault on one (its window used to its end) */
+	__u64 guard_misses;	/* sentinels evicted unreached by a later window's */
 };
 
 /*

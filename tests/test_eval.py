@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 from pathlib import Path
@@ -353,6 +354,36 @@ def test_measured_target_report_beside_the_simulator(compose_cfg, tmp_path: Path
         assert g[6] == g0[6] == "" and g[0] == g0[0] == "1.000"
         assert ra[6] == f"{1 + cost.decide_ns / cost.demand_ns:.3f}" and ra[7] == "-"
         assert rows[(w, "baseline")][6] == ""  # static: no decision, no bound
+
+
+def test_measured_report_checks_the_guarded_tallies(compose_cfg, tmp_path: Path) -> None:
+    """Where the budget decides (``seed_table1``), a GUARDED row's decision tallies land in
+    both targets' rows (``guard_*``) and the report says whether they equal the simulator's;
+    a changed tally is named."""
+    from cowrl.report import _tallies_same
+    from cowrl.targets.simulated import SimulatedKernel
+
+    target = SimulatedKernel(sigma=0.0, costmodel="seed_table1")
+    target.measured = True  # type: ignore[misc]  # stands in for the kernel here
+    cfg = compose_cfg("eval", ["target=kernel_sim", "costmodel=seed_table1",
+                               "policies=[baseline,shield64]", "workloads=[seq,random]",
+                               "workload_params.seq.n_pages=256",
+                               "workload_params.random.n_pages=256",
+                               f"out={tmp_path}", "plots=false", "progress=false"])
+    evaluate(cfg, target=target)
+    rows = {(r["policy"], r["workload"]): r for r in csv.DictReader(
+        (tmp_path / "results.csv").open())}
+    seq = rows[("shield64", "seq")]
+    t = {k: int(seq[f"guard_{k}"]) for k in ("asked", "floor", "refused", "windows", "pages")}
+    assert t["asked"] == t["floor"] + t["refused"] + t["windows"] and t["windows"] > 0
+    assert t["pages"] >= t["windows"] and rows[("baseline", "seq")]["guard_asked"] == ""
+    text = (tmp_path / "report.md").read_text()
+    cells = {tuple(c.strip() for c in line.split("|")[1:3]): line.split("|")[-2].strip()
+             for line in text.splitlines() if line.startswith(("| seq |", "| random |"))}
+    assert cells[("seq", "shield64")] == cells[("random", "shield64")] == "yes"
+    assert cells[("seq", "baseline")] == "-"
+    moved = {**seq, "guard_refused": str(t["refused"] + 1)}
+    assert _tallies_same(moved, seq) == f"no: refused {t['refused'] + 1} (sim {t['refused']})"
 
 
 def test_two_checkpoints_of_one_name_are_an_error(compose_cfg, tmp_path: Path) -> None:

@@ -198,6 +198,9 @@ def _header_decides_as(cguarded, payload: bytes, t: Trace, ev: object,  # noqa: 
     assert np.array_equal(page, ev.page), t.name
     assert np.array_equal(k, ev.k), t.name
     assert cguarded.last_skips == int(ev.skipped.sum()), t.name
+    # and counts its decisions' branches as the compiled program does (ABI 17's tallies)
+    if ev.tallies is not None:
+        assert cguarded.last_tallies == ev.tallies, t.name
 
 
 def _compiled_equals_and_option_matters(pol: GuardedPolicy, **off: int) -> None:

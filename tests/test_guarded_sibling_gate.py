@@ -231,6 +231,9 @@ def test_the_module_header_decides_as_the_compiled_program(cguarded, gate: int) 
                 assert np.array_equal(page, ev.page) and np.array_equal(k, ev.k), t.name
                 assert cguarded.last_skips == int(ev.skipped.sum()), t.name
                 assert cguarded.last_copied == r.precopied, t.name
+                # ABI 17: the decision tallies counted alike (the gate's verdicts included)
+                assert cguarded.last_tallies == ev.tallies, t.name
+                assert ev.tallies["gate_open"] + ev.tallies["gate_shut"] > 0, t.name
                 sib += cguarded.last_sib
                 opened += cguarded.last_gate[0] >= 64
                 _, ev0 = simulate(t, mk(0).deployed_under(cost), cost, record_events=True,

@@ -25,7 +25,7 @@ from cowrl import paths
 from cowrl.errors import TargetUnavailable
 from cowrl.policies.base import KernelProgram
 from cowrl.policies.context import N_CELLS, STATE_BYTES, TABLE_BYTES
-from cowrl.sim.programs import walk_prices
+from cowrl.sim.programs import G_TALLY_NAMES, GUARD_TALLY_KEYS, walk_prices
 
 HEADER = paths.place("kernel_module") / "cowrl_policy.h"
 TABLE_VERSION = 1
@@ -254,6 +254,22 @@ void cg_gate(int64_t *out)
 	out[3] = st.sib_use;
 }
 
+/*
+ * The decision tallies of the last cg_replay (st.tally[], COWRL_GUARDED_T_* order), then its
+ * sentinel hits and misses (both classes): the module's guard_* counters (ABI 17).
+ */
+void cg_tallies(int64_t *out)
+{
+	int i;
+
+	for (i = 0; i < COWRL_GUARDED_TALLIES; i++)
+		out[i] = (int64_t)st.tally[i];
+	out[COWRL_GUARDED_TALLIES] = (int64_t)st.hits[0] + st.hits[1];
+	out[COWRL_GUARDED_TALLIES + 1] = (int64_t)st.misses[0] + st.misses[1];
+}
+
+unsigned int cg_n_tallies(void) { return COWRL_GUARDED_TALLIES; }
+
 /* written() calls of the last cg_replay for an entry another process recorded. */
 int64_t cg_last_foreign(void) { return cg_foreign; }
 
@@ -432,7 +448,9 @@ class CGuarded:
         self.lib.cg_last_foreign.restype = ctypes.c_int64
         self.lib.cg_last_skips.restype = ctypes.c_int64
         self.lib.cg_bits_ok.restype = ctypes.c_int
+        self.lib.cg_tallies.argtypes = [ctypes.c_void_p]
         assert self.lib.cg_sizeof_table() == GUARDED_BYTES, "guarded table layout drifted"
+        assert self.lib.cg_n_tallies() == len(G_TALLY_NAMES), "guarded tallies drifted"
 
     def check(self, payload: bytes) -> int:
         return int(self.lib.cg_check(payload))
@@ -493,6 +511,13 @@ class CGuarded:
         self.last_skips = int(self.lib.cg_last_skips())
         """Private pages its precopy walks stepped over, each to the last page its decision
         read shared (the module's ``precopy_skipped``)."""
+        tal = np.zeros(len(G_TALLY_NAMES) + 2, dtype=np.int64)
+        self.lib.cg_tallies(tal.ctypes.data)
+        self.last_tallies = dict(zip(GUARD_TALLY_KEYS,
+                                     (int(x) for x in tal), strict=True))
+        """The decision tallies of this replay (the state's ``tally[]`` and its sentinel hits
+        and misses): :func:`cowrl.sim.programs.guarded_tallies`' keys, the module's
+        ``guard_*`` counters."""
         self.last_bits_ok = bool(self.lib.cg_bits_ok())
         """Whether the state's live-slot map (``proof_bits``) marks exactly the live ring
         slots at the end of this replay (``proof_skipmap`` jumps by it), and its due map

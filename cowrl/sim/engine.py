@@ -42,6 +42,7 @@ from cowrl.sim.programs import (
     GUARDED,
     N_CELLS,
     STATIC,
+    guarded_tallies,
     new_stream_state,
     program_args,
     program_decide,
@@ -454,6 +455,9 @@ class RunResult:
     wasted: int
     events: np.ndarray | None = None
     """``(faults, len(EVENT_COLUMNS))`` int64, when recorded."""
+    tallies: dict[str, int] | None = None
+    """A GUARDED program's decision tallies (:func:`cowrl.sim.programs.guarded_tallies`,
+    the module's ``guard_*`` counters); None for other programs."""
 
 
 class ReplayEngine:
@@ -491,6 +495,8 @@ class ReplayEngine:
         self._ss0 = new_stream_state()
         self.total_ns = np.zeros(1, dtype=np.float64)
         """Sum of the fault latencies applied so far in this run (``cow_ns``)."""
+        self.tallies: dict[str, int] | None = None
+        """The last :meth:`run_program`'s GUARDED decision tallies (:attr:`RunResult.tallies`)."""
 
     def reset(self, trace: Trace, written: np.ndarray | None = None,
               noise_rng: np.random.Generator | None = None) -> FaultContext | None:
@@ -514,6 +520,7 @@ class ReplayEngine:
                            self.touched.shape[0], self.noise.shape[0])
         fresh_state(self.st)
         self.total_ns[0] = 0.0
+        self.tallies = None
         self._replay(STATIC, 0, self._cells0, 0, 1, 1, self._ss0, 0, self._ns1, False,
                      self._ev1)  # finds the first demand fault
         return self.context
@@ -586,11 +593,13 @@ class ReplayEngine:
         # Pages of the bound that are never written are never touched: no memory is used.
         out = np.empty(n_max if latencies else 0, dtype=np.float64)
         ev = np.zeros((n_max if record else 0, len(EVENT_COLUMNS)), dtype=np.int64)
-        nf = self._replay(code, static_k, cells, max_k, slots, near, new_stream_state(),
-                          n_max, out, record, ev)
+        ss = new_stream_state()
+        nf = self._replay(code, static_k, cells, max_k, slots, near, ss, n_max, out, record,
+                          ev)
+        self.tallies = guarded_tallies(ss) if code == GUARDED else None
         return RunResult(fault_ns=out[:nf] if latencies else out, faults=int(self.st[FAULTS]),
                          precopied=int(self.st[PRECOPIED]), wasted=int(self.st[WASTED]),
-                         events=ev[:nf].copy() if record else None)
+                         events=ev[:nf].copy() if record else None, tallies=self.tallies)
 
     def run_degrees(self, degrees: np.ndarray, record: bool = False, latencies: bool = True
                     ) -> RunResult:

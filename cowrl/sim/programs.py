@@ -165,7 +165,23 @@ _GGHIT = _GGMARK + 1
 _GGEPOCH = _GGHIT + 1
 G_GATE_DECAY = 1024
 G_GATE_MIN = 64  # the gate stays shut before this many marks
-STREAM_STATE = _GGEPOCH + 1
+# The decision tallies (ABI 17; cowrl_guarded.h's st->tally[], COWRL_GUARDED_T_*, in this
+# order): counts of the branches the decision took, never read by it. ``asked``: faults whose
+# table cell wanted a window; ``floor``: of them, held to k = 0 by the floor; ``refused``: past
+# the floor, k = 0 (the budget: below setup_ns, or no candidate's worst case fits; or
+# protect's cap); ``windows``: k > 0; ``short``: of them, k < want; ``pages``: their pages
+# read shared (the copies the budget reserved for); ``strided``: strided windows granted;
+# ``sib_windows`` / ``sib_pages``: sibling windows that copy a page, and their pages;
+# ``gate_open`` / ``gate_shut``: sibling_gate's verdict at each sibling window.
+G_TALLY_NAMES = ("asked", "floor", "refused", "windows", "short", "pages", "strided",
+                 "sib_windows", "sib_pages", "gate_open", "gate_shut")
+(T_ASKED, T_FLOOR, T_REFUSED, T_WINDOWS, T_SHORT, T_PAGES, T_STRIDED, T_SIB_WINDOWS,
+ T_SIB_PAGES, T_GATE_OPEN, T_GATE_SHUT) = range(len(G_TALLY_NAMES))
+GUARD_TALLY_KEYS = (*G_TALLY_NAMES, "hits", "misses")
+"""The keys of :func:`guarded_tallies`: the tallies, then the sentinels hit and missed (the
+state's hits and misses, both classes); the module's counters are ``guard_<key>``."""
+G_TALLY = _GGEPOCH + 1
+STREAM_STATE = G_TALLY + len(G_TALLY_NAMES)
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -204,6 +220,17 @@ MAX_ALIGN = 64
 
 def new_stream_state() -> np.ndarray:
     return np.zeros(STREAM_STATE, dtype=np.int64)
+
+
+def guarded_tallies(ss: np.ndarray) -> dict[str, int]:
+    """A GUARDED program's decision tallies from its state ``ss`` after a run: the counts of
+    :data:`G_TALLY_NAMES`, then ``hits`` and ``misses``, its sentinels resolved (a fault on
+    one; one evicted unreached), both classes. The module's ``guard_<name>`` counters
+    (cowrl_uapi.h, ABI 17) for the same trace."""
+    out = {n: int(ss[G_TALLY + i]) for i, n in enumerate(G_TALLY_NAMES)}
+    out["hits"] = int(ss[_GHITS] + ss[_GHITS + 1])
+    out["misses"] = int(ss[_GMISS] + ss[_GMISS + 1])
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -761,10 +788,15 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         want = (g - 1) - (vpn & (g - 1))
     k = copied = reserved = 0
     n_out = ss[_GHITS + cls] + ss[_GMISS + cls]  # floor_total: the lifetime hit rate too
-    if want > 0 and ss[_GUSE + cls] >= cells[C_FLOOR] and not (
-            cells[C_FTOTAL] and n_out > 0
-            and ss[_GHITS + cls] * G_USE_ONE < cells[C_FLOOR] * n_out) and not (
-            cells[C_FSLOW] and ss[_GSLOW + cls] < cells[C_FLOOR] << 8):
+    floored = ss[_GUSE + cls] < cells[C_FLOOR] or (
+        cells[C_FTOTAL] != 0 and n_out > 0
+        and ss[_GHITS + cls] * G_USE_ONE < cells[C_FLOOR] * n_out) or (
+        cells[C_FSLOW] != 0 and ss[_GSLOW + cls] < cells[C_FLOOR] << 8)
+    if want > 0:  # the tallies: asked, and held by the floor
+        ss[G_TALLY + T_ASKED] += 1
+        if floored:
+            ss[G_TALLY + T_FLOOR] += 1
+    if want > 0 and not floored:
         per = cells[C_LOSS]
         if cells[C_EXPECTED]:
             miss = max(G_USE_ONE - ss[_GUSE + cls], G_USE_ONE // 8)
@@ -802,6 +834,13 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 k, copied, reserved = d, cp, cp * per
                 ss[_GBUDGET] -= reserved + fixed
                 break
+        if k > 0:  # the tallies: a window granted (smaller than asked?), its pages
+            ss[G_TALLY + T_WINDOWS] += 1
+            ss[G_TALLY + T_SHORT] += k < want
+            ss[G_TALLY + T_PAGES] += copied
+            ss[G_TALLY + T_STRIDED] += ws != 0
+        else:  # refused: the budget (or protect's cap) held every candidate
+            ss[G_TALLY + T_REFUSED] += 1
     step = ws if ws else 1  # the window's pages: page + step, page + 2 step, ..
     # its last page (clipped at the region; a strided window may hold none: page)
     if ws:
@@ -844,12 +883,19 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                     family[f0 + j] &= 1
         gate = g_gate_open(cells, ss)
     if cells[C_SIB] and family.shape[0] > 0 and not (ws and k > 0):
+        if cells[C_SIBGATE]:  # the tallies: the gate's verdict
+            ss[G_TALLY + (T_GATE_OPEN if gate else T_GATE_SHUT)] += 1
         if gate:
             sib, stake = guarded_sibling(private, s0, family, f0, end + 1,
                                          min(page + cells[C_SIB], limit - 1), per,
                                          cells[C_SKIP], cells[C_SETUP] if k == 0 else 0,
                                          ss[_GBUDGET])
             ss[_GBUDGET] -= stake
+            if sib:  # the tallies: a sibling window, and its pages
+                ss[G_TALLY + T_SIB_WINDOWS] += 1
+                for j in range(end + 1, sib + 1):
+                    if family[f0 + j] & 1 and private[s0 + j] == 0:
+                        ss[G_TALLY + T_SIB_PAGES] += 1
         else:  # the ghost window: marks, copies nothing, costs nothing
             for j in range(end + 1, min(page + cells[C_SIB], limit - 1) + 1):
                 tag = mine | (ss[_GGEPOCH] << 5)

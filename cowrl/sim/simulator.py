@@ -54,6 +54,9 @@ class SimEvents:
     """The fault history at each fault: consecutive sequential hits."""
     hit_rate_fp: np.ndarray | None = None
     """The fault history at each fault: sequential-hit EWMA, fixed point."""
+    tallies: dict[str, int] | None = None
+    """A compiled GUARDED program's decision tallies (:func:`cowrl.sim.programs.guarded_tallies`:
+    the module's ``guard_*`` counters); None for other programs and ``fast=False``."""
 
     @property
     def work(self) -> np.ndarray:
@@ -160,7 +163,9 @@ def simulate(
     Returns a :class:`RunRecord`; with ``record_events`` also the per-fault
     events. ``seed`` seeds the cost model's noise. A policy that is resolved per
     trace (``precopy_best``, the oracle: ``Policy.for_trace``) is resolved first;
-    its choice lands in ``RunRecord.extra``.
+    its choice lands in ``RunRecord.extra``, and so do a compiled GUARDED program's decision
+    tallies (``guard_<key>`` for each key of :func:`cowrl.sim.programs.guarded_tallies`: the
+    names of the module's counters, which the kernel target's rows carry).
 
     ``shared``: the one-address layout (``docs/semantics.md``, "Copies at one address"):
     the regions that are other processes' copies of an earlier region (same virtual page
@@ -179,8 +184,12 @@ def simulate(
         wasted=tot["wasted"], fault_ns=fault_ns, nonfault_write_ns=cost.write_ns,
         extra=dict(policy.run_extra()),
     )
+    if engine.tallies is not None:  # a GUARDED program: the module's guard_* counters
+        rec.extra.update({f"guard_{k}": v for k, v in engine.tallies.items()})
     if record_events:
         assert table is not None
-        return rec, SimEvents.from_table(table)
+        ev = SimEvents.from_table(table)
+        ev.tallies = engine.tallies
+        return rec, ev
     return rec
 

@@ -2542,6 +2542,22 @@ static int test_sibling(void)
 		     demand + precopy, out[0]);
 	if (!sib_copies)
 		fail("no precopy copy past its degree: the sibling window never copied");
+	/*
+	 * ABI 17: the decision tallies, kept across the SET_POLICY resets and the targets
+	 * dropped: every asked window granted, floored or refused; each copy past its degree one
+	 * of the sibling pages the decisions counted (a page may be private by its work's turn)
+	 */
+	if (c.guard_asked != c.guard_floor + c.guard_refused + c.guard_windows ||
+	    c.guard_asked > c.decisions || c.guard_short > c.guard_windows ||
+	    c.guard_sib_windows > c.guard_sib_pages ||
+	    (unsigned long long)sib_copies > c.guard_sib_pages)
+		fail("tallies: asked %llu floor %llu refused %llu windows %llu short %llu, sibling "
+		     "windows %llu pages %llu (%ld copies past the degree), decisions %llu",
+		     (unsigned long long)c.guard_asked, (unsigned long long)c.guard_floor,
+		     (unsigned long long)c.guard_refused, (unsigned long long)c.guard_windows,
+		     (unsigned long long)c.guard_short, (unsigned long long)c.guard_sib_windows,
+		     (unsigned long long)c.guard_sib_pages, sib_copies,
+		     (unsigned long long)c.decisions);
 	if (sib_cap_rounds < 3)
 		fail("%ld cap rounds", sib_cap_rounds);
 	for (int i = 0; i < SIB_NPOL; i++)
@@ -2562,6 +2578,8 @@ static int test_sibling(void)
 	       "\"precopy_nocopy\": %llu, \"proof_clean\": %llu, \"proof_lost\": %llu, "
 	       "\"decisions\": %llu, \"max_pending\": %llu, \"work_failed\": %llu, "
 	       "\"out_of_scope\": %llu, \"bad_pages\": %ld, \"memfree_drop_kb\": %ld, "
+	       "\"guard_asked\": %llu, \"guard_windows\": %llu, \"guard_sib_windows\": %llu, "
+	       "\"guard_sib_pages\": %llu, \"guard_gate_open\": %llu, \"guard_gate_shut\": %llu, "
 	       "\"ok\": %s, \"why\": \"%s\"}\n",
 	       sib_cap_rounds, sib_bad_errno, sib_nrecs, demand, precopy, sib_copies, max_off,
 	       bad_rec, orphans, (unsigned long long)c.precopy_tries,
@@ -2569,6 +2587,9 @@ static int test_sibling(void)
 	       (unsigned long long)c.proof_lost, (unsigned long long)c.decisions,
 	       (unsigned long long)c.max_pending, (unsigned long long)c.work_failed,
 	       (unsigned long long)c.out_of_scope, out[2], leak_kb,
+	       (unsigned long long)c.guard_asked, (unsigned long long)c.guard_windows,
+	       (unsigned long long)c.guard_sib_windows, (unsigned long long)c.guard_sib_pages,
+	       (unsigned long long)c.guard_gate_open, (unsigned long long)c.guard_gate_shut,
 	       why[0] ? "false" : "true", why);
 	close(sib_fd);
 	return 0;

@@ -125,6 +125,13 @@ def test_sibling_window_under_policy_and_target_churn(stress: KernelSession) -> 
     assert s["proof_clean"] + s["proof_lost"] <= s["precopy_copies"], s
     assert s["decisions"] <= s["demand_faults"] and s["max_pending"] <= s["writers"], s
     assert s["memfree_drop_kb"] < 48 * 1024, s
+    # ABI 17's tallies, read back through the resets and drops of the churn (the harness
+    # checks asked = floor + refused + windows, and each copy past its degree among the
+    # sibling pages the decisions counted): sibling windows opened, and the gate (policy 1,
+    # m = 4, every price 0: open from 64 marks on) held some shut and let others open
+    assert s["guard_windows"] > 0 and s["guard_sib_windows"] > 0, s
+    assert s["guard_sib_pages"] >= s["sibling_copies"], s
+    assert s["guard_gate_shut"] > 0 and s["guard_gate_open"] > 0, s
 
 
 def test_runner_faults_have_distinct_errors_and_leave_no_target(stress: KernelSession) -> None:

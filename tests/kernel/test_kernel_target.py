@@ -718,8 +718,10 @@ def _assert_module_equals_simulator(session: KernelSession, i: int, trace: Trace
     """Run ``i`` of the session made the simulator's decisions exactly: the same demand
     faults (page and k, in order), pages precopied per fault and totals (``shared``: a run
     with the copies at one address, ``RunRequest(shared=True)``, against the simulator's
-    one-address layout). Returns its row."""
+    one-address layout), and counted them alike (the decision tallies, ABI 17). Returns its
+    row."""
     from cowrl.sim import simulate
+    from cowrl.sim.simulator import trims
 
     r, kev = session.records[i], session.events[i]
     assert kev is not None and r.extra["mode"] == "table"
@@ -738,7 +740,24 @@ def _assert_module_equals_simulator(session: KernelSession, i: int, trace: Trace
     assert r.extra["precopy_skipped"] == int(ev.skipped.sum()), (r.extra["precopy_skipped"],
                                                                  int(ev.skipped.sum()))
     assert r.extra["integrity_ok"] and r.extra["dropped"] == 0 and r.extra["nmissed"] == 0
+    # ABI 17: why windows were or were not granted, counted by the module's decisions as by
+    # the compiled program's (a TABLE or STATIC run's are 0; a Python-decided run has none)
+    tal = _tallies(r)
+    if ev.tallies is not None:
+        assert tal == ev.tallies, (tal, ev.tallies)
+        assert tal["asked"] == tal["floor"] + tal["refused"] + tal["windows"], tal
+        assert tal["windows"] == int((kev.degree > 0).sum()), tal
+    elif not trims(policy):
+        assert not any(tal.values()), tal
     return r
+
+
+def _tallies(r: RunRecord) -> dict[str, int]:
+    """A kernel run's GUARDED decision tallies (its ``guard_*`` counters), by their simulator
+    names (cowrl.sim.programs.guarded_tallies)."""
+    from cowrl.sim.programs import GUARD_TALLY_KEYS
+
+    return {k: r.extra[f"guard_{k}"] for k in GUARD_TALLY_KEYS}
 
 
 @pytest.mark.parametrize("trace,policy", [(t, p) for p in EQ_POLICIES for t in EQ_TRACES]
@@ -765,7 +784,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 16
+    assert c["abi_version"] == 17
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -1091,6 +1110,35 @@ def test_the_sibling_gate_opened_in_the_module(session: KernelSession, cguarded)
                     t.region_vpn_offsets, t.region_writers, slots=harness_slots(t, shared=True))
     marks, hits, _, _ = cguarded.last_gate
     assert marks >= 64 and hits <= marks, cguarded.last_gate
+    # ABI 17: the module's own tallies say so (the simulator's and the header's, equal:
+    # _assert_module_equals_simulator): the gate let sibling windows open and held others shut
+    tal4 = _tallies(_rec(session, t.name, "shield64_sib_gate4"))
+    tal0 = _tallies(_rec(session, t.name, "shield64_sib_gate0"))
+    assert tal4["gate_open"] > 0 and tal4["gate_shut"] > 0 and tal4["sib_windows"] > 0, tal4
+    assert tal4 == cguarded.last_tallies, (tal4, cguarded.last_tallies)
+    assert tal0["gate_open"] == tal0["gate_shut"] == 0 and tal0["sib_windows"] > 0, tal0
+
+
+def test_guarded_tallies_are_not_trivial(session: KernelSession) -> None:
+    """The tallies the module's GUARDED runs report (equal to the simulator's in every run,
+    _assert_module_equals_simulator) are not vacuous: on the forked family shield64's windows
+    are granted, cut short, refused by the budget and held by the floor, the sentinels hit and
+    missed; on the bottom-up rows the 128 row starts get the whole 64 pages asked (the
+    windows not short; the simulator: 136 granted, 8 of them short, 150 refused); the strided
+    runs grant strided windows; the proof runs on the generated traces grant and refuse."""
+    sib = _tallies(_rec(session, SIBLING_TRACE.name, "shield64_sib_gate4"))
+    for key in ("asked", "floor", "refused", "windows", "short", "pages", "hits", "misses"):
+        assert sib[key] > 0, (key, sib)
+    rows = _tallies(_rec(session, "n_bottomup", "shield64"))
+    assert rows["windows"] - rows["short"] == 128 and rows["refused"] > 0, rows
+    strided = sum(_tallies(_rec(session, t, p))["strided"] for t in STRIDE_TRACES
+                  for p in STRIDE_POLICIES)
+    assert strided > 0
+    total: dict[str, int] = {}
+    for t in GUARDED_TRACES:
+        for k, v in _tallies(_rec(session, t, "guarded_loose_proof")).items():
+            total[k] = total.get(k, 0) + v
+    assert total["windows"] > 0 and total["refused"] > 0, total
 
 
 def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:

@@ -47,6 +47,7 @@ int main(void)
 	O(cowrl_counters, decide_clock_ns); O(cowrl_counters, kernel_copies);
 	O(cowrl_counters, targets); O(cowrl_counters, proof_clean);
 	O(cowrl_counters, proof_credited); O(cowrl_counters, proof_foreign);
+	O(cowrl_counters, guard_asked); O(cowrl_counters, guard_misses);
 	I(COWRL_IOC_VERSION); I(COWRL_IOC_REGISTER); I(COWRL_IOC_UNREGISTER);
 	I(COWRL_IOC_SET_POLICY); I(COWRL_IOC_COUNTERS); I(COWRL_IOC_RESET);
 	I(COWRL_IOC_MANUAL_COW);
@@ -81,7 +82,10 @@ def test_python_abi_matches_compiled_header(tmp_path: Path) -> None:
 
 def test_abi_basics() -> None:
     abi = load_abi()
-    assert abi.version == 16
+    assert abi.version == 17
+    # v17: the 13 GUARDED decision tallies after proof_foreign (26 counters before them)
+    c = abi.structs["cowrl_counters"]
+    assert ctypes.sizeof(c) == (26 + 13) * 8 and c.guard_asked.offset == 26 * 8
     assert abi.device == "/dev/cowrl"
     assert record_dtype().itemsize == ctypes.sizeof(abi.structs["cowrl_record"]) == 48
     assert abi.COWRL_POLICY_TABLE != abi.COWRL_POLICY_STATIC  # room for the decision table
