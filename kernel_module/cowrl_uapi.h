@@ -168,6 +168,14 @@ struct cowrl_counters {
 };
 
 /*
+ * The v17 counters in struct order, guard_<n> for each X(n): cowrl_guarded.h's tallies in
+ * COWRL_GUARDED_T_* order, then the sentinels' hits and misses (the module fills them, the
+ * harness prints them, from this one list).
+ */
+#define COWRL_GUARD_COUNTERS(X) X(asked) X(floor) X(refused) X(windows) X(short) X(pages) \
+	X(strided) X(sib_windows) X(sib_pages) X(gate_open) X(gate_shut) X(hits) X(misses)
+
+/*
  * Break COW for every page of [addr, addr+len) of the caller: @addr and @len
  * page aligned, the range below TASK_SIZE, @flags and @reserved 0.
  */

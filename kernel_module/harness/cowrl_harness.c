@@ -870,17 +870,9 @@ done:
 		(unsigned long long)cnt.proof_credited, (unsigned long long)cnt.proof_reads,
 		(unsigned long long)cnt.proof_foreign);
 	/* v17: the GUARDED decision tallies */
-	fprintf(f, "guard_asked=%llu\nguard_floor=%llu\nguard_refused=%llu\n"
-		"guard_windows=%llu\nguard_short=%llu\nguard_pages=%llu\nguard_strided=%llu\n"
-		"guard_sib_windows=%llu\nguard_sib_pages=%llu\nguard_gate_open=%llu\n"
-		"guard_gate_shut=%llu\nguard_hits=%llu\nguard_misses=%llu\n",
-		(unsigned long long)cnt.guard_asked, (unsigned long long)cnt.guard_floor,
-		(unsigned long long)cnt.guard_refused, (unsigned long long)cnt.guard_windows,
-		(unsigned long long)cnt.guard_short, (unsigned long long)cnt.guard_pages,
-		(unsigned long long)cnt.guard_strided, (unsigned long long)cnt.guard_sib_windows,
-		(unsigned long long)cnt.guard_sib_pages, (unsigned long long)cnt.guard_gate_open,
-		(unsigned long long)cnt.guard_gate_shut, (unsigned long long)cnt.guard_hits,
-		(unsigned long long)cnt.guard_misses);
+#define GUARD_PRINT(n) fprintf(f, "guard_" #n "=%llu\n", (unsigned long long)cnt.guard_##n);
+	COWRL_GUARD_COUNTERS(GUARD_PRINT)
+#undef GUARD_PRINT
 	if (fclose(f))
 		die(path);
 	/* Lost records or probes, or precopy that did not run, make the counts wrong. */
