@@ -174,15 +174,15 @@ def measured_vs_sim(rows: list[dict[str, Any]], sim_rows: list[dict[str, Any]],
 
 def _tallies_same(r: Mapping[str, Any], s: Mapping[str, Any] | None) -> str:
     """"yes" if the GUARDED decision tallies (``guard_*``) of a measured row equal its
-    simulator row's, "no (...)" with the keys that differ, "-" where the simulator has none
-    (not a compiled GUARDED program; the kernel target's rows carry zeros then)."""
+    simulator row's, "no: " and the tallies that differ, "-" where either row has none (the
+    simulator's: not a compiled GUARDED program; the kernel target's rows carry zeros then)."""
     from cowrl.sim.programs import GUARD_TALLY_KEYS
 
-    keys = [f"guard_{k}" for k in GUARD_TALLY_KEYS]
-    if s is None or any(s.get(k) in (None, "") for k in keys) or any(
-            r.get(k) in (None, "") for k in keys):
+    pairs = [(k, r.get(f"guard_{k}"), s.get(f"guard_{k}") if s else None)
+             for k in GUARD_TALLY_KEYS]
+    if any(v in (None, "") or w in (None, "") for _, v, w in pairs):
         return "-"
-    diff = [f"{k[6:]} {int(r[k])} (sim {int(s[k])})" for k in keys if int(r[k]) != int(s[k])]
+    diff = [f"{k} {int(v)} (sim {int(w)})" for k, v, w in pairs if int(v) != int(w)]
     return "yes" if not diff else "no: " + ", ".join(diff)
 
 

@@ -286,8 +286,7 @@ static atomic64_t cowrl_pending;
  * dropped targets and those SET_POLICY reset (each state's tally[], then its sentinel hits and
  * misses).  The live states count under their targets' locks; COUNTERS adds them to these.
  */
-#define COWRL_GTALLIES (COWRL_GUARDED_TALLIES + 2)
-static atomic64_t cowrl_gtally_gone[COWRL_GTALLIES];
+static atomic64_t cowrl_gtally_gone[COWRL_GUARDED_COUNTS];
 
 /*
  * The fault-path helpers below are inlined into their callers (all NOKPROBE):
@@ -1368,25 +1367,14 @@ static long cowrl_manual_cow(struct cowrl_manual_cow __user *uarg)
 	return ret;
 }
 
-/* @st's decision tallies, then its sentinel hits and misses (COWRL_GTALLIES values). */
-static void cowrl_gtally_read(const struct cowrl_guarded_state *st, u64 *out)
-{
-	int i;
-
-	for (i = 0; i < COWRL_GUARDED_TALLIES; i++)
-		out[i] = st->tally[i];
-	out[COWRL_GUARDED_TALLIES] = (u64)st->hits[0] + st->hits[1];
-	out[COWRL_GUARDED_TALLIES + 1] = (u64)st->misses[0] + st->misses[1];
-}
-
 /* Keep @st's tallies before it is freed or reset (no decision may count in it meanwhile). */
 static void cowrl_gtally_fold(const struct cowrl_guarded_state *st)
 {
-	u64 v[COWRL_GTALLIES];
+	u64 v[COWRL_GUARDED_COUNTS];
 	int i;
 
-	cowrl_gtally_read(st, v);
-	for (i = 0; i < COWRL_GTALLIES; i++)
+	cowrl_guarded_counts(st, v);
+	for (i = 0; i < COWRL_GUARDED_COUNTS; i++)
 		atomic64_add(v[i], &cowrl_gtally_gone[i]);
 }
 
@@ -1795,7 +1783,7 @@ static long cowrl_get_counters(struct cowrl_counters __user *uarg)
 		.proof_reads = atomic64_read(&cowrl_cnt[CNT_PROOF_READS]),
 		.proof_foreign = atomic64_read(&cowrl_cnt[CNT_PROOF_FOREIGN]),
 	};
-	u64 g[COWRL_GTALLIES], v[COWRL_GTALLIES];
+	u64 g[COWRL_GUARDED_COUNTS], v[COWRL_GUARDED_COUNTS];
 	unsigned long flags;
 	int i, j;
 
@@ -1803,7 +1791,7 @@ static long cowrl_get_counters(struct cowrl_counters __user *uarg)
 	cowrl_reap();
 	c.targets = cowrl_ntargets;
 	/* the decision tallies: the dropped and reset states', and each live state's */
-	for (j = 0; j < COWRL_GTALLIES; j++)
+	for (j = 0; j < COWRL_GUARDED_COUNTS; j++)
 		g[j] = atomic64_read(&cowrl_gtally_gone[j]);
 	for (i = 0; i < COWRL_MAX_TARGETS; i++) {
 		struct cowrl_tgt *tg = rcu_dereference_protected(cowrl_tgts[i],
@@ -1812,9 +1800,9 @@ static long cowrl_get_counters(struct cowrl_counters __user *uarg)
 		if (!tg || !tg->gstate)
 			continue;
 		spin_lock_irqsave(&tg->lock, flags);
-		cowrl_gtally_read(tg->gstate, v);
+		cowrl_guarded_counts(tg->gstate, v);
 		spin_unlock_irqrestore(&tg->lock, flags);
-		for (j = 0; j < COWRL_GTALLIES; j++)
+		for (j = 0; j < COWRL_GUARDED_COUNTS; j++)
 			g[j] += v[j];
 	}
 	mutex_unlock(&cowrl_mutex);
@@ -1823,7 +1811,7 @@ static long cowrl_get_counters(struct cowrl_counters __user *uarg)
 	 * (the kernel tests compare each counter by name with the simulator's)
 	 */
 #define COWRL_GUARD_ONE(n) + 1
-	BUILD_BUG_ON(0 COWRL_GUARD_COUNTERS(COWRL_GUARD_ONE) != COWRL_GTALLIES);
+	BUILD_BUG_ON(0 COWRL_GUARD_COUNTERS(COWRL_GUARD_ONE) != COWRL_GUARDED_COUNTS);
 #undef COWRL_GUARD_ONE
 	j = 0;
 #define COWRL_GUARD_FILL(n) c.guard_##n = g[j++];
@@ -1844,7 +1832,7 @@ static void cowrl_reset(void)
 	cowrl_reap();
 	cowrl_states_reset();
 	/* the tallies the reap and the reset kept: gone too */
-	for (i = 0; i < COWRL_GTALLIES; i++)
+	for (i = 0; i < COWRL_GUARDED_COUNTS; i++)
 		atomic64_set(&cowrl_gtally_gone[i], 0);
 	mutex_unlock(&cowrl_mutex);
 	spin_lock_irqsave(&ring_lock, flags);

@@ -421,6 +421,21 @@ static inline void cowrl_guarded_reset(struct cowrl_guarded_state *st)
 	st->sib_use = COWRL_GUARDED_USE_ONE / 2;
 }
 
+/*
+ * @st's decision tallies (COWRL_GUARDED_T_*), then its sentinels hit and missed (both
+ * classes): COWRL_GUARDED_COUNTS values, the module's guard_* counters in their order.
+ */
+#define COWRL_GUARDED_COUNTS (COWRL_GUARDED_TALLIES + 2)
+static inline void cowrl_guarded_counts(const struct cowrl_guarded_state *st, cp_u64 *out)
+{
+	cp_u32 i;
+
+	for (i = 0; i < COWRL_GUARDED_TALLIES; i++)
+		out[i] = st->tally[i];
+	out[COWRL_GUARDED_TALLIES] = (cp_u64)st->hits[0] + st->hits[1];
+	out[COWRL_GUARDED_TALLIES + 1] = (cp_u64)st->misses[0] + st->misses[1];
+}
+
 /* sibling_gate: @marks sibling pages marked, @hits saved (both halved at GATE_DECAY marks). */
 static inline void cowrl_guarded_gate_add(struct cowrl_guarded_state *st, cp_u32 marks,
 					  cp_u32 hits)

@@ -254,19 +254,8 @@ void cg_gate(int64_t *out)
 	out[3] = st.sib_use;
 }
 
-/*
- * The decision tallies of the last cg_replay (st.tally[], COWRL_GUARDED_T_* order), then its
- * sentinel hits and misses (both classes): the module's guard_* counters (ABI 17).
- */
-void cg_tallies(int64_t *out)
-{
-	int i;
-
-	for (i = 0; i < COWRL_GUARDED_TALLIES; i++)
-		out[i] = (int64_t)st.tally[i];
-	out[COWRL_GUARDED_TALLIES] = (int64_t)st.hits[0] + st.hits[1];
-	out[COWRL_GUARDED_TALLIES + 1] = (int64_t)st.misses[0] + st.misses[1];
-}
+/* The module's guard_* counters (ABI 17) of the last cg_replay: cowrl_guarded_counts(). */
+void cg_tallies(cp_u64 *out) { cowrl_guarded_counts(&st, out); }
 
 unsigned int cg_n_tallies(void) { return COWRL_GUARDED_TALLIES; }
 
@@ -511,7 +500,7 @@ class CGuarded:
         self.last_skips = int(self.lib.cg_last_skips())
         """Private pages its precopy walks stepped over, each to the last page its decision
         read shared (the module's ``precopy_skipped``)."""
-        tal = np.zeros(len(G_TALLY_NAMES) + 2, dtype=np.int64)
+        tal = np.zeros(len(GUARD_TALLY_KEYS), dtype=np.uint64)
         self.lib.cg_tallies(tal.ctypes.data)
         self.last_tallies = dict(zip(GUARD_TALLY_KEYS,
                                      (int(x) for x in tal), strict=True))
