@@ -290,9 +290,9 @@ def write_report(out: Path, rows: list[dict[str, Any]], traces: Sequence[Trace],
                   "of a decision at each of baseline's faults) and measured (the same program "
                   "with a table of zeros on this trace and target); cow_ns / write: the COW "
                   "time on the critical path per write; tallies = sim: a GUARDED program's "
-                  "decision tallies (asked, held by the floor, refused by the budget, windows, "
-                  "pages, sentinels hit and missed: `guard_*` in results.csv) equal the "
-                  "simulator's.", ""]
+                  "decision tallies (asked, held by the floor, refused by the budget and why, "
+                  "windows, pages, sentinels hit and missed, the budget's flow in ns: `guard_*` "
+                  "in results.csv) equal the simulator's.", ""]
         section = measured_vs_sim(rows, sim_rows, decide or {})
         lines += section
         shown += ["", *section]
