@@ -461,7 +461,10 @@ static inline void cowrl_guarded_counts(const struct cowrl_guarded_state *st, cp
 	out[COWRL_GUARDED_TALLIES + 2] = (cp_u64)st->budget;
 }
 
-/* The budget moves only through these two: @ns (>= 0) added or spent, tallied under @t. */
+/*
+ * The budget moves through these two, @ns (>= 0) added or spent, tallied under @t (and, in a
+ * proof look's loop, through plain decrements that the look tallies at once: below).
+ */
 static inline void cowrl_guarded_earn(struct cowrl_guarded_state *st, cp_u32 t, cp_s64 ns)
 {
 	st->budget += ns;
@@ -472,6 +475,25 @@ static inline void cowrl_guarded_pay(struct cowrl_guarded_state *st, cp_u32 t, c
 {
 	st->budget -= ns;
 	st->tally[t] += (cp_u64)ns;
+}
+
+/*
+ * Inside a proof look's loop the walk's prices are paid as plain budget decrements (each
+ * step costs what it was measured to, tests/kernel's ring step prices) and tallied at once:
+ * T_SPEND_WALK takes the budget before the loop and gives back the budget after it, and
+ * each other change of the budget in the loop (a proof's credit, a sibling page's rest of
+ * its loss) is offset there too.  (Read only under the lock, after the decision.)
+ */
+static inline void cowrl_guarded_earn_look(struct cowrl_guarded_state *st, cp_u32 t, cp_s64 ns)
+{
+	cowrl_guarded_earn(st, t, ns);
+	st->tally[COWRL_GUARDED_T_SPEND_WALK] += (cp_u64)ns;
+}
+
+static inline void cowrl_guarded_pay_look(struct cowrl_guarded_state *st, cp_u32 t, cp_s64 ns)
+{
+	cowrl_guarded_pay(st, t, ns);
+	st->tally[COWRL_GUARDED_T_SPEND_WALK] -= (cp_u64)ns;
 }
 
 /* sibling_gate: @marks sibling pages marked, @hits saved (both halved at GATE_DECAY marks). */
@@ -811,6 +833,7 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 	}
 	if (backoff && COWRL_GUARDED_BACKOFF_STEPS * tb->proof_reads < steps)
 		steps = COWRL_GUARDED_BACKOFF_STEPS * tb->proof_reads;
+	st->tally[COWRL_GUARDED_T_SPEND_WALK] += (cp_u64)st->budget;	/* (earn_look) */
 	for (step = 0; step < steps && n < tb->proof_reads && left; step++) {
 		cp_s64 v;
 
@@ -825,7 +848,7 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 					cut = 1;	/* the budget cannot pay the jump */
 					break;
 				}
-				cowrl_guarded_pay(st, COWRL_GUARDED_T_SPEND_WALK, tb->walk_due_ns);
+				st->budget -= tb->walk_due_ns;
 				if (tb->proof_span && i == st->proof_tail && !st->proof_page[i])
 					/* the slots before the next live one are empty */
 					st->proof_tail = cowrl_guarded_next_live(st, i);
@@ -836,7 +859,7 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 					cut = 1;	/* the budget cannot pay the jump */
 					break;
 				}
-				cowrl_guarded_pay(st, COWRL_GUARDED_T_SPEND_WALK, tb->walk_empty_ns);
+				st->budget -= tb->walk_empty_ns;
 				j = cowrl_guarded_next_live(st, i);
 				if (tb->proof_span && i == st->proof_tail)
 					st->proof_tail = j;	/* the slots jumped over are empty */
@@ -851,7 +874,7 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 				cut = 1;	/* the budget cannot pay this step */
 				break;
 			}
-			cowrl_guarded_pay(st, COWRL_GUARDED_T_SPEND_WALK, price);
+			st->budget -= price;
 		} else {
 			/*
 			 * A live entry stepped over unread (another region's, or not yet due)
@@ -868,13 +891,11 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 			if (counted)
 				left--;
 			if (other) {
-				/* another region's or process's */
-				cowrl_guarded_pay(st, COWRL_GUARDED_T_SPEND_WALK, tb->walk_ns);
+				st->budget -= tb->walk_ns;	/* another region's or process's */
 				if (counted)	/* due for its own region's looks */
 					soon = 0;
 			} else if (later) {
-				/* not yet due */
-				cowrl_guarded_pay(st, COWRL_GUARDED_T_SPEND_WALK, tb->walk_ns);
+				st->budget -= tb->walk_ns;	/* not yet due */
 				if (counted && st->proof_due[i] - now < soon)
 					soon = st->proof_due[i] - now;
 			} else {
@@ -884,8 +905,9 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 					proved = 1;
 					if (st->proof_stake[i] > 0) {
 						/* a sibling page: its stake and gain */
-						cowrl_guarded_earn(st, COWRL_GUARDED_T_ADD_CREDIT,
-								   st->proof_stake[i] + tb->gain_ns);
+						cowrl_guarded_earn_look(st,
+							COWRL_GUARDED_T_ADD_CREDIT,
+							st->proof_stake[i] + tb->gain_ns);
 						st->sib_use += (COWRL_GUARDED_USE_ONE -
 								st->sib_use) >> 4;
 						/* sibling_gate: a hit (at most the marks) */
@@ -893,7 +915,8 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 						    st->gate_hit < st->gate_mark)
 							cowrl_guarded_gate_add(st, 0, 1);
 					} else {
-						cowrl_guarded_earn(st, COWRL_GUARDED_T_ADD_CREDIT,
+						cowrl_guarded_earn_look(st,
+							COWRL_GUARDED_T_ADD_CREDIT,
 							tb->loss_ns + tb->gain_ns +
 							(cp_s64)(tb->proof_ttl -
 								 st->proof_miss[i]) * tb->read_ns);
@@ -909,7 +932,7 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 					if (st->proof_stake[i] > 0) {	/* a sibling page: a miss */
 						st->sib_use -= st->sib_use >> 4;
 						if (tb->sibling_stake == 2)	/* the rest */
-							cowrl_guarded_pay(st,
+							cowrl_guarded_pay_look(st,
 								COWRL_GUARDED_T_SPEND_SIB,
 								tb->loss_ns - st->proof_stake[i]);
 					}
@@ -934,6 +957,7 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 				st->proof_head;
 		i = (i + 1) & (COWRL_GUARDED_PROOFS - 1);
 	}
+	st->tally[COWRL_GUARDED_T_SPEND_WALK] -= (cp_u64)st->budget;	/* its walk's prices */
 	/*
 	 * Stopped with fewer than proof_reads reads: every live entry was looked at, and the
 	 * full loop (128 entries) would have come back to where it started.  With proof_ttl
