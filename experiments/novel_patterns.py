@@ -704,10 +704,13 @@ def run(costmodel: str, traces: Sequence[Trace], bandit_dirs: Sequence[Path],
     for t in tqdm(traces, desc=costmodel, disable=not progress, leave=False):
         got = measure(policies, [t], cost, 1.0)
         for p in policies:  # per-write latency: what the objective does not price
-            lat = summarize(simulate(t, p, cost), 1.0, cost.page_cost_ns)
-            for r in got:
+            rec: Any = simulate(t, p, cost)
+            lat = summarize(rec, 1.0, cost.page_cost_ns)
+            tallies = {k: v for k, v in (rec.extra or {}).items() if k.startswith("guard_")}
+            for r in got:  # and a GUARDED program's decision tallies (the --json rows)
                 if r["policy"] == p.name:
-                    r.update(write_p99_ns=lat["write_p99_ns"], write_max_ns=lat["write_max_ns"])
+                    r.update(write_p99_ns=lat["write_p99_ns"], write_max_ns=lat["write_max_ns"],
+                             **tallies)
         for r in got:
             r.update(n_pages=t.n_pages, writes=t.writes)
         rows += got
