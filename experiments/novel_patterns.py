@@ -309,6 +309,8 @@ BUILDERS: dict[str, Callable[[int, np.random.Generator], Trace]] = {
 # policies before the first run ("Expected:"; objective / baseline under seed_table1, host
 # alike unless said). Every round-2 trace keeps each page's first write only, in order (a
 # later write to a private page takes no fault and decides nothing; it bounds the length).
+# None is a shape of the session 19-24 unseen-shape audits either (docs/results/
+# unseen-shapes-s2*.md, kernel-unseen-shapes-1ecc2ee.md).
 
 AUDIT_SEED_2 = 20261207
 """Root of the round-2 draws (its own stream, as :data:`AUDIT_SEED` for round 1)."""
@@ -321,11 +323,13 @@ def _first(pages: Any) -> np.ndarray:
     return p[np.sort(idx)]
 
 
-def _trace2(name: str, pages: Any, n_pages: int, **meta: Any) -> Trace:
+def _trace2(name: str, pages: Any, n_pages: int, region_sizes: Any = None, **meta: Any
+            ) -> Trace:
     p = _first(pages)
     if p.size == 0 or int(p.min()) < 0 or int(p.max()) >= n_pages:
         raise ValueError(f"{name}: a page outside 0..{n_pages - 1}")  # a builder's bug
-    return Trace(pages=p, n_pages=n_pages, name=name,
+    rs = None if region_sizes is None else np.asarray(region_sizes, dtype=np.int64)
+    return Trace(pages=p, n_pages=n_pages, name=name, region_sizes=rs,
                  meta={"generator": f"novel_patterns.{name}", **meta})
 
 
@@ -335,14 +339,6 @@ def _spread(v: np.ndarray) -> np.ndarray:
     out = np.zeros_like(v)
     for i in range(16):
         out |= ((v >> i) & 1) << (2 * i)
-    return out
-
-
-def _bitrev(v: np.ndarray, bits: int) -> np.ndarray:
-    v = np.asarray(v, dtype=np.int64)
-    out = np.zeros_like(v)
-    for i in range(bits):
-        out |= ((v >> i) & 1) << (bits - 1 - i)
     return out
 
 
@@ -379,193 +375,255 @@ def zorder_rows(n: int, rng: np.random.Generator) -> Trace:
     return _trace2("zorder_rows", np.concatenate(out), 2 ** (2 * m - b), esize=esize)
 
 
-def bit_reversal(n: int, rng: np.random.Generator) -> Trace:
-    """The in-place bit-reversal permutation of an FFT (complex floats or doubles, 512 or 256
-    per page) over an array of 2^k pages (the largest power of two in the region, or a half or
-    a quarter of it) at a random page offset in the region (the rest of the heap is not
-    written): for i ascending, if i < rev(i), swap x[i] and x[rev(i)]. First writes, relative
-    to the array: page 0, then a/2, a/4, 3a/4, a/8, .. (a = 2^k pages: a comb of stride a/E
-    visited in bit-reversed order, E elements per page), then the comb shifted by half its
-    stride, ..: every page of the array written, in an order with no adjacency until the
-    comb's offsets meet.
-    Expected: like ``hash_probe`` (dense in an order no context predicts): best fixed k 64
-    0.70-0.80 / 0.77-0.85, oracle near it; guarded, shield64 and readahead ~1.00; safe;
-    misses 1.10 x best k and the oracle-share target."""
-    esize = int(rng.choice([8, 16]))
-    e = 4096 // esize
-    k = max(0, int(np.log2(n)) - int(rng.integers(0, 3)))
-    base = int(rng.integers(0, n - 2 ** k + 1))
-    bits = k + int(np.log2(e))
-    i = np.arange(2 ** bits, dtype=np.int64)
-    r = _bitrev(i, bits)
-    sw = i < r
-    out = base + np.stack([i[sw], r[sw]], axis=1).reshape(-1) // e
-    return _trace2("bit_reversal", out, n, esize=esize, array_pages=2 ** k, array_base=base)
-
-
-def dp_wavefront(n: int, rng: np.random.Generator) -> Trace:
-    """A dynamic-programming table (edit distance / Smith-Waterman: 2-, 4- or 8-byte cells,
-    rows of R = 2..8 pages, row-major) filled by a blocked wavefront, as parallel DP codes
-    fill it: tiles of B = 8..64 rows x one page of cells, tile (i, j) (rows iB.., the j-th
-    page of the row) in wave i + j, the tiles of a wave one after another (i ascending), each
-    tile's rows in order. Page (r, c) is written in wave r // B + c: a tile is a run of B
-    pages at stride R, and a wave visits several such runs, each B rows further down and one
-    page to the left (column c's stream runs B rows behind column c - 1's; between runs the
-    writes jump about B * R pages forward).
-    Expected: best fixed k 64 (dense, every page eventually written) ~0.70 / ~0.77; guarded
-    and shield64 gain part of it with strided windows inside a tile's run (0.75-0.95); the
-    adjacent page (the next column) comes a wave later; readahead ~1.0; safe."""
-    esize = int(rng.choice([2, 4, 8]))
-    e = 4096 // esize
-    rp = int(rng.integers(2, 9))
-    tb = int(2 ** rng.integers(3, 7))
-    rows = max(1, n // rp)
-    r, c = np.meshgrid(np.arange(rows), np.arange(rp), indexing="ij")
-    r, c = r.reshape(-1), c.reshape(-1)
-    order = np.lexsort((r, r // tb, r // tb + c))
-    return _trace2("dp_wavefront", (r * rp + c)[order], rows * rp, row_pages=rp,
-                   cells_per_page=e, tile_rows=tb)
-
-
-def bfs_grid(n: int, rng: np.random.Generator) -> Trace:
-    """A breadth-first search / flood fill over a 2-D grid (distance labels of 4 or 8 bytes,
-    rows of R = 1..4 pages, row-major) from a random source cell, stopped when the target is
-    found at a level covering 30-100% of the grid. Page (r, c) is first written at level
-    |r - r0| + the column distance from c0 to the page's cells; inside a level in the queue's
-    (here a random) order. Shape: an expanding diamond: per level the page of row r0 - l and
-    that of row r0 + l (two strided streams, -R and +R pages, interleaved), a page to the
-    side every E levels.
-    Expected: best fixed k large (16-64) 0.72-0.90; guarded and shield64 0.97-1.00 (the two
-    streams alternate, so no constant stride, and adjacent pages come E levels later);
-    readahead ~1.0; safe; misses 1.10 x best k."""
-    esize = int(rng.choice([4, 8]))
-    e = 4096 // esize
-    rp = int(rng.integers(1, 5))
-    rows = max(1, n // rp)
-    r0, c0 = int(rng.integers(rows)), int(rng.integers(rp * e))
-    r, c = np.meshgrid(np.arange(rows), np.arange(rp), indexing="ij")
-    lo, hi = c * e, c * e + e - 1
-    dc = np.where(c0 < lo, lo - c0, np.where(c0 > hi, c0 - hi, 0))
-    level = (np.abs(r - r0) + dc).reshape(-1)
-    stop = np.quantile(level, rng.uniform(0.3, 1.0))
-    key = level + rng.random(level.size) * 0.5
-    order = np.argsort(key, kind="stable")
-    order = order[level[order] <= stop]
-    return _trace2("bfs_grid", (r * rp + c).reshape(-1)[order], rows * rp, row_pages=rp,
-                   cells_per_page=e, source=(r0, c0))
-
-
-def omp_dynamic(n: int, rng: np.random.Generator) -> Trace:
-    """First touch of an array by T = 2..16 threads under an OpenMP ``schedule(dynamic, C)``
-    loop (C = 4..64 pages): a thread writes its chunk in ascending order, then claims the next
-    chunk from a shared counter; threads run at speeds differing by up to 3x (a random
-    interleaving weighted by speed). Shape: T sequential streams, each hopping forward to the
-    frontier whenever its chunk ends; dense.
-    Expected: guarded and shield64 gain most of what a fixed k gains (0.72-0.85 under
-    seed_table1; a window past a chunk's end covers a chunk another thread writes soon, so
-    few copies are wasted), best fixed k 64 ~0.69 / ~0.76; readahead close to best k; safe;
+def mmap_buffers(n: int, rng: np.random.Generator) -> Trace:
+    """Large allocations that malloc serves with mmap (I/O buffers, numpy temporaries): 16-1024
+    pages each (log-uniform), one region each, about ``n`` pages in all, each filled from its
+    start to a depth of 20-100% of it (30% of them full), 1-4 in flight at once (a random
+    interleaving of their cursors), the next one starting when one is done. Shape: per region
+    a sequential run from its first page to a partial depth; several regions' runs
+    interleaved.
+    Expected: guarded and shield64 gain most of it (0.75-0.85 under seed_table1; the first
+    faults of each region pay the start, a window past a partial depth is wasted, one at a
+    full buffer's end clipped); best fixed k 16-64, 0.70-0.80; readahead near best k; safe;
     within 1.10 x best k on most draws."""
-    t = int(rng.integers(2, 17))
-    c = int(2 ** rng.integers(2, 7))
-    speed = rng.uniform(1.0, 3.0, size=t)
-    speed /= speed.sum()
-    chunks = (n + c - 1) // c
-    nxt = 0
-    pos = np.full(t, -1)
-    end = np.full(t, -1)
+    sizes: list[int] = []
+    while sum(sizes) < n:
+        sizes.append(int(round(np.exp(rng.uniform(np.log(16), np.log(1024))))))
+    sz = np.array(sizes)
+    depth = np.where(rng.random(sz.size) < 0.3, sz,
+                     np.maximum(1, (sz * rng.uniform(0.2, 1.0, size=sz.size)).astype(int)))
+    ends = np.cumsum(sz) - sz
+    flight = int(rng.integers(1, 5))
+    active = list(range(min(flight, sz.size)))
+    nxt, pos = len(active), {b: 0 for b in active}
     out: list[int] = []
-    while True:
-        for th in rng.choice(t, size=4096, p=speed):
-            if pos[th] >= end[th]:
-                if nxt >= chunks:
-                    continue
-                pos[th], end[th] = nxt * c, min(n, (nxt + 1) * c)
+    while active:
+        b = active[int(rng.integers(len(active)))]
+        out.append(int(ends[b] + pos[b]))
+        pos[b] += 1
+        if pos[b] >= depth[b]:
+            active.remove(b)
+            if nxt < sz.size:
+                active.append(nxt)
+                pos[nxt] = 0
                 nxt += 1
-            out.append(int(pos[th]))
-            pos[th] += 1
-        if nxt >= chunks and (pos >= end).all():
-            break
-    return _trace2("omp_dynamic", out, n, threads=t, chunk=c)
+    return _trace2("mmap_buffers", out, int(sz.sum()), region_sizes=sz, in_flight=flight)
 
 
-def fractional_stride(n: int, rng: np.random.Generator) -> Trace:
-    """One field of every selected record of an array of structs of S bytes, S = 1.1-6.0
-    pages and not a page multiple (per-connection state, game entities, a row store's wide
-    rows: an ``UPDATE .. SET field`` over 60-100% of them, ascending). The field's page is
-    floor((i * S + off) / 4096): an ascending walk whose gaps alternate between floor(S) and
-    ceil(S) pages (in pages), never a constant stride; for S < 2 pages pairs of adjacent
-    pages then a gap.
-    Expected: best fixed k 0 (S >= 2 pages) or 1 (S < 2: page + 1 written half the time);
-    guarded and shield64 0.97-1.00 (<= 1.01), waste a few % of their few copies; readahead
-    above 1.02 on some draws (a window at each pair, as on ``stride2_records``); misses
-    1.10 x best k where k = 1 gains."""
-    size = int(round(rng.uniform(1.1, 6.0) * 64)) * 64
-    if size % 4096 == 0:
-        size += 64
-    off = int(rng.integers(0, size // 8)) * 8
-    recs = (n * 4096 - off) // size
-    i = np.arange(recs)
-    i = i[rng.random(recs) < rng.uniform(0.6, 1.0)]
-    return _trace2("fractional_stride", (i * size + off) // 4096, n, record_bytes=size,
-                   field_offset=off)
+def row_swaps(n: int, rng: np.random.Generator) -> Trace:
+    """A row permutation applied by swaps (LAPACK's ``laswp`` applying partial-pivoting
+    interchanges, a sort of a matrix's rows): rows of 0.5-8 pages, not page-aligned; for row
+    i ascending, with probability 0.3-1.0 a swap with row p > i (p - i geometric with a mean
+    of 2-64 rows, or uniform over the rows below), both rows' pages written. Shape: a frontier
+    of row runs ascending, each swap also a run at a row ahead (near or anywhere below); the
+    frontier later finds the swapped rows already written (private holes).
+    Expected: best fixed k 8-64, 0.70-0.85; guarded and shield64 0.80-0.95 (the frontier is
+    sequential; windows at a far run's end are wasted where pivots are uniform); readahead
+    near best k; safe."""
+    rb = int(rng.uniform(0.5, 8.0) * 64) * 64
+    if rb % 4096 == 0:
+        rb += 64
+    rows = max(2, n * 4096 // rb)
+    swap = rng.uniform(0.3, 1.0)
+    near = rng.random() < 0.5
+    mean = float(rng.integers(2, 65))
+    out: list[np.ndarray] = []
+    for i in range(rows - 1):
+        if rng.random() >= swap:
+            continue
+        d = int(rng.geometric(1 / mean)) if near else int(rng.integers(1, rows - i))
+        p = min(rows - 1, i + d)
+        for r in (i, p):
+            out.append(np.arange(r * rb // 4096, ((r + 1) * rb - 1) // 4096 + 1))
+    if not out:
+        out.append(np.arange(0, (rb - 1) // 4096 + 1))
+    n_pages = (rows * rb + 4095) // 4096
+    return _trace2("row_swaps", np.concatenate(out), n_pages, row_bytes=rb,
+                   near=bool(near))
 
 
-def refcount_walk(n: int, rng: np.random.Generator) -> Trace:
-    """CPython after fork: a loop over a list (``for x in xs``) increments each element's
-    reference count, writing its object header. Objects of 32 B-4 KiB (log-normal) were
-    allocated back to back; the list holds a share q = 5-90% of them, in allocation order
-    except 0-30% allocated elsewhere (random pages of the heap); every 20th step also writes
-    one of 2-8 hot pages (type objects, small ints: first write only). Shape: an ascending
-    walk whose gaps are geometric (page without a list element skipped), with random
-    excursions.
-    Expected: best fixed k 2-16, 0.75-0.95; guarded and shield64 part of it (0.85-1.00),
-    safe; readahead near best k where q is high, above 1.0 where it is low."""
-    sizes = np.clip(np.exp(rng.normal(np.log(200), 1.2, size=n * 64)), 32, 4096).astype(np.int64)
-    addr = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    addr = addr[addr < n * 4096]
-    q = rng.uniform(0.05, 0.9)
-    mine = addr[rng.random(addr.size) < q] // 4096
-    away = rng.random(mine.size) < rng.uniform(0.0, 0.3)
-    mine = np.where(away, rng.integers(0, n, size=mine.size), mine)
-    hot = rng.integers(0, n, size=int(rng.integers(2, 9)))
-    ins = np.arange(0, mine.size, 20)
-    out = np.insert(mine, ins, hot[rng.integers(0, hot.size, size=ins.size)])
-    return _trace2("refcount_walk", out, n, share=float(q))
+def heap_sift(n: int, rng: np.random.Generator) -> Trace:
+    """A discrete-event simulator's binary-heap event queue (Eytzinger array, entries of 16 or
+    32 bytes; children of i at 2i + 1, 2i + 2), 50-90% full at the fork, run in the hold
+    model: each step pops the minimum (the last entry moved to the root and sifted down a
+    random child path to 0-2 levels above the bottom: every node on the path written) and
+    pushes a later event (written at the tail, sifted up 0-3 levels); 0.1-3 steps per page.
+    A node's page p has its children at pages about 2p and 2p + 1, so the first writes are
+    page 0 then, per pop, the new pages of a doubling chain p, ~2p, ~4p, .. (ascending
+    addresses) ending at a random page near the bottom. Shape: ascending doubling chains from
+    the root, random ends; every written page but the tail's holds a child of an entry of a
+    written page.
+    Expected: sparse at few steps (best fixed k 0, oracle ~0.8), dense in random order at
+    many (best fixed k 64); guarded and shield64 ~1.00 (<= 1.01), waste a few of their few
+    copies; readahead ~1.0; misses 1.10 x best k on the dense draws."""
+    esize = int(rng.choice([16, 32]))
+    e = 4096 // esize
+    cap = n * e
+    size = int(cap * rng.uniform(0.5, 0.9))
+    steps = max(1, int(n * np.exp(rng.uniform(np.log(0.1), np.log(3.0)))))
+    depth = int(np.log2(size))
+    out: list[int] = []
+    for _ in range(steps):
+        stop = depth - int(rng.integers(0, 3))
+        i = 0
+        out.append(0)
+        for _lvl in range(stop):
+            c = 2 * i + 1 + int(rng.integers(2))
+            if c >= size:
+                break
+            i = c
+            out.append(i // e)
+        j = size - 1
+        out.append(j // e)
+        for _lvl in range(int(rng.integers(0, 4))):
+            j = (j - 1) // 2
+            out.append(j // e)
+    return _trace2("heap_sift", out, n, entry_bytes=esize, entries=size)
 
 
-def sliding_compact(n: int, rng: np.random.Generator) -> Trace:
-    """A sliding mark-compact collector (LISP2) after fork: objects of 16 B-8 KiB, live in
-    runs (live and dead runs of geometric length, 20-80% live). Pass 1 writes a forwarding
-    address into each live object's header (ascending over the live objects), pass 2 updates
-    the pointers inside each live object (ascending; new pages only where an object spans
-    several), pass 3 slides the live objects down to the heap's start (ascending over the
-    compacted prefix; new pages only the dead runs pass 1 skipped there). Shape: at most
-    three ascending sweeps, the first with gaps (dead runs), the last filling the gaps below
-    the compacted size.
-    Expected: guarded and shield64 gain in pass 1 (0.80-0.92; a window over a dead run is
-    proven only in pass 3, if at all); best fixed k 8-64 0.70-0.85; readahead near best k;
-    safe."""
-    sizes = np.clip(np.exp(rng.normal(np.log(300), 1.3, size=n * 32)), 16, 8192).astype(np.int64)
-    addr = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    keep = addr + sizes <= n * 4096
-    sizes, addr = sizes[keep], addr[keep]
-    frac = rng.uniform(0.2, 0.8)
-    mean_run = float(rng.integers(4, 65))  # objects per run (live or dead)
-    live = np.zeros(addr.size, dtype=bool)
-    j, state = 0, rng.random() < frac
-    while j < addr.size:
-        ln = int(rng.geometric(1 / (mean_run * (frac if state else 1 - frac) * 2)))
-        live[j:j + ln] = state
+def lockstep_regions(n: int, rng: np.random.Generator) -> Trace:
+    """A fused loop over 2-6 arrays, each its own mapping (numpy arrays of 1-, 2-, 4- or 8-byte
+    elements, the same length): ``a[i] = ..; b[i] = ..`` for i over the first 50-100% of them.
+    Region k gets a new page every 4096 / esize_k iterations. Shape: one sequential stream per
+    region, the streams in lockstep at rates in proportion to their element sizes (1 : 2 :
+    4 : 8), in a fixed order inside an iteration.
+    Expected: guarded and shield64 gain most of it (0.72-0.82 under seed_table1), best fixed
+    k 64 ~0.69-0.72 (a window past the slice's end is wasted); readahead near best k; safe;
+    within 1.10 x best k."""
+    k = int(rng.integers(2, 7))
+    es = rng.choice([1, 2, 4, 8], size=k)
+    length = max(4096, n * 4096 // int(es.sum()))
+    sizes = (length * es + 4095) // 4096
+    stop = int(length * rng.uniform(0.5, 1.0))
+    ends = np.cumsum(sizes) - sizes
+    i = np.arange(stop)
+    pages = ends[None, :] + (i[:, None] * es[None, :]) // 4096
+    return _trace2("lockstep_regions", pages.reshape(-1), int(sizes.sum()),
+                   region_sizes=sizes, esizes=es.tolist())
+
+
+def wal_checkpoint(n: int, rng: np.random.Generator) -> Trace:
+    """An in-memory database with a write-ahead log (SQLite-like), two mappings: the WAL
+    (a quarter of ``n``: frames of 4096 + 24 bytes appended, so a frame spans two pages) and
+    the database (the rest). Each transaction logs 1-8 database pages (Zipf-hot or uniform);
+    when the WAL is full, a checkpoint writes the latest frame of every logged page into the
+    database in ascending page order and the WAL restarts (its pages already private); 1-4
+    laps. Shape: region 1 one sequential sweep (the first lap), region 2 ascending sparse
+    sweeps (the pages logged since the last checkpoint, hot ones already private).
+    Expected: guarded and shield64 gain on the WAL's lap, nothing on the sweeps (0.80-0.95);
+    best fixed k 64 on the WAL only, so per trace best k 1-64; waste small; safe."""
+    w = max(8, n // 4)
+    d = max(8, n - w)
+    frames = w * 4096 // (4096 + 24)
+    hot = rng.random() < 0.5
+    laps = int(rng.integers(1, 5))
+    perm = rng.permutation(d)
+    out: list[np.ndarray] = []
+    for _ in range(laps):
+        f, logged = 0, []
+        first = not out
+        while f < frames:
+            m = int(rng.integers(1, 9))
+            if hot:
+                pg = perm[np.minimum(rng.zipf(1.3, size=m) - 1, d - 1)]
+            else:
+                pg = rng.integers(0, d, size=m)
+            for _p in pg:
+                if f >= frames:
+                    break
+                if first:
+                    b = f * (4096 + 24)
+                    out.append(np.arange(b // 4096, (b + 4096 + 24 - 1) // 4096 + 1))
+                f += 1
+            logged.extend(pg.tolist())
+        out.append(w + np.unique(logged))
+    return _trace2("wal_checkpoint", np.concatenate(out), w + d, region_sizes=np.array([w, d]),
+                   laps=laps)
+
+
+def fiber_stacks(n: int, rng: np.random.Generator) -> Trace:
+    """A fiber / coroutine server (green threads with mmap-ed stacks, 16-256 of them, 16-64
+    pages each, one region each) after the fork: fibers resumed in random order, each resume
+    writing its active frames from the stack's top down to a depth of 1 + geometric pages
+    (mean 1-8, fiber-specific), 2-6 resumes per fiber. Shape: many regions, in each a
+    descending run from its top page, deepened by later resumes.
+    Expected: no gain for a forward window (the pages above a fault are private or past the
+    region's end): best fixed k 0, oracle 0.80-0.90; guarded, shield64 and readahead 1.00
+    (<= 1.01: nothing should open); safe."""
+    f = int(rng.integers(16, 257))
+    s = int(rng.choice([16, 32, 64]))
+    mean = rng.uniform(1, 8, size=f)
+    order = rng.permutation(np.repeat(np.arange(f), int(rng.integers(2, 7))))
+    out: list[np.ndarray] = []
+    for fb in order:
+        dep = min(s, int(rng.geometric(1 / mean[fb])))
+        out.append(fb * s + s - 1 - np.arange(dep))
+    return _trace2("fiber_stacks", np.concatenate(out), f * s, region_sizes=np.full(f, s))
+
+
+def block_allocator(n: int, rng: np.random.Generator) -> Trace:
+    """A block allocator (a file system's or a database's in memory), two mappings: 64-byte
+    block descriptors (one page per 64 blocks) and the data blocks (``n`` pages), fragmented at
+    the fork (used and free runs of geometric lengths, means 2-16 and 2-32 blocks). Next-fit
+    allocation from a rotor: each allocated block is written (its page) and so is its
+    descriptor; 20% of the operations free a random used block (its descriptor written only).
+    Shape: the data region ascending with holes (the used runs), the descriptor region
+    ascending slowly (a page per 64 blocks) among random descriptor writes.
+    Expected: guarded and shield64 0.85-0.97 (windows pay across long free runs, a window
+    over a used run is wasted); best fixed k 1-16, 0.75-0.90; readahead near best k, above
+    1.0 where free runs are short; safe; waste a few % of the copies."""
+    mu, mf = float(rng.uniform(2, 16)), float(rng.uniform(2, 32))
+    used = np.zeros(n, dtype=bool)
+    j, state = 0, bool(rng.random() < 0.5)
+    while j < n:
+        ln = int(rng.geometric(1 / (mu if state else mf)))
+        used[j:j + ln] = state
         j += ln
         state = not state
-    la, ls = addr[live], sizes[live]
-    p1 = la // 4096
-    first, last = la // 4096, (la + ls - 1) // 4096
-    span = last - first + 1  # pass 2: every page of each live object, in order
-    p2 = np.repeat(first, span) + np.arange(int(span.sum())) - np.repeat(np.cumsum(span) - span,
-                                                                          span)
-    p3 = np.arange(0, (int(ls.sum()) + 4095) // 4096)
-    return _trace2("sliding_compact", np.concatenate([p1, p2, p3]), n, live=float(frac))
+    desc = (n + 63) // 64
+    free = np.flatnonzero(~used)
+    taken = free[: int(free.size * rng.uniform(0.5, 1.0))]
+    out: list[int] = []
+    for b in taken:
+        out.extend([desc + int(b), int(b) // 64])
+        if rng.random() < 0.2:
+            out.append(int(rng.integers(desc)))
+    if not out:
+        out.append(0)
+    return _trace2("block_allocator", out, desc + n, region_sizes=np.array([desc, n]))
+
+
+def box_update_3d(n: int, rng: np.random.Generator) -> Trace:
+    """A slice assignment into a C-ordered 3-D array (``x[z0:z1, y0:y1, x0:x1] = v``: a
+    volume's region of interest, a 3-D halo block): rows of 0.25-4 pages (not page
+    multiples), planes of 8-64 rows, the box 20-90% of each extent, written plane by plane,
+    row by row. Shape: runs of the row segment's pages at a stride of one row (rows shorter
+    than a page merge into longer runs with partial pages), a plane's runs then a jump of a
+    plane to the next one's: a three-level nested stride.
+    Expected: best fixed k 1-64 (by how much of a row the box covers), 0.72-0.95; guarded and
+    shield64 0.80-1.00 (strided windows help when the row segment is under a page; a window at
+    a segment's end is wasted when the box is narrow); readahead near best k; safe."""
+    rb = int(rng.uniform(0.25, 4.0) * 64) * 64
+    if rb % 4096 == 0:
+        rb += 64
+    ny = int(rng.integers(8, 65))
+    nx = rb // 8
+    nz = max(1, n * 4096 // (rb * ny))
+
+    def span(m: int) -> tuple[int, int]:
+        ln = max(1, int(m * rng.uniform(0.2, 0.9)))
+        lo = int(rng.integers(0, m - ln + 1))
+        return lo, lo + ln
+
+    (z0, z1), (y0, y1), (x0, x1) = span(nz), span(ny), span(nx)
+    out: list[np.ndarray] = []
+    for z in range(z0, z1):
+        for y in range(y0, y1):
+            b = (z * ny + y) * rb
+            out.append(np.arange((b + x0 * 8) // 4096, (b + x1 * 8 - 1) // 4096 + 1))
+    n_pages = (nz * ny * rb + 4095) // 4096
+    return _trace2("box_update_3d", np.concatenate(out), n_pages, row_bytes=rb, plane_rows=ny,
+                   box=[[z0, z1], [y0, y1], [x0, x1]])
 
 
 def segment_tree(n: int, rng: np.random.Generator) -> Trace:
@@ -595,34 +653,15 @@ def segment_tree(n: int, rng: np.random.Generator) -> Trace:
                    node_bytes=esize)
 
 
-def boundary_tags(n: int, rng: np.random.Generator) -> Trace:
-    """A boundary-tag allocator (dlmalloc-like, over chunks of 1-64 pages, sizes geometric
-    with mean 4-16) coalescing after a batch of frees: one ascending sweep over the chunks
-    writes each chunk's header (its first page) and, for the 30-70% freed, also its footer
-    (its last page; merges rewrite headers already written). Shape: strictly ascending, one
-    or two pages per chunk; a footer and the next chunk's header are adjacent (a pair, then
-    a gap of a chunk).
-    Expected: best fixed k 0 or 1; guarded and shield64 0.97-1.00 (<= 1.01), waste a few %
-    of their few copies; readahead above 1.02 on some draws (a window at each pair);
-    safe; within 1.10 x best k where k = 0 is best."""
-    mean = float(rng.uniform(4, 16))
-    sizes = np.minimum(rng.geometric(1 / mean, size=n), 64)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    keep = starts + sizes <= n
-    starts, sizes = starts[keep], sizes[keep]
-    freed = rng.random(starts.size) < rng.uniform(0.3, 0.7)
-    foot = np.where(freed & (sizes > 1), starts + sizes - 1, -1)
-    out = np.stack([starts, foot], axis=1).reshape(-1)
-    return _trace2("boundary_tags", out[out >= 0], n)
-
-
 BUILDERS_2: dict[str, Callable[[int, np.random.Generator], Trace]] = {
-    f.__name__: f for f in (zorder_rows, bit_reversal, dp_wavefront, bfs_grid, omp_dynamic,
-                            fractional_stride, refcount_walk, sliding_compact, segment_tree,
-                            boundary_tags)}
-"""Round 2's patterns (session 39). Regions: ``n`` pages, or the largest power of two of pages
-in it (``segment_tree``), or the array's own size in it (``zorder_rows``, ``dp_wavefront``,
-``bfs_grid``)."""
+    f.__name__: f for f in (zorder_rows, mmap_buffers, row_swaps, heap_sift, lockstep_regions,
+                            wal_checkpoint, fiber_stacks, block_allocator, box_update_3d,
+                            segment_tree)}
+"""Round 2's patterns (session 39). Regions: about ``n`` pages (the array's own size in it for
+``zorder_rows``, ``row_swaps``, ``box_update_3d``; the largest power of two in it for
+``segment_tree``); several regions for ``mmap_buffers`` (16-1024 pages each),
+``lockstep_regions`` (2-6), ``wal_checkpoint`` and ``block_allocator`` (2), ``fiber_stacks``
+(16-256 regions of 16-64 pages, ignoring ``n``)."""
 
 
 ROUNDS: dict[int, dict[str, Callable[[int, np.random.Generator], Trace]]] = {
