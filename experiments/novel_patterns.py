@@ -860,4 +860,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
 if __name__ == "__main__":
     from cowrl.cli import run_script
 
-    run_script(main)
+    run_script(lambda: (main(), 0)[1])  # main returns the rows (for tests), not a status
