@@ -35,7 +35,7 @@ def test_builders_make_valid_seeded_traces(nov) -> None:
 
 
 def test_main_measures_two_tiny_traces(nov, capsys) -> None:
-    out = nov.main(["--patterns", "stride2_records,ring_log", "--draws", "1", "--n-pages",
+    out = nov.audit(["--patterns", "stride2_records,ring_log", "--draws", "1", "--n-pages",
                     "96", "--costmodels", "seed_table1", "--no-progress",
                     "--variants", '{"proof_ttl": 0}'])
     rows = out["seed_table1"]
