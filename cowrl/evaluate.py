@@ -235,6 +235,12 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
     write results and return them."""
     target = target if target is not None else load_target(cfg)
     cost = make_costmodel(resolve_costmodel(cfg))
+    calibrated = target.costmodel if target.measured else None
+    if calibrated and calibrated != cost.name:
+        log.warning("costmodel=%s prices the adaptive policies' budgets on target %s, whose "
+                    "calibrated model is %s (costmodel=auto): their bound holds only in the "
+                    "prices they are given (docs/policies.md, \"Calibration error\")",
+                    cost.name, target.name, calibrated)
     lam = number_field(cfg, "lambda", 0.0)
     seed = int_field(cfg, "seed", 0)
     progress, plots, report = (bool_field(cfg, k, True) for k in ("progress", "plots", "report"))
@@ -252,6 +258,7 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
         "groups": groups,
         "costmodel": cost.name,
         "costmodel_provenance": cost.provenance,
+        "costmodel_calibrated": calibrated,
         "layout": layout,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
@@ -279,7 +286,8 @@ def evaluate(cfg: DictConfig, target: Target | None = None) -> dict[str, Any]:
         result["report"] = write_report(out, rows, traces, cost, lam, target.name,
                                         adaptive=names_field(cfg, "adaptive"),
                                         groups=groups, simulated=not target.measured,
-                                        sim_rows=sim_rows, decide=decide)
+                                        sim_rows=sim_rows, decide=decide,
+                                        calibrated=calibrated)
     if cfg.get("snapshot_report"):  # experiment=real: what the snapshotting parent feels
         from cowrl.record.report import write_snapshot_table
 

@@ -216,11 +216,22 @@ def ceiling_section(traces: Sequence[Trace], cost: CostModel, lam: float,
     return lines
 
 
+def foreign_prices_note(cost: str, calibrated: str, target: str) -> str:
+    """One line: the run priced the budgets with ``cost``, not ``target``'s own model."""
+    return (f"**Prices not calibrated on this target.** The adaptive policies' budgets were "
+            f"priced by `{cost}`; the cost model calibrated on {target} is `{calibrated}` "
+            f"(`costmodel=auto`). Their bound holds in the prices they are given, not in "
+            f"this machine's: where a copy ahead costs more "
+            f"here than `{cost}` says, they can cost more than baseline plus the decisions "
+            f"(docs/policies.md, \"Calibration error: when the prices are wrong\").")
+
+
 def write_report(out: Path, rows: list[dict[str, Any]], traces: Sequence[Trace],
                  cost: CostModel, lam: float, target: str, adaptive: Sequence[str] = (),
                  groups: Mapping[str, str] | None = None, simulated: bool = True,
                  sim_rows: list[dict[str, Any]] | None = None,
-                 decide: Mapping[str, tuple[str, float]] | None = None) -> dict[str, Any]:
+                 decide: Mapping[str, tuple[str, float]] | None = None,
+                 calibrated: str | None = None) -> dict[str, Any]:
     """Write ``out/report.md``: a winner table per workload group, then the targets.
 
     ``groups`` maps a workload to ``suite``, ``held-out``, ``other`` or ``traces``
@@ -228,7 +239,8 @@ def write_report(out: Path, rows: list[dict[str, Any]], traces: Sequence[Trace],
     ``simulated``: the rows were priced by ``cost``, so the geomean target can
     compare them with every single static policy simulated with it. ``sim_rows`` (a
     measured target's runs simulated under ``cost``) adds the section of
-    :func:`measured_vs_sim` (``decide`` as there).
+    :func:`measured_vs_sim` (``decide`` as there); ``calibrated``, the cost model calibrated
+    on that target, and the section says so when ``cost`` is another one.
     """
     policies = list(dict.fromkeys(r["policy"] for r in rows))
     workloads = [t.name for t in traces]
@@ -290,9 +302,11 @@ def write_report(out: Path, rows: list[dict[str, Any]], traces: Sequence[Trace],
                   "of a decision at each of baseline's faults) and measured (the same program "
                   "with a table of zeros on this trace and target); cow_ns / write: the COW "
                   "time on the critical path per write; tallies = sim: a GUARDED program's "
-                  "decision tallies (asked, held by the floor, refused by the budget, windows, "
-                  "pages, sentinels hit and missed: `guard_*` in results.csv) equal the "
-                  "simulator's.", ""]
+                  "decision tallies (asked, held by the floor, refused by the budget and why, "
+                  "windows, pages, sentinels hit and missed, the budget's flow in ns: `guard_*` "
+                  "in results.csv) equal the simulator's.", ""]
+        if calibrated and calibrated != cost.name:
+            lines += [foreign_prices_note(cost.name, calibrated, target), ""]
         section = measured_vs_sim(rows, sim_rows, decide or {})
         lines += section
         shown += ["", *section]

@@ -282,9 +282,9 @@ static u32 ring_count;
 static atomic64_t cowrl_cnt[CNT_MAX];
 static atomic64_t cowrl_pending;
 /*
- * The GUARDED decision tallies (ABI 17) of the decision states no longer counting: those of
- * dropped targets and those SET_POLICY reset (each state's tally[], then its sentinel hits and
- * misses).  The live states count under their targets' locks; COUNTERS adds them to these.
+ * The GUARDED decision tallies (ABI 17, 18) of the decision states no longer counting: those
+ * of dropped targets and those SET_POLICY reset (each state's tally[], then its sentinel hits
+ * and misses, then its budget: cowrl_guarded_counts).  The live states count under their targets' locks; COUNTERS adds them to these.
  */
 static atomic64_t cowrl_gtally_gone[COWRL_GUARDED_COUNTS];
 
@@ -1807,7 +1807,8 @@ static long cowrl_get_counters(struct cowrl_counters __user *uarg)
 	}
 	mutex_unlock(&cowrl_mutex);
 	/*
-	 * g[] is in the list's order: the tallies (COWRL_GUARDED_T_*), then hits and misses
+	 * g[] is in the list's order: the tallies (COWRL_GUARDED_T_*), then hits and misses,
+	 * then the budget (u64 sums of s64s: exact in two's complement)
 	 * (the kernel tests compare each counter by name with the simulator's)
 	 */
 #define COWRL_GUARD_ONE(n) + 1

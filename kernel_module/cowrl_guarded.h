@@ -231,8 +231,8 @@
  */
 #define COWRL_GUARDED_T_ASKED 0		/* faults whose table cell asked for a window (want > 0) */
 #define COWRL_GUARDED_T_FLOOR 1		/* ... held to k = 0 by the floor (use, or floor_slow) */
-#define COWRL_GUARDED_T_REFUSED 2	/* ... past the floor, k = 0: the budget (below setup_ns,
-					 * or no candidate window's worst case fits; or protect) */
+#define COWRL_GUARDED_T_REFUSED 2	/* ... past the floor, k = 0: refused_setup +
+					 * refused_protect + refused_fit (T_REFUSED_*) */
 #define COWRL_GUARDED_T_WINDOWS 3	/* windows granted: k > 0 */
 #define COWRL_GUARDED_T_SHORT 4		/* ... of them smaller than asked (k < want) */
 #define COWRL_GUARDED_T_PAGES 5		/* their pages read shared: the copies reserved for */
@@ -241,7 +241,30 @@
 #define COWRL_GUARDED_T_SIB_PAGES 8	/* ... their pages copied (shared family pages) */
 #define COWRL_GUARDED_T_GATE_OPEN 9	/* sibling_gate: sibling windows the gate let open */
 #define COWRL_GUARDED_T_GATE_SHUT 10	/* ... and held shut (a ghost window marked instead) */
-#define COWRL_GUARDED_TALLIES 11
+/*
+ * ABI 18: why a window was refused, and the budget's flow.  T_REFUSED is counted with one of
+ * three reasons, where the decision refuses: observe found the budget below setup_ns (no
+ * window can pay its setup); commit found protect's cap at or below want and no candidate
+ * degree below the cap (the smallest candidate >= cap: none tried, no page read); else commit
+ * tried the candidates and the smallest one's worst case did not fit (also a table asking
+ * less than its smallest degree: no candidate).  The budget's flow in ns, at every place
+ * st->budget moves (it is never clipped): added, the allowances (observe) and the credits
+ * (a sentinel hit's reserve and gain without proof; a proof's reserve, gain and unused
+ * reads); spent, the windows (reserve and fixed: setup, skips, strided page-table walks),
+ * the looks' walk (walk_ns, walk_empty_ns, walk_due_ns, walk_scan_ns) and the sibling
+ * windows (their stakes, and with sibling_stake 2 the rest of a sibling page's loss at its
+ * miss).  From the reset (budget 0): budget = add_allow + add_credit - spend_window -
+ * spend_walk - spend_sib, exactly.
+ */
+#define COWRL_GUARDED_T_REFUSED_SETUP 11	/* refused: the budget below setup_ns (observe) */
+#define COWRL_GUARDED_T_REFUSED_PROTECT 12	/* ... protect's cap left no candidate degree */
+#define COWRL_GUARDED_T_REFUSED_FIT 13	/* ... no candidate's worst case fit the budget */
+#define COWRL_GUARDED_T_ADD_ALLOW 14	/* ns: the allowances added (at hits: hit_scale of it) */
+#define COWRL_GUARDED_T_ADD_CREDIT 15	/* ns: the credits, a hit's (proof 0) or a proof's */
+#define COWRL_GUARDED_T_SPEND_WINDOW 16	/* ns: the windows' reserves and fixed costs */
+#define COWRL_GUARDED_T_SPEND_WALK 17	/* ns: the proof looks' walk prices */
+#define COWRL_GUARDED_T_SPEND_SIB 18	/* ns: the sibling windows' stakes (and stake 2's rest) */
+#define COWRL_GUARDED_TALLIES 19
 /*
  * A table value COWRL_GUARDED_ALIGN | G (G a power of two, 2..COWRL_GUARDED_MAX_ALIGN):
  * copy to the end of the fault's aligned group of G pages, i.e. the degree
@@ -423,9 +446,10 @@ static inline void cowrl_guarded_reset(struct cowrl_guarded_state *st)
 
 /*
  * @st's decision tallies (COWRL_GUARDED_T_*), then its sentinels hit and missed (both
- * classes): COWRL_GUARDED_COUNTS values, the module's guard_* counters in their order.
+ * classes), then its budget (an s64 as its two's complement: a sum of budgets stays exact
+ * mod 2^64): COWRL_GUARDED_COUNTS values, the module's guard_* counters in their order.
  */
-#define COWRL_GUARDED_COUNTS (COWRL_GUARDED_TALLIES + 2)
+#define COWRL_GUARDED_COUNTS (COWRL_GUARDED_TALLIES + 3)
 static inline void cowrl_guarded_counts(const struct cowrl_guarded_state *st, cp_u64 *out)
 {
 	cp_u32 i;
@@ -434,6 +458,42 @@ static inline void cowrl_guarded_counts(const struct cowrl_guarded_state *st, cp
 		out[i] = st->tally[i];
 	out[COWRL_GUARDED_TALLIES] = (cp_u64)st->hits[0] + st->hits[1];
 	out[COWRL_GUARDED_TALLIES + 1] = (cp_u64)st->misses[0] + st->misses[1];
+	out[COWRL_GUARDED_TALLIES + 2] = (cp_u64)st->budget;
+}
+
+/*
+ * The budget moves through these two, @ns (>= 0) added or spent, tallied under @t (and, in a
+ * proof look's loop, through plain decrements that the look tallies at once: below).
+ */
+static inline void cowrl_guarded_earn(struct cowrl_guarded_state *st, cp_u32 t, cp_s64 ns)
+{
+	st->budget += ns;
+	st->tally[t] += (cp_u64)ns;
+}
+
+static inline void cowrl_guarded_pay(struct cowrl_guarded_state *st, cp_u32 t, cp_s64 ns)
+{
+	st->budget -= ns;
+	st->tally[t] += (cp_u64)ns;
+}
+
+/*
+ * Inside a proof look's loop the walk's prices are paid as plain budget decrements (each
+ * step costs what it was measured to, tests/kernel's ring step prices) and tallied at once:
+ * T_SPEND_WALK takes the budget before the loop and gives back the budget after it, and
+ * each other change of the budget in the loop (a proof's credit, a sibling page's rest of
+ * its loss) is offset there too.  (Read only under the lock, after the decision.)
+ */
+static inline void cowrl_guarded_earn_look(struct cowrl_guarded_state *st, cp_u32 t, cp_s64 ns)
+{
+	cowrl_guarded_earn(st, t, ns);
+	st->tally[COWRL_GUARDED_T_SPEND_WALK] += (cp_u64)ns;
+}
+
+static inline void cowrl_guarded_pay_look(struct cowrl_guarded_state *st, cp_u32 t, cp_s64 ns)
+{
+	cowrl_guarded_pay(st, t, ns);
+	st->tally[COWRL_GUARDED_T_SPEND_WALK] -= (cp_u64)ns;
 }
 
 /* sibling_gate: @marks sibling pages marked, @hits saved (both halved at GATE_DECAY marks). */
@@ -760,7 +820,7 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 											 1, 0);
 				return;
 			}
-			st->budget -= price;
+			cowrl_guarded_pay(st, COWRL_GUARDED_T_SPEND_WALK, price);
 			cowrl_guarded_refresh(st, now);
 		}
 		/* the look counts only the entries that do not wait (no waiting one is due) */
@@ -773,6 +833,7 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 	}
 	if (backoff && COWRL_GUARDED_BACKOFF_STEPS * tb->proof_reads < steps)
 		steps = COWRL_GUARDED_BACKOFF_STEPS * tb->proof_reads;
+	st->tally[COWRL_GUARDED_T_SPEND_WALK] += (cp_u64)st->budget;	/* (earn_look) */
 	for (step = 0; step < steps && n < tb->proof_reads && left; step++) {
 		cp_s64 v;
 
@@ -844,7 +905,9 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 					proved = 1;
 					if (st->proof_stake[i] > 0) {
 						/* a sibling page: its stake and gain */
-						st->budget += st->proof_stake[i] + tb->gain_ns;
+						cowrl_guarded_earn_look(st,
+							COWRL_GUARDED_T_ADD_CREDIT,
+							st->proof_stake[i] + tb->gain_ns);
 						st->sib_use += (COWRL_GUARDED_USE_ONE -
 								st->sib_use) >> 4;
 						/* sibling_gate: a hit (at most the marks) */
@@ -852,9 +915,11 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 						    st->gate_hit < st->gate_mark)
 							cowrl_guarded_gate_add(st, 0, 1);
 					} else {
-						st->budget += tb->loss_ns + tb->gain_ns +
+						cowrl_guarded_earn_look(st,
+							COWRL_GUARDED_T_ADD_CREDIT,
+							tb->loss_ns + tb->gain_ns +
 							(cp_s64)(tb->proof_ttl -
-								 st->proof_miss[i]) * tb->read_ns;
+								 st->proof_miss[i]) * tb->read_ns);
 					}
 					if (duemap)	/* (no entry waits without the map) */
 						cowrl_guarded_unwait(st, i);
@@ -867,8 +932,9 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 					if (st->proof_stake[i] > 0) {	/* a sibling page: a miss */
 						st->sib_use -= st->sib_use >> 4;
 						if (tb->sibling_stake == 2)	/* the rest */
-							st->budget -= tb->loss_ns -
-								      st->proof_stake[i];
+							cowrl_guarded_pay_look(st,
+								COWRL_GUARDED_T_SPEND_SIB,
+								tb->loss_ns - st->proof_stake[i]);
 					}
 				} else if (backoff) {	/* read again 2^m faults later */
 					/* without a ttl, count here (saturating: min(m, 16) matters) */
@@ -891,6 +957,7 @@ cowrl_guarded_prove_as(struct cowrl_guarded_state *st, const struct cowrl_guarde
 				st->proof_head;
 		i = (i + 1) & (COWRL_GUARDED_PROOFS - 1);
 	}
+	st->tally[COWRL_GUARDED_T_SPEND_WALK] -= (cp_u64)st->budget;	/* its walk's prices */
 	/*
 	 * Stopped with fewer than proof_reads reads: every live entry was looked at, and the
 	 * full loop (128 entries) would have come back to where it started.  With proof_ttl
@@ -981,7 +1048,8 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 			st->slow[c] += (COWRL_GUARDED_SLOW_ONE - st->slow[c]) >> tb->floor_slow;
 		st->hits[c]++;
 		if (!tb->proof)	/* version 4: credit comes from interior proofs only */
-			st->budget += st->tag_reserved[t] + st->tag_pages[t] * tb->gain_ns;
+			cowrl_guarded_earn(st, COWRL_GUARDED_T_ADD_CREDIT,
+					   st->tag_reserved[t] + st->tag_pages[t] * tb->gain_ns);
 		st->tags[t] = 0;
 	}
 	/* 2. streams (smallest gap, lowest slot on a tie) and the stride detector */
@@ -1035,10 +1103,11 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	/* the allowance: hit_scale of it at a sentinel hit; else at every fault, or only
 	 * where there is evidence of use (>= grant_left private neighbours) */
 	if (hit)
-		st->budget += tb->allowance_ns * tb->hit_scale;
+		cowrl_guarded_earn(st, COWRL_GUARDED_T_ADD_ALLOW, tb->allowance_ns * tb->hit_scale);
 	else if (!tb->grant_left || left >= tb->grant_left ||
 		 (o->stride && o->left_s >= tb->grant_left))
-		st->budget += tb->allowance_ns;	/* (strided: page - s, - 2s, - 3s private) */
+		/* (strided: page - s, - 2s, - 3s private) */
+		cowrl_guarded_earn(st, COWRL_GUARDED_T_ADD_ALLOW, tb->allowance_ns);
 	use_b = (cp_u32)(st->use[o->cls] >> 6);
 	if (use_b > 3)
 		use_b = 3;
@@ -1073,6 +1142,7 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 		} else if (st->budget < tb->setup_ns) {
 			o->want = 0;
 			st->tally[COWRL_GUARDED_T_REFUSED]++;
+			st->tally[COWRL_GUARDED_T_REFUSED_SETUP]++;
 		}
 	}
 	st->last_cell = o->cell;
@@ -1141,7 +1211,8 @@ static inline void cowrl_guarded_put(struct cowrl_guarded_state *st,
 		if (st->proof_stake[h] > 0) {	/* a sibling page overwritten unproven: a miss */
 			st->sib_use -= st->sib_use >> 4;
 			if (tb->sibling_stake == 2)	/* ... and the rest of its loss */
-				st->budget -= tb->loss_ns - st->proof_stake[h];
+				cowrl_guarded_pay(st, COWRL_GUARDED_T_SPEND_SIB,
+						  tb->loss_ns - st->proof_stake[h]);
 		}
 	}
 	st->proof_stake[h] = stake;
@@ -1221,13 +1292,20 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 	}
 	if (k) {
 		reserved = copied * per;
-		st->budget -= reserved + kfixed;
+		cowrl_guarded_pay(st, COWRL_GUARDED_T_SPEND_WINDOW, reserved + kfixed);
 		st->tally[COWRL_GUARDED_T_WINDOWS]++;
 		st->tally[COWRL_GUARDED_T_SHORT] += k < o->want;
 		st->tally[COWRL_GUARDED_T_PAGES] += (cp_u64)copied;
 		st->tally[COWRL_GUARDED_T_STRIDED] += sw != 0;
 	} else if (o->want) {
-		st->tally[COWRL_GUARDED_T_REFUSED]++;	/* no candidate's worst case fit */
+		/*
+		 * Refused (the budget held setup_ns: observe).  A candidate tried and refused has
+		 * read a page (one walking none costs setup_ns alone, and fits): none read, protect's
+		 * cap stopped the degrees before the smallest candidate.
+		 */
+		st->tally[COWRL_GUARDED_T_REFUSED]++;
+		st->tally[!read && cap <= (cp_s64)o->want ? COWRL_GUARDED_T_REFUSED_PROTECT :
+			  COWRL_GUARDED_T_REFUSED_FIT]++;
 	}
 	/* every page of k's window was read (k is a degree tried): its last shared one */
 	o->last = 0;
@@ -1308,7 +1386,7 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 				sib = j;
 				sstake = acc;
 			}
-			st->budget -= sstake;
+			cowrl_guarded_pay(st, COWRL_GUARDED_T_SPEND_SIB, sstake);
 			for (j = end + 1; sib && j <= sib; j++)
 				if (fam[j] & 1)
 					o->sibmask |= 1ULL << (j - page - 1);

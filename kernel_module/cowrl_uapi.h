@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 17
+#define COWRL_ABI_VERSION 18
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -62,7 +62,10 @@
  * With sibling_window SET_POLICY and REGISTER return -E2BIG while a target's range is longer
  * than 2^22 pages (its family bytes, one per page, are kvzalloc'd for it);
  * v17: the counters guard_asked .. guard_misses (struct cowrl_counters grows by 104 bytes;
- * the payload is unchanged) */
+ * the payload is unchanged);
+ * v18: guard_refused_setup .. guard_spend_sib_ns (why a window was refused, the budget's flow)
+ * after guard_gate_shut, and guard_budget_ns after guard_misses (struct cowrl_counters grows
+ * by 72 bytes; guard_hits and guard_misses move 64 bytes on; the payload is unchanged) */
 #define COWRL_GUARDED_TABLE_BYTES 776
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */
@@ -153,8 +156,8 @@ struct cowrl_counters {
 	 */
 	__u64 guard_asked;	/* decided faults whose table cell asked for a window (want > 0) */
 	__u64 guard_floor;	/* ... held to k = 0 by the floor (use, or floor_slow's EWMA) */
-	__u64 guard_refused;	/* ... past the floor, k = 0: the budget (below setup_ns, or no
-				 * candidate window's worst case fits; or protect's cap) */
+	__u64 guard_refused;	/* ... past the floor, k = 0: the budget or protect's cap
+				 * (refused_setup + refused_protect + refused_fit) */
 	__u64 guard_windows;	/* windows granted (k > 0) */
 	__u64 guard_short;	/* ... of them smaller than asked (k < want) */
 	__u64 guard_pages;	/* ... their pages read shared: the copies the budget reserved */
@@ -163,17 +166,33 @@ struct cowrl_counters {
 	__u64 guard_sib_pages;	/* ... their pages (shared family pages) */
 	__u64 guard_gate_open;	/* sibling_gate: sibling windows the gate let open */
 	__u64 guard_gate_shut;	/* ... held shut (a ghost window marked its pages instead) */
+	/*
+	 * v18: why windows were refused, and the budget's flow in ns (cowrl_guarded.h,
+	 * COWRL_GUARDED_T_REFUSED_SETUP ..): guard_budget_ns = add_allow + add_credit -
+	 * spend_window - spend_walk - spend_sib, exactly (each state's budget from 0 at its reset).
+	 */
+	__u64 guard_refused_setup;	/* refused: the budget below setup_ns */
+	__u64 guard_refused_protect;	/* ... protect's cap below every candidate degree */
+	__u64 guard_refused_fit;	/* ... no candidate window's worst case fit the budget */
+	__u64 guard_add_allow_ns;	/* the allowances added (per demand fault, hit_scale at hits) */
+	__u64 guard_add_credit_ns;	/* the credits: a sentinel hit's (proof 0), a proof's */
+	__u64 guard_spend_window_ns;	/* the windows' reserves and fixed costs */
+	__u64 guard_spend_walk_ns;	/* the proof looks' walk prices (walk_*_ns) */
+	__u64 guard_spend_sib_ns;	/* the sibling windows' stakes (sibling_stake 2: and the rest) */
 	__u64 guard_hits;	/* sentinels hit: a fault on one (its window used to its end) */
 	__u64 guard_misses;	/* sentinels evicted unreached by a later window's */
+	__u64 guard_budget_ns;	/* v18: the budgets left, summed: an s64 (two's complement) */
 };
 
 /*
- * The v17 counters in struct order, guard_<n> for each X(n): cowrl_guarded.h's tallies in
- * COWRL_GUARDED_T_* order, then the sentinels' hits and misses (the module fills them, the
- * harness prints them, from this one list).
+ * The v17 and v18 counters in struct order, guard_<n> for each X(n): cowrl_guarded.h's
+ * tallies in COWRL_GUARDED_T_* order, then the sentinels' hits and misses, then the budget
+ * (cowrl_guarded_counts; the module fills them, the harness prints them, from this one list).
  */
 #define COWRL_GUARD_COUNTERS(X) X(asked) X(floor) X(refused) X(windows) X(short) X(pages) \
-	X(strided) X(sib_windows) X(sib_pages) X(gate_open) X(gate_shut) X(hits) X(misses)
+	X(strided) X(sib_windows) X(sib_pages) X(gate_open) X(gate_shut) X(refused_setup) \
+	X(refused_protect) X(refused_fit) X(add_allow_ns) X(add_credit_ns) X(spend_window_ns) \
+	X(spend_walk_ns) X(spend_sib_ns) X(hits) X(misses) X(budget_ns)
 
 /*
  * Break COW for every page of [addr, addr+len) of the caller: @addr and @len

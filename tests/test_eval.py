@@ -354,6 +354,33 @@ def test_measured_target_report_beside_the_simulator(compose_cfg, tmp_path: Path
         assert g[6] == g0[6] == "" and g[0] == g0[0] == "1.000"
         assert ra[6] == f"{1 + cost.decide_ns / cost.demand_ns:.3f}" and ra[7] == "-"
         assert rows[(w, "baseline")][6] == ""  # static: no decision, no bound
+    assert "Prices not calibrated on this target" not in text  # tcg is the target's own
+
+
+def test_measured_report_says_when_the_prices_are_not_the_targets(compose_cfg, tmp_path: Path,
+                                                                  caplog) -> None:
+    """A measured target run with another cost model than the one calibrated on it (the
+    foreign-price case: ``seed_table1``'s budget in the TCG guest cost up to 1.27 x baseline)
+    warns, records the target's model in results.json and says so in report.md."""
+    import logging
+
+    from cowrl.targets.simulated import SimulatedKernel
+
+    target = SimulatedKernel(sigma=0.0, costmodel="tcg")
+    target.measured = True  # type: ignore[misc]  # stands in for the kernel here
+    cfg = compose_cfg("eval", ["target=kernel_sim", "costmodel=seed_table1",
+                               "policies=[baseline,shield64]", "workloads=[seq]",
+                               "workload_params.seq.n_pages=256",
+                               f"out={tmp_path}", "plots=false", "progress=false"])
+    with caplog.at_level(logging.WARNING, logger="cowrl.evaluate"):
+        evaluate(cfg, target=target)
+    assert any("costmodel=seed_table1" in r.getMessage() and "calibrated model is tcg"
+               in r.getMessage() for r in caplog.records)
+    meta = json.loads((tmp_path / "results.json").read_text())["meta"]
+    assert meta["costmodel"] == "seed_table1" and meta["costmodel_calibrated"] == "tcg"
+    text = (tmp_path / "report.md").read_text()
+    note = text.split("## kernel_sim vs the simulator (`seed_table1`)")[1]
+    assert "Prices not calibrated on this target." in note and "is `tcg`" in note
 
 
 def test_measured_report_checks_the_guarded_tallies(compose_cfg, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from cowrl.errors import ConfigError
 from cowrl.kernel.table import pack_guarded
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy
 from cowrl.registry import group_config, make_costmodel, make_policy
+from cowrl.sim.programs import budget_flow
 from cowrl.sim.simulator import simulate
 from cowrl.traces import generators as g
 from cowrl.traces.io import Trace
@@ -217,7 +218,7 @@ def test_the_module_header_decides_as_the_compiled_program(cguarded, gate: int) 
     window decides otherwise on some trace."""
     from cowrl.kernel.jobs import harness_slots
 
-    sib = differ = opened = 0
+    sib = differ = opened = sib_ns = 0
     for cm in ("seed_table1", "host"):
         cost = make_costmodel(cm)
         for t in _gate_traces():
@@ -231,15 +232,19 @@ def test_the_module_header_decides_as_the_compiled_program(cguarded, gate: int) 
                 assert np.array_equal(page, ev.page) and np.array_equal(k, ev.k), t.name
                 assert cguarded.last_skips == int(ev.skipped.sum()), t.name
                 assert cguarded.last_copied == r.precopied, t.name
-                # ABI 17: the decision tallies counted alike (the gate's verdicts included)
+                # ABI 17: the decision tallies counted alike (the gate's verdicts included);
+                # ABI 18: the budget's flow too, the sibling stakes in it (budget = flow)
                 assert cguarded.last_tallies == ev.tallies, t.name
                 assert ev.tallies["gate_open"] + ev.tallies["gate_shut"] > 0, t.name
+                added, spent = budget_flow(ev.tallies)
+                assert ev.tallies["budget_ns"] == added - spent, (t.name, ev.tallies)
+                sib_ns += ev.tallies["spend_sib_ns"]
                 sib += cguarded.last_sib
                 opened += cguarded.last_gate[0] >= 64
                 _, ev0 = simulate(t, mk(0).deployed_under(cost), cost, record_events=True,
                                   shared=True)
                 differ += not np.array_equal(ev0.k, ev.k) or ev0.page.size != ev.page.size
-    assert sib > 0 and opened > 0 and differ > 0, (sib, opened, differ)
+    assert sib > 0 and opened > 0 and differ > 0 and sib_ns > 0, (sib, opened, differ, sib_ns)
 
 
 @pytest.mark.parametrize(("args", "msg"), [

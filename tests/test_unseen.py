@@ -23,7 +23,9 @@ NAMES = ["python_pool", "bash_array", "python_counter", "numpy_columns", "python
          "python_array_reverse", "perl_tr_sparse", "perl_sort_numeric", "python_json_update",
          "bash_assoc", "python_insort", "numpy_column_stride", "python_dict_append",
          "numpy_tile_transpose", "numpy_csr_rows", "numpy_delete_compact", "python_kway_merge",
-         "numpy_triu_zero", "python_freed_reuse"]
+         "numpy_triu_zero", "python_freed_reuse", "numpy_shuffle", "numpy_cumsum_rows",
+         "python_list_delete", "perl_splice_mid", "python_sqlite_update",
+         "python_record_headers"]
 
 
 def test_unseen_list_is_every_trace_there() -> None:

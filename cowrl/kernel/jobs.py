@@ -24,7 +24,7 @@ from cowrl.kernel.abi import load_abi, load_policy_constants, record_dtype
 from cowrl.kernel.guest import FAMILY_MAX_PAGES  # checked against the module in the guest
 from cowrl.metrics import RunRecord
 from cowrl.policies.base import Policy
-from cowrl.sim.programs import GUARD_TALLY_KEYS
+from cowrl.sim.programs import GUARD_TALLY_KEYS, guard_counter
 from cowrl.traces.io import Trace
 
 PAGE_SIZE = 4096
@@ -488,10 +488,10 @@ def parse_run(jobdir: Path, spec: RunSpec, trace: Trace, info: dict[str, Any]) -
         for name in ("proof_clean", "proof_lost", "proof_credited", "proof_reads",
                      "proof_foreign"):
             extra[name] = int(s.get(name, 0))
-        # the GUARDED decision tallies (ABI 17; 0 otherwise): guard_<name> for each name of
+        # the GUARDED decision tallies (ABI 17, 18; 0 otherwise): guard_<name> for each name of
         # cowrl.sim.programs.guarded_tallies, what SimEvents.tallies holds for the same trace
         for name in GUARD_TALLY_KEYS:
-            extra[f"guard_{name}"] = int(s.get(f"guard_{name}", 0))
+            extra[f"guard_{name}"] = guard_counter(name, int(s.get(f"guard_{name}", 0)))
     if spec.mode == "table":  # per-decision cost in the module (ktime around the call)
         n_dec = int(s.get("decisions", 0))
         extra["decisions"] = n_dec

@@ -25,7 +25,7 @@ from cowrl import paths
 from cowrl.errors import TargetUnavailable
 from cowrl.policies.base import KernelProgram
 from cowrl.policies.context import N_CELLS, STATE_BYTES, TABLE_BYTES
-from cowrl.sim.programs import G_TALLY_NAMES, GUARD_TALLY_KEYS, walk_prices
+from cowrl.sim.programs import G_TALLY_NAMES, GUARD_TALLY_KEYS, guard_counter, walk_prices
 
 HEADER = paths.place("kernel_module") / "cowrl_policy.h"
 TABLE_VERSION = 1
@@ -254,7 +254,7 @@ void cg_gate(int64_t *out)
 	out[3] = st.sib_use;
 }
 
-/* The module's guard_* counters (ABI 17) of the last cg_replay: cowrl_guarded_counts(). */
+/* The module's guard_* counters (ABI 18) of the last cg_replay: cowrl_guarded_counts(). */
 void cg_tallies(cp_u64 *out) { cowrl_guarded_counts(&st, out); }
 
 unsigned int cg_n_tallies(void) { return COWRL_GUARDED_TALLIES; }
@@ -502,8 +502,8 @@ class CGuarded:
         read shared (the module's ``precopy_skipped``)."""
         tal = np.zeros(len(GUARD_TALLY_KEYS), dtype=np.uint64)
         self.lib.cg_tallies(tal.ctypes.data)
-        self.last_tallies = dict(zip(GUARD_TALLY_KEYS,
-                                     (int(x) for x in tal), strict=True))
+        self.last_tallies = {k: guard_counter(k, x)
+                             for k, x in zip(GUARD_TALLY_KEYS, tal.tolist(), strict=True)}
         """The decision tallies of this replay (the state's ``tally[]`` and its sentinel hits
         and misses): :func:`cowrl.sim.programs.guarded_tallies`' keys, the module's
         ``guard_*`` counters."""

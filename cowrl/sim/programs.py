@@ -56,6 +56,7 @@ shared; the decision leaves their count in ``ss[G_WIN_BELOW]``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -165,21 +166,34 @@ _GGHIT = _GGMARK + 1
 _GGEPOCH = _GGHIT + 1
 G_GATE_DECAY = 1024
 G_GATE_MIN = 64  # the gate stays shut before this many marks
-# The decision tallies (ABI 17; cowrl_guarded.h's st->tally[], COWRL_GUARDED_T_*, in this
+# The decision tallies (ABI 17, 18; cowrl_guarded.h's st->tally[], COWRL_GUARDED_T_*, in this
 # order): counts of the branches the decision took, never read by it. ``asked``: faults whose
 # table cell wanted a window; ``floor``: of them, held to k = 0 by the floor; ``refused``: past
-# the floor, k = 0 (the budget: below setup_ns, or no candidate's worst case fits; or
-# protect's cap); ``windows``: k > 0; ``short``: of them, k < want; ``pages``: their pages
-# read shared (the copies the budget reserved for); ``strided``: strided windows granted;
+# the floor, k = 0 (``refused_setup + refused_protect + refused_fit``); ``windows``: k > 0;
+# ``short``: of them, k < want; ``pages``: their pages read shared (the copies the budget
+# reserved for); ``strided``: strided windows granted;
 # ``sib_windows`` / ``sib_pages``: sibling windows that copy a page, and their pages;
 # ``gate_open`` / ``gate_shut``: sibling_gate's verdict at each sibling window.
+# ABI 18: why a window was refused, one of three: ``refused_setup``, the budget below setup_ns
+# (no window pays its setup); ``refused_protect``, protect's cap at or below want and no
+# candidate degree below it (none tried); ``refused_fit``, no candidate's worst case fit (also:
+# no degree <= want). And the budget's flow in ns wherever it moves (never clipped): added,
+# ``add_allow_ns`` (the allowances) and ``add_credit_ns`` (a sentinel hit's reserve and gain
+# without proof, a proof's reserve, gain and unused reads); spent, ``spend_window_ns`` (the
+# windows' reserves and fixed costs), ``spend_walk_ns`` (the looks' walk prices) and
+# ``spend_sib_ns`` (the sibling stakes; sibling_stake 2: the rest of a missed page's loss).
+# From budget 0: budget_ns = add_allow + add_credit - spend_window - spend_walk - spend_sib.
 G_TALLY_NAMES = ("asked", "floor", "refused", "windows", "short", "pages", "strided",
-                 "sib_windows", "sib_pages", "gate_open", "gate_shut")
+                 "sib_windows", "sib_pages", "gate_open", "gate_shut", "refused_setup",
+                 "refused_protect", "refused_fit", "add_allow_ns", "add_credit_ns",
+                 "spend_window_ns", "spend_walk_ns", "spend_sib_ns")
 (T_ASKED, T_FLOOR, T_REFUSED, T_WINDOWS, T_SHORT, T_PAGES, T_STRIDED, T_SIB_WINDOWS,
- T_SIB_PAGES, T_GATE_OPEN, T_GATE_SHUT) = range(len(G_TALLY_NAMES))
-GUARD_TALLY_KEYS = (*G_TALLY_NAMES, "hits", "misses")
+ T_SIB_PAGES, T_GATE_OPEN, T_GATE_SHUT, T_REFUSED_SETUP, T_REFUSED_PROTECT, T_REFUSED_FIT,
+ T_ADD_ALLOW, T_ADD_CREDIT, T_SPEND_WINDOW, T_SPEND_WALK, T_SPEND_SIB) = range(len(G_TALLY_NAMES))
+GUARD_TALLY_KEYS = (*G_TALLY_NAMES, "hits", "misses", "budget_ns")
 """The keys of :func:`guarded_tallies`: the tallies, then the sentinels hit and missed (the
-state's hits and misses, both classes); the module's counters are ``guard_<key>``."""
+state's hits and misses, both classes), then the budget left (ns, may be < 0 with
+sibling_stake 2); the module's counters are ``guard_<key>``."""
 G_TALLY = _GGEPOCH + 1
 STREAM_STATE = G_TALLY + len(G_TALLY_NAMES)
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
@@ -225,12 +239,42 @@ def new_stream_state() -> np.ndarray:
 def guarded_tallies(ss: np.ndarray) -> dict[str, int]:
     """A GUARDED program's decision tallies from its state ``ss`` after a run: the counts of
     :data:`G_TALLY_NAMES`, then ``hits`` and ``misses``, its sentinels resolved (a fault on
-    one; one evicted unreached), both classes. The module's ``guard_<name>`` counters
-    (cowrl_uapi.h, ABI 17) for the same trace."""
+    one; one evicted unreached), both classes, and ``budget_ns``, the budget left. The
+    module's ``guard_<name>`` counters (cowrl_uapi.h, ABI 18) for the same trace."""
     out = {n: int(ss[G_TALLY + i]) for i, n in enumerate(G_TALLY_NAMES)}
     out["hits"] = int(ss[_GHITS] + ss[_GHITS + 1])
     out["misses"] = int(ss[_GMISS] + ss[_GMISS + 1])
+    out["budget_ns"] = int(ss[_GBUDGET])
     return out
+
+
+def budget_flow(tallies: Mapping[str, int]) -> tuple[int, int]:
+    """``(added, spent)``: the budget's flow (ns) in :func:`guarded_tallies` (or the module's
+    counters by those keys): from budget 0, ``budget_ns == added - spent`` exactly."""
+    added = tallies["add_allow_ns"] + tallies["add_credit_ns"]
+    return added, (tallies["spend_window_ns"] + tallies["spend_walk_ns"]
+                   + tallies["spend_sib_ns"])
+
+
+def guard_counter(key: str, raw: int) -> int:
+    """The value of the module's ``guard_<key>`` counter from its u64 ``raw``: ``budget_ns`` is an
+    s64 (two's complement), the others counts."""
+    raw = int(raw)
+    return raw - (1 << 64) if key == "budget_ns" and raw >= 1 << 63 else raw
+
+
+@njit(cache=True, nogil=True, forceinline=True)
+def g_earn(ss: np.ndarray, t: int, ns: int) -> None:
+    """The budget moves only through these two (cowrl_guarded_earn / _pay): ``ns`` >= 0 added
+    or spent, tallied under ``t``."""
+    ss[_GBUDGET] += ns
+    ss[G_TALLY + t] += ns
+
+
+@njit(cache=True, nogil=True, forceinline=True)
+def g_pay(ss: np.ndarray, t: int, ns: int) -> None:
+    ss[_GBUDGET] -= ns
+    ss[G_TALLY + t] += ns
 
 
 @njit(cache=True, nogil=True)
@@ -542,7 +586,7 @@ def g_ring_put(cells: np.ndarray, ss: np.ndarray, bucket: int, own: int, cls: in
         if ss[_GPSTAKE + h] > 0:  # a sibling page overwritten unproven: a miss
             ss[_GSIBUSE] -= ss[_GSIBUSE] >> 4
             if cells[C_SIBSTAKE] == 2:  # ... and the rest of its loss (the budget may owe)
-                ss[_GBUDGET] -= cells[C_LOSS] - ss[_GPSTAKE + h]
+                g_pay(ss, T_SPEND_SIB, cells[C_LOSS] - ss[_GPSTAKE + h])
     ss[_GPSTAKE + h] = stake
     ss[_GPBLIVE + bucket] += 1
     ss[_GPBUCKET + h] = bucket | (own << 4)  # and the copying process
@@ -593,7 +637,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                     ss[_GPBDUE + db] = (now + g_put_off(cells, ss, db, True, False)) \
                         & G_DUE_MASK
             else:
-                ss[_GBUDGET] -= wk
+                g_pay(ss, T_SPEND_WALK, wk)
                 ss[G_WALK_SCAN] += ss[_GWLIVE]  # charged proof_duescan_ns by the engine
                 g_refresh(ss, now)
         if go:  # the look counts only the entries not waiting (none of those is due)
@@ -625,7 +669,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 if wk != 0 and ss[_GBUDGET] < wk:
                     cut = True
                     break
-                ss[_GBUDGET] -= wk
+                g_pay(ss, T_SPEND_WALK, wk)
                 # charged proof_duejump_ns / proof_jump_ns by the engine
                 ss[G_WALK_DUE if due else G_WALK_JUMP] += 1
                 j = g_next_live(ss, i)
@@ -668,15 +712,15 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                         proved = True
                         # (read_credit: and the reserved reads it did not use)
                         if ss[_GPSTAKE + i] > 0:  # a sibling page: its stake and gain
-                            ss[_GBUDGET] += ss[_GPSTAKE + i] + cells[C_GAIN]
+                            g_earn(ss, T_ADD_CREDIT, ss[_GPSTAKE + i] + cells[C_GAIN])
                             ss[_GSIBUSE] += (G_USE_ONE - ss[_GSIBUSE]) >> 4
                             # sibling_gate: a hit (at most the marks: a proof may come
                             # after a halving its mark's weight went through)
                             if cells[C_SIBGATE] and ss[_GGHIT] < ss[_GGMARK]:
                                 g_gate_add(ss, 0, 1)
                         else:
-                            ss[_GBUDGET] += cells[C_LOSS] + cells[C_GAIN] \
-                                + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ]
+                            g_earn(ss, T_ADD_CREDIT, cells[C_LOSS] + cells[C_GAIN]
+                                   + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ])
                         g_drop(ss, i)
                         if cells[C_USEPROOF]:  # a use for the class that copied it
                             c = ss[_GPCLS + i]
@@ -690,7 +734,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                             if ss[_GPSTAKE + i] > 0:  # a sibling page expired: a miss
                                 ss[_GSIBUSE] -= ss[_GSIBUSE] >> 4
                                 if cells[C_SIBSTAKE] == 2:  # ... and the rest of its loss
-                                    ss[_GBUDGET] -= cells[C_LOSS] - ss[_GPSTAKE + i]
+                                    g_pay(ss, T_SPEND_SIB, cells[C_LOSS] - ss[_GPSTAKE + i])
                             if cells[C_USEPROOF]:  # expired unproven: a miss
                                 c = ss[_GPCLS + i]
                                 ss[_GUSE + c] -= ss[_GUSE + c] >> 4
@@ -703,7 +747,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                                 g_wait(ss, i)
             if over >= 0:  # paid from the budget, charged by the engine
                 ss[G_WALK_EMPTY + over] += 1
-                ss[_GBUDGET] -= wk
+                g_pay(ss, T_SPEND_WALK, wk)
             if span and i == ss[_GPTAIL] and ss[_GPROOF + i] == 0:
                 # the oldest slot is empty now: the span starts after it
                 ss[_GPTAIL] = (i + 1) & (G_PROOFS - 1) if ss[_GPLIVE] else ss[_GPHEAD]
@@ -733,7 +777,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 ss[_GSLOW + c] += (G_SLOW_ONE - ss[_GSLOW + c]) >> cells[C_FSLOW]
         ss[_GHITS + c] += 1
         if not proof:  # version 4 credits only interior proofs
-            ss[_GBUDGET] += ss[_GTRES + t] + ss[_GTPAGES + t] * cells[C_GAIN]
+            g_earn(ss, T_ADD_CREDIT, ss[_GTRES + t] + ss[_GTPAGES + t] * cells[C_GAIN])
         ss[_GTAGS + t] = 0
     # 2. stream match, stride detector
     best, best_gap = -1, near + 1
@@ -774,9 +818,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     # the allowance: hit_scale of it at a sentinel hit; else at every fault, or only where
     # there is evidence (at least grant private neighbours, or strided ones)
     if hit:
-        ss[_GBUDGET] += cells[C_ALLOW] * cells[C_HITSCALE]
+        g_earn(ss, T_ADD_ALLOW, cells[C_ALLOW] * cells[C_HITSCALE])
     elif cells[C_GRANT] == 0 or left >= cells[C_GRANT] or (ws and left_s >= cells[C_GRANT]):
-        ss[_GBUDGET] += cells[C_ALLOW]
+        g_earn(ss, T_ADD_ALLOW, cells[C_ALLOW])
     use_b = min(ss[_GUSE + cls] >> 6, G_USE_BUCKETS - 1)
     cell = ((kind * RUN_BUCKETS + run_bucket(run)) * G_LEFT_BUCKETS + left) * G_USE_BUCKETS \
         + use_b
@@ -811,6 +855,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         bw = bn = 0  # group_below: the pages below walked and copied (adjacent windows only)
         if cells[C_BELOW] and not ws:
             bw, bn = guarded_below(private, s0, page, start, vpn, cells[C_BELOW])
+        tried = False  # a candidate degree below the cap (protect) was tried
         for di in range(cells[C_NDEG], -1, -1):  # want itself first when align
             if di == cells[C_NDEG]:
                 if not align:
@@ -822,6 +867,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                     continue
             if d > want or d == 0 or d >= cap:
                 continue
+            tried = True
             if ws:  # strided: and stride_ns per page walked
                 walked, cp = guarded_strided(private, s0, page, d, limit, ws)
                 fixed = cells[C_SETUP] + (walked - cp) * cells[C_SKIP] \
@@ -832,15 +878,21 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 fixed = cells[C_SETUP] + (walked - cp) * cells[C_SKIP]
             if cp * per + fixed <= ss[_GBUDGET]:
                 k, copied, reserved = d, cp, cp * per
-                ss[_GBUDGET] -= reserved + fixed
+                g_pay(ss, T_SPEND_WINDOW, reserved + fixed)
                 break
         if k > 0:  # the tallies: a window granted (smaller than asked?), its pages
             ss[G_TALLY + T_WINDOWS] += 1
             ss[G_TALLY + T_SHORT] += k < want
             ss[G_TALLY + T_PAGES] += copied
             ss[G_TALLY + T_STRIDED] += ws != 0
-        else:  # refused: the budget (or protect's cap) held every candidate
+        else:  # refused: the budget (or protect's cap) held every candidate; and why
             ss[G_TALLY + T_REFUSED] += 1
+            if ss[_GBUDGET] < cells[C_SETUP]:  # (the budget is as before the candidates)
+                ss[G_TALLY + T_REFUSED_SETUP] += 1
+            elif not tried and cap <= want:
+                ss[G_TALLY + T_REFUSED_PROTECT] += 1
+            else:
+                ss[G_TALLY + T_REFUSED_FIT] += 1
     step = ws if ws else 1  # the window's pages: page + step, page + 2 step, ..
     # its last page (clipped at the region; a strided window may hold none: page)
     if ws:
@@ -890,7 +942,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                                          min(page + cells[C_SIB], limit - 1), per,
                                          cells[C_SKIP], cells[C_SETUP] if k == 0 else 0,
                                          ss[_GBUDGET])
-            ss[_GBUDGET] -= stake
+            g_pay(ss, T_SPEND_SIB, stake)
             if sib:  # the tallies: a sibling window, and its pages
                 ss[G_TALLY + T_SIB_WINDOWS] += 1
                 for j in range(end + 1, sib + 1):

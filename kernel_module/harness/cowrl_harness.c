@@ -869,7 +869,7 @@ done:
 		(unsigned long long)cnt.proof_clean, (unsigned long long)cnt.proof_lost,
 		(unsigned long long)cnt.proof_credited, (unsigned long long)cnt.proof_reads,
 		(unsigned long long)cnt.proof_foreign);
-	/* v17: the GUARDED decision tallies */
+	/* v17, v18: the GUARDED decision tallies (guard_budget_ns: an s64 printed as its u64) */
 #define GUARD_PRINT(n) fprintf(f, "guard_" #n "=%llu\n", (unsigned long long)cnt.guard_##n);
 	COWRL_GUARD_COUNTERS(GUARD_PRINT)
 #undef GUARD_PRINT

@@ -2041,8 +2041,8 @@ static int sib_fd;
 /*
  * Policy @which, the ioctl's errno: 0..2 GUARDED with sibling_window SIB_W (k 1, ungated; k 1,
  * stake 1, gate 4; k 2, stake 2), 3 GUARDED k 4 without it, 4 TABLE 3, 5 STATIC 8, 6 and 7 OFF.
- * Every cost 0: a GUARDED table affords its k and every shared family page at every fault
- * (gated: once 64 ghost marks opened the gate).
+ * Every cost 0 (an allowance of 1000 ns a fault): a GUARDED table affords its k and every
+ * shared family page at every fault (gated: once 64 ghost marks opened the gate).
  * The payloads are static: callers hold sib_pol_lock (or run alone).
  */
 static int sib_set(int fd, int which)
@@ -2063,6 +2063,9 @@ static int sib_set(int fd, int which)
 		tb.sibling_window = (cp_u8)g[which].sib;
 		tb.sibling_stake = (cp_u8)g[which].stake;
 		tb.sibling_gate = (cp_u8)g[which].gate;
+		/* ABI 18: an allowance (every price still 0), so the budgets the tallies fold
+		 * through the resets and drops are not all 0 */
+		tb.allowance_ns = 1000;
 		return ioctl(fd, COWRL_IOC_SET_POLICY, &q) ? errno : 0;
 	}
 	if (which == 4) {	/* TABLE, degree 3 in every cell */
@@ -2558,6 +2561,24 @@ static int test_sibling(void)
 		     (unsigned long long)c.guard_short, (unsigned long long)c.guard_sib_windows,
 		     (unsigned long long)c.guard_sib_pages, sib_copies,
 		     (unsigned long long)c.decisions);
+	/*
+	 * ABI 18: each refusal has one reason; the budgets left, summed (u64: exact mod 2^64),
+	 * are what was added less what was spent, through the same resets and drops
+	 */
+	if (c.guard_refused != c.guard_refused_setup + c.guard_refused_protect +
+	    c.guard_refused_fit ||
+	    c.guard_budget_ns != c.guard_add_allow_ns + c.guard_add_credit_ns -
+	    c.guard_spend_window_ns - c.guard_spend_walk_ns - c.guard_spend_sib_ns)
+		fail("tallies: refused %llu = setup %llu + protect %llu + fit %llu? budget %lld = "
+		     "allow %llu + credit %llu - window %llu - walk %llu - sib %llu?",
+		     (unsigned long long)c.guard_refused, (unsigned long long)c.guard_refused_setup,
+		     (unsigned long long)c.guard_refused_protect,
+		     (unsigned long long)c.guard_refused_fit, (long long)c.guard_budget_ns,
+		     (unsigned long long)c.guard_add_allow_ns,
+		     (unsigned long long)c.guard_add_credit_ns,
+		     (unsigned long long)c.guard_spend_window_ns,
+		     (unsigned long long)c.guard_spend_walk_ns,
+		     (unsigned long long)c.guard_spend_sib_ns);
 	if (sib_cap_rounds < 3)
 		fail("%ld cap rounds", sib_cap_rounds);
 	for (int i = 0; i < SIB_NPOL; i++)
@@ -2580,6 +2601,7 @@ static int test_sibling(void)
 	       "\"out_of_scope\": %llu, \"bad_pages\": %ld, \"memfree_drop_kb\": %ld, "
 	       "\"guard_asked\": %llu, \"guard_windows\": %llu, \"guard_sib_windows\": %llu, "
 	       "\"guard_sib_pages\": %llu, \"guard_gate_open\": %llu, \"guard_gate_shut\": %llu, "
+	       "\"guard_add_allow_ns\": %llu, \"guard_budget_ns\": %lld, "
 	       "\"ok\": %s, \"why\": \"%s\"}\n",
 	       sib_cap_rounds, sib_bad_errno, sib_nrecs, demand, precopy, sib_copies, max_off,
 	       bad_rec, orphans, (unsigned long long)c.precopy_tries,
@@ -2590,6 +2612,7 @@ static int test_sibling(void)
 	       (unsigned long long)c.guard_asked, (unsigned long long)c.guard_windows,
 	       (unsigned long long)c.guard_sib_windows, (unsigned long long)c.guard_sib_pages,
 	       (unsigned long long)c.guard_gate_open, (unsigned long long)c.guard_gate_shut,
+	       (unsigned long long)c.guard_add_allow_ns, (long long)c.guard_budget_ns,
 	       why[0] ? "false" : "true", why);
 	close(sib_fd);
 	return 0;

@@ -132,6 +132,10 @@ def test_sibling_window_under_policy_and_target_churn(stress: KernelSession) -> 
     assert s["guard_windows"] > 0 and s["guard_sib_windows"] > 0, s
     assert s["guard_sib_pages"] >= s["sibling_copies"], s
     assert s["guard_gate_shut"] > 0 and s["guard_gate_open"] > 0, s
+    # ABI 18 (the harness checks refused = setup + protect + fit and budget = added - spent):
+    # every price 0 but 1000 ns of allowance a fault, the budgets kept through the resets and
+    # drops are those allowances (nothing spent), at most one per decision
+    assert 0 < s["guard_budget_ns"] == s["guard_add_allow_ns"] <= 1000 * s["decisions"], s
 
 
 def test_runner_faults_have_distinct_errors_and_leave_no_target(stress: KernelSession) -> None:

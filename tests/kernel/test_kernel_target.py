@@ -414,6 +414,22 @@ registered range (``RunRequest(shared=True)``: ``harness_slots(shared=True)``), 
 prefork server's children hold them: each child's looks meet its siblings' ring entries."""
 SHARED_POLICIES = ("guarded_loose_proof", "guarded_loose_proof_ttl", "guarded_loose_proof_look",
                    "guarded_loose_proof_duemap")
+REFUSAL_POLICY = "guarded_loose_protect"
+"""ABI 18: on the forked copies at one address, a random table with a budget tight beside its
+setup (allowance 1773 ns, setup_ns 3000) and protect: windows refused for each of the three
+reasons (the simulator: 7 below setup_ns, 12 by protect's cap, 157 by no candidate fitting;
+protect's cap leaves no degree only where a sibling's window has its live sentinel)."""
+
+
+def _refusal_policy() -> Policy:
+    from cowrl.policies.guarded import N_CELLS, GuardedPolicy
+
+    rand = [int(k) for k in np.random.default_rng(0).choice([0, 1, 2, 4, 8, 16, 32, 64],
+                                                             size=N_CELLS)]
+    return GuardedPolicy(table=rand, budget_per_mille=100, skip_ns=300, setup_ns=3000,
+                         protect=True, name=REFUSAL_POLICY)
+
+
 FORK_POLICIES = ("guarded", "guarded_loose", "guarded_proof", "guarded_loose_proof",
                  "guarded_loose_proof_look", "guarded_loose_proof_duemap")
 """On the forked trace (one process per writer): the shipped table, a loose one, with proofs,
@@ -509,6 +525,7 @@ def session(request: pytest.FixtureRequest) -> KernelSession:
     reqs += [RunRequest(FORK_TRACE, GUARDED_POLICIES[p](), label=p) for p in FORK_POLICIES]
     reqs += [RunRequest(FORK_SHARED, GUARDED_POLICIES[p](), label=p, shared=True)
              for p in SHARED_POLICIES]
+    reqs.append(RunRequest(FORK_SHARED, _refusal_policy(), label=REFUSAL_POLICY, shared=True))
     reqs.append(RunRequest(GUARDED_TRACES["g_multi"], HugePage(), label="hugepage"))
     reqs.append(RunRequest(GUARDED_TRACES["g_pool"], _inert_guarded(), label="guarded_inert"))
     reqs += [RunRequest(NOVEL_TRACES[t], NOVEL_POLICIES[p](), label=p) for p in NOVEL_POLICIES
@@ -718,9 +735,10 @@ def _assert_module_equals_simulator(session: KernelSession, i: int, trace: Trace
     """Run ``i`` of the session made the simulator's decisions exactly: the same demand
     faults (page and k, in order), pages precopied per fault and totals (``shared``: a run
     with the copies at one address, ``RunRequest(shared=True)``, against the simulator's
-    one-address layout), and counted them alike (the decision tallies, ABI 17). Returns its
-    row."""
+    one-address layout), and counted them alike (the decision tallies, ABI 17; the refusals'
+    reasons and the budget's flow, ABI 18). Returns its row."""
     from cowrl.sim import simulate
+    from cowrl.sim.programs import budget_flow
     from cowrl.sim.simulator import trims
 
     r, kev = session.records[i], session.events[i]
@@ -741,11 +759,17 @@ def _assert_module_equals_simulator(session: KernelSession, i: int, trace: Trace
                                                                  int(ev.skipped.sum()))
     assert r.extra["integrity_ok"] and r.extra["dropped"] == 0 and r.extra["nmissed"] == 0
     # ABI 17: why windows were or were not granted, counted by the module's decisions as by
-    # the compiled program's (a TABLE or STATIC run's are 0; a Python-decided run has none)
+    # the compiled program's (a TABLE or STATIC run's are 0; a Python-decided run has none);
+    # ABI 18: why refused, and the budget's flow (the module's budgets left, summed, are what
+    # was added less what was spent)
     tal = _tallies(r)
     if ev.tallies is not None:
         assert tal == ev.tallies, (tal, ev.tallies)
         assert tal["asked"] == tal["floor"] + tal["refused"] + tal["windows"], tal
+        assert tal["refused"] == (tal["refused_setup"] + tal["refused_protect"]
+                                  + tal["refused_fit"]), tal
+        added, spent = budget_flow(tal)
+        assert tal["budget_ns"] == added - spent, tal
         assert tal["windows"] == int((kev.degree > 0).sum()), tal
     elif not trims(policy):
         assert not any(tal.values()), tal
@@ -784,7 +808,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 17
+    assert c["abi_version"] == 18
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -1139,6 +1163,37 @@ def test_guarded_tallies_are_not_trivial(session: KernelSession) -> None:
         for k, v in _tallies(_rec(session, t, "guarded_loose_proof")).items():
             total[k] = total.get(k, 0) + v
     assert total["windows"] > 0 and total["refused"] > 0, total
+    # ABI 18: the budget's flow on them: allowances, proofs' credits, windows, walks (the
+    # dear-walk policies); and the sibling windows' stakes on the family
+    flow: dict[str, int] = {}
+    for r in session.records:
+        if "guard_asked" in r.extra:  # (the no-module run has none)
+            for k, v in _tallies(r).items():
+                flow[k] = flow.get(k, 0) + v
+    for key in ("add_allow_ns", "add_credit_ns", "spend_window_ns", "spend_walk_ns",
+                "spend_sib_ns", "refused_fit"):
+        assert flow[key] > 0, (key, flow)
+    assert sib["spend_sib_ns"] > 0, sib
+
+
+def test_windows_refused_for_each_reason_as_the_simulator(session: KernelSession,
+                                                          cguarded) -> None:  # noqa: ANN001
+    """ABI 18: on the forked copies at one address, REFUSAL_POLICY's windows are refused below
+    setup_ns, by protect's cap and by no candidate fitting, each counted by the module as by
+    the simulator (its one-address layout) and by the header replayed in user space."""
+    from cowrl.kernel.jobs import harness_slots
+    from cowrl.kernel.table import pack_guarded
+
+    t = FORK_SHARED
+    r = _assert_module_equals_simulator(session, _index(session, t.name, REFUSAL_POLICY), t,
+                                        _refusal_policy(), shared=True)
+    tal = _tallies(r)
+    assert tal["refused_setup"] > 0 and tal["refused_protect"] > 0, tal
+    assert tal["refused_fit"] > 0, tal
+    cguarded.replay(pack_guarded(_refusal_policy().program()), t.pages, t.n_pages,
+                    t.region_ends, t.region_vpn_offsets, t.region_writers,
+                    slots=harness_slots(t, shared=True))
+    assert cguarded.last_tallies == tal, (cguarded.last_tallies, tal)
 
 
 def test_dirtyproof_is_not_trivial(session: KernelSession) -> None:

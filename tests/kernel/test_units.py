@@ -48,6 +48,7 @@ int main(void)
 	O(cowrl_counters, targets); O(cowrl_counters, proof_clean);
 	O(cowrl_counters, proof_credited); O(cowrl_counters, proof_foreign);
 	O(cowrl_counters, guard_asked); O(cowrl_counters, guard_misses);
+	O(cowrl_counters, guard_refused_setup); O(cowrl_counters, guard_budget_ns);
 	I(COWRL_IOC_VERSION); I(COWRL_IOC_REGISTER); I(COWRL_IOC_UNREGISTER);
 	I(COWRL_IOC_SET_POLICY); I(COWRL_IOC_COUNTERS); I(COWRL_IOC_RESET);
 	I(COWRL_IOC_MANUAL_COW);
@@ -82,10 +83,13 @@ def test_python_abi_matches_compiled_header(tmp_path: Path) -> None:
 
 def test_abi_basics() -> None:
     abi = load_abi()
-    assert abi.version == 17
-    # v17: the 13 GUARDED decision tallies after proof_foreign (26 counters before them)
+    assert abi.version == 18
+    # v17: the 13 GUARDED decision tallies after proof_foreign (26 counters before them);
+    # v18: 8 more after guard_gate_shut (the 11th), before hits and misses, then the budget
     c = abi.structs["cowrl_counters"]
-    assert ctypes.sizeof(c) == (26 + 13) * 8 and c.guard_asked.offset == 26 * 8
+    assert ctypes.sizeof(c) == (26 + 22) * 8 and c.guard_asked.offset == 26 * 8
+    assert c.guard_refused_setup.offset == (26 + 11) * 8
+    assert c.guard_hits.offset == (26 + 19) * 8 and c.guard_budget_ns.offset == (26 + 21) * 8
     assert abi.device == "/dev/cowrl"
     assert record_dtype().itemsize == ctypes.sizeof(abi.structs["cowrl_record"]) == 48
     assert abi.COWRL_POLICY_TABLE != abi.COWRL_POLICY_STATIC  # room for the decision table
