@@ -221,9 +221,9 @@ def foreign_prices_note(cost: str, calibrated: str, target: str) -> str:
     return (f"**Prices not calibrated on this target.** The adaptive policies' budgets were "
             f"priced by `{cost}`; the cost model calibrated on {target} is `{calibrated}` "
             f"(`costmodel=auto`). Their bound holds in the prices they are given, not in "
-            f"this machine's: where a copy ahead costs more "
-            f"here than `{cost}` says, they can cost more than baseline plus the decisions "
-            f"(docs/policies.md, \"Calibration error: when the prices are wrong\").")
+            f"this machine's: where a copy ahead costs more here than `{cost}` says, they can "
+            f"cost more than baseline plus the decisions (docs/policies.md, \"Calibration "
+            f"error: when the prices are wrong\").")
 
 
 def write_report(out: Path, rows: list[dict[str, Any]], traces: Sequence[Trace],

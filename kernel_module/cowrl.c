@@ -284,7 +284,8 @@ static atomic64_t cowrl_pending;
 /*
  * The GUARDED decision tallies (ABI 17, 18) of the decision states no longer counting: those
  * of dropped targets and those SET_POLICY reset (each state's tally[], then its sentinel hits
- * and misses, then its budget: cowrl_guarded_counts).  The live states count under their targets' locks; COUNTERS adds them to these.
+ * and misses, then its budget: cowrl_guarded_counts).  The live states count under their
+ * targets' locks; COUNTERS adds them to these.
  */
 static atomic64_t cowrl_gtally_gone[COWRL_GUARDED_COUNTS];
 
