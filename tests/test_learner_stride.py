@@ -204,3 +204,33 @@ def test_stride_window_needs_guardeds_context() -> None:
         BanditPolicy(Reckless(), context="stream", stride_window=1)
     with pytest.raises(ConfigError, match="policy.stride_window: .* need features: guarded"):
         SB3Spec(features="engine", shield=False, stride_window=1)
+
+
+# What conf/policy ships after session 40's rule (docs/results/learner-shields-s40.md): the
+# bandit failed it (stride_window 0; its maps since session 26), PPO passed (maps and
+# strided windows).
+SHIPPED_S40 = {"bandit": {"proof_skipmap": 1, "proof_duemap": 1, "stride_window": 0},
+               "ppo": {"proof_skipmap": 1, "proof_duemap": 1, "stride_window": 1}}
+
+
+@pytest.mark.parametrize("name", list(SHIPPED_S40))
+def test_the_shipped_learners_shield_keys(compose_cfg, name: str) -> None:  # noqa: ANN001
+    """``train.py policy=<name>`` builds the shield with the shipped keys, and so does the
+    training env / the learning shield (what the frozen policy and its artifact are made of)."""
+    from hydra.utils import instantiate
+
+    want = SHIPPED_S40[name]
+    pol = instantiate(compose_cfg("train", [f"policy={name}"]).policy)
+    cost = make_costmodel("seed_table1")
+    if isinstance(pol, SB3Spec):
+        assert {k: pol.proof_options[k] for k in want} == want
+        guard = pol.make_env(env_workloads(["stride"]), cost, 1.0).view.guard
+    else:
+        assert {k: getattr(pol, k) for k in want} == want
+        pol.begin_episode(_stride_traces()[0], cost, 1.0)
+        guard = pol.view.guard
+        pol.end_episode()
+        assert {k: getattr(pol.freeze(), k) for k in want} == want
+    assert {k: getattr(guard, k) for k in want} == want
+    assert guard.stride_ns == (math.ceil(cost.precopy_stride_ns) if want["stride_window"]
+                               else 0)
