@@ -208,9 +208,10 @@ def test_stride_window_needs_guardeds_context() -> None:
 
 # What conf/policy ships after session 40's rule (docs/results/learner-shields-s40.md): the
 # bandit failed it (stride_window 0; its maps since session 26), PPO passed (maps and
-# strided windows).
+# strided windows), DQN failed it (maps and strided windows at 0).
 SHIPPED_S40 = {"bandit": {"proof_skipmap": 1, "proof_duemap": 1, "stride_window": 0},
-               "ppo": {"proof_skipmap": 1, "proof_duemap": 1, "stride_window": 1}}
+               "ppo": {"proof_skipmap": 1, "proof_duemap": 1, "stride_window": 1},
+               "dqn": {"proof_skipmap": 0, "proof_duemap": 0, "stride_window": 0}}
 
 
 @pytest.mark.parametrize("name", list(SHIPPED_S40))
