@@ -808,7 +808,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 18
+    assert c["abi_version"] == 19
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -854,11 +854,13 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
                  "guarded_stride_pad", "guarded_stride_ns_off", "guarded_stride_ns_max",
                  "guarded_760", "guarded_sib_65", "guarded_sib_stake3", "guarded_sib_gate8",
                  "guarded_sib_gate_no_stake", "guarded_sib_stake_no_window",
-                 "guarded_sib_no_proof", "guarded_sib_pad", "guarded_768"):
+                 "guarded_sib_no_proof", "guarded_sib_pad", "guarded_768", "guarded_salt_2"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
     # sibling_window (u8s at 768..770 of the 776-byte payload, ABI 16): W <= 64 with proof,
     # stake 0..2 with W, gate 0..7 with a stake, the pad 0; an unreadable payload -EFAULT
     assert err["guarded_sib_good"] == 0, err
+    # sentinel_salt (u8 at 771, ABI 19): 0..1
+    assert err["guarded_salt_good"] == 0, err
     assert err["guarded_sib_unmapped"] == errno.EFAULT, err
     # its family bytes (one per page of a target's range, at most 2^22 pages): with the
     # sibling table set, REGISTER of a longer range -E2BIG, of the cap's length and of a short
