@@ -1527,7 +1527,8 @@ class GuardedPolicy(Policy):
                 "stride_gate": self.stride_gate, "stride_clip": self.stride_clip,
                 "group_below": self.group_below, "sibling_window": self.sibling_window,
                 "sibling_stake": self.sibling_stake, "sibling_gate": self.sibling_gate,
-                "sentinel_salt": self.sentinel_salt, "degrees": list(self.degrees), "inert": self.inert}
+                "sentinel_salt": self.sentinel_salt, "degrees": list(self.degrees),
+                "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
         """The table, the options and the budget: its prices, or with ``costmodel: auto``
