@@ -108,4 +108,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from cowrl.cli import run_script
+
+    run_script(main)
