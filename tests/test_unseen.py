@@ -25,7 +25,9 @@ NAMES = ["python_pool", "bash_array", "python_counter", "numpy_columns", "python
          "numpy_tile_transpose", "numpy_csr_rows", "numpy_delete_compact", "python_kway_merge",
          "numpy_triu_zero", "python_freed_reuse", "numpy_shuffle", "numpy_cumsum_rows",
          "python_list_delete", "perl_splice_mid", "python_sqlite_update",
-         "python_record_headers"]
+         "python_record_headers", "python_gc_collect", "numpy_sort_inplace",
+         "numpy_matmul_out", "perl_hash_delete", "python_set_discard",
+         "numpy_redblack_sweep"]
 
 
 def test_unseen_list_is_every_trace_there() -> None:
