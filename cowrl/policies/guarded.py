@@ -1586,7 +1586,8 @@ class GuardedPolicy(Policy):
         # saved without walk_empty_ns: walk_ns (the constructor's default), one price as then;
         # without read_credit / read_ns: 0, no credit of unused reads, as then
         keys = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns", "stride_ns", "walk_ns",
-                "walk_empty_ns", "read_ns", "walk_due_ns", "walk_scan_ns")
+                "walk_empty_ns", "read_ns", "walk_due_ns", "walk_scan_ns",
+                "run_cap")  # (run_cap: in options() only when set)
         opts = {k: v for k, v in spec.items() if k in (*keys, *cls(table=None).options())}
         return cls(table=spec["table"], name=name, **opts)
 
