@@ -5,6 +5,7 @@
     python experiments/novel_patterns.py --bandit DIR_A DIR_B [--costmodels seed_table1,host]
     python experiments/novel_patterns.py --patterns matmul_ctiles --variants '{"proof_ttl": 0}'
     python experiments/novel_patterns.py --round 2 --bandit DIR_A DIR_B   # session 39's ten
+    python experiments/novel_patterns.py --round 2 --draws 2 --save DIR   # trace files, no run
 
 Builds a few seeded traces of each pattern below (none of them a family of
 ``cowrl/traces/generators.py`` nor a trace of ``../shared/validation``) and measures, per cost
@@ -19,6 +20,10 @@ default bandit as a user trains it (``python train.py policy=bandit costmodel=X 
 Prints one table per cost model (objective / baseline, / best fixed k, wasted / precopied
 pages) and per policy the geometric-mean gain, its share of the oracle's gain and the worst
 trace.
+
+``--save DIR`` writes the built traces as ``DIR/<pattern>_<draw>.npz`` (``cowrl/traces/io.py``,
+regions included) and stops: files for ``eval.py traces=[...]`` on a measured target
+(``experiments/novel_kernel.py``), reproducible from this script, so kept out of the repository.
 
 ``--round 1`` (the default) builds the 14 patterns of 2026-12-03 (their draws unchanged);
 ``--round 2`` the 10 declared in session 39 before any measurement (each docstring's
@@ -688,6 +693,20 @@ def build(name: str, draw: int, n_pages: int | None = None) -> Trace:
                  region_sizes=t.region_sizes)
 
 
+def save(traces: Sequence[Trace], out: Path) -> list[Path]:
+    """Each trace as ``out/<name>.npz`` (pages, regions and meta: what ``eval.py traces=[...]``
+    loads back); the paths, printed one a line."""
+    from cowrl.traces.io import save_trace
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--save: {out} is a file, not a directory")
+    paths = [save_trace(t, out / f"{t.name}.npz") for t in traces]
+    for t, p in zip(traces, paths, strict=True):
+        regions = 1 if t.region_sizes is None else len(t.region_sizes)
+        print(f"{p}  pages {t.n_pages}  writes {t.writes}  regions {regions}")
+    return paths
+
+
 def bandit_for(dirs: Sequence[Path], costmodel: str) -> Any:
     """The bandit artifact (of ``dirs``) trained for ``costmodel``, else None."""
     from cowrl.policies.artifacts import load_policy, read_artifact
@@ -835,6 +854,8 @@ def audit(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
                     help="diagnosis: guarded with some guarded.yaml keys overridden, each a "
                          "JSON object (e.g. '{\"proof_ttl\": 0}')")
     ap.add_argument("--json", type=Path, default=None, help="write every row here")
+    ap.add_argument("--save", type=Path, default=None,
+                    help="write the traces as DIR/<name>.npz and stop (nothing measured)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     check_draws(args.draws)
@@ -847,6 +868,9 @@ def audit(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     patterns = args.patterns or ",".join(ROUNDS[args.round])
     traces = [build(p, d, args.n_pages) for p in patterns.split(",")
               for d in range(args.draws)]
+    if args.save is not None:
+        save(traces, args.save)
+        return {}
     out: dict[str, list[dict[str, Any]]] = {}
     for cm in args.costmodels.split(","):
         out[cm] = run(cm, traces, args.bandit, progress=not args.no_progress,
