@@ -37,7 +37,7 @@ from pathlib import Path
 
 POLICY_KEYS = ("credit", "context", "shield", "proof", "proof_reads", "proof_ttl", "floor",
                "grant_left", "proof_backoff", "read_credit", "proof_look", "proof_span",
-               "proof_skipmap", "proof_duemap",
+               "proof_skipmap", "proof_duemap", "stride_window",
                "epoch_faults", "costmodel", "learner.gamma", "learner.c")
 # --refs shield64: the shield alone (guarded's budget, proof 1, proof_ttl 16, a table of 64s:
 # what a learner behind it adds is the rest) with these keys on, as bandit.yaml and

@@ -86,6 +86,9 @@ VARIANTS: dict[str, tuple[int, float] | tuple[int, float, str] | None] = {
     # fault's aligned group below it (GuardedPolicy's group_below, a simulator study)
     "shield64_below4": None,
     "shield64_below16": None,
+    # session 40 (docs/results/region-sentinels-s40.md): shield64 with the sentinel index
+    # salted by the region (GuardedPolicy's sentinel_salt)
+    "shield64_salt": None,
     # session 40 (docs/results/run-cap-s40.md): shield64 whose windows at a stream fault stop
     # where the stream's previous run's length ends (GuardedPolicy's run_cap, a simulator study)
     "shield64_runcap": None,
@@ -93,6 +96,7 @@ VARIANTS: dict[str, tuple[int, float] | tuple[int, float, str] | None] = {
 OPTIONS: dict[str, dict[str, int]] = {
     "shield64_below4": {"group_below": 4},
     "shield64_below16": {"group_below": 16},
+    "shield64_salt": {"sentinel_salt": 1},
     "shield64_runcap": {"run_cap": 1},
 }
 """Options a variant sets over the shipped ones (``shipped_options('guarded')``)."""

@@ -171,6 +171,15 @@
  * payload grew from 768 to 776 bytes for it: the u8s sibling_window at 768, sibling_stake at
  * 769, sibling_gate at 770, 5 pad bytes (0); a 768-byte payload is refused, -EINVAL; ABI 16).
  * The simulator's forms: programs.guarded_decide (compiled), GuardedPolicy.sibling/gate.
+ * With sentinel_salt = 1 (u8 at 771, the first of the pad bytes; ABI 19) every sentinel index
+ * of a fault (its hit check, protect's look and commit's record) adds the faulting region's
+ * salt, cowrl_guarded_salt(): bits 8..15 of the mixed key of cowrl_guarded_bucket (the region's
+ * first virtual page mod 512 and its size) plus 16 x the process's ordinal, mod 256.  Arrays
+ * in separate mappings written in lockstep put their sentinels at equal offsets of their
+ * regions; with one table per target each evicted the others' before it was reached (the hit
+ * rate fell below the floor, k = 0).  The tags are unchanged (the page), so a salt only moves
+ * a region's entries as a whole: one region decides as with 0.  sentinel_salt = 0: the
+ * decisions before it.  The simulator's forms: programs.region_salt, GuardedContext.salt.
  */
 #ifndef _COWRL_GUARDED_H
 #define _COWRL_GUARDED_H
@@ -341,7 +350,9 @@ struct cowrl_guarded_table {
 	cp_u8 sibling_stake;	/* at 769: 0 the loss, 1 the expected loss at sib_use, 2 and the
 				 * rest of the loss when unproven (0..2; needs sibling_window) */
 	cp_u8 sibling_gate;	/* at 770: m, 0 off, 1..7 (needs sibling_stake 1 or 2) */
-	cp_u8 sibling_pad[5];	/* at 771..775; 0 */
+	cp_u8 sentinel_salt;	/* at 771: 1 = the sentinel index adds the region's salt (0..1;
+				 * ABI 19) */
+	cp_u8 sibling_pad[4];	/* at 772..775; 0 */
 };
 
 /* Per watched region, allocated at register time (10,000 bytes; kmalloc in cowrl.c). */
@@ -416,6 +427,8 @@ struct cowrl_guarded_obs {
 	cp_u32 align;		/* 1: want is an align value's degree (itself a candidate) */
 	cp_u32 bucket;		/* the region's cowrl_guarded_bucket() (set by observe) */
 	cp_u32 proc;		/* the faulting process's ordinal (set by observe) */
+	cp_u32 salt;		/* set by observe: the sentinel index's salt (sentinel_salt; else
+				 * 0), cowrl_guarded_salt() */
 	cp_u32 proof_first;	/* set by commit: ring index of the first page it recorded */
 	cp_u32 proof_count;	/* set by commit: pages recorded (0 unless proof) */
 	cp_u32 last;		/* set by commit: the window's last page it read shared, as
@@ -573,6 +586,21 @@ static inline cp_u32 cowrl_guarded_bucket(cp_u64 start_vpn, cp_s64 size, cp_u32 
 	return (((x >> 16) ^ x) + proc) & (COWRL_GUARDED_BUCKETS - 1);
 }
 
+/*
+ * sentinel_salt: what the sentinel index adds to a page's offset in its region (0..255) for
+ * the region whose first page is at virtual page @start_vpn, @size pages long, in the process
+ * of ordinal @proc: bits 8..15 of cowrl_guarded_bucket's mixed key (the bucket takes bits
+ * 0..3) plus 16 x @proc, mod 256.  As region_salt() in cowrl/sim/programs.py.
+ */
+static inline cp_u32 cowrl_guarded_salt(cp_u64 start_vpn, cp_s64 size, cp_u32 proc)
+{
+	cp_u32 x = (cp_u32)(start_vpn & 511) | ((cp_u32)size << 9);
+
+	x = ((x >> 16) ^ x) * 0x045D9F3BU;
+	x = ((x >> 16) ^ x) * 0x045D9F3BU;
+	return ((((x >> 16) ^ x) >> 8) + (proc << 4)) & (COWRL_GUARDED_SENTINELS - 1);
+}
+
 /* proof_duemap: entry @i no longer waits (due, left the ring, or overwritten). */
 static inline void cowrl_guarded_unwait(struct cowrl_guarded_state *st, cp_u32 i)
 {
@@ -714,7 +742,7 @@ static inline int cowrl_guarded_check(const struct cowrl_guarded_table *tb)
 	if (tb->sibling_window > COWRL_GUARDED_MAX_SIB || tb->sibling_stake > 2 ||
 	    tb->sibling_gate > COWRL_GUARDED_MAX_GATE || (tb->sibling_window && !tb->proof) ||
 	    (tb->sibling_stake && !tb->sibling_window) ||
-	    (tb->sibling_gate && !tb->sibling_stake))
+	    (tb->sibling_gate && !tb->sibling_stake) || tb->sentinel_salt > 1)
 		return -22;
 	for (i = 0; i < sizeof(tb->sibling_pad); i++)
 		if (tb->sibling_pad[i])
@@ -1033,8 +1061,11 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 					   cp_s64 start, cp_s64 limit, cp_u32 left, cp_u64 vpn,
 					   cp_u32 proc, cp_u32 left_s)
 {
-	/* region-relative index: the regions of a process lie at other offsets */
-	cp_u32 t = (cp_u32)((page - start) & (COWRL_GUARDED_SENTINELS - 1));
+	/* region-relative index: the regions of a process lie at other offsets (sentinel_salt:
+	 * plus the region's salt, so that regions written in lockstep keep their sentinels apart) */
+	const cp_u32 salt = tb->sentinel_salt ?
+		cowrl_guarded_salt(vpn - (cp_u64)(page - start), limit - start, proc) : 0;
+	cp_u32 t = (cp_u32)((page - start + salt) & (COWRL_GUARDED_SENTINELS - 1));
 	cp_u32 i, best = COWRL_POLICY_MAX_SLOTS, kind, run, slot = 0, use_b;
 	cp_s64 tag = st->tags[t], gap, best_gap = (cp_s64)tb->near + 1, delta;
 	int stride_hit, hit = tag && (tag >> 1) == page + 1;
@@ -1119,6 +1150,7 @@ static inline cp_u32 cowrl_guarded_observe(struct cowrl_guarded_state *st,
 	o->proof_count = 0;
 	o->bucket = cowrl_guarded_bucket(vpn - (cp_u64)(page - start), limit - start, proc);
 	o->proc = proc & (COWRL_GUARDED_PROCS - 1);
+	o->salt = salt;
 	o->want = tb->k[o->cell];
 	o->align = 0;
 	if (o->want > COWRL_GUARDED_MAX_K) {	/* checked: ALIGN | G, G a power of 2 <= 64 */
@@ -1258,7 +1290,8 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 
 	/* protect: no window covers the live sentinel of a window that copied pages */
 	for (j = 1; tb->protect && j <= (cp_s64)o->want && page + j <= limit - 1; j++) {
-		cp_u32 tq = (cp_u32)((page + j - start) & (COWRL_GUARDED_SENTINELS - 1));
+		cp_u32 tq = (cp_u32)((page + j - start + o->salt) &
+				     (COWRL_GUARDED_SENTINELS - 1));
 
 		if ((st->tags[tq] >> 1) == page + j + 1 && st->tag_pages[tq] > 0) {
 			cap = j;
@@ -1446,7 +1479,7 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 			break;
 	}
 	if (s < limit && sh) {
-		cp_u32 t = (cp_u32)((s - start) & (COWRL_GUARDED_SENTINELS - 1));
+		cp_u32 t = (cp_u32)((s - start + o->salt) & (COWRL_GUARDED_SENTINELS - 1));
 		cp_s64 old = st->tags[t];
 
 		if (tb->merge && (old >> 1) == s + 1) {

@@ -270,11 +270,14 @@ def test_sb3_spec_carries_the_option_to_its_env_and_its_deployed_shield(compose_
     for value in (1, 0):
         for algo in ("ppo", "dqn"):
             over = [f"policy.{k}={v}" for k, v in _sb3_options(key, value).items()]
+            if not _sb3_options(key, value)["proof_backoff"]:  # ppo.yaml ships proof_duemap
+                over.append("policy.proof_duemap=0")  # 1 (session 40), which needs backoff
             spec = instantiate(compose_cfg("train", [f"policy={algo}", *over]).policy)
             assert isinstance(spec, SB3Spec) and getattr(spec, key) == value, algo
             proof = {k: v for k, v in spec.proof_options.items()  # test_shield_floor*.py,
-                     if k not in ("floor", "grant_left", "floor_slow",  # test_bandit_maps.py
-                                  "proof_skipmap", "proof_duemap")}
+                     if k not in ("floor", "grant_left", "floor_slow",  # test_bandit_maps.py,
+                                  "proof_skipmap", "proof_duemap",  # test_learner_stride.py
+                                  "stride_window")}
             assert proof == {"proof": 1, "proof_ttl": 16, **_sb3_options(key, value)}
         env = _sb3_env(key, value, cost)
         assert getattr(env.view.guard, key) == value

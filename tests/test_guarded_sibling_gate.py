@@ -165,7 +165,8 @@ def test_the_module_table_carries_it(cguarded) -> None:  # noqa: ANN001
         return bytes(out)
 
     # W <= 64; stake 0..2; gate 0..7; a gate needs a stake, a stake a window; the pad 0
-    for off, value in ((768, 65), (769, 3), (770, 8), (769, 0), (771, 1), (775, 1)):
+    # (771 is sentinel_salt since ABI 19: 0..1)
+    for off, value in ((768, 65), (769, 3), (770, 8), (769, 0), (771, 2), (772, 1), (775, 1)):
         assert cguarded.check(patched(off, value)) == -22, (off, value)
     assert cguarded.check(patched(768, 64)) == 0
     nowin = bytearray(payload)

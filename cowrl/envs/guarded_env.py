@@ -43,7 +43,13 @@ class GuardedPrecopyEnv(gym.Wrapper):
     below ``floor``; the allowance at faults with ``grant_left`` private left neighbours) and
     ``floor_slow`` (the floor also reads a slow EWMA of the sentinel outcomes);
     ``proof_skipmap`` (a look jumps from an empty ring slot to the next live one) and
-    ``proof_duemap`` (and over the entries not yet due), as guarded's.
+    ``proof_duemap`` (and over the entries not yet due), as guarded's; ``stride_window`` as
+    guarded's (a granted window is strided, ``page+s, .., page+k*s``, where the region's
+    stride detector sees a constant stride ``s >= 2`` continuing; the engine applies it). The
+    ``"saving"`` and ``"gain"`` rewards price a strided window's walk as an adjacent one's
+    (``precopy_stride_ns`` per strided page is not in them, as the bandits' rewards, which
+    take the event's ``precopy_ns``, leave it out too): the budget pays it, the reward is
+    the learner's estimate only.
 
     **Reward** ``"cost"``: the env's (minus the fault's cost; one plain fault = -1).
     ``"saving"``: what this fault's window saved against ``k = 0``, in demand faults:
@@ -62,7 +68,7 @@ class GuardedPrecopyEnv(gym.Wrapper):
                  proof_ttl: int = 0, proof_backoff: int = 0, read_credit: int = 0,
                  proof_look: int = 0, proof_span: int = 0, floor: int = 0,
                  grant_left: int = 2, floor_slow: int = 0, proof_skipmap: int = 0,
-                 proof_duemap: int = 0) -> None:
+                 proof_duemap: int = 0, stride_window: int = 0) -> None:
         super().__init__(env)
         if features not in FEATURES:
             raise ConfigError(f"policy.features must be one of {', '.join(FEATURES)}, "
@@ -80,7 +86,7 @@ class GuardedPrecopyEnv(gym.Wrapper):
         self.view = GuardView(guard_constants(base.cost, base.lam, proof, proof_reads, proof_ttl,
                                               proof_backoff, read_credit, proof_look,
                                               proof_span, floor, grant_left, floor_slow,
-                                              proof_skipmap, proof_duemap),
+                                              proof_skipmap, proof_duemap, stride_window),
                               shield=self.shield, degrees=self.degree_list)
         box = base.observation_space
         assert isinstance(box, spaces.Box)

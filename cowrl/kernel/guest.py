@@ -601,6 +601,10 @@ def check_table_ioctl(job: dict[str, Any]) -> dict[str, Any]:
                 "guarded_sib_pad": _set_policy_errno(fd, abi, G,
                                                      gpatched({768: 0x0110, 772: 1})),
                 "guarded_768": _set_policy_errno(fd, abi, G, gp[:768]),
+                # sentinel_salt (u8 at 771, the first of the sibling pad bytes; ABI 19): 0..1
+                # (the u16 at 770 holds sibling_gate 0 below it)
+                "guarded_salt_good": _set_policy_errno(fd, abi, G, gpatched({770: 0x0100})),
+                "guarded_salt_2": _set_policy_errno(fd, abi, G, gpatched({770: 0x0200})),
                 "guarded_sib_unmapped": _set_policy_errno(fd, abi, G,
                                                           gpatched({768: 0x0110, 770: 4}),
                                                           table_ptr=hole_addr),

@@ -168,8 +168,9 @@ GUARDED_BYTES = 776
 # proof_duemap (at 756), walk_due_ns and walk_scan_ns (u8s at 758 and 759; ABI 12); proof_span a
 # u8 at 750 and proof_cutback a u8 at 751 (ABI 13: one u16 before); stride_window (u16 at
 # 760), a u16 pad, stride_ns (u32 at 764): 768 bytes since, ABI 15; sibling_window,
-# sibling_stake, sibling_gate (u8s at 768, 769, 770) and 5 pad bytes: 776 bytes since, ABI 16
-_GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H16H2HI3B5x"
+# sibling_stake, sibling_gate (u8s at 768, 769, 770) and 5 pad bytes: 776 bytes since, ABI 16;
+# sentinel_salt (u8 at 771, the first of those pad bytes; ABI 19) and 4 pad bytes
+_GFMT = f"<7I2H5q{GUARDED_MAX_DEGREES}H{GUARDED_CELLS}H16H2HI4B4x"
 
 _GSHIM = r"""
 #include "cowrl_guarded.h"
@@ -408,7 +409,7 @@ def pack_guarded(program: KernelProgram) -> bytes:
                        int(t.get("walk_due_ns", 0)) | int(t.get("walk_scan_ns", 0)) << 8,
                        int(t.get("stride_window", 0)), 0, int(t.get("stride_ns", 0)),
                        int(t.get("sibling_window", 0)), int(t.get("sibling_stake", 0)),
-                       int(t.get("sibling_gate", 0)))
+                       int(t.get("sibling_gate", 0)), int(t.get("sentinel_salt", 0)))
 
 
 class CGuarded:

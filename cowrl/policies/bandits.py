@@ -291,7 +291,10 @@ class BanditPolicy(Policy):
     allowance at faults with ``grant_left`` private left neighbours; ``floor_slow`` as
     guarded's: the floor also reads a slow EWMA of the sentinel outcomes; ``proof_skipmap`` as
     guarded's: a look jumps from an empty ring slot to the next live one; ``proof_duemap`` as
-    guarded's: it also jumps over the entries not yet due). The budget's prices
+    guarded's: it also jumps over the entries not yet due; ``stride_window`` as guarded's: a
+    granted window is strided, ``page+s, .., page+k*s``, where the region's stride detector
+    sees a constant stride ``s >= 2`` continuing, each strided page priced ``stride_ns`` by
+    the budget). The budget's prices
     come from ``costmodel`` (``auto``: the cost model each run is priced by, as
     ``conf/policy/guarded.yaml``).
     ``shield: false`` with the guarded context frees every window (the budget's prices are
@@ -309,7 +312,7 @@ class BanditPolicy(Policy):
                  proof_reads: int = 8, proof_ttl: int = 0, proof_backoff: int = 0,
                  read_credit: int = 0, proof_look: int = 0, proof_span: int = 0,
                  floor: int = 0, grant_left: int = 2, floor_slow: int = 0,
-                 proof_skipmap: int = 0, proof_duemap: int = 0,
+                 proof_skipmap: int = 0, proof_duemap: int = 0, stride_window: int = 0,
                  costmodel: str = "auto",
                  lam: float | None = None,
                  credit: str = "proposed", train_workloads: Sequence[str] | None = None,
@@ -335,9 +338,17 @@ class BanditPolicy(Policy):
                               "context: guarded")
         if isinstance(proof, bool) or proof not in (0, 1):
             raise ConfigError(f"policy.proof must be 0 or 1, got {proof!r}")
-        from cowrl.policies.guarded import check_proof_reads, check_shield_options
+        from cowrl.policies.guarded import (
+            check_proof_reads,
+            check_shield_options,
+            check_stride_window,
+        )
 
         check_proof_reads(proof_reads)
+        self.stride_window = check_stride_window(stride_window, False)
+        if self.stride_window and context != "guarded":
+            raise ConfigError("policy.stride_window: strided windows are guarded's (its "
+                              "stride detector), they need context: guarded")
         # self.floor, self.grant_left, ... (SHIELD_OPTIONS), checked as guarded checks them
         vars(self).update(check_shield_options(
             proof, floor=floor, grant_left=grant_left, floor_slow=floor_slow,
@@ -423,7 +434,8 @@ class BanditPolicy(Policy):
                                                   grant_left=self.grant_left,
                                                   floor_slow=self.floor_slow,
                                                   proof_skipmap=self.proof_skipmap,
-                                                  proof_duemap=self.proof_duemap),
+                                                  proof_duemap=self.proof_duemap,
+                                                  stride_window=self.stride_window),
                                   shield=self.shield, degrees=self.degrees)
 
     def _named_cost(self) -> CostModel:
@@ -454,6 +466,7 @@ class BanditPolicy(Policy):
                               "floor_slow": self.floor_slow,
                               "proof_skipmap": self.proof_skipmap,
                               "proof_duemap": self.proof_duemap,
+                              "stride_window": self.stride_window,
                               "degrees": list(self.degrees), "name": self.name}
         if not self.shield:  # free windows, as GuardView(shield=False) trained it
             from cowrl.policies.shield import FREE_PRICES, guard_constants
@@ -468,7 +481,8 @@ class BanditPolicy(Policy):
                                 read_credit=self.read_credit, proof_look=self.proof_look,
                                 proof_span=self.proof_span, grant_left=self.grant_left,
                                 proof_skipmap=self.proof_skipmap,
-                                proof_duemap=self.proof_duemap)
+                                proof_duemap=self.proof_duemap,
+                                stride_window=self.stride_window)
             c.update(FREE_PRICES)
             return GuardedPolicy(table=table, **c, **{k: v for k, v in kw.items()
                                                       if k not in c})

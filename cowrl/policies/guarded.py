@@ -223,6 +223,7 @@ from cowrl.sim.programs import (
     G_PROCS,
     RUN_BUCKETS,
     region_bucket,
+    region_salt,
     run_bucket,
 )
 from cowrl.traces.io import Trace
@@ -418,6 +419,9 @@ class GuardedContext:
         # methods are the decision's, page + off; the mirror is kept at the trace's pages.
         self.off = 0
         self.tags = [0] * SENTINELS
+        # sentinel_salt: the faulting region's salt (region_salt; 0 without the option), added
+        # to every sentinel index of this fault (GuardedPolicy.fault_cell sets it)
+        self.salt = 0
         self.tag_pages = [0] * SENTINELS  # pages the sentinel's window precopied
         self.tag_reserved = [0] * SENTINELS  # budget the window reserved
         self.use = [USE_ONE // 2, USE_ONE // 2]  # hit rate per class, start undecided
@@ -536,7 +540,7 @@ class GuardedContext:
     def observe_fault(self, page: int, start: int = 0, limit: int = -1) -> Cell:
         # 1. sentinel: a fault on a recorded sentinel is a hit for its class.
         # The table index is region-relative (regions lie at other offsets in a process).
-        slot_t = (page - start) & (SENTINELS - 1)
+        slot_t = (page - start + self.salt) & (SENTINELS - 1)
         tag = self.tags[slot_t]
         self.refund_pages = self.refund_reserved = 0
         self.hit = False
@@ -627,7 +631,7 @@ class GuardedContext:
         a window with a reserve (a window must not cover it), else ``want + 1``."""
         for j in range(1, min(want, limit - 1 - page) + 1):
             q = page + j
-            t = (q - start) & (SENTINELS - 1)
+            t = (q - start + self.salt) & (SENTINELS - 1)
             if (self.tags[t] >> 1) == q + 1 and self.tag_pages[t] > 0:
                 return j
         return want + 1
@@ -718,7 +722,7 @@ class GuardedContext:
         while s < n and self.private[s - o] and s <= end + self.scan * step:
             s += step  # the first shared page past the window (a later pass's page)
         if s < n and not self.private[s - o]:
-            t = (s - start) & (SENTINELS - 1)
+            t = (s - start + self.salt) & (SENTINELS - 1)
             old = self.tags[t]
             if self.merge and old >> 1 == s + 1:
                 # An earlier window has the same sentinel: one hit proves both ends.
@@ -762,7 +766,8 @@ class GuardedPolicy(Policy):
                  proof_cutback: int = 0, stride_window: int = 0,
                  stride_ns: int = 0, stride_gate: int = 0, stride_clip: int = 0,
                  group_below: int = 0, sibling_window: int = 0,
-                 sibling_stake: int = 0, sibling_gate: int = 0, run_cap: int = 0) -> None:
+                 sibling_stake: int = 0, sibling_gate: int = 0,
+                 sentinel_salt: int = 0, run_cap: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -831,6 +836,13 @@ class GuardedPolicy(Policy):
         # + loss) plus m/8 of what lies above it; shut, a ghost window marks the pages it
         # would copy, and the marking process's later demand fault on one is a hit
         self.sibling_gate = check_sibling_gate(sibling_gate, sibling_stake)
+        # sentinel_salt 1 (session 40): the sentinel table's index adds the faulting region's
+        # salt (region_salt: a hash of its first virtual page mod 512 and size, plus 16 x its
+        # process's ordinal), so that regions written in lockstep (equal offsets) keep their
+        # sentinels apart; 0 = the region-relative index alone (the decisions before it)
+        if isinstance(sentinel_salt, bool) or sentinel_salt not in (0, 1):
+            raise ConfigError(f"policy.sentinel_salt must be 0 or 1, got {sentinel_salt!r}")
+        self.sentinel_salt = int(sentinel_salt)
         if proof and expected_loss:
             raise ConfigError("policy.expected_loss must be false with proof: 1 (a proof "
                               "returns the whole loss)")
@@ -1361,6 +1373,9 @@ class GuardedPolicy(Policy):
         limit = (ctx.region_end if ctx.region_end > 0 else ctx.n_pages) + off
         if self.proof:
             self.prove(ctx, ctx.region_start + off, limit)
+        self.ctx.salt = region_salt(ctx.region_start + ctx.vpn_offset,
+                                    limit - ctx.region_start - off, ctx.proc) \
+            if self.sentinel_salt else 0
         c = self.ctx.observe_fault(ctx.page + off, ctx.region_start + off, limit)
         if self.stride_gate and self.ctx.win_stride:
             self.gate_stride(ctx)
@@ -1502,7 +1517,8 @@ class GuardedPolicy(Policy):
             **({"run_cap": self.run_cap} if self.run_cap else {}),
             **({"sibling_window": self.sibling_window} if self.sibling_window else {}),
             **({"sibling_stake": self.sibling_stake} if self.sibling_stake else {}),
-            **({"sibling_gate": self.sibling_gate} if self.sibling_gate else {})})
+            **({"sibling_gate": self.sibling_gate} if self.sibling_gate else {}),
+            **({"sentinel_salt": 1} if self.sentinel_salt else {})})
 
     def replay_program(self) -> KernelProgram | None:
         # Training hooks (exploration, the fault log) need decide() at every fault, and so
@@ -1556,6 +1572,7 @@ class GuardedPolicy(Policy):
                 "stride_gate": self.stride_gate, "stride_clip": self.stride_clip,
                 "group_below": self.group_below, "sibling_window": self.sibling_window,
                 "sibling_stake": self.sibling_stake, "sibling_gate": self.sibling_gate,
+                "sentinel_salt": self.sentinel_salt,
                 **({"run_cap": self.run_cap} if self.run_cap else {}),
                 "degrees": list(self.degrees), "inert": self.inert}
 

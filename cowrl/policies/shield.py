@@ -32,6 +32,7 @@ from cowrl.policies.guarded import (
     USE_BUCKETS,
     USE_ONE,
     GuardedPolicy,
+    check_stride_window,
     whole_constant,
 )
 from cowrl.sim.costmodel import CostModel
@@ -64,16 +65,20 @@ CONSTANT_KEYS = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns")
 # sentinel outcomes; docs/policies.md, "The last window on `random_0`") saved before it: 0.
 # proof_skipmap (a look jumps from an empty ring slot to the next live one) likewise, and
 # proof_duemap (it also jumps over the entries not yet due) with its two prices walk_due_ns
-# and walk_scan_ns (saved before them: 0, no due map).
+# and walk_scan_ns (saved before them: 0, no due map). stride_window (a granted window is
+# strided, page+s, .., page+k*s, where the region's stride detector sees a constant stride
+# s >= 2 continuing; docs/policies.md, "Shipped: strided windows") with its price stride_ns
+# per strided page walked (saved before them: 0, adjacent windows, as then).
 OPTIONAL_KEYS = {"budget_per_mille": 10, "proof": 0, "proof_reads": 8, "proof_ttl": 0,
                  "proof_backoff": 0, "walk_ns": 0, "read_credit": 0, "read_ns": 0,
                  "proof_look": 0, "proof_span": 0, "floor": 0, "grant_left": 2,
                  "floor_slow": 0, "proof_skipmap": 0, "proof_duemap": 0,
-                 "walk_due_ns": 0, "walk_scan_ns": 0}
+                 "walk_due_ns": 0, "walk_scan_ns": 0, "stride_window": 0, "stride_ns": 0}
 # A guard without the shield (shield: false) prices no window: every want passes, the budget
 # never binds (GuardView; the frozen unshielded bandit, BanditPolicy); no floor either.
 FREE_PRICES = {"loss_ns": 0, "setup_ns": 0, "skip_ns": 0, "walk_ns": 0, "walk_empty_ns": 0,
-               "read_ns": 0, "walk_due_ns": 0, "walk_scan_ns": 0, "floor": 0, "floor_slow": 0}
+               "read_ns": 0, "walk_due_ns": 0, "walk_scan_ns": 0, "stride_ns": 0, "floor": 0,
+               "floor_slow": 0}
 
 
 def guard_constants(cost: CostModel, lam: float = 1.0, proof: int = 0,
@@ -81,7 +86,8 @@ def guard_constants(cost: CostModel, lam: float = 1.0, proof: int = 0,
                     proof_backoff: int = 0, read_credit: int = 0,
                     proof_look: int = 0, proof_span: int = 0, floor: int = 0,
                     grant_left: int = 2, floor_slow: int = 0,
-                    proof_skipmap: int = 0, proof_duemap: int = 0) -> dict[str, int]:
+                    proof_skipmap: int = 0, proof_duemap: int = 0,
+                    stride_window: int = 0) -> dict[str, int]:
     """The budget's prices and allowance under ``cost`` (as :meth:`GuardedPolicy.for_cost`
     sets them: with ``proof_ttl`` the loss reserves its unproven reads), and whether its
     credit comes from interior proofs (``proof``), read with backoff (``proof_backoff``),
@@ -89,7 +95,9 @@ def guard_constants(cost: CostModel, lam: float = 1.0, proof: int = 0,
     looks that count down their region's bucket only (``proof_look``) and walk the ring's span
     only, none before their bucket is due (``proof_span``), jumping from an empty slot to the
     next live one (``proof_skipmap``) and over the entries not yet due (``proof_duemap``, its
-    jumps and refreshes priced ``walk_due_ns`` and ``walk_scan_ns``); ``k = 0`` while the
+    jumps and refreshes priced ``walk_due_ns`` and ``walk_scan_ns``), with strided windows
+    where the region's stride detector sees a constant stride continuing (``stride_window``,
+    each strided page walked priced ``stride_ns``, as guarded's); ``k = 0`` while the
     fault's class has a sentinel hit rate below ``floor`` (with ``floor_slow = s``, or a slow
     EWMA of weight ``1 / 2 ** s`` of the same outcomes is), and the allowance at faults with
     at least ``grant_left`` private left neighbours (or a sentinel hit)."""
@@ -98,7 +106,8 @@ def guard_constants(cost: CostModel, lam: float = 1.0, proof: int = 0,
                                read_credit=read_credit, proof_look=proof_look,
                                proof_span=proof_span, floor=floor, grant_left=grant_left,
                                floor_slow=floor_slow, proof_skipmap=proof_skipmap,
-                               proof_duemap=proof_duemap)
+                               proof_duemap=proof_duemap,
+                               stride_window=check_stride_window(stride_window, False))
     return {"gain_ns": g.gain, "loss_ns": g.loss, "setup_ns": g.setup, "demand_ns": g.demand,
             "skip_ns": g.skip, "budget_per_mille": g.budget_per_mille, "proof": g.proof,
             "proof_reads": g.proof_reads, "proof_ttl": g.proof_ttl,
@@ -107,12 +116,13 @@ def guard_constants(cost: CostModel, lam: float = 1.0, proof: int = 0,
             "proof_span": g.proof_span, "floor": g.floor, "grant_left": g.grant_left,
             "floor_slow": g.ctx.slow_shift, "proof_skipmap": g.proof_skipmap,
             "proof_duemap": g.proof_duemap, "walk_due_ns": g.walk_due,
-            "walk_scan_ns": g.walk_scan}
+            "walk_scan_ns": g.walk_scan, "stride_window": g.stride_window,
+            "stride_ns": g.stride_ns}
 
 
 GUARD_OPTIONS = ("proof", "proof_reads", "proof_ttl", "proof_backoff", "read_credit",
                  "proof_look", "proof_span", "floor", "grant_left", "floor_slow",
-                 "proof_skipmap", "proof_duemap")
+                 "proof_skipmap", "proof_duemap", "stride_window")
 """The shield's options among its constants (:func:`guard_constants`' keywords): what stays when
 the prices change."""
 

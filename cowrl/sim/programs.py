@@ -232,8 +232,9 @@ C_BELOW = G_CELLS + 32  # group_below: G = a window also copies its aligned grou
 C_SIB = G_CELLS + 33  # sibling_window: W = a fault also copies pages a sibling faulted, <= W on
 C_SIBSTAKE = G_CELLS + 34  # sibling_stake: 1|2 = a sibling page stakes its expected loss
 C_SIBGATE = G_CELLS + 35  # sibling_gate: m = the window opens above break-even + m/8 of the rest
-C_RUNCAP = G_CELLS + 36  # run_cap: 1 = a stream's window stops where its previous run's length ends
-C_DEG = G_CELLS + 37
+C_SALT = G_CELLS + 36  # sentinel_salt: 1 = the sentinel index adds the region's salt
+C_RUNCAP = G_CELLS + 37  # run_cap: 1 = a stream's window stops where its previous run's length ends
+C_DEG = G_CELLS + 38
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -432,6 +433,21 @@ def region_bucket(start_vpn: int, size: int, proc: int = 0) -> int:
     x = (((x >> 16) ^ x) * 0x045D9F3B) & G_DUE_MASK
     x = (((x >> 16) ^ x) * 0x045D9F3B) & G_DUE_MASK
     return (((x >> 16) ^ x) + proc) & (G_BUCKETS - 1)
+
+
+@njit(cache=True, nogil=True)
+def region_salt(start_vpn: int, size: int, proc: int = 0) -> int:
+    """``sentinel_salt``: what the sentinel table's index adds to a page's offset in its region
+    (0..:data:`G_SENTINELS` - 1), from the key :func:`region_bucket` mixes (the low 9 bits of
+    the region's first virtual page ``start_vpn``, its ``size`` in pages): bits 8..15 of the
+    mixed key (the bucket takes bits 0..3), plus 16 x ``proc``, mod 256 (the children of a fork
+    hold their copies of a region at one address and size). Equal-sized regions written in
+    lockstep put their sentinels at equal offsets; with distinct salts they no longer evict
+    each other's (``cowrl_guarded_salt`` in cowrl_guarded.h)."""
+    x = ((start_vpn & 511) | (size << 9)) & G_DUE_MASK
+    x = (((x >> 16) ^ x) * 0x045D9F3B) & G_DUE_MASK
+    x = (((x >> 16) ^ x) * 0x045D9F3B) & G_DUE_MASK
+    return ((((x >> 16) ^ x) >> 8) + (proc << 4)) & (G_SENTINELS - 1)
 
 
 @njit(cache=True, nogil=True, forceinline=True)
@@ -774,7 +790,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             ss[_GPBDUE + db] = (now + max(soon, g_put_off(cells, ss, db, cut, proved))) \
                 & G_DUE_MASK
     # 1. sentinel check, and the allowance
-    t = (page - start) & (G_SENTINELS - 1)  # region-relative: regions move in a process
+    # region-relative: regions move in a process (sentinel_salt: plus the region's salt)
+    salt = region_salt(vpn - (page - start), limit - start, proc) if cells[C_SALT] else 0
+    t = (page - start + salt) & (G_SENTINELS - 1)
     tag = ss[_GTAGS + t]
     hit = tag != 0 and (tag >> 1) == page + 1
     if hit:
@@ -875,7 +893,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         cap = want + 1  # protect: no window covers the live sentinel of a window that copied
         if cells[C_PROTECT]:
             for j in range(1, min(want, limit - 1 - page) + 1):
-                tq = (page + j - start) & (G_SENTINELS - 1)
+                tq = (page + j - start + salt) & (G_SENTINELS - 1)
                 if (ss[_GTAGS + tq] >> 1) == page + j + 1 and ss[_GTPAGES + tq] > 0:
                     cap = j
                     break
@@ -1013,7 +1031,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             and s <= end + cells[C_SCAN] * step:
         s += step
     if s < limit and private[s0 + s] == 0 and not (s <= sib and family[f0 + s] & 1):
-        t = (s - start) & (G_SENTINELS - 1)
+        t = (s - start + salt) & (G_SENTINELS - 1)
         old = ss[_GTAGS + t]
         if cells[C_MERGE] and (old >> 1) == s + 1:
             # an earlier window has the same sentinel: one hit proves both ends
@@ -1117,6 +1135,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_SIB] = int(t.get("sibling_window", 0))
     out[C_SIBSTAKE] = int(t.get("sibling_stake", 0))
     out[C_SIBGATE] = int(t.get("sibling_gate", 0))
+    out[C_SALT] = int(t.get("sentinel_salt", 0))
     out[C_RUNCAP] = int(t.get("run_cap", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees

@@ -605,6 +605,88 @@ def multi_writer_draw(family: str, seed: int, name: str | None = None) -> Trace:
                  region_writers=t.region_writers, meta={**t.meta, "family": family})
 
 
+LOCKSTEP_START = 0x7F1000000000
+"""``lockstep_arrays(layout="mmap")``: the address below which its arrays are mapped."""
+
+
+def lockstep_arrays(pages: int = 1024, scales: tuple[int, ...] | list[int] = (1, 1),
+                    coverage: float = 1.0, first: float = 0.0, layout: str = "packed",
+                    seed: int = 0, name: str = "lockstep_arrays") -> Trace:
+    """One loop writing several arrays in lockstep, each in a mapping of its own (a
+    development shape, session 40; not in :data:`FAMILIES`, whose draws it would change): array
+    ``i`` holds the same number of elements as the others at ``scales[i]`` times the smallest
+    element size, so it spans ``pages * scales[i]`` pages (equal scales: arrays of equal
+    size; else proportional) and its writer moves ``scales[i]`` times as fast. The loop runs
+    over the fraction ``coverage`` of the elements from ``first`` (a fraction of them); each
+    array's first write to each of its pages is one write, in element order (the arrays in
+    their order at one element). ``layout``: ``packed``, regions laid end to end (virtual page
+    = page index); ``mmap``, as a top-down allocator maps them (each a header page and its
+    data, the next below it after a one-page gap, from :data:`LOCKSTEP_START`). ``seed`` is
+    unused (the shape is deterministic) and kept for the draws' record."""
+    _check(name, pages=pages)
+    sc = [int(x) for x in scales]
+    if not 2 <= len(sc) <= 16 or any(x < 1 or x > 64 for x in sc):
+        raise ConfigError(f"workload {name}: scales must be 2..16 integers in 1..64, "
+                          f"got {list(scales)!r}")
+    for key, v in (("coverage", coverage), ("first", first)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v <= 1:
+            raise ConfigError(f"workload {name}: {key} must be in [0, 1], got {v!r}")
+    if layout not in ("packed", "mmap"):
+        raise ConfigError(f"workload {name}: layout must be packed or mmap, got {layout!r}")
+    m = int(pages)
+    top = max(sc)
+    head = 1 if layout == "mmap" else 0  # the allocator's header page
+    sizes = np.array([m * x + head for x in sc], dtype=np.int64)
+    begins = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    # elements counted in units of 1 / top of the narrowest array's page (``top`` the largest
+    # scale): array i enters its page p at unit ceil(p * top / scales[i])
+    lo = int(first * m * top)
+    hi = min(m * top, lo + max(1, int(coverage * m * top)))
+    ev_e, ev_i, ev_p = [], [], []
+    for i, x in enumerate(sc):
+        e = np.arange(m * x, dtype=np.int64)
+        at = (e * top + x - 1) // x  # the first element (in units) on page e
+        keep = (at >= lo) & (at < hi)
+        first_page = (lo * x) // top  # the page the loop starts inside (its first write)
+        ev_e.append(np.concatenate(([lo], at[keep & (e > first_page)])))
+        ev_i.append(np.full(ev_e[-1].size, i))
+        ev_p.append(np.concatenate(([first_page], e[keep & (e > first_page)])))
+    e_all, i_all, p_all = (np.concatenate(a) for a in (ev_e, ev_i, ev_p))
+    order = np.lexsort((i_all, e_all))
+    pages_out = begins[i_all[order]] + head + p_all[order]
+    starts = None
+    if layout == "mmap":
+        ends = LOCKSTEP_START - np.cumsum(np.concatenate(([0], sizes[:-1] + 1))) * 4096
+        starts = (ends - sizes * 4096).astype(np.uint64)
+    return Trace(pages=pages_out.astype(np.int64), n_pages=int(sizes.sum()), name=name,
+                 region_sizes=sizes, region_starts=starts,
+                 meta={"generator": "lockstep_arrays", "pages": m, "scales": sc,
+                       "coverage": float(coverage), "first": float(first), "layout": layout,
+                       "seed": int(seed)})
+
+
+def lockstep_draw(seed: int, name: str | None = None) -> Trace:
+    """A development draw of :func:`lockstep_arrays` (session 40; seeds 2000+ for tests,
+    3000+ for training): 2..6 arrays of 200..4000 pages (log-uniform) for the smallest, equal
+    sizes or proportional (scales 1, 2 or 4 each, the smallest 1), coverage 0.3..1 from a
+    random first element, either layout."""
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x10C5])
+    n = int(rng.integers(2, 7))
+    if rng.random() < 0.5:
+        scales = [1] * n
+    else:
+        scales = [1, *(int(x) for x in rng.choice([1, 2, 4], size=n - 1))]
+        rng.shuffle(scales)
+    cov = float(rng.uniform(0.3, 1.0))
+    p = {"pages": _log_int(rng, 200, 4000), "scales": scales, "coverage": cov,
+         "first": float(rng.uniform(0.0, 1.0 - cov)),
+         "layout": str(rng.choice(["packed", "mmap"]))}
+    t = lockstep_arrays(**p, seed=int(seed))
+    return Trace(pages=t.pages, n_pages=t.n_pages, name=name or f"lockstep_{seed}",
+                 region_sizes=t.region_sizes, region_starts=t.region_starts,
+                 meta={**t.meta, "family": "lockstep_arrays"})
+
+
 # ``randomized`` is listed so that the envs (PPO, DQN) can draw it per episode by name.
 GENERATORS.update({f.__name__: f for f in (block_stride, long_stride, short_runs, multi_stream,
                                            tiled2d, reverse_blocks, dense_chunks, mixture,

@@ -108,6 +108,10 @@ class SB3Spec:
     """Guarded's ``proof_skipmap`` for the shield's proof looks (1 needs ``proof: 1``)."""
     proof_duemap: int = 0
     """Guarded's ``proof_duemap`` for the shield's proof looks (1 needs ``proof_backoff: 1``)."""
+    stride_window: int = 0
+    """Guarded's ``stride_window`` for the shield: a granted window is strided where the
+    region's stride detector sees a constant stride continuing (the budget prices each strided
+    page ``stride_ns``); 0 = adjacent windows."""
     floor: int = 0
     """Guarded's ``floor`` for the shield: ``k = 0`` while the class's hit rate is below it."""
     grant_left: int = 2
@@ -142,6 +146,12 @@ class SB3Spec:
 
         vars(self).update(check_shield_options(  # the shield's options, as guarded's
             self.proof, **{k: getattr(self, k) for k in SHIELD_OPTIONS}))
+        from cowrl.policies.guarded import check_stride_window
+
+        self.stride_window = check_stride_window(self.stride_window, False)
+        if self.stride_window and not self.uses_guard:
+            raise ConfigError("policy.stride_window: strided windows are guarded's (its "
+                              "stride detector), they need features: guarded or shield: true")
         self.name = self.name or self.algo
         self.degrees = [int(d) for d in self.degrees]
         self.prev_action_obs = bool(self.prev_action_obs)
@@ -160,7 +170,7 @@ class SB3Spec:
                 "proof_look": self.proof_look, "proof_span": self.proof_span,
                 "floor": self.floor, "grant_left": self.grant_left,
                 "floor_slow": self.floor_slow, "proof_skipmap": self.proof_skipmap,
-                "proof_duemap": self.proof_duemap}
+                "proof_duemap": self.proof_duemap, "stride_window": self.stride_window}
 
     @property
     def uses_guard(self) -> bool:

@@ -509,6 +509,35 @@ STRIDE_POLICIES = {"stride_shield64": lambda: _strided("shield64"),
                    "stride_guarded": lambda: _strided("guarded")}
 
 
+def _lockstep_traces() -> dict[str, Trace]:
+    """Arrays in separate mappings written in lockstep (sentinel_salt, ABI 19): two regions of
+    64 pages, page p of each in turn (tests/test_guarded_sentinel_salt.py's pair), and three
+    arrays of 200, 200 and 400 pages mapped top-down, each after a header page
+    (generators.lockstep_arrays, layout mmap: regions at recorded addresses)."""
+    from cowrl.traces import generators as g
+
+    pair = Trace(np.array([p + 64 * r for p in range(64) for r in range(2)]), 128,
+                 name="l_pair", region_sizes=np.array([64, 64]))
+    arr = g.lockstep_arrays(pages=200, scales=(1, 1, 2), layout="mmap")
+    return {"l_pair": pair,
+            "l_mmap": Trace(arr.pages, arr.n_pages, name="l_mmap", region_sizes=arr.region_sizes,
+                            region_starts=arr.region_starts)}
+
+
+def _lockstep_policy(salt: int) -> Policy:
+    """shield64 at seed_table1's budget, with sentinel_salt ``salt``."""
+    from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options
+
+    return GuardedPolicy.for_cost(make_costmodel("seed_table1"), table=[64] * N_CELLS,
+                                  **{**shipped_options("shield64"), "sentinel_salt": salt},
+                                  name=f"lockstep_salt{salt}")
+
+
+LOCKSTEP_TRACES = _lockstep_traces()
+LOCKSTEP_POLICIES = {"lockstep_salt0": lambda: _lockstep_policy(0),
+                     "lockstep_salt1": lambda: _lockstep_policy(1)}
+
+
 @pytest.fixture(scope="session", params=sorted(KERNEL_RELEASES))
 def session(request: pytest.FixtureRequest) -> KernelSession:
     reqs = [RunRequest(TRACES[t], POLICIES[p](), label=p) for p in POLICIES for t in TRACES]
@@ -534,6 +563,8 @@ def session(request: pytest.FixtureRequest) -> KernelSession:
              for t in STRIDE_TRACES]
     reqs += [RunRequest(SIBLING_TRACE, SIBLING_POLICIES[p](), label=p, shared=True)
              for p in SIBLING_POLICIES]
+    reqs += [RunRequest(LOCKSTEP_TRACES[t], LOCKSTEP_POLICIES[p](), label=p)
+             for p in LOCKSTEP_POLICIES for t in LOCKSTEP_TRACES]
     return run_session(reqs, {"accel": "auto", "kernel_release": KERNEL_RELEASES[request.param]},
                        checks=("manual_cow", "table_ioctl", PROOF_STRESS, "rmmod"),
                        progress=True)
@@ -808,7 +839,7 @@ def test_table_mode_runs_are_not_trivial(session: KernelSession) -> None:
 def test_table_ioctl_errors(session: KernelSession) -> None:
     c = session.checks["table_ioctl"]
     assert "error" not in c, c
-    assert c["abi_version"] == 18
+    assert c["abi_version"] == 19
     err = c["err"]
     assert err["good"] == err["good_again"] == err["off"] == 0
     for case in ("null_ptr", "unmapped_ptr", "kernel_ptr"):
@@ -854,11 +885,13 @@ def test_table_ioctl_errors(session: KernelSession) -> None:
                  "guarded_stride_pad", "guarded_stride_ns_off", "guarded_stride_ns_max",
                  "guarded_760", "guarded_sib_65", "guarded_sib_stake3", "guarded_sib_gate8",
                  "guarded_sib_gate_no_stake", "guarded_sib_stake_no_window",
-                 "guarded_sib_no_proof", "guarded_sib_pad", "guarded_768"):
+                 "guarded_sib_no_proof", "guarded_sib_pad", "guarded_768", "guarded_salt_2"):
         assert err[case] == errno.EINVAL, (case, c["errno_names"])
     # sibling_window (u8s at 768..770 of the 776-byte payload, ABI 16): W <= 64 with proof,
     # stake 0..2 with W, gate 0..7 with a stake, the pad 0; an unreadable payload -EFAULT
     assert err["guarded_sib_good"] == 0, err
+    # sentinel_salt (u8 at 771, ABI 19): 0..1
+    assert err["guarded_salt_good"] == 0, err
     assert err["guarded_sib_unmapped"] == errno.EFAULT, err
     # its family bytes (one per page of a target's range, at most 2^22 pages): with the
     # sibling table set, REGISTER of a longer range -E2BIG, of the cap's length and of a short
@@ -915,6 +948,23 @@ def test_strided_windows_equal_simulator(session: KernelSession, trace: str,
     if trace == "s_columns":
         assert r.precopied > t.writes // 4 and proto.ctx.proven > 100, (r.precopied,
                                                                       proto.ctx.proven)
+
+
+@pytest.mark.parametrize("trace", sorted(LOCKSTEP_TRACES))
+def test_salted_sentinels_equal_simulator(session: KernelSession, trace: str) -> None:
+    """sentinel_salt (ABI 19): on arrays written in lockstep in separate mappings the module
+    makes the simulator's decisions fault for fault with the salt and without, sentinels hit
+    and missed included (its guard_hits / guard_misses equal the compiled program's); and the
+    salt is what keeps the regions' sentinels apart: with it far fewer are missed."""
+    t = LOCKSTEP_TRACES[trace]
+    tal = {p: _tallies(_assert_module_equals_simulator(session, _index(session, trace, p), t,
+                                                       LOCKSTEP_POLICIES[p]()))
+           for p in LOCKSTEP_POLICIES}
+    off, on = tal["lockstep_salt0"], tal["lockstep_salt1"]
+    assert on["misses"] * 4 < off["misses"] and on["hits"] > off["hits"], (off, on)
+    if trace == "l_pair":  # the hand count (tests/test_guarded_sentinel_salt.py): the budget
+        # copies nothing on 128 faults, each sentinel at page + 1
+        assert (off["hits"], off["misses"], on["hits"], on["misses"]) == (63, 63, 126, 0)
 
 
 def test_inert_guarded_runs_static_and_equals_simulator(session: KernelSession) -> None:

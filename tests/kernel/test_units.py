@@ -83,7 +83,7 @@ def test_python_abi_matches_compiled_header(tmp_path: Path) -> None:
 
 def test_abi_basics() -> None:
     abi = load_abi()
-    assert abi.version == 18
+    assert abi.version == 19
     # v17: the 13 GUARDED decision tallies after proof_foreign (26 counters before them);
     # v18: 8 more after guard_gate_shut (the 11th), before hits and misses, then the budget
     c = abi.structs["cowrl_counters"]
