@@ -386,6 +386,8 @@ def pack_guarded(program: KernelProgram) -> bytes:
         raise ValueError("guarded: floor_total is not in the module's table yet")
     if int(t.get("group_below", 0)):
         raise ValueError("guarded: group_below is a simulator study, not in the module's table")
+    if int(t.get("run_cap", 0)):
+        raise ValueError("guarded: run_cap is a simulator study, not in the module's table")
     degrees = sorted(int(d) for d in t["degrees"])
     if len(degrees) > GUARDED_MAX_DEGREES:
         raise ValueError(f"guarded: at most {GUARDED_MAX_DEGREES} degrees, got {len(degrees)}")

@@ -238,6 +238,8 @@ FLOOR_SLOW = range(5, 13)  # floor_slow's weights 1 / 2 ** s (0: off)
 SENTINELS = 256  # direct-mapped sentinel table entries per region
 DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
 STREAM, OTHER = 0, 1
+RUN_LEN_MAX = 4096
+"""run_cap: a previous run's length is kept up to this many pages (a u16 in a module)."""
 MAX_SCAN = 64  # pages read past a window for its sentinel (COWRL_GUARDED_MAX_SCAN)
 MAX_HIT_SCALE = 16  # allowances a sentinel hit may add (COWRL_GUARDED_MAX_HIT_SCALE)
 PROOFS = 128  # ring of copied pages awaiting a proof (COWRL_GUARDED_PROOFS)
@@ -343,6 +345,10 @@ class Cell:
     cls: int  # STREAM or OTHER: which hit rate this fault reads and its sentinel feeds
     slot: int
     run: int
+    # run_cap (a simulator study, session 40): the first page of this fault's ascending run
+    # and the page count of its slot's previous run (0: none known), as the commit keeps them
+    rstart: int = 0
+    rlen: int = 0
 
 
 def due_before(a: int, b: int) -> bool:
@@ -367,6 +373,7 @@ class GuardedContext:
         self.use_proof = 0
         self.slow_shift = 0  # floor_slow (0: off)
         self.stride_window = 0  # stride_window (0: off; GuardedPolicy's option)
+        self.run_cap = 0  # run_cap (0: off; GuardedPolicy's option)
         self.reset(1)
 
     def reset(self, n_pages: int) -> None:
@@ -376,6 +383,11 @@ class GuardedContext:
         self.end = [0] * s
         self.run = [0] * s
         self.stamp = [0] * s
+        # run_cap (a simulator study, session 40): per slot, the first page of its current
+        # ascending run, the page count of its previous run (0: none) and its last fault
+        self.rstart = [0] * s
+        self.rlen = [0] * s
+        self.rlast = [0] * s
         self.n_faults = 0
         self.prev_page = -1
         self.prev_delta = 0
@@ -571,6 +583,19 @@ class GuardedContext:
                 if self.stamp[i] < self.stamp[slot]:
                     slot = i
         cls = STREAM if kind in (1, 2) else OTHER
+        # run_cap: a run goes on at an exact continuation (the page right after the slot's
+        # window); a near one (2..near pages after it) starts a new run at this page. The
+        # ended run's length: the previous length, kept, if its last window ended at that
+        # length's last page (as run_cap's cap stops it: nothing contradicted it); else its
+        # pages through its last fault (its last window unproven: not counted)
+        if best >= 0 and best_gap == 1:
+            rstart, rlen = self.rstart[best], self.rlen[best]
+        elif best >= 0:
+            rl, rs = self.rlen[best], self.rstart[best]
+            rstart = page
+            rlen = rl if rl > 0 and self.end[best] == rs + rl - 1 else self.rlast[best] - rs + 1
+        else:
+            rstart, rlen = page, 0
         lo = max(page - 3, start)
         left = sum(self.private[lo - self.off:page - self.off])
         self.left = left
@@ -580,7 +605,8 @@ class GuardedContext:
         self.left_s = sum(self.private[page - j * delta - self.off] for j in (1, 2, 3)
                           if page - j * delta >= start) if self.win_stride else 0
         use_b = min(self.use[cls] >> 6, USE_BUCKETS - 1)
-        return Cell(cell_of(kind, run_bucket(run), left, use_b), cls, slot, run)
+        return Cell(cell_of(kind, run_bucket(run), left, use_b), cls, slot, run, rstart,
+                    min(rlen, RUN_LEN_MAX))
 
     def sentinel_feeds_use(self, t: int) -> bool:
         """Whether sentinel-table entry ``t``'s hit or miss moves ``use``: always without
@@ -690,6 +716,7 @@ class GuardedContext:
         self.end[c.slot] = end
         self.run[c.slot] = c.run if c.cls == STREAM else 0
         self.stamp[c.slot] = self.n_faults
+        self.rstart[c.slot], self.rlen[c.slot], self.rlast[c.slot] = c.rstart, c.rlen, page
         step = st or 1
         s = end + step
         while s < n and self.private[s - o] and s <= end + self.scan * step:
@@ -740,7 +767,7 @@ class GuardedPolicy(Policy):
                  stride_ns: int = 0, stride_gate: int = 0, stride_clip: int = 0,
                  group_below: int = 0, sibling_window: int = 0,
                  sibling_stake: int = 0, sibling_gate: int = 0,
-                 sentinel_salt: int = 0) -> None:
+                 sentinel_salt: int = 0, run_cap: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -782,6 +809,12 @@ class GuardedPolicy(Policy):
         # also copies the shared pages of the fault's aligned group of G virtual pages below
         # it, staked and proven as its other pages (degree(); not in the module)
         self.group_below = check_group_below(group_below, protect)
+        # run_cap 1 (a simulator study, session 40; 0 = off): an adjacent window at a stream
+        # fault stops at the page where the stream's run would end if it were as long as its
+        # previous run (GuardedContext.observe_fault; degree(); not in the module)
+        if isinstance(run_cap, bool) or run_cap not in (0, 1):
+            raise ConfigError(f"policy.run_cap must be 0 or 1, got {run_cap!r}")
+        self.run_cap = int(run_cap)
         # sibling_window W (a simulator study, session 35; 0 = off): at a fault, past its
         # adjacent window, the pages up to page + W that some process of the trace
         # demand-faulted (the family bitmap) and that are still shared here are copied too,
@@ -857,6 +890,7 @@ class GuardedPolicy(Policy):
         self.ctx.merge = bool(merge)
         self.ctx.protect = bool(protect)
         self.ctx.stride_window = self.stride_window
+        self.ctx.run_cap = self.run_cap
         self.proof = int(proof)
         self.proof_reads = int(proof_reads)
         self.proof_ttl = int(proof_ttl)
@@ -1001,6 +1035,13 @@ class GuardedPolicy(Policy):
         if is_align(want):  # the rest of the aligned group, or a smaller degree that fits
             want = align_degree(want, page if vpn is None else vpn)
             cands = (*(d for d in self.degrees if d < want), want)
+        if self.run_cap and c.cls == STREAM and c.rlen and not self.ctx.win_stride:
+            # run_cap: no further than the last page of a run as long as the previous one
+            # (a run already longer: no cap); that degree too, as an align value's
+            rem = c.rstart + c.rlen - 1 - page
+            if 0 <= rem < want:
+                want = rem
+                cands = (*(d for d in cands if d < want), want)
         if want == 0 or self.ctx.use[c.cls] < self.floor or self.below_total(c.cls) \
                 or (self.ctx.slow_shift and self.ctx.slow[c.cls] < self.floor << 8):
             return 0, 0
@@ -1473,6 +1514,7 @@ class GuardedPolicy(Policy):
             **({"stride_window": 1, "stride_ns": self.stride_ns} if self.stride_window
                else {}),
             **({"group_below": self.group_below} if self.group_below else {}),
+            **({"run_cap": self.run_cap} if self.run_cap else {}),
             **({"sibling_window": self.sibling_window} if self.sibling_window else {}),
             **({"sibling_stake": self.sibling_stake} if self.sibling_stake else {}),
             **({"sibling_gate": self.sibling_gate} if self.sibling_gate else {}),
@@ -1485,7 +1527,7 @@ class GuardedPolicy(Policy):
         if self.explore is not None or self.trace_log is not None or self.stride_gate \
                 or self.stride_clip:
             return None
-        if self.group_below:  # compiled, but not in the module
+        if self.group_below or self.run_cap:  # compiled, but not in the module
             return KernelProgram(mode="static", k=0) if self.inert else self.program()
         return self.kernel_program()
 
@@ -1495,6 +1537,9 @@ class GuardedPolicy(Policy):
         if self.group_below:  # a simulator study (session 34): refused even when inert
             raise ConfigError(f"policy.group_below: {self.group_below} is a simulator study "
                               "(not in the module's table); use group_below: 0")
+        if self.run_cap:  # a simulator study (session 40): refused even when inert
+            raise ConfigError(f"policy.run_cap: {self.run_cap} is a simulator study "
+                              "(not in the module's table); use run_cap: 0")
         if self.inert:
             return KernelProgram(mode="static", k=0)
         for field in ("stride_gate", "stride_clip"):  # simulator studies: not in the module
@@ -1527,8 +1572,9 @@ class GuardedPolicy(Policy):
                 "stride_gate": self.stride_gate, "stride_clip": self.stride_clip,
                 "group_below": self.group_below, "sibling_window": self.sibling_window,
                 "sibling_stake": self.sibling_stake, "sibling_gate": self.sibling_gate,
-                "sentinel_salt": self.sentinel_salt, "degrees": list(self.degrees),
-                "inert": self.inert}
+                "sentinel_salt": self.sentinel_salt,
+                **({"run_cap": self.run_cap} if self.run_cap else {}),
+                "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
         """The table, the options and the budget: its prices, or with ``costmodel: auto``
@@ -1557,7 +1603,8 @@ class GuardedPolicy(Policy):
         # saved without walk_empty_ns: walk_ns (the constructor's default), one price as then;
         # without read_credit / read_ns: 0, no credit of unused reads, as then
         keys = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns", "stride_ns", "walk_ns",
-                "walk_empty_ns", "read_ns", "walk_due_ns", "walk_scan_ns")
+                "walk_empty_ns", "read_ns", "walk_due_ns", "walk_scan_ns",
+                "run_cap")  # (run_cap: in options() only when set)
         opts = {k: v for k, v in spec.items() if k in (*keys, *cls(table=None).options())}
         return cls(table=spec["table"], name=name, **opts)
 
@@ -1766,6 +1813,9 @@ def learn_tables(traces: Iterable[Trace], costs: Sequence[CostModel],
         if isinstance(prior, bool) or prior not in arms or is_align(int(prior)):
             raise ConfigError(f"prior: a degree of {', '.join(map(str, degrees))}, "
                               f"got {prior!r}")
+    if policy_kw.get("run_cap"):  # arm_rewards prices the arms uncapped
+        raise ConfigError("policy.run_cap: learn_table cannot price it (an arm's hindsight "
+                          "reward ignores the cap); learn with run_cap: 0")
     if policy_kw.get("group_below"):  # arm_rewards prices the pages after the fault only
         raise ConfigError("policy.group_below: learn_table cannot price it (an arm's hindsight "
                           "reward counts the pages after the fault); learn with group_below: 0")

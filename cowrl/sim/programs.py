@@ -195,7 +195,14 @@ GUARD_TALLY_KEYS = (*G_TALLY_NAMES, "hits", "misses", "budget_ns")
 state's hits and misses, both classes), then the budget left (ns, may be < 0 with
 sibling_stake 2); the module's counters are ``guard_<key>``."""
 G_TALLY = _GGEPOCH + 1
-STREAM_STATE = G_TALLY + len(G_TALLY_NAMES)
+# run_cap (a simulator study, session 40): per slot, the first page of its current ascending
+# run, the page count of its previous run (0: none known; at most G_RUN_LEN_MAX) and its last
+# fault's page (GuardedContext.rstart / rlen / rlast)
+G_RUN_LEN_MAX = 4096
+_GRSTART = G_TALLY + len(G_TALLY_NAMES)
+_GRLEN = _GRSTART + MAX_SLOTS
+_GRLAST = _GRLEN + MAX_SLOTS
+STREAM_STATE = _GRLAST + MAX_SLOTS
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -226,7 +233,8 @@ C_SIB = G_CELLS + 33  # sibling_window: W = a fault also copies pages a sibling 
 C_SIBSTAKE = G_CELLS + 34  # sibling_stake: 1|2 = a sibling page stakes its expected loss
 C_SIBGATE = G_CELLS + 35  # sibling_gate: m = the window opens above break-even + m/8 of the rest
 C_SALT = G_CELLS + 36  # sentinel_salt: 1 = the sentinel index adds the region's salt
-C_DEG = G_CELLS + 37
+C_RUNCAP = G_CELLS + 37  # run_cap: 1 = a stream's window stops where its previous run's length ends
+C_DEG = G_CELLS + 38
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -820,6 +828,18 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         run = ss[_GSTRIDE] if stride_hit else 0
         slot = lru_victim(ss, slots)
     cls = 0 if kind == 1 or kind == 2 else 1
+    # run_cap: an exact continuation goes on with the slot's run; a near one starts a new run
+    # here; the ended run's length is the previous one, kept, if its last window ended at that
+    # length's last page, else its pages through its last fault
+    if best >= 0 and best_gap == 1:
+        rstart, rlen = ss[_GRSTART + best], ss[_GRLEN + best]
+    elif best >= 0:
+        rl, rs = ss[_GRLEN + best], ss[_GRSTART + best]
+        rstart = page
+        rlen = rl if rl > 0 and ss[_END + best] == rs + rl - 1 else ss[_GRLAST + best] - rs + 1
+    else:
+        rstart, rlen = page, 0
+    rlen = min(rlen, G_RUN_LEN_MAX)
     # stride_window: a constant stride continuing (the detector), not an exact stream
     # continuation (a sequential writer's windows of constant k look like a stride k + 1)
     ws = delta if cells[C_STRIDEW] and stride_hit and kind != 1 else 0
@@ -848,6 +868,13 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     if align:
         g = want - ALIGN
         want = (g - 1) - (vpn & (g - 1))
+    # run_cap: no further than the last page of a run as long as the previous one (a run
+    # already longer: no cap); that degree tried first, as an align value's
+    if cells[C_RUNCAP] and cls == 0 and rlen != 0 and not ws:
+        rem = rstart + rlen - 1 - page
+        if 0 <= rem < want:
+            want = rem
+            align = True
     k = copied = reserved = 0
     n_out = ss[_GHITS + cls] + ss[_GMISS + cls]  # floor_total: the lifetime hit rate too
     floored = ss[_GUSE + cls] < cells[C_FLOOR] or (
@@ -990,6 +1017,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
     ss[_END + slot] = end
     ss[_RUN + slot] = run if cls == 0 else 0
     ss[_STAMP + slot] = ss[_NFAULTS]
+    ss[_GRSTART + slot] = rstart
+    ss[_GRLEN + slot] = rlen
+    ss[_GRLAST + slot] = page
     if ws:  # the detector goes on from a strided window's last page (the next fault, at
         ss[_GPREV] = end  # end + s, continues the stride)
     s = end + step
@@ -1106,6 +1136,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_SIBSTAKE] = int(t.get("sibling_stake", 0))
     out[C_SIBGATE] = int(t.get("sibling_gate", 0))
     out[C_SALT] = int(t.get("sentinel_salt", 0))
+    out[C_RUNCAP] = int(t.get("run_cap", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out
