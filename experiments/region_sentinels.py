@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cowrl.devdraws import check_first  # noqa: E402
 from cowrl.generalization import check_targets, measure  # noqa: E402
-from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options  # noqa: E402
-from cowrl.registry import group_config, make_costmodel  # noqa: E402
+from cowrl.policies.guarded import GuardedPolicy, shipped_options  # noqa: E402
+from cowrl.registry import make_costmodel, make_policy  # noqa: E402
 from cowrl.sim.simulator import simulate  # noqa: E402
 from cowrl.traces.generators import lockstep_draw, multi_writer_draw  # noqa: E402
 from cowrl.traces.io import Trace  # noqa: E402
@@ -39,10 +39,7 @@ def policies(cost_name: str) -> list[GuardedPolicy]:
     cost = make_costmodel(cost_name)
     out = []
     for base in BASES:
-        table = group_config("policy", base).get("table")
-        table = [int(table)] * N_CELLS if isinstance(table, int) else \
-            [int(k) for k in (group_config("policy", "guarded").get("table")
-                              if isinstance(table, str) else table)]
+        table = list(make_policy(base).table)  # the conf's table as eval.py resolves it
         kw = shipped_options(base)
         for salt in (0, 1):
             out.append(GuardedPolicy.for_cost(cost, table=table,
