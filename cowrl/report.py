@@ -172,18 +172,28 @@ def measured_vs_sim(rows: list[dict[str, Any]], sim_rows: list[dict[str, Any]],
     return lines
 
 
-def _tallies_same(r: Mapping[str, Any], s: Mapping[str, Any] | None) -> str:
-    """"yes" if the GUARDED decision tallies (``guard_*``) of a measured row equal its
-    simulator row's, "no: " and the tallies that differ, "-" where either row has none (the
-    simulator's: not a compiled GUARDED program; the kernel target's rows carry zeros then)."""
+def tally_diff(r: Mapping[str, Any], s: Mapping[str, Any] | None
+               ) -> list[tuple[str, int, int]] | None:
+    """The GUARDED decision tallies (``guard_<key>``) of a measured row ``r`` that differ from
+    its simulator row ``s``'s, as (key, measured, simulated); None where either row has none
+    (the simulator's: not a compiled GUARDED program; the kernel target's rows carry zeros
+    then)."""
     from cowrl.sim.programs import GUARD_TALLY_KEYS
 
     pairs = [(k, r.get(f"guard_{k}"), s.get(f"guard_{k}") if s else None)
              for k in GUARD_TALLY_KEYS]
     if any(v in (None, "") or w in (None, "") for _, v, w in pairs):
+        return None
+    return [(k, int(v), int(w)) for k, v, w in pairs if int(v) != int(w)]
+
+
+def _tallies_same(r: Mapping[str, Any], s: Mapping[str, Any] | None) -> str:
+    """"yes" if the GUARDED decision tallies of a measured row equal its simulator row's,
+    "no: " and the tallies that differ, "-" where either row has none (:func:`tally_diff`)."""
+    diff = tally_diff(r, s)
+    if diff is None:
         return "-"
-    diff = [f"{k} {int(v)} (sim {int(w)})" for k, v, w in pairs if int(v) != int(w)]
-    return "yes" if not diff else "no: " + ", ".join(diff)
+    return "yes" if not diff else "no: " + ", ".join(f"{k} {v} (sim {w})" for k, v, w in diff)
 
 
 def ceiling_section(traces: Sequence[Trace], cost: CostModel, lam: float,

@@ -98,15 +98,14 @@ def _counts(row: Mapping[str, Any]) -> dict[str, int]:
 
 def _tallies(row: Mapping[str, Any], sim: Mapping[str, Any] | None
              ) -> tuple[bool | None, list[str]]:
-    from cowrl.sim.programs import GUARD_TALLY_KEYS
+    """Whether the GUARDED tallies equal the simulator's (None where either row has none), and
+    those that differ (``cowrl.report.tally_diff``, as report.md's "tallies = sim")."""
+    from cowrl.report import tally_diff
 
-    if sim is None:
+    diff = tally_diff(row, sim)
+    if diff is None:
         return None, []
-    pairs = [(k, row.get(f"guard_{k}"), sim.get(f"guard_{k}")) for k in GUARD_TALLY_KEYS]
-    if any(v in (None, "") or w in (None, "") for _, v, w in pairs):
-        return None, []
-    diff = [f"guard_{k} {int(v)} (sim {int(w)})" for k, v, w in pairs if int(v) != int(w)]
-    return not diff, diff
+    return not diff, [f"guard_{k} {v} (sim {w})" for k, v, w in diff]
 
 
 def compare(rows: Sequence[Mapping[str, Any]], sim_rows: Sequence[Mapping[str, Any]],
