@@ -522,8 +522,10 @@ def test_bench_kernel_stride_small(tmp_path: Path) -> None:
     assert 0 < timed[16] < timed[520], timed
     m = re.search(rf"^  suggested tcg precopy_stride_ns: (\d+) \(the dearest extra per copied "
                   rf"page at k = 8, its decision included: ({NUM})\)$", out, re.M)
-    assert m and float(m[2]) == max(rows[16][3], rows[520][3]) and int(m[1]) == math.ceil(
-        float(m[2])), out
+    # the price is the ceiling of the script's own figure, printed to 0.1 ns: 681.0 may stand
+    # for 681.04, whose ceiling is 682
+    assert m and float(m[2]) == max(rows[16][3], rows[520][3]) and int(m[1]) in {
+        math.ceil(float(m[2]) - 0.05), math.ceil(float(m[2]) + 0.05)}, out
 
 
 def test_stride_window_small(tmp_path: Path) -> None:
