@@ -22,7 +22,8 @@ learned), and (session 32) the learner with arms priced in the budget's currency
 (``learn_table``'s ``charge``: ``charge_budget`` / ``charge_ring`` with prior 0,
 ``p64_budget`` / ``p64_ring`` with prior 64), and (session 34) ``shield64_below4`` /
 ``shield64_below16`` (``shield64`` with ``group_below: 4`` / ``16``: :data:`OPTIONS`), and
-(session 40) ``shield64_runcap`` (``shield64`` with ``run_cap: 1``).
+(session 40) ``shield64_runcap`` (``shield64`` with ``run_cap: 1``), and (session 41)
+``shield64_depthcap`` (``shield64`` with ``depth_cap: 1``).
 ``--against`` names the variant the rule compares with (default the shipped learner), and
 the per-family differences are printed against it; ``--max-family-drop P`` adds the clause
 that no held-out family's gain falls by more than P points against it (session 34's rule).
@@ -92,12 +93,17 @@ VARIANTS: dict[str, tuple[int, float] | tuple[int, float, str] | None] = {
     # session 40 (docs/results/run-cap-s40.md): shield64 whose windows at a stream fault stop
     # where the stream's previous run's length ends (GuardedPolicy's run_cap, a simulator study)
     "shield64_runcap": None,
+    # session 41 (docs/results/depth-cap-s41.md): shield64 whose windows stop before the
+    # shallowest depth whose copies were proven below the budget's break-even precision
+    # (GuardedPolicy's depth_cap, a simulator study)
+    "shield64_depthcap": None,
 }
 OPTIONS: dict[str, dict[str, int]] = {
     "shield64_below4": {"group_below": 4},
     "shield64_below16": {"group_below": 16},
     "shield64_salt": {"sentinel_salt": 1},
     "shield64_runcap": {"run_cap": 1},
+    "shield64_depthcap": {"depth_cap": 1},
 }
 """Options a variant sets over the shipped ones (``shipped_options('guarded')``)."""
 

@@ -388,6 +388,8 @@ def pack_guarded(program: KernelProgram) -> bytes:
         raise ValueError("guarded: group_below is a simulator study, not in the module's table")
     if int(t.get("run_cap", 0)):
         raise ValueError("guarded: run_cap is a simulator study, not in the module's table")
+    if int(t.get("depth_cap", 0)):
+        raise ValueError("guarded: depth_cap is a simulator study, not in the module's table")
     degrees = sorted(int(d) for d in t["degrees"])
     if len(degrees) > GUARDED_MAX_DEGREES:
         raise ValueError(f"guarded: at most {GUARDED_MAX_DEGREES} degrees, got {len(degrees)}")

@@ -240,6 +240,21 @@ DEGREES: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
 STREAM, OTHER = 0, 1
 RUN_LEN_MAX = 4096
 """run_cap: a previous run's length is kept up to this many pages (a u16 in a module)."""
+# depth_cap (a simulator study, session 41; docs/results/depth-cap-s41.md): per row (the
+# window's class, STREAM or OTHER, x adjacent or strided: 2 * cls + strided) and per depth
+# bucket of a window page's position j in its window (1, 2-3, 4-7, 8-15, 16-31, 32-63, 64+:
+# min(log2 j, 6)), an EWMA of its copies' outcomes: 1 when a proof finds the copy written; 0 at
+# its DEPTH_MISSES-th unproven read (with proof_backoff about 2 ** DEPTH_MISSES faults after
+# the copy; counted once) or when it expires (proof_ttl) before; an entry overwritten before
+# either counts nothing. Fixed point DEPTH_ONE, weight 1 / 2 ** DEPTH_SHIFT, from DEPTH_ONE
+# (no outcome yet: above any break-even, not capped). A decision the cap shortens relaxes the
+# failing bucket by 1 / 2 ** DEPTH_RELAX towards DEPTH_ONE (a capped depth gets no outcomes:
+# without it the cap could never lift).
+DEPTH_BUCKETS = 7
+DEPTH_ONE = 1 << 12
+DEPTH_SHIFT = 4
+DEPTH_RELAX = 8
+DEPTH_MISSES = 5
 MAX_SCAN = 64  # pages read past a window for its sentinel (COWRL_GUARDED_MAX_SCAN)
 MAX_HIT_SCALE = 16  # allowances a sentinel hit may add (COWRL_GUARDED_MAX_HIT_SCALE)
 PROOFS = 128  # ring of copied pages awaiting a proof (COWRL_GUARDED_PROOFS)
@@ -318,6 +333,12 @@ def describe_value(v: int) -> str | int:
     return f"align{v - ALIGN}" if is_align(v) else v
 
 
+def depth_bucket(j: int) -> int:
+    """``depth_cap``: the depth bucket (0..:data:`DEPTH_BUCKETS` - 1) of position ``j >= 1``
+    of a page in its window: ``min(floor(log2 j), 6)``."""
+    return min(j.bit_length() - 1, DEPTH_BUCKETS - 1)
+
+
 def break_even(gain_ns: float, loss_ns: float) -> float:
     """The fraction of a window's copied pages that must be written later for it to pay:
     ``loss / (gain + loss)``; 1.0 when a used page gains nothing (``gain <= 0``)."""
@@ -374,6 +395,7 @@ class GuardedContext:
         self.slow_shift = 0  # floor_slow (0: off)
         self.stride_window = 0  # stride_window (0: off; GuardedPolicy's option)
         self.run_cap = 0  # run_cap (0: off; GuardedPolicy's option)
+        self.depth_cap = 0  # depth_cap (0: off; GuardedPolicy's option)
         self.reset(1)
 
     def reset(self, n_pages: int) -> None:
@@ -474,6 +496,12 @@ class GuardedContext:
         self.proof_scans = 0  # ... waiting entries its refreshes looked at (proof_duescan_ns)
         self.proof_cuts = 0  # looks ended because the budget held less than walk_ns
         self.proof_cls = [0] * PROOFS  # the class of the window that copied it (use_proof)
+        # depth_cap: each entry's depth bucket + 1, + 8 for a strided window's (0: not a window
+        # page's: below, sibling; or its outcome counted), and per row (2 * class + strided)
+        # and depth bucket the EWMA of its copies' outcomes
+        self.proof_depth = [0] * PROOFS
+        self.depth = [[DEPTH_ONE] * DEPTH_BUCKETS for _ in range(4)]
+        self.depth_capped = 0  # decisions the cap shortened (diagnostics)
         self.unproven_reads = 0  # reads that found the page unwritten (diagnostics)
         self.expired = 0  # entries that left the ring by proof_ttl (diagnostics)
         self.proven = 0  # pages proven so far (diagnostics)
@@ -613,6 +641,20 @@ class GuardedContext:
         ``use_proof``; with 1 only for a window that copied nothing (a ``k = 0`` probe); with 2
         never (proofs alone feed it)."""
         return self.use_proof != 2 and not (self.use_proof and self.tag_pages[t])
+
+    def depth_outcome(self, i: int, written: bool) -> None:
+        """``depth_cap``: ring entry ``i``'s outcome, proven (``written``) or not (its
+        ``DEPTH_MISSES``-th unproven read, or expired): its row and depth bucket's EWMA moves
+        (an entry not of a window's own pages, or already counted, ``proof_depth`` 0, moves
+        nothing)."""
+        d = self.proof_depth[i]
+        if not self.depth_cap or not d:
+            return
+        row, b = self.depth[2 * self.proof_cls[i] + (d >> 3)], (d & 7) - 1
+        if written:
+            row[b] += (DEPTH_ONE - row[b]) >> DEPTH_SHIFT
+        else:
+            row[b] -= row[b] >> DEPTH_SHIFT
 
     def use_up(self, c: int) -> None:
         """A hit for class ``c``'s use rate (EWMA of weight 1/16)."""
@@ -767,7 +809,7 @@ class GuardedPolicy(Policy):
                  stride_ns: int = 0, stride_gate: int = 0, stride_clip: int = 0,
                  group_below: int = 0, sibling_window: int = 0,
                  sibling_stake: int = 0, sibling_gate: int = 0,
-                 sentinel_salt: int = 0, run_cap: int = 0) -> None:
+                 sentinel_salt: int = 0, run_cap: int = 0, depth_cap: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -815,6 +857,17 @@ class GuardedPolicy(Policy):
         if isinstance(run_cap, bool) or run_cap not in (0, 1):
             raise ConfigError(f"policy.run_cap must be 0 or 1, got {run_cap!r}")
         self.run_cap = int(run_cap)
+        # depth_cap 1 (a simulator study, session 41; 0 = off; needs proof: 1): a window
+        # stops before the shallowest depth bucket (2-3, 4-7, .., 64+ pages into the window)
+        # whose copies (of windows of the fault's class, adjacent or strided as this one) were
+        # proven at an EWMA rate below the budget's break-even precision loss / (gain + loss)
+        # (degree(); not in the module)
+        if isinstance(depth_cap, bool) or depth_cap not in (0, 1):
+            raise ConfigError(f"policy.depth_cap must be 0 or 1, got {depth_cap!r}")
+        if depth_cap and not (proof and (proof_ttl or proof_backoff)):
+            raise ConfigError("policy.depth_cap: 1 needs proof: 1 and proof_ttl > 0 or "
+                              "proof_backoff: 1 (it counts a ring entry's unproven reads)")
+        self.depth_cap = int(depth_cap)
         # sibling_window W (a simulator study, session 35; 0 = off): at a fault, past its
         # adjacent window, the pages up to page + W that some process of the trace
         # demand-faulted (the family bitmap) and that are still shared here are copied too,
@@ -891,6 +944,7 @@ class GuardedPolicy(Policy):
         self.ctx.protect = bool(protect)
         self.ctx.stride_window = self.stride_window
         self.ctx.run_cap = self.run_cap
+        self.ctx.depth_cap = self.depth_cap
         self.proof = int(proof)
         self.proof_reads = int(proof_reads)
         self.proof_ttl = int(proof_ttl)
@@ -1042,6 +1096,13 @@ class GuardedPolicy(Policy):
             if 0 <= rem < want:
                 want = rem
                 cands = (*(d for d in cands if d < want), want)
+        if self.depth_cap and want > 1:
+            row = 2 * c.cls + (1 if self.ctx.win_stride else 0)
+            dc = self.depth_limit(row)
+            if dc < want:  # depth_cap: that degree too, as an align value's
+                self.depth_relax(row, dc)
+                want = dc
+                cands = (*(d for d in cands if d < want), want)
         if want == 0 or self.ctx.use[c.cls] < self.floor or self.below_total(c.cls) \
                 or (self.ctx.slow_shift and self.ctx.slow[c.cls] < self.floor << 8):
             return 0, 0
@@ -1060,6 +1121,29 @@ class GuardedPolicy(Policy):
                 return d, copied
         self.ctx.win_below = 0
         return 0, 0
+
+    def depth_limit(self, row: int) -> int:
+        """``depth_cap``: the deepest window row ``row``'s depth EWMAs allow (``2 * class +
+        strided``, the window this decision would open): ``2 ** b - 1`` for
+        the shallowest bucket ``b >= 1`` whose EWMA is below the break-even precision
+        ``loss / (gain + loss)`` (``ewma x (gain + loss) < DEPTH_ONE x loss``), else
+        :data:`MAX_K` (no cap). Depth 1 (bucket 0) never caps: a one-page window is what the
+        budget itself prices. A cap below ``MAX_K`` relaxes bucket ``b`` by ``1 / 2 **
+        DEPTH_RELAX`` towards ``DEPTH_ONE`` (called only when the cap may shorten the
+        window: ``want > 1``, the same test as ``programs.guarded_decide``'s)."""
+        ewma = self.ctx.depth[row]
+        for b in range(1, DEPTH_BUCKETS):
+            if ewma[b] * (self.gain + self.loss) < DEPTH_ONE * self.loss:
+                return (1 << b) - 1
+        return MAX_K
+
+    def depth_relax(self, row: int, cap: int) -> None:
+        """``depth_cap``: the decision was shortened to ``cap = 2 ** b - 1``: row ``row``'s
+        bucket ``b`` moves ``1 / 2 ** DEPTH_RELAX`` of the way to ``DEPTH_ONE``."""
+        ewma = self.ctx.depth[row]
+        b = (cap + 1).bit_length() - 1
+        ewma[b] += (DEPTH_ONE - ewma[b]) >> DEPTH_RELAX
+        self.ctx.depth_capped += 1
 
     def gate_add(self, marks: int, hits: int) -> None:
         """``sibling_gate``: ``marks`` sibling pages marked, ``hits`` saved (both halved once
@@ -1305,6 +1389,7 @@ class GuardedPolicy(Policy):
                             g.unused_reads += unused
                         g.drop(i)
                         g.proven += 1
+                        g.depth_outcome(i, True)
                         if g.use_proof:
                             g.use_up(g.proof_cls[i])
                     else:
@@ -1312,9 +1397,13 @@ class GuardedPolicy(Policy):
                         if ctx.unproven_reads is not None:  # the engine charges it
                             ctx.unproven_reads[0] += 1
                         g.proof_miss[i] += 1
+                        if g.proof_miss[i] >= DEPTH_MISSES:  # depth_cap: unproven, counted once
+                            g.depth_outcome(i, False)
+                            g.proof_depth[i] = 0
                         if self.proof_ttl and g.proof_miss[i] >= self.proof_ttl:
                             g.drop(i)  # leaves the ring: its reserve stays spent
                             g.expired += 1
+                            g.depth_outcome(i, False)
                             if g.proof_stake[i]:  # a sibling page expired: a miss
                                 g.sib_use -= g.sib_use >> 4
                                 if self.sibling_stake == 2:  # ... and the rest of its loss
@@ -1437,6 +1526,7 @@ class GuardedPolicy(Policy):
                 if k > 0 else ()
             sibset = set(sib)
             stake = self.sibling_per() if self.sibling_stake else 0
+            step = g.win_stride or 1
             for q in (*win, *sib):  # (group_below: the pages below first; siblings last)
                 if not g.private[q - off]:
                     h, whole = self.ring_slot(ctx)
@@ -1463,6 +1553,10 @@ class GuardedPolicy(Policy):
                     g.proof_page[h] = q + 1
                     g.proof_miss[h] = 0
                     g.proof_cls[h] = c.cls
+                    # depth_cap: a window page's position in its window (1..k), bucketed
+                    # (+ 8: a strided window's)
+                    g.proof_depth[h] = depth_bucket((q - page) // step) + 1 \
+                        + (8 if g.win_stride else 0) if q > page and q not in sibset else 0
                     g.proof_due[h] = g.n_faults & DUE_MASK  # due at once
                     if self.proof_span:
                         g.bucket_due[b if self.proof_look else 0] = g.n_faults & DUE_MASK
@@ -1515,6 +1609,7 @@ class GuardedPolicy(Policy):
                else {}),
             **({"group_below": self.group_below} if self.group_below else {}),
             **({"run_cap": self.run_cap} if self.run_cap else {}),
+            **({"depth_cap": self.depth_cap} if self.depth_cap else {}),
             **({"sibling_window": self.sibling_window} if self.sibling_window else {}),
             **({"sibling_stake": self.sibling_stake} if self.sibling_stake else {}),
             **({"sibling_gate": self.sibling_gate} if self.sibling_gate else {}),
@@ -1527,7 +1622,7 @@ class GuardedPolicy(Policy):
         if self.explore is not None or self.trace_log is not None or self.stride_gate \
                 or self.stride_clip:
             return None
-        if self.group_below or self.run_cap:  # compiled, but not in the module
+        if self.group_below or self.run_cap or self.depth_cap:  # compiled, not in the module
             return KernelProgram(mode="static", k=0) if self.inert else self.program()
         return self.kernel_program()
 
@@ -1540,6 +1635,9 @@ class GuardedPolicy(Policy):
         if self.run_cap:  # a simulator study (session 40): refused even when inert
             raise ConfigError(f"policy.run_cap: {self.run_cap} is a simulator study "
                               "(not in the module's table); use run_cap: 0")
+        if self.depth_cap:  # a simulator study (session 41): refused even when inert
+            raise ConfigError(f"policy.depth_cap: {self.depth_cap} is a simulator study "
+                              "(not in the module's table); use depth_cap: 0")
         if self.inert:
             return KernelProgram(mode="static", k=0)
         for field in ("stride_gate", "stride_clip"):  # simulator studies: not in the module
@@ -1574,6 +1672,7 @@ class GuardedPolicy(Policy):
                 "sibling_stake": self.sibling_stake, "sibling_gate": self.sibling_gate,
                 "sentinel_salt": self.sentinel_salt,
                 **({"run_cap": self.run_cap} if self.run_cap else {}),
+                **({"depth_cap": self.depth_cap} if self.depth_cap else {}),
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -1604,7 +1703,7 @@ class GuardedPolicy(Policy):
         # without read_credit / read_ns: 0, no credit of unused reads, as then
         keys = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns", "stride_ns", "walk_ns",
                 "walk_empty_ns", "read_ns", "walk_due_ns", "walk_scan_ns",
-                "run_cap")  # (run_cap: in options() only when set)
+                "run_cap", "depth_cap")  # (in options() only when set)
         opts = {k: v for k, v in spec.items() if k in (*keys, *cls(table=None).options())}
         return cls(table=spec["table"], name=name, **opts)
 
@@ -1813,6 +1912,9 @@ def learn_tables(traces: Iterable[Trace], costs: Sequence[CostModel],
         if isinstance(prior, bool) or prior not in arms or is_align(int(prior)):
             raise ConfigError(f"prior: a degree of {', '.join(map(str, degrees))}, "
                               f"got {prior!r}")
+    if policy_kw.get("depth_cap"):  # arm_rewards prices the arms uncapped
+        raise ConfigError("policy.depth_cap: learn_table cannot price it (an arm's hindsight "
+                          "reward ignores the cap); learn with depth_cap: 0")
     if policy_kw.get("run_cap"):  # arm_rewards prices the arms uncapped
         raise ConfigError("policy.run_cap: learn_table cannot price it (an arm's hindsight "
                           "reward ignores the cap); learn with run_cap: 0")

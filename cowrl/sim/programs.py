@@ -202,7 +202,20 @@ G_RUN_LEN_MAX = 4096
 _GRSTART = G_TALLY + len(G_TALLY_NAMES)
 _GRLEN = _GRSTART + MAX_SLOTS
 _GRLAST = _GRLEN + MAX_SLOTS
-STREAM_STATE = _GRLAST + MAX_SLOTS
+# depth_cap (a simulator study, session 41): per ring entry its depth bucket + 1, + 8 for a
+# strided window's (0: not a window's own page, or its outcome counted), then per row (2 x the
+# class, stream 0 or other 1, + 1 for strided windows) and depth bucket the EWMA of the
+# outcomes of its copies (fixed point G_DEPTH_ONE, weight 1 / 2 ** G_DEPTH_SHIFT, from
+# G_DEPTH_ONE; a miss at the G_DEPTH_MISSES-th unproven read; GuardedContext.proof_depth /
+# depth; the constants are guarded.DEPTH_*)
+G_DEPTH_BUCKETS = 7
+G_DEPTH_ONE = 1 << 12
+G_DEPTH_SHIFT = 4
+G_DEPTH_RELAX = 8
+G_DEPTH_MISSES = 5
+_GPDEPTH = _GRLAST + MAX_SLOTS
+_GDEPTH = _GPDEPTH + G_PROOFS
+STREAM_STATE = _GDEPTH + 4 * G_DEPTH_BUCKETS
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -234,7 +247,8 @@ C_SIBSTAKE = G_CELLS + 34  # sibling_stake: 1|2 = a sibling page stakes its expe
 C_SIBGATE = G_CELLS + 35  # sibling_gate: m = the window opens above break-even + m/8 of the rest
 C_SALT = G_CELLS + 36  # sentinel_salt: 1 = the sentinel index adds the region's salt
 C_RUNCAP = G_CELLS + 37  # run_cap: 1 = a stream's window stops where its previous run's length ends
-C_DEG = G_CELLS + 38
+C_DEPTHCAP = G_CELLS + 38  # depth_cap: 1 = a window stops before a depth proven below break-even
+C_DEG = G_CELLS + 39
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -585,13 +599,50 @@ def guarded_sibling(private: np.ndarray, s0: int, family: np.ndarray, f0: int, l
     return last, stake
 
 
+@njit(cache=True, nogil=True, forceinline=True)
+def g_depth_outcome(cells: np.ndarray, ss: np.ndarray, i: int, written: bool) -> None:
+    """``depth_cap``: ring entry ``i``'s outcome, proven (``written``) or not (its
+    G_DEPTH_MISSES-th unproven read, or expired): its row and depth bucket's EWMA moves
+    (``GuardedContext.depth_outcome``)."""
+    d = ss[_GPDEPTH + i]
+    if cells[C_DEPTHCAP] == 0 or d == 0:
+        return
+    x = _GDEPTH + (2 * ss[_GPCLS + i] + (d >> 3)) * G_DEPTH_BUCKETS + (d & 7) - 1
+    if written:
+        ss[x] += (G_DEPTH_ONE - ss[x]) >> G_DEPTH_SHIFT
+    else:
+        ss[x] -= ss[x] >> G_DEPTH_SHIFT
+
+
+@njit(cache=True, nogil=True)
+def g_depth_limit(cells: np.ndarray, ss: np.ndarray, row: int) -> int:
+    """``depth_cap``: ``2 ** b - 1`` for the shallowest depth bucket ``b >= 1`` of row
+    ``row`` (2 x class + strided) whose EWMA is below the break-even precision ``loss / (gain
+    + loss)``, else MAX_ALIGN (no cap) (``GuardedPolicy.depth_limit``)."""
+    for b in range(1, G_DEPTH_BUCKETS):
+        if ss[_GDEPTH + row * G_DEPTH_BUCKETS + b] * (cells[C_GAIN] + cells[C_LOSS]) \
+                < G_DEPTH_ONE * cells[C_LOSS]:
+            return (1 << b) - 1
+    return MAX_ALIGN
+
+
+@njit(cache=True, nogil=True, forceinline=True)
+def g_depth_bucket(j: int) -> int:
+    """``depth_cap``: the depth bucket of position ``j >= 1`` in a window, min(log2 j, 6)."""
+    b = 0
+    while b < G_DEPTH_BUCKETS - 1 and (j >> (b + 1)) != 0:
+        b += 1
+    return b
+
+
 @njit(cache=True, nogil=True)
 def g_ring_put(cells: np.ndarray, ss: np.ndarray, bucket: int, own: int, cls: int,
-               j: int, stake: int) -> None:
+               j: int, stake: int, depth: int = 0) -> None:
     """Version 4: page ``j``, copied by a window of class ``cls`` of process ``own`` in the
     region of ring bucket ``bucket``, awaits its proof at the ring's head (overwriting the
     oldest entry, unproven, when the ring is full); ``stake`` what its proof returns (0: the
-    loss, a window page's; sibling_stake: a sibling page's expected loss)."""
+    loss, a window page's; sibling_stake: a sibling page's expected loss); ``depth`` its depth
+    bucket + 1 (depth_cap; 0: not a window's own page or its outcome already counted)."""
     h = ss[_GPHEAD]
     g_unwait(ss, h)  # (before its bucket changes)
     if cells[C_PSPAN]:  # an empty ring starts its span here; a full one moves on
@@ -617,6 +668,7 @@ def g_ring_put(cells: np.ndarray, ss: np.ndarray, bucket: int, own: int, cls: in
     ss[_GPROOF + h] = j + 1
     ss[_GPMISS + h] = 0
     ss[_GPCLS + h] = cls
+    ss[_GPDEPTH + h] = depth
     ss[_GPDUE + h] = ss[_NFAULTS] & G_DUE_MASK  # due at once
     ss[_GPHEAD] = (ss[_GPHEAD] + 1) & (G_PROOFS - 1)
 
@@ -636,6 +688,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         ss[_GUSE] = ss[_GUSE + 1] = G_USE_ONE // 2
         ss[_GSLOW] = ss[_GSLOW + 1] = G_SLOW_ONE // 2
         ss[_GSIBUSE] = G_USE_ONE // 2
+        for x in range(4 * G_DEPTH_BUCKETS):  # depth_cap: no outcome yet, not capped
+            ss[_GDEPTH + x] = G_DEPTH_ONE
     # 0. version 4: interior proofs, round robin over the ring's pages of this region
     proof = cells[C_PROOF]
     look = cells[C_PLOOK]
@@ -746,6 +800,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                             g_earn(ss, T_ADD_CREDIT, cells[C_LOSS] + cells[C_GAIN]
                                    + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ])
                         g_drop(ss, i)
+                        g_depth_outcome(cells, ss, i, True)
                         if cells[C_USEPROOF]:  # a use for the class that copied it
                             c = ss[_GPCLS + i]
                             ss[_GUSE + c] += (G_USE_ONE - ss[_GUSE + c]) >> 4
@@ -753,8 +808,12 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                         ss[G_UNPROVEN] += 1  # charged proof_read_ns by the engine
                         if cells[C_PTTL] != 0 or cells[C_PBACKOFF]:
                             ss[_GPMISS + i] += 1
+                            if ss[_GPMISS + i] >= G_DEPTH_MISSES:  # depth_cap: counted once
+                                g_depth_outcome(cells, ss, i, False)
+                                ss[_GPDEPTH + i] = 0
                         if cells[C_PTTL] != 0 and ss[_GPMISS + i] >= cells[C_PTTL]:
                             g_drop(ss, i)  # leaves the ring, its reserve spent
+                            g_depth_outcome(cells, ss, i, False)
                             if ss[_GPSTAKE + i] > 0:  # a sibling page expired: a miss
                                 ss[_GSIBUSE] -= ss[_GSIBUSE] >> 4
                                 if cells[C_SIBSTAKE] == 2:  # ... and the rest of its loss
@@ -874,6 +933,16 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         rem = rstart + rlen - 1 - page
         if 0 <= rem < want:
             want = rem
+            align = True
+    # depth_cap: no deeper than the shallowest depth proven below break-even (depth 1 never
+    # capped); a shortened decision relaxes that bucket towards 1.0; that degree tried first
+    if cells[C_DEPTHCAP] and want > 1:
+        row = 2 * cls + (1 if ws else 0)  # (class, strided window)
+        dc = g_depth_limit(cells, ss, row)
+        if dc < want:
+            x = _GDEPTH + row * G_DEPTH_BUCKETS + g_depth_bucket(dc + 1)
+            ss[x] += (G_DEPTH_ONE - ss[x]) >> G_DEPTH_RELAX
+            want = dc
             align = True
     k = copied = reserved = 0
     n_out = ss[_GHITS + cls] + ss[_GMISS + cls]  # floor_total: the lifetime hit rate too
@@ -1004,7 +1073,8 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         for jj in range(-below, (end - page) // step + 1):
             j = page + jj if jj < 0 else page + jj * step
             if jj != 0 and private[s0 + j] == 0:
-                g_ring_put(cells, ss, bucket, own, cls, j, 0)
+                g_ring_put(cells, ss, bucket, own, cls, j, 0,
+                           g_depth_bucket(jj) + 1 + (8 if ws else 0) if jj > 0 else 0)
     if proof and sib:  # ... and the sibling window's
         for j in range(end + 1, sib + 1):
             if family[f0 + j] & 1 and private[s0 + j] == 0:
@@ -1137,6 +1207,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_SIBGATE] = int(t.get("sibling_gate", 0))
     out[C_SALT] = int(t.get("sentinel_salt", 0))
     out[C_RUNCAP] = int(t.get("run_cap", 0))
+    out[C_DEPTHCAP] = int(t.get("depth_cap", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out
