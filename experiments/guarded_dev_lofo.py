@@ -23,7 +23,8 @@ learned), and (session 32) the learner with arms priced in the budget's currency
 ``p64_budget`` / ``p64_ring`` with prior 64), and (session 34) ``shield64_below4`` /
 ``shield64_below16`` (``shield64`` with ``group_below: 4`` / ``16``: :data:`OPTIONS`), and
 (session 40) ``shield64_runcap`` (``shield64`` with ``run_cap: 1``), and (session 41)
-``shield64_depthcap`` (``shield64`` with ``depth_cap: 1``).
+``shield64_depthcap`` (``shield64`` with ``depth_cap: 1``) and ``shipped_depthcap`` (the
+shipped learner's table, learned as ``shipped``, run with ``depth_cap: 1``).
 ``--against`` names the variant the rule compares with (default the shipped learner), and
 the per-family differences are printed against it; ``--max-family-drop P`` adds the clause
 that no held-out family's gain falls by more than P points against it (session 34's rule).
@@ -97,6 +98,9 @@ VARIANTS: dict[str, tuple[int, float] | tuple[int, float, str] | None] = {
     # shallowest depth whose copies were proven below the budget's break-even precision
     # (GuardedPolicy's depth_cap, a simulator study)
     "shield64_depthcap": None,
+    # ... and the shipped learner's table (learned without it: learn_table refuses it) run
+    # with depth_cap: 1 (a report, not a rule's candidate)
+    "shipped_depthcap": (0, 0.02),
 }
 OPTIONS: dict[str, dict[str, int]] = {
     "shield64_below4": {"group_below": 4},
@@ -104,6 +108,7 @@ OPTIONS: dict[str, dict[str, int]] = {
     "shield64_salt": {"sentinel_salt": 1},
     "shield64_runcap": {"run_cap": 1},
     "shield64_depthcap": {"depth_cap": 1},
+    "shipped_depthcap": {"depth_cap": 1},
 }
 """Options a variant sets over the shipped ones (``shipped_options('guarded')``)."""
 
