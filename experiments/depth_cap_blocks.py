@@ -145,6 +145,8 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=3, help="depths: draws")
     ap.add_argument("--costmodel", default="host", help="depths: the cost model")
     args = ap.parse_args()
+    if args.draws < 1:
+        raise ConfigError(f"--draws: must be at least 1, got {args.draws}")
     if args.n_pages < 64:
         raise ConfigError(f"--n-pages: at least 64, got {args.n_pages}")
     if args.first < 2000:

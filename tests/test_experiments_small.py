@@ -692,7 +692,7 @@ def test_dense_budget_small(tmp_path: Path) -> None:
 
 DRAWS_ZERO_OK = {"guarded_proof_bound"}  # --draws 0: no randomized draws, the fixed writers only
 DRAWS_ARGS = {"block_rule": ["measure"], "dense_budget": ["measure"], "alloc_budget": ["measure"],
-              "apps_signals": ["signals"],
+              "apps_signals": ["signals"], "depth_cap_blocks": ["depths"],
               "guarded_columns": ["--tables-dir", "/nonexistent"],
               "guarded_stride_dev": ["--jobs", "/nonexistent"]}
 
@@ -798,11 +798,13 @@ def test_guarded_dev_lofo_small(tmp_path: Path) -> None:
                        (["--variants", "bogus"], "error: --variants: 'bogus' is not one of "
                         "shipped, prior64, prior64_m05, prior64_m10, m05, shield64, "
                         "charge_budget, charge_ring, p64_budget, p64_ring, shield64_below4, "
-                        "shield64_below16, shield64_salt, shield64_runcap"),
+                        "shield64_below16, shield64_salt, shield64_runcap, shield64_depthcap, "
+                        "shipped_depthcap"),
                        (["--report", "x.json", "--against", "nope"], "error: --against: "
                         "'nope' is not one of shipped, prior64, prior64_m05, prior64_m10, "
                         "m05, shield64, charge_budget, charge_ring, p64_budget, p64_ring, "
-                        "shield64_below4, shield64_below16, shield64_salt, shield64_runcap"),
+                        "shield64_below4, shield64_below16, shield64_salt, shield64_runcap, "
+                        "shield64_depthcap, shipped_depthcap"),
                        (["--report", "x.json", "--max-family-drop", "-1"],
                         "error: --max-family-drop: must be >= 0 points, got -1.0"),
                        (["--on-corpus", "--variants", "shield64,prior64"], "error: --on-corpus: "
