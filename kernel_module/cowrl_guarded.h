@@ -24,7 +24,8 @@
  * needs (usually 2 while the budget is low).  It has then read every page of
  * the window it chose: o.last is the last of them it found shared (page +
  * o.last; 0: none), where the module's precopy walk stops (the pages after it
- * were private: the walk would only step over them).
+ * were private: the walk would only step over them).  A window with none (ABI 20) is
+ * returned as k = 0: no work is queued for it (COWRL_GUARDED_T_EMPTY).
  *
  * @left is how many of page-3 .. page-1 that lie in [start, limit) are
  * private: present, anonymous and exclusive to this process.  A page that is

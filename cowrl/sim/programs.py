@@ -45,7 +45,9 @@ its state follows the stream state in ``ss``. ``tests/test_guarded_program.py`` 
 against the prototype, fault for fault. The decision reads every page of the window it
 chooses; the module's precopy walk stops after the last one it read shared
 (``cowrl_guarded_obs.last``), and the engine's walk of a GUARDED window likewise, from the
-same page state (:func:`cowrl.sim.engine.replay`'s ``trim``): nothing here returns it. With
+same page state (:func:`cowrl.sim.engine.replay`'s ``trim``): nothing here returns it. A
+window that would copy nothing (every page it read private) is returned as ``k = 0`` (ABI 20:
+no work; the tally ``empty``), its state and charge those of the window decided. With
 ``stride_window`` (``C_STRIDEW``) a window may be strided, ``page+s, .., page+k*s`` where the
 stride detector sees a constant stride ``s`` continuing; the decision leaves ``s`` in
 ``ss[G_WIN_STRIDE]``, which the engine applies and zeroes. With ``group_below`` G (a simulator
