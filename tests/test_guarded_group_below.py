@@ -51,9 +51,10 @@ def _run(t: Trace, pol: GuardedPolicy, fast: bool) -> tuple:
 def test_pools_written_out_of_order(fast: bool, proof: int) -> None:
     """Two 4-page pools written 2, 0, 3, 1 and 6, 5, 4, 7. Off: the fault on 2 copies 3, the
     one on 0 copies 1, the one on 6 copies 7, those on 5 and 4 would copy nothing (their next
-    page is private): their windows are dropped (k = 0, ABI 20): 5 faults, 3 copies. ``group_below: 4``: the fault on 2 copies 0 and 1 below it
-    and 3 after it, the fault on 6 copies 4, 5 and 7: 2 faults, 6 copies, none wasted, and no
-    later write to a copied page faults."""
+    page is private): their windows are dropped (k = 0, ABI 20): 5 faults, 3 copies.
+    ``group_below: 4``: the fault on 2 copies 0 and 1 below it and 3 after it, the fault on 6
+    copies 4, 5 and 7: 2 faults, 6 copies, none wasted, and no later write to a copied page
+    faults."""
     t = Trace(pages=np.array([2, 0, 3, 1, 6, 5, 4, 7]), n_pages=8, name="pools")
     assert _run(t, _loose(0, proof=proof), fast) == (
         [2, 0, 6, 5, 4], [1, 1, 1, 0, 0], [1, 1, 1, 0, 0], [0, 0, 0, 0, 0], 5, 3, 0)
