@@ -24,7 +24,8 @@
  * needs (usually 2 while the budget is low).  It has then read every page of
  * the window it chose: o.last is the last of them it found shared (page +
  * o.last; 0: none), where the module's precopy walk stops (the pages after it
- * were private: the walk would only step over them).
+ * were private: the walk would only step over them).  A window with none (ABI 20) is
+ * returned as k = 0: no work is queued for it (COWRL_GUARDED_T_EMPTY).
  *
  * @left is how many of page-3 .. page-1 that lie in [start, limit) are
  * private: present, anonymous and exclusive to this process.  A page that is
@@ -273,7 +274,16 @@
 #define COWRL_GUARDED_T_SPEND_WINDOW 16	/* ns: the windows' reserves and fixed costs */
 #define COWRL_GUARDED_T_SPEND_WALK 17	/* ns: the proof looks' walk prices */
 #define COWRL_GUARDED_T_SPEND_SIB 18	/* ns: the sibling windows' stakes (and stake 2's rest) */
-#define COWRL_GUARDED_TALLIES 19
+/*
+ * ABI 20: a window granted (k > 0) whose pages commit read are all private, or none (the
+ * region's end), copies nothing: without sibling_window it is dropped, commit returns 0 (no
+ * precopy work queued) and T_EMPTY counts it instead of T_WINDOWS; the budget still pays its
+ * fixed cost (T_SPEND_WINDOW), and the slot's end, the sentinel and (strided) prev_page are
+ * those of the window decided: every later decision is as before.
+ * asked = floor + refused + windows + empty.
+ */
+#define COWRL_GUARDED_T_EMPTY 19	/* windows dropped: they would copy nothing */
+#define COWRL_GUARDED_TALLIES 20
 /*
  * A table value COWRL_GUARDED_ALIGN | G (G a power of two, 2..COWRL_GUARDED_MAX_ALIGN):
  * copy to the end of the fault's aligned group of G pages, i.e. the degree
@@ -1281,7 +1291,7 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 	cp_s64 walked, fixed, kfixed = 0, read = 0, cnt = 0, cap = (cp_s64)o->want + 1, j;
 	unsigned char seen[COWRL_GUARDED_MAX_K + 2];	/* seen[j]: page + j * step is shared */
 	int sh = 0, gate = 1;
-	cp_u32 k = 0, di;
+	cp_u32 k = 0, kq, di;
 	const cp_u32 sw = o->stride;	/* 0: adjacent */
 	const cp_s64 step = sw ? (cp_s64)sw : 1;
 	cp_s64 sib = 0, hi, acc, sper, sstake = 0;	/* sibling_window */
@@ -1326,6 +1336,17 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 	if (k) {
 		reserved = copied * per;
 		cowrl_guarded_pay(st, COWRL_GUARDED_T_SPEND_WINDOW, reserved + kfixed);
+	}
+	/*
+	 * A window that copies nothing (every page read private, or none: the region's end) is
+	 * dropped without sibling_window: 0 is returned (no work queued); its fixed cost stays
+	 * paid and the state below keeps k's window (the slot's end, the sentinel past it), so
+	 * every later decision is the same.
+	 */
+	kq = k && !copied && !tb->sibling_window ? 0 : k;
+	if (k && !kq) {
+		st->tally[COWRL_GUARDED_T_EMPTY]++;
+	} else if (k) {
 		st->tally[COWRL_GUARDED_T_WINDOWS]++;
 		st->tally[COWRL_GUARDED_T_SHORT] += k < o->want;
 		st->tally[COWRL_GUARDED_T_PAGES] += (cp_u64)copied;
@@ -1445,7 +1466,7 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 	/* version 4: the copied pages (shared in the window) await their proofs */
 	o->proof_first = st->proof_head;
 	o->proof_count = 0;
-	for (j = 1; tb->proof && k && j <= cowrl_guarded_walked_s(page, k, limit, sw); j++) {
+	for (j = 1; tb->proof && kq && j <= cowrl_guarded_walked_s(page, k, limit, sw); j++) {
 		if (!seen[j])
 			continue;
 		cowrl_guarded_put(st, tb, o, page + j * step, 0);
@@ -1487,7 +1508,7 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 			copied += st->tag_pages[t];
 			reserved += st->tag_reserved[t];
 		} else if (tb->protect && !copied && old && st->tag_pages[t] > 0) {
-			return k;	/* a window that copied nothing keeps off a proof */
+			return kq;	/* a window that copied nothing keeps off a proof */
 		} else if (old) {	/* an unresolved sentinel leaves: its end was not reached */
 			cp_u32 oc = (cp_u32)(old & 1);
 
@@ -1500,7 +1521,7 @@ static inline cp_u32 cowrl_guarded_commit_fam(struct cowrl_guarded_state *st,
 		st->tag_pages[t] = copied;
 		st->tag_reserved[t] = reserved;
 	}
-	return k;
+	return kq;
 }
 
 /* cowrl_guarded_commit_fam without a family array: sibling_window takes no effect. */

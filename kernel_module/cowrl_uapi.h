@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define COWRL_ABI_VERSION 19
+#define COWRL_ABI_VERSION 20
 #define COWRL_DEVICE_NAME "cowrl"
 #define COWRL_IOC_MAGIC 0xC7
 
@@ -65,7 +65,12 @@
  * the payload is unchanged);
  * v18: guard_refused_setup .. guard_spend_sib_ns (why a window was refused, the budget's flow)
  * after guard_gate_shut, and guard_budget_ns after guard_misses (struct cowrl_counters grows
- * by 72 bytes; guard_hits and guard_misses move 64 bytes on; the payload is unchanged) */
+ * by 72 bytes; guard_hits and guard_misses move 64 bytes on; the payload is unchanged);
+ * v20: a GUARDED window that would copy nothing (its pages all private) is dropped: no work
+ * queued (its fixed cost still paid from the budget: the decisions are as before), counted
+ * by guard_empty after guard_spend_sib_ns (struct
+ * cowrl_counters grows by 8 bytes; guard_hits .. guard_budget_ns move 8 bytes on; the
+ * payload is unchanged; a table decides as before but for those windows) */
 #define COWRL_GUARDED_TABLE_BYTES 776
 
 /* One COW copy (one wp_page_copy call) seen by the module; read(2) returns these. */
@@ -152,7 +157,7 @@ struct cowrl_counters {
 	 * under the target's lock; the simulator's programs.guarded_tallies counts the same) and
 	 * scoped as the counters above: summed over the targets since COWRL_IOC_RESET, a
 	 * target's counts kept when it is dropped and when SET_POLICY resets the states.
-	 * asked = floor + refused + windows.
+	 * asked = floor + refused + windows + empty (v20).
 	 */
 	__u64 guard_asked;	/* decided faults whose table cell asked for a window (want > 0) */
 	__u64 guard_floor;	/* ... held to k = 0 by the floor (use, or floor_slow's EWMA) */
@@ -179,6 +184,8 @@ struct cowrl_counters {
 	__u64 guard_spend_window_ns;	/* the windows' reserves and fixed costs */
 	__u64 guard_spend_walk_ns;	/* the proof looks' walk prices (walk_*_ns) */
 	__u64 guard_spend_sib_ns;	/* the sibling windows' stakes (sibling_stake 2: and the rest) */
+	/* v20 */
+	__u64 guard_empty;	/* windows dropped: granted, but every page read was private */
 	__u64 guard_hits;	/* sentinels hit: a fault on one (its window used to its end) */
 	__u64 guard_misses;	/* sentinels evicted unreached by a later window's */
 	__u64 guard_budget_ns;	/* v18: the budgets left, summed: an s64 (two's complement) */
@@ -192,7 +199,7 @@ struct cowrl_counters {
 #define COWRL_GUARD_COUNTERS(X) X(asked) X(floor) X(refused) X(windows) X(short) X(pages) \
 	X(strided) X(sib_windows) X(sib_pages) X(gate_open) X(gate_shut) X(refused_setup) \
 	X(refused_protect) X(refused_fit) X(add_allow_ns) X(add_credit_ns) X(spend_window_ns) \
-	X(spend_walk_ns) X(spend_sib_ns) X(hits) X(misses) X(budget_ns)
+	X(spend_walk_ns) X(spend_sib_ns) X(empty) X(hits) X(misses) X(budget_ns)
 
 /*
  * Break COW for every page of [addr, addr+len) of the caller: @addr and @len

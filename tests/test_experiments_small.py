@@ -197,8 +197,10 @@ def test_price_mismatch_small(tmp_path: Path) -> None:
     draw per family, the 2 smallest recordings): one row per (P, T) pair, per scaled price and
     per unpriced window cost; on the diagonal P = T the budget's bound holds (worst <= 1.02,
     the same break-even under P and T); tcg is inert under its own prices (nothing copied);
-    the host-priced shield run with tcg's costs, and with host's plus a window setup/skip cost
-    it does not price, breaks the target (so the check can fail); wasted <= copied."""
+    the host-priced shield run with tcg's costs breaks the target (so the check can fail);
+    wasted <= copied. (With host's costs plus a window setup/skip cost it does not price it
+    broke it too until ABI 20: shield64's windows over pages all private were charged the
+    setup; they are dropped now, and that row holds.)"""
     out = run("price_mismatch", "--quick", tmp=tmp_path)
     assert "(1 development draws x 17 families, seeds 2000.., and 2 recordings" in out
     row = re.compile(rf"^\| ([^|]+?) \| ([^|]+?) \| ({NUM})% \| ({NUM}) \| (.+?) \| (\d+) "
@@ -217,8 +219,8 @@ def test_price_mismatch_small(tmp_path: Path) -> None:
         if p == t:  # P = T: the bound holds, priced as the truth
             assert ok and m[8] == m[9], m[0]
     assert rows["tcg", "tcg"][6] == rows["tcg", "tcg"][7] == "0"  # inert: k = 0 everywhere
-    for bad in (("host", "tcg"), ("host", "host + tcg's setup/skip")):
-        assert rows[bad][10] == "NO" and float(rows[bad][4]) > 1.02, rows[bad][0]
+    bad = ("host", "tcg")
+    assert rows[bad][10] == "NO" and float(rows[bad][4]) > 1.02, rows[bad][0]
     assert re.search(r"^  T = host, precopy: holds at .*; breaks at ", out, re.M), out
     assert run("price_mismatch", "--draws", "0", tmp=tmp_path, status=2) == (
         "error: --draws: must be at least 1, got 0")

@@ -50,14 +50,14 @@ def _run(t: Trace, pol: GuardedPolicy, fast: bool) -> tuple:
 @pytest.mark.parametrize("proof", [0, 1])
 def test_pools_written_out_of_order(fast: bool, proof: int) -> None:
     """Two 4-page pools written 2, 0, 3, 1 and 6, 5, 4, 7. Off: the fault on 2 copies 3, the
-    one on 0 copies 1, the one on 6 copies 7, those on 5 and 4 copy nothing (their next page
-    is private, and a GUARDED walk stops after the last shared page: nothing skipped): 5
-    faults, 3 copies. ``group_below: 4``: the fault on 2 copies 0 and 1 below it
-    and 3 after it, the fault on 6 copies 4, 5 and 7: 2 faults, 6 copies, none wasted, and no
-    later write to a copied page faults."""
+    one on 0 copies 1, the one on 6 copies 7, those on 5 and 4 would copy nothing (their next
+    page is private): their windows are dropped (k = 0, ABI 20): 5 faults, 3 copies.
+    ``group_below: 4``: the fault on 2 copies 0 and 1 below it and 3 after it, the fault on 6
+    copies 4, 5 and 7: 2 faults, 6 copies, none wasted, and no later write to a copied page
+    faults."""
     t = Trace(pages=np.array([2, 0, 3, 1, 6, 5, 4, 7]), n_pages=8, name="pools")
     assert _run(t, _loose(0, proof=proof), fast) == (
-        [2, 0, 6, 5, 4], [1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [0, 0, 0, 0, 0], 5, 3, 0)
+        [2, 0, 6, 5, 4], [1, 1, 1, 0, 0], [1, 1, 1, 0, 0], [0, 0, 0, 0, 0], 5, 3, 0)
     assert _run(t, _loose(4, proof=proof), fast) == (
         [2, 6], [1, 1], [3, 3], [0, 0], 2, 6, 0)
 
@@ -77,23 +77,24 @@ def test_the_budget_stakes_the_pages_below_first(fast: bool) -> None:
     ``group_below: 4`` the fault on 1 would copy 0 below and 2 after it, 20000 > 17734: no
     window (off, 2 alone fits: k = 1). The fault on 3 then holds 35468: page 0 shared, 1
     private, 2 shared below it (the walk starts at 0, skips 1) and 4 after it, 30000: copied.
-    Off: 1 copies 2, 3 copies 4, 0 nothing (1 is private: not walked)."""
+    Off: 1 copies 2, 3 copies 4, 0 nothing (1 is private: its window is dropped, k = 0)."""
     t = Trace(pages=np.array([1, 3, 0, 2, 4]), n_pages=8, name="below_first")
     assert _run(t, _loose(4, loss_ns=10000), fast) == (
         [1, 3], [0, 1], [0, 3], [0, 1], 2, 3, 0)
     assert _run(t, _loose(0, loss_ns=10000), fast) == (
-        [1, 3, 0], [1, 1, 1], [1, 1, 0], [0, 0, 0], 3, 2, 0)
+        [1, 3, 0], [1, 1, 0], [1, 1, 0], [0, 0, 0], 3, 2, 0)
 
 
 @pytest.mark.parametrize("fast", [False, True])
 def test_pages_below_stay_in_the_region(fast: bool) -> None:
     """Regions [0, 3) and [3, 8) at virtual pages 0.. (page = vpn): the fault on 3 has its
     group 0..3, but 0..2 lie in the other region: only 4 after it is copied. The fault on 0
-    copies 1; the one on 2 (its window clipped at its region's end) nothing. One region: the
+    copies 1; the one on 2 (its window clipped at its region's end) nothing: dropped (k = 0,
+    ABI 20). One region: the
     fault on 3 copies 0, 1, 2 and 4."""
     pages = np.array([3, 0, 1, 2, 4])
     two = Trace(pages=pages, n_pages=8, name="two", region_sizes=np.array([3, 5]))
-    assert _run(two, _loose(4), fast) == ([3, 0, 2], [1, 1, 1], [1, 1, 0], [0, 0, 0], 3, 2, 0)
+    assert _run(two, _loose(4), fast) == ([3, 0, 2], [1, 1, 0], [1, 1, 0], [0, 0, 0], 3, 2, 0)
     one = Trace(pages=pages, n_pages=8, name="one")
     assert _run(one, _loose(4), fast) == ([3], [1], [4], [0], 1, 4, 0)
 

@@ -3,8 +3,10 @@ why refused: the budget below setup_ns, protect's cap, no candidate fitting) and
 moved, counted by the compiled simulator (``programs.guarded_tallies``, ``SimEvents.tallies``)
 and by ``cowrl_guarded.h`` (``CGuarded.last_tallies``, what the module returns as its
 ``guard_*`` counters) at the same branches. Hand-counted on tiny traces; equal to each other
-and consistent (asked = floor + refused + windows, refused = setup + protect + fit, budget =
-added - spent) on the kernel tests' traces; never a decision."""
+and consistent (asked = floor + refused + windows + empty, refused = setup + protect + fit,
+budget = added - spent) on the kernel tests' traces; never a decision. ABI 20: a window granted
+over pages all private (or past the region's end) copies nothing and is dropped: k = 0 issued,
+counted ``empty``, its fixed cost still paid."""
 
 from __future__ import annotations
 
@@ -32,9 +34,10 @@ def _seq(n: int) -> Trace:
 
 
 def _consistent(tal: dict[str, int]) -> None:
-    """The sums the tallies keep: every window asked is held, refused or granted; every refusal
-    has one reason; the budget (from 0) is what was added less what was spent."""
-    assert tal["asked"] == tal["floor"] + tal["refused"] + tal["windows"], tal
+    """The sums the tallies keep: every window asked is held, refused, granted or dropped
+    empty; every refusal has one reason; the budget (from 0) is what was added less what was
+    spent."""
+    assert tal["asked"] == tal["floor"] + tal["refused"] + tal["windows"] + tal["empty"], tal
     assert tal["refused"] == (tal["refused_setup"] + tal["refused_protect"]
                               + tal["refused_fit"]), tal
     added, spent = budget_flow(tal)
@@ -86,11 +89,12 @@ def test_no_candidate_fits_the_budget(cguarded) -> None:  # noqa: ANN001
     # setup 0 (the budget always holds it), 100 ns of allowance per fault, 1000 ns per copied
     # page: the budget reaches 800 by fault 7, below one page's 1000, so faults 0..6 (the next
     # page shared) are refused_fit; fault 7's window lies past the region (no page to read,
-    # worst case 0): granted. No credit (proof 0: a hit returns its window's reserve, 0).
+    # worst case 0): granted, and dropped, since it copies nothing (empty, k = 0 issued). No
+    # credit (proof 0: a hit returns its window's reserve, 0).
     pol = GuardedPolicy(table=[4] * N_CELLS, grant_left=0, demand_ns=1000, budget_per_mille=100,
                         loss_ns=1000, gain_ns=0, setup_ns=0, degrees=(1, 2, 4))
     assert _counted(cguarded, _seq(8), pol) == {"asked": 8, "refused": 7, "refused_fit": 7,
-                                                "windows": 1, "hits": 7, "add_allow_ns": 800,
+                                                "empty": 1, "hits": 7, "add_allow_ns": 800,
                                                 "budget_ns": 800}
 
 
@@ -130,14 +134,62 @@ def test_windows_cut_short_by_the_budget(cguarded) -> None:  # noqa: ANN001
                                                  "spend_window_ns": 1100, "budget_ns": 300}
 
 
-def test_a_window_past_the_region_end_is_granted_with_no_page(cguarded) -> None:  # noqa: ANN001
+def test_a_window_past_the_region_end_is_dropped(cguarded) -> None:  # noqa: ANN001
     # loss 0: every window of 4 fits. Faults at 0, 5, 10, 15; the last one's window lies past
-    # the region: granted (k 4), no page read shared. Each later fault hits the sentinel.
+    # the region: granted (k 4) with no page read shared, so dropped (empty: k = 0 issued, no
+    # work). Each later fault hits the sentinel.
     pol = GuardedPolicy(table=[4] * N_CELLS, grant_left=0, demand_ns=1000, budget_per_mille=100,
                         loss_ns=0, gain_ns=0, setup_ns=0, degrees=(1, 2, 4))
-    assert _counted(cguarded, _seq(16), pol) == {"asked": 4, "windows": 4, "pages": 12,
-                                                 "hits": 3, "add_allow_ns": 400,
+    assert _counted(cguarded, _seq(16), pol) == {"asked": 4, "windows": 3, "empty": 1,
+                                                 "pages": 12, "hits": 3, "add_allow_ns": 400,
                                                  "budget_ns": 400}
+    _, ev = simulate(_seq(16), pol, make_costmodel("seed_table1"), record_events=True)
+    assert ev.k.tolist() == [4, 4, 4, 0] and ev.work.tolist() == [1, 1, 1, 0]
+
+
+def _stack_down(n: int) -> Trace:
+    """A stack written downward: pages n-1, n-2, .., 0 (each fault's next pages are private,
+    or past the region's end)."""
+    return Trace(np.arange(n - 1, -1, -1), n, name=f"down{n}")
+
+
+def test_a_stack_written_downward_queues_no_window(cguarded) -> None:  # noqa: ANN001
+    # 64 pages asked everywhere, setup 10 ns, 100 ns of allowance per fault (grant_left 0):
+    # at fault p (8 -> 0 pages down) the window p+1 .. min(p+64, 7) is all private (or none,
+    # at p = 7: past the region): its worst case is the setup alone, 10 <= the budget, so it
+    # is granted, and dropped, since it copies nothing: empty 8, windows 0, k = 0 issued at
+    # every fault, nothing precopied. Its fixed cost stays paid (the decisions after it are
+    # those of ABI 19): 8 x 10 ns spent, 8 x 100 added. No sentinel (each lies past the end).
+    pol = GuardedPolicy(table=[64] * N_CELLS, grant_left=0, demand_ns=1000,
+                        budget_per_mille=100, loss_ns=1000, gain_ns=0, setup_ns=10)
+    t = _stack_down(8)
+    assert _counted(cguarded, t, pol) == {"asked": 8, "empty": 8, "add_allow_ns": 800,
+                                          "spend_window_ns": 80, "budget_ns": 720}
+    cost = make_costmodel("seed_table1")
+    rec, ev = simulate(t, pol, cost, record_events=True)
+    assert ev.k.tolist() == [0] * 8 and ev.work.sum() == 0 and rec.precopied == 0
+    # the prototype (decide() at every fault) drops them alike, and counts them
+    _, slow = simulate(t, pol, cost, record_events=True, fast=False)
+    assert slow.k.tolist() == [0] * 8 and pol.emptied == 8
+
+
+def test_an_empty_window_costs_no_setup_in_the_engine() -> None:
+    """Priced with a precopy setup (tcg's 1,196 ns), the downward stack's faults cost what
+    baseline's do plus the GUARDED decision: the 8 empty windows queue no work, so no setup
+    is charged (ABI 19 charged 8 setups)."""
+    import dataclasses
+
+    from cowrl.policies.static import StaticPrecopy
+
+    cost = dataclasses.replace(make_costmodel("seed_table1"), precopy_setup_ns=1196.0)
+    pol = GuardedPolicy(table=[64] * N_CELLS, grant_left=0, demand_ns=1000,
+                        budget_per_mille=100, loss_ns=1000, gain_ns=0, setup_ns=10)
+    t = _stack_down(8)
+    rec = simulate(t, pol, cost)
+    base = simulate(t, StaticPrecopy(0), cost)
+    per_decision = cost.decide_cost(pol.decide_program)
+    assert rec.precopied == base.precopied == 0 and rec.faults == base.faults == 8
+    assert rec.fault_ns.sum() == pytest.approx(base.fault_ns.sum() + 8 * per_decision)
 
 
 @pytest.mark.parametrize(("stake", "per"), [(0, 1000), (1, 500)])

@@ -971,6 +971,7 @@ class GuardedPolicy(Policy):
         self.budget = 0
         self.granted = 0
         self.gated = 0
+        self.emptied = 0  # windows dropped this run: they would copy nothing (the tally empty)
         # Inert: provably k = 0 at every fault (decided here, once, from the constants every
         # construction path sets: for_cost, make_guarded, an artifact's load). Deployed and
         # priced as the module's STATIC mode with k = 0, the cheapest program it has.
@@ -1074,6 +1075,7 @@ class GuardedPolicy(Policy):
         self.budget = 0
         self.granted = 0  # ns of allowances added this run: what bounds the loss over k = 0
         self.gated = 0  # stride_gate: strided windows kept adjacent this run (diagnostics)
+        self.emptied = 0  # windows dropped this run: they would copy nothing (the tally empty)
 
     def degree(self, c: Cell, page: int, limit: int, want: int | None = None,
                start: int = 0, vpn: int | None = None) -> tuple[int, int]:
@@ -1518,8 +1520,15 @@ class GuardedPolicy(Policy):
         reserved = copied * self.reserve(c.cls) if k > 0 else 0
         if k > 0:
             self.budget -= reserved + self.fixed(page, k, copied, limit)
+        # A window whose pages are all private (or past the region's end) copies nothing: it
+        # is dropped (k = 0 issued: no work; its fixed cost stays paid, so every later
+        # decision is the same; sibling_window: kept), and the context keeps the window
+        # decided (stream end, sentinel, stride detector).
+        empty = k > 0 and copied == 0 and not self.sibling_window
+        kq = 0 if empty else k
+        self.emptied += empty
         sib = self.sibling(page, k, limit, ctx.proc) if self.sibling_window else []
-        if self.proof and (k > 0 or sib):  # version 4: the copied pages await their proofs
+        if self.proof and (kq > 0 or sib):  # version 4: the copied pages await their proofs
             g = self.ctx
             b = region_bucket(ctx.region_start + ctx.vpn_offset, limit - start, ctx.proc)
             win = (*range(page - g.win_below, page), *g.window_pages(page, k, limit)) \
@@ -1563,12 +1572,12 @@ class GuardedPolicy(Policy):
                     g.proof_head = (h + 1) & (PROOFS - 1)
                     if whole and self.proof_span:  # live entries on both sides of the head
                         g.proof_tail = g.proof_head
-        if self.ctx.win_stride and k > 0:  # the engine applies the strided window
+        if self.ctx.win_stride and kq > 0:  # the engine applies the strided window
             if ctx.window_stride is None:
                 raise RuntimeError("guarded stride_window=1 needs the engine's window stride "
                                    "(FaultContext.window_stride); this fault has none")
             ctx.window_stride[0] = self.ctx.win_stride
-        if self.ctx.win_below and k > 0:  # ... and the pages below it (group_below)
+        if self.ctx.win_below and kq > 0:  # ... and the pages below it (group_below)
             if ctx.window_below is None:
                 raise RuntimeError("guarded group_below needs the engine's window_below "
                                    "(FaultContext.window_below); this fault has none")
@@ -1579,10 +1588,10 @@ class GuardedPolicy(Policy):
                                    "(FaultContext.window_sib); this fault has none")
             ctx.window_sib[0] = self.ctx.win_sib - page
         if self.trace_log is not None:
-            self.trace_log.append((ctx.page, c.cell, k, ctx.write_index,
+            self.trace_log.append((ctx.page, c.cell, kq, ctx.write_index,
                                    self.ctx.win_stride))
         self.ctx.commit(c, page, k, copied, reserved, limit, start)
-        return k
+        return kq
 
     def program(self) -> KernelProgram:
         """The compiled form (``decide = "guarded"`` in :mod:`cowrl.sim.programs`): the same

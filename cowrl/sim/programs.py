@@ -45,7 +45,9 @@ its state follows the stream state in ``ss``. ``tests/test_guarded_program.py`` 
 against the prototype, fault for fault. The decision reads every page of the window it
 chooses; the module's precopy walk stops after the last one it read shared
 (``cowrl_guarded_obs.last``), and the engine's walk of a GUARDED window likewise, from the
-same page state (:func:`cowrl.sim.engine.replay`'s ``trim``): nothing here returns it. With
+same page state (:func:`cowrl.sim.engine.replay`'s ``trim``): nothing here returns it. A
+window that would copy nothing (every page it read private) is returned as ``k = 0`` (ABI 20:
+no work; the tally ``empty``), its state and charge those of the window decided. With
 ``stride_window`` (``C_STRIDEW``) a window may be strided, ``page+s, .., page+k*s`` where the
 stride detector sees a constant stride ``s`` continuing; the decision leaves ``s`` in
 ``ss[G_WIN_STRIDE]``, which the engine applies and zeroes. With ``group_below`` G (a simulator
@@ -183,13 +185,17 @@ G_GATE_MIN = 64  # the gate stays shut before this many marks
 # windows' reserves and fixed costs), ``spend_walk_ns`` (the looks' walk prices) and
 # ``spend_sib_ns`` (the sibling stakes; sibling_stake 2: the rest of a missed page's loss).
 # From budget 0: budget_ns = add_allow + add_credit - spend_window - spend_walk - spend_sib.
+# ABI 20: ``empty``, windows granted whose pages the decision read are all private (or past
+# the region's end): dropped, k = 0 returned (no work queued), their fixed cost still paid
+# (docs/policies.md, "Module specification", step 5); asked = floor + refused + windows + empty.
 G_TALLY_NAMES = ("asked", "floor", "refused", "windows", "short", "pages", "strided",
                  "sib_windows", "sib_pages", "gate_open", "gate_shut", "refused_setup",
                  "refused_protect", "refused_fit", "add_allow_ns", "add_credit_ns",
-                 "spend_window_ns", "spend_walk_ns", "spend_sib_ns")
+                 "spend_window_ns", "spend_walk_ns", "spend_sib_ns", "empty")
 (T_ASKED, T_FLOOR, T_REFUSED, T_WINDOWS, T_SHORT, T_PAGES, T_STRIDED, T_SIB_WINDOWS,
  T_SIB_PAGES, T_GATE_OPEN, T_GATE_SHUT, T_REFUSED_SETUP, T_REFUSED_PROTECT, T_REFUSED_FIT,
- T_ADD_ALLOW, T_ADD_CREDIT, T_SPEND_WINDOW, T_SPEND_WALK, T_SPEND_SIB) = range(len(G_TALLY_NAMES))
+ T_ADD_ALLOW, T_ADD_CREDIT, T_SPEND_WINDOW, T_SPEND_WALK, T_SPEND_SIB,
+ T_EMPTY) = range(len(G_TALLY_NAMES))
 GUARD_TALLY_KEYS = (*G_TALLY_NAMES, "hits", "misses", "budget_ns")
 """The keys of :func:`guarded_tallies`: the tallies, then the sentinels hit and missed (the
 state's hits and misses, both classes), then the budget left (ns, may be < 0 with
@@ -945,6 +951,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             want = dc
             align = True
     k = copied = reserved = 0
+    empty = False  # k > 0 decided over pages all private: the window is dropped (issued 0)
     n_out = ss[_GHITS + cls] + ss[_GMISS + cls]  # floor_total: the lifetime hit rate too
     floored = ss[_GUSE + cls] < cells[C_FLOOR] or (
         cells[C_FTOTAL] != 0 and n_out > 0
@@ -993,8 +1000,14 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             if cp * per + fixed <= ss[_GBUDGET]:
                 k, copied, reserved = d, cp, cp * per
                 g_pay(ss, T_SPEND_WINDOW, reserved + fixed)
+                # a window that copies nothing (every page it read private, or none: the
+                # region's end) is dropped: k = 0 issued, no work (its reserve stays paid;
+                # sibling_window: kept)
+                empty = copied == 0 and cells[C_SIB] == 0
                 break
-        if k > 0:  # the tallies: a window granted (smaller than asked?), its pages
+        if k > 0 and empty:  # the tallies: an empty window dropped
+            ss[G_TALLY + T_EMPTY] += 1
+        elif k > 0:  # a window granted (smaller than asked?), its pages
             ss[G_TALLY + T_WINDOWS] += 1
             ss[G_TALLY + T_SHORT] += k < want
             ss[G_TALLY + T_PAGES] += copied
@@ -1013,8 +1026,9 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         end = page + (min(k, (limit - 1 - page) // ws) * ws if k > 0 else 0)
     else:
         end = max(min(page + k, limit - 1), page)
-    ss[G_WIN_STRIDE] = ws if k > 0 else 0  # the engine applies the strided window
-    below = bw if k > 0 else 0
+    kq = 0 if empty else k  # the window issued: the decision's state keeps k (its end)
+    ss[G_WIN_STRIDE] = ws if kq > 0 else 0  # the engine applies the strided window
+    below = bw if kq > 0 else 0
     ss[G_WIN_BELOW] = below  # ... and the pages below it (group_below)
     # sibling_window W: past the adjacent window (not after a strided one), the pages up to
     # page + W that a process of the trace demand-faulted (family bit) and that are still
@@ -1069,7 +1083,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                     family[f0 + j] = 1 | (tag << 1)
                     g_gate_add(ss, 1, 0)
     ss[G_WIN_SIB] = sib - page if sib else 0  # the engine applies it
-    if proof and k > 0:  # version 4: the copied pages await their proofs (below ones first)
+    if proof and kq > 0:  # version 4: the copied pages await their proofs (below ones first)
         for jj in range(-below, (end - page) // step + 1):
             j = page + jj if jj < 0 else page + jj * step
             if jj != 0 and private[s0 + j] == 0:
@@ -1108,7 +1122,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             copied += ss[_GTPAGES + t]
             reserved += ss[_GTRES + t]
         elif cells[C_PROTECT] and copied == 0 and old != 0 and ss[_GTPAGES + t] > 0:
-            return k  # protect: a window that copied nothing does not evict a proof
+            return kq  # protect: a window that copied nothing does not evict a proof
         elif old != 0:  # an unresolved sentinel leaves the table: its window's end was not reached
             oc = old & 1
             if sentinel_feeds_use(cells, ss, t):
@@ -1119,7 +1133,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         ss[_GTAGS + t] = ((s + 1) << 1) | cls
         ss[_GTPAGES + t] = copied
         ss[_GTRES + t] = reserved
-    return k
+    return kq
 
 
 @njit(cache=True, nogil=True, forceinline=True)

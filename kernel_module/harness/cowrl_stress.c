@@ -2547,18 +2547,19 @@ static int test_sibling(void)
 		fail("no precopy copy past its degree: the sibling window never copied");
 	/*
 	 * ABI 17: the decision tallies, kept across the SET_POLICY resets and the targets
-	 * dropped: every asked window granted, floored or refused; each copy past its degree one
+	 * dropped: every asked window granted, floored, refused or (ABI 20) dropped empty; each copy past its degree one
 	 * of the sibling pages the decisions counted (a page may be private by its work's turn)
 	 */
-	if (c.guard_asked != c.guard_floor + c.guard_refused + c.guard_windows ||
+	if (c.guard_asked != c.guard_floor + c.guard_refused + c.guard_windows + c.guard_empty ||
 	    c.guard_asked > c.decisions || c.guard_short > c.guard_windows ||
 	    c.guard_sib_windows > c.guard_sib_pages ||
 	    (unsigned long long)sib_copies > c.guard_sib_pages)
-		fail("tallies: asked %llu floor %llu refused %llu windows %llu short %llu, sibling "
-		     "windows %llu pages %llu (%ld copies past the degree), decisions %llu",
+		fail("tallies: asked %llu floor %llu refused %llu windows %llu empty %llu short "
+		     "%llu, sibling windows %llu pages %llu (%ld copies past the degree), decisions "
+		     "%llu",
 		     (unsigned long long)c.guard_asked, (unsigned long long)c.guard_floor,
 		     (unsigned long long)c.guard_refused, (unsigned long long)c.guard_windows,
-		     (unsigned long long)c.guard_short, (unsigned long long)c.guard_sib_windows,
+		     (unsigned long long)c.guard_empty, (unsigned long long)c.guard_short, (unsigned long long)c.guard_sib_windows,
 		     (unsigned long long)c.guard_sib_pages, sib_copies,
 		     (unsigned long long)c.decisions);
 	/*

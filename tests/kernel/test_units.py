@@ -83,13 +83,14 @@ def test_python_abi_matches_compiled_header(tmp_path: Path) -> None:
 
 def test_abi_basics() -> None:
     abi = load_abi()
-    assert abi.version == 19
+    assert abi.version == 20
     # v17: the 13 GUARDED decision tallies after proof_foreign (26 counters before them);
-    # v18: 8 more after guard_gate_shut (the 11th), before hits and misses, then the budget
+    # v18: 8 more after guard_gate_shut (the 11th), before hits and misses, then the budget;
+    # v20: guard_empty after guard_spend_sib_ns (the 19th), before hits
     c = abi.structs["cowrl_counters"]
-    assert ctypes.sizeof(c) == (26 + 22) * 8 and c.guard_asked.offset == 26 * 8
-    assert c.guard_refused_setup.offset == (26 + 11) * 8
-    assert c.guard_hits.offset == (26 + 19) * 8 and c.guard_budget_ns.offset == (26 + 21) * 8
+    assert ctypes.sizeof(c) == (26 + 23) * 8 and c.guard_asked.offset == 26 * 8
+    assert c.guard_refused_setup.offset == (26 + 11) * 8 and c.guard_empty.offset == (26 + 19) * 8
+    assert c.guard_hits.offset == (26 + 20) * 8 and c.guard_budget_ns.offset == (26 + 22) * 8
     assert abi.device == "/dev/cowrl"
     assert record_dtype().itemsize == ctypes.sizeof(abi.structs["cowrl_record"]) == 48
     assert abi.COWRL_POLICY_TABLE != abi.COWRL_POLICY_STATIC  # room for the decision table
