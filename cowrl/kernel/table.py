@@ -25,7 +25,13 @@ from cowrl import paths
 from cowrl.errors import TargetUnavailable
 from cowrl.policies.base import KernelProgram
 from cowrl.policies.context import N_CELLS, STATE_BYTES, TABLE_BYTES
-from cowrl.sim.programs import G_TALLY_NAMES, GUARD_TALLY_KEYS, guard_counter, walk_prices
+from cowrl.sim.programs import (
+    G_TALLY_NAMES,
+    GUARD_TALLY_KEYS,
+    SIM_STUDY_OPTIONS,
+    guard_counter,
+    walk_prices,
+)
 
 HEADER = paths.place("kernel_module") / "cowrl_policy.h"
 TABLE_VERSION = 1
@@ -384,12 +390,9 @@ def pack_guarded(program: KernelProgram) -> bytes:
         raise ValueError("guarded: use_proof is not in the module's table yet")
     if int(t.get("floor_total", 0)):
         raise ValueError("guarded: floor_total is not in the module's table yet")
-    if int(t.get("group_below", 0)):
-        raise ValueError("guarded: group_below is a simulator study, not in the module's table")
-    if int(t.get("run_cap", 0)):
-        raise ValueError("guarded: run_cap is a simulator study, not in the module's table")
-    if int(t.get("depth_cap", 0)):
-        raise ValueError("guarded: depth_cap is a simulator study, not in the module's table")
+    for field in SIM_STUDY_OPTIONS:
+        if int(t.get(field, 0)):
+            raise ValueError(f"guarded: {field} is a simulator study, not in the module's table")
     degrees = sorted(int(d) for d in t["degrees"])
     if len(degrees) > GUARDED_MAX_DEGREES:
         raise ValueError(f"guarded: at most {GUARDED_MAX_DEGREES} degrees, got {len(degrees)}")

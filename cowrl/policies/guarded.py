@@ -222,6 +222,7 @@ from cowrl.sim.programs import (
     G_GATE_MIN,
     G_PROCS,
     RUN_BUCKETS,
+    SIM_STUDY_OPTIONS,
     region_bucket,
     region_salt,
     run_bucket,
@@ -1631,22 +1632,18 @@ class GuardedPolicy(Policy):
         if self.explore is not None or self.trace_log is not None or self.stride_gate \
                 or self.stride_clip:
             return None
-        if self.group_below or self.run_cap or self.depth_cap:  # compiled, not in the module
+        if any(getattr(self, f) for f in SIM_STUDY_OPTIONS):  # compiled, not in the module
             return KernelProgram(mode="static", k=0) if self.inert else self.program()
         return self.kernel_program()
 
     def kernel_program(self) -> KernelProgram:
         """The module runs the same program (COWRL_POLICY_GUARDED, cowrl_guarded.h), or, for
         an inert policy (:attr:`inert`), STATIC with k = 0: the decisions it would take."""
-        if self.group_below:  # a simulator study (session 34): refused even when inert
-            raise ConfigError(f"policy.group_below: {self.group_below} is a simulator study "
-                              "(not in the module's table); use group_below: 0")
-        if self.run_cap:  # a simulator study (session 40): refused even when inert
-            raise ConfigError(f"policy.run_cap: {self.run_cap} is a simulator study "
-                              "(not in the module's table); use run_cap: 0")
-        if self.depth_cap:  # a simulator study (session 41): refused even when inert
-            raise ConfigError(f"policy.depth_cap: {self.depth_cap} is a simulator study "
-                              "(not in the module's table); use depth_cap: 0")
+        for field in SIM_STUDY_OPTIONS:  # simulator studies: refused even when inert
+            value = getattr(self, field)
+            if value:
+                raise ConfigError(f"policy.{field}: {value} is a simulator study (not in the "
+                                  f"module's table); use {field}: 0")
         if self.inert:
             return KernelProgram(mode="static", k=0)
         for field in ("stride_gate", "stride_clip"):  # simulator studies: not in the module

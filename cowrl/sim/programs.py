@@ -255,6 +255,9 @@ C_SALT = G_CELLS + 36  # sentinel_salt: 1 = the sentinel index adds the region's
 C_RUNCAP = G_CELLS + 37  # run_cap: 1 = a stream's window stops where its previous run's length ends
 C_DEPTHCAP = G_CELLS + 38  # depth_cap: 1 = a window stops before a depth proven below break-even
 C_DEG = G_CELLS + 39
+# The options the compiled program carries and the module's table does not (simulator
+# studies): pack_guarded, GuardedPolicy.kernel_program and the kernel target refuse each.
+SIM_STUDY_OPTIONS = ("group_below", "run_cap", "depth_cap")
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
