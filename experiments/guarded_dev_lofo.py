@@ -24,7 +24,9 @@ learned), and (session 32) the learner with arms priced in the budget's currency
 ``shield64_below16`` (``shield64`` with ``group_below: 4`` / ``16``: :data:`OPTIONS`), and
 (session 40) ``shield64_runcap`` (``shield64`` with ``run_cap: 1``), and (session 41)
 ``shield64_depthcap`` (``shield64`` with ``depth_cap: 1``) and ``shipped_depthcap`` (the
-shipped learner's table, learned as ``shipped``, run with ``depth_cap: 1``).
+shipped learner's table, learned as ``shipped``, run with ``depth_cap: 1``), and (session 42)
+``shield64_slots8`` / ``shield64_slots16`` (``shield64`` with ``slots: 8`` / ``16`` stream
+slots instead of 4; docs/results/stream-slots-s42.md).
 ``--against`` names the variant the rule compares with (default the shipped learner), and
 the per-family differences are printed against it; ``--max-family-drop P`` adds the clause
 that no held-out family's gain falls by more than P points against it (session 34's rule).
@@ -101,6 +103,11 @@ VARIANTS: dict[str, tuple[int, float] | tuple[int, float, str] | None] = {
     # ... and the shipped learner's table (learned without it: learn_table refuses it) run
     # with depth_cap: 1 (a report, not a rule's candidate)
     "shipped_depthcap": (0, 0.02),
+    # session 42 (docs/results/stream-slots-s42.md): shield64 with 8 / 16 stream slots per
+    # region instead of 4 (GuardedPolicy's slots; the module's table field, up to
+    # COWRL_POLICY_MAX_SLOTS; a simulator study)
+    "shield64_slots8": None,
+    "shield64_slots16": None,
 }
 OPTIONS: dict[str, dict[str, int]] = {
     "shield64_below4": {"group_below": 4},
@@ -109,6 +116,8 @@ OPTIONS: dict[str, dict[str, int]] = {
     "shield64_runcap": {"run_cap": 1},
     "shield64_depthcap": {"depth_cap": 1},
     "shipped_depthcap": {"depth_cap": 1},
+    "shield64_slots8": {"slots": 8},
+    "shield64_slots16": {"slots": 16},
 }
 """Options a variant sets over the shipped ones (``shipped_options('guarded')``)."""
 
