@@ -26,7 +26,8 @@ learned), and (session 32) the learner with arms priced in the budget's currency
 ``shield64_depthcap`` (``shield64`` with ``depth_cap: 1``) and ``shipped_depthcap`` (the
 shipped learner's table, learned as ``shipped``, run with ``depth_cap: 1``), and (session 42)
 ``shield64_slots8`` / ``shield64_slots16`` (``shield64`` with ``slots: 8`` / ``16`` stream
-slots instead of 4; docs/results/stream-slots-s42.md).
+slots instead of 4; docs/results/stream-slots-s42.md), and ``shipped_slots8`` (the shipped
+learner with 8 slots, its table learned with them: :data:`LEARN_WITH_OPTIONS`; a report).
 ``--against`` names the variant the rule compares with (default the shipped learner), and
 the per-family differences are printed against it; ``--max-family-drop P`` adds the clause
 that no held-out family's gain falls by more than P points against it (session 34's rule).
@@ -108,6 +109,9 @@ VARIANTS: dict[str, tuple[int, float] | tuple[int, float, str] | None] = {
     # COWRL_POLICY_MAX_SLOTS; a simulator study)
     "shield64_slots8": None,
     "shield64_slots16": None,
+    # ... and the shipped learner with 8 slots, its table learned with them too
+    # (:data:`LEARN_WITH_OPTIONS`; a report, not a rule's candidate)
+    "shipped_slots8": (0, 0.02),
 }
 OPTIONS: dict[str, dict[str, int]] = {
     "shield64_below4": {"group_below": 4},
@@ -118,8 +122,13 @@ OPTIONS: dict[str, dict[str, int]] = {
     "shipped_depthcap": {"depth_cap": 1},
     "shield64_slots8": {"slots": 8},
     "shield64_slots16": {"slots": 16},
+    "shipped_slots8": {"slots": 8},
 }
 """Options a variant sets over the shipped ones (``shipped_options('guarded')``)."""
+
+LEARN_WITH_OPTIONS = frozenset({"shipped_slots8"})
+"""Learned variants whose table is learned with their :data:`OPTIONS` too (the others are
+learned with the shipped options alone and run with theirs, as ``shipped_depthcap``)."""
 
 RULE = {"gain_over_shipped": 0.003, "worst": 1.010, "wasted_random_sparse": 10}
 """Declared before the first comparison (docs/results/dev-lofo-s31.md): a variant replaces
@@ -163,9 +172,15 @@ def run(cost_name: str, families: list[str], variants: list[str], n_train: int, 
     for fam in bar:
         bar.set_postfix_str(fam)
         train = train_draws(fam, n_train, train_first) + extra
-        res = learn_tables(train, [cost], [VARIANTS[v] for v in learned], passes=passes,
-                           seed=seed, **kw) if learned else []
-        tables = {v: r["table"] for v, r in zip(learned, res, strict=True)}
+        tables: dict[str, list[int]] = {}
+        groups: dict[str, list[str]] = {}  # learned alike: the options they learn with
+        for v in learned:
+            groups.setdefault(json.dumps(OPTIONS.get(v, {}) if v in LEARN_WITH_OPTIONS
+                                         else {}, sort_keys=True), []).append(v)
+        for opts, vs in groups.items():
+            res = learn_tables(train, [cost], [VARIANTS[v] for v in vs], passes=passes,
+                               seed=seed, **{**kw, **json.loads(opts)})
+            tables.update({v: r["table"] for v, r in zip(vs, res, strict=True)})
         test = development_draws(fam, n_test, first)
         for v in variants:
             pol = GuardedPolicy.for_cost(cost, table=tables.get(v, [64] * N_CELLS),
