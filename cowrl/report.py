@@ -11,6 +11,13 @@ trace files (``traces=[...]``):
 3. at least 80% of the oracle's gain over baseline (summed over workloads;
    the mean of per-workload fractions is printed too);
 4. on uniform-random workloads, wasted <= 5% of the pages precopied.
+
+Then issue #10's generalization targets (:func:`generalization_targets`: the
+protocol's own check, :func:`cowrl.generalization.check_targets`), per adaptive
+policy and group, where the run has baseline's, ``precopy_best``'s and the
+oracle's rows: no workload above 1.02 x baseline, within 1.10 x the best fixed k
+on every workload, a geometric-mean gain of at least 60% of the oracle's, and at
+most 1% of the pages precopied wasted on uniform random and sparse workloads.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cowrl.generalization import TARGETS, UNIFORM_OR_SPARSE, family_of
+from cowrl.generalization import check_targets as protocol_targets
 from cowrl.metrics import geomean
 from cowrl.sim.costmodel import CostModel
 from cowrl.traces.io import Trace
@@ -226,6 +235,60 @@ def ceiling_section(traces: Sequence[Trace], cost: CostModel, lam: float,
     return lines
 
 
+def generalization_targets(rows: list[dict[str, Any]], policy: str, workloads: Sequence[str],
+                           family: Mapping[str, str]) -> dict[str, Any]:
+    """Issue #10's targets (:data:`cowrl.generalization.TARGETS`) for ``policy`` over
+    ``workloads``, by :func:`cowrl.generalization.check_targets` (the protocol's own check),
+    plus ``within`` (traces within the near-best bound) and ``n``; ``{}`` unless every
+    workload has the policy's row and baseline's, ``precopy_best``'s and the oracle's.
+    ``family`` maps a workload to its generator family (the waste target's key)."""
+    by = {(r["policy"], r["workload"]): r for r in rows}
+    need = (policy, "baseline", "precopy_best", "oracle")
+    if not workloads or any((q, w) not in by for q in need for w in workloads):
+        return {}
+    grows = []
+    for w in workloads:
+        obj, base = by[(policy, w)]["objective"], by[("baseline", w)]["objective"]
+        grows.append({"trace": w, "family": family.get(w, w), "ratio": obj / base,
+                      "vs_best": obj / by[("precopy_best", w)]["objective"],
+                      "oracle_ratio": by[("oracle", w)]["objective"] / base,
+                      "precopied": by[(policy, w)]["precopied"],
+                      "wasted": by[(policy, w)]["wasted"]})
+    c = protocol_targets(grows)
+    c["within"] = sum(r["vs_best"] <= TARGETS["near_best"] for r in grows)
+    c["n"] = len(grows)
+    return c
+
+
+def generalization_section(checks: Mapping[str, dict[str, Any]]) -> list[str]:
+    """Markdown lines: :func:`generalization_targets` per ``policy/group`` key."""
+    def ok(flag: bool | None) -> str:
+        return "" if flag is None else (" ✓" if flag else " ✗")
+
+    lines = ["## Generalization targets (issue #10)", "",
+             f"On traces not trained on: no trace above {TARGETS['safety']:.2f} x baseline; "
+             f"within {TARGETS['near_best']:.2f} x the best fixed k in hindsight "
+             f"(`precopy_best`) on every trace; a geometric-mean gain over baseline of at least "
+             f"{TARGETS['gain_share']:.0%} of the oracle's; on uniform random and sparse traces "
+             f"({', '.join(UNIFORM_OR_SPARSE)}) at most {TARGETS['waste']:.0%} of the pages "
+             "precopied wasted. Checked here on this run's workloads, trained on or not "
+             "(`experiments/generalization.py` holds each family and application out).", "",
+             f"| policy / workloads | safety: worst x baseline (<= {TARGETS['safety']:.2f}) | "
+             f"near best: worst x best fixed k (<= {TARGETS['near_best']:.2f}) | gain (share "
+             f"of the oracle's, >= {TARGETS['gain_share']:.2f}) | waste on random / sparse "
+             f"(<= {TARGETS['waste']:.0%}) |", "|---|---|---|---|---|"]
+    for key, c in checks.items():
+        share = ("n/a: the oracle gains < 1%" if c["gain_share"] is None
+                 else f"{c['gain_share']:.2f}")
+        waste = "-" if c["waste"] is None else f"{100 * c['waste']:.1f}%{ok(c['ok_waste'])}"
+        lines.append(
+            f"| {key} | {c['safety']:.3f}{ok(c['ok_safety'])} ({c['safety_trace']}) | "
+            f"{c['near_best']:.3f}{ok(c['ok_near_best'])} ({c['near_best_trace']}; "
+            f"{c['within']}/{c['n']} within) | {100 * c['gain']:+.2f}% ({share})"
+            f"{ok(c['ok_gain_share'])} | {waste} |")
+    return lines
+
+
 def foreign_prices_note(cost: str, calibrated: str, target: str) -> str:
     """One line: the run priced the budgets with ``cost``, not ``target``'s own model."""
     return (f"**Prices not calibrated on this target.** The adaptive policies' budgets were "
@@ -303,6 +366,13 @@ def write_report(out: Path, rows: list[dict[str, Any]], traces: Sequence[Trace],
                 worst += " (" + ", ".join(c["per_workload_misses"]) + ")"
             lines.append(f"| {key} | {worst} | {geo} | {orc} | {rw} |")
     shown = lines[-(len(checks) + 2):] if checks else []
+    family = {t.name: family_of(t) for t in traces}
+    general = {f"{p}/{split}": c for p in learned for split, ws in splits.items()
+               if (c := generalization_targets(rows, p, ws, family))}
+    if general:
+        section = generalization_section(general)
+        lines += ["", *section]
+        shown += ["", *section[-(len(general) + 2):]]
     if simulated and learned:
         lines += ["", *ceiling_section(traces, cost, lam, learned, by)]
     if sim_rows is not None:

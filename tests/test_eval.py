@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import subprocess
 from pathlib import Path
 
@@ -449,6 +450,36 @@ def test_sim_report_shows_what_the_safety_target_allows(compose_cfg, tmp_path: P
     ceiling, first, share = float(m.group(1)), int(m.group(2)), float(m.group(3))
     assert 0.6 < ceiling < 1 and first == 69 and 0 < share <= 1
     assert re.search(r"\| random \| [0-9.]+ \| [-0-9]+ \| ", section)
+
+
+
+def test_sim_report_checks_the_generalization_targets(compose_cfg, tmp_path: Path) -> None:
+    """With baseline, precopy_best and the oracle in the run, report.md checks issue #10's
+    targets per adaptive policy and group, from the rows: on the suite's seq and random,
+    shield64's worst x baseline is its largest objective / baseline there."""
+    import re
+
+    cfg = compose_cfg("eval", ["policies=[shield64,baseline,precopy_best,oracle]",
+                               "workloads=[seq,random]", "workload_params.seq.n_pages=2048",
+                               "workload_params.random.n_pages=512", f"out={tmp_path}",
+                               "plots=false", "progress=false", "costmodel=seed_table1"])
+    evaluate(cfg)
+    md = (tmp_path / "report.md").read_text()
+    section = md.split("## Generalization targets (issue #10)")[1]
+    m = re.search(r"\| shield64/suite \| ([0-9.]+) (✓|✗) \((\w+)\) \| ([0-9.]+) (✓|✗) "
+                  r"\((\w+); (\d)/2 within\) \| ([-+0-9.]+)% \(([0-9.]+)\) (✓|✗) \| "
+                  r"([0-9.]+)% (✓|✗) \|", section)
+    assert m, section
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    obj = {(r["policy"], r["workload"]): float(r["objective"]) for r in rows}
+    ratios = {w: obj["shield64", w] / obj["baseline", w] for w in ("seq", "random")}
+    worst = max(ratios, key=ratios.get)
+    assert math.isclose(float(m.group(1)), ratios[worst], abs_tol=5e-4)
+    assert m.group(3) == worst and m.group(2) == ("✓" if ratios[worst] <= 1.02 else "✗")
+    best = {w: obj["shield64", w] / obj["precopy_best", w] for w in ("seq", "random")}
+    assert math.isclose(float(m.group(4)), max(best.values()), abs_tol=5e-4)
+    assert int(m.group(7)) == sum(v <= 1.10 for v in best.values())
+    assert "suite" in md.split("## Generalization targets")[0]  # the winner table comes first
 
 
 _ART = '{"format": "cowrl-policy", "version": 1, "name": "%s", "kind": "%s", "policy": %s}'

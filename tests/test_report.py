@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from cowrl.report import check_targets
+from cowrl.report import check_targets, generalization_section, generalization_targets
 
 
 def _rows(oracle: float, policy: float) -> list[dict]:
@@ -88,3 +88,52 @@ def test_random_waste_target_on_the_random_workloads_only() -> None:
     assert c["random_waste_ok"] is True
     c = check_targets(rows, "learned", ["seq"], None)
     assert "random_waste_frac" not in c
+
+
+def _grows(policy: dict[str, float], precopied: int = 100, wasted: int = 0) -> list[dict]:
+    refs = {"baseline": {"seq": 100.0, "random": 100.0},
+            "precopy_best": {"seq": 70.0, "random": 100.0},
+            "oracle": {"seq": 60.0, "random": 90.0}}
+    rows = [_row(p, w, v) for p, vs in refs.items() for w, v in vs.items()]
+    rows += [_row("learned", w, v, wasted=wasted if w == "random" else 0, precopied=precopied)
+             for w, v in policy.items()]
+    return rows
+
+
+def test_generalization_targets_by_hand() -> None:
+    """Issue #10's targets on seq (best k 70, oracle 60) and random (best k 100, oracle 90).
+    The policy at 75 and 101: worst 1.01 x baseline (random, within 1.02); worst 75 / 70 =
+    1.071 x the best k (seq, within 1.10, 2/2); gain 1 - sqrt(0.75 x 1.01) = 12.96% of the
+    oracle's 1 - sqrt(0.6 x 0.9) = 26.52%: share 0.489, a miss; 2 of 100 precopied pages
+    wasted on random: 2%, a miss. At 80 and 103 safety (1.03) and near best (80 / 70 = 1.143)
+    fail too, with 1/2 within."""
+    c = generalization_targets(_grows({"seq": 75.0, "random": 101.0}, wasted=2), "learned",
+                               ["seq", "random"], {})
+    assert math.isclose(c["safety"], 1.01) and c["safety_trace"] == "random" and c["ok_safety"]
+    assert math.isclose(c["near_best"], 75 / 70) and c["ok_near_best"] and c["within"] == 2
+    assert math.isclose(c["gain"], 1 - math.sqrt(0.75 * 1.01))
+    assert math.isclose(c["gain_share"], (1 - math.sqrt(0.75 * 1.01)) / (1 - math.sqrt(0.54)))
+    assert c["ok_gain_share"] is False
+    assert math.isclose(c["waste"], 0.02) and c["ok_waste"] is False
+    c = generalization_targets(_grows({"seq": 80.0, "random": 103.0}), "learned",
+                               ["seq", "random"], {})
+    assert c["ok_safety"] is False and c["ok_near_best"] is False and c["within"] == 1
+    assert c["waste"] == 0.0 and c["ok_waste"] is True
+    md = "\n".join(generalization_section({"learned/traces": c}))
+    assert "| learned/traces | 1.030 ✗ (random) | 1.143 ✗ (seq; 1/2 within) |" in md
+
+
+def test_generalization_targets_need_every_reference_row() -> None:
+    """Without precopy_best's (or the oracle's) row of a workload there is no check. A
+    workload counts for the waste target by its family or its name (random: 5 of 100
+    wasted), and with none of them counted there is no waste figure."""
+    rows = [r for r in _grows({"seq": 75.0, "random": 101.0})
+            if (r["policy"], r["workload"]) != ("precopy_best", "random")]
+    assert generalization_targets(rows, "learned", ["seq", "random"], {}) == {}
+    rows = _grows({"seq": 75.0, "random": 101.0}, wasted=5)
+    c = generalization_targets(rows, "learned", ["seq"], {"seq": "sparse"})
+    assert c["waste"] == 0.0 and c["n"] == 1
+    c = generalization_targets(rows, "learned", ["seq", "random"], {"random": "tiled2d"})
+    assert math.isclose(c["waste"], 0.05) and c["ok_waste"] is False
+    c = generalization_targets(rows, "learned", ["seq"], {})
+    assert c["waste"] is None and c["ok_waste"] is None

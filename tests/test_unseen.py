@@ -28,7 +28,8 @@ NAMES = ["python_pool", "bash_array", "python_counter", "numpy_columns", "python
          "python_record_headers", "python_gc_collect", "numpy_sort_inplace",
          "numpy_matmul_out", "perl_hash_delete", "python_set_discard",
          "numpy_redblack_sweep", "python_refcount_walk", "numpy_histogram_addat",
-         "perl_string_subst", "numpy_tile_update"]
+         "perl_string_subst", "numpy_tile_update", "python_bucket_partition",
+         "numpy_random_walk", "numpy_scatter_then_scale", "python_list_rebind"]
 
 
 def test_unseen_list_is_every_trace_there() -> None:
