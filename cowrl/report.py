@@ -299,13 +299,16 @@ def near_best_misses(rows: list[dict[str, Any]], policy: str, workloads: Sequenc
     faults), ``below break-even`` (under ``break_even`` of its copies were written),
     ``budget-bound`` (the budget refused at least half the windows asked past the floor,
     though the copies it allowed paid), else ``smaller windows``. ``[]`` unless every
-    workload has the policy's row with its tallies and ``precopy_best``'s."""
+    workload has the policy's row with its tallies and ``precopy_best``'s (a row that copied
+    pages with no window tallied is not a GUARDED program's: the kernel target's zeros)."""
     by = {(r["policy"], r["workload"]): r for r in rows}
     out = []
     for w in workloads:
         r, best = by.get((policy, w)), by.get(("precopy_best", w))
         if r is None or best is None or r.get("guard_asked") in (None, ""):
             return []
+        if int(r["precopied"]) and not int(r["guard_windows"]):
+            return []  # zeros a measured target carries for a program that is not GUARDED
         vs_best = float(r["objective"]) / float(best["objective"])
         if vs_best <= TARGETS["near_best"]:
             continue
