@@ -307,7 +307,8 @@ def near_best_misses(rows: list[dict[str, Any]], policy: str, workloads: Sequenc
         r, best = by.get((policy, w)), by.get(("precopy_best", w))
         if r is None or best is None or r.get("guard_asked") in (None, ""):
             return []
-        if int(r["precopied"]) and not int(r["guard_windows"]):
+        if int(r["precopied"]) and not (int(r["guard_windows"])
+                                        + int(r.get("guard_sib_windows") or 0)):
             return []  # zeros a measured target carries for a program that is not GUARDED
         vs_best = float(r["objective"]) / float(best["objective"])
         if vs_best <= TARGETS["near_best"]:
