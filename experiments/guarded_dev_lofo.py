@@ -27,7 +27,9 @@ learned), and (session 32) the learner with arms priced in the budget's currency
 shipped learner's table, learned as ``shipped``, run with ``depth_cap: 1``), and (session 42)
 ``shield64_slots8`` / ``shield64_slots16`` (``shield64`` with ``slots: 8`` / ``16`` stream
 slots instead of 4; docs/results/stream-slots-s42.md), and ``shipped_slots8`` (the shipped
-learner with 8 slots, its table learned with them: :data:`LEARN_WITH_OPTIONS`; a report).
+learner with 8 slots, its table learned with them: :data:`LEARN_WITH_OPTIONS`; a report), and
+(session 43) ``shield64_lastlook`` / ``shipped_lastlook`` (``last_look: 1``;
+docs/results/last-look-s43.md).
 ``--against`` names the variant the rule compares with (default the shipped learner), and
 the per-family differences are printed against it; ``--max-family-drop P`` adds the clause
 that no held-out family's gain falls by more than P points against it (session 34's rule).
@@ -112,6 +114,11 @@ VARIANTS: dict[str, tuple[int, float] | tuple[int, float, str] | None] = {
     # ... and the shipped learner with 8 slots, its table learned with them too
     # (:data:`LEARN_WITH_OPTIONS`; a report, not a rule's candidate)
     "shipped_slots8": (0, 0.02),
+    # session 43 (docs/results/last-look-s43.md): shield64 whose ring entries about to be
+    # overwritten are read once first (GuardedPolicy's last_look, a simulator study), and the
+    # shipped learner's table (learned as shipped) run with it (a report)
+    "shield64_lastlook": None,
+    "shipped_lastlook": (0, 0.02),
 }
 OPTIONS: dict[str, dict[str, int]] = {
     "shield64_below4": {"group_below": 4},
@@ -123,6 +130,8 @@ OPTIONS: dict[str, dict[str, int]] = {
     "shield64_slots8": {"slots": 8},
     "shield64_slots16": {"slots": 16},
     "shipped_slots8": {"slots": 8},
+    "shield64_lastlook": {"last_look": 1},
+    "shipped_lastlook": {"last_look": 1},
 }
 """Options a variant sets over the shipped ones (``shipped_options('guarded')``)."""
 

@@ -162,7 +162,8 @@ def print_fates(draws: Sequence[Trace], bases: Sequence[float], cost: Any,
         row.update(copies=rec.precopied, proven=c.proven, expired=c.expired,
                    overwritten=c.overwritten, in_ring=int((lw["fate"] == 2).sum()),
                    never=int((left & ~lw["written"]).sum()), in_time=int(lw["in_time"].sum()),
-                   late=int(gone.sum()))
+                   late=int(gone.sum()), last_proven=c.last_proven,
+                   last_unproven=c.last_unproven)
         # the reserve (loss per copy) not returned, in ppm of the baseline, per draw
         row["lost_ppm"] += round(1e6 * lw["fate"].size * pol.loss / base)
         row["late_ppm"] += round(1e6 * int(gone.sum()) * pol.loss / base)
@@ -177,7 +178,10 @@ def print_fates(draws: Sequence[Trace], bases: Sequence[float], cost: Any,
           "ring entries made from the copy to that write, median / 90th percentile; share a "
           f"ring of {' / '.join(map(str, LATE_RINGS))} would still hold); reserve not returned, "
           "and lost to late writes, % of baseline (mean per draw); faults from a proven copy "
-          "to its proof (p50/90)")
+          "to its proof (p50/90)" + ("; last_look 1: the entries its last look proved count "
+                                     "in 'in time' (and in 'overwr' only if unproven), then the "
+                                     "last looks that proved / did not" if kw.get("last_look")
+                                     else ""))
     print(f"{'family':<14} {'copies':>7} {'proven':>7} {'expired':>7} {'overwr':>7} "
           f"{'in ring':>7} {'never':>7} {'in time':>7} {'late':>7} {'faults p50/90':>14} "
           f"{'entries p50/90':>15} {'held by':>15} {'lost':>6} {'late':>6} {'proof p50/90':>12}")
@@ -193,7 +197,9 @@ def print_fates(draws: Sequence[Trace], bases: Sequence[float], cost: Any,
               f"{row['overwritten']:>7} {row['in_ring']:>7} {row['never']:>7} "
               f"{row['in_time']:>7} {row['late']:>7} {q(lt[0]):>14} {q(lt[1]):>15} "
               f"{held:>15} {row['lost_ppm'] / n / 1e4:>5.2f}% {row['late_ppm'] / n / 1e4:>5.2f}% "
-              f"{q(dl):>12}", flush=True)
+              f"{q(dl):>12}" + (f" last look {row['last_proven']} proven, "
+                                f"{row['last_unproven']} unproven" if kw.get("last_look")
+                                else ""), flush=True)
 
 
 def region_draws(draws: Sequence[Trace], regions: int, layout: str, chunk: int = 256,

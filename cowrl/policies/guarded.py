@@ -195,6 +195,29 @@ Every pass of the look then visits one live entry: the backoff bound counts entr
 slots. A jump from ``proof_tail`` moves it to the slot it lands on. The budget still pays
 every jump before it is taken, so the bound is unchanged.
 
+``last_look`` (0 by default = the decisions above; 1 needs ``proof = 1``; a simulator study,
+session 43, docs/results/last-look-s43.md; not in the module's table, which refuses it): when
+a window's copy is about to take a ring slot that holds a live entry (the ring has wrapped:
+today that entry leaves unproven, its reserve spent), that entry's page is read once first,
+with a look's reading rule (an entry of the faulting region and of the faulting process's
+ordinal; any other is overwritten unread, as without the option). Found written after its
+copy, it is proven exactly as a look's read proves it (:meth:`GuardedPolicy.prove_entry`: the
+same credit, ``read_credit`` included, the same ``use_proof``, sibling and ``depth_cap``
+bookkeeping) and the slot is taken as an empty one; found unwritten, it is overwritten as
+without the option and the read is an unproven proof read, which the engine charges
+``proof_read_ns`` as a look's (:attr:`FaultContext.unproven_reads`, the compiled program's
+``G_UNPROVEN``). *The bound.* Each copy is overwritten at most once, so a copy gets at most
+one last look. A live entry has had ``m`` unproven reads with ``m < proof_ttl``: an entry whose
+``m`` reached ``proof_ttl`` has expired (left the ring) and cannot be overwritten, so the
+case ``m == proof_ttl`` never arises. The last look is then the copy's ``(m + 1)``-th unproven
+read, ``m + 1 <= proof_ttl``: within the ``proof_ttl`` reads the copy's reserve ``loss``
+already holds, so an unproven last look spends nothing outside the reserve. A proving last look
+credits what a proving look would (its read, like a look's proving read, is in the clean's
+price; with ``read_credit`` the ``proof_ttl - m`` reads it did not use, ``m`` its unproven
+reads, the last look not being one of them), which needs a real write to the copied page.
+So the loss over ``k = 0`` still never exceeds the allowances granted. (With ``proof_ttl = 0``
+reads are unreserved, a look's as a last look's, as said under ``proof_backoff``.)
+
 **Learning.** The table is learned offline in the simulator (:func:`learn_table`) with
 full information: at every fault the hindsight reward of every candidate degree is known
 from the trace, so each cell sums the reward of every arm (a contextual bandit with full
@@ -507,6 +530,9 @@ class GuardedContext:
         self.expired = 0  # entries that left the ring by proof_ttl (diagnostics)
         self.proven = 0  # pages proven so far (diagnostics)
         self.overwritten = 0  # entries overwritten unproven when the ring wrapped (diagnostics)
+        # last_look: entries about to be overwritten read once, found written (proven) or not
+        self.last_proven = 0
+        self.last_unproven = 0
         self.unused_reads = 0  # reserved reads the proven pages did not use (read_credit)
 
     def in_span(self, i: int) -> bool:
@@ -810,7 +836,8 @@ class GuardedPolicy(Policy):
                  stride_ns: int = 0, stride_gate: int = 0, stride_clip: int = 0,
                  group_below: int = 0, sibling_window: int = 0,
                  sibling_stake: int = 0, sibling_gate: int = 0,
-                 sentinel_salt: int = 0, run_cap: int = 0, depth_cap: int = 0) -> None:
+                 sentinel_salt: int = 0, run_cap: int = 0, depth_cap: int = 0,
+                 last_look: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -869,6 +896,13 @@ class GuardedPolicy(Policy):
             raise ConfigError("policy.depth_cap: 1 needs proof: 1 and proof_ttl > 0 or "
                               "proof_backoff: 1 (it counts a ring entry's unproven reads)")
         self.depth_cap = int(depth_cap)
+        # last_look 1 (a simulator study, session 43; 0 = off; needs proof: 1): a live ring
+        # entry about to be overwritten is read once first (last_look_at; not in the module)
+        if isinstance(last_look, bool) or last_look not in (0, 1):
+            raise ConfigError(f"policy.last_look must be 0 or 1, got {last_look!r}")
+        if last_look and not proof:
+            raise ConfigError("policy.last_look: 1 needs proof: 1 (it reads ring entries)")
+        self.last_look = int(last_look)
         # sibling_window W (a simulator study, session 35; 0 = off): at a fault, past its
         # adjacent window, the pages up to page + W that some process of the trace
         # demand-faulted (the family bitmap) and that are still shared here are copied too,
@@ -1379,22 +1413,7 @@ class GuardedPolicy(Policy):
                     n += 1
                     if state[v - 1 - ctx.coord_offset] == PAGE_WRITTEN:  # its own copy
                         proved = True
-                        if g.proof_stake[i]:  # a sibling page: its stake and gain
-                            self.budget += g.proof_stake[i] + self.gain
-                            g.sib_use += (USE_ONE - g.sib_use) >> 4
-                            # sibling_gate: a hit (at most the marks: a proof may come
-                            # after a halving its mark's weight went through)
-                            if self.sibling_gate and g.gate_hit < g.gate_mark:
-                                self.gate_add(0, 1)
-                        else:
-                            unused = self.proof_ttl - g.proof_miss[i] if self.read_ns else 0
-                            self.budget += self.loss + self.gain + unused * self.read_ns
-                            g.unused_reads += unused
-                        g.drop(i)
-                        g.proven += 1
-                        g.depth_outcome(i, True)
-                        if g.use_proof:
-                            g.use_up(g.proof_cls[i])
+                        self.prove_entry(i)
                     else:
                         g.unproven_reads += 1
                         if ctx.unproven_reads is not None:  # the engine charges it
@@ -1439,6 +1458,56 @@ class GuardedPolicy(Policy):
         if self.proof_span:  # all counted entries seen: none is due before the soonest one
             soon = soon if not left and not cut else 0
             g.bucket_due[db] = (now + max(soon, self.put_off(db, cut, proved))) & DUE_MASK
+
+    def prove_entry(self, i: int) -> None:
+        """Ring entry ``i``'s copy was read and found written: the budget gets its credit
+        (a window page's reserve ``loss`` plus ``gain``, with ``read_credit`` its unused
+        reserved reads; a sibling page's stake plus ``gain``), the entry leaves the ring, and
+        ``use`` (``use_proof``), the sibling rate and ``depth_cap`` see a proof. A look's
+        proving read and a last look's (``last_look``) do the same
+        (``programs.g_prove_entry``)."""
+        g = self.ctx
+        if g.proof_stake[i]:  # a sibling page: its stake and gain
+            self.budget += g.proof_stake[i] + self.gain
+            g.sib_use += (USE_ONE - g.sib_use) >> 4
+            # sibling_gate: a hit (at most the marks: a proof may come
+            # after a halving its mark's weight went through)
+            if self.sibling_gate and g.gate_hit < g.gate_mark:
+                self.gate_add(0, 1)
+        else:
+            unused = self.proof_ttl - g.proof_miss[i] if self.read_ns else 0
+            self.budget += self.loss + self.gain + unused * self.read_ns
+            g.unused_reads += unused
+        g.drop(i)
+        g.proven += 1
+        g.depth_outcome(i, True)
+        if g.use_proof:
+            g.use_up(g.proof_cls[i])
+
+    def last_look_at(self, h: int, ctx: FaultContext, start: int, limit: int) -> None:
+        """``last_look``: ring slot ``h`` is about to take a new entry. If it holds a live
+        entry of the faulting region (decision pages ``[start, limit)``) and process ordinal
+        (the look's reading rule; any other entry is overwritten unread, as without the
+        option), its page is read once: written after its copy, it is proven as a look's read
+        proves it (:meth:`prove_entry`) and the slot is taken as an empty one; not written, the
+        read is an unproven proof read (charged ``proof_read_ns`` by the engine) and the entry
+        is overwritten as without the option (``programs.g_last_look``)."""
+        g = self.ctx
+        v = g.proof_page[h]
+        if not v or not start <= v - 1 < limit or g.proof_proc[h] != ctx.proc & (G_PROCS - 1):
+            return
+        state = ctx.page_state
+        if state is None:
+            raise RuntimeError("guarded last_look=1 reads the page state of the engine "
+                               "(FaultContext.page_state); this fault has none")
+        if state[v - 1 - ctx.coord_offset] == PAGE_WRITTEN:
+            self.prove_entry(h)
+            g.last_proven += 1
+        else:
+            g.unproven_reads += 1
+            g.last_unproven += 1
+            if ctx.unproven_reads is not None:  # the engine charges it
+                ctx.unproven_reads[0] += 1
 
     def put_off(self, db: int, cut: bool, proved: bool) -> int:
         """``proof_cutback``: the faults by which a look of bucket ``db`` (cut by the budget
@@ -1540,6 +1609,8 @@ class GuardedPolicy(Policy):
             for q in (*win, *sib):  # (group_below: the pages below first; siblings last)
                 if not g.private[q - off]:
                     h, whole = self.ring_slot(ctx)
+                    if self.last_look and g.proof_page[h]:  # read once before it is overwritten
+                        self.last_look_at(h, ctx, start, limit)
                     if self.proof_span and (not g.proof_live or g.proof_tail == h):
                         g.proof_tail = h if not g.proof_live else (h + 1) & (PROOFS - 1)
                     g.unwait(h)  # (before its bucket changes)
@@ -1620,6 +1691,7 @@ class GuardedPolicy(Policy):
             **({"group_below": self.group_below} if self.group_below else {}),
             **({"run_cap": self.run_cap} if self.run_cap else {}),
             **({"depth_cap": self.depth_cap} if self.depth_cap else {}),
+            **({"last_look": self.last_look} if self.last_look else {}),
             **({"sibling_window": self.sibling_window} if self.sibling_window else {}),
             **({"sibling_stake": self.sibling_stake} if self.sibling_stake else {}),
             **({"sibling_gate": self.sibling_gate} if self.sibling_gate else {}),
@@ -1679,6 +1751,7 @@ class GuardedPolicy(Policy):
                 "sentinel_salt": self.sentinel_salt,
                 **({"run_cap": self.run_cap} if self.run_cap else {}),
                 **({"depth_cap": self.depth_cap} if self.depth_cap else {}),
+                **({"last_look": self.last_look} if self.last_look else {}),
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -1709,7 +1782,7 @@ class GuardedPolicy(Policy):
         # without read_credit / read_ns: 0, no credit of unused reads, as then
         keys = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns", "stride_ns", "walk_ns",
                 "walk_empty_ns", "read_ns", "walk_due_ns", "walk_scan_ns",
-                "run_cap", "depth_cap")  # (in options() only when set)
+                "run_cap", "depth_cap", "last_look")  # (in options() only when set)
         opts = {k: v for k, v in spec.items() if k in (*keys, *cls(table=None).options())}
         return cls(table=spec["table"], name=name, **opts)
 

@@ -254,10 +254,11 @@ C_SIBGATE = G_CELLS + 35  # sibling_gate: m = the window opens above break-even 
 C_SALT = G_CELLS + 36  # sentinel_salt: 1 = the sentinel index adds the region's salt
 C_RUNCAP = G_CELLS + 37  # run_cap: 1 = a stream's window stops where its previous run's length ends
 C_DEPTHCAP = G_CELLS + 38  # depth_cap: 1 = a window stops before a depth proven below break-even
-C_DEG = G_CELLS + 39
+C_LASTLOOK = G_CELLS + 39  # last_look: 1 = an entry about to be overwritten is read once first
+C_DEG = G_CELLS + 40
 # The options the compiled program carries and the module's table does not (simulator
 # studies): pack_guarded, GuardedPolicy.kernel_program and the kernel target refuse each.
-SIM_STUDY_OPTIONS = ("group_below", "run_cap", "depth_cap")
+SIM_STUDY_OPTIONS = ("group_below", "run_cap", "depth_cap", "last_look")
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -644,6 +645,47 @@ def g_depth_bucket(j: int) -> int:
     return b
 
 
+@njit(cache=True, nogil=True, forceinline=True)
+def g_prove_entry(cells: np.ndarray, ss: np.ndarray, i: int) -> None:
+    """Ring entry ``i``'s copy was read and found written: its credit (a window page's
+    reserve and gain, read_credit: and the reserved reads it did not use; a sibling page's
+    stake and gain), it leaves the ring, use / the sibling rate / depth_cap see a proof
+    (``GuardedPolicy.prove_entry``; a look's proving read and a last look's)."""
+    if ss[_GPSTAKE + i] > 0:  # a sibling page: its stake and gain
+        g_earn(ss, T_ADD_CREDIT, ss[_GPSTAKE + i] + cells[C_GAIN])
+        ss[_GSIBUSE] += (G_USE_ONE - ss[_GSIBUSE]) >> 4
+        # sibling_gate: a hit (at most the marks: a proof may come
+        # after a halving its mark's weight went through)
+        if cells[C_SIBGATE] and ss[_GGHIT] < ss[_GGMARK]:
+            g_gate_add(ss, 0, 1)
+    else:
+        g_earn(ss, T_ADD_CREDIT, cells[C_LOSS] + cells[C_GAIN]
+               + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ])
+    g_drop(ss, i)
+    g_depth_outcome(cells, ss, i, True)
+    if cells[C_USEPROOF]:  # a use for the class that copied it
+        c = ss[_GPCLS + i]
+        ss[_GUSE + c] += (G_USE_ONE - ss[_GUSE + c]) >> 4
+
+
+@njit(cache=True, nogil=True, forceinline=True)
+def g_last_look(cells: np.ndarray, ss: np.ndarray, private: np.ndarray, s0: int, start: int,
+                limit: int, own: int) -> None:
+    """``last_look``: the ring's head is about to take a new entry; a live entry there of
+    the faulting region ``[start, limit)`` and process ordinal ``own`` is read once first:
+    written, proven (:func:`g_prove_entry`, the slot then empty); not, an unproven read
+    (``G_UNPROVEN``, charged proof_read_ns by the engine), overwritten as without it
+    (``GuardedPolicy.last_look_at``)."""
+    h = ss[_GPHEAD]
+    v = ss[_GPROOF + h]
+    if v == 0 or not start <= v - 1 < limit or (ss[_GPBUCKET + h] >> 4) != own:
+        return
+    if private[s0 + v - 1] == PAGE_WRITTEN:
+        g_prove_entry(cells, ss, h)
+    else:
+        ss[G_UNPROVEN] += 1
+
+
 @njit(cache=True, nogil=True)
 def g_ring_put(cells: np.ndarray, ss: np.ndarray, bucket: int, own: int, cls: int,
                j: int, stake: int, depth: int = 0) -> None:
@@ -797,22 +839,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                     n += 1
                     if private[s0 + v - 1] == PAGE_WRITTEN:  # written after its copy
                         proved = True
-                        # (read_credit: and the reserved reads it did not use)
-                        if ss[_GPSTAKE + i] > 0:  # a sibling page: its stake and gain
-                            g_earn(ss, T_ADD_CREDIT, ss[_GPSTAKE + i] + cells[C_GAIN])
-                            ss[_GSIBUSE] += (G_USE_ONE - ss[_GSIBUSE]) >> 4
-                            # sibling_gate: a hit (at most the marks: a proof may come
-                            # after a halving its mark's weight went through)
-                            if cells[C_SIBGATE] and ss[_GGHIT] < ss[_GGMARK]:
-                                g_gate_add(ss, 0, 1)
-                        else:
-                            g_earn(ss, T_ADD_CREDIT, cells[C_LOSS] + cells[C_GAIN]
-                                   + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ])
-                        g_drop(ss, i)
-                        g_depth_outcome(cells, ss, i, True)
-                        if cells[C_USEPROOF]:  # a use for the class that copied it
-                            c = ss[_GPCLS + i]
-                            ss[_GUSE + c] += (G_USE_ONE - ss[_GUSE + c]) >> 4
+                        g_prove_entry(cells, ss, i)
                     else:
                         ss[G_UNPROVEN] += 1  # charged proof_read_ns by the engine
                         if cells[C_PTTL] != 0 or cells[C_PBACKOFF]:
@@ -1090,11 +1117,15 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         for jj in range(-below, (end - page) // step + 1):
             j = page + jj if jj < 0 else page + jj * step
             if jj != 0 and private[s0 + j] == 0:
+                if cells[C_LASTLOOK]:
+                    g_last_look(cells, ss, private, s0, start, limit, own)
                 g_ring_put(cells, ss, bucket, own, cls, j, 0,
                            g_depth_bucket(jj) + 1 + (8 if ws else 0) if jj > 0 else 0)
     if proof and sib:  # ... and the sibling window's
         for j in range(end + 1, sib + 1):
             if family[f0 + j] & 1 and private[s0 + j] == 0:
+                if cells[C_LASTLOOK]:
+                    g_last_look(cells, ss, private, s0, start, limit, own)
                 g_ring_put(cells, ss, bucket, own, cls, j, per if cells[C_SIBSTAKE] else 0)
                 if cells[C_SIBGATE]:  # sibling_gate: a copied sibling page is a mark
                     g_gate_add(ss, 1, 0)
@@ -1225,6 +1256,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_SALT] = int(t.get("sentinel_salt", 0))
     out[C_RUNCAP] = int(t.get("run_cap", 0))
     out[C_DEPTHCAP] = int(t.get("depth_cap", 0))
+    out[C_LASTLOOK] = int(t.get("last_look", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out
