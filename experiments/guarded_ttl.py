@@ -178,10 +178,9 @@ def print_fates(draws: Sequence[Trace], bases: Sequence[float], cost: Any,
           "ring entries made from the copy to that write, median / 90th percentile; share a "
           f"ring of {' / '.join(map(str, LATE_RINGS))} would still hold); reserve not returned, "
           "and lost to late writes, % of baseline (mean per draw); faults from a proven copy "
-          "to its proof (p50/90)" + ("; last_look 1: the entries its last look proved count "
-                                     "in 'in time' (and in 'overwr' only if unproven), then the "
-                                     "last looks that proved / did not" if kw.get("last_look")
-                                     else ""))
+          "to its proof (p50/90)" + ("; last_look 1: the entries a last look proved count as "
+                                     "proven (not overwritten), then the last looks that proved "
+                                     "/ did not" if kw.get("last_look") else ""))
     print(f"{'family':<14} {'copies':>7} {'proven':>7} {'expired':>7} {'overwr':>7} "
           f"{'in ring':>7} {'never':>7} {'in time':>7} {'late':>7} {'faults p50/90':>14} "
           f"{'entries p50/90':>15} {'held by':>15} {'lost':>6} {'late':>6} {'proof p50/90':>12}")

@@ -215,9 +215,18 @@ class Probe(GuardedPolicy):
         self.use_log.append((g.use[0], g.use[1]))
         return c
 
+    def last_look_at(self, h: int, ctx: FaultContext, start: int, limit: int) -> None:
+        """``last_look``: an entry its last look proves leaves as proven (not overwritten)."""
+        page, proven = self.ctx.proof_page[h], self.ctx.last_proven
+        super().last_look_at(h, ctx, start, limit)
+        if self.ctx.last_proven > proven:
+            self._fate(h, "proven", page - 1)
+            self.last_proved.add(h)
+
     def act(self, c: Cell, ctx: FaultContext, want: int | None = None) -> int:
         g = self.ctx
         before = list(g.proof_page)
+        self.last_proved: set[int] = set()  # slots whose entry a last look proved (last_look)
         tags = list(g.tags)
         tag_pages = list(g.tag_pages)
         misses = list(g.misses)
@@ -229,7 +238,7 @@ class Probe(GuardedPolicy):
         self.decisions[(c.cell, self.table[c.cell] if want is None else want, k)] += 1
         for i in range(len(before)):
             if g.proof_page[i] != before[i]:
-                if before[i]:
+                if before[i] and i not in self.last_proved:
                     self._fate(i, "overwritten", before[i] - 1)
                 self.owner[i] = c.cls
                 self.copies += 1
