@@ -289,6 +289,77 @@ def generalization_section(checks: Mapping[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def near_best_misses(rows: list[dict[str, Any]], policy: str, workloads: Sequence[str],
+                     break_even: float) -> list[dict[str, Any]]:
+    """Where ``policy`` (a GUARDED program: its rows carry ``guard_*`` tallies) is above
+    ``TARGETS["near_best"]`` x the best fixed k: per such workload its decision tallies and a
+    reading of them. ``break_even``: the share of copies that must be written for precopy
+    to pay (:meth:`CostModel.page_prices`: loss / (gain + loss)). The reading, first that
+    applies: ``little asked`` (the table asked windows, past the floor, at under 5% of the
+    faults), ``below break-even`` (under ``break_even`` of its copies were written),
+    ``budget-bound`` (the budget refused at least half the windows asked past the floor,
+    though the copies it allowed paid), else ``smaller windows``. ``[]`` unless every
+    workload has the policy's row with its tallies and ``precopy_best``'s (a row that copied
+    pages with no window tallied is not a GUARDED program's: the kernel target's zeros)."""
+    by = {(r["policy"], r["workload"]): r for r in rows}
+    out = []
+    for w in workloads:
+        r, best = by.get((policy, w)), by.get(("precopy_best", w))
+        if r is None or best is None or r.get("guard_asked") in (None, ""):
+            return []
+        if int(r["precopied"]) and not (int(r["guard_windows"])
+                                        + int(r.get("guard_sib_windows") or 0)):
+            return []  # zeros a measured target carries for a program that is not GUARDED
+        vs_best = float(r["objective"]) / float(best["objective"])
+        if vs_best <= TARGETS["near_best"]:
+            continue
+        faults, asked = int(r["faults"]), int(r["guard_asked"])
+        past_floor = asked - int(r["guard_floor"])
+        refused = int(r["guard_refused"])
+        copied, wasted = int(r["precopied"]), int(r["wasted"])
+        used = 1.0 - wasted / copied if copied else None
+        if past_floor < 0.05 * faults:
+            reading = "little asked"
+        elif used is not None and used < break_even:
+            reading = "below break-even"
+        elif refused >= 0.5 * past_floor:
+            reading = "budget-bound"
+        else:
+            reading = "smaller windows"
+        out.append({"trace": w, "vs_best": vs_best, "best_k": best.get("best_k"),
+                    "faults": faults, "asked": past_floor, "refused": refused,
+                    "windows": int(r["guard_windows"]), "precopied": copied, "used": used,
+                    "reading": reading})
+    return out
+
+
+def misses_section(misses: Mapping[str, list[dict[str, Any]]], break_even: float) -> list[str]:
+    """Markdown lines: :func:`near_best_misses` per ``policy/group`` key."""
+    lines = ["## Where the budget stood on the near-best misses", "",
+             f"Each trace where a GUARDED policy is above {TARGETS['near_best']:.2f} x the best "
+             "fixed k, with its decision tallies (`guard_*` in results.csv): faults; windows "
+             "the table asked past the floor; how many of those the risk budget refused; "
+             f"windows opened; pages copied and the share written later (a copy pays when at "
+             f"least {break_even:.1%} are). Reading, first that applies: *little asked* (the "
+             "table asked at under 5% of the faults: no context it knows predicted a write "
+             "ahead, as in fills in random order); *below break-even* (its copies were written "
+             "too rarely: windows longer than the runs they met, as in block/gap writes); "
+             "*budget-bound* (the budget refused at least half of the windows asked, though "
+             "the copies it allowed paid: the budget's slow start, or copies written after the "
+             "proof ring gave them up, so never credited); else *smaller windows* "
+             "(docs/policies.md, \"Reading the near-best misses\").", "",
+             "| policy / workloads | trace | x best fixed k (k) | faults | asked | refused | "
+             "windows | copied (written) | reading |", "|---|---|---|---|---|---|---|---|---|"]
+    for key, rows in misses.items():
+        for m in rows:
+            used = "-" if m["used"] is None else f"{m['used']:.1%}"
+            lines.append(
+                f"| {key} | {m['trace']} | {m['vs_best']:.3f} ({m['best_k']}) | "
+                f"{m['faults']:,} | {m['asked']:,} | {m['refused']:,} | {m['windows']:,} | "
+                f"{m['precopied']:,} ({used}) | {m['reading']} |")
+    return lines
+
+
 def foreign_prices_note(cost: str, calibrated: str, target: str) -> str:
     """One line: the run priced the budgets with ``cost``, not ``target``'s own model."""
     return (f"**Prices not calibrated on this target.** The adaptive policies' budgets were "
@@ -373,6 +444,12 @@ def write_report(out: Path, rows: list[dict[str, Any]], traces: Sequence[Trace],
         section = generalization_section(general)
         lines += ["", *section]
         shown += ["", *section[-(len(general) + 2):]]
+    gain, loss = cost.page_prices(lam, "guarded")
+    break_even = loss / (gain + loss) if gain + loss > 0 else 1.0
+    misses = {f"{p}/{split}": m for p in learned for split, ws in splits.items()
+              if (m := near_best_misses(rows, p, ws, break_even))}
+    if misses:
+        lines += ["", *misses_section(misses, break_even)]
     if simulated and learned:
         lines += ["", *ceiling_section(traces, cost, lam, learned, by)]
     if sim_rows is not None:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import math
 
-from cowrl.report import check_targets, generalization_section, generalization_targets
+from cowrl.report import (
+    check_targets,
+    generalization_section,
+    generalization_targets,
+    misses_section,
+    near_best_misses,
+)
 
 
 def _rows(oracle: float, policy: float) -> list[dict]:
@@ -137,3 +143,42 @@ def test_generalization_targets_need_every_reference_row() -> None:
     assert math.isclose(c["waste"], 0.05) and c["ok_waste"] is False
     c = generalization_targets(rows, "learned", ["seq"], {})
     assert c["waste"] is None and c["ok_waste"] is None
+
+
+def _guard_row(workload: str, objective: float, faults: int, asked: int, floor: int,
+               refused: int, windows: int, precopied: int, wasted: int) -> dict:
+    return {"policy": "shield", "workload": workload, "objective": objective, "faults": faults,
+            "precopied": precopied, "wasted": wasted, "guard_asked": asked,
+            "guard_floor": floor, "guard_refused": refused, "guard_windows": windows}
+
+
+def test_near_best_misses_read_the_tallies() -> None:
+    """Only traces above 1.10 x the best fixed k are listed, each with the first reading
+    that applies: little asked (under 5% of the faults asked past the floor), below
+    break-even (copies written under the break-even share), budget-bound (half or more of
+    the windows asked refused), else smaller windows."""
+    best = {"ok": 95.0, "rand": 70.0, "block": 80.0, "start": 70.0, "ramp": 70.0}
+    rows = [{"policy": "precopy_best", "workload": w, "objective": v, "best_k": 8}
+            for w, v in best.items()]
+    rows += [_guard_row("ok", 100.0, 1000, 900, 0, 800, 50, 100, 0),       # 1.053: within
+             _guard_row("rand", 100.0, 1000, 80, 31, 0, 40, 40, 2),         # 49 past the floor
+             _guard_row("block", 100.0, 1000, 900, 0, 100, 800, 1000, 400),  # 60% written
+             _guard_row("start", 100.0, 1000, 900, 100, 400, 300, 900, 9),   # 400 of 800
+             _guard_row("ramp", 100.0, 1000, 900, 100, 399, 300, 900, 9)]    # 399 of 800
+    m = near_best_misses(rows, "shield", list(best), break_even=0.85)
+    assert [(x["trace"], x["reading"]) for x in m] == [
+        ("rand", "little asked"), ("block", "below break-even"), ("start", "budget-bound"),
+        ("ramp", "smaller windows")]
+    assert m[0]["asked"] == 49 and math.isclose(m[0]["vs_best"], 100 / 70)
+    assert math.isclose(m[1]["used"], 0.6)
+    md = "\n".join(misses_section({"shield/traces": m}, 0.85))
+    assert "| shield/traces | block | 1.250 (8) | 1,000 | 900 | 100 | 800 | 1,000 (60.0%) | " \
+           "below break-even |" in md
+    assert "at least 85.0% are" in md
+    # a row without tallies (not a GUARDED program; on the kernel target: copies but no
+    # window tallied) or without precopy_best's: no reading
+    plain = [{**r, "guard_asked": None} if r["policy"] == "shield" else r for r in rows]
+    assert near_best_misses(plain, "shield", list(best), 0.85) == []
+    assert near_best_misses(rows[1:], "shield", list(best), 0.85) == []
+    zeros = [{**r, "guard_windows": 0} if r["workload"] == "block" else r for r in rows]
+    assert near_best_misses(zeros, "shield", list(best), 0.85) == []

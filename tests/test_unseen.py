@@ -29,7 +29,9 @@ NAMES = ["python_pool", "bash_array", "python_counter", "numpy_columns", "python
          "numpy_matmul_out", "perl_hash_delete", "python_set_discard",
          "numpy_redblack_sweep", "python_refcount_walk", "numpy_histogram_addat",
          "perl_string_subst", "numpy_tile_update", "python_bucket_partition",
-         "numpy_random_walk", "numpy_scatter_then_scale", "python_list_rebind"]
+         "numpy_random_walk", "numpy_scatter_then_scale", "python_list_rebind",
+         "numpy_bitrev_permute", "numpy_struct_field", "numpy_mask_dropouts",
+         "perl_hash_sorted_incr"]
 
 
 def test_unseen_list_is_every_trace_there() -> None:
