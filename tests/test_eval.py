@@ -452,6 +452,15 @@ def test_sim_report_shows_what_the_safety_target_allows(compose_cfg, tmp_path: P
     assert re.search(r"\| random \| [0-9.]+ \| [-0-9]+ \| ", section)
 
 
+def _shield64_report(compose_cfg, tmp_path: Path, overrides: list[str]) -> str:
+    """report.md of a seed_table1 simulator run of shield64 with baseline, precopy_best and
+    the oracle (what the generalization sections need) on ``overrides``' workloads."""
+    cfg = compose_cfg("eval", ["policies=[shield64,baseline,precopy_best,oracle]", *overrides,
+                               f"out={tmp_path}", "plots=false", "progress=false",
+                               "costmodel=seed_table1"])
+    evaluate(cfg)
+    return (tmp_path / "report.md").read_text()
+
 
 def test_sim_report_checks_the_generalization_targets(compose_cfg, tmp_path: Path) -> None:
     """With baseline, precopy_best and the oracle in the run, report.md checks issue #10's
@@ -459,12 +468,9 @@ def test_sim_report_checks_the_generalization_targets(compose_cfg, tmp_path: Pat
     shield64's worst x baseline is its largest objective / baseline there."""
     import re
 
-    cfg = compose_cfg("eval", ["policies=[shield64,baseline,precopy_best,oracle]",
-                               "workloads=[seq,random]", "workload_params.seq.n_pages=2048",
-                               "workload_params.random.n_pages=512", f"out={tmp_path}",
-                               "plots=false", "progress=false", "costmodel=seed_table1"])
-    evaluate(cfg)
-    md = (tmp_path / "report.md").read_text()
+    md = _shield64_report(compose_cfg, tmp_path, ["workloads=[seq,random]",
+                                                   "workload_params.seq.n_pages=2048",
+                                                   "workload_params.random.n_pages=512"])
     section = md.split("## Generalization targets (issue #10)")[1]
     m = re.search(r"\| shield64/suite \| ([0-9.]+) (✓|✗) \((\w+)\) \| ([0-9.]+) (✓|✗) "
                   r"\((\w+); (\d)/2 within\) \| ([-+0-9.]+)% \(([0-9.]+)\) (✓|✗) \| "
@@ -482,19 +488,14 @@ def test_sim_report_checks_the_generalization_targets(compose_cfg, tmp_path: Pat
     assert "suite" in md.split("## Generalization targets")[0]  # the winner table comes first
 
 
-
 def test_sim_report_reads_the_near_best_misses(compose_cfg, tmp_path: Path) -> None:
     """A sequential writer of 512 pages is too short for shield64's budget to reach the
     large windows the best fixed k takes (docs/policies.md, "What limits version 4"): the
     report lists it among the near-best misses, with its tallies as in results.csv."""
     import re
 
-    cfg = compose_cfg("eval", ["policies=[shield64,baseline,precopy_best,oracle]",
-                               "workloads=[seq]", "workload_params.seq.n_pages=512",
-                               f"out={tmp_path}", "plots=false", "progress=false",
-                               "costmodel=seed_table1"])
-    evaluate(cfg)
-    md = (tmp_path / "report.md").read_text()
+    md = _shield64_report(compose_cfg, tmp_path, ["workloads=[seq]",
+                                                   "workload_params.seq.n_pages=512"])
     section = md.split("## Where the budget stood on the near-best misses")[1]
     m = re.search(r"\| shield64/suite \| seq \| ([0-9.]+) \((\d+)\) \| ([0-9,]+) \| "
                   r"([0-9,]+) \| ([0-9,]+) \| ([0-9,]+) \| ([0-9,]+) \(([0-9.]+)%\) \| "
