@@ -7,8 +7,6 @@ learner refuse it."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 from test_guarded_program import (
@@ -209,27 +207,6 @@ def test_off_is_the_program_as_before() -> None:
     assert P.program_args(prog)[2][P.C_DEPTHCAP] == 0
 
 
-def test_compiled_in_the_simulator_refused_by_the_module() -> None:
-    """``replay_program`` carries the option (the compiled simulator form); the kernel
-    target's ``kernel_program`` and the module table's packing refuse it, naming the field,
-    an inert policy (tcg: k = 0 everywhere) too."""
-    from cowrl.kernel.table import pack_guarded
-
-    pol = GuardedPolicy.for_cost(make_costmodel("host"), table=[64] * N_CELLS, depth_cap=1,
-                                 **shipped_options("guarded"))
-    prog = pol.replay_program()
-    assert prog is not None and prog.table["depth_cap"] == 1
-    assert P.program_args(prog)[2][P.C_DEPTHCAP] == 1
-    with pytest.raises(ConfigError, match="policy.depth_cap"):
-        pol.kernel_program()
-    with pytest.raises(ValueError, match="depth_cap"):
-        pack_guarded(prog)
-    pack_guarded(replace(prog, table={**prog.table, "depth_cap": 0}))  # the rest packs
-    inert = GuardedPolicy.for_cost(make_costmodel("tcg"), table=[64] * N_CELLS, depth_cap=1,
-                                   **shipped_options("guarded"))
-    assert inert.inert and inert.replay_program().mode == "static"
-    with pytest.raises(ConfigError, match="policy.depth_cap"):
-        inert.kernel_program()
 
 
 def test_the_learner_refuses_it() -> None:
@@ -251,12 +228,6 @@ def test_bad_values_name_the_field(kw: dict, field: str) -> None:
         GuardedPolicy(**kw)
 
 
-def test_artifact_keeps_it() -> None:
-    pol = GuardedPolicy(table=[64] * N_CELLS, proof=1, proof_ttl=16, depth_cap=1)
-    back = GuardedPolicy.from_artifact(pol.artifact_spec(), "b", None)
-    assert back.depth_cap == 1
-    off = GuardedPolicy(table=[64] * N_CELLS)
-    assert GuardedPolicy.from_artifact(off.artifact_spec(), "o", None).depth_cap == 0
 
 
 def test_the_experiment_script_runs_and_refuses_bad_sizes() -> None:

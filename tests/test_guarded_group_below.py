@@ -7,8 +7,6 @@ kernel target and the learner refuse it."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 from test_guarded_program import (
@@ -195,28 +193,6 @@ def test_off_is_the_program_as_before() -> None:
     assert program_args(prog)[2][C_BELOW] == 0
 
 
-def test_compiled_in_the_simulator_refused_by_the_module() -> None:
-    """``replay_program`` carries the option (the compiled simulator form); the kernel
-    target's ``kernel_program`` and the module table's packing refuse it, naming the field,
-    an inert policy (tcg: k = 0 everywhere) too."""
-    from cowrl.kernel.table import pack_guarded
-    from cowrl.sim.programs import C_BELOW, program_args
-
-    pol = GuardedPolicy.for_cost(make_costmodel("host"), table=[64] * N_CELLS,
-                                 group_below=4, **shipped_options("guarded"))
-    prog = pol.replay_program()
-    assert prog is not None and prog.table["group_below"] == 4
-    assert program_args(prog)[2][C_BELOW] == 4
-    with pytest.raises(ConfigError, match="policy.group_below"):
-        pol.kernel_program()
-    with pytest.raises(ValueError, match="group_below"):
-        pack_guarded(prog)
-    pack_guarded(replace(prog, table={**prog.table, "group_below": 0}))  # the rest packs
-    inert = GuardedPolicy.for_cost(make_costmodel("tcg"), table=[64] * N_CELLS,
-                                   group_below=4, **shipped_options("guarded"))
-    assert inert.inert and inert.replay_program().mode == "static"
-    with pytest.raises(ConfigError, match="policy.group_below"):
-        inert.kernel_program()
 
 
 def test_the_learner_refuses_it() -> None:
@@ -236,11 +212,3 @@ def test_the_learner_refuses_it() -> None:
 def test_bad_values_name_the_field(kw: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         GuardedPolicy(**kw)
-
-
-def test_artifact_keeps_it() -> None:
-    pol = GuardedPolicy(table=[64] * N_CELLS, group_below=16)
-    back = GuardedPolicy.from_artifact(pol.artifact_spec(), "b", None)
-    assert back.group_below == 16
-    old = {k: v for k, v in pol.artifact_spec().items() if k != "group_below"}
-    assert GuardedPolicy.from_artifact(old, "o", None).group_below == 0

@@ -7,8 +7,6 @@ export and the kernel target refuse it."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 from test_guarded_program import (
@@ -160,26 +158,6 @@ def test_off_is_the_program_as_before() -> None:
     assert P.program_args(prog)[2][P.C_LASTLOOK] == 0
 
 
-def test_compiled_in_the_simulator_refused_by_the_module() -> None:
-    """``replay_program`` carries the option; the kernel target's ``kernel_program`` and the
-    module table's packing refuse it, naming the field, an inert policy (tcg) too."""
-    from cowrl.kernel.table import pack_guarded
-
-    pol = _shield("host", last_look=1)
-    prog = pol.replay_program()
-    assert prog is not None and prog.table["last_look"] == 1
-    assert P.program_args(prog)[2][P.C_LASTLOOK] == 1
-    assert "last_look" in P.SIM_STUDY_OPTIONS
-    with pytest.raises(ConfigError, match="policy.last_look"):
-        pol.kernel_program()
-    with pytest.raises(ValueError, match="last_look"):
-        pack_guarded(prog)
-    pack_guarded(replace(prog, table={**prog.table, "last_look": 0}))  # the rest packs
-    inert = GuardedPolicy.for_cost(make_costmodel("tcg"), table=[64] * N_CELLS, last_look=1,
-                                   **shipped_options("guarded"))
-    assert inert.inert and inert.replay_program().mode == "static"
-    with pytest.raises(ConfigError, match="policy.last_look"):
-        inert.kernel_program()
 
 
 @pytest.mark.parametrize(("kw", "field"), [
@@ -193,12 +171,6 @@ def test_bad_values_name_the_field(kw: dict, field: str) -> None:
         GuardedPolicy(**kw)
 
 
-def test_artifact_keeps_it() -> None:
-    pol = GuardedPolicy(table=[64] * N_CELLS, proof=1, proof_ttl=16, last_look=1)
-    back = GuardedPolicy.from_artifact(pol.artifact_spec(), "b", None)
-    assert back.last_look == 1
-    off = GuardedPolicy(table=[64] * N_CELLS)
-    assert GuardedPolicy.from_artifact(off.artifact_spec(), "o", None).last_look == 0
 
 
 def test_the_writer_script_runs_and_refuses_bad_sizes() -> None:
