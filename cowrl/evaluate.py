@@ -170,6 +170,7 @@ def load_policies(cfg: DictConfig) -> list[Policy]:
     if not names:
         raise ConfigError("policies: give at least one policy name")
     policies: list[Policy] = []
+    row_of: dict[str, str] = {}  # row name -> the policy name that built it
     for name in names:
         policy = make_policy(name, lam=lam) if name not in given else None
         if policy is None or _is_learned(policy):
@@ -187,6 +188,11 @@ def load_policies(cfg: DictConfig) -> list[Policy]:
             policy = load_policy(path, name=name,
                                  field="checkpoints" if name in given else "latest_dir")
             log.info("%s: artifact %s", name, path)
+        twin = row_of.setdefault(policy.name, name)
+        if twin != name:  # two rows of one name: a copied conf/policy file kept its name:
+            raise ConfigError(f"policies: {twin} and {name} both name their rows "
+                              f"{policy.name!r} (the name: field of conf/policy/{name}.yaml); "
+                              "give each its own name")
         policies.append(policy)
     return policies
 

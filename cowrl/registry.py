@@ -82,7 +82,13 @@ def make_policy(spec: str | DictConfig | dict[str, Any], lam: float = 1.0) -> Po
                            if isinstance(cfg, DictConfig) else dict(cfg))  # a plain dict too
     if "lam" in cfg and cfg.lam is None:
         cfg.lam = lam
-    what = f"policy {cfg.get('name', spec)}"
+    # a file names itself by its option (conf/policy/mine.yaml copied from guarded.yaml still
+    # says name: guarded), a config by its name
+    what = f"policy {spec}" if isinstance(spec, str) else f"policy {cfg.get('name', spec)}"
+    name = cfg.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ConfigError(f"{what}: name must be a non-empty string (the row's name), "
+                          f"got {name!r}")
     # a Policy, or a trainer spec; duck-typed (tests/test_layout.py: no isinstance on them)
     return _built(build(cfg, what), what, "policy", cfg,
                   lambda p: callable(getattr(p, "decide", None))

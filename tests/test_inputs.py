@@ -120,3 +120,55 @@ def test_a_costmodel_that_prices_nothing_keeps_the_earlier_results(compose_cfg,
     with pytest.raises(ConfigError, match=r"costmodel\.copy_ns must be > 0"):
         evaluate(cfg)
     assert (tmp_path / "results.json").read_bytes() == before
+
+
+def _my_policy(tmp_path: Path, monkeypatch, stem: str, **change: Any) -> None:
+    """A copy of conf/ with ``conf/policy/<stem>.yaml``, a copy of guarded.yaml with ``change``
+    (the way a user makes a variant of a shipped policy)."""
+    import shutil
+
+    import yaml
+
+    conf = tmp_path / "conf"
+    shutil.copytree(registry.CONF_DIR, conf)
+    cfg = yaml.safe_load((conf / "policy" / "guarded.yaml").read_text())
+    (conf / "policy" / f"{stem}.yaml").write_text(yaml.safe_dump({**cfg, **change}))
+    monkeypatch.setattr(registry, "CONF_DIR", conf)
+
+
+def test_a_copied_policy_file_that_keeps_the_name_is_refused(compose_cfg, tmp_path: Path,
+                                                             monkeypatch) -> None:
+    """conf/policy/mine.yaml copied from guarded.yaml with one value changed, its ``name:``
+    left as is: ``policies=[guarded,mine]`` printed two rows both named guarded, nothing said
+    (session 44, a user's walk-through)."""
+    _my_policy(tmp_path, monkeypatch, "mine", floor=64)
+    out = tmp_path / "out"
+    cfg = compose_cfg("eval", ["workloads=[seq]", "workload_params.seq.n_pages=64",
+                               "policies=[baseline,guarded,mine]", f"out={out}",
+                               "plots=false", "progress=false"])
+    with pytest.raises(ConfigError, match=r"^policies: guarded and mine both name their rows "
+                                          r"'guarded' \(the name: field of conf/policy/"
+                                          r"mine\.yaml\); give each its own name$"):
+        evaluate(cfg)
+    assert not (out / "results.json").exists()
+
+
+@pytest.mark.parametrize("name", [7, "", ["a"]])
+def test_a_policy_name_that_is_no_text_is_refused(tmp_path: Path, monkeypatch,
+                                                  name: Any) -> None:
+    """``name: 7`` ran every policy, then died in the printed table (rich: unable to render
+    int) with a traceback, before report.md."""
+    _my_policy(tmp_path, monkeypatch, "mine", name=name)
+    with pytest.raises(ConfigError, match=r"^policy mine: name must be a non-empty string "
+                                          r"\(the row's name\), got "):
+        make_policy("mine")
+
+
+def test_an_unknown_key_names_the_file_not_the_name_it_copied(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    """An unknown key in conf/policy/mine.yaml (copied from guarded.yaml) was reported as
+    ``policy guarded: ... unexpected keyword argument``: the shipped file, not the user's."""
+    _my_policy(tmp_path, monkeypatch, "mine", floorr=3)
+    with pytest.raises(ConfigError, match=r"^policy mine: .*unexpected keyword argument "
+                                          r"'floorr'"):
+        make_policy("mine")
