@@ -5,7 +5,7 @@ VPY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 APT_PACKAGES := qemu-system-x86 busybox-static cpio gcc libc6-dev make kmod linux-headers-amd64 python3 redis-server redis-tools perl python3-numpy
 
-.PHONY: demo demo-full test setup kernel-deps lint bench clean
+.PHONY: demo demo-full test setup kernel-deps lint bench clean help
 
 # A venv with the project. torch comes first, pinned, from *your* pip configuration (pip.conf
 # or PIP_INDEX_URL / PIP_EXTRA_INDEX_URL / PIP_FIND_LINKS; see the README): where it offers a
@@ -76,3 +76,14 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) outputs multirun
+
+help:
+	@echo "make demo         venv + deps, then the main job on embedded defaults (README, Quick start)"
+	@echo "make test         ruff and the whole test suite, the qemu kernel tests included"
+	@echo "make demo-full    the demo, then the kernel over the whole recorded corpus (long)"
+	@echo "make setup        only the venv ($(VENV)): torch==$(TORCH_VERSION) from your pip configuration, then cowrl"
+	@echo "make kernel-deps  the kernel target's Debian packages (root; else prints the apt-get line)"
+	@echo "make lint         ruff check ."
+	@echo "make bench        experiments/bench_sim.py"
+	@echo "make clean        remove $(VENV), outputs/ and multirun/"
+	@echo "Then: $(VPY) train.py --help, $(VPY) eval.py --help (README: Evaluate, Adaptive policies)"
