@@ -409,3 +409,24 @@ def test_unwritable_out_dir_fails_before_measuring() -> None:
 
     with pytest.raises(ConfigError, match="out_dir: cannot create /proc/nope"):
         calibrate({"target": "host", "out_dir": "/proc/nope"}, target=Never())
+
+
+def test_the_hint_after_writing_names_what_loads_the_file(tmp_path: Path, capsys,
+                                                          monkeypatch) -> None:
+    """``out_dir`` outside conf/costmodel: the last line said "use it with costmodel=NAME",
+    which then failed as an unknown costmodel (session 44, walking README as a user)."""
+    import cowrl.calibration.run as run
+
+    truth = CostModel(**TRUTH, name="truth")
+    cfg = {"target": "kernel_sim", "quick": True, "progress": False, "name": "mine"}
+    calibrate({**cfg, "out_dir": str(tmp_path / "elsewhere")},
+              target=SimulatedKernel(truth=truth, sigma=0.0, name="standin"))
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "use it with costmodel=mine" not in last, last
+    assert "not in conf/costmodel" in last and "costmodel=mine" in last, last
+    conf = tmp_path / "conf"
+    monkeypatch.setattr(run, "CONF_DIR", conf)
+    calibrate({**cfg, "out_dir": str(conf / "costmodel")},
+              target=SimulatedKernel(truth=truth, sigma=0.0, name="standin"))
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.endswith("(use it with costmodel=mine)"), last

@@ -91,4 +91,9 @@ def _print_summary(name: str, path: Path, params: dict[str, Any], prov: dict[str
     for n in prov.get("notes", []):
         con.print(f"note: {n}")
     con.print(f"[bold]{prov.get('load_note', '')}[/bold]")
-    con.print(f"wrote {path}  (use it with costmodel={name})")
+    conf = CONF_DIR / "costmodel"  # where costmodel=NAME looks (cowrl.registry)
+    if path.resolve().parent == conf.resolve():
+        con.print(f"wrote {path}  (use it with costmodel={name})", soft_wrap=True)
+    else:  # out_dir=elsewhere: costmodel=NAME would be an unknown costmodel
+        con.print(f"wrote {path}  (not in conf/costmodel: copy it to {conf}/ to use it as "
+                  f"costmodel={name})", soft_wrap=True)
