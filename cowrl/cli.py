@@ -26,13 +26,15 @@ def run_cli(fn: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
 
 def run_script(main: Callable[[], Any]) -> NoReturn:
     """``sys.exit(main())`` for a script (``experiments/*.py``): a user error (CowrlError)
-    becomes one line on stderr and exit status 2, as in the entry scripts."""
+    becomes one line on stderr and exit status 2, as in the entry scripts. ``main`` returns
+    its exit status (an int; None = 0) or its results for a caller, which exit 0: handed to
+    ``sys.exit`` they were printed on stderr and the status was 1."""
     try:
         rc = main()
     except CowrlError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    sys.exit(rc)
+    sys.exit(rc if isinstance(rc, int) and not isinstance(rc, bool) else 0)
 
 
 def output_dir(path: str | Path, field: str = "out") -> Path:

@@ -172,3 +172,18 @@ def test_an_unknown_key_names_the_file_not_the_name_it_copied(tmp_path: Path,
     with pytest.raises(ConfigError, match=r"^policy mine: .*unexpected keyword argument "
                                           r"'floorr'"):
         make_policy("mine")
+
+
+@pytest.mark.parametrize(("returned", "status"), [(None, 0), (0, 0), (3, 3),
+                                                  ({"rows": []}, 0)])
+def test_a_script_exits_with_its_status_not_its_results(returned: Any, status: int,
+                                                        capsys) -> None:
+    """experiments/seed_table1.py's main returns its rows (for callers): run_script passed
+    them to sys.exit, so a successful run printed a dict on stderr and exited 1 (session 44,
+    ``python experiments/seed_table1.py --pages 1024 --repeats 1``)."""
+    from cowrl.cli import run_script
+
+    with pytest.raises(SystemExit) as e:
+        run_script(lambda: returned)
+    assert (e.value.code or 0) == status
+    assert capsys.readouterr().err == ""
