@@ -267,6 +267,15 @@ def run(args: argparse.Namespace, target: Target | None = None) -> dict[str, Any
     cost = make_costmodel(args.costmodel)
     traces = make_traces(args.workloads, args.n_pages, args.seed)
     policies = make_policies(args.policies, args.lam)
+    if args.same_session and not args.reuse:  # its design, checked before out/ and the boot
+        from cowrl.calibration.config import KernelBenchConfig
+
+        try:
+            KernelBenchConfig(region_pages=[args.n_pages], reps=2)
+        except ConfigError as e:  # it named kernel_bench.region_pages, no option of this script
+            raise ConfigError(f"--n-pages {args.n_pages}: the same-session calibration runs "
+                              f"on regions of --n-pages pages ({e}); give more, or "
+                              "--no-same-session") from None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     krecs, info, cal = kernel_records(traces, policies, args, cost, target)

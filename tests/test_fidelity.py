@@ -182,3 +182,22 @@ def test_fidelity_figure_from_a_tiny_result(tmp_path: Path) -> None:
                 if isinstance(c, PathCollection) and c.get_offsets().size)
     assert np.allclose(ys, [0.0, 0.1])  # % signed error: precopy exact, baseline +0.1%
     assert "%" in err.get_ylabel()
+
+
+def test_fidelity_a_region_too_small_for_the_calibration_names_n_pages(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--n-pages 256`` stopped with ``kernel_bench.region_pages: ...``, an option this script
+    does not have (session 44, walking docs/calibration.md's fidelity command, made small)."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        import fidelity
+    finally:
+        sys.path.pop(0)
+    out = tmp_path / "out"
+    rc = fidelity.main(["--costmodel", "tcg", "--target", "kernel_sim", "--n-pages", "256",
+                        "--workloads", "seq", "--policies", "baseline", "--reps", "1",
+                        "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert err[0].startswith("error: --n-pages 256: ") and "--no-same-session" in err[0], err
+    assert not out.exists()
