@@ -456,8 +456,11 @@ def print_report(result: dict[str, Any]) -> None:
               f"{s['max_abs_cow_rel_err']:.1%}; with kernel outliers trimmed: "
               f"{s.get('median_abs_cow_rel_err_trimmed', float('nan')):.1%}); "
               f"write_p99: {s['median_abs_write_p99_rel_err']:.1%}")
-    con.print(f"kernel vs itself (repetitions): median |rel err| cow_ns "
-              f"{s['rep_median_abs_rel_err']:.1%}, mean Kendall tau {s['rep_tau_mean']:.2f}")
+    if np.isnan(s["rep_median_abs_rel_err"]):  # --reps 1: nothing to compare
+        con.print("kernel vs itself (repetitions): none to compare (--reps 1)")
+    else:
+        con.print(f"kernel vs itself (repetitions): median |rel err| cow_ns "
+                  f"{s['rep_median_abs_rel_err']:.1%}, mean Kendall tau {s['rep_tau_mean']:.2f}")
     con.print("Kendall tau per workload: " + ", ".join(
         f"{w} {v:.2f}" for w, v in k["per_workload"].items()))
     con.print(f"Kendall tau overall (policies by geo-mean objective vs baseline): "
