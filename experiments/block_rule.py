@@ -710,7 +710,7 @@ def bound(costs: Sequence[str], rules: Sequence[str] = tuple(RULES)) -> bool:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("what", choices=("diagnose", "measure", "bound"))
     ap.add_argument("--costmodels", nargs="+", default=["seed_table1", "host"])
     ap.add_argument("--families", nargs="+", default=None)

@@ -494,7 +494,7 @@ def bound(costs: Sequence[str], names: Sequence[str]) -> bool:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("what", choices=("diagnose", "measure", "bound"))
     ap.add_argument("--costmodels", nargs="+", default=None)
     ap.add_argument("--families", nargs="+", default=None)

@@ -60,7 +60,7 @@ APPS = tuple(f"{APP_PREFIX}{app}" for app in app_traces(CORPUS))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--costmodel", default="seed_table1")
     ap.add_argument("--holdouts", default=",".join([*FAMILIES, *APPS]))
     ap.add_argument("--seed", type=int, default=0, help="training seed")

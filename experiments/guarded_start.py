@@ -131,7 +131,7 @@ def allowance_study(cost: CostModel, kw: dict, per_mille: list[int]) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--costmodels", nargs="+", default=["seed_table1", "host"])
     ap.add_argument("--lengths", type=int, nargs="*", default=[512, 2048, 8192, 32768])
     ap.add_argument("--reads", type=int, nargs="*", default=[8, 16, 32, 128],

@@ -199,7 +199,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--costmodels", nargs="+", default=["seed_table1", "host"])
     ap.add_argument("--draws", type=int, default=3, help="development draws per family")
     ap.add_argument("--families", default=",".join(g.FAMILIES),

@@ -144,7 +144,7 @@ def draws_of(families: Any, n: int) -> list[Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--costmodels", nargs="+", default=["seed_table1", "host"])
     ap.add_argument("--tables", nargs="+", default=["reckless", "shipped"],
                     choices=["reckless", "shipped"])

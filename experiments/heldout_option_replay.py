@@ -32,7 +32,7 @@ from cowrl.sim.simulator import simulate  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--jobs", type=Path, required=True, help="a sweep directory")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--options", required=True, help="JSON: guarded options over the shipped")

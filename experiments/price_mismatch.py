@@ -263,7 +263,7 @@ def label(t: Trace) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--costmodels", nargs="+",
                     default=[n for n in available("costmodel") if n != "auto"])
     ap.add_argument("--draws", type=int, default=8, help="development draws per family")

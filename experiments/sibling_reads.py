@@ -46,7 +46,7 @@ mille): ``guarded_loose_proof``, ``_ttl``, ``_look``, ``_duemap``."""
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--chunk", type=int, default=32, help="writes per turn")
     a = ap.parse_args()
     if a.chunk < 1:

@@ -194,3 +194,20 @@ def test_experiment_scripts_report_user_errors_in_one_line() -> None:
                          text=True, timeout=300)
     assert out.returncode == 2 and out.stderr.strip().splitlines() == [
         "error: checkpoints: no policy artifact at /nonexistent/x"], out.stderr
+
+
+def test_experiment_scripts_help_says_a_whole_sentence() -> None:
+    """``--help`` of 13 experiments/*.py printed their docstring's first *line* as the
+    description, cut mid-sentence ("... run on a machine whose true"; session 44)."""
+    cut = {}
+    for p in sorted((ROOT / "experiments").glob("*.py")):
+        tree = ast.parse(p.read_text())
+        doc = ast.get_docstring(tree, clean=False) or ""
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "ArgumentParser"
+                    and any(k.arg == "description" and "splitlines()[0]" in ast.unparse(k.value)
+                            for k in node.keywords)):
+                first = doc.strip().splitlines()[0] if doc.strip() else ""
+                if not first.rstrip().endswith((".", ":", ")", "`")):
+                    cut[p.name] = first[-40:]
+    assert cut == {}
