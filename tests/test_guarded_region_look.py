@@ -65,8 +65,22 @@ def test_a_phase_cannot_spend_another_rows_credit() -> None:
     assert rl.ctx.late[0] > 0  # the stream row's credit, never spent by the random phase
 
 
+def test_lineage_keeps_the_financed_windows_credit_in_the_reserve() -> None:
+    """``region_look: 3``: on the column sweep, entries of windows that drew on a late
+    reserve are proven by ordinary looks and their credit goes to the reserve (``late_looked``);
+    with 1 none does, and 3 decides otherwise than 1 there."""
+    t = _columns()
+    cost = make_costmodel("seed_table1")
+    one, three = _shield(region_look=1), _shield(region_look=3)
+    _, ev1 = simulate(t, one, cost, fast=False, record_events=True)
+    _, ev3 = simulate(t, three, cost, fast=False, record_events=True)
+    assert one.ctx.late_looked == 0 and not any(one.ctx.proof_latefin)
+    assert three.ctx.late_looked > 0
+    assert not np.array_equal(ev1.k, ev3.k)
+
+
 @pytest.mark.parametrize("cm", ["seed_table1", "host"])
-@pytest.mark.parametrize("value", [1, 2])
+@pytest.mark.parametrize("value", [1, 2, 3])
 def test_compiled_decides_as_the_prototype_on_development_shapes(cm: str, value: int) -> None:
     """Fault for fault, the prototype and the compiled program with region_look 1 / 2
     (shield64 as the study runs it, and the shipped table), on development shapes where the
@@ -109,7 +123,7 @@ def _policies(value: int) -> list[GuardedPolicy]:
                       proof=1, proof_reads=1, proof_backoff=1, region_look=value)]
 
 
-@pytest.mark.parametrize("value", [1, 2])
+@pytest.mark.parametrize("value", [1, 2, 3])
 @pytest.mark.parametrize("pi", range(4))
 def test_compiled_decides_as_the_prototype(pi: int, value: int) -> None:
     """On every trace of test_guarded_program (multi-region, pools at recorded addresses:
@@ -118,7 +132,7 @@ def test_compiled_decides_as_the_prototype(pi: int, value: int) -> None:
 
 
 @pytest.mark.parametrize("cm", ["seed_table1", "host"])
-@pytest.mark.parametrize("value", [1, 2])
+@pytest.mark.parametrize("value", [1, 2, 3])
 def test_the_loss_stays_within_the_allowances(cm: str, value: int) -> None:
     """The bound (test_guarded_proof's): the loss over k = 0 stays within the allowances
     granted with region_look 1 / 2, tables of 64s and of 1s, the shipped proof options and
@@ -136,11 +150,11 @@ def test_the_loss_stays_within_the_allowances(cm: str, value: int) -> None:
 
 
 def test_the_budget_and_reserves_never_go_negative() -> None:
-    """Fault by fault (the prototype), on development draws of every family with a ring that
-    wraps: the budget plus the reserves never go below zero, nor does a reserve, with 1 or 2;
+    """Fault by fault (the prototype), on development draws of families where the ring
+    wraps: neither the budget nor a reserve goes below zero, with 1, 2 or 3;
     and the compiled program's budget flow tallies still add up (reserve flows not in them)."""
     cost = make_costmodel("seed_table1")
-    for value in (1, 2):
+    for value in (1, 2, 3):
         for fam in ("seq", "tiled2d", "phases", "interleaved", "alloc_pool"):
             t = g.randomized(seed=2001, draw=0, families=fam)
             pol = _shield(region_look=value)
@@ -150,7 +164,7 @@ def test_the_budget_and_reserves_never_go_negative() -> None:
 
             def act(c, ctx, want=None, _pol=pol, _orig=orig, _low=low):  # noqa: ANN001, ANN202
                 k = _orig(c, ctx, want)
-                _low.append(min(_pol.ctx.late))
+                _low.append(min(*_pol.ctx.late, _pol.budget))
                 return k
 
             pol.act = act
@@ -184,12 +198,12 @@ def test_off_is_the_program_as_before() -> None:
 
 
 @pytest.mark.parametrize(("kw", "field"), [
-    ({"region_look": 3, "proof": 1}, "policy.region_look must be"),
+    ({"region_look": 4, "proof": 1}, "policy.region_look must be"),
     ({"region_look": -1, "proof": 1}, "policy.region_look must be"),
     ({"region_look": True, "proof": 1}, "policy.region_look must be"),
     ({"region_look": 1.5, "proof": 1}, "policy.region_look must be"),
     ({"region_look": "1", "proof": 1}, "policy.region_look must be"),
-    ({"region_look": 1}, "policy.region_look: 1|2 needs proof"),
+    ({"region_look": 1}, "policy.region_look: 1|2|3 needs proof"),
     ({"region_look": 2, "proof": 1, "last_look": 1}, "policy.region_look: not with last_look"),
 ])
 def test_bad_values_name_the_field(kw: dict, field: str) -> None:

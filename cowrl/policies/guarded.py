@@ -238,6 +238,11 @@ neither below zero (the budget pays ``cost - min(cost, avail) <= budget``); a fo
 reserve is credit never spent. The spending therefore never exceeds the allowances plus
 the proven credits, and the loss over ``k = 0`` still never exceeds the allowances granted:
 the option only restricts where (and with 2 how fast) the last look's credit is spent.
+With 3 (as 1; section 5 of the doc) a window that drew on a late reserve marks its copies'
+ring entries (:attr:`GuardedContext.proof_latefin`): their proofs, by a look or a last look,
+credit that reserve too, not the budget, so that what the late credit buys and earns stays
+with its row and region; a proof still needs a real write, and a credit moved from the
+budget's reach to a reserve's is only further restricted: the bound is unchanged.
 
 **Learning.** The table is learned offline in the simulator (:func:`learn_table`) with
 full information: at every fault the hindsight reward of every candidate degree is known
@@ -558,6 +563,10 @@ class GuardedContext:
         # per row the late reserve (ns) and its key (ring key + 1: bucket | process << 4; 0
         # none); ns forfeited when another key took a row, ns the windows drew from reserves
         self.proof_row = [0] * PROOFS
+        # region_look 3: the entry's copy was made by a window that drew on a late reserve:
+        # its proof (a look's or a last look's) goes to the reserve of its row and key
+        self.proof_latefin = [False] * PROOFS
+        self.late_looked = 0  # ... such entries a look (not a last look) proved (diagnostics)
         self.late = [0] * 4
         self.late_key = [0] * 4
         self.late_forfeit = 0
@@ -935,10 +944,11 @@ class GuardedPolicy(Policy):
         self.last_look = int(last_look)
         # region_look 1|2 (a simulator study, session 44; 0 = off; needs proof: 1): the last
         # look, its credit kept in a late reserve of the copying window's row and region
-        if isinstance(region_look, bool) or region_look not in (0, 1, 2):
-            raise ConfigError(f"policy.region_look must be 0, 1 or 2, got {region_look!r}")
+        if isinstance(region_look, bool) or region_look not in (0, 1, 2, 3):
+            raise ConfigError(f"policy.region_look must be 0, 1, 2 or 3, got {region_look!r}")
         if region_look and not proof:
-            raise ConfigError("policy.region_look: 1|2 needs proof: 1 (it reads ring entries)")
+            raise ConfigError("policy.region_look: 1|2|3 needs proof: 1 (it reads ring "
+                              "entries)")
         if region_look and last_look:
             raise ConfigError("policy.region_look: not with last_look: 1 (it is a last look, "
                               "its credit kept in a late reserve)")
@@ -1519,7 +1529,8 @@ class GuardedPolicy(Policy):
             unused = self.proof_ttl - g.proof_miss[i] if self.read_ns else 0
             credit = self.loss + self.gain + unused * self.read_ns
             g.unused_reads += unused
-        if late:  # region_look: to the late reserve of the entry's row, for its key
+        if late or g.proof_latefin[i]:  # region_look: to the late reserve of its row and key
+            g.late_looked += not late
             r, key = g.proof_row[i], (g.proof_bucket[i] | (g.proof_proc[i] << 4)) + 1
             if g.late_key[r] != key:  # another key's reserve: forfeited
                 g.late_forfeit += g.late[r]
@@ -1644,6 +1655,7 @@ class GuardedPolicy(Policy):
                 else avail
         k, copied = self.degree(c, page, limit, want, start, ctx.page + ctx.vpn_offset)
         reserved = copied * self.reserve(c.cls) if k > 0 else 0
+        take = 0
         if k > 0:
             cost = reserved + self.fixed(page, k, copied, limit)
             take = min(cost, self.ctx.late_avail)  # region_look: the late reserve first
@@ -1697,6 +1709,7 @@ class GuardedPolicy(Policy):
                     g.proof_miss[h] = 0
                     g.proof_cls[h] = c.cls
                     g.proof_row[h] = row
+                    g.proof_latefin[h] = self.region_look == 3 and take > 0
                     # depth_cap: a window page's position in its window (1..k), bucketed
                     # (+ 8: a strided window's)
                     g.proof_depth[h] = depth_bucket((q - page) // step) + 1 \

@@ -222,7 +222,8 @@ G_DEPTH_MISSES = 5
 _GPDEPTH = _GRLAST + MAX_SLOTS
 _GDEPTH = _GPDEPTH + G_PROOFS
 # region_look (a simulator study, session 44): per ring entry its row (2 x the class of the
-# window that copied it + 1 if strided), per row the late reserve (ns) and its key (the ring
+# window that copied it + 1 if strided; + 4 with region_look 3 if that window drew on a late
+# reserve: its proof goes to the reserve), per row the late reserve (ns) and its key (the ring
 # key + 1, bucket | process << 4; 0: none) (GuardedContext.proof_row / late / late_key)
 _GPROW = _GDEPTH + 4 * G_DEPTH_BUCKETS
 _GLATE = _GPROW + G_PROOFS
@@ -261,7 +262,7 @@ C_SALT = G_CELLS + 36  # sentinel_salt: 1 = the sentinel index adds the region's
 C_RUNCAP = G_CELLS + 37  # run_cap: 1 = a stream's window stops where its previous run's length ends
 C_DEPTHCAP = G_CELLS + 38  # depth_cap: 1 = a window stops before a depth proven below break-even
 C_LASTLOOK = G_CELLS + 39  # last_look: 1 = an entry about to be overwritten is read once first
-C_REGIONLOOK = G_CELLS + 40  # region_look: 1|2 = a last look whose credit is kept per row/region
+C_REGIONLOOK = G_CELLS + 40  # region_look: 1|2|3 = a last look whose credit is kept per row/region
 C_DEG = G_CELLS + 41
 # The options the compiled program carries and the module's table does not (simulator
 # studies): pack_guarded, GuardedPolicy.kernel_program and the kernel target refuse each.
@@ -668,8 +669,8 @@ def g_prove_entry(cells: np.ndarray, ss: np.ndarray, i: int, late: bool = False)
     else:
         credit = cells[C_LOSS] + cells[C_GAIN] \
             + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ]
-    if late:  # region_look: to the late reserve of the entry's row, for its key
-        r = ss[_GPROW + i]
+    if late or ss[_GPROW + i] >= 4:  # region_look: to the late reserve of its row and key
+        r = ss[_GPROW + i] & 3  # (+ 4: region_look 3, a copy a late reserve financed)
         key = ss[_GPBUCKET + i] + 1
         if ss[_GLKEY + r] != key:  # another key's reserve: forfeited
             ss[_GLATE + r] = 0
@@ -1008,7 +1009,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         if floored:
             ss[G_TALLY + T_FLOOR] += 1
     row = 2 * cls + (1 if ws else 0)  # region_look: the fault's row, and what it may draw
-    avail = 0
+    avail = take = 0
     if cells[C_REGIONLOOK] and ss[_GLKEY + row] == (bucket | (own << 4)) + 1:
         avail = ss[_GLATE + row]
         if cells[C_REGIONLOOK] == 2:  # a bounded release: at most what the budget holds
@@ -1137,13 +1138,15 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                     family[f0 + j] = 1 | (tag << 1)
                     g_gate_add(ss, 1, 0)
     ss[G_WIN_SIB] = sib - page if sib else 0  # the engine applies it
+    # region_look 3: a window that drew on a late reserve keeps its copies' credit there
+    rowq = row + (4 if cells[C_REGIONLOOK] == 3 and take > 0 else 0)
     if proof and kq > 0:  # version 4: the copied pages await their proofs (below ones first)
         for jj in range(-below, (end - page) // step + 1):
             j = page + jj if jj < 0 else page + jj * step
             if jj != 0 and private[s0 + j] == 0:
                 if cells[C_LASTLOOK] or cells[C_REGIONLOOK]:
                     g_last_look(cells, ss, private, s0, start, limit, own)
-                ss[_GPROW + ss[_GPHEAD]] = row  # (region_look)
+                ss[_GPROW + ss[_GPHEAD]] = rowq  # (region_look)
                 g_ring_put(cells, ss, bucket, own, cls, j, 0,
                            g_depth_bucket(jj) + 1 + (8 if ws else 0) if jj > 0 else 0)
     if proof and sib:  # ... and the sibling window's
@@ -1151,7 +1154,7 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
             if family[f0 + j] & 1 and private[s0 + j] == 0:
                 if cells[C_LASTLOOK] or cells[C_REGIONLOOK]:
                     g_last_look(cells, ss, private, s0, start, limit, own)
-                ss[_GPROW + ss[_GPHEAD]] = row  # (region_look)
+                ss[_GPROW + ss[_GPHEAD]] = rowq  # (region_look)
                 g_ring_put(cells, ss, bucket, own, cls, j, per if cells[C_SIBSTAKE] else 0)
                 if cells[C_SIBGATE]:  # sibling_gate: a copied sibling page is a mark
                     g_gate_add(ss, 1, 0)
