@@ -210,3 +210,23 @@ def test_bad_values_name_the_field(kw: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=field) as e:
         GuardedPolicy(**kw)
     assert "\n" not in str(e.value)
+
+
+def test_the_fates_script_runs_and_refuses_bad_input() -> None:
+    """experiments/region_look_fates.py (the doc's section 3) on one development draw, and a
+    one-line error for an unknown family."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    script = str(root / "experiments" / "region_look_fates.py")
+    out = subprocess.run([sys.executable, script, "--costmodels", "host", "--families",
+                          "alloc_pool", "--draws", "1", "--variants", "off", "region1",
+                          "--tenths"], cwd=root, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("x baseline") == 2 and out.stdout.count("k asked per tenth") == 2
+    out = subprocess.run([sys.executable, script, "--families", "bogus"], cwd=root,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "error: --families: unknown family 'bogus'"], out.stderr
