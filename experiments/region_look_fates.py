@@ -94,7 +94,7 @@ def main() -> int:
         if f not in FAMILIES:
             raise ConfigError(f"--families: unknown family {f!r}")
     if args.draws < 1:
-        raise ConfigError(f"--draws: at least 1, got {args.draws}")
+        raise ConfigError(f"--draws: must be at least 1, got {args.draws}")
     for cm in args.costmodels:
         cost = make_costmodel(cm)
         for fam in args.families:
