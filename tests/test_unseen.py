@@ -32,9 +32,11 @@ NAMES = ["python_pool", "bash_array", "python_counter", "numpy_columns", "python
          "numpy_random_walk", "numpy_scatter_then_scale", "python_list_rebind",
          "numpy_bitrev_permute", "numpy_struct_field", "numpy_mask_dropouts",
          "perl_hash_sorted_incr", "bash_fork_exec", "python_snapshot_parent",
-         "python_fork_quicksort", "perl_map_replace"]
+         "python_fork_quicksort", "perl_map_replace", "python_threads_fork",
+         "bash_recursion_stack"]
 # writers that fault in the window, where not the command and its 4 workers
-WRITERS = {"bash_fork_exec": 100, "python_snapshot_parent": 2, "python_fork_quicksort": 7}
+WRITERS = {"bash_fork_exec": 100, "python_snapshot_parent": 2, "python_fork_quicksort": 7,
+           "python_threads_fork": 2}
 
 
 def test_unseen_list_is_every_trace_there() -> None:
