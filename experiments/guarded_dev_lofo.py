@@ -29,7 +29,9 @@ shipped learner's table, learned as ``shipped``, run with ``depth_cap: 1``), and
 slots instead of 4; docs/results/stream-slots-s42.md), and ``shipped_slots8`` (the shipped
 learner with 8 slots, its table learned with them: :data:`LEARN_WITH_OPTIONS`; a report), and
 (session 43) ``shield64_lastlook`` / ``shipped_lastlook`` (``last_look: 1``;
-docs/results/last-look-s43.md).
+docs/results/last-look-s43.md), and (session 44) ``shield64_regionlook`` /
+``shield64_regionlook2`` / ``shield64_regionlook3`` (``region_look: 1`` / ``2`` / ``3``;
+docs/results/region-look-s44.md).
 ``--against`` names the variant the rule compares with (default the shipped learner), and
 the per-family differences are printed against it; ``--max-family-drop P`` adds the clause
 that no held-out family's gain falls by more than P points against it (session 34's rule).
@@ -119,6 +121,14 @@ VARIANTS: dict[str, tuple[int, float] | tuple[int, float, str] | None] = {
     # shipped learner's table (learned as shipped) run with it (a report)
     "shield64_lastlook": None,
     "shipped_lastlook": (0, 0.02),
+    # session 44 (docs/results/region-look-s44.md): shield64 whose last looks' credit goes to
+    # a late reserve only its row's windows in its region may draw on (GuardedPolicy's
+    # region_look 1; 2: a bounded release, at most what the budget holds)
+    "shield64_regionlook": None,
+    "shield64_regionlook2": None,
+    # ... and region_look 3: the windows a late reserve financed keep their proofs' credit in
+    # it (the doc's section 5)
+    "shield64_regionlook3": None,
 }
 OPTIONS: dict[str, dict[str, int]] = {
     "shield64_below4": {"group_below": 4},
@@ -132,6 +142,9 @@ OPTIONS: dict[str, dict[str, int]] = {
     "shipped_slots8": {"slots": 8},
     "shield64_lastlook": {"last_look": 1},
     "shipped_lastlook": {"last_look": 1},
+    "shield64_regionlook": {"region_look": 1},
+    "shield64_regionlook2": {"region_look": 2},
+    "shield64_regionlook3": {"region_look": 3},
 }
 """Options a variant sets over the shipped ones (``shipped_options('guarded')``)."""
 

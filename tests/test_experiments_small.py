@@ -802,13 +802,15 @@ def test_guarded_dev_lofo_small(tmp_path: Path) -> None:
                         "charge_budget, charge_ring, p64_budget, p64_ring, shield64_below4, "
                         "shield64_below16, shield64_salt, shield64_runcap, shield64_depthcap, "
                         "shipped_depthcap, shield64_slots8, shield64_slots16, shipped_slots8, "
-                        "shield64_lastlook, shipped_lastlook"),
+                        "shield64_lastlook, shipped_lastlook, shield64_regionlook, "
+                        "shield64_regionlook2, shield64_regionlook3"),
                        (["--report", "x.json", "--against", "nope"], "error: --against: "
                         "'nope' is not one of shipped, prior64, prior64_m05, prior64_m10, "
                         "m05, shield64, charge_budget, charge_ring, p64_budget, p64_ring, "
                         "shield64_below4, shield64_below16, shield64_salt, shield64_runcap, "
                         "shield64_depthcap, shipped_depthcap, shield64_slots8, shield64_slots16, "
-                        "shipped_slots8, shield64_lastlook, shipped_lastlook"),
+                        "shipped_slots8, shield64_lastlook, shipped_lastlook, "
+                        "shield64_regionlook, shield64_regionlook2, shield64_regionlook3"),
                        (["--report", "x.json", "--max-family-drop", "-1"],
                         "error: --max-family-drop: must be >= 0 points, got -1.0"),
                        (["--on-corpus", "--variants", "shield64,prior64"], "error: --on-corpus: "

@@ -16,7 +16,8 @@ from cowrl.registry import make_costmodel
 
 # option -> (a value that turns it on, its cell in the compiled program's table)
 ON = {"group_below": (4, P.C_BELOW), "run_cap": (1, P.C_RUNCAP),
-      "depth_cap": (1, P.C_DEPTHCAP), "last_look": (1, P.C_LASTLOOK)}
+      "depth_cap": (1, P.C_DEPTHCAP), "last_look": (1, P.C_LASTLOOK),
+      "region_look": (1, P.C_REGIONLOOK)}
 
 
 def test_every_study_option_is_covered() -> None:

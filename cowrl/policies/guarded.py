@@ -218,6 +218,32 @@ reads, the last look not being one of them), which needs a real write to the cop
 So the loss over ``k = 0`` still never exceeds the allowances granted. (With ``proof_ttl = 0``
 reads are unreserved, a look's as a last look's, as said under ``proof_backoff``.)
 
+``region_look`` (0 by default = the decisions above; 1 or 2 need ``proof = 1`` and exclude
+``last_look = 1``, whose last look it contains; a simulator study, session 44,
+docs/results/region-look-s44.md; not in the module's table, which refuses it): the last look
+of ``last_look``, unchanged, but the credit of an entry it proves does not go to the budget:
+it goes to a *late reserve* of the entry's row, ``2 x class + strided`` of the window that
+copied it (four rows, :attr:`GuardedContext.late`), kept for the entry's ring key (its region
+bucket and process ordinal, :attr:`GuardedContext.late_key`); credit of another key forfeits
+what the row held and takes the row. A fault's window may use, beyond the budget, the
+reserve of its own row (its class; strided or not) when the reserve's key is the fault's
+region: ``avail`` is that reserve with 1, and ``min(reserve, max(budget, 0))`` with 2 (a
+bounded release: the late credit at most doubles what the budget itself finances). The
+degree test is ``worst case <= budget + avail``; a granted window pays ``min(cost, avail)``
+from the reserve and the rest from the budget. Walk prices, sibling stakes, the floor and
+the allowances use the budget alone. *The bound.* Every credit a late reserve receives is
+one ``last_look`` would add to the budget for a copy found written (its bound, above); a
+window is granted only if its worst case fits in the budget plus one reserve, and it takes
+neither below zero (the budget pays ``cost - min(cost, avail) <= budget``); a forfeited
+reserve is credit never spent. The spending therefore never exceeds the allowances plus
+the proven credits, and the loss over ``k = 0`` still never exceeds the allowances granted:
+the option only restricts where (and with 2 how fast) the last look's credit is spent.
+With 3 (as 1; section 5 of the doc) a window that drew on a late reserve marks its copies'
+ring entries (:attr:`GuardedContext.proof_latefin`): their proofs, by a look or a last look,
+credit that reserve too, not the budget, so that what the late credit buys and earns stays
+with its row and region; a proof still needs a real write, and a credit moved from the
+budget's reach to a reserve's is only further restricted: the bound is unchanged.
+
 **Learning.** The table is learned offline in the simulator (:func:`learn_table`) with
 full information: at every fault the hindsight reward of every candidate degree is known
 from the trace, so each cell sums the reward of every arm (a contextual bandit with full
@@ -533,6 +559,19 @@ class GuardedContext:
         # last_look: entries about to be overwritten read once, found written (proven) or not
         self.last_proven = 0
         self.last_unproven = 0
+        # region_look: per ring entry its row (2 * class + strided, the copying window's);
+        # per row the late reserve (ns) and its key (ring key + 1: bucket | process << 4; 0
+        # none); ns forfeited when another key took a row, ns the windows drew from reserves
+        self.proof_row = [0] * PROOFS
+        # region_look 3: the entry's copy was made by a window that drew on a late reserve:
+        # its proof (a look's or a last look's) goes to the reserve of its row and key
+        self.proof_latefin = [False] * PROOFS
+        self.late_looked = 0  # ... such entries a look (not a last look) proved (diagnostics)
+        self.late = [0] * 4
+        self.late_key = [0] * 4
+        self.late_forfeit = 0
+        self.late_spent = 0
+        self.late_avail = 0  # region_look: what the deciding fault's window may draw (act)
         self.unused_reads = 0  # reserved reads the proven pages did not use (read_credit)
 
     def in_span(self, i: int) -> bool:
@@ -837,7 +876,7 @@ class GuardedPolicy(Policy):
                  group_below: int = 0, sibling_window: int = 0,
                  sibling_stake: int = 0, sibling_gate: int = 0,
                  sentinel_salt: int = 0, run_cap: int = 0, depth_cap: int = 0,
-                 last_look: int = 0) -> None:
+                 last_look: int = 0, region_look: int = 0) -> None:
         self.name = name
         tab = [0] * N_CELLS if table is None else list(table)
         if len(tab) != N_CELLS or not all(check_table_value(k) for k in tab):
@@ -903,6 +942,17 @@ class GuardedPolicy(Policy):
         if last_look and not proof:
             raise ConfigError("policy.last_look: 1 needs proof: 1 (it reads ring entries)")
         self.last_look = int(last_look)
+        # region_look 1|2 (a simulator study, session 44; 0 = off; needs proof: 1): the last
+        # look, its credit kept in a late reserve of the copying window's row and region
+        if isinstance(region_look, bool) or region_look not in (0, 1, 2, 3):
+            raise ConfigError(f"policy.region_look must be 0, 1, 2 or 3, got {region_look!r}")
+        if region_look and not proof:
+            raise ConfigError("policy.region_look: 1|2|3 needs proof: 1 (it reads ring "
+                              "entries)")
+        if region_look and last_look:
+            raise ConfigError("policy.region_look: not with last_look: 1 (it is a last look, "
+                              "its credit kept in a late reserve)")
+        self.region_look = int(region_look)
         # sibling_window W (a simulator study, session 35; 0 = off): at a fault, past its
         # adjacent window, the pages up to page + W that some process of the trace
         # demand-faulted (the family bitmap) and that are still shared here are copied too,
@@ -1154,7 +1204,8 @@ class GuardedPolicy(Policy):
             if d > want or d == 0 or d >= cap:
                 continue
             copied = self.ctx.shared_in_window(page, d, limit) + below
-            if copied * self.reserve(c.cls) + self.fixed(page, d, copied, limit) <= self.budget:
+            if copied * self.reserve(c.cls) + self.fixed(page, d, copied, limit) \
+                    <= self.budget + self.ctx.late_avail:
                 return d, copied
         self.ctx.win_below = 0
         return 0, 0
@@ -1459,7 +1510,7 @@ class GuardedPolicy(Policy):
             soon = soon if not left and not cut else 0
             g.bucket_due[db] = (now + max(soon, self.put_off(db, cut, proved))) & DUE_MASK
 
-    def prove_entry(self, i: int) -> None:
+    def prove_entry(self, i: int, late: bool = False) -> None:
         """Ring entry ``i``'s copy was read and found written: the budget gets its credit
         (a window page's reserve ``loss`` plus ``gain``, with ``read_credit`` its unused
         reserved reads; a sibling page's stake plus ``gain``), the entry leaves the ring, and
@@ -1468,7 +1519,7 @@ class GuardedPolicy(Policy):
         (``programs.g_prove_entry``)."""
         g = self.ctx
         if g.proof_stake[i]:  # a sibling page: its stake and gain
-            self.budget += g.proof_stake[i] + self.gain
+            credit = g.proof_stake[i] + self.gain
             g.sib_use += (USE_ONE - g.sib_use) >> 4
             # sibling_gate: a hit (at most the marks: a proof may come
             # after a halving its mark's weight went through)
@@ -1476,8 +1527,17 @@ class GuardedPolicy(Policy):
                 self.gate_add(0, 1)
         else:
             unused = self.proof_ttl - g.proof_miss[i] if self.read_ns else 0
-            self.budget += self.loss + self.gain + unused * self.read_ns
+            credit = self.loss + self.gain + unused * self.read_ns
             g.unused_reads += unused
+        if late or g.proof_latefin[i]:  # region_look: to the late reserve of its row and key
+            g.late_looked += not late
+            r, key = g.proof_row[i], (g.proof_bucket[i] | (g.proof_proc[i] << 4)) + 1
+            if g.late_key[r] != key:  # another key's reserve: forfeited
+                g.late_forfeit += g.late[r]
+                g.late[r], g.late_key[r] = 0, key
+            g.late[r] += credit
+        else:
+            self.budget += credit
         g.drop(i)
         g.proven += 1
         g.depth_outcome(i, True)
@@ -1501,7 +1561,7 @@ class GuardedPolicy(Policy):
             raise RuntimeError("guarded last_look=1 reads the page state of the engine "
                                "(FaultContext.page_state); this fault has none")
         if state[v - 1 - ctx.coord_offset] == PAGE_WRITTEN:
-            self.prove_entry(h)
+            self.prove_entry(h, late=bool(self.region_look))
             g.last_proven += 1
         else:
             g.unproven_reads += 1
@@ -1586,10 +1646,23 @@ class GuardedPolicy(Policy):
         off = self.ctx.off = ctx.coord_offset  # the decision's pages: page + off
         page, start = ctx.page + off, ctx.region_start + off
         limit = (ctx.region_end if ctx.region_end > 0 else ctx.n_pages) + off
+        row = 2 * c.cls + (1 if self.ctx.win_stride else 0)  # region_look's row
+        if self.region_look:  # the late reserve of its row, if it is this region's
+            key = (region_bucket(ctx.region_start + ctx.vpn_offset, limit - start, ctx.proc)
+                   | ((ctx.proc & (G_PROCS - 1)) << 4)) + 1
+            avail = self.ctx.late[row] if self.ctx.late_key[row] == key else 0
+            self.ctx.late_avail = min(avail, max(self.budget, 0)) if self.region_look == 2 \
+                else avail
         k, copied = self.degree(c, page, limit, want, start, ctx.page + ctx.vpn_offset)
         reserved = copied * self.reserve(c.cls) if k > 0 else 0
+        take = 0
         if k > 0:
-            self.budget -= reserved + self.fixed(page, k, copied, limit)
+            cost = reserved + self.fixed(page, k, copied, limit)
+            take = min(cost, self.ctx.late_avail)  # region_look: the late reserve first
+            self.ctx.late[row] -= take
+            self.ctx.late_spent += take
+            self.budget -= cost - take
+        self.ctx.late_avail = 0
         # A window whose pages are all private (or past the region's end) copies nothing: it
         # is dropped (k = 0 issued: no work; its fixed cost stays paid, so every later
         # decision is the same; sibling_window: kept), and the context keeps the window
@@ -1609,7 +1682,8 @@ class GuardedPolicy(Policy):
             for q in (*win, *sib):  # (group_below: the pages below first; siblings last)
                 if not g.private[q - off]:
                     h, whole = self.ring_slot(ctx)
-                    if self.last_look and g.proof_page[h]:  # read once before it is overwritten
+                    if (self.last_look or self.region_look) and g.proof_page[h]:
+                        # read once before it is overwritten
                         self.last_look_at(h, ctx, start, limit)
                     if self.proof_span and (not g.proof_live or g.proof_tail == h):
                         g.proof_tail = h if not g.proof_live else (h + 1) & (PROOFS - 1)
@@ -1634,6 +1708,8 @@ class GuardedPolicy(Policy):
                     g.proof_page[h] = q + 1
                     g.proof_miss[h] = 0
                     g.proof_cls[h] = c.cls
+                    g.proof_row[h] = row
+                    g.proof_latefin[h] = self.region_look == 3 and take > 0
                     # depth_cap: a window page's position in its window (1..k), bucketed
                     # (+ 8: a strided window's)
                     g.proof_depth[h] = depth_bucket((q - page) // step) + 1 \
@@ -1692,6 +1768,7 @@ class GuardedPolicy(Policy):
             **({"run_cap": self.run_cap} if self.run_cap else {}),
             **({"depth_cap": self.depth_cap} if self.depth_cap else {}),
             **({"last_look": self.last_look} if self.last_look else {}),
+            **({"region_look": self.region_look} if self.region_look else {}),
             **({"sibling_window": self.sibling_window} if self.sibling_window else {}),
             **({"sibling_stake": self.sibling_stake} if self.sibling_stake else {}),
             **({"sibling_gate": self.sibling_gate} if self.sibling_gate else {}),
@@ -1752,6 +1829,7 @@ class GuardedPolicy(Policy):
                 **({"run_cap": self.run_cap} if self.run_cap else {}),
                 **({"depth_cap": self.depth_cap} if self.depth_cap else {}),
                 **({"last_look": self.last_look} if self.last_look else {}),
+                **({"region_look": self.region_look} if self.region_look else {}),
                 "degrees": list(self.degrees), "inert": self.inert}
 
     def artifact_spec(self) -> dict[str, Any]:
@@ -1782,7 +1860,7 @@ class GuardedPolicy(Policy):
         # without read_credit / read_ns: 0, no credit of unused reads, as then
         keys = ("gain_ns", "loss_ns", "setup_ns", "demand_ns", "skip_ns", "stride_ns", "walk_ns",
                 "walk_empty_ns", "read_ns", "walk_due_ns", "walk_scan_ns",
-                "run_cap", "depth_cap", "last_look")  # (in options() only when set)
+                "run_cap", "depth_cap", "last_look", "region_look")  # (in options() only when set)
         opts = {k: v for k, v in spec.items() if k in (*keys, *cls(table=None).options())}
         return cls(table=spec["table"], name=name, **opts)
 

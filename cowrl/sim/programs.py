@@ -221,7 +221,14 @@ G_DEPTH_RELAX = 8
 G_DEPTH_MISSES = 5
 _GPDEPTH = _GRLAST + MAX_SLOTS
 _GDEPTH = _GPDEPTH + G_PROOFS
-STREAM_STATE = _GDEPTH + 4 * G_DEPTH_BUCKETS
+# region_look (a simulator study, session 44): per ring entry its row (2 x the class of the
+# window that copied it + 1 if strided; + 4 with region_look 3 if that window drew on a late
+# reserve: its proof goes to the reserve), per row the late reserve (ns) and its key (the ring
+# key + 1, bucket | process << 4; 0: none) (GuardedContext.proof_row / late / late_key)
+_GPROW = _GDEPTH + 4 * G_DEPTH_BUCKETS
+_GLATE = _GPROW + G_PROOFS
+_GLKEY = _GLATE + 4
+STREAM_STATE = _GLKEY + 4
 # The engine's page state (``private``): 0 shared, 1 private, 2 private and written since it
 # became private (a precopied page's dirty bit, which version 4's proofs read).
 PAGE_WRITTEN = 2
@@ -255,10 +262,11 @@ C_SALT = G_CELLS + 36  # sentinel_salt: 1 = the sentinel index adds the region's
 C_RUNCAP = G_CELLS + 37  # run_cap: 1 = a stream's window stops where its previous run's length ends
 C_DEPTHCAP = G_CELLS + 38  # depth_cap: 1 = a window stops before a depth proven below break-even
 C_LASTLOOK = G_CELLS + 39  # last_look: 1 = an entry about to be overwritten is read once first
-C_DEG = G_CELLS + 40
+C_REGIONLOOK = G_CELLS + 40  # region_look: 1|2|3 = a last look whose credit is kept per row/region
+C_DEG = G_CELLS + 41
 # The options the compiled program carries and the module's table does not (simulator
 # studies): pack_guarded, GuardedPolicy.kernel_program and the kernel target refuse each.
-SIM_STUDY_OPTIONS = ("group_below", "run_cap", "depth_cap", "last_look")
+SIM_STUDY_OPTIONS = ("group_below", "run_cap", "depth_cap", "last_look", "region_look")
 # A table value ALIGN | G (G a power of two in 2..64): "copy to the end of the fault's aligned
 # group of G pages", the degree (G - 1) - (vpn mod G) at virtual page vpn (version 4 + align).
 ALIGN = 0x100
@@ -646,21 +654,30 @@ def g_depth_bucket(j: int) -> int:
 
 
 @njit(cache=True, nogil=True, forceinline=True)
-def g_prove_entry(cells: np.ndarray, ss: np.ndarray, i: int) -> None:
+def g_prove_entry(cells: np.ndarray, ss: np.ndarray, i: int, late: bool = False) -> None:
     """Ring entry ``i``'s copy was read and found written: its credit (a window page's
     reserve and gain, read_credit: and the reserved reads it did not use; a sibling page's
     stake and gain), it leaves the ring, use / the sibling rate / depth_cap see a proof
     (``GuardedPolicy.prove_entry``; a look's proving read and a last look's)."""
     if ss[_GPSTAKE + i] > 0:  # a sibling page: its stake and gain
-        g_earn(ss, T_ADD_CREDIT, ss[_GPSTAKE + i] + cells[C_GAIN])
+        credit = ss[_GPSTAKE + i] + cells[C_GAIN]
         ss[_GSIBUSE] += (G_USE_ONE - ss[_GSIBUSE]) >> 4
         # sibling_gate: a hit (at most the marks: a proof may come
         # after a halving its mark's weight went through)
         if cells[C_SIBGATE] and ss[_GGHIT] < ss[_GGMARK]:
             g_gate_add(ss, 0, 1)
     else:
-        g_earn(ss, T_ADD_CREDIT, cells[C_LOSS] + cells[C_GAIN]
-               + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ])
+        credit = cells[C_LOSS] + cells[C_GAIN] \
+            + (cells[C_PTTL] - ss[_GPMISS + i]) * cells[C_READ]
+    if late or ss[_GPROW + i] >= 4:  # region_look: to the late reserve of its row and key
+        r = ss[_GPROW + i] & 3  # (+ 4: region_look 3, a copy a late reserve financed)
+        key = ss[_GPBUCKET + i] + 1
+        if ss[_GLKEY + r] != key:  # another key's reserve: forfeited
+            ss[_GLATE + r] = 0
+            ss[_GLKEY + r] = key
+        ss[_GLATE + r] += credit
+    else:
+        g_earn(ss, T_ADD_CREDIT, credit)
     g_drop(ss, i)
     g_depth_outcome(cells, ss, i, True)
     if cells[C_USEPROOF]:  # a use for the class that copied it
@@ -681,7 +698,7 @@ def g_last_look(cells: np.ndarray, ss: np.ndarray, private: np.ndarray, s0: int,
     if v == 0 or not start <= v - 1 < limit or (ss[_GPBUCKET + h] >> 4) != own:
         return
     if private[s0 + v - 1] == PAGE_WRITTEN:
-        g_prove_entry(cells, ss, h)
+        g_prove_entry(cells, ss, h, cells[C_REGIONLOOK] != 0)
     else:
         ss[G_UNPROVEN] += 1
 
@@ -991,6 +1008,12 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
         ss[G_TALLY + T_ASKED] += 1
         if floored:
             ss[G_TALLY + T_FLOOR] += 1
+    row = 2 * cls + (1 if ws else 0)  # region_look: the fault's row, and what it may draw
+    avail = take = 0
+    if cells[C_REGIONLOOK] and ss[_GLKEY + row] == (bucket | (own << 4)) + 1:
+        avail = ss[_GLATE + row]
+        if cells[C_REGIONLOOK] == 2:  # a bounded release: at most what the budget holds
+            avail = min(avail, max(ss[_GBUDGET], 0))
     if want > 0 and not floored:
         per = cells[C_LOSS]
         if cells[C_EXPECTED]:
@@ -1027,9 +1050,11 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                 cp = guarded_shared(private, s0, page, d, limit) + bn
                 walked = max(min(page + d, limit - 1) - page, 0) + bw
                 fixed = cells[C_SETUP] + (walked - cp) * cells[C_SKIP]
-            if cp * per + fixed <= ss[_GBUDGET]:
+            if cp * per + fixed <= ss[_GBUDGET] + avail:
                 k, copied, reserved = d, cp, cp * per
-                g_pay(ss, T_SPEND_WINDOW, reserved + fixed)
+                take = min(reserved + fixed, avail)  # region_look: the late reserve first
+                ss[_GLATE + row] -= take
+                g_pay(ss, T_SPEND_WINDOW, reserved + fixed - take)
                 # a window that copies nothing (every page it read private, or none: the
                 # region's end) is dropped: k = 0 issued, no work (its reserve stays paid;
                 # sibling_window: kept)
@@ -1113,19 +1138,23 @@ def guarded_decide(cells: np.ndarray, ss: np.ndarray, slots: int, near: int, pag
                     family[f0 + j] = 1 | (tag << 1)
                     g_gate_add(ss, 1, 0)
     ss[G_WIN_SIB] = sib - page if sib else 0  # the engine applies it
+    # region_look 3: a window that drew on a late reserve keeps its copies' credit there
+    rowq = row + (4 if cells[C_REGIONLOOK] == 3 and take > 0 else 0)
     if proof and kq > 0:  # version 4: the copied pages await their proofs (below ones first)
         for jj in range(-below, (end - page) // step + 1):
             j = page + jj if jj < 0 else page + jj * step
             if jj != 0 and private[s0 + j] == 0:
-                if cells[C_LASTLOOK]:
+                if cells[C_LASTLOOK] or cells[C_REGIONLOOK]:
                     g_last_look(cells, ss, private, s0, start, limit, own)
+                ss[_GPROW + ss[_GPHEAD]] = rowq  # (region_look)
                 g_ring_put(cells, ss, bucket, own, cls, j, 0,
                            g_depth_bucket(jj) + 1 + (8 if ws else 0) if jj > 0 else 0)
     if proof and sib:  # ... and the sibling window's
         for j in range(end + 1, sib + 1):
             if family[f0 + j] & 1 and private[s0 + j] == 0:
-                if cells[C_LASTLOOK]:
+                if cells[C_LASTLOOK] or cells[C_REGIONLOOK]:
                     g_last_look(cells, ss, private, s0, start, limit, own)
+                ss[_GPROW + ss[_GPHEAD]] = rowq  # (region_look)
                 g_ring_put(cells, ss, bucket, own, cls, j, per if cells[C_SIBSTAKE] else 0)
                 if cells[C_SIBGATE]:  # sibling_gate: a copied sibling page is a mark
                     g_gate_add(ss, 1, 0)
@@ -1257,6 +1286,7 @@ def guarded_cells(t: dict[str, Any]) -> np.ndarray:
     out[C_RUNCAP] = int(t.get("run_cap", 0))
     out[C_DEPTHCAP] = int(t.get("depth_cap", 0))
     out[C_LASTLOOK] = int(t.get("last_look", 0))
+    out[C_REGIONLOOK] = int(t.get("region_look", 0))
     out[C_NDEG] = len(degrees)
     out[C_DEG:] = degrees
     return out
