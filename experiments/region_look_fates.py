@@ -82,7 +82,7 @@ def _print_tenths(log: list[tuple[int, int, int, int, int]], n: int) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--costmodels", nargs="+", default=["seed_table1", "host"])
     ap.add_argument("--families", nargs="+", default=["phases", "alloc_pool"])
     ap.add_argument("--draws", type=int, default=3)
