@@ -193,22 +193,6 @@ def test_the_loss_stays_within_the_allowances(cm: str) -> None:
                 assert excess <= granted + t.n_pages, (t.name, k, opts)
 
 
-def test_off_is_the_program_as_before() -> None:
-    """``depth_cap: 0`` (the default) adds nothing to the program or the options, its compiled
-    cells say 0, and the shipped options do not set it."""
-    assert "depth_cap" not in shipped_options("guarded")
-    assert "depth_cap" not in shipped_options("shield64")
-    pol = GuardedPolicy.for_cost(make_costmodel("host"), table=[64] * N_CELLS,
-                                 **shipped_options("guarded"))
-    assert pol.depth_cap == 0 and "depth_cap" not in pol.options()
-    prog = pol.kernel_program()
-    assert "depth_cap" not in prog.table
-    assert pol.replay_program() == prog
-    assert P.program_args(prog)[2][P.C_DEPTHCAP] == 0
-
-
-
-
 def test_the_learner_refuses_it() -> None:
     t = Trace(pages=np.arange(64), n_pages=64, name="seq64")
     with pytest.raises(ConfigError, match="policy.depth_cap"):
@@ -226,8 +210,6 @@ def test_the_learner_refuses_it() -> None:
 def test_bad_values_name_the_field(kw: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         GuardedPolicy(**kw)
-
-
 
 
 def test_the_experiment_script_runs_and_refuses_bad_sizes() -> None:

@@ -177,24 +177,6 @@ def test_the_loss_stays_within_the_allowances(cm: str, g: int) -> None:
                 assert excess <= granted + t.n_pages, (t.name, k, opts)
 
 
-def test_off_is_the_program_as_before() -> None:
-    """``group_below: 0`` (the default) adds nothing to the program, its compiled cells say
-    0, and the shipped options do not set it."""
-    from cowrl.sim.programs import C_BELOW, program_args
-
-    assert "group_below" not in shipped_options("guarded")
-    assert "group_below" not in shipped_options("shield64")
-    pol = GuardedPolicy.for_cost(make_costmodel("host"), table=[64] * N_CELLS,
-                                 **shipped_options("guarded"))
-    assert pol.group_below == 0 and pol.options()["group_below"] == 0
-    prog = pol.kernel_program()
-    assert "group_below" not in prog.table
-    assert pol.replay_program() == prog
-    assert program_args(prog)[2][C_BELOW] == 0
-
-
-
-
 def test_the_learner_refuses_it() -> None:
     """``arm_rewards`` prices the pages after the fault only: ``learn_table`` refuses the
     option (a learned variant is left out of the study)."""

@@ -18,7 +18,6 @@ from test_guarded_proof import _bound_traces, _excess
 from cowrl.errors import ConfigError
 from cowrl.policies.guarded import N_CELLS, GuardedPolicy, shipped_options
 from cowrl.registry import make_costmodel
-from cowrl.sim import programs as P
 from cowrl.sim.simulator import simulate
 from cowrl.traces import generators as g
 from cowrl.traces.io import Trace
@@ -145,21 +144,6 @@ def test_the_loss_stays_within_the_allowances(cm: str) -> None:
                 assert excess <= granted + t.n_pages, (t.name, k, opts)
 
 
-def test_off_is_the_program_as_before() -> None:
-    """``last_look: 0`` (the default) adds nothing to the program or the options, its compiled
-    cells say 0, and the shipped options do not set it."""
-    assert "last_look" not in shipped_options("guarded")
-    assert "last_look" not in shipped_options("shield64")
-    pol = _shield("host")
-    assert pol.last_look == 0 and "last_look" not in pol.options()
-    prog = pol.kernel_program()
-    assert "last_look" not in prog.table
-    assert pol.replay_program() == prog
-    assert P.program_args(prog)[2][P.C_LASTLOOK] == 0
-
-
-
-
 @pytest.mark.parametrize(("kw", "field"), [
     ({"last_look": 2, "proof": 1}, "policy.last_look must be"),
     ({"last_look": True, "proof": 1}, "policy.last_look must be"),
@@ -169,8 +153,6 @@ def test_off_is_the_program_as_before() -> None:
 def test_bad_values_name_the_field(kw: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         GuardedPolicy(**kw)
-
-
 
 
 def test_the_writer_script_runs_and_refuses_bad_sizes() -> None:

@@ -105,24 +105,6 @@ def test_compiled_decides_as_the_prototype_on_blocks(pi: int) -> None:
                                    _policies()[pi], cost)
 
 
-def test_off_is_the_program_as_before() -> None:
-    """``run_cap: 0`` (the default) adds nothing to the program or the options, its compiled
-    cells say 0, and the shipped options do not set it."""
-    from cowrl.sim.programs import C_RUNCAP, program_args
-
-    assert "run_cap" not in shipped_options("guarded")
-    assert "run_cap" not in shipped_options("shield64")
-    pol = GuardedPolicy.for_cost(make_costmodel("host"), table=[64] * N_CELLS,
-                                 **shipped_options("guarded"))
-    assert pol.run_cap == 0 and "run_cap" not in pol.options()
-    prog = pol.kernel_program()
-    assert "run_cap" not in prog.table
-    assert pol.replay_program() == prog
-    assert program_args(prog)[2][C_RUNCAP] == 0
-
-
-
-
 def test_the_learner_refuses_it() -> None:
     t = Trace(pages=np.arange(64), n_pages=64, name="seq64")
     with pytest.raises(ConfigError, match="policy.run_cap"):

@@ -18,6 +18,8 @@ from cowrl.registry import make_costmodel
 ON = {"group_below": (4, P.C_BELOW), "run_cap": (1, P.C_RUNCAP),
       "depth_cap": (1, P.C_DEPTHCAP), "last_look": (1, P.C_LASTLOOK),
       "region_look": (1, P.C_REGIONLOOK)}
+# options that options() lists even when off (the others appear there only when set)
+LISTED_WHEN_OFF = {"group_below"}
 
 
 def test_every_study_option_is_covered() -> None:
@@ -60,3 +62,24 @@ def test_artifact_keeps_it(name: str) -> None:
     assert getattr(GuardedPolicy.from_artifact(off.artifact_spec(), "o", None), name) == 0
     old = {k: v for k, v in pol.artifact_spec().items() if k != name}
     assert getattr(GuardedPolicy.from_artifact(old, "o", None), name) == 0
+
+
+@pytest.mark.parametrize("name", P.SIM_STUDY_OPTIONS)
+def test_off_is_the_program_as_before(name: str) -> None:
+    """Off (0, the default) the option adds nothing to the program (or to the options, where
+    only a set option is listed), its compiled cell says 0, and the shipped options do not
+    set it."""
+    _, cell = ON[name]
+    assert name not in shipped_options("guarded")
+    assert name not in shipped_options("shield64")
+    pol = GuardedPolicy.for_cost(make_costmodel("host"), table=[64] * N_CELLS,
+                                 **shipped_options("guarded"))
+    assert getattr(pol, name) == 0
+    if name in LISTED_WHEN_OFF:
+        assert pol.options()[name] == 0
+    else:
+        assert name not in pol.options()
+    prog = pol.kernel_program()
+    assert name not in prog.table
+    assert pol.replay_program() == prog
+    assert P.program_args(prog)[2][cell] == 0
